@@ -1,10 +1,113 @@
-/* fluxroute: the command-line interface (a thin layer over the engine). */
+/* fluxroute: the command-line interface, a thin layer over the engine.  Commands are a
+ * table; each has its own help text. */
 #include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
 
 #include <fluxroute/version.h>
 
-int main(void)
+#include "cli.h"
+#include "host.h"
+#include "http_client.h"
+
+static int cmd_version(const cli_command *cmd, int argc, char **argv)
 {
-    printf("fluxroute %s\n", FR_VERSION_STRING);
-    return 0;
+    const char *pos[1];
+    size_t n_pos;
+    int json = 0;
+    const cli_opt opts[] = {{"--json", 0, NULL, NULL, &json}, {NULL, 0, NULL, NULL, NULL}};
+    int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 0, &n_pos);
+    if (rc != 0)
+        return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "version", json_object_new_string(FR_VERSION_STRING));
+        char abi[16];
+        snprintf(abi, sizeof abi, "%d.%d", FR_ABI_MAJOR, FR_ABI_MINOR);
+        json_object_object_add(o, "abi", json_object_new_string(abi));
+        fr__cli_print_json(o);
+    } else {
+        printf("fluxroute %s (plugin ABI %d.%d)\n", FR_VERSION_STRING, FR_ABI_MAJOR, FR_ABI_MINOR);
+    }
+    return FR_EXIT_OK;
+}
+
+static const cli_command commands[] = {
+    {"run", fr__cmd_run, "run a pipeline manifest",
+     "usage: fluxroute run MANIFEST [--input JSON|@FILE] [--json] [--seed N] [--plugin-dir DIR]...\n"
+     "\n"
+     "Runs the pipeline once.  Text mode prints one line per step (status, attempts,\n"
+     "duration), then the outputs of the final steps; --json prints the run report.\n"
+     "On a terminal, live progress goes to stderr.  Ctrl-C cancels the run.\n"
+     "\n"
+     "  --input JSON|@FILE  the run input (default: the manifest's `input:`)\n"
+     "  --json              print the JSON run report\n"
+     "  --seed N            seed for the per-step random streams (default: random)\n"
+     "  --plugin-dir DIR    search DIR for plugins first (repeatable)\n"
+     "\n"
+     "Exit: 0 all steps succeeded, 1 a step failed, 2 usage/manifest/input error,\n"
+     "3 permission denied (REQUEST_ROLE), 130 interrupted.\n"},
+    {"validate", fr__cmd_validate, "check a manifest and its plugins",
+     "usage: fluxroute validate MANIFEST [--json] [--plugin-dir DIR]...\n"
+     "\n"
+     "Checks the manifest, resolves its plugins and checks each `config:` against the\n"
+     "plugin's options.  Every error is printed as file:line:col: message, in file order.\n"
+     "\n"
+     "Exit: 0 valid, 2 invalid, 3 permission denied.\n"},
+    {"bench", fr__cmd_bench, "run a pipeline repeatedly and report latency",
+     "usage: fluxroute bench MANIFEST [--runs N] [--warmup N] [--input JSON|@FILE] [--json]\n"
+     "                       [--plugin-dir DIR]...\n"
+     "\n"
+     "Loads the pipeline once and runs it N times in-process (default 1000, after 100\n"
+     "warm-up runs).  Prints mean/p50/p95/p99 per run, runs per second and peak RSS\n"
+     "(JSON keys: runs, mean_us, p50_us, p95_us, p99_us, runs_per_sec, peak_rss_kb).\n"},
+    {"graph", fr__cmd_graph, "print the pipeline DAG (dot or mermaid)",
+     "usage: fluxroute graph MANIFEST [--format dot|mermaid]\n"
+     "\n"
+     "Prints the DAG as Graphviz DOT (default) or a Mermaid flowchart.\n"},
+    {"plugins", fr__cmd_plugins, "list plugins or show one plugin's options",
+     "usage: fluxroute plugins list [--json] [--plugin-dir DIR]...\n"
+     "       fluxroute plugins info NAME|PATH.so [--json] [--plugin-dir DIR]...\n"
+     "\n"
+     "list: every plugin file along the search path (--plugin-dir, FLUXROUTE_PLUGIN_PATH,\n"
+     "then the built-in dir), with refusals and shadowed files.\n"
+     "info: kind, version, ABI, path and the option table.\n"},
+    {"version", cmd_version, "print the version",
+     "usage: fluxroute version [--json]\n"},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: fluxroute COMMAND [ARGS]...\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`fluxroute COMMAND --help` describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return FR_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return FR_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(&commands[N_COMMANDS - 1], 1, argv);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            fr__log_init_from_env();
+            fr__http_global_init();
+            return commands[i].run(&commands[i], argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "fluxroute: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return FR_EXIT_USAGE;
 }

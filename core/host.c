@@ -1,0 +1,522 @@
+/* The host API: the only way plugins reach the outside world.  Everything a plugin can
+ * observe that is not a pure function of its input (time, sleeping, randomness, HTTP,
+ * provider answers) passes through here, so it can be recorded and replayed. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "host.h"
+#include "http_client.h"
+
+/* ---- clocks ---------------------------------------------------------------------- */
+
+int64_t fr__mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t fr__wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- allocation ------------------------------------------------------------------ */
+
+static atomic_long alloc_fail_countdown;
+
+void fr__alloc_fail_after(long n)
+{
+    atomic_store(&alloc_fail_countdown, n);
+}
+
+/* True when an injected allocation failure is due. */
+static int alloc_should_fail(void)
+{
+    long n = atomic_load(&alloc_fail_countdown);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak(&alloc_fail_countdown, &n, n - 1))
+            return n == 1;
+    }
+    return 0;
+}
+
+struct fr_arena_block {
+    fr_arena_block *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
+#define ARENA_MIN_BLOCK 4096
+
+void *fr__arena_alloc(fr_arena *a, size_t size)
+{
+    size_t align = sizeof(max_align_t);
+    size_t need = (size + align - 1) / align * align;
+    if (need < size)
+        return NULL;
+    fr_arena_block *b = a->head;
+    if (!b || b->cap - b->used < need) {
+        size_t cap = need > ARENA_MIN_BLOCK ? need : ARENA_MIN_BLOCK;
+        b = malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->cap = cap;
+        b->used = 0;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += need;
+    return p;
+}
+
+void fr__arena_free(fr_arena *a)
+{
+    fr_arena_block *b = a->head;
+    while (b) {
+        fr_arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+}
+
+static void *host_alloc(fr_call *call, size_t size)
+{
+    if (alloc_should_fail())
+        return NULL;
+    if (!call)
+        return malloc(size ? size : 1);
+    return fr__arena_alloc(call->arena, size ? size : 1);
+}
+
+static void host_free_mem(void *ptr)
+{
+    free(ptr);
+}
+
+/* ---- cancellation and deadlines --------------------------------------------------- */
+
+int fr__cancel_init(fr_cancel *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&c->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0)
+        return -1;
+    if (pthread_mutex_init(&c->mu, NULL) != 0) {
+        pthread_cond_destroy(&c->cv);
+        return -1;
+    }
+    return 0;
+}
+
+void fr__cancel_destroy(fr_cancel *c)
+{
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+}
+
+void fr__cancel_fire(fr_cancel *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->cancelled = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The earlier of the attempt and run deadlines, and which status passing it means. */
+static int64_t call_deadline(const fr_call *c, fr_status *why)
+{
+    int64_t att = c->attempt_deadline_mono, run = c->cancel->run_deadline_mono;
+    if (run && (!att || run <= att)) {
+        *why = FR_E_DEADLINE_EXCEEDED;
+        return run;
+    }
+    *why = FR_E_TIMEOUT;
+    return att;
+}
+
+fr_status fr__call_check(fr_call *c)
+{
+    if (__atomic_load_n(&c->cancel->cancelled, __ATOMIC_ACQUIRE))
+        return FR_E_CANCELLED;
+    fr_status why;
+    int64_t dl = call_deadline(c, &why);
+    if (dl && fr__mono_us() >= dl)
+        return why;
+    return FR_OK;
+}
+
+static fr_status host_check_cancel(fr_call *call)
+{
+    return fr__call_check(call);
+}
+
+static int64_t host_deadline_us(fr_call *call)
+{
+    fr_status why;
+    int64_t dl = call_deadline(call, &why);
+    return dl ? dl - fr__mono_us() : INT64_MAX;
+}
+
+static fr_status host_sleep_us(fr_call *call, int64_t us)
+{
+    fr_status st = fr__call_check(call);
+    if (st != FR_OK || us <= 0)
+        return st;
+    int64_t until = fr__mono_us() + us;
+    fr_status why;
+    int64_t dl = call_deadline(call, &why);
+    int cut = dl && dl < until;
+    if (cut)
+        until = dl;
+    struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
+    fr_cancel *c = call->cancel;
+    pthread_mutex_lock(&c->mu);
+    while (!c->cancelled) {
+        int rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        if (rc == ETIMEDOUT)
+            break;
+    }
+    int cancelled = c->cancelled;
+    pthread_mutex_unlock(&c->mu);
+    if (cancelled)
+        return FR_E_CANCELLED;
+    return cut ? why : FR_OK;
+}
+
+/* ---- clock and randomness ---------------------------------------------------------- */
+
+static int64_t host_clock_us(fr_call *call)
+{
+    (void)call;
+    return fr__wall_us();
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t host_random_u64(fr_call *call)
+{
+    return splitmix64(&call->rng);
+}
+
+/* ---- errors, logging, identity --------------------------------------------------- */
+
+static int log_threshold = FR_LOG_WARN;
+
+void fr__log_init_from_env(void)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    const char *v = getenv("LOG_LEVEL");
+    for (int i = 0; v && i < 4; i++)
+        if (strcasecmp(v, names[i]) == 0)
+            log_threshold = i;
+}
+
+static void host_log(fr_call *call, fr_log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    if ((int)level > log_threshold || (unsigned)level > FR_LOG_DEBUG)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (call)
+        fprintf(stderr, "fluxroute: %s: step %s attempt %d (%s): %s\n", names[level],
+                call->step_id, call->attempt, call->inst->plugin->name, msg);
+    else
+        fprintf(stderr, "fluxroute: %s: plugin: %s\n", names[level], msg);
+}
+
+static void host_set_error(fr_call *call, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    free(call->error);
+    call->error = msg;
+}
+
+static void host_set_retry_after(fr_call *call, int64_t delay_us)
+{
+    call->retry_after_us = delay_us;
+}
+
+static int host_attempt(fr_call *call)
+{
+    return call->attempt;
+}
+
+static const char *host_step_id(fr_call *call)
+{
+    return call->step_id;
+}
+
+static fr_status host_stream_chunk(fr_call *call, const char *text, size_t len)
+{
+    fr_status st = fr__call_check(call);
+    if (st != FR_OK)
+        return st;
+    if (call->on_chunk)
+        call->on_chunk(call->chunk_ud, text, len);
+    return FR_OK;
+}
+
+static const char *host_secret_env(fr_call *call, const char *name)
+{
+    (void)call;
+    return name ? getenv(name) : NULL;
+}
+
+/* ---- metrics ---------------------------------------------------------------------- */
+
+typedef struct plugin_counter {
+    struct plugin_counter *next;
+    char *plugin, *name;
+    double value;
+} plugin_counter;
+
+static pthread_mutex_t counters_mu = PTHREAD_MUTEX_INITIALIZER;
+static plugin_counter *counters;
+
+static void host_metric(fr_call *call, const char *name, double value)
+{
+    if (!name || !*name || strspn(name, "abcdefghijklmnopqrstuvwxyz_") != strlen(name))
+        return;
+    const char *plugin = call ? call->inst->plugin->name : "unknown";
+    pthread_mutex_lock(&counters_mu);
+    plugin_counter *c = counters;
+    while (c && !(strcmp(c->plugin, plugin) == 0 && strcmp(c->name, name) == 0))
+        c = c->next;
+    if (!c && (c = calloc(1, sizeof *c)) != NULL) {
+        c->plugin = strdup(plugin);
+        c->name = strdup(name);
+        if (!c->plugin || !c->name) {
+            free(c->plugin);
+            free(c->name);
+            free(c);
+            c = NULL;
+        } else {
+            c->next = counters;
+            counters = c;
+        }
+    }
+    if (c)
+        c->value += value;
+    pthread_mutex_unlock(&counters_mu);
+}
+
+/* ---- HTTP and provider calls ----------------------------------------------------- */
+
+static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_response *resp)
+{
+    return fr__http_perform(call, req, resp);
+}
+
+/* Copies `len` bytes plus a NUL into the call's arena. */
+static char *arena_dup(fr_call *call, const char *s, size_t len)
+{
+    char *p = fr__arena_alloc(call->arena, len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+static void stream_to_parent(void *ud, const char *text, size_t len)
+{
+    fr_call *parent = ud;
+    if (parent->on_chunk)
+        parent->on_chunk(parent->chunk_ud, text, len);
+}
+
+static fr_status host_provider_call(fr_call *call, const char *request, size_t request_len,
+                                    char **response, size_t *response_len)
+{
+    const fr_instance *prov = call->agent ? call->agent->provider : NULL;
+    if (!prov) {
+        host_set_error(call, "agent \"%s\" has no provider: set `provider:` in the manifest",
+                       call->agent ? call->agent->id : "?");
+        return FR_E_CONFIG;
+    }
+    /* Does the agent ask for streaming?  Only look when the provider can stream. */
+    const fr_plugin *d = prov->plugin->desc;
+    int stream = 0;
+    json_object *req = NULL;
+    if (FR_PLUGIN_HAS(d, complete_stream) && d->complete_stream) {
+        req = json_tokener_parse(request);
+        json_object *s;
+        stream = req && json_object_object_get_ex(req, "stream", &s) && json_object_get_boolean(s);
+        json_object_put(req);
+    }
+
+    fr_call sub = *call;
+    sub.inst = prov;
+    sub.error = NULL;
+    sub.retry_after_us = 0;
+    sub.parent = call;
+    sub.on_chunk = stream_to_parent;
+    sub.chunk_ud = call;
+    char *out = NULL;
+    size_t out_len = 0;
+    fr_status st = stream ? d->complete_stream(prov->state, &sub, request, request_len, &out, &out_len)
+                          : d->complete(prov->state, &sub, request, request_len, &out, &out_len);
+    call->rng = sub.rng;
+    if (sub.retry_after_us)
+        call->retry_after_us = sub.retry_after_us;
+    if (st != FR_OK) {
+        if (st > 0)
+            st = FR_E_BAD_RESPONSE;
+        host_set_error(call, "provider \"%s\": %s", prov->id, sub.error ? sub.error : fr_strerror(st));
+        free(sub.error);
+        return st;
+    }
+    free(sub.error);
+    json_object *obj = out ? json_tokener_parse(out) : NULL;
+    if (!obj || !json_object_is_type(obj, json_type_object)) {
+        json_object_put(obj);
+        host_set_error(call, "provider \"%s\" returned a response that is not a JSON object",
+                       prov->id);
+        return FR_E_BAD_RESPONSE;
+    }
+    json_object_object_add(obj, "provider", json_object_new_string(prov->id));
+    size_t len;
+    const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+    char *copy = arena_dup(call, text, len);
+    json_object_put(obj);
+    if (!copy)
+        return FR_E_NOMEM;
+    *response = copy;
+    *response_len = len;
+    return FR_OK;
+}
+
+/* ---- the table ---------------------------------------------------------------------- */
+
+static const fr_host_api host_api = {
+    .struct_size = sizeof(fr_host_api),
+    .abi_version = FR_ABI_VERSION,
+    .log = host_log,
+    .alloc = host_alloc,
+    .free_mem = host_free_mem,
+    .clock_us = host_clock_us,
+    .sleep_us = host_sleep_us,
+    .random_u64 = host_random_u64,
+    .http = host_http,
+    .provider_call = host_provider_call,
+    .metric = host_metric,
+    .deadline_us = host_deadline_us,
+    .check_cancel = host_check_cancel,
+    .attempt = host_attempt,
+    .step_id = host_step_id,
+    .set_error = host_set_error,
+    .set_retry_after = host_set_retry_after,
+    .stream_chunk = host_stream_chunk,
+    .secret_env = host_secret_env,
+};
+
+const fr_host_api *fr__host_api(void)
+{
+    return &host_api;
+}
+
+/* ---- calls -------------------------------------------------------------------------- */
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+void fr__call_init(fr_call *c, fr_cancel *cancel, const fr_instance *inst, const char *step_id,
+                   int attempt, int64_t attempt_deadline_mono, uint64_t seed, fr_arena *arena)
+{
+    memset(c, 0, sizeof *c);
+    c->cancel = cancel;
+    c->inst = inst;
+    c->agent = inst;
+    c->step_id = step_id;
+    c->attempt = attempt;
+    c->attempt_deadline_mono = attempt_deadline_mono;
+    /* One independent stream per (run seed, step, attempt). */
+    uint64_t s = seed ^ fnv1a(step_id) ^ ((uint64_t)attempt * 0xd1b54a32d192ed03ULL);
+    c->rng = splitmix64(&s);
+    c->arena = arena;
+}
+
+void fr__call_done(fr_call *c)
+{
+    free(c->error);
+    c->error = NULL;
+}
+
+/* Checks that `s` (len bytes) is exactly one JSON value. */
+static int is_json(const char *s, size_t len)
+{
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return 0;
+    json_object *o = json_tokener_parse_ex(tok, s, (int)len);
+    int ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+             json_tokener_get_parse_end(tok) == len;
+    json_object_put(o);
+    json_tokener_free(tok);
+    return ok;
+}
+
+fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char **out,
+                           size_t *out_len)
+{
+    const fr_plugin *d = c->inst->plugin->desc;
+    char *res = NULL;
+    size_t res_len = 0;
+    fr_status st = d->invoke(c->inst->state, c, input, input_len, &res, &res_len);
+    if (st > 0) {
+        host_set_error(c, "plugin \"%s\" returned positive status %d (statuses are <= 0)",
+                       d->name, st);
+        return FR_E_AGENT;
+    }
+    if (st != FR_OK)
+        return st;
+    if (!res || res_len > (size_t)INT32_MAX || !is_json(res, res_len)) {
+        host_set_error(c, "plugin \"%s\" returned output that is not valid JSON", d->name);
+        return FR_E_BAD_RESPONSE;
+    }
+    char *copy = malloc(res_len + 1);
+    if (!copy)
+        return FR_E_NOMEM;
+    memcpy(copy, res, res_len);
+    copy[res_len] = '\0';
+    *out = copy;
+    *out_len = res_len;
+    return FR_OK;
+}
