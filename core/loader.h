@@ -52,14 +52,22 @@ int fr__loader_add_path_list(fr_loader *l, const char *list, const char *origin)
 const char *fr__loader_builtin_dir(void);
 
 /* Finds and loads plugin `name` (cached: the second call returns the same plugin).
- * On success returns 0 and sets *out.  On failure returns a status and writes one line
- * into err: "plugin PATH: REASON" for a refused file, or "plugin \"NAME\" not found in
- * DIR1:DIR2:..." when no file matched. */
+ * `name` must match [a-z][a-z0-9_]* (else FR_E_INVALID: a name can never reach outside
+ * the search dirs).  The first DIR/NAME.so that exists wins; a refused file stops the
+ * search.  On success returns 0 and sets *out (owned by the loader, valid until
+ * fr__loader_free; the plugin itself stays loaded for the process's life).  On failure
+ * returns a status and writes one line into err (may be NULL): "plugin PATH: REASON"
+ * for a refused file (FR_E_PERMISSION for an unsafe mode or directory, FR_E_CONFIG for
+ * a file that is not a usable plugin, FR_E_IO), or "plugin \"NAME\" not found
+ * (searched: DIR1:DIR2)" (FR_E_NOT_FOUND) when no file matched.  Symlinks are followed:
+ * the checks apply to the target, and to the directories of both link and target. */
 int fr__loader_get(fr_loader *l, const char *name, const fr_loaded_plugin **out, char *err,
                    size_t errlen);
 
 /* Loads one file directly (for `plugins info PATH.so` and `plugins test`).  The
- * descriptor's name must equal the file's base name. */
+ * descriptor's name must equal the file's base name without ".so", which must be a
+ * valid plugin name.  Same checks, results and messages as fr__loader_get; the same
+ * path loaded twice gives the same plugin.  Origin "file". */
 int fr__loader_load_file(fr_loader *l, const char *path, const fr_loaded_plugin **out,
                          char *err, size_t errlen);
 

@@ -51,7 +51,11 @@ typedef struct fr_ydoc {
 
 /* Parses `text` (len bytes).  Returns 0 and fills *doc, or -1 after adding a located
  * message to `diags` (syntax errors, duplicate keys, non-scalar keys).  The caller frees
- * the document with fr__ydoc_free in both cases. */
+ * the document with fr__ydoc_free in both cases.  After a syntax error (or OOM) the
+ * partial tree is dropped and doc->root is NULL; after duplicate or non-scalar keys the
+ * tree is complete (root set) so callers can go on validating.  A plain integer outside
+ * the int64 range is typed FR_YS_FLOAT.  Aliases to anchors whose node is not complete
+ * yet (recursive aliases) are errors, so the tree is acyclic. */
 int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags);
 void fr__ydoc_free(fr_ydoc *doc);
 
@@ -59,8 +63,16 @@ void fr__ydoc_free(fr_ydoc *doc);
 const fr_ynode *fr__ymap_get(const fr_ynode *map, const char *key);
 
 /* Converts a node to a json-c value (maps -> objects, seqs -> arrays, scalars typed by
- * the core schema).  Caller owns the result (json_object_put).  NULL on OOM. */
+ * the core schema).  Caller owns the result (json_object_put).  NULL on OOM, and also for
+ * a null node (json-c represents JSON null as NULL): use fr__ynode_to_json_ex to tell
+ * them apart.  Conversion stops (failure) after one million nodes, so alias bombs cannot
+ * blow up; non-finite floats (.inf, .nan) become their text. */
 struct json_object *fr__ynode_to_json(const fr_ynode *node);
+/* As fr__ynode_to_json: returns 0 and sets *out (NULL for JSON null), or -1 on failure. */
+int fr__ynode_to_json_ex(const fr_ynode *node, struct json_object **out);
+/* Compact JSON text of a node ("null" for NULL or a null scalar).  Caller frees with
+ * free().  NULL on failure. */
+char *fr__ynode_to_json_text(const fr_ynode *node);
 
 /* A short name of the node's type for messages: "string", "integer", "boolean",
  * "number", "null", "mapping", "list". */
