@@ -125,7 +125,7 @@ expect_jq "validate bad --json" '.errors[0].line == 2 and .errors[0].col == 14'
 
 fr validate "$DATA/cycle.yaml"
 expect_rc "validate cycle" 2
-expect_err "validate cycle" "x -> z -> y -> x"
+expect_err "validate cycle" "x -> y -> z -> x"
 
 fr validate "$DATA/unknown_plugin.yaml"
 expect_rc "unknown plugin" 2
