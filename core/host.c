@@ -13,6 +13,7 @@
 
 #include "host.h"
 #include "http_client.h"
+#include "json_check.h"
 
 /* ---- clocks ---------------------------------------------------------------------- */
 
@@ -479,20 +480,6 @@ void fr__call_done(fr_call *c)
     c->error = NULL;
 }
 
-/* Checks that `s` (len bytes) is exactly one JSON value. */
-static int is_json(const char *s, size_t len)
-{
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return 0;
-    json_object *o = json_tokener_parse_ex(tok, s, (int)len);
-    int ok = o && json_tokener_get_error(tok) == json_tokener_success &&
-             json_tokener_get_parse_end(tok) == len;
-    json_object_put(o);
-    json_tokener_free(tok);
-    return ok;
-}
-
 fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char **out,
                            size_t *out_len)
 {
@@ -507,7 +494,7 @@ fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char
     }
     if (st != FR_OK)
         return st;
-    if (!res || res_len > (size_t)INT32_MAX || !is_json(res, res_len)) {
+    if (!res || res_len > (size_t)INT32_MAX || !fr__json_valid(res, res_len)) {
         host_set_error(c, "plugin \"%s\" returned output that is not valid JSON", d->name);
         return FR_E_BAD_RESPONSE;
     }

@@ -113,11 +113,17 @@ static fr_attempt_result *add_attempt(fr_step_result *r)
     return a;
 }
 
-/* The step input: {"input": run input, "steps": {dep id: dep output, ...}}. */
+/* The step input: {"input": run input, "steps": {dep id: dep output, ...}}, built in
+ * one allocation. */
 static char *step_input(fr_run *run, int s, size_t *len)
 {
     const fr_step_cfg *st = &run->p->m->steps[s];
-    strbuf b = {0};
+    size_t need = run->input_len + 32;
+    for (size_t i = 0; i < st->n_deps; i++)
+        need += 6 * strlen(st->depends_on[i]) + 4 + run->res->steps[st->dep_index[i]].output_len;
+    strbuf b = {.s = malloc(need), .cap = need};
+    if (!b.s)
+        return NULL;
     sb_puts(&b, "{\"input\":");
     sb_put(&b, run->input, run->input_len);
     sb_puts(&b, ",\"steps\":{");
@@ -414,8 +420,9 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
 {
     const fr_manifest *m = p->m;
     memset(out, 0, sizeof *out);
-    const char *in = opts->input_json ? opts->input_json : m->input_json;
-    out->input_json = normalise_input(in ? in : "{}");
+    /* The manifest's input is already compact JSON; only a caller's input is parsed. */
+    out->input_json = opts->input_json ? normalise_input(opts->input_json)
+                                       : strdup(m->input_json ? m->input_json : "{}");
     if (!out->input_json)
         return FR_E_INVALID;
     out->seed = opts->has_seed ? opts->seed : os_random();
