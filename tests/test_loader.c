@@ -193,6 +193,31 @@ static void test_cache(void)
     fr__loader_free(l);
 }
 
+/* A bare file name is the file in the working directory, never a library-path lookup
+ * (dlopen("x.so") would search LD_LIBRARY_PATH and the system dirs). */
+static void test_load_file_relative(void)
+{
+    char old_cwd[PATH_MAX];
+    CU_ASSERT_FATAL(getcwd(old_cwd, sizeof old_cwd) != NULL);
+    mkdirs(tp("rel"), 0755);
+    copy_plugin("good_provider", tp("rel/good_provider.so"), 0755);
+    copy_plugin("bad_abi", tp("rel/bad_abi.so"), 0755);
+    CU_ASSERT_FATAL(chdir(tp("rel")) == 0);
+    fr_loader *l = fr__loader_new();
+    const fr_loaded_plugin *p = NULL;
+    char err[1024] = "";
+    CU_ASSERT_EQUAL(fr__loader_load_file(l, "good_provider.so", &p, err, sizeof err), FR_OK);
+    if (p) {
+        CU_ASSERT_STRING_EQUAL(p->path, "./good_provider.so");
+        CU_ASSERT_STRING_EQUAL(p->origin, "file");
+        CU_ASSERT_EQUAL(p->desc->kind, FR_PLUGIN_PROVIDER);
+    }
+    CU_ASSERT_EQUAL(fr__loader_load_file(l, "bad_abi.so", &p, err, sizeof err), FR_E_CONFIG);
+    CU_ASSERT_STRING_EQUAL(err, "plugin ./bad_abi.so: ABI 2.0 not supported (host ABI 1.0)");
+    fr__loader_free(l);
+    CU_ASSERT_FATAL(chdir(old_cwd) == 0);
+}
+
 /* ---- refusals after dlopen: one built plugin per defect --------------------------- */
 
 static void test_descriptor_refusals(void)
@@ -540,6 +565,7 @@ int main(void)
     CU_add_test(s, "good agent: loads, digest equals sha256sum", test_good_agent);
     CU_add_test(s, "good provider with a newer minor ABI", test_good_provider_newer_minor);
     CU_add_test(s, "second get returns the cached plugin", test_cache);
+    CU_add_test(s, "load_file with a bare file name", test_load_file_relative);
     CU_add_test(s, "descriptor defects are refused and unloaded", test_descriptor_refusals);
     CU_add_test(s, "unsafe modes and non-plugin files are refused", test_file_refusals);
     CU_add_test(s, "world-writable dir without sticky bit", test_world_writable_dir);
