@@ -462,6 +462,16 @@ static int load_path(const char *path, const char *name, const char *origin,
                 FR_PLUGIN_SYMBOL);
         goto refuse;
     }
+    /* dlsym() also searches the object's dependencies: the entry must be the file's own,
+     * or we would be checking (and naming) some other plugin. */
+    Dl_info info;
+    struct link_map *lm = NULL;
+    if (dladdr(sym, &info) && dlinfo(handle, RTLD_DI_LINKMAP, &lm) == 0 && lm &&
+        info.dli_fname && lm->l_name && strcmp(info.dli_fname, lm->l_name) != 0) {
+        set_err(reason, len, "entry symbol %s comes from another object (%s)",
+                FR_PLUGIN_SYMBOL, info.dli_fname);
+        goto refuse;
+    }
     fr_plugin_entry_fn entry;
     /* POSIX guarantees function pointers round-trip through void * for dlsym. */
     memcpy(&entry, &sym, sizeof entry);
@@ -698,9 +708,20 @@ int fr__loader_load_file(fr_loader *l, const char *path, const fr_loaded_plugin 
         set_err(err, errlen, "plugin loader: invalid argument");
         return FR_E_INVALID;
     }
+    /* dlopen() of a name without '/' would search the library path, not the file we
+     * checked: make it explicitly relative. */
+    char *dotted = NULL;
+    if (!strchr(path, '/')) {
+        if (asprintf(&dotted, "./%s", path) < 0) {
+            set_err(err, errlen, "plugin %s: out of memory", path);
+            return FR_E_NOMEM;
+        }
+        path = dotted;
+    }
     char *name = plugin_name_of(path);
     if (!name) {
         set_err(err, errlen, "plugin %s: out of memory", path);
+        free(dotted);
         return FR_E_NOMEM;
     }
     char reason[512];
@@ -719,6 +740,7 @@ int fr__loader_load_file(fr_loader *l, const char *path, const fr_loaded_plugin 
     else
         refusal(err, errlen, path, reason);
     free(name);
+    free(dotted);
     return rc;
 }
 

@@ -97,6 +97,31 @@ static fr_loader *loader_for(const char *dir)
     return l;
 }
 
+/* A fresh dir `sub` holding built plugin `built` as `built`.so (mode 0755), and a loader
+ * searching it.  The plugin file's path goes to file[PATH_MAX]. */
+static fr_loader *loader_with(const char *sub, const char *built, char *file)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", tp("%s", sub));
+    snprintf(file, PATH_MAX, "%s", tp("%s/%s.so", sub, built));
+    mkdirs(dir, 0755);
+    copy_plugin(built, file, 0755);
+    return loader_for(dir);
+}
+
+/* fr__loader_get that must succeed; prints the refusal otherwise. */
+static const fr_loaded_plugin *get_ok(fr_loader *l, const char *name)
+{
+    const fr_loaded_plugin *p = NULL;
+    char err[2048] = "";
+    int rc = fr__loader_get(l, name, &p, err, sizeof err);
+    if (rc != FR_OK)
+        fprintf(stderr, "\n  unexpected refusal: %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, FR_OK);
+    CU_ASSERT_FATAL(p != NULL);
+    return p;
+}
+
 /* Asserts that err is exactly "plugin PATH: REASON" on one line. */
 static void assert_refusal(const char *err, const char *path, const char *reason)
 {
@@ -135,15 +160,9 @@ static void sha256sum_of(const char *path, char out[65])
 
 static void test_good_agent(void)
 {
-    const char *dir = tp("good");
-    const char *file = tp("good/good_agent.so");
-    mkdirs(dir, 0755);
-    copy_plugin("good_agent", file, 0755);
-    fr_loader *l = loader_for(dir);
-    const fr_loaded_plugin *p = NULL;
-    char err[1024] = "";
-    CU_ASSERT_EQUAL_FATAL(fr__loader_get(l, "good_agent", &p, err, sizeof err), FR_OK);
-    CU_ASSERT_FATAL(p != NULL);
+    char file[PATH_MAX];
+    fr_loader *l = loader_with("good", "good_agent", file);
+    const fr_loaded_plugin *p = get_ok(l, "good_agent");
     CU_ASSERT_STRING_EQUAL(p->name, "good_agent");
     CU_ASSERT_STRING_EQUAL(p->path, file);
     CU_ASSERT_STRING_EQUAL(p->origin, "--plugin-dir");
@@ -163,13 +182,9 @@ static void test_good_agent(void)
 
 static void test_good_provider_newer_minor(void)
 {
-    const char *dir = tp("prov");
-    mkdirs(dir, 0755);
-    copy_plugin("good_provider", tp("prov/good_provider.so"), 0755);
-    fr_loader *l = loader_for(dir);
-    const fr_loaded_plugin *p = NULL;
-    char err[1024] = "";
-    CU_ASSERT_EQUAL_FATAL(fr__loader_get(l, "good_provider", &p, err, sizeof err), FR_OK);
+    char file[PATH_MAX];
+    fr_loader *l = loader_with("prov", "good_provider", file);
+    const fr_loaded_plugin *p = get_ok(l, "good_provider");
     CU_ASSERT_EQUAL(p->desc->kind, FR_PLUGIN_PROVIDER);
     CU_ASSERT_EQUAL(FR_ABI_VERSION_MINOR(p->desc->abi_version), 7);
     fr__loader_free(l);
@@ -177,11 +192,8 @@ static void test_good_provider_newer_minor(void)
 
 static void test_cache(void)
 {
-    const char *dir = tp("cache");
-    const char *file = tp("cache/good_agent.so");
-    mkdirs(dir, 0755);
-    copy_plugin("good_agent", file, 0755);
-    fr_loader *l = loader_for(dir);
+    char file[PATH_MAX];
+    fr_loader *l = loader_with("cache", "good_agent", file);
     const fr_loaded_plugin *a = NULL, *b = NULL, *c = NULL;
     CU_ASSERT_EQUAL(fr__loader_get(l, "good_agent", &a, NULL, 0), FR_OK);
     CU_ASSERT_EQUAL(fr__loader_get(l, "good_agent", &b, NULL, 0), FR_OK);
@@ -191,6 +203,31 @@ static void test_cache(void)
     CU_ASSERT_PTR_EQUAL(a, c);
     CU_ASSERT_EQUAL(fr__loader_count(l), 1);
     fr__loader_free(l);
+}
+
+/* A bare file name is the file in the working directory, never a library-path lookup
+ * (dlopen("x.so") would search LD_LIBRARY_PATH and the system dirs). */
+static void test_load_file_relative(void)
+{
+    char old_cwd[PATH_MAX];
+    CU_ASSERT_FATAL(getcwd(old_cwd, sizeof old_cwd) != NULL);
+    mkdirs(tp("rel"), 0755);
+    copy_plugin("good_provider", tp("rel/good_provider.so"), 0755);
+    copy_plugin("bad_abi", tp("rel/bad_abi.so"), 0755);
+    CU_ASSERT_FATAL(chdir(tp("rel")) == 0);
+    fr_loader *l = fr__loader_new();
+    const fr_loaded_plugin *p = NULL;
+    char err[1024] = "";
+    CU_ASSERT_EQUAL(fr__loader_load_file(l, "good_provider.so", &p, err, sizeof err), FR_OK);
+    if (p) {
+        CU_ASSERT_STRING_EQUAL(p->path, "./good_provider.so");
+        CU_ASSERT_STRING_EQUAL(p->origin, "file");
+        CU_ASSERT_EQUAL(p->desc->kind, FR_PLUGIN_PROVIDER);
+    }
+    CU_ASSERT_EQUAL(fr__loader_load_file(l, "bad_abi.so", &p, err, sizeof err), FR_E_CONFIG);
+    CU_ASSERT_STRING_EQUAL(err, "plugin ./bad_abi.so: ABI 2.0 not supported (host ABI 1.0)");
+    fr__loader_free(l);
+    CU_ASSERT_FATAL(chdir(old_cwd) == 0);
 }
 
 /* ---- refusals after dlopen: one built plugin per defect --------------------------- */
@@ -450,13 +487,11 @@ static void test_search_order_and_list(void)
     CU_ASSERT_EQUAL(fr__loader_add_dir(l, tp("order/missing"), "manifest"), FR_OK);
     CU_ASSERT_EQUAL(fr__loader_add_dir(l, b, "built-in"), FR_OK);
 
-    const fr_loaded_plugin *p = NULL;
-    char err[1024] = "";
-    CU_ASSERT_EQUAL_FATAL(fr__loader_get(l, "good_agent", &p, err, sizeof err), FR_OK);
+    const fr_loaded_plugin *p = get_ok(l, "good_agent");
     CU_ASSERT_STRING_EQUAL(p->path, tp("order/a/good_agent.so"));
     CU_ASSERT_STRING_EQUAL(p->origin, "--plugin-dir");
-    const fr_loaded_plugin *prov = NULL;
-    CU_ASSERT_EQUAL_FATAL(fr__loader_get(l, "good_provider", &prov, err, sizeof err), FR_OK);
+    const fr_loaded_plugin *prov = get_ok(l, "good_provider");
+    char err[1024] = "";
     CU_ASSERT_STRING_EQUAL(prov->origin, "built-in");
 
     fr_plugin_listing *items = NULL;
@@ -518,6 +553,25 @@ static void test_builtin_dir(void)
 
 /* ---- driver ----------------------------------------------------------------------- */
 
+static const struct {
+    const char *name;
+    CU_TestFunc fn;
+} tests[] = {
+    {"good agent: loads, digest equals sha256sum", test_good_agent},
+    {"good provider with a newer minor ABI", test_good_provider_newer_minor},
+    {"second get returns the cached plugin", test_cache},
+    {"load_file with a bare file name", test_load_file_relative},
+    {"descriptor defects are refused and unloaded", test_descriptor_refusals},
+    {"unsafe modes and non-plugin files are refused", test_file_refusals},
+    {"world-writable dir without sticky bit", test_world_writable_dir},
+    {"symlinks are followed and checked", test_symlinks},
+    {"plugin names are validated", test_name_validation},
+    {"not found lists the searched dirs", test_not_found},
+    {"colon-separated path lists", test_path_list},
+    {"search order, shadowing, listing", test_search_order_and_list},
+    {"built-in dir is the build tree's", test_builtin_dir},
+};
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -537,18 +591,9 @@ int main(void)
     CU_pSuite s = CU_add_suite("loader", NULL, NULL);
     if (!s)
         return 2;
-    CU_add_test(s, "good agent: loads, digest equals sha256sum", test_good_agent);
-    CU_add_test(s, "good provider with a newer minor ABI", test_good_provider_newer_minor);
-    CU_add_test(s, "second get returns the cached plugin", test_cache);
-    CU_add_test(s, "descriptor defects are refused and unloaded", test_descriptor_refusals);
-    CU_add_test(s, "unsafe modes and non-plugin files are refused", test_file_refusals);
-    CU_add_test(s, "world-writable dir without sticky bit", test_world_writable_dir);
-    CU_add_test(s, "symlinks are followed and checked", test_symlinks);
-    CU_add_test(s, "plugin names are validated", test_name_validation);
-    CU_add_test(s, "not found lists the searched dirs", test_not_found);
-    CU_add_test(s, "colon-separated path lists", test_path_list);
-    CU_add_test(s, "search order, shadowing, listing", test_search_order_and_list);
-    CU_add_test(s, "built-in dir is the build tree's", test_builtin_dir);
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+        if (!CU_add_test(s, tests[i].name, tests[i].fn))
+            return 2;
 
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
