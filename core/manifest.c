@@ -977,15 +977,15 @@ static void check_cycles(ctx *c)
 static void parse_input(ctx *c, const fr_ynode *input)
 {
     fr_manifest *m = c->m;
-    if (!input) {
-        m->input_json = xstrdup(c, "{}");
+    if (!input)
+        return; /* stays "{}" */
+    char *json = fr__ynode_to_json_text(input);
+    if (!json) {
+        err(c, input, "input: cannot be converted to JSON (too large or too deeply nested)");
         return;
     }
-    m->input_json = fr__ynode_to_json_text(input);
-    if (!m->input_json) {
-        err(c, input, "input: cannot be converted to JSON (too large or too deeply nested)");
-        m->input_json = xstrdup(c, "{}");
-    }
+    free(m->input_json);
+    m->input_json = json;
 }
 
 /* ---- entry points ---- */
@@ -1059,6 +1059,7 @@ fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
     m->worker_pool_size = DEFAULT_POOL;
     m->default_timeout_us = DEFAULT_TIMEOUT_US;
     m->namespace_ = xstrdup(&c, "default");
+    m->input_json = xstrdup(&c, "{}");
     for (int a = 0; a < FR_ACTION_COUNT_; a++)
         m->rbac[a] = fr__action_default_roles((fr_action)a);
 
