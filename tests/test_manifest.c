@@ -544,6 +544,17 @@ static void test_manifest_garbage(void)
         fr__manifest_free(m);
         fr__diags_free(&d);
     }
+    /* Deep nesting is refused with a located message, not a stack overflow. */
+    char deep[2100];
+    memset(deep, '[', 2000);
+    deep[2000] = '\0';
+    fr_diags d;
+    fr__diags_init(&d, "deep");
+    CU_ASSERT_PTR_NULL(fr__manifest_parse("deep", deep, strlen(deep), NULL, &d));
+    CU_ASSERT_EQUAL_FATAL(d.n, 1);
+    CU_ASSERT_EQUAL(d.items[0].line, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d.items[0].message, "nesting deeper than"));
+    fr__diags_free(&d);
 }
 
 int main(void)
