@@ -742,6 +742,7 @@ static int invoke_in_child(instance *in, int attempt, int ms, int *was_running)
         fr_call *c = call_new(attempt);
         const char *out;
         fr_status st = invoke(in, c, "{}", &out);
+        call_free(c);
         _exit(st == FR_OK ? 0 : 3);
     }
     int status = 0;
