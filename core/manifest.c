@@ -617,15 +617,25 @@ static size_t want_list_of_maps(ctx *c, const fr_ynode *list, const char *path, 
     return list->n;
 }
 
-static void check_unique(ctx *c, id_index *x, const char *id, int i, const fr_ynode *at,
-                         const char *what, const fr_ynode *first_node)
+/* The common start of a provider, agent or step entry: reads the id under `id_key`,
+ * names the entry in `where` ("agent \"x\"", or "agents[2]" without an id), checks its
+ * keys and that the id is unique.  Returns the id ("" when missing or when the entry is
+ * not a mapping, which *is_map tells; both reported). */
+static char *begin_entry(ctx *c, const fr_ynode *item, const char *path, const char *id_key,
+                         const char *what, const char *const *keys, id_index *ids, int i,
+                         char *where, size_t where_size, int *is_map)
 {
-    (void)first_node;
-    if (!*id)
-        return;
-    int prev = index_put(x, id, i);
-    if (prev >= 0)
-        err(c, at, "duplicate %s id \"%s\"", what, id);
+    snprintf(where, where_size, "%s", path);
+    *is_map = want_map(c, item, path);
+    if (!*is_map)
+        return xstrdup(c, "");
+    char *id = get_id(c, item, id_key, path);
+    if (id && *id)
+        snprintf(where, where_size, "%s \"%s\"", what, id);
+    check_keys(c, item, where, keys);
+    if (id && *id && index_put(ids, id, i) >= 0)
+        err(c, get(item, id_key), "duplicate %s id \"%s\"", what, id);
+    return id;
 }
 
 /* ---- providers ---- */
@@ -649,18 +659,13 @@ static void parse_providers(ctx *c, const fr_ynode *list, id_index *ids)
         fr_provider_cfg *p = &m->providers[m->n_providers++];
         breaker_defaults(&p->breaker);
         p->node = item;
-        if (!want_map(c, item, path)) {
-            p->id = xstrdup(c, "");
+        int is_map;
+        p->id = begin_entry(c, item, path, "id", "provider", keys, ids, (int)i, where,
+                            sizeof where, &is_map);
+        if (!is_map) {
             p->plugin = xstrdup(c, "");
             continue;
         }
-        p->id = get_id(c, item, "id", path);
-        if (*p->id)
-            snprintf(where, sizeof where, "provider \"%s\"", p->id);
-        else
-            snprintf(where, sizeof where, "%s", path);
-        check_keys(c, item, where, keys);
-        check_unique(c, ids, p->id, (int)i, get(item, "id"), "provider", NULL);
         const fr_ynode *v;
         char vp[160];
         if ((v = get(item, "plugin"))) {
@@ -736,19 +741,14 @@ static void parse_agent(ctx *c, size_t i, const fr_ynode *item, id_index *ids)
     a->retry.base_delay_us = 100LL * 1000;
     a->retry.max_delay_us = 30LL * 1000000;
     breaker_defaults(&a->breaker);
-    if (!want_map(c, item, path)) {
-        a->id = xstrdup(c, "");
+    int is_map;
+    a->id = begin_entry(c, item, path, "id", "agent", keys, ids, (int)i, where, sizeof where,
+                        &is_map);
+    if (!is_map) {
         a->plugin = xstrdup(c, "echo");
         a->plugin_implicit = 1;
         return;
     }
-    a->id = get_id(c, item, "id", path);
-    if (*a->id)
-        snprintf(where, sizeof where, "agent \"%s\"", a->id);
-    else
-        snprintf(where, sizeof where, "%s", path);
-    check_keys(c, item, where, keys);
-    check_unique(c, ids, a->id, (int)i, get(item, "id"), "agent", NULL);
 
     const fr_ynode *v;
     if ((v = get(item, "plugin"))) {
@@ -832,18 +832,13 @@ static void parse_steps(ctx *c, const fr_ynode *list, id_index *ids)
         snprintf(path, sizeof path, "pipeline[%zu]", i);
         s->node = item;
         s->agent_index = -1;
-        if (!want_map(c, item, path)) {
-            s->id = xstrdup(c, "");
+        int is_map;
+        s->id = begin_entry(c, item, path, "step", "step", keys, ids, (int)i, where,
+                            sizeof where, &is_map);
+        if (!is_map) {
             s->agent = xstrdup(c, "");
             continue;
         }
-        s->id = get_id(c, item, "step", path);
-        if (*s->id)
-            snprintf(where, sizeof where, "step \"%s\"", s->id);
-        else
-            snprintf(where, sizeof where, "%s", path);
-        check_keys(c, item, where, keys);
-        check_unique(c, ids, s->id, (int)i, get(item, "step"), "step", NULL);
         const fr_ynode *v;
         if ((v = get(item, "agent"))) {
             snprintf(vp, sizeof vp, "%s.agent", path);
@@ -977,15 +972,15 @@ static void check_cycles(ctx *c)
 static void parse_input(ctx *c, const fr_ynode *input)
 {
     fr_manifest *m = c->m;
-    if (!input) {
-        m->input_json = xstrdup(c, "{}");
+    if (!input)
+        return; /* stays "{}" */
+    char *json = fr__ynode_to_json_text(input);
+    if (!json) {
+        err(c, input, "input: cannot be converted to JSON (too large or too deeply nested)");
         return;
     }
-    m->input_json = fr__ynode_to_json_text(input);
-    if (!m->input_json) {
-        err(c, input, "input: cannot be converted to JSON (too large or too deeply nested)");
-        m->input_json = xstrdup(c, "{}");
-    }
+    free(m->input_json);
+    m->input_json = json;
 }
 
 /* ---- entry points ---- */
@@ -1059,6 +1054,7 @@ fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
     m->worker_pool_size = DEFAULT_POOL;
     m->default_timeout_us = DEFAULT_TIMEOUT_US;
     m->namespace_ = xstrdup(&c, "default");
+    m->input_json = xstrdup(&c, "{}");
     for (int a = 0; a < FR_ACTION_COUNT_; a++)
         m->rbac[a] = fr__action_default_roles((fr_action)a);
 

@@ -22,7 +22,7 @@
 #include <yaml.h>
 
 #define FR_YAML_MAX_DEPTH 256
-#define FR_YAML_MAX_JSON_NODES 1000000
+#define FR_YAML_MAX_JSON_NODES 250000
 
 typedef struct anchor {
     char *name;
@@ -423,8 +423,8 @@ int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags)
             yaml_mark_t mk = parser.problem_mark;
             const char *problem = parser.problem ? parser.problem : "syntax error";
             if (parser.context)
-                fr__diag_add(diags, (int)mk.line + 1, (int)mk.column + 1, "%s %s",
-                             parser.context, problem);
+                fr__diag_add(diags, (int)mk.line + 1, (int)mk.column + 1, "%s (%s)",
+                             problem, parser.context);
             else
                 fr__diag_add(diags, (int)mk.line + 1, (int)mk.column + 1, "%s", problem);
             fatal = 1;

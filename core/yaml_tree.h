@@ -65,7 +65,7 @@ const fr_ynode *fr__ymap_get(const fr_ynode *map, const char *key);
 /* Converts a node to a json-c value (maps -> objects, seqs -> arrays, scalars typed by
  * the core schema).  Caller owns the result (json_object_put).  NULL on OOM, and also for
  * a null node (json-c represents JSON null as NULL): use fr__ynode_to_json_ex to tell
- * them apart.  Conversion stops (failure) after one million nodes, so alias bombs cannot
+ * them apart.  Conversion stops (failure) after 250,000 nodes, so alias bombs cannot
  * blow up; non-finite floats (.inf, .nan) become their text. */
 struct json_object *fr__ynode_to_json(const fr_ynode *node);
 /* As fr__ynode_to_json: returns 0 and sets *out (NULL for JSON null), or -1 on failure. */

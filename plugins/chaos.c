@@ -72,8 +72,7 @@ static fr_status chaos_init(const fr_host_api *host, const void *config, void **
         char names[512];
         pu_class_names(names, sizeof names);
         host->log(NULL, FR_LOG_ERROR,
-                  "chaos: unknown error class \"%s\" in option error (known: %s)",
-                  error, names);
+                  "chaos: unknown error class \"%s\" in option error (known: %s)", error, names);
         return FR_E_CONFIG;
     }
     if (st == FR_OK) {
@@ -132,6 +131,9 @@ static fr_status chaos_invoke(void *state, fr_call *call, const char *input, siz
     if (cfg->crash && misbehave) {
         host->log(call, FR_LOG_WARN, "chaos: crashing on attempt %d", attempt);
         raise(SIGSEGV);
+        /* Only reached when something caught the signal and returned. */
+        host->set_error(call, "chaos: SIGSEGV raised on attempt %d was caught", attempt);
+        return FR_E_CRASHED;
     }
     if (cfg->hang && misbehave) {
         host->log(call, FR_LOG_WARN, "chaos: hanging on attempt %d", attempt);
@@ -144,14 +146,9 @@ static fr_status chaos_invoke(void *state, fr_call *call, const char *input, siz
         return s->error_status;
     }
 
-    const char *src = cfg->output ? cfg->output : input;
-    size_t len = cfg->output ? s->output_len : input_len;
-    char *copy = pu_arena_copy(host, call, src, len);
-    if (!copy)
-        return FR_E_NOMEM;
-    *output = copy;
-    *output_len = len;
-    return FR_OK;
+    if (cfg->output)
+        return pu_output_copy(host, call, cfg->output, s->output_len, output, output_len);
+    return pu_output_copy(host, call, input, input_len, output, output_len);
 }
 
 static const fr_plugin chaos_plugin = {

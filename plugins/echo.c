@@ -20,13 +20,7 @@ static void echo_fini(void *state)
 static fr_status echo_invoke(void *state, fr_call *call, const char *input, size_t input_len,
                              char **output, size_t *output_len)
 {
-    const fr_host_api *host = state;
-    char *copy = pu_arena_copy(host, call, input, input_len);
-    if (!copy)
-        return FR_E_NOMEM;
-    *output = copy;
-    *output_len = input_len;
-    return FR_OK;
+    return pu_output_copy(state, call, input, input_len, output, output_len);
 }
 
 static const fr_plugin echo_plugin = {

@@ -83,8 +83,8 @@ static void llm_fini(void *state)
 
 /* Renders template `which` ("prompt", "system") over the step input into a new JSON
  * string.  Returns FR_OK, FR_E_CONFIG or FR_E_NOMEM, with the call's error set. */
-static fr_status render(const fr_host_api *host, fr_call *call, const char *which,
-                        const char *tmpl, json_object *input, json_object **out)
+static fr_status render(const fr_host_api *host, fr_call *call, const char *which, const char *tmpl,
+                        json_object *input, json_object **out)
 {
     pu_buf buf = {0};
     char err[200];
@@ -97,8 +97,7 @@ static fr_status render(const fr_host_api *host, fr_call *call, const char *whic
     }
     pu_buf_free(&buf);
     if (st == FR_E_CONFIG && missing)
-        host->set_error(call, "llm: template path \"%s\" not found in step input (%s)", err,
-                        which);
+        host->set_error(call, "llm: template path \"%s\" not found in step input (%s)", err, which);
     else if (st == FR_E_CONFIG)
         host->set_error(call, "llm: option %s: %s", which, err);
     else if (st == FR_E_NOMEM)

@@ -194,9 +194,8 @@ static void apply_stop(json_object *stop, const char *text, size_t *len)
 {
     size_t n = json_object_is_type(stop, json_type_array) ? json_object_array_length(stop) : 1;
     for (size_t i = 0; i < n; i++) {
-        json_object *s = json_object_is_type(stop, json_type_array)
-                             ? json_object_array_get_idx(stop, i)
-                             : stop;
+        json_object *s =
+            json_object_is_type(stop, json_type_array) ? json_object_array_get_idx(stop, i) : stop;
         const char *needle = json_object_get_string(s);
         size_t nlen = (size_t)json_object_get_string_len(s);
         if (nlen == 0 || nlen > *len)
@@ -223,9 +222,11 @@ static fr_status render_reply(const mock_state *s, fr_call *call, const mock_req
     }
     json_object *vars = json_object_new_object();
     int bad = !vars;
-    bad = bad || pu_json_add(vars, "prompt", json_object_new_string_len(r->prompt, (int)r->prompt_len));
-    bad = bad || pu_json_add(vars, "system",
-                             json_object_new_string_len(r->system ? r->system : "", (int)r->system_len));
+    bad = bad ||
+          pu_json_add(vars, "prompt", json_object_new_string_len(r->prompt, (int)r->prompt_len));
+    bad = bad ||
+          pu_json_add(vars, "system",
+                      json_object_new_string_len(r->system ? r->system : "", (int)r->system_len));
     bad = bad || pu_json_add(vars, "model", json_object_new_string(model));
     if (bad) {
         json_object_put(vars);
@@ -303,7 +304,8 @@ static fr_status build_response(const mock_state *s, fr_call *call, const mock_r
     text_obj = NULL;
     bad = bad || pu_json_add(resp, "tool_calls", tool_calls);
     bad = bad || pu_json_add(resp, "finish_reason", json_object_new_string(finish));
-    bad = bad || pu_json_add(usage, "input_tokens", json_object_new_int64((int64_t)r->input_tokens));
+    bad =
+        bad || pu_json_add(usage, "input_tokens", json_object_new_int64((int64_t)r->input_tokens));
     bad = bad || pu_json_add(usage, "output_tokens",
                              json_object_new_int64((int64_t)pu_count_words(reply, reply_len)));
     if (!bad) {
@@ -363,8 +365,7 @@ static fr_status mock_run(void *state, fr_call *call, const char *request, size_
                 finish = "length";
             }
         }
-        st = build_response(s, call, &r, model, text, len, finish, stream, response,
-                            response_len);
+        st = build_response(s, call, &r, model, text, len, finish, stream, response, response_len);
     } else if (st == FR_E_NOMEM) {
         host->set_error(call, "mock: out of memory");
     }
@@ -373,15 +374,14 @@ static fr_status mock_run(void *state, fr_call *call, const char *request, size_
     return st;
 }
 
-static fr_status mock_complete(void *state, fr_call *call, const char *request,
-                               size_t request_len, char **response, size_t *response_len)
+static fr_status mock_complete(void *state, fr_call *call, const char *request, size_t request_len,
+                               char **response, size_t *response_len)
 {
     return mock_run(state, call, request, request_len, response, response_len, 0);
 }
 
 static fr_status mock_complete_stream(void *state, fr_call *call, const char *request,
-                                      size_t request_len, char **response,
-                                      size_t *response_len)
+                                      size_t request_len, char **response, size_t *response_len)
 {
     return mock_run(state, call, request, request_len, response, response_len, 1);
 }

@@ -119,8 +119,7 @@ static inline const char *pu_status_name(fr_status status)
 
 /* Copies n bytes of s into the call's arena, NUL-terminated.  On OOM sets the call's
  * error and returns NULL (the caller returns FR_E_NOMEM). */
-static inline char *pu_arena_copy(const fr_host_api *host, fr_call *call, const char *s,
-                                  size_t n)
+static inline char *pu_arena_copy(const fr_host_api *host, fr_call *call, const char *s, size_t n)
 {
     char *p = host->alloc(call, n + 1);
     if (!p) {
@@ -131,6 +130,19 @@ static inline char *pu_arena_copy(const fr_host_api *host, fr_call *call, const 
         memcpy(p, s, n);
     p[n] = '\0';
     return p;
+}
+
+/* Returns a copy of n bytes of s as a callback's output (*out, *out_len) from the
+ * call's arena.  FR_OK, or FR_E_NOMEM with the call's error set. */
+static inline fr_status pu_output_copy(const fr_host_api *host, fr_call *call, const char *s,
+                                       size_t n, char **out, size_t *out_len)
+{
+    char *copy = pu_arena_copy(host, call, s, n);
+    if (!copy)
+        return FR_E_NOMEM;
+    *out = copy;
+    *out_len = n;
+    return FR_OK;
 }
 
 /* A growable byte buffer on the plugin's own heap (scratch space, never returned to the
@@ -226,6 +238,8 @@ static inline size_t pu_next_chunk(const char *s, size_t n)
 #ifdef FR_PLUGIN_UTIL_JSON
 /* ---- JSON ---------------------------------------------------------------------------- */
 
+#define PU_JSON_MAX_DEPTH 512
+
 /* Parses exactly `len` bytes of JSON text (trailing whitespace allowed, anything else
  * after the value is an error).  Returns the new object (caller puts it) or NULL with a
  * reason in err.  A JSON `null` document is reported as an error too ("null"), since
@@ -240,7 +254,9 @@ static inline json_object *pu_json_parse(const char *text, size_t len, char *err
         snprintf(err, errlen, "document too large (%zu bytes)", len);
         return NULL;
     }
-    json_tokener *tok = json_tokener_new();
+    /* json-c's default depth (32) is too shallow for step inputs nesting earlier
+     * steps' outputs. */
+    json_tokener *tok = json_tokener_new_ex(PU_JSON_MAX_DEPTH);
     if (!tok) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -411,7 +427,10 @@ static inline int pu_tmpl_check(const char *tmpl, const char *const *first_ok, c
                                 (int)path_len, path);
             for (size_t i = 0; first_ok[i] && used >= 0 && (size_t)used < errlen; i++)
                 used += snprintf(err + used, errlen - (size_t)used, "%s\"%s\"",
-                                 i == 0 ? "" : first_ok[i + 1] ? ", " : " or ", first_ok[i]);
+                                 i == 0            ? ""
+                                 : first_ok[i + 1] ? ", "
+                                                   : " or ",
+                                 first_ok[i]);
             return -1;
         }
     }
@@ -478,7 +497,8 @@ static inline fr_status pu_tmpl_render(const char *tmpl, json_object *root, pu_b
             return FR_E_CONFIG;
         }
         if (json_object_is_type(val, json_type_string)) {
-            pu_buf_append(out, json_object_get_string(val), (size_t)json_object_get_string_len(val));
+            pu_buf_append(out, json_object_get_string(val),
+                          (size_t)json_object_get_string_len(val));
         } else if (!val) {
             pu_buf_append(out, "null", 4);
         } else {

@@ -27,32 +27,32 @@
 
 /* ---- Assertions that show what differed --------------------------------------------- */
 
-#define ASSERT_STR(got, want)                                                              \
-    do {                                                                                   \
-        const char *g_ = (got), *w_ = (want);                                              \
-        int ok_ = g_ && strcmp(g_, w_) == 0;                                               \
-        if (!ok_)                                                                          \
-            fprintf(stderr, "\n%s:%d: got  %s\n%*swant %s\n", __FILE__, __LINE__,          \
-                    g_ ? g_ : "(null)", (int)strlen(__FILE__) + 8, "", w_);                \
-        CU_ASSERT(ok_);                                                                    \
+#define ASSERT_STR(got, want)                                                                      \
+    do {                                                                                           \
+        const char *g_ = (got), *w_ = (want);                                                      \
+        int ok_ = g_ && strcmp(g_, w_) == 0;                                                       \
+        if (!ok_)                                                                                  \
+            fprintf(stderr, "\n%s:%d: got  %s\n%*swant %s\n", __FILE__, __LINE__,                  \
+                    g_ ? g_ : "(null)", (int)strlen(__FILE__) + 8, "", w_);                        \
+        CU_ASSERT(ok_);                                                                            \
     } while (0)
 
-#define ASSERT_CONTAINS(got, want)                                                         \
-    do {                                                                                   \
-        const char *g_ = (got), *w_ = (want);                                              \
-        int ok_ = g_ && strstr(g_, w_) != NULL;                                            \
-        if (!ok_)                                                                          \
-            fprintf(stderr, "\n%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__,        \
-                    __LINE__, g_ ? g_ : "(null)", w_);                                     \
-        CU_ASSERT(ok_);                                                                    \
+#define ASSERT_CONTAINS(got, want)                                                                 \
+    do {                                                                                           \
+        const char *g_ = (got), *w_ = (want);                                                      \
+        int ok_ = g_ && strstr(g_, w_) != NULL;                                                    \
+        if (!ok_)                                                                                  \
+            fprintf(stderr, "\n%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,       \
+                    g_ ? g_ : "(null)", w_);                                                       \
+        CU_ASSERT(ok_);                                                                            \
     } while (0)
 
-#define ASSERT_STATUS(got, want)                                                           \
-    do {                                                                                   \
-        int g_ = (got), w_ = (want);                                                       \
-        if (g_ != w_)                                                                      \
-            fprintf(stderr, "\n%s:%d: status %d, want %d\n", __FILE__, __LINE__, g_, w_);  \
-        CU_ASSERT_EQUAL(g_, w_);                                                           \
+#define ASSERT_STATUS(got, want)                                                                   \
+    do {                                                                                           \
+        int g_ = (got), w_ = (want);                                                               \
+        if (g_ != w_)                                                                              \
+            fprintf(stderr, "\n%s:%d: status %d, want %d\n", __FILE__, __LINE__, g_, w_);          \
+        CU_ASSERT_EQUAL(g_, w_);                                                                   \
     } while (0)
 
 /* ---- Fake host ----------------------------------------------------------------------- */
@@ -221,8 +221,8 @@ static fr_status fake_stream_chunk(fr_call *call, const char *text, size_t len)
     if (call->chunks_before_stop >= 0 && call->n_chunks >= call->chunks_before_stop)
         return FR_E_CANCELLED;
     if (call->n_chunks < 4)
-        snprintf(call->first_chunks[call->n_chunks], sizeof call->first_chunks[0], "%.*s",
-                 (int)len, text);
+        snprintf(call->first_chunks[call->n_chunks], sizeof call->first_chunks[0], "%.*s", (int)len,
+                 text);
     call->n_chunks++;
     if (call->stream_len + len < sizeof call->stream) {
         memcpy(call->stream + call->stream_len, text, len);
@@ -294,15 +294,15 @@ static fr_status fake_provider_call(fr_call *call, const char *request, size_t r
     const fr_plugin *d = call->provider->d;
     json_object *req = json_tokener_parse(call->request);
     json_object *stream = NULL;
-    int streamed = req && json_object_object_get_ex(req, "stream", &stream) &&
-                   json_object_get_boolean(stream);
+    int streamed =
+        req && json_object_object_get_ex(req, "stream", &stream) && json_object_get_boolean(stream);
     json_object_put(req);
     char *out = NULL;
     size_t out_len = 0;
-    fr_status st = streamed ? d->complete_stream(call->provider->state, call, request,
-                                                 request_len, &out, &out_len)
-                            : d->complete(call->provider->state, call, request, request_len,
-                                          &out, &out_len);
+    fr_status st =
+        streamed
+            ? d->complete_stream(call->provider->state, call, request, request_len, &out, &out_len)
+            : d->complete(call->provider->state, call, request, request_len, &out, &out_len);
     call->provider_streamed += streamed;
     if (st != FR_OK)
         return st;
@@ -557,8 +557,7 @@ static void test_descriptors(void)
         for (size_t r = 0; r < 8; r++)
             CU_ASSERT_PTR_NULL(d->reserved[r]);
         for (const fr_option *o = d->options; o && o->name; o++) {
-            CU_ASSERT(strspn(o->name, "abcdefghijklmnopqrstuvwxyz0123456789_") ==
-                          strlen(o->name) &&
+            CU_ASSERT(strspn(o->name, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(o->name) &&
                       o->name[0] >= 'a' && o->name[0] <= 'z');
             CU_ASSERT(o->doc && o->doc[0]);
             CU_ASSERT(o->offset + option_size(o->type) <= d->config_size);
@@ -622,8 +621,8 @@ static void test_chaos_fails_then_succeeds(void)
     };
     static const char input[] = "{\"input\":{\"q\":1},\"steps\":{}}";
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *kv[] = {"fail_attempts", "2", cases[i].error ? "error" : NULL,
-                            cases[i].error, NULL};
+        const char *kv[] = {"fail_attempts", "2", cases[i].error ? "error" : NULL, cases[i].error,
+                            NULL};
         instance *in = instance_new("chaos", kv);
         ASSERT_STATUS(in->init_status, FR_OK);
         const char *cls = cases[i].error ? cases[i].error : "unavailable";
@@ -633,8 +632,8 @@ static void test_chaos_fails_then_succeeds(void)
             fr_status st = invoke(in, c, input, &out);
             if (attempt <= 2) {
                 char want[200];
-                snprintf(want, sizeof want,
-                         "chaos: injected %s failure (attempt %d of 2 failing)", cls, attempt);
+                snprintf(want, sizeof want, "chaos: injected %s failure (attempt %d of 2 failing)",
+                         cls, attempt);
                 ASSERT_STATUS(st, cases[i].status);
                 ASSERT_STR(c->error, want);
             } else {
@@ -742,6 +741,7 @@ static int invoke_in_child(instance *in, int attempt, int ms, int *was_running)
         fr_call *c = call_new(attempt);
         const char *out;
         fr_status st = invoke(in, c, "{}", &out);
+        call_free(c);
         _exit(st == FR_OK ? 0 : 3);
     }
     int status = 0;
@@ -790,11 +790,10 @@ static void test_chaos_crash_and_hang(void)
 
 /* ---- mock ---------------------------------------------------------------------------- */
 
-static const char conversation[] =
-    "{\"system\":\"You are terse.\",\"messages\":["
-    "{\"role\":\"user\",\"content\":\"hello there world\"},"
-    "{\"role\":\"assistant\",\"content\":\"ok\"},"
-    "{\"role\":\"user\",\"content\":\"say  hi\"}]}";
+static const char conversation[] = "{\"system\":\"You are terse.\",\"messages\":["
+                                   "{\"role\":\"user\",\"content\":\"hello there world\"},"
+                                   "{\"role\":\"assistant\",\"content\":\"ok\"},"
+                                   "{\"role\":\"user\",\"content\":\"say  hi\"}]}";
 
 static void test_mock_reply(void)
 {
@@ -814,8 +813,9 @@ static void test_mock_reply(void)
     /* A request's model wins over the configured one. */
     fr_call *c = call_new(1);
     const char *resp;
-    ASSERT_STATUS(complete(in, c, "{\"model\":\"m2\",\"messages\":[{\"role\":\"user\","
-                                  "\"content\":\"x\"}]}",
+    ASSERT_STATUS(complete(in, c,
+                           "{\"model\":\"m2\",\"messages\":[{\"role\":\"user\","
+                           "\"content\":\"x\"}]}",
                            0, &resp),
                   FR_OK);
     ASSERT_CONTAINS(resp, "\"model\":\"m2\"");
@@ -1068,8 +1068,7 @@ static void test_llm_templates(void)
         {"{{input.items.0}} {{input.items.1}} {{input.items.1.k}}", "x {\"k\":\"v\"} v"},
         {"{{input.n}} {{input.flag}} {{input.nothing}} {{input.obj.a}}", "3.5 false null 1"},
         {"{{input.0}}", "zero-key"}, /* a numeric segment is a key in an object */
-        {"{{steps.summarize.text}} / {{steps.summarize.usage}}",
-         "short / {\"input_tokens\":1}"},
+        {"{{steps.summarize.text}} / {{steps.summarize.usage}}", "short / {\"input_tokens\":1}"},
         {"no placeholders } {", "no placeholders } {"},
         {"", ""},
     };
@@ -1111,8 +1110,7 @@ static void test_llm_missing_paths(void)
         const char *out;
         ASSERT_STATUS(run_llm(kv, step_input, PROVIDER_MOCK, NULL, &c, &out), FR_E_CONFIG);
         char want[200];
-        snprintf(want, sizeof want, "template path \"%s\" not found in step input",
-                 cases[i].path);
+        snprintf(want, sizeof want, "template path \"%s\" not found in step input", cases[i].path);
         ASSERT_CONTAINS(c->error, want);
         ASSERT_CONTAINS(c->error, cases[i].key);
         CU_ASSERT_EQUAL(c->provider_calls, 0);
@@ -1122,9 +1120,12 @@ static void test_llm_missing_paths(void)
 
 static void test_llm_request_shape(void)
 {
-    const char *kv[] = {"prompt",     "Q: {{input.text}}", "system", "Be {{steps.summarize.text}}.",
-                        "max_tokens", "50",                "temperature", "0.7",
-                        "stream",     "true",              NULL};
+    const char *kv[] = {"prompt",      "Q: {{input.text}}",
+                        "system",      "Be {{steps.summarize.text}}.",
+                        "max_tokens",  "50",
+                        "temperature", "0.7",
+                        "stream",      "true",
+                        NULL};
     fr_call *c;
     const char *out;
     ASSERT_STATUS(run_llm(kv, step_input, PROVIDER_MOCK, NULL, &c, &out), FR_OK);
@@ -1175,6 +1176,24 @@ static void test_llm_output(void)
                   FR_OK);
     ASSERT_STR(out, "{\"text\":\"t\",\"usage\":{\"input_tokens\":0,\"output_tokens\":1},"
                     "\"model\":null,\"provider\":null}");
+    call_free(c);
+}
+
+static void test_llm_deep_input(void)
+{
+    /* Step inputs nest earlier outputs; deeper than json-c's default limit of 32. */
+    char input[1024];
+    size_t n = (size_t)snprintf(input, sizeof input, "{\"input\":{\"text\":\"deep\",\"d\":");
+    for (int i = 0; i < 100; i++)
+        input[n++] = '[';
+    for (int i = 0; i < 100; i++)
+        input[n++] = ']';
+    snprintf(input + n, sizeof input - n, "},\"steps\":{}}");
+    const char *kv[] = {"prompt", "{{input.text}}", NULL};
+    fr_call *c;
+    const char *out;
+    ASSERT_STATUS(run_llm(kv, input, PROVIDER_MOCK, NULL, &c, &out), FR_OK);
+    ASSERT_CONTAINS(out, "\"text\":\"mock reply to: deep\"");
     call_free(c);
 }
 
@@ -1343,6 +1362,7 @@ int main(void)
         {"llm missing template paths", test_llm_missing_paths},
         {"llm request shape", test_llm_request_shape},
         {"llm output shape", test_llm_output},
+        {"llm deeply nested step input", test_llm_deep_input},
         {"llm provider failures and bad responses", test_llm_provider_failures},
         {"llm bad config fails init", test_llm_bad_config},
         {"llm out of memory", test_llm_oom},
