@@ -252,6 +252,16 @@ static void host_log(fr_call *call, fr_log_level level, const char *fmt, ...)
         fprintf(stderr, "fluxroute: %s: plugin: %s\n", names[level], msg);
 }
 
+/* Messages set during init() (no call yet), read back by the pipeline builder. */
+static _Thread_local char *init_error;
+
+char *fr__host_take_init_error(void)
+{
+    char *e = init_error;
+    init_error = NULL;
+    return e;
+}
+
 static void host_set_error(fr_call *call, const char *fmt, ...)
 {
     va_list ap;
@@ -260,8 +270,9 @@ static void host_set_error(fr_call *call, const char *fmt, ...)
     if (vasprintf(&msg, fmt, ap) < 0)
         msg = NULL;
     va_end(ap);
-    free(call->error);
-    call->error = msg;
+    char **slot = call ? &call->error : &init_error;
+    free(*slot);
+    *slot = msg;
 }
 
 static void host_set_retry_after(fr_call *call, int64_t delay_us)

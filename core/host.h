@@ -71,6 +71,10 @@ const fr_host_api *fr__host_api(void);
 fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char **out,
                            size_t *out_len);
 
+/* The message a plugin gave with set_error(NULL, ...) during init() on this thread, or
+ * NULL.  Caller frees. */
+char *fr__host_take_init_error(void);
+
 /* Plugin log threshold from LOG_LEVEL (error|warn|info|debug; default warn). */
 void fr__log_init_from_env(void);
 

@@ -36,12 +36,16 @@ static void build_instance(fr_pipeline *p, fr_instance *inst, const char *what, 
     fr__options_fill(d, config, node, owner, &inst->config, diags);
     if (diags->n != before)
         return;
+    free(fr__host_take_init_error());
     fr_status st = d->init(fr__host_api(), inst->config.data, &inst->state);
+    char *why = fr__host_take_init_error();
     if (st != FR_OK) {
         fr__diag_add(diags, line, col, "%s \"%s\": plugin \"%s\" rejected its configuration: %s",
-                     what, id, plugin, fr_strerror(st));
+                     what, id, plugin, why ? why : fr_strerror(st));
+        free(why);
         return;
     }
+    free(why);
     inst->initialised = 1;
 }
 

@@ -59,31 +59,31 @@ static fr_status chaos_init(const fr_host_api *host, const void *config, void **
     const char *error = cfg->error ? cfg->error : "unavailable";
 
     if (cfg->fail_attempts < 0) {
-        host->log(NULL, FR_LOG_ERROR, "chaos: fail_attempts must be >= 0, not %lld",
+        host->set_error(NULL, "chaos: fail_attempts must be >= 0, not %lld",
                   (long long)cfg->fail_attempts);
         return FR_E_CONFIG;
     }
     if (cfg->delay_us < 0) {
-        host->log(NULL, FR_LOG_ERROR, "chaos: delay must not be negative");
+        host->set_error(NULL, "chaos: delay must not be negative");
         return FR_E_CONFIG;
     }
     fr_status st = FR_OK;
     if (pu_class_status(error, &st) != 0) {
         char names[512];
         pu_class_names(names, sizeof names);
-        host->log(NULL, FR_LOG_ERROR,
+        host->set_error(NULL,
                   "chaos: unknown error class \"%s\" in option error (known: %s)", error, names);
         return FR_E_CONFIG;
     }
     if (st == FR_OK) {
-        host->log(NULL, FR_LOG_ERROR, "chaos: error class \"none\" cannot fail an attempt");
+        host->set_error(NULL, "chaos: error class \"none\" cannot fail an attempt");
         return FR_E_CONFIG;
     }
     if (cfg->output) {
         char err[160];
         json_object *obj = pu_json_parse(cfg->output, strlen(cfg->output), err, sizeof err);
         if (!obj) {
-            host->log(NULL, FR_LOG_ERROR, "chaos: option output is not valid JSON: %s", err);
+            host->set_error(NULL, "chaos: option output is not valid JSON: %s", err);
             return FR_E_CONFIG;
         }
         json_object_put(obj);

@@ -49,19 +49,19 @@ static fr_status llm_init(const fr_host_api *host, const void *config, void **st
     const llm_config *cfg = config;
     char err[200];
     if (!cfg->prompt) {
-        host->log(NULL, FR_LOG_ERROR, "llm: option prompt is required");
+        host->set_error(NULL, "llm: option prompt is required");
         return FR_E_CONFIG;
     }
     if (pu_tmpl_check(cfg->prompt, llm_roots, err, sizeof err) != 0) {
-        host->log(NULL, FR_LOG_ERROR, "llm: option prompt: %s", err);
+        host->set_error(NULL, "llm: option prompt: %s", err);
         return FR_E_CONFIG;
     }
     if (cfg->system && pu_tmpl_check(cfg->system, llm_roots, err, sizeof err) != 0) {
-        host->log(NULL, FR_LOG_ERROR, "llm: option system: %s", err);
+        host->set_error(NULL, "llm: option system: %s", err);
         return FR_E_CONFIG;
     }
     if (cfg->max_tokens < 0) {
-        host->log(NULL, FR_LOG_ERROR, "llm: option max_tokens must be >= 0, not %lld",
+        host->set_error(NULL, "llm: option max_tokens must be >= 0, not %lld",
                   (long long)cfg->max_tokens);
         return FR_E_CONFIG;
     }

@@ -43,13 +43,13 @@ static fr_status mock_init(const fr_host_api *host, const void *config, void **s
 {
     const mock_config *cfg = config;
     if (cfg->delay_us < 0) {
-        host->log(NULL, FR_LOG_ERROR, "mock: delay must not be negative");
+        host->set_error(NULL, "mock: delay must not be negative");
         return FR_E_CONFIG;
     }
     if (cfg->reply) {
         char err[200];
         if (pu_tmpl_check(cfg->reply, mock_template_names, err, sizeof err) != 0) {
-            host->log(NULL, FR_LOG_ERROR, "mock: option reply: %s", err);
+            host->set_error(NULL, "mock: option reply: %s", err);
             return FR_E_CONFIG;
         }
     }

@@ -174,7 +174,8 @@ typedef struct fr_host_api {
     const char *(*step_id)(fr_call *call);
 
     /* Sets the message reported with the status the callback returns.  printf-style;
-     * the last call wins.  Never put secrets in it. */
+     * the last call wins.  Never put secrets in it.  In init() pass call == NULL: the
+     * message is reported with the configuration error when init() fails. */
     void (*set_error)(fr_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
     /* Providers: the vendor asked to wait `delay_us` before retrying (Retry-After). */
