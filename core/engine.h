@@ -26,6 +26,9 @@ typedef struct fr_instance {
     void *state;                    /* from init() */
     int initialised;
     struct fr_instance *provider;   /* agents: the `provider:` instance, or NULL */
+    struct fr_breaker *breaker;     /* NULL unless circuit_breaker: (or CIRCUIT_*) is set */
+    const fr_agent_cfg *agent_cfg;  /* agents: their manifest entry */
+    struct helper_pool *helpers;    /* isolation: process: idle helper processes */
 } fr_instance;
 
 typedef enum fr_step_state {
@@ -77,6 +80,15 @@ typedef struct fr_run_options {
     void *progress_ud;
 } fr_run_options;
 
+/* A breaker state change during a run. */
+typedef struct fr_transition_record {
+    int step;                       /* manifest index of the step it happened in */
+    int attempt;
+    const char *breaker;            /* "agent:x" / "provider:y"; static for the process */
+    const char *from, *to, *reason; /* static strings */
+    int seq;                        /* arrival order, to break ties */
+} fr_transition_record;
+
 typedef struct fr_run_result {
     char run_id[40];
     fr_run_status status;
@@ -85,6 +97,8 @@ typedef struct fr_run_result {
     fr_step_result *steps;          /* indexed by manifest step index */
     size_t n_steps;
     char *input_json;               /* owned copy of the run input */
+    fr_transition_record *transitions; /* owned; sorted by step order, attempt, arrival */
+    size_t n_transitions, cap_transitions;
 } fr_run_result;
 
 /* Options for building a pipeline. */

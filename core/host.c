@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "breaker.h"
 #include "host.h"
 #include "http_client.h"
 #include "json_check.h"
@@ -108,28 +109,54 @@ static void host_free_mem(void *ptr)
 
 /* ---- cancellation and deadlines --------------------------------------------------- */
 
-int fr__cancel_init(fr_cancel *c)
+fr_cancel *fr__cancel_new(void)
 {
-    memset(c, 0, sizeof *c);
+    fr_cancel *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
     pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0)
-        return -1;
+    if (pthread_condattr_init(&attr) != 0) {
+        free(c);
+        return NULL;
+    }
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     int rc = pthread_cond_init(&c->cv, &attr);
     pthread_condattr_destroy(&attr);
-    if (rc != 0)
-        return -1;
-    if (pthread_mutex_init(&c->mu, NULL) != 0) {
-        pthread_cond_destroy(&c->cv);
-        return -1;
+    if (rc != 0 || pthread_mutex_init(&c->mu, NULL) != 0) {
+        if (rc == 0)
+            pthread_cond_destroy(&c->cv);
+        free(c);
+        return NULL;
     }
-    return 0;
+    c->refs = 1;
+    return c;
 }
 
-void fr__cancel_destroy(fr_cancel *c)
+void fr__cancel_ref(fr_cancel *c)
 {
+    __atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void fr__cancel_unref(fr_cancel *c)
+{
+    if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+int fr__cancel_wait_until(fr_cancel *c, int64_t until)
+{
+    struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
+    pthread_mutex_lock(&c->mu);
+    while (!c->cancelled) {
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    int cancelled = c->cancelled;
+    pthread_mutex_unlock(&c->mu);
+    return cancelled;
 }
 
 void fr__cancel_fire(fr_cancel *c)
@@ -186,17 +213,7 @@ static fr_status host_sleep_us(fr_call *call, int64_t us)
     int cut = dl && dl < until;
     if (cut)
         until = dl;
-    struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
-    fr_cancel *c = call->cancel;
-    pthread_mutex_lock(&c->mu);
-    while (!c->cancelled) {
-        int rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-        if (rc == ETIMEDOUT)
-            break;
-    }
-    int cancelled = c->cancelled;
-    pthread_mutex_unlock(&c->mu);
-    if (cancelled)
+    if (fr__cancel_wait_until(call->cancel, until))
         return FR_E_CANCELLED;
     return cut ? why : FR_OK;
 }
@@ -389,8 +406,29 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
         json_object_put(req);
     }
 
+    /* The provider's own breaker, when it has one. */
+    fr_admission adm = FR_ADMIT_ALLOW;
+    fr_breaker_transition tr;
+    if (prov->breaker) {
+        int changed = 0;
+        adm = fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed);
+        if (changed)
+            fr__run_note_transition(call->run, call->step_id, call->attempt,
+                                    fr__breaker_name(prov->breaker), &tr);
+        if (adm == FR_ADMIT_REJECT) {
+            host_set_error(call, "provider \"%s\": circuit breaker %s is open", prov->id,
+                           fr__breaker_name(prov->breaker));
+            return FR_E_CIRCUIT_OPEN;
+        }
+    }
+
     fr_call sub = *call;
     sub.inst = prov;
+    if (adm == FR_ADMIT_PROBE) {
+        int64_t probe_end = fr__mono_us() + fr__breaker_cfg(prov->breaker)->probe_timeout_us;
+        if (!sub.attempt_deadline_mono || probe_end < sub.attempt_deadline_mono)
+            sub.attempt_deadline_mono = probe_end;
+    }
     sub.error = NULL;
     sub.retry_after_us = 0;
     sub.parent = call;
@@ -401,6 +439,9 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     fr_status st = stream ? d->complete_stream(prov->state, &sub, request, request_len, &out, &out_len)
                           : d->complete(prov->state, &sub, request, request_len, &out, &out_len);
     call->rng = sub.rng;
+    if (prov->breaker && fr__breaker_record(prov->breaker, adm, st, fr__mono_us(), &tr))
+        fr__run_note_transition(call->run, call->step_id, call->attempt,
+                                fr__breaker_name(prov->breaker), &tr);
     if (sub.retry_after_us)
         call->retry_after_us = sub.retry_after_us;
     if (st != FR_OK) {
@@ -479,8 +520,9 @@ void fr__call_init(fr_call *c, fr_cancel *cancel, const fr_instance *inst, const
     c->step_id = step_id;
     c->attempt = attempt;
     c->attempt_deadline_mono = attempt_deadline_mono;
-    /* One independent stream per (run seed, step, attempt). */
-    uint64_t s = seed ^ fnv1a(step_id) ^ ((uint64_t)attempt * 0xd1b54a32d192ed03ULL);
+    /* One independent stream per (run seed, step, agent, attempt). */
+    uint64_t s = seed ^ fnv1a(step_id) ^ (fnv1a(inst->id) * 0x9e3779b97f4a7c15ULL) ^
+                 ((uint64_t)attempt * 0xd1b54a32d192ed03ULL);
     c->rng = splitmix64(&s);
     c->arena = arena;
 }

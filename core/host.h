@@ -32,10 +32,16 @@ typedef struct fr_cancel {
     pthread_cond_t cv;              /* CLOCK_MONOTONIC */
     int cancelled;                  /* set by fr__cancel_fire */
     int64_t run_deadline_mono;      /* 0 = none */
+    int refs;                       /* the run, plus each abandoned (hung) call */
 } fr_cancel;
-int fr__cancel_init(fr_cancel *c);
-void fr__cancel_destroy(fr_cancel *c);
+/* Creates a cancellation context with one reference.  NULL on failure. */
+fr_cancel *fr__cancel_new(void);
+void fr__cancel_ref(fr_cancel *c);
+void fr__cancel_unref(fr_cancel *c);
 void fr__cancel_fire(fr_cancel *c);
+/* Waits on the context until `until` (monotonic us) or cancellation.  Returns 1 when
+ * cancelled. */
+int fr__cancel_wait_until(fr_cancel *c, int64_t until);
 
 struct fr_call {
     fr_cancel *cancel;
@@ -51,6 +57,7 @@ struct fr_call {
     struct fr_call *parent;         /* agent call, for provider calls */
     void (*on_chunk)(void *ud, const char *text, size_t len); /* stream sink or NULL */
     void *chunk_ud;
+    struct fr_run *run;             /* for breaker transitions; NULL outside runs */
 };
 
 /* Initialises a call.  `seed` is the run seed; the random stream is derived from it, the
@@ -77,6 +84,11 @@ char *fr__host_take_init_error(void);
 
 /* Plugin log threshold from LOG_LEVEL (error|warn|info|debug; default warn). */
 void fr__log_init_from_env(void);
+
+/* Breakers: provider calls report transitions to the run (implemented in sched.c). */
+struct fr_breaker_transition;
+void fr__run_note_transition(struct fr_run *run, const char *step, int attempt,
+                             const char *breaker, const struct fr_breaker_transition *tr);
 
 /* Test hook: make the Nth host allocation from now fail (0 = never). */
 void fr__alloc_fail_after(long n);

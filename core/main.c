@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "host.h"
 #include "http_client.h"
+#include "isolate.h"
 
 static int cmd_version(const cli_command *cmd, int argc, char **argv)
 {
@@ -98,6 +99,9 @@ int main(int argc, char **argv)
         usage(stdout);
         return FR_EXIT_OK;
     }
+    /* Hidden: the helper process of `isolation: process` agents (see core/isolate.c). */
+    if (strcmp(argv[1], "__plugin-helper") == 0)
+        return fr__helper_main();
     if (strcmp(argv[1], "--version") == 0)
         return cmd_version(&commands[N_COMMANDS - 1], 1, argv);
     for (size_t i = 0; i < N_COMMANDS; i++) {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "isolate.h"
 #include "pipeline.h"
 
 static const char *kind_name(fr_plugin_kind k)
@@ -105,17 +106,34 @@ fr_pipeline *fr__pipeline_build(fr_manifest *m, const fr_build_options *opts, fr
         fr__pipeline_free(p);
         return NULL;
     }
+    /* The original's CIRCUIT_* variables give breakers to those without their own. */
+    fr_breaker_cfg env_breaker;
+    const char *why = NULL;
+    int env_rc = fr__breaker_cfg_from_env(&env_breaker, &why);
+    if (env_rc < 0)
+        fr__diag_add(diags, 0, 0, "%s", why);
     for (size_t i = 0; i < m->n_providers; i++) {
         const fr_provider_cfg *pc = &m->providers[i];
         build_instance(p, &p->providers[i], "provider", pc->id, pc->plugin, FR_PLUGIN_PROVIDER,
                        pc->node, pc->plugin_node, pc->config, diags);
+        const fr_breaker_cfg *bc = pc->breaker.enabled ? &pc->breaker
+                                   : env_rc > 0        ? &env_breaker
+                                                       : NULL;
+        if (bc)
+            p->providers[i].breaker = fr__breaker_get(m->namespace_, "provider", pc->id, bc);
     }
     for (size_t i = 0; i < m->n_agents; i++) {
         const fr_agent_cfg *ac = &m->agents[i];
         build_instance(p, &p->agents[i], "agent", ac->id, ac->plugin, FR_PLUGIN_AGENT, ac->node,
                        ac->plugin_node, ac->config, diags);
+        p->agents[i].agent_cfg = ac;
         if (ac->provider_index >= 0)
             p->agents[i].provider = &p->providers[ac->provider_index];
+        const fr_breaker_cfg *bc = ac->breaker.enabled ? &ac->breaker
+                                   : env_rc > 0        ? &env_breaker
+                                                       : NULL;
+        if (bc)
+            p->agents[i].breaker = fr__breaker_get(m->namespace_, "agent", ac->id, bc);
     }
     if (diags->n > 0 || fr__pool_start(p) != 0) {
         if (diags->n == 0)
@@ -128,6 +146,7 @@ fr_pipeline *fr__pipeline_build(fr_manifest *m, const fr_build_options *opts, fr
 
 static void free_instance(fr_instance *inst)
 {
+    fr__isolation_shutdown(inst);
     if (inst->initialised && inst->plugin->desc->fini)
         inst->plugin->desc->fini(inst->state);
     fr__config_free(&inst->config);
@@ -137,7 +156,13 @@ void fr__pipeline_free(fr_pipeline *p)
 {
     if (!p)
         return;
-    fr__pool_stop(p);
+    if (fr__pool_stop(p) > 0) {
+        /* A hung plugin thread may still run inside an instance and use the pool's lock:
+         * never finalise or free what it can touch. */
+        fprintf(stderr, "fluxroute: %zu hung plugin thread(s) still running; their pipeline "
+                        "is kept in memory\n", p->n_hung);
+        return;
+    }
     const fr_manifest *m = p->m;
     for (size_t i = 0; p->agents && i < m->n_agents; i++)
         free_instance(&p->agents[i]);

@@ -1,5 +1,6 @@
 /* The run report (DESIGN.md, "Report and trace"): the JSON that `run --json`, the HTTP
  * API and traces share.  Steps come in deterministic topological order. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,55 @@ static json_object *step_object(const fr_manifest *m, int i, const fr_step_resul
     return o;
 }
 
+/* Breaker transitions in a deterministic order: by the step's report position, then
+ * attempt, then arrival. */
+static int *sort_pos;
+
+static int cmp_transition(const void *a, const void *b)
+{
+    const fr_transition_record *x = a, *y = b;
+    int px = x->step >= 0 ? sort_pos[x->step] : -1, py = y->step >= 0 ? sort_pos[y->step] : -1;
+    if (px != py)
+        return px < py ? -1 : 1;
+    if (x->attempt != y->attempt)
+        return x->attempt < y->attempt ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static json_object *transitions_array(const fr_manifest *m, const fr_run_result *r)
+{
+    json_object *arr = json_object_new_array();
+    int *pos = calloc(m->n_steps ? m->n_steps : 1, sizeof *pos);
+    fr_transition_record *t = malloc(r->n_transitions * sizeof *t);
+    if (!pos || !t) {
+        free(pos);
+        free(t);
+        return arr;
+    }
+    for (size_t k = 0; k < m->n_steps; k++)
+        pos[m->topo[k]] = (int)k;
+    memcpy(t, r->transitions, r->n_transitions * sizeof *t);
+    /* qsort has no context argument: the report is built on one thread at a time. */
+    static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&sort_mu);
+    sort_pos = pos;
+    qsort(t, r->n_transitions, sizeof *t, cmp_transition);
+    pthread_mutex_unlock(&sort_mu);
+    for (size_t i = 0; i < r->n_transitions; i++) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "breaker", json_object_new_string(t[i].breaker));
+        json_object_object_add(o, "from", json_object_new_string(t[i].from));
+        json_object_object_add(o, "to", json_object_new_string(t[i].to));
+        json_object_object_add(o, "step", t[i].step >= 0 ? json_object_new_string(m->steps[t[i].step].id) : NULL);
+        json_object_object_add(o, "attempt", json_object_new_int(t[i].attempt));
+        json_object_object_add(o, "reason", json_object_new_string(t[i].reason));
+        json_object_array_add(arr, o);
+    }
+    free(pos);
+    free(t);
+    return arr;
+}
+
 char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty)
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
@@ -96,6 +146,8 @@ char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty)
         json_object_array_add(steps, step_object(m, i, &r->steps[i]));
     }
     json_object_object_add(root, "steps", steps);
+    if (r->n_transitions)
+        json_object_object_add(root, "breaker_transitions", transitions_array(m, r));
     int flags = pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN;
     flags |= JSON_C_TO_STRING_NOSLASHESCAPE;
     const char *text = json_object_to_json_string_ext(root, flags);

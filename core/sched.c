@@ -1,7 +1,12 @@
 /* The scheduler: a fixed pool of worker threads runs steps as soon as their
  * dependencies have succeeded (no level barriers).  A failed step skips its descendants;
  * independent branches finish.  Results are stored per step, so the report's order
- * (topological, manifest order breaking ties) never depends on thread timing. */
+ * (topological, manifest order breaking ties) never depends on thread timing.
+ *
+ * The thread that starts a run also watches for hung in-process plugins: an attempt
+ * still running FR_HANG_GRACE_US after its deadline is recorded as a timeout, its worker
+ * is abandoned (left to return whenever it does) and replaced, and the step carries on
+ * (retries, fallbacks) on another worker. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,240 +20,17 @@
 #include "duration.h"
 #include "pipeline.h"
 
-struct fr_run {
-    fr_pipeline *p;
-    fr_run_result *res;
-    fr_cancel cancel;
-    uint64_t seed;
-    size_t *pending;               /* unfinished dependencies per step */
-    size_t remaining;              /* steps not yet settled */
-    const char *input;
-    size_t input_len;
-    const fr_run_options *opts;
-};
-
-/* ---- small helpers ----------------------------------------------------------------- */
-
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_put(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-/* Appends `s` as a JSON string literal. */
-static void sb_json_string(strbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    sb_put(b, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        sb_put(b, run, (size_t)(s - run));
-        char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            esc[2] = 0;
-        }
-        sb_puts(b, esc);
-        run = s + 1;
-    }
-    sb_put(b, run, (size_t)(s - run));
-    sb_put(b, "\"", 1);
-}
-
-static char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xstrdup_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
-/* ---- step execution ------------------------------------------------------------------ */
-
-static fr_attempt_result *add_attempt(fr_step_result *r)
-{
-    if (r->n_attempts == r->cap_attempts) {
-        size_t cap = r->cap_attempts ? r->cap_attempts * 2 : 2;
-        fr_attempt_result *a = realloc(r->attempts, cap * sizeof *a);
-        if (!a)
-            return NULL;
-        r->attempts = a;
-        r->cap_attempts = cap;
-    }
-    fr_attempt_result *a = &r->attempts[r->n_attempts++];
-    memset(a, 0, sizeof *a);
-    return a;
-}
-
-/* The step input: {"input": run input, "steps": {dep id: dep output, ...}}, built in
- * one allocation. */
-static char *step_input(fr_run *run, int s, size_t *len)
-{
-    const fr_step_cfg *st = &run->p->m->steps[s];
-    size_t need = run->input_len + 32;
-    for (size_t i = 0; i < st->n_deps; i++)
-        need += 6 * strlen(st->depends_on[i]) + 4 + run->res->steps[st->dep_index[i]].output_len;
-    strbuf b = {.s = malloc(need), .cap = need};
-    if (!b.s)
-        return NULL;
-    sb_puts(&b, "{\"input\":");
-    sb_put(&b, run->input, run->input_len);
-    sb_puts(&b, ",\"steps\":{");
-    for (size_t i = 0; i < st->n_deps; i++) {
-        const fr_step_result *dr = &run->res->steps[st->dep_index[i]];
-        if (i)
-            sb_put(&b, ",", 1);
-        sb_json_string(&b, st->depends_on[i]);
-        sb_put(&b, ":", 1);
-        sb_put(&b, dr->output, dr->output_len);
-    }
-    sb_puts(&b, "}}");
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
-    *len = b.len;
-    return b.s;
-}
-
-static void set_failure(fr_step_result *r, fr_status st, char *message)
-{
-    r->state = FR_STEP_FAILED;
-    r->status = st;
-    free(r->message);
-    r->message = message;
-}
-
-/* Runs step `s` to completion (its attempts).  Called without the pool lock. */
-static void execute_step(fr_run *run, int s)
-{
-    fr_pipeline *p = run->p;
-    const fr_manifest *m = p->m;
-    const fr_step_cfg *st = &m->steps[s];
-    const fr_agent_cfg *ac = &m->agents[st->agent_index];
-    fr_instance *agent = &p->agents[st->agent_index];
-    fr_step_result *r = &run->res->steps[s];
-    r->started_us = fr__mono_us();
-
-    /* Refuse to start once the run is cancelled or past its deadline. */
-    if (__atomic_load_n(&run->cancel.cancelled, __ATOMIC_ACQUIRE)) {
-        set_failure(r, FR_E_CANCELLED, strdup("run cancelled before the step started"));
-        return;
-    }
-    if (run->cancel.run_deadline_mono && r->started_us >= run->cancel.run_deadline_mono) {
-        char d[32];
-        set_failure(r, FR_E_DEADLINE_EXCEEDED,
-                    xstrdup_printf("run deadline (router.run_timeout %s) reached before the "
-                                   "step started",
-                                   fr__duration_format(m->run_timeout_us, d, sizeof d)));
-        return;
-    }
-
-    size_t in_len = 0;
-    char *input = step_input(run, s, &in_len);
-    if (!input) {
-        set_failure(r, FR_E_NOMEM, strdup("out of memory building the step input"));
-        return;
-    }
-    int64_t timeout = ac->timeout_us ? ac->timeout_us : m->default_timeout_us;
-    /* Retries arrive with the resilience work; the attempt loop is already shaped for it. */
-    int max_attempts = 1;
-    for (int attempt = 1; attempt <= max_attempts; attempt++) {
-        fr_attempt_result *a = add_attempt(r);
-        if (!a) {
-            set_failure(r, FR_E_NOMEM, strdup("out of memory"));
-            break;
-        }
-        a->attempt = attempt;
-        a->agent = ac->id;
-        int64_t t0 = fr__mono_us();
-        fr_arena arena = {0};
-        fr_call call;
-        fr__call_init(&call, &run->cancel, agent, st->id, attempt, timeout ? t0 + timeout : 0,
-                      run->seed, &arena);
-        char *out = NULL;
-        size_t out_len = 0;
-        fr_status rc = fr__invoke_agent(&call, input, in_len, &out, &out_len);
-        /* A plugin that returns after its deadline has still missed it. */
-        if (rc == FR_OK && fr__call_check(&call) != FR_OK &&
-            fr__call_check(&call) != FR_E_CANCELLED) {
-            rc = fr__call_check(&call);
-            free(out);
-            out = NULL;
-        }
-        a->duration_us = fr__mono_us() - t0;
-        a->status = rc;
-        if (rc == FR_OK) {
-            r->state = FR_STEP_SUCCEEDED;
-            r->status = FR_OK;
-            r->output = out;
-            r->output_len = out_len;
-            r->answered_by = ac->id;
-        } else {
-            char d[32];
-            const char *msg = call.error;
-            char *text;
-            if (rc == FR_E_TIMEOUT && !msg)
-                text = xstrdup_printf("attempt exceeded its %s timeout",
-                                      fr__duration_format(timeout, d, sizeof d));
-            else if (rc == FR_E_DEADLINE_EXCEEDED && !msg)
-                text = xstrdup_printf("run deadline (router.run_timeout %s) reached",
-                                      fr__duration_format(m->run_timeout_us, d, sizeof d));
-            else
-                text = strdup(msg ? msg : fr_strerror(rc));
-            a->message = text ? strdup(text) : NULL;
-            set_failure(r, rc, text);
-        }
-        fr__call_done(&call);
-        fr__arena_free(&arena);
-        if (rc == FR_OK)
-            break;
-    }
-    free(input);
-}
-
 /* ---- settling results (pool lock held) ------------------------------------------------ */
 
-static void push_ready(fr_pipeline *p, int s)
+static void push_job(fr_pipeline *p, int s, fr_step_exec *resume)
 {
-    if (p->q_len == p->q_cap) {
-        /* The ring is sized to the step count, so this cannot overflow. */
+    /* The ring holds one job per step at most: a step is queued once, or resumed once
+     * per hung attempt while it is not queued. */
+    if (p->q_len == p->q_cap)
         return;
-    }
-    p->queue[(p->q_head + p->q_len) % p->q_cap] = s;
+    fr_job *j = &p->queue[(p->q_head + p->q_len) % p->q_cap];
+    j->step = s;
+    j->resume = resume;
     p->q_len++;
 }
 
@@ -262,7 +44,7 @@ static void skip_descendants(fr_run *run, int failed, int from)
             continue;
         cr->state = FR_STEP_SKIPPED;
         cr->status = FR_E_SKIPPED;
-        cr->message = xstrdup_printf("skipped: ancestor \"%s\" failed", p->m->steps[failed].id);
+        cr->message = fr__xasprintf("skipped: ancestor \"%s\" failed", p->m->steps[failed].id);
         run->remaining--;
         skip_descendants(run, failed, c);
     }
@@ -278,7 +60,7 @@ static void settle(fr_run *run, int s)
         for (size_t i = 0; i < p->n_children[s]; i++) {
             int c = p->children[s][i];
             if (run->res->steps[c].state == FR_STEP_PENDING && --run->pending[c] == 0)
-                push_ready(p, c);
+                push_job(p, c, NULL);
         }
     } else {
         skip_descendants(run, s, s);
@@ -296,36 +78,154 @@ static void report_progress(fr_run *run, int s)
     pthread_mutex_unlock(&run->p->progress_mu);
 }
 
+void fr__run_note_transition(fr_run *run, const char *step, int attempt, const char *breaker,
+                             const fr_breaker_transition *tr)
+{
+    if (!run)
+        return;
+    fr_pipeline *p = run->p;
+    fr_run_result *res = run->res;
+    pthread_mutex_lock(&p->mu);
+    if (res->n_transitions == res->cap_transitions) {
+        size_t cap = res->cap_transitions ? res->cap_transitions * 2 : 4;
+        fr_transition_record *t = realloc(res->transitions, cap * sizeof *t);
+        if (!t) {
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        res->transitions = t;
+        res->cap_transitions = cap;
+    }
+    fr_transition_record *t = &res->transitions[res->n_transitions++];
+    t->step = fr__manifest_step_index(p->m, step);
+    t->attempt = attempt;
+    t->breaker = breaker;
+    t->from = fr__breaker_state_name(tr->from);
+    t->to = fr__breaker_state_name(tr->to);
+    t->reason = tr->reason;
+    t->seq = run->transition_seq++;
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* ---- the pool ----------------------------------------------------------------------- */
+
+static void *worker_main(void *arg);
+
+/* Starts one more worker.  p->mu held (or the pool not yet running). */
+static int add_worker(fr_pipeline *p)
+{
+    if (p->n_workers == p->cap_workers) {
+        size_t cap = p->cap_workers ? p->cap_workers * 2 : 8;
+        fr_worker **ws = realloc(p->workers, cap * sizeof *ws);
+        if (!ws)
+            return -1;
+        p->workers = ws;
+        p->cap_workers = cap;
+    }
+    fr_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->p = p;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        free(w);
+        return -1;
+    }
+    p->workers[p->n_workers++] = w;
+    return 0;
+}
 
 static void *worker_main(void *arg)
 {
-    fr_pipeline *p = arg;
+    fr_worker *w = arg;
+    fr_pipeline *p = w->p;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stopping && p->q_len == 0)
             pthread_cond_wait(&p->work_cv, &p->mu);
         if (p->stopping)
             break;
-        int s = p->queue[p->q_head];
+        fr_job job = p->queue[p->q_head];
         p->q_head = (p->q_head + 1) % p->q_cap;
         p->q_len--;
         fr_run *run = p->current;
-        run->res->steps[s].state = FR_STEP_RUNNING;
+        fr_step_result *r = &run->res->steps[job.step];
+        if (!job.resume) {
+            r->state = FR_STEP_RUNNING;
+            r->started_us = fr__mono_us();
+        }
         /* More ready work than this worker: wake another one. */
         if (p->q_len > 0)
             pthread_cond_signal(&p->work_cv);
         pthread_mutex_unlock(&p->mu);
 
-        report_progress(run, s);
-        execute_step(run, s);
-        report_progress(run, s);
+        fr_step_exec *x = job.resume;
+        if (!x) {
+            report_progress(run, job.step);
+            x = fr__step_exec_new(run, job.step);
+        }
+        if (!x) {
+            r->state = FR_STEP_FAILED;
+            r->status = FR_E_NOMEM;
+            r->message = strdup("out of memory building the step input");
+        } else if (fr__step_drive(w, run, x)) {
+            /* Abandoned while hung; the run has moved on.  Leave quietly. */
+            fr__step_exec_free(x);
+            pthread_mutex_lock(&p->mu);
+            w->exited = 1;
+            p->n_hung--;
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        fr__step_exec_free(x);
+        report_progress(run, job.step);
 
         pthread_mutex_lock(&p->mu);
-        settle(run, s);
+        settle(run, job.step);
     }
+    w->exited = 1;
     pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+/* Abandons workers stuck in a plugin past their deadline (p->mu held). */
+static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
+{
+    size_t n = p->n_workers;
+    for (size_t i = 0; i < n; i++) {
+        fr_worker *w = p->workers[i];
+        if (!w->busy || w->abandoned || w->run != run || !w->hang_at || now < w->hang_at)
+            continue;
+        fr_step_exec *x = w->exec;
+        fr_step_result *r = &run->res->steps[x->step];
+        fr_attempt_result *a = &r->attempts[w->attempt_index];
+        /* The hung thread keeps its exec (and input) and the cancel context; the step
+         * carries on from a copy. */
+        fr_step_exec *copy = calloc(1, sizeof *copy);
+        char *input = malloc(x->input_len + 1);
+        if (!copy || !input) {
+            free(copy);
+            free(input);
+            continue; /* try again on the next tick */
+        }
+        memcpy(input, x->input, x->input_len + 1);
+        *copy = *x;
+        copy->input = input;
+        copy->resume = 1;
+        w->abandoned = 1;
+        p->n_hung++;
+        pthread_detach(w->thread);
+        fr__cancel_ref(run->cancel);
+        a->status = FR_E_TIMEOUT;
+        a->duration_us = now - (r->started_us > 0 ? r->started_us : now);
+        a->message = fr__xasprintf("agent \"%s\" hung: still running %dms after its deadline "
+                                   "and ignoring cancellation; abandoned (its worker thread was "
+                                   "replaced)",
+                                   a->agent, FR_HANG_GRACE_US / 1000);
+        push_job(p, x->step, copy);
+        pthread_cond_signal(&p->work_cv);
+        if (add_worker(p) != 0)
+            fprintf(stderr, "fluxroute: cannot start a replacement worker; the pool shrinks\n");
+    }
 }
 
 int fr__pool_start(fr_pipeline *p)
@@ -334,10 +234,10 @@ int fr__pool_start(fr_pipeline *p)
     /* More workers than steps can never be busy at once. */
     if (n > p->m->n_steps && p->m->n_steps > 0)
         n = p->m->n_steps;
+    p->pool_size = n;
     p->q_cap = p->m->n_steps ? p->m->n_steps : 1;
     p->queue = calloc(p->q_cap, sizeof *p->queue);
-    p->threads = calloc(n, sizeof *p->threads);
-    if (!p->queue || !p->threads)
+    if (!p->queue)
         return -1;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -347,33 +247,41 @@ int fr__pool_start(fr_pipeline *p)
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, &attr);
     pthread_condattr_destroy(&attr);
-    for (size_t i = 0; i < n; i++) {
-        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0)
-            return -1;
-        p->n_threads++;
-    }
-    return 0;
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = add_worker(p);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
-void fr__pool_stop(fr_pipeline *p)
+size_t fr__pool_stop(fr_pipeline *p)
 {
-    if (!p->threads) {
-        free(p->queue);
-        return;
-    }
+    if (!p->queue)
+        return 0;
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
     pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
-    for (size_t i = 0; i < p->n_threads; i++)
-        pthread_join(p->threads[i], NULL);
-    free(p->threads);
+    for (size_t i = 0; i < p->n_workers; i++)
+        if (!p->workers[i]->abandoned)
+            pthread_join(p->workers[i]->thread, NULL);
+    pthread_mutex_lock(&p->mu);
+    size_t hung = p->n_hung;
+    pthread_mutex_unlock(&p->mu);
+    if (hung)
+        return hung; /* their threads still use the pool's lock: keep everything */
+    for (size_t i = 0; i < p->n_workers; i++)
+        free(p->workers[i]);
+    free(p->workers);
     free(p->queue);
-    p->threads = NULL;
+    p->workers = NULL;
+    p->queue = NULL;
     pthread_cond_destroy(&p->work_cv);
     pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->progress_mu);
+    return 0;
 }
 
 /* ---- runs ---------------------------------------------------------------------------- */
@@ -432,8 +340,10 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
 
     fr_run run = {.p = p, .res = out, .seed = out->seed, .opts = opts};
     run.pending = calloc(m->n_steps ? m->n_steps : 1, sizeof *run.pending);
-    if (!out->steps || !run.pending || fr__cancel_init(&run.cancel) != 0) {
+    run.cancel = fr__cancel_new();
+    if (!out->steps || !run.pending || !run.cancel) {
         free(run.pending);
+        fr__cancel_unref(run.cancel);
         fr__run_result_free(out);
         return FR_E_NOMEM;
     }
@@ -443,7 +353,7 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     out->started_at_us = fr__wall_us();
     int64_t t0 = fr__mono_us();
     if (m->run_timeout_us)
-        run.cancel.run_deadline_mono = t0 + m->run_timeout_us;
+        run.cancel->run_deadline_mono = t0 + m->run_timeout_us;
 
     pthread_mutex_lock(&p->mu);
     p->current = &run;
@@ -451,12 +361,18 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     for (size_t i = 0; i < m->n_steps; i++) {
         run.pending[i] = m->steps[i].n_deps;
         if (run.pending[i] == 0)
-            push_ready(p, (int)i);
+            push_job(p, (int)i, NULL);
     }
     if (p->q_len > 0)
         pthread_cond_signal(&p->work_cv);
-    while (run.remaining > 0)
-        pthread_cond_wait(&p->done_cv, &p->mu);
+    while (run.remaining > 0) {
+        /* Wake now and then to look for hung plugins. */
+        int64_t tick = fr__mono_us() + 50000;
+        struct timespec ts = {.tv_sec = tick / 1000000, .tv_nsec = (tick % 1000000) * 1000};
+        pthread_cond_timedwait(&p->done_cv, &p->mu, &ts);
+        if (run.remaining > 0)
+            watch_for_hangs(p, &run, fr__mono_us());
+    }
     p->current = NULL;
     pthread_mutex_unlock(&p->mu);
 
@@ -465,9 +381,9 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     for (size_t i = 0; i < m->n_steps; i++)
         if (out->steps[i].state != FR_STEP_SUCCEEDED)
             out->status = FR_RUN_FAILED;
-    if (run.cancel.cancelled)
+    if (run.cancel->cancelled)
         out->status = FR_RUN_CANCELLED;
-    fr__cancel_destroy(&run.cancel);
+    fr__cancel_unref(run.cancel);
     free(run.pending);
     return FR_OK;
 }
@@ -477,7 +393,7 @@ void fr__pipeline_cancel(fr_pipeline *p)
     pthread_mutex_lock(&p->mu);
     fr_run *run = p->current;
     if (run)
-        fr__cancel_fire(&run->cancel);
+        fr__cancel_fire(run->cancel);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -493,5 +409,6 @@ void fr__run_result_free(fr_run_result *r)
     }
     free(r->steps);
     free(r->input_json);
+    free(r->transitions);
     memset(r, 0, sizeof *r);
 }

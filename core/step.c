@@ -1,0 +1,335 @@
+/* One step's execution: attempts with retries and backoff, the agent's circuit breaker,
+ * fallback agents, and the run deadline bounding all of them. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duration.h"
+#include "isolate.h"
+#include "pipeline.h"
+#include "retry.h"
+
+char *fr__xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+fr_attempt_result *fr__step_add_attempt(fr_step_result *r)
+{
+    if (r->n_attempts == r->cap_attempts) {
+        size_t cap = r->cap_attempts ? r->cap_attempts * 2 : 2;
+        fr_attempt_result *a = realloc(r->attempts, cap * sizeof *a);
+        if (!a)
+            return NULL;
+        r->attempts = a;
+        r->cap_attempts = cap;
+    }
+    fr_attempt_result *a = &r->attempts[r->n_attempts++];
+    memset(a, 0, sizeof *a);
+    return a;
+}
+
+/* ---- step input ---------------------------------------------------------------------- */
+
+/* Appends `s` as a JSON string literal at p; returns the new end. */
+static char *put_json_string(char *p, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    *p++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[c >> 4];
+            p[5] = hex[c & 15];
+            p += 6;
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    *p++ = '"';
+    return p;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+fr_step_exec *fr__step_exec_new(fr_run *run, int step)
+{
+    const fr_step_cfg *st = &run->p->m->steps[step];
+    /* {"input": run input, "steps": {dep id: dep output, ...}} in one allocation. */
+    size_t need = run->input_len + 32;
+    for (size_t i = 0; i < st->n_deps; i++)
+        need += 6 * strlen(st->depends_on[i]) + 4 + run->res->steps[st->dep_index[i]].output_len;
+    fr_step_exec *x = calloc(1, sizeof *x);
+    char *buf = malloc(need);
+    if (!x || !buf) {
+        free(x);
+        free(buf);
+        return NULL;
+    }
+    char *p = put(buf, "{\"input\":", 9);
+    p = put(p, run->input, run->input_len);
+    p = put(p, ",\"steps\":{", 10);
+    for (size_t i = 0; i < st->n_deps; i++) {
+        const fr_step_result *dr = &run->res->steps[st->dep_index[i]];
+        if (i)
+            *p++ = ',';
+        p = put_json_string(p, st->depends_on[i]);
+        *p++ = ':';
+        p = put(p, dr->output, dr->output_len);
+    }
+    p = put(p, "}}", 2);
+    *p = '\0';
+    x->step = step;
+    x->input = buf;
+    x->input_len = (size_t)(p - buf);
+    return x;
+}
+
+void fr__step_exec_free(fr_step_exec *x)
+{
+    if (x) {
+        free(x->input);
+        free(x);
+    }
+}
+
+/* ---- attempts ------------------------------------------------------------------------- */
+
+/* The agent at position `pos` of the step's chain (its agent, then its fallbacks), or -1. */
+static int chain_agent(const fr_manifest *m, const fr_step_cfg *st, int pos)
+{
+    if (pos == 0)
+        return st->agent_index;
+    const fr_agent_cfg *a = &m->agents[st->agent_index];
+    return (size_t)(pos - 1) < a->n_fallback ? a->fallback_index[pos - 1] : -1;
+}
+
+static void fail_step(fr_step_result *r, fr_status st, char *message)
+{
+    r->state = FR_STEP_FAILED;
+    r->status = st;
+    free(r->message);
+    r->message = message;
+}
+
+/* Runs one attempt of `agent` (an in-process call; hang-watched).  Fills attempt record
+ * r->attempts[ai].  Returns 1 when the watchdog abandoned this worker meanwhile. */
+static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *agent,
+                       size_t ai, int64_t timeout)
+{
+    fr_pipeline *p = run->p;
+    const fr_step_cfg *st = &p->m->steps[x->step];
+    fr_step_result *r = &run->res->steps[x->step];
+    int64_t t0 = fr__mono_us();
+    int64_t deadline = timeout ? t0 + timeout : 0;
+    fr_arena arena = {0};
+    fr_call call;
+    fr__call_init(&call, run->cancel, agent, st->id, r->attempts[ai].attempt, deadline,
+                  run->seed, &arena);
+    call.run = run;
+
+    char *out = NULL;
+    size_t out_len = 0;
+    fr_status rc;
+    int abandoned = 0;
+    if (agent->agent_cfg->isolation == FR_ISOLATION_PROCESS) {
+        /* The helper is killed at the deadline: this thread never hangs. */
+        rc = fr__isolated_invoke(&call, x->input, x->input_len, &out, &out_len);
+    } else {
+        /* Let the watchdog see this call: past its deadline plus a grace period it is
+         * hung. */
+        int64_t hang_at = deadline, run_dl = run->cancel->run_deadline_mono;
+        if (run_dl && (!hang_at || run_dl < hang_at))
+            hang_at = run_dl;
+        pthread_mutex_lock(&p->mu);
+        w->busy = 1;
+        w->hang_at = hang_at ? hang_at + FR_HANG_GRACE_US : 0;
+        w->run = run;
+        w->exec = x;
+        w->attempt_index = ai;
+        pthread_mutex_unlock(&p->mu);
+
+        rc = fr__invoke_agent(&call, x->input, x->input_len, &out, &out_len);
+
+        pthread_mutex_lock(&p->mu);
+        abandoned = w->abandoned;
+        w->busy = 0;
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (abandoned) {
+        free(out);
+        fr__call_done(&call);
+        fr__arena_free(&arena);
+        fr__cancel_unref(call.cancel);
+        return 1;
+    }
+
+    /* A plugin that returns after its deadline has still missed it. */
+    fr_status late = fr__call_check(&call);
+    if (rc == FR_OK && late != FR_OK && late != FR_E_CANCELLED) {
+        rc = late;
+        free(out);
+        out = NULL;
+    }
+    fr_attempt_result *a = &r->attempts[ai];
+    a->duration_us = fr__mono_us() - t0;
+    a->status = rc;
+    x->retry_after_us = call.retry_after_us;
+    if (rc == FR_OK) {
+        free(r->output);
+        r->output = out;
+        r->output_len = out_len;
+    } else {
+        char d[32];
+        if (call.error)
+            a->message = strdup(call.error);
+        else if (rc == FR_E_TIMEOUT)
+            a->message = fr__xasprintf("attempt exceeded its %s timeout",
+                                       fr__duration_format(timeout, d, sizeof d));
+        else if (rc == FR_E_DEADLINE_EXCEEDED)
+            a->message = fr__xasprintf("run deadline (router.run_timeout %s) reached",
+                                       fr__duration_format(p->m->run_timeout_us, d, sizeof d));
+        else
+            a->message = strdup(fr_strerror(rc));
+    }
+    fr__call_done(&call);
+    fr__arena_free(&arena);
+    return 0;
+}
+
+static void note_agent_transition(fr_run *run, const fr_step_cfg *st, int attempt,
+                                  fr_instance *agent, const fr_breaker_transition *tr)
+{
+    fr__run_note_transition(run, st->id, attempt, fr__breaker_name(agent->breaker), tr);
+}
+
+int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
+{
+    fr_pipeline *p = run->p;
+    const fr_manifest *m = p->m;
+    const fr_step_cfg *st = &m->steps[x->step];
+    fr_step_result *r = &run->res->steps[x->step];
+    char d1[32], d2[32];
+
+    for (;;) {
+        int ai = chain_agent(m, st, x->chain_pos);
+        if (ai < 0)
+            return 0; /* chain exhausted: r holds the last failure */
+        fr_instance *agent = &p->agents[ai];
+        const fr_agent_cfg *ac = &m->agents[ai];
+
+        if (!x->resume) {
+            int64_t now = fr__mono_us();
+            int64_t run_deadline = run->cancel->run_deadline_mono;
+            if (__atomic_load_n(&run->cancel->cancelled, __ATOMIC_ACQUIRE)) {
+                fail_step(r, FR_E_CANCELLED,
+                          strdup(r->n_attempts ? "run cancelled before the next attempt"
+                                               : "run cancelled before the step started"));
+                return 0;
+            }
+            int64_t backoff = 0;
+            if (x->attempt > 0) {
+                backoff = fr__backoff_delay(&ac->retry, x->attempt, run->seed, st->id);
+                if (x->retry_after_us > backoff)
+                    backoff = x->retry_after_us;
+                if (run_deadline && now + backoff >= run_deadline) {
+                    fail_step(r, FR_E_DEADLINE_EXCEEDED,
+                              fr__xasprintf("attempt %d of agent \"%s\" not started: its %s "
+                                            "backoff would overrun the run deadline "
+                                            "(router.run_timeout %s)",
+                                            x->attempt + 1, ac->id,
+                                            fr__duration_format(backoff, d1, sizeof d1),
+                                            fr__duration_format(m->run_timeout_us, d2, sizeof d2)));
+                    return 0;
+                }
+                if (backoff > 0 && fr__cancel_wait_until(run->cancel, now + backoff)) {
+                    fail_step(r, FR_E_CANCELLED, strdup("run cancelled during retry backoff"));
+                    return 0;
+                }
+            } else if (run_deadline && now >= run_deadline) {
+                fail_step(r, FR_E_DEADLINE_EXCEEDED,
+                          x->chain_pos == 0
+                              ? fr__xasprintf("run deadline (router.run_timeout %s) reached "
+                                              "before the step started",
+                                              fr__duration_format(m->run_timeout_us, d1, sizeof d1))
+                              : fr__xasprintf("run deadline (router.run_timeout %s) reached "
+                                              "before fallback agent \"%s\" started",
+                                              fr__duration_format(m->run_timeout_us, d1, sizeof d1),
+                                              ac->id));
+                return 0;
+            }
+
+            fr_attempt_result *a = fr__step_add_attempt(r);
+            if (!a) {
+                fail_step(r, FR_E_NOMEM, strdup("out of memory"));
+                return 0;
+            }
+            x->attempt++;
+            a->attempt = x->attempt; /* numbered per agent: fallbacks start at 1 */
+            a->agent = ac->id;
+            a->backoff_us = backoff;
+
+            x->admission = FR_ADMIT_ALLOW;
+            int64_t timeout = ac->timeout_us ? ac->timeout_us : m->default_timeout_us;
+            if (agent->breaker) {
+                fr_breaker_transition tr;
+                int changed = 0;
+                x->admission = fr__breaker_admit(agent->breaker, fr__mono_us(), &tr, &changed);
+                if (changed)
+                    note_agent_transition(run, st, a->attempt, agent, &tr);
+                if (x->admission == FR_ADMIT_REJECT) {
+                    a->status = FR_E_CIRCUIT_OPEN;
+                    a->message = fr__xasprintf("circuit breaker %s is open; failing fast",
+                                               fr__breaker_name(agent->breaker));
+                } else if (x->admission == FR_ADMIT_PROBE) {
+                    int64_t probe = fr__breaker_cfg(agent->breaker)->probe_timeout_us;
+                    if (probe > 0 && (!timeout || probe < timeout))
+                        timeout = probe;
+                }
+            }
+            if (x->admission != FR_ADMIT_REJECT &&
+                run_attempt(w, run, x, agent, r->n_attempts - 1, timeout))
+                return 1;
+        }
+        x->resume = 0;
+
+        fr_attempt_result *a = &r->attempts[r->n_attempts - 1];
+        if (agent->breaker && x->admission != FR_ADMIT_REJECT) {
+            fr_breaker_transition tr;
+            if (fr__breaker_record(agent->breaker, x->admission, a->status, fr__mono_us(), &tr))
+                note_agent_transition(run, st, a->attempt, agent, &tr);
+        }
+        if (a->status == FR_OK) {
+            r->state = FR_STEP_SUCCEEDED;
+            r->status = FR_OK;
+            free(r->message);
+            r->message = NULL;
+            r->answered_by = ac->id;
+            return 0;
+        }
+        fail_step(r, a->status, a->message ? strdup(a->message) : NULL);
+        if (a->status == FR_E_CANCELLED || a->status == FR_E_DEADLINE_EXCEEDED)
+            return 0;
+        if (fr_status_retried(a->status) && x->attempt < ac->retry.max_attempts)
+            continue; /* retry the same agent */
+        /* Retries exhausted, not retryable, or breaker open: the next fallback. */
+        x->chain_pos++;
+        x->attempt = 0;
+        x->retry_after_us = 0;
+    }
+}
