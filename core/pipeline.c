@@ -152,15 +152,23 @@ static void free_instance(fr_instance *inst)
     fr__config_free(&inst->config);
 }
 
+/* Pipelines that cannot be freed because hung plugin threads still use them. */
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static fr_pipeline *kept;
+
 void fr__pipeline_free(fr_pipeline *p)
 {
     if (!p)
         return;
     if (fr__pool_stop(p) > 0) {
         /* A hung plugin thread may still run inside an instance and use the pool's lock:
-         * never finalise or free what it can touch. */
+         * never finalise or free what it can touch.  Keep it reachable. */
         fprintf(stderr, "fluxroute: %zu hung plugin thread(s) still running; their pipeline "
                         "is kept in memory\n", p->n_hung);
+        pthread_mutex_lock(&kept_mu);
+        p->kept_next = kept;
+        kept = p;
+        pthread_mutex_unlock(&kept_mu);
         return;
     }
     const fr_manifest *m = p->m;

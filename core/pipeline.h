@@ -75,6 +75,7 @@ struct fr_pipeline {
     int stopping;
     struct fr_run *current;         /* the run in progress, or NULL */
     pthread_mutex_t progress_mu;
+    struct fr_pipeline *kept_next;  /* list of pipelines kept alive for hung threads */
 };
 
 int fr__pool_start(fr_pipeline *p);

@@ -33,5 +33,7 @@ vg "plugins list" 0 plugins list
 vg "plugins info" 0 plugins info llm --json
 vg "graph" 0 graph "$DATA/dataflow.yaml" --format mermaid
 vg "bench" 0 bench "$M/bench/sequential10.yaml" --runs 20 --warmup 2
+vg "isolation (crash, hang)" 1 run "$FR_SRCDIR/tests/data/resilience/isolation.yaml"
+vg "retries, breaker, fallback" 0 run "$FR_SRCDIR/tests/data/resilience/policies.yaml"
 vg "usage error" 2 run
 finish

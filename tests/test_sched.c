@@ -6,38 +6,11 @@
 
 #include <CUnit/Basic.h>
 
-#include "engine.h"
+#include "fr_test.h"
 #include "host.h"
 
-static char plugin_dir[4096];
-
-/* Builds a pipeline from manifest text; fails the test on any diagnostic. */
-static fr_pipeline *build(const char *yaml)
-{
-    fr_diags d;
-    fr__diags_init(&d, "test.yaml");
-    fr_manifest *m = fr__manifest_parse("test.yaml", yaml, strlen(yaml), ".", &d);
-    fr_pipeline *p = NULL;
-    if (m && d.n == 0) {
-        const char *dirs[] = {plugin_dir};
-        fr_build_options bo = {.plugin_dirs = dirs, .n_plugin_dirs = 1};
-        p = fr__pipeline_build(m, &bo, &d);
-    } else {
-        fr__manifest_free(m);
-    }
-    if (d.n)
-        fr__diags_print(&d, stderr);
-    CU_ASSERT_EQUAL(d.n, 0);
-    fr__diags_free(&d);
-    return p;
-}
-
-static const fr_step_result *step(const fr_pipeline *p, const fr_run_result *r, const char *id)
-{
-    int i = fr__manifest_step_index(fr__pipeline_manifest(p), id);
-    CU_ASSERT_FATAL(i >= 0);
-    return &r->steps[i];
-}
+#define build fr_test_build
+#define step fr_test_step
 
 static void test_diamond_dataflow(void)
 {
@@ -245,8 +218,7 @@ static void test_status_table(void)
 
 int main(void)
 {
-    const char *b = getenv("FR_BUILDDIR");
-    snprintf(plugin_dir, sizeof plugin_dir, "%s/tests/plugins/.libs", b ? b : ".");
+    fr_test_init_dirs();
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("scheduler", NULL, NULL);
@@ -257,9 +229,5 @@ int main(void)
     CU_add_test(s, "determinism under jitter", test_determinism_under_jitter);
     CU_add_test(s, "invalid input", test_invalid_input);
     CU_add_test(s, "status table", test_status_table);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return fr_test_run_all();
 }
