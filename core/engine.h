@@ -78,6 +78,8 @@ typedef struct fr_run_options {
     int has_seed;                   /* 0: a random seed is drawn */
     fr_progress_fn progress;        /* optional */
     void *progress_ud;
+    const char *lease_key;          /* recorded in the report when set */
+    uint64_t fencing_token;
 } fr_run_options;
 
 /* A breaker state change during a run. */
@@ -97,6 +99,8 @@ typedef struct fr_run_result {
     fr_step_result *steps;          /* indexed by manifest step index */
     size_t n_steps;
     char *input_json;               /* owned copy of the run input */
+    char *lease_key;                /* owned copy, or NULL */
+    uint64_t fencing_token;
     fr_transition_record *transitions; /* owned; sorted by step order, attempt, arrival */
     size_t n_transitions, cap_transitions;
 } fr_run_result;
@@ -127,6 +131,9 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
 
 /* Cancels the run in progress on `p`, if any (async-signal-unsafe; call from a thread). */
 void fr__pipeline_cancel(fr_pipeline *p);
+/* Cancels with another status, e.g. FR_E_LEASE_LOST: running and later steps fail with
+ * its class and `message` (copied); the run's status is "failed". */
+void fr__pipeline_cancel_with(fr_pipeline *p, fr_status reason, const char *message);
 
 void fr__run_result_free(fr_run_result *r);
 

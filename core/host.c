@@ -143,6 +143,7 @@ void fr__cancel_unref(fr_cancel *c)
         return;
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
+    free(c->reason_message);
     free(c);
 }
 
@@ -161,7 +162,21 @@ int fr__cancel_wait_until(fr_cancel *c, int64_t until)
 
 void fr__cancel_fire(fr_cancel *c)
 {
+    fr__cancel_fire_with(c, FR_E_CANCELLED, NULL);
+}
+
+fr_status fr__cancel_reason(const fr_cancel *c)
+{
+    return c->reason ? c->reason : FR_E_CANCELLED;
+}
+
+void fr__cancel_fire_with(fr_cancel *c, fr_status reason, const char *message)
+{
     pthread_mutex_lock(&c->mu);
+    if (!c->cancelled) {
+        c->reason = reason;
+        c->reason_message = message ? strdup(message) : NULL;
+    }
     c->cancelled = 1;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
@@ -182,7 +197,7 @@ static int64_t call_deadline(const fr_call *c, fr_status *why)
 fr_status fr__call_check(fr_call *c)
 {
     if (__atomic_load_n(&c->cancel->cancelled, __ATOMIC_ACQUIRE))
-        return FR_E_CANCELLED;
+        return fr__cancel_reason(c->cancel);
     fr_status why;
     int64_t dl = call_deadline(c, &why);
     if (dl && fr__mono_us() >= dl)
@@ -214,7 +229,7 @@ static fr_status host_sleep_us(fr_call *call, int64_t us)
     if (cut)
         until = dl;
     if (fr__cancel_wait_until(call->cancel, until))
-        return FR_E_CANCELLED;
+        return fr__cancel_reason(call->cancel);
     return cut ? why : FR_OK;
 }
 

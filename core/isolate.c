@@ -470,9 +470,10 @@ fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len
             if (timed_out || __atomic_load_n(&call->cancel->cancelled, __ATOMIC_ACQUIRE)) {
                 pid_t pid = h->pid;
                 helper_kill(h);
-                fr_status st = timed_out && !call->cancel->cancelled ? dl_status : FR_E_CANCELLED;
+                int cancelled = call->cancel->cancelled;
+                fr_status st = timed_out && !cancelled ? dl_status : fr__cancel_reason(call->cancel);
                 host->set_error(call, "plugin helper %d did not return %s; killed (SIGKILL)", pid,
-                                st == FR_E_CANCELLED ? "after cancellation" : "by its deadline");
+                                cancelled ? "after cancellation" : "by its deadline");
                 return st;
             }
             fr_status st = helper_death(h, &why);

@@ -146,6 +146,12 @@ char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty)
         json_object_array_add(steps, step_object(m, i, &r->steps[i]));
     }
     json_object_object_add(root, "steps", steps);
+    if (r->lease_key) {
+        json_object *lease = json_object_new_object();
+        json_object_object_add(lease, "key", json_object_new_string(r->lease_key));
+        json_object_object_add(lease, "fencing_token", json_object_new_uint64(r->fencing_token));
+        json_object_object_add(root, "lease", lease);
+    }
     if (r->n_transitions)
         json_object_object_add(root, "breaker_transitions", transitions_array(m, r));
     int flags = pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN;

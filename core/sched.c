@@ -334,6 +334,8 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     if (!out->input_json)
         return FR_E_INVALID;
     out->seed = opts->has_seed ? opts->seed : os_random();
+    out->lease_key = opts->lease_key ? strdup(opts->lease_key) : NULL;
+    out->fencing_token = opts->fencing_token;
     make_run_id(out->run_id, sizeof out->run_id, os_random(), os_random());
     out->n_steps = m->n_steps;
     out->steps = calloc(m->n_steps ? m->n_steps : 1, sizeof *out->steps);
@@ -381,7 +383,7 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     for (size_t i = 0; i < m->n_steps; i++)
         if (out->steps[i].state != FR_STEP_SUCCEEDED)
             out->status = FR_RUN_FAILED;
-    if (run.cancel->cancelled)
+    if (run.cancel->cancelled && fr__cancel_reason(run.cancel) == FR_E_CANCELLED)
         out->status = FR_RUN_CANCELLED;
     fr__cancel_unref(run.cancel);
     free(run.pending);
@@ -390,10 +392,15 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
 
 void fr__pipeline_cancel(fr_pipeline *p)
 {
+    fr__pipeline_cancel_with(p, FR_E_CANCELLED, NULL);
+}
+
+void fr__pipeline_cancel_with(fr_pipeline *p, fr_status reason, const char *message)
+{
     pthread_mutex_lock(&p->mu);
     fr_run *run = p->current;
     if (run)
-        fr__cancel_fire(run->cancel);
+        fr__cancel_fire_with(run->cancel, reason, message);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -410,5 +417,6 @@ void fr__run_result_free(fr_run_result *r)
     free(r->steps);
     free(r->input_json);
     free(r->transitions);
+    free(r->lease_key);
     memset(r, 0, sizeof *r);
 }

@@ -237,9 +237,13 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
             int64_t now = fr__mono_us();
             int64_t run_deadline = run->cancel->run_deadline_mono;
             if (__atomic_load_n(&run->cancel->cancelled, __ATOMIC_ACQUIRE)) {
-                fail_step(r, FR_E_CANCELLED,
-                          strdup(r->n_attempts ? "run cancelled before the next attempt"
-                                               : "run cancelled before the step started"));
+                fr_status why = fr__cancel_reason(run->cancel);
+                const char *rm = run->cancel->reason_message;
+                fail_step(r, why,
+                          fr__xasprintf("%s before the %s%s%s",
+                                        why == FR_E_CANCELLED ? "run cancelled" : fr_strerror(why),
+                                        r->n_attempts ? "next attempt" : "step started",
+                                        rm ? ": " : "", rm ? rm : ""));
                 return 0;
             }
             int64_t backoff = 0;
@@ -258,7 +262,10 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
                     return 0;
                 }
                 if (backoff > 0 && fr__cancel_wait_until(run->cancel, now + backoff)) {
-                    fail_step(r, FR_E_CANCELLED, strdup("run cancelled during retry backoff"));
+                    fr_status why = fr__cancel_reason(run->cancel);
+                    fail_step(r, why,
+                              fr__xasprintf("%s during retry backoff",
+                                            why == FR_E_CANCELLED ? "run cancelled" : fr_strerror(why)));
                     return 0;
                 }
             } else if (run_deadline && now >= run_deadline) {
@@ -323,7 +330,8 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
             return 0;
         }
         fail_step(r, a->status, a->message ? strdup(a->message) : NULL);
-        if (a->status == FR_E_CANCELLED || a->status == FR_E_DEADLINE_EXCEEDED)
+        if (a->status == FR_E_CANCELLED || a->status == FR_E_DEADLINE_EXCEEDED ||
+            a->status == FR_E_LEASE_LOST)
             return 0;
         if (fr_status_retried(a->status) && x->attempt < ac->retry.max_attempts)
             continue; /* retry the same agent */
