@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "duration.h"
 #include "host.h"
+#include "trace.h"
 
 /* ---- text output ---------------------------------------------------------------------- */
 
@@ -95,7 +96,7 @@ static int parse_seed(const cli_command *cmd, const char *text, uint64_t *seed)
 
 int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
 {
-    const char *input_arg = NULL, *seed_arg = NULL, *pos[1];
+    const char *input_arg = NULL, *seed_arg = NULL, *trace_arg = NULL, *pos[1];
     int json = 0;
     size_t n_pos;
     cli_list dirs = {0};
@@ -103,6 +104,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
                             {"--json", 0, NULL, NULL, &json},
                             {"--plugin-dir", 1, NULL, &dirs, NULL},
                             {"--seed", 1, &seed_arg, NULL, NULL},
+                            {"--trace", 1, &trace_arg, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -111,7 +113,9 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         fr__cli_error(cmd, "expected a manifest path (see fluxroute run --help)");
         return FR_EXIT_USAGE;
     }
-    fr_run_options ro = {0};
+    if (!trace_arg && getenv("TRACE_OUTPUT") && *getenv("TRACE_OUTPUT"))
+        trace_arg = getenv("TRACE_OUTPUT");
+    fr_run_options ro = {.record = trace_arg != NULL};
     if (seed_arg) {
         if (parse_seed(cmd, seed_arg, &ro.seed) != 0)
             return FR_EXIT_USAGE;
@@ -161,6 +165,17 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         rc = res.status == FR_RUN_SUCCEEDED ? FR_EXIT_OK : FR_EXIT_FAILED;
         if (res.status == FR_RUN_CANCELLED || was_interrupted)
             rc = FR_EXIT_INTERRUPTED;
+        if (trace_arg) {
+            /* Written for failed and interrupted runs too: that is when it is wanted. */
+            char err[1024];
+            json_object *t = fr__trace_build(p, &res);
+            if (!t || fr__trace_write(t, trace_arg, err, sizeof err) != 0) {
+                fr__cli_error(cmd, "%s", t ? err : "out of memory building the trace");
+                if (rc == FR_EXIT_OK)
+                    rc = FR_EXIT_FAILED;
+            }
+            json_object_put(t);
+        }
         fr__run_result_free(&res);
     }
     fr__pipeline_free(p);

@@ -46,6 +46,7 @@ typedef struct fr_attempt_result {
     char *message;                  /* owned, NULL on success */
     int64_t backoff_us;             /* waited before this attempt */
     int64_t duration_us;
+    struct json_object *effects;    /* recorded effects (owned), NULL unless recording */
 } fr_attempt_result;
 
 typedef struct fr_step_result {
@@ -80,6 +81,8 @@ typedef struct fr_run_options {
     void *progress_ud;
     const char *lease_key;          /* recorded in the report when set */
     uint64_t fencing_token;
+    int record;                     /* 1: keep every attempt's effects (for a trace) */
+    struct fr_replay *replay;       /* replaying a trace: effects come from it */
 } fr_run_options;
 
 /* A breaker state change during a run. */
@@ -136,6 +139,11 @@ void fr__pipeline_cancel(fr_pipeline *p);
 void fr__pipeline_cancel_with(fr_pipeline *p, fr_status reason, const char *message);
 
 void fr__run_result_free(fr_run_result *r);
+
+/* The run report as a JSON tree; with_effects adds each attempt's recorded effects (for
+ * traces).  Caller releases it (json_object_put). */
+struct json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r,
+                                     int with_effects);
 
 /* The run report as JSON (DESIGN.md, "Report and trace").  Caller frees with free(). */
 char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty);

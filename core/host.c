@@ -12,7 +12,9 @@
 #include <json-c/json.h>
 
 #include "breaker.h"
+#include "effects.h"
 #include "host.h"
+#include "replay.h"
 #include "http_client.h"
 #include "json_check.h"
 
@@ -205,19 +207,81 @@ fr_status fr__call_check(fr_call *c)
     return FR_OK;
 }
 
+/* Replay: the value of a recorded effect's member, 0 when absent. */
+static int64_t taken_int(fr_call *call, const char *kind, const char *key)
+{
+    json_object *e = fr__replay_take(call->replay, kind, NULL, NULL), *v;
+    return e && json_object_object_get_ex(e, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static fr_status taken_status(fr_call *call, const char *kind, json_object *req, const char *cmp)
+{
+    json_object *e = fr__replay_take(call->replay, kind, req, cmp), *v;
+    if (!e)
+        return FR_E_CANCELLED; /* divergence: the run is being stopped */
+    return json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v) : FR_E_INVALID;
+}
+
+/* Recording: {"kind": kind, key: value}. */
+static void record_int(fr_call *call, const char *kind, const char *key, int64_t value)
+{
+    if (!call->effects)
+        return;
+    json_object *e = fr__effect_new(kind);
+    json_object_object_add(e, key, json_object_new_int64(value));
+    fr__effect_add(call, e);
+}
+
+static void record_status(fr_call *call, const char *kind, fr_status st)
+{
+    if (!call->effects)
+        return;
+    json_object *e = fr__effect_new(kind);
+    json_object_object_add(e, "status", fr__status_json(st));
+    fr__effect_add(call, e);
+}
+
 static fr_status host_check_cancel(fr_call *call)
 {
-    return fr__call_check(call);
+    if (call->replay)
+        return taken_status(call, "check", NULL, NULL);
+    fr_status st = fr__call_check(call);
+    record_status(call, "check", st);
+    return st;
 }
 
 static int64_t host_deadline_us(fr_call *call)
 {
+    if (call->replay)
+        return taken_int(call, "deadline", "value");
     fr_status why;
     int64_t dl = call_deadline(call, &why);
-    return dl ? dl - fr__mono_us() : INT64_MAX;
+    int64_t left = dl ? dl - fr__mono_us() : INT64_MAX;
+    record_int(call, "deadline", "value", left);
+    return left;
 }
 
+static fr_status sleep_real(fr_call *call, int64_t us);
+
 static fr_status host_sleep_us(fr_call *call, int64_t us)
+{
+    if (call->replay) {
+        json_object *req = json_object_new_int64(us);
+        fr_status st = taken_status(call, "sleep", req, "us");
+        json_object_put(req);
+        return st;
+    }
+    fr_status st = sleep_real(call, us);
+    if (call->effects) {
+        json_object *e = fr__effect_new("sleep");
+        json_object_object_add(e, "us", json_object_new_int64(us));
+        json_object_object_add(e, "status", fr__status_json(st));
+        fr__effect_add(call, e);
+    }
+    return st;
+}
+
+static fr_status sleep_real(fr_call *call, int64_t us)
 {
     fr_status st = fr__call_check(call);
     if (st != FR_OK || us <= 0)
@@ -237,8 +301,12 @@ static fr_status host_sleep_us(fr_call *call, int64_t us)
 
 static int64_t host_clock_us(fr_call *call)
 {
-    (void)call;
-    return fr__wall_us();
+    if (call && call->replay)
+        return taken_int(call, "clock", "value");
+    int64_t now = fr__wall_us();
+    if (call)
+        record_int(call, "clock", "value", now);
+    return now;
 }
 
 static uint64_t splitmix64(uint64_t *state)
@@ -251,7 +319,20 @@ static uint64_t splitmix64(uint64_t *state)
 
 static uint64_t host_random_u64(fr_call *call)
 {
-    return splitmix64(&call->rng);
+    /* Drawn in replay too, so the stream stays in step; checked against the recording. */
+    uint64_t v = splitmix64(&call->rng);
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)v);
+    if (call->replay) {
+        json_object *want = json_object_new_string(text);
+        fr__replay_take(call->replay, "random", want, "value");
+        json_object_put(want);
+    } else if (call->effects) {
+        json_object *e = fr__effect_new("random");
+        json_object_object_add(e, "value", json_object_new_string(text));
+        fr__effect_add(call, e);
+    }
+    return v;
 }
 
 /* ---- errors, logging, identity --------------------------------------------------- */
@@ -324,18 +405,41 @@ static const char *host_step_id(fr_call *call)
 
 static fr_status host_stream_chunk(fr_call *call, const char *text, size_t len)
 {
-    fr_status st = fr__call_check(call);
-    if (st != FR_OK)
-        return st;
-    if (call->on_chunk)
+    fr_status st;
+    if (call->replay) {
+        json_object *want = json_object_new_int64((int64_t)len);
+        st = taken_status(call, "chunk", want, "len");
+        json_object_put(want);
+    } else {
+        st = fr__call_check(call);
+        if (call->effects) {
+            json_object *e = fr__effect_new("chunk");
+            json_object_object_add(e, "len", json_object_new_int64((int64_t)len));
+            json_object_object_add(e, "status", fr__status_json(st));
+            fr__effect_add(call, e);
+        }
+    }
+    if (st == FR_OK && call->on_chunk)
         call->on_chunk(call->chunk_ud, text, len);
-    return FR_OK;
+    return st;
+}
+
+static int replay_mode;
+
+void fr__host_set_replay_mode(int on)
+{
+    replay_mode = on;
 }
 
 static const char *host_secret_env(fr_call *call, const char *name)
 {
     (void)call;
-    return name ? getenv(name) : NULL;
+    const char *v = name ? getenv(name) : NULL;
+    if (v)
+        fr__secret_remember(v);
+    else if (replay_mode && name)
+        v = "replay-placeholder-credential"; /* a replay never reaches the network */
+    return v;
 }
 
 /* ---- metrics ---------------------------------------------------------------------- */
@@ -378,9 +482,61 @@ static void host_metric(fr_call *call, const char *name, double value)
 
 /* ---- HTTP and provider calls ----------------------------------------------------- */
 
+/* Copies a recorded string member into the call's arena. */
+static const char *arena_member(fr_call *call, json_object *o, const char *key, size_t *len)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string)) {
+        *len = 0;
+        return "";
+    }
+    *len = (size_t)json_object_get_string_len(v);
+    char *p = fr__arena_alloc(call->arena, *len + 1);
+    if (p) {
+        memcpy(p, json_object_get_string(v), *len);
+        p[*len] = '\0';
+    }
+    return p;
+}
+
 static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_response *resp)
 {
-    return fr__http_perform(call, req, resp);
+    if (!req || !resp)
+        return FR_E_INVALID;
+    if (call->replay) {
+        json_object *rq = fr__http_request_json(req);
+        json_object *e = fr__replay_take(call->replay, "http", rq, "request");
+        json_object_put(rq);
+        if (!e)
+            return FR_E_CANCELLED;
+        json_object *v, *r;
+        fr_status st = json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v) : FR_E_INVALID;
+        if (st == FR_OK && json_object_object_get_ex(e, "response", &r)) {
+            resp->status = json_object_object_get_ex(r, "status", &v) ? json_object_get_int(v) : 0;
+            resp->headers = arena_member(call, r, "headers", &resp->headers_len);
+            resp->body = arena_member(call, r, "body", &resp->body_len);
+        } else if (json_object_object_get_ex(e, "error", &v) && v) {
+            host_set_error(call, "%s", json_object_get_string(v));
+        }
+        return st;
+    }
+    fr_status st = fr__http_perform(call, req, resp);
+    if (call->effects) {
+        json_object *e = fr__effect_new("http");
+        json_object_object_add(e, "request", fr__http_request_json(req));
+        json_object_object_add(e, "status", fr__status_json(st));
+        if (st == FR_OK) {
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "status", json_object_new_int(resp->status));
+            json_object_object_add(r, "headers", json_object_new_string_len(resp->headers ? resp->headers : "", (int)resp->headers_len));
+            json_object_object_add(r, "body", json_object_new_string_len(resp->body ? resp->body : "", (int)resp->body_len));
+            json_object_object_add(e, "response", r);
+        } else {
+            json_object_object_add(e, "error", call->error ? json_object_new_string(call->error) : NULL);
+        }
+        fr__effect_add(call, e);
+    }
+    return st;
 }
 
 /* Copies `len` bytes plus a NUL into the call's arena. */
@@ -401,6 +557,33 @@ static void stream_to_parent(void *ud, const char *text, size_t len)
         parent->on_chunk(parent->chunk_ud, text, len);
 }
 
+/* The provider breaker's admission: live, or from the recording. */
+static fr_admission provider_admission(fr_call *call, const fr_instance *prov)
+{
+    static const char *const names[] = {"allow", "probe", "reject"};
+    if (call->replay) {
+        json_object *e = fr__replay_take(call->replay, "breaker", NULL, NULL), *v;
+        const char *a = e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
+        for (int i = 0; i < 3; i++)
+            if (strcmp(a, names[i]) == 0)
+                return (fr_admission)i;
+        return FR_ADMIT_REJECT;
+    }
+    fr_breaker_transition tr;
+    int changed = 0;
+    fr_admission adm = fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed);
+    if (changed)
+        fr__run_note_transition(call->run, call->step_id, call->attempt,
+                                fr__breaker_name(prov->breaker), &tr);
+    if (call->effects) {
+        json_object *e = fr__effect_new("breaker");
+        json_object_object_add(e, "breaker", json_object_new_string(fr__breaker_name(prov->breaker)));
+        json_object_object_add(e, "admission", json_object_new_string(names[adm]));
+        fr__effect_add(call, e);
+    }
+    return adm;
+}
+
 static fr_status host_provider_call(fr_call *call, const char *request, size_t request_len,
                                     char **response, size_t *response_len)
 {
@@ -410,27 +593,23 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
                        call->agent ? call->agent->id : "?");
         return FR_E_CONFIG;
     }
-    /* Does the agent ask for streaming?  Only look when the provider can stream. */
-    const fr_plugin *d = prov->plugin->desc;
-    int stream = 0;
-    json_object *req = NULL;
-    if (FR_PLUGIN_HAS(d, complete_stream) && d->complete_stream) {
-        req = json_tokener_parse(request);
-        json_object *s;
-        stream = req && json_object_object_get_ex(req, "stream", &s) && json_object_get_boolean(s);
+    json_object *req = json_tokener_parse(request);
+    if (!req || !json_object_is_type(req, json_type_object)) {
         json_object_put(req);
+        host_set_error(call, "provider request is not a JSON object");
+        return FR_E_BAD_REQUEST;
     }
+    /* Does the agent ask for streaming?  Only when the provider can stream. */
+    const fr_plugin *d = prov->plugin->desc;
+    json_object *sv;
+    int stream = FR_PLUGIN_HAS(d, complete_stream) && d->complete_stream &&
+                 json_object_object_get_ex(req, "stream", &sv) && json_object_get_boolean(sv);
 
-    /* The provider's own breaker, when it has one. */
     fr_admission adm = FR_ADMIT_ALLOW;
-    fr_breaker_transition tr;
     if (prov->breaker) {
-        int changed = 0;
-        adm = fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed);
-        if (changed)
-            fr__run_note_transition(call->run, call->step_id, call->attempt,
-                                    fr__breaker_name(prov->breaker), &tr);
+        adm = provider_admission(call, prov);
         if (adm == FR_ADMIT_REJECT) {
+            json_object_put(req);
             host_set_error(call, "provider \"%s\": circuit breaker %s is open", prov->id,
                            fr__breaker_name(prov->breaker));
             return FR_E_CIRCUIT_OPEN;
@@ -439,42 +618,74 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
 
     fr_call sub = *call;
     sub.inst = prov;
-    if (adm == FR_ADMIT_PROBE) {
-        int64_t probe_end = fr__mono_us() + fr__breaker_cfg(prov->breaker)->probe_timeout_us;
-        if (!sub.attempt_deadline_mono || probe_end < sub.attempt_deadline_mono)
-            sub.attempt_deadline_mono = probe_end;
-    }
     sub.error = NULL;
     sub.retry_after_us = 0;
     sub.parent = call;
     sub.on_chunk = stream_to_parent;
     sub.chunk_ud = call;
+    if (adm == FR_ADMIT_PROBE && !call->replay) {
+        int64_t probe_end = fr__mono_us() + fr__breaker_cfg(prov->breaker)->probe_timeout_us;
+        if (!sub.attempt_deadline_mono || probe_end < sub.attempt_deadline_mono)
+            sub.attempt_deadline_mono = probe_end;
+    }
     char *out = NULL;
     size_t out_len = 0;
     fr_status st = stream ? d->complete_stream(prov->state, &sub, request, request_len, &out, &out_len)
                           : d->complete(prov->state, &sub, request, request_len, &out, &out_len);
     call->rng = sub.rng;
-    if (prov->breaker && fr__breaker_record(prov->breaker, adm, st, fr__mono_us(), &tr))
-        fr__run_note_transition(call->run, call->step_id, call->attempt,
-                                fr__breaker_name(prov->breaker), &tr);
+    if (prov->breaker && !call->replay) {
+        fr_breaker_transition tr;
+        if (fr__breaker_record(prov->breaker, adm, st, fr__mono_us(), &tr))
+            fr__run_note_transition(call->run, call->step_id, call->attempt,
+                                    fr__breaker_name(prov->breaker), &tr);
+    }
     if (sub.retry_after_us)
         call->retry_after_us = sub.retry_after_us;
+
+    json_object *obj = NULL;
+    if (st > 0)
+        st = FR_E_BAD_RESPONSE;
     if (st != FR_OK) {
-        if (st > 0)
-            st = FR_E_BAD_RESPONSE;
         host_set_error(call, "provider \"%s\": %s", prov->id, sub.error ? sub.error : fr_strerror(st));
-        free(sub.error);
-        return st;
+    } else {
+        obj = out ? json_tokener_parse(out) : NULL;
+        if (!obj || !json_object_is_type(obj, json_type_object)) {
+            json_object_put(obj);
+            obj = NULL;
+            st = FR_E_BAD_RESPONSE;
+            host_set_error(call, "provider \"%s\" returned a response that is not a JSON object",
+                           prov->id);
+        } else {
+            json_object_object_add(obj, "provider", json_object_new_string(prov->id));
+        }
     }
     free(sub.error);
-    json_object *obj = out ? json_tokener_parse(out) : NULL;
-    if (!obj || !json_object_is_type(obj, json_type_object)) {
-        json_object_put(obj);
-        host_set_error(call, "provider \"%s\" returned a response that is not a JSON object",
-                       prov->id);
-        return FR_E_BAD_RESPONSE;
+
+    /* The provider call as a whole is an effect too: recorded after the nested ones, and
+     * checked on replay (request and response). */
+    json_object *e = fr__effect_new("provider");
+    json_object_object_add(e, "provider", json_object_new_string(prov->id));
+    json_object_object_add(e, "request", req);
+    json_object_object_add(e, "status", fr__status_json(st));
+    json_object_object_add(e, "response", obj ? json_object_get(obj) : NULL);
+    json_object_object_add(e, "error", st != FR_OK && call->error ? json_object_new_string(call->error) : NULL);
+    json_object_object_add(e, "retry_after_us", json_object_new_int64(call->retry_after_us));
+    if (call->replay) {
+        json_object *rec = fr__replay_take(call->replay, "provider", req, "request");
+        json_object *rv = NULL;
+        if (rec && json_object_object_get_ex(rec, "response", &rv) && obj &&
+            !json_object_equal(rv, obj))
+            fr__replay_diverge(call->replay, "provider.response", rv, obj,
+                               "the provider's response differs from the recording");
+        json_object_put(e);
+    } else {
+        fr__effect_add(call, e);
     }
-    json_object_object_add(obj, "provider", json_object_new_string(prov->id));
+
+    if (st != FR_OK) {
+        json_object_put(obj);
+        return st;
+    }
     size_t len;
     const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
     char *copy = arena_dup(call, text, len);

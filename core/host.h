@@ -64,6 +64,8 @@ struct fr_call {
     void (*on_chunk)(void *ud, const char *text, size_t len); /* stream sink or NULL */
     void *chunk_ud;
     struct fr_run *run;             /* for breaker transitions; NULL outside runs */
+    struct json_object *effects;    /* recording: the attempt's effects (array), else NULL */
+    struct fr_replay_cursor *replay; /* replaying: where the recorded effects are served from */
 };
 
 /* Initialises a call.  `seed` is the run seed; the random stream is derived from it, the
@@ -87,6 +89,10 @@ fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char
 /* The message a plugin gave with set_error(NULL, ...) during init() on this thread, or
  * NULL.  Caller frees. */
 char *fr__host_take_init_error(void);
+
+/* Replay mode: secret_env answers a placeholder for unset variables, so providers start
+ * without their keys (nothing reaches the network during a replay). */
+void fr__host_set_replay_mode(int on);
 
 /* Plugin log threshold from LOG_LEVEL (error|warn|info|debug; default warn). */
 void fr__log_init_from_env(void);

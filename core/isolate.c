@@ -22,6 +22,7 @@
 
 #include <json-c/json.h>
 
+#include "effects.h"
 #include "isolate.h"
 #include "json_check.h"
 #include "loader.h"
@@ -224,13 +225,13 @@ static fr_status helper_death(helper *h, char **why)
     }
     fr_status st = FR_E_CRASHED;
     if (r > 0 && WIFSIGNALED(ws))
-        *why = fr__xasprintf("plugin crashed: helper process %d died on signal %d (%s)", h->pid,
+        *why = fr__xasprintf("plugin crashed: its helper process died on signal %d (%s)",
                              WTERMSIG(ws), strsignal(WTERMSIG(ws)));
     else if (r > 0 && WIFEXITED(ws))
-        *why = fr__xasprintf("plugin helper process %d exited with status %d mid-call", h->pid,
+        *why = fr__xasprintf("plugin helper process exited with status %d mid-call",
                              WEXITSTATUS(ws));
     else
-        *why = fr__xasprintf("plugin helper process %d vanished", h->pid);
+        *why = strdup("plugin helper process vanished");
     free(h);
     return st;
 }
@@ -468,11 +469,13 @@ fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len
         json_object *m = wait_msg(h, call, kill_at, &timed_out);
         if (!m) {
             if (timed_out || __atomic_load_n(&call->cancel->cancelled, __ATOMIC_ACQUIRE)) {
-                pid_t pid = h->pid;
                 helper_kill(h);
                 int cancelled = call->cancel->cancelled;
                 fr_status st = timed_out && !cancelled ? dl_status : fr__cancel_reason(call->cancel);
-                host->set_error(call, "plugin helper %d did not return %s; killed (SIGKILL)", pid,
+                json_object *killed = fr__effect_new("killed");
+                json_object_object_add(killed, "status", fr__status_json(st));
+                fr__effect_add(call, killed);
+                host->set_error(call, "plugin helper process did not return %s; killed (SIGKILL)",
                                 cancelled ? "after cancellation" : "by its deadline");
                 return st;
             }

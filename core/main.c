@@ -45,6 +45,8 @@ static const cli_command commands[] = {
      "  --input JSON|@FILE  the run input (default: the manifest's `input:`)\n"
      "  --json              print the JSON run report\n"
      "  --seed N            seed for the per-step random streams (default: random)\n"
+     "  --trace FILE        record the run (every effect) to FILE for replay/debug\n"
+     "                      (default: $TRACE_OUTPUT when set)\n"
      "  --plugin-dir DIR    search DIR for plugins first (repeatable)\n"
      "\n"
      "Exit: 0 all steps succeeded, 1 a step failed, 2 usage/manifest/input error,\n"
@@ -56,6 +58,24 @@ static const cli_command commands[] = {
      "plugin's options.  Every error is printed as file:line:col: message, in file order.\n"
      "\n"
      "Exit: 0 valid, 2 invalid, 3 permission denied.\n"},
+    {"replay", fr__cmd_replay, "re-execute a recorded trace offline and check it matches",
+     "usage: fluxroute replay TRACE [--manifest M] [--plugin-dir DIR]... [--json]\n"
+     "\n"
+     "Re-executes the pipeline recorded in TRACE (its embedded manifest, or M to test a\n"
+     "changed manifest) with every effect served from the trace: no network, no real\n"
+     "clock, no sleeping, no API keys.  Checks that every step's attempts and outputs\n"
+     "match the recording.  Changed manifest or plugin files are noted up front.\n"
+     "\n"
+     "Exit: 0 identical, 1 diverged (the first divergence is printed: step, attempt,\n"
+     "field path, recorded and replayed values), 2 unreadable or invalid trace.\n"},
+    {"debug", fr__cmd_debug, "compare two traces and show where they diverge",
+     "usage: fluxroute debug EXPECTED ACTUAL [--all] [--json]\n"
+     "\n"
+     "Compares two traces field by field, ignoring timing fields (run_id, started_at,\n"
+     "finished_at and every *_us field except backoff_us).  Prints the first divergence,\n"
+     "or all of them with --all.\n"
+     "\n"
+     "Exit: 0 the same, 1 divergent, 2 unreadable or invalid trace.\n"},
     {"bench", fr__cmd_bench, "run a pipeline repeatedly and report latency",
      "usage: fluxroute bench MANIFEST [--runs N] [--warmup N] [--input JSON|@FILE] [--json]\n"
      "                       [--plugin-dir DIR]...\n"

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "effects.h"
 #include "isolate.h"
 #include "pipeline.h"
 
@@ -37,6 +38,10 @@ static void build_instance(fr_pipeline *p, fr_instance *inst, const char *what, 
     fr__options_fill(d, config, node, owner, &inst->config, diags);
     if (diags->n != before)
         return;
+    /* Values of options declared secret never reach a trace, log or report. */
+    for (const fr_option *o = d->options; o && o->name && inst->config.data; o++)
+        if (o->secret && (o->type == FR_OPT_STRING || o->type == FR_OPT_JSON))
+            fr__secret_remember(*(const char *const *)((const char *)inst->config.data + o->offset));
     free(fr__host_take_init_error());
     fr_status st = d->init(fr__host_api(), inst->config.data, &inst->state);
     char *why = fr__host_take_init_error();

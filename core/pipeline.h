@@ -8,6 +8,7 @@
 #include "breaker.h"
 #include "engine.h"
 #include "host.h"
+#include "replay.h"
 
 /* Where a step's execution stands.  On the heap, so that a replacement worker can carry
  * on with a step whose in-process attempt hung. */
@@ -18,6 +19,7 @@ typedef struct fr_step_exec {
     int chain_pos;                  /* 0: the step's agent; k: its k-th fallback */
     int attempt;                    /* attempts made with the current agent */
     int resume;                     /* 1: the last attempt was recorded by the watchdog */
+    fr_replay_cursor cursor;        /* replay: the recorded effects of the current attempt */
     fr_admission admission;         /* of the last attempt */
     int64_t retry_after_us;         /* asked for by the last failure */
 } fr_step_exec;
@@ -52,6 +54,8 @@ struct fr_run {
     size_t input_len;
     const fr_run_options *opts;
     int transition_seq;
+    int record;                     /* keep effects */
+    fr_replay *replay;              /* or serve them from a trace */
 };
 
 struct fr_pipeline {

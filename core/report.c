@@ -45,7 +45,7 @@ static json_object *error_object(fr_status st, const char *message)
     return e;
 }
 
-static json_object *attempt_object(const fr_attempt_result *a)
+static json_object *attempt_object(const fr_attempt_result *a, int with_effects)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "attempt", json_object_new_int(a->attempt));
@@ -56,10 +56,14 @@ static json_object *attempt_object(const fr_attempt_result *a)
     json_object_object_add(o, "message", str_or_null(a->message));
     json_object_object_add(o, "backoff_us", json_object_new_int64(a->backoff_us));
     json_object_object_add(o, "duration_us", json_object_new_int64(a->duration_us));
+    if (with_effects)
+        json_object_object_add(o, "effects", a->effects ? json_object_get(a->effects)
+                                                        : json_object_new_array());
     return o;
 }
 
-static json_object *step_object(const fr_manifest *m, int i, const fr_step_result *r)
+static json_object *step_object(const fr_manifest *m, int i, const fr_step_result *r,
+                                int with_effects)
 {
     const fr_step_cfg *st = &m->steps[i];
     json_object *o = json_object_new_object();
@@ -76,7 +80,7 @@ static json_object *step_object(const fr_manifest *m, int i, const fr_step_resul
     json_object_object_add(o, "duration_us", json_object_new_int64(r->duration_us));
     json_object *atts = json_object_new_array();
     for (size_t j = 0; j < r->n_attempts; j++)
-        json_object_array_add(atts, attempt_object(&r->attempts[j]));
+        json_object_array_add(atts, attempt_object(&r->attempts[j], with_effects));
     json_object_object_add(o, "attempts", atts);
     return o;
 }
@@ -130,7 +134,7 @@ static json_object *transitions_array(const fr_manifest *m, const fr_run_result 
     return arr;
 }
 
-char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty)
+json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r, int with_effects)
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
     json_object *root = json_object_new_object();
@@ -143,7 +147,7 @@ char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty)
     json_object *steps = json_object_new_array();
     for (size_t k = 0; k < m->n_steps; k++) {
         int i = m->topo[k];
-        json_object_array_add(steps, step_object(m, i, &r->steps[i]));
+        json_object_array_add(steps, step_object(m, i, &r->steps[i], with_effects));
     }
     json_object_object_add(root, "steps", steps);
     if (r->lease_key) {
@@ -154,6 +158,14 @@ char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty)
     }
     if (r->n_transitions)
         json_object_object_add(root, "breaker_transitions", transitions_array(m, r));
+    return root;
+}
+
+char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty)
+{
+    json_object *root = fr__report_build(p, r, 0);
+    if (!root)
+        return NULL;
     int flags = pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN;
     flags |= JSON_C_TO_STRING_NOSLASHESCAPE;
     const char *text = json_object_to_json_string_ext(root, flags);

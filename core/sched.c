@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "duration.h"
+#include "effects.h"
 #include "pipeline.h"
 
 /* ---- settling results (pool lock held) ------------------------------------------------ */
@@ -217,6 +218,8 @@ static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
         fr__cancel_ref(run->cancel);
         a->status = FR_E_TIMEOUT;
         a->duration_us = now - (r->started_us > 0 ? r->started_us : now);
+        if (a->effects)
+            json_object_array_add(a->effects, fr__effect_new("hung"));
         a->message = fr__xasprintf("agent \"%s\" hung: still running %dms after its deadline "
                                    "and ignoring cancellation; abandoned (its worker thread was "
                                    "replaced)",
@@ -333,7 +336,8 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
                                        : strdup(m->input_json ? m->input_json : "{}");
     if (!out->input_json)
         return FR_E_INVALID;
-    out->seed = opts->has_seed ? opts->seed : os_random();
+    /* Drawn seeds fit in 53 bits, so every JSON tool reads them back exactly. */
+    out->seed = opts->has_seed ? opts->seed : os_random() & ((1ULL << 53) - 1);
     out->lease_key = opts->lease_key ? strdup(opts->lease_key) : NULL;
     out->fencing_token = opts->fencing_token;
     make_run_id(out->run_id, sizeof out->run_id, os_random(), os_random());
@@ -349,12 +353,17 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
         fr__run_result_free(out);
         return FR_E_NOMEM;
     }
+    run.record = opts->record;
+    run.replay = opts->replay;
+    if (run.replay)
+        fr__replay_set_cancel(run.replay, run.cancel);
     run.input = out->input_json;
     run.input_len = strlen(out->input_json);
     run.remaining = m->n_steps;
     out->started_at_us = fr__wall_us();
     int64_t t0 = fr__mono_us();
-    if (m->run_timeout_us)
+    /* A replay runs on recorded time: no deadlines of its own. */
+    if (m->run_timeout_us && !run.replay)
         run.cancel->run_deadline_mono = t0 + m->run_timeout_us;
 
     pthread_mutex_lock(&p->mu);
@@ -385,6 +394,8 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
             out->status = FR_RUN_FAILED;
     if (run.cancel->cancelled && fr__cancel_reason(run.cancel) == FR_E_CANCELLED)
         out->status = FR_RUN_CANCELLED;
+    if (run.replay)
+        fr__replay_set_cancel(run.replay, NULL);
     fr__cancel_unref(run.cancel);
     free(run.pending);
     return FR_OK;
@@ -408,8 +419,10 @@ void fr__run_result_free(fr_run_result *r)
 {
     for (size_t i = 0; r->steps && i < r->n_steps; i++) {
         fr_step_result *s = &r->steps[i];
-        for (size_t j = 0; j < s->n_attempts; j++)
+        for (size_t j = 0; j < s->n_attempts; j++) {
             free(s->attempts[j].message);
+            json_object_put(s->attempts[j].effects);
+        }
         free(s->attempts);
         free(s->output);
         free(s->message);

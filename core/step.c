@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "duration.h"
+#include "effects.h"
 #include "isolate.h"
 #include "pipeline.h"
 #include "retry.h"
@@ -136,12 +137,15 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     const fr_step_cfg *st = &p->m->steps[x->step];
     fr_step_result *r = &run->res->steps[x->step];
     int64_t t0 = fr__mono_us();
-    int64_t deadline = timeout ? t0 + timeout : 0;
+    /* A replay runs on recorded time: timeouts come back as recorded effects. */
+    int64_t deadline = timeout && !run->replay ? t0 + timeout : 0;
     fr_arena arena = {0};
     fr_call call;
     fr__call_init(&call, run->cancel, agent, st->id, r->attempts[ai].attempt, deadline,
                   run->seed, &arena);
     call.run = run;
+    call.effects = run->record ? json_object_new_array() : NULL;
+    call.replay = run->replay ? &x->cursor : NULL;
 
     char *out = NULL;
     size_t out_len = 0;
@@ -173,6 +177,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     }
     if (abandoned) {
         free(out);
+        json_object_put(call.effects);
         fr__call_done(&call);
         fr__arena_free(&arena);
         fr__cancel_unref(call.cancel);
@@ -180,13 +185,37 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     }
 
     /* A plugin that returns after its deadline has still missed it. */
-    fr_status late = fr__call_check(&call);
-    if (rc == FR_OK && late != FR_OK && late != FR_E_CANCELLED) {
+    fr_status late = FR_OK;
+    if (call.replay) {
+        if (rc == FR_OK && strcmp(fr__replay_peek(call.replay), "late") == 0) {
+            json_object *e = fr__replay_take(call.replay, "late", NULL, NULL), *v;
+            late = e && json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v) : FR_E_TIMEOUT;
+        }
+        fr__replay_attempt_done(call.replay);
+    } else {
+        late = fr__call_check(&call);
+        if (late == FR_E_CANCELLED || rc != FR_OK)
+            late = FR_OK;
+        if (late != FR_OK && call.effects) {
+            json_object *e = fr__effect_new("late");
+            json_object_object_add(e, "status", fr__status_json(late));
+            json_object_array_add(call.effects, e);
+        }
+    }
+    if (late != FR_OK) {
         rc = late;
         free(out);
         out = NULL;
     }
     fr_attempt_result *a = &r->attempts[ai];
+    if (call.effects) {
+        /* After what the engine recorded before the call (its breaker admission). */
+        if (!a->effects)
+            a->effects = json_object_new_array();
+        for (size_t i = 0; i < json_object_array_length(call.effects); i++)
+            json_object_array_add(a->effects, json_object_get(json_object_array_get_idx(call.effects, i)));
+        json_object_put(call.effects);
+    }
     a->duration_us = fr__mono_us() - t0;
     a->status = rc;
     x->retry_after_us = call.retry_after_us;
@@ -218,6 +247,96 @@ static void note_agent_transition(fr_run *run, const fr_step_cfg *st, int attemp
     fr__run_note_transition(run, st->id, attempt, fr__breaker_name(agent->breaker), tr);
 }
 
+/* The agent breaker's admission for attempt `a`: live (recorded as an effect), or from
+ * the recording. */
+static fr_admission agent_admission(fr_run *run, fr_step_exec *x, const fr_step_cfg *st,
+                                    fr_instance *agent, fr_attempt_result *a)
+{
+    static const char *const names[] = {"allow", "probe", "reject"};
+    if (run->replay) {
+        json_object *e = fr__replay_take(&x->cursor, "breaker", NULL, NULL), *v;
+        const char *name = e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
+        for (int i = 0; i < 3; i++)
+            if (strcmp(name, names[i]) == 0)
+                return (fr_admission)i;
+        return FR_ADMIT_REJECT;
+    }
+    fr_breaker_transition tr;
+    int changed = 0;
+    fr_admission adm = fr__breaker_admit(agent->breaker, fr__mono_us(), &tr, &changed);
+    if (changed)
+        note_agent_transition(run, st, a->attempt, agent, &tr);
+    if (a->effects) {
+        json_object *e = fr__effect_new("breaker");
+        json_object_object_add(e, "breaker", json_object_new_string(fr__breaker_name(agent->breaker)));
+        json_object_object_add(e, "admission", json_object_new_string(names[adm]));
+        json_object_array_add(a->effects, e);
+    }
+    return adm;
+}
+
+/* The recorded attempt object at `index` of step `st`, or NULL. */
+static json_object *recorded_attempt(fr_run *run, const fr_step_cfg *st, size_t index)
+{
+    json_object *s = fr__replay_step(run->replay, st->id), *atts;
+    if (!s || !json_object_object_get_ex(s, "attempts", &atts) ||
+        index >= json_object_array_length(atts))
+        return NULL;
+    return json_object_array_get_idx(atts, index);
+}
+
+static const char *json_member_string(json_object *o, const char *key)
+{
+    json_object *v;
+    return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+/* Replay of an attempt that never returned: status and message as recorded. */
+static void copy_recorded_outcome(fr_run *run, const fr_step_cfg *st, size_t index,
+                                  fr_attempt_result *a)
+{
+    json_object *ra = recorded_attempt(run, st, index);
+    const char *cls = json_member_string(ra, "class"), *msg = json_member_string(ra, "message");
+    fr_error_class c;
+    a->status = cls && fr_class_from_name(cls, &c) == FR_OK ? fr_class_status(c) : FR_E_TIMEOUT;
+    if (cls && strcmp(cls, "timeout") == 0)
+        a->status = FR_E_TIMEOUT;
+    a->message = msg ? strdup(msg) : NULL;
+}
+
+/* Replay: does the recording stop this step before the attempt the engine wants to
+ * start?  Either the recorded run stopped it there (deadline, cancel, lease lost: repeat
+ * that), or the replay diverges. */
+static int replay_stops_here(fr_run *run, fr_step_exec *x, fr_step_result *r,
+                             const fr_agent_cfg *ac)
+{
+    const fr_step_cfg *st = &run->p->m->steps[x->step];
+    json_object *rs = fr__replay_step(run->replay, st->id), *atts = NULL, *err = NULL;
+    size_t recorded = rs && json_object_object_get_ex(rs, "attempts", &atts)
+                          ? json_object_array_length(atts)
+                          : 0;
+    if (r->n_attempts < recorded)
+        return 0;
+    json_object_object_get_ex(rs, "error", &err);
+    const char *cls = json_member_string(err, "class"), *msg = json_member_string(err, "message");
+    fr_error_class c;
+    if (cls && fr_class_from_name(cls, &c) == FR_OK &&
+        (c == FR_CLASS_DEADLINE_EXCEEDED || c == FR_CLASS_CANCELLED || c == FR_CLASS_LEASE_LOST)) {
+        fail_step(r, fr_class_status(c), msg ? strdup(msg) : NULL);
+        return 1;
+    }
+    fr_replay_cursor c0;
+    fr__replay_cursor_init(&c0, run->replay, st->id, r->n_attempts, x->attempt + 1, ac->id);
+    json_object *want = json_object_new_string(ac->id);
+    fr__replay_diverge(&c0, "agent", NULL, want,
+                       "the replay starts an attempt that the recording does not have");
+    json_object_put(want);
+    fail_step(r, FR_E_CANCELLED, strdup("replay diverged: see the divergence report"));
+    return 1;
+}
+
 int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
 {
     fr_pipeline *p = run->p;
@@ -233,6 +352,8 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
         fr_instance *agent = &p->agents[ai];
         const fr_agent_cfg *ac = &m->agents[ai];
 
+        if (!x->resume && run->replay && replay_stops_here(run, x, r, ac))
+            return 0;
         if (!x->resume) {
             int64_t now = fr__mono_us();
             int64_t run_deadline = run->cancel->run_deadline_mono;
@@ -261,7 +382,8 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
                                             fr__duration_format(m->run_timeout_us, d2, sizeof d2)));
                     return 0;
                 }
-                if (backoff > 0 && fr__cancel_wait_until(run->cancel, now + backoff)) {
+                if (backoff > 0 && !run->replay &&
+                    fr__cancel_wait_until(run->cancel, now + backoff)) {
                     fr_status why = fr__cancel_reason(run->cancel);
                     fail_step(r, why,
                               fr__xasprintf("%s during retry backoff",
@@ -290,15 +412,16 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
             a->attempt = x->attempt; /* numbered per agent: fallbacks start at 1 */
             a->agent = ac->id;
             a->backoff_us = backoff;
+            if (run->record)
+                a->effects = json_object_new_array();
+            if (run->replay)
+                fr__replay_cursor_init(&x->cursor, run->replay, st->id, r->n_attempts - 1,
+                                       a->attempt, ac->id);
 
             x->admission = FR_ADMIT_ALLOW;
             int64_t timeout = ac->timeout_us ? ac->timeout_us : m->default_timeout_us;
             if (agent->breaker) {
-                fr_breaker_transition tr;
-                int changed = 0;
-                x->admission = fr__breaker_admit(agent->breaker, fr__mono_us(), &tr, &changed);
-                if (changed)
-                    note_agent_transition(run, st, a->attempt, agent, &tr);
+                x->admission = agent_admission(run, x, st, agent, a);
                 if (x->admission == FR_ADMIT_REJECT) {
                     a->status = FR_E_CIRCUIT_OPEN;
                     a->message = fr__xasprintf("circuit breaker %s is open; failing fast",
@@ -309,14 +432,20 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
                         timeout = probe;
                 }
             }
-            if (x->admission != FR_ADMIT_REJECT &&
-                run_attempt(w, run, x, agent, r->n_attempts - 1, timeout))
+            if (x->admission != FR_ADMIT_REJECT && run->replay &&
+                fr__replay_attempt_abandoned(&x->cursor)) {
+                /* The recorded attempt never returned (hung, killed): its outcome is
+                 * taken from the recording rather than waited for again. */
+                copy_recorded_outcome(run, st, r->n_attempts - 1, a);
+            } else if (x->admission != FR_ADMIT_REJECT &&
+                       run_attempt(w, run, x, agent, r->n_attempts - 1, timeout)) {
                 return 1;
+            }
         }
         x->resume = 0;
 
         fr_attempt_result *a = &r->attempts[r->n_attempts - 1];
-        if (agent->breaker && x->admission != FR_ADMIT_REJECT) {
+        if (agent->breaker && x->admission != FR_ADMIT_REJECT && !run->replay) {
             fr_breaker_transition tr;
             if (fr__breaker_record(agent->breaker, x->admission, a->status, fr__mono_us(), &tr))
                 note_agent_transition(run, st, a->attempt, agent, &tr);
