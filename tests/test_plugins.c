@@ -1164,14 +1164,15 @@ static void test_llm_output(void)
     ASSERT_STATUS(run_llm(kv, step_input, PROVIDER_MOCK, NULL, &c, &out), FR_OK);
     ASSERT_STR(out, "{\"text\":\"mock reply to: Summarize: hello world\",\"usage\":"
                     "{\"input_tokens\":4,\"output_tokens\":6},\"model\":\"mock-1\","
-                    "\"provider\":\"mock_main\"}");
+                    "\"provider\":\"mock_main\",\"tool_calls\":[],\"finish_reason\":\"stop\"}");
     call_free(c);
 
     /* max_tokens reaches the provider. */
     const char *kv2[] = {"prompt", "{{input.text}}", "max_tokens", "2", NULL};
     ASSERT_STATUS(run_llm(kv2, step_input, PROVIDER_MOCK, NULL, &c, &out), FR_OK);
     ASSERT_STR(out, "{\"text\":\"mock reply\",\"usage\":{\"input_tokens\":2,\"output_tokens\":2},"
-                    "\"model\":\"mock-1\",\"provider\":\"mock_main\"}");
+                    "\"model\":\"mock-1\",\"provider\":\"mock_main\",\"tool_calls\":[],"
+                    "\"finish_reason\":\"length\"}");
     call_free(c);
 
     /* A provider without model/provider fields still gives the same output shape. */
@@ -1182,7 +1183,7 @@ static void test_llm_output(void)
                           &c, &out),
                   FR_OK);
     ASSERT_STR(out, "{\"text\":\"t\",\"usage\":{\"input_tokens\":0,\"output_tokens\":1},"
-                    "\"model\":null,\"provider\":null}");
+                    "\"model\":null,\"provider\":null,\"tool_calls\":[],\"finish_reason\":null}");
     call_free(c);
 }
 
