@@ -1306,7 +1306,8 @@ static void *llm_worker(void *p)
         snprintf(input, sizeof input, "{\"input\":{\"text\":\"t%d-%d\"},\"steps\":{}}", a->id, i);
         snprintf(want, sizeof want,
                  "{\"text\":\"mock reply to: t%d-%d\",\"usage\":{\"input_tokens\":1,"
-                 "\"output_tokens\":4},\"model\":\"mock-1\",\"provider\":\"mock_main\"}",
+                 "\"output_tokens\":4},\"model\":\"mock-1\",\"provider\":\"mock_main\","
+                 "\"tool_calls\":[],\"finish_reason\":\"stop\"}",
                  a->id, i);
         fr_call *c = call_new(1);
         c->provider = a->mock;
