@@ -310,18 +310,6 @@ static fr_status anthropic_init(const fr_host_api *host, const void *config, voi
                    bearer ? "Authorization: Bearer %s" : "x-api-key: %s", extra, state);
 }
 
-static fr_status anthropic_complete(void *state, fr_call *call, const char *request,
-                                    size_t request_len, char **response, size_t *response_len)
-{
-    return pv_complete(state, call, request, request_len, 0, response, response_len);
-}
-
-static fr_status anthropic_complete_stream(void *state, fr_call *call, const char *request,
-                                           size_t request_len, char **response, size_t *response_len)
-{
-    return pv_complete(state, call, request, request_len, 1, response, response_len);
-}
-
 static const fr_plugin anthropic_plugin = {
     .abi_version = FR_ABI_VERSION,
     .struct_size = sizeof(fr_plugin),
@@ -333,8 +321,8 @@ static const fr_plugin anthropic_plugin = {
     .config_size = sizeof(anthropic_config),
     .init = anthropic_init,
     .fini = pv_fini,
-    .complete = anthropic_complete,
-    .complete_stream = anthropic_complete_stream,
+    .complete = pv_complete_whole,
+    .complete_stream = pv_complete_stream,
 };
 
 FR_PLUGIN_EXPORT const fr_plugin *fluxroute_plugin_v1(void)

@@ -305,18 +305,6 @@ static fr_status gemini_init(const fr_host_api *host, const void *config, void *
     return pv_init(host, &gemini_vendor, &cfg->common, "x-goog-api-key: %s", NULL, state);
 }
 
-static fr_status gemini_complete(void *state, fr_call *call, const char *request, size_t request_len,
-                                 char **response, size_t *response_len)
-{
-    return pv_complete(state, call, request, request_len, 0, response, response_len);
-}
-
-static fr_status gemini_complete_stream(void *state, fr_call *call, const char *request,
-                                        size_t request_len, char **response, size_t *response_len)
-{
-    return pv_complete(state, call, request, request_len, 1, response, response_len);
-}
-
 static const fr_plugin gemini_plugin = {
     .abi_version = FR_ABI_VERSION,
     .struct_size = sizeof(fr_plugin),
@@ -328,8 +316,8 @@ static const fr_plugin gemini_plugin = {
     .config_size = sizeof(gemini_config),
     .init = gemini_init,
     .fini = pv_fini,
-    .complete = gemini_complete,
-    .complete_stream = gemini_complete_stream,
+    .complete = pv_complete_whole,
+    .complete_stream = pv_complete_stream,
 };
 
 FR_PLUGIN_EXPORT const fr_plugin *fluxroute_plugin_v1(void)

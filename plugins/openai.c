@@ -231,18 +231,6 @@ static fr_status openai_init(const fr_host_api *host, const void *config, void *
     return pv_init(host, &openai_vendor, &cfg->common, "Authorization: Bearer %s", NULL, state);
 }
 
-static fr_status openai_complete(void *state, fr_call *call, const char *request, size_t request_len,
-                                 char **response, size_t *response_len)
-{
-    return pv_complete(state, call, request, request_len, 0, response, response_len);
-}
-
-static fr_status openai_complete_stream(void *state, fr_call *call, const char *request,
-                                        size_t request_len, char **response, size_t *response_len)
-{
-    return pv_complete(state, call, request, request_len, 1, response, response_len);
-}
-
 static const fr_plugin openai_plugin = {
     .abi_version = FR_ABI_VERSION,
     .struct_size = sizeof(fr_plugin),
@@ -254,8 +242,8 @@ static const fr_plugin openai_plugin = {
     .config_size = sizeof(openai_config),
     .init = openai_init,
     .fini = pv_fini,
-    .complete = openai_complete,
-    .complete_stream = openai_complete_stream,
+    .complete = pv_complete_whole,
+    .complete_stream = pv_complete_stream,
 };
 
 FR_PLUGIN_EXPORT const fr_plugin *fluxroute_plugin_v1(void)

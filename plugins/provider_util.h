@@ -978,6 +978,19 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
     return st;
 }
 
+/* The descriptor's complete and complete_stream callbacks. */
+static inline fr_status pv_complete_whole(void *state, fr_call *call, const char *request,
+                                          size_t request_len, char **response, size_t *response_len)
+{
+    return pv_complete(state, call, request, request_len, 0, response, response_len);
+}
+
+static inline fr_status pv_complete_stream(void *state, fr_call *call, const char *request,
+                                           size_t request_len, char **response, size_t *response_len)
+{
+    return pv_complete(state, call, request, request_len, 1, response, response_len);
+}
+
 /* Usage counters: an integer member of obj, or 0 (missing counts are not an error: some
  * compatible servers omit them). */
 static inline int64_t pv_int(json_object *obj, const char *key)

@@ -21,34 +21,7 @@
 #include "plugin_util.h"
 #include "provider_util.h"
 
-#define ASSERT_STR(got, want)                                                                      \
-    do {                                                                                           \
-        const char *g_ = (got), *w_ = (want);                                                      \
-        int ok_ = g_ && strcmp(g_, w_) == 0;                                                       \
-        if (!ok_)                                                                                  \
-            fprintf(stderr, "\n%s:%d: got  %s\n%*swant %s\n", __FILE__, __LINE__,                  \
-                    g_ ? g_ : "(null)", (int)strlen(__FILE__) + 8, "", w_);                        \
-        CU_ASSERT(ok_);                                                                            \
-    } while (0)
-
-#define ASSERT_CONTAINS(got, want)                                                                 \
-    do {                                                                                           \
-        const char *g_ = (got), *w_ = (want);                                                      \
-        int ok_ = g_ && strstr(g_, w_) != NULL;                                                    \
-        if (!ok_)                                                                                  \
-            fprintf(stderr, "\n%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,       \
-                    g_ ? g_ : "(null)", w_);                                                       \
-        CU_ASSERT(ok_);                                                                            \
-    } while (0)
-
-#define ASSERT_STATUS(got, want)                                                                   \
-    do {                                                                                           \
-        int g_ = (got), w_ = (want);                                                               \
-        if (g_ != w_)                                                                              \
-            fprintf(stderr, "\n%s:%d: status %d (%s), want %d (%s)\n", __FILE__, __LINE__, g_,     \
-                    pu_status_name(g_), w_, pu_status_name(w_));                                   \
-        CU_ASSERT_EQUAL(g_, w_);                                                                   \
-    } while (0)
+#include "test_assert.h"
 
 /* ---- Fake host ----------------------------------------------------------------------- */
 
@@ -273,19 +246,29 @@ static void setup_key(void)
     env_value = "sk-unit-key-1234";
 }
 
+/* Opens `plugin`, sends full_request with `answer` scripted, and checks the URL and that
+ * the key header goes first and is marked secret.  Returns the call (call_free it). */
+static fr_call *send_full(provider *p, const char *plugin, const char *answer, const char *url,
+                          const char *key_header)
+{
+    setup_key();
+    ASSERT_STATUS(provider_open(p, plugin, base_kv), FR_OK);
+    fr_call *c = call_new(200, answer);
+    const char *out;
+    ASSERT_STATUS(run(p, c, full_request, 0, &out), FR_OK);
+    ASSERT_STR(c->url, url);
+    ASSERT_STR(c->headers[0], key_header);
+    CU_ASSERT_EQUAL(c->n_secret, 1);
+    return c;
+}
+
 /* ---- Request building ---------------------------------------------------------------- */
 
 static void test_openai_request(void)
 {
     provider p;
-    setup_key();
-    ASSERT_STATUS(provider_open(&p, "openai", base_kv), FR_OK);
-    fr_call *c = call_new(200, "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}");
+    fr_call *c = send_full(&p, "openai", "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}", "http://h.test/base/chat/completions", "Authorization: Bearer sk-unit-key-1234");
     const char *out;
-    ASSERT_STATUS(run(&p, c, full_request, 0, &out), FR_OK);
-    ASSERT_STR(c->url, "http://h.test/base/chat/completions");
-    ASSERT_STR(c->headers[0], "Authorization: Bearer sk-unit-key-1234");
-    CU_ASSERT_EQUAL(c->n_secret, 1);
     ASSERT_STR(c->headers[1], "Content-Type: application/json");
     ASSERT_STR(c->body,
                "{\"model\":\"cfg-model\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
@@ -315,14 +298,8 @@ static void test_openai_request(void)
 static void test_anthropic_request(void)
 {
     provider p;
-    setup_key();
-    ASSERT_STATUS(provider_open(&p, "anthropic", base_kv), FR_OK);
-    fr_call *c = call_new(200, "{\"content\":[]}");
+    fr_call *c = send_full(&p, "anthropic", "{\"content\":[]}", "http://h.test/base/v1/messages", "x-api-key: sk-unit-key-1234");
     const char *out;
-    ASSERT_STATUS(run(&p, c, full_request, 0, &out), FR_OK);
-    ASSERT_STR(c->url, "http://h.test/base/v1/messages");
-    ASSERT_STR(c->headers[0], "x-api-key: sk-unit-key-1234");
-    CU_ASSERT_EQUAL(c->n_secret, 1);
     ASSERT_STR(c->headers[c->n_headers - 1], "anthropic-version: 2023-06-01");
     ASSERT_STR(c->body,
                "{\"model\":\"cfg-model\",\"system\":\"Be brief.\",\"messages\":["
@@ -366,14 +343,8 @@ static void test_anthropic_request(void)
 static void test_gemini_request(void)
 {
     provider p;
-    setup_key();
-    ASSERT_STATUS(provider_open(&p, "gemini", base_kv), FR_OK);
-    fr_call *c = call_new(200, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"finishReason\":\"STOP\"}]}");
+    fr_call *c = send_full(&p, "gemini", "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"finishReason\":\"STOP\"}]}", "http://h.test/base/v1beta/models/cfg-model:generateContent", "x-goog-api-key: sk-unit-key-1234");
     const char *out;
-    ASSERT_STATUS(run(&p, c, full_request, 0, &out), FR_OK);
-    ASSERT_STR(c->url, "http://h.test/base/v1beta/models/cfg-model:generateContent");
-    ASSERT_STR(c->headers[0], "x-goog-api-key: sk-unit-key-1234");
-    CU_ASSERT_EQUAL(c->n_secret, 1);
     ASSERT_STR(c->body,
                "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Weather in Paris?\"}]},"
                "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":\"Paris\"}}}]},"
