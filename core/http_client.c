@@ -1,4 +1,7 @@
-/* Host HTTP client: libcurl easy handles, one per thread, so connections are reused. */
+/* Host HTTP client: libcurl easy handles, one per thread, all attached to one share
+ * handle holding the connection cache (and DNS and TLS session caches), so a connection
+ * opened by one worker is reused by whichever worker runs the next request. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +47,25 @@ static int progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off
 static pthread_key_t handle_key;
 static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
 
+/* The process-wide share: created once, never cleaned up (easy handles of threads that
+ * are being abandoned may still point at it).  One mutex per kind of shared data. */
+static CURLSH *share;
+static pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+    (void)h, (void)access, (void)ud;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&share_mu[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+    (void)h, (void)ud;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&share_mu[data]);
+}
+
 static void handle_destroy(void *h)
 {
     curl_easy_cleanup(h);
@@ -52,6 +74,19 @@ static void handle_destroy(void *h)
 static void handle_key_init(void)
 {
     pthread_key_create(&handle_key, handle_destroy);
+    for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&share_mu[i], NULL);
+    /* Without a share (out of memory) every thread keeps its own cache: still correct. */
+    share = curl_share_init();
+    if (share &&
+        (curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+         curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+         curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+         curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+         curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)) {
+        curl_share_cleanup(share);
+        share = NULL;
+    }
 }
 
 void fr__http_global_init(void)
@@ -66,10 +101,13 @@ static CURL *thread_handle(void)
     CURL *h = pthread_getspecific(handle_key);
     if (!h) {
         h = curl_easy_init();
-        if (h)
+        if (h) {
+            if (share)
+                curl_easy_setopt(h, CURLOPT_SHARE, share);
             pthread_setspecific(handle_key, h);
+        }
     } else {
-        curl_easy_reset(h); /* keeps the connection cache */
+        curl_easy_reset(h); /* keeps live connections and the share */
     }
     return h;
 }
@@ -132,6 +170,8 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (req->struct_size >= offsetof(fr_http_request, ca_file) + sizeof req->ca_file && req->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)((timeout + 999) / 1000));
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);

@@ -18,6 +18,7 @@ typedef struct llm_config {
     int64_t max_tokens;
     double temperature;
     int stream;
+    const char *tools;
 } llm_config;
 
 static const fr_option llm_options[] = {
@@ -33,6 +34,9 @@ static const fr_option llm_options[] = {
      offsetof(llm_config, temperature)},
     {"stream", FR_OPT_BOOL, "false", 0, 0, "ask the provider to stream the completion",
      offsetof(llm_config, stream)},
+    {"tools", FR_OPT_JSON, NULL, 0, 0,
+     "tools the model may call: [{name, description, parameters (JSON schema)}]",
+     offsetof(llm_config, tools)},
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
@@ -42,6 +46,7 @@ static const char *const llm_roots[] = {"input", "steps", NULL};
 typedef struct llm_state {
     const fr_host_api *host;
     const llm_config *cfg;
+    json_object *tools; /* parsed once in init; read-only afterwards (NULL: none) */
 } llm_state;
 
 static fr_status llm_init(const fr_host_api *host, const void *config, void **state)
@@ -65,11 +70,31 @@ static fr_status llm_init(const fr_host_api *host, const void *config, void **st
                   (long long)cfg->max_tokens);
         return FR_E_CONFIG;
     }
+    json_object *tools = NULL;
+    if (cfg->tools && strcmp(cfg->tools, "null") != 0) {
+        tools = pu_json_parse(cfg->tools, strlen(cfg->tools), err, sizeof err);
+        int ok = json_object_is_type(tools, json_type_array);
+        for (size_t i = 0; ok && i < json_object_array_length(tools); i++) {
+            json_object *t = json_object_array_get_idx(tools, i), *name;
+            ok = json_object_is_type(t, json_type_object) &&
+                 json_object_object_get_ex(t, "name", &name) &&
+                 json_object_is_type(name, json_type_string);
+        }
+        if (!ok) {
+            json_object_put(tools);
+            host->set_error(NULL, "llm: option tools must be a list of {name, description, "
+                                  "parameters} mappings");
+            return FR_E_CONFIG;
+        }
+    }
     llm_state *s = host->alloc(NULL, sizeof *s);
-    if (!s)
+    if (!s) {
+        json_object_put(tools);
         return FR_E_NOMEM;
+    }
     s->host = host;
     s->cfg = cfg;
+    s->tools = tools;
     *state = s;
     return FR_OK;
 }
@@ -77,8 +102,10 @@ static fr_status llm_init(const fr_host_api *host, const void *config, void **st
 static void llm_fini(void *state)
 {
     llm_state *s = state;
-    if (s)
+    if (s) {
+        json_object_put(s->tools);
         s->host->free_mem(s);
+    }
 }
 
 /* Renders template `which` ("prompt", "system") over the step input into a new JSON
@@ -146,6 +173,12 @@ static fr_status build_request(const llm_state *s, fr_call *call, json_object *i
         bad = pu_json_add(r, "max_tokens", json_object_new_int64(cfg->max_tokens));
     if (!bad && cfg->temperature >= 0)
         bad = pu_json_add(r, "temperature", pu_json_double(cfg->temperature));
+    /* A deep copy: json-c reference counts are not atomic, and invoke runs on several
+     * threads at once. */
+    if (!bad && s->tools) {
+        json_object *copy = NULL;
+        bad = json_object_deep_copy(s->tools, &copy, NULL) != 0 || pu_json_add(r, "tools", copy);
+    }
     bad = bad || pu_json_add(r, "stream", json_object_new_boolean(cfg->stream != 0));
     json_object_put(prompt);
     json_object_put(system);
@@ -166,7 +199,9 @@ static fr_status bad_response(const fr_host_api *host, fr_call *call, const char
     return FR_E_BAD_RESPONSE;
 }
 
-/* Turns the provider's response into the step output {text, usage, model, provider}. */
+/* Turns the provider's response into the step output {text, usage, model, provider,
+ * tool_calls, finish_reason}.  tool_calls is [] and finish_reason null when the provider
+ * does not say. */
 static fr_status build_output(const fr_host_api *host, fr_call *call, const char *resp,
                               size_t resp_len, char **output, size_t *output_len)
 {
@@ -177,6 +212,7 @@ static fr_status build_output(const fr_host_api *host, fr_call *call, const char
         return FR_E_BAD_RESPONSE;
     }
     json_object *text, *usage, *in, *outt, *model = NULL, *provider = NULL;
+    json_object *calls = NULL, *finish = NULL;
     fr_status st = FR_OK;
     if (!json_object_is_type(r, json_type_object))
         st = bad_response(host, call, "not a JSON object");
@@ -196,6 +232,12 @@ static fr_status build_output(const fr_host_api *host, fr_call *call, const char
     else if (json_object_object_get_ex(r, "provider", &provider) && provider &&
              !json_object_is_type(provider, json_type_string))
         st = bad_response(host, call, "\"provider\" is not a string");
+    else if (json_object_object_get_ex(r, "tool_calls", &calls) && calls &&
+             !json_object_is_type(calls, json_type_array))
+        st = bad_response(host, call, "\"tool_calls\" is not an array");
+    else if (json_object_object_get_ex(r, "finish_reason", &finish) && finish &&
+             !json_object_is_type(finish, json_type_string))
+        st = bad_response(host, call, "\"finish_reason\" is not a string");
     if (st != FR_OK) {
         json_object_put(r);
         return st;
@@ -215,6 +257,8 @@ static fr_status build_output(const fr_host_api *host, fr_call *call, const char
     /* A missing model or provider is reported as null so the output keeps its shape. */
     bad = bad || json_object_object_add(o, "model", json_object_get(model)) != 0;
     bad = bad || json_object_object_add(o, "provider", json_object_get(provider)) != 0;
+    bad = bad || pu_json_add(o, "tool_calls", calls ? json_object_get(calls) : json_object_new_array());
+    bad = bad || json_object_object_add(o, "finish_reason", json_object_get(finish)) != 0;
     if (bad) {
         host->set_error(call, "llm: out of memory building the output");
         st = FR_E_NOMEM;

@@ -27,33 +27,7 @@
 
 /* ---- Assertions that show what differed --------------------------------------------- */
 
-#define ASSERT_STR(got, want)                                                                      \
-    do {                                                                                           \
-        const char *g_ = (got), *w_ = (want);                                                      \
-        int ok_ = g_ && strcmp(g_, w_) == 0;                                                       \
-        if (!ok_)                                                                                  \
-            fprintf(stderr, "\n%s:%d: got  %s\n%*swant %s\n", __FILE__, __LINE__,                  \
-                    g_ ? g_ : "(null)", (int)strlen(__FILE__) + 8, "", w_);                        \
-        CU_ASSERT(ok_);                                                                            \
-    } while (0)
-
-#define ASSERT_CONTAINS(got, want)                                                                 \
-    do {                                                                                           \
-        const char *g_ = (got), *w_ = (want);                                                      \
-        int ok_ = g_ && strstr(g_, w_) != NULL;                                                    \
-        if (!ok_)                                                                                  \
-            fprintf(stderr, "\n%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,       \
-                    g_ ? g_ : "(null)", w_);                                                       \
-        CU_ASSERT(ok_);                                                                            \
-    } while (0)
-
-#define ASSERT_STATUS(got, want)                                                                   \
-    do {                                                                                           \
-        int g_ = (got), w_ = (want);                                                               \
-        if (g_ != w_)                                                                              \
-            fprintf(stderr, "\n%s:%d: status %d, want %d\n", __FILE__, __LINE__, g_, w_);          \
-        CU_ASSERT_EQUAL(g_, w_);                                                                   \
-    } while (0)
+#include "test_assert.h"
 
 /* ---- Fake host ----------------------------------------------------------------------- */
 
@@ -1164,14 +1138,15 @@ static void test_llm_output(void)
     ASSERT_STATUS(run_llm(kv, step_input, PROVIDER_MOCK, NULL, &c, &out), FR_OK);
     ASSERT_STR(out, "{\"text\":\"mock reply to: Summarize: hello world\",\"usage\":"
                     "{\"input_tokens\":4,\"output_tokens\":6},\"model\":\"mock-1\","
-                    "\"provider\":\"mock_main\"}");
+                    "\"provider\":\"mock_main\",\"tool_calls\":[],\"finish_reason\":\"stop\"}");
     call_free(c);
 
     /* max_tokens reaches the provider. */
     const char *kv2[] = {"prompt", "{{input.text}}", "max_tokens", "2", NULL};
     ASSERT_STATUS(run_llm(kv2, step_input, PROVIDER_MOCK, NULL, &c, &out), FR_OK);
     ASSERT_STR(out, "{\"text\":\"mock reply\",\"usage\":{\"input_tokens\":2,\"output_tokens\":2},"
-                    "\"model\":\"mock-1\",\"provider\":\"mock_main\"}");
+                    "\"model\":\"mock-1\",\"provider\":\"mock_main\",\"tool_calls\":[],"
+                    "\"finish_reason\":\"length\"}");
     call_free(c);
 
     /* A provider without model/provider fields still gives the same output shape. */
@@ -1182,7 +1157,7 @@ static void test_llm_output(void)
                           &c, &out),
                   FR_OK);
     ASSERT_STR(out, "{\"text\":\"t\",\"usage\":{\"input_tokens\":0,\"output_tokens\":1},"
-                    "\"model\":null,\"provider\":null}");
+                    "\"model\":null,\"provider\":null,\"tool_calls\":[],\"finish_reason\":null}");
     call_free(c);
 }
 
@@ -1305,7 +1280,8 @@ static void *llm_worker(void *p)
         snprintf(input, sizeof input, "{\"input\":{\"text\":\"t%d-%d\"},\"steps\":{}}", a->id, i);
         snprintf(want, sizeof want,
                  "{\"text\":\"mock reply to: t%d-%d\",\"usage\":{\"input_tokens\":1,"
-                 "\"output_tokens\":4},\"model\":\"mock-1\",\"provider\":\"mock_main\"}",
+                 "\"output_tokens\":4},\"model\":\"mock-1\",\"provider\":\"mock_main\","
+                 "\"tool_calls\":[],\"finish_reason\":\"stop\"}",
                  a->id, i);
         fr_call *c = call_new(1);
         c->provider = a->mock;

@@ -94,6 +94,9 @@ typedef struct fr_http_request {
     size_t body_len;
     int64_t timeout_us;          /* 0: until the call's deadline */
     size_t n_secret_headers;     /* the first n headers carry credentials: never recorded */
+    const char *ca_file;         /* since ABI 1.0: PEM CA bundle to verify the server with;
+                                  * NULL: the system's CAs.  Read only when struct_size
+                                  * covers it. */
 } fr_http_request;
 
 /* An HTTP response filled by host->http.  `headers` (raw header block) and `body` live
