@@ -250,6 +250,13 @@ static fr_status host_check_cancel(fr_call *call)
     return st;
 }
 
+int64_t fr__call_remaining_us(fr_call *call)
+{
+    fr_status why;
+    int64_t dl = call_deadline(call, &why);
+    return dl ? dl - fr__mono_us() : INT64_MAX;
+}
+
 static int64_t host_deadline_us(fr_call *call)
 {
     if (call->replay)

@@ -75,6 +75,10 @@ void fr__call_init(fr_call *c, fr_cancel *cancel, const fr_instance *inst, const
 /* Frees the call's error message (not the arena). */
 void fr__call_done(fr_call *c);
 
+/* Microseconds left before the call's deadline (INT64_MAX when none), for the host's own
+ * use: unlike host->deadline_us this is not an effect and is not recorded. */
+int64_t fr__call_remaining_us(fr_call *c);
+
 /* The status a call must stop with now (cancel, attempt timeout, run deadline), or FR_OK. */
 fr_status fr__call_check(fr_call *c);
 

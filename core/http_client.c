@@ -138,7 +138,7 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     if (!h)
         return FR_E_NOMEM;
 
-    int64_t timeout = host->deadline_us(call);
+    int64_t timeout = fr__call_remaining_us(call);
     if (req->timeout_us > 0 && req->timeout_us < timeout)
         timeout = req->timeout_us;
     if (timeout <= 0)
