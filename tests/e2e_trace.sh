@@ -107,15 +107,11 @@ expect_jq "variant 2 --json" '.identical == false and .divergence.step == "first
 
 # A changed manifest: the provider request differs at the step that changed.
 sed 's/Continue:/Go on:/' "$T/slow_llm.yaml" > "$TMP/slow_changed.yaml"
-start=$(date +%s%N)
+# Replay serves the 20 ms provider delays from the trace instead of sleeping (its speed
+# is measured by `make bench`, not asserted here).
 fr run "$T/slow_llm.yaml" --trace "$TMP/slow.json"
-rec_ms=$((($(date +%s%N) - start) / 1000000))
-start=$(date +%s%N)
 fr replay "$TMP/slow.json"
-rep_ms=$((($(date +%s%N) - start) / 1000000))
 expect_rc "10 x 20ms provider calls: replay" 0
-if [ "$rep_ms" -lt 150 ] && [ "$rec_ms" -ge 200 ]; then ok "replay is fast (${rep_ms} ms; recording took ${rec_ms} ms)"; else
-  not_ok "replay is fast" "replay ${rep_ms} ms, recording ${rec_ms} ms"; fi
 fr replay "$TMP/slow.json" --manifest "$TMP/slow_changed.yaml"
 expect_rc "changed manifest" 1
 expect_err "changed manifest noted" "manifest differs"
