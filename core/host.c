@@ -546,17 +546,6 @@ static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_re
     return st;
 }
 
-/* Copies `len` bytes plus a NUL into the call's arena. */
-static char *arena_dup(fr_call *call, const char *s, size_t len)
-{
-    char *p = fr__arena_alloc(call->arena, len + 1);
-    if (p) {
-        memcpy(p, s, len);
-        p[len] = '\0';
-    }
-    return p;
-}
-
 static void stream_to_parent(void *ud, const char *text, size_t len)
 {
     fr_call *parent = ud;
@@ -591,6 +580,61 @@ static fr_admission provider_admission(fr_call *call, const fr_instance *prov)
     return adm;
 }
 
+/* `{...}` -> `{...,"provider":"ID"}` in the arena, without parsing: the response is
+ * checked to be one JSON object, and a key added last wins over an earlier one. */
+static char *add_provider_field(fr_call *call, const char *resp, size_t len, const char *id,
+                                size_t *out_len)
+{
+    size_t b = 0, e = len;
+    while (b < len && strchr(" \t\r\n", resp[b]))
+        b++;
+    while (e > b && strchr(" \t\r\n", resp[e - 1]))
+        e--;
+    if (e - b < 2 || resp[b] != '{' || resp[e - 1] != '}' || !fr__json_valid(resp, len))
+        return NULL;
+    /* Is the object empty?  Then no comma. */
+    size_t k = b + 1;
+    while (k < e - 1 && strchr(" \t\r\n", resp[k]))
+        k++;
+    int empty = k == e - 1;
+    size_t idlen = strlen(id);
+    size_t need = (e - b) + idlen * 6 + 16;
+    char *out = fr__arena_alloc(call->arena, need + 1), *w = out;
+    if (!out)
+        return NULL;
+    memcpy(w, resp + b, e - b - 1);
+    w += e - b - 1;
+    w += sprintf(w, "%s\"provider\":\"", empty ? "" : ",");
+    static const char hex[] = "0123456789abcdef";
+    for (const char *c = id; *c; c++) {
+        unsigned char ch = (unsigned char)*c;
+        if (ch == '"' || ch == '\\') {
+            *w++ = '\\';
+            *w++ = (char)ch;
+        } else if (ch < 0x20) {
+            w += sprintf(w, "\\u00%c%c", hex[ch >> 4], hex[ch & 15]);
+        } else {
+            *w++ = (char)ch;
+        }
+    }
+    *w++ = '"';
+    *w++ = '}';
+    *w = '\0';
+    *out_len = (size_t)(w - out);
+    return out;
+}
+
+/* Does the normalized request ask for streaming?  Parsed only when it could. */
+static int wants_stream(const char *request)
+{
+    if (!strstr(request, "\"stream\""))
+        return 0;
+    json_object *req = json_tokener_parse(request), *sv;
+    int on = req && json_object_object_get_ex(req, "stream", &sv) && json_object_get_boolean(sv);
+    json_object_put(req);
+    return on;
+}
+
 static fr_status host_provider_call(fr_call *call, const char *request, size_t request_len,
                                     char **response, size_t *response_len)
 {
@@ -600,23 +644,17 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
                        call->agent ? call->agent->id : "?");
         return FR_E_CONFIG;
     }
-    json_object *req = json_tokener_parse(request);
-    if (!req || !json_object_is_type(req, json_type_object)) {
-        json_object_put(req);
-        host_set_error(call, "provider request is not a JSON object");
+    if (!request || !fr__json_valid(request, request_len)) {
+        host_set_error(call, "provider request is not valid JSON");
         return FR_E_BAD_REQUEST;
     }
-    /* Does the agent ask for streaming?  Only when the provider can stream. */
     const fr_plugin *d = prov->plugin->desc;
-    json_object *sv;
-    int stream = FR_PLUGIN_HAS(d, complete_stream) && d->complete_stream &&
-                 json_object_object_get_ex(req, "stream", &sv) && json_object_get_boolean(sv);
+    int stream = FR_PLUGIN_HAS(d, complete_stream) && d->complete_stream && wants_stream(request);
 
     fr_admission adm = FR_ADMIT_ALLOW;
     if (prov->breaker) {
         adm = provider_admission(call, prov);
         if (adm == FR_ADMIT_REJECT) {
-            json_object_put(req);
             host_set_error(call, "provider \"%s\": circuit breaker %s is open", prov->id,
                            fr__breaker_name(prov->breaker));
             return FR_E_CIRCUIT_OPEN;
@@ -649,58 +687,47 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     if (sub.retry_after_us)
         call->retry_after_us = sub.retry_after_us;
 
-    json_object *obj = NULL;
+    char *full = NULL;
+    size_t full_len = 0;
     if (st > 0)
         st = FR_E_BAD_RESPONSE;
     if (st != FR_OK) {
         host_set_error(call, "provider \"%s\": %s", prov->id, sub.error ? sub.error : fr_strerror(st));
-    } else {
-        obj = out ? json_tokener_parse(out) : NULL;
-        if (!obj || !json_object_is_type(obj, json_type_object)) {
-            json_object_put(obj);
-            obj = NULL;
-            st = FR_E_BAD_RESPONSE;
-            host_set_error(call, "provider \"%s\" returned a response that is not a JSON object",
-                           prov->id);
-        } else {
-            json_object_object_add(obj, "provider", json_object_new_string(prov->id));
-        }
+    } else if (!out || !(full = add_provider_field(call, out, out_len, prov->id, &full_len))) {
+        st = FR_E_BAD_RESPONSE;
+        host_set_error(call, "provider \"%s\" returned a response that is not a JSON object",
+                       prov->id);
     }
     free(sub.error);
 
     /* The provider call as a whole is an effect too: recorded after the nested ones, and
      * checked on replay (request and response). */
-    json_object *e = fr__effect_new("provider");
-    json_object_object_add(e, "provider", json_object_new_string(prov->id));
-    json_object_object_add(e, "request", req);
-    json_object_object_add(e, "status", fr__status_json(st));
-    json_object_object_add(e, "response", obj ? json_object_get(obj) : NULL);
-    json_object_object_add(e, "error", st != FR_OK && call->error ? json_object_new_string(call->error) : NULL);
-    json_object_object_add(e, "retry_after_us", json_object_new_int64(call->retry_after_us));
-    if (call->replay) {
-        json_object *rec = fr__replay_take(call->replay, "provider", req, "request");
-        json_object *rv = NULL;
-        if (rec && json_object_object_get_ex(rec, "response", &rv) && obj &&
-            !json_object_equal(rv, obj))
-            fr__replay_diverge(call->replay, "provider.response", rv, obj,
-                               "the provider's response differs from the recording");
-        json_object_put(e);
-    } else {
-        fr__effect_add(call, e);
+    if (call->effects || call->replay) {
+        json_object *req = json_tokener_parse(request);
+        json_object *obj = full ? json_tokener_parse(full) : NULL;
+        if (call->replay) {
+            json_object *rec = fr__replay_take(call->replay, "provider", req, "request"), *rv = NULL;
+            if (rec && json_object_object_get_ex(rec, "response", &rv) && obj &&
+                !json_object_equal(rv, obj))
+                fr__replay_diverge(call->replay, "provider.response", rv, obj,
+                                   "the provider's response differs from the recording");
+            json_object_put(req);
+            json_object_put(obj);
+        } else {
+            json_object *e = fr__effect_new("provider");
+            json_object_object_add(e, "provider", json_object_new_string(prov->id));
+            json_object_object_add(e, "request", req);
+            json_object_object_add(e, "status", fr__status_json(st));
+            json_object_object_add(e, "response", obj);
+            json_object_object_add(e, "error", st != FR_OK && call->error ? json_object_new_string(call->error) : NULL);
+            json_object_object_add(e, "retry_after_us", json_object_new_int64(call->retry_after_us));
+            fr__effect_add(call, e);
+        }
     }
-
-    if (st != FR_OK) {
-        json_object_put(obj);
+    if (st != FR_OK)
         return st;
-    }
-    size_t len;
-    const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
-    char *copy = arena_dup(call, text, len);
-    json_object_put(obj);
-    if (!copy)
-        return FR_E_NOMEM;
-    *response = copy;
-    *response_len = len;
+    *response = full;
+    *response_len = full_len;
     return FR_OK;
 }
 
