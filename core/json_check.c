@@ -55,10 +55,27 @@ static int utf8_seq(cursor *c)
     return 1;
 }
 
+/* Bytes that need no attention inside a string: printable ASCII except '"' and '\\'. */
+static const unsigned char plain[256] = {
+#define R8(v) v, v, v, v, v, v, v, v
+    R8(0), R8(0), R8(0), R8(0),                 /* 0x00-0x1f */
+    1, 1, 0, 1, 1, 1, 1, 1, R8(1), R8(1), R8(1), /* 0x20-0x3f: '"' is 0x22 */
+    R8(1), R8(1), R8(1), 1, 1, 1, 1, 0, 1, 1, 1, /* 0x40-0x5f: '\\' is 0x5c */
+    R8(1), R8(1), R8(1), R8(1),                 /* 0x60-0x7f */
+#undef R8
+};
+
 static int string(cursor *c)
 {
     c->p++; /* opening quote */
     while (c->p < c->end) {
+        /* The common case: a run of plain ASCII. */
+        const unsigned char *p = c->p, *end = c->end;
+        while (p < end && plain[*p])
+            p++;
+        c->p = p;
+        if (p >= end)
+            break;
         unsigned char ch = *c->p;
         if (ch == '"') {
             c->p++;

@@ -4,6 +4,7 @@
 set -eu
 FLUXROUTE=$1
 SRCDIR=$2
+BUILDDIR=$(dirname "$FLUXROUTE")
 RUNS=${BENCH_RUNS:-5000}
 WARMUP=${BENCH_WARMUP:-500}
 OUT="$SRCDIR/docs/benchmarks.md"
@@ -29,7 +30,48 @@ for spec in "sequential10:50" "parallel100:1000"; do
   echo "$json" | jq -r --arg n "$name" --arg t "$target" \
     '"| \($n) | ≤ \($t) µs | \(.mean_us) µs | \(.p50_us) µs | \(.p95_us) µs | \(.p99_us) µs | \(.runs_per_sec) | \(.peak_rss_kb) kB |"' >> "$tmp"
 done
-# Keep the hand-written analysis that follows the generated table.
+
+# Replay speed: a recorded run of 10 chained llm steps whose provider answers after 20 ms
+# (manifests: tests/data/trace/slow_llm.yaml), replayed offline.
+tr=$(mktemp)
+"$FLUXROUTE" run "$SRCDIR/tests/data/trace/slow_llm.yaml" --trace "$tr" >/dev/null
+t0=$(date +%s%N); "$FLUXROUTE" run "$SRCDIR/tests/data/trace/slow_llm.yaml" >/dev/null; t1=$(date +%s%N)
+n=20
+t2=$(date +%s%N)
+for _ in $(seq 1 $n); do "$FLUXROUTE" replay "$tr" >/dev/null; done
+t3=$(date +%s%N)
+for _ in $(seq 1 $n); do "$FLUXROUTE" version >/dev/null; done
+t4=$(date +%s%N)
+rm -f "$tr"
+run_ms=$(( (t1 - t0) / 1000000 ))
+replay_ms=$(( (t3 - t2) / n / 1000000 ))
+start_ms=$(( (t4 - t3) / n / 1000000 ))
+{
+  echo
+  echo "Replay of a recorded run with 10 x 20 ms provider calls: the live run takes ${run_ms} ms;"
+  echo "\`fluxroute replay\` takes ${replay_ms} ms per invocation (mean of $n), of which process"
+  echo "start-up (\`fluxroute version\`) is ${start_ms} ms."
+} >> "$tmp"
+
+# ai_chain10: overhead over a bare libcurl loop of the same requests (tests/bench_ai.sh).
+if [ -x "$BUILDDIR/tests/fake_vendor" ] && [ -x "$BUILDDIR/tests/bench_ai_chain" ]; then
+  ai=$(BENCH_DELAY_MS=20 sh "$SRCDIR/tests/bench_ai.sh" "$BUILDDIR" "$SRCDIR" | tail -1)
+  ai0=$(BENCH_DELAY_MS=0 BENCH_RUNS=300 sh "$SRCDIR/tests/bench_ai.sh" "$BUILDDIR" "$SRCDIR" | tail -1)
+  echo "$ai"
+  echo "$ai0"
+  {
+    echo
+    echo "ai_chain10 (10 chained llm steps, openai plugin, loopback fake server), overhead per run"
+    echo "over a bare libcurl loop of the same 10 requests, interleaved in one process (target ≤ 500 µs):"
+    echo
+    echo "| server delay | fluxroute per run | bare loop per run | overhead per run |"
+    echo "|---|---|---|---|"
+    echo "$ai" | jq -r '"| 20 ms | \(.fluxroute_us) µs | \(.bare_us) µs | \(.overhead_us_per_run) µs |"'
+    echo "$ai0" | jq -r '"| 0 ms | \(.fluxroute_us) µs | \(.bare_us) µs | \(.overhead_us_per_run) µs |"'
+  } >> "$tmp"
+fi
+
+# Keep the hand-written analysis that follows the generated figures.
 if [ -f "$OUT" ] && grep -q '^## Notes' "$OUT"; then
   echo >> "$tmp"
   sed -n '/^## Notes/,$p' "$OUT" >> "$tmp"
