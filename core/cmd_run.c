@@ -92,15 +92,24 @@ static int parse_seed(const cli_command *cmd, const char *text, uint64_t *seed)
     return 0;
 }
 
+/* --stream: provider text goes to stdout as it arrives. */
+static void print_token(void *ud, const char *step, const char *text, size_t len)
+{
+    (void)ud, (void)step;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+}
+
 /* ---- run -------------------------------------------------------------------------------- */
 
 int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
 {
     const char *input_arg = NULL, *seed_arg = NULL, *trace_arg = NULL, *pos[1];
-    int json = 0;
+    int json = 0, stream = 0;
     size_t n_pos;
     cli_list dirs = {0};
     const cli_opt opts[] = {{"--input", 1, &input_arg, NULL, NULL},
+                            {"--stream", 0, NULL, NULL, &stream},
                             {"--json", 0, NULL, NULL, &json},
                             {"--plugin-dir", 1, NULL, &dirs, NULL},
                             {"--seed", 1, &seed_arg, NULL, NULL},
@@ -116,6 +125,8 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     if (!trace_arg && getenv("TRACE_OUTPUT") && *getenv("TRACE_OUTPUT"))
         trace_arg = getenv("TRACE_OUTPUT");
     fr_run_options ro = {.record = trace_arg != NULL};
+    if (stream && !json)
+        ro.on_token = print_token;
     if (seed_arg) {
         if (parse_seed(cmd, seed_arg, &ro.seed) != 0)
             return FR_EXIT_USAGE;
@@ -160,6 +171,8 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
                 puts(report);
             free(report);
         } else {
+            if (stream)
+                fputs("\n\n", stdout);
             print_text_report(p, &res);
         }
         rc = res.status == FR_RUN_SUCCEEDED ? FR_EXIT_OK : FR_EXIT_FAILED;

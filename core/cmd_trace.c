@@ -22,47 +22,6 @@ static const char *member_str(json_object *o, const char *key)
                : NULL;
 }
 
-/* Notes on what changed since the recording: the manifest and each plugin. */
-static void compare_header(json_object *trace, const char *manifest_text, const fr_pipeline *p,
-                           json_object *notes)
-{
-    char sha[65];
-    fr__sha256_hex(manifest_text, strlen(manifest_text), sha);
-    const char *rec = member_str(trace, "manifest_sha256");
-    if (rec && strcmp(rec, sha) != 0) {
-        char *n = fr__xasprintf("the manifest differs from the recorded one (sha256 %.12s... "
-                                "recorded, %.12s... now)", rec, sha);
-        json_object_array_add(notes, json_object_new_string(n ? n : "manifest differs"));
-        free(n);
-    }
-    json_object *rp = NULL;
-    json_object_object_get_ex(trace, "plugins", &rp);
-    const fr_manifest *m = p ? fr__pipeline_manifest(p) : NULL;
-    for (size_t i = 0; m && rp && i < json_object_array_length(rp); i++) {
-        json_object *pl = json_object_array_get_idx(rp, i);
-        const char *name = member_str(pl, "name"), *hash = member_str(pl, "sha256");
-        const char *ver = member_str(pl, "version");
-        const fr_loaded_plugin *lp = NULL;
-        for (size_t k = 0; !lp && k < m->n_agents; k++)
-            if (p->agents[k].plugin && name && strcmp(p->agents[k].plugin->name, name) == 0)
-                lp = p->agents[k].plugin;
-        for (size_t k = 0; !lp && k < m->n_providers; k++)
-            if (p->providers[k].plugin && name && strcmp(p->providers[k].plugin->name, name) == 0)
-                lp = p->providers[k].plugin;
-        char *n = NULL;
-        if (!lp)
-            n = fr__xasprintf("plugin \"%s\" was recorded but is not used now", name ? name : "?");
-        else if (hash && strcmp(hash, lp->sha256) != 0)
-            n = fr__xasprintf("plugin \"%s\" changed: %s (version %s, sha256 %.12s...) now, "
-                              "version %s (sha256 %.12s...) recorded",
-                              name, lp->path, lp->desc->version, lp->sha256, ver ? ver : "?", hash);
-        if (n) {
-            json_object_array_add(notes, json_object_new_string(n));
-            free(n);
-        }
-    }
-}
-
 static char *read_text(const cli_command *cmd, const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -158,58 +117,26 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     fr__diags_free(&diags);
 
     json_object *notes = json_object_new_array();
-    compare_header(trace, text, p, notes);
+    fr__replay_notes(trace, text, p, notes);
     if (!json)
         for (size_t i = 0; i < json_object_array_length(notes); i++)
             fprintf(stderr, "note: %s\n", json_object_get_string(json_object_array_get_idx(notes, i)));
 
-    json_object *input = NULL, *seed = NULL;
-    json_object_object_get_ex(trace, "input", &input);
-    json_object_object_get_ex(trace, "seed", &seed);
-    fr_replay *rp = fr__replay_new(trace, NULL);
-    fr_run_options ro = {
-        .input_json = json_object_to_json_string_ext(input, JSON_C_TO_STRING_PLAIN),
-        .seed = json_object_get_uint64(seed),
-        .has_seed = 1,
-        .replay = rp,
-    };
     fr__cli_signals_block();
     fr__cli_signals_start(p);
-    fr_run_result res;
-    fr_status st = fr__pipeline_run(p, &ro, &res);
-    fr__cli_signals_stop();
+    size_t n_steps = 0;
     json_object *div = NULL;
+    fr_status st = fr__replay_execute(p, trace, &div, &n_steps);
+    fr__cli_signals_stop();
     if (st != FR_OK) {
         fr__cli_error(cmd, "the recorded input cannot be replayed: %s", fr_strerror(st));
         rc = FR_EXIT_USAGE;
     } else {
-        div = fr__replay_divergence(rp) ? json_object_get(fr__replay_divergence(rp)) : NULL;
-        if (!div) {
-            /* Effects matched; now the outcome of every step and attempt. */
-            json_object *replayed = fr__trace_build(p, &res);
-            static const char *const skip[] = {"format", "version", "manifest", "manifest_name",
-                                               "manifest_sha256", "plugins",
-                                               "breaker_transitions", NULL};
-            json_object *found = json_object_new_array();
-            if (fr__trace_diff(trace, replayed, skip, 1, 0, found) > 0) {
-                json_object *d = json_object_array_get_idx(found, 0);
-                div = json_object_new_object();
-                json_object_object_foreach(d, key, val)
-                {
-                    const char *k = strcmp(key, "expected") == 0 ? "recorded"
-                                    : strcmp(key, "actual") == 0 ? "replayed"
-                                                                  : key;
-                    json_object_object_add(div, k, json_object_get(val));
-                }
-            }
-            json_object_put(found);
-            json_object_put(replayed);
-        }
         size_t attempts, effects = count_effects(trace, &attempts);
         if (json) {
             json_object *o = json_object_new_object();
             json_object_object_add(o, "identical", json_object_new_boolean(div == NULL));
-            json_object_object_add(o, "steps", json_object_new_int64((int64_t)res.n_steps));
+            json_object_object_add(o, "steps", json_object_new_int64((int64_t)n_steps));
             json_object_object_add(o, "attempts", json_object_new_int64((int64_t)attempts));
             json_object_object_add(o, "effects", json_object_new_int64((int64_t)effects));
             json_object_object_add(o, "notes", json_object_get(notes));
@@ -217,16 +144,14 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
             fr__cli_print_json(o);
         } else if (!div) {
             printf("replay identical: %zu steps, %zu attempts, %zu effects served from %s\n",
-                   res.n_steps, attempts, effects, pos[0]);
+                   n_steps, attempts, effects, pos[0]);
         } else {
             fr__divergence_print(stdout, div, "recorded", "replayed");
         }
         rc = div ? FR_EXIT_FAILED : FR_EXIT_OK;
-        fr__run_result_free(&res);
     }
     json_object_put(div);
     json_object_put(notes);
-    fr__replay_free(rp);
     fr__pipeline_free(p);
     free(text);
     free(trace_dir_buf);

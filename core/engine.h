@@ -82,6 +82,11 @@ typedef struct fr_run_options {
     const char *lease_key;          /* recorded in the report when set */
     uint64_t fencing_token;
     int record;                     /* 1: keep every attempt's effects (for a trace) */
+    const char *run_id;             /* use this run id (a UUID) instead of drawing one */
+    /* Streamed text from providers (llm `stream: true`), as it arrives; called from the
+     * worker running `step`. */
+    void (*on_token)(void *ud, const char *step, const char *text, size_t len);
+    void *token_ud;
     struct fr_replay *replay;       /* replaying a trace: effects come from it */
 } fr_run_options;
 

@@ -431,7 +431,7 @@ static fr_status host_stream_chunk(fr_call *call, const char *text, size_t len)
     return st;
 }
 
-static int replay_mode;
+static _Thread_local int replay_mode; /* per thread: the one building a replay pipeline */
 
 void fr__host_set_replay_mode(int on)
 {

@@ -94,8 +94,9 @@ fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char
  * NULL.  Caller frees. */
 char *fr__host_take_init_error(void);
 
-/* Replay mode: secret_env answers a placeholder for unset variables, so providers start
- * without their keys (nothing reaches the network during a replay). */
+/* Replay mode, for the calling thread (set it around building a replay pipeline):
+ * secret_env answers a placeholder for unset variables, so providers start without their
+ * keys (nothing reaches the network during a replay). */
 void fr__host_set_replay_mode(int on);
 
 /* Plugin log threshold from LOG_LEVEL (error|warn|info|debug; default warn). */

@@ -36,7 +36,8 @@ static int cmd_version(const cli_command *cmd, int argc, char **argv)
 
 static const cli_command commands[] = {
     {"run", fr__cmd_run, "run a pipeline manifest",
-     "usage: fluxroute run MANIFEST [--input JSON|@FILE] [--json] [--seed N] [--plugin-dir DIR]...\n"
+     "usage: fluxroute run MANIFEST [--input JSON|@FILE] [--json] [--stream] [--seed N]\n"
+     "                     [--trace FILE] [--plugin-dir DIR]...\n"
      "\n"
      "Runs the pipeline once.  Text mode prints one line per step (status, attempts,\n"
      "duration), then the outputs of the final steps; --json prints the run report.\n"
@@ -44,6 +45,7 @@ static const cli_command commands[] = {
      "\n"
      "  --input JSON|@FILE  the run input (default: the manifest's `input:`)\n"
      "  --json              print the JSON run report\n"
+     "  --stream            print streamed LLM text (llm `stream: true`) as it arrives\n"
      "  --seed N            seed for the per-step random streams (default: random)\n"
      "  --trace FILE        record the run (every effect) to FILE for replay/debug\n"
      "                      (default: $TRACE_OUTPUT when set)\n"

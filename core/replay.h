@@ -84,4 +84,20 @@ size_t fr__trace_diff(json_object *expected, json_object *actual, const char *co
  * `a_name`/`b_name` label the two sides ("recorded"/"replayed", "expected"/"actual"). */
 void fr__divergence_print(FILE *out, json_object *div, const char *a_name, const char *b_name);
 
+/* ---- replaying a whole run ------------------------------------------------------------- */
+
+struct fr_pipeline;
+
+/* Notes on what changed since the recording (manifest text, plugin builds), appended to
+ * `notes` as strings. */
+void fr__replay_notes(json_object *trace, const char *manifest_text,
+                      const struct fr_pipeline *p, json_object *notes);
+
+/* Replays `trace` (checked by fr__trace_parse) on `p`, a pipeline built from its
+ * manifest with fr__host_set_replay_mode(1) on the building thread.  Returns FR_OK and
+ * sets *divergence (NULL when identical; caller releases) and *n_steps; FR_E_INVALID
+ * when the recorded input is not JSON. */
+fr_status fr__replay_execute(struct fr_pipeline *p, json_object *trace, json_object **divergence,
+                             size_t *n_steps);
+
 #endif

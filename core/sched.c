@@ -340,7 +340,10 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     out->seed = opts->has_seed ? opts->seed : os_random() & ((1ULL << 53) - 1);
     out->lease_key = opts->lease_key ? strdup(opts->lease_key) : NULL;
     out->fencing_token = opts->fencing_token;
-    make_run_id(out->run_id, sizeof out->run_id, os_random(), os_random());
+    if (opts->run_id)
+        snprintf(out->run_id, sizeof out->run_id, "%s", opts->run_id);
+    else
+        make_run_id(out->run_id, sizeof out->run_id, os_random(), os_random());
     out->n_steps = m->n_steps;
     out->steps = calloc(m->n_steps ? m->n_steps : 1, sizeof *out->steps);
 

@@ -128,6 +128,14 @@ static void fail_step(fr_step_result *r, fr_status st, char *message)
     r->message = message;
 }
 
+/* Streamed provider text, passed on to the run's token sink with the step's id. */
+static void forward_token(void *ud, const char *text, size_t len)
+{
+    fr_call *call = ud;
+    const fr_run_options *o = call->run->opts;
+    o->on_token(o->token_ud, call->step_id, text, len);
+}
+
 /* Runs one attempt of `agent` (an in-process call; hang-watched).  Fills attempt record
  * r->attempts[ai].  Returns 1 when the watchdog abandoned this worker meanwhile. */
 static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *agent,
@@ -145,6 +153,10 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
                   run->seed, &arena);
     call.run = run;
     call.effects = run->record ? json_object_new_array() : NULL;
+    if (run->opts->on_token) {
+        call.on_chunk = forward_token;
+        call.chunk_ud = &call;
+    }
     call.replay = run->replay ? &x->cursor : NULL;
 
     char *out = NULL;
