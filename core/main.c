@@ -11,6 +11,7 @@
 #include "host.h"
 #include "http_client.h"
 #include "isolate.h"
+#include "serve.h"
 
 static int cmd_version(const cli_command *cmd, int argc, char **argv)
 {
@@ -32,6 +33,12 @@ static int cmd_version(const cli_command *cmd, int argc, char **argv)
         printf("fluxroute %s (plugin ABI %d.%d)\n", FR_VERSION_STRING, FR_ABI_MAJOR, FR_ABI_MINOR);
     }
     return FR_EXIT_OK;
+}
+
+static int cmd_serve(const cli_command *cmd, int argc, char **argv)
+{
+    (void)cmd;
+    return fr__serve_main(argc, argv);
 }
 
 static const cli_command commands[] = {
@@ -96,6 +103,8 @@ static const cli_command commands[] = {
      "list: every plugin file along the search path (--plugin-dir, FLUXROUTE_PLUGIN_PATH,\n"
      "then the built-in dir), with refusals and shadowed files.\n"
      "info: kind, version, ABI, path and the option table.\n"},
+    {"serve", cmd_serve, "serve the router HTTP API",
+     "usage: fluxroute serve --manifest-dir DIR --keys FILE [options]  (see serve --help)\n"},
     {"version", cmd_version, "print the version",
      "usage: fluxroute version [--json]\n"},
 };

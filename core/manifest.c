@@ -96,6 +96,7 @@ typedef struct ctx {
     int oom;
     ref_nodes *agent_refs;
     ref_nodes *step_refs;
+    int providers_only;        /* a server's providers file: only `providers:` */
 } ctx;
 
 static char *xstrdup(ctx *c, const char *s)
@@ -1011,6 +1012,14 @@ static void validate(ctx *c)
             describe(root, buf, sizeof buf));
         return;
     }
+    if (c->providers_only) {
+        static const char *const pkeys[] = {"providers", NULL};
+        id_index providers = {0};
+        check_keys(c, root, "the top level", pkeys);
+        parse_providers(c, get(root, "providers"), &providers);
+        index_free(&providers);
+        return;
+    }
     check_keys(c, root, "the top level", keys);
     id_index providers = {0}, agents = {0}, steps = {0};
     parse_router(c, get(root, "router"));
@@ -1030,15 +1039,15 @@ static void validate(ctx *c)
     index_free(&steps);
 }
 
-fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
-                                const char *base_dir, fr_diags *diags)
+static fr_manifest *parse(const char *path, const char *text, size_t len, const char *base_dir,
+                          fr_diags *diags, int providers_only)
 {
     fr_manifest *m = calloc(1, sizeof *m);
     if (!m) {
         fr__diag_add(diags, 0, 0, "out of memory");
         return NULL;
     }
-    ctx c = {.m = m, .d = diags};
+    ctx c = {.m = m, .d = diags, .providers_only = providers_only};
     m->path = xstrdup(&c, path ? path : "manifest");
     m->dir = base_dir ? xstrdup(&c, base_dir) : dir_of(path);
     m->text = malloc(len + 1);
@@ -1075,6 +1084,18 @@ fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
         return NULL;
     }
     return m;
+}
+
+fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
+                                const char *base_dir, fr_diags *diags)
+{
+    return parse(path, text, len, base_dir, diags, 0);
+}
+
+fr_manifest *fr__manifest_parse_providers(const char *path, const char *text, size_t len,
+                                          fr_diags *diags)
+{
+    return parse(path, text, len, NULL, diags, 1);
 }
 
 fr_manifest *fr__manifest_load(const char *path, fr_diags *diags)

@@ -116,6 +116,11 @@ typedef struct fr_manifest {
 fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
                                 const char *base_dir, fr_diags *diags);
 
+/* Parses a file holding only a `providers:` list (the server's providers for `serve`),
+ * with the same checks as a manifest's providers.  Same return contract. */
+fr_manifest *fr__manifest_parse_providers(const char *path, const char *text, size_t len,
+                                          fr_diags *diags);
+
 /* Reads the file and parses it.  An unreadable file is one diagnostic naming the OS
  * error; returns NULL then. */
 fr_manifest *fr__manifest_load(const char *path, fr_diags *diags);

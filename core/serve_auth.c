@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
 #include "serve.h"
@@ -65,7 +66,7 @@ static int fill_identity(const fr_ynode *item, fr_identity *who, const char *lab
                  item->col, label);
         return -1;
     }
-    char norm[64];
+    char norm[40];
     if (fr__namespace_normalise(ns, norm, sizeof norm) != 0) {
         snprintf(err, errlen, "%s:%d:%d: %s: invalid namespace \"%s\"", path, item->line,
                  item->col, label, ns);
