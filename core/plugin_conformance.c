@@ -258,60 +258,48 @@ static void check_options(kit *k, const char *config_yaml)
               samples ? " (sample values for the required ones; --config sets your own)" : "");
 }
 
-/* Functions a plugin must not call directly: the host cannot record them, so a run
- * would not replay (or the plugin would escape cancellation and accounting). */
-static const struct forbidden_fn {
-    const char *name;
+/* Functions a plugin must not call directly, grouped by what to use instead: the host
+ * cannot record them, so a run would not replay (or the plugin would escape
+ * cancellation and accounting).  docs/plugin-guide.md lists the same groups. */
+#define KIT_MAX_GROUP 16
+static const struct forbidden_group {
     const char *instead;
+    const char *names[KIT_MAX_GROUP]; /* NULL-terminated by the zero fill */
 } forbidden[] = {
-    {"time", "host->clock_us"},           {"clock_gettime", "host->clock_us"},
-    {"gettimeofday", "host->clock_us"},   {"clock", "host->clock_us"},
-    {"ftime", "host->clock_us"},          {"timespec_get", "host->clock_us"},
-    {"sleep", "host->sleep_us"},          {"usleep", "host->sleep_us"},
-    {"nanosleep", "host->sleep_us"},      {"clock_nanosleep", "host->sleep_us"},
-    {"rand", "host->random_u64"},         {"random", "host->random_u64"},
-    {"srand", "host->random_u64"},        {"srandom", "host->random_u64"},
-    {"rand_r", "host->random_u64"},       {"drand48", "host->random_u64"},
-    {"erand48", "host->random_u64"},      {"lrand48", "host->random_u64"},
-    {"nrand48", "host->random_u64"},      {"mrand48", "host->random_u64"},
-    {"jrand48", "host->random_u64"},      {"srand48", "host->random_u64"},
-    {"getrandom", "host->random_u64"},    {"getentropy", "host->random_u64"},
-    {"arc4random", "host->random_u64"},   {"arc4random_buf", "host->random_u64"},
-    {"arc4random_uniform", "host->random_u64"},
-    {"socket", "host->http"},             {"socketpair", "host->http"},
-    {"connect", "host->http"},            {"bind", "host->http"},
-    {"listen", "host->http"},             {"accept", "host->http"},
-    {"accept4", "host->http"},            {"getaddrinfo", "host->http"},
-    {"gethostbyname", "host->http"},      {"gethostbyname_r", "host->http"},
-    {"gethostbyname2", "host->http"},     {"send", "host->http"},
-    {"recv", "host->http"},               {"sendto", "host->http"},
-    {"recvfrom", "host->http"},           {"sendmsg", "host->http"},
-    {"recvmsg", "host->http"},            {"__recv_chk", "host->http"},
-    {"__recvfrom_chk", "host->http"},     {"select", "host->sleep_us or host->http"},
-    {"pselect", "host->sleep_us or host->http"},
-    {"poll", "host->sleep_us or host->http"},
-    {"ppoll", "host->sleep_us or host->http"},
-    {"__poll_chk", "host->sleep_us or host->http"},
-    {"epoll_wait", "host->sleep_us or host->http"},
-    {"epoll_pwait", "host->sleep_us or host->http"},
-    {"fork", "no process creation"},      {"vfork", "no process creation"},
-    {"system", "no process creation"},    {"popen", "no process creation"},
-    {"execl", "no process creation"},     {"execle", "no process creation"},
-    {"execlp", "no process creation"},    {"execv", "no process creation"},
-    {"execve", "no process creation"},    {"execvp", "no process creation"},
-    {"execvpe", "no process creation"},   {"fexecve", "no process creation"},
-    {"posix_spawn", "no process creation"},
-    {"posix_spawnp", "no process creation"},
-    {"clone", "no process creation"},     {"pthread_create", "no threads of your own"},
-    {"thrd_create", "no threads of your own"},
-    {"syscall", "the host API"},
+    {"host->clock_us",
+     {"time", "clock_gettime", "gettimeofday", "clock", "ftime", "timespec_get"}},
+    {"host->sleep_us", {"sleep", "usleep", "nanosleep", "clock_nanosleep"}},
+    {"host->random_u64",
+     {"rand", "random", "srand", "srandom", "rand_r", "drand48", "erand48", "lrand48",
+      "nrand48", "mrand48", "jrand48", "srand48", "getrandom", "getentropy", "arc4random"}},
+    {"host->random_u64", {"arc4random_buf", "arc4random_uniform"}},
+    {"host->http",
+     {"socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "getaddrinfo",
+      "gethostbyname", "gethostbyname_r", "gethostbyname2"}},
+    {"host->http",
+     {"send", "recv", "sendto", "recvfrom", "sendmsg", "recvmsg", "__recv_chk",
+      "__recvfrom_chk"}},
+    {"host->sleep_us or host->http",
+     {"select", "pselect", "poll", "ppoll", "__poll_chk", "epoll_wait", "epoll_pwait"}},
+    {"no process creation",
+     {"fork", "vfork", "clone", "system", "popen", "execl", "execle", "execlp", "execv",
+      "execve", "execvp", "execvpe", "fexecve", "posix_spawn", "posix_spawnp"}},
+    {"no threads of your own", {"pthread_create", "thrd_create"}},
+    {"the host API", {"syscall"}},
 };
+#define N_FORBIDDEN_GROUPS (sizeof forbidden / sizeof forbidden[0])
 
-static const struct forbidden_fn *find_forbidden(const char *name)
+/* What to use instead of `name`, or NULL when the plugin may call it.  With name == NULL,
+ * counts the listed functions into *n. */
+static const char *forbidden_instead(const char *name, size_t *n)
 {
-    for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++)
-        if (strcmp(forbidden[i].name, name) == 0)
-            return &forbidden[i];
+    for (size_t g = 0; g < N_FORBIDDEN_GROUPS; g++)
+        for (size_t i = 0; i < KIT_MAX_GROUP && forbidden[g].names[i]; i++) {
+            if (n)
+                (*n)++;
+            else if (strcmp(forbidden[g].names[i], name) == 0)
+                return forbidden[g].instead;
+        }
     return NULL;
 }
 
@@ -391,10 +379,10 @@ static void note_symbol(const char *name, void *ud)
 {
     symbol_scan *s = ud;
     s->undefined++;
-    const struct forbidden_fn *f = find_forbidden(name);
-    if (!f)
+    const char *instead = forbidden_instead(name, NULL);
+    if (!instead)
         return;
-    msg_append(s->found, sizeof s->found, "%s%s() (use %s)", s->n ? ", " : "", name, f->instead);
+    msg_append(s->found, sizeof s->found, "%s%s() (use %s)", s->n ? ", " : "", name, instead);
     s->n++;
 }
 
@@ -407,10 +395,13 @@ static void check_symbols(kit *k)
     else if (scan.n)
         add_check(k, "direct calls", KIT_FAIL, "calls what the host cannot record: %s",
                   scan.found);
-    else
+    else {
+        size_t listed = 0;
+        forbidden_instead(NULL, &listed);
         add_check(k, "direct calls", KIT_PASS,
-                  "none of %zu forbidden functions among %zu undefined symbols",
-                  sizeof forbidden / sizeof forbidden[0], scan.undefined);
+                  "none of %zu forbidden functions among %zu undefined symbols", listed,
+                  scan.undefined);
+    }
 }
 
 /* ---- running plugin code in a child -------------------------------------------------- */
