@@ -547,6 +547,27 @@ static void kit_fini(kit *k)
         k->d->fini(k->inst.state);
 }
 
+/* Creates the instance under test and a call on it.  Returns 0, or -1 with a reason in
+ * msg (nothing left to release). */
+static int kit_begin(kit *k, kit_call *kc, int64_t attempt_deadline_mono, char *msg, size_t len)
+{
+    if (kit_init(k, msg, len) != FR_OK)
+        return -1;
+    if (kit_call_begin(k, kc, attempt_deadline_mono) != 0) {
+        snprintf(msg, len, "out of memory");
+        kit_fini(k);
+        return -1;
+    }
+    return 0;
+}
+
+/* Ends the call and finalises the instance. */
+static void kit_end(kit *k, kit_call *kc)
+{
+    kit_call_end(kc);
+    kit_fini(k);
+}
+
 /* Calls the plugin's invoke (agents) or complete (providers). */
 static fr_status kit_invoke(kit *k, fr_call *c, const char *in, char **out, size_t *out_len)
 {
@@ -636,14 +657,9 @@ static int child_init_fini(kit *k, const void *arg, char *msg, size_t len)
 static int child_sample(kit *k, const void *arg, char *msg, size_t len)
 {
     const char *input = arg;
-    if (kit_init(k, msg, len) != FR_OK)
-        return CHILD_FAIL;
     kit_call kc;
-    if (kit_call_begin(k, &kc, 0) != 0) {
-        snprintf(msg, len, "out of memory");
-        kit_fini(k);
+    if (kit_begin(k, &kc, 0, msg, len) != 0)
         return CHILD_FAIL;
-    }
     char *out;
     size_t out_len;
     fr_status st = kit_invoke(k, &kc.call, input, &out, &out_len);
@@ -658,8 +674,7 @@ static int child_sample(kit *k, const void *arg, char *msg, size_t len)
         snprintf(msg, len, "FR_OK, %zu bytes of valid JSON%s", out_len,
                  k->d->kind == FR_PLUGIN_PROVIDER ? " with text and usage" : "");
     }
-    kit_call_end(&kc);
-    kit_fini(k);
+    kit_end(k, &kc);
     if (rc == CHILD_PASS && !heap_balanced(msg, len, "after fini()"))
         rc = CHILD_FAIL;
     return rc;
@@ -672,15 +687,10 @@ typedef enum { LATE_CANCELLED, LATE_ATTEMPT, LATE_RUN } late_kind;
 static int child_late(kit *k, const void *arg, char *msg, size_t len)
 {
     late_kind kind = *(const late_kind *)arg;
-    if (kit_init(k, msg, len) != FR_OK)
-        return CHILD_FAIL;
     kit_call kc;
     int64_t now = fr__mono_us();
-    if (kit_call_begin(k, &kc, kind == LATE_ATTEMPT ? now - 1000 : 0) != 0) {
-        snprintf(msg, len, "out of memory");
-        kit_fini(k);
+    if (kit_begin(k, &kc, kind == LATE_ATTEMPT ? now - 1000 : 0, msg, len) != 0)
         return CHILD_FAIL;
-    }
     if (kind == LATE_CANCELLED)
         fr__cancel_fire(kc.cancel);
     if (kind == LATE_RUN)
@@ -707,8 +717,7 @@ static int child_late(kit *k, const void *arg, char *msg, size_t len)
                  fr_status_name(expect));
         rc = CHILD_FAIL;
     }
-    kit_call_end(&kc);
-    kit_fini(k);
+    kit_end(k, &kc);
     return rc;
 }
 
@@ -720,11 +729,9 @@ static int child_determinism(kit *k, const void *arg, char *msg, size_t len)
     size_t first_len = 0;
     for (int round = 0; round < 2; round++) {
         virtual_clock = KIT_EPOCH_US;
-        if (kit_init(k, msg, len) != FR_OK)
-            return CHILD_FAIL;
         kit_call kc;
-        if (kit_call_begin(k, &kc, 0) != 0) {
-            kit_fini(k);
+        if (kit_begin(k, &kc, 0, msg, len) != 0) {
+            free(first);
             return CHILD_FAIL;
         }
         char *out;
@@ -753,8 +760,7 @@ static int child_determinism(kit *k, const void *arg, char *msg, size_t len)
                      out + (at < out_len ? at : out_len));
             rc = CHILD_FAIL;
         }
-        kit_call_end(&kc);
-        kit_fini(k);
+        kit_end(k, &kc);
         if (rc != -1) {
             free(first);
             return rc;
