@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "options.h"
+#include "plugin_conformance.h"
 
 static const char *kind_name(fr_plugin_kind k)
 {
@@ -154,6 +155,9 @@ static int cmd_info(const cli_command *cmd, const cli_list *dirs, const char *wh
 
 int fr__cmd_plugins(const cli_command *cmd, int argc, char **argv)
 {
+    /* `plugins test` has options of its own: dispatch before parsing. */
+    if (argc >= 2 && strcmp(argv[1], "test") == 0)
+        return fr__cmd_plugins_test(cmd, argc - 1, argv + 1);
     const char *pos[2];
     size_t n_pos;
     int json = 0;
