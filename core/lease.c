@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,8 +238,8 @@ struct fr_lease {
     pthread_mutex_t mu;
     pthread_cond_t cv;        /* CLOCK_MONOTONIC */
     int stop;                 /* set by release */
-    int lost;
-    long renewals;
+    atomic_int lost;          /* read by any thread */
+    atomic_long renewals;
     int64_t valid_until_mono; /* the lease is surely ours until then */
 };
 
@@ -290,7 +291,7 @@ static void *renew_main(void *arg)
         pthread_mutex_lock(&l->mu);
         if (st == FR_OK) {
             l->valid_until_mono = t0 + l->ttl_us;
-            l->renewals++;
+            atomic_fetch_add(&l->renewals, 1);
             next = t0 + period;
         } else if (st == FR_E_LEASE_LOST) {
             if (held.holder[0])
@@ -310,7 +311,7 @@ static void *renew_main(void *arg)
         }
     }
     if (msg[0])
-        l->lost = 1;
+        atomic_store(&l->lost, 1);
     pthread_mutex_unlock(&l->mu);
     if (msg[0] && l->on_lost)
         l->on_lost(l->on_lost_ud, l, msg);
@@ -417,7 +418,7 @@ fr_status fr__lease_release(fr_lease *l, char *err, size_t err_size)
      * still ours (e.g. it was lost only through an unreachable backend). */
     fr_status st = l->b->ops->release(l->b, NULL, l->key, l->holder, l->token, &held, berr,
                                       sizeof berr);
-    if (st == FR_OK && l->lost)
+    if (st == FR_OK && atomic_load(&l->lost))
         st = FR_E_LEASE_LOST;
     if (st == FR_E_LEASE_LOST)
         set_err(err, err_size, st, "lease %s was lost before its release", l->key);
@@ -444,20 +445,12 @@ uint64_t fr__lease_token(const fr_lease *l)
 
 int fr__lease_is_lost(const fr_lease *l)
 {
-    fr_lease *m = (fr_lease *)l;
-    pthread_mutex_lock(&m->mu);
-    int lost = m->lost;
-    pthread_mutex_unlock(&m->mu);
-    return lost;
+    return atomic_load(&((fr_lease *)l)->lost);
 }
 
 long fr__lease_renewals(const fr_lease *l)
 {
-    fr_lease *m = (fr_lease *)l;
-    pthread_mutex_lock(&m->mu);
-    long n = m->renewals;
-    pthread_mutex_unlock(&m->mu);
-    return n;
+    return atomic_load(&((fr_lease *)l)->renewals);
 }
 
 /* ---- plugins' leases -------------------------------------------------------------------- */

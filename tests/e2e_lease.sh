@@ -50,6 +50,12 @@ waitbg() {
   BG=""
 }
 rc_of() { cat "$TMP/$1.rc" 2>/dev/null; }
+# take NAME: makes a background run's output the one expect_* look at.
+take() {
+  cp "$TMP/$1.out" "$TMP/out"
+  cp "$TMP/$1.err" "$TMP/err"
+  rc=$(rc_of "$1")
+}
 token_of() { jq -r '.lease.fencing_token' "$TMP/$1.out" 2>/dev/null; }
 
 # A manifest whose one step waits DELAY (through the host, cancellable).
@@ -62,7 +68,7 @@ pipeline:
   - {step: work}
 EOF
 }
-manifest slow 1500ms
+manifest slow 2500ms
 manifest quick 150ms
 manifest race 300ms
 manifest long 4s
@@ -123,10 +129,20 @@ else not_ok "file: key sanitised into one file" "$(ls "$CDIR")"; fi
 
 # Held elsewhere: exit 4 naming the holder.  The holder's run (1.5s, TTL 300ms) keeps
 # its lease through renewals: still held after more than three TTLs.
+# wait_held BACKEND NAME: until the lease of manifest NAME is held (at most 10s).
+wait_held() {
+  for _ in $(seq 500); do
+    held_$1 "$2" && return 0
+    sleep 0.02
+  done
+  return 1
+}
+
 race_checks() { # BACKEND
   b=$1
   bg holder run "$TMP/slow.yaml" --json
-  sleep 1.1
+  wait_held "$b" slow
+  sleep 1  # more than three TTLs
   fr run "$TMP/slow.yaml"
   expect_rc "$b: held elsewhere" 4
   expect_err "$b: held elsewhere" "lease run:leases:slow is held by "
@@ -135,9 +151,9 @@ race_checks() { # BACKEND
   expect_rc "$b: bench held elsewhere" 4
   waitbg
   if [ "$(rc_of holder)" = 0 ] && jq -e '.status == "succeeded" and .lease.fencing_token >= 1' "$TMP/holder.out" >/dev/null; then
-    ok "$b: a 1.5s run with TTL 300ms keeps its lease through renewals"
+    ok "$b: a 2.5s run with TTL 300ms keeps its lease through renewals"
   else
-    not_ok "$b: a 1.5s run with TTL 300ms keeps its lease through renewals" "rc $(rc_of holder)" "$(cat "$TMP/holder.err")"
+    not_ok "$b: a 2.5s run with TTL 300ms keeps its lease through renewals" "rc $(rc_of holder)" "$(cat "$TMP/holder.err")"
   fi
 
   # Racing without waiting: one runs, the other exits 4 (or both ran, one after the
@@ -181,7 +197,7 @@ race_checks() { # BACKEND
   # process takes it with a larger token.
   COORDINATION_TTL=500ms timeout 60 "$FLUXROUTE" run "$TMP/long.yaml" --json >"$TMP/k.out" 2>&1 &
   kpid=$!
-  sleep 0.4
+  wait_held "$b" long
   kill -9 "$kpid"
   wait "$kpid" 2>/dev/null
   killed_token=$(killed_token_$b)
@@ -197,6 +213,7 @@ race_checks() { # BACKEND
   manifest long 4s
 }
 
+held_file() { grep -q '^holder [^-]' "$CDIR/run%3Aleases%3A$1.lease" 2>/dev/null; }
 killed_token_file() { sed -n 's/^fencing //p' "$CDIR/run%3Aleases%3Along.lease"; }
 race_checks file
 
@@ -222,31 +239,22 @@ else not_ok "redis: fencing counter in e2e-fencing:<key>"; fi
 [ "$(rcli -n 1 exists e2e:run:leases:quick)" = 0 ] && ok "redis: released after the run" ||
   not_ok "redis: released after the run"
 
+held_redis() { [ "$(rcli -n 1 exists "e2e:run:leases:$1")" = 1 ]; }
 killed_token_redis() { rcli -n 1 get e2e:run:leases:long | cut -d' ' -f1; }
 race_checks redis
 
-# Wait until the key of the long manifest exists in Redis (the run holds the lease).
-wait_key() {
-  for _ in $(seq 100); do
-    [ "$(rcli -n 1 exists e2e:run:leases:long)" = 1 ] && return 0
-    sleep 0.02
-  done
-  return 1
-}
 
 # A stolen lease (key overwritten) cancels the run with lease_lost; a deleted key too.
 for how in overwrite delete; do
   t0=$(now_ms)
   bg stolen run "$TMP/long2.yaml" --json
-  wait_key
+  wait_held redis long
   sleep 0.1
   if [ $how = overwrite ]; then rcli -n 1 set e2e:run:leases:long "999 thief" >/dev/null
   else rcli -n 1 del e2e:run:leases:long >/dev/null; fi
   waitbg
   dt=$(($(now_ms) - t0))
-  cp "$TMP/stolen.out" "$TMP/out"
-  cp "$TMP/stolen.err" "$TMP/err"
-  rc=$(rc_of stolen)
+  take stolen
   expect_rc "redis: stolen lease ($how)" 1
   expect_jq "redis: stolen lease ($how)" '.status == "failed" and ([.steps[].error.class] == ["lease_lost", "lease_lost"])'
   if [ $how = overwrite ]; then
@@ -264,13 +272,11 @@ done
 # Redis going down mid-run: lease_lost once the TTL passed without a renewal.
 t0=$(now_ms)
 bg down run "$TMP/long2.yaml" --json
-wait_key
+wait_held redis long
 stop_redis
 waitbg
 dt=$(($(now_ms) - t0))
-cp "$TMP/down.out" "$TMP/out"
-cp "$TMP/down.err" "$TMP/err"
-rc=$(rc_of down)
+take down
 expect_rc "redis down mid-run" 1
 expect_jq "redis down mid-run" '[.steps[].error.class] == ["lease_lost", "lease_lost"]'
 expect_jq "redis down mid-run" '.steps[1].error.message | contains("unreachable for longer than the TTL")'

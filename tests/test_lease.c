@@ -227,16 +227,25 @@ static void on_lost(void *ud, const fr_lease *l, const char *message)
     atomic_fetch_add(&p->calls, 1);
 }
 
+/* Acquires a fresh key "<what>:<i>:<now>" on b with TTL 150ms, reporting loss to probe. */
+static fr_lease *held_lease(fr_lease_backend *b, const char *what, size_t i, lost_probe *probe,
+                            char *key, size_t key_size)
+{
+    fr_lease_acquire_opts o = {.ttl_us = 150 * MS, .on_lost = on_lost, .on_lost_ud = probe};
+    fr_lease *l = NULL;
+    char err[512];
+    snprintf(key, key_size, "%s:%zu:%ld", what, i, (long)fr__mono_us());
+    CU_ASSERT_EQUAL_FATAL(fr__lease_acquire(b, key, &o, &l, err, sizeof err), FR_OK);
+    return l;
+}
+
 static void test_renewal_keeps_lease(void)
 {
     for (size_t i = 0; i < N_MODES; i++) {
         fr_lease_backend *b = open_backend(all_modes[i]);
         lost_probe probe = {0};
-        fr_lease_acquire_opts o = {.ttl_us = 150 * MS, .on_lost = on_lost, .on_lost_ud = &probe};
-        fr_lease *l = NULL;
         char err[512], key[64];
-        snprintf(key, sizeof key, "renew:%zu:%ld", i, (long)fr__mono_us());
-        CU_ASSERT_EQUAL_FATAL(fr__lease_acquire(b, key, &o, &l, err, sizeof err), FR_OK);
+        fr_lease *l = held_lease(b, "renew", i, &probe, key, sizeof key);
         CU_ASSERT(fr__lease_token(l) >= 1);
         sleep_ms(700); /* more than four TTLs */
         CU_ASSERT_FALSE(fr__lease_is_lost(l));
@@ -265,11 +274,8 @@ static void test_lost_when_taken(void)
     for (size_t i = 0; i < N_MODES; i++) {
         fr_lease_backend *b = open_backend(all_modes[i]);
         lost_probe probe = {0};
-        fr_lease_acquire_opts o = {.ttl_us = 150 * MS, .on_lost = on_lost, .on_lost_ud = &probe};
-        fr_lease *l = NULL;
         char err[512], key[64];
-        snprintf(key, sizeof key, "lost:%zu:%ld", i, (long)fr__mono_us());
-        CU_ASSERT_EQUAL_FATAL(fr__lease_acquire(b, key, &o, &l, err, sizeof err), FR_OK);
+        fr_lease *l = held_lease(b, "lost", i, &probe, key, sizeof key);
         fr_lease_info held;
         uint64_t t = 0;
         CU_ASSERT_EQUAL(fr__lease_release_as(b, key, fr__lease_holder(l), fr__lease_token(l), &held,
