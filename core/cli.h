@@ -74,6 +74,25 @@ void fr__cli_signals_start(fr_pipeline *p);
 /* Stops the signal thread; returns 1 when an interrupt arrived. */
 int fr__cli_signals_stop(void);
 
+/* Coordination leases (core/cli_lease.c).  With COORDINATION_ENABLED and unless the
+ * manifest says `router.lease: {enabled: false}`, takes the lease router.lease.key (default
+ * "run:<namespace>:<manifest name without extension>") from the COORDINATION_* backend,
+ * waiting up to --lease-wait (`wait_arg`, a duration; NULL: fail at once), and sets
+ * ro->lease_key / fencing_token (borrowed until fr__cli_lease_end).  If the lease is lost,
+ * the pipeline's run is cancelled with FR_E_LEASE_LOST.  Call after building `p` and
+ * before fr__cli_signals_start (Ctrl-C stops the wait).  Returns FR_EXIT_OK (*out is NULL
+ * when coordination is off), FR_EXIT_USAGE (bad --lease-wait or COORDINATION_*),
+ * FR_EXIT_LEASE (held elsewhere; the message names the holder), FR_EXIT_INTERRUPTED or
+ * FR_EXIT_FAILED (backend unreachable), after printing why. */
+typedef struct cli_lease cli_lease;
+int fr__cli_lease_begin(const cli_command *cmd, fr_pipeline *p, const char *wait_arg,
+                        fr_run_options *ro, cli_lease **out);
+/* 1 once the lease was lost (thread-safe; NULL gives 0). */
+int fr__cli_lease_lost(const cli_lease *l);
+/* Releases the lease and frees `l` (NULL is ignored).  Returns 1 when it had been lost
+ * (the reason is printed), else 0. */
+int fr__cli_lease_end(const cli_command *cmd, cli_lease *l);
+
 int fr__cmd_run(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_validate(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_bench(const cli_command *cmd, int argc, char **argv);

@@ -104,7 +104,8 @@ static void print_token(void *ud, const char *step, const char *text, size_t len
 
 int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
 {
-    const char *input_arg = NULL, *seed_arg = NULL, *trace_arg = NULL, *pos[1];
+    const char *input_arg = NULL, *seed_arg = NULL, *trace_arg = NULL, *lease_wait = NULL;
+    const char *pos[1];
     int json = 0, stream = 0;
     size_t n_pos;
     cli_list dirs = {0};
@@ -114,6 +115,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
                             {"--plugin-dir", 1, NULL, &dirs, NULL},
                             {"--seed", 1, &seed_arg, NULL, NULL},
                             {"--trace", 1, &trace_arg, NULL, NULL},
+                            {"--lease-wait", 1, &lease_wait, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -139,9 +141,12 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
 
     fr__cli_signals_block();
     fr_pipeline *p = NULL;
+    cli_lease *lease = NULL;
     rc = fr__cli_load(cmd, pos[0], &dirs, 0, &p, NULL);
     if (rc == FR_EXIT_OK)
         rc = fr__cli_authorize(cmd, fr__pipeline_manifest(p), FR_ACTION_RUN);
+    if (rc == FR_EXIT_OK) /* leases */
+        rc = fr__cli_lease_begin(cmd, p, lease_wait, &ro, &lease);
     if (rc != FR_EXIT_OK) {
         fr__pipeline_free(p);
         free(input);
@@ -156,6 +161,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     fr_run_result res;
     fr_status st = fr__pipeline_run(p, &ro, &res);
     int was_interrupted = fr__cli_signals_stop();
+    int lease_lost = fr__cli_lease_end(cmd, lease); /* leases */
     if (ro.progress)
         fprintf(stderr, "\r\033[K");
     if (st == FR_E_INVALID) {
@@ -189,6 +195,8 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
             }
             json_object_put(t);
         }
+        if (lease_lost && rc == FR_EXIT_OK) /* leases: lost outside the run's steps */
+            rc = FR_EXIT_FAILED;
         fr__run_result_free(&res);
     }
     fr__pipeline_free(p);
@@ -269,7 +277,7 @@ static int parse_count(const cli_command *cmd, const char *name, const char *tex
 
 int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
 {
-    const char *runs_arg = NULL, *warmup_arg = NULL, *input_arg = NULL, *pos[1];
+    const char *runs_arg = NULL, *warmup_arg = NULL, *input_arg = NULL, *lease_wait = NULL, *pos[1];
     int json = 0;
     size_t n_pos;
     cli_list dirs = {0};
@@ -278,6 +286,7 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
                             {"--input", 1, &input_arg, NULL, NULL},
                             {"--json", 0, NULL, NULL, &json},
                             {"--plugin-dir", 1, NULL, &dirs, NULL},
+                            {"--lease-wait", 1, &lease_wait, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -299,15 +308,19 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
     rc = fr__cli_load(cmd, pos[0], &dirs, 0, &p, NULL);
     if (rc == FR_EXIT_OK)
         rc = fr__cli_authorize(cmd, fr__pipeline_manifest(p), FR_ACTION_RUN);
+    fr_run_options ro = {.input_json = input, .has_seed = 1, .seed = 1};
+    cli_lease *lease = NULL; /* leases: one for the whole bench */
+    if (rc == FR_EXIT_OK)
+        rc = fr__cli_lease_begin(cmd, p, lease_wait, &ro, &lease);
     int64_t *samples = calloc((size_t)runs, sizeof *samples);
     if (rc != FR_EXIT_OK || !samples) {
+        fr__cli_lease_end(cmd, lease);
         free(samples);
         free(input);
         fr__pipeline_free(p);
         return rc != FR_EXIT_OK ? rc : FR_EXIT_FAILED;
     }
     fr__cli_signals_start(p);
-    fr_run_options ro = {.input_json = input, .has_seed = 1, .seed = 1};
     long failed = 0, done = 0;
     int64_t total0 = 0;
     for (long i = 0; i < warmup + runs; i++) {
@@ -328,12 +341,14 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
             failed += res.status != FR_RUN_SUCCEEDED;
         }
         fr__run_result_free(&res);
-        if (cancelled)
+        if (cancelled || fr__cli_lease_lost(lease))
             break;
     }
     int64_t total = fr__mono_us() - total0;
     if (fr__cli_signals_stop())
         rc = FR_EXIT_INTERRUPTED;
+    if (fr__cli_lease_end(cmd, lease) && rc == FR_EXIT_OK) /* leases */
+        rc = FR_EXIT_FAILED;
     if (rc == FR_EXIT_OK && done > 0) {
         int64_t sum = 0;
         for (long i = 0; i < done; i++)

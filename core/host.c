@@ -14,6 +14,7 @@
 #include "breaker.h"
 #include "effects.h"
 #include "host.h"
+#include "lease.h"
 #include "replay.h"
 #include "http_client.h"
 #include "json_check.h"
@@ -753,6 +754,8 @@ static const fr_host_api host_api = {
     .set_retry_after = host_set_retry_after,
     .stream_chunk = host_stream_chunk,
     .secret_env = host_secret_env,
+    .lease_acquire = fr__host_lease_acquire,
+    .lease_release = fr__host_lease_release,
 };
 
 const fr_host_api *fr__host_api(void)

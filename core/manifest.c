@@ -486,8 +486,9 @@ static void parse_router(ctx *c, const fr_ynode *router)
         static const char *const lkeys[] = {"key", "enabled", NULL};
         const fr_ynode *v;
         check_keys(c, n, "router.lease", lkeys);
-        if ((v = get(n, "key")))
-            get_string(c, v, "router.lease.key", &m->lease_key);
+        if ((v = get(n, "key")) && get_string(c, v, "router.lease.key", &m->lease_key) == 0 &&
+            !*m->lease_key)
+            err(c, v, "router.lease.key: must not be empty");
         if ((v = get(n, "enabled")))
             get_bool(c, v, "router.lease.enabled", &m->lease_enabled);
     }
@@ -1063,6 +1064,7 @@ static fr_manifest *parse(const char *path, const char *text, size_t len, const 
     m->worker_pool_size = DEFAULT_POOL;
     m->default_timeout_us = DEFAULT_TIMEOUT_US;
     m->namespace_ = xstrdup(&c, "default");
+    m->lease_enabled = 1; /* router.lease.enabled: true unless the manifest says false */
     m->input_json = xstrdup(&c, "{}");
     for (int a = 0; a < FR_ACTION_COUNT_; a++)
         m->rbac[a] = fr__action_default_roles((fr_action)a);

@@ -8,6 +8,7 @@
 #include "duration.h"
 #include "effects.h"
 #include "isolate.h"
+#include "lease.h"
 #include "pipeline.h"
 #include "retry.h"
 
@@ -190,6 +191,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     if (abandoned) {
         free(out);
         json_object_put(call.effects);
+        fr__host_leases_end_call(&call);
         fr__call_done(&call);
         fr__arena_free(&arena);
         fr__cancel_unref(call.cancel);
@@ -247,7 +249,17 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
                                        fr__duration_format(p->m->run_timeout_us, d, sizeof d));
         else
             a->message = strdup(fr_strerror(rc));
+        /* Stopped by a lost lease: say so, whatever the plugin said. */
+        const char *why = run->cancel->reason_message;
+        if (rc == FR_E_LEASE_LOST && why && a->message && !strstr(a->message, why)) {
+            char *m = fr__xasprintf("%s: %s", a->message, why);
+            if (m) {
+                free(a->message);
+                a->message = m;
+            }
+        }
     }
+    fr__host_leases_end_call(&call);
     fr__call_done(&call);
     fr__arena_free(&arena);
     return 0;

@@ -192,6 +192,31 @@ typedef struct fr_host_api {
      * api_key_env).  The host remembers the value as secret and keeps it out of traces,
      * logs and errors.  Returns NULL when unset.  Borrowed; valid for the plugin's life. */
     const char *(*secret_env)(fr_call *call, const char *name);
+
+    /* Since ABI 1.0 (unreleased).  Acquires the coordination lease `key` (borrowed for
+     * the call; taken as "plugin:<key>" on the backend the COORDINATION_* environment
+     * selects, shared by every process using it) for `ttl_us` (0: COORDINATION_TTL),
+     * waiting up to `wait_us` (0: one try; never past the call's deadline) while another
+     * holder has it.  On FR_OK *fencing_token is the lease's token: strictly greater than
+     * every token handed out for this key before, so pass it to the resource you protect
+     * and let it refuse smaller ones.  The host renews the lease in the background while
+     * the call runs; if it is lost (renewal refused, backend unreachable past the TTL)
+     * the call is cancelled and check_cancel()/sleep_us() return FR_E_LEASE_LOST.  The
+     * lease is released when the invocation ends, if lease_release was not called first.
+     * Returns FR_OK; FR_E_UNAVAILABLE when still held elsewhere after the wait (the
+     * message names the holder); FR_E_CONFIG when coordination is disabled
+     * (COORDINATION_ENABLED) or misconfigured; FR_E_NETWORK when the backend is
+     * unreachable; FR_E_INVALID for bad arguments or a key this call already holds;
+     * FR_E_CANCELLED, FR_E_TIMEOUT or FR_E_DEADLINE_EXCEEDED when the call must stop.
+     * Errors also set the call's error message. */
+    fr_status (*lease_acquire)(fr_call *call, const char *key, int64_t ttl_us, int64_t wait_us,
+                               uint64_t *fencing_token);
+
+    /* Since ABI 1.0 (unreleased).  Releases the lease `key` this call acquired.  Returns
+     * FR_OK; FR_E_NOT_FOUND when this call holds no lease on `key`; FR_E_LEASE_LOST when
+     * it had been lost meanwhile; FR_E_NETWORK when the backend could not be told (the
+     * lease then expires after its TTL). */
+    fr_status (*lease_release)(fr_call *call, const char *key);
 } fr_host_api;
 
 #define FR_HOST_HAS(api, field)                                                            \
