@@ -647,6 +647,21 @@ static void current_period(char out[8])
     snprintf(out, 8, "%.7s", ts);
 }
 
+/* The YYYY-MM in query argument `name` (or `alias`), else the current month.  Returns 0,
+ * or -1 when malformed. */
+static int month_arg(struct MHD_Connection *c, const char *name, const char *alias, char out[8])
+{
+    const char *m = arg(c, name) ? arg(c, name) : arg(c, alias);
+    int32_t a, b;
+    if (m && fr__period_parse(m, &a, &b) != 0)
+        return -1;
+    if (m)
+        snprintf(out, 8, "%s", m);
+    else
+        current_period(out);
+    return 0;
+}
+
 static enum MHD_Result rates_post(server *sv, struct MHD_Connection *c, const req *r)
 {
     enum MHD_Result sent;
@@ -730,14 +745,8 @@ static enum MHD_Result invoice_get(server *sv, struct MHD_Connection *c, const c
         return not_found(c, "tenant", tenant);
     json_object_put(t);
     char period[8];
-    const char *p = arg(c, "period") ? arg(c, "period") : arg(c, "month");
-    int32_t a, b;
-    if (p && fr__period_parse(p, &a, &b) != 0)
+    if (month_arg(c, "period", "month", period) != 0)
         return send_error(c, 400, "invalid", "invalid period format, expected YYYY-MM");
-    if (p)
-        snprintf(period, sizeof period, "%s", p);
-    else
-        current_period(period);
     fr_invoice inv;
     char err[300];
     fr_status st = fr__cp_store_invoice(sv->store, tenant, period, &inv, err, sizeof err);
@@ -763,14 +772,8 @@ static enum MHD_Result invoice_get(server *sv, struct MHD_Connection *c, const c
 static enum MHD_Result summary_get(server *sv, struct MHD_Connection *c, const caller *who)
 {
     char month[8];
-    const char *m = arg(c, "month") ? arg(c, "month") : arg(c, "period");
-    int32_t a, b;
-    if (m && fr__period_parse(m, &a, &b) != 0)
+    if (month_arg(c, "month", "period", month) != 0)
         return send_error(c, 400, "invalid", "invalid month format, expected YYYY-MM");
-    if (m)
-        snprintf(month, sizeof month, "%s", m);
-    else
-        current_period(month);
     char **ids;
     size_t n;
     fr__cp_store_period_tenants(sv->store, month, &ids, &n);

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "billing.h"
+#include "fr_test.h"
 
 #define USD 10000 /* micro-units per cent */
 
@@ -333,9 +334,5 @@ int main(void)
     CU_add_test(s, "total is the sum of rounded lines", test_total_is_sum_of_rounded_lines);
     CU_add_test(s, "CSV and JSON invoices agree", test_csv_json_agree);
     CU_add_test(s, "calendar and time parsing", test_calendar);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return fr_test_run_all();
 }
