@@ -8,6 +8,7 @@
 #include <fluxroute/version.h>
 
 #include "cli.h"
+#include "controlplane.h"
 #include "host.h"
 #include "http_client.h"
 #include "isolate.h"
@@ -118,6 +119,24 @@ static const cli_command commands[] = {
      "  --force           write into a non-empty DIR (overwriting the generated files)\n"
      "\n"
      "Exit: 0 created, 1 I/O error, 2 usage error (bad name or kind, DIR not empty).\n"},
+    {"controlplane", fr__cmd_controlplane, "serve the control plane (tenants, keys, usage, billing)",
+     "usage: fluxroute controlplane [--db PATH] [--addr ADDR]\n"
+     "       fluxroute controlplane create-admin-key [--db PATH]\n"
+     "\n"
+     "Serves the control-plane API (tenants, API keys, usage metering, rate cards,\n"
+     "invoices, SLA) over SQLite.  The first stdout line is `listening on URL`.\n"
+     "create-admin-key prints a new admin API key (shown only once).\n"
+     "\n"
+     "  --db PATH    the SQLite database (default $CONTROLPLANE_DB or\n"
+     "               ./fluxroute-controlplane.db); created and migrated on start\n"
+     "  --addr ADDR  HOST:PORT or :PORT to listen on (default $CONTROLPLANE_ADDR or :8081)\n"
+     "\n"
+     "Environment: CONTROLPLANE_API_KEY (an admin key, stored hashed),\n"
+     "CONTROLPLANE_TLS_ENABLED, CONTROLPLANE_TLS_CERT_FILE, CONTROLPLANE_TLS_KEY_FILE,\n"
+     "CONTROLPLANE_TLS_CA_FILE, CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT.\n"
+     "\n"
+     "Exit: 0 stopped by SIGINT/SIGTERM, 1 cannot listen or open the database,\n"
+     "2 usage error or a database written by a newer version.\n"},
     {"version", cmd_version, "print the version",
      "usage: fluxroute version [--json]\n"},
 };

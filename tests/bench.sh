@@ -71,6 +71,26 @@ if [ -x "$BUILDDIR/tests/fake_vendor" ] && [ -x "$BUILDDIR/tests/bench_ai_chain"
   } >> "$tmp"
 fi
 
+# ---- control plane: usage ingestion (tests/bench_controlplane.sh) --------------------------
+# Events/s acknowledged by `fluxroute controlplane` (SQLite WAL, synchronous=FULL, so each
+# acknowledged request has been fsynced), single events and batches of 100, 8 connections.
+[ -x "$BUILDDIR/tests/cp_load" ] || make -s -C "$BUILDDIR" tests/cp_load
+if cp=$(sh "$SRCDIR/tests/bench_controlplane.sh" "$BUILDDIR"); then
+  echo "$cp"
+  {
+    echo
+    echo "Control-plane usage ingestion (\`fluxroute controlplane\`, durability on: WAL +"
+    echo "synchronous=FULL, one transaction and fsync per request; target ≥ 20,000 events/s batched):"
+    echo
+    echo "| request | connections | events | events/s |"
+    echo "|---|---|---|---|"
+    echo "$cp" | grep '^|'
+  } >> "$tmp"
+else
+  echo "bench_controlplane.sh failed" >&2
+  exit 1
+fi
+
 # Keep the hand-written analysis that follows the generated figures.
 if [ -f "$OUT" ] && grep -q '^## Notes' "$OUT"; then
   echo >> "$tmp"
