@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "duration.h"
 #include "host.h"
+#include "observe.h"
 #include "trace.h"
 
 /* ---- text output ---------------------------------------------------------------------- */
@@ -131,7 +132,10 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     rc = fr__cli_load(cmd, pos[0], &dirs, 0, &p, NULL);
     if (rc == FR_EXIT_OK)
         rc = fr__cli_authorize(cmd, fr__pipeline_manifest(p), FR_ACTION_RUN);
+    if (rc == FR_EXIT_OK && fr__metrics_server_start_from_env() != 0)
+        rc = FR_EXIT_USAGE;
     if (rc != FR_EXIT_OK) {
+        fr__audit_cli(FR_ACTION_RUN, pos[0], p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", "error", NULL);
         fr__pipeline_free(p);
         free(input);
         return rc;
@@ -145,6 +149,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     fr_run_result res;
     fr_status st = fr__pipeline_run(p, &ro, &res);
     int was_interrupted = fr__cli_signals_stop();
+    fr__metrics_server_stop();
     if (ro.progress)
         fprintf(stderr, "\r\033[K");
     if (st == FR_E_INVALID) {
@@ -176,6 +181,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
             }
             json_object_put(t);
         }
+        fr__audit_cli(FR_ACTION_RUN, pos[0], fr__pipeline_manifest(p), res.run_id, "allowed", fr__run_status_name(res.status), NULL);
         fr__run_result_free(&res);
     }
     fr__pipeline_free(p);
@@ -229,6 +235,7 @@ int fr__cmd_validate(const cli_command *cmd, int argc, char **argv)
         fr__cli_print_json(o);
     }
     json_object_put(errors);
+    fr__audit_cli(FR_ACTION_VALIDATE, pos[0], p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", rc == FR_EXIT_OK ? "valid" : "invalid", NULL);
     fr__pipeline_free(p);
     return rc;
 }

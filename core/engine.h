@@ -83,6 +83,8 @@ typedef struct fr_run_options {
     uint64_t fencing_token;
     int record;                     /* 1: keep every attempt's effects (for a trace) */
     struct fr_replay *replay;       /* replaying a trace: effects come from it */
+    const char *traceparent;        /* W3C traceparent of the caller (serve), or NULL: the
+                                     * run's spans join that trace (TRACE_ENABLED) */
 } fr_run_options;
 
 /* A breaker state change during a run. */
