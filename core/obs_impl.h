@@ -26,11 +26,10 @@ char *fr__obs_scrub(const char *text);
 
 /* What an attempt's output or a provider response says about the model call: top-level
  * "provider" and "model" and usage.input_tokens / usage.output_tokens.  A linear scan,
- * no parse; fields not found stay untouched.  Borrowed pointers into `json` (not
- * NUL-terminated: lengths given). */
+ * no parse; fields not found stay untouched.  Strings are unescaped (and truncated to
+ * fit). */
 typedef struct fr_obs_usage {
-    const char *provider, *model;
-    size_t provider_len, model_len;
+    char provider[64], model[128];  /* "" when absent */
     int64_t input_tokens, output_tokens; /* -1 when absent */
 } fr_obs_usage;
 void fr__obs_scan_usage(const char *json, size_t len, fr_obs_usage *u);

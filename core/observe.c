@@ -103,6 +103,60 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
+static int hexval(char c);
+
+/* The UTF-8 of JSON string contents s[0..n) into out (truncated at a character boundary
+ * to fit `size`). */
+static void json_unescape(const char *s, size_t n, char *out, size_t size)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n;) {
+        char buf[4];
+        size_t k = 1;
+        unsigned cp = 0;
+        if (s[i] != '\\') {
+            buf[0] = s[i++];
+        } else if (i + 1 < n && s[i + 1] != 'u') {
+            switch (s[i + 1]) {
+            case 'b': buf[0] = '\b'; break;
+            case 'f': buf[0] = '\f'; break;
+            case 'n': buf[0] = '\n'; break;
+            case 'r': buf[0] = '\r'; break;
+            case 't': buf[0] = '\t'; break;
+            default: buf[0] = s[i + 1]; break; /* \" \\ \/ */
+            }
+            i += 2;
+        } else {
+            for (int j = 0; j < 4 && i + 2 + (size_t)j < n; j++)
+                cp = cp << 4 | (unsigned)(hexval((char)(s[i + 2 + j] | 0x20)) & 15);
+            i += 6;
+            if (cp >= 0xd800 && cp < 0xdc00 && i + 5 < n && s[i] == '\\' && s[i + 1] == 'u') {
+                unsigned lo = 0;
+                for (int j = 0; j < 4; j++)
+                    lo = lo << 4 | (unsigned)(hexval((char)(s[i + 2 + j] | 0x20)) & 15);
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                i += 6;
+            }
+            if (cp < 0x80) {
+                buf[0] = (char)cp;
+            } else if (cp < 0x800) {
+                buf[0] = (char)(0xc0 | cp >> 6), buf[1] = (char)(0x80 | (cp & 63)), k = 2;
+            } else if (cp < 0x10000) {
+                buf[0] = (char)(0xe0 | cp >> 12), buf[1] = (char)(0x80 | ((cp >> 6) & 63));
+                buf[2] = (char)(0x80 | (cp & 63)), k = 3;
+            } else {
+                buf[0] = (char)(0xf0 | cp >> 18), buf[1] = (char)(0x80 | ((cp >> 12) & 63));
+                buf[2] = (char)(0x80 | ((cp >> 6) & 63)), buf[3] = (char)(0x80 | (cp & 63)), k = 4;
+            }
+        }
+        if (w + k >= size)
+            break;
+        memcpy(out + w, buf, k);
+        w += k;
+    }
+    out[w] = '\0';
+}
+
 static int key_is(const char *k, size_t n, const char *want)
 {
     return strlen(want) == n && memcmp(k, want, n) == 0;
@@ -138,13 +192,10 @@ void fr__obs_scan_usage(const char *json, size_t len, fr_obs_usage *u)
                 const char *ve = string_end(v, end);
                 if (!ve)
                     return;
-                if (key_is(k, kn, "model")) {
-                    u->model = v + 1;
-                    u->model_len = (size_t)(ve - v - 1);
-                } else {
-                    u->provider = v + 1;
-                    u->provider_len = (size_t)(ve - v - 1);
-                }
+                if (key_is(k, kn, "model"))
+                    json_unescape(v + 1, (size_t)(ve - v - 1), u->model, sizeof u->model);
+                else
+                    json_unescape(v + 1, (size_t)(ve - v - 1), u->provider, sizeof u->provider);
                 p = ve + 1;
                 continue;
             }
@@ -189,8 +240,7 @@ static _Thread_local struct {
     uint64_t provider_span;
     uint64_t rng;
     int has_call;
-    char provider[64], model[96];
-    int64_t in_tokens, out_tokens;
+    fr_obs_usage usage;
 } tl;
 
 static uint64_t mix64(uint64_t z)
@@ -417,12 +467,7 @@ void fr__obs_attempt_end(fr_run *run, int step, int agent)
     int has_call = tl.has_call;
     tl.has_call = 0;
     if (has_call) {
-        u.provider = tl.provider;
-        u.provider_len = strlen(tl.provider);
-        u.model = tl.model;
-        u.model_len = strlen(tl.model);
-        u.input_tokens = tl.in_tokens;
-        u.output_tokens = tl.out_tokens;
+        u = tl.usage;
     } else if (a->status == FR_OK && r->output &&
                (fr__oblog_enabled(FR_LOG_INFO) || o->traced)) {
         fr__obs_scan_usage(r->output, r->output_len, &u);
@@ -445,11 +490,10 @@ void fr__obs_attempt_end(fr_run *run, int step, int agent)
         json_object_object_add(l, "backoff_us", json_object_new_int64(a->backoff_us));
         if (a->message)
             add_scrubbed(l, "message", a->message);
-        if (u.provider)
-            json_object_object_add(l, "provider",
-                                   json_object_new_string_len(u.provider, (int)u.provider_len));
-        if (u.model)
-            json_object_object_add(l, "model", json_object_new_string_len(u.model, (int)u.model_len));
+        if (u.provider[0])
+            add_scrubbed(l, "provider", u.provider);
+        if (u.model[0])
+            add_scrubbed(l, "model", u.model);
         if (u.input_tokens >= 0 || u.output_tokens >= 0) {
             json_object *t = json_object_new_object();
             json_object_object_add(t, "input", json_object_new_int64(u.input_tokens > 0 ? u.input_tokens : 0));
@@ -566,8 +610,7 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
     fr_obs_usage u = {.input_tokens = -1, .output_tokens = -1};
     if (st == FR_OK && response)
         fr__obs_scan_usage(response, response_len, &u);
-    char model[96];
-    copy_n(model, sizeof model, u.model ? u.model : "unknown", u.model ? u.model_len : 7);
+    const char *model = u.model[0] ? u.model : "unknown";
     fr_error_class cls = st == FR_OK ? FR_CLASS_NONE : fr_status_class(st);
     const char *rl[] = {provider_id, model, st == FR_OK ? "succeeded" : "failed", fr_class_name(cls)};
     fr__metric_count(FR_M_PROVIDER_REQUESTS, rl, 1);
@@ -582,17 +625,19 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
         fr__metric_count(FR_M_PROVIDER_TOKENS, tl_, (uint64_t)u.output_tokens);
     }
     /* For the attempt's log line. */
+    fr_obs_usage *acc = &tl.usage;
     if (!tl.has_call) {
-        tl.in_tokens = tl.out_tokens = -1;
+        memset(acc, 0, sizeof *acc);
+        acc->input_tokens = acc->output_tokens = -1;
         tl.has_call = 1;
     }
-    copy_n(tl.provider, sizeof tl.provider, provider_id, strlen(provider_id));
-    if (u.model || !tl.model[0])
-        copy_n(tl.model, sizeof tl.model, model, strlen(model));
+    copy_n(acc->provider, sizeof acc->provider, provider_id, strlen(provider_id));
+    if (u.model[0] || !acc->model[0])
+        copy_n(acc->model, sizeof acc->model, model, strlen(model));
     if (u.input_tokens >= 0)
-        tl.in_tokens = (tl.in_tokens > 0 ? tl.in_tokens : 0) + u.input_tokens;
+        acc->input_tokens = (acc->input_tokens > 0 ? acc->input_tokens : 0) + u.input_tokens;
     if (u.output_tokens >= 0)
-        tl.out_tokens = (tl.out_tokens > 0 ? tl.out_tokens : 0) + u.output_tokens;
+        acc->output_tokens = (acc->output_tokens > 0 ? acc->output_tokens : 0) + u.output_tokens;
 
     if (tok->span_id && traced_call(call)) {
         const struct fr_obs_run *o = call->run->obs;
@@ -606,7 +651,7 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
         fr__span_attr_str(s, "gen_ai.system", system);
         fr__span_attr_str(s, "gen_ai.operation.name", "chat");
         fr__span_attr_str(s, "gen_ai.request.model", model);
-        if (u.model)
+        if (u.model[0])
             fr__span_attr_str(s, "gen_ai.response.model", model);
         if (u.input_tokens >= 0)
             fr__span_attr_int(s, "gen_ai.usage.input_tokens", u.input_tokens);
