@@ -457,24 +457,31 @@ void fr__obs_attempt_end(fr_run *run, int step, int agent)
         cls = FR_CLASS_INTERNAL;
     const char *status = a->status == FR_OK ? "succeeded" : "failed";
     agent_cache *ac = &o->agents[agent];
-    const char *labels[] = {o->ns, a->agent, status, fr_class_name(cls)};
-    fr__metric_add(cached(&ac->attempts[cls], FR_M_STEP_ATTEMPTS, labels), 1);
+    /* Hot path: two atomic adds on series resolved once per run and agent. */
+    fr_metric_series *ms = __atomic_load_n(&ac->attempts[cls], __ATOMIC_ACQUIRE);
+    if (!ms || (a->attempt > 1 && !__atomic_load_n(&ac->retries, __ATOMIC_ACQUIRE))) {
+        const char *labels[] = {o->ns, a->agent, status, fr_class_name(cls)};
+        ms = cached(&ac->attempts[cls], FR_M_STEP_ATTEMPTS, labels);
+        if (a->attempt > 1)
+            cached(&ac->retries, FR_M_RETRIES, labels);
+    }
+    fr__metric_add(ms, 1);
     if (a->attempt > 1)
-        fr__metric_add(cached(&ac->retries, FR_M_RETRIES, labels), 1);
+        fr__metric_add(ac->retries, 1);
 
-    /* Model and tokens: from this attempt's provider calls, else from its output. */
-    fr_obs_usage u = {.input_tokens = -1, .output_tokens = -1};
     int has_call = tl.has_call;
     tl.has_call = 0;
-    if (has_call) {
+    int level = a->status == FR_OK ? FR_LOG_INFO : FR_LOG_WARN;
+    if (!o->traced && !fr__oblog_enabled(level))
+        return;
+    /* Model and tokens: from this attempt's provider calls, else from its output. */
+    fr_obs_usage u = {.input_tokens = -1, .output_tokens = -1};
+    if (has_call)
         u = tl.usage;
-    } else if (a->status == FR_OK && r->output &&
-               (fr__oblog_enabled(FR_LOG_INFO) || o->traced)) {
+    else if (a->status == FR_OK && r->output)
         fr__obs_scan_usage(r->output, r->output_len, &u);
-    }
     uint64_t span = o->traced ? attempt_span(o, step_id, a->agent, a->attempt) : 0;
 
-    int level = a->status == FR_OK ? FR_LOG_INFO : FR_LOG_WARN;
     if (fr__oblog_enabled(level)) {
         json_object *l = json_object_new_object();
         json_object_object_add(l, "event", json_object_new_string("attempt"));
@@ -531,9 +538,13 @@ void fr__obs_step_end(fr_run *run, int step)
     int ok = r->state == FR_STEP_SUCCEEDED;
     if (st->agent_index >= 0 && (size_t)st->agent_index < o->n_agents) {
         agent_cache *ac = &o->agents[st->agent_index];
-        const char *labels[] = {o->ns, run->p->m->agents[st->agent_index].id,
-                                ok ? "succeeded" : "failed"};
-        fr__metric_observe_us(cached(&ac->steps[!ok], FR_M_STEP_DURATION, labels), r->duration_us);
+        fr_metric_series *ms = __atomic_load_n(&ac->steps[!ok], __ATOMIC_ACQUIRE);
+        if (!ms) {
+            const char *labels[] = {o->ns, run->p->m->agents[st->agent_index].id,
+                                    ok ? "succeeded" : "failed"};
+            ms = cached(&ac->steps[!ok], FR_M_STEP_DURATION, labels);
+        }
+        fr__metric_observe_us(ms, r->duration_us);
     }
     if (o->traced) {
         int64_t end = fr__wall_us();
