@@ -85,6 +85,10 @@ int fr__otel_enabled(void);
 void fr__otel_init(void);
 void fr__otel_shutdown(void);
 
+/* 1 when a span built now would be queued; 0 (and the drop counted) while the queue is
+ * full, e.g. behind a dead endpoint: then the caller does not build it. */
+int fr__span_wanted(void);
+
 typedef struct fr_span fr_span;
 /* A finished span; kind 1 internal, 3 client.  ids are 64-bit span ids, trace_id 16
  * bytes.  NULL on OOM. */

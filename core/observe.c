@@ -429,7 +429,7 @@ void fr__obs_run_end(fr_run *run)
         log_trace_ids(l, o, run_span(o));
         fr__oblog_write(level, l);
     }
-    if (o->traced) {
+    if (o->traced && fr__span_wanted()) {
         fr_span *s = fr__span_new(o->trace_id, run_span(o), o->parent_span, "fluxroute run", 1,
                                   res->started_at_us, res->finished_at_us);
         fr__span_attr_str(s, "fluxroute.run_id", res->run_id);
@@ -472,17 +472,18 @@ void fr__obs_attempt_end(fr_run *run, int step, int agent)
     int has_call = tl.has_call;
     tl.has_call = 0;
     int level = a->status == FR_OK ? FR_LOG_INFO : FR_LOG_WARN;
-    if (!o->traced && !fr__oblog_enabled(level))
+    int want_span = o->traced && fr__span_wanted(), want_log = fr__oblog_enabled(level);
+    if (!want_span && !want_log)
         return;
-    /* Model and tokens: from this attempt's provider calls, else from its output. */
-    fr_obs_usage u = {.input_tokens = -1, .output_tokens = -1};
-    if (has_call)
-        u = tl.usage;
-    else if (a->status == FR_OK && r->output)
-        fr__obs_scan_usage(r->output, r->output_len, &u);
     uint64_t span = o->traced ? attempt_span(o, step_id, a->agent, a->attempt) : 0;
 
-    if (fr__oblog_enabled(level)) {
+    if (want_log) {
+        /* Model and tokens: from this attempt's provider calls, else from its output. */
+        fr_obs_usage u = {.input_tokens = -1, .output_tokens = -1};
+        if (has_call)
+            u = tl.usage;
+        else if (a->status == FR_OK && r->output)
+            fr__obs_scan_usage(r->output, r->output_len, &u);
         json_object *l = json_object_new_object();
         json_object_object_add(l, "event", json_object_new_string("attempt"));
         json_object_object_add(l, "run_id", json_object_new_string(run->res->run_id));
@@ -510,7 +511,7 @@ void fr__obs_attempt_end(fr_run *run, int step, int agent)
         log_trace_ids(l, o, span);
         fr__oblog_write(level, l);
     }
-    if (o->traced) {
+    if (want_span) {
         int64_t end = fr__wall_us();
         char name[160];
         snprintf(name, sizeof name, "attempt %s", a->agent);
@@ -546,7 +547,7 @@ void fr__obs_step_end(fr_run *run, int step)
         }
         fr__metric_observe_us(ms, r->duration_us);
     }
-    if (o->traced) {
+    if (o->traced && fr__span_wanted()) {
         int64_t end = fr__wall_us();
         char name[160];
         snprintf(name, sizeof name, "step %s", st->id);
@@ -650,7 +651,7 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
     if (u.output_tokens >= 0)
         acc->output_tokens = (acc->output_tokens > 0 ? acc->output_tokens : 0) + u.output_tokens;
 
-    if (tok->span_id && traced_call(call)) {
+    if (tok->span_id && traced_call(call) && fr__span_wanted()) {
         const struct fr_obs_run *o = call->run->obs;
         const char *agent = call->agent ? call->agent->id : "";
         int64_t end = fr__wall_us();

@@ -54,6 +54,7 @@ static pthread_cond_t cv;           /* spans queued, or stopping */
 static fr_span *queue[QUEUE_CAP];
 static size_t q_head, q_len;
 static int stopping;
+static int endpoint_down;           /* the last export failed: build no spans until a probe connects */
 static fr_metric_series *m_dropped_full, *m_dropped_failed, *m_exported, *m_failures;
 
 int fr__otel_enabled(void)
@@ -114,6 +115,18 @@ void fr__span_status(fr_span *s, int error, const char *message)
     s->error = error;
     free(s->message);
     s->message = error && message ? fr__obs_scrub(message) : NULL;
+}
+
+int fr__span_wanted(void)
+{
+    if (!enabled)
+        return 0;
+    /* Racy reads are fine: they only decide whether to build a span at all. */
+    if (!__atomic_load_n(&endpoint_down, __ATOMIC_RELAXED) &&
+        __atomic_load_n(&q_len, __ATOMIC_RELAXED) < QUEUE_CAP)
+        return 1;
+    fr__metric_add(m_dropped_full, 1);
+    return 0;
 }
 
 void fr__span_submit(fr_span *s)
@@ -263,6 +276,18 @@ static int post(CURL *h, const char *body, char *err, size_t errlen)
     return -1;
 }
 
+/* Can the endpoint be connected to?  (While it is down, nothing is serialised.) */
+static int reachable(CURL *h)
+{
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, endpoint);
+    curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    return curl_easy_perform(h) == CURLE_OK;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -293,6 +318,15 @@ static void *exporter_main(void *arg)
         }
         if (stopping && !shutdown_by)
             shutdown_by = now_ms() + SHUTDOWN_WAIT_MS;
+        if (q_len == 0 && endpoint_down && !stopping && h) {
+            /* Down and nothing queued (no spans are built meanwhile): probe it. */
+            pthread_mutex_unlock(&mu);
+            int up = reachable(h);
+            pthread_mutex_lock(&mu);
+            __atomic_store_n(&endpoint_down, !up, __ATOMIC_RELAXED);
+            backoff_ms = up ? 0 : (backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2);
+            continue;
+        }
         if (q_len == 0) {
             if (stopping)
                 break;
@@ -306,9 +340,15 @@ static void *exporter_main(void *arg)
         pthread_mutex_unlock(&mu);
 
         char err[256] = "out of memory";
-        char *body = h ? batch_json(batch, n) : NULL;
-        int ok = body && post(h, body, err, sizeof err) == 0;
-        free(body);
+        int ok = 0;
+        if (h && endpoint_down && !reachable(h)) {
+            snprintf(err, sizeof err, "still unreachable");
+        } else {
+            char *body = h ? batch_json(batch, n) : NULL;
+            ok = body && post(h, body, err, sizeof err) == 0;
+            free(body);
+        }
+        __atomic_store_n(&endpoint_down, !ok, __ATOMIC_RELAXED);
         for (size_t i = 0; i < n; i++)
             span_free(batch[i]);
         if (ok) {
