@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libyaml-dev libjson-c-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev \
-  libcunit1-dev valgrind jq curl gnutls-bin"
+  libcunit1-dev valgrind jq curl gnutls-bin prometheus python3"
 
 missing=""
 for p in $PACKAGES; do
