@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "observe.h"
 
 void fr__cli_error(const cli_command *cmd, const char *fmt, ...)
 {
@@ -156,6 +157,7 @@ int fr__cli_authorize(const cli_command *cmd, const fr_manifest *m, fr_action ac
     if (fr__role_from_env(&role) != 0) {
         fr__cli_error(cmd, "REQUEST_ROLE=\"%s\" is not a role (expected viewer, operator or admin)",
                       getenv("REQUEST_ROLE"));
+        fr__audit_cli(action, m->path, m, NULL, "denied", "denied", "REQUEST_ROLE is not a role");
         return FR_EXIT_USAGE;
     }
     if (m->rbac[action] & FR_ROLE_BIT(role))
@@ -170,6 +172,7 @@ int fr__cli_authorize(const cli_command *cmd, const fr_manifest *m, fr_action ac
     fr__cli_error(cmd, "permission denied: role %s may not %s %s (router.rbac.%s allows: %s)",
                   fr__role_name(role), action == FR_ACTION_RUN ? "run" : "validate", m->path,
                   fr__action_key(action), allowed[0] ? allowed : "nobody");
+    fr__audit_cli(action, m->path, m, NULL, "denied", "denied", "role not allowed by router.rbac");
     return FR_EXIT_PERMISSION;
 }
 

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "duration.h"
 #include "host.h"
+#include "observe.h"
 #include "trace.h"
 
 /* ---- text output ---------------------------------------------------------------------- */
@@ -145,9 +146,12 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     rc = fr__cli_load(cmd, pos[0], &dirs, 0, &p, NULL);
     if (rc == FR_EXIT_OK)
         rc = fr__cli_authorize(cmd, fr__pipeline_manifest(p), FR_ACTION_RUN);
+    if (rc == FR_EXIT_OK && fr__metrics_server_start_from_env() != 0)
+        rc = FR_EXIT_USAGE;
     if (rc == FR_EXIT_OK) /* leases */
         rc = fr__cli_lease_begin(cmd, p, lease_wait, &ro, &lease);
     if (rc != FR_EXIT_OK) {
+        fr__audit_cli(FR_ACTION_RUN, pos[0], p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", "error", NULL);
         fr__pipeline_free(p);
         free(input);
         return rc;
@@ -162,6 +166,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     fr_status st = fr__pipeline_run(p, &ro, &res);
     int was_interrupted = fr__cli_signals_stop();
     int lease_lost = fr__cli_lease_end(cmd, lease); /* leases */
+    fr__metrics_server_stop();
     if (ro.progress)
         fprintf(stderr, "\r\033[K");
     if (st == FR_E_INVALID) {
@@ -197,6 +202,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         }
         if (lease_lost && rc == FR_EXIT_OK) /* leases: lost outside the run's steps */
             rc = FR_EXIT_FAILED;
+        fr__audit_cli(FR_ACTION_RUN, pos[0], fr__pipeline_manifest(p), res.run_id, "allowed", fr__run_status_name(res.status), NULL);
         fr__run_result_free(&res);
     }
     fr__pipeline_free(p);
@@ -250,6 +256,7 @@ int fr__cmd_validate(const cli_command *cmd, int argc, char **argv)
         fr__cli_print_json(o);
     }
     json_object_put(errors);
+    fr__audit_cli(FR_ACTION_VALIDATE, pos[0], p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", rc == FR_EXIT_OK ? "valid" : "invalid", NULL);
     fr__pipeline_free(p);
     return rc;
 }

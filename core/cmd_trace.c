@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "effects.h"
 #include "host.h"
+#include "observe.h"
 #include "replay.h"
 #include "pipeline.h"
 #include "trace.h"
@@ -152,6 +153,7 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     }
     json_object_put(div);
     json_object_put(notes);
+    fr__audit_cli(FR_ACTION_REPLAY, pos[0], fr__pipeline_manifest(p), NULL, "allowed", rc == FR_EXIT_OK ? "identical" : rc == FR_EXIT_FAILED ? "diverged" : "error", NULL);
     fr__pipeline_free(p);
     free(text);
     free(trace_dir_buf);

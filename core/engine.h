@@ -88,6 +88,8 @@ typedef struct fr_run_options {
     void (*on_token)(void *ud, const char *step, const char *text, size_t len);
     void *token_ud;
     struct fr_replay *replay;       /* replaying a trace: effects come from it */
+    const char *traceparent;        /* W3C traceparent of the caller (serve), or NULL: the
+                                     * run's spans join that trace (TRACE_ENABLED) */
 } fr_run_options;
 
 /* A breaker state change during a run. */

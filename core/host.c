@@ -18,6 +18,7 @@
 #include "replay.h"
 #include "http_client.h"
 #include "json_check.h"
+#include "observe.h"
 
 /* ---- clocks ---------------------------------------------------------------------- */
 
@@ -452,40 +453,11 @@ static const char *host_secret_env(fr_call *call, const char *name)
 
 /* ---- metrics ---------------------------------------------------------------------- */
 
-typedef struct plugin_counter {
-    struct plugin_counter *next;
-    char *plugin, *name;
-    double value;
-} plugin_counter;
-
-static pthread_mutex_t counters_mu = PTHREAD_MUTEX_INITIALIZER;
-static plugin_counter *counters;
-
 static void host_metric(fr_call *call, const char *name, double value)
 {
     if (!name || !*name || strspn(name, "abcdefghijklmnopqrstuvwxyz_") != strlen(name))
         return;
-    const char *plugin = call ? call->inst->plugin->name : "unknown";
-    pthread_mutex_lock(&counters_mu);
-    plugin_counter *c = counters;
-    while (c && !(strcmp(c->plugin, plugin) == 0 && strcmp(c->name, name) == 0))
-        c = c->next;
-    if (!c && (c = calloc(1, sizeof *c)) != NULL) {
-        c->plugin = strdup(plugin);
-        c->name = strdup(name);
-        if (!c->plugin || !c->name) {
-            free(c->plugin);
-            free(c->name);
-            free(c);
-            c = NULL;
-        } else {
-            c->next = counters;
-            counters = c;
-        }
-    }
-    if (c)
-        c->value += value;
-    pthread_mutex_unlock(&counters_mu);
+    fr__metrics_plugin_add(call ? call->inst->plugin->name : "unknown", name, value);
 }
 
 /* ---- HTTP and provider calls ----------------------------------------------------- */
@@ -676,6 +648,7 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     }
     char *out = NULL;
     size_t out_len = 0;
+    fr_obs_provider_token obs_tok = fr__obs_provider_begin(call); /* observability */
     fr_status st = stream ? d->complete_stream(prov->state, &sub, request, request_len, &out, &out_len)
                           : d->complete(prov->state, &sub, request, request_len, &out, &out_len);
     call->rng = sub.rng;
@@ -700,6 +673,7 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
                        prov->id);
     }
     free(sub.error);
+    fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, full, full_len); /* observability */
 
     /* The provider call as a whole is an effect too: recorded after the nested ones, and
      * checked on replay (request and response). */

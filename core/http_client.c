@@ -4,11 +4,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
 #include "host.h"
 #include "http_client.h"
+#include "observe.h"
 
 typedef struct growbuf {
     char *data;
@@ -123,6 +125,16 @@ static char *to_arena(fr_call *call, const growbuf *b)
     return p;
 }
 
+/* Does the request set header `name` itself? */
+static int has_header(const fr_http_request *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (req->headers[i] && strncasecmp(req->headers[i], name, n) == 0 && req->headers[i][n] == ':')
+            return 1;
+    return 0;
+}
+
 fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_response *resp)
 {
     const fr_host_api *host = fr__host_api();
@@ -152,6 +164,12 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
             return FR_E_NOMEM;
         }
         headers = n;
+    }
+    char traceparent[80] = "traceparent: ";
+    if (!has_header(req, "traceparent") && fr__obs_traceparent(call, traceparent + 13)) {
+        struct curl_slist *n = curl_slist_append(headers, traceparent); /* W3C trace context */
+        if (n)
+            headers = n;
     }
     growbuf body = {0}, hdrs = {0};
     curl_easy_setopt(h, CURLOPT_URL, req->url);

@@ -56,6 +56,7 @@ struct fr_run {
     int transition_seq;
     int record;                     /* keep effects */
     fr_replay *replay;              /* or serve them from a trace */
+    struct fr_obs_run *obs;         /* observability state (core/observe.h) or NULL */
 };
 
 struct fr_pipeline {

@@ -19,6 +19,7 @@
 
 #include "duration.h"
 #include "effects.h"
+#include "observe.h"
 #include "pipeline.h"
 
 /* ---- settling results (pool lock held) ------------------------------------------------ */
@@ -56,6 +57,7 @@ static void settle(fr_run *run, int s)
     fr_pipeline *p = run->p;
     fr_step_result *r = &run->res->steps[s];
     r->duration_us = fr__mono_us() - r->started_us;
+    fr__obs_step_end(run, s); /* observability: the step is settled */
     run->remaining--;
     if (r->state == FR_STEP_SUCCEEDED) {
         for (size_t i = 0; i < p->n_children[s]; i++) {
@@ -106,6 +108,7 @@ void fr__run_note_transition(fr_run *run, const char *step, int attempt, const c
     t->reason = tr->reason;
     t->seq = run->transition_seq++;
     pthread_mutex_unlock(&p->mu);
+    fr__obs_breaker_transition(run, breaker, tr); /* observability */
 }
 
 /* ---- the pool ----------------------------------------------------------------------- */
@@ -364,6 +367,7 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     run.input_len = strlen(out->input_json);
     run.remaining = m->n_steps;
     out->started_at_us = fr__wall_us();
+    run.obs = fr__obs_run_begin(&run); /* observability: run state, trace id */
     int64_t t0 = fr__mono_us();
     /* A replay runs on recorded time: no deadlines of its own. */
     if (m->run_timeout_us && !run.replay)
@@ -397,6 +401,7 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
             out->status = FR_RUN_FAILED;
     if (run.cancel->cancelled && fr__cancel_reason(run.cancel) == FR_E_CANCELLED)
         out->status = FR_RUN_CANCELLED;
+    fr__obs_run_end(&run); /* observability: run metric, log line, run span */
     if (run.replay)
         fr__replay_set_cancel(run.replay, NULL);
     fr__cancel_unref(run.cancel);

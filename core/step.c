@@ -9,6 +9,7 @@
 #include "effects.h"
 #include "isolate.h"
 #include "lease.h"
+#include "observe.h"
 #include "pipeline.h"
 #include "retry.h"
 
@@ -468,6 +469,7 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
         }
         x->resume = 0;
 
+        fr__obs_attempt_end(run, x->step, ai); /* observability: the attempt is complete */
         fr_attempt_result *a = &r->attempts[r->n_attempts - 1];
         if (agent->breaker && x->admission != FR_ADMIT_REJECT && !run->replay) {
             fr_breaker_transition tr;
