@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cp_client.h"
+#include "observe.h"
+#include "trace.h"
 #include "duration.h"
 #include "host.h"
 #include "serve.h"
@@ -29,8 +32,54 @@ struct fr_server {
     int tls, require_client_cert;
     size_t max_body;
     atomic_int ready;
-    atomic_long requests, errors;
+    fr_cp_client *cp;            /* keys and usage through the control plane, or NULL */
+    /* The SLA window reported to the control plane: requests, 5xx, latency buckets. */
+    pthread_mutex_t sla_mu;
+    int64_t sla_requests, sla_errors, sla_start;
+    uint64_t sla_buckets[32];    /* latency histogram, bucket k < 2^k microseconds */
 };
+
+/* Latency in microseconds into the SLA window. */
+static void sla_note(fr_server *s, int64_t us, int status)
+{
+    int k = 0;
+    while (k < 31 && (1LL << k) <= us)
+        k++;
+    pthread_mutex_lock(&s->sla_mu);
+    s->sla_requests++;
+    s->sla_errors += status >= 500;
+    s->sla_buckets[k]++;
+    pthread_mutex_unlock(&s->sla_mu);
+}
+
+/* The latency (ms) under which fraction q of the window's requests fell. */
+static int64_t sla_quantile(const uint64_t *b, int64_t n, double q)
+{
+    int64_t want = (int64_t)((double)n * q + 0.999), seen = 0;
+    for (int k = 0; k < 32; k++) {
+        seen += (int64_t)b[k];
+        if (seen >= want && want > 0)
+            return ((1LL << k) + 999) / 1000;
+    }
+    return 0;
+}
+
+/* Sends the finished window to the control plane and starts a new one. */
+static void sla_flush(fr_server *s)
+{
+    pthread_mutex_lock(&s->sla_mu);
+    int64_t now = fr__wall_us() / 1000000;
+    fr_cp_sla_report rep = {.requests = s->sla_requests, .errors = s->sla_errors,
+                            .latency_ms_p50 = sla_quantile(s->sla_buckets, s->sla_requests, 0.5),
+                            .latency_ms_p99 = sla_quantile(s->sla_buckets, s->sla_requests, 0.99),
+                            .window_start = s->sla_start, .window_end = now};
+    s->sla_requests = s->sla_errors = 0;
+    memset(s->sla_buckets, 0, sizeof s->sla_buckets);
+    s->sla_start = now;
+    pthread_mutex_unlock(&s->sla_mu);
+    if (s->cp && rep.window_end > rep.window_start)
+        fr__cp_report_sla(s->cp, &rep);
+}
 
 /* Per-request state (MHD's con_cls). */
 typedef struct request {
@@ -90,9 +139,8 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
     char oh[24];
     snprintf(oh, sizeof oh, "%lld", (long long)(overhead > 0 ? overhead : 0));
     MHD_add_response_header(resp, "X-FluxRoute-Overhead-Us", oh);
-    atomic_fetch_add(&s->requests, 1);
-    if (rp->status >= 500)
-        atomic_fetch_add(&s->errors, 1);
+    fr__metrics_http_request(rp->route ? rp->route : "other", rp->status);
+    sla_note(s, fr__mono_us() - rq->t0, rp->status);
     enum MHD_Result r = MHD_queue_response(c, (unsigned)rp->status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -110,13 +158,39 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
         return -1;
     }
     const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    pthread_rwlock_rdlock(&s->auth_lock);
+    int bearer = authz && strncasecmp(authz, "Bearer ", 7) == 0;
     int rc = -1;
-    if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
+    memset(who, 0, sizeof *who);
+    if (bearer && s->cp) {
+        /* Keys live in the control plane (cached there for at most 5 s). */
+        char hex[65];
+        fr__sha256_hex(authz + 7, strlen(authz + 7), hex);
+        fr_cp_identity id;
+        fr_status st = fr__cp_lookup_key(s->cp, hex, &id);
+        if (st == FR_OK && fr__role_parse(id.role, &who->role) == 0) {
+            snprintf(who->id, sizeof who->id, "%s", id.key_id);
+            snprintf(who->tenant, sizeof who->tenant, "%s", id.tenant);
+            snprintf(who->namespace_, sizeof who->namespace_, "%s", id.namespace_);
+            rc = 0;
+        } else if (st != FR_OK && st != FR_E_NOT_FOUND) {
+            fr__reply_error(out, 503, "controlplane_unavailable",
+                            "cannot check the key: the control plane is unreachable");
+            out->retry_after = 5;
+            return -1;
+        }
+    }
+    pthread_rwlock_rdlock(&s->auth_lock);
+    if (rc != 0 && bearer && s->auth)
         rc = fr__auth_key(s->auth, authz + 7, who);
-    else if (have_cert)
+    else if (rc != 0 && !bearer && have_cert && s->auth)
         rc = fr__auth_cert(s->auth, cn, who);
     pthread_rwlock_unlock(&s->auth_lock);
+    if (rc != 0 && getenv("AUDIT_LOG_PATH")) {
+        fr_audit_event ev = {.actor = have_cert ? cn : "unknown", .role = "none",
+                             .action = "authenticate", .decision = "denied",
+                             .result = "unauthorized"};
+        fr__audit_log(&ev);
+    }
     if (rc != 0) {
         if (authz)
             fr__reply_error(out, 401, "unauthorized", "unknown API key");
@@ -170,27 +244,22 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
                   request *rq, fr_reply *out)
 {
     int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    out->route = "other";
     if (is(url, "/healthz", "/v1/healthz")) {
+        out->route = "/healthz";
         fr__reply_json(out, 200, json_tokener_parse("{\"status\":\"ok\"}"));
         return;
     }
     if (is(url, "/readyz", "/v1/readyz")) {
+        out->route = "/readyz";
         int ready = atomic_load(&s->ready);
         fr__reply_json(out, ready ? 200 : 503,
                        json_tokener_parse(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}"));
         return;
     }
     if (is(url, "/metrics", NULL)) {
-        char *text = NULL;
-        if (asprintf(&text,
-                     "# HELP fluxroute_http_requests_total HTTP requests answered by serve.\n"
-                     "# TYPE fluxroute_http_requests_total counter\n"
-                     "fluxroute_http_requests_total %ld\n"
-                     "# HELP fluxroute_http_errors_total HTTP requests answered with a 5xx status.\n"
-                     "# TYPE fluxroute_http_errors_total counter\n"
-                     "fluxroute_http_errors_total %ld\n",
-                     atomic_load(&s->requests), atomic_load(&s->errors)) < 0)
-            text = NULL;
+        out->route = "/metrics";
+        char *text = fr__metrics_render();
         out->status = text ? 200 : 500;
         out->body = text;
         out->body_len = text ? strlen(text) : 0;
@@ -204,6 +273,9 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     fr_identity who;
     if (identify(s, c, &who, out) != 0)
         return;
+    const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
+    if (tp && strlen(tp) < sizeof who.traceparent)
+        snprintf(who.traceparent, sizeof who.traceparent, "%s", tp);
 
     const char *runs_prefix = "/v1/runs/";
     if (strncmp(url, runs_prefix, strlen(runs_prefix)) == 0) {
@@ -218,6 +290,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         memcpy(id, rest, n);
         id[n] = '\0';
         int trace = slash && strcmp(slash, "/trace") == 0;
+        out->route = trace ? "/v1/runs/{id}/trace" : "/v1/runs/{id}";
         if (slash && !trace) {
             fr__reply_error(out, 404, "not_found", "no such resource");
         } else if (get) {
@@ -231,6 +304,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     }
     int run = is(url, "/v1/run", "/run"), validate = is(url, "/v1/validate", "/validate");
     int replay = is(url, "/v1/replay", "/replay");
+    out->route = run ? "/v1/run" : validate ? "/v1/validate" : replay ? "/v1/replay" : "other";
     if (!run && !validate && !replay) {
         fr__reply_error(out, 404, "not_found", "no route %s %s", method, url);
         return;
@@ -388,6 +462,9 @@ static const char serve_usage[] =
     "  --max-body BYTES     request body limit (default 1048576)\n"
     "  --retention D        how long finished runs and traces are kept (default 1h)\n"
     "  --retention-count N  and how many at most (default 1000)\n"
+    "  --controlplane URL   look keys up in, and report usage to, the control plane\n"
+    "                       (CONTROLPLANE_URL; CONTROLPLANE_SERVICE_KEY is the service key;\n"
+    "                       CONTROLPLANE_SPOOL the usage spool, default ./fluxroute-usage.spool)\n"
     "TLS: ROUTER_TLS_ENABLED, ROUTER_TLS_CERT_FILE, ROUTER_TLS_KEY_FILE, ROUTER_TLS_CA_FILE,\n"
     "ROUTER_TLS_REQUIRE_CLIENT_CERT.\n";
 
@@ -402,6 +479,7 @@ int fr__serve_main(int argc, char **argv)
     static const cli_command cmd = {"serve", NULL, "", serve_usage};
     const char *addr = NULL, *mdir = NULL, *keys = NULL, *providers = NULL, *threads_arg = NULL;
     const char *max_runs_arg = NULL, *max_body_arg = NULL, *ret_arg = NULL, *ret_count_arg = NULL;
+    const char *cp_url = NULL;
     const char *pos[1];
     size_t n_pos;
     cli_list dirs = {0};
@@ -415,6 +493,7 @@ int fr__serve_main(int argc, char **argv)
                             {"--max-body", 1, &max_body_arg, NULL, NULL},
                             {"--retention", 1, &ret_arg, NULL, NULL},
                             {"--retention-count", 1, &ret_count_arg, NULL, NULL},
+                            {"--controlplane", 1, &cp_url, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(&cmd, argc, argv, opts, pos, 0, &n_pos);
     if (rc != 0)
@@ -437,8 +516,10 @@ int fr__serve_main(int argc, char **argv)
         fr__cli_error(&cmd, "--threads, --max-runs, --max-body and --retention-count must be positive");
         return FR_EXIT_USAGE;
     }
-    if (!mdir || !keys) {
-        fr__cli_error(&cmd, "--manifest-dir and --keys are required (see fluxroute serve --help)");
+    cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
+    if (!mdir || (!keys && !cp_url)) {
+        fr__cli_error(&cmd, "--manifest-dir and --keys (or --controlplane) are required (see "
+                            "fluxroute serve --help)");
         return FR_EXIT_USAGE;
     }
     struct sockaddr_in sa;
@@ -449,10 +530,20 @@ int fr__serve_main(int argc, char **argv)
 
     fr_server srv = {.keys_file = keys, .max_body = (size_t)max_body};
     char err[1024];
-    if (!(srv.auth = fr__auth_load(keys, err, sizeof err))) {
+    if (keys && !(srv.auth = fr__auth_load(keys, err, sizeof err))) {
         fr__cli_error(&cmd, "%s", err);
         return FR_EXIT_USAGE;
     }
+    if (cp_url) {
+        srv.cp = fr__cp_client_new(cp_url, getenv("CONTROLPLANE_SERVICE_KEY"),
+                                   env_or(NULL, "CONTROLPLANE_SPOOL", "fluxroute-usage.spool"));
+        if (!srv.cp) {
+            fr__auth_free(srv.auth);
+            return FR_EXIT_USAGE;
+        }
+    }
+    pthread_mutex_init(&srv.sla_mu, NULL);
+    srv.sla_start = fr__wall_us() / 1000000;
     pthread_rwlock_init(&srv.auth_lock, NULL);
     fr_manifest *prov = NULL;
     if (providers) {
@@ -477,7 +568,8 @@ int fr__serve_main(int argc, char **argv)
                              .providers = prov,
                              .retention_us = retention,
                              .retention_count = (size_t)ret_count,
-                             .max_concurrent = (size_t)max_runs};
+                             .max_concurrent = (size_t)max_runs,
+                             .cp = srv.cp};
     srv.runs = fr__runs_new(&rc_cfg);
 
     /* TLS from the original's variables; a broken set-up fails now, clearly. */
@@ -552,9 +644,19 @@ int fr__serve_main(int argc, char **argv)
 
     for (;;) {
         int sig = 0;
-        if (sigwait(&set, &sig) != 0)
+        /* Every SLA window (60 s, SERVE_SLA_WINDOW_S) goes to the control plane. */
+        const char *w = getenv("SERVE_SLA_WINDOW_S");
+        long window = w && atol(w) > 0 ? atol(w) : 60;
+        struct timespec ts = {.tv_sec = window, .tv_nsec = 0};
+        sig = sigtimedwait(&set, NULL, &ts);
+        if (sig < 0) {
+            if (errno == EAGAIN)
+                sla_flush(&srv);
             continue;
+        }
         if (sig == SIGHUP) {
+            if (!srv.keys_file)
+                continue;
             fr_auth *a = fr__auth_load(srv.keys_file, err, sizeof err);
             if (!a) {
                 fprintf(stderr, "fluxroute serve: keeping the old keys: %s\n", err);
@@ -582,6 +684,10 @@ int fr__serve_main(int argc, char **argv)
         close(ls);
     fr__runs_free(srv.runs);
     fr__manifest_free(prov);
+    sla_flush(&srv);
+    fr__cp_client_free(srv.cp);
+    fr__obs_shutdown();
+    pthread_mutex_destroy(&srv.sla_mu);
     pthread_rwlock_destroy(&srv.auth_lock);
     fr__auth_free(srv.auth);
     return FR_EXIT_OK;

@@ -17,10 +17,11 @@
 /* Who is calling. */
 typedef struct fr_identity {
     char id[128];          /* key id or client certificate CN (for audit lines) */
-    char tenant[64];
+    char tenant[72];
     char namespace_[40];
     fr_role role;
     int via_cert;          /* 1: mTLS client certificate */
+    char traceparent[64];  /* the request's W3C traceparent, or "" (joins the caller's trace) */
 } fr_identity;
 
 typedef struct fr_auth fr_auth;
@@ -56,6 +57,7 @@ typedef struct fr_runs_config {
     int64_t retention_us;              /* finished runs are kept this long */
     size_t retention_count;            /* and at most this many */
     size_t max_concurrent;             /* runs in flight before 429 */
+    struct fr_cp_client *cp;           /* report usage to the control plane, or NULL */
 } fr_runs_config;
 
 /* An HTTP answer produced by a handler. */
@@ -67,6 +69,7 @@ typedef struct fr_reply {
     int retry_after;                   /* seconds, for 429; 0 = none */
     int64_t plugin_us;                 /* time spent inside plugins (for the overhead header) */
     struct MHD_Response *stream;       /* a streaming response (SSE), instead of body */
+    const char *route;                 /* route pattern for metrics ("/v1/runs/{id}") */
 } fr_reply;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);

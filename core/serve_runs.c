@@ -10,7 +10,9 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "cp_client.h"
 #include "effects.h"
+#include "observe.h"
 #include "host.h"
 #include "pipeline.h"
 #include "replay.h"
@@ -39,7 +41,7 @@ typedef struct manifest_pool {
 typedef struct run_entry {
     struct run_entry *next;
     char id[40];
-    char tenant[64];
+    char tenant[72];
     char namespace_[40];
     int done;
     fr_run_status status;
@@ -355,21 +357,82 @@ static void release(fr_runs *r, manifest_pool *pool, fr_pipeline *p)
     fr__pipeline_free(p);
 }
 
-/* RBAC and namespace: the server's policy, narrowed by the manifest's lists. */
+/* One audit line for a request (nothing when AUDIT_LOG_PATH is unset). */
+static void audit(const fr_identity *who, fr_action action, const char *manifest,
+                  const fr_manifest *m, const char *run_id, const char *decision,
+                  const char *result, const char *error)
+{
+    if (!getenv("AUDIT_LOG_PATH"))
+        return;
+    char sha[65];
+    if (m)
+        fr__sha256_hex(m->text, m->text_len, sha);
+    fr_audit_event ev = {.actor = who->id,
+                         .role = fr__role_name(who->role),
+                         .tenant = who->tenant,
+                         .namespace_ = m ? m->namespace_ : who->namespace_,
+                         .action = fr__action_name(action),
+                         .manifest = manifest,
+                         .manifest_sha256 = m ? sha : NULL,
+                         .run_id = run_id,
+                         .decision = decision,
+                         .result = result,
+                         .error = error};
+    fr__audit_log(&ev);
+}
+
+/* RBAC and namespace: the server's policy, narrowed by the manifest's lists.  Denials
+ * are audited. */
 static int authorize(const fr_identity *who, const fr_manifest *m, fr_action action, fr_reply *out)
 {
     if (!fr__auth_allows(who->role, action) || !(m->rbac[action] & FR_ROLE_BIT(who->role))) {
         fr__reply_error(out, 403, "forbidden", "role %s may not %s this manifest",
                         fr__role_name(who->role), fr__action_name(action));
+        audit(who, action, m->path, m, NULL, "denied", "forbidden", NULL);
         return -1;
     }
     if (strcmp(m->namespace_, who->namespace_) != 0) {
         fr__reply_error(out, 403, "namespace_forbidden",
                         "the manifest's namespace \"%s\" is not yours (\"%s\")", m->namespace_,
                         who->namespace_);
+        audit(who, action, m->path, m, NULL, "denied", "namespace_forbidden", NULL);
         return -1;
     }
     return 0;
+}
+
+/* Usage for the control plane: the run, and each model call whose step output says
+ * what it used (llm agents report {usage, model, provider}). */
+static void report_usage(fr_runs *r, const char *tenant, const fr_pipeline *p,
+                         const fr_run_result *res)
+{
+    if (!r->cfg.cp)
+        return;
+    char key[160];
+    snprintf(key, sizeof key, "%s:run", res->run_id);
+    fr_cp_usage_event ev = {.idempotency_key = key, .tenant = tenant, .kind = "run", .runs = 1};
+    fr__cp_report_usage(r->cfg.cp, &ev);
+    const fr_manifest *m = fr__pipeline_manifest(p);
+    for (size_t i = 0; i < res->n_steps; i++) {
+        const fr_step_result *s = &res->steps[i];
+        if (s->state != FR_STEP_SUCCEEDED || !s->output || !strstr(s->output, "\"usage\""))
+            continue;
+        json_object *o = json_tokener_parse(s->output), *u, *v;
+        if (o && json_object_object_get_ex(o, "usage", &u) && json_object_is_type(u, json_type_object)) {
+            snprintf(key, sizeof key, "%s:%s:provider_call", res->run_id, m->steps[i].id);
+            fr_cp_usage_event pe = {.idempotency_key = key, .tenant = tenant, .kind = "provider_call"};
+            if (json_object_object_get_ex(o, "provider", &v))
+                pe.provider = json_object_get_string(v);
+            if (json_object_object_get_ex(o, "model", &v))
+                pe.model = json_object_get_string(v);
+            if (json_object_object_get_ex(u, "input_tokens", &v))
+                pe.input_tokens = json_object_get_int64(v);
+            if (json_object_object_get_ex(u, "output_tokens", &v))
+                pe.output_tokens = json_object_get_int64(v);
+            fr__cp_report_usage(r->cfg.cp, &pe);
+        }
+        json_object_put(o);
+    }
 }
 
 /* ---- the run registry ------------------------------------------------------------------- */
@@ -518,6 +581,7 @@ static void sse_token(void *ud, const char *step, const char *text, size_t len)
 
 typedef struct run_job {
     fr_runs *r;
+    fr_identity who;              /* copied: async runs outlive the request */
     fr_pipeline *p;
     manifest_pool *pool;
     run_entry *entry;
@@ -533,7 +597,8 @@ typedef struct run_job {
 static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
 {
     fr_run_options ro = {.input_json = j->input, .seed = j->seed, .has_seed = j->has_seed,
-                         .record = j->record, .run_id = j->entry->id};
+                         .record = j->record, .run_id = j->entry->id,
+                         .traceparent = j->who.traceparent[0] ? j->who.traceparent : NULL};
     if (j->sse) {
         ro.progress = sse_progress;
         ro.progress_ud = j->sse;
@@ -557,6 +622,10 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
             for (size_t k = 0; k < res.steps[i].n_attempts; k++)
                 plugin_us += res.steps[i].attempts[k].duration_us;
         *status = res.status;
+        report_usage(j->r, j->who.tenant, j->p, &res);
+        const fr_manifest *m = fr__pipeline_manifest(j->p);
+        audit(&j->who, FR_ACTION_RUN, m->path, m, res.run_id, "allowed",
+              fr__run_status_name(res.status), NULL);
         fr__run_result_free(&res);
     } else {
         json_object *o = json_object_new_object(), *e = json_object_new_object();
@@ -624,6 +693,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         return;
     }
     j->r = r;
+    j->who = *who;
     j->record = record;
     if (json_object_object_get_ex(body, "seed", &v)) {
         j->seed = json_object_get_uint64(v);
@@ -750,6 +820,8 @@ void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *b
     }
     json_object_object_add(o, "errors", errors);
     free(tmp.body);
+    audit(who, FR_ACTION_VALIDATE, ref.name ? ref.name : "manifest_yaml", p ? fr__pipeline_manifest(p) : NULL,
+          NULL, "allowed", p ? "valid" : "invalid", NULL);
     release(r, pool, p);
     fr__reply_json(out, 200, o);
 }
@@ -865,6 +937,8 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
     fr__replay_notes(trace, text, p, notes);
     size_t n_steps = 0;
     fr_status st = fr__replay_execute(p, trace, &div, &n_steps);
+    audit(who, FR_ACTION_REPLAY, "trace", fr__pipeline_manifest(p), NULL, "allowed",
+          st != FR_OK ? "error" : div ? "diverged" : "identical", NULL);
     if (st != FR_OK) {
         fr__reply_error(out, 400, "invalid_trace", "the recorded input cannot be replayed: %s",
                         fr_strerror(st));
