@@ -47,6 +47,8 @@ if [ ! -f config.status ] || [ "$(cat .bootstrap/configure.sum 2>/dev/null)" != 
   echo "bootstrap: ./configure $flags"
   # shellcheck disable=SC2086
   ./configure -q $flags
+  # Other flags (e.g. sanitizers on or off) need every object rebuilt.
+  [ -f .bootstrap/configure.sum ] && make -s clean >/dev/null 2>&1 || true
   echo "$cf_sum" > .bootstrap/configure.sum
 fi
 

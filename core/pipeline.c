@@ -43,7 +43,8 @@ static void build_instance(fr_pipeline *p, fr_instance *inst, const char *what, 
         if (o->secret && (o->type == FR_OPT_STRING || o->type == FR_OPT_JSON))
             fr__secret_remember(*(const char *const *)((const char *)inst->config.data + o->offset));
     free(fr__host_take_init_error());
-    fr_status st = d->init(fr__host_api(), inst->config.data, &inst->state);
+    /* init is optional: a plugin without state needs none. */
+    fr_status st = d->init ? d->init(fr__host_api(), inst->config.data, &inst->state) : FR_OK;
     char *why = fr__host_take_init_error();
     if (st != FR_OK) {
         fr__diag_add(diags, line, col, "%s \"%s\": plugin \"%s\" rejected its configuration: %s",
