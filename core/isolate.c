@@ -864,7 +864,9 @@ int fr__helper_main(void)
               diags.n > 0;
     json_object_put(init);
     void *state = NULL;
-    fr_status st = bad ? FR_E_CONFIG : lp->desc->init(&helper_api, cfg.data, &state);
+    fr_status st = bad             ? FR_E_CONFIG
+                   : lp->desc->init ? lp->desc->init(&helper_api, cfg.data, &state)
+                                    : FR_OK;
     if (st != FR_OK) {
         reply_error(st, bad && diags.n ? diags.items[0].message : "plugin init failed");
         fr__diags_free(&diags);
