@@ -30,6 +30,13 @@ fr run "$R/policies.yaml" --json --seed 5
 if [ "$(jq -c '[.steps[].attempts[].backoff_us]' "$TMP/out")" = "$(jq -c '[.steps[].attempts[].backoff_us]' "$TMP/first.json")" ]; then
   ok "same seed, same backoff"; else not_ok "same seed, same backoff"; fi
 
+# A provider's own breaker: network failures open it, then calls fail fast.
+FR_RESILIENCE_KEY=sk-unused fr run "$R/provider_breaker.yaml" --json
+expect_rc "provider breaker" 0
+expect_jq "provider breaker: retried network failures" '[.steps[0].attempts[] | select(.agent == "ask") | .class] == ["network", "network", "circuit_open"]'
+expect_jq "provider breaker: fallback answered" '.steps[0].answered_by == "offline"'
+expect_jq "provider breaker: transition" '.breaker_transitions == [{"breaker": "provider:down", "from": "closed", "to": "open", "step": "s", "attempt": 2, "reason": "failure_threshold consecutive failures"}]'
+
 # Ctrl-C while waiting out a 30s backoff: the run stops at once.
 "$FLUXROUTE" run "$R/backoff_cancel.yaml" --json >"$TMP/out" 2>"$TMP/err" &
 pid=$!

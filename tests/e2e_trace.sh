@@ -59,6 +59,12 @@ expect_jq "http effect" '.steps[0].attempts[0].effects[0] | .kind == "http" and 
 stop_fakes
 fr replay "$TMP/fetch.json" --plugin-dir "$P"
 expect_rc "http: replay with the server gone" 0
+# A plugin that now makes another request: the divergence is at that call, with it.
+sed 's|/_stats|/_reset|' "$TMP/fetch.yaml" > "$TMP/fetch2.yaml"
+fr replay "$TMP/fetch.json" --plugin-dir "$P" --manifest "$TMP/fetch2.yaml"
+expect_rc "http: a different request diverges" 1
+expect_out "http: divergence at the call" "effects[0].request"
+expect_out "http: with the request it tried" "/_reset"
 
 # ---- providers: replay needs neither server nor key -----------------------------------------
 export FR_TRACE_KEY=sk-trace-secret-4242
