@@ -22,6 +22,8 @@
 #include <fluxroute/plugin.h>
 
 #ifdef FR_PLUGIN_UTIL_JSON
+#include <pthread.h>
+
 #include <json-c/json.h>
 #endif
 
@@ -244,6 +246,30 @@ static inline size_t pu_next_chunk(const char *s, size_t n)
  * after the value is an error).  Returns the new object (caller puts it) or NULL with a
  * reason in err.  A JSON `null` document is reported as an error too ("null"), since
  * every caller wants a value. */
+/* One deep tokener per thread (freed when the thread ends; plugins are never unloaded,
+ * so the destructor stays valid). */
+static pthread_key_t pu_tokener_key;
+static pthread_once_t pu_tokener_once = PTHREAD_ONCE_INIT;
+
+static void pu_tokener_free(void *t)
+{
+    json_tokener_free(t);
+}
+
+static void pu_tokener_key_init(void)
+{
+    pthread_key_create(&pu_tokener_key, pu_tokener_free);
+}
+
+static inline json_tokener *pu_thread_tokener(void)
+{
+    pthread_once(&pu_tokener_once, pu_tokener_key_init);
+    json_tokener *t = pthread_getspecific(pu_tokener_key);
+    if (!t && (t = json_tokener_new_ex(PU_JSON_MAX_DEPTH)) != NULL)
+        pthread_setspecific(pu_tokener_key, t);
+    return t;
+}
+
 static inline json_object *pu_json_parse(const char *text, size_t len, char *err, size_t errlen)
 {
     if (!text || len == 0) {
@@ -255,8 +281,8 @@ static inline json_object *pu_json_parse(const char *text, size_t len, char *err
         return NULL;
     }
     /* json-c's default depth (32) is too shallow for step inputs nesting earlier
-     * steps' outputs. */
-    json_tokener *tok = json_tokener_new_ex(PU_JSON_MAX_DEPTH);
+     * steps' outputs; a deep tokener is costly to create, so each thread keeps one. */
+    json_tokener *tok = pu_thread_tokener();
     if (!tok) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -264,7 +290,7 @@ static inline json_object *pu_json_parse(const char *text, size_t len, char *err
     json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
+    json_tokener_reset(tok);
     if (jerr != json_tokener_success) {
         snprintf(err, errlen, "%s at offset %zu",
                  jerr == json_tokener_continue ? "unexpected end of document"
