@@ -237,8 +237,8 @@ static char *line_body(const fr_audit_event *ev, const char *prev, size_t *len)
     json_object_object_add(o, "error", str_or_null(ev->error));
     json_object_object_add(o, "prev", json_object_new_string(prev));
     size_t n = 0;
-    const char *text =
-        json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    const char *text = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     char *out = text && n > 2 ? strndup(text, n - 1) : NULL; /* drop the closing brace */
     *len = out ? n - 1 : 0;
     json_object_put(o);
@@ -348,15 +348,15 @@ int fr__audit_log(const fr_audit_event *ev)
 }
 
 void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
-                   const char *run_id, const char *decision, const char *result,
-                   const char *error)
+                   const char *run_id, const char *decision, const char *result, const char *error)
 {
     static int written;
     fr__obs_init();
     if (!env_path || __atomic_exchange_n(&written, 1, __ATOMIC_ACQ_REL))
         return;
     fr_role role;
-    const char *role_name = fr__role_from_env(&role) == 0 ? fr__role_name(role) : getenv("REQUEST_ROLE");
+    const char *role_name =
+        fr__role_from_env(&role) == 0 ? fr__role_name(role) : getenv("REQUEST_ROLE");
     const char *user = getenv("USER");
     char sha[65];
     if (m && m->text)

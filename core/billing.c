@@ -21,8 +21,8 @@ int64_t fr__currency_minor_micros(const char *code)
         const char *code;
         int64_t minor;
     } table[] = {
-        {"USD", 10000}, {"EUR", 10000}, {"GBP", 10000}, {"CHF", 10000}, {"CAD", 10000},
-        {"AUD", 10000}, {"CNY", 10000}, {"INR", 10000}, {"SEK", 10000}, {"NOK", 10000},
+        {"USD", 10000}, {"EUR", 10000}, {"GBP", 10000}, {"CHF", 10000},   {"CAD", 10000},
+        {"AUD", 10000}, {"CNY", 10000}, {"INR", 10000}, {"SEK", 10000},   {"NOK", 10000},
         {"DKK", 10000}, {"PLN", 10000}, {"BRL", 10000}, {"JPY", 1000000}, {"KRW", 1000000},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -182,7 +182,8 @@ fr_status fr__bill_invoice(const fr_rate_card *cards, size_t n_cards, const fr_u
         int64_t per = l->kind == FR_BILL_RUNS ? 1 : 1000000;
         if (fr__bill_amount(l->quantity, l->unit_price, per, minor, &l->amount) != FR_OK ||
             __builtin_add_overflow(inv->total, l->amount, &inv->total)) {
-            snprintf(err, errlen, "amount overflows (limit %lld micro-units)", (long long)INT64_MAX);
+            snprintf(err, errlen, "amount overflows (limit %lld micro-units)",
+                     (long long)INT64_MAX);
             st = FR_E_INVALID;
         }
     }
@@ -399,17 +400,16 @@ int fr__period_parse(const char *s, int32_t *first_day, int32_t *next_first_day)
         m > 12 || y < 1970)
         return -1;
     *first_day = fr__days_from_civil(y, (unsigned)m, 1);
-    *next_first_day = m == 12 ? fr__days_from_civil(y + 1, 1, 1)
-                              : fr__days_from_civil(y, (unsigned)m + 1, 1);
+    *next_first_day =
+        m == 12 ? fr__days_from_civil(y + 1, 1, 1) : fr__days_from_civil(y, (unsigned)m + 1, 1);
     return 0;
 }
 
 int fr__date_parse(const char *s, int32_t *day)
 {
     int y, m, d;
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) ||
-        digits(s + 5, 2, &m) || digits(s + 8, 2, &d) || y < 1970 || m < 1 || m > 12 || d < 1 ||
-        d > days_in_month(y, m))
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) || digits(s + 5, 2, &m) ||
+        digits(s + 8, 2, &d) || y < 1970 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
         return -1;
     *day = fr__days_from_civil(y, (unsigned)m, (unsigned)d);
     return 0;

@@ -48,7 +48,7 @@ typedef struct fr_rate_card {
     int64_t version;
     int32_t effective_day; /* days since 1970-01-01 (UTC) */
     char currency[4];
-    fr_price *prices;      /* borrowed by the billing functions */
+    fr_price *prices; /* borrowed by the billing functions */
     size_t n_prices;
 } fr_rate_card;
 
@@ -70,7 +70,7 @@ typedef struct fr_invoice_line {
 
 typedef struct fr_invoice {
     char tenant[128];
-    char period[8];     /* YYYY-MM */
+    char period[8]; /* YYYY-MM */
     char currency[4];
     int closed;
     fr_invoice_line *lines; /* owned; sorted by card version, model, kind */

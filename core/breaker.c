@@ -8,9 +8,9 @@
 #include "duration.h"
 
 struct fr_breaker {
-    fr_breaker *next;           /* registry list */
-    char *key;                  /* namespace \x1f kind:id */
-    const char *name;           /* points into key: "kind:id" */
+    fr_breaker *next; /* registry list */
+    char *key;        /* namespace \x1f kind:id */
+    const char *name; /* points into key: "kind:id" */
     fr_breaker_cfg cfg;
     pthread_mutex_t mu;
     fr_breaker_state state;
@@ -104,8 +104,7 @@ static void set_state(fr_breaker *b, fr_breaker_state to, const char *reason,
     b->state = to;
 }
 
-fr_admission fr__breaker_admit(fr_breaker *b, int64_t now, fr_breaker_transition *tr,
-                               int *changed)
+fr_admission fr__breaker_admit(fr_breaker *b, int64_t now, fr_breaker_transition *tr, int *changed)
 {
     *changed = 0;
     pthread_mutex_lock(&b->mu);

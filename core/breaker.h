@@ -24,9 +24,9 @@ typedef enum fr_breaker_state {
 } fr_breaker_state;
 
 typedef enum fr_admission {
-    FR_ADMIT_ALLOW = 0,  /* closed: go ahead */
-    FR_ADMIT_PROBE,      /* the single half-open probe: go ahead with probe_timeout */
-    FR_ADMIT_REJECT      /* open (or probe in flight): fail fast with circuit_open */
+    FR_ADMIT_ALLOW = 0, /* closed: go ahead */
+    FR_ADMIT_PROBE,     /* the single half-open probe: go ahead with probe_timeout */
+    FR_ADMIT_REJECT     /* open (or probe in flight): fail fast with circuit_open */
 } fr_admission;
 
 typedef struct fr_breaker fr_breaker;
@@ -34,7 +34,7 @@ typedef struct fr_breaker fr_breaker;
 /* A state change, for the run report. */
 typedef struct fr_breaker_transition {
     fr_breaker_state from, to;
-    const char *reason;  /* static text */
+    const char *reason; /* static text */
 } fr_breaker_transition;
 
 /* The breaker for (namespace, kind, id), created with `cfg` on first use.  `kind` is
@@ -48,8 +48,7 @@ const fr_breaker_cfg *fr__breaker_cfg(const fr_breaker *b);
 
 /* Decides whether a call may go ahead at monotonic time `now`.  When the decision
  * changes the state (open -> half_open), *tr is filled and 1 returned in *changed. */
-fr_admission fr__breaker_admit(fr_breaker *b, int64_t now, fr_breaker_transition *tr,
-                               int *changed);
+fr_admission fr__breaker_admit(fr_breaker *b, int64_t now, fr_breaker_transition *tr, int *changed);
 
 /* Records the outcome of an admitted call.  Returns 1 and fills *tr when the state
  * changed. */

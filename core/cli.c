@@ -99,8 +99,8 @@ static void print_notes(const fr_manifest *m)
     for (size_t i = 0; i < m->n_agents; i++) {
         const fr_agent_cfg *a = &m->agents[i];
         if (a->plugin_implicit)
-            fprintf(stderr, "%s:%d:%d: note: agent \"%s\" has no `plugin:`; using echo\n",
-                    m->path, a->node ? a->node->line : 0, a->node ? a->node->col : 0, a->id);
+            fprintf(stderr, "%s:%d:%d: note: agent \"%s\" has no `plugin:`; using echo\n", m->path,
+                    a->node ? a->node->line : 0, a->node ? a->node->col : 0, a->id);
     }
 }
 
@@ -123,8 +123,8 @@ static void report_diags(fr_diags *diags, struct json_object **errors)
     fr__diags_free(diags);
 }
 
-int fr__cli_load(const cli_command *cmd, const char *path, const cli_list *plugin_dirs,
-                 int notes, fr_pipeline **out, struct json_object **errors)
+int fr__cli_load(const cli_command *cmd, const char *path, const cli_list *plugin_dirs, int notes,
+                 fr_pipeline **out, struct json_object **errors)
 {
     (void)cmd;
     *out = NULL;

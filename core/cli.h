@@ -10,8 +10,8 @@
 /* Exit codes shared by every command (DESIGN.md, "CLI"). */
 enum {
     FR_EXIT_OK = 0,
-    FR_EXIT_FAILED = 1,       /* run failed, traces diverge */
-    FR_EXIT_USAGE = 2,        /* usage, manifest or input error */
+    FR_EXIT_FAILED = 1, /* run failed, traces diverge */
+    FR_EXIT_USAGE = 2,  /* usage, manifest or input error */
     FR_EXIT_PERMISSION = 3,
     FR_EXIT_LEASE = 4,
     FR_EXIT_INTERRUPTED = 130
@@ -24,19 +24,19 @@ typedef struct cli_list {
 } cli_list;
 
 typedef struct cli_opt {
-    const char *name;         /* "--json" */
-    int has_arg;              /* 1: takes a value (--x V or --x=V) */
-    const char **value;       /* single-valued: last one wins */
-    cli_list *list;           /* repeatable */
-    int *flag;                /* boolean flag */
+    const char *name;   /* "--json" */
+    int has_arg;        /* 1: takes a value (--x V or --x=V) */
+    const char **value; /* single-valued: last one wins */
+    cli_list *list;     /* repeatable */
+    int *flag;          /* boolean flag */
 } cli_opt;
 
 /* A command of the table in main.c. */
 typedef struct cli_command {
     const char *name;
     int (*run)(const struct cli_command *cmd, int argc, char **argv);
-    const char *summary;      /* one line for `fluxroute --help` */
-    const char *usage;        /* full help text for `fluxroute CMD --help` */
+    const char *summary; /* one line for `fluxroute --help` */
+    const char *usage;   /* full help text for `fluxroute CMD --help` */
 } cli_command;
 
 /* Parses argv[1..] (argv[0] is the command name) against `opts` (terminated by a NULL
@@ -55,8 +55,8 @@ void fr__cli_error(const cli_command *cmd, const char *fmt, ...)
  * `notes` is set.  When `errors` is given, it receives a JSON array of {file, line,
  * col, message} (caller releases it).  Returns FR_EXIT_OK with *out set, or an exit code. */
 struct json_object;
-int fr__cli_load(const cli_command *cmd, const char *path, const cli_list *plugin_dirs,
-                 int notes, fr_pipeline **out, struct json_object **errors);
+int fr__cli_load(const cli_command *cmd, const char *path, const cli_list *plugin_dirs, int notes,
+                 fr_pipeline **out, struct json_object **errors);
 
 /* Checks REQUEST_ROLE against the manifest's rbac list for `action`.  Returns FR_EXIT_OK,
  * FR_EXIT_USAGE (invalid role) or FR_EXIT_PERMISSION, printing why. */

@@ -17,7 +17,7 @@ struct cli_lease {
     fr_lease *lease;
     fr_pipeline *p;
     atomic_int lost;
-    char lost_message[512];   /* written once, before `lost` is set */
+    char lost_message[512]; /* written once, before `lost` is set */
 };
 
 /* Renewal thread: the lease is gone, stop the protected work. */
@@ -60,8 +60,7 @@ int fr__cli_lease_begin(const cli_command *cmd, fr_pipeline *p, const char *wait
     int64_t wait_us = 0;
     const char *why = NULL;
     if (wait_arg && (fr__duration_parse(wait_arg, &wait_us, &why) != 0 || wait_us < 0)) {
-        fr__cli_error(cmd, "--lease-wait %s: %s", wait_arg,
-                      why ? why : "must not be negative");
+        fr__cli_error(cmd, "--lease-wait %s: %s", wait_arg, why ? why : "must not be negative");
         return FR_EXIT_USAGE;
     }
     char err[512];
@@ -91,8 +90,10 @@ int fr__cli_lease_begin(const cli_command *cmd, fr_pipeline *p, const char *wait
     cl->p = p;
     st = fr__lease_backend_open(&cfg, &cl->backend, err, sizeof err);
     if (st == FR_OK) {
-        fr_lease_acquire_opts o = {.ttl_us = cfg.ttl_us, .wait_us = wait_us,
-                                   .on_lost = on_lost, .on_lost_ud = cl,
+        fr_lease_acquire_opts o = {.ttl_us = cfg.ttl_us,
+                                   .wait_us = wait_us,
+                                   .on_lost = on_lost,
+                                   .on_lost_ud = cl,
                                    .should_stop = interrupted};
         st = fr__lease_acquire(cl->backend, key, &o, &cl->lease, err, sizeof err);
     }

@@ -13,7 +13,7 @@
 #include "observe.h"
 #include "trace.h"
 
-#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define ZERO_HASH       "0000000000000000000000000000000000000000000000000000000000000000"
 #define HASH_SUFFIX_LEN 75 /* ,"hash":"<64 hex>"} */
 
 /* Reads the next line (without its newline) into *buf.  Returns its length, or -1 at the
@@ -36,8 +36,8 @@ static int is_hex64(const char *s)
 
 /* Checks one line against the previous line's hash.  Returns NULL when it is sound,
  * else the reason (static). */
-static const char *check_line(const char *line, size_t len, const char *want_prev,
-                              size_t lineno, json_object **parsed)
+static const char *check_line(const char *line, size_t len, const char *want_prev, size_t lineno,
+                              json_object **parsed)
 {
     *parsed = NULL;
     if (len == 0)
@@ -112,7 +112,8 @@ int fr__cmd_audit_verify(const cli_command *cmd, int argc, char **argv)
         json_object_object_add(o, "file", json_object_new_string(pos[0]));
         json_object_object_add(o, "valid", json_object_new_boolean(why == NULL));
         json_object_object_add(o, "lines", json_object_new_int64((int64_t)lineno));
-        json_object_object_add(o, "broken_line", why ? json_object_new_int64((int64_t)lineno) : NULL);
+        json_object_object_add(o, "broken_line",
+                               why ? json_object_new_int64((int64_t)lineno) : NULL);
         json_object_object_add(o, "reason", why ? json_object_new_string(why) : NULL);
         fr__cli_print_json(o);
     } else if (why) {
@@ -125,9 +126,9 @@ int fr__cmd_audit_verify(const cli_command *cmd, int argc, char **argv)
 
 /* ---- export ----------------------------------------------------------------------------- */
 
-static const char *const columns[] = {"time", "actor", "role", "tenant", "namespace", "action",
-                                      "manifest", "manifest_sha256", "run_id", "decision",
-                                      "result", "error", "prev", "hash", NULL};
+static const char *const columns[] = {
+    "time",   "actor",    "role",   "tenant", "namespace", "action", "manifest", "manifest_sha256",
+    "run_id", "decision", "result", "error",  "prev",      "hash",   NULL};
 
 /* RFC 4180: a field with a comma, quote, CR or LF (or leading/trailing space) is quoted,
  * quotes doubled. */
@@ -183,7 +184,8 @@ int fr__cmd_audit_export(const cli_command *cmd, int argc, char **argv)
     char *tmp = NULL;
     FILE *out = stdout;
     if (out_arg) {
-        if (asprintf(&tmp, "%s.tmp.%ld", out_arg, (long)getpid()) < 0 || !(out = fopen(tmp, "wb"))) {
+        if (asprintf(&tmp, "%s.tmp.%ld", out_arg, (long)getpid()) < 0 ||
+            !(out = fopen(tmp, "wb"))) {
             fr__cli_error(cmd, "%s: %s", out_arg, strerror(errno));
             fclose(in);
             free(tmp);

@@ -58,14 +58,20 @@ static int cmd_list(const cli_command *cmd, const cli_list *dirs, int json)
             json_object *o = json_object_new_object();
             json_object_object_add(o, "name", json_object_new_string(it->name));
             json_object_object_add(o, "status", json_object_new_string(status));
-            json_object_object_add(o, "kind", d ? json_object_new_string(kind_name(d->kind)) : NULL);
-            json_object_object_add(o, "version", d && d->version ? json_object_new_string(d->version) : NULL);
+            json_object_object_add(o, "kind",
+                                   d ? json_object_new_string(kind_name(d->kind)) : NULL);
+            json_object_object_add(o, "version",
+                                   d && d->version ? json_object_new_string(d->version) : NULL);
             json_object_object_add(o, "abi", d ? json_object_new_string(abi) : NULL);
             json_object_object_add(o, "path", json_object_new_string(it->path));
             json_object_object_add(o, "origin", json_object_new_string(it->origin));
-            json_object_object_add(o, "description", d && d->description ? json_object_new_string(d->description) : NULL);
-            json_object_object_add(o, "refusal", it->refusal ? json_object_new_string(it->refusal) : NULL);
-            json_object_object_add(o, "shadowed_by", it->shadowed_by ? json_object_new_string(it->shadowed_by) : NULL);
+            json_object_object_add(o, "description",
+                                   d && d->description ? json_object_new_string(d->description)
+                                                       : NULL);
+            json_object_object_add(o, "refusal",
+                                   it->refusal ? json_object_new_string(it->refusal) : NULL);
+            json_object_object_add(
+                o, "shadowed_by", it->shadowed_by ? json_object_new_string(it->shadowed_by) : NULL);
             json_object_array_add(arr, o);
         } else if (it->refusal) {
             printf("%-12s %-9s %-8s %-4s %s\n    refused: %s\n", it->name, "-", "-", "-", it->path,
@@ -114,18 +120,20 @@ static int cmd_info(const cli_command *cmd, const cli_list *dirs, const char *wh
     abi_text(d, abi, sizeof abi);
     json_object *opts = json ? json_object_new_array() : NULL;
     if (!json) {
-        printf("name:        %s\nkind:        %s\nversion:     %s\nabi:         %s\npath:        %s\n"
-               "sha256:      %s\ndescription: %s\noptions:%s\n",
-               d->name, kind_name(d->kind), d->version ? d->version : "-", abi, lp->path,
-               lp->sha256, d->description ? d->description : "-",
-               d->options && d->options[0].name ? "" : " (none)");
+        printf(
+            "name:        %s\nkind:        %s\nversion:     %s\nabi:         %s\npath:        %s\n"
+            "sha256:      %s\ndescription: %s\noptions:%s\n",
+            d->name, kind_name(d->kind), d->version ? d->version : "-", abi, lp->path, lp->sha256,
+            d->description ? d->description : "-",
+            d->options && d->options[0].name ? "" : " (none)");
     }
     for (const fr_option *o = d->options; o && o->name; o++) {
         const char *def = o->secret && o->default_value ? "(secret)" : o->default_value;
         if (json) {
             json_object *jo = json_object_new_object();
             json_object_object_add(jo, "name", json_object_new_string(o->name));
-            json_object_object_add(jo, "type", json_object_new_string(fr__option_type_name(o->type)));
+            json_object_object_add(jo, "type",
+                                   json_object_new_string(fr__option_type_name(o->type)));
             json_object_object_add(jo, "default", def ? json_object_new_string(def) : NULL);
             json_object_object_add(jo, "required", json_object_new_boolean(o->required));
             json_object_object_add(jo, "secret", json_object_new_boolean(o->secret));
@@ -133,7 +141,10 @@ static int cmd_info(const cli_command *cmd, const cli_list *dirs, const char *wh
             json_object_array_add(opts, jo);
         } else {
             printf("  %-14s %-8s %s%s%s%s\n      %s\n", o->name, fr__option_type_name(o->type),
-                   o->required ? "required" : "default: ", o->required ? "" : def ? def : "(none)",
+                   o->required ? "required" : "default: ",
+                   o->required ? ""
+                   : def       ? def
+                               : "(none)",
                    o->secret ? ", secret" : "", "", o->doc ? o->doc : "");
         }
     }
@@ -141,11 +152,13 @@ static int cmd_info(const cli_command *cmd, const cli_list *dirs, const char *wh
         json_object *root = json_object_new_object();
         json_object_object_add(root, "name", json_object_new_string(d->name));
         json_object_object_add(root, "kind", json_object_new_string(kind_name(d->kind)));
-        json_object_object_add(root, "version", d->version ? json_object_new_string(d->version) : NULL);
+        json_object_object_add(root, "version",
+                               d->version ? json_object_new_string(d->version) : NULL);
         json_object_object_add(root, "abi", json_object_new_string(abi));
         json_object_object_add(root, "path", json_object_new_string(lp->path));
         json_object_object_add(root, "sha256", json_object_new_string(lp->sha256));
-        json_object_object_add(root, "description", d->description ? json_object_new_string(d->description) : NULL);
+        json_object_object_add(root, "description",
+                               d->description ? json_object_new_string(d->description) : NULL);
         json_object_object_add(root, "options", opts);
         fr__cli_print_json(root);
     }
@@ -172,6 +185,7 @@ int fr__cmd_plugins(const cli_command *cmd, int argc, char **argv)
         return cmd_list(cmd, &dirs, json);
     if (n_pos == 2 && strcmp(pos[0], "info") == 0)
         return cmd_info(cmd, &dirs, pos[1], json);
-    fr__cli_error(cmd, "expected `plugins list` or `plugins info NAME` (see fluxroute plugins --help)");
+    fr__cli_error(cmd,
+                  "expected `plugins list` or `plugins info NAME` (see fluxroute plugins --help)");
     return FR_EXIT_USAGE;
 }

@@ -151,7 +151,8 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     if (rc == FR_EXIT_OK) /* leases */
         rc = fr__cli_lease_begin(cmd, p, lease_wait, &ro, &lease);
     if (rc != FR_EXIT_OK) {
-        fr__audit_cli(FR_ACTION_RUN, pos[0], p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", "error", NULL);
+        fr__audit_cli(FR_ACTION_RUN, pos[0], p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed",
+                      "error", NULL);
         fr__pipeline_free(p);
         free(input);
         return rc;
@@ -202,7 +203,8 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         }
         if (lease_lost && rc == FR_EXIT_OK) /* leases: lost outside the run's steps */
             rc = FR_EXIT_FAILED;
-        fr__audit_cli(FR_ACTION_RUN, pos[0], fr__pipeline_manifest(p), res.run_id, "allowed", fr__run_status_name(res.status), NULL);
+        fr__audit_cli(FR_ACTION_RUN, pos[0], fr__pipeline_manifest(p), res.run_id, "allowed",
+                      fr__run_status_name(res.status), NULL);
         fr__run_result_free(&res);
     }
     fr__pipeline_free(p);
@@ -256,7 +258,8 @@ int fr__cmd_validate(const cli_command *cmd, int argc, char **argv)
         fr__cli_print_json(o);
     }
     json_object_put(errors);
-    fr__audit_cli(FR_ACTION_VALIDATE, pos[0], p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", rc == FR_EXIT_OK ? "valid" : "invalid", NULL);
+    fr__audit_cli(FR_ACTION_VALIDATE, pos[0], p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed",
+                  rc == FR_EXIT_OK ? "valid" : "invalid", NULL);
     fr__pipeline_free(p);
     return rc;
 }
@@ -269,7 +272,8 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int parse_count(const cli_command *cmd, const char *name, const char *text, long min, long *out)
+static int parse_count(const cli_command *cmd, const char *name, const char *text, long min,
+                       long *out)
 {
     char *end;
     errno = 0;
@@ -338,7 +342,8 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
         fr_status st = fr__pipeline_run(p, &ro, &res);
         int64_t dt = fr__mono_us() - t0;
         if (st != FR_OK) {
-            fr__cli_error(cmd, "%s", st == FR_E_INVALID ? "--input is not valid JSON" : fr_strerror(st));
+            fr__cli_error(cmd, "%s",
+                          st == FR_E_INVALID ? "--input is not valid JSON" : fr_strerror(st));
             rc = st == FR_E_INVALID ? FR_EXIT_USAGE : FR_EXIT_FAILED;
             break;
         }

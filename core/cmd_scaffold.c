@@ -136,8 +136,8 @@ static char *substitute(const char *text, const subst *subs, size_t n_subs)
     return buf;
 }
 
-static int write_project(const cli_command *cmd, const char *dir, int provider,
-                         const subst *subs, size_t n_subs)
+static int write_project(const cli_command *cmd, const char *dir, int provider, const subst *subs,
+                         size_t n_subs)
 {
     const char *tdir = template_dir();
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -189,8 +189,9 @@ int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv)
         return FR_EXIT_USAGE;
     }
     if (!valid_name(name)) {
-        fr__cli_error(cmd, "invalid plugin name \"%s\": use [a-z][a-z0-9_]* (at most 64 bytes); "
-                           "it names NAME.so and the C identifiers",
+        fr__cli_error(cmd,
+                      "invalid plugin name \"%s\": use [a-z][a-z0-9_]* (at most 64 bytes); "
+                      "it names NAME.so and the C identifiers",
                       name);
         return FR_EXIT_USAGE;
     }

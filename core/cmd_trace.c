@@ -85,7 +85,8 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
         return FR_EXIT_USAGE;
     }
     /* The manifest: the one embedded in the trace, or a changed one to test. */
-    char *text = manifest_arg ? read_text(cmd, manifest_arg) : strdup(member_str(trace, "manifest"));
+    char *text =
+        manifest_arg ? read_text(cmd, manifest_arg) : strdup(member_str(trace, "manifest"));
     if (!text) {
         json_object_put(trace);
         return FR_EXIT_USAGE;
@@ -100,7 +101,8 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     fr__host_set_replay_mode(1);
     fr_pipeline *p = NULL;
     if (m && diags.n == 0) {
-        fr_build_options bo = {.plugin_dirs = dirs.items, .n_plugin_dirs = dirs.n, .use_env_path = 1};
+        fr_build_options bo = {
+            .plugin_dirs = dirs.items, .n_plugin_dirs = dirs.n, .use_env_path = 1};
         p = fr__pipeline_build(m, &bo, &diags);
     } else {
         fr__manifest_free(m);
@@ -121,7 +123,8 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     fr__replay_notes(trace, text, p, notes);
     if (!json)
         for (size_t i = 0; i < json_object_array_length(notes); i++)
-            fprintf(stderr, "note: %s\n", json_object_get_string(json_object_array_get_idx(notes, i)));
+            fprintf(stderr, "note: %s\n",
+                    json_object_get_string(json_object_array_get_idx(notes, i)));
 
     fr__cli_signals_block();
     fr__cli_signals_start(p);
@@ -153,7 +156,11 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     }
     json_object_put(div);
     json_object_put(notes);
-    fr__audit_cli(FR_ACTION_REPLAY, pos[0], fr__pipeline_manifest(p), NULL, "allowed", rc == FR_EXIT_OK ? "identical" : rc == FR_EXIT_FAILED ? "diverged" : "error", NULL);
+    fr__audit_cli(FR_ACTION_REPLAY, pos[0], fr__pipeline_manifest(p), NULL, "allowed",
+                  rc == FR_EXIT_OK       ? "identical"
+                  : rc == FR_EXIT_FAILED ? "diverged"
+                                         : "error",
+                  NULL);
     fr__pipeline_free(p);
     free(text);
     free(trace_dir_buf);
@@ -192,12 +199,15 @@ int fr__cmd_debug(const cli_command *cmd, int argc, char **argv)
     json_object *notes = json_object_new_array();
     const char *ha = member_str(a, "manifest_sha256"), *hb = member_str(b, "manifest_sha256");
     if (ha && hb && strcmp(ha, hb) != 0)
-        json_object_array_add(notes, json_object_new_string("the two traces ran different manifests"));
+        json_object_array_add(notes,
+                              json_object_new_string("the two traces ran different manifests"));
     json_object *pa, *pb;
-    if (json_object_object_get_ex(a, "plugins", &pa) && json_object_object_get_ex(b, "plugins", &pb) &&
-        !json_object_equal(pa, pb))
-        json_object_array_add(notes, json_object_new_string("the two traces ran different plugin builds"));
-    static const char *const skip[] = {"manifest", "manifest_name", "manifest_sha256", "plugins", NULL};
+    if (json_object_object_get_ex(a, "plugins", &pa) &&
+        json_object_object_get_ex(b, "plugins", &pb) && !json_object_equal(pa, pb))
+        json_object_array_add(notes,
+                              json_object_new_string("the two traces ran different plugin builds"));
+    static const char *const skip[] = {"manifest", "manifest_name", "manifest_sha256", "plugins",
+                                       NULL};
     json_object *found = json_object_new_array();
     size_t n = fr__trace_diff(a, b, skip, 0, all, found);
     if (json) {
@@ -208,7 +218,8 @@ int fr__cmd_debug(const cli_command *cmd, int argc, char **argv)
         fr__cli_print_json(o);
     } else {
         for (size_t i = 0; i < json_object_array_length(notes); i++)
-            fprintf(stderr, "note: %s\n", json_object_get_string(json_object_array_get_idx(notes, i)));
+            fprintf(stderr, "note: %s\n",
+                    json_object_get_string(json_object_array_get_idx(notes, i)));
         if (n == 0)
             printf("traces identical (timing fields aside): %s, %s\n", pos[0], pos[1]);
         for (size_t i = 0; i < json_object_array_length(found); i++) {

@@ -51,7 +51,7 @@
 #include "trace.h"
 
 #define MAX_EVENTS_PER_REQUEST 10000
-#define MAX_QUANTITY 1000000000000LL /* per event: 1e12 tokens or runs */
+#define MAX_QUANTITY           1000000000000LL /* per event: 1e12 tokens or runs */
 
 typedef struct server {
     fr_cp_store *store;
@@ -129,7 +129,8 @@ static enum MHD_Result not_found(struct MHD_Connection *c, const char *what, con
 
 static enum MHD_Result forbidden(struct MHD_Connection *c, const caller *who)
 {
-    return send_error(c, 403, "forbidden", "a %s key may not do this", fr__key_kind_name(who->key.kind));
+    return send_error(c, 403, "forbidden", "a %s key may not do this",
+                      fr__key_kind_name(who->key.kind));
 }
 
 /* ---- request parsing ------------------------------------------------------------------- */
@@ -211,7 +212,8 @@ static int ferr(fieldctx *f, const char *name, const char *fmt, ...)
 /* Unknown fields are errors: a typo must not silently drop a quantity. */
 static int only_fields(fieldctx *f, json_object *o, const char *const *allowed)
 {
-    json_object_object_foreach(o, k, v) {
+    json_object_object_foreach(o, k, v)
+    {
         (void)v;
         int ok = 0;
         for (size_t i = 0; allowed[i]; i++)
@@ -309,7 +311,8 @@ static enum MHD_Result tenant_create(server *sv, struct MHD_Connection *c, const
     json_object_put(b);
     if (f.err[0])
         return send_error(c, 400, "invalid", "%s", f.err);
-    fr_status st = fr__cp_store_tenant_create(sv->store, id, name[0] ? name : id, ns, err, sizeof err);
+    fr_status st =
+        fr__cp_store_tenant_create(sv->store, id, name[0] ? name : id, ns, err, sizeof err);
     if (st == FR_E_INVALID)
         return send_error(c, 409, "conflict", "%s", err);
     if (st != FR_OK)
@@ -354,7 +357,8 @@ static enum MHD_Result tenant_key_create(server *sv, struct MHD_Connection *c, c
         static const char *const allowed[] = {"role", NULL};
         if (!json_object_is_type(b, json_type_object))
             ferr(&f, "body", "must be a JSON object");
-        else if (!only_fields(&f, b, allowed) && !get_str(&f, b, "role", 0, 15, role, sizeof role)) {
+        else if (!only_fields(&f, b, allowed) &&
+                 !get_str(&f, b, "role", 0, 15, role, sizeof role)) {
             if (!role[0])
                 snprintf(role, sizeof role, "operator");
             if (strcmp(role, "viewer") && strcmp(role, "operator") && strcmp(role, "admin"))
@@ -384,8 +388,9 @@ static enum MHD_Result route_tenants(server *sv, struct MHD_Connection *c, const
                 return forbidden(c, who);
             int page, size;
             paging(c, &page, &size);
-            return send_json(c, 200, fr__cp_store_tenant_list(sv->store, arg(c, "q"), page, size,
-                                                             admin ? NULL : who->key.tenant));
+            return send_json(c, 200,
+                             fr__cp_store_tenant_list(sv->store, arg(c, "q"), page, size,
+                                                      admin ? NULL : who->key.tenant));
         }
         if (strcmp(method, "POST") == 0)
             return admin ? tenant_create(sv, c, r) : forbidden(c, who);
@@ -483,9 +488,9 @@ static enum MHD_Result route_keys(server *sv, struct MHD_Connection *c, const ch
 
 static int parse_event(fieldctx *f, json_object *o, fr_cp_event *e)
 {
-    static const char *const allowed[] = {"idempotency_key", "tenant", "tenant_id", "occurred_at",
-                                          "kind", "provider", "model", "input_tokens",
-                                          "output_tokens", "runs", "invocations", NULL};
+    static const char *const allowed[] = {
+        "idempotency_key", "tenant",        "tenant_id", "occurred_at", "kind", "provider", "model",
+        "input_tokens",    "output_tokens", "runs",      "invocations", NULL};
     char ts[64];
     memset(e, 0, sizeof *e);
     if (!json_object_is_type(o, json_type_object))
@@ -513,8 +518,9 @@ static int parse_event(fieldctx *f, json_object *o, fr_cp_event *e)
 
 static int parse_sla(fieldctx *f, json_object *o, fr_cp_sla *s)
 {
-    static const char *const allowed[] = {"requests", "errors", "latency_ms_p50", "latency_ms_p99",
-                                          "window_start", "window_end", NULL};
+    static const char *const allowed[] = {
+        "requests",   "errors", "latency_ms_p50", "latency_ms_p99", "window_start",
+        "window_end", NULL};
     char a[64], b[64];
     if (!json_object_is_type(o, json_type_object))
         return ferr(f, "sla", "must be a JSON object");
@@ -556,9 +562,12 @@ static enum MHD_Result usage_post(server *sv, struct MHD_Connection *c, const re
         single = b;
     }
     size_t n = single ? 1 : events ? json_object_array_length(events) : 0;
-    size_t n_sla = !sla ? 0 : json_object_is_type(sla, json_type_array) ? json_object_array_length(sla) : 1;
+    size_t n_sla = !sla                                        ? 0
+                   : json_object_is_type(sla, json_type_array) ? json_object_array_length(sla)
+                                                               : 1;
     if (!f.err[0] && (n > MAX_EVENTS_PER_REQUEST || n_sla > 100))
-        ferr(&f, "events", "has more than %d events (send several requests)", MAX_EVENTS_PER_REQUEST);
+        ferr(&f, "events", "has more than %d events (send several requests)",
+             MAX_EVENTS_PER_REQUEST);
     if (!f.err[0] && n == 0 && n_sla == 0)
         ferr(&f, "events", "is empty");
     fr_cp_event *ev = f.err[0] ? NULL : calloc(n ? n : 1, sizeof *ev);
@@ -571,8 +580,9 @@ static enum MHD_Result usage_post(server *sv, struct MHD_Connection *c, const re
     }
     for (size_t i = 0; i < n_sla && sl && !f.err[0]; i++) {
         f.where = "";
-        parse_sla(&f, json_object_is_type(sla, json_type_array) ? json_object_array_get_idx(sla, i) : sla,
-                  &sl[i]);
+        parse_sla(
+            &f, json_object_is_type(sla, json_type_array) ? json_object_array_get_idx(sla, i) : sla,
+            &sl[i]);
     }
     json_object_put(b);
     if (f.err[0] || !ev || !sl) {
@@ -582,8 +592,8 @@ static enum MHD_Result usage_post(server *sv, struct MHD_Connection *c, const re
                         : send_error(c, 500, "internal", "out of memory");
     }
     size_t accepted, dups, bad = 0;
-    fr_status st = fr__cp_store_usage_insert(sv->store, ev, n, sl, n_sla, who->key.id, &accepted,
-                                             &dups, &bad);
+    fr_status st =
+        fr__cp_store_usage_insert(sv->store, ev, n, sl, n_sla, who->key.id, &accepted, &dups, &bad);
     enum MHD_Result rc;
     if (st == FR_E_NOT_FOUND) {
         json_object *o = json_object_new_object(), *e = json_object_new_object();
@@ -629,8 +639,10 @@ static enum MHD_Result route_usage(server *sv, struct MHD_Connection *c, const c
     }
     int page, size;
     paging(c, &page, &size);
-    return send_json(c, 200, fr__cp_store_usage_list(sv->store, arg(c, "q"), page, size,
-                                                    who->key.kind == FR_KEY_ADMIN ? NULL : who->key.tenant));
+    return send_json(
+        c, 200,
+        fr__cp_store_usage_list(sv->store, arg(c, "q"), page, size,
+                                who->key.kind == FR_KEY_ADMIN ? NULL : who->key.tenant));
 }
 
 /* ---- billing --------------------------------------------------------------------------- */
@@ -670,7 +682,8 @@ static enum MHD_Result rates_post(server *sv, struct MHD_Connection *c, const re
         return sent;
     fieldctx f = {.where = ""};
     static const char *const allowed[] = {"effective_from", "currency", "prices", NULL};
-    static const char *const pallowed[] = {"model", "input_per_mtok", "output_per_mtok", "per_run", NULL};
+    static const char *const pallowed[] = {"model", "input_per_mtok", "output_per_mtok", "per_run",
+                                           NULL};
     char eff[16], cur[8];
     int32_t day = 0;
     json_object *prices = NULL;
@@ -678,7 +691,8 @@ static enum MHD_Result rates_post(server *sv, struct MHD_Connection *c, const re
     size_t n = 0;
     if (!json_object_is_type(b, json_type_object))
         ferr(&f, "body", "must be a JSON object");
-    else if (!only_fields(&f, b, allowed) && !get_str(&f, b, "effective_from", 1, 10, eff, sizeof eff) &&
+    else if (!only_fields(&f, b, allowed) &&
+             !get_str(&f, b, "effective_from", 1, 10, eff, sizeof eff) &&
              !get_str(&f, b, "currency", 0, 3, cur, sizeof cur)) {
         if (!cur[0])
             snprintf(cur, sizeof cur, "USD");
@@ -688,7 +702,8 @@ static enum MHD_Result rates_post(server *sv, struct MHD_Connection *c, const re
             ferr(&f, "currency", "\"%s\" is not a supported ISO 4217 code", cur);
         else if (!json_object_object_get_ex(b, "prices", &prices) ||
                  !json_object_is_type(prices, json_type_array) || !json_object_array_length(prices))
-            ferr(&f, "prices", "must be a non-empty array of {model, input_per_mtok, output_per_mtok, per_run}");
+            ferr(&f, "prices",
+                 "must be a non-empty array of {model, input_per_mtok, output_per_mtok, per_run}");
     }
     if (!f.err[0]) {
         n = json_object_array_length(prices);
@@ -703,7 +718,8 @@ static enum MHD_Result rates_post(server *sv, struct MHD_Connection *c, const re
             ferr(&f, "price", "must be an object");
             break;
         }
-        if (only_fields(&f, o, pallowed) || get_str(&f, o, "model", 1, 127, p[i].model, sizeof p[i].model))
+        if (only_fields(&f, o, pallowed) ||
+            get_str(&f, o, "model", 1, 127, p[i].model, sizeof p[i].model))
             break;
         for (int k = 0; k < FR_BILL_KINDS && !f.err[0]; k++)
             get_int(&f, o, pallowed[k + 1], -1, INT64_MAX, &p[i].price[k]);
@@ -718,7 +734,8 @@ static enum MHD_Result rates_post(server *sv, struct MHD_Connection *c, const re
     }
     int64_t version = 0;
     char err[256] = "";
-    fr_status st = fr__cp_store_card_create(sv->store, eff, day, cur, p, n, &version, err, sizeof err);
+    fr_status st =
+        fr__cp_store_card_create(sv->store, eff, day, cur, p, n, &version, err, sizeof err);
     free(p);
     if (st == FR_E_INVALID)
         return send_error(c, 409, "period_closed", "%s", err);
@@ -751,7 +768,8 @@ static enum MHD_Result invoice_get(server *sv, struct MHD_Connection *c, const c
     char err[300];
     fr_status st = fr__cp_store_invoice(sv->store, tenant, period, &inv, err, sizeof err);
     if (st != FR_OK)
-        return send_error(c, 409, st == FR_E_NOT_FOUND ? "unpriced_usage" : "billing_error", "%s", err);
+        return send_error(c, 409, st == FR_E_NOT_FOUND ? "unpriced_usage" : "billing_error", "%s",
+                          err);
     const char *fmt = arg(c, "format");
     enum MHD_Result rc;
     if (fmt && strcasecmp(fmt, "csv") == 0) {
@@ -813,11 +831,13 @@ static enum MHD_Result summary_get(server *sv, struct MHD_Connection *c, const c
     }
     free(ids);
     json_object_object_add(o, "month", json_object_new_string(month));
-    json_object_object_add(o, "status", json_object_new_string(
-                                            fr__cp_store_period_closed(sv->store, month) ? "closed" : "open"));
+    json_object_object_add(
+        o, "status",
+        json_object_new_string(fr__cp_store_period_closed(sv->store, month) ? "closed" : "open"));
     json_object_object_add(o, "totals", totals);
     json_object_object_add(o, "grand_total_invocations", json_object_new_int64(grand_runs));
-    json_object_object_add(o, "currency", currency[0] && !mixed ? json_object_new_string(currency) : NULL);
+    json_object_object_add(o, "currency",
+                           currency[0] && !mixed ? json_object_new_string(currency) : NULL);
     json_object_object_add(o, "grand_total_micros",
                            mixed || failed ? NULL : json_object_new_int64(grand_micros));
     return send_json(c, 200, o);
@@ -902,11 +922,14 @@ static enum MHD_Result sla_get(server *sv, struct MHD_Connection *c)
     }
     json_object_object_add(o, "availability", avail);
     json_object_object_add(o, "availability_ppm", ppm);
-    json_object_object_add(o, "latency_ms_p50", s.requests ? json_object_new_int64(s.p50_ms) : NULL);
-    json_object_object_add(o, "latency_ms_p99", s.requests ? json_object_new_int64(s.p99_ms) : NULL);
+    json_object_object_add(o, "latency_ms_p50",
+                           s.requests ? json_object_new_int64(s.p50_ms) : NULL);
+    json_object_object_add(o, "latency_ms_p99",
+                           s.requests ? json_object_new_int64(s.p99_ms) : NULL);
     json_object_object_add(o, "slo_target", json_object_new_string("99.9%"));
     json_object_object_add(o, "slo_met", met);
-    json_object_object_add(o, "uptime_seconds", json_object_new_int64((int64_t)(time(NULL) - sv->started)));
+    json_object_object_add(o, "uptime_seconds",
+                           json_object_new_int64((int64_t)(time(NULL) - sv->started)));
     json_object_object_add(o, "total_requests", json_object_new_int64(atomic_load(&sv->requests)));
     return send_json(c, 200, o);
 }
@@ -935,7 +958,8 @@ static int authenticate(server *sv, struct MHD_Connection *c, caller *who, enum 
         return -1;
     }
     if (who->key.kind == FR_KEY_TENANT && !who->key.tenant_active) {
-        *sent = send_error(c, 403, "tenant_suspended", "tenant \"%s\" is suspended", who->key.tenant);
+        *sent =
+            send_error(c, 403, "tenant_suspended", "tenant \"%s\" is suspended", who->key.tenant);
         return -1;
     }
     return 0;
@@ -974,9 +998,11 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
     snprintf(path, sizeof path, "%s", url + 1);
     char *seg[8];
     int nseg = 0;
-    for (char *save = NULL, *t = strtok_r(path, "/", &save); t && nseg < 8; t = strtok_r(NULL, "/", &save))
+    for (char *save = NULL, *t = strtok_r(path, "/", &save); t && nseg < 8;
+         t = strtok_r(NULL, "/", &save))
         seg[nseg++] = t;
-    static const char *const known[] = {"sla", "tenants", "keys", "service-keys", "usage", "billing"};
+    static const char *const known[] = {"sla",          "tenants", "keys",
+                                        "service-keys", "usage",   "billing"};
     int k = -1;
     for (int i = 0; nseg && i < (int)(sizeof known / sizeof known[0]); i++)
         if (strcmp(seg[0], known[i]) == 0)
@@ -984,7 +1010,8 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
     if (k < 0)
         return send_error(c, 404, "not_found", "no route %s", url);
     if (r->too_big)
-        return send_error(c, 413, "body_too_large", "the request body exceeds %d bytes", FR_CP_MAX_BODY);
+        return send_error(c, 413, "body_too_large", "the request body exceeds %d bytes",
+                          FR_CP_MAX_BODY);
     caller who;
     enum MHD_Result sent;
     if (authenticate(sv, c, &who, &sent) != 0)
@@ -996,10 +1023,8 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
         if (who.key.kind == FR_KEY_TENANT)
             return forbidden(c, &who);
         return sla_get(sv, c);
-    case 1:
-        return route_tenants(sv, c, method, seg, nseg, r, &who);
-    case 2:
-        return route_keys(sv, c, method, seg, nseg, &who);
+    case 1: return route_tenants(sv, c, method, seg, nseg, r, &who);
+    case 2: return route_keys(sv, c, method, seg, nseg, &who);
     case 3:
         if (nseg != 1)
             break;
@@ -1016,8 +1041,7 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
         if (nseg != 1)
             break;
         return route_usage(sv, c, method, r, &who);
-    case 5:
-        return route_billing(sv, c, method, seg, nseg, r, &who);
+    case 5: return route_billing(sv, c, method, seg, nseg, r, &who);
     }
     return send_error(c, 404, "not_found", "no route %s", url);
 }
@@ -1034,7 +1058,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (!r)
             return MHD_NO;
         *con_cls = r;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > FR_CP_MAX_BODY) {
             /* Refuse before reading: MHD closes the connection after this answer. */
             r->too_big = 1;
@@ -1122,7 +1147,8 @@ static int listen_on(const char *addr, char *shown, size_t size, char *err, size
         snprintf(host, sizeof host, "%.*s", (int)(hl - 2), addr + 1);
     else if (hl < sizeof host)
         snprintf(host, sizeof host, "%.*s", (int)hl, addr);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res;
     int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     if (g != 0) {
@@ -1192,9 +1218,11 @@ static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
     int tls = truthy("CONTROLPLANE_TLS_ENABLED");
     char *cert = NULL, *key = NULL, *ca = NULL;
     if (tls) {
-        const char *cf = getenv("CONTROLPLANE_TLS_CERT_FILE"), *kf = getenv("CONTROLPLANE_TLS_KEY_FILE");
+        const char *cf = getenv("CONTROLPLANE_TLS_CERT_FILE"),
+                   *kf = getenv("CONTROLPLANE_TLS_KEY_FILE");
         if (!cf || !*cf || !kf || !*kf) {
-            fr__cli_error(cmd, "tls cert_file and key_file are required (CONTROLPLANE_TLS_CERT_FILE, CONTROLPLANE_TLS_KEY_FILE)");
+            fr__cli_error(cmd, "tls cert_file and key_file are required "
+                               "(CONTROLPLANE_TLS_CERT_FILE, CONTROLPLANE_TLS_KEY_FILE)");
             return FR_EXIT_USAGE;
         }
         cert = slurp(cf);
@@ -1209,7 +1237,8 @@ static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
             const char *caf = getenv("CONTROLPLANE_TLS_CA_FILE");
             ca = caf && *caf ? slurp(caf) : NULL;
             if (!ca) {
-                fr__cli_error(cmd, "CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT needs a readable CONTROLPLANE_TLS_CA_FILE");
+                fr__cli_error(cmd, "CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT needs a readable "
+                                   "CONTROLPLANE_TLS_CA_FILE");
                 free(cert);
                 free(key);
                 return FR_EXIT_USAGE;

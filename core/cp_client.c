@@ -19,12 +19,12 @@
 #include "billing.h"
 #include "cp_client.h"
 
-#define BATCH 100
-#define MAX_QUEUE 1000000
-#define LINGER_MS 100
+#define BATCH          100
+#define MAX_QUEUE      1000000
+#define LINGER_MS      100
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define CACHE_SLOTS 1024
+#define CACHE_SLOTS    1024
 
 typedef struct cache_entry {
     char sha[65];
@@ -144,7 +144,8 @@ static size_t slot_of(const char *sha)
 
 fr_status fr__cp_lookup_key(fr_cp_client *c, const char *sha256_hex, fr_cp_identity *out)
 {
-    if (!c || !sha256_hex || strlen(sha256_hex) != 64 || strspn(sha256_hex, "0123456789abcdefABCDEF") != 64)
+    if (!c || !sha256_hex || strlen(sha256_hex) != 64 ||
+        strspn(sha256_hex, "0123456789abcdefABCDEF") != 64)
         return FR_E_INVALID;
     size_t slot = slot_of(sha256_hex);
     int64_t now = now_ms();
@@ -181,7 +182,8 @@ fr_status fr__cp_lookup_key(fr_cp_client *c, const char *sha256_hex, fr_cp_ident
                  {"key_id", id.key_id, sizeof id.key_id}};
         st = o ? FR_OK : FR_E_BAD_RESPONSE;
         for (size_t i = 0; o && i < sizeof f / sizeof f[0]; i++) {
-            if (json_object_object_get_ex(o, f[i].k, &v) && json_object_is_type(v, json_type_string))
+            if (json_object_object_get_ex(o, f[i].k, &v) &&
+                json_object_is_type(v, json_type_string))
                 snprintf(f[i].dst, f[i].size, "%s", json_object_get_string(v));
             else
                 st = FR_E_BAD_RESPONSE;
@@ -390,7 +392,8 @@ static int send_lines(fr_cp_client *c, const line *l, size_t n, int64_t deadline
     char *body = batch_body(l, n, &len), *answer = NULL;
     if (!body)
         return FAILED;
-    long st = http(c, c->curl, "POST", "/v1/usage", body, len, timeout_for(c, deadline_ms), &answer);
+    long st =
+        http(c, c->curl, "POST", "/v1/usage", body, len, timeout_for(c, deadline_ms), &answer);
     free(body);
     int rc;
     if (st == 200 || st == 202) {
@@ -537,7 +540,8 @@ static void ship(fr_cp_client *c, item *batch, int64_t deadline_ms)
         n++;
     }
     int offline = deadline_ms && now_ms() >= deadline_ms;
-    if (n && (c->down || offline || spool_size(c) > 0 || send_lines(c, l, n, deadline_ms) != SENT)) {
+    if (n &&
+        (c->down || offline || spool_size(c) > 0 || send_lines(c, l, n, deadline_ms) != SENT)) {
         if (!c->down && !offline && spool_size(c) == 0)
             note_failure(c);
         spool_append(c, l, n);
@@ -592,7 +596,8 @@ static void *sender(void *arg)
         pthread_mutex_unlock(&c->mu);
 
         /* Retry the spool first (while stopping: until the deadline). */
-        if (spool_size(c) > 0 && now_ms() >= c->next_retry_ms && (!deadline || now_ms() < deadline)) {
+        if (spool_size(c) > 0 && now_ms() >= c->next_retry_ms &&
+            (!deadline || now_ms() < deadline)) {
             if (replay_spool(c, deadline) == 0)
                 note_success(c);
             else

@@ -38,7 +38,7 @@ typedef struct fr_cp_client fr_cp_client;
 typedef struct fr_cp_identity {
     char tenant[65];
     char namespace_[33];
-    char role[16];   /* viewer | operator | admin */
+    char role[16]; /* viewer | operator | admin */
     char key_id[40];
 } fr_cp_identity;
 

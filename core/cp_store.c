@@ -97,7 +97,7 @@ static int load_closed(fr_cp_store *s)
     if (sqlite3_prepare_v2(s->db, "SELECT period FROM closed_periods", -1, &st, NULL) != SQLITE_OK)
         return -1;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        char (*n)[8] = realloc(s->closed, (s->n_closed + 1) * sizeof *n);
+        char(*n)[8] = realloc(s->closed, (s->n_closed + 1) * sizeof *n);
         if (!n)
             break;
         s->closed = n;
@@ -114,7 +114,8 @@ fr_status fr__cp_store_open(const char *path, fr_cp_store **out, char *err, size
     if (!s)
         return FR_E_NOMEM;
     pthread_mutex_init(&s->mu, NULL);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -124,8 +125,8 @@ fr_status fr__cp_store_open(const char *path, fr_cp_store **out, char *err, size
     sqlite3_busy_timeout(s->db, 10000);
     char msg[512];
     /* WAL + synchronous=FULL: every commit is fsynced before it returns. */
-    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-             msg, sizeof msg)) {
+    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", msg,
+             sizeof msg)) {
         snprintf(err, errlen, "database %s: %s", path, msg);
         fr__cp_store_close(s);
         return FR_E_IO;
@@ -142,8 +143,9 @@ fr_status fr__cp_store_open(const char *path, fr_cp_store **out, char *err, size
     for (int i = v < 0 ? 0 : v; i < N_MIGRATIONS; i++) {
         char setv[64];
         snprintf(setv, sizeof setv, "PRAGMA user_version=%d;", i + 1);
-        if (exec(s, "BEGIN IMMEDIATE", msg, sizeof msg) || exec(s, migrations[i], msg, sizeof msg) ||
-            exec(s, setv, msg, sizeof msg) || exec(s, "COMMIT", msg, sizeof msg)) {
+        if (exec(s, "BEGIN IMMEDIATE", msg, sizeof msg) ||
+            exec(s, migrations[i], msg, sizeof msg) || exec(s, setv, msg, sizeof msg) ||
+            exec(s, "COMMIT", msg, sizeof msg)) {
             exec(s, "ROLLBACK", NULL, 0);
             snprintf(err, errlen, "database %s: migration to schema version %d failed: %s", path,
                      i + 1, msg);
@@ -249,11 +251,8 @@ static json_object *row_json(sqlite3_stmt *st)
         case SQLITE_INTEGER:
             json_object_object_add(o, name, json_object_new_int64(sqlite3_column_int64(st, i)));
             break;
-        case SQLITE_NULL:
-            json_object_object_add(o, name, NULL);
-            break;
-        default:
-            json_object_object_add(o, name, json_object_new_string(col_text(st, i)));
+        case SQLITE_NULL: json_object_object_add(o, name, NULL); break;
+        default: json_object_object_add(o, name, json_object_new_string(col_text(st, i)));
         }
     }
     return o;
@@ -291,8 +290,9 @@ const char *fr__key_kind_name(fr_key_kind k)
 
 static fr_key_kind kind_from(const char *s)
 {
-    return strcmp(s, "admin") == 0 ? FR_KEY_ADMIN : strcmp(s, "service") == 0 ? FR_KEY_SERVICE
-                                                                              : FR_KEY_TENANT;
+    return strcmp(s, "admin") == 0     ? FR_KEY_ADMIN
+           : strcmp(s, "service") == 0 ? FR_KEY_SERVICE
+                                       : FR_KEY_TENANT;
 }
 
 fr_status fr__cp_store_key_create(fr_cp_store *s, fr_key_kind kind, const char *tenant,
@@ -319,9 +319,9 @@ fr_status fr__cp_store_key_create(fr_cp_store *s, fr_key_kind kind, const char *
     char prefix[13];
     snprintf(prefix, sizeof prefix, "%.12s", plain);
     if (st == FR_OK) {
-        sqlite3_stmt *q = prep(s, "INSERT INTO api_keys VALUES (?1,?2,?3,?4,NULLIF(?5,''),?6,?7,NULL)", "tttttti",
-                 id, hash, prefix, fr__key_kind_name(kind), kind == FR_KEY_TENANT ? tenant : "", r,
-                 now_s());
+        sqlite3_stmt *q = prep(
+            s, "INSERT INTO api_keys VALUES (?1,?2,?3,?4,NULLIF(?5,''),?6,?7,NULL)", "tttttti", id,
+            hash, prefix, fr__key_kind_name(kind), kind == FR_KEY_TENANT ? tenant : "", r, now_s());
         if (run1(q) != SQLITE_DONE)
             st = FR_E_IO;
     }
@@ -405,8 +405,8 @@ fr_status fr__cp_store_tenant_create(fr_cp_store *s, const char *id, const char 
 {
     pthread_mutex_lock(&s->mu);
     fr_status st = FR_OK;
-    sqlite3_stmt *q = prep(s, "SELECT id FROM tenants WHERE id = ?1 OR namespace = ?2", "tt", id,
-                           namespace_);
+    sqlite3_stmt *q =
+        prep(s, "SELECT id FROM tenants WHERE id = ?1 OR namespace = ?2", "tt", id, namespace_);
     if (q && sqlite3_step(q) == SQLITE_ROW) {
         if (strcmp(col_text(q, 0), id) == 0)
             snprintf(err, errlen, "tenant \"%s\" already exists", id);
@@ -416,9 +416,8 @@ fr_status fr__cp_store_tenant_create(fr_cp_store *s, const char *id, const char 
         st = FR_E_INVALID;
     }
     sqlite3_finalize(q);
-    if (st == FR_OK &&
-        run1(prep(s, "INSERT INTO tenants VALUES (?,?,?,'active',?)", "ttti", id, name, namespace_,
-                  now_s())) != SQLITE_DONE) {
+    if (st == FR_OK && run1(prep(s, "INSERT INTO tenants VALUES (?,?,?,'active',?)", "ttti", id,
+                                 name, namespace_, now_s())) != SQLITE_DONE) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
         st = FR_E_IO;
     }
@@ -465,9 +464,10 @@ static json_object *paged(fr_cp_store *s, const char *cols, const char *from_whe
     sqlite3_stmt *st = prep(s, sql, "tt", pat, o);
     int64_t total = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
-    snprintf(sql, sizeof sql, "SELECT %s %s ORDER BY %s LIMIT ?3 OFFSET ?4", cols, from_where, order);
-    json_object *items =
-        rows_json(prep(s, sql, "ttii", pat, o, (int64_t)page_size, (int64_t)(page - 1) * page_size));
+    snprintf(sql, sizeof sql, "SELECT %s %s ORDER BY %s LIMIT ?3 OFFSET ?4", cols, from_where,
+             order);
+    json_object *items = rows_json(
+        prep(s, sql, "ttii", pat, o, (int64_t)page_size, (int64_t)(page - 1) * page_size));
     pthread_mutex_unlock(&s->mu);
     json_object *r = json_object_new_object();
     json_object_object_add(r, "page", json_object_new_int(page));
@@ -549,7 +549,8 @@ fr_status fr__cp_store_usage_insert(fr_cp_store *s, const fr_cp_event *ev, size_
         char period[8];
         period_of(e->occurred_at, period);
         const char *billed = closed_locked(s, period) ? now_period : period;
-        int64_t day = e->occurred_at >= 0 ? e->occurred_at / 86400 : -((-e->occurred_at + 86399) / 86400);
+        int64_t day =
+            e->occurred_at >= 0 ? e->occurred_at / 86400 : -((-e->occurred_at + 86399) / 86400);
         sqlite3_stmt *q = s->ins_usage;
         sqlite3_bind_text(q, 1, e->idem, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, e->tenant, -1, SQLITE_STATIC);
@@ -595,19 +596,20 @@ fr_status fr__cp_store_usage_insert(fr_cp_store *s, const fr_cp_event *ev, size_
     return st;
 }
 
-#define USAGE_COLS                                                                              \
-    "tenant_id, count(*) AS events, IFNULL(sum(runs), 0) AS invocations,"                      \
-    " IFNULL(sum(runs), 0) AS runs, IFNULL(sum(input_tokens), 0) AS input_tokens,"             \
+#define USAGE_COLS                                                                 \
+    "tenant_id, count(*) AS events, IFNULL(sum(runs), 0) AS invocations,"          \
+    " IFNULL(sum(runs), 0) AS runs, IFNULL(sum(input_tokens), 0) AS input_tokens," \
     " IFNULL(sum(output_tokens), 0) AS output_tokens"
 
 json_object *fr__cp_store_usage_tenant(fr_cp_store *s, const char *tenant)
 {
     pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *q = prep(s, "SELECT ?1 AS tenant_id, count(*) AS events, IFNULL(sum(runs), 0)"
-                              " AS invocations, IFNULL(sum(runs), 0) AS runs,"
-                              " IFNULL(sum(input_tokens), 0) AS input_tokens,"
-                              " IFNULL(sum(output_tokens), 0) AS output_tokens FROM usage_events"
-                              " WHERE tenant_id = ?1",
+    sqlite3_stmt *q = prep(s,
+                           "SELECT ?1 AS tenant_id, count(*) AS events, IFNULL(sum(runs), 0)"
+                           " AS invocations, IFNULL(sum(runs), 0) AS runs,"
+                           " IFNULL(sum(input_tokens), 0) AS input_tokens,"
+                           " IFNULL(sum(output_tokens), 0) AS output_tokens FROM usage_events"
+                           " WHERE tenant_id = ?1",
                            "t", tenant);
     json_object *o = q && sqlite3_step(q) == SQLITE_ROW ? row_json(q) : NULL;
     sqlite3_finalize(q);
@@ -644,8 +646,9 @@ fr_status fr__cp_store_card_create(fr_cp_store *s, const char *effective_from, i
     if (st == FR_OK && exec(s, "BEGIN IMMEDIATE", err, errlen))
         st = FR_E_IO;
     if (st == FR_OK) {
-        if (run1(prep(s, "INSERT INTO rate_cards(effective_from, effective_day, currency,"
-                         " created_at) VALUES (?,?,?,?)",
+        if (run1(prep(s,
+                      "INSERT INTO rate_cards(effective_from, effective_day, currency,"
+                      " created_at) VALUES (?,?,?,?)",
                       "titi", effective_from, (int64_t)day, currency, now_s())) != SQLITE_DONE)
             st = FR_E_IO;
         *version = sqlite3_last_insert_rowid(s->db);
@@ -671,8 +674,10 @@ static int load_cards(fr_cp_store *s, fr_rate_card **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *q = prep(s, "SELECT version, effective_day, currency FROM rate_cards ORDER BY"
-                              " version", "");
+    sqlite3_stmt *q = prep(s,
+                           "SELECT version, effective_day, currency FROM rate_cards ORDER BY"
+                           " version",
+                           "");
     while (q && sqlite3_step(q) == SQLITE_ROW) {
         fr_rate_card *nc = realloc(*out, (*n + 1) * sizeof *nc);
         if (!nc)
@@ -687,8 +692,10 @@ static int load_cards(fr_cp_store *s, fr_rate_card **out, size_t *n)
     sqlite3_finalize(q);
     for (size_t i = 0; i < *n; i++) {
         fr_rate_card *c = &(*out)[i];
-        q = prep(s, "SELECT model, input_per_mtok, output_per_mtok, per_run FROM rate_card_prices"
-                    " WHERE version = ? ORDER BY model", "i", c->version);
+        q = prep(s,
+                 "SELECT model, input_per_mtok, output_per_mtok, per_run FROM rate_card_prices"
+                 " WHERE version = ? ORDER BY model",
+                 "i", c->version);
         while (q && sqlite3_step(q) == SQLITE_ROW) {
             fr_price *np = realloc(c->prices, (c->n_prices + 1) * sizeof *np);
             if (!np)
@@ -764,9 +771,10 @@ fr_status fr__cp_store_invoice(fr_cp_store *s, const char *tenant, const char *p
     fr_status st = FR_OK;
     pthread_mutex_lock(&s->mu);
     load_cards(s, &cards, &n_cards);
-    sqlite3_stmt *q = prep(s, "SELECT day, model, sum(input_tokens), sum(output_tokens), sum(runs)"
-                              " FROM usage_events WHERE billed_period = ? AND tenant_id = ?"
-                              " GROUP BY day, model ORDER BY day, model",
+    sqlite3_stmt *q = prep(s,
+                           "SELECT day, model, sum(input_tokens), sum(output_tokens), sum(runs)"
+                           " FROM usage_events WHERE billed_period = ? AND tenant_id = ?"
+                           " GROUP BY day, model ORDER BY day, model",
                            "tt", period, tenant);
     int rc;
     while (q && (rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -810,8 +818,10 @@ fr_status fr__cp_store_period_tenants(fr_cp_store *s, const char *period, char *
     *ids = NULL;
     *n = 0;
     pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *q = prep(s, "SELECT DISTINCT tenant_id FROM usage_events WHERE billed_period = ?"
-                              " ORDER BY tenant_id", "t", period);
+    sqlite3_stmt *q = prep(s,
+                           "SELECT DISTINCT tenant_id FROM usage_events WHERE billed_period = ?"
+                           " ORDER BY tenant_id",
+                           "t", period);
     while (q && sqlite3_step(q) == SQLITE_ROW) {
         char **ni = realloc(*ids, (*n + 1) * sizeof *ni);
         if (!ni)
@@ -833,7 +843,7 @@ fr_status fr__cp_store_period_close(fr_cp_store *s, const char *period, int64_t 
     *closed_at = q && sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : now;
     sqlite3_finalize(q);
     if (rc == SQLITE_DONE && !closed_locked(s, period)) {
-        char (*nc)[8] = realloc(s->closed, (s->n_closed + 1) * sizeof *nc);
+        char(*nc)[8] = realloc(s->closed, (s->n_closed + 1) * sizeof *nc);
         if (nc) {
             s->closed = nc;
             snprintf(s->closed[s->n_closed++], 8, "%s", period);
@@ -857,10 +867,11 @@ fr_status fr__cp_store_sla(fr_cp_store *s, int64_t from, int64_t to, fr_cp_sla_s
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *q = prep(s, "SELECT count(*), IFNULL(sum(requests), 0), IFNULL(sum(errors), 0),"
-                              " IFNULL(sum(p50_ms * requests), 0), IFNULL(max(p99_ms), 0),"
-                              " IFNULL(min(window_start), 0), IFNULL(max(window_end), 0)"
-                              " FROM sla_reports WHERE window_end >= ? AND window_end < ?",
+    sqlite3_stmt *q = prep(s,
+                           "SELECT count(*), IFNULL(sum(requests), 0), IFNULL(sum(errors), 0),"
+                           " IFNULL(sum(p50_ms * requests), 0), IFNULL(max(p99_ms), 0),"
+                           " IFNULL(min(window_start), 0), IFNULL(max(window_end), 0)"
+                           " FROM sla_reports WHERE window_end >= ? AND window_end < ?",
                            "ii", from, to);
     fr_status st = FR_E_IO;
     if (q && sqlite3_step(q) == SQLITE_ROW) {

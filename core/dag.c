@@ -96,8 +96,8 @@ static void extract_cycle(size_t n, int *const *deps, const size_t *n_deps, cons
     *cycle_len = clen + 1;
 }
 
-int fr__dag_toposort(size_t n, int *const *deps, const size_t *n_deps, int *order,
-                     int *cycle, size_t *cycle_len)
+int fr__dag_toposort(size_t n, int *const *deps, const size_t *n_deps, int *order, int *cycle,
+                     size_t *cycle_len)
 {
     if (cycle_len)
         *cycle_len = 0;

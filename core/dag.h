@@ -9,7 +9,7 @@
  * taken first.  Writes n indexes to `order` and returns 0; returns -1 when there is a
  * cycle, and then writes one cycle to `cycle` (indexes, first repeated at the end, so
  * a -> b -> a is {a, b, a}) with its length in *cycle_len (cycle has room for n + 1). */
-int fr__dag_toposort(size_t n, int *const *deps, const size_t *n_deps, int *order,
-                     int *cycle, size_t *cycle_len);
+int fr__dag_toposort(size_t n, int *const *deps, const size_t *n_deps, int *order, int *cycle,
+                     size_t *cycle_len);
 
 #endif

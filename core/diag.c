@@ -53,8 +53,8 @@ void fr__diags_sort(fr_diags *d)
                     size_t hi = lo + 2 * width < d->n ? lo + 2 * width : d->n;
                     size_t i = lo, j = mid, k = lo;
                     while (i < mid && j < hi)
-                        tmp[k++] = diag_before(&d->items[j], &d->items[i]) ? d->items[j++]
-                                                                           : d->items[i++];
+                        tmp[k++] =
+                            diag_before(&d->items[j], &d->items[i]) ? d->items[j++] : d->items[i++];
                     while (i < mid)
                         tmp[k++] = d->items[i++];
                     while (j < hi)

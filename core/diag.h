@@ -14,7 +14,7 @@ typedef struct fr_diag {
 } fr_diag;
 
 typedef struct fr_diags {
-    char *file;    /* owned copy of the file name used in messages */
+    char *file; /* owned copy of the file name used in messages */
     fr_diag *items;
     size_t n, cap;
     int notes_only; /* unused by callers; kept 0 */

@@ -29,7 +29,8 @@ json_object *fr__status_json(fr_status st)
 
 fr_status fr__status_from_json(json_object *v)
 {
-    const char *name = v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+    const char *name =
+        v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
     for (int s = 0; s >= -64; s--) {
         const char *n = fr_status_name(s);
         if (strcmp(n, "UNKNOWN") == 0)
@@ -56,8 +57,9 @@ json_object *fr__http_request_json(const fr_http_request *req)
         json_object_array_add(hs, json_object_new_string(req->headers[i]));
     json_object_object_add(o, "headers", hs);
     json_object_object_add(o, "secret_headers", json_object_new_int64((int64_t)secret));
-    json_object_object_add(o, "body", req->body ? json_object_new_string_len(req->body, (int)req->body_len)
-                                                : json_object_new_string(""));
+    json_object_object_add(o, "body",
+                           req->body ? json_object_new_string_len(req->body, (int)req->body_len)
+                                     : json_object_new_string(""));
     return o;
 }
 
@@ -167,7 +169,6 @@ void fr__secret_scrub_json(json_object *o)
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }

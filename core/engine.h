@@ -20,15 +20,15 @@
 
 /* An initialised plugin instance: one per agent and per provider of the manifest. */
 typedef struct fr_instance {
-    const char *id;                 /* agent or provider id (borrowed from the manifest) */
+    const char *id; /* agent or provider id (borrowed from the manifest) */
     const fr_loaded_plugin *plugin;
     fr_config config;
-    void *state;                    /* from init() */
+    void *state; /* from init() */
     int initialised;
-    struct fr_instance *provider;   /* agents: the `provider:` instance, or NULL */
-    struct fr_breaker *breaker;     /* NULL unless circuit_breaker: (or CIRCUIT_*) is set */
-    const fr_agent_cfg *agent_cfg;  /* agents: their manifest entry */
-    struct helper_pool *helpers;    /* isolation: process: idle helper processes */
+    struct fr_instance *provider;  /* agents: the `provider:` instance, or NULL */
+    struct fr_breaker *breaker;    /* NULL unless circuit_breaker: (or CIRCUIT_*) is set */
+    const fr_agent_cfg *agent_cfg; /* agents: their manifest entry */
+    struct helper_pool *helpers;   /* isolation: process: idle helper processes */
 } fr_instance;
 
 typedef enum fr_step_state {
@@ -40,24 +40,24 @@ typedef enum fr_step_state {
 } fr_step_state;
 
 typedef struct fr_attempt_result {
-    int attempt;                    /* 1-based */
-    const char *agent;              /* borrowed from the manifest */
+    int attempt;       /* 1-based */
+    const char *agent; /* borrowed from the manifest */
     fr_status status;
-    char *message;                  /* owned, NULL on success */
-    int64_t backoff_us;             /* waited before this attempt */
+    char *message;      /* owned, NULL on success */
+    int64_t backoff_us; /* waited before this attempt */
     int64_t duration_us;
-    struct json_object *effects;    /* recorded effects (owned), NULL unless recording */
+    struct json_object *effects; /* recorded effects (owned), NULL unless recording */
 } fr_attempt_result;
 
 typedef struct fr_step_result {
     fr_step_state state;
-    const char *answered_by;        /* agent id that produced the output */
-    char *output;                   /* JSON text, owned; NULL unless succeeded */
+    const char *answered_by; /* agent id that produced the output */
+    char *output;            /* JSON text, owned; NULL unless succeeded */
     size_t output_len;
-    fr_status status;               /* FR_OK or the failure */
-    char *message;                  /* owned failure/skip reason */
+    fr_status status; /* FR_OK or the failure */
+    char *message;    /* owned failure/skip reason */
     int64_t started_us, duration_us;
-    fr_attempt_result *attempts;    /* owned */
+    fr_attempt_result *attempts; /* owned */
     size_t n_attempts, cap_attempts;
 } fr_step_result;
 
@@ -74,27 +74,27 @@ typedef struct fr_run fr_run;
 typedef void (*fr_progress_fn)(void *ud, const fr_pipeline *p, int step, const fr_step_result *r);
 
 typedef struct fr_run_options {
-    const char *input_json;         /* NULL: the manifest's input */
+    const char *input_json; /* NULL: the manifest's input */
     uint64_t seed;
-    int has_seed;                   /* 0: a random seed is drawn */
-    fr_progress_fn progress;        /* optional */
+    int has_seed;            /* 0: a random seed is drawn */
+    fr_progress_fn progress; /* optional */
     void *progress_ud;
-    const char *lease_key;          /* recorded in the report when set */
+    const char *lease_key; /* recorded in the report when set */
     uint64_t fencing_token;
-    int record;                     /* 1: keep every attempt's effects (for a trace) */
-    const char *run_id;             /* use this run id (a UUID) instead of drawing one */
+    int record;         /* 1: keep every attempt's effects (for a trace) */
+    const char *run_id; /* use this run id (a UUID) instead of drawing one */
     /* Streamed text from providers (llm `stream: true`), as it arrives; called from the
      * worker running `step`. */
     void (*on_token)(void *ud, const char *step, const char *text, size_t len);
     void *token_ud;
-    struct fr_replay *replay;       /* replaying a trace: effects come from it */
-    const char *traceparent;        /* W3C traceparent of the caller (serve), or NULL: the
-                                     * run's spans join that trace (TRACE_ENABLED) */
+    struct fr_replay *replay; /* replaying a trace: effects come from it */
+    const char *traceparent;  /* W3C traceparent of the caller (serve), or NULL: the
+                               * run's spans join that trace (TRACE_ENABLED) */
 } fr_run_options;
 
 /* A breaker state change during a run. */
 typedef struct fr_transition_record {
-    int step;                       /* manifest index of the step it happened in */
+    int step; /* manifest index of the step it happened in */
     int attempt;
     const char *breaker;            /* "agent:x" / "provider:y"; static for the process */
     const char *from, *to, *reason; /* static strings */
@@ -106,10 +106,10 @@ typedef struct fr_run_result {
     fr_run_status status;
     uint64_t seed;
     int64_t started_at_us, finished_at_us; /* wall clock */
-    fr_step_result *steps;          /* indexed by manifest step index */
+    fr_step_result *steps;                 /* indexed by manifest step index */
     size_t n_steps;
-    char *input_json;               /* owned copy of the run input */
-    char *lease_key;                /* owned copy, or NULL */
+    char *input_json; /* owned copy of the run input */
+    char *lease_key;  /* owned copy, or NULL */
     uint64_t fencing_token;
     fr_transition_record *transitions; /* owned; sorted by step order, attempt, arrival */
     size_t n_transitions, cap_transitions;
@@ -119,7 +119,7 @@ typedef struct fr_run_result {
 typedef struct fr_build_options {
     const char *const *plugin_dirs; /* --plugin-dir, in order */
     size_t n_plugin_dirs;
-    int use_env_path;               /* 1: honour FLUXROUTE_PLUGIN_PATH */
+    int use_env_path; /* 1: honour FLUXROUTE_PLUGIN_PATH */
 } fr_build_options;
 
 /* Builds a pipeline: resolves every agent's and provider's plugin, checks `config:`

@@ -368,8 +368,8 @@ static void host_log(fr_call *call, fr_log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (call)
-        fprintf(stderr, "fluxroute: %s: step %s attempt %d (%s): %s\n", names[level],
-                call->step_id, call->attempt, call->inst->plugin->name, msg);
+        fprintf(stderr, "fluxroute: %s: step %s attempt %d (%s): %s\n", names[level], call->step_id,
+                call->attempt, call->inst->plugin->name, msg);
     else
         fprintf(stderr, "fluxroute: %s: plugin: %s\n", names[level], msg);
 }
@@ -490,7 +490,8 @@ static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_re
         if (!e)
             return FR_E_CANCELLED;
         json_object *v, *r;
-        fr_status st = json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v) : FR_E_INVALID;
+        fr_status st =
+            json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v) : FR_E_INVALID;
         if (st == FR_OK && json_object_object_get_ex(e, "response", &r)) {
             resp->status = json_object_object_get_ex(r, "status", &v) ? json_object_get_int(v) : 0;
             resp->headers = arena_member(call, r, "headers", &resp->headers_len);
@@ -508,11 +509,16 @@ static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_re
         if (st == FR_OK) {
             json_object *r = json_object_new_object();
             json_object_object_add(r, "status", json_object_new_int(resp->status));
-            json_object_object_add(r, "headers", json_object_new_string_len(resp->headers ? resp->headers : "", (int)resp->headers_len));
-            json_object_object_add(r, "body", json_object_new_string_len(resp->body ? resp->body : "", (int)resp->body_len));
+            json_object_object_add(r, "headers",
+                                   json_object_new_string_len(resp->headers ? resp->headers : "",
+                                                              (int)resp->headers_len));
+            json_object_object_add(
+                r, "body",
+                json_object_new_string_len(resp->body ? resp->body : "", (int)resp->body_len));
             json_object_object_add(e, "response", r);
         } else {
-            json_object_object_add(e, "error", call->error ? json_object_new_string(call->error) : NULL);
+            json_object_object_add(e, "error",
+                                   call->error ? json_object_new_string(call->error) : NULL);
         }
         fr__effect_add(call, e);
     }
@@ -532,7 +538,8 @@ static fr_admission provider_admission(fr_call *call, const fr_instance *prov)
     static const char *const names[] = {"allow", "probe", "reject"};
     if (call->replay) {
         json_object *e = fr__replay_take(call->replay, "breaker", NULL, NULL), *v;
-        const char *a = e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
+        const char *a =
+            e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
         for (int i = 0; i < 3; i++)
             if (strcmp(a, names[i]) == 0)
                 return (fr_admission)i;
@@ -546,7 +553,8 @@ static fr_admission provider_admission(fr_call *call, const fr_instance *prov)
                                 fr__breaker_name(prov->breaker), &tr);
     if (call->effects) {
         json_object *e = fr__effect_new("breaker");
-        json_object_object_add(e, "breaker", json_object_new_string(fr__breaker_name(prov->breaker)));
+        json_object_object_add(e, "breaker",
+                               json_object_new_string(fr__breaker_name(prov->breaker)));
         json_object_object_add(e, "admission", json_object_new_string(names[adm]));
         fr__effect_add(call, e);
     }
@@ -649,8 +657,9 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     char *out = NULL;
     size_t out_len = 0;
     fr_obs_provider_token obs_tok = fr__obs_provider_begin(call); /* observability */
-    fr_status st = stream ? d->complete_stream(prov->state, &sub, request, request_len, &out, &out_len)
-                          : d->complete(prov->state, &sub, request, request_len, &out, &out_len);
+    fr_status st = stream
+                       ? d->complete_stream(prov->state, &sub, request, request_len, &out, &out_len)
+                       : d->complete(prov->state, &sub, request, request_len, &out, &out_len);
     call->rng = sub.rng;
     if (prov->breaker && !call->replay) {
         fr_breaker_transition tr;
@@ -666,7 +675,8 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     if (st > 0)
         st = FR_E_BAD_RESPONSE;
     if (st != FR_OK) {
-        host_set_error(call, "provider \"%s\": %s", prov->id, sub.error ? sub.error : fr_strerror(st));
+        host_set_error(call, "provider \"%s\": %s", prov->id,
+                       sub.error ? sub.error : fr_strerror(st));
     } else if (!out || !(full = add_provider_field(call, out, out_len, prov->id, &full_len))) {
         st = FR_E_BAD_RESPONSE;
         host_set_error(call, "provider \"%s\" returned a response that is not a JSON object",
@@ -681,7 +691,8 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
         json_object *req = json_tokener_parse(request);
         json_object *obj = full ? json_tokener_parse(full) : NULL;
         if (call->replay) {
-            json_object *rec = fr__replay_take(call->replay, "provider", req, "request"), *rv = NULL;
+            json_object *rec = fr__replay_take(call->replay, "provider", req, "request"),
+                        *rv = NULL;
             if (rec && json_object_object_get_ex(rec, "response", &rv) && obj &&
                 !json_object_equal(rv, obj))
                 fr__replay_diverge(call->replay, "provider.response", rv, obj,
@@ -694,8 +705,11 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
             json_object_object_add(e, "request", req);
             json_object_object_add(e, "status", fr__status_json(st));
             json_object_object_add(e, "response", obj);
-            json_object_object_add(e, "error", st != FR_OK && call->error ? json_object_new_string(call->error) : NULL);
-            json_object_object_add(e, "retry_after_us", json_object_new_int64(call->retry_after_us));
+            json_object_object_add(e, "error",
+                                   st != FR_OK && call->error ? json_object_new_string(call->error)
+                                                              : NULL);
+            json_object_object_add(e, "retry_after_us",
+                                   json_object_new_int64(call->retry_after_us));
             fr__effect_add(call, e);
         }
     }
@@ -778,8 +792,8 @@ fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char
     size_t res_len = 0;
     fr_status st = d->invoke(c->inst->state, c, input, input_len, &res, &res_len);
     if (st > 0) {
-        host_set_error(c, "plugin \"%s\" returned positive status %d (statuses are <= 0)",
-                       d->name, st);
+        host_set_error(c, "plugin \"%s\" returned positive status %d (statuses are <= 0)", d->name,
+                       st);
         return FR_E_AGENT;
     }
     if (st != FR_OK)

@@ -29,12 +29,12 @@ void fr__arena_free(fr_arena *a);
  * so cancel and deadlines wake them at once. */
 typedef struct fr_cancel {
     pthread_mutex_t mu;
-    pthread_cond_t cv;              /* CLOCK_MONOTONIC */
-    int cancelled;                  /* set by fr__cancel_fire */
-    fr_status reason;               /* FR_E_CANCELLED, or e.g. FR_E_LEASE_LOST */
-    char *reason_message;           /* why, for the report (owned) */
-    int64_t run_deadline_mono;      /* 0 = none */
-    int refs;                       /* the run, plus each abandoned (hung) call */
+    pthread_cond_t cv;         /* CLOCK_MONOTONIC */
+    int cancelled;             /* set by fr__cancel_fire */
+    fr_status reason;          /* FR_E_CANCELLED, or e.g. FR_E_LEASE_LOST */
+    char *reason_message;      /* why, for the report (owned) */
+    int64_t run_deadline_mono; /* 0 = none */
+    int refs;                  /* the run, plus each abandoned (hung) call */
 } fr_cancel;
 /* Creates a cancellation context with one reference.  NULL on failure. */
 fr_cancel *fr__cancel_new(void);
@@ -51,20 +51,20 @@ int fr__cancel_wait_until(fr_cancel *c, int64_t until);
 
 struct fr_call {
     fr_cancel *cancel;
-    const fr_instance *inst;        /* the plugin instance being called */
-    const fr_instance *agent;       /* the agent on whose behalf (== inst for agents) */
+    const fr_instance *inst;  /* the plugin instance being called */
+    const fr_instance *agent; /* the agent on whose behalf (== inst for agents) */
     const char *step_id;
     int attempt;
-    int64_t attempt_deadline_mono;  /* 0 = none */
-    uint64_t rng;                   /* splitmix64 state */
+    int64_t attempt_deadline_mono; /* 0 = none */
+    uint64_t rng;                  /* splitmix64 state */
     fr_arena *arena;
-    char *error;                    /* malloc'd message from set_error */
+    char *error; /* malloc'd message from set_error */
     int64_t retry_after_us;
-    struct fr_call *parent;         /* agent call, for provider calls */
+    struct fr_call *parent;                                   /* agent call, for provider calls */
     void (*on_chunk)(void *ud, const char *text, size_t len); /* stream sink or NULL */
     void *chunk_ud;
-    struct fr_run *run;             /* for breaker transitions; NULL outside runs */
-    struct json_object *effects;    /* recording: the attempt's effects (array), else NULL */
+    struct fr_run *run;              /* for breaker transitions; NULL outside runs */
+    struct json_object *effects;     /* recording: the attempt's effects (array), else NULL */
     struct fr_replay_cursor *replay; /* replaying: where the recorded effects are served from */
 };
 
@@ -104,8 +104,8 @@ void fr__log_init_from_env(void);
 
 /* Breakers: provider calls report transitions to the run (implemented in sched.c). */
 struct fr_breaker_transition;
-void fr__run_note_transition(struct fr_run *run, const char *step, int attempt,
-                             const char *breaker, const struct fr_breaker_transition *tr);
+void fr__run_note_transition(struct fr_run *run, const char *step, int attempt, const char *breaker,
+                             const struct fr_breaker_transition *tr);
 
 /* Test hook: make the Nth host allocation from now fail (0 = never). */
 void fr__alloc_fail_after(long n);

@@ -130,7 +130,8 @@ static int has_header(const fr_http_request *req, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < req->n_headers; i++)
-        if (req->headers[i] && strncasecmp(req->headers[i], name, n) == 0 && req->headers[i][n] == ':')
+        if (req->headers[i] && strncasecmp(req->headers[i], name, n) == 0 &&
+            req->headers[i][n] == ':')
             return 1;
     return 0;
 }
@@ -188,7 +189,8 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (req->struct_size >= offsetof(fr_http_request, ca_file) + sizeof req->ca_file && req->ca_file)
+    if (req->struct_size >= offsetof(fr_http_request, ca_file) + sizeof req->ca_file &&
+        req->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)((timeout + 999) / 1000));

@@ -32,7 +32,7 @@
 
 extern char **environ;
 
-#define HELPER_FD 3
+#define HELPER_FD   3
 #define MAX_MESSAGE (256u << 20)
 
 /* ---- framing ------------------------------------------------------------------------ */
@@ -195,7 +195,8 @@ static char **helper_env(char **owned)
         else
             env[k++] = environ[i];
     }
-    char *a = fr__xasprintf("ASAN_OPTIONS=%s%shandle_segv=0:handle_abort=0", asan, *asan ? ":" : "");
+    char *a =
+        fr__xasprintf("ASAN_OPTIONS=%s%shandle_segv=0:handle_abort=0", asan, *asan ? ":" : "");
     if (!a) {
         free(env);
         return NULL;
@@ -228,8 +229,8 @@ static fr_status helper_death(helper *h, char **why)
         *why = fr__xasprintf("plugin crashed: its helper process died on signal %d (%s)",
                              WTERMSIG(ws), strsignal(WTERMSIG(ws)));
     else if (r > 0 && WIFEXITED(ws))
-        *why = fr__xasprintf("plugin helper process exited with status %d mid-call",
-                             WEXITSTATUS(ws));
+        *why =
+            fr__xasprintf("plugin helper process exited with status %d mid-call", WEXITSTATUS(ws));
     else
         *why = strdup("plugin helper process vanished");
     free(h);
@@ -260,20 +261,24 @@ static json_object *serve_host_call(fr_call *call, json_object *req)
         json_object_object_add(rep, "value", v ? json_object_new_string(v) : NULL);
     } else if (strcmp(fn, "stream_chunk") == 0) {
         const char *t = jstr(req, "text");
-        json_object_object_add(rep, "status",
-                               json_object_new_int(host->stream_chunk(call, t ? t : "", t ? strlen(t) : 0)));
+        json_object_object_add(
+            rep, "status",
+            json_object_new_int(host->stream_chunk(call, t ? t : "", t ? strlen(t) : 0)));
     } else if (strcmp(fn, "provider_call") == 0) {
         const char *r = jstr(req, "request");
         char *resp = NULL;
         size_t resp_len = 0;
         fr_status st = host->provider_call(call, r ? r : "", r ? strlen(r) : 0, &resp, &resp_len);
         json_object_object_add(rep, "status", json_object_new_int(st));
-        json_object_object_add(rep, "response", resp ? json_object_new_string_len(resp, (int)resp_len) : NULL);
-        json_object_object_add(rep, "error", call->error ? json_object_new_string(call->error) : NULL);
+        json_object_object_add(rep, "response",
+                               resp ? json_object_new_string_len(resp, (int)resp_len) : NULL);
+        json_object_object_add(rep, "error",
+                               call->error ? json_object_new_string(call->error) : NULL);
         json_object_object_add(rep, "retry_after_us", json_object_new_int64(call->retry_after_us));
     } else if (strcmp(fn, "http") == 0) {
         json_object *hs;
-        size_t nh = json_object_object_get_ex(req, "headers", &hs) ? json_object_array_length(hs) : 0;
+        size_t nh =
+            json_object_object_get_ex(req, "headers", &hs) ? json_object_array_length(hs) : 0;
         const char **headers = calloc(nh ? nh : 1, sizeof *headers);
         for (size_t i = 0; headers && i < nh; i++)
             headers[i] = json_object_get_string(json_object_array_get_idx(hs, i));
@@ -292,9 +297,14 @@ static json_object *serve_host_call(fr_call *call, json_object *req)
         free(headers);
         json_object_object_add(rep, "status", json_object_new_int(st));
         json_object_object_add(rep, "http_status", json_object_new_int(resp.status));
-        json_object_object_add(rep, "headers", resp.headers ? json_object_new_string_len(resp.headers, (int)resp.headers_len) : NULL);
-        json_object_object_add(rep, "body", resp.body ? json_object_new_string_len(resp.body, (int)resp.body_len) : NULL);
-        json_object_object_add(rep, "error", call->error ? json_object_new_string(call->error) : NULL);
+        json_object_object_add(
+            rep, "headers",
+            resp.headers ? json_object_new_string_len(resp.headers, (int)resp.headers_len) : NULL);
+        json_object_object_add(rep, "body",
+                               resp.body ? json_object_new_string_len(resp.body, (int)resp.body_len)
+                                         : NULL);
+        json_object_object_add(rep, "error",
+                               call->error ? json_object_new_string(call->error) : NULL);
     } else if (strcmp(fn, "log") == 0) {
         const char *t = jstr(req, "text");
         host->log(call, (fr_log_level)jint(req, "level", FR_LOG_INFO), "%s", t ? t : "");
@@ -471,7 +481,8 @@ fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len
             if (timed_out || __atomic_load_n(&call->cancel->cancelled, __ATOMIC_ACQUIRE)) {
                 helper_kill(h);
                 int cancelled = call->cancel->cancelled;
-                fr_status st = timed_out && !cancelled ? dl_status : fr__cancel_reason(call->cancel);
+                fr_status st =
+                    timed_out && !cancelled ? dl_status : fr__cancel_reason(call->cancel);
                 json_object *killed = fr__effect_new("killed");
                 json_object_object_add(killed, "status", fr__status_json(st));
                 fr__effect_add(call, killed);
@@ -514,7 +525,8 @@ fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len
             json_object *ov;
             const char *o = NULL;
             size_t olen = 0;
-            if (json_object_object_get_ex(m, "output", &ov) && json_object_is_type(ov, json_type_string)) {
+            if (json_object_object_get_ex(m, "output", &ov) &&
+                json_object_is_type(ov, json_type_string)) {
                 o = json_object_get_string(ov);
                 olen = (size_t)json_object_get_string_len(ov);
             }
@@ -694,15 +706,18 @@ static fr_status h_http(fr_call *call, const fr_http_request *req, fr_http_respo
         json_object_array_add(hs, json_object_new_string(req->headers[i]));
     json_object_object_add(o, "headers", hs);
     if (req->body)
-        json_object_object_add(o, "body", json_object_new_string_len(req->body, (int)req->body_len));
+        json_object_object_add(o, "body",
+                               json_object_new_string_len(req->body, (int)req->body_len));
     json_object_object_add(o, "timeout_us", json_object_new_int64(req->timeout_us));
-    json_object_object_add(o, "n_secret_headers", json_object_new_int64((int64_t)req->n_secret_headers));
+    json_object_object_add(o, "n_secret_headers",
+                           json_object_new_int64((int64_t)req->n_secret_headers));
     json_object *rep = ask(o);
     fr_status st = (fr_status)jint(rep, "status", FR_E_NETWORK);
     resp->status = (int)jint(rep, "http_status", 0);
     json_object *v;
     if (json_object_object_get_ex(rep, "headers", &v) && v) {
-        resp->headers = helper_dup(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        resp->headers =
+            helper_dup(json_object_get_string(v), (size_t)json_object_get_string_len(v));
         resp->headers_len = (size_t)json_object_get_string_len(v);
     }
     if (json_object_object_get_ex(rep, "body", &v) && v) {
@@ -864,7 +879,7 @@ int fr__helper_main(void)
               diags.n > 0;
     json_object_put(init);
     void *state = NULL;
-    fr_status st = bad             ? FR_E_CONFIG
+    fr_status st = bad              ? FR_E_CONFIG
                    : lp->desc->init ? lp->desc->init(&helper_api, cfg.data, &state)
                                     : FR_OK;
     if (st != FR_OK) {

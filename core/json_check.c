@@ -58,10 +58,10 @@ static int utf8_seq(cursor *c)
 /* Bytes that need no attention inside a string: printable ASCII except '"' and '\\'. */
 static const unsigned char plain[256] = {
 #define R8(v) v, v, v, v, v, v, v, v
-    R8(0), R8(0), R8(0), R8(0),                 /* 0x00-0x1f */
-    1, 1, 0, 1, 1, 1, 1, 1, R8(1), R8(1), R8(1), /* 0x20-0x3f: '"' is 0x22 */
-    R8(1), R8(1), R8(1), 1, 1, 1, 1, 0, 1, 1, 1, /* 0x40-0x5f: '\\' is 0x5c */
-    R8(1), R8(1), R8(1), R8(1),                 /* 0x60-0x7f */
+    R8(0), R8(0), R8(0), R8(0),                                  /* 0x00-0x1f */
+    1,     1,     0,     1,     1, 1, 1, 1, R8(1), R8(1), R8(1), /* 0x20-0x3f: '"' is 0x22 */
+    R8(1), R8(1), R8(1), 1,     1, 1, 1, 0, 1,     1,     1,     /* 0x40-0x5f: '\\' is 0x5c */
+    R8(1), R8(1), R8(1), R8(1),                                  /* 0x60-0x7f */
 #undef R8
 };
 
@@ -88,8 +88,8 @@ static int string(cursor *c)
                 return 0;
             ch = *c->p++;
             if (ch == 'u') {
-                if (c->end - c->p < 4 || !is_hex(c->p[0]) || !is_hex(c->p[1]) ||
-                    !is_hex(c->p[2]) || !is_hex(c->p[3]))
+                if (c->end - c->p < 4 || !is_hex(c->p[0]) || !is_hex(c->p[1]) || !is_hex(c->p[2]) ||
+                    !is_hex(c->p[3]))
                     return 0;
                 c->p += 4;
             } else if (!(ch == '"' || ch == '\\' || ch == '/' || ch == 'b' || ch == 'f' ||

@@ -68,7 +68,8 @@ fr_status fr__lease_config_from_env(fr_lease_config *cfg, char *err, size_t err_
     else if (*w && strcmp(w, "0") && strcmp(w, "false") && strcmp(w, "no") && strcmp(w, "off"))
         return set_err(err, err_size, FR_E_CONFIG,
                        "COORDINATION_ENABLED: expected 1, true, yes, on, 0, false, no or off, "
-                       "got \"%.40s\"", getenv("COORDINATION_ENABLED"));
+                       "got \"%.40s\"",
+                       getenv("COORDINATION_ENABLED"));
     cfg->ttl_us = DEFAULT_TTL_US;
     if (!cfg->enabled)
         return FR_OK;
@@ -126,12 +127,9 @@ void fr__lease_config_free(fr_lease_config *cfg)
 const char *fr__lease_mode_name(fr_lease_mode mode)
 {
     switch (mode) {
-    case FR_LEASE_MEMORY:
-        return "memory";
-    case FR_LEASE_FILE:
-        return "file";
-    case FR_LEASE_REDIS:
-        return "redis";
+    case FR_LEASE_MEMORY: return "memory";
+    case FR_LEASE_FILE: return "file";
+    case FR_LEASE_REDIS: return "redis";
     }
     return "?";
 }
@@ -148,17 +146,12 @@ fr_status fr__lease_backend_open(const fr_lease_config *cfg, fr_lease_backend **
     b->mode = cfg->mode;
     fr_status st;
     switch (cfg->mode) {
-    case FR_LEASE_MEMORY:
-        st = fr__lease_memory_open(b, err, err_size);
-        break;
-    case FR_LEASE_FILE:
-        st = fr__lease_file_open(b, cfg->dir, err, err_size);
-        break;
+    case FR_LEASE_MEMORY: st = fr__lease_memory_open(b, err, err_size); break;
+    case FR_LEASE_FILE: st = fr__lease_file_open(b, cfg->dir, err, err_size); break;
     case FR_LEASE_REDIS:
         st = fr__lease_redis_open(b, cfg->redis_url, cfg->redis_prefix, err, err_size);
         break;
-    default:
-        st = set_err(err, err_size, FR_E_CONFIG, "unknown coordination mode");
+    default: st = set_err(err, err_size, FR_E_CONFIG, "unknown coordination mode");
     }
     if (st != FR_OK) {
         free(b->describe);
@@ -236,9 +229,9 @@ struct fr_lease {
     pthread_t thread;
     int thread_started;
     pthread_mutex_t mu;
-    pthread_cond_t cv;        /* CLOCK_MONOTONIC */
-    int stop;                 /* set by release */
-    atomic_int lost;          /* read by any thread */
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    int stop;          /* set by release */
+    atomic_int lost;   /* read by any thread */
     atomic_long renewals;
     int64_t valid_until_mono; /* the lease is surely ours until then */
 };
@@ -285,8 +278,8 @@ static void *renew_main(void *arg)
         char err[384] = "";
         fr_lease_info held;
         int64_t t0 = fr__mono_us();
-        fr_status st = l->b->ops->renew(l->b, conn, l->key, l->holder, l->token, l->ttl_us,
-                                        &held, err, sizeof err);
+        fr_status st = l->b->ops->renew(l->b, conn, l->key, l->holder, l->token, l->ttl_us, &held,
+                                        err, sizeof err);
         int64_t now = fr__mono_us();
         pthread_mutex_lock(&l->mu);
         if (st == FR_OK) {
@@ -328,9 +321,8 @@ static void lease_free(fr_lease *l)
     free(l);
 }
 
-fr_status fr__lease_acquire(fr_lease_backend *b, const char *key,
-                            const fr_lease_acquire_opts *opts, fr_lease **out, char *err,
-                            size_t err_size)
+fr_status fr__lease_acquire(fr_lease_backend *b, const char *key, const fr_lease_acquire_opts *opts,
+                            fr_lease **out, char *err, size_t err_size)
 {
     *out = NULL;
     if (!key || !*key || opts->ttl_us <= 0)
@@ -416,8 +408,8 @@ fr_status fr__lease_release(fr_lease *l, char *err, size_t err_size)
     char berr[384] = "";
     /* Even a lost lease is released: the token check makes it a no-op unless it is
      * still ours (e.g. it was lost only through an unreachable backend). */
-    fr_status st = l->b->ops->release(l->b, NULL, l->key, l->holder, l->token, &held, berr,
-                                      sizeof berr);
+    fr_status st =
+        l->b->ops->release(l->b, NULL, l->key, l->holder, l->token, &held, berr, sizeof berr);
     if (st == FR_OK && atomic_load(&l->lost))
         st = FR_E_LEASE_LOST;
     if (st == FR_E_LEASE_LOST)
@@ -464,9 +456,9 @@ static fr_lease_config host_cfg;
 typedef struct host_lease {
     struct host_lease *next;
     fr_call *call;
-    char *key;              /* as the plugin named it */
+    char *key; /* as the plugin named it */
     fr_lease *lease;
-    fr_cancel *cancel;      /* referenced while the lease lives */
+    fr_cancel *cancel; /* referenced while the lease lives */
 } host_lease;
 static host_lease *host_leases;
 
@@ -498,8 +490,8 @@ static fr_status host_backend_get(char *err, size_t size)
     return st;
 }
 
-fr_status fr__host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us,
-                                 int64_t wait_us, uint64_t *fencing_token)
+fr_status fr__host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us, int64_t wait_us,
+                                 uint64_t *fencing_token)
 {
     const fr_host_api *api = fr__host_api();
     if (!call || !key || !*key || ttl_us < 0 || wait_us < 0 || !fencing_token) {
@@ -539,8 +531,12 @@ fr_status fr__host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us,
     }
     h->call = call;
     h->cancel = call->cancel;
-    fr_lease_acquire_opts o = {.ttl_us = ttl, .wait_us = wait_us, .on_lost = host_lease_lost,
-                               .on_lost_ud = h, .should_stop = host_stop, .stop_ud = call};
+    fr_lease_acquire_opts o = {.ttl_us = ttl,
+                               .wait_us = wait_us,
+                               .on_lost = host_lease_lost,
+                               .on_lost_ud = h,
+                               .should_stop = host_stop,
+                               .stop_ud = call};
     if (h->cancel)
         fr__cancel_ref(h->cancel);
     st = fr__lease_acquire(b, full, &o, &h->lease, err, sizeof err);

@@ -36,12 +36,12 @@ typedef enum fr_lease_mode { FR_LEASE_MEMORY = 0, FR_LEASE_FILE, FR_LEASE_REDIS 
 /* The COORDINATION_* environment, parsed.  Strings are owned; free with
  * fr__lease_config_free. */
 typedef struct fr_lease_config {
-    int enabled;            /* COORDINATION_ENABLED truthy (1, true, yes, on) */
-    fr_lease_mode mode;     /* COORDINATION_MODE, default file */
-    char *dir;              /* COORDINATION_DIR, default ${TMPDIR:-/tmp}/fluxroute-coordination */
-    int64_t ttl_us;         /* COORDINATION_TTL, Go duration > 0, default 2m */
-    char *redis_url;        /* COORDINATION_REDIS_URL (required for redis) */
-    char *redis_prefix;     /* COORDINATION_REDIS_PREFIX, default "fluxroute" */
+    int enabled;        /* COORDINATION_ENABLED truthy (1, true, yes, on) */
+    fr_lease_mode mode; /* COORDINATION_MODE, default file */
+    char *dir;          /* COORDINATION_DIR, default ${TMPDIR:-/tmp}/fluxroute-coordination */
+    int64_t ttl_us;     /* COORDINATION_TTL, Go duration > 0, default 2m */
+    char *redis_url;    /* COORDINATION_REDIS_URL (required for redis) */
+    char *redis_prefix; /* COORDINATION_REDIS_PREFIX, default "fluxroute" */
 } fr_lease_config;
 
 /* Reads the COORDINATION_* variables.  Invalid values are errors, never defaults:
@@ -102,9 +102,9 @@ typedef void (*fr_lease_lost_fn)(void *ud, const fr_lease *lease, const char *me
 typedef fr_status (*fr_lease_stop_fn)(void *ud);
 
 typedef struct fr_lease_acquire_opts {
-    int64_t ttl_us;             /* > 0 */
-    int64_t wait_us;            /* 0: one try; > 0: keep trying this long; < 0: forever */
-    fr_lease_lost_fn on_lost;   /* optional */
+    int64_t ttl_us;           /* > 0 */
+    int64_t wait_us;          /* 0: one try; > 0: keep trying this long; < 0: forever */
+    fr_lease_lost_fn on_lost; /* optional */
     void *on_lost_ud;
     fr_lease_stop_fn should_stop; /* optional, polled between tries */
     void *stop_ud;
@@ -115,9 +115,8 @@ typedef struct fr_lease_acquire_opts {
  * FR_E_UNAVAILABLE when still held after the wait (err: "lease K is held by H (fencing
  * token N, expires in D)"); the should_stop status; FR_E_NETWORK / FR_E_IO / FR_E_NOMEM
  * with a message.  A backend failure while waiting is retried until the wait ends. */
-fr_status fr__lease_acquire(fr_lease_backend *b, const char *key,
-                            const fr_lease_acquire_opts *opts, fr_lease **out, char *err,
-                            size_t err_size);
+fr_status fr__lease_acquire(fr_lease_backend *b, const char *key, const fr_lease_acquire_opts *opts,
+                            fr_lease **out, char *err, size_t err_size);
 /* Stops renewing and releases the lease (token-checked), then frees it.  Returns FR_OK,
  * FR_E_LEASE_LOST when it had been lost (or the release was refused), or a backend error
  * (the lease then simply expires).  NULL is ignored. */
@@ -137,8 +136,8 @@ long fr__lease_renewals(const fr_lease *l);
 /* Host API entries: see fr_host_api in include/fluxroute/plugin.h.  The key is taken as
  * "plugin:<key>" on the process-wide backend the COORDINATION_* environment selects;
  * the lease is tied to `call` and must be dropped by fr__host_leases_end_call. */
-fr_status fr__host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us,
-                                 int64_t wait_us, uint64_t *fencing_token);
+fr_status fr__host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us, int64_t wait_us,
+                                 uint64_t *fencing_token);
 fr_status fr__host_lease_release(fr_call *call, const char *key);
 /* Releases every lease `call` still holds.  The engine must call it when an invocation
  * ends (before fr__call_done), including abandoned (hung) calls when they are reaped. */
@@ -150,15 +149,14 @@ void fr__host_leases_end_call(fr_call *call);
 typedef struct fr_lease_conn fr_lease_conn;
 
 typedef struct fr_lease_ops {
-    fr_status (*acquire)(fr_lease_backend *b, fr_lease_conn *c, const char *key,
-                         const char *holder, int64_t ttl_us, uint64_t *token,
-                         fr_lease_info *held, char *err, size_t err_size);
-    fr_status (*renew)(fr_lease_backend *b, fr_lease_conn *c, const char *key,
-                       const char *holder, uint64_t token, int64_t ttl_us, fr_lease_info *held,
-                       char *err, size_t err_size);
-    fr_status (*release)(fr_lease_backend *b, fr_lease_conn *c, const char *key,
-                         const char *holder, uint64_t token, fr_lease_info *held, char *err,
+    fr_status (*acquire)(fr_lease_backend *b, fr_lease_conn *c, const char *key, const char *holder,
+                         int64_t ttl_us, uint64_t *token, fr_lease_info *held, char *err,
                          size_t err_size);
+    fr_status (*renew)(fr_lease_backend *b, fr_lease_conn *c, const char *key, const char *holder,
+                       uint64_t token, int64_t ttl_us, fr_lease_info *held, char *err,
+                       size_t err_size);
+    fr_status (*release)(fr_lease_backend *b, fr_lease_conn *c, const char *key, const char *holder,
+                         uint64_t token, fr_lease_info *held, char *err, size_t err_size);
     /* A private connection for a renewal thread (NULL: the backend needs none).  c ==
      * NULL in the calls above means: the backend's shared connection. */
     fr_lease_conn *(*conn_new)(fr_lease_backend *b);
@@ -169,14 +167,14 @@ typedef struct fr_lease_ops {
 struct fr_lease_backend {
     const fr_lease_ops *ops;
     fr_lease_mode mode;
-    char *describe;         /* owned */
+    char *describe; /* owned */
     void *impl;
 };
 
 fr_status fr__lease_memory_open(fr_lease_backend *b, char *err, size_t err_size);
 fr_status fr__lease_file_open(fr_lease_backend *b, const char *dir, char *err, size_t err_size);
-fr_status fr__lease_redis_open(fr_lease_backend *b, const char *url, const char *prefix,
-                               char *err, size_t err_size);
+fr_status fr__lease_redis_open(fr_lease_backend *b, const char *url, const char *prefix, char *err,
+                               size_t err_size);
 
 /* The file name (no directory) of a key's lease file: bytes outside [A-Za-z0-9_.-] and a
  * leading '.' become %XX, so distinct keys get distinct names; long keys are shortened
@@ -187,11 +185,11 @@ int fr__lease_file_name(const char *key, char *out, size_t size);
 /* A parsed redis:// URL.  Strings owned; free with fr__redis_url_free. */
 typedef struct fr_redis_url {
     char *host;
-    int port;               /* default 6379 */
-    char *user;             /* NULL when absent */
-    char *password;         /* NULL when absent */
-    int db;                 /* default 0 */
-    char *redacted;         /* the URL with the password replaced by *** */
+    int port;       /* default 6379 */
+    char *user;     /* NULL when absent */
+    char *password; /* NULL when absent */
+    int db;         /* default 0 */
+    char *redacted; /* the URL with the password replaced by *** */
 } fr_redis_url;
 /* Parses redis://[user:pass@]host[:port][/db].  rediss:// is refused (hiredis 0.14 has no
  * TLS).  Returns FR_OK, or FR_E_CONFIG with a message (never containing the password). */

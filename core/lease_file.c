@@ -19,7 +19,7 @@
 #include "lease.h"
 
 #define RECORD_SIZE 256
-#define MAX_NAME 200 /* file names stay well below NAME_MAX (255) */
+#define MAX_NAME    200 /* file names stay well below NAME_MAX (255) */
 
 typedef struct file_impl {
     char *dir;
@@ -69,8 +69,8 @@ typedef struct file_record {
 } file_record;
 
 /* Opens and locks the key's file.  Returns the fd, or -1 with err set. */
-static int file_lock(const file_impl *f, const char *key, char *path, size_t path_size,
-                     char *err, size_t err_size)
+static int file_lock(const file_impl *f, const char *key, char *path, size_t path_size, char *err,
+                     size_t err_size)
 {
     char name[MAX_NAME + 1];
     fr__lease_file_name(key, name, sizeof name);
@@ -105,12 +105,13 @@ static fr_status file_read(int fd, const char *path, file_record *r, char *err, 
     long long exp = 0;
     unsigned long long counter = 0;
     char holder[FR_LEASE_HOLDER_MAX];
-    if (sscanf(buf, "fluxroute-lease v1\nholder %127s\nexpires_us %lld\nfencing %llu", holder,
-               &exp, &counter) != 3) {
+    if (sscanf(buf, "fluxroute-lease v1\nholder %127s\nexpires_us %lld\nfencing %llu", holder, &exp,
+               &counter) != 3) {
         /* Never start the counter again from 0 over a file we do not understand. */
         snprintf(err, err_size,
                  "lease file %s: not a fluxroute lease file (remove it only if no process uses "
-                 "the key)", path);
+                 "the key)",
+                 path);
         return FR_E_IO;
     }
     if (strcmp(holder, "-") != 0)
@@ -125,9 +126,9 @@ static fr_status file_write(int fd, const char *path, const file_record *r, char
 {
     char buf[RECORD_SIZE];
     memset(buf, ' ', sizeof buf);
-    int n = snprintf(buf, sizeof buf, "fluxroute-lease v1\nholder %s\nexpires_us %lld\nfencing %llu\n",
-                     r->holder[0] ? r->holder : "-", (long long)r->expires_wall,
-                     (unsigned long long)r->counter);
+    int n = snprintf(
+        buf, sizeof buf, "fluxroute-lease v1\nholder %s\nexpires_us %lld\nfencing %llu\n",
+        r->holder[0] ? r->holder : "-", (long long)r->expires_wall, (unsigned long long)r->counter);
     if (n < 0 || n >= RECORD_SIZE) {
         snprintf(err, err_size, "lease file %s: record too long", path);
         return FR_E_INVALID;
@@ -215,8 +216,8 @@ static fr_status file_acquire(fr_lease_backend *b, fr_lease_conn *c, const char 
 }
 
 static fr_status file_renew(fr_lease_backend *b, fr_lease_conn *c, const char *key,
-                            const char *holder, uint64_t token, int64_t ttl_us,
-                            fr_lease_info *held, char *err, size_t err_size)
+                            const char *holder, uint64_t token, int64_t ttl_us, fr_lease_info *held,
+                            char *err, size_t err_size)
 {
     (void)c;
     return file_op(b, 'r', key, holder, &token, ttl_us, held, err, err_size);

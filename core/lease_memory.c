@@ -11,7 +11,7 @@
 typedef struct mem_entry {
     struct mem_entry *next;
     char *key;
-    uint64_t counter;          /* last token handed out for the key */
+    uint64_t counter;                 /* last token handed out for the key */
     char holder[FR_LEASE_HOLDER_MAX]; /* "" when free */
     uint64_t token;
     int64_t expires_mono;

@@ -22,9 +22,9 @@
 #include "lease.h"
 
 #define CONNECT_TIMEOUT_US 500000
-#define IO_TIMEOUT_US 1000000
-#define BACKOFF_MIN_US 20000
-#define BACKOFF_MAX_US 2000000
+#define IO_TIMEOUT_US      1000000
+#define BACKOFF_MIN_US     20000
+#define BACKOFF_MAX_US     2000000
 
 /* ---- URLs ------------------------------------------------------------------------------ */
 
@@ -88,13 +88,13 @@ fr_status fr__redis_url_parse(const char *url, fr_redis_url *out, char *err, siz
     memset(out, 0, sizeof *out);
     char shown[512];
     redact_raw(url ? url : "", shown, sizeof shown);
-#define BAD(...)                                                                            \
-    do {                                                                                   \
-        char why_[256];                                                                    \
-        snprintf(why_, sizeof why_, __VA_ARGS__);                                          \
-        snprintf(err, err_size, "COORDINATION_REDIS_URL %s: %s", shown, why_);            \
-        fr__redis_url_free(out);                                                           \
-        return FR_E_CONFIG;                                                                \
+#define BAD(...)                                                               \
+    do {                                                                       \
+        char why_[256];                                                        \
+        snprintf(why_, sizeof why_, __VA_ARGS__);                              \
+        snprintf(err, err_size, "COORDINATION_REDIS_URL %s: %s", shown, why_); \
+        fr__redis_url_free(out);                                               \
+        return FR_E_CONFIG;                                                    \
     } while (0)
     if (!url || !*url) {
         snprintf(err, err_size, "COORDINATION_REDIS_URL: empty");
@@ -186,7 +186,7 @@ void fr__redis_url_free(fr_redis_url *u)
 struct fr_lease_conn {
     const struct redis_impl *impl;
     redisContext *ctx;
-    int64_t next_try_mono;  /* no reconnect before then (backoff) */
+    int64_t next_try_mono; /* no reconnect before then (backoff) */
     int64_t backoff_us;
     char last_err[256];
 };
@@ -194,7 +194,7 @@ struct fr_lease_conn {
 typedef struct redis_impl {
     fr_redis_url url;
     char *prefix;
-    pthread_mutex_t mu;     /* guards `shared` */
+    pthread_mutex_t mu; /* guards `shared` */
     fr_lease_conn shared;
 } redis_impl;
 
@@ -325,15 +325,16 @@ static void reply_held(const redisReply *r, fr_lease_info *held)
         v = end + 1;
     }
     snprintf(held->holder, sizeof held->holder, "%s", v);
-    if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_INTEGER && r->element[2]->integer >= 0)
+    if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_INTEGER &&
+        r->element[2]->integer >= 0)
         held->expires_in_us = r->element[2]->integer * 1000;
 }
 
 /* Runs a script on conn c (NULL: the shared one, under the mutex).  Returns FR_OK with
  * *ok (first element) and *out (the reply; caller frees), or an error with err set. */
-static fr_status run_script(fr_lease_backend *b, fr_lease_conn *c, const char *script,
-                            int nkeys, const char **keys, int nargs, const char **args,
-                            redisReply **out, char *err, size_t err_size)
+static fr_status run_script(fr_lease_backend *b, fr_lease_conn *c, const char *script, int nkeys,
+                            const char **keys, int nargs, const char **args, redisReply **out,
+                            char *err, size_t err_size)
 {
     redis_impl *im = b->impl;
     int shared = c == NULL;
@@ -439,8 +440,8 @@ static fr_status redis_renew(fr_lease_backend *b, fr_lease_conn *c, const char *
 }
 
 static fr_status redis_release(fr_lease_backend *b, fr_lease_conn *c, const char *key,
-                               const char *holder, uint64_t token, fr_lease_info *held,
-                               char *err, size_t err_size)
+                               const char *holder, uint64_t token, fr_lease_info *held, char *err,
+                               size_t err_size)
 {
     return redis_update(b, c, key, holder, token, 0, held, err, err_size);
 }
@@ -480,8 +481,8 @@ static const fr_lease_ops redis_ops = {
     .destroy = redis_destroy,
 };
 
-fr_status fr__lease_redis_open(fr_lease_backend *b, const char *url, const char *prefix,
-                               char *err, size_t err_size)
+fr_status fr__lease_redis_open(fr_lease_backend *b, const char *url, const char *prefix, char *err,
+                               size_t err_size)
 {
     redis_impl *im = calloc(1, sizeof *im);
     if (!im) {
@@ -493,8 +494,8 @@ fr_status fr__lease_redis_open(fr_lease_backend *b, const char *url, const char 
         snprintf(err, err_size, "COORDINATION_REDIS_PREFIX: must not be empty");
         st = FR_E_CONFIG;
     }
-    if (st == FR_OK && (!(im->prefix = strdup(prefix)) ||
-                        !(b->describe = malloc(strlen(im->url.redacted) + 8)))) {
+    if (st == FR_OK &&
+        (!(im->prefix = strdup(prefix)) || !(b->describe = malloc(strlen(im->url.redacted) + 8)))) {
         snprintf(err, err_size, "out of memory");
         st = FR_E_NOMEM;
     }

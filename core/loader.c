@@ -182,8 +182,8 @@ static int elf_intact(int fd, off_t file_size, char *reason, size_t len)
         memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != FR_ELF_CLASS)
         return 1;
     uint64_t size = (uint64_t)file_size;
-    if (eh.e_phentsize != sizeof(ElfW(Phdr)) ||
-        eh.e_phoff > size || (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr)) > size - eh.e_phoff) {
+    if (eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phoff > size ||
+        (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr)) > size - eh.e_phoff) {
         set_err(reason, len, "truncated or corrupt ELF file (bad program header table)");
         return 0;
     }
@@ -219,19 +219,11 @@ static size_t option_field_size(fr_option_type t, size_t *align)
 {
     switch (t) {
     case FR_OPT_STRING:
-    case FR_OPT_JSON:
-        *align = alignof(const char *);
-        return sizeof(const char *);
+    case FR_OPT_JSON: *align = alignof(const char *); return sizeof(const char *);
     case FR_OPT_INT:
-    case FR_OPT_DURATION:
-        *align = alignof(int64_t);
-        return sizeof(int64_t);
-    case FR_OPT_BOOL:
-        *align = alignof(int);
-        return sizeof(int);
-    case FR_OPT_DOUBLE:
-        *align = alignof(double);
-        return sizeof(double);
+    case FR_OPT_DURATION: *align = alignof(int64_t); return sizeof(int64_t);
+    case FR_OPT_BOOL: *align = alignof(int); return sizeof(int);
+    case FR_OPT_DOUBLE: *align = alignof(double); return sizeof(double);
     }
     *align = 1;
     return 0;
@@ -252,8 +244,8 @@ static int check_options(const fr_plugin *d, char *reason, size_t len)
     for (size_t i = 0; i < n; i++) {
         const fr_option *o = &d->options[i];
         if (!valid_name(o->name)) {
-            set_err(reason, len, "option %zu: invalid name \"%.64s\" (expected [a-z][a-z0-9_]*)",
-                    i, o->name);
+            set_err(reason, len, "option %zu: invalid name \"%.64s\" (expected [a-z][a-z0-9_]*)", i,
+                    o->name);
             return 0;
         }
         for (size_t j = 0; j < i; j++)
@@ -269,13 +261,13 @@ static int check_options(const fr_plugin *d, char *reason, size_t len)
         }
         if (o->offset > d->config_size || size > d->config_size - o->offset) {
             set_err(reason, len,
-                    "option \"%s\" at offset %zu (%zu bytes) lies beyond config_size %zu",
-                    o->name, o->offset, size, d->config_size);
+                    "option \"%s\" at offset %zu (%zu bytes) lies beyond config_size %zu", o->name,
+                    o->offset, size, d->config_size);
             return 0;
         }
         if (o->offset % align != 0) {
-            set_err(reason, len, "option \"%s\" at offset %zu is misaligned for its type",
-                    o->name, o->offset);
+            set_err(reason, len, "option \"%s\" at offset %zu is misaligned for its type", o->name,
+                    o->offset);
             return 0;
         }
     }
@@ -284,8 +276,7 @@ static int check_options(const fr_plugin *d, char *reason, size_t len)
 
 /* Checks a descriptor returned by the entry function of `file_name`.so.  Returns 1 when
  * the host can use it, else 0 with one-line reason. */
-static int check_descriptor(const fr_plugin *d, const char *file_name, char *reason,
-                            size_t len)
+static int check_descriptor(const fr_plugin *d, const char *file_name, char *reason, size_t len)
 {
     if (!d) {
         set_err(reason, len, "%s returned no descriptor (NULL)", FR_PLUGIN_SYMBOL);
@@ -434,8 +425,8 @@ static int precheck(const char *path, char *reason, size_t len, int *status)
 
 /* Loads `path` as plugin `name` (already validated).  Returns FR_OK and a new entry, or
  * a status with reason (without the "plugin PATH: " prefix). */
-static int load_path(const char *path, const char *name, const char *origin,
-                     fr_loader_entry **out, char *reason, size_t len)
+static int load_path(const char *path, const char *name, const char *origin, fr_loader_entry **out,
+                     char *reason, size_t len)
 {
     int status;
     int fd = precheck(path, reason, len, &status);
@@ -458,18 +449,17 @@ static int load_path(const char *path, const char *name, const char *origin,
     dlerror();
     void *sym = dlsym(handle, FR_PLUGIN_SYMBOL);
     if (!sym) {
-        set_err(reason, len, "missing entry symbol %s (not a FluxRoute plugin?)",
-                FR_PLUGIN_SYMBOL);
+        set_err(reason, len, "missing entry symbol %s (not a FluxRoute plugin?)", FR_PLUGIN_SYMBOL);
         goto refuse;
     }
     /* dlsym() also searches the object's dependencies: the entry must be the file's own,
      * or we would be checking (and naming) some other plugin. */
     Dl_info info;
     struct link_map *lm = NULL;
-    if (dladdr(sym, &info) && dlinfo(handle, RTLD_DI_LINKMAP, &lm) == 0 && lm &&
-        info.dli_fname && lm->l_name && strcmp(info.dli_fname, lm->l_name) != 0) {
-        set_err(reason, len, "entry symbol %s comes from another object (%s)",
-                FR_PLUGIN_SYMBOL, info.dli_fname);
+    if (dladdr(sym, &info) && dlinfo(handle, RTLD_DI_LINKMAP, &lm) == 0 && lm && info.dli_fname &&
+        lm->l_name && strcmp(info.dli_fname, lm->l_name) != 0) {
+        set_err(reason, len, "entry symbol %s comes from another object (%s)", FR_PLUGIN_SYMBOL,
+                info.dli_fname);
         goto refuse;
     }
     fr_plugin_entry_fn entry;
@@ -665,8 +655,7 @@ int fr__loader_get(fr_loader *l, const char *name, const fr_loaded_plugin **out,
         return FR_E_INVALID;
     }
     if (!valid_name(name)) {
-        set_err(err, errlen, "plugin name \"%.64s\" is invalid (expected [a-z][a-z0-9_]*)",
-                name);
+        set_err(err, errlen, "plugin name \"%.64s\" is invalid (expected [a-z][a-z0-9_]*)", name);
         return FR_E_INVALID;
     }
     fr_loader_entry *e = find_searched(l, name);
@@ -701,8 +690,8 @@ int fr__loader_get(fr_loader *l, const char *name, const fr_loaded_plugin **out,
     return FR_E_NOT_FOUND;
 }
 
-int fr__loader_load_file(fr_loader *l, const char *path, const fr_loaded_plugin **out,
-                         char *err, size_t errlen)
+int fr__loader_load_file(fr_loader *l, const char *path, const fr_loaded_plugin **out, char *err,
+                         size_t errlen)
 {
     if (!l || !path || !out) {
         set_err(err, errlen, "plugin loader: invalid argument");

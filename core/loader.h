@@ -16,22 +16,22 @@
 #include <fluxroute/plugin.h>
 
 typedef struct fr_loaded_plugin {
-    char *name;                /* descriptor name == file name without .so */
-    char *path;                /* path the file was loaded from */
-    char *origin;              /* which search entry found it ("--plugin-dir", ...) */
+    char *name;   /* descriptor name == file name without .so */
+    char *path;   /* path the file was loaded from */
+    char *origin; /* which search entry found it ("--plugin-dir", ...) */
     const fr_plugin *desc;
-    void *handle;              /* dlopen handle */
-    char sha256[65];           /* hex digest of the file */
+    void *handle;    /* dlopen handle */
+    char sha256[65]; /* hex digest of the file */
 } fr_loaded_plugin;
 
 /* One entry of `plugins list`: a file found along the path. */
 typedef struct fr_plugin_listing {
-    char *name;                /* file name without .so */
+    char *name; /* file name without .so */
     char *path;
     char *origin;
     const fr_loaded_plugin *plugin; /* NULL when refused */
-    char *refusal;             /* reason when refused, else NULL */
-    char *shadowed_by;         /* path of the earlier file of the same name, else NULL */
+    char *refusal;                  /* reason when refused, else NULL */
+    char *shadowed_by;              /* path of the earlier file of the same name, else NULL */
 } fr_plugin_listing;
 
 typedef struct fr_loader fr_loader;
@@ -68,8 +68,8 @@ int fr__loader_get(fr_loader *l, const char *name, const fr_loaded_plugin **out,
  * descriptor's name must equal the file's base name without ".so", which must be a
  * valid plugin name.  Same checks, results and messages as fr__loader_get; the same
  * path loaded twice gives the same plugin.  Origin "file". */
-int fr__loader_load_file(fr_loader *l, const char *path, const fr_loaded_plugin **out,
-                         char *err, size_t errlen);
+int fr__loader_load_file(fr_loader *l, const char *path, const fr_loaded_plugin **out, char *err,
+                         size_t errlen);
 
 /* Lists every *.so along the path in search order, trying to load each (refusals are
  * listed with their reason; later files of the same name are marked shadowed and not

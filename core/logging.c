@@ -16,7 +16,7 @@
 
 #include "obs_impl.h"
 
-static int threshold = -1;          /* -1: off; else the highest level written */
+static int threshold = -1; /* -1: off; else the highest level written */
 static int log_fd = -1;
 static int warned;
 
@@ -29,8 +29,10 @@ void fr__oblog_init(void)
         if (strcasecmp(lv, names[i]) == 0)
             explicit_level = i;
     if (lv && *lv && explicit_level < 0)
-        fprintf(stderr, "fluxroute: LOG_LEVEL=\"%s\" is not error, warn, info or debug; "
-                        "using info\n", lv);
+        fprintf(stderr,
+                "fluxroute: LOG_LEVEL=\"%s\" is not error, warn, info or debug; "
+                "using info\n",
+                lv);
     if (path && *path) {
         log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (log_fd < 0) {

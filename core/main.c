@@ -120,7 +120,8 @@ static const cli_command commands[] = {
      "  --force           write into a non-empty DIR (overwriting the generated files)\n"
      "\n"
      "Exit: 0 created, 1 I/O error, 2 usage error (bad name or kind, DIR not empty).\n"},
-    {"controlplane", fr__cmd_controlplane, "serve the control plane (tenants, keys, usage, billing)",
+    {"controlplane", fr__cmd_controlplane,
+     "serve the control plane (tenants, keys, usage, billing)",
      "usage: fluxroute controlplane [--db PATH] [--addr ADDR]\n"
      "       fluxroute controlplane create-admin-key [--db PATH]\n"
      "\n"
@@ -139,11 +140,16 @@ static const cli_command commands[] = {
      "Exit: 0 stopped by SIGINT/SIGTERM, 1 cannot listen or open the database,\n"
      "2 usage error or a database written by a newer version.\n"},
     {"audit-verify", fr__cmd_audit_verify, "check an audit log's hash chain",
-     "usage: fluxroute audit-verify FILE [--json]\n\nChecks every line's hash and the chain (each line's prev is the sha256 of the line\nbefore it; the first line's is 64 zeros).  Reports the first broken line.\n\nExit: 0 intact, 1 broken (line number and reason), 2 unreadable.\n"},
+     "usage: fluxroute audit-verify FILE [--json]\n\nChecks every line's hash and the chain (each "
+     "line's prev is the sha256 of the line\nbefore it; the first line's is 64 zeros).  Reports "
+     "the first broken line.\n\nExit: 0 intact, 1 broken (line number and reason), 2 "
+     "unreadable.\n"},
     {"audit-export", fr__cmd_audit_export, "write an audit log as CSV (RFC 4180)",
-     "usage: fluxroute audit-export FILE [-o OUT.csv]\n\nOne row per audit line, CRLF line ends, columns: time, actor, role, tenant,\nnamespace, action, manifest, manifest_sha256, run_id, decision, result, error, prev,\nhash.  Writes to stdout, or to OUT.csv (replaced only when the export succeeds).\n\nExit: 0 written, 2 unreadable input or a line that is not JSON.\n"},
-    {"version", cmd_version, "print the version",
-     "usage: fluxroute version [--json]\n"},
+     "usage: fluxroute audit-export FILE [-o OUT.csv]\n\nOne row per audit line, CRLF line ends, "
+     "columns: time, actor, role, tenant,\nnamespace, action, manifest, manifest_sha256, run_id, "
+     "decision, result, error, prev,\nhash.  Writes to stdout, or to OUT.csv (replaced only when "
+     "the export succeeds).\n\nExit: 0 written, 2 unreadable input or a line that is not JSON.\n"},
+    {"version", cmd_version, "print the version", "usage: fluxroute version [--json]\n"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

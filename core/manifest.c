@@ -18,7 +18,7 @@
 #include "dag.h"
 #include "duration.h"
 
-#define DEFAULT_POOL 10
+#define DEFAULT_POOL       10
 #define DEFAULT_TIMEOUT_US (30LL * 1000000)
 
 /* ---- a small string -> index hash (ids are checked and looked up in O(1)) ---- */
@@ -86,8 +86,8 @@ static int index_get(const id_index *x, const char *key)
 
 /* Nodes kept only while validating, for positions of cross-reference errors. */
 typedef struct ref_nodes {
-    const fr_ynode *ref;       /* step: agent value; agent: provider value */
-    const fr_ynode **list;     /* step: depends_on entries; agent: fallback entries */
+    const fr_ynode *ref;   /* step: agent value; agent: provider value */
+    const fr_ynode **list; /* step: depends_on entries; agent: fallback entries */
 } ref_nodes;
 
 typedef struct ctx {
@@ -96,7 +96,7 @@ typedef struct ctx {
     int oom;
     ref_nodes *agent_refs;
     ref_nodes *step_refs;
-    int providers_only;        /* a server's providers file: only `providers:` */
+    int providers_only; /* a server's providers file: only `providers:` */
 } ctx;
 
 static char *xstrdup(ctx *c, const char *s)
@@ -177,8 +177,7 @@ static void type_error(ctx *c, const fr_ynode *n, const char *path, const char *
 }
 
 /* Reports every key of `map` not in the NULL-terminated `allowed` list. */
-static void check_keys(ctx *c, const fr_ynode *map, const char *where,
-                       const char *const *allowed)
+static void check_keys(ctx *c, const fr_ynode *map, const char *where, const char *const *allowed)
 {
     for (size_t i = 0; i < map->n; i++) {
         const fr_ynode *k = map->keys[i];
@@ -246,8 +245,7 @@ static int get_bool(ctx *c, const fr_ynode *n, const char *path, int *out)
 
 /* A duration: a string in Go syntax (or a bare number, which fails unless it is 0).
  * `positive`: 1 requires > 0, 0 requires >= 0. */
-static int get_duration(ctx *c, const fr_ynode *n, const char *path, int positive,
-                        int64_t *out)
+static int get_duration(ctx *c, const fr_ynode *n, const char *path, int positive, int64_t *out)
 {
     if (n->kind != FR_Y_SCALAR || n->type == FR_YS_NULL || n->type == FR_YS_BOOL) {
         type_error(c, n, path, "a duration such as \"250ms\" or \"1m30s\"");
@@ -377,8 +375,8 @@ static const char *const role_list_text = "viewer, operator, admin";
 
 static void parse_rbac(ctx *c, const fr_ynode *rbac)
 {
-    static const char *const keys[] = {"run_roles", "validate_roles", "replay_roles",
-                                       "admin_roles", NULL};
+    static const char *const keys[] = {"run_roles", "validate_roles", "replay_roles", "admin_roles",
+                                       NULL};
     if (!want_map(c, rbac, "router.rbac"))
         return;
     check_keys(c, rbac, "router.rbac", keys);
@@ -443,8 +441,9 @@ static void env_defaults(ctx *c, int want_pool, int want_timeout)
 
 static void parse_router(ctx *c, const fr_ynode *router)
 {
-    static const char *const keys[] = {"worker_pool_size", "channel_buffer", "default_timeout",
-                                       "run_timeout", "namespace", "rbac", "lease", NULL};
+    static const char *const keys[] = {
+        "worker_pool_size", "channel_buffer", "default_timeout", "run_timeout",
+        "namespace",        "rbac",           "lease",           NULL};
     fr_manifest *m = c->m;
     const fr_ynode *n;
     const fr_ynode *pool = router ? get(router, "worker_pool_size") : NULL;
@@ -537,11 +536,9 @@ static void parse_plugins(ctx *c, const fr_ynode *plugins)
 
 /* ---- shared pieces of providers and agents ---- */
 
-static void parse_breaker(ctx *c, const fr_ynode *n, const char *owner_path,
-                          fr_breaker_cfg *b)
+static void parse_breaker(ctx *c, const fr_ynode *n, const char *owner_path, fr_breaker_cfg *b)
 {
-    static const char *const keys[] = {"failure_threshold", "reset_timeout", "probe_timeout",
-                                       NULL};
+    static const char *const keys[] = {"failure_threshold", "reset_timeout", "probe_timeout", NULL};
     char path[224], where[192];
     snprintf(where, sizeof where, "%s.circuit_breaker", owner_path);
     if (!want_map(c, n, where))
@@ -662,8 +659,8 @@ static void parse_providers(ctx *c, const fr_ynode *list, id_index *ids)
         breaker_defaults(&p->breaker);
         p->node = item;
         int is_map;
-        p->id = begin_entry(c, item, path, "id", "provider", keys, ids, (int)i, where,
-                            sizeof where, &is_map);
+        p->id = begin_entry(c, item, path, "id", "provider", keys, ids, (int)i, where, sizeof where,
+                            &is_map);
         if (!is_map) {
             p->plugin = xstrdup(c, "");
             continue;
@@ -697,8 +694,7 @@ static const char *const isolation_names[] = {"none", "process", NULL};
 
 static void parse_retry(ctx *c, const fr_ynode *n, const char *agent_path, fr_retry_cfg *r)
 {
-    static const char *const keys[] = {"max_attempts", "backoff", "base_delay", "max_delay",
-                                       NULL};
+    static const char *const keys[] = {"max_attempts", "backoff", "base_delay", "max_delay", NULL};
     char where[128], path[160];
     snprintf(where, sizeof where, "%s.retry", agent_path);
     if (!want_map(c, n, where))
@@ -729,9 +725,9 @@ static void parse_retry(ctx *c, const fr_ynode *n, const char *agent_path, fr_re
 
 static void parse_agent(ctx *c, size_t i, const fr_ynode *item, id_index *ids)
 {
-    static const char *const keys[] = {"id", "plugin", "provider", "config", "timeout",
-                                       "retry", "circuit_breaker", "isolation", "fallback",
-                                       NULL};
+    static const char *const keys[] = {"id",       "plugin", "provider",        "config",
+                                       "timeout",  "retry",  "circuit_breaker", "isolation",
+                                       "fallback", NULL};
     fr_agent_cfg *a = &c->m->agents[i];
     ref_nodes *refs = &c->agent_refs[i];
     char path[64], where[160], vp[160];
@@ -744,8 +740,8 @@ static void parse_agent(ctx *c, size_t i, const fr_ynode *item, id_index *ids)
     a->retry.max_delay_us = 30LL * 1000000;
     breaker_defaults(&a->breaker);
     int is_map;
-    a->id = begin_entry(c, item, path, "id", "agent", keys, ids, (int)i, where, sizeof where,
-                        &is_map);
+    a->id =
+        begin_entry(c, item, path, "id", "agent", keys, ids, (int)i, where, sizeof where, &is_map);
     if (!is_map) {
         a->plugin = xstrdup(c, "echo");
         a->plugin_implicit = 1;
@@ -835,8 +831,8 @@ static void parse_steps(ctx *c, const fr_ynode *list, id_index *ids)
         s->node = item;
         s->agent_index = -1;
         int is_map;
-        s->id = begin_entry(c, item, path, "step", "step", keys, ids, (int)i, where,
-                            sizeof where, &is_map);
+        s->id = begin_entry(c, item, path, "step", "step", keys, ids, (int)i, where, sizeof where,
+                            &is_map);
         if (!is_map) {
             s->agent = xstrdup(c, "");
             continue;
@@ -889,8 +885,9 @@ static void resolve_refs(ctx *c, const id_index *providers, const id_index *agen
             if (s->agent_index < 0 && r->ref)
                 err(c, r->ref, "step \"%s\": unknown agent \"%s\"", s->id, s->agent);
             else if (s->agent_index < 0)
-                err(c, s->node, "step \"%s\": no agent with id \"%s\" (add the agent or set agent:)",
-                    s->id, s->agent);
+                err(c, s->node,
+                    "step \"%s\": no agent with id \"%s\" (add the agent or set agent:)", s->id,
+                    s->agent);
         }
         /* Unknown, self and repeated dependencies are dropped from dep_index. */
         size_t kept = 0;
@@ -999,8 +996,8 @@ static char *dir_of(const char *path)
 
 static void validate(ctx *c)
 {
-    static const char *const keys[] = {"router", "plugins", "providers", "agents",
-                                       "pipeline", "input", NULL};
+    static const char *const keys[] = {"router",   "plugins", "providers", "agents",
+                                       "pipeline", "input",   NULL};
     fr_manifest *m = c->m;
     const fr_ynode *root = m->doc.root;
     if (!root) {

@@ -22,8 +22,8 @@
 #include "obs_impl.h"
 
 /* Latency buckets in microseconds (rendered in seconds). */
-static const int64_t duration_buckets[] = {100,    500,     1000,    5000,    10000,    25000,
-                                           50000,  100000,  250000,  500000,  1000000,  2500000,
+static const int64_t duration_buckets[] = {100,     500,      1000,     5000,    10000,   25000,
+                                           50000,   100000,   250000,   500000,  1000000, 2500000,
                                            5000000, 10000000, 30000000, 60000000};
 #define N_BUCKETS (sizeof duration_buckets / sizeof duration_buckets[0])
 
@@ -32,68 +32,93 @@ typedef enum metric_type { COUNTER, GAUGE, HISTOGRAM } metric_type;
 typedef struct metric_def {
     const char *name, *help;
     metric_type type;
-    const char *labels[5];          /* NULL-terminated */
+    const char *labels[5]; /* NULL-terminated */
 } metric_def;
 
 static const metric_def defs[FR_M_COUNT_] = {
-    [FR_M_RUNS] = {"fluxroute_runs_total", "Pipeline runs finished, by outcome.", COUNTER,
+    [FR_M_RUNS] = {"fluxroute_runs_total",
+                   "Pipeline runs finished, by outcome.",
+                   COUNTER,
                    {"namespace", "status"}},
     [FR_M_STEP_ATTEMPTS] = {"fluxroute_step_attempts_total",
                             "Step attempts finished (circuit_open rejections and hung attempts "
                             "included), by agent, outcome and error class.",
-                            COUNTER, {"namespace", "agent", "status", "class"}},
+                            COUNTER,
+                            {"namespace", "agent", "status", "class"}},
     [FR_M_STEP_DURATION] = {"fluxroute_step_duration_seconds",
-                            "Step duration, retries, backoff and fallbacks included.", HISTOGRAM,
+                            "Step duration, retries, backoff and fallbacks included.",
+                            HISTOGRAM,
                             {"namespace", "agent", "status"}},
-    [FR_M_RETRIES] = {"fluxroute_retries_total", "Attempts that retried the same agent.", COUNTER,
+    [FR_M_RETRIES] = {"fluxroute_retries_total",
+                      "Attempts that retried the same agent.",
+                      COUNTER,
                       {"namespace", "agent"}},
     [FR_M_CIRCUIT_STATE] = {"fluxroute_circuit_state",
-                            "Circuit breaker state: 0 closed, 1 half_open, 2 open.", GAUGE,
+                            "Circuit breaker state: 0 closed, 1 half_open, 2 open.",
+                            GAUGE,
                             {"namespace", "breaker"}},
     [FR_M_CIRCUIT_TRANSITIONS] = {"fluxroute_circuit_transitions_total",
-                                  "Circuit breaker state changes.", COUNTER,
+                                  "Circuit breaker state changes.",
+                                  COUNTER,
                                   {"namespace", "breaker", "from", "to"}},
     [FR_M_PROVIDER_REQUESTS] = {"fluxroute_provider_requests_total",
-                                "Provider calls, by provider, model and outcome.", COUNTER,
+                                "Provider calls, by provider, model and outcome.",
+                                COUNTER,
                                 {"provider", "model", "status", "class"}},
     [FR_M_PROVIDER_TOKENS] = {"fluxroute_provider_tokens_total",
                               "Tokens reported by providers, by direction (input|output).",
-                              COUNTER, {"provider", "model", "direction"}},
-    [FR_M_PROVIDER_LATENCY] = {"fluxroute_provider_latency_seconds", "Provider call latency.",
-                               HISTOGRAM, {"provider", "model"}},
+                              COUNTER,
+                              {"provider", "model", "direction"}},
+    [FR_M_PROVIDER_LATENCY] = {"fluxroute_provider_latency_seconds",
+                               "Provider call latency.",
+                               HISTOGRAM,
+                               {"provider", "model"}},
     [FR_M_HTTP_REQUESTS] = {"fluxroute_http_requests_total",
-                            "HTTP requests served, by route and status code.", COUNTER,
+                            "HTTP requests served, by route and status code.",
+                            COUNTER,
                             {"route", "code"}},
-    [FR_M_PLUGINS_LOADED] = {"fluxroute_plugins_loaded", "Plugins loaded by the last pipeline built.",
-                             GAUGE, {NULL}},
+    [FR_M_PLUGINS_LOADED] = {"fluxroute_plugins_loaded",
+                             "Plugins loaded by the last pipeline built.",
+                             GAUGE,
+                             {NULL}},
     [FR_M_SPANS_EXPORTED] = {"fluxroute_otel_spans_exported_total",
-                             "Spans accepted by the OTLP endpoint.", COUNTER, {NULL}},
+                             "Spans accepted by the OTLP endpoint.",
+                             COUNTER,
+                             {NULL}},
     [FR_M_SPANS_DROPPED] = {"fluxroute_otel_spans_dropped_total",
-                            "Spans dropped: queue full or export failed.", COUNTER, {"reason"}},
+                            "Spans dropped: queue full or export failed.",
+                            COUNTER,
+                            {"reason"}},
     [FR_M_SPAN_EXPORT_FAILURES] = {"fluxroute_otel_export_failures_total",
-                                   "Failed OTLP export requests.", COUNTER, {NULL}},
+                                   "Failed OTLP export requests.",
+                                   COUNTER,
+                                   {NULL}},
     [FR_M_AUDIT_WRITE_ERRORS] = {"fluxroute_audit_write_errors_total",
-                                 "Audit lines that could not be written.", COUNTER, {NULL}},
+                                 "Audit lines that could not be written.",
+                                 COUNTER,
+                                 {NULL}},
     [FR_M_LOG_WRITE_ERRORS] = {"fluxroute_log_write_errors_total",
-                               "Invocation log lines that could not be written.", COUNTER, {NULL}},
+                               "Invocation log lines that could not be written.",
+                               COUNTER,
+                               {NULL}},
 };
 
 struct fr_metric_series {
     struct fr_metric_series *next;
-    char **labels;                  /* owned label values */
-    atomic_uint_fast64_t value;     /* counter / gauge (int64 bits) / double bits (plugins) */
-    atomic_uint_fast64_t sum_us;    /* histograms */
+    char **labels;               /* owned label values */
+    atomic_uint_fast64_t value;  /* counter / gauge (int64 bits) / double bits (plugins) */
+    atomic_uint_fast64_t sum_us; /* histograms */
     atomic_uint_fast64_t buckets[N_BUCKETS + 1]; /* histograms: per bucket, last = +Inf */
 };
 
 typedef struct family {
-    const char *name, *help;        /* plugin families: owned */
+    const char *name, *help; /* plugin families: owned */
     metric_type type;
     const char *const *label_names;
     size_t n_labels;
     int is_double;
     fr_metric_series *series, **tail;
-    struct family *next;            /* plugin families */
+    struct family *next; /* plugin families */
 } family;
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -484,7 +509,8 @@ int fr__metrics_server_start_from_env(void)
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &sa};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL};
     if (tls) {
-        const char *cf = env_or("METRICS_TLS_CERT_FILE", NULL), *kf = env_or("METRICS_TLS_KEY_FILE", NULL);
+        const char *cf = env_or("METRICS_TLS_CERT_FILE", NULL),
+                   *kf = env_or("METRICS_TLS_KEY_FILE", NULL);
         const char *caf = env_or("METRICS_TLS_CA_FILE", NULL);
         if (!cf || !kf || !(tls_cert = read_file(cf)) || !(tls_key = read_file(kf))) {
             fprintf(stderr, "fluxroute: METRICS_TLS_ENABLED needs readable METRICS_TLS_CERT_FILE "
@@ -505,11 +531,13 @@ int fr__metrics_server_start_from_env(void)
             o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tls_ca};
     }
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, answer, NULL, MHD_OPTION_ARRAY, o,
-                               MHD_OPTION_END);
+    daemon_ =
+        MHD_start_daemon(flags, 0, NULL, NULL, answer, NULL, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
     if (!daemon_) {
-        fprintf(stderr, "fluxroute: cannot serve metrics on %s (address in use or TLS files "
-                        "invalid)\n", addr);
+        fprintf(stderr,
+                "fluxroute: cannot serve metrics on %s (address in use or TLS files "
+                "invalid)\n",
+                addr);
         return -1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);

@@ -29,7 +29,7 @@ char *fr__obs_scrub(const char *text);
  * no parse; fields not found stay untouched.  Strings are unescaped (and truncated to
  * fit). */
 typedef struct fr_obs_usage {
-    char provider[64], model[128];  /* "" when absent */
+    char provider[64], model[128];       /* "" when absent */
     int64_t input_tokens, output_tokens; /* -1 when absent */
 } fr_obs_usage;
 void fr__obs_scan_usage(const char *json, size_t len, fr_obs_usage *u);

@@ -221,15 +221,15 @@ void fr__obs_scan_usage(const char *json, size_t len, fr_obs_usage *u)
 typedef struct agent_cache {
     fr_metric_series *attempts[FR_CLASS_COUNT_]; /* by class; NONE = succeeded */
     fr_metric_series *retries;
-    fr_metric_series *steps[2];     /* step duration: succeeded, failed */
+    fr_metric_series *steps[2]; /* step duration: succeeded, failed */
 } agent_cache;
 
 struct fr_obs_run {
     const char *ns;
     int traced;
     uint8_t trace_id[16];
-    uint64_t seed;                  /* span ids derive from it */
-    uint64_t parent_span;           /* from an incoming traceparent, or 0 */
+    uint64_t seed;        /* span ids derive from it */
+    uint64_t parent_span; /* from an incoming traceparent, or 0 */
     size_t n_agents;
     agent_cache agents[];
 };
@@ -492,8 +492,8 @@ void fr__obs_attempt_end(fr_run *run, int step, int agent)
         json_object_object_add(l, "agent", json_object_new_string(a->agent));
         json_object_object_add(l, "attempt", json_object_new_int(a->attempt));
         json_object_object_add(l, "status", json_object_new_string(status));
-        json_object_object_add(l, "class", a->status == FR_OK ? NULL
-                                                               : json_object_new_string(fr_class_name(cls)));
+        json_object_object_add(
+            l, "class", a->status == FR_OK ? NULL : json_object_new_string(fr_class_name(cls)));
         json_object_object_add(l, "duration_us", json_object_new_int64(a->duration_us));
         json_object_object_add(l, "backoff_us", json_object_new_int64(a->backoff_us));
         if (a->message)
@@ -504,8 +504,10 @@ void fr__obs_attempt_end(fr_run *run, int step, int agent)
             add_scrubbed(l, "model", u.model);
         if (u.input_tokens >= 0 || u.output_tokens >= 0) {
             json_object *t = json_object_new_object();
-            json_object_object_add(t, "input", json_object_new_int64(u.input_tokens > 0 ? u.input_tokens : 0));
-            json_object_object_add(t, "output", json_object_new_int64(u.output_tokens > 0 ? u.output_tokens : 0));
+            json_object_object_add(t, "input",
+                                   json_object_new_int64(u.input_tokens > 0 ? u.input_tokens : 0));
+            json_object_object_add(
+                t, "output", json_object_new_int64(u.output_tokens > 0 ? u.output_tokens : 0));
             json_object_object_add(l, "tokens", t);
         }
         log_trace_ids(l, o, span);
@@ -624,7 +626,8 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
         fr__obs_scan_usage(response, response_len, &u);
     const char *model = u.model[0] ? u.model : "unknown";
     fr_error_class cls = st == FR_OK ? FR_CLASS_NONE : fr_status_class(st);
-    const char *rl[] = {provider_id, model, st == FR_OK ? "succeeded" : "failed", fr_class_name(cls)};
+    const char *rl[] = {provider_id, model, st == FR_OK ? "succeeded" : "failed",
+                        fr_class_name(cls)};
     fr__metric_count(FR_M_PROVIDER_REQUESTS, rl, 1);
     const char *ll[] = {provider_id, model};
     fr__metric_observe_us(fr__metric_series(FR_M_PROVIDER_LATENCY, ll), latency);
@@ -682,10 +685,10 @@ int fr__obs_traceparent(fr_call *call, char out[56])
     if (!call || !traced_call(call))
         return 0;
     const struct fr_obs_run *o = call->run->obs;
-    uint64_t span = call->parent && tl.provider_span
-                        ? tl.provider_span
-                        : attempt_span(o, call->step_id, call->agent ? call->agent->id : "",
-                                       call->attempt);
+    uint64_t span =
+        call->parent && tl.provider_span
+            ? tl.provider_span
+            : attempt_span(o, call->step_id, call->agent ? call->agent->id : "", call->attempt);
     format_traceparent(o->trace_id, span, out);
     return 1;
 }

@@ -48,9 +48,9 @@ void fr__obs_breaker_transition(struct fr_run *run, const char *breaker,
 
 /* A provider call (host.c host_provider_call): begin returns a token that end takes. */
 typedef struct fr_obs_provider_token {
-    int64_t t0_us;                  /* monotonic */
-    uint64_t span_id;               /* 0 when the run is not traced */
-    uint64_t prev_span_id;          /* the thread's previous provider span (nesting) */
+    int64_t t0_us;         /* monotonic */
+    uint64_t span_id;      /* 0 when the run is not traced */
+    uint64_t prev_span_id; /* the thread's previous provider span (nesting) */
 } fr_obs_provider_token;
 fr_obs_provider_token fr__obs_provider_begin(fr_call *call);
 /* `response` is the provider's JSON answer (model, usage) or NULL on failure. */
@@ -86,18 +86,18 @@ void fr__metrics_server_stop(void);
 /* ---- audit log ---------------------------------------------------------------------- */
 
 typedef struct fr_audit_event {
-    const char *actor;              /* identity: API key name, certificate CN, $USER */
-    const char *role;               /* viewer|operator|admin (or the refused text) */
-    const char *tenant;             /* NULL: none (CLI) */
-    const char *namespace_;         /* NULL when unknown (manifest did not load) */
-    const char *action;             /* run_manifest|validate_manifest|replay_trace|admin */
-    const char *manifest;           /* manifest name or path */
-    const char *manifest_sha256;    /* NULL when unknown */
-    const char *run_id;             /* NULL when no run */
-    const char *decision;           /* "allowed" | "denied" */
-    const char *result;             /* succeeded|failed|cancelled|valid|invalid|identical|
-                                     * diverged|error|denied */
-    const char *error;              /* NULL or a message (scrubbed) */
+    const char *actor;           /* identity: API key name, certificate CN, $USER */
+    const char *role;            /* viewer|operator|admin (or the refused text) */
+    const char *tenant;          /* NULL: none (CLI) */
+    const char *namespace_;      /* NULL when unknown (manifest did not load) */
+    const char *action;          /* run_manifest|validate_manifest|replay_trace|admin */
+    const char *manifest;        /* manifest name or path */
+    const char *manifest_sha256; /* NULL when unknown */
+    const char *run_id;          /* NULL when no run */
+    const char *decision;        /* "allowed" | "denied" */
+    const char *result;          /* succeeded|failed|cancelled|valid|invalid|identical|
+                                  * diverged|error|denied */
+    const char *error;           /* NULL or a message (scrubbed) */
 } fr_audit_event;
 
 /* Appends one hash-chained line to AUDIT_LOG_PATH (no-op when unset).  Strings are
@@ -111,8 +111,7 @@ int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size
 /* CLI: one audit line per command invocation (the first call wins, so a denial written
  * by fr__cli_authorize is not followed by a second line).  `m` may be NULL. */
 void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
-                   const char *run_id, const char *decision, const char *result,
-                   const char *error);
+                   const char *run_id, const char *decision, const char *result, const char *error);
 
 /* Flushes pending spans (bounded wait) and audit fsyncs, stops background threads.
  * Registered with atexit on first use; `serve` may call it earlier.  Idempotent. */

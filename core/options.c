@@ -27,18 +27,12 @@ const char *fr__option_type_name(fr_option_type type)
 static const char *expected_text(fr_option_type type)
 {
     switch (type) {
-    case FR_OPT_STRING:
-        return "a string";
-    case FR_OPT_INT:
-        return "an integer";
-    case FR_OPT_BOOL:
-        return "a boolean (true or false)";
-    case FR_OPT_DOUBLE:
-        return "a number";
-    case FR_OPT_DURATION:
-        return "a duration such as \"250ms\"";
-    default:
-        return "a value";
+    case FR_OPT_STRING: return "a string";
+    case FR_OPT_INT: return "an integer";
+    case FR_OPT_BOOL: return "a boolean (true or false)";
+    case FR_OPT_DOUBLE: return "a number";
+    case FR_OPT_DURATION: return "a duration such as \"250ms\"";
+    default: return "a value";
     }
 }
 
@@ -46,14 +40,10 @@ static size_t field_size(fr_option_type type)
 {
     switch (type) {
     case FR_OPT_INT:
-    case FR_OPT_DURATION:
-        return sizeof(int64_t);
-    case FR_OPT_BOOL:
-        return sizeof(int);
-    case FR_OPT_DOUBLE:
-        return sizeof(double);
-    default:
-        return sizeof(const char *);
+    case FR_OPT_DURATION: return sizeof(int64_t);
+    case FR_OPT_BOOL: return sizeof(int);
+    case FR_OPT_DOUBLE: return sizeof(double);
+    default: return sizeof(const char *);
     }
 }
 
@@ -139,15 +129,9 @@ static int store(const fr_plugin *desc, const fr_option *o, opt_value *v, fr_con
     char *at = (char *)out->data + o->offset;
     switch (o->type) {
     case FR_OPT_INT:
-    case FR_OPT_DURATION:
-        memcpy(at, &v->i, sizeof v->i);
-        return 0;
-    case FR_OPT_BOOL:
-        memcpy(at, &v->b, sizeof v->b);
-        return 0;
-    case FR_OPT_DOUBLE:
-        memcpy(at, &v->d, sizeof v->d);
-        return 0;
+    case FR_OPT_DURATION: memcpy(at, &v->i, sizeof v->i); return 0;
+    case FR_OPT_BOOL: memcpy(at, &v->b, sizeof v->b); return 0;
+    case FR_OPT_DOUBLE: memcpy(at, &v->d, sizeof v->d); return 0;
     default: {
         char **list = realloc(out->strings, (out->n_strings + 1) * sizeof *list);
         if (!list) {
@@ -262,14 +246,13 @@ int fr__options_fill(const fr_plugin *desc, const fr_ynode *config, const fr_yno
         const char *why;
         if (convert(o->type, v, &val, &why) != 0) {
             if (!strcmp(why, "type"))
-                fr__diag_add(diags, v->line, v->col, "%s: option \"%s\" expects %s, got %s",
-                             owner, o->name, expected_text(o->type), fr__ynode_type_name(v));
+                fr__diag_add(diags, v->line, v->col, "%s: option \"%s\" expects %s, got %s", owner,
+                             o->name, expected_text(o->type), fr__ynode_type_name(v));
             else if (o->type == FR_OPT_DURATION)
                 fr__diag_add(diags, v->line, v->col, "%s: option \"%s\": invalid duration: %s",
                              owner, o->name, why);
             else
-                fr__diag_add(diags, v->line, v->col, "%s: option \"%s\": %s", owner, o->name,
-                             why);
+                fr__diag_add(diags, v->line, v->col, "%s: option \"%s\": %s", owner, o->name, why);
             continue;
         }
         if (store(desc, o, &val, out) != 0)
@@ -293,8 +276,8 @@ int fr__options_fill(const fr_plugin *desc, const fr_ynode *config, const fr_yno
         const char *why;
         if (convert_default(o, &val, &why) != 0 || store(desc, o, &val, out) != 0)
             fr__diag_add(diags, ol, oc,
-                         "%s: plugin \"%s\" declares an invalid default for option \"%s\"",
-                         owner, pname, o->name);
+                         "%s: plugin \"%s\" declares an invalid default for option \"%s\"", owner,
+                         pname, o->name);
     }
     free(seen);
     failed = diags->n != errors;

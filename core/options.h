@@ -10,8 +10,8 @@
 
 /* A filled config struct plus the host-owned strings it points to. */
 typedef struct fr_config {
-    void *data;        /* config_size bytes (or NULL when config_size is 0) */
-    char **strings;    /* owned strings referenced from data */
+    void *data;     /* config_size bytes (or NULL when config_size is 0) */
+    char **strings; /* owned strings referenced from data */
     size_t n_strings;
 } fr_config;
 

@@ -21,15 +21,15 @@
 
 #include "obs_impl.h"
 
-#define MAX_ATTRS 12
-#define QUEUE_CAP 4096
-#define BATCH_MAX 512
+#define MAX_ATTRS         12
+#define QUEUE_CAP         4096
+#define BATCH_MAX         512
 #define FLUSH_INTERVAL_MS 200
-#define SHUTDOWN_WAIT_MS 3000
+#define SHUTDOWN_WAIT_MS  3000
 
 typedef struct span_attr {
-    const char *key;                /* static */
-    char *str;                      /* owned, or NULL for an integer */
+    const char *key; /* static */
+    char *str;       /* owned, or NULL for an integer */
     int64_t i;
 } span_attr;
 
@@ -50,11 +50,11 @@ static char *endpoint;
 static pthread_t thread;
 static int thread_started;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv;           /* spans queued, or stopping */
+static pthread_cond_t cv; /* spans queued, or stopping */
 static fr_span *queue[QUEUE_CAP];
 static size_t q_head, q_len;
 static int stopping;
-static int endpoint_down;           /* the last export failed: build no spans until a probe connects */
+static int endpoint_down; /* the last export failed: build no spans until a probe connects */
 static fr_metric_series *m_dropped_full, *m_dropped_failed, *m_exported, *m_failures;
 
 int fr__otel_enabled(void)
@@ -359,8 +359,10 @@ static void *exporter_main(void *arg)
             fr__metric_add(m_dropped_failed, n);
             failures_unlogged++;
             if (now_ms() - last_log_ms >= 30000) {
-                fprintf(stderr, "fluxroute: otel: export to %s failed: %s (%lld failure%s, "
-                                "spans dropped)\n", endpoint, err, (long long)failures_unlogged,
+                fprintf(stderr,
+                        "fluxroute: otel: export to %s failed: %s (%lld failure%s, "
+                        "spans dropped)\n",
+                        endpoint, err, (long long)failures_unlogged,
                         failures_unlogged == 1 ? "" : "s");
                 last_log_ms = now_ms();
                 failures_unlogged = 0;

@@ -41,7 +41,8 @@ static void build_instance(fr_pipeline *p, fr_instance *inst, const char *what, 
     /* Values of options declared secret never reach a trace, log or report. */
     for (const fr_option *o = d->options; o && o->name && inst->config.data; o++)
         if (o->secret && (o->type == FR_OPT_STRING || o->type == FR_OPT_JSON))
-            fr__secret_remember(*(const char *const *)((const char *)inst->config.data + o->offset));
+            fr__secret_remember(
+                *(const char *const *)((const char *)inst->config.data + o->offset));
     free(fr__host_take_init_error());
     /* init is optional: a plugin without state needs none. */
     fr_status st = d->init ? d->init(fr__host_api(), inst->config.data, &inst->state) : FR_OK;
@@ -169,8 +170,10 @@ void fr__pipeline_free(fr_pipeline *p)
     if (fr__pool_stop(p) > 0) {
         /* A hung plugin thread may still run inside an instance and use the pool's lock:
          * never finalise or free what it can touch.  Keep it reachable. */
-        fprintf(stderr, "fluxroute: %zu hung plugin thread(s) still running; their pipeline "
-                        "is kept in memory\n", p->n_hung);
+        fprintf(stderr,
+                "fluxroute: %zu hung plugin thread(s) still running; their pipeline "
+                "is kept in memory\n",
+                p->n_hung);
         pthread_mutex_lock(&kept_mu);
         p->kept_next = kept;
         kept = p;

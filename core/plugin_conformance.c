@@ -29,14 +29,14 @@
 #include "plugin_conformance.h"
 #include "yaml_tree.h"
 
-#define KIT_MSG 600
-#define KIT_MAX_CHECKS 16
-#define KIT_CALL_TIMEOUT_MS 10000   /* an ordinary sample call */
+#define KIT_MSG               600
+#define KIT_MAX_CHECKS        16
+#define KIT_CALL_TIMEOUT_MS   10000 /* an ordinary sample call */
 #define KIT_CANCEL_TIMEOUT_MS 2000  /* a call that is already cancelled or late */
-#define KIT_INIT_ROUNDS 3           /* init/fini symmetry: instances created at once */
-#define KIT_MAX_ALLOC_FAIL 200      /* allocation-failure rounds at most */
-#define KIT_SEED 0x5eedULL
-#define KIT_EPOCH_US 1700000000000000LL /* the virtual clock's start */
+#define KIT_INIT_ROUNDS       3     /* init/fini symmetry: instances created at once */
+#define KIT_MAX_ALLOC_FAIL    200   /* allocation-failure rounds at most */
+#define KIT_SEED              0x5eedULL
+#define KIT_EPOCH_US          1700000000000000LL /* the virtual clock's start */
 
 /* Child exit codes (anything else, or a signal, is reported as a crash). */
 enum { CHILD_PASS = 0, CHILD_FAIL = 3, CHILD_SKIP = 4, CHILD_NOT_FIRED = 5 };
@@ -54,8 +54,8 @@ typedef struct kit {
     const fr_loaded_plugin *lp;
     const fr_plugin *d;
     fr_config cfg;
-    int cfg_ok;                  /* options filled: runtime checks can go on */
-    fr_instance inst;            /* the instance under test */
+    int cfg_ok;       /* options filled: runtime checks can go on */
+    fr_instance inst; /* the instance under test */
     kit_check checks[KIT_MAX_CHECKS];
     size_t n_checks;
 } kit;
@@ -110,8 +110,8 @@ static void kit_host_init(void)
 
 /* ---- a stand-in provider for agents that call host->provider_call ------------------- */
 
-static fr_status stub_complete(void *state, fr_call *call, const char *request,
-                               size_t request_len, char **response, size_t *response_len)
+static fr_status stub_complete(void *state, fr_call *call, const char *request, size_t request_len,
+                               char **response, size_t *response_len)
 {
     (void)state;
     (void)request;
@@ -139,8 +139,7 @@ static const fr_plugin stub_provider_desc = {
 };
 static const fr_loaded_plugin stub_provider_plugin = {
     .name = "conformance_provider", .path = "(built in)", .desc = &stub_provider_desc};
-static fr_instance stub_provider = {.id = "conformance_provider",
-                                    .plugin = &stub_provider_plugin};
+static fr_instance stub_provider = {.id = "conformance_provider", .plugin = &stub_provider_plugin};
 
 /* ---- results ---------------------------------------------------------------------------- */
 
@@ -205,18 +204,12 @@ static void check_descriptor(kit *k)
 static const char *sample_value(fr_option_type t)
 {
     switch (t) {
-    case FR_OPT_INT:
-        return "1";
-    case FR_OPT_BOOL:
-        return "false";
-    case FR_OPT_DOUBLE:
-        return "0.5";
-    case FR_OPT_DURATION:
-        return "10ms";
-    case FR_OPT_JSON:
-        return "{}";
-    default:
-        return "\"conformance test\"";
+    case FR_OPT_INT: return "1";
+    case FR_OPT_BOOL: return "false";
+    case FR_OPT_DOUBLE: return "0.5";
+    case FR_OPT_DURATION: return "10ms";
+    case FR_OPT_JSON: return "{}";
+    default: return "\"conformance test\"";
     }
 }
 
@@ -266,24 +259,22 @@ static const struct forbidden_group {
     const char *instead;
     const char *names[KIT_MAX_GROUP]; /* NULL-terminated by the zero fill */
 } forbidden[] = {
-    {"host->clock_us",
-     {"time", "clock_gettime", "gettimeofday", "clock", "ftime", "timespec_get"}},
+    {"host->clock_us", {"time", "clock_gettime", "gettimeofday", "clock", "ftime", "timespec_get"}},
     {"host->sleep_us", {"sleep", "usleep", "nanosleep", "clock_nanosleep"}},
     {"host->random_u64",
-     {"rand", "random", "srand", "srandom", "rand_r", "drand48", "erand48", "lrand48",
-      "nrand48", "mrand48", "jrand48", "srand48", "getrandom", "getentropy", "arc4random"}},
+     {"rand", "random", "srand", "srandom", "rand_r", "drand48", "erand48", "lrand48", "nrand48",
+      "mrand48", "jrand48", "srand48", "getrandom", "getentropy", "arc4random"}},
     {"host->random_u64", {"arc4random_buf", "arc4random_uniform"}},
     {"host->http",
      {"socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "getaddrinfo",
       "gethostbyname", "gethostbyname_r", "gethostbyname2"}},
     {"host->http",
-     {"send", "recv", "sendto", "recvfrom", "sendmsg", "recvmsg", "__recv_chk",
-      "__recvfrom_chk"}},
+     {"send", "recv", "sendto", "recvfrom", "sendmsg", "recvmsg", "__recv_chk", "__recvfrom_chk"}},
     {"host->sleep_us or host->http",
      {"select", "pselect", "poll", "ppoll", "__poll_chk", "epoll_wait", "epoll_pwait"}},
     {"no process creation",
-     {"fork", "vfork", "clone", "system", "popen", "execl", "execle", "execlp", "execv",
-      "execve", "execvp", "execvpe", "fexecve", "posix_spawn", "posix_spawnp"}},
+     {"fork", "vfork", "clone", "system", "popen", "execl", "execle", "execlp", "execv", "execve",
+      "execvp", "execvpe", "fexecve", "posix_spawn", "posix_spawnp"}},
     {"no threads of your own", {"pthread_create", "thrd_create"}},
     {"the host API", {"syscall"}},
 };
@@ -393,8 +384,7 @@ static void check_symbols(kit *k)
     if (each_undefined_symbol(k->lp->path, note_symbol, &scan, err, sizeof err) != 0)
         add_check(k, "direct calls", KIT_FAIL, "cannot read the symbol table: %s", err);
     else if (scan.n)
-        add_check(k, "direct calls", KIT_FAIL, "calls what the host cannot record: %s",
-                  scan.found);
+        add_check(k, "direct calls", KIT_FAIL, "calls what the host cannot record: %s", scan.found);
     else {
         size_t listed = 0;
         forbidden_instead(NULL, &listed);
@@ -412,8 +402,8 @@ typedef int (*child_fn)(kit *k, const void *arg, char *msg, size_t len);
 /* Runs fn in a forked child with a time limit.  Returns the child's CHILD_* code, or -1
  * when it crashed, hung or exited otherwise (msg says which).  `quiet` sends the child's
  * stderr to /dev/null (rounds that are expected to hit error paths). */
-static int run_isolated(kit *k, child_fn fn, const void *arg, int timeout_ms, int quiet,
-                        char *msg, size_t len)
+static int run_isolated(kit *k, child_fn fn, const void *arg, int timeout_ms, int quiet, char *msg,
+                        size_t len)
 {
     int fds[2];
     msg[0] = '\0';
@@ -488,8 +478,10 @@ static int run_isolated(kit *k, child_fn fn, const void *arg, int timeout_ms, in
     }
     int rc = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
     if (rc != CHILD_PASS && rc != CHILD_FAIL && rc != CHILD_SKIP && rc != CHILD_NOT_FIRED) {
-        snprintf(msg, len, "the child exited with status %d (a sanitizer report or exit() in "
-                           "the plugin?)", rc);
+        snprintf(msg, len,
+                 "the child exited with status %d (a sanitizer report or exit() in "
+                 "the plugin?)",
+                 rc);
         return -1;
     }
     return rc;
@@ -498,8 +490,11 @@ static int run_isolated(kit *k, child_fn fn, const void *arg, int timeout_ms, in
 /* Records a check from a child's result. */
 static void add_child_check(kit *k, const char *name, int rc, const char *msg)
 {
-    add_check(k, name, rc == CHILD_PASS ? KIT_PASS : rc == CHILD_SKIP ? KIT_SKIP : KIT_FAIL, "%s",
-              msg);
+    add_check(k, name,
+              rc == CHILD_PASS   ? KIT_PASS
+              : rc == CHILD_SKIP ? KIT_SKIP
+                                 : KIT_FAIL,
+              "%s", msg);
 }
 
 /* One call context with its own arena and cancellation. */
@@ -610,8 +605,10 @@ static int check_output(kit *k, const char *out, size_t out_len, char *msg, size
              json_object_is_type(out_t, json_type_int);
     json_object_put(r);
     if (!ok) {
-        snprintf(msg, len, "response lacks a string \"text\" or integer "
-                           "usage.input_tokens/usage.output_tokens: %.80s", out);
+        snprintf(msg, len,
+                 "response lacks a string \"text\" or integer "
+                 "usage.input_tokens/usage.output_tokens: %.80s",
+                 out);
         return -1;
     }
     return 0;
@@ -622,8 +619,9 @@ static int heap_balanced(char *msg, size_t len, const char *when)
 {
     if (heap_allocs == heap_frees)
         return 1;
-    snprintf(msg, len, "%ld of %ld blocks from host->alloc(NULL, ...) not released by free_mem "
-                       "%s",
+    snprintf(msg, len,
+             "%ld of %ld blocks from host->alloc(NULL, ...) not released by free_mem "
+             "%s",
              heap_allocs - heap_frees, heap_allocs, when);
     return 0;
 }
@@ -711,8 +709,9 @@ static int child_late(kit *k, const void *arg, char *msg, size_t len)
                st == FR_E_DEADLINE_EXCEEDED) {
         snprintf(msg, len, "returned %s in %lld ms", fr_status_name(st), (long long)ms);
     } else {
-        snprintf(msg, len, "returned %s (%s); expected %s, the status host->check_cancel and "
-                           "host->sleep_us give",
+        snprintf(msg, len,
+                 "returned %s (%s); expected %s, the status host->check_cancel and "
+                 "host->sleep_us give",
                  fr_status_name(st), kc.call.error ? kc.call.error : fr_strerror(st),
                  fr_status_name(expect));
         rc = CHILD_FAIL;
@@ -754,8 +753,9 @@ static int child_determinism(kit *k, const void *arg, char *msg, size_t len)
             size_t at = 0;
             while (at < out_len && at < first_len && out[at] == first[at])
                 at++;
-            snprintf(msg, len, "outputs differ at byte %zu (%zu vs %zu bytes): \"%.40s\" vs "
-                               "\"%.40s\"",
+            snprintf(msg, len,
+                     "outputs differ at byte %zu (%zu vs %zu bytes): \"%.40s\" vs "
+                     "\"%.40s\"",
                      at, first_len, out_len, first + (at < first_len ? at : first_len),
                      out + (at < out_len ? at : out_len));
             rc = CHILD_FAIL;
@@ -767,8 +767,9 @@ static int child_determinism(kit *k, const void *arg, char *msg, size_t len)
         }
     }
     free(first);
-    snprintf(msg, len, "two runs with seed %llu gave the same %zu bytes (clock virtualised; "
-                       "full record/replay not yet wired in)",
+    snprintf(msg, len,
+             "two runs with seed %llu gave the same %zu bytes (clock virtualised; "
+             "full record/replay not yet wired in)",
              (unsigned long long)KIT_SEED, first_len);
     return CHILD_PASS;
 }
@@ -837,8 +838,8 @@ static void check_alloc_failures(kit *k)
         if (rc == CHILD_NOT_FIRED)
             break;
         if (rc != CHILD_PASS) {
-            add_check(k, "allocation failure", KIT_FAIL, "when host allocation #%ld failed: %s",
-                      n, msg);
+            add_check(k, "allocation failure", KIT_FAIL, "when host allocation #%ld failed: %s", n,
+                      msg);
             return;
         }
         const char *status = strchr(msg, ':');
@@ -917,10 +918,9 @@ static void run_checks(kit *k, const char *config_yaml)
     check_descriptor(k);
     check_options(k, config_yaml);
     check_symbols(k);
-    static const char *const runtime[] = {"init/fini",   "sample call", "nested call",
-                                          "cancelled",   "attempt deadline",
-                                          "run deadline", "determinism",
-                                          "allocation failure"};
+    static const char *const runtime[] = {"init/fini",   "sample call",       "nested call",
+                                          "cancelled",   "attempt deadline",  "run deadline",
+                                          "determinism", "allocation failure"};
     if (!k->cfg_ok || !k->d->init) {
         for (size_t i = 0; i < sizeof runtime / sizeof runtime[0]; i++)
             add_check(k, runtime[i], KIT_SKIP, "%s",
@@ -937,8 +937,8 @@ static void run_checks(kit *k, const char *config_yaml)
     int rc = run_isolated(k, child_init_fini, NULL, KIT_CALL_TIMEOUT_MS, 0, msg, sizeof msg);
     add_child_check(k, "init/fini", rc, msg);
 
-    rc = run_isolated(k, child_sample, provider ? sample_chat : sample_empty,
-                      KIT_CALL_TIMEOUT_MS, 0, msg, sizeof msg);
+    rc = run_isolated(k, child_sample, provider ? sample_chat : sample_empty, KIT_CALL_TIMEOUT_MS,
+                      0, msg, sizeof msg);
     add_child_check(k, "sample call", rc, msg);
     if (!provider) {
         rc = run_isolated(k, child_sample, sample_nested, KIT_CALL_TIMEOUT_MS, 0, msg, sizeof msg);

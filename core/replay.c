@@ -10,11 +10,11 @@
 #include "trace.h"
 
 struct fr_replay {
-    json_object *trace;            /* borrowed */
-    json_object *steps;            /* trace.steps (borrowed) */
+    json_object *trace; /* borrowed */
+    json_object *steps; /* trace.steps (borrowed) */
     fr_cancel *cancel;
     pthread_mutex_t mu;
-    json_object *divergence;       /* owned, first one */
+    json_object *divergence; /* owned, first one */
 };
 
 fr_replay *fr__replay_new(json_object *trace, fr_cancel *cancel)
@@ -50,7 +50,8 @@ json_object *fr__replay_step(fr_replay *rp, const char *step)
     size_t n = rp->steps ? json_object_array_length(rp->steps) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *s = json_object_array_get_idx(rp->steps, i), *id;
-        if (json_object_object_get_ex(s, "step", &id) && strcmp(json_object_get_string(id), step) == 0)
+        if (json_object_object_get_ex(s, "step", &id) &&
+            strcmp(json_object_get_string(id), step) == 0)
             return s;
     }
     return NULL;
@@ -113,7 +114,8 @@ json_object *fr__replay_take(fr_replay_cursor *c, const char *kind, json_object 
         json_object *want = json_object_new_object();
         json_object_object_add(want, "kind", json_object_new_string(kind));
         if (request)
-            json_object_object_add(want, compare_key ? compare_key : "request", json_object_get(request));
+            json_object_object_add(want, compare_key ? compare_key : "request",
+                                   json_object_get(request));
         snprintf(note, sizeof note, "the plugin made a %s call that the recording does not have",
                  kind);
         fr__replay_diverge(c, path, NULL, want, note);
@@ -126,8 +128,10 @@ json_object *fr__replay_take(fr_replay_cursor *c, const char *kind, json_object 
         json_object *want = json_object_new_object();
         json_object_object_add(want, "kind", json_object_new_string(kind));
         if (request)
-            json_object_object_add(want, compare_key ? compare_key : "request", json_object_get(request));
-        snprintf(note, sizeof note, "the plugin made a %s call where the recording has %s", kind, rk);
+            json_object_object_add(want, compare_key ? compare_key : "request",
+                                   json_object_get(request));
+        snprintf(note, sizeof note, "the plugin made a %s call where the recording has %s", kind,
+                 rk);
         fr__replay_diverge(c, path, e, want, note);
         json_object_put(want);
         return NULL;
@@ -203,7 +207,7 @@ typedef struct diff_ctx {
     const char *const *skip;
     json_object *out;
     size_t found;
-    const char *step;      /* the step being compared, when inside steps[] */
+    const char *step; /* the step being compared, when inside steps[] */
     int attempt;
     const char *agent;
 } diff_ctx;
@@ -301,7 +305,8 @@ static void diff_value(diff_ctx *d, const char *path, json_object *a, json_objec
                 d->agent = NULL;
             } else if (is_attempts) {
                 json_object *n;
-                d->attempt = json_object_object_get_ex(ea, "attempt", &n) ? json_object_get_int(n) : (int)i + 1;
+                d->attempt = json_object_object_get_ex(ea, "attempt", &n) ? json_object_get_int(n)
+                                                                          : (int)i + 1;
                 d->agent = member_string(ea, "agent");
             }
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
@@ -337,8 +342,8 @@ static void print_value(FILE *out, json_object *v, size_t max)
         return;
     }
     size_t len;
-    const char *text = json_object_to_json_string_length(v, JSON_C_TO_STRING_PLAIN |
-                                                                JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *text = json_object_to_json_string_length(
+        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     if (len <= max) {
         fputs(text, out);
         return;
@@ -385,7 +390,8 @@ void fr__replay_notes(json_object *trace, const char *manifest_text, const fr_pi
     const char *rec = member_string(trace, "manifest_sha256");
     if (rec && strcmp(rec, sha) != 0) {
         char *n = fr__xasprintf("the manifest differs from the recorded one (sha256 %.12s... "
-                                "recorded, %.12s... now)", rec, sha);
+                                "recorded, %.12s... now)",
+                                rec, sha);
         json_object_array_add(notes, json_object_new_string(n ? n : "manifest differs"));
         free(n);
     }
@@ -440,12 +446,18 @@ fr_status fr__replay_execute(fr_pipeline *p, json_object *trace, json_object **d
         return st;
     }
     *n_steps = res.n_steps;
-    json_object *div = fr__replay_divergence(rp) ? json_object_get(fr__replay_divergence(rp)) : NULL;
+    json_object *div =
+        fr__replay_divergence(rp) ? json_object_get(fr__replay_divergence(rp)) : NULL;
     if (!div) {
         /* Effects matched; now the outcome of every step and attempt. */
         json_object *replayed = fr__trace_build(p, &res);
-        static const char *const skip[] = {"format", "version", "manifest", "manifest_name",
-                                           "manifest_sha256", "plugins", "breaker_transitions",
+        static const char *const skip[] = {"format",
+                                           "version",
+                                           "manifest",
+                                           "manifest_name",
+                                           "manifest_sha256",
+                                           "plugins",
+                                           "breaker_transitions",
                                            NULL};
         json_object *found = json_object_new_array();
         if (fr__trace_diff(trace, replayed, skip, 1, 0, found) > 0) {
@@ -455,7 +467,7 @@ fr_status fr__replay_execute(fr_pipeline *p, json_object *trace, json_object **d
             {
                 const char *k = strcmp(key, "expected") == 0 ? "recorded"
                                 : strcmp(key, "actual") == 0 ? "replayed"
-                                                              : key;
+                                                             : key;
                 json_object_object_add(div, k, json_object_get(val));
             }
         }

@@ -24,11 +24,11 @@ typedef struct fr_replay fr_replay;
 /* The recorded effects of one attempt, and how far the replay has consumed them. */
 typedef struct fr_replay_cursor {
     fr_replay *rp;
-    const char *step;              /* step id */
-    int attempt;                   /* 1-based, per agent */
+    const char *step; /* step id */
+    int attempt;      /* 1-based, per agent */
     const char *agent;
-    size_t attempt_index;          /* index in the step's attempts[] */
-    json_object *effects;          /* borrowed; NULL when the recording has no such attempt */
+    size_t attempt_index; /* index in the step's attempts[] */
+    json_object *effects; /* borrowed; NULL when the recording has no such attempt */
     size_t pos;
 } fr_replay_cursor;
 
@@ -90,8 +90,8 @@ struct fr_pipeline;
 
 /* Notes on what changed since the recording (manifest text, plugin builds), appended to
  * `notes` as strings. */
-void fr__replay_notes(json_object *trace, const char *manifest_text,
-                      const struct fr_pipeline *p, json_object *notes);
+void fr__replay_notes(json_object *trace, const char *manifest_text, const struct fr_pipeline *p,
+                      json_object *notes);
 
 /* Replays `trace` (checked by fr__trace_parse) on `p`, a pipeline built from its
  * manifest with fr__host_set_replay_mode(1) on the building thread.  Returns FR_OK and

@@ -41,7 +41,8 @@ static json_object *error_object(fr_status st, const char *message)
         return NULL;
     json_object *e = json_object_new_object();
     json_object_object_add(e, "class", json_object_new_string(fr_class_name(fr_status_class(st))));
-    json_object_object_add(e, "message", json_object_new_string(message ? message : fr_strerror(st)));
+    json_object_object_add(e, "message",
+                           json_object_new_string(message ? message : fr_strerror(st)));
     return e;
 }
 
@@ -50,15 +51,18 @@ static json_object *attempt_object(const fr_attempt_result *a, int with_effects)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "attempt", json_object_new_int(a->attempt));
     json_object_object_add(o, "agent", json_object_new_string(a->agent));
-    json_object_object_add(o, "status", json_object_new_string(a->status == FR_OK ? "succeeded" : "failed"));
-    json_object_object_add(o, "class", a->status == FR_OK ? NULL
-                                        : json_object_new_string(fr_class_name(fr_status_class(a->status))));
+    json_object_object_add(o, "status",
+                           json_object_new_string(a->status == FR_OK ? "succeeded" : "failed"));
+    json_object_object_add(o, "class",
+                           a->status == FR_OK
+                               ? NULL
+                               : json_object_new_string(fr_class_name(fr_status_class(a->status))));
     json_object_object_add(o, "message", str_or_null(a->message));
     json_object_object_add(o, "backoff_us", json_object_new_int64(a->backoff_us));
     json_object_object_add(o, "duration_us", json_object_new_int64(a->duration_us));
     if (with_effects)
-        json_object_object_add(o, "effects", a->effects ? json_object_get(a->effects)
-                                                        : json_object_new_array());
+        json_object_object_add(o, "effects",
+                               a->effects ? json_object_get(a->effects) : json_object_new_array());
     return o;
 }
 
@@ -75,8 +79,8 @@ static json_object *step_object(const fr_manifest *m, int i, const fr_step_resul
     if (r->state == FR_STEP_SUCCEEDED && r->output)
         out = json_tokener_parse(r->output);
     json_object_object_add(o, "output", out);
-    json_object_object_add(o, "error", r->state == FR_STEP_SUCCEEDED ? NULL
-                                                                      : error_object(r->status, r->message));
+    json_object_object_add(
+        o, "error", r->state == FR_STEP_SUCCEEDED ? NULL : error_object(r->status, r->message));
     json_object_object_add(o, "duration_us", json_object_new_int64(r->duration_us));
     json_object *atts = json_object_new_array();
     for (size_t j = 0; j < r->n_attempts; j++)
@@ -124,7 +128,8 @@ static json_object *transitions_array(const fr_manifest *m, const fr_run_result 
         json_object_object_add(o, "breaker", json_object_new_string(t[i].breaker));
         json_object_object_add(o, "from", json_object_new_string(t[i].from));
         json_object_object_add(o, "to", json_object_new_string(t[i].to));
-        json_object_object_add(o, "step", t[i].step >= 0 ? json_object_new_string(m->steps[t[i].step].id) : NULL);
+        json_object_object_add(
+            o, "step", t[i].step >= 0 ? json_object_new_string(m->steps[t[i].step].id) : NULL);
         json_object_object_add(o, "attempt", json_object_new_int(t[i].attempt));
         json_object_object_add(o, "reason", json_object_new_string(t[i].reason));
         json_object_array_add(arr, o);

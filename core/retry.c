@@ -30,12 +30,8 @@ int64_t fr__backoff_delay(const fr_retry_cfg *r, int attempt, uint64_t seed, con
     int64_t cap = r->max_delay_us > 0 ? r->max_delay_us : INT64_MAX;
     int64_t d;
     switch (r->backoff) {
-    case FR_BACKOFF_CONSTANT:
-        d = base;
-        break;
-    case FR_BACKOFF_LINEAR:
-        d = base > cap / attempt ? cap : base * attempt;
-        break;
+    case FR_BACKOFF_CONSTANT: d = base; break;
+    case FR_BACKOFF_LINEAR: d = base > cap / attempt ? cap : base * attempt; break;
     case FR_BACKOFF_EXPONENTIAL:
     case FR_BACKOFF_EXPONENTIAL_JITTER:
     default:
@@ -100,11 +96,11 @@ int64_t fr__retry_after_parse(const char *value, int64_t now_wall_us)
     if (comma && sscanf(comma + 1, " %2d %3s %4d %2d:%2d:%2d %3s", &day, mon, &year, &h, &mi, &s,
                         zone) == 7) {
         /* IMF-fixdate */
-    } else if (comma && sscanf(comma + 1, " %2d-%3s-%2d %2d:%2d:%2d %3s", &day, mon, &year, &h,
-                               &mi, &s, zone) == 7) {
+    } else if (comma && sscanf(comma + 1, " %2d-%3s-%2d %2d:%2d:%2d %3s", &day, mon, &year, &h, &mi,
+                               &s, zone) == 7) {
         year += year < 70 ? 2000 : 1900;
-    } else if (!comma && sscanf(buf, "%*3s %3s %2d %2d:%2d:%2d %4d", mon, &day, &h, &mi, &s,
-                                &year) == 6) {
+    } else if (!comma &&
+               sscanf(buf, "%*3s %3s %2d %2d:%2d:%2d %4d", mon, &day, &h, &mi, &s, &year) == 6) {
         strcpy(zone, "GMT");
     } else {
         return -1;

@@ -32,11 +32,11 @@ struct fr_server {
     int tls, require_client_cert;
     size_t max_body;
     atomic_int ready;
-    fr_cp_client *cp;            /* keys and usage through the control plane, or NULL */
+    fr_cp_client *cp; /* keys and usage through the control plane, or NULL */
     /* The SLA window reported to the control plane: requests, 5xx, latency buckets. */
     pthread_mutex_t sla_mu;
     int64_t sla_requests, sla_errors, sla_start;
-    uint64_t sla_buckets[32];    /* latency histogram, bucket k < 2^k microseconds */
+    uint64_t sla_buckets[32]; /* latency histogram, bucket k < 2^k microseconds */
 };
 
 /* Latency in microseconds into the SLA window. */
@@ -69,10 +69,12 @@ static void sla_flush(fr_server *s)
 {
     pthread_mutex_lock(&s->sla_mu);
     int64_t now = fr__wall_us() / 1000000;
-    fr_cp_sla_report rep = {.requests = s->sla_requests, .errors = s->sla_errors,
+    fr_cp_sla_report rep = {.requests = s->sla_requests,
+                            .errors = s->sla_errors,
                             .latency_ms_p50 = sla_quantile(s->sla_buckets, s->sla_requests, 0.5),
                             .latency_ms_p99 = sla_quantile(s->sla_buckets, s->sla_requests, 0.99),
-                            .window_start = s->sla_start, .window_end = now};
+                            .window_start = s->sla_start,
+                            .window_end = now};
     s->sla_requests = s->sla_errors = 0;
     memset(s->sla_buckets, 0, sizeof s->sla_buckets);
     s->sla_start = now;
@@ -93,7 +95,8 @@ typedef struct request {
 
 void fr__reply_json(fr_reply *out, int status, json_object *o)
 {
-    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     out->status = status;
     out->body = text ? strdup(text) : NULL;
     out->body_len = out->body ? strlen(out->body) : 0;
@@ -120,13 +123,15 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
     struct MHD_Response *resp = rp->stream;
     if (!resp)
         resp = MHD_create_response_from_buffer(rp->body_len, rp->body ? rp->body : (char *)"",
-                                               rp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+                                               rp->body ? MHD_RESPMEM_MUST_FREE
+                                                        : MHD_RESPMEM_PERSISTENT);
     else
         free(rp->body);
     rp->body = NULL;
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", rp->content_type ? rp->content_type : "application/json");
+    MHD_add_response_header(resp, "Content-Type",
+                            rp->content_type ? rp->content_type : "application/json");
     if (rp->stream)
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
     if (rp->retry_after) {
@@ -186,8 +191,10 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
         rc = fr__auth_cert(s->auth, cn, who);
     pthread_rwlock_unlock(&s->auth_lock);
     if (rc != 0 && getenv("AUDIT_LOG_PATH")) {
-        fr_audit_event ev = {.actor = have_cert ? cn : "unknown", .role = "none",
-                             .action = "authenticate", .decision = "denied",
+        fr_audit_event ev = {.actor = have_cert ? cn : "unknown",
+                             .role = "none",
+                             .action = "authenticate",
+                             .decision = "denied",
                              .result = "unauthorized"};
         fr__audit_log(&ev);
     }
@@ -204,7 +211,8 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
     return 0;
 }
 
-/* ---- routing ---------------------------------------------------------------------------------- */
+/* ---- routing ----------------------------------------------------------------------------------
+ */
 
 static json_object *parse_body(request *rq, fr_reply *out)
 {
@@ -222,7 +230,7 @@ static json_object *parse_body(request *rq, fr_reply *out)
     if (!o || e != json_tokener_success || end != rq->len) {
         json_object_put(o);
         fr__reply_error(out, 400, "malformed_json", "malformed JSON at byte %zu: %s", end,
-                        e == json_tokener_continue    ? "unexpected end of input"
+                        e == json_tokener_continue  ? "unexpected end of input"
                         : e != json_tokener_success ? json_tokener_error_desc(e)
                                                     : "trailing data");
         return NULL;
@@ -253,8 +261,9 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     if (is(url, "/readyz", "/v1/readyz")) {
         out->route = "/readyz";
         int ready = atomic_load(&s->ready);
-        fr__reply_json(out, ready ? 200 : 503,
-                       json_tokener_parse(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}"));
+        fr__reply_json(
+            out, ready ? 200 : 503,
+            json_tokener_parse(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}"));
         return;
     }
     if (is(url, "/metrics", NULL)) {
@@ -267,7 +276,8 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         return;
     }
     if (rq->too_big) {
-        fr__reply_error(out, 413, "payload_too_large", "the request body exceeds %zu bytes", s->max_body);
+        fr__reply_error(out, 413, "payload_too_large", "the request body exceeds %zu bytes",
+                        s->max_body);
         return;
     }
     fr_identity who;
@@ -388,7 +398,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
-/* ---- start-up ---------------------------------------------------------------------------------- */
+/* ---- start-up ----------------------------------------------------------------------------------
+ */
 
 static int truthy(const char *v)
 {
@@ -513,7 +524,8 @@ int fr__serve_main(int argc, char **argv)
         return FR_EXIT_USAGE;
     }
     if (threads < 1 || max_runs < 1 || max_body < 1 || ret_count < 1) {
-        fr__cli_error(&cmd, "--threads, --max-runs, --max-body and --retention-count must be positive");
+        fr__cli_error(&cmd,
+                      "--threads, --max-runs, --max-body and --retention-count must be positive");
         return FR_EXIT_USAGE;
     }
     cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
@@ -582,7 +594,8 @@ int fr__serve_main(int argc, char **argv)
         if (getenv("ROUTER_TLS_CA_FILE") && *getenv("ROUTER_TLS_CA_FILE"))
             ca = slurp(getenv("ROUTER_TLS_CA_FILE"), "ROUTER_TLS_CA_FILE");
         else if (srv.require_client_cert)
-            fprintf(stderr, "fluxroute serve: ROUTER_TLS_REQUIRE_CLIENT_CERT needs ROUTER_TLS_CA_FILE\n");
+            fprintf(stderr,
+                    "fluxroute serve: ROUTER_TLS_REQUIRE_CLIENT_CERT needs ROUTER_TLS_CA_FILE\n");
         if (!cert || !key || (srv.require_client_cert && !ca)) {
             free(cert), free(key), free(ca);
             fr__runs_free(srv.runs);
@@ -619,13 +632,11 @@ int fr__serve_main(int argc, char **argv)
         if (tls_opts[i].option != MHD_OPTION_END)
             used[nu++] = tls_opts[i];
     used[nu] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    srv.d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-                             MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                             MHD_OPTION_CONNECTION_LIMIT, 4096u,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                             MHD_OPTION_ARRAY, used, MHD_OPTION_END);
+    srv.d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR,
+                             (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_ARRAY,
+                             used, MHD_OPTION_END);
     free(cert), free(key), free(ca);
     if (!srv.d) {
         fr__cli_error(&cmd, "cannot listen on %s%s", addr,

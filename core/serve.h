@@ -16,12 +16,12 @@
 
 /* Who is calling. */
 typedef struct fr_identity {
-    char id[128];          /* key id or client certificate CN (for audit lines) */
+    char id[128]; /* key id or client certificate CN (for audit lines) */
     char tenant[72];
     char namespace_[40];
     fr_role role;
-    int via_cert;          /* 1: mTLS client certificate */
-    char traceparent[64];  /* the request's W3C traceparent, or "" (joins the caller's trace) */
+    int via_cert;         /* 1: mTLS client certificate */
+    char traceparent[64]; /* the request's W3C traceparent, or "" (joins the caller's trace) */
 } fr_identity;
 
 typedef struct fr_auth fr_auth;
@@ -42,7 +42,6 @@ int fr__auth_verify_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen
  * lists may narrow it further, never widen it). */
 int fr__auth_allows(fr_role role, fr_action action);
 
-
 typedef struct fr_server fr_server;
 
 /* ---- serve_runs.c ---- */
@@ -50,26 +49,26 @@ typedef struct fr_server fr_server;
 typedef struct fr_runs fr_runs;
 
 typedef struct fr_runs_config {
-    const char *manifest_dir;          /* named manifests come only from here */
-    const char *const *plugin_dirs;    /* --plugin-dir */
+    const char *manifest_dir;       /* named manifests come only from here */
+    const char *const *plugin_dirs; /* --plugin-dir */
     size_t n_plugin_dirs;
-    fr_manifest *providers;            /* the server's providers (owned by the server) */
-    int64_t retention_us;              /* finished runs are kept this long */
-    size_t retention_count;            /* and at most this many */
-    size_t max_concurrent;             /* runs in flight before 429 */
-    struct fr_cp_client *cp;           /* report usage to the control plane, or NULL */
+    fr_manifest *providers;  /* the server's providers (owned by the server) */
+    int64_t retention_us;    /* finished runs are kept this long */
+    size_t retention_count;  /* and at most this many */
+    size_t max_concurrent;   /* runs in flight before 429 */
+    struct fr_cp_client *cp; /* report usage to the control plane, or NULL */
 } fr_runs_config;
 
 /* An HTTP answer produced by a handler. */
 typedef struct fr_reply {
     int status;
-    char *body;                        /* owned; JSON unless content_type says otherwise */
+    char *body; /* owned; JSON unless content_type says otherwise */
     size_t body_len;
-    const char *content_type;          /* static; NULL = application/json */
-    int retry_after;                   /* seconds, for 429; 0 = none */
-    int64_t plugin_us;                 /* time spent inside plugins (for the overhead header) */
-    struct MHD_Response *stream;       /* a streaming response (SSE), instead of body */
-    const char *route;                 /* route pattern for metrics ("/v1/runs/{id}") */
+    const char *content_type;    /* static; NULL = application/json */
+    int retry_after;             /* seconds, for 429; 0 = none */
+    int64_t plugin_us;           /* time spent inside plugins (for the overhead header) */
+    struct MHD_Response *stream; /* a streaming response (SSE), instead of body */
+    const char *route;           /* route pattern for metrics ("/v1/runs/{id}") */
 } fr_reply;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);
@@ -80,13 +79,11 @@ size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us);
 /* Handlers: `body` is the parsed request JSON (borrowed). */
 void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, int sse,
                          fr_reply *out);
-void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *body,
-                              fr_reply *out);
+void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out);
 void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out);
 void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id, int trace,
                          fr_reply *out);
-void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_id,
-                            fr_reply *out);
+void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out);
 
 /* ---- serve.c helpers used by the handlers ---- */
 

@@ -33,7 +33,10 @@ struct fr_auth {
 
 static int hexval(int c)
 {
-    return isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+    return isdigit(c)               ? c - '0'
+           : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+           : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                    : -1;
 }
 
 static int parse_hex32(const char *s, unsigned char out[32])
@@ -68,13 +71,14 @@ static int fill_identity(const fr_ynode *item, fr_identity *who, const char *lab
     }
     char norm[40];
     if (fr__namespace_normalise(ns, norm, sizeof norm) != 0) {
-        snprintf(err, errlen, "%s:%d:%d: %s: invalid namespace \"%s\"", path, item->line,
-                 item->col, label, ns);
+        snprintf(err, errlen, "%s:%d:%d: %s: invalid namespace \"%s\"", path, item->line, item->col,
+                 label, ns);
         return -1;
     }
     if (fr__role_parse(role, &who->role) != 0) {
-        snprintf(err, errlen, "%s:%d:%d: %s: unknown role \"%s\" (expected viewer, operator or admin)",
-                 path, item->line, item->col, label, role);
+        snprintf(err, errlen,
+                 "%s:%d:%d: %s: unknown role \"%s\" (expected viewer, operator or admin)", path,
+                 item->line, item->col, label, role);
         return -1;
     }
     snprintf(who->tenant, sizeof who->tenant, "%s", tenant);
@@ -113,7 +117,8 @@ fr_auth *fr__auth_load(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "%s: expected a mapping with keys: and clients:", path);
         goto fail;
     }
-    const fr_ynode *keys = fr__ymap_get(doc.root, "keys"), *clients = fr__ymap_get(doc.root, "clients");
+    const fr_ynode *keys = fr__ymap_get(doc.root, "keys"),
+                   *clients = fr__ymap_get(doc.root, "clients");
     if ((keys && keys->kind != FR_Y_SEQ) || (clients && clients->kind != FR_Y_SEQ)) {
         snprintf(err, errlen, "%s: keys: and clients: must be lists", path);
         goto fail;
@@ -130,8 +135,9 @@ fr_auth *fr__auth_load(const char *path, char *err, size_t errlen)
         const char *id = scalar(k, "id"), *sha = scalar(k, "sha256");
         key_entry *e = &a->keys[a->n_keys];
         if (k->kind != FR_Y_MAP || !id || parse_hex32(sha, e->sha256) != 0) {
-            snprintf(err, errlen, "%s:%d:%d: a key needs an id and sha256 (64 hex digits of the "
-                                  "key's SHA-256; never the key itself)",
+            snprintf(err, errlen,
+                     "%s:%d:%d: a key needs an id and sha256 (64 hex digits of the "
+                     "key's SHA-256; never the key itself)",
                      path, k->line, k->col);
             goto fail;
         }

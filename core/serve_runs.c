@@ -46,17 +46,17 @@ typedef struct run_entry {
     int done;
     fr_run_status status;
     int64_t finished_mono;
-    char *report;                 /* JSON text when done */
-    char *trace;                  /* JSON text when recorded */
-    fr_pipeline *p;               /* while running: for cancellation */
+    char *report;   /* JSON text when done */
+    char *trace;    /* JSON text when recorded */
+    fr_pipeline *p; /* while running: for cancellation */
 } run_entry;
 
 struct fr_runs {
     fr_runs_config cfg;
     pthread_mutex_t mu;
-    pthread_cond_t idle_cv;       /* in_flight dropped */
+    pthread_cond_t idle_cv; /* in_flight dropped */
     manifest_pool *pools;
-    run_entry *runs;              /* newest first */
+    run_entry *runs; /* newest first */
     size_t n_runs;
     size_t in_flight;
 };
@@ -186,8 +186,8 @@ static void reply_diags(fr_reply *out, fr_diags *d)
 
 /* What a request names: a manifest file, or inline YAML. */
 typedef struct manifest_ref {
-    const char *name;       /* in the manifest directory */
-    const char *yaml;       /* inline */
+    const char *name; /* in the manifest directory */
+    const char *yaml; /* inline */
 } manifest_ref;
 
 static int manifest_ref_from(json_object *body, manifest_ref *ref, fr_reply *out)
@@ -250,7 +250,8 @@ static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *te
         fr__manifest_free(m);
         return NULL;
     }
-    fr_build_options bo = {.plugin_dirs = r->cfg.plugin_dirs, .n_plugin_dirs = r->cfg.n_plugin_dirs};
+    fr_build_options bo = {.plugin_dirs = r->cfg.plugin_dirs,
+                           .n_plugin_dirs = r->cfg.n_plugin_dirs};
     fr__host_set_replay_mode(replay);
     fr_pipeline *p = fr__pipeline_build(m, &bo, &d);
     fr__host_set_replay_mode(0);
@@ -279,7 +280,8 @@ static char *read_file(const char *path, size_t *len)
 
 /* A pipeline for the request: from the named manifest's pool, or built for inline YAML.
  * *pool is set when it must go back to a pool. */
-static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool **pool, fr_reply *out)
+static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool **pool,
+                            fr_reply *out)
 {
     *pool = NULL;
     if (ref->yaml)
@@ -288,7 +290,8 @@ static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool *
     snprintf(path, sizeof path, "%s/%s", r->cfg.manifest_dir, ref->name);
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fr__reply_error(out, 404, "manifest_not_found", "no manifest \"%s\" on this server", ref->name);
+        fr__reply_error(out, 404, "manifest_not_found", "no manifest \"%s\" on this server",
+                        ref->name);
         return NULL;
     }
     pthread_mutex_lock(&r->mu);
@@ -328,7 +331,8 @@ static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool *
         size_t len = 0;
         char *text = read_file(path, &len);
         if (!text) {
-            fr__reply_error(out, 404, "manifest_not_found", "cannot read manifest \"%s\"", ref->name);
+            fr__reply_error(out, 404, "manifest_not_found", "cannot read manifest \"%s\"",
+                            ref->name);
             return NULL;
         }
         p = build_pipeline(r, ref->name, text, len, 0, 0, out);
@@ -418,9 +422,11 @@ static void report_usage(fr_runs *r, const char *tenant, const fr_pipeline *p,
         if (s->state != FR_STEP_SUCCEEDED || !s->output || !strstr(s->output, "\"usage\""))
             continue;
         json_object *o = json_tokener_parse(s->output), *u, *v;
-        if (o && json_object_object_get_ex(o, "usage", &u) && json_object_is_type(u, json_type_object)) {
+        if (o && json_object_object_get_ex(o, "usage", &u) &&
+            json_object_is_type(u, json_type_object)) {
             snprintf(key, sizeof key, "%s:%s:provider_call", res->run_id, m->steps[i].id);
-            fr_cp_usage_event pe = {.idempotency_key = key, .tenant = tenant, .kind = "provider_call"};
+            fr_cp_usage_event pe = {
+                .idempotency_key = key, .tenant = tenant, .kind = "provider_call"};
             if (json_object_object_get_ex(o, "provider", &v))
                 pe.provider = json_object_get_string(v);
             if (json_object_object_get_ex(o, "model", &v))
@@ -444,7 +450,8 @@ static void evict(fr_runs *r, int64_t now)
     size_t kept = 0;
     while (*pp) {
         run_entry *e = *pp;
-        int too_old = e->done && r->cfg.retention_us && now - e->finished_mono > r->cfg.retention_us;
+        int too_old =
+            e->done && r->cfg.retention_us && now - e->finished_mono > r->cfg.retention_us;
         int too_many = e->done && kept >= r->cfg.retention_count;
         if (too_old || too_many) {
             *pp = e->next;
@@ -472,10 +479,9 @@ static void new_run_id(char *out, size_t size)
         memset(b, 0x5a, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, size,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 /* ---- Server-Sent Events ------------------------------------------------------------------ */
@@ -486,7 +492,7 @@ typedef struct sse_stream {
     char *buf;
     size_t len, cap, sent;
     int done;
-    int refs;                     /* the run thread and the HTTP response */
+    int refs; /* the run thread and the HTTP response */
 } sse_stream;
 
 static void sse_unref(sse_stream *s)
@@ -557,12 +563,15 @@ static void sse_progress(void *ud, const fr_pipeline *p, int step, const fr_step
     if (r->state == FR_STEP_RUNNING || r->state == FR_STEP_PENDING)
         return;
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "step", json_object_new_string(fr__pipeline_manifest(p)->steps[step].id));
+    json_object_object_add(o, "step",
+                           json_object_new_string(fr__pipeline_manifest(p)->steps[step].id));
     json_object_object_add(o, "status", json_object_new_string(fr__step_state_name(r->state)));
     json_object_object_add(o, "attempts", json_object_new_int64((int64_t)r->n_attempts));
     if (r->state != FR_STEP_SUCCEEDED) {
-        json_object_object_add(o, "class", json_object_new_string(fr_class_name(fr_status_class(r->status))));
-        json_object_object_add(o, "message", r->message ? json_object_new_string(r->message) : NULL);
+        json_object_object_add(o, "class",
+                               json_object_new_string(fr_class_name(fr_status_class(r->status))));
+        json_object_object_add(o, "message",
+                               r->message ? json_object_new_string(r->message) : NULL);
     }
     sse_event(s, "step", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
@@ -581,11 +590,11 @@ static void sse_token(void *ud, const char *step, const char *text, size_t len)
 
 typedef struct run_job {
     fr_runs *r;
-    fr_identity who;              /* copied: async runs outlive the request */
+    fr_identity who; /* copied: async runs outlive the request */
     fr_pipeline *p;
     manifest_pool *pool;
     run_entry *entry;
-    char *input;                  /* owned, NULL: the manifest's input */
+    char *input; /* owned, NULL: the manifest's input */
     int record;
     uint64_t seed;
     int has_seed;
@@ -596,8 +605,11 @@ typedef struct run_job {
  * *report_out when given.  Returns the plugin time. */
 static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
 {
-    fr_run_options ro = {.input_json = j->input, .seed = j->seed, .has_seed = j->has_seed,
-                         .record = j->record, .run_id = j->entry->id,
+    fr_run_options ro = {.input_json = j->input,
+                         .seed = j->seed,
+                         .has_seed = j->has_seed,
+                         .record = j->record,
+                         .run_id = j->entry->id,
                          .traceparent = j->who.traceparent[0] ? j->who.traceparent : NULL};
     if (j->sse) {
         ro.progress = sse_progress;
@@ -752,7 +764,8 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
             pthread_cond_init(&s->cv, NULL);
             s->refs = 2;
             j->sse = s;
-            out->stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+            out->stream =
+                MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
             if (!out->stream)
                 sse_unref(s);
         }
@@ -820,8 +833,8 @@ void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *b
     }
     json_object_object_add(o, "errors", errors);
     free(tmp.body);
-    audit(who, FR_ACTION_VALIDATE, ref.name ? ref.name : "manifest_yaml", p ? fr__pipeline_manifest(p) : NULL,
-          NULL, "allowed", p ? "valid" : "invalid", NULL);
+    audit(who, FR_ACTION_VALIDATE, ref.name ? ref.name : "manifest_yaml",
+          p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", p ? "valid" : "invalid", NULL);
     release(r, pool, p);
     fr__reply_json(out, 200, o);
 }
@@ -855,9 +868,10 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
     }
     json_object *o = json_object_new_object();
     json_object_object_add(o, "run_id", json_object_new_string(e->id));
-    json_object_object_add(o, "status",
-                           json_object_new_string(e->done ? fr__run_status_name(e->status) : "running"));
-    json_object_object_add(o, "report", e->done && e->report ? json_tokener_parse(e->report) : NULL);
+    json_object_object_add(
+        o, "status", json_object_new_string(e->done ? fr__run_status_name(e->status) : "running"));
+    json_object_object_add(o, "report",
+                           e->done && e->report ? json_tokener_parse(e->report) : NULL);
     json_object_object_add(o, "traced", json_object_new_boolean(e->trace != NULL));
     pthread_mutex_unlock(&r->mu);
     fr__reply_json(out, 200, o);
@@ -866,7 +880,8 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
 void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out)
 {
     if (!fr__auth_allows(who->role, FR_ACTION_RUN)) {
-        fr__reply_error(out, 403, "forbidden", "role %s may not cancel runs", fr__role_name(who->role));
+        fr__reply_error(out, 403, "forbidden", "role %s may not cancel runs",
+                        fr__role_name(who->role));
         return;
     }
     pthread_mutex_lock(&r->mu);
@@ -905,7 +920,8 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
         const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
         trace = fr__trace_parse(text, strlen(text), err, sizeof err);
         inline_trace = 1;
-    } else if (json_object_object_get_ex(body, "run_id", &v) && json_object_is_type(v, json_type_string)) {
+    } else if (json_object_object_get_ex(body, "run_id", &v) &&
+               json_object_is_type(v, json_type_string)) {
         pthread_mutex_lock(&r->mu);
         run_entry *e = find_run(r, json_object_get_string(v));
         int mine = e && strcmp(e->tenant, who->tenant) == 0;
@@ -913,7 +929,8 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
         pthread_mutex_unlock(&r->mu);
         if (!mine || !text) {
             fr__reply_error(out, 404, mine ? "trace_not_recorded" : "run_not_found",
-                            mine ? "run %s was not traced" : "no run %s", json_object_get_string(v));
+                            mine ? "run %s was not traced" : "no run %s",
+                            json_object_get_string(v));
             return;
         }
         trace = fr__trace_parse(text, strlen(text), err, sizeof err);
@@ -938,7 +955,10 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
     size_t n_steps = 0;
     fr_status st = fr__replay_execute(p, trace, &div, &n_steps);
     audit(who, FR_ACTION_REPLAY, "trace", fr__pipeline_manifest(p), NULL, "allowed",
-          st != FR_OK ? "error" : div ? "diverged" : "identical", NULL);
+          st != FR_OK ? "error"
+          : div       ? "diverged"
+                      : "identical",
+          NULL);
     if (st != FR_OK) {
         fr__reply_error(out, 400, "invalid_trace", "the recorded input cannot be replayed: %s",
                         fr_strerror(st));

@@ -140,8 +140,8 @@ static void forward_token(void *ud, const char *text, size_t len)
 
 /* Runs one attempt of `agent` (an in-process call; hang-watched).  Fills attempt record
  * r->attempts[ai].  Returns 1 when the watchdog abandoned this worker meanwhile. */
-static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *agent,
-                       size_t ai, int64_t timeout)
+static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *agent, size_t ai,
+                       int64_t timeout)
 {
     fr_pipeline *p = run->p;
     const fr_step_cfg *st = &p->m->steps[x->step];
@@ -151,8 +151,8 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     int64_t deadline = timeout && !run->replay ? t0 + timeout : 0;
     fr_arena arena = {0};
     fr_call call;
-    fr__call_init(&call, run->cancel, agent, st->id, r->attempts[ai].attempt, deadline,
-                  run->seed, &arena);
+    fr__call_init(&call, run->cancel, agent, st->id, r->attempts[ai].attempt, deadline, run->seed,
+                  &arena);
     call.run = run;
     call.effects = run->record ? json_object_new_array() : NULL;
     if (run->opts->on_token) {
@@ -204,7 +204,8 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     if (call.replay) {
         if (rc == FR_OK && strcmp(fr__replay_peek(call.replay), "late") == 0) {
             json_object *e = fr__replay_take(call.replay, "late", NULL, NULL), *v;
-            late = e && json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v) : FR_E_TIMEOUT;
+            late = e && json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v)
+                                                                   : FR_E_TIMEOUT;
         }
         fr__replay_attempt_done(call.replay);
     } else {
@@ -228,7 +229,8 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         if (!a->effects)
             a->effects = json_object_new_array();
         for (size_t i = 0; i < json_object_array_length(call.effects); i++)
-            json_object_array_add(a->effects, json_object_get(json_object_array_get_idx(call.effects, i)));
+            json_object_array_add(a->effects,
+                                  json_object_get(json_object_array_get_idx(call.effects, i)));
         json_object_put(call.effects);
     }
     a->duration_us = fr__mono_us() - t0;
@@ -280,7 +282,8 @@ static fr_admission agent_admission(fr_run *run, fr_step_exec *x, const fr_step_
     static const char *const names[] = {"allow", "probe", "reject"};
     if (run->replay) {
         json_object *e = fr__replay_take(&x->cursor, "breaker", NULL, NULL), *v;
-        const char *name = e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
+        const char *name =
+            e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
         for (int i = 0; i < 3; i++)
             if (strcmp(name, names[i]) == 0)
                 return (fr_admission)i;
@@ -293,7 +296,8 @@ static fr_admission agent_admission(fr_run *run, fr_step_exec *x, const fr_step_
         note_agent_transition(run, st, a->attempt, agent, &tr);
     if (a->effects) {
         json_object *e = fr__effect_new("breaker");
-        json_object_object_add(e, "breaker", json_object_new_string(fr__breaker_name(agent->breaker)));
+        json_object_object_add(e, "breaker",
+                               json_object_new_string(fr__breaker_name(agent->breaker)));
         json_object_object_add(e, "admission", json_object_new_string(names[adm]));
         json_object_array_add(a->effects, e);
     }
@@ -339,9 +343,8 @@ static int replay_stops_here(fr_run *run, fr_step_exec *x, fr_step_result *r,
 {
     const fr_step_cfg *st = &run->p->m->steps[x->step];
     json_object *rs = fr__replay_step(run->replay, st->id), *atts = NULL, *err = NULL;
-    size_t recorded = rs && json_object_object_get_ex(rs, "attempts", &atts)
-                          ? json_object_array_length(atts)
-                          : 0;
+    size_t recorded =
+        rs && json_object_object_get_ex(rs, "attempts", &atts) ? json_object_array_length(atts) : 0;
     if (r->n_attempts < recorded)
         return 0;
     json_object_object_get_ex(rs, "error", &err);
@@ -411,8 +414,9 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
                     fr__cancel_wait_until(run->cancel, now + backoff)) {
                     fr_status why = fr__cancel_reason(run->cancel);
                     fail_step(r, why,
-                              fr__xasprintf("%s during retry backoff",
-                                            why == FR_E_CANCELLED ? "run cancelled" : fr_strerror(why)));
+                              fr__xasprintf("%s during retry backoff", why == FR_E_CANCELLED
+                                                                           ? "run cancelled"
+                                                                           : fr_strerror(why)));
                     return 0;
                 }
             } else if (run_deadline && now >= run_deadline) {

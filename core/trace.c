@@ -46,7 +46,8 @@ static json_object *plugins_array(const fr_pipeline *p)
     const fr_loaded_plugin **seen = calloc(n ? n : 1, sizeof *seen);
     size_t n_seen = 0;
     for (size_t i = 0; seen && i < n; i++) {
-        const fr_instance *inst = i < m->n_providers ? &p->providers[i] : &p->agents[i - m->n_providers];
+        const fr_instance *inst =
+            i < m->n_providers ? &p->providers[i] : &p->agents[i - m->n_providers];
         const fr_loaded_plugin *lp = inst->plugin;
         int dup = 0;
         for (size_t k = 0; k < n_seen && !dup; k++)
@@ -59,7 +60,8 @@ static json_object *plugins_array(const fr_pipeline *p)
         snprintf(abi, sizeof abi, "%u.%u", FR_ABI_VERSION_MAJOR(lp->desc->abi_version),
                  FR_ABI_VERSION_MINOR(lp->desc->abi_version));
         json_object_object_add(o, "name", json_object_new_string(lp->name));
-        json_object_object_add(o, "version", json_object_new_string(lp->desc->version ? lp->desc->version : ""));
+        json_object_object_add(o, "version",
+                               json_object_new_string(lp->desc->version ? lp->desc->version : ""));
         json_object_object_add(o, "abi", json_object_new_string(abi));
         json_object_object_add(o, "sha256", json_object_new_string(lp->sha256));
         json_object_array_add(arr, o);
@@ -114,7 +116,8 @@ int fr__trace_write(json_object *trace, const char *path, char *err, size_t errl
 {
     size_t len;
     const char *text = json_object_to_json_string_length(
-        trace, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        trace, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
+        &len);
     if (!text) {
         snprintf(err, errlen, "trace %s: out of memory", path);
         return -1;
@@ -155,8 +158,8 @@ static int want(json_object *o, const char *key, json_type type, json_object **o
     }
     if (!json_object_is_type(v, type) &&
         !(type == json_type_double && json_object_is_type(v, json_type_int))) {
-        static const char *const names[] = {"null", "a boolean", "a number", "an integer",
-                                            "an object", "an array", "a string"};
+        static const char *const names[] = {"null",      "a boolean", "a number", "an integer",
+                                            "an object", "an array",  "a string"};
         snprintf(err, errlen, "%s%s%s: expected %s", where, *where ? "." : "", key,
                  (unsigned)type < 7 ? names[type] : "another type");
         return -1;
@@ -207,7 +210,8 @@ static int check_step(json_object *s, const char *where, char *err, size_t errle
         return -1;
     const char *st = json_object_get_string(status);
     if (strcmp(st, "succeeded") && strcmp(st, "failed") && strcmp(st, "skipped")) {
-        snprintf(err, errlen, "%s.status: \"%.40s\" is not succeeded, failed or skipped", where, st);
+        snprintf(err, errlen, "%s.status: \"%.40s\" is not succeeded, failed or skipped", where,
+                 st);
         return -1;
     }
     char sub[200];
@@ -226,7 +230,8 @@ json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t err
         return NULL;
     }
     if (!fr__json_valid(text, len)) {
-        snprintf(err, errlen, "not valid JSON%s", len == 0 ? " (empty)" : " (truncated or corrupt?)");
+        snprintf(err, errlen, "not valid JSON%s",
+                 len == 0 ? " (empty)" : " (truncated or corrupt?)");
         return NULL;
     }
     json_tokener *tok = json_tokener_new_ex(FR_JSON_MAX_DEPTH + 1);
@@ -251,7 +256,8 @@ json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t err
     if (want(t, "version", json_type_int, &v, err, errlen, ""))
         goto bad;
     if (json_object_get_int64(v) != FR_TRACE_VERSION) {
-        snprintf(err, errlen, "version: trace version %lld is not supported (this fluxroute reads version %d)",
+        snprintf(err, errlen,
+                 "version: trace version %lld is not supported (this fluxroute reads version %d)",
                  (long long)json_object_get_int64(v), FR_TRACE_VERSION);
         goto bad;
     }

@@ -10,7 +10,7 @@
 
 #include "engine.h"
 
-#define FR_TRACE_FORMAT "fluxroute-trace"
+#define FR_TRACE_FORMAT  "fluxroute-trace"
 #define FR_TRACE_VERSION 1
 
 /* Builds the trace of a recorded run (run with opts.record = 1).  Caller releases it. */

@@ -21,7 +21,7 @@
 
 #include <yaml.h>
 
-#define FR_YAML_MAX_DEPTH 256
+#define FR_YAML_MAX_DEPTH      256
 #define FR_YAML_MAX_JSON_NODES 250000
 
 typedef struct anchor {
@@ -149,8 +149,7 @@ static void type_plain(fr_ynode *n)
     n->type = FR_YS_STRING;
     if (strlen(s) != n->len)
         return; /* embedded NUL: a string */
-    if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-        !strcmp(s, "NULL")) {
+    if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL")) {
         n->type = FR_YS_NULL;
         return;
     }
@@ -236,8 +235,8 @@ static int attach(builder *b, fr_ynode *node)
     f->items = p;
     /* In a mapping, even positions are keys: they must be scalars. */
     if (f->node->kind == FR_Y_MAP && f->n % 2 == 0 && node->kind != FR_Y_SCALAR) {
-        fr__diag_add(b->diags, node->line, node->col,
-                     "mapping keys must be scalars, got a %s", fr__ynode_type_name(node));
+        fr__diag_add(b->diags, node->line, node->col, "mapping keys must be scalars, got a %s",
+                     fr__ynode_type_name(node));
         b->errors++;
     }
     f->items[f->n++] = node;
@@ -423,8 +422,8 @@ int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags)
             yaml_mark_t mk = parser.problem_mark;
             const char *problem = parser.problem ? parser.problem : "syntax error";
             if (parser.context)
-                fr__diag_add(diags, (int)mk.line + 1, (int)mk.column + 1, "%s (%s)",
-                             problem, parser.context);
+                fr__diag_add(diags, (int)mk.line + 1, (int)mk.column + 1, "%s (%s)", problem,
+                             parser.context);
             else
                 fr__diag_add(diags, (int)mk.line + 1, (int)mk.column + 1, "%s", problem);
             fatal = 1;
@@ -432,18 +431,12 @@ int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags)
         }
         int rc = 0;
         switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        case YAML_DOCUMENT_START_EVENT:
-            seen_doc = 1;
-            break;
+        case YAML_STREAM_END_EVENT: done = 1; break;
+        case YAML_DOCUMENT_START_EVENT: seen_doc = 1; break;
         case YAML_DOCUMENT_END_EVENT:
             done = seen_doc; /* only the first document */
             break;
-        case YAML_SCALAR_EVENT:
-            rc = on_scalar(&b, &ev);
-            break;
+        case YAML_SCALAR_EVENT: rc = on_scalar(&b, &ev); break;
         case YAML_SEQUENCE_START_EVENT:
             rc = start_collection(&b, FR_Y_SEQ, ev.start_mark, ev.data.sequence_start.anchor);
             break;
@@ -451,9 +444,7 @@ int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags)
             rc = start_collection(&b, FR_Y_MAP, ev.start_mark, ev.data.mapping_start.anchor);
             break;
         case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            rc = b.depth > 0 ? finish_collection(&b) : 0;
-            break;
+        case YAML_MAPPING_END_EVENT: rc = b.depth > 0 ? finish_collection(&b) : 0; break;
         case YAML_ALIAS_EVENT: {
             fr_ynode *target = find_anchor(&b, (const char *)ev.data.alias.anchor);
             if (!target) {
@@ -465,8 +456,7 @@ int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags)
             }
             break;
         }
-        default:
-            break;
+        default: break;
         }
         yaml_event_delete(&ev);
         if (rc < 0) {
@@ -518,14 +508,9 @@ static int to_json(const fr_ynode *n, int depth, size_t *budget, struct json_obj
     (*budget)--;
     if (n->kind == FR_Y_SCALAR) {
         switch (n->type) {
-        case FR_YS_NULL:
-            return 0;
-        case FR_YS_BOOL:
-            *out = json_object_new_boolean(n->ival != 0);
-            break;
-        case FR_YS_INT:
-            *out = json_object_new_int64(n->ival);
-            break;
+        case FR_YS_NULL: return 0;
+        case FR_YS_BOOL: *out = json_object_new_boolean(n->ival != 0); break;
+        case FR_YS_INT: *out = json_object_new_int64(n->ival); break;
         case FR_YS_FLOAT:
             if (isfinite(n->dval)) {
                 *out = json_object_new_double(n->dval);
@@ -534,9 +519,7 @@ static int to_json(const fr_ynode *n, int depth, size_t *budget, struct json_obj
             /* JSON has no infinities or NaN: keep the text */
             *out = json_object_new_string_len(n->value, (int)n->len);
             break;
-        default:
-            *out = json_object_new_string_len(n->value, (int)n->len);
-            break;
+        default: *out = json_object_new_string_len(n->value, (int)n->len); break;
         }
         return *out ? 0 : -1;
     }
@@ -589,8 +572,8 @@ char *fr__ynode_to_json_text(const fr_ynode *node)
     char *text;
     if (!o)
         return strdup("null");
-    text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+    text = strdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
     return text;
 }
@@ -604,15 +587,10 @@ const char *fr__ynode_type_name(const fr_ynode *node)
     if (node->kind == FR_Y_SEQ)
         return "list";
     switch (node->type) {
-    case FR_YS_NULL:
-        return "null";
-    case FR_YS_BOOL:
-        return "boolean";
-    case FR_YS_INT:
-        return "integer";
-    case FR_YS_FLOAT:
-        return "number";
-    default:
-        return "string";
+    case FR_YS_NULL: return "null";
+    case FR_YS_BOOL: return "boolean";
+    case FR_YS_INT: return "integer";
+    case FR_YS_FLOAT: return "number";
+    default: return "string";
     }
 }

@@ -29,13 +29,13 @@ typedef enum fr_yscalar_type {
 typedef struct fr_ynode fr_ynode;
 struct fr_ynode {
     fr_ynode_kind kind;
-    int line, col;          /* 1-based position of the node's start */
+    int line, col; /* 1-based position of the node's start */
     /* scalars */
-    char *value;            /* NUL-terminated text (may contain NULs: use len) */
+    char *value; /* NUL-terminated text (may contain NULs: use len) */
     size_t len;
     fr_yscalar_type type;
-    int64_t ival;           /* FR_YS_INT, FR_YS_BOOL (0/1) */
-    double dval;            /* FR_YS_FLOAT and FR_YS_INT */
+    int64_t ival; /* FR_YS_INT, FR_YS_BOOL (0/1) */
+    double dval;  /* FR_YS_FLOAT and FR_YS_INT */
     /* maps: keys[i] -> values[i]; sequences: values[i] */
     fr_ynode **keys;
     fr_ynode **values;
@@ -43,7 +43,7 @@ struct fr_ynode {
 };
 
 typedef struct fr_ydoc {
-    fr_ynode *root;         /* NULL for an empty document */
+    fr_ynode *root; /* NULL for an empty document */
     /* private: every node, for freeing */
     fr_ynode **all;
     size_t n_all, cap_all;

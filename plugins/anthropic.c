@@ -82,8 +82,9 @@ static json_object *tool_use_content(json_object *m, int *bad)
     return content;
 }
 
-static fr_status anthropic_build(const pv_state *s, fr_call *call, json_object *req, const char *model,
-                                 int stream, json_object **body, char *path, size_t path_size)
+static fr_status anthropic_build(const pv_state *s, fr_call *call, json_object *req,
+                                 const char *model, int stream, json_object **body, char *path,
+                                 size_t path_size)
 {
     const anthropic_config *cfg = (const anthropic_config *)s->cfg;
     int bad = 0;
@@ -172,7 +173,7 @@ static fr_status anthropic_build(const pv_state *s, fr_call *call, json_object *
 static void anthropic_finish(pv_result *res, const char *reason)
 {
     static const char *const map[][2] = {
-        {"end_turn", "stop"},       {"stop_sequence", "stop"}, {"max_tokens", "length"},
+        {"end_turn", "stop"},       {"stop_sequence", "stop"},     {"max_tokens", "length"},
         {"tool_use", "tool_calls"}, {"refusal", "content_filter"},
     };
     if (!reason)
@@ -193,7 +194,8 @@ static void anthropic_usage(pv_result *res, json_object *u)
         res->out_tokens = json_object_get_int64(v);
 }
 
-static fr_status anthropic_parse(const pv_state *s, fr_call *call, json_object *wire, pv_result *res)
+static fr_status anthropic_parse(const pv_state *s, fr_call *call, json_object *wire,
+                                 pv_result *res)
 {
     json_object *content = pv_get(wire, "content", json_type_array);
     if (!content)
@@ -211,7 +213,8 @@ static fr_status anthropic_parse(const pv_state *s, fr_call *call, json_object *
         } else if (strcmp(type, "tool_use") == 0) {
             json_object *input = pv_get(b, "input", json_type_object);
             if (!pv_str(b, "id") || !pv_str(b, "name") || !input)
-                return pv_fail(s, call, FR_E_BAD_RESPONSE, "content[%zu] (tool_use) lacks id, name or input", i);
+                return pv_fail(s, call, FR_E_BAD_RESPONSE,
+                               "content[%zu] (tool_use) lacks id, name or input", i);
             if (!pv_tool_call(res, pv_str(b, "id"), pv_str(b, "name"), input, NULL))
                 return pv_nomem(s, call);
         } /* thinking and other blocks are not part of the answer */
@@ -222,8 +225,8 @@ static fr_status anthropic_parse(const pv_state *s, fr_call *call, json_object *
     return FR_OK;
 }
 
-static fr_status anthropic_event(const pv_state *s, fr_call *call, pv_result *res, const char *event,
-                                 const char *raw, json_object *data)
+static fr_status anthropic_event(const pv_state *s, fr_call *call, pv_result *res,
+                                 const char *event, const char *raw, json_object *data)
 {
     (void)raw;
     const char *type = data ? pv_str(data, "type") : NULL;
@@ -262,7 +265,8 @@ static fr_status anthropic_event(const pv_state *s, fr_call *call, pv_result *re
             const char *frag = pv_str(d, "partial_json");
             if (res->cur < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE,
-                               "stream event %zu: input_json_delta outside a tool_use block", res->chunks);
+                               "stream event %zu: input_json_delta outside a tool_use block",
+                               res->chunks);
             json_object *tc = json_object_array_get_idx(res->tool_calls, (size_t)res->cur);
             if (frag && pv_tool_args_append(tc, frag, strlen(frag)) != 0)
                 return pv_nomem(s, call);
@@ -291,7 +295,8 @@ static fr_status anthropic_init(const fr_host_api *host, const void *config, voi
     const char *auth = cfg->auth ? cfg->auth : "x-api-key";
     int bearer = strcmp(auth, "bearer") == 0;
     if (!bearer && strcmp(auth, "x-api-key") != 0) {
-        host->set_error(NULL, "anthropic: option auth must be x-api-key or bearer, not \"%s\"", auth);
+        host->set_error(NULL, "anthropic: option auth must be x-api-key or bearer, not \"%s\"",
+                        auth);
         return FR_E_CONFIG;
     }
     if (cfg->default_max_tokens <= 0) {

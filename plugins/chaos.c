@@ -60,7 +60,7 @@ static fr_status chaos_init(const fr_host_api *host, const void *config, void **
 
     if (cfg->fail_attempts < 0) {
         host->set_error(NULL, "chaos: fail_attempts must be >= 0, not %lld",
-                  (long long)cfg->fail_attempts);
+                        (long long)cfg->fail_attempts);
         return FR_E_CONFIG;
     }
     if (cfg->delay_us < 0) {
@@ -71,8 +71,8 @@ static fr_status chaos_init(const fr_host_api *host, const void *config, void **
     if (pu_class_status(error, &st) != 0) {
         char names[512];
         pu_class_names(names, sizeof names);
-        host->set_error(NULL,
-                  "chaos: unknown error class \"%s\" in option error (known: %s)", error, names);
+        host->set_error(NULL, "chaos: unknown error class \"%s\" in option error (known: %s)",
+                        error, names);
         return FR_E_CONFIG;
     }
     if (st == FR_OK) {

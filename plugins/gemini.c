@@ -44,7 +44,8 @@ static json_object *text_part(const char *text)
 static const char *call_name(json_object *msgs, size_t before, const char *id)
 {
     for (size_t i = before; i-- > 0;) {
-        json_object *tcs = pv_get(json_object_array_get_idx(msgs, i), "tool_calls", json_type_array);
+        json_object *tcs =
+            pv_get(json_object_array_get_idx(msgs, i), "tool_calls", json_type_array);
         for (size_t j = 0; tcs && j < json_object_array_length(tcs); j++) {
             json_object *tc = json_object_array_get_idx(tcs, j);
             if (strcmp(pv_str(tc, "id"), id) == 0)
@@ -87,10 +88,11 @@ static json_object *message_parts(json_object *msgs, size_t i, int *bad)
         json_object *tc = json_object_array_get_idx(tcs, j), *args = NULL, *fc, *p;
         json_object_object_get_ex(tc, "arguments", &args);
         char err[200];
-        json_object *a = json_object_is_type(args, json_type_string)
-                             ? pu_json_parse(json_object_get_string(args),
-                                             (size_t)json_object_get_string_len(args), err, sizeof err)
-                             : json_object_get(args);
+        json_object *a =
+            json_object_is_type(args, json_type_string)
+                ? pu_json_parse(json_object_get_string(args),
+                                (size_t)json_object_get_string_len(args), err, sizeof err)
+                : json_object_get(args);
         if (!json_object_is_type(a, json_type_object)) {
             json_object_put(a);
             a = json_object_new_object();
@@ -108,7 +110,8 @@ static json_object *message_parts(json_object *msgs, size_t i, int *bad)
 /* Model names go into the URL path: letters, digits and ".-_" only. */
 static int model_ok(const char *m)
 {
-    return *m && strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == strlen(m);
+    return *m && strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") ==
+                     strlen(m);
 }
 
 static fr_status gemini_build(const pv_state *s, fr_call *call, json_object *req, const char *model,
@@ -118,7 +121,8 @@ static fr_status gemini_build(const pv_state *s, fr_call *call, json_object *req
         model += 7;
     if (!model_ok(model))
         return pv_fail(s, call, FR_E_BAD_REQUEST,
-                       "model name \"%.80s\" may hold only letters, digits, '.', '-' and '_'", model);
+                       "model name \"%.80s\" may hold only letters, digits, '.', '-' and '_'",
+                       model);
     int bad = 0;
     json_object *b = json_object_new_object(), *contents = json_object_new_array();
     json_object *msgs = pv_get(req, "messages", json_type_array);
@@ -134,7 +138,8 @@ static fr_status gemini_build(const pv_state *s, fr_call *call, json_object *req
             continue;
         }
         json_object *c = json_object_new_object();
-        pv_add(&bad, c, "role", json_object_new_string(strcmp(role, "assistant") == 0 ? "model" : "user"));
+        pv_add(&bad, c, "role",
+               json_object_new_string(strcmp(role, "assistant") == 0 ? "model" : "user"));
         pv_add(&bad, c, "parts", message_parts(msgs, i, &bad));
         pv_append(&bad, contents, c);
     }
@@ -235,7 +240,8 @@ static fr_status gemini_chunk(const pv_state *s, fr_call *call, json_object *wir
     json_object *parts = pv_get(pv_get(c0, "content", json_type_object), "parts", json_type_array);
     const char *finish = pv_str(c0, "finishReason");
     if (!parts && !finish)
-        return pv_fail(s, call, FR_E_BAD_RESPONSE, "candidates[0] has neither content.parts nor finishReason");
+        return pv_fail(s, call, FR_E_BAD_RESPONSE,
+                       "candidates[0] has neither content.parts nor finishReason");
     fr_status st = FR_OK;
     for (size_t i = 0; st == FR_OK && parts && i < json_object_array_length(parts); i++) {
         json_object *p = json_object_array_get_idx(parts, i), *fc;

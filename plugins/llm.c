@@ -67,7 +67,7 @@ static fr_status llm_init(const fr_host_api *host, const void *config, void **st
     }
     if (cfg->max_tokens < 0) {
         host->set_error(NULL, "llm: option max_tokens must be >= 0, not %lld",
-                  (long long)cfg->max_tokens);
+                        (long long)cfg->max_tokens);
         return FR_E_CONFIG;
     }
     json_object *tools = NULL;
@@ -257,7 +257,8 @@ static fr_status build_output(const fr_host_api *host, fr_call *call, const char
     /* A missing model or provider is reported as null so the output keeps its shape. */
     bad = bad || json_object_object_add(o, "model", json_object_get(model)) != 0;
     bad = bad || json_object_object_add(o, "provider", json_object_get(provider)) != 0;
-    bad = bad || pu_json_add(o, "tool_calls", calls ? json_object_get(calls) : json_object_new_array());
+    bad = bad ||
+          pu_json_add(o, "tool_calls", calls ? json_object_get(calls) : json_object_new_array());
     bad = bad || json_object_object_add(o, "finish_reason", json_object_get(finish)) != 0;
     if (bad) {
         host->set_error(call, "llm: out of memory building the output");

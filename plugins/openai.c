@@ -123,7 +123,8 @@ static void openai_finish(pv_result *res, const char *finish)
     if (!finish)
         return;
     /* The legacy function_call is a tool call too. */
-    pv_set(res->finish, sizeof res->finish, strcmp(finish, "function_call") == 0 ? "tool_calls" : finish);
+    pv_set(res->finish, sizeof res->finish,
+           strcmp(finish, "function_call") == 0 ? "tool_calls" : finish);
 }
 
 static void openai_usage(pv_result *res, json_object *wire)
@@ -209,8 +210,9 @@ static fr_status openai_event(const pv_state *s, fr_call *call, pv_result *res, 
         else if (index == (int64_t)have)
             entry = pv_tool_call(res, pv_str(tc, "id"), pv_str(fn, "name"), NULL, "");
         else
-            return pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu: tool call index %lld out of order",
-                           res->chunks, (long long)index);
+            return pv_fail(s, call, FR_E_BAD_RESPONSE,
+                           "stream chunk %zu: tool call index %lld out of order", res->chunks,
+                           (long long)index);
         const char *frag = pv_str(fn, "arguments");
         if (!entry || (frag && pv_tool_args_append(entry, frag, strlen(frag)) != 0))
             return pv_nomem(s, call);

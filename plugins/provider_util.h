@@ -38,21 +38,40 @@ typedef struct pv_config {
 
 /* The option rows for pv_config, for a vendor config struct `type` whose first member is
  * `common`.  `url` and `env` are the vendor's defaults. */
-#define PV_COMMON_OPTIONS(type, url, env)                                                  \
-    {"model", FR_OPT_STRING, NULL, 1, 0,                                                   \
-     "model name sent to the vendor (a request's own \"model\" wins)",                     \
-     offsetof(type, common.model)},                                                        \
-    {"base_url", FR_OPT_STRING, url, 0, 0, "API base URL (no trailing path)",               \
-     offsetof(type, common.base_url)},                                                     \
-    {"api_key_env", FR_OPT_STRING, env, 0, 0,                                              \
-     "environment variable holding the API key (\"\": send no key, e.g. local servers)",   \
-     offsetof(type, common.api_key_env)},                                                  \
-    {"ca_file", FR_OPT_STRING, NULL, 0, 0,                                                 \
-     "PEM file of CA certificates to verify the server with (default: system CAs)",       \
-     offsetof(type, common.ca_file)},                                                      \
-    {"timeout", FR_OPT_DURATION, NULL, 0, 0,                                               \
-     "per-request cap (the step's deadline applies anyway); unset: none",                  \
-     offsetof(type, common.timeout)}
+#define PV_COMMON_OPTIONS(type, url, env)                                                    \
+    {"model",                                                                                \
+     FR_OPT_STRING,                                                                          \
+     NULL,                                                                                   \
+     1,                                                                                      \
+     0,                                                                                      \
+     "model name sent to the vendor (a request's own \"model\" wins)",                       \
+     offsetof(type, common.model)},                                                          \
+        {"base_url",                                                                         \
+         FR_OPT_STRING,                                                                      \
+         url,                                                                                \
+         0,                                                                                  \
+         0,                                                                                  \
+         "API base URL (no trailing path)",                                                  \
+         offsetof(type, common.base_url)},                                                   \
+        {"api_key_env",                                                                      \
+         FR_OPT_STRING,                                                                      \
+         env,                                                                                \
+         0,                                                                                  \
+         0,                                                                                  \
+         "environment variable holding the API key (\"\": send no key, e.g. local servers)", \
+         offsetof(type, common.api_key_env)},                                                \
+        {"ca_file",                                                                          \
+         FR_OPT_STRING,                                                                      \
+         NULL,                                                                               \
+         0,                                                                                  \
+         0,                                                                                  \
+         "PEM file of CA certificates to verify the server with (default: system CAs)",      \
+         offsetof(type, common.ca_file)},                                                    \
+    {                                                                                        \
+        "timeout", FR_OPT_DURATION, NULL, 0, 0,                                              \
+            "per-request cap (the step's deadline applies anyway); unset: none",             \
+            offsetof(type, common.timeout)                                                   \
+    }
 
 struct pv_vendor;
 
@@ -67,7 +86,7 @@ typedef struct pv_state {
     char *key_header;     /* "Authorization: Bearer KEY" (heap, zeroed on fini); NULL: none */
     const char *key;      /* borrowed from host->secret_env; for redaction only */
     const char *extra_headers[PV_MAX_EXTRA_HEADERS]; /* vendor's own, e.g. anthropic-version */
-    char *extra_owned[PV_MAX_EXTRA_HEADERS];          /* heap copies behind extra_headers */
+    char *extra_owned[PV_MAX_EXTRA_HEADERS];         /* heap copies behind extra_headers */
     size_t n_extra;
 } pv_state;
 
@@ -79,9 +98,9 @@ typedef struct pv_result {
     int64_t in_tokens, out_tokens;
     char model[128];
     /* streaming */
-    int done;       /* the stream's terminator arrived */
-    size_t chunks;  /* SSE events seen */
-    int64_t cur;    /* vendor scratch: index of the tool call being streamed, -1 none */
+    int done;      /* the stream's terminator arrived */
+    size_t chunks; /* SSE events seen */
+    int64_t cur;   /* vendor scratch: index of the tool call being streamed, -1 none */
 } pv_result;
 
 /* The vendor-specific part of a provider. */
@@ -108,7 +127,8 @@ typedef struct pv_vendor {
 static inline const char *pv_str(json_object *obj, const char *key)
 {
     json_object *v;
-    if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+    if (!obj || !json_object_object_get_ex(obj, key, &v) ||
+        !json_object_is_type(v, json_type_string))
         return NULL;
     return json_object_get_string(v);
 }
@@ -184,7 +204,8 @@ static inline fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, 
                                 ...) __attribute__((format(printf, 4, 5)));
 
 /* Sets "VENDOR: message" as the call's error (with the key scrubbed) and returns st. */
-static inline fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt, ...)
+static inline fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt,
+                                ...)
 {
     char msg[1024];
     va_list ap;
@@ -229,18 +250,26 @@ typedef struct pv_name_class {
  * refused by a content policy.  Checked in the vendor's code, type and message. */
 static inline const char *const *pv_context_marks(void)
 {
-    static const char *const marks[] = {
-        "context_length_exceeded", "context length", "context window", "context_window",
-        "too long", "token limit", "maximum number of tokens", "input token count",
-        "maximum context", "too many tokens", NULL};
+    static const char *const marks[] = {"context_length_exceeded",
+                                        "context length",
+                                        "context window",
+                                        "context_window",
+                                        "too long",
+                                        "token limit",
+                                        "maximum number of tokens",
+                                        "input token count",
+                                        "maximum context",
+                                        "too many tokens",
+                                        NULL};
     return marks;
 }
 
 static inline const char *const *pv_policy_marks(void)
 {
     static const char *const marks[] = {
-        "content_policy", "content policy", "content_filter", "content filter",
-        "content filtering", "safety system", "responsibleaipolicy", "blocked by", NULL};
+        "content_policy",      "content policy",    "content_filter",
+        "content filter",      "content filtering", "safety system",
+        "responsibleaipolicy", "blocked by",        NULL};
     return marks;
 }
 
@@ -263,22 +292,37 @@ static inline int pv_has_mark(const char *text, const char *const *marks)
 /* The status for a vendor failure: by HTTP status when there is one (http > 0), else by
  * the vendor's error type/code (in-stream errors).  Bad requests are refined into
  * context_window and content_policy by the code, type and message. */
-static inline fr_status pv_classify(int http, const char *code, const char *type, const char *message)
+static inline fr_status pv_classify(int http, const char *code, const char *type,
+                                    const char *message)
 {
     static const pv_http_class by_http[] = {
-        {400, FR_E_BAD_REQUEST},   {401, FR_E_AUTH},          {403, FR_E_AUTH},
-        {404, FR_E_BAD_REQUEST},   {408, FR_E_REQUEST_TIMEOUT}, {413, FR_E_BAD_REQUEST},
-        {422, FR_E_BAD_REQUEST},   {429, FR_E_RATE_LIMITED},  {500, FR_E_UNAVAILABLE},
-        {502, FR_E_UNAVAILABLE},   {503, FR_E_OVERLOADED},    {504, FR_E_UNAVAILABLE},
+        {400, FR_E_BAD_REQUEST},
+        {401, FR_E_AUTH},
+        {403, FR_E_AUTH},
+        {404, FR_E_BAD_REQUEST},
+        {408, FR_E_REQUEST_TIMEOUT},
+        {413, FR_E_BAD_REQUEST},
+        {422, FR_E_BAD_REQUEST},
+        {429, FR_E_RATE_LIMITED},
+        {500, FR_E_UNAVAILABLE},
+        {502, FR_E_UNAVAILABLE},
+        {503, FR_E_OVERLOADED},
+        {504, FR_E_UNAVAILABLE},
         {529, FR_E_OVERLOADED},
     };
     static const pv_name_class by_name[] = {
-        {"overloaded_error", FR_E_OVERLOADED},     {"rate_limit_error", FR_E_RATE_LIMITED},
-        {"rate_limit_exceeded", FR_E_RATE_LIMITED}, {"RESOURCE_EXHAUSTED", FR_E_RATE_LIMITED},
-        {"authentication_error", FR_E_AUTH},       {"permission_error", FR_E_AUTH},
-        {"UNAUTHENTICATED", FR_E_AUTH},            {"PERMISSION_DENIED", FR_E_AUTH},
-        {"invalid_request_error", FR_E_BAD_REQUEST}, {"INVALID_ARGUMENT", FR_E_BAD_REQUEST},
-        {"UNAVAILABLE", FR_E_OVERLOADED},          {"timeout_error", FR_E_REQUEST_TIMEOUT},
+        {"overloaded_error", FR_E_OVERLOADED},
+        {"rate_limit_error", FR_E_RATE_LIMITED},
+        {"rate_limit_exceeded", FR_E_RATE_LIMITED},
+        {"RESOURCE_EXHAUSTED", FR_E_RATE_LIMITED},
+        {"authentication_error", FR_E_AUTH},
+        {"permission_error", FR_E_AUTH},
+        {"UNAUTHENTICATED", FR_E_AUTH},
+        {"PERMISSION_DENIED", FR_E_AUTH},
+        {"invalid_request_error", FR_E_BAD_REQUEST},
+        {"INVALID_ARGUMENT", FR_E_BAD_REQUEST},
+        {"UNAVAILABLE", FR_E_OVERLOADED},
+        {"timeout_error", FR_E_REQUEST_TIMEOUT},
         {"DEADLINE_EXCEEDED", FR_E_UNAVAILABLE},
     };
     fr_status st = 0;
@@ -328,13 +372,15 @@ static inline int pv_error_fields(json_object *body, char *code, size_t code_siz
 }
 
 /* Fails the call for an in-band error object (in a stream or a 2xx body). */
-static inline fr_status pv_error_object(const pv_state *s, fr_call *call, json_object *body, int http)
+static inline fr_status pv_error_object(const pv_state *s, fr_call *call, json_object *body,
+                                        int http)
 {
     char code[64], type[64], message[600];
     pv_error_fields(body, code, sizeof code, type, sizeof type, message, sizeof message);
     fr_status st = pv_classify(http, code, type, message);
     return pv_fail(s, call, st, "%s%s%s%s", message[0] ? message : "error without a message",
-                   code[0] || type[0] ? " (" : "", code[0] ? code : type, code[0] || type[0] ? ")" : "");
+                   code[0] || type[0] ? " (" : "", code[0] ? code : type,
+                   code[0] || type[0] ? ")" : "");
 }
 
 /* ---- Retry-After --------------------------------------------------------------------- */
@@ -363,7 +409,7 @@ static inline int pv_parse_http_date(const char *v, size_t n, int64_t *epoch_s)
     if (n != sizeof shape - 1)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int ok = shape[i] == 'd' ? isdigit((unsigned char)v[i])
+        int ok = shape[i] == 'd'   ? isdigit((unsigned char)v[i])
                  : shape[i] == 'a' ? isalpha((unsigned char)v[i])
                                    : v[i] == shape[i];
         if (!ok)
@@ -473,11 +519,13 @@ static inline void pv_retry_after(const pv_state *s, fr_call *call, const fr_htt
 
 /* Fails the call for a non-2xx answer: class from the status and the vendor's error
  * body, message "HTTP 429: <vendor message>", Retry-After passed on. */
-static inline fr_status pv_http_error(const pv_state *s, fr_call *call, const fr_http_response *resp)
+static inline fr_status pv_http_error(const pv_state *s, fr_call *call,
+                                      const fr_http_response *resp)
 {
     char code[64] = "", type[64] = "", message[600] = "", err[200];
     json_object *body = pu_json_parse(resp->body, resp->body_len, err, sizeof err);
-    if (!body || !pv_error_fields(body, code, sizeof code, type, sizeof type, message, sizeof message)) {
+    if (!body ||
+        !pv_error_fields(body, code, sizeof code, type, sizeof type, message, sizeof message)) {
         /* Not the vendor's JSON (a proxy's HTML page, an empty body): show its start. */
         size_t n = resp->body_len < 200 ? resp->body_len : 200, o = 0;
         for (size_t i = 0; i < n && o + 1 < sizeof message; i++)
@@ -567,7 +615,8 @@ static inline void pv_text(pv_result *r, const char *t, size_t n)
 
 /* Streaming: appends a text delta and hands it to the host.  FR_OK, or the host's
  * status when it stops the stream (the call's error set). */
-static inline fr_status pv_delta(const pv_state *s, fr_call *call, pv_result *r, const char *t, size_t n)
+static inline fr_status pv_delta(const pv_state *s, fr_call *call, pv_result *r, const char *t,
+                                 size_t n)
 {
     if (n == 0)
         return FR_OK;
@@ -631,8 +680,8 @@ static inline int pv_tool_args_append(json_object *tc, const char *frag, size_t 
 /* Serializes the normalized response {text, tool_calls, finish_reason, usage, model}
  * into the call's arena.  Streamed "_args" texts become "arguments" values here ({} when
  * empty; kept as a string when the model produced text that is not JSON). */
-static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_result *r,
-                                       char **out, size_t *out_len)
+static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_result *r, char **out,
+                                       size_t *out_len)
 {
     if (r->text.oom)
         return pv_nomem(s, call);
@@ -665,7 +714,8 @@ static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_resu
     }
     if (!r->finish[0])
         snprintf(r->finish, sizeof r->finish, "%s", n ? "tool_calls" : "stop");
-    pv_add(&bad, o, "text", json_object_new_string_len(r->text.data ? r->text.data : "", (int)r->text.len));
+    pv_add(&bad, o, "text",
+           json_object_new_string_len(r->text.data ? r->text.data : "", (int)r->text.len));
     pv_add(&bad, o, "tool_calls", calls);
     pv_add(&bad, o, "finish_reason", json_object_new_string(r->finish));
     pv_add(&bad, usage, "input_tokens", json_object_new_int64(r->in_tokens));
@@ -700,10 +750,12 @@ static inline fr_status pv_check_request(const pv_state *s, fr_call *call, json_
         if (!known)
             return pv_fail(s, call, FR_E_BAD_REQUEST,
                            "messages[%zu].role must be system, user, assistant or tool", i);
-        if (json_object_object_get_ex(m, "content", &v) && v && !json_object_is_type(v, json_type_string))
+        if (json_object_object_get_ex(m, "content", &v) && v &&
+            !json_object_is_type(v, json_type_string))
             return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu].content must be a string", i);
         if (strcmp(role, "tool") == 0 && !pv_str(m, "tool_call_id"))
-            return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu] (tool) needs a tool_call_id", i);
+            return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu] (tool) needs a tool_call_id",
+                           i);
         json_object *tcs = pv_get(m, "tool_calls", json_type_array);
         for (size_t j = 0; tcs && j < json_object_array_length(tcs); j++) {
             json_object *tc = json_object_array_get_idx(tcs, j);
@@ -724,11 +776,14 @@ static inline fr_status pv_check_request(const pv_state *s, fr_call *call, json_
         (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0))
         return pv_fail(s, call, FR_E_BAD_REQUEST, "\"max_tokens\" must be a positive integer");
     if (json_object_object_get_ex(req, "stop", &v) && v) {
-        int ok = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_array);
-        for (size_t j = 0; ok && json_object_is_type(v, json_type_array) && j < json_object_array_length(v); j++)
+        int ok =
+            json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_array);
+        for (size_t j = 0;
+             ok && json_object_is_type(v, json_type_array) && j < json_object_array_length(v); j++)
             ok = json_object_is_type(json_object_array_get_idx(v, j), json_type_string);
         if (!ok)
-            return pv_fail(s, call, FR_E_BAD_REQUEST, "\"stop\" must be a string or an array of strings");
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "\"stop\" must be a string or an array of strings");
     }
     return FR_OK;
 }
@@ -764,8 +819,8 @@ static inline int pv_wants_json(json_object *req)
  * A missing variable fails with FR_E_CONFIG naming it.  extra: up to
  * PV_MAX_EXTRA_HEADERS vendor headers (copied), NULL-terminated. */
 static inline fr_status pv_init(const fr_host_api *host, const pv_vendor *vendor,
-                                const pv_config *cfg, const char *key_fmt,
-                                const char *const *extra, void **state)
+                                const pv_config *cfg, const char *key_fmt, const char *const *extra,
+                                void **state)
 {
     if (!cfg->model || !*cfg->model) {
         host->set_error(NULL, "%s: option model is required", vendor->name);
@@ -773,7 +828,8 @@ static inline fr_status pv_init(const fr_host_api *host, const pv_vendor *vendor
     }
     const char *base = cfg->base_url ? cfg->base_url : "";
     if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
-        host->set_error(NULL, "%s: option base_url must start with http:// or https:// (got \"%s\")",
+        host->set_error(NULL,
+                        "%s: option base_url must start with http:// or https:// (got \"%s\")",
                         vendor->name, base);
         return FR_E_CONFIG;
     }
@@ -961,8 +1017,8 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
     } else {
         json_object *wire = pu_json_parse(resp.body, resp.body_len, err, sizeof err);
         if (!wire)
-            st = pv_fail(s, call, FR_E_BAD_RESPONSE, "HTTP %d with a body that is not valid JSON: %s",
-                         resp.status, err);
+            st = pv_fail(s, call, FR_E_BAD_RESPONSE,
+                         "HTTP %d with a body that is not valid JSON: %s", resp.status, err);
         else if (!json_object_is_type(wire, json_type_object))
             st = pv_fail(s, call, FR_E_BAD_RESPONSE, "HTTP %d: the answer is not a JSON object",
                          resp.status);
@@ -986,7 +1042,8 @@ static inline fr_status pv_complete_whole(void *state, fr_call *call, const char
 }
 
 static inline fr_status pv_complete_stream(void *state, fr_call *call, const char *request,
-                                           size_t request_len, char **response, size_t *response_len)
+                                           size_t request_len, char **response,
+                                           size_t *response_len)
 {
     return pv_complete(state, call, request, request_len, 1, response, response_len);
 }

@@ -52,7 +52,8 @@ static double bare_loop(CURL *h, int runs, int warmup)
 static double fluxroute_bench(const char *fluxroute, const char *manifest, int runs, int warmup)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' bench '%s' --runs %d --warmup %d --json", fluxroute, manifest, runs, warmup);
+    snprintf(cmd, sizeof cmd, "'%s' bench '%s' --runs %d --warmup %d --json", fluxroute, manifest,
+             runs, warmup);
     FILE *p = popen(cmd, "r");
     if (!p) {
         perror("popen");
@@ -75,7 +76,8 @@ static double fluxroute_bench(const char *fluxroute, const char *manifest, int r
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: bench_ai_chain FLUXROUTE MANIFEST PORT KEY [RUNS [ROUNDS [WARMUP]]]\n");
+        fprintf(stderr,
+                "usage: bench_ai_chain FLUXROUTE MANIFEST PORT KEY [RUNS [ROUNDS [WARMUP]]]\n");
         return 2;
     }
     const char *fluxroute = argv[1], *manifest = argv[2], *port = argv[3], *key = argv[4];
@@ -90,10 +92,11 @@ int main(int argc, char **argv)
     snprintf(url, sizeof url, "http://127.0.0.1:%s/v1/chat/completions", port);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
     /* About the size of what the openai plugin sends for a chained step. */
-    const char *body = "{\"model\":\"gpt-fake\",\"messages\":[{\"role\":\"user\",\"content\":\"Continue: "
-                       "{\\\"s01\\\":{\\\"text\\\":\\\"fake-openai heard: Continue: a b c d\\\",\\\"usage\\\":"
-                       "{\\\"input_tokens\\\":9,\\\"output_tokens\\\":7},\\\"model\\\":\\\"gpt-fake\\\"}}\"}],"
-                       "\"max_tokens\":32}";
+    const char *body =
+        "{\"model\":\"gpt-fake\",\"messages\":[{\"role\":\"user\",\"content\":\"Continue: "
+        "{\\\"s01\\\":{\\\"text\\\":\\\"fake-openai heard: Continue: a b c d\\\",\\\"usage\\\":"
+        "{\\\"input_tokens\\\":9,\\\"output_tokens\\\":7},\\\"model\\\":\\\"gpt-fake\\\"}}\"}],"
+        "\"max_tokens\":32}";
     struct curl_slist *hd = NULL;
     hd = curl_slist_append(hd, auth);
     hd = curl_slist_append(hd, "Content-Type: application/json");
@@ -114,7 +117,9 @@ int main(int argc, char **argv)
         fsum += fr[i];
         bsum += br[i];
     }
-    printf("{\"benchmark\":\"ai_chain10\",\"runs_per_round\":%d,\"rounds\":%d,\"fluxroute_mean_us\":[", runs, rounds);
+    printf(
+        "{\"benchmark\":\"ai_chain10\",\"runs_per_round\":%d,\"rounds\":%d,\"fluxroute_mean_us\":[",
+        runs, rounds);
     for (int i = 0; i < rounds; i++)
         printf("%s%.1f", i ? "," : "", fr[i]);
     printf("],\"bare_mean_us\":[");

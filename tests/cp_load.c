@@ -59,12 +59,13 @@ static void *post_events(void *arg)
         long n = j->first + j->count - i < j->batch ? j->first + j->count - i : j->batch;
         size_t len = (size_t)snprintf(body, cap, "[");
         for (long k = 0; k < n; k++)
-            len += (size_t)snprintf(body + len, cap - len,
-                                    "%s{\"idempotency_key\":\"%s-%ld\",\"tenant\":\"%s\","
-                                    "\"occurred_at\":\"2024-05-01T12:00:00Z\",\"kind\":\"provider_call\","
-                                    "\"provider\":\"mock\",\"model\":\"m1\",\"input_tokens\":10,"
-                                    "\"output_tokens\":1,\"runs\":1}",
-                                    k ? "," : "", j->prefix, i + k, j->tenant);
+            len += (size_t)snprintf(
+                body + len, cap - len,
+                "%s{\"idempotency_key\":\"%s-%ld\",\"tenant\":\"%s\","
+                "\"occurred_at\":\"2024-05-01T12:00:00Z\",\"kind\":\"provider_call\","
+                "\"provider\":\"mock\",\"model\":\"m1\",\"input_tokens\":10,"
+                "\"output_tokens\":1,\"runs\":1}",
+                k ? "," : "", j->prefix, i + k, j->tenant);
         len += (size_t)snprintf(body + len, cap - len, "]");
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
@@ -106,8 +107,14 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_ALL);
     int rc = 0;
     if (argc == 9 && strcmp(argv[1], "post") == 0) {
-        job j = {.url = argv[2], .key = argv[3], .tenant = argv[4], .first = atol(argv[5]),
-                 .count = atol(argv[6]), .batch = atol(argv[7]), .prefix = argv[8], .verbose = 1};
+        job j = {.url = argv[2],
+                 .key = argv[3],
+                 .tenant = argv[4],
+                 .first = atol(argv[5]),
+                 .count = atol(argv[6]),
+                 .batch = atol(argv[7]),
+                 .prefix = argv[8],
+                 .verbose = 1};
         post_events(&j);
         rc = j.failed;
     } else if (argc == 9 && strcmp(argv[1], "bench") == 0) {
@@ -118,8 +125,13 @@ int main(int argc, char **argv)
         pthread_t t[64];
         double t0 = now_s();
         for (long i = 0; i < conns; i++) {
-            jobs[i] = (job){.url = argv[2], .key = argv[3], .tenant = argv[4], .prefix = argv[8],
-                            .first = i * (count / conns), .count = count / conns, .batch = batch};
+            jobs[i] = (job){.url = argv[2],
+                            .key = argv[3],
+                            .tenant = argv[4],
+                            .prefix = argv[8],
+                            .first = i * (count / conns),
+                            .count = count / conns,
+                            .batch = batch};
             pthread_create(&t[i], NULL, post_events, &jobs[i]);
         }
         long done = 0;
@@ -140,17 +152,24 @@ int main(int argc, char **argv)
         char idem[256];
         for (long i = 0; i < count; i++) {
             snprintf(idem, sizeof idem, "%s-%ld", argv[7], i);
-            fr_cp_usage_event ev = {.idempotency_key = idem, .tenant = argv[5],
-                                    .occurred_at = 1714564800, .kind = i % 2 ? "run" : "provider_call",
-                                    .provider = "mock", .model = i % 2 ? "" : "m1",
-                                    .input_tokens = i % 2 ? 0 : 10, .output_tokens = i % 2 ? 0 : 1,
+            fr_cp_usage_event ev = {.idempotency_key = idem,
+                                    .tenant = argv[5],
+                                    .occurred_at = 1714564800,
+                                    .kind = i % 2 ? "run" : "provider_call",
+                                    .provider = "mock",
+                                    .model = i % 2 ? "" : "m1",
+                                    .input_tokens = i % 2 ? 0 : 10,
+                                    .output_tokens = i % 2 ? 0 : 1,
                                     .runs = i % 2};
             if (fr__cp_report_usage(c, &ev) != FR_OK)
                 rc = 1;
         }
         if (count) {
-            fr_cp_sla_report s = {.requests = 1000, .errors = 1, .latency_ms_p50 = 12,
-                                  .latency_ms_p99 = 80, .window_start = time(NULL) - 60,
+            fr_cp_sla_report s = {.requests = 1000,
+                                  .errors = 1,
+                                  .latency_ms_p50 = 12,
+                                  .latency_ms_p99 = 80,
+                                  .window_start = time(NULL) - 60,
                                   .window_end = time(NULL)};
             if (fr__cp_report_sla(c, &s) != FR_OK)
                 rc = 1;
@@ -167,7 +186,8 @@ int main(int argc, char **argv)
             fr_cp_identity id;
             fr_status st = fr__cp_lookup_key(c, argv[5], &id);
             if (st == FR_OK)
-                printf("{\"tenant\": \"%s\", \"namespace\": \"%s\", \"role\": \"%s\", \"key_id\": \"%s\"}\n",
+                printf("{\"tenant\": \"%s\", \"namespace\": \"%s\", \"role\": \"%s\", \"key_id\": "
+                       "\"%s\"}\n",
                        id.tenant, id.namespace_, id.role, id.key_id);
             else
                 printf("{\"status\": \"%s\"}\n", fr_status_name(st));

@@ -70,7 +70,8 @@ typedef struct req_ctx {
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
                                  const char *body, size_t len, const char *retry_after)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
@@ -127,9 +128,10 @@ static enum MHD_Result send_error(struct MHD_Connection *c, enum vendor v, int s
     json_object *o = json_object_new_object(), *e = json_object_new_object();
     json_object_object_add(e, "message", json_object_new_string(msg));
     if (v == OPENAI) {
-        json_object_object_add(e, "type", json_object_new_string(status >= 500 ? "server_error"
-                                                                 : status == 429 ? "requests"
-                                                                                 : "invalid_request_error"));
+        json_object_object_add(e, "type",
+                               json_object_new_string(status >= 500   ? "server_error"
+                                                      : status == 429 ? "requests"
+                                                                      : "invalid_request_error"));
         json_object_object_add(e, "param", NULL);
         json_object_object_add(e, "code", code ? json_object_new_string(code) : NULL);
     } else if (v == ANTHROPIC) {
@@ -164,7 +166,7 @@ static json_object *member(json_object *o, const char *k, json_type t)
 
 /* What the test asked for, from the last user message. */
 typedef struct script {
-    char text[512];  /* the last user text (or tool result) */
+    char text[512]; /* the last user text (or tool result) */
     int is_tool_result;
     int status;
     char retry_after[64];
@@ -286,7 +288,8 @@ static const char *check_anthropic(json_object *b, int *stream, script *s, char 
             return diag;
         }
         if (!json_object_object_get_ex(m, "content", &v) ||
-            (!json_object_is_type(v, json_type_string) && !json_object_is_type(v, json_type_array))) {
+            (!json_object_is_type(v, json_type_string) &&
+             !json_object_is_type(v, json_type_array))) {
             snprintf(diag, dsize, "messages[%zu].content must be a string or an array", i);
             return diag;
         }
@@ -307,7 +310,8 @@ static const char *check_anthropic(json_object *b, int *stream, script *s, char 
                          str_member(blk, "content") ? str_member(blk, "content") : "");
                 s->is_tool_result = 1;
             } else if (t && strcmp(t, "text") == 0) {
-                snprintf(s->text, sizeof s->text, "%s", str_member(blk, "text") ? str_member(blk, "text") : "");
+                snprintf(s->text, sizeof s->text, "%s",
+                         str_member(blk, "text") ? str_member(blk, "text") : "");
             }
         }
     }
@@ -354,13 +358,15 @@ static const char *check_gemini(json_object *b, script *s, char *diag, size_t ds
                 snprintf(s->text, sizeof s->text, "%s", t ? t : json_object_to_json_string(resp));
                 s->is_tool_result = 1;
             } else {
-                snprintf(diag, dsize, "contents[%zu].parts[%zu] has neither text nor functionResponse", i, j);
+                snprintf(diag, dsize,
+                         "contents[%zu].parts[%zu] has neither text nor functionResponse", i, j);
                 return diag;
             }
         }
     }
     json_object *gc;
-    if (json_object_object_get_ex(b, "generationConfig", &gc) && !json_object_is_type(gc, json_type_object))
+    if (json_object_object_get_ex(b, "generationConfig", &gc) &&
+        !json_object_is_type(gc, json_type_object))
         return "\"generationConfig\" must be an object";
     return NULL;
 }
@@ -386,15 +392,18 @@ static json_object *answer(enum vendor v, const char *model, const script *s, co
         json_object_object_add(msg, "role", json_object_new_string("assistant"));
         if (s->tool) {
             json_object_object_add(msg, "content", NULL);
-            json_object_object_add(msg, "tool_calls",
-                                   jparse("[{\"id\":\"call_fake1\",\"type\":\"function\",\"function\":"
-                                          "{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"));
+            json_object_object_add(
+                msg, "tool_calls",
+                jparse(
+                    "[{\"id\":\"call_fake1\",\"type\":\"function\",\"function\":"
+                    "{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"));
         } else {
             json_object_object_add(msg, "content", json_object_new_string(text));
         }
         json_object_object_add(choice, "index", json_object_new_int(0));
         json_object_object_add(choice, "message", msg);
-        json_object_object_add(choice, "finish_reason", json_object_new_string(s->tool ? "tool_calls" : "stop"));
+        json_object_object_add(choice, "finish_reason",
+                               json_object_new_string(s->tool ? "tool_calls" : "stop"));
         json_object_array_add(choices, choice);
         json_object_object_add(o, "choices", choices);
         json_object_object_add(usage, "prompt_tokens", json_object_new_int(in_tokens));
@@ -408,9 +417,11 @@ static json_object *answer(enum vendor v, const char *model, const script *s, co
         json_object_object_add(o, "role", json_object_new_string("assistant"));
         json_object_object_add(o, "model", json_object_new_string(model));
         if (s->tool) {
-            json_object_array_add(content, jparse("{\"type\":\"text\",\"text\":\"Let me check.\"}"));
-            json_object_array_add(content, jparse("{\"type\":\"tool_use\",\"id\":\"toolu_fake1\","
-                                                  "\"name\":\"get_weather\",\"input\":{\"city\":\"Paris\"}}"));
+            json_object_array_add(content,
+                                  jparse("{\"type\":\"text\",\"text\":\"Let me check.\"}"));
+            json_object_array_add(
+                content, jparse("{\"type\":\"tool_use\",\"id\":\"toolu_fake1\","
+                                "\"name\":\"get_weather\",\"input\":{\"city\":\"Paris\"}}"));
         } else {
             json_object *blk = json_object_new_object();
             json_object_object_add(blk, "type", json_object_new_string("text"));
@@ -418,7 +429,8 @@ static json_object *answer(enum vendor v, const char *model, const script *s, co
             json_object_array_add(content, blk);
         }
         json_object_object_add(o, "content", content);
-        json_object_object_add(o, "stop_reason", json_object_new_string(s->tool ? "tool_use" : "end_turn"));
+        json_object_object_add(o, "stop_reason",
+                               json_object_new_string(s->tool ? "tool_use" : "end_turn"));
         json_object_object_add(o, "stop_sequence", NULL);
         json_object_object_add(usage, "input_tokens", json_object_new_int(in_tokens));
         json_object_object_add(usage, "output_tokens", json_object_new_int(out_tokens));
@@ -504,55 +516,79 @@ static void stream_answer(enum vendor v, const char *model, const script *s, con
     }
     int limit = s->stream_cut ? 2 : nw;
     if (v == OPENAI) {
-        sse_add(b, NULL, "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":%s,\"choices\":"
-                         "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}",
+        sse_add(b, NULL,
+                "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":%s,\"choices\":"
+                "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_"
+                "reason\":null}]}",
                 jstr(&hold, model));
         if (s->tool) {
-            sse_add(b, NULL, "{\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-                             "\"id\":\"call_fake1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
-                             "\"arguments\":\"\"}}]},\"finish_reason\":null}]}", jstr(&hold, model));
-            sse_add(b, NULL, "{\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-                             "\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]},\"finish_reason\":null}]}",
-                    jstr(&hold, model));
-            sse_add(b, NULL, "{\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-                             "\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]},\"finish_reason\":null}]}",
-                    jstr(&hold, model));
+            sse_add(
+                b, NULL,
+                "{\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                "\"id\":\"call_fake1\",\"type\":\"function\",\"function\":{\"name\":\"get_"
+                "weather\","
+                "\"arguments\":\"\"}}]},\"finish_reason\":null}]}",
+                jstr(&hold, model));
+            sse_add(
+                b, NULL,
+                "{\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                "\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]},\"finish_reason\":null}]}",
+                jstr(&hold, model));
+            sse_add(
+                b, NULL,
+                "{\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                "\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]},\"finish_reason\":null}]}",
+                jstr(&hold, model));
         }
         for (int i = 0; i < limit && !s->tool; i++)
-            sse_add(b, NULL, "{\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%s},\"finish_reason\":null}]}",
+            sse_add(b, NULL,
+                    "{\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%s},"
+                    "\"finish_reason\":null}]}",
                     model, jstr(&hold, words[i]));
         if (!s->stream_cut) {
-            sse_add(b, NULL, "{\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}]}",
-                    jstr(&hold, model), s->tool ? "tool_calls" : "stop");
-            sse_add(b, NULL, "{\"model\":%s,\"choices\":[],\"usage\":{\"prompt_tokens\":%d,"
-                             "\"completion_tokens\":%d,\"total_tokens\":%d}}",
+            sse_add(
+                b, NULL,
+                "{\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}]}",
+                jstr(&hold, model), s->tool ? "tool_calls" : "stop");
+            sse_add(b, NULL,
+                    "{\"model\":%s,\"choices\":[],\"usage\":{\"prompt_tokens\":%d,"
+                    "\"completion_tokens\":%d,\"total_tokens\":%d}}",
                     jstr(&hold, model), in_tokens, out_tokens, in_tokens + out_tokens);
             sse_add(b, NULL, "[DONE]");
         }
     } else if (v == ANTHROPIC) {
-        sse_add(b, "message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_fake\",\"type\":"
-                                    "\"message\",\"role\":\"assistant\",\"model\":%s,\"content\":[],"
-                                    "\"stop_reason\":null,\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}}}",
+        sse_add(b, "message_start",
+                "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_fake\",\"type\":"
+                "\"message\",\"role\":\"assistant\",\"model\":%s,\"content\":[],"
+                "\"stop_reason\":null,\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}}}",
                 jstr(&hold, model), in_tokens);
         sse_add(b, "ping", "{\"type\":\"ping\"}");
         if (s->tool) {
-            sse_add(b, "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
-                                              "{\"type\":\"tool_use\",\"id\":\"toolu_fake1\",\"name\":\"get_weather\",\"input\":{}}}");
-            sse_add(b, "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
-                                              "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \"}}");
-            sse_add(b, "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
-                                              "{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"Paris\\\"}\"}}");
+            sse_add(b, "content_block_start",
+                    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                    "{\"type\":\"tool_use\",\"id\":\"toolu_fake1\",\"name\":\"get_weather\","
+                    "\"input\":{}}}");
+            sse_add(b, "content_block_delta",
+                    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                    "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \"}}");
+            sse_add(b, "content_block_delta",
+                    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                    "{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"Paris\\\"}\"}}");
         } else {
-            sse_add(b, "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
-                                              "{\"type\":\"text\",\"text\":\"\"}}");
+            sse_add(b, "content_block_start",
+                    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                    "{\"type\":\"text\",\"text\":\"\"}}");
             for (int i = 0; i < limit; i++)
-                sse_add(b, "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
-                                                  "{\"type\":\"text_delta\",\"text\":%s}}", jstr(&hold, words[i]));
+                sse_add(b, "content_block_delta",
+                        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                        "{\"type\":\"text_delta\",\"text\":%s}}",
+                        jstr(&hold, words[i]));
         }
         if (!s->stream_cut) {
             sse_add(b, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}");
-            sse_add(b, "message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
-                                        "\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}}",
+            sse_add(b, "message_delta",
+                    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
+                    "\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}}",
                     s->tool ? "tool_use" : "end_turn", out_tokens);
             sse_add(b, "message_stop", "{\"type\":\"message_stop\"}");
         }
@@ -560,17 +596,24 @@ static void stream_answer(enum vendor v, const char *model, const script *s, con
         char version[160];
         snprintf(version, sizeof version, "%s-001", model);
         if (s->tool) {
-            sse_add(b, NULL, "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_weather\","
-                             "\"args\":{\"city\":\"Paris\"}}}],\"role\":\"model\"},\"finishReason\":\"STOP\"}],"
-                             "\"usageMetadata\":{\"promptTokenCount\":%d,\"candidatesTokenCount\":%d},\"modelVersion\":%s}",
-                    in_tokens, out_tokens, jstr(&hold, version));
+            sse_add(
+                b, NULL,
+                "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_"
+                "weather\","
+                "\"args\":{\"city\":\"Paris\"}}}],\"role\":\"model\"},\"finishReason\":\"STOP\"}],"
+                "\"usageMetadata\":{\"promptTokenCount\":%d,\"candidatesTokenCount\":%d},"
+                "\"modelVersion\":%s}",
+                in_tokens, out_tokens, jstr(&hold, version));
         }
         for (int i = 0; i < limit && !s->tool; i++) {
             int last = i == nw - 1 && !s->stream_cut;
-            sse_add(b, NULL, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":%s}],\"role\":\"model\"}%s}],"
-                             "\"usageMetadata\":{\"promptTokenCount\":%d,\"candidatesTokenCount\":%d},\"modelVersion\":\"%s\"}",
-                    jstr(&hold, words[i]), last ? ",\"finishReason\":\"STOP\"" : "", in_tokens,
-                    last ? out_tokens : i + 1, version);
+            sse_add(
+                b, NULL,
+                "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":%s}],\"role\":\"model\"}%s}],"
+                "\"usageMetadata\":{\"promptTokenCount\":%d,\"candidatesTokenCount\":%d},"
+                "\"modelVersion\":\"%s\"}",
+                jstr(&hold, words[i]), last ? ",\"finishReason\":\"STOP\"" : "", in_tokens,
+                last ? out_tokens : i + 1, version);
         }
     }
     json_object_put(hold);
@@ -580,7 +623,8 @@ static void stream_answer(enum vendor v, const char *model, const script *s, con
 
 static void mark_vendor_connection(struct MHD_Connection *c)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     conn_ctx *cc = ci ? ci->socket_context : NULL;
     pthread_mutex_lock(&stats_mu);
     n_requests++;
@@ -608,13 +652,16 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
         return send_error(c, v, 404, NULL, NULL, "fake_vendor: %s is not enabled", vendor_names[v]);
 
     /* Credentials. */
-    const char *auth_name = v == OPENAI ? "Authorization" : v == ANTHROPIC ? "x-api-key" : "x-goog-api-key";
+    const char *auth_name = v == OPENAI      ? "Authorization"
+                            : v == ANTHROPIC ? "x-api-key"
+                                             : "x-goog-api-key";
     if (v == OPENAI)
         snprintf(want, sizeof want, "Bearer %s", keys[v]);
     else
         snprintf(want, sizeof want, "%s", keys[v]);
     int auth_ok = header_is(c, auth_name, want);
-    if (v == ANTHROPIC && !auth_ok && !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key")) {
+    if (v == ANTHROPIC && !auth_ok &&
+        !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key")) {
         snprintf(want, sizeof want, "Bearer %s", keys[v]);
         auth_ok = header_is(c, "Authorization", want);
     }
@@ -626,15 +673,18 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
                               "https://platform.openai.com/account/api-keys.",
                               got ? (strncmp(got, "Bearer ", 7) == 0 ? got + 7 : got) : "(none)");
         return send_error(c, v, v == ANTHROPIC ? 401 : 403, NULL, NULL,
-                          v == ANTHROPIC ? "invalid x-api-key" : "API key not valid. Please pass a valid API key.");
+                          v == ANTHROPIC ? "invalid x-api-key"
+                                         : "API key not valid. Please pass a valid API key.");
     }
     /* Headers every vendor wants. */
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0)
-        return send_error(c, v, 400, NULL, NULL, "fake_vendor: Content-Type must be application/json, not %s",
+        return send_error(c, v, 400, NULL, NULL,
+                          "fake_vendor: Content-Type must be application/json, not %s",
                           ct ? ct : "(none)");
     if (v == ANTHROPIC && !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "anthropic-version"))
-        return send_error(c, v, 400, NULL, NULL, "fake_vendor: anthropic-version header is required");
+        return send_error(c, v, 400, NULL, NULL,
+                          "fake_vendor: anthropic-version header is required");
 
     json_object *b = rc->body ? json_tokener_parse(rc->body) : NULL;
     if (!b || !json_object_is_type(b, json_type_object)) {
@@ -678,13 +728,16 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
                           "fake %s error: scripted HTTP %d", vendor_names[v], s.status);
     if (s.context) {
         if (v == OPENAI)
-            return send_error(c, v, 400, "context_length_exceeded", NULL,
-                              "This model's maximum context length is 8192 tokens. However, your "
-                              "messages resulted in 9001 tokens. Please reduce the length of the messages.");
+            return send_error(
+                c, v, 400, "context_length_exceeded", NULL,
+                "This model's maximum context length is 8192 tokens. However, your "
+                "messages resulted in 9001 tokens. Please reduce the length of the messages.");
         if (v == ANTHROPIC)
-            return send_error(c, v, 400, NULL, NULL, "prompt is too long: 210000 tokens > 200000 maximum");
+            return send_error(c, v, 400, NULL, NULL,
+                              "prompt is too long: 210000 tokens > 200000 maximum");
         return send_error(c, v, 400, NULL, NULL,
-                          "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).");
+                          "The input token count (1200000) exceeds the maximum number of tokens "
+                          "allowed (1048576).");
     }
     if (s.policy) {
         if (v == OPENAI)
@@ -692,11 +745,15 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
                               "Your request was rejected as a result of our safety system.");
         if (v == ANTHROPIC)
             return send_error(c, v, 400, NULL, NULL, "Output blocked by content filtering policy");
-        return send_json(c, 200, jparse("{\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":"
-                                        "{\"promptTokenCount\":7,\"totalTokenCount\":7}}"), NULL);
+        return send_json(
+            c, 200,
+            jparse("{\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":"
+                   "{\"promptTokenCount\":7,\"totalTokenCount\":7}}"),
+            NULL);
     }
     if (s.malformed)
-        return send_text(c, 200, "text/html", "<html><body>502 upstream hiccup</body></html>", 45, NULL);
+        return send_text(c, 200, "text/html", "<html><body>502 upstream hiccup</body></html>", 45,
+                         NULL);
     if (s.missing)
         return send_json(c, 200, jparse("{\"id\":\"fake-without-the-answer\"}"), NULL);
 
@@ -706,7 +763,8 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
     if (stream) {
         sse body = {0};
         stream_answer(v, model, &s, text, in_tokens, out_tokens, &body);
-        enum MHD_Result r = send_text(c, 200, "text/event-stream", body.data ? body.data : "", body.len, NULL);
+        enum MHD_Result r =
+            send_text(c, 200, "text/event-stream", body.data ? body.data : "", body.len, NULL);
         free(body.data);
         return r;
     }
@@ -721,8 +779,9 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
     return send_json(c, 200, o, NULL);
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls)
 {
     (void)cls, (void)version;
     req_ctx *rc = *con_cls;
@@ -751,7 +810,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (strcmp(url, "/_stats") == 0 && strcmp(method, "GET") == 0) {
         char out[200];
         pthread_mutex_lock(&stats_mu);
-        int n = snprintf(out, sizeof out, "{\"connections\":%ld,\"vendor_connections\":%ld,\"requests\":%ld}\n",
+        int n = snprintf(out, sizeof out,
+                         "{\"connections\":%ld,\"vendor_connections\":%ld,\"requests\":%ld}\n",
                          n_connections, n_vendor_connections, n_requests);
         pthread_mutex_unlock(&stats_mu);
         return send_text(c, 200, "application/json", out, (size_t)n, NULL);
@@ -772,13 +832,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     else
         return send_text(c, 404, "text/plain", "not found\n", 10, NULL);
     if (strcmp(method, "POST") != 0)
-        return send_error(c, v, 405, NULL, NULL, "fake_vendor: method must be POST, not %s", method);
+        return send_error(c, v, 405, NULL, NULL, "fake_vendor: method must be POST, not %s",
+                          method);
     if (rc->too_big)
         return send_error(c, v, 413, NULL, NULL, "fake_vendor: body too large");
     return vendor_request(c, v, url, rc);
 }
 
-static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
 {
     (void)cls, (void)c, (void)toe;
     req_ctx *rc = *con_cls;
@@ -883,7 +945,8 @@ int main(int argc, char **argv)
     addr.sin_port = 0;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     char *cert = NULL, *key = NULL;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (cert_path) {
         cert = slurp(cert_path);
         key = slurp(key_path);

@@ -17,8 +17,7 @@ static char fr_test_plugin_dir[4096];
 static inline void fr_test_init_dirs(void)
 {
     const char *b = getenv("FR_BUILDDIR");
-    snprintf(fr_test_plugin_dir, sizeof fr_test_plugin_dir, "%s/tests/plugins/.libs",
-             b ? b : ".");
+    snprintf(fr_test_plugin_dir, sizeof fr_test_plugin_dir, "%s/tests/plugins/.libs", b ? b : ".");
 }
 
 /* Builds a pipeline from manifest text; fails the current test on any diagnostic. */

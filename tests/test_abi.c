@@ -130,7 +130,8 @@ static void test_frozen_agent(void)
     fr_arena arena = {0};
     fr_call call;
     fr__call_init(&call, cancel, &inst, "abi", 1, 0, 1, &arena);
-    static const char input[] = "{\"input\":{\"text\":\"a bb ccc\\nddd\"},\"steps\":{\"x\":[\"e ff\"]}}";
+    static const char input[] =
+        "{\"input\":{\"text\":\"a bb ccc\\nddd\"},\"steps\":{\"x\":[\"e ff\"]}}";
     char *out = NULL;
     size_t out_len = 0;
     CU_ASSERT_EQUAL(d->invoke(inst.state, &call, input, strlen(input), &out, &out_len), FR_OK);

@@ -24,24 +24,25 @@ static void test_half_even(void)
     static const struct {
         int64_t qty, price, per, want;
     } cases[] = {
-        {5000, 1, 1, 0},             /* 0.5 cent -> 0 (even) */
-        {15000, 1, 1, 20000},        /* 1.5 cents -> 2 */
-        {25000, 1, 1, 20000},        /* 2.5 cents -> 2 */
-        {25001, 1, 1, 30000},        /* just above the tie -> 3 */
-        {24999, 1, 1, 20000},        /* just below -> 2 */
-        {35000, 1, 1, 40000},        /* 3.5 -> 4 */
-        {1, 15000000, 1000000, 0},   /* one token at 15 USD/M = 0.0015 cents */
+        {5000, 1, 1, 0},                     /* 0.5 cent -> 0 (even) */
+        {15000, 1, 1, 20000},                /* 1.5 cents -> 2 */
+        {25000, 1, 1, 20000},                /* 2.5 cents -> 2 */
+        {25001, 1, 1, 30000},                /* just above the tie -> 3 */
+        {24999, 1, 1, 20000},                /* just below -> 2 */
+        {35000, 1, 1, 40000},                /* 3.5 -> 4 */
+        {1, 15000000, 1000000, 0},           /* one token at 15 USD/M = 0.0015 cents */
         {333333, 3000000, 1000000, 1000000}, /* 99.9999 cents -> 1.00 USD */
-        {500, 10000000, 1000000, 0},  /* 5000 micro = half a cent -> 0 */
-        {1500, 10000000, 1000000, 20000}, /* 1.5 cents -> 2 */
+        {500, 10000000, 1000000, 0},         /* 5000 micro = half a cent -> 0 */
+        {1500, 10000000, 1000000, 20000},    /* 1.5 cents -> 2 */
         {0, 123456, 1, 0},
-        {7, 0, 1, 0},                /* explicit zero price */
-        {3, 1234567, 1, 3700000},    /* 3.703701 USD -> 3.70 */
+        {7, 0, 1, 0},             /* explicit zero price */
+        {3, 1234567, 1, 3700000}, /* 3.703701 USD -> 3.70 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t a = amount(cases[i].qty, cases[i].price, cases[i].per);
         if (a != cases[i].want)
-            fprintf(stderr, "case %zu: got %lld want %lld\n", i, (long long)a, (long long)cases[i].want);
+            fprintf(stderr, "case %zu: got %lld want %lld\n", i, (long long)a,
+                    (long long)cases[i].want);
         CU_ASSERT_EQUAL(a, cases[i].want);
     }
     /* The rounding primitive itself, including exact ties on both parities. */
@@ -65,7 +66,8 @@ static void test_large(void)
     /* 1e15 tokens at 100 USD per million: 1e17 micro-units (1e11 USD), exact. */
     CU_ASSERT_EQUAL(amount(1000000000000000LL, 100000000, 1000000), 100000000000000000LL);
     /* INT64_MAX tokens at 1 micro per million: INT64_MAX / 1e6 micro, rounded to cents. */
-    int64_t want = (INT64_MAX / 1000000 + 5000) / 10000 * 10000; /* 9223372036854.775807 -> ...0000 */
+    int64_t want =
+        (INT64_MAX / 1000000 + 5000) / 10000 * 10000; /* 9223372036854.775807 -> ...0000 */
     CU_ASSERT_EQUAL(amount(INT64_MAX, 1, 1000000), want);
     /* A product far beyond 64 bits that still fits once divided. */
     CU_ASSERT_EQUAL(amount(4000000000000LL, 2000000000LL, 1000000), 8000000000000000LL);
@@ -76,7 +78,8 @@ static void test_large(void)
 
     /* The invoice total overflowing is refused too. */
     fr_price p = {.model = "*", .price = {0, 0, 4000000000000000000LL}};
-    fr_rate_card card = {.version = 1, .effective_day = 0, .currency = "USD", .prices = &p, .n_prices = 1};
+    fr_rate_card card = {
+        .version = 1, .effective_day = 0, .currency = "USD", .prices = &p, .n_prices = 1};
     fr_usage_agg u[] = {{.day = 1, .model = "a", .qty = {0, 0, 2}},
                         {.day = 1, .model = "b", .qty = {0, 0, 2}}};
     fr_invoice inv;
@@ -101,14 +104,28 @@ static int32_t day(const char *s)
 
 static void test_mid_month_change(void)
 {
-    fr_price p1[] = {{.model = "gpt", .price = {1000000, 2000000, 0}}, {.model = "*", .price = {0, 0, 1000}}};
-    fr_price p2[] = {{.model = "gpt", .price = {3000000, 2000000, 0}}, {.model = "*", .price = {0, 0, 2000}}};
+    fr_price p1[] = {{.model = "gpt", .price = {1000000, 2000000, 0}},
+                     {.model = "*", .price = {0, 0, 1000}}};
+    fr_price p2[] = {{.model = "gpt", .price = {3000000, 2000000, 0}},
+                     {.model = "*", .price = {0, 0, 2000}}};
     fr_price p3[] = {{.model = "gpt", .price = {9, 9, 9}}, {.model = "*", .price = {9, 9, 9}}};
     fr_rate_card cards[] = {
-        {.version = 1, .effective_day = day("2024-01-01"), .currency = "USD", .prices = p1, .n_prices = 2},
-        {.version = 2, .effective_day = day("2024-01-15"), .currency = "USD", .prices = p2, .n_prices = 2},
+        {.version = 1,
+         .effective_day = day("2024-01-01"),
+         .currency = "USD",
+         .prices = p1,
+         .n_prices = 2},
+        {.version = 2,
+         .effective_day = day("2024-01-15"),
+         .currency = "USD",
+         .prices = p2,
+         .n_prices = 2},
         /* Same day as version 2 but older: version 2 wins on 2024-01-15. */
-        {.version = 0, .effective_day = day("2024-01-15"), .currency = "USD", .prices = p3, .n_prices = 2},
+        {.version = 0,
+         .effective_day = day("2024-01-15"),
+         .currency = "USD",
+         .prices = p3,
+         .n_prices = 2},
     };
     fr_usage_agg u[] = {
         {.day = day("2024-01-10"), .model = "gpt", .qty = {400000, 100000, 0}},
@@ -154,7 +171,8 @@ static void test_mid_month_change(void)
     fr_usage_agg early[] = {{.day = day("2023-12-31"), .model = "gpt", .qty = {1, 0, 0}}};
     CU_ASSERT_EQUAL(fr__bill_invoice(cards, 3, early, 1, &inv, err, sizeof err), FR_E_NOT_FOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "no rate card"));
-    fr_rate_card only = {.version = 5, .effective_day = 0, .currency = "USD", .prices = p1, .n_prices = 1};
+    fr_rate_card only = {
+        .version = 5, .effective_day = 0, .currency = "USD", .prices = p1, .n_prices = 1};
     fr_usage_agg other[] = {{.day = day("2024-02-01"), .model = "claude", .qty = {1, 0, 0}}};
     CU_ASSERT_EQUAL(fr__bill_invoice(&only, 1, other, 1, &inv, err, sizeof err), FR_E_NOT_FOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "claude"));
@@ -164,8 +182,10 @@ static void test_total_is_sum_of_rounded_lines(void)
 {
     /* Two lines of half a cent each: each rounds to 0, so the total is 0, not 1 cent. */
     fr_price p = {.model = "*", .price = {0, 0, 5000}};
-    fr_rate_card card = {.version = 1, .effective_day = 0, .currency = "USD", .prices = &p, .n_prices = 1};
-    fr_usage_agg u[] = {{.day = 3, .model = "a", .qty = {0, 0, 1}}, {.day = 3, .model = "b", .qty = {0, 0, 1}}};
+    fr_rate_card card = {
+        .version = 1, .effective_day = 0, .currency = "USD", .prices = &p, .n_prices = 1};
+    fr_usage_agg u[] = {{.day = 3, .model = "a", .qty = {0, 0, 1}},
+                        {.day = 3, .model = "b", .qty = {0, 0, 1}}};
     fr_invoice inv;
     char err[100];
     CU_ASSERT_EQUAL_FATAL(fr__bill_invoice(&card, 1, u, 2, &inv, err, sizeof err), FR_OK);
@@ -222,9 +242,14 @@ static void test_csv_json_agree(void)
 {
     fr_price p[] = {{.model = "we,ird \"model\"", .price = {2500000, 10000000, 0}},
                     {.model = "*", .price = {0, 0, 1234}}};
-    fr_rate_card card = {.version = 4, .effective_day = day("2024-03-01"), .currency = "USD", .prices = p, .n_prices = 2};
-    fr_usage_agg u[] = {{.day = day("2024-03-02"), .model = "we,ird \"model\"", .qty = {123457, 98765, 0}},
-                        {.day = day("2024-03-09"), .model = "", .qty = {0, 0, 4321}}};
+    fr_rate_card card = {.version = 4,
+                         .effective_day = day("2024-03-01"),
+                         .currency = "USD",
+                         .prices = p,
+                         .n_prices = 2};
+    fr_usage_agg u[] = {
+        {.day = day("2024-03-02"), .model = "we,ird \"model\"", .qty = {123457, 98765, 0}},
+        {.day = day("2024-03-09"), .model = "", .qty = {0, 0, 4321}}};
     fr_invoice inv;
     char err[100];
     CU_ASSERT_EQUAL_FATAL(fr__bill_invoice(&card, 1, u, 2, &inv, err, sizeof err), FR_OK);

@@ -42,7 +42,8 @@ static void test_open_run_close(void)
 
 static void test_open_errors(void)
 {
-    write_file(bad_manifest, "agents: [{id: e, plugin: echo, bogus: 1}]\npipeline: [{step: a, agent: zz}]\n");
+    write_file(bad_manifest,
+               "agents: [{id: e, plugin: echo, bogus: 1}]\npipeline: [{step: a, agent: zz}]\n");
     fr_engine *e = NULL;
     char *errors = NULL;
     CU_ASSERT_EQUAL(fr_engine_open(bad_manifest, NULL, &e, &errors), FR_E_CONFIG);

@@ -8,9 +8,21 @@
 static void test_valid(void)
 {
     static const char *const ok[] = {
-        "{}", "[]", "0", "-0", "1.5e10", "-2E-3", "\"\"", "true", "false", "null",
+        "{}",
+        "[]",
+        "0",
+        "-0",
+        "1.5e10",
+        "-2E-3",
+        "\"\"",
+        "true",
+        "false",
+        "null",
         " { \"a\" : [1, 2, {\"b\": null}], \"c\": \"x\\n\\u00e9\\\"\" } ",
-        "[[[[[]]]]]", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"", "{\"a\":{}}", "[1,[2,[3]]]",
+        "[[[[[]]]]]",
+        "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"",
+        "{\"a\":{}}",
+        "[1,[2,[3]]]",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         CU_ASSERT_EQUAL_FATAL(fr__json_valid(ok[i], strlen(ok[i])), 1);
@@ -19,10 +31,11 @@ static void test_valid(void)
 static void test_invalid(void)
 {
     static const char *const bad[] = {
-        "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{a:1}", "01", "1.", ".5", "+1", "1e",
-        "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12\"", "[1 2]", "{\"a\" 1}", "1 2", "{}{}",
-        "\"\x01\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xff\"", "[\"a\":1]", "{\"a\"}",
-        "NaN", "[-]",
+        "",          " ",         "{",       "}",        "[1,]",         "{\"a\":1,}",
+        "{a:1}",     "01",        "1.",      ".5",       "+1",           "1e",
+        "tru",       "nul",       "\"abc",   "\"\\x\"",  "\"\\u12\"",    "[1 2]",
+        "{\"a\" 1}", "1 2",       "{}{}",    "\"\x01\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
+        "\"\xff\"",  "[\"a\":1]", "{\"a\"}", "NaN",      "[-]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (fr__json_valid(bad[i], strlen(bad[i])))

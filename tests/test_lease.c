@@ -22,7 +22,7 @@
 #include "host.h"
 #include "lease.h"
 
-#define MS 1000LL
+#define MS         1000LL
 #define REDIS_PASS "t3st-pw-XyZ"
 
 static void sleep_ms(int ms)
@@ -92,9 +92,9 @@ static int redis_start(redis_server *s)
             int null = open("/dev/null", O_WRONLY);
             dup2(null, 1);
             dup2(null, 2);
-            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--requirepass", REDIS_PASS, "--dir",
-                   tmp_dir, (char *)NULL);
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
+                   "", "--appendonly", "no", "--requirepass", REDIS_PASS, "--dir", tmp_dir,
+                   (char *)NULL);
             _exit(127);
         }
         for (int i = 0; i < 300; i++) {
@@ -105,8 +105,7 @@ static int redis_start(redis_server *s)
             redisContext *c = redis_admin(s->port);
             if (c) {
                 redisFree(c);
-                snprintf(s->url, sizeof s->url, "redis://:%s@127.0.0.1:%d/3", REDIS_PASS,
-                         s->port);
+                snprintf(s->url, sizeof s->url, "redis://:%s@127.0.0.1:%d/3", REDIS_PASS, s->port);
                 return 0;
             }
         }
@@ -153,7 +152,8 @@ static void check_semantics(fr_lease_backend *b)
     fr_lease_info held;
     uint64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0, tx = 0;
 
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h1", 5000 * MS, &t1, &held, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h1", 5000 * MS, &t1, &held, err, sizeof err),
+                    FR_OK);
     CU_ASSERT(t1 >= 1);
     CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h2", 5000 * MS, &tx, &held, err, sizeof err),
                     FR_E_UNAVAILABLE);
@@ -162,32 +162,44 @@ static void check_semantics(fr_lease_backend *b)
     CU_ASSERT(held.expires_in_us > 4000 * MS && held.expires_in_us <= 5000 * MS);
 
     /* Renew and release only by the holder, with its token. */
-    CU_ASSERT_EQUAL(fr__lease_renew_as(b, key, "h2", t1, 5000 * MS, &held, err, sizeof err), FR_E_LEASE_LOST);
+    CU_ASSERT_EQUAL(fr__lease_renew_as(b, key, "h2", t1, 5000 * MS, &held, err, sizeof err),
+                    FR_E_LEASE_LOST);
     CU_ASSERT_STRING_EQUAL(held.holder, "h1");
-    CU_ASSERT_EQUAL(fr__lease_renew_as(b, key, "h1", t1 + 1, 5000 * MS, &held, err, sizeof err), FR_E_LEASE_LOST);
+    CU_ASSERT_EQUAL(fr__lease_renew_as(b, key, "h1", t1 + 1, 5000 * MS, &held, err, sizeof err),
+                    FR_E_LEASE_LOST);
     CU_ASSERT_EQUAL(fr__lease_renew_as(b, key, "h1", t1, 5000 * MS, &held, err, sizeof err), FR_OK);
-    CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h2", t1, &held, err, sizeof err), FR_E_LEASE_LOST);
-    CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h1", t1 + 7, &held, err, sizeof err), FR_E_LEASE_LOST);
+    CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h2", t1, &held, err, sizeof err),
+                    FR_E_LEASE_LOST);
+    CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h1", t1 + 7, &held, err, sizeof err),
+                    FR_E_LEASE_LOST);
     CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h1", t1, &held, err, sizeof err), FR_OK);
-    CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h1", t1, &held, err, sizeof err), FR_E_LEASE_LOST);
+    CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h1", t1, &held, err, sizeof err),
+                    FR_E_LEASE_LOST);
     CU_ASSERT_STRING_EQUAL(held.holder, "");
-    CU_ASSERT_EQUAL(fr__lease_renew_as(b, key, "h1", t1, 5000 * MS, &held, err, sizeof err), FR_E_LEASE_LOST);
+    CU_ASSERT_EQUAL(fr__lease_renew_as(b, key, "h1", t1, 5000 * MS, &held, err, sizeof err),
+                    FR_E_LEASE_LOST);
 
     /* A new holder gets a larger token. */
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h2", 5000 * MS, &t2, &held, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h2", 5000 * MS, &t2, &held, err, sizeof err),
+                    FR_OK);
     CU_ASSERT(t2 > t1);
     CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h2", t2, &held, err, sizeof err), FR_OK);
 
     /* Expiry: once the TTL passed without renewal, another holder takes over with a
      * larger token and the old holder can neither renew nor release. */
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h3", 60 * MS, &t3, &held, err, sizeof err), FR_OK);
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h4", 60 * MS, &tx, &held, err, sizeof err), FR_E_UNAVAILABLE);
+    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h3", 60 * MS, &t3, &held, err, sizeof err),
+                    FR_OK);
+    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h4", 60 * MS, &tx, &held, err, sizeof err),
+                    FR_E_UNAVAILABLE);
     sleep_ms(130);
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h4", 5000 * MS, &t4, &held, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "h4", 5000 * MS, &t4, &held, err, sizeof err),
+                    FR_OK);
     CU_ASSERT(t4 > t3 && t3 > t2);
-    CU_ASSERT_EQUAL(fr__lease_renew_as(b, key, "h3", t3, 5000 * MS, &held, err, sizeof err), FR_E_LEASE_LOST);
+    CU_ASSERT_EQUAL(fr__lease_renew_as(b, key, "h3", t3, 5000 * MS, &held, err, sizeof err),
+                    FR_E_LEASE_LOST);
     CU_ASSERT_STRING_EQUAL(held.holder, "h4");
-    CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h3", t3, &held, err, sizeof err), FR_E_LEASE_LOST);
+    CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h3", t3, &held, err, sizeof err),
+                    FR_E_LEASE_LOST);
     CU_ASSERT_EQUAL(fr__lease_release_as(b, key, "h4", t4, &held, err, sizeof err), FR_OK);
 
     /* Strictly increasing over many cycles. */
@@ -196,7 +208,8 @@ static void check_semantics(fr_lease_backend *b)
         uint64_t t = 0;
         char h[16];
         snprintf(h, sizeof h, "c%d", i);
-        CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, h, 5000 * MS, &t, &held, err, sizeof err), FR_OK);
+        CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, h, 5000 * MS, &t, &held, err, sizeof err),
+                        FR_OK);
         CU_ASSERT(t > last);
         last = t;
         CU_ASSERT_EQUAL(fr__lease_release_as(b, key, h, t, &held, err, sizeof err), FR_OK);
@@ -252,15 +265,17 @@ static void test_renewal_keeps_lease(void)
         CU_ASSERT(fr__lease_renewals(l) >= 5);
         uint64_t t = 0;
         fr_lease_info held;
-        CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "other", 150 * MS, &t, &held, err, sizeof err),
-                        FR_E_UNAVAILABLE);
+        CU_ASSERT_EQUAL(
+            fr__lease_try_acquire(b, key, "other", 150 * MS, &t, &held, err, sizeof err),
+            FR_E_UNAVAILABLE);
         CU_ASSERT_STRING_EQUAL(held.holder, fr__lease_holder(l));
         CU_ASSERT_EQUAL(held.token, fr__lease_token(l));
         uint64_t token = fr__lease_token(l);
         CU_ASSERT_EQUAL(fr__lease_release(l, err, sizeof err), FR_OK);
         CU_ASSERT_EQUAL(atomic_load(&probe.calls), 0);
         /* Released: free at once, next token larger. */
-        CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "other", 150 * MS, &t, &held, err, sizeof err), FR_OK);
+        CU_ASSERT_EQUAL(
+            fr__lease_try_acquire(b, key, "other", 150 * MS, &t, &held, err, sizeof err), FR_OK);
         CU_ASSERT(t > token);
         fr__lease_release_as(b, key, "other", t, &held, err, sizeof err);
         fr__lease_backend_close(b);
@@ -279,8 +294,10 @@ static void test_lost_when_taken(void)
         fr_lease_info held;
         uint64_t t = 0;
         CU_ASSERT_EQUAL(fr__lease_release_as(b, key, fr__lease_holder(l), fr__lease_token(l), &held,
-                                             err, sizeof err), FR_OK);
-        CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "thief", 5000 * MS, &t, &held, err, sizeof err), FR_OK);
+                                             err, sizeof err),
+                        FR_OK);
+        CU_ASSERT_EQUAL(
+            fr__lease_try_acquire(b, key, "thief", 5000 * MS, &t, &held, err, sizeof err), FR_OK);
         CU_ASSERT(t > fr__lease_token(l));
         for (int w = 0; w < 100 && !atomic_load(&probe.calls); w++)
             sleep_ms(10);
@@ -305,7 +322,8 @@ static void test_wait_for_release(void)
         fr_lease_info held;
         uint64_t t = 0;
         /* Held for 200ms by another holder that never renews. */
-        CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "busy", 200 * MS, &t, &held, err, sizeof err), FR_OK);
+        CU_ASSERT_EQUAL(fr__lease_try_acquire(b, key, "busy", 200 * MS, &t, &held, err, sizeof err),
+                        FR_OK);
         fr_lease_acquire_opts o = {.ttl_us = 1000 * MS, .wait_us = 0};
         fr_lease *l = NULL;
         CU_ASSERT_EQUAL(fr__lease_acquire(b, key, &o, &l, err, sizeof err), FR_E_UNAVAILABLE);
@@ -344,7 +362,8 @@ static void *racer(void *arg)
     for (int i = 0; i < 150; i++) {
         uint64_t t = 0;
         fr_lease_info held;
-        if (fr__lease_try_acquire(r->b, r->key, holder, 10000 * MS, &t, &held, err, sizeof err) != FR_OK)
+        if (fr__lease_try_acquire(r->b, r->key, holder, 10000 * MS, &t, &held, err, sizeof err) !=
+            FR_OK)
             continue;
         if (atomic_fetch_add(&r->inside, 1) != 0)
             atomic_fetch_add(&r->overlaps, 1);
@@ -385,11 +404,14 @@ static void test_memory_process_wide(void)
     char err[256];
     uint64_t t1 = 0, t2 = 0;
     fr_lease_info held;
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(a, "pw", "x", 5000 * MS, &t1, &held, err, sizeof err), FR_OK);
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, "pw", "y", 5000 * MS, &t2, &held, err, sizeof err), FR_E_UNAVAILABLE);
+    CU_ASSERT_EQUAL(fr__lease_try_acquire(a, "pw", "x", 5000 * MS, &t1, &held, err, sizeof err),
+                    FR_OK);
+    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, "pw", "y", 5000 * MS, &t2, &held, err, sizeof err),
+                    FR_E_UNAVAILABLE);
     CU_ASSERT_EQUAL(fr__lease_release_as(a, "pw", "x", t1, &held, err, sizeof err), FR_OK);
     fr__lease_backend_close(a);
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, "pw", "y", 5000 * MS, &t2, &held, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, "pw", "y", 5000 * MS, &t2, &held, err, sizeof err),
+                    FR_OK);
     CU_ASSERT(t2 > t1);
     fr__lease_backend_close(b);
 }
@@ -440,7 +462,8 @@ static void test_file_on_disk(void)
     uint64_t t = 0, t2 = 0;
     fr_lease_info held;
     /* A key with a slash stays one file in the directory. */
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, "../disk/key", "h", 5000 * MS, &t, &held, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL(
+        fr__lease_try_acquire(b, "../disk/key", "h", 5000 * MS, &t, &held, err, sizeof err), FR_OK);
     snprintf(path, sizeof path, "%s/%%2E.%%2Fdisk%%2Fkey.lease", tmp_dir);
     struct stat st;
     CU_ASSERT_EQUAL(stat(path, &st), 0);
@@ -449,17 +472,22 @@ static void test_file_on_disk(void)
     fr__lease_backend_close(b);
     /* The counter lives in the file: a new backend (another process) goes on from it. */
     b = open_backend(FR_LEASE_FILE);
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, "../disk/key", "h", 5000 * MS, &t2, &held, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL(
+        fr__lease_try_acquire(b, "../disk/key", "h", 5000 * MS, &t2, &held, err, sizeof err),
+        FR_OK);
     CU_ASSERT_EQUAL(t2, t + 1);
     /* A file that is not a lease record is an error, never a counter reset. */
     FILE *f = fopen(path, "w");
     fputs("garbage\n", f);
     fclose(f);
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, "../disk/key", "h", 5000 * MS, &t2, &held, err, sizeof err), FR_E_IO);
+    CU_ASSERT_EQUAL(
+        fr__lease_try_acquire(b, "../disk/key", "h", 5000 * MS, &t2, &held, err, sizeof err),
+        FR_E_IO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a fluxroute lease file"));
     unlink(path);
     /* Holder ids with blanks would break the record. */
-    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, "k", "a b", 5000 * MS, &t2, &held, err, sizeof err), FR_E_INVALID);
+    CU_ASSERT_EQUAL(fr__lease_try_acquire(b, "k", "a b", 5000 * MS, &t2, &held, err, sizeof err),
+                    FR_E_INVALID);
     fr__lease_backend_close(b);
     /* A directory that cannot be created is a config error naming it. */
     fr_lease_config cfg = {.enabled = 1, .mode = FR_LEASE_FILE, .dir = "/proc/no/such/dir"};
@@ -473,7 +501,8 @@ static void test_redis_urls(void)
 {
     fr_redis_url u;
     char err[512];
-    CU_ASSERT_EQUAL_FATAL(fr__redis_url_parse("redis://127.0.0.1:6380/2", &u, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL_FATAL(fr__redis_url_parse("redis://127.0.0.1:6380/2", &u, err, sizeof err),
+                          FR_OK);
     CU_ASSERT_STRING_EQUAL(u.host, "127.0.0.1");
     CU_ASSERT_EQUAL(u.port, 6380);
     CU_ASSERT_EQUAL(u.db, 2);
@@ -484,12 +513,14 @@ static void test_redis_urls(void)
     CU_ASSERT_EQUAL(u.port, 6379);
     CU_ASSERT_EQUAL(u.db, 0);
     fr__redis_url_free(&u);
-    CU_ASSERT_EQUAL_FATAL(fr__redis_url_parse("redis://app:s3cr%40t@cache:7000/5", &u, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        fr__redis_url_parse("redis://app:s3cr%40t@cache:7000/5", &u, err, sizeof err), FR_OK);
     CU_ASSERT_STRING_EQUAL(u.user, "app");
     CU_ASSERT_STRING_EQUAL(u.password, "s3cr@t");
     CU_ASSERT_STRING_EQUAL(u.redacted, "redis://app:***@cache:7000/5");
     fr__redis_url_free(&u);
-    CU_ASSERT_EQUAL_FATAL(fr__redis_url_parse("redis://:pw@[::1]:7001/", &u, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL_FATAL(fr__redis_url_parse("redis://:pw@[::1]:7001/", &u, err, sizeof err),
+                          FR_OK);
     CU_ASSERT_STRING_EQUAL(u.host, "::1");
     CU_ASSERT_EQUAL(u.port, 7001);
     CU_ASSERT_STRING_EQUAL(u.redacted, "redis://:***@[::1]:7001/0");
@@ -527,8 +558,8 @@ static void test_redis_connect_errors(void)
 {
     char url[160], err[512];
     fr_lease_backend *b = NULL;
-    fr_lease_config cfg = {.enabled = 1, .mode = FR_LEASE_REDIS, .redis_url = url,
-                           .redis_prefix = "frtest"};
+    fr_lease_config cfg = {
+        .enabled = 1, .mode = FR_LEASE_REDIS, .redis_url = url, .redis_prefix = "frtest"};
     snprintf(url, sizeof url, "redis://:wrong-hunter2@127.0.0.1:%d/0", redis_main.port);
     CU_ASSERT_EQUAL(fr__lease_backend_open(&cfg, &b, err, sizeof err), FR_E_AUTH);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "AUTH refused"));
@@ -560,21 +591,24 @@ static void test_redis_layout_and_steal(void)
     freeReplyObject(r);
     r = redisCommand(c, "GET frtest:layout");
     char want[256];
-    snprintf(want, sizeof want, "%llu %s", (unsigned long long)fr__lease_token(l), fr__lease_holder(l));
+    snprintf(want, sizeof want, "%llu %s", (unsigned long long)fr__lease_token(l),
+             fr__lease_holder(l));
     CU_ASSERT(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, want));
     freeReplyObject(r);
     r = redisCommand(c, "PTTL frtest:layout");
     CU_ASSERT(r && r->type == REDIS_REPLY_INTEGER && r->integer > 0 && r->integer <= 300);
     freeReplyObject(r);
     r = redisCommand(c, "GET frtest-fencing:layout");
-    CU_ASSERT(r && r->type == REDIS_REPLY_STRING && strtoull(r->str, NULL, 10) == fr__lease_token(l));
+    CU_ASSERT(r && r->type == REDIS_REPLY_STRING &&
+              strtoull(r->str, NULL, 10) == fr__lease_token(l));
     freeReplyObject(r);
     r = redisCommand(c, "SET frtest:layout %s", "999 intruder");
     freeReplyObject(r);
     for (int w = 0; w < 100 && !atomic_load(&probe.calls); w++)
         sleep_ms(10);
     CU_ASSERT_EQUAL(atomic_load(&probe.calls), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(probe.message, "lease layout: renewal refused (held by intruder)"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(probe.message, "lease layout: renewal refused (held by intruder)"));
     CU_ASSERT_EQUAL(fr__lease_release(l, err, sizeof err), FR_E_LEASE_LOST);
     r = redisCommand(c, "GET frtest:layout");
     CU_ASSERT(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "999 intruder"));
@@ -591,8 +625,8 @@ static void test_redis_down(void)
 {
     redis_server s = {0};
     CU_ASSERT_EQUAL_FATAL(redis_start(&s), 0);
-    fr_lease_config cfg = {.enabled = 1, .mode = FR_LEASE_REDIS, .redis_url = s.url,
-                           .redis_prefix = "frtest"};
+    fr_lease_config cfg = {
+        .enabled = 1, .mode = FR_LEASE_REDIS, .redis_url = s.url, .redis_prefix = "frtest"};
     fr_lease_backend *b = NULL;
     char err[512];
     CU_ASSERT_EQUAL_FATAL(fr__lease_backend_open(&cfg, &b, err, sizeof err), FR_OK);
@@ -686,7 +720,8 @@ static void test_host_api(void)
     CU_ASSERT_EQUAL(fr__host_lease_acquire(&call1, "shared", 200 * MS, 0, &t1), FR_OK);
     CU_ASSERT(t1 >= 1);
     CU_ASSERT_EQUAL(fr__host_lease_acquire(&call1, "shared", 200 * MS, 0, &t2), FR_E_INVALID);
-    CU_ASSERT_EQUAL(fr__host_lease_acquire(&call2, "shared", 200 * MS, 30 * MS, &t2), FR_E_UNAVAILABLE);
+    CU_ASSERT_EQUAL(fr__host_lease_acquire(&call2, "shared", 200 * MS, 30 * MS, &t2),
+                    FR_E_UNAVAILABLE);
     CU_ASSERT_PTR_NOT_NULL(call2.error && strstr(call2.error, "plugin:shared is held by"));
     CU_ASSERT_EQUAL(fr__host_lease_release(&call2, "shared"), FR_E_NOT_FOUND);
     sleep_ms(400); /* renewed in the background while the call runs */
@@ -715,7 +750,8 @@ static void test_host_api(void)
 
 int main(void)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/fr-lease-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/fr-lease-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmp_dir)) {
         perror("mkdtemp");
         return 1;

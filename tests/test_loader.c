@@ -402,8 +402,8 @@ static void test_name_validation(void)
     mkdirs(tp("names/sub"), 0755);
     copy_plugin("good_agent", tp("names/good_agent.so"), 0755);
     fr_loader *l = loader_for(tp("names/sub"));
-    static const char *const bad[] = {"../good_agent", "../x", "A", "a/b", "", "x.so",
-                                      "1abc", "_x", "good-agent", "/etc/passwd"};
+    static const char *const bad[] = {"../good_agent", "../x", "A",  "a/b",        "",
+                                      "x.so",          "1abc", "_x", "good-agent", "/etc/passwd"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const fr_loaded_plugin *p = NULL;
         char err[512] = "", want[512];

@@ -47,10 +47,18 @@ static void test_duration_good(void)
         const char *text;
         int64_t us;
     } cases[] = {
-        {"0", 0},          {"250ms", 250000},   {"1m30s", 90000000},
-        {"1.5h", 5400000000LL}, {"10us", 10},   {"10\xc2\xb5s", 10},
-        {"10\xce\xbcs", 10},    {"1500ns", 1},  {"-2s", -2000000},
-        {"+3s", 3000000},  {".5s", 500000},     {"1.s", 1000000},
+        {"0", 0},
+        {"250ms", 250000},
+        {"1m30s", 90000000},
+        {"1.5h", 5400000000LL},
+        {"10us", 10},
+        {"10\xc2\xb5s", 10},
+        {"10\xce\xbcs", 10},
+        {"1500ns", 1},
+        {"-2s", -2000000},
+        {"+3s", 3000000},
+        {".5s", 500000},
+        {"1.s", 1000000},
         {"2h45m", 9900000000LL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -69,9 +77,11 @@ static void test_duration_bad(void)
     static const struct {
         const char *text, *why;
     } cases[] = {
-        {"10", "missing unit"}, {"", "empty"},           {"10x", "unknown unit"},
-        {"s", "invalid number"}, {"1.5", "missing unit"}, {"-", "invalid number"},
-        {"99999999999h", "overflow"}, {"1e3s", "unknown unit"}, {"..s", "invalid number"},
+        {"10", "missing unit"},       {"", "empty"},
+        {"10x", "unknown unit"},      {"s", "invalid number"},
+        {"1.5", "missing unit"},      {"-", "invalid number"},
+        {"99999999999h", "overflow"}, {"1e3s", "unknown unit"},
+        {"..s", "invalid number"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t us = 0;
@@ -90,9 +100,15 @@ static void test_duration_format(void)
         int64_t us;
         const char *text;
     } cases[] = {
-        {0, "0s"},           {15, "15\xc2\xb5s"},      {1500, "1.5ms"},
-        {250000, "250ms"},   {1500000, "1.5s"},        {120000000, "2m0s"},
-        {5400000000LL, "1h30m0s"}, {-2000000, "-2s"},  {3723000001LL, "1h2m3.000001s"},
+        {0, "0s"},
+        {15, "15\xc2\xb5s"},
+        {1500, "1.5ms"},
+        {250000, "250ms"},
+        {1500000, "1.5s"},
+        {120000000, "2m0s"},
+        {5400000000LL, "1h30m0s"},
+        {-2000000, "-2s"},
+        {3723000001LL, "1h2m3.000001s"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char buf[64];
@@ -112,13 +128,26 @@ static void test_yaml_typing(void)
         fr_yscalar_type type;
         int64_t ival;
     } cases[] = {
-        {"yes", FR_YS_STRING, 0},  {"on", FR_YS_STRING, 0},   {"07", FR_YS_INT, 7},
-        {"no", FR_YS_STRING, 0},   {"true", FR_YS_BOOL, 1},   {"FALSE", FR_YS_BOOL, 0},
-        {"~", FR_YS_NULL, 0},      {"", FR_YS_NULL, 0},       {"Null", FR_YS_NULL, 0},
-        {"0x1f", FR_YS_INT, 31},   {"0o17", FR_YS_INT, 15},   {"-12", FR_YS_INT, -12},
-        {"1.5", FR_YS_FLOAT, 0},   {".inf", FR_YS_FLOAT, 0},  {"1e3", FR_YS_FLOAT, 0},
-        {"'true'", FR_YS_STRING, 0}, {"\"7\"", FR_YS_STRING, 0}, {"0x", FR_YS_STRING, 0},
-        {"99999999999999999999", FR_YS_FLOAT, 0}, {"1_000", FR_YS_STRING, 0},
+        {"yes", FR_YS_STRING, 0},
+        {"on", FR_YS_STRING, 0},
+        {"07", FR_YS_INT, 7},
+        {"no", FR_YS_STRING, 0},
+        {"true", FR_YS_BOOL, 1},
+        {"FALSE", FR_YS_BOOL, 0},
+        {"~", FR_YS_NULL, 0},
+        {"", FR_YS_NULL, 0},
+        {"Null", FR_YS_NULL, 0},
+        {"0x1f", FR_YS_INT, 31},
+        {"0o17", FR_YS_INT, 15},
+        {"-12", FR_YS_INT, -12},
+        {"1.5", FR_YS_FLOAT, 0},
+        {".inf", FR_YS_FLOAT, 0},
+        {"1e3", FR_YS_FLOAT, 0},
+        {"'true'", FR_YS_STRING, 0},
+        {"\"7\"", FR_YS_STRING, 0},
+        {"0x", FR_YS_STRING, 0},
+        {"99999999999999999999", FR_YS_FLOAT, 0},
+        {"1_000", FR_YS_STRING, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char text[64];
@@ -198,8 +227,8 @@ static void test_yaml_alias_bomb(void)
 
 /* ---- DAG ---- */
 
-static int run_topo(size_t n, const int *flat_deps, const size_t *n_deps, int *order,
-                    int *cycle, size_t *clen)
+static int run_topo(size_t n, const int *flat_deps, const size_t *n_deps, int *order, int *cycle,
+                    size_t *clen)
 {
     int *deps[16];
     size_t off = 0;
@@ -359,8 +388,8 @@ static void test_manifest_valid_full(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(m->topo);
     CU_ASSERT_EQUAL(m->topo[0], 0);
     CU_ASSERT_EQUAL(m->topo[2], 2);
-    CU_ASSERT_STRING_EQUAL(m->input_json,
-                           "{\"text\":\"hello\",\"n\":3,\"ok\":\"yes\",\"list\":[1,2.5,null,true]}");
+    CU_ASSERT_STRING_EQUAL(
+        m->input_json, "{\"text\":\"hello\",\"n\":3,\"ok\":\"yes\",\"list\":[1,2.5,null,true]}");
     CU_ASSERT_EQUAL(fr__manifest_step_index(m, "finish"), 2);
     CU_ASSERT_EQUAL(fr__manifest_agent_index(m, "backup"), 1);
     CU_ASSERT_EQUAL(fr__manifest_provider_index(m, "nope"), -1);
@@ -444,28 +473,33 @@ static const struct bad_case {
     int null_manifest; /* 1: parse must return NULL (fatal) */
     want_diag diags[8];
 } bad_cases[] = {
-    {"bad_unknown_keys.yaml", 0,
+    {"bad_unknown_keys.yaml",
+     0,
      {{2, "unknown key \"workers\" in router (expected: worker_pool_size,"},
       {5, "unknown key \"plugn\" in agent \"a\" (expected: id, plugin,"},
       {8, "unknown key \"needs\" in step \"a\""},
       {9, "unknown key \"extra\" in the top level"}}},
-    {"bad_types.yaml", 0,
+    {"bad_types.yaml",
+     0,
      {{2, "router.worker_pool_size: expected an integer, got string \"ten\""},
       {4, "router.lease.enabled: expected a boolean"},
       {8, "agents[0].retry.max_attempts: must be between 1"},
       {9, "agents[0].retry.backoff: unknown backoff \"expo\""},
       {10, "agents[0].isolation: unknown isolation \"container\""},
       {11, "pipeline: expected a list, got mapping"}}},
-    {"bad_durations.yaml", 0,
+    {"bad_durations.yaml",
+     0,
      {{2, "router.default_timeout: invalid duration \"30\": missing unit"},
       {3, "router.run_timeout: must be >= 0"},
       {6, "agents[0].timeout: invalid duration \"10x\": unknown unit"},
       {8, "agents[0].circuit_breaker.reset_timeout: invalid duration \"1.5\""}}},
-    {"bad_duplicates.yaml", 0,
+    {"bad_duplicates.yaml",
+     0,
      {{4, "duplicate provider id \"p\""},
       {8, "duplicate agent id \"a\""},
       {11, "duplicate step id \"a\""}}},
-    {"bad_references.yaml", 0,
+    {"bad_references.yaml",
+     0,
      {{3, "agent \"a\": unknown provider \"nope\""},
       {4, "agent \"a\": unknown fallback agent \"ghost\""},
       {4, "agent \"a\": cannot fall back to itself"},
@@ -473,12 +507,15 @@ static const struct bad_case {
       {11, "step \"c\" depends on unknown step \"zz\""},
       {11, "step \"c\" cannot depend on itself"}}},
     {"bad_cycle.yaml", 0, {{6, "cycle in pipeline: a -> b -> c -> a"}}},
-    {"bad_namespace_role.yaml", 0,
+    {"bad_namespace_role.yaml",
+     0,
      {{2, "router.namespace: invalid namespace \"9 bad namespace\""},
-      {4, "router.rbac.run_roles: unknown role \"superuser\" (expected: viewer, operator, admin)"}}},
+      {4,
+       "router.rbac.run_roles: unknown role \"superuser\" (expected: viewer, operator, admin)"}}},
     {"bad_syntax.yaml", 1, {{5, "did not find expected ',' or ']'"}}},
     {"bad_dup_key.yaml", 0, {{3, "duplicate key \"id\""}}},
-    {"bad_required.yaml", 0,
+    {"bad_required.yaml",
+     0,
      {{1, "missing required key \"pipeline\""}, {2, "agents: must be a non-empty list"}}},
     {"empty.yaml", 0, {{0, "manifest is empty"}}},
     {"not_mapping.yaml", 0, {{1, "top level: expected a mapping"}}},

@@ -50,8 +50,8 @@ static int fill(const char *yaml, fr_config *cfg, fr_diags *d)
     fr__diags_init(d, "t.yaml");
     CU_ASSERT_EQUAL_FATAL(fr__ydoc_parse(&doc, yaml, strlen(yaml), d), 0);
     const fr_ynode *agent = fr__ymap_get(doc.root, "agent");
-    int rc = fr__options_fill(&test_plugin, fr__ymap_get(agent, "config"), agent,
-                              "agent \"a\"", cfg, d);
+    int rc =
+        fr__options_fill(&test_plugin, fr__ymap_get(agent, "config"), agent, "agent \"a\"", cfg, d);
     fr__ydoc_free(&doc);
     return rc;
 }
@@ -171,7 +171,8 @@ static void test_secret_never_in_messages(void)
     static const char *const yamls[] = {
         "agent:\n  config:\n    prompt: x\n    api_key: [sk-SECRET-1234]\n",
         "agent:\n  config:\n    prompt: x\n    api_key: 12345678901\n",
-        "agent:\n  config:\n    prompt: x\n    api_key: \"sk-SECRET-1234\"\n    bad: sk-SECRET-1234\n",
+        "agent:\n  config:\n    prompt: x\n    api_key: \"sk-SECRET-1234\"\n    bad: "
+        "sk-SECRET-1234\n",
     };
     for (size_t i = 0; i < sizeof yamls / sizeof *yamls; i++) {
         fr_config cfg;

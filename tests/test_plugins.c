@@ -390,9 +390,7 @@ static int set_option(const fr_option *o, void *config, const char *value)
     char *end;
     switch (o->type) {
     case FR_OPT_STRING:
-    case FR_OPT_JSON:
-        memcpy(field, &value, sizeof value);
-        return 0;
+    case FR_OPT_JSON: memcpy(field, &value, sizeof value); return 0;
     case FR_OPT_INT: {
         int64_t v = strtoll(value, &end, 10);
         memcpy(field, &v, sizeof v);
@@ -503,15 +501,11 @@ static size_t option_size(fr_option_type t)
 {
     switch (t) {
     case FR_OPT_STRING:
-    case FR_OPT_JSON:
-        return sizeof(const char *);
+    case FR_OPT_JSON: return sizeof(const char *);
     case FR_OPT_INT:
-    case FR_OPT_DURATION:
-        return sizeof(int64_t);
-    case FR_OPT_BOOL:
-        return sizeof(int);
-    case FR_OPT_DOUBLE:
-        return sizeof(double);
+    case FR_OPT_DURATION: return sizeof(int64_t);
+    case FR_OPT_BOOL: return sizeof(int);
+    case FR_OPT_DOUBLE: return sizeof(double);
     }
     return SIZE_MAX;
 }

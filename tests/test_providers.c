@@ -210,8 +210,9 @@ static fr_status run(provider *p, fr_call *c, const char *request, int stream, c
 {
     char *resp = NULL;
     size_t len = 0;
-    fr_status st = stream ? p->d->complete_stream(p->state, c, request, strlen(request), &resp, &len)
-                          : p->d->complete(p->state, c, request, strlen(request), &resp, &len);
+    fr_status st = stream
+                       ? p->d->complete_stream(p->state, c, request, strlen(request), &resp, &len)
+                       : p->d->complete(p->state, c, request, strlen(request), &resp, &len);
     *out = resp;
     return st;
 }
@@ -225,20 +226,22 @@ static fr_call *call_new(int status, const char *body)
     return c;
 }
 
-static const char *const base_kv[] = {"model", "cfg-model", "base_url", "http://h.test/base/",
-                                      "api_key_env", "TEST_KEY", NULL};
+static const char *const base_kv[] = {"model",       "cfg-model", "base_url", "http://h.test/base/",
+                                      "api_key_env", "TEST_KEY",  NULL};
 
 /* The request every vendor test builds: system, a tool round trip, options. */
 static const char *full_request =
     "{\"system\":\"Be brief.\",\"messages\":["
     "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
-    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"name\":\"get_weather\","
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"name\":\"get_"
+    "weather\","
     "\"arguments\":{\"city\":\"Paris\"}}]},"
     "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"sunny\"},"
     "{\"role\":\"user\",\"content\":\"Thanks\"}],"
     "\"max_tokens\":50,\"temperature\":0.5,\"stop\":[\"END\"],"
     "\"response_format\":{\"type\":\"json_object\"},"
-    "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters\":{\"type\":\"object\"}}]}";
+    "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters\":{\"type\":"
+    "\"object\"}}]}";
 
 static void setup_key(void)
 {
@@ -267,29 +270,37 @@ static fr_call *send_full(provider *p, const char *plugin, const char *answer, c
 static void test_openai_request(void)
 {
     provider p;
-    fr_call *c = send_full(&p, "openai", "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}", "http://h.test/base/chat/completions", "Authorization: Bearer sk-unit-key-1234");
+    fr_call *c =
+        send_full(&p, "openai", "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}",
+                  "http://h.test/base/chat/completions", "Authorization: Bearer sk-unit-key-1234");
     const char *out;
     ASSERT_STR(c->headers[1], "Content-Type: application/json");
-    ASSERT_STR(c->body,
-               "{\"model\":\"cfg-model\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
-               "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
-               "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
-               "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
-               "{\"role\":\"tool\",\"content\":\"sunny\",\"tool_call_id\":\"c1\"},"
-               "{\"role\":\"user\",\"content\":\"Thanks\"}],"
-               "\"max_tokens\":50,\"temperature\":0.5,\"stop\":[\"END\"],"
-               "\"response_format\":{\"type\":\"json_object\"},"
-               "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":"
-               "\"Weather\",\"parameters\":{\"type\":\"object\"}}}]}");
+    ASSERT_STR(
+        c->body,
+        "{\"model\":\"cfg-model\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+        "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+        "\"function\","
+        "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"content\":\"sunny\",\"tool_call_id\":\"c1\"},"
+        "{\"role\":\"user\",\"content\":\"Thanks\"}],"
+        "\"max_tokens\":50,\"temperature\":0.5,\"stop\":[\"END\"],"
+        "\"response_format\":{\"type\":\"json_object\"},"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":"
+        "\"Weather\",\"parameters\":{\"type\":\"object\"}}}]}");
     call_free(c);
 
     /* Streaming asks for usage; the request's own model wins; a stop string becomes a list. */
     c = call_new(200, "data: [DONE]\n\n");
-    ASSERT_STATUS(run(&p, c, "{\"model\":\"m2\",\"stop\":\"X\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+    ASSERT_STATUS(run(&p, c,
+                      "{\"model\":\"m2\",\"stop\":\"X\",\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"hi\"}]}",
                       1, &out),
                   FR_OK);
-    ASSERT_STR(c->body, "{\"model\":\"m2\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":[\"X\"],"
-                        "\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+    ASSERT_STR(
+        c->body,
+        "{\"model\":\"m2\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":[\"X\"],"
+        "\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
     ASSERT_STR(c->headers[2], "Accept: text/event-stream");
     call_free(c);
     provider_close(&p);
@@ -298,36 +309,44 @@ static void test_openai_request(void)
 static void test_anthropic_request(void)
 {
     provider p;
-    fr_call *c = send_full(&p, "anthropic", "{\"content\":[]}", "http://h.test/base/v1/messages", "x-api-key: sk-unit-key-1234");
+    fr_call *c = send_full(&p, "anthropic", "{\"content\":[]}", "http://h.test/base/v1/messages",
+                           "x-api-key: sk-unit-key-1234");
     const char *out;
     ASSERT_STR(c->headers[c->n_headers - 1], "anthropic-version: 2023-06-01");
-    ASSERT_STR(c->body,
-               "{\"model\":\"cfg-model\",\"system\":\"Be brief.\",\"messages\":["
-               "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
-               "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"c1\",\"name\":\"get_weather\","
-               "\"input\":{\"city\":\"Paris\"}}]},"
-               "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"c1\",\"content\":\"sunny\"}]},"
-               "{\"role\":\"user\",\"content\":\"Thanks\"}],"
-               "\"max_tokens\":50,\"temperature\":0.5,\"stop_sequences\":[\"END\"],"
-               "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather\",\"input_schema\":{\"type\":\"object\"}}]}");
+    ASSERT_STR(c->body, "{\"model\":\"cfg-model\",\"system\":\"Be brief.\",\"messages\":["
+                        "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
+                        "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"c1\","
+                        "\"name\":\"get_weather\","
+                        "\"input\":{\"city\":\"Paris\"}}]},"
+                        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
+                        "\"c1\",\"content\":\"sunny\"}]},"
+                        "{\"role\":\"user\",\"content\":\"Thanks\"}],"
+                        "\"max_tokens\":50,\"temperature\":0.5,\"stop_sequences\":[\"END\"],"
+                        "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather\",\"input_"
+                        "schema\":{\"type\":\"object\"}}]}");
     call_free(c);
 
     /* max_tokens is always sent; system messages join the top-level system. */
     c = call_new(200, "{\"content\":[]}");
-    ASSERT_STATUS(run(&p, c, "{\"system\":\"A\",\"messages\":[{\"role\":\"system\",\"content\":\"B\"},"
-                             "{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}", 0, &out),
+    ASSERT_STATUS(run(&p, c,
+                      "{\"system\":\"A\",\"messages\":[{\"role\":\"system\",\"content\":\"B\"},"
+                      "{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}",
+                      0, &out),
                   FR_OK);
-    ASSERT_STR(c->body, "{\"model\":\"cfg-model\",\"system\":\"A\\n\\nB\",\"messages\":[{\"role\":\"user\","
-                        "\"content\":\"hi\"}],\"max_tokens\":1024}");
+    ASSERT_STR(c->body,
+               "{\"model\":\"cfg-model\",\"system\":\"A\\n\\nB\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"hi\"}],\"max_tokens\":1024}");
     call_free(c);
     provider_close(&p);
 
     /* auth: bearer, a custom version and default_max_tokens. */
-    const char *kv[] = {"model", "m", "base_url", "https://gw.test", "api_key_env", "TEST_KEY",
-                        "auth", "bearer", "version", "2099-01-01", "default_max_tokens", "77", NULL};
+    const char *kv[] = {
+        "model",  "m",       "base_url",   "https://gw.test",    "api_key_env", "TEST_KEY", "auth",
+        "bearer", "version", "2099-01-01", "default_max_tokens", "77",          NULL};
     ASSERT_STATUS(provider_open(&p, "anthropic", kv), FR_OK);
     c = call_new(200, "{\"content\":[]}");
-    ASSERT_STATUS(run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out), FR_OK);
+    ASSERT_STATUS(run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out),
+                  FR_OK);
     ASSERT_STR(c->headers[0], "Authorization: Bearer sk-unit-key-1234");
     ASSERT_STR(c->headers[c->n_headers - 1], "anthropic-version: 2099-01-01");
     ASSERT_CONTAINS(c->body, "\"max_tokens\":77");
@@ -343,32 +362,46 @@ static void test_anthropic_request(void)
 static void test_gemini_request(void)
 {
     provider p;
-    fr_call *c = send_full(&p, "gemini", "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"finishReason\":\"STOP\"}]}", "http://h.test/base/v1beta/models/cfg-model:generateContent", "x-goog-api-key: sk-unit-key-1234");
+    fr_call *c = send_full(
+        &p, "gemini",
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"finishReason\":\"STOP\"}]}",
+        "http://h.test/base/v1beta/models/cfg-model:generateContent",
+        "x-goog-api-key: sk-unit-key-1234");
     const char *out;
     ASSERT_STR(c->body,
                "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Weather in Paris?\"}]},"
-               "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":\"Paris\"}}}]},"
-               "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"get_weather\",\"response\":"
+               "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get_weather\","
+               "\"args\":{\"city\":\"Paris\"}}}]},"
+               "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"get_weather\","
+               "\"response\":"
                "{\"content\":\"sunny\"}}}]},"
                "{\"role\":\"user\",\"parts\":[{\"text\":\"Thanks\"}]}],"
                "\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"}]},"
-               "\"generationConfig\":{\"maxOutputTokens\":50,\"temperature\":0.5,\"stopSequences\":[\"END\"],"
+               "\"generationConfig\":{\"maxOutputTokens\":50,\"temperature\":0.5,\"stopSequences\":"
+               "[\"END\"],"
                "\"responseMimeType\":\"application/json\"},"
-               "\"tools\":[{\"functionDeclarations\":[{\"name\":\"get_weather\",\"description\":\"Weather\","
+               "\"tools\":[{\"functionDeclarations\":[{\"name\":\"get_weather\",\"description\":"
+               "\"Weather\","
                "\"parameters\":{\"type\":\"object\"}}]}]}");
     call_free(c);
 
     c = call_new(200, "");
-    ASSERT_STATUS(run(&p, c, "{\"model\":\"models/g-2\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out),
-                  FR_E_STREAM_TRUNCATED);
+    ASSERT_STATUS(
+        run(&p, c,
+            "{\"model\":\"models/g-2\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1,
+            &out),
+        FR_E_STREAM_TRUNCATED);
     ASSERT_STR(c->url, "http://h.test/base/v1beta/models/g-2:streamGenerateContent?alt=sse");
     ASSERT_STR(c->body, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}");
     call_free(c);
 
     /* A model name cannot smuggle a path or query into the URL. */
     c = call_new(200, "");
-    ASSERT_STATUS(run(&p, c, "{\"model\":\"x/../y?k=1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out),
-                  FR_E_BAD_REQUEST);
+    ASSERT_STATUS(
+        run(&p, c,
+            "{\"model\":\"x/../y?k=1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0,
+            &out),
+        FR_E_BAD_REQUEST);
     ASSERT_CONTAINS(c->error, "gemini: model name");
     call_free(c);
     provider_close(&p);
@@ -384,11 +417,13 @@ static void test_request_validation(void)
         {"{}", "non-empty \"messages\""},
         {"{\"messages\":[]}", "non-empty \"messages\""},
         {"{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", "messages[0].role"},
-        {"{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages[0].content must be a string"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":5}]}",
+         "messages[0].content must be a string"},
         {"{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", "needs a tool_call_id"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}", "max_tokens"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[1]}", "\"stop\""},
-        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", "tools[0] needs a string name"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}",
+         "tools[0] needs a string name"},
     };
     provider p;
     setup_key();
@@ -408,23 +443,29 @@ static void test_init(void)
 {
     provider p;
     env_name = NULL;
-    ASSERT_STATUS(provider_open(&p, "openai", (const char *const[]){"model", "m", NULL}), FR_E_CONFIG);
+    ASSERT_STATUS(provider_open(&p, "openai", (const char *const[]){"model", "m", NULL}),
+                  FR_E_CONFIG);
     ASSERT_STR(init_error, "openai: environment variable OPENAI_API_KEY is not set (api_key_env)");
     provider_close(&p);
-    ASSERT_STATUS(provider_open(&p, "anthropic", (const char *const[]){"model", "m", NULL}), FR_E_CONFIG);
-    ASSERT_STR(init_error, "anthropic: environment variable ANTHROPIC_API_KEY is not set (api_key_env)");
+    ASSERT_STATUS(provider_open(&p, "anthropic", (const char *const[]){"model", "m", NULL}),
+                  FR_E_CONFIG);
+    ASSERT_STR(init_error,
+               "anthropic: environment variable ANTHROPIC_API_KEY is not set (api_key_env)");
     provider_close(&p);
-    ASSERT_STATUS(provider_open(&p, "gemini", (const char *const[]){"model", "m", NULL}), FR_E_CONFIG);
+    ASSERT_STATUS(provider_open(&p, "gemini", (const char *const[]){"model", "m", NULL}),
+                  FR_E_CONFIG);
     ASSERT_STR(init_error, "gemini: environment variable GEMINI_API_KEY is not set (api_key_env)");
     provider_close(&p);
 
     /* api_key_env: "" sends no key (local servers). */
-    const char *kv[] = {"model", "llama3", "base_url", "http://localhost:11434/v1", "api_key_env", "",
-                        "timeout", "250000", "ca_file", "/x/ca.pem", NULL};
+    const char *kv[] = {"model",       "llama3",    "base_url", "http://localhost:11434/v1",
+                        "api_key_env", "",          "timeout",  "250000",
+                        "ca_file",     "/x/ca.pem", NULL};
     ASSERT_STATUS(provider_open(&p, "openai", kv), FR_OK);
     fr_call *c = call_new(200, "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}");
     const char *out;
-    ASSERT_STATUS(run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out), FR_OK);
+    ASSERT_STATUS(run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out),
+                  FR_OK);
     ASSERT_STR(c->url, "http://localhost:11434/v1/chat/completions");
     ASSERT_STR(c->headers[0], "Content-Type: application/json");
     CU_ASSERT_EQUAL(c->n_secret, 0);
@@ -450,46 +491,65 @@ static void test_responses(void)
 {
     static const resp_case cases[] = {
         {"openai",
-         "{\"model\":\"gpt-x\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi!\"},"
+         "{\"model\":\"gpt-x\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi!"
+         "\"},"
          "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}",
-         "{\"text\":\"Hi!\",\"tool_calls\":[],\"finish_reason\":\"length\",\"usage\":{\"input_tokens\":3,"
+         "{\"text\":\"Hi!\",\"tool_calls\":[],\"finish_reason\":\"length\",\"usage\":{\"input_"
+         "tokens\":3,"
          "\"output_tokens\":2},\"model\":\"gpt-x\"}"},
         {"openai",
-         "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"t1\",\"type\":\"function\","
-         "\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":[1,2]}\"}},{\"id\":\"t2\",\"function\":"
+         "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"t1\",\"type\":"
+         "\"function\","
+         "\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":[1,2]}\"}},{\"id\":\"t2\","
+         "\"function\":"
          "{\"name\":\"g\",\"arguments\":\"\"}}]},\"finish_reason\":\"tool_calls\"}]}",
-         "{\"text\":\"\",\"tool_calls\":[{\"id\":\"t1\",\"name\":\"f\",\"arguments\":{\"a\":[1,2]}},"
-         "{\"id\":\"t2\",\"name\":\"g\",\"arguments\":{}}],\"finish_reason\":\"tool_calls\",\"usage\":"
+         "{\"text\":\"\",\"tool_calls\":[{\"id\":\"t1\",\"name\":\"f\",\"arguments\":{\"a\":[1,2]}}"
+         ","
+         "{\"id\":\"t2\",\"name\":\"g\",\"arguments\":{}}],\"finish_reason\":\"tool_calls\","
+         "\"usage\":"
          "{\"input_tokens\":0,\"output_tokens\":0},\"model\":\"cfg-model\"}"},
         {"openai",
          "{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"content_filter\"}]}",
          "{\"text\":\"\",\"tool_calls\":[],\"finish_reason\":\"content_filter\",\"usage\":"
          "{\"input_tokens\":0,\"output_tokens\":0},\"model\":\"cfg-model\"}"},
         {"anthropic",
-         "{\"model\":\"claude-x\",\"content\":[{\"type\":\"text\",\"text\":\"Let me \"},{\"type\":\"text\","
-         "\"text\":\"look.\"},{\"type\":\"tool_use\",\"id\":\"tu1\",\"name\":\"f\",\"input\":{\"q\":1}}],"
+         "{\"model\":\"claude-x\",\"content\":[{\"type\":\"text\",\"text\":\"Let me "
+         "\"},{\"type\":\"text\","
+         "\"text\":\"look.\"},{\"type\":\"tool_use\",\"id\":\"tu1\",\"name\":\"f\",\"input\":{"
+         "\"q\":1}}],"
          "\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":10,\"output_tokens\":4}}",
-         "{\"text\":\"Let me look.\",\"tool_calls\":[{\"id\":\"tu1\",\"name\":\"f\",\"arguments\":{\"q\":1}}],"
-         "\"finish_reason\":\"tool_calls\",\"usage\":{\"input_tokens\":10,\"output_tokens\":4},\"model\":\"claude-x\"}"},
+         "{\"text\":\"Let me "
+         "look.\",\"tool_calls\":[{\"id\":\"tu1\",\"name\":\"f\",\"arguments\":{\"q\":1}}],"
+         "\"finish_reason\":\"tool_calls\",\"usage\":{\"input_tokens\":10,\"output_tokens\":4},"
+         "\"model\":\"claude-x\"}"},
         {"anthropic",
          "{\"content\":[{\"type\":\"text\",\"text\":\"cut\"}],\"stop_reason\":\"max_tokens\"}",
-         "{\"text\":\"cut\",\"tool_calls\":[],\"finish_reason\":\"length\",\"usage\":{\"input_tokens\":0,"
+         "{\"text\":\"cut\",\"tool_calls\":[],\"finish_reason\":\"length\",\"usage\":{\"input_"
+         "tokens\":0,"
          "\"output_tokens\":0},\"model\":\"cfg-model\"}"},
         {"gemini",
-         "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"},{\"text\":\"lo\"}],\"role\":\"model\"},"
-         "\"finishReason\":\"MAX_TOKENS\"}],\"usageMetadata\":{\"promptTokenCount\":5,\"candidatesTokenCount\":2},"
+         "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"},{\"text\":\"lo\"}],\"role\":"
+         "\"model\"},"
+         "\"finishReason\":\"MAX_TOKENS\"}],\"usageMetadata\":{\"promptTokenCount\":5,"
+         "\"candidatesTokenCount\":2},"
          "\"modelVersion\":\"gemini-x-001\"}",
-         "{\"text\":\"Hello\",\"tool_calls\":[],\"finish_reason\":\"length\",\"usage\":{\"input_tokens\":5,"
+         "{\"text\":\"Hello\",\"tool_calls\":[],\"finish_reason\":\"length\",\"usage\":{\"input_"
+         "tokens\":5,"
          "\"output_tokens\":2},\"model\":\"gemini-x-001\"}"},
         {"gemini",
-         "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{\"x\":true}}},"
+         "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{"
+         "\"x\":true}}},"
          "{\"functionCall\":{\"name\":\"g\"}}]},\"finishReason\":\"STOP\"}]}",
-         "{\"text\":\"\",\"tool_calls\":[{\"id\":\"call_1\",\"name\":\"f\",\"arguments\":{\"x\":true}},"
-         "{\"id\":\"call_2\",\"name\":\"g\",\"arguments\":{}}],\"finish_reason\":\"tool_calls\",\"usage\":"
+         "{\"text\":\"\",\"tool_calls\":[{\"id\":\"call_1\",\"name\":\"f\",\"arguments\":{\"x\":"
+         "true}},"
+         "{\"id\":\"call_2\",\"name\":\"g\",\"arguments\":{}}],\"finish_reason\":\"tool_calls\","
+         "\"usage\":"
          "{\"input_tokens\":0,\"output_tokens\":0},\"model\":\"cfg-model\"}"},
         {"gemini",
-         "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}]},\"finishReason\":\"SAFETY\"}]}",
-         "{\"text\":\"\",\"tool_calls\":[],\"finish_reason\":\"content_filter\",\"usage\":{\"input_tokens\":0,"
+         "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}]},\"finishReason\":\"SAFETY\"}]"
+         "}",
+         "{\"text\":\"\",\"tool_calls\":[],\"finish_reason\":\"content_filter\",\"usage\":{\"input_"
+         "tokens\":0,"
          "\"output_tokens\":0},\"model\":\"cfg-model\"}"},
     };
     setup_key();
@@ -498,7 +558,8 @@ static void test_responses(void)
         ASSERT_STATUS(provider_open(&p, cases[i].plugin, base_kv), FR_OK);
         fr_call *c = call_new(200, cases[i].body);
         const char *out = NULL;
-        ASSERT_STATUS(run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out), FR_OK);
+        ASSERT_STATUS(
+            run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out), FR_OK);
         ASSERT_STR(out, cases[i].want);
         call_free(c);
         provider_close(&p);
@@ -518,51 +579,71 @@ typedef struct err_case {
 static void test_errors(void)
 {
     static const err_case cases[] = {
-        {"openai", 429, "{\"error\":{\"message\":\"Rate limit reached for gpt-4o\",\"type\":\"requests\","
-                        "\"code\":\"rate_limit_exceeded\"}}",
-         FR_E_RATE_LIMITED, "openai: HTTP 429: Rate limit reached for gpt-4o (rate_limit_exceeded)"},
-        {"openai", 400, "{\"error\":{\"message\":\"too much\",\"code\":\"context_length_exceeded\"}}",
+        {"openai", 429,
+         "{\"error\":{\"message\":\"Rate limit reached for gpt-4o\",\"type\":\"requests\","
+         "\"code\":\"rate_limit_exceeded\"}}",
+         FR_E_RATE_LIMITED,
+         "openai: HTTP 429: Rate limit reached for gpt-4o (rate_limit_exceeded)"},
+        {"openai", 400,
+         "{\"error\":{\"message\":\"too much\",\"code\":\"context_length_exceeded\"}}",
          FR_E_CONTEXT_WINDOW, "openai: HTTP 400: too much (context_length_exceeded)"},
         {"openai", 400, "{\"error\":{\"message\":\"no\",\"code\":\"content_policy_violation\"}}",
          FR_E_CONTENT_POLICY, "HTTP 400: no"},
-        {"openai", 400, "{\"error\":{\"message\":\"no\",\"code\":\"content_filter\"}}", FR_E_CONTENT_POLICY, "no"},
-        {"openai", 400, "{\"error\":{\"message\":\"Invalid value for temperature\",\"type\":\"invalid_request_error\"}}",
+        {"openai", 400, "{\"error\":{\"message\":\"no\",\"code\":\"content_filter\"}}",
+         FR_E_CONTENT_POLICY, "no"},
+        {"openai", 400,
+         "{\"error\":{\"message\":\"Invalid value for "
+         "temperature\",\"type\":\"invalid_request_error\"}}",
          FR_E_BAD_REQUEST, "Invalid value for temperature (invalid_request_error)"},
-        {"openai", 401, "{\"error\":{\"message\":\"Incorrect API key provided: sk-unit-key-1234.\"}}",
-         FR_E_AUTH, "HTTP 401: Incorrect API key provided: [REDACTED]."},
+        {"openai", 401,
+         "{\"error\":{\"message\":\"Incorrect API key provided: sk-unit-key-1234.\"}}", FR_E_AUTH,
+         "HTTP 401: Incorrect API key provided: [REDACTED]."},
         {"openai", 403, "{}", FR_E_AUTH, "HTTP 403: {}"},
         {"openai", 408, "", FR_E_REQUEST_TIMEOUT, "HTTP 408: (empty body)"},
-        {"openai", 500, "<html>\n<b>oops</b></html>", FR_E_UNAVAILABLE, "HTTP 500: <html> <b>oops</b></html>"},
+        {"openai", 500, "<html>\n<b>oops</b></html>", FR_E_UNAVAILABLE,
+         "HTTP 500: <html> <b>oops</b></html>"},
         {"openai", 502, "{}", FR_E_UNAVAILABLE, "HTTP 502"},
         {"openai", 504, "{}", FR_E_UNAVAILABLE, "HTTP 504"},
         {"openai", 503, "{}", FR_E_OVERLOADED, "HTTP 503"},
         {"openai", 599, "{}", FR_E_UNAVAILABLE, "HTTP 599"},
         {"openai", 418, "{}", FR_E_BAD_REQUEST, "HTTP 418"},
-        {"anthropic", 529, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
+        {"anthropic", 529,
+         "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}"
+         "}",
          FR_E_OVERLOADED, "anthropic: HTTP 529: Overloaded (overloaded_error)"},
-        {"anthropic", 400, "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
-                           "\"prompt is too long: 210000 tokens > 200000 maximum\"}}",
+        {"anthropic", 400,
+         "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
+         "\"prompt is too long: 210000 tokens > 200000 maximum\"}}",
          FR_E_CONTEXT_WINDOW, "prompt is too long"},
-        {"anthropic", 400, "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
-                           "\"Output blocked by content filtering policy\"}}",
+        {"anthropic", 400,
+         "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
+         "\"Output blocked by content filtering policy\"}}",
          FR_E_CONTENT_POLICY, "content filtering policy"},
-        {"gemini", 400, "{\"error\":{\"code\":400,\"message\":\"The input token count (1200000) exceeds the "
-                        "maximum number of tokens allowed (1048576).\",\"status\":\"INVALID_ARGUMENT\"}}",
+        {"gemini", 400,
+         "{\"error\":{\"code\":400,\"message\":\"The input token count (1200000) exceeds the "
+         "maximum number of tokens allowed (1048576).\",\"status\":\"INVALID_ARGUMENT\"}}",
          FR_E_CONTEXT_WINDOW, "gemini: HTTP 400: The input token count"},
-        {"gemini", 429, "{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted\",\"status\":"
-                        "\"RESOURCE_EXHAUSTED\"}}",
+        {"gemini", 429,
+         "{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted\",\"status\":"
+         "\"RESOURCE_EXHAUSTED\"}}",
          FR_E_RATE_LIMITED, "Resource has been exhausted (RESOURCE_EXHAUSTED)"},
         /* 2xx bodies that are not answers. */
-        {"openai", 200, "{\"choices\":[]}", FR_E_BAD_RESPONSE, "openai: answer has no choices[0].message"},
-        {"openai", 200, "{\"choices\":[{\"message\":{\"con", FR_E_BAD_RESPONSE, "openai: HTTP 200 with a body that is not valid JSON"},
+        {"openai", 200, "{\"choices\":[]}", FR_E_BAD_RESPONSE,
+         "openai: answer has no choices[0].message"},
+        {"openai", 200, "{\"choices\":[{\"message\":{\"con", FR_E_BAD_RESPONSE,
+         "openai: HTTP 200 with a body that is not valid JSON"},
         {"openai", 200, "[1]", FR_E_BAD_RESPONSE, "not a JSON object"},
-        {"anthropic", 200, "{\"id\":\"x\"}", FR_E_BAD_RESPONSE, "anthropic: answer has no \"content\" array"},
-        {"anthropic", 200, "{\"content\":[{\"type\":\"tool_use\",\"id\":\"x\"}]}", FR_E_BAD_RESPONSE, "lacks id, name or input"},
-        {"gemini", 200, "{\"usageMetadata\":{}}", FR_E_BAD_RESPONSE, "gemini: answer has no candidates"},
+        {"anthropic", 200, "{\"id\":\"x\"}", FR_E_BAD_RESPONSE,
+         "anthropic: answer has no \"content\" array"},
+        {"anthropic", 200, "{\"content\":[{\"type\":\"tool_use\",\"id\":\"x\"}]}",
+         FR_E_BAD_RESPONSE, "lacks id, name or input"},
+        {"gemini", 200, "{\"usageMetadata\":{}}", FR_E_BAD_RESPONSE,
+         "gemini: answer has no candidates"},
         {"gemini", 200, "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}", FR_E_CONTENT_POLICY,
          "gemini: prompt blocked (blockReason SAFETY)"},
-        {"gemini", 200, "{\"error\":{\"code\":503,\"message\":\"busy\",\"status\":\"UNAVAILABLE\"}}", FR_E_OVERLOADED,
-         "gemini: busy (UNAVAILABLE)"},
+        {"gemini", 200,
+         "{\"error\":{\"code\":503,\"message\":\"busy\",\"status\":\"UNAVAILABLE\"}}",
+         FR_E_OVERLOADED, "gemini: busy (UNAVAILABLE)"},
     };
     setup_key();
     for (size_t i = 0; i < PU_COUNT(cases); i++) {
@@ -570,7 +651,8 @@ static void test_errors(void)
         ASSERT_STATUS(provider_open(&p, cases[i].plugin, base_kv), FR_OK);
         fr_call *c = call_new(cases[i].status, cases[i].body);
         const char *out;
-        fr_status st = run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out);
+        fr_status st =
+            run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out);
         if (st != cases[i].want)
             fprintf(stderr, "\ncase %zu (%s %d)\n", i, cases[i].plugin, cases[i].status);
         ASSERT_STATUS(st, cases[i].want);
@@ -588,7 +670,9 @@ static void test_errors(void)
         fr_call *c = call_new(200, "");
         c->http_status = passthrough[i];
         const char *out;
-        ASSERT_STATUS(run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out), passthrough[i]);
+        ASSERT_STATUS(
+            run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, &out),
+            passthrough[i]);
         call_free(c);
     }
     provider_close(&p);
@@ -625,9 +709,11 @@ static void test_retry_after_parser(void)
     };
     for (size_t i = 0; i < PU_COUNT(cases); i++) {
         int64_t got = -42;
-        int rc = pv_parse_retry_after(cases[i].value, strlen(cases[i].value), cases[i].now_us, &got);
+        int rc =
+            pv_parse_retry_after(cases[i].value, strlen(cases[i].value), cases[i].now_us, &got);
         if (rc != cases[i].rc || (rc == 0 && got != cases[i].want_us))
-            fprintf(stderr, "\nRetry-After \"%s\": rc %d, %lld us\n", cases[i].value, rc, (long long)got);
+            fprintf(stderr, "\nRetry-After \"%s\": rc %d, %lld us\n", cases[i].value, rc,
+                    (long long)got);
         CU_ASSERT_EQUAL(rc, cases[i].rc);
         if (rc == 0)
             CU_ASSERT_EQUAL(got, cases[i].want_us);
@@ -642,7 +728,8 @@ static void test_retry_after_plugin(void)
         int64_t clock_us, want_us;
     } cases[] = {
         {429, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\n\r\n", 0, 2000000},
-        {429, "HTTP/1.1 429 x\r\nretry-after: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n", 1445412480LL * 1000000 - 4000000, 4000000},
+        {429, "HTTP/1.1 429 x\r\nretry-after: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n",
+         1445412480LL * 1000000 - 4000000, 4000000},
         {429, "HTTP/1.1 429 x\r\nRetry-After: 30\r\nretry-after-ms: 1500\r\n\r\n", 0, 1500000},
         {503, "HTTP/1.1 503 x\r\nRetry-After: 9\r\n\r\n", 0, 9000000},
         /* Only the last response head counts (a 100 Continue came first). */
@@ -672,7 +759,7 @@ static void test_retry_after_plugin(void)
 static void test_sse_parser(void)
 {
     const char *text = ": comment\r\nevent: a\r\ndata: one\r\ndata:two\r\n\r\n"
-                       "id: 5\nretry: 10\n\n"          /* no data, no event: skipped */
+                       "id: 5\nretry: 10\n\n" /* no data, no event: skipped */
                        "data: {\"x\": 1}\n\n"
                        "event: tail\ndata: incomplete"; /* no blank line: discarded */
     const char *pos = text, *end = text + strlen(text);
@@ -705,7 +792,9 @@ static void test_streams(void)
 {
     static const stream_case cases[] = {
         {"openai",
-         "data: {\"model\":\"gpt-s\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+         "data: "
+         "{\"model\":\"gpt-s\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+         "\"content\":\"\"}}]}\n\n"
          "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
          ": keep-alive\n\n"
          "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n"
@@ -713,18 +802,27 @@ static void test_streams(void)
          "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n"
          "data: [DONE]\n\n",
          FR_OK, "[Hel][lo]",
-         "{\"text\":\"Hello\",\"tool_calls\":[],\"finish_reason\":\"stop\",\"usage\":{\"input_tokens\":4,"
+         "{\"text\":\"Hello\",\"tool_calls\":[],\"finish_reason\":\"stop\",\"usage\":{\"input_"
+         "tokens\":4,"
          "\"output_tokens\":2},\"model\":\"gpt-s\"}"},
         {"openai",
-         "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"t1\",\"function\":{\"name\":\"f\","
+         "data: "
+         "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"t1\",\"function\":{"
+         "\"name\":\"f\","
          "\"arguments\":\"\"}}]}}]}\n\n"
-         "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n"
-         "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n"
+         "data: "
+         "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{"
+         "\\\"a\\\":\"}}]}}]}\n\n"
+         "data: "
+         "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"1}"
+         "\"}}]}}]}\n\n"
          "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
          "data: [DONE]\n\n",
          FR_OK, "",
-         "{\"text\":\"\",\"tool_calls\":[{\"id\":\"t1\",\"name\":\"f\",\"arguments\":{\"a\":1}}],\"finish_reason\":"
-         "\"tool_calls\",\"usage\":{\"input_tokens\":0,\"output_tokens\":0},\"model\":\"cfg-model\"}"},
+         "{\"text\":\"\",\"tool_calls\":[{\"id\":\"t1\",\"name\":\"f\",\"arguments\":{\"a\":1}}],"
+         "\"finish_reason\":"
+         "\"tool_calls\",\"usage\":{\"input_tokens\":0,\"output_tokens\":0},\"model\":\"cfg-"
+         "model\"}"},
         {"openai",
          "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
          "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n",
@@ -733,51 +831,72 @@ static void test_streams(void)
          "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
          "data: [DONE]", /* the terminator itself cut before its blank line */
          FR_E_STREAM_TRUNCATED, "[Hel]", "openai: stream cut after 1 chunks"},
-        {"openai", "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n", FR_E_UNAVAILABLE, "",
-         "openai: boom (server_error)"},
-        {"openai", "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]\n\n", FR_E_BAD_RESPONSE, "",
-         "openai: stream chunk 1 is not valid JSON"},
+        {"openai", "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n",
+         FR_E_UNAVAILABLE, "", "openai: boom (server_error)"},
+        {"openai", "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]\n\n", FR_E_BAD_RESPONSE,
+         "", "openai: stream chunk 1 is not valid JSON"},
         {"anthropic",
-         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-s\",\"usage\":"
+         "event: message_start\ndata: "
+         "{\"type\":\"message_start\",\"message\":{\"model\":\"claude-s\",\"usage\":"
          "{\"input_tokens\":9,\"output_tokens\":1}}}\n\n"
          "event: ping\ndata: {\"type\":\"ping\"}\n\n"
-         "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+         "event: content_block_start\ndata: "
+         "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
          "{\"type\":\"text\",\"text\":\"\"}}\n\n"
-         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+         "event: content_block_delta\ndata: "
+         "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
          "{\"type\":\"text_delta\",\"text\":\"Hi \"}}\n\n"
          "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
-         "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
+         "event: content_block_start\ndata: "
+         "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
          "{\"type\":\"tool_use\",\"id\":\"tu1\",\"name\":\"f\",\"input\":{}}}\n\n"
-         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+         "event: content_block_delta\ndata: "
+         "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
          "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"q\\\": \"}}\n\n"
-         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+         "event: content_block_delta\ndata: "
+         "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
          "{\"type\":\"input_json_delta\",\"partial_json\":\"2}\"}}\n\n"
          "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n"
-         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+         "event: message_delta\ndata: "
+         "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
          "\"usage\":{\"output_tokens\":12}}\n\n"
          "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
          FR_OK, "[Hi ]",
-         "{\"text\":\"Hi \",\"tool_calls\":[{\"id\":\"tu1\",\"name\":\"f\",\"arguments\":{\"q\":2}}],\"finish_reason\":"
-         "\"tool_calls\",\"usage\":{\"input_tokens\":9,\"output_tokens\":12},\"model\":\"claude-s\"}"},
+         "{\"text\":\"Hi "
+         "\",\"tool_calls\":[{\"id\":\"tu1\",\"name\":\"f\",\"arguments\":{\"q\":2}}],\"finish_"
+         "reason\":"
+         "\"tool_calls\",\"usage\":{\"input_tokens\":9,\"output_tokens\":12},\"model\":\"claude-"
+         "s\"}"},
         {"anthropic",
-         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"c\"}}\n\n"
-         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\","
+         "event: message_start\ndata: "
+         "{\"type\":\"message_start\",\"message\":{\"model\":\"c\"}}\n\n"
+         "event: content_block_delta\ndata: "
+         "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\","
          "\"text\":\"a\"}}\n\n"
-         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}}\n\n",
+         "event: message_delta\ndata: "
+         "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}}\n\n",
          FR_E_STREAM_TRUNCATED, "[a]", "anthropic: stream cut after 3 chunks"},
         {"anthropic",
-         "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+         "event: error\ndata: "
+         "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}"
+         "\n\n",
          FR_E_OVERLOADED, "", "anthropic: Overloaded (overloaded_error)"},
         {"gemini",
-         "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}],\"role\":\"model\"}}],"
+         "data: "
+         "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}],\"role\":\"model\"}}],"
          "\"usageMetadata\":{\"promptTokenCount\":3}}\r\n\r\n"
-         "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo\"}],\"role\":\"model\"},\"finishReason\":"
-         "\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2},\"modelVersion\":\"g-s\"}\r\n\r\n",
+         "data: "
+         "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo\"}],\"role\":\"model\"},"
+         "\"finishReason\":"
+         "\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2},"
+         "\"modelVersion\":\"g-s\"}\r\n\r\n",
          FR_OK, "[Hel][lo]",
-         "{\"text\":\"Hello\",\"tool_calls\":[],\"finish_reason\":\"stop\",\"usage\":{\"input_tokens\":3,"
+         "{\"text\":\"Hello\",\"tool_calls\":[],\"finish_reason\":\"stop\",\"usage\":{\"input_"
+         "tokens\":3,"
          "\"output_tokens\":2},\"model\":\"g-s\"}"},
         {"gemini",
-         "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}],\"role\":\"model\"}}]}\n\n",
+         "data: "
+         "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}],\"role\":\"model\"}}]}\n\n",
          FR_E_STREAM_TRUNCATED, "[Hel]", "gemini: stream cut after 1 chunks"},
         {"gemini", "", FR_E_STREAM_TRUNCATED, "", "gemini: stream cut after 0 chunks"},
     };
@@ -787,7 +906,8 @@ static void test_streams(void)
         ASSERT_STATUS(provider_open(&p, cases[i].plugin, base_kv), FR_OK);
         fr_call *c = call_new(200, cases[i].body);
         const char *out = NULL;
-        fr_status st = run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out);
+        fr_status st =
+            run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out);
         if (st != cases[i].want)
             fprintf(stderr, "\nstream case %zu (%s): %s\n", i, cases[i].plugin, c->error);
         ASSERT_STATUS(st, cases[i].want);
@@ -806,7 +926,8 @@ static void test_streams(void)
     fr_call *c = call_new(200, cases[0].body);
     c->stop_after = 1;
     const char *out;
-    ASSERT_STATUS(run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out), FR_E_CANCELLED);
+    ASSERT_STATUS(run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out),
+                  FR_E_CANCELLED);
     ASSERT_CONTAINS(c->error, "openai: streaming stopped");
     call_free(c);
     provider_close(&p);
@@ -819,11 +940,14 @@ static void test_classify(void)
     CU_ASSERT_EQUAL(pv_classify(0, "", "overloaded_error", "x"), FR_E_OVERLOADED);
     CU_ASSERT_EQUAL(pv_classify(0, "", "rate_limit_error", "x"), FR_E_RATE_LIMITED);
     CU_ASSERT_EQUAL(pv_classify(0, "RESOURCE_EXHAUSTED", "", "x"), FR_E_RATE_LIMITED);
-    CU_ASSERT_EQUAL(pv_classify(0, "", "invalid_request_error", "Prompt is too long"), FR_E_CONTEXT_WINDOW);
+    CU_ASSERT_EQUAL(pv_classify(0, "", "invalid_request_error", "Prompt is too long"),
+                    FR_E_CONTEXT_WINDOW);
     CU_ASSERT_EQUAL(pv_classify(0, "", "", "mystery"), FR_E_UNAVAILABLE);
-    CU_ASSERT_EQUAL(pv_classify(422, "", "", "This model's maximum context length is 4097 tokens"), FR_E_CONTEXT_WINDOW);
-    CU_ASSERT_EQUAL(pv_classify(400, "", "", "The response was filtered due to the prompt triggering "
-                                             "Azure OpenAI's content management policy (content_filter)"),
+    CU_ASSERT_EQUAL(pv_classify(422, "", "", "This model's maximum context length is 4097 tokens"),
+                    FR_E_CONTEXT_WINDOW);
+    CU_ASSERT_EQUAL(pv_classify(400, "", "",
+                                "The response was filtered due to the prompt triggering "
+                                "Azure OpenAI's content management policy (content_filter)"),
                     FR_E_CONTENT_POLICY);
     /* Class by HTTP status wins over marks outside bad requests. */
     CU_ASSERT_EQUAL(pv_classify(429, "", "", "too many tokens per minute"), FR_E_RATE_LIMITED);

@@ -56,7 +56,8 @@ static void test_retry_after_parse(void)
     CU_ASSERT_EQUAL(fr__retry_after_parse("120", now), 120 * 1000000LL);
     CU_ASSERT_EQUAL(fr__retry_after_parse(" 0 ", now), 0);
     CU_ASSERT_EQUAL(fr__retry_after_parse("Wed, 21 Oct 2015 07:28:30 GMT", now), 30 * 1000000LL);
-    CU_ASSERT_EQUAL(fr__retry_after_parse("Wednesday, 21-Oct-15 07:29:00 GMT", now), 60 * 1000000LL);
+    CU_ASSERT_EQUAL(fr__retry_after_parse("Wednesday, 21-Oct-15 07:29:00 GMT", now),
+                    60 * 1000000LL);
     CU_ASSERT_EQUAL(fr__retry_after_parse("Wed Oct 21 07:28:05 2015", now), 5 * 1000000LL);
     CU_ASSERT_EQUAL(fr__retry_after_parse("Wed, 21 Oct 2015 07:00:00 GMT", now), 0);
     CU_ASSERT_EQUAL(fr__retry_after_parse("soon", now), -1);
@@ -68,8 +69,10 @@ static void test_retry_after_parse(void)
 
 /* ---- breaker state machine -------------------------------------------------------------- */
 
-static fr_breaker_cfg cfg3 = {.enabled = 1, .failure_threshold = 3,
-                              .reset_timeout_us = 1000 * MS, .probe_timeout_us = 100 * MS};
+static fr_breaker_cfg cfg3 = {.enabled = 1,
+                              .failure_threshold = 3,
+                              .reset_timeout_us = 1000 * MS,
+                              .probe_timeout_us = 100 * MS};
 
 static fr_admission admit(fr_breaker *b, int64_t now)
 {
@@ -180,12 +183,12 @@ static fr_run_result run_once(fr_pipeline *p, uint64_t seed)
 
 static void test_retries_then_success(void)
 {
-    fr_pipeline *p = fr_test_build(
-        "router: {namespace: retries}\n"
-        "agents:\n"
-        "  - id: flaky\n    plugin: chaos\n    config: {fail_attempts: 2}\n"
-        "    retry: {max_attempts: 4, backoff: exponential_jitter, base_delay: 2ms}\n"
-        "pipeline: [{step: s, agent: flaky}]\n");
+    fr_pipeline *p =
+        fr_test_build("router: {namespace: retries}\n"
+                      "agents:\n"
+                      "  - id: flaky\n    plugin: chaos\n    config: {fail_attempts: 2}\n"
+                      "    retry: {max_attempts: 4, backoff: exponential_jitter, base_delay: 2ms}\n"
+                      "pipeline: [{step: s, agent: flaky}]\n");
     CU_ASSERT_FATAL(p != NULL);
     fr_run_result r = run_once(p, 99);
     const fr_step_result *s = fr_test_step(p, &r, "s");
@@ -225,12 +228,13 @@ static void test_non_retryable_stops(void)
 
 static void test_retry_after_honoured(void)
 {
-    fr_pipeline *p = fr_test_build(
-        "router: {namespace: retryafter}\n"
-        "agents:\n"
-        "  - id: limited\n    plugin: ratelimit\n    config: {fail_attempts: 1, retry_after: 30ms}\n"
-        "    retry: {max_attempts: 3, backoff: constant, base_delay: 1ms}\n"
-        "pipeline: [{step: s, agent: limited}]\n");
+    fr_pipeline *p =
+        fr_test_build("router: {namespace: retryafter}\n"
+                      "agents:\n"
+                      "  - id: limited\n    plugin: ratelimit\n    config: {fail_attempts: 1, "
+                      "retry_after: 30ms}\n"
+                      "    retry: {max_attempts: 3, backoff: constant, base_delay: 1ms}\n"
+                      "pipeline: [{step: s, agent: limited}]\n");
     CU_ASSERT_FATAL(p != NULL);
     fr_run_result r = run_once(p, 1);
     const fr_step_result *s = fr_test_step(p, &r, "s");
@@ -244,12 +248,12 @@ static void test_retry_after_honoured(void)
 
 static void test_deadline_stops_retries(void)
 {
-    fr_pipeline *p = fr_test_build(
-        "router: {namespace: deadline, run_timeout: 150ms}\n"
-        "agents:\n"
-        "  - id: down\n    plugin: chaos\n    config: {fail_attempts: 99}\n"
-        "    retry: {max_attempts: 10, backoff: constant, base_delay: 60ms}\n"
-        "pipeline: [{step: s, agent: down}]\n");
+    fr_pipeline *p =
+        fr_test_build("router: {namespace: deadline, run_timeout: 150ms}\n"
+                      "agents:\n"
+                      "  - id: down\n    plugin: chaos\n    config: {fail_attempts: 99}\n"
+                      "    retry: {max_attempts: 10, backoff: constant, base_delay: 60ms}\n"
+                      "pipeline: [{step: s, agent: down}]\n");
     CU_ASSERT_FATAL(p != NULL);
     int64_t t0 = fr__mono_us();
     fr_run_result r = run_once(p, 1);
@@ -301,13 +305,13 @@ static void test_breaker_opens_and_fails_fast_across_runs(void)
 static void test_429_never_opens(void)
 {
     fr__breaker_registry_reset();
-    fr_pipeline *p = fr_test_build(
-        "router: {namespace: ratelimited}\n"
-        "agents:\n"
-        "  - id: limited\n    plugin: ratelimit\n    config: {fail_attempts: 99}\n"
-        "    retry: {max_attempts: 3, backoff: constant, base_delay: 1ms}\n"
-        "    circuit_breaker: {failure_threshold: 1}\n"
-        "pipeline: [{step: s, agent: limited}]\n");
+    fr_pipeline *p =
+        fr_test_build("router: {namespace: ratelimited}\n"
+                      "agents:\n"
+                      "  - id: limited\n    plugin: ratelimit\n    config: {fail_attempts: 99}\n"
+                      "    retry: {max_attempts: 3, backoff: constant, base_delay: 1ms}\n"
+                      "    circuit_breaker: {failure_threshold: 1}\n"
+                      "pipeline: [{step: s, agent: limited}]\n");
     CU_ASSERT_FATAL(p != NULL);
     for (int i = 0; i < 2; i++) {
         fr_run_result r = run_once(p, 1);
@@ -391,12 +395,14 @@ int main(void)
     CU_add_test(s, "Retry-After parsing", test_retry_after_parse);
     CU_add_test(s, "breaker transitions", test_breaker_transitions);
     CU_add_test(s, "429 and 408 never count", test_breaker_ignores_429_and_408);
-    CU_add_test(s, "one half-open probe under concurrency", test_breaker_single_probe_under_concurrency);
+    CU_add_test(s, "one half-open probe under concurrency",
+                test_breaker_single_probe_under_concurrency);
     CU_add_test(s, "retries then success", test_retries_then_success);
     CU_add_test(s, "non-retryable stops at once", test_non_retryable_stops);
     CU_add_test(s, "Retry-After honoured", test_retry_after_honoured);
     CU_add_test(s, "deadline stops retries", test_deadline_stops_retries);
-    CU_add_test(s, "breaker opens, fails fast across runs", test_breaker_opens_and_fails_fast_across_runs);
+    CU_add_test(s, "breaker opens, fails fast across runs",
+                test_breaker_opens_and_fails_fast_across_runs);
     CU_add_test(s, "429 never opens the breaker", test_429_never_opens);
     CU_add_test(s, "fallback order", test_fallback_order);
     CU_add_test(s, "hung plugin abandoned", test_hung_plugin_abandoned);

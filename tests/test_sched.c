@@ -10,7 +10,7 @@
 #include "host.h"
 
 #define build fr_test_build
-#define step fr_test_step
+#define step  fr_test_step
 
 static void test_diamond_dataflow(void)
 {
@@ -28,8 +28,9 @@ static void test_diamond_dataflow(void)
     CU_ASSERT_EQUAL_FATAL(fr__pipeline_run(p, &ro, &r), FR_OK);
     CU_ASSERT_EQUAL(r.status, FR_RUN_SUCCEEDED);
     CU_ASSERT_STRING_EQUAL(step(p, &r, "a")->output, "{\"input\":{\"k\":1},\"steps\":{}}");
-    CU_ASSERT_STRING_EQUAL(step(p, &r, "b")->output,
-                           "{\"input\":{\"k\":1},\"steps\":{\"a\":{\"input\":{\"k\":1},\"steps\":{}}}}");
+    CU_ASSERT_STRING_EQUAL(
+        step(p, &r, "b")->output,
+        "{\"input\":{\"k\":1},\"steps\":{\"a\":{\"input\":{\"k\":1},\"steps\":{}}}}");
     /* d lists its dependencies in the order depends_on gives them. */
     const char *d = step(p, &r, "d")->output;
     CU_ASSERT_PTR_NOT_NULL(strstr(d, "\"steps\":{\"c\":"));
@@ -53,7 +54,8 @@ static void test_fan_out_fan_in(void)
     for (int i = 0; i < 20; i++)
         n += snprintf(yaml + n, sizeof yaml - (size_t)n,
                       "  - {step: w%02d, agent: e, depends_on: root}\n", i);
-    n += snprintf(yaml + n, sizeof yaml - (size_t)n, "  - step: join\n    agent: e\n    depends_on: [");
+    n += snprintf(yaml + n, sizeof yaml - (size_t)n,
+                  "  - step: join\n    agent: e\n    depends_on: [");
     for (int i = 0; i < 20; i++)
         n += snprintf(yaml + n, sizeof yaml - (size_t)n, "%sw%02d", i ? ", " : "", i);
     snprintf(yaml + n, sizeof yaml - (size_t)n, "]\n");

@@ -26,10 +26,10 @@ typedef struct fr_engine fr_engine;
 
 /* Options for fr_engine_open.  Zero-initialise, then set struct_size. */
 typedef struct fr_engine_options {
-    uint32_t struct_size;               /* sizeof(fr_engine_options) */
-    const char *const *plugin_dirs;     /* searched first, in order; borrowed for the call */
+    uint32_t struct_size;           /* sizeof(fr_engine_options) */
+    const char *const *plugin_dirs; /* searched first, in order; borrowed for the call */
     size_t n_plugin_dirs;
-    int use_env_plugin_path;            /* 1: also search FLUXROUTE_PLUGIN_PATH */
+    int use_env_plugin_path; /* 1: also search FLUXROUTE_PLUGIN_PATH */
 } fr_engine_options;
 
 /* Loads and validates the manifest at `path`, resolves and initialises its plugins and
@@ -47,8 +47,7 @@ fr_status fr_engine_open(const char *path, const fr_engine_options *opts, fr_eng
  * failed still returns FR_OK: see "status" in the report.  Returns FR_E_INVALID when
  * the input is not one JSON value, FR_E_NOMEM on allocation failure.
  * Thread-safety: runs of one engine are serialised (a second caller waits). */
-fr_status fr_engine_run(fr_engine *e, const char *input_json, uint64_t seed,
-                        char **report_json);
+fr_status fr_engine_run(fr_engine *e, const char *input_json, uint64_t seed, char **report_json);
 
 /* Cancels the run in progress on `e`, if any; it ends with status "cancelled".  Safe to
  * call from any thread (not from a signal handler). */

@@ -46,12 +46,12 @@ typedef enum fr_plugin_kind {
 
 /* Option types.  The comment names the C type of the config-struct field at `offset`. */
 typedef enum fr_option_type {
-    FR_OPT_STRING = 1, /* const char *, NULL when unset without default */
-    FR_OPT_INT = 2,    /* int64_t */
-    FR_OPT_BOOL = 3,   /* int, 0 or 1 */
-    FR_OPT_DOUBLE = 4, /* double */
+    FR_OPT_STRING = 1,   /* const char *, NULL when unset without default */
+    FR_OPT_INT = 2,      /* int64_t */
+    FR_OPT_BOOL = 3,     /* int, 0 or 1 */
+    FR_OPT_DOUBLE = 4,   /* double */
     FR_OPT_DURATION = 5, /* int64_t, microseconds ("250ms", "1m30s" in manifests) */
-    FR_OPT_JSON = 6    /* const char *, compact JSON text of any YAML value; NULL if unset */
+    FR_OPT_JSON = 6      /* const char *, compact JSON text of any YAML value; NULL if unset */
 } fr_option_type;
 
 /* One declared option.  A plugin's option table is an array terminated by an entry
@@ -62,7 +62,7 @@ typedef enum fr_option_type {
  * filled struct are owned by the host and stay valid until fini() returns.  A `secret`
  * option's value is never logged, printed or recorded. */
 typedef struct fr_option {
-    const char *name;          /* [a-z][a-z0-9_]* */
+    const char *name; /* [a-z][a-z0-9_]* */
     fr_option_type type;
     const char *default_value; /* default in manifest syntax ("100ms", "3", "true"), or NULL */
     int required;              /* 1: the manifest must set it */
@@ -85,24 +85,24 @@ typedef struct fr_call fr_call;
 
 /* An HTTP request made through host->http.  All pointers are borrowed for the call. */
 typedef struct fr_http_request {
-    uint32_t struct_size;        /* sizeof(fr_http_request) */
-    const char *method;          /* "GET", "POST", ... */
+    uint32_t struct_size; /* sizeof(fr_http_request) */
+    const char *method;   /* "GET", "POST", ... */
     const char *url;
-    const char *const *headers;  /* "Name: value" strings */
+    const char *const *headers; /* "Name: value" strings */
     size_t n_headers;
-    const char *body;            /* may be NULL when body_len is 0 */
+    const char *body; /* may be NULL when body_len is 0 */
     size_t body_len;
-    int64_t timeout_us;          /* 0: until the call's deadline */
-    size_t n_secret_headers;     /* the first n headers carry credentials: never recorded */
-    const char *ca_file;         /* since ABI 1.0: PEM CA bundle to verify the server with;
-                                  * NULL: the system's CAs.  Read only when struct_size
-                                  * covers it. */
+    int64_t timeout_us;      /* 0: until the call's deadline */
+    size_t n_secret_headers; /* the first n headers carry credentials: never recorded */
+    const char *ca_file;     /* since ABI 1.0: PEM CA bundle to verify the server with;
+                              * NULL: the system's CAs.  Read only when struct_size
+                              * covers it. */
 } fr_http_request;
 
 /* An HTTP response filled by host->http.  `headers` (raw header block) and `body` live
  * in the call's arena: valid until the invocation ends, never freed by the plugin. */
 typedef struct fr_http_response {
-    int status;                  /* HTTP status code */
+    int status; /* HTTP status code */
     const char *headers;
     size_t headers_len;
     const char *body;
@@ -219,20 +219,20 @@ typedef struct fr_host_api {
     fr_status (*lease_release)(fr_call *call, const char *key);
 } fr_host_api;
 
-#define FR_HOST_HAS(api, field)                                                            \
+#define FR_HOST_HAS(api, field) \
     ((api)->struct_size >= offsetof(fr_host_api, field) + sizeof((api)->field))
 
 /* The plugin descriptor.  Returned by the entry function; must stay valid (normally a
  * static const) while the plugin is loaded. */
 typedef struct fr_plugin {
-    uint32_t abi_version;       /* FR_ABI_VERSION the plugin was built against */
-    uint32_t struct_size;       /* sizeof(fr_plugin) the plugin was built with */
+    uint32_t abi_version; /* FR_ABI_VERSION the plugin was built against */
+    uint32_t struct_size; /* sizeof(fr_plugin) the plugin was built with */
     fr_plugin_kind kind;
-    const char *name;           /* must equal the file name without ".so" */
-    const char *version;        /* the plugin's own version, e.g. "1.2.0" */
-    const char *description;    /* one line, for `plugins list` */
-    const fr_option *options;   /* NULL-name terminated; NULL when there are none */
-    size_t config_size;         /* size of the config struct the options fill; may be 0 */
+    const char *name;         /* must equal the file name without ".so" */
+    const char *version;      /* the plugin's own version, e.g. "1.2.0" */
+    const char *description;  /* one line, for `plugins list` */
+    const fr_option *options; /* NULL-name terminated; NULL when there are none */
+    size_t config_size;       /* size of the config struct the options fill; may be 0 */
 
     /* Creates one instance (one per agent or provider that uses the plugin).  `config`
      * is the filled config struct, borrowed until fini().  Store per-instance state in
@@ -266,11 +266,11 @@ typedef struct fr_plugin {
     fr_status (*complete_stream)(void *state, fr_call *call, const char *request,
                                  size_t request_len, char **response, size_t *response_len);
 
-    void *reserved[8];          /* must be NULL */
+    void *reserved[8]; /* must be NULL */
 } fr_plugin;
 
 /* 1 when descriptor `d` is large enough to hold `field`. */
-#define FR_PLUGIN_HAS(d, field)                                                            \
+#define FR_PLUGIN_HAS(d, field) \
     ((d)->struct_size >= offsetof(fr_plugin, field) + sizeof((d)->field))
 
 /* The smallest descriptor the host accepts for ABI 1.x: every field of 1.0 before the

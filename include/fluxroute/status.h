@@ -20,57 +20,57 @@ extern "C" {
 /* X(name, value, class, counts_toward_breaker, text)
  * counts_toward_breaker overrides the class default only for HTTP 408 (a request timeout
  * says nothing about the health of the service). */
-#define FR_STATUS_LIST(X)                                                                  \
-    X(OK, 0, NONE, 0, "success")                                                           \
-    X(TIMEOUT, -1, TIMEOUT, 1, "attempt timed out")                                        \
-    X(REQUEST_TIMEOUT, -2, TIMEOUT, 0, "request timeout (HTTP 408)")                       \
-    X(RATE_LIMITED, -3, RATE_LIMITED, 0, "rate limited")                                   \
-    X(OVERLOADED, -4, OVERLOADED, 1, "service overloaded")                                 \
-    X(UNAVAILABLE, -5, UNAVAILABLE, 1, "service unavailable")                              \
-    X(NETWORK, -6, NETWORK, 1, "network failure")                                          \
-    X(CRASHED, -7, CRASHED, 1, "plugin crashed")                                           \
-    X(STREAM_TRUNCATED, -8, STREAM_TRUNCATED, 1, "stream truncated")                       \
-    X(BAD_RESPONSE, -9, BAD_RESPONSE, 1, "malformed response")                             \
-    X(BAD_REQUEST, -10, BAD_REQUEST, 0, "bad request")                                     \
-    X(AUTH, -11, AUTH, 0, "authentication failed")                                         \
-    X(CONTENT_POLICY, -12, CONTENT_POLICY, 0, "refused by content policy")                 \
-    X(CONTEXT_WINDOW, -13, CONTEXT_WINDOW, 0, "context window exceeded")                   \
-    X(CONFIG, -14, CONFIG, 0, "configuration error")                                       \
-    X(CIRCUIT_OPEN, -15, CIRCUIT_OPEN, 0, "circuit breaker open")                          \
-    X(DEADLINE_EXCEEDED, -16, DEADLINE_EXCEEDED, 0, "run deadline exceeded")               \
-    X(LEASE_LOST, -17, LEASE_LOST, 0, "lease lost")                                        \
-    X(CANCELLED, -18, CANCELLED, 0, "cancelled")                                           \
-    X(SKIPPED, -19, SKIPPED, 0, "skipped: an ancestor failed")                             \
-    X(NOMEM, -20, INTERNAL, 1, "out of memory")                                            \
-    X(INVALID, -21, INTERNAL, 1, "invalid argument")                                       \
-    X(IO, -22, INTERNAL, 1, "input/output error")                                          \
-    X(NOT_FOUND, -23, INTERNAL, 1, "not found")                                            \
-    X(UNSUPPORTED, -24, INTERNAL, 1, "not supported")                                      \
-    X(PERMISSION, -25, INTERNAL, 0, "permission denied")                                   \
+#define FR_STATUS_LIST(X)                                                    \
+    X(OK, 0, NONE, 0, "success")                                             \
+    X(TIMEOUT, -1, TIMEOUT, 1, "attempt timed out")                          \
+    X(REQUEST_TIMEOUT, -2, TIMEOUT, 0, "request timeout (HTTP 408)")         \
+    X(RATE_LIMITED, -3, RATE_LIMITED, 0, "rate limited")                     \
+    X(OVERLOADED, -4, OVERLOADED, 1, "service overloaded")                   \
+    X(UNAVAILABLE, -5, UNAVAILABLE, 1, "service unavailable")                \
+    X(NETWORK, -6, NETWORK, 1, "network failure")                            \
+    X(CRASHED, -7, CRASHED, 1, "plugin crashed")                             \
+    X(STREAM_TRUNCATED, -8, STREAM_TRUNCATED, 1, "stream truncated")         \
+    X(BAD_RESPONSE, -9, BAD_RESPONSE, 1, "malformed response")               \
+    X(BAD_REQUEST, -10, BAD_REQUEST, 0, "bad request")                       \
+    X(AUTH, -11, AUTH, 0, "authentication failed")                           \
+    X(CONTENT_POLICY, -12, CONTENT_POLICY, 0, "refused by content policy")   \
+    X(CONTEXT_WINDOW, -13, CONTEXT_WINDOW, 0, "context window exceeded")     \
+    X(CONFIG, -14, CONFIG, 0, "configuration error")                         \
+    X(CIRCUIT_OPEN, -15, CIRCUIT_OPEN, 0, "circuit breaker open")            \
+    X(DEADLINE_EXCEEDED, -16, DEADLINE_EXCEEDED, 0, "run deadline exceeded") \
+    X(LEASE_LOST, -17, LEASE_LOST, 0, "lease lost")                          \
+    X(CANCELLED, -18, CANCELLED, 0, "cancelled")                             \
+    X(SKIPPED, -19, SKIPPED, 0, "skipped: an ancestor failed")               \
+    X(NOMEM, -20, INTERNAL, 1, "out of memory")                              \
+    X(INVALID, -21, INTERNAL, 1, "invalid argument")                         \
+    X(IO, -22, INTERNAL, 1, "input/output error")                            \
+    X(NOT_FOUND, -23, INTERNAL, 1, "not found")                              \
+    X(UNSUPPORTED, -24, INTERNAL, 1, "not supported")                        \
+    X(PERMISSION, -25, INTERNAL, 0, "permission denied")                     \
     X(AGENT, -26, AGENT, 1, "agent failed")
 
 /* Error classes: X(name, retried, counts_toward_breaker, text) */
-#define FR_CLASS_LIST(X)                                                                   \
-    X(NONE, 0, 0, "none")                                                                  \
-    X(TIMEOUT, 1, 1, "timeout")                                                            \
-    X(RATE_LIMITED, 1, 0, "rate_limited")                                                  \
-    X(OVERLOADED, 1, 1, "overloaded")                                                      \
-    X(UNAVAILABLE, 1, 1, "unavailable")                                                    \
-    X(NETWORK, 1, 1, "network")                                                            \
-    X(CRASHED, 1, 1, "crashed")                                                            \
-    X(STREAM_TRUNCATED, 1, 1, "stream_truncated")                                          \
-    X(BAD_RESPONSE, 1, 1, "bad_response")                                                  \
-    X(AGENT, 1, 1, "agent_error")                                                          \
-    X(BAD_REQUEST, 0, 0, "bad_request")                                                    \
-    X(AUTH, 0, 0, "auth")                                                                  \
-    X(CONTENT_POLICY, 0, 0, "content_policy")                                              \
-    X(CONTEXT_WINDOW, 0, 0, "context_window")                                              \
-    X(CONFIG, 0, 0, "config")                                                              \
-    X(INTERNAL, 0, 1, "internal")                                                          \
-    X(CIRCUIT_OPEN, 0, 0, "circuit_open")                                                  \
-    X(DEADLINE_EXCEEDED, 0, 0, "deadline_exceeded")                                        \
-    X(LEASE_LOST, 0, 0, "lease_lost")                                                      \
-    X(CANCELLED, 0, 0, "cancelled")                                                        \
+#define FR_CLASS_LIST(X)                            \
+    X(NONE, 0, 0, "none")                           \
+    X(TIMEOUT, 1, 1, "timeout")                     \
+    X(RATE_LIMITED, 1, 0, "rate_limited")           \
+    X(OVERLOADED, 1, 1, "overloaded")               \
+    X(UNAVAILABLE, 1, 1, "unavailable")             \
+    X(NETWORK, 1, 1, "network")                     \
+    X(CRASHED, 1, 1, "crashed")                     \
+    X(STREAM_TRUNCATED, 1, 1, "stream_truncated")   \
+    X(BAD_RESPONSE, 1, 1, "bad_response")           \
+    X(AGENT, 1, 1, "agent_error")                   \
+    X(BAD_REQUEST, 0, 0, "bad_request")             \
+    X(AUTH, 0, 0, "auth")                           \
+    X(CONTENT_POLICY, 0, 0, "content_policy")       \
+    X(CONTEXT_WINDOW, 0, 0, "context_window")       \
+    X(CONFIG, 0, 0, "config")                       \
+    X(INTERNAL, 0, 1, "internal")                   \
+    X(CIRCUIT_OPEN, 0, 0, "circuit_open")           \
+    X(DEADLINE_EXCEEDED, 0, 0, "deadline_exceeded") \
+    X(LEASE_LOST, 0, 0, "lease_lost")               \
+    X(CANCELLED, 0, 0, "cancelled")                 \
     X(SKIPPED, 0, 0, "skipped")
 
 /* A status: FR_OK or one of the negative FR_E_* codes. */
@@ -80,7 +80,7 @@ enum fr_status_code {
 #define FR_X_(name, value, cls, brk, text) FR_E_##name = value,
     FR_STATUS_LIST(FR_X_)
 #undef FR_X_
-    FR_OK = 0
+        FR_OK = 0
 };
 
 /* An error class (DESIGN.md, "Error classes"). */
@@ -88,7 +88,7 @@ typedef enum fr_error_class {
 #define FR_X_(name, retried, brk, text) FR_CLASS_##name,
     FR_CLASS_LIST(FR_X_)
 #undef FR_X_
-    FR_CLASS_COUNT_
+        FR_CLASS_COUNT_
 } fr_error_class;
 
 /* Human-readable text for a status ("attempt timed out").  Returns a static string, never

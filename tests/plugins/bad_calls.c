@@ -10,7 +10,7 @@
 #include <fluxroute/plugin.h>
 
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x)  STR_(x)
 
 static fr_status bc_init(const fr_host_api *host, const void *config, void **state)
 {

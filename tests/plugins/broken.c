@@ -7,7 +7,7 @@
 #include <fluxroute/plugin.h>
 
 #define FR_TP_STR_(x) #x
-#define FR_TP_STR(x) FR_TP_STR_(x)
+#define FR_TP_STR(x)  FR_TP_STR_(x)
 
 typedef struct broken_config {
     const char *text;

@@ -26,14 +26,17 @@ static fr_status fetch_init(const fr_host_api *api, const void *config, void **s
     return FR_OK;
 }
 
-static fr_status fetch_invoke(void *state, fr_call *call, const char *input, size_t len,
-                              char **out, size_t *out_len)
+static fr_status fetch_invoke(void *state, fr_call *call, const char *input, size_t len, char **out,
+                              size_t *out_len)
 {
     (void)input, (void)len;
     const fetch_config *cfg = state;
     const char *headers[] = {"Accept: application/json"};
-    fr_http_request req = {.struct_size = sizeof req, .method = cfg->method, .url = cfg->url,
-                           .headers = headers, .n_headers = 1};
+    fr_http_request req = {.struct_size = sizeof req,
+                           .method = cfg->method,
+                           .url = cfg->url,
+                           .headers = headers,
+                           .n_headers = 1};
     fr_http_response resp = {0};
     fr_status st = host->http(call, &req, &resp);
     if (st != FR_OK)

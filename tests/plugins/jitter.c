@@ -34,8 +34,8 @@ static fr_status jitter_invoke(void *state, fr_call *call, const char *input, si
 {
     const jitter_config *cfg = state;
     if (cfg->max_delay_us > 0) {
-        fr_status st = host->sleep_us(call, (int64_t)(host->random_u64(call) %
-                                                      (uint64_t)cfg->max_delay_us));
+        fr_status st =
+            host->sleep_us(call, (int64_t)(host->random_u64(call) % (uint64_t)cfg->max_delay_us));
         if (st != FR_OK)
             return st;
     }

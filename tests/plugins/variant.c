@@ -11,7 +11,7 @@
 #define VARIANT 1
 #endif
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x)  STR_(x)
 
 static const fr_host_api *host;
 
