@@ -231,6 +231,12 @@ static char *line_body(const fr_audit_event *ev, const char *prev, size_t *len)
     json_object_object_add(r, "manifest", str_or_null(ev->manifest));
     json_object_object_add(r, "manifest_sha256", str_or_null(ev->manifest_sha256));
     json_object_object_add(r, "run_id", str_or_null(ev->run_id));
+    if (ev->lease_key) {
+        char tok[24];
+        snprintf(tok, sizeof tok, "%llu", (unsigned long long)ev->fencing_token);
+        json_object_object_add(r, "lease_key", json_object_new_string(ev->lease_key));
+        json_object_object_add(r, "fencing_token", json_object_new_string(tok));
+    }
     json_object_object_add(o, "resource", r);
     json_object_object_add(o, "decision", str_or_null(ev->decision));
     json_object_object_add(o, "result", str_or_null(ev->result));
@@ -347,6 +353,15 @@ int fr__audit_log(const fr_audit_event *ev)
     return 0;
 }
 
+static const char *cli_lease_key;
+static uint64_t cli_fencing_token;
+
+void fr__audit_cli_lease(const char *key, uint64_t fencing_token)
+{
+    cli_lease_key = key;
+    cli_fencing_token = fencing_token;
+}
+
 void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
                    const char *run_id, const char *decision, const char *result, const char *error)
 {
@@ -372,6 +387,8 @@ void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifes
         .decision = decision,
         .result = result,
         .error = error,
+        .lease_key = cli_lease_key,
+        .fencing_token = cli_fencing_token,
     };
     fr__audit_log(&ev);
 }

@@ -127,8 +127,9 @@ int fr__cmd_audit_verify(const cli_command *cmd, int argc, char **argv)
 /* ---- export ----------------------------------------------------------------------------- */
 
 static const char *const columns[] = {
-    "time",   "actor",    "role",   "tenant", "namespace", "action", "manifest", "manifest_sha256",
-    "run_id", "decision", "result", "error",  "prev",      "hash",   NULL};
+    "time",   "actor",    "role",   "tenant", "namespace", "action", "manifest",  "manifest_sha256",
+    "run_id", "decision", "result", "error",  "prev",      "hash",   "lease_key", "fencing_token",
+    NULL};
 
 /* RFC 4180: a field with a comma, quote, CR or LF (or leading/trailing space) is quoted,
  * quotes doubled. */

@@ -203,6 +203,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         }
         if (lease_lost && rc == FR_EXIT_OK) /* leases: lost outside the run's steps */
             rc = FR_EXIT_FAILED;
+        fr__audit_cli_lease(ro.lease_key, ro.fencing_token);
         fr__audit_cli(FR_ACTION_RUN, pos[0], fr__pipeline_manifest(p), res.run_id, "allowed",
                       fr__run_status_name(res.status), NULL);
         fr__run_result_free(&res);

@@ -720,6 +720,55 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     return FR_OK;
 }
 
+/* ---- leases (recorded and replayed like every other effect) ------------------------------ */
+
+static fr_status host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us, int64_t wait_us,
+                                    uint64_t *fencing_token)
+{
+    if (call && call->replay) {
+        json_object *want = json_object_new_string(key ? key : "");
+        json_object *e = fr__replay_take(call->replay, "lease", want, "key"), *v;
+        json_object_put(want);
+        if (!e)
+            return FR_E_CANCELLED;
+        if (fencing_token && json_object_object_get_ex(e, "fencing_token", &v))
+            *fencing_token = strtoull(json_object_get_string(v), NULL, 10);
+        return json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v) : FR_E_INVALID;
+    }
+    uint64_t token = 0;
+    fr_status st = fr__host_lease_acquire(call, key, ttl_us, wait_us, &token);
+    if (fencing_token)
+        *fencing_token = token;
+    if (call && call->effects) {
+        char text[24];
+        snprintf(text, sizeof text, "%llu", (unsigned long long)token);
+        json_object *e = fr__effect_new("lease");
+        json_object_object_add(e, "key", json_object_new_string(key ? key : ""));
+        json_object_object_add(e, "status", fr__status_json(st));
+        json_object_object_add(e, "fencing_token", json_object_new_string(text));
+        fr__effect_add(call, e);
+    }
+    return st;
+}
+
+static fr_status host_lease_release(fr_call *call, const char *key)
+{
+    if (call && call->replay) {
+        json_object *want = json_object_new_string(key ? key : "");
+        fr_status st = taken_status(call, "lease_release", want, "key");
+        json_object_put(want);
+        return st;
+    }
+    fr_status st = fr__host_lease_release(call, key);
+    if (call && call->effects) {
+        json_object *e = fr__effect_new("lease_release");
+        json_object_object_add(e, "key", json_object_new_string(key ? key : ""));
+        json_object_object_add(e, "status", fr__status_json(st));
+        fr__effect_add(call, e);
+    }
+    return st;
+}
+
 /* ---- the table ---------------------------------------------------------------------- */
 
 static const fr_host_api host_api = {
@@ -742,8 +791,8 @@ static const fr_host_api host_api = {
     .set_retry_after = host_set_retry_after,
     .stream_chunk = host_stream_chunk,
     .secret_env = host_secret_env,
-    .lease_acquire = fr__host_lease_acquire,
-    .lease_release = fr__host_lease_release,
+    .lease_acquire = host_lease_acquire,
+    .lease_release = host_lease_release,
 };
 
 const fr_host_api *fr__host_api(void)

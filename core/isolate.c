@@ -305,6 +305,15 @@ static json_object *serve_host_call(fr_call *call, json_object *req)
                                          : NULL);
         json_object_object_add(rep, "error",
                                call->error ? json_object_new_string(call->error) : NULL);
+    } else if (strcmp(fn, "lease_acquire") == 0) {
+        uint64_t token = 0;
+        fr_status st = host->lease_acquire(call, jstr(req, "key"), jint(req, "ttl_us", 0),
+                                           jint(req, "wait_us", 0), &token);
+        json_object_object_add(rep, "status", json_object_new_int(st));
+        json_object_object_add(rep, "fencing_token", json_object_new_uint64(token));
+    } else if (strcmp(fn, "lease_release") == 0) {
+        json_object_object_add(rep, "status",
+                               json_object_new_int(host->lease_release(call, jstr(req, "key"))));
     } else if (strcmp(fn, "log") == 0) {
         const char *t = jstr(req, "text");
         host->log(call, (fr_log_level)jint(req, "level", FR_LOG_INFO), "%s", t ? t : "");
@@ -820,6 +829,33 @@ static const char *h_secret_env(fr_call *call, const char *name)
     return copy;
 }
 
+static fr_status h_lease_acquire(fr_call *call, const char *key, int64_t ttl_us, int64_t wait_us,
+                                 uint64_t *fencing_token)
+{
+    (void)call;
+    json_object *o = host_req("lease_acquire");
+    json_object_object_add(o, "key", json_object_new_string(key ? key : ""));
+    json_object_object_add(o, "ttl_us", json_object_new_int64(ttl_us));
+    json_object_object_add(o, "wait_us", json_object_new_int64(wait_us));
+    json_object *rep = ask(o), *v;
+    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
+    if (fencing_token && json_object_object_get_ex(rep, "fencing_token", &v))
+        *fencing_token = json_object_get_uint64(v);
+    json_object_put(rep);
+    return st;
+}
+
+static fr_status h_lease_release(fr_call *call, const char *key)
+{
+    (void)call;
+    json_object *o = host_req("lease_release");
+    json_object_object_add(o, "key", json_object_new_string(key ? key : ""));
+    json_object *rep = ask(o);
+    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
+    json_object_put(rep);
+    return st;
+}
+
 static const fr_host_api helper_api = {
     .struct_size = sizeof(fr_host_api),
     .abi_version = FR_ABI_VERSION,
@@ -840,6 +876,8 @@ static const fr_host_api helper_api = {
     .set_retry_after = h_set_retry_after,
     .stream_chunk = h_stream_chunk,
     .secret_env = h_secret_env,
+    .lease_acquire = h_lease_acquire,
+    .lease_release = h_lease_release,
 };
 
 static int reply_error(fr_status st, const char *message)

@@ -518,7 +518,7 @@ fr_status fr__host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us,
         return FR_E_INVALID;
     }
     /* Never wait past the call's own deadline. */
-    int64_t left = api->deadline_us(call);
+    int64_t left = fr__call_remaining_us(call); /* the host's own read: not an effect */
     if (left != INT64_MAX && wait_us > left)
         wait_us = left > 0 ? left : 0;
 

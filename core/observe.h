@@ -98,6 +98,8 @@ typedef struct fr_audit_event {
     const char *result;          /* succeeded|failed|cancelled|valid|invalid|identical|
                                   * diverged|error|denied */
     const char *error;           /* NULL or a message (scrubbed) */
+    const char *lease_key;       /* the coordination lease protecting the run, or NULL */
+    uint64_t fencing_token;      /* its fencing token (when lease_key is set) */
 } fr_audit_event;
 
 /* Appends one hash-chained line to AUDIT_LOG_PATH (no-op when unset).  Strings are
@@ -110,6 +112,8 @@ int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size
 
 /* CLI: one audit line per command invocation (the first call wins, so a denial written
  * by fr__cli_authorize is not followed by a second line).  `m` may be NULL. */
+/* The CLI's lease for the run being audited (key borrowed until the next call). */
+void fr__audit_cli_lease(const char *key, uint64_t fencing_token);
 void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
                    const char *run_id, const char *decision, const char *result, const char *error);
 

@@ -133,7 +133,7 @@ expect_rc "audit-export: -o" 0
 check "audit-export: CSV parses back to the audit lines" python3 - "$X" "$TMP/awkward.csv" <<'EOF'
 import csv, json, sys
 cols = ["time", "actor", "role", "tenant", "namespace", "action", "manifest", "manifest_sha256",
-        "run_id", "decision", "result", "error", "prev", "hash"]
+        "run_id", "decision", "result", "error", "prev", "hash", "lease_key", "fencing_token"]
 want = [cols]
 for line in open(sys.argv[1], encoding="utf-8"):
     o = json.loads(line)

@@ -95,6 +95,16 @@ YAML
 fr run "$TMP/inline.yaml" --trace "$TMP/inline.json"
 if grep -q "$FR_TRACE_KEY" "$TMP/inline.json"; then not_ok "secret scrubbed from input and outputs"; else ok "secret scrubbed from input and outputs"; fi
 
+# ---- plugin leases: taken through the host, recorded, replayed without a backend ------------------
+COORDINATION_ENABLED=1 COORDINATION_MODE=memory fr run "$T/locker.yaml" --plugin-dir "$P" --trace "$TMP/locker.json" --json
+expect_rc "plugin leases" 0
+expect_jq "plugin leases: tokens increase" '[.steps[].output.fencing_token] as $t | $t[0] < $t[1] and $t[1] < $t[2] and ([.steps[].output.released] | all)'
+expect_jq "plugin leases: isolated plugin too" '.steps[2].status == "succeeded"'
+cp "$TMP/locker.json" "$TMP/out"
+expect_jq "plugin leases: recorded as effects" '.steps[0].attempts[0].effects | map(.kind) == ["lease", "lease_release"]'
+fr replay "$TMP/locker.json" --plugin-dir "$P"
+expect_rc "plugin leases: replay without coordination" 0
+
 # ---- divergence -----------------------------------------------------------------------------------
 mkdir -p "$TMP/v1" "$TMP/v2"
 cp "$FR_BUILDDIR/tests/plugins/v1/.libs/variant.so" "$TMP/v1/"
