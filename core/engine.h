@@ -47,6 +47,7 @@ typedef struct fr_attempt_result {
     int64_t backoff_us; /* waited before this attempt */
     int64_t duration_us;
     struct json_object *effects; /* recorded effects (owned), NULL unless recording */
+    int streamed;                /* chunks of streamed text it passed on before ending */
 } fr_attempt_result;
 
 typedef struct fr_step_result {

@@ -66,6 +66,7 @@ struct fr_call {
     struct fr_run *run;              /* for breaker transitions; NULL outside runs */
     struct json_object *effects;     /* recording: the attempt's effects (array), else NULL */
     struct fr_replay_cursor *replay; /* replaying: where the recorded effects are served from */
+    int chunks;                      /* streamed chunks passed on to the run's token sink */
 };
 
 /* Initialises a call.  `seed` is the run seed; the random stream is derived from it, the

@@ -135,6 +135,7 @@ static void forward_token(void *ud, const char *text, size_t len)
 {
     fr_call *call = ud;
     const fr_run_options *o = call->run->opts;
+    call->chunks++;
     o->on_token(o->token_ud, call->step_id, text, len);
 }
 
@@ -224,6 +225,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         out = NULL;
     }
     fr_attempt_result *a = &r->attempts[ai];
+    a->streamed = call.chunks;
     if (call.effects) {
         /* After what the engine recorded before the call (its breaker admission). */
         if (!a->effects)
@@ -492,7 +494,17 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
         if (a->status == FR_E_CANCELLED || a->status == FR_E_DEADLINE_EXCEEDED ||
             a->status == FR_E_LEASE_LOST)
             return 0;
-        if (fr_status_retried(a->status) && x->attempt < ac->retry.max_attempts)
+        int retry = fr_status_retried(a->status) && x->attempt < ac->retry.max_attempts;
+        if (a->streamed && run->opts->on_token &&
+            (retry || chain_agent(m, st, x->chain_pos + 1) >= 0)) {
+            /* Part of an answer was already streamed: say that the next one starts over. */
+            char note[160];
+            snprintf(note, sizeof note,
+                     "\n[fluxroute: %s after %d streamed chunk(s); the answer starts over]\n",
+                     fr_class_name(fr_status_class(a->status)), a->streamed);
+            run->opts->on_token(run->opts->token_ud, st->id, note, strlen(note));
+        }
+        if (retry)
             continue; /* retry the same agent */
         /* Retries exhausted, not retryable, or breaker open: the next fallback. */
         x->chain_pos++;

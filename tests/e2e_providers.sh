@@ -114,6 +114,13 @@ for v in openai anthropic gemini; do
   expect_rc "$v stream cut" 1
   expect_jq "$v stream cut" '.steps[0].error.class == "stream_truncated"'
   expect_jq "$v stream cut" ".steps[0].error.message | test(\"$v: stream cut after [0-9]+ chunks\")"
+  # `run --stream` prints the text as it arrives; a retry after a cut stream says so.
+  manifest "$TMP/$v-stream-retry.yaml" "$v" "$v-model" "$(base_url $v)" "$(key_env $v)" true
+  sed -i 's/^  - id: ask$/  - id: ask\n    retry: {max_attempts: 2, base_delay: 1ms}/' "$TMP/$v-stream-retry.yaml"
+  frl run "$TMP/$v-stream-retry.yaml" --stream --input '{"text": "cut me short @stream_cut"}'
+  expect_rc "$v --stream, cut twice" 1
+  expect_out "$v --stream prints the text" "fake-$v heard"
+  expect_out "$v --stream: the retry says it starts over" "stream_truncated after"
   ask "$MS" "stream me an error @status=529"
   expect_jq "$v stream error" '.steps[0].error.class == "overloaded"'
 
