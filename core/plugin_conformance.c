@@ -27,6 +27,7 @@
 #include "json_check.h"
 #include "options.h"
 #include "plugin_conformance.h"
+#include "replay.h"
 #include "yaml_tree.h"
 
 #define KIT_MSG               600
@@ -723,27 +724,60 @@ static int child_late(kit *k, const void *arg, char *msg, size_t len)
 /* Two fresh instances, the same seed, input and virtual clock: the same bytes. */
 static int child_determinism(kit *k, const void *arg, char *msg, size_t len)
 {
+    /* Run 1 records every effect the plugin asks the host for; run 2 replays them from
+     * that recording, as `fluxroute replay` does: the same requests must come in the same
+     * order, and the output must be byte for byte the same. */
     const char *input = arg;
     char *first = NULL;
     size_t first_len = 0;
-    for (int round = 0; round < 2; round++) {
+    json_object *effects = json_object_new_array(), *trace = NULL;
+    fr_replay *rp = NULL;
+    fr_replay_cursor cursor;
+    int rc = CHILD_PASS;
+    size_t n_effects = 0;
+    for (int round = 0; round < 2 && rc == CHILD_PASS; round++) {
         virtual_clock = KIT_EPOCH_US;
         kit_call kc;
         if (kit_begin(k, &kc, 0, msg, len) != 0) {
-            free(first);
-            return CHILD_FAIL;
+            rc = CHILD_FAIL;
+            break;
+        }
+        if (round == 0) {
+            kc.call.effects = effects;
+        } else {
+            /* The recording as a one-step trace. */
+            trace = json_object_new_object();
+            json_object *steps = json_object_new_array(), *step = json_object_new_object();
+            json_object *atts = json_object_new_array(), *att = json_object_new_object();
+            json_object_object_add(att, "effects", json_object_get(effects));
+            json_object_array_add(atts, att);
+            json_object_object_add(step, "step", json_object_new_string(kc.call.step_id));
+            json_object_object_add(step, "attempts", atts);
+            json_object_array_add(steps, step);
+            json_object_object_add(trace, "steps", steps);
+            rp = fr__replay_new(trace, NULL);
+            fr__replay_cursor_init(&cursor, rp, kc.call.step_id, 0, kc.call.attempt, k->d->name);
+            kc.call.replay = &cursor;
         }
         char *out;
         size_t out_len;
         fr_status st = kit_invoke(k, &kc.call, input, &out, &out_len);
-        int rc = -1;
-        if (st != FR_OK || !out) {
-            snprintf(msg, len, "run %d returned %s: %s", round + 1, fr_status_name(st),
-                     kc.call.error ? kc.call.error : fr_strerror(st));
+        if (round == 1)
+            fr__replay_attempt_done(&cursor);
+        json_object *div = rp ? fr__replay_divergence(rp) : NULL;
+        if (div) {
+            json_object *path = json_object_object_get(div, "path");
+            json_object *note = json_object_object_get(div, "note");
+            snprintf(msg, len, "replay diverged at %s: %s", json_object_get_string(path),
+                     note ? json_object_get_string(note) : "different effect");
+            rc = CHILD_FAIL;
+        } else if (st != FR_OK || !out) {
+            snprintf(msg, len, "%s returned %s: %s", round ? "replay" : "recording",
+                     fr_status_name(st), kc.call.error ? kc.call.error : fr_strerror(st));
             rc = CHILD_FAIL;
         } else if (round == 0) {
-            first = malloc(out_len + 1);
-            if (first) {
+            n_effects = json_object_array_length(effects);
+            if ((first = malloc(out_len + 1)) != NULL) {
                 memcpy(first, out, out_len);
                 first_len = out_len;
             } else {
@@ -754,24 +788,26 @@ static int child_determinism(kit *k, const void *arg, char *msg, size_t len)
             while (at < out_len && at < first_len && out[at] == first[at])
                 at++;
             snprintf(msg, len,
-                     "outputs differ at byte %zu (%zu vs %zu bytes): \"%.40s\" vs "
+                     "replayed output differs at byte %zu (%zu vs %zu bytes): \"%.40s\" vs "
                      "\"%.40s\"",
                      at, first_len, out_len, first + (at < first_len ? at : first_len),
                      out + (at < out_len ? at : out_len));
             rc = CHILD_FAIL;
         }
+        kc.call.effects = NULL;
+        kc.call.replay = NULL;
         kit_end(k, &kc);
-        if (rc != -1) {
-            free(first);
-            return rc;
-        }
     }
+    if (rc == CHILD_PASS)
+        snprintf(msg, len,
+                 "recorded %zu effect(s) with seed %llu; the replay made the same "
+                 "requests and gave the same %zu bytes",
+                 n_effects, (unsigned long long)KIT_SEED, first_len);
     free(first);
-    snprintf(msg, len,
-             "two runs with seed %llu gave the same %zu bytes (clock virtualised; "
-             "full record/replay not yet wired in)",
-             (unsigned long long)KIT_SEED, first_len);
-    return CHILD_PASS;
+    fr__replay_free(rp);
+    json_object_put(trace);
+    json_object_put(effects);
+    return rc;
 }
 
 /* One allocation-failure round: host allocation number *arg fails (counted from before
