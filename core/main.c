@@ -56,6 +56,8 @@ static const cli_command commands[] = {
      "  --json              print the JSON run report\n"
      "  --stream            print streamed LLM text (llm `stream: true`) as it arrives\n"
      "  --seed N            seed for the per-step random streams (default: random)\n"
+     "  --lease-wait D      with COORDINATION_ENABLED, wait up to D for the run's lease\n"
+     "                      (default: fail at once with exit 4, naming the holder)\n"
      "  --trace FILE        record the run (every effect) to FILE for replay/debug\n"
      "                      (default: $TRACE_OUTPUT when set)\n"
      "  --plugin-dir DIR    search DIR for plugins first (repeatable)\n"
@@ -101,10 +103,13 @@ static const cli_command commands[] = {
     {"plugins", fr__cmd_plugins, "list plugins or show one plugin's options",
      "usage: fluxroute plugins list [--json] [--plugin-dir DIR]...\n"
      "       fluxroute plugins info NAME|PATH.so [--json] [--plugin-dir DIR]...\n"
+     "       fluxroute plugins test PATH.so [--json] [--config YAML]\n"
      "\n"
      "list: every plugin file along the search path (--plugin-dir, FLUXROUTE_PLUGIN_PATH,\n"
      "then the built-in dir), with refusals and shadowed files.\n"
-     "info: kind, version, ABI, path and the option table.\n"},
+     "info: kind, version, ABI, path and the option table.\n"
+     "test: the conformance kit (descriptor, options, forbidden direct calls, init/fini,\n"
+     "sample calls, cancellation, deadlines, record/replay, allocation failures).\n"},
     {"serve", cmd_serve, "serve the router HTTP API",
      "usage: fluxroute serve --manifest-dir DIR --keys FILE [options]  (see serve --help)\n"},
     {"scaffold", fr__cmd_scaffold, "create a plugin project to start from",
