@@ -249,4 +249,69 @@ else
   not_ok "secrets: servers started"
 fi
 
+# ---- /metrics over TLS and mTLS (METRICS_TLS_*) --------------------------------------------
+if command -v certtool >/dev/null 2>&1; then
+  (
+    cd "$TMP" || exit 1
+    printf 'cn = "obs CA"\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
+    printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n' >srv.tmpl
+    printf 'cn = "scraper"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >cli.tmpl
+    certtool --generate-privkey --key-type=ecdsa --outfile ca.key &&
+      certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem &&
+      certtool --generate-privkey --key-type=ecdsa --outfile srv.key &&
+      certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
+        --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem &&
+      certtool --generate-privkey --key-type=ecdsa --outfile cli.key &&
+      certtool --generate-certificate --load-privkey cli.key --load-ca-certificate ca.pem \
+        --load-ca-privkey ca.key --template cli.tmpl --outfile cli.pem
+  ) >"$TMP/certtool.log" 2>&1
+  SLOW="$TMP/slow.yaml"
+  printf 'agents: [{id: s, plugin: chaos, config: {delay: 3s}}]\npipeline: [{step: s}]\n' > "$SLOW"
+  METRICS_ENABLED=1 METRICS_ADDR=127.0.0.1:0 METRICS_TLS_ENABLED=1 METRICS_TLS_CERT_FILE="$TMP/srv.pem" \
+    METRICS_TLS_KEY_FILE="$TMP/srv.key" METRICS_TLS_CA_FILE="$TMP/ca.pem" METRICS_TLS_REQUIRE_CLIENT_CERT=1 \
+    "$FLUXROUTE" run "$SLOW" >"$TMP/tls.out" 2>"$TMP/tls.err" &
+  tpid=$!
+  url=""
+  for _ in $(seq 1 100); do
+    url=$(sed -n 's/^fluxroute: metrics on \(http[^ ]*\)$/\1/p' "$TMP/tls.err"); [ -n "$url" ] && break; sleep 0.05
+  done
+  case $url in https://*) ok "metrics TLS: https endpoint" ;; *) not_ok "metrics TLS: https endpoint" "$(cat "$TMP/tls.err")" ;; esac
+  check "metrics mTLS: scrape with a client certificate" \
+    curl -sf --max-time 3 --cacert "$TMP/ca.pem" --cert "$TMP/cli.pem" --key "$TMP/cli.key" -o "$TMP/tls-metrics.txt" "$url"
+  check "metrics mTLS: the scrape has metrics" grep -q '^# TYPE fluxroute_' "$TMP/tls-metrics.txt"
+  check "metrics mTLS: no client certificate, no metrics" sh -c "! curl -sf --max-time 3 --cacert '$TMP/ca.pem' '$url' >/dev/null 2>&1"
+  kill -INT "$tpid" 2>/dev/null
+  wait "$tpid" 2>/dev/null
+else
+  not_ok "certtool (gnutls-bin) is installed"
+fi
+
+# ---- serve: an incoming W3C traceparent joins the caller's trace ---------------------------
+if start_receiver "$TMP/serve-spans.jsonl"; then
+  mkdir -p "$TMP/sm"
+  printf 'router: {namespace: acme}\nagents: [{id: e, plugin: echo}]\npipeline: [{step: e}]\n' > "$TMP/sm/echo.yaml"
+  printf 'keys:\n  - {id: k, sha256: %s, tenant: acme, namespace: acme, role: operator}\n' \
+    "$(printf %s obs-serve-key | sha256sum | cut -d' ' -f1)" > "$TMP/skeys.yaml"
+  TRACE_ENABLED=1 TRACE_ENDPOINT="127.0.0.1:$RPORT" "$FLUXROUTE" serve --addr 127.0.0.1:0 \
+    --manifest-dir "$TMP/sm" --keys "$TMP/skeys.yaml" >"$TMP/serve.out" 2>"$TMP/serve.err" &
+  spid=$!
+  surl=""
+  for _ in $(seq 1 100); do
+    surl=$(sed -n 's/^listening on //p' "$TMP/serve.out"); [ -n "$surl" ] && break; sleep 0.05
+  done
+  curl -sf --max-time 10 -H "Authorization: Bearer obs-serve-key" \
+    -H "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" \
+    -d '{"manifest": "echo.yaml"}' "$surl/v1/run" >/dev/null
+  kill -TERM "$spid"; wait "$spid" 2>/dev/null
+  for _ in $(seq 1 50); do
+    grep -q 0af7651916cd43dd8448eb211c80319c "$TMP/serve-spans.jsonl" 2>/dev/null && break; sleep 0.1
+  done
+  check "serve: spans join the caller's trace" jq -se \
+    '[.[].resourceSpans[].scopeSpans[].spans[] | select(.traceId == "0af7651916cd43dd8448eb211c80319c")] | length >= 3' "$TMP/serve-spans.jsonl"
+  check "serve: the run span's parent is the caller's span" jq -se \
+    '[.[].resourceSpans[].scopeSpans[].spans[] | select(.parentSpanId == "b7ad6b7169203331")] | length == 1' "$TMP/serve-spans.jsonl"
+else
+  not_ok "otel receiver for serve"
+fi
+
 finish
