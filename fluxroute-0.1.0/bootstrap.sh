@@ -1,0 +1,55 @@
+#!/bin/sh
+# Idempotent set-up: installs missing Debian packages (as root), regenerates the build
+# system and reconfigures only when their inputs changed, then builds.
+# Extra configure flags: FR_CONFIGURE_FLAGS="--enable-sanitizers" ./bootstrap.sh
+set -eu
+cd "$(dirname "$0")"
+
+PACKAGES="build-essential autoconf automake libtool pkg-config \
+  libyaml-dev libjson-c-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev \
+  libcunit1-dev libsqlite3-dev valgrind jq curl gnutls-bin libhiredis-dev redis-server \
+  prometheus python3"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+    missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+  else
+    echo "bootstrap: missing Debian packages:$missing" >&2
+    echo "bootstrap: run: sudo apt-get install -y$missing" >&2
+    exit 1
+  fi
+fi
+
+mkdir -p .bootstrap
+sum() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
+
+# autoreconf when configure.ac or any Makefile fragment changed.
+am_inputs=$(ls configure.ac Makefile.am core/*.am plugins/*.am tests/*.am 2>/dev/null)
+am_sum=$(sum $am_inputs)
+if [ ! -x configure ] || [ "$(cat .bootstrap/autoreconf.sum 2>/dev/null)" != "$am_sum" ]; then
+  echo "bootstrap: autoreconf -fi"
+  autoreconf -fi
+  echo "$am_sum" > .bootstrap/autoreconf.sum
+  rm -f .bootstrap/configure.sum
+fi
+
+# configure when configure or the flags changed.
+flags="${FR_CONFIGURE_FLAGS:-}"
+cf_sum=$(printf '%s\n%s\n' "$(sum configure sdk/fluxroute.pc.in)" "$flags" | sha256sum | cut -d' ' -f1)
+if [ ! -f config.status ] || [ "$(cat .bootstrap/configure.sum 2>/dev/null)" != "$cf_sum" ]; then
+  echo "bootstrap: ./configure $flags"
+  # shellcheck disable=SC2086
+  ./configure -q $flags
+  # Other flags (e.g. sanitizers on or off) need every object rebuilt.
+  [ -f .bootstrap/configure.sum ] && make -s clean >/dev/null 2>&1 || true
+  echo "$cf_sum" > .bootstrap/configure.sum
+fi
+
+make -s -j"$(nproc)"

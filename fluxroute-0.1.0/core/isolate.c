@@ -1,0 +1,966 @@
+/* Process isolation: the parent's proxy and the helper process's main.
+ *
+ * Wire format: each message is a 4-byte big-endian length and a JSON object.
+ *   parent -> helper  {"op":"init","plugin":PATH,"config":{...}}
+ *   helper -> parent  {"op":"ready"} | {"op":"error","status":N,"message":S}
+ *   parent -> helper  {"op":"invoke","step":S,"attempt":N,"agent":S,"input":TEXT}
+ *   helper -> parent  {"op":"host","fn":NAME,...}   (the parent answers {"op":"reply",...})
+ *   helper -> parent  {"op":"result","status":N,"output":TEXT,"error":S,"retry_after_us":N}
+ * During init the helper may also ask {"op":"host","fn":"secret_env"} and "log". */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "effects.h"
+#include "isolate.h"
+#include "json_check.h"
+#include "loader.h"
+#include "options.h"
+#include "pipeline.h"
+#include "yaml_tree.h"
+
+extern char **environ;
+
+#define HELPER_FD   3
+#define MAX_MESSAGE (256u << 20)
+
+/* ---- framing ------------------------------------------------------------------------ */
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int send_msg(int fd, json_object *o)
+{
+    size_t len;
+    const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    unsigned char hdr[4] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
+                            (unsigned char)(len >> 8), (unsigned char)len};
+    int rc = text && write_all(fd, hdr, 4) == 0 && write_all(fd, text, len) == 0 ? 0 : -1;
+    json_object_put(o);
+    return rc;
+}
+
+/* Reads exactly len bytes.  Returns 0, or -1 on EOF/error. */
+static int read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads one message; NULL on EOF, error or garbage. */
+static json_object *recv_msg(int fd)
+{
+    unsigned char hdr[4];
+    if (read_all(fd, hdr, 4) != 0)
+        return NULL;
+    size_t len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+    if (len > MAX_MESSAGE)
+        return NULL;
+    char *buf = malloc(len + 1);
+    if (!buf || read_all(fd, buf, len) != 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    json_object *o = json_tokener_parse(buf);
+    free(buf);
+    if (o && !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        o = NULL;
+    }
+    return o;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+static int64_t jint(json_object *o, const char *key, int64_t def)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : def;
+}
+
+static json_object *msg(const char *op)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "op", json_object_new_string(op));
+    return o;
+}
+
+/* ---- parent side ---------------------------------------------------------------------- */
+
+typedef struct helper {
+    struct helper *next;
+    pid_t pid;
+    int fd;
+} helper;
+
+/* Per-instance pool of idle helpers; the instance's pointer is set lazily. */
+typedef struct helper_pool {
+    pthread_mutex_t mu;
+    helper *idle;
+} helper_pool;
+
+static pthread_mutex_t pools_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static helper_pool *pool_of(fr_instance *inst)
+{
+    pthread_mutex_lock(&pools_mu);
+    if (!inst->helpers) {
+        helper_pool *hp = calloc(1, sizeof *hp);
+        if (hp) {
+            pthread_mutex_init(&hp->mu, NULL);
+            inst->helpers = hp;
+        }
+    }
+    pthread_mutex_unlock(&pools_mu);
+    return inst->helpers;
+}
+
+/* The executable to run helpers with: the running fluxroute, else the build tree's or
+ * the installed one (when the engine is embedded in another program). */
+static const char *helper_exe(char *buf, size_t size)
+{
+    const char *env = getenv("FLUXROUTE_HELPER");
+    if (env && *env)
+        return env;
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        const char *base = strrchr(buf, '/');
+        base = base ? base + 1 : buf;
+        if (strcmp(base, "fluxroute") == 0 || strcmp(base, "lt-fluxroute") == 0)
+            return buf;
+    }
+    snprintf(buf, size, "%s/fluxroute", FR_BUILD_DIR);
+    if (access(buf, X_OK) == 0)
+        return buf;
+    snprintf(buf, size, "%s/fluxroute", FR_BINDIR);
+    return buf;
+}
+
+/* The environment for helpers: ours, with handle_segv=0 added to ASAN_OPTIONS so that a
+ * plugin's crash stays a crash under the sanitizer build. */
+static char **helper_env(char **owned)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 2, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    const char *asan = "";
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(environ[i], "ASAN_OPTIONS=", 13) == 0)
+            asan = environ[i] + 13;
+        else
+            env[k++] = environ[i];
+    }
+    char *a =
+        fr__xasprintf("ASAN_OPTIONS=%s%shandle_segv=0:handle_abort=0", asan, *asan ? ":" : "");
+    if (!a) {
+        free(env);
+        return NULL;
+    }
+    env[k++] = a;
+    env[k] = NULL;
+    *owned = a;
+    return env;
+}
+
+static void helper_kill(helper *h)
+{
+    kill(h->pid, SIGKILL);
+    close(h->fd);
+    while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    free(h);
+}
+
+/* The message describing how a helper ended, with the status to report. */
+static fr_status helper_death(helper *h, char **why)
+{
+    close(h->fd);
+    int ws = 0;
+    pid_t r;
+    while ((r = waitpid(h->pid, &ws, 0)) < 0 && errno == EINTR) {
+    }
+    fr_status st = FR_E_CRASHED;
+    if (r > 0 && WIFSIGNALED(ws))
+        *why = fr__xasprintf("plugin crashed: its helper process died on signal %d (%s)",
+                             WTERMSIG(ws), strsignal(WTERMSIG(ws)));
+    else if (r > 0 && WIFEXITED(ws))
+        *why =
+            fr__xasprintf("plugin helper process exited with status %d mid-call", WEXITSTATUS(ws));
+    else
+        *why = strdup("plugin helper process vanished");
+    free(h);
+    return st;
+}
+
+/* Serves one host-API request from the helper on behalf of `call`. */
+static json_object *serve_host_call(fr_call *call, json_object *req)
+{
+    const fr_host_api *host = fr__host_api();
+    const char *fn = jstr(req, "fn");
+    json_object *rep = msg("reply");
+    if (!fn)
+        return rep;
+    if (strcmp(fn, "clock_us") == 0) {
+        json_object_object_add(rep, "value", json_object_new_int64(host->clock_us(call)));
+    } else if (strcmp(fn, "sleep_us") == 0) {
+        json_object_object_add(rep, "status",
+                               json_object_new_int(host->sleep_us(call, jint(req, "us", 0))));
+    } else if (strcmp(fn, "random_u64") == 0) {
+        json_object_object_add(rep, "value", json_object_new_uint64(host->random_u64(call)));
+    } else if (strcmp(fn, "deadline_us") == 0) {
+        json_object_object_add(rep, "value", json_object_new_int64(host->deadline_us(call)));
+    } else if (strcmp(fn, "check_cancel") == 0) {
+        json_object_object_add(rep, "status", json_object_new_int(host->check_cancel(call)));
+    } else if (strcmp(fn, "secret_env") == 0) {
+        const char *v = host->secret_env(call, jstr(req, "name"));
+        json_object_object_add(rep, "value", v ? json_object_new_string(v) : NULL);
+    } else if (strcmp(fn, "stream_chunk") == 0) {
+        const char *t = jstr(req, "text");
+        json_object_object_add(
+            rep, "status",
+            json_object_new_int(host->stream_chunk(call, t ? t : "", t ? strlen(t) : 0)));
+    } else if (strcmp(fn, "provider_call") == 0) {
+        const char *r = jstr(req, "request");
+        char *resp = NULL;
+        size_t resp_len = 0;
+        fr_status st = host->provider_call(call, r ? r : "", r ? strlen(r) : 0, &resp, &resp_len);
+        json_object_object_add(rep, "status", json_object_new_int(st));
+        json_object_object_add(rep, "response",
+                               resp ? json_object_new_string_len(resp, (int)resp_len) : NULL);
+        json_object_object_add(rep, "error",
+                               call->error ? json_object_new_string(call->error) : NULL);
+        json_object_object_add(rep, "retry_after_us", json_object_new_int64(call->retry_after_us));
+    } else if (strcmp(fn, "http") == 0) {
+        json_object *hs;
+        size_t nh =
+            json_object_object_get_ex(req, "headers", &hs) ? json_object_array_length(hs) : 0;
+        const char **headers = calloc(nh ? nh : 1, sizeof *headers);
+        for (size_t i = 0; headers && i < nh; i++)
+            headers[i] = json_object_get_string(json_object_array_get_idx(hs, i));
+        const char *body = jstr(req, "body");
+        fr_http_request hr = {.struct_size = sizeof hr,
+                              .method = jstr(req, "method"),
+                              .url = jstr(req, "url"),
+                              .headers = headers,
+                              .n_headers = headers ? nh : 0,
+                              .body = body,
+                              .body_len = body ? strlen(body) : 0,
+                              .timeout_us = jint(req, "timeout_us", 0),
+                              .n_secret_headers = (size_t)jint(req, "n_secret_headers", 0)};
+        fr_http_response resp = {0};
+        fr_status st = hr.method && hr.url ? host->http(call, &hr, &resp) : FR_E_INVALID;
+        free(headers);
+        json_object_object_add(rep, "status", json_object_new_int(st));
+        json_object_object_add(rep, "http_status", json_object_new_int(resp.status));
+        json_object_object_add(
+            rep, "headers",
+            resp.headers ? json_object_new_string_len(resp.headers, (int)resp.headers_len) : NULL);
+        json_object_object_add(rep, "body",
+                               resp.body ? json_object_new_string_len(resp.body, (int)resp.body_len)
+                                         : NULL);
+        json_object_object_add(rep, "error",
+                               call->error ? json_object_new_string(call->error) : NULL);
+    } else if (strcmp(fn, "lease_acquire") == 0) {
+        uint64_t token = 0;
+        fr_status st = host->lease_acquire(call, jstr(req, "key"), jint(req, "ttl_us", 0),
+                                           jint(req, "wait_us", 0), &token);
+        json_object_object_add(rep, "status", json_object_new_int(st));
+        json_object_object_add(rep, "fencing_token", json_object_new_uint64(token));
+    } else if (strcmp(fn, "lease_release") == 0) {
+        json_object_object_add(rep, "status",
+                               json_object_new_int(host->lease_release(call, jstr(req, "key"))));
+    } else if (strcmp(fn, "log") == 0) {
+        const char *t = jstr(req, "text");
+        host->log(call, (fr_log_level)jint(req, "level", FR_LOG_INFO), "%s", t ? t : "");
+        json_object_put(rep);
+        return NULL; /* no reply */
+    } else if (strcmp(fn, "metric") == 0) {
+        json_object *v;
+        double val = json_object_object_get_ex(req, "value", &v) ? json_object_get_double(v) : 0;
+        host->metric(call, jstr(req, "name"), val);
+        json_object_put(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+/* Waits for a message from the helper until `kill_at` (monotonic us; 0 = never),
+ * watching cancellation.  Returns the message, or NULL with *timed_out set when the
+ * deadline passed, or NULL on EOF. */
+static json_object *wait_msg(helper *h, fr_call *call, int64_t kill_at, int *timed_out)
+{
+    *timed_out = 0;
+    for (;;) {
+        int64_t now = fr__mono_us();
+        if (kill_at && now >= kill_at) {
+            *timed_out = 1;
+            return NULL;
+        }
+        int wait_ms = 50;
+        if (kill_at && (kill_at - now) / 1000 + 1 < wait_ms)
+            wait_ms = (int)((kill_at - now) / 1000) + 1;
+        struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
+        int rc = poll(&pfd, 1, wait_ms);
+        if (rc < 0 && errno != EINTR)
+            return NULL;
+        if (rc > 0)
+            return recv_msg(h->fd);
+        if (__atomic_load_n(&call->cancel->cancelled, __ATOMIC_ACQUIRE)) {
+            /* Give a cooperative plugin the grace period to notice, then kill. */
+            int64_t grace = now + FR_HANG_GRACE_US;
+            if (!kill_at || grace < kill_at)
+                kill_at = grace;
+        }
+    }
+}
+
+/* Starts a helper for the instance and initialises the plugin in it. */
+static helper *helper_start(fr_call *call, char **why)
+{
+    const fr_instance *inst = call->inst;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        *why = fr__xasprintf("cannot create a socketpair for the helper: %s", strerror(errno));
+        return NULL;
+    }
+    char exe[PATH_MAX];
+    const char *path = helper_exe(exe, sizeof exe);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], HELPER_FD);
+    char *argv[] = {(char *)"fluxroute", (char *)"__plugin-helper", NULL};
+    char *asan_opts = NULL;
+    char **env = helper_env(&asan_opts);
+    pid_t pid;
+    int rc = env ? posix_spawn(&pid, path, &fa, NULL, argv, env) : ENOMEM;
+    posix_spawn_file_actions_destroy(&fa);
+    free(asan_opts);
+    free(env);
+    close(sv[1]);
+    if (rc != 0) {
+        close(sv[0]);
+        *why = fr__xasprintf("cannot start helper %s: %s", path, strerror(rc));
+        return NULL;
+    }
+    helper *h = calloc(1, sizeof *h);
+    if (!h) {
+        close(sv[0]);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        *why = strdup("out of memory");
+        return NULL;
+    }
+    h->pid = pid;
+    h->fd = sv[0];
+
+    json_object *init = msg("init");
+    json_object_object_add(init, "plugin", json_object_new_string(inst->plugin->path));
+    json_object *cfg = NULL;
+    if (inst->agent_cfg && inst->agent_cfg->config)
+        fr__ynode_to_json_ex(inst->agent_cfg->config, &cfg);
+    json_object_object_add(init, "config", cfg);
+    if (send_msg(h->fd, init) != 0) {
+        helper_death(h, why);
+        return NULL;
+    }
+    int64_t kill_at = fr__mono_us() + 10 * 1000000; /* loading a plugin takes no longer */
+    for (;;) {
+        int timed_out;
+        json_object *m = wait_msg(h, call, kill_at, &timed_out);
+        if (!m) {
+            if (timed_out) {
+                helper_kill(h);
+                *why = strdup("plugin helper did not start within 10s");
+                return NULL;
+            }
+            helper_death(h, why);
+            return NULL;
+        }
+        const char *op = jstr(m, "op");
+        if (op && strcmp(op, "host") == 0) {
+            json_object *rep = serve_host_call(call, m);
+            json_object_put(m);
+            if (rep && send_msg(h->fd, rep) != 0) {
+                helper_death(h, why);
+                return NULL;
+            }
+            continue;
+        }
+        if (op && strcmp(op, "ready") == 0) {
+            json_object_put(m);
+            return h;
+        }
+        const char *e = jstr(m, "message");
+        *why = fr__xasprintf("plugin failed to start in its helper: %s", e ? e : "unknown error");
+        json_object_put(m);
+        helper_kill(h);
+        return NULL;
+    }
+}
+
+fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len, char **out,
+                              size_t *out_len)
+{
+    const fr_host_api *host = fr__host_api();
+    fr_instance *inst = (fr_instance *)call->inst;
+    helper_pool *hp = pool_of(inst);
+    if (!hp)
+        return FR_E_NOMEM;
+    pthread_mutex_lock(&hp->mu);
+    helper *h = hp->idle;
+    if (h)
+        hp->idle = h->next;
+    pthread_mutex_unlock(&hp->mu);
+    char *why = NULL;
+    if (!h && !(h = helper_start(call, &why))) {
+        host->set_error(call, "%s", why ? why : "cannot start the plugin helper");
+        free(why);
+        return FR_E_CRASHED;
+    }
+
+    json_object *inv = msg("invoke");
+    json_object_object_add(inv, "step", json_object_new_string(call->step_id));
+    json_object_object_add(inv, "attempt", json_object_new_int(call->attempt));
+    json_object_object_add(inv, "input", json_object_new_string_len(input, (int)input_len));
+    if (send_msg(h->fd, inv) != 0) {
+        fr_status st = helper_death(h, &why);
+        host->set_error(call, "%s", why ? why : "helper died");
+        free(why);
+        return st;
+    }
+    /* Past its deadline (plus grace) the helper is killed. */
+    fr_status dl_status;
+    int64_t att = call->attempt_deadline_mono, run = call->cancel->run_deadline_mono;
+    int64_t deadline = att;
+    dl_status = FR_E_TIMEOUT;
+    if (run && (!att || run < att)) {
+        deadline = run;
+        dl_status = FR_E_DEADLINE_EXCEEDED;
+    }
+    int64_t kill_at = deadline ? deadline + FR_HANG_GRACE_US : 0;
+    for (;;) {
+        int timed_out;
+        json_object *m = wait_msg(h, call, kill_at, &timed_out);
+        if (!m) {
+            if (timed_out || __atomic_load_n(&call->cancel->cancelled, __ATOMIC_ACQUIRE)) {
+                helper_kill(h);
+                int cancelled = call->cancel->cancelled;
+                fr_status st =
+                    timed_out && !cancelled ? dl_status : fr__cancel_reason(call->cancel);
+                json_object *killed = fr__effect_new("killed");
+                json_object_object_add(killed, "status", fr__status_json(st));
+                fr__effect_add(call, killed);
+                host->set_error(call, "plugin helper process did not return %s; killed (SIGKILL)",
+                                cancelled ? "after cancellation" : "by its deadline");
+                return st;
+            }
+            fr_status st = helper_death(h, &why);
+            host->set_error(call, "%s", why ? why : "helper died");
+            free(why);
+            return st;
+        }
+        const char *op = jstr(m, "op");
+        if (op && strcmp(op, "host") == 0) {
+            json_object *rep = serve_host_call(call, m);
+            json_object_put(m);
+            if (rep && send_msg(h->fd, rep) != 0) {
+                fr_status st = helper_death(h, &why);
+                host->set_error(call, "%s", why ? why : "helper died");
+                free(why);
+                return st;
+            }
+            continue;
+        }
+        if (!op || strcmp(op, "result") != 0) {
+            json_object_put(m);
+            helper_kill(h);
+            host->set_error(call, "plugin helper sent an unexpected message");
+            return FR_E_CRASHED;
+        }
+        fr_status st = (fr_status)jint(m, "status", FR_E_CRASHED);
+        const char *err = jstr(m, "error");
+        if (err)
+            host->set_error(call, "%s", err);
+        int64_t ra = jint(m, "retry_after_us", 0);
+        if (ra > 0)
+            host->set_retry_after(call, ra);
+        fr_status result = st;
+        if (st == FR_OK) {
+            json_object *ov;
+            const char *o = NULL;
+            size_t olen = 0;
+            if (json_object_object_get_ex(m, "output", &ov) &&
+                json_object_is_type(ov, json_type_string)) {
+                o = json_object_get_string(ov);
+                olen = (size_t)json_object_get_string_len(ov);
+            }
+            if (!o || !fr__json_valid(o, olen)) {
+                host->set_error(call, "plugin \"%s\" returned output that is not valid JSON",
+                                inst->plugin->name);
+                result = FR_E_BAD_RESPONSE;
+            } else if (!(*out = malloc(olen + 1))) {
+                result = FR_E_NOMEM;
+            } else {
+                memcpy(*out, o, olen);
+                (*out)[olen] = '\0';
+                *out_len = olen;
+            }
+        }
+        json_object_put(m);
+        /* A clean attempt: keep the helper for the next one. */
+        pthread_mutex_lock(&hp->mu);
+        h->next = hp->idle;
+        hp->idle = h;
+        pthread_mutex_unlock(&hp->mu);
+        return result;
+    }
+}
+
+void fr__isolation_shutdown(fr_instance *inst)
+{
+    helper_pool *hp = inst->helpers;
+    if (!hp)
+        return;
+    while (hp->idle) {
+        helper *h = hp->idle;
+        hp->idle = h->next;
+        /* EOF tells the helper to finalise the plugin and exit; do not wait forever. */
+        shutdown(h->fd, SHUT_WR);
+        struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 1000) <= 0)
+            kill(h->pid, SIGKILL);
+        close(h->fd);
+        while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        free(h);
+    }
+    pthread_mutex_destroy(&hp->mu);
+    free(hp);
+    inst->helpers = NULL;
+}
+
+/* ---- helper side ------------------------------------------------------------------------ */
+
+/* The helper's view of a call: the parent does the real work. */
+struct helper_call {
+    fr_arena arena;
+    char *error;
+    int64_t retry_after_us;
+    int attempt;
+    const char *step;
+};
+
+static struct helper_call *current; /* the helper serves one call at a time */
+static int parent_fd = HELPER_FD;
+
+/* Sends a host request and waits for the reply (the helper exits if the parent is gone). */
+static json_object *ask(json_object *req)
+{
+    if (send_msg(parent_fd, req) != 0)
+        _exit(3);
+    json_object *rep = recv_msg(parent_fd);
+    if (!rep)
+        _exit(3);
+    return rep;
+}
+
+static json_object *host_req(const char *fn)
+{
+    json_object *o = msg("host");
+    json_object_object_add(o, "fn", json_object_new_string(fn));
+    return o;
+}
+
+static char *helper_dup(const char *s, size_t len)
+{
+    char *p = current ? fr__arena_alloc(&current->arena, len + 1) : malloc(len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+static void h_log(fr_call *call, fr_log_level level, const char *fmt, ...)
+{
+    (void)call;
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    json_object *o = host_req("log");
+    json_object_object_add(o, "level", json_object_new_int(level));
+    json_object_object_add(o, "text", json_object_new_string(text));
+    if (send_msg(parent_fd, o) != 0)
+        _exit(3);
+}
+
+static void *h_alloc(fr_call *call, size_t size)
+{
+    if (!call || !current)
+        return malloc(size ? size : 1);
+    return fr__arena_alloc(&current->arena, size ? size : 1);
+}
+
+static void h_free_mem(void *p)
+{
+    free(p);
+}
+
+static int64_t ask_int(const char *fn, const char *key)
+{
+    json_object *rep = ask(host_req(fn));
+    int64_t v = jint(rep, key, 0);
+    json_object_put(rep);
+    return v;
+}
+
+static int64_t h_clock_us(fr_call *call)
+{
+    (void)call;
+    return ask_int("clock_us", "value");
+}
+
+static fr_status h_sleep_us(fr_call *call, int64_t us)
+{
+    (void)call;
+    json_object *o = host_req("sleep_us");
+    json_object_object_add(o, "us", json_object_new_int64(us));
+    json_object *rep = ask(o);
+    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
+    json_object_put(rep);
+    return st;
+}
+
+static uint64_t h_random_u64(fr_call *call)
+{
+    (void)call;
+    json_object *rep = ask(host_req("random_u64"));
+    json_object *v;
+    uint64_t r = json_object_object_get_ex(rep, "value", &v) ? json_object_get_uint64(v) : 0;
+    json_object_put(rep);
+    return r;
+}
+
+static void h_set_error(fr_call *call, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = NULL;
+    if (vasprintf(&m, fmt, ap) < 0)
+        m = NULL;
+    va_end(ap);
+    if (call && current) {
+        free(current->error);
+        current->error = m;
+    } else {
+        free(m); /* init errors travel in the "error" reply */
+    }
+}
+
+static fr_status h_http(fr_call *call, const fr_http_request *req, fr_http_response *resp)
+{
+    (void)call;
+    json_object *o = host_req("http");
+    json_object_object_add(o, "method", json_object_new_string(req->method ? req->method : ""));
+    json_object_object_add(o, "url", json_object_new_string(req->url ? req->url : ""));
+    json_object *hs = json_object_new_array();
+    for (size_t i = 0; i < req->n_headers; i++)
+        json_object_array_add(hs, json_object_new_string(req->headers[i]));
+    json_object_object_add(o, "headers", hs);
+    if (req->body)
+        json_object_object_add(o, "body",
+                               json_object_new_string_len(req->body, (int)req->body_len));
+    json_object_object_add(o, "timeout_us", json_object_new_int64(req->timeout_us));
+    json_object_object_add(o, "n_secret_headers",
+                           json_object_new_int64((int64_t)req->n_secret_headers));
+    json_object *rep = ask(o);
+    fr_status st = (fr_status)jint(rep, "status", FR_E_NETWORK);
+    resp->status = (int)jint(rep, "http_status", 0);
+    json_object *v;
+    if (json_object_object_get_ex(rep, "headers", &v) && v) {
+        resp->headers =
+            helper_dup(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        resp->headers_len = (size_t)json_object_get_string_len(v);
+    }
+    if (json_object_object_get_ex(rep, "body", &v) && v) {
+        resp->body = helper_dup(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        resp->body_len = (size_t)json_object_get_string_len(v);
+    }
+    const char *e = jstr(rep, "error");
+    if (e && st != FR_OK)
+        h_set_error(call, "%s", e);
+    json_object_put(rep);
+    return st;
+}
+
+static fr_status h_provider_call(fr_call *call, const char *request, size_t len, char **response,
+                                 size_t *response_len)
+{
+    json_object *o = host_req("provider_call");
+    json_object_object_add(o, "request", json_object_new_string_len(request, (int)len));
+    json_object *rep = ask(o);
+    fr_status st = (fr_status)jint(rep, "status", FR_E_NETWORK);
+    json_object *v;
+    if (st == FR_OK && json_object_object_get_ex(rep, "response", &v) && v) {
+        *response_len = (size_t)json_object_get_string_len(v);
+        *response = helper_dup(json_object_get_string(v), *response_len);
+        if (!*response)
+            st = FR_E_NOMEM;
+    }
+    const char *e = jstr(rep, "error");
+    if (e && st != FR_OK)
+        h_set_error(call, "%s", e);
+    int64_t ra = jint(rep, "retry_after_us", 0);
+    if (ra > 0 && current)
+        current->retry_after_us = ra;
+    json_object_put(rep);
+    return st;
+}
+
+static void h_metric(fr_call *call, const char *name, double value)
+{
+    (void)call;
+    json_object *o = host_req("metric");
+    json_object_object_add(o, "name", json_object_new_string(name ? name : ""));
+    json_object_object_add(o, "value", json_object_new_double(value));
+    if (send_msg(parent_fd, o) != 0)
+        _exit(3);
+}
+
+static int64_t h_deadline_us(fr_call *call)
+{
+    (void)call;
+    return ask_int("deadline_us", "value");
+}
+
+static fr_status h_check_cancel(fr_call *call)
+{
+    (void)call;
+    return (fr_status)ask_int("check_cancel", "status");
+}
+
+static int h_attempt(fr_call *call)
+{
+    (void)call;
+    return current ? current->attempt : 0;
+}
+
+static const char *h_step_id(fr_call *call)
+{
+    (void)call;
+    return current ? current->step : "";
+}
+
+static void h_set_retry_after(fr_call *call, int64_t us)
+{
+    (void)call;
+    if (current)
+        current->retry_after_us = us;
+}
+
+static fr_status h_stream_chunk(fr_call *call, const char *text, size_t len)
+{
+    (void)call;
+    json_object *o = host_req("stream_chunk");
+    json_object_object_add(o, "text", json_object_new_string_len(text, (int)len));
+    json_object *rep = ask(o);
+    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
+    json_object_put(rep);
+    return st;
+}
+
+static const char *h_secret_env(fr_call *call, const char *name)
+{
+    (void)call;
+    json_object *o = host_req("secret_env");
+    json_object_object_add(o, "name", json_object_new_string(name ? name : ""));
+    json_object *rep = ask(o);
+    const char *v = jstr(rep, "value");
+    /* Borrowed for the plugin's life: keep the answers. */
+    char *copy = v ? strdup(v) : NULL;
+    json_object_put(rep);
+    return copy;
+}
+
+static fr_status h_lease_acquire(fr_call *call, const char *key, int64_t ttl_us, int64_t wait_us,
+                                 uint64_t *fencing_token)
+{
+    (void)call;
+    json_object *o = host_req("lease_acquire");
+    json_object_object_add(o, "key", json_object_new_string(key ? key : ""));
+    json_object_object_add(o, "ttl_us", json_object_new_int64(ttl_us));
+    json_object_object_add(o, "wait_us", json_object_new_int64(wait_us));
+    json_object *rep = ask(o), *v;
+    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
+    if (fencing_token && json_object_object_get_ex(rep, "fencing_token", &v))
+        *fencing_token = json_object_get_uint64(v);
+    json_object_put(rep);
+    return st;
+}
+
+static fr_status h_lease_release(fr_call *call, const char *key)
+{
+    (void)call;
+    json_object *o = host_req("lease_release");
+    json_object_object_add(o, "key", json_object_new_string(key ? key : ""));
+    json_object *rep = ask(o);
+    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
+    json_object_put(rep);
+    return st;
+}
+
+static const fr_host_api helper_api = {
+    .struct_size = sizeof(fr_host_api),
+    .abi_version = FR_ABI_VERSION,
+    .log = h_log,
+    .alloc = h_alloc,
+    .free_mem = h_free_mem,
+    .clock_us = h_clock_us,
+    .sleep_us = h_sleep_us,
+    .random_u64 = h_random_u64,
+    .http = h_http,
+    .provider_call = h_provider_call,
+    .metric = h_metric,
+    .deadline_us = h_deadline_us,
+    .check_cancel = h_check_cancel,
+    .attempt = h_attempt,
+    .step_id = h_step_id,
+    .set_error = h_set_error,
+    .set_retry_after = h_set_retry_after,
+    .stream_chunk = h_stream_chunk,
+    .secret_env = h_secret_env,
+    .lease_acquire = h_lease_acquire,
+    .lease_release = h_lease_release,
+};
+
+static int reply_error(fr_status st, const char *message)
+{
+    json_object *o = msg("error");
+    json_object_object_add(o, "status", json_object_new_int(st));
+    json_object_object_add(o, "message", json_object_new_string(message));
+    send_msg(parent_fd, o);
+    return 1;
+}
+
+int fr__helper_main(void)
+{
+    json_object *init = recv_msg(parent_fd);
+    const char *path = init ? jstr(init, "plugin") : NULL;
+    if (!path)
+        return reply_error(FR_E_INVALID, "helper: bad init message");
+    fr_loader *l = fr__loader_new();
+    const fr_loaded_plugin *lp = NULL;
+    char err[1024];
+    if (!l || fr__loader_load_file(l, path, &lp, err, sizeof err) != 0) {
+        json_object_put(init);
+        fr__loader_free(l);
+        return reply_error(FR_E_CONFIG, err);
+    }
+    /* The config arrives as JSON, which is YAML: check and fill it as the parent did. */
+    json_object *cj;
+    const char *cfg_text = json_object_object_get_ex(init, "config", &cj) && cj
+                               ? json_object_to_json_string_ext(cj, JSON_C_TO_STRING_PLAIN)
+                               : "{}";
+    fr_ydoc doc = {0};
+    fr_diags diags;
+    fr__diags_init(&diags, "config");
+    fr_config cfg = {0};
+    int bad = fr__ydoc_parse(&doc, cfg_text, strlen(cfg_text), &diags) != 0 ||
+              fr__options_fill(lp->desc, doc.root, doc.root, "agent", &cfg, &diags) != 0 ||
+              diags.n > 0;
+    json_object_put(init);
+    void *state = NULL;
+    fr_status st = bad              ? FR_E_CONFIG
+                   : lp->desc->init ? lp->desc->init(&helper_api, cfg.data, &state)
+                                    : FR_OK;
+    if (st != FR_OK) {
+        reply_error(st, bad && diags.n ? diags.items[0].message : "plugin init failed");
+        fr__diags_free(&diags);
+        fr__ydoc_free(&doc);
+        fr__config_free(&cfg);
+        fr__loader_free(l);
+        return 1;
+    }
+    fr__diags_free(&diags);
+    send_msg(parent_fd, msg("ready"));
+
+    json_object *m;
+    while ((m = recv_msg(parent_fd)) != NULL) {
+        const char *input = jstr(m, "input");
+        struct helper_call hc = {.attempt = (int)jint(m, "attempt", 1), .step = jstr(m, "step")};
+        current = &hc;
+        char *out = NULL;
+        size_t out_len = 0;
+        /* The call handle is opaque to plugins; the helper's functions ignore it. */
+        fr_call *call = (fr_call *)&hc;
+        fr_status rc = input ? lp->desc->invoke(state, call, input, strlen(input), &out, &out_len)
+                             : FR_E_INVALID;
+        json_object *res = msg("result");
+        json_object_object_add(res, "status", json_object_new_int(rc));
+        if (rc == FR_OK && out)
+            json_object_object_add(res, "output", json_object_new_string_len(out, (int)out_len));
+        if (hc.error)
+            json_object_object_add(res, "error", json_object_new_string(hc.error));
+        json_object_object_add(res, "retry_after_us", json_object_new_int64(hc.retry_after_us));
+        json_object_put(m);
+        int sent = send_msg(parent_fd, res);
+        free(hc.error);
+        fr__arena_free(&hc.arena);
+        current = NULL;
+        if (sent != 0)
+            break;
+    }
+    if (lp->desc->fini)
+        lp->desc->fini(state);
+    fr__config_free(&cfg);
+    fr__ydoc_free(&doc);
+    fr__loader_free(l);
+    return 0;
+}

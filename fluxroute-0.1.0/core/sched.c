@@ -1,0 +1,443 @@
+/* The scheduler: a fixed pool of worker threads runs steps as soon as their
+ * dependencies have succeeded (no level barriers).  A failed step skips its descendants;
+ * independent branches finish.  Results are stored per step, so the report's order
+ * (topological, manifest order breaking ties) never depends on thread timing.
+ *
+ * The thread that starts a run also watches for hung in-process plugins: an attempt
+ * still running FR_HANG_GRACE_US after its deadline is recorded as a timeout, its worker
+ * is abandoned (left to return whenever it does) and replaced, and the step carries on
+ * (retries, fallbacks) on another worker. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "duration.h"
+#include "effects.h"
+#include "observe.h"
+#include "pipeline.h"
+
+/* ---- settling results (pool lock held) ------------------------------------------------ */
+
+static void push_job(fr_pipeline *p, int s, fr_step_exec *resume)
+{
+    /* The ring holds one job per step at most: a step is queued once, or resumed once
+     * per hung attempt while it is not queued. */
+    if (p->q_len == p->q_cap)
+        return;
+    fr_job *j = &p->queue[(p->q_head + p->q_len) % p->q_cap];
+    j->step = s;
+    j->resume = resume;
+    p->q_len++;
+}
+
+static void skip_descendants(fr_run *run, int failed, int from)
+{
+    fr_pipeline *p = run->p;
+    for (size_t i = 0; i < p->n_children[from]; i++) {
+        int c = p->children[from][i];
+        fr_step_result *cr = &run->res->steps[c];
+        if (cr->state != FR_STEP_PENDING)
+            continue;
+        cr->state = FR_STEP_SKIPPED;
+        cr->status = FR_E_SKIPPED;
+        cr->message = fr__xasprintf("skipped: ancestor \"%s\" failed", p->m->steps[failed].id);
+        run->remaining--;
+        skip_descendants(run, failed, c);
+    }
+}
+
+static void settle(fr_run *run, int s)
+{
+    fr_pipeline *p = run->p;
+    fr_step_result *r = &run->res->steps[s];
+    r->duration_us = fr__mono_us() - r->started_us;
+    fr__obs_step_end(run, s); /* observability: the step is settled */
+    run->remaining--;
+    if (r->state == FR_STEP_SUCCEEDED) {
+        for (size_t i = 0; i < p->n_children[s]; i++) {
+            int c = p->children[s][i];
+            if (run->res->steps[c].state == FR_STEP_PENDING && --run->pending[c] == 0)
+                push_job(p, c, NULL);
+        }
+    } else {
+        skip_descendants(run, s, s);
+    }
+    if (run->remaining == 0)
+        pthread_cond_broadcast(&p->done_cv);
+}
+
+static void report_progress(fr_run *run, int s)
+{
+    if (!run->opts->progress)
+        return;
+    pthread_mutex_lock(&run->p->progress_mu);
+    run->opts->progress(run->opts->progress_ud, run->p, s, &run->res->steps[s]);
+    pthread_mutex_unlock(&run->p->progress_mu);
+}
+
+void fr__run_note_transition(fr_run *run, const char *step, int attempt, const char *breaker,
+                             const fr_breaker_transition *tr)
+{
+    if (!run)
+        return;
+    fr_pipeline *p = run->p;
+    fr_run_result *res = run->res;
+    pthread_mutex_lock(&p->mu);
+    if (res->n_transitions == res->cap_transitions) {
+        size_t cap = res->cap_transitions ? res->cap_transitions * 2 : 4;
+        fr_transition_record *t = realloc(res->transitions, cap * sizeof *t);
+        if (!t) {
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        res->transitions = t;
+        res->cap_transitions = cap;
+    }
+    fr_transition_record *t = &res->transitions[res->n_transitions++];
+    t->step = fr__manifest_step_index(p->m, step);
+    t->attempt = attempt;
+    t->breaker = breaker;
+    t->from = fr__breaker_state_name(tr->from);
+    t->to = fr__breaker_state_name(tr->to);
+    t->reason = tr->reason;
+    t->seq = run->transition_seq++;
+    pthread_mutex_unlock(&p->mu);
+    fr__obs_breaker_transition(run, breaker, tr); /* observability */
+}
+
+/* ---- the pool ----------------------------------------------------------------------- */
+
+static void *worker_main(void *arg);
+
+/* Starts one more worker.  p->mu held (or the pool not yet running). */
+static int add_worker(fr_pipeline *p)
+{
+    if (p->n_workers == p->cap_workers) {
+        size_t cap = p->cap_workers ? p->cap_workers * 2 : 8;
+        fr_worker **ws = realloc(p->workers, cap * sizeof *ws);
+        if (!ws)
+            return -1;
+        p->workers = ws;
+        p->cap_workers = cap;
+    }
+    fr_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->p = p;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        free(w);
+        return -1;
+    }
+    p->workers[p->n_workers++] = w;
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    fr_worker *w = arg;
+    fr_pipeline *p = w->p;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stopping && p->q_len == 0)
+            pthread_cond_wait(&p->work_cv, &p->mu);
+        if (p->stopping)
+            break;
+        fr_job job = p->queue[p->q_head];
+        p->q_head = (p->q_head + 1) % p->q_cap;
+        p->q_len--;
+        fr_run *run = p->current;
+        fr_step_result *r = &run->res->steps[job.step];
+        if (!job.resume) {
+            r->state = FR_STEP_RUNNING;
+            r->started_us = fr__mono_us();
+        }
+        /* More ready work than this worker: wake another one. */
+        if (p->q_len > 0)
+            pthread_cond_signal(&p->work_cv);
+        pthread_mutex_unlock(&p->mu);
+
+        fr_step_exec *x = job.resume;
+        if (!x) {
+            report_progress(run, job.step);
+            x = fr__step_exec_new(run, job.step);
+        }
+        if (!x) {
+            r->state = FR_STEP_FAILED;
+            r->status = FR_E_NOMEM;
+            r->message = strdup("out of memory building the step input");
+        } else if (fr__step_drive(w, run, x)) {
+            /* Abandoned while hung; the run has moved on.  Leave quietly. */
+            fr__step_exec_free(x);
+            pthread_mutex_lock(&p->mu);
+            w->exited = 1;
+            p->n_hung--;
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        fr__step_exec_free(x);
+        report_progress(run, job.step);
+
+        pthread_mutex_lock(&p->mu);
+        settle(run, job.step);
+    }
+    w->exited = 1;
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Abandons workers stuck in a plugin past their deadline (p->mu held). */
+static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
+{
+    size_t n = p->n_workers;
+    for (size_t i = 0; i < n; i++) {
+        fr_worker *w = p->workers[i];
+        if (!w->busy || w->abandoned || w->run != run || !w->hang_at || now < w->hang_at)
+            continue;
+        fr_step_exec *x = w->exec;
+        fr_step_result *r = &run->res->steps[x->step];
+        fr_attempt_result *a = &r->attempts[w->attempt_index];
+        /* The hung thread keeps its exec (and input) and the cancel context; the step
+         * carries on from a copy. */
+        fr_step_exec *copy = calloc(1, sizeof *copy);
+        char *input = malloc(x->input_len + 1);
+        if (!copy || !input) {
+            free(copy);
+            free(input);
+            continue; /* try again on the next tick */
+        }
+        memcpy(input, x->input, x->input_len + 1);
+        *copy = *x;
+        copy->input = input;
+        copy->resume = 1;
+        w->abandoned = 1;
+        p->n_hung++;
+        pthread_detach(w->thread);
+        fr__cancel_ref(run->cancel);
+        a->status = FR_E_TIMEOUT;
+        a->duration_us = now - (r->started_us > 0 ? r->started_us : now);
+        if (a->effects)
+            json_object_array_add(a->effects, fr__effect_new("hung"));
+        a->message = fr__xasprintf("agent \"%s\" hung: still running %dms after its deadline "
+                                   "and ignoring cancellation; abandoned (its worker thread was "
+                                   "replaced)",
+                                   a->agent, FR_HANG_GRACE_US / 1000);
+        push_job(p, x->step, copy);
+        pthread_cond_signal(&p->work_cv);
+        if (add_worker(p) != 0)
+            fprintf(stderr, "fluxroute: cannot start a replacement worker; the pool shrinks\n");
+    }
+}
+
+int fr__pool_start(fr_pipeline *p)
+{
+    size_t n = p->m->worker_pool_size > 0 ? (size_t)p->m->worker_pool_size : 1;
+    /* More workers than steps can never be busy at once. */
+    if (n > p->m->n_steps && p->m->n_steps > 0)
+        n = p->m->n_steps;
+    p->pool_size = n;
+    p->q_cap = p->m->n_steps ? p->m->n_steps : 1;
+    p->queue = calloc(p->q_cap, sizeof *p->queue);
+    if (!p->queue)
+        return -1;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->progress_mu, NULL);
+    pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->done_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = add_worker(p);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+size_t fr__pool_stop(fr_pipeline *p)
+{
+    if (!p->queue)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < p->n_workers; i++)
+        if (!p->workers[i]->abandoned)
+            pthread_join(p->workers[i]->thread, NULL);
+    pthread_mutex_lock(&p->mu);
+    size_t hung = p->n_hung;
+    pthread_mutex_unlock(&p->mu);
+    if (hung)
+        return hung; /* their threads still use the pool's lock: keep everything */
+    for (size_t i = 0; i < p->n_workers; i++)
+        free(p->workers[i]);
+    free(p->workers);
+    free(p->queue);
+    p->workers = NULL;
+    p->queue = NULL;
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
+    pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->progress_mu);
+    return 0;
+}
+
+/* ---- runs ---------------------------------------------------------------------------- */
+
+static void make_run_id(char *out, size_t size, uint64_t a, uint64_t b)
+{
+    /* A version-4 UUID. */
+    a = (a & 0xffffffffffff0fffULL) | 0x4000ULL;
+    b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+    snprintf(out, size, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xffff, (unsigned)(b >> 48),
+             (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+static uint64_t os_random(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+        v = (uint64_t)fr__mono_us() * 0x9e3779b97f4a7c15ULL;
+    return v;
+}
+
+/* Validates and compacts the run input: one JSON value. */
+static char *normalise_input(const char *text)
+{
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    size_t len = strlen(text);
+    json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+    size_t end = json_tokener_get_parse_end(tok);
+    int ok = json_tokener_get_error(tok) == json_tokener_success;
+    json_tokener_free(tok);
+    while (ok && end < len && strchr(" \t\r\n", text[end]))
+        end++;
+    char *out = NULL;
+    if (ok && end == len)
+        out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return out;
+}
+
+fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_result *out)
+{
+    const fr_manifest *m = p->m;
+    memset(out, 0, sizeof *out);
+    /* The manifest's input is already compact JSON; only a caller's input is parsed. */
+    out->input_json = opts->input_json ? normalise_input(opts->input_json)
+                                       : strdup(m->input_json ? m->input_json : "{}");
+    if (!out->input_json)
+        return FR_E_INVALID;
+    /* Drawn seeds fit in 53 bits, so every JSON tool reads them back exactly. */
+    out->seed = opts->has_seed ? opts->seed : os_random() & ((1ULL << 53) - 1);
+    out->lease_key = opts->lease_key ? strdup(opts->lease_key) : NULL;
+    out->fencing_token = opts->fencing_token;
+    if (opts->run_id)
+        snprintf(out->run_id, sizeof out->run_id, "%s", opts->run_id);
+    else
+        make_run_id(out->run_id, sizeof out->run_id, os_random(), os_random());
+    out->n_steps = m->n_steps;
+    out->steps = calloc(m->n_steps ? m->n_steps : 1, sizeof *out->steps);
+
+    fr_run run = {.p = p, .res = out, .seed = out->seed, .opts = opts};
+    run.pending = calloc(m->n_steps ? m->n_steps : 1, sizeof *run.pending);
+    run.cancel = fr__cancel_new();
+    if (!out->steps || !run.pending || !run.cancel) {
+        free(run.pending);
+        fr__cancel_unref(run.cancel);
+        fr__run_result_free(out);
+        return FR_E_NOMEM;
+    }
+    run.record = opts->record;
+    run.replay = opts->replay;
+    if (run.replay)
+        fr__replay_set_cancel(run.replay, run.cancel);
+    run.input = out->input_json;
+    run.input_len = strlen(out->input_json);
+    run.remaining = m->n_steps;
+    out->started_at_us = fr__wall_us();
+    run.obs = fr__obs_run_begin(&run); /* observability: run state, trace id */
+    int64_t t0 = fr__mono_us();
+    /* A replay runs on recorded time: no deadlines of its own. */
+    if (m->run_timeout_us && !run.replay)
+        run.cancel->run_deadline_mono = t0 + m->run_timeout_us;
+
+    pthread_mutex_lock(&p->mu);
+    p->current = &run;
+    p->q_head = p->q_len = 0;
+    for (size_t i = 0; i < m->n_steps; i++) {
+        run.pending[i] = m->steps[i].n_deps;
+        if (run.pending[i] == 0)
+            push_job(p, (int)i, NULL);
+    }
+    if (p->q_len > 0)
+        pthread_cond_signal(&p->work_cv);
+    while (run.remaining > 0) {
+        /* Wake now and then to look for hung plugins. */
+        int64_t tick = fr__mono_us() + 50000;
+        struct timespec ts = {.tv_sec = tick / 1000000, .tv_nsec = (tick % 1000000) * 1000};
+        pthread_cond_timedwait(&p->done_cv, &p->mu, &ts);
+        if (run.remaining > 0)
+            watch_for_hangs(p, &run, fr__mono_us());
+    }
+    p->current = NULL;
+    pthread_mutex_unlock(&p->mu);
+
+    out->finished_at_us = fr__wall_us();
+    out->status = FR_RUN_SUCCEEDED;
+    for (size_t i = 0; i < m->n_steps; i++)
+        if (out->steps[i].state != FR_STEP_SUCCEEDED)
+            out->status = FR_RUN_FAILED;
+    if (run.cancel->cancelled && fr__cancel_reason(run.cancel) == FR_E_CANCELLED)
+        out->status = FR_RUN_CANCELLED;
+    fr__obs_run_end(&run); /* observability: run metric, log line, run span */
+    if (run.replay)
+        fr__replay_set_cancel(run.replay, NULL);
+    fr__cancel_unref(run.cancel);
+    free(run.pending);
+    return FR_OK;
+}
+
+void fr__pipeline_cancel(fr_pipeline *p)
+{
+    fr__pipeline_cancel_with(p, FR_E_CANCELLED, NULL);
+}
+
+void fr__pipeline_cancel_with(fr_pipeline *p, fr_status reason, const char *message)
+{
+    pthread_mutex_lock(&p->mu);
+    fr_run *run = p->current;
+    if (run)
+        fr__cancel_fire_with(run->cancel, reason, message);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void fr__run_result_free(fr_run_result *r)
+{
+    for (size_t i = 0; r->steps && i < r->n_steps; i++) {
+        fr_step_result *s = &r->steps[i];
+        for (size_t j = 0; j < s->n_attempts; j++) {
+            free(s->attempts[j].message);
+            json_object_put(s->attempts[j].effects);
+        }
+        free(s->attempts);
+        free(s->output);
+        free(s->message);
+    }
+    free(r->steps);
+    free(r->input_json);
+    free(r->transitions);
+    free(r->lease_key);
+    memset(r, 0, sizeof *r);
+}

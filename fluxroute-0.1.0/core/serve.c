@@ -1,0 +1,705 @@
+/* `fluxroute serve`: the router HTTP API.
+ *
+ * libmicrohttpd with an epoll thread pool; GnuTLS for TLS 1.2+ and client certificates.
+ * Every request but health checks and metrics is authenticated (API key or verified
+ * client certificate), authorised by role, and confined to its tenant's namespace. */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cp_client.h"
+#include "observe.h"
+#include "trace.h"
+#include "duration.h"
+#include "host.h"
+#include "serve.h"
+
+struct fr_server {
+    struct MHD_Daemon *d;
+    fr_runs *runs;
+    fr_auth *auth;
+    pthread_rwlock_t auth_lock;
+    const char *keys_file;
+    int tls, require_client_cert;
+    size_t max_body;
+    atomic_int ready;
+    fr_cp_client *cp; /* keys and usage through the control plane, or NULL */
+    /* The SLA window reported to the control plane: requests, 5xx, latency buckets. */
+    pthread_mutex_t sla_mu;
+    int64_t sla_requests, sla_errors, sla_start;
+    uint64_t sla_buckets[32]; /* latency histogram, bucket k < 2^k microseconds */
+};
+
+/* Latency in microseconds into the SLA window. */
+static void sla_note(fr_server *s, int64_t us, int status)
+{
+    int k = 0;
+    while (k < 31 && (1LL << k) <= us)
+        k++;
+    pthread_mutex_lock(&s->sla_mu);
+    s->sla_requests++;
+    s->sla_errors += status >= 500;
+    s->sla_buckets[k]++;
+    pthread_mutex_unlock(&s->sla_mu);
+}
+
+/* The latency (ms) under which fraction q of the window's requests fell. */
+static int64_t sla_quantile(const uint64_t *b, int64_t n, double q)
+{
+    int64_t want = (int64_t)((double)n * q + 0.999), seen = 0;
+    for (int k = 0; k < 32; k++) {
+        seen += (int64_t)b[k];
+        if (seen >= want && want > 0)
+            return ((1LL << k) + 999) / 1000;
+    }
+    return 0;
+}
+
+/* Sends the finished window to the control plane and starts a new one. */
+static void sla_flush(fr_server *s)
+{
+    pthread_mutex_lock(&s->sla_mu);
+    int64_t now = fr__wall_us() / 1000000;
+    fr_cp_sla_report rep = {.requests = s->sla_requests,
+                            .errors = s->sla_errors,
+                            .latency_ms_p50 = sla_quantile(s->sla_buckets, s->sla_requests, 0.5),
+                            .latency_ms_p99 = sla_quantile(s->sla_buckets, s->sla_requests, 0.99),
+                            .window_start = s->sla_start,
+                            .window_end = now};
+    s->sla_requests = s->sla_errors = 0;
+    memset(s->sla_buckets, 0, sizeof s->sla_buckets);
+    s->sla_start = now;
+    pthread_mutex_unlock(&s->sla_mu);
+    if (s->cp && rep.window_end > rep.window_start)
+        fr__cp_report_sla(s->cp, &rep);
+}
+
+/* Per-request state (MHD's con_cls). */
+typedef struct request {
+    char *body;
+    size_t len, cap;
+    int too_big;
+    int64_t t0;
+} request;
+
+/* ---- replies -------------------------------------------------------------------------------- */
+
+void fr__reply_json(fr_reply *out, int status, json_object *o)
+{
+    const char *text =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    out->status = status;
+    out->body = text ? strdup(text) : NULL;
+    out->body_len = out->body ? strlen(out->body) : 0;
+    json_object_put(o);
+}
+
+void fr__reply_error(fr_reply *out, int status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_object *o = json_object_new_object(), *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string(code));
+    json_object_object_add(e, "message", json_object_new_string(msg));
+    json_object_object_add(o, "error", e);
+    free(out->body);
+    fr__reply_json(out, status, o);
+}
+
+static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, request *rq, fr_reply *rp)
+{
+    struct MHD_Response *resp = rp->stream;
+    if (!resp)
+        resp = MHD_create_response_from_buffer(rp->body_len, rp->body ? rp->body : (char *)"",
+                                               rp->body ? MHD_RESPMEM_MUST_FREE
+                                                        : MHD_RESPMEM_PERSISTENT);
+    else
+        free(rp->body);
+    rp->body = NULL;
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type",
+                            rp->content_type ? rp->content_type : "application/json");
+    if (rp->stream)
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    if (rp->retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", rp->retry_after);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
+    /* Time spent in FluxRoute itself: the request's time minus plugin and provider time. */
+    int64_t overhead = fr__mono_us() - rq->t0 - rp->plugin_us;
+    char oh[24];
+    snprintf(oh, sizeof oh, "%lld", (long long)(overhead > 0 ? overhead : 0));
+    MHD_add_response_header(resp, "X-FluxRoute-Overhead-Us", oh);
+    fr__metrics_http_request(rp->route ? rp->route : "other", rp->status);
+    sla_note(s, fr__mono_us() - rq->t0, rp->status);
+    enum MHD_Result r = MHD_queue_response(c, (unsigned)rp->status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+/* ---- authentication ------------------------------------------------------------------------- */
+
+static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr_reply *out)
+{
+    char cn[256] = "";
+    int have_cert = s->tls && fr__auth_verify_client_cert(c, cn, sizeof cn) == 0;
+    if (s->require_client_cert && !have_cert) {
+        fr__reply_error(out, 401, "client_cert_required",
+                        "a client certificate signed by the server's CA is required");
+        return -1;
+    }
+    const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    int bearer = authz && strncasecmp(authz, "Bearer ", 7) == 0;
+    int rc = -1;
+    memset(who, 0, sizeof *who);
+    if (bearer && s->cp) {
+        /* Keys live in the control plane (cached there for at most 5 s). */
+        char hex[65];
+        fr__sha256_hex(authz + 7, strlen(authz + 7), hex);
+        fr_cp_identity id;
+        fr_status st = fr__cp_lookup_key(s->cp, hex, &id);
+        if (st == FR_OK && fr__role_parse(id.role, &who->role) == 0) {
+            snprintf(who->id, sizeof who->id, "%s", id.key_id);
+            snprintf(who->tenant, sizeof who->tenant, "%s", id.tenant);
+            snprintf(who->namespace_, sizeof who->namespace_, "%s", id.namespace_);
+            rc = 0;
+        } else if (st != FR_OK && st != FR_E_NOT_FOUND) {
+            fr__reply_error(out, 503, "controlplane_unavailable",
+                            "cannot check the key: the control plane is unreachable");
+            out->retry_after = 5;
+            return -1;
+        }
+    }
+    pthread_rwlock_rdlock(&s->auth_lock);
+    if (rc != 0 && bearer && s->auth)
+        rc = fr__auth_key(s->auth, authz + 7, who);
+    else if (rc != 0 && !bearer && have_cert && s->auth)
+        rc = fr__auth_cert(s->auth, cn, who);
+    pthread_rwlock_unlock(&s->auth_lock);
+    if (rc != 0 && getenv("AUDIT_LOG_PATH")) {
+        fr_audit_event ev = {.actor = have_cert ? cn : "unknown",
+                             .role = "none",
+                             .action = "authenticate",
+                             .decision = "denied",
+                             .result = "unauthorized"};
+        fr__audit_log(&ev);
+    }
+    if (rc != 0) {
+        if (authz)
+            fr__reply_error(out, 401, "unauthorized", "unknown API key");
+        else
+            fr__reply_error(out, 401, "unauthorized",
+                            have_cert ? "client certificate \"%s\" is not a known identity"
+                                      : "missing credentials: send Authorization: Bearer KEY%s",
+                            cn);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- routing ----------------------------------------------------------------------------------
+ */
+
+static json_object *parse_body(request *rq, fr_reply *out)
+{
+    if (rq->len == 0) {
+        fr__reply_error(out, 400, "bad_request", "the request needs a JSON body");
+        return NULL;
+    }
+    json_tokener *tok = json_tokener_new_ex(64);
+    json_object *o = tok ? json_tokener_parse_ex(tok, rq->body, (int)rq->len) : NULL;
+    enum json_tokener_error e = tok ? json_tokener_get_error(tok) : json_tokener_error_depth;
+    size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
+    json_tokener_free(tok);
+    while (o && end < rq->len && strchr(" \t\r\n", rq->body[end]))
+        end++;
+    if (!o || e != json_tokener_success || end != rq->len) {
+        json_object_put(o);
+        fr__reply_error(out, 400, "malformed_json", "malformed JSON at byte %zu: %s", end,
+                        e == json_tokener_continue  ? "unexpected end of input"
+                        : e != json_tokener_success ? json_tokener_error_desc(e)
+                                                    : "trailing data");
+        return NULL;
+    }
+    if (!json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        fr__reply_error(out, 400, "bad_request", "the body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+static int is(const char *url, const char *a, const char *b)
+{
+    return strcmp(url, a) == 0 || (b && strcmp(url, b) == 0);
+}
+
+static void route(fr_server *s, struct MHD_Connection *c, const char *url, const char *method,
+                  request *rq, fr_reply *out)
+{
+    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    out->route = "other";
+    if (is(url, "/healthz", "/v1/healthz")) {
+        out->route = "/healthz";
+        fr__reply_json(out, 200, json_tokener_parse("{\"status\":\"ok\"}"));
+        return;
+    }
+    if (is(url, "/readyz", "/v1/readyz")) {
+        out->route = "/readyz";
+        int ready = atomic_load(&s->ready);
+        fr__reply_json(
+            out, ready ? 200 : 503,
+            json_tokener_parse(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}"));
+        return;
+    }
+    if (is(url, "/metrics", NULL)) {
+        out->route = "/metrics";
+        char *text = fr__metrics_render();
+        out->status = text ? 200 : 500;
+        out->body = text;
+        out->body_len = text ? strlen(text) : 0;
+        out->content_type = "text/plain; version=0.0.4";
+        return;
+    }
+    if (rq->too_big) {
+        fr__reply_error(out, 413, "payload_too_large", "the request body exceeds %zu bytes",
+                        s->max_body);
+        return;
+    }
+    fr_identity who;
+    if (identify(s, c, &who, out) != 0)
+        return;
+    const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
+    if (tp && strlen(tp) < sizeof who.traceparent)
+        snprintf(who.traceparent, sizeof who.traceparent, "%s", tp);
+
+    const char *runs_prefix = "/v1/runs/";
+    if (strncmp(url, runs_prefix, strlen(runs_prefix)) == 0) {
+        char id[64];
+        const char *rest = url + strlen(runs_prefix);
+        const char *slash = strchr(rest, '/');
+        size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+        if (n == 0 || n >= sizeof id) {
+            fr__reply_error(out, 404, "not_found", "no such resource");
+            return;
+        }
+        memcpy(id, rest, n);
+        id[n] = '\0';
+        int trace = slash && strcmp(slash, "/trace") == 0;
+        out->route = trace ? "/v1/runs/{id}/trace" : "/v1/runs/{id}";
+        if (slash && !trace) {
+            fr__reply_error(out, 404, "not_found", "no such resource");
+        } else if (get) {
+            fr__runs_handle_get(s->runs, &who, id, trace, out);
+        } else if (strcmp(method, "DELETE") == 0 && !trace) {
+            fr__runs_handle_cancel(s->runs, &who, id, out);
+        } else {
+            fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here", method);
+        }
+        return;
+    }
+    int run = is(url, "/v1/run", "/run"), validate = is(url, "/v1/validate", "/validate");
+    int replay = is(url, "/v1/replay", "/replay");
+    out->route = run ? "/v1/run" : validate ? "/v1/validate" : replay ? "/v1/replay" : "other";
+    if (!run && !validate && !replay) {
+        fr__reply_error(out, 404, "not_found", "no route %s %s", method, url);
+        return;
+    }
+    if (!post) {
+        fr__reply_error(out, 405, "method_not_allowed", "use POST for %s", url);
+        return;
+    }
+    json_object *body = parse_body(rq, out);
+    if (!body)
+        return;
+    if (run) {
+        const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+        int sse = accept && strstr(accept, "text/event-stream") != NULL;
+        fr__runs_handle_run(s->runs, &who, body, sse, out);
+    } else if (validate) {
+        fr__runs_handle_validate(s->runs, &who, body, out);
+    } else {
+        fr__runs_handle_replay(s->runs, &who, body, out);
+    }
+    json_object_put(body);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    fr_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
+        rq->t0 = fr__mono_us();
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->max_body)
+            rq->too_big = 1;
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!rq->too_big) {
+            if (rq->len + *upload_size > s->max_body) {
+                rq->too_big = 1;
+            } else {
+                if (rq->len + *upload_size + 1 > rq->cap) {
+                    size_t cap = rq->cap ? rq->cap * 2 : 4096;
+                    while (cap < rq->len + *upload_size + 1)
+                        cap *= 2;
+                    char *nb = realloc(rq->body, cap);
+                    if (!nb)
+                        return MHD_NO;
+                    rq->body = nb;
+                    rq->cap = cap;
+                }
+                memcpy(rq->body + rq->len, upload, *upload_size);
+                rq->len += *upload_size;
+                rq->body[rq->len] = '\0';
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    fr_reply rp = {0};
+    route(s, c, url, method, rq, &rp);
+    if (!rp.status && !rp.stream)
+        fr__reply_error(&rp, 500, "internal", "no answer");
+    return send_reply(s, c, rq, &rp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)c, (void)toe;
+    request *rq = *con_cls;
+    if (rq) {
+        free(rq->body);
+        free(rq);
+        *con_cls = NULL;
+    }
+}
+
+/* ---- start-up ----------------------------------------------------------------------------------
+ */
+
+static int truthy(const char *v)
+{
+    return v && (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+                 !strcasecmp(v, "on"));
+}
+
+static char *slurp(const char *path, const char *what)
+{
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) {
+        fprintf(stderr, "fluxroute serve: %s %s: %s\n", what, path ? path : "(not set)",
+                path ? strerror(errno) : "required");
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[8192];
+    size_t n;
+    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, mem);
+    fclose(f);
+    if (mem)
+        fclose(mem);
+    return buf;
+}
+
+static int parse_addr(const char *addr, struct sockaddr_in *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return -1;
+    char host[256];
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= sizeof host)
+        return -1;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || colon[1] == '\0')
+        return -1;
+    sa->sin_port = htons((uint16_t)port);
+    if (hl == 0 || strcmp(host, "0.0.0.0") == 0) {
+        sa->sin_addr.s_addr = htonl(INADDR_ANY);
+        return 0;
+    }
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+static const char serve_usage[] =
+    "usage: fluxroute serve [--addr HOST:PORT] --manifest-dir DIR --keys FILE\n"
+    "                       [--providers FILE] [--plugin-dir DIR]... [--threads N]\n"
+    "                       [--max-runs N] [--max-body BYTES] [--retention DURATION]\n"
+    "                       [--retention-count N]\n"
+    "\n"
+    "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET/DELETE\n"
+    "/v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz, /metrics.  With port 0 an\n"
+    "ephemeral port is bound and `listening on http://HOST:PORT` is the first line printed.\n"
+    "\n"
+    "  --addr HOST:PORT     (ROUTER_ADDR, default :8080)\n"
+    "  --manifest-dir DIR   named manifests come only from here (ROUTER_MANIFEST_DIR)\n"
+    "  --keys FILE          API keys and client identities (ROUTER_KEYS_FILE); SIGHUP re-reads it\n"
+    "  --providers FILE     the providers requests may use (ROUTER_PROVIDERS_FILE)\n"
+    "  --max-runs N         runs in flight before 429 (default 64)\n"
+    "  --max-body BYTES     request body limit (default 1048576)\n"
+    "  --retention D        how long finished runs and traces are kept (default 1h)\n"
+    "  --retention-count N  and how many at most (default 1000)\n"
+    "  --controlplane URL   look keys up in, and report usage to, the control plane\n"
+    "                       (CONTROLPLANE_URL; CONTROLPLANE_SERVICE_KEY is the service key;\n"
+    "                       CONTROLPLANE_SPOOL the usage spool, default ./fluxroute-usage.spool)\n"
+    "TLS: ROUTER_TLS_ENABLED, ROUTER_TLS_CERT_FILE, ROUTER_TLS_KEY_FILE, ROUTER_TLS_CA_FILE,\n"
+    "ROUTER_TLS_REQUIRE_CLIENT_CERT.\n";
+
+static const char *env_or(const char *v, const char *name, const char *def)
+{
+    const char *e = getenv(name);
+    return v ? v : e && *e ? e : def;
+}
+
+int fr__serve_main(int argc, char **argv)
+{
+    static const cli_command cmd = {"serve", NULL, "", serve_usage};
+    const char *addr = NULL, *mdir = NULL, *keys = NULL, *providers = NULL, *threads_arg = NULL;
+    const char *max_runs_arg = NULL, *max_body_arg = NULL, *ret_arg = NULL, *ret_count_arg = NULL;
+    const char *cp_url = NULL;
+    const char *pos[1];
+    size_t n_pos;
+    cli_list dirs = {0};
+    const cli_opt opts[] = {{"--addr", 1, &addr, NULL, NULL},
+                            {"--manifest-dir", 1, &mdir, NULL, NULL},
+                            {"--keys", 1, &keys, NULL, NULL},
+                            {"--providers", 1, &providers, NULL, NULL},
+                            {"--plugin-dir", 1, NULL, &dirs, NULL},
+                            {"--threads", 1, &threads_arg, NULL, NULL},
+                            {"--max-runs", 1, &max_runs_arg, NULL, NULL},
+                            {"--max-body", 1, &max_body_arg, NULL, NULL},
+                            {"--retention", 1, &ret_arg, NULL, NULL},
+                            {"--retention-count", 1, &ret_count_arg, NULL, NULL},
+                            {"--controlplane", 1, &cp_url, NULL, NULL},
+                            {NULL, 0, NULL, NULL, NULL}};
+    int rc = fr__cli_parse(&cmd, argc, argv, opts, pos, 0, &n_pos);
+    if (rc != 0)
+        return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
+    addr = env_or(addr, "ROUTER_ADDR", ":8080");
+    mdir = env_or(mdir, "ROUTER_MANIFEST_DIR", NULL);
+    keys = env_or(keys, "ROUTER_KEYS_FILE", NULL);
+    providers = env_or(providers, "ROUTER_PROVIDERS_FILE", NULL);
+    long threads = threads_arg ? strtol(threads_arg, NULL, 10) : 2 * sysconf(_SC_NPROCESSORS_ONLN);
+    long max_runs = max_runs_arg ? strtol(max_runs_arg, NULL, 10) : 64;
+    long long max_body = max_body_arg ? strtoll(max_body_arg, NULL, 10) : 1 << 20;
+    long ret_count = ret_count_arg ? strtol(ret_count_arg, NULL, 10) : 1000;
+    int64_t retention = 3600LL * 1000000;
+    const char *why;
+    if (ret_arg && (fr__duration_parse(ret_arg, &retention, &why) != 0 || retention <= 0)) {
+        fr__cli_error(&cmd, "--retention %s: not a positive duration", ret_arg);
+        return FR_EXIT_USAGE;
+    }
+    if (threads < 1 || max_runs < 1 || max_body < 1 || ret_count < 1) {
+        fr__cli_error(&cmd,
+                      "--threads, --max-runs, --max-body and --retention-count must be positive");
+        return FR_EXIT_USAGE;
+    }
+    cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
+    if (!mdir || (!keys && !cp_url)) {
+        fr__cli_error(&cmd, "--manifest-dir and --keys (or --controlplane) are required (see "
+                            "fluxroute serve --help)");
+        return FR_EXIT_USAGE;
+    }
+    struct sockaddr_in sa;
+    if (parse_addr(addr, &sa) != 0) {
+        fr__cli_error(&cmd, "--addr %s: expected HOST:PORT (IPv4)", addr);
+        return FR_EXIT_USAGE;
+    }
+
+    fr_server srv = {.keys_file = keys, .max_body = (size_t)max_body};
+    char err[1024];
+    if (keys && !(srv.auth = fr__auth_load(keys, err, sizeof err))) {
+        fr__cli_error(&cmd, "%s", err);
+        return FR_EXIT_USAGE;
+    }
+    if (cp_url) {
+        srv.cp = fr__cp_client_new(cp_url, getenv("CONTROLPLANE_SERVICE_KEY"),
+                                   env_or(NULL, "CONTROLPLANE_SPOOL", "fluxroute-usage.spool"));
+        if (!srv.cp) {
+            fr__auth_free(srv.auth);
+            return FR_EXIT_USAGE;
+        }
+    }
+    pthread_mutex_init(&srv.sla_mu, NULL);
+    srv.sla_start = fr__wall_us() / 1000000;
+    pthread_rwlock_init(&srv.auth_lock, NULL);
+    fr_manifest *prov = NULL;
+    if (providers) {
+        char *text = slurp(providers, "--providers");
+        fr_diags d;
+        fr__diags_init(&d, providers);
+        prov = text ? fr__manifest_parse_providers(providers, text, strlen(text), &d) : NULL;
+        free(text);
+        if (!prov || d.n) {
+            fr__diags_sort(&d);
+            fr__diags_print(&d, stderr);
+            fr__diags_free(&d);
+            fr__manifest_free(prov);
+            fr__auth_free(srv.auth);
+            return FR_EXIT_USAGE;
+        }
+        fr__diags_free(&d);
+    }
+    fr_runs_config rc_cfg = {.manifest_dir = mdir,
+                             .plugin_dirs = dirs.items,
+                             .n_plugin_dirs = dirs.n,
+                             .providers = prov,
+                             .retention_us = retention,
+                             .retention_count = (size_t)ret_count,
+                             .max_concurrent = (size_t)max_runs,
+                             .cp = srv.cp};
+    srv.runs = fr__runs_new(&rc_cfg);
+
+    /* TLS from the original's variables; a broken set-up fails now, clearly. */
+    char *cert = NULL, *key = NULL, *ca = NULL;
+    srv.tls = truthy(getenv("ROUTER_TLS_ENABLED"));
+    srv.require_client_cert = srv.tls && truthy(getenv("ROUTER_TLS_REQUIRE_CLIENT_CERT"));
+    if (srv.tls) {
+        cert = slurp(getenv("ROUTER_TLS_CERT_FILE"), "ROUTER_TLS_CERT_FILE");
+        key = slurp(getenv("ROUTER_TLS_KEY_FILE"), "ROUTER_TLS_KEY_FILE");
+        if (getenv("ROUTER_TLS_CA_FILE") && *getenv("ROUTER_TLS_CA_FILE"))
+            ca = slurp(getenv("ROUTER_TLS_CA_FILE"), "ROUTER_TLS_CA_FILE");
+        else if (srv.require_client_cert)
+            fprintf(stderr,
+                    "fluxroute serve: ROUTER_TLS_REQUIRE_CLIENT_CERT needs ROUTER_TLS_CA_FILE\n");
+        if (!cert || !key || (srv.require_client_cert && !ca)) {
+            free(cert), free(key), free(ca);
+            fr__runs_free(srv.runs);
+            fr__manifest_free(prov);
+            fr__auth_free(srv.auth);
+            return FR_EXIT_USAGE;
+        }
+    }
+
+    /* Signals are handled by this thread (sigwait), never by MHD's or the engine's. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    if (srv.tls)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {srv.tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+        {srv.tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+        {srv.tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+         (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+        {srv.tls && ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, ca},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    /* Compact the option list: MHD stops at the first END. */
+    struct MHD_OptionItem used[5];
+    size_t nu = 0;
+    for (size_t i = 0; i < 5; i++)
+        if (tls_opts[i].option != MHD_OPTION_END)
+            used[nu++] = tls_opts[i];
+    used[nu] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    srv.d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR,
+                             (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_ARRAY,
+                             used, MHD_OPTION_END);
+    free(cert), free(key), free(ca);
+    if (!srv.d) {
+        fr__cli_error(&cmd, "cannot listen on %s%s", addr,
+                      srv.tls ? " (or the TLS certificate, key or CA is invalid)" : "");
+        fr__runs_free(srv.runs);
+        fr__manifest_free(prov);
+        fr__auth_free(srv.auth);
+        return FR_EXIT_FAILED;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_BIND_PORT);
+    char host[64];
+    inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
+    printf("listening on %s://%s:%u\n", srv.tls ? "https" : "http", host, di ? di->port : 0);
+    fflush(stdout);
+    atomic_store(&srv.ready, 1);
+
+    for (;;) {
+        int sig = 0;
+        /* Every SLA window (60 s, SERVE_SLA_WINDOW_S) goes to the control plane. */
+        const char *w = getenv("SERVE_SLA_WINDOW_S");
+        long window = w && atol(w) > 0 ? atol(w) : 60;
+        struct timespec ts = {.tv_sec = window, .tv_nsec = 0};
+        sig = sigtimedwait(&set, NULL, &ts);
+        if (sig < 0) {
+            if (errno == EAGAIN)
+                sla_flush(&srv);
+            continue;
+        }
+        if (sig == SIGHUP) {
+            if (!srv.keys_file)
+                continue;
+            fr_auth *a = fr__auth_load(srv.keys_file, err, sizeof err);
+            if (!a) {
+                fprintf(stderr, "fluxroute serve: keeping the old keys: %s\n", err);
+                continue;
+            }
+            pthread_rwlock_wrlock(&srv.auth_lock);
+            fr_auth *old = srv.auth;
+            srv.auth = a;
+            pthread_rwlock_unlock(&srv.auth_lock);
+            fr__auth_free(old);
+            fprintf(stderr, "fluxroute serve: reloaded %s\n", srv.keys_file);
+            continue;
+        }
+        break;
+    }
+    /* Graceful shutdown: stop accepting, let runs in flight finish, then stop. */
+    atomic_store(&srv.ready, 0);
+    fprintf(stderr, "fluxroute serve: shutting down\n");
+    MHD_socket ls = MHD_quiesce_daemon(srv.d);
+    size_t left = fr__runs_drain(srv.runs, 30 * 1000000LL);
+    if (left)
+        fprintf(stderr, "fluxroute serve: %zu run(s) still in flight after 30s\n", left);
+    MHD_stop_daemon(srv.d);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    fr__runs_free(srv.runs);
+    fr__manifest_free(prov);
+    sla_flush(&srv);
+    fr__cp_client_free(srv.cp);
+    fr__obs_shutdown();
+    pthread_mutex_destroy(&srv.sla_mu);
+    pthread_rwlock_destroy(&srv.auth_lock);
+    fr__auth_free(srv.auth);
+    return FR_EXIT_OK;
+}

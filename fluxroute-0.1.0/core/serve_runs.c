@@ -1,0 +1,979 @@
+/* serve: manifests (named ones only from the manifest directory, inline ones without
+ * plugin directories), the server's providers replacing the manifest's, pipelines pooled
+ * per named manifest, runs (synchronous, asynchronous, streamed as Server-Sent Events),
+ * traces, replays, and bounded retention. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "cp_client.h"
+#include "effects.h"
+#include "observe.h"
+#include "host.h"
+#include "pipeline.h"
+#include "replay.h"
+#include "serve.h"
+#include "trace.h"
+
+/* ---- pipelines -------------------------------------------------------------------------- */
+
+typedef struct idle_pipeline {
+    struct idle_pipeline *next;
+    fr_pipeline *p;
+} idle_pipeline;
+
+/* Built pipelines of one named manifest (a given file version), ready for reuse. */
+typedef struct manifest_pool {
+    struct manifest_pool *next;
+    char *name;
+    struct timespec mtime;
+    off_t size;
+    idle_pipeline *idle;
+    size_t n_idle;
+} manifest_pool;
+
+#define MAX_IDLE_PER_MANIFEST 32
+
+typedef struct run_entry {
+    struct run_entry *next;
+    char id[40];
+    char tenant[72];
+    char namespace_[40];
+    int done;
+    fr_run_status status;
+    int64_t finished_mono;
+    char *report;   /* JSON text when done */
+    char *trace;    /* JSON text when recorded */
+    fr_pipeline *p; /* while running: for cancellation */
+} run_entry;
+
+struct fr_runs {
+    fr_runs_config cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t idle_cv; /* in_flight dropped */
+    manifest_pool *pools;
+    run_entry *runs; /* newest first */
+    size_t n_runs;
+    size_t in_flight;
+};
+
+fr_runs *fr__runs_new(const fr_runs_config *cfg)
+{
+    fr_runs *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->cfg = *cfg;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->idle_cv, NULL);
+    return r;
+}
+
+static void free_entry(run_entry *e)
+{
+    free(e->report);
+    free(e->trace);
+    free(e);
+}
+
+void fr__runs_free(fr_runs *r)
+{
+    if (!r)
+        return;
+    while (r->pools) {
+        manifest_pool *mp = r->pools;
+        r->pools = mp->next;
+        while (mp->idle) {
+            idle_pipeline *ip = mp->idle;
+            mp->idle = ip->next;
+            fr__pipeline_free(ip->p);
+            free(ip);
+        }
+        free(mp->name);
+        free(mp);
+    }
+    while (r->runs) {
+        run_entry *e = r->runs;
+        r->runs = e->next;
+        free_entry(e);
+    }
+    pthread_cond_destroy(&r->idle_cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us)
+{
+    int64_t until = fr__mono_us() + max_wait_us;
+    pthread_mutex_lock(&r->mu);
+    while (r->in_flight > 0 && fr__mono_us() < until) {
+        pthread_mutex_unlock(&r->mu);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&r->mu);
+    }
+    size_t left = r->in_flight;
+    pthread_mutex_unlock(&r->mu);
+    return left;
+}
+
+/* A manifest name from a request: a file in the manifest directory, nothing else. */
+static int valid_name(const char *name)
+{
+    if (!name || !*name || strlen(name) > 200 || name[0] == '/' || name[0] == '.' ||
+        strstr(name, "..") || strchr(name, '/') || strchr(name, '\\'))
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.'))
+            return 0;
+    return 1;
+}
+
+/* The server's providers replace the manifest's (same id); others are refused. */
+static int override_providers(fr_runs *r, fr_manifest *m, fr_reply *out)
+{
+    const fr_manifest *sp = r->cfg.providers;
+    for (size_t i = 0; i < m->n_providers; i++) {
+        fr_provider_cfg *pc = &m->providers[i];
+        int k = sp ? fr__manifest_provider_index(sp, pc->id) : -1;
+        if (k < 0) {
+            fr__reply_error(out, 400, "unknown_provider",
+                            "provider \"%s\" is not configured on this server (providers come "
+                            "from the server's --providers file)",
+                            pc->id);
+            return -1;
+        }
+        const fr_provider_cfg *s = &sp->providers[k];
+        char *plugin = strdup(s->plugin);
+        if (!plugin) {
+            fr__reply_error(out, 500, "internal", "out of memory");
+            return -1;
+        }
+        free(pc->plugin);
+        pc->plugin = plugin;
+        pc->node = s->node;
+        pc->plugin_node = s->plugin_node;
+        pc->config = s->config; /* borrowed from the server's document, which outlives pipelines */
+        pc->breaker = s->breaker;
+    }
+    return 0;
+}
+
+/* Diagnostics as a 400 reply with every error and its position. */
+static void reply_diags(fr_reply *out, fr_diags *d)
+{
+    fr__diags_sort(d);
+    json_object *o = json_object_new_object(), *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string("invalid_manifest"));
+    json_object_object_add(e, "message",
+                           json_object_new_string(d->n ? d->items[0].message : "invalid manifest"));
+    json_object *list = json_object_new_array();
+    for (size_t i = 0; i < d->n; i++) {
+        json_object *it = json_object_new_object();
+        json_object_object_add(it, "line", json_object_new_int(d->items[i].line));
+        json_object_object_add(it, "col", json_object_new_int(d->items[i].col));
+        json_object_object_add(it, "message", json_object_new_string(d->items[i].message));
+        json_object_array_add(list, it);
+    }
+    json_object_object_add(e, "errors", list);
+    json_object_object_add(o, "error", e);
+    fr__reply_json(out, 400, o);
+}
+
+/* What a request names: a manifest file, or inline YAML. */
+typedef struct manifest_ref {
+    const char *name; /* in the manifest directory */
+    const char *yaml; /* inline */
+} manifest_ref;
+
+static int manifest_ref_from(json_object *body, manifest_ref *ref, fr_reply *out)
+{
+    json_object *v;
+    memset(ref, 0, sizeof *ref);
+    if (json_object_object_get_ex(body, "trace_path", NULL)) {
+        fr__reply_error(out, 400, "trace_path_refused",
+                        "the server reads no paths: upload the trace as \"trace\" or name a run "
+                        "with \"run_id\"");
+        return -1;
+    }
+    if (json_object_object_get_ex(body, "manifest_yaml", &v)) {
+        if (!json_object_is_type(v, json_type_string)) {
+            fr__reply_error(out, 400, "bad_request", "manifest_yaml must be a string");
+            return -1;
+        }
+        ref->yaml = json_object_get_string(v);
+        return 0;
+    }
+    /* `manifest_path` (the original's field) is taken as a name, with the same checks. */
+    if (json_object_object_get_ex(body, "manifest", &v) ||
+        json_object_object_get_ex(body, "manifest_path", &v)) {
+        if (!json_object_is_type(v, json_type_string) || !valid_name(json_object_get_string(v))) {
+            fr__reply_error(out, 400, "bad_manifest_name",
+                            "a manifest is named by a file name in the server's manifest "
+                            "directory: no '/', '..' or absolute paths");
+            return -1;
+        }
+        ref->name = json_object_get_string(v);
+        return 0;
+    }
+    fr__reply_error(out, 400, "bad_request", "give \"manifest\" (a name) or \"manifest_yaml\"");
+    return -1;
+}
+
+/* Parses and builds a pipeline (no pool).  For inline manifests plugin directories are
+ * refused.  Returns NULL with the reply filled. */
+static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *text, size_t len,
+                                   int inline_manifest, int replay, fr_reply *out)
+{
+    fr_diags d;
+    fr__diags_init(&d, label);
+    fr_manifest *m = fr__manifest_parse(label, text, len, r->cfg.manifest_dir, &d);
+    if (!m || d.n > 0) {
+        reply_diags(out, &d);
+        fr__diags_free(&d);
+        fr__manifest_free(m);
+        return NULL;
+    }
+    if (inline_manifest && m->n_plugin_dirs > 0) {
+        fr__reply_error(out, 400, "plugin_dirs_refused",
+                        "an inline manifest cannot add plugin directories (plugins.dirs)");
+        fr__diags_free(&d);
+        fr__manifest_free(m);
+        return NULL;
+    }
+    if (override_providers(r, m, out) != 0) {
+        fr__diags_free(&d);
+        fr__manifest_free(m);
+        return NULL;
+    }
+    fr_build_options bo = {.plugin_dirs = r->cfg.plugin_dirs,
+                           .n_plugin_dirs = r->cfg.n_plugin_dirs};
+    fr__host_set_replay_mode(replay);
+    fr_pipeline *p = fr__pipeline_build(m, &bo, &d);
+    fr__host_set_replay_mode(0);
+    if (!p)
+        reply_diags(out, &d);
+    fr__diags_free(&d);
+    return p;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    FILE *mem = open_memstream(&buf, len);
+    char chunk[16384];
+    size_t n;
+    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, mem);
+    fclose(f);
+    if (mem)
+        fclose(mem);
+    return buf;
+}
+
+/* A pipeline for the request: from the named manifest's pool, or built for inline YAML.
+ * *pool is set when it must go back to a pool. */
+static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool **pool,
+                            fr_reply *out)
+{
+    *pool = NULL;
+    if (ref->yaml)
+        return build_pipeline(r, "manifest_yaml", ref->yaml, strlen(ref->yaml), 1, 0, out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", r->cfg.manifest_dir, ref->name);
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fr__reply_error(out, 404, "manifest_not_found", "no manifest \"%s\" on this server",
+                        ref->name);
+        return NULL;
+    }
+    pthread_mutex_lock(&r->mu);
+    manifest_pool *mp = r->pools;
+    while (mp && strcmp(mp->name, ref->name) != 0)
+        mp = mp->next;
+    if (mp && (mp->mtime.tv_sec != sb.st_mtim.tv_sec || mp->mtime.tv_nsec != sb.st_mtim.tv_nsec ||
+               mp->size != sb.st_size)) {
+        /* The file changed: forget the old builds. */
+        while (mp->idle) {
+            idle_pipeline *ip = mp->idle;
+            mp->idle = ip->next;
+            fr__pipeline_free(ip->p);
+            free(ip);
+        }
+        mp->n_idle = 0;
+        mp->mtime = sb.st_mtim;
+        mp->size = sb.st_size;
+    }
+    if (!mp && (mp = calloc(1, sizeof *mp)) != NULL) {
+        mp->name = strdup(ref->name);
+        mp->mtime = sb.st_mtim;
+        mp->size = sb.st_size;
+        mp->next = r->pools;
+        r->pools = mp;
+    }
+    fr_pipeline *p = NULL;
+    if (mp && mp->idle) {
+        idle_pipeline *ip = mp->idle;
+        mp->idle = ip->next;
+        mp->n_idle--;
+        p = ip->p;
+        free(ip);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!p) {
+        size_t len = 0;
+        char *text = read_file(path, &len);
+        if (!text) {
+            fr__reply_error(out, 404, "manifest_not_found", "cannot read manifest \"%s\"",
+                            ref->name);
+            return NULL;
+        }
+        p = build_pipeline(r, ref->name, text, len, 0, 0, out);
+        free(text);
+    }
+    *pool = p ? mp : NULL;
+    return p;
+}
+
+static void release(fr_runs *r, manifest_pool *pool, fr_pipeline *p)
+{
+    if (!p)
+        return;
+    if (pool) {
+        pthread_mutex_lock(&r->mu);
+        idle_pipeline *ip = pool->n_idle < MAX_IDLE_PER_MANIFEST ? malloc(sizeof *ip) : NULL;
+        if (ip) {
+            ip->p = p;
+            ip->next = pool->idle;
+            pool->idle = ip;
+            pool->n_idle++;
+            p = NULL;
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
+    fr__pipeline_free(p);
+}
+
+/* One audit line for a request (nothing when AUDIT_LOG_PATH is unset). */
+static void audit(const fr_identity *who, fr_action action, const char *manifest,
+                  const fr_manifest *m, const char *run_id, const char *decision,
+                  const char *result, const char *error)
+{
+    if (!getenv("AUDIT_LOG_PATH"))
+        return;
+    char sha[65];
+    if (m)
+        fr__sha256_hex(m->text, m->text_len, sha);
+    fr_audit_event ev = {.actor = who->id,
+                         .role = fr__role_name(who->role),
+                         .tenant = who->tenant,
+                         .namespace_ = m ? m->namespace_ : who->namespace_,
+                         .action = fr__action_name(action),
+                         .manifest = manifest,
+                         .manifest_sha256 = m ? sha : NULL,
+                         .run_id = run_id,
+                         .decision = decision,
+                         .result = result,
+                         .error = error};
+    fr__audit_log(&ev);
+}
+
+/* RBAC and namespace: the server's policy, narrowed by the manifest's lists.  Denials
+ * are audited. */
+static int authorize(const fr_identity *who, const fr_manifest *m, fr_action action, fr_reply *out)
+{
+    if (!fr__auth_allows(who->role, action) || !(m->rbac[action] & FR_ROLE_BIT(who->role))) {
+        fr__reply_error(out, 403, "forbidden", "role %s may not %s this manifest",
+                        fr__role_name(who->role), fr__action_name(action));
+        audit(who, action, m->path, m, NULL, "denied", "forbidden", NULL);
+        return -1;
+    }
+    if (strcmp(m->namespace_, who->namespace_) != 0) {
+        fr__reply_error(out, 403, "namespace_forbidden",
+                        "the manifest's namespace \"%s\" is not yours (\"%s\")", m->namespace_,
+                        who->namespace_);
+        audit(who, action, m->path, m, NULL, "denied", "namespace_forbidden", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Usage for the control plane: the run, and each model call whose step output says
+ * what it used (llm agents report {usage, model, provider}). */
+static void report_usage(fr_runs *r, const char *tenant, const fr_pipeline *p,
+                         const fr_run_result *res)
+{
+    if (!r->cfg.cp)
+        return;
+    char key[160];
+    snprintf(key, sizeof key, "%s:run", res->run_id);
+    fr_cp_usage_event ev = {.idempotency_key = key, .tenant = tenant, .kind = "run", .runs = 1};
+    fr__cp_report_usage(r->cfg.cp, &ev);
+    const fr_manifest *m = fr__pipeline_manifest(p);
+    for (size_t i = 0; i < res->n_steps; i++) {
+        const fr_step_result *s = &res->steps[i];
+        if (s->state != FR_STEP_SUCCEEDED || !s->output || !strstr(s->output, "\"usage\""))
+            continue;
+        json_object *o = json_tokener_parse(s->output), *u, *v;
+        if (o && json_object_object_get_ex(o, "usage", &u) &&
+            json_object_is_type(u, json_type_object)) {
+            snprintf(key, sizeof key, "%s:%s:provider_call", res->run_id, m->steps[i].id);
+            fr_cp_usage_event pe = {
+                .idempotency_key = key, .tenant = tenant, .kind = "provider_call"};
+            if (json_object_object_get_ex(o, "provider", &v))
+                pe.provider = json_object_get_string(v);
+            if (json_object_object_get_ex(o, "model", &v))
+                pe.model = json_object_get_string(v);
+            if (json_object_object_get_ex(u, "input_tokens", &v))
+                pe.input_tokens = json_object_get_int64(v);
+            if (json_object_object_get_ex(u, "output_tokens", &v))
+                pe.output_tokens = json_object_get_int64(v);
+            fr__cp_report_usage(r->cfg.cp, &pe);
+        }
+        json_object_put(o);
+    }
+}
+
+/* ---- the run registry ------------------------------------------------------------------- */
+
+static void evict(fr_runs *r, int64_t now)
+{
+    /* Oldest finished runs past the age or count limits go. */
+    run_entry **pp = &r->runs;
+    size_t kept = 0;
+    while (*pp) {
+        run_entry *e = *pp;
+        int too_old =
+            e->done && r->cfg.retention_us && now - e->finished_mono > r->cfg.retention_us;
+        int too_many = e->done && kept >= r->cfg.retention_count;
+        if (too_old || too_many) {
+            *pp = e->next;
+            free_entry(e);
+            r->n_runs--;
+            continue;
+        }
+        kept++;
+        pp = &e->next;
+    }
+}
+
+static run_entry *find_run(fr_runs *r, const char *id)
+{
+    run_entry *e = r->runs;
+    while (e && strcmp(e->id, id) != 0)
+        e = e->next;
+    return e;
+}
+
+static void new_run_id(char *out, size_t size)
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+        memset(b, 0x5a, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+/* ---- Server-Sent Events ------------------------------------------------------------------ */
+
+typedef struct sse_stream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *buf;
+    size_t len, cap, sent;
+    int done;
+    int refs; /* the run thread and the HTTP response */
+} sse_stream;
+
+static void sse_unref(sse_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int last = --s->refs == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (last) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        free(s->buf);
+        free(s);
+    }
+}
+
+static void sse_event(sse_stream *s, const char *event, const char *data)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t need = strlen(event) + strlen(data) + 32;
+    if (s->len + need > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        while (cap < s->len + need)
+            cap *= 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb) {
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    s->len += (size_t)sprintf(s->buf + s->len, "event: %s\ndata: %s\n\n", event, data);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    sse_stream *s = cls;
+    pthread_mutex_lock(&s->mu);
+    if (s->sent == s->len && !s->done) {
+        int64_t until = fr__mono_us() + 200000;
+        struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    ssize_t n = 0;
+    if (s->sent < s->len) {
+        size_t k = s->len - s->sent < max ? s->len - s->sent : max;
+        memcpy(out, s->buf + s->sent, k);
+        s->sent += k;
+        n = (ssize_t)k;
+    } else if (s->done) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void sse_free(void *cls)
+{
+    sse_unref(cls);
+}
+
+static void sse_progress(void *ud, const fr_pipeline *p, int step, const fr_step_result *r)
+{
+    sse_stream *s = ud;
+    if (r->state == FR_STEP_RUNNING || r->state == FR_STEP_PENDING)
+        return;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "step",
+                           json_object_new_string(fr__pipeline_manifest(p)->steps[step].id));
+    json_object_object_add(o, "status", json_object_new_string(fr__step_state_name(r->state)));
+    json_object_object_add(o, "attempts", json_object_new_int64((int64_t)r->n_attempts));
+    if (r->state != FR_STEP_SUCCEEDED) {
+        json_object_object_add(o, "class",
+                               json_object_new_string(fr_class_name(fr_status_class(r->status))));
+        json_object_object_add(o, "message",
+                               r->message ? json_object_new_string(r->message) : NULL);
+    }
+    sse_event(s, "step", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+}
+
+static void sse_token(void *ud, const char *step, const char *text, size_t len)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "step", json_object_new_string(step));
+    json_object_object_add(o, "text", json_object_new_string_len(text, (int)len));
+    sse_event(ud, "token", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+typedef struct run_job {
+    fr_runs *r;
+    fr_identity who; /* copied: async runs outlive the request */
+    fr_pipeline *p;
+    manifest_pool *pool;
+    run_entry *entry;
+    char *input; /* owned, NULL: the manifest's input */
+    int record;
+    uint64_t seed;
+    int has_seed;
+    sse_stream *sse;
+} run_job;
+
+/* Runs the job; stores report (and trace) in its entry, and a copy of the report in
+ * *report_out when given.  Returns the plugin time. */
+static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
+{
+    fr_run_options ro = {.input_json = j->input,
+                         .seed = j->seed,
+                         .has_seed = j->has_seed,
+                         .record = j->record,
+                         .run_id = j->entry->id,
+                         .traceparent = j->who.traceparent[0] ? j->who.traceparent : NULL};
+    if (j->sse) {
+        ro.progress = sse_progress;
+        ro.progress_ud = j->sse;
+        ro.on_token = sse_token;
+        ro.token_ud = j->sse;
+    }
+    fr_run_result res;
+    fr_status st = fr__pipeline_run(j->p, &ro, &res);
+    char *report = NULL, *trace = NULL;
+    int64_t plugin_us = 0;
+    *status = FR_RUN_FAILED;
+    if (st == FR_OK) {
+        report = fr__report_json(j->p, &res, 0);
+        if (j->record) {
+            json_object *t = fr__trace_build(j->p, &res);
+            const char *text = t ? json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN) : NULL;
+            trace = text ? strdup(text) : NULL;
+            json_object_put(t);
+        }
+        for (size_t i = 0; i < res.n_steps; i++)
+            for (size_t k = 0; k < res.steps[i].n_attempts; k++)
+                plugin_us += res.steps[i].attempts[k].duration_us;
+        *status = res.status;
+        report_usage(j->r, j->who.tenant, j->p, &res);
+        const fr_manifest *m = fr__pipeline_manifest(j->p);
+        audit(&j->who, FR_ACTION_RUN, m->path, m, res.run_id, "allowed",
+              fr__run_status_name(res.status), NULL);
+        fr__run_result_free(&res);
+    } else {
+        json_object *o = json_object_new_object(), *e = json_object_new_object();
+        json_object_object_add(e, "code", json_object_new_string("bad_input"));
+        json_object_object_add(e, "message", json_object_new_string("input is not a JSON value"));
+        json_object_object_add(o, "error", e);
+        report = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    }
+    if (j->sse) {
+        sse_event(j->sse, "report", report ? report : "{}");
+        pthread_mutex_lock(&j->sse->mu);
+        j->sse->done = 1;
+        pthread_cond_broadcast(&j->sse->cv);
+        pthread_mutex_unlock(&j->sse->mu);
+    }
+    if (report_out)
+        *report_out = report ? strdup(report) : NULL;
+    fr_runs *r = j->r;
+    pthread_mutex_lock(&r->mu);
+    run_entry *e = j->entry;
+    e->report = report;
+    e->trace = trace;
+    e->status = *status;
+    e->done = 1;
+    e->p = NULL;
+    e->finished_mono = fr__mono_us();
+    r->in_flight--;
+    evict(r, e->finished_mono);
+    pthread_cond_broadcast(&r->idle_cv);
+    pthread_mutex_unlock(&r->mu);
+    release(r, j->pool, j->p);
+    return plugin_us;
+}
+
+static void job_free(run_job *j)
+{
+    if (j->sse)
+        sse_unref(j->sse);
+    free(j->input);
+    free(j);
+}
+
+static void *async_main(void *arg)
+{
+    run_job *j = arg;
+    fr_run_status st;
+    execute(j, &st, NULL);
+    job_free(j);
+    return NULL;
+}
+
+void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, int sse,
+                         fr_reply *out)
+{
+    manifest_ref ref;
+    if (manifest_ref_from(body, &ref, out) != 0)
+        return;
+    json_object *v;
+    int record = json_object_object_get_ex(body, "trace", &v) && json_object_get_boolean(v);
+    int async = json_object_object_get_ex(body, "async", &v) && json_object_get_boolean(v);
+    run_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        fr__reply_error(out, 500, "internal", "out of memory");
+        return;
+    }
+    j->r = r;
+    j->who = *who;
+    j->record = record;
+    if (json_object_object_get_ex(body, "seed", &v)) {
+        j->seed = json_object_get_uint64(v);
+        j->has_seed = 1;
+    }
+    if (json_object_object_get_ex(body, "input", &v))
+        j->input = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+
+    /* Admission first: a full server answers 429 before doing any work. */
+    pthread_mutex_lock(&r->mu);
+    if (r->in_flight >= r->cfg.max_concurrent) {
+        pthread_mutex_unlock(&r->mu);
+        fr__reply_error(out, 429, "too_many_runs", "%zu runs in flight; retry shortly",
+                        r->cfg.max_concurrent);
+        out->retry_after = 1;
+        job_free(j);
+        return;
+    }
+    r->in_flight++;
+    pthread_mutex_unlock(&r->mu);
+
+    j->p = acquire(r, &ref, &j->pool, out);
+    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), FR_ACTION_RUN, out) != 0) {
+        release(r, j->pool, j->p);
+        pthread_mutex_lock(&r->mu);
+        r->in_flight--;
+        pthread_mutex_unlock(&r->mu);
+        job_free(j);
+        return;
+    }
+    run_entry *e = calloc(1, sizeof *e);
+    if (!e) {
+        fr__reply_error(out, 500, "internal", "out of memory");
+        release(r, j->pool, j->p);
+        pthread_mutex_lock(&r->mu);
+        r->in_flight--;
+        pthread_mutex_unlock(&r->mu);
+        job_free(j);
+        return;
+    }
+    new_run_id(e->id, sizeof e->id);
+    snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
+    snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
+    e->p = j->p;
+    j->entry = e;
+    pthread_mutex_lock(&r->mu);
+    e->next = r->runs;
+    r->runs = e;
+    r->n_runs++;
+    pthread_mutex_unlock(&r->mu);
+
+    if (sse) {
+        sse_stream *s = calloc(1, sizeof *s);
+        if (s) {
+            pthread_mutex_init(&s->mu, NULL);
+            pthread_cond_init(&s->cv, NULL);
+            s->refs = 2;
+            j->sse = s;
+            out->stream =
+                MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+            if (!out->stream)
+                sse_unref(s);
+        }
+        async = 1;
+    }
+    if (async) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, async_main, j) != 0) {
+            fr_run_status st;
+            execute(j, &st, NULL);
+            job_free(j);
+        }
+        pthread_attr_destroy(&attr);
+        if (!sse) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "run_id", json_object_new_string(e->id));
+            json_object_object_add(o, "status", json_object_new_string("running"));
+            fr__reply_json(out, 202, o);
+        } else {
+            out->status = 200;
+            out->content_type = "text/event-stream";
+        }
+        return;
+    }
+    fr_run_status st;
+    /* The report is the body (200 also when the run failed: see "status"). */
+    out->plugin_us = execute(j, &st, &out->body);
+    out->status = out->body ? 200 : 500;
+    out->body_len = out->body ? strlen(out->body) : 0;
+    job_free(j);
+}
+
+void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out)
+{
+    manifest_ref ref;
+    if (manifest_ref_from(body, &ref, out) != 0)
+        return;
+    manifest_pool *pool;
+    fr_reply tmp = {0};
+    fr_pipeline *p = acquire(r, &ref, &pool, &tmp);
+    if (!p && tmp.status != 400) {
+        *out = tmp;
+        return;
+    }
+    if (p && authorize(who, fr__pipeline_manifest(p), FR_ACTION_VALIDATE, out) != 0) {
+        free(tmp.body);
+        release(r, pool, p);
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "valid", json_object_new_boolean(p != NULL));
+    json_object *errors = json_object_new_array();
+    if (!p && tmp.body) {
+        json_object *parsed = json_tokener_parse(tmp.body), *e, *list;
+        if (parsed && json_object_object_get_ex(parsed, "error", &e) &&
+            json_object_object_get_ex(e, "errors", &list))
+            for (size_t i = 0; i < json_object_array_length(list); i++)
+                json_object_array_add(errors, json_object_get(json_object_array_get_idx(list, i)));
+        else if (parsed && json_object_object_get_ex(parsed, "error", &e))
+            json_object_array_add(errors, json_object_get(e));
+        json_object_put(parsed);
+    }
+    json_object_object_add(o, "errors", errors);
+    free(tmp.body);
+    audit(who, FR_ACTION_VALIDATE, ref.name ? ref.name : "manifest_yaml",
+          p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", p ? "valid" : "invalid", NULL);
+    release(r, pool, p);
+    fr__reply_json(out, 200, o);
+}
+
+void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id, int trace,
+                         fr_reply *out)
+{
+    pthread_mutex_lock(&r->mu);
+    evict(r, fr__mono_us());
+    run_entry *e = find_run(r, run_id);
+    /* Another tenant's run does not exist, as far as this caller can tell. */
+    if (!e || strcmp(e->tenant, who->tenant) != 0) {
+        pthread_mutex_unlock(&r->mu);
+        fr__reply_error(out, 404, "run_not_found", "no run %s", run_id);
+        return;
+    }
+    if (trace) {
+        if (!e->done || !e->trace) {
+            pthread_mutex_unlock(&r->mu);
+            fr__reply_error(out, 404, e->done ? "trace_not_recorded" : "run_in_progress",
+                            e->done ? "run %s was not traced: start it with \"trace\": true"
+                                    : "run %s is still running",
+                            run_id);
+            return;
+        }
+        out->body = strdup(e->trace);
+        out->body_len = out->body ? strlen(out->body) : 0;
+        out->status = out->body ? 200 : 500;
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "run_id", json_object_new_string(e->id));
+    json_object_object_add(
+        o, "status", json_object_new_string(e->done ? fr__run_status_name(e->status) : "running"));
+    json_object_object_add(o, "report",
+                           e->done && e->report ? json_tokener_parse(e->report) : NULL);
+    json_object_object_add(o, "traced", json_object_new_boolean(e->trace != NULL));
+    pthread_mutex_unlock(&r->mu);
+    fr__reply_json(out, 200, o);
+}
+
+void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out)
+{
+    if (!fr__auth_allows(who->role, FR_ACTION_RUN)) {
+        fr__reply_error(out, 403, "forbidden", "role %s may not cancel runs",
+                        fr__role_name(who->role));
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    run_entry *e = find_run(r, run_id);
+    if (!e || strcmp(e->tenant, who->tenant) != 0) {
+        pthread_mutex_unlock(&r->mu);
+        fr__reply_error(out, 404, "run_not_found", "no run %s", run_id);
+        return;
+    }
+    if (e->done) {
+        pthread_mutex_unlock(&r->mu);
+        fr__reply_error(out, 409, "run_finished", "run %s has already finished", run_id);
+        return;
+    }
+    fr__pipeline_cancel(e->p);
+    pthread_mutex_unlock(&r->mu);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "run_id", json_object_new_string(run_id));
+    json_object_object_add(o, "status", json_object_new_string("cancelling"));
+    fr__reply_json(out, 202, o);
+}
+
+void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out)
+{
+    json_object *v;
+    char err[512];
+    json_object *trace = NULL;
+    int inline_trace = 0;
+    if (json_object_object_get_ex(body, "trace_path", NULL)) {
+        fr__reply_error(out, 400, "trace_path_refused",
+                        "the server reads no paths: upload the trace as \"trace\" or name a run "
+                        "with \"run_id\"");
+        return;
+    }
+    if (json_object_object_get_ex(body, "trace", &v)) {
+        const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        trace = fr__trace_parse(text, strlen(text), err, sizeof err);
+        inline_trace = 1;
+    } else if (json_object_object_get_ex(body, "run_id", &v) &&
+               json_object_is_type(v, json_type_string)) {
+        pthread_mutex_lock(&r->mu);
+        run_entry *e = find_run(r, json_object_get_string(v));
+        int mine = e && strcmp(e->tenant, who->tenant) == 0;
+        char *text = mine && e->trace ? strdup(e->trace) : NULL;
+        pthread_mutex_unlock(&r->mu);
+        if (!mine || !text) {
+            fr__reply_error(out, 404, mine ? "trace_not_recorded" : "run_not_found",
+                            mine ? "run %s was not traced" : "no run %s",
+                            json_object_get_string(v));
+            return;
+        }
+        trace = fr__trace_parse(text, strlen(text), err, sizeof err);
+        free(text);
+    } else {
+        fr__reply_error(out, 400, "bad_request", "give \"trace\" (a trace document) or \"run_id\"");
+        return;
+    }
+    if (!trace) {
+        fr__reply_error(out, 400, "invalid_trace", "%s", err);
+        return;
+    }
+    const char *text = json_object_get_string(json_object_object_get(trace, "manifest"));
+    fr_pipeline *p = build_pipeline(r, "trace manifest", text, strlen(text), inline_trace, 1, out);
+    if (!p || authorize(who, fr__pipeline_manifest(p), FR_ACTION_REPLAY, out) != 0) {
+        fr__pipeline_free(p);
+        json_object_put(trace);
+        return;
+    }
+    json_object *notes = json_object_new_array(), *div = NULL;
+    fr__replay_notes(trace, text, p, notes);
+    size_t n_steps = 0;
+    fr_status st = fr__replay_execute(p, trace, &div, &n_steps);
+    audit(who, FR_ACTION_REPLAY, "trace", fr__pipeline_manifest(p), NULL, "allowed",
+          st != FR_OK ? "error"
+          : div       ? "diverged"
+                      : "identical",
+          NULL);
+    if (st != FR_OK) {
+        fr__reply_error(out, 400, "invalid_trace", "the recorded input cannot be replayed: %s",
+                        fr_strerror(st));
+    } else {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "identical", json_object_new_boolean(div == NULL));
+        json_object_object_add(o, "steps", json_object_new_int64((int64_t)n_steps));
+        json_object_object_add(o, "notes", notes);
+        notes = NULL;
+        json_object_object_add(o, "divergence", div);
+        div = NULL;
+        fr__reply_json(out, 200, o);
+    }
+    json_object_put(div);
+    json_object_put(notes);
+    fr__pipeline_free(p);
+    json_object_put(trace);
+}

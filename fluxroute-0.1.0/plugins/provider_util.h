@@ -1,0 +1,1059 @@
+/* Helpers shared by the HTTP provider plugins (openai, anthropic, gemini): options and
+ * state common to all vendors, the request/response driver, HTTP error classification,
+ * Retry-After parsing, a server-sent-events parser and the normalized response.
+ *
+ * Header-only and `static inline`, like plugin_util.h (include that first, with
+ * FR_PLUGIN_UTIL_JSON defined): each plugin carries its own private copy and exports
+ * nothing but fluxroute_plugin_v1.  Nothing here keeps shared mutable state, so every
+ * function is thread-safe; per-call data lives on the stack, in pv_result or the arena.
+ *
+ * A vendor plugin supplies a pv_vendor table (build the wire request, parse a whole
+ * response, handle one SSE event) and calls pv_init / pv_fini / pv_complete.  The
+ * normalized request and response shapes are those documented in plugin.h.
+ *
+ * Secrets: the API key is read once in pv_init through host->secret_env, kept only in
+ * the state's key header, sent as the first header of every request with
+ * n_secret_headers = 1, scrubbed from vendor messages before they reach set_error, and
+ * zeroed in pv_fini. */
+#ifndef FR_PROVIDER_UTIL_H
+#define FR_PROVIDER_UTIL_H
+
+#ifndef FR_PLUGIN_UTIL_JSON
+#error "include plugin_util.h with FR_PLUGIN_UTIL_JSON defined first"
+#endif
+
+#include <ctype.h>
+#include <strings.h>
+
+/* ---- Options and state ------------------------------------------------------------- */
+
+/* Options every HTTP provider has; each vendor's config struct starts with this. */
+typedef struct pv_config {
+    const char *model;
+    const char *base_url;
+    const char *api_key_env;
+    const char *ca_file;
+    int64_t timeout; /* microseconds; 0: until the call's deadline */
+} pv_config;
+
+/* The option rows for pv_config, for a vendor config struct `type` whose first member is
+ * `common`.  `url` and `env` are the vendor's defaults. */
+#define PV_COMMON_OPTIONS(type, url, env)                                                    \
+    {"model",                                                                                \
+     FR_OPT_STRING,                                                                          \
+     NULL,                                                                                   \
+     1,                                                                                      \
+     0,                                                                                      \
+     "model name sent to the vendor (a request's own \"model\" wins)",                       \
+     offsetof(type, common.model)},                                                          \
+        {"base_url",                                                                         \
+         FR_OPT_STRING,                                                                      \
+         url,                                                                                \
+         0,                                                                                  \
+         0,                                                                                  \
+         "API base URL (no trailing path)",                                                  \
+         offsetof(type, common.base_url)},                                                   \
+        {"api_key_env",                                                                      \
+         FR_OPT_STRING,                                                                      \
+         env,                                                                                \
+         0,                                                                                  \
+         0,                                                                                  \
+         "environment variable holding the API key (\"\": send no key, e.g. local servers)", \
+         offsetof(type, common.api_key_env)},                                                \
+        {"ca_file",                                                                          \
+         FR_OPT_STRING,                                                                      \
+         NULL,                                                                               \
+         0,                                                                                  \
+         0,                                                                                  \
+         "PEM file of CA certificates to verify the server with (default: system CAs)",      \
+         offsetof(type, common.ca_file)},                                                    \
+    {                                                                                        \
+        "timeout", FR_OPT_DURATION, NULL, 0, 0,                                              \
+            "per-request cap (the step's deadline applies anyway); unset: none",             \
+            offsetof(type, common.timeout)                                                   \
+    }
+
+struct pv_vendor;
+
+#define PV_MAX_EXTRA_HEADERS 2
+
+/* One provider instance.  Allocated with host->alloc(NULL, ...) in pv_init. */
+typedef struct pv_state {
+    const fr_host_api *host;
+    const struct pv_vendor *vendor;
+    const pv_config *cfg; /* the vendor's config struct starts with it */
+    char *base;           /* base_url without trailing '/' (heap) */
+    char *key_header;     /* "Authorization: Bearer KEY" (heap, zeroed on fini); NULL: none */
+    const char *key;      /* borrowed from host->secret_env; for redaction only */
+    const char *extra_headers[PV_MAX_EXTRA_HEADERS]; /* vendor's own, e.g. anthropic-version */
+    char *extra_owned[PV_MAX_EXTRA_HEADERS];         /* heap copies behind extra_headers */
+    size_t n_extra;
+} pv_state;
+
+/* What a response says, normalized.  Filled by the vendor's parse/event callbacks. */
+typedef struct pv_result {
+    pu_buf text;
+    json_object *tool_calls; /* array of {id, name, arguments}; "_args" while streaming */
+    char finish[32];
+    int64_t in_tokens, out_tokens;
+    char model[128];
+    /* streaming */
+    int done;      /* the stream's terminator arrived */
+    size_t chunks; /* SSE events seen */
+    int64_t cur;   /* vendor scratch: index of the tool call being streamed, -1 none */
+} pv_result;
+
+/* The vendor-specific part of a provider. */
+typedef struct pv_vendor {
+    const char *name; /* "openai": prefixes every message */
+    /* Builds the wire body for the normalized request `req` and the URL path (appended
+     * to base_url) into path.  Returns FR_OK or FR_E_BAD_REQUEST/FR_E_NOMEM with the
+     * call's error set.  *body is new (caller puts it). */
+    fr_status (*build)(const pv_state *s, fr_call *call, json_object *req, const char *model,
+                       int stream, json_object **body, char *path, size_t path_size);
+    /* Parses a whole (non-streamed) 2xx JSON answer into res.  FR_OK or an error status
+     * with the call's error set (FR_E_BAD_RESPONSE for missing fields). */
+    fr_status (*parse)(const pv_state *s, fr_call *call, json_object *wire, pv_result *res);
+    /* Handles one SSE event (`event` may be "" when the stream names none; `data` is
+     * parsed JSON or NULL for non-JSON data such as "[DONE]", whose raw text is `raw`).
+     * Sets res->done at the terminator.  FR_OK or an error with the call's error set. */
+    fr_status (*event)(const pv_state *s, fr_call *call, pv_result *res, const char *event,
+                       const char *raw, json_object *data);
+} pv_vendor;
+
+/* ---- Small JSON helpers -------------------------------------------------------------- */
+
+/* The string member `key` of obj, or NULL when absent or not a string.  Borrowed. */
+static inline const char *pv_str(json_object *obj, const char *key)
+{
+    json_object *v;
+    if (!obj || !json_object_object_get_ex(obj, key, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+/* The member `key` of obj when it has JSON type t, else NULL.  Borrowed. */
+static inline json_object *pv_get(json_object *obj, const char *key, json_type t)
+{
+    json_object *v;
+    if (!obj || !json_object_is_type(obj, json_type_object) ||
+        !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, t))
+        return NULL;
+    return v;
+}
+
+/* Sticky-failure adders: once *bad is set they only release what they were given. */
+static inline void pv_add(int *bad, json_object *obj, const char *key, json_object *val)
+{
+    if (*bad || !obj) {
+        json_object_put(val);
+        *bad = 1;
+        return;
+    }
+    *bad = pu_json_add(obj, key, val) != 0;
+}
+
+static inline void pv_append(int *bad, json_object *arr, json_object *val)
+{
+    if (*bad || !arr) {
+        json_object_put(val);
+        *bad = 1;
+        return;
+    }
+    *bad = pu_json_append(arr, val) != 0;
+}
+
+/* Adds a new reference to the member `key` of src (when present) to dst as `as`. */
+static inline void pv_copy(int *bad, json_object *dst, const char *as, json_object *src,
+                           const char *key)
+{
+    json_object *v;
+    if (json_object_object_get_ex(src, key, &v) && v)
+        pv_add(bad, dst, as, json_object_get(v));
+}
+
+static inline json_object *pv_string(const char *s)
+{
+    return json_object_new_string(s ? s : "");
+}
+
+/* Compact text of a JSON value as a new JSON string (tool-call arguments for vendors
+ * that want them as text).  A string value is taken as already being JSON text. */
+static inline json_object *pv_json_as_string(json_object *v)
+{
+    if (json_object_is_type(v, json_type_string))
+        return json_object_get(v);
+    size_t n = 0;
+    const char *t = v ? pu_json_text(v, &n) : "{}";
+    if (!v)
+        n = 2;
+    return t ? json_object_new_string_len(t, (int)n) : NULL;
+}
+
+/* A normalized message's content as text: a string, or "" for null/absent. */
+static inline const char *pv_content(json_object *msg)
+{
+    const char *c = pv_str(msg, "content");
+    return c ? c : "";
+}
+
+/* ---- Failures ------------------------------------------------------------------------ */
+
+static inline fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt,
+                                ...) __attribute__((format(printf, 4, 5)));
+
+/* Sets "VENDOR: message" as the call's error (with the key scrubbed) and returns st. */
+static inline fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt,
+                                ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* A vendor may echo the credential it refused: never let it through. */
+    char clean[1100];
+    size_t klen = s->key ? strlen(s->key) : 0, o = 0;
+    for (const char *p = msg; *p && o + 12 < sizeof clean;) {
+        if (klen >= 4 && strncmp(p, s->key, klen) == 0) {
+            memcpy(clean + o, "[REDACTED]", 10);
+            o += 10;
+            p += klen;
+        } else {
+            clean[o++] = *p++;
+        }
+    }
+    clean[o] = '\0';
+    s->host->set_error(call, "%s: %s", s->vendor->name, clean);
+    return st;
+}
+
+static inline fr_status pv_nomem(const pv_state *s, fr_call *call)
+{
+    return pv_fail(s, call, FR_E_NOMEM, "out of memory");
+}
+
+/* ---- Error classification ------------------------------------------------------------ */
+
+typedef struct pv_http_class {
+    int http;
+    fr_status st;
+} pv_http_class;
+
+typedef struct pv_name_class {
+    const char *name; /* vendor error type/code/status, compared case-sensitively */
+    fr_status st;
+} pv_name_class;
+
+/* Substrings (lower case) that mark a refused request as too long for the model, or as
+ * refused by a content policy.  Checked in the vendor's code, type and message. */
+static inline const char *const *pv_context_marks(void)
+{
+    static const char *const marks[] = {"context_length_exceeded",
+                                        "context length",
+                                        "context window",
+                                        "context_window",
+                                        "too long",
+                                        "token limit",
+                                        "maximum number of tokens",
+                                        "input token count",
+                                        "maximum context",
+                                        "too many tokens",
+                                        NULL};
+    return marks;
+}
+
+static inline const char *const *pv_policy_marks(void)
+{
+    static const char *const marks[] = {
+        "content_policy",      "content policy",    "content_filter",
+        "content filter",      "content filtering", "safety system",
+        "responsibleaipolicy", "blocked by",        NULL};
+    return marks;
+}
+
+/* 1 when the lower-cased text contains one of marks. */
+static inline int pv_has_mark(const char *text, const char *const *marks)
+{
+    if (!text)
+        return 0;
+    char low[512];
+    size_t n = 0;
+    for (; text[n] && n + 1 < sizeof low; n++)
+        low[n] = (char)tolower((unsigned char)text[n]);
+    low[n] = '\0';
+    for (size_t i = 0; marks[i]; i++)
+        if (strstr(low, marks[i]))
+            return 1;
+    return 0;
+}
+
+/* The status for a vendor failure: by HTTP status when there is one (http > 0), else by
+ * the vendor's error type/code (in-stream errors).  Bad requests are refined into
+ * context_window and content_policy by the code, type and message. */
+static inline fr_status pv_classify(int http, const char *code, const char *type,
+                                    const char *message)
+{
+    static const pv_http_class by_http[] = {
+        {400, FR_E_BAD_REQUEST},
+        {401, FR_E_AUTH},
+        {403, FR_E_AUTH},
+        {404, FR_E_BAD_REQUEST},
+        {408, FR_E_REQUEST_TIMEOUT},
+        {413, FR_E_BAD_REQUEST},
+        {422, FR_E_BAD_REQUEST},
+        {429, FR_E_RATE_LIMITED},
+        {500, FR_E_UNAVAILABLE},
+        {502, FR_E_UNAVAILABLE},
+        {503, FR_E_OVERLOADED},
+        {504, FR_E_UNAVAILABLE},
+        {529, FR_E_OVERLOADED},
+    };
+    static const pv_name_class by_name[] = {
+        {"overloaded_error", FR_E_OVERLOADED},
+        {"rate_limit_error", FR_E_RATE_LIMITED},
+        {"rate_limit_exceeded", FR_E_RATE_LIMITED},
+        {"RESOURCE_EXHAUSTED", FR_E_RATE_LIMITED},
+        {"authentication_error", FR_E_AUTH},
+        {"permission_error", FR_E_AUTH},
+        {"UNAUTHENTICATED", FR_E_AUTH},
+        {"PERMISSION_DENIED", FR_E_AUTH},
+        {"invalid_request_error", FR_E_BAD_REQUEST},
+        {"INVALID_ARGUMENT", FR_E_BAD_REQUEST},
+        {"UNAVAILABLE", FR_E_OVERLOADED},
+        {"timeout_error", FR_E_REQUEST_TIMEOUT},
+        {"DEADLINE_EXCEEDED", FR_E_UNAVAILABLE},
+    };
+    fr_status st = 0;
+    for (size_t i = 0; http > 0 && i < PU_COUNT(by_http); i++)
+        if (by_http[i].http == http)
+            st = by_http[i].st;
+    if (!st && http >= 500)
+        st = FR_E_UNAVAILABLE;
+    else if (!st && http >= 400)
+        st = FR_E_BAD_REQUEST;
+    for (size_t i = 0; !st && i < PU_COUNT(by_name); i++)
+        if ((code && strcmp(code, by_name[i].name) == 0) ||
+            (type && strcmp(type, by_name[i].name) == 0))
+            st = by_name[i].st;
+    if (!st)
+        st = FR_E_UNAVAILABLE; /* an unexplained in-stream failure: the service's fault */
+    if (st == FR_E_BAD_REQUEST) {
+        const char *texts[] = {code, type, message};
+        for (size_t i = 0; i < 3 && st == FR_E_BAD_REQUEST; i++)
+            if (pv_has_mark(texts[i], pv_context_marks()))
+                st = FR_E_CONTEXT_WINDOW;
+        for (size_t i = 0; i < 3 && st == FR_E_BAD_REQUEST; i++)
+            if (pv_has_mark(texts[i], pv_policy_marks()))
+                st = FR_E_CONTENT_POLICY;
+    }
+    return st;
+}
+
+/* Reads the vendor error object out of a body: {"error": {message, code|type|status}}
+ * (openai, gemini) or {"type": "error", "error": {type, message}} (anthropic).  Fills
+ * code/type/message (empty when absent).  Returns 1 when the body had an error object. */
+static inline int pv_error_fields(json_object *body, char *code, size_t code_size, char *type,
+                                  size_t type_size, char *message, size_t message_size)
+{
+    code[0] = type[0] = message[0] = '\0';
+    json_object *e = pv_get(body, "error", json_type_object);
+    if (!e)
+        return 0;
+    const char *m = pv_str(e, "message"), *t = pv_str(e, "type");
+    const char *c = pv_str(e, "code");
+    if (!c)
+        c = pv_str(e, "status"); /* gemini: "RESOURCE_EXHAUSTED"; its "code" is the HTTP code */
+    snprintf(message, message_size, "%s", m ? m : "");
+    snprintf(type, type_size, "%s", t ? t : "");
+    snprintf(code, code_size, "%s", c ? c : "");
+    return 1;
+}
+
+/* Fails the call for an in-band error object (in a stream or a 2xx body). */
+static inline fr_status pv_error_object(const pv_state *s, fr_call *call, json_object *body,
+                                        int http)
+{
+    char code[64], type[64], message[600];
+    pv_error_fields(body, code, sizeof code, type, sizeof type, message, sizeof message);
+    fr_status st = pv_classify(http, code, type, message);
+    return pv_fail(s, call, st, "%s%s%s%s", message[0] ? message : "error without a message",
+                   code[0] || type[0] ? " (" : "", code[0] ? code : type,
+                   code[0] || type[0] ? ")" : "");
+}
+
+/* ---- Retry-After --------------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static inline int64_t pv_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 5.6.7) into seconds
+ * since the epoch.  The obsolete RFC 850 and asctime forms are not accepted.  Returns 0,
+ * or -1 when the text is not such a date. */
+static inline int pv_parse_http_date(const char *v, size_t n, int64_t *epoch_s)
+{
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static const char *const days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    /* Fixed layout: "Sun, 06 Nov 1994 08:49:37 GMT" */
+    static const char shape[] = "aaa, dd aaa dddd dd:dd:dd GMT";
+    if (n != sizeof shape - 1)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int ok = shape[i] == 'd'   ? isdigit((unsigned char)v[i])
+                 : shape[i] == 'a' ? isalpha((unsigned char)v[i])
+                                   : v[i] == shape[i];
+        if (!ok)
+            return -1;
+    }
+    int wd = 0;
+    for (size_t i = 0; i < 7; i++)
+        wd |= strncmp(v, days[i], 3) == 0;
+    unsigned m = 0;
+    for (unsigned i = 0; i < 12; i++)
+        if (strncmp(v + 8, months[i], 3) == 0)
+            m = i + 1;
+#define PV_D2(o) ((v[o] - '0') * 10 + (v[(o) + 1] - '0'))
+    int day = PV_D2(5), year = PV_D2(12) * 100 + PV_D2(14);
+    int hh = PV_D2(17), mm = PV_D2(20), ss = PV_D2(23);
+#undef PV_D2
+    if (!wd || !m || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
+        return -1;
+    *epoch_s = pv_days_from_civil(year, m, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss;
+    return 0;
+}
+
+#define PV_RETRY_AFTER_MAX_US (86400LL * 1000000) /* larger values are capped: one day */
+
+/* Parses a Retry-After value: delta-seconds ("120", fractions accepted) or an HTTP-date
+ * (measured from now_us, microseconds since the epoch; a past date gives 0).  Surrounding
+ * whitespace is ignored.  Returns 0 and sets *delay_us (capped at one day), or -1 when
+ * the value is neither. */
+static inline int pv_parse_retry_after(const char *v, size_t n, int64_t now_us, int64_t *delay_us)
+{
+    while (n && pu_is_space(*v))
+        v++, n--;
+    while (n && pu_is_space(v[n - 1]))
+        n--;
+    if (n == 0)
+        return -1;
+    if (isdigit((unsigned char)v[0])) {
+        int64_t us = 0;
+        size_t i = 0;
+        for (; i < n && isdigit((unsigned char)v[i]); i++)
+            us = us > PV_RETRY_AFTER_MAX_US ? us : us * 10 + (v[i] - '0') * 1000000LL;
+        if (i < n && v[i] == '.') {
+            int64_t scale = 100000;
+            for (i++; i < n && isdigit((unsigned char)v[i]); i++, scale /= 10)
+                us += (v[i] - '0') * scale;
+        }
+        if (i != n)
+            return -1;
+        *delay_us = us > PV_RETRY_AFTER_MAX_US ? PV_RETRY_AFTER_MAX_US : us;
+        return 0;
+    }
+    int64_t at;
+    if (pv_parse_http_date(v, n, &at) != 0)
+        return -1;
+    int64_t d = at * 1000000 - now_us;
+    *delay_us = d < 0 ? 0 : d > PV_RETRY_AFTER_MAX_US ? PV_RETRY_AFTER_MAX_US : d;
+    return 0;
+}
+
+/* Finds header `name` (case-insensitive) in a raw header block, in the last response
+ * head when there were several (100 Continue, redirects).  Sets *val and *len to its value
+ * (not NUL-terminated, leading whitespace skipped).  Returns 1 when found. */
+static inline int pv_header(const char *block, size_t block_len, const char *name, const char **val,
+                            size_t *len)
+{
+    const char *p = block, *end = block + block_len, *found = NULL;
+    size_t nlen = strlen(name), flen = 0;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol ? eol + 1 : end;
+        size_t l = (size_t)((eol ? eol : end) - p);
+        if (l && p[l - 1] == '\r')
+            l--;
+        if (l >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+            found = NULL; /* a new response head starts */
+        } else if (l > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+            const char *v = p + nlen + 1;
+            while (v < p + l && (*v == ' ' || *v == '\t'))
+                v++;
+            found = v;
+            flen = (size_t)(p + l - v);
+        }
+        p = next;
+    }
+    if (!found)
+        return 0;
+    *val = found;
+    *len = flen;
+    return 1;
+}
+
+/* Reports the vendor's requested delay (retry-after-ms, else Retry-After) to the host. */
+static inline void pv_retry_after(const pv_state *s, fr_call *call, const fr_http_response *resp)
+{
+    const char *v;
+    size_t n;
+    int64_t us;
+    if (pv_header(resp->headers, resp->headers_len, "retry-after-ms", &v, &n) &&
+        pv_parse_retry_after(v, n, 0, &us) == 0) {
+        s->host->set_retry_after(call, us / 1000);
+        return;
+    }
+    if (pv_header(resp->headers, resp->headers_len, "retry-after", &v, &n) &&
+        pv_parse_retry_after(v, n, s->host->clock_us(call), &us) == 0)
+        s->host->set_retry_after(call, us);
+}
+
+/* Fails the call for a non-2xx answer: class from the status and the vendor's error
+ * body, message "HTTP 429: <vendor message>", Retry-After passed on. */
+static inline fr_status pv_http_error(const pv_state *s, fr_call *call,
+                                      const fr_http_response *resp)
+{
+    char code[64] = "", type[64] = "", message[600] = "", err[200];
+    json_object *body = pu_json_parse(resp->body, resp->body_len, err, sizeof err);
+    if (!body ||
+        !pv_error_fields(body, code, sizeof code, type, sizeof type, message, sizeof message)) {
+        /* Not the vendor's JSON (a proxy's HTML page, an empty body): show its start. */
+        size_t n = resp->body_len < 200 ? resp->body_len : 200, o = 0;
+        for (size_t i = 0; i < n && o + 1 < sizeof message; i++)
+            message[o++] = isprint((unsigned char)resp->body[i]) ? resp->body[i] : ' ';
+        message[o] = '\0';
+        if (!o)
+            snprintf(message, sizeof message, "(empty body)");
+    }
+    json_object_put(body);
+    fr_status st = pv_classify(resp->status, code, type, message);
+    if (resp->status == 429 || resp->status == 503 || resp->status == 529)
+        pv_retry_after(s, call, resp);
+    return pv_fail(s, call, st, "HTTP %d: %s%s%s%s", resp->status, message,
+                   code[0] || type[0] ? " (" : "", code[0] ? code : type,
+                   code[0] || type[0] ? ")" : "");
+}
+
+/* ---- Server-sent events -------------------------------------------------------------- */
+
+/* Reads the next event from [*pos, end) (the text/event-stream format): `event` gets the
+ * event name ("" when none), `data` the data lines joined with '\n'.  Comment lines and
+ * other fields are skipped.  Returns 1 for an event, 0 at the end: an event not closed by
+ * a blank line is incomplete and discarded, as the SSE standard says.  Returns -1 when
+ * `data` ran out of memory. */
+static inline int pv_sse_next(const char **pos, const char *end, char *event, size_t event_size,
+                              pu_buf *data)
+{
+    const char *p = *pos;
+    int have = 0;
+    event[0] = '\0';
+    data->len = 0;
+    if (data->data)
+        data->data[0] = '\0';
+    while (p < end) {
+        const char *eol = p;
+        while (eol < end && *eol != '\n' && *eol != '\r')
+            eol++;
+        if (eol == end)
+            break; /* an unterminated last line: incomplete */
+        const char *next = eol + 1;
+        if (*eol == '\r' && next < end && *next == '\n')
+            next++;
+        size_t l = (size_t)(eol - p);
+        if (l == 0) {
+            p = next;
+            if (have) {
+                *pos = p;
+                return data->oom ? -1 : 1;
+            }
+            continue;
+        }
+        const char *colon = memchr(p, ':', l);
+        size_t flen = colon ? (size_t)(colon - p) : l;
+        const char *v = colon ? colon + 1 : eol;
+        if (v < eol && *v == ' ')
+            v++;
+        size_t vlen = (size_t)(eol - v);
+        if (flen == 4 && memcmp(p, "data", 4) == 0) {
+            if (have && data->len)
+                pu_buf_append(data, "\n", 1);
+            pu_buf_append(data, v, vlen);
+            have = 1;
+        } else if (flen == 5 && memcmp(p, "event", 5) == 0) {
+            snprintf(event, event_size, "%.*s", (int)vlen, v);
+            have = 1;
+        }
+        p = next;
+    }
+    *pos = end;
+    return 0;
+}
+
+/* ---- Results ------------------------------------------------------------------------- */
+
+static inline void pv_result_free(pv_result *r)
+{
+    pu_buf_free(&r->text);
+    json_object_put(r->tool_calls);
+    r->tool_calls = NULL;
+}
+
+/* Appends text from a whole response. */
+static inline void pv_text(pv_result *r, const char *t, size_t n)
+{
+    pu_buf_append(&r->text, t, n);
+}
+
+/* Streaming: appends a text delta and hands it to the host.  FR_OK, or the host's
+ * status when it stops the stream (the call's error set). */
+static inline fr_status pv_delta(const pv_state *s, fr_call *call, pv_result *r, const char *t,
+                                 size_t n)
+{
+    if (n == 0)
+        return FR_OK;
+    pu_buf_append(&r->text, t, n);
+    fr_status st = s->host->stream_chunk(call, t, n);
+    if (st != FR_OK)
+        return pv_fail(s, call, st, "streaming stopped after %zu chunks (%s)", r->chunks,
+                       pu_status_name(st));
+    return FR_OK;
+}
+
+static inline void pv_set(char *dst, size_t size, const char *src)
+{
+    if (src)
+        snprintf(dst, size, "%s", src);
+}
+
+/* Adds a tool call; `args` is the arguments value (a new reference is taken), or NULL
+ * with args_text (JSON text, possibly partial while streaming) kept in "_args" until
+ * pv_result_json parses it.  Returns the new entry (borrowed) or NULL on OOM. */
+static inline json_object *pv_tool_call(pv_result *r, const char *id, const char *name,
+                                        json_object *args, const char *args_text)
+{
+    int bad = 0;
+    if (!r->tool_calls && !(r->tool_calls = json_object_new_array()))
+        return NULL;
+    json_object *tc = json_object_new_object();
+    pv_add(&bad, tc, "id", pv_string(id));
+    pv_add(&bad, tc, "name", pv_string(name));
+    if (args)
+        pv_add(&bad, tc, "arguments", json_object_get(args));
+    else
+        pv_add(&bad, tc, "_args", pv_string(args_text));
+    if (bad) {
+        json_object_put(tc);
+        return NULL;
+    }
+    pv_append(&bad, r->tool_calls, tc);
+    return bad ? NULL : tc;
+}
+
+/* Streaming: appends a fragment to a tool call's "_args" text, and fills its id and
+ * name when they arrive late.  Returns 0, or -1 on OOM. */
+static inline int pv_tool_args_append(json_object *tc, const char *frag, size_t n)
+{
+    const char *old = pv_str(tc, "_args");
+    size_t olen = old ? strlen(old) : 0;
+    char *joined = malloc(olen + n + 1);
+    if (!joined)
+        return -1;
+    if (olen)
+        memcpy(joined, old, olen);
+    if (n)
+        memcpy(joined + olen, frag, n);
+    joined[olen + n] = '\0';
+    int rc = pu_json_add(tc, "_args", json_object_new_string_len(joined, (int)(olen + n)));
+    free(joined);
+    return rc;
+}
+
+/* Serializes the normalized response {text, tool_calls, finish_reason, usage, model}
+ * into the call's arena.  Streamed "_args" texts become "arguments" values here ({} when
+ * empty; kept as a string when the model produced text that is not JSON). */
+static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_result *r, char **out,
+                                       size_t *out_len)
+{
+    if (r->text.oom)
+        return pv_nomem(s, call);
+    int bad = 0;
+    json_object *o = json_object_new_object();
+    json_object *calls = json_object_new_array();
+    json_object *usage = json_object_new_object();
+    bad = !o || !calls || !usage;
+    size_t n = r->tool_calls ? json_object_array_length(r->tool_calls) : 0;
+    for (size_t i = 0; i < n && !bad; i++) {
+        json_object *tc = json_object_array_get_idx(r->tool_calls, i), *args = NULL, *c;
+        const char *text = pv_str(tc, "_args");
+        char err[200];
+        if (text) {
+            args = *text ? pu_json_parse(text, strlen(text), err, sizeof err)
+                         : json_object_new_object();
+            if (!args)
+                args = json_object_new_string(text);
+        } else if (json_object_object_get_ex(tc, "arguments", &args)) {
+            args = json_object_get(args);
+        }
+        c = json_object_new_object();
+        pv_add(&bad, c, "id", pv_string(pv_str(tc, "id")));
+        pv_add(&bad, c, "name", pv_string(pv_str(tc, "name")));
+        if (!bad && json_object_object_add(c, "arguments", args) != 0)
+            bad = 1;
+        else if (bad)
+            json_object_put(args);
+        pv_append(&bad, calls, c);
+    }
+    if (!r->finish[0])
+        snprintf(r->finish, sizeof r->finish, "%s", n ? "tool_calls" : "stop");
+    pv_add(&bad, o, "text",
+           json_object_new_string_len(r->text.data ? r->text.data : "", (int)r->text.len));
+    pv_add(&bad, o, "tool_calls", calls);
+    pv_add(&bad, o, "finish_reason", json_object_new_string(r->finish));
+    pv_add(&bad, usage, "input_tokens", json_object_new_int64(r->in_tokens));
+    pv_add(&bad, usage, "output_tokens", json_object_new_int64(r->out_tokens));
+    pv_add(&bad, o, "usage", usage);
+    pv_add(&bad, o, "model", json_object_new_string(r->model));
+    fr_status st = bad ? pv_nomem(s, call) : pu_json_out(s->host, call, o, out, out_len);
+    json_object_put(o);
+    return st;
+}
+
+/* ---- Request validation -------------------------------------------------------------- */
+
+/* Checks the parts of a normalized request every vendor relies on: messages is a
+ * non-empty array of objects with a known role and a string (or null) content; tool
+ * calls have string ids and names; tool messages name their call.  Returns FR_OK or
+ * FR_E_BAD_REQUEST with the call's error set. */
+static inline fr_status pv_check_request(const pv_state *s, fr_call *call, json_object *req)
+{
+    static const char *const roles[] = {"system", "user", "assistant", "tool"};
+    json_object *msgs = pv_get(req, "messages", json_type_array), *v;
+    if (!json_object_is_type(req, json_type_object))
+        return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not a JSON object");
+    if (!msgs || json_object_array_length(msgs) == 0)
+        return pv_fail(s, call, FR_E_BAD_REQUEST, "request needs a non-empty \"messages\" array");
+    for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+        json_object *m = json_object_array_get_idx(msgs, i);
+        const char *role = pv_str(m, "role");
+        int known = 0;
+        for (size_t r = 0; role && r < PU_COUNT(roles); r++)
+            known |= strcmp(role, roles[r]) == 0;
+        if (!known)
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "messages[%zu].role must be system, user, assistant or tool", i);
+        if (json_object_object_get_ex(m, "content", &v) && v &&
+            !json_object_is_type(v, json_type_string))
+            return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu].content must be a string", i);
+        if (strcmp(role, "tool") == 0 && !pv_str(m, "tool_call_id"))
+            return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu] (tool) needs a tool_call_id",
+                           i);
+        json_object *tcs = pv_get(m, "tool_calls", json_type_array);
+        for (size_t j = 0; tcs && j < json_object_array_length(tcs); j++) {
+            json_object *tc = json_object_array_get_idx(tcs, j);
+            if (!pv_str(tc, "id") || !pv_str(tc, "name"))
+                return pv_fail(s, call, FR_E_BAD_REQUEST,
+                               "messages[%zu].tool_calls[%zu] needs string id and name", i, j);
+        }
+    }
+    json_object *tools = NULL;
+    if (json_object_object_get_ex(req, "tools", &tools) && tools) {
+        if (!json_object_is_type(tools, json_type_array))
+            return pv_fail(s, call, FR_E_BAD_REQUEST, "\"tools\" must be an array");
+        for (size_t j = 0; j < json_object_array_length(tools); j++)
+            if (!pv_str(json_object_array_get_idx(tools, j), "name"))
+                return pv_fail(s, call, FR_E_BAD_REQUEST, "tools[%zu] needs a string name", j);
+    }
+    if (json_object_object_get_ex(req, "max_tokens", &v) && v &&
+        (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0))
+        return pv_fail(s, call, FR_E_BAD_REQUEST, "\"max_tokens\" must be a positive integer");
+    if (json_object_object_get_ex(req, "stop", &v) && v) {
+        int ok =
+            json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_array);
+        for (size_t j = 0;
+             ok && json_object_is_type(v, json_type_array) && j < json_object_array_length(v); j++)
+            ok = json_object_is_type(json_object_array_get_idx(v, j), json_type_string);
+        if (!ok)
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "\"stop\" must be a string or an array of strings");
+    }
+    return FR_OK;
+}
+
+/* The stop sequences as a new array (a single string becomes a one-element array), or
+ * NULL when the request has none. */
+static inline json_object *pv_stop_array(json_object *req)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(req, "stop", &v) || !v)
+        return NULL;
+    if (json_object_is_type(v, json_type_array))
+        return json_object_get(v);
+    json_object *a = json_object_new_array();
+    if (a && pu_json_append(a, json_object_get(v)) != 0) {
+        json_object_put(a);
+        a = NULL;
+    }
+    return a;
+}
+
+/* 1 when the request asks for a JSON object answer (response_format.type). */
+static inline int pv_wants_json(json_object *req)
+{
+    const char *t = pv_str(pv_get(req, "response_format", json_type_object), "type");
+    return t && strcmp(t, "json_object") == 0;
+}
+
+/* ---- Lifecycle ----------------------------------------------------------------------- */
+
+/* Creates the state: reads the key from the variable named by api_key_env through
+ * host->secret_env and builds the key header with printf-format key_fmt ("x-api-key: %s").
+ * A missing variable fails with FR_E_CONFIG naming it.  extra: up to
+ * PV_MAX_EXTRA_HEADERS vendor headers (copied), NULL-terminated. */
+static inline fr_status pv_init(const fr_host_api *host, const pv_vendor *vendor,
+                                const pv_config *cfg, const char *key_fmt, const char *const *extra,
+                                void **state)
+{
+    if (!cfg->model || !*cfg->model) {
+        host->set_error(NULL, "%s: option model is required", vendor->name);
+        return FR_E_CONFIG;
+    }
+    const char *base = cfg->base_url ? cfg->base_url : "";
+    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
+        host->set_error(NULL,
+                        "%s: option base_url must start with http:// or https:// (got \"%s\")",
+                        vendor->name, base);
+        return FR_E_CONFIG;
+    }
+    if (cfg->timeout < 0) {
+        host->set_error(NULL, "%s: option timeout must not be negative", vendor->name);
+        return FR_E_CONFIG;
+    }
+    const char *env = cfg->api_key_env ? cfg->api_key_env : "";
+    const char *key = NULL;
+    if (*env) {
+        key = host->secret_env(NULL, env);
+        if (!key || !*key) {
+            host->set_error(NULL, "%s: environment variable %s is not set (api_key_env)",
+                            vendor->name, env);
+            return FR_E_CONFIG;
+        }
+        for (const char *k = key; *k; k++) {
+            if ((unsigned char)*k < 0x21 || *k == 0x7f) {
+                /* A header cannot carry it; do not show the value. */
+                host->set_error(NULL, "%s: the key in %s contains whitespace or control characters",
+                                vendor->name, env);
+                return FR_E_CONFIG;
+            }
+        }
+    }
+    pv_state *s = host->alloc(NULL, sizeof *s);
+    if (!s)
+        return FR_E_NOMEM;
+    memset(s, 0, sizeof *s);
+    s->host = host;
+    s->vendor = vendor;
+    s->cfg = cfg;
+    s->key = key;
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    int bad = !(s->base = host->alloc(NULL, blen + 1));
+    if (!bad) {
+        memcpy(s->base, base, blen);
+        s->base[blen] = '\0';
+    }
+    if (!bad && key) {
+        size_t n = strlen(key_fmt) + strlen(key) + 1;
+        bad = !(s->key_header = host->alloc(NULL, n));
+        if (!bad)
+            snprintf(s->key_header, n, key_fmt, key);
+    }
+    for (size_t i = 0; !bad && extra && extra[i] && i < PV_MAX_EXTRA_HEADERS; i++) {
+        size_t n = strlen(extra[i]) + 1;
+        bad = !(s->extra_owned[i] = host->alloc(NULL, n));
+        if (!bad) {
+            memcpy(s->extra_owned[i], extra[i], n);
+            s->extra_headers[s->n_extra++] = s->extra_owned[i];
+        }
+    }
+    if (bad) {
+        host->free_mem(s->base);
+        host->free_mem(s->key_header);
+        for (size_t i = 0; i < PV_MAX_EXTRA_HEADERS; i++)
+            host->free_mem(s->extra_owned[i]);
+        host->free_mem(s);
+        return FR_E_NOMEM;
+    }
+    *state = s;
+    return FR_OK;
+}
+
+static inline void pv_fini(void *state)
+{
+    pv_state *s = state;
+    if (!s)
+        return;
+    const fr_host_api *host = s->host;
+    if (s->key_header) {
+        volatile char *p = s->key_header; /* not optimized away */
+        while (*p)
+            *p++ = '\0';
+    }
+    host->free_mem(s->key_header);
+    host->free_mem(s->base);
+    for (size_t i = 0; i < PV_MAX_EXTRA_HEADERS; i++)
+        host->free_mem(s->extra_owned[i]);
+    host->free_mem(s);
+}
+
+/* ---- The driver ---------------------------------------------------------------------- */
+
+/* Parses a whole SSE body event by event through the vendor's handler. */
+static inline fr_status pv_stream(const pv_state *s, fr_call *call, const fr_http_response *resp,
+                                  pv_result *res)
+{
+    const char *pos = resp->body, *end = resp->body + resp->body_len;
+    char event[64], err[200];
+    pu_buf data = {0};
+    fr_status st = FR_OK;
+    int rc;
+    while (st == FR_OK && !res->done &&
+           (rc = pv_sse_next(&pos, end, event, sizeof event, &data)) != 0) {
+        if (rc < 0) {
+            st = pv_nomem(s, call);
+            break;
+        }
+        res->chunks++;
+        const char *raw = data.data ? data.data : "";
+        json_object *obj = raw[0] == '{' ? pu_json_parse(raw, data.len, err, sizeof err) : NULL;
+        if (raw[0] == '{' && !obj)
+            st = pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not valid JSON: %s",
+                         res->chunks, err);
+        else
+            st = s->vendor->event(s, call, res, event, raw, obj);
+        json_object_put(obj);
+    }
+    pu_buf_free(&data);
+    if (st == FR_OK && !res->done)
+        st = pv_fail(s, call, FR_E_STREAM_TRUNCATED, "stream cut after %zu chunks", res->chunks);
+    return st;
+}
+
+/* Completes one normalized request: builds the vendor's request, sends it through
+ * host->http, classifies failures and returns the normalized response in the arena. */
+static inline fr_status pv_complete(void *state, fr_call *call, const char *request,
+                                    size_t request_len, int stream, char **response,
+                                    size_t *response_len)
+{
+    const pv_state *s = state;
+    const fr_host_api *host = s->host;
+    char err[200], path[512];
+    json_object *req = pu_json_parse(request, request_len, err, sizeof err);
+    if (!req)
+        return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not valid JSON: %s", err);
+    fr_status st = pv_check_request(s, call, req);
+    const char *model = pv_str(req, "model");
+    if (!model)
+        model = s->cfg->model;
+    json_object *body = NULL;
+    if (st == FR_OK)
+        st = s->vendor->build(s, call, req, model, stream, &body, path, sizeof path);
+    pv_result res = {.cur = -1};
+    pv_set(res.model, sizeof res.model, model);
+    json_object_put(req);
+    if (st != FR_OK)
+        return st;
+
+    size_t body_len = 0, url_len = strlen(s->base) + strlen(path) + 1;
+    const char *body_text = pu_json_text(body, &body_len);
+    char *url = host->alloc(call, url_len);
+    if (!body_text || !url) {
+        json_object_put(body);
+        return pv_nomem(s, call);
+    }
+    snprintf(url, url_len, "%s%s", s->base, path);
+    const char *headers[4 + PV_MAX_EXTRA_HEADERS];
+    size_t nh = 0, nsecret = 0;
+    if (s->key_header) {
+        headers[nh++] = s->key_header; /* first: the host never records secret headers */
+        nsecret = 1;
+    }
+    headers[nh++] = "Content-Type: application/json";
+    headers[nh++] = stream ? "Accept: text/event-stream" : "Accept: application/json";
+    headers[nh++] = "Expect:"; /* no 100-continue round trip for larger bodies */
+    for (size_t i = 0; i < s->n_extra; i++)
+        headers[nh++] = s->extra_headers[i];
+    fr_http_request hr = {
+        .struct_size = sizeof hr,
+        .method = "POST",
+        .url = url,
+        .headers = headers,
+        .n_headers = nh,
+        .body = body_text,
+        .body_len = body_len,
+        .timeout_us = s->cfg->timeout,
+        .n_secret_headers = nsecret,
+        .ca_file = s->cfg->ca_file,
+    };
+    fr_http_response resp = {0};
+    st = host->http(call, &hr, &resp);
+    json_object_put(body);
+    if (st != FR_OK)
+        return st; /* network, timeout, cancellation: the host set the message */
+    if (resp.status < 200 || resp.status > 299)
+        return pv_http_error(s, call, &resp);
+
+    if (stream) {
+        st = pv_stream(s, call, &resp, &res);
+    } else {
+        json_object *wire = pu_json_parse(resp.body, resp.body_len, err, sizeof err);
+        if (!wire)
+            st = pv_fail(s, call, FR_E_BAD_RESPONSE,
+                         "HTTP %d with a body that is not valid JSON: %s", resp.status, err);
+        else if (!json_object_is_type(wire, json_type_object))
+            st = pv_fail(s, call, FR_E_BAD_RESPONSE, "HTTP %d: the answer is not a JSON object",
+                         resp.status);
+        else if (pv_get(wire, "error", json_type_object))
+            st = pv_error_object(s, call, wire, 0);
+        else
+            st = s->vendor->parse(s, call, wire, &res);
+        json_object_put(wire);
+    }
+    if (st == FR_OK)
+        st = pv_result_json(s, call, &res, response, response_len);
+    pv_result_free(&res);
+    return st;
+}
+
+/* The descriptor's complete and complete_stream callbacks. */
+static inline fr_status pv_complete_whole(void *state, fr_call *call, const char *request,
+                                          size_t request_len, char **response, size_t *response_len)
+{
+    return pv_complete(state, call, request, request_len, 0, response, response_len);
+}
+
+static inline fr_status pv_complete_stream(void *state, fr_call *call, const char *request,
+                                           size_t request_len, char **response,
+                                           size_t *response_len)
+{
+    return pv_complete(state, call, request, request_len, 1, response, response_len);
+}
+
+/* Usage counters: an integer member of obj, or 0 (missing counts are not an error: some
+ * compatible servers omit them). */
+static inline int64_t pv_int(json_object *obj, const char *key)
+{
+    json_object *v = pv_get(obj, key, json_type_int);
+    return v ? json_object_get_int64(v) : 0;
+}
+
+#endif /* FR_PROVIDER_UTIL_H */

@@ -1,0 +1,125 @@
+#!/bin/sh
+# End-to-end tests of the plugin-author SDK: scaffold -> make -> run -> plugins test for
+# both kinds (headers from the uninstalled source tree), scaffold's refusals, the
+# conformance kit on built-in, frozen and deliberately bad plugins, and the embedding
+# example.
+. "${FR_SRCDIR:-.}/tests/lib.sh"
+umask 022
+TP="$FR_BUILDDIR/tests/plugins/.libs"
+
+# sh_run CMD...: like fr, for any command.
+sh_run() {
+  rc=0
+  timeout 120 "$@" >"$TMP/out" 2>"$TMP/err" </dev/null || rc=$?
+}
+
+# ---- scaffold -> build -> run -> plugins test -------------------------------------------
+for kind in agent provider; do
+  dir="$TMP/proj_$kind"
+  name="my_${kind}1"
+  fr scaffold "$dir" --name "$name" --kind "$kind" --sdk "$FR_SRCDIR"
+  expect_rc "scaffold $kind" 0
+  for f in "$name.c" Makefile manifest.yaml README.md; do
+    if [ -f "$dir/$f" ]; then ok "scaffold $kind: $f"; else not_ok "scaffold $kind: $f"; fi
+  done
+  sh_run make -C "$dir" CFLAGS="-O2 -Werror"
+  expect_rc "make -C ($kind, -Werror)" 0
+  exported=$(nm -D --defined-only "$dir/$name.so" 2>/dev/null | awk '{print $NF}' |
+    grep -Ev '^(_init|_fini|_edata|_end|__bss_start)$' | tr '\n' ' ')
+  if [ "$exported" = "fluxroute_plugin_v1 " ]; then ok "$kind exports only fluxroute_plugin_v1"
+  else not_ok "$kind exports only fluxroute_plugin_v1" "exports: $exported"; fi
+  fr run "$dir/manifest.yaml" --plugin-dir "$dir" --json
+  expect_rc "run scaffolded $kind" 0
+  expect_jq "run scaffolded $kind" '.status == "succeeded"'
+  fr run "$dir/manifest.yaml"
+  expect_rc "run scaffolded $kind (plugins.dirs, no --plugin-dir)" 0
+  fr plugins test "$dir/$name.so"
+  expect_rc "plugins test scaffolded $kind" 0
+  expect_out "plugins test scaffolded $kind" "0 failed"
+  fr plugins info "$dir/$name.so"
+  expect_rc "plugins info scaffolded $kind" 0
+done
+fr run "$TMP/proj_agent/manifest.yaml" --plugin-dir "$TMP/proj_agent" --json
+expect_jq "agent counts words" '.steps[1].output == {"label": "words of three bytes or more", "strings": 2, "words": 12}'
+fr run "$TMP/proj_provider/manifest.yaml" --plugin-dir "$TMP/proj_provider" --json
+expect_jq "provider echoes" '.steps[0].output.text == "echo: Say hello to FluxRoute"'
+expect_jq "provider usage" '.steps[0].output.usage.output_tokens == 5 and .steps[0].output.model == "my_provider1-1"'
+fr plugins test "$TMP/proj_provider/my_provider1.so" --json
+expect_jq "plugins test --json" '.passed == true and (.checks | length) >= 10'
+expect_jq "plugins test --json" '[.checks[].check] | index("allocation failure") != null'
+
+# ---- scaffold refusals ------------------------------------------------------------------
+for bad in Bad 9lives my-plugin "" "a b" "x/../y"; do
+  fr scaffold "$TMP/bad" --name "$bad"
+  expect_rc "scaffold --name '$bad'" 2
+  expect_err "scaffold --name '$bad'" "invalid plugin name"
+done
+fr scaffold "$TMP/bad" --name ok_name --kind widget
+expect_rc "scaffold --kind widget" 2
+expect_err "scaffold --kind widget" "expected agent or provider"
+fr scaffold "$TMP/bad"
+expect_rc "scaffold without --name" 2
+fr scaffold "$TMP/proj_agent" --name again
+expect_rc "scaffold into a non-empty dir" 2
+expect_err "scaffold into a non-empty dir" "not empty"
+fr scaffold "$TMP/proj_agent" --name again --sdk "$FR_SRCDIR" --force
+expect_rc "scaffold --force" 0
+if [ -f "$TMP/proj_agent/again.c" ]; then ok "scaffold --force wrote again.c"; else not_ok "scaffold --force wrote again.c"; fi
+fr scaffold "$TMP/sdkless" --name x --sdk "$TMP/nowhere"
+expect_rc "scaffold --sdk without a source tree" 2
+expect_err "scaffold --sdk without a source tree" "no FluxRoute source tree"
+mkdir -p "$TMP/empty_dir"
+fr scaffold "$TMP/empty_dir" --name fine --sdk "$FR_SRCDIR"
+expect_rc "scaffold into an existing empty dir" 0
+
+# ---- the conformance kit on other plugins -------------------------------------------------
+for p in echo chaos mock llm; do
+  fr plugins test "$FR_BUILDDIR/plugins/$p.so"
+  expect_rc "plugins test built-in $p" 0
+done
+fr plugins test "$FR_BUILDDIR/tests/abi/.libs/frozen_v1_agent.so"
+expect_rc "plugins test frozen v1 agent" 0
+
+fr plugins test "$TP/bad_calls.so"
+expect_rc "plugins test bad_calls" 1
+expect_out "plugins test bad_calls" "time() (use host->clock_us)"
+expect_out "plugins test bad_calls" "sleep() (use host->sleep_us)"
+fr plugins test "$TP/bad_calls.so" --json
+expect_jq "plugins test bad_calls --json" '.passed == false and ([.checks[] | select(.result == "fail") | .check] == ["direct calls"])'
+
+fr plugins test "$TP/alloc_crash.so"
+expect_rc "plugins test alloc_crash" 1
+# Under ASan the sanitizer catches the SIGSEGV and exits 1 instead: still a failed check.
+if [ "${FR_SANITIZERS:-no}" = yes ]; then
+  expect_out "plugins test alloc_crash" "when host allocation #1 failed: the child exited"
+else
+  expect_out "plugins test alloc_crash" "when host allocation #1 failed: crashed"
+fi
+fr plugins test "$TP/alloc_crash.so" --json
+expect_jq "plugins test alloc_crash --json" '[.checks[] | select(.result == "fail") | .check] == ["allocation failure"]'
+
+fr plugins test "$TP/bad_abi.so"
+expect_rc "plugins test refused plugin" 1
+expect_out "plugins test refused plugin" "not supported"
+fr plugins test "$TMP/missing.so"
+expect_rc "plugins test missing file" 2
+fr plugins test
+expect_rc "plugins test without a file" 2
+fr plugins test "$FR_BUILDDIR/plugins/llm.so" --config '{prompt: "{{input.text}}"}'
+expect_rc "plugins test --config" 1
+expect_out "plugins test --config" "nested call"
+fr plugins test "$FR_BUILDDIR/plugins/llm.so" --config '{nope: 1}'
+expect_rc "plugins test --config unknown option" 1
+expect_out "plugins test --config unknown option" "unknown option \"nope\""
+
+# ---- embedding example ------------------------------------------------------------------
+sh_run "$FR_BUILDDIR/tests/embed_example" "$FR_SRCDIR/manifests/hello.yaml" '{"text": "embedded run"}' 7
+expect_rc "embed example" 0
+expect_jq "embed example" '.status == "succeeded" and .seed == 7'
+expect_jq "embed example" '.steps[0].output.text | contains("embedded run")'
+sh_run "$FR_BUILDDIR/tests/embed_example" "$FR_SRCDIR/manifests/examples/failure-isolation.yaml"
+expect_rc "embed example, failing run" 1
+sh_run "$FR_BUILDDIR/tests/embed_example" "$TMP/none.yaml"
+expect_rc "embed example, missing manifest" 2
+
+finish

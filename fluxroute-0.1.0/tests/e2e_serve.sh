@@ -1,0 +1,227 @@
+#!/bin/sh
+# `fluxroute serve` end to end on an ephemeral loopback port: authentication, RBAC,
+# tenant isolation, manifest names, runs (sync, async, SSE), traces and replay, limits,
+# TLS and mTLS, SIGHUP reload, graceful shutdown.
+. "${FR_SRCDIR:-.}/tests/lib.sh"
+. "$FR_SRCDIR/tests/serve_lib.sh"
+S="$FR_SRCDIR/tests/data/serve"
+mkdir -p "$TMP/m"
+cp "$S"/echo.yaml "$S"/chat.yaml "$S"/slow.yaml "$S"/admin_only.yaml "$TMP/m/"
+sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
+cat > "$TMP/keys.yaml" <<YAML
+keys:
+  - {id: acme-op, sha256: $(sha op-key-1), tenant: acme, namespace: acme, role: operator}
+  - {id: acme-viewer, sha256: $(sha viewer-key-1), tenant: acme, namespace: acme, role: viewer}
+  - {id: acme-admin, sha256: $(sha admin-key-1), tenant: acme, namespace: acme, role: admin}
+  - {id: beta-admin, sha256: $(sha beta-key-1), tenant: beta, namespace: beta, role: admin}
+clients:
+  - {cn: acme-client, tenant: acme, namespace: acme, role: operator}
+YAML
+OP="Authorization: Bearer op-key-1"
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --providers "$S/providers.yaml" \
+  --max-runs 2 --max-body 4096 || exit 1
+
+# ---- health, auth ------------------------------------------------------------------------------
+req GET /healthz; expect_code "healthz" 200
+req GET /readyz; expect_code "readyz" 200
+req GET /metrics; expect_code "metrics" 200
+req POST /v1/run '{"manifest": "echo.yaml"}'
+expect_code "no key" 401
+expect_jq "no key" '.error.code == "unauthorized"'
+req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer wrong"
+expect_code "unknown key" 401
+req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer viewer-key-1"
+expect_code "viewer cannot run" 403
+expect_jq "viewer cannot run" '.error.code == "forbidden"'
+req POST /v1/validate '{"manifest": "echo.yaml"}' -H "Authorization: Bearer viewer-key-1"
+expect_code "viewer can validate" 200
+req POST /v1/run '{"manifest": "admin_only.yaml"}' -H "$OP"
+expect_code "manifest rbac narrows" 403
+req POST /v1/run '{"manifest": "admin_only.yaml"}' -H "Authorization: Bearer admin-key-1"
+expect_code "admin may run admin_only" 200
+req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer beta-key-1"
+expect_code "other tenant's namespace" 403
+expect_jq "other tenant's namespace" '.error.code == "namespace_forbidden"'
+
+# ---- runs -----------------------------------------------------------------------------------------
+req POST /v1/run '{"manifest": "echo.yaml", "input": {"x": 1}}' -H "$OP"
+expect_code "sync run" 200
+expect_jq "sync run report" '.status == "succeeded" and .steps[0].output == {"input": {"x": 1}, "steps": {}}'
+if grep -qi '^X-FluxRoute-Overhead-Us: [0-9]' "$TMP/headers"; then ok "overhead header"; else not_ok "overhead header"; fi
+req POST /v1/run '{"manifest_yaml": "router: {namespace: acme}\nagents: [{id: f, plugin: chaos, config: {fail_attempts: 1}}]\npipeline: [{step: f}]\n"}' -H "$OP"
+expect_code "failed run is still 200" 200
+expect_jq "failed run" '.status == "failed" and .steps[0].error.class == "unavailable"'
+req POST /v1/run '{"manifest": "chat.yaml"}' -H "$OP"
+expect_jq "server's provider replaces the manifest's" '.steps[0].output.model == "server-mock"'
+req POST /run '{"manifest_path": "echo.yaml"}' -H "$OP"
+expect_code "original path and body" 200
+req POST /run '{"manifest_path": "/etc/passwd"}' -H "$OP"
+expect_code "manifest_path absolute" 400
+for bad in '../m/echo.yaml' '/etc/hosts' 'a/b.yaml' '..' '.hidden'; do
+  req POST /v1/run "{\"manifest\": \"$bad\"}" -H "$OP"
+  expect_code "traversal $bad" 400
+done
+req POST /v1/run '{"manifest": "missing.yaml"}' -H "$OP"
+expect_code "unknown manifest" 404
+req POST /v1/replay '{"trace_path": "/tmp/x.json"}' -H "$OP"
+expect_code "trace_path refused" 400
+expect_jq "trace_path refused" '.error.message | test("upload the trace")'
+req POST /v1/run '{"manifest_yaml": "router: {namespace: acme}\nplugins: {dirs: [/tmp]}\nagents: [{id: e, plugin: echo}]\npipeline: [{step: e}]\n"}' -H "$OP"
+expect_code "inline plugins.dirs" 400
+expect_jq "inline plugins.dirs" '.error.code == "plugin_dirs_refused"'
+req POST /v1/run '{"manifest_yaml": "router: {namespace: acme}\nproviders: [{id: mine, plugin: mock}]\nagents: [{id: e, plugin: echo}]\npipeline: [{step: e}]\n"}' -H "$OP"
+expect_code "provider unknown to the server" 400
+req POST /v1/run '{"manifest_yaml": "agents: [oops"}' -H "$OP"
+expect_code "invalid inline manifest" 400
+expect_jq "invalid inline manifest" '.error.code == "invalid_manifest" and (.error.errors[0].line >= 1)'
+req POST /v1/run '{"manifest": ' -H "$OP"
+expect_code "malformed JSON" 400
+expect_jq "malformed JSON" '.error.message | test("byte")'
+req GET /v1/run '' -H "$OP"; expect_code "wrong method" 405
+req GET /nowhere '' -H "$OP"; expect_code "unknown route" 404
+big=$(head -c 5000 /dev/zero | tr '\0' 'a')
+req POST /v1/run "{\"manifest\": \"echo.yaml\", \"input\": \"$big\"}" -H "$OP"
+expect_code "body limit" 413
+
+# Async, trace, replay, cross-tenant.
+req POST /v1/run '{"manifest": "echo.yaml", "async": true, "trace": true}' -H "$OP"
+expect_code "async" 202
+rid=$(jq -r .run_id "$TMP/out")
+for _ in $(seq 1 50); do
+  req GET "/v1/runs/$rid" '' -H "$OP"
+  [ "$(jq -r .status "$TMP/out")" = running ] || break
+  sleep 0.05
+done
+expect_jq "async status" '.status == "succeeded" and .report.status == "succeeded" and .traced == true'
+req GET "/v1/runs/$rid/trace" '' -H "$OP"
+expect_code "trace" 200
+expect_jq "trace" '.format == "fluxroute-trace"'
+cp "$TMP/out" "$TMP/trace.json"
+req GET "/v1/runs/$rid" '' -H "Authorization: Bearer beta-key-1"
+expect_code "other tenant's run" 404
+req GET "/v1/runs/$rid/trace" '' -H "Authorization: Bearer beta-key-1"
+expect_code "other tenant's trace" 404
+req POST /v1/replay "{\"run_id\": \"$rid\"}" -H "$OP"
+expect_code "replay by run id" 200
+expect_jq "replay by run id" '.identical == true'
+req POST /v1/replay "{\"trace\": $(cat "$TMP/trace.json")}" -H "$OP"
+expect_jq "replay uploaded trace" '.identical == true'
+req POST /v1/replay "{\"trace\": $(jq '.steps[0].output.hello = 1' "$TMP/trace.json")}" -H "$OP"
+expect_jq "replay tampered trace" '.identical == false and .divergence.step == "echo"'
+req POST /v1/replay '{"trace": {"format": "nope"}}' -H "$OP"
+expect_code "invalid trace" 400
+
+# Cancel a running run.
+req POST /v1/run '{"manifest": "slow.yaml", "async": true}' -H "$OP"
+rid=$(jq -r .run_id "$TMP/out")
+sleep 0.2
+req DELETE "/v1/runs/$rid" '' -H "$OP"
+expect_code "cancel" 202
+sleep 0.3
+req GET "/v1/runs/$rid" '' -H "$OP"
+expect_jq "cancelled" '.status == "cancelled"'
+req DELETE "/v1/runs/$rid" '' -H "$OP"
+expect_code "cancel a finished run" 409
+
+# SSE: step events, tokens, then the report.
+curl -s -N --max-time 20 -X POST -H "$OP" -H "Accept: text/event-stream" \
+  --data '{"manifest": "chat.yaml"}' "$SERVE_URL/v1/run" > "$TMP/sse.txt"
+if grep -q '^event: token' "$TMP/sse.txt" && grep -q '^event: step' "$TMP/sse.txt" &&
+  [ "$(grep '^event:' "$TMP/sse.txt" | tail -1)" = "event: report" ]; then ok "SSE: tokens, steps, report last"; else
+  not_ok "SSE: tokens, steps, report last" "$(head -20 "$TMP/sse.txt")"; fi
+tail -1 "$TMP/sse.txt" | sed 's/^data: //' > "$TMP/out"
+grep '^data: ' "$TMP/sse.txt" | tail -1 | sed 's/^data: //' > "$TMP/out"
+expect_jq "SSE report" '.status == "succeeded"'
+
+# Concurrency limit: two slow runs fill --max-runs 2; the third gets 429.
+pids=""
+for i in 1 2; do
+  curl -s -o /dev/null --max-time 20 -X POST -H "$OP" --data '{"manifest": "slow.yaml"}' "$SERVE_URL/v1/run" &
+  pids="$pids $!"
+done
+# (Polled: under load the two slow runs may take a moment to be admitted.)
+for _ in $(seq 1 30); do
+  req POST /v1/run '{"manifest": "echo.yaml"}' -H "$OP"
+  [ "$code" = 429 ] && break
+  sleep 0.05
+done
+expect_code "concurrent run limit" 429
+if grep -qi '^Retry-After: ' "$TMP/headers"; then ok "429 has Retry-After"; else not_ok "429 has Retry-After"; fi
+for p in $pids; do wait "$p"; done
+
+# SIGHUP re-reads the keys file.
+cat >> "$TMP/keys.yaml" <<YAML
+  - {id: late, sha256: $(sha late-key), tenant: acme, namespace: acme, role: operator}
+YAML
+sed -i 's/^clients:$//; s/^  - {cn: acme-client.*$//' "$TMP/keys.yaml"
+printf 'clients:\n  - {cn: acme-client, tenant: acme, namespace: acme, role: operator}\n' >> "$TMP/keys.yaml"
+kill -HUP "$SERVE_PID"
+sleep 0.3
+req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer late-key"
+expect_code "key added, SIGHUP" 200
+
+# Graceful shutdown finishes the run in flight.
+curl -s -o "$TMP/inflight.json" --max-time 20 -X POST -H "$OP" --data '{"manifest": "slow.yaml"}' "$SERVE_URL/v1/run" &
+cpid=$!
+sleep 0.3
+kill -TERM "$SERVE_PID"
+wait "$cpid"
+wait "$SERVE_PID"; src=$?
+SERVE_PID=""
+cp "$TMP/inflight.json" "$TMP/out"
+expect_jq "in-flight run finished at shutdown" '.status == "succeeded"'
+if [ "$src" = 0 ]; then ok "serve exits 0 after SIGTERM"; else not_ok "serve exits 0 after SIGTERM" "exit $src"; fi
+
+# ---- TLS and mTLS ------------------------------------------------------------------------------
+if command -v certtool >/dev/null 2>&1; then
+  (
+    cd "$TMP" || exit 1
+    printf 'cn = "FluxRoute test CA"\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
+    printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n' >srv.tmpl
+    printf 'cn = "acme-client"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >cli.tmpl
+    printf 'cn = "acme-client"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >self.tmpl
+    certtool --generate-privkey --key-type=ecdsa --outfile ca.key &&
+      certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem &&
+      certtool --generate-privkey --key-type=ecdsa --outfile srv.key &&
+      certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
+        --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem &&
+      certtool --generate-privkey --key-type=ecdsa --outfile cli.key &&
+      certtool --generate-certificate --load-privkey cli.key --load-ca-certificate ca.pem \
+        --load-ca-privkey ca.key --template cli.tmpl --outfile cli.pem &&
+      certtool --generate-privkey --key-type=ecdsa --outfile self.key &&
+      certtool --generate-self-signed --load-privkey self.key --template self.tmpl --outfile self.pem
+  ) >"$TMP/certtool.log" 2>&1 || { cat "$TMP/certtool.log"; not_ok "certtool made the test certificates"; }
+  export ROUTER_TLS_ENABLED=true ROUTER_TLS_CERT_FILE="$TMP/srv.pem" ROUTER_TLS_KEY_FILE="$TMP/srv.key" \
+    ROUTER_TLS_CA_FILE="$TMP/ca.pem" ROUTER_TLS_REQUIRE_CLIENT_CERT=true
+  start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" || exit 1
+  case $SERVE_URL in https://*) ok "TLS: https address" ;; *) not_ok "TLS: https address" ;; esac
+  req POST /v1/run '{"manifest": "echo.yaml"}' --cacert "$TMP/ca.pem" --cert "$TMP/cli.pem" --key "$TMP/cli.key"
+  expect_code "mTLS: valid client certificate" 200
+  expect_jq "mTLS: run" '.status == "succeeded"'
+  req POST /v1/run '{"manifest": "echo.yaml"}' --cacert "$TMP/ca.pem" -H "$OP"
+  expect_code "mTLS: no client certificate" 401
+  expect_jq "mTLS: no client certificate" '.error.code == "client_cert_required"'
+  req POST /v1/run '{"manifest": "echo.yaml"}' --cacert "$TMP/ca.pem" --cert "$TMP/self.pem" --key "$TMP/self.key" -H "$OP"
+  if [ "$code" = 401 ] || [ "$code" = 000 ]; then ok "mTLS: self-signed client certificate refused ($code)"; else
+    not_ok "mTLS: self-signed client certificate refused" "got $code"; fi
+  req GET /healthz '' --tls-max 1.1 --cacert "$TMP/ca.pem"
+  if [ "$code" = 000 ]; then ok "TLS 1.1 refused"; else not_ok "TLS 1.1 refused" "got $code"; fi
+  stop_serve
+  ROUTER_TLS_CERT_FILE="$TMP/nope.pem" "$FLUXROUTE" serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m" \
+    --keys "$TMP/keys.yaml" >"$TMP/out" 2>"$TMP/err"
+  rc=$?
+  expect_rc "TLS misconfigured: fails at start" 2
+  expect_err "TLS misconfigured: names the file" "nope.pem"
+  unset ROUTER_TLS_ENABLED ROUTER_TLS_CERT_FILE ROUTER_TLS_KEY_FILE ROUTER_TLS_CA_FILE ROUTER_TLS_REQUIRE_CLIENT_CERT
+else
+  not_ok "certtool (gnutls-bin) is installed"
+fi
+
+# ---- start-up errors ------------------------------------------------------------------------------
+fr serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m"
+expect_rc "serve without --keys" 2
+printf 'keys:\n  - {id: k, sha256: plaintext-key, tenant: a, namespace: acme, role: admin}\n' > "$TMP/badkeys.yaml"
+fr serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m" --keys "$TMP/badkeys.yaml"
+expect_rc "keys file with a plaintext key" 2
+expect_err "keys file with a plaintext key" "sha256"
+finish

@@ -1,0 +1,37 @@
+# Helpers for tests that run `fluxroute serve`: start it on an ephemeral loopback port
+# (SERVE_URL is set from its first output line) and stop it.  Source after tests/lib.sh.
+SERVE_PID=""
+stop_serve() {
+  if [ -n "$SERVE_PID" ]; then
+    kill -TERM "$SERVE_PID" 2>/dev/null
+    wait "$SERVE_PID" 2>/dev/null
+    SERVE_PID=""
+  fi
+}
+trap 'stop_serve; rm -rf "$TMP"' EXIT
+
+# start_serve ARGS...: returns 1 when it did not come up.
+start_serve() {
+  "$FLUXROUTE" serve --addr 127.0.0.1:0 "$@" >"$TMP/serve.out" 2>"$TMP/serve.err" &
+  SERVE_PID=$!
+  SERVE_URL=""
+  for _ in $(seq 1 100); do
+    SERVE_URL=$(sed -n 's/^listening on \(http[s]*:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$TMP/serve.out")
+    [ -n "$SERVE_URL" ] && return 0
+    kill -0 "$SERVE_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "serve did not start:"; cat "$TMP/serve.err"
+  return 1
+}
+
+# req METHOD PATH [BODY [CURL ARGS...]]: sets $code and leaves the body in $TMP/out.
+req() {
+  local method=$1 path=$2 body=${3:-}
+  shift 3 2>/dev/null || shift $#
+  code=$(curl -s -o "$TMP/out" -D "$TMP/headers" -w '%{http_code}' --max-time 20 -X "$method" \
+    ${body:+--data-binary "$body"} "$@" "$SERVE_URL$path")
+}
+expect_code() { # NAME WANT
+  if [ "$code" = "$2" ]; then ok "$1: HTTP $2"; else not_ok "$1: HTTP $2" "got $code"; fi
+}

@@ -1,0 +1,167 @@
+/* ABI stability: the frozen ABI 1.0 agent (tests/abi/frozen_v1_agent.c) still loads
+ * through the loader and behaves as it did, and the ABI 1.0 struct layouts that plugin
+ * binaries compiled long ago rely on have not moved (LP64 offsets, pinned here when ABI
+ * 1.0 shipped; fields may only be appended). */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include <fluxroute/plugin.h>
+
+#include "host.h"
+#include "loader.h"
+#include "options.h"
+
+typedef struct pinned {
+    const char *field;
+    size_t offset, pinned;
+} pinned;
+
+static const pinned layout[] = {
+    {"fr_plugin.abi_version", offsetof(fr_plugin, abi_version), 0},
+    {"fr_plugin.struct_size", offsetof(fr_plugin, struct_size), 4},
+    {"fr_plugin.kind", offsetof(fr_plugin, kind), 8},
+    {"fr_plugin.name", offsetof(fr_plugin, name), 16},
+    {"fr_plugin.version", offsetof(fr_plugin, version), 24},
+    {"fr_plugin.description", offsetof(fr_plugin, description), 32},
+    {"fr_plugin.options", offsetof(fr_plugin, options), 40},
+    {"fr_plugin.config_size", offsetof(fr_plugin, config_size), 48},
+    {"fr_plugin.init", offsetof(fr_plugin, init), 56},
+    {"fr_plugin.fini", offsetof(fr_plugin, fini), 64},
+    {"fr_plugin.invoke", offsetof(fr_plugin, invoke), 72},
+    {"fr_plugin.complete", offsetof(fr_plugin, complete), 80},
+    {"fr_plugin.complete_stream", offsetof(fr_plugin, complete_stream), 88},
+    {"fr_plugin.reserved", offsetof(fr_plugin, reserved), 96},
+    {"fr_option.name", offsetof(fr_option, name), 0},
+    {"fr_option.type", offsetof(fr_option, type), 8},
+    {"fr_option.default_value", offsetof(fr_option, default_value), 16},
+    {"fr_option.required", offsetof(fr_option, required), 24},
+    {"fr_option.secret", offsetof(fr_option, secret), 28},
+    {"fr_option.doc", offsetof(fr_option, doc), 32},
+    {"fr_option.offset", offsetof(fr_option, offset), 40},
+    {"fr_host_api.struct_size", offsetof(fr_host_api, struct_size), 0},
+    {"fr_host_api.abi_version", offsetof(fr_host_api, abi_version), 4},
+    {"fr_host_api.log", offsetof(fr_host_api, log), 8},
+    {"fr_host_api.alloc", offsetof(fr_host_api, alloc), 16},
+    {"fr_host_api.free_mem", offsetof(fr_host_api, free_mem), 24},
+    {"fr_host_api.clock_us", offsetof(fr_host_api, clock_us), 32},
+    {"fr_host_api.sleep_us", offsetof(fr_host_api, sleep_us), 40},
+    {"fr_host_api.random_u64", offsetof(fr_host_api, random_u64), 48},
+    {"fr_host_api.http", offsetof(fr_host_api, http), 56},
+    {"fr_host_api.provider_call", offsetof(fr_host_api, provider_call), 64},
+    {"fr_host_api.metric", offsetof(fr_host_api, metric), 72},
+    {"fr_host_api.deadline_us", offsetof(fr_host_api, deadline_us), 80},
+    {"fr_host_api.check_cancel", offsetof(fr_host_api, check_cancel), 88},
+    {"fr_host_api.attempt", offsetof(fr_host_api, attempt), 96},
+    {"fr_host_api.step_id", offsetof(fr_host_api, step_id), 104},
+    {"fr_host_api.set_error", offsetof(fr_host_api, set_error), 112},
+    {"fr_host_api.set_retry_after", offsetof(fr_host_api, set_retry_after), 120},
+    {"fr_host_api.stream_chunk", offsetof(fr_host_api, stream_chunk), 128},
+    {"fr_host_api.secret_env", offsetof(fr_host_api, secret_env), 136},
+    {"fr_http_request.struct_size", offsetof(fr_http_request, struct_size), 0},
+    {"fr_http_request.method", offsetof(fr_http_request, method), 8},
+    {"fr_http_request.url", offsetof(fr_http_request, url), 16},
+    {"fr_http_request.headers", offsetof(fr_http_request, headers), 24},
+    {"fr_http_request.n_headers", offsetof(fr_http_request, n_headers), 32},
+    {"fr_http_request.body", offsetof(fr_http_request, body), 40},
+    {"fr_http_request.body_len", offsetof(fr_http_request, body_len), 48},
+    {"fr_http_request.timeout_us", offsetof(fr_http_request, timeout_us), 56},
+    {"fr_http_request.n_secret_headers", offsetof(fr_http_request, n_secret_headers), 64},
+    {"fr_http_response.status", offsetof(fr_http_response, status), 0},
+    {"fr_http_response.headers", offsetof(fr_http_response, headers), 8},
+    {"fr_http_response.headers_len", offsetof(fr_http_response, headers_len), 16},
+    {"fr_http_response.body", offsetof(fr_http_response, body), 24},
+    {"fr_http_response.body_len", offsetof(fr_http_response, body_len), 32},
+};
+
+static void test_layout(void)
+{
+    for (size_t i = 0; i < sizeof layout / sizeof layout[0]; i++) {
+        if (layout[i].offset != layout[i].pinned)
+            fprintf(stderr, "%s moved: offset %zu, ABI 1.0 has %zu\n", layout[i].field,
+                    layout[i].offset, layout[i].pinned);
+        CU_ASSERT_EQUAL(layout[i].offset, layout[i].pinned);
+    }
+    /* Structs may grow at the end, never shrink. */
+    CU_ASSERT(sizeof(fr_plugin) >= 160);
+    CU_ASSERT(sizeof(fr_option) >= 48);
+    CU_ASSERT(sizeof(fr_host_api) >= 144);
+    CU_ASSERT_EQUAL(FR_PLUGIN_MIN_SIZE, 96);
+    CU_ASSERT_EQUAL(FR_ABI_MAJOR, 1);
+    CU_ASSERT_STRING_EQUAL(FR_PLUGIN_SYMBOL, "fluxroute_plugin_v1");
+}
+
+/* Loads the frozen agent, fills its options from `config` and invokes it once. */
+static void test_frozen_agent(void)
+{
+    const char *b = getenv("FR_BUILDDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/abi/.libs/frozen_v1_agent.so", b ? b : ".");
+    fr_loader *l = fr__loader_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    const fr_loaded_plugin *lp = NULL;
+    char err[1024] = "";
+    int rc = fr__loader_load_file(l, path, &lp, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const fr_plugin *d = lp->desc;
+    CU_ASSERT_EQUAL(d->abi_version, FR_ABI_MAKE(1, 0));
+    CU_ASSERT_EQUAL(d->struct_size, 160);
+    CU_ASSERT_EQUAL(d->kind, FR_PLUGIN_AGENT);
+
+    static const char yaml[] = "label: \"abi \\\"1.0\\\"\"\nmin_length: 2\n";
+    fr_diags diags;
+    fr__diags_init(&diags, "test");
+    fr_ydoc doc = {0};
+    CU_ASSERT_EQUAL_FATAL(fr__ydoc_parse(&doc, yaml, strlen(yaml), &diags), 0);
+    fr_instance inst = {.id = "frozen", .plugin = lp};
+    CU_ASSERT_EQUAL(fr__options_fill(d, doc.root, NULL, "frozen", &inst.config, &diags), 0);
+    fr__ydoc_free(&doc);
+    CU_ASSERT_EQUAL_FATAL(diags.n, 0);
+    fr__diags_free(&diags);
+    CU_ASSERT_EQUAL_FATAL(d->init(fr__host_api(), inst.config.data, &inst.state), FR_OK);
+
+    fr_cancel *cancel = fr__cancel_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cancel);
+    fr_arena arena = {0};
+    fr_call call;
+    fr__call_init(&call, cancel, &inst, "abi", 1, 0, 1, &arena);
+    static const char input[] =
+        "{\"input\":{\"text\":\"a bb ccc\\nddd\"},\"steps\":{\"x\":[\"e ff\"]}}";
+    char *out = NULL;
+    size_t out_len = 0;
+    CU_ASSERT_EQUAL(d->invoke(inst.state, &call, input, strlen(input), &out, &out_len), FR_OK);
+    static const char want[] = "{\"label\":\"abi \\\"1.0\\\"\",\"strings\":2,\"words\":4}";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_EQUAL(out_len, strlen(want));
+    CU_ASSERT_STRING_EQUAL(out, want);
+
+    /* Cancelled: it stops with the host's status. */
+    fr__cancel_fire(cancel);
+    CU_ASSERT_EQUAL(d->invoke(inst.state, &call, input, strlen(input), &out, &out_len),
+                    FR_E_CANCELLED);
+    fr__call_done(&call);
+    fr__arena_free(&arena);
+    fr__cancel_unref(cancel);
+    d->fini(inst.state);
+    fr__config_free(&inst.config);
+    fr__loader_free(l);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("abi", NULL, NULL);
+    CU_add_test(s, "ABI 1.0 struct layout", test_layout);
+    CU_add_test(s, "frozen ABI 1.0 agent loads and runs", test_frozen_agent);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}

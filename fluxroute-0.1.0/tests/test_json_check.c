@@ -1,0 +1,76 @@
+/* The hot-path JSON syntax check agrees with RFC 8259 on valid and invalid texts. */
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "json_check.h"
+
+static void test_valid(void)
+{
+    static const char *const ok[] = {
+        "{}",
+        "[]",
+        "0",
+        "-0",
+        "1.5e10",
+        "-2E-3",
+        "\"\"",
+        "true",
+        "false",
+        "null",
+        " { \"a\" : [1, 2, {\"b\": null}], \"c\": \"x\\n\\u00e9\\\"\" } ",
+        "[[[[[]]]]]",
+        "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"",
+        "{\"a\":{}}",
+        "[1,[2,[3]]]",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        CU_ASSERT_EQUAL_FATAL(fr__json_valid(ok[i], strlen(ok[i])), 1);
+}
+
+static void test_invalid(void)
+{
+    static const char *const bad[] = {
+        "",          " ",         "{",       "}",        "[1,]",         "{\"a\":1,}",
+        "{a:1}",     "01",        "1.",      ".5",       "+1",           "1e",
+        "tru",       "nul",       "\"abc",   "\"\\x\"",  "\"\\u12\"",    "[1 2]",
+        "{\"a\" 1}", "1 2",       "{}{}",    "\"\x01\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
+        "\"\xff\"",  "[\"a\":1]", "{\"a\"}", "NaN",      "[-]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (fr__json_valid(bad[i], strlen(bad[i])))
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        CU_ASSERT_EQUAL(fr__json_valid(bad[i], strlen(bad[i])), 0);
+    }
+    /* Embedded NUL and length bounds. */
+    CU_ASSERT_EQUAL(fr__json_valid("\"a\0b\"", 5), 0);
+    CU_ASSERT_EQUAL(fr__json_valid("[1]xyz", 3), 1);
+}
+
+static void test_depth(void)
+{
+    char deep[2 * FR_JSON_MAX_DEPTH + 4];
+    size_t n = FR_JSON_MAX_DEPTH;
+    memset(deep, '[', n);
+    memset(deep + n, ']', n);
+    CU_ASSERT_EQUAL(fr__json_valid(deep, 2 * n), 1);
+    char deeper[2 * FR_JSON_MAX_DEPTH + 4];
+    memset(deeper, '[', n + 1);
+    memset(deeper + n + 1, ']', n + 1);
+    CU_ASSERT_EQUAL(fr__json_valid(deeper, 2 * (n + 1)), 0);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("json_check", NULL, NULL);
+    CU_add_test(s, "valid texts", test_valid);
+    CU_add_test(s, "invalid texts", test_invalid);
+    CU_add_test(s, "depth limit", test_depth);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failures = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
