@@ -90,7 +90,7 @@ if cmp -s "$TMP/a.json" "$TMP/b.json"; then ok "parallel100 deterministic"; else
 # ---- Ctrl-C -------------------------------------------------------------------------------
 "$FLUXROUTE" run "$DATA/cancel.yaml" --json >"$TMP/out" 2>"$TMP/err" &
 pid=$!
-sleep 0.5
+sleep 1
 kill -INT "$pid"
 rc=0
 wait "$pid" || rc=$?

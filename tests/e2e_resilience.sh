@@ -40,7 +40,7 @@ expect_jq "provider breaker: transition" '.breaker_transitions == [{"breaker": "
 # Ctrl-C while waiting out a 30s backoff: the run stops at once.
 "$FLUXROUTE" run "$R/backoff_cancel.yaml" --json >"$TMP/out" 2>"$TMP/err" &
 pid=$!
-sleep 0.3
+sleep 1
 kill -INT "$pid"
 rc=0
 wait "$pid" || rc=$?

@@ -249,10 +249,10 @@ static void test_retry_after_honoured(void)
 static void test_deadline_stops_retries(void)
 {
     fr_pipeline *p =
-        fr_test_build("router: {namespace: deadline, run_timeout: 150ms}\n"
+        fr_test_build("router: {namespace: deadline, run_timeout: 600ms}\n"
                       "agents:\n"
                       "  - id: down\n    plugin: chaos\n    config: {fail_attempts: 99}\n"
-                      "    retry: {max_attempts: 10, backoff: constant, base_delay: 60ms}\n"
+                      "    retry: {max_attempts: 10, backoff: constant, base_delay: 250ms}\n"
                       "pipeline: [{step: s, agent: down}]\n");
     CU_ASSERT_FATAL(p != NULL);
     int64_t t0 = fr__mono_us();
@@ -261,10 +261,10 @@ static void test_deadline_stops_retries(void)
     const fr_step_result *s = fr_test_step(p, &r, "s");
     CU_ASSERT_EQUAL(s->state, FR_STEP_FAILED);
     CU_ASSERT_EQUAL(fr_status_class(s->status), FR_CLASS_DEADLINE_EXCEEDED);
-    CU_ASSERT_EQUAL(s->n_attempts, 3); /* at 0, 60 and 120 ms; the 4th would end at 180 */
+    CU_ASSERT_EQUAL(s->n_attempts, 3); /* at 0, 250 and 500 ms; the 4th would be at 750 */
     CU_ASSERT_PTR_NOT_NULL(strstr(s->message, "attempt 4 of agent \"down\" not started"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s->message, "run deadline"));
-    CU_ASSERT(took < 150 * MS); /* gave up without sleeping into the deadline */
+    CU_ASSERT(took < 600 * MS); /* gave up without sleeping into the deadline */
     fr__run_result_free(&r);
     fr__pipeline_free(p);
 }

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "cli.h"
 #include "loader.h"
 
@@ -84,26 +85,7 @@ static int make_dirs(const char *path)
 /* Reads a whole file.  Caller frees.  NULL with errno set on failure. */
 static char *read_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    int bad = ferror(f) || !mem;
-    fclose(f);
-    if (mem)
-        fclose(mem);
-    if (bad) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    return buf;
+    return fr__file_read(path, NULL);
 }
 
 /* Writes `text` with every placeholder replaced.  Returns 0, or -1 with errno set. */

@@ -1,5 +1,6 @@
 /* `fluxroute replay` and `fluxroute debug`: re-executing a recorded trace offline, and
  * comparing two traces, reporting the first divergence. */
+#include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "fileio.h"
 #include "cli.h"
 #include "effects.h"
 #include "host.h"
@@ -25,21 +27,9 @@ static const char *member_str(json_object *o, const char *key)
 
 static char *read_text(const cli_command *cmd, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fr__cli_error(cmd, "%s: cannot read", path);
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[65536];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    fclose(f);
-    if (mem)
-        fclose(mem);
+    char *buf = fr__file_read(path, NULL);
+    if (!buf)
+        fr__cli_error(cmd, "%s: %s", path, strerror(errno));
     return buf;
 }
 

@@ -44,6 +44,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "fileio.h"
 #include "billing.h"
 #include "controlplane.h"
 #include "cp_store.h"
@@ -1109,26 +1110,7 @@ static int truthy(const char *name)
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0, n;
-    char chunk[4096];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        char *p = realloc(buf, len + n + 1);
-        if (!p) {
-            free(buf);
-            fclose(f);
-            return NULL;
-        }
-        buf = p;
-        memcpy(buf + len, chunk, n);
-        len += n;
-        buf[len] = '\0';
-    }
-    fclose(f);
-    return buf;
+    return fr__file_read(path, NULL);
 }
 
 /* Binds ADDR ("host:port", ":port", "[v6]:port").  Returns the socket or -1 (err set);

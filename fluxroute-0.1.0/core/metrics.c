@@ -19,6 +19,7 @@
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 
+#include "fileio.h"
 #include "obs_impl.h"
 
 /* Latency buckets in microseconds (rendered in seconds). */
@@ -376,20 +377,7 @@ static int require_client_cert;
 
 static char *read_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[8192];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    fclose(f);
-    if (mem)
-        fclose(mem);
-    return buf;
+    return fr__file_read(path, NULL);
 }
 
 /* mTLS: the client certificate must verify against METRICS_TLS_CA_FILE. */

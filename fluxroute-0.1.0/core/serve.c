@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "cli.h"
 #include "cp_client.h"
 #include "observe.h"
@@ -409,22 +410,10 @@ static int truthy(const char *v)
 
 static char *slurp(const char *path, const char *what)
 {
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    if (!f) {
+    char *buf = path ? fr__file_read(path, NULL) : NULL;
+    if (!buf)
         fprintf(stderr, "fluxroute serve: %s %s: %s\n", what, path ? path : "(not set)",
                 path ? strerror(errno) : "required");
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[8192];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    fclose(f);
-    if (mem)
-        fclose(mem);
     return buf;
 }
 

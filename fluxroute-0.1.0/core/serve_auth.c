@@ -10,6 +10,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
+#include "fileio.h"
 #include "serve.h"
 #include "trace.h"
 #include "yaml_tree.h"
@@ -88,21 +89,12 @@ static int fill_identity(const fr_ynode *item, fr_identity *who, const char *lab
 
 fr_auth *fr__auth_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    size_t len = 0;
+    char *text = fr__file_read(path, &len);
+    if (!text) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[8192];
-    size_t n;
-    while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        fwrite(buf, 1, n, mem);
-    fclose(f);
-    if (mem)
-        fclose(mem);
     fr_ydoc doc = {0};
     fr_diags d;
     fr__diags_init(&d, path);

@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "fileio.h"
 #include "cp_client.h"
 #include "effects.h"
 #include "observe.h"
@@ -263,19 +264,7 @@ static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *te
 
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    FILE *mem = open_memstream(&buf, len);
-    char chunk[16384];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    fclose(f);
-    if (mem)
-        fclose(mem);
-    return buf;
+    return fr__file_read(path, len);
 }
 
 /* A pipeline for the request: from the named manifest's pool, or built for inline YAML.

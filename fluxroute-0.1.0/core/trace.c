@@ -9,6 +9,7 @@
 #include <gnutls/crypto.h>
 
 #include "effects.h"
+#include "fileio.h"
 #include "json_check.h"
 #include "pipeline.h"
 #include "trace.h"
@@ -297,38 +298,12 @@ bad:
 
 json_object *fr__trace_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    size_t len = 0;
+    char *buf = fr__file_read(path, &len);
+    if (!buf) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 131072;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                snprintf(err, errlen, "%s: out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, 65536, f);
-        len += n;
-        if (n < 65536)
-            break;
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        free(buf);
-        snprintf(err, errlen, "%s: read error", path);
-        return NULL;
-    }
-    buf[len] = '\0';
     char why[512];
     json_object *t = fr__trace_parse(buf, len, why, sizeof why);
     free(buf);

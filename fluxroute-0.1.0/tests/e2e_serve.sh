@@ -6,7 +6,7 @@
 . "$FR_SRCDIR/tests/serve_lib.sh"
 S="$FR_SRCDIR/tests/data/serve"
 mkdir -p "$TMP/m"
-cp "$S"/echo.yaml "$S"/chat.yaml "$S"/slow.yaml "$S"/admin_only.yaml "$TMP/m/"
+cp "$S"/echo.yaml "$S"/chat.yaml "$S"/slow.yaml "$S"/slower.yaml "$S"/admin_only.yaml "$TMP/m/"
 sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 cat > "$TMP/keys.yaml" <<YAML
 keys:
@@ -136,11 +136,11 @@ expect_jq "SSE report" '.status == "succeeded"'
 # Concurrency limit: two slow runs fill --max-runs 2; the third gets 429.
 pids=""
 for i in 1 2; do
-  curl -s -o /dev/null --max-time 20 -X POST -H "$OP" --data '{"manifest": "slow.yaml"}' "$SERVE_URL/v1/run" &
+  curl -s -o /dev/null --max-time 20 -X POST -H "$OP" --data '{"manifest": "slower.yaml"}' "$SERVE_URL/v1/run" &
   pids="$pids $!"
 done
 # (Polled: under load the two slow runs may take a moment to be admitted.)
-for _ in $(seq 1 30); do
+for _ in $(seq 1 60); do
   req POST /v1/run '{"manifest": "echo.yaml"}' -H "$OP"
   [ "$code" = 429 ] && break
   sleep 0.05
