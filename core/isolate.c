@@ -24,6 +24,7 @@
 
 #include "effects.h"
 #include "isolate.h"
+#include "isolate_wire.h"
 #include "json_check.h"
 #include "loader.h"
 #include "options.h"
@@ -32,7 +33,6 @@
 
 extern char **environ;
 
-#define HELPER_FD   3
 #define MAX_MESSAGE (256u << 20)
 
 /* ---- framing ------------------------------------------------------------------------ */
@@ -53,7 +53,7 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-static int send_msg(int fd, json_object *o)
+int fr__wire_send(int fd, json_object *o)
 {
     size_t len;
     const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
@@ -81,7 +81,7 @@ static int read_all(int fd, void *buf, size_t len)
 }
 
 /* Reads one message; NULL on EOF, error or garbage. */
-static json_object *recv_msg(int fd)
+json_object *fr__wire_recv(int fd)
 {
     unsigned char hdr[4];
     if (read_all(fd, hdr, 4) != 0)
@@ -104,7 +104,7 @@ static json_object *recv_msg(int fd)
     return o;
 }
 
-static const char *jstr(json_object *o, const char *key)
+const char *fr__wire_str(json_object *o, const char *key)
 {
     json_object *v;
     return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
@@ -112,13 +112,13 @@ static const char *jstr(json_object *o, const char *key)
                : NULL;
 }
 
-static int64_t jint(json_object *o, const char *key, int64_t def)
+int64_t fr__wire_int(json_object *o, const char *key, int64_t def)
 {
     json_object *v;
     return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : def;
 }
 
-static json_object *msg(const char *op)
+json_object *fr__wire_msg(const char *op)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "op", json_object_new_string(op));
@@ -241,15 +241,15 @@ static fr_status helper_death(helper *h, char **why)
 static json_object *serve_host_call(fr_call *call, json_object *req)
 {
     const fr_host_api *host = fr__host_api();
-    const char *fn = jstr(req, "fn");
-    json_object *rep = msg("reply");
+    const char *fn = fr__wire_str(req, "fn");
+    json_object *rep = fr__wire_msg("reply");
     if (!fn)
         return rep;
     if (strcmp(fn, "clock_us") == 0) {
         json_object_object_add(rep, "value", json_object_new_int64(host->clock_us(call)));
     } else if (strcmp(fn, "sleep_us") == 0) {
-        json_object_object_add(rep, "status",
-                               json_object_new_int(host->sleep_us(call, jint(req, "us", 0))));
+        json_object_object_add(
+            rep, "status", json_object_new_int(host->sleep_us(call, fr__wire_int(req, "us", 0))));
     } else if (strcmp(fn, "random_u64") == 0) {
         json_object_object_add(rep, "value", json_object_new_uint64(host->random_u64(call)));
     } else if (strcmp(fn, "deadline_us") == 0) {
@@ -257,15 +257,15 @@ static json_object *serve_host_call(fr_call *call, json_object *req)
     } else if (strcmp(fn, "check_cancel") == 0) {
         json_object_object_add(rep, "status", json_object_new_int(host->check_cancel(call)));
     } else if (strcmp(fn, "secret_env") == 0) {
-        const char *v = host->secret_env(call, jstr(req, "name"));
+        const char *v = host->secret_env(call, fr__wire_str(req, "name"));
         json_object_object_add(rep, "value", v ? json_object_new_string(v) : NULL);
     } else if (strcmp(fn, "stream_chunk") == 0) {
-        const char *t = jstr(req, "text");
+        const char *t = fr__wire_str(req, "text");
         json_object_object_add(
             rep, "status",
             json_object_new_int(host->stream_chunk(call, t ? t : "", t ? strlen(t) : 0)));
     } else if (strcmp(fn, "provider_call") == 0) {
-        const char *r = jstr(req, "request");
+        const char *r = fr__wire_str(req, "request");
         char *resp = NULL;
         size_t resp_len = 0;
         fr_status st = host->provider_call(call, r ? r : "", r ? strlen(r) : 0, &resp, &resp_len);
@@ -282,16 +282,16 @@ static json_object *serve_host_call(fr_call *call, json_object *req)
         const char **headers = calloc(nh ? nh : 1, sizeof *headers);
         for (size_t i = 0; headers && i < nh; i++)
             headers[i] = json_object_get_string(json_object_array_get_idx(hs, i));
-        const char *body = jstr(req, "body");
+        const char *body = fr__wire_str(req, "body");
         fr_http_request hr = {.struct_size = sizeof hr,
-                              .method = jstr(req, "method"),
-                              .url = jstr(req, "url"),
+                              .method = fr__wire_str(req, "method"),
+                              .url = fr__wire_str(req, "url"),
                               .headers = headers,
                               .n_headers = headers ? nh : 0,
                               .body = body,
                               .body_len = body ? strlen(body) : 0,
-                              .timeout_us = jint(req, "timeout_us", 0),
-                              .n_secret_headers = (size_t)jint(req, "n_secret_headers", 0)};
+                              .timeout_us = fr__wire_int(req, "timeout_us", 0),
+                              .n_secret_headers = (size_t)fr__wire_int(req, "n_secret_headers", 0)};
         fr_http_response resp = {0};
         fr_status st = hr.method && hr.url ? host->http(call, &hr, &resp) : FR_E_INVALID;
         free(headers);
@@ -307,22 +307,24 @@ static json_object *serve_host_call(fr_call *call, json_object *req)
                                call->error ? json_object_new_string(call->error) : NULL);
     } else if (strcmp(fn, "lease_acquire") == 0) {
         uint64_t token = 0;
-        fr_status st = host->lease_acquire(call, jstr(req, "key"), jint(req, "ttl_us", 0),
-                                           jint(req, "wait_us", 0), &token);
+        fr_status st =
+            host->lease_acquire(call, fr__wire_str(req, "key"), fr__wire_int(req, "ttl_us", 0),
+                                fr__wire_int(req, "wait_us", 0), &token);
         json_object_object_add(rep, "status", json_object_new_int(st));
         json_object_object_add(rep, "fencing_token", json_object_new_uint64(token));
     } else if (strcmp(fn, "lease_release") == 0) {
-        json_object_object_add(rep, "status",
-                               json_object_new_int(host->lease_release(call, jstr(req, "key"))));
+        json_object_object_add(
+            rep, "status",
+            json_object_new_int(host->lease_release(call, fr__wire_str(req, "key"))));
     } else if (strcmp(fn, "log") == 0) {
-        const char *t = jstr(req, "text");
-        host->log(call, (fr_log_level)jint(req, "level", FR_LOG_INFO), "%s", t ? t : "");
+        const char *t = fr__wire_str(req, "text");
+        host->log(call, (fr_log_level)fr__wire_int(req, "level", FR_LOG_INFO), "%s", t ? t : "");
         json_object_put(rep);
         return NULL; /* no reply */
     } else if (strcmp(fn, "metric") == 0) {
         json_object *v;
         double val = json_object_object_get_ex(req, "value", &v) ? json_object_get_double(v) : 0;
-        host->metric(call, jstr(req, "name"), val);
+        host->metric(call, fr__wire_str(req, "name"), val);
         json_object_put(rep);
         return NULL;
     }
@@ -349,7 +351,7 @@ static json_object *wait_msg(helper *h, fr_call *call, int64_t kill_at, int *tim
         if (rc < 0 && errno != EINTR)
             return NULL;
         if (rc > 0)
-            return recv_msg(h->fd);
+            return fr__wire_recv(h->fd);
         if (__atomic_load_n(&call->cancel->cancelled, __ATOMIC_ACQUIRE)) {
             /* Give a cooperative plugin the grace period to notice, then kill. */
             int64_t grace = now + FR_HANG_GRACE_US;
@@ -372,7 +374,7 @@ static helper *helper_start(fr_call *call, char **why)
     const char *path = helper_exe(exe, sizeof exe);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, sv[1], HELPER_FD);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], FR_HELPER_FD);
     char *argv[] = {(char *)"fluxroute", (char *)"__plugin-helper", NULL};
     char *asan_opts = NULL;
     char **env = helper_env(&asan_opts);
@@ -398,13 +400,13 @@ static helper *helper_start(fr_call *call, char **why)
     h->pid = pid;
     h->fd = sv[0];
 
-    json_object *init = msg("init");
+    json_object *init = fr__wire_msg("init");
     json_object_object_add(init, "plugin", json_object_new_string(inst->plugin->path));
     json_object *cfg = NULL;
     if (inst->agent_cfg && inst->agent_cfg->config)
         fr__ynode_to_json_ex(inst->agent_cfg->config, &cfg);
     json_object_object_add(init, "config", cfg);
-    if (send_msg(h->fd, init) != 0) {
+    if (fr__wire_send(h->fd, init) != 0) {
         helper_death(h, why);
         return NULL;
     }
@@ -421,11 +423,11 @@ static helper *helper_start(fr_call *call, char **why)
             helper_death(h, why);
             return NULL;
         }
-        const char *op = jstr(m, "op");
+        const char *op = fr__wire_str(m, "op");
         if (op && strcmp(op, "host") == 0) {
             json_object *rep = serve_host_call(call, m);
             json_object_put(m);
-            if (rep && send_msg(h->fd, rep) != 0) {
+            if (rep && fr__wire_send(h->fd, rep) != 0) {
                 helper_death(h, why);
                 return NULL;
             }
@@ -435,7 +437,7 @@ static helper *helper_start(fr_call *call, char **why)
             json_object_put(m);
             return h;
         }
-        const char *e = jstr(m, "message");
+        const char *e = fr__wire_str(m, "message");
         *why = fr__xasprintf("plugin failed to start in its helper: %s", e ? e : "unknown error");
         json_object_put(m);
         helper_kill(h);
@@ -463,11 +465,11 @@ fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len
         return FR_E_CRASHED;
     }
 
-    json_object *inv = msg("invoke");
+    json_object *inv = fr__wire_msg("invoke");
     json_object_object_add(inv, "step", json_object_new_string(call->step_id));
     json_object_object_add(inv, "attempt", json_object_new_int(call->attempt));
     json_object_object_add(inv, "input", json_object_new_string_len(input, (int)input_len));
-    if (send_msg(h->fd, inv) != 0) {
+    if (fr__wire_send(h->fd, inv) != 0) {
         fr_status st = helper_death(h, &why);
         host->set_error(call, "%s", why ? why : "helper died");
         free(why);
@@ -504,11 +506,11 @@ fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len
             free(why);
             return st;
         }
-        const char *op = jstr(m, "op");
+        const char *op = fr__wire_str(m, "op");
         if (op && strcmp(op, "host") == 0) {
             json_object *rep = serve_host_call(call, m);
             json_object_put(m);
-            if (rep && send_msg(h->fd, rep) != 0) {
+            if (rep && fr__wire_send(h->fd, rep) != 0) {
                 fr_status st = helper_death(h, &why);
                 host->set_error(call, "%s", why ? why : "helper died");
                 free(why);
@@ -522,11 +524,11 @@ fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len
             host->set_error(call, "plugin helper sent an unexpected message");
             return FR_E_CRASHED;
         }
-        fr_status st = (fr_status)jint(m, "status", FR_E_CRASHED);
-        const char *err = jstr(m, "error");
+        fr_status st = (fr_status)fr__wire_int(m, "status", FR_E_CRASHED);
+        const char *err = fr__wire_str(m, "error");
         if (err)
             host->set_error(call, "%s", err);
-        int64_t ra = jint(m, "retry_after_us", 0);
+        int64_t ra = fr__wire_int(m, "retry_after_us", 0);
         if (ra > 0)
             host->set_retry_after(call, ra);
         fr_status result = st;
@@ -582,385 +584,4 @@ void fr__isolation_shutdown(fr_instance *inst)
     pthread_mutex_destroy(&hp->mu);
     free(hp);
     inst->helpers = NULL;
-}
-
-/* ---- helper side ------------------------------------------------------------------------ */
-
-/* The helper's view of a call: the parent does the real work. */
-struct helper_call {
-    fr_arena arena;
-    char *error;
-    int64_t retry_after_us;
-    int attempt;
-    const char *step;
-};
-
-static struct helper_call *current; /* the helper serves one call at a time */
-static int parent_fd = HELPER_FD;
-
-/* Sends a host request and waits for the reply (the helper exits if the parent is gone). */
-static json_object *ask(json_object *req)
-{
-    if (send_msg(parent_fd, req) != 0)
-        _exit(3);
-    json_object *rep = recv_msg(parent_fd);
-    if (!rep)
-        _exit(3);
-    return rep;
-}
-
-static json_object *host_req(const char *fn)
-{
-    json_object *o = msg("host");
-    json_object_object_add(o, "fn", json_object_new_string(fn));
-    return o;
-}
-
-static char *helper_dup(const char *s, size_t len)
-{
-    char *p = current ? fr__arena_alloc(&current->arena, len + 1) : malloc(len + 1);
-    if (p) {
-        memcpy(p, s, len);
-        p[len] = '\0';
-    }
-    return p;
-}
-
-static void h_log(fr_call *call, fr_log_level level, const char *fmt, ...)
-{
-    (void)call;
-    char text[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    json_object *o = host_req("log");
-    json_object_object_add(o, "level", json_object_new_int(level));
-    json_object_object_add(o, "text", json_object_new_string(text));
-    if (send_msg(parent_fd, o) != 0)
-        _exit(3);
-}
-
-static void *h_alloc(fr_call *call, size_t size)
-{
-    if (!call || !current)
-        return malloc(size ? size : 1);
-    return fr__arena_alloc(&current->arena, size ? size : 1);
-}
-
-static void h_free_mem(void *p)
-{
-    free(p);
-}
-
-static int64_t ask_int(const char *fn, const char *key)
-{
-    json_object *rep = ask(host_req(fn));
-    int64_t v = jint(rep, key, 0);
-    json_object_put(rep);
-    return v;
-}
-
-static int64_t h_clock_us(fr_call *call)
-{
-    (void)call;
-    return ask_int("clock_us", "value");
-}
-
-static fr_status h_sleep_us(fr_call *call, int64_t us)
-{
-    (void)call;
-    json_object *o = host_req("sleep_us");
-    json_object_object_add(o, "us", json_object_new_int64(us));
-    json_object *rep = ask(o);
-    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
-    json_object_put(rep);
-    return st;
-}
-
-static uint64_t h_random_u64(fr_call *call)
-{
-    (void)call;
-    json_object *rep = ask(host_req("random_u64"));
-    json_object *v;
-    uint64_t r = json_object_object_get_ex(rep, "value", &v) ? json_object_get_uint64(v) : 0;
-    json_object_put(rep);
-    return r;
-}
-
-static void h_set_error(fr_call *call, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *m = NULL;
-    if (vasprintf(&m, fmt, ap) < 0)
-        m = NULL;
-    va_end(ap);
-    if (call && current) {
-        free(current->error);
-        current->error = m;
-    } else {
-        free(m); /* init errors travel in the "error" reply */
-    }
-}
-
-static fr_status h_http(fr_call *call, const fr_http_request *req, fr_http_response *resp)
-{
-    (void)call;
-    json_object *o = host_req("http");
-    json_object_object_add(o, "method", json_object_new_string(req->method ? req->method : ""));
-    json_object_object_add(o, "url", json_object_new_string(req->url ? req->url : ""));
-    json_object *hs = json_object_new_array();
-    for (size_t i = 0; i < req->n_headers; i++)
-        json_object_array_add(hs, json_object_new_string(req->headers[i]));
-    json_object_object_add(o, "headers", hs);
-    if (req->body)
-        json_object_object_add(o, "body",
-                               json_object_new_string_len(req->body, (int)req->body_len));
-    json_object_object_add(o, "timeout_us", json_object_new_int64(req->timeout_us));
-    json_object_object_add(o, "n_secret_headers",
-                           json_object_new_int64((int64_t)req->n_secret_headers));
-    json_object *rep = ask(o);
-    fr_status st = (fr_status)jint(rep, "status", FR_E_NETWORK);
-    resp->status = (int)jint(rep, "http_status", 0);
-    json_object *v;
-    if (json_object_object_get_ex(rep, "headers", &v) && v) {
-        resp->headers =
-            helper_dup(json_object_get_string(v), (size_t)json_object_get_string_len(v));
-        resp->headers_len = (size_t)json_object_get_string_len(v);
-    }
-    if (json_object_object_get_ex(rep, "body", &v) && v) {
-        resp->body = helper_dup(json_object_get_string(v), (size_t)json_object_get_string_len(v));
-        resp->body_len = (size_t)json_object_get_string_len(v);
-    }
-    const char *e = jstr(rep, "error");
-    if (e && st != FR_OK)
-        h_set_error(call, "%s", e);
-    json_object_put(rep);
-    return st;
-}
-
-static fr_status h_provider_call(fr_call *call, const char *request, size_t len, char **response,
-                                 size_t *response_len)
-{
-    json_object *o = host_req("provider_call");
-    json_object_object_add(o, "request", json_object_new_string_len(request, (int)len));
-    json_object *rep = ask(o);
-    fr_status st = (fr_status)jint(rep, "status", FR_E_NETWORK);
-    json_object *v;
-    if (st == FR_OK && json_object_object_get_ex(rep, "response", &v) && v) {
-        *response_len = (size_t)json_object_get_string_len(v);
-        *response = helper_dup(json_object_get_string(v), *response_len);
-        if (!*response)
-            st = FR_E_NOMEM;
-    }
-    const char *e = jstr(rep, "error");
-    if (e && st != FR_OK)
-        h_set_error(call, "%s", e);
-    int64_t ra = jint(rep, "retry_after_us", 0);
-    if (ra > 0 && current)
-        current->retry_after_us = ra;
-    json_object_put(rep);
-    return st;
-}
-
-static void h_metric(fr_call *call, const char *name, double value)
-{
-    (void)call;
-    json_object *o = host_req("metric");
-    json_object_object_add(o, "name", json_object_new_string(name ? name : ""));
-    json_object_object_add(o, "value", json_object_new_double(value));
-    if (send_msg(parent_fd, o) != 0)
-        _exit(3);
-}
-
-static int64_t h_deadline_us(fr_call *call)
-{
-    (void)call;
-    return ask_int("deadline_us", "value");
-}
-
-static fr_status h_check_cancel(fr_call *call)
-{
-    (void)call;
-    return (fr_status)ask_int("check_cancel", "status");
-}
-
-static int h_attempt(fr_call *call)
-{
-    (void)call;
-    return current ? current->attempt : 0;
-}
-
-static const char *h_step_id(fr_call *call)
-{
-    (void)call;
-    return current ? current->step : "";
-}
-
-static void h_set_retry_after(fr_call *call, int64_t us)
-{
-    (void)call;
-    if (current)
-        current->retry_after_us = us;
-}
-
-static fr_status h_stream_chunk(fr_call *call, const char *text, size_t len)
-{
-    (void)call;
-    json_object *o = host_req("stream_chunk");
-    json_object_object_add(o, "text", json_object_new_string_len(text, (int)len));
-    json_object *rep = ask(o);
-    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
-    json_object_put(rep);
-    return st;
-}
-
-static const char *h_secret_env(fr_call *call, const char *name)
-{
-    (void)call;
-    json_object *o = host_req("secret_env");
-    json_object_object_add(o, "name", json_object_new_string(name ? name : ""));
-    json_object *rep = ask(o);
-    const char *v = jstr(rep, "value");
-    /* Borrowed for the plugin's life: keep the answers. */
-    char *copy = v ? strdup(v) : NULL;
-    json_object_put(rep);
-    return copy;
-}
-
-static fr_status h_lease_acquire(fr_call *call, const char *key, int64_t ttl_us, int64_t wait_us,
-                                 uint64_t *fencing_token)
-{
-    (void)call;
-    json_object *o = host_req("lease_acquire");
-    json_object_object_add(o, "key", json_object_new_string(key ? key : ""));
-    json_object_object_add(o, "ttl_us", json_object_new_int64(ttl_us));
-    json_object_object_add(o, "wait_us", json_object_new_int64(wait_us));
-    json_object *rep = ask(o), *v;
-    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
-    if (fencing_token && json_object_object_get_ex(rep, "fencing_token", &v))
-        *fencing_token = json_object_get_uint64(v);
-    json_object_put(rep);
-    return st;
-}
-
-static fr_status h_lease_release(fr_call *call, const char *key)
-{
-    (void)call;
-    json_object *o = host_req("lease_release");
-    json_object_object_add(o, "key", json_object_new_string(key ? key : ""));
-    json_object *rep = ask(o);
-    fr_status st = (fr_status)jint(rep, "status", FR_E_CANCELLED);
-    json_object_put(rep);
-    return st;
-}
-
-static const fr_host_api helper_api = {
-    .struct_size = sizeof(fr_host_api),
-    .abi_version = FR_ABI_VERSION,
-    .log = h_log,
-    .alloc = h_alloc,
-    .free_mem = h_free_mem,
-    .clock_us = h_clock_us,
-    .sleep_us = h_sleep_us,
-    .random_u64 = h_random_u64,
-    .http = h_http,
-    .provider_call = h_provider_call,
-    .metric = h_metric,
-    .deadline_us = h_deadline_us,
-    .check_cancel = h_check_cancel,
-    .attempt = h_attempt,
-    .step_id = h_step_id,
-    .set_error = h_set_error,
-    .set_retry_after = h_set_retry_after,
-    .stream_chunk = h_stream_chunk,
-    .secret_env = h_secret_env,
-    .lease_acquire = h_lease_acquire,
-    .lease_release = h_lease_release,
-};
-
-static int reply_error(fr_status st, const char *message)
-{
-    json_object *o = msg("error");
-    json_object_object_add(o, "status", json_object_new_int(st));
-    json_object_object_add(o, "message", json_object_new_string(message));
-    send_msg(parent_fd, o);
-    return 1;
-}
-
-int fr__helper_main(void)
-{
-    json_object *init = recv_msg(parent_fd);
-    const char *path = init ? jstr(init, "plugin") : NULL;
-    if (!path)
-        return reply_error(FR_E_INVALID, "helper: bad init message");
-    fr_loader *l = fr__loader_new();
-    const fr_loaded_plugin *lp = NULL;
-    char err[1024];
-    if (!l || fr__loader_load_file(l, path, &lp, err, sizeof err) != 0) {
-        json_object_put(init);
-        fr__loader_free(l);
-        return reply_error(FR_E_CONFIG, err);
-    }
-    /* The config arrives as JSON, which is YAML: check and fill it as the parent did. */
-    json_object *cj;
-    const char *cfg_text = json_object_object_get_ex(init, "config", &cj) && cj
-                               ? json_object_to_json_string_ext(cj, JSON_C_TO_STRING_PLAIN)
-                               : "{}";
-    fr_ydoc doc = {0};
-    fr_diags diags;
-    fr__diags_init(&diags, "config");
-    fr_config cfg = {0};
-    int bad = fr__ydoc_parse(&doc, cfg_text, strlen(cfg_text), &diags) != 0 ||
-              fr__options_fill(lp->desc, doc.root, doc.root, "agent", &cfg, &diags) != 0 ||
-              diags.n > 0;
-    json_object_put(init);
-    void *state = NULL;
-    fr_status st = bad              ? FR_E_CONFIG
-                   : lp->desc->init ? lp->desc->init(&helper_api, cfg.data, &state)
-                                    : FR_OK;
-    if (st != FR_OK) {
-        reply_error(st, bad && diags.n ? diags.items[0].message : "plugin init failed");
-        fr__diags_free(&diags);
-        fr__ydoc_free(&doc);
-        fr__config_free(&cfg);
-        fr__loader_free(l);
-        return 1;
-    }
-    fr__diags_free(&diags);
-    send_msg(parent_fd, msg("ready"));
-
-    json_object *m;
-    while ((m = recv_msg(parent_fd)) != NULL) {
-        const char *input = jstr(m, "input");
-        struct helper_call hc = {.attempt = (int)jint(m, "attempt", 1), .step = jstr(m, "step")};
-        current = &hc;
-        char *out = NULL;
-        size_t out_len = 0;
-        /* The call handle is opaque to plugins; the helper's functions ignore it. */
-        fr_call *call = (fr_call *)&hc;
-        fr_status rc = input ? lp->desc->invoke(state, call, input, strlen(input), &out, &out_len)
-                             : FR_E_INVALID;
-        json_object *res = msg("result");
-        json_object_object_add(res, "status", json_object_new_int(rc));
-        if (rc == FR_OK && out)
-            json_object_object_add(res, "output", json_object_new_string_len(out, (int)out_len));
-        if (hc.error)
-            json_object_object_add(res, "error", json_object_new_string(hc.error));
-        json_object_object_add(res, "retry_after_us", json_object_new_int64(hc.retry_after_us));
-        json_object_put(m);
-        int sent = send_msg(parent_fd, res);
-        free(hc.error);
-        fr__arena_free(&hc.arena);
-        current = NULL;
-        if (sent != 0)
-            break;
-    }
-    if (lp->desc->fini)
-        lp->desc->fini(state);
-    fr__config_free(&cfg);
-    fr__ydoc_free(&doc);
-    fr__loader_free(l);
-    return 0;
 }
