@@ -44,6 +44,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "observe.h"
 #include "fileio.h"
 #include "billing.h"
 #include "controlplane.h"
@@ -1101,13 +1102,6 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the command ----------------------------------------------------------------------- */
 
-static int truthy(const char *name)
-{
-    const char *v = getenv(name);
-    return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0 ||
-                 strcasecmp(v, "on") == 0);
-}
-
 static char *slurp(const char *path)
 {
     return fr__file_read(path, NULL);
@@ -1197,7 +1191,7 @@ static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
             return FR_EXIT_FAILED;
         }
     }
-    int tls = truthy("CONTROLPLANE_TLS_ENABLED");
+    int tls = fr__obs_env_truthy("CONTROLPLANE_TLS_ENABLED");
     char *cert = NULL, *key = NULL, *ca = NULL;
     if (tls) {
         const char *cf = getenv("CONTROLPLANE_TLS_CERT_FILE"),
@@ -1215,7 +1209,7 @@ static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
             free(key);
             return FR_EXIT_USAGE;
         }
-        if (truthy("CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT")) {
+        if (fr__obs_env_truthy("CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT")) {
             const char *caf = getenv("CONTROLPLANE_TLS_CA_FILE");
             ca = caf && *caf ? slurp(caf) : NULL;
             if (!ca) {

@@ -102,6 +102,10 @@ typedef struct fr_audit_event {
     uint64_t fencing_token;      /* its fencing token (when lease_key is set) */
 } fr_audit_event;
 
+/* 1 when environment variable `name` is 1, true, yes or on (any case, spaces trimmed):
+ * the original's reading of boolean variables, shared by every subsystem. */
+int fr__obs_env_truthy(const char *name);
+
 /* Appends one hash-chained line to AUDIT_LOG_PATH (no-op when unset).  Strings are
  * borrowed.  Returns 0, or -1 after printing why to stderr.  Thread- and process-safe:
  * flock around reading the last line's hash and appending. */

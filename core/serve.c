@@ -402,12 +402,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* ---- start-up ----------------------------------------------------------------------------------
  */
 
-static int truthy(const char *v)
-{
-    return v && (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
-                 !strcasecmp(v, "on"));
-}
-
 static char *slurp(const char *path, const char *what)
 {
     char *buf = path ? fr__file_read(path, NULL) : NULL;
@@ -575,8 +569,8 @@ int fr__serve_main(int argc, char **argv)
 
     /* TLS from the original's variables; a broken set-up fails now, clearly. */
     char *cert = NULL, *key = NULL, *ca = NULL;
-    srv.tls = truthy(getenv("ROUTER_TLS_ENABLED"));
-    srv.require_client_cert = srv.tls && truthy(getenv("ROUTER_TLS_REQUIRE_CLIENT_CERT"));
+    srv.tls = fr__obs_env_truthy("ROUTER_TLS_ENABLED");
+    srv.require_client_cert = srv.tls && fr__obs_env_truthy("ROUTER_TLS_REQUIRE_CLIENT_CERT");
     if (srv.tls) {
         cert = slurp(getenv("ROUTER_TLS_CERT_FILE"), "ROUTER_TLS_CERT_FILE");
         key = slurp(getenv("ROUTER_TLS_KEY_FILE"), "ROUTER_TLS_KEY_FILE");
