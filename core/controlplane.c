@@ -44,6 +44,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "http_body.h"
 #include "observe.h"
 #include "fileio.h"
 #include "billing.h"
@@ -63,9 +64,7 @@ typedef struct server {
 } server;
 
 typedef struct req {
-    char *body;
-    size_t len;
-    int too_big;
+    fr_http_body body;
 } req;
 
 /* The caller, from its key. */
@@ -158,15 +157,15 @@ static void paging(struct MHD_Connection *c, int *page, int *size)
  * NULL with *sent set. */
 static json_object *parse_body(struct MHD_Connection *c, const req *r, enum MHD_Result *sent)
 {
-    size_t len = r->len;
-    while (len && isspace((unsigned char)r->body[len - 1]))
+    size_t len = r->body.len;
+    while (len && isspace((unsigned char)r->body.data[len - 1]))
         len--;
     if (!len) {
         *sent = send_error(c, 400, "bad_json", "the request body is empty; expected JSON");
         return NULL;
     }
     json_tokener *tok = json_tokener_new_ex(64);
-    json_object *o = tok ? json_tokener_parse_ex(tok, r->body, (int)len) : NULL;
+    json_object *o = tok ? json_tokener_parse_ex(tok, r->body.data, (int)len) : NULL;
     enum json_tokener_error je = tok ? json_tokener_get_error(tok) : json_tokener_error_size;
     size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
     if (je == json_tokener_success && end < len) {
@@ -181,8 +180,8 @@ static json_object *parse_body(struct MHD_Connection *c, const req *r, enum MHD_
     if (o)
         return o;
     int line = 1, col = 1;
-    for (size_t i = 0; i < end && i < r->len; i++) {
-        if (r->body[i] == '\n')
+    for (size_t i = 0; i < end && i < r->body.len; i++) {
+        if (r->body.data[i] == '\n')
             line++, col = 1;
         else
             col++;
@@ -350,7 +349,7 @@ static enum MHD_Result tenant_key_create(server *sv, struct MHD_Connection *c, c
                                          const char *tenant)
 {
     char role[16] = "operator";
-    if (r->len) {
+    if (r->body.len) {
         enum MHD_Result sent;
         json_object *b = parse_body(c, r, &sent);
         if (!b)
@@ -1011,7 +1010,7 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
             k = i;
     if (k < 0)
         return send_error(c, 404, "not_found", "no route %s", url);
-    if (r->too_big)
+    if (r->body.too_big)
         return send_error(c, 413, "body_too_large", "the request body exceeds %d bytes",
                           FR_CP_MAX_BODY);
     caller who;
@@ -1064,24 +1063,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > FR_CP_MAX_BODY) {
             /* Refuse before reading: MHD closes the connection after this answer. */
-            r->too_big = 1;
+            r->body.too_big = 1;
             return send_error(c, 413, "body_too_large", "the request body exceeds %d bytes",
                               FR_CP_MAX_BODY);
         }
         return MHD_YES;
     }
     if (*upload_size) {
-        if (r->too_big || r->len + *upload_size > FR_CP_MAX_BODY) {
-            r->too_big = 1;
-        } else {
-            char *p = realloc(r->body, r->len + *upload_size + 1);
-            if (!p)
-                return MHD_NO;
-            memcpy(p + r->len, upload, *upload_size);
-            r->body = p;
-            r->len += *upload_size;
-            r->body[r->len] = '\0';
-        }
+        if (fr__http_body_append(&r->body, upload, *upload_size, FR_CP_MAX_BODY) != 0)
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -1094,7 +1084,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls, (void)c, (void)toe;
     req *r = *con_cls;
     if (r) {
-        free(r->body);
+        free(r->body.data);
         free(r);
         *con_cls = NULL;
     }

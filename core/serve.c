@@ -22,6 +22,7 @@
 #include "trace.h"
 #include "duration.h"
 #include "host.h"
+#include "http_body.h"
 #include "serve.h"
 
 struct fr_server {
@@ -86,9 +87,7 @@ static void sla_flush(fr_server *s)
 
 /* Per-request state (MHD's con_cls). */
 typedef struct request {
-    char *body;
-    size_t len, cap;
-    int too_big;
+    fr_http_body body;
     int64_t t0;
 } request;
 
@@ -217,18 +216,18 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
 
 static json_object *parse_body(request *rq, fr_reply *out)
 {
-    if (rq->len == 0) {
+    if (rq->body.len == 0) {
         fr__reply_error(out, 400, "bad_request", "the request needs a JSON body");
         return NULL;
     }
     json_tokener *tok = json_tokener_new_ex(64);
-    json_object *o = tok ? json_tokener_parse_ex(tok, rq->body, (int)rq->len) : NULL;
+    json_object *o = tok ? json_tokener_parse_ex(tok, rq->body.data, (int)rq->body.len) : NULL;
     enum json_tokener_error e = tok ? json_tokener_get_error(tok) : json_tokener_error_depth;
     size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
     json_tokener_free(tok);
-    while (o && end < rq->len && strchr(" \t\r\n", rq->body[end]))
+    while (o && end < rq->body.len && strchr(" \t\r\n", rq->body.data[end]))
         end++;
-    if (!o || e != json_tokener_success || end != rq->len) {
+    if (!o || e != json_tokener_success || end != rq->body.len) {
         json_object_put(o);
         fr__reply_error(out, 400, "malformed_json", "malformed JSON at byte %zu: %s", end,
                         e == json_tokener_continue  ? "unexpected end of input"
@@ -276,7 +275,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         out->content_type = "text/plain; version=0.0.4";
         return;
     }
-    if (rq->too_big) {
+    if (rq->body.too_big) {
         fr__reply_error(out, 413, "payload_too_large", "the request body exceeds %zu bytes",
                         s->max_body);
         return;
@@ -353,30 +352,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->t0 = fr__mono_us();
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->max_body)
-            rq->too_big = 1;
+            rq->body.too_big = 1;
         *con_cls = rq;
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!rq->too_big) {
-            if (rq->len + *upload_size > s->max_body) {
-                rq->too_big = 1;
-            } else {
-                if (rq->len + *upload_size + 1 > rq->cap) {
-                    size_t cap = rq->cap ? rq->cap * 2 : 4096;
-                    while (cap < rq->len + *upload_size + 1)
-                        cap *= 2;
-                    char *nb = realloc(rq->body, cap);
-                    if (!nb)
-                        return MHD_NO;
-                    rq->body = nb;
-                    rq->cap = cap;
-                }
-                memcpy(rq->body + rq->len, upload, *upload_size);
-                rq->len += *upload_size;
-                rq->body[rq->len] = '\0';
-            }
-        }
+        if (fr__http_body_append(&rq->body, upload, *upload_size, s->max_body) != 0)
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -393,7 +375,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls, (void)c, (void)toe;
     request *rq = *con_cls;
     if (rq) {
-        free(rq->body);
+        free(rq->body.data);
         free(rq);
         *con_cls = NULL;
     }
