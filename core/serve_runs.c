@@ -17,6 +17,7 @@
 #include "host.h"
 #include "pipeline.h"
 #include "replay.h"
+#include "run_store.h"
 #include "serve.h"
 #include "trace.h"
 
@@ -39,26 +40,14 @@ typedef struct manifest_pool {
 
 #define MAX_IDLE_PER_MANIFEST 32
 
-typedef struct run_entry {
-    struct run_entry *next;
-    char id[40];
-    char tenant[72];
-    char namespace_[40];
-    int done;
-    fr_run_status status;
-    int64_t finished_mono;
-    char *report;   /* JSON text when done */
-    char *trace;    /* JSON text when recorded */
-    fr_pipeline *p; /* while running: for cancellation */
-} run_entry;
+typedef fr_run_entry run_entry;
 
 struct fr_runs {
     fr_runs_config cfg;
     pthread_mutex_t mu;
     pthread_cond_t idle_cv; /* in_flight dropped */
     manifest_pool *pools;
-    run_entry *runs; /* newest first */
-    size_t n_runs;
+    fr_run_store *runs;
     size_t in_flight;
 };
 
@@ -68,16 +57,14 @@ fr_runs *fr__runs_new(const fr_runs_config *cfg)
     if (!r)
         return NULL;
     r->cfg = *cfg;
+    r->runs = fr__run_store_new(cfg->retention_count, cfg->retention_us);
+    if (!r->runs) {
+        free(r);
+        return NULL;
+    }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle_cv, NULL);
     return r;
-}
-
-static void free_entry(run_entry *e)
-{
-    free(e->report);
-    free(e->trace);
-    free(e);
 }
 
 void fr__runs_free(fr_runs *r)
@@ -96,11 +83,7 @@ void fr__runs_free(fr_runs *r)
         free(mp->name);
         free(mp);
     }
-    while (r->runs) {
-        run_entry *e = r->runs;
-        r->runs = e->next;
-        free_entry(e);
-    }
+    fr__run_store_free(r->runs);
     pthread_cond_destroy(&r->idle_cv);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -432,35 +415,6 @@ static void report_usage(fr_runs *r, const char *tenant, const fr_pipeline *p,
 
 /* ---- the run registry ------------------------------------------------------------------- */
 
-static void evict(fr_runs *r, int64_t now)
-{
-    /* Oldest finished runs past the age or count limits go. */
-    run_entry **pp = &r->runs;
-    size_t kept = 0;
-    while (*pp) {
-        run_entry *e = *pp;
-        int too_old =
-            e->done && r->cfg.retention_us && now - e->finished_mono > r->cfg.retention_us;
-        int too_many = e->done && kept >= r->cfg.retention_count;
-        if (too_old || too_many) {
-            *pp = e->next;
-            free_entry(e);
-            r->n_runs--;
-            continue;
-        }
-        kept++;
-        pp = &e->next;
-    }
-}
-
-static run_entry *find_run(fr_runs *r, const char *id)
-{
-    run_entry *e = r->runs;
-    while (e && strcmp(e->id, id) != 0)
-        e = e->next;
-    return e;
-}
-
 static void new_run_id(char *out, size_t size)
 {
     unsigned char b[16];
@@ -651,11 +605,8 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
     e->report = report;
     e->trace = trace;
     e->status = *status;
-    e->done = 1;
-    e->p = NULL;
-    e->finished_mono = fr__mono_us();
+    fr__run_store_finish(r->runs, e, fr__mono_us());
     r->in_flight--;
-    evict(r, e->finished_mono);
     pthread_cond_broadcast(&r->idle_cv);
     pthread_mutex_unlock(&r->mu);
     release(r, j->pool, j->p);
@@ -741,9 +692,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     e->p = j->p;
     j->entry = e;
     pthread_mutex_lock(&r->mu);
-    e->next = r->runs;
-    r->runs = e;
-    r->n_runs++;
+    fr__run_store_add(r->runs, e);
     pthread_mutex_unlock(&r->mu);
 
     if (sse) {
@@ -832,8 +781,8 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
                          fr_reply *out)
 {
     pthread_mutex_lock(&r->mu);
-    evict(r, fr__mono_us());
-    run_entry *e = find_run(r, run_id);
+    fr__run_store_evict(r->runs, fr__mono_us());
+    run_entry *e = fr__run_store_find(r->runs, run_id);
     /* Another tenant's run does not exist, as far as this caller can tell. */
     if (!e || strcmp(e->tenant, who->tenant) != 0) {
         pthread_mutex_unlock(&r->mu);
@@ -874,7 +823,7 @@ void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_
         return;
     }
     pthread_mutex_lock(&r->mu);
-    run_entry *e = find_run(r, run_id);
+    run_entry *e = fr__run_store_find(r->runs, run_id);
     if (!e || strcmp(e->tenant, who->tenant) != 0) {
         pthread_mutex_unlock(&r->mu);
         fr__reply_error(out, 404, "run_not_found", "no run %s", run_id);
@@ -912,7 +861,7 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
     } else if (json_object_object_get_ex(body, "run_id", &v) &&
                json_object_is_type(v, json_type_string)) {
         pthread_mutex_lock(&r->mu);
-        run_entry *e = find_run(r, json_object_get_string(v));
+        run_entry *e = fr__run_store_find(r->runs, json_object_get_string(v));
         int mine = e && strcmp(e->tenant, who->tenant) == 0;
         char *text = mine && e->trace ? strdup(e->trace) : NULL;
         pthread_mutex_unlock(&r->mu);

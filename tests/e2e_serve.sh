@@ -211,6 +211,23 @@ else
   not_ok "certtool (gnutls-bin) is installed"
 fi
 
+# ---- retention: by count (oldest finished runs go first) and by age ------------------------------
+stop_serve
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --retention-count 2 --retention 1s || exit 1
+ids=""
+for i in 1 2 3; do
+  req POST /v1/run "{\"manifest\": \"echo.yaml\", \"input\": {\"i\": $i}}" -H "$OP"
+  ids="$ids $(jq -r .run_id "$TMP/out")"
+done
+set -- $ids
+req GET "/v1/runs/$1" '' -H "$OP"; expect_code "retention count: the oldest run is gone" 404
+req GET "/v1/runs/$2" '' -H "$OP"; expect_code "retention count: the second is kept" 200
+req GET "/v1/runs/$3" '' -H "$OP"; expect_code "retention count: the newest is kept" 200
+expect_jq "retention count: the newest report" '.report.steps[0].output.input == {"i": 3}'
+sleep 1.3
+req GET "/v1/runs/$3" '' -H "$OP"; expect_code "retention age: runs older than --retention are gone" 404
+stop_serve
+
 # ---- start-up errors ------------------------------------------------------------------------------
 fr serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m"
 expect_rc "serve without --keys" 2
