@@ -91,7 +91,17 @@ typedef struct fr_run_options {
     struct fr_replay *replay; /* replaying a trace: effects come from it */
     const char *traceparent;  /* W3C traceparent of the caller (serve), or NULL: the
                                * run's spans join that trace (TRACE_ENABLED) */
+    /* 1: the calling thread runs ready steps itself instead of handing every one to a
+     * worker (serve's synchronous requests: no thread hand-off per request).  A process-
+     * wide watchdog still abandons a hung in-process attempt and the step carries on on a
+     * worker, but the caller only returns once that plugin call returns; so a plugin that
+     * has hung once in this process never runs inline again. */
+    int run_inline;
 } fr_run_options;
+
+/* How many threads that called fr__pipeline_run with run_inline are held inside a plugin
+ * call the watchdog abandoned (their runs have finished without them). */
+size_t fr__pipeline_callers_held(void);
 
 /* A breaker state change during a run. */
 typedef struct fr_transition_record {

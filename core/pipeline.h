@@ -38,6 +38,8 @@ typedef struct fr_worker {
     int64_t hang_at; /* monotonic time after which it counts as hung */
     int abandoned;   /* the watchdog gave up on it */
     int exited;
+    int inline_caller;              /* the run's own thread (run_inline), not a pool thread */
+    const fr_loaded_plugin *plugin; /* of the call in progress */
     struct fr_run *run;
     fr_step_exec *exec;
     size_t attempt_index; /* the attempt record being filled */
@@ -78,7 +80,9 @@ struct fr_pipeline {
     fr_job *queue;          /* ready jobs, FIFO ring */
     size_t q_head, q_len, q_cap;
     int stopping;
-    struct fr_run *current; /* the run in progress, or NULL */
+    struct fr_run *current;   /* the run in progress, or NULL */
+    fr_worker *inline_worker; /* the run's own thread while it runs steps (run_inline) */
+    struct fr_pipeline *watch_prev, *watch_next; /* in the inline watchdog's list */
     pthread_mutex_t progress_mu;
     struct fr_pipeline *kept_next; /* list of pipelines kept alive for hung threads */
 };

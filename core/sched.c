@@ -139,6 +139,51 @@ static int add_worker(fr_pipeline *p)
     return 0;
 }
 
+/* Runs one job on worker `w` (a pool thread or the run's own thread).  Called and
+ * returns with p->mu held.  Returns 1 when `w` was abandoned while hung (the run has moved
+ * on without it; it must not touch the run again). */
+static int run_job(fr_worker *w, fr_run *run, fr_job job)
+{
+    fr_pipeline *p = run->p;
+    fr_step_result *r = &run->res->steps[job.step];
+    if (!job.resume) {
+        r->state = FR_STEP_RUNNING;
+        r->started_us = fr__mono_us();
+    }
+    /* More ready work than this worker: wake another one. */
+    if (p->q_len > 0)
+        pthread_cond_signal(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+
+    fr_step_exec *x = job.resume;
+    if (!x) {
+        report_progress(run, job.step);
+        x = fr__step_exec_new(run, job.step);
+    }
+    if (!x) {
+        r->state = FR_STEP_FAILED;
+        r->status = FR_E_NOMEM;
+        r->message = strdup("out of memory building the step input");
+    } else if (fr__step_drive(w, run, x)) {
+        fr__step_exec_free(x);
+        pthread_mutex_lock(&p->mu);
+        return 1;
+    }
+    fr__step_exec_free(x);
+    report_progress(run, job.step);
+    pthread_mutex_lock(&p->mu);
+    settle(run, job.step);
+    return 0;
+}
+
+static fr_job pop_job(fr_pipeline *p)
+{
+    fr_job job = p->queue[p->q_head];
+    p->q_head = (p->q_head + 1) % p->q_cap;
+    p->q_len--;
+    return job;
+}
+
 static void *worker_main(void *arg)
 {
     fr_worker *w = arg;
@@ -149,55 +194,78 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&p->work_cv, &p->mu);
         if (p->stopping)
             break;
-        fr_job job = p->queue[p->q_head];
-        p->q_head = (p->q_head + 1) % p->q_cap;
-        p->q_len--;
-        fr_run *run = p->current;
-        fr_step_result *r = &run->res->steps[job.step];
-        if (!job.resume) {
-            r->state = FR_STEP_RUNNING;
-            r->started_us = fr__mono_us();
-        }
-        /* More ready work than this worker: wake another one. */
-        if (p->q_len > 0)
-            pthread_cond_signal(&p->work_cv);
-        pthread_mutex_unlock(&p->mu);
-
-        fr_step_exec *x = job.resume;
-        if (!x) {
-            report_progress(run, job.step);
-            x = fr__step_exec_new(run, job.step);
-        }
-        if (!x) {
-            r->state = FR_STEP_FAILED;
-            r->status = FR_E_NOMEM;
-            r->message = strdup("out of memory building the step input");
-        } else if (fr__step_drive(w, run, x)) {
+        if (run_job(w, p->current, pop_job(p))) {
             /* Abandoned while hung; the run has moved on.  Leave quietly. */
-            fr__step_exec_free(x);
-            pthread_mutex_lock(&p->mu);
             w->exited = 1;
             p->n_hung--;
             pthread_mutex_unlock(&p->mu);
             return NULL;
         }
-        fr__step_exec_free(x);
-        report_progress(run, job.step);
-
-        pthread_mutex_lock(&p->mu);
-        settle(run, job.step);
     }
     w->exited = 1;
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
+/* ---- plugins that have hung (never run inline again) ---------------------------------- */
+
+static pthread_mutex_t hung_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **hung_paths;
+static size_t n_hung_paths;
+static _Atomic size_t any_hung;
+static _Atomic size_t callers_held; /* inline callers still inside an abandoned call */
+
+size_t fr__pipeline_callers_held(void)
+{
+    return callers_held;
+}
+
+static void note_hung_plugin(const fr_loaded_plugin *pl)
+{
+    if (!pl || !pl->path)
+        return;
+    pthread_mutex_lock(&hung_mu);
+    size_t i = 0;
+    while (i < n_hung_paths && strcmp(hung_paths[i], pl->path) != 0)
+        i++;
+    char **grown = i == n_hung_paths ? realloc(hung_paths, (i + 1) * sizeof *grown) : NULL;
+    if (grown && (grown[i] = strdup(pl->path)) != NULL) {
+        hung_paths = grown;
+        n_hung_paths++;
+        any_hung = n_hung_paths;
+    } else if (grown) {
+        hung_paths = grown;
+    }
+    pthread_mutex_unlock(&hung_mu);
+    fprintf(stderr,
+            "fluxroute: plugin %s hung past its deadline; its steps no longer run on the "
+            "calling thread\n",
+            pl->path);
+}
+
+/* May this pipeline's runs run steps on the calling thread? */
+static int may_run_inline(const fr_pipeline *p)
+{
+    if (any_hung == 0)
+        return 1;
+    int ok = 1;
+    pthread_mutex_lock(&hung_mu);
+    for (size_t a = 0; ok && a < p->m->n_agents; a++)
+        for (size_t i = 0; ok && i < n_hung_paths; i++)
+            if (p->agents[a].plugin && strcmp(p->agents[a].plugin->path, hung_paths[i]) == 0)
+                ok = 0;
+    pthread_mutex_unlock(&hung_mu);
+    return ok;
+}
+
 /* Abandons workers stuck in a plugin past their deadline (p->mu held). */
 static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
 {
     size_t n = p->n_workers;
-    for (size_t i = 0; i < n; i++) {
-        fr_worker *w = p->workers[i];
+    for (size_t i = 0; i <= n; i++) {
+        fr_worker *w = i < n ? p->workers[i] : p->inline_worker;
+        if (!w)
+            continue;
         if (!w->busy || w->abandoned || w->run != run || !w->hang_at || now < w->hang_at)
             continue;
         fr_step_exec *x = w->exec;
@@ -217,8 +285,15 @@ static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
         copy->input = input;
         copy->resume = 1;
         w->abandoned = 1;
-        p->n_hung++;
-        pthread_detach(w->thread);
+        if (w->inline_caller) {
+            /* The run's own thread: it returns when the plugin does; a pool worker takes
+             * the step over meanwhile.  That plugin never runs inline again. */
+            note_hung_plugin(w->plugin);
+            callers_held++;
+        } else {
+            p->n_hung++;
+            pthread_detach(w->thread);
+        }
         fr__cancel_ref(run->cancel);
         a->status = FR_E_TIMEOUT;
         a->duration_us = now - (r->started_us > 0 ? r->started_us : now);
@@ -230,9 +305,82 @@ static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
                                    a->agent, FR_HANG_GRACE_US / 1000);
         push_job(p, x->step, copy);
         pthread_cond_signal(&p->work_cv);
-        if (add_worker(p) != 0)
+        if (!w->inline_caller && add_worker(p) != 0)
             fprintf(stderr, "fluxroute: cannot start a replacement worker; the pool shrinks\n");
     }
+}
+
+/* ---- the watchdog of inline runs ------------------------------------------------------ */
+
+/* While a run's own thread is inside a plugin nobody else looks for hangs in that
+ * pipeline: one process-wide thread does, for every pipeline with an inline run. */
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cv = PTHREAD_COND_INITIALIZER;
+static fr_pipeline *watched;
+static int watchdog_running;
+
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&watch_mu);
+    for (;;) {
+        while (!watched)
+            pthread_cond_wait(&watch_cv, &watch_mu);
+        int64_t now = fr__mono_us();
+        /* Lock order: watch_mu, then a pipeline's mu. */
+        for (fr_pipeline *p = watched; p; p = p->watch_next) {
+            pthread_mutex_lock(&p->mu);
+            if (p->current)
+                watch_for_hangs(p, p->current, now);
+            pthread_mutex_unlock(&p->mu);
+        }
+        pthread_mutex_unlock(&watch_mu);
+        struct timespec tick = {0, 20 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+        pthread_mutex_lock(&watch_mu);
+    }
+    return NULL;
+}
+
+/* Adds p to the watchdog's list (starting the watchdog once).  0, or -1 when the
+ * watchdog cannot run (then the run must not be inline). */
+static int watch_inline(fr_pipeline *p)
+{
+    pthread_mutex_lock(&watch_mu);
+    if (!watchdog_running) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        watchdog_running = pthread_create(&t, &attr, watchdog_main, NULL) == 0;
+        pthread_attr_destroy(&attr);
+        if (!watchdog_running) {
+            pthread_mutex_unlock(&watch_mu);
+            return -1;
+        }
+    }
+    p->watch_prev = NULL;
+    p->watch_next = watched;
+    if (watched)
+        watched->watch_prev = p;
+    else
+        pthread_cond_signal(&watch_cv);
+    watched = p;
+    pthread_mutex_unlock(&watch_mu);
+    return 0;
+}
+
+static void unwatch_inline(fr_pipeline *p)
+{
+    pthread_mutex_lock(&watch_mu);
+    if (p->watch_prev)
+        p->watch_prev->watch_next = p->watch_next;
+    else
+        watched = p->watch_next;
+    if (p->watch_next)
+        p->watch_next->watch_prev = p->watch_prev;
+    p->watch_prev = p->watch_next = NULL;
+    pthread_mutex_unlock(&watch_mu);
 }
 
 int fr__pool_start(fr_pipeline *p)
@@ -374,6 +522,10 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     if (m->run_timeout_us && !run.replay)
         run.cancel->run_deadline_mono = t0 + m->run_timeout_us;
 
+    /* Inline: this thread runs ready steps itself (no hand-off); the workers take the
+     * rest of a parallel wave. */
+    fr_worker self = {.p = p, .inline_caller = 1};
+    int run_inline = opts->run_inline && may_run_inline(p) && watch_inline(p) == 0;
     pthread_mutex_lock(&p->mu);
     p->current = &run;
     p->q_head = p->q_len = 0;
@@ -381,6 +533,11 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
         run.pending[i] = m->steps[i].n_deps;
         if (run.pending[i] == 0)
             push_job(p, (int)i, NULL);
+    }
+    if (run_inline) {
+        p->inline_worker = &self;
+        while (p->q_len > 0 && !self.abandoned)
+            run_job(&self, &run, pop_job(p));
     }
     if (p->q_len > 0)
         pthread_cond_signal(&p->work_cv);
@@ -400,7 +557,12 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
             watch_for_hangs(p, &run, fr__mono_us());
     }
     p->current = NULL;
+    p->inline_worker = NULL;
     pthread_mutex_unlock(&p->mu);
+    if (run_inline)
+        unwatch_inline(p);
+    if (self.abandoned)
+        callers_held--;
 
     out->finished_at_us = fr__wall_us();
     out->status = FR_RUN_SUCCEEDED;

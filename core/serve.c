@@ -654,7 +654,21 @@ int fr__serve_main(int argc, char **argv)
     MHD_socket ls = MHD_quiesce_daemon(srv.d);
     size_t left = fr__runs_drain(srv.runs, 30 * 1000000LL);
     if (left)
-        fprintf(stderr, "fluxroute serve: %zu run(s) still in flight after 30s\n", left);
+        fprintf(stderr, "fluxroute serve: %zu run(s) still in flight\n", left);
+    size_t held = fr__pipeline_callers_held();
+    if (held) {
+        /* Request threads inside a hung plugin can never be joined: flush what must
+         * survive and leave without them. */
+        fprintf(stderr,
+                "fluxroute serve: %zu request thread(s) held by hung plugins; exiting "
+                "without them\n",
+                held);
+        sla_flush(&srv);
+        fr__cp_client_free(srv.cp);
+        fr__obs_shutdown();
+        fflush(NULL);
+        _exit(FR_EXIT_OK);
+    }
     MHD_stop_daemon(srv.d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);

@@ -93,7 +93,9 @@ size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us)
 {
     int64_t until = fr__mono_us() + max_wait_us;
     pthread_mutex_lock(&r->mu);
-    while (r->in_flight > 0 && fr__mono_us() < until) {
+    /* A request thread held by a hung plugin cannot finish its run's reply: not waited
+     * for. */
+    while (r->in_flight > fr__pipeline_callers_held() && fr__mono_us() < until) {
         pthread_mutex_unlock(&r->mu);
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -542,6 +544,7 @@ typedef struct run_job {
     uint64_t seed;
     int has_seed;
     sse_stream *sse;
+    int sync; /* a synchronous request: the reply waits for the run */
 } run_job;
 
 /* Runs the job; stores report (and trace) in its entry, and a copy of the report in
@@ -553,7 +556,11 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
                          .has_seed = j->has_seed,
                          .record = j->record,
                          .run_id = j->entry->id,
-                         .traceparent = j->who.traceparent[0] ? j->who.traceparent : NULL};
+                         .traceparent = j->who.traceparent[0] ? j->who.traceparent : NULL,
+                         /* A synchronous request runs its steps on the request thread;
+                          * an async or streamed run's own thread must finish its entry
+                          * even when a plugin hangs, so it hands steps to workers. */
+                         .run_inline = j->sync};
     if (j->sse) {
         ro.progress = sse_progress;
         ro.progress_ud = j->sse;
@@ -732,6 +739,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         return;
     }
     fr_run_status st;
+    j->sync = 1;
     /* The report is the body (200 also when the run failed: see "status"). */
     out->plugin_us = execute(j, &st, &out->body);
     out->status = out->body ? 200 : 500;

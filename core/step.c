@@ -181,6 +181,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         w->run = run;
         w->exec = x;
         w->attempt_index = ai;
+        w->plugin = agent->plugin;
         pthread_mutex_unlock(&p->mu);
 
         rc = fr__invoke_agent(&call, x->input, x->input_len, &out, &out_len);

@@ -1,6 +1,7 @@
 /* chaos: an agent that fails, stalls, crashes or hangs on cue, for tests and demos of
  * retries, timeouts, breakers and process isolation.  Everything it decides comes from
  * its options and host->attempt(), so a run replays exactly. */
+#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@ typedef struct chaos_config {
     const char *output;
     int crash;
     int hang;
+    int64_t hang_for_us;
 } chaos_config;
 
 static const fr_option chaos_options[] = {
@@ -42,6 +44,10 @@ static const fr_option chaos_options[] = {
      "never return, ignoring cancellation (on attempts 1..fail_attempts, or every attempt "
      "when fail_attempts is 0)",
      offsetof(chaos_config, hang)},
+    {"hang_for", FR_OPT_DURATION, "0", 0, 0,
+     "with hang: return (failing) after this long instead of never, still ignoring "
+     "cancellation; 0: never return",
+     offsetof(chaos_config, hang_for_us)},
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
@@ -137,8 +143,23 @@ static fr_status chaos_invoke(void *state, fr_call *call, const char *input, siz
     }
     if (cfg->hang && misbehave) {
         host->log(call, FR_LOG_WARN, "chaos: hanging on attempt %d", attempt);
-        for (;;)
-            pause();
+        if (cfg->hang_for_us <= 0)
+            for (;;)
+                pause();
+        /* Deliberately outside the host, like pause(): a hang ignores cancellation and
+         * deadlines.  Waiting for no signal at all is a plain timed wait. */
+        sigset_t none;
+        sigemptyset(&none);
+        int64_t waited_us = 0;
+        while (waited_us < cfg->hang_for_us) {
+            struct timespec slice = {0, 10 * 1000 * 1000};
+            if (sigtimedwait(&none, NULL, &slice) < 0 && errno != EAGAIN && errno != EINTR)
+                break;
+            waited_us += 10000;
+        }
+        host->set_error(call, "chaos: hung for %lldus on attempt %d", (long long)cfg->hang_for_us,
+                        attempt);
+        return FR_E_UNAVAILABLE;
     }
     if (attempt <= cfg->fail_attempts) {
         host->set_error(call, "chaos: injected %s failure (attempt %d of %lld failing)",

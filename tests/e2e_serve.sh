@@ -228,6 +228,48 @@ sleep 1.3
 req GET "/v1/runs/$3" '' -H "$OP"; expect_code "retention age: runs older than --retention are gone" 404
 stop_serve
 
+# ---- synchronous runs execute on the request thread; a plugin hanging there --------------------
+cat > "$TMP/m/hang.yaml" <<'YAML'
+router: {namespace: acme}
+agents:
+  - {id: stuck, plugin: chaos, timeout: 100ms, config: {hang: true, hang_for: 2s}, fallback: [rescue]}
+  - {id: rescue, plugin: echo}
+pipeline: [{step: s, agent: stuck}]
+YAML
+cat > "$TMP/m/hang_forever.yaml" <<'YAML'
+router: {namespace: acme}
+agents:
+  - {id: stuck, plugin: chaos, timeout: 100ms, config: {hang: true}, fallback: [rescue]}
+  - {id: rescue, plugin: echo}
+pipeline: [{step: s, agent: stuck}]
+YAML
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" || exit 1
+t0=$(date +%s%N)
+req POST /v1/run '{"manifest": "hang.yaml"}' -H "$OP"
+t1=$(date +%s%N)
+expect_code "hung plugin on the request thread: answered" 200
+expect_jq "hung plugin: abandoned, the fallback answered" \
+  '.status == "succeeded" and .steps[0].answered_by == "rescue" and (.steps[0].attempts[0].message | test("hung"))'
+if [ $(( (t1 - t0) / 1000000 )) -ge 1800 ]; then ok "the request thread waited for the plugin"; else
+  not_ok "the request thread waited for the plugin" "$(( (t1 - t0) / 1000000 ))ms"; fi
+if grep -q "hung past its deadline" "$TMP/serve.err"; then ok "serve says the plugin hung"; else not_ok "serve says the plugin hung"; fi
+t0=$(date +%s%N)
+req POST /v1/run '{"manifest": "hang.yaml"}' -H "$OP"
+t1=$(date +%s%N)
+expect_jq "after a hang the plugin runs on workers: same answer" '.status == "succeeded" and .steps[0].answered_by == "rescue"'
+if [ $(( (t1 - t0) / 1000000 )) -lt 1500 ]; then ok "after a hang: answered at the deadline, not when the plugin returns"; else
+  not_ok "after a hang: answered at the deadline" "$(( (t1 - t0) / 1000000 ))ms"; fi
+stop_serve
+# A plugin that never returns holds its request thread; shutdown does not wait for it.
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" || exit 1
+req POST /v1/run '{"manifest": "hang_forever.yaml"}' -H "$OP" --max-time 1
+req GET /healthz; expect_code "other request threads still serve" 200
+t0=$(date +%s%N)
+stop_serve
+t1=$(date +%s%N)
+if [ $(( (t1 - t0) / 1000000 )) -lt 10000 ]; then ok "shutdown with a held request thread"; else not_ok "shutdown with a held request thread" "$(( (t1 - t0) / 1000000 ))ms"; fi
+if grep -q "held by hung plugins" "$TMP/serve.err"; then ok "shutdown names the held threads"; else not_ok "shutdown names the held threads" "$(cat "$TMP/serve.err")"; fi
+
 # ---- start-up errors ------------------------------------------------------------------------------
 fr serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m"
 expect_rc "serve without --keys" 2

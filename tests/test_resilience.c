@@ -385,6 +385,54 @@ static void test_hung_plugin_abandoned(void)
     fr__pipeline_free(p);
 }
 
+/* Runs on the calling thread (serve's synchronous requests): a plugin that hangs there
+ * is abandoned by the process-wide watchdog and the step carries on on a pool worker;
+ * the caller returns when the plugin does, and that plugin never runs inline again. */
+static void test_inline_run_and_hang(void)
+{
+    const char *yaml = "router: {namespace: inline, worker_pool_size: 1}\n"
+                       "agents:\n"
+                       "  - id: stuck\n    plugin: chaos\n    timeout: 50ms\n"
+                       "    config: {hang: true, hang_for: 1500ms, fail_attempts: 1}\n"
+                       "    fallback: [rescue]\n"
+                       "  - id: rescue\n    plugin: echo\n"
+                       "  - id: plain\n    plugin: echo\n"
+                       "pipeline:\n  - {step: a, agent: plain}\n"
+                       "  - {step: b, agent: stuck, depends_on: [a]}\n"
+                       "  - {step: c, agent: plain, depends_on: [b]}\n";
+    fr_pipeline *p = fr_test_build(yaml);
+    CU_ASSERT_FATAL(p != NULL);
+    fr_run_options ro = {.has_seed = 1, .seed = 7, .run_inline = 1};
+    fr_run_result r;
+    int64_t t0 = fr__mono_us();
+    CU_ASSERT_EQUAL_FATAL(fr__pipeline_run(p, &ro, &r), FR_OK);
+    int64_t took = fr__mono_us() - t0;
+    /* The caller came back only when the plugin returned... */
+    CU_ASSERT(took >= 1400 * MS);
+    /* ...but the run went on without it: the hung attempt was abandoned, the fallback
+     * answered and the next step ran. */
+    CU_ASSERT_EQUAL(r.status, FR_RUN_SUCCEEDED);
+    const fr_step_result *b = fr_test_step(p, &r, "b");
+    CU_ASSERT_STRING_EQUAL(b->answered_by, "rescue");
+    CU_ASSERT_EQUAL_FATAL(b->n_attempts, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b->attempts[0].message, "hung"));
+    CU_ASSERT(fr_test_step(p, &r, "c")->duration_us < 1000 * MS);
+    fr__run_result_free(&r);
+    fr__pipeline_free(p);
+
+    /* chaos has hung: its pipelines no longer run inline, so the next hang costs only
+     * the step's deadline, not the caller. */
+    p = fr_test_build(yaml);
+    CU_ASSERT_FATAL(p != NULL);
+    t0 = fr__mono_us();
+    CU_ASSERT_EQUAL_FATAL(fr__pipeline_run(p, &ro, &r), FR_OK);
+    CU_ASSERT(fr__mono_us() - t0 < 1200 * MS);
+    CU_ASSERT_EQUAL(r.status, FR_RUN_SUCCEEDED);
+    CU_ASSERT_STRING_EQUAL(fr_test_step(p, &r, "b")->answered_by, "rescue");
+    fr__run_result_free(&r);
+    fr__pipeline_free(p); /* waits for nothing: the abandoned worker leaves in 1.5 s */
+}
+
 int main(void)
 {
     fr_test_init_dirs();
@@ -406,5 +454,6 @@ int main(void)
     CU_add_test(s, "429 never opens the breaker", test_429_never_opens);
     CU_add_test(s, "fallback order", test_fallback_order);
     CU_add_test(s, "hung plugin abandoned", test_hung_plugin_abandoned);
+    CU_add_test(s, "inline run, hung plugin", test_inline_run_and_hang);
     return fr_test_run_all();
 }
