@@ -3,7 +3,7 @@
 # answering after a fixed delay, compared with a bare libcurl loop of the same 10
 # requests.  Prints one JSON object (overhead_us_per_run is the figure; target <= 500).
 #   tests/bench_ai.sh [BUILDDIR [SRCDIR]]
-#   env: BENCH_RUNS (30), BENCH_ROUNDS (3), BENCH_WARMUP (3), BENCH_DELAY_MS (20)
+#   env: BENCH_PAIRS (100), BENCH_WARMUP (5), BENCH_DELAY_MS (20)
 set -eu
 BUILDDIR=${1:-${FR_BUILDDIR:-.}}
 SRCDIR=${2:-${FR_SRCDIR:-$BUILDDIR}}
@@ -30,5 +30,5 @@ done
 [ -n "$port" ] || { echo "bench_ai: fake_vendor did not start" >&2; exit 1; }
 
 sed "s|127.0.0.1:18080|127.0.0.1:$port|" "$SRCDIR/manifests/bench/ai_chain10.yaml" >"$TMP/ai_chain10.yaml"
-FAKE_OPENAI_KEY=$KEY "$BUILDDIR/tests/bench_ai_chain" "$BUILDDIR/fluxroute" "$TMP/ai_chain10.yaml" \
-  "$port" "$KEY" "${BENCH_RUNS:-30}" "${BENCH_ROUNDS:-3}" "${BENCH_WARMUP:-3}"
+FAKE_OPENAI_KEY=$KEY "$BUILDDIR/tests/bench_ai_chain" "$BUILDDIR/plugins" "$TMP/ai_chain10.yaml" \
+  "$port" "$KEY" "${BENCH_PAIRS:-100}" "${BENCH_WARMUP:-5}"

@@ -1,20 +1,22 @@
-/* bench_ai_chain: the ai_chain10 overhead benchmark.  In one process it interleaves
- * rounds of
- *   (a) `fluxroute bench MANIFEST --runs N --warmup W --json` (10 chained llm steps
- *       through the openai plugin, in-process runs), and
+/* bench_ai_chain: the ai_chain10 overhead benchmark.  In one process it alternates, pair
+ * by pair,
+ *   (a) one run of MANIFEST (10 chained llm steps through the openai plugin) through the
+ *       embedding API (fr_engine_run: the engine `fluxroute run` uses), and
  *   (b) a bare loop of the same 10 sequential chat-completion requests with libcurl
  *       (one reused easy handle) against the same server,
- * and prints JSON with both means and overhead_us_per_run = mean(a) - mean(b).
- * tests/bench_ai.sh starts the fake vendor (fixed delay) and runs this.
+ * swapping which goes first every pair, so slow drifts of the machine fall on both
+ * sides alike.  It prints JSON with both means, the mean overhead per run (a - b) and
+ * the median and quartiles of the per-pair differences (the robust figure on a noisy
+ * machine).  tests/bench_ai.sh starts the fake vendor (fixed delay) and runs this.
  *
- *   bench_ai_chain FLUXROUTE MANIFEST PORT KEY [RUNS [ROUNDS [WARMUP]]] */
+ *   bench_ai_chain PLUGIN_DIR MANIFEST PORT KEY [PAIRS [WARMUP]] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <curl/curl.h>
-#include <json-c/json.h>
+#include <fluxroute/fluxroute.h>
 
 static size_t sink(char *p, size_t s, size_t n, void *ud)
 {
@@ -29,62 +31,62 @@ static double now_us(void)
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-/* Mean microseconds per run of `runs` runs of 10 sequential requests. */
-static double bare_loop(CURL *h, int runs, int warmup)
+/* Microseconds for 10 sequential requests. */
+static double bare_run(CURL *h)
 {
-    double total = 0;
-    for (int r = -warmup; r < runs; r++) {
-        double t0 = now_us();
-        for (int step = 0; step < 10; step++) {
-            long code = 0;
-            if (curl_easy_perform(h) != CURLE_OK ||
-                (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code), code != 200)) {
-                fprintf(stderr, "bench_ai_chain: bare request failed (HTTP %ld)\n", code);
-                exit(1);
-            }
+    double t0 = now_us();
+    for (int step = 0; step < 10; step++) {
+        long code = 0;
+        if (curl_easy_perform(h) != CURLE_OK ||
+            (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code), code != 200)) {
+            fprintf(stderr, "bench_ai_chain: bare request failed (HTTP %ld)\n", code);
+            exit(1);
         }
-        if (r >= 0)
-            total += now_us() - t0;
     }
-    return total / runs;
+    return now_us() - t0;
 }
 
-static double fluxroute_bench(const char *fluxroute, const char *manifest, int runs, int warmup)
+/* Microseconds for one run of the pipeline; exits unless it succeeded. */
+static double engine_run(fr_engine *e, uint64_t seed)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' bench '%s' --runs %d --warmup %d --json", fluxroute, manifest,
-             runs, warmup);
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        perror("popen");
+    char *report = NULL;
+    double t0 = now_us();
+    fr_status st = fr_engine_run(e, NULL, seed, &report);
+    double t = now_us() - t0;
+    if (st != FR_OK || !report || !strstr(report, "\"status\":\"succeeded\"")) {
+        fprintf(stderr, "bench_ai_chain: run failed (%s): %.600s\n", fr_strerror(st),
+                report ? report : "");
         exit(1);
     }
-    char out[8192];
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int rc = pclose(p);
-    json_object *o = json_tokener_parse(out), *mean;
-    if (rc != 0 || !o || !json_object_object_get_ex(o, "mean_us", &mean)) {
-        fprintf(stderr, "bench_ai_chain: `%s` failed (status %d): %s\n", cmd, rc, out);
-        exit(1);
-    }
-    double v = json_object_get_double(mean);
-    json_object_put(o);
-    return v;
+    fr_free(report);
+    return t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr,
-                "usage: bench_ai_chain FLUXROUTE MANIFEST PORT KEY [RUNS [ROUNDS [WARMUP]]]\n");
+        fprintf(stderr, "usage: bench_ai_chain PLUGIN_DIR MANIFEST PORT KEY [PAIRS [WARMUP]]\n");
         return 2;
     }
-    const char *fluxroute = argv[1], *manifest = argv[2], *port = argv[3], *key = argv[4];
-    int runs = argc > 5 ? atoi(argv[5]) : 30, rounds = argc > 6 ? atoi(argv[6]) : 3;
-    int warmup = argc > 7 ? atoi(argv[7]) : 3;
-    if (runs < 1 || rounds < 1 || warmup < 0)
+    const char *plugin_dir = argv[1], *manifest = argv[2], *port = argv[3], *key = argv[4];
+    int pairs = argc > 5 ? atoi(argv[5]) : 100, warmup = argc > 6 ? atoi(argv[6]) : 5;
+    if (pairs < 1 || warmup < 0)
         return 2;
+
+    fr_engine_options eo = {.struct_size = sizeof eo, .plugin_dirs = &plugin_dir, .n_plugin_dirs = 1};
+    fr_engine *e = NULL;
+    char *errors = NULL;
+    if (fr_engine_open(manifest, &eo, &e, &errors) != FR_OK) {
+        fprintf(stderr, "bench_ai_chain: %s\n", errors ? errors : "cannot open the manifest");
+        fr_free(errors);
+        return 1;
+    }
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURL *h = curl_easy_init();
@@ -108,29 +110,38 @@ int main(int argc, char **argv)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 
-    double fsum = 0, bsum = 0, fr[64], br[64];
-    if (rounds > 64)
-        rounds = 64;
-    for (int i = 0; i < rounds; i++) {
-        fr[i] = fluxroute_bench(fluxroute, manifest, runs, warmup);
-        br[i] = bare_loop(h, runs, warmup);
-        fsum += fr[i];
-        bsum += br[i];
+    for (int i = 0; i < warmup; i++) {
+        engine_run(e, (uint64_t)i + 1);
+        bare_run(h);
     }
-    printf(
-        "{\"benchmark\":\"ai_chain10\",\"runs_per_round\":%d,\"rounds\":%d,\"fluxroute_mean_us\":[",
-        runs, rounds);
-    for (int i = 0; i < rounds; i++)
-        printf("%s%.1f", i ? "," : "", fr[i]);
-    printf("],\"bare_mean_us\":[");
-    for (int i = 0; i < rounds; i++)
-        printf("%s%.1f", i ? "," : "", br[i]);
-    double overhead = (fsum - bsum) / rounds;
-    printf("],\"fluxroute_us\":%.1f,\"bare_us\":%.1f,\"overhead_us_per_run\":%.1f,"
-           "\"overhead_us_per_step\":%.1f}\n",
-           fsum / rounds, bsum / rounds, overhead, overhead / 10);
+    double *diff = malloc((size_t)pairs * sizeof *diff);
+    if (!diff)
+        return 1;
+    double fsum = 0, bsum = 0;
+    for (int i = 0; i < pairs; i++) {
+        double f, b;
+        if (i % 2 == 0) {
+            f = engine_run(e, (uint64_t)i + 1000);
+            b = bare_run(h);
+        } else {
+            b = bare_run(h);
+            f = engine_run(e, (uint64_t)i + 1000);
+        }
+        fsum += f;
+        bsum += b;
+        diff[i] = f - b;
+    }
+    qsort(diff, (size_t)pairs, sizeof *diff, cmp_double);
+    double overhead = (fsum - bsum) / pairs;
+    printf("{\"benchmark\":\"ai_chain10\",\"pairs\":%d,\"fluxroute_us\":%.1f,\"bare_us\":%.1f,"
+           "\"overhead_us_per_run\":%.1f,\"overhead_median_us\":%.1f,\"overhead_p25_us\":%.1f,"
+           "\"overhead_p75_us\":%.1f,\"overhead_us_per_step\":%.1f}\n",
+           pairs, fsum / pairs, bsum / pairs, overhead, diff[pairs / 2], diff[pairs / 4],
+           diff[(3 * pairs) / 4], diff[pairs / 2] / 10);
+    free(diff);
     curl_slist_free_all(hd);
     curl_easy_cleanup(h);
     curl_global_cleanup();
+    fr_engine_close(e);
     return 0;
 }
