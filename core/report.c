@@ -166,13 +166,188 @@ json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r, int 
     return root;
 }
 
+/* ---- the compact report, written directly --------------------------------------------- */
+
+/* The compact report is written as text: step outputs are already-validated JSON and go
+ * in as they are, without a parse and a re-serialisation each (most of a report's cost
+ * when outputs are large: serve returns one per request). */
+typedef struct report_buf {
+    char *data;
+    size_t len, cap;
+    int oom;
+} report_buf;
+
+static void put_n(report_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            b->oom = 1;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void put(report_buf *b, const char *s)
+{
+    put_n(b, s, strlen(s));
+}
+
+static void put_str(report_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!s) {
+        put_n(b, "null", 4);
+        return;
+    }
+    put_n(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put_n(b, run, (size_t)(s - run));
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t n = 2;
+        if (c == '\n')
+            esc[1] = 'n';
+        else if (c == '\t')
+            esc[1] = 't';
+        else if (c == '\r')
+            esc[1] = 'r';
+        else if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        put_n(b, esc, n);
+        run = s + 1;
+    }
+    put_n(b, run, (size_t)(s - run));
+    put_n(b, "\"", 1);
+}
+
+static void put_int(report_buf *b, int64_t v)
+{
+    char n[24];
+    put_n(b, n, (size_t)snprintf(n, sizeof n, "%lld", (long long)v));
+}
+
+static void put_error(report_buf *b, fr_status st, const char *message)
+{
+    put(b, "{\"class\":");
+    put_str(b, fr_class_name(fr_status_class(st)));
+    put(b, ",\"message\":");
+    put_str(b, message ? message : fr_strerror(st));
+    put(b, "}");
+}
+
+static void put_step(report_buf *b, const fr_manifest *m, int i, const fr_step_result *r)
+{
+    put(b, "{\"step\":");
+    put_str(b, m->steps[i].id);
+    put(b, ",\"agent\":");
+    put_str(b, m->steps[i].agent);
+    put(b, ",\"status\":");
+    put_str(b, fr__step_state_name(r->state));
+    put(b, ",\"answered_by\":");
+    put_str(b, r->answered_by);
+    put(b, ",\"output\":");
+    if (r->state == FR_STEP_SUCCEEDED && r->output)
+        put_n(b, r->output, r->output_len); /* validated when the step settled */
+    else
+        put(b, "null");
+    put(b, ",\"error\":");
+    if (r->state == FR_STEP_SUCCEEDED || r->status == FR_OK)
+        put(b, "null");
+    else
+        put_error(b, r->status, r->message);
+    put(b, ",\"duration_us\":");
+    put_int(b, r->duration_us);
+    put(b, ",\"attempts\":[");
+    for (size_t j = 0; j < r->n_attempts; j++) {
+        const fr_attempt_result *a = &r->attempts[j];
+        put(b, j ? ",{\"attempt\":" : "{\"attempt\":");
+        put_int(b, a->attempt);
+        put(b, ",\"agent\":");
+        put_str(b, a->agent);
+        put(b, a->status == FR_OK ? ",\"status\":\"succeeded\",\"class\":null"
+                                  : ",\"status\":\"failed\",\"class\":");
+        if (a->status != FR_OK)
+            put_str(b, fr_class_name(fr_status_class(a->status)));
+        put(b, ",\"message\":");
+        put_str(b, a->message);
+        put(b, ",\"backoff_us\":");
+        put_int(b, a->backoff_us);
+        put(b, ",\"duration_us\":");
+        put_int(b, a->duration_us);
+        put(b, "}");
+    }
+    put(b, "]}");
+}
+
+static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
+{
+    const fr_manifest *m = fr__pipeline_manifest(p);
+    report_buf b = {0};
+    put(&b, "{\"run_id\":");
+    put_str(&b, r->run_id);
+    put(&b, ",\"status\":");
+    put_str(&b, fr__run_status_name(r->status));
+    put(&b, ",\"namespace\":");
+    put_str(&b, m->namespace_);
+    char seed[24];
+    snprintf(seed, sizeof seed, ",\"seed\":%llu", (unsigned long long)r->seed);
+    put(&b, seed);
+    put(&b, ",\"steps\":[");
+    for (size_t k = 0; k < m->n_steps; k++) {
+        if (k)
+            put(&b, ",");
+        put_step(&b, m, m->topo[k], &r->steps[m->topo[k]]);
+    }
+    put(&b, "]");
+    if (r->lease_key) {
+        put(&b, ",\"lease\":{\"key\":");
+        put_str(&b, r->lease_key);
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->fencing_token);
+        put(&b, ",\"fencing_token\":");
+        put(&b, seed);
+        put(&b, "}");
+    }
+    if (r->n_transitions) {
+        json_object *t = transitions_array(m, r);
+        put(&b, ",\"breaker_transitions\":");
+        put(&b, json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN |
+                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(t);
+    }
+    put(&b, "}");
+    if (b.oom) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
 char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty)
 {
+    if (!pretty)
+        return report_compact(p, r);
     json_object *root = fr__report_build(p, r, 0);
     if (!root)
         return NULL;
-    int flags = pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN;
-    flags |= JSON_C_TO_STRING_NOSLASHESCAPE;
+    int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE;
     const char *text = json_object_to_json_string_ext(root, flags);
     char *copy = text ? strdup(text) : NULL;
     json_object_put(root);

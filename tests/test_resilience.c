@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "breaker.h"
 #include "fr_test.h"
 #include "host.h"
@@ -433,6 +435,48 @@ static void test_inline_run_and_hang(void)
     fr__pipeline_free(p); /* waits for nothing: the abandoned worker leaves in 1.5 s */
 }
 
+/* The compact report (written as text, outputs embedded as they are) says exactly what
+ * the report tree says: failures, fallbacks, skipped steps, breaker transitions, odd
+ * characters in messages and outputs. */
+static void test_compact_report_matches_tree(void)
+{
+    fr_pipeline *p = fr_test_build(
+        "router: {namespace: rep}\n"
+        "agents:\n"
+        "  - id: flaky\n    plugin: chaos\n    retry: {max_attempts: 2, backoff: constant, "
+        "base_delay: 1ms}\n"
+        "    circuit_breaker: {failure_threshold: 1}\n"
+        "    config: {fail_attempts: 5, error: unavailable}\n"
+        "    fallback: [odd]\n"
+        "  - id: odd\n    plugin: chaos\n"
+        "    config: {output: {\"t\": \"tab\\there \\u00e9 \\\"q\\\" / \\u0001\", \"n\": [1.5, -2, "
+        "null, true]}}\n"
+        "  - id: broken\n    plugin: chaos\n    config: {fail_attempts: 9, error: bad_request}\n"
+        "pipeline:\n  - {step: a, agent: flaky}\n  - {step: b, agent: broken, depends_on: [a]}\n"
+        "  - {step: c, agent: odd, depends_on: [b]}\n  - {step: d, agent: odd}\n"
+        "input: {\"x\": \"line\\nbreak\"}\n");
+    CU_ASSERT_FATAL(p != NULL);
+    fr_run_result r = run_once(p, 3);
+    CU_ASSERT_EQUAL(r.status, FR_RUN_FAILED);
+    char *text = fr__report_json(p, &r, 0);
+    CU_ASSERT_FATAL(text != NULL);
+    json_object *compact = json_tokener_parse(text), *tree = fr__report_build(p, &r, 0);
+    CU_ASSERT_FATAL(compact != NULL && tree != NULL);
+    CU_ASSERT(json_object_equal(compact, tree));
+    if (!json_object_equal(compact, tree))
+        fprintf(stderr, "compact: %s\ntree:    %s\n", text,
+                json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN));
+    /* Breaker transitions made it in. */
+    json_object *bt = NULL;
+    CU_ASSERT(json_object_object_get_ex(compact, "breaker_transitions", &bt) &&
+              json_object_array_length(bt) > 0);
+    json_object_put(compact);
+    json_object_put(tree);
+    free(text);
+    fr__run_result_free(&r);
+    fr__pipeline_free(p);
+}
+
 int main(void)
 {
     fr_test_init_dirs();
@@ -455,5 +499,6 @@ int main(void)
     CU_add_test(s, "fallback order", test_fallback_order);
     CU_add_test(s, "hung plugin abandoned", test_hung_plugin_abandoned);
     CU_add_test(s, "inline run, hung plugin", test_inline_run_and_hang);
+    CU_add_test(s, "compact report matches the tree", test_compact_report_matches_tree);
     return fr_test_run_all();
 }
