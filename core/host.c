@@ -479,34 +479,62 @@ static const char *arena_member(fr_call *call, json_object *o, const char *key, 
     return p;
 }
 
+/* The request's streaming body callback, or NULL. */
+static int wants_body(const fr_http_request *req)
+{
+    return FR_HTTP_REQUEST_HAS(req, on_body_ud) && req->on_body;
+}
+
+/* Replay of an http effect: the recorded response (what arrived before a failure too,
+ * for a streaming request), handed to on_body in one piece when the status is 2xx. */
+static fr_status replay_http(fr_call *call, const fr_http_request *req, fr_http_response *resp)
+{
+    json_object *rq = fr__http_request_json(req);
+    json_object *e = fr__replay_take(call->replay, "http", rq, "request");
+    json_object_put(rq);
+    if (!e)
+        return FR_E_CANCELLED;
+    json_object *v, *r;
+    fr_status st =
+        json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v) : FR_E_INVALID;
+    int stream = wants_body(req);
+    if ((st == FR_OK || stream) && json_object_object_get_ex(e, "response", &r) &&
+        json_object_is_type(r, json_type_object)) {
+        resp->status = json_object_object_get_ex(r, "status", &v) ? json_object_get_int(v) : 0;
+        resp->headers = arena_member(call, r, "headers", &resp->headers_len);
+        resp->body = arena_member(call, r, "body", &resp->body_len);
+        if (stream && resp->body && resp->body_len && resp->status >= 200 && resp->status <= 299) {
+            fr_status bs = req->on_body(req->on_body_ud, resp->body, resp->body_len);
+            if (bs != FR_OK)
+                return bs; /* the message is the callback's, as when recorded */
+        }
+    }
+    if (st != FR_OK && json_object_object_get_ex(e, "error", &v) && v)
+        host_set_error(call, "%s", json_object_get_string(v));
+    return st;
+}
+
 static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_response *resp)
 {
     if (!req || !resp)
         return FR_E_INVALID;
-    if (call->replay) {
-        json_object *rq = fr__http_request_json(req);
-        json_object *e = fr__replay_take(call->replay, "http", rq, "request");
-        json_object_put(rq);
-        if (!e)
-            return FR_E_CANCELLED;
-        json_object *v, *r;
-        fr_status st =
-            json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v) : FR_E_INVALID;
-        if (st == FR_OK && json_object_object_get_ex(e, "response", &r)) {
-            resp->status = json_object_object_get_ex(r, "status", &v) ? json_object_get_int(v) : 0;
-            resp->headers = arena_member(call, r, "headers", &resp->headers_len);
-            resp->body = arena_member(call, r, "body", &resp->body_len);
-        } else if (json_object_object_get_ex(e, "error", &v) && v) {
-            host_set_error(call, "%s", json_object_get_string(v));
-        }
-        return st;
-    }
+    if (call->replay)
+        return replay_http(call, req, resp);
+    /* Effects made while the body streams in (the plugin's chunks) are recorded after the
+     * http effect, where a replay makes them again: it takes the http effect first and
+     * then feeds the body to on_body. */
+    int stream = wants_body(req);
+    *resp = (fr_http_response){0};
+    json_object *effects = call->effects, *during = NULL;
+    if (effects && stream && (during = json_object_new_array()))
+        call->effects = during;
     fr_status st = fr__http_perform(call, req, resp);
-    if (call->effects) {
+    call->effects = effects;
+    if (effects) {
         json_object *e = fr__effect_new("http");
         json_object_object_add(e, "request", fr__http_request_json(req));
         json_object_object_add(e, "status", fr__status_json(st));
-        if (st == FR_OK) {
+        if (st == FR_OK || (stream && resp->body)) {
             json_object *r = json_object_new_object();
             json_object_object_add(r, "status", json_object_new_int(resp->status));
             json_object_object_add(r, "headers",
@@ -516,12 +544,16 @@ static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_re
                 r, "body",
                 json_object_new_string_len(resp->body ? resp->body : "", (int)resp->body_len));
             json_object_object_add(e, "response", r);
-        } else {
+        }
+        if (st != FR_OK)
             json_object_object_add(e, "error",
                                    call->error ? json_object_new_string(call->error) : NULL);
-        }
         fr__effect_add(call, e);
+        size_t n = during ? json_object_array_length(during) : 0;
+        for (size_t i = 0; i < n; i++)
+            fr__effect_add(call, json_object_get(json_object_array_get_idx(during, i)));
     }
+    json_object_put(during);
     return st;
 }
 

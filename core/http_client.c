@@ -40,6 +40,39 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* The body's sink: collects it, and hands 2xx bodies to the request's on_body. */
+typedef struct body_sink {
+    growbuf buf;
+    CURL *h;
+    fr_status (*on_body)(void *ud, const char *data, size_t len);
+    void *ud;
+    int checked, feed; /* the HTTP status was looked at; it is 2xx */
+    fr_status stopped; /* what on_body returned when it stopped the transfer */
+} body_sink;
+
+static size_t collect_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    body_sink *s = ud;
+    size_t n = collect(ptr, size, nmemb, &s->buf);
+    if (n == 0 || !s->on_body)
+        return n;
+    if (!s->checked) {
+        /* Body bytes flow only after the final response's headers: its status is known. */
+        long code = 0;
+        curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &code);
+        s->feed = code >= 200 && code <= 299;
+        s->checked = 1;
+    }
+    if (!s->feed)
+        return n;
+    fr_status st = s->on_body(s->ud, ptr, n);
+    if (st != FR_OK) {
+        s->stopped = st;
+        return 0; /* CURLE_WRITE_ERROR */
+    }
+    return n;
+}
+
 static int progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
     (void)a, (void)b, (void)c, (void)d;
@@ -172,7 +205,17 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
         if (n)
             headers = n;
     }
-    growbuf body = {0}, hdrs = {0};
+    body_sink sink = {.h = h};
+    growbuf hdrs = {0};
+    if (FR_HTTP_REQUEST_HAS(req, on_body_ud) && req->on_body) {
+        sink.on_body = req->on_body;
+        sink.ud = req->on_body_ud;
+    }
+    /* A message on_body sets wins over the host's: start from none. */
+    if (sink.on_body) {
+        free(call->error);
+        call->error = NULL;
+    }
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
     if (strcmp(req->method, "GET") == 0)
@@ -182,8 +225,8 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -201,15 +244,16 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(headers);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    growbuf *body = &sink.buf;
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     if (rc == CURLE_OK) {
-        long code = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-        resp->status = (int)code;
-        resp->body = to_arena(call, &body);
-        resp->body_len = body.len;
-        resp->headers = to_arena(call, &hdrs);
-        resp->headers_len = hdrs.len;
-        st = resp->body && resp->headers ? FR_OK : FR_E_NOMEM;
+        st = FR_OK;
+    } else if (rc == CURLE_WRITE_ERROR && sink.stopped != FR_OK) {
+        st = sink.stopped;
+        if (!call->error)
+            host->set_error(call, "http %s %s: the body callback stopped the transfer (%s)",
+                            req->method, req->url, fr_strerror(st));
     } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
         st = fr__call_check(call);
         if (st == FR_OK)
@@ -219,10 +263,24 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
         st = fr__call_check(call) != FR_OK ? fr__call_check(call) : FR_E_TIMEOUT;
         host->set_error(call, "http %s %s: timed out", req->method, req->url);
     } else {
-        st = body.oom || hdrs.oom ? FR_E_NOMEM : FR_E_NETWORK;
+        st = body->oom || hdrs.oom ? FR_E_NOMEM : FR_E_NETWORK;
         host->set_error(call, "http %s %s: %s", req->method, req->url, curl_easy_strerror(rc));
     }
-    free(body.data);
+    /* A streaming caller also learns what arrived before a failure (and it is recorded). */
+    if (st == FR_OK || (sink.on_body && st != FR_E_NOMEM)) {
+        resp->status = (int)code;
+        resp->body = to_arena(call, body);
+        resp->body_len = body->len;
+        resp->headers = to_arena(call, &hdrs);
+        resp->headers_len = hdrs.len;
+        if (!resp->body || !resp->headers) {
+            resp->body = resp->headers = NULL;
+            resp->body_len = resp->headers_len = 0;
+            if (st == FR_OK)
+                st = FR_E_NOMEM;
+        }
+    }
+    free(body->data);
     free(hdrs.data);
     return st;
 }

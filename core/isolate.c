@@ -237,6 +237,14 @@ static fr_status helper_death(helper *h, char **why)
     return st;
 }
 
+/* The parent's on_body for a helper's streaming request: the body is collected by the
+ * host anyway and sent to the helper whole. */
+static fr_status accept_body(void *ud, const char *data, size_t len)
+{
+    (void)ud, (void)data, (void)len;
+    return FR_OK;
+}
+
 /* Serves one host-API request from the helper on behalf of `call`. */
 static json_object *serve_host_call(fr_call *call, json_object *req)
 {
@@ -291,7 +299,13 @@ static json_object *serve_host_call(fr_call *call, json_object *req)
                               .body = body,
                               .body_len = body ? strlen(body) : 0,
                               .timeout_us = fr__wire_int(req, "timeout_us", 0),
-                              .n_secret_headers = (size_t)fr__wire_int(req, "n_secret_headers", 0)};
+                              .n_secret_headers = (size_t)fr__wire_int(req, "n_secret_headers", 0),
+                              .ca_file = fr__wire_str(req, "ca_file")};
+        /* A streaming request: the helper feeds its plugin's on_body once the response
+         * is here; asking for the body this way also brings (and records) what arrived
+         * before a failure. */
+        if (fr__wire_int(req, "stream", 0))
+            hr.on_body = accept_body;
         fr_http_response resp = {0};
         fr_status st = hr.method && hr.url ? host->http(call, &hr, &resp) : FR_E_INVALID;
         free(headers);

@@ -547,13 +547,18 @@ static inline fr_status pv_http_error(const pv_state *s, fr_call *call,
 
 /* Reads the next event from [*pos, end) (the text/event-stream format): `event` gets the
  * event name ("" when none), `data` the data lines joined with '\n'.  Comment lines and
- * other fields are skipped.  Returns 1 for an event, 0 at the end: an event not closed by
- * a blank line is incomplete and discarded, as the SSE standard says.  Returns -1 when
- * `data` ran out of memory. */
+ * other fields are skipped.  Returns 1 for an event (*pos then points after it), 0 when
+ * no complete event is left: *pos then points at the start of the unconsumed bytes (an
+ * event not yet closed by a blank line), which an incremental reader keeps and reads
+ * again with the bytes that follow; at the end of a stream they are discarded, as the SSE
+ * standard says.  Returns -1 when `data` ran out of memory.  A lone '\r' ending the
+ * bytes counts as a line end; its '\n', when it follows later, reads as a blank line
+ * outside any event, which is skipped, so the events do not depend on where the bytes
+ * were split. */
 static inline int pv_sse_next(const char **pos, const char *end, char *event, size_t event_size,
                               pu_buf *data)
 {
-    const char *p = *pos;
+    const char *p = *pos, *start = p; /* start: where the current event begins */
     int have = 0;
     event[0] = '\0';
     data->len = 0;
@@ -575,6 +580,7 @@ static inline int pv_sse_next(const char **pos, const char *end, char *event, si
                 *pos = p;
                 return data->oom ? -1 : 1;
             }
+            start = p;
             continue;
         }
         const char *colon = memchr(p, ':', l);
@@ -593,8 +599,10 @@ static inline int pv_sse_next(const char **pos, const char *end, char *event, si
             have = 1;
         }
         p = next;
+        if (!have)
+            start = p; /* comments and other fields outside an event are consumed */
     }
-    *pos = end;
+    *pos = start;
     return 0;
 }
 
@@ -917,34 +925,103 @@ static inline void pv_fini(void *state)
 
 /* ---- The driver ---------------------------------------------------------------------- */
 
+/* Handles one SSE event: its data, when it looks like JSON, is parsed, and the vendor's
+ * handler gets it.  FR_OK or an error with the call's error set. */
+static inline fr_status pv_sse_event(const pv_state *s, fr_call *call, pv_result *res,
+                                     const char *event, const pu_buf *data)
+{
+    char err[200];
+    res->chunks++;
+    const char *raw = data->data ? data->data : "";
+    json_object *obj = raw[0] == '{' ? pu_json_parse(raw, data->len, err, sizeof err) : NULL;
+    fr_status st;
+    if (raw[0] == '{' && !obj)
+        st = pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not valid JSON: %s",
+                     res->chunks, err);
+    else
+        st = s->vendor->event(s, call, res, event, raw, obj);
+    json_object_put(obj);
+    return st;
+}
+
+/* A stream being parsed as its bytes arrive (host->http's on_body), or all at once. */
+typedef struct pv_feed {
+    const pv_state *s;
+    fr_call *call;
+    pv_result *res;
+    pu_buf pending; /* bytes after the last complete event */
+    pu_buf data;    /* scratch: the data of the event being read */
+    size_t fed;     /* body bytes handed over so far */
+    fr_status st;   /* the first failure: nothing is parsed after it */
+} pv_feed;
+
+static inline void pv_feed_free(pv_feed *f)
+{
+    pu_buf_free(&f->pending);
+    pu_buf_free(&f->data);
+}
+
+/* Takes the next piece of the body: every event it completes goes to the vendor's
+ * handler, in order, until the terminator; the rest waits for the next piece.  Returns
+ * FR_OK, or the failure that must stop the stream (the call's error set). */
+static inline fr_status pv_feed_body(void *ud, const char *bytes, size_t len)
+{
+    pv_feed *f = ud;
+    f->fed += len;
+    if (f->st != FR_OK || f->res->done)
+        return f->st; /* what follows the terminator is ignored */
+    pu_buf_append(&f->pending, bytes, len);
+    if (f->pending.oom)
+        return f->st = pv_nomem(f->s, f->call);
+    const char *pos = f->pending.data, *end = pos + f->pending.len;
+    char event[64];
+    int rc;
+    while (f->st == FR_OK && !f->res->done &&
+           (rc = pv_sse_next(&pos, end, event, sizeof event, &f->data)) != 0)
+        f->st =
+            rc < 0 ? pv_nomem(f->s, f->call) : pv_sse_event(f->s, f->call, f->res, event, &f->data);
+    size_t used = (size_t)(pos - f->pending.data);
+    memmove(f->pending.data, pos, f->pending.len - used);
+    f->pending.len -= used;
+    f->pending.data[f->pending.len] = '\0';
+    return f->st;
+}
+
+/* Ends a stream after host->http returned `st` with `resp`.  A stream cut by the network
+ * (or a timeout) after events arrived is FR_E_STREAM_TRUNCATED, as is one that ended
+ * without its terminator; a non-2xx answer is classified as an error document. */
+static inline fr_status pv_feed_end(pv_feed *f, fr_status st, const fr_http_response *resp)
+{
+    const pv_state *s = f->s;
+    pv_result *res = f->res;
+    if (st != FR_OK) {
+        if ((st == FR_E_NETWORK || st == FR_E_TIMEOUT) && f->st == FR_OK && res->chunks)
+            return pv_fail(s, f->call, FR_E_STREAM_TRUNCATED,
+                           "stream cut after %zu chunks: %s mid-stream", res->chunks,
+                           st == FR_E_NETWORK ? "the connection failed (network error)"
+                                              : "the request timed out");
+        return st; /* network, timeout, cancellation, on_body's status: message set */
+    }
+    if (resp->status < 200 || resp->status > 299)
+        return pv_http_error(s, f->call, resp);
+    /* A host that did not stream the body (or not all of it): parse the rest now. */
+    if (f->fed < resp->body_len && f->st == FR_OK)
+        pv_feed_body(f, resp->body + f->fed, resp->body_len - f->fed);
+    if (f->st != FR_OK)
+        return f->st;
+    if (!res->done)
+        return pv_fail(s, f->call, FR_E_STREAM_TRUNCATED, "stream cut after %zu chunks",
+                       res->chunks);
+    return FR_OK;
+}
+
 /* Parses a whole SSE body event by event through the vendor's handler. */
 static inline fr_status pv_stream(const pv_state *s, fr_call *call, const fr_http_response *resp,
                                   pv_result *res)
 {
-    const char *pos = resp->body, *end = resp->body + resp->body_len;
-    char event[64], err[200];
-    pu_buf data = {0};
-    fr_status st = FR_OK;
-    int rc;
-    while (st == FR_OK && !res->done &&
-           (rc = pv_sse_next(&pos, end, event, sizeof event, &data)) != 0) {
-        if (rc < 0) {
-            st = pv_nomem(s, call);
-            break;
-        }
-        res->chunks++;
-        const char *raw = data.data ? data.data : "";
-        json_object *obj = raw[0] == '{' ? pu_json_parse(raw, data.len, err, sizeof err) : NULL;
-        if (raw[0] == '{' && !obj)
-            st = pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not valid JSON: %s",
-                         res->chunks, err);
-        else
-            st = s->vendor->event(s, call, res, event, raw, obj);
-        json_object_put(obj);
-    }
-    pu_buf_free(&data);
-    if (st == FR_OK && !res->done)
-        st = pv_fail(s, call, FR_E_STREAM_TRUNCATED, "stream cut after %zu chunks", res->chunks);
+    pv_feed f = {.s = s, .call = call, .res = res};
+    fr_status st = pv_feed_end(&f, FR_OK, resp);
+    pv_feed_free(&f);
     return st;
 }
 
@@ -1004,16 +1081,24 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
         .n_secret_headers = nsecret,
         .ca_file = s->cfg->ca_file,
     };
+    /* Streams are parsed while they arrive: each delta reaches host->stream_chunk then. */
+    pv_feed feed = {.s = s, .call = call, .res = &res};
+    if (stream) {
+        hr.on_body = pv_feed_body;
+        hr.on_body_ud = &feed;
+    }
     fr_http_response resp = {0};
     st = host->http(call, &hr, &resp);
     json_object_put(body);
-    if (st != FR_OK)
-        return st; /* network, timeout, cancellation: the host set the message */
-    if (resp.status < 200 || resp.status > 299)
-        return pv_http_error(s, call, &resp);
-
     if (stream) {
-        st = pv_stream(s, call, &resp, &res);
+        st = pv_feed_end(&feed, st, &resp);
+        pv_feed_free(&feed);
+    } else if (st != FR_OK) {
+        pv_result_free(&res);
+        return st; /* network, timeout, cancellation: the host set the message */
+    } else if (resp.status < 200 || resp.status > 299) {
+        pv_result_free(&res);
+        return pv_http_error(s, call, &resp);
     } else {
         json_object *wire = pu_json_parse(resp.body, resp.body_len, err, sizeof err);
         if (!wire)

@@ -28,6 +28,11 @@
  *   @tool           answer with a tool call get_weather({"city":"Paris"})
  *   @context        the vendor's context-length error
  *   @policy         the vendor's content-policy refusal
+ *   @stream_gap=MS  a stream sent event by event, MS milliseconds before each event
+ *                   after the first (chunked encoding, so the client sees each one)
+ *   @stream_drop    a stream cut after two words (as @stream_cut) whose connection then
+ *                   breaks: the chunked body ends without its last chunk, so the client
+ *                   sees a network error mid-body
  * Otherwise the answer is "fake-VENDOR heard: <first six words>" (a tool result as the
  * last message gives "tool result: <content>").  Streams send one chunk per word. */
 #include <errno.h>
@@ -172,6 +177,8 @@ typedef struct script {
     char retry_after[64];
     long slow_ms;
     int malformed, truncated, missing, stream_cut, tool, context, policy;
+    long stream_gap_ms;
+    int stream_drop;
 } script;
 
 static void read_markers(script *s)
@@ -188,6 +195,11 @@ static void read_markers(script *s)
         s->status = atoi(p + 8);
     if ((p = strstr(s->text, "@slow=")))
         s->slow_ms = atol(p + 6);
+    if ((p = strstr(s->text, "@stream_gap=")))
+        s->stream_gap_ms = atol(p + 12);
+    s->stream_drop = strstr(s->text, "@stream_drop") != NULL;
+    if (s->stream_drop)
+        s->stream_cut = 1; /* two words, no terminator, then the connection breaks */
     if ((p = strstr(s->text, "@retry_after="))) {
         p += 13;
         size_t n = strcspn(p, " \t\n");
@@ -468,6 +480,8 @@ static json_object *answer(enum vendor v, const char *model, const script *s, co
 typedef struct sse {
     char *data;
     size_t len, cap;
+    size_t ends[80]; /* where each event ends (the first 80) */
+    size_t n_ends;
 } sse;
 
 static void sse_add(sse *b, const char *event, const char *fmt, ...)
@@ -490,6 +504,67 @@ static void sse_add(sse *b, const char *event, const char *fmt, ...)
     }
     memcpy(b->data + b->len, chunk, (size_t)n);
     b->len += (size_t)n;
+    if (b->n_ends < sizeof b->ends / sizeof b->ends[0])
+        b->ends[b->n_ends++] = b->len;
+}
+
+/* A stream sent event by event (@stream_gap=MS: MS milliseconds before each event after
+ * the first; @stream_drop: the connection breaks after the last event, the stream being
+ * cut after two words as with @stream_cut). */
+typedef struct paced {
+    sse body;
+    size_t next; /* index in body.ends of the event being sent */
+    long gap_ms;
+    int drop;
+} paced;
+
+static ssize_t paced_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    paced *p = cls;
+    if (pos >= p->body.len) /* a drop: the body ends without its last chunk */
+        return p->drop ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    while (p->next < p->body.n_ends && p->body.ends[p->next] <= pos)
+        p->next++;
+    size_t start = p->next ? p->body.ends[p->next - 1] : 0;
+    if (pos == start && p->next > 0 && p->gap_ms > 0) {
+        struct timespec ts = {p->gap_ms / 1000, (p->gap_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
+    size_t stop = p->next < p->body.n_ends ? p->body.ends[p->next] : p->body.len;
+    size_t n = stop - (size_t)pos < max ? stop - (size_t)pos : max;
+    memcpy(buf, p->body.data + pos, n);
+    return (ssize_t)n;
+}
+
+static void paced_free(void *cls)
+{
+    paced *p = cls;
+    free(p->body.data);
+    free(p);
+}
+
+/* Sends `body` (taken over) as a paced stream of unknown length (chunked encoding). */
+static enum MHD_Result send_paced(struct MHD_Connection *c, sse *body, long gap_ms, int drop)
+{
+    paced *p = calloc(1, sizeof *p);
+    if (!p) {
+        free(body->data);
+        return MHD_NO;
+    }
+    p->body = *body;
+    p->gap_ms = gap_ms;
+    p->drop = drop;
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256, paced_read, p, paced_free);
+    if (!r) {
+        paced_free(p);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    enum MHD_Result rc = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return rc;
 }
 
 /* JSON string literal of s (for hand-built chunks). */
@@ -763,6 +838,8 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
     if (stream) {
         sse body = {0};
         stream_answer(v, model, &s, text, in_tokens, out_tokens, &body);
+        if (s.stream_gap_ms > 0 || s.stream_drop)
+            return send_paced(c, &body, s.stream_gap_ms, s.stream_drop);
         enum MHD_Result r =
             send_text(c, 200, "text/event-stream", body.data ? body.data : "", body.len, NULL);
         free(body.data);

@@ -42,6 +42,8 @@ struct fr_call {
     /* streaming */
     char chunks[4096];
     int n_chunks, stop_after;
+    size_t split;  /* > 0: the body goes to on_body in pieces of this many bytes */
+    size_t cut_at; /* > 0: the connection breaks after this many body bytes */
 };
 
 static const char *env_name, *env_value; /* what secret_env answers */
@@ -92,6 +94,22 @@ static fr_status fake_http(fr_call *call, const fr_http_request *req, fr_http_re
     resp->headers_len = strlen(resp->headers);
     resp->body = call->resp_body ? call->resp_body : "";
     resp->body_len = strlen(resp->body);
+    /* Streaming as the real host does it: 2xx bodies only, in pieces, before returning. */
+    int stream = FR_HTTP_REQUEST_HAS(req, on_body_ud) && req->on_body && resp->status >= 200 &&
+                 resp->status <= 299 && (call->split || call->cut_at);
+    size_t end = call->cut_at && call->cut_at < resp->body_len ? call->cut_at : resp->body_len;
+    size_t step = call->split ? call->split : end;
+    for (size_t at = 0; stream && at < end; at += step) {
+        fr_status st =
+            req->on_body(req->on_body_ud, resp->body + at, end - at < step ? end - at : step);
+        if (st != FR_OK)
+            return st;
+    }
+    if (call->cut_at) {
+        resp->body_len = end;
+        snprintf(call->error, sizeof call->error, "http POST %s: connection reset", req->url);
+        return FR_E_NETWORK;
+    }
     return FR_OK;
 }
 
@@ -771,8 +789,16 @@ static void test_sse_parser(void)
     CU_ASSERT_EQUAL(pv_sse_next(&pos, end, event, sizeof event, &data), 1);
     ASSERT_STR(event, "");
     ASSERT_STR(data.data, "{\"x\": 1}");
+    /* The incomplete event stays unconsumed, for a reader that gets more bytes later. */
     CU_ASSERT_EQUAL(pv_sse_next(&pos, end, event, sizeof event, &data), 0);
+    ASSERT_STR(pos, "event: tail\ndata: incomplete");
     CU_ASSERT_EQUAL(pv_sse_next(&pos, end, event, sizeof event, &data), 0);
+    ASSERT_STR(pos, "event: tail\ndata: incomplete");
+    /* Comments and blank lines before it are consumed; a lone CR ends a line. */
+    const char *lead = "\n: ping\r\n\r\ndata: x\r";
+    pos = lead;
+    CU_ASSERT_EQUAL(pv_sse_next(&pos, lead + strlen(lead), event, sizeof event, &data), 0);
+    ASSERT_STR(pos, "data: x\r");
     pu_buf_free(&data);
 
     /* An unterminated last line is incomplete even when it looks whole. */
@@ -900,22 +926,58 @@ static void test_streams(void)
          FR_E_STREAM_TRUNCATED, "[Hel]", "gemini: stream cut after 1 chunks"},
         {"gemini", "", FR_E_STREAM_TRUNCATED, "", "gemini: stream cut after 0 chunks"},
     };
+    /* Every case gives the same chunks and result however the host splits the body:
+     * not streamed at all (0), byte by byte, in small pieces, in one piece. */
+    static const size_t splits[] = {0, 1, 2, 3, 7, 64, 1 << 20};
     setup_key();
     for (size_t i = 0; i < PU_COUNT(cases); i++) {
+        for (size_t k = 0; k < PU_COUNT(splits); k++) {
+            provider p;
+            ASSERT_STATUS(provider_open(&p, cases[i].plugin, base_kv), FR_OK);
+            fr_call *c = call_new(200, cases[i].body);
+            c->split = splits[k];
+            const char *out = NULL;
+            fr_status st =
+                run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out);
+            if (st != cases[i].want || strcmp(c->chunks, cases[i].chunks) != 0)
+                fprintf(stderr, "\nstream case %zu (%s), split %zu: %s %s\n", i, cases[i].plugin,
+                        splits[k], c->chunks, c->error);
+            ASSERT_STATUS(st, cases[i].want);
+            ASSERT_STR(c->chunks, cases[i].chunks);
+            if (st == FR_OK)
+                ASSERT_STR(out, cases[i].response_or_error);
+            else
+                ASSERT_CONTAINS(c->error, cases[i].response_or_error);
+            call_free(c);
+            provider_close(&p);
+        }
+    }
+
+    /* The connection breaks mid-stream: after events arrived that is a truncated stream
+     * (whatever the split), before any it stays a network error. */
+    static const struct {
+        size_t cut_at, split;
+        fr_status want;
+        const char *chunks, *error;
+    } cuts[] = {
+        {180, 0, FR_E_STREAM_TRUNCATED, "[Hel]",
+         "openai: stream cut after 2 chunks: the connection failed (network error) mid-stream"},
+        {180, 1, FR_E_STREAM_TRUNCATED, "[Hel]", "openai: stream cut after 2 chunks"},
+        {180, 5, FR_E_STREAM_TRUNCATED, "[Hel]", "openai: stream cut after 2 chunks"},
+        {20, 1, FR_E_NETWORK, "", "connection reset"},
+    };
+    for (size_t i = 0; i < PU_COUNT(cuts); i++) {
         provider p;
-        ASSERT_STATUS(provider_open(&p, cases[i].plugin, base_kv), FR_OK);
-        fr_call *c = call_new(200, cases[i].body);
-        const char *out = NULL;
-        fr_status st =
-            run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out);
-        if (st != cases[i].want)
-            fprintf(stderr, "\nstream case %zu (%s): %s\n", i, cases[i].plugin, c->error);
-        ASSERT_STATUS(st, cases[i].want);
-        ASSERT_STR(c->chunks, cases[i].chunks);
-        if (st == FR_OK)
-            ASSERT_STR(out, cases[i].response_or_error);
-        else
-            ASSERT_CONTAINS(c->error, cases[i].response_or_error);
+        ASSERT_STATUS(provider_open(&p, "openai", base_kv), FR_OK);
+        fr_call *c = call_new(200, cases[0].body);
+        c->cut_at = cuts[i].cut_at;
+        c->split = cuts[i].split;
+        const char *out;
+        ASSERT_STATUS(
+            run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out),
+            cuts[i].want);
+        ASSERT_STR(c->chunks, cuts[i].chunks);
+        ASSERT_CONTAINS(c->error, cuts[i].error);
         call_free(c);
         provider_close(&p);
     }
@@ -923,13 +985,18 @@ static void test_streams(void)
     /* The host stops the stream: its status comes back. */
     provider p;
     ASSERT_STATUS(provider_open(&p, "openai", base_kv), FR_OK);
-    fr_call *c = call_new(200, cases[0].body);
-    c->stop_after = 1;
-    const char *out;
-    ASSERT_STATUS(run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out),
-                  FR_E_CANCELLED);
-    ASSERT_CONTAINS(c->error, "openai: streaming stopped");
-    call_free(c);
+    for (size_t k = 0; k < 2; k++) { /* parsed after http returned, and while streaming */
+        fr_call *c = call_new(200, cases[0].body);
+        c->stop_after = 1;
+        c->split = k ? 3 : 0;
+        const char *out;
+        ASSERT_STATUS(
+            run(&p, c, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 1, &out),
+            FR_E_CANCELLED);
+        ASSERT_CONTAINS(c->error, "openai: streaming stopped");
+        ASSERT_STR(c->chunks, "[Hel]");
+        call_free(c);
+    }
     provider_close(&p);
 }
 

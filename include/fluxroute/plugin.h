@@ -97,7 +97,27 @@ typedef struct fr_http_request {
     const char *ca_file;     /* since ABI 1.0: PEM CA bundle to verify the server with;
                               * NULL: the system's CAs.  Read only when struct_size
                               * covers it. */
+    /* Since ABI 1.0 (unreleased); read only when struct_size covers it.  Streaming: when
+     * not NULL, the host hands the response body to on_body(on_body_ud, data, len) while
+     * it arrives, for 2xx responses only (other statuses are just collected: their body
+     * is an error document).  Called on the thread of the http call, in order, with
+     * arbitrary splits (an SSE event or a UTF-8 character may span two calls), always
+     * before http returns; `data` is borrowed for the callback.  The whole body is still
+     * returned in resp.  Returning a status other than FR_OK stops the transfer: http
+     * returns that status, with the message the callback set (set_error), or a message
+     * of the host's when it set none.  When the transfer fails after the response began
+     * (FR_E_NETWORK mid-body, timeout, on_body's status), resp holds what arrived.
+     * Under replay the recorded body is handed over in one piece, and for a plugin
+     * running with process isolation the body is handed over in one piece once the
+     * response is complete (or cut): parse incrementally so that results do not depend
+     * on how the body was split. */
+    fr_status (*on_body)(void *ud, const char *data, size_t len);
+    void *on_body_ud; /* since ABI 1.0 (unreleased): on_body's first argument */
 } fr_http_request;
+
+/* Does request `req` carry field `field` (struct_size covers it)? */
+#define FR_HTTP_REQUEST_HAS(req, field) \
+    ((req)->struct_size >= offsetof(fr_http_request, field) + sizeof((req)->field))
 
 /* An HTTP response filled by host->http.  `headers` (raw header block) and `body` live
  * in the call's arena: valid until the invocation ends, never freed by the plugin. */

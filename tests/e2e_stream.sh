@@ -1,0 +1,112 @@
+#!/bin/sh
+# End-to-end tests of incremental streaming (issue #5): `fluxroute run --stream` prints
+# each token while the vendor is still sending (tests/fake_vendor's @stream_gap), a
+# connection broken mid-stream (@stream_drop) is a stream_truncated error that a retry
+# restarts, recorded streamed runs replay identically offline, and an isolated llm agent
+# streams too.  All three provider plugins.
+. "${FR_SRCDIR:-.}/tests/lib.sh"
+. "$FR_SRCDIR/tests/provider_lib.sh"
+
+export FAKE_STREAM_KEY=sk-stream-test-secret
+start_fake --openai-key "$FAKE_STREAM_KEY" --anthropic-key "$FAKE_STREAM_KEY" \
+  --gemini-key "$FAKE_STREAM_KEY" || exit 1
+PORT=$FAKE_PORT
+
+base_url() { # VENDOR
+  if [ "$1" = openai ]; then echo "http://127.0.0.1:$PORT/v1"; else echo "http://127.0.0.1:$PORT"; fi
+}
+
+# watch_stream MANIFEST TEXT: runs `run --stream` in the background and polls its stdout.
+# Sets EARLY=1 when the answer's first word was on stdout while the run was still going
+# and its last word ("@stream_gap=...", the prompt's marker echoed last) was not, and
+# rc to the run's exit code; stdout ends up in $TMP/out.
+watch_stream() {
+  : >"$TMP/out"
+  "$FLUXROUTE" run "$1" --stream --input "$(jq -cn --arg t "$2" '{text: $t}')" \
+    >"$TMP/out" 2>"$TMP/err" </dev/null &
+  local pid=$! i=0
+  EARLY=0
+  while [ $i -lt 1500 ]; do
+    if grep -q "heard" "$TMP/out"; then
+      if kill -0 "$pid" 2>/dev/null && ! grep -q "stream_gap" "$TMP/out"; then EARLY=1; fi
+      break
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+    i=$((i + 1))
+  done
+  rc=0
+  wait "$pid" || rc=$?
+}
+
+for v in openai anthropic gemini; do
+  MS="$TMP/$v-stream.yaml"
+  manifest "$MS" "$v" "$v-model" "$(base_url $v)" FAKE_STREAM_KEY true
+
+  # ---- tokens reach stdout as they arrive ----------------------------------------------
+  # Six words 400 ms apart: the first ones must be printed seconds before the last.
+  watch_stream "$MS" "one two three @stream_gap=400"
+  expect_rc "$v --stream with gaps" 0
+  expect_out "$v --stream with gaps: the whole answer" "fake-$v heard: one two three @stream_gap=400"
+  if [ "$EARLY" = 1 ]; then
+    ok "$v --stream: the first tokens are printed before the vendor finished"
+  else
+    not_ok "$v --stream: the first tokens are printed before the vendor finished"
+  fi
+
+  # ---- a connection broken mid-stream is stream_truncated --------------------------------
+  ask "$MS" "cut the line @stream_drop"
+  expect_rc "$v stream drop" 1
+  expect_jq "$v stream drop" '.steps[0].error.class == "stream_truncated"'
+  expect_jq "$v stream drop" ".steps[0].error.message | test(\"$v: stream cut after [0-9]+ chunks: the connection failed\")"
+  # A retry starts the answer over, and says so in the printed text.
+  sed 's/^  - id: ask$/  - id: ask\n    retry: {max_attempts: 2, base_delay: 1ms}/' "$MS" >"$TMP/$v-retry.yaml"
+  frl run "$TMP/$v-retry.yaml" --stream --input '{"text": "cut the line @stream_drop"}'
+  expect_rc "$v --stream, dropped twice" 1
+  expect_out "$v --stream, dropped: the text so far" "fake-$v heard"
+  expect_out "$v --stream, dropped: the retry starts over" "[fluxroute: stream_truncated after 2 streamed chunk(s); the answer starts over]"
+  [ "$(grep -o "fake-$v heard" "$TMP/out" | wc -l)" -eq 2 ] &&
+    ok "$v --stream, dropped: both attempts streamed" ||
+    not_ok "$v --stream, dropped: both attempts streamed"
+
+  # ---- record -> replay, with gaps and with a drop ------------------------------------------
+  frl run "$MS" --json --trace "$TMP/$v-gap.json" --input '{"text": "record me @stream_gap=50"}'
+  expect_rc "$v recorded stream" 0
+  frl run "$MS" --json --trace "$TMP/$v-drop.json" --input '{"text": "record me @stream_drop"}'
+  expect_rc "$v recorded dropped stream" 1
+  jq -e '[.steps[0].attempts[0].effects[] | .kind] | .[0:3] == ["breaker", "http", "chunk"] or .[0:2] == ["http", "chunk"]' \
+    "$TMP/$v-gap.json" >/dev/null &&
+    ok "$v trace: the http effect comes before the chunks made while it streamed" ||
+    not_ok "$v trace: the http effect comes before the chunks made while it streamed" \
+      "$(jq -c '[.steps[0].attempts[0].effects[] | .kind]' "$TMP/$v-gap.json")"
+  jq -e '[.steps[0].attempts[0].effects[] | select(.kind == "http")][0] | .status == "NETWORK" and (.response.body | length > 0)' \
+    "$TMP/$v-drop.json" >/dev/null &&
+    ok "$v trace: a dropped stream keeps the bytes that arrived" ||
+    not_ok "$v trace: a dropped stream keeps the bytes that arrived" \
+      "$(jq -c '[.steps[0].attempts[0].effects[] | select(.kind == "http")][0] | del(.request)' "$TMP/$v-drop.json")"
+done
+
+# ---- an isolated llm agent streams too ----------------------------------------------------
+manifest "$TMP/iso.yaml" openai openai-model "$(base_url openai)" FAKE_STREAM_KEY true
+sed -i 's/^    plugin: llm$/    plugin: llm\n    isolation: process/' "$TMP/iso.yaml"
+grep -q "isolation: process" "$TMP/iso.yaml" && ok "isolated manifest written" || not_ok "isolated manifest written"
+frl run "$TMP/iso.yaml" --stream --input '{"text": "isolated hello"}'
+expect_rc "isolated --stream" 0
+expect_out "isolated --stream" "fake-openai heard: isolated hello"
+ask "$TMP/iso.yaml" "isolated drop @stream_drop"
+expect_jq "isolated stream drop" '.steps[0].error.class == "stream_truncated"'
+frl run "$TMP/iso.yaml" --json --trace "$TMP/iso-gap.json" --input '{"text": "isolated @stream_gap=50"}'
+expect_rc "isolated recorded stream" 0
+frl run "$TMP/iso.yaml" --json --trace "$TMP/iso-drop.json" --input '{"text": "isolated @stream_drop"}'
+expect_rc "isolated recorded dropped stream" 1
+
+# ---- replays need neither the server nor the key --------------------------------------------
+stop_fakes
+for t in openai-gap openai-drop anthropic-gap anthropic-drop gemini-gap gemini-drop iso-gap iso-drop; do
+  env -u FAKE_STREAM_KEY "$FLUXROUTE" replay "$TMP/$t.json" >"$TMP/out" 2>"$TMP/err" </dev/null
+  rc=$?
+  expect_rc "$t: replay offline" 0
+  expect_out "$t: replay offline" "replay identical"
+done
+
+finish
