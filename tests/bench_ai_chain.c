@@ -79,7 +79,8 @@ int main(int argc, char **argv)
     if (pairs < 1 || warmup < 0)
         return 2;
 
-    fr_engine_options eo = {.struct_size = sizeof eo, .plugin_dirs = &plugin_dir, .n_plugin_dirs = 1};
+    fr_engine_options eo = {
+        .struct_size = sizeof eo, .plugin_dirs = &plugin_dir, .n_plugin_dirs = 1};
     fr_engine *e = NULL;
     char *errors = NULL;
     if (fr_engine_open(manifest, &eo, &e, &errors) != FR_OK) {
