@@ -81,6 +81,7 @@ typedef struct fr_manifest {
     char *dir;  /* directory of the manifest, for relative paths */
     char *text; /* full text */
     size_t text_len;
+    char text_sha256[65]; /* hex sha256 of text; "" until a user (serve's audit) fills it */
     fr_ydoc doc;
 
     /* router */

@@ -342,16 +342,18 @@ static void audit(const fr_identity *who, fr_action action, const char *manifest
 {
     if (!getenv("AUDIT_LOG_PATH"))
         return;
-    char sha[65];
-    if (m)
-        fr__sha256_hex(m->text, m->text_len, sha);
+    /* A pipeline serves one request at a time, so filling its manifest's digest on first
+     * use is not a race. */
+    fr_manifest *mm = (fr_manifest *)m;
+    if (mm && !mm->text_sha256[0])
+        fr__sha256_hex(mm->text, mm->text_len, mm->text_sha256);
     fr_audit_event ev = {.actor = who->id,
                          .role = fr__role_name(who->role),
                          .tenant = who->tenant,
                          .namespace_ = m ? m->namespace_ : who->namespace_,
                          .action = fr__action_name(action),
                          .manifest = manifest,
-                         .manifest_sha256 = m ? sha : NULL,
+                         .manifest_sha256 = m ? m->text_sha256 : NULL,
                          .run_id = run_id,
                          .decision = decision,
                          .result = result,

@@ -314,4 +314,30 @@ else
   not_ok "otel receiver for serve"
 fi
 
+# ---- serve: batched audit lines under concurrent requests, with another process appending -----
+mkdir -p "$TMP/am"
+printf 'router: {namespace: acme}\nagents: [{id: e, plugin: echo}]\npipeline: [{step: e}]\n' > "$TMP/am/echo.yaml"
+printf 'keys:\n  - {id: k, sha256: %s, tenant: acme, namespace: acme, role: operator}\n' \
+  "$(printf %s obs-audit-key | sha256sum | cut -d' ' -f1)" > "$TMP/akeys.yaml"
+A="$TMP/serve-audit.jsonl"
+AUDIT_LOG_PATH="$A" AUDIT_FSYNC=batch "$FLUXROUTE" serve --addr 127.0.0.1:0 \
+  --manifest-dir "$TMP/am" --keys "$TMP/akeys.yaml" >"$TMP/aserve.out" 2>"$TMP/aserve.err" &
+apid=$!
+aurl=""
+for _ in $(seq 1 100); do
+  aurl=$(sed -n 's/^listening on //p' "$TMP/aserve.out"); [ -n "$aurl" ] && break; sleep 0.05
+done
+seq 1 200 | xargs -P 8 -I{} curl -s -o /dev/null --max-time 20 -H "Authorization: Bearer obs-audit-key" \
+  -d '{"manifest": "echo.yaml"}' "$aurl/v1/run" &
+xpid=$!
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  AUDIT_LOG_PATH="$A" AUDIT_FSYNC=line "$FLUXROUTE" validate "$M/hello.yaml" >/dev/null 2>&1
+done
+wait "$xpid"
+kill -TERM "$apid"; wait "$apid" 2>/dev/null
+check "audit: serve (batched) + a CLI process: 200 + 10 lines" test "$(wc -l <"$A")" -eq 210
+check "audit: serve wrote one line per run" test "$(grep -c '"action":"run_manifest"' "$A")" -eq 200
+fr audit-verify "$A"
+expect_rc "audit: serve's batched chain intact with a second writer" 0
+
 finish
