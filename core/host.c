@@ -642,6 +642,16 @@ static int wants_stream(const char *request)
 {
     if (!strstr(request, "\"stream\""))
         return 0;
+    const char *v;
+    size_t n;
+    int found = fr__json_member(request, strlen(request), "stream", &v, &n);
+    if (found == 0)
+        return 0;
+    if (found == 1 && n == 4 && memcmp(v, "true", 4) == 0)
+        return 1;
+    if (found == 1 && n == 5 && memcmp(v, "false", 5) == 0)
+        return 0;
+    /* Anything else: as json-c reads it (a non-zero number, a non-empty string...). */
     json_object *req = json_tokener_parse(request), *sv;
     int on = req && json_object_object_get_ex(req, "stream", &sv) && json_object_get_boolean(sv);
     json_object_put(req);

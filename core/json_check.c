@@ -1,5 +1,6 @@
 /* JSON syntax check without building a tree: one pass, a bit stack for nesting. */
 #include <stdint.h>
+#include <string.h>
 
 #include "json_check.h"
 
@@ -222,5 +223,96 @@ int fr__json_valid(const char *s, size_t len)
             c.p++;
             depth--;
         }
+    }
+}
+
+/* Skips one value (syntax checked as far as skipped).  1, or 0 on a syntax error. */
+static int skip_value(cursor *c, int depth)
+{
+    skip_ws(c);
+    if (c->p >= c->end || depth > FR_JSON_MAX_DEPTH)
+        return 0;
+    unsigned char ch = *c->p;
+    if (ch == '"')
+        return string(c);
+    if (ch == '-' || is_digit(ch))
+        return number(c);
+    if (ch != '{' && ch != '[')
+        return literal(c, "true", 4) || literal(c, "false", 5) || literal(c, "null", 4);
+    unsigned char close = ch == '{' ? '}' : ']';
+    c->p++;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return 1;
+    }
+    for (;;) {
+        if (close == '}') {
+            skip_ws(c);
+            if (c->p >= c->end || *c->p != '"' || !string(c))
+                return 0;
+            skip_ws(c);
+            if (c->p >= c->end || *c->p++ != ':')
+                return 0;
+        }
+        if (!skip_value(c, depth + 1))
+            return 0;
+        skip_ws(c);
+        if (c->p >= c->end)
+            return 0;
+        if (*c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (*c->p++ != close)
+            return 0;
+        return 1;
+    }
+}
+
+int fr__json_member(const char *s, size_t len, const char *key, const char **value,
+                    size_t *value_len)
+{
+    cursor c = {(const unsigned char *)s, (const unsigned char *)s + len};
+    size_t klen = strlen(key);
+    int found = 0;
+    skip_ws(&c);
+    if (c.p >= c.end || *c.p++ != '{')
+        return -1;
+    skip_ws(&c);
+    if (c.p < c.end && *c.p == '}')
+        return 0;
+    for (;;) {
+        skip_ws(&c);
+        const unsigned char *k = c.p + 1;
+        if (c.p >= c.end || *c.p != '"' || !string(&c))
+            return -1;
+        size_t n = (size_t)(c.p - 1 - k);
+        if (memchr(k, '\\', n))
+            return -1; /* an escaped key could spell `key`: the caller must really parse */
+        skip_ws(&c);
+        if (c.p >= c.end || *c.p++ != ':')
+            return -1;
+        skip_ws(&c);
+        const unsigned char *v = c.p;
+        if (!skip_value(&c, 1))
+            return -1;
+        if (n == klen && memcmp(k, key, n) == 0) {
+            /* The last duplicate wins, as in json-c: keep looking. */
+            *value = (const char *)v;
+            *value_len = (size_t)(c.p - v);
+            found = 1;
+        }
+        skip_ws(&c);
+        if (c.p >= c.end)
+            return -1;
+        if (*c.p == ',') {
+            c.p++;
+            continue;
+        }
+        if (*c.p++ != '}')
+            return -1;
+        skip_ws(&c);
+        return c.p == c.end ? found : -1;
     }
 }

@@ -12,4 +12,11 @@
  * with valid UTF-8 in strings and nesting at most FR_JSON_MAX_DEPTH; else 0. */
 int fr__json_valid(const char *s, size_t len);
 
+/* Finds member `key` of the JSON object s[0..len) without building a tree: returns 1 and
+ * sets *value / *value_len to the member's raw value text (the last one when the key is
+ * repeated), 0 when the object has no such member, -1 when s is not one JSON object or a
+ * member name uses escapes (then parse it for real). */
+int fr__json_member(const char *s, size_t len, const char *key, const char **value,
+                    size_t *value_len);
+
 #endif

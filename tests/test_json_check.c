@@ -1,4 +1,5 @@
 /* The hot-path JSON syntax check agrees with RFC 8259 on valid and invalid texts. */
+#include <stdio.h>
 #include <string.h>
 
 #include <CUnit/Basic.h>
@@ -60,6 +61,41 @@ static void test_depth(void)
     CU_ASSERT_EQUAL(fr__json_valid(deeper, 2 * (n + 1)), 0);
 }
 
+/* Returns the member's raw text ("" when absent or on -1), and its result code. */
+static int member(const char *doc, const char *key, char *out, size_t size)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    int rc = fr__json_member(doc, strlen(doc), key, &v, &n);
+    snprintf(out, size, "%.*s", rc == 1 ? (int)n : 0, rc == 1 ? v : "");
+    return rc;
+}
+
+static void test_member(void)
+{
+    char v[128];
+    CU_ASSERT_EQUAL(member("{\"model\":\"m\",\"stream\":true}", "stream", v, sizeof v), 1);
+    CU_ASSERT_STRING_EQUAL(v, "true");
+    CU_ASSERT_EQUAL(
+        member(" { \"a\" : [1, {\"stream\": 1}], \"stream\" : false } ", "stream", v, sizeof v), 1);
+    CU_ASSERT_STRING_EQUAL(v, "false"); /* nested members do not count */
+    CU_ASSERT_EQUAL(member("{\"a\": {\"stream\": true}}", "stream", v, sizeof v), 0);
+    CU_ASSERT_EQUAL(member("{\"m\": \"\\\"stream\\\": true\"}", "stream", v, sizeof v), 0);
+    CU_ASSERT_EQUAL(
+        member("{\"stream\": true, \"stream\": {\"x\": [null]}}", "stream", v, sizeof v), 1);
+    CU_ASSERT_STRING_EQUAL(v, "{\"x\": [null]}"); /* the last duplicate wins */
+    CU_ASSERT_EQUAL(member("{}", "stream", v, sizeof v), 0);
+    CU_ASSERT_EQUAL(member("{\"\\u0073tream\": true}", "stream", v, sizeof v), -1);
+    CU_ASSERT_EQUAL(member("[\"stream\", true]", "stream", v, sizeof v), -1);
+    CU_ASSERT_EQUAL(member("{\"stream\": tru}", "stream", v, sizeof v), -1);
+    CU_ASSERT_EQUAL(member("{\"stream\": true", "stream", v, sizeof v), -1);
+    CU_ASSERT_EQUAL(member("{\"stream\": true} x", "stream", v, sizeof v), -1);
+    CU_ASSERT_EQUAL(
+        member("{\"a\": -1.5e3, \"b\": \"\\u00e9\", \"stream\": \"yes\"}", "stream", v, sizeof v),
+        1);
+    CU_ASSERT_STRING_EQUAL(v, "\"yes\"");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -68,6 +104,7 @@ int main(void)
     CU_add_test(s, "valid texts", test_valid);
     CU_add_test(s, "invalid texts", test_invalid);
     CU_add_test(s, "depth limit", test_depth);
+    CU_add_test(s, "top-level member lookup", test_member);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
