@@ -238,7 +238,6 @@ struct fr_obs_run {
  * and the provider span in progress (for traceparent). */
 static _Thread_local struct {
     uint64_t provider_span;
-    uint64_t rng;
     int has_call;
     fr_obs_usage usage;
 } tl;
@@ -278,10 +277,7 @@ static uint64_t attempt_span(const struct fr_obs_run *o, const char *step, const
 
 static uint64_t random_u64(void)
 {
-    if (!tl.rng && getrandom(&tl.rng, sizeof tl.rng, 0) != (ssize_t)sizeof tl.rng)
-        tl.rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&tl;
-    tl.rng += 0x9e3779b97f4a7c15ULL;
-    return mix64(tl.rng);
+    return fr__os_random();
 }
 
 static int hexval(char c)

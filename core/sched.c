@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sched.h>
 #include <time.h>
 
@@ -451,14 +450,6 @@ static void make_run_id(char *out, size_t size, uint64_t a, uint64_t b)
              (unsigned long long)(b & 0xffffffffffffULL));
 }
 
-static uint64_t os_random(void)
-{
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
-        v = (uint64_t)fr__mono_us() * 0x9e3779b97f4a7c15ULL;
-    return v;
-}
-
 /* Validates and compacts the run input: one JSON value. */
 static char *normalise_input(const char *text)
 {
@@ -489,13 +480,13 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     if (!out->input_json)
         return FR_E_INVALID;
     /* Drawn seeds fit in 53 bits, so every JSON tool reads them back exactly. */
-    out->seed = opts->has_seed ? opts->seed : os_random() & ((1ULL << 53) - 1);
+    out->seed = opts->has_seed ? opts->seed : fr__os_random() & ((1ULL << 53) - 1);
     out->lease_key = opts->lease_key ? strdup(opts->lease_key) : NULL;
     out->fencing_token = opts->fencing_token;
     if (opts->run_id)
         snprintf(out->run_id, sizeof out->run_id, "%s", opts->run_id);
     else
-        make_run_id(out->run_id, sizeof out->run_id, os_random(), os_random());
+        make_run_id(out->run_id, sizeof out->run_id, fr__os_random(), fr__os_random());
     out->n_steps = m->n_steps;
     out->steps = calloc(m->n_steps ? m->n_steps : 1, sizeof *out->steps);
 

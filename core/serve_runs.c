@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "fileio.h"
@@ -422,8 +421,9 @@ static void report_usage(fr_runs *r, const char *tenant, const fr_pipeline *p,
 static void new_run_id(char *out, size_t size)
 {
     unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-        memset(b, 0x5a, sizeof b);
+    uint64_t hi = fr__os_random(), lo = fr__os_random();
+    memcpy(b, &hi, 8);
+    memcpy(b + 8, &lo, 8);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     snprintf(out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",

@@ -124,7 +124,8 @@ if echo "$sv" | jq -e '.requests_per_sec' >/dev/null 2>&1; then
     echo
     echo "\`fluxroute serve\` under wrk (2 threads, $(echo "$sv" | jq .connections) connections, $(echo "$sv" | jq .seconds) s, on the same"
     echo "2 cores as the server): POST /v1/run of a one-step echo pipeline, API-key auth (sha256"
-    echo "keys), audit log on with batched fsync, default retention (targets: ≥ 10,000 req/s,"
+    echo "keys), audit log on with batched fsync, default retention, default request threads (one"
+    echo "per core: 2); targets: ≥ 10,000 req/s,"
     echo "p99 ≤ 5 ms at 64 connections, idle RSS ≤ 20 MB, no growth):"
     echo
     echo "| req/s | p50 | p99 | non-2xx | overhead header p50 / p90 / p99 | RSS idle / after warm-up / end |"
