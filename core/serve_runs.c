@@ -33,11 +33,13 @@ typedef struct manifest_pool {
     char *name;
     struct timespec mtime;
     off_t size;
+    int64_t checked_us; /* when the file was last stat'ed (monotonic) */
     idle_pipeline *idle;
     size_t n_idle;
 } manifest_pool;
 
 #define MAX_IDLE_PER_MANIFEST 32
+#define MANIFEST_RECHECK_US 1000000
 
 typedef fr_run_entry run_entry;
 
@@ -259,6 +261,24 @@ static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool *
     *pool = NULL;
     if (ref->yaml)
         return build_pipeline(r, "manifest_yaml", ref->yaml, strlen(ref->yaml), 1, 0, out);
+    /* A file checked less than a second ago is taken as unchanged: edits are picked up
+     * within a second, and a busy server does not stat the manifest per request. */
+    int64_t now = fr__mono_us();
+    pthread_mutex_lock(&r->mu);
+    manifest_pool *known = r->pools;
+    while (known && strcmp(known->name, ref->name) != 0)
+        known = known->next;
+    if (known && known->idle && now - known->checked_us < MANIFEST_RECHECK_US) {
+        idle_pipeline *ip = known->idle;
+        known->idle = ip->next;
+        known->n_idle--;
+        pthread_mutex_unlock(&r->mu);
+        fr_pipeline *p = ip->p;
+        free(ip);
+        *pool = known;
+        return p;
+    }
+    pthread_mutex_unlock(&r->mu);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", r->cfg.manifest_dir, ref->name);
     struct stat sb;
@@ -291,6 +311,8 @@ static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool *
         mp->next = r->pools;
         r->pools = mp;
     }
+    if (mp)
+        mp->checked_us = now;
     fr_pipeline *p = NULL;
     if (mp && mp->idle) {
         idle_pipeline *ip = mp->idle;

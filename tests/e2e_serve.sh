@@ -211,9 +211,22 @@ else
   not_ok "certtool (gnutls-bin) is installed"
 fi
 
-# ---- retention: by count (oldest finished runs go first) and by age ------------------------------
+# ---- edited manifests; retention by count (oldest finished runs go first) and by age -------------
 stop_serve
 start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --retention-count 2 --retention 1s || exit 1
+# An edited manifest is picked up (within a second: pooled pipelines are rechecked).
+printf 'router: {namespace: acme}\nagents: [{id: c, plugin: chaos, config: {output: {v: 1}}}]\npipeline: [{step: s, agent: c}]\n' > "$TMP/m/edit.yaml"
+req POST /v1/run '{"manifest": "edit.yaml"}' -H "$OP"
+expect_jq "edited manifest: first version" '.steps[0].output == {"v": 1}'
+printf 'router: {namespace: acme}\nagents: [{id: c, plugin: chaos, config: {output: {v: 22}}}]\npipeline: [{step: s, agent: c}]\n' > "$TMP/m/edit.yaml"
+sleep 1.2
+req POST /v1/run '{"manifest": "edit.yaml"}' -H "$OP"
+expect_jq "edited manifest: the new version runs" '.steps[0].output == {"v": 22}'
+rm "$TMP/m/edit.yaml"
+sleep 1.2
+req POST /v1/run '{"manifest": "edit.yaml"}' -H "$OP"
+expect_code "deleted manifest: gone" 404
+
 ids=""
 for i in 1 2 3; do
   req POST /v1/run "{\"manifest\": \"echo.yaml\", \"input\": {\"i\": $i}}" -H "$OP"

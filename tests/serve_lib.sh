@@ -29,6 +29,7 @@ start_serve() {
 req() {
   local method=$1 path=$2 body=${3:-}
   shift 3 2>/dev/null || shift $#
+  rm -f "$TMP/out" # never judge a failed request by an earlier answer
   code=$(curl -s -o "$TMP/out" -D "$TMP/headers" -w '%{http_code}' --max-time 20 -X "$method" \
     ${body:+--data-binary "$body"} "$@" "$SERVE_URL$path")
 }
