@@ -39,7 +39,7 @@ typedef struct manifest_pool {
 } manifest_pool;
 
 #define MAX_IDLE_PER_MANIFEST 32
-#define MANIFEST_RECHECK_US 1000000
+#define MANIFEST_RECHECK_US   1000000
 
 typedef fr_run_entry run_entry;
 
