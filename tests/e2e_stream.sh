@@ -100,6 +100,43 @@ expect_rc "isolated recorded stream" 0
 frl run "$TMP/iso.yaml" --json --trace "$TMP/iso-drop.json" --input '{"text": "isolated @stream_drop"}'
 expect_rc "isolated recorded dropped stream" 1
 
+# ---- serve: Server-Sent Events carry the tokens while the vendor is still sending ----------
+mkdir -p "$TMP/sm"
+manifest "$TMP/sm/chat.yaml" openai openai-model "$(base_url openai)" FAKE_STREAM_KEY true
+printf 'providers:\n  - id: vendor\n    plugin: openai\n    config: {model: openai-model, base_url: "%s", api_key_env: FAKE_STREAM_KEY}\n' \
+  "$(base_url openai)" >"$TMP/sprov.yaml"
+printf 'keys:\n  - {id: k, sha256: %s, tenant: t, namespace: default, role: operator}\n' \
+  "$(printf %s sse-key | sha256sum | cut -d' ' -f1)" >"$TMP/skeys.yaml"
+"$FLUXROUTE" serve --addr 127.0.0.1:0 --manifest-dir "$TMP/sm" --keys "$TMP/skeys.yaml" \
+  --providers "$TMP/sprov.yaml" >"$TMP/serve.out" 2>"$TMP/serve.err" </dev/null &
+spid=$!
+surl=""
+for _ in $(seq 1 100); do
+  surl=$(sed -n 's/^listening on //p' "$TMP/serve.out"); [ -n "$surl" ] && break; sleep 0.05
+done
+: >"$TMP/sse.txt"
+curl -sN --max-time 30 -H "Authorization: Bearer sse-key" -H "Accept: text/event-stream" \
+  -d '{"manifest": "chat.yaml", "input": {"text": "one two three @stream_gap=400"}}' \
+  "$surl/v1/run" >"$TMP/sse.txt" &
+cpid=$!
+EARLY=0
+for _ in $(seq 1 1500); do
+  if grep -q "^event: token" "$TMP/sse.txt"; then
+    grep -q "^event: report" "$TMP/sse.txt" || EARLY=1
+    break
+  fi
+  kill -0 "$cpid" 2>/dev/null || break
+  sleep 0.02
+done
+wait "$cpid"
+kill -TERM "$spid"; wait "$spid" 2>/dev/null
+[ "$EARLY" = 1 ] && ok "serve SSE: token events arrive before the run ends" ||
+  not_ok "serve SSE: token events arrive before the run ends" "$(head -c 600 "$TMP/sse.txt")"
+grep -q '^event: report' "$TMP/sse.txt" && ok "serve SSE: ends with the report" ||
+  not_ok "serve SSE: ends with the report" "$(tail -c 600 "$TMP/sse.txt")"
+[ "$(grep -c '^event: token' "$TMP/sse.txt")" -ge 4 ] && ok "serve SSE: one event per streamed chunk" ||
+  not_ok "serve SSE: one event per streamed chunk" "$(grep -c '^event: token' "$TMP/sse.txt")"
+
 # ---- replays need neither the server nor the key --------------------------------------------
 stop_fakes
 for t in openai-gap openai-drop anthropic-gap anthropic-drop gemini-gap gemini-drop iso-gap iso-drop; do
