@@ -12,6 +12,7 @@
 struct fr_engine {
     fr_pipeline *p;
     pthread_mutex_t run_mu;
+    int run_on_caller;
 };
 
 /* Joins diagnostics into "file:line:col: message\n" lines. */
@@ -65,6 +66,7 @@ FR_API fr_status fr_engine_open(const char *path, const fr_engine_options *opts,
         return FR_E_NOMEM;
     }
     e->p = p;
+    e->run_on_caller = o.run_on_caller != 0;
     pthread_mutex_init(&e->run_mu, NULL);
     *out = e;
     return FR_OK;
@@ -76,7 +78,8 @@ FR_API fr_status fr_engine_run(fr_engine *e, const char *input_json, uint64_t se
     if (!e || !report_json)
         return FR_E_INVALID;
     *report_json = NULL;
-    fr_run_options ro = {.input_json = input_json, .seed = seed, .has_seed = 1};
+    fr_run_options ro = {
+        .input_json = input_json, .seed = seed, .has_seed = 1, .run_inline = e->run_on_caller};
     fr_run_result r;
     pthread_mutex_lock(&e->run_mu);
     fr_status st = fr__pipeline_run(e->p, &ro, &r);

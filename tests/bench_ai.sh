@@ -3,7 +3,7 @@
 # answering after a fixed delay, compared with a bare libcurl loop of the same 10
 # requests.  Prints one JSON object (overhead_us_per_run is the figure; target <= 500).
 #   tests/bench_ai.sh [BUILDDIR [SRCDIR]]
-#   env: BENCH_PAIRS (200), BENCH_WARMUP (5), BENCH_DELAY_MS (20)
+#   env: BENCH_PAIRS (150), BENCH_WARMUP (5), BENCH_DELAY_MS (20)
 set -eu
 BUILDDIR=${1:-${FR_BUILDDIR:-.}}
 SRCDIR=${2:-${FR_SRCDIR:-$BUILDDIR}}
@@ -31,4 +31,4 @@ done
 
 sed "s|127.0.0.1:18080|127.0.0.1:$port|" "$SRCDIR/manifests/bench/ai_chain10.yaml" >"$TMP/ai_chain10.yaml"
 FAKE_OPENAI_KEY=$KEY "$BUILDDIR/tests/bench_ai_chain" "$BUILDDIR/plugins" "$TMP/ai_chain10.yaml" \
-  "$port" "$KEY" "${BENCH_PAIRS:-200}" "${BENCH_WARMUP:-5}"
+  "$port" "$KEY" "${BENCH_PAIRS:-150}" "${BENCH_WARMUP:-5}"

@@ -1,13 +1,14 @@
-/* bench_ai_chain: the ai_chain10 overhead benchmark.  In one process it alternates, pair
- * by pair,
+/* bench_ai_chain: the ai_chain10 overhead benchmark.  In one process it alternates, round
+ * by round,
  *   (a) one run of MANIFEST (10 chained llm steps through the openai plugin) through the
- *       embedding API (fr_engine_run: the engine `fluxroute run` uses), and
+ *       embedding API (fr_engine_run: the engine `fluxroute run` uses; steps on workers),
+ *   (c) the same on an engine opened with run_on_caller (steps on the calling thread),
  *   (b) a bare loop of the same 10 sequential chat-completion requests with libcurl
  *       (one reused easy handle) against the same server,
- * swapping which goes first every pair, so slow drifts of the machine fall on both
- * sides alike.  It prints JSON with both means, the mean overhead per run (a - b) and
- * the median and quartiles of the per-pair differences (the robust figure on a noisy
- * machine).  tests/bench_ai.sh starts the fake vendor (fixed delay) and runs this.
+ * rotating which goes first every round, so slow drifts of the machine fall on all
+ * sides alike.  It prints JSON with the means, the mean overheads per run (a - b, c - b)
+ * and the median and quartiles of the per-round differences (the robust figures on a
+ * noisy machine).  tests/bench_ai.sh starts the fake vendor (fixed delay) and runs this.
  *
  *   bench_ai_chain PLUGIN_DIR MANIFEST PORT KEY [PAIRS [WARMUP]] */
 #include <stdio.h>
@@ -81,9 +82,13 @@ int main(int argc, char **argv)
 
     fr_engine_options eo = {
         .struct_size = sizeof eo, .plugin_dirs = &plugin_dir, .n_plugin_dirs = 1};
-    fr_engine *e = NULL;
+    fr_engine *e = NULL, *ec = NULL;
     char *errors = NULL;
-    if (fr_engine_open(manifest, &eo, &e, &errors) != FR_OK) {
+    fr_status st = fr_engine_open(manifest, &eo, &e, &errors);
+    eo.run_on_caller = 1;
+    if (st == FR_OK)
+        st = fr_engine_open(manifest, &eo, &ec, &errors);
+    if (st != FR_OK) {
         fprintf(stderr, "bench_ai_chain: %s\n", errors ? errors : "cannot open the manifest");
         fr_free(errors);
         return 1;
@@ -113,36 +118,46 @@ int main(int argc, char **argv)
 
     for (int i = 0; i < warmup; i++) {
         engine_run(e, (uint64_t)i + 1);
+        engine_run(ec, (uint64_t)i + 1);
         bare_run(h);
     }
     double *diff = malloc((size_t)pairs * sizeof *diff);
-    if (!diff)
+    double *cdiff = malloc((size_t)pairs * sizeof *cdiff);
+    if (!diff || !cdiff)
         return 1;
-    double fsum = 0, bsum = 0;
+    double fsum = 0, csum = 0, bsum = 0;
     for (int i = 0; i < pairs; i++) {
-        double f, b;
-        if (i % 2 == 0) {
-            f = engine_run(e, (uint64_t)i + 1000);
-            b = bare_run(h);
-        } else {
-            b = bare_run(h);
-            f = engine_run(e, (uint64_t)i + 1000);
+        double t[3];
+        for (int k = 0; k < 3; k++) {
+            int which = (i + k) % 3; /* rotate the order */
+            uint64_t seed = (uint64_t)i + 1000;
+            t[which] = which == 0   ? engine_run(e, seed)
+                       : which == 1 ? engine_run(ec, seed)
+                                    : bare_run(h);
         }
-        fsum += f;
-        bsum += b;
-        diff[i] = f - b;
+        fsum += t[0];
+        csum += t[1];
+        bsum += t[2];
+        diff[i] = t[0] - t[2];
+        cdiff[i] = t[1] - t[2];
     }
     qsort(diff, (size_t)pairs, sizeof *diff, cmp_double);
-    double overhead = (fsum - bsum) / pairs;
+    qsort(cdiff, (size_t)pairs, sizeof *cdiff, cmp_double);
     printf("{\"benchmark\":\"ai_chain10\",\"pairs\":%d,\"fluxroute_us\":%.1f,\"bare_us\":%.1f,"
            "\"overhead_us_per_run\":%.1f,\"overhead_median_us\":%.1f,\"overhead_p25_us\":%.1f,"
-           "\"overhead_p75_us\":%.1f,\"overhead_us_per_step\":%.1f}\n",
-           pairs, fsum / pairs, bsum / pairs, overhead, diff[pairs / 2], diff[pairs / 4],
-           diff[(3 * pairs) / 4], diff[pairs / 2] / 10);
+           "\"overhead_p75_us\":%.1f,\"overhead_us_per_step\":%.1f,"
+           "\"caller_fluxroute_us\":%.1f,\"caller_overhead_us_per_run\":%.1f,"
+           "\"caller_overhead_median_us\":%.1f,\"caller_overhead_p25_us\":%.1f,"
+           "\"caller_overhead_p75_us\":%.1f}\n",
+           pairs, fsum / pairs, bsum / pairs, (fsum - bsum) / pairs, diff[pairs / 2],
+           diff[pairs / 4], diff[(3 * pairs) / 4], diff[pairs / 2] / 10, csum / pairs,
+           (csum - bsum) / pairs, cdiff[pairs / 2], cdiff[pairs / 4], cdiff[(3 * pairs) / 4]);
     free(diff);
+    free(cdiff);
     curl_slist_free_all(hd);
     curl_easy_cleanup(h);
     curl_global_cleanup();
     fr_engine_close(e);
+    fr_engine_close(ec);
     return 0;
 }

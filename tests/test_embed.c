@@ -40,6 +40,58 @@ static void test_open_run_close(void)
     fr_engine_close(e);
 }
 
+/* A report without what differs between two runs of the same seed: the run id and the
+ * durations. */
+static void strip_varying(char *r)
+{
+    char *w = r;
+    for (const char *p = r; *p;) {
+        if (strncmp(p, "\"duration_us\":", 14) == 0 || strncmp(p, "\"run_id\":\"", 10) == 0) {
+            int id = p[1] == 'r';
+            size_t n = id ? 10 : 14;
+            memmove(w, p, n);
+            w += n;
+            p += n;
+            while (*p && (id ? *p != '"' : (*p >= '0' && *p <= '9')))
+                p++;
+            continue;
+        }
+        *w++ = *p++;
+    }
+    *w = '\0';
+}
+
+/* run_on_caller: the same reports as runs on the workers, parallel steps included. */
+static void test_run_on_caller(void)
+{
+    write_file(manifest,
+               "router: {worker_pool_size: 2}\n"
+               "agents:\n"
+               "  - {id: e, plugin: echo}\n"
+               "  - {id: f, plugin: chaos, config: {fail_attempts: 1}, retry: {max_attempts: 3, "
+               "base_delay: 1ms, backoff: exponential_jitter}}\n"
+               "pipeline: [{step: a, agent: e}, {step: b, agent: f, depends_on: a},\n"
+               "           {step: c, agent: e, depends_on: a}, {step: d, agent: e, depends_on: [b, "
+               "c]}]\n");
+    fr_engine_options on = {.struct_size = sizeof on, .run_on_caller = 1};
+    fr_engine *workers = NULL, *caller = NULL;
+    CU_ASSERT_EQUAL_FATAL(fr_engine_open(manifest, NULL, &workers, NULL), FR_OK);
+    CU_ASSERT_EQUAL_FATAL(fr_engine_open(manifest, &on, &caller, NULL), FR_OK);
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        char *a = NULL, *b = NULL;
+        CU_ASSERT_EQUAL_FATAL(fr_engine_run(workers, "{\"k\": [1, 2]}", seed, &a), FR_OK);
+        CU_ASSERT_EQUAL_FATAL(fr_engine_run(caller, "{\"k\": [1, 2]}", seed, &b), FR_OK);
+        CU_ASSERT_PTR_NOT_NULL(strstr(b, "\"status\":\"succeeded\""));
+        strip_varying(a);
+        strip_varying(b);
+        CU_ASSERT_STRING_EQUAL(a, b);
+        fr_free(a);
+        fr_free(b);
+    }
+    fr_engine_close(workers);
+    fr_engine_close(caller);
+}
+
 static void test_open_errors(void)
 {
     write_file(bad_manifest,
@@ -65,6 +117,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("embed", NULL, NULL);
     CU_add_test(s, "open, run, close", test_open_run_close);
     CU_add_test(s, "open reports errors", test_open_errors);
+    CU_add_test(s, "run on the caller's thread", test_run_on_caller);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();

@@ -30,6 +30,14 @@ typedef struct fr_engine_options {
     const char *const *plugin_dirs; /* searched first, in order; borrowed for the call */
     size_t n_plugin_dirs;
     int use_env_plugin_path; /* 1: also search FLUXROUTE_PLUGIN_PATH */
+    /* Since 0.1 (unreleased; read only when struct_size covers it).  1: fr_engine_run
+     * executes ready steps on the calling thread instead of handing each run to a worker
+     * thread and waiting (parallel steps still use the workers): no thread hand-off per
+     * run, which saves a wake-up on each side.  A plugin that hangs past its deadline is
+     * still abandoned and the run finishes on a worker, but fr_engine_run returns only
+     * when that plugin call returns; a plugin that hung once never runs on the caller's
+     * thread again.  0 (default): every step runs on the engine's workers. */
+    int run_on_caller;
 } fr_engine_options;
 
 /* Loads and validates the manifest at `path`, resolves and initialises its plugins and
