@@ -87,9 +87,28 @@ static void sla_flush(fr_server *s)
 
 /* Per-request state (MHD's con_cls). */
 typedef struct request {
+    fr_deferred defer; /* first: the run's thread gets back to the request through it */
     fr_http_body body;
     int64_t t0;
+    struct MHD_Connection *conn;
+    fr_reply later; /* a deferred reply, once `ready` */
+    _Atomic int ready;
 } request;
+
+/* ---- deferred replies: the connection waits, suspended, for a run on its own thread ---- */
+
+static void defer_suspend(fr_deferred *d)
+{
+    MHD_suspend_connection(((request *)d)->conn);
+}
+
+static void defer_complete(fr_deferred *d, fr_reply *reply)
+{
+    request *rq = (request *)d;
+    rq->later = *reply;
+    atomic_store(&rq->ready, 1);
+    MHD_resume_connection(rq->conn); /* MHD calls on_request again, which sends it */
+}
 
 /* ---- replies -------------------------------------------------------------------------------- */
 
@@ -329,7 +348,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     if (run) {
         const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
         int sse = accept && strstr(accept, "text/event-stream") != NULL;
-        fr__runs_handle_run(s->runs, &who, body, sse, out);
+        fr__runs_handle_run(s->runs, &who, body, sse, &rq->defer, out);
     } else if (validate) {
         fr__runs_handle_validate(s->runs, &who, body, out);
     } else {
@@ -350,6 +369,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!rq)
             return MHD_NO;
         rq->t0 = fr__mono_us();
+        rq->conn = c;
+        rq->defer.suspend = defer_suspend;
+        rq->defer.complete = defer_complete;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->max_body)
             rq->body.too_big = 1;
@@ -362,8 +384,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    if (atomic_load(&rq->ready)) { /* back from a deferred run */
+        atomic_store(&rq->ready, 0);
+        return send_reply(s, c, rq, &rq->later);
+    }
     fr_reply rp = {0};
     route(s, c, url, method, rq, &rp);
+    if (rp.deferred)
+        return MHD_YES; /* suspended; defer_complete resumes it */
     if (!rp.status && !rp.stream)
         fr__reply_error(&rp, 500, "internal", "no answer");
     return send_reply(s, c, rq, &rp);
@@ -375,6 +403,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls, (void)c, (void)toe;
     request *rq = *con_cls;
     if (rq) {
+        if (atomic_load(&rq->ready))
+            free(rq->later.body); /* the client left before its deferred reply went out */
         free(rq->body.data);
         free(rq);
         *con_cls = NULL;
@@ -434,10 +464,9 @@ static const char serve_usage[] =
     "  --manifest-dir DIR   named manifests come only from here (ROUTER_MANIFEST_DIR)\n"
     "  --keys FILE          API keys and client identities (ROUTER_KEYS_FILE); SIGHUP re-reads it\n"
     "  --providers FILE     the providers requests may use (ROUTER_PROVIDERS_FILE)\n"
-    "  --threads N          request threads (default: one per CPU core, at least 2).  A\n"
-    "                       synchronous run executes on its request thread and holds it\n"
-    "                       until it ends: raise N when runs wait on slow providers, or\n"
-    "                       use async or streamed runs, which run on workers\n"
+    "  --threads N          request threads (default: one per CPU core, at least 2).\n"
+    "                       Quick synchronous runs execute on them; slow ones (waiting\n"
+    "                       on providers) get threads of their own\n"
     "  --max-runs N         runs in flight before 429 (default 64)\n"
     "  --max-body BYTES     request body limit (default 1048576)\n"
     "  --retention D        how long finished runs and traces are kept (default 1h)\n"
@@ -586,7 +615,8 @@ int fr__serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (srv.tls)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem tls_opts[] = {

@@ -69,6 +69,7 @@ typedef struct fr_reply {
     int64_t plugin_us;           /* time spent inside plugins (for the overhead header) */
     struct MHD_Response *stream; /* a streaming response (SSE), instead of body */
     const char *route;           /* route pattern for metrics ("/v1/runs/{id}") */
+    int deferred;                /* the reply comes later through fr_deferred */
 } fr_reply;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);
@@ -77,8 +78,20 @@ void fr__runs_free(fr_runs *r);
 size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us);
 
 /* Handlers: `body` is the parsed request JSON (borrowed). */
+/* A reply a handler finishes later on another thread, while serve keeps the connection
+ * suspended (the request thread serves other connections meanwhile). */
+typedef struct fr_deferred {
+    /* Called on the request thread before the work starts elsewhere. */
+    void (*suspend)(struct fr_deferred *d);
+    /* Called once from the worker with the reply (taken over: body ownership moves). */
+    void (*complete)(struct fr_deferred *d, fr_reply *reply);
+} fr_deferred;
+
+/* A synchronous run whose pipeline has been slow (a run typically waits on providers for
+ * milliseconds or more) goes to a thread of its own through `defer` (when not NULL), and
+ * out->deferred is set; a fast one runs on the request thread. */
 void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, int sse,
-                         fr_reply *out);
+                         fr_deferred *defer, fr_reply *out);
 void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out);
 void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out);
 void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id, int trace,

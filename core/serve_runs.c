@@ -34,12 +34,16 @@ typedef struct manifest_pool {
     struct timespec mtime;
     off_t size;
     int64_t checked_us; /* when the file was last stat'ed (monotonic) */
+    int64_t run_us;     /* moving average of its runs' wall time; -1: none yet */
     idle_pipeline *idle;
     size_t n_idle;
 } manifest_pool;
 
 #define MAX_IDLE_PER_MANIFEST 32
 #define MANIFEST_RECHECK_US   1000000
+/* Synchronous runs of a manifest whose runs take longer than this on average (they wait
+ * on providers) get a thread of their own; faster ones run on the request thread. */
+#define SLOW_RUN_US 10000
 
 typedef fr_run_entry run_entry;
 
@@ -306,6 +310,7 @@ static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool *
     }
     if (!mp && (mp = calloc(1, sizeof *mp)) != NULL) {
         mp->name = strdup(ref->name);
+        mp->run_us = -1;
         mp->mtime = sb.st_mtim;
         mp->size = sb.st_size;
         mp->next = r->pools;
@@ -568,7 +573,8 @@ typedef struct run_job {
     uint64_t seed;
     int has_seed;
     sse_stream *sse;
-    int sync; /* a synchronous request: the reply waits for the run */
+    int sync;           /* a synchronous request on the request thread */
+    fr_deferred *defer; /* a synchronous request answered from the run's own thread */
 } run_job;
 
 /* Runs the job; stores report (and trace) in its entry, and a copy of the report in
@@ -592,7 +598,9 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
         ro.token_ud = j->sse;
     }
     fr_run_result res;
+    int64_t t0 = fr__mono_us();
     fr_status st = fr__pipeline_run(j->p, &ro, &res);
+    int64_t took = fr__mono_us() - t0;
     char *report = NULL, *trace = NULL;
     int64_t plugin_us = 0;
     *status = FR_RUN_FAILED;
@@ -638,6 +646,8 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
     e->status = *status;
     fr__run_store_finish(r->runs, e, fr__mono_us());
     r->in_flight--;
+    if (j->pool && st == FR_OK)
+        j->pool->run_us = j->pool->run_us < 0 ? took : (j->pool->run_us * 7 + took) / 8;
     pthread_cond_broadcast(&r->idle_cv);
     pthread_mutex_unlock(&r->mu);
     release(r, j->pool, j->p);
@@ -661,8 +671,34 @@ static void *async_main(void *arg)
     return NULL;
 }
 
+/* A synchronous run on its own thread: the reply goes back through j->defer. */
+static void *deferred_main(void *arg)
+{
+    run_job *j = arg;
+    fr_run_status st;
+    fr_reply reply = {.route = "/v1/run"};
+    reply.plugin_us = execute(j, &st, &reply.body);
+    reply.status = reply.body ? 200 : 500;
+    reply.body_len = reply.body ? strlen(reply.body) : 0;
+    fr_deferred *d = j->defer;
+    job_free(j);
+    d->complete(d, &reply);
+    return NULL;
+}
+
+/* Has this manifest's pipeline been quick enough to run on the request thread? */
+static int runs_quickly(fr_runs *r, const manifest_pool *pool)
+{
+    if (!pool)
+        return 0; /* inline YAML: built per request, never measured */
+    pthread_mutex_lock(&r->mu);
+    int quick = pool->run_us >= 0 && pool->run_us < SLOW_RUN_US;
+    pthread_mutex_unlock(&r->mu);
+    return quick;
+}
+
 void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, int sse,
-                         fr_reply *out)
+                         fr_deferred *defer, fr_reply *out)
 {
     manifest_ref ref;
     if (manifest_ref_from(body, &ref, out) != 0)
@@ -760,6 +796,21 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
             out->status = 200;
             out->content_type = "text/event-stream";
         }
+        return;
+    }
+    if (defer && !runs_quickly(r, j->pool)) {
+        /* A run that waits (on providers, mostly) must not hold a request thread. */
+        j->defer = defer;
+        defer->suspend(defer);
+        out->deferred = 1;
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int started = pthread_create(&t, &attr, deferred_main, j) == 0;
+        pthread_attr_destroy(&attr);
+        if (!started)
+            deferred_main(j);
         return;
     }
     fr_run_status st;
