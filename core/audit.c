@@ -54,7 +54,6 @@ typedef struct queued_line {
     size_t len;
 } queued_line;
 static queued_line *queue_head, **queue_tail = &queue_head;
-static size_t queue_len;
 static int writer_waiting; /* the writer sleeps on flush_cv: an append must wake it */
 
 void fr__audit_init(void)
@@ -98,7 +97,6 @@ static void *flusher_main(void *arg)
             queued_line *batch = queue_head;
             queue_head = NULL;
             queue_tail = &queue_head;
-            queue_len = 0;
             write_queued(batch); /* mu held: appends exclude each other */
             if (!flusher_stop) {
                 /* Let a group gather: under load the writer then wakes once a
@@ -422,7 +420,6 @@ int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size
         /* The writer thread appends it with whatever else is queued. */
         *queue_tail = l;
         queue_tail = &l->next;
-        queue_len++;
         if (writer_waiting)
             pthread_cond_signal(&flush_cv);
         pthread_mutex_unlock(&mu);

@@ -635,20 +635,8 @@ static char *add_provider_field(fr_call *call, const char *resp, size_t len, con
         return NULL;
     memcpy(w, resp + b, e - b - 1);
     w += e - b - 1;
-    w += sprintf(w, "%s\"provider\":\"", empty ? "" : ",");
-    static const char hex[] = "0123456789abcdef";
-    for (const char *c = id; *c; c++) {
-        unsigned char ch = (unsigned char)*c;
-        if (ch == '"' || ch == '\\') {
-            *w++ = '\\';
-            *w++ = (char)ch;
-        } else if (ch < 0x20) {
-            w += sprintf(w, "\\u00%c%c", hex[ch >> 4], hex[ch & 15]);
-        } else {
-            *w++ = (char)ch;
-        }
-    }
-    *w++ = '"';
+    w += sprintf(w, "%s\"provider\":", empty ? "" : ",");
+    w = fr__json_put_string(w, id);
     *w++ = '}';
     *w = '\0';
     *out_len = (size_t)(w - out);

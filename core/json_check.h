@@ -12,6 +12,11 @@
  * with valid UTF-8 in strings and nesting at most FR_JSON_MAX_DEPTH; else 0. */
 int fr__json_valid(const char *s, size_t len);
 
+/* Writes `s` as a quoted JSON string at `dst` ('"' and '\\' escaped, control characters
+ * as \u00XX, everything else as it is) and returns the end.  `dst` must have room for
+ * 6 * strlen(s) + 2 bytes.  Not NUL-terminated. */
+char *fr__json_put_string(char *dst, const char *s);
+
 /* Finds member `key` of the JSON object s[0..len) without building a tree: returns 1 and
  * sets *value / *value_len to the member's raw value text (the last one when the key is
  * repeated), 0 when the object has no such member, -1 when s is not one JSON object or a

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "engine.h"
+#include "json_check.h"
 
 const char *fr__step_state_name(fr_step_state s)
 {
@@ -177,10 +178,11 @@ typedef struct report_buf {
     int oom;
 } report_buf;
 
-static void put_n(report_buf *b, const char *s, size_t n)
+/* Makes room for n more bytes (b->oom on failure). */
+static int reserve(report_buf *b, size_t n)
 {
     if (b->oom)
-        return;
+        return 0;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 1024;
         while (cap < b->len + n + 1)
@@ -188,11 +190,18 @@ static void put_n(report_buf *b, const char *s, size_t n)
         char *d = realloc(b->data, cap);
         if (!d) {
             b->oom = 1;
-            return;
+            return 0;
         }
         b->data = d;
         b->cap = cap;
     }
+    return 1;
+}
+
+static void put_n(report_buf *b, const char *s, size_t n)
+{
+    if (!reserve(b, n))
+        return;
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
@@ -205,37 +214,14 @@ static void put(report_buf *b, const char *s)
 
 static void put_str(report_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     if (!s) {
         put_n(b, "null", 4);
         return;
     }
-    put_n(b, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        put_n(b, run, (size_t)(s - run));
-        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t n = 2;
-        if (c == '\n')
-            esc[1] = 'n';
-        else if (c == '\t')
-            esc[1] = 't';
-        else if (c == '\r')
-            esc[1] = 'r';
-        else if (c < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        }
-        put_n(b, esc, n);
-        run = s + 1;
+    if (reserve(b, 6 * strlen(s) + 2)) {
+        b->len = (size_t)(fr__json_put_string(b->data + b->len, s) - b->data);
+        b->data[b->len] = '\0';
     }
-    put_n(b, run, (size_t)(s - run));
-    put_n(b, "\"", 1);
 }
 
 static void put_int(report_buf *b, int64_t v)

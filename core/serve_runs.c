@@ -56,6 +56,36 @@ struct fr_runs {
     size_t in_flight;
 };
 
+/* ---- manifest pools (r->mu held for these) ---- */
+
+static manifest_pool *find_pool(fr_runs *r, const char *name)
+{
+    manifest_pool *mp = r->pools;
+    while (mp && strcmp(mp->name, name) != 0)
+        mp = mp->next;
+    return mp;
+}
+
+/* An idle pipeline of the pool, or NULL. */
+static fr_pipeline *pop_idle(manifest_pool *mp)
+{
+    idle_pipeline *ip = mp ? mp->idle : NULL;
+    if (!ip)
+        return NULL;
+    mp->idle = ip->next;
+    mp->n_idle--;
+    fr_pipeline *p = ip->p;
+    free(ip);
+    return p;
+}
+
+static void drop_idle(manifest_pool *mp)
+{
+    fr_pipeline *p;
+    while ((p = pop_idle(mp)) != NULL)
+        fr__pipeline_free(p);
+}
+
 fr_runs *fr__runs_new(const fr_runs_config *cfg)
 {
     fr_runs *r = calloc(1, sizeof *r);
@@ -79,12 +109,7 @@ void fr__runs_free(fr_runs *r)
     while (r->pools) {
         manifest_pool *mp = r->pools;
         r->pools = mp->next;
-        while (mp->idle) {
-            idle_pipeline *ip = mp->idle;
-            mp->idle = ip->next;
-            fr__pipeline_free(ip->p);
-            free(ip);
-        }
+        drop_idle(mp);
         free(mp->name);
         free(mp);
     }
@@ -252,11 +277,6 @@ static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *te
     return p;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    return fr__file_read(path, len);
-}
-
 /* A pipeline for the request: from the named manifest's pool, or built for inline YAML.
  * *pool is set when it must go back to a pool. */
 static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool **pool,
@@ -269,20 +289,14 @@ static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool *
      * within a second, and a busy server does not stat the manifest per request. */
     int64_t now = fr__mono_us();
     pthread_mutex_lock(&r->mu);
-    manifest_pool *known = r->pools;
-    while (known && strcmp(known->name, ref->name) != 0)
-        known = known->next;
-    if (known && known->idle && now - known->checked_us < MANIFEST_RECHECK_US) {
-        idle_pipeline *ip = known->idle;
-        known->idle = ip->next;
-        known->n_idle--;
-        pthread_mutex_unlock(&r->mu);
-        fr_pipeline *p = ip->p;
-        free(ip);
-        *pool = known;
-        return p;
-    }
+    manifest_pool *known = find_pool(r, ref->name);
+    fr_pipeline *fresh =
+        known && now - known->checked_us < MANIFEST_RECHECK_US ? pop_idle(known) : NULL;
     pthread_mutex_unlock(&r->mu);
+    if (fresh) {
+        *pool = known;
+        return fresh;
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", r->cfg.manifest_dir, ref->name);
     struct stat sb;
@@ -292,19 +306,11 @@ static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool *
         return NULL;
     }
     pthread_mutex_lock(&r->mu);
-    manifest_pool *mp = r->pools;
-    while (mp && strcmp(mp->name, ref->name) != 0)
-        mp = mp->next;
+    manifest_pool *mp = find_pool(r, ref->name);
     if (mp && (mp->mtime.tv_sec != sb.st_mtim.tv_sec || mp->mtime.tv_nsec != sb.st_mtim.tv_nsec ||
                mp->size != sb.st_size)) {
         /* The file changed: forget the old builds. */
-        while (mp->idle) {
-            idle_pipeline *ip = mp->idle;
-            mp->idle = ip->next;
-            fr__pipeline_free(ip->p);
-            free(ip);
-        }
-        mp->n_idle = 0;
+        drop_idle(mp);
         mp->mtime = sb.st_mtim;
         mp->size = sb.st_size;
     }
@@ -318,18 +324,11 @@ static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool *
     }
     if (mp)
         mp->checked_us = now;
-    fr_pipeline *p = NULL;
-    if (mp && mp->idle) {
-        idle_pipeline *ip = mp->idle;
-        mp->idle = ip->next;
-        mp->n_idle--;
-        p = ip->p;
-        free(ip);
-    }
+    fr_pipeline *p = pop_idle(mp);
     pthread_mutex_unlock(&r->mu);
     if (!p) {
         size_t len = 0;
-        char *text = read_file(path, &len);
+        char *text = fr__file_read(path, &len);
         if (!text) {
             fr__reply_error(out, 404, "manifest_not_found", "cannot read manifest \"%s\"",
                             ref->name);

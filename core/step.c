@@ -8,6 +8,7 @@
 #include "duration.h"
 #include "effects.h"
 #include "isolate.h"
+#include "json_check.h"
 #include "lease.h"
 #include "observe.h"
 #include "pipeline.h"
@@ -41,29 +42,6 @@ fr_attempt_result *fr__step_add_attempt(fr_step_result *r)
 
 /* ---- step input ---------------------------------------------------------------------- */
 
-/* Appends `s` as a JSON string literal at p; returns the new end. */
-static char *put_json_string(char *p, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    *p++ = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = (char)c;
-        } else if (c < 0x20) {
-            memcpy(p, "\\u00", 4);
-            p[4] = hex[c >> 4];
-            p[5] = hex[c & 15];
-            p += 6;
-        } else {
-            *p++ = (char)c;
-        }
-    }
-    *p++ = '"';
-    return p;
-}
-
 static char *put(char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);
@@ -91,7 +69,7 @@ fr_step_exec *fr__step_exec_new(fr_run *run, int step)
         const fr_step_result *dr = &run->res->steps[st->dep_index[i]];
         if (i)
             *p++ = ',';
-        p = put_json_string(p, st->depends_on[i]);
+        p = fr__json_put_string(p, st->depends_on[i]);
         *p++ = ':';
         p = put(p, dr->output, dr->output_len);
     }
