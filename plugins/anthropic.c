@@ -194,34 +194,50 @@ static void anthropic_usage(pv_result *res, json_object *u)
         res->out_tokens = json_object_get_int64(v);
 }
 
-static fr_status anthropic_parse(const pv_state *s, fr_call *call, json_object *wire,
-                                 pv_result *res)
+static fr_status anthropic_parse(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res)
 {
-    json_object *content = pv_get(wire, "content", json_type_array);
-    if (!content)
+    int content = pj_get(w, 0, "content", PJ_ARRAY);
+    if (content < 0)
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "answer has no \"content\" array");
-    for (size_t i = 0; i < json_object_array_length(content); i++) {
-        json_object *b = json_object_array_get_idx(content, i);
-        const char *type = pv_str(b, "type");
-        if (!type)
+    for (size_t i = 0, n = pj_count(w, content); i < n; i++) {
+        int b = pj_at(w, content, i);
+        char type[32];
+        if (!pj_copy(w, pj_get(w, b, "type", PJ_STRING), type, sizeof type))
             return pv_fail(s, call, FR_E_BAD_RESPONSE, "content[%zu] has no type", i);
         if (strcmp(type, "text") == 0) {
-            const char *t = pv_str(b, "text");
-            if (!t)
+            int t = pj_get(w, b, "text", PJ_STRING);
+            if (t < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE, "content[%zu] has no text", i);
-            pv_text(res, t, strlen(t));
+            pj_cstr(w, t, &res->text);
         } else if (strcmp(type, "tool_use") == 0) {
-            json_object *input = pv_get(b, "input", json_type_object);
-            if (!pv_str(b, "id") || !pv_str(b, "name") || !input)
+            int id = pj_get(w, b, "id", PJ_STRING), name = pj_get(w, b, "name", PJ_STRING);
+            int input = pj_get(w, b, "input", PJ_OBJECT);
+            if (id < 0 || name < 0 || input < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE,
                                "content[%zu] (tool_use) lacks id, name or input", i);
-            if (!pv_tool_call(res, pv_str(b, "id"), pv_str(b, "name"), input, NULL))
+            /* The input travels as its JSON text (pv_result_json reads it back). */
+            pu_buf args = {0};
+            pj_put_value(&args, w, input);
+            char *id_s = pj_strdup(w, id), *name_s = pj_strdup(w, name);
+            json_object *tc = id_s && name_s && !args.oom
+                                  ? pv_tool_call(res, id_s, name_s, NULL, args.data)
+                                  : NULL;
+            free(id_s);
+            free(name_s);
+            pu_buf_free(&args);
+            if (!tc)
                 return pv_nomem(s, call);
         } /* thinking and other blocks are not part of the answer */
     }
-    anthropic_finish(res, pv_str(wire, "stop_reason"));
-    anthropic_usage(res, pv_get(wire, "usage", json_type_object));
-    pv_set(res->model, sizeof res->model, pv_str(wire, "model"));
+    char reason[64];
+    if (pj_copy(w, pj_get(w, 0, "stop_reason", PJ_STRING), reason, sizeof reason))
+        anthropic_finish(res, reason);
+    int u = pj_get(w, 0, "usage", PJ_OBJECT), v;
+    if ((v = pj_get(w, u, "input_tokens", PJ_INT)) >= 0)
+        res->in_tokens = pj_int64(w, v);
+    if ((v = pj_get(w, u, "output_tokens", PJ_INT)) >= 0)
+        res->out_tokens = pj_int64(w, v);
+    pj_copy(w, pj_get(w, 0, "model", PJ_STRING), res->model, sizeof res->model);
     return FR_OK;
 }
 

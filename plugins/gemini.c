@@ -280,10 +280,17 @@ static fr_status gemini_chunk(const pv_state *s, fr_call *call, json_object *wir
     return st;
 }
 
-static fr_status gemini_parse(const pv_state *s, fr_call *call, json_object *wire, pv_result *res)
+static fr_status gemini_parse(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res)
 {
+    /* A whole answer is one stream chunk's shape: read through the same code. */
+    char err[200];
+    json_object *wire = pu_json_parse(w->text, w->len, err, sizeof err);
+    if (!wire)
+        return pv_nomem(s, call);
     int final = 0;
-    return gemini_chunk(s, call, wire, res, 0, &final);
+    fr_status st = gemini_chunk(s, call, wire, res, 0, &final);
+    json_object_put(wire);
+    return st;
 }
 
 static fr_status gemini_event(const pv_state *s, fr_call *call, pv_result *res, const char *event,

@@ -46,7 +46,8 @@ static const char *const llm_roots[] = {"input", "steps", NULL};
 typedef struct llm_state {
     const fr_host_api *host;
     const llm_config *cfg;
-    json_object *tools; /* parsed once in init; read-only afterwards (NULL: none) */
+    char *tools;          /* compact JSON of the tools, checked once in init (NULL: none) */
+    char temperature[40]; /* its JSON text ("" when unset) */
 } llm_state;
 
 static fr_status llm_init(const fr_host_api *host, const void *config, void **state)
@@ -88,13 +89,24 @@ static fr_status llm_init(const fr_host_api *host, const void *config, void **st
         }
     }
     llm_state *s = host->alloc(NULL, sizeof *s);
-    if (!s) {
-        json_object_put(tools);
+    char *tools_text = NULL;
+    if (tools) {
+        const char *t = pu_json_text(tools, NULL);
+        tools_text = t ? strdup(t) : NULL;
+    }
+    json_object_put(tools);
+    if (!s || (tools && !tools_text)) {
+        free(tools_text);
+        if (s)
+            host->free_mem(s);
         return FR_E_NOMEM;
     }
     s->host = host;
     s->cfg = cfg;
-    s->tools = tools;
+    s->tools = tools_text;
+    s->temperature[0] = '\0';
+    if (cfg->temperature >= 0)
+        pu_double_text(cfg->temperature, s->temperature, sizeof s->temperature);
     *state = s;
     return FR_OK;
 }
@@ -103,25 +115,22 @@ static void llm_fini(void *state)
 {
     llm_state *s = state;
     if (s) {
-        json_object_put(s->tools);
+        free(s->tools);
         s->host->free_mem(s);
     }
 }
 
-/* Renders template `which` ("prompt", "system") over the step input into a new JSON
+/* Renders template `which` ("prompt", "system") over the step input into out as a JSON
  * string.  Returns FR_OK, FR_E_CONFIG or FR_E_NOMEM, with the call's error set. */
 static fr_status render(const fr_host_api *host, fr_call *call, const char *which, const char *tmpl,
-                        json_object *input, json_object **out)
+                        const pj_doc *input, pu_buf *out)
 {
     pu_buf buf = {0};
     char err[200];
     int missing = 0;
     fr_status st = pu_tmpl_render(tmpl, input, &buf, &missing, err, sizeof err);
-    if (st == FR_OK) {
-        *out = json_object_new_string_len(buf.data ? buf.data : "", (int)buf.len);
-        if (!*out)
-            st = FR_E_NOMEM;
-    }
+    if (st == FR_OK)
+        pj_put_string(out, buf.data ? buf.data : "", buf.len);
     pu_buf_free(&buf);
     if (st == FR_E_CONFIG && missing)
         host->set_error(call, "llm: template path \"%s\" not found in step input (%s)", err, which);
@@ -132,64 +141,52 @@ static fr_status render(const fr_host_api *host, fr_call *call, const char *whic
     return st;
 }
 
-/* Builds the normalized chat request.  Returns FR_OK (and *req, caller puts it) or a
- * failure with the call's error set. */
-static fr_status build_request(const llm_state *s, fr_call *call, json_object *input,
-                               json_object **req)
+/* Writes the normalized chat request into req: {system?, messages: [{role, content}],
+ * max_tokens?, temperature?, tools?, stream}.  Returns FR_OK or a failure with the call's
+ * error set. */
+static fr_status build_request(const llm_state *s, fr_call *call, const pj_doc *input, pu_buf *req)
 {
     const fr_host_api *host = s->host;
     const llm_config *cfg = s->cfg;
-    json_object *prompt = NULL, *system = NULL;
+    /* The prompt first: its error is the one reported when both templates fail. */
+    pu_buf prompt = {0}, system = {0};
     fr_status st = render(host, call, "prompt", cfg->prompt, input, &prompt);
     if (st == FR_OK && cfg->system)
         st = render(host, call, "system", cfg->system, input, &system);
-    if (st != FR_OK) {
-        json_object_put(prompt);
+    pu_buf_lit(req, "{");
+    if (st == FR_OK && cfg->system) {
+        pu_buf_lit(req, "\"system\":");
+        pu_buf_append(req, system.data, system.len);
+        pu_buf_lit(req, ",");
+    }
+    pu_buf_lit(req, "\"messages\":[{\"role\":\"user\",\"content\":");
+    if (st == FR_OK)
+        pu_buf_append(req, prompt.data, prompt.len);
+    pu_buf_lit(req, "}]");
+    pu_buf_free(&prompt);
+    pu_buf_free(&system);
+    if (st != FR_OK)
         return st;
+    if (cfg->max_tokens > 0) {
+        pu_buf_lit(req, ",\"max_tokens\":");
+        pj_put_int64(req, cfg->max_tokens);
     }
-
-    json_object *r = json_object_new_object();
-    json_object *messages = json_object_new_array();
-    json_object *msg = json_object_new_object();
-    int bad = !r || !messages || !msg;
-    if (!bad && system) {
-        bad = pu_json_add(r, "system", system);
-        system = NULL;
+    if (s->temperature[0]) {
+        pu_buf_lit(req, ",\"temperature\":");
+        pu_buf_append(req, s->temperature, strlen(s->temperature));
     }
-    bad = bad || pu_json_add(msg, "role", json_object_new_string("user"));
-    if (!bad) {
-        bad = pu_json_add(msg, "content", prompt);
-        prompt = NULL;
+    if (s->tools) {
+        pu_buf_lit(req, ",\"tools\":");
+        pu_buf_append(req, s->tools, strlen(s->tools));
     }
-    if (!bad) {
-        bad = pu_json_append(messages, msg);
-        msg = NULL;
-    }
-    if (!bad) {
-        bad = pu_json_add(r, "messages", messages);
-        messages = NULL;
-    }
-    if (!bad && cfg->max_tokens > 0)
-        bad = pu_json_add(r, "max_tokens", json_object_new_int64(cfg->max_tokens));
-    if (!bad && cfg->temperature >= 0)
-        bad = pu_json_add(r, "temperature", pu_json_double(cfg->temperature));
-    /* A deep copy: json-c reference counts are not atomic, and invoke runs on several
-     * threads at once. */
-    if (!bad && s->tools) {
-        json_object *copy = NULL;
-        bad = json_object_deep_copy(s->tools, &copy, NULL) != 0 || pu_json_add(r, "tools", copy);
-    }
-    bad = bad || pu_json_add(r, "stream", json_object_new_boolean(cfg->stream != 0));
-    json_object_put(prompt);
-    json_object_put(system);
-    json_object_put(msg);
-    json_object_put(messages);
-    if (bad) {
-        json_object_put(r);
+    if (cfg->stream)
+        pu_buf_lit(req, ",\"stream\":true}");
+    else
+        pu_buf_lit(req, ",\"stream\":false}");
+    if (req->oom) {
         host->set_error(call, "llm: out of memory building the request");
         return FR_E_NOMEM;
     }
-    *req = r;
     return FR_OK;
 }
 
@@ -199,6 +196,14 @@ static fr_status bad_response(const fr_host_api *host, fr_call *call, const char
     return FR_E_BAD_RESPONSE;
 }
 
+/* Member `key` of the response's top level when absent, null or of type `type`: 0 and
+ * *tok (-1 or the null's token); otherwise -1. */
+static int optional_member(const pj_doc *r, const char *key, pj_type type, int *tok)
+{
+    *tok = pj_member(r, 0, key);
+    return *tok < 0 || pj_type_of(r, *tok) == PJ_NULL || pj_type_of(r, *tok) == type ? 0 : -1;
+}
+
 /* Turns the provider's response into the step output {text, usage, model, provider,
  * tool_calls, finish_reason}.  tool_calls is [] and finish_reason null when the provider
  * does not say. */
@@ -206,69 +211,63 @@ static fr_status build_output(const fr_host_api *host, fr_call *call, const char
                               size_t resp_len, char **output, size_t *output_len)
 {
     char err[200];
-    json_object *r = pu_json_parse(resp, resp_len, err, sizeof err);
-    if (!r) {
+    pj_doc r;
+    if (pj_scan_any(&r, resp, resp_len, err, sizeof err) != 0) {
         host->set_error(call, "llm: malformed provider response: %s", err);
         return FR_E_BAD_RESPONSE;
     }
-    json_object *text, *usage, *in, *outt, *model = NULL, *provider = NULL;
-    json_object *calls = NULL, *finish = NULL;
+    int text = pj_get(&r, 0, "text", PJ_STRING), usage = pj_get(&r, 0, "usage", PJ_OBJECT);
+    int in = pj_get(&r, usage, "input_tokens", PJ_INT);
+    int outt = pj_get(&r, usage, "output_tokens", PJ_INT);
+    int model, provider, calls, finish;
     fr_status st = FR_OK;
-    if (!json_object_is_type(r, json_type_object))
+    if (pj_type_of(&r, 0) != PJ_OBJECT)
         st = bad_response(host, call, "not a JSON object");
-    else if (!json_object_object_get_ex(r, "text", &text) ||
-             !json_object_is_type(text, json_type_string))
+    else if (text < 0)
         st = bad_response(host, call, "\"text\" is missing or not a string");
-    else if (!json_object_object_get_ex(r, "usage", &usage) ||
-             !json_object_is_type(usage, json_type_object) ||
-             !json_object_object_get_ex(usage, "input_tokens", &in) ||
-             !json_object_is_type(in, json_type_int) ||
-             !json_object_object_get_ex(usage, "output_tokens", &outt) ||
-             !json_object_is_type(outt, json_type_int))
+    else if (in < 0 || outt < 0)
         st = bad_response(host, call, "\"usage\" must hold integer input_tokens and output_tokens");
-    else if (json_object_object_get_ex(r, "model", &model) && model &&
-             !json_object_is_type(model, json_type_string))
+    else if (optional_member(&r, "model", PJ_STRING, &model) != 0)
         st = bad_response(host, call, "\"model\" is not a string");
-    else if (json_object_object_get_ex(r, "provider", &provider) && provider &&
-             !json_object_is_type(provider, json_type_string))
+    else if (optional_member(&r, "provider", PJ_STRING, &provider) != 0)
         st = bad_response(host, call, "\"provider\" is not a string");
-    else if (json_object_object_get_ex(r, "tool_calls", &calls) && calls &&
-             !json_object_is_type(calls, json_type_array))
+    else if (optional_member(&r, "tool_calls", PJ_ARRAY, &calls) != 0)
         st = bad_response(host, call, "\"tool_calls\" is not an array");
-    else if (json_object_object_get_ex(r, "finish_reason", &finish) && finish &&
-             !json_object_is_type(finish, json_type_string))
+    else if (optional_member(&r, "finish_reason", PJ_STRING, &finish) != 0)
         st = bad_response(host, call, "\"finish_reason\" is not a string");
     if (st != FR_OK) {
-        json_object_put(r);
+        pj_free(&r);
         return st;
     }
-
-    /* Move the values over (get adds a reference; the response object keeps its own). */
-    json_object *o = json_object_new_object();
-    json_object *u = json_object_new_object();
-    int bad = !o || !u;
-    bad = bad || pu_json_add(o, "text", json_object_get(text));
-    bad = bad || pu_json_add(u, "input_tokens", json_object_get(in));
-    bad = bad || pu_json_add(u, "output_tokens", json_object_get(outt));
-    if (!bad) {
-        bad = pu_json_add(o, "usage", u);
-        u = NULL;
-    }
-    /* A missing model or provider is reported as null so the output keeps its shape. */
-    bad = bad || json_object_object_add(o, "model", json_object_get(model)) != 0;
-    bad = bad || json_object_object_add(o, "provider", json_object_get(provider)) != 0;
-    bad = bad ||
-          pu_json_add(o, "tool_calls", calls ? json_object_get(calls) : json_object_new_array());
-    bad = bad || json_object_object_add(o, "finish_reason", json_object_get(finish)) != 0;
-    if (bad) {
+    /* Values are written as json-c writes them; a missing model or provider is null so
+     * the output keeps its shape. */
+    pu_buf o = {0};
+    pu_buf_lit(&o, "{\"text\":");
+    pj_put_value(&o, &r, text);
+    pu_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
+    pj_put_value(&o, &r, in);
+    pu_buf_lit(&o, ",\"output_tokens\":");
+    pj_put_value(&o, &r, outt);
+    pu_buf_lit(&o, "},\"model\":");
+    pj_put_value_or_null(&o, &r, model);
+    pu_buf_lit(&o, ",\"provider\":");
+    pj_put_value_or_null(&o, &r, provider);
+    pu_buf_lit(&o, ",\"tool_calls\":");
+    if (calls >= 0 && pj_type_of(&r, calls) == PJ_ARRAY)
+        pj_put_value(&o, &r, calls);
+    else
+        pu_buf_lit(&o, "[]");
+    pu_buf_lit(&o, ",\"finish_reason\":");
+    pj_put_value_or_null(&o, &r, finish);
+    pu_buf_lit(&o, "}");
+    pj_free(&r);
+    if (o.oom) {
+        pu_buf_free(&o);
         host->set_error(call, "llm: out of memory building the output");
-        st = FR_E_NOMEM;
-    } else {
-        st = pu_json_out(host, call, o, output, output_len);
+        return FR_E_NOMEM;
     }
-    json_object_put(u);
-    json_object_put(o);
-    json_object_put(r);
+    st = pu_output_copy(host, call, o.data, o.len, output, output_len);
+    pu_buf_free(&o);
     return st;
 }
 
@@ -279,29 +278,20 @@ static fr_status llm_invoke(void *state, fr_call *call, const char *input, size_
     const fr_host_api *host = s->host;
     char err[200];
 
-    json_object *in = pu_json_parse(input, input_len, err, sizeof err);
-    if (!in) {
+    pj_doc in;
+    if (pj_scan_any(&in, input, input_len, err, sizeof err) != 0) {
         host->set_error(call, "llm: step input is not valid JSON: %s", err);
         return FR_E_INVALID;
     }
-    json_object *req = NULL;
-    fr_status st = build_request(s, call, in, &req);
-    json_object_put(in);
-    if (st != FR_OK)
-        return st;
-
-    size_t req_len = 0;
-    const char *req_text = pu_json_text(req, &req_len);
+    pu_buf req = {0};
+    fr_status st = build_request(s, call, &in, &req);
+    pj_free(&in);
     char *resp = NULL;
     size_t resp_len = 0;
-    if (!req_text) {
-        host->set_error(call, "llm: out of memory serializing the request");
-        st = FR_E_NOMEM;
-    } else {
-        /* On failure the host has already recorded the provider's message. */
-        st = host->provider_call(call, req_text, req_len, &resp, &resp_len);
-    }
-    json_object_put(req);
+    /* On failure the host has already recorded the provider's message. */
+    if (st == FR_OK)
+        st = host->provider_call(call, req.data, req.len, &resp, &resp_len);
+    pu_buf_free(&req);
     if (st != FR_OK)
         return st;
     if (!resp)

@@ -220,22 +220,30 @@ static fr_status render_reply(const mock_state *s, fr_call *call, const mock_req
         pu_buf_append(out, r->prompt, r->prompt_len);
         return out->oom ? FR_E_NOMEM : FR_OK;
     }
-    json_object *vars = json_object_new_object();
-    int bad = !vars;
-    bad = bad ||
-          pu_json_add(vars, "prompt", json_object_new_string_len(r->prompt, (int)r->prompt_len));
-    bad = bad ||
-          pu_json_add(vars, "system",
-                      json_object_new_string_len(r->system ? r->system : "", (int)r->system_len));
-    bad = bad || pu_json_add(vars, "model", json_object_new_string(model));
-    if (bad) {
-        json_object_put(vars);
+    /* The variables as a JSON document: {prompt, system, model}. */
+    pu_buf text = {0};
+    pu_buf_lit(&text, "{\"prompt\":");
+    pj_put_string(&text, r->prompt, r->prompt_len);
+    pu_buf_lit(&text, ",\"system\":");
+    pj_put_string(&text, r->system ? r->system : "", r->system_len);
+    pu_buf_lit(&text, ",\"model\":");
+    pj_put_cstr(&text, model);
+    pu_buf_lit(&text, "}");
+    pj_doc vars;
+    if (text.oom) {
+        pu_buf_free(&text);
+        return FR_E_NOMEM;
+    }
+    if (pj_scan(&vars, text.data, text.len) != 0) { /* cannot happen: written above */
+        pj_free(&vars);
+        pu_buf_free(&text);
         return FR_E_NOMEM;
     }
     char err[200];
     int missing = 0;
-    fr_status st = pu_tmpl_render(s->reply, vars, out, &missing, err, sizeof err);
-    json_object_put(vars);
+    fr_status st = pu_tmpl_render(s->reply, &vars, out, &missing, err, sizeof err);
+    pj_free(&vars);
+    pu_buf_free(&text);
     if (st == FR_E_CONFIG) {
         if (missing)
             host->set_error(call, "mock: template path \"%s\" not found in reply variables", err);

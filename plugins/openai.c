@@ -136,37 +136,46 @@ static void openai_usage(pv_result *res, json_object *wire)
     }
 }
 
-static fr_status openai_parse(const pv_state *s, fr_call *call, json_object *wire, pv_result *res)
+static fr_status openai_parse(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res)
 {
-    json_object *choices = pv_get(wire, "choices", json_type_array);
-    json_object *c0 = choices && json_object_array_length(choices) > 0
-                          ? json_object_array_get_idx(choices, 0)
-                          : NULL;
-    json_object *msg = pv_get(c0, "message", json_type_object);
-    if (!msg)
+    int c0 = pj_at(w, pj_get(w, 0, "choices", PJ_ARRAY), 0);
+    int msg = pj_get(w, c0, "message", PJ_OBJECT);
+    if (msg < 0)
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "answer has no choices[0].message");
-    const char *text = pv_str(msg, "content");
-    if (text)
-        pv_text(res, text, strlen(text));
-    const char *refusal = pv_str(msg, "refusal");
-    if (!text && refusal)
-        pv_text(res, refusal, strlen(refusal));
-    json_object *tcs = pv_get(msg, "tool_calls", json_type_array);
-    for (size_t i = 0; tcs && i < json_object_array_length(tcs); i++) {
-        json_object *tc = json_object_array_get_idx(tcs, i);
-        json_object *fn = pv_get(tc, "function", json_type_object);
-        const char *name = pv_str(fn, "name"), *args = pv_str(fn, "arguments");
-        if (!name || !args)
+    int text = pj_get(w, msg, "content", PJ_STRING);
+    int refusal = pj_get(w, msg, "refusal", PJ_STRING);
+    if (text >= 0)
+        pj_cstr(w, text, &res->text);
+    else if (refusal >= 0)
+        pj_cstr(w, refusal, &res->text);
+    int tcs = pj_get(w, msg, "tool_calls", PJ_ARRAY);
+    for (size_t i = 0; i < pj_count(w, tcs); i++) {
+        int tc = pj_at(w, tcs, i), fn = pj_get(w, tc, "function", PJ_OBJECT);
+        int name = pj_get(w, fn, "name", PJ_STRING), args = pj_get(w, fn, "arguments", PJ_STRING);
+        if (name < 0 || args < 0)
             return pv_fail(s, call, FR_E_BAD_RESPONSE,
                            "tool_calls[%zu] lacks function.name or function.arguments", i);
-        if (!pv_tool_call(res, pv_str(tc, "id"), name, NULL, args))
+        char *id_s = pj_strdup(w, pj_get(w, tc, "id", PJ_STRING));
+        char *name_s = pj_strdup(w, name), *args_s = pj_strdup(w, args);
+        json_object *entry =
+            name_s && args_s ? pv_tool_call(res, id_s, name_s, NULL, args_s) : NULL;
+        free(id_s);
+        free(name_s);
+        free(args_s);
+        if (!entry)
             return pv_nomem(s, call);
     }
-    openai_finish(res, pv_str(c0, "finish_reason"));
-    if (refusal && !text)
+    char finish[32];
+    if (pj_copy(w, pj_get(w, c0, "finish_reason", PJ_STRING), finish, sizeof finish))
+        openai_finish(res, finish);
+    if (refusal >= 0 && text < 0)
         pv_set(res->finish, sizeof res->finish, "content_filter");
-    openai_usage(res, wire);
-    pv_set(res->model, sizeof res->model, pv_str(wire, "model"));
+    int u = pj_get(w, 0, "usage", PJ_OBJECT);
+    if (u >= 0) {
+        res->in_tokens = pj_int64(w, pj_get(w, u, "prompt_tokens", PJ_INT));
+        res->out_tokens = pj_int64(w, pj_get(w, u, "completion_tokens", PJ_INT));
+    }
+    pj_copy(w, pj_get(w, 0, "model", PJ_STRING), res->model, sizeof res->model);
     return FR_OK;
 }
 

@@ -179,6 +179,9 @@ static inline void pu_buf_append(pu_buf *b, const char *s, size_t n)
     b->data[b->len] = '\0';
 }
 
+/* Appends a string literal. */
+#define pu_buf_lit(b, lit) pu_buf_append((b), "" lit, sizeof(lit) - 1) /* literals only */
+
 static inline void pu_buf_free(pu_buf *b)
 {
     free(b->data);
@@ -339,17 +342,15 @@ static inline fr_status pu_json_out(const fr_host_api *host, fr_call *call, json
     return FR_OK;
 }
 
-/* A JSON double that serializes in the shortest form reading back to the same value
- * (0.7, not json-c's default 0.69999999999999996). */
-static inline json_object *pu_json_double(double d)
+/* The shortest text of d that reads back as d (0.7, not json-c's default
+ * 0.69999999999999996), into text (at least 32 bytes). */
+static inline void pu_double_text(double d, char *text, size_t size)
 {
-    char text[40];
     for (int prec = 1; prec <= 17; prec++) {
-        snprintf(text, sizeof text, "%.*g", prec, d);
+        snprintf(text, size, "%.*g", prec, d);
         if (strtod(text, NULL) == d)
             break;
     }
-    return json_object_new_double_s(d, text);
 }
 
 /* Adds key -> val to obj; returns 0, or -1 on OOM (val is released then). */
@@ -374,6 +375,8 @@ static inline int pu_json_append(json_object *arr, json_object *val)
     }
     return 0;
 }
+
+#include "json_scan.h" /* the fast path: scanned documents, json-c's exact output */
 
 /* ---- Templates -----------------------------------------------------------------------
  * Text with {{path}} placeholders; whitespace inside the braces is ignored.  A path is
@@ -462,12 +465,11 @@ static inline int pu_tmpl_check(const char *tmpl, const char *const *first_ok, c
     }
 }
 
-/* Looks up path (path_len bytes) under root.  Returns 1 and sets *val (NULL for a JSON
- * null) when found, 0 when not. */
-static inline int pu_json_lookup(json_object *root, const char *path, size_t path_len,
-                                 json_object **val)
+/* Looks up path (path_len bytes) under token root of d.  Returns the value's token (a JSON
+ * null included), or -1 when the path is not there. */
+static inline int pu_tmpl_lookup(const pj_doc *d, int root, const char *path, size_t path_len)
 {
-    json_object *cur = root;
+    int cur = root;
     size_t i = 0;
     char key[256];
     while (i <= path_len) {
@@ -476,36 +478,32 @@ static inline int pu_json_lookup(json_object *root, const char *path, size_t pat
             j++;
         size_t n = j - i;
         if (n == 0 || n >= sizeof key)
-            return 0;
+            return -1;
         memcpy(key, path + i, n);
         key[n] = '\0';
-        if (json_object_is_type(cur, json_type_object)) {
-            json_object *next = NULL;
-            if (!json_object_object_get_ex(cur, key, &next))
-                return 0;
-            cur = next;
-        } else if (json_object_is_type(cur, json_type_array)) {
+        if (pj_type_of(d, cur) == PJ_OBJECT) {
+            cur = pj_member(d, cur, key);
+        } else if (pj_type_of(d, cur) == PJ_ARRAY) {
             if (strspn(key, "0123456789") != n)
-                return 0;
+                return -1;
             errno = 0;
             unsigned long long idx = strtoull(key, NULL, 10);
-            if (errno || idx >= json_object_array_length(cur))
-                return 0;
-            cur = json_object_array_get_idx(cur, (size_t)idx);
+            cur = errno || idx > SIZE_MAX ? -1 : pj_at(d, cur, (size_t)idx);
         } else {
-            return 0; /* a scalar (or null) has no members */
+            return -1; /* a scalar (or null) has no members */
         }
+        if (cur < 0)
+            return -1;
         i = j + 1;
     }
-    *val = cur;
-    return 1;
+    return cur;
 }
 
-/* Renders tmpl against root into out (appended).  Returns FR_OK; FR_E_CONFIG for a
- * syntax error or a path not under root (the path or the reason is written to err,
- * `*missing` set to 1 for a missing path); FR_E_NOMEM on OOM. */
-static inline fr_status pu_tmpl_render(const char *tmpl, json_object *root, pu_buf *out,
-                                       int *missing, char *err, size_t errlen)
+/* Renders tmpl against the document d (paths start at its value) into out (appended).
+ * Returns FR_OK; FR_E_CONFIG for a syntax error or a path not in d (the path or the
+ * reason is written to err, `*missing` set to 1 for a missing path); FR_E_NOMEM on OOM. */
+static inline fr_status pu_tmpl_render(const char *tmpl, const pj_doc *d, pu_buf *out, int *missing,
+                                       char *err, size_t errlen)
 {
     const char *pos = tmpl, *lit, *path;
     size_t lit_len, path_len;
@@ -516,24 +514,16 @@ static inline fr_status pu_tmpl_render(const char *tmpl, json_object *root, pu_b
         pu_buf_append(out, lit, lit_len);
         if (!path)
             break;
-        json_object *val = NULL;
-        if (!pu_json_lookup(root, path, path_len, &val)) {
+        int val = pu_tmpl_lookup(d, 0, path, path_len);
+        if (val < 0) {
             snprintf(err, errlen, "%.*s", (int)path_len, path);
             *missing = 1;
             return FR_E_CONFIG;
         }
-        if (json_object_is_type(val, json_type_string)) {
-            pu_buf_append(out, json_object_get_string(val),
-                          (size_t)json_object_get_string_len(val));
-        } else if (!val) {
-            pu_buf_append(out, "null", 4);
-        } else {
-            size_t n = 0;
-            const char *text = pu_json_text(val, &n);
-            if (!text)
-                return FR_E_NOMEM;
-            pu_buf_append(out, text, n);
-        }
+        if (pj_type_of(d, val) == PJ_STRING)
+            pj_str(d, val, out);
+        else
+            pj_put_value(out, d, val); /* compact JSON, as json-c writes it */
     }
     return out->oom ? FR_E_NOMEM : FR_OK;
 }

@@ -111,9 +111,10 @@ typedef struct pv_vendor {
      * call's error set.  *body is new (caller puts it). */
     fr_status (*build)(const pv_state *s, fr_call *call, json_object *req, const char *model,
                        int stream, json_object **body, char *path, size_t path_size);
-    /* Parses a whole (non-streamed) 2xx JSON answer into res.  FR_OK or an error status
-     * with the call's error set (FR_E_BAD_RESPONSE for missing fields). */
-    fr_status (*parse)(const pv_state *s, fr_call *call, json_object *wire, pv_result *res);
+    /* Parses a whole (non-streamed) 2xx JSON answer, a scanned object, into res.  FR_OK
+     * or an error status with the call's error set (FR_E_BAD_RESPONSE for missing
+     * fields). */
+    fr_status (*parse)(const pv_state *s, fr_call *call, const pj_doc *wire, pv_result *res);
     /* Handles one SSE event (`event` may be "" when the stream names none; `data` is
      * parsed JSON or NULL for non-JSON data such as "[DONE]", whose raw text is `raw`).
      * Sets res->done at the terminator.  FR_OK or an error with the call's error set. */
@@ -693,14 +694,17 @@ static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_resu
 {
     if (r->text.oom)
         return pv_nomem(s, call);
-    int bad = 0;
-    json_object *o = json_object_new_object();
-    json_object *calls = json_object_new_array();
-    json_object *usage = json_object_new_object();
-    bad = !o || !calls || !usage;
     size_t n = r->tool_calls ? json_object_array_length(r->tool_calls) : 0;
-    for (size_t i = 0; i < n && !bad; i++) {
-        json_object *tc = json_object_array_get_idx(r->tool_calls, i), *args = NULL, *c;
+    if (!r->finish[0])
+        snprintf(r->finish, sizeof r->finish, "%s", n ? "tool_calls" : "stop");
+    /* Written directly, in json-c's compact form: {text, tool_calls, finish_reason,
+     * usage, model}. */
+    pu_buf o = {0};
+    pu_buf_lit(&o, "{\"text\":");
+    pj_put_string(&o, r->text.data ? r->text.data : "", r->text.len);
+    pu_buf_lit(&o, ",\"tool_calls\":[");
+    for (size_t i = 0; i < n; i++) {
+        json_object *tc = json_object_array_get_idx(r->tool_calls, i), *args = NULL;
         const char *text = pv_str(tc, "_args");
         char err[200];
         if (text) {
@@ -711,27 +715,29 @@ static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_resu
         } else if (json_object_object_get_ex(tc, "arguments", &args)) {
             args = json_object_get(args);
         }
-        c = json_object_new_object();
-        pv_add(&bad, c, "id", pv_string(pv_str(tc, "id")));
-        pv_add(&bad, c, "name", pv_string(pv_str(tc, "name")));
-        if (!bad && json_object_object_add(c, "arguments", args) != 0)
-            bad = 1;
-        else if (bad)
-            json_object_put(args);
-        pv_append(&bad, calls, c);
+        if (i)
+            pu_buf_lit(&o, ",");
+        pu_buf_lit(&o, "{\"id\":");
+        pj_put_cstr(&o, pv_str(tc, "id") ? pv_str(tc, "id") : "");
+        pu_buf_lit(&o, ",\"name\":");
+        pj_put_cstr(&o, pv_str(tc, "name") ? pv_str(tc, "name") : "");
+        pu_buf_lit(&o, ",\"arguments\":");
+        pj_put_jsonc(&o, args);
+        pu_buf_lit(&o, "}");
+        json_object_put(args);
     }
-    if (!r->finish[0])
-        snprintf(r->finish, sizeof r->finish, "%s", n ? "tool_calls" : "stop");
-    pv_add(&bad, o, "text",
-           json_object_new_string_len(r->text.data ? r->text.data : "", (int)r->text.len));
-    pv_add(&bad, o, "tool_calls", calls);
-    pv_add(&bad, o, "finish_reason", json_object_new_string(r->finish));
-    pv_add(&bad, usage, "input_tokens", json_object_new_int64(r->in_tokens));
-    pv_add(&bad, usage, "output_tokens", json_object_new_int64(r->out_tokens));
-    pv_add(&bad, o, "usage", usage);
-    pv_add(&bad, o, "model", json_object_new_string(r->model));
-    fr_status st = bad ? pv_nomem(s, call) : pu_json_out(s->host, call, o, out, out_len);
-    json_object_put(o);
+    pu_buf_lit(&o, "],\"finish_reason\":");
+    pj_put_cstr(&o, r->finish);
+    pu_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
+    pj_put_int64(&o, r->in_tokens);
+    pu_buf_lit(&o, ",\"output_tokens\":");
+    pj_put_int64(&o, r->out_tokens);
+    pu_buf_lit(&o, "},\"model\":");
+    pj_put_cstr(&o, r->model);
+    pu_buf_lit(&o, "}");
+    fr_status st =
+        o.oom ? pv_nomem(s, call) : pu_output_copy(s->host, call, o.data, o.len, out, out_len);
+    pu_buf_free(&o);
     return st;
 }
 
@@ -1100,18 +1106,22 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
         pv_result_free(&res);
         return pv_http_error(s, call, &resp);
     } else {
-        json_object *wire = pu_json_parse(resp.body, resp.body_len, err, sizeof err);
-        if (!wire)
+        /* Scanned, not parsed into a tree: the answer is read once, in place. */
+        pj_doc wire;
+        if (pj_scan_any(&wire, resp.body, resp.body_len, err, sizeof err) != 0) {
             st = pv_fail(s, call, FR_E_BAD_RESPONSE,
                          "HTTP %d with a body that is not valid JSON: %s", resp.status, err);
-        else if (!json_object_is_type(wire, json_type_object))
+        } else if (pj_type_of(&wire, 0) != PJ_OBJECT) {
             st = pv_fail(s, call, FR_E_BAD_RESPONSE, "HTTP %d: the answer is not a JSON object",
                          resp.status);
-        else if (pv_get(wire, "error", json_type_object))
-            st = pv_error_object(s, call, wire, 0);
-        else
-            st = s->vendor->parse(s, call, wire, &res);
-        json_object_put(wire);
+        } else if (pj_get(&wire, 0, "error", PJ_OBJECT) >= 0) {
+            json_object *w = pu_json_parse(wire.text, wire.len, err, sizeof err);
+            st = w ? pv_error_object(s, call, w, 0) : pv_nomem(s, call);
+            json_object_put(w);
+        } else {
+            st = s->vendor->parse(s, call, &wire, &res);
+        }
+        pj_free(&wire);
     }
     if (st == FR_OK)
         st = pv_result_json(s, call, &res, response, response_len);
