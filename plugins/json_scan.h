@@ -369,9 +369,11 @@ static inline int pj_scan_any(pj_doc *d, const char *text, size_t len, char *err
         memcpy(copy, w, n + 1);
     json_object_put(o);
     if (!copy || pj_scan(d, copy, n) != 0) {
+        /* json-c writes NaN and Infinity back as they came: no JSON. */
+        snprintf(err, errlen, "%s",
+                 copy ? "holds NaN or Infinity, which JSON cannot" : "out of memory");
         free(copy);
         pj_free(d);
-        snprintf(err, errlen, "out of memory");
         return -1;
     }
     d->owned = copy;

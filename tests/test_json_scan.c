@@ -178,6 +178,17 @@ static void test_strict_refuses(void)
             fprintf(stderr, "strict scan accepted %s\n", bad[i]);
         CU_ASSERT_EQUAL(rc, -1);
     }
+    /* Lenient text json-c reads and strict JSON cannot hold: refused with a reason. */
+    pj_doc nan;
+    char err[200] = "";
+    CU_ASSERT_EQUAL(pj_scan_any(&nan, "{\"x\":NaN}", 9, err, sizeof err), -1);
+    ASSERT_CONTAINS(err, "NaN or Infinity");
+    CU_ASSERT_EQUAL(pj_scan_any(&nan, "{\"x\":", 5, err, sizeof err), -1);
+    ASSERT_CONTAINS(err, "unexpected end of document");
+    /* ...and what json-c reads leniently and can write as JSON is read alike. */
+    CU_ASSERT_EQUAL_FATAL(pj_scan_any(&nan, "{\"x\":[1,],}", 11, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(pj_count(&nan, pj_get(&nan, 0, "x", PJ_ARRAY)), 1);
+    pj_free(&nan);
     /* Nesting deeper than the limit is refused, not a crash. */
     char deep[2 * PJ_MAX_DEPTH + 8];
     memset(deep, '[', PJ_MAX_DEPTH + 1);
