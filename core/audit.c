@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytebuf.h"
 #include "obs_impl.h"
 #include "trace.h"
 
@@ -314,8 +315,8 @@ static int append_lines(const char *path, queued_line *lines, char *err, size_t 
     struct stat st;
     char prev[65], hash[65];
     int ends_nl = 1;
-    char *out = NULL;
-    size_t out_len = 0, out_cap = 0, n = 0;
+    fr_bytebuf out = {0};
+    size_t n = 0;
     if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
@@ -328,23 +329,14 @@ static int append_lines(const char *path, queued_line *lines, char *err, size_t 
     }
     for (queued_line *l = lines; l; l = l->next, n++) {
         /* body = prefix,"prev":"<prev>"   line = body,"hash":"<sha256(body)>"}\n */
-        size_t need = out_len + l->len + 160;
-        if (need > out_cap) {
-            size_t cap = out_cap ? out_cap * 2 : 4096;
-            while (cap < need)
-                cap *= 2;
-            char *grown = realloc(out, cap);
-            if (!grown) {
-                snprintf(err, errlen, "out of memory");
-                goto out;
-            }
-            out = grown;
-            out_cap = cap;
+        if (!fr__bytebuf_reserve(&out, l->len + 160)) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
         }
         /* A torn last line (no newline) stays a line of its own; verification flags it. */
         if (n == 0 && !ends_nl)
-            out[out_len++] = '\n';
-        char *body = out + out_len;
+            out.data[out.len++] = '\n';
+        char *body = out.data + out.len;
         memcpy(body, l->prefix, l->len);
         size_t body_len = l->len;
         body_len += (size_t)sprintf(body + body_len, ",\"prev\":\"%s\"", prev);
@@ -352,20 +344,20 @@ static int append_lines(const char *path, queued_line *lines, char *err, size_t 
         size_t line_len = body_len + (size_t)sprintf(body + body_len, ",\"hash\":\"%s\"}", hash);
         fr__sha256_hex(body, line_len, prev); /* the next line's prev */
         body[line_len] = '\n';
-        out_len += line_len + 1;
+        out.len += line_len + 1;
     }
-    if (write_all(fd, out, out_len) != 0) {
+    if (write_all(fd, out.data, out.len) != 0) {
         snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
         known_size = -1;
         goto out;
     }
     memcpy(known_hash, prev, sizeof known_hash);
-    known_size = st.st_size + (off_t)out_len;
+    known_size = st.st_size + (off_t)out.len;
     pending += (int)n;
     rc = 0;
 out:
     flock(fd, LOCK_UN);
-    free(out);
+    free(out.data);
     return rc;
 }
 

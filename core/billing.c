@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "billing.h"
+#include "bytebuf.h"
 
 static const char *const kind_names[FR_BILL_KINDS] = {"input_tokens", "output_tokens", "runs"};
 
@@ -257,50 +258,24 @@ char *fr__invoice_json(const fr_invoice *inv)
     return out;
 }
 
-/* A growable text buffer for the CSV. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = (b->len + n + 1) * 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 /* A CSV field, quoted when it holds a comma, quote or line break (RFC 4180). */
-static void sb_field(sbuf *b, const char *s, int last)
+static void sb_field(fr_bytebuf *b, const char *s, int last)
 {
     if (strpbrk(s, ",\"\r\n")) {
-        sb_put(b, "\"", 1);
+        fr__bytebuf_append(b, "\"", 1);
         for (const char *q = s; *q; q++) {
-            sb_put(b, q, 1);
+            fr__bytebuf_append(b, q, 1);
             if (*q == '"')
-                sb_put(b, "\"", 1); /* a quote is doubled */
+                fr__bytebuf_append(b, "\"", 1); /* a quote is doubled */
         }
-        sb_put(b, "\"", 1);
+        fr__bytebuf_append(b, "\"", 1);
     } else {
-        sb_put(b, s, strlen(s));
+        fr__bytebuf_append(b, s, strlen(s));
     }
-    sb_put(b, last ? "\r\n" : ",", last ? 2 : 1);
+    fr__bytebuf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
 }
 
-static void sb_int(sbuf *b, int64_t v, int last)
+static void sb_int(fr_bytebuf *b, int64_t v, int last)
 {
     char t[32];
     snprintf(t, sizeof t, "%lld", (long long)v);
@@ -311,10 +286,10 @@ char *fr__invoice_csv(const fr_invoice *inv)
 {
     int64_t minor = fr__currency_minor_micros(inv->currency);
     char money[48];
-    sbuf b = {0};
+    fr_bytebuf b = {0};
     static const char header[] = "tenant_id,period,status,currency,rate_card_version,model,kind,"
                                  "quantity,unit,unit_price_micros,amount_micros,amount\r\n";
-    sb_put(&b, header, sizeof header - 1);
+    fr__bytebuf_append(&b, header, sizeof header - 1);
     const char *status = inv->closed ? "closed" : "open";
     for (size_t i = 0; i < inv->n_lines; i++) {
         const fr_invoice_line *l = &inv->lines[i];
@@ -337,15 +312,15 @@ char *fr__invoice_csv(const fr_invoice *inv)
     sb_field(&b, inv->period, 0);
     sb_field(&b, status, 0);
     sb_field(&b, inv->currency, 0);
-    sb_put(&b, ",,total,,,,", 11);
+    fr__bytebuf_append(&b, ",,total,,,,", 11);
     sb_int(&b, inv->total, 0);
     fr__money_format(inv->total, minor, money, sizeof money);
     sb_field(&b, money, 1);
     if (b.oom) {
-        free(b.p);
+        free(b.data);
         return NULL;
     }
-    return b.p;
+    return b.data;
 }
 
 /* ---- calendar ------------------------------------------------------------------------ */

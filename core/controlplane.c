@@ -157,15 +157,15 @@ static void paging(struct MHD_Connection *c, int *page, int *size)
  * NULL with *sent set. */
 static json_object *parse_body(struct MHD_Connection *c, const req *r, enum MHD_Result *sent)
 {
-    size_t len = r->body.len;
-    while (len && isspace((unsigned char)r->body.data[len - 1]))
+    size_t len = r->body.buf.len;
+    while (len && isspace((unsigned char)r->body.buf.data[len - 1]))
         len--;
     if (!len) {
         *sent = send_error(c, 400, "bad_json", "the request body is empty; expected JSON");
         return NULL;
     }
     json_tokener *tok = json_tokener_new_ex(64);
-    json_object *o = tok ? json_tokener_parse_ex(tok, r->body.data, (int)len) : NULL;
+    json_object *o = tok ? json_tokener_parse_ex(tok, r->body.buf.data, (int)len) : NULL;
     enum json_tokener_error je = tok ? json_tokener_get_error(tok) : json_tokener_error_size;
     size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
     if (je == json_tokener_success && end < len) {
@@ -180,8 +180,8 @@ static json_object *parse_body(struct MHD_Connection *c, const req *r, enum MHD_
     if (o)
         return o;
     int line = 1, col = 1;
-    for (size_t i = 0; i < end && i < r->body.len; i++) {
-        if (r->body.data[i] == '\n')
+    for (size_t i = 0; i < end && i < r->body.buf.len; i++) {
+        if (r->body.buf.data[i] == '\n')
             line++, col = 1;
         else
             col++;
@@ -349,7 +349,7 @@ static enum MHD_Result tenant_key_create(server *sv, struct MHD_Connection *c, c
                                          const char *tenant)
 {
     char role[16] = "operator";
-    if (r->body.len) {
+    if (r->body.buf.len) {
         enum MHD_Result sent;
         json_object *b = parse_body(c, r, &sent);
         if (!b)
@@ -1084,7 +1084,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls, (void)c, (void)toe;
     req *r = *con_cls;
     if (r) {
-        free(r->body.data);
+        free(r->body.buf.data);
         free(r);
         *con_cls = NULL;
     }

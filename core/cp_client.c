@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "billing.h"
+#include "bytebuf.h"
 #include "cp_client.h"
 
 #define BATCH          100
@@ -75,25 +76,14 @@ static void logf_(const char *fmt, const char *a, const char *b)
 
 /* ---- HTTP -------------------------------------------------------------------------------- */
 
-typedef struct buf {
-    char *p;
-    size_t len;
-} buf;
-
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
 {
-    buf *b = userp;
+    fr_bytebuf *b = userp;
     size_t add = size * n;
     if (b->len + add > (1u << 20))
         return 0;
-    char *np = realloc(b->p, b->len + add + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->len, data, add);
-    b->p = np;
-    b->len += add;
-    b->p[b->len] = '\0';
-    return add;
+    fr__bytebuf_append(b, data, add);
+    return b->oom ? 0 : add;
 }
 
 /* Performs one request; returns the HTTP status, or 0 when no answer arrived.  The
@@ -106,7 +96,7 @@ static long http(fr_cp_client *c, CURL *h, const char *method, const char *path,
     struct curl_slist *hdr = curl_slist_append(NULL, c->auth_header);
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     hdr = curl_slist_append(hdr, "Expect:");
-    buf b = {0};
+    fr_bytebuf b = {0};
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -126,9 +116,9 @@ static long http(fr_cp_client *c, CURL *h, const char *method, const char *path,
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(hdr);
     if (body)
-        *body = b.p;
+        *body = b.data;
     else
-        free(b.p);
+        free(b.data);
     return status;
 }
 

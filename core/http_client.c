@@ -8,41 +8,22 @@
 
 #include <curl/curl.h>
 
+#include "bytebuf.h"
 #include "host.h"
 #include "http_client.h"
 #include "observe.h"
 
-typedef struct growbuf {
-    char *data;
-    size_t len, cap;
-    int oom;
-} growbuf;
-
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    growbuf *b = ud;
+    fr_bytebuf *b = ud;
     size_t n = size * nmemb;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) {
-            b->oom = 1;
-            return 0;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
+    fr__bytebuf_append(b, ptr, n);
+    return b->oom ? 0 : n;
 }
 
 /* The body's sink: collects it, and hands 2xx bodies to the request's on_body. */
 typedef struct body_sink {
-    growbuf buf;
+    fr_bytebuf buf;
     CURL *h;
     fr_status (*on_body)(void *ud, const char *data, size_t len);
     void *ud;
@@ -147,7 +128,7 @@ static CURL *thread_handle(void)
     return h;
 }
 
-static char *to_arena(fr_call *call, const growbuf *b)
+static char *to_arena(fr_call *call, const fr_bytebuf *b)
 {
     char *p = fr__arena_alloc(call->arena, b->len + 1);
     if (p) {
@@ -206,7 +187,7 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
             headers = n;
     }
     body_sink sink = {.h = h};
-    growbuf hdrs = {0};
+    fr_bytebuf hdrs = {0};
     if (FR_HTTP_REQUEST_HAS(req, on_body_ud) && req->on_body) {
         sink.on_body = req->on_body;
         sink.ud = req->on_body_ud;
@@ -244,7 +225,7 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(headers);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    growbuf *body = &sink.buf;
+    fr_bytebuf *body = &sink.buf;
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     if (rc == CURLE_OK) {

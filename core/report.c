@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 
+#include "bytebuf.h"
 #include "engine.h"
 #include "json_check.h"
 
@@ -172,65 +173,30 @@ json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r, int 
 /* The compact report is written as text: step outputs are already-validated JSON and go
  * in as they are, without a parse and a re-serialisation each (most of a report's cost
  * when outputs are large: serve returns one per request). */
-typedef struct report_buf {
-    char *data;
-    size_t len, cap;
-    int oom;
-} report_buf;
-
-/* Makes room for n more bytes (b->oom on failure). */
-static int reserve(report_buf *b, size_t n)
+static void put(fr_bytebuf *b, const char *s)
 {
-    if (b->oom)
-        return 0;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->oom = 1;
-            return 0;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    return 1;
+    fr__bytebuf_append(b, s, strlen(s));
 }
 
-static void put_n(report_buf *b, const char *s, size_t n)
-{
-    if (!reserve(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void put(report_buf *b, const char *s)
-{
-    put_n(b, s, strlen(s));
-}
-
-static void put_str(report_buf *b, const char *s)
+static void put_str(fr_bytebuf *b, const char *s)
 {
     if (!s) {
-        put_n(b, "null", 4);
+        fr__bytebuf_append(b, "null", 4);
         return;
     }
-    if (reserve(b, 6 * strlen(s) + 2)) {
+    if (fr__bytebuf_reserve(b, 6 * strlen(s) + 2)) {
         b->len = (size_t)(fr__json_put_string(b->data + b->len, s) - b->data);
         b->data[b->len] = '\0';
     }
 }
 
-static void put_int(report_buf *b, int64_t v)
+static void put_int(fr_bytebuf *b, int64_t v)
 {
     char n[24];
-    put_n(b, n, (size_t)snprintf(n, sizeof n, "%lld", (long long)v));
+    fr__bytebuf_append(b, n, (size_t)snprintf(n, sizeof n, "%lld", (long long)v));
 }
 
-static void put_error(report_buf *b, fr_status st, const char *message)
+static void put_error(fr_bytebuf *b, fr_status st, const char *message)
 {
     put(b, "{\"class\":");
     put_str(b, fr_class_name(fr_status_class(st)));
@@ -239,7 +205,7 @@ static void put_error(report_buf *b, fr_status st, const char *message)
     put(b, "}");
 }
 
-static void put_step(report_buf *b, const fr_manifest *m, int i, const fr_step_result *r)
+static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_result *r)
 {
     put(b, "{\"step\":");
     put_str(b, m->steps[i].id);
@@ -251,7 +217,7 @@ static void put_step(report_buf *b, const fr_manifest *m, int i, const fr_step_r
     put_str(b, r->answered_by);
     put(b, ",\"output\":");
     if (r->state == FR_STEP_SUCCEEDED && r->output)
-        put_n(b, r->output, r->output_len); /* validated when the step settled */
+        fr__bytebuf_append(b, r->output, r->output_len); /* validated when the step settled */
     else
         put(b, "null");
     put(b, ",\"error\":");
@@ -286,7 +252,7 @@ static void put_step(report_buf *b, const fr_manifest *m, int i, const fr_step_r
 static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
-    report_buf b = {0};
+    fr_bytebuf b = {0};
     put(&b, "{\"run_id\":");
     put_str(&b, r->run_id);
     put(&b, ",\"status\":");

@@ -235,18 +235,19 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
 
 static json_object *parse_body(request *rq, fr_reply *out)
 {
-    if (rq->body.len == 0) {
+    if (rq->body.buf.len == 0) {
         fr__reply_error(out, 400, "bad_request", "the request needs a JSON body");
         return NULL;
     }
     json_tokener *tok = json_tokener_new_ex(64);
-    json_object *o = tok ? json_tokener_parse_ex(tok, rq->body.data, (int)rq->body.len) : NULL;
+    json_object *o =
+        tok ? json_tokener_parse_ex(tok, rq->body.buf.data, (int)rq->body.buf.len) : NULL;
     enum json_tokener_error e = tok ? json_tokener_get_error(tok) : json_tokener_error_depth;
     size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
     json_tokener_free(tok);
-    while (o && end < rq->body.len && strchr(" \t\r\n", rq->body.data[end]))
+    while (o && end < rq->body.buf.len && strchr(" \t\r\n", rq->body.buf.data[end]))
         end++;
-    if (!o || e != json_tokener_success || end != rq->body.len) {
+    if (!o || e != json_tokener_success || end != rq->body.buf.len) {
         json_object_put(o);
         fr__reply_error(out, 400, "malformed_json", "malformed JSON at byte %zu: %s", end,
                         e == json_tokener_continue  ? "unexpected end of input"
@@ -405,7 +406,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (rq) {
         if (atomic_load(&rq->ready))
             free(rq->later.body); /* the client left before its deferred reply went out */
-        free(rq->body.data);
+        free(rq->body.buf.data);
         free(rq);
         *con_cls = NULL;
     }

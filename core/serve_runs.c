@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bytebuf.h"
 #include "fileio.h"
 #include "cp_client.h"
 #include "effects.h"
@@ -462,8 +463,8 @@ static void new_run_id(char *out, size_t size)
 typedef struct sse_stream {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *buf;
-    size_t len, cap, sent;
+    fr_bytebuf buf; /* the events written so far */
+    size_t sent;    /* how much of buf the response has taken */
     int done;
     int refs; /* the run thread and the HTTP response */
 } sse_stream;
@@ -476,7 +477,7 @@ static void sse_unref(sse_stream *s)
     if (last) {
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
-        free(s->buf);
+        free(s->buf.data);
         free(s);
     }
 }
@@ -484,20 +485,9 @@ static void sse_unref(sse_stream *s)
 static void sse_event(sse_stream *s, const char *event, const char *data)
 {
     pthread_mutex_lock(&s->mu);
-    size_t need = strlen(event) + strlen(data) + 32;
-    if (s->len + need > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4096;
-        while (cap < s->len + need)
-            cap *= 2;
-        char *nb = realloc(s->buf, cap);
-        if (!nb) {
-            pthread_mutex_unlock(&s->mu);
-            return;
-        }
-        s->buf = nb;
-        s->cap = cap;
-    }
-    s->len += (size_t)sprintf(s->buf + s->len, "event: %s\ndata: %s\n\n", event, data);
+    fr_bytebuf *b = &s->buf;
+    if (fr__bytebuf_reserve(b, strlen(event) + strlen(data) + 32))
+        b->len += (size_t)sprintf(b->data + b->len, "event: %s\ndata: %s\n\n", event, data);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -507,15 +497,15 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
     (void)pos;
     sse_stream *s = cls;
     pthread_mutex_lock(&s->mu);
-    if (s->sent == s->len && !s->done) {
+    if (s->sent == s->buf.len && !s->done) {
         int64_t until = fr__mono_us() + 200000;
         struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
         pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     }
     ssize_t n = 0;
-    if (s->sent < s->len) {
-        size_t k = s->len - s->sent < max ? s->len - s->sent : max;
-        memcpy(out, s->buf + s->sent, k);
+    if (s->sent < s->buf.len) {
+        size_t k = s->buf.len - s->sent < max ? s->buf.len - s->sent : max;
+        memcpy(out, s->buf.data + s->sent, k);
         s->sent += k;
         n = (ssize_t)k;
     } else if (s->done) {

@@ -149,7 +149,7 @@ static fr_status openai_parse(const pv_state *s, fr_call *call, const pj_doc *w,
     else if (refusal >= 0)
         pj_cstr(w, refusal, &res->text);
     int tcs = pj_get(w, msg, "tool_calls", PJ_ARRAY);
-    for (size_t i = 0; i < pj_count(w, tcs); i++) {
+    for (size_t i = 0, n = pj_count(w, tcs); i < n; i++) {
         int tc = pj_at(w, tcs, i), fn = pj_get(w, tc, "function", PJ_OBJECT);
         int name = pj_get(w, fn, "name", PJ_STRING), args = pj_get(w, fn, "arguments", PJ_STRING);
         if (name < 0 || args < 0)

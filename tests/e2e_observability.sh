@@ -4,6 +4,8 @@
 # receiver), traceparent propagation, and that no secret reaches any of them.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/provider_lib.sh"
+. "$FR_SRCDIR/tests/serve_lib.sh"
+trap 'stop_serve; stop_fakes; rm -rf "$TMP"' EXIT
 unset LOG_PATH AUDIT_LOG_PATH AUDIT_FSYNC METRICS_ENABLED METRICS_ADDR TRACE_ENABLED TRACE_ENDPOINT \
   TRACE_OUTPUT METRICS_TLS_ENABLED
 OBS="$FR_SRCDIR/tests/data/obs/obs.yaml"
@@ -292,17 +294,12 @@ if start_receiver "$TMP/serve-spans.jsonl"; then
   printf 'router: {namespace: acme}\nagents: [{id: e, plugin: echo}]\npipeline: [{step: e}]\n' > "$TMP/sm/echo.yaml"
   printf 'keys:\n  - {id: k, sha256: %s, tenant: acme, namespace: acme, role: operator}\n' \
     "$(printf %s obs-serve-key | sha256sum | cut -d' ' -f1)" > "$TMP/skeys.yaml"
-  TRACE_ENABLED=1 TRACE_ENDPOINT="127.0.0.1:$RPORT" "$FLUXROUTE" serve --addr 127.0.0.1:0 \
-    --manifest-dir "$TMP/sm" --keys "$TMP/skeys.yaml" >"$TMP/serve.out" 2>"$TMP/serve.err" &
-  spid=$!
-  surl=""
-  for _ in $(seq 1 100); do
-    surl=$(sed -n 's/^listening on //p' "$TMP/serve.out"); [ -n "$surl" ] && break; sleep 0.05
-  done
+  TRACE_ENABLED=1 TRACE_ENDPOINT="127.0.0.1:$RPORT" start_serve \
+    --manifest-dir "$TMP/sm" --keys "$TMP/skeys.yaml"
   curl -sf --max-time 10 -H "Authorization: Bearer obs-serve-key" \
     -H "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" \
-    -d '{"manifest": "echo.yaml"}' "$surl/v1/run" >/dev/null
-  kill -TERM "$spid"; wait "$spid" 2>/dev/null
+    -d '{"manifest": "echo.yaml"}' "$SERVE_URL/v1/run" >/dev/null
+  stop_serve
   for _ in $(seq 1 50); do
     grep -q 0af7651916cd43dd8448eb211c80319c "$TMP/serve-spans.jsonl" 2>/dev/null && break; sleep 0.1
   done
@@ -320,21 +317,15 @@ printf 'router: {namespace: acme}\nagents: [{id: e, plugin: echo}]\npipeline: [{
 printf 'keys:\n  - {id: k, sha256: %s, tenant: acme, namespace: acme, role: operator}\n' \
   "$(printf %s obs-audit-key | sha256sum | cut -d' ' -f1)" > "$TMP/akeys.yaml"
 A="$TMP/serve-audit.jsonl"
-AUDIT_LOG_PATH="$A" AUDIT_FSYNC=batch "$FLUXROUTE" serve --addr 127.0.0.1:0 \
-  --manifest-dir "$TMP/am" --keys "$TMP/akeys.yaml" >"$TMP/aserve.out" 2>"$TMP/aserve.err" &
-apid=$!
-aurl=""
-for _ in $(seq 1 100); do
-  aurl=$(sed -n 's/^listening on //p' "$TMP/aserve.out"); [ -n "$aurl" ] && break; sleep 0.05
-done
+AUDIT_LOG_PATH="$A" AUDIT_FSYNC=batch start_serve --manifest-dir "$TMP/am" --keys "$TMP/akeys.yaml"
 seq 1 200 | xargs -P 8 -I{} curl -s -o /dev/null --max-time 20 -H "Authorization: Bearer obs-audit-key" \
-  -d '{"manifest": "echo.yaml"}' "$aurl/v1/run" &
+  -d '{"manifest": "echo.yaml"}' "$SERVE_URL/v1/run" &
 xpid=$!
 for i in 1 2 3 4 5 6 7 8 9 10; do
   AUDIT_LOG_PATH="$A" AUDIT_FSYNC=line "$FLUXROUTE" validate "$M/hello.yaml" >/dev/null 2>&1
 done
 wait "$xpid"
-kill -TERM "$apid"; wait "$apid" 2>/dev/null
+stop_serve
 check "audit: serve (batched) + a CLI process: 200 + 10 lines" test "$(wc -l <"$A")" -eq 210
 check "audit: serve wrote one line per run" test "$(grep -c '"action":"run_manifest"' "$A")" -eq 200
 fr audit-verify "$A"
