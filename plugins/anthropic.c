@@ -37,135 +37,129 @@ static const fr_option anthropic_options[] = {
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
-/* A text block {type: text, text}. */
-static json_object *text_block(const char *text)
+/* Writes the content of an assistant message with tool calls: optional text, then
+ * tool_use blocks whose input is the arguments object. */
+static void tool_use_content(pu_buf *o, const pj_doc *d, int m)
 {
-    int bad = 0;
-    json_object *b = json_object_new_object();
-    pv_add(&bad, b, "type", json_object_new_string("text"));
-    pv_add(&bad, b, "text", json_object_new_string(text));
-    if (bad) {
-        json_object_put(b);
-        return NULL;
+    int text = pj_get(d, m, "content", PJ_STRING), tcs = pj_get(d, m, "tool_calls", PJ_ARRAY);
+    pu_buf_lit(o, "[");
+    if (text >= 0 && !pv_is(d, text, "")) {
+        pu_buf_lit(o, "{\"type\":\"text\",\"text\":");
+        pv_put_text(o, d, text);
+        pu_buf_lit(o, "}");
     }
-    return b;
+    for (int tc = pj_first(d, tcs); tc >= 0; tc = pj_next(d, tcs, tc)) {
+        pv_sep(o);
+        pu_buf_lit(o, "{\"type\":\"tool_use\",\"id\":");
+        pv_put_text(o, d, pj_get(d, tc, "id", PJ_STRING));
+        pu_buf_lit(o, ",\"name\":");
+        pv_put_text(o, d, pj_get(d, tc, "name", PJ_STRING));
+        pu_buf_lit(o, ",\"input\":");
+        pv_put_args_object(o, d, pj_member(d, tc, "arguments"));
+        pu_buf_lit(o, "}");
+    }
+    pu_buf_lit(o, "]");
 }
 
-/* The content of an assistant message with tool calls: optional text, then tool_use
- * blocks whose input is the arguments object. */
-static json_object *tool_use_content(json_object *m, int *bad)
+/* Appends the text of string token tok (cut at a NUL) to the system prompt being joined. */
+static void system_append(pu_buf *system, const pj_doc *d, int tok, int sep)
 {
-    json_object *content = json_object_new_array(), *tcs = pv_get(m, "tool_calls", json_type_array);
-    const char *text = pv_str(m, "content");
-    if (text && *text)
-        pv_append(bad, content, text_block(text));
-    for (size_t i = 0; !*bad && i < json_object_array_length(tcs); i++) {
-        json_object *tc = json_object_array_get_idx(tcs, i), *args = NULL, *input;
-        json_object_object_get_ex(tc, "arguments", &args);
-        char err[200];
-        if (json_object_is_type(args, json_type_string)) /* JSON text: the object it holds */
-            input = pu_json_parse(json_object_get_string(args),
-                                  (size_t)json_object_get_string_len(args), err, sizeof err);
-        else
-            input = json_object_get(args);
-        if (!json_object_is_type(input, json_type_object)) {
-            json_object_put(input);
-            input = json_object_new_object();
-        }
-        json_object *b = json_object_new_object();
-        pv_add(bad, b, "type", json_object_new_string("tool_use"));
-        pv_add(bad, b, "id", pv_string(pv_str(tc, "id")));
-        pv_add(bad, b, "name", pv_string(pv_str(tc, "name")));
-        pv_add(bad, b, "input", input);
-        pv_append(bad, content, b);
-    }
-    return content;
+    if (sep && system->len)
+        pu_buf_lit(system, "\n\n");
+    if (tok >= 0)
+        pj_cstr(d, tok, system);
 }
 
-static fr_status anthropic_build(const pv_state *s, fr_call *call, json_object *req,
-                                 const char *model, int stream, json_object **body, char *path,
+static fr_status anthropic_build(const pv_state *s, fr_call *call, const pj_doc *req,
+                                 const char *model, int stream, pu_buf *b, char *path,
                                  size_t path_size)
 {
+    (void)call;
     const anthropic_config *cfg = (const anthropic_config *)s->cfg;
-    int bad = 0;
-    json_object *b = json_object_new_object(), *msgs = json_object_new_array();
-    json_object *in = pv_get(req, "messages", json_type_array);
+    int msgs = pj_get(req, 0, "messages", PJ_ARRAY);
+    /* `system` and every system message join into the top-level system. */
     pu_buf system = {0};
-    const char *sys = pv_str(req, "system");
-    if (sys)
-        pu_buf_append(&system, sys, strlen(sys));
-    json_object *tool_turn = NULL; /* the user turn collecting consecutive tool results */
-    for (size_t i = 0; !bad && i < json_object_array_length(in); i++) {
-        json_object *m = json_object_array_get_idx(in, i);
-        const char *role = pv_str(m, "role");
-        if (strcmp(role, "system") == 0) {
-            if (system.len)
-                pu_buf_append(&system, "\n\n", 2);
-            pu_buf_append(&system, pv_content(m), strlen(pv_content(m)));
-            continue;
-        }
-        if (strcmp(role, "tool") == 0) {
-            json_object *r = json_object_new_object();
-            pv_add(&bad, r, "type", json_object_new_string("tool_result"));
-            pv_add(&bad, r, "tool_use_id", pv_string(pv_str(m, "tool_call_id")));
-            pv_add(&bad, r, "content", json_object_new_string(pv_content(m)));
-            if (!tool_turn) {
-                json_object *turn = json_object_new_object();
-                tool_turn = json_object_new_array();
-                pv_add(&bad, turn, "role", json_object_new_string("user"));
-                pv_add(&bad, turn, "content", tool_turn);
-                pv_append(&bad, msgs, turn);
-            }
-            pv_append(&bad, tool_turn, r);
-            continue;
-        }
-        tool_turn = NULL;
-        json_object *o = json_object_new_object();
-        pv_add(&bad, o, "role", json_object_new_string(role));
-        json_object *tcs = pv_get(m, "tool_calls", json_type_array);
-        if (strcmp(role, "assistant") == 0 && tcs && json_object_array_length(tcs) > 0)
-            pv_add(&bad, o, "content", tool_use_content(m, &bad));
-        else
-            pv_add(&bad, o, "content", json_object_new_string(pv_content(m)));
-        pv_append(&bad, msgs, o);
+    system_append(&system, req, pj_get(req, 0, "system", PJ_STRING), 0);
+    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m)) {
+        int role = pj_get(req, m, "role", PJ_STRING);
+        if (pv_is(req, role, "system"))
+            system_append(&system, req, pj_get(req, m, "content", PJ_STRING), 1);
     }
-    pv_add(&bad, b, "model", json_object_new_string(model));
-    if (system.len || system.oom)
-        pv_add(&bad, b, "system", system.oom ? NULL : json_object_new_string(system.data));
+    pu_buf_lit(b, "{\"model\":");
+    pj_put_cstr(b, model);
+    if (system.len || system.oom) {
+        pu_buf_lit(b, ",\"system\":");
+        pj_put_string(b, system.data ? system.data : "", system.len);
+        b->oom |= system.oom;
+    }
     pu_buf_free(&system);
-    pv_add(&bad, b, "messages", msgs);
-    json_object *mt = pv_get(req, "max_tokens", json_type_int);
-    pv_add(&bad, b, "max_tokens",
-           mt ? json_object_get(mt) : json_object_new_int64(cfg->default_max_tokens));
-    pv_copy(&bad, b, "temperature", req, "temperature");
-    json_object *stop = pv_stop_array(req);
-    if (stop)
-        pv_add(&bad, b, "stop_sequences", stop);
-    json_object *tools = pv_get(req, "tools", json_type_array);
-    if (tools && json_object_array_length(tools) > 0) {
-        json_object *out = json_object_new_array();
-        for (size_t i = 0; !bad && i < json_object_array_length(tools); i++) {
-            json_object *t = json_object_array_get_idx(tools, i), *schema;
-            json_object *tool = json_object_new_object();
-            pv_copy(&bad, tool, "name", t, "name");
-            pv_copy(&bad, tool, "description", t, "description");
-            if (json_object_object_get_ex(t, "parameters", &schema) && schema)
-                pv_add(&bad, tool, "input_schema", json_object_get(schema));
-            else /* the API requires a schema */
-                pv_add(&bad, tool, "input_schema",
-                       json_tokener_parse("{\"type\":\"object\",\"properties\":{}}"));
-            pv_append(&bad, out, tool);
+    pu_buf_lit(b, ",\"messages\":[");
+    int tool_turn = 0; /* inside the user turn collecting consecutive tool results */
+    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m)) {
+        int role = pj_get(req, m, "role", PJ_STRING);
+        int content = pj_get(req, m, "content", PJ_STRING);
+        if (pv_is(req, role, "system"))
+            continue;
+        if (pv_is(req, role, "tool")) {
+            if (!tool_turn) {
+                pv_sep(b);
+                pu_buf_lit(b, "{\"role\":\"user\",\"content\":[");
+                tool_turn = 1;
+            }
+            pv_sep(b);
+            pu_buf_lit(b, "{\"type\":\"tool_result\",\"tool_use_id\":");
+            pv_put_text(b, req, pj_get(req, m, "tool_call_id", PJ_STRING));
+            pu_buf_lit(b, ",\"content\":");
+            pv_put_text(b, req, content);
+            pu_buf_lit(b, "}");
+            continue;
         }
-        pv_add(&bad, b, "tools", out);
+        if (tool_turn)
+            pu_buf_lit(b, "]}");
+        tool_turn = 0;
+        pv_sep(b);
+        pu_buf_lit(b, "{\"role\":");
+        pv_put_text(b, req, role);
+        pu_buf_lit(b, ",\"content\":");
+        if (pv_is(req, role, "assistant") &&
+            pj_first(req, pj_get(req, m, "tool_calls", PJ_ARRAY)) >= 0)
+            tool_use_content(b, req, m);
+        else
+            pv_put_text(b, req, content);
+        pu_buf_lit(b, "}");
+    }
+    if (tool_turn)
+        pu_buf_lit(b, "]}");
+    pu_buf_lit(b, "],\"max_tokens\":");
+    int mt = pj_get(req, 0, "max_tokens", PJ_INT);
+    if (mt >= 0)
+        pj_put_value(b, req, mt);
+    else
+        pj_put_int64(b, cfg->default_max_tokens);
+    pv_put_member(b, "temperature", req, 0, "temperature");
+    pv_put_stop(b, "stop_sequences", req);
+    int tools = pj_get(req, 0, "tools", PJ_ARRAY);
+    if (pj_first(req, tools) >= 0) {
+        pu_buf_lit(b, ",\"tools\":[");
+        for (int t = pj_first(req, tools); t >= 0; t = pj_next(req, tools, t)) {
+            pv_sep(b);
+            pu_buf_lit(b, "{");
+            pv_put_member(b, "name", req, t, "name");
+            pv_put_member(b, "description", req, t, "description");
+            int schema = pj_member(req, t, "parameters");
+            pu_buf_lit(b, ",\"input_schema\":");
+            if (schema >= 0 && pj_type_of(req, schema) != PJ_NULL)
+                pj_put_value(b, req, schema);
+            else /* the API requires a schema */
+                pu_buf_lit(b, "{\"type\":\"object\",\"properties\":{}}");
+            pu_buf_lit(b, "}");
+        }
+        pu_buf_lit(b, "]");
     }
     if (stream)
-        pv_add(&bad, b, "stream", json_object_new_boolean(1));
-    if (bad) {
-        json_object_put(b);
-        return pv_nomem(s, call);
-    }
+        pu_buf_lit(b, ",\"stream\":true");
+    pu_buf_lit(b, "}");
     snprintf(path, path_size, "/v1/messages");
-    *body = b;
     return FR_OK;
 }
 
@@ -185,13 +179,14 @@ static void anthropic_finish(pv_result *res, const char *reason)
     pv_set(res->finish, sizeof res->finish, to);
 }
 
-static void anthropic_usage(pv_result *res, json_object *u)
+/* Usage object token u (of a message or message_delta), when present. */
+static void anthropic_usage(pv_result *res, const pj_doc *d, int u)
 {
-    json_object *v;
-    if ((v = pv_get(u, "input_tokens", json_type_int)))
-        res->in_tokens = json_object_get_int64(v);
-    if ((v = pv_get(u, "output_tokens", json_type_int)))
-        res->out_tokens = json_object_get_int64(v);
+    int v;
+    if ((v = pj_get(d, u, "input_tokens", PJ_INT)) >= 0)
+        res->in_tokens = pj_int64(d, v);
+    if ((v = pj_get(d, u, "output_tokens", PJ_INT)) >= 0)
+        res->out_tokens = pj_int64(d, v);
 }
 
 static fr_status anthropic_parse(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res)
@@ -208,90 +203,78 @@ static fr_status anthropic_parse(const pv_state *s, fr_call *call, const pj_doc 
             int t = pj_get(w, b, "text", PJ_STRING);
             if (t < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE, "content[%zu] has no text", i);
-            pj_cstr(w, t, &res->text);
+            pv_text(res, w, t);
         } else if (strcmp(type, "tool_use") == 0) {
             int id = pj_get(w, b, "id", PJ_STRING), name = pj_get(w, b, "name", PJ_STRING);
             int input = pj_get(w, b, "input", PJ_OBJECT);
             if (id < 0 || name < 0 || input < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE,
                                "content[%zu] (tool_use) lacks id, name or input", i);
-            /* The input travels as its JSON text (pv_result_json reads it back). */
-            pu_buf args = {0};
-            pj_put_value(&args, w, input);
-            char *id_s = pj_strdup(w, id), *name_s = pj_strdup(w, name);
-            json_object *tc = id_s && name_s && !args.oom
-                                  ? pv_tool_call(res, id_s, name_s, NULL, args.data)
-                                  : NULL;
-            free(id_s);
-            free(name_s);
-            pu_buf_free(&args);
-            if (!tc)
+            int64_t k = pv_tool_call(res, w, id, name);
+            if (k < 0 || pv_tool_args(res, k, w, input, 0) != 0)
                 return pv_nomem(s, call);
         } /* thinking and other blocks are not part of the answer */
     }
     char reason[64];
     if (pj_copy(w, pj_get(w, 0, "stop_reason", PJ_STRING), reason, sizeof reason))
         anthropic_finish(res, reason);
-    int u = pj_get(w, 0, "usage", PJ_OBJECT), v;
-    if ((v = pj_get(w, u, "input_tokens", PJ_INT)) >= 0)
-        res->in_tokens = pj_int64(w, v);
-    if ((v = pj_get(w, u, "output_tokens", PJ_INT)) >= 0)
-        res->out_tokens = pj_int64(w, v);
+    anthropic_usage(res, w, pj_get(w, 0, "usage", PJ_OBJECT));
     pj_copy(w, pj_get(w, 0, "model", PJ_STRING), res->model, sizeof res->model);
     return FR_OK;
 }
 
 static fr_status anthropic_event(const pv_state *s, fr_call *call, pv_result *res,
-                                 const char *event, const char *raw, json_object *data)
+                                 const char *event, const char *raw, const pj_doc *d)
 {
     (void)raw;
-    const char *type = data ? pv_str(data, "type") : NULL;
-    if (!type)
-        type = event; /* the data's own type names the event; the event line as fallback */
+    char type[64];
+    /* the data's own type names the event; the event line as fallback */
+    if (!d || !pj_copy(d, pj_get(d, 0, "type", PJ_STRING), type, sizeof type))
+        snprintf(type, sizeof type, "%s", event);
     if (strcmp(type, "ping") == 0)
         return FR_OK;
-    if (!data)
+    if (!d)
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "stream event %zu (%s) has no JSON data",
                        res->chunks, type);
     if (strcmp(type, "error") == 0)
-        return pv_error_object(s, call, data, 0);
+        return pv_error_object(s, call, d, 0);
     if (strcmp(type, "message_start") == 0) {
-        json_object *m = pv_get(data, "message", json_type_object);
-        pv_set(res->model, sizeof res->model, pv_str(m, "model"));
-        anthropic_usage(res, pv_get(m, "usage", json_type_object));
+        int m = pj_get(d, 0, "message", PJ_OBJECT);
+        pj_copy(d, pj_get(d, m, "model", PJ_STRING), res->model, sizeof res->model);
+        anthropic_usage(res, d, pj_get(d, m, "usage", PJ_OBJECT));
     } else if (strcmp(type, "content_block_start") == 0) {
-        json_object *b = pv_get(data, "content_block", json_type_object);
-        const char *bt = pv_str(b, "type");
+        int b = pj_get(d, 0, "content_block", PJ_OBJECT);
+        int bt = pj_get(d, b, "type", PJ_STRING);
         res->cur = -1;
-        if (bt && strcmp(bt, "tool_use") == 0) {
-            if (!pv_tool_call(res, pv_str(b, "id"), pv_str(b, "name"), NULL, ""))
+        if (pv_is(d, bt, "tool_use")) {
+            res->cur = pv_tool_call(res, d, pj_get(d, b, "id", PJ_STRING),
+                                    pj_get(d, b, "name", PJ_STRING));
+            if (res->cur < 0)
                 return pv_nomem(s, call);
-            res->cur = (int64_t)json_object_array_length(res->tool_calls) - 1;
-        } else if (bt && strcmp(bt, "text") == 0 && pv_str(b, "text")) {
-            return pv_delta(s, call, res, pv_str(b, "text"), strlen(pv_str(b, "text")));
+        } else if (pv_is(d, bt, "text")) {
+            return pv_delta_text(s, call, res, d, pj_get(d, b, "text", PJ_STRING));
         }
     } else if (strcmp(type, "content_block_delta") == 0) {
-        json_object *d = pv_get(data, "delta", json_type_object);
-        const char *dt = pv_str(d, "type");
-        if (dt && strcmp(dt, "text_delta") == 0) {
-            const char *t = pv_str(d, "text");
-            return t ? pv_delta(s, call, res, t, strlen(t)) : FR_OK;
-        }
-        if (dt && strcmp(dt, "input_json_delta") == 0) {
-            const char *frag = pv_str(d, "partial_json");
+        int delta = pj_get(d, 0, "delta", PJ_OBJECT);
+        int dt = pj_get(d, delta, "type", PJ_STRING);
+        if (pv_is(d, dt, "text_delta"))
+            return pv_delta_text(s, call, res, d, pj_get(d, delta, "text", PJ_STRING));
+        if (pv_is(d, dt, "input_json_delta")) {
             if (res->cur < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE,
                                "stream event %zu: input_json_delta outside a tool_use block",
                                res->chunks);
-            json_object *tc = json_object_array_get_idx(res->tool_calls, (size_t)res->cur);
-            if (frag && pv_tool_args_append(tc, frag, strlen(frag)) != 0)
+            if (pv_tool_args(res, res->cur, d, pj_get(d, delta, "partial_json", PJ_STRING), 1) != 0)
                 return pv_nomem(s, call);
         }
     } else if (strcmp(type, "content_block_stop") == 0) {
         res->cur = -1;
     } else if (strcmp(type, "message_delta") == 0) {
-        anthropic_finish(res, pv_str(pv_get(data, "delta", json_type_object), "stop_reason"));
-        anthropic_usage(res, pv_get(data, "usage", json_type_object));
+        char reason[64];
+        if (pj_copy(d, pj_get(d, pj_get(d, 0, "delta", PJ_OBJECT), "stop_reason", PJ_STRING),
+                    reason, sizeof reason))
+            anthropic_finish(res, reason);
+        anthropic_usage(res, d, pj_get(d, 0, "usage", PJ_OBJECT));
     } else if (strcmp(type, "message_stop") == 0) {
         res->done = 1;
     }

@@ -28,83 +28,80 @@ static const fr_option gemini_options[] = {
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
-static json_object *text_part(const char *text)
+/* Writes a text part {text} of string token tok ("" when tok is -1). */
+static void text_part(pu_buf *o, const pj_doc *d, int tok)
 {
-    int bad = 0;
-    json_object *p = json_object_new_object();
-    pv_add(&bad, p, "text", json_object_new_string(text));
-    if (bad) {
-        json_object_put(p);
-        return NULL;
-    }
-    return p;
+    pv_sep(o);
+    pu_buf_lit(o, "{\"text\":");
+    pv_put_text(o, d, tok);
+    pu_buf_lit(o, "}");
 }
 
-/* The function name of the tool call `id` among the request's earlier messages. */
-static const char *call_name(json_object *msgs, size_t before, const char *id)
+/* The function name (a string token) of the tool call `id` (a string token) among the
+ * messages before message `before`; id itself when none matches. */
+static int call_name(const pj_doc *d, int msgs, int before, int id)
 {
-    for (size_t i = before; i-- > 0;) {
-        json_object *tcs =
-            pv_get(json_object_array_get_idx(msgs, i), "tool_calls", json_type_array);
-        for (size_t j = 0; tcs && j < json_object_array_length(tcs); j++) {
-            json_object *tc = json_object_array_get_idx(tcs, j);
-            if (strcmp(pv_str(tc, "id"), id) == 0)
-                return pv_str(tc, "name");
+    pu_buf want = {0};
+    pj_cstr(d, id, &want);
+    int name = id;
+    /* the latest message before wins; within it, the first call with that id */
+    for (int m = pj_first(d, msgs); m >= 0 && m < before; m = pj_next(d, msgs, m)) {
+        int tcs = pj_get(d, m, "tool_calls", PJ_ARRAY);
+        for (int tc = pj_first(d, tcs); tc >= 0; tc = pj_next(d, tcs, tc)) {
+            if (pv_is(d, pj_get(d, tc, "id", PJ_STRING), want.data ? want.data : "")) {
+                name = pj_get(d, tc, "name", PJ_STRING);
+                break;
+            }
         }
     }
-    return id;
+    pu_buf_free(&want);
+    return name;
 }
 
-/* The parts of one normalized message. */
-static json_object *message_parts(json_object *msgs, size_t i, int *bad)
+/* Writes the parts of normalized message m. */
+static void message_parts(pu_buf *o, const pj_doc *d, int msgs, int m)
 {
-    json_object *m = json_object_array_get_idx(msgs, i);
-    json_object *parts = json_object_new_array();
-    const char *role = pv_str(m, "role");
-    if (strcmp(role, "tool") == 0) {
+    int role = pj_get(d, m, "role", PJ_STRING), content = pj_get(d, m, "content", PJ_STRING);
+    pu_buf_lit(o, "[");
+    if (pv_is(d, role, "tool")) {
         /* functionResponse.response must be an object: a JSON object result as is,
          * anything else wrapped as {"content": text}. */
-        const char *text = pv_content(m);
+        pu_buf_lit(o, "{\"functionResponse\":{\"name\":");
+        pv_put_text(o, d, call_name(d, msgs, m, pj_get(d, m, "tool_call_id", PJ_STRING)));
+        pu_buf_lit(o, ",\"response\":");
+        pu_buf text = {0};
+        pu_buf_lit(&text, "");
+        if (content >= 0)
+            pj_cstr(d, content, &text);
+        pj_doc resp;
         char err[200];
-        json_object *resp = pu_json_parse(text, strlen(text), err, sizeof err);
-        if (!json_object_is_type(resp, json_type_object)) {
-            json_object_put(resp);
-            resp = json_object_new_object();
-            pv_add(bad, resp, "content", json_object_new_string(text));
+        if (text.oom) {
+            o->oom = 1;
+        } else if (pj_scan_any(&resp, text.data, text.len, err, sizeof err) == 0 &&
+                   pj_type_of(&resp, 0) == PJ_OBJECT) {
+            pj_put_value(o, &resp, 0);
+        } else {
+            pu_buf_lit(o, "{\"content\":");
+            pj_put_string(o, text.data, text.len);
+            pu_buf_lit(o, "}");
         }
-        json_object *fr = json_object_new_object(), *p = json_object_new_object();
-        pv_add(bad, fr, "name", pv_string(call_name(msgs, i, pv_str(m, "tool_call_id"))));
-        pv_add(bad, fr, "response", resp);
-        pv_add(bad, p, "functionResponse", fr);
-        pv_append(bad, parts, p);
-        return parts;
+        pj_free(&resp);
+        pu_buf_free(&text);
+        pu_buf_lit(o, "}}]");
+        return;
     }
-    const char *text = pv_str(m, "content");
-    json_object *tcs = pv_get(m, "tool_calls", json_type_array);
-    size_t ncalls = tcs ? json_object_array_length(tcs) : 0;
-    if ((text && *text) || ncalls == 0)
-        pv_append(bad, parts, text_part(text ? text : ""));
-    for (size_t j = 0; !*bad && j < ncalls; j++) {
-        json_object *tc = json_object_array_get_idx(tcs, j), *args = NULL, *fc, *p;
-        json_object_object_get_ex(tc, "arguments", &args);
-        char err[200];
-        json_object *a =
-            json_object_is_type(args, json_type_string)
-                ? pu_json_parse(json_object_get_string(args),
-                                (size_t)json_object_get_string_len(args), err, sizeof err)
-                : json_object_get(args);
-        if (!json_object_is_type(a, json_type_object)) {
-            json_object_put(a);
-            a = json_object_new_object();
-        }
-        fc = json_object_new_object();
-        p = json_object_new_object();
-        pv_add(bad, fc, "name", pv_string(pv_str(tc, "name")));
-        pv_add(bad, fc, "args", a);
-        pv_add(bad, p, "functionCall", fc);
-        pv_append(bad, parts, p);
+    int tcs = pj_get(d, m, "tool_calls", PJ_ARRAY);
+    if ((content >= 0 && !pv_is(d, content, "")) || pj_first(d, tcs) < 0)
+        text_part(o, d, content);
+    for (int tc = pj_first(d, tcs); tc >= 0; tc = pj_next(d, tcs, tc)) {
+        pv_sep(o);
+        pu_buf_lit(o, "{\"functionCall\":{\"name\":");
+        pv_put_text(o, d, pj_get(d, tc, "name", PJ_STRING));
+        pu_buf_lit(o, ",\"args\":");
+        pv_put_args_object(o, d, pj_member(d, tc, "arguments"));
+        pu_buf_lit(o, "}}");
     }
-    return parts;
+    pu_buf_lit(o, "]");
 }
 
 /* Model names go into the URL path: letters, digits and ".-_" only. */
@@ -114,8 +111,9 @@ static int model_ok(const char *m)
                      strlen(m);
 }
 
-static fr_status gemini_build(const pv_state *s, fr_call *call, json_object *req, const char *model,
-                              int stream, json_object **body, char *path, size_t path_size)
+static fr_status gemini_build(const pv_state *s, fr_call *call, const pj_doc *req,
+                              const char *model, int stream, pu_buf *b, char *path,
+                              size_t path_size)
 {
     if (strncmp(model, "models/", 7) == 0)
         model += 7;
@@ -123,69 +121,52 @@ static fr_status gemini_build(const pv_state *s, fr_call *call, json_object *req
         return pv_fail(s, call, FR_E_BAD_REQUEST,
                        "model name \"%.80s\" may hold only letters, digits, '.', '-' and '_'",
                        model);
-    int bad = 0;
-    json_object *b = json_object_new_object(), *contents = json_object_new_array();
-    json_object *msgs = pv_get(req, "messages", json_type_array);
-    json_object *sys_parts = json_object_new_array();
-    const char *sys = pv_str(req, "system");
-    if (sys)
-        pv_append(&bad, sys_parts, text_part(sys));
-    for (size_t i = 0; !bad && i < json_object_array_length(msgs); i++) {
-        json_object *m = json_object_array_get_idx(msgs, i);
-        const char *role = pv_str(m, "role");
-        if (strcmp(role, "system") == 0) {
-            pv_append(&bad, sys_parts, text_part(pv_content(m)));
+    int msgs = pj_get(req, 0, "messages", PJ_ARRAY), any_system = 0;
+    pu_buf_lit(b, "{\"contents\":[");
+    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m)) {
+        int role = pj_get(req, m, "role", PJ_STRING);
+        if (pv_is(req, role, "system")) {
+            any_system = 1;
             continue;
         }
-        json_object *c = json_object_new_object();
-        pv_add(&bad, c, "role",
-               json_object_new_string(strcmp(role, "assistant") == 0 ? "model" : "user"));
-        pv_add(&bad, c, "parts", message_parts(msgs, i, &bad));
-        pv_append(&bad, contents, c);
+        pv_sep(b);
+        if (pv_is(req, role, "assistant"))
+            pu_buf_lit(b, "{\"role\":\"model\",\"parts\":");
+        else
+            pu_buf_lit(b, "{\"role\":\"user\",\"parts\":");
+        message_parts(b, req, msgs, m);
+        pu_buf_lit(b, "}");
     }
-    pv_add(&bad, b, "contents", contents);
-    if (sys_parts && json_object_array_length(sys_parts) > 0) {
-        json_object *si = json_object_new_object();
-        pv_add(&bad, si, "parts", sys_parts);
-        pv_add(&bad, b, "systemInstruction", si);
-    } else {
-        json_object_put(sys_parts);
+    pu_buf_lit(b, "]");
+    /* `system` and every system message become systemInstruction's parts. */
+    int sys = pj_get(req, 0, "system", PJ_STRING);
+    if (sys >= 0 || any_system) {
+        pu_buf_lit(b, ",\"systemInstruction\":{\"parts\":[");
+        if (sys >= 0)
+            text_part(b, req, sys);
+        for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m))
+            if (pv_is(req, pj_get(req, m, "role", PJ_STRING), "system"))
+                text_part(b, req, pj_get(req, m, "content", PJ_STRING));
+        pu_buf_lit(b, "]}");
     }
-    json_object *gc = json_object_new_object();
-    pv_copy(&bad, gc, "maxOutputTokens", req, "max_tokens");
-    pv_copy(&bad, gc, "temperature", req, "temperature");
-    json_object *stop = pv_stop_array(req);
-    if (stop)
-        pv_add(&bad, gc, "stopSequences", stop);
-    if (pv_wants_json(req))
-        pv_add(&bad, gc, "responseMimeType", json_object_new_string("application/json"));
-    if (gc && json_object_object_length(gc) > 0)
-        pv_add(&bad, b, "generationConfig", gc);
+    size_t gc_at = b->len;
+    pu_buf_lit(b, ",\"generationConfig\":{");
+    size_t gc_empty = b->len;
+    pv_put_member(b, "maxOutputTokens", req, 0, "max_tokens");
+    pv_put_member(b, "temperature", req, 0, "temperature");
+    pv_put_stop(b, "stopSequences", req);
+    if (pv_wants_json(req)) {
+        pv_key(b, "responseMimeType");
+        pu_buf_lit(b, "\"application/json\"");
+    }
+    if (b->len == gc_empty && !b->oom) /* nothing to configure: no generationConfig */
+        b->len = gc_at;
     else
-        json_object_put(gc);
-    json_object *tools = pv_get(req, "tools", json_type_array);
-    if (tools && json_object_array_length(tools) > 0) {
-        json_object *decls = json_object_new_array(), *tool = json_object_new_object();
-        json_object *list = json_object_new_array();
-        for (size_t i = 0; !bad && i < json_object_array_length(tools); i++) {
-            json_object *t = json_object_array_get_idx(tools, i);
-            json_object *d = json_object_new_object();
-            pv_copy(&bad, d, "name", t, "name");
-            pv_copy(&bad, d, "description", t, "description");
-            pv_copy(&bad, d, "parameters", t, "parameters");
-            pv_append(&bad, decls, d);
-        }
-        pv_add(&bad, tool, "functionDeclarations", decls);
-        pv_append(&bad, list, tool);
-        pv_add(&bad, b, "tools", list);
-    }
-    if (bad) {
-        json_object_put(b);
-        return pv_nomem(s, call);
-    }
+        pu_buf_lit(b, "}");
+    pv_put_tools(b, req, ",\"tools\":[{\"functionDeclarations\":[", "{", "}", "]}]");
+    pu_buf_lit(b, "}");
     snprintf(path, path_size, "/v1beta/models/%s:%s", model,
              stream ? "streamGenerateContent?alt=sse" : "generateContent");
-    *body = b;
     return FR_OK;
 }
 
@@ -216,65 +197,69 @@ static void gemini_finish(pv_result *res, const char *reason)
     pv_set(res->finish, sizeof res->finish, to);
 }
 
-/* Reads one GenerateContentResponse (a whole answer, or one stream chunk).  Text goes
- * through pv_delta when streaming.  Sets *final when the chunk has a finishReason. */
-static fr_status gemini_chunk(const pv_state *s, fr_call *call, json_object *wire, pv_result *res,
+/* Reads one GenerateContentResponse (a whole answer, or one stream chunk), scanned.  Text
+ * goes through pv_delta when streaming.  Sets *final when the chunk has a finishReason. */
+static fr_status gemini_chunk(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res,
                               int stream, int *final)
 {
-    json_object *cands = pv_get(wire, "candidates", json_type_array);
-    json_object *um = pv_get(wire, "usageMetadata", json_type_object);
-    pv_set(res->model, sizeof res->model, pv_str(wire, "modelVersion"));
-    if (um) {
-        res->in_tokens = pv_int(um, "promptTokenCount");
-        res->out_tokens = pv_int(um, "candidatesTokenCount");
+    int cands = pj_get(w, 0, "candidates", PJ_ARRAY);
+    int um = pj_get(w, 0, "usageMetadata", PJ_OBJECT);
+    pj_copy(w, pj_get(w, 0, "modelVersion", PJ_STRING), res->model, sizeof res->model);
+    if (um >= 0) {
+        res->in_tokens = pv_int(w, um, "promptTokenCount");
+        res->out_tokens = pv_int(w, um, "candidatesTokenCount");
     }
-    if (!cands || json_object_array_length(cands) == 0) {
-        const char *block = pv_str(pv_get(wire, "promptFeedback", json_type_object), "blockReason");
-        if (block)
-            return pv_fail(s, call, FR_E_CONTENT_POLICY, "prompt blocked (blockReason %s)", block);
-        if (stream && um)
+    int c0 = pj_first(w, cands);
+    if (c0 < 0) {
+        int block = pj_get(w, pj_get(w, 0, "promptFeedback", PJ_OBJECT), "blockReason", PJ_STRING);
+        if (block >= 0) {
+            pu_buf why = {0};
+            pj_cstr(w, block, &why);
+            fr_status st = why.oom ? pv_nomem(s, call)
+                                   : pv_fail(s, call, FR_E_CONTENT_POLICY,
+                                             "prompt blocked (blockReason %s)", why.data);
+            pu_buf_free(&why);
+            return st;
+        }
+        if (stream && um >= 0)
             return FR_OK; /* a usage-only chunk */
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "answer has no candidates");
     }
-    json_object *c0 = json_object_array_get_idx(cands, 0);
-    json_object *parts = pv_get(pv_get(c0, "content", json_type_object), "parts", json_type_array);
-    const char *finish = pv_str(c0, "finishReason");
-    if (!parts && !finish)
+    int parts = pj_get(w, pj_get(w, c0, "content", PJ_OBJECT), "parts", PJ_ARRAY);
+    int finish = pj_get(w, c0, "finishReason", PJ_STRING);
+    if (parts < 0 && finish < 0)
         return pv_fail(s, call, FR_E_BAD_RESPONSE,
                        "candidates[0] has neither content.parts nor finishReason");
     fr_status st = FR_OK;
-    for (size_t i = 0; st == FR_OK && parts && i < json_object_array_length(parts); i++) {
-        json_object *p = json_object_array_get_idx(parts, i), *fc;
-        const char *text = pv_str(p, "text");
-        json_object *thought = pv_get(p, "thought", json_type_boolean);
-        if (thought && json_object_get_boolean(thought))
+    for (int p = pj_first(w, parts); st == FR_OK && p >= 0; p = pj_next(w, parts, p)) {
+        int text = pj_get(w, p, "text", PJ_STRING), fc;
+        if (pj_type_of(w, pj_member(w, p, "thought")) == PJ_TRUE)
             continue; /* thought summaries are not part of the answer */
-        if (text && stream)
-            st = pv_delta(s, call, res, text, strlen(text));
-        else if (text)
-            pv_text(res, text, strlen(text));
-        else if ((fc = pv_get(p, "functionCall", json_type_object))) {
-            json_object *args = pv_get(fc, "args", json_type_object), *empty = NULL;
-            char id[32];
-            size_t n = res->tool_calls ? json_object_array_length(res->tool_calls) : 0;
-            snprintf(id, sizeof id, "call_%zu", n + 1);
-            if (!pv_str(fc, "name"))
+        if (text >= 0 && stream) {
+            st = pv_delta_text(s, call, res, w, text);
+        } else if (text >= 0) {
+            pv_text(res, w, text);
+        } else if ((fc = pj_get(w, p, "functionCall", PJ_OBJECT)) >= 0) {
+            int name = pj_get(w, fc, "name", PJ_STRING), id = pj_get(w, fc, "id", PJ_STRING);
+            if (name < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE, "functionCall without a name");
-            if (!args)
-                args = empty = json_object_new_object();
-            json_object *tc = pv_tool_call(res, pv_str(fc, "id") ? pv_str(fc, "id") : id,
-                                           pv_str(fc, "name"), args, NULL);
-            json_object_put(empty);
-            if (!tc)
+            int64_t k = pv_tool_call(res, w, id, name);
+            if (k >= 0 && id < 0) { /* Gemini gives no ids: call_N, N from 1 */
+                char gen[32];
+                int n = snprintf(gen, sizeof gen, "call_%lld", (long long)k + 1);
+                pu_buf_append(&res->tools[k].id, gen, (size_t)n);
+                res->oom |= res->tools[k].id.oom;
+            }
+            if (k < 0 || pv_tool_args(res, k, w, pj_get(w, fc, "args", PJ_OBJECT), 0) != 0)
                 return pv_nomem(s, call);
         }
     }
-    if (finish) {
-        gemini_finish(res, finish);
+    char reason[64];
+    if (pj_copy(w, finish, reason, sizeof reason)) {
+        gemini_finish(res, reason);
         *final = 1;
         /* Gemini says STOP after function calls; the normalized reason is tool_calls. */
-        if (strcmp(res->finish, "stop") == 0 && res->tool_calls &&
-            json_object_array_length(res->tool_calls) > 0)
+        if (strcmp(res->finish, "stop") == 0 && res->n_tools > 0)
             pv_set(res->finish, sizeof res->finish, "tool_calls");
     }
     return st;
@@ -282,27 +267,20 @@ static fr_status gemini_chunk(const pv_state *s, fr_call *call, json_object *wir
 
 static fr_status gemini_parse(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res)
 {
-    /* A whole answer is one stream chunk's shape: read through the same code. */
-    char err[200];
-    json_object *wire = pu_json_parse(w->text, w->len, err, sizeof err);
-    if (!wire)
-        return pv_nomem(s, call);
-    int final = 0;
-    fr_status st = gemini_chunk(s, call, wire, res, 0, &final);
-    json_object_put(wire);
-    return st;
+    int final = 0; /* a whole answer is one stream chunk's shape */
+    return gemini_chunk(s, call, w, res, 0, &final);
 }
 
 static fr_status gemini_event(const pv_state *s, fr_call *call, pv_result *res, const char *event,
-                              const char *raw, json_object *data)
+                              const char *raw, const pj_doc *d)
 {
     (void)event;
-    if (!data)
+    if (!d)
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not JSON: \"%.40s\"",
                        res->chunks, raw);
-    if (pv_get(data, "error", json_type_object))
-        return pv_error_object(s, call, data, 0);
-    return gemini_chunk(s, call, data, res, 1, &res->done);
+    if (pj_get(d, 0, "error", PJ_OBJECT) >= 0)
+        return pv_error_object(s, call, d, 0);
+    return gemini_chunk(s, call, d, res, 1, &res->done);
 }
 
 static const pv_vendor gemini_vendor = {

@@ -41,6 +41,7 @@ typedef enum pj_type {
 #define PJ_ESCAPED  1u /* string: holds backslash escapes */
 #define PJ_UNUSUAL  2u /* number or string json-c writes in a form of its own */
 #define PJ_DUP_KEYS 4u /* object: some key appears twice */
+#define PJ_REWRITE  8u /* string: holds an escape json-c writes differently (\/, \u00e9...) */
 
 typedef struct pj_tok {
     uint32_t start, len; /* strings: the raw text between the quotes; others: the value */
@@ -147,6 +148,12 @@ static inline int pj_scan_string(pj_doc *d, size_t *pos)
             unsigned u;
             if (i + 6 > n || pj_hex4(s + i + 2, &u) != 0)
                 return -1;
+            /* json-c writes \u only for control characters without a short form, in
+             * lower-case hex: any other \u comes out differently */
+            char h = s[i + 5];
+            if (u >= 0x20 || u == '\b' || u == '\t' || u == '\n' || u == '\f' || u == '\r' ||
+                s[i + 2] != '0' || s[i + 3] != '0' || (h >= 'A' && h <= 'F'))
+                flags |= PJ_REWRITE;
             i += 6;
             if (u >= 0xD800 && u <= 0xDBFF) {
                 unsigned lo;
@@ -164,6 +171,8 @@ static inline int pj_scan_string(pj_doc *d, size_t *pos)
         }
         if (!strchr("\"\\/bfnrt", e) || e == '\0')
             return -1;
+        if (e == '/')
+            flags |= PJ_REWRITE; /* json-c writes a plain slash */
         i += 2;
     }
     if (i >= n)
@@ -395,6 +404,22 @@ static inline size_t pj_count(const pj_doc *d, int arr)
     for (uint32_t k = (uint32_t)arr + 1; k < d->tok[arr].next; k = d->tok[k].next)
         n++;
     return d->tok[arr].type == PJ_OBJECT ? n / 2 : n;
+}
+
+/* Walking an array's elements in order:
+ *   for (int e = pj_first(d, arr); e >= 0; e = pj_next(d, arr, e)) ...
+ * (pj_first is -1 for an empty array or a token that is not an array). */
+static inline int pj_first(const pj_doc *d, int arr)
+{
+    if (arr < 0 || d->tok[arr].type != PJ_ARRAY || d->tok[arr].next == (uint32_t)arr + 1)
+        return -1;
+    return arr + 1;
+}
+
+static inline int pj_next(const pj_doc *d, int arr, int e)
+{
+    uint32_t k = d->tok[e].next;
+    return k < d->tok[arr].next ? (int)k : -1;
 }
 
 /* Element idx of array token arr, or -1. */
@@ -666,6 +691,21 @@ static inline void pj_put_jsonc(pu_buf *out, json_object *o)
     pu_buf_append(out, w, o ? n : 4);
 }
 
+/* Writes string token i decoded and escaped again as json-c does; with cut, only up to its
+ * first NUL (as json-c writes a C string read out of it). */
+static inline void pj_put_decoded(pu_buf *out, const pj_doc *d, int i, int cut)
+{
+    pu_buf s = {0};
+    if (cut)
+        pj_cstr(d, i, &s);
+    else
+        pj_str(d, i, &s);
+    if (s.oom)
+        out->oom = 1;
+    pj_put_string(out, s.data ? s.data : "", s.len);
+    pu_buf_free(&s);
+}
+
 /* Appends value token i as json-c would write it once parsed. */
 static inline void pj_put_value(pu_buf *out, const pj_doc *d, int i)
 {
@@ -682,16 +722,11 @@ static inline void pj_put_value(pu_buf *out, const pj_doc *d, int i)
     }
     switch ((pj_type)t->type) {
     case PJ_STRING:
-        if (!(t->flags & PJ_ESCAPED)) {
-            /* no escapes in the source: json-c writes it back the same */
+        if (!(t->flags & PJ_REWRITE)) {
+            /* no escapes in the source, or only those json-c writes: written back the same */
             pu_buf_append(out, d->text + t->start - 1, t->len + 2);
         } else {
-            pu_buf s = {0};
-            pj_str(d, i, &s);
-            if (s.oom)
-                out->oom = 1;
-            pj_put_string(out, s.data ? s.data : "", s.len);
-            pu_buf_free(&s);
+            pj_put_decoded(out, d, i, 0);
         }
         break;
     default:
@@ -737,13 +772,8 @@ static inline void pj_put_value(pu_buf *out, const pj_doc *d, int i)
                 if (any)
                     pu_buf_lit(out, ",");
                 any = 1;
-                if (d->tok[k].flags & PJ_ESCAPED) {
-                    pu_buf key = {0};
-                    pj_cstr(d, (int)k, &key);
-                    if (key.oom)
-                        out->oom = 1;
-                    pj_put_string(out, key.data ? key.data : "", key.len);
-                    pu_buf_free(&key);
+                if (d->tok[k].flags & (PJ_REWRITE | PJ_UNUSUAL)) {
+                    pj_put_decoded(out, d, (int)k, 1); /* json-c keys are C strings */
                 } else {
                     pj_put_value(out, d, (int)k);
                 }

@@ -26,95 +26,85 @@ static const fr_option openai_options[] = {
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
-/* One normalized message as an OpenAI message. */
-static json_object *openai_message(json_object *m)
+/* Writes normalized message m as an OpenAI message. */
+static void openai_message(pu_buf *o, const pj_doc *d, int m)
 {
-    int bad = 0;
-    json_object *o = json_object_new_object();
-    const char *role = pv_str(m, "role");
-    json_object *tcs = pv_get(m, "tool_calls", json_type_array);
-    pv_add(&bad, o, "role", json_object_new_string(role));
-    if (strcmp(role, "assistant") == 0 && tcs && json_object_array_length(tcs) > 0) {
+    int role = pj_get(d, m, "role", PJ_STRING), tcs = pj_get(d, m, "tool_calls", PJ_ARRAY);
+    pv_sep(o);
+    pu_buf_lit(o, "{\"role\":");
+    pv_put_text(o, d, role);
+    if (pv_is(d, role, "assistant") && pj_first(d, tcs) >= 0) {
         /* content may be null next to tool calls */
-        const char *c = pv_str(m, "content");
-        if (!bad && json_object_object_add(o, "content", c ? json_object_new_string(c) : NULL) != 0)
-            bad = 1;
-        json_object *calls = json_object_new_array();
-        for (size_t i = 0; !bad && i < json_object_array_length(tcs); i++) {
-            json_object *tc = json_object_array_get_idx(tcs, i), *args = NULL;
-            json_object *call = json_object_new_object(), *fn = json_object_new_object();
-            json_object_object_get_ex(tc, "arguments", &args);
-            pv_add(&bad, call, "id", pv_string(pv_str(tc, "id")));
-            pv_add(&bad, call, "type", json_object_new_string("function"));
-            pv_add(&bad, fn, "name", pv_string(pv_str(tc, "name")));
-            pv_add(&bad, fn, "arguments", pv_json_as_string(args));
-            pv_add(&bad, call, "function", fn);
-            pv_append(&bad, calls, call);
+        int c = pj_get(d, m, "content", PJ_STRING);
+        pu_buf_lit(o, ",\"content\":");
+        if (c >= 0)
+            pv_put_text(o, d, c);
+        else
+            pu_buf_lit(o, "null");
+        pu_buf_lit(o, ",\"tool_calls\":[");
+        for (int tc = pj_first(d, tcs); tc >= 0; tc = pj_next(d, tcs, tc)) {
+            pv_sep(o);
+            pu_buf_lit(o, "{\"id\":");
+            pv_put_text(o, d, pj_get(d, tc, "id", PJ_STRING));
+            pu_buf_lit(o, ",\"type\":\"function\",\"function\":{\"name\":");
+            pv_put_text(o, d, pj_get(d, tc, "name", PJ_STRING));
+            /* arguments travel as JSON text: a string is taken as that text already */
+            int args = pj_member(d, tc, "arguments");
+            pu_buf_lit(o, ",\"arguments\":");
+            if (pj_type_of(d, args) == PJ_STRING) {
+                pj_put_value(o, d, args);
+            } else if (args < 0 || pj_type_of(d, args) == PJ_NULL) {
+                pu_buf_lit(o, "\"{}\"");
+            } else {
+                pu_buf text = {0};
+                pj_put_value(&text, d, args);
+                if (text.oom)
+                    o->oom = 1;
+                pj_put_string(o, text.data ? text.data : "", text.len);
+                pu_buf_free(&text);
+            }
+            pu_buf_lit(o, "}}");
         }
-        pv_add(&bad, o, "tool_calls", calls);
+        pu_buf_lit(o, "]");
     } else {
-        pv_add(&bad, o, "content", json_object_new_string(pv_content(m)));
+        pu_buf_lit(o, ",\"content\":");
+        pv_put_text(o, d, pj_get(d, m, "content", PJ_STRING));
     }
-    if (strcmp(role, "tool") == 0)
-        pv_add(&bad, o, "tool_call_id", pv_string(pv_str(m, "tool_call_id")));
-    if (bad) {
-        json_object_put(o);
-        return NULL;
+    if (pv_is(d, role, "tool")) {
+        pu_buf_lit(o, ",\"tool_call_id\":");
+        pv_put_text(o, d, pj_get(d, m, "tool_call_id", PJ_STRING));
     }
-    return o;
+    pu_buf_lit(o, "}");
 }
 
-static fr_status openai_build(const pv_state *s, fr_call *call, json_object *req, const char *model,
-                              int stream, json_object **body, char *path, size_t path_size)
+static fr_status openai_build(const pv_state *s, fr_call *call, const pj_doc *req,
+                              const char *model, int stream, pu_buf *b, char *path,
+                              size_t path_size)
 {
-    int bad = 0;
-    json_object *b = json_object_new_object(), *msgs = json_object_new_array();
-    json_object *in = pv_get(req, "messages", json_type_array);
-    pv_add(&bad, b, "model", json_object_new_string(model));
-    const char *system = pv_str(req, "system");
-    if (system) {
-        json_object *m = json_object_new_object();
-        pv_add(&bad, m, "role", json_object_new_string("system"));
-        pv_add(&bad, m, "content", json_object_new_string(system));
-        pv_append(&bad, msgs, m);
+    (void)s, (void)call;
+    pu_buf_lit(b, "{\"model\":");
+    pj_put_cstr(b, model);
+    pu_buf_lit(b, ",\"messages\":[");
+    int system = pj_get(req, 0, "system", PJ_STRING);
+    if (system >= 0) {
+        pu_buf_lit(b, "{\"role\":\"system\",\"content\":");
+        pv_put_text(b, req, system);
+        pu_buf_lit(b, "}");
     }
-    for (size_t i = 0; !bad && i < json_object_array_length(in); i++)
-        pv_append(&bad, msgs, openai_message(json_object_array_get_idx(in, i)));
-    pv_add(&bad, b, "messages", msgs);
-    pv_copy(&bad, b, "max_tokens", req, "max_tokens");
-    pv_copy(&bad, b, "temperature", req, "temperature");
-    json_object *stop = pv_stop_array(req);
-    if (stop)
-        pv_add(&bad, b, "stop", stop);
+    int msgs = pj_get(req, 0, "messages", PJ_ARRAY);
+    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m))
+        openai_message(b, req, m);
+    pu_buf_lit(b, "]");
+    pv_put_member(b, "max_tokens", req, 0, "max_tokens");
+    pv_put_member(b, "temperature", req, 0, "temperature");
+    pv_put_stop(b, "stop", req);
     if (pv_wants_json(req))
-        pv_copy(&bad, b, "response_format", req, "response_format");
-    json_object *tools = pv_get(req, "tools", json_type_array);
-    if (tools && json_object_array_length(tools) > 0) {
-        json_object *out = json_object_new_array();
-        for (size_t i = 0; !bad && i < json_object_array_length(tools); i++) {
-            json_object *t = json_object_array_get_idx(tools, i);
-            json_object *tool = json_object_new_object(), *fn = json_object_new_object();
-            pv_add(&bad, tool, "type", json_object_new_string("function"));
-            pv_copy(&bad, fn, "name", t, "name");
-            pv_copy(&bad, fn, "description", t, "description");
-            pv_copy(&bad, fn, "parameters", t, "parameters");
-            pv_add(&bad, tool, "function", fn);
-            pv_append(&bad, out, tool);
-        }
-        pv_add(&bad, b, "tools", out);
-    }
-    if (stream) {
-        json_object *so = json_object_new_object();
-        pv_add(&bad, b, "stream", json_object_new_boolean(1));
-        pv_add(&bad, so, "include_usage", json_object_new_boolean(1));
-        pv_add(&bad, b, "stream_options", so);
-    }
-    if (bad) {
-        json_object_put(b);
-        return pv_nomem(s, call);
-    }
+        pv_put_member(b, "response_format", req, 0, "response_format");
+    pv_put_tools(b, req, ",\"tools\":[", "{\"type\":\"function\",\"function\":{", "}}", "]");
+    if (stream)
+        pu_buf_lit(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    pu_buf_lit(b, "}");
     snprintf(path, path_size, "/chat/completions");
-    *body = b;
     return FR_OK;
 }
 
@@ -127,12 +117,13 @@ static void openai_finish(pv_result *res, const char *finish)
            strcmp(finish, "function_call") == 0 ? "tool_calls" : finish);
 }
 
-static void openai_usage(pv_result *res, json_object *wire)
+/* The usage object of a chunk or answer, when it has one. */
+static void openai_usage(pv_result *res, const pj_doc *d)
 {
-    json_object *u = pv_get(wire, "usage", json_type_object);
-    if (u) {
-        res->in_tokens = pv_int(u, "prompt_tokens");
-        res->out_tokens = pv_int(u, "completion_tokens");
+    int u = pj_get(d, 0, "usage", PJ_OBJECT);
+    if (u >= 0) {
+        res->in_tokens = pv_int(d, u, "prompt_tokens");
+        res->out_tokens = pv_int(d, u, "completion_tokens");
     }
 }
 
@@ -144,10 +135,7 @@ static fr_status openai_parse(const pv_state *s, fr_call *call, const pj_doc *w,
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "answer has no choices[0].message");
     int text = pj_get(w, msg, "content", PJ_STRING);
     int refusal = pj_get(w, msg, "refusal", PJ_STRING);
-    if (text >= 0)
-        pj_cstr(w, text, &res->text);
-    else if (refusal >= 0)
-        pj_cstr(w, refusal, &res->text);
+    pv_text(res, w, text >= 0 ? text : refusal);
     int tcs = pj_get(w, msg, "tool_calls", PJ_ARRAY);
     for (size_t i = 0, n = pj_count(w, tcs); i < n; i++) {
         int tc = pj_at(w, tcs, i), fn = pj_get(w, tc, "function", PJ_OBJECT);
@@ -155,14 +143,8 @@ static fr_status openai_parse(const pv_state *s, fr_call *call, const pj_doc *w,
         if (name < 0 || args < 0)
             return pv_fail(s, call, FR_E_BAD_RESPONSE,
                            "tool_calls[%zu] lacks function.name or function.arguments", i);
-        char *id_s = pj_strdup(w, pj_get(w, tc, "id", PJ_STRING));
-        char *name_s = pj_strdup(w, name), *args_s = pj_strdup(w, args);
-        json_object *entry =
-            name_s && args_s ? pv_tool_call(res, id_s, name_s, NULL, args_s) : NULL;
-        free(id_s);
-        free(name_s);
-        free(args_s);
-        if (!entry)
+        int64_t k = pv_tool_call(res, w, pj_get(w, tc, "id", PJ_STRING), name);
+        if (k < 0 || pv_tool_args(res, k, w, args, 1) != 0)
             return pv_nomem(s, call);
     }
     char finish[32];
@@ -170,20 +152,16 @@ static fr_status openai_parse(const pv_state *s, fr_call *call, const pj_doc *w,
         openai_finish(res, finish);
     if (refusal >= 0 && text < 0)
         pv_set(res->finish, sizeof res->finish, "content_filter");
-    int u = pj_get(w, 0, "usage", PJ_OBJECT);
-    if (u >= 0) {
-        res->in_tokens = pj_int64(w, pj_get(w, u, "prompt_tokens", PJ_INT));
-        res->out_tokens = pj_int64(w, pj_get(w, u, "completion_tokens", PJ_INT));
-    }
+    openai_usage(res, w);
     pj_copy(w, pj_get(w, 0, "model", PJ_STRING), res->model, sizeof res->model);
     return FR_OK;
 }
 
 static fr_status openai_event(const pv_state *s, fr_call *call, pv_result *res, const char *event,
-                              const char *raw, json_object *data)
+                              const char *raw, const pj_doc *d)
 {
     (void)event;
-    if (!data) {
+    if (!d) {
         if (strcmp(raw, "[DONE]") == 0) {
             res->done = 1;
             return FR_OK;
@@ -191,39 +169,34 @@ static fr_status openai_event(const pv_state *s, fr_call *call, pv_result *res, 
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not JSON: \"%.40s\"",
                        res->chunks, raw);
     }
-    if (pv_get(data, "error", json_type_object))
-        return pv_error_object(s, call, data, 0);
-    pv_set(res->model, sizeof res->model, pv_str(data, "model"));
-    openai_usage(res, data); /* the last chunk (include_usage) carries it, with no choices */
-    json_object *choices = pv_get(data, "choices", json_type_array);
-    json_object *c0 = choices && json_object_array_length(choices) > 0
-                          ? json_object_array_get_idx(choices, 0)
-                          : NULL;
-    if (!c0)
+    if (pj_get(d, 0, "error", PJ_OBJECT) >= 0)
+        return pv_error_object(s, call, d, 0);
+    pj_copy(d, pj_get(d, 0, "model", PJ_STRING), res->model, sizeof res->model);
+    openai_usage(res, d); /* the last chunk (include_usage) carries it, with no choices */
+    int c0 = pj_first(d, pj_get(d, 0, "choices", PJ_ARRAY));
+    if (c0 < 0)
         return FR_OK;
-    openai_finish(res, pv_str(c0, "finish_reason"));
-    json_object *delta = pv_get(c0, "delta", json_type_object);
-    const char *text = pv_str(delta, "content");
-    fr_status st = text ? pv_delta(s, call, res, text, strlen(text)) : FR_OK;
+    char finish[32];
+    if (pj_copy(d, pj_get(d, c0, "finish_reason", PJ_STRING), finish, sizeof finish))
+        openai_finish(res, finish);
+    int delta = pj_get(d, c0, "delta", PJ_OBJECT);
+    fr_status st = pv_delta_text(s, call, res, d, pj_get(d, delta, "content", PJ_STRING));
     /* Tool calls arrive as fragments keyed by index: the first names the call, the
      * following ones carry pieces of the arguments text. */
-    json_object *tcs = pv_get(delta, "tool_calls", json_type_array);
-    for (size_t i = 0; st == FR_OK && tcs && i < json_object_array_length(tcs); i++) {
-        json_object *tc = json_object_array_get_idx(tcs, i), *idx;
-        json_object *fn = pv_get(tc, "function", json_type_object);
-        int64_t index = (idx = pv_get(tc, "index", json_type_int)) ? json_object_get_int64(idx) : 0;
-        size_t have = res->tool_calls ? json_object_array_length(res->tool_calls) : 0;
-        json_object *entry = NULL;
-        if (index >= 0 && (size_t)index < have)
-            entry = json_object_array_get_idx(res->tool_calls, (size_t)index);
-        else if (index == (int64_t)have)
-            entry = pv_tool_call(res, pv_str(tc, "id"), pv_str(fn, "name"), NULL, "");
+    int tcs = pj_get(d, delta, "tool_calls", PJ_ARRAY);
+    for (int tc = pj_first(d, tcs); st == FR_OK && tc >= 0; tc = pj_next(d, tcs, tc)) {
+        int fn = pj_get(d, tc, "function", PJ_OBJECT);
+        int64_t index = pj_int64(d, pj_get(d, tc, "index", PJ_INT)), k;
+        if (index >= 0 && (size_t)index < res->n_tools)
+            k = index;
+        else if (index == (int64_t)res->n_tools)
+            k = pv_tool_call(res, d, pj_get(d, tc, "id", PJ_STRING),
+                             pj_get(d, fn, "name", PJ_STRING));
         else
             return pv_fail(s, call, FR_E_BAD_RESPONSE,
                            "stream chunk %zu: tool call index %lld out of order", res->chunks,
                            (long long)index);
-        const char *frag = pv_str(fn, "arguments");
-        if (!entry || (frag && pv_tool_args_append(entry, frag, strlen(frag)) != 0))
+        if (k < 0 || pv_tool_args(res, k, d, pj_get(d, fn, "arguments", PJ_STRING), 1) != 0)
             return pv_nomem(s, call);
     }
     return st;

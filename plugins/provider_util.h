@@ -90,10 +90,19 @@ typedef struct pv_state {
     size_t n_extra;
 } pv_state;
 
+/* One tool call of a response.  Every text is as C code reading json-c's strings saw it
+ * (cut at a NUL); args is the arguments' JSON text (a whole answer's value as written, or
+ * the fragments of a stream joined), read back by pv_result_json. */
+typedef struct pv_tool {
+    pu_buf id, name, args;
+} pv_tool;
+
 /* What a response says, normalized.  Filled by the vendor's parse/event callbacks. */
 typedef struct pv_result {
     pu_buf text;
-    json_object *tool_calls; /* array of {id, name, arguments}; "_args" while streaming */
+    pv_tool *tools; /* n_tools tool calls, in order (heap) */
+    size_t n_tools, cap_tools;
+    int oom;
     char finish[32];
     int64_t in_tokens, out_tokens;
     char model[128];
@@ -103,100 +112,160 @@ typedef struct pv_result {
     int64_t cur;   /* vendor scratch: index of the tool call being streamed, -1 none */
 } pv_result;
 
-/* The vendor-specific part of a provider. */
+/* The vendor-specific part of a provider.  JSON arrives scanned (json_scan.h): token 0
+ * is the document's value. */
 typedef struct pv_vendor {
     const char *name; /* "openai": prefixes every message */
-    /* Builds the wire body for the normalized request `req` and the URL path (appended
+    /* Writes the wire body for the normalized request `req` (checked by
+     * pv_check_request) into body, in json-c's compact form, and the URL path (appended
      * to base_url) into path.  Returns FR_OK or FR_E_BAD_REQUEST/FR_E_NOMEM with the
-     * call's error set.  *body is new (caller puts it). */
-    fr_status (*build)(const pv_state *s, fr_call *call, json_object *req, const char *model,
-                       int stream, json_object **body, char *path, size_t path_size);
+     * call's error set. */
+    fr_status (*build)(const pv_state *s, fr_call *call, const pj_doc *req, const char *model,
+                       int stream, pu_buf *body, char *path, size_t path_size);
     /* Parses a whole (non-streamed) 2xx JSON answer, a scanned object, into res.  FR_OK
      * or an error status with the call's error set (FR_E_BAD_RESPONSE for missing
      * fields). */
     fr_status (*parse)(const pv_state *s, fr_call *call, const pj_doc *wire, pv_result *res);
-    /* Handles one SSE event (`event` may be "" when the stream names none; `data` is
-     * parsed JSON or NULL for non-JSON data such as "[DONE]", whose raw text is `raw`).
-     * Sets res->done at the terminator.  FR_OK or an error with the call's error set. */
+    /* Handles one SSE event (`event` may be "" when the stream names none; `data` is the
+     * scanned JSON data, or NULL for non-JSON data such as "[DONE]", whose raw text is
+     * `raw`).  Sets res->done at the terminator.  FR_OK or an error with the call's error
+     * set. */
     fr_status (*event)(const pv_state *s, fr_call *call, pv_result *res, const char *event,
-                       const char *raw, json_object *data);
+                       const char *raw, const pj_doc *data);
 } pv_vendor;
 
-/* ---- Small JSON helpers -------------------------------------------------------------- */
+/* ---- Reading and writing JSON ------------------------------------------------------ */
 
-/* The string member `key` of obj, or NULL when absent or not a string.  Borrowed. */
-static inline const char *pv_str(json_object *obj, const char *key)
+/* 1 when string token tok, read as C code reads json-c's strings (cut at a NUL), is lit. */
+static inline int pv_is(const pj_doc *d, int tok, const char *lit)
 {
-    json_object *v;
-    if (!obj || !json_object_object_get_ex(obj, key, &v) ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
+    if (pj_type_of(d, tok) != PJ_STRING)
+        return 0;
+    const pj_tok *t = &d->tok[tok];
+    size_t n = strlen(lit);
+    if (!(t->flags & PJ_ESCAPED))
+        return t->len == n && memcmp(d->text + t->start, lit, n) == 0;
+    pu_buf b = {0};
+    pj_cstr(d, tok, &b);
+    int eq = !b.oom && b.len == n && (n == 0 || memcmp(b.data, lit, n) == 0);
+    pu_buf_free(&b);
+    return eq;
 }
 
-/* The member `key` of obj when it has JSON type t, else NULL.  Borrowed. */
-static inline json_object *pv_get(json_object *obj, const char *key, json_type t)
+/* A separator before the next member or element: none right after an opening bracket.
+ * (No JSON value ends in '{' or '[', so the last byte tells.) */
+static inline void pv_sep(pu_buf *o)
 {
-    json_object *v;
-    if (!obj || !json_object_is_type(obj, json_type_object) ||
-        !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, t))
-        return NULL;
-    return v;
+    if (o->len && o->data[o->len - 1] != '{' && o->data[o->len - 1] != '[')
+        pu_buf_lit(o, ",");
 }
 
-/* Sticky-failure adders: once *bad is set they only release what they were given. */
-static inline void pv_add(int *bad, json_object *obj, const char *key, json_object *val)
+/* Starts member `key` (a plain literal) of the object being written. */
+static inline void pv_key(pu_buf *o, const char *key)
 {
-    if (*bad || !obj) {
-        json_object_put(val);
-        *bad = 1;
+    pv_sep(o);
+    pu_buf_lit(o, "\"");
+    pu_buf_append(o, key, strlen(key));
+    pu_buf_lit(o, "\":");
+}
+
+/* Writes string token tok as a C string (cut at a NUL); "" when tok is not a string. */
+static inline void pv_put_text(pu_buf *o, const pj_doc *d, int tok)
+{
+    if (pj_type_of(d, tok) != PJ_STRING) {
+        pu_buf_lit(o, "\"\"");
         return;
     }
-    *bad = pu_json_add(obj, key, val) != 0;
-}
-
-static inline void pv_append(int *bad, json_object *arr, json_object *val)
-{
-    if (*bad || !arr) {
-        json_object_put(val);
-        *bad = 1;
+    const pj_tok *t = &d->tok[tok];
+    if (!(t->flags & (PJ_REWRITE | PJ_UNUSUAL))) { /* json-c would write it as it came */
+        pu_buf_append(o, d->text + t->start - 1, t->len + 2);
         return;
     }
-    *bad = pu_json_append(arr, val) != 0;
+    pj_put_decoded(o, d, tok, 1);
 }
 
-/* Adds a new reference to the member `key` of src (when present) to dst as `as`. */
-static inline void pv_copy(int *bad, json_object *dst, const char *as, json_object *src,
-                           const char *key)
+/* Copies member `key` of object token obj, when present and not null, as member `as`. */
+static inline void pv_put_member(pu_buf *o, const char *as, const pj_doc *d, int obj,
+                                 const char *key)
 {
-    json_object *v;
-    if (json_object_object_get_ex(src, key, &v) && v)
-        pv_add(bad, dst, as, json_object_get(v));
+    int v = pj_member(d, obj, key);
+    if (v >= 0 && pj_type_of(d, v) != PJ_NULL) {
+        pv_key(o, as);
+        pj_put_value(o, d, v);
+    }
 }
 
-static inline json_object *pv_string(const char *s)
+/* Writes `text` (a C string holding JSON text) as the JSON object it holds, or {} when
+ * it holds anything else (tool arguments sent as objects). */
+static inline void pv_put_object_text(pu_buf *o, const char *text, size_t len)
 {
-    return json_object_new_string(s ? s : "");
+    pj_doc doc;
+    char err[200];
+    if (pj_scan_any(&doc, text, len, err, sizeof err) == 0 && pj_type_of(&doc, 0) == PJ_OBJECT)
+        pj_put_value(o, &doc, 0);
+    else
+        pu_buf_lit(o, "{}");
+    pj_free(&doc);
 }
 
-/* Compact text of a JSON value as a new JSON string (tool-call arguments for vendors
- * that want them as text).  A string value is taken as already being JSON text. */
-static inline json_object *pv_json_as_string(json_object *v)
+/* Writes tool arguments token tok as an object: a JSON object as is, a string holding
+ * one as that object, anything else as {}. */
+static inline void pv_put_args_object(pu_buf *o, const pj_doc *d, int tok)
 {
-    if (json_object_is_type(v, json_type_string))
-        return json_object_get(v);
-    size_t n = 0;
-    const char *t = v ? pu_json_text(v, &n) : "{}";
-    if (!v)
-        n = 2;
-    return t ? json_object_new_string_len(t, (int)n) : NULL;
+    if (pj_type_of(d, tok) == PJ_OBJECT && tok >= 0) {
+        pj_put_value(o, d, tok);
+    } else if (pj_type_of(d, tok) == PJ_STRING && tok >= 0) {
+        pu_buf text = {0};
+        pj_str(d, tok, &text);
+        if (text.oom)
+            o->oom = 1;
+        pv_put_object_text(o, text.data ? text.data : "", text.len);
+        pu_buf_free(&text);
+    } else {
+        pu_buf_lit(o, "{}");
+    }
 }
 
-/* A normalized message's content as text: a string, or "" for null/absent. */
-static inline const char *pv_content(json_object *msg)
+/* The stop sequences as member `as`: an array as is, a single string as a one-element
+ * array; nothing when the request has none. */
+static inline void pv_put_stop(pu_buf *o, const char *as, const pj_doc *req)
 {
-    const char *c = pv_str(msg, "content");
-    return c ? c : "";
+    int v = pj_member(req, 0, "stop");
+    if (v < 0 || pj_type_of(req, v) == PJ_NULL)
+        return;
+    pv_key(o, as);
+    if (pj_type_of(req, v) != PJ_ARRAY)
+        pu_buf_lit(o, "[");
+    pj_put_value(o, req, v);
+    if (pj_type_of(req, v) != PJ_ARRAY)
+        pu_buf_lit(o, "]");
+}
+
+/* Writes the request's tools, when it has any: `head`, then each tool's name, description
+ * and parameters between `open` and `close`, then `tail` (the vendor's wrapping). */
+static inline void pv_put_tools(pu_buf *b, const pj_doc *req, const char *head, const char *open,
+                                const char *close, const char *tail)
+{
+    int tools = pj_get(req, 0, "tools", PJ_ARRAY);
+    if (pj_first(req, tools) < 0)
+        return;
+    pu_buf_append(b, head, strlen(head));
+    for (int t = pj_first(req, tools); t >= 0; t = pj_next(req, tools, t)) {
+        pv_sep(b);
+        pu_buf_append(b, open, strlen(open));
+        pv_put_member(b, "name", req, t, "name");
+        pv_put_member(b, "description", req, t, "description");
+        pv_put_member(b, "parameters", req, t, "parameters");
+        pu_buf_append(b, close, strlen(close));
+    }
+    pu_buf_append(b, tail, strlen(tail));
+}
+
+/* 1 when the request asks for a JSON object answer (response_format.type). */
+static inline int pv_wants_json(const pj_doc *req)
+{
+    int rf = pj_get(req, 0, "response_format", PJ_OBJECT);
+    return pv_is(req, pj_get(req, rf, "type", PJ_STRING), "json_object");
 }
 
 /* ---- Failures ------------------------------------------------------------------------ */
@@ -352,28 +421,28 @@ static inline fr_status pv_classify(int http, const char *code, const char *type
     return st;
 }
 
-/* Reads the vendor error object out of a body: {"error": {message, code|type|status}}
- * (openai, gemini) or {"type": "error", "error": {type, message}} (anthropic).  Fills
- * code/type/message (empty when absent).  Returns 1 when the body had an error object. */
-static inline int pv_error_fields(json_object *body, char *code, size_t code_size, char *type,
+/* Reads the vendor error object out of a scanned body: {"error": {message, code|type|
+ * status}} (openai, gemini) or {"type": "error", "error": {type, message}} (anthropic).
+ * Fills code/type/message (empty when absent).  Returns 1 when the body had an error
+ * object. */
+static inline int pv_error_fields(const pj_doc *body, char *code, size_t code_size, char *type,
                                   size_t type_size, char *message, size_t message_size)
 {
     code[0] = type[0] = message[0] = '\0';
-    json_object *e = pv_get(body, "error", json_type_object);
-    if (!e)
+    int e = pj_get(body, 0, "error", PJ_OBJECT);
+    if (e < 0)
         return 0;
-    const char *m = pv_str(e, "message"), *t = pv_str(e, "type");
-    const char *c = pv_str(e, "code");
-    if (!c)
-        c = pv_str(e, "status"); /* gemini: "RESOURCE_EXHAUSTED"; its "code" is the HTTP code */
-    snprintf(message, message_size, "%s", m ? m : "");
-    snprintf(type, type_size, "%s", t ? t : "");
-    snprintf(code, code_size, "%s", c ? c : "");
+    int c = pj_get(body, e, "code", PJ_STRING);
+    if (c < 0)
+        c = pj_get(body, e, "status", PJ_STRING); /* gemini: its "code" is the HTTP code */
+    pj_copy(body, pj_get(body, e, "message", PJ_STRING), message, message_size);
+    pj_copy(body, pj_get(body, e, "type", PJ_STRING), type, type_size);
+    pj_copy(body, c, code, code_size);
     return 1;
 }
 
 /* Fails the call for an in-band error object (in a stream or a 2xx body). */
-static inline fr_status pv_error_object(const pv_state *s, fr_call *call, json_object *body,
+static inline fr_status pv_error_object(const pv_state *s, fr_call *call, const pj_doc *body,
                                         int http)
 {
     char code[64], type[64], message[600];
@@ -524,9 +593,10 @@ static inline fr_status pv_http_error(const pv_state *s, fr_call *call,
                                       const fr_http_response *resp)
 {
     char code[64] = "", type[64] = "", message[600] = "", err[200];
-    json_object *body = pu_json_parse(resp->body, resp->body_len, err, sizeof err);
-    if (!body ||
-        !pv_error_fields(body, code, sizeof code, type, sizeof type, message, sizeof message)) {
+    pj_doc body;
+    int scanned = pj_scan_any(&body, resp->body, resp->body_len, err, sizeof err) == 0;
+    if (!scanned ||
+        !pv_error_fields(&body, code, sizeof code, type, sizeof type, message, sizeof message)) {
         /* Not the vendor's JSON (a proxy's HTML page, an empty body): show its start. */
         size_t n = resp->body_len < 200 ? resp->body_len : 200, o = 0;
         for (size_t i = 0; i < n && o + 1 < sizeof message; i++)
@@ -535,7 +605,7 @@ static inline fr_status pv_http_error(const pv_state *s, fr_call *call,
         if (!o)
             snprintf(message, sizeof message, "(empty body)");
     }
-    json_object_put(body);
+    pj_free(&body);
     fr_status st = pv_classify(resp->status, code, type, message);
     if (resp->status == 429 || resp->status == 503 || resp->status == 529)
         pv_retry_after(s, call, resp);
@@ -612,14 +682,21 @@ static inline int pv_sse_next(const char **pos, const char *end, char *event, si
 static inline void pv_result_free(pv_result *r)
 {
     pu_buf_free(&r->text);
-    json_object_put(r->tool_calls);
-    r->tool_calls = NULL;
+    for (size_t i = 0; i < r->n_tools; i++) {
+        pu_buf_free(&r->tools[i].id);
+        pu_buf_free(&r->tools[i].name);
+        pu_buf_free(&r->tools[i].args);
+    }
+    free(r->tools);
+    r->tools = NULL;
+    r->n_tools = r->cap_tools = 0;
 }
 
-/* Appends text from a whole response. */
-static inline void pv_text(pv_result *r, const char *t, size_t n)
+/* Appends text from a whole response: string token tok (cut at a NUL), if it is one. */
+static inline void pv_text(pv_result *r, const pj_doc *d, int tok)
 {
-    pu_buf_append(&r->text, t, n);
+    if (pj_type_of(d, tok) == PJ_STRING)
+        pj_cstr(d, tok, &r->text);
 }
 
 /* Streaming: appends a text delta and hands it to the host.  FR_OK, or the host's
@@ -637,94 +714,104 @@ static inline fr_status pv_delta(const pv_state *s, fr_call *call, pv_result *r,
     return FR_OK;
 }
 
+/* pv_delta of string token tok (cut at a NUL); nothing when tok is not a string. */
+static inline fr_status pv_delta_text(const pv_state *s, fr_call *call, pv_result *r,
+                                      const pj_doc *d, int tok)
+{
+    if (pj_type_of(d, tok) != PJ_STRING)
+        return FR_OK;
+    const pj_tok *t = &d->tok[tok];
+    if (!(t->flags & PJ_ESCAPED))
+        return pv_delta(s, call, r, d->text + t->start, t->len);
+    pu_buf b = {0};
+    pj_cstr(d, tok, &b);
+    fr_status st = b.oom ? pv_nomem(s, call) : pv_delta(s, call, r, b.data, b.len);
+    pu_buf_free(&b);
+    return st;
+}
+
 static inline void pv_set(char *dst, size_t size, const char *src)
 {
     if (src)
         snprintf(dst, size, "%s", src);
 }
 
-/* Adds a tool call; `args` is the arguments value (a new reference is taken), or NULL
- * with args_text (JSON text, possibly partial while streaming) kept in "_args" until
- * pv_result_json parses it.  Returns the new entry (borrowed) or NULL on OOM. */
-static inline json_object *pv_tool_call(pv_result *r, const char *id, const char *name,
-                                        json_object *args, const char *args_text)
+/* Adds a tool call whose id and name are string tokens of d (either may be -1: ""), its
+ * arguments to follow with pv_tool_args.  Returns its index, or -1 on OOM. */
+static inline int64_t pv_tool_call(pv_result *r, const pj_doc *d, int id, int name)
 {
-    int bad = 0;
-    if (!r->tool_calls && !(r->tool_calls = json_object_new_array()))
-        return NULL;
-    json_object *tc = json_object_new_object();
-    pv_add(&bad, tc, "id", pv_string(id));
-    pv_add(&bad, tc, "name", pv_string(name));
-    if (args)
-        pv_add(&bad, tc, "arguments", json_object_get(args));
-    else
-        pv_add(&bad, tc, "_args", pv_string(args_text));
-    if (bad) {
-        json_object_put(tc);
-        return NULL;
+    if (r->n_tools == r->cap_tools) {
+        size_t cap = r->cap_tools ? r->cap_tools * 2 : 4;
+        pv_tool *t = realloc(r->tools, cap * sizeof *t);
+        if (!t)
+            return -1;
+        r->tools = t;
+        r->cap_tools = cap;
     }
-    pv_append(&bad, r->tool_calls, tc);
-    return bad ? NULL : tc;
+    pv_tool *t = &r->tools[r->n_tools++];
+    memset(t, 0, sizeof *t);
+    pu_buf_lit(&t->id, "");
+    pu_buf_lit(&t->name, "");
+    pu_buf_lit(&t->args, "");
+    if (pj_type_of(d, id) == PJ_STRING)
+        pj_cstr(d, id, &t->id);
+    if (pj_type_of(d, name) == PJ_STRING)
+        pj_cstr(d, name, &t->name);
+    r->oom |= t->id.oom || t->name.oom || t->args.oom;
+    return r->oom ? -1 : (int64_t)(r->n_tools - 1);
 }
 
-/* Streaming: appends a fragment to a tool call's "_args" text, and fills its id and
- * name when they arrive late.  Returns 0, or -1 on OOM. */
-static inline int pv_tool_args_append(json_object *tc, const char *frag, size_t n)
+/* Appends to tool call i's arguments: value token tok as JSON text (a whole answer's
+ * arguments object), or with as_text the text of string token tok (a streamed fragment,
+ * or arguments sent as JSON text), cut at a NUL.  Returns 0, or -1 on OOM. */
+static inline int pv_tool_args(pv_result *r, int64_t i, const pj_doc *d, int tok, int as_text)
 {
-    const char *old = pv_str(tc, "_args");
-    size_t olen = old ? strlen(old) : 0;
-    char *joined = malloc(olen + n + 1);
-    if (!joined)
-        return -1;
-    if (olen)
-        memcpy(joined, old, olen);
-    if (n)
-        memcpy(joined + olen, frag, n);
-    joined[olen + n] = '\0';
-    int rc = pu_json_add(tc, "_args", json_object_new_string_len(joined, (int)(olen + n)));
-    free(joined);
-    return rc;
+    pu_buf *a = &r->tools[i].args;
+    if (as_text && pj_type_of(d, tok) == PJ_STRING)
+        pj_cstr(d, tok, a);
+    else if (!as_text && tok >= 0)
+        pj_put_value(a, d, tok);
+    r->oom |= a->oom;
+    return r->oom ? -1 : 0;
 }
 
 /* Serializes the normalized response {text, tool_calls, finish_reason, usage, model}
- * into the call's arena.  Streamed "_args" texts become "arguments" values here ({} when
- * empty; kept as a string when the model produced text that is not JSON). */
+ * into the call's arena, in json-c's compact form.  Arguments texts become values here
+ * ({} when empty; kept as a string when the model produced text that is not JSON). */
 static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_result *r, char **out,
                                        size_t *out_len)
 {
-    if (r->text.oom)
+    if (r->text.oom || r->oom)
         return pv_nomem(s, call);
-    size_t n = r->tool_calls ? json_object_array_length(r->tool_calls) : 0;
     if (!r->finish[0])
-        snprintf(r->finish, sizeof r->finish, "%s", n ? "tool_calls" : "stop");
-    /* Written directly, in json-c's compact form: {text, tool_calls, finish_reason,
-     * usage, model}. */
+        snprintf(r->finish, sizeof r->finish, "%s", r->n_tools ? "tool_calls" : "stop");
     pu_buf o = {0};
     pu_buf_lit(&o, "{\"text\":");
     pj_put_string(&o, r->text.data ? r->text.data : "", r->text.len);
     pu_buf_lit(&o, ",\"tool_calls\":[");
-    for (size_t i = 0; i < n; i++) {
-        json_object *tc = json_object_array_get_idx(r->tool_calls, i), *args = NULL;
-        const char *text = pv_str(tc, "_args");
-        char err[200];
-        if (text) {
-            args = *text ? pu_json_parse(text, strlen(text), err, sizeof err)
-                         : json_object_new_object();
-            if (!args)
-                args = json_object_new_string(text);
-        } else if (json_object_object_get_ex(tc, "arguments", &args)) {
-            args = json_object_get(args);
-        }
+    for (size_t i = 0; i < r->n_tools; i++) {
+        const pv_tool *t = &r->tools[i];
         if (i)
             pu_buf_lit(&o, ",");
         pu_buf_lit(&o, "{\"id\":");
-        pj_put_cstr(&o, pv_str(tc, "id") ? pv_str(tc, "id") : "");
+        pj_put_string(&o, t->id.data, t->id.len);
         pu_buf_lit(&o, ",\"name\":");
-        pj_put_cstr(&o, pv_str(tc, "name") ? pv_str(tc, "name") : "");
+        pj_put_string(&o, t->name.data, t->name.len);
         pu_buf_lit(&o, ",\"arguments\":");
-        pj_put_jsonc(&o, args);
+        pj_doc args;
+        char err[200];
+        if (t->args.len == 0) {
+            pu_buf_lit(&o, "{}");
+        } else if (pj_scan_any(&args, t->args.data, t->args.len, err, sizeof err) != 0) {
+            pj_put_string(&o, t->args.data, t->args.len); /* not JSON: the text itself */
+        } else {
+            if (pj_type_of(&args, 0) != PJ_NULL)
+                pj_put_value(&o, &args, 0);
+            else /* json-c read "null" as no document: kept as text, as before */
+                pj_put_string(&o, t->args.data, t->args.len);
+            pj_free(&args);
+        }
         pu_buf_lit(&o, "}");
-        json_object_put(args);
     }
     pu_buf_lit(&o, "],\"finish_reason\":");
     pj_put_cstr(&o, r->finish);
@@ -747,83 +834,58 @@ static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_resu
  * non-empty array of objects with a known role and a string (or null) content; tool
  * calls have string ids and names; tool messages name their call.  Returns FR_OK or
  * FR_E_BAD_REQUEST with the call's error set. */
-static inline fr_status pv_check_request(const pv_state *s, fr_call *call, json_object *req)
+static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const pj_doc *req)
 {
     static const char *const roles[] = {"system", "user", "assistant", "tool"};
-    json_object *msgs = pv_get(req, "messages", json_type_array), *v;
-    if (!json_object_is_type(req, json_type_object))
+    if (pj_type_of(req, 0) != PJ_OBJECT)
         return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not a JSON object");
-    if (!msgs || json_object_array_length(msgs) == 0)
+    int msgs = pj_get(req, 0, "messages", PJ_ARRAY), v;
+    if (pj_count(req, msgs) == 0)
         return pv_fail(s, call, FR_E_BAD_REQUEST, "request needs a non-empty \"messages\" array");
-    for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-        json_object *m = json_object_array_get_idx(msgs, i);
-        const char *role = pv_str(m, "role");
+    for (size_t i = 0, n = pj_count(req, msgs); i < n; i++) {
+        int m = pj_at(req, msgs, i), role = pj_get(req, m, "role", PJ_STRING);
         int known = 0;
-        for (size_t r = 0; role && r < PU_COUNT(roles); r++)
-            known |= strcmp(role, roles[r]) == 0;
+        for (size_t r = 0; r < PU_COUNT(roles); r++)
+            known |= pv_is(req, role, roles[r]);
         if (!known)
             return pv_fail(s, call, FR_E_BAD_REQUEST,
                            "messages[%zu].role must be system, user, assistant or tool", i);
-        if (json_object_object_get_ex(m, "content", &v) && v &&
-            !json_object_is_type(v, json_type_string))
+        v = pj_member(req, m, "content");
+        if (v >= 0 && pj_type_of(req, v) != PJ_NULL && pj_type_of(req, v) != PJ_STRING)
             return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu].content must be a string", i);
-        if (strcmp(role, "tool") == 0 && !pv_str(m, "tool_call_id"))
+        if (pv_is(req, role, "tool") && pj_get(req, m, "tool_call_id", PJ_STRING) < 0)
             return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu] (tool) needs a tool_call_id",
                            i);
-        json_object *tcs = pv_get(m, "tool_calls", json_type_array);
-        for (size_t j = 0; tcs && j < json_object_array_length(tcs); j++) {
-            json_object *tc = json_object_array_get_idx(tcs, j);
-            if (!pv_str(tc, "id") || !pv_str(tc, "name"))
+        int tcs = pj_get(req, m, "tool_calls", PJ_ARRAY);
+        for (size_t j = 0, nt = pj_count(req, tcs); j < nt; j++) {
+            int tc = pj_at(req, tcs, j);
+            if (pj_get(req, tc, "id", PJ_STRING) < 0 || pj_get(req, tc, "name", PJ_STRING) < 0)
                 return pv_fail(s, call, FR_E_BAD_REQUEST,
                                "messages[%zu].tool_calls[%zu] needs string id and name", i, j);
         }
     }
-    json_object *tools = NULL;
-    if (json_object_object_get_ex(req, "tools", &tools) && tools) {
-        if (!json_object_is_type(tools, json_type_array))
+    int tools = pj_member(req, 0, "tools");
+    if (tools >= 0 && pj_type_of(req, tools) != PJ_NULL) {
+        if (pj_type_of(req, tools) != PJ_ARRAY)
             return pv_fail(s, call, FR_E_BAD_REQUEST, "\"tools\" must be an array");
-        for (size_t j = 0; j < json_object_array_length(tools); j++)
-            if (!pv_str(json_object_array_get_idx(tools, j), "name"))
+        for (size_t j = 0, n = pj_count(req, tools); j < n; j++)
+            if (pj_get(req, pj_at(req, tools, j), "name", PJ_STRING) < 0)
                 return pv_fail(s, call, FR_E_BAD_REQUEST, "tools[%zu] needs a string name", j);
     }
-    if (json_object_object_get_ex(req, "max_tokens", &v) && v &&
-        (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0))
+    v = pj_member(req, 0, "max_tokens");
+    if (v >= 0 && pj_type_of(req, v) != PJ_NULL &&
+        (pj_type_of(req, v) != PJ_INT || pj_int64(req, v) <= 0))
         return pv_fail(s, call, FR_E_BAD_REQUEST, "\"max_tokens\" must be a positive integer");
-    if (json_object_object_get_ex(req, "stop", &v) && v) {
-        int ok =
-            json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_array);
-        for (size_t j = 0;
-             ok && json_object_is_type(v, json_type_array) && j < json_object_array_length(v); j++)
-            ok = json_object_is_type(json_object_array_get_idx(v, j), json_type_string);
+    v = pj_member(req, 0, "stop");
+    if (v >= 0 && pj_type_of(req, v) != PJ_NULL) {
+        int ok = pj_type_of(req, v) == PJ_STRING || pj_type_of(req, v) == PJ_ARRAY;
+        for (size_t j = 0, n = pj_count(req, v); ok && pj_type_of(req, v) == PJ_ARRAY && j < n; j++)
+            ok = pj_type_of(req, pj_at(req, v, j)) == PJ_STRING;
         if (!ok)
             return pv_fail(s, call, FR_E_BAD_REQUEST,
                            "\"stop\" must be a string or an array of strings");
     }
     return FR_OK;
-}
-
-/* The stop sequences as a new array (a single string becomes a one-element array), or
- * NULL when the request has none. */
-static inline json_object *pv_stop_array(json_object *req)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(req, "stop", &v) || !v)
-        return NULL;
-    if (json_object_is_type(v, json_type_array))
-        return json_object_get(v);
-    json_object *a = json_object_new_array();
-    if (a && pu_json_append(a, json_object_get(v)) != 0) {
-        json_object_put(a);
-        a = NULL;
-    }
-    return a;
-}
-
-/* 1 when the request asks for a JSON object answer (response_format.type). */
-static inline int pv_wants_json(json_object *req)
-{
-    const char *t = pv_str(pv_get(req, "response_format", json_type_object), "type");
-    return t && strcmp(t, "json_object") == 0;
 }
 
 /* ---- Lifecycle ----------------------------------------------------------------------- */
@@ -931,7 +993,7 @@ static inline void pv_fini(void *state)
 
 /* ---- The driver ---------------------------------------------------------------------- */
 
-/* Handles one SSE event: its data, when it looks like JSON, is parsed, and the vendor's
+/* Handles one SSE event: its data, when it looks like JSON, is scanned, and the vendor's
  * handler gets it.  FR_OK or an error with the call's error set. */
 static inline fr_status pv_sse_event(const pv_state *s, fr_call *call, pv_result *res,
                                      const char *event, const pu_buf *data)
@@ -939,14 +1001,16 @@ static inline fr_status pv_sse_event(const pv_state *s, fr_call *call, pv_result
     char err[200];
     res->chunks++;
     const char *raw = data->data ? data->data : "";
-    json_object *obj = raw[0] == '{' ? pu_json_parse(raw, data->len, err, sizeof err) : NULL;
+    if (raw[0] != '{')
+        return s->vendor->event(s, call, res, event, raw, NULL);
+    pj_doc doc;
     fr_status st;
-    if (raw[0] == '{' && !obj)
+    if (pj_scan_any(&doc, raw, data->len, err, sizeof err) != 0)
         st = pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not valid JSON: %s",
                      res->chunks, err);
     else
-        st = s->vendor->event(s, call, res, event, raw, obj);
-    json_object_put(obj);
+        st = s->vendor->event(s, call, res, event, raw, &doc);
+    pj_free(&doc);
     return st;
 }
 
@@ -1040,27 +1104,35 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
     const pv_state *s = state;
     const fr_host_api *host = s->host;
     char err[200], path[512];
-    json_object *req = pu_json_parse(request, request_len, err, sizeof err);
-    if (!req)
+    pj_doc req;
+    if (pj_scan_any(&req, request, request_len, err, sizeof err) != 0)
         return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not valid JSON: %s", err);
-    fr_status st = pv_check_request(s, call, req);
-    const char *model = pv_str(req, "model");
-    if (!model)
-        model = s->cfg->model;
-    json_object *body = NULL;
+    fr_status st = pv_check_request(s, call, &req);
+    pu_buf model = {0}, body = {0};
+    int mt = st == FR_OK ? pj_get(&req, 0, "model", PJ_STRING) : -1;
+    if (mt >= 0)
+        pj_cstr(&req, mt, &model);
+    else
+        pu_buf_append(&model, s->cfg->model, strlen(s->cfg->model));
+    if (st == FR_OK && model.oom)
+        st = pv_nomem(s, call);
     if (st == FR_OK)
-        st = s->vendor->build(s, call, req, model, stream, &body, path, sizeof path);
+        st = s->vendor->build(s, call, &req, model.data, stream, &body, path, sizeof path);
+    if (st == FR_OK && body.oom)
+        st = pv_nomem(s, call);
     pv_result res = {.cur = -1};
-    pv_set(res.model, sizeof res.model, model);
-    json_object_put(req);
-    if (st != FR_OK)
+    pv_set(res.model, sizeof res.model, model.data);
+    pu_buf_free(&model);
+    pj_free(&req);
+    if (st != FR_OK) {
+        pu_buf_free(&body);
         return st;
+    }
 
-    size_t body_len = 0, url_len = strlen(s->base) + strlen(path) + 1;
-    const char *body_text = pu_json_text(body, &body_len);
+    size_t url_len = strlen(s->base) + strlen(path) + 1;
     char *url = host->alloc(call, url_len);
-    if (!body_text || !url) {
-        json_object_put(body);
+    if (!url) {
+        pu_buf_free(&body);
         return pv_nomem(s, call);
     }
     snprintf(url, url_len, "%s%s", s->base, path);
@@ -1081,8 +1153,8 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
         .url = url,
         .headers = headers,
         .n_headers = nh,
-        .body = body_text,
-        .body_len = body_len,
+        .body = body.data,
+        .body_len = body.len,
         .timeout_us = s->cfg->timeout,
         .n_secret_headers = nsecret,
         .ca_file = s->cfg->ca_file,
@@ -1095,7 +1167,7 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
     }
     fr_http_response resp = {0};
     st = host->http(call, &hr, &resp);
-    json_object_put(body);
+    pu_buf_free(&body);
     if (stream) {
         st = pv_feed_end(&feed, st, &resp);
         pv_feed_free(&feed);
@@ -1115,9 +1187,7 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
             st = pv_fail(s, call, FR_E_BAD_RESPONSE, "HTTP %d: the answer is not a JSON object",
                          resp.status);
         } else if (pj_get(&wire, 0, "error", PJ_OBJECT) >= 0) {
-            json_object *w = pu_json_parse(wire.text, wire.len, err, sizeof err);
-            st = w ? pv_error_object(s, call, w, 0) : pv_nomem(s, call);
-            json_object_put(w);
+            st = pv_error_object(s, call, &wire, 0);
         } else {
             st = s->vendor->parse(s, call, &wire, &res);
         }
@@ -1143,12 +1213,11 @@ static inline fr_status pv_complete_stream(void *state, fr_call *call, const cha
     return pv_complete(state, call, request, request_len, 1, response, response_len);
 }
 
-/* Usage counters: an integer member of obj, or 0 (missing counts are not an error: some
- * compatible servers omit them). */
-static inline int64_t pv_int(json_object *obj, const char *key)
+/* Usage counters: integer member `key` of object token obj, or 0 (missing counts are not
+ * an error: some compatible servers omit them). */
+static inline int64_t pv_int(const pj_doc *d, int obj, const char *key)
 {
-    json_object *v = pv_get(obj, key, json_type_int);
-    return v ? json_object_get_int64(v) : 0;
+    return pj_int64(d, pj_get(d, obj, key, PJ_INT));
 }
 
 #endif /* FR_PROVIDER_UTIL_H */
