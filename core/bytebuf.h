@@ -4,6 +4,7 @@
 #ifndef FR_CORE_BYTEBUF_H
 #define FR_CORE_BYTEBUF_H
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,25 @@ static inline void fr__bytebuf_append(fr_bytebuf *b, const char *s, size_t n)
         memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
+}
+
+/* Appends v in decimal (what printf's %llu writes, without printf's cost). */
+static inline void fr__bytebuf_put_uint(fr_bytebuf *b, uint64_t v)
+{
+    char d[20];
+    size_t n = 0;
+    do
+        d[sizeof d - ++n] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    fr__bytebuf_append(b, d + sizeof d - n, n);
+}
+
+/* Appends v in decimal (%lld). */
+static inline void fr__bytebuf_put_int(fr_bytebuf *b, int64_t v)
+{
+    if (v < 0)
+        fr__bytebuf_append(b, "-", 1);
+    fr__bytebuf_put_uint(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
 }
 
 #endif

@@ -192,8 +192,7 @@ static void put_str(fr_bytebuf *b, const char *s)
 
 static void put_int(fr_bytebuf *b, int64_t v)
 {
-    char n[24];
-    fr__bytebuf_append(b, n, (size_t)snprintf(n, sizeof n, "%lld", (long long)v));
+    fr__bytebuf_put_int(b, v);
 }
 
 static void put_error(fr_bytebuf *b, fr_status st, const char *message)
@@ -259,9 +258,8 @@ static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
     put_str(&b, fr__run_status_name(r->status));
     put(&b, ",\"namespace\":");
     put_str(&b, m->namespace_);
-    char seed[24];
-    snprintf(seed, sizeof seed, ",\"seed\":%llu", (unsigned long long)r->seed);
-    put(&b, seed);
+    put(&b, ",\"seed\":");
+    fr__bytebuf_put_uint(&b, r->seed);
     put(&b, ",\"steps\":[");
     for (size_t k = 0; k < m->n_steps; k++) {
         if (k)
@@ -272,9 +270,8 @@ static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
     if (r->lease_key) {
         put(&b, ",\"lease\":{\"key\":");
         put_str(&b, r->lease_key);
-        snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->fencing_token);
         put(&b, ",\"fencing_token\":");
-        put(&b, seed);
+        fr__bytebuf_put_uint(&b, r->fencing_token);
         put(&b, "}");
     }
     if (r->n_transitions) {

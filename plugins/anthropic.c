@@ -159,7 +159,7 @@ static fr_status anthropic_build(const pv_state *s, fr_call *call, const pj_doc 
     if (stream)
         pu_buf_lit(b, ",\"stream\":true");
     pu_buf_lit(b, "}");
-    snprintf(path, path_size, "/v1/messages");
+    pv_set(path, path_size, "/v1/messages");
     return FR_OK;
 }
 

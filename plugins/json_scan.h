@@ -673,11 +673,18 @@ static inline void pj_put_cstr(pu_buf *out, const char *s)
         pu_buf_lit(out, "null");
 }
 
+/* Appends v in decimal (what printf's %lld writes, without printf's cost). */
 static inline void pj_put_int64(pu_buf *out, int64_t v)
 {
-    char b[24];
-    int n = snprintf(b, sizeof b, "%lld", (long long)v);
-    pu_buf_append(out, b, (size_t)n);
+    char d[21];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        d[sizeof d - ++n] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        d[sizeof d - ++n] = '-';
+    pu_buf_append(out, d + sizeof d - n, n);
 }
 
 static inline void pj_put_jsonc(pu_buf *out, json_object *o)

@@ -104,7 +104,7 @@ static fr_status openai_build(const pv_state *s, fr_call *call, const pj_doc *re
     if (stream)
         pu_buf_lit(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
     pu_buf_lit(b, "}");
-    snprintf(path, path_size, "/chat/completions");
+    pv_set(path, path_size, "/chat/completions");
     return FR_OK;
 }
 

@@ -730,10 +730,14 @@ static inline fr_status pv_delta_text(const pv_state *s, fr_call *call, pv_resul
     return st;
 }
 
+/* Copies the C string src into dst (size bytes), cut to fit; nothing when src is NULL. */
 static inline void pv_set(char *dst, size_t size, const char *src)
 {
-    if (src)
-        snprintf(dst, size, "%s", src);
+    if (!src || size == 0)
+        return;
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 /* Adds a tool call whose id and name are string tokens of d (either may be -1: ""), its
@@ -1135,7 +1139,9 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
         pu_buf_free(&body);
         return pv_nomem(s, call);
     }
-    snprintf(url, url_len, "%s%s", s->base, path);
+    size_t base_len = strlen(s->base);
+    memcpy(url, s->base, base_len);
+    memcpy(url + base_len, path, url_len - base_len); /* with its NUL */
     const char *headers[4 + PV_MAX_EXTRA_HEADERS];
     size_t nh = 0, nsecret = 0;
     if (s->key_header) {

@@ -34,6 +34,19 @@ static void test_open_run_close(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(report, "{\"input\":{\"n\":1},\"steps\":{\"a\":"));
         fr_free(report);
     }
+    /* Seeds of every width come back whole (the compact report once cut 16+ digits). */
+    static const struct {
+        uint64_t seed;
+        const char *text;
+    } seeds[] = {{9007199254740991ull, "\"seed\":9007199254740991,"},
+                 {18446744073709551615ull, "\"seed\":18446744073709551615,"},
+                 {0, "\"seed\":0,"}};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        char *r = NULL;
+        CU_ASSERT_EQUAL_FATAL(fr_engine_run(e, NULL, seeds[i].seed, &r), FR_OK);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r, seeds[i].text));
+        fr_free(r);
+    }
     char *report = NULL;
     CU_ASSERT_EQUAL(fr_engine_run(e, "{oops", 1, &report), FR_E_INVALID);
     CU_ASSERT_PTR_NULL(report);

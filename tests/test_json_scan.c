@@ -366,6 +366,19 @@ static void test_put_string(void)
     pu_buf_free(&b);
 }
 
+static void test_put_int64(void)
+{
+    static const int64_t values[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        pu_buf b = {0};
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)values[i]);
+        pj_put_int64(&b, values[i]);
+        CU_ASSERT_STRING_EQUAL(b.data, want);
+        pu_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -376,6 +389,7 @@ int main(void)
     CU_add_test(s, "generated documents equal json-c", test_generated);
     CU_add_test(s, "look-ups", test_lookups);
     CU_add_test(s, "string escaping equals json-c", test_put_string);
+    CU_add_test(s, "integers as printf writes them", test_put_int64);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
