@@ -8,11 +8,13 @@
  *
  * Appends take a process mutex (threads share one descriptor) and an exclusive flock
  * (other processes) around reading the last line's hash and writing, so the chain never
- * forks.  Durability: AUDIT_FSYNC=line (default: the line is written and fsynced before
- * the action goes on), batch or off.  In batch and off modes lines are handed to one
- * writer thread that appends everything queued in one go (one lock, one write for a
- * group of lines: under load this is what keeps auditing off the request path) and, in
- * batch mode, fsyncs at most every 100 ms; at exit the queue is written and synced. */
+ * forks.  That file mutex is not the queue's: a thread handing a line to the writer never
+ * waits for a write (or for a write stalled behind the periodic fsync).  Durability:
+ * AUDIT_FSYNC=line (default: the line is written and fsynced before the action goes on), batch or
+ * off.  In batch and off modes lines are handed to one writer thread that appends everything queued
+ * in one go (one lock, one write for a group of lines: under load this is what keeps auditing off
+ * the request path) and, in batch mode, fsyncs at most every 100 ms; at exit the queue is written
+ * and synced. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -33,10 +35,12 @@
 
 enum fsync_mode { FSYNC_LINE, FSYNC_BATCH, FSYNC_OFF };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* Lock order: mu, then file_mu. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;      /* the queue and the writer */
+static pthread_mutex_t file_mu = PTHREAD_MUTEX_INITIALIZER; /* the file and appends */
 static char *env_path;
 static enum fsync_mode mode = FSYNC_LINE;
-/* The open file and what we know of its end (mu held). */
+/* The open file and what we know of its end (file_mu held). */
 static char *open_path;
 static int fd = -1;
 static dev_t fd_dev;
@@ -45,7 +49,7 @@ static off_t known_size = -1;
 static char known_hash[65];
 /* The writer thread of batch/off modes (mu held for these). */
 static pthread_t flusher;
-static int flusher_started, flusher_stop, pending;
+static int flusher_started, flusher_stop;
 static pthread_cond_t flush_cv;
 /* Lines waiting for the writer: their text up to the "prev" member, in order. */
 typedef struct queued_line {
@@ -75,12 +79,13 @@ void fr__audit_init(void)
 
 /* ---- the background fsync of AUDIT_FSYNC=batch ---------------------------------------- */
 
-static void write_queued(queued_line *batch);
+static size_t write_queued(queued_line *batch);
 
 static void *flusher_main(void *arg)
 {
     (void)arg;
     int64_t last_sync = 0;
+    size_t unsynced = 0; /* lines written since the last fsync */
     pthread_mutex_lock(&mu);
     for (;;) {
         if (!queue_head && !flusher_stop) {
@@ -88,7 +93,7 @@ static void *flusher_main(void *arg)
             int64_t due = last_sync + 100000;
             struct timespec ts = {.tv_sec = due / 1000000, .tv_nsec = (due % 1000000) * 1000};
             writer_waiting = 1;
-            if (pending)
+            if (unsynced)
                 pthread_cond_timedwait(&flush_cv, &mu, &ts);
             else
                 pthread_cond_wait(&flush_cv, &mu);
@@ -98,31 +103,37 @@ static void *flusher_main(void *arg)
             queued_line *batch = queue_head;
             queue_head = NULL;
             queue_tail = &queue_head;
-            write_queued(batch); /* mu held: appends exclude each other */
-            if (!flusher_stop) {
+            int stopping = flusher_stop;
+            /* Written without the queue's lock: appenders keep queueing meanwhile. */
+            pthread_mutex_unlock(&mu);
+            pthread_mutex_lock(&file_mu);
+            unsynced += write_queued(batch);
+            pthread_mutex_unlock(&file_mu);
+            if (!stopping) {
                 /* Let a group gather: under load the writer then wakes once a
                  * millisecond, not once a line. */
-                pthread_mutex_unlock(&mu);
                 struct timespec gather = {0, 1000 * 1000};
                 nanosleep(&gather, NULL);
-                pthread_mutex_lock(&mu);
             }
+            pthread_mutex_lock(&mu);
         }
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-        if (pending && fd >= 0 && (flusher_stop || now_us - last_sync >= 100000)) {
-            int dfd = mode == FSYNC_BATCH ? dup(fd) : -1;
-            pending = 0;
+        if (unsynced && mode == FSYNC_BATCH && (flusher_stop || now_us - last_sync >= 100000)) {
+            unsynced = 0;
             last_sync = now_us;
             pthread_mutex_unlock(&mu);
+            pthread_mutex_lock(&file_mu);
+            int dfd = fd >= 0 ? dup(fd) : -1;
+            pthread_mutex_unlock(&file_mu);
             if (dfd >= 0) {
                 fsync(dfd);
                 close(dfd);
             }
             pthread_mutex_lock(&mu);
         } else if (mode == FSYNC_OFF) {
-            pending = 0;
+            unsynced = 0;
         }
         if (flusher_stop && !queue_head)
             break;
@@ -159,6 +170,7 @@ void fr__audit_shutdown(void)
         pthread_join(flusher, NULL);
     pthread_mutex_lock(&mu);
     flusher_started = 0;
+    pthread_mutex_lock(&file_mu);
     if (fd >= 0) {
         if (mode != FSYNC_OFF)
             fsync(fd);
@@ -167,12 +179,13 @@ void fr__audit_shutdown(void)
     }
     free(open_path);
     open_path = NULL;
+    pthread_mutex_unlock(&file_mu);
     pthread_mutex_unlock(&mu);
 }
 
 /* ---- appending ------------------------------------------------------------------------ */
 
-/* Opens `path` (mu held), reopening when it is another file or was rotated away. */
+/* Opens `path` (file_mu held), reopening when it is another file or was rotated away. */
 static int ensure_open(const char *path, char *err, size_t errlen)
 {
     struct stat st;
@@ -301,7 +314,7 @@ static int write_all(int f, const char *p, size_t n)
     return 0;
 }
 
-/* Appends `lines` (a list, in order) to `path` as chained lines with one write (mu
+/* Appends `lines` (a list, in order) to `path` as chained lines with one write (file_mu
  * held).  Returns 0, or -1 with err set. */
 static int append_lines(const char *path, queued_line *lines, char *err, size_t errlen)
 {
@@ -353,7 +366,6 @@ static int append_lines(const char *path, queued_line *lines, char *err, size_t 
     }
     memcpy(known_hash, prev, sizeof known_hash);
     known_size = st.st_size + (off_t)out.len;
-    pending += (int)n;
     rc = 0;
 out:
     flock(fd, LOCK_UN);
@@ -372,9 +384,11 @@ static void free_lines(queued_line *l)
     }
 }
 
-/* The writer thread's share (mu held): the queued lines, a group per path. */
-static void write_queued(queued_line *batch)
+/* The writer thread's share (file_mu held): the queued lines, a group per path.  Returns
+ * how many were written. */
+static size_t write_queued(queued_line *batch)
 {
+    size_t written = 0;
     while (batch) {
         queued_line *end = batch;
         while (end->next && strcmp(end->next->path, batch->path) == 0)
@@ -385,10 +399,14 @@ static void write_queued(queued_line *batch)
         if (append_lines(batch->path, batch, err, sizeof err) != 0) {
             fprintf(stderr, "fluxroute: audit log: %s\n", err);
             fr__metric_count(FR_M_AUDIT_WRITE_ERRORS, NULL, 1);
+        } else {
+            for (queued_line *l = batch; l; l = l->next)
+                written++;
         }
         free_lines(batch);
         batch = rest;
     }
+    return written;
 }
 
 int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size_t errlen)
@@ -417,10 +435,11 @@ int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size
         pthread_mutex_unlock(&mu);
         return 0;
     }
+    pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&file_mu);
     int rc = append_lines(path, l, err, errlen);
     int sync_fd = rc == 0 ? dup(fd) : -1;
-    pending = 0;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&file_mu);
     if (sync_fd >= 0) {
         if (fsync(sync_fd) != 0 && rc == 0) {
             snprintf(err, errlen, "%s: fsync: %s", path, strerror(errno));
