@@ -129,17 +129,30 @@ static inline int pj_scan_string(pj_doc *d, size_t *pos)
     pj_tok *t = pj_push(d, PJ_STRING, i);
     if (!t)
         return -1;
+        /* Bytes that end a run of plain string text: '"', '\\' and control characters. */
+#define PJ_R8(v) v, v, v, v, v, v, v, v
+    static const unsigned char stop[256] = {
+        PJ_R8(1), PJ_R8(1), PJ_R8(1), PJ_R8(1), /* 0x00-0x1f */
+        0,        0,        1,        0,        0,        0,
+        0,        0,        PJ_R8(0), PJ_R8(0), PJ_R8(0), /* 0x20-0x3f: '"' is 0x22 */
+        PJ_R8(0), PJ_R8(0), PJ_R8(0), 0,        0,        0,
+        0,        1,        0,        0,        0, /* '\\' is 0x5c */
+    };
+#undef PJ_R8
+    const unsigned char *u8 = (const unsigned char *)s;
     uint16_t flags = 0;
     while (i < n) {
-        unsigned char c = (unsigned char)s[i];
+        while (i + 4 <= n && !(stop[u8[i]] | stop[u8[i + 1]] | stop[u8[i + 2]] | stop[u8[i + 3]]))
+            i += 4;
+        while (i < n && !stop[u8[i]])
+            i++;
+        if (i >= n)
+            break;
+        unsigned char c = u8[i];
         if (c == '"')
             break;
         if (c < 0x20)
             return -1;
-        if (c != '\\') {
-            i++;
-            continue;
-        }
         flags |= PJ_ESCAPED;
         if (i + 1 >= n)
             return -1;
@@ -169,10 +182,19 @@ static inline int pj_scan_string(pj_doc *d, size_t *pos)
             }
             continue;
         }
-        if (!strchr("\"\\/bfnrt", e) || e == '\0')
-            return -1;
-        if (e == '/')
+        switch (e) {
+        case '/':
             flags |= PJ_REWRITE; /* json-c writes a plain slash */
+            break;
+        case '"':
+        case '\\':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't': break;
+        default: return -1;
+        }
         i += 2;
     }
     if (i >= n)
