@@ -1,14 +1,19 @@
-/* bench_ai_chain: the ai_chain10 overhead benchmark.  In one process it alternates, round
- * by round,
- *   (a) one run of MANIFEST (10 chained llm steps through the openai plugin) through the
- *       embedding API (fr_engine_run: the engine `fluxroute run` uses; steps on workers),
- *   (c) the same on an engine opened with run_on_caller (steps on the calling thread),
- *   (b) a bare loop of the same 10 sequential chat-completion requests with libcurl
- *       (one reused easy handle) against the same server,
- * rotating which goes first every round, so slow drifts of the machine fall on all
- * sides alike.  It prints JSON with the means, the mean overheads per run (a - b, c - b)
- * and the median and quartiles of the per-round differences (the robust figures on a
- * noisy machine).  tests/bench_ai.sh starts the fake vendor (fixed delay) and runs this.
+/* bench_ai_chain: the ai_chain10 overhead benchmark.  Two phases, one engine open in each:
+ *   workers: runs of MANIFEST (10 chained llm steps through the openai plugin) through the
+ *            embedding API (fr_engine_run: the engine `fluxroute run` uses; steps on
+ *            workers), alternating round by round with
+ *   bare:    a loop of the same 10 sequential chat-completion requests with libcurl (one
+ *            reused easy handle) against the same server;
+ *   caller:  the same with an engine opened with run_on_caller (steps on the calling
+ *            thread), again alternating with the bare loop.
+ * The order within a round alternates, so slow drifts of the machine fall on both sides.
+ * Each phase is the issue's measure (FluxRoute's time per run minus the bare loop's,
+ * interleaved in one run); the phases are kept apart because two engines in one process
+ * share libcurl's connection cache, and interleaving them slowed the workers' runs by
+ * about 1 ms a run (0.1-0.2 ms when each engine ran alone).  It prints JSON with the
+ * means, the mean overheads per run and the median and quartiles of the per-round
+ * differences (the robust figures on a noisy machine).  tests/bench_ai.sh starts the
+ * fake vendor (fixed delay) and runs this.
  *
  *   bench_ai_chain PLUGIN_DIR MANIFEST PORT KEY [PAIRS [WARMUP]] */
 #include <stdio.h>
@@ -69,6 +74,43 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* One phase: the means of engine runs and bare loops, and the quartiles of the per-round
+ * differences. */
+typedef struct phase {
+    double engine_us, bare_us, median, p25, p75;
+} phase;
+
+static int run_phase(fr_engine *e, CURL *h, int pairs, int warmup, phase *out)
+{
+    for (int i = 0; i < warmup; i++) {
+        engine_run(e, (uint64_t)i + 1);
+        bare_run(h);
+    }
+    double *diff = malloc((size_t)pairs * sizeof *diff);
+    if (!diff)
+        return -1;
+    double esum = 0, bsum = 0;
+    for (int i = 0; i < pairs; i++) {
+        uint64_t seed = (uint64_t)i + 1000;
+        double te, tb;
+        if (i % 2) { /* alternate the order */
+            tb = bare_run(h);
+            te = engine_run(e, seed);
+        } else {
+            te = engine_run(e, seed);
+            tb = bare_run(h);
+        }
+        esum += te;
+        bsum += tb;
+        diff[i] = te - tb;
+    }
+    qsort(diff, (size_t)pairs, sizeof *diff, cmp_double);
+    *out = (phase){esum / pairs, bsum / pairs, diff[pairs / 2], diff[pairs / 4],
+                   diff[(3 * pairs) / 4]};
+    free(diff);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -79,20 +121,6 @@ int main(int argc, char **argv)
     int pairs = argc > 5 ? atoi(argv[5]) : 100, warmup = argc > 6 ? atoi(argv[6]) : 5;
     if (pairs < 1 || warmup < 0)
         return 2;
-
-    fr_engine_options eo = {
-        .struct_size = sizeof eo, .plugin_dirs = &plugin_dir, .n_plugin_dirs = 1};
-    fr_engine *e = NULL, *ec = NULL;
-    char *errors = NULL;
-    fr_status st = fr_engine_open(manifest, &eo, &e, &errors);
-    eo.run_on_caller = 1;
-    if (st == FR_OK)
-        st = fr_engine_open(manifest, &eo, &ec, &errors);
-    if (st != FR_OK) {
-        fprintf(stderr, "bench_ai_chain: %s\n", errors ? errors : "cannot open the manifest");
-        fr_free(errors);
-        return 1;
-    }
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURL *h = curl_easy_init();
@@ -116,48 +144,34 @@ int main(int argc, char **argv)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 
-    for (int i = 0; i < warmup; i++) {
-        engine_run(e, (uint64_t)i + 1);
-        engine_run(ec, (uint64_t)i + 1);
-        bare_run(h);
-    }
-    double *diff = malloc((size_t)pairs * sizeof *diff);
-    double *cdiff = malloc((size_t)pairs * sizeof *cdiff);
-    if (!diff || !cdiff)
-        return 1;
-    double fsum = 0, csum = 0, bsum = 0;
-    for (int i = 0; i < pairs; i++) {
-        double t[3];
-        for (int k = 0; k < 3; k++) {
-            int which = (i + k) % 3; /* rotate the order */
-            uint64_t seed = (uint64_t)i + 1000;
-            t[which] = which == 0   ? engine_run(e, seed)
-                       : which == 1 ? engine_run(ec, seed)
-                                    : bare_run(h);
+    phase ph[2];
+    for (int mode = 0; mode < 2; mode++) {
+        fr_engine_options eo = {.struct_size = sizeof eo,
+                                .plugin_dirs = &plugin_dir,
+                                .n_plugin_dirs = 1,
+                                .run_on_caller = mode};
+        fr_engine *e = NULL;
+        char *errors = NULL;
+        if (fr_engine_open(manifest, &eo, &e, &errors) != FR_OK) {
+            fprintf(stderr, "bench_ai_chain: %s\n", errors ? errors : "cannot open the manifest");
+            fr_free(errors);
+            return 1;
         }
-        fsum += t[0];
-        csum += t[1];
-        bsum += t[2];
-        diff[i] = t[0] - t[2];
-        cdiff[i] = t[1] - t[2];
+        if (run_phase(e, h, pairs, warmup, &ph[mode]) != 0)
+            return 1;
+        fr_engine_close(e);
     }
-    qsort(diff, (size_t)pairs, sizeof *diff, cmp_double);
-    qsort(cdiff, (size_t)pairs, sizeof *cdiff, cmp_double);
     printf("{\"benchmark\":\"ai_chain10\",\"pairs\":%d,\"fluxroute_us\":%.1f,\"bare_us\":%.1f,"
            "\"overhead_us_per_run\":%.1f,\"overhead_median_us\":%.1f,\"overhead_p25_us\":%.1f,"
            "\"overhead_p75_us\":%.1f,\"overhead_us_per_step\":%.1f,"
-           "\"caller_fluxroute_us\":%.1f,\"caller_overhead_us_per_run\":%.1f,"
-           "\"caller_overhead_median_us\":%.1f,\"caller_overhead_p25_us\":%.1f,"
-           "\"caller_overhead_p75_us\":%.1f}\n",
-           pairs, fsum / pairs, bsum / pairs, (fsum - bsum) / pairs, diff[pairs / 2],
-           diff[pairs / 4], diff[(3 * pairs) / 4], diff[pairs / 2] / 10, csum / pairs,
-           (csum - bsum) / pairs, cdiff[pairs / 2], cdiff[pairs / 4], cdiff[(3 * pairs) / 4]);
-    free(diff);
-    free(cdiff);
+           "\"caller_fluxroute_us\":%.1f,\"caller_bare_us\":%.1f,"
+           "\"caller_overhead_us_per_run\":%.1f,\"caller_overhead_median_us\":%.1f,"
+           "\"caller_overhead_p25_us\":%.1f,\"caller_overhead_p75_us\":%.1f}\n",
+           pairs, ph[0].engine_us, ph[0].bare_us, ph[0].engine_us - ph[0].bare_us, ph[0].median,
+           ph[0].p25, ph[0].p75, ph[0].median / 10, ph[1].engine_us, ph[1].bare_us,
+           ph[1].engine_us - ph[1].bare_us, ph[1].median, ph[1].p25, ph[1].p75);
     curl_slist_free_all(hd);
     curl_easy_cleanup(h);
     curl_global_cleanup();
-    fr_engine_close(e);
-    fr_engine_close(ec);
     return 0;
 }
