@@ -8,12 +8,10 @@
  *            thread), again alternating with the bare loop.
  * The order within a round alternates, so slow drifts of the machine fall on both sides.
  * Each phase is the issue's measure (FluxRoute's time per run minus the bare loop's,
- * interleaved in one run); the phases are kept apart because two engines in one process
- * share libcurl's connection cache, and interleaving them slowed the workers' runs by
- * about 1 ms a run (0.1-0.2 ms when each engine ran alone).  It prints JSON with the
- * means, the mean overheads per run and the median and quartiles of the per-round
- * differences (the robust figures on a noisy machine).  tests/bench_ai.sh starts the
- * fake vendor (fixed delay) and runs this.
+ * interleaved in one run); the phases are kept apart so that one engine's runs never
+ * fall between the other's.  It prints JSON with the means, the mean overheads per run
+ * and the median and quartiles of the per-round differences (the robust figures on a
+ * noisy machine).  tests/bench_ai.sh starts the fake vendor (fixed delay) and runs this.
  *
  *   bench_ai_chain PLUGIN_DIR MANIFEST PORT KEY [PAIRS [WARMUP]] */
 #include <stdio.h>
