@@ -190,11 +190,6 @@ static void put_str(fr_bytebuf *b, const char *s)
     }
 }
 
-static void put_int(fr_bytebuf *b, int64_t v)
-{
-    fr__bytebuf_put_int(b, v);
-}
-
 static void put_error(fr_bytebuf *b, fr_status st, const char *message)
 {
     put(b, "{\"class\":");
@@ -225,12 +220,12 @@ static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_r
     else
         put_error(b, r->status, r->message);
     put(b, ",\"duration_us\":");
-    put_int(b, r->duration_us);
+    fr__bytebuf_put_int(b, r->duration_us);
     put(b, ",\"attempts\":[");
     for (size_t j = 0; j < r->n_attempts; j++) {
         const fr_attempt_result *a = &r->attempts[j];
         put(b, j ? ",{\"attempt\":" : "{\"attempt\":");
-        put_int(b, a->attempt);
+        fr__bytebuf_put_int(b, a->attempt);
         put(b, ",\"agent\":");
         put_str(b, a->agent);
         put(b, a->status == FR_OK ? ",\"status\":\"succeeded\",\"class\":null"
@@ -240,9 +235,9 @@ static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_r
         put(b, ",\"message\":");
         put_str(b, a->message);
         put(b, ",\"backoff_us\":");
-        put_int(b, a->backoff_us);
+        fr__bytebuf_put_int(b, a->backoff_us);
         put(b, ",\"duration_us\":");
-        put_int(b, a->duration_us);
+        fr__bytebuf_put_int(b, a->duration_us);
         put(b, "}");
     }
     put(b, "]}");

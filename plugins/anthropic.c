@@ -194,8 +194,8 @@ static fr_status anthropic_parse(const pv_state *s, fr_call *call, const pj_doc 
     int content = pj_get(w, 0, "content", PJ_ARRAY);
     if (content < 0)
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "answer has no \"content\" array");
-    for (size_t i = 0, n = pj_count(w, content); i < n; i++) {
-        int b = pj_at(w, content, i);
+    size_t i = 0;
+    for (int b = pj_first(w, content); b >= 0; b = pj_next(w, content, b), i++) {
         char type[32];
         if (!pj_copy(w, pj_get(w, b, "type", PJ_STRING), type, sizeof type))
             return pv_fail(s, call, FR_E_BAD_RESPONSE, "content[%zu] has no type", i);

@@ -129,7 +129,7 @@ static void openai_usage(pv_result *res, const pj_doc *d)
 
 static fr_status openai_parse(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res)
 {
-    int c0 = pj_at(w, pj_get(w, 0, "choices", PJ_ARRAY), 0);
+    int c0 = pj_first(w, pj_get(w, 0, "choices", PJ_ARRAY));
     int msg = pj_get(w, c0, "message", PJ_OBJECT);
     if (msg < 0)
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "answer has no choices[0].message");
@@ -137,8 +137,9 @@ static fr_status openai_parse(const pv_state *s, fr_call *call, const pj_doc *w,
     int refusal = pj_get(w, msg, "refusal", PJ_STRING);
     pv_text(res, w, text >= 0 ? text : refusal);
     int tcs = pj_get(w, msg, "tool_calls", PJ_ARRAY);
-    for (size_t i = 0, n = pj_count(w, tcs); i < n; i++) {
-        int tc = pj_at(w, tcs, i), fn = pj_get(w, tc, "function", PJ_OBJECT);
+    size_t i = 0;
+    for (int tc = pj_first(w, tcs); tc >= 0; tc = pj_next(w, tcs, tc), i++) {
+        int fn = pj_get(w, tc, "function", PJ_OBJECT);
         int name = pj_get(w, fn, "name", PJ_STRING), args = pj_get(w, fn, "arguments", PJ_STRING);
         if (name < 0 || args < 0)
             return pv_fail(s, call, FR_E_BAD_RESPONSE,

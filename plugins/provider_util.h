@@ -549,10 +549,11 @@ static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const
     if (pj_type_of(req, 0) != PJ_OBJECT)
         return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not a JSON object");
     int msgs = pj_get(req, 0, "messages", PJ_ARRAY), v;
-    if (pj_count(req, msgs) == 0)
+    if (pj_first(req, msgs) < 0)
         return pv_fail(s, call, FR_E_BAD_REQUEST, "request needs a non-empty \"messages\" array");
-    for (size_t i = 0, n = pj_count(req, msgs); i < n; i++) {
-        int m = pj_at(req, msgs, i), role = pj_get(req, m, "role", PJ_STRING);
+    size_t i = 0;
+    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m), i++) {
+        int role = pj_get(req, m, "role", PJ_STRING);
         int known = 0;
         for (size_t r = 0; r < PU_COUNT(roles); r++)
             known |= pv_is(req, role, roles[r]);
@@ -566,8 +567,8 @@ static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const
             return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu] (tool) needs a tool_call_id",
                            i);
         int tcs = pj_get(req, m, "tool_calls", PJ_ARRAY);
-        for (size_t j = 0, nt = pj_count(req, tcs); j < nt; j++) {
-            int tc = pj_at(req, tcs, j);
+        size_t j = 0;
+        for (int tc = pj_first(req, tcs); tc >= 0; tc = pj_next(req, tcs, tc), j++) {
             if (pj_get(req, tc, "id", PJ_STRING) < 0 || pj_get(req, tc, "name", PJ_STRING) < 0)
                 return pv_fail(s, call, FR_E_BAD_REQUEST,
                                "messages[%zu].tool_calls[%zu] needs string id and name", i, j);
@@ -577,8 +578,9 @@ static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const
     if (tools >= 0 && pj_type_of(req, tools) != PJ_NULL) {
         if (pj_type_of(req, tools) != PJ_ARRAY)
             return pv_fail(s, call, FR_E_BAD_REQUEST, "\"tools\" must be an array");
-        for (size_t j = 0, n = pj_count(req, tools); j < n; j++)
-            if (pj_get(req, pj_at(req, tools, j), "name", PJ_STRING) < 0)
+        size_t j = 0;
+        for (int t = pj_first(req, tools); t >= 0; t = pj_next(req, tools, t), j++)
+            if (pj_get(req, t, "name", PJ_STRING) < 0)
                 return pv_fail(s, call, FR_E_BAD_REQUEST, "tools[%zu] needs a string name", j);
     }
     v = pj_member(req, 0, "max_tokens");
@@ -588,8 +590,8 @@ static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const
     v = pj_member(req, 0, "stop");
     if (v >= 0 && pj_type_of(req, v) != PJ_NULL) {
         int ok = pj_type_of(req, v) == PJ_STRING || pj_type_of(req, v) == PJ_ARRAY;
-        for (size_t j = 0, n = pj_count(req, v); ok && pj_type_of(req, v) == PJ_ARRAY && j < n; j++)
-            ok = pj_type_of(req, pj_at(req, v, j)) == PJ_STRING;
+        for (int e = pj_first(req, v); ok && e >= 0; e = pj_next(req, v, e))
+            ok = pj_type_of(req, e) == PJ_STRING;
         if (!ok)
             return pv_fail(s, call, FR_E_BAD_REQUEST,
                            "\"stop\" must be a string or an array of strings");
