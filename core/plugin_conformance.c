@@ -7,7 +7,6 @@
  * a copy of the host API table that counts heap allocations (host->alloc(NULL, ...)
  * against host->free_mem) and replaces the wall clock with a virtual one, so that two
  * runs of a deterministic plugin give the same bytes. */
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,13 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "elf_symbols.h"
 #include "host.h"
 #include "json_check.h"
 #include "options.h"
@@ -295,73 +294,6 @@ static const char *forbidden_instead(const char *name, size_t *n)
     return NULL;
 }
 
-/* Calls fn(name, ud) for each undefined symbol of the ELF file's .dynsym.  Returns 0, or
- * -1 with a reason in err. */
-static int each_undefined_symbol(const char *path, void (*fn)(const char *, void *), void *ud,
-                                 char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size;
-    const unsigned char *base =
-        size >= sizeof(Elf64_Ehdr) ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    close(fd);
-    if (base == MAP_FAILED) {
-        snprintf(err, errlen, "%s: not an ELF file", path);
-        return -1;
-    }
-    int rc = -1;
-    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
-    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64) {
-        snprintf(err, errlen, "not a 64-bit ELF file");
-        goto out;
-    }
-    if (eh->e_shoff == 0 || eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
-        (size - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum) {
-        snprintf(err, errlen, "no readable section headers");
-        goto out;
-    }
-    const Elf64_Shdr *sh = (const Elf64_Shdr *)(base + eh->e_shoff);
-    for (size_t i = 0; i < eh->e_shnum; i++) {
-        if (sh[i].sh_type != SHT_DYNSYM)
-            continue;
-        const Elf64_Shdr *sym = &sh[i];
-        if (sym->sh_link >= eh->e_shnum || sym->sh_offset > size ||
-            sym->sh_size > size - sym->sh_offset || sym->sh_entsize != sizeof(Elf64_Sym)) {
-            snprintf(err, errlen, "malformed .dynsym section");
-            goto out;
-        }
-        const Elf64_Shdr *str = &sh[sym->sh_link];
-        if (str->sh_offset > size || str->sh_size > size - str->sh_offset) {
-            snprintf(err, errlen, "malformed .dynstr section");
-            goto out;
-        }
-        const char *strtab = (const char *)base + str->sh_offset;
-        const Elf64_Sym *syms = (const Elf64_Sym *)(base + sym->sh_offset);
-        size_t n = sym->sh_size / sizeof(Elf64_Sym);
-        for (size_t j = 1; j < n; j++) {
-            if (syms[j].st_shndx != SHN_UNDEF || syms[j].st_name == 0 ||
-                syms[j].st_name >= str->sh_size)
-                continue;
-            const char *name = strtab + syms[j].st_name;
-            if (memchr(name, '\0', str->sh_size - syms[j].st_name))
-                fn(name, ud);
-        }
-        rc = 0;
-        goto out;
-    }
-    snprintf(err, errlen, "no .dynsym section");
-out:
-    munmap((void *)base, size);
-    return rc;
-}
-
 typedef struct symbol_scan {
     char found[KIT_MSG];
     size_t n, undefined;
@@ -382,7 +314,7 @@ static void check_symbols(kit *k)
 {
     symbol_scan scan = {.n = 0};
     char err[256];
-    if (each_undefined_symbol(k->lp->path, note_symbol, &scan, err, sizeof err) != 0)
+    if (fr__elf_each_undefined_symbol(k->lp->path, note_symbol, &scan, err, sizeof err) != 0)
         add_check(k, "direct calls", KIT_FAIL, "cannot read the symbol table: %s", err);
     else if (scan.n)
         add_check(k, "direct calls", KIT_FAIL, "calls what the host cannot record: %s", scan.found);
