@@ -36,7 +36,9 @@ int fr__elf_each_undefined_symbol(const char *path, void (*fn)(const char *, voi
         snprintf(err, errlen, "not a 64-bit ELF file");
         goto out;
     }
-    if (eh->e_shoff == 0 || eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
+    /* The tables are read in place: offsets must also be aligned for their types. */
+    if (eh->e_shoff == 0 || eh->e_shoff % _Alignof(Elf64_Shdr) != 0 ||
+        eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
         (size - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum) {
         snprintf(err, errlen, "no readable section headers");
         goto out;
@@ -47,7 +49,8 @@ int fr__elf_each_undefined_symbol(const char *path, void (*fn)(const char *, voi
             continue;
         const Elf64_Shdr *sym = &sh[i];
         if (sym->sh_link >= eh->e_shnum || sym->sh_offset > size ||
-            sym->sh_size > size - sym->sh_offset || sym->sh_entsize != sizeof(Elf64_Sym)) {
+            sym->sh_size > size - sym->sh_offset || sym->sh_entsize != sizeof(Elf64_Sym) ||
+            sym->sh_offset % _Alignof(Elf64_Sym) != 0) {
             snprintf(err, errlen, "malformed .dynsym section");
             goto out;
         }
