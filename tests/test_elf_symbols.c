@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "elf_symbols.h"
+#include "fileio.h"
 
 static char g_plugin[1024]; /* tests/plugins/.libs/bad_calls.so of the build tree */
 static char g_copy[1100];   /* this run's scratch copy */
@@ -28,30 +29,6 @@ static void note(const char *name, void *ud)
     n->sleep += strcmp(name, "sleep") == 0;
     /* The plugin defines its entry point: it is never among the undefined symbols. */
     n->entry += strcmp(name, "fluxroute_plugin_v1") == 0;
-}
-
-static unsigned char *read_whole(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len == cap) {
-            unsigned char *g = realloc(buf, cap = cap ? cap * 2 : 65536);
-            if (!g)
-                break;
-            buf = g;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    fclose(f);
-    *size = len;
-    return buf;
 }
 
 static void write_copy(const unsigned char *data, size_t len)
@@ -105,7 +82,7 @@ static void test_not_elf(void)
 static void test_truncated(void)
 {
     size_t size = 0;
-    unsigned char *data = read_whole(g_plugin, &size);
+    unsigned char *data = (unsigned char *)fr__file_read(g_plugin, &size);
     CU_ASSERT_PTR_NOT_NULL_FATAL(data);
     for (size_t len = 0; len < size; len += len < 256 ? 1 : 97) {
         write_copy(data, len);
@@ -118,7 +95,7 @@ static void test_truncated(void)
 static void test_corrupted_headers(void)
 {
     size_t size = 0;
-    unsigned char *data = read_whole(g_plugin, &size);
+    unsigned char *data = (unsigned char *)fr__file_read(g_plugin, &size);
     CU_ASSERT_PTR_NOT_NULL_FATAL(data);
     CU_ASSERT_FATAL(size > 64);
     uint64_t shoff = 0;
