@@ -127,7 +127,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     }
     if (!trace_arg && getenv("TRACE_OUTPUT") && *getenv("TRACE_OUTPUT"))
         trace_arg = getenv("TRACE_OUTPUT");
-    fr_run_options ro = {.record = trace_arg != NULL};
+    fr_run_options ro = {.record = trace_arg != NULL, .run_inline = FR_RUN_ON_DRIVER};
     if (stream && !json)
         ro.on_token = print_token;
     if (seed_arg) {
@@ -320,7 +320,8 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
     rc = fr__cli_load(cmd, pos[0], &dirs, 0, &p, NULL);
     if (rc == FR_EXIT_OK)
         rc = fr__cli_authorize(cmd, fr__pipeline_manifest(p), FR_ACTION_RUN);
-    fr_run_options ro = {.input_json = input, .has_seed = 1, .seed = 1};
+    fr_run_options ro = {
+        .input_json = input, .has_seed = 1, .seed = 1, .run_inline = FR_RUN_ON_DRIVER};
     cli_lease *lease = NULL; /* leases: one for the whole bench */
     if (rc == FR_EXIT_OK)
         rc = fr__cli_lease_begin(cmd, p, lease_wait, &ro, &lease);

@@ -78,8 +78,10 @@ FR_API fr_status fr_engine_run(fr_engine *e, const char *input_json, uint64_t se
     if (!e || !report_json)
         return FR_E_INVALID;
     *report_json = NULL;
-    fr_run_options ro = {
-        .input_json = input_json, .seed = seed, .has_seed = 1, .run_inline = e->run_on_caller};
+    fr_run_options ro = {.input_json = input_json,
+                         .seed = seed,
+                         .has_seed = 1,
+                         .run_inline = e->run_on_caller ? FR_RUN_ON_CALLER : FR_RUN_ON_DRIVER};
     fr_run_result r;
     pthread_mutex_lock(&e->run_mu);
     fr_status st = fr__pipeline_run(e->p, &ro, &r);

@@ -91,13 +91,24 @@ typedef struct fr_run_options {
     struct fr_replay *replay; /* replaying a trace: effects come from it */
     const char *traceparent;  /* W3C traceparent of the caller (serve), or NULL: the
                                * run's spans join that trace (TRACE_ENABLED) */
-    /* 1: the calling thread runs ready steps itself instead of handing every one to a
-     * worker (serve's synchronous requests: no thread hand-off per request).  A process-
-     * wide watchdog still abandons a hung in-process attempt and the step carries on on a
-     * worker, but the caller only returns once that plugin call returns; so a plugin that
-     * has hung once in this process never runs inline again. */
+    /* Which thread runs the run's steps (FR_RUN_ON_*, below). */
     int run_inline;
 } fr_run_options;
+
+/* fr_run_options.run_inline: which thread runs the steps.
+ * FR_RUN_ON_WORKERS: the pool's workers; the caller waits.
+ * FR_RUN_ON_CALLER: the calling thread runs ready steps itself instead of handing every
+ *   one to a worker (serve's synchronous requests: no thread hand-off per request).  A
+ *   process-wide watchdog still abandons a hung in-process attempt and the step carries on
+ *   on a worker, but the caller only returns once that plugin call returns; so a plugin
+ *   that has hung once in this process never runs inline again.
+ * FR_RUN_ON_DRIVER: the pipeline's driver thread runs the whole run as FR_RUN_ON_CALLER
+ *   would while the caller waits.  When the watchdog abandons the driver inside a hung
+ *   plugin, the caller finishes the run without it and returns (a new driver serves the
+ *   next run).  For callers that must always return: `fluxroute run`, the embedding API.
+ *   Measured faster than FR_RUN_ON_WORKERS on the ai_chain10 benchmark
+ *   (docs/benchmarks.md). */
+enum { FR_RUN_ON_WORKERS = 0, FR_RUN_ON_CALLER = 1, FR_RUN_ON_DRIVER = 2 };
 
 /* How many threads that called fr__pipeline_run with run_inline are held inside a plugin
  * call the watchdog abandoned (their runs have finished without them). */

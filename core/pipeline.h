@@ -56,9 +56,12 @@ struct fr_run {
     size_t input_len;
     const fr_run_options *opts;
     int transition_seq;
-    int record;             /* keep effects */
-    fr_replay *replay;      /* or serve them from a trace */
-    struct fr_obs_run *obs; /* observability state (core/observe.h) or NULL */
+    int record;                     /* keep effects */
+    fr_replay *replay;              /* or serve them from a trace */
+    struct fr_obs_run *obs;         /* observability state (core/observe.h) or NULL */
+    int watched;                    /* registered with the inline watchdog */
+    struct fr_driver_job *handover; /* FR_RUN_ON_DRIVER: the caller that waits for it */
+    int finalized;                  /* the run's result is complete (p->mu) */
 };
 
 struct fr_pipeline {
@@ -85,6 +88,14 @@ struct fr_pipeline {
     struct fr_pipeline *watch_prev, *watch_next; /* in the inline watchdog's list */
     pthread_mutex_t progress_mu;
     struct fr_pipeline *kept_next; /* list of pipelines kept alive for hung threads */
+
+    /* The driver thread of FR_RUN_ON_DRIVER runs, started on first use. */
+    pthread_mutex_t driver_mu;
+    pthread_cond_t driver_cv;
+    struct fr_driver_job *driver_job; /* a run waiting for the driver, or NULL */
+    pthread_t driver;
+    int driver_running; /* a driver thread serves this pipeline */
+    int driver_stop;
 };
 
 int fr__pool_start(fr_pipeline *p);

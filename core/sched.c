@@ -257,6 +257,28 @@ static int may_run_inline(const fr_pipeline *p)
     return ok;
 }
 
+/* A run handed to the driver (FR_RUN_ON_DRIVER), on its caller's stack. */
+typedef struct fr_driver_job {
+    const fr_run_options *opts;
+    fr_run_result *out;
+    fr_status status;
+    fr_run *run; /* the driver's run once it started (p->mu) */
+    int done;    /* the driver has returned the run (driver_mu) */
+    int held;    /* the driver is held in a hung plugin: the caller finishes (driver_mu) */
+} fr_driver_job;
+
+/* The driver is held inside a plugin the watchdog abandoned: its caller takes the run
+ * over.  Until the driver returns, its thread counts as hung, so the pipeline is kept.
+ * p->mu held (lock order: p->mu, then driver_mu). */
+static void hand_over(fr_pipeline *p, fr_run *run)
+{
+    p->n_hung++;
+    pthread_mutex_lock(&p->driver_mu);
+    run->handover->held = 1;
+    pthread_cond_broadcast(&p->driver_cv);
+    pthread_mutex_unlock(&p->driver_mu);
+}
+
 /* Abandons workers stuck in a plugin past their deadline (p->mu held). */
 static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
 {
@@ -289,6 +311,8 @@ static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
              * the step over meanwhile.  That plugin never runs inline again. */
             note_hung_plugin(w->plugin);
             callers_held++;
+            if (run->handover)
+                hand_over(p, run);
         } else {
             p->n_hung++;
             pthread_detach(w->thread);
@@ -398,6 +422,8 @@ int fr__pool_start(fr_pipeline *p)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->progress_mu, NULL);
+    pthread_mutex_init(&p->driver_mu, NULL);
+    pthread_cond_init(&p->driver_cv, NULL);
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, &attr);
     pthread_condattr_destroy(&attr);
@@ -413,6 +439,13 @@ size_t fr__pool_stop(fr_pipeline *p)
 {
     if (!p->queue)
         return 0;
+    pthread_mutex_lock(&p->driver_mu);
+    p->driver_stop = 1;
+    pthread_cond_broadcast(&p->driver_cv);
+    int driver = p->driver_running;
+    pthread_mutex_unlock(&p->driver_mu);
+    if (driver)
+        pthread_join(p->driver, NULL);
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
     pthread_cond_broadcast(&p->work_cv);
@@ -435,6 +468,8 @@ size_t fr__pool_stop(fr_pipeline *p)
     pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->progress_mu);
+    pthread_cond_destroy(&p->driver_cv);
+    pthread_mutex_destroy(&p->driver_mu);
     return 0;
 }
 
@@ -470,7 +505,52 @@ static char *normalise_input(const char *text)
     return out;
 }
 
-fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_result *out)
+/* Completes a run whose steps have all settled: status, observability, cleanup.  Called
+ * with p->mu held by the run's own thread (or, after a hand-over, by the driver's
+ * caller); releases it. */
+static void finish_run(fr_run *run)
+{
+    fr_pipeline *p = run->p;
+    fr_run_result *out = run->res;
+    p->current = NULL;
+    p->inline_worker = NULL;
+    pthread_mutex_unlock(&p->mu);
+    if (run->watched)
+        unwatch_inline(p);
+
+    out->finished_at_us = fr__wall_us();
+    out->status = FR_RUN_SUCCEEDED;
+    for (size_t i = 0; i < p->m->n_steps; i++)
+        if (out->steps[i].state != FR_STEP_SUCCEEDED)
+            out->status = FR_RUN_FAILED;
+    if (run->cancel->cancelled && fr__cancel_reason(run->cancel) == FR_E_CANCELLED)
+        out->status = FR_RUN_CANCELLED;
+    fr__obs_run_end(run); /* observability: run metric, log line, run span */
+    if (run->replay)
+        fr__replay_set_cancel(run->replay, NULL);
+    fr__cancel_unref(run->cancel);
+    free(run->pending);
+    run->pending = NULL;
+}
+
+/* Waits until every step of `run` has settled, watching for hung workers (p->mu held). */
+static void wait_for_steps(fr_pipeline *p, fr_run *run)
+{
+    while (run->remaining > 0) {
+        /* Wake now and then to look for hung plugins. */
+        int64_t tick = fr__mono_us() + 50000;
+        struct timespec ts = {.tv_sec = tick / 1000000, .tv_nsec = (tick % 1000000) * 1000};
+        pthread_cond_timedwait(&p->done_cv, &p->mu, &ts);
+        if (run->remaining > 0)
+            watch_for_hangs(p, run, fr__mono_us());
+    }
+}
+
+/* Runs the pipeline on this thread's terms (opts->run_inline: workers or caller).  `job`:
+ * this thread is the driver serving that caller; *handed_over becomes 1 when it was held
+ * in a hung plugin and its caller finished the run (the result is the caller's). */
+static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run_result *out,
+                              fr_driver_job *job, int *handed_over)
 {
     const fr_manifest *m = p->m;
     memset(out, 0, sizeof *out);
@@ -490,7 +570,7 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     out->n_steps = m->n_steps;
     out->steps = calloc(m->n_steps ? m->n_steps : 1, sizeof *out->steps);
 
-    fr_run run = {.p = p, .res = out, .seed = out->seed, .opts = opts};
+    fr_run run = {.p = p, .res = out, .seed = out->seed, .opts = opts, .handover = job};
     run.pending = calloc(m->n_steps ? m->n_steps : 1, sizeof *run.pending);
     run.cancel = fr__cancel_new();
     if (!out->steps || !run.pending || !run.cancel) {
@@ -516,9 +596,13 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
     /* Inline: this thread runs ready steps itself (no hand-off); the workers take the
      * rest of a parallel wave. */
     fr_worker self = {.p = p, .inline_caller = 1};
-    int run_inline = opts->run_inline && may_run_inline(p) && watch_inline(p) == 0;
+    int run_inline =
+        opts->run_inline != FR_RUN_ON_WORKERS && may_run_inline(p) && watch_inline(p) == 0;
+    run.watched = run_inline;
     pthread_mutex_lock(&p->mu);
     p->current = &run;
+    if (job)
+        job->run = &run;
     p->q_head = p->q_len = 0;
     for (size_t i = 0; i < m->n_steps; i++) {
         run.pending[i] = m->steps[i].n_deps;
@@ -530,6 +614,16 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
         while (p->q_len > 0 && !self.abandoned)
             run_job(&self, &run, pop_job(p));
     }
+    if (self.abandoned && job) {
+        /* Back from the hung plugin: the caller has finished the run (or is finishing it)
+         * from this thread's frame; leave only after that. */
+        while (!run.finalized)
+            pthread_cond_wait(&p->done_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+        callers_held--;
+        *handed_over = 1;
+        return FR_OK;
+    }
     if (p->q_len > 0)
         pthread_cond_signal(&p->work_cv);
     /* Most runs finish within microseconds: yield to the workers for a moment before
@@ -539,35 +633,89 @@ fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_re
         sched_yield();
         pthread_mutex_lock(&p->mu);
     }
-    while (run.remaining > 0) {
-        /* Wake now and then to look for hung plugins. */
-        int64_t tick = fr__mono_us() + 50000;
-        struct timespec ts = {.tv_sec = tick / 1000000, .tv_nsec = (tick % 1000000) * 1000};
-        pthread_cond_timedwait(&p->done_cv, &p->mu, &ts);
-        if (run.remaining > 0)
-            watch_for_hangs(p, &run, fr__mono_us());
-    }
-    p->current = NULL;
-    p->inline_worker = NULL;
-    pthread_mutex_unlock(&p->mu);
-    if (run_inline)
-        unwatch_inline(p);
+    wait_for_steps(p, &run);
+    finish_run(&run);
     if (self.abandoned)
         callers_held--;
-
-    out->finished_at_us = fr__wall_us();
-    out->status = FR_RUN_SUCCEEDED;
-    for (size_t i = 0; i < m->n_steps; i++)
-        if (out->steps[i].state != FR_STEP_SUCCEEDED)
-            out->status = FR_RUN_FAILED;
-    if (run.cancel->cancelled && fr__cancel_reason(run.cancel) == FR_E_CANCELLED)
-        out->status = FR_RUN_CANCELLED;
-    fr__obs_run_end(&run); /* observability: run metric, log line, run span */
-    if (run.replay)
-        fr__replay_set_cancel(run.replay, NULL);
-    fr__cancel_unref(run.cancel);
-    free(run.pending);
     return FR_OK;
+}
+
+/* ---- the driver (FR_RUN_ON_DRIVER) ------------------------------------------------------ */
+
+static void *driver_main(void *arg)
+{
+    fr_pipeline *p = arg;
+    pthread_mutex_lock(&p->driver_mu);
+    for (;;) {
+        while (!p->driver_job && !p->driver_stop)
+            pthread_cond_wait(&p->driver_cv, &p->driver_mu);
+        if (!p->driver_job)
+            break;
+        fr_driver_job *job = p->driver_job;
+        p->driver_job = NULL;
+        pthread_mutex_unlock(&p->driver_mu);
+        fr_run_options o = *job->opts;
+        o.run_inline = FR_RUN_ON_CALLER;
+        int handed_over = 0;
+        fr_status st = run_pipeline(p, &o, job->out, job, &handed_over);
+        if (handed_over) {
+            /* Replaced; the caller has gone on without this thread (job is gone too). */
+            pthread_mutex_lock(&p->mu);
+            p->n_hung--;
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        pthread_mutex_lock(&p->driver_mu);
+        job->status = st;
+        job->done = 1;
+        pthread_cond_broadcast(&p->driver_cv);
+    }
+    pthread_mutex_unlock(&p->driver_mu);
+    return NULL;
+}
+
+static fr_status run_on_driver(fr_pipeline *p, const fr_run_options *opts, fr_run_result *out)
+{
+    fr_driver_job job = {.opts = opts, .out = out};
+    pthread_mutex_lock(&p->driver_mu);
+    if (!p->driver_running && !p->driver_stop)
+        p->driver_running = pthread_create(&p->driver, NULL, driver_main, p) == 0;
+    if (!p->driver_running) {
+        pthread_mutex_unlock(&p->driver_mu);
+        fr_run_options o = *opts;
+        o.run_inline = FR_RUN_ON_WORKERS; /* no thread for a driver: still run */
+        return run_pipeline(p, &o, out, NULL, NULL);
+    }
+    p->driver_job = &job;
+    pthread_cond_signal(&p->driver_cv);
+    while (!job.done && !job.held)
+        pthread_cond_wait(&p->driver_cv, &p->driver_mu);
+    if (job.done) {
+        pthread_mutex_unlock(&p->driver_mu);
+        return job.status;
+    }
+    /* The driver is held inside a hung plugin; its step carries on on a worker.  Finish
+     * the run here; the next run gets a new driver. */
+    pthread_t held = p->driver;
+    p->driver_running = 0;
+    pthread_mutex_unlock(&p->driver_mu);
+    pthread_detach(held);
+    pthread_mutex_lock(&p->mu);
+    fr_run *run = job.run;
+    wait_for_steps(p, run);
+    finish_run(run);
+    pthread_mutex_lock(&p->mu);
+    run->finalized = 1; /* the driver's frame may go */
+    pthread_cond_broadcast(&p->done_cv);
+    pthread_mutex_unlock(&p->mu);
+    return FR_OK;
+}
+
+fr_status fr__pipeline_run(fr_pipeline *p, const fr_run_options *opts, fr_run_result *out)
+{
+    if (opts->run_inline == FR_RUN_ON_DRIVER)
+        return run_on_driver(p, opts, out);
+    return run_pipeline(p, opts, out, NULL, NULL);
 }
 
 void fr__pipeline_cancel(fr_pipeline *p)

@@ -579,7 +579,7 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
                          /* A synchronous request runs its steps on the request thread;
                           * an async or streamed run's own thread must finish its entry
                           * even when a plugin hangs, so it hands steps to workers. */
-                         .run_inline = j->sync};
+                         .run_inline = j->sync ? FR_RUN_ON_CALLER : FR_RUN_ON_WORKERS};
     if (j->sse) {
         ro.progress = sse_progress;
         ro.progress_ud = j->sse;

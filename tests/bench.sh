@@ -63,7 +63,7 @@ if [ -x "$BUILDDIR/tests/fake_vendor" ] && [ -x "$BUILDDIR/tests/bench_ai_chain"
     echo
     echo "ai_chain10 (10 chained llm steps, openai plugin, loopback fake server), overhead per run"
     echo "over a bare libcurl loop of the same 10 requests, alternating run by run in one process"
-    echo "(embedding API vs libcurl; the order alternates every round); steps on the engine's workers"
+    echo "(embedding API vs libcurl; the order alternates every round); steps on the engine's driver thread"
     echo "(as \`fluxroute run\`), or on the calling thread (fr_engine_options.run_on_caller), each"
     echo "measured in a phase of its own with one engine open;"
     echo "target ≤ 500 µs:"
@@ -72,7 +72,7 @@ if [ -x "$BUILDDIR/tests/fake_vendor" ] && [ -x "$BUILDDIR/tests/bench_ai_chain"
     echo "|---|---|---|---|---|---|---|"
     for row in "20 ms:$ai" "0 ms:$ai0"; do
       d=${row%%:*}; j=${row#*:}
-      echo "$j" | jq -r --arg d "$d" '"| \($d) | workers | \(.pairs) | \(.fluxroute_us) µs | \(.bare_us) µs | \(.overhead_us_per_run) µs | \(.overhead_median_us) µs (\(.overhead_p25_us) to \(.overhead_p75_us)) |"'
+      echo "$j" | jq -r --arg d "$d" '"| \($d) | driver | \(.pairs) | \(.fluxroute_us) µs | \(.bare_us) µs | \(.overhead_us_per_run) µs | \(.overhead_median_us) µs (\(.overhead_p25_us) to \(.overhead_p75_us)) |"'
       echo "$j" | jq -r --arg d "$d" '"| \($d) | caller | \(.pairs) | \(.caller_fluxroute_us) µs | \(.caller_bare_us) µs | \(.caller_overhead_us_per_run) µs | \(.caller_overhead_median_us) µs (\(.caller_overhead_p25_us) to \(.caller_overhead_p75_us)) |"'
     done
   } >> "$tmp"

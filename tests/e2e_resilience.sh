@@ -18,6 +18,17 @@ expect_jq "isolation: crash then retry succeeds" '[.steps[] | select(.step == "r
 expect_jq "isolation: other branch" '[.steps[] | select(.step == "independent")][0].status == "succeeded"'
 if [ "$took_ms" -lt 5000 ]; then ok "isolation: hang killed at its timeout (${took_ms}ms)"; else not_ok "isolation: hang killed at its timeout" "took ${took_ms}ms"; fi
 
+# An in-process plugin that hangs for good: the run is reported at its deadline (the
+# step's own thread is left behind) and the process exits.
+start=$(date +%s%N)
+fr run "$R/inprocess_hang.yaml" --json
+took_ms=$((($(date +%s%N) - start) / 1000000))
+expect_rc "in-process hang: run succeeds by its fallback" 0
+expect_jq "in-process hang: abandoned, fallback answered" '.steps[0].answered_by == "rescue" and .steps[0].attempts[0].class == "timeout" and (.steps[0].attempts[0].message | test("hung"))'
+expect_jq "in-process hang: next step ran" '.steps[1].status == "succeeded"'
+expect_err "in-process hang: named on stderr" 'chaos.so hung past its deadline'
+if [ "$took_ms" -lt 5000 ]; then ok "in-process hang: reported at the deadline (${took_ms}ms)"; else not_ok "in-process hang: reported at the deadline" "took ${took_ms}ms"; fi
+
 fr run "$R/policies.yaml" --json --seed 5
 expect_rc "policies" 0
 expect_jq "retries" '.steps[0].attempts | length == 3 and .[0].backoff_us == 0 and .[1].backoff_us >= 5000 and .[1].backoff_us <= 10000 and .[2].backoff_us >= 10000 and .[2].backoff_us <= 20000'

@@ -1,6 +1,9 @@
 /* Resilience: backoff sequences, Retry-After, circuit breakers, the run deadline over
  * retries, fallback chains and the hung-plugin watchdog. */
 #include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <json-c/json.h>
@@ -387,6 +390,89 @@ static void test_hung_plugin_abandoned(void)
     fr__pipeline_free(p);
 }
 
+/* Runs on the pipeline's driver thread (`fluxroute run`, the embedding API): a plugin
+ * that hangs there is abandoned, the step carries on on a worker, and the caller gets the
+ * run back at the deadline while the driver is still held; the next run gets a new
+ * driver. */
+static void test_driver_run_and_hang(void)
+{
+    /* A plugin that hung on a run's own thread never runs there again in this process
+     * (test_inline_run_and_hang does that to chaos): the plugins are named by another path
+     * here, so this test does not depend on the order. */
+    const char *build = getenv("FR_BUILDDIR") ? getenv("FR_BUILDDIR") : ".";
+    char target[2048], dir[2048], link[2100];
+    snprintf(target, sizeof target, "%s/plugins/chaos.so", build);
+    char *real = realpath(target, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(real);
+    snprintf(dir, sizeof dir, "%s/tests/tmp", build);
+    mkdir(dir, 0755); /* may exist */
+    snprintf(dir, sizeof dir, "%s/tests/tmp/driver-%ld", build, (long)getpid());
+    snprintf(link, sizeof link, "%s/chaos.so", dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0755), 0);
+    CU_ASSERT_EQUAL_FATAL(symlink(real, link), 0);
+    free(real);
+    char saved[sizeof fr_test_plugin_dir];
+    memcpy(saved, fr_test_plugin_dir, sizeof saved);
+    snprintf(fr_test_plugin_dir, sizeof fr_test_plugin_dir, "%s", dir);
+    const char *yaml = "router: {namespace: driver, worker_pool_size: 1}\n"
+                       "agents:\n"
+                       "  - id: stuck\n    plugin: chaos\n    timeout: 50ms\n"
+                       "    config: {hang: true, hang_for: 1500ms, fail_attempts: 1}\n"
+                       "    fallback: [rescue]\n"
+                       "  - id: rescue\n    plugin: echo\n"
+                       "  - id: plain\n    plugin: echo\n"
+                       "pipeline:\n  - {step: a, agent: plain}\n"
+                       "  - {step: b, agent: stuck, depends_on: [a]}\n"
+                       "  - {step: c, agent: plain, depends_on: [b]}\n";
+    fr_pipeline *p = fr_test_build(yaml);
+    memcpy(fr_test_plugin_dir, saved, sizeof saved);
+    CU_ASSERT_FATAL(p != NULL);
+    fr_run_options ro = {.has_seed = 1, .seed = 7, .run_inline = FR_RUN_ON_DRIVER};
+    fr_run_result r;
+    /* Runs without a hang: one driver serves them one after another. */
+    fr_pipeline *quick = fr_test_build("agents:\n  - id: plain\n    plugin: echo\n"
+                                       "pipeline:\n  - {step: a, agent: plain}\n"
+                                       "  - {step: b, agent: plain, depends_on: [a]}\n");
+    CU_ASSERT_FATAL(quick != NULL);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL_FATAL(fr__pipeline_run(quick, &ro, &r), FR_OK);
+        CU_ASSERT_EQUAL(r.status, FR_RUN_SUCCEEDED);
+        CU_ASSERT_EQUAL(fr_test_step(quick, &r, "b")->state, FR_STEP_SUCCEEDED);
+        fr__run_result_free(&r);
+    }
+    fr__pipeline_free(quick); /* stops the driver */
+    int64_t t0 = fr__mono_us();
+    CU_ASSERT_EQUAL_FATAL(fr__pipeline_run(p, &ro, &r), FR_OK);
+    int64_t took = fr__mono_us() - t0;
+    /* Back at the deadline (50 ms + the hang grace), not when the plugin returns (the
+     * driver is still held)... */
+    CU_ASSERT(took < 1200 * MS);
+    CU_ASSERT(fr__pipeline_callers_held() > 0);
+    /* ...with the whole run: the fallback answered and the next step ran. */
+    CU_ASSERT_EQUAL(r.status, FR_RUN_SUCCEEDED);
+    const fr_step_result *b = fr_test_step(p, &r, "b");
+    CU_ASSERT_STRING_EQUAL(b->answered_by, "rescue");
+    CU_ASSERT_EQUAL_FATAL(b->n_attempts, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b->attempts[0].message, "hung"));
+    CU_ASSERT_EQUAL(fr_test_step(p, &r, "c")->state, FR_STEP_SUCCEEDED);
+    CU_ASSERT(r.finished_at_us >= r.started_at_us && r.started_at_us > 0);
+    fr__run_result_free(&r);
+    /* The old driver is still held: a new one serves the next run (on the workers now,
+     * as chaos has hung once). */
+    t0 = fr__mono_us();
+    CU_ASSERT_EQUAL_FATAL(fr__pipeline_run(p, &ro, &r), FR_OK);
+    CU_ASSERT(fr__mono_us() - t0 < 1200 * MS);
+    CU_ASSERT_EQUAL(r.status, FR_RUN_SUCCEEDED);
+    CU_ASSERT_STRING_EQUAL(fr_test_step(p, &r, "b")->answered_by, "rescue");
+    fr__run_result_free(&r);
+    /* Once the held threads have returned (1.5 s), the pipeline is freed for real. */
+    struct timespec wait = {2, 0};
+    nanosleep(&wait, NULL);
+    fr__pipeline_free(p);
+    unlink(link);
+    rmdir(dir);
+}
+
 /* Runs on the calling thread (serve's synchronous requests): a plugin that hangs there
  * is abandoned by the process-wide watchdog and the step carries on on a pool worker;
  * the caller returns when the plugin does, and that plugin never runs inline again. */
@@ -499,6 +585,7 @@ int main(void)
     CU_add_test(s, "fallback order", test_fallback_order);
     CU_add_test(s, "hung plugin abandoned", test_hung_plugin_abandoned);
     CU_add_test(s, "inline run, hung plugin", test_inline_run_and_hang);
+    CU_add_test(s, "driver run, hung plugin", test_driver_run_and_hang);
     CU_add_test(s, "compact report matches the tree", test_compact_report_matches_tree);
     return fr_test_run_all();
 }

@@ -36,7 +36,8 @@ typedef struct fr_engine_options {
      * run, which saves a wake-up on each side.  A plugin that hangs past its deadline is
      * still abandoned and the run finishes on a worker, but fr_engine_run returns only
      * when that plugin call returns; a plugin that hung once never runs on the caller's
-     * thread again.  0 (default): every step runs on the engine's workers. */
+     * thread again.  0 (default): the engine's driver thread runs the steps the same way while
+     * fr_engine_run waits; a hung plugin there is abandoned and the call still returns. */
     int run_on_caller;
 } fr_engine_options;
 
