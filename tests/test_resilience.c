@@ -359,6 +359,20 @@ static void test_fallback_order(void)
     fr__pipeline_free(p);
 }
 
+/* A chain whose middle step hangs in chaos (past a 50 ms timeout, for 1.5 s) and falls
+ * back to echo. */
+#define HANG_CHAIN_YAML(ns)                                          \
+    "router: {namespace: " ns ", worker_pool_size: 1}\n"             \
+    "agents:\n"                                                      \
+    "  - id: stuck\n    plugin: chaos\n    timeout: 50ms\n"          \
+    "    config: {hang: true, hang_for: 1500ms, fail_attempts: 1}\n" \
+    "    fallback: [rescue]\n"                                       \
+    "  - id: rescue\n    plugin: echo\n"                             \
+    "  - id: plain\n    plugin: echo\n"                              \
+    "pipeline:\n  - {step: a, agent: plain}\n"                       \
+    "  - {step: b, agent: stuck, depends_on: [a]}\n"                 \
+    "  - {step: c, agent: plain, depends_on: [b]}\n"
+
 static void test_hung_plugin_abandoned(void)
 {
     fr_pipeline *p = fr_test_build(
@@ -414,16 +428,7 @@ static void test_driver_run_and_hang(void)
     char saved[sizeof fr_test_plugin_dir];
     memcpy(saved, fr_test_plugin_dir, sizeof saved);
     snprintf(fr_test_plugin_dir, sizeof fr_test_plugin_dir, "%s", dir);
-    const char *yaml = "router: {namespace: driver, worker_pool_size: 1}\n"
-                       "agents:\n"
-                       "  - id: stuck\n    plugin: chaos\n    timeout: 50ms\n"
-                       "    config: {hang: true, hang_for: 1500ms, fail_attempts: 1}\n"
-                       "    fallback: [rescue]\n"
-                       "  - id: rescue\n    plugin: echo\n"
-                       "  - id: plain\n    plugin: echo\n"
-                       "pipeline:\n  - {step: a, agent: plain}\n"
-                       "  - {step: b, agent: stuck, depends_on: [a]}\n"
-                       "  - {step: c, agent: plain, depends_on: [b]}\n";
+    const char *yaml = HANG_CHAIN_YAML("driver");
     fr_pipeline *p = fr_test_build(yaml);
     memcpy(fr_test_plugin_dir, saved, sizeof saved);
     CU_ASSERT_FATAL(p != NULL);
@@ -478,16 +483,7 @@ static void test_driver_run_and_hang(void)
  * the caller returns when the plugin does, and that plugin never runs inline again. */
 static void test_inline_run_and_hang(void)
 {
-    const char *yaml = "router: {namespace: inline, worker_pool_size: 1}\n"
-                       "agents:\n"
-                       "  - id: stuck\n    plugin: chaos\n    timeout: 50ms\n"
-                       "    config: {hang: true, hang_for: 1500ms, fail_attempts: 1}\n"
-                       "    fallback: [rescue]\n"
-                       "  - id: rescue\n    plugin: echo\n"
-                       "  - id: plain\n    plugin: echo\n"
-                       "pipeline:\n  - {step: a, agent: plain}\n"
-                       "  - {step: b, agent: stuck, depends_on: [a]}\n"
-                       "  - {step: c, agent: plain, depends_on: [b]}\n";
+    const char *yaml = HANG_CHAIN_YAML("inline");
     fr_pipeline *p = fr_test_build(yaml);
     CU_ASSERT_FATAL(p != NULL);
     fr_run_options ro = {.has_seed = 1, .seed = 7, .run_inline = 1};
