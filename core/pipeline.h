@@ -95,6 +95,7 @@ struct fr_pipeline {
     struct fr_driver_job *driver_job; /* a run waiting for the driver, or NULL */
     pthread_t driver;
     int driver_running; /* a driver thread serves this pipeline */
+    int driver_cpu;     /* the CPU the driver is bound to, or -1 (driver_mu) */
     int driver_stop;
 };
 

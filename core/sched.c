@@ -678,13 +678,26 @@ static fr_status run_on_driver(fr_pipeline *p, const fr_run_options *opts, fr_ru
 {
     fr_driver_job job = {.opts = opts, .out = out};
     pthread_mutex_lock(&p->driver_mu);
-    if (!p->driver_running && !p->driver_stop)
+    if (!p->driver_running && !p->driver_stop) {
         p->driver_running = pthread_create(&p->driver, NULL, driver_main, p) == 0;
+        p->driver_cpu = -1;
+    }
     if (!p->driver_running) {
         pthread_mutex_unlock(&p->driver_mu);
         fr_run_options o = *opts;
         o.run_inline = FR_RUN_ON_WORKERS; /* no thread for a driver: still run */
         return run_pipeline(p, &o, out, NULL, NULL);
+    }
+    /* The driver runs on the CPU its caller was on, bound there until a caller comes
+     * from another one.  Left free, the kernel places it by its own history, and every
+     * request's exchange with a local server then took 10-30 us longer than from the
+     * caller's thread (ai_chain10: +50-250 us a run at 0 ms; bound: +10-40 us). */
+    int cpu = sched_getcpu();
+    if (cpu >= 0 && cpu != p->driver_cpu) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        p->driver_cpu = pthread_setaffinity_np(p->driver, sizeof set, &set) == 0 ? cpu : -1;
     }
     p->driver_job = &job;
     pthread_cond_signal(&p->driver_cv);

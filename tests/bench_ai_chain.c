@@ -1,7 +1,8 @@
 /* bench_ai_chain: the ai_chain10 overhead benchmark.  Two phases, one engine open in each:
- *   workers: runs of MANIFEST (10 chained llm steps through the openai plugin) through the
- *            embedding API (fr_engine_run: the engine `fluxroute run` uses; steps on
- *            workers), alternating round by round with
+ *   driver:  runs of MANIFEST (10 chained llm steps through the openai plugin) through the
+ *            embedding API (fr_engine_run with default options: the engine `fluxroute
+ *            run` uses; steps on the pipeline's driver thread), alternating round by
+ *            round with
  *   bare:    a loop of the same 10 sequential chat-completion requests with libcurl (one
  *            reused easy handle) against the same server;
  *   caller:  the same with an engine opened with run_on_caller (steps on the calling
@@ -13,7 +14,8 @@
  * and the median and quartiles of the per-round differences (the robust figures on a
  * noisy machine).  tests/bench_ai.sh starts the fake vendor (fixed delay) and runs this.
  *
- *   bench_ai_chain PLUGIN_DIR MANIFEST PORT KEY [PAIRS [WARMUP]] */
+ *   bench_ai_chain PLUGIN_DIR MANIFEST PORT KEY [PAIRS [WARMUP]]
+ *   env: BENCH_ONLY=driver|caller runs that phase only (for profiling one mode). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,8 +144,12 @@ int main(int argc, char **argv)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 
-    phase ph[2];
+    phase ph[2] = {{0}};
+    /* BENCH_ONLY=driver|caller runs one phase (for profiling one mode). */
+    const char *only = getenv("BENCH_ONLY");
     for (int mode = 0; mode < 2; mode++) {
+        if (only && strcmp(only, mode ? "caller" : "driver") != 0)
+            continue;
         fr_engine_options eo = {.struct_size = sizeof eo,
                                 .plugin_dirs = &plugin_dir,
                                 .n_plugin_dirs = 1,
