@@ -106,7 +106,9 @@ typedef struct fr_run_options {
  *   would while the caller waits.  When the watchdog abandons the driver inside a hung
  *   plugin, the caller finishes the run without it and returns (a new driver serves the
  *   next run).  For callers that must always return: `fluxroute run`, the embedding API.
- *   Measured faster than FR_RUN_ON_WORKERS on the ai_chain10 benchmark
+ *   The driver is bound to the CPU its caller was on (re-bound when a caller comes from
+ *   another CPU): left free it was placed apart and each request to a local server took
+ *   longer.  Measured as fast as FR_RUN_ON_CALLER on the ai_chain10 benchmark
  *   (docs/benchmarks.md). */
 enum { FR_RUN_ON_WORKERS = 0, FR_RUN_ON_CALLER = 1, FR_RUN_ON_DRIVER = 2 };
 

@@ -55,7 +55,7 @@ start_ms=$(( (t4 - t3) / n / 1000000 ))
 
 # ai_chain10: overhead over a bare libcurl loop of the same requests (tests/bench_ai.sh).
 if [ -x "$BUILDDIR/tests/fake_vendor" ] && [ -x "$BUILDDIR/tests/bench_ai_chain" ]; then
-  ai=$(BENCH_DELAY_MS=20 sh "$SRCDIR/tests/bench_ai.sh" "$BUILDDIR" "$SRCDIR" | tail -1)
+  ai=$(BENCH_DELAY_MS=20 BENCH_PAIRS=${BENCH_AI_PAIRS:-300} sh "$SRCDIR/tests/bench_ai.sh" "$BUILDDIR" "$SRCDIR" | tail -1)
   ai0=$(BENCH_DELAY_MS=0 BENCH_PAIRS=1000 sh "$SRCDIR/tests/bench_ai.sh" "$BUILDDIR" "$SRCDIR" | tail -1)
   echo "$ai"
   echo "$ai0"
