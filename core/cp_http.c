@@ -50,11 +50,7 @@ enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, unsigned status, con
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_object *o = json_object_new_object(), *e = json_object_new_object();
-    json_object_object_add(e, "code", json_object_new_string(code));
-    json_object_object_add(e, "message", json_object_new_string(msg));
-    json_object_object_add(o, "error", e);
-    return fr__cp_send_json(c, status, o);
+    return fr__cp_send_json(c, status, fr__http_error_body(code, msg, NULL));
 }
 
 enum MHD_Result fr__cp_not_found(struct MHD_Connection *c, const char *what, const char *id)

@@ -11,7 +11,6 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
-#include "http_body.h"
 #include "billing.h"
 #include "cp_store.h"
 #include "cp_http.h"
@@ -135,14 +134,11 @@ static enum MHD_Result usage_post(server *sv, struct MHD_Connection *c, const re
         fr__cp_store_usage_insert(sv->store, ev, n, sl, n_sla, who->key.id, &accepted, &dups, &bad);
     enum MHD_Result rc;
     if (st == FR_E_NOT_FOUND) {
-        json_object *o = json_object_new_object(), *e = json_object_new_object();
         char msg[200];
         snprintf(msg, sizeof msg, "events[%zu].tenant \"%s\" not found; nothing was stored", bad,
                  ev[bad].tenant);
-        json_object_object_add(e, "code", json_object_new_string("unknown_tenant"));
-        json_object_object_add(e, "message", json_object_new_string(msg));
+        json_object *e, *o = fr__http_error_body("unknown_tenant", msg, &e);
         json_object_object_add(e, "index", json_object_new_int64((int64_t)bad));
-        json_object_object_add(o, "error", e);
         rc = fr__cp_send_json(c, 400, o);
     } else if (st != FR_OK) {
         rc = fr__cp_send_error(c, 503, "storage", "usage not stored (retry with the same keys)");

@@ -129,12 +129,8 @@ void fr__reply_error(fr_reply *out, int status, const char *code, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_object *o = json_object_new_object(), *e = json_object_new_object();
-    json_object_object_add(e, "code", json_object_new_string(code));
-    json_object_object_add(e, "message", json_object_new_string(msg));
-    json_object_object_add(o, "error", e);
     free(out->body);
-    fr__reply_json(out, status, o);
+    fr__reply_json(out, status, fr__http_error_body(code, msg, NULL));
 }
 
 static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, request *rq, fr_reply *rp)

@@ -15,6 +15,7 @@
 #include "effects.h"
 #include "observe.h"
 #include "host.h"
+#include "http_body.h"
 #include "pipeline.h"
 #include "replay.h"
 #include "run_store.h"
@@ -611,10 +612,7 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
               fr__run_status_name(res.status), NULL);
         fr__run_result_free(&res);
     } else {
-        json_object *o = json_object_new_object(), *e = json_object_new_object();
-        json_object_object_add(e, "code", json_object_new_string("bad_input"));
-        json_object_object_add(e, "message", json_object_new_string("input is not a JSON value"));
-        json_object_object_add(o, "error", e);
+        json_object *o = fr__http_error_body("bad_input", "input is not a JSON value", NULL);
         report = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     }

@@ -145,7 +145,6 @@ int main(int argc, char **argv)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 
     phase ph[2] = {{0}};
-    /* BENCH_ONLY=driver|caller runs one phase (for profiling one mode). */
     const char *only = getenv("BENCH_ONLY");
     for (int mode = 0; mode < 2; mode++) {
         if (only && strcmp(only, mode ? "caller" : "driver") != 0)
