@@ -106,10 +106,10 @@ typedef struct fr_run_options {
  *   would while the caller waits.  When the watchdog abandons the driver inside a hung
  *   plugin, the caller finishes the run without it and returns (a new driver serves the
  *   next run).  For callers that must always return: `fluxroute run`, the embedding API.
- *   The driver is bound to the CPU its caller was on (re-bound when a caller comes from
- *   another CPU): left free it was placed apart and each request to a local server took
- *   longer.  Measured as fast as FR_RUN_ON_CALLER on the ai_chain10 benchmark
- *   (docs/benchmarks.md). */
+ *   The driver is not bound to a CPU: the kernel places it (docs/benchmarks.md says why).
+ *   While its runs are short (under 200 us on average) the caller and the driver yield
+ *   briefly before sleeping, which spares most wake-ups in a loop of runs.  Measured as
+ *   fast as FR_RUN_ON_CALLER on the ai_chain10 benchmark. */
 enum { FR_RUN_ON_WORKERS = 0, FR_RUN_ON_CALLER = 1, FR_RUN_ON_DRIVER = 2 };
 
 /* How many threads that called fr__pipeline_run with run_inline are held inside a plugin

@@ -95,8 +95,10 @@ struct fr_pipeline {
     struct fr_driver_job *driver_job; /* a run waiting for the driver, or NULL */
     pthread_t driver;
     int driver_running; /* a driver thread serves this pipeline */
-    int driver_cpu;     /* the CPU the driver is bound to, or -1 (driver_mu) */
     int driver_stop;
+    /* Moving average of the driver's runs' wall time, in us (driver_mu).  While runs are
+     * short the caller and the driver yield for a moment before sleeping (core/sched.c). */
+    int64_t driver_run_us;
 };
 
 int fr__pool_start(fr_pipeline *p);

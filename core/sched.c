@@ -642,11 +642,23 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
 
 /* ---- the driver (FR_RUN_ON_DRIVER) ------------------------------------------------------ */
 
+/* Runs shorter than this on average count as short (driver_run_us). */
+#define SHORT_RUN_US 200
+
 static void *driver_main(void *arg)
 {
     fr_pipeline *p = arg;
     pthread_mutex_lock(&p->driver_mu);
     for (;;) {
+        /* In a loop of short runs the next one usually comes within 50 us: yield until
+         * then rather than be woken, perhaps on the other CPU. */
+        int64_t spin = p->driver_run_us < SHORT_RUN_US ? 50 : 0;
+        for (int64_t until = fr__mono_us() + spin;
+             !p->driver_job && !p->driver_stop && fr__mono_us() < until;) {
+            pthread_mutex_unlock(&p->driver_mu);
+            sched_yield();
+            pthread_mutex_lock(&p->driver_mu);
+        }
         while (!p->driver_job && !p->driver_stop)
             pthread_cond_wait(&p->driver_cv, &p->driver_mu);
         if (!p->driver_job)
@@ -678,32 +690,30 @@ static fr_status run_on_driver(fr_pipeline *p, const fr_run_options *opts, fr_ru
 {
     fr_driver_job job = {.opts = opts, .out = out};
     pthread_mutex_lock(&p->driver_mu);
-    if (!p->driver_running && !p->driver_stop) {
+    if (!p->driver_running && !p->driver_stop)
         p->driver_running = pthread_create(&p->driver, NULL, driver_main, p) == 0;
-        p->driver_cpu = -1;
-    }
     if (!p->driver_running) {
         pthread_mutex_unlock(&p->driver_mu);
         fr_run_options o = *opts;
         o.run_inline = FR_RUN_ON_WORKERS; /* no thread for a driver: still run */
         return run_pipeline(p, &o, out, NULL, NULL);
     }
-    /* The driver runs on the CPU its caller was on, bound there until a caller comes
-     * from another one.  Left free, the kernel places it by its own history, and every
-     * request's exchange with a local server then took 10-30 us longer than from the
-     * caller's thread (ai_chain10: +50-250 us a run at 0 ms; bound: +10-40 us). */
-    int cpu = sched_getcpu();
-    if (cpu >= 0 && cpu != p->driver_cpu) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        p->driver_cpu = pthread_setaffinity_np(p->driver, sizeof set, &set) == 0 ? cpu : -1;
-    }
     p->driver_job = &job;
     pthread_cond_signal(&p->driver_cv);
+    /* A short run is often done within 50 us: yield until then before sleeping, which
+     * spares the wake-up of a thread that may be on the other CPU.  Not for longer runs:
+     * the yielding thread would hold a CPU the run and its servers need. */
+    int64_t start = fr__mono_us();
+    for (int64_t until = start + (p->driver_run_us < SHORT_RUN_US ? 50 : 0);
+         !job.done && !job.held && fr__mono_us() < until;) {
+        pthread_mutex_unlock(&p->driver_mu);
+        sched_yield();
+        pthread_mutex_lock(&p->driver_mu);
+    }
     while (!job.done && !job.held)
         pthread_cond_wait(&p->driver_cv, &p->driver_mu);
     if (job.done) {
+        p->driver_run_us += (fr__mono_us() - start - p->driver_run_us) / 8;
         pthread_mutex_unlock(&p->driver_mu);
         return job.status;
     }
