@@ -14,7 +14,8 @@
  * off.  In batch and off modes lines are handed to one writer thread that appends everything queued
  * in one go (one lock, one write for a group of lines: under load this is what keeps auditing off
  * the request path) and, in batch mode, fsyncs at most every 100 ms; at exit the queue is written
- * and synced. */
+ * and synced, and a line appended while or after the log shuts down is written and synced by
+ * its own thread (tests/test_audit.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -538,23 +539,27 @@ int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size
         goto done;
     }
     pthread_mutex_lock(&mu);
-    if (mode != FSYNC_LINE)
+    /* Once the log has shut down (or while it does) there is no writer to hand a line to:
+     * the line is written here, as in line mode. */
+    if (mode != FSYNC_LINE && !flusher_stop)
         start_flusher(); /* falls back to line mode when it cannot */
-    if (mode != FSYNC_LINE) {
+    if (mode != FSYNC_LINE && flusher_started) {
         /* The writer thread appends it with whatever else is queued. */
         size_t rec_len = sizeof(queued_hdr) + strlen(path) + 1 + text_len;
-        while (queue.len && queue.len + rec_len >= QUEUE_CAP && flusher_started && !flusher_stop) {
+        while (queue.len && queue.len + rec_len >= QUEUE_CAP && !flusher_stop) {
             appenders_waiting++;
             pthread_cond_wait(&space_cv, &mu);
             appenders_waiting--;
         }
-        rc = put_record(&queue, path, text, text_len);
-        if (rc == 0 && writer_waiting)
-            pthread_cond_signal(&flush_cv);
-        pthread_mutex_unlock(&mu);
-        if (rc != 0)
-            snprintf(err, errlen, "out of memory");
-        goto done;
+        if (!flusher_stop) {
+            rc = put_record(&queue, path, text, text_len);
+            if (rc == 0 && writer_waiting)
+                pthread_cond_signal(&flush_cv);
+            pthread_mutex_unlock(&mu);
+            if (rc != 0)
+                snprintf(err, errlen, "out of memory");
+            goto done;
+        }
     }
     pthread_mutex_unlock(&mu);
     fr_bytebuf one = {0};
