@@ -138,9 +138,9 @@ if echo "$sv" | jq -e '.requests_per_sec' >/dev/null 2>&1; then
     echo "per core: 2); targets: ≥ 10,000 req/s,"
     echo "p99 ≤ 5 ms at 64 connections, idle RSS ≤ 20 MB, no growth):"
     echo
-    echo "| req/s | p50 | p99 | non-2xx | overhead header p50 / p90 / p99 | RSS idle / after warm-up / end |"
-    echo "|---|---|---|---|---|---|"
-    echo "$sv" | jq -r '"| \(.requests_per_sec) | \(.p50_us) µs | \(.p99_us) µs | \(.non_2xx) | \(.overhead_us.p50) / \(.overhead_us.p90) / \(.overhead_us.p99) µs | \(.rss_kb.idle) / \(.rss_kb.after_warmup) / \(.rss_kb.end) kB |"'
+    echo "| req/s | p50 | p99 | non-2xx | overhead header p50 / p90 / p99 | RSS idle / after warm-up / end | RSS every 5 s under load: min-max |"
+    echo "|---|---|---|---|---|---|---|"
+    echo "$sv" | jq -r '"| \(.requests_per_sec) | \(.p50_us) µs | \(.p99_us) µs | \(.non_2xx) | \(.overhead_us.p50) / \(.overhead_us.p90) / \(.overhead_us.p99) µs | \(.rss_kb.idle) / \(.rss_kb.after_warmup) / \(.rss_kb.end) kB | \(.rss_kb.every_5s | if length > 0 then "\(min)-\(max) kB (\(length) samples)" else "-" end) |"'
   } >> "$tmp"
 fi
 

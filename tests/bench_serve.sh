@@ -53,7 +53,12 @@ end
 LUA
 wrk -t2 -c"$CONNS" -d3s -s "$TMP/post.lua" "$url/v1/run" >/dev/null 2>&1 || true
 warm_rss=$(rss)
-wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$TMP/post.lua" --latency "$url/v1/run" > "$TMP/wrk.txt" 2>&1
+wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$TMP/post.lua" --latency "$url/v1/run" > "$TMP/wrk.txt" 2>&1 &
+wrk_pid=$!
+# RSS every 5 s while the load runs: growth shows as a trend, not as two points.
+samples=""
+while sleep 5 && kill -0 "$wrk_pid" 2>/dev/null; do samples="$samples${samples:+, }$(rss)"; done
+wait "$wrk_pid"
 end_rss=$(rss)
 rps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk.txt")
 set -- $(grep '^LAT ' "$TMP/wrk.txt")
@@ -62,5 +67,5 @@ set -- $(grep '^OVERHEAD ' "$TMP/wrk.txt")
 ovn=$2; ov50=$3; ov90=$4; ov99=$5
 set -- $(grep '^ERRS ' "$TMP/wrk.txt")
 bad_status=$2; sock_errors=$3
-printf '{"seconds": %s, "connections": %s, "requests": %s, "requests_per_sec": %s, "p50_us": %s, "p99_us": %s, "non_2xx": %s, "socket_errors": %s, "overhead_us": {"samples": %s, "p50": %s, "p90": %s, "p99": %s}, "rss_kb": {"idle": %s, "after_warmup": %s, "end": %s}}\n' \
-  "$SECS" "$CONNS" "$total" "$rps" "$p50" "$p99" "$bad_status" "$sock_errors" "$ovn" "$ov50" "$ov90" "$ov99" "$idle_rss" "$warm_rss" "$end_rss"
+printf '{"seconds": %s, "connections": %s, "requests": %s, "requests_per_sec": %s, "p50_us": %s, "p99_us": %s, "non_2xx": %s, "socket_errors": %s, "overhead_us": {"samples": %s, "p50": %s, "p90": %s, "p99": %s}, "rss_kb": {"idle": %s, "after_warmup": %s, "end": %s, "every_5s": [%s]}}\n' \
+  "$SECS" "$CONNS" "$total" "$rps" "$p50" "$p99" "$bad_status" "$sock_errors" "$ovn" "$ov50" "$ov90" "$ov99" "$idle_rss" "$warm_rss" "$end_rss" "$samples"
