@@ -111,6 +111,7 @@ static void sync_file(void)
 
 static void *syncer_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-audit-sync");
     (void)arg;
     pthread_mutex_lock(&mu);
     for (;;) {
@@ -129,6 +130,7 @@ static void *syncer_main(void *arg)
 
 static void *flusher_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-audit");
     (void)arg;
     int64_t last_sync = 0;
     size_t unsynced = 0; /* lines written since the last fsync */

@@ -223,6 +223,7 @@ static volatile int interrupted;
 
 static void *signal_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-signals");
     fr_pipeline *p = arg;
     sigset_t set;
     sigemptyset(&set);

@@ -566,6 +566,7 @@ static item *take(fr_cp_client *c)
 
 static void *sender(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-usage-send");
     fr_cp_client *c = arg;
     int64_t deadline = 0;
     for (;;) {

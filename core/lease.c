@@ -261,6 +261,7 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 
 static void *renew_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-lease");
     fr_lease *l = arg;
     fr_lease_conn *conn = l->b->ops->conn_new ? l->b->ops->conn_new(l->b) : NULL;
     int64_t period = l->ttl_us / 3;

@@ -304,6 +304,7 @@ static void wait_until(int64_t until_ms)
 
 static void *exporter_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-otel");
     (void)arg;
     CURL *h = curl_easy_init();
     int64_t backoff_ms = 0, last_log_ms = -30000, failures_unlogged = 0;

@@ -185,6 +185,7 @@ static fr_job pop_job(fr_pipeline *p)
 
 static void *worker_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-worker");
     fr_worker *w = arg;
     fr_pipeline *p = w->p;
     pthread_mutex_lock(&p->mu);
@@ -344,6 +345,7 @@ static int watchdog_running;
 
 static void *watchdog_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-watchdog");
     (void)arg;
     pthread_mutex_lock(&watch_mu);
     for (;;) {
@@ -647,6 +649,7 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
 
 static void *driver_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-driver");
     fr_pipeline *p = arg;
     pthread_mutex_lock(&p->driver_mu);
     for (;;) {

@@ -651,6 +651,7 @@ static void job_free(run_job *j)
 
 static void *async_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-async-run");
     run_job *j = arg;
     fr_run_status st;
     execute(j, &st, NULL);
@@ -661,6 +662,7 @@ static void *async_main(void *arg)
 /* A synchronous run on its own thread: the reply goes back through j->defer. */
 static void *deferred_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "fr-run");
     run_job *j = arg;
     fr_run_status st;
     fr_reply reply = {.route = "/v1/run"};

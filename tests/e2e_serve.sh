@@ -93,6 +93,9 @@ for _ in $(seq 1 50); do
   sleep 0.05
 done
 expect_jq "async status" '.status == "succeeded" and .report.status == "succeeded" and .traced == true'
+# Our threads carry names (top -H, ps -L, gdb): the async run's steps ran on the pool.
+if cat /proc/"$SERVE_PID"/task/*/comm 2>/dev/null | grep -qx fr-worker; then ok "thread names"; else
+  not_ok "thread names" "$(cat /proc/"$SERVE_PID"/task/*/comm 2>/dev/null | tr '\n' ' ')"; fi
 req GET "/v1/runs/$rid/trace" '' -H "$OP"
 expect_code "trace" 200
 expect_jq "trace" '.format == "fluxroute-trace"'
