@@ -1,0 +1,52 @@
+#!/bin/sh
+# `make fuzz`: each target in FUZZ_TARGETS under clang's libFuzzer with ASan and UBSan for
+# FUZZ_SECONDS, starting from tests/fuzz/<target>_corpus; new inputs are merged into that
+# corpus (check them in) and a crash is left beside it as crash-*.  Targets:
+#   trace     the trace parser (fuzz_trace.c)
+#   manifest  the manifest and providers-file parsers (fuzz_manifest.c)
+#   provider  the openai, anthropic and gemini plugins' answer side (fuzz_provider.c),
+#             with the plugins rebuilt instrumented under tests/fuzz/plugins
+# The Makefile passes the compiler and flags in the environment (FUZZ_CC, FUZZ_CPPFLAGS,
+# FUZZ_DEP_CF, FUZZ_DEP_LIBS, FUZZ_JSONC_CF, FUZZ_JSONC_LIBS) and the sources' directory.
+set -eu
+SRCDIR=$1
+SAN="-g -O1 -std=c11 -fsanitize=address,undefined"
+CORE_SOURCES=""
+for f in "$SRCDIR"/core/*.c; do
+  [ "${f##*/}" = main.c ] || CORE_SOURCES="$CORE_SOURCES $f"
+done
+# Runs a fuzzer, with FR_BUILDDIR pointing at the instrumented plugins when it loads them.
+fuzzer() {
+  if [ -n "$plugins_under" ]; then FR_BUILDDIR=$plugins_under "$@"; else "$@"; fi
+}
+mkdir -p tests/fuzz
+for t in $FUZZ_TARGETS; do
+  echo "fuzz_$t: $FUZZ_SECONDS s"
+  bin=tests/fuzz/fuzz_$t
+  plugins_under=""
+  case $t in
+    trace | manifest)
+      # shellcheck disable=SC2086
+      $FUZZ_CC $SAN -fsanitize=fuzzer $FUZZ_CPPFLAGS -I. $FUZZ_DEP_CF $CORE_SOURCES \
+        "$SRCDIR/tests/fuzz/fuzz_$t.c" -o "$bin" $FUZZ_DEP_LIBS ;;
+    provider)
+      mkdir -p tests/fuzz/plugins
+      for p in openai anthropic gemini; do
+        # shellcheck disable=SC2086
+        $FUZZ_CC $SAN -fsanitize=fuzzer-no-link -shared -fPIC $FUZZ_CPPFLAGS $FUZZ_JSONC_CF \
+          "$SRCDIR/plugins/$p.c" -o "tests/fuzz/plugins/$p.so" $FUZZ_JSONC_LIBS
+      done
+      # shellcheck disable=SC2086
+      $FUZZ_CC $SAN -fsanitize=fuzzer $FUZZ_CPPFLAGS -I"$SRCDIR/plugins" $FUZZ_JSONC_CF \
+        "$SRCDIR/tests/fuzz/fuzz_provider.c" -o "$bin" $FUZZ_JSONC_LIBS -ldl
+      plugins_under=$(pwd)/tests/fuzz ;;
+    *) echo "fuzz: unknown target $t (trace, manifest, provider)" >&2; exit 2 ;;
+  esac
+  corpus=$SRCDIR/tests/fuzz/${t}_corpus
+  rm -rf tests/fuzz/new
+  mkdir -p tests/fuzz/new "$corpus"
+  fuzzer "$bin" -max_total_time="$FUZZ_SECONDS" -max_len=65536 \
+    -artifact_prefix="$corpus/crash-" tests/fuzz/new "$corpus"
+  fuzzer "$bin" -merge=1 "$corpus" tests/fuzz/new
+  rm -rf tests/fuzz/new
+done
