@@ -174,7 +174,7 @@ static enum MHD_Result route_tenants(server *sv, struct MHD_Connection *c, const
         }
         if (strcmp(method, "POST") == 0)
             return admin ? tenant_create(sv, c, r) : fr__cp_forbidden(c, who);
-        return fr__cp_send_error(c, 405, "method_not_allowed", "method %s not allowed", method);
+        return fr__cp_method_not_allowed(c, method, "GET, POST");
     }
     const char *id = seg[1];
     if (!fr__cp_may_see(who, id))
@@ -186,9 +186,11 @@ static enum MHD_Result route_tenants(server *sv, struct MHD_Connection *c, const
     if (nseg == 2 && strcmp(method, "GET") == 0)
         return fr__cp_send_json(c, 200, t);
     json_object_put(t);
+    if (nseg == 2)
+        return fr__cp_method_not_allowed(c, method, "GET");
     if (nseg == 3 && (strcmp(seg[2], "suspend") == 0 || strcmp(seg[2], "unsuspend") == 0)) {
         if (strcmp(method, "POST") != 0)
-            return fr__cp_send_error(c, 405, "method_not_allowed", "use POST");
+            return fr__cp_method_not_allowed(c, method, "POST");
         if (!admin)
             return fr__cp_forbidden(c, who);
         fr__cp_store_tenant_set_status(sv->store, id, seg[2][0] == 's' ? "suspended" : "active");
@@ -203,11 +205,11 @@ static enum MHD_Result route_tenants(server *sv, struct MHD_Connection *c, const
         }
         if (strcmp(method, "POST") == 0)
             return admin ? tenant_key_create(sv, c, r, id) : fr__cp_forbidden(c, who);
-        return fr__cp_send_error(c, 405, "method_not_allowed", "method %s not allowed", method);
+        return fr__cp_method_not_allowed(c, method, "GET, POST");
     }
     if (nseg == 4 && strcmp(seg[2], "keys") == 0) {
         if (strcmp(method, "DELETE") != 0 && strcmp(method, "POST") != 0)
-            return fr__cp_send_error(c, 405, "method_not_allowed", "use DELETE");
+            return fr__cp_method_not_allowed(c, method, "DELETE, POST");
         if (!admin)
             return fr__cp_forbidden(c, who);
         if (fr__cp_store_key_revoke(sv->store, seg[3], id) != FR_OK)
@@ -234,7 +236,7 @@ static enum MHD_Result route_keys(server *sv, struct MHD_Connection *c, const ch
 {
     if (nseg == 2 && strcmp(seg[1], "lookup") == 0) {
         if (strcmp(method, "GET") != 0)
-            return fr__cp_send_error(c, 405, "method_not_allowed", "use GET");
+            return fr__cp_method_not_allowed(c, method, "GET");
         if (who->key.kind == FR_KEY_TENANT)
             return fr__cp_forbidden(c, who);
         char hex[80];
@@ -255,7 +257,7 @@ static enum MHD_Result route_keys(server *sv, struct MHD_Connection *c, const ch
     }
     if (nseg == 2) {
         if (strcmp(method, "DELETE") != 0)
-            return fr__cp_send_error(c, 405, "method_not_allowed", "use DELETE");
+            return fr__cp_method_not_allowed(c, method, "DELETE");
         if (who->key.kind != FR_KEY_ADMIN)
             return fr__cp_forbidden(c, who);
         if (fr__cp_store_key_revoke(sv->store, seg[1], NULL) != FR_OK)
@@ -362,7 +364,7 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
         if (nseg != 1)
             break;
         if (strcmp(method, "POST") != 0)
-            return fr__cp_send_error(c, 405, "method_not_allowed", "use POST");
+            return fr__cp_method_not_allowed(c, method, "POST");
         if (who.key.kind != FR_KEY_ADMIN)
             return fr__cp_forbidden(c, &who);
         char plain[80];

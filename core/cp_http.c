@@ -10,8 +10,9 @@
 
 /* ---- responses ------------------------------------------------------------------------- */
 
-enum MHD_Result fr__cp_send_buf(struct MHD_Connection *c, unsigned status, const char *type,
-                                const char *body, size_t len)
+/* Sends body; `allow` (or NULL) is the Allow header of a 405. */
+static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, const char *type,
+                                const char *body, size_t len, const char *allow)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -19,14 +20,23 @@ enum MHD_Result fr__cp_send_buf(struct MHD_Connection *c, unsigned status, const
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
     if (status == 401)
-        MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"fluxroute\"");
+    if (allow)
+        MHD_add_response_header(r, "Allow", allow);
     enum MHD_Result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return rc;
 }
 
+enum MHD_Result fr__cp_send_buf(struct MHD_Connection *c, unsigned status, const char *type,
+                                const char *body, size_t len)
+{
+    return send_buf(c, status, type, body, len, NULL);
+}
+
 /* Sends `o` (released) with a trailing newline. */
-enum MHD_Result fr__cp_send_json(struct MHD_Connection *c, unsigned status, json_object *o)
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_object *o,
+                                 const char *allow)
 {
     size_t len;
     const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
@@ -35,11 +45,24 @@ enum MHD_Result fr__cp_send_json(struct MHD_Connection *c, unsigned status, json
     if (b) {
         memcpy(b, t, len);
         b[len] = '\n';
-        rc = fr__cp_send_buf(c, status, "application/json", b, len + 1);
+        rc = send_buf(c, status, "application/json", b, len + 1, allow);
         free(b);
     }
     json_object_put(o);
     return rc;
+}
+
+enum MHD_Result fr__cp_send_json(struct MHD_Connection *c, unsigned status, json_object *o)
+{
+    return send_json(c, status, o, NULL);
+}
+
+enum MHD_Result fr__cp_method_not_allowed(struct MHD_Connection *c, const char *method,
+                                          const char *allow)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "method %.32s is not allowed here; use %s", method, allow);
+    return send_json(c, 405, fr__http_error_body("method_not_allowed", msg, NULL), allow);
 }
 
 enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, unsigned status, const char *code,

@@ -46,6 +46,9 @@ enum MHD_Result fr__cp_send_json(struct MHD_Connection *c, unsigned status, json
 enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, unsigned status, const char *code,
                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 enum MHD_Result fr__cp_not_found(struct MHD_Connection *c, const char *what, const char *id);
+/* 405 with an Allow header listing `allow` (static, "GET, POST"). */
+enum MHD_Result fr__cp_method_not_allowed(struct MHD_Connection *c, const char *method,
+                                          const char *allow);
 enum MHD_Result fr__cp_forbidden(struct MHD_Connection *c, const caller *who);
 
 /* Requests: a query argument (NULL when absent or empty), paging, the body as JSON (on

@@ -163,7 +163,7 @@ enum MHD_Result fr__cp_route_usage(server *sv, struct MHD_Connection *c, const c
         return usage_post(sv, c, r, who);
     }
     if (strcmp(method, "GET") != 0)
-        return fr__cp_send_error(c, 405, "method_not_allowed", "method %s not allowed", method);
+        return fr__cp_method_not_allowed(c, method, "GET, POST");
     if (who->key.kind == FR_KEY_SERVICE)
         return fr__cp_forbidden(c, who);
     const char *tenant = fr__cp_arg(c, "tenant_id");
@@ -408,18 +408,18 @@ enum MHD_Result fr__cp_route_billing(server *sv, struct MHD_Connection *c, const
             return fr__cp_send_json(c, 200, fr__cp_store_card_list(sv->store, today()));
         if (strcmp(method, "POST") == 0)
             return admin ? rates_post(sv, c, r) : fr__cp_forbidden(c, who);
-        return fr__cp_send_error(c, 405, "method_not_allowed", "method %s not allowed", method);
+        return fr__cp_method_not_allowed(c, method, "GET, POST");
     }
     if (nseg == 2 && (strcmp(seg[1], "invoice") == 0 || strcmp(seg[1], "summary") == 0)) {
         if (!get)
-            return fr__cp_send_error(c, 405, "method_not_allowed", "use GET");
+            return fr__cp_method_not_allowed(c, method, "GET");
         if (who->key.kind == FR_KEY_SERVICE)
             return fr__cp_forbidden(c, who);
         return seg[1][0] == 'i' ? invoice_get(sv, c, who) : summary_get(sv, c, who);
     }
     if (nseg == 4 && strcmp(seg[1], "periods") == 0 && strcmp(seg[3], "close") == 0) {
         if (strcmp(method, "POST") != 0)
-            return fr__cp_send_error(c, 405, "method_not_allowed", "use POST");
+            return fr__cp_method_not_allowed(c, method, "POST");
         return admin ? period_close(sv, c, seg[2]) : fr__cp_forbidden(c, who);
     }
     return fr__cp_send_error(c, 404, "not_found", "no such route");

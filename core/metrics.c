@@ -408,7 +408,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         body = strdup("client certificate required\n");
     } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         code = MHD_HTTP_METHOD_NOT_ALLOWED;
-        body = strdup("method not allowed\n");
+        body = strdup("method not allowed: use GET\n");
     } else if (strcmp(url, "/metrics") != 0) {
         code = MHD_HTTP_NOT_FOUND;
         body = strdup("not found: try /metrics\n");
@@ -424,6 +424,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", type);
+    if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, "Allow", "GET, HEAD");
     enum MHD_Result rc = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
     return rc;

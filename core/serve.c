@@ -149,6 +149,10 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
                             rp->content_type ? rp->content_type : "application/json");
     if (rp->stream)
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    if (rp->allow)
+        MHD_add_response_header(resp, "Allow", rp->allow);
+    if (rp->challenge)
+        MHD_add_response_header(resp, "WWW-Authenticate", rp->challenge);
     if (rp->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", rp->retry_after);
@@ -214,6 +218,9 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
         fr__audit_log(&ev);
     }
     if (rc != 0) {
+        /* RFC 6750's challenge; none for client_cert_required above: no scheme names TLS. */
+        out->challenge = authz ? "Bearer realm=\"fluxroute\", error=\"invalid_token\""
+                               : "Bearer realm=\"fluxroute\"";
         if (authz)
             fr__reply_error(out, 401, "unauthorized", "unknown API key");
         else
@@ -324,7 +331,9 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         } else if (strcmp(method, "DELETE") == 0 && !trace) {
             fr__runs_handle_cancel(s->runs, &who, id, out);
         } else {
-            fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here", method);
+            out->allow = trace ? "GET" : "GET, DELETE";
+            fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here; use %s",
+                            method, out->allow);
         }
         return;
     }
@@ -336,6 +345,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         return;
     }
     if (!post) {
+        out->allow = "POST";
         fr__reply_error(out, 405, "method_not_allowed", "use POST for %s", url);
         return;
     }

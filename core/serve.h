@@ -66,6 +66,8 @@ typedef struct fr_reply {
     size_t body_len;
     const char *content_type;    /* static; NULL = application/json */
     int retry_after;             /* seconds, for 429; 0 = none */
+    const char *allow;           /* static; for 405: the methods the resource takes */
+    const char *challenge;       /* static; for 401: the WWW-Authenticate challenge */
     int64_t plugin_us;           /* time spent inside plugins (for the overhead header) */
     struct MHD_Response *stream; /* a streaming response (SSE), instead of body */
     const char *route;           /* route pattern for metrics ("/v1/runs/{id}") */

@@ -34,10 +34,10 @@ req() {
   local auth="X-No-Auth: 1"
   [ -n "$3" ] && auth="Authorization: Bearer $3"
   if [ -n "${4:-}" ]; then
-    code=$(curl -sS --max-time 20 -o "$TMP/out" -w '%{http_code}' -X "$1" -H "$auth" \
+    code=$(curl -sS --max-time 20 -o "$TMP/out" -D "$TMP/headers" -w '%{http_code}' -X "$1" -H "$auth" \
       -H "Content-Type: application/json" -H "${5:-X-Nothing: 1}" --data-binary "$4" "$CP_URL$2")
   else
-    code=$(curl -sS --max-time 20 -o "$TMP/out" -w '%{http_code}' -X "$1" -H "$auth" \
+    code=$(curl -sS --max-time 20 -o "$TMP/out" -D "$TMP/headers" -w '%{http_code}' -X "$1" -H "$auth" \
       -H "${5:-X-Nothing: 1}" "$CP_URL$2")
   fi
 }
@@ -302,6 +302,10 @@ expect_code "malformed JSON" 400
 expect_jq "malformed JSON has a position" '.error.code == "bad_json" and (.error.message | test("line 2, column [0-9]+"))'
 req PUT /v1/usage "$SVC" '{}'
 expect_code "wrong method" 405
+check "wrong method: Allow" grep -qi '^Allow: GET, POST' "$TMP/headers"
+req DELETE /v1/tenants/acme "$ADMIN"
+expect_code "tenants are suspended, not deleted" 405
+check "tenant: Allow" grep -qi '^Allow: GET' "$TMP/headers"
 
 # ---- concurrency: 8 writers at once -------------------------------------------------------
 req POST /v1/tenants "$ADMIN" '{"id":"conc"}'

@@ -11,11 +11,6 @@ unset LOG_PATH AUDIT_LOG_PATH AUDIT_FSYNC METRICS_ENABLED METRICS_ADDR TRACE_ENA
 OBS="$FR_SRCDIR/tests/data/obs/obs.yaml"
 M="$FR_SRCDIR/manifests"
 
-check() { # NAME COMMAND...: ok when the command succeeds
-  local name=$1
-  shift
-  if "$@" >"$TMP/check.out" 2>&1; then ok "$name"; else not_ok "$name" "$(head -20 "$TMP/check.out")"; fi
-}
 
 # start_receiver OUT: the loopback OTLP receiver (tests/otlp_receiver.py); sets RPORT.
 start_receiver() {
@@ -166,7 +161,11 @@ for _ in $(seq 1 100); do
     grep -q 'fluxroute_retries_total{' "$TMP/metrics.txt" && break
   sleep 0.05
 done
+# The slow step leaves a second or more: a POST is refused, saying what is allowed.
+curl -s --max-time 2 -X POST -D "$TMP/mpost.headers" -o /dev/null "$url"
 wait $mpid
+check "metrics: POST gets 405 with Allow" sh -c \
+  "grep -q '^HTTP/1.1 405' '$TMP/mpost.headers' && grep -qi '^Allow: GET, HEAD' '$TMP/mpost.headers'"
 check "metrics: scraped during the run" grep -q 'fluxroute_step_attempts_total{namespace="obs-e2e",agent="flaky",status="failed",class="unavailable"} 1' "$TMP/metrics.txt"
 if command -v promtool >/dev/null; then
   check "metrics: promtool check metrics" sh -c "promtool check metrics <'$TMP/metrics.txt'"

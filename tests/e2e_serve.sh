@@ -28,6 +28,7 @@ req GET /metrics; expect_code "metrics" 200
 req POST /v1/run '{"manifest": "echo.yaml"}'
 expect_code "no key" 401
 expect_jq "no key" '.error.code == "unauthorized"'
+check "no key: Bearer challenge" grep -qi '^WWW-Authenticate: Bearer realm="fluxroute"' "$TMP/headers"
 req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer wrong"
 expect_code "unknown key" 401
 req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer viewer-key-1"
@@ -78,6 +79,9 @@ req POST /v1/run '{"manifest": ' -H "$OP"
 expect_code "malformed JSON" 400
 expect_jq "malformed JSON" '.error.message | test("byte")'
 req GET /v1/run '' -H "$OP"; expect_code "wrong method" 405
+check "wrong method: Allow" grep -qi '^Allow: POST' "$TMP/headers"
+req PUT /v1/runs/some-id '' -H "$OP"; expect_code "wrong method on a run" 405
+check "wrong method on a run: Allow" grep -qi '^Allow: GET, DELETE' "$TMP/headers"
 req GET /nowhere '' -H "$OP"; expect_code "unknown route" 404
 big=$(head -c 5000 /dev/zero | tr '\0' 'a')
 req POST /v1/run "{\"manifest\": \"echo.yaml\", \"input\": \"$big\"}" -H "$OP"

@@ -51,6 +51,12 @@ expect_jq() { # NAME FILTER  (FILTER is true on stdout's JSON)
   not_ok "$1: $2" "jq said: $v"
 }
 
+check() { # NAME COMMAND...: ok when the command succeeds
+  local name=$1
+  shift
+  if "$@" >"$TMP/check.out" 2>&1; then ok "$name"; else not_ok "$name" "$(head -20 "$TMP/check.out")"; fi
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
