@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "json_parse.h"
 #include "observe.h"
 
 void fr__cli_error(const cli_command *cmd, const char *fmt, ...)
@@ -176,7 +177,8 @@ int fr__cli_authorize(const cli_command *cmd, const fr_manifest *m, fr_action ac
     return FR_EXIT_PERMISSION;
 }
 
-char *fr__cli_read_input(const cli_command *cmd, const char *arg)
+/* --input's text: the argument, or @FILE's content. */
+static char *read_input_text(const cli_command *cmd, const char *arg)
 {
     if (arg[0] != '@')
         return strdup(arg);
@@ -213,6 +215,26 @@ char *fr__cli_read_input(const cli_command *cmd, const char *arg)
     }
     buf[len] = '\0';
     return buf;
+}
+
+char *fr__cli_read_input(const cli_command *cmd, const char *arg)
+{
+    char *text = read_input_text(cmd, arg);
+    if (!text)
+        return NULL;
+    json_object *o;
+    size_t at;
+    const char *why;
+    if (fr__json_parse_whole(text, strlen(text), FR_INPUT_MAX_DEPTH, &o, &at, &why) != 0) {
+        int line, col;
+        fr__json_line_col(text, at, &line, &col);
+        fr__cli_error(cmd, "--input%s%s: malformed JSON at line %d, column %d: %s",
+                      arg[0] == '@' ? " " : "", arg[0] == '@' ? arg : "", line, col, why);
+        free(text);
+        return NULL;
+    }
+    json_object_put(o);
+    return text;
 }
 
 /* ---- signals ------------------------------------------------------------------------ */

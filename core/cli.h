@@ -62,8 +62,8 @@ int fr__cli_load(const cli_command *cmd, const char *path, const cli_list *plugi
  * FR_EXIT_USAGE (invalid role) or FR_EXIT_PERMISSION, printing why. */
 int fr__cli_authorize(const cli_command *cmd, const fr_manifest *m, fr_action action);
 
-/* Reads --input: inline JSON text, or @FILE.  Returns a malloc'd string or NULL after
- * printing why. */
+/* Reads --input: inline JSON text, or @FILE, and checks that it is one JSON value.
+ * Returns a malloc'd string, or NULL after printing why (for malformed JSON: where). */
 char *fr__cli_read_input(const cli_command *cmd, const char *arg);
 
 /* Ctrl-C: blocks SIGINT/SIGTERM in every thread and starts a thread that cancels the

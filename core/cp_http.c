@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cp_http.h"
+#include "json_parse.h"
 
 /* ---- responses ------------------------------------------------------------------------- */
 
@@ -117,31 +118,21 @@ json_object *fr__cp_parse_body(struct MHD_Connection *c, const req *r, enum MHD_
         *sent = fr__cp_send_error(c, 400, "bad_json", "the request body is empty; expected JSON");
         return NULL;
     }
-    json_tokener *tok = json_tokener_new_ex(64);
-    json_object *o = tok ? json_tokener_parse_ex(tok, r->body.buf.data, (int)len) : NULL;
-    enum json_tokener_error je = tok ? json_tokener_get_error(tok) : json_tokener_error_size;
-    size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
-    if (je == json_tokener_success && end < len) {
-        json_object_put(o);
-        o = NULL;
-        je = json_tokener_error_parse_unexpected;
-    } else if (je == json_tokener_continue) {
-        end = len;
-        je = json_tokener_error_parse_eof;
-    }
-    json_tokener_free(tok);
-    if (o)
+    json_object *o;
+    size_t at;
+    const char *why;
+    int rc = fr__json_parse_whole(r->body.buf.data, len, 64, &o, &at, &why);
+    if (rc == 0 && o)
         return o;
-    int line = 1, col = 1;
-    for (size_t i = 0; i < end && i < r->body.buf.len; i++) {
-        if (r->body.buf.data[i] == '\n')
-            line++, col = 1;
-        else
-            col++;
+    if (rc == 0) { /* the text `null` */
+        at = 0;
+        why = "expected JSON other than null";
     }
+    int line, col;
+    fr__json_line_col(r->body.buf.data, at, &line, &col);
     *sent =
         fr__cp_send_error(c, 400, "bad_json", "malformed JSON at line %d, column %d (byte %zu): %s",
-                          line, col, end, json_tokener_error_desc(je));
+                          line, col, at, why);
     return NULL;
 }
 

@@ -150,8 +150,10 @@ static int literal(cursor *c, const char *word, size_t n)
     return 1;
 }
 
-int fr__json_valid(const char *s, size_t len)
+size_t fr__json_check(const char *s, size_t len)
 {
+    /* On a problem: where the cursor stopped, at or just after it. */
+#define FAIL return (size_t)(c.p - (const unsigned char *)s)
     cursor c = {(const unsigned char *)s, (const unsigned char *)s + len};
     /* Nesting: bit i set = level i is an object (else an array). */
     unsigned char stack[FR_JSON_MAX_DEPTH / 8];
@@ -160,11 +162,11 @@ int fr__json_valid(const char *s, size_t len)
     for (;;) {
         /* Expect a value. */
         if (c.p >= c.end)
-            return 0;
+            FAIL;
         unsigned char ch = *c.p;
         if (ch == '{' || ch == '[') {
             if (depth >= FR_JSON_MAX_DEPTH)
-                return 0;
+                FAIL;
             int obj = ch == '{';
             if (obj)
                 stack[depth / 8] |= (unsigned char)(1u << (depth % 8));
@@ -180,50 +182,58 @@ int fr__json_valid(const char *s, size_t len)
             }
             if (obj) {
                 if (c.p >= c.end || *c.p != '"' || !string(&c))
-                    return 0;
+                    FAIL;
                 skip_ws(&c);
-                if (c.p >= c.end || *c.p++ != ':')
-                    return 0;
+                if (c.p >= c.end || *c.p != ':')
+                    FAIL;
+                c.p++;
                 skip_ws(&c);
             }
             continue;
         }
         if (ch == '"') {
             if (!string(&c))
-                return 0;
+                FAIL;
         } else if (ch == '-' || is_digit(ch)) {
             if (!number(&c))
-                return 0;
+                FAIL;
         } else if (!(literal(&c, "true", 4) || literal(&c, "false", 5) || literal(&c, "null", 4))) {
-            return 0;
+            FAIL;
         }
     after_value:
         for (;;) {
             skip_ws(&c);
             if (depth == 0)
-                return c.p == c.end;
+                return c.p == c.end ? FR_JSON_VALID : (size_t)(c.p - (const unsigned char *)s);
             if (c.p >= c.end)
-                return 0;
+                FAIL;
             int obj = (stack[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
             if (*c.p == ',') {
                 c.p++;
                 skip_ws(&c);
                 if (obj) {
                     if (c.p >= c.end || *c.p != '"' || !string(&c))
-                        return 0;
+                        FAIL;
                     skip_ws(&c);
-                    if (c.p >= c.end || *c.p++ != ':')
-                        return 0;
+                    if (c.p >= c.end || *c.p != ':')
+                        FAIL;
+                    c.p++;
                     skip_ws(&c);
                 }
                 break; /* next value */
             }
             if (*c.p != (obj ? '}' : ']'))
-                return 0;
+                FAIL;
             c.p++;
             depth--;
         }
     }
+}
+#undef FAIL
+
+int fr__json_valid(const char *s, size_t len)
+{
+    return fr__json_check(s, len) == FR_JSON_VALID;
 }
 
 /* Skips one value (syntax checked as far as skipped).  1, or 0 on a syntax error. */

@@ -12,6 +12,11 @@
  * with valid UTF-8 in strings and nesting at most FR_JSON_MAX_DEPTH; else 0. */
 int fr__json_valid(const char *s, size_t len);
 
+/* The same check, saying where it failed: FR_JSON_VALID, or the byte offset at (or just
+ * after) the first problem. */
+#define FR_JSON_VALID ((size_t)-1)
+size_t fr__json_check(const char *s, size_t len);
+
 /* Writes `s` as a quoted JSON string at `dst` ('"' and '\\' escaped, control characters
  * as \u00XX, everything else as it is) and returns the end.  `dst` must have room for
  * 6 * strlen(s) + 2 bytes.  Not NUL-terminated. */

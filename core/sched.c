@@ -19,6 +19,7 @@
 
 #include "duration.h"
 #include "effects.h"
+#include "json_parse.h"
 #include "observe.h"
 #include "pipeline.h"
 
@@ -490,19 +491,12 @@ static void make_run_id(char *out, size_t size, uint64_t a, uint64_t b)
 /* Validates and compacts the run input: one JSON value. */
 static char *normalise_input(const char *text)
 {
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
+    json_object *o;
+    size_t at;
+    const char *why;
+    if (fr__json_parse_whole(text, strlen(text), FR_INPUT_MAX_DEPTH, &o, &at, &why) != 0)
         return NULL;
-    size_t len = strlen(text);
-    json_object *o = json_tokener_parse_ex(tok, text, (int)len);
-    size_t end = json_tokener_get_parse_end(tok);
-    int ok = json_tokener_get_error(tok) == json_tokener_success;
-    json_tokener_free(tok);
-    while (ok && end < len && strchr(" \t\r\n", text[end]))
-        end++;
-    char *out = NULL;
-    if (ok && end == len)
-        out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    char *out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     return out;
 }

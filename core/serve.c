@@ -23,6 +23,7 @@
 #include "duration.h"
 #include "host.h"
 #include "http_body.h"
+#include "json_parse.h"
 #include "serve.h"
 
 struct fr_server {
@@ -242,20 +243,11 @@ static json_object *parse_body(request *rq, fr_reply *out)
         fr__reply_error(out, 400, "bad_request", "the request needs a JSON body");
         return NULL;
     }
-    json_tokener *tok = json_tokener_new_ex(64);
-    json_object *o =
-        tok ? json_tokener_parse_ex(tok, rq->body.buf.data, (int)rq->body.buf.len) : NULL;
-    enum json_tokener_error e = tok ? json_tokener_get_error(tok) : json_tokener_error_depth;
-    size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
-    json_tokener_free(tok);
-    while (o && end < rq->body.buf.len && strchr(" \t\r\n", rq->body.buf.data[end]))
-        end++;
-    if (!o || e != json_tokener_success || end != rq->body.buf.len) {
-        json_object_put(o);
-        fr__reply_error(out, 400, "malformed_json", "malformed JSON at byte %zu: %s", end,
-                        e == json_tokener_continue  ? "unexpected end of input"
-                        : e != json_tokener_success ? json_tokener_error_desc(e)
-                                                    : "trailing data");
+    size_t at;
+    const char *why;
+    json_object *o;
+    if (fr__json_parse_whole(rq->body.buf.data, rq->body.buf.len, 64, &o, &at, &why) != 0) {
+        fr__reply_error(out, 400, "malformed_json", "malformed JSON at byte %zu: %s", at, why);
         return NULL;
     }
     if (!json_object_is_type(o, json_type_object)) {

@@ -29,7 +29,11 @@ fr run "$M/hello.yaml" --input "@$TMP/in.json" --json
 expect_jq "--input @file" '.steps[0].output.text | contains("from a file")'
 fr run "$M/hello.yaml" --input '{"text": '
 expect_rc "--input invalid JSON" 2
-expect_err "--input invalid JSON" "--input"
+expect_err "--input invalid JSON" "--input: malformed JSON at line 1, column 10: unexpected end"
+printf '{"text": "a",\n "n": NaN}\n' >"$TMP/nan.json"
+fr run "$M/hello.yaml" --input "@$TMP/nan.json"
+expect_rc "--input NaN" 2
+expect_err "--input NaN" "--input @$TMP/nan.json: malformed JSON at line 2, column 7: not allowed in JSON"
 fr run "$M/hello.yaml" --input "@$TMP/nope.json"
 expect_rc "--input missing file" 2
 expect_err "--input missing file" "nope.json"

@@ -78,6 +78,9 @@ expect_jq "invalid inline manifest" '.error.code == "invalid_manifest" and (.err
 req POST /v1/run '{"manifest": ' -H "$OP"
 expect_code "malformed JSON" 400
 expect_jq "malformed JSON" '.error.message | test("byte")'
+req POST /v1/run '{"manifest": "echo.yaml", "input": {"x": NaN}}' -H "$OP"
+expect_code "NaN is not JSON" 400
+expect_jq "NaN is not JSON" '.error.code == "malformed_json" and (.error.message | test("at byte 41"))'
 req GET /v1/run '' -H "$OP"; expect_code "wrong method" 405
 check "wrong method: Allow" grep -qi '^Allow: POST' "$TMP/headers"
 req PUT /v1/runs/some-id '' -H "$OP"; expect_code "wrong method on a run" 405

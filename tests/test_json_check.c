@@ -1,10 +1,15 @@
-/* The hot-path JSON syntax check agrees with RFC 8259 on valid and invalid texts. */
+/* The hot-path JSON syntax check agrees with RFC 8259 on valid and invalid texts and says
+ * where a text goes wrong; the whole-text parser for request bodies and --input (json_parse.h)
+ * is as strict, and locates problems. */
 #include <stdio.h>
 #include <string.h>
 
 #include <CUnit/Basic.h>
 
+#include <json-c/json.h>
+
 #include "json_check.h"
+#include "json_parse.h"
 
 static void test_valid(void)
 {
@@ -46,6 +51,70 @@ static void test_invalid(void)
     /* Embedded NUL and length bounds. */
     CU_ASSERT_EQUAL(fr__json_valid("\"a\0b\"", 5), 0);
     CU_ASSERT_EQUAL(fr__json_valid("[1]xyz", 3), 1);
+}
+
+static void test_where(void)
+{
+    static const struct {
+        const char *text;
+        size_t at;
+    } cases[] = {
+        {"{\"a\":1}", FR_JSON_VALID},
+        {"{", 1},
+        {"{\"a\" 1}", 5},
+        {"[1,]", 3},
+        {"[1, NaN]", 4},
+        {"{'a':1}", 1},
+        {"1 2", 2},
+        {"{}\n{}", 3},
+        {"[\"\x01\"]", 2},
+        {"\"abc", 4},
+        {"[1,\n 2,\n x]", 9},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t at = fr__json_check(cases[i].text, strlen(cases[i].text));
+        if (at != cases[i].at)
+            fprintf(stderr, "%s: at %zu, want %zu\n", cases[i].text, at, cases[i].at);
+        CU_ASSERT_EQUAL(at, cases[i].at);
+    }
+}
+
+static void test_parse_whole(void)
+{
+    json_object *o;
+    size_t at;
+    const char *why;
+    CU_ASSERT_EQUAL(fr__json_parse_whole(" {\"a\": [1, 2.5]} \n", 17, 32, &o, &at, &why), 0);
+    CU_ASSERT_STRING_EQUAL(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                           "{\"a\":[1,2.5]}");
+    json_object_put(o);
+    /* Scalars at the very end, which json-c alone leaves waiting for a delimiter. */
+    CU_ASSERT_EQUAL(fr__json_parse_whole("5", 1, 32, &o, &at, &why), 0);
+    CU_ASSERT_EQUAL(json_object_get_int(o), 5);
+    json_object_put(o);
+    CU_ASSERT_EQUAL(fr__json_parse_whole("null", 4, 32, &o, &at, &why), 0);
+    CU_ASSERT_PTR_NULL(o);
+    /* What json-c would let through, refused where it is. */
+    static const struct {
+        const char *text;
+        size_t at;
+    } bad[] = {{"[1, NaN]", 4},     {"{'a': 1}", 1}, {"[1,]", 3},    {"{\"a\":1,}", 7},
+               {"{\"a\": 1} x", 9}, {"{\"a\":", 5},  {"// c\n{}", 0}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CU_ASSERT_EQUAL(fr__json_parse_whole(bad[i].text, strlen(bad[i].text), 32, &o, &at, &why),
+                        -1);
+        CU_ASSERT_PTR_NULL(o);
+        CU_ASSERT_PTR_NOT_NULL(why);
+        if (at != bad[i].at)
+            fprintf(stderr, "%s: at %zu, want %zu (%s)\n", bad[i].text, at, bad[i].at, why);
+        CU_ASSERT_EQUAL(at, bad[i].at);
+    }
+    /* The depth limit is the caller's. */
+    CU_ASSERT_EQUAL(fr__json_parse_whole("[[[1]]]", 7, 2, &o, &at, &why), -1);
+    int line, col;
+    fr__json_line_col("[1,\n 2,\n x]", 9, &line, &col);
+    CU_ASSERT_EQUAL(line, 3);
+    CU_ASSERT_EQUAL(col, 2);
 }
 
 static void test_depth(void)
@@ -104,6 +173,8 @@ int main(void)
     CU_add_test(s, "valid texts", test_valid);
     CU_add_test(s, "invalid texts", test_invalid);
     CU_add_test(s, "depth limit", test_depth);
+    CU_add_test(s, "where a text goes wrong", test_where);
+    CU_add_test(s, "whole-text parsing with a located error", test_parse_whole);
     CU_add_test(s, "top-level member lookup", test_member);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -1,0 +1,26 @@
+/* Parsing a whole JSON text that a person wrote (a request body, `run --input`), with the
+ * place of the first problem, so that the error can say where it is.  Cold paths; the hot
+ * path checks plugin outputs with json_check.h instead.  Thread-safe. */
+#ifndef FR_CORE_JSON_PARSE_H
+#define FR_CORE_JSON_PARSE_H
+
+#include <stddef.h>
+
+struct json_object;
+
+/* How deep a run's input may nest: json-c's default, which plugins that parse their input
+ * with json-c also have. */
+#define FR_INPUT_MAX_DEPTH 32
+
+/* Parses s[0..len) as exactly one JSON value (whitespace around it allowed) nested at
+ * most max_depth deep.  Returns 0 with the value in *out (release it with json_object_put;
+ * NULL for the text `null`), or -1 with *err_at set to the byte offset of the problem and
+ * *why to a static description ("unexpected end of input", "trailing data after the
+ * value", or json-c's words). */
+int fr__json_parse_whole(const char *s, size_t len, int max_depth, struct json_object **out,
+                         size_t *err_at, const char **why);
+
+/* The 1-based line and column of byte offset `at` in s (columns count bytes). */
+void fr__json_line_col(const char *s, size_t at, int *line, int *col);
+
+#endif
