@@ -163,7 +163,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: fluxroute COMMAND [ARGS]...\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s  %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`fluxroute COMMAND --help` describes a command.\n");
 }
 
