@@ -638,8 +638,12 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
 
 /* ---- the driver (FR_RUN_ON_DRIVER) ------------------------------------------------------ */
 
-/* Runs shorter than this on average count as short (driver_run_us). */
-#define SHORT_RUN_US 200
+/* How long the caller and the driver yield before sleeping at a hand-off (driver_mu held):
+ * 50 us while the driver's runs average under 200 us, else not at all. */
+static int64_t handoff_yield_us(const fr_pipeline *p)
+{
+    return p->driver_run_us < 200 ? 50 : 0;
+}
 
 static void *driver_main(void *arg)
 {
@@ -649,8 +653,7 @@ static void *driver_main(void *arg)
     for (;;) {
         /* In a loop of short runs the next one usually comes within 50 us: yield until
          * then rather than be woken, perhaps on the other CPU. */
-        int64_t spin = p->driver_run_us < SHORT_RUN_US ? 50 : 0;
-        for (int64_t until = fr__mono_us() + spin;
+        for (int64_t until = fr__mono_us() + handoff_yield_us(p);
              !p->driver_job && !p->driver_stop && fr__mono_us() < until;) {
             pthread_mutex_unlock(&p->driver_mu);
             sched_yield();
@@ -701,7 +704,7 @@ static fr_status run_on_driver(fr_pipeline *p, const fr_run_options *opts, fr_ru
      * spares the wake-up of a thread that may be on the other CPU.  Not for longer runs:
      * the yielding thread would hold a CPU the run and its servers need. */
     int64_t start = fr__mono_us();
-    for (int64_t until = start + (p->driver_run_us < SHORT_RUN_US ? 50 : 0);
+    for (int64_t until = start + handoff_yield_us(p);
          !job.done && !job.held && fr__mono_us() < until;) {
         pthread_mutex_unlock(&p->driver_mu);
         sched_yield();

@@ -2,7 +2,6 @@
  * in the file, in one intact hash chain, also when the log shuts down while threads are
  * appending and when lines are appended after it shut down (atexit handlers, request threads
  * that outlive serve's shutdown).  The chain is checked by `fluxroute audit-verify`. */
-#include <CUnit/Basic.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fr_test.h"
 #include "obs_impl.h"
 #include "observe.h"
 
@@ -107,10 +107,7 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int rc = fr_test_run_all();
     unlink(g_log);
-    return failed ? 1 : 0;
+    return rc;
 }
