@@ -8,6 +8,7 @@
 
 #include "billing.h"
 #include "bytebuf.h"
+#include "csv.h"
 
 static const char *const kind_names[FR_BILL_KINDS] = {"input_tokens", "output_tokens", "runs"};
 
@@ -258,20 +259,17 @@ char *fr__invoice_json(const fr_invoice *inv)
     return out;
 }
 
-/* A CSV field, quoted when it holds a comma, quote or line break (RFC 4180). */
+/* One cell and its separator: text from outside (tenant, model, currency) is neutralised
+ * against spreadsheet formulas; numbers and names this file made are written as they are. */
 static void sb_field(fr_bytebuf *b, const char *s, int last)
 {
-    if (strpbrk(s, ",\"\r\n")) {
-        fr__bytebuf_append(b, "\"", 1);
-        for (const char *q = s; *q; q++) {
-            fr__bytebuf_append(b, q, 1);
-            if (*q == '"')
-                fr__bytebuf_append(b, "\"", 1); /* a quote is doubled */
-        }
-        fr__bytebuf_append(b, "\"", 1);
-    } else {
-        fr__bytebuf_append(b, s, strlen(s));
-    }
+    fr__csv_cell(b, s);
+    fr__bytebuf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
+}
+
+static void sb_plain(fr_bytebuf *b, const char *s, int last)
+{
+    fr__csv_plain(b, s);
     fr__bytebuf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
 }
 
@@ -279,7 +277,7 @@ static void sb_int(fr_bytebuf *b, int64_t v, int last)
 {
     char t[32];
     snprintf(t, sizeof t, "%lld", (long long)v);
-    sb_field(b, t, last);
+    sb_plain(b, t, last);
 }
 
 char *fr__invoice_csv(const fr_invoice *inv)
@@ -295,27 +293,27 @@ char *fr__invoice_csv(const fr_invoice *inv)
         const fr_invoice_line *l = &inv->lines[i];
         sb_field(&b, inv->tenant, 0);
         sb_field(&b, inv->period, 0);
-        sb_field(&b, status, 0);
+        sb_plain(&b, status, 0);
         sb_field(&b, inv->currency, 0);
         sb_int(&b, l->card_version, 0);
         sb_field(&b, l->model, 0);
-        sb_field(&b, fr__bill_kind_name(l->kind), 0);
+        sb_plain(&b, fr__bill_kind_name(l->kind), 0);
         sb_int(&b, l->quantity, 0);
-        sb_field(&b, unit_name(l->kind), 0);
+        sb_plain(&b, unit_name(l->kind), 0);
         sb_int(&b, l->unit_price, 0);
         sb_int(&b, l->amount, 0);
         fr__money_format(l->amount, minor, money, sizeof money);
-        sb_field(&b, money, 1);
+        sb_plain(&b, money, 1);
     }
     /* The total row: kind "total", the other line fields empty. */
     sb_field(&b, inv->tenant, 0);
     sb_field(&b, inv->period, 0);
-    sb_field(&b, status, 0);
+    sb_plain(&b, status, 0);
     sb_field(&b, inv->currency, 0);
     fr__bytebuf_append(&b, ",,total,,,,", 11);
     sb_int(&b, inv->total, 0);
     fr__money_format(inv->total, minor, money, sizeof money);
-    sb_field(&b, money, 1);
+    sb_plain(&b, money, 1);
     if (b.oom) {
         free(b.data);
         return NULL;

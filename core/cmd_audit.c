@@ -9,7 +9,9 @@
 
 #include <json-c/json.h>
 
+#include "bytebuf.h"
 #include "cli.h"
+#include "csv.h"
 #include "observe.h"
 #include "trace.h"
 
@@ -131,25 +133,6 @@ static const char *const columns[] = {
     "run_id", "decision", "result", "error",  "prev",      "hash",   "lease_key", "fencing_token",
     NULL};
 
-/* RFC 4180: a field with a comma, quote, CR or LF (or leading/trailing space) is quoted,
- * quotes doubled. */
-static void csv_field(FILE *out, const char *v)
-{
-    size_t n = strlen(v);
-    int quote = strpbrk(v, ",\"\r\n") != NULL || (n && (v[0] == ' ' || v[n - 1] == ' '));
-    if (!quote) {
-        fputs(v, out);
-        return;
-    }
-    fputc('"', out);
-    for (; *v; v++) {
-        if (*v == '"')
-            fputc('"', out);
-        fputc(*v, out);
-    }
-    fputc('"', out);
-}
-
 static const char *field(json_object *o, const char *key)
 {
     json_object *r, *v;
@@ -197,6 +180,7 @@ int fr__cmd_audit_export(const cli_command *cmd, int argc, char **argv)
         fprintf(out, "%s%s", i ? "," : "", columns[i]);
     fputs("\r\n", out);
     char *buf = NULL;
+    fr_bytebuf row = {0};
     size_t cap = 0, lineno = 0, rows = 0;
     ssize_t n;
     rc = FR_EXIT_OK;
@@ -211,15 +195,25 @@ int fr__cmd_audit_export(const cli_command *cmd, int argc, char **argv)
             rc = FR_EXIT_USAGE;
             break;
         }
+        /* Every cell comes from the log, which records what requests named: neutralised
+         * against spreadsheet formulas (csv.h). */
+        row.len = 0;
         for (int i = 0; columns[i]; i++) {
             if (i)
-                fputc(',', out);
-            csv_field(out, field(o, columns[i]));
+                fr__bytebuf_append(&row, ",", 1);
+            fr__csv_cell(&row, field(o, columns[i]));
         }
-        fputs("\r\n", out);
-        rows++;
+        fr__bytebuf_append(&row, "\r\n", 2);
         json_object_put(o);
+        if (row.oom || fwrite(row.data, 1, row.len, out) != row.len) {
+            fr__cli_error(cmd, "%s: %s", out_arg ? out_arg : "stdout",
+                          row.oom ? "out of memory" : strerror(errno));
+            rc = FR_EXIT_FAILED;
+            break;
+        }
+        rows++;
     }
+    free(row.data);
     free(buf);
     fclose(in);
     if (out_arg) {

@@ -145,6 +145,17 @@ assert any(r[2] == 'bad,"role"\nx' for r in got[1:])
 EOF
 fr audit-export "$X"
 expect_out "audit-export: stdout" "time,actor,role"
+# A value that a spreadsheet would run as a formula is exported as text (OWASP CSV injection).
+F="$TMP/formula.jsonl"
+AUDIT_LOG_PATH="$F" REQUEST_ROLE='=HYPERLINK("http://evil.example/","x")' fr run "$M/hello.yaml"
+AUDIT_LOG_PATH="$F" REQUEST_ROLE='@SUM(1+1)' fr run "$M/hello.yaml"
+fr audit-export "$F" -o "$TMP/formula.csv"
+check "audit-export: formulas neutralised" python3 - "$TMP/formula.csv" <<'EOF2'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8", newline="")))[1:]
+assert [r[2] for r in rows] == ["'=HYPERLINK(\"http://evil.example/\",\"x\")", "'@SUM(1+1)"], rows
+assert all(not c or c[0] not in "=+-@\t\r" for r in rows for c in r), rows
+EOF2
 printf 'not json\n' >"$TMP/bad.jsonl"
 fr audit-export "$TMP/bad.jsonl" -o "$TMP/bad.csv"
 expect_rc "audit-export: malformed line" 2

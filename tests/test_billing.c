@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "billing.h"
+#include "csv.h"
 #include "fr_test.h"
 
 #define USD 10000 /* micro-units per cent */
@@ -348,6 +349,67 @@ static void test_calendar(void)
     CU_ASSERT_EQUAL(fr__currency_minor_micros("XYZ"), 0);
 }
 
+/* OWASP CSV injection: a cell a spreadsheet would run as a formula is prefixed with a
+ * quote and quoted; our own numbers (negative ones included) are never altered. */
+static void test_csv_formulas_neutralised(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"=HYPERLINK(\"http://x\",\"y\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""},
+        {"+1", "\"'+1\""},
+        {"-2+3", "\"'-2+3\""},
+        {"@SUM(A1)", "\"'@SUM(A1)\""},
+        {"\tx", "\"'\tx\""},
+        {"\rx", "\"'\rx\""},
+        {"\xef\xbc\x9d"
+         "1+1",
+         "\"'\xef\xbc\x9d"
+         "1+1\""}, /* full-width = */
+        {"gpt-4o", "gpt-4o"},
+        {"a=b", "a=b"},
+        {"", ""},
+        {"x,y", "\"x,y\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fr_bytebuf b = {0};
+        fr__csv_cell(&b, cases[i].in);
+        CU_ASSERT_STRING_EQUAL(b.data ? b.data : "", cases[i].out);
+        free(b.data);
+    }
+    fr_bytebuf b = {0};
+    fr__csv_plain(&b, "-5");
+    CU_ASSERT_STRING_EQUAL(b.data, "-5");
+    free(b.data);
+
+    /* An invoice line for a model named like a formula. */
+#define EVIL "=HYPERLINK(\"http://evil.example/\",\"click\")"
+    fr_price p[] = {{.model = "*", .price = {1000000, 0, 0}}};
+    fr_rate_card card = {.version = 1,
+                         .effective_day = day("2024-03-01"),
+                         .currency = "USD",
+                         .prices = p,
+                         .n_prices = 1};
+    fr_usage_agg u[] = {{.day = day("2024-03-02"), .model = EVIL, .qty = {1000000, 0, 0}}};
+    fr_invoice inv;
+    char err[100];
+    CU_ASSERT_EQUAL_FATAL(fr__bill_invoice(&card, 1, u, 1, &inv, err, sizeof err), FR_OK);
+    snprintf(inv.tenant, sizeof inv.tenant, "@acme");
+    snprintf(inv.period, sizeof inv.period, "2024-03");
+    char *csv = fr__invoice_csv(&inv);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(csv);
+    const char *cp = csv;
+    char f[16][160];
+    CU_ASSERT_EQUAL(csv_fields(&cp, f), 12); /* header */
+    CU_ASSERT_EQUAL_FATAL(csv_fields(&cp, f), 12);
+    CU_ASSERT_STRING_EQUAL(f[0], "'@acme");
+    CU_ASSERT_EQUAL(f[5][0], '\'');
+    CU_ASSERT_STRING_EQUAL(f[5] + 1, EVIL);
+    CU_ASSERT_STRING_EQUAL(f[10], "1000000");
+    free(csv);
+    fr__invoice_clear(&inv);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -358,6 +420,7 @@ int main(void)
     CU_add_test(s, "rate card change mid-month", test_mid_month_change);
     CU_add_test(s, "total is the sum of rounded lines", test_total_is_sum_of_rounded_lines);
     CU_add_test(s, "CSV and JSON invoices agree", test_csv_json_agree);
+    CU_add_test(s, "CSV cells are never spreadsheet formulas", test_csv_formulas_neutralised);
     CU_add_test(s, "calendar and time parsing", test_calendar);
     return fr_test_run_all();
 }
