@@ -111,7 +111,7 @@ printf 'keys:\n  - {id: k, sha256: %s, tenant: t, namespace: default, role: oper
   --providers "$TMP/sprov.yaml" >"$TMP/serve.out" 2>"$TMP/serve.err" </dev/null &
 spid=$!
 surl=""
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
   surl=$(sed -n 's/^listening on //p' "$TMP/serve.out"); [ -n "$surl" ] && break; sleep 0.05
 done
 : >"$TMP/sse.txt"

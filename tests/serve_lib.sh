@@ -12,10 +12,14 @@ trap 'stop_serve; rm -rf "$TMP"' EXIT
 
 # start_serve ARGS...: returns 1 when it did not come up.
 start_serve() {
+  # Emptied here, before the server starts: the server's own redirection happens in the
+  # child, possibly after the loop below has read an earlier server's address.
+  : >"$TMP/serve.out"
+  : >"$TMP/serve.err"
   "$FLUXROUTE" serve --addr 127.0.0.1:0 "$@" >"$TMP/serve.out" 2>"$TMP/serve.err" &
   SERVE_PID=$!
   SERVE_URL=""
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do # 30 s: a busy machine, a sanitizer build
     SERVE_URL=$(sed -n 's/^listening on \(http[s]*:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$TMP/serve.out")
     [ -n "$SERVE_URL" ] && return 0
     kill -0 "$SERVE_PID" 2>/dev/null || break
