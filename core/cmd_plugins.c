@@ -74,8 +74,9 @@ static int cmd_list(const cli_command *cmd, const cli_list *dirs, int json)
                 o, "shadowed_by", it->shadowed_by ? json_object_new_string(it->shadowed_by) : NULL);
             json_object_array_add(arr, o);
         } else if (it->refusal) {
-            printf("%-12s %-9s %-8s %-4s %s\n    refused: %s\n", it->name, "-", "-", "-", it->path,
-                   it->refusal);
+            /* Refusals of trust already say "refused: ". */
+            printf("%-12s %-9s %-8s %-4s %s\n    %s%s\n", it->name, "-", "-", "-", it->path,
+                   strncmp(it->refusal, "refused: ", 9) == 0 ? "" : "refused: ", it->refusal);
         } else if (it->shadowed_by) {
             printf("%-12s %-9s %-8s %-4s %s\n    shadowed by %s\n", it->name, "-", "-", "-",
                    it->path, it->shadowed_by);

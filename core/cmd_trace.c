@@ -51,15 +51,41 @@ static size_t count_effects(json_object *trace, size_t *attempts)
     return n;
 }
 
+/* Drops the plugins.dirs of a manifest that came from a trace (someone else's file: its
+ * directories would choose the code we run), appends each to `ignored` and says so in
+ * `notes`. */
+static void ignore_trace_plugin_dirs(fr_manifest *m, json_object *notes, json_object *ignored)
+{
+    if (m->n_plugin_dirs == 0)
+        return;
+    char *list = NULL;
+    for (size_t i = 0; i < m->n_plugin_dirs; i++) {
+        json_object_array_add(ignored, json_object_new_string(m->plugin_dirs[i]));
+        char *next = fr__xasprintf("%s%s%s", list ? list : "", list ? ", " : "", m->plugin_dirs[i]);
+        free(list);
+        list = next;
+        free(m->plugin_dirs[i]);
+    }
+    m->n_plugin_dirs = 0;
+    char *note =
+        fr__xasprintf("ignored the trace manifest's plugins.dirs (%s): plugins come from "
+                      "your own search path; pass --trust-trace-plugin-dirs to search them",
+                      list ? list : "");
+    json_object_array_add(notes, json_object_new_string(note ? note : "ignored plugins.dirs"));
+    free(note);
+    free(list);
+}
+
 int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
 {
     const char *manifest_arg = NULL, *pos[1];
-    int json = 0;
+    int json = 0, trust_dirs = 0;
     size_t n_pos;
     cli_list dirs = {0};
     const cli_opt opts[] = {{"--manifest", 1, &manifest_arg, NULL, NULL},
                             {"--plugin-dir", 1, NULL, &dirs, NULL},
                             {"--json", 0, NULL, NULL, &json},
+                            {"--trust-trace-plugin-dirs", 0, NULL, NULL, &trust_dirs},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -90,6 +116,10 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     fr_manifest *m = fr__manifest_parse(label, text, strlen(text), base_dir, &diags);
     fr__host_set_replay_mode(1);
     fr_pipeline *p = NULL;
+    json_object *notes = json_object_new_array(), *ignored = json_object_new_array();
+    /* A manifest given with --manifest is the user's own; the trace's is not. */
+    if (m && !manifest_arg && !trust_dirs)
+        ignore_trace_plugin_dirs(m, notes, ignored);
     if (m && diags.n == 0) {
         fr_build_options bo = {
             .plugin_dirs = dirs.items, .n_plugin_dirs = dirs.n, .use_env_path = 1};
@@ -98,6 +128,12 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
         fr__manifest_free(m);
     }
     if (!p) {
+        /* A plugin not found may be one the ignored directories held: say so first. */
+        for (size_t i = 0; i < json_object_array_length(notes); i++)
+            fprintf(stderr, "note: %s\n",
+                    json_object_get_string(json_object_array_get_idx(notes, i)));
+        json_object_put(notes);
+        json_object_put(ignored);
         fr__diags_sort(&diags);
         fr__diags_print(&diags, stderr);
         fr__diags_free(&diags);
@@ -109,7 +145,6 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     }
     fr__diags_free(&diags);
 
-    json_object *notes = json_object_new_array();
     fr__replay_notes(trace, text, p, notes);
     if (!json)
         for (size_t i = 0; i < json_object_array_length(notes); i++)
@@ -134,6 +169,7 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
             json_object_object_add(o, "attempts", json_object_new_int64((int64_t)attempts));
             json_object_object_add(o, "effects", json_object_new_int64((int64_t)effects));
             json_object_object_add(o, "notes", json_object_get(notes));
+            json_object_object_add(o, "ignored_plugin_dirs", json_object_get(ignored));
             json_object_object_add(o, "divergence", div ? json_object_get(div) : NULL);
             fr__cli_print_json(o);
         } else if (!div) {
@@ -146,6 +182,7 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     }
     json_object_put(div);
     json_object_put(notes);
+    json_object_put(ignored);
     fr__audit_cli(FR_ACTION_REPLAY, pos[0], fr__pipeline_manifest(p), NULL, "allowed",
                   rc == FR_EXIT_OK       ? "identical"
                   : rc == FR_EXIT_FAILED ? "diverged"

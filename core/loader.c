@@ -1,12 +1,17 @@
 /* Plugin loader (see loader.h and DESIGN.md, "Plugin ABI").
  *
  * A plugin file goes through three gates, and is refused at the first it fails:
- *   1. before dlopen (nothing of the file has run yet): the name is a valid plugin name,
- *      the file is a regular file (symlinks are followed and the checks apply to the
- *      target), not writable by group or others, and neither its directory nor the
- *      target's is world-writable without the sticky bit, and its ELF headers do not
- *      point past the end of the file (ld.so would die of SIGBUS on a truncated file);
- *   2. dlopen(RTLD_NOW | RTLD_LOCAL) succeeds;
+ *   1. before dlopen (nothing of the file has run yet): the name is a valid plugin name;
+ *      the file is opened once and every check is of that descriptor (fstat) and its
+ *      canonical path, as OpenSSH checks its files: a regular file owned by root or the
+ *      current user and writable by no one else; every directory from its own up to "/"
+ *      (and, when a symlink led there, every directory above the link too) owned by root
+ *      or the current user and writable by no one else, except that a sticky directory
+ *      such as /tmp is accepted as a parent (never as the plugin's own directory); and
+ *      its ELF headers do not point past the end of the file (ld.so would die of SIGBUS
+ *      on a truncated file);
+ *   2. dlopen(RTLD_NOW | RTLD_LOCAL) of the canonical path that was checked succeeds (the
+ *      trusted directories leave nobody else a way to swap it in between);
  *   3. the descriptor checks (entry symbol, ABI major, struct size, name, kind,
  *      callbacks, reserved slots, option table).
  * A file refused at gate 3 is dlclose()d: none of its callbacks has been used.  A file
@@ -24,6 +29,7 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdalign.h>
 #include <stdint.h>
@@ -40,6 +46,7 @@
 typedef struct fr_search_dir {
     char *dir;
     char *origin;
+    char *refused; /* why this entry is never searched (a relative path list entry), or NULL */
 } fr_search_dir;
 
 /* A loaded plugin plus whether the search path resolved it (fr__loader_get's cache);
@@ -117,21 +124,126 @@ static char *plugin_name_of(const char *path)
     return strndup(base, len);
 }
 
-/* Refuses (returns 0 and sets reason) when `dir` is world-writable without the sticky
- * bit: anyone could then replace the plugin file between our checks and dlopen. */
-static int dir_trusted(const char *dir, char *reason, size_t len)
+/* ---- trust: the file and every directory above it, as OpenSSH checks its files ----- */
+
+/* 1 when `uid` is root or the user we run as: nobody else may own what we load. */
+static int trusted_owner(uid_t uid)
 {
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return 1; /* the file's own stat already succeeded; nothing more to learn */
-    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+    return uid == 0 || uid == geteuid();
+}
+
+/* Who besides the owner may write, for messages. */
+static const char *writers(mode_t mode)
+{
+    if ((mode & S_IWGRP) && (mode & S_IWOTH))
+        return "group and others";
+    return (mode & S_IWGRP) ? "group" : "others";
+}
+
+/* "uid 65534 (nobody)" into buf, for messages. */
+static const char *uid_text(uid_t uid, char *buf, size_t size)
+{
+    struct passwd pw, *res = NULL;
+    char tmp[1024];
+    if (getpwuid_r(uid, &pw, tmp, sizeof tmp, &res) == 0 && res && res->pw_name)
+        snprintf(buf, size, "uid %u (%s)", (unsigned)uid, res->pw_name);
+    else
+        snprintf(buf, size, "uid %u", (unsigned)uid);
+    return buf;
+}
+
+/* Checks one directory of a plugin's path.  `own`: it holds the plugin file (or the link
+ * to it).  A sticky directory writable by others (/tmp) is accepted as a parent, where
+ * others cannot rename or remove our entries, but never as the plugin's own directory. */
+static int dir_ok(const char *dir, const struct stat *st, int own, char *reason, size_t len)
+{
+    char who[128], me[128];
+    if (!trusted_owner(st->st_uid)) {
         set_err(reason, len,
-                "directory %s is world-writable without the sticky bit (mode %04o); "
-                "refusing to load",
-                dir, (unsigned)(st.st_mode & 07777));
+                "refused: directory %s is owned by %s, not by root or the current user (%s)", dir,
+                uid_text(st->st_uid, who, sizeof who), uid_text(geteuid(), me, sizeof me));
         return 0;
     }
-    return 1;
+    mode_t w = st->st_mode & (S_IWGRP | S_IWOTH);
+    if (!w || (!own && (st->st_mode & S_ISVTX)))
+        return 1;
+    set_err(reason, len, "refused: directory %s is writable by %s (mode %04o)%s", dir, writers(w),
+            (unsigned)(st->st_mode & 07777),
+            (st->st_mode & S_ISVTX) ? "; the sticky bit is accepted on parent directories only"
+                                    : "");
+    return 0;
+}
+
+/* Checks the canonical directory `dir` and every directory above it, up to "/". */
+static int dirs_trusted(const char *dir, char *reason, size_t len)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf || buf[0] != '/') {
+        set_err(reason, len, "refused: cannot check directory %.200s (not a canonical path)", dir);
+        return 0;
+    }
+    for (int own = 1;; own = 0) {
+        struct stat st;
+        /* lstat: the path is canonical, so a symlink here means it changed under us. */
+        if (lstat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            set_err(reason, len, "refused: directory %s changed while being checked", buf);
+            return 0;
+        }
+        if (!dir_ok(buf, &st, own, reason, len))
+            return 0;
+        char *slash = strrchr(buf, '/');
+        if (slash == buf && buf[1] == '\0')
+            return 1;
+        slash[slash == buf ? 1 : 0] = '\0';
+    }
+}
+
+/* The canonical path of the open file `fd` (a new string): what the kernel opened, not
+ * what the name resolves to now.  Falls back to realpath(3) without /proc. */
+static char *fd_realpath(int fd, const char *path)
+{
+    char link[64], buf[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, buf, sizeof buf - 1);
+    if (n > 0 && buf[0] == '/') {
+        buf[n] = '\0';
+        return strdup(buf);
+    }
+    return realpath(path, NULL);
+}
+
+/* The trust checks of an open plugin file: `fst` is its fstat, `real` its canonical path,
+ * `path` the name it was found by.  The file, the directories above it, and the
+ * directories above the name (when a symlink led elsewhere) must be owned by root or the
+ * current user and writable by nobody else. */
+static int file_trusted(const struct stat *fst, const char *real, const char *path, char *reason,
+                        size_t len)
+{
+    char who[128], me[128];
+    if (!trusted_owner(fst->st_uid)) {
+        set_err(reason, len, "refused: file is owned by %s, not by root or the current user (%s)",
+                uid_text(fst->st_uid, who, sizeof who), uid_text(geteuid(), me, sizeof me));
+        return 0;
+    }
+    mode_t w = fst->st_mode & (S_IWGRP | S_IWOTH);
+    if (w) {
+        set_err(reason, len, "refused: file is writable by %s (mode %04o)", writers(w),
+                (unsigned)(fst->st_mode & 07777));
+        return 0;
+    }
+    char *rdir = dir_of(real), *ndir = dir_of(path);
+    char *ndir_real = ndir ? realpath(ndir, NULL) : NULL;
+    int ok = rdir && ndir_real;
+    if (!ok)
+        set_err(reason, len, "refused: cannot resolve the directory of %s: %s", path,
+                strerror(errno));
+    ok = ok && dirs_trusted(rdir, reason, len);
+    if (ok && strcmp(rdir, ndir_real) != 0)
+        ok = dirs_trusted(ndir_real, reason, len);
+    free(rdir);
+    free(ndir);
+    free(ndir_real);
+    return ok;
 }
 
 /* Hex SHA-256 of the open file `fd` (read from the start) into out[65]. */
@@ -363,11 +475,15 @@ static fr_loader_entry *find_searched(const fr_loader *l, const char *name)
 }
 
 /* Gate 1: checks the file before dlopen.  On success returns an open descriptor of the
- * very file that was checked (for the digest), else -1 with reason and *status. */
-static int precheck(const char *path, char *reason, size_t len, int *status)
+ * very file that was checked (for the digest) and its canonical path in *real (caller
+ * frees; dlopen must load that path, not `path`, whose links might be swapped), else -1
+ * with reason and *status. */
+static int precheck(const char *path, char *reason, size_t len, int *status, char **real)
 {
-    struct stat st, lst;
+    struct stat st;
     *status = FR_E_CONFIG;
+    *real = NULL;
+    /* stat before open: a device node must not be opened at all. */
     if (stat(path, &st) != 0) {
         set_err(reason, len, "cannot stat: %s", strerror(errno));
         *status = errno == ENOENT ? FR_E_NOT_FOUND : FR_E_IO;
@@ -375,31 +491,6 @@ static int precheck(const char *path, char *reason, size_t len, int *status)
     }
     if (!S_ISREG(st.st_mode)) {
         set_err(reason, len, "not a regular file");
-        return -1;
-    }
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        set_err(reason, len, "writable by group or others (mode %04o); refusing to load",
-                (unsigned)(st.st_mode & 07777));
-        *status = FR_E_PERMISSION;
-        return -1;
-    }
-    char *dir = dir_of(path);
-    if (!dir) {
-        *status = FR_E_NOMEM;
-        set_err(reason, len, "out of memory");
-        return -1;
-    }
-    int ok = dir_trusted(dir, reason, len);
-    free(dir);
-    if (ok && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
-        char *real = realpath(path, NULL);
-        char *rdir = real ? dir_of(real) : NULL;
-        ok = !rdir || dir_trusted(rdir, reason, len);
-        free(rdir);
-        free(real);
-    }
-    if (!ok) {
-        *status = FR_E_PERMISSION;
         return -1;
     }
     /* O_NONBLOCK: harmless for a regular file, and keeps us from hanging should the
@@ -411,16 +502,25 @@ static int precheck(const char *path, char *reason, size_t len, int *status)
         *status = FR_E_IO;
         return -1;
     }
-    if (fstat(fd, &fst) != 0 || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino) {
+    /* From here on every check is of the open file and its canonical path. */
+    if (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) || fst.st_dev != st.st_dev ||
+        fst.st_ino != st.st_ino || !(*real = fd_realpath(fd, path))) {
         set_err(reason, len, "file changed while being checked");
         close(fd);
         return -1;
     }
-    if (!elf_intact(fd, fst.st_size, reason, len)) {
-        close(fd);
-        return -1;
+    if (!file_trusted(&fst, *real, path, reason, len)) {
+        *status = FR_E_PERMISSION;
+        goto fail;
     }
+    if (!elf_intact(fd, fst.st_size, reason, len))
+        goto fail;
     return fd;
+fail:
+    free(*real);
+    *real = NULL;
+    close(fd);
+    return -1;
 }
 
 /* Loads `path` as plugin `name` (already validated).  Returns FR_OK and a new entry, or
@@ -429,23 +529,26 @@ static int load_path(const char *path, const char *name, const char *origin, fr_
                      char *reason, size_t len)
 {
     int status;
-    int fd = precheck(path, reason, len, &status);
+    char *real;
+    int fd = precheck(path, reason, len, &status, &real);
     if (fd < 0)
         return status;
 
     dlerror();
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void *handle = dlopen(real, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         const char *msg = dlerror();
         msg = msg ? msg : "unknown error";
         /* dlerror() usually repeats the path: "PATH: invalid ELF header". */
-        size_t plen = strlen(path);
-        if (strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0)
+        size_t plen = strlen(real);
+        if (strncmp(msg, real, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0)
             msg += plen + 2;
         set_err(reason, len, "cannot load: %s", msg);
+        free(real);
         close(fd);
         return FR_E_CONFIG;
     }
+    free(real);
     dlerror();
     void *sym = dlsym(handle, FR_PLUGIN_SYMBOL);
     if (!sym) {
@@ -550,7 +653,7 @@ fr_loader *fr__loader_new(void)
     return l;
 }
 
-int fr__loader_add_dir(fr_loader *l, const char *dir, const char *origin)
+static int add_dir(fr_loader *l, const char *dir, const char *origin, int absolute_only)
 {
     if (!l || !dir || !*dir)
         return FR_E_INVALID;
@@ -565,8 +668,16 @@ int fr__loader_add_dir(fr_loader *l, const char *dir, const char *origin)
     char *sp = NULL;
     if (asprintf(&sp, "%s%s%s", l->search_path, l->n_dirs ? ":" : "", dir) < 0)
         return FR_E_NOMEM;
-    fr_search_dir d = {strdup(dir), strdup(origin ? origin : "")};
-    if (!d.dir || !d.origin) {
+    fr_search_dir d = {strdup(dir), strdup(origin ? origin : ""), NULL};
+    int oom = !d.dir || !d.origin;
+    /* A relative entry of a path list would follow the working directory wherever the
+     * program runs, as "." in $PATH does. */
+    if (!oom && absolute_only && dir[0] != '/')
+        oom = asprintf(&d.refused,
+                       "%s entry \"%s\" is a relative path; only absolute directories are "
+                       "searched",
+                       d.origin, dir) < 0;
+    if (oom) {
         free(d.dir);
         free(d.origin);
         free(sp);
@@ -576,6 +687,11 @@ int fr__loader_add_dir(fr_loader *l, const char *dir, const char *origin)
     l->search_path = sp;
     l->dirs[l->n_dirs++] = d;
     return FR_OK;
+}
+
+int fr__loader_add_dir(fr_loader *l, const char *dir, const char *origin)
+{
+    return add_dir(l, dir, origin, 0);
 }
 
 int fr__loader_add_path_list(fr_loader *l, const char *list, const char *origin)
@@ -590,7 +706,7 @@ int fr__loader_add_path_list(fr_loader *l, const char *list, const char *origin)
             char *dir = strndup(p, n);
             if (!dir)
                 return FR_E_NOMEM;
-            int rc = fr__loader_add_dir(l, dir, origin);
+            int rc = add_dir(l, dir, origin, 1);
             free(dir);
             if (rc != FR_OK)
                 return rc;
@@ -664,6 +780,12 @@ int fr__loader_get(fr_loader *l, const char *name, const fr_loaded_plugin **out,
         return FR_OK;
     }
     for (size_t i = 0; i < l->n_dirs; i++) {
+        /* A refused entry stops the search like a refused file: what it would have found
+         * must not silently give way to a later directory's plugin. */
+        if (l->dirs[i].refused) {
+            set_err(err, errlen, "plugin \"%s\": refused: %s", name, l->dirs[i].refused);
+            return FR_E_PERMISSION;
+        }
         char *path = path_join(l->dirs[i].dir, name, ".so");
         if (!path) {
             set_err(err, errlen, "plugin \"%s\": out of memory", name);
@@ -817,6 +939,36 @@ static int list_one(fr_loader *l, const fr_search_dir *sd, const char *file,
     return FR_OK;
 }
 
+/* Grows the listing by one zeroed item. */
+static fr_plugin_listing *listing_push(fr_plugin_listing **items, size_t *n, size_t *cap)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? 2 * *cap : 16;
+        fr_plugin_listing *p = realloc(*items, ncap * sizeof *p);
+        if (!p)
+            return NULL;
+        *items = p;
+        *cap = ncap;
+    }
+    fr_plugin_listing *it = &(*items)[(*n)++];
+    memset(it, 0, sizeof *it);
+    return it;
+}
+
+/* A refused search entry is listed once, as "-" with the reason. */
+static int list_refused_dir(const fr_search_dir *sd, fr_plugin_listing **items, size_t *n,
+                            size_t *cap)
+{
+    fr_plugin_listing *it = listing_push(items, n, cap);
+    if (!it)
+        return FR_E_NOMEM;
+    it->name = strdup("-");
+    it->path = strdup(sd->dir);
+    it->origin = strdup(sd->origin);
+    it->refusal = strdup(sd->refused);
+    return it->name && it->path && it->origin && it->refusal ? FR_OK : FR_E_NOMEM;
+}
+
 int fr__loader_list(fr_loader *l, fr_plugin_listing **out, size_t *n)
 {
     if (!l || !out || !n)
@@ -829,20 +981,18 @@ int fr__loader_list(fr_loader *l, fr_plugin_listing **out, size_t *n)
     for (size_t i = 0; i < l->n_dirs && rc == FR_OK; i++) {
         char **names;
         size_t n_names;
+        if (l->dirs[i].refused) {
+            rc = list_refused_dir(&l->dirs[i], &items, &n_items, &cap);
+            continue;
+        }
         rc = list_dir(l->dirs[i].dir, &names, &n_names);
         for (size_t k = 0; k < n_names && rc == FR_OK; k++) {
-            if (n_items == cap) {
-                size_t ncap = cap ? 2 * cap : 16;
-                fr_plugin_listing *p = realloc(items, ncap * sizeof *p);
-                if (!p) {
-                    rc = FR_E_NOMEM;
-                    break;
-                }
-                items = p;
-                cap = ncap;
+            /* Pushed before filling: a partly filled item must still be freed. */
+            if (!listing_push(&items, &n_items, &cap)) {
+                rc = FR_E_NOMEM;
+                break;
             }
-            rc = list_one(l, &l->dirs[i], names[k], items, n_items);
-            n_items++; /* even on failure: the item is partly filled and must be freed */
+            rc = list_one(l, &l->dirs[i], names[k], items, n_items - 1);
         }
         free_names(names, n_names);
     }
@@ -886,6 +1036,7 @@ void fr__loader_free(fr_loader *l)
     for (size_t i = 0; i < l->n_dirs; i++) {
         free(l->dirs[i].dir);
         free(l->dirs[i].origin);
+        free(l->dirs[i].refused);
     }
     free(l->dirs);
     for (size_t i = 0; i < l->n_entries; i++)

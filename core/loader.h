@@ -3,8 +3,10 @@
  * while a thread may still run its code).
  *
  * Search order (DESIGN.md, "Plugin ABI"): --plugin-dir (repeatable), FLUXROUTE_PLUGIN_PATH
- * (colon-separated), the manifest's plugins.dirs, then the built-in dir.  First match
- * wins.  Refusals are one line: "plugin PATH: REASON".
+ * (colon-separated, absolute entries only), the manifest's plugins.dirs, then the
+ * built-in dir.  First match wins.  Refusals are one line: "plugin PATH: REASON"; a
+ * refusal of trust reads "plugin PATH: refused: directory /x is writable by group (mode
+ * 0775)".
  *
  * Thread-safety: a loader is used from one thread while plugins are resolved; loaded
  * descriptors are read-only afterwards. */
@@ -43,7 +45,10 @@ fr_loader *fr__loader_new(void);
  * ("--plugin-dir", "FLUXROUTE_PLUGIN_PATH", "manifest", "built-in"). */
 int fr__loader_add_dir(fr_loader *l, const char *dir, const char *origin);
 
-/* Appends each directory of a colon-separated list (empty entries skipped). */
+/* Appends each directory of a colon-separated list (empty entries skipped).  A relative
+ * entry is kept but refused: a search that reaches it fails with FR_E_PERMISSION
+ * ("plugin \"NAME\": refused: ORIGIN entry \"DIR\" is a relative path; ..."), and the
+ * listing shows it as refused. */
 int fr__loader_add_path_list(fr_loader *l, const char *list, const char *origin);
 
 /* The built-in plugin directory: the build tree's plugins/ when the running executable
@@ -57,10 +62,13 @@ const char *fr__loader_builtin_dir(void);
  * search.  On success returns 0 and sets *out (owned by the loader, valid until
  * fr__loader_free; the plugin itself stays loaded for the process's life).  On failure
  * returns a status and writes one line into err (may be NULL): "plugin PATH: REASON"
- * for a refused file (FR_E_PERMISSION for an unsafe mode or directory, FR_E_CONFIG for
- * a file that is not a usable plugin, FR_E_IO), or "plugin \"NAME\" not found
- * (searched: DIR1:DIR2)" (FR_E_NOT_FOUND) when no file matched.  Symlinks are followed:
- * the checks apply to the target, and to the directories of both link and target. */
+ * for a refused file (FR_E_PERMISSION for an untrusted owner, mode or directory, with
+ * REASON "refused: ..."; FR_E_CONFIG for a file that is not a usable plugin, FR_E_IO),
+ * or "plugin \"NAME\" not found (searched: DIR1:DIR2)" (FR_E_NOT_FOUND) when no file
+ * matched.  Symlinks are followed: the checks apply to the target, and to the
+ * directories above both link and target.  Trust: the file and each directory up to
+ * "/" are owned by root or the effective user and writable by no one else (a sticky
+ * parent such as /tmp excepted). */
 int fr__loader_get(fr_loader *l, const char *name, const fr_loaded_plugin **out, char *err,
                    size_t errlen);
 

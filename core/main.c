@@ -73,11 +73,17 @@ static const cli_command commands[] = {
      "Exit: 0 valid, 2 invalid, 3 permission denied.\n"},
     {"replay", fr__cmd_replay, "re-execute a recorded trace offline and check it matches",
      "usage: fluxroute replay TRACE [--manifest M] [--plugin-dir DIR]... [--json]\n"
+     "                        [--trust-trace-plugin-dirs]\n"
      "\n"
      "Re-executes the pipeline recorded in TRACE (its embedded manifest, or M to test a\n"
      "changed manifest) with every effect served from the trace: no network, no real\n"
      "clock, no sleeping, no API keys.  Checks that every step's attempts and outputs\n"
      "match the recording.  Changed manifest or plugin files are noted up front.\n"
+     "\n"
+     "Plugins come from your own search path (--plugin-dir, FLUXROUTE_PLUGIN_PATH, the\n"
+     "built-in dir).  The plugins.dirs of the manifest embedded in TRACE are ignored, and\n"
+     "the report says so, unless --trust-trace-plugin-dirs is given: a trace from\n"
+     "someone else must not choose the code that runs.\n"
      "\n"
      "Exit: 0 identical, 1 diverged (the first divergence is printed: step, attempt,\n"
      "field path, recorded and replayed values), 2 unreadable or invalid trace.\n"},

@@ -20,6 +20,7 @@
 #include "replay.h"
 #include "run_store.h"
 #include "serve.h"
+#include "serve_manifests.h"
 #include "trace.h"
 
 /* ---- pipelines -------------------------------------------------------------------------- */
@@ -29,14 +30,16 @@ typedef struct idle_pipeline {
     fr_pipeline *p;
 } idle_pipeline;
 
-/* Built pipelines of one named manifest (a given file version), ready for reuse. */
+/* Built pipelines of one named manifest (a given file version), ready for reuse, and
+ * the namespace that version declares (the server's own reading, never the caller's). */
 typedef struct manifest_pool {
     struct manifest_pool *next;
     char *name;
-    struct timespec mtime;
-    off_t size;
-    int64_t checked_us; /* when the file was last stat'ed (monotonic) */
-    int64_t run_us;     /* moving average of its runs' wall time; -1: none yet */
+    struct stat version; /* device, inode, size, mtime of the file the pool was built from */
+    int ns_read;         /* namespace_ is this version's */
+    char *namespace_;    /* NULL when ns_read and the file declares none we can read */
+    int64_t checked_us;  /* when the file was last stat'ed (monotonic) */
+    int64_t run_us;      /* moving average of its runs' wall time; -1: none yet */
     idle_pipeline *idle;
     size_t n_idle;
 } manifest_pool;
@@ -113,6 +116,7 @@ void fr__runs_free(fr_runs *r)
         r->pools = mp->next;
         drop_idle(mp);
         free(mp->name);
+        free(mp->namespace_);
         free(mp);
     }
     fr__run_store_free(r->runs);
@@ -136,19 +140,6 @@ size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us)
     size_t left = r->in_flight;
     pthread_mutex_unlock(&r->mu);
     return left;
-}
-
-/* A manifest name from a request: a file in the manifest directory, nothing else. */
-static int valid_name(const char *name)
-{
-    if (!name || !*name || strlen(name) > 200 || name[0] == '/' || name[0] == '.' ||
-        strstr(name, "..") || strchr(name, '/') || strchr(name, '\\'))
-        return 0;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              *c == '-' || *c == '_' || *c == '.'))
-            return 0;
-    return 1;
 }
 
 /* The server's providers replace the manifest's (same id); others are refused. */
@@ -229,10 +220,11 @@ static int manifest_ref_from(json_object *body, manifest_ref *ref, fr_reply *out
     /* `manifest_path` (the original's field) is taken as a name, with the same checks. */
     if (json_object_object_get_ex(body, "manifest", &v) ||
         json_object_object_get_ex(body, "manifest_path", &v)) {
-        if (!json_object_is_type(v, json_type_string) || !valid_name(json_object_get_string(v))) {
+        if (!json_object_is_type(v, json_type_string) ||
+            !fr__serve_manifest_name_ok(json_object_get_string(v))) {
             fr__reply_error(out, 400, "bad_manifest_name",
                             "a manifest is named by a file name in the server's manifest "
-                            "directory: no '/', '..' or absolute paths");
+                            "directory ending in .yaml or .yml: no '/', '..' or absolute paths");
             return -1;
         }
         ref->name = json_object_get_string(v);
@@ -279,10 +271,56 @@ static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *te
     return p;
 }
 
+static void audit(const fr_identity *who, fr_action action, const char *manifest,
+                  const fr_manifest *m, const char *run_id, const char *decision,
+                  const char *result, const char *error);
+
+/* The one answer for a named manifest the caller may not see, whatever the reason:
+ * missing, outside the directory, not a manifest, another namespace's, or of no
+ * namespace we can read.  Byte for byte the same, so it tells nothing. */
+static void manifest_not_found(fr_reply *out, const char *name)
+{
+    fr__reply_error(out, 404, "manifest_not_found", "no manifest \"%s\" on this server", name);
+}
+
+/* 1 when `ns` (a pool's namespace, NULL for none) is the caller's. */
+static int ns_is(const char *ns, const fr_identity *who)
+{
+    return ns && strcmp(ns, who->namespace_) == 0;
+}
+
+/* The namespace of `text`, the named manifest `mp` at version `st`, recorded in the pool
+ * (if it still holds that version).  A file of no readable namespace is logged once per
+ * version for the operator: callers only ever see 404 for it.  Returns 1 when it is the
+ * caller's namespace. */
+static int learn_namespace(fr_runs *r, manifest_pool *mp, const struct stat *st, const char *name,
+                           const char *text, size_t len, const fr_identity *who)
+{
+    char ns[40];
+    int known = fr__serve_manifest_namespace(text, len, ns, sizeof ns) == 0;
+    int log = 0;
+    pthread_mutex_lock(&r->mu);
+    if (mp && fr__serve_manifest_same_version(&mp->version, st) && !mp->ns_read) {
+        free(mp->namespace_);
+        mp->namespace_ = known ? strdup(ns) : NULL;
+        mp->ns_read = 1;
+        log = !known;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (log)
+        fprintf(stderr,
+                "fluxroute serve: manifest \"%s\": its router.namespace cannot be read (not "
+                "YAML, or not a valid namespace); every caller gets 404 until it is fixed (check "
+                "it with fluxroute validate)\n",
+                name);
+    return known && strcmp(ns, who->namespace_) == 0;
+}
+
 /* A pipeline for the request: from the named manifest's pool, or built for inline YAML.
- * *pool is set when it must go back to a pool. */
-static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool **pool,
-                            fr_reply *out)
+ * *pool is set when it must go back to a pool.  A named manifest is checked against the
+ * caller's namespace before anything of it (diagnostics included) can reach the reply. */
+static fr_pipeline *acquire(fr_runs *r, const fr_identity *who, fr_action action,
+                            const manifest_ref *ref, manifest_pool **pool, fr_reply *out)
 {
     *pool = NULL;
     if (ref->yaml)
@@ -292,55 +330,64 @@ static fr_pipeline *acquire(fr_runs *r, const manifest_ref *ref, manifest_pool *
     int64_t now = fr__mono_us();
     pthread_mutex_lock(&r->mu);
     manifest_pool *known = find_pool(r, ref->name);
-    fr_pipeline *fresh =
-        known && now - known->checked_us < MANIFEST_RECHECK_US ? pop_idle(known) : NULL;
+    int recent = known && now - known->checked_us < MANIFEST_RECHECK_US && known->ns_read;
+    int mine = recent && ns_is(known->namespace_, who);
+    fr_pipeline *fresh = mine ? pop_idle(known) : NULL;
     pthread_mutex_unlock(&r->mu);
     if (fresh) {
         *pool = known;
         return fresh;
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", r->cfg.manifest_dir, ref->name);
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fr__reply_error(out, 404, "manifest_not_found", "no manifest \"%s\" on this server",
-                        ref->name);
-        return NULL;
-    }
+    if (recent && !mine)
+        goto not_found;
+    fr_manifest_file f;
+    if (fr__serve_manifest_resolve(r->cfg.manifest_dir, ref->name, &f) != 0)
+        goto not_found;
     pthread_mutex_lock(&r->mu);
     manifest_pool *mp = find_pool(r, ref->name);
-    if (mp && (mp->mtime.tv_sec != sb.st_mtim.tv_sec || mp->mtime.tv_nsec != sb.st_mtim.tv_nsec ||
-               mp->size != sb.st_size)) {
-        /* The file changed: forget the old builds. */
+    if (mp && !fr__serve_manifest_same_version(&mp->version, &f.st)) {
+        /* The file changed: forget the old builds and what it declared. */
         drop_idle(mp);
-        mp->mtime = sb.st_mtim;
-        mp->size = sb.st_size;
+        mp->version = f.st;
+        mp->ns_read = 0;
     }
     if (!mp && (mp = calloc(1, sizeof *mp)) != NULL) {
         mp->name = strdup(ref->name);
         mp->run_us = -1;
-        mp->mtime = sb.st_mtim;
-        mp->size = sb.st_size;
+        mp->version = f.st;
         mp->next = r->pools;
         r->pools = mp;
     }
     if (mp)
         mp->checked_us = now;
-    fr_pipeline *p = pop_idle(mp);
+    int cached = mp && mp->ns_read, cached_mine = cached && ns_is(mp->namespace_, who);
+    fr_pipeline *p = cached_mine ? pop_idle(mp) : NULL;
     pthread_mutex_unlock(&r->mu);
+    if (cached && !cached_mine) {
+        fr__serve_manifest_file_free(&f);
+        goto not_found;
+    }
     if (!p) {
+        /* The namespace is read from the very text that is built, so diagnostics of a
+         * file that changed in between cannot slip through. */
         size_t len = 0;
-        char *text = fr__file_read(path, &len);
-        if (!text) {
-            fr__reply_error(out, 404, "manifest_not_found", "cannot read manifest \"%s\"",
-                            ref->name);
-            return NULL;
+        char *text = fr__serve_manifest_read(&f, &len);
+        if (!text || !learn_namespace(r, mp, &f.st, ref->name, text, len, who)) {
+            free(text);
+            fr__serve_manifest_file_free(&f);
+            goto not_found;
         }
         p = build_pipeline(r, ref->name, text, len, 0, 0, out);
         free(text);
     }
+    fr__serve_manifest_file_free(&f);
     *pool = p ? mp : NULL;
     return p;
+
+not_found:
+    audit(who, action, ref->name, NULL, NULL, "denied", "manifest_not_found", NULL);
+    manifest_not_found(out, ref->name);
+    return NULL;
 }
 
 static void release(fr_runs *r, manifest_pool *pool, fr_pipeline *p)
@@ -388,21 +435,28 @@ static void audit(const fr_identity *who, fr_action action, const char *manifest
     fr__audit_log(&ev);
 }
 
-/* RBAC and namespace: the server's policy, narrowed by the manifest's lists.  Denials
- * are audited. */
-static int authorize(const fr_identity *who, const fr_manifest *m, fr_action action, fr_reply *out)
+/* Namespace, then RBAC: the server's policy, narrowed by the manifest's lists.  `name`:
+ * the named manifest, whose namespace acquire() already checked; should the pipeline
+ * be of another namespace all the same (the file changed in between), it is not found,
+ * as acquire() would say.  For inline text (the caller's own) a mismatch is 403.
+ * Denials are audited. */
+static int authorize(const fr_identity *who, const fr_manifest *m, const char *name,
+                     fr_action action, fr_reply *out)
 {
+    if (strcmp(m->namespace_, who->namespace_) != 0) {
+        if (name)
+            manifest_not_found(out, name);
+        else
+            fr__reply_error(out, 403, "namespace_forbidden",
+                            "the manifest's namespace \"%s\" is not yours (\"%s\")", m->namespace_,
+                            who->namespace_);
+        audit(who, action, m->path, m, NULL, "denied", "namespace_forbidden", NULL);
+        return -1;
+    }
     if (!fr__auth_allows(who->role, action) || !(m->rbac[action] & FR_ROLE_BIT(who->role))) {
         fr__reply_error(out, 403, "forbidden", "role %s may not %s this manifest",
                         fr__role_name(who->role), fr__action_name(action));
         audit(who, action, m->path, m, NULL, "denied", "forbidden", NULL);
-        return -1;
-    }
-    if (strcmp(m->namespace_, who->namespace_) != 0) {
-        fr__reply_error(out, 403, "namespace_forbidden",
-                        "the manifest's namespace \"%s\" is not yours (\"%s\")", m->namespace_,
-                        who->namespace_);
-        audit(who, action, m->path, m, NULL, "denied", "namespace_forbidden", NULL);
         return -1;
     }
     return 0;
@@ -723,8 +777,8 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     r->in_flight++;
     pthread_mutex_unlock(&r->mu);
 
-    j->p = acquire(r, &ref, &j->pool, out);
-    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), FR_ACTION_RUN, out) != 0) {
+    j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
+    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0) {
         release(r, j->pool, j->p);
         pthread_mutex_lock(&r->mu);
         r->in_flight--;
@@ -818,12 +872,12 @@ void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *b
         return;
     manifest_pool *pool;
     fr_reply tmp = {0};
-    fr_pipeline *p = acquire(r, &ref, &pool, &tmp);
+    fr_pipeline *p = acquire(r, who, FR_ACTION_VALIDATE, &ref, &pool, &tmp);
     if (!p && tmp.status != 400) {
         *out = tmp;
         return;
     }
-    if (p && authorize(who, fr__pipeline_manifest(p), FR_ACTION_VALIDATE, out) != 0) {
+    if (p && authorize(who, fr__pipeline_manifest(p), ref.name, FR_ACTION_VALIDATE, out) != 0) {
         free(tmp.body);
         release(r, pool, p);
         return;
@@ -955,7 +1009,7 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
     }
     const char *text = json_object_get_string(json_object_object_get(trace, "manifest"));
     fr_pipeline *p = build_pipeline(r, "trace manifest", text, strlen(text), inline_trace, 1, out);
-    if (!p || authorize(who, fr__pipeline_manifest(p), FR_ACTION_REPLAY, out) != 0) {
+    if (!p || authorize(who, fr__pipeline_manifest(p), NULL, FR_ACTION_REPLAY, out) != 0) {
         fr__pipeline_free(p);
         json_object_put(trace);
         return;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,12 +299,11 @@ static void test_file_refusals(void)
     copy_plugin("good_agent", tp("files/world.so"), 0666);
     CU_ASSERT_EQUAL(fr__loader_get(l, "world", &p, err, sizeof err), FR_E_PERMISSION);
     assert_refusal(err, tp("files/world.so"),
-                   "writable by group or others (mode 0666); refusing to load");
+                   "refused: file is writable by group and others (mode 0666)");
 
     copy_plugin("good_agent", tp("files/group.so"), 0775);
     CU_ASSERT_EQUAL(fr__loader_get(l, "group", &p, err, sizeof err), FR_E_PERMISSION);
-    assert_refusal(err, tp("files/group.so"),
-                   "writable by group or others (mode 0775); refusing to load");
+    assert_refusal(err, tp("files/group.so"), "refused: file is writable by group (mode 0775)");
 
     mkdirs(tp("files/adir.so"), 0755);
     CU_ASSERT_EQUAL(fr__loader_get(l, "adir", &p, err, sizeof err), FR_E_CONFIG);
@@ -331,35 +331,170 @@ static void test_file_refusals(void)
     fr__loader_free(l);
 }
 
-static void test_world_writable_dir(void)
+/* The canonical form of tp(...) paths, as the loader names directories. */
+static const char *real_tp(const char *rel)
 {
-    const char *open_dir = tp("wwdir");
-    const char *sticky_dir = tp("sticky");
-    mkdirs(open_dir, 0755);
-    mkdirs(sticky_dir, 0755);
-    copy_plugin("good_agent", tp("wwdir/good_agent.so"), 0755);
-    copy_plugin("good_agent", tp("sticky/good_agent.so"), 0755);
-    chmod(open_dir, 0777);
-    chmod(sticky_dir, 01777);
+    static char out[4][PATH_MAX];
+    static int next;
+    char *slot = out[next++ % 4];
+    char *r = realpath(tp("%s", rel), NULL);
+    CU_ASSERT_FATAL(r != NULL);
+    snprintf(slot, PATH_MAX, "%s", r);
+    free(r);
+    return slot;
+}
+
+/* Directory trust, as OpenSSH checks its files: the plugin's own directory and every
+ * one above it owned by root or us and writable by no one else; a sticky parent such as
+ * /tmp is accepted, a sticky own directory is not. */
+static void test_dir_trust(void)
+{
+    static const struct {
+        const char *parent, *own;
+        mode_t parent_mode, own_mode;
+        const char *bad_dir; /* which directory the refusal names (NULL: loads) */
+        const char *why;
+    } cases[] = {
+        {"t_gw", "own", 0755, 0775, "t_gw/own", "writable by group (mode 0775)"},
+        {"t_ww", "own", 0755, 0777, "t_ww/own", "writable by group and others (mode 0777)"},
+        {"t_ow", "own", 0755, 0757, "t_ow/own", "writable by others (mode 0757)"},
+        {"t_sticky_own", "own", 0755, 01777, "t_sticky_own/own",
+         "writable by group and others (mode 1777); the sticky bit is accepted on parent "
+         "directories only"},
+        {"t_wwp", "own", 0777, 0755, "t_wwp", "writable by group and others (mode 0777)"},
+        {"t_gwp", "own", 0775, 0755, "t_gwp", "writable by group (mode 0775)"},
+        {"t_tmp", "own", 01777, 0755, NULL, NULL}, /* like /tmp */
+        {"t_tmpg", "own", 01770, 0755, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char own[PATH_MAX], file[PATH_MAX];
+        snprintf(own, sizeof own, "%s", tp("%s/%s", cases[i].parent, cases[i].own));
+        snprintf(file, sizeof file, "%s", tp("%s/%s/good_agent.so", cases[i].parent, cases[i].own));
+        mkdirs(own, 0755);
+        copy_plugin("good_agent", file, 0755);
+        chmod(own, cases[i].own_mode);
+        chmod(tp("%s", cases[i].parent), cases[i].parent_mode);
+        fr_loader *l = loader_for(own);
+        const fr_loaded_plugin *p = NULL;
+        char err[2048] = "";
+        int rc = fr__loader_get(l, "good_agent", &p, err, sizeof err);
+        if (!cases[i].bad_dir) {
+            if (rc != FR_OK)
+                fprintf(stderr, "\n  case %s: unexpected refusal: %s\n", cases[i].parent, err);
+            CU_ASSERT_EQUAL(rc, FR_OK);
+        } else {
+            char reason[PATH_MAX + 256];
+            snprintf(reason, sizeof reason, "refused: directory %s is %s",
+                     real_tp(cases[i].bad_dir), cases[i].why);
+            CU_ASSERT_EQUAL(rc, FR_E_PERMISSION);
+            assert_refusal(err, file, reason);
+        }
+        fr__loader_free(l);
+        /* Back to safe modes: later tests and the clean-up walk these dirs. */
+        chmod(own, 0755);
+        chmod(tp("%s", cases[i].parent), 0755);
+    }
+
+    /* Both ends of a symlink count: a link in a trusted dir to a file in a
+     * group-writable one, and a link in a group-writable dir to a trusted file. */
+    mkdirs(tp("t_links/ok"), 0755);
+    mkdirs(tp("t_links/gw"), 0755);
+    copy_plugin("good_agent", tp("t_links/ok/good_agent.so"), 0755);
+    copy_plugin("good_provider", tp("t_links/gw/good_provider.so"), 0755);
+    CU_ASSERT_EQUAL_FATAL(symlink("../gw/good_provider.so", tp("t_links/ok/good_provider.so")), 0);
+    CU_ASSERT_EQUAL_FATAL(symlink("../ok/good_agent.so", tp("t_links/gw/good_agent.so")), 0);
+    chmod(tp("t_links/gw"), 0775);
     char reason[PATH_MAX + 128];
-    snprintf(reason, sizeof reason,
-             "directory %s is world-writable without the sticky bit (mode 0777); "
-             "refusing to load",
-             open_dir);
-
-    fr_loader *l = loader_for(open_dir);
+    snprintf(reason, sizeof reason, "refused: directory %s is writable by group (mode 0775)",
+             real_tp("t_links/gw"));
+    fr_loader *l = loader_for(tp("t_links/ok"));
     const fr_loaded_plugin *p = NULL;
-    char err[2048];
+    char err[2048] = "";
+    CU_ASSERT_EQUAL(fr__loader_get(l, "good_provider", &p, err, sizeof err), FR_E_PERMISSION);
+    assert_refusal(err, tp("t_links/ok/good_provider.so"), reason);
+    fr__loader_free(l);
+    l = loader_for(tp("t_links/gw"));
     CU_ASSERT_EQUAL(fr__loader_get(l, "good_agent", &p, err, sizeof err), FR_E_PERMISSION);
-    assert_refusal(err, tp("wwdir/good_agent.so"), reason);
+    assert_refusal(err, tp("t_links/gw/good_agent.so"), reason);
+    fr__loader_free(l);
+    chmod(tp("t_links/gw"), 0755);
+}
+
+/* Owned by another user: the file, or a directory above it.  Needs root to make such a
+ * file; otherwise only this case is skipped, saying why. */
+static void test_owner_trust(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr,
+                "\n  skipped: files owned by another user need root to create "
+                "(running as uid %u)\n",
+                (unsigned)geteuid());
+        return;
+    }
+    const uid_t nobody = 65534;
+    mkdirs(tp("t_owner/dir"), 0755);
+    copy_plugin("good_agent", tp("t_owner/good_agent.so"), 0755);
+    copy_plugin("good_agent", tp("t_owner/dir/good_agent.so"), 0755);
+    CU_ASSERT_EQUAL_FATAL(chown(tp("t_owner/good_agent.so"), nobody, (gid_t)-1), 0);
+    CU_ASSERT_EQUAL_FATAL(chown(tp("t_owner/dir"), nobody, (gid_t)-1), 0);
+
+    fr_loader *l = loader_for(tp("t_owner"));
+    const fr_loaded_plugin *p = NULL;
+    char err[2048] = "";
+    CU_ASSERT_EQUAL(fr__loader_get(l, "good_agent", &p, err, sizeof err), FR_E_PERMISSION);
+    assert_refusal_prefix(err, tp("t_owner/good_agent.so"), "refused: file is owned by uid 65534");
+    CU_ASSERT(strstr(err, "not by root or the current user (uid 0") != NULL);
     fr__loader_free(l);
 
-    /* Like /tmp: with the sticky bit, others cannot replace our file. */
-    l = loader_for(sticky_dir);
-    CU_ASSERT_EQUAL(fr__loader_get(l, "good_agent", &p, err, sizeof err), FR_OK);
+    l = loader_for(tp("t_owner/dir"));
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "refused: directory %s is owned by uid 65534",
+             real_tp("t_owner/dir"));
+    CU_ASSERT_EQUAL(fr__loader_get(l, "good_agent", &p, err, sizeof err), FR_E_PERMISSION);
+    assert_refusal_prefix(err, tp("t_owner/dir/good_agent.so"), want);
     fr__loader_free(l);
-    chmod(open_dir, 0755);
-    chmod(sticky_dir, 0755);
+}
+
+/* A relative FLUXROUTE_PLUGIN_PATH entry is refused (it would follow the working
+ * directory); a search that reaches it stops there, and the listing shows it.  A
+ * relative --plugin-dir is the user's own word and resolves against the working
+ * directory. */
+static void test_relative_path_list(void)
+{
+    char old_cwd[PATH_MAX];
+    CU_ASSERT_FATAL(getcwd(old_cwd, sizeof old_cwd) != NULL);
+    mkdirs(tp("t_rel/plugins"), 0755);
+    copy_plugin("good_agent", tp("t_rel/plugins/good_agent.so"), 0755);
+    CU_ASSERT_FATAL(chdir(tp("t_rel")) == 0);
+
+    fr_loader *l = fr__loader_new();
+    CU_ASSERT_FATAL(l != NULL);
+    CU_ASSERT_EQUAL(fr__loader_add_path_list(l, "plugins:/nonexistent", "FLUXROUTE_PLUGIN_PATH"),
+                    FR_OK);
+    const fr_loaded_plugin *p = NULL;
+    char err[1024] = "";
+    static const char why[] = "FLUXROUTE_PLUGIN_PATH entry \"plugins\" is a relative path; "
+                              "only absolute directories are searched";
+    char want[512];
+    snprintf(want, sizeof want, "plugin \"good_agent\": refused: %s", why);
+    CU_ASSERT_EQUAL(fr__loader_get(l, "good_agent", &p, err, sizeof err), FR_E_PERMISSION);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    CU_ASSERT_EQUAL(fr__loader_count(l), 0);
+    fr_plugin_listing *items = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(fr__loader_list(l, &items, &n), FR_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_STRING_EQUAL(items[0].path, "plugins");
+    CU_ASSERT_STRING_EQUAL(items[0].origin, "FLUXROUTE_PLUGIN_PATH");
+    CU_ASSERT_STRING_EQUAL(items[0].refusal, why);
+    CU_ASSERT_PTR_NULL(items[0].plugin);
+    fr__plugin_listing_free(items, n);
+    fr__loader_free(l);
+
+    l = loader_for("plugins");
+    get_ok(l, "good_agent");
+    fr__loader_free(l);
+    CU_ASSERT_FATAL(chdir(old_cwd) == 0);
 }
 
 /* Symlinks are followed: a link to a good plugin loads (its digest is the target's),
@@ -385,10 +520,17 @@ static void test_symlinks(void)
         char want[65];
         sha256sum_of(tp("links/real/good_agent.so"), want);
         CU_ASSERT_STRING_EQUAL(p->sha256, want);
+        /* What was loaded is the canonical path that was checked, not the link, which
+         * could be pointed elsewhere between the checks and dlopen. */
+        struct link_map *lm = NULL;
+        char *real = realpath(tp("links/real/good_agent.so"), NULL);
+        CU_ASSERT(dlinfo(p->handle, RTLD_DI_LINKMAP, &lm) == 0 && lm && real &&
+                  strcmp(lm->l_name, real) == 0);
+        free(real);
     }
     CU_ASSERT_EQUAL(fr__loader_get(l, "good_provider", &p, err, sizeof err), FR_E_PERMISSION);
     assert_refusal(err, tp("links/good_provider.so"),
-                   "writable by group or others (mode 0666); refusing to load");
+                   "refused: file is writable by group and others (mode 0666)");
     CU_ASSERT_EQUAL(fr__loader_get(l, "dangling", &p, err, sizeof err), FR_E_NOT_FOUND);
     assert_refusal(err, tp("links/dangling.so"), "cannot stat: No such file or directory");
     fr__loader_free(l);
@@ -535,7 +677,7 @@ static void test_search_order_and_list(void)
     fr__loader_add_dir(l, b, "built-in");
     CU_ASSERT_EQUAL(fr__loader_get(l, "good_agent", &p, err, sizeof err), FR_E_PERMISSION);
     assert_refusal(err, tp("order/a/good_agent.so"),
-                   "writable by group or others (mode 0666); refusing to load");
+                   "refused: file is writable by group and others (mode 0666)");
     fr__loader_free(l);
 }
 
@@ -563,7 +705,9 @@ static const struct {
     {"load_file with a bare file name", test_load_file_relative},
     {"descriptor defects are refused and unloaded", test_descriptor_refusals},
     {"unsafe modes and non-plugin files are refused", test_file_refusals},
-    {"world-writable dir without sticky bit", test_world_writable_dir},
+    {"directory trust: owner, modes, sticky parents, both ends of links", test_dir_trust},
+    {"files and directories owned by another user", test_owner_trust},
+    {"relative FLUXROUTE_PLUGIN_PATH entries are refused", test_relative_path_list},
     {"symlinks are followed and checked", test_symlinks},
     {"plugin names are validated", test_name_validation},
     {"not found lists the searched dirs", test_not_found},
