@@ -141,8 +141,12 @@ static enum MHD_Result tenant_key_create(server *sv, struct MHD_Connection *c, c
                  !fr__cp_get_str(&f, b, "role", 0, 15, role, sizeof role)) {
             if (!role[0])
                 snprintf(role, sizeof role, "operator");
-            if (strcmp(role, "viewer") && strcmp(role, "operator") && strcmp(role, "admin"))
-                fr__cp_ferr(&f, "role", "must be viewer, operator or admin");
+            /* The roles of serve's keys file, read by the same parser serve uses. */
+            fr_role parsed;
+            if (fr__key_role_parse(role, &parsed) != 0)
+                fr__cp_ferr(&f, "role", "must be " FR_KEY_ROLES_TEXT);
+            else
+                snprintf(role, sizeof role, "%s", fr__role_name(parsed));
         }
         json_object_put(b);
         if (f.err[0])

@@ -24,7 +24,8 @@ start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --providers "$S/prov
 # ---- health, auth ------------------------------------------------------------------------------
 req GET /healthz; expect_code "healthz" 200
 req GET /readyz; expect_code "readyz" 200
-req GET /metrics; expect_code "metrics" 200
+req GET /metrics; expect_code "metrics without a key" 401
+req GET /metrics "" -H "Authorization: Bearer admin-key-1"; expect_code "metrics (admin)" 200
 req POST /v1/run '{"manifest": "echo.yaml"}'
 expect_code "no key" 401
 expect_jq "no key" '.error.code == "unauthorized"'
