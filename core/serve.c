@@ -537,15 +537,8 @@ int fr__serve_main(int argc, char **argv)
     }
     cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
     metrics_addr = env_or(metrics_addr, "ROUTER_METRICS_ADDR", NULL);
-    char *series_end = NULL;
-    long long series = series_arg ? strtoll(series_arg, &series_end, 10) : 0;
-    if (series_arg && (!*series_arg || *series_end || series < 0)) {
-        fr__cli_error(&cmd, "--metrics-series-per-namespace %s: not a count (0 or more)",
-                      series_arg);
+    if (fr__serve_metrics_configure(&cmd, metrics_addr, series_arg) != 0)
         return FR_EXIT_USAGE;
-    }
-    if (series_arg)
-        fr__metrics_set_series_cap((size_t)series);
     if (!mdir || (!keys && !cp_url)) {
         fr__cli_error(&cmd, "--manifest-dir and --keys (or --controlplane) are required (see "
                             "fluxroute serve --help)");
@@ -554,13 +547,6 @@ int fr__serve_main(int argc, char **argv)
     struct sockaddr_in sa;
     if (parse_addr(addr, &sa) != 0) {
         fr__cli_error(&cmd, "--addr %s: expected HOST:PORT (IPv4)", addr);
-        return FR_EXIT_USAGE;
-    }
-    struct sockaddr_storage msa;
-    socklen_t msalen;
-    if (metrics_addr && fr__metrics_parse_addr(metrics_addr, &msa, &msalen) != 0) {
-        fr__cli_error(&cmd, "--metrics-addr %s: expected HOST:PORT, :PORT or [V6]:PORT",
-                      metrics_addr);
         return FR_EXIT_USAGE;
     }
 

@@ -120,6 +120,12 @@ void fr__reply_json(fr_reply *out, int status, json_object *o);
 void fr__serve_metrics_route(const fr_identity *who, const char *url, const char *method,
                              fr_reply *out);
 
+/* Checks --metrics-addr (NULL: none) and applies --metrics-series-per-namespace (NULL:
+ * the default).  Returns 0, or -1 after saying what is wrong (exit 2). */
+struct cli_command;
+int fr__serve_metrics_configure(const struct cli_command *cmd, const char *addr,
+                                const char *series);
+
 /* The --metrics-addr listener: /metrics, /healthz, /readyz without authentication, 404
  * for anything else; plain HTTP on its own thread. */
 typedef struct fr_metrics_listener fr_metrics_listener;

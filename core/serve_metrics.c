@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "observe.h"
 #include "serve.h"
 
@@ -61,6 +62,26 @@ void fr__serve_metrics_route(const fr_identity *who, const char *url, const char
 }
 
 /* ---- the --metrics-addr listener ---------------------------------------------------- */
+
+int fr__serve_metrics_configure(const struct cli_command *cmd, const char *addr, const char *series)
+{
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    if (addr && fr__metrics_parse_addr(addr, &sa, &salen) != 0) {
+        fr__cli_error(cmd, "--metrics-addr %s: expected HOST:PORT, :PORT or [V6]:PORT", addr);
+        return -1;
+    }
+    if (!series)
+        return 0;
+    char *end = NULL;
+    long long n = strtoll(series, &end, 10);
+    if (!*series || *end || n < 0) {
+        fr__cli_error(cmd, "--metrics-series-per-namespace %s: not a count (0 or more)", series);
+        return -1;
+    }
+    fr__metrics_set_series_cap((size_t)n);
+    return 0;
+}
 
 static void probe_reply(const fr_metrics_listener *l, const char *url, const char *method,
                         fr_reply *out)
