@@ -10,7 +10,8 @@
  *   GET    /tenants/ID                              admin; tenant (itself, else 404)
  *   POST   /tenants/ID/suspend | /unsuspend         admin
  *   GET    /tenants/ID/keys                         admin; tenant (itself)
- *   POST   /tenants/ID/keys {role}                  admin (plaintext returned once)
+ *   POST   /tenants/ID/keys {role}                  admin (plaintext returned once; role
+ *                                                   metrics: serve's /metrics only, 403 here)
  *   DELETE /tenants/ID/keys/KEY_ID                  admin
  *   POST   /service-keys                            admin
  *   DELETE /keys/KEY_ID                             admin
@@ -141,8 +142,12 @@ static enum MHD_Result tenant_key_create(server *sv, struct MHD_Connection *c, c
                  !fr__cp_get_str(&f, b, "role", 0, 15, role, sizeof role)) {
             if (!role[0])
                 snprintf(role, sizeof role, "operator");
-            if (strcmp(role, "viewer") && strcmp(role, "operator") && strcmp(role, "admin"))
-                fr__cp_ferr(&f, "role", "must be viewer, operator or admin");
+            /* The roles of serve's keys file, read by the same parser serve uses. */
+            fr_role parsed;
+            if (fr__key_role_parse(role, &parsed) != 0)
+                fr__cp_ferr(&f, "role", "must be " FR_KEY_ROLES_TEXT);
+            else
+                snprintf(role, sizeof role, "%s", fr__role_name(parsed));
         }
         json_object_put(b);
         if (f.err[0])
@@ -294,6 +299,12 @@ static int authenticate(server *sv, struct MHD_Connection *c, caller *who, enum 
     if (who->key.kind == FR_KEY_TENANT && !who->key.tenant_active) {
         *sent = fr__cp_send_error(c, 403, "tenant_suspended", "tenant \"%s\" is suspended",
                                   who->key.tenant);
+        return -1;
+    }
+    if (who->key.kind == FR_KEY_TENANT && strcmp(who->key.role, "metrics") == 0) {
+        /* A scraper's key: serve's /metrics is all it may read, here nothing. */
+        *sent = fr__cp_send_error(c, 403, "forbidden",
+                                  "a key with the metrics role may only read serve's /metrics");
         return -1;
     }
     return 0;

@@ -42,7 +42,7 @@ typedef struct fr_cp_key {
     fr_key_kind kind;
     char tenant[65];     /* tenant keys */
     char namespace_[33]; /* tenant keys: the tenant's namespace */
-    char role[16];       /* tenant keys: viewer|operator|admin; else the kind's name */
+    char role[16];       /* tenant keys: viewer|operator|admin|metrics; else the kind's name */
     int tenant_active;   /* tenant keys: the tenant is not suspended */
 } fr_cp_key;
 

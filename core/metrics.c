@@ -4,7 +4,14 @@
  * The metrics are a table (name, type, help, labels, buckets).  A series (one label set)
  * is created under the registry lock and never freed, so callers resolve it once and
  * then update it with atomic adds: the hot path formats no strings and takes no lock.
- * Plugin counters (host->metric) are families created on demand. */
+ * Plugin counters (host->metric) are families created on demand.
+ *
+ * Label values that tenants choose (agent ids, breaker names, provider ids, models) are
+ * bounded: each namespace may create a number of series (fr__metrics_set_series_cap);
+ * beyond it, new series carry "other" in those labels, so a tenant with ever new ids
+ * grows the "other" series' counts, not the exposition; so does a value longer than
+ * TENANT_VALUE_MAX bytes (ids have no length limit).  Namespaces themselves come from
+ * the server's keys (serve refuses a manifest of another namespace): not folded. */
 #include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -117,12 +124,29 @@ typedef struct family {
     metric_type type;
     const char *const *label_names;
     size_t n_labels;
+    unsigned tenant_mask; /* bit i: label i is tenant-chosen */
+    int ns_label;         /* index of "namespace", or -1 */
     int is_double;
     fr_metric_series *series, **tail;
     struct family *next; /* plugin families */
 } family;
 
+/* Labels whose values tenants choose; series with them count against a namespace. */
+static const char *const tenant_labels[] = {"agent", "breaker", "provider", "model", NULL};
+static const char other_value[] = "other";
+#define TENANT_VALUE_MAX 64
+
+/* Series a namespace has created with tenant-chosen labels (reg_mu; never freed: the
+ * namespaces are the server's). */
+typedef struct ns_budget {
+    struct ns_budget *next;
+    size_t used;
+    char ns[];
+} ns_budget;
+
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static ns_budget *budgets;
+static size_t series_cap = FR_METRICS_SERIES_PER_NAMESPACE_DEFAULT;
 static family fams[FR_M_COUNT_];
 static int fams_ready;
 static family *plugin_fams;
@@ -139,15 +163,22 @@ static void fams_init(void)
         f->help = defs[i].help;
         f->type = defs[i].type;
         f->label_names = defs[i].labels;
-        while (f->n_labels < 5 && defs[i].labels[f->n_labels])
-            f->n_labels++;
+        f->ns_label = -1;
+        for (; f->n_labels < 5 && defs[i].labels[f->n_labels]; f->n_labels++) {
+            const char *l = defs[i].labels[f->n_labels];
+            for (int t = 0; tenant_labels[t]; t++)
+                if (strcmp(l, tenant_labels[t]) == 0)
+                    f->tenant_mask |= 1u << f->n_labels;
+            if (strcmp(l, "namespace") == 0)
+                f->ns_label = (int)f->n_labels;
+        }
         f->tail = &f->series;
     }
     fams_ready = 1;
 }
 
 /* reg_mu held. */
-static fr_metric_series *family_series(family *f, const char *const *labels)
+static fr_metric_series *find_series(const family *f, const char *const *labels)
 {
     for (fr_metric_series *s = f->series; s; s = s->next) {
         size_t i = 0;
@@ -156,6 +187,26 @@ static fr_metric_series *family_series(family *f, const char *const *labels)
         if (i == f->n_labels)
             return s;
     }
+    return NULL;
+}
+
+/* reg_mu held.  The budget of namespace `ns`, created on first use; NULL on OOM. */
+static ns_budget *budget_of(const char *ns)
+{
+    ns_budget *b = budgets;
+    while (b && strcmp(b->ns, ns) != 0)
+        b = b->next;
+    if (!b && (b = calloc(1, sizeof *b + strlen(ns) + 1)) != NULL) {
+        strcpy(b->ns, ns);
+        b->next = budgets;
+        budgets = b;
+    }
+    return b;
+}
+
+/* reg_mu held.  A new series (labels copied); NULL on OOM. */
+static fr_metric_series *new_series(family *f, const char *const *labels)
+{
     fr_metric_series *s = calloc(1, sizeof *s);
     char **vals = calloc(f->n_labels + 1, sizeof *vals);
     if (!s || !vals) {
@@ -178,16 +229,55 @@ static fr_metric_series *family_series(family *f, const char *const *labels)
     return s;
 }
 
-fr_metric_series *fr__metric_series(fr_metric_id id, const char *const *labels)
+/* reg_mu held.  The series with these labels; a new one with tenant-chosen labels counts
+ * against the budget of namespace `ns` (NULL: the family's namespace label, else ""),
+ * and past the cap is the series with "other" in their place. */
+static fr_metric_series *family_series(family *f, const char *ns, const char *const *labels)
+{
+    fr_metric_series *s = find_series(f, labels);
+    if (s || !f->tenant_mask)
+        return s ? s : new_series(f, labels);
+    if (!ns)
+        ns = f->ns_label >= 0 && labels[f->ns_label] ? labels[f->ns_label] : "";
+    int too_long = 0;
+    for (size_t i = 0; i < f->n_labels; i++)
+        too_long |= (f->tenant_mask & (1u << i)) && labels[i] &&
+                    strnlen(labels[i], TENANT_VALUE_MAX + 1) > TENANT_VALUE_MAX;
+    ns_budget *b = too_long ? NULL : budget_of(ns);
+    if (b && b->used < series_cap) {
+        if ((s = new_series(f, labels)) != NULL)
+            b->used++;
+        return s;
+    }
+    const char *folded[5];
+    for (size_t i = 0; i < f->n_labels; i++)
+        folded[i] = f->tenant_mask & (1u << i) ? other_value : labels[i];
+    s = find_series(f, folded);
+    return s ? s : new_series(f, folded);
+}
+
+fr_metric_series *fr__metric_series_in(fr_metric_id id, const char *ns, const char *const *labels)
 {
     if ((unsigned)id >= FR_M_COUNT_)
         return NULL;
     static const char *const none[1] = {NULL};
     pthread_mutex_lock(&reg_mu);
     fams_init();
-    fr_metric_series *s = family_series(&fams[id], labels ? labels : none);
+    fr_metric_series *s = family_series(&fams[id], ns, labels ? labels : none);
     pthread_mutex_unlock(&reg_mu);
     return s;
+}
+
+fr_metric_series *fr__metric_series(fr_metric_id id, const char *const *labels)
+{
+    return fr__metric_series_in(id, NULL, labels);
+}
+
+void fr__metrics_set_series_cap(size_t per_namespace)
+{
+    pthread_mutex_lock(&reg_mu);
+    series_cap = per_namespace;
+    pthread_mutex_unlock(&reg_mu);
 }
 
 void fr__metric_add(fr_metric_series *s, uint64_t n)
@@ -263,7 +353,7 @@ void fr__metrics_plugin_add(const char *plugin, const char *name, double value)
     }
     free(full);
     const char *labels[] = {plugin ? plugin : "unknown"};
-    fr_metric_series *s = f ? family_series(f, labels) : NULL;
+    fr_metric_series *s = f ? family_series(f, NULL, labels) : NULL;
     if (s) {
         double d;
         uint64_t bits = atomic_load(&s->value);
@@ -431,8 +521,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     return rc;
 }
 
-/* METRICS_ADDR: ":2112", "host:port", "[v6]:port".  Returns 0 with *sa filled. */
-static int parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *len)
+int fr__metrics_parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *len)
 {
     const char *colon = strrchr(addr, ':');
     if (!colon)
@@ -484,7 +573,7 @@ int fr__metrics_server_start_from_env(void)
     const char *addr = env_or("METRICS_ADDR", ":2112");
     struct sockaddr_storage sa;
     socklen_t salen;
-    if (parse_addr(addr, &sa, &salen) != 0) {
+    if (fr__metrics_parse_addr(addr, &sa, &salen) != 0) {
         fprintf(stderr, "fluxroute: METRICS_ADDR=\"%s\": expected HOST:PORT, :PORT or [V6]:PORT\n",
                 addr);
         return -1;

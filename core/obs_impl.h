@@ -63,6 +63,11 @@ typedef struct fr_metric_series fr_metric_series;
  * Takes the registry lock: resolve once, then update lock-free.  NULL on OOM. */
 fr_metric_series *fr__metric_series(fr_metric_id id, const char *const *labels);
 
+/* The same, counting a new series with tenant-chosen labels (agent, breaker, provider,
+ * model) against namespace `ns` (borrowed; NULL: the metric's namespace label) rather
+ * than its own label: for metrics without one, such as the provider metrics. */
+fr_metric_series *fr__metric_series_in(fr_metric_id id, const char *ns, const char *const *labels);
+
 /* Lock-free updates (NULL series are ignored). */
 void fr__metric_add(fr_metric_series *s, uint64_t n);
 void fr__metric_set(fr_metric_series *s, int64_t v);

@@ -622,18 +622,23 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
         fr__obs_scan_usage(response, response_len, &u);
     const char *model = u.model[0] ? u.model : "unknown";
     fr_error_class cls = st == FR_OK ? FR_CLASS_NONE : fr_status_class(st);
+    /* The provider metrics have no namespace label; their model and provider labels
+     * still count against the run's namespace. */
+    const char *ns = call->run && call->run->obs ? call->run->obs->ns : NULL;
     const char *rl[] = {provider_id, model, st == FR_OK ? "succeeded" : "failed",
                         fr_class_name(cls)};
-    fr__metric_count(FR_M_PROVIDER_REQUESTS, rl, 1);
+    fr__metric_add(fr__metric_series_in(FR_M_PROVIDER_REQUESTS, ns, rl), 1);
     const char *ll[] = {provider_id, model};
-    fr__metric_observe_us(fr__metric_series(FR_M_PROVIDER_LATENCY, ll), latency);
+    fr__metric_observe_us(fr__metric_series_in(FR_M_PROVIDER_LATENCY, ns, ll), latency);
     if (u.input_tokens > 0) {
         const char *tl_[] = {provider_id, model, "input"};
-        fr__metric_count(FR_M_PROVIDER_TOKENS, tl_, (uint64_t)u.input_tokens);
+        fr__metric_add(fr__metric_series_in(FR_M_PROVIDER_TOKENS, ns, tl_),
+                       (uint64_t)u.input_tokens);
     }
     if (u.output_tokens > 0) {
         const char *tl_[] = {provider_id, model, "output"};
-        fr__metric_count(FR_M_PROVIDER_TOKENS, tl_, (uint64_t)u.output_tokens);
+        fr__metric_add(fr__metric_series_in(FR_M_PROVIDER_TOKENS, ns, tl_),
+                       (uint64_t)u.output_tokens);
     }
     /* For the attempt's log line. */
     fr_obs_usage *acc = &tl.usage;

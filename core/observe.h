@@ -15,7 +15,9 @@
 #ifndef FR_CORE_OBSERVE_H
 #define FR_CORE_OBSERVE_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "engine.h"
 #include "rbac.h"
@@ -73,6 +75,12 @@ char *fr__metrics_render(void);
  * should be the route pattern ("/v1/run"), not the raw path, to bound cardinality. */
 void fr__metrics_http_request(const char *route, int code);
 
+/* Series each namespace may create with label values its manifests choose (agent ids,
+ * breaker names, provider ids, models); past it those labels read "other".  Set before
+ * runs start (`serve --metrics-series-per-namespace`); thread-safe. */
+#define FR_METRICS_SERIES_PER_NAMESPACE_DEFAULT 256
+void fr__metrics_set_series_cap(size_t per_namespace);
+
 /* Plugin counters (host->metric): fluxroute_plugin_<name>_total{plugin}. */
 void fr__metrics_plugin_add(const char *plugin, const char *name, double value);
 
@@ -82,6 +90,10 @@ void fr__metrics_plugin_add(const char *plugin, const char *name, double value);
  * stderr (bad address, port in use, unreadable certificate). */
 int fr__metrics_server_start_from_env(void);
 void fr__metrics_server_stop(void);
+
+/* A listen address: ":2112", "HOST:PORT" (IPv4, "localhost"), "[V6]:PORT".  Returns 0
+ * with *sa and *len filled, -1 when it is none of these. */
+int fr__metrics_parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *len);
 
 /* ---- audit log ---------------------------------------------------------------------- */
 

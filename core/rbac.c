@@ -6,7 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const role_names[] = {"viewer", "operator", "admin"};
+static const char *const role_names[] = {"viewer", "operator", "admin", "metrics"};
+#define N_ROLES (sizeof role_names / sizeof role_names[0])
 
 static const struct {
     const char *key, *name;
@@ -22,7 +23,8 @@ static const struct {
     [FR_ACTION_ADMIN] = {"admin_roles", "admin", FR_ROLE_BIT(FR_ROLE_ADMIN)},
 };
 
-int fr__role_parse(const char *text, fr_role *out)
+/* Roles [0, n_roles) of role_names. */
+static int parse_among(const char *text, unsigned n_roles, fr_role *out)
 {
     if (!text)
         return -1;
@@ -31,7 +33,7 @@ int fr__role_parse(const char *text, fr_role *out)
     size_t len = strlen(text);
     while (len > 0 && isspace((unsigned char)text[len - 1]))
         len--;
-    for (int r = 0; r < 3; r++) {
+    for (unsigned r = 0; r < n_roles; r++) {
         if (strlen(role_names[r]) == len && strncasecmp(role_names[r], text, len) == 0) {
             *out = (fr_role)r;
             return 0;
@@ -40,9 +42,19 @@ int fr__role_parse(const char *text, fr_role *out)
     return -1;
 }
 
+int fr__role_parse(const char *text, fr_role *out)
+{
+    return parse_among(text, FR_ROLE_ADMIN + 1, out);
+}
+
+int fr__key_role_parse(const char *text, fr_role *out)
+{
+    return parse_among(text, N_ROLES, out);
+}
+
 const char *fr__role_name(fr_role role)
 {
-    return (unsigned)role < 3 ? role_names[role] : "unknown";
+    return (unsigned)role < N_ROLES ? role_names[role] : "unknown";
 }
 
 const char *fr__action_key(fr_action action)

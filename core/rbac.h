@@ -2,7 +2,15 @@
 #ifndef FR_CORE_RBAC_H
 #define FR_CORE_RBAC_H
 
-typedef enum fr_role { FR_ROLE_VIEWER = 0, FR_ROLE_OPERATOR = 1, FR_ROLE_ADMIN = 2 } fr_role;
+/* viewer, operator and admin are the roles of tenants (manifests' router.rbac lists,
+ * REQUEST_ROLE).  metrics is a role of server keys only (keys file, mTLS clients, control
+ * plane keys): it may read serve's /metrics and nothing else. */
+typedef enum fr_role {
+    FR_ROLE_VIEWER = 0,
+    FR_ROLE_OPERATOR = 1,
+    FR_ROLE_ADMIN = 2,
+    FR_ROLE_METRICS = 3
+} fr_role;
 typedef enum fr_action {
     FR_ACTION_RUN = 0,
     FR_ACTION_VALIDATE = 1,
@@ -15,8 +23,13 @@ typedef enum fr_action {
 typedef unsigned fr_role_set;
 #define FR_ROLE_BIT(r) (1u << (r))
 
-/* Parses a role name: trimmed, case-insensitive.  Returns 0 or -1 for an unknown role. */
+/* Parses a tenant role name (viewer, operator, admin): trimmed, case-insensitive.  Returns
+ * 0 or -1 for an unknown role ("metrics" included: no manifest may grant it an action). */
 int fr__role_parse(const char *text, fr_role *out);
+/* The same for the role of a server key or client: also accepts "metrics". */
+int fr__key_role_parse(const char *text, fr_role *out);
+/* The key roles for messages: "viewer, operator, admin or metrics". */
+#define FR_KEY_ROLES_TEXT "viewer, operator, admin or metrics"
 const char *fr__role_name(fr_role role);
 /* The manifest key of an action's list ("run_roles") and its name ("run_manifest"). */
 const char *fr__action_key(fr_action action);

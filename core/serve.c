@@ -1,8 +1,9 @@
 /* `fluxroute serve`: the router HTTP API.
  *
  * libmicrohttpd with an epoll thread pool; GnuTLS for TLS 1.2+ and client certificates.
- * Every request but health checks and metrics is authenticated (API key or verified
- * client certificate), authorised by role, and confined to its tenant's namespace. */
+ * Every request but health checks is authenticated (API key or verified client
+ * certificate), authorised by role, and confined to its tenant's namespace.  /metrics
+ * needs the admin or metrics role; --metrics-addr serves it without a key elsewhere. */
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -192,7 +193,7 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
         fr__sha256_hex(authz + 7, strlen(authz + 7), hex);
         fr_cp_identity id;
         fr_status st = fr__cp_lookup_key(s->cp, hex, &id);
-        if (st == FR_OK && fr__role_parse(id.role, &who->role) == 0) {
+        if (st == FR_OK && fr__key_role_parse(id.role, &who->role) == 0) {
             snprintf(who->id, sizeof who->id, "%s", id.key_id);
             snprintf(who->tenant, sizeof who->tenant, "%s", id.tenant);
             snprintf(who->namespace_, sizeof who->namespace_, "%s", id.namespace_);
@@ -281,23 +282,20 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
             json_tokener_parse(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}"));
         return;
     }
-    if (is(url, "/metrics", NULL)) {
-        out->route = "/metrics";
-        char *text = fr__metrics_render();
-        out->status = text ? 200 : 500;
-        out->body = text;
-        out->body_len = text ? strlen(text) : 0;
-        out->content_type = "text/plain; version=0.0.4";
-        return;
-    }
     if (rq->body.too_big) {
         fr__reply_error(out, 413, "payload_too_large", "the request body exceeds %zu bytes",
                         s->max_body);
         return;
     }
     fr_identity who;
+    if (is(url, "/metrics", NULL))
+        out->route = "/metrics";
     if (identify(s, c, &who, out) != 0)
         return;
+    if (is(url, "/metrics", NULL) || who.role == FR_ROLE_METRICS) {
+        fr__serve_metrics_route(&who, url, method, out);
+        return;
+    }
     const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
     if (tp && strlen(tp) < sizeof who.traceparent)
         snprintf(who.traceparent, sizeof who.traceparent, "%s", tp);
@@ -453,11 +451,13 @@ static const char serve_usage[] =
     "usage: fluxroute serve [--addr HOST:PORT] --manifest-dir DIR --keys FILE\n"
     "                       [--providers FILE] [--plugin-dir DIR]... [--threads N]\n"
     "                       [--max-runs N] [--max-body BYTES] [--retention DURATION]\n"
-    "                       [--retention-count N]\n"
+    "                       [--retention-count N] [--metrics-addr HOST:PORT]\n"
+    "                       [--metrics-series-per-namespace N]\n"
     "\n"
     "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET/DELETE\n"
-    "/v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz, /metrics.  With port 0 an\n"
-    "ephemeral port is bound and `listening on http://HOST:PORT` is the first line printed.\n"
+    "/v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz; /metrics (admin or metrics\n"
+    "role).  With port 0 an ephemeral port is bound and `listening on http://HOST:PORT` is\n"
+    "the first line printed (then `metrics listening on http://HOST:PORT` with --metrics-addr).\n"
     "\n"
     "  --addr HOST:PORT     (ROUTER_ADDR, default :8080)\n"
     "  --manifest-dir DIR   named manifests come only from here (ROUTER_MANIFEST_DIR)\n"
@@ -470,6 +470,11 @@ static const char serve_usage[] =
     "  --max-body BYTES     request body limit (default 1048576)\n"
     "  --retention D        how long finished runs and traces are kept (default 1h)\n"
     "  --retention-count N  and how many at most (default 1000)\n"
+    "  --metrics-addr HOST:PORT  a second, plain-HTTP listener WITHOUT authentication for\n"
+    "                       /metrics, /healthz and /readyz (ROUTER_METRICS_ADDR): bind it to\n"
+    "                       a private network only\n"
+    "  --metrics-series-per-namespace N  series a namespace's agent, breaker, provider and\n"
+    "                       model labels may create; past it they read \"other\" (default 256)\n"
     "  --controlplane URL   look keys up in, and report usage to, the control plane\n"
     "                       (CONTROLPLANE_URL; CONTROLPLANE_SERVICE_KEY is the service key;\n"
     "                       CONTROLPLANE_SPOOL the usage spool, default ./fluxroute-usage.spool)\n"
@@ -487,7 +492,7 @@ int fr__serve_main(int argc, char **argv)
     static const cli_command cmd = {"serve", NULL, "", serve_usage};
     const char *addr = NULL, *mdir = NULL, *keys = NULL, *providers = NULL, *threads_arg = NULL;
     const char *max_runs_arg = NULL, *max_body_arg = NULL, *ret_arg = NULL, *ret_count_arg = NULL;
-    const char *cp_url = NULL;
+    const char *cp_url = NULL, *metrics_addr = NULL, *series_arg = NULL;
     const char *pos[1];
     size_t n_pos;
     cli_list dirs = {0};
@@ -502,6 +507,8 @@ int fr__serve_main(int argc, char **argv)
                             {"--retention", 1, &ret_arg, NULL, NULL},
                             {"--retention-count", 1, &ret_count_arg, NULL, NULL},
                             {"--controlplane", 1, &cp_url, NULL, NULL},
+                            {"--metrics-addr", 1, &metrics_addr, NULL, NULL},
+                            {"--metrics-series-per-namespace", 1, &series_arg, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(&cmd, argc, argv, opts, pos, 0, &n_pos);
     if (rc != 0)
@@ -529,6 +536,9 @@ int fr__serve_main(int argc, char **argv)
         return FR_EXIT_USAGE;
     }
     cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
+    metrics_addr = env_or(metrics_addr, "ROUTER_METRICS_ADDR", NULL);
+    if (fr__serve_metrics_configure(&cmd, metrics_addr, series_arg) != 0)
+        return FR_EXIT_USAGE;
     if (!mdir || (!keys && !cp_url)) {
         fr__cli_error(&cmd, "--manifest-dir and --keys (or --controlplane) are required (see "
                             "fluxroute serve --help)");
@@ -639,9 +649,19 @@ int fr__serve_main(int argc, char **argv)
                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_ARRAY,
                              used, MHD_OPTION_END);
     free(cert), free(key), free(ca);
-    if (!srv.d) {
-        fr__cli_error(&cmd, "cannot listen on %s%s", addr,
-                      srv.tls ? " (or the TLS certificate, key or CA is invalid)" : "");
+    /* Started with the signals blocked, as the main daemon: its thread never takes them. */
+    fr_metrics_listener *ml =
+        srv.d && metrics_addr
+            ? fr__metrics_listener_start(metrics_addr, &srv.ready, err, sizeof err)
+            : NULL;
+    if (!srv.d || (metrics_addr && !ml)) {
+        if (srv.d) {
+            fr__cli_error(&cmd, "%s", err);
+            MHD_stop_daemon(srv.d);
+        } else {
+            fr__cli_error(&cmd, "cannot listen on %s%s", addr,
+                          srv.tls ? " (or the TLS certificate, key or CA is invalid)" : "");
+        }
         fr__runs_free(srv.runs);
         fr__manifest_free(prov);
         fr__auth_free(srv.auth);
@@ -651,6 +671,8 @@ int fr__serve_main(int argc, char **argv)
     char host[64];
     inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
     printf("listening on %s://%s:%u\n", srv.tls ? "https" : "http", host, di ? di->port : 0);
+    if (ml)
+        printf("metrics listening on %s\n", fr__metrics_listener_url(ml));
     fflush(stdout);
     atomic_store(&srv.ready, 1);
 
@@ -706,6 +728,7 @@ int fr__serve_main(int argc, char **argv)
         _exit(FR_EXIT_OK);
     }
     MHD_stop_daemon(srv.d);
+    fr__metrics_listener_stop(ml);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
     fr__runs_free(srv.runs);

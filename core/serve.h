@@ -1,11 +1,12 @@
 /* `fluxroute serve`: the router HTTP API (libmicrohttpd, epoll, internal thread pool;
  * TLS and mTLS through GnuTLS).  Internal interfaces between serve.c (daemon, routing,
- * responses), serve_auth.c (identities, keys, mTLS, RBAC) and serve_runs.c (manifests,
- * pipelines, runs, traces, retention). */
+ * responses), serve_auth.c (identities, keys, mTLS, RBAC), serve_runs.c (manifests,
+ * pipelines, runs, traces, retention) and serve_metrics.c (/metrics, --metrics-addr). */
 #ifndef FR_CORE_SERVE_H
 #define FR_CORE_SERVE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
@@ -41,6 +42,9 @@ int fr__auth_verify_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen
 /* The server's policy: whether `role` may perform `action` at all (a manifest's rbac
  * lists may narrow it further, never widen it). */
 int fr__auth_allows(fr_role role, fr_action action);
+/* Whether `role` may read /metrics on serve's address: admin and metrics.  A metrics key
+ * may do nothing else (fr__auth_allows refuses it every action). */
+int fr__auth_may_scrape(fr_role role);
 
 typedef struct fr_server fr_server;
 
@@ -107,6 +111,33 @@ void fr__reply_error(fr_reply *out, int status, const char *code, const char *fm
     __attribute__((format(printf, 4, 5)));
 /* Fills `out` with a JSON body (takes the object). */
 void fr__reply_json(fr_reply *out, int status, json_object *o);
+
+/* ---- serve_metrics.c ---- */
+
+/* /metrics on serve's address, and any request of a metrics key (which gets 403 for
+ * anything but /metrics): 403 unless who may scrape (fr__auth_may_scrape), 405 for a
+ * method other than GET or HEAD, else the exposition. */
+void fr__serve_metrics_route(const fr_identity *who, const char *url, const char *method,
+                             fr_reply *out);
+
+/* Checks --metrics-addr (NULL: none) and applies --metrics-series-per-namespace (NULL:
+ * the default).  Returns 0, or -1 after saying what is wrong (exit 2). */
+struct cli_command;
+int fr__serve_metrics_configure(const struct cli_command *cmd, const char *addr,
+                                const char *series);
+
+/* The --metrics-addr listener: /metrics, /healthz, /readyz without authentication, 404
+ * for anything else; plain HTTP on its own thread. */
+typedef struct fr_metrics_listener fr_metrics_listener;
+/* Starts it on `addr` (HOST:PORT, :PORT, [V6]:PORT; port 0 picks one).  `ready` is the
+ * server's readiness for /readyz (borrowed for the listener's life).  NULL with the
+ * reason in err when the address is malformed or cannot be bound. */
+fr_metrics_listener *fr__metrics_listener_start(const char *addr, const atomic_int *ready,
+                                                char *err, size_t errlen);
+/* "http://HOST:PORT" with the bound port.  Borrowed from l. */
+const char *fr__metrics_listener_url(const fr_metrics_listener *l);
+/* Stops it (waits for its thread) and frees it.  NULL is ignored. */
+void fr__metrics_listener_stop(fr_metrics_listener *l);
 
 /* The `serve` command. */
 int fr__serve_main(int argc, char **argv);

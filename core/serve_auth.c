@@ -76,10 +76,9 @@ static int fill_identity(const fr_ynode *item, fr_identity *who, const char *lab
                  label, ns);
         return -1;
     }
-    if (fr__role_parse(role, &who->role) != 0) {
-        snprintf(err, errlen,
-                 "%s:%d:%d: %s: unknown role \"%s\" (expected viewer, operator or admin)", path,
-                 item->line, item->col, label, role);
+    if (fr__key_role_parse(role, &who->role) != 0) {
+        snprintf(err, errlen, "%s:%d:%d: %s: unknown role \"%s\" (expected " FR_KEY_ROLES_TEXT ")",
+                 path, item->line, item->col, label, role);
         return -1;
     }
     snprintf(who->tenant, sizeof who->tenant, "%s", tenant);
@@ -236,4 +235,9 @@ int fr__auth_verify_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen
 int fr__auth_allows(fr_role role, fr_action action)
 {
     return (fr__action_default_roles(action) & FR_ROLE_BIT(role)) != 0;
+}
+
+int fr__auth_may_scrape(fr_role role)
+{
+    return role == FR_ROLE_ADMIN || role == FR_ROLE_METRICS;
 }

@@ -126,6 +126,15 @@ req POST /v1/tenants/acme/keys "$ADMIN" '{"role":"viewer"}'
 expect_code "tenant key" 201
 ACME_KEY=$(jq -r .key "$TMP/out")
 ACME_KID=$(jq -r .key_id "$TMP/out")
+req POST /v1/tenants/t01/keys "$ADMIN" '{"role":"metrics"}'
+expect_code "tenant key with the metrics role" 201
+expect_jq "tenant key with the metrics role" '.role == "metrics"'
+T01_METRICS_KEY=$(jq -r .key "$TMP/out")
+req GET /v1/tenants/t01 "$T01_METRICS_KEY"
+expect_code "a metrics key reads nothing here" 403
+req POST /v1/tenants/t01/keys "$ADMIN" '{"role":"root"}'
+expect_code "unknown key role" 400
+expect_jq "unknown key role" '.error.message | test("viewer, operator, admin or metrics")'
 req POST /v1/tenants/globex/keys "$ADMIN"
 GLOBEX_KEY=$(jq -r .key "$TMP/out")
 req POST /v1/service-keys "$ADMIN"

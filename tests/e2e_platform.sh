@@ -85,8 +85,15 @@ took=$(( $(date +%s) - t0 ))
 expect_code "revoked key refused" 401
 if [ "$took" -le 6 ]; then ok "revocation took effect within 5 s (${took}s)"; else not_ok "revocation within 5 s" "${took}s"; fi
 
-# serve's metrics and audit log.
+# serve's metrics and audit log: a control-plane key with the metrics role reads them and
+# nothing else; the tenant's operator key does not.
 req GET /metrics
+expect_code "metrics without a key" 401
+[ "$(cp_req POST /v1/tenants/acme/keys '{"role": "metrics"}')" = 201 ] && ok "metrics key created" || not_ok "metrics key created"
+MKEY=$(jq -r .key "$TMP/cp.json")
+req POST /v1/run '{"manifest": "chat.yaml"}' -H "Authorization: Bearer $MKEY"
+expect_code "metrics key cannot run" 403
+req GET /metrics "" -H "Authorization: Bearer $MKEY"
 expect_code "metrics" 200
 if grep -q 'fluxroute_http_requests_total{route="/v1/run",code="200"}' "$TMP/out"; then ok "metrics: requests by route"; else
   not_ok "metrics: requests by route" "$(grep http_requests "$TMP/out" | head -3)"; fi

@@ -16,6 +16,7 @@ keys:
   - {id: beta-admin, sha256: $(sha beta-key-1), tenant: beta, namespace: beta, role: admin}
 clients:
   - {cn: acme-client, tenant: acme, namespace: acme, role: operator}
+  - {cn: scraper, tenant: ops, namespace: ops, role: metrics}
 YAML
 OP="Authorization: Bearer op-key-1"
 start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --providers "$S/providers.yaml" \
@@ -24,7 +25,8 @@ start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --providers "$S/prov
 # ---- health, auth ------------------------------------------------------------------------------
 req GET /healthz; expect_code "healthz" 200
 req GET /readyz; expect_code "readyz" 200
-req GET /metrics; expect_code "metrics" 200
+req GET /metrics; expect_code "metrics without a key" 401
+req GET /metrics "" -H "Authorization: Bearer admin-key-1"; expect_code "metrics (admin)" 200
 req POST /v1/run '{"manifest": "echo.yaml"}'
 expect_code "no key" 401
 expect_jq "no key" '.error.code == "unauthorized"'
@@ -159,8 +161,8 @@ sleep 4.2
 cat >> "$TMP/keys.yaml" <<YAML
   - {id: late, sha256: $(sha late-key), tenant: acme, namespace: acme, role: operator}
 YAML
-sed -i 's/^clients:$//; s/^  - {cn: acme-client.*$//' "$TMP/keys.yaml"
-printf 'clients:\n  - {cn: acme-client, tenant: acme, namespace: acme, role: operator}\n' >> "$TMP/keys.yaml"
+sed -i 's/^clients:$//; s/^  - {cn: .*$//' "$TMP/keys.yaml"
+printf 'clients:\n  - {cn: acme-client, tenant: acme, namespace: acme, role: operator}\n  - {cn: scraper, tenant: ops, namespace: ops, role: metrics}\n' >> "$TMP/keys.yaml"
 kill -HUP "$SERVE_PID"
 sleep 0.3
 req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer late-key"
@@ -186,6 +188,7 @@ if command -v certtool >/dev/null 2>&1; then
     printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n' >srv.tmpl
     printf 'cn = "acme-client"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >cli.tmpl
     printf 'cn = "acme-client"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >self.tmpl
+    printf 'cn = "scraper"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >scraper.tmpl
     certtool --generate-privkey --key-type=ecdsa --outfile ca.key &&
       certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem &&
       certtool --generate-privkey --key-type=ecdsa --outfile srv.key &&
@@ -194,6 +197,9 @@ if command -v certtool >/dev/null 2>&1; then
       certtool --generate-privkey --key-type=ecdsa --outfile cli.key &&
       certtool --generate-certificate --load-privkey cli.key --load-ca-certificate ca.pem \
         --load-ca-privkey ca.key --template cli.tmpl --outfile cli.pem &&
+      certtool --generate-privkey --key-type=ecdsa --outfile scraper.key &&
+      certtool --generate-certificate --load-privkey scraper.key --load-ca-certificate ca.pem \
+        --load-ca-privkey ca.key --template scraper.tmpl --outfile scraper.pem &&
       certtool --generate-privkey --key-type=ecdsa --outfile self.key &&
       certtool --generate-self-signed --load-privkey self.key --template self.tmpl --outfile self.pem
   ) >"$TMP/certtool.log" 2>&1 || { cat "$TMP/certtool.log"; not_ok "certtool made the test certificates"; }
@@ -204,6 +210,12 @@ if command -v certtool >/dev/null 2>&1; then
   req POST /v1/run '{"manifest": "echo.yaml"}' --cacert "$TMP/ca.pem" --cert "$TMP/cli.pem" --key "$TMP/cli.key"
   expect_code "mTLS: valid client certificate" 200
   expect_jq "mTLS: run" '.status == "succeeded"'
+  req GET /metrics '' --cacert "$TMP/ca.pem" --cert "$TMP/cli.pem" --key "$TMP/cli.key"
+  expect_code "mTLS: an operator client may not read /metrics" 403
+  req GET /metrics '' --cacert "$TMP/ca.pem" --cert "$TMP/scraper.pem" --key "$TMP/scraper.key"
+  expect_code "mTLS: a metrics client reads /metrics" 200
+  req POST /v1/run '{"manifest": "echo.yaml"}' --cacert "$TMP/ca.pem" --cert "$TMP/scraper.pem" --key "$TMP/scraper.key"
+  expect_code "mTLS: a metrics client may not run" 403
   req POST /v1/run '{"manifest": "echo.yaml"}' --cacert "$TMP/ca.pem" -H "$OP"
   expect_code "mTLS: no client certificate" 401
   expect_jq "mTLS: no client certificate" '.error.code == "client_cert_required"'

@@ -1,5 +1,6 @@
 # Helpers for tests that run `fluxroute serve`: start it on an ephemeral loopback port
-# (SERVE_URL is set from its first output line) and stop it.  Source after tests/lib.sh.
+# (SERVE_URL is set from its first output line; METRICS_URL from the second, with
+# --metrics-addr) and stop it.  Source after tests/lib.sh.
 SERVE_PID=""
 stop_serve() {
   if [ -n "$SERVE_PID" ]; then
@@ -21,6 +22,8 @@ start_serve() {
   SERVE_URL=""
   for _ in $(seq 1 600); do # 30 s: a busy machine, a sanitizer build
     SERVE_URL=$(sed -n 's/^listening on \(http[s]*:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$TMP/serve.out")
+    # serve prints both lines at once.
+    METRICS_URL=$(sed -n 's/^metrics listening on \(http:\/\/[^ ]*\)$/\1/p' "$TMP/serve.out")
     [ -n "$SERVE_URL" ] && return 0
     kill -0 "$SERVE_PID" 2>/dev/null || break
     sleep 0.05
