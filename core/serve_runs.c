@@ -583,13 +583,10 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
         report = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     }
-    if (j->sse) {
-        fr__sse_event(j->sse, "report", report ? report : "{}");
-        fr__sse_close(j->sse);
-        j->sse = NULL;
-    }
-    if (report_out)
-        *report_out = report ? strdup(report) : NULL;
+    /* The entry takes the report (and may drop it at once); the caller and the stream get a
+     * copy, after the run has left: whoever has the report finds its slot free and the
+     * run finished. */
+    char *copy = report && (report_out || j->sse) ? strdup(report) : NULL;
     fr_runs *r = j->r;
     pthread_mutex_lock(&r->mu);
     run_entry *e = j->entry;
@@ -603,6 +600,15 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
     pthread_cond_broadcast(&r->idle_cv);
     pthread_mutex_unlock(&r->mu);
     release(r, j->pool, j->p);
+    if (j->sse) {
+        fr__sse_event(j->sse, "report", copy ? copy : "{}");
+        fr__sse_close(j->sse);
+        j->sse = NULL;
+    }
+    if (report_out)
+        *report_out = copy;
+    else
+        free(copy);
     return plugin_us;
 }
 
