@@ -26,6 +26,8 @@
 #include "http_body.h"
 #include "json_parse.h"
 #include "serve.h"
+#include "serve_sse.h"
+#include "size.h"
 
 struct fr_server {
     struct MHD_Daemon *d;
@@ -367,6 +369,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         rq->t0 = fr__mono_us();
         rq->conn = c;
+        rq->defer.conn = c;
         rq->defer.suspend = defer_suspend;
         rq->defer.complete = defer_complete;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -450,9 +453,10 @@ static int parse_addr(const char *addr, struct sockaddr_in *sa)
 static const char serve_usage[] =
     "usage: fluxroute serve [--addr HOST:PORT] --manifest-dir DIR --keys FILE\n"
     "                       [--providers FILE] [--plugin-dir DIR]... [--threads N]\n"
-    "                       [--max-runs N] [--max-body BYTES] [--retention DURATION]\n"
-    "                       [--retention-count N] [--metrics-addr HOST:PORT]\n"
-    "                       [--metrics-series-per-namespace N]\n"
+    "                       [--max-runs N] [--max-runs-per-tenant N] [--max-body BYTES]\n"
+    "                       [--retention DURATION] [--retention-count N]\n"
+    "                       [--retention-per-tenant N] [--retention-bytes SIZE]\n"
+    "                       [--metrics-addr HOST:PORT] [--metrics-series-per-namespace N]\n"
     "\n"
     "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET/DELETE\n"
     "/v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz; /metrics (admin or metrics\n"
@@ -467,9 +471,19 @@ static const char serve_usage[] =
     "                       Quick synchronous runs execute on them; slow ones (waiting\n"
     "                       on providers) get threads of their own\n"
     "  --max-runs N         runs in flight before 429 (default 64)\n"
+    "  --max-runs-per-tenant N\n"
+    "                       runs in flight for one tenant before 429 (default: a quarter\n"
+    "                       of --max-runs, at least 1, so no tenant fills the server)\n"
     "  --max-body BYTES     request body limit (default 1048576)\n"
     "  --retention D        how long finished runs and traces are kept (default 1h)\n"
-    "  --retention-count N  and how many at most (default 1000)\n"
+    "  --retention-count N  and how many at most (default 1000); past it, the tenant\n"
+    "                       holding the most finished runs loses its oldest\n"
+    "  --retention-per-tenant N\n"
+    "                       and how many per tenant (default: --retention-count)\n"
+    "  --retention-bytes SIZE\n"
+    "                       and how many bytes their reports and traces hold (default\n"
+    "                       256M; units K, M, G); past it, the tenant holding the most\n"
+    "                       bytes loses its oldest\n"
     "  --metrics-addr HOST:PORT  a second, plain-HTTP listener WITHOUT authentication for\n"
     "                       /metrics, /healthz and /readyz (ROUTER_METRICS_ADDR): bind it to\n"
     "                       a private network only\n"
@@ -493,6 +507,8 @@ int fr__serve_main(int argc, char **argv)
     const char *addr = NULL, *mdir = NULL, *keys = NULL, *providers = NULL, *threads_arg = NULL;
     const char *max_runs_arg = NULL, *max_body_arg = NULL, *ret_arg = NULL, *ret_count_arg = NULL;
     const char *cp_url = NULL, *metrics_addr = NULL, *series_arg = NULL;
+    const char *cp_url = NULL, *per_tenant_arg = NULL, *ret_tenant_arg = NULL;
+    const char *ret_bytes_arg = NULL;
     const char *pos[1];
     size_t n_pos;
     cli_list dirs = {0};
@@ -503,9 +519,12 @@ int fr__serve_main(int argc, char **argv)
                             {"--plugin-dir", 1, NULL, &dirs, NULL},
                             {"--threads", 1, &threads_arg, NULL, NULL},
                             {"--max-runs", 1, &max_runs_arg, NULL, NULL},
+                            {"--max-runs-per-tenant", 1, &per_tenant_arg, NULL, NULL},
                             {"--max-body", 1, &max_body_arg, NULL, NULL},
                             {"--retention", 1, &ret_arg, NULL, NULL},
                             {"--retention-count", 1, &ret_count_arg, NULL, NULL},
+                            {"--retention-per-tenant", 1, &ret_tenant_arg, NULL, NULL},
+                            {"--retention-bytes", 1, &ret_bytes_arg, NULL, NULL},
                             {"--controlplane", 1, &cp_url, NULL, NULL},
                             {"--metrics-addr", 1, &metrics_addr, NULL, NULL},
                             {"--metrics-series-per-namespace", 1, &series_arg, NULL, NULL},
@@ -524,15 +543,36 @@ int fr__serve_main(int argc, char **argv)
     long max_runs = max_runs_arg ? strtol(max_runs_arg, NULL, 10) : 64;
     long long max_body = max_body_arg ? strtoll(max_body_arg, NULL, 10) : 1 << 20;
     long ret_count = ret_count_arg ? strtol(ret_count_arg, NULL, 10) : 1000;
+    /* A quarter (rounded up): one tenant, even three at once, cannot take every slot from
+     * the others. */
+    long per_tenant = per_tenant_arg ? strtol(per_tenant_arg, NULL, 10)
+                      : max_runs > 0 ? (max_runs - 1) / 4 + 1
+                                     : 1;
+    /* Retention is fair without a per-tenant cap (eviction takes from the largest holder);
+     * the cap lets an operator hold any one tenant lower. */
+    long ret_tenant = ret_tenant_arg ? strtol(ret_tenant_arg, NULL, 10) : ret_count;
+    uint64_t ret_bytes = 256ULL << 20;
     int64_t retention = 3600LL * 1000000;
     const char *why;
     if (ret_arg && (fr__duration_parse(ret_arg, &retention, &why) != 0 || retention <= 0)) {
         fr__cli_error(&cmd, "--retention %s: not a positive duration", ret_arg);
         return FR_EXIT_USAGE;
     }
-    if (threads < 1 || max_runs < 1 || max_body < 1 || ret_count < 1) {
-        fr__cli_error(&cmd,
-                      "--threads, --max-runs, --max-body and --retention-count must be positive");
+    if (ret_bytes_arg) {
+        int bad = fr__size_parse(ret_bytes_arg, &ret_bytes, &why) != 0;
+        if (!bad && (ret_bytes == 0 || ret_bytes > SIZE_MAX)) {
+            bad = 1;
+            why = ret_bytes ? "too large" : "must be positive";
+        }
+        if (bad) {
+            fr__cli_error(&cmd, "--retention-bytes %s: %s", ret_bytes_arg, why);
+            return FR_EXIT_USAGE;
+        }
+    }
+    if (threads < 1 || max_runs < 1 || max_body < 1 || ret_count < 1 || per_tenant < 1 ||
+        ret_tenant < 1) {
+        fr__cli_error(&cmd, "--threads, --max-runs, --max-runs-per-tenant, --max-body, "
+                            "--retention-count and --retention-per-tenant must be positive");
         return FR_EXIT_USAGE;
     }
     cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
@@ -590,7 +630,10 @@ int fr__serve_main(int argc, char **argv)
                              .providers = prov,
                              .retention_us = retention,
                              .retention_count = (size_t)ret_count,
+                             .retention_per_tenant = (size_t)ret_tenant,
+                             .retention_bytes = (size_t)ret_bytes,
                              .max_concurrent = (size_t)max_runs,
+                             .max_per_tenant = (size_t)per_tenant,
                              .cp = srv.cp};
     srv.runs = fr__runs_new(&rc_cfg);
 
@@ -727,6 +770,8 @@ int fr__serve_main(int argc, char **argv)
         fflush(NULL);
         _exit(FR_EXIT_OK);
     }
+    /* MHD_stop_daemon must find no suspended connection: end the streams still waiting. */
+    fr__sse_shutdown();
     MHD_stop_daemon(srv.d);
     fr__metrics_listener_stop(ml);
     if (ls != MHD_INVALID_SOCKET)

@@ -56,11 +56,14 @@ typedef struct fr_runs_config {
     const char *manifest_dir;       /* named manifests come only from here */
     const char *const *plugin_dirs; /* --plugin-dir */
     size_t n_plugin_dirs;
-    fr_manifest *providers;  /* the server's providers (owned by the server) */
-    int64_t retention_us;    /* finished runs are kept this long */
-    size_t retention_count;  /* and at most this many */
-    size_t max_concurrent;   /* runs in flight before 429 */
-    struct fr_cp_client *cp; /* report usage to the control plane, or NULL */
+    fr_manifest *providers;      /* the server's providers (owned by the server) */
+    int64_t retention_us;        /* finished runs are kept this long */
+    size_t retention_count;      /* and at most this many */
+    size_t retention_per_tenant; /* and this many per tenant */
+    size_t retention_bytes;      /* and what they hold, in bytes */
+    size_t max_concurrent;       /* runs in flight before 429 */
+    size_t max_per_tenant;       /* runs in flight for one tenant before 429 */
+    struct fr_cp_client *cp;     /* report usage to the control plane, or NULL */
 } fr_runs_config;
 
 /* An HTTP answer produced by a handler. */
@@ -83,10 +86,19 @@ void fr__runs_free(fr_runs *r);
 /* Waits (at most `max_wait_us`) for in-flight runs to finish.  Returns how many remain. */
 size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us);
 
+/* Admission of one unit of work that executes a pipeline (a run, a replay) for
+ * `who->tenant`: 0 when admitted, and the caller then calls fr__runs_leave once with the
+ * same identity when the work is over (whatever its outcome); or -1 with `out` filled with
+ * 429 too_many_runs (Retry-After: 1) naming the cap reached, the server's --max-runs or
+ * the tenant's --max-runs-per-tenant (500 on OOM).  Thread-safe. */
+int fr__runs_admit(fr_runs *r, const fr_identity *who, fr_reply *out);
+void fr__runs_leave(fr_runs *r, const fr_identity *who);
+
 /* Handlers: `body` is the parsed request JSON (borrowed). */
 /* A reply a handler finishes later on another thread, while serve keeps the connection
  * suspended (the request thread serves other connections meanwhile). */
 typedef struct fr_deferred {
+    struct MHD_Connection *conn; /* the request's (an SSE stream suspends it while it waits) */
     /* Called on the request thread before the work starts elsewhere. */
     void (*suspend)(struct fr_deferred *d);
     /* Called once from the worker with the reply (taken over: body ownership moves). */

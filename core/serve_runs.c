@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "bytebuf.h"
 #include "fileio.h"
 #include "cp_client.h"
 #include "effects.h"
@@ -19,8 +18,10 @@
 #include "pipeline.h"
 #include "replay.h"
 #include "run_store.h"
+#include "secure_random.h"
 #include "serve.h"
 #include "serve_manifests.h"
+#include "serve_sse.h"
 #include "trace.h"
 
 /* ---- pipelines -------------------------------------------------------------------------- */
@@ -57,8 +58,7 @@ struct fr_runs {
     pthread_mutex_t mu;
     pthread_cond_t idle_cv; /* in_flight dropped */
     manifest_pool *pools;
-    fr_run_store *runs;
-    size_t in_flight;
+    fr_run_store *runs; /* runs and admission, by tenant */
 };
 
 /* ---- manifest pools (r->mu held for these) ---- */
@@ -97,7 +97,13 @@ fr_runs *fr__runs_new(const fr_runs_config *cfg)
     if (!r)
         return NULL;
     r->cfg = *cfg;
-    r->runs = fr__run_store_new(cfg->retention_count, cfg->retention_us);
+    fr_run_limits lim = {.max_running = cfg->max_concurrent,
+                         .max_running_per_tenant = cfg->max_per_tenant,
+                         .retention_us = cfg->retention_us,
+                         .retention_count = cfg->retention_count,
+                         .retention_per_tenant = cfg->retention_per_tenant,
+                         .retention_bytes = cfg->retention_bytes};
+    r->runs = fr__run_store_new(&lim);
     if (!r->runs) {
         free(r);
         return NULL;
@@ -131,15 +137,49 @@ size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us)
     pthread_mutex_lock(&r->mu);
     /* A request thread held by a hung plugin cannot finish its run's reply: not waited
      * for. */
-    while (r->in_flight > fr__pipeline_callers_held() && fr__mono_us() < until) {
+    while (fr__run_store_in_flight(r->runs) > fr__pipeline_callers_held() &&
+           fr__mono_us() < until) {
         pthread_mutex_unlock(&r->mu);
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
         pthread_mutex_lock(&r->mu);
     }
-    size_t left = r->in_flight;
+    size_t left = fr__run_store_in_flight(r->runs);
     pthread_mutex_unlock(&r->mu);
     return left;
+}
+
+int fr__runs_admit(fr_runs *r, const fr_identity *who, fr_reply *out)
+{
+    pthread_mutex_lock(&r->mu);
+    fr_admit_result a = fr__run_store_admit(r->runs, who->tenant);
+    pthread_mutex_unlock(&r->mu);
+    if (a == FR_ADMIT_OK)
+        return 0;
+    if (a == FR_ADMIT_NO_MEMORY) {
+        fr__reply_error(out, 500, "internal", "out of memory");
+        return -1;
+    }
+    /* Both caps answer 429 too_many_runs; the message says which one was reached. */
+    if (a == FR_ADMIT_TENANT_FULL)
+        fr__reply_error(out, 429, "too_many_runs",
+                        "tenant \"%s\" has %zu runs in flight, its cap (--max-runs-per-tenant); "
+                        "retry shortly",
+                        who->tenant, r->cfg.max_per_tenant);
+    else
+        fr__reply_error(out, 429, "too_many_runs",
+                        "%zu runs in flight on this server, its cap (--max-runs); retry shortly",
+                        r->cfg.max_concurrent);
+    out->retry_after = 1;
+    return -1;
+}
+
+void fr__runs_leave(fr_runs *r, const fr_identity *who)
+{
+    pthread_mutex_lock(&r->mu);
+    fr__run_store_leave(r->runs, who->tenant);
+    pthread_cond_broadcast(&r->idle_cv);
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* The server's providers replace the manifest's (same id); others are refused. */
@@ -500,84 +540,11 @@ static void report_usage(fr_runs *r, const char *tenant, const fr_pipeline *p,
 
 /* ---- the run registry ------------------------------------------------------------------- */
 
-static void new_run_id(char *out, size_t size)
-{
-    unsigned char b[16];
-    uint64_t hi = fr__os_random(), lo = fr__os_random();
-    memcpy(b, &hi, 8);
-    memcpy(b + 8, &lo, 8);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-}
-
-/* ---- Server-Sent Events ------------------------------------------------------------------ */
-
-typedef struct sse_stream {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    fr_bytebuf buf; /* the events written so far */
-    size_t sent;    /* how much of buf the response has taken */
-    int done;
-    int refs; /* the run thread and the HTTP response */
-} sse_stream;
-
-static void sse_unref(sse_stream *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int last = --s->refs == 0;
-    pthread_mutex_unlock(&s->mu);
-    if (last) {
-        pthread_cond_destroy(&s->cv);
-        pthread_mutex_destroy(&s->mu);
-        free(s->buf.data);
-        free(s);
-    }
-}
-
-static void sse_event(sse_stream *s, const char *event, const char *data)
-{
-    pthread_mutex_lock(&s->mu);
-    fr_bytebuf *b = &s->buf;
-    if (fr__bytebuf_reserve(b, strlen(event) + strlen(data) + 32))
-        b->len += (size_t)sprintf(b->data + b->len, "event: %s\ndata: %s\n\n", event, data);
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
-static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-    (void)pos;
-    sse_stream *s = cls;
-    pthread_mutex_lock(&s->mu);
-    if (s->sent == s->buf.len && !s->done) {
-        int64_t until = fr__mono_us() + 200000;
-        struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
-        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-    }
-    ssize_t n = 0;
-    if (s->sent < s->buf.len) {
-        size_t k = s->buf.len - s->sent < max ? s->buf.len - s->sent : max;
-        memcpy(out, s->buf.data + s->sent, k);
-        s->sent += k;
-        n = (ssize_t)k;
-    } else if (s->done) {
-        n = MHD_CONTENT_READER_END_OF_STREAM;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
-static void sse_free(void *cls)
-{
-    sse_unref(cls);
-}
+/* ---- Server-Sent Events (serve_sse.c): a run's steps and tokens ---- */
 
 static void sse_progress(void *ud, const fr_pipeline *p, int step, const fr_step_result *r)
 {
-    sse_stream *s = ud;
+    fr_sse *s = ud;
     if (r->state == FR_STEP_RUNNING || r->state == FR_STEP_PENDING)
         return;
     json_object *o = json_object_new_object();
@@ -591,7 +558,7 @@ static void sse_progress(void *ud, const fr_pipeline *p, int step, const fr_step
         json_object_object_add(o, "message",
                                r->message ? json_object_new_string(r->message) : NULL);
     }
-    sse_event(s, "step", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    fr__sse_event(s, "step", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
 }
 
@@ -600,7 +567,7 @@ static void sse_token(void *ud, const char *step, const char *text, size_t len)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "step", json_object_new_string(step));
     json_object_object_add(o, "text", json_object_new_string_len(text, (int)len));
-    sse_event(ud, "token", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    fr__sse_event(ud, "token", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
 }
 
@@ -616,7 +583,7 @@ typedef struct run_job {
     int record;
     uint64_t seed;
     int has_seed;
-    sse_stream *sse;
+    fr_sse *sse;        /* the writer's reference, or NULL */
     int sync;           /* a synchronous request on the request thread */
     fr_deferred *defer; /* a synchronous request answered from the run's own thread */
 } run_job;
@@ -670,15 +637,10 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
         report = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     }
-    if (j->sse) {
-        sse_event(j->sse, "report", report ? report : "{}");
-        pthread_mutex_lock(&j->sse->mu);
-        j->sse->done = 1;
-        pthread_cond_broadcast(&j->sse->cv);
-        pthread_mutex_unlock(&j->sse->mu);
-    }
-    if (report_out)
-        *report_out = report ? strdup(report) : NULL;
+    /* The entry takes the report (and may drop it at once); the caller and the stream get a
+     * copy, after the run has left: whoever has the report finds its slot free and the
+     * run finished. */
+    char *copy = report && (report_out || j->sse) ? strdup(report) : NULL;
     fr_runs *r = j->r;
     pthread_mutex_lock(&r->mu);
     run_entry *e = j->entry;
@@ -686,19 +648,28 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
     e->trace = trace;
     e->status = *status;
     fr__run_store_finish(r->runs, e, fr__mono_us());
-    r->in_flight--;
+    fr__run_store_leave(r->runs, j->who.tenant);
     if (j->pool && st == FR_OK)
         j->pool->run_us = j->pool->run_us < 0 ? took : (j->pool->run_us * 7 + took) / 8;
     pthread_cond_broadcast(&r->idle_cv);
     pthread_mutex_unlock(&r->mu);
     release(r, j->pool, j->p);
+    if (j->sse) {
+        fr__sse_event(j->sse, "report", copy ? copy : "{}");
+        fr__sse_close(j->sse);
+        j->sse = NULL;
+    }
+    if (report_out)
+        *report_out = copy;
+    else
+        free(copy);
     return plugin_us;
 }
 
 static void job_free(run_job *j)
 {
     if (j->sse)
-        sse_unref(j->sse);
+        fr__sse_close(j->sse);
     free(j->input);
     free(j);
 }
@@ -764,59 +735,52 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     if (json_object_object_get_ex(body, "input", &v))
         j->input = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 
-    /* Admission first: a full server answers 429 before doing any work. */
-    pthread_mutex_lock(&r->mu);
-    if (r->in_flight >= r->cfg.max_concurrent) {
-        pthread_mutex_unlock(&r->mu);
-        fr__reply_error(out, 429, "too_many_runs", "%zu runs in flight; retry shortly",
-                        r->cfg.max_concurrent);
-        out->retry_after = 1;
+    /* Admission first: a full server, or a tenant at its share, answers 429 before any
+     * work is done. */
+    if (fr__runs_admit(r, who, out) != 0) {
         job_free(j);
         return;
     }
-    r->in_flight++;
-    pthread_mutex_unlock(&r->mu);
-
     j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
     if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0) {
         release(r, j->pool, j->p);
-        pthread_mutex_lock(&r->mu);
-        r->in_flight--;
-        pthread_mutex_unlock(&r->mu);
+        fr__runs_leave(r, who);
         job_free(j);
         return;
     }
-    run_entry *e = calloc(1, sizeof *e);
+    /* The id is the only key to a run's report and trace: unguessable, from getrandom. */
+    char id[40];
+    run_entry *e = NULL;
+    if (fr__secure_uuid(id, sizeof id) != 0) {
+        fr__reply_error(out, 500, "internal", "cannot draw a run id: getrandom: %s",
+                        strerror(errno));
+    } else if ((e = calloc(1, sizeof *e)) != NULL) {
+        memcpy(e->id, id, sizeof e->id);
+        snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
+        snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
+        e->p = j->p;
+        pthread_mutex_lock(&r->mu);
+        if (fr__run_store_add(r->runs, e) != 0) {
+            free(e);
+            e = NULL;
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
     if (!e) {
-        fr__reply_error(out, 500, "internal", "out of memory");
+        if (!out->status)
+            fr__reply_error(out, 500, "internal", "out of memory");
         release(r, j->pool, j->p);
-        pthread_mutex_lock(&r->mu);
-        r->in_flight--;
-        pthread_mutex_unlock(&r->mu);
+        fr__runs_leave(r, who);
         job_free(j);
         return;
     }
-    new_run_id(e->id, sizeof e->id);
-    snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
-    snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
-    e->p = j->p;
     j->entry = e;
-    pthread_mutex_lock(&r->mu);
-    fr__run_store_add(r->runs, e);
-    pthread_mutex_unlock(&r->mu);
 
     if (sse) {
-        sse_stream *s = calloc(1, sizeof *s);
-        if (s) {
-            pthread_mutex_init(&s->mu, NULL);
-            pthread_cond_init(&s->cv, NULL);
-            s->refs = 2;
-            j->sse = s;
-            out->stream =
-                MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
-            if (!out->stream)
-                sse_unref(s);
-        }
+        /* Without a connection to suspend (outside libmicrohttpd), or on OOM, the run is
+         * answered as an asynchronous one: 202 and its id. */
+        j->sse = fr__sse_open(defer ? defer->conn : NULL, &out->stream);
+        sse = j->sse != NULL;
         async = 1;
     }
     if (async) {
@@ -831,8 +795,9 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         }
         pthread_attr_destroy(&attr);
         if (!sse) {
+            /* Not e->id: the run may be over, and its entry evicted, by now. */
             json_object *o = json_object_new_object();
-            json_object_object_add(o, "run_id", json_object_new_string(e->id));
+            json_object_object_add(o, "run_id", json_object_new_string(id));
             json_object_object_add(o, "status", json_object_new_string("running"));
             fr__reply_json(out, 202, o);
         } else {

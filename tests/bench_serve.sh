@@ -1,6 +1,7 @@
 #!/bin/sh
 # serve under load (make bench): wrk against POST /v1/run of a one-step echo pipeline, with
-# API-key auth (sha256 keys), the audit log on with batched fsync, default retention.
+# API-key auth (sha256 keys), the audit log on with batched fsync, default retention; one
+# tenant may use every run slot (this measures the server, not the tenant's share).
 # Prints one JSON object.  env: BENCH_SERVE_SECONDS (20), BENCH_SERVE_CONNECTIONS (64).
 set -eu
 FLUXROUTE=$1
@@ -17,7 +18,8 @@ KEY=bench-key-0123456789
 printf 'keys:\n  - {id: bench, sha256: %s, tenant: acme, namespace: acme, role: operator}\n' \
   "$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)" > "$TMP/keys.yaml"
 AUDIT_LOG_PATH="$TMP/audit.log" AUDIT_FSYNC=batch "$FLUXROUTE" serve --addr 127.0.0.1:0 \
-  --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --max-runs 256 >"$TMP/out" 2>"$TMP/err" &
+  --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --max-runs 256 \
+  --max-runs-per-tenant 256 >"$TMP/out" 2>"$TMP/err" &
 pid=$!
 url=""
 for _ in $(seq 1 100); do

@@ -40,6 +40,17 @@ req() {
   code=$(curl -s -o "$TMP/out" -D "$TMP/headers" -w '%{http_code}' --max-time 20 -X "$method" \
     ${body:+--data-binary "$body"} "$@" "$SERVE_URL$path")
 }
+# req_within MS NAME METHOD PATH [BODY [CURL ARGS...]]: req, then checks that the answer
+# came within MS milliseconds (in $took_ms); the status is left to the caller.
+req_within() {
+  local max=$1 name=$2 t0 t1
+  shift 2
+  t0=$(date +%s%N)
+  req "$@"
+  t1=$(date +%s%N)
+  took_ms=$(( (t1 - t0) / 1000000 ))
+  if [ "$took_ms" -lt "$max" ]; then ok "$name (${took_ms}ms)"; else not_ok "$name" "${took_ms}ms"; fi
+}
 expect_code() { # NAME WANT
   if [ "$code" = "$2" ]; then ok "$1: HTTP $2"; else not_ok "$1: HTTP $2" "got $code"; fi
 }
