@@ -507,7 +507,7 @@ int fr__serve_main(int argc, char **argv)
     const char *addr = NULL, *mdir = NULL, *keys = NULL, *providers = NULL, *threads_arg = NULL;
     const char *max_runs_arg = NULL, *max_body_arg = NULL, *ret_arg = NULL, *ret_count_arg = NULL;
     const char *cp_url = NULL, *metrics_addr = NULL, *series_arg = NULL;
-    const char *cp_url = NULL, *per_tenant_arg = NULL, *ret_tenant_arg = NULL;
+    const char *per_tenant_arg = NULL, *ret_tenant_arg = NULL;
     const char *ret_bytes_arg = NULL;
     const char *pos[1];
     size_t n_pos;
