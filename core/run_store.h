@@ -19,6 +19,7 @@ typedef struct fr_run_entry {
     int64_t finished_mono;
     char *report;                     /* JSON text when done (owned) */
     char *trace;                      /* JSON text when recorded (owned) */
+    int trace_refused;                /* recorded, but dropped over --max-run-bytes */
     struct fr_pipeline *p;            /* while running: for cancellation */
     struct fr_run_entry *hash_next;   /* same bucket */
     struct fr_run_entry *prev, *next; /* in the running or the finished list */
