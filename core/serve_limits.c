@@ -10,6 +10,8 @@
 #include <json-c/json.h>
 
 #include "duration.h"
+#include "json_check.h"
+#include "json_parse.h"
 
 typedef enum limit_kind { LIMIT_COUNT, LIMIT_SIZE, LIMIT_DURATION } limit_kind;
 
@@ -192,8 +194,12 @@ int fr__serve_limits_apply(const fr_serve_limits *l, fr_manifest *m, fr_limit_id
 /* *report with `note` added to its "notes" (a new text), or NULL on failure. */
 static char *with_note(const char *report, const char *note)
 {
-    json_object *o = json_tokener_parse(report), *notes;
-    if (!o || !json_object_is_type(o, json_type_object)) {
+    /* Step outputs nest up to FR_JSON_MAX_DEPTH inside the report's own four levels. */
+    json_object *o = NULL, *notes;
+    size_t at;
+    const char *why;
+    if (fr__json_parse_whole(report, strlen(report), FR_JSON_MAX_DEPTH + 8, &o, &at, &why) != 0 ||
+        !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         return NULL;
     }

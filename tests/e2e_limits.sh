@@ -126,8 +126,10 @@ req POST /v1/run "$(body manifest_yaml "$(steps 1)" '{"trace": true, "input": {"
 run_id=$(jq -r .run_id "$TMP/out")
 req GET "/v1/runs/$run_id/trace" '' -H "$OP"
 expect_code "under --max-run-bytes: the trace is kept" 200
-pad=$(head -c 3000 /dev/zero | tr '\0' y)
-req POST /v1/run "$(body manifest_yaml "$(steps 1)" "{\"trace\": true, \"input\": {\"x\": \"$pad\"}}")" -H "$OP"
+pad=$(head -c 4000 /dev/zero | tr '\0' y)
+# Nested 30 deep: the report nests deeper than json-c's default 32 levels.
+deep="$(printf '%.0s[' $(seq 30))1$(printf '%.0s]' $(seq 30))"
+req POST /v1/run "$(body manifest_yaml "$(steps 1)" "{\"trace\": true, \"input\": {\"x\": \"$pad\", \"deep\": $deep}}")" -H "$OP"
 expect_code "report and trace over --max-run-bytes" 200
 expect_jq "the report says the trace was not kept" '.status == "succeeded" and (.notes | any(test("trace was not kept.*max_run_bytes")))'
 run_id=$(jq -r .run_id "$TMP/out")
