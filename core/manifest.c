@@ -1038,7 +1038,7 @@ static void validate(ctx *c)
 }
 
 static fr_manifest *parse(const char *path, const char *text, size_t len, const char *base_dir,
-                          fr_diags *diags, int providers_only)
+                          fr_yaml_limits *limits, fr_diags *diags, int providers_only)
 {
     fr_manifest *m = calloc(1, sizeof *m);
     if (!m) {
@@ -1066,7 +1066,7 @@ static fr_manifest *parse(const char *path, const char *text, size_t len, const 
     for (int a = 0; a < FR_ACTION_COUNT_; a++)
         m->rbac[a] = fr__action_default_roles((fr_action)a);
 
-    if (fr__ydoc_parse(&m->doc, m->text, len, diags) != 0 && !m->doc.root) {
+    if (fr__ydoc_parse_ex(&m->doc, m->text, len, limits, diags) != 0 && !m->doc.root) {
         fr__manifest_free(m);
         return NULL; /* syntax error: the tree is gone */
     }
@@ -1088,13 +1088,35 @@ static fr_manifest *parse(const char *path, const char *text, size_t len, const 
 fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
                                 const char *base_dir, fr_diags *diags)
 {
-    return parse(path, text, len, base_dir, diags, 0);
+    return parse(path, text, len, base_dir, NULL, diags, 0);
+}
+
+fr_manifest *fr__manifest_parse_ex(const char *path, const char *text, size_t len,
+                                   const char *base_dir, fr_yaml_limits *limits, fr_diags *diags)
+{
+    return parse(path, text, len, base_dir, limits, diags, 0);
+}
+
+int fr__manifest_note(fr_manifest *m, const char *fmt, ...)
+{
+    char **notes = realloc(m->notes, (m->n_notes + 1) * sizeof *notes);
+    if (!notes)
+        return -1;
+    m->notes = notes;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vasprintf(&notes[m->n_notes], fmt, ap);
+    va_end(ap);
+    if (rc < 0)
+        return -1;
+    m->n_notes++;
+    return 0;
 }
 
 fr_manifest *fr__manifest_parse_providers(const char *path, const char *text, size_t len,
                                           fr_diags *diags)
 {
-    return parse(path, text, len, NULL, diags, 1);
+    return parse(path, text, len, NULL, NULL, diags, 1);
 }
 
 fr_manifest *fr__manifest_load(const char *path, fr_diags *diags)
@@ -1172,6 +1194,7 @@ void fr__manifest_free(fr_manifest *m)
     free(m->steps);
     free(m->topo);
     free(m->input_json);
+    free_strings(m->notes, m->n_notes);
     free(m);
 }
 

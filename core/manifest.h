@@ -106,6 +106,12 @@ typedef struct fr_manifest {
 
     int *topo;        /* step indexes in deterministic topological order */
     char *input_json; /* compact JSON of `input:`; "{}" when absent */
+
+    /* Notes for the run report ("notes": [...]): what a server changed in the manifest
+     * before building it (e.g. a clamped worker_pool_size).  Owned; added with
+     * fr__manifest_note before the pipeline is built, read-only after. */
+    char **notes;
+    size_t n_notes;
 } fr_manifest;
 
 /* Parses and validates manifest text.  `path` names it in messages; `base_dir` resolves
@@ -116,6 +122,14 @@ typedef struct fr_manifest {
  * (YAML syntax, OOM). */
 fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
                                 const char *base_dir, fr_diags *diags);
+
+/* As fr__manifest_parse, with bounds on the YAML document (NULL: the generous defaults
+ * of yaml_tree.h).  `limits->exceeded` tells whether a limit stopped parsing. */
+fr_manifest *fr__manifest_parse_ex(const char *path, const char *text, size_t len,
+                                   const char *base_dir, fr_yaml_limits *limits, fr_diags *diags);
+
+/* Adds a note (printf-style) to the manifest's report notes.  Returns 0, -1 on OOM. */
+int fr__manifest_note(fr_manifest *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Parses a file holding only a `providers:` list (the server's providers for `serve`),
  * with the same checks as a manifest's providers.  Same return contract. */

@@ -36,6 +36,7 @@ typedef struct fr_run_entry {
     int64_t finished_mono;
     char *report;                       /* JSON text when done (owned) */
     char *trace;                        /* JSON text when recorded (owned) */
+    int trace_refused;                  /* recorded, but dropped over --max-run-bytes */
     struct fr_pipeline *p;              /* while running: for cancellation */
     size_t bytes;                       /* when done: what it holds (entry, report, trace) */
     fr_run_tenant *owner;               /* its tenant's record (set by the store) */

@@ -126,15 +126,35 @@ void fr__reply_json(fr_reply *out, int status, json_object *o)
     json_object_put(o);
 }
 
-void fr__reply_error(fr_reply *out, int status, const char *code, const char *fmt, ...)
+/* The error body with a formatted message; *error gets the inner object. */
+static json_object *error_body_v(const char *code, json_object **error, const char *fmt, va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    return fr__http_error_body(code, msg, error);
+}
+
+void fr__reply_error(fr_reply *out, int status, const char *code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_object *o = error_body_v(code, NULL, fmt, ap);
     va_end(ap);
     free(out->body);
-    fr__reply_json(out, status, fr__http_error_body(code, msg, NULL));
+    fr__reply_json(out, status, o);
+}
+
+void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_object *e, *o = error_body_v("limit_exceeded", &e, fmt, ap);
+    va_end(ap);
+    json_object_object_add(e, "limit", json_object_new_string(fr__limit_name(id)));
+    json_object_object_add(e, "max", json_object_new_int64(fr__limit_max(l, id)));
+    free(out->body);
+    fr__reply_json(out, 400, o);
+    out->limit = fr__limit_name(id);
 }
 
 static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, request *rq, fr_reply *rp)
@@ -457,6 +477,8 @@ static const char serve_usage[] =
     "                       [--retention DURATION] [--retention-count N]\n"
     "                       [--retention-per-tenant N] [--retention-bytes SIZE]\n"
     "                       [--metrics-addr HOST:PORT] [--metrics-series-per-namespace N]\n"
+    "                       [--max-steps N] [--max-threads N] [--max-run-timeout D]\n"
+    "                       [--max-run-bytes SIZE] [--max-yaml-nodes N] [--max-yaml-aliases N]\n"
     "\n"
     "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET/DELETE\n"
     "/v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz; /metrics (admin or metrics\n"
@@ -474,7 +496,8 @@ static const char serve_usage[] =
     "  --max-runs-per-tenant N\n"
     "                       runs in flight for one tenant before 429 (default: a quarter\n"
     "                       of --max-runs, at least 1, so no tenant fills the server)\n"
-    "  --max-body BYTES     request body limit (default 1048576)\n"
+    "  --max-body BYTES     request body limit (default 1048576); also bounds named\n"
+    "                       manifest files\n"
     "  --retention D        how long finished runs and traces are kept (default 1h)\n"
     "  --retention-count N  and how many at most (default 1000); past it, the tenant\n"
     "                       holding the most finished runs loses its oldest\n"
@@ -492,6 +515,21 @@ static const char serve_usage[] =
     "  --controlplane URL   look keys up in, and report usage to, the control plane\n"
     "                       (CONTROLPLANE_URL; CONTROLPLANE_SERVICE_KEY is the service key;\n"
     "                       CONTROLPLANE_SPOOL the usage spool, default ./fluxroute-usage.spool)\n"
+    "Limits on what one request may cost.  A manifest over one is refused with 400\n"
+    "limit_exceeded naming it (\"max\": the count, the bytes, or milliseconds), whether\n"
+    "named, inline, validated or inside a replayed trace:\n"
+    "  --max-steps N        steps per manifest (default 1000: ten times the largest example)\n"
+    "  --max-threads N      worker threads per pipeline (default 32).  A larger\n"
+    "                       router.worker_pool_size is clamped, with a note in the report;\n"
+    "                       idle pipelines kept for reuse hold at most 8 N threads together\n"
+    "  --max-run-timeout D  longest router.run_timeout, router.default_timeout and agent\n"
+    "                       timeout (default 10m); also the run deadline of a manifest\n"
+    "                       without run_timeout\n"
+    "  --max-run-bytes SIZE report and trace kept per run (default 16MiB); beyond it the\n"
+    "                       trace is dropped, then the report shortened, each with a note\n"
+    "  --max-yaml-nodes N   YAML nodes per document, an alias counting as every node it\n"
+    "                       repeats (default 100000)\n"
+    "  --max-yaml-aliases N YAML aliases per document (default 10000)\n"
     "TLS: ROUTER_TLS_ENABLED, ROUTER_TLS_CERT_FILE, ROUTER_TLS_KEY_FILE, ROUTER_TLS_CA_FILE,\n"
     "ROUTER_TLS_REQUIRE_CLIENT_CERT.\n";
 
@@ -509,26 +547,34 @@ int fr__serve_main(int argc, char **argv)
     const char *cp_url = NULL, *metrics_addr = NULL, *series_arg = NULL;
     const char *per_tenant_arg = NULL, *ret_tenant_arg = NULL;
     const char *ret_bytes_arg = NULL;
+    const char *limit_args[FR_LIMIT_COUNT_] = {0};
     const char *pos[1];
     size_t n_pos;
     cli_list dirs = {0};
-    const cli_opt opts[] = {{"--addr", 1, &addr, NULL, NULL},
-                            {"--manifest-dir", 1, &mdir, NULL, NULL},
-                            {"--keys", 1, &keys, NULL, NULL},
-                            {"--providers", 1, &providers, NULL, NULL},
-                            {"--plugin-dir", 1, NULL, &dirs, NULL},
-                            {"--threads", 1, &threads_arg, NULL, NULL},
-                            {"--max-runs", 1, &max_runs_arg, NULL, NULL},
-                            {"--max-runs-per-tenant", 1, &per_tenant_arg, NULL, NULL},
-                            {"--max-body", 1, &max_body_arg, NULL, NULL},
-                            {"--retention", 1, &ret_arg, NULL, NULL},
-                            {"--retention-count", 1, &ret_count_arg, NULL, NULL},
-                            {"--retention-per-tenant", 1, &ret_tenant_arg, NULL, NULL},
-                            {"--retention-bytes", 1, &ret_bytes_arg, NULL, NULL},
-                            {"--controlplane", 1, &cp_url, NULL, NULL},
-                            {"--metrics-addr", 1, &metrics_addr, NULL, NULL},
-                            {"--metrics-series-per-namespace", 1, &series_arg, NULL, NULL},
-                            {NULL, 0, NULL, NULL, NULL}};
+    const cli_opt opts[] = {
+        {"--addr", 1, &addr, NULL, NULL},
+        {"--manifest-dir", 1, &mdir, NULL, NULL},
+        {"--keys", 1, &keys, NULL, NULL},
+        {"--providers", 1, &providers, NULL, NULL},
+        {"--plugin-dir", 1, NULL, &dirs, NULL},
+        {"--threads", 1, &threads_arg, NULL, NULL},
+        {"--max-runs", 1, &max_runs_arg, NULL, NULL},
+        {"--max-runs-per-tenant", 1, &per_tenant_arg, NULL, NULL},
+        {"--max-body", 1, &max_body_arg, NULL, NULL},
+        {"--retention", 1, &ret_arg, NULL, NULL},
+        {"--retention-count", 1, &ret_count_arg, NULL, NULL},
+        {"--retention-per-tenant", 1, &ret_tenant_arg, NULL, NULL},
+        {"--retention-bytes", 1, &ret_bytes_arg, NULL, NULL},
+        {"--controlplane", 1, &cp_url, NULL, NULL},
+        {"--metrics-addr", 1, &metrics_addr, NULL, NULL},
+        {"--metrics-series-per-namespace", 1, &series_arg, NULL, NULL},
+        {"--max-steps", 1, &limit_args[FR_LIMIT_MAX_STEPS], NULL, NULL},
+        {"--max-threads", 1, &limit_args[FR_LIMIT_MAX_THREADS], NULL, NULL},
+        {"--max-run-timeout", 1, &limit_args[FR_LIMIT_MAX_RUN_TIMEOUT], NULL, NULL},
+        {"--max-run-bytes", 1, &limit_args[FR_LIMIT_MAX_RUN_BYTES], NULL, NULL},
+        {"--max-yaml-nodes", 1, &limit_args[FR_LIMIT_MAX_YAML_NODES], NULL, NULL},
+        {"--max-yaml-aliases", 1, &limit_args[FR_LIMIT_MAX_YAML_ALIASES], NULL, NULL},
+        {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(&cmd, argc, argv, opts, pos, 0, &n_pos);
     if (rc != 0)
         return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
@@ -574,6 +620,17 @@ int fr__serve_main(int argc, char **argv)
         fr__cli_error(&cmd, "--threads, --max-runs, --max-runs-per-tenant, --max-body, "
                             "--retention-count and --retention-per-tenant must be positive");
         return FR_EXIT_USAGE;
+    }
+    fr_serve_limits limits;
+    fr__serve_limits_defaults(&limits);
+    limits.value[FR_LIMIT_MAX_BODY] = max_body;
+    for (int i = 0; i < FR_LIMIT_COUNT_; i++) {
+        char why[256];
+        if (limit_args[i] &&
+            fr__serve_limits_set(&limits, (fr_limit_id)i, limit_args[i], why, sizeof why) != 0) {
+            fr__cli_error(&cmd, "%s", why);
+            return FR_EXIT_USAGE;
+        }
     }
     cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
     metrics_addr = env_or(metrics_addr, "ROUTER_METRICS_ADDR", NULL);
@@ -634,7 +691,8 @@ int fr__serve_main(int argc, char **argv)
                              .retention_bytes = (size_t)ret_bytes,
                              .max_concurrent = (size_t)max_runs,
                              .max_per_tenant = (size_t)per_tenant,
-                             .cp = srv.cp};
+                             .cp = srv.cp,
+                             .limits = limits};
     srv.runs = fr__runs_new(&rc_cfg);
 
     /* TLS from the original's variables; a broken set-up fails now, clearly. */

@@ -14,6 +14,7 @@
 
 #include "engine.h"
 #include "rbac.h"
+#include "serve_limits.h"
 
 /* Who is calling. */
 typedef struct fr_identity {
@@ -64,6 +65,7 @@ typedef struct fr_runs_config {
     size_t max_concurrent;       /* runs in flight before 429 */
     size_t max_per_tenant;       /* runs in flight for one tenant before 429 */
     struct fr_cp_client *cp;     /* report usage to the control plane, or NULL */
+    fr_serve_limits limits;      /* per-request bounds (core/serve_limits.h) */
 } fr_runs_config;
 
 /* An HTTP answer produced by a handler. */
@@ -79,6 +81,7 @@ typedef struct fr_reply {
     struct MHD_Response *stream; /* a streaming response (SSE), instead of body */
     const char *route;           /* route pattern for metrics ("/v1/runs/{id}") */
     int deferred;                /* the reply comes later through fr_deferred */
+    const char *limit;           /* static; the limit a limit_exceeded reply names */
 } fr_reply;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);
@@ -120,6 +123,10 @@ void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_
 
 /* Fills `out` with {"error": {"code": code, "message": ...}} and the status. */
 void fr__reply_error(fr_reply *out, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Fills `out` with 400 {"error": {"code": "limit_exceeded", "limit": NAME, "max": MAX,
+ * "message": ...}} for limit `id` (its name and its fr__limit_max value). */
+void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Fills `out` with a JSON body (takes the object). */
 void fr__reply_json(fr_reply *out, int status, json_object *o);

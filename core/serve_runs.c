@@ -58,7 +58,8 @@ struct fr_runs {
     pthread_mutex_t mu;
     pthread_cond_t idle_cv; /* in_flight dropped */
     manifest_pool *pools;
-    fr_run_store *runs; /* runs and admission, by tenant */
+    fr_run_store *runs;  /* runs and admission, by tenant */
+    size_t idle_threads; /* worker threads of all idle pipelines (under --max-threads x 8) */
 };
 
 /* ---- manifest pools (r->mu held for these) ---- */
@@ -72,7 +73,7 @@ static manifest_pool *find_pool(fr_runs *r, const char *name)
 }
 
 /* An idle pipeline of the pool, or NULL. */
-static fr_pipeline *pop_idle(manifest_pool *mp)
+static fr_pipeline *pop_idle(fr_runs *r, manifest_pool *mp)
 {
     idle_pipeline *ip = mp ? mp->idle : NULL;
     if (!ip)
@@ -81,13 +82,14 @@ static fr_pipeline *pop_idle(manifest_pool *mp)
     mp->n_idle--;
     fr_pipeline *p = ip->p;
     free(ip);
+    r->idle_threads -= p->pool_size;
     return p;
 }
 
-static void drop_idle(manifest_pool *mp)
+static void drop_idle(fr_runs *r, manifest_pool *mp)
 {
     fr_pipeline *p;
-    while ((p = pop_idle(mp)) != NULL)
+    while ((p = pop_idle(r, mp)) != NULL)
         fr__pipeline_free(p);
 }
 
@@ -120,7 +122,7 @@ void fr__runs_free(fr_runs *r)
     while (r->pools) {
         manifest_pool *mp = r->pools;
         r->pools = mp->next;
-        drop_idle(mp);
+        drop_idle(r, mp);
         free(mp->name);
         free(mp->namespace_);
         free(mp);
@@ -275,13 +277,39 @@ static int manifest_ref_from(json_object *body, manifest_ref *ref, fr_reply *out
 }
 
 /* Parses and builds a pipeline (no pool).  For inline manifests plugin directories are
- * refused.  Returns NULL with the reply filled. */
+ * refused.  The server's limits (core/serve_limits.h) apply to every manifest alike.
+ * Returns NULL with the reply filled. */
 static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *text, size_t len,
                                    int inline_manifest, int replay, fr_reply *out)
 {
+    const fr_serve_limits *lim = &r->cfg.limits;
+    if ((int64_t)len > lim->value[FR_LIMIT_MAX_BODY]) {
+        /* Request bodies never get here (413): a file in the manifest directory. */
+        fr__reply_limit(
+            out, lim, FR_LIMIT_MAX_BODY,
+            "manifest \"%s\" has %zu bytes; this server reads at most %lld (--max-body)", label,
+            len, (long long)lim->value[FR_LIMIT_MAX_BODY]);
+        return NULL;
+    }
     fr_diags d;
     fr__diags_init(&d, label);
-    fr_manifest *m = fr__manifest_parse(label, text, len, r->cfg.manifest_dir, &d);
+    fr_yaml_limits yl = fr__serve_yaml_limits(lim);
+    fr_manifest *m = fr__manifest_parse_ex(label, text, len, r->cfg.manifest_dir, &yl, &d);
+    fr_limit_id over;
+    char why[512];
+    if (yl.exceeded) {
+        fr__diags_sort(&d);
+        fr__reply_limit(out, lim, (fr_limit_id)fr__limit_by_name(yl.exceeded), "%s:%d:%d: %s",
+                        label, d.n ? d.items[0].line : 0, d.n ? d.items[0].col : 0,
+                        d.n ? d.items[0].message : yl.exceeded);
+    } else if (m && fr__serve_limits_apply(lim, m, &over, why, sizeof why) != 0) {
+        fr__reply_limit(out, lim, over, "%s: %s", label, why);
+    }
+    if (out->limit) {
+        fr__diags_free(&d);
+        fr__manifest_free(m);
+        return NULL;
+    }
     if (!m || d.n > 0) {
         reply_diags(out, &d);
         fr__diags_free(&d);
@@ -372,7 +400,7 @@ static fr_pipeline *acquire(fr_runs *r, const fr_identity *who, fr_action action
     manifest_pool *known = find_pool(r, ref->name);
     int recent = known && now - known->checked_us < MANIFEST_RECHECK_US && known->ns_read;
     int mine = recent && ns_is(known->namespace_, who);
-    fr_pipeline *fresh = mine ? pop_idle(known) : NULL;
+    fr_pipeline *fresh = mine ? pop_idle(r, known) : NULL;
     pthread_mutex_unlock(&r->mu);
     if (fresh) {
         *pool = known;
@@ -387,7 +415,7 @@ static fr_pipeline *acquire(fr_runs *r, const fr_identity *who, fr_action action
     manifest_pool *mp = find_pool(r, ref->name);
     if (mp && !fr__serve_manifest_same_version(&mp->version, &f.st)) {
         /* The file changed: forget the old builds and what it declared. */
-        drop_idle(mp);
+        drop_idle(r, mp);
         mp->version = f.st;
         mp->ns_read = 0;
     }
@@ -401,7 +429,7 @@ static fr_pipeline *acquire(fr_runs *r, const fr_identity *who, fr_action action
     if (mp)
         mp->checked_us = now;
     int cached = mp && mp->ns_read, cached_mine = cached && ns_is(mp->namespace_, who);
-    fr_pipeline *p = cached_mine ? pop_idle(mp) : NULL;
+    fr_pipeline *p = cached_mine ? pop_idle(r, mp) : NULL;
     pthread_mutex_unlock(&r->mu);
     if (cached && !cached_mine) {
         fr__serve_manifest_file_free(&f);
@@ -436,8 +464,15 @@ static void release(fr_runs *r, manifest_pool *pool, fr_pipeline *p)
         return;
     if (pool) {
         pthread_mutex_lock(&r->mu);
-        idle_pipeline *ip = pool->n_idle < MAX_IDLE_PER_MANIFEST ? malloc(sizeof *ip) : NULL;
+        /* Idle pools must not add up across manifests: their threads have a server-wide
+         * budget of 8 pipelines at --max-threads. */
+        size_t budget = 8 * (size_t)r->cfg.limits.value[FR_LIMIT_MAX_THREADS];
+        idle_pipeline *ip =
+            pool->n_idle < MAX_IDLE_PER_MANIFEST && r->idle_threads + p->pool_size <= budget
+                ? malloc(sizeof *ip)
+                : NULL;
         if (ip) {
+            r->idle_threads += p->pool_size;
             ip->p = p;
             ip->next = pool->idle;
             pool->idle = ip;
@@ -637,6 +672,11 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
         report = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     }
+    int trace_refused = 0;
+    if (report &&
+        fr__serve_limits_fit_run(&j->r->cfg.limits, j->entry->id, fr__run_status_name(*status),
+                                 &report, &trace, &trace_refused) != 0)
+        free(trace), trace = NULL;
     /* The entry takes the report (and may drop it at once); the caller and the stream get a
      * copy, after the run has left: whoever has the report finds its slot free and the
      * run finished. */
@@ -646,6 +686,7 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
     run_entry *e = j->entry;
     e->report = report;
     e->trace = trace;
+    e->trace_refused = trace_refused;
     e->status = *status;
     fr__run_store_finish(r->runs, e, fr__mono_us());
     fr__run_store_leave(r->runs, j->who.tenant);
@@ -838,7 +879,8 @@ void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *b
     manifest_pool *pool;
     fr_reply tmp = {0};
     fr_pipeline *p = acquire(r, who, FR_ACTION_VALIDATE, &ref, &pool, &tmp);
-    if (!p && tmp.status != 400) {
+    /* A limit refuses the request (it says nothing of the manifest's validity). */
+    if (!p && (tmp.status != 400 || tmp.limit)) {
         *out = tmp;
         return;
     }
@@ -884,8 +926,11 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
         if (!e->done || !e->trace) {
             pthread_mutex_unlock(&r->mu);
             fr__reply_error(out, 404, e->done ? "trace_not_recorded" : "run_in_progress",
-                            e->done ? "run %s was not traced: start it with \"trace\": true"
-                                    : "run %s is still running",
+                            !e->done           ? "run %s is still running"
+                            : e->trace_refused ? "the trace of run %s was not kept: it passed "
+                                                 "this server's max_run_bytes (--max-run-bytes)"
+                                               : "run %s was not traced: start it with "
+                                                 "\"trace\": true",
                             run_id);
             return;
         }

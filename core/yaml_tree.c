@@ -9,7 +9,11 @@
  * - Non-finite floats (.inf, .nan) convert to JSON as their text (JSON has no such
  *   numbers).
  * - Nesting deeper than FR_YAML_MAX_DEPTH is an error; converting to JSON stops (NULL)
- *   after FR_YAML_MAX_JSON_NODES nodes, which defuses alias bombs.
+ *   after FR_YAML_MAX_JSON_NODES nodes.
+ * - Anchors live in an open-addressing hash table, so a document of n anchors and
+ *   aliases parses in O(n) (a linear search made 70,000 of each take 20 s).
+ * - Nodes are counted as they would be walked, an alias weighing as much as its target
+ *   (fr_ynode.weight): alias bombs stop during parsing at fr_yaml_limits.max_nodes.
  * - After a syntax error the partial tree is freed and root is NULL (a non-NULL root
  *   with a -1 return means a complete tree with duplicate or non-scalar keys). */
 #include "yaml_tree.h"
@@ -24,14 +28,15 @@
 #define FR_YAML_MAX_DEPTH      256
 #define FR_YAML_MAX_JSON_NODES 250000
 
+/* A slot of the anchor table: empty when name is NULL. */
 typedef struct anchor {
-    char *name;
+    char *name; /* owned */
     fr_ynode *node;
 } anchor;
 
 /* A collection being built: its children in order (maps: key, value, key, value...). */
 typedef struct frame {
-    fr_ynode *node;
+    fr_ynode *node; /* node->weight grows as children are attached */
     char *anchor;
     fr_ynode **items;
     size_t n, cap;
@@ -42,8 +47,11 @@ typedef struct builder {
     fr_diags *diags;
     frame *stack;
     size_t depth, cap;
-    anchor *anchors;
+    anchor *anchors; /* hash table, cap_anchors slots (a power of two) */
     size_t n_anchors, cap_anchors;
+    fr_yaml_limits *lim;
+    size_t max_nodes, max_aliases;
+    size_t nodes, aliases; /* counted so far (nodes with aliases expanded) */
     int errors;
     int oom;
 } builder;
@@ -72,6 +80,7 @@ static fr_ynode *new_node(builder *b, fr_ynode_kind kind, yaml_mark_t mark)
     if (!n)
         return NULL;
     n->kind = kind;
+    n->weight = 1;
     n->line = (int)mark.line + 1;
     n->col = (int)mark.column + 1;
     doc->all[doc->n_all++] = n;
@@ -195,29 +204,101 @@ static void type_plain(fr_ynode *n)
 
 /* ---- building ---- */
 
+static size_t anchor_hash(const char *name)
+{
+    size_t h = 14695981039346656037u; /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        h = (h ^ *c) * 1099511628211u;
+    return h;
+}
+
+/* The slot holding `name`, or the empty slot where it belongs.  cap_anchors > 0. */
+static anchor *anchor_slot(builder *b, const char *name)
+{
+    size_t mask = b->cap_anchors - 1, i = anchor_hash(name) & mask;
+    for (;;) {
+        if (b->lim)
+            b->lim->anchor_probes++;
+        anchor *a = &b->anchors[i];
+        if (!a->name || !strcmp(a->name, name))
+            return a;
+        i = (i + 1) & mask;
+    }
+}
+
+/* Takes `name` (owned) for `node`.  A redefined anchor shadows the earlier one (YAML
+ * spec): later aliases see the new node. */
 static int add_anchor(builder *b, char *name, fr_ynode *node)
 {
     if (!name)
         return 0;
-    /* A redefined anchor shadows the earlier one (YAML spec): search from the end. */
-    void *p = grow(b->anchors, &b->cap_anchors, b->n_anchors + 1, sizeof *b->anchors);
-    if (!p) {
-        free(name);
-        return -1;
+    if (2 * (b->n_anchors + 1) > b->cap_anchors) { /* keep the load at most 1/2 */
+        size_t cap = b->cap_anchors ? 2 * b->cap_anchors : 64;
+        anchor *old = b->anchors;
+        size_t old_cap = b->cap_anchors;
+        b->anchors = calloc(cap, sizeof *b->anchors);
+        if (!b->anchors) {
+            b->anchors = old;
+            free(name);
+            return -1;
+        }
+        b->cap_anchors = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].name)
+                *anchor_slot(b, old[i].name) = old[i];
+        free(old);
     }
-    b->anchors = p;
-    b->anchors[b->n_anchors].name = name;
-    b->anchors[b->n_anchors].node = node;
-    b->n_anchors++;
+    anchor *a = anchor_slot(b, name);
+    if (a->name) {
+        free(name);
+    } else {
+        a->name = name;
+        b->n_anchors++;
+    }
+    a->node = node;
     return 0;
 }
 
 static fr_ynode *find_anchor(builder *b, const char *name)
 {
-    for (size_t i = b->n_anchors; i > 0; i--)
-        if (!strcmp(b->anchors[i - 1].name, name))
-            return b->anchors[i - 1].node;
-    return NULL;
+    if (!b->cap_anchors)
+        return NULL;
+    return anchor_slot(b, name)->node;
+}
+
+static size_t add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+/* Counts `weight` more nodes (one alias when `alias`) at `mark`.  Returns 1 (fatal,
+ * reported, named in b->lim) when a limit is passed, else 0. */
+static int charge(builder *b, size_t weight, int alias, yaml_mark_t mark)
+{
+    const char *limit = NULL;
+    size_t max = 0;
+    b->nodes = add_sat(b->nodes, weight);
+    b->aliases += alias != 0;
+    if (alias && b->aliases > b->max_aliases) {
+        limit = "max_yaml_aliases";
+        max = b->max_aliases;
+        fr__diag_add(b->diags, (int)mark.line + 1, (int)mark.column + 1,
+                     "more than %zu aliases in the document (max_yaml_aliases)", max);
+    } else if (b->nodes > b->max_nodes) {
+        limit = "max_yaml_nodes";
+        max = b->max_nodes;
+        fr__diag_add(b->diags, (int)mark.line + 1, (int)mark.column + 1,
+                     "more than %zu nodes in the document (max_yaml_nodes; an alias counts as "
+                     "every node it repeats)",
+                     max);
+    }
+    if (!limit)
+        return 0;
+    if (b->lim) {
+        b->lim->exceeded = limit;
+        b->lim->exceeded_max = max;
+    }
+    return 1;
 }
 
 /* Hands a finished node to its parent (or makes it the root). */
@@ -233,6 +314,7 @@ static int attach(builder *b, fr_ynode *node)
     if (!p)
         return -1;
     f->items = p;
+    f->node->weight = add_sat(f->node->weight, node->weight);
     /* In a mapping, even positions are keys: they must be scalars. */
     if (f->node->kind == FR_Y_MAP && f->n % 2 == 0 && node->kind != FR_Y_SCALAR) {
         fr__diag_add(b->diags, node->line, node->col, "mapping keys must be scalars, got a %s",
@@ -333,6 +415,8 @@ static int start_collection(builder *b, fr_ynode_kind kind, yaml_mark_t mark,
                      "nesting deeper than %d levels", FR_YAML_MAX_DEPTH);
         return 1; /* fatal, reported */
     }
+    if (charge(b, 1, 0, mark))
+        return 1;
     fr_ynode *node = new_node(b, kind, mark);
     if (!node)
         return -1;
@@ -350,6 +434,8 @@ static int start_collection(builder *b, fr_ynode_kind kind, yaml_mark_t mark,
 
 static int on_scalar(builder *b, const yaml_event_t *ev)
 {
+    if (charge(b, 1, 0, ev->start_mark))
+        return 1;
     fr_ynode *n = new_node(b, FR_Y_SCALAR, ev->start_mark);
     if (!n)
         return -1;
@@ -400,12 +486,18 @@ static void builder_free(builder *b)
         free(b->stack[i].anchor);
     }
     free(b->stack);
-    for (size_t i = 0; i < b->n_anchors; i++)
+    for (size_t i = 0; i < b->cap_anchors; i++)
         free(b->anchors[i].name);
     free(b->anchors);
 }
 
 int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags)
+{
+    return fr__ydoc_parse_ex(doc, text, len, NULL, diags);
+}
+
+int fr__ydoc_parse_ex(fr_ydoc *doc, const char *text, size_t len, fr_yaml_limits *limits,
+                      fr_diags *diags)
 {
     memset(doc, 0, sizeof *doc);
     yaml_parser_t parser;
@@ -414,7 +506,17 @@ int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags)
         return -1;
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""), len);
-    builder b = {.doc = doc, .diags = diags};
+    builder b = {.doc = doc,
+                 .diags = diags,
+                 .lim = limits,
+                 .max_nodes =
+                     limits && limits->max_nodes ? limits->max_nodes : FR_YAML_DEFAULT_MAX_NODES,
+                 .max_aliases = limits && limits->max_aliases ? limits->max_aliases
+                                                              : FR_YAML_DEFAULT_MAX_ALIASES};
+    if (limits) {
+        limits->exceeded = NULL;
+        limits->exceeded_max = 0;
+    }
     int fatal = 0, done = 0, seen_doc = 0;
     while (!done && !fatal) {
         yaml_event_t ev;
@@ -451,7 +553,7 @@ int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags)
                 fr__diag_add(diags, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
                              "unknown anchor \"%s\"", (const char *)ev.data.alias.anchor);
                 rc = 1;
-            } else {
+            } else if (!(rc = charge(&b, target->weight, 1, ev.start_mark))) {
                 rc = attach(&b, target);
             }
             break;

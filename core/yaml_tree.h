@@ -40,6 +40,9 @@ struct fr_ynode {
     fr_ynode **keys;
     fr_ynode **values;
     size_t n;
+    /* Nodes this one stands for once aliases are expanded (itself and everything under
+     * it, each alias counting as its target's weight); what a full walk of it costs. */
+    size_t weight;
 };
 
 typedef struct fr_ydoc {
@@ -57,6 +60,33 @@ typedef struct fr_ydoc {
  * the int64 range is typed FR_YS_FLOAT.  Aliases to anchors whose node is not complete
  * yet (recursive aliases) are errors, so the tree is acyclic. */
 int fr__ydoc_parse(fr_ydoc *doc, const char *text, size_t len, fr_diags *diags);
+
+/* Bounds on what one document may cost.  The tree is shared, never expanded: an alias is
+ * a reference to its anchor's node, so parsing is linear in the text (anchors are found
+ * through a hash table).  But every walk of the tree (validation, conversion to JSON)
+ * visits an aliased node once per alias, so nodes are counted as a walk would see them:
+ * an alias counts as every node it repeats.  That bounds alias bombs ("billion laughs")
+ * at the alias that passes the limit.  Exceeding a limit is a fatal parse error whose
+ * diagnostic names the limit at the line and column where it was passed. */
+typedef struct fr_yaml_limits {
+    size_t max_nodes;   /* nodes, aliases expanded; 0: FR_YAML_DEFAULT_MAX_NODES */
+    size_t max_aliases; /* alias uses; 0: FR_YAML_DEFAULT_MAX_ALIASES */
+    /* out: "max_yaml_nodes" or "max_yaml_aliases" when parsing stopped at that limit
+     * (static string), else NULL; `exceeded_max` is the limit's value then. */
+    const char *exceeded;
+    size_t exceeded_max;
+    size_t anchor_probes; /* out: anchor table slots looked at (a cost measure for tests) */
+} fr_yaml_limits;
+
+/* Generous bounds for documents the user gives their own tools (fluxroute validate/run):
+ * far beyond any real manifest, still finite.  `serve` passes its own, lower ones. */
+#define FR_YAML_DEFAULT_MAX_NODES   10000000
+#define FR_YAML_DEFAULT_MAX_ALIASES 1000000
+
+/* As fr__ydoc_parse, under `limits` (NULL: the defaults above; its out members are
+ * written).  Not thread-safe for a shared `limits`. */
+int fr__ydoc_parse_ex(fr_ydoc *doc, const char *text, size_t len, fr_yaml_limits *limits,
+                      fr_diags *diags);
 void fr__ydoc_free(fr_ydoc *doc);
 
 /* Map lookup by key text; NULL when absent or when `map` is not a mapping. */
