@@ -222,17 +222,31 @@ expect_code "isolation: process" 200
 expect_jq "isolated llm step ran" '.steps[1].output.usage.input_tokens == 5'
 usage_is "isolated: the helper's calls billed (2 x 4+1, then 5+1)" acme 21 59 14
 
+# ---- concurrent runs, and an async one ---------------------------------------------------------
+pids=""
+for i in 1 2 3 4 5 6 7 8; do
+  curl -s -o "$TMP/par$i" -w '%{http_code}\n' --max-time 20 -H "Authorization: Bearer $KEY_acme" \
+    --data-binary '{"manifest": "two.yaml"}' "$SERVE_URL/v1/run" >"$TMP/par$i.code" &
+  pids="$pids $!"
+done
+for p in $pids; do wait "$p"; done
+[ "$(cat "$TMP"/par?.code | sort -u)" = 200 ] && ok "8 concurrent runs" || not_ok "8 concurrent runs" "$(cat "$TMP"/par?.code)"
+usage_is "8 concurrent runs: 8 runs and 16 calls, none lost or merged" acme 45 123 30
+run zero.yaml "$KEY_acme" '"async": true'
+expect_code "async run" 202
+usage_is "async run billed like a synchronous one" acme 47 127 31
+
 # ---- replays bill nothing; other tenants are billed apart --------------------------------------
 run zero.yaml "$KEY_acme" '"trace": true'
 rid=$(jq -r .run_id "$TMP/out")
-usage_is "traced run before the replay" acme 23 63 15
+usage_is "traced run before the replay" acme 49 131 32
 req POST /v1/replay "{\"run_id\": \"$rid\"}" -H "Authorization: Bearer $KEY_acme"
 expect_jq "replay of a run with a provider call" '.identical == true'
 run globex.yaml "$KEY_globex"
 expect_code "globex runs" 200
 usage_is "globex billed its own calls" globex 5 14 2
 # The client sends in order: had the replay reported, acme would have more by now.
-usage_is "the replay billed nothing" acme 23 63 15
+usage_is "the replay billed nothing" acme 49 131 32
 if [ "$(sql "SELECT count(*) FROM usage_events WHERE input_tokens >= 1000000000000 OR output_tokens >= 1000000000000")" = 0 ]; then
   ok "no forged 10^12 claim anywhere"; else not_ok "no forged claim stored"; fi
 stop_serve
