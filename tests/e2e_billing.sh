@@ -162,8 +162,11 @@ manifest isolated acme '  - {id: two, plugin: twocalls, provider: local, isolati
   - {id: ask, plugin: llm, provider: local, isolation: process, config: {prompt: "a b c d e"}}' \
   '[{step: two, agent: two}, {step: ask}]'
 manifest globex globex '  - {id: two, plugin: twocalls, provider: local}' '[{step: two, agent: two}]'
+# forged.yaml runs the chaos test plugin: servers that gate it need --enable-chaos.
+CHAOS=""
+"$FLUXROUTE" serve --help 2>&1 | grep -q -- --enable-chaos && CHAOS=--enable-chaos
 start_serve --manifest-dir "$TMP/m" --providers "$TMP/providers.yaml" --plugin-dir "$P" \
-  --controlplane "$CP_URL" || exit 1
+  --controlplane "$CP_URL" $CHAOS || exit 1
 run() { # MANIFEST KEY [EXTRA JSON MEMBERS]
   req POST /v1/run "{\"manifest\": \"$1\"${3:+, $3}}" -H "Authorization: Bearer $2"
 }
