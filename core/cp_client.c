@@ -19,6 +19,8 @@
 #include "billing.h"
 #include "bytebuf.h"
 #include "cp_client.h"
+#include "json_parse.h"
+#include "obs_impl.h"
 
 #define BATCH          100
 #define MAX_QUEUE      1000000
@@ -362,15 +364,58 @@ static long timeout_for(fr_cp_client *c, int64_t deadline_ms)
     return left < 200 ? 200 : left > 10000 ? 10000 : (long)left;
 }
 
-static void reject(fr_cp_client *c, const line *l, const char *why)
+/* The control plane's reason from its error body {"error": {"message": ...}} (or the body
+ * itself), into out. */
+static void reject_reason(const char *answer, char *out, size_t size)
 {
+    json_object *o = answer ? json_tokener_parse(answer) : NULL, *e, *m;
+    const char *why = answer && *answer ? answer : "no reason given";
+    if (o && json_object_object_get_ex(o, "error", &e) &&
+        json_object_object_get_ex(e, "message", &m) && json_object_is_type(m, json_type_string))
+        why = json_object_get_string(m);
+    snprintf(out, size, "%s", why);
+    /* One line on stderr and in the file. */
+    for (char *p = out; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    json_object_put(o);
+}
+
+/* An event the control plane refused: never dropped in silence.  It is appended to
+ * <spool>.rejected (the event's JSON line, a tab, the reason) for an operator to fix and
+ * resubmit, counted in fluxroute_usage_rejected_total and named on stderr (key, tenant,
+ * reason).  When the file cannot be written, the event itself goes to stderr. */
+static void reject(fr_cp_client *c, const line *l, const char *answer)
+{
+    char why[512], key[160] = "?", tenant[80] = "?";
+    reject_reason(answer, why, sizeof why);
+    json_object *ev = NULL, *v;
+    size_t at;
+    const char *bad;
+    if (fr__json_parse_whole(l->p, l->len, FR_INPUT_MAX_DEPTH, &ev, &at, &bad) != 0)
+        ev = NULL;
+    if (ev && json_object_object_get_ex(ev, "idempotency_key", &v))
+        snprintf(key, sizeof key, "%s", json_object_get_string(v));
+    if (ev && json_object_object_get_ex(ev, "tenant", &v))
+        snprintf(tenant, sizeof tenant, "%s", json_object_get_string(v));
+    json_object_put(ev);
     int fd = open(c->rejected_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        dprintf(fd, "%.*s\t%s\n", (int)l->len, l->p, why ? why : "rejected");
-        fdatasync(fd);
+    int kept =
+        fd >= 0 && dprintf(fd, "%.*s\t%s\n", (int)l->len, l->p, why) > 0 && fdatasync(fd) == 0;
+    int err = errno;
+    if (fd >= 0)
         close(fd);
-    }
-    logf_("control plane rejected an event (kept in %s): %s", c->rejected_path, why ? why : "");
+    if (kept)
+        fprintf(stderr,
+                "fluxroute cp_client: USAGE REJECTED by the control plane %s: event %s of tenant "
+                "%s: %s; kept in %s (fix the line and POST it to /v1/usage with a service key)\n",
+                c->url, key, tenant, why, c->rejected_path);
+    else
+        fprintf(stderr,
+                "fluxroute cp_client: USAGE REJECTED by the control plane %s: event %s of tenant "
+                "%s: %s; cannot keep it in %s (%s), the event: %.*s\n",
+                c->url, key, tenant, why, c->rejected_path, strerror(err), (int)l->len, l->p);
+    fr__metric_count(FR_M_USAGE_REJECTED, NULL, 1);
     count(c, &c->stats.rejected, 1);
 }
 

@@ -9,8 +9,15 @@
  * 5 s); once the control plane answers, the whole spool is re-sent with the same
  * idempotency keys, then truncated.  A batch acknowledged by the server but still in the
  * spool (a crash between the two) is re-sent and counted once: the server ignores known
- * idempotency keys.  An event the server rejects as invalid (HTTP 400 when sent alone)
- * is appended to `<spool>.rejected` with the reason and dropped.
+ * idempotency keys.  An event the server rejects as invalid (HTTP 400 or 413 when sent
+ * alone: e.g. an unknown tenant) is never dropped in silence: it is appended to
+ * `<spool>.rejected` (the event's JSON line, a tab, the control plane's reason; the file is
+ * created 0600 and fsynced), counted in fluxroute_usage_rejected_total, and named on
+ * stderr (idempotency key, tenant, reason).  An operator resubmits it once fixed:
+ *     cut -f1 <spool>.rejected | jq -s '{events: .}' | curl -H "Authorization: Bearer \
+ *       $SERVICE_KEY" -H 'Content-Type: application/json' --data-binary @- $CP/v1/usage
+ * (the same keys: events the control plane already holds are not counted twice).  If the
+ * file cannot be written the event is printed on stderr in full.
  *
  * What can be lost: only events still in memory when the process dies without calling
  * fr__cp_client_free (at most ~100 ms of reports).  fr__cp_client_free sends or spools

@@ -51,6 +51,22 @@ static const char *const migrations[] = {
     " window_end INTEGER NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,"
     " p50_ms INTEGER NOT NULL, p99_ms INTEGER NOT NULL, received_at INTEGER NOT NULL,"
     " PRIMARY KEY (reporter, window_start, window_end));",
+    /* 2: idempotency keys unique per tenant.  SQLite cannot drop a column's UNIQUE, so the
+     * table is rebuilt (same columns, same order, rows and seq kept); the new unique index
+     * leads with tenant_id and so replaces usage_by_tenant. */
+    "CREATE TABLE usage_events_v2(seq INTEGER PRIMARY KEY, idempotency_key TEXT NOT NULL,"
+    " tenant_id TEXT NOT NULL, occurred_at INTEGER NOT NULL, day INTEGER NOT NULL,"
+    " billed_period TEXT NOT NULL, kind TEXT NOT NULL, provider TEXT NOT NULL,"
+    " model TEXT NOT NULL, input_tokens INTEGER NOT NULL CHECK (input_tokens >= 0),"
+    " output_tokens INTEGER NOT NULL CHECK (output_tokens >= 0),"
+    " runs INTEGER NOT NULL CHECK (runs >= 0), received_at INTEGER NOT NULL,"
+    " UNIQUE (tenant_id, idempotency_key));"
+    "INSERT INTO usage_events_v2 SELECT seq, idempotency_key, tenant_id, occurred_at, day,"
+    " billed_period, kind, provider, model, input_tokens, output_tokens, runs, received_at"
+    " FROM usage_events;"
+    "DROP TABLE usage_events;"
+    "ALTER TABLE usage_events_v2 RENAME TO usage_events;"
+    "CREATE INDEX usage_by_period ON usage_events(billed_period, tenant_id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == FR_CP_SCHEMA_VERSION, "one migration per schema version");

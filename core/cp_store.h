@@ -21,8 +21,9 @@
 
 #include "billing.h"
 
-/* Schema version this build writes (PRAGMA user_version). */
-#define FR_CP_SCHEMA_VERSION 1
+/* Schema version this build writes (PRAGMA user_version).  2: usage idempotency keys are
+ * unique per tenant, (tenant_id, idempotency_key), no longer globally. */
+#define FR_CP_SCHEMA_VERSION 2
 
 typedef struct fr_cp_store fr_cp_store;
 
@@ -93,7 +94,8 @@ typedef struct fr_cp_sla {
 } fr_cp_sla;
 
 /* Inserts events and SLA reports in one transaction (committed durably before it
- * returns).  A repeated idempotency key is counted in *duplicates and not stored again.
+ * returns).  A key the event's tenant already used is counted in *duplicates and not
+ * stored again; keys are per tenant (another tenant's identical key is stored).
  * On an unknown tenant the whole request is rolled back: FR_E_NOT_FOUND with *bad_index
  * set.  reporter names the key that sent the SLA reports (their uniqueness key is
  * reporter + window, so a replay is not counted twice). */

@@ -39,6 +39,17 @@ typedef enum fr_step_state {
     FR_STEP_SKIPPED
 } fr_step_state;
 
+/* A provider call the host made for an attempt (host->provider_call, in process or on
+ * behalf of an isolated helper) that the provider plugin completed, with the usage the
+ * provider reported in its response: what serve bills (core/serve_usage.c), never what a
+ * step outputs.  Recorded by core/host.c without parsing (a linear scan). */
+typedef struct fr_provider_use {
+    const char *provider;                /* provider id (borrowed from the manifest) */
+    char model[128];                     /* the response's "model", "" when absent */
+    int64_t input_tokens, output_tokens; /* usage as reported; 0 when absent */
+    int ordinal; /* 1-based among the attempt's provider calls, failed ones included */
+} fr_provider_use;
+
 typedef struct fr_attempt_result {
     int attempt;       /* 1-based */
     const char *agent; /* borrowed from the manifest */
@@ -48,6 +59,10 @@ typedef struct fr_attempt_result {
     int64_t duration_us;
     struct json_object *effects; /* recorded effects (owned), NULL unless recording */
     int streamed;                /* chunks of streamed text it passed on before ending */
+    /* Completed provider calls, in call order (owned; NULL when none).  Empty in replays
+     * (they reach no vendor) and for an attempt the watchdog abandoned. */
+    fr_provider_use *provider_calls;
+    size_t n_provider_calls;
 } fr_attempt_result;
 
 typedef struct fr_step_result {

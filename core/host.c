@@ -20,6 +20,7 @@
 #include "http_client.h"
 #include "json_check.h"
 #include "observe.h"
+#include "obs_impl.h"
 
 /* ---- clocks ---------------------------------------------------------------------- */
 
@@ -664,9 +665,35 @@ static int wants_stream(const char *request)
     return on;
 }
 
+/* Notes a completed provider call in the attempt's usage: the provider id, and the model
+ * and usage of the provider plugin's own response `resp` (scanned, not parsed).  On OOM the
+ * call goes unrecorded (and unbilled) rather than failing a call the vendor answered. */
+static void note_provider_use(fr_call_usage *u, int ordinal, const fr_instance *prov,
+                              const char *resp, size_t len)
+{
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? u->cap * 2 : 2;
+        fr_provider_use *c = realloc(u->calls, cap * sizeof *c);
+        if (!c)
+            return;
+        u->calls = c;
+        u->cap = cap;
+    }
+    fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
+    fr__obs_scan_usage(resp, len, &seen);
+    fr_provider_use *c = &u->calls[u->n++];
+    c->provider = prov->id;
+    memcpy(c->model, seen.model, sizeof c->model);
+    c->input_tokens = seen.input_tokens > 0 ? seen.input_tokens : 0;
+    c->output_tokens = seen.output_tokens > 0 ? seen.output_tokens : 0;
+    c->ordinal = ordinal;
+}
+
 static fr_status host_provider_call(fr_call *call, const char *request, size_t request_len,
                                     char **response, size_t *response_len)
 {
+    /* Every call gets its ordinal, so an attempt's billed calls keep distinct keys. */
+    int ordinal = call->usage ? ++call->usage->ordinal : 0;
     const fr_instance *prov = call->agent ? call->agent->provider : NULL;
     if (!prov) {
         host_set_error(call, "agent \"%s\" has no provider: set `provider:` in the manifest",
@@ -732,6 +759,8 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     }
     free(sub.error);
     fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, full, full_len); /* observability */
+    if (st == FR_OK && call->usage && !call->replay)
+        note_provider_use(call->usage, ordinal, prov, out, out_len);
 
     /* The provider call as a whole is an effect too: recorded after the nested ones, and
      * checked on replay (request and response). */

@@ -52,6 +52,15 @@ fr_status fr__cancel_reason(const fr_cancel *c);
  * cancelled. */
 int fr__cancel_wait_until(fr_cancel *c, int64_t until);
 
+/* The provider calls of one attempt, filled by host->provider_call (see
+ * fr_provider_use).  Lives on the stack of the thread running the attempt; nested calls
+ * (a provider's own fr_call) point to the same one. */
+typedef struct fr_call_usage {
+    fr_provider_use *calls; /* malloc'd; handed to the attempt result */
+    size_t n, cap;
+    int ordinal; /* provider calls made so far, failed ones included */
+} fr_call_usage;
+
 struct fr_call {
     fr_cancel *cancel;
     const fr_instance *inst;  /* the plugin instance being called */
@@ -70,6 +79,7 @@ struct fr_call {
     struct json_object *effects;     /* recording: the attempt's effects (array), else NULL */
     struct fr_replay_cursor *replay; /* replaying: where the recorded effects are served from */
     int chunks;                      /* streamed chunks passed on to the run's token sink */
+    fr_call_usage *usage;            /* the attempt's provider calls, or NULL: not recorded */
 };
 
 /* Initialises a call.  `seed` is the run seed; the random stream is derived from it, the

@@ -109,6 +109,11 @@ static const metric_def defs[FR_M_COUNT_] = {
                                "Invocation log lines that could not be written.",
                                COUNTER,
                                {NULL}},
+    [FR_M_USAGE_REJECTED] = {"fluxroute_usage_rejected_total",
+                             "Usage events the control plane refused as invalid (kept in "
+                             "<spool>.rejected for an operator).",
+                             COUNTER,
+                             {NULL}},
 };
 
 struct fr_metric_series {

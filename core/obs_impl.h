@@ -53,6 +53,7 @@ typedef enum fr_metric_id {
     FR_M_SPAN_EXPORT_FAILURES,
     FR_M_AUDIT_WRITE_ERRORS,
     FR_M_LOG_WRITE_ERRORS,
+    FR_M_USAGE_REJECTED,
     FR_M_COUNT_
 } fr_metric_id;
 

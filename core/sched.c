@@ -762,6 +762,7 @@ void fr__run_result_free(fr_run_result *r)
         for (size_t j = 0; j < s->n_attempts; j++) {
             free(s->attempts[j].message);
             json_object_put(s->attempts[j].effects);
+            free(s->attempts[j].provider_calls);
         }
         free(s->attempts);
         free(s->output);

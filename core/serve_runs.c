@@ -22,6 +22,7 @@
 #include "serve.h"
 #include "serve_manifests.h"
 #include "serve_sse.h"
+#include "serve_usage.h"
 #include "trace.h"
 
 /* ---- pipelines -------------------------------------------------------------------------- */
@@ -537,42 +538,6 @@ static int authorize(const fr_identity *who, const fr_manifest *m, const char *n
     return 0;
 }
 
-/* Usage for the control plane: the run, and each model call whose step output says
- * what it used (llm agents report {usage, model, provider}). */
-static void report_usage(fr_runs *r, const char *tenant, const fr_pipeline *p,
-                         const fr_run_result *res)
-{
-    if (!r->cfg.cp)
-        return;
-    char key[160];
-    snprintf(key, sizeof key, "%s:run", res->run_id);
-    fr_cp_usage_event ev = {.idempotency_key = key, .tenant = tenant, .kind = "run", .runs = 1};
-    fr__cp_report_usage(r->cfg.cp, &ev);
-    const fr_manifest *m = fr__pipeline_manifest(p);
-    for (size_t i = 0; i < res->n_steps; i++) {
-        const fr_step_result *s = &res->steps[i];
-        if (s->state != FR_STEP_SUCCEEDED || !s->output || !strstr(s->output, "\"usage\""))
-            continue;
-        json_object *o = json_tokener_parse(s->output), *u, *v;
-        if (o && json_object_object_get_ex(o, "usage", &u) &&
-            json_object_is_type(u, json_type_object)) {
-            snprintf(key, sizeof key, "%s:%s:provider_call", res->run_id, m->steps[i].id);
-            fr_cp_usage_event pe = {
-                .idempotency_key = key, .tenant = tenant, .kind = "provider_call"};
-            if (json_object_object_get_ex(o, "provider", &v))
-                pe.provider = json_object_get_string(v);
-            if (json_object_object_get_ex(o, "model", &v))
-                pe.model = json_object_get_string(v);
-            if (json_object_object_get_ex(u, "input_tokens", &v))
-                pe.input_tokens = json_object_get_int64(v);
-            if (json_object_object_get_ex(u, "output_tokens", &v))
-                pe.output_tokens = json_object_get_int64(v);
-            fr__cp_report_usage(r->cfg.cp, &pe);
-        }
-        json_object_put(o);
-    }
-}
-
 /* ---- the run registry ------------------------------------------------------------------- */
 
 /* ---- Server-Sent Events (serve_sse.c): a run's steps and tokens ---- */
@@ -662,7 +627,7 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
             for (size_t k = 0; k < res.steps[i].n_attempts; k++)
                 plugin_us += res.steps[i].attempts[k].duration_us;
         *status = res.status;
-        report_usage(j->r, j->who.tenant, j->p, &res);
+        fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->p, &res);
         const fr_manifest *m = fr__pipeline_manifest(j->p);
         audit(&j->who, FR_ACTION_RUN, m->path, m, res.run_id, "allowed",
               fr__run_status_name(res.status), NULL);

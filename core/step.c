@@ -139,6 +139,9 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         call.chunk_ud = &call;
     }
     call.replay = run->replay ? &x->cursor : NULL;
+    /* Billing counts what the host saw the provider report; a replay reaches no vendor. */
+    fr_call_usage usage = {0};
+    call.usage = run->replay ? NULL : &usage;
 
     char *out = NULL;
     size_t out_len = 0;
@@ -170,7 +173,9 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         pthread_mutex_unlock(&p->mu);
     }
     if (abandoned) {
+        /* The watchdog closed this attempt without us: its calls are not billed. */
         free(out);
+        free(usage.calls);
         json_object_put(call.effects);
         fr__host_leases_end_call(&call);
         fr__call_done(&call);
@@ -205,6 +210,8 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     }
     fr_attempt_result *a = &r->attempts[ai];
     a->streamed = call.chunks;
+    a->provider_calls = usage.calls;
+    a->n_provider_calls = usage.n;
     if (call.effects) {
         /* After what the engine recorded before the call (its breaker admission). */
         if (!a->effects)
