@@ -9,6 +9,7 @@
 #include "bytebuf.h"
 #include "engine.h"
 #include "json_check.h"
+#include "pipeline.h"
 
 const char *fr__step_state_name(fr_step_state s)
 {
@@ -165,6 +166,12 @@ json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r, int 
     }
     if (r->n_transitions)
         json_object_object_add(root, "breaker_transitions", transitions_array(m, r));
+    if (p->n_notes) {
+        json_object *notes = json_object_new_array();
+        for (size_t i = 0; i < p->n_notes; i++)
+            json_object_array_add(notes, json_object_new_string(p->notes[i]));
+        json_object_object_add(root, "notes", notes);
+    }
     return root;
 }
 
@@ -276,7 +283,11 @@ static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(t);
     }
-    put(&b, "}");
+    for (size_t i = 0; i < p->n_notes; i++) {
+        put(&b, i ? "," : ",\"notes\":[");
+        put_str(&b, p->notes[i]);
+    }
+    put(&b, p->n_notes ? "]}" : "}");
     if (b.oom) {
         free(b.data);
         return NULL;

@@ -19,7 +19,7 @@ clients:
 YAML
 OP="Authorization: Bearer op-key-1"
 start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --providers "$S/providers.yaml" \
-  --max-runs 2 --max-body 4096 || exit 1
+  --enable-chaos --max-runs 2 --max-body 4096 || exit 1
 
 # ---- health, auth ------------------------------------------------------------------------------
 req GET /healthz; expect_code "healthz" 200
@@ -223,7 +223,7 @@ fi
 
 # ---- edited manifests; retention by count (oldest finished runs go first) and by age -------------
 stop_serve
-start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --retention-count 2 --retention 1s || exit 1
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --retention-count 2 --retention 1s || exit 1
 # An edited manifest is picked up (within a second: pooled pipelines are rechecked).
 printf 'router: {namespace: acme}\nagents: [{id: c, plugin: chaos, config: {output: {v: 1}}}]\npipeline: [{step: s, agent: c}]\n' > "$TMP/m/edit.yaml"
 req POST /v1/run '{"manifest": "edit.yaml"}' -H "$OP"
@@ -269,7 +269,9 @@ agents:
   - {id: rescue, plugin: echo}
 pipeline: [{step: s, agent: stuck}]
 YAML
-start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --threads 2 || exit 1
+# chaos trusted: its hangs are in-process calls the watchdog abandons.
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --trust-plugin chaos \
+  --threads 2 || exit 1
 # Four runs of 1.5 s at once on two request threads: they overlap, and health checks
 # are answered meanwhile.
 t0=$(date +%s%N)
