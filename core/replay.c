@@ -459,14 +459,10 @@ fr_status fr__replay_execute_until(fr_pipeline *p, json_object *trace, int64_t s
     if (!div) {
         /* Effects matched; now the outcome of every step and attempt. */
         json_object *replayed = fr__trace_build(p, &res);
-        static const char *const skip[] = {"format",
-                                           "version",
-                                           "manifest",
-                                           "manifest_name",
-                                           "manifest_sha256",
-                                           "plugins",
-                                           "breaker_transitions",
-                                           NULL};
+        static const char *const skip[] = {"format", "version", "manifest", "manifest_name",
+                                           "manifest_sha256", "plugins", "breaker_transitions",
+                                           /* the host's policy, not the run's outcome */
+                                           "notes", NULL};
         json_object *found = json_object_new_array();
         if (fr__trace_diff(trace, replayed, skip, 1, 0, found) > 0) {
             json_object *d = json_object_array_get_idx(found, 0);

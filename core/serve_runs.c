@@ -590,6 +590,7 @@ typedef struct run_job {
     int sync;           /* a synchronous request on the request thread */
     fr_deferred *defer; /* a synchronous request answered from the run's own thread */
     int detached;       /* a quick run that left its request thread (QUICK_HOLD_US) */
+    fr_status status;   /* ... and how its fr__pipeline_run ended */
     fr_run_options ro;  /* the run's options and result: on the heap, so that a run */
     fr_run_result res;  /* that leaves its request thread can finish elsewhere */
     int64_t t0;
@@ -743,10 +744,20 @@ static void quick_detach(void *ud)
     j->defer->suspend(j->defer);
 }
 
-/* ... and is answered from the thread that completed it. */
+static void *quick_reply_main(void *arg)
+{
+    run_job *j = arg;
+    deferred_reply(j, j->status);
+    return NULL;
+}
+
+/* ... and is answered from a thread of its own: the one that completed the run may be
+ * the pipeline's driver, which must not free its own pipeline (release may). */
 static void quick_done(void *ud, int status)
 {
-    deferred_reply(ud, status);
+    run_job *j = ud;
+    j->status = status;
+    spawn_or_run(quick_reply_main, j);
 }
 
 /* Has this manifest's pipeline been quick enough to run on the request thread? */

@@ -161,6 +161,14 @@ sleep 0.3
 expect_healthz "a quick run hangs (one request thread)" 1000
 req POST /v1/run '{"manifest": "beta.yaml"}' -H "$BETA"
 expect_jq "another tenant's run meanwhile" '.status == "succeeded"'
+# Still quick (the hung run never finished): a slow one leaves the request thread after
+# 50 ms and is answered when it completes.
+curl -s -o "$TMP/slow.json" --max-time 30 -H "$OP" -d '{"manifest": "mis.yaml", "input": {"do": "slow"}}' "$SERVE_URL/v1/run" &
+sp=$!
+sleep 0.2
+expect_healthz "a quick run turns slow (one request thread)" 500
+wait $sp
+check "the slow run is answered when it completes" jq -e '.status == "succeeded" and .steps[0].output.input.do == "slow"' "$TMP/slow.json"
 # 300 steps that each hang past their deadline: at most --max-abandoned threads are left,
 # then the plugin is quarantined.
 before=$(tasks)
@@ -228,4 +236,12 @@ el=$(ms_since $t0)
 check "hung replay (1): stopped at its deadline, diverged" jq -e '.identical == false and (.notes | map(test("deadline")) | any)' "$TMP/hrep1.json"
 check "hung replay (2): stopped at its deadline, diverged" jq -e '.identical == false' "$TMP/hrep2.json"
 stop_serve
+
+# ---- the flags' values are checked -------------------------------------------------------------
+for bad in "--helper-memory lots" "--helper-memory 1M" "--max-helpers 0" "--max-abandoned -1" "--shutdown-grace soon"; do
+  # shellcheck disable=SC2086
+  fr serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" $bad
+  expect_rc "serve $bad" 2
+  expect_err "serve $bad" "${bad%% *}"
+done
 finish

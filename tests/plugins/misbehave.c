@@ -8,6 +8,7 @@
  *             code does; it gives up (failing, not crashing) past 16 GiB of address space,
  *             so that an unlimited process shows as such rather than exhausting the host
  *   "hang"    never returns, ignoring deadlines and cancellation
+ *   "slow"    waits 1 s (through the host) and answers its input
  *   "limits"  answers {"oom_score_adj": N, "rlimit_as": BYTES or -1} of its process
  * anything else: answers its input, like echo. */
 #include <signal.h>
@@ -84,6 +85,10 @@ static fr_status mb_invoke(void *state, fr_call *call, const char *input, size_t
     } else if (wants(input, "hang")) {
         for (;;)
             pause();
+    } else if (wants(input, "slow")) {
+        fr_status st = host->sleep_us(call, 1000000);
+        if (st != FR_OK)
+            return st;
     } else if (wants(input, "limits")) {
         char text[160], adj[32] = "";
         FILE *f = fopen("/proc/self/oom_score_adj", "r");
