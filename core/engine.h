@@ -113,7 +113,8 @@ typedef struct fr_run_options {
 /* fr_run_options.run_inline: which thread runs the steps.
  * FR_RUN_ON_WORKERS: the pool's workers; the caller waits.
  * FR_RUN_ON_CALLER: the calling thread runs ready steps itself instead of handing every
- *   one to a worker (serve's synchronous requests: no thread hand-off per request).  A
+ *   one to a worker (serve's quick synchronous runs of plugins that cannot block: no
+ *   thread hand-off per request).  A
  *   process-wide watchdog still abandons a hung in-process attempt and the step carries on
  *   on a worker, but the caller only returns once that plugin call returns; so a plugin
  *   that has hung once in this process never runs inline again.

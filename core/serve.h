@@ -95,7 +95,9 @@ typedef struct fr_deferred {
 
 /* A synchronous run whose pipeline has been slow (a run typically waits on providers for
  * milliseconds or more) goes to a thread of its own through `defer` (when not NULL), and
- * out->deferred is set; a fast one runs on the request thread. */
+ * out->deferred is set; a fast one runs on its pipeline's driver while the request thread
+ * waits, at most 50 ms: a run still going then is answered through `defer` as well.  Runs
+ * of plugins that cannot block (fr__policy_runs_inline) run on the request thread. */
 void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, int sse,
                          fr_deferred *defer, fr_reply *out);
 void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out);
