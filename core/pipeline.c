@@ -47,8 +47,8 @@ static void build_instance(fr_pipeline *p, fr_instance *inst, const char *what, 
     if (agent && opts && opts->agent_policy &&
         opts->agent_policy(opts->policy_ud, p, agent, inst->plugin, diags) != 0)
         return;
-    /* An isolated agent under a policy is initialised in its helpers only: its code runs
-     * nowhere in this process. */
+    /* An isolated agent under a policy is initialised in its helpers only: its init and
+     * invoke never run in this process (the loader has still opened the file here). */
     if (agent && opts && opts->agent_policy && agent->isolation == FR_ISOLATION_PROCESS)
         return;
     free(fr__host_take_init_error());
