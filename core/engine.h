@@ -108,12 +108,28 @@ typedef struct fr_run_options {
                                * run's spans join that trace (TRACE_ENABLED) */
     /* Which thread runs the run's steps (FR_RUN_ON_*, below). */
     int run_inline;
+    /* FR_RUN_ON_DRIVER only: when > 0, the caller waits at most this long.  A run still
+     * going by then is left to the driver: on_detach(detach_ud) is called on the caller's
+     * thread (before anything can complete), fr__pipeline_run returns FR_OK at once, and
+     * on_done(detach_ud, status) is called later, from another thread, when the run is
+     * complete.  These options and `out` must then stay valid until on_done. */
+    int64_t detach_after_us;
+    /* The caller's own deadline (monotonic us, 0: none), e.g. serve's bound on a replay,
+     * which keeps no deadlines of its own: a run still going then is cancelled with
+     * FR_E_DEADLINE_EXCEEDED and `stop_why` (borrowed), and a call that ignores the
+     * cancellation is abandoned FR_HANG_GRACE_US later. */
+    int64_t stop_at_mono;
+    const char *stop_why;
+    void (*on_detach)(void *ud);
+    void (*on_done)(void *ud, int status);
+    void *detach_ud;
 } fr_run_options;
 
 /* fr_run_options.run_inline: which thread runs the steps.
  * FR_RUN_ON_WORKERS: the pool's workers; the caller waits.
  * FR_RUN_ON_CALLER: the calling thread runs ready steps itself instead of handing every
- *   one to a worker (serve's synchronous requests: no thread hand-off per request).  A
+ *   one to a worker (serve's quick synchronous runs of plugins that cannot block: no
+ *   thread hand-off per request).  A
  *   process-wide watchdog still abandons a hung in-process attempt and the step carries on
  *   on a worker, but the caller only returns once that plugin call returns; so a plugin
  *   that has hung once in this process never runs inline again.
@@ -159,6 +175,14 @@ typedef struct fr_build_options {
     const char *const *plugin_dirs; /* --plugin-dir, in order */
     size_t n_plugin_dirs;
     int use_env_path; /* 1: honour FLUXROUTE_PLUGIN_PATH */
+    /* Optional: called for each agent once its plugin is resolved and before its init(),
+     * with the manifest's (mutable) agent entry.  It may raise the agent's isolation and
+     * add report notes (fr__manifest_note on the pipeline's manifest); an agent it leaves with
+     * `isolation: process` is initialised only in its helper processes, never in this process.
+     * Returns 0, or -1 to refuse the agent (with a diagnostic it added). */
+    int (*agent_policy)(void *ud, struct fr_pipeline *p, fr_agent_cfg *agent,
+                        const fr_loaded_plugin *plugin, fr_diags *diags);
+    void *policy_ud;
 } fr_build_options;
 
 /* Builds a pipeline: resolves every agent's and provider's plugin, checks `config:`

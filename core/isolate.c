@@ -128,31 +128,94 @@ json_object *fr__wire_msg(const char *op)
 /* ---- parent side ---------------------------------------------------------------------- */
 
 typedef struct helper {
-    struct helper *next;
+    struct helper *next;                /* in its pool's idle list */
+    struct helper *lru_prev, *lru_next; /* in the process-wide list of idle helpers */
+    struct helper_pool *pool;           /* while idle */
     pid_t pid;
     int fd;
 } helper;
 
 /* Per-instance pool of idle helpers; the instance's pointer is set lazily. */
 typedef struct helper_pool {
-    pthread_mutex_t mu;
     helper *idle;
 } helper_pool;
 
-static pthread_mutex_t pools_mu = PTHREAD_MUTEX_INITIALIZER;
+/* One lock for every pool, the idle list and the count of live helpers (each helper
+ * holds a slot from its start until it is reaped). */
+static pthread_mutex_t helpers_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slot_cv; /* a slot was freed (CLOCK_MONOTONIC) */
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+static helper *lru_head, *lru_tail; /* idle helpers, most recently used first */
+static size_t live_helpers;
+static size_t max_helpers;                 /* 0: no cap */
+static uint64_t helper_memory;             /* RLIMIT_AS of each helper; 0: none */
+static int64_t slot_wait_us = 5 * 1000000; /* for a slot, when the call has no deadline */
+
+void fr__isolation_configure(size_t max, uint64_t memory_bytes)
+{
+    max_helpers = max;
+    helper_memory = memory_bytes;
+}
+
+static void slot_cv_init(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&slot_cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+static void slot_release(void)
+{
+    pthread_once(&slot_once, slot_cv_init);
+    pthread_mutex_lock(&helpers_mu);
+    live_helpers--;
+    pthread_cond_signal(&slot_cv);
+    pthread_mutex_unlock(&helpers_mu);
+}
 
 static helper_pool *pool_of(fr_instance *inst)
 {
-    pthread_mutex_lock(&pools_mu);
-    if (!inst->helpers) {
-        helper_pool *hp = calloc(1, sizeof *hp);
-        if (hp) {
-            pthread_mutex_init(&hp->mu, NULL);
-            inst->helpers = hp;
-        }
-    }
-    pthread_mutex_unlock(&pools_mu);
+    pthread_mutex_lock(&helpers_mu);
+    if (!inst->helpers)
+        inst->helpers = calloc(1, sizeof(helper_pool));
+    pthread_mutex_unlock(&helpers_mu);
     return inst->helpers;
+}
+
+/* Puts an idle helper back into its pool (helpers_mu held). */
+static void idle_push(helper_pool *hp, helper *h)
+{
+    h->pool = hp;
+    h->next = hp->idle;
+    hp->idle = h;
+    h->lru_prev = NULL;
+    h->lru_next = lru_head;
+    if (lru_head)
+        lru_head->lru_prev = h;
+    else
+        lru_tail = h;
+    lru_head = h;
+}
+
+/* Takes `h` (idle, in its pool) out of its pool and the idle list (helpers_mu held). */
+static void idle_take(helper *h)
+{
+    helper **pp = &h->pool->idle;
+    while (*pp != h)
+        pp = &(*pp)->next;
+    *pp = h->next;
+    if (h->lru_prev)
+        h->lru_prev->lru_next = h->lru_next;
+    else
+        lru_head = h->lru_next;
+    if (h->lru_next)
+        h->lru_next->lru_prev = h->lru_prev;
+    else
+        lru_tail = h->lru_prev;
+    h->next = h->lru_prev = h->lru_next = NULL;
+    h->pool = NULL;
 }
 
 /* The executable to run helpers with: the running fluxroute, else the build tree's or
@@ -214,6 +277,55 @@ static void helper_kill(helper *h)
     while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR) {
     }
     free(h);
+    slot_release();
+}
+
+/* A slot for a new helper (--max-helpers): free, or taken from the least recently used
+ * idle helper, or waited for until the call's deadline (5 s without one).  Returns 0, or
+ * a status with the reason in *why. */
+static fr_status slot_acquire(fr_call *call, char **why)
+{
+    pthread_once(&slot_once, slot_cv_init);
+    int64_t t0 = fr__mono_us(), until = call->attempt_deadline_mono;
+    int64_t run = call->cancel->run_deadline_mono;
+    if (run && (!until || run < until))
+        until = run;
+    if (!until)
+        until = t0 + slot_wait_us;
+    pthread_mutex_lock(&helpers_mu);
+    for (;;) {
+        if (!max_helpers || live_helpers < max_helpers) {
+            live_helpers++;
+            pthread_mutex_unlock(&helpers_mu);
+            return FR_OK;
+        }
+        helper *old = lru_tail;
+        if (old) {
+            /* An idle helper of another agent gives its slot up. */
+            idle_take(old);
+            pthread_mutex_unlock(&helpers_mu);
+            helper_kill(old);
+            pthread_mutex_lock(&helpers_mu);
+            continue;
+        }
+        int64_t now = fr__mono_us();
+        if (__atomic_load_n(&call->cancel->cancelled, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_unlock(&helpers_mu);
+            *why = strdup("cancelled while waiting for a plugin helper process");
+            return fr__cancel_reason(call->cancel);
+        }
+        if (now >= until) {
+            pthread_mutex_unlock(&helpers_mu);
+            *why = fr__xasprintf("no plugin helper process free: all %zu are busy (the server's "
+                                 "cap, serve --max-helpers %zu); waited %lldms",
+                                 max_helpers, max_helpers, (long long)((now - t0) / 1000));
+            return FR_E_OVERLOADED;
+        }
+        /* Wake now and then to notice cancellation. */
+        int64_t wake = now + 50000 < until ? now + 50000 : until;
+        struct timespec ts = {.tv_sec = wake / 1000000, .tv_nsec = (wake % 1000000) * 1000};
+        pthread_cond_timedwait(&slot_cv, &helpers_mu, &ts);
+    }
 }
 
 /* The message describing how a helper ended, with the status to report. */
@@ -226,14 +338,18 @@ static fr_status helper_death(helper *h, char **why)
     }
     fr_status st = FR_E_CRASHED;
     if (r > 0 && WIFSIGNALED(ws))
-        *why = fr__xasprintf("plugin crashed: its helper process died on signal %d (%s)",
-                             WTERMSIG(ws), strsignal(WTERMSIG(ws)));
+        *why = fr__xasprintf("plugin crashed: its helper process died on signal %d (%s)%s",
+                             WTERMSIG(ws), strsignal(WTERMSIG(ws)),
+                             helper_memory ? " (helpers run under the server's address-space "
+                                             "limit, serve --helper-memory)"
+                                           : "");
     else if (r > 0 && WIFEXITED(ws))
         *why =
             fr__xasprintf("plugin helper process exited with status %d mid-call", WEXITSTATUS(ws));
     else
         *why = strdup("plugin helper process vanished");
     free(h);
+    slot_release();
     return st;
 }
 
@@ -382,6 +498,7 @@ static helper *helper_start(fr_call *call, char **why)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         *why = fr__xasprintf("cannot create a socketpair for the helper: %s", strerror(errno));
+        slot_release();
         return NULL;
     }
     char exe[PATH_MAX];
@@ -401,6 +518,7 @@ static helper *helper_start(fr_call *call, char **why)
     if (rc != 0) {
         close(sv[0]);
         *why = fr__xasprintf("cannot start helper %s: %s", path, strerror(rc));
+        slot_release();
         return NULL;
     }
     helper *h = calloc(1, sizeof *h);
@@ -409,6 +527,7 @@ static helper *helper_start(fr_call *call, char **why)
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         *why = strdup("out of memory");
+        slot_release();
         return NULL;
     }
     h->pid = pid;
@@ -420,6 +539,8 @@ static helper *helper_start(fr_call *call, char **why)
     if (inst->agent_cfg && inst->agent_cfg->config)
         fr__ynode_to_json_ex(inst->agent_cfg->config, &cfg);
     json_object_object_add(init, "config", cfg);
+    if (helper_memory)
+        json_object_object_add(init, "memory_limit", json_object_new_int64((int64_t)helper_memory));
     if (fr__wire_send(h->fd, init) != 0) {
         helper_death(h, why);
         return NULL;
@@ -467,12 +588,20 @@ fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len
     helper_pool *hp = pool_of(inst);
     if (!hp)
         return FR_E_NOMEM;
-    pthread_mutex_lock(&hp->mu);
+    pthread_mutex_lock(&helpers_mu);
     helper *h = hp->idle;
     if (h)
-        hp->idle = h->next;
-    pthread_mutex_unlock(&hp->mu);
+        idle_take(h);
+    pthread_mutex_unlock(&helpers_mu);
     char *why = NULL;
+    if (!h) {
+        fr_status st = slot_acquire(call, &why);
+        if (st != FR_OK) {
+            host->set_error(call, "%s", why ? why : "no plugin helper process free");
+            free(why);
+            return st;
+        }
+    }
     if (!h && !(h = helper_start(call, &why))) {
         host->set_error(call, "%s", why ? why : "cannot start the plugin helper");
         free(why);
@@ -569,10 +698,9 @@ fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len
         }
         json_object_put(m);
         /* A clean attempt: keep the helper for the next one. */
-        pthread_mutex_lock(&hp->mu);
-        h->next = hp->idle;
-        hp->idle = h;
-        pthread_mutex_unlock(&hp->mu);
+        pthread_mutex_lock(&helpers_mu);
+        idle_push(hp, h);
+        pthread_mutex_unlock(&helpers_mu);
         return result;
     }
 }
@@ -582,9 +710,14 @@ void fr__isolation_shutdown(fr_instance *inst)
     helper_pool *hp = inst->helpers;
     if (!hp)
         return;
-    while (hp->idle) {
+    for (;;) {
+        pthread_mutex_lock(&helpers_mu);
         helper *h = hp->idle;
-        hp->idle = h->next;
+        if (h)
+            idle_take(h);
+        pthread_mutex_unlock(&helpers_mu);
+        if (!h)
+            break;
         /* EOF tells the helper to finalise the plugin and exit; do not wait forever. */
         shutdown(h->fd, SHUT_WR);
         struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
@@ -594,8 +727,8 @@ void fr__isolation_shutdown(fr_instance *inst)
         while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR) {
         }
         free(h);
+        slot_release();
     }
-    pthread_mutex_destroy(&hp->mu);
     free(hp);
     inst->helpers = NULL;
 }

@@ -11,12 +11,20 @@
 #ifndef FR_CORE_ISOLATE_H
 #define FR_CORE_ISOLATE_H
 
+#include <stdint.h>
+
 #include "engine.h"
 #include "host.h"
 
 /* Runs one attempt of `call->inst` in a helper.  Same contract as fr__invoke_agent. */
 fr_status fr__isolated_invoke(fr_call *call, const char *input, size_t input_len, char **out,
                               size_t *out_len);
+
+/* Process-wide limits (serve --max-helpers, --helper-memory): at most `max_helpers` live
+ * helper processes (0: no cap; idle ones give their slot up, else a call waits for one
+ * until its deadline, 5 s without one, then fails with class `overloaded`), each under an
+ * address-space limit of `memory_bytes` (0: none).  Call before runs start. */
+void fr__isolation_configure(size_t max_helpers, uint64_t memory_bytes);
 
 /* Stops the instance's idle helpers (called when the pipeline is freed). */
 void fr__isolation_shutdown(fr_instance *inst);

@@ -109,7 +109,8 @@ typedef struct fr_manifest {
 
     /* Notes for the run report ("notes": [...]): what a server changed in the manifest
      * before building it (e.g. a clamped worker_pool_size).  Owned; added with
-     * fr__manifest_note before the pipeline is built, read-only after. */
+     * fr__manifest_note before the pipeline is built or while it is built (serve's plugin
+     * policy), read-only after. */
     char **notes;
     size_t n_notes;
 } fr_manifest;

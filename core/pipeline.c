@@ -15,7 +15,8 @@ static const char *kind_name(fr_plugin_kind k)
 /* Resolves, checks and initialises one instance.  `what` is "agent" or "provider". */
 static void build_instance(fr_pipeline *p, fr_instance *inst, const char *what, const char *id,
                            const char *plugin, fr_plugin_kind want, const fr_ynode *node,
-                           const fr_ynode *plugin_node, const fr_ynode *config, fr_diags *diags)
+                           const fr_ynode *plugin_node, const fr_ynode *config, fr_diags *diags,
+                           const fr_build_options *opts, fr_agent_cfg *agent)
 {
     const fr_ynode *at = plugin_node ? plugin_node : node;
     int line = at ? at->line : 0, col = at ? at->col : 0;
@@ -43,6 +44,13 @@ static void build_instance(fr_pipeline *p, fr_instance *inst, const char *what, 
         if (o->secret && (o->type == FR_OPT_STRING || o->type == FR_OPT_JSON))
             fr__secret_remember(
                 *(const char *const *)((const char *)inst->config.data + o->offset));
+    if (agent && opts && opts->agent_policy &&
+        opts->agent_policy(opts->policy_ud, p, agent, inst->plugin, diags) != 0)
+        return;
+    /* An isolated agent under a policy is initialised in its helpers only: its init and
+     * invoke never run in this process (the loader has still opened the file here). */
+    if (agent && opts && opts->agent_policy && agent->isolation == FR_ISOLATION_PROCESS)
+        return;
     free(fr__host_take_init_error());
     /* init is optional: a plugin without state needs none. */
     fr_status st = d->init ? d->init(fr__host_api(), inst->config.data, &inst->state) : FR_OK;
@@ -122,7 +130,7 @@ fr_pipeline *fr__pipeline_build(fr_manifest *m, const fr_build_options *opts, fr
     for (size_t i = 0; i < m->n_providers; i++) {
         const fr_provider_cfg *pc = &m->providers[i];
         build_instance(p, &p->providers[i], "provider", pc->id, pc->plugin, FR_PLUGIN_PROVIDER,
-                       pc->node, pc->plugin_node, pc->config, diags);
+                       pc->node, pc->plugin_node, pc->config, diags, opts, NULL);
         const fr_breaker_cfg *bc = pc->breaker.enabled ? &pc->breaker
                                    : env_rc > 0        ? &env_breaker
                                                        : NULL;
@@ -130,9 +138,9 @@ fr_pipeline *fr__pipeline_build(fr_manifest *m, const fr_build_options *opts, fr
             p->providers[i].breaker = fr__breaker_get(m->namespace_, "provider", pc->id, bc);
     }
     for (size_t i = 0; i < m->n_agents; i++) {
-        const fr_agent_cfg *ac = &m->agents[i];
+        fr_agent_cfg *ac = &m->agents[i];
         build_instance(p, &p->agents[i], "agent", ac->id, ac->plugin, FR_PLUGIN_AGENT, ac->node,
-                       ac->plugin_node, ac->config, diags);
+                       ac->plugin_node, ac->config, diags, opts, ac);
         p->agents[i].agent_cfg = ac;
         if (ac->provider_index >= 0)
             p->agents[i].provider = &p->providers[ac->provider_index];

@@ -96,6 +96,7 @@ struct fr_pipeline {
     pthread_t driver;
     int driver_running; /* a driver thread serves this pipeline */
     int driver_stop;
+
     /* Moving average of the driver's runs' wall time, in us (driver_mu).  While runs are
      * short the caller and the driver yield for a moment before sleeping (core/sched.c). */
     int64_t driver_run_us;

@@ -426,6 +426,12 @@ void fr__replay_notes(json_object *trace, const char *manifest_text, const fr_pi
 fr_status fr__replay_execute(fr_pipeline *p, json_object *trace, json_object **divergence,
                              size_t *n_steps)
 {
+    return fr__replay_execute_until(p, trace, 0, NULL, divergence, n_steps);
+}
+
+fr_status fr__replay_execute_until(fr_pipeline *p, json_object *trace, int64_t stop_at_mono,
+                                   const char *stop_why, json_object **divergence, size_t *n_steps)
+{
     *divergence = NULL;
     json_object *input = NULL, *seed = NULL;
     json_object_object_get_ex(trace, "input", &input);
@@ -438,6 +444,8 @@ fr_status fr__replay_execute(fr_pipeline *p, json_object *trace, json_object **d
         .seed = json_object_get_uint64(seed),
         .has_seed = 1,
         .replay = rp,
+        .stop_at_mono = stop_at_mono,
+        .stop_why = stop_why,
     };
     fr_run_result res;
     fr_status st = fr__pipeline_run(p, &ro, &res);
@@ -451,14 +459,10 @@ fr_status fr__replay_execute(fr_pipeline *p, json_object *trace, json_object **d
     if (!div) {
         /* Effects matched; now the outcome of every step and attempt. */
         json_object *replayed = fr__trace_build(p, &res);
-        static const char *const skip[] = {"format",
-                                           "version",
-                                           "manifest",
-                                           "manifest_name",
-                                           "manifest_sha256",
-                                           "plugins",
-                                           "breaker_transitions",
-                                           NULL};
+        static const char *const skip[] = {"format", "version", "manifest", "manifest_name",
+                                           "manifest_sha256", "plugins", "breaker_transitions",
+                                           /* the host's policy, not the run's outcome */
+                                           "notes", NULL};
         json_object *found = json_object_new_array();
         if (fr__trace_diff(trace, replayed, skip, 1, 0, found) > 0) {
             json_object *d = json_object_array_get_idx(found, 0);

@@ -99,5 +99,10 @@ void fr__replay_notes(json_object *trace, const char *manifest_text, const struc
  * when the recorded input is not JSON. */
 fr_status fr__replay_execute(struct fr_pipeline *p, json_object *trace, json_object **divergence,
                              size_t *n_steps);
+/* The same, stopped at `stop_at_mono` (monotonic us, 0: never; see fr_run_options) with
+ * the reason `stop_why` (borrowed): steps still running are cancelled with class
+ * deadline_exceeded, and the replay diverges from there. */
+fr_status fr__replay_execute_until(struct fr_pipeline *p, json_object *trace, int64_t stop_at_mono,
+                                   const char *stop_why, json_object **divergence, size_t *n_steps);
 
 #endif

@@ -9,6 +9,7 @@
 #include "bytebuf.h"
 #include "engine.h"
 #include "json_check.h"
+#include "pipeline.h"
 
 const char *fr__step_state_name(fr_step_state s)
 {

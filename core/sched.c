@@ -22,6 +22,7 @@
 #include "json_parse.h"
 #include "observe.h"
 #include "pipeline.h"
+#include "quarantine.h"
 
 /* ---- settling results (pool lock held) ------------------------------------------------ */
 
@@ -264,10 +265,26 @@ typedef struct fr_driver_job {
     const fr_run_options *opts;
     fr_run_result *out;
     fr_status status;
-    fr_run *run; /* the driver's run once it started (p->mu) */
-    int done;    /* the driver has returned the run (driver_mu) */
-    int held;    /* the driver is held in a hung plugin: the caller finishes (driver_mu) */
+    fr_run *run;  /* the driver's run once it started (p->mu) */
+    int done;     /* the driver has returned the run (driver_mu) */
+    int held;     /* the driver is held in a hung plugin: the caller finishes (driver_mu) */
+    int detached; /* the caller left (opts->detach_after_us): whoever completes the run
+                   * calls opts->on_done and frees the job (driver_mu) */
+    fr_pipeline *p;
 } fr_driver_job;
+
+static void finish_held_run(fr_pipeline *p, fr_driver_job *job);
+
+/* A detached caller's run whose driver is held: finished on a thread of its own. */
+static void *finisher_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "fr-finisher");
+    fr_driver_job *job = arg;
+    finish_held_run(job->p, job);
+    job->opts->on_done(job->opts->detach_ud, FR_OK);
+    free(job);
+    return NULL;
+}
 
 /* The driver is held inside a plugin the watchdog abandoned: its caller takes the run
  * over.  Until the driver returns, its thread counts as hung, so the pipeline is kept.
@@ -276,14 +293,43 @@ static void hand_over(fr_pipeline *p, fr_run *run)
 {
     p->n_hung++;
     pthread_mutex_lock(&p->driver_mu);
-    run->handover->held = 1;
+    fr_driver_job *job = run->handover;
+    job->held = 1;
     pthread_cond_broadcast(&p->driver_cv);
+    if (job->detached) {
+        /* Nobody waits for the run: a thread of its own finishes it. */
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, finisher_main, job) != 0)
+            fprintf(stderr, "fluxroute: cannot start a thread to finish a run whose driver "
+                            "hung; its reply is lost\n");
+        pthread_attr_destroy(&attr);
+    }
     pthread_mutex_unlock(&p->driver_mu);
+}
+
+/* Cancels `run` (p->mu held).  A call without a deadline could otherwise hang the
+ * cancelled run for good: past the grace period it counts as hung, and the watchdog
+ * abandons it. */
+static void cancel_locked(fr_pipeline *p, fr_run *run, fr_status reason, const char *message)
+{
+    fr__cancel_fire_with(run->cancel, reason, message);
+    int64_t hang_at = fr__mono_us() + FR_HANG_GRACE_US;
+    for (size_t i = 0; i <= p->n_workers; i++) {
+        fr_worker *w = i < p->n_workers ? p->workers[i] : p->inline_worker;
+        if (w && w->busy && !w->abandoned && w->run == run && (!w->hang_at || w->hang_at > hang_at))
+            w->hang_at = hang_at;
+    }
 }
 
 /* Abandons workers stuck in a plugin past their deadline (p->mu held). */
 static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
 {
+    if (run->opts->stop_at_mono && now >= run->opts->stop_at_mono && !run->cancel->cancelled)
+        cancel_locked(p, run, FR_E_DEADLINE_EXCEEDED,
+                      run->opts->stop_why ? run->opts->stop_why : "the caller's deadline passed");
     size_t n = p->n_workers;
     for (size_t i = 0; i <= n; i++) {
         fr_worker *w = i < n ? p->workers[i] : p->inline_worker;
@@ -308,6 +354,7 @@ static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
         copy->input = input;
         copy->resume = 1;
         w->abandoned = 1;
+        fr__abandoned_note(w->plugin ? w->plugin->path : NULL);
         if (w->inline_caller) {
             /* The run's own thread: it returns when the plugin does; a pool worker takes
              * the step over meanwhile.  That plugin never runs inline again. */
@@ -426,7 +473,7 @@ int fr__pool_start(fr_pipeline *p)
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->progress_mu, NULL);
     pthread_mutex_init(&p->driver_mu, NULL);
-    pthread_cond_init(&p->driver_cv, NULL);
+    pthread_cond_init(&p->driver_cv, &attr);
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, &attr);
     pthread_condattr_destroy(&attr);
@@ -681,56 +728,97 @@ static void *driver_main(void *arg)
         job->status = st;
         job->done = 1;
         pthread_cond_broadcast(&p->driver_cv);
+        if (job->detached) {
+            /* Its caller left: answer it from here. */
+            pthread_mutex_unlock(&p->driver_mu);
+            job->opts->on_done(job->opts->detach_ud, st);
+            free(job);
+            pthread_mutex_lock(&p->driver_mu);
+        }
     }
     pthread_mutex_unlock(&p->driver_mu);
     return NULL;
 }
 
-static fr_status run_on_driver(fr_pipeline *p, const fr_run_options *opts, fr_run_result *out)
+/* The caller's part of a run whose driver is held in a hung plugin: finish the run without
+ * it; the next run gets a new driver. */
+static void finish_held_run(fr_pipeline *p, fr_driver_job *job)
 {
-    fr_driver_job job = {.opts = opts, .out = out};
     pthread_mutex_lock(&p->driver_mu);
-    if (!p->driver_running && !p->driver_stop)
-        p->driver_running = pthread_create(&p->driver, NULL, driver_main, p) == 0;
-    if (!p->driver_running) {
-        pthread_mutex_unlock(&p->driver_mu);
-        fr_run_options o = *opts;
-        o.run_inline = FR_RUN_ON_WORKERS; /* no thread for a driver: still run */
-        return run_pipeline(p, &o, out, NULL, NULL);
-    }
-    p->driver_job = &job;
-    pthread_cond_signal(&p->driver_cv);
-    /* A short run is often done within 50 us: yield until then before sleeping, which
-     * spares the wake-up of a thread that may be on the other CPU.  Not for longer runs:
-     * the yielding thread would hold a CPU the run and its servers need. */
-    int64_t start = fr__mono_us();
-    for (int64_t until = start + handoff_yield_us(p);
-         !job.done && !job.held && fr__mono_us() < until;) {
-        pthread_mutex_unlock(&p->driver_mu);
-        sched_yield();
-        pthread_mutex_lock(&p->driver_mu);
-    }
-    while (!job.done && !job.held)
-        pthread_cond_wait(&p->driver_cv, &p->driver_mu);
-    if (job.done) {
-        p->driver_run_us += (fr__mono_us() - start - p->driver_run_us) / 8;
-        pthread_mutex_unlock(&p->driver_mu);
-        return job.status;
-    }
-    /* The driver is held inside a hung plugin; its step carries on on a worker.  Finish
-     * the run here; the next run gets a new driver. */
     pthread_t held = p->driver;
     p->driver_running = 0;
     pthread_mutex_unlock(&p->driver_mu);
     pthread_detach(held);
     pthread_mutex_lock(&p->mu);
-    fr_run *run = job.run;
+    fr_run *run = job->run;
     wait_for_steps(p, run);
     finish_run(run);
     pthread_mutex_lock(&p->mu);
     run->finalized = 1; /* the driver's frame may go */
     pthread_cond_broadcast(&p->done_cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+static fr_status run_on_driver(fr_pipeline *p, const fr_run_options *opts, fr_run_result *out)
+{
+    /* On the heap: a detached caller leaves before the run is complete. */
+    fr_driver_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return FR_E_NOMEM;
+    job->opts = opts;
+    job->out = out;
+    job->p = p;
+    pthread_mutex_lock(&p->driver_mu);
+    if (!p->driver_running && !p->driver_stop)
+        p->driver_running = pthread_create(&p->driver, NULL, driver_main, p) == 0;
+    if (!p->driver_running) {
+        pthread_mutex_unlock(&p->driver_mu);
+        free(job);
+        fr_run_options o = *opts;
+        o.run_inline = FR_RUN_ON_WORKERS; /* no thread for a driver: still run */
+        o.detach_after_us = 0;
+        return run_pipeline(p, &o, out, NULL, NULL);
+    }
+    p->driver_job = job;
+    pthread_cond_signal(&p->driver_cv);
+    /* A short run is often done within 50 us: yield until then before sleeping, which
+     * spares the wake-up of a thread that may be on the other CPU.  Not for longer runs:
+     * the yielding thread would hold a CPU the run and its servers need. */
+    int64_t start = fr__mono_us();
+    for (int64_t until = start + handoff_yield_us(p);
+         !job->done && !job->held && fr__mono_us() < until;) {
+        pthread_mutex_unlock(&p->driver_mu);
+        sched_yield();
+        pthread_mutex_lock(&p->driver_mu);
+    }
+    int64_t leave_at = opts->detach_after_us > 0 ? start + opts->detach_after_us : 0;
+    while (!job->done && !job->held) {
+        if (!leave_at) {
+            pthread_cond_wait(&p->driver_cv, &p->driver_mu);
+            continue;
+        }
+        if (fr__mono_us() >= leave_at) {
+            /* Under driver_mu, so neither the driver nor a hand-over can complete the run
+             * before the caller has prepared for on_done. */
+            opts->on_detach(opts->detach_ud);
+            job->detached = 1;
+            pthread_mutex_unlock(&p->driver_mu);
+            return FR_OK;
+        }
+        struct timespec ts = {.tv_sec = leave_at / 1000000, .tv_nsec = (leave_at % 1000000) * 1000};
+        pthread_cond_timedwait(&p->driver_cv, &p->driver_mu, &ts);
+    }
+    if (job->done) {
+        p->driver_run_us += (fr__mono_us() - start - p->driver_run_us) / 8;
+        fr_status st = job->status;
+        pthread_mutex_unlock(&p->driver_mu);
+        free(job);
+        return st;
+    }
+    /* The driver is held inside a hung plugin; its step carries on on a worker. */
+    pthread_mutex_unlock(&p->driver_mu);
+    finish_held_run(p, job);
+    free(job);
     return FR_OK;
 }
 
@@ -751,7 +839,7 @@ void fr__pipeline_cancel_with(fr_pipeline *p, fr_status reason, const char *mess
     pthread_mutex_lock(&p->mu);
     fr_run *run = p->current;
     if (run)
-        fr__cancel_fire_with(run->cancel, reason, message);
+        cancel_locked(p, run, reason, message);
     pthread_mutex_unlock(&p->mu);
 }
 

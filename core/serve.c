@@ -24,7 +24,9 @@
 #include "duration.h"
 #include "host.h"
 #include "http_body.h"
+#include "isolate.h"
 #include "json_parse.h"
+#include "quarantine.h"
 #include "serve.h"
 #include "serve_sse.h"
 #include "size.h"
@@ -371,7 +373,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     } else if (validate) {
         fr__runs_handle_validate(s->runs, &who, body, out);
     } else {
-        fr__runs_handle_replay(s->runs, &who, body, out);
+        fr__runs_handle_replay(s->runs, &who, body, &rq->defer, out);
     }
     json_object_put(body);
 }
@@ -479,6 +481,8 @@ static const char serve_usage[] =
     "                       [--metrics-addr HOST:PORT] [--metrics-series-per-namespace N]\n"
     "                       [--max-steps N] [--max-threads N] [--max-run-timeout D]\n"
     "                       [--max-run-bytes SIZE] [--max-yaml-nodes N] [--max-yaml-aliases N]\n"
+    "                       [--trust-plugin NAME]... [--enable-chaos] [--max-helpers N]\n"
+    "                       [--helper-memory SIZE] [--max-abandoned N] [--shutdown-grace D]\n"
     "\n"
     "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET/DELETE\n"
     "/v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz; /metrics (admin or metrics\n"
@@ -490,7 +494,8 @@ static const char serve_usage[] =
     "  --keys FILE          API keys and client identities (ROUTER_KEYS_FILE); SIGHUP re-reads it\n"
     "  --providers FILE     the providers requests may use (ROUTER_PROVIDERS_FILE)\n"
     "  --threads N          request threads (default: one per CPU core, at least 2).\n"
-    "                       Quick synchronous runs execute on them; slow ones (waiting\n"
+    "                       Quick synchronous runs wait on them for at most 50 ms (runs\n"
+    "                       of the built-in echo execute on them); slower ones (waiting\n"
     "                       on providers) get threads of their own\n"
     "  --max-runs N         runs in flight before 429 (default 64)\n"
     "  --max-runs-per-tenant N\n"
@@ -530,6 +535,24 @@ static const char serve_usage[] =
     "  --max-yaml-nodes N   YAML nodes per document, an alias counting as every node it\n"
     "                       repeats (default 100000)\n"
     "  --max-yaml-aliases N YAML aliases per document (default 10000)\n"
+    "Plugins: agents run in helper processes (isolation: process) unless the server trusts\n"
+    "their plugin: echo, llm, mock, openai, anthropic and gemini, found on the server's own\n"
+    "path (--plugin-dir or the built-in directory), not through a manifest's plugins.dirs.\n"
+    "  --trust-plugin NAME  trust one more plugin (repeatable): its agents may run in this\n"
+    "                       process, and `isolation: none` is honoured for them\n"
+    "  --enable-chaos       allow the chaos test plugin (refused with 400 plugin_disabled\n"
+    "                       otherwise; untrusted unless --trust-plugin chaos)\n"
+    "  --max-helpers N      helper processes alive at once (default 64, as --max-runs);\n"
+    "                       a call that finds none free waits until its deadline (5 s\n"
+    "                       without one), then fails with class overloaded\n"
+    "  --helper-memory SIZE address-space limit of each helper, e.g. 512M, 2G (default 1G;\n"
+    "                       0: none); a helper past it fails alone (class crashed)\n"
+    "  --max-abandoned N    threads left inside hung in-process plugin calls (default 16);\n"
+    "                       a plugin whose hang reaches the cap is refused until restart\n"
+    "                       (503 plugin_quarantined)\n"
+    "  --shutdown-grace D   on SIGTERM/SIGINT, how long runs in flight may finish (default\n"
+    "                       30s); then the process exits anyway (status 0), naming what it\n"
+    "                       abandoned\n"
     "TLS: ROUTER_TLS_ENABLED, ROUTER_TLS_CERT_FILE, ROUTER_TLS_KEY_FILE, ROUTER_TLS_CA_FILE,\n"
     "ROUTER_TLS_REQUIRE_CLIENT_CERT.\n";
 
@@ -548,9 +571,12 @@ int fr__serve_main(int argc, char **argv)
     const char *per_tenant_arg = NULL, *ret_tenant_arg = NULL;
     const char *ret_bytes_arg = NULL;
     const char *limit_args[FR_LIMIT_COUNT_] = {0};
+    const char *max_helpers_arg = NULL, *helper_mem_arg = NULL, *max_abandoned_arg = NULL;
+    const char *grace_arg = NULL;
+    int enable_chaos = 0;
     const char *pos[1];
     size_t n_pos;
-    cli_list dirs = {0};
+    cli_list dirs = {0}, trusted = {0};
     const cli_opt opts[] = {
         {"--addr", 1, &addr, NULL, NULL},
         {"--manifest-dir", 1, &mdir, NULL, NULL},
@@ -574,6 +600,12 @@ int fr__serve_main(int argc, char **argv)
         {"--max-run-bytes", 1, &limit_args[FR_LIMIT_MAX_RUN_BYTES], NULL, NULL},
         {"--max-yaml-nodes", 1, &limit_args[FR_LIMIT_MAX_YAML_NODES], NULL, NULL},
         {"--max-yaml-aliases", 1, &limit_args[FR_LIMIT_MAX_YAML_ALIASES], NULL, NULL},
+        {"--trust-plugin", 1, NULL, &trusted, NULL},
+        {"--enable-chaos", 0, NULL, NULL, &enable_chaos},
+        {"--max-helpers", 1, &max_helpers_arg, NULL, NULL},
+        {"--helper-memory", 1, &helper_mem_arg, NULL, NULL},
+        {"--max-abandoned", 1, &max_abandoned_arg, NULL, NULL},
+        {"--shutdown-grace", 1, &grace_arg, NULL, NULL},
         {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(&cmd, argc, argv, opts, pos, 0, &n_pos);
     if (rc != 0)
@@ -631,6 +663,12 @@ int fr__serve_main(int argc, char **argv)
             fr__cli_error(&cmd, "%s", why);
             return FR_EXIT_USAGE;
         }
+    }
+    fr_containment cont;
+    if (fr__containment_parse(&cont, max_helpers_arg, helper_mem_arg, max_abandoned_arg, grace_arg,
+                              (size_t)max_runs, &why) != 0) {
+        fr__cli_error(&cmd, "%s", why);
+        return FR_EXIT_USAGE;
     }
     cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
     metrics_addr = env_or(metrics_addr, "ROUTER_METRICS_ADDR", NULL);
@@ -692,7 +730,12 @@ int fr__serve_main(int argc, char **argv)
                              .max_concurrent = (size_t)max_runs,
                              .max_per_tenant = (size_t)per_tenant,
                              .cp = srv.cp,
-                             .limits = limits};
+                             .limits = limits,
+                             .trusted_plugins = trusted.items,
+                             .n_trusted_plugins = trusted.n,
+                             .enable_chaos = enable_chaos};
+    fr__isolation_configure(cont.max_helpers, cont.helper_memory);
+    fr__abandoned_set_cap(cont.max_abandoned);
     srv.runs = fr__runs_new(&rc_cfg);
 
     /* TLS from the original's variables; a broken set-up fails now, clearly. */
@@ -811,23 +854,24 @@ int fr__serve_main(int argc, char **argv)
     atomic_store(&srv.ready, 0);
     fprintf(stderr, "fluxroute serve: shutting down\n");
     MHD_socket ls = MHD_quiesce_daemon(srv.d);
-    size_t left = fr__runs_drain(srv.runs, 30 * 1000000LL);
-    if (left)
-        fprintf(stderr, "fluxroute serve: %zu run(s) still in flight\n", left);
-    size_t held = fr__pipeline_callers_held();
-    if (held) {
-        /* Request threads inside a hung plugin can never be joined: flush what must
-         * survive and leave without them. */
+    size_t left = fr__runs_drain(srv.runs, cont.shutdown_grace_us);
+    size_t held = fr__abandoned_count();
+    if (left || held) {
+        /* Threads inside a hung plugin can never be joined, and runs still in flight
+         * after the grace period are not waited for: flush what must survive and leave
+         * without them. */
+        char d[32];
         fprintf(stderr,
-                "fluxroute serve: %zu request thread(s) held by hung plugins; exiting "
-                "without them\n",
-                held);
+                "fluxroute serve: exiting without %zu run(s) still in flight after the grace "
+                "period (--shutdown-grace %s) and %zu hung plugin thread(s)\n",
+                left, fr__duration_format(cont.shutdown_grace_us, d, sizeof d), held);
         sla_flush(&srv);
         fr__cp_client_free(srv.cp);
         fr__obs_shutdown();
         fflush(NULL);
         _exit(FR_EXIT_OK);
     }
+    fr__exit_after(FR_CLEANUP_GRACE_US);
     /* MHD_stop_daemon must find no suspended connection: end the streams still waiting. */
     fr__sse_shutdown();
     MHD_stop_daemon(srv.d);

@@ -66,6 +66,10 @@ typedef struct fr_runs_config {
     size_t max_per_tenant;       /* runs in flight for one tenant before 429 */
     struct fr_cp_client *cp;     /* report usage to the control plane, or NULL */
     fr_serve_limits limits;      /* per-request bounds (core/serve_limits.h) */
+    /* The plugin policy (core/serve_policy.c). */
+    const char *const *trusted_plugins; /* --trust-plugin, besides the default set */
+    size_t n_trusted_plugins;
+    int enable_chaos; /* --enable-chaos: the chaos test plugin may be used */
 } fr_runs_config;
 
 /* An HTTP answer produced by a handler. */
@@ -110,14 +114,54 @@ typedef struct fr_deferred {
 
 /* A synchronous run whose pipeline has been slow (a run typically waits on providers for
  * milliseconds or more) goes to a thread of its own through `defer` (when not NULL), and
- * out->deferred is set; a fast one runs on the request thread. */
+ * out->deferred is set; a fast one runs on its pipeline's driver while the request thread
+ * waits, at most 50 ms: a run still going then is answered through `defer` as well.  Runs
+ * of plugins that cannot block (fr__policy_runs_inline) run on the request thread. */
 void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, int sse,
                          fr_deferred *defer, fr_reply *out);
 void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out);
-void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out);
+/* A replay runs on a thread of its own through `defer` (when not NULL; out->deferred is
+ * set), counted among the runs in flight, and is stopped at the request's deadline. */
+void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body,
+                            fr_deferred *defer, fr_reply *out);
 void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id, int trace,
                          fr_reply *out);
 void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out);
+
+/* ---- serve_policy.c ---- */
+
+/* Refuses a manifest that names a plugin the server disables (chaos without
+ * --enable-chaos): fills `out` (400 plugin_disabled) and returns -1; else 0. */
+int fr__policy_check_manifest(const fr_runs_config *cfg, const fr_manifest *m, fr_reply *out);
+/* The fr_build_options.agent_policy of serve (ud: the const fr_runs_config): an agent
+ * whose plugin the server does not trust runs in helper processes, with a report note. */
+int fr__policy_agent(void *ud, fr_pipeline *p, fr_agent_cfg *a, const fr_loaded_plugin *pl,
+                     fr_diags *diags);
+/* 1 when a quick synchronous run of `p` may run its steps on the request thread itself
+ * (FR_RUN_ON_CALLER): every agent is one whose code never blocks (the built-in echo).
+ * Others run on the pipeline's driver, which a hung plugin may hold but the request
+ * thread leaves after QUICK_HOLD_US. */
+int fr__policy_runs_inline(const fr_pipeline *p);
+/* Refuses a pipeline with an in-process agent whose plugin is quarantined (503
+ * plugin_quarantined, naming the plugin and why).  Returns -1 when refused, else 0. */
+int fr__policy_check_quarantine(const fr_pipeline *p, fr_reply *out);
+
+/* The containment flags of serve, parsed. */
+typedef struct fr_containment {
+    size_t max_helpers;        /* --max-helpers (default: --max-runs) */
+    uint64_t helper_memory;    /* --helper-memory, bytes (default 1G; 0: none) */
+    size_t max_abandoned;      /* --max-abandoned (default 16) */
+    int64_t shutdown_grace_us; /* --shutdown-grace (default 30s) */
+} fr_containment;
+/* Parses the flags' values (NULL: the default) into *c.  Returns 0, or -1 with a message
+ * naming the flag in *why (static storage). */
+int fr__containment_parse(fr_containment *c, const char *max_helpers, const char *helper_memory,
+                          const char *max_abandoned, const char *grace, size_t max_runs,
+                          const char **why);
+/* After shutdown: how long cleaning up may take before the process leaves anyway. */
+#define FR_CLEANUP_GRACE_US (10 * 1000000LL)
+/* Starts a timer that ends the process (status 0) after `us`, whatever it is doing. */
+void fr__exit_after(int64_t us);
 
 /* ---- serve.c helpers used by the handlers ---- */
 

@@ -11,11 +11,13 @@
 
 #include "fileio.h"
 #include "cp_client.h"
+#include "duration.h"
 #include "effects.h"
 #include "observe.h"
 #include "host.h"
 #include "http_body.h"
 #include "pipeline.h"
+#include "quarantine.h"
 #include "replay.h"
 #include "run_store.h"
 #include "secure_random.h"
@@ -51,6 +53,10 @@ typedef struct manifest_pool {
 /* Synchronous runs of a manifest whose runs take longer than this on average (they wait
  * on providers) get a thread of their own; faster ones run on the request thread. */
 #define SLOW_RUN_US 10000
+/* A quick run still going after this long leaves its request thread: the connection is
+ * suspended and the reply comes from the thread that completes the run.  So no plugin,
+ * hung or slow, holds a request thread longer. */
+#define QUICK_HOLD_US 50000
 
 typedef fr_run_entry run_entry;
 
@@ -138,10 +144,7 @@ size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us)
 {
     int64_t until = fr__mono_us() + max_wait_us;
     pthread_mutex_lock(&r->mu);
-    /* A request thread held by a hung plugin cannot finish its run's reply: not waited
-     * for. */
-    while (fr__run_store_in_flight(r->runs) > fr__pipeline_callers_held() &&
-           fr__mono_us() < until) {
+    while (fr__run_store_in_flight(r->runs) > 0 && fr__mono_us() < until) {
         pthread_mutex_unlock(&r->mu);
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -317,6 +320,11 @@ static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *te
         fr__manifest_free(m);
         return NULL;
     }
+    if (fr__policy_check_manifest(&r->cfg, m, out) != 0) {
+        fr__diags_free(&d);
+        fr__manifest_free(m);
+        return NULL;
+    }
     if (inline_manifest && m->n_plugin_dirs > 0) {
         fr__reply_error(out, 400, "plugin_dirs_refused",
                         "an inline manifest cannot add plugin directories (plugins.dirs)");
@@ -330,7 +338,9 @@ static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *te
         return NULL;
     }
     fr_build_options bo = {.plugin_dirs = r->cfg.plugin_dirs,
-                           .n_plugin_dirs = r->cfg.n_plugin_dirs};
+                           .n_plugin_dirs = r->cfg.n_plugin_dirs,
+                           .agent_policy = fr__policy_agent,
+                           .policy_ud = &r->cfg};
     fr__host_set_replay_mode(replay);
     fr_pipeline *p = fr__pipeline_build(m, &bo, &d);
     fr__host_set_replay_mode(0);
@@ -571,6 +581,19 @@ static void sse_token(void *ud, const char *step, const char *text, size_t len)
     json_object_put(o);
 }
 
+/* Runs fn(arg) on a detached thread of its own, or here when no thread can start. */
+static void spawn_or_run(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int started = pthread_create(&t, &attr, fn, arg) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started)
+        fn(arg);
+}
+
 /* ---- running ---------------------------------------------------------------------------- */
 
 typedef struct run_job {
@@ -586,11 +609,19 @@ typedef struct run_job {
     fr_sse *sse;        /* the writer's reference, or NULL */
     int sync;           /* a synchronous request on the request thread */
     fr_deferred *defer; /* a synchronous request answered from the run's own thread */
+    int detached;       /* a quick run that left its request thread (QUICK_HOLD_US) */
+    fr_status status;   /* ... and how its fr__pipeline_run ended */
+    fr_run_options ro;  /* the run's options and result: on the heap, so that a run */
+    fr_run_result res;  /* that leaves its request thread can finish elsewhere */
+    int64_t t0;
 } run_job;
 
-/* Runs the job; stores report (and trace) in its entry, and a copy of the report in
- * *report_out when given.  Returns the plugin time. */
-static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
+static void quick_detach(void *ud);
+static void quick_done(void *ud, int status);
+
+/* Runs the job (or, for a quick run that leaves its request thread, starts it: then
+ * j->detached is set and quick_done finishes it). */
+static fr_status execute_run(run_job *j)
 {
     fr_run_options ro = {.input_json = j->input,
                          .seed = j->seed,
@@ -598,20 +629,38 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
                          .record = j->record,
                          .run_id = j->entry->id,
                          .traceparent = j->who.traceparent[0] ? j->who.traceparent : NULL,
-                         /* A synchronous request runs its steps on the request thread;
-                          * an async or streamed run's own thread must finish its entry
-                          * even when a plugin hangs, so it hands steps to workers. */
-                         .run_inline = j->sync ? FR_RUN_ON_CALLER : FR_RUN_ON_WORKERS};
+                         /* A synchronous request's steps run on the pipeline's driver
+                          * while the request thread waits, at most QUICK_HOLD_US: a
+                          * hung plugin holds the driver, never the request thread.
+                          * Plugins that cannot block run on the request thread itself
+                          * (no hand-off).  An async or streamed run's own thread hands
+                          * steps to workers. */
+                         .run_inline = !j->sync                       ? FR_RUN_ON_WORKERS
+                                       : fr__policy_runs_inline(j->p) ? FR_RUN_ON_CALLER
+                                                                      : FR_RUN_ON_DRIVER};
+    if (ro.run_inline == FR_RUN_ON_DRIVER && j->defer) {
+        ro.detach_after_us = QUICK_HOLD_US;
+        ro.on_detach = quick_detach;
+        ro.on_done = quick_done;
+        ro.detach_ud = j;
+    }
     if (j->sse) {
         ro.progress = sse_progress;
         ro.progress_ud = j->sse;
         ro.on_token = sse_token;
         ro.token_ud = j->sse;
     }
-    fr_run_result res;
-    int64_t t0 = fr__mono_us();
-    fr_status st = fr__pipeline_run(j->p, &ro, &res);
-    int64_t took = fr__mono_us() - t0;
+    j->ro = ro;
+    j->t0 = fr__mono_us();
+    return fr__pipeline_run(j->p, &j->ro, &j->res);
+}
+
+/* Completes a run that returned `st`: stores report (and trace) in its entry, and a copy
+ * of the report in *report_out when given.  Returns the plugin time. */
+static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char **report_out)
+{
+    fr_run_result res = j->res;
+    int64_t took = fr__mono_us() - j->t0;
     char *report = NULL, *trace = NULL;
     int64_t plugin_us = 0;
     *status = FR_RUN_FAILED;
@@ -672,6 +721,11 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
     return plugin_us;
 }
 
+static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
+{
+    return execute_end(j, execute_run(j), status, report_out);
+}
+
 static void job_free(run_job *j)
 {
     if (j->sse)
@@ -690,20 +744,50 @@ static void *async_main(void *arg)
     return NULL;
 }
 
-/* A synchronous run on its own thread: the reply goes back through j->defer. */
-static void *deferred_main(void *arg)
+/* Answers a synchronous run that returned `rs` through j->defer (then frees j). */
+static void deferred_reply(run_job *j, fr_status rs)
 {
-    pthread_setname_np(pthread_self(), "fr-run");
-    run_job *j = arg;
     fr_run_status st;
     fr_reply reply = {.route = "/v1/run"};
-    reply.plugin_us = execute(j, &st, &reply.body);
+    reply.plugin_us = execute_end(j, rs, &st, &reply.body);
     reply.status = reply.body ? 200 : 500;
     reply.body_len = reply.body ? strlen(reply.body) : 0;
     fr_deferred *d = j->defer;
     job_free(j);
     d->complete(d, &reply);
+}
+
+/* A synchronous run on its own thread: the reply goes back through j->defer. */
+static void *deferred_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "fr-run");
+    run_job *j = arg;
+    deferred_reply(j, execute_run(j));
     return NULL;
+}
+
+/* A quick run leaves its request thread (on that thread, before the run can complete). */
+static void quick_detach(void *ud)
+{
+    run_job *j = ud;
+    j->detached = 1;
+    j->defer->suspend(j->defer);
+}
+
+static void *quick_reply_main(void *arg)
+{
+    run_job *j = arg;
+    deferred_reply(j, j->status);
+    return NULL;
+}
+
+/* ... and is answered from a thread of its own: the one that completed the run may be
+ * the pipeline's driver, which must not free its own pipeline (release may). */
+static void quick_done(void *ud, int status)
+{
+    run_job *j = ud;
+    j->status = status;
+    spawn_or_run(quick_reply_main, j);
 }
 
 /* Has this manifest's pipeline been quick enough to run on the request thread? */
@@ -748,7 +832,8 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         return;
     }
     j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
-    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0) {
+    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
+        fr__policy_check_quarantine(j->p, out) != 0) {
         release(r, j->pool, j->p);
         fr__runs_leave(r, who);
         job_free(j);
@@ -790,16 +875,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         async = 1;
     }
     if (async) {
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &attr, async_main, j) != 0) {
-            fr_run_status st;
-            execute(j, &st, NULL);
-            job_free(j);
-        }
-        pthread_attr_destroy(&attr);
+        spawn_or_run(async_main, j);
         if (!sse) {
             /* Not e->id: the run may be over, and its entry evicted, by now. */
             json_object *o = json_object_new_object();
@@ -817,20 +893,19 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         j->defer = defer;
         defer->suspend(defer);
         out->deferred = 1;
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int started = pthread_create(&t, &attr, deferred_main, j) == 0;
-        pthread_attr_destroy(&attr);
-        if (!started)
-            deferred_main(j);
+        spawn_or_run(deferred_main, j);
         return;
     }
     fr_run_status st;
     j->sync = 1;
+    j->defer = defer;
+    fr_status rs = execute_run(j);
+    if (j->detached) {
+        out->deferred = 1; /* quick_done answers */
+        return;
+    }
     /* The report is the body (200 also when the run failed: see "status"). */
-    out->plugin_us = execute(j, &st, &out->body);
+    out->plugin_us = execute_end(j, rs, &st, &out->body);
     out->status = out->body ? 200 : 500;
     out->body_len = out->body ? strlen(out->body) : 0;
     job_free(j);
@@ -943,7 +1018,75 @@ void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_
     fr__reply_json(out, 202, o);
 }
 
-void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out)
+/* ---- replays ---------------------------------------------------------------------------- */
+
+/* Replays of traces without a run_timeout are stopped after this long. */
+#define REPLAY_DEADLINE_US (60 * 1000000LL)
+
+typedef struct replay_job {
+    fr_runs *r;
+    fr_identity who;
+    json_object *trace; /* owned */
+    fr_pipeline *p;     /* owned */
+    int64_t stop_at;    /* the request's deadline (monotonic us) */
+    char stop_why[160];
+    fr_deferred *defer; /* answered from the replay's own thread */
+} replay_job;
+
+/* Replays j's trace and fills `out`; frees j and leaves the runs in flight. */
+static void replay_answer(replay_job *j, fr_reply *out)
+{
+    fr_pipeline *p = j->p;
+    const char *text = json_object_get_string(json_object_object_get(j->trace, "manifest"));
+    json_object *notes = json_object_new_array(), *div = NULL;
+    fr__replay_notes(j->trace, text, p, notes);
+    const fr_manifest *pm = fr__pipeline_manifest(p);
+    for (size_t i = 0; i < pm->n_notes; i++)
+        json_object_array_add(notes, json_object_new_string(pm->notes[i]));
+    size_t n_steps = 0;
+    fr_status st = fr__replay_execute_until(p, j->trace, j->stop_at, j->stop_why, &div, &n_steps);
+    if (fr__mono_us() >= j->stop_at)
+        json_object_array_add(notes, json_object_new_string(j->stop_why));
+    audit(&j->who, FR_ACTION_REPLAY, "trace", fr__pipeline_manifest(p), NULL, "allowed",
+          st != FR_OK ? "error"
+          : div       ? "diverged"
+                      : "identical",
+          NULL);
+    if (st != FR_OK) {
+        fr__reply_error(out, 400, "invalid_trace", "the recorded input cannot be replayed: %s",
+                        fr_strerror(st));
+    } else {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "identical", json_object_new_boolean(div == NULL));
+        json_object_object_add(o, "steps", json_object_new_int64((int64_t)n_steps));
+        json_object_object_add(o, "notes", notes);
+        notes = NULL;
+        json_object_object_add(o, "divergence", div);
+        div = NULL;
+        fr__reply_json(out, 200, o);
+    }
+    out->route = "/v1/replay";
+    json_object_put(div);
+    json_object_put(notes);
+    fr__pipeline_free(p);
+    json_object_put(j->trace);
+    fr__runs_leave(j->r, &j->who);
+    free(j);
+}
+
+static void *replay_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "fr-replay");
+    replay_job *j = arg;
+    fr_deferred *d = j->defer;
+    fr_reply reply = {0};
+    replay_answer(j, &reply);
+    d->complete(d, &reply);
+    return NULL;
+}
+
+void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body,
+                            fr_deferred *defer, fr_reply *out)
 {
     json_object *v;
     char err[512];
@@ -982,37 +1125,48 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
         fr__reply_error(out, 400, "invalid_trace", "%s", err);
         return;
     }
-    const char *text = json_object_get_string(json_object_object_get(trace, "manifest"));
-    fr_pipeline *p = build_pipeline(r, "trace manifest", text, strlen(text), inline_trace, 1, out);
-    if (!p || authorize(who, fr__pipeline_manifest(p), NULL, FR_ACTION_REPLAY, out) != 0) {
-        fr__pipeline_free(p);
+    /* Admission first, as for runs: a full server or a tenant at its share answers 429
+     * before the pipeline is built. */
+    replay_job *j = calloc(1, sizeof *j);
+    if (!j || fr__runs_admit(r, who, out) != 0) {
+        if (!j)
+            fr__reply_error(out, 500, "internal", "out of memory");
+        free(j);
         json_object_put(trace);
         return;
     }
-    json_object *notes = json_object_new_array(), *div = NULL;
-    fr__replay_notes(trace, text, p, notes);
-    size_t n_steps = 0;
-    fr_status st = fr__replay_execute(p, trace, &div, &n_steps);
-    audit(who, FR_ACTION_REPLAY, "trace", fr__pipeline_manifest(p), NULL, "allowed",
-          st != FR_OK ? "error"
-          : div       ? "diverged"
-                      : "identical",
-          NULL);
-    if (st != FR_OK) {
-        fr__reply_error(out, 400, "invalid_trace", "the recorded input cannot be replayed: %s",
-                        fr_strerror(st));
-    } else {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "identical", json_object_new_boolean(div == NULL));
-        json_object_object_add(o, "steps", json_object_new_int64((int64_t)n_steps));
-        json_object_object_add(o, "notes", notes);
-        notes = NULL;
-        json_object_object_add(o, "divergence", div);
-        div = NULL;
-        fr__reply_json(out, 200, o);
+    const char *text = json_object_get_string(json_object_object_get(trace, "manifest"));
+    fr_pipeline *p = build_pipeline(r, "trace manifest", text, strlen(text), inline_trace, 1, out);
+    if (!p || authorize(who, fr__pipeline_manifest(p), NULL, FR_ACTION_REPLAY, out) != 0 ||
+        fr__policy_check_quarantine(p, out) != 0) {
+        fr__pipeline_free(p);
+        json_object_put(trace);
+        fr__runs_leave(r, who);
+        free(j);
+        return;
     }
-    json_object_put(div);
-    json_object_put(notes);
-    fr__pipeline_free(p);
-    json_object_put(trace);
+    j->r = r;
+    j->who = *who;
+    j->trace = trace;
+    j->p = p;
+    /* A replay keeps no deadlines of its own (it runs on recorded time): the request's
+     * deadline is its manifest's run_timeout, or REPLAY_DEADLINE_US. */
+    const fr_manifest *m = fr__pipeline_manifest(p);
+    char d[32];
+    int64_t bound = m->run_timeout_us ? m->run_timeout_us : REPLAY_DEADLINE_US;
+    j->stop_at = fr__mono_us() + bound;
+    snprintf(j->stop_why, sizeof j->stop_why, "the replay reached its deadline (%s %s)",
+             m->run_timeout_us ? "router.run_timeout"
+                               : "serve's bound on replays without a "
+                                 "run_timeout,",
+             fr__duration_format(bound, d, sizeof d));
+    if (!defer) {
+        replay_answer(j, out);
+        return;
+    }
+    /* On a thread of its own while the connection waits: a replayed plugin may hang. */
+    j->defer = defer;
+    defer->suspend(defer);
+    out->deferred = 1;
+    spawn_or_run(replay_main, j);
 }

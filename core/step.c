@@ -12,6 +12,7 @@
 #include "lease.h"
 #include "observe.h"
 #include "pipeline.h"
+#include "quarantine.h"
 #include "retry.h"
 
 char *fr__xasprintf(const char *fmt, ...)
@@ -147,9 +148,14 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     size_t out_len = 0;
     fr_status rc;
     int abandoned = 0;
+    const char *quarantine = NULL;
     if (agent->agent_cfg->isolation == FR_ISOLATION_PROCESS) {
         /* The helper is killed at the deadline: this thread never hangs. */
         rc = fr__isolated_invoke(&call, x->input, x->input_len, &out, &out_len);
+    } else if (fr__plugin_quarantined(agent->plugin->path, &quarantine)) {
+        /* Its calls have hung too often: no more threads for it in this process. */
+        fr__host_api()->set_error(&call, "%s", quarantine);
+        rc = FR_E_UNAVAILABLE;
     } else {
         /* Let the watchdog see this call: past its deadline plus a grace period it is
          * hung. */
@@ -171,6 +177,8 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         abandoned = w->abandoned;
         w->busy = 0;
         pthread_mutex_unlock(&p->mu);
+        if (abandoned)
+            fr__abandoned_returned();
     }
     if (abandoned) {
         /* The watchdog closed this attempt without us: its calls are not billed. */

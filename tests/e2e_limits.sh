@@ -36,7 +36,7 @@ threads_of() { ls /proc/"$1"/task | wc -l; }
 steps 5 > "$TMP/m/five.yaml"
 steps 6 > "$TMP/m/six.yaml"
 { steps 1; printf '# %s\n' "$(head -c 70000 /dev/zero | tr '\0' x)"; } > "$TMP/m/huge.yaml"
-start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --max-body 65536 --max-steps 5 \
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --max-body 65536 --max-steps 5 \
   --max-threads 4 --max-run-timeout 1s --max-run-bytes 8KiB --max-yaml-nodes 300 \
   --max-yaml-aliases 3 || exit 1
 

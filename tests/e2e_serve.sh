@@ -20,7 +20,7 @@ clients:
 YAML
 OP="Authorization: Bearer op-key-1"
 start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --providers "$S/providers.yaml" \
-  --max-runs 2 --max-body 4096 || exit 1
+  --enable-chaos --max-runs 2 --max-body 4096 || exit 1
 
 # ---- health, auth ------------------------------------------------------------------------------
 req GET /healthz; expect_code "healthz" 200
@@ -237,7 +237,7 @@ fi
 
 # ---- edited manifests; retention by count (oldest finished runs go first) and by age -------------
 stop_serve
-start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --retention-count 2 || exit 1
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --retention-count 2 || exit 1
 # wait_for NAME WANT METHOD PATH BODY: repeats the request (10 s at most) until its answer
 # passes the jq filter WANT (pooled pipelines are rechecked once a second).
 wait_for() {
@@ -296,7 +296,9 @@ agents:
   - {id: rescue, plugin: echo}
 pipeline: [{step: s, agent: stuck}]
 YAML
-start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --threads 2 || exit 1
+# chaos trusted: its hangs are in-process calls the watchdog abandons.
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --trust-plugin chaos \
+  --threads 2 || exit 1
 # Four runs of 1.5 s at once on two request threads: they overlap, and health checks
 # are answered meanwhile.
 t0=$(date +%s%N)
