@@ -207,7 +207,7 @@ wait $hp 2>/dev/null
 
 # ---- replays: threads of their own, counted as runs, stopped at their deadline --------------------
 start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --plugin-dir "$P" \
-  --trust-plugin misbehave --threads 2 --max-runs 3 || exit 1
+  --trust-plugin misbehave --threads 2 --max-runs 3 --max-runs-per-tenant 3 || exit 1
 printf 'router: {namespace: acme, run_timeout: 1s}\nagents: [{id: m, plugin: misbehave}]\npipeline: [{step: m}]\n' > "$TMP/m/timed.yaml"
 req POST /v1/run '{"manifest": "timed.yaml", "input": {"do": "ok"}, "trace": true}' -H "$OP"
 rid=$(jq -r .run_id "$TMP/out")
@@ -230,6 +230,7 @@ req POST /v1/run '{"manifest": "beta_stuck.yaml", "async": true, "input": {"do":
 expect_code "a third run in flight" 202
 req POST /v1/run '{"manifest": "beta.yaml"}' -H "$BETA"
 expect_code "replays count as runs in flight (--max-runs 3)" 429
+expect_jq "replays count as runs in flight: the server's cap" '.error.message | test("--max-runs\\)")'
 wait $r1 $r2
 el=$(ms_since $t0)
 [ "$el" -lt 3000 ] && ok "both replays answered by their deadline (${el}ms)" || not_ok "both replays answered by their deadline" "${el}ms"
