@@ -120,6 +120,11 @@ typedef struct fr_run_options {
      * cancellation is abandoned FR_HANG_GRACE_US later. */
     int64_t stop_at_mono;
     const char *stop_why;
+    /* When > 0: what the run's step outputs may hold together, in bytes (serve's
+     * --max-run-bytes).  A step input is the run input and its dependencies' outputs, so
+     * this also bounds every input.  An attempt whose output would pass it fails with
+     * FR_E_BAD_REQUEST (not retried) naming the bound. */
+    size_t max_output_bytes;
     void (*on_detach)(void *ud);
     void (*on_done)(void *ud, int status);
     void *detach_ud;

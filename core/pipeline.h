@@ -62,6 +62,7 @@ struct fr_run {
     int watched;                    /* registered with the inline watchdog */
     struct fr_driver_job *handover; /* FR_RUN_ON_DRIVER: the caller that waits for it */
     int finalized;                  /* the run's result is complete (p->mu) */
+    _Atomic size_t output_bytes;    /* what its succeeded steps' outputs hold together */
 };
 
 struct fr_pipeline {

@@ -426,11 +426,12 @@ void fr__replay_notes(json_object *trace, const char *manifest_text, const fr_pi
 fr_status fr__replay_execute(fr_pipeline *p, json_object *trace, json_object **divergence,
                              size_t *n_steps)
 {
-    return fr__replay_execute_until(p, trace, 0, NULL, divergence, n_steps);
+    return fr__replay_execute_until(p, trace, 0, NULL, 0, divergence, n_steps);
 }
 
 fr_status fr__replay_execute_until(fr_pipeline *p, json_object *trace, int64_t stop_at_mono,
-                                   const char *stop_why, json_object **divergence, size_t *n_steps)
+                                   const char *stop_why, size_t max_output_bytes,
+                                   json_object **divergence, size_t *n_steps)
 {
     *divergence = NULL;
     json_object *input = NULL, *seed = NULL;
@@ -446,6 +447,7 @@ fr_status fr__replay_execute_until(fr_pipeline *p, json_object *trace, int64_t s
         .replay = rp,
         .stop_at_mono = stop_at_mono,
         .stop_why = stop_why,
+        .max_output_bytes = max_output_bytes,
     };
     fr_run_result res;
     fr_status st = fr__pipeline_run(p, &ro, &res);

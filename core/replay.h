@@ -101,8 +101,10 @@ fr_status fr__replay_execute(struct fr_pipeline *p, json_object *trace, json_obj
                              size_t *n_steps);
 /* The same, stopped at `stop_at_mono` (monotonic us, 0: never; see fr_run_options) with
  * the reason `stop_why` (borrowed): steps still running are cancelled with class
- * deadline_exceeded, and the replay diverges from there. */
+ * deadline_exceeded, and the replay diverges from there.  `max_output_bytes` bounds the
+ * replayed steps' outputs together (0: no bound; fr_run_options.max_output_bytes). */
 fr_status fr__replay_execute_until(struct fr_pipeline *p, json_object *trace, int64_t stop_at_mono,
-                                   const char *stop_why, json_object **divergence, size_t *n_steps);
+                                   const char *stop_why, size_t max_output_bytes,
+                                   json_object **divergence, size_t *n_steps);
 
 #endif

@@ -637,7 +637,11 @@ static fr_status execute_run(run_job *j)
                           * steps to workers. */
                          .run_inline = !j->sync                       ? FR_RUN_ON_WORKERS
                                        : fr__policy_runs_inline(j->p) ? FR_RUN_ON_CALLER
-                                                                      : FR_RUN_ON_DRIVER};
+                                                                      : FR_RUN_ON_DRIVER,
+                         /* What the run's outputs may hold while it runs: its stored
+                          * report and trace are bounded by the same limit afterwards. */
+                         .max_output_bytes =
+                             (size_t)j->r->cfg.limits.value[FR_LIMIT_MAX_RUN_BYTES]};
     if (ro.run_inline == FR_RUN_ON_DRIVER && j->defer) {
         ro.detach_after_us = QUICK_HOLD_US;
         ro.on_detach = quick_detach;
@@ -1044,7 +1048,9 @@ static void replay_answer(replay_job *j, fr_reply *out)
     for (size_t i = 0; i < pm->n_notes; i++)
         json_object_array_add(notes, json_object_new_string(pm->notes[i]));
     size_t n_steps = 0;
-    fr_status st = fr__replay_execute_until(p, j->trace, j->stop_at, j->stop_why, &div, &n_steps);
+    fr_status st = fr__replay_execute_until(p, j->trace, j->stop_at, j->stop_why,
+                                            (size_t)j->r->cfg.limits.value[FR_LIMIT_MAX_RUN_BYTES],
+                                            &div, &n_steps);
     if (fr__mono_us() >= j->stop_at)
         json_object_array_add(notes, json_object_new_string(j->stop_why));
     audit(&j->who, FR_ACTION_REPLAY, "trace", fr__pipeline_manifest(p), NULL, "allowed",

@@ -1,6 +1,7 @@
 /* One step's execution: attempts with retries and backoff, the agent's circuit breaker,
  * fallback agents, and the run deadline bounding all of them. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,23 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         free(out);
         out = NULL;
     }
+    char *too_big = NULL;
+    size_t cap = run->opts ? run->opts->max_output_bytes : 0;
+    if (rc == FR_OK && cap) {
+        /* Outputs feed the inputs of the steps after them: a chain of steps that each
+         * pass on what they were given grows quadratically without this bound. */
+        size_t held = atomic_fetch_add(&run->output_bytes, out_len) + out_len;
+        if (held > cap) {
+            atomic_fetch_sub(&run->output_bytes, out_len);
+            too_big = fr__xasprintf("the step's output of %zu bytes would bring the run's "
+                                    "outputs to %zu bytes, past this server's bound of %zu "
+                                    "(max_run_bytes)",
+                                    out_len, held, cap);
+            rc = FR_E_BAD_REQUEST;
+            free(out);
+            out = NULL;
+        }
+    }
     fr_attempt_result *a = &r->attempts[ai];
     a->streamed = call.chunks;
     a->provider_calls = usage.calls;
@@ -238,7 +256,9 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         r->output_len = out_len;
     } else {
         char d[32];
-        if (call.error)
+        if (too_big)
+            a->message = too_big, too_big = NULL;
+        else if (call.error)
             a->message = strdup(call.error);
         else if (rc == FR_E_TIMEOUT)
             a->message = fr__xasprintf("attempt exceeded its %s timeout",
