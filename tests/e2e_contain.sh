@@ -14,7 +14,6 @@
 . "$FR_SRCDIR/tests/serve_lib.sh"
 P="$FR_BUILDDIR/tests/plugins/.libs"
 mkdir -p "$TMP/m" "$TMP/m/plugs"
-sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 cat > "$TMP/keys.yaml" <<YAML
 keys:
   - {id: acme-op, sha256: $(sha op-key-1), tenant: acme, namespace: acme, role: operator}

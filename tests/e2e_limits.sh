@@ -8,7 +8,6 @@
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 mkdir -p "$TMP/m"
-sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 cat > "$TMP/keys.yaml" <<YAML
 keys:
   - {id: acme-op, sha256: $(sha op-key), tenant: acme, namespace: acme, role: operator}

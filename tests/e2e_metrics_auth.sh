@@ -10,7 +10,6 @@
 S="$FR_SRCDIR/tests/data/serve"
 mkdir -p "$TMP/m"
 cp "$S"/echo.yaml "$TMP/m/"
-sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 cat > "$TMP/keys.yaml" <<YAML
 keys:
   - {id: acme-op, sha256: $(sha op-key), tenant: acme, namespace: acme, role: operator}

@@ -7,7 +7,6 @@
 S="$FR_SRCDIR/tests/data/serve"
 mkdir -p "$TMP/m"
 cp "$S"/echo.yaml "$S"/chat.yaml "$S"/slow.yaml "$S"/slower.yaml "$S"/admin_only.yaml "$TMP/m/"
-sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 cat > "$TMP/keys.yaml" <<YAML
 keys:
   - {id: acme-op, sha256: $(sha op-key-1), tenant: acme, namespace: acme, role: operator}

@@ -7,7 +7,6 @@
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 mkdir -p "$TMP/m"
-sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 cat > "$TMP/keys.yaml" <<YAML
 keys:
   - {id: a-op, sha256: $(sha a-key), tenant: alpha, namespace: alpha, role: operator}

@@ -2,6 +2,8 @@
 # (SERVE_URL is set from its first output line; METRICS_URL from the second, with
 # --metrics-addr) and stop it.  Source after tests/lib.sh.
 SERVE_PID=""
+# sha TEXT: the hex sha256 of TEXT (as keys files hold API keys).
+sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 stop_serve() {
   if [ -n "$SERVE_PID" ]; then
     kill -TERM "$SERVE_PID" 2>/dev/null
