@@ -108,6 +108,12 @@ void fr__reply_error(fr_reply *out, int status, const char *code, const char *fm
 /* Fills `out` with a JSON body (takes the object). */
 void fr__reply_json(fr_reply *out, int status, json_object *o);
 
+/* Parses a request body as serve's routes do: exactly one JSON object (nested at most 64
+ * deep).  Returns it (caller releases with json_object_put), or NULL with `out` filled
+ * (400 bad_request or malformed_json, with the byte offset).  `data` is borrowed.
+ * Thread-safe; also the entry of tests/fuzz/fuzz_serve.c. */
+json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out);
+
 /* The `serve` command. */
 int fr__serve_main(int argc, char **argv);
 
