@@ -137,6 +137,17 @@ static void setup(void)
     runs = fr__runs_new(&cfg);
     if (!runs)
         abort();
+    /* Pooled pipelines of echo.yaml and chat.yaml keep echo, llm and mock loaded, so that
+     * the inline manifests of the inputs do not load and unload them each time. */
+    for (size_t i = 0; i < 2; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "{\"manifest\":\"%s\"}", manifests[i].name);
+        json_object *body = json_tokener_parse(text);
+        fr_reply out = {0};
+        fr__runs_handle_validate(runs, &identities[0], body, &out);
+        json_object_put(body);
+        free(out.body);
+    }
     verbose = getenv("FR_FUZZ_VERBOSE") != NULL;
     atexit(teardown);
 }
