@@ -262,16 +262,16 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
 /* ---- routing ----------------------------------------------------------------------------------
  */
 
-static json_object *parse_body(request *rq, fr_reply *out)
+json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out)
 {
-    if (rq->body.buf.len == 0) {
+    if (len == 0) {
         fr__reply_error(out, 400, "bad_request", "the request needs a JSON body");
         return NULL;
     }
     size_t at;
     const char *why;
     json_object *o;
-    if (fr__json_parse_whole(rq->body.buf.data, rq->body.buf.len, 64, &o, &at, &why) != 0) {
+    if (fr__json_parse_whole(data, len, 64, &o, &at, &why) != 0) {
         fr__reply_error(out, 400, "malformed_json", "malformed JSON at byte %zu: %s", at, why);
         return NULL;
     }
@@ -363,7 +363,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         fr__reply_error(out, 405, "method_not_allowed", "use POST for %s", url);
         return;
     }
-    json_object *body = parse_body(rq, out);
+    json_object *body = fr__serve_parse_body(rq->body.buf.data, rq->body.buf.len, out);
     if (!body)
         return;
     if (run) {

@@ -175,6 +175,12 @@ void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, co
 /* Fills `out` with a JSON body (takes the object). */
 void fr__reply_json(fr_reply *out, int status, json_object *o);
 
+/* Parses a request body as serve's routes do: exactly one JSON object (nested at most 64
+ * deep).  Returns it (caller releases with json_object_put), or NULL with `out` filled
+ * (400 bad_request or malformed_json, with the byte offset).  `data` is borrowed.
+ * Thread-safe; also the entry of tests/fuzz/fuzz_serve.c. */
+json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out);
+
 /* ---- serve_metrics.c ---- */
 
 /* /metrics on serve's address, and any request of a metrics key (which gets 403 for

@@ -2,7 +2,7 @@
  * its fuzz target with the normal build, so `make check` (and its sanitizer run) catches
  * regressions without clang.  Linked once per target: test_trace_corpus with
  * fuzz_trace.c, test_manifest_corpus with fuzz_manifest.c, test_provider_corpus with
- * fuzz_provider.c. */
+ * fuzz_provider.c, test_serve_corpus with fuzz_serve.c. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
