@@ -1,5 +1,7 @@
 /* Effect records and the secret registry. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +18,29 @@ json_object *fr__effect_new(const char *kind)
 
 void fr__effect_add(fr_call *call, json_object *e)
 {
-    if (call && call->effects && e)
-        json_object_array_add(call->effects, e);
-    else
+    if (!call || !call->effects || !e) {
         json_object_put(e);
+        return;
+    }
+    fr_cancel *c = call->cancel;
+    size_t n = c ? atomic_fetch_add(&c->n_effects, 1) + 1 : 0;
+    if (c && c->max_effects && n > c->max_effects) {
+        /* A plugin that reads the clock in a loop would otherwise grow the record without
+         * bound until the run times out.  A record with effects missing could not be
+         * replayed, so the run stops instead. */
+        json_object_put(e);
+        if (n == c->max_effects + 1) {
+            char why[200];
+            snprintf(why, sizeof why,
+                     "the run recorded more than %zu effects (clock reads, random draws, "
+                     "sleeps, HTTP exchanges, provider calls), this server's bound for a "
+                     "traced run (max_run_effects)",
+                     c->max_effects);
+            fr__cancel_fire_with(c, FR_E_BAD_REQUEST, why);
+        }
+        return;
+    }
+    json_object_array_add(call->effects, e);
 }
 
 json_object *fr__status_json(fr_status st)

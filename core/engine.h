@@ -125,6 +125,11 @@ typedef struct fr_run_options {
      * this also bounds every input.  An attempt whose output would pass it fails with
      * FR_E_BAD_REQUEST (not retried) naming the bound. */
     size_t max_output_bytes;
+    /* When > 0 and recording: the effects the run may record, all attempts together
+     * (serve: FR_SERVE_MAX_RUN_EFFECTS).  Past it the run is cancelled with
+     * FR_E_BAD_REQUEST naming the bound (a record with effects missing could not be
+     * replayed). */
+    size_t max_effects;
     void (*on_detach)(void *ud);
     void (*on_done)(void *ud, int status);
     void *detach_ud;

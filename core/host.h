@@ -38,6 +38,8 @@ typedef struct fr_cancel {
     char *reason_message;      /* why, for the report (owned) */
     int64_t run_deadline_mono; /* 0 = none */
     int refs;                  /* the run, plus each abandoned (hung) call */
+    size_t max_effects;        /* recording: effects the run may record (0 = no bound) */
+    _Atomic size_t n_effects;  /* recorded so far, by all of the run's calls */
 } fr_cancel;
 /* Creates a cancellation context with one reference.  NULL on failure. */
 fr_cancel *fr__cancel_new(void);

@@ -623,6 +623,7 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
         return FR_E_NOMEM;
     }
     run.record = opts->record;
+    run.cancel->max_effects = opts->max_effects;
     run.replay = opts->replay;
     if (run.replay)
         fr__replay_set_cancel(run.replay, run.cancel);

@@ -53,6 +53,9 @@ typedef struct manifest_pool {
 /* Synchronous runs of a manifest whose runs take longer than this on average (they wait
  * on providers) get a thread of their own; faster ones run on the request thread. */
 #define SLOW_RUN_US 10000
+/* What a traced run may record (effects of every attempt together): each is a small JSON
+ * object, so this bounds a trace's record in memory while the run goes. */
+#define FR_SERVE_MAX_RUN_EFFECTS 100000
 /* A quick run still going after this long leaves its request thread: the connection is
  * suspended and the reply comes from the thread that completes the run.  So no plugin,
  * hung or slow, holds a request thread longer. */
@@ -640,8 +643,8 @@ static fr_status execute_run(run_job *j)
                                                                       : FR_RUN_ON_DRIVER,
                          /* What the run's outputs may hold while it runs: its stored
                           * report and trace are bounded by the same limit afterwards. */
-                         .max_output_bytes =
-                             (size_t)j->r->cfg.limits.value[FR_LIMIT_MAX_RUN_BYTES]};
+                         .max_output_bytes = (size_t)j->r->cfg.limits.value[FR_LIMIT_MAX_RUN_BYTES],
+                         .max_effects = FR_SERVE_MAX_RUN_EFFECTS};
     if (ro.run_inline == FR_RUN_ON_DRIVER && j->defer) {
         ro.detach_after_us = QUICK_HOLD_US;
         ro.on_detach = quick_detach;

@@ -268,9 +268,11 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
                                        fr__duration_format(p->m->run_timeout_us, d, sizeof d));
         else
             a->message = strdup(fr_strerror(rc));
-        /* Stopped by a lost lease: say so, whatever the plugin said. */
+        /* Stopped by the run's cancellation (a lost lease, a bound): say why, whatever
+         * the plugin said. */
         const char *why = run->cancel->reason_message;
-        if (rc == FR_E_LEASE_LOST && why && a->message && !strstr(a->message, why)) {
+        if (run->cancel->cancelled && rc == run->cancel->reason && why && a->message &&
+            !strstr(a->message, why)) {
             char *m = fr__xasprintf("%s: %s", a->message, why);
             if (m) {
                 free(a->message);

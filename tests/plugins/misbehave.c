@@ -9,6 +9,7 @@
  *             so that an unlimited process shows as such rather than exhausting the host
  *   "hang"    never returns, ignoring deadlines and cancellation
  *   "slow"    waits 1 s (through the host) and answers its input
+ *   "clocks"  reads the clock 300,000 times (each read is a recorded effect), then answers
  *   "limits"  answers {"oom_score_adj": N, "rlimit_as": BYTES or -1} of its process
  * anything else: answers its input, like echo. */
 #include <signal.h>
@@ -85,6 +86,9 @@ static fr_status mb_invoke(void *state, fr_call *call, const char *input, size_t
     } else if (wants(input, "hang")) {
         for (;;)
             pause();
+    } else if (wants(input, "clocks")) {
+        for (int i = 0; i < 300000; i++)
+            (void)host->clock_us(call);
     } else if (wants(input, "slow")) {
         fr_status st = host->sleep_us(call, 1000000);
         if (st != FR_OK)
