@@ -35,6 +35,7 @@ am_inputs=$(ls configure.ac Makefile.am core/*.am plugins/*.am tests/*.am 2>/dev
 am_sum=$(sum $am_inputs)
 if [ ! -x configure ] || [ "$(cat .bootstrap/autoreconf.sum 2>/dev/null)" != "$am_sum" ]; then
   echo "bootstrap: autoreconf -fi"
+  mkdir -p m4 # AC_CONFIG_MACRO_DIR (git-ignored): aclocal warns when it is missing
   autoreconf -fi
   echo "$am_sum" > .bootstrap/autoreconf.sum
   rm -f .bootstrap/configure.sum
@@ -45,8 +46,14 @@ flags="${FR_CONFIGURE_FLAGS:-}"
 cf_sum=$(printf '%s\n%s\n' "$(sum configure sdk/fluxroute.pc.in)" "$flags" | sha256sum | cut -d' ' -f1)
 if [ ! -f config.status ] || [ "$(cat .bootstrap/configure.sum 2>/dev/null)" != "$cf_sum" ]; then
   echo "bootstrap: ./configure $flags"
+  # configure's libtool checks run `rm -f core`, which complains here because core/ is our
+  # source directory: that line is noise; anything else configure says is shown.
   # shellcheck disable=SC2086
-  ./configure -q $flags
+  if ! ./configure -q $flags 2>.bootstrap/configure.err; then
+    cat .bootstrap/configure.err >&2
+    exit 1
+  fi
+  grep -v "^rm: cannot remove 'core': Is a directory$" .bootstrap/configure.err >&2 || true
   # Other flags (e.g. sanitizers on or off) need every object rebuilt.
   [ -f .bootstrap/configure.sum ] && make -s clean >/dev/null 2>&1 || true
   echo "$cf_sum" > .bootstrap/configure.sum
