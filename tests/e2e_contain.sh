@@ -210,10 +210,11 @@ start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --plugin-dir "$P" \
 printf 'router: {namespace: acme, run_timeout: 1s}\nagents: [{id: m, plugin: misbehave}]\npipeline: [{step: m}]\n' > "$TMP/m/timed.yaml"
 # A traced run records at most 100,000 effects: a plugin reading the clock in a loop is
 # stopped there, instead of growing its record until the run times out.
-req POST /v1/run '{"manifest": "timed.yaml", "input": {"do": "clocks"}, "trace": true}' -H "$OP"
+printf 'router: {namespace: acme, run_timeout: 60s}\nagents: [{id: m, plugin: misbehave}]\npipeline: [{step: m}]\n' > "$TMP/m/clocks.yaml"
+req POST /v1/run '{"manifest": "clocks.yaml", "input": {"do": "clocks"}, "trace": true}' -H "$OP"
 expect_jq "300,000 clock reads in a traced run: stopped at the bound, naming it" \
   '.status == "failed" and .steps[0].error.class == "bad_request" and (.steps[0].error.message | test("more than 100000 effects.*max_run_effects"))'
-req POST /v1/run '{"manifest": "timed.yaml", "input": {"do": "clocks"}}' -H "$OP"
+req POST /v1/run '{"manifest": "clocks.yaml", "input": {"do": "clocks"}}' -H "$OP"
 expect_jq "300,000 clock reads untraced: nothing recorded, the run succeeds" '.status == "succeeded"'
 req POST /v1/run '{"manifest": "timed.yaml", "input": {"do": "ok"}, "trace": true}' -H "$OP"
 rid=$(jq -r .run_id "$TMP/out")
