@@ -48,7 +48,7 @@ static void skip_descendants(fr_run *run, int failed, int from)
             continue;
         cr->state = FR_STEP_SKIPPED;
         cr->status = FR_E_SKIPPED;
-        cr->message = fr__xasprintf("skipped: ancestor \"%s\" failed", p->m->steps[failed].id);
+        cr->message = fr__xasprintf("ancestor \"%s\" failed", p->m->steps[failed].id);
         run->remaining--;
         skip_descendants(run, failed, c);
     }

@@ -205,4 +205,11 @@ fr run "$M/hello.yaml" --bogus
 expect_rc "unknown option" 2
 expect_err "unknown option" "--bogus"
 
+# A skipped step's line says "skipped" once, then why.
+printf 'agents: [{id: f, plugin: chaos, config: {fail_attempts: 1}}, {id: e, plugin: echo}]\npipeline: [{step: f}, {step: g, agent: e, depends_on: [f]}]\n' > "$TMP/skip.yaml"
+fr run "$TMP/skip.yaml"
+expect_rc "a step fails, its descendant is skipped" 1
+expect_out "skipped step: the reason" 'skipped: ancestor "f" failed'
+if grep -q "skipped: skipped" "$TMP/out"; then not_ok "skipped step: no doubled word"; else ok "skipped step: no doubled word"; fi
+
 finish
