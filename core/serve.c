@@ -179,6 +179,8 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
         MHD_add_response_header(resp, "Allow", rp->allow);
     if (rp->challenge)
         MHD_add_response_header(resp, "WWW-Authenticate", rp->challenge);
+    if (rp->location[0])
+        MHD_add_response_header(resp, "Location", rp->location);
     if (rp->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", rp->retry_after);

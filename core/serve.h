@@ -81,6 +81,7 @@ typedef struct fr_reply {
     int retry_after;             /* seconds, for 429; 0 = none */
     const char *allow;           /* static; for 405: the methods the resource takes */
     const char *challenge;       /* static; for 401: the WWW-Authenticate challenge */
+    char location[64];           /* for 202: the Location of what was started, or "" */
     int64_t plugin_us;           /* time spent inside plugins (for the overhead header) */
     struct MHD_Response *stream; /* a streaming response (SSE), instead of body */
     const char *route;           /* route pattern for metrics ("/v1/runs/{id}") */

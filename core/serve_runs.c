@@ -880,6 +880,12 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         j->sse = fr__sse_open(defer ? defer->conn : NULL, &out->stream);
         sse = j->sse != NULL;
         async = 1;
+        if (sse) {
+            /* First: the run's id, so that a client can cancel it mid-stream. */
+            char ev[80];
+            snprintf(ev, sizeof ev, "{\"run_id\":\"%s\"}", id);
+            fr__sse_event(j->sse, "run", ev);
+        }
     }
     if (async) {
         spawn_or_run(async_main, j);
@@ -889,6 +895,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
             json_object_object_add(o, "run_id", json_object_new_string(id));
             json_object_object_add(o, "status", json_object_new_string("running"));
             fr__reply_json(out, 202, o);
+            snprintf(out->location, sizeof out->location, "/v1/runs/%s", id);
         } else {
             out->status = 200;
             out->content_type = "text/event-stream";

@@ -127,6 +127,8 @@ expect_code "invalid trace" 400
 # Cancel a running run.
 req POST /v1/run '{"manifest": "slow.yaml", "async": true}' -H "$OP"
 rid=$(jq -r .run_id "$TMP/out")
+if tr -d '\r' <"$TMP/headers" | grep -qix "Location: /v1/runs/$rid"; then ok "async 202: Location names the run"; else
+  not_ok "async 202: Location names the run" "$(cat "$TMP/headers")"; fi
 sleep 0.2
 req DELETE "/v1/runs/$rid" '' -H "$OP"
 expect_code "cancel" 202
@@ -145,6 +147,10 @@ if grep -q '^event: token' "$TMP/sse.txt" && grep -q '^event: step' "$TMP/sse.tx
 tail -1 "$TMP/sse.txt" | sed 's/^data: //' > "$TMP/out"
 grep '^data: ' "$TMP/sse.txt" | tail -1 | sed 's/^data: //' > "$TMP/out"
 expect_jq "SSE report" '.status == "succeeded"'
+sse_rid=$(jq -r .run_id "$TMP/out")
+if [ "$(grep '^event:' "$TMP/sse.txt" | head -1)" = "event: run" ] &&
+  grep '^data: ' "$TMP/sse.txt" | head -1 | grep -qF "{\"run_id\":\"$sse_rid\"}"; then
+  ok "SSE: the first event names the run"; else not_ok "SSE: the first event names the run" "$(head -4 "$TMP/sse.txt")"; fi
 
 # Concurrency limit: two slow runs (async, so no HTTP thread waits on them) fill
 # --max-runs 2; the next request gets 429 with Retry-After.
