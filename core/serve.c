@@ -231,11 +231,22 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
             return -1;
         }
     }
+    int newline_digest = 0;
     pthread_rwlock_rdlock(&s->auth_lock);
-    if (rc != 0 && bearer && s->auth)
+    if (rc != 0 && bearer && s->auth) {
         rc = fr__auth_key(s->auth, authz + 7, who);
-    else if (rc != 0 && !bearer && have_cert && s->auth)
+        if (rc != 0) {
+            /* `echo KEY | sha256sum` hashes the key and a newline: say so rather than
+             * leave the operator guessing (the key itself is already known to the caller). */
+            char *nl = NULL;
+            fr_identity unused;
+            newline_digest =
+                asprintf(&nl, "%s\n", authz + 7) >= 0 && fr__auth_key(s->auth, nl, &unused) == 0;
+            free(nl);
+        }
+    } else if (rc != 0 && !bearer && have_cert && s->auth) {
         rc = fr__auth_cert(s->auth, cn, who);
+    }
     pthread_rwlock_unlock(&s->auth_lock);
     if (rc != 0 && getenv("AUDIT_LOG_PATH")) {
         fr_audit_event ev = {.actor = have_cert ? cn : "unknown",
@@ -249,7 +260,12 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
         /* RFC 6750's challenge; none for client_cert_required above: no scheme names TLS. */
         out->challenge = authz ? "Bearer realm=\"fluxroute\", error=\"invalid_token\""
                                : "Bearer realm=\"fluxroute\"";
-        if (authz)
+        if (authz && newline_digest)
+            fr__reply_error(out, 401, "unauthorized",
+                            "unknown API key: the keys file holds the sha256 of this key "
+                            "followed by a newline (as `echo KEY | sha256sum` makes it); store "
+                            "the digest of the key alone: printf %%s KEY | sha256sum");
+        else if (authz)
             fr__reply_error(out, 401, "unauthorized", "unknown API key");
         else
             fr__reply_error(out, 401, "unauthorized",

@@ -13,6 +13,7 @@ keys:
   - {id: acme-viewer, sha256: $(sha viewer-key-1), tenant: acme, namespace: acme, role: viewer}
   - {id: acme-admin, sha256: $(sha admin-key-1), tenant: acme, namespace: acme, role: admin}
   - {id: beta-admin, sha256: $(sha beta-key-1), tenant: beta, namespace: beta, role: admin}
+  - {id: acme-newline, sha256: $(echo nl-key-1 | sha256sum | cut -d' ' -f1), tenant: acme, namespace: acme, role: operator}
 clients:
   - {cn: acme-client, tenant: acme, namespace: acme, role: operator}
   - {cn: scraper, tenant: ops, namespace: ops, role: metrics}
@@ -32,6 +33,10 @@ expect_jq "no key" '.error.code == "unauthorized"'
 check "no key: Bearer challenge" grep -qi '^WWW-Authenticate: Bearer realm="fluxroute"' "$TMP/headers"
 req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer wrong"
 expect_code "unknown key" 401
+expect_jq "unknown key" '.error.message == "unknown API key"'
+req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer nl-key-1"
+expect_code "a key stored as echo KEY | sha256sum makes it" 401
+expect_jq "a key stored with a newline: says so, and how to fix it" '.error.message | test("followed by a newline.*printf %s KEY [|] sha256sum")'
 req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer viewer-key-1"
 expect_code "viewer cannot run" 403
 expect_jq "viewer cannot run" '.error.code == "forbidden"'
