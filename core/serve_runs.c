@@ -808,11 +808,38 @@ static int runs_quickly(fr_runs *r, const manifest_pool *pool)
     return quick;
 }
 
+/* Request bodies are as strict as manifests: an unknown field (a typo such as "inputs")
+ * is a 400 naming it, never silently ignored.  `allowed` ends with NULL.  Returns 0, or
+ * -1 with the reply filled. */
+static int only_fields(json_object *body, const char *const *allowed, fr_reply *out)
+{
+    json_object_object_foreach(body, k, v)
+    {
+        (void)v;
+        size_t i = 0;
+        while (allowed[i] && strcmp(allowed[i], k) != 0)
+            i++;
+        if (allowed[i])
+            continue;
+        char list[200] = "";
+        for (size_t n = 0, j = 0; allowed[j]; j++)
+            n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
+                                  j ? ", " : "", allowed[j]);
+        fr__reply_error(out, 400, "unknown_field",
+                        "unknown field \"%.64s\" in the request body (this route takes %s)", k,
+                        list);
+        return -1;
+    }
+    return 0;
+}
+
 void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, int sse,
                          fr_deferred *defer, fr_reply *out)
 {
+    static const char *const fields[] = {"manifest", "manifest_path", "manifest_yaml", "input",
+                                         "trace",    "async",         "seed",          NULL};
     manifest_ref ref;
-    if (manifest_ref_from(body, &ref, out) != 0)
+    if (only_fields(body, fields, out) != 0 || manifest_ref_from(body, &ref, out) != 0)
         return;
     json_object *v;
     int record = json_object_object_get_ex(body, "trace", &v) && json_object_get_boolean(v);
@@ -927,8 +954,9 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
 
 void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out)
 {
+    static const char *const fields[] = {"manifest", "manifest_path", "manifest_yaml", NULL};
     manifest_ref ref;
-    if (manifest_ref_from(body, &ref, out) != 0)
+    if (only_fields(body, fields, out) != 0 || manifest_ref_from(body, &ref, out) != 0)
         return;
     manifest_pool *pool;
     fr_reply tmp = {0};
@@ -1104,6 +1132,9 @@ static void *replay_main(void *arg)
 void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body,
                             fr_deferred *defer, fr_reply *out)
 {
+    static const char *const fields[] = {"trace", "run_id", "trace_path", NULL};
+    if (only_fields(body, fields, out) != 0)
+        return;
     json_object *v;
     char err[512];
     json_object *trace = NULL;

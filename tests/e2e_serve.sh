@@ -72,6 +72,14 @@ for bad in '../m/echo.yaml' '/etc/hosts' 'a/b.yaml' '..' '.hidden'; do
 done
 req POST /v1/run '{"manifest": "missing.yaml"}' -H "$OP"
 expect_code "unknown manifest" 404
+# Request bodies are as strict as manifests: a misspelt field is named, never ignored.
+req POST /v1/run '{"manifest": "echo.yaml", "inputs": {"x": 1}}' -H "$OP"
+expect_code "unknown field in a run body" 400
+expect_jq "unknown field in a run body" '.error.code == "unknown_field" and (.error.message | test("\"inputs\".*manifest, manifest_path, manifest_yaml, input, trace, async, seed"))'
+req POST /v1/validate '{"manifest": "echo.yaml", "strict": true}' -H "$OP"
+expect_jq "unknown field in a validate body" '.error.code == "unknown_field" and (.error.message | test("\"strict\""))'
+req POST /v1/replay '{"run_id": "x", "verbose": 1}' -H "$OP"
+expect_jq "unknown field in a replay body" '.error.code == "unknown_field" and (.error.message | test("\"verbose\""))'
 req POST /v1/replay '{"trace_path": "/tmp/x.json"}' -H "$OP"
 expect_code "trace_path refused" 400
 expect_jq "trace_path refused" '.error.message | test("upload the trace")'
