@@ -101,6 +101,7 @@ int fr__cmd_plugins(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_replay(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_debug(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_keys(const cli_command *cmd, int argc, char **argv);
 
 /* Prints `o` as pretty JSON plus a newline to stdout and releases it. */
 void fr__cli_print_json(struct json_object *o);

@@ -150,6 +150,19 @@ static const cli_command commands[] = {
      "\n"
      "Exit: 0 stopped by SIGINT/SIGTERM, 1 cannot listen or open the database,\n"
      "2 usage error or a database written by a newer version.\n"},
+    {"keys", fr__cmd_keys, "make an API key for serve's keys file",
+     "usage: fluxroute keys new --tenant T [--namespace N] [--role R] [--id ID]\n"
+     "\n"
+     "Draws a new API key (frk_ and 48 hex digits, from getrandom) and prints it once on\n"
+     "the first line, then the line to add under keys: in serve's keys file, which holds\n"
+     "the key's sha256, never the key.  serve reloads the file on SIGHUP.\n"
+     "\n"
+     "  --tenant T     the tenant the key acts for (required)\n"
+     "  --namespace N  its namespace (default: the tenant's id, if it is a valid one)\n"
+     "  --role R       viewer, operator (default), admin or metrics\n"
+     "  --id ID        the key's id in logs and audit lines (default TENANT-ROLE-XXXXXX)\n"
+     "\n"
+     "Exit: 0 printed, 1 no randomness, 2 usage error.\n"},
     {"audit-verify", fr__cmd_audit_verify, "check an audit log's hash chain",
      "usage: fluxroute audit-verify FILE [--json]\n\nChecks every line's hash and the chain (each "
      "line's prev is the sha256 of the line\nbefore it; the first line's is 64 zeros).  Reports "

@@ -352,6 +352,25 @@ t1=$(date +%s%N)
 if [ $(( (t1 - t0) / 1000000 )) -lt 10000 ]; then ok "shutdown with a hung plugin thread"; else not_ok "shutdown with a hung plugin thread" "$(( (t1 - t0) / 1000000 ))ms"; fi
 if grep -q "hung plugin thread" "$TMP/serve.err"; then ok "shutdown names the hung threads"; else not_ok "shutdown names the hung threads" "$(cat "$TMP/serve.err")"; fi
 
+# ---- fluxroute keys new: a key and its keys-file line, used end to end ---------------------------
+fr keys new --tenant acme --role operator
+expect_rc "keys new" 0
+newkey=$(head -1 "$TMP/out")
+case $newkey in frk_????????????????????????????????????????????????) ok "keys new: frk_ and 48 hex digits" ;;
+  *) not_ok "keys new: frk_ and 48 hex digits" "$newkey" ;; esac
+{ echo "keys:"; sed -n 2p "$TMP/out"; } > "$TMP/newkeys.yaml"
+check "keys new: the line holds the key's sha256, never the key" sh -c \
+  "grep -q 'sha256: $(sha "$newkey")' '$TMP/newkeys.yaml' && ! grep -q '$newkey' '$TMP/newkeys.yaml'"
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/newkeys.yaml" || exit 1
+req POST /v1/run '{"manifest": "echo.yaml"}' -H "Authorization: Bearer $newkey"
+expect_jq "keys new: the key runs a manifest of its namespace" '.status == "succeeded"'
+stop_serve
+fr keys new --tenant acme --role boss
+expect_rc "keys new: unknown role" 2
+expect_err "keys new: unknown role" "expected viewer, operator, admin or metrics"
+fr keys new
+expect_rc "keys new: no tenant" 2
+
 # ---- start-up errors ------------------------------------------------------------------------------
 fr serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m"
 expect_rc "serve without --keys" 2
