@@ -34,6 +34,7 @@ struct fr_run_store {
     fr_run_limits lim;
     size_t in_flight;
     size_t bytes; /* what all finished runs hold */
+    uint64_t seq; /* entries added so far */
     fr_run_tenant *tenant_buckets[TENANT_BUCKETS];
     fr_run_tenant *tenants; /* every tenant record */
 };
@@ -211,6 +212,7 @@ int fr__run_store_add(fr_run_store *s, fr_run_entry *e)
         return -1;
     t->entries++;
     e->owner = t;
+    e->seq = ++s->seq;
     fr_run_entry **b = &s->buckets[hash_str(e->id) & s->mask];
     e->hash_next = *b;
     *b = e;
@@ -312,4 +314,17 @@ void fr__run_store_retained(fr_run_store *s, const char *tenant, size_t *runs, s
     fr_run_tenant *t = tenant ? tenant_find(s, tenant) : NULL;
     *runs = tenant ? (t ? t->finished.n : 0) : s->finished.n;
     *bytes = tenant ? (t ? t->bytes : 0) : s->bytes;
+}
+
+void fr__run_store_each(fr_run_store *s, const char *tenant,
+                        void (*fn)(void *ud, const fr_run_entry *e), void *ud)
+{
+    /* Running runs are few (admission caps them); the finished ones are the tenant's own
+     * list. */
+    for (fr_run_entry *e = s->running.head; e; e = e->next)
+        if (strcmp(e->tenant, tenant) == 0)
+            fn(ud, e);
+    fr_run_tenant *t = tenant_find(s, tenant);
+    for (fr_run_entry *e = t ? t->finished.head : NULL; e; e = e->tnext)
+        fn(ud, e);
 }

@@ -37,6 +37,10 @@ typedef struct fr_run_entry {
     char *report;                       /* JSON text when done (owned) */
     char *trace;                        /* JSON text when recorded (owned) */
     int trace_refused;                  /* recorded, but dropped over --max-run-bytes */
+    char manifest[208];                 /* the named manifest, or "" for inline YAML */
+    int64_t started_at_us;              /* wall clock, set by the caller */
+    int64_t finished_at_us;             /* wall clock, when done */
+    uint64_t seq;                       /* order of addition (set by the store; from 1) */
     struct fr_pipeline *p;              /* while running: for cancellation */
     size_t bytes;                       /* when done: what it holds (entry, report, trace) */
     fr_run_tenant *owner;               /* its tenant's record (set by the store) */
@@ -88,6 +92,10 @@ void fr__run_store_finish(fr_run_store *s, fr_run_entry *e, int64_t now);
 void fr__run_store_evict(fr_run_store *s, int64_t now);
 /* The entry with this id, or NULL.  Valid until the next finish or evict call. */
 fr_run_entry *fr__run_store_find(fr_run_store *s, const char *id);
+/* Calls fn for each entry of `tenant` (borrowed), running or finished, in no particular
+ * order (sort by seq).  The entries are valid only during the call. */
+void fr__run_store_each(fr_run_store *s, const char *tenant,
+                        void (*fn)(void *ud, const fr_run_entry *e), void *ud);
 /* What the finished runs hold: runs and bytes, on the server or (tenant not NULL) for one
  * tenant.  For tests and metrics. */
 void fr__run_store_retained(fr_run_store *s, const char *tenant, size_t *runs, size_t *bytes);

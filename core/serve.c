@@ -342,6 +342,22 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     if (tp && strlen(tp) < sizeof who.traceparent)
         snprintf(who.traceparent, sizeof who.traceparent, "%s", tp);
 
+    if (strcmp(url, "/v1/runs") == 0) {
+        out->route = "/v1/runs";
+        if (!get) {
+            out->allow = "GET";
+            fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here; use GET",
+                            method);
+            return;
+        }
+        fr_runs_query q = {
+            .status = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status"),
+            .manifest = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "manifest"),
+            .limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"),
+            .cursor = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor")};
+        fr__runs_handle_list(s->runs, &who, &q, out);
+        return;
+    }
     const char *runs_prefix = "/v1/runs/";
     if (strncmp(url, runs_prefix, strlen(runs_prefix)) == 0) {
         char id[64];

@@ -128,6 +128,16 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
 void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id, int trace,
                          fr_reply *out);
 void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out);
+/* GET /v1/runs: the caller's tenant's runs, newest first.  Every member is a query value
+ * as sent (borrowed; NULL when absent). */
+typedef struct fr_runs_query {
+    const char *status;   /* running, succeeded, failed or cancelled */
+    const char *manifest; /* a named manifest */
+    const char *limit;    /* 1..200, default 50 */
+    const char *cursor;   /* next_cursor of the page before */
+} fr_runs_query;
+void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_query *q,
+                          fr_reply *out);
 
 /* ---- serve_policy.c ---- */
 

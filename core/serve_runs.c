@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "fileio.h"
 #include "cp_client.h"
@@ -709,6 +710,7 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
     e->trace = trace;
     e->trace_refused = trace_refused;
     e->status = *status;
+    e->finished_at_us = fr__wall_us();
     fr__run_store_finish(r->runs, e, fr__mono_us());
     fr__run_store_leave(r->runs, j->who.tenant);
     if (j->pool && st == FR_OK)
@@ -883,6 +885,8 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         memcpy(e->id, id, sizeof e->id);
         snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
         snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
+        snprintf(e->manifest, sizeof e->manifest, "%s", ref.name ? ref.name : "");
+        e->started_at_us = fr__wall_us();
         e->p = j->p;
         pthread_mutex_lock(&r->mu);
         if (fr__run_store_add(r->runs, e) != 0) {
@@ -1216,4 +1220,118 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
     defer->suspend(defer);
     out->deferred = 1;
     spawn_or_run(replay_main, j);
+}
+
+/* ---- listing ---------------------------------------------------------------------------- */
+
+typedef struct run_page {
+    const fr_runs_query *q;
+    uint64_t before;        /* the cursor: only runs added before it (0: from the newest) */
+    const fr_run_entry **e; /* matching entries */
+    size_t n, cap;
+    int oom;
+} run_page;
+
+static void page_visit(void *ud, const fr_run_entry *e)
+{
+    run_page *pg = ud;
+    const char *status = e->done ? fr__run_status_name(e->status) : "running";
+    if ((pg->before && e->seq >= pg->before) || (pg->q->status && strcmp(pg->q->status, status)) ||
+        (pg->q->manifest && strcmp(pg->q->manifest, e->manifest)))
+        return;
+    if (pg->n == pg->cap) {
+        size_t cap = pg->cap ? 2 * pg->cap : 64;
+        const fr_run_entry **grown = realloc(pg->e, cap * sizeof *grown);
+        if (!grown) {
+            pg->oom = 1;
+            return;
+        }
+        pg->e = grown;
+        pg->cap = cap;
+    }
+    pg->e[pg->n++] = e;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    uint64_t x = (*(const fr_run_entry *const *)a)->seq, y = (*(const fr_run_entry *const *)b)->seq;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static json_object *rfc3339_or_null(int64_t wall_us)
+{
+    if (!wall_us)
+        return NULL;
+    char t[40];
+    time_t secs = (time_t)(wall_us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(t + n, sizeof t - n, ".%06lldZ", (long long)(wall_us % 1000000));
+    return json_object_new_string(t);
+}
+
+/* A whole number in [lo, hi] from a query value; -1 when it is not one. */
+static long long query_int(const char *v, long long lo, long long hi)
+{
+    if (!v || *v < '0' || *v > '9' || strlen(v) > 19)
+        return -1;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    return *end || n < lo || n > hi ? -1 : n;
+}
+
+void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_query *q, fr_reply *out)
+{
+    static const char *const statuses[] = {"running", "succeeded", "failed", "cancelled", NULL};
+    long long limit = q->limit ? query_int(q->limit, 1, 200) : 50;
+    long long cursor = q->cursor ? query_int(q->cursor, 1, INT64_MAX) : 0;
+    size_t k = 0;
+    while (q->status && statuses[k] && strcmp(statuses[k], q->status) != 0)
+        k++;
+    if (limit < 0 || cursor < 0 || (q->status && !statuses[k])) {
+        fr__reply_error(out, 400, "bad_request",
+                        limit < 0    ? "limit must be a whole number from 1 to 200"
+                        : cursor < 0 ? "cursor must be a next_cursor this server returned"
+                                     : "status must be running, succeeded, failed or cancelled");
+        return;
+    }
+    run_page pg = {.q = q, .before = (uint64_t)cursor};
+    pthread_mutex_lock(&r->mu);
+    fr__run_store_evict(r->runs, fr__mono_us());
+    fr__run_store_each(r->runs, who->tenant, page_visit, &pg);
+    if (pg.oom) {
+        pthread_mutex_unlock(&r->mu);
+        free(pg.e);
+        fr__reply_error(out, 500, "internal", "out of memory");
+        return;
+    }
+    qsort(pg.e, pg.n, sizeof *pg.e, newest_first);
+    size_t shown = pg.n < (size_t)limit ? pg.n : (size_t)limit;
+    json_object *o = json_object_new_object(), *list = json_object_new_array();
+    for (size_t i = 0; i < shown; i++) {
+        const fr_run_entry *e = pg.e[i];
+        json_object *it = json_object_new_object();
+        json_object_object_add(it, "run_id", json_object_new_string(e->id));
+        json_object_object_add(
+            it, "status",
+            json_object_new_string(e->done ? fr__run_status_name(e->status) : "running"));
+        json_object_object_add(it, "manifest",
+                               e->manifest[0] ? json_object_new_string(e->manifest) : NULL);
+        json_object_object_add(it, "started_at", rfc3339_or_null(e->started_at_us));
+        json_object_object_add(it, "finished_at",
+                               e->done ? rfc3339_or_null(e->finished_at_us) : NULL);
+        json_object_array_add(list, it);
+    }
+    json_object_object_add(o, "runs", list);
+    if (shown < pg.n) {
+        char next[24];
+        snprintf(next, sizeof next, "%llu", (unsigned long long)pg.e[shown - 1]->seq);
+        json_object_object_add(o, "next_cursor", json_object_new_string(next));
+    } else {
+        json_object_object_add(o, "next_cursor", NULL);
+    }
+    pthread_mutex_unlock(&r->mu);
+    free(pg.e);
+    fr__reply_json(out, 200, o);
 }

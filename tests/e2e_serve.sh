@@ -352,6 +352,33 @@ t1=$(date +%s%N)
 if [ $(( (t1 - t0) / 1000000 )) -lt 10000 ]; then ok "shutdown with a hung plugin thread"; else not_ok "shutdown with a hung plugin thread" "$(( (t1 - t0) / 1000000 ))ms"; fi
 if grep -q "hung plugin thread" "$TMP/serve.err"; then ok "shutdown names the hung threads"; else not_ok "shutdown names the hung threads" "$(cat "$TMP/serve.err")"; fi
 
+# ---- GET /v1/runs: the tenant's runs, newest first, filtered and paged ---------------------------
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" || exit 1
+for i in 1 2 3; do req POST /v1/run "{\"manifest\": \"echo.yaml\", \"input\": {\"i\": $i}}" -H "$OP"; eval "lr$i=\$(jq -r .run_id \"\$TMP/out\")"; done
+req POST /v1/run '{"manifest_yaml": "router: {namespace: acme}\nagents: [{id: e, plugin: echo}]\npipeline: [{step: e}]\n"}' -H "$OP"
+lr4=$(jq -r .run_id "$TMP/out")
+req POST /v1/run '{"manifest_yaml": "router: {namespace: beta}\nagents: [{id: e, plugin: echo}]\npipeline: [{step: e}]\n"}' -H "Authorization: Bearer beta-key-1"
+br=$(jq -r .run_id "$TMP/out")
+req GET "/v1/runs?limit=2" '' -H "$OP"
+expect_code "list runs" 200
+expect_jq "list runs: newest first, two, with a cursor" "[.runs[].run_id] == [\"$lr4\", \"$lr3\"] and (.next_cursor | type == \"string\") and .runs[0].manifest == null and .runs[1].manifest == \"echo.yaml\" and (.runs[1].started_at | test(\"^20[0-9-]+T[0-9:.]+Z$\")) and (.runs[1].finished_at | type == \"string\") and .runs[1].status == \"succeeded\""
+cur=$(jq -r .next_cursor "$TMP/out")
+req GET "/v1/runs?limit=2&cursor=$cur" '' -H "$OP"
+expect_jq "list runs: the next page" "[.runs[].run_id] == [\"$lr2\", \"$lr1\"] and .next_cursor == null"
+req GET "/v1/runs?manifest=echo.yaml&status=succeeded" '' -H "$OP"
+expect_jq "list runs: by manifest and status" "[.runs[].run_id] == [\"$lr3\", \"$lr2\", \"$lr1\"]"
+req GET "/v1/runs?status=failed" '' -H "$OP"
+expect_jq "list runs: no failed runs" '.runs == [] and .next_cursor == null'
+req GET "/v1/runs" '' -H "Authorization: Bearer beta-key-1"
+expect_jq "list runs: another tenant sees only its own" "[.runs[].run_id] == [\"$br\"]"
+for bad in "limit=0" "limit=201" "limit=x" "status=done" "cursor=-1"; do
+  req GET "/v1/runs?$bad" '' -H "$OP"
+  expect_code "list runs: $bad" 400
+done
+req POST /v1/runs '{}' -H "$OP"
+expect_code "list runs: POST" 405
+stop_serve
+
 # ---- fluxroute keys new: a key and its keys-file line, used end to end ---------------------------
 fr keys new --tenant acme --role operator
 expect_rc "keys new" 0
