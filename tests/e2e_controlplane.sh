@@ -100,6 +100,9 @@ expect_code "duplicate tenant" 409
 req POST /v1/tenants "$ADMIN" '{"id":"other","namespace":"acme"}'
 expect_code "namespace taken" 409
 expect_jq "namespace taken" '.error.message | contains("already belongs to tenant \"acme\"")'
+req POST /v1/tenants "$ADMIN" '{"id":"typo","nmae":"Typo Inc"}'
+expect_code "unknown field in a tenant body" 400
+expect_jq "unknown field in a tenant body: named" '.error.message | contains("nmae")'
 req POST /v1/tenants "$ADMIN" '{"id":"Bad Id!"}'
 expect_code "invalid tenant id" 400
 req POST /v1/tenants "$ADMIN" '{"id":"x1","namespace":"9lives"}'
