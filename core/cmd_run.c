@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,12 +94,40 @@ static int parse_seed(const cli_command *cmd, const char *text, uint64_t *seed)
     return 0;
 }
 
-/* --stream: provider text goes to stdout as it arrives. */
+/* --stream: provider text goes to stdout as it arrives, under a header line naming its step
+ * (`==> step <==`, as tail does for several files), repeated whenever the text comes from
+ * another step than the last chunk: consecutive steps are set apart, and parallel steps
+ * that interleave stay readable. */
+typedef struct stream_state {
+    pthread_mutex_t mu; /* tokens come from the workers running the steps */
+    char last[128];     /* the step of the last chunk printed, "" before any */
+    int any;
+} stream_state;
+
 static void print_token(void *ud, const char *step, const char *text, size_t len)
 {
-    (void)ud, (void)step;
+    stream_state *st = ud;
+    pthread_mutex_lock(&st->mu);
+    if (!st->any || strncmp(st->last, step, sizeof st->last - 1) != 0) {
+        printf("%s==> %s <==\n", st->any ? "\n\n" : "", step);
+        snprintf(st->last, sizeof st->last, "%s", step);
+        st->any = 1;
+    }
     fwrite(text, 1, len, stdout);
     fflush(stdout);
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Whether any agent of the manifest streams (`config: {stream: true}`). */
+static int streams(const fr_manifest *m)
+{
+    for (size_t i = 0; i < m->n_agents; i++) {
+        const fr_ynode *v =
+            m->agents[i].config ? fr__ymap_get(m->agents[i].config, "stream") : NULL;
+        if (v && v->type == FR_YS_BOOL && v->ival)
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- run -------------------------------------------------------------------------------- */
@@ -128,8 +157,11 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     if (!trace_arg && getenv("TRACE_OUTPUT") && *getenv("TRACE_OUTPUT"))
         trace_arg = getenv("TRACE_OUTPUT");
     fr_run_options ro = {.record = trace_arg != NULL, .run_inline = FR_RUN_ON_DRIVER};
-    if (stream && !json)
+    stream_state ss = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    if (stream && !json) {
         ro.on_token = print_token;
+        ro.token_ud = &ss;
+    }
     if (seed_arg) {
         if (parse_seed(cmd, seed_arg, &ro.seed) != 0)
             return FR_EXIT_USAGE;
@@ -157,6 +189,11 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         free(input);
         return rc;
     }
+    if (ro.on_token && !streams(fr__pipeline_manifest(p)))
+        fprintf(stderr,
+                "fluxroute run: --stream: no agent of %s streams (give an llm agent "
+                "`stream: true` in its config); the report follows the run\n",
+                pos[0]);
     progress_state ps = {0, fr__pipeline_manifest(p)->n_steps};
     if (!json && isatty(2)) {
         ro.progress = progress_cb;
@@ -183,7 +220,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
                 puts(report);
             free(report);
         } else {
-            if (stream)
+            if (ss.any)
                 fputs("\n\n", stdout);
             print_text_report(p, &res);
         }

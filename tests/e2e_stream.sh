@@ -100,6 +100,21 @@ expect_rc "isolated recorded stream" 0
 frl run "$TMP/iso.yaml" --json --trace "$TMP/iso-drop.json" --input '{"text": "isolated @stream_drop"}'
 expect_rc "isolated recorded dropped stream" 1
 
+# ---- run --stream labels each step's text; says so when nothing streams ---------------------
+sed 's/^  - step: ask$/  - step: ask\n  - {step: again, agent: ask, depends_on: [ask]}/' \
+  "$TMP/openai-stream.yaml" >"$TMP/two-streams.yaml"
+frl run "$TMP/two-streams.yaml" --stream --input '{"text": "twice"}'
+expect_rc "two streamed steps" 0
+check "two streamed steps: each under its header, set apart" python3 -c '
+import sys
+out = open(sys.argv[1]).read()
+want = "==> ask <==\nfake-openai heard: twice\n\n==> again <==\nfake-openai heard: twice\n\n"
+assert out.startswith(want), repr(out[:200])' "$TMP/out"
+frl run "$FR_SRCDIR/manifests/hello.yaml" --stream
+expect_rc "--stream, nothing streams" 0
+expect_err "--stream, nothing streams: said once" "no agent of $FR_SRCDIR/manifests/hello.yaml streams"
+check "--stream, nothing streams: no blank lines before the report" sh -c "head -c 9 '$TMP/out' | grep -q '^succeeded'"
+
 # ---- serve: Server-Sent Events carry the tokens while the vendor is still sending ----------
 mkdir -p "$TMP/sm"
 manifest "$TMP/sm/chat.yaml" openai openai-model "$(base_url openai)" FAKE_STREAM_KEY true
