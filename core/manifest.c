@@ -1031,6 +1031,7 @@ static void validate(ctx *c)
     if (!c->oom) {
         resolve_refs(c, &providers, &agents, &steps);
         check_cycles(c);
+        fr__manifest_check_templates(c->m, c->d);
     }
     index_free(&providers);
     index_free(&agents);

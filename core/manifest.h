@@ -143,6 +143,11 @@ fr_manifest *fr__manifest_load(const char *path, fr_diags *diags);
 
 void fr__manifest_free(fr_manifest *m);
 
+/* Checks that the templates of each step's agent and fallbacks ({{steps.ID...}} in any
+ * string of their config) name only the step's dependencies; each problem is a diagnostic
+ * at the string's position (core/manifest_templates.c).  Called by the parsers. */
+void fr__manifest_check_templates(const fr_manifest *m, fr_diags *d);
+
 /* Index of the step / agent / provider with that id, or -1. */
 int fr__manifest_step_index(const fr_manifest *m, const char *id);
 int fr__manifest_agent_index(const fr_manifest *m, const char *id);

@@ -205,6 +205,16 @@ fr run "$M/hello.yaml" --bogus
 expect_rc "unknown option" 2
 expect_err "unknown option" "--bogus"
 
+# Templates name only the step's dependencies: a typo gets the closest step id, a missing
+# depends_on says so, both at the template's line and column.
+printf 'providers: [{id: p, plugin: mock}]\nagents:\n  - {id: summarize, plugin: llm, provider: p, config: {prompt: "x"}}\n  - {id: rep, plugin: llm, provider: p, config: {prompt: "Of {{steps.sumarize.text}} and {{ steps.other.text }}"}}\n  - {id: other, plugin: echo}\npipeline: [{step: summarize}, {step: other}, {step: report, agent: rep, depends_on: [summarize]}]\n' > "$TMP/tpl.yaml"
+fr validate "$TMP/tpl.yaml"
+expect_rc "template names a missing step" 2
+expect_err "template: a typo, with the closest id" "$TMP/tpl.yaml:4:58: step \"report\" (agent \"rep\"): the template names steps.sumarize, which is not a step (did you mean \"summarize\"?)"
+expect_err "template: a step that is not a dependency" "the template names steps.other, which is not among its dependencies: add it to depends_on"
+fr validate "$M/hello.yaml"
+expect_rc "hello.yaml's templates name its dependencies" 0
+
 # A skipped step's line says "skipped" once, then why.
 printf 'agents: [{id: f, plugin: chaos, config: {fail_attempts: 1}}, {id: e, plugin: echo}]\npipeline: [{step: f}, {step: g, agent: e, depends_on: [f]}]\n' > "$TMP/skip.yaml"
 fr run "$TMP/skip.yaml"
