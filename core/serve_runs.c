@@ -1306,7 +1306,8 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
         fr__reply_error(out, 500, "internal", "out of memory");
         return;
     }
-    qsort(pg.e, pg.n, sizeof *pg.e, newest_first);
+    if (pg.n) /* qsort's base must not be NULL, even for no elements */
+        qsort(pg.e, pg.n, sizeof *pg.e, newest_first);
     size_t shown = pg.n < (size_t)limit ? pg.n : (size_t)limit;
     json_object *o = json_object_new_object(), *list = json_object_new_array();
     for (size_t i = 0; i < shown; i++) {
