@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bytebuf.h"
 #include "serve_sse.h"
@@ -152,4 +153,16 @@ void fr__sse_shutdown(void)
         pthread_mutex_unlock(&s->mu);
     }
     pthread_mutex_unlock(&streams_mu);
+    /* MHD_stop_daemon closes connections without sending what they still hold: give the
+     * streams (whose runs have finished: their reports are queued) up to 2 s to go out.
+     * A stream leaves the list when its response is freed. */
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&streams_mu);
+        int open = streams != NULL;
+        pthread_mutex_unlock(&streams_mu);
+        if (!open)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
