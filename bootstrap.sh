@@ -31,7 +31,7 @@ mkdir -p .bootstrap
 sum() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
 # autoreconf when configure.ac or any Makefile fragment changed.
-am_inputs=$(ls configure.ac Makefile.am core/*.am plugins/*.am tests/*.am 2>/dev/null)
+am_inputs=$(find configure.ac Makefile.am core plugins tests sdk -name "*.am" -o -name configure.ac -o -name Makefile.am | LC_ALL=C sort)
 am_sum=$(sum $am_inputs)
 if [ ! -x configure ] || [ "$(cat .bootstrap/autoreconf.sum 2>/dev/null)" != "$am_sum" ]; then
   echo "bootstrap: autoreconf -fi"

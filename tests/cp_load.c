@@ -9,7 +9,7 @@
  *       the same from CONNS threads; prints {"events", "batch", "conns", "seconds",
  *       "events_per_sec"}.
  *   cp_load client URL KEY SPOOL TENANT COUNT PREFIX
- *       reports COUNT events (and one SLA window) through core/cp_client.c, frees the
+ *       reports COUNT events (and one SLA window) through core/controlplane/cp_client.c, frees the
  *       client (bounded flush) and prints its counters as JSON.
  *   cp_load lookup URL KEY SPOOL SHA256
  *       looks a key up through the client twice (the second from its cache). */
@@ -21,7 +21,7 @@
 
 #include <curl/curl.h>
 
-#include "cp_client.h"
+#include "controlplane/cp_client.h"
 
 static size_t discard(char *d, size_t s, size_t n, void *u)
 {

@@ -9,7 +9,7 @@
 
 #include <CUnit/Basic.h>
 
-#include "engine.h"
+#include "engine/engine.h"
 
 /* The test plugins' directory (tests/plugins/.libs of the build tree). */
 static char fr_test_plugin_dir[4096];

@@ -11,9 +11,9 @@
 
 #include <fluxroute/plugin.h>
 
-#include "host.h"
-#include "loader.h"
-#include "options.h"
+#include "host/host.h"
+#include "plugin/loader.h"
+#include "manifest/options.h"
 
 typedef struct pinned {
     const char *field;

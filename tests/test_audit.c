@@ -1,4 +1,4 @@
-/* Unit tests of the audit log's batch mode (core/audit.c): every append that returned 0 is
+/* Unit tests of the audit log's batch mode (core/observe/audit.c): every append that returned 0 is
  * in the file, in one intact hash chain, also when the log shuts down while threads are
  * appending and when lines are appended after it shut down (atexit handlers, request threads
  * that outlive serve's shutdown).  The chain is checked by `fluxroute audit-verify`. */
@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "fr_test.h"
-#include "obs_impl.h"
-#include "observe.h"
+#include "observe/obs_impl.h"
+#include "observe/observe.h"
 
 #define THREADS          4
 #define LINES_PER_THREAD 3000

@@ -7,8 +7,8 @@
 #include <CUnit/Basic.h>
 #include <json-c/json.h>
 
-#include "billing.h"
-#include "csv.h"
+#include "controlplane/billing.h"
+#include "base/csv.h"
 #include "fr_test.h"
 
 #define USD 10000 /* micro-units per cent */

@@ -1,4 +1,4 @@
-/* Unit tests of the ELF symbol-table reader (core/elf_symbols.c) that `plugins test`
+/* Unit tests of the ELF symbol-table reader (core/plugin/elf_symbols.c) that `plugins test`
  * uses to find direct calls: the undefined symbols of a real plugin, and copies of it
  * cut short or with header fields overwritten, which must be refused with a reason (or
  * read), never read out of bounds. */
@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "elf_symbols.h"
-#include "fileio.h"
+#include "plugin/elf_symbols.h"
+#include "base/fileio.h"
 
 static char g_plugin[1024]; /* tests/plugins/.libs/bad_calls.so of the build tree */
 static char g_copy[1100];   /* this run's scratch copy */

@@ -8,8 +8,8 @@
 
 #include <json-c/json.h>
 
-#include "json_check.h"
-#include "json_parse.h"
+#include "base/json_check.h"
+#include "base/json_parse.h"
 
 static void test_valid(void)
 {

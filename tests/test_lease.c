@@ -20,8 +20,8 @@
 #include <hiredis/hiredis.h>
 
 #include "fr_test.h"
-#include "host.h"
-#include "lease.h"
+#include "host/host.h"
+#include "lease/lease.h"
 
 #define MS         1000LL
 #define REDIS_PASS "t3st-pw-XyZ"

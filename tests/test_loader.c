@@ -1,4 +1,4 @@
-/* Unit tests of the plugin loader (core/loader.c).
+/* Unit tests of the plugin loader (core/plugin/loader.c).
  *
  * The test plugins are built as tests/plugins/.libs/NAME.so (tests/loader_tests.am); each
  * test copies the ones it needs into its own directory under tests/tmp/loader-PID/,
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "loader.h"
+#include "plugin/loader.h"
 
 /* Sized so that every path derived from them fits in PATH_MAX. */
 static char g_build[1024]; /* abs build dir */

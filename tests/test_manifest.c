@@ -6,12 +6,12 @@
 
 #include <CUnit/Basic.h>
 
-#include "dag.h"
-#include "diag.h"
-#include "duration.h"
-#include "manifest.h"
-#include "rbac.h"
-#include "yaml_tree.h"
+#include "manifest/dag.h"
+#include "base/diag.h"
+#include "base/duration.h"
+#include "manifest/manifest.h"
+#include "manifest/rbac.h"
+#include "base/yaml_tree.h"
 
 static char *data_path(const char *name)
 {

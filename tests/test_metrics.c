@@ -1,5 +1,5 @@
 /* Unit tests of the metrics registry's bound on label values tenants choose
- * (core/metrics.c): past a namespace's series cap, agent, breaker, provider and model
+ * (core/observe/metrics.c): past a namespace's series cap, agent, breaker, provider and model
  * labels read "other"; values over 64 bytes fold at once; one namespace's ids never use
  * another's budget; provider metrics count against the namespace they are given; labels
  * tenants do not choose are never folded; threads racing for the last series leave the
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "fr_test.h"
-#include "obs_impl.h"
-#include "observe.h"
+#include "observe/obs_impl.h"
+#include "observe/observe.h"
 
 #define CAP 10
 

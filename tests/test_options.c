@@ -7,7 +7,7 @@
 
 #include <CUnit/Basic.h>
 
-#include "options.h"
+#include "manifest/options.h"
 
 typedef struct test_cfg {
     const char *prompt;

@@ -8,10 +8,10 @@
 
 #include <json-c/json.h>
 
-#include "breaker.h"
+#include "host/breaker.h"
 #include "fr_test.h"
-#include "host.h"
-#include "retry.h"
+#include "host/host.h"
+#include "engine/retry.h"
 
 #define MS 1000LL
 

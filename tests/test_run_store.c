@@ -1,6 +1,6 @@
-/* serve's run store (core/run_store.c): admission per tenant and for the server, and
+/* serve's run store (core/serve/run_store.c): admission per tenant and for the server, and
  * retention that takes from the tenant over its share, never from a smaller holder; and
- * the byte sizes of the command line (core/size.c). */
+ * the byte sizes of the command line (core/base/size.c). */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +9,8 @@
 #include <CUnit/Basic.h>
 
 #include "fr_test.h"
-#include "run_store.h"
-#include "size.h"
+#include "serve/run_store.h"
+#include "base/size.h"
 
 static const fr_run_limits roomy = {.max_running = 100,
                                     .max_running_per_tenant = 100,

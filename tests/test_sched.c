@@ -7,7 +7,7 @@
 #include <CUnit/Basic.h>
 
 #include "fr_test.h"
-#include "host.h"
+#include "host/host.h"
 
 #define build fr_test_build
 #define step  fr_test_step

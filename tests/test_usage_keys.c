@@ -1,4 +1,4 @@
-/* Usage idempotency keys (core/serve_usage.c): 64 hex digits whatever the step id, the
+/* Usage idempotency keys (core/serve/serve_usage.c): 64 hex digits whatever the step id, the
  * documented encoding, and distinct for every (tenant, run, step, attempt, ordinal). */
 #include <stdlib.h>
 #include <string.h>
@@ -6,8 +6,8 @@
 #include <CUnit/Basic.h>
 
 #include "fr_test.h"
-#include "serve_usage.h"
-#include "trace.h"
+#include "serve/serve_usage.h"
+#include "trace/trace.h"
 
 static int is_hex64(const char *k)
 {

@@ -1,4 +1,4 @@
-/* YAML cost bounds (core/yaml_tree.c): anchors are found in linear time overall, and the
+/* YAML cost bounds (core/base/yaml_tree.c): anchors are found in linear time overall, and the
  * node and alias limits stop parsing at the place they are passed, naming the limit.
  * Alias bombs are counted as they would expand, so they stop during parsing. */
 #include <stdint.h>
@@ -9,10 +9,10 @@
 
 #include <CUnit/Basic.h>
 
-#include "diag.h"
+#include "base/diag.h"
 #include "fr_test.h"
-#include "manifest.h"
-#include "yaml_tree.h"
+#include "manifest/manifest.h"
+#include "base/yaml_tree.h"
 
 #define N_ANCHORS 70000
 

@@ -15,7 +15,7 @@ set -eu
 SRCDIR=$1
 SAN="-g -O1 -std=c11 -fsanitize=address,undefined"
 CORE_SOURCES=""
-for f in "$SRCDIR"/core/*.c; do
+for f in "$SRCDIR"/core/*/*.c; do
   [ "${f##*/}" = main.c ] || CORE_SOURCES="$CORE_SOURCES $f"
 done
 # Runs a fuzzer, with FR_BUILDDIR pointing at the instrumented plugins when it loads them.

@@ -1,0 +1,350 @@
+/* JSON syntax check without building a tree: one pass, a bit stack for nesting. */
+#include <stdint.h>
+#include <string.h>
+
+#include "base/json_check.h"
+
+typedef struct cursor {
+    const unsigned char *p, *end;
+} cursor;
+
+static void skip_ws(cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+static int is_digit(unsigned char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static int is_hex(unsigned char ch)
+{
+    return is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* One UTF-8 sequence starting at a byte >= 0x80 (no overlongs, no surrogates). */
+static int utf8_seq(cursor *c)
+{
+    unsigned char b = *c->p;
+    int n;
+    uint32_t cp;
+    if (b >= 0xc2 && b <= 0xdf) {
+        n = 1;
+        cp = b & 0x1f;
+    } else if (b >= 0xe0 && b <= 0xef) {
+        n = 2;
+        cp = b & 0x0f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        n = 3;
+        cp = b & 0x07;
+    } else {
+        return 0;
+    }
+    if (c->end - c->p <= n)
+        return 0;
+    for (int i = 1; i <= n; i++) {
+        if ((c->p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (c->p[i] & 0x3f);
+    }
+    if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    c->p += n + 1;
+    return 1;
+}
+
+/* Bytes that need no attention inside a string: printable ASCII except '"' and '\\'. */
+static const unsigned char plain[256] = {
+#define R8(v) v, v, v, v, v, v, v, v
+    R8(0), R8(0), R8(0), R8(0),                                  /* 0x00-0x1f */
+    1,     1,     0,     1,     1, 1, 1, 1, R8(1), R8(1), R8(1), /* 0x20-0x3f: '"' is 0x22 */
+    R8(1), R8(1), R8(1), 1,     1, 1, 1, 0, 1,     1,     1,     /* 0x40-0x5f: '\\' is 0x5c */
+    R8(1), R8(1), R8(1), R8(1),                                  /* 0x60-0x7f */
+#undef R8
+};
+
+static int string(cursor *c)
+{
+    c->p++; /* opening quote */
+    while (c->p < c->end) {
+        /* The common case: a run of plain ASCII. */
+        const unsigned char *p = c->p, *end = c->end;
+        while (p < end && plain[*p])
+            p++;
+        c->p = p;
+        if (p >= end)
+            break;
+        unsigned char ch = *c->p;
+        if (ch == '"') {
+            c->p++;
+            return 1;
+        }
+        if (ch < 0x20)
+            return 0;
+        if (ch == '\\') {
+            if (++c->p >= c->end)
+                return 0;
+            ch = *c->p++;
+            if (ch == 'u') {
+                if (c->end - c->p < 4 || !is_hex(c->p[0]) || !is_hex(c->p[1]) || !is_hex(c->p[2]) ||
+                    !is_hex(c->p[3]))
+                    return 0;
+                c->p += 4;
+            } else if (!(ch == '"' || ch == '\\' || ch == '/' || ch == 'b' || ch == 'f' ||
+                         ch == 'n' || ch == 'r' || ch == 't')) {
+                return 0;
+            }
+        } else if (ch >= 0x80) {
+            if (!utf8_seq(c))
+                return 0;
+        } else {
+            c->p++;
+        }
+    }
+    return 0;
+}
+
+static int number(cursor *c)
+{
+    if (c->p < c->end && *c->p == '-')
+        c->p++;
+    if (c->p >= c->end)
+        return 0;
+    if (*c->p == '0')
+        c->p++;
+    else if (is_digit(*c->p))
+        while (c->p < c->end && is_digit(*c->p))
+            c->p++;
+    else
+        return 0;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++;
+        if (c->p >= c->end || !is_digit(*c->p))
+            return 0;
+        while (c->p < c->end && is_digit(*c->p))
+            c->p++;
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+            c->p++;
+        if (c->p >= c->end || !is_digit(*c->p))
+            return 0;
+        while (c->p < c->end && is_digit(*c->p))
+            c->p++;
+    }
+    return 1;
+}
+
+static int literal(cursor *c, const char *word, size_t n)
+{
+    if ((size_t)(c->end - c->p) < n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (c->p[i] != (unsigned char)word[i])
+            return 0;
+    c->p += n;
+    return 1;
+}
+
+size_t fr__json_check(const char *s, size_t len)
+{
+    /* On a problem: where the cursor stopped, at or just after it. */
+#define FAIL return (size_t)(c.p - (const unsigned char *)s)
+    cursor c = {(const unsigned char *)s, (const unsigned char *)s + len};
+    /* Nesting: bit i set = level i is an object (else an array). */
+    unsigned char stack[FR_JSON_MAX_DEPTH / 8];
+    int depth = 0;
+    skip_ws(&c);
+    for (;;) {
+        /* Expect a value. */
+        if (c.p >= c.end)
+            FAIL;
+        unsigned char ch = *c.p;
+        if (ch == '{' || ch == '[') {
+            if (depth >= FR_JSON_MAX_DEPTH)
+                FAIL;
+            int obj = ch == '{';
+            if (obj)
+                stack[depth / 8] |= (unsigned char)(1u << (depth % 8));
+            else
+                stack[depth / 8] &= (unsigned char)~(1u << (depth % 8));
+            depth++;
+            c.p++;
+            skip_ws(&c);
+            if (c.p < c.end && *c.p == (obj ? '}' : ']')) {
+                c.p++;
+                depth--;
+                goto after_value;
+            }
+            if (obj) {
+                if (c.p >= c.end || *c.p != '"' || !string(&c))
+                    FAIL;
+                skip_ws(&c);
+                if (c.p >= c.end || *c.p != ':')
+                    FAIL;
+                c.p++;
+                skip_ws(&c);
+            }
+            continue;
+        }
+        if (ch == '"') {
+            if (!string(&c))
+                FAIL;
+        } else if (ch == '-' || is_digit(ch)) {
+            if (!number(&c))
+                FAIL;
+        } else if (!(literal(&c, "true", 4) || literal(&c, "false", 5) || literal(&c, "null", 4))) {
+            FAIL;
+        }
+    after_value:
+        for (;;) {
+            skip_ws(&c);
+            if (depth == 0)
+                return c.p == c.end ? FR_JSON_VALID : (size_t)(c.p - (const unsigned char *)s);
+            if (c.p >= c.end)
+                FAIL;
+            int obj = (stack[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
+            if (*c.p == ',') {
+                c.p++;
+                skip_ws(&c);
+                if (obj) {
+                    if (c.p >= c.end || *c.p != '"' || !string(&c))
+                        FAIL;
+                    skip_ws(&c);
+                    if (c.p >= c.end || *c.p != ':')
+                        FAIL;
+                    c.p++;
+                    skip_ws(&c);
+                }
+                break; /* next value */
+            }
+            if (*c.p != (obj ? '}' : ']'))
+                FAIL;
+            c.p++;
+            depth--;
+        }
+    }
+}
+#undef FAIL
+
+int fr__json_valid(const char *s, size_t len)
+{
+    return fr__json_check(s, len) == FR_JSON_VALID;
+}
+
+/* Skips one value (syntax checked as far as skipped).  1, or 0 on a syntax error. */
+static int skip_value(cursor *c, int depth)
+{
+    skip_ws(c);
+    if (c->p >= c->end || depth > FR_JSON_MAX_DEPTH)
+        return 0;
+    unsigned char ch = *c->p;
+    if (ch == '"')
+        return string(c);
+    if (ch == '-' || is_digit(ch))
+        return number(c);
+    if (ch != '{' && ch != '[')
+        return literal(c, "true", 4) || literal(c, "false", 5) || literal(c, "null", 4);
+    unsigned char close = ch == '{' ? '}' : ']';
+    c->p++;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return 1;
+    }
+    for (;;) {
+        if (close == '}') {
+            skip_ws(c);
+            if (c->p >= c->end || *c->p != '"' || !string(c))
+                return 0;
+            skip_ws(c);
+            if (c->p >= c->end || *c->p++ != ':')
+                return 0;
+        }
+        if (!skip_value(c, depth + 1))
+            return 0;
+        skip_ws(c);
+        if (c->p >= c->end)
+            return 0;
+        if (*c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (*c->p++ != close)
+            return 0;
+        return 1;
+    }
+}
+
+int fr__json_member(const char *s, size_t len, const char *key, const char **value,
+                    size_t *value_len)
+{
+    cursor c = {(const unsigned char *)s, (const unsigned char *)s + len};
+    size_t klen = strlen(key);
+    int found = 0;
+    skip_ws(&c);
+    if (c.p >= c.end || *c.p++ != '{')
+        return -1;
+    skip_ws(&c);
+    if (c.p < c.end && *c.p == '}')
+        return 0;
+    for (;;) {
+        skip_ws(&c);
+        const unsigned char *k = c.p + 1;
+        if (c.p >= c.end || *c.p != '"' || !string(&c))
+            return -1;
+        size_t n = (size_t)(c.p - 1 - k);
+        if (memchr(k, '\\', n))
+            return -1; /* an escaped key could spell `key`: the caller must really parse */
+        skip_ws(&c);
+        if (c.p >= c.end || *c.p++ != ':')
+            return -1;
+        skip_ws(&c);
+        const unsigned char *v = c.p;
+        if (!skip_value(&c, 1))
+            return -1;
+        if (n == klen && memcmp(k, key, n) == 0) {
+            /* The last duplicate wins, as in json-c: keep looking. */
+            *value = (const char *)v;
+            *value_len = (size_t)(c.p - v);
+            found = 1;
+        }
+        skip_ws(&c);
+        if (c.p >= c.end)
+            return -1;
+        if (*c.p == ',') {
+            c.p++;
+            continue;
+        }
+        if (*c.p++ != '}')
+            return -1;
+        skip_ws(&c);
+        return c.p == c.end ? found : -1;
+    }
+}
+
+char *fr__json_put_string(char *p, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    *p++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[c >> 4];
+            p[5] = hex[c & 15];
+            p += 6;
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    *p++ = '"';
+    return p;
+}

@@ -1,0 +1,62 @@
+/* Whole-text JSON parsing with a located error (json_parse.h). */
+#include "base/json_parse.h"
+
+#include "base/json_check.h"
+
+#include <json-c/json.h>
+#include <limits.h>
+#include <string.h>
+
+int fr__json_parse_whole(const char *s, size_t len, int max_depth, struct json_object **out,
+                         size_t *err_at, const char **why)
+{
+    *out = NULL;
+    *err_at = 0;
+    *why = "the JSON text is too large";
+    if (len > INT_MAX)
+        return -1;
+    json_tokener *tok = json_tokener_new_ex(max_depth);
+    if (!tok) {
+        *why = "out of memory";
+        return -1;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT); /* RFC 8259: no trailing commas */
+    json_object *o = json_tokener_parse_ex(tok, s, (int)len);
+    enum json_tokener_error e = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    if (e == json_tokener_continue && end == len) {
+        /* A number or literal at the very end waits for a delimiter: the end is one. */
+        o = json_tokener_parse_ex(tok, "", 1);
+        e = json_tokener_get_error(tok);
+    }
+    json_tokener_free(tok);
+    while (end < len && strchr(" \t\r\n", s[end]))
+        end++;
+    int json_c_ok = e == json_tokener_success && end == len;
+    /* json-c lets through what RFC 8259 does not (NaN, single quotes, comments): the
+     * strict check has the last word, and knows where it failed. */
+    size_t bad = fr__json_check(s, len);
+    if (json_c_ok && bad == FR_JSON_VALID) {
+        *out = o;
+        return 0;
+    }
+    json_object_put(o);
+    *err_at = bad != FR_JSON_VALID ? bad : end;
+    *why = json_c_ok                    ? "not allowed in JSON (RFC 8259)"
+           : e == json_tokener_continue ? "unexpected end of input"
+           : e != json_tokener_success  ? json_tokener_error_desc(e)
+                                        : "trailing data after the value";
+    return -1;
+}
+
+void fr__json_line_col(const char *s, size_t at, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < at && s[i]; i++) {
+        if (s[i] == '\n')
+            ++*line, *col = 1;
+        else
+            ++*col;
+    }
+}

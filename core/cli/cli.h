@@ -1,0 +1,109 @@
+/* Shared pieces of the fluxroute command line: exit codes, option parsing, loading a
+ * manifest into a pipeline with diagnostics, and Ctrl-C handling. */
+#ifndef FR_CORE_CLI_H
+#define FR_CORE_CLI_H
+
+#include <stddef.h>
+
+#include "engine/engine.h"
+
+/* Exit codes shared by every command (DESIGN.md, "CLI"). */
+enum {
+    FR_EXIT_OK = 0,
+    FR_EXIT_FAILED = 1, /* run failed, traces diverge */
+    FR_EXIT_USAGE = 2,  /* usage, manifest or input error */
+    FR_EXIT_PERMISSION = 3,
+    FR_EXIT_LEASE = 4,
+    FR_EXIT_INTERRUPTED = 130
+};
+
+/* A repeatable option's values (borrowed argv strings). */
+typedef struct cli_list {
+    const char *items[64];
+    size_t n;
+} cli_list;
+
+typedef struct cli_opt {
+    const char *name;   /* "--json" */
+    int has_arg;        /* 1: takes a value (--x V or --x=V) */
+    const char **value; /* single-valued: last one wins */
+    cli_list *list;     /* repeatable */
+    int *flag;          /* boolean flag */
+} cli_opt;
+
+/* A command of the table in main.c. */
+typedef struct cli_command {
+    const char *name;
+    int (*run)(const struct cli_command *cmd, int argc, char **argv);
+    const char *summary; /* one line for `fluxroute --help` */
+    const char *usage;   /* full help text for `fluxroute CMD --help` */
+} cli_command;
+
+/* Parses argv[1..] (argv[0] is the command name) against `opts` (terminated by a NULL
+ * name).  Positional arguments go to pos (at most max_pos).  Handles --help/-h by
+ * printing the command's usage to stdout.  Returns 0 to go on, 1 when help was printed
+ * (exit 0), -1 after printing a usage error (exit 2). */
+int fr__cli_parse(const cli_command *cmd, int argc, char **argv, const cli_opt *opts,
+                  const char **pos, size_t max_pos, size_t *n_pos);
+
+/* Prints "fluxroute CMD: message" to stderr. */
+void fr__cli_error(const cli_command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Loads and validates a manifest and builds its pipeline.  Diagnostics are printed to
+ * stderr in file order.  Notes (e.g. agents defaulting to echo) are printed when
+ * `notes` is set.  When `errors` is given, it receives a JSON array of {file, line,
+ * col, message} (caller releases it).  Returns FR_EXIT_OK with *out set, or an exit code. */
+struct json_object;
+int fr__cli_load(const cli_command *cmd, const char *path, const cli_list *plugin_dirs, int notes,
+                 fr_pipeline **out, struct json_object **errors);
+
+/* Checks REQUEST_ROLE against the manifest's rbac list for `action`.  Returns FR_EXIT_OK,
+ * FR_EXIT_USAGE (invalid role) or FR_EXIT_PERMISSION, printing why. */
+int fr__cli_authorize(const cli_command *cmd, const fr_manifest *m, fr_action action);
+
+/* Reads --input: inline JSON text, or @FILE, and checks that it is one JSON value.
+ * Returns a malloc'd string, or NULL after printing why (for malformed JSON: where). */
+char *fr__cli_read_input(const cli_command *cmd, const char *arg);
+
+/* Ctrl-C: blocks SIGINT/SIGTERM in every thread and starts a thread that cancels the
+ * pipeline's run when one arrives (a second one exits at once with 130).  Call before
+ * building the pipeline so worker threads inherit the mask. */
+void fr__cli_signals_block(void);
+void fr__cli_signals_start(fr_pipeline *p);
+/* Stops the signal thread; returns 1 when an interrupt arrived. */
+int fr__cli_signals_stop(void);
+
+/* Coordination leases (core/cli/cli_lease.c).  With COORDINATION_ENABLED and unless the
+ * manifest says `router.lease: {enabled: false}`, takes the lease router.lease.key (default
+ * "run:<namespace>:<manifest name without extension>") from the COORDINATION_* backend,
+ * waiting up to --lease-wait (`wait_arg`, a duration; NULL: fail at once), and sets
+ * ro->lease_key / fencing_token (borrowed until fr__cli_lease_end).  If the lease is lost,
+ * the pipeline's run is cancelled with FR_E_LEASE_LOST.  Call after building `p` and
+ * before fr__cli_signals_start (Ctrl-C stops the wait).  Returns FR_EXIT_OK (*out is NULL
+ * when coordination is off), FR_EXIT_USAGE (bad --lease-wait or COORDINATION_*),
+ * FR_EXIT_LEASE (held elsewhere; the message names the holder), FR_EXIT_INTERRUPTED or
+ * FR_EXIT_FAILED (backend unreachable), after printing why. */
+typedef struct cli_lease cli_lease;
+int fr__cli_lease_begin(const cli_command *cmd, fr_pipeline *p, const char *wait_arg,
+                        fr_run_options *ro, cli_lease **out);
+/* 1 once the lease was lost (thread-safe; NULL gives 0). */
+int fr__cli_lease_lost(const cli_lease *l);
+/* Releases the lease and frees `l` (NULL is ignored).  Returns 1 when it had been lost
+ * (the reason is printed), else 0. */
+int fr__cli_lease_end(const cli_command *cmd, cli_lease *l);
+
+int fr__cmd_run(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_validate(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_bench(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_graph(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_plugins(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_replay(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_debug(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_keys(const cli_command *cmd, int argc, char **argv);
+
+/* Prints `o` as pretty JSON plus a newline to stdout and releases it. */
+void fr__cli_print_json(struct json_object *o);
+
+#endif

@@ -1,0 +1,650 @@
+/* The control-plane HTTP server (libmicrohttpd, epoll thread pool) over cp_store.
+ *
+ * Every route answers at /X and /v1/X.  Auth is `Authorization: Bearer KEY` (or the
+ * original's X-API-Key); the key's kind decides what it may do, never a request header:
+ *
+ *   any    /healthz /readyz                         no key
+ *   GET    /sla                                     admin, service
+ *   GET    /tenants[?q&page&page_size]              admin; tenant (itself only)
+ *   POST   /tenants {id, name, namespace}           admin
+ *   GET    /tenants/ID                              admin; tenant (itself, else 404)
+ *   POST   /tenants/ID/suspend | /unsuspend         admin
+ *   GET    /tenants/ID/keys                         admin; tenant (itself)
+ *   POST   /tenants/ID/keys {role}                  admin (plaintext returned once; role
+ *                                                   metrics: serve's /metrics only, 403 here)
+ *   DELETE /tenants/ID/keys/KEY_ID                  admin
+ *   POST   /service-keys                            admin
+ *   DELETE /keys/KEY_ID                             admin
+ *   GET    /keys/lookup?sha256=HEX                  admin, service
+ *   GET    /usage[?tenant_id|q&page&page_size]      admin, tenant (itself)
+ *   POST   /usage  event | [events] | {events, sla} admin, service
+ *   GET    /billing/rates                           any key
+ *   POST   /billing/rates {effective_from, currency, prices}  admin
+ *   GET    /billing/invoice?tenant_id&period[&format=csv]     admin; tenant (itself)
+ *   GET    /billing/summary?month                   admin; tenant (itself)
+ *   POST   /billing/periods/YYYY-MM/close           admin
+ *
+ * Errors are {"error": {"code", "message"}}. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#include "http/http_body.h"
+#include "observe/observe.h"
+#include "base/fileio.h"
+#include "controlplane/billing.h"
+#include "controlplane/controlplane.h"
+#include "controlplane/cp_store.h"
+#include "manifest/manifest.h"
+#include "trace/trace.h"
+#include "controlplane/cp_http.h"
+
+/* ---- routes: tenants and keys ---------------------------------------------------------- */
+
+static int valid_tenant_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 64 || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && !strchr("_-.", s[i]))
+            return 0;
+    return 1;
+}
+
+static enum MHD_Result tenant_create(server *sv, struct MHD_Connection *c, const req *r)
+{
+    enum MHD_Result sent;
+    json_object *b = fr__cp_parse_body(c, r, &sent);
+    if (!b)
+        return sent;
+    fieldctx f = {.where = ""};
+    static const char *const allowed[] = {"id", "name", "namespace", NULL};
+    char id[65], name[201], ns_in[65], ns[33], err[256];
+    if (!json_object_is_type(b, json_type_object))
+        fr__cp_ferr(&f, "body", "must be a JSON object");
+    else if (!fr__cp_only_fields(&f, b, allowed) &&
+             !fr__cp_get_str(&f, b, "id", 1, 64, id, sizeof id) &&
+             !fr__cp_get_str(&f, b, "name", 0, 200, name, sizeof name) &&
+             !fr__cp_get_str(&f, b, "namespace", 0, 64, ns_in, sizeof ns_in)) {
+        if (!valid_tenant_id(id))
+            fr__cp_ferr(&f, "id", "\"%s\" must match ^[a-z0-9][a-z0-9_.-]{0,63}$", id);
+        else if (fr__namespace_normalise(ns_in[0] ? ns_in : id, ns, sizeof ns) != 0)
+            fr__cp_ferr(&f, "namespace", "\"%s\" must match ^[a-z][a-z0-9_-]{1,31}$%s",
+                        ns_in[0] ? ns_in : id, ns_in[0] ? "" : " (it defaults to the id)");
+    }
+    json_object_put(b);
+    if (f.err[0])
+        return fr__cp_send_error(c, 400, "invalid", "%s", f.err);
+    fr_status st =
+        fr__cp_store_tenant_create(sv->store, id, name[0] ? name : id, ns, err, sizeof err);
+    if (st == FR_E_INVALID)
+        return fr__cp_send_error(c, 409, "conflict", "%s", err);
+    if (st != FR_OK)
+        return fr__cp_send_error(c, 500, "internal", "cannot create the tenant: %s", err);
+    return fr__cp_send_json(c, 201, fr__cp_store_tenant_get(sv->store, id));
+}
+
+static enum MHD_Result key_created(struct MHD_Connection *c, const char *plain, const fr_cp_key *k)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "key_id", json_object_new_string(k->id));
+    json_object_object_add(o, "key", json_object_new_string(plain));
+    char prefix[13];
+    snprintf(prefix, sizeof prefix, "%.12s", plain);
+    json_object_object_add(o, "prefix", json_object_new_string(prefix));
+    json_object_object_add(o, "kind", json_object_new_string(fr__key_kind_name(k->kind)));
+    json_object_object_add(o, "role", json_object_new_string(k->role));
+    if (k->kind == FR_KEY_TENANT)
+        json_object_object_add(o, "tenant_id", json_object_new_string(k->tenant));
+    json_object_object_add(o, "note", json_object_new_string("the key is shown only once"));
+    return fr__cp_send_json(c, 201, o);
+}
+
+static enum MHD_Result revoked(struct MHD_Connection *c, const char *key_id)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "key_id", json_object_new_string(key_id));
+    json_object_object_add(o, "status", json_object_new_string("revoked"));
+    return fr__cp_send_json(c, 200, o);
+}
+
+static enum MHD_Result tenant_key_create(server *sv, struct MHD_Connection *c, const req *r,
+                                         const char *tenant)
+{
+    char role[16] = "operator";
+    if (r->body.buf.len) {
+        enum MHD_Result sent;
+        json_object *b = fr__cp_parse_body(c, r, &sent);
+        if (!b)
+            return sent;
+        fieldctx f = {.where = ""};
+        static const char *const allowed[] = {"role", NULL};
+        if (!json_object_is_type(b, json_type_object))
+            fr__cp_ferr(&f, "body", "must be a JSON object");
+        else if (!fr__cp_only_fields(&f, b, allowed) &&
+                 !fr__cp_get_str(&f, b, "role", 0, 15, role, sizeof role)) {
+            if (!role[0])
+                snprintf(role, sizeof role, "operator");
+            /* The roles of serve's keys file, read by the same parser serve uses. */
+            fr_role parsed;
+            if (fr__key_role_parse(role, &parsed) != 0)
+                fr__cp_ferr(&f, "role", "must be " FR_KEY_ROLES_TEXT);
+            else
+                snprintf(role, sizeof role, "%s", fr__role_name(parsed));
+        }
+        json_object_put(b);
+        if (f.err[0])
+            return fr__cp_send_error(c, 400, "invalid", "%s", f.err);
+    }
+    char plain[80];
+    fr_cp_key k;
+    fr_status st = fr__cp_store_key_create(sv->store, FR_KEY_TENANT, tenant, role, plain, &k);
+    if (st == FR_E_NOT_FOUND)
+        return fr__cp_not_found(c, "tenant", tenant);
+    if (st != FR_OK)
+        return fr__cp_send_error(c, 500, "internal", "cannot create the key");
+    return key_created(c, plain, &k);
+}
+
+static enum MHD_Result route_tenants(server *sv, struct MHD_Connection *c, const char *method,
+                                     char **seg, int nseg, const req *r, const caller *who)
+{
+    int admin = who->key.kind == FR_KEY_ADMIN;
+    if (nseg == 1) {
+        if (strcmp(method, "GET") == 0) {
+            if (!admin && who->key.kind != FR_KEY_TENANT)
+                return fr__cp_forbidden(c, who);
+            int page, size;
+            fr__cp_paging(c, &page, &size);
+            return fr__cp_send_json(c, 200,
+                                    fr__cp_store_tenant_list(sv->store, fr__cp_arg(c, "q"), page,
+                                                             size, admin ? NULL : who->key.tenant));
+        }
+        if (strcmp(method, "POST") == 0)
+            return admin ? tenant_create(sv, c, r) : fr__cp_forbidden(c, who);
+        return fr__cp_method_not_allowed(c, method, "GET, POST");
+    }
+    const char *id = seg[1];
+    if (!fr__cp_may_see(who, id))
+        return who->key.kind == FR_KEY_TENANT ? fr__cp_not_found(c, "tenant", id)
+                                              : fr__cp_forbidden(c, who);
+    json_object *t = fr__cp_store_tenant_get(sv->store, id);
+    if (!t)
+        return fr__cp_not_found(c, "tenant", id);
+    if (nseg == 2 && strcmp(method, "GET") == 0)
+        return fr__cp_send_json(c, 200, t);
+    json_object_put(t);
+    if (nseg == 2)
+        return fr__cp_method_not_allowed(c, method, "GET");
+    if (nseg == 3 && (strcmp(seg[2], "suspend") == 0 || strcmp(seg[2], "unsuspend") == 0)) {
+        if (strcmp(method, "POST") != 0)
+            return fr__cp_method_not_allowed(c, method, "POST");
+        if (!admin)
+            return fr__cp_forbidden(c, who);
+        fr__cp_store_tenant_set_status(sv->store, id, seg[2][0] == 's' ? "suspended" : "active");
+        return fr__cp_send_json(c, 200, fr__cp_store_tenant_get(sv->store, id));
+    }
+    if (nseg == 3 && strcmp(seg[2], "keys") == 0) {
+        if (strcmp(method, "GET") == 0) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "tenant_id", json_object_new_string(id));
+            json_object_object_add(o, "keys", fr__cp_store_key_list(sv->store, id));
+            return fr__cp_send_json(c, 200, o);
+        }
+        if (strcmp(method, "POST") == 0)
+            return admin ? tenant_key_create(sv, c, r, id) : fr__cp_forbidden(c, who);
+        return fr__cp_method_not_allowed(c, method, "GET, POST");
+    }
+    if (nseg == 4 && strcmp(seg[2], "keys") == 0) {
+        if (strcmp(method, "DELETE") != 0 && strcmp(method, "POST") != 0)
+            return fr__cp_method_not_allowed(c, method, "DELETE, POST");
+        if (!admin)
+            return fr__cp_forbidden(c, who);
+        if (fr__cp_store_key_revoke(sv->store, seg[3], id) != FR_OK)
+            return fr__cp_not_found(c, "key", seg[3]);
+        return revoked(c, seg[3]);
+    }
+    return fr__cp_send_error(c, 404, "not_found", "no such route");
+}
+
+static int is_hex64(char *s)
+{
+    if (strlen(s) != 64)
+        return 0;
+    for (char *p = s; *p; p++) {
+        *p = (char)tolower((unsigned char)*p);
+        if (!isxdigit((unsigned char)*p))
+            return 0;
+    }
+    return 1;
+}
+
+static enum MHD_Result route_keys(server *sv, struct MHD_Connection *c, const char *method,
+                                  char **seg, int nseg, const caller *who)
+{
+    if (nseg == 2 && strcmp(seg[1], "lookup") == 0) {
+        if (strcmp(method, "GET") != 0)
+            return fr__cp_method_not_allowed(c, method, "GET");
+        if (who->key.kind == FR_KEY_TENANT)
+            return fr__cp_forbidden(c, who);
+        char hex[80];
+        snprintf(hex, sizeof hex, "%s", fr__cp_arg(c, "sha256") ? fr__cp_arg(c, "sha256") : "");
+        if (!is_hex64(hex))
+            return fr__cp_send_error(c, 400, "invalid", "sha256 must be 64 hex digits");
+        fr_cp_key k;
+        /* Only an active key of an active tenant authenticates a caller of `serve`. */
+        if (fr__cp_store_key_lookup(sv->store, hex, &k) != FR_OK || k.kind != FR_KEY_TENANT ||
+            !k.tenant_active)
+            return fr__cp_send_error(c, 404, "not_found", "no active key with that hash");
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "tenant", json_object_new_string(k.tenant));
+        json_object_object_add(o, "namespace", json_object_new_string(k.namespace_));
+        json_object_object_add(o, "role", json_object_new_string(k.role));
+        json_object_object_add(o, "key_id", json_object_new_string(k.id));
+        return fr__cp_send_json(c, 200, o);
+    }
+    if (nseg == 2) {
+        if (strcmp(method, "DELETE") != 0)
+            return fr__cp_method_not_allowed(c, method, "DELETE");
+        if (who->key.kind != FR_KEY_ADMIN)
+            return fr__cp_forbidden(c, who);
+        if (fr__cp_store_key_revoke(sv->store, seg[1], NULL) != FR_OK)
+            return fr__cp_not_found(c, "key", seg[1]);
+        return revoked(c, seg[1]);
+    }
+    return fr__cp_send_error(c, 404, "not_found", "no such route");
+}
+
+/* ---- dispatch -------------------------------------------------------------------------- */
+
+/* Resolves the caller's key; sends 401/403 and returns -1 when there is none usable. */
+static int authenticate(server *sv, struct MHD_Connection *c, caller *who, enum MHD_Result *sent)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *key = NULL;
+    if (h && strncasecmp(h, "Bearer ", 7) == 0)
+        key = h + 7;
+    else if (!h)
+        key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
+    while (key && *key == ' ')
+        key++;
+    if (!key || !*key) {
+        *sent = fr__cp_send_error(c, 401, "unauthorized",
+                                  "missing API key (Authorization: Bearer KEY)");
+        return -1;
+    }
+    char hash[65];
+    fr__sha256_hex(key, strlen(key), hash);
+    if (fr__cp_store_key_lookup(sv->store, hash, &who->key) != FR_OK) {
+        *sent = fr__cp_send_error(c, 401, "unauthorized", "invalid or revoked API key");
+        return -1;
+    }
+    if (who->key.kind == FR_KEY_TENANT && !who->key.tenant_active) {
+        *sent = fr__cp_send_error(c, 403, "tenant_suspended", "tenant \"%s\" is suspended",
+                                  who->key.tenant);
+        return -1;
+    }
+    if (who->key.kind == FR_KEY_TENANT && strcmp(who->key.role, "metrics") == 0) {
+        /* A scraper's key: serve's /metrics is all it may read, here nothing. */
+        *sent = fr__cp_send_error(c, 403, "forbidden",
+                                  "a key with the metrics role may only read serve's /metrics");
+        return -1;
+    }
+    return 0;
+}
+
+/* With CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT: the peer's certificate must verify against
+ * the configured CA. */
+static int client_cert_ok(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return 0;
+    gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+    unsigned int n = 0, status = 0;
+    if (!gnutls_certificate_get_peers(s, &n) || n == 0)
+        return 0;
+    return gnutls_certificate_verify_peers2(s, &status) == 0 && status == 0;
+}
+
+static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char *url,
+                                const char *method, const req *r)
+{
+    atomic_fetch_add(&sv->requests, 1);
+    if (sv->require_client_cert && !client_cert_ok(c))
+        return fr__cp_send_error(c, 403, "client_certificate_required",
+                                 "a client certificate signed by the configured CA is required");
+    if (strncmp(url, "/v1/", 4) == 0)
+        url += 3;
+    if (strcmp(url, "/healthz") == 0)
+        return fr__cp_send_buf(c, 200, "text/plain", "ok\n", 3);
+    if (strcmp(url, "/readyz") == 0)
+        return fr__cp_store_ping(sv->store)
+                   ? fr__cp_send_buf(c, 200, "text/plain", "ready\n", 6)
+                   : fr__cp_send_buf(c, 503, "text/plain", "not ready\n", 10);
+    char path[512];
+    snprintf(path, sizeof path, "%s", url + 1);
+    char *seg[8];
+    int nseg = 0;
+    for (char *save = NULL, *t = strtok_r(path, "/", &save); t && nseg < 8;
+         t = strtok_r(NULL, "/", &save))
+        seg[nseg++] = t;
+    static const char *const known[] = {"sla",          "tenants", "keys",
+                                        "service-keys", "usage",   "billing"};
+    int k = -1;
+    for (int i = 0; nseg && i < (int)(sizeof known / sizeof known[0]); i++)
+        if (strcmp(seg[0], known[i]) == 0)
+            k = i;
+    if (k < 0)
+        return fr__cp_send_error(c, 404, "not_found", "no route %s", url);
+    if (r->body.too_big)
+        return fr__cp_send_error(c, 413, "body_too_large", "the request body exceeds %d bytes",
+                                 FR_CP_MAX_BODY);
+    caller who;
+    enum MHD_Result sent;
+    if (authenticate(sv, c, &who, &sent) != 0)
+        return sent;
+    switch (k) {
+    case 0:
+        if (nseg != 1)
+            break;
+        if (who.key.kind == FR_KEY_TENANT)
+            return fr__cp_forbidden(c, &who);
+        return fr__cp_sla_get(sv, c);
+    case 1: return route_tenants(sv, c, method, seg, nseg, r, &who);
+    case 2: return route_keys(sv, c, method, seg, nseg, &who);
+    case 3:
+        if (nseg != 1)
+            break;
+        if (strcmp(method, "POST") != 0)
+            return fr__cp_method_not_allowed(c, method, "POST");
+        if (who.key.kind != FR_KEY_ADMIN)
+            return fr__cp_forbidden(c, &who);
+        char plain[80];
+        fr_cp_key key;
+        if (fr__cp_store_key_create(sv->store, FR_KEY_SERVICE, NULL, NULL, plain, &key) != FR_OK)
+            return fr__cp_send_error(c, 500, "internal", "cannot create the key");
+        return key_created(c, plain, &key);
+    case 4:
+        if (nseg != 1)
+            break;
+        return fr__cp_route_usage(sv, c, method, r, &who);
+    case 5: return fr__cp_route_billing(sv, c, method, seg, nseg, r, &who);
+    }
+    return fr__cp_send_error(c, 404, "not_found", "no route %s", url);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    server *sv = cls;
+    req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > FR_CP_MAX_BODY) {
+            /* Refuse before reading: MHD closes the connection after this answer. */
+            r->body.too_big = 1;
+            return fr__cp_send_error(c, 413, "body_too_large", "the request body exceeds %d bytes",
+                                     FR_CP_MAX_BODY);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (fr__http_body_append(&r->body, upload, *upload_size, FR_CP_MAX_BODY) != 0)
+            return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return dispatch(sv, c, url, method, r);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)c, (void)toe;
+    req *r = *con_cls;
+    if (r) {
+        free(r->body.buf.data);
+        free(r);
+        *con_cls = NULL;
+    }
+}
+
+/* ---- the command ----------------------------------------------------------------------- */
+
+static char *slurp(const char *path)
+{
+    return fr__file_read(path, NULL);
+}
+
+/* Binds ADDR ("host:port", ":port", "[v6]:port").  Returns the socket or -1 (err set);
+ * shown receives "host:port" as bound. */
+static int listen_on(const char *addr, char *shown, size_t size, char *err, size_t errlen)
+{
+    char host[256] = "", port[16];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || !colon[1] || strlen(colon + 1) >= sizeof port) {
+        snprintf(err, errlen, "address \"%s\" must be HOST:PORT or :PORT", addr);
+        return -1;
+    }
+    snprintf(port, sizeof port, "%s", colon + 1);
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']')
+        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), addr + 1);
+    else if (hl < sizeof host)
+        snprintf(host, sizeof host, "%.*s", (int)hl, addr);
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res;
+    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (g != 0) {
+        snprintf(err, errlen, "address \"%s\": %s", addr, gai_strerror(g));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        if (!host[0] && ai->ai_family != AF_INET)
+            continue; /* ":port" binds every IPv4 address, as the original did on Linux */
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    char ip[INET6_ADDRSTRLEN] = "";
+    unsigned p = 0;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        p = ntohs(s6->sin6_port);
+        snprintf(shown, size, "[%s]:%u", ip, p);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+        p = ntohs(s4->sin_port);
+        snprintf(shown, size, "%s:%u", ip, p);
+    }
+    return fd;
+}
+
+static int open_store(const cli_command *cmd, const char *db, fr_cp_store **out)
+{
+    char err[512];
+    fr_status st = fr__cp_store_open(db, out, err, sizeof err);
+    if (st != FR_OK) {
+        fr__cli_error(cmd, "%s", err);
+        return st == FR_E_UNSUPPORTED ? FR_EXIT_USAGE : FR_EXIT_FAILED;
+    }
+    return FR_EXIT_OK;
+}
+
+static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
+{
+    server sv = {.store = store, .started = time(NULL)};
+    const char *env_key = getenv("CONTROLPLANE_API_KEY");
+    if (env_key && *env_key) {
+        char hash[65];
+        fr__sha256_hex(env_key, strlen(env_key), hash);
+        if (fr__cp_store_key_register_admin(store, hash) != FR_OK) {
+            fr__cli_error(cmd, "cannot register CONTROLPLANE_API_KEY");
+            return FR_EXIT_FAILED;
+        }
+    }
+    int tls = fr__obs_env_truthy("CONTROLPLANE_TLS_ENABLED");
+    char *cert = NULL, *key = NULL, *ca = NULL;
+    if (tls) {
+        const char *cf = getenv("CONTROLPLANE_TLS_CERT_FILE"),
+                   *kf = getenv("CONTROLPLANE_TLS_KEY_FILE");
+        if (!cf || !*cf || !kf || !*kf) {
+            fr__cli_error(cmd, "tls cert_file and key_file are required "
+                               "(CONTROLPLANE_TLS_CERT_FILE, CONTROLPLANE_TLS_KEY_FILE)");
+            return FR_EXIT_USAGE;
+        }
+        cert = slurp(cf);
+        key = slurp(kf);
+        if (!cert || !key) {
+            fr__cli_error(cmd, "cannot read %s or %s", cf, kf);
+            free(cert);
+            free(key);
+            return FR_EXIT_USAGE;
+        }
+        if (fr__obs_env_truthy("CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT")) {
+            const char *caf = getenv("CONTROLPLANE_TLS_CA_FILE");
+            ca = caf && *caf ? slurp(caf) : NULL;
+            if (!ca) {
+                fr__cli_error(cmd, "CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT needs a readable "
+                                   "CONTROLPLANE_TLS_CA_FILE");
+                free(cert);
+                free(key);
+                return FR_EXIT_USAGE;
+            }
+            sv.require_client_cert = 1;
+        }
+    }
+    char shown[300], err[300];
+    int fd = listen_on(addr, shown, sizeof shown, err, sizeof err);
+    if (fd < 0) {
+        fr__cli_error(cmd, "%s", err);
+        free(cert), free(key), free(ca);
+        return FR_EXIT_FAILED;
+    }
+    /* Signals are taken by sigwait below; worker threads inherit the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = (unsigned)(ncpu > 0 ? ncpu * 2 : 4);
+    if (threads < 4)
+        threads = 4;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     (tls ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, 1000, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+        {ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, ca},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, handler, &sv, MHD_OPTION_ARRAY,
+                                            opts, MHD_OPTION_END);
+    if (!d) {
+        fr__cli_error(cmd, "cannot start the HTTP server on %s", shown);
+        close(fd);
+        free(cert), free(key), free(ca);
+        return FR_EXIT_FAILED;
+    }
+    printf("listening on %s://%s\n", tls ? "https" : "http", shown);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    MHD_stop_daemon(d);
+    close(fd);
+    free(cert), free(key), free(ca);
+    fprintf(stderr, "fluxroute controlplane: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return FR_EXIT_OK;
+}
+
+int fr__cmd_controlplane(const cli_command *cmd, int argc, char **argv)
+{
+    const char *db = NULL, *addr = NULL, *pos[1];
+    size_t n_pos;
+    const cli_opt opts[] = {{"--db", 1, &db, NULL, NULL},
+                            {"--addr", 1, &addr, NULL, NULL},
+                            {NULL, 0, NULL, NULL, NULL}};
+    int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
+    if (rc != 0)
+        return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
+    if (!db)
+        db = getenv("CONTROLPLANE_DB");
+    if (!db || !*db)
+        db = "./fluxroute-controlplane.db";
+    if (!addr)
+        addr = getenv("CONTROLPLANE_ADDR");
+    if (!addr || !*addr)
+        addr = ":8081";
+    if (n_pos == 1 && strcmp(pos[0], "create-admin-key") != 0) {
+        fr__cli_error(cmd, "unknown subcommand \"%s\" (see fluxroute controlplane --help)", pos[0]);
+        return FR_EXIT_USAGE;
+    }
+    fr_cp_store *store;
+    if ((rc = open_store(cmd, db, &store)) != FR_EXIT_OK)
+        return rc;
+    if (n_pos == 1) {
+        char plain[80];
+        fr_cp_key k;
+        if (fr__cp_store_key_create(store, FR_KEY_ADMIN, NULL, NULL, plain, &k) != FR_OK) {
+            fr__cli_error(cmd, "cannot create the key in %s", db);
+            rc = FR_EXIT_FAILED;
+        } else {
+            printf("%s\n", plain);
+            fprintf(stderr, "admin key %s created in %s; it is shown only this once\n", k.id, db);
+        }
+    } else {
+        rc = serve(cmd, store, addr);
+    }
+    fr__cp_store_close(store);
+    return rc;
+}

@@ -1,0 +1,195 @@
+/* Effect records and the secret registry. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/effects.h"
+#include "host/host.h"
+
+json_object *fr__effect_new(const char *kind)
+{
+    json_object *e = json_object_new_object();
+    if (e)
+        json_object_object_add(e, "kind", json_object_new_string(kind));
+    return e;
+}
+
+void fr__effect_add(fr_call *call, json_object *e)
+{
+    if (!call || !call->effects || !e) {
+        json_object_put(e);
+        return;
+    }
+    fr_cancel *c = call->cancel;
+    size_t n = c ? atomic_fetch_add(&c->n_effects, 1) + 1 : 0;
+    if (c && c->max_effects && n > c->max_effects) {
+        /* A plugin that reads the clock in a loop would otherwise grow the record without
+         * bound until the run times out.  A record with effects missing could not be
+         * replayed, so the run stops instead. */
+        json_object_put(e);
+        if (n == c->max_effects + 1) {
+            char why[200];
+            snprintf(why, sizeof why,
+                     "the run recorded more than %zu effects (clock reads, random draws, "
+                     "sleeps, HTTP exchanges, provider calls), this server's bound for a "
+                     "traced run (max_run_effects)",
+                     c->max_effects);
+            fr__cancel_fire_with(c, FR_E_BAD_REQUEST, why);
+        }
+        return;
+    }
+    json_object_array_add(call->effects, e);
+}
+
+json_object *fr__status_json(fr_status st)
+{
+    return json_object_new_string(fr_status_name(st));
+}
+
+fr_status fr__status_from_json(json_object *v)
+{
+    const char *name =
+        v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+    for (int s = 0; s >= -64; s--) {
+        const char *n = fr_status_name(s);
+        if (strcmp(n, "UNKNOWN") == 0)
+            break;
+        if (strcmp(n, name) == 0)
+            return s;
+    }
+    return FR_E_INVALID;
+}
+
+json_object *fr__http_request_json(const fr_http_request *req)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "method", json_object_new_string(req->method ? req->method : ""));
+    json_object_object_add(o, "url", json_object_new_string(req->url ? req->url : ""));
+    size_t secret = req->struct_size >= offsetof(fr_http_request, n_secret_headers) +
+                                            sizeof req->n_secret_headers
+                        ? req->n_secret_headers
+                        : 0;
+    if (secret > req->n_headers)
+        secret = req->n_headers;
+    json_object *hs = json_object_new_array();
+    for (size_t i = secret; i < req->n_headers; i++)
+        json_object_array_add(hs, json_object_new_string(req->headers[i]));
+    json_object_object_add(o, "headers", hs);
+    json_object_object_add(o, "secret_headers", json_object_new_int64((int64_t)secret));
+    json_object_object_add(o, "body",
+                           req->body ? json_object_new_string_len(req->body, (int)req->body_len)
+                                     : json_object_new_string(""));
+    return o;
+}
+
+/* ---- secrets ------------------------------------------------------------------------- */
+
+static pthread_mutex_t secrets_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **secrets;
+static size_t n_secrets, cap_secrets;
+
+void fr__secret_remember(const char *value)
+{
+    if (!value || strlen(value) < 4)
+        return;
+    pthread_mutex_lock(&secrets_mu);
+    for (size_t i = 0; i < n_secrets; i++)
+        if (strcmp(secrets[i], value) == 0) {
+            pthread_mutex_unlock(&secrets_mu);
+            return;
+        }
+    if (n_secrets == cap_secrets) {
+        size_t cap = cap_secrets ? cap_secrets * 2 : 8;
+        char **s = realloc(secrets, cap * sizeof *s);
+        if (!s) {
+            pthread_mutex_unlock(&secrets_mu);
+            return;
+        }
+        secrets = s;
+        cap_secrets = cap;
+    }
+    char *copy = strdup(value);
+    if (copy)
+        secrets[n_secrets++] = copy;
+    pthread_mutex_unlock(&secrets_mu);
+}
+
+void fr__secret_reset(void)
+{
+    pthread_mutex_lock(&secrets_mu);
+    for (size_t i = 0; i < n_secrets; i++)
+        free(secrets[i]);
+    free(secrets);
+    secrets = NULL;
+    n_secrets = cap_secrets = 0;
+    pthread_mutex_unlock(&secrets_mu);
+}
+
+static const char redacted[] = "[REDACTED]";
+
+char *fr__secret_scrub(const char *text)
+{
+    pthread_mutex_lock(&secrets_mu);
+    char *out = NULL;
+    for (size_t i = 0; i < n_secrets; i++) {
+        const char *src = out ? out : text;
+        if (!strstr(src, secrets[i]))
+            continue;
+        size_t sl = strlen(secrets[i]), n = 0;
+        for (const char *p = src; (p = strstr(p, secrets[i])) != NULL; p += sl)
+            n++;
+        size_t len = strlen(src) - n * sl + n * (sizeof redacted - 1);
+        char *buf = malloc(len + 1), *w = buf;
+        if (!buf)
+            continue;
+        for (const char *p = src, *hit; (hit = strstr(p, secrets[i])) != NULL || *p;) {
+            if (!hit) {
+                size_t rest = strlen(p);
+                memcpy(w, p, rest);
+                w += rest;
+                break;
+            }
+            memcpy(w, p, (size_t)(hit - p));
+            w += hit - p;
+            memcpy(w, redacted, sizeof redacted - 1);
+            w += sizeof redacted - 1;
+            p = hit + sl;
+        }
+        *w = '\0';
+        free(out);
+        out = buf;
+    }
+    pthread_mutex_unlock(&secrets_mu);
+    return out;
+}
+
+void fr__secret_scrub_json(json_object *o)
+{
+    if (!o || n_secrets == 0)
+        return;
+    switch (json_object_get_type(o)) {
+    case json_type_string: {
+        char *s = fr__secret_scrub(json_object_get_string(o));
+        if (s) {
+            json_object_set_string(o, s);
+            free(s);
+        }
+        break;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            fr__secret_scrub_json(json_object_array_get_idx(o, i));
+        break;
+    case json_type_object: {
+        json_object_object_foreach(o, key, val)
+        {
+            (void)key; /* keys are field names chosen by FluxRoute or plugins' JSON */
+            fr__secret_scrub_json(val);
+        }
+        break;
+    }
+    default: break;
+    }
+}

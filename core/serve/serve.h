@@ -1,0 +1,225 @@
+/* `fluxroute serve`: the router HTTP API (libmicrohttpd, epoll, internal thread pool;
+ * TLS and mTLS through GnuTLS).  Internal interfaces between serve.c (daemon, routing,
+ * responses), serve_auth.c (identities, keys, mTLS, RBAC), serve_runs.c (manifests,
+ * pipelines, runs, traces, retention) and serve_metrics.c (/metrics, --metrics-addr). */
+#ifndef FR_CORE_SERVE_H
+#define FR_CORE_SERVE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#include "engine/engine.h"
+#include "manifest/rbac.h"
+#include "serve/serve_limits.h"
+
+/* Who is calling. */
+typedef struct fr_identity {
+    char id[128]; /* key id or client certificate CN (for audit lines) */
+    char tenant[72];
+    char namespace_[40];
+    fr_role role;
+    int via_cert;         /* 1: mTLS client certificate */
+    char traceparent[64]; /* the request's W3C traceparent, or "" (joins the caller's trace) */
+} fr_identity;
+
+typedef struct fr_auth fr_auth;
+
+/* Loads the keys file (YAML): keys: [{id, sha256, tenant, namespace, role}],
+ * clients: [{cn, tenant, namespace, role}].  Returns NULL with a message in err. */
+fr_auth *fr__auth_load(const char *path, char *err, size_t errlen);
+void fr__auth_free(fr_auth *a);
+/* Finds the identity for a bearer key (compared by sha256, in constant time).
+ * Returns 0 when found. */
+int fr__auth_key(const fr_auth *a, const char *key, fr_identity *out);
+/* Finds the identity for a client certificate CN.  Returns 0 when found. */
+int fr__auth_cert(const fr_auth *a, const char *cn, fr_identity *out);
+/* Verifies the connection's TLS client certificate against the configured CA and puts
+ * its subject CN in cn.  Returns 0 when a verified certificate is present. */
+int fr__auth_verify_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen);
+/* The server's policy: whether `role` may perform `action` at all (a manifest's rbac
+ * lists may narrow it further, never widen it). */
+int fr__auth_allows(fr_role role, fr_action action);
+/* Whether `role` may read /metrics on serve's address: admin and metrics.  A metrics key
+ * may do nothing else (fr__auth_allows refuses it every action). */
+int fr__auth_may_scrape(fr_role role);
+
+typedef struct fr_server fr_server;
+
+/* ---- serve_runs.c ---- */
+
+typedef struct fr_runs fr_runs;
+
+typedef struct fr_runs_config {
+    const char *manifest_dir;       /* named manifests come only from here */
+    const char *const *plugin_dirs; /* --plugin-dir */
+    size_t n_plugin_dirs;
+    fr_manifest *providers;      /* the server's providers (owned by the server) */
+    int64_t retention_us;        /* finished runs are kept this long */
+    size_t retention_count;      /* and at most this many */
+    size_t retention_per_tenant; /* and this many per tenant */
+    size_t retention_bytes;      /* and what they hold, in bytes */
+    size_t max_concurrent;       /* runs in flight before 429 */
+    size_t max_per_tenant;       /* runs in flight for one tenant before 429 */
+    struct fr_cp_client *cp;     /* report usage to the control plane, or NULL */
+    fr_serve_limits limits;      /* per-request bounds (core/serve/serve_limits.h) */
+    /* The plugin policy (core/serve/serve_policy.c). */
+    const char *const *trusted_plugins; /* --trust-plugin, besides the default set */
+    size_t n_trusted_plugins;
+    int enable_chaos; /* --enable-chaos: the chaos test plugin may be used */
+} fr_runs_config;
+
+/* An HTTP answer produced by a handler. */
+typedef struct fr_reply {
+    int status;
+    char *body; /* owned; JSON unless content_type says otherwise */
+    size_t body_len;
+    const char *content_type;    /* static; NULL = application/json */
+    int retry_after;             /* seconds, for 429; 0 = none */
+    const char *allow;           /* static; for 405: the methods the resource takes */
+    const char *challenge;       /* static; for 401: the WWW-Authenticate challenge */
+    char location[64];           /* for 202: the Location of what was started, or "" */
+    int64_t plugin_us;           /* time spent inside plugins (for the overhead header) */
+    struct MHD_Response *stream; /* a streaming response (SSE), instead of body */
+    const char *route;           /* route pattern for metrics ("/v1/runs/{id}") */
+    int deferred;                /* the reply comes later through fr_deferred */
+    const char *limit;           /* static; the limit a limit_exceeded reply names */
+} fr_reply;
+
+fr_runs *fr__runs_new(const fr_runs_config *cfg);
+void fr__runs_free(fr_runs *r);
+/* Waits (at most `max_wait_us`) for in-flight runs to finish.  Returns how many remain. */
+size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us);
+
+/* Admission of one unit of work that executes a pipeline (a run, a replay) for
+ * `who->tenant`: 0 when admitted, and the caller then calls fr__runs_leave once with the
+ * same identity when the work is over (whatever its outcome); or -1 with `out` filled with
+ * 429 too_many_runs (Retry-After: 1) naming the cap reached, the server's --max-runs or
+ * the tenant's --max-runs-per-tenant (500 on OOM).  Thread-safe. */
+int fr__runs_admit(fr_runs *r, const fr_identity *who, fr_reply *out);
+void fr__runs_leave(fr_runs *r, const fr_identity *who);
+
+/* Handlers: `body` is the parsed request JSON (borrowed). */
+/* A reply a handler finishes later on another thread, while serve keeps the connection
+ * suspended (the request thread serves other connections meanwhile). */
+typedef struct fr_deferred {
+    struct MHD_Connection *conn; /* the request's (an SSE stream suspends it while it waits) */
+    /* Called on the request thread before the work starts elsewhere. */
+    void (*suspend)(struct fr_deferred *d);
+    /* Called once from the worker with the reply (taken over: body ownership moves). */
+    void (*complete)(struct fr_deferred *d, fr_reply *reply);
+} fr_deferred;
+
+/* A synchronous run whose pipeline has been slow (a run typically waits on providers for
+ * milliseconds or more) goes to a thread of its own through `defer` (when not NULL), and
+ * out->deferred is set; a fast one runs on its pipeline's driver while the request thread
+ * waits, at most 50 ms: a run still going then is answered through `defer` as well.  Runs
+ * of plugins that cannot block (fr__policy_runs_inline) run on the request thread. */
+void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, int sse,
+                         fr_deferred *defer, fr_reply *out);
+void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out);
+/* A replay runs on a thread of its own through `defer` (when not NULL; out->deferred is
+ * set), counted among the runs in flight, and is stopped at the request's deadline. */
+void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body,
+                            fr_deferred *defer, fr_reply *out);
+void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id, int trace,
+                         fr_reply *out);
+void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out);
+/* GET /v1/runs: the caller's tenant's runs, newest first.  Every member is a query value
+ * as sent (borrowed; NULL when absent). */
+typedef struct fr_runs_query {
+    const char *status;   /* running, succeeded, failed or cancelled */
+    const char *manifest; /* a named manifest */
+    const char *limit;    /* 1..200, default 50 */
+    const char *cursor;   /* next_cursor of the page before */
+} fr_runs_query;
+void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_query *q,
+                          fr_reply *out);
+
+/* ---- serve_policy.c ---- */
+
+/* Refuses a manifest that names a plugin the server disables (chaos without
+ * --enable-chaos): fills `out` (400 plugin_disabled) and returns -1; else 0. */
+int fr__policy_check_manifest(const fr_runs_config *cfg, const fr_manifest *m, fr_reply *out);
+/* The fr_build_options.agent_policy of serve (ud: the const fr_runs_config): an agent
+ * whose plugin the server does not trust runs in helper processes, with a report note. */
+int fr__policy_agent(void *ud, fr_pipeline *p, fr_agent_cfg *a, const fr_loaded_plugin *pl,
+                     fr_diags *diags);
+/* 1 when a quick synchronous run of `p` may run its steps on the request thread itself
+ * (FR_RUN_ON_CALLER): every agent is one whose code never blocks (the built-in echo).
+ * Others run on the pipeline's driver, which a hung plugin may hold but the request
+ * thread leaves after QUICK_HOLD_US. */
+int fr__policy_runs_inline(const fr_pipeline *p);
+/* Refuses a pipeline with an in-process agent whose plugin is quarantined (503
+ * plugin_quarantined, naming the plugin and why).  Returns -1 when refused, else 0. */
+int fr__policy_check_quarantine(const fr_pipeline *p, fr_reply *out);
+
+/* The containment flags of serve, parsed. */
+typedef struct fr_containment {
+    size_t max_helpers;        /* --max-helpers (default: --max-runs) */
+    uint64_t helper_memory;    /* --helper-memory, bytes (default 1G; 0: none) */
+    size_t max_abandoned;      /* --max-abandoned (default 16) */
+    int64_t shutdown_grace_us; /* --shutdown-grace (default 30s) */
+} fr_containment;
+/* Parses the flags' values (NULL: the default) into *c.  Returns 0, or -1 with a message
+ * naming the flag in *why (static storage). */
+int fr__containment_parse(fr_containment *c, const char *max_helpers, const char *helper_memory,
+                          const char *max_abandoned, const char *grace, size_t max_runs,
+                          const char **why);
+/* After shutdown: how long cleaning up may take before the process leaves anyway. */
+#define FR_CLEANUP_GRACE_US (10 * 1000000LL)
+/* Starts a timer that ends the process (status 0) after `us`, whatever it is doing. */
+void fr__exit_after(int64_t us);
+
+/* ---- serve.c helpers used by the handlers ---- */
+
+/* Fills `out` with {"error": {"code": code, "message": ...}} and the status. */
+void fr__reply_error(fr_reply *out, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Fills `out` with 400 {"error": {"code": "limit_exceeded", "limit": NAME, "max": MAX,
+ * "message": ...}} for limit `id` (its name and its fr__limit_max value). */
+void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Fills `out` with a JSON body (takes the object). */
+void fr__reply_json(fr_reply *out, int status, json_object *o);
+
+/* Parses a request body as serve's routes do: exactly one JSON object (nested at most 64
+ * deep).  Returns it (caller releases with json_object_put), or NULL with `out` filled
+ * (400 bad_request or malformed_json, with the byte offset).  `data` is borrowed.
+ * Thread-safe; also the entry of tests/fuzz/fuzz_serve.c. */
+json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out);
+
+/* ---- serve_metrics.c ---- */
+
+/* /metrics on serve's address, and any request of a metrics key (which gets 403 for
+ * anything but /metrics): 403 unless who may scrape (fr__auth_may_scrape), 405 for a
+ * method other than GET or HEAD, else the exposition. */
+void fr__serve_metrics_route(const fr_identity *who, const char *url, const char *method,
+                             fr_reply *out);
+
+/* Checks --metrics-addr (NULL: none) and applies --metrics-series-per-namespace (NULL:
+ * the default).  Returns 0, or -1 after saying what is wrong (exit 2). */
+struct cli_command;
+int fr__serve_metrics_configure(const struct cli_command *cmd, const char *addr,
+                                const char *series);
+
+/* The --metrics-addr listener: /metrics, /healthz, /readyz without authentication, 404
+ * for anything else; plain HTTP on its own thread. */
+typedef struct fr_metrics_listener fr_metrics_listener;
+/* Starts it on `addr` (HOST:PORT, :PORT, [V6]:PORT; port 0 picks one).  `ready` is the
+ * server's readiness for /readyz (borrowed for the listener's life).  NULL with the
+ * reason in err when the address is malformed or cannot be bound. */
+fr_metrics_listener *fr__metrics_listener_start(const char *addr, const atomic_int *ready,
+                                                char *err, size_t errlen);
+/* "http://HOST:PORT" with the bound port.  Borrowed from l. */
+const char *fr__metrics_listener_url(const fr_metrics_listener *l);
+/* Stops it (waits for its thread) and frees it.  NULL is ignored. */
+void fr__metrics_listener_stop(fr_metrics_listener *l);
+
+/* The `serve` command. */
+int fr__serve_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,186 @@
+/* serve's metrics: /metrics on serve's own address (a key with the admin or metrics
+ * role), and the separate --metrics-addr listener (no authentication: /metrics, /healthz
+ * and /readyz for Prometheus and probes inside a private network; anything else 404). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "observe/observe.h"
+#include "serve/serve.h"
+
+struct fr_metrics_listener {
+    struct MHD_Daemon *d;
+    const atomic_int *ready; /* the server's readiness (borrowed) */
+    char url[96];            /* http://HOST:PORT, the port the kernel chose for port 0 */
+};
+
+static int is_get(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* GET /metrics: the exposition, or 405. */
+static void metrics_reply(const char *method, fr_reply *out)
+{
+    out->route = "/metrics";
+    if (!is_get(method)) {
+        out->allow = "GET, HEAD";
+        fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here; use GET", method);
+        return;
+    }
+    char *text = fr__metrics_render();
+    if (!text) {
+        fr__reply_error(out, 500, "internal", "cannot render the metrics: out of memory");
+        return;
+    }
+    out->status = 200;
+    out->body = text;
+    out->body_len = strlen(text);
+    out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void fr__serve_metrics_route(const fr_identity *who, const char *url, const char *method,
+                             fr_reply *out)
+{
+    if (strcmp(url, "/metrics") != 0) {
+        /* A metrics key reads metrics, nothing else: not even which routes exist. */
+        fr__reply_error(out, 403, "forbidden", "role %s may only read /metrics",
+                        fr__role_name(who->role));
+        return;
+    }
+    if (!fr__auth_may_scrape(who->role)) {
+        out->route = "/metrics";
+        fr__reply_error(out, 403, "forbidden",
+                        "role %s may not read /metrics (it needs the admin or metrics role)",
+                        fr__role_name(who->role));
+        return;
+    }
+    metrics_reply(method, out);
+}
+
+/* ---- the --metrics-addr listener ---------------------------------------------------- */
+
+int fr__serve_metrics_configure(const struct cli_command *cmd, const char *addr, const char *series)
+{
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    if (addr && fr__metrics_parse_addr(addr, &sa, &salen) != 0) {
+        fr__cli_error(cmd, "--metrics-addr %s: expected HOST:PORT, :PORT or [V6]:PORT", addr);
+        return -1;
+    }
+    if (!series)
+        return 0;
+    char *end = NULL;
+    long long n = strtoll(series, &end, 10);
+    if (!*series || *end || n < 0) {
+        fr__cli_error(cmd, "--metrics-series-per-namespace %s: not a count (0 or more)", series);
+        return -1;
+    }
+    fr__metrics_set_series_cap((size_t)n);
+    return 0;
+}
+
+static void probe_reply(const fr_metrics_listener *l, const char *url, const char *method,
+                        fr_reply *out)
+{
+    int ready = atomic_load(l->ready);
+    if (strcmp(url, "/metrics") == 0) {
+        metrics_reply(method, out);
+    } else if (strcmp(url, "/healthz") == 0 || strcmp(url, "/v1/healthz") == 0) {
+        fr__reply_json(out, 200, json_tokener_parse("{\"status\":\"ok\"}"));
+    } else if (strcmp(url, "/readyz") == 0 || strcmp(url, "/v1/readyz") == 0) {
+        fr__reply_json(
+            out, ready ? 200 : 503,
+            json_tokener_parse(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}"));
+    } else {
+        fr__reply_error(out, 404, "not_found",
+                        "the metrics listener serves /metrics, /healthz and /readyz only");
+    }
+}
+
+static enum MHD_Result on_probe(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version, const char *upload,
+                                size_t *upload_size, void **con_cls)
+{
+    (void)version, (void)upload;
+    /* A body is never read: drop it as it comes, answer once it has all arrived. */
+    if (!*con_cls) {
+        *con_cls = (void *)1;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    fr_reply rp = {0};
+    probe_reply(cls, url, method, &rp);
+    if (!rp.body)
+        return MHD_NO;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(rp.body_len, rp.body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(rp.body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type",
+                            rp.content_type ? rp.content_type : "application/json");
+    if (rp.allow)
+        MHD_add_response_header(r, "Allow", rp.allow);
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)rp.status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+fr_metrics_listener *fr__metrics_listener_start(const char *addr, const atomic_int *ready,
+                                                char *err, size_t errlen)
+{
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    if (fr__metrics_parse_addr(addr, &sa, &salen) != 0) {
+        snprintf(err, errlen, "--metrics-addr %s: expected HOST:PORT, :PORT or [V6]:PORT", addr);
+        return NULL;
+    }
+    fr_metrics_listener *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "--metrics-addr %s: out of memory", addr);
+        return NULL;
+    }
+    l->ready = ready;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    /* Scrapes and probes are few and small: one thread, few connections, short timeouts. */
+    l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_probe, l, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                            MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
+    if (!l->d) {
+        snprintf(err, errlen, "cannot listen on --metrics-addr %s (address in use?)", addr);
+        free(l);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
+    char host[INET6_ADDRSTRLEN] = "";
+    if (sa.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, host, sizeof host);
+    else
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, host, sizeof host);
+    snprintf(l->url, sizeof l->url, sa.ss_family == AF_INET6 ? "http://[%s]:%u" : "http://%s:%u",
+             host, di ? di->port : 0);
+    return l;
+}
+
+const char *fr__metrics_listener_url(const fr_metrics_listener *l)
+{
+    return l ? l->url : "";
+}
+
+void fr__metrics_listener_stop(fr_metrics_listener *l)
+{
+    if (!l)
+        return;
+    MHD_stop_daemon(l->d);
+    free(l);
+}

@@ -1,0 +1,313 @@
+/* Trace documents: building, writing, parsing and checking. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+
+#include "host/effects.h"
+#include "base/fileio.h"
+#include "base/json_check.h"
+#include "engine/pipeline.h"
+#include "trace/trace.h"
+
+void fr__sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char d[32];
+    static const char hex[] = "0123456789abcdef";
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, d) != 0)
+        memset(d, 0, sizeof d);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+static json_object *rfc3339(int64_t wall_us)
+{
+    time_t t = (time_t)(wall_us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[40];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%06dZ", (int)(wall_us % 1000000));
+    return json_object_new_string(buf);
+}
+
+/* The plugins the pipeline uses, each once, in manifest order. */
+static json_object *plugins_array(const fr_pipeline *p)
+{
+    const fr_manifest *m = p->m;
+    json_object *arr = json_object_new_array();
+    size_t n = m->n_providers + m->n_agents;
+    const fr_loaded_plugin **seen = calloc(n ? n : 1, sizeof *seen);
+    size_t n_seen = 0;
+    for (size_t i = 0; seen && i < n; i++) {
+        const fr_instance *inst =
+            i < m->n_providers ? &p->providers[i] : &p->agents[i - m->n_providers];
+        const fr_loaded_plugin *lp = inst->plugin;
+        int dup = 0;
+        for (size_t k = 0; k < n_seen && !dup; k++)
+            dup = seen[k] == lp;
+        if (!lp || dup)
+            continue;
+        seen[n_seen++] = lp;
+        json_object *o = json_object_new_object();
+        char abi[16];
+        snprintf(abi, sizeof abi, "%u.%u", FR_ABI_VERSION_MAJOR(lp->desc->abi_version),
+                 FR_ABI_VERSION_MINOR(lp->desc->abi_version));
+        json_object_object_add(o, "name", json_object_new_string(lp->name));
+        json_object_object_add(o, "version",
+                               json_object_new_string(lp->desc->version ? lp->desc->version : ""));
+        json_object_object_add(o, "abi", json_object_new_string(abi));
+        json_object_object_add(o, "sha256", json_object_new_string(lp->sha256));
+        json_object_array_add(arr, o);
+    }
+    free(seen);
+    return arr;
+}
+
+json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r)
+{
+    const fr_manifest *m = p->m;
+    json_object *report = fr__report_build(p, r, 1);
+    json_object *t = json_object_new_object();
+    if (!report || !t) {
+        json_object_put(report);
+        json_object_put(t);
+        return NULL;
+    }
+    /* The manifest as embedded (secrets scrubbed), and the hash of exactly that text. */
+    char *scrubbed = fr__secret_scrub(m->text);
+    const char *text = scrubbed ? scrubbed : m->text;
+    char sha[65];
+    fr__sha256_hex(text, strlen(text), sha);
+
+    json_object_object_add(t, "format", json_object_new_string(FR_TRACE_FORMAT));
+    json_object_object_add(t, "version", json_object_new_int(FR_TRACE_VERSION));
+    json_object *v;
+    json_object_object_get_ex(report, "run_id", &v);
+    json_object_object_add(t, "run_id", json_object_get(v));
+    json_object_object_add(t, "started_at", rfc3339(r->started_at_us));
+    json_object_object_add(t, "finished_at", rfc3339(r->finished_at_us));
+    json_object_object_add(t, "manifest_name", json_object_new_string(m->path));
+    json_object_object_add(t, "manifest_sha256", json_object_new_string(sha));
+    json_object_object_add(t, "plugins", plugins_array(p));
+    json_object_object_add(t, "seed", json_object_new_uint64(r->seed));
+    json_object *input = json_tokener_parse(r->input_json);
+    json_object_object_add(t, "input", input);
+    /* Then the report's fields, in the report's order. */
+    json_object_object_foreach(report, key, val)
+    {
+        if (strcmp(key, "run_id") != 0 && strcmp(key, "seed") != 0)
+            json_object_object_add(t, key, json_object_get(val));
+    }
+    json_object_object_add(t, "manifest", json_object_new_string(text));
+    free(scrubbed);
+    json_object_put(report);
+    fr__secret_scrub_json(t);
+    return t;
+}
+
+int fr__trace_write(json_object *trace, const char *path, char *err, size_t errlen)
+{
+    size_t len;
+    const char *text = json_object_to_json_string_length(
+        trace, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
+        &len);
+    if (!text) {
+        snprintf(err, errlen, "trace %s: out of memory", path);
+        return -1;
+    }
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    if (!tmp) {
+        snprintf(err, errlen, "trace %s: out of memory", path);
+        return -1;
+    }
+    snprintf(tmp, plen + 32, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fwrite(text, 1, len, f) == len && fputc('\n', f) != EOF;
+    int saved = errno;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        if (ok)
+            saved = errno;
+        snprintf(err, errlen, "cannot write trace %s: %s", path, strerror(saved ? saved : EIO));
+        remove(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+/* ---- checking ------------------------------------------------------------------------ */
+
+static int want(json_object *o, const char *key, json_type type, json_object **out, char *err,
+                size_t errlen, const char *where)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key, &v)) {
+        snprintf(err, errlen, "%s%s%s: missing", where, *where ? "." : "", key);
+        return -1;
+    }
+    if (!json_object_is_type(v, type) &&
+        !(type == json_type_double && json_object_is_type(v, json_type_int))) {
+        static const char *const names[] = {"null",      "a boolean", "a number", "an integer",
+                                            "an object", "an array",  "a string"};
+        snprintf(err, errlen, "%s%s%s: expected %s", where, *where ? "." : "", key,
+                 (unsigned)type < 7 ? names[type] : "another type");
+        return -1;
+    }
+    if (out)
+        *out = v;
+    return 0;
+}
+
+static int check_attempt(json_object *a, const char *where, char *err, size_t errlen)
+{
+    json_object *effects;
+    if (!json_object_is_type(a, json_type_object)) {
+        snprintf(err, errlen, "%s: expected an object", where);
+        return -1;
+    }
+    if (want(a, "attempt", json_type_int, NULL, err, errlen, where) ||
+        want(a, "agent", json_type_string, NULL, err, errlen, where) ||
+        want(a, "status", json_type_string, NULL, err, errlen, where) ||
+        want(a, "backoff_us", json_type_int, NULL, err, errlen, where) ||
+        want(a, "effects", json_type_array, &effects, err, errlen, where))
+        return -1;
+    char sub[256];
+    for (size_t i = 0; i < json_object_array_length(effects); i++) {
+        json_object *e = json_object_array_get_idx(effects, i);
+        snprintf(sub, sizeof sub, "%s.effects[%zu]", where, i);
+        if (!json_object_is_type(e, json_type_object)) {
+            snprintf(err, errlen, "%s: expected an object", sub);
+            return -1;
+        }
+        if (want(e, "kind", json_type_string, NULL, err, errlen, sub))
+            return -1;
+    }
+    return 0;
+}
+
+static int check_step(json_object *s, const char *where, char *err, size_t errlen)
+{
+    json_object *atts, *status;
+    if (!json_object_is_type(s, json_type_object)) {
+        snprintf(err, errlen, "%s: expected an object", where);
+        return -1;
+    }
+    if (want(s, "step", json_type_string, NULL, err, errlen, where) ||
+        want(s, "agent", json_type_string, NULL, err, errlen, where) ||
+        want(s, "status", json_type_string, &status, err, errlen, where) ||
+        want(s, "attempts", json_type_array, &atts, err, errlen, where))
+        return -1;
+    const char *st = json_object_get_string(status);
+    if (strcmp(st, "succeeded") && strcmp(st, "failed") && strcmp(st, "skipped")) {
+        snprintf(err, errlen, "%s.status: \"%.40s\" is not succeeded, failed or skipped", where,
+                 st);
+        return -1;
+    }
+    char sub[200];
+    for (size_t i = 0; i < json_object_array_length(atts); i++) {
+        snprintf(sub, sizeof sub, "%s.attempts[%zu]", where, i);
+        if (check_attempt(json_object_array_get_idx(atts, i), sub, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t errlen)
+{
+    if (len > (size_t)INT32_MAX) {
+        snprintf(err, errlen, "trace too large");
+        return NULL;
+    }
+    if (!fr__json_valid(text, len)) {
+        snprintf(err, errlen, "not valid JSON%s",
+                 len == 0 ? " (empty)" : " (truncated or corrupt?)");
+        return NULL;
+    }
+    json_tokener *tok = json_tokener_new_ex(FR_JSON_MAX_DEPTH + 1);
+    json_object *t = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+    json_tokener_free(tok);
+    if (!t) {
+        snprintf(err, errlen, "cannot parse the JSON");
+        return NULL;
+    }
+    json_object *v, *steps, *plugins;
+    if (!json_object_is_type(t, json_type_object)) {
+        snprintf(err, errlen, "expected a JSON object at the top");
+        goto bad;
+    }
+    if (want(t, "format", json_type_string, &v, err, errlen, ""))
+        goto bad;
+    if (strcmp(json_object_get_string(v), FR_TRACE_FORMAT) != 0) {
+        snprintf(err, errlen, "format: \"%.40s\" is not a FluxRoute trace (\"%s\")",
+                 json_object_get_string(v), FR_TRACE_FORMAT);
+        goto bad;
+    }
+    if (want(t, "version", json_type_int, &v, err, errlen, ""))
+        goto bad;
+    if (json_object_get_int64(v) != FR_TRACE_VERSION) {
+        snprintf(err, errlen,
+                 "version: trace version %lld is not supported (this fluxroute reads version %d)",
+                 (long long)json_object_get_int64(v), FR_TRACE_VERSION);
+        goto bad;
+    }
+    if (want(t, "manifest", json_type_string, NULL, err, errlen, "") ||
+        want(t, "manifest_sha256", json_type_string, NULL, err, errlen, "") ||
+        want(t, "seed", json_type_int, NULL, err, errlen, "") ||
+        want(t, "status", json_type_string, NULL, err, errlen, "") ||
+        want(t, "plugins", json_type_array, &plugins, err, errlen, "") ||
+        want(t, "steps", json_type_array, &steps, err, errlen, ""))
+        goto bad;
+    if (!json_object_object_get_ex(t, "input", NULL)) {
+        snprintf(err, errlen, "input: missing");
+        goto bad;
+    }
+    char where[64];
+    for (size_t i = 0; i < json_object_array_length(plugins); i++) {
+        json_object *pl = json_object_array_get_idx(plugins, i);
+        snprintf(where, sizeof where, "plugins[%zu]", i);
+        if (!json_object_is_type(pl, json_type_object)) {
+            snprintf(err, errlen, "%s: expected an object", where);
+            goto bad;
+        }
+        if (want(pl, "name", json_type_string, NULL, err, errlen, where) ||
+            want(pl, "sha256", json_type_string, NULL, err, errlen, where))
+            goto bad;
+    }
+    for (size_t i = 0; i < json_object_array_length(steps); i++) {
+        snprintf(where, sizeof where, "steps[%zu]", i);
+        if (check_step(json_object_array_get_idx(steps, i), where, err, errlen))
+            goto bad;
+    }
+    return t;
+bad:
+    json_object_put(t);
+    return NULL;
+}
+
+json_object *fr__trace_load(const char *path, char *err, size_t errlen)
+{
+    size_t len = 0;
+    char *buf = fr__file_read(path, &len);
+    if (!buf) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char why[512];
+    json_object *t = fr__trace_parse(buf, len, why, sizeof why);
+    free(buf);
+    if (!t)
+        snprintf(err, errlen, "%s: invalid trace: %s", path, why);
+    return t;
+}

@@ -1,0 +1,34 @@
+/* Traces: a recorded run as one canonical JSON document (DESIGN.md, "Report and trace"):
+ * format and version, run id and timestamps, the manifest's sha256 and full text, every
+ * loaded plugin's name/version/ABI/sha256, the seed and the input, then the run report
+ * with every attempt's effects in call order.  Secrets are scrubbed before writing.
+ * Thread-safety: no shared state. */
+#ifndef FR_CORE_TRACE_H
+#define FR_CORE_TRACE_H
+
+#include <json-c/json.h>
+
+#include "engine/engine.h"
+
+#define FR_TRACE_FORMAT  "fluxroute-trace"
+#define FR_TRACE_VERSION 1
+
+/* Builds the trace of a recorded run (run with opts.record = 1).  Caller releases it. */
+json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r);
+
+/* Writes a trace to `path` atomically (temporary file, then rename).  Returns 0, or -1
+ * with a message in err. */
+int fr__trace_write(json_object *trace, const char *path, char *err, size_t errlen);
+
+/* Parses and checks trace text: format, version and the shape of every field replay
+ * relies on.  Returns the document (caller releases), or NULL with one message in err
+ * naming the offending field ("steps[2].attempts: expected an array"). */
+json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t errlen);
+
+/* Reads and parses a trace file; messages start with the path. */
+json_object *fr__trace_load(const char *path, char *err, size_t errlen);
+
+/* sha256 of `len` bytes as 64 hex digits into out[65]. */
+void fr__sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif
