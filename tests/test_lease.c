@@ -581,6 +581,26 @@ static void test_redis_connect_errors(void)
     CU_ASSERT_PTR_NULL(strstr(err, "hunter2"));
 }
 
+/* Without the Redis backend registered (an embedder of libfluxroute, which does not link
+ * hiredis), asking for it is a configuration error that says so. */
+static void test_redis_not_registered(void)
+{
+    char err[512] = "";
+    fr_lease_backend *b = NULL;
+    fr_lease_config cfg = {.enabled = 1,
+                           .mode = FR_LEASE_REDIS,
+                           .redis_url = redis_main.url,
+                           .redis_prefix = "frtest"};
+    CU_ASSERT_EQUAL(fr__lease_backend_register("redis", NULL), FR_OK);
+    CU_ASSERT_EQUAL(fr__lease_backend_open(&cfg, &b, err, sizeof err), FR_E_CONFIG);
+    CU_ASSERT_PTR_NULL(b);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "lease backend 'redis' is not available in this library"));
+    CU_ASSERT_EQUAL(fr__lease_backend_register("redis", fr__lease_redis_open), FR_OK);
+    CU_ASSERT_EQUAL(fr__lease_backend_register("etcd", fr__lease_redis_open), FR_E_INVALID);
+    CU_ASSERT_EQUAL_FATAL(fr__lease_backend_open(&cfg, &b, err, sizeof err), FR_OK);
+    fr__lease_backend_close(b);
+}
+
 /* The data in Redis: "<prefix>:<key>" = "<token> <holder>" with a PX expiry, the
  * counter in "<prefix>-fencing:<key>"; a third party overwriting the key makes the
  * holder lose the lease. */
@@ -767,6 +787,8 @@ int main(void)
         fprintf(stderr, "test_lease: cannot start redis-server (Debian package redis-server)\n");
         return 1;
     }
+    /* As the fluxroute command does: the Redis backend is outside the engine part. */
+    fr__lease_backend_register("redis", fr__lease_redis_open);
     CU_initialize_registry();
     CU_pSuite s = CU_add_suite("lease", NULL, NULL);
     CU_add_test(s, "backend semantics: tokens, holders, expiry", test_semantics);
@@ -779,6 +801,7 @@ int main(void)
     CU_add_test(s, "file backend on disk", test_file_on_disk);
     CU_add_test(s, "redis URLs", test_redis_urls);
     CU_add_test(s, "redis connection errors", test_redis_connect_errors);
+    CU_add_test(s, "redis not registered", test_redis_not_registered);
     CU_add_test(s, "redis layout and a stolen key", test_redis_layout_and_steal);
     CU_add_test(s, "redis going down", test_redis_down);
     CU_add_test(s, "COORDINATION_* environment", test_config_env);

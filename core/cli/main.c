@@ -11,6 +11,7 @@
 #include "controlplane/controlplane.h"
 #include "host/host.h"
 #include "host/http_client.h"
+#include "lease/lease.h"
 #include "plugin/isolate.h"
 #include "serve/serve.h"
 #include "observe/observe.h"
@@ -188,6 +189,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* The Redis lease backend is not part of the engine (libfluxroute): the command has it. */
+    fr__lease_backend_register("redis", fr__lease_redis_open);
     if (argc < 2) {
         usage(stderr);
         return FR_EXIT_USAGE;

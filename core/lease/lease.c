@@ -136,23 +136,60 @@ const char *fr__lease_mode_name(fr_lease_mode mode)
 
 /* ---- backends ------------------------------------------------------------------------- */
 
+static fr_status open_memory(fr_lease_backend *b, const fr_lease_config *cfg, char *err,
+                             size_t err_size)
+{
+    (void)cfg;
+    return fr__lease_memory_open(b, err, err_size);
+}
+
+static fr_status open_file(fr_lease_backend *b, const fr_lease_config *cfg, char *err,
+                           size_t err_size)
+{
+    return fr__lease_file_open(b, cfg->dir, err, err_size);
+}
+
+/* The backend registry, indexed by mode: memory and file built in, the others (redis)
+ * registered by the program that links them (fr__lease_backend_register). */
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static fr_lease_backend_open_fn registry[FR_LEASE_REDIS + 1] = {
+    [FR_LEASE_MEMORY] = open_memory,
+    [FR_LEASE_FILE] = open_file,
+};
+
+fr_status fr__lease_backend_register(const char *name, fr_lease_backend_open_fn open)
+{
+    for (size_t m = 0; m < sizeof registry / sizeof registry[0]; m++) {
+        if (name && !strcmp(name, fr__lease_mode_name((fr_lease_mode)m))) {
+            pthread_mutex_lock(&registry_mu);
+            registry[m] = open;
+            pthread_mutex_unlock(&registry_mu);
+            return FR_OK;
+        }
+    }
+    return FR_E_INVALID;
+}
+
 fr_status fr__lease_backend_open(const fr_lease_config *cfg, fr_lease_backend **out, char *err,
                                  size_t err_size)
 {
     *out = NULL;
+    if ((unsigned)cfg->mode >= sizeof registry / sizeof registry[0])
+        return set_err(err, err_size, FR_E_CONFIG, "unknown coordination mode");
+    pthread_mutex_lock(&registry_mu);
+    fr_lease_backend_open_fn open = registry[cfg->mode];
+    pthread_mutex_unlock(&registry_mu);
+    if (!open)
+        return set_err(err, err_size, FR_E_CONFIG,
+                       "lease backend '%s' is not available in this library; use "
+                       "COORDINATION_MODE=memory or file (the fluxroute command and server "
+                       "have '%s')",
+                       fr__lease_mode_name(cfg->mode), fr__lease_mode_name(cfg->mode));
     fr_lease_backend *b = calloc(1, sizeof *b);
     if (!b)
         return set_err(err, err_size, FR_E_NOMEM, "out of memory");
     b->mode = cfg->mode;
-    fr_status st;
-    switch (cfg->mode) {
-    case FR_LEASE_MEMORY: st = fr__lease_memory_open(b, err, err_size); break;
-    case FR_LEASE_FILE: st = fr__lease_file_open(b, cfg->dir, err, err_size); break;
-    case FR_LEASE_REDIS:
-        st = fr__lease_redis_open(b, cfg->redis_url, cfg->redis_prefix, err, err_size);
-        break;
-    default: st = set_err(err, err_size, FR_E_CONFIG, "unknown coordination mode");
-    }
+    fr_status st = open(b, cfg, err, err_size);
     if (st != FR_OK) {
         free(b->describe);
         free(b);

@@ -60,14 +60,31 @@ typedef struct fr_lease_info {
 
 typedef struct fr_lease_backend fr_lease_backend;
 
-/* Opens the backend `cfg` selects (cfg->enabled is not looked at).  memory: the
- * process-wide table; file: creates cfg->dir (0755) if needed; redis: parses the URL and
- * connects (refusing rediss://).  Returns FR_OK with *out (close with
- * fr__lease_backend_close), FR_E_CONFIG (bad URL, unusable dir), FR_E_NETWORK
- * (Redis unreachable) or FR_E_NOMEM, with a message in err. */
+/* Opens the backend `cfg` selects (cfg->enabled is not looked at), through the backend
+ * registry below.  memory: the process-wide table; file: creates cfg->dir (0755) if
+ * needed; redis (when registered): parses the URL and connects (refusing rediss://).
+ * Returns FR_OK with *out (close with fr__lease_backend_close), FR_E_CONFIG (bad URL,
+ * unusable dir, or a backend not registered in this program: "lease backend 'redis' is
+ * not available in this library; ..."), FR_E_NETWORK (Redis unreachable) or FR_E_NOMEM,
+ * with a message in err. */
 fr_status fr__lease_backend_open(const fr_lease_config *cfg, fr_lease_backend **out, char *err,
                                  size_t err_size);
 void fr__lease_backend_close(fr_lease_backend *b);
+
+/* ---- the backend registry ----
+ * memory and file are built in.  redis lives outside the engine part (libfrleaseredis,
+ * hiredis), so the installed libfluxroute needs no hiredis: the fluxroute command
+ * registers it at start-up (core/cli/main.c), as does a test that uses it. */
+
+/* Fills b (ops, describe, impl) for cfg; on failure frees what it allocated (the caller
+ * frees b->describe) and writes a message in err. */
+typedef fr_status (*fr_lease_backend_open_fn)(fr_lease_backend *b, const fr_lease_config *cfg,
+                                              char *err, size_t err_size);
+/* Makes the backend named `name` (fr__lease_mode_name: "redis") open with `open`.  `name`
+ * is borrowed for the call.  Registering a name again replaces its function; NULL
+ * removes it (memory and file too).  Thread-safe; meant for start-up.  Returns FR_OK, FR_E_INVALID (unknown
+ * mode name) or FR_E_NOMEM (no free slot). */
+fr_status fr__lease_backend_register(const char *name, fr_lease_backend_open_fn open);
 /* "memory", "file /tmp/fluxroute-coordination", "redis redis://:***@127.0.0.1:6379/0".
  * Borrowed; valid until the backend is closed. */
 const char *fr__lease_backend_describe(const fr_lease_backend *b);
@@ -173,7 +190,9 @@ struct fr_lease_backend {
 
 fr_status fr__lease_memory_open(fr_lease_backend *b, char *err, size_t err_size);
 fr_status fr__lease_file_open(fr_lease_backend *b, const char *dir, char *err, size_t err_size);
-fr_status fr__lease_redis_open(fr_lease_backend *b, const char *url, const char *prefix, char *err,
+/* The Redis backend (core/lease/lease_redis.c, libfrleaseredis): cfg->redis_url and
+ * cfg->redis_prefix.  An fr_lease_backend_open_fn, for fr__lease_backend_register. */
+fr_status fr__lease_redis_open(fr_lease_backend *b, const fr_lease_config *cfg, char *err,
                                size_t err_size);
 
 /* The file name (no directory) of a key's lease file: bytes outside [A-Za-z0-9_.-] and a

@@ -481,9 +481,10 @@ static const fr_lease_ops redis_ops = {
     .destroy = redis_destroy,
 };
 
-fr_status fr__lease_redis_open(fr_lease_backend *b, const char *url, const char *prefix, char *err,
+fr_status fr__lease_redis_open(fr_lease_backend *b, const fr_lease_config *cfg, char *err,
                                size_t err_size)
 {
+    const char *url = cfg->redis_url, *prefix = cfg->redis_prefix;
     redis_impl *im = calloc(1, sizeof *im);
     if (!im) {
         snprintf(err, err_size, "out of memory");
