@@ -15,7 +15,8 @@
  * can cancel the protected work.
  *
  * Backends: core/lease/lease_memory.c (process-wide), core/lease/lease_file.c (one file per key
- * under flock), core/lease/lease_redis.c (hiredis, Lua scripts).
+ * under flock), core/lease/lease_redis.c (hiredis, Lua scripts; not in the engine part nor
+ * in libfluxroute: the fluxroute command registers it, see fr__lease_backend_register).
  *
  * Thread-safety: backends may be shared by any number of threads.  One fr_lease is used
  * by one thread at a time (its renewal thread is internal).  Messages written to `err`
