@@ -1,5 +1,8 @@
-/* Shared helpers for engine tests: build a pipeline from manifest text, find steps, run
- * the CUnit registry. */
+/* The tests' one helper header: CUnit assertions that print what differed (strings,
+ * substrings, statuses), the CUnit runner, and for engine tests, building a pipeline from
+ * manifest text and finding its steps.  Tests that do not link the engine (the built-in
+ * plugins' tests) use only the assertions; the engine helpers are static inline, so they
+ * cost nothing there. */
 #ifndef FR_TEST_H
 #define FR_TEST_H
 
@@ -10,6 +13,38 @@
 #include <CUnit/Basic.h>
 
 #include "engine/engine.h"
+
+/* ---- assertions ---- */
+
+#define ASSERT_STR(got, want)                                                     \
+    do {                                                                          \
+        const char *g_ = (got), *w_ = (want);                                     \
+        int ok_ = g_ && strcmp(g_, w_) == 0;                                      \
+        if (!ok_)                                                                 \
+            fprintf(stderr, "\n%s:%d: got  %s\n%*swant %s\n", __FILE__, __LINE__, \
+                    g_ ? g_ : "(null)", (int)strlen(__FILE__) + 8, "", w_);       \
+        CU_ASSERT(ok_);                                                           \
+    } while (0)
+
+#define ASSERT_CONTAINS(got, want)                                                           \
+    do {                                                                                     \
+        const char *g_ = (got), *w_ = (want);                                                \
+        int ok_ = g_ && strstr(g_, w_) != NULL;                                              \
+        if (!ok_)                                                                            \
+            fprintf(stderr, "\n%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__, \
+                    g_ ? g_ : "(null)", w_);                                                 \
+        CU_ASSERT(ok_);                                                                      \
+    } while (0)
+
+#define ASSERT_STATUS(got, want)                                                          \
+    do {                                                                                  \
+        int g_ = (got), w_ = (want);                                                      \
+        if (g_ != w_)                                                                     \
+            fprintf(stderr, "\n%s:%d: status %d, want %d\n", __FILE__, __LINE__, g_, w_); \
+        CU_ASSERT_EQUAL(g_, w_);                                                          \
+    } while (0)
+
+/* ---- engine tests ---- */
 
 /* The test plugins' directory (tests/plugins/.libs of the build tree). */
 static char fr_test_plugin_dir[4096];

@@ -16,7 +16,7 @@
 #define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 
-#include "test_assert.h"
+#include "fr_test.h"
 
 /* json-c's text of `text` (NULL when json-c cannot read it); caller frees. */
 static char *jsonc_text(const char *text, size_t len)

@@ -27,7 +27,7 @@
 
 /* ---- Assertions that show what differed --------------------------------------------- */
 
-#include "test_assert.h"
+#include "fr_test.h"
 
 /* ---- Fake host ----------------------------------------------------------------------- */
 

@@ -16,7 +16,7 @@
 #include "plugin_util.h"
 
 #include "provider_host.h"
-#include "test_assert.h"
+#include "fr_test.h"
 
 static const char *const vendors[] = {"openai", "anthropic", "gemini"};
 

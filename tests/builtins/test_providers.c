@@ -21,7 +21,7 @@
 #include "plugin_util.h"
 #include "provider_util.h"
 
-#include "test_assert.h"
+#include "fr_test.h"
 
 #include "provider_host.h"
 

@@ -200,7 +200,7 @@ static void test_yaml_errors(void)
 static void test_yaml_alias_bomb(void)
 {
     /* Each level doubles: 2^30 leaves if expanded.  Parsing refuses it by default (see
-     * tests/test_yaml_limits.c); without limits parsing stays small and conversion to
+     * tests/base/test_yaml_limits.c); without limits parsing stays small and conversion to
      * JSON stops at its node budget instead of exhausting memory. */
     char text[4096];
     size_t w = (size_t)snprintf(text, sizeof text, "l0: &l0 [x, x]\n");

@@ -1,6 +1,6 @@
 /* Unit tests of the plugin loader (core/plugin/loader.c).
  *
- * The test plugins are built as tests/plugins/.libs/NAME.so (tests/loader_tests.am); each
+ * The test plugins are built as tests/plugins/.libs/NAME.so (tests/plugins/plugins.am); each
  * test copies the ones it needs into its own directory under tests/tmp/loader-PID/,
  * under the file name and with the mode the case needs, and asserts the exact result
  * and refusal line ("plugin PATH: REASON"). */

@@ -1,5 +1,5 @@
 /* Test plugin for the conformance kit: an agent that breaks the rules on purpose.
- * Built twice (tests/sdk_tests.am):
+ * Built twice (tests/plugins/plugins.am):
  *   bad_calls     calls time() and sleep() directly, which the host cannot record;
  *   alloc_crash   writes through host->alloc's result without checking it, so it
  *                 crashes when an allocation fails. */

@@ -1,4 +1,4 @@
-/* Test agent for replay trust (tests/e2e_trust.sh): loading it is the event under test.
+/* Test agent for replay trust (tests/e2e/e2e_trust.sh): loading it is the event under test.
  * Its constructor, which runs inside dlopen before any check of the descriptor, appends
  * the path of the file it was loaded from to $FR_TRACE_MARKER.  Echoes its input. */
 #include <dlfcn.h>
