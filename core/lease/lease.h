@@ -83,8 +83,8 @@ typedef fr_status (*fr_lease_backend_open_fn)(fr_lease_backend *b, const fr_leas
                                               char *err, size_t err_size);
 /* Makes the backend named `name` (fr__lease_mode_name: "redis") open with `open`.  `name`
  * is borrowed for the call.  Registering a name again replaces its function; NULL
- * removes it (memory and file too).  Thread-safe; meant for start-up.  Returns FR_OK, FR_E_INVALID (unknown
- * mode name) or FR_E_NOMEM (no free slot). */
+ * removes it (memory and file too).  Thread-safe; meant for start-up.  Returns FR_OK, FR_E_INVALID
+ * (unknown mode name) or FR_E_NOMEM (no free slot). */
 fr_status fr__lease_backend_register(const char *name, fr_lease_backend_open_fn open);
 /* "memory", "file /tmp/fluxroute-coordination", "redis redis://:***@127.0.0.1:6379/0".
  * Borrowed; valid until the backend is closed. */
