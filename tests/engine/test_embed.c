@@ -120,6 +120,37 @@ static void test_open_errors(void)
     CU_ASSERT_EQUAL(fr_engine_open(NULL, NULL, &e, NULL), FR_E_INVALID);
 }
 
+/* libfluxroute is the engine part: it has no Redis lease backend (and needs no hiredis).
+ * A plugin asking for a lease under COORDINATION_MODE=redis gets a configuration error
+ * (class config, FR_E_CONFIG), not a network error from trying to reach the server:
+ * "lease backend 'redis' is not available in this library". */
+static void test_no_redis_lease_backend(void)
+{
+    const char *b = getenv("FR_BUILDDIR");
+    char text[8192];
+    snprintf(text, sizeof text,
+             "plugins: {dirs: [\"%s/tests/plugins/.libs\"]}\n"
+             "agents: [{id: l, plugin: locker}]\n"
+             "pipeline: [{step: a, agent: l}]\n",
+             b ? b : ".");
+    write_file(manifest, text);
+    setenv("COORDINATION_ENABLED", "1", 1);
+    setenv("COORDINATION_MODE", "redis", 1);
+    setenv("COORDINATION_REDIS_URL", "redis://127.0.0.1:1/0", 1);
+    fr_engine *e = NULL;
+    CU_ASSERT_EQUAL_FATAL(fr_engine_open(manifest, NULL, &e, NULL), FR_OK);
+    char *report = NULL;
+    fr_engine_run(e, NULL, 1, &report);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(report);
+    CU_ASSERT_PTR_NOT_NULL(strstr(report, "\"class\":\"config\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(report, "cannot take the lease (status -14)"));
+    fr_free(report);
+    fr_engine_close(e);
+    unsetenv("COORDINATION_ENABLED");
+    unsetenv("COORDINATION_MODE");
+    unsetenv("COORDINATION_REDIS_URL");
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -131,6 +162,7 @@ int main(void)
     CU_add_test(s, "open, run, close", test_open_run_close);
     CU_add_test(s, "open reports errors", test_open_errors);
     CU_add_test(s, "run on the caller's thread", test_run_on_caller);
+    CU_add_test(s, "no Redis lease backend in the library", test_no_redis_lease_backend);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
