@@ -59,8 +59,8 @@ typedef struct kit {
     const fr_loaded_plugin *lp;
     const fr_plugin *d;
     fr_config cfg;
-    int cfg_ok;       /* options filled: runtime checks can go on */
-    fr_instance inst; /* the instance under test */
+    int cfg_ok;         /* options filled: runtime checks can go on */
+    fr_instance inst;   /* the instance under test */
     const char *sample; /* --sample: the input of the sample calls, or NULL */
     kit_check checks[KIT_MAX_CHECKS];
     size_t n_checks;
@@ -650,7 +650,8 @@ static int child_sample(kit *k, const void *arg, char *msg, size_t len)
     int rc = CHILD_PASS;
     if ((st == FR_E_INVALID || st == FR_E_BAD_REQUEST) && input != k->sample) {
         /* Refusing an input that lacks what the plugin needs is right, not a failure. */
-        snprintf(msg, len, "returned %s (%s) for the built-in input %.60s%s: give one with --sample FILE",
+        snprintf(msg, len,
+                 "returned %s (%s) for the built-in input %.60s%s: give one with --sample FILE",
                  fr_status_name(st), kc.call.error ? kc.call.error : fr_strerror(st), input,
                  strlen(input) > 60 ? "..." : "");
         rc = CHILD_NEEDS_INPUT;
@@ -942,7 +943,8 @@ static char *read_sample(const char *path)
         return NULL;
     }
     char *out = NULL;
-    if (json_object_object_get_ex(v, "input", NULL) || json_object_object_get_ex(v, "steps", NULL)) {
+    if (json_object_object_get_ex(v, "input", NULL) ||
+        json_object_object_get_ex(v, "steps", NULL)) {
         json_object_object_foreach(v, key, val)
         {
             (void)val;

@@ -115,9 +115,8 @@ int fr__elf_each_undefined_symbol(const char *path, void (*fn)(const char *, voi
         const Elf64_Sym *syms = (const Elf64_Sym *)(f.base + sym->sh_offset);
         size_t n = sym->sh_size / sizeof(Elf64_Sym);
         for (size_t j = 1; j < n; j++) {
-            const char *name = syms[j].st_shndx == SHN_UNDEF
-                                   ? elf_string(strtab, strsize, syms[j].st_name)
-                                   : NULL;
+            const char *name =
+                syms[j].st_shndx == SHN_UNDEF ? elf_string(strtab, strsize, syms[j].st_name) : NULL;
             if (name)
                 fn(name, ud);
         }

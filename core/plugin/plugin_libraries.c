@@ -9,9 +9,9 @@
 
 /* Prefixes of libraries that are the C runtime, the toolchain's, or the host's own. */
 static const char *const skipped[] = {
-    "libc.so",       "libm.so",   "libpthread.so", "libdl.so",    "librt.so",
-    "libresolv.so",  "libmvec.so", "ld-linux",     "libgcc_s.so", "libasan.so",
-    "libubsan.so",   "liblsan.so", "libtsan.so",   "libfluxroute.so",
+    "libc.so",      "libm.so",    "libpthread.so", "libdl.so",        "librt.so",
+    "libresolv.so", "libmvec.so", "ld-linux",      "libgcc_s.so",     "libasan.so",
+    "libubsan.so",  "liblsan.so", "libtsan.so",    "libfluxroute.so",
 };
 
 static int is_skipped(const char *name)

@@ -29,7 +29,8 @@ static fr_status needs_topic_invoke(void *state, fr_call *call, const char *inpu
     (void)state;
     static const char key[] = "\"topic\":\"";
     const char *at = memmem(input, len, key, sizeof key - 1);
-    const char *end = at ? memchr(at + sizeof key - 1, '"', len - (size_t)(at - input) - (sizeof key - 1)) : NULL;
+    const char *end =
+        at ? memchr(at + sizeof key - 1, '"', len - (size_t)(at - input) - (sizeof key - 1)) : NULL;
     if (!end) {
         host->set_error(call, "input.topic is required (a string)");
         return FR_E_INVALID;
