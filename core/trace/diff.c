@@ -45,10 +45,10 @@ static int skipped_top(const diff_ctx *d, const char *key)
     return 0;
 }
 
-static const char *member_string(json_object *o, const char *key)
+const char *fr__trace_member_string(json_object *o, const char *key)
 {
     json_object *v;
-    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+    return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
                ? json_object_get_string(v)
                : NULL;
 }
@@ -112,14 +112,14 @@ static void diff_value(diff_ctx *d, const char *path, json_object *a, json_objec
             const char *save_step = d->step, *save_agent = d->agent;
             int save_attempt = d->attempt;
             if (is_steps) {
-                d->step = member_string(ea, "step");
+                d->step = fr__trace_member_string(ea, "step");
                 d->attempt = 0;
                 d->agent = NULL;
             } else if (is_attempts) {
                 json_object *n;
                 d->attempt = json_object_object_get_ex(ea, "attempt", &n) ? json_object_get_int(n)
                                                                           : (int)i + 1;
-                d->agent = member_string(ea, "agent");
+                d->agent = fr__trace_member_string(ea, "agent");
             }
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
             diff_value(d, sub, ea, json_object_array_get_idx(b, i), depth + 1);
@@ -165,8 +165,10 @@ static void print_value(FILE *out, json_object *v, size_t max)
 
 void fr__divergence_print(FILE *out, json_object *div, const char *a_name, const char *b_name)
 {
-    const char *step = member_string(div, "step"), *agent = member_string(div, "agent");
-    const char *path = member_string(div, "path"), *note = member_string(div, "note");
+    const char *step = fr__trace_member_string(div, "step"),
+               *agent = fr__trace_member_string(div, "agent");
+    const char *path = fr__trace_member_string(div, "path"),
+               *note = fr__trace_member_string(div, "note");
     json_object *att = NULL, *a = NULL, *b = NULL;
     json_object_object_get_ex(div, "attempt", &att);
     if (!json_object_object_get_ex(div, a_name, &a))

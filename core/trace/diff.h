@@ -20,4 +20,8 @@ size_t fr__trace_diff(json_object *expected, json_object *actual, const char *co
  * `a_name`/`b_name` label the two sides ("recorded"/"replayed", "expected"/"actual"). */
 void fr__divergence_print(FILE *out, json_object *div, const char *a_name, const char *b_name);
 
+/* The string member `key` of object `o` (may be NULL), or NULL when absent or not a
+ * string.  Borrowed from `o`.  Shared by the readers of traces in core/trace/. */
+const char *fr__trace_member_string(json_object *o, const char *key);
+
 #endif

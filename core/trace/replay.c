@@ -5,18 +5,10 @@
 #include <string.h>
 
 #include "engine/pipeline.h"
+#include "trace/diff.h"
 #include "trace/replay.h"
+#include "trace/replay_cursor.h"
 #include "trace/trace.h"
-
-static const char *member_string(json_object *o, const char *key)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
-/* ---- replaying a whole run ------------------------------------------------------------- */
 
 /* Notes on what changed since the recording: the manifest and each plugin. */
 void fr__replay_notes(json_object *trace, const char *manifest_text, const fr_pipeline *p,
@@ -24,7 +16,7 @@ void fr__replay_notes(json_object *trace, const char *manifest_text, const fr_pi
 {
     char sha[65];
     fr__sha256_hex(manifest_text, strlen(manifest_text), sha);
-    const char *rec = member_string(trace, "manifest_sha256");
+    const char *rec = fr__trace_member_string(trace, "manifest_sha256");
     if (rec && strcmp(rec, sha) != 0) {
         char *n = fr__xasprintf("the manifest differs from the recorded one (sha256 %.12s... "
                                 "recorded, %.12s... now)",
@@ -37,8 +29,9 @@ void fr__replay_notes(json_object *trace, const char *manifest_text, const fr_pi
     const fr_manifest *m = p ? fr__pipeline_manifest(p) : NULL;
     for (size_t i = 0; m && rp && i < json_object_array_length(rp); i++) {
         json_object *pl = json_object_array_get_idx(rp, i);
-        const char *name = member_string(pl, "name"), *hash = member_string(pl, "sha256");
-        const char *ver = member_string(pl, "version");
+        const char *name = fr__trace_member_string(pl, "name"),
+                   *hash = fr__trace_member_string(pl, "sha256");
+        const char *ver = fr__trace_member_string(pl, "version");
         const fr_loaded_plugin *lp = NULL;
         for (size_t k = 0; !lp && k < m->n_agents; k++)
             if (p->agents[k].plugin && name && strcmp(p->agents[k].plugin->name, name) == 0)

@@ -9,8 +9,7 @@
 
 #include <json-c/json.h>
 
-#include "trace/diff.h"
-#include "trace/replay_cursor.h"
+#include <fluxroute/status.h>
 
 struct fr_pipeline;
 

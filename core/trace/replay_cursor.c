@@ -1,50 +1,62 @@
 /* The replay cursor: serving a trace's recorded effects back to a replayed run's
- * attempts, and recording the first divergence. */
+ * attempts, and recording the first divergence.  The host and the engine reach it only
+ * through the seam's operations (core/host/replay_source.h). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/effects.h"
+#include "host/host.h"
+#include "trace/diff.h"
 #include "trace/replay_cursor.h"
 
-struct fr_replay {
+typedef struct trace_replay {
+    fr_replay base;     /* the seam's view: first */
     json_object *trace; /* borrowed */
     json_object *steps; /* trace.steps (borrowed) */
     fr_cancel *cancel;
     pthread_mutex_t mu;
     json_object *divergence; /* owned, first one */
-};
+} trace_replay;
+
+static const fr_replay_ops trace_replay_ops;
 
 fr_replay *fr__replay_new(json_object *trace, fr_cancel *cancel)
 {
-    fr_replay *rp = calloc(1, sizeof *rp);
+    trace_replay *rp = calloc(1, sizeof *rp);
     if (!rp)
         return NULL;
+    rp->base.ops = &trace_replay_ops;
     rp->trace = trace;
     json_object_object_get_ex(trace, "steps", &rp->steps);
     rp->cancel = cancel;
     pthread_mutex_init(&rp->mu, NULL);
-    return rp;
+    return &rp->base;
 }
 
-void fr__replay_set_cancel(fr_replay *rp, fr_cancel *cancel)
+static void set_cancel(fr_replay *base, fr_cancel *cancel)
 {
+    trace_replay *rp = (trace_replay *)base;
     pthread_mutex_lock(&rp->mu);
     rp->cancel = cancel;
     pthread_mutex_unlock(&rp->mu);
 }
 
-void fr__replay_free(fr_replay *rp)
+void fr__replay_free(fr_replay *base)
 {
-    if (!rp)
+    if (!base)
         return;
+    trace_replay *rp = (trace_replay *)base;
     json_object_put(rp->divergence);
     pthread_mutex_destroy(&rp->mu);
     free(rp);
 }
 
-json_object *fr__replay_step(fr_replay *rp, const char *step)
+/* The recorded step object for a step id, or NULL. */
+static json_object *recorded_step(fr_replay *base, const char *step)
 {
+    trace_replay *rp = (trace_replay *)base;
     size_t n = rp->steps ? json_object_array_length(rp->steps) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *s = json_object_array_get_idx(rp->steps, i), *id;
@@ -53,6 +65,16 @@ json_object *fr__replay_step(fr_replay *rp, const char *step)
             return s;
     }
     return NULL;
+}
+
+/* The recorded attempt object at `index` of a step, or NULL. */
+static json_object *recorded_attempt(fr_replay *rp, const char *step, size_t index)
+{
+    json_object *s = recorded_step(rp, step), *atts;
+    if (!s || !json_object_object_get_ex(s, "attempts", &atts) ||
+        index >= json_object_array_length(atts))
+        return NULL;
+    return json_object_array_get_idx(atts, index);
 }
 
 void fr__replay_cursor_init(fr_replay_cursor *c, fr_replay *rp, const char *step, size_t index,
@@ -64,10 +86,8 @@ void fr__replay_cursor_init(fr_replay_cursor *c, fr_replay *rp, const char *step
     c->attempt = attempt;
     c->agent = agent;
     c->attempt_index = index;
-    json_object *s = fr__replay_step(rp, step), *atts, *a;
-    if (s && json_object_object_get_ex(s, "attempts", &atts) &&
-        index < json_object_array_length(atts) &&
-        (a = json_object_array_get_idx(atts, index)) != NULL)
+    json_object *a = recorded_attempt(rp, step, index);
+    if (a)
         json_object_object_get_ex(a, "effects", &c->effects);
 }
 
@@ -78,10 +98,10 @@ static size_t n_effects(const fr_replay_cursor *c)
                : 0;
 }
 
-void fr__replay_diverge(fr_replay_cursor *c, const char *path, json_object *recorded,
-                        json_object *replayed, const char *note)
+static void diverge(fr_replay_cursor *c, const char *path, json_object *recorded,
+                    json_object *replayed, const char *note)
 {
-    fr_replay *rp = c->rp;
+    trace_replay *rp = (trace_replay *)c->rp;
     pthread_mutex_lock(&rp->mu);
     if (!rp->divergence) {
         json_object *d = json_object_new_object();
@@ -102,8 +122,8 @@ void fr__replay_diverge(fr_replay_cursor *c, const char *path, json_object *reco
     pthread_mutex_unlock(&rp->mu);
 }
 
-json_object *fr__replay_take(fr_replay_cursor *c, const char *kind, json_object *request,
-                             const char *compare_key)
+static json_object *take(fr_replay_cursor *c, const char *kind, json_object *request,
+                         const char *compare_key)
 {
     char path[64], note[256];
     size_t n = n_effects(c);
@@ -116,7 +136,7 @@ json_object *fr__replay_take(fr_replay_cursor *c, const char *kind, json_object 
                                    json_object_get(request));
         snprintf(note, sizeof note, "the plugin made a %s call that the recording does not have",
                  kind);
-        fr__replay_diverge(c, path, NULL, want, note);
+        diverge(c, path, NULL, want, note);
         json_object_put(want);
         return NULL;
     }
@@ -130,7 +150,7 @@ json_object *fr__replay_take(fr_replay_cursor *c, const char *kind, json_object 
                                    json_object_get(request));
         snprintf(note, sizeof note, "the plugin made a %s call where the recording has %s", kind,
                  rk);
-        fr__replay_diverge(c, path, e, want, note);
+        diverge(c, path, e, want, note);
         json_object_put(want);
         return NULL;
     }
@@ -141,7 +161,7 @@ json_object *fr__replay_take(fr_replay_cursor *c, const char *kind, json_object 
             char p2[96];
             snprintf(p2, sizeof p2, "%s.%s", path, compare_key ? compare_key : "request");
             snprintf(note, sizeof note, "the plugin's %s call differs from the recording", kind);
-            fr__replay_diverge(c, p2, rv, request, note);
+            diverge(c, p2, rv, request, note);
             return NULL;
         }
     }
@@ -149,7 +169,7 @@ json_object *fr__replay_take(fr_replay_cursor *c, const char *kind, json_object 
     return e;
 }
 
-const char *fr__replay_peek(const fr_replay_cursor *c)
+static const char *peek(const fr_replay_cursor *c)
 {
     if (c->pos >= n_effects(c))
         return "";
@@ -159,7 +179,8 @@ const char *fr__replay_peek(const fr_replay_cursor *c)
                : "";
 }
 
-int fr__replay_attempt_abandoned(const fr_replay_cursor *c)
+/* Whether the recorded attempt ended without the plugin returning ("hung"/"killed"). */
+static int recorded_abandoned(const fr_replay_cursor *c)
 {
     for (size_t i = 0; i < n_effects(c); i++) {
         json_object *k;
@@ -172,6 +193,22 @@ int fr__replay_attempt_abandoned(const fr_replay_cursor *c)
     return 0;
 }
 
+/* An attempt that never returned: status and message as recorded. */
+static int attempt_abandoned(fr_replay_cursor *c, fr_status *status, char **message)
+{
+    if (!recorded_abandoned(c))
+        return 0;
+    json_object *ra = recorded_attempt(c->rp, c->step, c->attempt_index);
+    const char *cls = fr__trace_member_string(ra, "class");
+    const char *msg = fr__trace_member_string(ra, "message");
+    fr_error_class ec;
+    *status = cls && fr_class_from_name(cls, &ec) == FR_OK ? fr_class_status(ec) : FR_E_TIMEOUT;
+    if (cls && strcmp(cls, "timeout") == 0)
+        *status = FR_E_TIMEOUT;
+    *message = msg ? strdup(msg) : NULL;
+    return 1;
+}
+
 void fr__replay_attempt_done(fr_replay_cursor *c)
 {
     size_t n = n_effects(c);
@@ -180,11 +217,64 @@ void fr__replay_attempt_done(fr_replay_cursor *c)
         snprintf(path, sizeof path, "effects[%zu]", c->pos);
         snprintf(note, sizeof note, "the recording has %zu effect(s) the replay did not ask for",
                  n - c->pos);
-        fr__replay_diverge(c, path, json_object_array_get_idx(c->effects, c->pos), NULL, note);
+        diverge(c, path, json_object_array_get_idx(c->effects, c->pos), NULL, note);
     }
 }
 
-json_object *fr__replay_divergence(fr_replay *rp)
+/* A plugin that returned after its deadline has still missed it: as recorded. */
+static fr_status attempt_end(fr_replay_cursor *c, fr_status rc)
 {
-    return rp->divergence;
+    fr_status late = FR_OK;
+    if (rc == FR_OK && strcmp(peek(c), "late") == 0) {
+        json_object *e = take(c, "late", NULL, NULL), *v;
+        late = e && json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v)
+                                                               : FR_E_TIMEOUT;
+    }
+    fr__replay_attempt_done(c);
+    return late;
 }
+
+/* Does the recording stop the step before this attempt?  Either the recorded run stopped
+ * it there (deadline, cancel, lease lost: repeat that), or the replay diverges. */
+static int attempt_begin(fr_replay *rp, fr_replay_cursor *c, const char *step, size_t index,
+                         int attempt, const char *agent, fr_status *stop, char **message)
+{
+    fr__replay_cursor_init(c, rp, step, index, attempt, agent);
+    json_object *rs = recorded_step(rp, step), *atts = NULL, *err = NULL;
+    size_t recorded =
+        rs && json_object_object_get_ex(rs, "attempts", &atts) ? json_object_array_length(atts) : 0;
+    if (index < recorded)
+        return 0;
+    json_object_object_get_ex(rs, "error", &err);
+    const char *cls = fr__trace_member_string(err, "class");
+    const char *msg = fr__trace_member_string(err, "message");
+    fr_error_class ec;
+    if (cls && fr_class_from_name(cls, &ec) == FR_OK &&
+        (ec == FR_CLASS_DEADLINE_EXCEEDED || ec == FR_CLASS_CANCELLED ||
+         ec == FR_CLASS_LEASE_LOST)) {
+        *stop = fr_class_status(ec);
+        *message = msg ? strdup(msg) : NULL;
+        return 1;
+    }
+    json_object *want = json_object_new_string(agent);
+    diverge(c, "agent", NULL, want,
+            "the replay starts an attempt that the recording does not have");
+    json_object_put(want);
+    *stop = FR_E_CANCELLED;
+    *message = strdup("replay diverged: see the divergence report");
+    return 1;
+}
+
+json_object *fr__replay_divergence(fr_replay *base)
+{
+    return ((trace_replay *)base)->divergence;
+}
+
+static const fr_replay_ops trace_replay_ops = {
+    .set_cancel = set_cancel,
+    .attempt_begin = attempt_begin,
+    .attempt_abandoned = attempt_abandoned,
+    .attempt_end = attempt_end,
+    .take = take,
+    .diverge = diverge,
+};
