@@ -29,7 +29,7 @@
 #include "base/json_check.h"
 #include "manifest/options.h"
 #include "cli/plugin_conformance.h"
-#include "trace/replay.h"
+#include "trace/replay_cursor.h"
 #include "base/yaml_tree.h"
 
 #define KIT_MSG               600
