@@ -9,7 +9,6 @@
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 
 typedef struct chaos_config {

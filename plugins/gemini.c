@@ -15,7 +15,6 @@
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 #include "provider_util.h"
 

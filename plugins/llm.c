@@ -9,8 +9,8 @@
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
+#include "template.h"
 
 typedef struct llm_config {
     const char *prompt;

@@ -7,8 +7,8 @@
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
+#include "template.h"
 
 typedef struct mock_config {
     const char *model;

@@ -13,7 +13,7 @@
 
 #include <CUnit/Basic.h>
 
-#define FR_PLUGIN_UTIL_JSON
+#include "json_scan.h"
 #include "plugin_util.h"
 
 #include "test_assert.h"

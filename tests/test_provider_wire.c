@@ -12,7 +12,6 @@
  * Exit status: 0 when every record matched, 1 otherwise. */
 #include <CUnit/Basic.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 
 #include "provider_host.h"

@@ -17,7 +17,6 @@
 
 #include <CUnit/Basic.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 #include "provider_util.h"
 
