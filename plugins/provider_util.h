@@ -24,9 +24,9 @@
 
 #include <fluxroute/plugin.h>
 
-#include "json_scan.h"
+#include "kit/json.h"
 #include "plugin_util.h"
-#include "provider_wire.h"
+#include "kit/wire.h"
 
 /* ---- Options and state ------------------------------------------------------------- */
 

@@ -8,7 +8,7 @@
 
 #include <fluxroute/plugin.h>
 
-#include "json_scan.h"
+#include "kit/json.h"
 #include "plugin_util.h"
 
 /* ---- Templates -----------------------------------------------------------------------

@@ -13,7 +13,7 @@
 
 #include <CUnit/Basic.h>
 
-#include "json_scan.h"
+#include "kit/json.h"
 #include "plugin_util.h"
 
 #include "test_assert.h"

@@ -1,5 +1,5 @@
 /* json_scan.c: the plugins' fast JSON path (json_scan.h says what it does). */
-#include "json_scan.h"
+#include "json.h"
 
 void pj_free(pj_doc *d)
 {

@@ -27,7 +27,7 @@
 
 #include <json-c/json.h>
 
-#include "plugin_util.h"
+#include "../../plugins/plugin_util.h"
 
 typedef enum pj_type {
     PJ_NULL,

@@ -15,7 +15,7 @@
 
 #include <fluxroute/plugin.h>
 
-#include "plugin_util.h"
+#include "../../plugins/plugin_util.h"
 
 /* ---- Error classification ------------------------------------------------------------ */
 

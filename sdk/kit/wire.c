@@ -1,5 +1,5 @@
 /* provider_wire.c: the vendor-neutral HTTP pieces of the providers (provider_wire.h). */
-#include "provider_wire.h"
+#include "wire.h"
 
 /* Substrings (lower case) that mark a refused request as too long for the model, or as
  * refused by a content policy.  Checked in the vendor's code, type and message. */
