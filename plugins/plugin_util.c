@@ -1,74 +1,9 @@
 /* plugin_util.c: helpers shared by the built-in plugins (plugin_util.h). */
 #include "plugin_util.h"
 
-#include <pthread.h>
-
-/* The tables live in functions so a plugin that uses neither gets no unused-variable
- * warning. */
-static inline const pu_class_row *pu_class_table(size_t *n)
-{
-    static const pu_class_row rows[] = {
-#define PU_X_(name, retried, brk, text) {FR_CLASS_##name, text},
-        FR_CLASS_LIST(PU_X_)
-#undef PU_X_
-    };
-    *n = PU_COUNT(rows);
-    return rows;
-}
-
-static inline const pu_status_row *pu_status_table(size_t *n)
-{
-    static const pu_status_row rows[] = {
-#define PU_X_(name, value, cls, brk, text) {value, FR_CLASS_##cls, #name},
-        FR_STATUS_LIST(PU_X_)
-#undef PU_X_
-    };
-    *n = PU_COUNT(rows);
-    return rows;
-}
-
-int pu_class_status(const char *name, fr_status *out)
-{
-    size_t nc, ns;
-    const pu_class_row *classes = pu_class_table(&nc);
-    const pu_status_row *statuses = pu_status_table(&ns);
-    for (size_t i = 0; name && i < nc; i++) {
-        if (strcmp(classes[i].name, name) != 0)
-            continue;
-        for (size_t j = 0; j < ns; j++) {
-            if (statuses[j].cls == classes[i].cls) {
-                *out = statuses[j].code;
-                return 0;
-            }
-        }
-    }
-    return -1;
-}
-
-void pu_class_names(char *out, size_t size)
-{
-    size_t used = 0, nc;
-    const pu_class_row *classes = pu_class_table(&nc);
-    if (size == 0)
-        return;
-    out[0] = '\0';
-    for (size_t i = 0; i < nc; i++) {
-        int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "", classes[i].name);
-        if (n < 0 || (size_t)n >= size - used)
-            return;
-        used += (size_t)n;
-    }
-}
-
-const char *pu_status_name(fr_status status)
-{
-    size_t ns;
-    const pu_status_row *statuses = pu_status_table(&ns);
-    for (size_t i = 0; i < ns; i++)
-        if (statuses[i].code == status)
-            return statuses[i].name;
-    return "UNKNOWN";
-}
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 char *pu_arena_copy(const fr_host_api *host, fr_call *call, const char *s, size_t n)
 {
@@ -92,35 +27,6 @@ fr_status pu_output_copy(const fr_host_api *host, fr_call *call, const char *s, 
     *out = copy;
     *out_len = n;
     return FR_OK;
-}
-
-void pu_buf_append(pu_buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void pu_buf_free(pu_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
 }
 
 int pu_is_space(char c)
@@ -166,68 +72,9 @@ size_t pu_next_chunk(const char *s, size_t n)
     return i;
 }
 
-static pthread_key_t pu_tokener_key;
-static pthread_once_t pu_tokener_once = PTHREAD_ONCE_INIT;
-/* One deep tokener per thread (freed when the thread ends; plugins are never unloaded,
- * so the destructor stays valid). */
-static void pu_tokener_free(void *t)
-{
-    json_tokener_free(t);
-}
-
-static void pu_tokener_key_init(void)
-{
-    pthread_key_create(&pu_tokener_key, pu_tokener_free);
-}
-
-static inline json_tokener *pu_thread_tokener(void)
-{
-    pthread_once(&pu_tokener_once, pu_tokener_key_init);
-    json_tokener *t = pthread_getspecific(pu_tokener_key);
-    if (!t && (t = json_tokener_new_ex(PU_JSON_MAX_DEPTH)) != NULL)
-        pthread_setspecific(pu_tokener_key, t);
-    return t;
-}
-
 json_object *pu_json_parse(const char *text, size_t len, char *err, size_t errlen)
 {
-    if (!text || len == 0) {
-        snprintf(err, errlen, "empty document");
-        return NULL;
-    }
-    if (len > INT32_MAX) {
-        snprintf(err, errlen, "document too large (%zu bytes)", len);
-        return NULL;
-    }
-    /* json-c's default depth (32) is too shallow for step inputs nesting earlier
-     * steps' outputs; a deep tokener is costly to create, so each thread keeps one. */
-    json_tokener *tok = pu_thread_tokener();
-    if (!tok) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_reset(tok);
-    if (jerr != json_tokener_success) {
-        snprintf(err, errlen, "%s at offset %zu",
-                 jerr == json_tokener_continue ? "unexpected end of document"
-                                               : json_tokener_error_desc(jerr),
-                 end);
-        json_object_put(obj);
-        return NULL;
-    }
-    for (size_t i = end; i < len; i++) {
-        if (!pu_is_space(text[i])) {
-            snprintf(err, errlen, "unexpected text after the JSON value at offset %zu", i);
-            json_object_put(obj);
-            return NULL;
-        }
-    }
-    if (!obj)
-        snprintf(err, errlen, "document is null");
-    return obj;
+    return frk__jsonc_parse(text, len, err, errlen);
 }
 
 const char *pu_json_text(json_object *obj, size_t *len)

@@ -1,122 +1,212 @@
 /* provider_util.c: helpers shared by the HTTP provider plugins (provider_util.h). */
 #include "provider_util.h"
 
-int pv_is(const pj_doc *d, int tok, const char *lit)
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Substrings (lower case) that mark a refused request as too long for the model, or as
+ * refused by a content policy.  Checked in the vendor's code, type and message. */
+static const char *const *context_marks(void)
 {
-    if (pj_type_of(d, tok) != PJ_STRING)
+    static const char *const marks[] = {"context_length_exceeded",
+                                        "context length",
+                                        "context window",
+                                        "context_window",
+                                        "too long",
+                                        "token limit",
+                                        "maximum number of tokens",
+                                        "input token count",
+                                        "maximum context",
+                                        "too many tokens",
+                                        NULL};
+    return marks;
+}
+
+static const char *const *policy_marks(void)
+{
+    static const char *const marks[] = {
+        "content_policy",      "content policy",    "content_filter",
+        "content filter",      "content filtering", "safety system",
+        "responsibleaipolicy", "blocked by",        NULL};
+    return marks;
+}
+
+/* 1 when the lower-cased text contains one of marks. */
+static int has_mark(const char *text, const char *const *marks)
+{
+    if (!text)
         return 0;
-    const pj_tok *t = &d->tok[tok];
+    char low[512];
+    size_t n = 0;
+    for (; text[n] && n + 1 < sizeof low; n++)
+        low[n] = (char)tolower((unsigned char)text[n]);
+    low[n] = '\0';
+    for (size_t i = 0; marks[i]; i++)
+        if (strstr(low, marks[i]))
+            return 1;
+    return 0;
+}
+
+fr_status pv_classify(int http, const char *code, const char *type, const char *message)
+{
+    static const struct {
+        const char *name; /* vendor error type/code/status, compared case-sensitively */
+        fr_status st;
+    } by_name[] = {
+        {"overloaded_error", FR_E_OVERLOADED},
+        {"rate_limit_error", FR_E_RATE_LIMITED},
+        {"rate_limit_exceeded", FR_E_RATE_LIMITED},
+        {"RESOURCE_EXHAUSTED", FR_E_RATE_LIMITED},
+        {"authentication_error", FR_E_AUTH},
+        {"permission_error", FR_E_AUTH},
+        {"UNAUTHENTICATED", FR_E_AUTH},
+        {"PERMISSION_DENIED", FR_E_AUTH},
+        {"invalid_request_error", FR_E_BAD_REQUEST},
+        {"INVALID_ARGUMENT", FR_E_BAD_REQUEST},
+        {"UNAVAILABLE", FR_E_OVERLOADED},
+        {"timeout_error", FR_E_REQUEST_TIMEOUT},
+        {"DEADLINE_EXCEEDED", FR_E_UNAVAILABLE},
+    };
+    fr_status st = frk_http_status(http); /* FR_OK below 400, and without one (0) */
+    for (size_t i = 0; !st && i < PU_COUNT(by_name); i++)
+        if ((code && strcmp(code, by_name[i].name) == 0) ||
+            (type && strcmp(type, by_name[i].name) == 0))
+            st = by_name[i].st;
+    if (!st)
+        st = FR_E_UNAVAILABLE; /* an unexplained in-stream failure: the service's fault */
+    if (st == FR_E_BAD_REQUEST) {
+        const char *texts[] = {code, type, message};
+        for (size_t i = 0; i < 3 && st == FR_E_BAD_REQUEST; i++)
+            if (has_mark(texts[i], context_marks()))
+                st = FR_E_CONTEXT_WINDOW;
+        for (size_t i = 0; i < 3 && st == FR_E_BAD_REQUEST; i++)
+            if (has_mark(texts[i], policy_marks()))
+                st = FR_E_CONTENT_POLICY;
+    }
+    return st;
+}
+
+int pv_is(const frk_json_doc *d, int tok, const char *lit)
+{
+    if (frk_json_type_of(d, tok) != FRK_JSON_STRING)
+        return 0;
+    const frk_json_tok *t = &d->tok[tok];
     size_t n = strlen(lit);
-    if (!(t->flags & PJ_ESCAPED))
+    if (!(t->flags & FRK_JSON_ESCAPED))
         return t->len == n && memcmp(d->text + t->start, lit, n) == 0;
-    pu_buf b = {0};
-    pj_cstr(d, tok, &b);
+    frk_buf b = {0};
+    frk_json_cstr(d, tok, &b);
     int eq = !b.oom && b.len == n && (n == 0 || memcmp(b.data, lit, n) == 0);
-    pu_buf_free(&b);
+    frk_buf_free(&b);
     return eq;
 }
 
-void pv_sep(pu_buf *o)
+void pv_sep(frk_buf *o)
 {
     if (o->len && o->data[o->len - 1] != '{' && o->data[o->len - 1] != '[')
-        pu_buf_lit(o, ",");
+        frk_buf_lit(o, ",");
 }
 
-void pv_key(pu_buf *o, const char *key)
+void pv_key(frk_buf *o, const char *key)
 {
     pv_sep(o);
-    pu_buf_lit(o, "\"");
-    pu_buf_append(o, key, strlen(key));
-    pu_buf_lit(o, "\":");
+    frk_buf_lit(o, "\"");
+    frk_buf_append(o, key, strlen(key));
+    frk_buf_lit(o, "\":");
 }
 
-void pv_put_text(pu_buf *o, const pj_doc *d, int tok)
+void pv_put_text(frk_buf *o, const frk_json_doc *d, int tok)
 {
-    if (pj_type_of(d, tok) != PJ_STRING) {
-        pu_buf_lit(o, "\"\"");
+    if (frk_json_type_of(d, tok) != FRK_JSON_STRING) {
+        frk_buf_lit(o, "\"\"");
         return;
     }
-    const pj_tok *t = &d->tok[tok];
-    if (!(t->flags & (PJ_REWRITE | PJ_UNUSUAL))) { /* json-c would write it as it came */
-        pu_buf_append(o, d->text + t->start - 1, t->len + 2);
+    const frk_json_tok *t = &d->tok[tok];
+    if (!(t->flags &
+          (FRK_JSON_REWRITE | FRK_JSON_UNUSUAL))) { /* json-c would write it as it came */
+        frk_buf_append(o, d->text + t->start - 1, t->len + 2);
         return;
     }
-    pj_put_decoded(o, d, tok, 1);
+    frk_json_put_decoded(o, d, tok, 1);
 }
 
-void pv_put_member(pu_buf *o, const char *as, const pj_doc *d, int obj, const char *key)
+void pv_put_member(frk_buf *o, const char *as, const frk_json_doc *d, int obj, const char *key)
 {
-    int v = pj_member(d, obj, key);
-    if (v >= 0 && pj_type_of(d, v) != PJ_NULL) {
+    int v = frk_json_member(d, obj, key);
+    if (v >= 0 && frk_json_type_of(d, v) != FRK_JSON_NULL) {
         pv_key(o, as);
-        pj_put_value(o, d, v);
+        frk_json_put_value(o, d, v);
     }
 }
 
 /* Writes `text` (a C string holding JSON text) as the JSON object it holds, or {} when
  * it holds anything else (tool arguments sent as objects). */
-static inline void pv_put_object_text(pu_buf *o, const char *text, size_t len)
+static inline void pv_put_object_text(frk_buf *o, const char *text, size_t len)
 {
-    pj_doc doc;
+    frk_json_doc doc;
     char err[200];
-    if (pj_scan_any(&doc, text, len, err, sizeof err) == 0 && pj_type_of(&doc, 0) == PJ_OBJECT)
-        pj_put_value(o, &doc, 0);
+    if (frk_json_scan_any(&doc, text, len, err, sizeof err) == 0 &&
+        frk_json_type_of(&doc, 0) == FRK_JSON_OBJECT)
+        frk_json_put_value(o, &doc, 0);
     else
-        pu_buf_lit(o, "{}");
-    pj_free(&doc);
+        frk_buf_lit(o, "{}");
+    frk_json_free(&doc);
 }
 
-void pv_put_args_object(pu_buf *o, const pj_doc *d, int tok)
+void pv_put_args_object(frk_buf *o, const frk_json_doc *d, int tok)
 {
-    if (pj_type_of(d, tok) == PJ_OBJECT && tok >= 0) {
-        pj_put_value(o, d, tok);
-    } else if (pj_type_of(d, tok) == PJ_STRING && tok >= 0) {
-        pu_buf text = {0};
-        pj_str(d, tok, &text);
+    if (frk_json_type_of(d, tok) == FRK_JSON_OBJECT && tok >= 0) {
+        frk_json_put_value(o, d, tok);
+    } else if (frk_json_type_of(d, tok) == FRK_JSON_STRING && tok >= 0) {
+        frk_buf text = {0};
+        frk_json_str(d, tok, &text);
         if (text.oom)
             o->oom = 1;
         pv_put_object_text(o, text.data ? text.data : "", text.len);
-        pu_buf_free(&text);
+        frk_buf_free(&text);
     } else {
-        pu_buf_lit(o, "{}");
+        frk_buf_lit(o, "{}");
     }
 }
 
-void pv_put_stop(pu_buf *o, const char *as, const pj_doc *req)
+void pv_put_stop(frk_buf *o, const char *as, const frk_json_doc *req)
 {
-    int v = pj_member(req, 0, "stop");
-    if (v < 0 || pj_type_of(req, v) == PJ_NULL)
+    int v = frk_json_member(req, 0, "stop");
+    if (v < 0 || frk_json_type_of(req, v) == FRK_JSON_NULL)
         return;
     pv_key(o, as);
-    if (pj_type_of(req, v) != PJ_ARRAY)
-        pu_buf_lit(o, "[");
-    pj_put_value(o, req, v);
-    if (pj_type_of(req, v) != PJ_ARRAY)
-        pu_buf_lit(o, "]");
+    if (frk_json_type_of(req, v) != FRK_JSON_ARRAY)
+        frk_buf_lit(o, "[");
+    frk_json_put_value(o, req, v);
+    if (frk_json_type_of(req, v) != FRK_JSON_ARRAY)
+        frk_buf_lit(o, "]");
 }
 
-void pv_put_tools(pu_buf *b, const pj_doc *req, const char *head, const char *open,
+void pv_put_tools(frk_buf *b, const frk_json_doc *req, const char *head, const char *open,
                   const char *close, const char *tail)
 {
-    int tools = pj_get(req, 0, "tools", PJ_ARRAY);
-    if (pj_first(req, tools) < 0)
+    int tools = frk_json_get(req, 0, "tools", FRK_JSON_ARRAY);
+    if (frk_json_first(req, tools) < 0)
         return;
-    pu_buf_append(b, head, strlen(head));
-    for (int t = pj_first(req, tools); t >= 0; t = pj_next(req, tools, t)) {
+    frk_buf_append(b, head, strlen(head));
+    for (int t = frk_json_first(req, tools); t >= 0; t = frk_json_next(req, tools, t)) {
         pv_sep(b);
-        pu_buf_append(b, open, strlen(open));
+        frk_buf_append(b, open, strlen(open));
         pv_put_member(b, "name", req, t, "name");
         pv_put_member(b, "description", req, t, "description");
         pv_put_member(b, "parameters", req, t, "parameters");
-        pu_buf_append(b, close, strlen(close));
+        frk_buf_append(b, close, strlen(close));
     }
-    pu_buf_append(b, tail, strlen(tail));
+    frk_buf_append(b, tail, strlen(tail));
 }
 
-int pv_wants_json(const pj_doc *req)
+int pv_wants_json(const frk_json_doc *req)
 {
-    int rf = pj_get(req, 0, "response_format", PJ_OBJECT);
-    return pv_is(req, pj_get(req, rf, "type", PJ_STRING), "json_object");
+    int rf = frk_json_get(req, 0, "response_format", FRK_JSON_OBJECT);
+    return pv_is(req, frk_json_get(req, rf, "type", FRK_JSON_STRING), "json_object");
 }
 
 fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt, ...)
@@ -152,23 +242,24 @@ fr_status pv_nomem(const pv_state *s, fr_call *call)
  * status}} (openai, gemini) or {"type": "error", "error": {type, message}} (anthropic).
  * Fills code/type/message (empty when absent).  Returns 1 when the body had an error
  * object. */
-static inline int pv_error_fields(const pj_doc *body, char *code, size_t code_size, char *type,
-                                  size_t type_size, char *message, size_t message_size)
+static inline int pv_error_fields(const frk_json_doc *body, char *code, size_t code_size,
+                                  char *type, size_t type_size, char *message, size_t message_size)
 {
     code[0] = type[0] = message[0] = '\0';
-    int e = pj_get(body, 0, "error", PJ_OBJECT);
+    int e = frk_json_get(body, 0, "error", FRK_JSON_OBJECT);
     if (e < 0)
         return 0;
-    int c = pj_get(body, e, "code", PJ_STRING);
+    int c = frk_json_get(body, e, "code", FRK_JSON_STRING);
     if (c < 0)
-        c = pj_get(body, e, "status", PJ_STRING); /* gemini: its "code" is the HTTP code */
-    pj_copy(body, pj_get(body, e, "message", PJ_STRING), message, message_size);
-    pj_copy(body, pj_get(body, e, "type", PJ_STRING), type, type_size);
-    pj_copy(body, c, code, code_size);
+        c = frk_json_get(body, e, "status",
+                         FRK_JSON_STRING); /* gemini: its "code" is the HTTP code */
+    frk_json_copy(body, frk_json_get(body, e, "message", FRK_JSON_STRING), message, message_size);
+    frk_json_copy(body, frk_json_get(body, e, "type", FRK_JSON_STRING), type, type_size);
+    frk_json_copy(body, c, code, code_size);
     return 1;
 }
 
-fr_status pv_error_object(const pv_state *s, fr_call *call, const pj_doc *body, int http)
+fr_status pv_error_object(const pv_state *s, fr_call *call, const frk_json_doc *body, int http)
 {
     char code[64], type[64], message[600];
     pv_error_fields(body, code, sizeof code, type, sizeof type, message, sizeof message);
@@ -184,13 +275,13 @@ static inline void pv_retry_after(const pv_state *s, fr_call *call, const fr_htt
     const char *v;
     size_t n;
     int64_t us;
-    if (pv_header(resp->headers, resp->headers_len, "retry-after-ms", &v, &n) &&
-        pv_parse_retry_after(v, n, 0, &us) == 0) {
+    if (frk_http_header(resp->headers, resp->headers_len, "retry-after-ms", &v, &n) &&
+        frk_retry_after(v, n, 0, &us) == 0) {
         s->host->set_retry_after(call, us / 1000);
         return;
     }
-    if (pv_header(resp->headers, resp->headers_len, "retry-after", &v, &n) &&
-        pv_parse_retry_after(v, n, s->host->clock_us(call), &us) == 0)
+    if (frk_http_header(resp->headers, resp->headers_len, "retry-after", &v, &n) &&
+        frk_retry_after(v, n, s->host->clock_us(call), &us) == 0)
         s->host->set_retry_after(call, us);
 }
 
@@ -200,8 +291,8 @@ static inline fr_status pv_http_error(const pv_state *s, fr_call *call,
                                       const fr_http_response *resp)
 {
     char code[64] = "", type[64] = "", message[600] = "", err[200];
-    pj_doc body;
-    int scanned = pj_scan_any(&body, resp->body, resp->body_len, err, sizeof err) == 0;
+    frk_json_doc body;
+    int scanned = frk_json_scan_any(&body, resp->body, resp->body_len, err, sizeof err) == 0;
     if (!scanned ||
         !pv_error_fields(&body, code, sizeof code, type, sizeof type, message, sizeof message)) {
         /* Not the vendor's JSON (a proxy's HTML page, an empty body): show its start. */
@@ -212,7 +303,7 @@ static inline fr_status pv_http_error(const pv_state *s, fr_call *call,
         if (!o)
             snprintf(message, sizeof message, "(empty body)");
     }
-    pj_free(&body);
+    frk_json_free(&body);
     fr_status st = pv_classify(resp->status, code, type, message);
     if (resp->status == 429 || resp->status == 503 || resp->status == 529)
         pv_retry_after(s, call, resp);
@@ -223,46 +314,47 @@ static inline fr_status pv_http_error(const pv_state *s, fr_call *call,
 
 static inline void pv_result_free(pv_result *r)
 {
-    pu_buf_free(&r->text);
+    frk_buf_free(&r->text);
     for (size_t i = 0; i < r->n_tools; i++) {
-        pu_buf_free(&r->tools[i].id);
-        pu_buf_free(&r->tools[i].name);
-        pu_buf_free(&r->tools[i].args);
+        frk_buf_free(&r->tools[i].id);
+        frk_buf_free(&r->tools[i].name);
+        frk_buf_free(&r->tools[i].args);
     }
     free(r->tools);
     r->tools = NULL;
     r->n_tools = r->cap_tools = 0;
 }
 
-void pv_text(pv_result *r, const pj_doc *d, int tok)
+void pv_text(pv_result *r, const frk_json_doc *d, int tok)
 {
-    if (pj_type_of(d, tok) == PJ_STRING)
-        pj_cstr(d, tok, &r->text);
+    if (frk_json_type_of(d, tok) == FRK_JSON_STRING)
+        frk_json_cstr(d, tok, &r->text);
 }
 
 fr_status pv_delta(const pv_state *s, fr_call *call, pv_result *r, const char *t, size_t n)
 {
     if (n == 0)
         return FR_OK;
-    pu_buf_append(&r->text, t, n);
+    frk_buf_append(&r->text, t, n);
     fr_status st = s->host->stream_chunk(call, t, n);
     if (st != FR_OK)
         return pv_fail(s, call, st, "streaming stopped after %zu chunks (%s)", r->chunks,
-                       pu_status_name(st));
+                       frk_status_name(st));
     return FR_OK;
 }
 
-fr_status pv_delta_text(const pv_state *s, fr_call *call, pv_result *r, const pj_doc *d, int tok)
+fr_status pv_delta_text(const pv_state *s, fr_call *call, pv_result *r, const frk_json_doc *d,
+                        int tok)
 {
-    if (pj_type_of(d, tok) != PJ_STRING)
+    if (frk_json_type_of(d, tok) != FRK_JSON_STRING)
         return FR_OK;
-    const pj_tok *t = &d->tok[tok];
-    if (!(t->flags & PJ_ESCAPED))
+    const frk_json_tok *t = &d->tok[tok];
+    if (!(t->flags & FRK_JSON_ESCAPED))
         return pv_delta(s, call, r, d->text + t->start, t->len);
-    pu_buf b = {0};
-    pj_cstr(d, tok, &b);
+    frk_buf b = {0};
+    frk_json_cstr(d, tok, &b);
     fr_status st = b.oom ? pv_nomem(s, call) : pv_delta(s, call, r, b.data, b.len);
-    pu_buf_free(&b);
+    frk_buf_free(&b);
     return st;
 }
 
@@ -275,7 +367,7 @@ void pv_set(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-int64_t pv_tool_call(pv_result *r, const pj_doc *d, int id, int name)
+int64_t pv_tool_call(pv_result *r, const frk_json_doc *d, int id, int name)
 {
     if (r->n_tools == r->cap_tools) {
         size_t cap = r->cap_tools ? r->cap_tools * 2 : 4;
@@ -287,24 +379,24 @@ int64_t pv_tool_call(pv_result *r, const pj_doc *d, int id, int name)
     }
     pv_tool *t = &r->tools[r->n_tools++];
     memset(t, 0, sizeof *t);
-    pu_buf_lit(&t->id, "");
-    pu_buf_lit(&t->name, "");
-    pu_buf_lit(&t->args, "");
-    if (pj_type_of(d, id) == PJ_STRING)
-        pj_cstr(d, id, &t->id);
-    if (pj_type_of(d, name) == PJ_STRING)
-        pj_cstr(d, name, &t->name);
+    frk_buf_lit(&t->id, "");
+    frk_buf_lit(&t->name, "");
+    frk_buf_lit(&t->args, "");
+    if (frk_json_type_of(d, id) == FRK_JSON_STRING)
+        frk_json_cstr(d, id, &t->id);
+    if (frk_json_type_of(d, name) == FRK_JSON_STRING)
+        frk_json_cstr(d, name, &t->name);
     r->oom |= t->id.oom || t->name.oom || t->args.oom;
     return r->oom ? -1 : (int64_t)(r->n_tools - 1);
 }
 
-int pv_tool_args(pv_result *r, int64_t i, const pj_doc *d, int tok, int as_text)
+int pv_tool_args(pv_result *r, int64_t i, const frk_json_doc *d, int tok, int as_text)
 {
-    pu_buf *a = &r->tools[i].args;
-    if (as_text && pj_type_of(d, tok) == PJ_STRING)
-        pj_cstr(d, tok, a);
+    frk_buf *a = &r->tools[i].args;
+    if (as_text && frk_json_type_of(d, tok) == FRK_JSON_STRING)
+        frk_json_cstr(d, tok, a);
     else if (!as_text && tok >= 0)
-        pj_put_value(a, d, tok);
+        frk_json_put_value(a, d, tok);
     r->oom |= a->oom;
     return r->oom ? -1 : 0;
 }
@@ -319,46 +411,46 @@ static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_resu
         return pv_nomem(s, call);
     if (!r->finish[0])
         snprintf(r->finish, sizeof r->finish, "%s", r->n_tools ? "tool_calls" : "stop");
-    pu_buf o = {0};
-    pu_buf_lit(&o, "{\"text\":");
-    pj_put_string(&o, r->text.data ? r->text.data : "", r->text.len);
-    pu_buf_lit(&o, ",\"tool_calls\":[");
+    frk_buf o = {0};
+    frk_buf_lit(&o, "{\"text\":");
+    frk_json_put_string(&o, r->text.data ? r->text.data : "", r->text.len);
+    frk_buf_lit(&o, ",\"tool_calls\":[");
     for (size_t i = 0; i < r->n_tools; i++) {
         const pv_tool *t = &r->tools[i];
         if (i)
-            pu_buf_lit(&o, ",");
-        pu_buf_lit(&o, "{\"id\":");
-        pj_put_string(&o, t->id.data, t->id.len);
-        pu_buf_lit(&o, ",\"name\":");
-        pj_put_string(&o, t->name.data, t->name.len);
-        pu_buf_lit(&o, ",\"arguments\":");
-        pj_doc args;
+            frk_buf_lit(&o, ",");
+        frk_buf_lit(&o, "{\"id\":");
+        frk_json_put_string(&o, t->id.data, t->id.len);
+        frk_buf_lit(&o, ",\"name\":");
+        frk_json_put_string(&o, t->name.data, t->name.len);
+        frk_buf_lit(&o, ",\"arguments\":");
+        frk_json_doc args;
         char err[200];
         if (t->args.len == 0) {
-            pu_buf_lit(&o, "{}");
-        } else if (pj_scan_any(&args, t->args.data, t->args.len, err, sizeof err) != 0) {
-            pj_put_string(&o, t->args.data, t->args.len); /* not JSON: the text itself */
+            frk_buf_lit(&o, "{}");
+        } else if (frk_json_scan_any(&args, t->args.data, t->args.len, err, sizeof err) != 0) {
+            frk_json_put_string(&o, t->args.data, t->args.len); /* not JSON: the text itself */
         } else {
-            if (pj_type_of(&args, 0) != PJ_NULL)
-                pj_put_value(&o, &args, 0);
+            if (frk_json_type_of(&args, 0) != FRK_JSON_NULL)
+                frk_json_put_value(&o, &args, 0);
             else /* json-c read "null" as no document: kept as text, as before */
-                pj_put_string(&o, t->args.data, t->args.len);
-            pj_free(&args);
+                frk_json_put_string(&o, t->args.data, t->args.len);
+            frk_json_free(&args);
         }
-        pu_buf_lit(&o, "}");
+        frk_buf_lit(&o, "}");
     }
-    pu_buf_lit(&o, "],\"finish_reason\":");
-    pj_put_cstr(&o, r->finish);
-    pu_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
-    pj_put_int64(&o, r->in_tokens);
-    pu_buf_lit(&o, ",\"output_tokens\":");
-    pj_put_int64(&o, r->out_tokens);
-    pu_buf_lit(&o, "},\"model\":");
-    pj_put_cstr(&o, r->model);
-    pu_buf_lit(&o, "}");
+    frk_buf_lit(&o, "],\"finish_reason\":");
+    frk_json_put_cstr(&o, r->finish);
+    frk_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
+    frk_json_put_int64(&o, r->in_tokens);
+    frk_buf_lit(&o, ",\"output_tokens\":");
+    frk_json_put_int64(&o, r->out_tokens);
+    frk_buf_lit(&o, "},\"model\":");
+    frk_json_put_cstr(&o, r->model);
+    frk_buf_lit(&o, "}");
     fr_status st =
         o.oom ? pv_nomem(s, call) : pu_output_copy(s->host, call, o.data, o.len, out, out_len);
-    pu_buf_free(&o);
+    frk_buf_free(&o);
     return st;
 }
 
@@ -366,55 +458,58 @@ static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_resu
  * non-empty array of objects with a known role and a string (or null) content; tool
  * calls have string ids and names; tool messages name their call.  Returns FR_OK or
  * FR_E_BAD_REQUEST with the call's error set. */
-static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const pj_doc *req)
+static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const frk_json_doc *req)
 {
     static const char *const roles[] = {"system", "user", "assistant", "tool"};
-    if (pj_type_of(req, 0) != PJ_OBJECT)
+    if (frk_json_type_of(req, 0) != FRK_JSON_OBJECT)
         return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not a JSON object");
-    int msgs = pj_get(req, 0, "messages", PJ_ARRAY), v;
-    if (pj_first(req, msgs) < 0)
+    int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY), v;
+    if (frk_json_first(req, msgs) < 0)
         return pv_fail(s, call, FR_E_BAD_REQUEST, "request needs a non-empty \"messages\" array");
     size_t i = 0;
-    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m), i++) {
-        int role = pj_get(req, m, "role", PJ_STRING);
+    for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m), i++) {
+        int role = frk_json_get(req, m, "role", FRK_JSON_STRING);
         int known = 0;
         for (size_t r = 0; r < PU_COUNT(roles); r++)
             known |= pv_is(req, role, roles[r]);
         if (!known)
             return pv_fail(s, call, FR_E_BAD_REQUEST,
                            "messages[%zu].role must be system, user, assistant or tool", i);
-        v = pj_member(req, m, "content");
-        if (v >= 0 && pj_type_of(req, v) != PJ_NULL && pj_type_of(req, v) != PJ_STRING)
+        v = frk_json_member(req, m, "content");
+        if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL &&
+            frk_json_type_of(req, v) != FRK_JSON_STRING)
             return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu].content must be a string", i);
-        if (pv_is(req, role, "tool") && pj_get(req, m, "tool_call_id", PJ_STRING) < 0)
+        if (pv_is(req, role, "tool") && frk_json_get(req, m, "tool_call_id", FRK_JSON_STRING) < 0)
             return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu] (tool) needs a tool_call_id",
                            i);
-        int tcs = pj_get(req, m, "tool_calls", PJ_ARRAY);
+        int tcs = frk_json_get(req, m, "tool_calls", FRK_JSON_ARRAY);
         size_t j = 0;
-        for (int tc = pj_first(req, tcs); tc >= 0; tc = pj_next(req, tcs, tc), j++) {
-            if (pj_get(req, tc, "id", PJ_STRING) < 0 || pj_get(req, tc, "name", PJ_STRING) < 0)
+        for (int tc = frk_json_first(req, tcs); tc >= 0; tc = frk_json_next(req, tcs, tc), j++) {
+            if (frk_json_get(req, tc, "id", FRK_JSON_STRING) < 0 ||
+                frk_json_get(req, tc, "name", FRK_JSON_STRING) < 0)
                 return pv_fail(s, call, FR_E_BAD_REQUEST,
                                "messages[%zu].tool_calls[%zu] needs string id and name", i, j);
         }
     }
-    int tools = pj_member(req, 0, "tools");
-    if (tools >= 0 && pj_type_of(req, tools) != PJ_NULL) {
-        if (pj_type_of(req, tools) != PJ_ARRAY)
+    int tools = frk_json_member(req, 0, "tools");
+    if (tools >= 0 && frk_json_type_of(req, tools) != FRK_JSON_NULL) {
+        if (frk_json_type_of(req, tools) != FRK_JSON_ARRAY)
             return pv_fail(s, call, FR_E_BAD_REQUEST, "\"tools\" must be an array");
         size_t j = 0;
-        for (int t = pj_first(req, tools); t >= 0; t = pj_next(req, tools, t), j++)
-            if (pj_get(req, t, "name", PJ_STRING) < 0)
+        for (int t = frk_json_first(req, tools); t >= 0; t = frk_json_next(req, tools, t), j++)
+            if (frk_json_get(req, t, "name", FRK_JSON_STRING) < 0)
                 return pv_fail(s, call, FR_E_BAD_REQUEST, "tools[%zu] needs a string name", j);
     }
-    v = pj_member(req, 0, "max_tokens");
-    if (v >= 0 && pj_type_of(req, v) != PJ_NULL &&
-        (pj_type_of(req, v) != PJ_INT || pj_int64(req, v) <= 0))
+    v = frk_json_member(req, 0, "max_tokens");
+    if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL &&
+        (frk_json_type_of(req, v) != FRK_JSON_INT || frk_json_int64(req, v) <= 0))
         return pv_fail(s, call, FR_E_BAD_REQUEST, "\"max_tokens\" must be a positive integer");
-    v = pj_member(req, 0, "stop");
-    if (v >= 0 && pj_type_of(req, v) != PJ_NULL) {
-        int ok = pj_type_of(req, v) == PJ_STRING || pj_type_of(req, v) == PJ_ARRAY;
-        for (int e = pj_first(req, v); ok && e >= 0; e = pj_next(req, v, e))
-            ok = pj_type_of(req, e) == PJ_STRING;
+    v = frk_json_member(req, 0, "stop");
+    if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL) {
+        int ok = frk_json_type_of(req, v) == FRK_JSON_STRING ||
+                 frk_json_type_of(req, v) == FRK_JSON_ARRAY;
+        for (int e = frk_json_first(req, v); ok && e >= 0; e = frk_json_next(req, v, e))
+            ok = frk_json_type_of(req, e) == FRK_JSON_STRING;
         if (!ok)
             return pv_fail(s, call, FR_E_BAD_REQUEST,
                            "\"stop\" must be a string or an array of strings");
@@ -521,28 +616,28 @@ void pv_fini(void *state)
 /* Handles one SSE event: its data, when it looks like JSON, is scanned, and the vendor's
  * handler gets it.  FR_OK or an error with the call's error set. */
 static inline fr_status pv_sse_event(const pv_state *s, fr_call *call, pv_result *res,
-                                     const char *event, const pu_buf *data)
+                                     const char *event, const frk_buf *data)
 {
     char err[200];
     res->chunks++;
     const char *raw = data->data ? data->data : "";
     if (raw[0] != '{')
         return s->vendor->event(s, call, res, event, raw, NULL);
-    pj_doc doc;
+    frk_json_doc doc;
     fr_status st;
-    if (pj_scan_any(&doc, raw, data->len, err, sizeof err) != 0)
+    if (frk_json_scan_any(&doc, raw, data->len, err, sizeof err) != 0)
         st = pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not valid JSON: %s",
                      res->chunks, err);
     else
         st = s->vendor->event(s, call, res, event, raw, &doc);
-    pj_free(&doc);
+    frk_json_free(&doc);
     return st;
 }
 
 static inline void pv_feed_free(pv_feed *f)
 {
-    pu_buf_free(&f->pending);
-    pu_buf_free(&f->data);
+    frk_buf_free(&f->pending);
+    frk_buf_free(&f->data);
 }
 
 /* Takes the next piece of the body: every event it completes goes to the vendor's
@@ -554,14 +649,14 @@ static inline fr_status pv_feed_body(void *ud, const char *bytes, size_t len)
     f->fed += len;
     if (f->st != FR_OK || f->res->done)
         return f->st; /* what follows the terminator is ignored */
-    pu_buf_append(&f->pending, bytes, len);
+    frk_buf_append(&f->pending, bytes, len);
     if (f->pending.oom)
         return f->st = pv_nomem(f->s, f->call);
     const char *pos = f->pending.data, *end = pos + f->pending.len;
     char event[64];
     int rc;
     while (f->st == FR_OK && !f->res->done &&
-           (rc = pv_sse_next(&pos, end, event, sizeof event, &f->data)) != 0)
+           (rc = frk_sse_next(&pos, end, event, sizeof event, &f->data)) != 0)
         f->st =
             rc < 0 ? pv_nomem(f->s, f->call) : pv_sse_event(f->s, f->call, f->res, event, &f->data);
     size_t used = (size_t)(pos - f->pending.data);
@@ -618,16 +713,16 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
     const pv_state *s = state;
     const fr_host_api *host = s->host;
     char err[200], path[512];
-    pj_doc req;
-    if (pj_scan_any(&req, request, request_len, err, sizeof err) != 0)
+    frk_json_doc req;
+    if (frk_json_scan_any(&req, request, request_len, err, sizeof err) != 0)
         return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not valid JSON: %s", err);
     fr_status st = pv_check_request(s, call, &req);
-    pu_buf model = {0}, body = {0};
-    int mt = st == FR_OK ? pj_get(&req, 0, "model", PJ_STRING) : -1;
+    frk_buf model = {0}, body = {0};
+    int mt = st == FR_OK ? frk_json_get(&req, 0, "model", FRK_JSON_STRING) : -1;
     if (mt >= 0)
-        pj_cstr(&req, mt, &model);
+        frk_json_cstr(&req, mt, &model);
     else
-        pu_buf_append(&model, s->cfg->model, strlen(s->cfg->model));
+        frk_buf_append(&model, s->cfg->model, strlen(s->cfg->model));
     if (st == FR_OK && model.oom)
         st = pv_nomem(s, call);
     if (st == FR_OK)
@@ -636,17 +731,17 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
         st = pv_nomem(s, call);
     pv_result res = {.cur = -1};
     pv_set(res.model, sizeof res.model, model.data);
-    pu_buf_free(&model);
-    pj_free(&req);
+    frk_buf_free(&model);
+    frk_json_free(&req);
     if (st != FR_OK) {
-        pu_buf_free(&body);
+        frk_buf_free(&body);
         return st;
     }
 
     size_t url_len = strlen(s->base) + strlen(path) + 1;
     char *url = host->alloc(call, url_len);
     if (!url) {
-        pu_buf_free(&body);
+        frk_buf_free(&body);
         return pv_nomem(s, call);
     }
     size_t base_len = strlen(s->base);
@@ -683,7 +778,7 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
     }
     fr_http_response resp = {0};
     st = host->http(call, &hr, &resp);
-    pu_buf_free(&body);
+    frk_buf_free(&body);
     if (stream) {
         st = pv_feed_end(&feed, st, &resp);
         pv_feed_free(&feed);
@@ -695,19 +790,19 @@ static inline fr_status pv_complete(void *state, fr_call *call, const char *requ
         return pv_http_error(s, call, &resp);
     } else {
         /* Scanned, not parsed into a tree: the answer is read once, in place. */
-        pj_doc wire;
-        if (pj_scan_any(&wire, resp.body, resp.body_len, err, sizeof err) != 0) {
+        frk_json_doc wire;
+        if (frk_json_scan_any(&wire, resp.body, resp.body_len, err, sizeof err) != 0) {
             st = pv_fail(s, call, FR_E_BAD_RESPONSE,
                          "HTTP %d with a body that is not valid JSON: %s", resp.status, err);
-        } else if (pj_type_of(&wire, 0) != PJ_OBJECT) {
+        } else if (frk_json_type_of(&wire, 0) != FRK_JSON_OBJECT) {
             st = pv_fail(s, call, FR_E_BAD_RESPONSE, "HTTP %d: the answer is not a JSON object",
                          resp.status);
-        } else if (pj_get(&wire, 0, "error", PJ_OBJECT) >= 0) {
+        } else if (frk_json_get(&wire, 0, "error", FRK_JSON_OBJECT) >= 0) {
             st = pv_error_object(s, call, &wire, 0);
         } else {
             st = s->vendor->parse(s, call, &wire, &res);
         }
-        pj_free(&wire);
+        frk_json_free(&wire);
     }
     if (st == FR_OK)
         st = pv_result_json(s, call, &res, response, response_len);
@@ -727,7 +822,7 @@ fr_status pv_complete_stream(void *state, fr_call *call, const char *request, si
     return pv_complete(state, call, request, request_len, 1, response, response_len);
 }
 
-int64_t pv_int(const pj_doc *d, int obj, const char *key)
+int64_t pv_int(const frk_json_doc *d, int obj, const char *key)
 {
-    return pj_int64(d, pj_get(d, obj, key, PJ_INT));
+    return frk_json_int64(d, frk_json_get(d, obj, key, FRK_JSON_INT));
 }

@@ -1,12 +1,13 @@
 /* Helpers shared by the HTTP provider plugins (openai, anthropic, gemini): options and
  * state common to all vendors, reading the normalized request and writing vendor bodies
- * over the scanner (json_scan.h, in json-c's exact compact form), vendor error bodies,
- * the request/response driver and the normalized response.  The vendor-neutral HTTP
- * pieces (error classes, Retry-After, the SSE parser) are in provider_wire.h.
+ * with the kit's JSON scanner and writer (in json-c's exact compact form), vendor error
+ * bodies and their classification, the request/response driver and the normalized
+ * response.  The vendor-neutral HTTP pieces (classes by HTTP status, Retry-After, the SSE
+ * parser) are the kit's (include/fluxroute/kit.h).
  *
- * In the static helper library like plugin_util.h: each plugin links its own copy and
- * exports nothing but fluxroute_plugin_v1.  Nothing here keeps shared mutable state, so every
- * function is thread-safe; per-call data lives on the stack, in pv_result or the arena.
+ * In the plugins' helper library like plugin_util.h: each plugin links its own copy and
+ * exports nothing but fluxroute_plugin_v1.  Nothing here keeps shared mutable state, so
+ * every function is thread-safe; per-call data lives on the stack, in pv_result or the arena.
  *
  * A vendor plugin supplies a pv_vendor table (build the wire request, parse a whole
  * response, handle one SSE event) and calls pv_init / pv_fini / pv_complete.  The
@@ -22,11 +23,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <fluxroute/kit.h>
 #include <fluxroute/plugin.h>
 
-#include "kit/json.h"
 #include "plugin_util.h"
-#include "kit/wire.h"
+
+/* ---- Error classification ------------------------------------------------------------ */
+
+/* The status for a vendor failure: by HTTP status when there is one (http > 0,
+ * frk_http_status), else by the vendor's error type/code (in-stream errors).  Bad
+ * requests are refined into context_window and content_policy by the code, type and
+ * message. */
+fr_status pv_classify(int http, const char *code, const char *type, const char *message);
 
 /* ---- Options and state ------------------------------------------------------------- */
 
@@ -97,12 +105,12 @@ typedef struct pv_state {
  * (cut at a NUL); args is the arguments' JSON text (a whole answer's value as written, or
  * the fragments of a stream joined), read back by pv_result_json. */
 typedef struct pv_tool {
-    pu_buf id, name, args;
+    frk_buf id, name, args;
 } pv_tool;
 
 /* What a response says, normalized.  Filled by the vendor's parse/event callbacks. */
 typedef struct pv_result {
-    pu_buf text;
+    frk_buf text;
     pv_tool *tools; /* n_tools tool calls, in order (heap) */
     size_t n_tools, cap_tools;
     int oom;
@@ -123,53 +131,53 @@ typedef struct pv_vendor {
      * pv_check_request) into body, in json-c's compact form, and the URL path (appended
      * to base_url) into path.  Returns FR_OK or FR_E_BAD_REQUEST/FR_E_NOMEM with the
      * call's error set. */
-    fr_status (*build)(const pv_state *s, fr_call *call, const pj_doc *req, const char *model,
-                       int stream, pu_buf *body, char *path, size_t path_size);
+    fr_status (*build)(const pv_state *s, fr_call *call, const frk_json_doc *req, const char *model,
+                       int stream, frk_buf *body, char *path, size_t path_size);
     /* Parses a whole (non-streamed) 2xx JSON answer, a scanned object, into res.  FR_OK
      * or an error status with the call's error set (FR_E_BAD_RESPONSE for missing
      * fields). */
-    fr_status (*parse)(const pv_state *s, fr_call *call, const pj_doc *wire, pv_result *res);
+    fr_status (*parse)(const pv_state *s, fr_call *call, const frk_json_doc *wire, pv_result *res);
     /* Handles one SSE event (`event` may be "" when the stream names none; `data` is the
      * scanned JSON data, or NULL for non-JSON data such as "[DONE]", whose raw text is
      * `raw`).  Sets res->done at the terminator.  FR_OK or an error with the call's error
      * set. */
     fr_status (*event)(const pv_state *s, fr_call *call, pv_result *res, const char *event,
-                       const char *raw, const pj_doc *data);
+                       const char *raw, const frk_json_doc *data);
 } pv_vendor;
 
 /* ---- Reading and writing JSON ------------------------------------------------------ */
 
 /* 1 when string token tok, read as C code reads json-c's strings (cut at a NUL), is lit. */
-int pv_is(const pj_doc *d, int tok, const char *lit);
+int pv_is(const frk_json_doc *d, int tok, const char *lit);
 
 /* A separator before the next member or element: none right after an opening bracket.
  * (No JSON value ends in '{' or '[', so the last byte tells.) */
-void pv_sep(pu_buf *o);
+void pv_sep(frk_buf *o);
 
 /* Starts member `key` (a plain literal) of the object being written. */
-void pv_key(pu_buf *o, const char *key);
+void pv_key(frk_buf *o, const char *key);
 
 /* Writes string token tok as a C string (cut at a NUL); "" when tok is not a string. */
-void pv_put_text(pu_buf *o, const pj_doc *d, int tok);
+void pv_put_text(frk_buf *o, const frk_json_doc *d, int tok);
 
 /* Copies member `key` of object token obj, when present and not null, as member `as`. */
-void pv_put_member(pu_buf *o, const char *as, const pj_doc *d, int obj, const char *key);
+void pv_put_member(frk_buf *o, const char *as, const frk_json_doc *d, int obj, const char *key);
 
 /* Writes tool arguments token tok as an object: a JSON object as is, a string holding
  * one as that object, anything else as {}. */
-void pv_put_args_object(pu_buf *o, const pj_doc *d, int tok);
+void pv_put_args_object(frk_buf *o, const frk_json_doc *d, int tok);
 
 /* The stop sequences as member `as`: an array as is, a single string as a one-element
  * array; nothing when the request has none. */
-void pv_put_stop(pu_buf *o, const char *as, const pj_doc *req);
+void pv_put_stop(frk_buf *o, const char *as, const frk_json_doc *req);
 
 /* Writes the request's tools, when it has any: `head`, then each tool's name, description
  * and parameters between `open` and `close`, then `tail` (the vendor's wrapping). */
-void pv_put_tools(pu_buf *b, const pj_doc *req, const char *head, const char *open,
+void pv_put_tools(frk_buf *b, const frk_json_doc *req, const char *head, const char *open,
                   const char *close, const char *tail);
 
 /* 1 when the request asks for a JSON object answer (response_format.type). */
-int pv_wants_json(const pj_doc *req);
+int pv_wants_json(const frk_json_doc *req);
 
 /* ---- Failures ------------------------------------------------------------------------ */
 
@@ -184,31 +192,32 @@ fr_status pv_nomem(const pv_state *s, fr_call *call);
 /* ---- Vendor errors ------------------------------------------------------------------- */
 
 /* Fails the call for an in-band error object (in a stream or a 2xx body). */
-fr_status pv_error_object(const pv_state *s, fr_call *call, const pj_doc *body, int http);
+fr_status pv_error_object(const pv_state *s, fr_call *call, const frk_json_doc *body, int http);
 
 /* ---- Results ------------------------------------------------------------------------- */
 
 /* Appends text from a whole response: string token tok (cut at a NUL), if it is one. */
-void pv_text(pv_result *r, const pj_doc *d, int tok);
+void pv_text(pv_result *r, const frk_json_doc *d, int tok);
 
 /* Streaming: appends a text delta and hands it to the host.  FR_OK, or the host's
  * status when it stops the stream (the call's error set). */
 fr_status pv_delta(const pv_state *s, fr_call *call, pv_result *r, const char *t, size_t n);
 
 /* pv_delta of string token tok (cut at a NUL); nothing when tok is not a string. */
-fr_status pv_delta_text(const pv_state *s, fr_call *call, pv_result *r, const pj_doc *d, int tok);
+fr_status pv_delta_text(const pv_state *s, fr_call *call, pv_result *r, const frk_json_doc *d,
+                        int tok);
 
 /* Copies the C string src into dst (size bytes), cut to fit; nothing when src is NULL. */
 void pv_set(char *dst, size_t size, const char *src);
 
 /* Adds a tool call whose id and name are string tokens of d (either may be -1: ""), its
  * arguments to follow with pv_tool_args.  Returns its index, or -1 on OOM. */
-int64_t pv_tool_call(pv_result *r, const pj_doc *d, int id, int name);
+int64_t pv_tool_call(pv_result *r, const frk_json_doc *d, int id, int name);
 
 /* Appends to tool call i's arguments: value token tok as JSON text (a whole answer's
  * arguments object), or with as_text the text of string token tok (a streamed fragment,
  * or arguments sent as JSON text), cut at a NUL.  Returns 0, or -1 on OOM. */
-int pv_tool_args(pv_result *r, int64_t i, const pj_doc *d, int tok, int as_text);
+int pv_tool_args(pv_result *r, int64_t i, const frk_json_doc *d, int tok, int as_text);
 
 /* ---- Request validation -------------------------------------------------------------- */
 
@@ -230,10 +239,10 @@ typedef struct pv_feed {
     const pv_state *s;
     fr_call *call;
     pv_result *res;
-    pu_buf pending; /* bytes after the last complete event */
-    pu_buf data;    /* scratch: the data of the event being read */
-    size_t fed;     /* body bytes handed over so far */
-    fr_status st;   /* the first failure: nothing is parsed after it */
+    frk_buf pending; /* bytes after the last complete event */
+    frk_buf data;    /* scratch: the data of the event being read */
+    size_t fed;      /* body bytes handed over so far */
+    fr_status st;    /* the first failure: nothing is parsed after it */
 } pv_feed;
 
 /* The descriptor's complete and complete_stream callbacks. */
@@ -245,6 +254,6 @@ fr_status pv_complete_stream(void *state, fr_call *call, const char *request, si
 
 /* Usage counters: integer member `key` of object token obj, or 0 (missing counts are not
  * an error: some compatible servers omit them). */
-int64_t pv_int(const pj_doc *d, int obj, const char *key);
+int64_t pv_int(const frk_json_doc *d, int obj, const char *key);
 
 #endif /* FR_PROVIDER_UTIL_H */

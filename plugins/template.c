@@ -85,7 +85,7 @@ int pu_tmpl_check(const char *tmpl, const char *const *first_ok, char *err, size
 
 /* Looks up path (path_len bytes) under token root of d.  Returns the value's token (a JSON
  * null included), or -1 when the path is not there. */
-static inline int pu_tmpl_lookup(const pj_doc *d, int root, const char *path, size_t path_len)
+static inline int pu_tmpl_lookup(const frk_json_doc *d, int root, const char *path, size_t path_len)
 {
     int cur = root;
     size_t i = 0;
@@ -99,14 +99,14 @@ static inline int pu_tmpl_lookup(const pj_doc *d, int root, const char *path, si
             return -1;
         memcpy(key, path + i, n);
         key[n] = '\0';
-        if (pj_type_of(d, cur) == PJ_OBJECT) {
-            cur = pj_member(d, cur, key);
-        } else if (pj_type_of(d, cur) == PJ_ARRAY) {
+        if (frk_json_type_of(d, cur) == FRK_JSON_OBJECT) {
+            cur = frk_json_member(d, cur, key);
+        } else if (frk_json_type_of(d, cur) == FRK_JSON_ARRAY) {
             if (strspn(key, "0123456789") != n)
                 return -1;
             errno = 0;
             unsigned long long idx = strtoull(key, NULL, 10);
-            cur = errno || idx > SIZE_MAX ? -1 : pj_at(d, cur, (size_t)idx);
+            cur = errno || idx > SIZE_MAX ? -1 : frk_json_at(d, cur, (size_t)idx);
         } else {
             return -1; /* a scalar (or null) has no members */
         }
@@ -117,8 +117,8 @@ static inline int pu_tmpl_lookup(const pj_doc *d, int root, const char *path, si
     return cur;
 }
 
-fr_status pu_tmpl_render(const char *tmpl, const pj_doc *d, pu_buf *out, int *missing, char *err,
-                         size_t errlen)
+fr_status pu_tmpl_render(const char *tmpl, const frk_json_doc *d, frk_buf *out, int *missing,
+                         char *err, size_t errlen)
 {
     const char *pos = tmpl, *lit, *path;
     size_t lit_len, path_len;
@@ -126,7 +126,7 @@ fr_status pu_tmpl_render(const char *tmpl, const pj_doc *d, pu_buf *out, int *mi
     for (;;) {
         if (pu_tmpl_next(&pos, &lit, &lit_len, &path, &path_len, err, errlen) != 0)
             return FR_E_CONFIG;
-        pu_buf_append(out, lit, lit_len);
+        frk_buf_append(out, lit, lit_len);
         if (!path)
             break;
         int val = pu_tmpl_lookup(d, 0, path, path_len);
@@ -135,10 +135,10 @@ fr_status pu_tmpl_render(const char *tmpl, const pj_doc *d, pu_buf *out, int *mi
             *missing = 1;
             return FR_E_CONFIG;
         }
-        if (pj_type_of(d, val) == PJ_STRING)
-            pj_str(d, val, out);
+        if (frk_json_type_of(d, val) == FRK_JSON_STRING)
+            frk_json_str(d, val, out);
         else
-            pj_put_value(out, d, val); /* compact JSON, as json-c writes it */
+            frk_json_put_value(out, d, val); /* compact JSON, as json-c writes it */
     }
     return out->oom ? FR_E_NOMEM : FR_OK;
 }

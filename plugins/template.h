@@ -8,7 +8,7 @@
 
 #include <fluxroute/plugin.h>
 
-#include "kit/json.h"
+#include <fluxroute/kit.h>
 #include "plugin_util.h"
 
 /* ---- Templates -----------------------------------------------------------------------
@@ -26,7 +26,7 @@ int pu_tmpl_check(const char *tmpl, const char *const *first_ok, char *err, size
 /* Renders tmpl against the document d (paths start at its value) into out (appended).
  * Returns FR_OK; FR_E_CONFIG for a syntax error or a path not in d (the path or the
  * reason is written to err, `*missing` set to 1 for a missing path); FR_E_NOMEM on OOM. */
-fr_status pu_tmpl_render(const char *tmpl, const pj_doc *d, pu_buf *out, int *missing, char *err,
-                         size_t errlen);
+fr_status pu_tmpl_render(const char *tmpl, const frk_json_doc *d, frk_buf *out, int *missing,
+                         char *err, size_t errlen);
 
 #endif /* FR_PLUGIN_TEMPLATE_H */

@@ -1,109 +1,20 @@
-/* provider_wire.c: the vendor-neutral HTTP pieces of the providers (provider_wire.h). */
-#include "wire.h"
+/* The kit's HTTP pieces (include/fluxroute/kit.h): Retry-After values and HTTP-dates,
+ * header look-up in a raw header block, and the server-sent-events parser.  Pure
+ * functions: no state, and no clock but the one the caller passes in. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
-/* Substrings (lower case) that mark a refused request as too long for the model, or as
- * refused by a content policy.  Checked in the vendor's code, type and message. */
-static inline const char *const *pv_context_marks(void)
-{
-    static const char *const marks[] = {"context_length_exceeded",
-                                        "context length",
-                                        "context window",
-                                        "context_window",
-                                        "too long",
-                                        "token limit",
-                                        "maximum number of tokens",
-                                        "input token count",
-                                        "maximum context",
-                                        "too many tokens",
-                                        NULL};
-    return marks;
-}
+#include <fluxroute/kit.h>
 
-static inline const char *const *pv_policy_marks(void)
+static int is_space(char c)
 {
-    static const char *const marks[] = {
-        "content_policy",      "content policy",    "content_filter",
-        "content filter",      "content filtering", "safety system",
-        "responsibleaipolicy", "blocked by",        NULL};
-    return marks;
-}
-
-/* 1 when the lower-cased text contains one of marks. */
-static inline int pv_has_mark(const char *text, const char *const *marks)
-{
-    if (!text)
-        return 0;
-    char low[512];
-    size_t n = 0;
-    for (; text[n] && n + 1 < sizeof low; n++)
-        low[n] = (char)tolower((unsigned char)text[n]);
-    low[n] = '\0';
-    for (size_t i = 0; marks[i]; i++)
-        if (strstr(low, marks[i]))
-            return 1;
-    return 0;
-}
-
-fr_status pv_classify(int http, const char *code, const char *type, const char *message)
-{
-    static const pv_http_class by_http[] = {
-        {400, FR_E_BAD_REQUEST},
-        {401, FR_E_AUTH},
-        {403, FR_E_AUTH},
-        {404, FR_E_BAD_REQUEST},
-        {408, FR_E_REQUEST_TIMEOUT},
-        {413, FR_E_BAD_REQUEST},
-        {422, FR_E_BAD_REQUEST},
-        {429, FR_E_RATE_LIMITED},
-        {500, FR_E_UNAVAILABLE},
-        {502, FR_E_UNAVAILABLE},
-        {503, FR_E_OVERLOADED},
-        {504, FR_E_UNAVAILABLE},
-        {529, FR_E_OVERLOADED},
-    };
-    static const pv_name_class by_name[] = {
-        {"overloaded_error", FR_E_OVERLOADED},
-        {"rate_limit_error", FR_E_RATE_LIMITED},
-        {"rate_limit_exceeded", FR_E_RATE_LIMITED},
-        {"RESOURCE_EXHAUSTED", FR_E_RATE_LIMITED},
-        {"authentication_error", FR_E_AUTH},
-        {"permission_error", FR_E_AUTH},
-        {"UNAUTHENTICATED", FR_E_AUTH},
-        {"PERMISSION_DENIED", FR_E_AUTH},
-        {"invalid_request_error", FR_E_BAD_REQUEST},
-        {"INVALID_ARGUMENT", FR_E_BAD_REQUEST},
-        {"UNAVAILABLE", FR_E_OVERLOADED},
-        {"timeout_error", FR_E_REQUEST_TIMEOUT},
-        {"DEADLINE_EXCEEDED", FR_E_UNAVAILABLE},
-    };
-    fr_status st = 0;
-    for (size_t i = 0; http > 0 && i < PU_COUNT(by_http); i++)
-        if (by_http[i].http == http)
-            st = by_http[i].st;
-    if (!st && http >= 500)
-        st = FR_E_UNAVAILABLE;
-    else if (!st && http >= 400)
-        st = FR_E_BAD_REQUEST;
-    for (size_t i = 0; !st && i < PU_COUNT(by_name); i++)
-        if ((code && strcmp(code, by_name[i].name) == 0) ||
-            (type && strcmp(type, by_name[i].name) == 0))
-            st = by_name[i].st;
-    if (!st)
-        st = FR_E_UNAVAILABLE; /* an unexplained in-stream failure: the service's fault */
-    if (st == FR_E_BAD_REQUEST) {
-        const char *texts[] = {code, type, message};
-        for (size_t i = 0; i < 3 && st == FR_E_BAD_REQUEST; i++)
-            if (pv_has_mark(texts[i], pv_context_marks()))
-                st = FR_E_CONTEXT_WINDOW;
-        for (size_t i = 0; i < 3 && st == FR_E_BAD_REQUEST; i++)
-            if (pv_has_mark(texts[i], pv_policy_marks()))
-                st = FR_E_CONTENT_POLICY;
-    }
-    return st;
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static inline int64_t pv_days_from_civil(int64_t y, unsigned m, unsigned d)
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -113,7 +24,7 @@ static inline int64_t pv_days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-int pv_parse_http_date(const char *v, size_t n, int64_t *epoch_s)
+int frk_http_date(const char *v, size_t n, int64_t *epoch_s)
 {
     static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -142,15 +53,15 @@ int pv_parse_http_date(const char *v, size_t n, int64_t *epoch_s)
 #undef PV_D2
     if (!wd || !m || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
         return -1;
-    *epoch_s = pv_days_from_civil(year, m, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss;
+    *epoch_s = days_from_civil(year, m, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss;
     return 0;
 }
 
-int pv_parse_retry_after(const char *v, size_t n, int64_t now_us, int64_t *delay_us)
+int frk_retry_after(const char *v, size_t n, int64_t now_us, int64_t *delay_us)
 {
-    while (n && pu_is_space(*v))
+    while (n && is_space(*v))
         v++, n--;
-    while (n && pu_is_space(v[n - 1]))
+    while (n && is_space(v[n - 1]))
         n--;
     if (n == 0)
         return -1;
@@ -158,7 +69,7 @@ int pv_parse_retry_after(const char *v, size_t n, int64_t now_us, int64_t *delay
         int64_t us = 0;
         size_t i = 0;
         for (; i < n && isdigit((unsigned char)v[i]); i++)
-            us = us > PV_RETRY_AFTER_MAX_US ? us : us * 10 + (v[i] - '0') * 1000000LL;
+            us = us > FRK_RETRY_AFTER_MAX_US ? us : us * 10 + (v[i] - '0') * 1000000LL;
         if (i < n && v[i] == '.') {
             int64_t scale = 100000;
             for (i++; i < n && isdigit((unsigned char)v[i]); i++, scale /= 10)
@@ -166,18 +77,19 @@ int pv_parse_retry_after(const char *v, size_t n, int64_t now_us, int64_t *delay
         }
         if (i != n)
             return -1;
-        *delay_us = us > PV_RETRY_AFTER_MAX_US ? PV_RETRY_AFTER_MAX_US : us;
+        *delay_us = us > FRK_RETRY_AFTER_MAX_US ? FRK_RETRY_AFTER_MAX_US : us;
         return 0;
     }
     int64_t at;
-    if (pv_parse_http_date(v, n, &at) != 0)
+    if (frk_http_date(v, n, &at) != 0)
         return -1;
     int64_t d = at * 1000000 - now_us;
-    *delay_us = d < 0 ? 0 : d > PV_RETRY_AFTER_MAX_US ? PV_RETRY_AFTER_MAX_US : d;
+    *delay_us = d < 0 ? 0 : d > FRK_RETRY_AFTER_MAX_US ? FRK_RETRY_AFTER_MAX_US : d;
     return 0;
 }
 
-int pv_header(const char *block, size_t block_len, const char *name, const char **val, size_t *len)
+int frk_http_header(const char *block, size_t block_len, const char *name, const char **val,
+                    size_t *len)
 {
     const char *p = block, *end = block + block_len, *found = NULL;
     size_t nlen = strlen(name), flen = 0;
@@ -205,7 +117,7 @@ int pv_header(const char *block, size_t block_len, const char *name, const char 
     return 1;
 }
 
-int pv_sse_next(const char **pos, const char *end, char *event, size_t event_size, pu_buf *data)
+int frk_sse_next(const char **pos, const char *end, char *event, size_t event_size, frk_buf *data)
 {
     const char *p = *pos, *start = p; /* start: where the current event begins */
     int have = 0;
@@ -240,8 +152,8 @@ int pv_sse_next(const char **pos, const char *end, char *event, size_t event_siz
         size_t vlen = (size_t)(eol - v);
         if (flen == 4 && memcmp(p, "data", 4) == 0) {
             if (have && data->len)
-                pu_buf_append(data, "\n", 1);
-            pu_buf_append(data, v, vlen);
+                frk_buf_append(data, "\n", 1);
+            frk_buf_append(data, v, vlen);
             have = 1;
         } else if (flen == 5 && memcmp(p, "event", 5) == 0) {
             snprintf(event, event_size, "%.*s", (int)vlen, v);
@@ -253,4 +165,16 @@ int pv_sse_next(const char **pos, const char *end, char *event, size_t event_siz
     }
     *pos = start;
     return 0;
+}
+
+int frk_retry_after_response(const fr_host_api *host, fr_call *call, const fr_http_response *resp,
+                             int64_t *delay_us)
+{
+    const char *v;
+    size_t n;
+    if (!resp || !frk_http_header(resp->headers, resp->headers_len, "retry-after", &v, &n))
+        return -1;
+    /* The clock only for a date: delta-seconds need no "now". */
+    int64_t now_us = n && isdigit((unsigned char)*v) ? 0 : host->clock_us(call);
+    return frk_retry_after(v, n, now_us, delay_us);
 }

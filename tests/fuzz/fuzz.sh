@@ -24,9 +24,10 @@ fuzzer() {
 }
 # Builds the named plugins with ASan, UBSan and coverage under tests/fuzz/plugins, where
 # the fuzzer then loads them from.
-# The plugins' helper sources (plugins/libfrplugin.a in the normal build).
-PLUGIN_HELPERS="$SRCDIR/plugins/plugin_util.c $SRCDIR/sdk/kit/json.c $SRCDIR/plugins/template.c \
-  $SRCDIR/sdk/kit/wire.c $SRCDIR/plugins/provider_util.c"
+# The plugins' helper sources (plugins/libfrplugin.la and the kit in the normal build).
+PLUGIN_HELPERS="$SRCDIR/plugins/plugin_util.c $SRCDIR/plugins/template.c $SRCDIR/plugins/provider_util.c \
+  $SRCDIR/sdk/kit/buf.c $SRCDIR/sdk/kit/json.c $SRCDIR/sdk/kit/jsonc.c $SRCDIR/sdk/kit/status.c \
+  $SRCDIR/sdk/kit/wire.c"
 instrumented_plugins() {
   mkdir -p tests/fuzz/plugins
   for p in "$@"; do
