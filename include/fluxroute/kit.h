@@ -171,6 +171,22 @@ static inline int frk_json_next(const frk_json_doc *d, int arr, int e)
     return k < d->tok[arr].next ? (int)k : -1;
 }
 
+/* Walking an object's members in order: key token k (a string), value token k + 1:
+ *   for (int k = frk_json_first_key(d, obj); k >= 0; k = frk_json_next_key(d, obj, k)) ...
+ * frk_json_first_key is -1 for an empty object or a token that is not an object. */
+static inline int frk_json_first_key(const frk_json_doc *d, int obj)
+{
+    if (obj < 0 || d->tok[obj].type != FRK_JSON_OBJECT || d->tok[obj].next == (uint32_t)obj + 1)
+        return -1;
+    return obj + 1;
+}
+
+static inline int frk_json_next_key(const frk_json_doc *d, int obj, int k)
+{
+    uint32_t next = d->tok[k + 1].next;
+    return next < d->tok[obj].next ? (int)next : -1;
+}
+
 /* The number of elements of an array token, or of members of an object token; 0 for
  * anything else. */
 FRK_API size_t frk_json_count(const frk_json_doc *d, int arr);
