@@ -1,5 +1,6 @@
-/* Unit tests of plugins/json_scan.h, the plugins' fast JSON path, held against json-c:
- * every document json-c reads must scan (frk_json_scan_any) and write back (frk_json_put_value) to
+/* Unit tests of the plugin kit's JSON scanner and writer (sdk/kit/json.c), the plugins'
+ * fast JSON path, held against json-c: every document json-c reads must scan
+ * (frk_json_scan_any) and write back (frk_json_put_value) to
  * exactly json-c's own compact text, look-ups must find what json-c finds, and strict
  * scanning (frk_json_scan) must refuse what RFC 8259 refuses.  Besides hand-picked cases, a
  * seeded generator makes thousands of documents with the awkward parts (escapes,
