@@ -4,7 +4,7 @@
  * a plugin from $FR_BUILDDIR/plugins/NAME.so and running one request.
  *
  * Header-only, for tests/test_providers.c, tests/test_provider_wire.c and
- * tests/fuzz/fuzz_provider.c; include after plugin_util.h.  Single-threaded. */
+ * tests/fuzz/fuzz_provider.c.  Single-threaded. */
 #ifndef FR_TEST_PROVIDER_HOST_H
 #define FR_TEST_PROVIDER_HOST_H
 
