@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libyaml-dev libjson-c-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev \
   libcunit1-dev libsqlite3-dev valgrind jq curl gnutls-bin libhiredis-dev redis-server \
-  prometheus python3 wrk"
+  prometheus python3 wrk groff-base"
 
 missing=""
 for p in $PACKAGES; do

@@ -10,10 +10,10 @@
  * content_block_start/delta/stop, message_delta and message_stop events. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 #include "provider_util.h"
 
@@ -39,126 +39,127 @@ static const fr_option anthropic_options[] = {
 
 /* Writes the content of an assistant message with tool calls: optional text, then
  * tool_use blocks whose input is the arguments object. */
-static void tool_use_content(pu_buf *o, const pj_doc *d, int m)
+static void tool_use_content(frk_buf *o, const frk_json_doc *d, int m)
 {
-    int text = pj_get(d, m, "content", PJ_STRING), tcs = pj_get(d, m, "tool_calls", PJ_ARRAY);
-    pu_buf_lit(o, "[");
+    int text = frk_json_get(d, m, "content", FRK_JSON_STRING),
+        tcs = frk_json_get(d, m, "tool_calls", FRK_JSON_ARRAY);
+    frk_buf_lit(o, "[");
     if (text >= 0 && !pv_is(d, text, "")) {
-        pu_buf_lit(o, "{\"type\":\"text\",\"text\":");
+        frk_buf_lit(o, "{\"type\":\"text\",\"text\":");
         pv_put_text(o, d, text);
-        pu_buf_lit(o, "}");
+        frk_buf_lit(o, "}");
     }
-    for (int tc = pj_first(d, tcs); tc >= 0; tc = pj_next(d, tcs, tc)) {
+    for (int tc = frk_json_first(d, tcs); tc >= 0; tc = frk_json_next(d, tcs, tc)) {
         pv_sep(o);
-        pu_buf_lit(o, "{\"type\":\"tool_use\",\"id\":");
-        pv_put_text(o, d, pj_get(d, tc, "id", PJ_STRING));
-        pu_buf_lit(o, ",\"name\":");
-        pv_put_text(o, d, pj_get(d, tc, "name", PJ_STRING));
-        pu_buf_lit(o, ",\"input\":");
-        pv_put_args_object(o, d, pj_member(d, tc, "arguments"));
-        pu_buf_lit(o, "}");
+        frk_buf_lit(o, "{\"type\":\"tool_use\",\"id\":");
+        pv_put_text(o, d, frk_json_get(d, tc, "id", FRK_JSON_STRING));
+        frk_buf_lit(o, ",\"name\":");
+        pv_put_text(o, d, frk_json_get(d, tc, "name", FRK_JSON_STRING));
+        frk_buf_lit(o, ",\"input\":");
+        pv_put_args_object(o, d, frk_json_member(d, tc, "arguments"));
+        frk_buf_lit(o, "}");
     }
-    pu_buf_lit(o, "]");
+    frk_buf_lit(o, "]");
 }
 
 /* Appends the text of string token tok (cut at a NUL) to the system prompt being joined. */
-static void system_append(pu_buf *system, const pj_doc *d, int tok, int sep)
+static void system_append(frk_buf *system, const frk_json_doc *d, int tok, int sep)
 {
     if (sep && system->len)
-        pu_buf_lit(system, "\n\n");
+        frk_buf_lit(system, "\n\n");
     if (tok >= 0)
-        pj_cstr(d, tok, system);
+        frk_json_cstr(d, tok, system);
 }
 
-static fr_status anthropic_build(const pv_state *s, fr_call *call, const pj_doc *req,
-                                 const char *model, int stream, pu_buf *b, char *path,
+static fr_status anthropic_build(const pv_state *s, fr_call *call, const frk_json_doc *req,
+                                 const char *model, int stream, frk_buf *b, char *path,
                                  size_t path_size)
 {
     (void)call;
     const anthropic_config *cfg = (const anthropic_config *)s->cfg;
-    int msgs = pj_get(req, 0, "messages", PJ_ARRAY);
+    int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY);
     /* `system` and every system message join into the top-level system. */
-    pu_buf system = {0};
-    system_append(&system, req, pj_get(req, 0, "system", PJ_STRING), 0);
-    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m)) {
-        int role = pj_get(req, m, "role", PJ_STRING);
+    frk_buf system = {0};
+    system_append(&system, req, frk_json_get(req, 0, "system", FRK_JSON_STRING), 0);
+    for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m)) {
+        int role = frk_json_get(req, m, "role", FRK_JSON_STRING);
         if (pv_is(req, role, "system"))
-            system_append(&system, req, pj_get(req, m, "content", PJ_STRING), 1);
+            system_append(&system, req, frk_json_get(req, m, "content", FRK_JSON_STRING), 1);
     }
-    pu_buf_lit(b, "{\"model\":");
-    pj_put_cstr(b, model);
+    frk_buf_lit(b, "{\"model\":");
+    frk_json_put_cstr(b, model);
     if (system.len || system.oom) {
-        pu_buf_lit(b, ",\"system\":");
-        pj_put_string(b, system.data ? system.data : "", system.len);
+        frk_buf_lit(b, ",\"system\":");
+        frk_json_put_string(b, system.data ? system.data : "", system.len);
         b->oom |= system.oom;
     }
-    pu_buf_free(&system);
-    pu_buf_lit(b, ",\"messages\":[");
+    frk_buf_free(&system);
+    frk_buf_lit(b, ",\"messages\":[");
     int tool_turn = 0; /* inside the user turn collecting consecutive tool results */
-    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m)) {
-        int role = pj_get(req, m, "role", PJ_STRING);
-        int content = pj_get(req, m, "content", PJ_STRING);
+    for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m)) {
+        int role = frk_json_get(req, m, "role", FRK_JSON_STRING);
+        int content = frk_json_get(req, m, "content", FRK_JSON_STRING);
         if (pv_is(req, role, "system"))
             continue;
         if (pv_is(req, role, "tool")) {
             if (!tool_turn) {
                 pv_sep(b);
-                pu_buf_lit(b, "{\"role\":\"user\",\"content\":[");
+                frk_buf_lit(b, "{\"role\":\"user\",\"content\":[");
                 tool_turn = 1;
             }
             pv_sep(b);
-            pu_buf_lit(b, "{\"type\":\"tool_result\",\"tool_use_id\":");
-            pv_put_text(b, req, pj_get(req, m, "tool_call_id", PJ_STRING));
-            pu_buf_lit(b, ",\"content\":");
+            frk_buf_lit(b, "{\"type\":\"tool_result\",\"tool_use_id\":");
+            pv_put_text(b, req, frk_json_get(req, m, "tool_call_id", FRK_JSON_STRING));
+            frk_buf_lit(b, ",\"content\":");
             pv_put_text(b, req, content);
-            pu_buf_lit(b, "}");
+            frk_buf_lit(b, "}");
             continue;
         }
         if (tool_turn)
-            pu_buf_lit(b, "]}");
+            frk_buf_lit(b, "]}");
         tool_turn = 0;
         pv_sep(b);
-        pu_buf_lit(b, "{\"role\":");
+        frk_buf_lit(b, "{\"role\":");
         pv_put_text(b, req, role);
-        pu_buf_lit(b, ",\"content\":");
+        frk_buf_lit(b, ",\"content\":");
         if (pv_is(req, role, "assistant") &&
-            pj_first(req, pj_get(req, m, "tool_calls", PJ_ARRAY)) >= 0)
+            frk_json_first(req, frk_json_get(req, m, "tool_calls", FRK_JSON_ARRAY)) >= 0)
             tool_use_content(b, req, m);
         else
             pv_put_text(b, req, content);
-        pu_buf_lit(b, "}");
+        frk_buf_lit(b, "}");
     }
     if (tool_turn)
-        pu_buf_lit(b, "]}");
-    pu_buf_lit(b, "],\"max_tokens\":");
-    int mt = pj_get(req, 0, "max_tokens", PJ_INT);
+        frk_buf_lit(b, "]}");
+    frk_buf_lit(b, "],\"max_tokens\":");
+    int mt = frk_json_get(req, 0, "max_tokens", FRK_JSON_INT);
     if (mt >= 0)
-        pj_put_value(b, req, mt);
+        frk_json_put_value(b, req, mt);
     else
-        pj_put_int64(b, cfg->default_max_tokens);
+        frk_json_put_int64(b, cfg->default_max_tokens);
     pv_put_member(b, "temperature", req, 0, "temperature");
     pv_put_stop(b, "stop_sequences", req);
-    int tools = pj_get(req, 0, "tools", PJ_ARRAY);
-    if (pj_first(req, tools) >= 0) {
-        pu_buf_lit(b, ",\"tools\":[");
-        for (int t = pj_first(req, tools); t >= 0; t = pj_next(req, tools, t)) {
+    int tools = frk_json_get(req, 0, "tools", FRK_JSON_ARRAY);
+    if (frk_json_first(req, tools) >= 0) {
+        frk_buf_lit(b, ",\"tools\":[");
+        for (int t = frk_json_first(req, tools); t >= 0; t = frk_json_next(req, tools, t)) {
             pv_sep(b);
-            pu_buf_lit(b, "{");
+            frk_buf_lit(b, "{");
             pv_put_member(b, "name", req, t, "name");
             pv_put_member(b, "description", req, t, "description");
-            int schema = pj_member(req, t, "parameters");
-            pu_buf_lit(b, ",\"input_schema\":");
-            if (schema >= 0 && pj_type_of(req, schema) != PJ_NULL)
-                pj_put_value(b, req, schema);
+            int schema = frk_json_member(req, t, "parameters");
+            frk_buf_lit(b, ",\"input_schema\":");
+            if (schema >= 0 && frk_json_type_of(req, schema) != FRK_JSON_NULL)
+                frk_json_put_value(b, req, schema);
             else /* the API requires a schema */
-                pu_buf_lit(b, "{\"type\":\"object\",\"properties\":{}}");
-            pu_buf_lit(b, "}");
+                frk_buf_lit(b, "{\"type\":\"object\",\"properties\":{}}");
+            frk_buf_lit(b, "}");
         }
-        pu_buf_lit(b, "]");
+        frk_buf_lit(b, "]");
     }
     if (stream)
-        pu_buf_lit(b, ",\"stream\":true");
-    pu_buf_lit(b, "}");
+        frk_buf_lit(b, ",\"stream\":true");
+    frk_buf_lit(b, "}");
     pv_set(path, path_size, "/v1/messages");
     return FR_OK;
 }
@@ -180,33 +181,35 @@ static void anthropic_finish(pv_result *res, const char *reason)
 }
 
 /* Usage object token u (of a message or message_delta), when present. */
-static void anthropic_usage(pv_result *res, const pj_doc *d, int u)
+static void anthropic_usage(pv_result *res, const frk_json_doc *d, int u)
 {
     int v;
-    if ((v = pj_get(d, u, "input_tokens", PJ_INT)) >= 0)
-        res->in_tokens = pj_int64(d, v);
-    if ((v = pj_get(d, u, "output_tokens", PJ_INT)) >= 0)
-        res->out_tokens = pj_int64(d, v);
+    if ((v = frk_json_get(d, u, "input_tokens", FRK_JSON_INT)) >= 0)
+        res->in_tokens = frk_json_int64(d, v);
+    if ((v = frk_json_get(d, u, "output_tokens", FRK_JSON_INT)) >= 0)
+        res->out_tokens = frk_json_int64(d, v);
 }
 
-static fr_status anthropic_parse(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res)
+static fr_status anthropic_parse(const pv_state *s, fr_call *call, const frk_json_doc *w,
+                                 pv_result *res)
 {
-    int content = pj_get(w, 0, "content", PJ_ARRAY);
+    int content = frk_json_get(w, 0, "content", FRK_JSON_ARRAY);
     if (content < 0)
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "answer has no \"content\" array");
     size_t i = 0;
-    for (int b = pj_first(w, content); b >= 0; b = pj_next(w, content, b), i++) {
+    for (int b = frk_json_first(w, content); b >= 0; b = frk_json_next(w, content, b), i++) {
         char type[32];
-        if (!pj_copy(w, pj_get(w, b, "type", PJ_STRING), type, sizeof type))
+        if (!frk_json_copy(w, frk_json_get(w, b, "type", FRK_JSON_STRING), type, sizeof type))
             return pv_fail(s, call, FR_E_BAD_RESPONSE, "content[%zu] has no type", i);
         if (strcmp(type, "text") == 0) {
-            int t = pj_get(w, b, "text", PJ_STRING);
+            int t = frk_json_get(w, b, "text", FRK_JSON_STRING);
             if (t < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE, "content[%zu] has no text", i);
             pv_text(res, w, t);
         } else if (strcmp(type, "tool_use") == 0) {
-            int id = pj_get(w, b, "id", PJ_STRING), name = pj_get(w, b, "name", PJ_STRING);
-            int input = pj_get(w, b, "input", PJ_OBJECT);
+            int id = frk_json_get(w, b, "id", FRK_JSON_STRING),
+                name = frk_json_get(w, b, "name", FRK_JSON_STRING);
+            int input = frk_json_get(w, b, "input", FRK_JSON_OBJECT);
             if (id < 0 || name < 0 || input < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE,
                                "content[%zu] (tool_use) lacks id, name or input", i);
@@ -216,20 +219,20 @@ static fr_status anthropic_parse(const pv_state *s, fr_call *call, const pj_doc 
         } /* thinking and other blocks are not part of the answer */
     }
     char reason[64];
-    if (pj_copy(w, pj_get(w, 0, "stop_reason", PJ_STRING), reason, sizeof reason))
+    if (frk_json_copy(w, frk_json_get(w, 0, "stop_reason", FRK_JSON_STRING), reason, sizeof reason))
         anthropic_finish(res, reason);
-    anthropic_usage(res, w, pj_get(w, 0, "usage", PJ_OBJECT));
-    pj_copy(w, pj_get(w, 0, "model", PJ_STRING), res->model, sizeof res->model);
+    anthropic_usage(res, w, frk_json_get(w, 0, "usage", FRK_JSON_OBJECT));
+    frk_json_copy(w, frk_json_get(w, 0, "model", FRK_JSON_STRING), res->model, sizeof res->model);
     return FR_OK;
 }
 
 static fr_status anthropic_event(const pv_state *s, fr_call *call, pv_result *res,
-                                 const char *event, const char *raw, const pj_doc *d)
+                                 const char *event, const char *raw, const frk_json_doc *d)
 {
     (void)raw;
     char type[64];
     /* the data's own type names the event; the event line as fallback */
-    if (!d || !pj_copy(d, pj_get(d, 0, "type", PJ_STRING), type, sizeof type))
+    if (!d || !frk_json_copy(d, frk_json_get(d, 0, "type", FRK_JSON_STRING), type, sizeof type))
         snprintf(type, sizeof type, "%s", event);
     if (strcmp(type, "ping") == 0)
         return FR_OK;
@@ -239,42 +242,46 @@ static fr_status anthropic_event(const pv_state *s, fr_call *call, pv_result *re
     if (strcmp(type, "error") == 0)
         return pv_error_object(s, call, d, 0);
     if (strcmp(type, "message_start") == 0) {
-        int m = pj_get(d, 0, "message", PJ_OBJECT);
-        pj_copy(d, pj_get(d, m, "model", PJ_STRING), res->model, sizeof res->model);
-        anthropic_usage(res, d, pj_get(d, m, "usage", PJ_OBJECT));
+        int m = frk_json_get(d, 0, "message", FRK_JSON_OBJECT);
+        frk_json_copy(d, frk_json_get(d, m, "model", FRK_JSON_STRING), res->model,
+                      sizeof res->model);
+        anthropic_usage(res, d, frk_json_get(d, m, "usage", FRK_JSON_OBJECT));
     } else if (strcmp(type, "content_block_start") == 0) {
-        int b = pj_get(d, 0, "content_block", PJ_OBJECT);
-        int bt = pj_get(d, b, "type", PJ_STRING);
+        int b = frk_json_get(d, 0, "content_block", FRK_JSON_OBJECT);
+        int bt = frk_json_get(d, b, "type", FRK_JSON_STRING);
         res->cur = -1;
         if (pv_is(d, bt, "tool_use")) {
-            res->cur = pv_tool_call(res, d, pj_get(d, b, "id", PJ_STRING),
-                                    pj_get(d, b, "name", PJ_STRING));
+            res->cur = pv_tool_call(res, d, frk_json_get(d, b, "id", FRK_JSON_STRING),
+                                    frk_json_get(d, b, "name", FRK_JSON_STRING));
             if (res->cur < 0)
                 return pv_nomem(s, call);
         } else if (pv_is(d, bt, "text")) {
-            return pv_delta_text(s, call, res, d, pj_get(d, b, "text", PJ_STRING));
+            return pv_delta_text(s, call, res, d, frk_json_get(d, b, "text", FRK_JSON_STRING));
         }
     } else if (strcmp(type, "content_block_delta") == 0) {
-        int delta = pj_get(d, 0, "delta", PJ_OBJECT);
-        int dt = pj_get(d, delta, "type", PJ_STRING);
+        int delta = frk_json_get(d, 0, "delta", FRK_JSON_OBJECT);
+        int dt = frk_json_get(d, delta, "type", FRK_JSON_STRING);
         if (pv_is(d, dt, "text_delta"))
-            return pv_delta_text(s, call, res, d, pj_get(d, delta, "text", PJ_STRING));
+            return pv_delta_text(s, call, res, d, frk_json_get(d, delta, "text", FRK_JSON_STRING));
         if (pv_is(d, dt, "input_json_delta")) {
             if (res->cur < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE,
                                "stream event %zu: input_json_delta outside a tool_use block",
                                res->chunks);
-            if (pv_tool_args(res, res->cur, d, pj_get(d, delta, "partial_json", PJ_STRING), 1) != 0)
+            if (pv_tool_args(res, res->cur, d,
+                             frk_json_get(d, delta, "partial_json", FRK_JSON_STRING), 1) != 0)
                 return pv_nomem(s, call);
         }
     } else if (strcmp(type, "content_block_stop") == 0) {
         res->cur = -1;
     } else if (strcmp(type, "message_delta") == 0) {
         char reason[64];
-        if (pj_copy(d, pj_get(d, pj_get(d, 0, "delta", PJ_OBJECT), "stop_reason", PJ_STRING),
-                    reason, sizeof reason))
+        if (frk_json_copy(d,
+                          frk_json_get(d, frk_json_get(d, 0, "delta", FRK_JSON_OBJECT),
+                                       "stop_reason", FRK_JSON_STRING),
+                          reason, sizeof reason))
             anthropic_finish(res, reason);
-        anthropic_usage(res, d, pj_get(d, 0, "usage", PJ_OBJECT));
+        anthropic_usage(res, d, frk_json_get(d, 0, "usage", FRK_JSON_OBJECT));
     } else if (strcmp(type, "message_stop") == 0) {
         res->done = 1;
     }

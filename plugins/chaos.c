@@ -9,7 +9,6 @@
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 
 typedef struct chaos_config {
@@ -74,9 +73,9 @@ static fr_status chaos_init(const fr_host_api *host, const void *config, void **
         return FR_E_CONFIG;
     }
     fr_status st = FR_OK;
-    if (pu_class_status(error, &st) != 0) {
+    if (frk_class_status(error, &st) != 0) {
         char names[512];
-        pu_class_names(names, sizeof names);
+        frk_class_names(names, sizeof names);
         host->set_error(NULL, "chaos: unknown error class \"%s\" in option error (known: %s)",
                         error, names);
         return FR_E_CONFIG;
@@ -126,7 +125,7 @@ static fr_status chaos_invoke(void *state, fr_call *call, const char *input, siz
         fr_status st = host->sleep_us(call, cfg->delay_us);
         if (st != FR_OK) {
             host->set_error(call, "chaos: delay interrupted on attempt %d (%s)", attempt,
-                            pu_status_name(st));
+                            frk_status_name(st));
             return st;
         }
     }

@@ -10,12 +10,13 @@
  * content_policy.  Gemini returns no tool-call ids: they are "call_N" (N from 1, in
  * order) unless the answer carries its own.  A stream ends with the chunk carrying
  * finishReason. */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 #include "provider_util.h"
 
@@ -29,79 +30,81 @@ static const fr_option gemini_options[] = {
 };
 
 /* Writes a text part {text} of string token tok ("" when tok is -1). */
-static void text_part(pu_buf *o, const pj_doc *d, int tok)
+static void text_part(frk_buf *o, const frk_json_doc *d, int tok)
 {
     pv_sep(o);
-    pu_buf_lit(o, "{\"text\":");
+    frk_buf_lit(o, "{\"text\":");
     pv_put_text(o, d, tok);
-    pu_buf_lit(o, "}");
+    frk_buf_lit(o, "}");
 }
 
 /* The function name (a string token) of the tool call `id` (a string token) among the
  * messages before message `before`; id itself when none matches. */
-static int call_name(const pj_doc *d, int msgs, int before, int id)
+static int call_name(const frk_json_doc *d, int msgs, int before, int id)
 {
-    pu_buf want = {0};
-    pj_cstr(d, id, &want);
+    frk_buf want = {0};
+    frk_json_cstr(d, id, &want);
     int name = id;
     /* the latest message before wins; within it, the first call with that id */
-    for (int m = pj_first(d, msgs); m >= 0 && m < before; m = pj_next(d, msgs, m)) {
-        int tcs = pj_get(d, m, "tool_calls", PJ_ARRAY);
-        for (int tc = pj_first(d, tcs); tc >= 0; tc = pj_next(d, tcs, tc)) {
-            if (pv_is(d, pj_get(d, tc, "id", PJ_STRING), want.data ? want.data : "")) {
-                name = pj_get(d, tc, "name", PJ_STRING);
+    for (int m = frk_json_first(d, msgs); m >= 0 && m < before; m = frk_json_next(d, msgs, m)) {
+        int tcs = frk_json_get(d, m, "tool_calls", FRK_JSON_ARRAY);
+        for (int tc = frk_json_first(d, tcs); tc >= 0; tc = frk_json_next(d, tcs, tc)) {
+            if (pv_is(d, frk_json_get(d, tc, "id", FRK_JSON_STRING), want.data ? want.data : "")) {
+                name = frk_json_get(d, tc, "name", FRK_JSON_STRING);
                 break;
             }
         }
     }
-    pu_buf_free(&want);
+    frk_buf_free(&want);
     return name;
 }
 
 /* Writes the parts of normalized message m. */
-static void message_parts(pu_buf *o, const pj_doc *d, int msgs, int m)
+static void message_parts(frk_buf *o, const frk_json_doc *d, int msgs, int m)
 {
-    int role = pj_get(d, m, "role", PJ_STRING), content = pj_get(d, m, "content", PJ_STRING);
-    pu_buf_lit(o, "[");
+    int role = frk_json_get(d, m, "role", FRK_JSON_STRING),
+        content = frk_json_get(d, m, "content", FRK_JSON_STRING);
+    frk_buf_lit(o, "[");
     if (pv_is(d, role, "tool")) {
         /* functionResponse.response must be an object: a JSON object result as is,
          * anything else wrapped as {"content": text}. */
-        pu_buf_lit(o, "{\"functionResponse\":{\"name\":");
-        pv_put_text(o, d, call_name(d, msgs, m, pj_get(d, m, "tool_call_id", PJ_STRING)));
-        pu_buf_lit(o, ",\"response\":");
-        pu_buf text = {0};
-        pu_buf_lit(&text, "");
+        frk_buf_lit(o, "{\"functionResponse\":{\"name\":");
+        pv_put_text(o, d,
+                    call_name(d, msgs, m, frk_json_get(d, m, "tool_call_id", FRK_JSON_STRING)));
+        frk_buf_lit(o, ",\"response\":");
+        frk_buf text = {0};
+        frk_buf_lit(&text, "");
         if (content >= 0)
-            pj_cstr(d, content, &text);
-        pj_doc resp;
+            frk_json_cstr(d, content, &text);
+        frk_json_doc resp;
         char err[200];
         if (text.oom) {
             o->oom = 1;
-        } else if (pj_scan_any(&resp, text.data, text.len, err, sizeof err) == 0 &&
-                   pj_type_of(&resp, 0) == PJ_OBJECT) {
-            pj_put_value(o, &resp, 0);
+        } else if (frk_json_scan_any(&resp, text.data, text.len, err, sizeof err) == 0 &&
+                   frk_json_type_of(&resp, 0) == FRK_JSON_OBJECT) {
+            frk_json_put_value(o, &resp, 0);
         } else {
-            pu_buf_lit(o, "{\"content\":");
-            pj_put_string(o, text.data, text.len);
-            pu_buf_lit(o, "}");
+            frk_buf_lit(o, "{\"content\":");
+            frk_json_put_string(o, text.data, text.len);
+            frk_buf_lit(o, "}");
         }
-        pj_free(&resp);
-        pu_buf_free(&text);
-        pu_buf_lit(o, "}}]");
+        frk_json_free(&resp);
+        frk_buf_free(&text);
+        frk_buf_lit(o, "}}]");
         return;
     }
-    int tcs = pj_get(d, m, "tool_calls", PJ_ARRAY);
-    if ((content >= 0 && !pv_is(d, content, "")) || pj_first(d, tcs) < 0)
+    int tcs = frk_json_get(d, m, "tool_calls", FRK_JSON_ARRAY);
+    if ((content >= 0 && !pv_is(d, content, "")) || frk_json_first(d, tcs) < 0)
         text_part(o, d, content);
-    for (int tc = pj_first(d, tcs); tc >= 0; tc = pj_next(d, tcs, tc)) {
+    for (int tc = frk_json_first(d, tcs); tc >= 0; tc = frk_json_next(d, tcs, tc)) {
         pv_sep(o);
-        pu_buf_lit(o, "{\"functionCall\":{\"name\":");
-        pv_put_text(o, d, pj_get(d, tc, "name", PJ_STRING));
-        pu_buf_lit(o, ",\"args\":");
-        pv_put_args_object(o, d, pj_member(d, tc, "arguments"));
-        pu_buf_lit(o, "}}");
+        frk_buf_lit(o, "{\"functionCall\":{\"name\":");
+        pv_put_text(o, d, frk_json_get(d, tc, "name", FRK_JSON_STRING));
+        frk_buf_lit(o, ",\"args\":");
+        pv_put_args_object(o, d, frk_json_member(d, tc, "arguments"));
+        frk_buf_lit(o, "}}");
     }
-    pu_buf_lit(o, "]");
+    frk_buf_lit(o, "]");
 }
 
 /* Model names go into the URL path: letters, digits and ".-_" only. */
@@ -111,8 +114,8 @@ static int model_ok(const char *m)
                      strlen(m);
 }
 
-static fr_status gemini_build(const pv_state *s, fr_call *call, const pj_doc *req,
-                              const char *model, int stream, pu_buf *b, char *path,
+static fr_status gemini_build(const pv_state *s, fr_call *call, const frk_json_doc *req,
+                              const char *model, int stream, frk_buf *b, char *path,
                               size_t path_size)
 {
     if (strncmp(model, "models/", 7) == 0)
@@ -121,50 +124,50 @@ static fr_status gemini_build(const pv_state *s, fr_call *call, const pj_doc *re
         return pv_fail(s, call, FR_E_BAD_REQUEST,
                        "model name \"%.80s\" may hold only letters, digits, '.', '-' and '_'",
                        model);
-    int msgs = pj_get(req, 0, "messages", PJ_ARRAY), any_system = 0;
-    pu_buf_lit(b, "{\"contents\":[");
-    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m)) {
-        int role = pj_get(req, m, "role", PJ_STRING);
+    int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY), any_system = 0;
+    frk_buf_lit(b, "{\"contents\":[");
+    for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m)) {
+        int role = frk_json_get(req, m, "role", FRK_JSON_STRING);
         if (pv_is(req, role, "system")) {
             any_system = 1;
             continue;
         }
         pv_sep(b);
         if (pv_is(req, role, "assistant"))
-            pu_buf_lit(b, "{\"role\":\"model\",\"parts\":");
+            frk_buf_lit(b, "{\"role\":\"model\",\"parts\":");
         else
-            pu_buf_lit(b, "{\"role\":\"user\",\"parts\":");
+            frk_buf_lit(b, "{\"role\":\"user\",\"parts\":");
         message_parts(b, req, msgs, m);
-        pu_buf_lit(b, "}");
+        frk_buf_lit(b, "}");
     }
-    pu_buf_lit(b, "]");
+    frk_buf_lit(b, "]");
     /* `system` and every system message become systemInstruction's parts. */
-    int sys = pj_get(req, 0, "system", PJ_STRING);
+    int sys = frk_json_get(req, 0, "system", FRK_JSON_STRING);
     if (sys >= 0 || any_system) {
-        pu_buf_lit(b, ",\"systemInstruction\":{\"parts\":[");
+        frk_buf_lit(b, ",\"systemInstruction\":{\"parts\":[");
         if (sys >= 0)
             text_part(b, req, sys);
-        for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m))
-            if (pv_is(req, pj_get(req, m, "role", PJ_STRING), "system"))
-                text_part(b, req, pj_get(req, m, "content", PJ_STRING));
-        pu_buf_lit(b, "]}");
+        for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m))
+            if (pv_is(req, frk_json_get(req, m, "role", FRK_JSON_STRING), "system"))
+                text_part(b, req, frk_json_get(req, m, "content", FRK_JSON_STRING));
+        frk_buf_lit(b, "]}");
     }
     size_t gc_at = b->len;
-    pu_buf_lit(b, ",\"generationConfig\":{");
+    frk_buf_lit(b, ",\"generationConfig\":{");
     size_t gc_empty = b->len;
     pv_put_member(b, "maxOutputTokens", req, 0, "max_tokens");
     pv_put_member(b, "temperature", req, 0, "temperature");
     pv_put_stop(b, "stopSequences", req);
     if (pv_wants_json(req)) {
         pv_key(b, "responseMimeType");
-        pu_buf_lit(b, "\"application/json\"");
+        frk_buf_lit(b, "\"application/json\"");
     }
     if (b->len == gc_empty && !b->oom) /* nothing to configure: no generationConfig */
         b->len = gc_at;
     else
-        pu_buf_lit(b, "}");
+        frk_buf_lit(b, "}");
     pv_put_tools(b, req, ",\"tools\":[{\"functionDeclarations\":[", "{", "}", "]}]");
-    pu_buf_lit(b, "}");
+    frk_buf_lit(b, "}");
     snprintf(path, path_size, "/v1beta/models/%s:%s", model,
              stream ? "streamGenerateContent?alt=sse" : "generateContent");
     return FR_OK;
@@ -199,63 +202,68 @@ static void gemini_finish(pv_result *res, const char *reason)
 
 /* Reads one GenerateContentResponse (a whole answer, or one stream chunk), scanned.  Text
  * goes through pv_delta when streaming.  Sets *final when the chunk has a finishReason. */
-static fr_status gemini_chunk(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res,
-                              int stream, int *final)
+static fr_status gemini_chunk(const pv_state *s, fr_call *call, const frk_json_doc *w,
+                              pv_result *res, int stream, int *final)
 {
-    int cands = pj_get(w, 0, "candidates", PJ_ARRAY);
-    int um = pj_get(w, 0, "usageMetadata", PJ_OBJECT);
-    pj_copy(w, pj_get(w, 0, "modelVersion", PJ_STRING), res->model, sizeof res->model);
+    int cands = frk_json_get(w, 0, "candidates", FRK_JSON_ARRAY);
+    int um = frk_json_get(w, 0, "usageMetadata", FRK_JSON_OBJECT);
+    frk_json_copy(w, frk_json_get(w, 0, "modelVersion", FRK_JSON_STRING), res->model,
+                  sizeof res->model);
     if (um >= 0) {
         res->in_tokens = pv_int(w, um, "promptTokenCount");
         res->out_tokens = pv_int(w, um, "candidatesTokenCount");
     }
-    int c0 = pj_first(w, cands);
+    int c0 = frk_json_first(w, cands);
     if (c0 < 0) {
-        int block = pj_get(w, pj_get(w, 0, "promptFeedback", PJ_OBJECT), "blockReason", PJ_STRING);
+        int block = frk_json_get(w, frk_json_get(w, 0, "promptFeedback", FRK_JSON_OBJECT),
+                                 "blockReason", FRK_JSON_STRING);
         if (block >= 0) {
-            pu_buf why = {0};
-            pj_cstr(w, block, &why);
+            frk_buf why = {0};
+            frk_json_cstr(w, block, &why);
             fr_status st = why.oom ? pv_nomem(s, call)
                                    : pv_fail(s, call, FR_E_CONTENT_POLICY,
                                              "prompt blocked (blockReason %s)", why.data);
-            pu_buf_free(&why);
+            frk_buf_free(&why);
             return st;
         }
         if (stream && um >= 0)
             return FR_OK; /* a usage-only chunk */
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "answer has no candidates");
     }
-    int parts = pj_get(w, pj_get(w, c0, "content", PJ_OBJECT), "parts", PJ_ARRAY);
-    int finish = pj_get(w, c0, "finishReason", PJ_STRING);
+    int parts =
+        frk_json_get(w, frk_json_get(w, c0, "content", FRK_JSON_OBJECT), "parts", FRK_JSON_ARRAY);
+    int finish = frk_json_get(w, c0, "finishReason", FRK_JSON_STRING);
     if (parts < 0 && finish < 0)
         return pv_fail(s, call, FR_E_BAD_RESPONSE,
                        "candidates[0] has neither content.parts nor finishReason");
     fr_status st = FR_OK;
-    for (int p = pj_first(w, parts); st == FR_OK && p >= 0; p = pj_next(w, parts, p)) {
-        int text = pj_get(w, p, "text", PJ_STRING), fc;
-        if (pj_type_of(w, pj_member(w, p, "thought")) == PJ_TRUE)
+    for (int p = frk_json_first(w, parts); st == FR_OK && p >= 0; p = frk_json_next(w, parts, p)) {
+        int text = frk_json_get(w, p, "text", FRK_JSON_STRING), fc;
+        if (frk_json_type_of(w, frk_json_member(w, p, "thought")) == FRK_JSON_TRUE)
             continue; /* thought summaries are not part of the answer */
         if (text >= 0 && stream) {
             st = pv_delta_text(s, call, res, w, text);
         } else if (text >= 0) {
             pv_text(res, w, text);
-        } else if ((fc = pj_get(w, p, "functionCall", PJ_OBJECT)) >= 0) {
-            int name = pj_get(w, fc, "name", PJ_STRING), id = pj_get(w, fc, "id", PJ_STRING);
+        } else if ((fc = frk_json_get(w, p, "functionCall", FRK_JSON_OBJECT)) >= 0) {
+            int name = frk_json_get(w, fc, "name", FRK_JSON_STRING),
+                id = frk_json_get(w, fc, "id", FRK_JSON_STRING);
             if (name < 0)
                 return pv_fail(s, call, FR_E_BAD_RESPONSE, "functionCall without a name");
             int64_t k = pv_tool_call(res, w, id, name);
             if (k >= 0 && id < 0) { /* Gemini gives no ids: call_N, N from 1 */
                 char gen[32];
                 int n = snprintf(gen, sizeof gen, "call_%lld", (long long)k + 1);
-                pu_buf_append(&res->tools[k].id, gen, (size_t)n);
+                frk_buf_append(&res->tools[k].id, gen, (size_t)n);
                 res->oom |= res->tools[k].id.oom;
             }
-            if (k < 0 || pv_tool_args(res, k, w, pj_get(w, fc, "args", PJ_OBJECT), 0) != 0)
+            if (k < 0 ||
+                pv_tool_args(res, k, w, frk_json_get(w, fc, "args", FRK_JSON_OBJECT), 0) != 0)
                 return pv_nomem(s, call);
         }
     }
     char reason[64];
-    if (pj_copy(w, finish, reason, sizeof reason)) {
+    if (frk_json_copy(w, finish, reason, sizeof reason)) {
         gemini_finish(res, reason);
         *final = 1;
         /* Gemini says STOP after function calls; the normalized reason is tool_calls. */
@@ -265,20 +273,21 @@ static fr_status gemini_chunk(const pv_state *s, fr_call *call, const pj_doc *w,
     return st;
 }
 
-static fr_status gemini_parse(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res)
+static fr_status gemini_parse(const pv_state *s, fr_call *call, const frk_json_doc *w,
+                              pv_result *res)
 {
     int final = 0; /* a whole answer is one stream chunk's shape */
     return gemini_chunk(s, call, w, res, 0, &final);
 }
 
 static fr_status gemini_event(const pv_state *s, fr_call *call, pv_result *res, const char *event,
-                              const char *raw, const pj_doc *d)
+                              const char *raw, const frk_json_doc *d)
 {
     (void)event;
     if (!d)
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not JSON: \"%.40s\"",
                        res->chunks, raw);
-    if (pj_get(d, 0, "error", PJ_OBJECT) >= 0)
+    if (frk_json_get(d, 0, "error", FRK_JSON_OBJECT) >= 0)
         return pv_error_object(s, call, d, 0);
     return gemini_chunk(s, call, d, res, 1, &res->done);
 }

@@ -9,8 +9,8 @@
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
+#include "template.h"
 
 typedef struct llm_config {
     const char *prompt;
@@ -123,15 +123,15 @@ static void llm_fini(void *state)
 /* Renders template `which` ("prompt", "system") over the step input into out as a JSON
  * string.  Returns FR_OK, FR_E_CONFIG or FR_E_NOMEM, with the call's error set. */
 static fr_status render(const fr_host_api *host, fr_call *call, const char *which, const char *tmpl,
-                        const pj_doc *input, pu_buf *out)
+                        const frk_json_doc *input, frk_buf *out)
 {
-    pu_buf buf = {0};
+    frk_buf buf = {0};
     char err[200];
     int missing = 0;
     fr_status st = pu_tmpl_render(tmpl, input, &buf, &missing, err, sizeof err);
     if (st == FR_OK)
-        pj_put_string(out, buf.data ? buf.data : "", buf.len);
-    pu_buf_free(&buf);
+        frk_json_put_string(out, buf.data ? buf.data : "", buf.len);
+    frk_buf_free(&buf);
     if (st == FR_E_CONFIG && missing)
         host->set_error(call, "llm: template path \"%s\" not found in step input (%s)", err, which);
     else if (st == FR_E_CONFIG)
@@ -144,45 +144,46 @@ static fr_status render(const fr_host_api *host, fr_call *call, const char *whic
 /* Writes the normalized chat request into req: {system?, messages: [{role, content}],
  * max_tokens?, temperature?, tools?, stream}.  Returns FR_OK or a failure with the call's
  * error set. */
-static fr_status build_request(const llm_state *s, fr_call *call, const pj_doc *input, pu_buf *req)
+static fr_status build_request(const llm_state *s, fr_call *call, const frk_json_doc *input,
+                               frk_buf *req)
 {
     const fr_host_api *host = s->host;
     const llm_config *cfg = s->cfg;
     /* The prompt first: its error is the one reported when both templates fail. */
-    pu_buf prompt = {0}, system = {0};
+    frk_buf prompt = {0}, system = {0};
     fr_status st = render(host, call, "prompt", cfg->prompt, input, &prompt);
     if (st == FR_OK && cfg->system)
         st = render(host, call, "system", cfg->system, input, &system);
-    pu_buf_lit(req, "{");
+    frk_buf_lit(req, "{");
     if (st == FR_OK && cfg->system) {
-        pu_buf_lit(req, "\"system\":");
-        pu_buf_append(req, system.data, system.len);
-        pu_buf_lit(req, ",");
+        frk_buf_lit(req, "\"system\":");
+        frk_buf_append(req, system.data, system.len);
+        frk_buf_lit(req, ",");
     }
-    pu_buf_lit(req, "\"messages\":[{\"role\":\"user\",\"content\":");
+    frk_buf_lit(req, "\"messages\":[{\"role\":\"user\",\"content\":");
     if (st == FR_OK)
-        pu_buf_append(req, prompt.data, prompt.len);
-    pu_buf_lit(req, "}]");
-    pu_buf_free(&prompt);
-    pu_buf_free(&system);
+        frk_buf_append(req, prompt.data, prompt.len);
+    frk_buf_lit(req, "}]");
+    frk_buf_free(&prompt);
+    frk_buf_free(&system);
     if (st != FR_OK)
         return st;
     if (cfg->max_tokens > 0) {
-        pu_buf_lit(req, ",\"max_tokens\":");
-        pj_put_int64(req, cfg->max_tokens);
+        frk_buf_lit(req, ",\"max_tokens\":");
+        frk_json_put_int64(req, cfg->max_tokens);
     }
     if (s->temperature[0]) {
-        pu_buf_lit(req, ",\"temperature\":");
-        pu_buf_append(req, s->temperature, strlen(s->temperature));
+        frk_buf_lit(req, ",\"temperature\":");
+        frk_buf_append(req, s->temperature, strlen(s->temperature));
     }
     if (s->tools) {
-        pu_buf_lit(req, ",\"tools\":");
-        pu_buf_append(req, s->tools, strlen(s->tools));
+        frk_buf_lit(req, ",\"tools\":");
+        frk_buf_append(req, s->tools, strlen(s->tools));
     }
     if (cfg->stream)
-        pu_buf_lit(req, ",\"stream\":true}");
+        frk_buf_lit(req, ",\"stream\":true}");
     else
-        pu_buf_lit(req, ",\"stream\":false}");
+        frk_buf_lit(req, ",\"stream\":false}");
     if (req->oom) {
         host->set_error(call, "llm: out of memory building the request");
         return FR_E_NOMEM;
@@ -198,10 +199,13 @@ static fr_status bad_response(const fr_host_api *host, fr_call *call, const char
 
 /* Member `key` of the response's top level when absent, null or of type `type`: 0 and
  * *tok (-1 or the null's token); otherwise -1. */
-static int optional_member(const pj_doc *r, const char *key, pj_type type, int *tok)
+static int optional_member(const frk_json_doc *r, const char *key, frk_json_type type, int *tok)
 {
-    *tok = pj_member(r, 0, key);
-    return *tok < 0 || pj_type_of(r, *tok) == PJ_NULL || pj_type_of(r, *tok) == type ? 0 : -1;
+    *tok = frk_json_member(r, 0, key);
+    return *tok < 0 || frk_json_type_of(r, *tok) == FRK_JSON_NULL ||
+                   frk_json_type_of(r, *tok) == type
+               ? 0
+               : -1;
 }
 
 /* Turns the provider's response into the step output {text, usage, model, provider,
@@ -211,63 +215,64 @@ static fr_status build_output(const fr_host_api *host, fr_call *call, const char
                               size_t resp_len, char **output, size_t *output_len)
 {
     char err[200];
-    pj_doc r;
-    if (pj_scan_any(&r, resp, resp_len, err, sizeof err) != 0) {
+    frk_json_doc r;
+    if (frk_json_scan_any(&r, resp, resp_len, err, sizeof err) != 0) {
         host->set_error(call, "llm: malformed provider response: %s", err);
         return FR_E_BAD_RESPONSE;
     }
-    int text = pj_get(&r, 0, "text", PJ_STRING), usage = pj_get(&r, 0, "usage", PJ_OBJECT);
-    int in = pj_get(&r, usage, "input_tokens", PJ_INT);
-    int outt = pj_get(&r, usage, "output_tokens", PJ_INT);
+    int text = frk_json_get(&r, 0, "text", FRK_JSON_STRING),
+        usage = frk_json_get(&r, 0, "usage", FRK_JSON_OBJECT);
+    int in = frk_json_get(&r, usage, "input_tokens", FRK_JSON_INT);
+    int outt = frk_json_get(&r, usage, "output_tokens", FRK_JSON_INT);
     int model, provider, calls, finish;
     fr_status st = FR_OK;
-    if (pj_type_of(&r, 0) != PJ_OBJECT)
+    if (frk_json_type_of(&r, 0) != FRK_JSON_OBJECT)
         st = bad_response(host, call, "not a JSON object");
     else if (text < 0)
         st = bad_response(host, call, "\"text\" is missing or not a string");
     else if (in < 0 || outt < 0)
         st = bad_response(host, call, "\"usage\" must hold integer input_tokens and output_tokens");
-    else if (optional_member(&r, "model", PJ_STRING, &model) != 0)
+    else if (optional_member(&r, "model", FRK_JSON_STRING, &model) != 0)
         st = bad_response(host, call, "\"model\" is not a string");
-    else if (optional_member(&r, "provider", PJ_STRING, &provider) != 0)
+    else if (optional_member(&r, "provider", FRK_JSON_STRING, &provider) != 0)
         st = bad_response(host, call, "\"provider\" is not a string");
-    else if (optional_member(&r, "tool_calls", PJ_ARRAY, &calls) != 0)
+    else if (optional_member(&r, "tool_calls", FRK_JSON_ARRAY, &calls) != 0)
         st = bad_response(host, call, "\"tool_calls\" is not an array");
-    else if (optional_member(&r, "finish_reason", PJ_STRING, &finish) != 0)
+    else if (optional_member(&r, "finish_reason", FRK_JSON_STRING, &finish) != 0)
         st = bad_response(host, call, "\"finish_reason\" is not a string");
     if (st != FR_OK) {
-        pj_free(&r);
+        frk_json_free(&r);
         return st;
     }
     /* Values are written as json-c writes them; a missing model or provider is null so
      * the output keeps its shape. */
-    pu_buf o = {0};
-    pu_buf_lit(&o, "{\"text\":");
-    pj_put_value(&o, &r, text);
-    pu_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
-    pj_put_value(&o, &r, in);
-    pu_buf_lit(&o, ",\"output_tokens\":");
-    pj_put_value(&o, &r, outt);
-    pu_buf_lit(&o, "},\"model\":");
-    pj_put_value_or_null(&o, &r, model);
-    pu_buf_lit(&o, ",\"provider\":");
-    pj_put_value_or_null(&o, &r, provider);
-    pu_buf_lit(&o, ",\"tool_calls\":");
-    if (calls >= 0 && pj_type_of(&r, calls) == PJ_ARRAY)
-        pj_put_value(&o, &r, calls);
+    frk_buf o = {0};
+    frk_buf_lit(&o, "{\"text\":");
+    frk_json_put_value(&o, &r, text);
+    frk_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
+    frk_json_put_value(&o, &r, in);
+    frk_buf_lit(&o, ",\"output_tokens\":");
+    frk_json_put_value(&o, &r, outt);
+    frk_buf_lit(&o, "},\"model\":");
+    frk_json_put_value_or_null(&o, &r, model);
+    frk_buf_lit(&o, ",\"provider\":");
+    frk_json_put_value_or_null(&o, &r, provider);
+    frk_buf_lit(&o, ",\"tool_calls\":");
+    if (calls >= 0 && frk_json_type_of(&r, calls) == FRK_JSON_ARRAY)
+        frk_json_put_value(&o, &r, calls);
     else
-        pu_buf_lit(&o, "[]");
-    pu_buf_lit(&o, ",\"finish_reason\":");
-    pj_put_value_or_null(&o, &r, finish);
-    pu_buf_lit(&o, "}");
-    pj_free(&r);
+        frk_buf_lit(&o, "[]");
+    frk_buf_lit(&o, ",\"finish_reason\":");
+    frk_json_put_value_or_null(&o, &r, finish);
+    frk_buf_lit(&o, "}");
+    frk_json_free(&r);
     if (o.oom) {
-        pu_buf_free(&o);
+        frk_buf_free(&o);
         host->set_error(call, "llm: out of memory building the output");
         return FR_E_NOMEM;
     }
     st = pu_output_copy(host, call, o.data, o.len, output, output_len);
-    pu_buf_free(&o);
+    frk_buf_free(&o);
     return st;
 }
 
@@ -278,20 +283,20 @@ static fr_status llm_invoke(void *state, fr_call *call, const char *input, size_
     const fr_host_api *host = s->host;
     char err[200];
 
-    pj_doc in;
-    if (pj_scan_any(&in, input, input_len, err, sizeof err) != 0) {
+    frk_json_doc in;
+    if (frk_json_scan_any(&in, input, input_len, err, sizeof err) != 0) {
         host->set_error(call, "llm: step input is not valid JSON: %s", err);
         return FR_E_INVALID;
     }
-    pu_buf req = {0};
+    frk_buf req = {0};
     fr_status st = build_request(s, call, &in, &req);
-    pj_free(&in);
+    frk_json_free(&in);
     char *resp = NULL;
     size_t resp_len = 0;
     /* On failure the host has already recorded the provider's message. */
     if (st == FR_OK)
         st = host->provider_call(call, req.data, req.len, &resp, &resp_len);
-    pu_buf_free(&req);
+    frk_buf_free(&req);
     if (st != FR_OK)
         return st;
     if (!resp)

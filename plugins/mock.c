@@ -4,11 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
+#include "template.h"
 
 typedef struct mock_config {
     const char *model;
@@ -211,39 +212,39 @@ static void apply_stop(json_object *stop, const char *text, size_t *len)
 
 /* Writes the reply (before truncation) into out. */
 static fr_status render_reply(const mock_state *s, fr_call *call, const mock_request *r,
-                              const char *model, pu_buf *out)
+                              const char *model, frk_buf *out)
 {
     const fr_host_api *host = s->host;
     if (!s->reply) {
         static const char prefix[] = "mock reply to: ";
-        pu_buf_append(out, prefix, sizeof prefix - 1);
-        pu_buf_append(out, r->prompt, r->prompt_len);
+        frk_buf_append(out, prefix, sizeof prefix - 1);
+        frk_buf_append(out, r->prompt, r->prompt_len);
         return out->oom ? FR_E_NOMEM : FR_OK;
     }
     /* The variables as a JSON document: {prompt, system, model}. */
-    pu_buf text = {0};
-    pu_buf_lit(&text, "{\"prompt\":");
-    pj_put_string(&text, r->prompt, r->prompt_len);
-    pu_buf_lit(&text, ",\"system\":");
-    pj_put_string(&text, r->system ? r->system : "", r->system_len);
-    pu_buf_lit(&text, ",\"model\":");
-    pj_put_cstr(&text, model);
-    pu_buf_lit(&text, "}");
-    pj_doc vars;
+    frk_buf text = {0};
+    frk_buf_lit(&text, "{\"prompt\":");
+    frk_json_put_string(&text, r->prompt, r->prompt_len);
+    frk_buf_lit(&text, ",\"system\":");
+    frk_json_put_string(&text, r->system ? r->system : "", r->system_len);
+    frk_buf_lit(&text, ",\"model\":");
+    frk_json_put_cstr(&text, model);
+    frk_buf_lit(&text, "}");
+    frk_json_doc vars;
     if (text.oom) {
-        pu_buf_free(&text);
+        frk_buf_free(&text);
         return FR_E_NOMEM;
     }
-    if (pj_scan(&vars, text.data, text.len) != 0) { /* cannot happen: written above */
-        pj_free(&vars);
-        pu_buf_free(&text);
+    if (frk_json_scan(&vars, text.data, text.len) != 0) { /* cannot happen: written above */
+        frk_json_free(&vars);
+        frk_buf_free(&text);
         return FR_E_NOMEM;
     }
     char err[200];
     int missing = 0;
     fr_status st = pu_tmpl_render(s->reply, &vars, out, &missing, err, sizeof err);
-    pj_free(&vars);
-    pu_buf_free(&text);
+    frk_json_free(&vars);
+    frk_buf_free(&text);
     if (st == FR_E_CONFIG) {
         if (missing)
             host->set_error(call, "mock: template path \"%s\" not found in reply variables", err);
@@ -263,7 +264,7 @@ static fr_status stream_text(const fr_host_api *host, fr_call *call, const char 
         fr_status st = host->stream_chunk(call, text + pos, n);
         if (st != FR_OK) {
             host->set_error(call, "mock: streaming stopped after %zu bytes (%s)", pos,
-                            pu_status_name(st));
+                            frk_status_name(st));
             return st;
         }
         pos += n;
@@ -341,7 +342,7 @@ static fr_status mock_run(void *state, fr_call *call, const char *request, size_
     if (s->delay_us > 0) {
         fr_status st = host->sleep_us(call, s->delay_us);
         if (st != FR_OK) {
-            host->set_error(call, "mock: delay interrupted (%s)", pu_status_name(st));
+            host->set_error(call, "mock: delay interrupted (%s)", frk_status_name(st));
             return st;
         }
     }
@@ -358,7 +359,7 @@ static fr_status mock_run(void *state, fr_call *call, const char *request, size_
     }
     const char *model = r.model ? r.model : s->model;
 
-    pu_buf reply = {0};
+    frk_buf reply = {0};
     st = render_reply(s, call, &r, model, &reply);
     if (st == FR_OK) {
         const char *text = reply.data ? reply.data : "";
@@ -377,7 +378,7 @@ static fr_status mock_run(void *state, fr_call *call, const char *request, size_
     } else if (st == FR_E_NOMEM) {
         host->set_error(call, "mock: out of memory");
     }
-    pu_buf_free(&reply);
+    frk_buf_free(&reply);
     json_object_put(req);
     return st;
 }

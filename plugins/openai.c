@@ -13,7 +13,6 @@
 
 #include <fluxroute/plugin.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 #include "provider_util.h"
 
@@ -27,74 +26,75 @@ static const fr_option openai_options[] = {
 };
 
 /* Writes normalized message m as an OpenAI message. */
-static void openai_message(pu_buf *o, const pj_doc *d, int m)
+static void openai_message(frk_buf *o, const frk_json_doc *d, int m)
 {
-    int role = pj_get(d, m, "role", PJ_STRING), tcs = pj_get(d, m, "tool_calls", PJ_ARRAY);
+    int role = frk_json_get(d, m, "role", FRK_JSON_STRING),
+        tcs = frk_json_get(d, m, "tool_calls", FRK_JSON_ARRAY);
     pv_sep(o);
-    pu_buf_lit(o, "{\"role\":");
+    frk_buf_lit(o, "{\"role\":");
     pv_put_text(o, d, role);
-    if (pv_is(d, role, "assistant") && pj_first(d, tcs) >= 0) {
+    if (pv_is(d, role, "assistant") && frk_json_first(d, tcs) >= 0) {
         /* content may be null next to tool calls */
-        int c = pj_get(d, m, "content", PJ_STRING);
-        pu_buf_lit(o, ",\"content\":");
+        int c = frk_json_get(d, m, "content", FRK_JSON_STRING);
+        frk_buf_lit(o, ",\"content\":");
         if (c >= 0)
             pv_put_text(o, d, c);
         else
-            pu_buf_lit(o, "null");
-        pu_buf_lit(o, ",\"tool_calls\":[");
-        for (int tc = pj_first(d, tcs); tc >= 0; tc = pj_next(d, tcs, tc)) {
+            frk_buf_lit(o, "null");
+        frk_buf_lit(o, ",\"tool_calls\":[");
+        for (int tc = frk_json_first(d, tcs); tc >= 0; tc = frk_json_next(d, tcs, tc)) {
             pv_sep(o);
-            pu_buf_lit(o, "{\"id\":");
-            pv_put_text(o, d, pj_get(d, tc, "id", PJ_STRING));
-            pu_buf_lit(o, ",\"type\":\"function\",\"function\":{\"name\":");
-            pv_put_text(o, d, pj_get(d, tc, "name", PJ_STRING));
+            frk_buf_lit(o, "{\"id\":");
+            pv_put_text(o, d, frk_json_get(d, tc, "id", FRK_JSON_STRING));
+            frk_buf_lit(o, ",\"type\":\"function\",\"function\":{\"name\":");
+            pv_put_text(o, d, frk_json_get(d, tc, "name", FRK_JSON_STRING));
             /* arguments travel as JSON text: a string is taken as that text already */
-            int args = pj_member(d, tc, "arguments");
-            pu_buf_lit(o, ",\"arguments\":");
-            if (pj_type_of(d, args) == PJ_STRING) {
-                pj_put_value(o, d, args);
-            } else if (args < 0 || pj_type_of(d, args) == PJ_NULL) {
-                pu_buf_lit(o, "\"{}\"");
+            int args = frk_json_member(d, tc, "arguments");
+            frk_buf_lit(o, ",\"arguments\":");
+            if (frk_json_type_of(d, args) == FRK_JSON_STRING) {
+                frk_json_put_value(o, d, args);
+            } else if (args < 0 || frk_json_type_of(d, args) == FRK_JSON_NULL) {
+                frk_buf_lit(o, "\"{}\"");
             } else {
-                pu_buf text = {0};
-                pj_put_value(&text, d, args);
+                frk_buf text = {0};
+                frk_json_put_value(&text, d, args);
                 if (text.oom)
                     o->oom = 1;
-                pj_put_string(o, text.data ? text.data : "", text.len);
-                pu_buf_free(&text);
+                frk_json_put_string(o, text.data ? text.data : "", text.len);
+                frk_buf_free(&text);
             }
-            pu_buf_lit(o, "}}");
+            frk_buf_lit(o, "}}");
         }
-        pu_buf_lit(o, "]");
+        frk_buf_lit(o, "]");
     } else {
-        pu_buf_lit(o, ",\"content\":");
-        pv_put_text(o, d, pj_get(d, m, "content", PJ_STRING));
+        frk_buf_lit(o, ",\"content\":");
+        pv_put_text(o, d, frk_json_get(d, m, "content", FRK_JSON_STRING));
     }
     if (pv_is(d, role, "tool")) {
-        pu_buf_lit(o, ",\"tool_call_id\":");
-        pv_put_text(o, d, pj_get(d, m, "tool_call_id", PJ_STRING));
+        frk_buf_lit(o, ",\"tool_call_id\":");
+        pv_put_text(o, d, frk_json_get(d, m, "tool_call_id", FRK_JSON_STRING));
     }
-    pu_buf_lit(o, "}");
+    frk_buf_lit(o, "}");
 }
 
-static fr_status openai_build(const pv_state *s, fr_call *call, const pj_doc *req,
-                              const char *model, int stream, pu_buf *b, char *path,
+static fr_status openai_build(const pv_state *s, fr_call *call, const frk_json_doc *req,
+                              const char *model, int stream, frk_buf *b, char *path,
                               size_t path_size)
 {
     (void)s, (void)call;
-    pu_buf_lit(b, "{\"model\":");
-    pj_put_cstr(b, model);
-    pu_buf_lit(b, ",\"messages\":[");
-    int system = pj_get(req, 0, "system", PJ_STRING);
+    frk_buf_lit(b, "{\"model\":");
+    frk_json_put_cstr(b, model);
+    frk_buf_lit(b, ",\"messages\":[");
+    int system = frk_json_get(req, 0, "system", FRK_JSON_STRING);
     if (system >= 0) {
-        pu_buf_lit(b, "{\"role\":\"system\",\"content\":");
+        frk_buf_lit(b, "{\"role\":\"system\",\"content\":");
         pv_put_text(b, req, system);
-        pu_buf_lit(b, "}");
+        frk_buf_lit(b, "}");
     }
-    int msgs = pj_get(req, 0, "messages", PJ_ARRAY);
-    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m))
+    int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY);
+    for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m))
         openai_message(b, req, m);
-    pu_buf_lit(b, "]");
+    frk_buf_lit(b, "]");
     pv_put_member(b, "max_tokens", req, 0, "max_tokens");
     pv_put_member(b, "temperature", req, 0, "temperature");
     pv_put_stop(b, "stop", req);
@@ -102,8 +102,8 @@ static fr_status openai_build(const pv_state *s, fr_call *call, const pj_doc *re
         pv_put_member(b, "response_format", req, 0, "response_format");
     pv_put_tools(b, req, ",\"tools\":[", "{\"type\":\"function\",\"function\":{", "}}", "]");
     if (stream)
-        pu_buf_lit(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
-    pu_buf_lit(b, "}");
+        frk_buf_lit(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    frk_buf_lit(b, "}");
     pv_set(path, path_size, "/chat/completions");
     return FR_OK;
 }
@@ -118,48 +118,51 @@ static void openai_finish(pv_result *res, const char *finish)
 }
 
 /* The usage object of a chunk or answer, when it has one. */
-static void openai_usage(pv_result *res, const pj_doc *d)
+static void openai_usage(pv_result *res, const frk_json_doc *d)
 {
-    int u = pj_get(d, 0, "usage", PJ_OBJECT);
+    int u = frk_json_get(d, 0, "usage", FRK_JSON_OBJECT);
     if (u >= 0) {
         res->in_tokens = pv_int(d, u, "prompt_tokens");
         res->out_tokens = pv_int(d, u, "completion_tokens");
     }
 }
 
-static fr_status openai_parse(const pv_state *s, fr_call *call, const pj_doc *w, pv_result *res)
+static fr_status openai_parse(const pv_state *s, fr_call *call, const frk_json_doc *w,
+                              pv_result *res)
 {
-    int c0 = pj_first(w, pj_get(w, 0, "choices", PJ_ARRAY));
-    int msg = pj_get(w, c0, "message", PJ_OBJECT);
+    int c0 = frk_json_first(w, frk_json_get(w, 0, "choices", FRK_JSON_ARRAY));
+    int msg = frk_json_get(w, c0, "message", FRK_JSON_OBJECT);
     if (msg < 0)
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "answer has no choices[0].message");
-    int text = pj_get(w, msg, "content", PJ_STRING);
-    int refusal = pj_get(w, msg, "refusal", PJ_STRING);
+    int text = frk_json_get(w, msg, "content", FRK_JSON_STRING);
+    int refusal = frk_json_get(w, msg, "refusal", FRK_JSON_STRING);
     pv_text(res, w, text >= 0 ? text : refusal);
-    int tcs = pj_get(w, msg, "tool_calls", PJ_ARRAY);
+    int tcs = frk_json_get(w, msg, "tool_calls", FRK_JSON_ARRAY);
     size_t i = 0;
-    for (int tc = pj_first(w, tcs); tc >= 0; tc = pj_next(w, tcs, tc), i++) {
-        int fn = pj_get(w, tc, "function", PJ_OBJECT);
-        int name = pj_get(w, fn, "name", PJ_STRING), args = pj_get(w, fn, "arguments", PJ_STRING);
+    for (int tc = frk_json_first(w, tcs); tc >= 0; tc = frk_json_next(w, tcs, tc), i++) {
+        int fn = frk_json_get(w, tc, "function", FRK_JSON_OBJECT);
+        int name = frk_json_get(w, fn, "name", FRK_JSON_STRING),
+            args = frk_json_get(w, fn, "arguments", FRK_JSON_STRING);
         if (name < 0 || args < 0)
             return pv_fail(s, call, FR_E_BAD_RESPONSE,
                            "tool_calls[%zu] lacks function.name or function.arguments", i);
-        int64_t k = pv_tool_call(res, w, pj_get(w, tc, "id", PJ_STRING), name);
+        int64_t k = pv_tool_call(res, w, frk_json_get(w, tc, "id", FRK_JSON_STRING), name);
         if (k < 0 || pv_tool_args(res, k, w, args, 1) != 0)
             return pv_nomem(s, call);
     }
     char finish[32];
-    if (pj_copy(w, pj_get(w, c0, "finish_reason", PJ_STRING), finish, sizeof finish))
+    if (frk_json_copy(w, frk_json_get(w, c0, "finish_reason", FRK_JSON_STRING), finish,
+                      sizeof finish))
         openai_finish(res, finish);
     if (refusal >= 0 && text < 0)
         pv_set(res->finish, sizeof res->finish, "content_filter");
     openai_usage(res, w);
-    pj_copy(w, pj_get(w, 0, "model", PJ_STRING), res->model, sizeof res->model);
+    frk_json_copy(w, frk_json_get(w, 0, "model", FRK_JSON_STRING), res->model, sizeof res->model);
     return FR_OK;
 }
 
 static fr_status openai_event(const pv_state *s, fr_call *call, pv_result *res, const char *event,
-                              const char *raw, const pj_doc *d)
+                              const char *raw, const frk_json_doc *d)
 {
     (void)event;
     if (!d) {
@@ -170,34 +173,37 @@ static fr_status openai_event(const pv_state *s, fr_call *call, pv_result *res, 
         return pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not JSON: \"%.40s\"",
                        res->chunks, raw);
     }
-    if (pj_get(d, 0, "error", PJ_OBJECT) >= 0)
+    if (frk_json_get(d, 0, "error", FRK_JSON_OBJECT) >= 0)
         return pv_error_object(s, call, d, 0);
-    pj_copy(d, pj_get(d, 0, "model", PJ_STRING), res->model, sizeof res->model);
+    frk_json_copy(d, frk_json_get(d, 0, "model", FRK_JSON_STRING), res->model, sizeof res->model);
     openai_usage(res, d); /* the last chunk (include_usage) carries it, with no choices */
-    int c0 = pj_first(d, pj_get(d, 0, "choices", PJ_ARRAY));
+    int c0 = frk_json_first(d, frk_json_get(d, 0, "choices", FRK_JSON_ARRAY));
     if (c0 < 0)
         return FR_OK;
     char finish[32];
-    if (pj_copy(d, pj_get(d, c0, "finish_reason", PJ_STRING), finish, sizeof finish))
+    if (frk_json_copy(d, frk_json_get(d, c0, "finish_reason", FRK_JSON_STRING), finish,
+                      sizeof finish))
         openai_finish(res, finish);
-    int delta = pj_get(d, c0, "delta", PJ_OBJECT);
-    fr_status st = pv_delta_text(s, call, res, d, pj_get(d, delta, "content", PJ_STRING));
+    int delta = frk_json_get(d, c0, "delta", FRK_JSON_OBJECT);
+    fr_status st =
+        pv_delta_text(s, call, res, d, frk_json_get(d, delta, "content", FRK_JSON_STRING));
     /* Tool calls arrive as fragments keyed by index: the first names the call, the
      * following ones carry pieces of the arguments text. */
-    int tcs = pj_get(d, delta, "tool_calls", PJ_ARRAY);
-    for (int tc = pj_first(d, tcs); st == FR_OK && tc >= 0; tc = pj_next(d, tcs, tc)) {
-        int fn = pj_get(d, tc, "function", PJ_OBJECT);
-        int64_t index = pj_int64(d, pj_get(d, tc, "index", PJ_INT)), k;
+    int tcs = frk_json_get(d, delta, "tool_calls", FRK_JSON_ARRAY);
+    for (int tc = frk_json_first(d, tcs); st == FR_OK && tc >= 0; tc = frk_json_next(d, tcs, tc)) {
+        int fn = frk_json_get(d, tc, "function", FRK_JSON_OBJECT);
+        int64_t index = frk_json_int64(d, frk_json_get(d, tc, "index", FRK_JSON_INT)), k;
         if (index >= 0 && (size_t)index < res->n_tools)
             k = index;
         else if (index == (int64_t)res->n_tools)
-            k = pv_tool_call(res, d, pj_get(d, tc, "id", PJ_STRING),
-                             pj_get(d, fn, "name", PJ_STRING));
+            k = pv_tool_call(res, d, frk_json_get(d, tc, "id", FRK_JSON_STRING),
+                             frk_json_get(d, fn, "name", FRK_JSON_STRING));
         else
             return pv_fail(s, call, FR_E_BAD_RESPONSE,
                            "stream chunk %zu: tool call index %lld out of order", res->chunks,
                            (long long)index);
-        if (k < 0 || pv_tool_args(res, k, d, pj_get(d, fn, "arguments", PJ_STRING), 1) != 0)
+        if (k < 0 ||
+            pv_tool_args(res, k, d, frk_json_get(d, fn, "arguments", FRK_JSON_STRING), 1) != 0)
             return pv_nomem(s, call);
     }
     return st;

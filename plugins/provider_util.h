@@ -1,13 +1,13 @@
 /* Helpers shared by the HTTP provider plugins (openai, anthropic, gemini): options and
  * state common to all vendors, reading the normalized request and writing vendor bodies
- * over the scanner (json_scan.h, in json-c's exact compact form), vendor error bodies,
- * the request/response driver and the normalized response.  The vendor-neutral HTTP
- * pieces (error classes, Retry-After, the SSE parser) are in provider_wire.h.
+ * with the kit's JSON scanner and writer (in json-c's exact compact form), vendor error
+ * bodies and their classification, the request/response driver and the normalized
+ * response.  The vendor-neutral HTTP pieces (classes by HTTP status, Retry-After, the SSE
+ * parser) are the kit's (include/fluxroute/kit.h).
  *
- * Header-only and `static inline`, like plugin_util.h (include that first, with
- * FR_PLUGIN_UTIL_JSON defined): each plugin carries its own private copy and exports
- * nothing but fluxroute_plugin_v1.  Nothing here keeps shared mutable state, so every
- * function is thread-safe; per-call data lives on the stack, in pv_result or the arena.
+ * In the plugins' helper library like plugin_util.h: each plugin links its own copy and
+ * exports nothing but fluxroute_plugin_v1.  Nothing here keeps shared mutable state, so
+ * every function is thread-safe; per-call data lives on the stack, in pv_result or the arena.
  *
  * A vendor plugin supplies a pv_vendor table (build the wire request, parse a whole
  * response, handle one SSE event) and calls pv_init / pv_fini / pv_complete.  The
@@ -20,11 +20,21 @@
 #ifndef FR_PROVIDER_UTIL_H
 #define FR_PROVIDER_UTIL_H
 
-#ifndef FR_PLUGIN_UTIL_JSON
-#error "include plugin_util.h with FR_PLUGIN_UTIL_JSON defined first"
-#endif
+#include <stddef.h>
+#include <stdint.h>
 
-#include "provider_wire.h"
+#include <fluxroute/kit.h>
+#include <fluxroute/plugin.h>
+
+#include "plugin_util.h"
+
+/* ---- Error classification ------------------------------------------------------------ */
+
+/* The status for a vendor failure: by HTTP status when there is one (http > 0,
+ * frk_http_status), else by the vendor's error type/code (in-stream errors).  Bad
+ * requests are refined into context_window and content_policy by the code, type and
+ * message. */
+fr_status pv_classify(int http, const char *code, const char *type, const char *message);
 
 /* ---- Options and state ------------------------------------------------------------- */
 
@@ -95,12 +105,12 @@ typedef struct pv_state {
  * (cut at a NUL); args is the arguments' JSON text (a whole answer's value as written, or
  * the fragments of a stream joined), read back by pv_result_json. */
 typedef struct pv_tool {
-    pu_buf id, name, args;
+    frk_buf id, name, args;
 } pv_tool;
 
 /* What a response says, normalized.  Filled by the vendor's parse/event callbacks. */
 typedef struct pv_result {
-    pu_buf text;
+    frk_buf text;
     pv_tool *tools; /* n_tools tool calls, in order (heap) */
     size_t n_tools, cap_tools;
     int oom;
@@ -121,483 +131,95 @@ typedef struct pv_vendor {
      * pv_check_request) into body, in json-c's compact form, and the URL path (appended
      * to base_url) into path.  Returns FR_OK or FR_E_BAD_REQUEST/FR_E_NOMEM with the
      * call's error set. */
-    fr_status (*build)(const pv_state *s, fr_call *call, const pj_doc *req, const char *model,
-                       int stream, pu_buf *body, char *path, size_t path_size);
+    fr_status (*build)(const pv_state *s, fr_call *call, const frk_json_doc *req, const char *model,
+                       int stream, frk_buf *body, char *path, size_t path_size);
     /* Parses a whole (non-streamed) 2xx JSON answer, a scanned object, into res.  FR_OK
      * or an error status with the call's error set (FR_E_BAD_RESPONSE for missing
      * fields). */
-    fr_status (*parse)(const pv_state *s, fr_call *call, const pj_doc *wire, pv_result *res);
+    fr_status (*parse)(const pv_state *s, fr_call *call, const frk_json_doc *wire, pv_result *res);
     /* Handles one SSE event (`event` may be "" when the stream names none; `data` is the
      * scanned JSON data, or NULL for non-JSON data such as "[DONE]", whose raw text is
      * `raw`).  Sets res->done at the terminator.  FR_OK or an error with the call's error
      * set. */
     fr_status (*event)(const pv_state *s, fr_call *call, pv_result *res, const char *event,
-                       const char *raw, const pj_doc *data);
+                       const char *raw, const frk_json_doc *data);
 } pv_vendor;
 
 /* ---- Reading and writing JSON ------------------------------------------------------ */
 
 /* 1 when string token tok, read as C code reads json-c's strings (cut at a NUL), is lit. */
-static inline int pv_is(const pj_doc *d, int tok, const char *lit)
-{
-    if (pj_type_of(d, tok) != PJ_STRING)
-        return 0;
-    const pj_tok *t = &d->tok[tok];
-    size_t n = strlen(lit);
-    if (!(t->flags & PJ_ESCAPED))
-        return t->len == n && memcmp(d->text + t->start, lit, n) == 0;
-    pu_buf b = {0};
-    pj_cstr(d, tok, &b);
-    int eq = !b.oom && b.len == n && (n == 0 || memcmp(b.data, lit, n) == 0);
-    pu_buf_free(&b);
-    return eq;
-}
+int pv_is(const frk_json_doc *d, int tok, const char *lit);
 
 /* A separator before the next member or element: none right after an opening bracket.
  * (No JSON value ends in '{' or '[', so the last byte tells.) */
-static inline void pv_sep(pu_buf *o)
-{
-    if (o->len && o->data[o->len - 1] != '{' && o->data[o->len - 1] != '[')
-        pu_buf_lit(o, ",");
-}
+void pv_sep(frk_buf *o);
 
 /* Starts member `key` (a plain literal) of the object being written. */
-static inline void pv_key(pu_buf *o, const char *key)
-{
-    pv_sep(o);
-    pu_buf_lit(o, "\"");
-    pu_buf_append(o, key, strlen(key));
-    pu_buf_lit(o, "\":");
-}
+void pv_key(frk_buf *o, const char *key);
 
 /* Writes string token tok as a C string (cut at a NUL); "" when tok is not a string. */
-static inline void pv_put_text(pu_buf *o, const pj_doc *d, int tok)
-{
-    if (pj_type_of(d, tok) != PJ_STRING) {
-        pu_buf_lit(o, "\"\"");
-        return;
-    }
-    const pj_tok *t = &d->tok[tok];
-    if (!(t->flags & (PJ_REWRITE | PJ_UNUSUAL))) { /* json-c would write it as it came */
-        pu_buf_append(o, d->text + t->start - 1, t->len + 2);
-        return;
-    }
-    pj_put_decoded(o, d, tok, 1);
-}
+void pv_put_text(frk_buf *o, const frk_json_doc *d, int tok);
 
 /* Copies member `key` of object token obj, when present and not null, as member `as`. */
-static inline void pv_put_member(pu_buf *o, const char *as, const pj_doc *d, int obj,
-                                 const char *key)
-{
-    int v = pj_member(d, obj, key);
-    if (v >= 0 && pj_type_of(d, v) != PJ_NULL) {
-        pv_key(o, as);
-        pj_put_value(o, d, v);
-    }
-}
-
-/* Writes `text` (a C string holding JSON text) as the JSON object it holds, or {} when
- * it holds anything else (tool arguments sent as objects). */
-static inline void pv_put_object_text(pu_buf *o, const char *text, size_t len)
-{
-    pj_doc doc;
-    char err[200];
-    if (pj_scan_any(&doc, text, len, err, sizeof err) == 0 && pj_type_of(&doc, 0) == PJ_OBJECT)
-        pj_put_value(o, &doc, 0);
-    else
-        pu_buf_lit(o, "{}");
-    pj_free(&doc);
-}
+void pv_put_member(frk_buf *o, const char *as, const frk_json_doc *d, int obj, const char *key);
 
 /* Writes tool arguments token tok as an object: a JSON object as is, a string holding
  * one as that object, anything else as {}. */
-static inline void pv_put_args_object(pu_buf *o, const pj_doc *d, int tok)
-{
-    if (pj_type_of(d, tok) == PJ_OBJECT && tok >= 0) {
-        pj_put_value(o, d, tok);
-    } else if (pj_type_of(d, tok) == PJ_STRING && tok >= 0) {
-        pu_buf text = {0};
-        pj_str(d, tok, &text);
-        if (text.oom)
-            o->oom = 1;
-        pv_put_object_text(o, text.data ? text.data : "", text.len);
-        pu_buf_free(&text);
-    } else {
-        pu_buf_lit(o, "{}");
-    }
-}
+void pv_put_args_object(frk_buf *o, const frk_json_doc *d, int tok);
 
 /* The stop sequences as member `as`: an array as is, a single string as a one-element
  * array; nothing when the request has none. */
-static inline void pv_put_stop(pu_buf *o, const char *as, const pj_doc *req)
-{
-    int v = pj_member(req, 0, "stop");
-    if (v < 0 || pj_type_of(req, v) == PJ_NULL)
-        return;
-    pv_key(o, as);
-    if (pj_type_of(req, v) != PJ_ARRAY)
-        pu_buf_lit(o, "[");
-    pj_put_value(o, req, v);
-    if (pj_type_of(req, v) != PJ_ARRAY)
-        pu_buf_lit(o, "]");
-}
+void pv_put_stop(frk_buf *o, const char *as, const frk_json_doc *req);
 
 /* Writes the request's tools, when it has any: `head`, then each tool's name, description
  * and parameters between `open` and `close`, then `tail` (the vendor's wrapping). */
-static inline void pv_put_tools(pu_buf *b, const pj_doc *req, const char *head, const char *open,
-                                const char *close, const char *tail)
-{
-    int tools = pj_get(req, 0, "tools", PJ_ARRAY);
-    if (pj_first(req, tools) < 0)
-        return;
-    pu_buf_append(b, head, strlen(head));
-    for (int t = pj_first(req, tools); t >= 0; t = pj_next(req, tools, t)) {
-        pv_sep(b);
-        pu_buf_append(b, open, strlen(open));
-        pv_put_member(b, "name", req, t, "name");
-        pv_put_member(b, "description", req, t, "description");
-        pv_put_member(b, "parameters", req, t, "parameters");
-        pu_buf_append(b, close, strlen(close));
-    }
-    pu_buf_append(b, tail, strlen(tail));
-}
+void pv_put_tools(frk_buf *b, const frk_json_doc *req, const char *head, const char *open,
+                  const char *close, const char *tail);
 
 /* 1 when the request asks for a JSON object answer (response_format.type). */
-static inline int pv_wants_json(const pj_doc *req)
-{
-    int rf = pj_get(req, 0, "response_format", PJ_OBJECT);
-    return pv_is(req, pj_get(req, rf, "type", PJ_STRING), "json_object");
-}
+int pv_wants_json(const frk_json_doc *req);
 
 /* ---- Failures ------------------------------------------------------------------------ */
 
-static inline fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt,
-                                ...) __attribute__((format(printf, 4, 5)));
+fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Sets "VENDOR: message" as the call's error (with the key scrubbed) and returns st. */
-static inline fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt,
-                                ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* A vendor may echo the credential it refused: never let it through. */
-    char clean[1100];
-    size_t klen = s->key ? strlen(s->key) : 0, o = 0;
-    for (const char *p = msg; *p && o + 12 < sizeof clean;) {
-        if (klen >= 4 && strncmp(p, s->key, klen) == 0) {
-            memcpy(clean + o, "[REDACTED]", 10);
-            o += 10;
-            p += klen;
-        } else {
-            clean[o++] = *p++;
-        }
-    }
-    clean[o] = '\0';
-    s->host->set_error(call, "%s: %s", s->vendor->name, clean);
-    return st;
-}
+fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt, ...);
 
-static inline fr_status pv_nomem(const pv_state *s, fr_call *call)
-{
-    return pv_fail(s, call, FR_E_NOMEM, "out of memory");
-}
+fr_status pv_nomem(const pv_state *s, fr_call *call);
 
 /* ---- Vendor errors ------------------------------------------------------------------- */
 
-/* Reads the vendor error object out of a scanned body: {"error": {message, code|type|
- * status}} (openai, gemini) or {"type": "error", "error": {type, message}} (anthropic).
- * Fills code/type/message (empty when absent).  Returns 1 when the body had an error
- * object. */
-static inline int pv_error_fields(const pj_doc *body, char *code, size_t code_size, char *type,
-                                  size_t type_size, char *message, size_t message_size)
-{
-    code[0] = type[0] = message[0] = '\0';
-    int e = pj_get(body, 0, "error", PJ_OBJECT);
-    if (e < 0)
-        return 0;
-    int c = pj_get(body, e, "code", PJ_STRING);
-    if (c < 0)
-        c = pj_get(body, e, "status", PJ_STRING); /* gemini: its "code" is the HTTP code */
-    pj_copy(body, pj_get(body, e, "message", PJ_STRING), message, message_size);
-    pj_copy(body, pj_get(body, e, "type", PJ_STRING), type, type_size);
-    pj_copy(body, c, code, code_size);
-    return 1;
-}
-
 /* Fails the call for an in-band error object (in a stream or a 2xx body). */
-static inline fr_status pv_error_object(const pv_state *s, fr_call *call, const pj_doc *body,
-                                        int http)
-{
-    char code[64], type[64], message[600];
-    pv_error_fields(body, code, sizeof code, type, sizeof type, message, sizeof message);
-    fr_status st = pv_classify(http, code, type, message);
-    return pv_fail(s, call, st, "%s%s%s%s", message[0] ? message : "error without a message",
-                   code[0] || type[0] ? " (" : "", code[0] ? code : type,
-                   code[0] || type[0] ? ")" : "");
-}
-
-/* Reports the vendor's requested delay (retry-after-ms, else Retry-After) to the host. */
-static inline void pv_retry_after(const pv_state *s, fr_call *call, const fr_http_response *resp)
-{
-    const char *v;
-    size_t n;
-    int64_t us;
-    if (pv_header(resp->headers, resp->headers_len, "retry-after-ms", &v, &n) &&
-        pv_parse_retry_after(v, n, 0, &us) == 0) {
-        s->host->set_retry_after(call, us / 1000);
-        return;
-    }
-    if (pv_header(resp->headers, resp->headers_len, "retry-after", &v, &n) &&
-        pv_parse_retry_after(v, n, s->host->clock_us(call), &us) == 0)
-        s->host->set_retry_after(call, us);
-}
-
-/* Fails the call for a non-2xx answer: class from the status and the vendor's error
- * body, message "HTTP 429: <vendor message>", Retry-After passed on. */
-static inline fr_status pv_http_error(const pv_state *s, fr_call *call,
-                                      const fr_http_response *resp)
-{
-    char code[64] = "", type[64] = "", message[600] = "", err[200];
-    pj_doc body;
-    int scanned = pj_scan_any(&body, resp->body, resp->body_len, err, sizeof err) == 0;
-    if (!scanned ||
-        !pv_error_fields(&body, code, sizeof code, type, sizeof type, message, sizeof message)) {
-        /* Not the vendor's JSON (a proxy's HTML page, an empty body): show its start. */
-        size_t n = resp->body_len < 200 ? resp->body_len : 200, o = 0;
-        for (size_t i = 0; i < n && o + 1 < sizeof message; i++)
-            message[o++] = isprint((unsigned char)resp->body[i]) ? resp->body[i] : ' ';
-        message[o] = '\0';
-        if (!o)
-            snprintf(message, sizeof message, "(empty body)");
-    }
-    pj_free(&body);
-    fr_status st = pv_classify(resp->status, code, type, message);
-    if (resp->status == 429 || resp->status == 503 || resp->status == 529)
-        pv_retry_after(s, call, resp);
-    return pv_fail(s, call, st, "HTTP %d: %s%s%s%s", resp->status, message,
-                   code[0] || type[0] ? " (" : "", code[0] ? code : type,
-                   code[0] || type[0] ? ")" : "");
-}
+fr_status pv_error_object(const pv_state *s, fr_call *call, const frk_json_doc *body, int http);
 
 /* ---- Results ------------------------------------------------------------------------- */
 
-static inline void pv_result_free(pv_result *r)
-{
-    pu_buf_free(&r->text);
-    for (size_t i = 0; i < r->n_tools; i++) {
-        pu_buf_free(&r->tools[i].id);
-        pu_buf_free(&r->tools[i].name);
-        pu_buf_free(&r->tools[i].args);
-    }
-    free(r->tools);
-    r->tools = NULL;
-    r->n_tools = r->cap_tools = 0;
-}
-
 /* Appends text from a whole response: string token tok (cut at a NUL), if it is one. */
-static inline void pv_text(pv_result *r, const pj_doc *d, int tok)
-{
-    if (pj_type_of(d, tok) == PJ_STRING)
-        pj_cstr(d, tok, &r->text);
-}
+void pv_text(pv_result *r, const frk_json_doc *d, int tok);
 
 /* Streaming: appends a text delta and hands it to the host.  FR_OK, or the host's
  * status when it stops the stream (the call's error set). */
-static inline fr_status pv_delta(const pv_state *s, fr_call *call, pv_result *r, const char *t,
-                                 size_t n)
-{
-    if (n == 0)
-        return FR_OK;
-    pu_buf_append(&r->text, t, n);
-    fr_status st = s->host->stream_chunk(call, t, n);
-    if (st != FR_OK)
-        return pv_fail(s, call, st, "streaming stopped after %zu chunks (%s)", r->chunks,
-                       pu_status_name(st));
-    return FR_OK;
-}
+fr_status pv_delta(const pv_state *s, fr_call *call, pv_result *r, const char *t, size_t n);
 
 /* pv_delta of string token tok (cut at a NUL); nothing when tok is not a string. */
-static inline fr_status pv_delta_text(const pv_state *s, fr_call *call, pv_result *r,
-                                      const pj_doc *d, int tok)
-{
-    if (pj_type_of(d, tok) != PJ_STRING)
-        return FR_OK;
-    const pj_tok *t = &d->tok[tok];
-    if (!(t->flags & PJ_ESCAPED))
-        return pv_delta(s, call, r, d->text + t->start, t->len);
-    pu_buf b = {0};
-    pj_cstr(d, tok, &b);
-    fr_status st = b.oom ? pv_nomem(s, call) : pv_delta(s, call, r, b.data, b.len);
-    pu_buf_free(&b);
-    return st;
-}
+fr_status pv_delta_text(const pv_state *s, fr_call *call, pv_result *r, const frk_json_doc *d,
+                        int tok);
 
 /* Copies the C string src into dst (size bytes), cut to fit; nothing when src is NULL. */
-static inline void pv_set(char *dst, size_t size, const char *src)
-{
-    if (!src || size == 0)
-        return;
-    size_t n = strnlen(src, size - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
+void pv_set(char *dst, size_t size, const char *src);
 
 /* Adds a tool call whose id and name are string tokens of d (either may be -1: ""), its
  * arguments to follow with pv_tool_args.  Returns its index, or -1 on OOM. */
-static inline int64_t pv_tool_call(pv_result *r, const pj_doc *d, int id, int name)
-{
-    if (r->n_tools == r->cap_tools) {
-        size_t cap = r->cap_tools ? r->cap_tools * 2 : 4;
-        pv_tool *t = realloc(r->tools, cap * sizeof *t);
-        if (!t)
-            return -1;
-        r->tools = t;
-        r->cap_tools = cap;
-    }
-    pv_tool *t = &r->tools[r->n_tools++];
-    memset(t, 0, sizeof *t);
-    pu_buf_lit(&t->id, "");
-    pu_buf_lit(&t->name, "");
-    pu_buf_lit(&t->args, "");
-    if (pj_type_of(d, id) == PJ_STRING)
-        pj_cstr(d, id, &t->id);
-    if (pj_type_of(d, name) == PJ_STRING)
-        pj_cstr(d, name, &t->name);
-    r->oom |= t->id.oom || t->name.oom || t->args.oom;
-    return r->oom ? -1 : (int64_t)(r->n_tools - 1);
-}
+int64_t pv_tool_call(pv_result *r, const frk_json_doc *d, int id, int name);
 
 /* Appends to tool call i's arguments: value token tok as JSON text (a whole answer's
  * arguments object), or with as_text the text of string token tok (a streamed fragment,
  * or arguments sent as JSON text), cut at a NUL.  Returns 0, or -1 on OOM. */
-static inline int pv_tool_args(pv_result *r, int64_t i, const pj_doc *d, int tok, int as_text)
-{
-    pu_buf *a = &r->tools[i].args;
-    if (as_text && pj_type_of(d, tok) == PJ_STRING)
-        pj_cstr(d, tok, a);
-    else if (!as_text && tok >= 0)
-        pj_put_value(a, d, tok);
-    r->oom |= a->oom;
-    return r->oom ? -1 : 0;
-}
-
-/* Serializes the normalized response {text, tool_calls, finish_reason, usage, model}
- * into the call's arena, in json-c's compact form.  Arguments texts become values here
- * ({} when empty; kept as a string when the model produced text that is not JSON). */
-static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_result *r, char **out,
-                                       size_t *out_len)
-{
-    if (r->text.oom || r->oom)
-        return pv_nomem(s, call);
-    if (!r->finish[0])
-        snprintf(r->finish, sizeof r->finish, "%s", r->n_tools ? "tool_calls" : "stop");
-    pu_buf o = {0};
-    pu_buf_lit(&o, "{\"text\":");
-    pj_put_string(&o, r->text.data ? r->text.data : "", r->text.len);
-    pu_buf_lit(&o, ",\"tool_calls\":[");
-    for (size_t i = 0; i < r->n_tools; i++) {
-        const pv_tool *t = &r->tools[i];
-        if (i)
-            pu_buf_lit(&o, ",");
-        pu_buf_lit(&o, "{\"id\":");
-        pj_put_string(&o, t->id.data, t->id.len);
-        pu_buf_lit(&o, ",\"name\":");
-        pj_put_string(&o, t->name.data, t->name.len);
-        pu_buf_lit(&o, ",\"arguments\":");
-        pj_doc args;
-        char err[200];
-        if (t->args.len == 0) {
-            pu_buf_lit(&o, "{}");
-        } else if (pj_scan_any(&args, t->args.data, t->args.len, err, sizeof err) != 0) {
-            pj_put_string(&o, t->args.data, t->args.len); /* not JSON: the text itself */
-        } else {
-            if (pj_type_of(&args, 0) != PJ_NULL)
-                pj_put_value(&o, &args, 0);
-            else /* json-c read "null" as no document: kept as text, as before */
-                pj_put_string(&o, t->args.data, t->args.len);
-            pj_free(&args);
-        }
-        pu_buf_lit(&o, "}");
-    }
-    pu_buf_lit(&o, "],\"finish_reason\":");
-    pj_put_cstr(&o, r->finish);
-    pu_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
-    pj_put_int64(&o, r->in_tokens);
-    pu_buf_lit(&o, ",\"output_tokens\":");
-    pj_put_int64(&o, r->out_tokens);
-    pu_buf_lit(&o, "},\"model\":");
-    pj_put_cstr(&o, r->model);
-    pu_buf_lit(&o, "}");
-    fr_status st =
-        o.oom ? pv_nomem(s, call) : pu_output_copy(s->host, call, o.data, o.len, out, out_len);
-    pu_buf_free(&o);
-    return st;
-}
+int pv_tool_args(pv_result *r, int64_t i, const frk_json_doc *d, int tok, int as_text);
 
 /* ---- Request validation -------------------------------------------------------------- */
-
-/* Checks the parts of a normalized request every vendor relies on: messages is a
- * non-empty array of objects with a known role and a string (or null) content; tool
- * calls have string ids and names; tool messages name their call.  Returns FR_OK or
- * FR_E_BAD_REQUEST with the call's error set. */
-static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const pj_doc *req)
-{
-    static const char *const roles[] = {"system", "user", "assistant", "tool"};
-    if (pj_type_of(req, 0) != PJ_OBJECT)
-        return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not a JSON object");
-    int msgs = pj_get(req, 0, "messages", PJ_ARRAY), v;
-    if (pj_first(req, msgs) < 0)
-        return pv_fail(s, call, FR_E_BAD_REQUEST, "request needs a non-empty \"messages\" array");
-    size_t i = 0;
-    for (int m = pj_first(req, msgs); m >= 0; m = pj_next(req, msgs, m), i++) {
-        int role = pj_get(req, m, "role", PJ_STRING);
-        int known = 0;
-        for (size_t r = 0; r < PU_COUNT(roles); r++)
-            known |= pv_is(req, role, roles[r]);
-        if (!known)
-            return pv_fail(s, call, FR_E_BAD_REQUEST,
-                           "messages[%zu].role must be system, user, assistant or tool", i);
-        v = pj_member(req, m, "content");
-        if (v >= 0 && pj_type_of(req, v) != PJ_NULL && pj_type_of(req, v) != PJ_STRING)
-            return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu].content must be a string", i);
-        if (pv_is(req, role, "tool") && pj_get(req, m, "tool_call_id", PJ_STRING) < 0)
-            return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu] (tool) needs a tool_call_id",
-                           i);
-        int tcs = pj_get(req, m, "tool_calls", PJ_ARRAY);
-        size_t j = 0;
-        for (int tc = pj_first(req, tcs); tc >= 0; tc = pj_next(req, tcs, tc), j++) {
-            if (pj_get(req, tc, "id", PJ_STRING) < 0 || pj_get(req, tc, "name", PJ_STRING) < 0)
-                return pv_fail(s, call, FR_E_BAD_REQUEST,
-                               "messages[%zu].tool_calls[%zu] needs string id and name", i, j);
-        }
-    }
-    int tools = pj_member(req, 0, "tools");
-    if (tools >= 0 && pj_type_of(req, tools) != PJ_NULL) {
-        if (pj_type_of(req, tools) != PJ_ARRAY)
-            return pv_fail(s, call, FR_E_BAD_REQUEST, "\"tools\" must be an array");
-        size_t j = 0;
-        for (int t = pj_first(req, tools); t >= 0; t = pj_next(req, tools, t), j++)
-            if (pj_get(req, t, "name", PJ_STRING) < 0)
-                return pv_fail(s, call, FR_E_BAD_REQUEST, "tools[%zu] needs a string name", j);
-    }
-    v = pj_member(req, 0, "max_tokens");
-    if (v >= 0 && pj_type_of(req, v) != PJ_NULL &&
-        (pj_type_of(req, v) != PJ_INT || pj_int64(req, v) <= 0))
-        return pv_fail(s, call, FR_E_BAD_REQUEST, "\"max_tokens\" must be a positive integer");
-    v = pj_member(req, 0, "stop");
-    if (v >= 0 && pj_type_of(req, v) != PJ_NULL) {
-        int ok = pj_type_of(req, v) == PJ_STRING || pj_type_of(req, v) == PJ_ARRAY;
-        for (int e = pj_first(req, v); ok && e >= 0; e = pj_next(req, v, e))
-            ok = pj_type_of(req, e) == PJ_STRING;
-        if (!ok)
-            return pv_fail(s, call, FR_E_BAD_REQUEST,
-                           "\"stop\" must be a string or an array of strings");
-    }
-    return FR_OK;
-}
 
 /* ---- Lifecycle ----------------------------------------------------------------------- */
 
@@ -605,332 +227,33 @@ static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const
  * host->secret_env and builds the key header with printf-format key_fmt ("x-api-key: %s").
  * A missing variable fails with FR_E_CONFIG naming it.  extra: up to
  * PV_MAX_EXTRA_HEADERS vendor headers (copied), NULL-terminated. */
-static inline fr_status pv_init(const fr_host_api *host, const pv_vendor *vendor,
-                                const pv_config *cfg, const char *key_fmt, const char *const *extra,
-                                void **state)
-{
-    if (!cfg->model || !*cfg->model) {
-        host->set_error(NULL, "%s: option model is required", vendor->name);
-        return FR_E_CONFIG;
-    }
-    const char *base = cfg->base_url ? cfg->base_url : "";
-    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
-        host->set_error(NULL,
-                        "%s: option base_url must start with http:// or https:// (got \"%s\")",
-                        vendor->name, base);
-        return FR_E_CONFIG;
-    }
-    if (cfg->timeout < 0) {
-        host->set_error(NULL, "%s: option timeout must not be negative", vendor->name);
-        return FR_E_CONFIG;
-    }
-    const char *env = cfg->api_key_env ? cfg->api_key_env : "";
-    const char *key = NULL;
-    if (*env) {
-        key = host->secret_env(NULL, env);
-        if (!key || !*key) {
-            host->set_error(NULL, "%s: environment variable %s is not set (api_key_env)",
-                            vendor->name, env);
-            return FR_E_CONFIG;
-        }
-        for (const char *k = key; *k; k++) {
-            if ((unsigned char)*k < 0x21 || *k == 0x7f) {
-                /* A header cannot carry it; do not show the value. */
-                host->set_error(NULL, "%s: the key in %s contains whitespace or control characters",
-                                vendor->name, env);
-                return FR_E_CONFIG;
-            }
-        }
-    }
-    pv_state *s = host->alloc(NULL, sizeof *s);
-    if (!s)
-        return FR_E_NOMEM;
-    memset(s, 0, sizeof *s);
-    s->host = host;
-    s->vendor = vendor;
-    s->cfg = cfg;
-    s->key = key;
-    size_t blen = strlen(base);
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    int bad = !(s->base = host->alloc(NULL, blen + 1));
-    if (!bad) {
-        memcpy(s->base, base, blen);
-        s->base[blen] = '\0';
-    }
-    if (!bad && key) {
-        size_t n = strlen(key_fmt) + strlen(key) + 1;
-        bad = !(s->key_header = host->alloc(NULL, n));
-        if (!bad)
-            snprintf(s->key_header, n, key_fmt, key);
-    }
-    for (size_t i = 0; !bad && extra && extra[i] && i < PV_MAX_EXTRA_HEADERS; i++) {
-        size_t n = strlen(extra[i]) + 1;
-        bad = !(s->extra_owned[i] = host->alloc(NULL, n));
-        if (!bad) {
-            memcpy(s->extra_owned[i], extra[i], n);
-            s->extra_headers[s->n_extra++] = s->extra_owned[i];
-        }
-    }
-    if (bad) {
-        host->free_mem(s->base);
-        host->free_mem(s->key_header);
-        for (size_t i = 0; i < PV_MAX_EXTRA_HEADERS; i++)
-            host->free_mem(s->extra_owned[i]);
-        host->free_mem(s);
-        return FR_E_NOMEM;
-    }
-    *state = s;
-    return FR_OK;
-}
+fr_status pv_init(const fr_host_api *host, const pv_vendor *vendor, const pv_config *cfg,
+                  const char *key_fmt, const char *const *extra, void **state);
 
-static inline void pv_fini(void *state)
-{
-    pv_state *s = state;
-    if (!s)
-        return;
-    const fr_host_api *host = s->host;
-    if (s->key_header) {
-        volatile char *p = s->key_header; /* not optimized away */
-        while (*p)
-            *p++ = '\0';
-    }
-    host->free_mem(s->key_header);
-    host->free_mem(s->base);
-    for (size_t i = 0; i < PV_MAX_EXTRA_HEADERS; i++)
-        host->free_mem(s->extra_owned[i]);
-    host->free_mem(s);
-}
+void pv_fini(void *state);
 
 /* ---- The driver ---------------------------------------------------------------------- */
-
-/* Handles one SSE event: its data, when it looks like JSON, is scanned, and the vendor's
- * handler gets it.  FR_OK or an error with the call's error set. */
-static inline fr_status pv_sse_event(const pv_state *s, fr_call *call, pv_result *res,
-                                     const char *event, const pu_buf *data)
-{
-    char err[200];
-    res->chunks++;
-    const char *raw = data->data ? data->data : "";
-    if (raw[0] != '{')
-        return s->vendor->event(s, call, res, event, raw, NULL);
-    pj_doc doc;
-    fr_status st;
-    if (pj_scan_any(&doc, raw, data->len, err, sizeof err) != 0)
-        st = pv_fail(s, call, FR_E_BAD_RESPONSE, "stream chunk %zu is not valid JSON: %s",
-                     res->chunks, err);
-    else
-        st = s->vendor->event(s, call, res, event, raw, &doc);
-    pj_free(&doc);
-    return st;
-}
 
 /* A stream being parsed as its bytes arrive (host->http's on_body), or all at once. */
 typedef struct pv_feed {
     const pv_state *s;
     fr_call *call;
     pv_result *res;
-    pu_buf pending; /* bytes after the last complete event */
-    pu_buf data;    /* scratch: the data of the event being read */
-    size_t fed;     /* body bytes handed over so far */
-    fr_status st;   /* the first failure: nothing is parsed after it */
+    frk_buf pending; /* bytes after the last complete event */
+    frk_buf data;    /* scratch: the data of the event being read */
+    size_t fed;      /* body bytes handed over so far */
+    fr_status st;    /* the first failure: nothing is parsed after it */
 } pv_feed;
 
-static inline void pv_feed_free(pv_feed *f)
-{
-    pu_buf_free(&f->pending);
-    pu_buf_free(&f->data);
-}
-
-/* Takes the next piece of the body: every event it completes goes to the vendor's
- * handler, in order, until the terminator; the rest waits for the next piece.  Returns
- * FR_OK, or the failure that must stop the stream (the call's error set). */
-static inline fr_status pv_feed_body(void *ud, const char *bytes, size_t len)
-{
-    pv_feed *f = ud;
-    f->fed += len;
-    if (f->st != FR_OK || f->res->done)
-        return f->st; /* what follows the terminator is ignored */
-    pu_buf_append(&f->pending, bytes, len);
-    if (f->pending.oom)
-        return f->st = pv_nomem(f->s, f->call);
-    const char *pos = f->pending.data, *end = pos + f->pending.len;
-    char event[64];
-    int rc;
-    while (f->st == FR_OK && !f->res->done &&
-           (rc = pv_sse_next(&pos, end, event, sizeof event, &f->data)) != 0)
-        f->st =
-            rc < 0 ? pv_nomem(f->s, f->call) : pv_sse_event(f->s, f->call, f->res, event, &f->data);
-    size_t used = (size_t)(pos - f->pending.data);
-    memmove(f->pending.data, pos, f->pending.len - used);
-    f->pending.len -= used;
-    f->pending.data[f->pending.len] = '\0';
-    return f->st;
-}
-
-/* Ends a stream after host->http returned `st` with `resp`.  A stream cut by the network
- * (or a timeout) after events arrived is FR_E_STREAM_TRUNCATED, as is one that ended
- * without its terminator; a non-2xx answer is classified as an error document. */
-static inline fr_status pv_feed_end(pv_feed *f, fr_status st, const fr_http_response *resp)
-{
-    const pv_state *s = f->s;
-    pv_result *res = f->res;
-    if (st != FR_OK) {
-        if ((st == FR_E_NETWORK || st == FR_E_TIMEOUT) && f->st == FR_OK && res->chunks)
-            return pv_fail(s, f->call, FR_E_STREAM_TRUNCATED,
-                           "stream cut after %zu chunks: %s mid-stream", res->chunks,
-                           st == FR_E_NETWORK ? "the connection failed (network error)"
-                                              : "the request timed out");
-        return st; /* network, timeout, cancellation, on_body's status: message set */
-    }
-    if (resp->status < 200 || resp->status > 299)
-        return pv_http_error(s, f->call, resp);
-    /* A host that did not stream the body (or not all of it): parse the rest now. */
-    if (f->fed < resp->body_len && f->st == FR_OK)
-        pv_feed_body(f, resp->body + f->fed, resp->body_len - f->fed);
-    if (f->st != FR_OK)
-        return f->st;
-    if (!res->done)
-        return pv_fail(s, f->call, FR_E_STREAM_TRUNCATED, "stream cut after %zu chunks",
-                       res->chunks);
-    return FR_OK;
-}
-
-/* Parses a whole SSE body event by event through the vendor's handler. */
-static inline fr_status pv_stream(const pv_state *s, fr_call *call, const fr_http_response *resp,
-                                  pv_result *res)
-{
-    pv_feed f = {.s = s, .call = call, .res = res};
-    fr_status st = pv_feed_end(&f, FR_OK, resp);
-    pv_feed_free(&f);
-    return st;
-}
-
-/* Completes one normalized request: builds the vendor's request, sends it through
- * host->http, classifies failures and returns the normalized response in the arena. */
-static inline fr_status pv_complete(void *state, fr_call *call, const char *request,
-                                    size_t request_len, int stream, char **response,
-                                    size_t *response_len)
-{
-    const pv_state *s = state;
-    const fr_host_api *host = s->host;
-    char err[200], path[512];
-    pj_doc req;
-    if (pj_scan_any(&req, request, request_len, err, sizeof err) != 0)
-        return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not valid JSON: %s", err);
-    fr_status st = pv_check_request(s, call, &req);
-    pu_buf model = {0}, body = {0};
-    int mt = st == FR_OK ? pj_get(&req, 0, "model", PJ_STRING) : -1;
-    if (mt >= 0)
-        pj_cstr(&req, mt, &model);
-    else
-        pu_buf_append(&model, s->cfg->model, strlen(s->cfg->model));
-    if (st == FR_OK && model.oom)
-        st = pv_nomem(s, call);
-    if (st == FR_OK)
-        st = s->vendor->build(s, call, &req, model.data, stream, &body, path, sizeof path);
-    if (st == FR_OK && body.oom)
-        st = pv_nomem(s, call);
-    pv_result res = {.cur = -1};
-    pv_set(res.model, sizeof res.model, model.data);
-    pu_buf_free(&model);
-    pj_free(&req);
-    if (st != FR_OK) {
-        pu_buf_free(&body);
-        return st;
-    }
-
-    size_t url_len = strlen(s->base) + strlen(path) + 1;
-    char *url = host->alloc(call, url_len);
-    if (!url) {
-        pu_buf_free(&body);
-        return pv_nomem(s, call);
-    }
-    size_t base_len = strlen(s->base);
-    memcpy(url, s->base, base_len);
-    memcpy(url + base_len, path, url_len - base_len); /* with its NUL */
-    const char *headers[4 + PV_MAX_EXTRA_HEADERS];
-    size_t nh = 0, nsecret = 0;
-    if (s->key_header) {
-        headers[nh++] = s->key_header; /* first: the host never records secret headers */
-        nsecret = 1;
-    }
-    headers[nh++] = "Content-Type: application/json";
-    headers[nh++] = stream ? "Accept: text/event-stream" : "Accept: application/json";
-    headers[nh++] = "Expect:"; /* no 100-continue round trip for larger bodies */
-    for (size_t i = 0; i < s->n_extra; i++)
-        headers[nh++] = s->extra_headers[i];
-    fr_http_request hr = {
-        .struct_size = sizeof hr,
-        .method = "POST",
-        .url = url,
-        .headers = headers,
-        .n_headers = nh,
-        .body = body.data,
-        .body_len = body.len,
-        .timeout_us = s->cfg->timeout,
-        .n_secret_headers = nsecret,
-        .ca_file = s->cfg->ca_file,
-    };
-    /* Streams are parsed while they arrive: each delta reaches host->stream_chunk then. */
-    pv_feed feed = {.s = s, .call = call, .res = &res};
-    if (stream) {
-        hr.on_body = pv_feed_body;
-        hr.on_body_ud = &feed;
-    }
-    fr_http_response resp = {0};
-    st = host->http(call, &hr, &resp);
-    pu_buf_free(&body);
-    if (stream) {
-        st = pv_feed_end(&feed, st, &resp);
-        pv_feed_free(&feed);
-    } else if (st != FR_OK) {
-        pv_result_free(&res);
-        return st; /* network, timeout, cancellation: the host set the message */
-    } else if (resp.status < 200 || resp.status > 299) {
-        pv_result_free(&res);
-        return pv_http_error(s, call, &resp);
-    } else {
-        /* Scanned, not parsed into a tree: the answer is read once, in place. */
-        pj_doc wire;
-        if (pj_scan_any(&wire, resp.body, resp.body_len, err, sizeof err) != 0) {
-            st = pv_fail(s, call, FR_E_BAD_RESPONSE,
-                         "HTTP %d with a body that is not valid JSON: %s", resp.status, err);
-        } else if (pj_type_of(&wire, 0) != PJ_OBJECT) {
-            st = pv_fail(s, call, FR_E_BAD_RESPONSE, "HTTP %d: the answer is not a JSON object",
-                         resp.status);
-        } else if (pj_get(&wire, 0, "error", PJ_OBJECT) >= 0) {
-            st = pv_error_object(s, call, &wire, 0);
-        } else {
-            st = s->vendor->parse(s, call, &wire, &res);
-        }
-        pj_free(&wire);
-    }
-    if (st == FR_OK)
-        st = pv_result_json(s, call, &res, response, response_len);
-    pv_result_free(&res);
-    return st;
-}
-
 /* The descriptor's complete and complete_stream callbacks. */
-static inline fr_status pv_complete_whole(void *state, fr_call *call, const char *request,
-                                          size_t request_len, char **response, size_t *response_len)
-{
-    return pv_complete(state, call, request, request_len, 0, response, response_len);
-}
+fr_status pv_complete_whole(void *state, fr_call *call, const char *request, size_t request_len,
+                            char **response, size_t *response_len);
 
-static inline fr_status pv_complete_stream(void *state, fr_call *call, const char *request,
-                                           size_t request_len, char **response,
-                                           size_t *response_len)
-{
-    return pv_complete(state, call, request, request_len, 1, response, response_len);
-}
+fr_status pv_complete_stream(void *state, fr_call *call, const char *request, size_t request_len,
+                             char **response, size_t *response_len);
 
 /* Usage counters: integer member `key` of object token obj, or 0 (missing counts are not
  * an error: some compatible servers omit them). */
-static inline int64_t pv_int(const pj_doc *d, int obj, const char *key)
-{
-    return pj_int64(d, pj_get(d, obj, key, PJ_INT));
-}
+int64_t pv_int(const frk_json_doc *d, int obj, const char *key);
 
 #endif /* FR_PROVIDER_UTIL_H */

@@ -3,8 +3,8 @@
  * cut), stream_chunk() collects deltas, secret_env() answers one variable.  Plus loading
  * a plugin from $FR_BUILDDIR/plugins/NAME.so and running one request.
  *
- * Header-only, for tests/builtins/test_providers.c, tests/builtins/test_provider_wire.c and
- * tests/fuzz/fuzz_provider.c; include after plugin_util.h.  Single-threaded. */
+ * Header-only, for tests/builtins/test_providers.c, tests/builtins/test_provider_wire.c
+ * and tests/fuzz/fuzz_provider.c.  Single-threaded. */
 #ifndef FR_TEST_PROVIDER_HOST_H
 #define FR_TEST_PROVIDER_HOST_H
 

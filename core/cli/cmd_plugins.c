@@ -24,7 +24,8 @@ static fr_loader *make_loader(const cli_list *dirs)
     const char *env = getenv("FLUXROUTE_PLUGIN_PATH");
     if (env && *env)
         fr__loader_add_path_list(l, env, "FLUXROUTE_PLUGIN_PATH");
-    fr__loader_add_dir(l, fr__loader_builtin_dir(), "built-in");
+    /* Labelled by directory: users install their own plugins there too (make install). */
+    fr__loader_add_dir(l, fr__loader_builtin_dir(), "plugindir");
     return l;
 }
 

@@ -1,5 +1,6 @@
 /* `fluxroute scaffold DIR --name NAME`: a standalone plugin project from the templates in
- * sdk/templates (installed to $(pkgdatadir)/templates).  The templates are read from the
+ * sdk/templates (installed to $(pkgdatadir)/templates), built against the plugin kit
+ * (include/fluxroute/kit.h, libfluxroute-kit.a).  The templates are read from the
  * source tree when this executable is the build tree's, from the installed directory
  * otherwise, the same rule the loader applies to built-in plugins. */
 #include <errno.h>
@@ -153,6 +154,28 @@ static int write_project(const cli_command *cmd, const char *dir, int provider, 
     return FR_EXIT_OK;
 }
 
+/* The link flags of the plugin kit under `dir` (--sdk): an installation prefix
+ * (lib/, lib64/), a source tree built in place (sdk/), or this executable's source tree
+ * built elsewhere.  json-c comes from pkg-config.  Returns 0, or -1 when none is there. */
+static int find_kit(const char *dir, char *libs, size_t size)
+{
+    char path[PATH_MAX];
+    const char *const under[] = {"lib", "lib64", "sdk"};
+    for (size_t i = 0; i < sizeof under / sizeof under[0] + 1; i++) {
+        if (i < sizeof under / sizeof under[0])
+            snprintf(path, sizeof path, "%s/%s/libfluxroute-kit.a", dir, under[i]);
+        else if (strcmp(dir, FR_SRC_DIR) == 0)
+            snprintf(path, sizeof path, "%s/sdk/libfluxroute-kit.a", FR_BUILD_DIR);
+        else
+            break;
+        if (access(path, R_OK) == 0) {
+            int n = snprintf(libs, size, "%s $(shell pkg-config --libs json-c)", path);
+            return n > 0 && (size_t)n < size ? 0 : -1;
+        }
+    }
+    return -1;
+}
+
 int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv)
 {
     const char *pos[1], *name = NULL, *kind = "agent", *sdk = NULL;
@@ -193,8 +216,9 @@ int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv)
         return FR_EXIT_USAGE;
     }
 
-    /* Where the headers and the fluxroute binary come from, for the Makefile. */
-    char cflags[PATH_MAX + 16], exe[PATH_MAX] = "fluxroute";
+    /* Where the headers, the plugin kit and the fluxroute binary come from, for the
+     * Makefile. */
+    char cflags[PATH_MAX + 16], kit_libs[PATH_MAX + 64], exe[PATH_MAX] = "fluxroute";
     const char *plugindir = "$(shell pkg-config --variable=plugindir fluxroute)";
     if (sdk) {
         char *abs = realpath(sdk, NULL);
@@ -206,6 +230,14 @@ int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv)
             free(abs);
             return FR_EXIT_USAGE;
         }
+        if (find_kit(abs, kit_libs, sizeof kit_libs) != 0) {
+            fr__cli_error(cmd,
+                          "--sdk %s: no plugin kit (libfluxroute-kit.a) under lib/ or sdk/: "
+                          "build the source tree first, or give an installation prefix",
+                          sdk);
+            free(abs);
+            return FR_EXIT_USAGE;
+        }
         snprintf(cflags, sizeof cflags, "-I%s/include", abs);
         free(abs);
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -214,13 +246,15 @@ int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv)
             snprintf(exe, sizeof exe, "fluxroute");
         plugindir = "";
     } else {
-        snprintf(cflags, sizeof cflags, "$(shell pkg-config --cflags fluxroute)");
+        snprintf(cflags, sizeof cflags, "$(shell pkg-config --cflags fluxroute-kit)");
+        snprintf(kit_libs, sizeof kit_libs, "$(shell pkg-config --libs fluxroute-kit)");
     }
     const subst subs[] = {
         {"@NAME@", name},
         {"@KIND@", provider ? "provider" : "agent"},
         {"@CALLBACK@", provider ? "complete" : "invoke"},
         {"@FLUXROUTE_CFLAGS@", cflags},
+        {"@FLUXROUTE_KIT_LIBS@", kit_libs},
         {"@FLUXROUTE@", exe},
         {"@PLUGINDIR@", plugindir},
     };

@@ -13,6 +13,7 @@
 #include "host/effects.h"
 #include "host/host.h"
 #include "observe/observe.h"
+#include "trace/diff.h"
 #include "trace/replay.h"
 #include "engine/pipeline.h"
 #include "trace/trace.h"

@@ -22,11 +22,14 @@
 #include <json-c/json.h>
 
 #include "plugin/elf_symbols.h"
+#include "plugin/plugin_libraries.h"
+#include "base/fileio.h"
+#include "base/json_parse.h"
 #include "host/host.h"
 #include "base/json_check.h"
 #include "manifest/options.h"
 #include "cli/plugin_conformance.h"
-#include "trace/replay.h"
+#include "trace/replay_cursor.h"
 #include "base/yaml_tree.h"
 
 #define KIT_MSG               600
@@ -39,9 +42,11 @@
 #define KIT_EPOCH_US          1700000000000000LL /* the virtual clock's start */
 
 /* Child exit codes (anything else, or a signal, is reported as a crash). */
-enum { CHILD_PASS = 0, CHILD_FAIL = 3, CHILD_SKIP = 4, CHILD_NOT_FIRED = 5 };
+enum { CHILD_PASS = 0, CHILD_FAIL = 3, CHILD_SKIP = 4, CHILD_NOT_FIRED = 5, CHILD_NEEDS_INPUT = 6 };
 
-typedef enum { KIT_PASS, KIT_FAIL, KIT_SKIP } kit_result;
+/* KIT_WARN and KIT_NEEDS_INPUT are not failures: a library's own calls, and a plugin
+ * that rightly refuses the built-in sample input (give one with --sample). */
+typedef enum { KIT_PASS, KIT_FAIL, KIT_SKIP, KIT_WARN, KIT_NEEDS_INPUT } kit_result;
 
 typedef struct kit_check {
     const char *name;
@@ -54,8 +59,9 @@ typedef struct kit {
     const fr_loaded_plugin *lp;
     const fr_plugin *d;
     fr_config cfg;
-    int cfg_ok;       /* options filled: runtime checks can go on */
-    fr_instance inst; /* the instance under test */
+    int cfg_ok;         /* options filled: runtime checks can go on */
+    fr_instance inst;   /* the instance under test */
+    const char *sample; /* --sample: the input of the sample calls, or NULL */
     kit_check checks[KIT_MAX_CHECKS];
     size_t n_checks;
 } kit;
@@ -327,6 +333,48 @@ static void check_symbols(kit *k)
     }
 }
 
+typedef struct library_scan {
+    char found[KIT_MSG];
+    char last[128]; /* the library of the last import noted: imports are grouped by it */
+    size_t n;
+} library_scan;
+
+static void note_library_import(const char *lib, const char *sym, void *ud)
+{
+    library_scan *s = ud;
+    if (!forbidden_instead(sym, NULL))
+        return;
+    if (strcmp(s->last, lib) == 0)
+        msg_append(s->found, sizeof s->found, ", %s()", sym);
+    else
+        msg_append(s->found, sizeof s->found, "%s%s: %s()", s->n ? "; " : "", lib, sym);
+    snprintf(s->last, sizeof s->last, "%s", lib);
+    s->n++;
+}
+
+/* The plugin's libraries (DT_NEEDED, transitively; the C runtime and the host's own left
+ * out): their forbidden imports are warnings, for a library may read the clock or make
+ * random numbers for reasons of its own, which the plugin's calls may never reach. */
+static void check_libraries(kit *k)
+{
+    library_scan scan = {.n = 0};
+    char libs[KIT_MSG / 2], err[256];
+    int n = fr__plugin_libraries_each_import(k->lp->path, note_library_import, &scan, libs,
+                                             sizeof libs, err, sizeof err);
+    if (n < 0)
+        add_check(k, "library calls", KIT_WARN, "cannot read the libraries: %s", err);
+    else if (scan.n)
+        add_check(k, "library calls", KIT_WARN,
+                  "libraries the plugin links call what the host cannot record (make sure the "
+                  "plugin's calls do not reach them): %s",
+                  scan.found);
+    else if (!libs[0])
+        add_check(k, "library calls", KIT_PASS, "links no libraries beyond the C runtime");
+    else
+        add_check(k, "library calls", KIT_PASS, "no forbidden functions in %d librar%s: %s", n,
+                  n == 1 ? "y" : "ies", libs);
+}
+
 /* ---- running plugin code in a child -------------------------------------------------- */
 
 /* A check body, run in the child: returns a CHILD_* code with a message in msg. */
@@ -410,7 +458,8 @@ static int run_isolated(kit *k, child_fn fn, const void *arg, int timeout_ms, in
         return -1;
     }
     int rc = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
-    if (rc != CHILD_PASS && rc != CHILD_FAIL && rc != CHILD_SKIP && rc != CHILD_NOT_FIRED) {
+    if (rc != CHILD_PASS && rc != CHILD_FAIL && rc != CHILD_SKIP && rc != CHILD_NOT_FIRED &&
+        rc != CHILD_NEEDS_INPUT) {
         snprintf(msg, len,
                  "the child exited with status %d (a sanitizer report or exit() in "
                  "the plugin?)",
@@ -424,9 +473,10 @@ static int run_isolated(kit *k, child_fn fn, const void *arg, int timeout_ms, in
 static void add_child_check(kit *k, const char *name, int rc, const char *msg)
 {
     add_check(k, name,
-              rc == CHILD_PASS   ? KIT_PASS
-              : rc == CHILD_SKIP ? KIT_SKIP
-                                 : KIT_FAIL,
+              rc == CHILD_PASS          ? KIT_PASS
+              : rc == CHILD_SKIP        ? KIT_SKIP
+              : rc == CHILD_NEEDS_INPUT ? KIT_NEEDS_INPUT
+                                        : KIT_FAIL,
               "%s", msg);
 }
 
@@ -506,9 +556,12 @@ static fr_status kit_invoke(kit *k, fr_call *c, const char *in, char **out, size
     return k->d->invoke(k->inst.state, c, in, strlen(in), out, out_len);
 }
 
-/* The richest sample input for the plugin's kind. */
+/* The input of the checks after the sample calls: --sample's, or the richest built-in one
+ * for the plugin's kind. */
 static const char *kit_sample(const kit *k)
 {
+    if (k->sample)
+        return k->sample;
     return k->d->kind == FR_PLUGIN_PROVIDER ? sample_chat : sample_nested;
 }
 
@@ -595,7 +648,14 @@ static int child_sample(kit *k, const void *arg, char *msg, size_t len)
     size_t out_len;
     fr_status st = kit_invoke(k, &kc.call, input, &out, &out_len);
     int rc = CHILD_PASS;
-    if (st != FR_OK) {
+    if ((st == FR_E_INVALID || st == FR_E_BAD_REQUEST) && input != k->sample) {
+        /* Refusing an input that lacks what the plugin needs is right, not a failure. */
+        snprintf(msg, len,
+                 "returned %s (%s) for the built-in input %.60s%s: give one with --sample FILE",
+                 fr_status_name(st), kc.call.error ? kc.call.error : fr_strerror(st), input,
+                 strlen(input) > 60 ? "..." : "");
+        rc = CHILD_NEEDS_INPUT;
+    } else if (st != FR_OK) {
         snprintf(msg, len, "returned %s: %s", fr_status_name(st),
                  kc.call.error ? kc.call.error : fr_strerror(st));
         rc = CHILD_FAIL;
@@ -829,11 +889,12 @@ static void check_alloc_failures(kit *k)
 
 static const cli_command test_cmd = {
     "plugins test", NULL, "check a plugin file against the host's expectations",
-    "usage: fluxroute plugins test PATH.so [--json] [--config YAML]\n"
+    "usage: fluxroute plugins test PATH.so [--json] [--config YAML] [--sample FILE]\n"
     "\n"
     "Loads the plugin and runs the conformance checks: descriptor, option table (docs,\n"
     "defaults), direct calls the host cannot record (time, sleep, rand, sockets, fork,\n"
-    "threads...), init/fini symmetry, sample calls, an already-cancelled call and calls\n"
+    "threads...) and, as warnings, the same calls made by the libraries it links,\n"
+    "init/fini symmetry, sample calls, an already-cancelled call and calls\n"
     "past their deadline (each must return within 2 s), determinism (two runs, same\n"
     "bytes), and every host allocation failing in turn (error status, no crash).\n"
     "Plugin code runs in child processes, so a crash or a hang is a failed check.\n"
@@ -841,27 +902,93 @@ static const cli_command test_cmd = {
     "  --json         print the results as JSON\n"
     "  --config YAML  the plugin's config for the runtime checks (default: option\n"
     "                 defaults, with sample values for required options)\n"
+    "  --sample FILE  the JSON the plugin receives in the sample calls instead of the\n"
+    "                 built-in inputs: an agent's {\"input\": {...}, \"steps\": {...}},\n"
+    "                 a provider's chat request.  Without it, a plugin that refuses the\n"
+    "                 built-in input with FR_E_INVALID or FR_E_BAD_REQUEST is reported\n"
+    "                 as \"needs input\", not as a failure.\n"
     "\n"
-    "Exit: 0 every check passed, 1 a check failed (or the loader refused the file),\n"
+    "Exit: 0 no check failed (warnings and \"needs input\" are not failures), 1 a check\n"
+    "failed (or the loader refused the file),\n"
     "2 usage error.\n"};
+
+/* Reads --sample FILE: one JSON object (strictly: NaN, comments, trailing commas are
+ * refused at their line and column).  An agent's sample is {"input": ..., "steps": ...}
+ * ("steps" may be left out: {} then); any other member is refused by name, since the
+ * plugin would never see it.  Returns the compact JSON (owned), or NULL after printing
+ * why. */
+static char *read_sample(const char *path)
+{
+    size_t len;
+    char *text = fr__file_read(path, &len);
+    if (!text) {
+        fr__cli_error(&test_cmd, "--sample %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    json_object *v = NULL;
+    size_t at;
+    const char *why;
+    if (fr__json_parse_whole(text, len, FR_INPUT_MAX_DEPTH, &v, &at, &why) != 0) {
+        int line, col;
+        fr__json_line_col(text, at, &line, &col);
+        fr__cli_error(&test_cmd, "--sample %s: malformed JSON at line %d, column %d: %s", path,
+                      line, col, why);
+        free(text);
+        return NULL;
+    }
+    free(text);
+    if (!v || !json_object_is_type(v, json_type_object)) {
+        fr__cli_error(&test_cmd, "--sample %s: expected a JSON object", path);
+        json_object_put(v);
+        return NULL;
+    }
+    char *out = NULL;
+    if (json_object_object_get_ex(v, "input", NULL) ||
+        json_object_object_get_ex(v, "steps", NULL)) {
+        json_object_object_foreach(v, key, val)
+        {
+            (void)val;
+            if (strcmp(key, "input") != 0 && strcmp(key, "steps") != 0) {
+                fr__cli_error(&test_cmd,
+                              "--sample %s: unknown field \"%s\" (an agent's sample is "
+                              "{\"input\": {...}, \"steps\": {...}})",
+                              path, key);
+                json_object_put(v);
+                return NULL;
+            }
+        }
+        if (!json_object_object_get_ex(v, "steps", NULL))
+            json_object_object_add(v, "steps", json_object_new_object());
+    }
+    const char *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+    out = s ? strdup(s) : NULL;
+    json_object_put(v);
+    if (!out)
+        fr__cli_error(&test_cmd, "out of memory");
+    return out;
+}
 
 static const char *result_name(kit_result r)
 {
-    return r == KIT_PASS ? "pass" : r == KIT_FAIL ? "fail" : "skip";
+    static const char *const names[] = {"pass", "fail", "skip", "warn", "needs input"};
+    return names[r];
 }
 
 static void print_results(const kit *k, int json)
 {
-    size_t passed = 0, failed = 0;
+    size_t passed = 0, failed = 0, warned = 0, needs_input = 0;
     for (size_t i = 0; i < k->n_checks; i++) {
         passed += k->checks[i].result == KIT_PASS;
         failed += k->checks[i].result == KIT_FAIL;
+        warned += k->checks[i].result == KIT_WARN;
+        needs_input += k->checks[i].result == KIT_NEEDS_INPUT;
     }
     if (json) {
         json_object *root = json_object_new_object(), *arr = json_object_new_array();
         json_object_object_add(root, "path", json_object_new_string(k->path));
         json_object_object_add(root, "name", k->d ? json_object_new_string(k->d->name) : NULL);
         json_object_object_add(root, "passed", json_object_new_boolean(failed == 0));
+        json_object_object_add(root, "needs_input", json_object_new_boolean(needs_input > 0));
         for (size_t i = 0; i < k->n_checks; i++) {
             json_object *c = json_object_new_object();
             json_object_object_add(c, "check", json_object_new_string(k->checks[i].name));
@@ -874,11 +1001,17 @@ static void print_results(const kit *k, int json)
         fr__cli_print_json(root);
         return;
     }
-    printf("%-20s %-6s %s\n", "CHECK", "RESULT", "DETAILS");
+    printf("%-20s %-11s %s\n", "CHECK", "RESULT", "DETAILS");
     for (size_t i = 0; i < k->n_checks; i++)
-        printf("%-20s %-6s %s\n", k->checks[i].name, result_name(k->checks[i].result),
+        printf("%-20s %-11s %s\n", k->checks[i].name, result_name(k->checks[i].result),
                k->checks[i].message);
-    printf("%s: %zu passed, %zu failed\n", k->path, passed, failed);
+    printf("%s: %zu passed, %zu failed", k->path, passed, failed);
+    if (warned)
+        printf(", %zu warning%s", warned, warned == 1 ? "" : "s");
+    if (needs_input)
+        printf(", %zu need%s input (give a sample with --sample FILE)", needs_input,
+               needs_input == 1 ? "s" : "");
+    printf("\n");
 }
 
 static void run_checks(kit *k, const char *config_yaml)
@@ -886,6 +1019,7 @@ static void run_checks(kit *k, const char *config_yaml)
     check_descriptor(k);
     check_options(k, config_yaml);
     check_symbols(k);
+    check_libraries(k);
     static const char *const runtime[] = {"init/fini",   "sample call",       "nested call",
                                           "cancelled",   "attempt deadline",  "run deadline",
                                           "determinism", "allocation failure"};
@@ -905,12 +1039,25 @@ static void run_checks(kit *k, const char *config_yaml)
     int rc = run_isolated(k, child_init_fini, NULL, KIT_CALL_TIMEOUT_MS, 0, msg, sizeof msg);
     add_child_check(k, "init/fini", rc, msg);
 
-    rc = run_isolated(k, child_sample, provider ? sample_chat : sample_empty, KIT_CALL_TIMEOUT_MS,
-                      0, msg, sizeof msg);
+    const char *first = k->sample ? k->sample : provider ? sample_chat : sample_empty;
+    rc = run_isolated(k, child_sample, first, KIT_CALL_TIMEOUT_MS, 0, msg, sizeof msg);
     add_child_check(k, "sample call", rc, msg);
+    int sample_rc = rc; /* the result for kit_sample()'s input */
     if (!provider) {
         rc = run_isolated(k, child_sample, sample_nested, KIT_CALL_TIMEOUT_MS, 0, msg, sizeof msg);
         add_child_check(k, "nested call", rc, msg);
+        if (!k->sample)
+            sample_rc = rc;
+    }
+    if (sample_rc == CHILD_NEEDS_INPUT) {
+        /* The later checks call with that input too: they would only see it refused. */
+        static const char *const later[] = {"cancelled", "attempt deadline", "run deadline",
+                                            "determinism", "allocation failure"};
+        for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
+            add_check(k, later[i], KIT_NEEDS_INPUT,
+                      "not run: the plugin refused the built-in input; give one with --sample "
+                      "FILE");
+        return;
     }
 
     static const late_kind lates[] = {LATE_CANCELLED, LATE_ATTEMPT, LATE_RUN};
@@ -929,11 +1076,12 @@ static void run_checks(kit *k, const char *config_yaml)
 int fr__cmd_plugins_test(const cli_command *cmd, int argc, char **argv)
 {
     (void)cmd;
-    const char *pos[1], *config_yaml = NULL;
+    const char *pos[1], *config_yaml = NULL, *sample_path = NULL;
     size_t n_pos;
     int json = 0;
     const cli_opt opts[] = {{"--json", 0, NULL, NULL, &json},
                             {"--config", 1, &config_yaml, NULL, NULL},
+                            {"--sample", 1, &sample_path, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(&test_cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -947,12 +1095,17 @@ int fr__cmd_plugins_test(const cli_command *cmd, int argc, char **argv)
         fr__cli_error(&test_cmd, "%s: %s", pos[0], strerror(errno));
         return FR_EXIT_USAGE;
     }
+    kit k = {.path = pos[0]};
+    char *sample = NULL;
+    if (sample_path && !(sample = read_sample(sample_path)))
+        return FR_EXIT_USAGE;
+    k.sample = sample;
     kit_host_init();
     virtual_clock = KIT_EPOCH_US;
-    kit k = {.path = pos[0]};
     fr_loader *l = fr__loader_new();
     if (!l) {
         fr__cli_error(&test_cmd, "out of memory");
+        free(sample);
         return FR_EXIT_FAILED;
     }
     char err[1024];
@@ -969,5 +1122,6 @@ int fr__cmd_plugins_test(const cli_command *cmd, int argc, char **argv)
         failed |= k.checks[i].result == KIT_FAIL;
     fr__config_free(&k.cfg);
     fr__loader_free(l);
+    free(sample);
     return failed ? FR_EXIT_FAILED : FR_EXIT_OK;
 }

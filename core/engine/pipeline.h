@@ -8,7 +8,7 @@
 #include "host/breaker.h"
 #include "engine/engine.h"
 #include "host/host.h"
-#include "trace/replay.h"
+#include "host/replay_source.h"
 
 /* Where a step's execution stands.  On the heap, so that a replacement worker can carry
  * on with a step whose in-process attempt hung. */

@@ -196,12 +196,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     /* A plugin that returns after its deadline has still missed it. */
     fr_status late = FR_OK;
     if (call.replay) {
-        if (rc == FR_OK && strcmp(fr__replay_peek(call.replay), "late") == 0) {
-            json_object *e = fr__replay_take(call.replay, "late", NULL, NULL), *v;
-            late = e && json_object_object_get_ex(e, "status", &v) ? fr__status_from_json(v)
-                                                                   : FR_E_TIMEOUT;
-        }
-        fr__replay_attempt_done(call.replay);
+        late = fr__replay_attempt_end(call.replay, rc);
     } else {
         late = fr__call_check(&call);
         if (late == FR_E_CANCELLED || rc != FR_OK)
@@ -322,67 +317,6 @@ static fr_admission agent_admission(fr_run *run, fr_step_exec *x, const fr_step_
     return adm;
 }
 
-/* The recorded attempt object at `index` of step `st`, or NULL. */
-static json_object *recorded_attempt(fr_run *run, const fr_step_cfg *st, size_t index)
-{
-    json_object *s = fr__replay_step(run->replay, st->id), *atts;
-    if (!s || !json_object_object_get_ex(s, "attempts", &atts) ||
-        index >= json_object_array_length(atts))
-        return NULL;
-    return json_object_array_get_idx(atts, index);
-}
-
-static const char *json_member_string(json_object *o, const char *key)
-{
-    json_object *v;
-    return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
-/* Replay of an attempt that never returned: status and message as recorded. */
-static void copy_recorded_outcome(fr_run *run, const fr_step_cfg *st, size_t index,
-                                  fr_attempt_result *a)
-{
-    json_object *ra = recorded_attempt(run, st, index);
-    const char *cls = json_member_string(ra, "class"), *msg = json_member_string(ra, "message");
-    fr_error_class c;
-    a->status = cls && fr_class_from_name(cls, &c) == FR_OK ? fr_class_status(c) : FR_E_TIMEOUT;
-    if (cls && strcmp(cls, "timeout") == 0)
-        a->status = FR_E_TIMEOUT;
-    a->message = msg ? strdup(msg) : NULL;
-}
-
-/* Replay: does the recording stop this step before the attempt the engine wants to
- * start?  Either the recorded run stopped it there (deadline, cancel, lease lost: repeat
- * that), or the replay diverges. */
-static int replay_stops_here(fr_run *run, fr_step_exec *x, fr_step_result *r,
-                             const fr_agent_cfg *ac)
-{
-    const fr_step_cfg *st = &run->p->m->steps[x->step];
-    json_object *rs = fr__replay_step(run->replay, st->id), *atts = NULL, *err = NULL;
-    size_t recorded =
-        rs && json_object_object_get_ex(rs, "attempts", &atts) ? json_object_array_length(atts) : 0;
-    if (r->n_attempts < recorded)
-        return 0;
-    json_object_object_get_ex(rs, "error", &err);
-    const char *cls = json_member_string(err, "class"), *msg = json_member_string(err, "message");
-    fr_error_class c;
-    if (cls && fr_class_from_name(cls, &c) == FR_OK &&
-        (c == FR_CLASS_DEADLINE_EXCEEDED || c == FR_CLASS_CANCELLED || c == FR_CLASS_LEASE_LOST)) {
-        fail_step(r, fr_class_status(c), msg ? strdup(msg) : NULL);
-        return 1;
-    }
-    fr_replay_cursor c0;
-    fr__replay_cursor_init(&c0, run->replay, st->id, r->n_attempts, x->attempt + 1, ac->id);
-    json_object *want = json_object_new_string(ac->id);
-    fr__replay_diverge(&c0, "agent", NULL, want,
-                       "the replay starts an attempt that the recording does not have");
-    json_object_put(want);
-    fail_step(r, FR_E_CANCELLED, strdup("replay diverged: see the divergence report"));
-    return 1;
-}
-
 int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
 {
     fr_pipeline *p = run->p;
@@ -398,8 +332,17 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
         fr_instance *agent = &p->agents[ai];
         const fr_agent_cfg *ac = &m->agents[ai];
 
-        if (!x->resume && run->replay && replay_stops_here(run, x, r, ac))
-            return 0;
+        if (!x->resume && run->replay) {
+            /* The replay's cursor moves to the recorded attempt, or the recording stops
+             * the step here (or the replay diverges). */
+            fr_status stop;
+            char *why;
+            if (fr__replay_attempt_begin(run->replay, &x->cursor, st->id, r->n_attempts,
+                                         x->attempt + 1, ac->id, &stop, &why)) {
+                fail_step(r, stop, why);
+                return 0;
+            }
+        }
         if (!x->resume) {
             int64_t now = fr__mono_us();
             int64_t run_deadline = run->cancel->run_deadline_mono;
@@ -461,9 +404,6 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
             a->backoff_us = backoff;
             if (run->record)
                 a->effects = json_object_new_array();
-            if (run->replay)
-                fr__replay_cursor_init(&x->cursor, run->replay, st->id, r->n_attempts - 1,
-                                       a->attempt, ac->id);
 
             x->admission = FR_ADMIT_ALLOW;
             int64_t timeout = ac->timeout_us ? ac->timeout_us : m->default_timeout_us;
@@ -479,15 +419,13 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
                         timeout = probe;
                 }
             }
-            if (x->admission != FR_ADMIT_REJECT && run->replay &&
-                fr__replay_attempt_abandoned(&x->cursor)) {
-                /* The recorded attempt never returned (hung, killed): its outcome is
-                 * taken from the recording rather than waited for again. */
-                copy_recorded_outcome(run, st, r->n_attempts - 1, a);
-            } else if (x->admission != FR_ADMIT_REJECT &&
-                       run_attempt(w, run, x, agent, r->n_attempts - 1, timeout)) {
+            /* A recorded attempt that never returned (hung, killed) has its outcome
+             * taken from the recording rather than waited for again. */
+            if (x->admission != FR_ADMIT_REJECT &&
+                !(run->replay &&
+                  fr__replay_attempt_abandoned(&x->cursor, &a->status, &a->message)) &&
+                run_attempt(w, run, x, agent, r->n_attempts - 1, timeout))
                 return 1;
-            }
         }
         x->resume = 0;
 

@@ -16,7 +16,7 @@
 #include "host/effects.h"
 #include "host/host.h"
 #include "lease/lease.h"
-#include "trace/replay.h"
+#include "host/replay_source.h"
 #include "host/http_client.h"
 #include "base/json_check.h"
 #include "observe/observe.h"

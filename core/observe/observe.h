@@ -4,8 +4,8 @@
  *   invocation log   core/observe/logging.c   one JSON line per attempt (LOG_PATH, LOG_LEVEL)
  *   audit log        core/observe/audit.c     hash-chained JSONL (AUDIT_LOG_PATH, AUDIT_FSYNC)
  *   metrics          core/observe/metrics.c   registry + Prometheus text (METRICS_*)
- *   OpenTelemetry    core/observe/otel.c      spans over OTLP/HTTP JSON (TRACE_ENABLED, TRACE_ENDPOINT)
- *   dispatch         core/observe/observe.c   the hooks below fan out to the four
+ *   OpenTelemetry    core/observe/otel.c      spans over OTLP/HTTP JSON (TRACE_ENABLED,
+ * TRACE_ENDPOINT) dispatch         core/observe/observe.c   the hooks below fan out to the four
  *
  * Configuration is read from the environment once, on first use (a run, an audit line,
  * a render).  Every hook is thread-safe and cheap when its outputs are off: metrics are

@@ -11,6 +11,11 @@
  *   4. fini(): release what init() allocated;
  *   5. the descriptor, returned by the one exported symbol fluxroute_plugin_v1.
  *
+ * JSON is read and written with the plugin kit (<fluxroute/kit.h>, `pkg-config
+ * fluxroute-kit`): a scanner that reads the input in place and a writer that quotes
+ * strings correctly.  Its symbols are hidden, so the plugin still exports only
+ * fluxroute_plugin_v1.
+ *
  * Rules the host relies on (`fluxroute plugins test ./@NAME@.so` checks them):
  *   - reach the outside only through the host table: host->clock_us, not time();
  *     host->sleep_us, not sleep(); host->random_u64, not rand(); host->http, not sockets;
@@ -22,9 +27,9 @@
  *     threads at once for the same instance. */
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
+#include <fluxroute/kit.h> /* the plugin kit: JSON scanner and writer, buffer (frk_) */
 #include <fluxroute/plugin.h>
 
 /* 1. Options.  The host fills this struct from `config:`: each option's C type follows
@@ -55,95 +60,52 @@ typedef struct @NAME@_state {
     char *label_json; /* the label as a JSON string literal, from host->alloc(NULL, ...) */
 } @NAME@_state;
 
-/* Writes s as a JSON string literal (with quotes) into out, which has room for
- * json_quote(s, NULL) + 1 bytes; returns the literal's length.  out == NULL: only
- * measures. */
-static size_t json_quote(const char *s, char *out)
-{
-    size_t n = 0;
-    if (out)
-        out[n] = '"';
-    n++;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            if (out) {
-                out[n] = '\\';
-                out[n + 1] = (char)*p;
-            }
-            n += 2;
-        } else if (*p < 0x20) {
-            if (out)
-                snprintf(out + n, 7, "\\u%04x", *p);
-            n += 6;
-        } else {
-            if (out)
-                out[n] = (char)*p;
-            n++;
-        }
-    }
-    if (out) {
-        out[n] = '"';
-        out[n + 1] = '\0';
-    }
-    return n + 1;
-}
-
-/* Calls fn for every string of a JSON text: `s` and `n` are the raw bytes between the
- * quotes (still escaped), `key` is 1 for object keys.  The host only hands valid JSON to
- * a plugin, so a small scanner is enough here; use a JSON library for real parsing. */
-static void each_string(const char *json, size_t len,
-                        void (*fn)(void *ud, const char *s, size_t n, int key), void *ud)
-{
-    size_t i = 0;
-    while (i < len) {
-        if (json[i++] != '"')
-            continue;
-        size_t start = i;
-        while (i < len && json[i] != '"')
-            i += json[i] == '\\' ? 2 : 1;
-        size_t end = i < len ? i : len;
-        i++;
-        size_t j = i;
-        while (j < len && (json[j] == ' ' || json[j] == '\t' || json[j] == '\n' || json[j] == '\r'))
-            j++;
-        fn(ud, json + start, end - start, j < len && json[j] == ':');
-    }
-}
-
 /* What one invocation counts (on the stack: invoke may run concurrently). */
 typedef struct counts {
     const @NAME@_config *cfg;
     size_t strings, words;
 } counts;
 
-static int is_space(const char *s, size_t n, size_t i, size_t *width)
+/* Counts the words (runs of bytes other than space, tab, CR and LF) of a decoded
+ * string. */
+static void count_string(counts *c, const char *s, size_t n)
 {
-    *width = 1;
-    if (s[i] == ' ')
-        return 1;
-    if (s[i] == '\\' && i + 1 < n && strchr("ntr", s[i + 1])) {
-        *width = 2; /* an escaped newline, tab or carriage return */
-        return 1;
-    }
-    return 0;
-}
-
-static void count_string(void *ud, const char *s, size_t n, int key)
-{
-    counts *c = ud;
-    if (key && !c->cfg->include_keys)
-        return;
     c->strings++;
-    size_t word = 0, width;
-    for (size_t i = 0; i <= n; i += width) {
-        if (i == n || is_space(s, n, i, &width)) {
+    size_t word = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
             if (word > 0 && (int64_t)word >= c->cfg->min_length)
                 c->words++;
             word = 0;
-            width = 1;
         } else {
             word++;
         }
+    }
+}
+
+/* Counts every string of value token i of d: array elements and object members in
+ * order, keys too when the config says so.  scratch holds each decoded string.  Depth is
+ * bounded by the scanner (FRK_JSON_MAX_DEPTH). */
+static void count_value(counts *c, const frk_json_doc *d, int i, frk_buf *scratch)
+{
+    switch (frk_json_type_of(d, i)) {
+    case FRK_JSON_STRING:
+        scratch->len = 0;
+        frk_json_str(d, i, scratch);
+        count_string(c, scratch->data ? scratch->data : "", scratch->len);
+        break;
+    case FRK_JSON_ARRAY:
+        for (int e = frk_json_first(d, i); e >= 0; e = frk_json_next(d, i, e))
+            count_value(c, d, e, scratch);
+        break;
+    case FRK_JSON_OBJECT:
+        for (int k = frk_json_first_key(d, i); k >= 0; k = frk_json_next_key(d, i, k)) {
+            if (c->cfg->include_keys)
+                count_value(c, d, k, scratch);
+            count_value(c, d, k + 1, scratch);
+        }
+        break;
+    default: break; /* numbers, booleans and null hold no words */
     }
 }
 
@@ -163,13 +125,17 @@ static fr_status @NAME@_init(const fr_host_api *host, const void *config, void *
     @NAME@_state *s = host->alloc(NULL, sizeof *s);
     if (!s)
         return FR_E_NOMEM;
-    const char *label = cfg->label ? cfg->label : "";
-    s->label_json = host->alloc(NULL, json_quote(label, NULL) + 1);
+    /* The label as a JSON string literal, quoted once by the kit's writer. */
+    frk_buf quoted = {0};
+    frk_json_put_cstr(&quoted, cfg->label ? cfg->label : "");
+    s->label_json = quoted.oom ? NULL : host->alloc(NULL, quoted.len + 1);
+    if (s->label_json)
+        memcpy(s->label_json, quoted.data, quoted.len + 1);
+    frk_buf_free(&quoted);
     if (!s->label_json) {
         host->free_mem(s); /* a failed init() must release what it took */
         return FR_E_NOMEM;
     }
-    json_quote(label, s->label_json);
     s->host = host;
     s->cfg = cfg; /* the host keeps the config struct alive until fini() returns */
     *state = s;
@@ -200,21 +166,41 @@ static fr_status @NAME@_invoke(void *state, fr_call *call, const char *input, si
     if (st != FR_OK)
         return st;
 
+    /* The kit's scanner reads the input in place: tokens that point into its text. */
+    frk_json_doc doc;
+    if (frk_json_scan(&doc, input, input_len) != 0) {
+        frk_json_free(&doc);
+        host->set_error(call, "@NAME@: the step input is not JSON");
+        return FR_E_BAD_REQUEST;
+    }
     counts c = {.cfg = s->cfg};
-    each_string(input, input_len, count_string, &c);
+    frk_buf scratch = {0}, out = {0};
+    count_value(&c, &doc, 0, &scratch);
+    frk_json_free(&doc);
 
-    const char *fmt = "{\"label\":%s,\"strings\":%zu,\"words\":%zu}";
-    int n = snprintf(NULL, 0, fmt, s->label_json, c.strings, c.words);
-    char *out = n < 0 ? NULL : host->alloc(call, (size_t)n + 1);
-    if (!out) {
-        host->set_error(call, "@NAME@: out of memory for a %d-byte output", n);
+    /* The output, written with the kit: {"label": ..., "strings": N, "words": N}. */
+    frk_buf_lit(&out, "{\"label\":");
+    frk_buf_append(&out, s->label_json, strlen(s->label_json));
+    frk_buf_lit(&out, ",\"strings\":");
+    frk_json_put_int64(&out, (int64_t)c.strings);
+    frk_buf_lit(&out, ",\"words\":");
+    frk_json_put_int64(&out, (int64_t)c.words);
+    frk_buf_lit(&out, "}");
+    /* Scratch space is the plugin's; what goes back to the host comes from its arena. */
+    char *copy = scratch.oom || out.oom ? NULL : host->alloc(call, out.len + 1);
+    if (copy)
+        memcpy(copy, out.data, out.len + 1);
+    size_t len = out.len;
+    frk_buf_free(&scratch);
+    frk_buf_free(&out);
+    if (!copy) {
+        host->set_error(call, "@NAME@: out of memory for a %zu-byte output", len);
         return FR_E_NOMEM;
     }
-    snprintf(out, (size_t)n + 1, fmt, s->label_json, c.strings, c.words);
     host->log(call, FR_LOG_DEBUG, "@NAME@: %zu words in %zu strings", c.words, c.strings);
     host->metric(call, "words", (double)c.words);
-    *output = out;
-    *output_len = (size_t)n;
+    *output = copy;
+    *output_len = len;
     return FR_OK;
 }
 

@@ -17,12 +17,19 @@
  * host table reaches the outside (clock, sleep, random, HTTP); outputs come from the
  * call's arena; every failed allocation gives FR_E_NOMEM; a cancelled or late call
  * returns host->check_cancel()'s status at once; complete() may run on several threads
- * at once for the same instance, so keep per-call data on the stack or in the arena. */
+ * at once for the same instance, so keep per-call data on the stack or in the arena.
+ *
+ * JSON is read and written with the plugin kit (<fluxroute/kit.h>, `pkg-config
+ * fluxroute-kit`).  For a real vendor API the kit also has what every HTTP provider
+ * needs: frk_http_status() to turn an HTTP status into the status to return (which
+ * decides retries and the circuit breaker), frk_retry_after_response() for a 429's
+ * Retry-After (measured from the host's clock), and frk_sse_next() to parse a streamed
+ * answer. */
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
+#include <fluxroute/kit.h> /* the plugin kit: JSON scanner and writer, buffer (frk_) */
 #include <fluxroute/plugin.h>
 
 /* Options: the C type of each field follows from its FR_OPT_* type (string: const char *,
@@ -45,56 +52,18 @@ static const fr_option @NAME@_options[] = {
 
 typedef struct @NAME@_state {
     const fr_host_api *host;
-    char *model_json;  /* JSON string literals, from host->alloc(NULL, ...) */
-    char *prefix_json; /* without its closing quote: the echoed text follows */
+    char *model_json; /* the model as a JSON string literal, from host->alloc(NULL, ...) */
+    const char *prefix;
     size_t prefix_words;
 } @NAME@_state;
 
-/* Writes s as a JSON string literal (with quotes) into out, which has room for
- * json_quote(s, NULL) + 1 bytes; returns the literal's length.  out == NULL: only
- * measures. */
-static size_t json_quote(const char *s, char *out)
-{
-    size_t n = 0;
-    if (out)
-        out[n] = '"';
-    n++;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            if (out) {
-                out[n] = '\\';
-                out[n + 1] = (char)*p;
-            }
-            n += 2;
-        } else if (*p < 0x20) {
-            if (out)
-                snprintf(out + n, 7, "\\u%04x", *p);
-            n += 6;
-        } else {
-            if (out)
-                out[n] = (char)*p;
-            n++;
-        }
-    }
-    if (out) {
-        out[n] = '"';
-        out[n + 1] = '\0';
-    }
-    return n + 1;
-}
-
-/* Words (runs of non-spaces) in raw JSON string bytes; escaped newlines and tabs count
- * as spaces. */
+/* Words (runs of bytes other than space, tab and newline) in n bytes of decoded text. */
 static size_t count_words(const char *s, size_t n)
 {
     size_t words = 0;
     int in_word = 0;
     for (size_t i = 0; i < n; i++) {
         int space = s[i] == ' ' || s[i] == '\t' || s[i] == '\n';
-        if (s[i] == '\\' && i + 1 < n && (s[i + 1] == 'n' || s[i + 1] == 't')) {
-            space = 1;
-            i++;
-        }
         if (!space && !in_word)
             words++;
         in_word = !space;
@@ -102,51 +71,27 @@ static size_t count_words(const char *s, size_t n)
     return words;
 }
 
-/* What complete() takes from a request: the raw (still escaped) bytes of the last
- * "content" string, and the words of every string value. */
-typedef struct request_scan {
-    const char *content;
-    size_t content_len;
-    size_t words;
-    int has_messages;
-} request_scan;
-
-/* Walks a JSON text's strings.  The host only hands valid JSON to a plugin, so a small
- * scanner is enough here; use a JSON library for real parsing. */
-static void scan_request(const char *json, size_t len, request_scan *r)
+/* The words of every string value (not keys) under token i of d. */
+static size_t value_words(const frk_json_doc *d, int i, frk_buf *scratch)
 {
-    size_t i = 0;
-    int after_content_key = 0;
-    while (i < len) {
-        char ch = json[i++];
-        if (ch == ':' || ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r')
-            continue; /* a "content" key's value follows after these */
-        if (ch != '"') {
-            after_content_key = 0;
-            continue;
-        }
-        size_t start = i;
-        while (i < len && json[i] != '"')
-            i += json[i] == '\\' ? 2 : 1;
-        size_t end = i < len ? i : len;
-        i++;
-        size_t j = i;
-        while (j < len && (json[j] == ' ' || json[j] == '\n' || json[j] == '\t' || json[j] == '\r'))
-            j++;
-        int key = j < len && json[j] == ':';
-        if (key) {
-            if (end - start == 8 && memcmp(json + start, "messages", 8) == 0)
-                r->has_messages = 1;
-            after_content_key = end - start == 7 && memcmp(json + start, "content", 7) == 0;
-            continue;
-        }
-        if (after_content_key) {
-            r->content = json + start;
-            r->content_len = end - start;
-        }
-        after_content_key = 0;
-        r->words += count_words(json + start, end - start);
+    size_t words = 0;
+    switch (frk_json_type_of(d, i)) {
+    case FRK_JSON_STRING:
+        scratch->len = 0;
+        frk_json_str(d, i, scratch);
+        words = count_words(scratch->data ? scratch->data : "", scratch->len);
+        break;
+    case FRK_JSON_ARRAY:
+        for (int e = frk_json_first(d, i); e >= 0; e = frk_json_next(d, i, e))
+            words += value_words(d, e, scratch);
+        break;
+    case FRK_JSON_OBJECT:
+        for (int k = frk_json_first_key(d, i); k >= 0; k = frk_json_next_key(d, i, k))
+            words += value_words(d, k + 1, scratch);
+        break;
+    default: break;
     }
+    return words;
 }
 
 static fr_status @NAME@_init(const fr_host_api *host, const void *config, void **state)
@@ -160,17 +105,18 @@ static fr_status @NAME@_init(const fr_host_api *host, const void *config, void *
     @NAME@_state *s = host->alloc(NULL, sizeof *s);
     if (!s)
         return FR_E_NOMEM;
-    s->model_json = host->alloc(NULL, json_quote(model, NULL) + 1);
-    s->prefix_json = s->model_json ? host->alloc(NULL, json_quote(prefix, NULL) + 1) : NULL;
-    if (!s->prefix_json) {
-        host->free_mem(s->model_json); /* a failed init() releases what it took */
-        host->free_mem(s);
+    frk_buf quoted = {0};
+    frk_json_put_cstr(&quoted, model);
+    s->model_json = quoted.oom ? NULL : host->alloc(NULL, quoted.len + 1);
+    if (s->model_json)
+        memcpy(s->model_json, quoted.data, quoted.len + 1);
+    frk_buf_free(&quoted);
+    if (!s->model_json) {
+        host->free_mem(s); /* a failed init() releases what it took */
         return FR_E_NOMEM;
     }
-    json_quote(model, s->model_json);
-    size_t n = json_quote(prefix, s->prefix_json);
-    s->prefix_json[n - 1] = '\0'; /* drop the closing quote */
-    s->prefix_words = count_words(s->prefix_json + 1, n - 2);
+    s->prefix = prefix; /* the host keeps the config alive until fini() */
+    s->prefix_words = count_words(prefix, strlen(prefix));
     s->host = host;
     *state = s;
     return FR_OK;
@@ -182,7 +128,6 @@ static void @NAME@_fini(void *state)
     if (!s)
         return;
     s->host->free_mem(s->model_json);
-    s->host->free_mem(s->prefix_json);
     s->host->free_mem(s);
 }
 
@@ -197,29 +142,55 @@ static fr_status @NAME@_complete(void *state, fr_call *call, const char *request
     if (st != FR_OK)
         return st;
 
-    request_scan r = {.content = "", .content_len = 0, .words = 0, .has_messages = 0};
-    scan_request(request, request_len, &r);
-    if (!r.has_messages) {
-        host->set_error(call, "@NAME@: the request has no messages");
+    /* The request, read in place by the kit's scanner. */
+    frk_json_doc req;
+    if (frk_json_scan(&req, request, request_len) != 0) {
+        frk_json_free(&req);
+        host->set_error(call, "@NAME@: the request is not JSON");
         return FR_E_BAD_REQUEST; /* a class that is not retried */
     }
+    int messages = frk_json_get(&req, 0, "messages", FRK_JSON_ARRAY), last = -1;
+    for (int m = frk_json_first(&req, messages); m >= 0; m = frk_json_next(&req, messages, m))
+        last = m;
+    if (last < 0) {
+        frk_json_free(&req);
+        host->set_error(call, "@NAME@: the request has no messages");
+        return FR_E_BAD_REQUEST;
+    }
+    frk_buf scratch = {0}, text = {0}, out = {0};
+    size_t in_tokens = value_words(&req, 0, &scratch);
+    /* The reply: the prefix, then the last message's content (decoded). */
+    frk_buf_append(&text, s->prefix, strlen(s->prefix));
+    frk_json_str(&req, frk_json_get(&req, last, "content", FRK_JSON_STRING), &text);
+    frk_json_free(&req);
+    size_t plen = strlen(s->prefix);
+    size_t out_tokens =
+        s->prefix_words + (text.oom || !text.data ? 0 : count_words(text.data + plen, text.len - plen));
 
-    /* The content bytes are already JSON-escaped, so they go into the reply as they are. */
-    const char *fmt = "{\"text\":%s%.*s\",\"tool_calls\":[],\"finish_reason\":\"stop\","
-                      "\"usage\":{\"input_tokens\":%zu,\"output_tokens\":%zu},\"model\":%s}";
-    size_t out_tokens = s->prefix_words + count_words(r.content, r.content_len);
-    int n = snprintf(NULL, 0, fmt, s->prefix_json, (int)r.content_len, r.content, r.words,
-                     out_tokens, s->model_json);
-    char *out = n < 0 ? NULL : host->alloc(call, (size_t)n + 1);
-    if (!out) {
-        host->set_error(call, "@NAME@: out of memory for a %d-byte response", n);
+    /* The normalized response, written with the kit (strings quoted by the writer). */
+    frk_buf_lit(&out, "{\"text\":");
+    frk_json_put_string(&out, text.data ? text.data : "", text.len);
+    frk_buf_lit(&out, ",\"tool_calls\":[],\"finish_reason\":\"stop\",\"usage\":{\"input_tokens\":");
+    frk_json_put_int64(&out, (int64_t)in_tokens);
+    frk_buf_lit(&out, ",\"output_tokens\":");
+    frk_json_put_int64(&out, (int64_t)out_tokens);
+    frk_buf_lit(&out, "},\"model\":");
+    frk_buf_append(&out, s->model_json, strlen(s->model_json));
+    frk_buf_lit(&out, "}");
+    char *copy = scratch.oom || text.oom || out.oom ? NULL : host->alloc(call, out.len + 1);
+    if (copy)
+        memcpy(copy, out.data, out.len + 1);
+    size_t len = out.len;
+    frk_buf_free(&scratch);
+    frk_buf_free(&text);
+    frk_buf_free(&out);
+    if (!copy) {
+        host->set_error(call, "@NAME@: out of memory for a %zu-byte response", len);
         return FR_E_NOMEM;
     }
-    snprintf(out, (size_t)n + 1, fmt, s->prefix_json, (int)r.content_len, r.content, r.words,
-             out_tokens, s->model_json);
     host->metric(call, "output_tokens", (double)out_tokens);
-    *response = out;
-    *response_len = (size_t)n;
+    *response = copy;
+    *response_len = len;
     return FR_OK;
 }
 

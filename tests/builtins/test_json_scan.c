@@ -1,7 +1,8 @@
-/* Unit tests of plugins/json_scan.h, the plugins' fast JSON path, held against json-c:
- * every document json-c reads must scan (pj_scan_any) and write back (pj_put_value) to
+/* Unit tests of the plugin kit's JSON scanner and writer (sdk/kit/json.c), the plugins'
+ * fast JSON path, held against json-c: every document json-c reads must scan
+ * (frk_json_scan_any) and write back (frk_json_put_value) to
  * exactly json-c's own compact text, look-ups must find what json-c finds, and strict
- * scanning (pj_scan) must refuse what RFC 8259 refuses.  Besides hand-picked cases, a
+ * scanning (frk_json_scan) must refuse what RFC 8259 refuses.  Besides hand-picked cases, a
  * seeded generator makes thousands of documents with the awkward parts (escapes,
  * surrogates, -0, big integers, exponents, repeated keys, whitespace).
  *
@@ -13,7 +14,7 @@
 
 #include <CUnit/Basic.h>
 
-#define FR_PLUGIN_UTIL_JSON
+#include <fluxroute/kit.h>
 #include "plugin_util.h"
 
 #include "fr_test.h"
@@ -32,17 +33,17 @@ static char *jsonc_text(const char *text, size_t len)
 }
 
 /* pj's text of `text` (NULL when it cannot read it); caller frees. */
-static char *pj_text(const char *text, size_t len)
+static char *frk_json_text(const char *text, size_t len)
 {
-    pj_doc d;
+    frk_json_doc d;
     char err[200];
-    if (pj_scan_any(&d, text, len, err, sizeof err) != 0)
+    if (frk_json_scan_any(&d, text, len, err, sizeof err) != 0)
         return NULL;
-    pu_buf b = {0};
-    pj_put_value(&b, &d, 0);
-    pj_free(&d);
+    frk_buf b = {0};
+    frk_json_put_value(&b, &d, 0);
+    frk_json_free(&d);
     if (b.oom) {
-        pu_buf_free(&b);
+        frk_buf_free(&b);
         return NULL;
     }
     return b.data;
@@ -57,22 +58,22 @@ static void same_as_jsonc(const char *doc)
     size_t len = strlen(doc) + 2;
     char *text = malloc(len + 1);
     snprintf(text, len + 1, "[%s]", doc);
-    char *want = jsonc_text(text, len), *got = pj_text(text, len);
+    char *want = jsonc_text(text, len), *got = frk_json_text(text, len);
     n_compared++;
-    pj_doc d;
+    frk_json_doc d;
     if (!want) {
         /* json-c refuses it: strict scanning must too. */
-        int scanned = pj_scan(&d, text, len) == 0;
-        pj_free(&d);
+        int scanned = frk_json_scan(&d, text, len) == 0;
+        frk_json_free(&d);
         if (scanned)
             fprintf(stderr, "pj scans what json-c refuses: %s\n", text);
         CU_ASSERT(!scanned);
-    } else if (pj_scan(&d, want, strlen(want)) != 0) {
+    } else if (frk_json_scan(&d, want, strlen(want)) != 0) {
         /* json-c reads NaN or Infinity and writes them back: no JSON, refused. */
-        pj_free(&d);
+        frk_json_free(&d);
         CU_ASSERT_PTR_NULL(got);
     } else {
-        pj_free(&d);
+        frk_json_free(&d);
         if (!got || strcmp(want, got) != 0)
             fprintf(stderr, "differs for %s\n  json-c: %s\n  pj:     %s\n", text, want,
                     got ? got : "(refused)");
@@ -132,7 +133,7 @@ static void test_hand_picked(void)
         "[[[[[]]]]]",
         "[1,[2,[3,[4]]],{\"a\":[]}]",
         "{\"x\":null,\"y\":[null,true,false]}",
-        /* json-c reads these, strict JSON does not: pj_scan_any must agree with json-c */
+        /* json-c reads these, strict JSON does not: frk_json_scan_any must agree with json-c */
         "[1,]",
         "{\"a\":1,}",
         "NaN",
@@ -171,31 +172,31 @@ static void test_strict_refuses(void)
         "{\"a\":1}}", "]",         "[,1]",  "{,}",        "[1,,2]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        pj_doc d;
-        int rc = pj_scan(&d, bad[i], strlen(bad[i]));
-        pj_free(&d);
+        frk_json_doc d;
+        int rc = frk_json_scan(&d, bad[i], strlen(bad[i]));
+        frk_json_free(&d);
         if (rc == 0)
             fprintf(stderr, "strict scan accepted %s\n", bad[i]);
         CU_ASSERT_EQUAL(rc, -1);
     }
     /* Lenient text json-c reads and strict JSON cannot hold: refused with a reason. */
-    pj_doc nan;
+    frk_json_doc nan;
     char err[200] = "";
-    CU_ASSERT_EQUAL(pj_scan_any(&nan, "{\"x\":NaN}", 9, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(frk_json_scan_any(&nan, "{\"x\":NaN}", 9, err, sizeof err), -1);
     ASSERT_CONTAINS(err, "NaN or Infinity");
-    CU_ASSERT_EQUAL(pj_scan_any(&nan, "{\"x\":", 5, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(frk_json_scan_any(&nan, "{\"x\":", 5, err, sizeof err), -1);
     ASSERT_CONTAINS(err, "unexpected end of document");
     /* ...and what json-c reads leniently and can write as JSON is read alike. */
-    CU_ASSERT_EQUAL_FATAL(pj_scan_any(&nan, "{\"x\":[1,],}", 11, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(pj_count(&nan, pj_get(&nan, 0, "x", PJ_ARRAY)), 1);
-    pj_free(&nan);
+    CU_ASSERT_EQUAL_FATAL(frk_json_scan_any(&nan, "{\"x\":[1,],}", 11, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(frk_json_count(&nan, frk_json_get(&nan, 0, "x", FRK_JSON_ARRAY)), 1);
+    frk_json_free(&nan);
     /* Nesting deeper than the limit is refused, not a crash. */
-    char deep[2 * PJ_MAX_DEPTH + 8];
-    memset(deep, '[', PJ_MAX_DEPTH + 1);
-    memset(deep + PJ_MAX_DEPTH + 1, ']', PJ_MAX_DEPTH + 1);
-    pj_doc d;
-    CU_ASSERT_EQUAL(pj_scan(&d, deep, 2 * PJ_MAX_DEPTH + 2), -1);
-    pj_free(&d);
+    char deep[2 * FRK_JSON_MAX_DEPTH + 8];
+    memset(deep, '[', FRK_JSON_MAX_DEPTH + 1);
+    memset(deep + FRK_JSON_MAX_DEPTH + 1, ']', FRK_JSON_MAX_DEPTH + 1);
+    frk_json_doc d;
+    CU_ASSERT_EQUAL(frk_json_scan(&d, deep, 2 * FRK_JSON_MAX_DEPTH + 2), -1);
+    frk_json_free(&d);
 }
 
 /* ---- generated documents ---------------------------------------------------------------- */
@@ -210,7 +211,7 @@ static unsigned rnd(unsigned n)
     return (unsigned)(rng % n);
 }
 
-static void gen_string(pu_buf *b)
+static void gen_string(frk_buf *b)
 {
     static const char *const parts[] = {
         "a",       "Z",       " ",       "/",        "\\/",
@@ -222,22 +223,22 @@ static void gen_string(pu_buf *b)
         "\x7f",    "key",     "{",       "}",        "[",
         ",",
     };
-    pu_buf_append(b, "\"", 1);
+    frk_buf_append(b, "\"", 1);
     for (unsigned n = rnd(5); n > 0; n--) {
         const char *p = parts[rnd(sizeof parts / sizeof parts[0])];
-        pu_buf_append(b, p, strlen(p));
+        frk_buf_append(b, p, strlen(p));
     }
-    pu_buf_append(b, "\"", 1);
+    frk_buf_append(b, "\"", 1);
 }
 
-static void gen_ws(pu_buf *b)
+static void gen_ws(frk_buf *b)
 {
     static const char *const ws[] = {"", "", "", " ", "\n  ", "\t"};
     const char *w = ws[rnd(6)];
-    pu_buf_append(b, w, strlen(w));
+    frk_buf_append(b, w, strlen(w));
 }
 
-static void gen_value(pu_buf *b, int depth)
+static void gen_value(frk_buf *b, int depth)
 {
     static const char *const scalars[] = {
         "0",
@@ -262,38 +263,38 @@ static void gen_value(pu_buf *b, int depth)
     gen_ws(b);
     if (kind == 0) {
         const char *s = scalars[rnd(sizeof scalars / sizeof scalars[0])];
-        pu_buf_append(b, s, strlen(s));
+        frk_buf_append(b, s, strlen(s));
     } else if (kind == 1) {
         gen_string(b);
     } else if (kind == 2) {
-        pu_buf_append(b, "[", 1);
+        frk_buf_append(b, "[", 1);
         for (unsigned n = rnd(4), i = 0; i < n; i++) {
             if (i)
-                pu_buf_append(b, ",", 1);
+                frk_buf_append(b, ",", 1);
             gen_value(b, depth + 1);
         }
         gen_ws(b);
-        pu_buf_append(b, "]", 1);
+        frk_buf_append(b, "]", 1);
     } else {
         static const char *const keys[] = {"\"a\"",       "\"b\"", "\"text\"",
                                            "\"\\u0061\"", "\"\"",  "\"k/\\n\""};
-        pu_buf_append(b, "{", 1);
+        frk_buf_append(b, "{", 1);
         for (unsigned n = rnd(5), i = 0; i < n; i++) {
             if (i)
-                pu_buf_append(b, ",", 1);
+                frk_buf_append(b, ",", 1);
             gen_ws(b);
             if (rnd(3) == 0) {
                 gen_string(b);
             } else {
                 const char *k = keys[rnd(6)];
-                pu_buf_append(b, k, strlen(k));
+                frk_buf_append(b, k, strlen(k));
             }
             gen_ws(b);
-            pu_buf_append(b, ":", 1);
+            frk_buf_append(b, ":", 1);
             gen_value(b, depth + 1);
         }
         gen_ws(b);
-        pu_buf_append(b, "}", 1);
+        frk_buf_append(b, "}", 1);
     }
     gen_ws(b);
 }
@@ -301,11 +302,11 @@ static void gen_value(pu_buf *b, int depth)
 static void test_generated(void)
 {
     for (int i = 0; i < 20000; i++) {
-        pu_buf b = {0};
+        frk_buf b = {0};
         gen_value(&b, 0);
         CU_ASSERT_FALSE(b.oom);
         same_as_jsonc(b.data);
-        pu_buf_free(&b);
+        frk_buf_free(&b);
     }
     CU_ASSERT(n_compared > 20000);
 }
@@ -317,65 +318,65 @@ static void test_lookups(void)
     const char *text = "{\"choices\":[{\"message\":{\"content\":\"hi \\u00e9\\n\",\"n\":-12}},"
                        "{\"x\":1}],\"usage\":{\"prompt_tokens\":9,\"f\":1.5},\"a\":1,\"a\":2,"
                        "\"\\u006b\":\"escaped key\"}";
-    pj_doc d;
-    CU_ASSERT_EQUAL_FATAL(pj_scan(&d, text, strlen(text)), 0);
-    int choices = pj_get(&d, 0, "choices", PJ_ARRAY);
+    frk_json_doc d;
+    CU_ASSERT_EQUAL_FATAL(frk_json_scan(&d, text, strlen(text)), 0);
+    int choices = frk_json_get(&d, 0, "choices", FRK_JSON_ARRAY);
     CU_ASSERT(choices > 0);
-    CU_ASSERT_EQUAL(pj_count(&d, choices), 2);
-    CU_ASSERT_EQUAL(pj_count(&d, 0), 5);
-    int msg = pj_get(&d, pj_at(&d, choices, 0), "message", PJ_OBJECT);
-    char *content = pj_strdup(&d, pj_member(&d, msg, "content"));
+    CU_ASSERT_EQUAL(frk_json_count(&d, choices), 2);
+    CU_ASSERT_EQUAL(frk_json_count(&d, 0), 5);
+    int msg = frk_json_get(&d, frk_json_at(&d, choices, 0), "message", FRK_JSON_OBJECT);
+    char *content = frk_json_strdup(&d, frk_json_member(&d, msg, "content"));
     CU_ASSERT_STRING_EQUAL(content, "hi \xc3\xa9\n");
     free(content);
-    CU_ASSERT_EQUAL(pj_int64(&d, pj_get(&d, msg, "n", PJ_INT)), -12);
-    CU_ASSERT_EQUAL(pj_at(&d, choices, 2), -1);
-    int usage = pj_get(&d, 0, "usage", PJ_OBJECT);
-    CU_ASSERT_EQUAL(pj_int64(&d, pj_get(&d, usage, "prompt_tokens", PJ_INT)), 9);
-    CU_ASSERT_EQUAL(pj_get(&d, usage, "f", PJ_INT), -1); /* a double is not an int */
-    CU_ASSERT_EQUAL(pj_type_of(&d, pj_member(&d, usage, "f")), PJ_DOUBLE);
-    CU_ASSERT_EQUAL(pj_int64(&d, pj_member(&d, 0, "a")), 2); /* the last one, as json-c */
-    char *k = pj_strdup(&d, pj_member(&d, 0, "k"));
+    CU_ASSERT_EQUAL(frk_json_int64(&d, frk_json_get(&d, msg, "n", FRK_JSON_INT)), -12);
+    CU_ASSERT_EQUAL(frk_json_at(&d, choices, 2), -1);
+    int usage = frk_json_get(&d, 0, "usage", FRK_JSON_OBJECT);
+    CU_ASSERT_EQUAL(frk_json_int64(&d, frk_json_get(&d, usage, "prompt_tokens", FRK_JSON_INT)), 9);
+    CU_ASSERT_EQUAL(frk_json_get(&d, usage, "f", FRK_JSON_INT), -1); /* a double is not an int */
+    CU_ASSERT_EQUAL(frk_json_type_of(&d, frk_json_member(&d, usage, "f")), FRK_JSON_DOUBLE);
+    CU_ASSERT_EQUAL(frk_json_int64(&d, frk_json_member(&d, 0, "a")), 2); /* the last one, as json-c */
+    char *k = frk_json_strdup(&d, frk_json_member(&d, 0, "k"));
     CU_ASSERT_STRING_EQUAL(k, "escaped key");
     free(k);
-    CU_ASSERT_EQUAL(pj_member(&d, 0, "missing"), -1);
-    CU_ASSERT_EQUAL(pj_member(&d, choices, "x"), -1); /* not an object */
-    CU_ASSERT_PTR_NULL(pj_strdup(&d, usage));         /* not a string */
-    pj_free(&d);
+    CU_ASSERT_EQUAL(frk_json_member(&d, 0, "missing"), -1);
+    CU_ASSERT_EQUAL(frk_json_member(&d, choices, "x"), -1); /* not an object */
+    CU_ASSERT_PTR_NULL(frk_json_strdup(&d, usage));         /* not a string */
+    frk_json_free(&d);
 
     /* Many tokens: past the inline array, into the heap. */
-    pu_buf big = {0};
-    pu_buf_append(&big, "[", 1);
+    frk_buf big = {0};
+    frk_buf_append(&big, "[", 1);
     for (int i = 0; i < 1000; i++)
-        pu_buf_append(&big, i ? ",{\"i\":[1]}" : "{\"i\":[1]}", i ? 10 : 9);
-    pu_buf_append(&big, "]", 1);
-    CU_ASSERT_EQUAL_FATAL(pj_scan(&d, big.data, big.len), 0);
-    CU_ASSERT_EQUAL(pj_count(&d, 0), 1000);
-    CU_ASSERT(pj_get(&d, pj_at(&d, 0, 999), "i", PJ_ARRAY) > 0);
-    pj_free(&d);
-    pu_buf_free(&big);
+        frk_buf_append(&big, i ? ",{\"i\":[1]}" : "{\"i\":[1]}", i ? 10 : 9);
+    frk_buf_append(&big, "]", 1);
+    CU_ASSERT_EQUAL_FATAL(frk_json_scan(&d, big.data, big.len), 0);
+    CU_ASSERT_EQUAL(frk_json_count(&d, 0), 1000);
+    CU_ASSERT(frk_json_get(&d, frk_json_at(&d, 0, 999), "i", FRK_JSON_ARRAY) > 0);
+    frk_json_free(&d);
+    frk_buf_free(&big);
 }
 
 static void test_put_string(void)
 {
-    pu_buf b = {0};
+    frk_buf b = {0};
     const char s[] = "a\"b\\c/d\x01\x1f\n\t\b\f\r\x7f\xc3\xa9";
-    pj_put_string(&b, s, sizeof s - 1);
+    frk_json_put_string(&b, s, sizeof s - 1);
     json_object *o = json_object_new_string_len(s, (int)(sizeof s - 1));
     CU_ASSERT_STRING_EQUAL(b.data, json_object_to_json_string_ext(o, PU_JSON_FLAGS));
     json_object_put(o);
-    pu_buf_free(&b);
+    frk_buf_free(&b);
 }
 
 static void test_put_int64(void)
 {
     static const int64_t values[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, INT64_MAX, INT64_MIN};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-        pu_buf b = {0};
+        frk_buf b = {0};
         char want[32];
         snprintf(want, sizeof want, "%lld", (long long)values[i]);
-        pj_put_int64(&b, values[i]);
+        frk_json_put_int64(&b, values[i]);
         CU_ASSERT_STRING_EQUAL(b.data, want);
-        pu_buf_free(&b);
+        frk_buf_free(&b);
     }
 }
 

@@ -12,7 +12,6 @@
  * Exit status: 0 when every record matched, 1 otherwise. */
 #include <CUnit/Basic.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 
 #include "provider_host.h"
@@ -41,11 +40,11 @@ static char *read_file(const char *path)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    pu_buf b = {0};
+    frk_buf b = {0};
     char chunk[4096];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        pu_buf_append(&b, chunk, n);
+        frk_buf_append(&b, chunk, n);
     fclose(f);
     return b.data ? b.data : calloc(1, 1);
 }
@@ -73,11 +72,11 @@ static char *next_line(char **pos)
     return NULL;
 }
 
-static void record(pu_buf *out, const char *what, fr_status st, const fr_call *c, const char *resp)
+static void record(frk_buf *out, const char *what, fr_status st, const fr_call *c, const char *resp)
 {
     char head[256];
-    snprintf(head, sizeof head, "== %s\nstatus %s\n", what, pu_status_name(st));
-    pu_buf_append(out, head, strlen(head));
+    snprintf(head, sizeof head, "== %s\nstatus %s\n", what, frk_status_name(st));
+    frk_buf_append(out, head, strlen(head));
     const char *fields[][2] = {{"url ", c->url},
                                {"body ", c->body},
                                {"response ", resp},
@@ -86,14 +85,14 @@ static void record(pu_buf *out, const char *what, fr_status st, const fr_call *c
     for (size_t i = 0; i < PU_COUNT(fields); i++) {
         if (!fields[i][1] || !*fields[i][1])
             continue;
-        pu_buf_append(out, fields[i][0], strlen(fields[i][0]));
-        pu_buf_append(out, fields[i][1], strlen(fields[i][1]));
-        pu_buf_lit(out, "\n");
+        frk_buf_append(out, fields[i][0], strlen(fields[i][0]));
+        frk_buf_append(out, fields[i][1], strlen(fields[i][1]));
+        frk_buf_lit(out, "\n");
     }
 }
 
 /* Every request to every vendor, whole and streamed; then every answer. */
-static void run_cases(pu_buf *out)
+static void run_cases(frk_buf *out)
 {
     char path[1024];
     path_of(path, sizeof path, "wire_requests.jsonl");
@@ -129,13 +128,13 @@ static void run_cases(pu_buf *out)
             if (sscanf(line, "%31s %d %n", vendor, &stream, &used) < 2 ||
                 strcmp(vendor, vendors[v]) != 0)
                 continue;
-            pu_buf body = {0};
+            frk_buf body = {0};
             for (const char *s = line + used; *s;) {
                 if (strncmp(s, "<NL>", 4) == 0) {
-                    pu_buf_lit(&body, "\n");
+                    frk_buf_lit(&body, "\n");
                     s += 4;
                 } else {
-                    pu_buf_append(&body, s++, 1);
+                    frk_buf_append(&body, s++, 1);
                 }
             }
             fr_call *c = call_new(200, body.data);
@@ -149,7 +148,7 @@ static void run_cases(pu_buf *out)
             c->url[0] = c->body[0] = '\0'; /* the request is the same every time */
             record(out, what, st, c, resp);
             call_free(c);
-            pu_buf_free(&body);
+            frk_buf_free(&body);
         }
         free(copy);
         provider_close(&p);
@@ -160,7 +159,7 @@ static void run_cases(pu_buf *out)
 
 static void test_wire_golden(void)
 {
-    pu_buf got = {0};
+    frk_buf got = {0};
     run_cases(&got);
     CU_ASSERT_FATAL(!got.oom && got.data);
     char path[1024];
@@ -172,7 +171,7 @@ static void test_wire_golden(void)
         fwrite(got.data, 1, got.len, f);
         fclose(f);
         fprintf(stderr, "\nwrote %s (%zu bytes)\n", path, got.len);
-        pu_buf_free(&got);
+        frk_buf_free(&got);
         return;
     }
     char *want = read_file(path);
@@ -191,7 +190,7 @@ static void test_wire_golden(void)
         w += wl;
     }
     free(want);
-    pu_buf_free(&got);
+    frk_buf_free(&got);
 }
 
 int main(void)

@@ -17,7 +17,6 @@
 
 #include <CUnit/Basic.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 #include "provider_util.h"
 
@@ -491,7 +490,7 @@ static void test_retry_after_parser(void)
         {"  7 ", 0, 0, 7000000},
         {"0", 0, 0, 0},
         {"1.5", 0, 0, 1500000},
-        {"99999999999999999999", 0, 0, PV_RETRY_AFTER_MAX_US},
+        {"99999999999999999999", 0, 0, FRK_RETRY_AFTER_MAX_US},
         /* 1994-11-06 08:49:37 UTC is 784111777 */
         {"Sun, 06 Nov 1994 08:49:37 GMT", 784111777LL * 1000000 - 30000000, 0, 30000000},
         {"Sun, 06 Nov 1994 08:49:37 GMT", 784111777LL * 1000000 + 5000000, 0, 0}, /* past */
@@ -509,7 +508,7 @@ static void test_retry_after_parser(void)
     for (size_t i = 0; i < PU_COUNT(cases); i++) {
         int64_t got = -42;
         int rc =
-            pv_parse_retry_after(cases[i].value, strlen(cases[i].value), cases[i].now_us, &got);
+            frk_retry_after(cases[i].value, strlen(cases[i].value), cases[i].now_us, &got);
         if (rc != cases[i].rc || (rc == 0 && got != cases[i].want_us))
             fprintf(stderr, "\nRetry-After \"%s\": rc %d, %lld us\n", cases[i].value, rc,
                     (long long)got);
@@ -563,30 +562,30 @@ static void test_sse_parser(void)
                        "event: tail\ndata: incomplete"; /* no blank line: discarded */
     const char *pos = text, *end = text + strlen(text);
     char event[32];
-    pu_buf data = {0};
-    CU_ASSERT_EQUAL(pv_sse_next(&pos, end, event, sizeof event, &data), 1);
+    frk_buf data = {0};
+    CU_ASSERT_EQUAL(frk_sse_next(&pos, end, event, sizeof event, &data), 1);
     ASSERT_STR(event, "a");
     ASSERT_STR(data.data, "one\ntwo");
-    CU_ASSERT_EQUAL(pv_sse_next(&pos, end, event, sizeof event, &data), 1);
+    CU_ASSERT_EQUAL(frk_sse_next(&pos, end, event, sizeof event, &data), 1);
     ASSERT_STR(event, "");
     ASSERT_STR(data.data, "{\"x\": 1}");
     /* The incomplete event stays unconsumed, for a reader that gets more bytes later. */
-    CU_ASSERT_EQUAL(pv_sse_next(&pos, end, event, sizeof event, &data), 0);
+    CU_ASSERT_EQUAL(frk_sse_next(&pos, end, event, sizeof event, &data), 0);
     ASSERT_STR(pos, "event: tail\ndata: incomplete");
-    CU_ASSERT_EQUAL(pv_sse_next(&pos, end, event, sizeof event, &data), 0);
+    CU_ASSERT_EQUAL(frk_sse_next(&pos, end, event, sizeof event, &data), 0);
     ASSERT_STR(pos, "event: tail\ndata: incomplete");
     /* Comments and blank lines before it are consumed; a lone CR ends a line. */
     const char *lead = "\n: ping\r\n\r\ndata: x\r";
     pos = lead;
-    CU_ASSERT_EQUAL(pv_sse_next(&pos, lead + strlen(lead), event, sizeof event, &data), 0);
+    CU_ASSERT_EQUAL(frk_sse_next(&pos, lead + strlen(lead), event, sizeof event, &data), 0);
     ASSERT_STR(pos, "data: x\r");
-    pu_buf_free(&data);
+    frk_buf_free(&data);
 
     /* An unterminated last line is incomplete even when it looks whole. */
     const char *cut = "data: [DONE]";
     pos = cut;
-    CU_ASSERT_EQUAL(pv_sse_next(&pos, cut + strlen(cut), event, sizeof event, &data), 0);
-    pu_buf_free(&data);
+    CU_ASSERT_EQUAL(frk_sse_next(&pos, cut + strlen(cut), event, sizeof event, &data), 0);
+    frk_buf_free(&data);
 }
 
 typedef struct stream_case {
@@ -803,10 +802,10 @@ static void test_classify(void)
     const char *h = "HTTP/1.1 200 OK\r\nContent-Type: a\r\nX-Long-Name:   v v \r\n\r\n";
     const char *v = "";
     size_t n = 0;
-    CU_ASSERT_EQUAL(pv_header(h, strlen(h), "x-long-name", &v, &n), 1);
+    CU_ASSERT_EQUAL(frk_http_header(h, strlen(h), "x-long-name", &v, &n), 1);
     CU_ASSERT_EQUAL(n, 4);
     CU_ASSERT_EQUAL(strncmp(v, "v v ", n), 0);
-    CU_ASSERT_EQUAL(pv_header(h, strlen(h), "content", &v, &n), 0);
+    CU_ASSERT_EQUAL(frk_http_header(h, strlen(h), "content", &v, &n), 0);
 }
 
 int main(void)

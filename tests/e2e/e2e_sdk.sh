@@ -1,6 +1,7 @@
 #!/bin/sh
 # End-to-end tests of the plugin-author SDK: scaffold -> make -> run -> plugins test for
-# both kinds (headers from the uninstalled source tree), scaffold's refusals, the
+# both kinds (headers from the uninstalled source tree, then the plugin kit installed
+# under a DESTDIR, through pkg-config and --sdk PREFIX), scaffold's refusals, the
 # conformance kit on built-in, frozen and deliberately bad plugins, and the embedding
 # example.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
@@ -47,6 +48,55 @@ expect_jq "provider usage" '.steps[0].output.usage.output_tokens == 5 and .steps
 fr plugins test "$TMP/proj_provider/my_provider1.so" --json
 expect_jq "plugins test --json" '.passed == true and (.checks | length) >= 10'
 expect_jq "plugins test --json" '[.checks[].check] | index("allocation failure") != null'
+
+# ---- scaffold against an installed kit -------------------------------------------------
+# The kit's header, static library and pkg-config files installed under a DESTDIR, then a
+# project scaffolded without --sdk (pkg-config fluxroute-kit, the sysroot pointing at the
+# DESTDIR) and one with --sdk PREFIX: both link the installed libfluxroute-kit.a.
+dest="$TMP/dest"
+sh_run make -C "$FR_BUILDDIR" install-libLIBRARIES install-pkgincludeHEADERS \
+  install-pkgconfigDATA DESTDIR="$dest"
+expect_rc "make install (kit header, library, pkg-config) DESTDIR=" 0
+kitpc=$(find "$dest" -name fluxroute-kit.pc | head -n 1)
+kitlib=$(find "$dest" -name libfluxroute-kit.a | head -n 1)
+kithdr=$(find "$dest" -path '*/fluxroute/kit.h' | head -n 1)
+for f in "$kitpc" "$kitlib" "$kithdr"; do
+  if [ -n "$f" ] && [ -f "$f" ]; then ok "installed ${f#"$dest"}"; else not_ok "installed kit file" "missing under $dest"; fi
+done
+prefix=$(dirname "$(dirname "$kitlib")")
+kit_syms=$(nm -g --defined-only "$kitlib" 2>/dev/null | awk 'NF == 3 {print $3}' | grep -v '^frk_' | tr '\n' ' ')
+if [ -z "$kit_syms" ]; then ok "the installed kit defines only frk_ symbols"
+else not_ok "the installed kit defines only frk_ symbols" "others: $kit_syms"; fi
+for how in pkg-config prefix; do
+  dir="$TMP/proj_kit_$how"
+  name="kit_$(echo "$how" | tr -d -)"
+  if [ "$how" = pkg-config ]; then
+    fr scaffold "$dir" --name "$name"
+  else
+    fr scaffold "$dir" --name "$name" --sdk "$prefix"
+  fi
+  expect_rc "scaffold against the installed kit ($how)" 0
+  if grep -q "libfluxroute-kit\|fluxroute-kit" "$dir/Makefile"; then ok "Makefile links the kit ($how)"
+  else not_ok "Makefile links the kit ($how)"; fi
+  sh_run env PKG_CONFIG_PATH="$(dirname "$kitpc")" PKG_CONFIG_SYSROOT_DIR="$dest" \
+    make -C "$dir" CFLAGS="-O2 -Werror"
+  expect_rc "make against the installed kit ($how)" 0
+  if grep -q -- "$dest" "$TMP/out"; then ok "the link used the installed kit ($how)"
+  else not_ok "the link used the installed kit ($how)" "$(cat "$TMP/out")"; fi
+  exported=$(nm -D --defined-only "$dir/$name.so" 2>/dev/null | awk '{print $NF}' |
+    grep -Ev '^(_init|_fini|_edata|_end|__bss_start)$' | tr '\n' ' ')
+  if [ "$exported" = "fluxroute_plugin_v1 " ]; then ok "kit-linked plugin exports only fluxroute_plugin_v1 ($how)"
+  else not_ok "kit-linked plugin exports only fluxroute_plugin_v1 ($how)" "exports: $exported"; fi
+  fr run "$dir/manifest.yaml" --plugin-dir "$dir" --json
+  expect_jq "kit-linked agent counts words ($how)" '.steps[1].output == {"label": "words of three bytes or more", "strings": 2, "words": 12}'
+  fr plugins test "$dir/$name.so"
+  expect_rc "plugins test kit-linked plugin ($how)" 0
+done
+mkdir -p "$TMP/nokit_prefix/include"
+cp -r "$(dirname "$kithdr")" "$TMP/nokit_prefix/include/"
+fr scaffold "$TMP/nokit" --name x --sdk "$TMP/nokit_prefix"
+expect_rc "scaffold --sdk without a kit library" 2
+expect_err "scaffold --sdk without a kit library" "no plugin kit"
 
 # ---- scaffold refusals ------------------------------------------------------------------
 for bad in Bad 9lives my-plugin "" "a b" "x/../y"; do

@@ -24,12 +24,17 @@ fuzzer() {
 }
 # Builds the named plugins with ASan, UBSan and coverage under tests/fuzz/plugins, where
 # the fuzzer then loads them from.
+# The plugins' helper sources (plugins/libfrplugin.la and the kit in the normal build).
+PLUGIN_HELPERS="$SRCDIR/plugins/plugin_util.c $SRCDIR/plugins/template.c $SRCDIR/plugins/provider_util.c \
+  $SRCDIR/sdk/kit/buf.c $SRCDIR/sdk/kit/json.c $SRCDIR/sdk/kit/jsonc.c $SRCDIR/sdk/kit/status.c \
+  $SRCDIR/sdk/kit/wire.c"
 instrumented_plugins() {
   mkdir -p tests/fuzz/plugins
   for p in "$@"; do
     # shellcheck disable=SC2086
-    $FUZZ_CC $SAN -fsanitize=fuzzer-no-link -shared -fPIC $FUZZ_CPPFLAGS $FUZZ_JSONC_CF \
-      "$SRCDIR/plugins/$p.c" -o "tests/fuzz/plugins/$p.so" $FUZZ_JSONC_LIBS
+    $FUZZ_CC $SAN -fsanitize=fuzzer-no-link -shared -fPIC -fvisibility=hidden $FUZZ_CPPFLAGS -I"$SRCDIR/sdk" \
+      $FUZZ_JSONC_CF "$SRCDIR/plugins/$p.c" $PLUGIN_HELPERS -o "tests/fuzz/plugins/$p.so" \
+      $FUZZ_JSONC_LIBS
   done
   plugins_under=$(pwd)/tests/fuzz
 }
@@ -46,8 +51,8 @@ for t in $FUZZ_TARGETS; do
     provider)
       instrumented_plugins openai anthropic gemini
       # shellcheck disable=SC2086
-      $FUZZ_CC $SAN -fsanitize=fuzzer $FUZZ_CPPFLAGS -I"$SRCDIR/plugins" $FUZZ_JSONC_CF \
-        "$SRCDIR/tests/fuzz/fuzz_provider.c" -o "$bin" $FUZZ_JSONC_LIBS -ldl ;;
+      $FUZZ_CC $SAN -fsanitize=fuzzer $FUZZ_CPPFLAGS -I"$SRCDIR/plugins" -I"$SRCDIR/sdk" $FUZZ_JSONC_CF \
+        "$SRCDIR/tests/fuzz/fuzz_provider.c" $PLUGIN_HELPERS -o "$bin" $FUZZ_JSONC_LIBS -ldl ;;
     serve)
       instrumented_plugins echo llm mock
       # shellcheck disable=SC2086

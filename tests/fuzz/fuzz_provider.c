@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define FR_PLUGIN_UTIL_JSON
 #include "plugin_util.h"
 
 #include "../provider_host.h"

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fr_test.h"
 #include "plugin/elf_symbols.h"
 #include "base/fileio.h"
 
@@ -48,6 +49,40 @@ static void read_copy_safely(void)
     CU_ASSERT(rc == 0 || rc == -1);
     if (rc != 0)
         CU_ASSERT(err[0] != '\0');
+    err[0] = '\0';
+    rc = fr__elf_each_needed(g_copy, note, &n, err, sizeof err);
+    CU_ASSERT(rc == 0 || rc == -1);
+    if (rc != 0)
+        CU_ASSERT(err[0] != '\0');
+}
+
+typedef struct needed {
+    int json_c, libc;
+    size_t n;
+} needed;
+
+static void note_needed(const char *name, void *ud)
+{
+    needed *n = ud;
+    n->n++;
+    n->json_c += strncmp(name, "libjson-c.so.", 13) == 0;
+    n->libc += strcmp(name, "libc.so.6") == 0;
+}
+
+/* The llm plugin links json-c: its DT_NEEDED entries name it and libc, each once. */
+static void test_needed_of_real_plugin(void)
+{
+    const char *b = getenv("FR_BUILDDIR");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/plugins/llm.so", b ? b : ".");
+    needed n = {0};
+    char err[256] = "";
+    CU_ASSERT_EQUAL_FATAL(fr__elf_each_needed(path, note_needed, &n, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(n.json_c, 1);
+    CU_ASSERT_EQUAL(n.libc, 1);
+    CU_ASSERT(n.n >= 2);
+    CU_ASSERT_EQUAL(fr__elf_each_needed("/nonexistent.so", note_needed, &n, err, sizeof err), -1);
+    ASSERT_CONTAINS(err, "/nonexistent.so: No such file");
 }
 
 static void test_real_plugin(void)
@@ -139,6 +174,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("elf_symbols", NULL, NULL);
     if (!s || !CU_add_test(s, "the undefined symbols of a real plugin", test_real_plugin) ||
         !CU_add_test(s, "missing and non-ELF files", test_not_elf) ||
+        !CU_add_test(s, "the libraries a real plugin needs", test_needed_of_real_plugin) ||
         !CU_add_test(s, "every truncation", test_truncated) ||
         !CU_add_test(s, "corrupted header bytes", test_corrupted_headers)) {
         CU_cleanup_registry();

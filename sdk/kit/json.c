@@ -1,68 +1,21 @@
-/* json_scan.h: the plugins' fast JSON path.  A document is scanned once into a flat array
- * of tokens that point into its text (no tree, no allocation for small documents), read
- * with member and index look-ups, and written back with json-c's exact compact
- * formatting, so that text produced here is byte for byte what json-c would have written
- * (traces record request bodies as bytes; replays compare them).
+/* The kit's JSON scanner and writer (include/fluxroute/kit.h says what they do).
  *
- * Reading: pj_scan() accepts strict JSON (RFC 8259) only; a caller holding text json-c
- * may read more leniently (NaN, comments, raw control characters) uses pj_scan_any(),
- * which has json-c rewrite such a document first, so both read the same values.
- *
- * Writing: pj_put_string() escapes like json-c with JSON_C_TO_STRING_NOSLASHESCAPE;
- * pj_put_value() writes a scanned value as json-c writes its parsed tree (plain, no slash
- * escapes): strings re-escaped, integers as int64, doubles in their original spelling,
- * duplicate keys once (first position, last value).  The rare values whose json-c form
- * is not plain to derive (-0, integers past 18 digits, lone surrogates) are handed to
- * json-c itself.
- *
- * Ownership: a pj_doc borrows its text (which must outlive it) and owns its tokens:
- * release with pj_free().  Not thread-safe per document; documents are independent.
- * Include through plugin_util.h (FR_PLUGIN_UTIL_JSON). */
-#ifndef FR_JSON_SCAN_H
-#define FR_JSON_SCAN_H
-
+ * Text produced here is byte for byte what json-c would have written (traces record
+ * request bodies as bytes; replays compare them).  The rare values whose json-c form is
+ * not plain to derive (-0, integers past 18 digits, lone surrogates, NULs) are handed to
+ * json-c itself. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-typedef enum pj_type {
-    PJ_NULL,
-    PJ_FALSE,
-    PJ_TRUE,
-    PJ_INT,    /* a number without fraction or exponent */
-    PJ_DOUBLE, /* a number with either */
-    PJ_STRING,
-    PJ_ARRAY,
-    PJ_OBJECT,
-} pj_type;
+#include <fluxroute/kit.h>
 
-#define PJ_ESCAPED  1u /* string: holds backslash escapes */
-#define PJ_UNUSUAL  2u /* number or string json-c writes in a form of its own */
-#define PJ_DUP_KEYS 4u /* object: some key appears twice */
-#define PJ_REWRITE  8u /* string: holds an escape json-c writes differently (\/, \u00e9...) */
+#include "jsonc.h"
 
-typedef struct pj_tok {
-    uint32_t start, len; /* strings: the raw text between the quotes; others: the value */
-    uint32_t next;       /* index of the token after this value (and its members) */
-    uint16_t type;
-    uint16_t flags;
-} pj_tok;
-
-#define PJ_INLINE_TOKENS 64
-#define PJ_MAX_DEPTH     512
-
-typedef struct pj_doc {
-    const char *text;
-    size_t len;
-    pj_tok *tok; /* tok[0] is the document's value; object members are key, value pairs */
-    uint32_t n, cap;
-    char *owned; /* text rewritten by json-c (pj_scan_any), freed by pj_free */
-    pj_tok inline_tok[PJ_INLINE_TOKENS];
-} pj_doc;
-
-static inline void pj_free(pj_doc *d)
+void frk_json_free(frk_json_doc *d)
 {
     if (d->tok != d->inline_tok)
         free(d->tok);
@@ -72,18 +25,16 @@ static inline void pj_free(pj_doc *d)
     d->n = d->cap = 0;
 }
 
-/* ---- scanning ------------------------------------------------------------------------- */
-
-static inline int pj_is_ws(char c)
+static inline int is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static inline pj_tok *pj_push(pj_doc *d, pj_type type, size_t start)
+static inline frk_json_tok *push_tok(frk_json_doc *d, frk_json_type type, size_t start)
 {
     if (d->n == d->cap) {
         uint32_t cap = d->cap * 2;
-        pj_tok *t =
+        frk_json_tok *t =
             d->tok == d->inline_tok ? malloc(cap * sizeof *t) : realloc(d->tok, cap * sizeof *t);
         if (!t)
             return NULL;
@@ -92,7 +43,7 @@ static inline pj_tok *pj_push(pj_doc *d, pj_type type, size_t start)
         d->tok = t;
         d->cap = cap;
     }
-    pj_tok *t = &d->tok[d->n++];
+    frk_json_tok *t = &d->tok[d->n++];
     t->start = (uint32_t)start;
     t->len = 0;
     t->next = 0;
@@ -101,7 +52,7 @@ static inline pj_tok *pj_push(pj_doc *d, pj_type type, size_t start)
     return t;
 }
 
-static inline int pj_hex4(const char *s, unsigned *out)
+static inline int hex4(const char *s, unsigned *out)
 {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
@@ -122,23 +73,44 @@ static inline int pj_hex4(const char *s, unsigned *out)
 
 /* Scans the string whose opening quote is at *pos; leaves *pos after the closing quote.
  * Returns 0 or -1. */
-static inline int pj_scan_string(pj_doc *d, size_t *pos)
+static inline int scan_string(frk_json_doc *d, size_t *pos)
 {
     const char *s = d->text;
     size_t i = *pos + 1, n = d->len;
-    pj_tok *t = pj_push(d, PJ_STRING, i);
+    frk_json_tok *t = push_tok(d, FRK_JSON_STRING, i);
     if (!t)
         return -1;
         /* Bytes that end a run of plain string text: '"', '\\' and control characters. */
-#define PJ_R8(v) v, v, v, v, v, v, v, v
+#define FRK_JSON_R8(v) v, v, v, v, v, v, v, v
     static const unsigned char stop[256] = {
-        PJ_R8(1), PJ_R8(1), PJ_R8(1), PJ_R8(1), /* 0x00-0x1f */
-        0,        0,        1,        0,        0,        0,
-        0,        0,        PJ_R8(0), PJ_R8(0), PJ_R8(0), /* 0x20-0x3f: '"' is 0x22 */
-        PJ_R8(0), PJ_R8(0), PJ_R8(0), 0,        0,        0,
-        0,        1,        0,        0,        0, /* '\\' is 0x5c */
+        FRK_JSON_R8(1),
+        FRK_JSON_R8(1),
+        FRK_JSON_R8(1),
+        FRK_JSON_R8(1), /* 0x00-0x1f */
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        FRK_JSON_R8(0),
+        FRK_JSON_R8(0),
+        FRK_JSON_R8(0), /* 0x20-0x3f: '"' is 0x22 */
+        FRK_JSON_R8(0),
+        FRK_JSON_R8(0),
+        FRK_JSON_R8(0),
+        0,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0, /* '\\' is 0x5c */
     };
-#undef PJ_R8
+#undef FRK_JSON_R8
     const unsigned char *u8 = (const unsigned char *)s;
     uint16_t flags = 0;
     while (i < n) {
@@ -153,38 +125,38 @@ static inline int pj_scan_string(pj_doc *d, size_t *pos)
             break;
         if (c < 0x20)
             return -1;
-        flags |= PJ_ESCAPED;
+        flags |= FRK_JSON_ESCAPED;
         if (i + 1 >= n)
             return -1;
         char e = s[i + 1];
         if (e == 'u') {
             unsigned u;
-            if (i + 6 > n || pj_hex4(s + i + 2, &u) != 0)
+            if (i + 6 > n || hex4(s + i + 2, &u) != 0)
                 return -1;
             /* json-c writes \u only for control characters without a short form, in
              * lower-case hex: any other \u comes out differently */
             char h = s[i + 5];
             if (u >= 0x20 || u == '\b' || u == '\t' || u == '\n' || u == '\f' || u == '\r' ||
                 s[i + 2] != '0' || s[i + 3] != '0' || (h >= 'A' && h <= 'F'))
-                flags |= PJ_REWRITE;
+                flags |= FRK_JSON_REWRITE;
             i += 6;
             if (u >= 0xD800 && u <= 0xDBFF) {
                 unsigned lo;
-                if (i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u' && pj_hex4(s + i + 2, &lo) == 0 &&
+                if (i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u' && hex4(s + i + 2, &lo) == 0 &&
                     lo >= 0xDC00 && lo <= 0xDFFF)
                     i += 6;
                 else
-                    flags |= PJ_UNUSUAL; /* a lone surrogate: json-c's own business */
+                    flags |= FRK_JSON_UNUSUAL; /* a lone surrogate: json-c's own business */
             } else if (u >= 0xDC00 && u <= 0xDFFF) {
-                flags |= PJ_UNUSUAL;
+                flags |= FRK_JSON_UNUSUAL;
             } else if (u == 0) {
-                flags |= PJ_UNUSUAL; /* json-c ends C strings there */
+                flags |= FRK_JSON_UNUSUAL; /* json-c ends C strings there */
             }
             continue;
         }
         switch (e) {
         case '/':
-            flags |= PJ_REWRITE; /* json-c writes a plain slash */
+            flags |= FRK_JSON_REWRITE; /* json-c writes a plain slash */
             break;
         case '"':
         case '\\':
@@ -207,11 +179,11 @@ static inline int pj_scan_string(pj_doc *d, size_t *pos)
     return 0;
 }
 
-static inline int pj_scan_number(pj_doc *d, size_t *pos)
+static inline int scan_number(frk_json_doc *d, size_t *pos)
 {
     const char *s = d->text;
     size_t i = *pos, n = d->len, digits = 0;
-    pj_tok *t = pj_push(d, PJ_INT, i);
+    frk_json_tok *t = push_tok(d, FRK_JSON_INT, i);
     if (!t)
         return -1;
     if (i < n && s[i] == '-')
@@ -244,28 +216,28 @@ static inline int pj_scan_number(pj_doc *d, size_t *pos)
     t->len = (uint32_t)(i - t->start);
     t->next = d->n;
     if (is_double)
-        t->type = PJ_DOUBLE;
+        t->type = FRK_JSON_DOUBLE;
     else if (digits > 18 || (digits == 1 && s[int_start] == '0' && s[t->start] == '-'))
-        t->flags = PJ_UNUSUAL; /* past int64 (json-c: uint64 or double), or -0 */
+        t->flags = FRK_JSON_UNUSUAL; /* past int64 (json-c: uint64 or double), or -0 */
     *pos = i;
     return 0;
 }
 
 /* Marks objects with repeated keys (pairwise for small objects; a large one is assumed to
  * repeat, which only costs the slower careful write). */
-static inline void pj_mark_dups(pj_doc *d, uint32_t obj)
+static inline void mark_dups(frk_json_doc *d, uint32_t obj)
 {
-    pj_tok *t = d->tok;
+    frk_json_tok *t = d->tok;
     uint32_t keys[32], nk = 0;
     for (uint32_t k = obj + 1; k < t[obj].next; k = t[k + 1].next) {
-        if (nk == 32 || (t[k].flags & PJ_ESCAPED)) {
-            t[obj].flags |= PJ_DUP_KEYS;
+        if (nk == 32 || (t[k].flags & FRK_JSON_ESCAPED)) {
+            t[obj].flags |= FRK_JSON_DUP_KEYS;
             return;
         }
         for (uint32_t j = 0; j < nk; j++) {
             if (t[keys[j]].len == t[k].len &&
                 memcmp(d->text + t[keys[j]].start, d->text + t[k].start, t[k].len) == 0) {
-                t[obj].flags |= PJ_DUP_KEYS;
+                t[obj].flags |= FRK_JSON_DUP_KEYS;
                 return;
             }
         }
@@ -273,27 +245,24 @@ static inline void pj_mark_dups(pj_doc *d, uint32_t obj)
     }
 }
 
-/* Scans len bytes of strict JSON (whitespace around the value allowed).  Returns 0, or -1
- * when the text is not one JSON value (or on OOM: d->n == 0 then is not told apart; both
- * mean "use json-c"). */
-static inline int pj_scan(pj_doc *d, const char *text, size_t len)
+int frk_json_scan(frk_json_doc *d, const char *text, size_t len)
 {
     d->text = text;
     d->len = len;
     d->tok = d->inline_tok;
-    d->cap = PJ_INLINE_TOKENS;
+    d->cap = FRK_JSON_INLINE_TOKENS;
     d->n = 0;
     d->owned = NULL;
     if (!text || len >= UINT32_MAX)
         return -1;
-    uint32_t stack[PJ_MAX_DEPTH];
+    uint32_t stack[FRK_JSON_MAX_DEPTH];
     int depth = 0;
     size_t i = 0;
     /* expect: 0 a value, 1 a value or ']' (array start), 2 a key or '}' (object start),
      * 3 a key (after ','), then after a value: ',' or the container's end. */
     int want_value = 1, first = 0;
     for (;;) {
-        while (i < len && pj_is_ws(text[i]))
+        while (i < len && is_ws(text[i]))
             i++;
         if (want_value) {
             if (i >= len)
@@ -305,9 +274,9 @@ static inline int pj_scan(pj_doc *d, const char *text, size_t len)
                 /* empty object */
             } else if (first >= 2) {
                 /* a key, then ':' */
-                if (c != '"' || pj_scan_string(d, &i) != 0)
+                if (c != '"' || scan_string(d, &i) != 0)
                     return -1;
-                while (i < len && pj_is_ws(text[i]))
+                while (i < len && is_ws(text[i]))
                     i++;
                 if (i >= len || text[i] != ':')
                     return -1;
@@ -315,28 +284,30 @@ static inline int pj_scan(pj_doc *d, const char *text, size_t len)
                 first = 0;
                 continue;
             } else if (c == '{' || c == '[') {
-                if (depth == PJ_MAX_DEPTH || !pj_push(d, c == '{' ? PJ_OBJECT : PJ_ARRAY, i))
+                if (depth == FRK_JSON_MAX_DEPTH ||
+                    !push_tok(d, c == '{' ? FRK_JSON_OBJECT : FRK_JSON_ARRAY, i))
                     return -1;
                 stack[depth++] = d->n - 1;
                 i++;
                 first = c == '{' ? 2 : 1;
                 continue;
             } else if (c == '"') {
-                if (pj_scan_string(d, &i) != 0)
+                if (scan_string(d, &i) != 0)
                     return -1;
             } else if (c == '-' || (c >= '0' && c <= '9')) {
-                if (pj_scan_number(d, &i) != 0)
+                if (scan_number(d, &i) != 0)
                     return -1;
             } else {
                 static const struct {
                     const char *w;
-                    pj_type t;
-                } lit[] = {{"null", PJ_NULL}, {"true", PJ_TRUE}, {"false", PJ_FALSE}};
+                    frk_json_type t;
+                } lit[] = {
+                    {"null", FRK_JSON_NULL}, {"true", FRK_JSON_TRUE}, {"false", FRK_JSON_FALSE}};
                 int ok = 0;
                 for (size_t k = 0; k < 3 && !ok; k++) {
                     size_t wl = strlen(lit[k].w);
                     if (len - i >= wl && memcmp(text + i, lit[k].w, wl) == 0) {
-                        pj_tok *t = pj_push(d, lit[k].t, i);
+                        frk_json_tok *t = push_tok(d, lit[k].t, i);
                         if (!t)
                             return -1;
                         t->len = (uint32_t)wl;
@@ -356,98 +327,72 @@ static inline int pj_scan(pj_doc *d, const char *text, size_t len)
         }
         /* after a value (or at an empty container's end) */
         if (depth == 0) {
-            while (i < len && pj_is_ws(text[i]))
+            while (i < len && is_ws(text[i]))
                 i++;
             return i == len ? 0 : -1;
         }
         if (i >= len)
             return -1;
-        pj_tok *top = &d->tok[stack[depth - 1]];
+        frk_json_tok *top = &d->tok[stack[depth - 1]];
         char c = text[i];
         if (c == ',' && !first) {
             i++;
             want_value = 1;
-            first = top->type == PJ_OBJECT ? 3 : 0;
+            first = top->type == FRK_JSON_OBJECT ? 3 : 0;
             continue;
         }
-        if (c != (top->type == PJ_OBJECT ? '}' : ']'))
+        if (c != (top->type == FRK_JSON_OBJECT ? '}' : ']'))
             return -1;
         i++;
         top->len = (uint32_t)(i - top->start);
         top->next = d->n;
-        if (top->type == PJ_OBJECT && top->next > stack[depth - 1] + 3)
-            pj_mark_dups(d, stack[depth - 1]);
+        if (top->type == FRK_JSON_OBJECT && top->next > stack[depth - 1] + 3)
+            mark_dups(d, stack[depth - 1]);
         depth--;
         want_value = 0;
         first = 0;
     }
 }
 
-/* pj_scan, or for text json-c reads but strict JSON does not, json-c's rewrite of it.
- * Returns 0, or -1 when json-c cannot read it either (err says why, as json-c does). */
-static inline int pj_scan_any(pj_doc *d, const char *text, size_t len, char *err, size_t errlen)
+int frk_json_scan_any(frk_json_doc *d, const char *text, size_t len, char *err, size_t errlen)
 {
-    if (pj_scan(d, text, len) == 0)
+    if (frk_json_scan(d, text, len) == 0)
         return 0;
-    pj_free(d);
-    json_object *o = pu_json_parse(text, len, err, errlen);
+    frk_json_free(d);
+    json_object *o = frk__jsonc_parse(text, len, err, errlen);
     if (!o)
         return -1;
     size_t n = 0;
-    const char *w = json_object_to_json_string_length(o, PU_JSON_FLAGS, &n);
+    const char *w = json_object_to_json_string_length(o, FRK__JSONC_FLAGS, &n);
     char *copy = w ? malloc(n + 1) : NULL;
     if (copy)
         memcpy(copy, w, n + 1);
     json_object_put(o);
-    if (!copy || pj_scan(d, copy, n) != 0) {
+    if (!copy || frk_json_scan(d, copy, n) != 0) {
         /* json-c writes NaN and Infinity back as they came: no JSON. */
         snprintf(err, errlen, "%s",
                  copy ? "holds NaN or Infinity, which JSON cannot" : "out of memory");
         free(copy);
-        pj_free(d);
+        frk_json_free(d);
         return -1;
     }
     d->owned = copy;
     return 0;
 }
 
-/* ---- reading -------------------------------------------------------------------------- */
-
-static inline pj_type pj_type_of(const pj_doc *d, int i)
+size_t frk_json_count(const frk_json_doc *d, int arr)
 {
-    return i < 0 ? PJ_NULL : (pj_type)d->tok[i].type;
-}
-
-static inline size_t pj_count(const pj_doc *d, int arr)
-{
-    if (arr < 0 || (d->tok[arr].type != PJ_ARRAY && d->tok[arr].type != PJ_OBJECT))
+    if (arr < 0 || (d->tok[arr].type != FRK_JSON_ARRAY && d->tok[arr].type != FRK_JSON_OBJECT))
         return 0;
     size_t n = 0;
     for (uint32_t k = (uint32_t)arr + 1; k < d->tok[arr].next; k = d->tok[k].next)
         n++;
-    return d->tok[arr].type == PJ_OBJECT ? n / 2 : n;
+    return d->tok[arr].type == FRK_JSON_OBJECT ? n / 2 : n;
 }
 
-/* Walking an array's elements in order:
- *   for (int e = pj_first(d, arr); e >= 0; e = pj_next(d, arr, e)) ...
- * (pj_first is -1 for an empty array or a token that is not an array). */
-static inline int pj_first(const pj_doc *d, int arr)
+int frk_json_at(const frk_json_doc *d, int arr, size_t idx)
 {
-    if (arr < 0 || d->tok[arr].type != PJ_ARRAY || d->tok[arr].next == (uint32_t)arr + 1)
-        return -1;
-    return arr + 1;
-}
-
-static inline int pj_next(const pj_doc *d, int arr, int e)
-{
-    uint32_t k = d->tok[e].next;
-    return k < d->tok[arr].next ? (int)k : -1;
-}
-
-/* Element idx of array token arr, or -1. */
-static inline int pj_at(const pj_doc *d, int arr, size_t idx)
-{
-    if (arr < 0 || d->tok[arr].type != PJ_ARRAY)
+    if (arr < 0 || d->tok[arr].type != FRK_JSON_ARRAY)
         return -1;
     for (uint32_t k = (uint32_t)arr + 1; k < d->tok[arr].next; k = d->tok[k].next)
         if (idx-- == 0)
@@ -455,7 +400,7 @@ static inline int pj_at(const pj_doc *d, int arr, size_t idx)
     return -1;
 }
 
-static inline void pj_utf8(pu_buf *out, unsigned u)
+static inline void put_utf8(frk_buf *out, unsigned u)
 {
     char b[4];
     size_t n;
@@ -478,14 +423,15 @@ static inline void pj_utf8(pu_buf *out, unsigned u)
         b[3] = (char)(0x80 | (u & 0x3F));
         n = 4;
     }
-    pu_buf_append(out, b, n);
+    frk_buf_append(out, b, n);
 }
 
 /* json-c's own reading of token i (the unusual strings and numbers); caller puts it. */
-static inline json_object *pj_jsonc_value(const pj_doc *d, int i)
+static inline json_object *jsonc_value(const frk_json_doc *d, int i)
 {
-    const pj_tok *t = &d->tok[i];
-    size_t start = t->start - (t->type == PJ_STRING), len = t->len + 2 * (t->type == PJ_STRING);
+    const frk_json_tok *t = &d->tok[i];
+    size_t start = t->start - (t->type == FRK_JSON_STRING),
+           len = t->len + 2 * (t->type == FRK_JSON_STRING);
     /* In brackets: json-c takes a number at the very end of its input as unfinished. */
     char *text = malloc(len + 3);
     if (!text)
@@ -501,35 +447,33 @@ static inline json_object *pj_jsonc_value(const pj_doc *d, int i)
     return o;
 }
 
-/* Appends the decoded text of string token i to out.  Returns 0, or -1 when i is not a
- * string. */
-static inline int pj_str(const pj_doc *d, int i, pu_buf *out)
+int frk_json_str(const frk_json_doc *d, int i, frk_buf *out)
 {
-    if (i < 0 || d->tok[i].type != PJ_STRING)
+    if (i < 0 || d->tok[i].type != FRK_JSON_STRING)
         return -1;
-    const pj_tok *t = &d->tok[i];
+    const frk_json_tok *t = &d->tok[i];
     const char *s = d->text + t->start, *end = s + t->len;
-    if (!(t->flags & PJ_ESCAPED)) {
-        pu_buf_append(out, s, t->len);
+    if (!(t->flags & FRK_JSON_ESCAPED)) {
+        frk_buf_append(out, s, t->len);
         return 0;
     }
-    if (t->flags & PJ_UNUSUAL) {
-        json_object *o = pj_jsonc_value(d, i);
+    if (t->flags & FRK_JSON_UNUSUAL) {
+        json_object *o = jsonc_value(d, i);
         if (!o) {
             out->oom = 1;
             return 0;
         }
-        pu_buf_append(out, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        frk_buf_append(out, json_object_get_string(o), (size_t)json_object_get_string_len(o));
         json_object_put(o);
         return 0;
     }
     while (s < end) {
         const char *bs = memchr(s, '\\', (size_t)(end - s));
         if (!bs) {
-            pu_buf_append(out, s, (size_t)(end - s));
+            frk_buf_append(out, s, (size_t)(end - s));
             break;
         }
-        pu_buf_append(out, s, (size_t)(bs - s));
+        frk_buf_append(out, s, (size_t)(bs - s));
         char e = bs[1], c;
         s = bs + 2;
         switch (e) {
@@ -540,48 +484,45 @@ static inline int pj_str(const pj_doc *d, int i, pu_buf *out)
         case 't': c = '\t'; break;
         case 'u': {
             unsigned u = 0, lo = 0;
-            pj_hex4(bs + 2, &u);
+            hex4(bs + 2, &u);
             s = bs + 6;
             if (u >= 0xD800 && u <= 0xDBFF) {
-                pj_hex4(s + 2, &lo);
+                hex4(s + 2, &lo);
                 u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
                 s += 6;
             }
-            pj_utf8(out, u);
+            put_utf8(out, u);
             continue;
         }
         default: c = e; break; /* \" \\ \/ */
         }
-        pu_buf_append(out, &c, 1);
+        frk_buf_append(out, &c, 1);
     }
     return 0;
 }
 
-/* Appends string token k decoded and cut at its first NUL, as C code reading json-c's
- * strings sees it (object keys, json_object_get_string + strlen). */
-static inline void pj_cstr(const pj_doc *d, int k, pu_buf *out)
+void frk_json_cstr(const frk_json_doc *d, int k, frk_buf *out)
 {
     size_t at = out->len;
-    pj_str(d, k, out);
-    if (!out->oom && out->data && (d->tok[k].flags & PJ_UNUSUAL))
+    frk_json_str(d, k, out);
+    if (!out->oom && out->data && (d->tok[k].flags & FRK_JSON_UNUSUAL))
         out->len = at + strlen(out->data + at);
 }
 
-/* The value of member `key` of object token obj (the last one, as json-c keeps), or -1. */
-static inline int pj_member(const pj_doc *d, int obj, const char *key)
+int frk_json_member(const frk_json_doc *d, int obj, const char *key)
 {
-    if (obj < 0 || d->tok[obj].type != PJ_OBJECT)
+    if (obj < 0 || d->tok[obj].type != FRK_JSON_OBJECT)
         return -1;
     size_t kl = strlen(key);
     int found = -1;
     for (uint32_t k = (uint32_t)obj + 1; k < d->tok[obj].next; k = d->tok[k + 1].next) {
-        const pj_tok *t = &d->tok[k];
-        if (t->flags & PJ_ESCAPED) {
-            pu_buf b = {0};
-            pj_cstr(d, (int)k, &b);
+        const frk_json_tok *t = &d->tok[k];
+        if (t->flags & FRK_JSON_ESCAPED) {
+            frk_buf b = {0};
+            frk_json_cstr(d, (int)k, &b);
             if (!b.oom && b.len == kl && (kl == 0 || memcmp(b.data, key, kl) == 0))
                 found = (int)k + 1;
-            pu_buf_free(&b);
+            frk_buf_free(&b);
         } else if (t->len == kl && memcmp(d->text + t->start, key, kl) == 0) {
             found = (int)k + 1;
         }
@@ -589,42 +530,31 @@ static inline int pj_member(const pj_doc *d, int obj, const char *key)
     return found;
 }
 
-/* Member `key` when it has type `type`, else -1. */
-static inline int pj_get(const pj_doc *d, int obj, const char *key, pj_type type)
+int frk_json_copy(const frk_json_doc *d, int i, char *dst, size_t size)
 {
-    int v = pj_member(d, obj, key);
-    return v >= 0 && d->tok[v].type == type ? v : -1;
-}
-
-/* Copies string token i (as pj_cstr reads it) into dst (size bytes, cut to fit).
- * Returns 1, or 0 (dst untouched) when i is not a string or on OOM. */
-static inline int pj_copy(const pj_doc *d, int i, char *dst, size_t size)
-{
-    if (i < 0 || d->tok[i].type != PJ_STRING || size == 0)
+    if (i < 0 || d->tok[i].type != FRK_JSON_STRING || size == 0)
         return 0;
-    const pj_tok *t = &d->tok[i];
-    if (!(t->flags & PJ_ESCAPED)) {
+    const frk_json_tok *t = &d->tok[i];
+    if (!(t->flags & FRK_JSON_ESCAPED)) {
         size_t n = t->len < size - 1 ? t->len : size - 1;
         memcpy(dst, d->text + t->start, n);
         dst[n] = '\0';
         return 1;
     }
-    pu_buf b = {0};
-    pj_cstr(d, i, &b);
+    frk_buf b = {0};
+    frk_json_cstr(d, i, &b);
     int ok = !b.oom;
     if (ok)
         snprintf(dst, size, "%s", b.data ? b.data : "");
-    pu_buf_free(&b);
+    frk_buf_free(&b);
     return ok;
 }
 
-/* The decoded string token i as a new NUL-terminated heap string (caller frees), or NULL
- * (not a string, or OOM). */
-static inline char *pj_strdup(const pj_doc *d, int i)
+char *frk_json_strdup(const frk_json_doc *d, int i)
 {
-    pu_buf b = {0};
-    if (pj_str(d, i, &b) != 0 || b.oom) {
-        pu_buf_free(&b);
+    frk_buf b = {0};
+    if (frk_json_str(d, i, &b) != 0 || b.oom) {
+        frk_buf_free(&b);
         return NULL;
     }
     if (!b.data)
@@ -632,13 +562,12 @@ static inline char *pj_strdup(const pj_doc *d, int i)
     return b.data;
 }
 
-/* Integer token i as int64 (json-c's json_object_get_int64 of it).  0 when not an int. */
-static inline int64_t pj_int64(const pj_doc *d, int i)
+int64_t frk_json_int64(const frk_json_doc *d, int i)
 {
-    if (i < 0 || d->tok[i].type != PJ_INT)
+    if (i < 0 || d->tok[i].type != FRK_JSON_INT)
         return 0;
-    if (d->tok[i].flags & PJ_UNUSUAL) {
-        json_object *o = pj_jsonc_value(d, i);
+    if (d->tok[i].flags & FRK_JSON_UNUSUAL) {
+        json_object *o = jsonc_value(d, i);
         int64_t v = o ? json_object_get_int64(o) : 0;
         json_object_put(o);
         return v;
@@ -651,19 +580,16 @@ static inline int64_t pj_int64(const pj_doc *d, int i)
     return neg ? -v : v;
 }
 
-/* ---- writing (json-c's compact form) -------------------------------------------------- */
-
-/* Appends s (n bytes) as a JSON string, escaped as json-c does (no slash escapes). */
-static inline void pj_put_string(pu_buf *out, const char *s, size_t n)
+void frk_json_put_string(frk_buf *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    pu_buf_lit(out, "\"");
+    frk_buf_lit(out, "\"");
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        pu_buf_append(out, s + run, i - run);
+        frk_buf_append(out, s + run, i - run);
         run = i + 1;
         char e[6] = {'\\', 0};
         size_t el = 2;
@@ -681,22 +607,21 @@ static inline void pj_put_string(pu_buf *out, const char *s, size_t n)
             e[5] = hex[c & 15];
             el = 6;
         }
-        pu_buf_append(out, e, el);
+        frk_buf_append(out, e, el);
     }
-    pu_buf_append(out, s + run, n - run);
-    pu_buf_lit(out, "\"");
+    frk_buf_append(out, s + run, n - run);
+    frk_buf_lit(out, "\"");
 }
 
-static inline void pj_put_cstr(pu_buf *out, const char *s)
+void frk_json_put_cstr(frk_buf *out, const char *s)
 {
     if (s)
-        pj_put_string(out, s, strlen(s));
+        frk_json_put_string(out, s, strlen(s));
     else
-        pu_buf_lit(out, "null");
+        frk_buf_lit(out, "null");
 }
 
-/* Appends v in decimal (what printf's %lld writes, without printf's cost). */
-static inline void pj_put_int64(pu_buf *out, int64_t v)
+void frk_json_put_int64(frk_buf *out, int64_t v)
 {
     char d[21];
     size_t n = 0;
@@ -706,124 +631,118 @@ static inline void pj_put_int64(pu_buf *out, int64_t v)
     while ((u /= 10) != 0);
     if (v < 0)
         d[sizeof d - ++n] = '-';
-    pu_buf_append(out, d + sizeof d - n, n);
+    frk_buf_append(out, d + sizeof d - n, n);
 }
 
-static inline void pj_put_jsonc(pu_buf *out, json_object *o)
+static inline void put_jsonc(frk_buf *out, json_object *o)
 {
     size_t n = 0;
-    const char *w = o ? json_object_to_json_string_length(o, PU_JSON_FLAGS, &n) : "null";
+    const char *w = o ? json_object_to_json_string_length(o, FRK__JSONC_FLAGS, &n) : "null";
     if (!w) {
         out->oom = 1;
         return;
     }
-    pu_buf_append(out, w, o ? n : 4);
+    frk_buf_append(out, w, o ? n : 4);
 }
 
-/* Writes string token i decoded and escaped again as json-c does; with cut, only up to its
- * first NUL (as json-c writes a C string read out of it). */
-static inline void pj_put_decoded(pu_buf *out, const pj_doc *d, int i, int cut)
+void frk_json_put_decoded(frk_buf *out, const frk_json_doc *d, int i, int cut)
 {
-    pu_buf s = {0};
+    frk_buf s = {0};
     if (cut)
-        pj_cstr(d, i, &s);
+        frk_json_cstr(d, i, &s);
     else
-        pj_str(d, i, &s);
+        frk_json_str(d, i, &s);
     if (s.oom)
         out->oom = 1;
-    pj_put_string(out, s.data ? s.data : "", s.len);
-    pu_buf_free(&s);
+    frk_json_put_string(out, s.data ? s.data : "", s.len);
+    frk_buf_free(&s);
 }
 
-/* Appends value token i as json-c would write it once parsed. */
-static inline void pj_put_value(pu_buf *out, const pj_doc *d, int i)
+void frk_json_put_value(frk_buf *out, const frk_json_doc *d, int i)
 {
-    const pj_tok *t = &d->tok[i];
-    if ((t->type == PJ_INT || t->type == PJ_STRING) && (t->flags & PJ_UNUSUAL)) {
+    const frk_json_tok *t = &d->tok[i];
+    if ((t->type == FRK_JSON_INT || t->type == FRK_JSON_STRING) && (t->flags & FRK_JSON_UNUSUAL)) {
         /* -0, integers past 18 digits, lone surrogates, NULs: as json-c reads them */
-        json_object *o = pj_jsonc_value(d, i);
+        json_object *o = jsonc_value(d, i);
         if (!o)
             out->oom = 1;
         else
-            pj_put_jsonc(out, o);
+            put_jsonc(out, o);
         json_object_put(o);
         return;
     }
-    switch ((pj_type)t->type) {
-    case PJ_STRING:
-        if (!(t->flags & PJ_REWRITE)) {
+    switch ((frk_json_type)t->type) {
+    case FRK_JSON_STRING:
+        if (!(t->flags & FRK_JSON_REWRITE)) {
             /* no escapes in the source, or only those json-c writes: written back the same */
-            pu_buf_append(out, d->text + t->start - 1, t->len + 2);
+            frk_buf_append(out, d->text + t->start - 1, t->len + 2);
         } else {
-            pj_put_decoded(out, d, i, 0);
+            frk_json_put_decoded(out, d, i, 0);
         }
         break;
     default:
-        if (t->type == PJ_ARRAY) {
-            pu_buf_lit(out, "[");
+        if (t->type == FRK_JSON_ARRAY) {
+            frk_buf_lit(out, "[");
             for (uint32_t k = (uint32_t)i + 1; k < t->next; k = d->tok[k].next) {
                 if (k != (uint32_t)i + 1)
-                    pu_buf_lit(out, ",");
-                pj_put_value(out, d, (int)k);
+                    frk_buf_lit(out, ",");
+                frk_json_put_value(out, d, (int)k);
             }
-            pu_buf_lit(out, "]");
-        } else if (t->type == PJ_OBJECT) {
-            pu_buf_lit(out, "{");
+            frk_buf_lit(out, "]");
+        } else if (t->type == FRK_JSON_OBJECT) {
+            frk_buf_lit(out, "{");
             int any = 0;
             for (uint32_t k = (uint32_t)i + 1; k < t->next; k = d->tok[k + 1].next) {
                 int v = (int)k + 1;
-                if (t->flags & PJ_DUP_KEYS) {
+                if (t->flags & FRK_JSON_DUP_KEYS) {
                     /* json-c: a repeated key keeps its first place and its last value */
-                    pu_buf key = {0};
-                    pj_cstr(d, (int)k, &key);
+                    frk_buf key = {0};
+                    frk_json_cstr(d, (int)k, &key);
                     int seen = 0;
                     for (uint32_t j = (uint32_t)i + 1; j < k && !seen; j = d->tok[j + 1].next) {
-                        pu_buf other = {0};
-                        pj_cstr(d, (int)j, &other);
+                        frk_buf other = {0};
+                        frk_json_cstr(d, (int)j, &other);
                         seen = other.len == key.len &&
                                (key.len == 0 || memcmp(other.data, key.data, key.len) == 0);
-                        pu_buf_free(&other);
+                        frk_buf_free(&other);
                     }
                     if (!seen) {
                         for (uint32_t j = d->tok[k + 1].next; j < t->next; j = d->tok[j + 1].next) {
-                            pu_buf other = {0};
-                            pj_cstr(d, (int)j, &other);
+                            frk_buf other = {0};
+                            frk_json_cstr(d, (int)j, &other);
                             if (other.len == key.len &&
                                 (key.len == 0 || memcmp(other.data, key.data, key.len) == 0))
                                 v = (int)j + 1;
-                            pu_buf_free(&other);
+                            frk_buf_free(&other);
                         }
                     }
-                    pu_buf_free(&key);
+                    frk_buf_free(&key);
                     if (seen)
                         continue;
                 }
                 if (any)
-                    pu_buf_lit(out, ",");
+                    frk_buf_lit(out, ",");
                 any = 1;
-                if (d->tok[k].flags & (PJ_REWRITE | PJ_UNUSUAL)) {
-                    pj_put_decoded(out, d, (int)k, 1); /* json-c keys are C strings */
+                if (d->tok[k].flags & (FRK_JSON_REWRITE | FRK_JSON_UNUSUAL)) {
+                    frk_json_put_decoded(out, d, (int)k, 1); /* json-c keys are C strings */
                 } else {
-                    pj_put_value(out, d, (int)k);
+                    frk_json_put_value(out, d, (int)k);
                 }
-                pu_buf_lit(out, ":");
-                pj_put_value(out, d, v);
+                frk_buf_lit(out, ":");
+                frk_json_put_value(out, d, v);
             }
-            pu_buf_lit(out, "}");
+            frk_buf_lit(out, "}");
         } else {
             /* literals, plain integers, doubles (json-c keeps their spelling) */
-            pu_buf_append(out, d->text + t->start, t->len);
+            frk_buf_append(out, d->text + t->start, t->len);
         }
     }
 }
 
-/* pj_put_value, or null for a missing value (tok < 0). */
-static inline void pj_put_value_or_null(pu_buf *out, const pj_doc *d, int tok)
+void frk_json_put_value_or_null(frk_buf *out, const frk_json_doc *d, int tok)
 {
     if (tok < 0)
-        pu_buf_lit(out, "null");
+        frk_buf_lit(out, "null");
     else
-        pj_put_value(out, d, tok);
+        frk_json_put_value(out, d, tok);
 }
-
-#endif /* FR_JSON_SCAN_H */

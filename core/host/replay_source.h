@@ -1,0 +1,117 @@
+/* The replay seam: the one way a replay enters the host and the engine.
+ *
+ * A live run has no replay (its fr_run and fr_call hold NULL) and pays a predictable
+ * branch where a replay would differ.  A replaying run holds an fr_replay: a trace being
+ * served back, implemented above the engine (core/trace/replay_cursor.c) and reached
+ * only through the operations below, so that neither the host nor the engine knows the
+ * trace format or calls into trace/.
+ *
+ * During a replayed attempt the host answers each plugin request (clock, sleep, random,
+ * HTTP, provider call, cancellation check, lease) with the next recorded effect of that
+ * attempt, taken through its cursor.  A request of another kind, with another payload, or
+ * beyond the recording is a divergence: the first one is kept (with the request the
+ * plugin tried to make) and the run is cancelled.
+ *
+ * Thread-safety: attempts of different steps replay concurrently; each cursor is used by
+ * the one thread running its attempt; what attempts share (the divergence record, the
+ * cancellation context) is locked by the implementation. */
+#ifndef FR_CORE_REPLAY_SOURCE_H
+#define FR_CORE_REPLAY_SOURCE_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include <fluxroute/status.h>
+
+struct fr_cancel;
+typedef struct fr_replay fr_replay;
+typedef struct fr_replay_cursor fr_replay_cursor;
+
+/* What a replay implements; the functions below call these. */
+typedef struct fr_replay_ops {
+    void (*set_cancel)(fr_replay *rp, struct fr_cancel *cancel);
+    int (*attempt_begin)(fr_replay *rp, fr_replay_cursor *c, const char *step, size_t index,
+                         int attempt, const char *agent, fr_status *stop, char **message);
+    int (*attempt_abandoned)(fr_replay_cursor *c, fr_status *status, char **message);
+    fr_status (*attempt_end)(fr_replay_cursor *c, fr_status rc);
+    json_object *(*take)(fr_replay_cursor *c, const char *kind, json_object *request,
+                         const char *compare_key);
+    void (*diverge)(fr_replay_cursor *c, const char *path, json_object *recorded,
+                    json_object *replayed, const char *note);
+} fr_replay_ops;
+
+/* A replay as the host and the engine see it: its operations.  The implementation
+ * embeds it as its first member. */
+struct fr_replay {
+    const fr_replay_ops *ops;
+};
+
+/* The recorded effects of one attempt, and how far the replay has consumed them.  Set by
+ * fr__replay_attempt_begin; the members are the implementation's.  Held by value (in the
+ * step's execution state), so an attempt costs no allocation. */
+struct fr_replay_cursor {
+    fr_replay *rp;
+    const char *step; /* step id */
+    int attempt;      /* 1-based, per agent */
+    const char *agent;
+    size_t attempt_index; /* index in the step's attempts[] */
+    json_object *effects; /* borrowed; NULL when the recording has no such attempt */
+    size_t pos;
+};
+
+/* The cancellation context to fire on the first divergence (set when the run starts,
+ * NULL when it ends). */
+static inline void fr__replay_set_cancel(fr_replay *rp, struct fr_cancel *cancel)
+{
+    rp->ops->set_cancel(rp, cancel);
+}
+
+/* Before attempt `attempt` (1-based, per agent) of agent `agent` (borrowed for the
+ * attempt), the step's `index`-th (0-based): positions `c` on the recorded attempt and
+ * returns 0, or returns 1 when the recording stops the step there.  Either the recorded
+ * run stopped it (deadline, cancellation, lost lease: *stop and *message, malloc'd or
+ * NULL, say how), or the replay diverges (recorded; *stop is FR_E_CANCELLED). */
+static inline int fr__replay_attempt_begin(fr_replay *rp, fr_replay_cursor *c, const char *step,
+                                           size_t index, int attempt, const char *agent,
+                                           fr_status *stop, char **message)
+{
+    return rp->ops->attempt_begin(rp, c, step, index, attempt, agent, stop, message);
+}
+
+/* Whether the recorded attempt ended without the plugin returning ("hung"/"killed"): then
+ * returns 1 with its recorded *status and *message (malloc'd or NULL), which the replay
+ * takes rather than waiting for the plugin again. */
+static inline int fr__replay_attempt_abandoned(fr_replay_cursor *c, fr_status *status,
+                                               char **message)
+{
+    return c->rp->ops->attempt_abandoned(c, status, message);
+}
+
+/* After the plugin returned `rc`: the status of a recorded "late" effect (the plugin
+ * returned past its deadline), else FR_OK; a divergence is recorded when effects of the
+ * attempt were left unconsumed. */
+static inline fr_status fr__replay_attempt_end(fr_replay_cursor *c, fr_status rc)
+{
+    return c->rp->ops->attempt_end(c, rc);
+}
+
+/* The next recorded effect when it is of `kind` (borrowed, valid for the run); else
+ * records a divergence (describing `request`, borrowed, when given) and returns NULL.
+ * When `request` is given it must equal the recorded effect's "request" member (or
+ * `compare_key`'s, when not NULL). */
+static inline json_object *fr__replay_take(fr_replay_cursor *c, const char *kind,
+                                           json_object *request, const char *compare_key)
+{
+    return c->rp->ops->take(c, kind, request, compare_key);
+}
+
+/* Records a divergence at the cursor (`path` relative to the attempt), unless one is
+ * already recorded.  `recorded`/`replayed` are borrowed. */
+static inline void fr__replay_diverge(fr_replay_cursor *c, const char *path, json_object *recorded,
+                                      json_object *replayed, const char *note)
+{
+    c->rp->ops->diverge(c, path, recorded, replayed, note);
+}
+
+#endif
