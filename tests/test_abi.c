@@ -1,7 +1,8 @@
 /* ABI stability: the frozen ABI 1.0 agent (tests/abi/frozen_v1_agent.c) still loads
- * through the loader and behaves as it did, and the ABI 1.0 struct layouts that plugin
- * binaries compiled long ago rely on have not moved (LP64 offsets, pinned here when ABI
- * 1.0 shipped; fields may only be appended). */
+ * through the loader and behaves as it did, both as built against the ABI 1.0 headers
+ * (tests/abi/abi_1_0) and as built against today's, and the ABI 1.0 struct layouts that
+ * plugin binaries compiled long ago rely on have not moved (LP64 offsets, pinned here
+ * when ABI 1.0 shipped; fields may only be appended). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,23 +95,31 @@ static void test_layout(void)
     CU_ASSERT_STRING_EQUAL(FR_PLUGIN_SYMBOL, "fluxroute_plugin_v1");
 }
 
-/* Loads the frozen agent, fills its options from `config` and invokes it once. */
-static void test_frozen_agent(void)
+/* The path of built test plugin `name` (tests/abi/.libs, or `sub` below tests/abi). */
+static const char *abi_plugin(const char *sub, const char *name)
 {
+    static char path[4096];
     const char *b = getenv("FR_BUILDDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/abi/.libs/frozen_v1_agent.so", b ? b : ".");
+    snprintf(path, sizeof path, "%s/tests/abi/%s%s.libs/%s.so", b ? b : ".", sub ? sub : "",
+             sub ? "/" : "", name);
+    return path;
+}
+
+/* Loads the frozen agent (`sub`: NULL for the ABI 1.0 build, "current" for the one built
+ * against today's headers), fills its options and invokes it. */
+static void frozen_agent(const char *sub, unsigned abi_version, uint32_t struct_size)
+{
     fr_loader *l = fr__loader_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
     const fr_loaded_plugin *lp = NULL;
     char err[1024] = "";
-    int rc = fr__loader_load_file(l, path, &lp, err, sizeof err);
+    int rc = fr__loader_load_file(l, abi_plugin(sub, "frozen_v1_agent"), &lp, err, sizeof err);
     if (rc != 0)
         fprintf(stderr, "%s\n", err);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     const fr_plugin *d = lp->desc;
-    CU_ASSERT_EQUAL(d->abi_version, FR_ABI_MAKE(1, 0));
-    CU_ASSERT_EQUAL(d->struct_size, 160);
+    CU_ASSERT_EQUAL(d->abi_version, abi_version);
+    CU_ASSERT_EQUAL(d->struct_size, struct_size);
     CU_ASSERT_EQUAL(d->kind, FR_PLUGIN_AGENT);
 
     static const char yaml[] = "label: \"abi \\\"1.0\\\"\"\nmin_length: 2\n";
@@ -152,6 +161,16 @@ static void test_frozen_agent(void)
     fr__loader_free(l);
 }
 
+static void test_frozen_agent(void)
+{
+    frozen_agent(NULL, FR_ABI_MAKE(1, 0), 160);
+}
+
+static void test_frozen_agent_rebuilt(void)
+{
+    frozen_agent("current", FR_ABI_VERSION, sizeof(fr_plugin));
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -159,6 +178,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("abi", NULL, NULL);
     CU_add_test(s, "ABI 1.0 struct layout", test_layout);
     CU_add_test(s, "frozen ABI 1.0 agent loads and runs", test_frozen_agent);
+    CU_add_test(s, "frozen agent rebuilt against today's headers", test_frozen_agent_rebuilt);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
