@@ -79,6 +79,11 @@ for p in echo chaos mock llm; do
 done
 fr plugins test "$FR_BUILDDIR/tests/abi/.libs/frozen_v1_agent.so"
 expect_rc "plugins test frozen v1 agent" 0
+# ABI 1.1: option rows larger than fr_option (option_size) are listed and tested.
+fr plugins test "$FR_BUILDDIR/tests/abi/.libs/wide_options.so"
+expect_rc "plugins test ABI 1.1 agent with wider option rows" 0
+fr plugins info "$FR_BUILDDIR/tests/abi/.libs/wide_options.so" --json
+expect_jq "plugins info ABI 1.1 agent" '.abi == "1.1" and [.options[].name] == ["greeting", "times", "loud"]'
 
 fr plugins test "$TP/bad_calls.so"
 expect_rc "plugins test bad_calls" 1

@@ -2,7 +2,10 @@
  * through the loader and behaves as it did, both as built against the ABI 1.0 headers
  * (tests/abi/abi_1_0) and as built against today's, and the ABI 1.0 struct layouts that
  * plugin binaries compiled long ago rely on have not moved (LP64 offsets, pinned here
- * when ABI 1.0 shipped; fields may only be appended). */
+ * when ABI 1.0 shipped; fields may only be appended).
+ *
+ * ABI growth (1.1): option tables are walked by the descriptor's option_size, so rows
+ * larger than fr_option still parse (tests/abi/wide_options.c). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +79,8 @@ static const pinned layout[] = {
     {"fr_http_response.headers_len", offsetof(fr_http_response, headers_len), 16},
     {"fr_http_response.body", offsetof(fr_http_response, body), 24},
     {"fr_http_response.body_len", offsetof(fr_http_response, body_len), 32},
+    /* Since ABI 1.1. */
+    {"fr_plugin.option_size", offsetof(fr_plugin, option_size), 160},
 };
 
 static void test_layout(void)
@@ -93,6 +98,33 @@ static void test_layout(void)
     CU_ASSERT_EQUAL(FR_PLUGIN_MIN_SIZE, 96);
     CU_ASSERT_EQUAL(FR_ABI_MAJOR, 1);
     CU_ASSERT_STRING_EQUAL(FR_PLUGIN_SYMBOL, "fluxroute_plugin_v1");
+    /* ABI 1.1: the size of the 1.0 rows, and the version. */
+    CU_ASSERT_EQUAL(FR_ABI_MINOR, 1);
+    CU_ASSERT_EQUAL(FR_OPTION_SIZE_1_0, 48);
+    CU_ASSERT(sizeof(fr_option) >= FR_OPTION_SIZE_1_0);
+}
+
+/* The stride rules on descriptors made here: a 1.0 descriptor (too short for
+ * option_size) and a 1.1 one with option_size 0 step by the 1.0 row, a 1.1 one with
+ * option_size by that. */
+static void test_option_stride(void)
+{
+    fr_plugin d = {.abi_version = FR_ABI_MAKE(1, 0), .struct_size = 160};
+    CU_ASSERT_FALSE(FR_PLUGIN_HAS(&d, option_size));
+    d.option_size = 72; /* beyond a 1.0 descriptor's end: never read */
+    CU_ASSERT_EQUAL(FR_OPTION_STRIDE(&d), FR_OPTION_SIZE_1_0);
+    d.abi_version = FR_ABI_MAKE(1, 1);
+    d.struct_size = sizeof d;
+    d.option_size = 0;
+    CU_ASSERT_EQUAL(FR_OPTION_STRIDE(&d), FR_OPTION_SIZE_1_0);
+    CU_ASSERT(FR_OPTION_HAS(&d, offset));
+    d.option_size = 72;
+    CU_ASSERT_EQUAL(FR_OPTION_STRIDE(&d), 72);
+    static const fr_option rows[3] = {{.name = "a"}, {.name = "b"}};
+    d.options = rows;
+    d.option_size = sizeof rows[0];
+    CU_ASSERT_PTR_EQUAL(FR_OPTION_AT(&d, 1), &rows[1]);
+    CU_ASSERT_PTR_EQUAL(FR_OPTION_NEXT(&d, &rows[1]), &rows[2]);
 }
 
 /* The path of built test plugin `name` (tests/abi/.libs, or `sub` below tests/abi). */
@@ -121,6 +153,8 @@ static void frozen_agent(const char *sub, unsigned abi_version, uint32_t struct_
     CU_ASSERT_EQUAL(d->abi_version, abi_version);
     CU_ASSERT_EQUAL(d->struct_size, struct_size);
     CU_ASSERT_EQUAL(d->kind, FR_PLUGIN_AGENT);
+    /* No option_size (1.0) or none set (its source predates it): the 1.0 rows. */
+    CU_ASSERT_EQUAL(FR_OPTION_STRIDE(d), FR_OPTION_SIZE_1_0);
 
     static const char yaml[] = "label: \"abi \\\"1.0\\\"\"\nmin_length: 2\n";
     fr_diags diags;
@@ -171,6 +205,92 @@ static void test_frozen_agent_rebuilt(void)
     frozen_agent("current", FR_ABI_VERSION, sizeof(fr_plugin));
 }
 
+/* Fills the options of `d` from `yaml`; returns the number of diagnostics, the first
+ * one's message in first[size]. */
+static size_t fill(const fr_plugin *d, const char *yaml, fr_config *cfg, char *first, size_t size)
+{
+    fr_diags diags;
+    fr__diags_init(&diags, "test");
+    fr_ydoc doc = {0};
+    CU_ASSERT_EQUAL_FATAL(fr__ydoc_parse(&doc, yaml, strlen(yaml), &diags), 0);
+    fr__options_fill(d, doc.root, NULL, "agent \"w\"", cfg, &diags);
+    fr__ydoc_free(&doc);
+    size_t n = diags.n;
+    snprintf(first, size, "%s", n ? diags.items[0].message : "");
+    fr__diags_free(&diags);
+    return n;
+}
+
+/* An ABI 1.1 agent with option rows larger than fr_option: the loader accepts it, its
+ * options parse (values, defaults, required, unknown keys), and it runs. */
+static void test_wide_options(void)
+{
+    fr_loader *l = fr__loader_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    const fr_loaded_plugin *lp = NULL;
+    char err[1024] = "";
+    int rc = fr__loader_load_file(l, abi_plugin(NULL, "wide_options"), &lp, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const fr_plugin *d = lp->desc;
+    CU_ASSERT_EQUAL(d->abi_version, FR_ABI_MAKE(1, 1));
+    CU_ASSERT(d->option_size > sizeof(fr_option));
+    CU_ASSERT_EQUAL(FR_OPTION_STRIDE(d), d->option_size);
+    CU_ASSERT_STRING_EQUAL(FR_OPTION_AT(d, 1)->name, "times");
+    CU_ASSERT_STRING_EQUAL(FR_OPTION_AT(d, 2)->name, "loud");
+    CU_ASSERT_PTR_NULL(FR_OPTION_AT(d, 3)->name);
+
+    char first[512];
+    fr_config cfg;
+    CU_ASSERT_EQUAL(fill(d, "times: 3\nloud: true\n", &cfg, first, sizeof first), 0);
+    fr_instance inst = {.id = "w", .plugin = lp, .config = cfg};
+    CU_ASSERT_EQUAL_FATAL(d->init(fr__host_api(), inst.config.data, &inst.state), FR_OK);
+    fr_cancel *cancel = fr__cancel_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cancel);
+    fr_arena arena = {0};
+    fr_call call;
+    fr__call_init(&call, cancel, &inst, "abi", 1, 0, 1, &arena);
+    char *out = NULL;
+    size_t out_len = 0;
+    CU_ASSERT_EQUAL(d->invoke(inst.state, &call, "{}", 2, &out, &out_len), FR_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_STRING_EQUAL(out, "{\"greeting\":\"hello\",\"times\":3,\"loud\":true}");
+    fr__call_done(&call);
+    fr__arena_free(&arena);
+    fr__cancel_unref(cancel);
+    d->fini(inst.state);
+    fr__config_free(&inst.config);
+
+    CU_ASSERT_EQUAL(fill(d, "loud: false\n", &cfg, first, sizeof first), 1);
+    CU_ASSERT_STRING_EQUAL(first, "agent \"w\": missing required option \"times\" of plugin "
+                                  "\"wide_options\"");
+    fr__config_free(&cfg);
+    CU_ASSERT_EQUAL(fill(d, "times: 1\nvolume: 11\n", &cfg, first, sizeof first), 1);
+    CU_ASSERT_STRING_EQUAL(first, "agent \"w\": unknown option \"volume\" for plugin "
+                                  "\"wide_options\" (known: greeting, times, loud)");
+    fr__config_free(&cfg);
+    fr__loader_free(l);
+}
+
+/* An option_size below the ABI 1.0 row is refused, with the path. */
+static void test_bad_option_size(void)
+{
+    fr_loader *l = fr__loader_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    const fr_loaded_plugin *lp = NULL;
+    char err[1024] = "", want[4300];
+    const char *path = abi_plugin(NULL, "bad_option_size");
+    CU_ASSERT_EQUAL(fr__loader_load_file(l, path, &lp, err, sizeof err), FR_E_CONFIG);
+    CU_ASSERT_PTR_NULL(lp);
+    snprintf(want, sizeof want,
+             "plugin %s: option_size 40 is invalid (at least 48, a multiple of 8: set it to "
+             "sizeof(fr_option))",
+             path);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    fr__loader_free(l);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -179,6 +299,9 @@ int main(void)
     CU_add_test(s, "ABI 1.0 struct layout", test_layout);
     CU_add_test(s, "frozen ABI 1.0 agent loads and runs", test_frozen_agent);
     CU_add_test(s, "frozen agent rebuilt against today's headers", test_frozen_agent_rebuilt);
+    CU_add_test(s, "option table stride", test_option_stride);
+    CU_add_test(s, "ABI 1.1 agent with wider option rows", test_wide_options);
+    CU_add_test(s, "option_size below the 1.0 row refused", test_bad_option_size);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
