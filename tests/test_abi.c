@@ -5,11 +5,18 @@
  * when ABI 1.0 shipped; fields may only be appended).
  *
  * ABI growth (1.1): option tables are walked by the descriptor's option_size, so rows
- * larger than fr_option still parse (tests/abi/wide_options.c). */
+ * larger than fr_option still parse (tests/abi/wide_options.c), and host->http_ex writes
+ * no more of the plugin's response struct than the size it is given. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <CUnit/Basic.h>
 
@@ -81,6 +88,7 @@ static const pinned layout[] = {
     {"fr_http_response.body_len", offsetof(fr_http_response, body_len), 32},
     /* Since ABI 1.1. */
     {"fr_plugin.option_size", offsetof(fr_plugin, option_size), 160},
+    {"fr_host_api.http_ex", offsetof(fr_host_api, http_ex), 160},
 };
 
 static void test_layout(void)
@@ -98,10 +106,14 @@ static void test_layout(void)
     CU_ASSERT_EQUAL(FR_PLUGIN_MIN_SIZE, 96);
     CU_ASSERT_EQUAL(FR_ABI_MAJOR, 1);
     CU_ASSERT_STRING_EQUAL(FR_PLUGIN_SYMBOL, "fluxroute_plugin_v1");
-    /* ABI 1.1: the size of the 1.0 rows, and the version. */
+    /* ABI 1.1: the sizes of the 1.0 rows and response, and the version. */
     CU_ASSERT_EQUAL(FR_ABI_MINOR, 1);
     CU_ASSERT_EQUAL(FR_OPTION_SIZE_1_0, 48);
+    CU_ASSERT_EQUAL(FR_HTTP_RESPONSE_SIZE_1_0, 40);
     CU_ASSERT(sizeof(fr_option) >= FR_OPTION_SIZE_1_0);
+    CU_ASSERT(sizeof(fr_http_response) >= FR_HTTP_RESPONSE_SIZE_1_0);
+    CU_ASSERT(FR_HOST_HAS(fr__host_api(), http_ex));
+    CU_ASSERT_PTR_NOT_NULL(fr__host_api()->http_ex);
 }
 
 /* The stride rules on descriptors made here: a 1.0 descriptor (too short for
@@ -291,6 +303,171 @@ static void test_bad_option_size(void)
     fr__loader_free(l);
 }
 
+/* ---- http_ex ---------------------------------------------------------------------- */
+
+/* A response struct of a plugin, followed by guard bytes the host must not touch. */
+#define GUARD 0xA5
+typedef struct guarded {
+    unsigned char bytes[96];
+} guarded;
+
+static int fake_http_calls;
+static char fake_error[256];
+
+static fr_status fake_http(fr_call *call, const fr_http_request *req, fr_http_response *resp)
+{
+    (void)call;
+    (void)req;
+    fake_http_calls++;
+    *resp = (fr_http_response){
+        .status = 201, .headers = "X-A: 1\r\n", .headers_len = 8, .body = "body", .body_len = 4};
+    return FR_OK;
+}
+
+static void fake_set_error(fr_call *call, const char *fmt, ...)
+{
+    (void)call;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fake_error, sizeof fake_error, fmt, ap);
+    va_end(ap);
+}
+
+static int all_guard(const guarded *g, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (g->bytes[i] != GUARD)
+            return 0;
+    return 1;
+}
+
+/* fr__http_sized, the http_ex of both host tables: writes exactly min(resp_size, host
+ * struct) bytes of response, zeros up to resp_size, nothing past it, and refuses a
+ * struct smaller than ABI 1.0's without making the request. */
+static void test_http_ex_sizes(void)
+{
+    fr_host_api api = {.struct_size = sizeof api, .http = fake_http, .set_error = fake_set_error};
+    fr_http_request req = {.struct_size = sizeof req, .method = "GET", .url = "http://x/"};
+    const size_t v1 = FR_HTTP_RESPONSE_SIZE_1_0;
+    guarded g;
+
+    /* A plugin built against ABI 1.0's struct (this host's size). */
+    memset(&g, GUARD, sizeof g);
+    CU_ASSERT_EQUAL(fr__http_sized(&api, NULL, &req, (fr_http_response *)(void *)&g, v1), FR_OK);
+    fr_http_response r;
+    memcpy(&r, g.bytes, v1);
+    CU_ASSERT_EQUAL(r.status, 201);
+    CU_ASSERT_EQUAL(r.body_len, 4);
+    CU_ASSERT_STRING_EQUAL(r.body, "body");
+    CU_ASSERT(all_guard(&g, v1, sizeof g));
+
+    /* A plugin of a later minor with a larger struct: what the host does not know is 0. */
+    memset(&g, GUARD, sizeof g);
+    CU_ASSERT_EQUAL(fr__http_sized(&api, NULL, &req, (fr_http_response *)(void *)&g, v1 + 24),
+                    FR_OK);
+    memcpy(&r, g.bytes, v1);
+    CU_ASSERT_EQUAL(r.status, 201);
+    for (size_t i = v1; i < v1 + 24; i++)
+        CU_ASSERT_EQUAL(g.bytes[i], 0);
+    CU_ASSERT(all_guard(&g, v1 + 24, sizeof g));
+
+    /* Smaller than ABI 1.0's: refused, nothing written, no request made. */
+    memset(&g, GUARD, sizeof g);
+    fake_http_calls = 0;
+    fake_error[0] = '\0';
+    CU_ASSERT_EQUAL(fr__http_sized(&api, NULL, &req, (fr_http_response *)(void *)&g, v1 - 8),
+                    FR_E_INVALID);
+    CU_ASSERT_EQUAL(fake_http_calls, 0);
+    CU_ASSERT(all_guard(&g, 0, sizeof g));
+    CU_ASSERT_STRING_EQUAL(fake_error, "http_ex: response struct of 32 bytes, need at least 40");
+    CU_ASSERT_EQUAL(fr__http_sized(&api, NULL, &req, NULL, sizeof r), FR_E_INVALID);
+}
+
+/* A one-shot HTTP server on 127.0.0.1: answers one request with a fixed response. */
+typedef struct one_shot {
+    int fd;
+    int port;
+    pthread_t thread;
+} one_shot;
+
+static void *one_shot_main(void *arg)
+{
+    one_shot *s = arg;
+    int c = accept(s->fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    char buf[4096];
+    size_t got = 0;
+    while (got < sizeof buf - 1) {
+        ssize_t n = read(c, buf + got, sizeof buf - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n\r\n"))
+            break;
+    }
+    static const char reply[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    ssize_t w = write(c, reply, sizeof reply - 1);
+    (void)w;
+    close(c);
+    return NULL;
+}
+
+static int one_shot_start(one_shot *s)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(s->fd, 1) != 0 ||
+        getsockname(s->fd, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    s->port = ntohs(a.sin_port);
+    return pthread_create(&s->thread, NULL, one_shot_main, s) == 0 ? 0 : -1;
+}
+
+/* The host's own table: http_ex through a real request writes the ABI 1.0 response into
+ * a struct of exactly that size and not one byte past it. */
+static void test_http_ex_host(void)
+{
+    one_shot srv;
+    CU_ASSERT_EQUAL_FATAL(one_shot_start(&srv), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/abi", srv.port);
+    fr_http_request req = {.struct_size = sizeof req, .method = "GET", .url = url};
+
+    fr_instance inst = {.id = "http_ex"};
+    fr_cancel *cancel = fr__cancel_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cancel);
+    fr_arena arena = {0};
+    fr_call call;
+    fr__call_init(&call, cancel, &inst, "abi", 1, 0, 1, &arena);
+    const fr_host_api *host = fr__host_api();
+    guarded g;
+    memset(&g, GUARD, sizeof g);
+    fr_status st =
+        host->http_ex(&call, &req, (fr_http_response *)(void *)&g, FR_HTTP_RESPONSE_SIZE_1_0);
+    CU_ASSERT_EQUAL(st, FR_OK);
+    fr_http_response r;
+    memcpy(&r, g.bytes, FR_HTTP_RESPONSE_SIZE_1_0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_EQUAL(r.body_len, 5);
+    CU_ASSERT(r.body && memcmp(r.body, "hello", 5) == 0);
+    CU_ASSERT(all_guard(&g, FR_HTTP_RESPONSE_SIZE_1_0, sizeof g));
+
+    /* Too small: refused before any request, with the call's error message set. */
+    memset(&g, GUARD, sizeof g);
+    CU_ASSERT_EQUAL(host->http_ex(&call, &req, (fr_http_response *)(void *)&g, 16), FR_E_INVALID);
+    CU_ASSERT(all_guard(&g, 0, sizeof g));
+
+    fr__call_done(&call);
+    fr__arena_free(&arena);
+    fr__cancel_unref(cancel);
+    pthread_join(srv.thread, NULL);
+    close(srv.fd);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -302,6 +479,8 @@ int main(void)
     CU_add_test(s, "option table stride", test_option_stride);
     CU_add_test(s, "ABI 1.1 agent with wider option rows", test_wide_options);
     CU_add_test(s, "option_size below the 1.0 row refused", test_bad_option_size);
+    CU_add_test(s, "http_ex writes at most resp_size bytes", test_http_ex_sizes);
+    CU_add_test(s, "http_ex through the host table", test_http_ex_host);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

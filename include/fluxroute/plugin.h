@@ -133,8 +133,16 @@ typedef struct fr_http_request {
 #define FR_HTTP_REQUEST_HAS(req, field) \
     ((req)->struct_size >= offsetof(fr_http_request, field) + sizeof((req)->field))
 
-/* An HTTP response filled by host->http.  `headers` (raw header block) and `body` live
- * in the call's arena: valid until the invocation ends, never freed by the plugin. */
+/* An HTTP response, allocated by the plugin (normally on its stack) and filled by the
+ * host.  `headers` (raw header block) and `body` live in the call's arena: valid until
+ * the invocation ends, never freed by the plugin.
+ *
+ * Growth: host->http (ABI 1.0) writes exactly the fields below, FR_HTTP_RESPONSE_SIZE_1_0
+ * bytes.  host->http_ex (since ABI 1.1) takes the size of the plugin's struct and writes
+ * at most that many bytes, so later minors may append fields here without a host writing
+ * past an older plugin's struct.
+ *
+ * Since ABI 1.0. */
 typedef struct fr_http_response {
     int status; /* HTTP status code */
     const char *headers;
@@ -142,6 +150,10 @@ typedef struct fr_http_response {
     const char *body;
     size_t body_len;
 } fr_http_response;
+
+/* The size of the ABI 1.0 response: what host->http writes, and the smallest resp_size
+ * host->http_ex accepts.  40 bytes on LP64.  Since ABI 1.1. */
+#define FR_HTTP_RESPONSE_SIZE_1_0 (offsetof(fr_http_response, body_len) + sizeof(size_t))
 
 /* The host API table: the plugin's only way to the outside.  The host passes it to
  * init(); it stays valid for the plugin's whole life.  Grows only at the end: check
@@ -182,7 +194,9 @@ typedef struct fr_host_api {
 
     /* Performs an HTTP request (libcurl underneath, TLS verified).  Returns FR_OK when a
      * response arrived (any HTTP status), else FR_E_NETWORK, FR_E_TIMEOUT,
-     * FR_E_CANCELLED or FR_E_DEADLINE_EXCEEDED.  `resp` is filled from the arena. */
+     * FR_E_CANCELLED or FR_E_DEADLINE_EXCEEDED.  `resp` is filled from the arena; exactly
+     * its ABI 1.0 fields are written (FR_HTTP_RESPONSE_SIZE_1_0 bytes), so a plugin built
+     * against a later minor, whose struct may be larger, should use http_ex. */
     fr_status (*http)(fr_call *call, const fr_http_request *req, fr_http_response *resp);
 
     /* Sends a normalized chat request (JSON) to the provider configured for the calling
@@ -251,6 +265,17 @@ typedef struct fr_host_api {
      * it had been lost meanwhile; FR_E_NETWORK when the backend could not be told (the
      * lease then expires after its TTL). */
     fr_status (*lease_release)(fr_call *call, const char *key);
+
+    /* Since ABI 1.1 (check FR_HOST_HAS(host, http_ex) first).  Performs an HTTP request
+     * exactly as http does (same statuses, recording, replay, streaming, thread and
+     * ownership rules), but `resp` is the plugin's response struct of `resp_size` bytes:
+     * pass sizeof *resp.  The host writes at most resp_size bytes at resp: the fields it
+     * knows that fit, and zeros over the rest (fields of a later minor than the host's,
+     * which the plugin therefore sees as 0).  A resp_size below FR_HTTP_RESPONSE_SIZE_1_0
+     * returns FR_E_INVALID (with an error message) before any request is made, and
+     * nothing is written. */
+    fr_status (*http_ex)(fr_call *call, const fr_http_request *req, fr_http_response *resp,
+                         size_t resp_size);
 } fr_host_api;
 
 #define FR_HOST_HAS(api, field) \

@@ -13,8 +13,9 @@
  * A host accepts every minor of its major, older and newer: a plugin of a newer minor
  * checks FR_HOST_HAS before using a host function its host may lack.
  *   1.0  the first ABI.
- *   1.1  fr_plugin.option_size (option tables walked by the plugin's row size), so
- *        that fr_option can grow in later minors. */
+ *   1.1  fr_plugin.option_size (option tables walked by the plugin's row size) and
+ *        fr_host_api.http_ex (the response struct's size passed along), so that
+ *        fr_option and fr_http_response can grow in later minors. */
 #define FR_ABI_MAJOR              1
 #define FR_ABI_MINOR              1
 #define FR_ABI_MAKE(major, minor) ((unsigned)(((major) << 16) | (minor)))
