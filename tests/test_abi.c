@@ -149,18 +149,48 @@ static const char *abi_plugin(const char *sub, const char *name)
     return path;
 }
 
+/* Loads `path` with loader `l`: the plugin, or NULL with the loader's message printed. */
+static const fr_loaded_plugin *load_ok(fr_loader *l, const char *path)
+{
+    const fr_loaded_plugin *lp = NULL;
+    char err[1024] = "";
+    int rc = fr__loader_load_file(l, path, &lp, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_EQUAL(rc, 0);
+    return rc == 0 ? lp : NULL;
+}
+
+/* One invocation's context, for calling a plugin or the host table directly. */
+typedef struct test_call {
+    fr_cancel *cancel;
+    fr_arena arena;
+    fr_call call;
+} test_call;
+
+static void call_begin(test_call *t, const fr_instance *inst)
+{
+    t->cancel = fr__cancel_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t->cancel);
+    t->arena = (fr_arena){0};
+    fr__call_init(&t->call, t->cancel, inst, "abi", 1, 0, 1, &t->arena);
+}
+
+static void call_end(test_call *t)
+{
+    fr__call_done(&t->call);
+    fr__arena_free(&t->arena);
+    fr__cancel_unref(t->cancel);
+}
+
 /* Loads the frozen agent (`sub`: NULL for the ABI 1.0 build, "current" for the one built
  * against today's headers), fills its options and invokes it. */
 static void frozen_agent(const char *sub, unsigned abi_version, uint32_t struct_size)
 {
     fr_loader *l = fr__loader_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
-    const fr_loaded_plugin *lp = NULL;
-    char err[1024] = "";
-    int rc = fr__loader_load_file(l, abi_plugin(sub, "frozen_v1_agent"), &lp, err, sizeof err);
-    if (rc != 0)
-        fprintf(stderr, "%s\n", err);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const fr_loaded_plugin *lp = load_ok(l, abi_plugin(sub, "frozen_v1_agent"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lp);
     const fr_plugin *d = lp->desc;
     CU_ASSERT_EQUAL(d->abi_version, abi_version);
     CU_ASSERT_EQUAL(d->struct_size, struct_size);
@@ -180,28 +210,23 @@ static void frozen_agent(const char *sub, unsigned abi_version, uint32_t struct_
     fr__diags_free(&diags);
     CU_ASSERT_EQUAL_FATAL(d->init(fr__host_api(), inst.config.data, &inst.state), FR_OK);
 
-    fr_cancel *cancel = fr__cancel_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(cancel);
-    fr_arena arena = {0};
-    fr_call call;
-    fr__call_init(&call, cancel, &inst, "abi", 1, 0, 1, &arena);
+    test_call t;
+    call_begin(&t, &inst);
     static const char input[] =
         "{\"input\":{\"text\":\"a bb ccc\\nddd\"},\"steps\":{\"x\":[\"e ff\"]}}";
     char *out = NULL;
     size_t out_len = 0;
-    CU_ASSERT_EQUAL(d->invoke(inst.state, &call, input, strlen(input), &out, &out_len), FR_OK);
+    CU_ASSERT_EQUAL(d->invoke(inst.state, &t.call, input, strlen(input), &out, &out_len), FR_OK);
     static const char want[] = "{\"label\":\"abi \\\"1.0\\\"\",\"strings\":2,\"words\":4}";
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
     CU_ASSERT_EQUAL(out_len, strlen(want));
     CU_ASSERT_STRING_EQUAL(out, want);
 
     /* Cancelled: it stops with the host's status. */
-    fr__cancel_fire(cancel);
-    CU_ASSERT_EQUAL(d->invoke(inst.state, &call, input, strlen(input), &out, &out_len),
+    fr__cancel_fire(t.cancel);
+    CU_ASSERT_EQUAL(d->invoke(inst.state, &t.call, input, strlen(input), &out, &out_len),
                     FR_E_CANCELLED);
-    fr__call_done(&call);
-    fr__arena_free(&arena);
-    fr__cancel_unref(cancel);
+    call_end(&t);
     d->fini(inst.state);
     fr__config_free(&inst.config);
     fr__loader_free(l);
@@ -239,12 +264,8 @@ static void test_wide_options(void)
 {
     fr_loader *l = fr__loader_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
-    const fr_loaded_plugin *lp = NULL;
-    char err[1024] = "";
-    int rc = fr__loader_load_file(l, abi_plugin(NULL, "wide_options"), &lp, err, sizeof err);
-    if (rc != 0)
-        fprintf(stderr, "%s\n", err);
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const fr_loaded_plugin *lp = load_ok(l, abi_plugin(NULL, "wide_options"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lp);
     const fr_plugin *d = lp->desc;
     CU_ASSERT_EQUAL(d->abi_version, FR_ABI_MAKE(1, 1));
     CU_ASSERT(d->option_size > sizeof(fr_option));
@@ -258,19 +279,14 @@ static void test_wide_options(void)
     CU_ASSERT_EQUAL(fill(d, "times: 3\nloud: true\n", &cfg, first, sizeof first), 0);
     fr_instance inst = {.id = "w", .plugin = lp, .config = cfg};
     CU_ASSERT_EQUAL_FATAL(d->init(fr__host_api(), inst.config.data, &inst.state), FR_OK);
-    fr_cancel *cancel = fr__cancel_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(cancel);
-    fr_arena arena = {0};
-    fr_call call;
-    fr__call_init(&call, cancel, &inst, "abi", 1, 0, 1, &arena);
+    test_call t;
+    call_begin(&t, &inst);
     char *out = NULL;
     size_t out_len = 0;
-    CU_ASSERT_EQUAL(d->invoke(inst.state, &call, "{}", 2, &out, &out_len), FR_OK);
+    CU_ASSERT_EQUAL(d->invoke(inst.state, &t.call, "{}", 2, &out, &out_len), FR_OK);
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
     CU_ASSERT_STRING_EQUAL(out, "{\"greeting\":\"hello\",\"times\":3,\"loud\":true}");
-    fr__call_done(&call);
-    fr__arena_free(&arena);
-    fr__cancel_unref(cancel);
+    call_end(&t);
     d->fini(inst.state);
     fr__config_free(&inst.config);
 
@@ -438,16 +454,13 @@ static void test_http_ex_host(void)
     fr_http_request req = {.struct_size = sizeof req, .method = "GET", .url = url};
 
     fr_instance inst = {.id = "http_ex"};
-    fr_cancel *cancel = fr__cancel_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(cancel);
-    fr_arena arena = {0};
-    fr_call call;
-    fr__call_init(&call, cancel, &inst, "abi", 1, 0, 1, &arena);
+    test_call t;
+    call_begin(&t, &inst);
     const fr_host_api *host = fr__host_api();
     guarded g;
     memset(&g, GUARD, sizeof g);
     fr_status st =
-        host->http_ex(&call, &req, (fr_http_response *)(void *)&g, FR_HTTP_RESPONSE_SIZE_1_0);
+        host->http_ex(&t.call, &req, (fr_http_response *)(void *)&g, FR_HTTP_RESPONSE_SIZE_1_0);
     CU_ASSERT_EQUAL(st, FR_OK);
     fr_http_response r;
     memcpy(&r, g.bytes, FR_HTTP_RESPONSE_SIZE_1_0);
@@ -458,12 +471,12 @@ static void test_http_ex_host(void)
 
     /* Too small: refused before any request, with the call's error message set. */
     memset(&g, GUARD, sizeof g);
-    CU_ASSERT_EQUAL(host->http_ex(&call, &req, (fr_http_response *)(void *)&g, 16), FR_E_INVALID);
+    CU_ASSERT_EQUAL(host->http_ex(&t.call, &req, (fr_http_response *)(void *)&g, 16), FR_E_INVALID);
     CU_ASSERT(all_guard(&g, 0, sizeof g));
+    CU_ASSERT_STRING_EQUAL(t.call.error ? t.call.error : "",
+                           "http_ex: response struct of 16 bytes, need at least 40");
 
-    fr__call_done(&call);
-    fr__arena_free(&arena);
-    fr__cancel_unref(cancel);
+    call_end(&t);
     pthread_join(srv.thread, NULL);
     close(srv.fd);
 }
