@@ -272,7 +272,8 @@ static void test_wide_options(void)
     CU_ASSERT_EQUAL(FR_OPTION_STRIDE(d), d->option_size);
     CU_ASSERT_STRING_EQUAL(FR_OPTION_AT(d, 1)->name, "times");
     CU_ASSERT_STRING_EQUAL(FR_OPTION_AT(d, 2)->name, "loud");
-    CU_ASSERT_PTR_NULL(FR_OPTION_AT(d, 3)->name);
+    CU_ASSERT_STRING_EQUAL(FR_OPTION_AT(d, 3)->name, "url");
+    CU_ASSERT_PTR_NULL(FR_OPTION_AT(d, 4)->name);
 
     char first[512];
     fr_config cfg;
@@ -296,7 +297,7 @@ static void test_wide_options(void)
     fr__config_free(&cfg);
     CU_ASSERT_EQUAL(fill(d, "times: 1\nvolume: 11\n", &cfg, first, sizeof first), 1);
     CU_ASSERT_STRING_EQUAL(first, "agent \"w\": unknown option \"volume\" for plugin "
-                                  "\"wide_options\" (known: greeting, times, loud)");
+                                  "\"wide_options\" (known: greeting, times, loud, url)");
     fr__config_free(&cfg);
     fr__loader_free(l);
 }
