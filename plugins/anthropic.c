@@ -329,6 +329,7 @@ static const fr_plugin anthropic_plugin = {
     .version = "1.0.0",
     .description = "Anthropic Messages API (Claude models)",
     .options = anthropic_options,
+    .option_size = sizeof(fr_option), /* ABI 1.1: the row size, so rows may grow */
     .config_size = sizeof(anthropic_config),
     .init = anthropic_init,
     .fini = pv_fini,

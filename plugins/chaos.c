@@ -179,6 +179,7 @@ static const fr_plugin chaos_plugin = {
     .version = "1.0.0",
     .description = "Injects failures, delays, crashes and hangs on cue (tests and demos)",
     .options = chaos_options,
+    .option_size = sizeof(fr_option), /* ABI 1.1: the row size, so rows may grow */
     .config_size = sizeof(chaos_config),
     .init = chaos_init,
     .fini = chaos_fini,

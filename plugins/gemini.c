@@ -313,6 +313,7 @@ static const fr_plugin gemini_plugin = {
     .version = "1.0.0",
     .description = "Google Gemini API (generateContent)",
     .options = gemini_options,
+    .option_size = sizeof(fr_option), /* ABI 1.1: the row size, so rows may grow */
     .config_size = sizeof(gemini_config),
     .init = gemini_init,
     .fini = pv_fini,

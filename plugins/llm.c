@@ -312,6 +312,7 @@ static const fr_plugin llm_plugin = {
     .version = "1.0.0",
     .description = "Renders a prompt from the step input and asks the agent's provider",
     .options = llm_options,
+    .option_size = sizeof(fr_option), /* ABI 1.1: the row size, so rows may grow */
     .config_size = sizeof(llm_config),
     .init = llm_init,
     .fini = llm_fini,

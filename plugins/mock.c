@@ -403,6 +403,7 @@ static const fr_plugin mock_plugin = {
     .version = "1.0.0",
     .description = "Deterministic offline chat completions (no network, no credentials)",
     .options = mock_options,
+    .option_size = sizeof(fr_option), /* ABI 1.1: the row size, so rows may grow */
     .config_size = sizeof(mock_config),
     .init = mock_init,
     .fini = mock_fini,

@@ -230,6 +230,7 @@ static const fr_plugin openai_plugin = {
     .version = "1.0.0",
     .description = "OpenAI chat completions (and compatible servers such as Ollama)",
     .options = openai_options,
+    .option_size = sizeof(fr_option), /* ABI 1.1: the row size, so rows may grow */
     .config_size = sizeof(openai_config),
     .init = openai_init,
     .fini = pv_fini,

@@ -129,7 +129,7 @@ static int cmd_info(const cli_command *cmd, const cli_list *dirs, const char *wh
             d->description ? d->description : "-",
             d->options && d->options[0].name ? "" : " (none)");
     }
-    for (const fr_option *o = d->options; o && o->name; o++) {
+    for (const fr_option *o = d->options; o && o->name; o = FR_OPTION_NEXT(d, o)) {
         const char *def = o->secret && o->default_value ? "(secret)" : o->default_value;
         if (json) {
             json_object *jo = json_object_new_object();

@@ -120,15 +120,17 @@ static const cli_command commands[] = {
     {"serve", cmd_serve, "serve the router HTTP API",
      "usage: fluxroute serve --manifest-dir DIR --keys FILE [options]  (see serve --help)\n"},
     {"scaffold", fr__cmd_scaffold, "create a plugin project to start from",
-     "usage: fluxroute scaffold DIR --name NAME [--kind agent|provider] [--sdk SRCDIR] [--force]\n"
+     "usage: fluxroute scaffold DIR --name NAME [--kind agent|provider] [--sdk DIR] [--force]\n"
      "\n"
-     "Creates DIR with NAME.c (a working plugin with comments), a Makefile building\n"
-     "NAME.so (headers from `pkg-config fluxroute`), manifest.yaml using it, and a README.\n"
+     "Creates DIR with NAME.c (a working plugin with comments, using the plugin kit), a\n"
+     "Makefile building NAME.so (headers and kit from `pkg-config fluxroute-kit`),\n"
+     "manifest.yaml using it, and a README.\n"
      "Then: make -C DIR && fluxroute run DIR/manifest.yaml --plugin-dir DIR\n"
      "\n"
      "  --name NAME       plugin name, [a-z][a-z0-9_]* (the file is NAME.so)\n"
      "  --kind KIND       agent (default) or provider\n"
-     "  --sdk SRCDIR      take headers from an uninstalled FluxRoute source tree\n"
+     "  --sdk DIR         take headers and kit from a built FluxRoute source tree or an\n"
+     "                    installation prefix instead of pkg-config\n"
      "  --force           write into a non-empty DIR (overwriting the generated files)\n"
      "\n"
      "Exit: 0 created, 1 I/O error, 2 usage error (bad name or kind, DIR not empty).\n"},

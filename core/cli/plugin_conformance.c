@@ -227,7 +227,7 @@ static void check_options(kit *k, const char *config_yaml)
     char msg[KIT_MSG] = "";
     size_t n = 0, samples = 0;
     char yaml[4096] = "";
-    for (const fr_option *o = d->options; o && o->name; o++, n++) {
+    for (const fr_option *o = d->options; o && o->name; o = FR_OPTION_NEXT(d, o), n++) {
         if (!o->doc || !o->doc[0])
             msg_append(msg, sizeof msg, "option \"%s\" has no doc; ", o->name);
         if (o->required && !config_yaml) {

@@ -40,7 +40,8 @@ static void build_instance(fr_pipeline *p, fr_instance *inst, const char *what, 
     if (diags->n != before)
         return;
     /* Values of options declared secret never reach a trace, log or report. */
-    for (const fr_option *o = d->options; o && o->name && inst->config.data; o++)
+    for (const fr_option *o = d->options; o && o->name && inst->config.data;
+         o = FR_OPTION_NEXT(d, o))
         if (o->secret && (o->type == FR_OPT_STRING || o->type == FR_OPT_JSON))
             fr__secret_remember(
                 *(const char *const *)((const char *)inst->config.data + o->offset));

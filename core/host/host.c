@@ -576,6 +576,37 @@ static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_re
     return st;
 }
 
+/* http writes the ABI 1.0 response: the host's struct while it has not grown.  Once a
+ * later minor appends a field, http must write only FR_HTTP_RESPONSE_SIZE_1_0 bytes (as
+ * fr__http_sized does). */
+_Static_assert(sizeof(fr_http_response) == FR_HTTP_RESPONSE_SIZE_1_0,
+               "host->http writes sizeof(fr_http_response): keep it the ABI 1.0 size");
+
+fr_status fr__http_sized(const fr_host_api *api, fr_call *call, const fr_http_request *req,
+                         fr_http_response *resp, size_t resp_size)
+{
+    if (!resp || resp_size < FR_HTTP_RESPONSE_SIZE_1_0) {
+        api->set_error(call, "http_ex: response struct of %zu bytes, need at least %zu",
+                       resp ? resp_size : (size_t)0, (size_t)FR_HTTP_RESPONSE_SIZE_1_0);
+        return FR_E_INVALID;
+    }
+    /* The plugin's struct may be smaller than ours (built against an older minor) or
+     * larger (a newer one): fill ours, hand over what fits, zero what we do not know. */
+    fr_http_response full = {0};
+    fr_status st = api->http(call, req, &full);
+    size_t n = resp_size < sizeof full ? resp_size : sizeof full;
+    memcpy(resp, &full, n);
+    if (resp_size > n)
+        memset((char *)resp + n, 0, resp_size - n);
+    return st;
+}
+
+static fr_status host_http_ex(fr_call *call, const fr_http_request *req, fr_http_response *resp,
+                              size_t resp_size)
+{
+    return fr__http_sized(fr__host_api(), call, req, resp, resp_size);
+}
+
 static void stream_to_parent(void *ud, const char *text, size_t len)
 {
     fr_call *parent = ud;
@@ -870,6 +901,7 @@ static const fr_host_api host_api = {
     .secret_env = host_secret_env,
     .lease_acquire = host_lease_acquire,
     .lease_release = host_lease_release,
+    .http_ex = host_http_ex,
 };
 
 const fr_host_api *fr__host_api(void)

@@ -101,6 +101,14 @@ fr_status fr__call_check(fr_call *c);
 /* The host API table handed to every plugin.  Static; thread-safe. */
 const fr_host_api *fr__host_api(void);
 
+/* host->http_ex (ABI 1.1) on top of table `api`'s http: performs the request into a
+ * response of this host's size, then writes at most `resp_size` bytes at `resp` (the
+ * fields that fit, zeros over a larger plugin struct's rest).  A NULL resp or a resp_size
+ * below FR_HTTP_RESPONSE_SIZE_1_0 gets FR_E_INVALID, a message through api->set_error,
+ * and nothing written.  Same threading as api->http. */
+fr_status fr__http_sized(const fr_host_api *api, fr_call *call, const fr_http_request *req,
+                         fr_http_response *resp, size_t resp_size);
+
 /* Invokes an agent instance for one attempt.  On FR_OK *out (malloc'd, NUL-terminated,
  * validated JSON) and *out_len are set.  On failure the call's error holds the message. */
 fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char **out,

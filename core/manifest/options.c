@@ -179,11 +179,12 @@ static int convert_default(const fr_option *o, opt_value *v, const char **why)
     return rc;
 }
 
-static void known_list(const fr_option *opts, char *buf, size_t size)
+static void known_list(const fr_plugin *desc, char *buf, size_t size)
 {
     size_t w = 0;
     buf[0] = '\0';
-    for (const fr_option *o = opts; o && o->name && w < size; o++) {
+    const fr_option *opts = desc ? desc->options : NULL;
+    for (const fr_option *o = opts; o && o->name && w < size; o = FR_OPTION_NEXT(desc, o)) {
         int r = snprintf(buf + w, size - w, "%s%s", o == opts ? "" : ", ", o->name);
         w += r > 0 ? (size_t)r : 0;
     }
@@ -196,8 +197,10 @@ int fr__options_fill(const fr_plugin *desc, const fr_ynode *config, const fr_yno
     const char *pname = desc && desc->name ? desc->name : "?";
     const fr_option *opts = desc ? desc->options : NULL;
     int ol = owner_node ? owner_node->line : 0, oc = owner_node ? owner_node->col : 0;
+    /* Rows are FR_OPTION_STRIDE(desc) bytes apart: a plugin of ABI 1.1 or later may have
+     * rows larger than this host's fr_option. */
     size_t n_opts = 0;
-    while (opts && opts[n_opts].name)
+    while (opts && FR_OPTION_AT(desc, n_opts)->name)
         n_opts++;
     size_t errors = diags->n;
     int failed = 0;
@@ -222,11 +225,11 @@ int fr__options_fill(const fr_plugin *desc, const fr_ynode *config, const fr_yno
         if (k->kind != FR_Y_SCALAR)
             continue; /* reported by the YAML layer */
         size_t j = 0;
-        while (j < n_opts && strcmp(opts[j].name, k->value) != 0)
+        while (j < n_opts && strcmp(FR_OPTION_AT(desc, j)->name, k->value) != 0)
             j++;
         if (j == n_opts) {
             char list[512];
-            known_list(opts, list, sizeof list);
+            known_list(desc, list, sizeof list);
             if (n_opts)
                 fr__diag_add(diags, k->line, k->col,
                              "%s: unknown option \"%s\" for plugin \"%s\" (known: %s)", owner,
@@ -237,7 +240,7 @@ int fr__options_fill(const fr_plugin *desc, const fr_ynode *config, const fr_yno
                              k->value, pname);
             continue;
         }
-        const fr_option *o = &opts[j];
+        const fr_option *o = FR_OPTION_AT(desc, j);
         /* A null value leaves the option unset (JSON options take it as null). */
         if (v->kind == FR_Y_SCALAR && v->type == FR_YS_NULL && o->type != FR_OPT_JSON)
             continue;
@@ -262,7 +265,7 @@ int fr__options_fill(const fr_plugin *desc, const fr_ynode *config, const fr_yno
                          owner, o->name, pname);
     }
     for (size_t j = 0; j < n_opts; j++) {
-        const fr_option *o = &opts[j];
+        const fr_option *o = FR_OPTION_AT(desc, j);
         if (seen[j])
             continue;
         if (o->required) {

@@ -304,6 +304,14 @@ static fr_status h_lease_release(fr_call *call, const char *key)
     return st;
 }
 
+static const fr_host_api helper_api;
+
+static fr_status h_http_ex(fr_call *call, const fr_http_request *req, fr_http_response *resp,
+                           size_t resp_size)
+{
+    return fr__http_sized(&helper_api, call, req, resp, resp_size);
+}
+
 static const fr_host_api helper_api = {
     .struct_size = sizeof(fr_host_api),
     .abi_version = FR_ABI_VERSION,
@@ -326,6 +334,7 @@ static const fr_host_api helper_api = {
     .secret_env = h_secret_env,
     .lease_acquire = h_lease_acquire,
     .lease_release = h_lease_release,
+    .http_ex = h_http_ex,
 };
 
 static int reply_error(fr_status st, const char *message)

@@ -345,8 +345,20 @@ static int check_options(const fr_plugin *d, char *reason, size_t len)
 {
     if (!d->options)
         return 1;
+    /* Rows are FR_OPTION_STRIDE(d) bytes apart (ABI 1.1's option_size; ABI 1.0's row
+     * without it), never sizeof(fr_option): a row of a later minor may be larger.  A
+     * stride below the 1.0 row would overlap the fields every host reads, and a
+     * misaligned one would misalign every row after the first. */
+    size_t stride = FR_OPTION_STRIDE(d);
+    if (stride < FR_OPTION_SIZE_1_0 || stride % alignof(fr_option) != 0) {
+        set_err(reason, len,
+                "option_size %zu is invalid (at least %zu, a multiple of %zu: set it to "
+                "sizeof(fr_option))",
+                stride, (size_t)FR_OPTION_SIZE_1_0, (size_t)alignof(fr_option));
+        return 0;
+    }
     size_t n = 0;
-    while (n < FR_LOADER_MAX_OPTIONS && d->options[n].name)
+    while (n < FR_LOADER_MAX_OPTIONS && FR_OPTION_AT(d, n)->name)
         n++;
     if (n == FR_LOADER_MAX_OPTIONS) {
         set_err(reason, len, "option table has no terminator within %d entries",
@@ -354,14 +366,14 @@ static int check_options(const fr_plugin *d, char *reason, size_t len)
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
-        const fr_option *o = &d->options[i];
+        const fr_option *o = FR_OPTION_AT(d, i);
         if (!valid_name(o->name)) {
             set_err(reason, len, "option %zu: invalid name \"%.64s\" (expected [a-z][a-z0-9_]*)", i,
                     o->name);
             return 0;
         }
         for (size_t j = 0; j < i; j++)
-            if (strcmp(d->options[j].name, o->name) == 0) {
+            if (strcmp(FR_OPTION_AT(d, j)->name, o->name) == 0) {
                 set_err(reason, len, "option \"%s\" is declared twice", o->name);
                 return 0;
             }

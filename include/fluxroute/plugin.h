@@ -60,7 +60,16 @@ typedef enum fr_option_type {
  * manifest errors), fills a config struct of `config_size` bytes at the given offsets,
  * applies defaults, and prints the table in `fluxroute plugins info`.  Strings in the
  * filled struct are owned by the host and stay valid until fini() returns.  A `secret`
- * option's value is never logged, printed or recorded. */
+ * option's value is never logged, printed or recorded.
+ *
+ * Growth: the host steps through the table by the descriptor's `option_size` (since ABI
+ * 1.1; set it to sizeof(fr_option)), or by FR_OPTION_SIZE_1_0 bytes for a descriptor
+ * without it (an ABI 1.0 plugin) or with 0 there.  Fields appended to fr_option in later
+ * minors are read only when option_size covers them (FR_OPTION_HAS); the fields below are
+ * those of ABI 1.0 and are always read.  The table is read-only to the host and must stay
+ * valid while the plugin is loaded (normally a static const array).
+ *
+ * Since ABI 1.0. */
 typedef struct fr_option {
     const char *name; /* [a-z][a-z0-9_]* */
     fr_option_type type;
@@ -70,6 +79,11 @@ typedef struct fr_option {
     const char *doc;           /* one line of documentation */
     size_t offset;             /* offsetof(your_config_struct, field) */
 } fr_option;
+
+/* The row size of an ABI 1.0 option table: the stride the host uses when the descriptor
+ * has no option_size (or 0 there), and the smallest option_size it accepts.  48 bytes on
+ * LP64.  Since ABI 1.1. */
+#define FR_OPTION_SIZE_1_0 (offsetof(fr_option, offset) + sizeof(size_t))
 
 /* Log levels for host->log. */
 typedef enum fr_log_level {
@@ -119,8 +133,16 @@ typedef struct fr_http_request {
 #define FR_HTTP_REQUEST_HAS(req, field) \
     ((req)->struct_size >= offsetof(fr_http_request, field) + sizeof((req)->field))
 
-/* An HTTP response filled by host->http.  `headers` (raw header block) and `body` live
- * in the call's arena: valid until the invocation ends, never freed by the plugin. */
+/* An HTTP response, allocated by the plugin (normally on its stack) and filled by the
+ * host.  `headers` (raw header block) and `body` live in the call's arena: valid until
+ * the invocation ends, never freed by the plugin.
+ *
+ * Growth: host->http (ABI 1.0) writes exactly the fields below, FR_HTTP_RESPONSE_SIZE_1_0
+ * bytes.  host->http_ex (since ABI 1.1) takes the size of the plugin's struct and writes
+ * at most that many bytes, so later minors may append fields here without a host writing
+ * past an older plugin's struct.
+ *
+ * Since ABI 1.0. */
 typedef struct fr_http_response {
     int status; /* HTTP status code */
     const char *headers;
@@ -128,6 +150,10 @@ typedef struct fr_http_response {
     const char *body;
     size_t body_len;
 } fr_http_response;
+
+/* The size of the ABI 1.0 response: what host->http writes, and the smallest resp_size
+ * host->http_ex accepts.  40 bytes on LP64.  Since ABI 1.1. */
+#define FR_HTTP_RESPONSE_SIZE_1_0 (offsetof(fr_http_response, body_len) + sizeof(size_t))
 
 /* The host API table: the plugin's only way to the outside.  The host passes it to
  * init(); it stays valid for the plugin's whole life.  Grows only at the end: check
@@ -168,7 +194,9 @@ typedef struct fr_host_api {
 
     /* Performs an HTTP request (libcurl underneath, TLS verified).  Returns FR_OK when a
      * response arrived (any HTTP status), else FR_E_NETWORK, FR_E_TIMEOUT,
-     * FR_E_CANCELLED or FR_E_DEADLINE_EXCEEDED.  `resp` is filled from the arena. */
+     * FR_E_CANCELLED or FR_E_DEADLINE_EXCEEDED.  `resp` is filled from the arena; exactly
+     * its ABI 1.0 fields are written (FR_HTTP_RESPONSE_SIZE_1_0 bytes), so a plugin built
+     * against a later minor, whose struct may be larger, should use http_ex. */
     fr_status (*http)(fr_call *call, const fr_http_request *req, fr_http_response *resp);
 
     /* Sends a normalized chat request (JSON) to the provider configured for the calling
@@ -237,6 +265,17 @@ typedef struct fr_host_api {
      * it had been lost meanwhile; FR_E_NETWORK when the backend could not be told (the
      * lease then expires after its TTL). */
     fr_status (*lease_release)(fr_call *call, const char *key);
+
+    /* Since ABI 1.1 (check FR_HOST_HAS(host, http_ex) first).  Performs an HTTP request
+     * exactly as http does (same statuses, recording, replay, streaming, thread and
+     * ownership rules), but `resp` is the plugin's response struct of `resp_size` bytes:
+     * pass sizeof *resp.  The host writes at most resp_size bytes at resp: the fields it
+     * knows that fit, and zeros over the rest (fields of a later minor than the host's,
+     * which the plugin therefore sees as 0).  A resp_size below FR_HTTP_RESPONSE_SIZE_1_0
+     * returns FR_E_INVALID (with an error message) before any request is made, and
+     * nothing is written. */
+    fr_status (*http_ex)(fr_call *call, const fr_http_request *req, fr_http_response *resp,
+                         size_t resp_size);
 } fr_host_api;
 
 #define FR_HOST_HAS(api, field) \
@@ -287,11 +326,39 @@ typedef struct fr_plugin {
                                  size_t request_len, char **response, size_t *response_len);
 
     void *reserved[8]; /* must be NULL */
+
+    /* Since ABI 1.1: the size of one row of `options`, sizeof(fr_option) as the plugin
+     * was built (set it so, always).  The host steps through the table by it, so rows may
+     * grow in later minors; without the field (struct_size below it: an ABI 1.0 plugin)
+     * or with 0 the stride is FR_OPTION_SIZE_1_0.  The loader refuses a value below
+     * FR_OPTION_SIZE_1_0 or not a multiple of the alignment of fr_option. */
+    size_t option_size;
 } fr_plugin;
 
 /* 1 when descriptor `d` is large enough to hold `field`. */
 #define FR_PLUGIN_HAS(d, field) \
     ((d)->struct_size >= offsetof(fr_plugin, field) + sizeof((d)->field))
+
+/* The row size of descriptor `d`'s option table: its option_size when it has one (not
+ * 0), else FR_OPTION_SIZE_1_0.  Row i is at (const char *)d->options + i * this.  For the
+ * host and tools that read a plugin's table.  Since ABI 1.1. */
+#define FR_OPTION_STRIDE(d)                                                        \
+    ((size_t)(FR_PLUGIN_HAS(d, option_size) && (d)->option_size ? (d)->option_size \
+                                                                : FR_OPTION_SIZE_1_0))
+
+/* Row `i` of descriptor `d`'s option table, and the row after row `o`, stepping by
+ * FR_OPTION_STRIDE(d) (never by sizeof(fr_option): the plugin's rows may be larger or,
+ * in a later host, smaller than the host's).  Since ABI 1.1. */
+#define FR_OPTION_AT(d, i)                                          \
+    ((const fr_option *)(const void *)((const char *)(d)->options + \
+                                       (size_t)(i)*FR_OPTION_STRIDE(d)))
+#define FR_OPTION_NEXT(d, o) \
+    ((const fr_option *)(const void *)((const char *)(o) + FR_OPTION_STRIDE(d)))
+
+/* Do the rows of descriptor `d`'s option table carry `field` (its stride covers it)?
+ * For fields appended to fr_option after ABI 1.0.  Since ABI 1.1. */
+#define FR_OPTION_HAS(d, field) \
+    (FR_OPTION_STRIDE(d) >= offsetof(fr_option, field) + sizeof(((const fr_option *)0)->field))
 
 /* The smallest descriptor the host accepts for ABI 1.x: every field of 1.0 before the
  * reserved slots. */

@@ -213,6 +213,7 @@ static const fr_plugin @NAME@_plugin = {
     .version = "0.1.0",
     .description = "Counts the words in the strings of its step input",
     .options = @NAME@_options,
+    .option_size = sizeof(fr_option), /* ABI 1.1: the row size, so rows may grow */
     .config_size = sizeof(@NAME@_config),
     .init = @NAME@_init,
     .fini = @NAME@_fini,

@@ -204,6 +204,7 @@ static const fr_plugin @NAME@_plugin = {
     .version = "0.1.0",
     .description = "Answers chat requests by echoing the last message (offline)",
     .options = @NAME@_options,
+    .option_size = sizeof(fr_option), /* ABI 1.1: the row size, so rows may grow */
     .config_size = sizeof(@NAME@_config),
     .init = @NAME@_init,
     .fini = @NAME@_fini,

@@ -334,7 +334,8 @@ static void test_lookups(void)
     CU_ASSERT_EQUAL(frk_json_int64(&d, frk_json_get(&d, usage, "prompt_tokens", FRK_JSON_INT)), 9);
     CU_ASSERT_EQUAL(frk_json_get(&d, usage, "f", FRK_JSON_INT), -1); /* a double is not an int */
     CU_ASSERT_EQUAL(frk_json_type_of(&d, frk_json_member(&d, usage, "f")), FRK_JSON_DOUBLE);
-    CU_ASSERT_EQUAL(frk_json_int64(&d, frk_json_member(&d, 0, "a")), 2); /* the last one, as json-c */
+    CU_ASSERT_EQUAL(frk_json_int64(&d, frk_json_member(&d, 0, "a")),
+                    2); /* the last one, as json-c */
     char *k = frk_json_strdup(&d, frk_json_member(&d, 0, "k"));
     CU_ASSERT_STRING_EQUAL(k, "escaped key");
     free(k);

@@ -507,8 +507,7 @@ static void test_retry_after_parser(void)
     };
     for (size_t i = 0; i < PU_COUNT(cases); i++) {
         int64_t got = -42;
-        int rc =
-            frk_retry_after(cases[i].value, strlen(cases[i].value), cases[i].now_us, &got);
+        int rc = frk_retry_after(cases[i].value, strlen(cases[i].value), cases[i].now_us, &got);
         if (rc != cases[i].rc || (rc == 0 && got != cases[i].want_us))
             fprintf(stderr, "\nRetry-After \"%s\": rc %d, %lld us\n", cases[i].value, rc,
                     (long long)got);

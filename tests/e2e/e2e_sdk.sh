@@ -129,6 +129,26 @@ for p in echo chaos mock llm; do
 done
 fr plugins test "$FR_BUILDDIR/tests/abi/.libs/frozen_v1_agent.so"
 expect_rc "plugins test frozen v1 agent" 0
+# ABI 1.1: option rows larger than fr_option (option_size) are listed and tested.
+fr plugins test "$FR_BUILDDIR/tests/abi/.libs/wide_options.so"
+expect_rc "plugins test ABI 1.1 agent with wider option rows" 0
+fr plugins info "$FR_BUILDDIR/tests/abi/.libs/wide_options.so" --json
+expect_jq "plugins info ABI 1.1 agent" '.abi == "1.1" and [.options[].name] == ["greeting", "times", "loud", "url"]'
+# ABI 1.1's http_ex in the host, through an isolation helper's table, and under replay:
+# the plugin's response is filled and the guard bytes after its struct stay untouched.
+. "$FR_SRCDIR/tests/provider_lib.sh"
+start_fake || exit 1
+for iso in none process; do
+  printf 'agents: [{id: w, plugin: wide_options, isolation: %s, config: {times: 1, url: "http://127.0.0.1:%s/_stats"}}]\npipeline: [{step: w}]\n' \
+    "$iso" "$FAKE_PORT" >"$TMP/wide_$iso.yaml"
+  fr run "$TMP/wide_$iso.yaml" --plugin-dir "$FR_BUILDDIR/tests/abi/.libs" --json --trace "$TMP/wide_$iso.json"
+  expect_rc "http_ex (isolation: $iso)" 0
+  expect_jq "http_ex (isolation: $iso)" '.steps[0].output | .status == 200 and .bytes > 0 and .guard == "intact"'
+done
+stop_fakes
+fr replay "$TMP/wide_none.json" --plugin-dir "$FR_BUILDDIR/tests/abi/.libs"
+expect_rc "http_ex: replay with the server gone" 0
+expect_out "http_ex: replay with the server gone" "replay identical"
 
 fr plugins test "$TP/bad_calls.so"
 expect_rc "plugins test bad_calls" 1
