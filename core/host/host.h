@@ -11,14 +11,8 @@
 
 #include <fluxroute/plugin.h>
 
+#include "base/clock.h"
 #include "engine/engine.h"
-
-/* Monotonic and wall clocks in microseconds. */
-int64_t fr__mono_us(void);
-int64_t fr__wall_us(void);
-/* 64 unpredictable-looking bits for identifiers and seeds: a per-thread generator keyed
- * once from the OS (getrandom), so no system call per value.  Not for secrets. */
-uint64_t fr__os_random(void);
 
 /* Per-invocation arena: plugin outputs and host answers live here until the call ends. */
 typedef struct fr_arena_block fr_arena_block;
