@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "base/str.h"
 #include "host/breaker.h"
 #include "engine/engine.h"
 #include "host/host.h"
@@ -126,7 +127,5 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x);
 
 /* Appends an attempt record to a step result.  NULL on OOM. */
 fr_attempt_result *fr__step_add_attempt(fr_step_result *r);
-
-char *fr__xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

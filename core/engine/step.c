@@ -16,17 +16,6 @@
 #include "plugin/quarantine.h"
 #include "engine/retry.h"
 
-char *fr__xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
 fr_attempt_result *fr__step_add_attempt(fr_step_result *r)
 {
     if (r->n_attempts == r->cap_attempts) {

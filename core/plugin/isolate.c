@@ -22,6 +22,7 @@
 
 #include <json-c/json.h>
 
+#include "base/str.h"
 #include "host/effects.h"
 #include "plugin/isolate.h"
 #include "plugin/isolate_wire.h"
