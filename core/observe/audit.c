@@ -30,7 +30,7 @@
 
 #include "base/bytebuf.h"
 #include "observe/obs_impl.h"
-#include "trace/trace.h"
+#include "base/sha256.h"
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
