@@ -78,4 +78,3 @@ void fr__cancel_fire_with(fr_cancel *c, fr_status reason, const char *message)
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
 }
-

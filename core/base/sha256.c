@@ -17,4 +17,3 @@ void fr__sha256_hex(const void *data, size_t len, char out[65])
     }
     out[64] = '\0';
 }
-

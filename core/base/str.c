@@ -15,4 +15,3 @@ char *fr__xasprintf(const char *fmt, ...)
     va_end(ap);
     return s;
 }
-

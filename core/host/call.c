@@ -128,4 +128,3 @@ void fr__call_done(fr_call *c)
     free(c->error);
     c->error = NULL;
 }
-

@@ -487,7 +487,7 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     const fr_instance *prov = call->agent ? call->agent->provider : NULL;
     if (!prov) {
         fr__call_set_error(call, "agent \"%s\" has no provider: set `provider:` in the manifest",
-                       call->agent ? call->agent->id : "?");
+                           call->agent ? call->agent->id : "?");
         return FR_E_CONFIG;
     }
     if (!request || !fr__json_valid(request, request_len)) {
@@ -502,7 +502,7 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
         adm = provider_admission(call, prov);
         if (adm == FR_ADMIT_REJECT) {
             fr__call_set_error(call, "provider \"%s\": circuit breaker %s is open", prov->id,
-                           fr__breaker_name(prov->breaker));
+                               fr__breaker_name(prov->breaker));
             return FR_E_CIRCUIT_OPEN;
         }
     }
@@ -541,11 +541,11 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
         st = FR_E_BAD_RESPONSE;
     if (st != FR_OK) {
         fr__call_set_error(call, "provider \"%s\": %s", prov->id,
-                       sub.error ? sub.error : fr_strerror(st));
+                           sub.error ? sub.error : fr_strerror(st));
     } else if (!out || !(full = add_provider_field(call, out, out_len, prov->id, &full_len))) {
         st = FR_E_BAD_RESPONSE;
         fr__call_set_error(call, "provider \"%s\" returned a response that is not a JSON object",
-                       prov->id);
+                           prov->id);
     }
     free(sub.error);
     fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, full, full_len); /* observability */
@@ -675,8 +675,8 @@ fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char
     size_t res_len = 0;
     fr_status st = d->invoke(c->inst->state, c, input, input_len, &res, &res_len);
     if (st > 0) {
-        fr__call_set_error(c, "plugin \"%s\" returned positive status %d (statuses are <= 0)", d->name,
-                       st);
+        fr__call_set_error(c, "plugin \"%s\" returned positive status %d (statuses are <= 0)",
+                           d->name, st);
         return FR_E_AGENT;
     }
     if (st != FR_OK)
