@@ -9,6 +9,7 @@
 #include <fluxroute/plugin.h>
 
 #include "host/call.h"
+#include "host/host_lease.h"
 
 /* The host API table handed to every plugin.  Static; thread-safe. */
 const fr_host_api *fr__host_api(void);
