@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "host/call.h"
-#include "host/host.h"
 #include "host/host_lease.h"
 #include "lease/lease.h"
 
@@ -60,11 +59,10 @@ static fr_status host_backend_get(char *err, size_t size)
 fr_status fr__host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us, int64_t wait_us,
                                  uint64_t *fencing_token)
 {
-    const fr_host_api *api = fr__host_api();
     if (!call || !key || !*key || ttl_us < 0 || wait_us < 0 || !fencing_token) {
         if (call)
-            api->set_error(call, "lease_acquire: needs a call, a non-empty key, ttl_us >= 0, "
-                                 "wait_us >= 0 and a fencing_token pointer");
+            fr__call_set_error(call, "lease_acquire: needs a call, a non-empty key, ttl_us >= 0, "
+                                     "wait_us >= 0 and a fencing_token pointer");
         return FR_E_INVALID;
     }
     char err[512];
@@ -77,11 +75,11 @@ fr_status fr__host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us,
     int64_t ttl = ttl_us ? ttl_us : host_cfg.ttl_us;
     pthread_mutex_unlock(&host_mu);
     if (st != FR_OK) {
-        api->set_error(call, "lease %s: %s", key, err);
+        fr__call_set_error(call, "lease %s: %s", key, err);
         return st;
     }
     if (dup) {
-        api->set_error(call, "lease %s: already held by this call", key);
+        fr__call_set_error(call, "lease %s: already held by this call", key);
         return FR_E_INVALID;
     }
     /* Never wait past the call's own deadline. */
@@ -112,7 +110,7 @@ fr_status fr__host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us,
             fr__cancel_unref(h->cancel);
         free(h->key);
         free(h);
-        api->set_error(call, "%s", err);
+        fr__call_set_error(call, "%s", err);
         return st;
     }
     *fencing_token = fr__lease_token(h->lease);
@@ -150,18 +148,17 @@ static fr_status host_drop(host_lease *h, char *err, size_t size)
 
 fr_status fr__host_lease_release(fr_call *call, const char *key)
 {
-    const fr_host_api *api = fr__host_api();
     if (!call || !key)
         return FR_E_INVALID;
     host_lease *h = host_take(call, key);
     if (!h) {
-        api->set_error(call, "lease %s: not held by this call", key);
+        fr__call_set_error(call, "lease %s: not held by this call", key);
         return FR_E_NOT_FOUND;
     }
     char err[512];
     fr_status st = host_drop(h, err, sizeof err);
     if (st != FR_OK)
-        api->set_error(call, "%s", err);
+        fr__call_set_error(call, "%s", err);
     return st;
 }
 
