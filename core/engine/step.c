@@ -275,6 +275,38 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     return 0;
 }
 
+/* ---- breaker transitions ------------------------------------------------------------- */
+
+void fr__run_note_transition(fr_run *run, const char *step, int attempt, const char *breaker,
+                             const fr_breaker_transition *tr)
+{
+    if (!run)
+        return;
+    fr_pipeline *p = run->p;
+    fr_run_result *res = run->res;
+    pthread_mutex_lock(&p->mu);
+    if (res->n_transitions == res->cap_transitions) {
+        size_t cap = res->cap_transitions ? res->cap_transitions * 2 : 4;
+        fr_transition_record *t = realloc(res->transitions, cap * sizeof *t);
+        if (!t) {
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        res->transitions = t;
+        res->cap_transitions = cap;
+    }
+    fr_transition_record *t = &res->transitions[res->n_transitions++];
+    t->step = fr__manifest_step_index(p->m, step);
+    t->attempt = attempt;
+    t->breaker = breaker;
+    t->from = fr__breaker_state_name(tr->from);
+    t->to = fr__breaker_state_name(tr->to);
+    t->reason = tr->reason;
+    t->seq = run->transition_seq++;
+    pthread_mutex_unlock(&p->mu);
+    fr__obs_breaker_transition(run, breaker, tr); /* observability */
+}
+
 static void note_agent_transition(fr_run *run, const fr_step_cfg *st, int attempt,
                                   fr_instance *agent, const fr_breaker_transition *tr)
 {
