@@ -128,4 +128,10 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x);
 /* Appends an attempt record to a step result.  NULL on OOM. */
 fr_attempt_result *fr__step_add_attempt(fr_step_result *r);
 
+/* Records a breaker transition in the run's result and reports it to observability.  A
+ * NULL run is ignored.  Thread-safe (takes p->mu).  Calls reach it through
+ * fr_call.note_transition. */
+void fr__run_note_transition(fr_run *run, const char *step, int attempt, const char *breaker,
+                             const fr_breaker_transition *tr);
+
 #endif

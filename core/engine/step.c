@@ -124,6 +124,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     fr__call_init(&call, run->cancel, agent, st->id, r->attempts[ai].attempt, deadline, run->seed,
                   &arena);
     call.run = run;
+    call.note_transition = fr__run_note_transition;
     call.effects = run->record ? json_object_new_array() : NULL;
     if (run->opts->on_token) {
         call.on_chunk = forward_token;

@@ -14,6 +14,8 @@
 #include "base/clock.h"
 #include "engine/engine.h"
 
+struct fr_breaker_transition;
+
 /* Per-invocation arena: plugin outputs and host answers live here until the call ends. */
 typedef struct fr_arena_block fr_arena_block;
 typedef struct fr_arena {
@@ -45,7 +47,11 @@ struct fr_call {
     struct fr_call *parent;                                   /* agent call, for provider calls */
     void (*on_chunk)(void *ud, const char *text, size_t len); /* stream sink or NULL */
     void *chunk_ud;
-    struct fr_run *run;              /* for breaker transitions; NULL outside runs */
+    struct fr_run *run; /* the engine's run (opaque here); NULL outside runs */
+    /* Breaker transitions of provider calls are reported here with `run` (set by the
+     * engine with run; NULL: not reported). */
+    void (*note_transition)(struct fr_run *run, const char *step, int attempt, const char *breaker,
+                            const struct fr_breaker_transition *tr);
     struct json_object *effects;     /* recording: the attempt's effects (array), else NULL */
     struct fr_replay_cursor *replay; /* replaying: where the recorded effects are served from */
     int chunks;                      /* streamed chunks passed on to the run's token sink */

@@ -389,9 +389,9 @@ static fr_admission provider_admission(fr_call *call, const fr_instance *prov)
     fr_breaker_transition tr;
     int changed = 0;
     fr_admission adm = fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed);
-    if (changed)
-        fr__run_note_transition(call->run, call->step_id, call->attempt,
-                                fr__breaker_name(prov->breaker), &tr);
+    if (changed && call->note_transition)
+        call->note_transition(call->run, call->step_id, call->attempt,
+                              fr__breaker_name(prov->breaker), &tr);
     if (call->effects) {
         json_object *e = fr__effect_new("breaker");
         json_object_object_add(e, "breaker",
@@ -528,9 +528,9 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     call->rng = sub.rng;
     if (prov->breaker && !call->replay) {
         fr_breaker_transition tr;
-        if (fr__breaker_record(prov->breaker, adm, st, fr__mono_us(), &tr))
-            fr__run_note_transition(call->run, call->step_id, call->attempt,
-                                    fr__breaker_name(prov->breaker), &tr);
+        if (fr__breaker_record(prov->breaker, adm, st, fr__mono_us(), &tr) && call->note_transition)
+            call->note_transition(call->run, call->step_id, call->attempt,
+                                  fr__breaker_name(prov->breaker), &tr);
     }
     if (sub.retry_after_us)
         call->retry_after_us = sub.retry_after_us;

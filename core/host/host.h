@@ -27,11 +27,6 @@ void fr__host_set_replay_mode(int on);
 /* Plugin log threshold from LOG_LEVEL (error|warn|info|debug; default warn). */
 void fr__log_init_from_env(void);
 
-/* Breakers: provider calls report transitions to the run (implemented in sched.c). */
-struct fr_breaker_transition;
-void fr__run_note_transition(struct fr_run *run, const char *step, int attempt, const char *breaker,
-                             const struct fr_breaker_transition *tr);
-
 /* Test hook: make the Nth host allocation from now fail (0 = never). */
 void fr__alloc_fail_after(long n);
 
