@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "host/breaker.h"
-#include "host/effects.h"
+#include "base/secret.h"
 #include "observe/obs_impl.h"
 #include "engine/pipeline.h"
 
