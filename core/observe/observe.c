@@ -218,29 +218,9 @@ void fr__obs_scan_usage(const char *json, size_t len, fr_obs_usage *u)
 
 /* ---- per-run state ------------------------------------------------------------------ */
 
-typedef struct agent_cache {
-    fr_metric_series *attempts[FR_CLASS_COUNT_]; /* by class; NONE = succeeded */
-    fr_metric_series *retries;
-    fr_metric_series *steps[2]; /* step duration: succeeded, failed */
-} agent_cache;
-
-struct fr_obs_run {
-    const char *ns;
-    int traced;
-    uint8_t trace_id[16];
-    uint64_t seed;        /* span ids derive from it */
-    uint64_t parent_span; /* from an incoming traceparent, or 0 */
-    size_t n_agents;
-    agent_cache agents[];
-};
-
 /* What provider calls told during the attempt running on this thread (for its log line),
  * and the provider span in progress (for traceparent). */
-static _Thread_local struct {
-    uint64_t provider_span;
-    int has_call;
-    fr_obs_usage usage;
-} tl;
+_Thread_local fr_obs_thread fr__obs_tl;
 
 static uint64_t mix64(uint64_t z)
 {
@@ -258,26 +238,21 @@ static uint64_t fnv(const char *s)
     return h;
 }
 
-static uint64_t run_span(const struct fr_obs_run *o)
+uint64_t fr__obs_run_span(const struct fr_obs_run *o)
 {
     return mix64(o->seed ^ 0x72756e0000000001ULL);
 }
 
-static uint64_t step_span(const struct fr_obs_run *o, const char *step)
+uint64_t fr__obs_step_span(const struct fr_obs_run *o, const char *step)
 {
     return mix64(o->seed ^ (fnv(step) * 0x9e3779b97f4a7c15ULL) ^ 0x5354455000000002ULL);
 }
 
-static uint64_t attempt_span(const struct fr_obs_run *o, const char *step, const char *agent,
-                             int attempt)
+uint64_t fr__obs_attempt_span(const struct fr_obs_run *o, const char *step, const char *agent,
+                              int attempt)
 {
     return mix64(o->seed ^ (fnv(step) * 0x9e3779b97f4a7c15ULL) ^
                  (fnv(agent) * 0xd1b54a32d192ed03ULL) ^ ((uint64_t)attempt << 40) ^ 3);
-}
-
-static uint64_t random_u64(void)
-{
-    return fr__os_random();
 }
 
 static int hexval(char c)
@@ -286,7 +261,7 @@ static int hexval(char c)
 }
 
 /* "00-<32 hex trace>-<16 hex span>-<2 hex flags>" (lower case, non-zero ids). */
-static int parse_traceparent(const char *tp, uint8_t trace[16], uint64_t *span)
+int fr__obs_traceparent_parse(const char *tp, uint8_t trace[16], uint64_t *span)
 {
     if (!tp || strlen(tp) < 55 || strncmp(tp, "00-", 3) != 0 || tp[35] != '-' || tp[52] != '-')
         return -1;
@@ -311,7 +286,7 @@ static int parse_traceparent(const char *tp, uint8_t trace[16], uint64_t *span)
     return 0;
 }
 
-static void format_traceparent(const uint8_t trace[16], uint64_t span, char out[56])
+void fr__obs_traceparent_format(const uint8_t trace[16], uint64_t span, char out[56])
 {
     char *w = out + 3;
     memcpy(out, "00-", 3);
@@ -320,7 +295,7 @@ static void format_traceparent(const uint8_t trace[16], uint64_t span, char out[
     sprintf(w, "-%016llx-01", (unsigned long long)span);
 }
 
-static void hex_id(const uint8_t *b, size_t n, char *out)
+void fr__obs_hex_id(const uint8_t *b, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
         sprintf(out + 2 * i, "%02x", b[i]);
@@ -328,7 +303,8 @@ static void hex_id(const uint8_t *b, size_t n, char *out)
 
 /* Per-run metric series of one agent, resolved on first use (racing threads resolve the
  * same pointer: the registry returns one series per label set). */
-static fr_metric_series *cached(fr_metric_series **slot, fr_metric_id id, const char *const *labels)
+fr_metric_series *fr__obs_cached(fr_metric_series **slot, fr_metric_id id,
+                                 const char *const *labels)
 {
     fr_metric_series *s = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (!s) {
@@ -356,12 +332,12 @@ struct fr_obs_run *fr__obs_run_begin(fr_run *run)
     fr__obs_init();
     const fr_pipeline *p = run->p;
     const fr_manifest *m = p->m;
-    struct fr_obs_run *o = calloc(1, sizeof *o + m->n_agents * sizeof(agent_cache));
+    struct fr_obs_run *o = calloc(1, sizeof *o + m->n_agents * sizeof(fr_obs_agent_cache));
     if (!o)
         return NULL;
     o->ns = m->namespace_ ? m->namespace_ : "default";
     o->n_agents = m->n_agents;
-    fr__metric_set(cached(&plugins_loaded, FR_M_PLUGINS_LOADED, NULL),
+    fr__metric_set(fr__obs_cached(&plugins_loaded, FR_M_PLUGINS_LOADED, NULL),
                    (int64_t)fr__loader_count(p->loader));
     for (size_t i = 0; i < m->n_agents; i++)
         if (p->agents[i].breaker)
@@ -372,9 +348,9 @@ struct fr_obs_run *fr__obs_run_begin(fr_run *run)
                               fr__breaker_state(p->providers[i].breaker));
     if (fr__otel_enabled()) {
         o->traced = 1;
-        o->seed = random_u64();
-        if (parse_traceparent(run->opts->traceparent, o->trace_id, &o->parent_span) != 0) {
-            uint64_t a = random_u64(), b = random_u64();
+        o->seed = fr__os_random();
+        if (fr__obs_traceparent_parse(run->opts->traceparent, o->trace_id, &o->parent_span) != 0) {
+            uint64_t a = fr__os_random(), b = fr__os_random();
             memcpy(o->trace_id, &a, 8);
             memcpy(o->trace_id + 8, &b, 8);
             o->parent_span = 0;
@@ -389,7 +365,7 @@ static void log_trace_ids(json_object *o, const struct fr_obs_run *obs, uint64_t
     if (!obs->traced)
         return;
     char t[33], s[17];
-    hex_id(obs->trace_id, 16, t);
+    fr__obs_hex_id(obs->trace_id, 16, t);
     snprintf(s, sizeof s, "%016llx", (unsigned long long)span);
     json_object_object_add(o, "trace_id", json_object_new_string(t));
     json_object_object_add(o, "span_id", json_object_new_string(s));
@@ -422,12 +398,12 @@ void fr__obs_run_end(fr_run *run)
         json_object_object_add(l, "steps", json_object_new_int64((int64_t)res->n_steps));
         json_object_object_add(l, "duration_us",
                                json_object_new_int64(res->finished_at_us - res->started_at_us));
-        log_trace_ids(l, o, run_span(o));
+        log_trace_ids(l, o, fr__obs_run_span(o));
         fr__oblog_write(level, l);
     }
     if (o->traced && fr__span_wanted()) {
-        fr_span *s = fr__span_new(o->trace_id, run_span(o), o->parent_span, "fluxroute run", 1,
-                                  res->started_at_us, res->finished_at_us);
+        fr_span *s = fr__span_new(o->trace_id, fr__obs_run_span(o), o->parent_span, "fluxroute run",
+                                  1, res->started_at_us, res->finished_at_us);
         fr__span_attr_str(s, "fluxroute.run_id", res->run_id);
         fr__span_attr_str(s, "fluxroute.namespace", o->ns);
         fr__span_attr_str(s, "fluxroute.status", status);
@@ -452,32 +428,32 @@ void fr__obs_attempt_end(fr_run *run, int step, int agent)
     if ((unsigned)cls >= FR_CLASS_COUNT_)
         cls = FR_CLASS_INTERNAL;
     const char *status = a->status == FR_OK ? "succeeded" : "failed";
-    agent_cache *ac = &o->agents[agent];
+    fr_obs_agent_cache *ac = &o->agents[agent];
     /* Hot path: two atomic adds on series resolved once per run and agent. */
     fr_metric_series *ms = __atomic_load_n(&ac->attempts[cls], __ATOMIC_ACQUIRE);
     if (!ms || (a->attempt > 1 && !__atomic_load_n(&ac->retries, __ATOMIC_ACQUIRE))) {
         const char *labels[] = {o->ns, a->agent, status, fr_class_name(cls)};
-        ms = cached(&ac->attempts[cls], FR_M_STEP_ATTEMPTS, labels);
+        ms = fr__obs_cached(&ac->attempts[cls], FR_M_STEP_ATTEMPTS, labels);
         if (a->attempt > 1)
-            cached(&ac->retries, FR_M_RETRIES, labels);
+            fr__obs_cached(&ac->retries, FR_M_RETRIES, labels);
     }
     fr__metric_add(ms, 1);
     if (a->attempt > 1)
         fr__metric_add(ac->retries, 1);
 
-    int has_call = tl.has_call;
-    tl.has_call = 0;
+    int has_call = fr__obs_tl.has_call;
+    fr__obs_tl.has_call = 0;
     int level = a->status == FR_OK ? FR_LOG_INFO : FR_LOG_WARN;
     int want_span = o->traced && fr__span_wanted(), want_log = fr__oblog_enabled(level);
     if (!want_span && !want_log)
         return;
-    uint64_t span = o->traced ? attempt_span(o, step_id, a->agent, a->attempt) : 0;
+    uint64_t span = o->traced ? fr__obs_attempt_span(o, step_id, a->agent, a->attempt) : 0;
 
     if (want_log) {
         /* Model and tokens: from this attempt's provider calls, else from its output. */
         fr_obs_usage u = {.input_tokens = -1, .output_tokens = -1};
         if (has_call)
-            u = tl.usage;
+            u = fr__obs_tl.usage;
         else if (a->status == FR_OK && r->output)
             fr__obs_scan_usage(r->output, r->output_len, &u);
         json_object *l = json_object_new_object();
@@ -513,7 +489,7 @@ void fr__obs_attempt_end(fr_run *run, int step, int agent)
         int64_t end = fr__wall_us();
         char name[160];
         snprintf(name, sizeof name, "attempt %s", a->agent);
-        fr_span *s = fr__span_new(o->trace_id, span, step_span(o, step_id), name, 1,
+        fr_span *s = fr__span_new(o->trace_id, span, fr__obs_step_span(o, step_id), name, 1,
                                   end - a->duration_us, end);
         fr__span_attr_str(s, "fluxroute.step", step_id);
         fr__span_attr_str(s, "fluxroute.agent", a->agent);
@@ -536,12 +512,12 @@ void fr__obs_step_end(fr_run *run, int step)
     const fr_step_result *r = &run->res->steps[step];
     int ok = r->state == FR_STEP_SUCCEEDED;
     if (st->agent_index >= 0 && (size_t)st->agent_index < o->n_agents) {
-        agent_cache *ac = &o->agents[st->agent_index];
+        fr_obs_agent_cache *ac = &o->agents[st->agent_index];
         fr_metric_series *ms = __atomic_load_n(&ac->steps[!ok], __ATOMIC_ACQUIRE);
         if (!ms) {
             const char *labels[] = {o->ns, run->p->m->agents[st->agent_index].id,
                                     ok ? "succeeded" : "failed"};
-            ms = cached(&ac->steps[!ok], FR_M_STEP_DURATION, labels);
+            ms = fr__obs_cached(&ac->steps[!ok], FR_M_STEP_DURATION, labels);
         }
         fr__metric_observe_us(ms, r->duration_us);
     }
@@ -549,8 +525,8 @@ void fr__obs_step_end(fr_run *run, int step)
         int64_t end = fr__wall_us();
         char name[160];
         snprintf(name, sizeof name, "step %s", st->id);
-        fr_span *s = fr__span_new(o->trace_id, step_span(o, st->id), run_span(o), name, 1,
-                                  end - r->duration_us, end);
+        fr_span *s = fr__span_new(o->trace_id, fr__obs_step_span(o, st->id), fr__obs_run_span(o),
+                                  name, 1, end - r->duration_us, end);
         fr__span_attr_str(s, "fluxroute.step", st->id);
         fr__span_attr_str(s, "fluxroute.status", fr__step_state_name(r->state));
         fr__span_attr_int(s, "fluxroute.attempts", (int64_t)r->n_attempts);
@@ -593,9 +569,9 @@ fr_obs_provider_token fr__obs_provider_begin(fr_call *call)
 {
     fr_obs_provider_token t = {.t0_us = fr__mono_us()};
     if (traced_call(call) && !call->replay) {
-        t.prev_span_id = tl.provider_span;
-        t.span_id = random_u64();
-        tl.provider_span = t.span_id;
+        t.prev_span_id = fr__obs_tl.provider_span;
+        t.span_id = fr__os_random();
+        fr__obs_tl.provider_span = t.span_id;
     }
     return t;
 }
@@ -613,7 +589,7 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
                           size_t response_len)
 {
     if (tok->span_id)
-        tl.provider_span = tok->prev_span_id;
+        fr__obs_tl.provider_span = tok->prev_span_id;
     if (call->replay)
         return; /* a replay calls no provider: nothing to count */
     int64_t latency = fr__mono_us() - tok->t0_us;
@@ -641,11 +617,11 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
                        (uint64_t)u.output_tokens);
     }
     /* For the attempt's log line. */
-    fr_obs_usage *acc = &tl.usage;
-    if (!tl.has_call) {
+    fr_obs_usage *acc = &fr__obs_tl.usage;
+    if (!fr__obs_tl.has_call) {
         memset(acc, 0, sizeof *acc);
         acc->input_tokens = acc->output_tokens = -1;
-        tl.has_call = 1;
+        fr__obs_tl.has_call = 1;
     }
     copy_n(acc->provider, sizeof acc->provider, provider_id, strlen(provider_id));
     if (u.model[0] || !acc->model[0])
@@ -662,8 +638,8 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
         char name[128];
         snprintf(name, sizeof name, "chat %s", model);
         fr_span *s = fr__span_new(o->trace_id, tok->span_id,
-                                  attempt_span(o, call->step_id, agent, call->attempt), name, 3,
-                                  end - latency, end);
+                                  fr__obs_attempt_span(o, call->step_id, agent, call->attempt),
+                                  name, 3, end - latency, end);
         fr__span_attr_str(s, "gen_ai.system", system);
         fr__span_attr_str(s, "gen_ai.operation.name", "chat");
         fr__span_attr_str(s, "gen_ai.request.model", model);
@@ -686,10 +662,10 @@ int fr__obs_traceparent(fr_call *call, char out[56])
     if (!call || !traced_call(call))
         return 0;
     const struct fr_obs_run *o = call->run->obs;
-    uint64_t span =
-        call->parent && tl.provider_span
-            ? tl.provider_span
-            : attempt_span(o, call->step_id, call->agent ? call->agent->id : "", call->attempt);
-    format_traceparent(o->trace_id, span, out);
+    uint64_t span = call->parent && fr__obs_tl.provider_span
+                        ? fr__obs_tl.provider_span
+                        : fr__obs_attempt_span(o, call->step_id, call->agent ? call->agent->id : "",
+                                               call->attempt);
+    fr__obs_traceparent_format(o->trace_id, span, out);
     return 1;
 }
