@@ -77,7 +77,10 @@ static pthread_cond_t space_cv = PTHREAD_COND_INITIALIZER;
 static fr_bytebuf out;
 #define WRITE_CHUNK ((size_t)256 << 10)
 
-void fr__audit_init(void)
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* Reads AUDIT_LOG_PATH and AUDIT_FSYNC, and has the log shut down at exit. */
+static void init_from_env(void)
 {
     const char *p = getenv("AUDIT_LOG_PATH");
     while (p && (*p == ' ' || *p == '\t'))
@@ -91,6 +94,12 @@ void fr__audit_init(void)
         mode = FSYNC_OFF;
     else if (f && *f && strcasecmp(f, "line") != 0)
         fprintf(stderr, "fluxroute: AUDIT_FSYNC=\"%s\" is not line, batch or off; using line\n", f);
+    atexit(fr__audit_shutdown);
+}
+
+void fr__audit_init(void)
+{
+    pthread_once(&init_once, init_from_env);
 }
 
 /* ---- the background fsync of AUDIT_FSYNC=batch ---------------------------------------- */
@@ -531,7 +540,7 @@ static size_t write_queued(const fr_bytebuf *batch)
 
 int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size_t errlen)
 {
-    fr__obs_init();
+    fr__audit_init();
     const char *text;
     size_t text_len;
     json_object *o = line_prefix(ev, &text, &text_len);
@@ -590,7 +599,7 @@ done:
 
 int fr__audit_log(const fr_audit_event *ev)
 {
-    fr__obs_init();
+    fr__audit_init();
     if (!env_path)
         return 0;
     char err[512];
@@ -614,7 +623,7 @@ void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifes
                    const char *run_id, const char *decision, const char *result, const char *error)
 {
     static int written;
-    fr__obs_init();
+    fr__audit_init();
     if (!env_path || __atomic_exchange_n(&written, 1, __ATOMIC_ACQ_REL))
         return;
     fr_role role;

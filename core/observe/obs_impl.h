@@ -11,10 +11,12 @@
 
 #include "observe/observe.h"
 
-/* ---- configuration (observe.c) -------------------------------------------------------- */
+/* ---- set-up (observe.c) --------------------------------------------------------------- */
 
 /* Reads the environment once (thread-safe) and starts what it enables. */
 void fr__obs_init(void);
+
+/* ---- helpers (obs_util.c): below the sinks and the hooks, they call none of them ----- */
 
 /* 1 when the variable is set to 1, true, yes or on (case-insensitive, trimmed). */
 int fr__obs_env_truthy(const char *name);
@@ -159,7 +161,11 @@ void fr__span_submit(fr_span *s);
 
 /* ---- audit (audit.c) ------------------------------------------------------------------ */
 
+/* Reads the audit configuration once (thread-safe; the audit functions call it) and
+ * registers fr__audit_shutdown with atexit. */
 void fr__audit_init(void);
+/* Writes and syncs what is queued and stops the audit threads.  Idempotent; a line
+ * appended later is written by its own thread. */
 void fr__audit_shutdown(void);
 
 #endif
