@@ -59,7 +59,7 @@ struct fr_run {
     int transition_seq;
     int record;                     /* keep effects */
     fr_replay *replay;              /* or serve them from a trace */
-    struct fr_obs_run *obs;         /* observability state (core/observe/observe.h) or NULL */
+    struct fr_obs_run *obs;         /* observability state (core/observe/obs_impl.h) or NULL */
     int watched;                    /* registered with the inline watchdog */
     struct fr_driver_job *handover; /* FR_RUN_ON_DRIVER: the caller that waits for it */
     int finalized;                  /* the run's result is complete (p->mu) */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/pipeline.h"
+#include "engine/run_observe.h"
 #include "host/breaker.h"
 #include "observe/obs_impl.h"
 

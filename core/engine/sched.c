@@ -20,7 +20,7 @@
 #include "base/duration.h"
 #include "host/effects.h"
 #include "base/json_parse.h"
-#include "observe/observe.h"
+#include "engine/run_observe.h"
 #include "engine/pipeline.h"
 #include "plugin/quarantine.h"
 

@@ -11,7 +11,7 @@
 #include "plugin/isolate.h"
 #include "base/json_check.h"
 #include "lease/lease.h"
-#include "observe/observe.h"
+#include "engine/run_observe.h"
 #include "engine/pipeline.h"
 #include "plugin/quarantine.h"
 #include "engine/retry.h"
@@ -125,6 +125,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
                   &arena);
     call.run = run;
     call.note_transition = fr__run_note_transition;
+    call.obs = &run->obs;
     call.effects = run->record ? json_object_new_array() : NULL;
     if (run->opts->on_token) {
         call.on_chunk = forward_token;

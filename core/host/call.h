@@ -48,6 +48,9 @@ struct fr_call {
     void (*on_chunk)(void *ud, const char *text, size_t len); /* stream sink or NULL */
     void *chunk_ud;
     struct fr_run *run; /* the engine's run (opaque here); NULL outside runs */
+    /* Where the run keeps its observability state (core/observe/obs_impl.h), read through
+     * (the run sets it and clears it when it ends); NULL outside runs. */
+    struct fr_obs_run *const *obs;
     /* Breaker transitions of provider calls are reported here with `run` (set by the
      * engine with run; NULL: not reported). */
     void (*note_transition)(struct fr_run *run, const char *step, int attempt, const char *breaker,

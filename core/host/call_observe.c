@@ -4,12 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/pipeline.h"
+#include "host/call.h"
+#include "host/call_observe.h"
 #include "observe/obs_impl.h"
 
 static int traced_call(const fr_call *call)
 {
-    return call->run && call->run->obs && call->run->obs->traced;
+    return call->obs && *call->obs && (*call->obs)->traced;
 }
 
 fr_obs_provider_token fr__obs_provider_begin(fr_call *call)
@@ -47,7 +48,7 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
     fr_error_class cls = st == FR_OK ? FR_CLASS_NONE : fr_status_class(st);
     /* The provider metrics have no namespace label; their model and provider labels
      * still count against the run's namespace. */
-    const char *ns = call->run && call->run->obs ? call->run->obs->ns : NULL;
+    const char *ns = call->obs && *call->obs ? (*call->obs)->ns : NULL;
     const char *rl[] = {provider_id, model, st == FR_OK ? "succeeded" : "failed",
                         fr_class_name(cls)};
     fr__metric_add(fr__metric_series_in(FR_M_PROVIDER_REQUESTS, ns, rl), 1);
@@ -79,7 +80,7 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
         acc->output_tokens = (acc->output_tokens > 0 ? acc->output_tokens : 0) + u.output_tokens;
 
     if (tok->span_id && traced_call(call) && fr__span_wanted()) {
-        const struct fr_obs_run *o = call->run->obs;
+        const struct fr_obs_run *o = *call->obs;
         const char *agent = call->agent ? call->agent->id : "";
         int64_t end = fr__wall_us();
         char name[128];
@@ -108,7 +109,7 @@ int fr__obs_traceparent(fr_call *call, char out[56])
 {
     if (!call || !traced_call(call))
         return 0;
-    const struct fr_obs_run *o = call->run->obs;
+    const struct fr_obs_run *o = *call->obs;
     uint64_t span = call->parent && fr__obs_tl.provider_span
                         ? fr__obs_tl.provider_span
                         : fr__obs_attempt_span(o, call->step_id, call->agent ? call->agent->id : "",

@@ -19,7 +19,7 @@
 #include "trace/replay.h"
 #include "host/http_client.h"
 #include "base/json_check.h"
-#include "observe/observe.h"
+#include "host/call_observe.h"
 #include "observe/obs_impl.h"
 
 /* ---- allocation ------------------------------------------------------------------ */

@@ -11,7 +11,7 @@
 #include "base/bytebuf.h"
 #include "host/call.h"
 #include "host/http_client.h"
-#include "observe/observe.h"
+#include "host/call_observe.h"
 
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *ud)
 {

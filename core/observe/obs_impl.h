@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include <fluxroute/plugin.h> /* FR_LOG_* */
 #include <fluxroute/status.h>
 
 #include "observe/observe.h"
