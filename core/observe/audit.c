@@ -597,6 +597,12 @@ done:
     return rc;
 }
 
+int fr__audit_enabled(void)
+{
+    fr__audit_init();
+    return env_path != NULL;
+}
+
 int fr__audit_log(const fr_audit_event *ev)
 {
     fr__audit_init();
@@ -608,44 +614,4 @@ int fr__audit_log(const fr_audit_event *ev)
         return -1;
     }
     return 0;
-}
-
-static const char *cli_lease_key;
-static uint64_t cli_fencing_token;
-
-void fr__audit_cli_lease(const char *key, uint64_t fencing_token)
-{
-    cli_lease_key = key;
-    cli_fencing_token = fencing_token;
-}
-
-void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
-                   const char *run_id, const char *decision, const char *result, const char *error)
-{
-    static int written;
-    fr__audit_init();
-    if (!env_path || __atomic_exchange_n(&written, 1, __ATOMIC_ACQ_REL))
-        return;
-    fr_role role;
-    const char *role_name =
-        fr__role_from_env(&role) == 0 ? fr__role_name(role) : getenv("REQUEST_ROLE");
-    const char *user = getenv("USER");
-    char sha[65];
-    if (m && m->text)
-        fr__sha256_hex(m->text, m->text_len, sha);
-    fr_audit_event ev = {
-        .actor = user && *user ? user : "cli",
-        .role = role_name,
-        .namespace_ = m ? m->namespace_ : NULL,
-        .action = fr__action_name(action),
-        .manifest = m && m->path ? m->path : manifest_path,
-        .manifest_sha256 = m && m->text ? sha : NULL,
-        .run_id = run_id && *run_id ? run_id : NULL,
-        .decision = decision,
-        .result = result,
-        .error = error,
-        .lease_key = cli_lease_key,
-        .fencing_token = cli_fencing_token,
-    };
-    fr__audit_log(&ev);
 }

@@ -22,9 +22,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "manifest/manifest.h"
-#include "manifest/rbac.h"
-
 /* ---- metrics (for `serve`) ------------------------------------------------------------ */
 
 /* The whole registry in the Prometheus text exposition format (0.0.4).  Caller frees
@@ -86,21 +83,11 @@ int fr__audit_log(const fr_audit_event *ev);
 /* The same to an explicit file; err receives the reason on -1. */
 int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size_t errlen);
 
-/* CLI: one audit line per command invocation (the first call wins, so a denial written
- * by fr__cli_authorize is not followed by a second line).  `m` may be NULL. */
-/* The CLI's lease for the run being audited (key borrowed until the next call). */
-void fr__audit_cli_lease(const char *key, uint64_t fencing_token);
-void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
-                   const char *run_id, const char *decision, const char *result, const char *error);
+/* 1 when AUDIT_LOG_PATH is set (the configuration is read on first use). */
+int fr__audit_enabled(void);
 
 /* Flushes pending spans (bounded wait) and audit fsyncs, stops background threads.
  * Registered with atexit on first use; `serve` may call it earlier.  Idempotent. */
 void fr__obs_shutdown(void);
-
-/* ---- commands ------------------------------------------------------------------------- */
-
-struct cli_command;
-int fr__cmd_audit_verify(const struct cli_command *cmd, int argc, char **argv);
-int fr__cmd_audit_export(const struct cli_command *cmd, int argc, char **argv);
 
 #endif
