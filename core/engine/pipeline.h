@@ -109,10 +109,6 @@ int fr__pool_start(fr_pipeline *p);
  * pipeline must not be freed: their plugin code may still run). */
 size_t fr__pool_stop(fr_pipeline *p);
 
-/* How long after its deadline an in-process attempt that has not returned is declared
- * hung and abandoned. */
-#define FR_HANG_GRACE_US 100000
-
 /* ---- step.c ---- */
 
 /* A new execution of step `step` (builds its input).  NULL on OOM. */

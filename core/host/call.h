@@ -61,6 +61,11 @@ struct fr_call {
     fr_call_usage *usage;            /* the attempt's provider calls, or NULL: not recorded */
 };
 
+/* How long after its deadline a call that has not returned is declared hung: an in-process
+ * attempt is then abandoned (core/engine/sched.c), a helper process killed
+ * (core/plugin/isolate.c). */
+#define FR_HANG_GRACE_US 100000
+
 /* Initialises a call.  `seed` is the run seed; the random stream is derived from it, the
  * step id and the attempt. */
 void fr__call_init(fr_call *c, fr_cancel *cancel, const fr_instance *inst, const char *step_id,

@@ -29,7 +29,6 @@
 #include "base/json_check.h"
 #include "plugin/loader.h"
 #include "manifest/options.h"
-#include "engine/pipeline.h"
 #include "base/yaml_tree.h"
 
 extern char **environ;
