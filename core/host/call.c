@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/str.h"
 #include "host/call.h"
 
 /* ---- arena ------------------------------------------------------------------------ */
@@ -87,9 +88,7 @@ void fr__call_set_error(fr_call *call, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *msg = fr__xvasprintf(fmt, ap);
     va_end(ap);
     char **slot = call ? &call->error : &init_error;
     free(*slot);
