@@ -12,7 +12,7 @@
 
 #include "base/cancel.h"
 #include "base/clock.h"
-#include "engine/engine.h"
+#include "host/instance.h"
 
 struct fr_breaker_transition;
 
