@@ -24,7 +24,7 @@ void fr__obs_attempt_end(struct fr_run *run, int step, int agent);
 /* End of a step (sched.c settle; pool lock held: metrics and span only). */
 void fr__obs_step_end(struct fr_run *run, int step);
 
-/* A breaker changed state (sched.c fr__run_note_transition). */
+/* A breaker changed state (step.c fr__run_note_transition). */
 void fr__obs_breaker_transition(struct fr_run *run, const char *breaker,
                                 const struct fr_breaker_transition *tr);
 

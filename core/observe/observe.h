@@ -7,11 +7,12 @@
  *   audit log        core/observe/audit.c     hash-chained JSONL (AUDIT_LOG_PATH, AUDIT_FSYNC)
  *   metrics          core/observe/metrics.c   registry + Prometheus text (METRICS_*)
  *   OpenTelemetry    core/observe/otel.c      spans over OTLP/HTTP JSON (TRACE_ENABLED,
- * TRACE_ENDPOINT) set-up           core/observe/observe.c   configuration, shutdown, per-run state
+ *                                             TRACE_ENDPOINT)
+ *   set-up           core/observe/observe.c   configuration, shutdown, per-run state
  *   helpers          core/observe/obs_util.c  env truthiness, timestamps, scrubbing
  *
  * Configuration is read from the environment once, on first use (a run, an audit line,
- * a render).  Every hook is thread-safe and cheap when its outputs are off: metrics are
+ * a render).  Every function is thread-safe and cheap when its outputs are off: metrics are
  * always counted (atomic adds on series resolved once per agent and run), log lines and
  * spans are built only when enabled.  Strings that come from plugins or providers pass
  * through fr__secret_scrub before they reach a log line, an audit line or a span. */
