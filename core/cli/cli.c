@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "base/json_parse.h"
+#include "base/sha256.h"
 #include "observe/observe.h"
 
 void fr__cli_error(const cli_command *cmd, const char *fmt, ...)
@@ -303,4 +304,45 @@ void fr__cli_print_json(json_object *o)
     if (text)
         puts(text);
     json_object_put(o);
+}
+
+/* ---- the audit line of a command ------------------------------------------------------ */
+
+static const char *cli_lease_key;
+static uint64_t cli_fencing_token;
+
+void fr__audit_cli_lease(const char *key, uint64_t fencing_token)
+{
+    cli_lease_key = key;
+    cli_fencing_token = fencing_token;
+}
+
+void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
+                   const char *run_id, const char *decision, const char *result, const char *error)
+{
+    static int written;
+    if (!fr__audit_enabled() || __atomic_exchange_n(&written, 1, __ATOMIC_ACQ_REL))
+        return;
+    fr_role role;
+    const char *role_name =
+        fr__role_from_env(&role) == 0 ? fr__role_name(role) : getenv("REQUEST_ROLE");
+    const char *user = getenv("USER");
+    char sha[65];
+    if (m && m->text)
+        fr__sha256_hex(m->text, m->text_len, sha);
+    fr_audit_event ev = {
+        .actor = user && *user ? user : "cli",
+        .role = role_name,
+        .namespace_ = m ? m->namespace_ : NULL,
+        .action = fr__action_name(action),
+        .manifest = m && m->path ? m->path : manifest_path,
+        .manifest_sha256 = m && m->text ? sha : NULL,
+        .run_id = run_id && *run_id ? run_id : NULL,
+        .decision = decision,
+        .result = result,
+        .error = error,
+        .lease_key = cli_lease_key,
+        .fencing_token = cli_fencing_token,
+    };
+    fr__audit_log(&ev);
 }

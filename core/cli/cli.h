@@ -106,4 +106,19 @@ int fr__cmd_keys(const cli_command *cmd, int argc, char **argv);
 /* Prints `o` as pretty JSON plus a newline to stdout and releases it. */
 void fr__cli_print_json(struct json_object *o);
 
+/* ---- the audit line of a command (cli.c) ---- */
+
+/* The CLI's lease for the run being audited (key borrowed until the next call). */
+void fr__audit_cli_lease(const char *key, uint64_t fencing_token);
+/* One audit line per command invocation (the first call wins, so a denial written
+ * by fr__cli_authorize is not followed by a second line), when AUDIT_LOG_PATH is set.
+ * The actor is $USER (else "cli"), the role REQUEST_ROLE.  `m` may be NULL. */
+void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
+                   const char *run_id, const char *decision, const char *result, const char *error);
+
+/* ---- audit commands (cmd_audit.c) ---- */
+
+int fr__cmd_audit_verify(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_audit_export(const cli_command *cmd, int argc, char **argv);
+
 #endif

@@ -13,7 +13,7 @@
 #include "cli/cli.h"
 #include "base/csv.h"
 #include "observe/observe.h"
-#include "trace/trace.h"
+#include "base/sha256.h"
 
 #define ZERO_HASH       "0000000000000000000000000000000000000000000000000000000000000000"
 #define HASH_SUFFIX_LEN 75 /* ,"hash":"<64 hex>"} */

@@ -7,7 +7,7 @@
 #include "manifest/manifest.h"
 #include "manifest/rbac.h"
 #include "base/secure_random.h"
-#include "trace/trace.h"
+#include "base/sha256.h"
 
 static const char *hex_of(const unsigned char *b, size_t n, char *out)
 {

@@ -52,7 +52,7 @@
 #include "controlplane/controlplane.h"
 #include "controlplane/cp_store.h"
 #include "manifest/manifest.h"
-#include "trace/trace.h"
+#include "base/sha256.h"
 #include "controlplane/cp_http.h"
 
 /* ---- routes: tenants and keys ---------------------------------------------------------- */

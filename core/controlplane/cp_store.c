@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 
 #include "controlplane/cp_store.h"
-#include "trace/trace.h"
+#include "base/sha256.h"
 
 struct fr_cp_store {
     sqlite3 *db;

@@ -14,22 +14,10 @@
 #include <fluxroute/plugin.h>
 
 #include "base/diag.h"
+#include "host/instance.h"
 #include "plugin/loader.h"
 #include "manifest/manifest.h"
 #include "manifest/options.h"
-
-/* An initialised plugin instance: one per agent and per provider of the manifest. */
-typedef struct fr_instance {
-    const char *id; /* agent or provider id (borrowed from the manifest) */
-    const fr_loaded_plugin *plugin;
-    fr_config config;
-    void *state; /* from init() */
-    int initialised;
-    struct fr_instance *provider;  /* agents: the `provider:` instance, or NULL */
-    struct fr_breaker *breaker;    /* NULL unless circuit_breaker: (or CIRCUIT_*) is set */
-    const fr_agent_cfg *agent_cfg; /* agents: their manifest entry */
-    struct helper_pool *helpers;   /* isolation: process: idle helper processes */
-} fr_instance;
 
 typedef enum fr_step_state {
     FR_STEP_PENDING = 0,
@@ -38,17 +26,6 @@ typedef enum fr_step_state {
     FR_STEP_FAILED,
     FR_STEP_SKIPPED
 } fr_step_state;
-
-/* A provider call the host made for an attempt (host->provider_call, in process or on
- * behalf of an isolated helper) that the provider plugin completed, with the usage the
- * provider reported in its response: what serve bills (core/serve/serve_usage.c), never what a
- * step outputs.  Recorded by core/host/host.c without parsing (a linear scan). */
-typedef struct fr_provider_use {
-    const char *provider;                /* provider id (borrowed from the manifest) */
-    char model[128];                     /* the response's "model", "" when absent */
-    int64_t input_tokens, output_tokens; /* usage as reported; 0 when absent */
-    int ordinal; /* 1-based among the attempt's provider calls, failed ones included */
-} fr_provider_use;
 
 typedef struct fr_attempt_result {
     int attempt;       /* 1-based */

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "base/str.h"
 #include "host/breaker.h"
 #include "engine/engine.h"
 #include "host/host.h"
@@ -58,7 +59,7 @@ struct fr_run {
     int transition_seq;
     int record;                     /* keep effects */
     fr_replay *replay;              /* or serve them from a trace */
-    struct fr_obs_run *obs;         /* observability state (core/observe/observe.h) or NULL */
+    struct fr_obs_run *obs;         /* observability state (core/observe/obs_impl.h) or NULL */
     int watched;                    /* registered with the inline watchdog */
     struct fr_driver_job *handover; /* FR_RUN_ON_DRIVER: the caller that waits for it */
     int finalized;                  /* the run's result is complete (p->mu) */
@@ -108,10 +109,6 @@ int fr__pool_start(fr_pipeline *p);
  * pipeline must not be freed: their plugin code may still run). */
 size_t fr__pool_stop(fr_pipeline *p);
 
-/* How long after its deadline an in-process attempt that has not returned is declared
- * hung and abandoned. */
-#define FR_HANG_GRACE_US 100000
-
 /* ---- step.c ---- */
 
 /* A new execution of step `step` (builds its input).  NULL on OOM. */
@@ -127,6 +124,10 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x);
 /* Appends an attempt record to a step result.  NULL on OOM. */
 fr_attempt_result *fr__step_add_attempt(fr_step_result *r);
 
-char *fr__xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Records a breaker transition in the run's result and reports it to observability.  A
+ * NULL run is ignored.  Thread-safe (takes p->mu).  Calls reach it through
+ * fr_call.note_transition. */
+void fr__run_note_transition(fr_run *run, const char *step, int attempt, const char *breaker,
+                             const fr_breaker_transition *tr);
 
 #endif

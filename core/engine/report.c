@@ -11,28 +11,6 @@
 #include "base/json_check.h"
 #include "engine/pipeline.h"
 
-const char *fr__step_state_name(fr_step_state s)
-{
-    switch (s) {
-    case FR_STEP_SUCCEEDED: return "succeeded";
-    case FR_STEP_FAILED: return "failed";
-    case FR_STEP_SKIPPED: return "skipped";
-    case FR_STEP_RUNNING: return "running";
-    case FR_STEP_PENDING: break;
-    }
-    return "pending";
-}
-
-const char *fr__run_status_name(fr_run_status s)
-{
-    switch (s) {
-    case FR_RUN_SUCCEEDED: return "succeeded";
-    case FR_RUN_FAILED: return "failed";
-    case FR_RUN_CANCELLED: return "cancelled";
-    }
-    return "failed";
-}
-
 static json_object *str_or_null(const char *s)
 {
     return s ? json_object_new_string(s) : NULL;

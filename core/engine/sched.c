@@ -20,7 +20,7 @@
 #include "base/duration.h"
 #include "host/effects.h"
 #include "base/json_parse.h"
-#include "observe/observe.h"
+#include "engine/run_observe.h"
 #include "engine/pipeline.h"
 #include "plugin/quarantine.h"
 
@@ -81,36 +81,6 @@ static void report_progress(fr_run *run, int s)
     pthread_mutex_lock(&run->p->progress_mu);
     run->opts->progress(run->opts->progress_ud, run->p, s, &run->res->steps[s]);
     pthread_mutex_unlock(&run->p->progress_mu);
-}
-
-void fr__run_note_transition(fr_run *run, const char *step, int attempt, const char *breaker,
-                             const fr_breaker_transition *tr)
-{
-    if (!run)
-        return;
-    fr_pipeline *p = run->p;
-    fr_run_result *res = run->res;
-    pthread_mutex_lock(&p->mu);
-    if (res->n_transitions == res->cap_transitions) {
-        size_t cap = res->cap_transitions ? res->cap_transitions * 2 : 4;
-        fr_transition_record *t = realloc(res->transitions, cap * sizeof *t);
-        if (!t) {
-            pthread_mutex_unlock(&p->mu);
-            return;
-        }
-        res->transitions = t;
-        res->cap_transitions = cap;
-    }
-    fr_transition_record *t = &res->transitions[res->n_transitions++];
-    t->step = fr__manifest_step_index(p->m, step);
-    t->attempt = attempt;
-    t->breaker = breaker;
-    t->from = fr__breaker_state_name(tr->from);
-    t->to = fr__breaker_state_name(tr->to);
-    t->reason = tr->reason;
-    t->seq = run->transition_seq++;
-    pthread_mutex_unlock(&p->mu);
-    fr__obs_breaker_transition(run, breaker, tr); /* observability */
 }
 
 /* ---- the pool ----------------------------------------------------------------------- */

@@ -11,21 +11,10 @@
 #include "plugin/isolate.h"
 #include "base/json_check.h"
 #include "lease/lease.h"
-#include "observe/observe.h"
+#include "engine/run_observe.h"
 #include "engine/pipeline.h"
 #include "plugin/quarantine.h"
 #include "engine/retry.h"
-
-char *fr__xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
 
 fr_attempt_result *fr__step_add_attempt(fr_step_result *r)
 {
@@ -135,6 +124,8 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     fr__call_init(&call, run->cancel, agent, st->id, r->attempts[ai].attempt, deadline, run->seed,
                   &arena);
     call.run = run;
+    call.note_transition = fr__run_note_transition;
+    call.obs = &run->obs;
     call.effects = run->record ? json_object_new_array() : NULL;
     if (run->opts->on_token) {
         call.on_chunk = forward_token;
@@ -279,6 +270,38 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     fr__call_done(&call);
     fr__arena_free(&arena);
     return 0;
+}
+
+/* ---- breaker transitions ------------------------------------------------------------- */
+
+void fr__run_note_transition(fr_run *run, const char *step, int attempt, const char *breaker,
+                             const fr_breaker_transition *tr)
+{
+    if (!run)
+        return;
+    fr_pipeline *p = run->p;
+    fr_run_result *res = run->res;
+    pthread_mutex_lock(&p->mu);
+    if (res->n_transitions == res->cap_transitions) {
+        size_t cap = res->cap_transitions ? res->cap_transitions * 2 : 4;
+        fr_transition_record *t = realloc(res->transitions, cap * sizeof *t);
+        if (!t) {
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        res->transitions = t;
+        res->cap_transitions = cap;
+    }
+    fr_transition_record *t = &res->transitions[res->n_transitions++];
+    t->step = fr__manifest_step_index(p->m, step);
+    t->attempt = attempt;
+    t->breaker = breaker;
+    t->from = fr__breaker_state_name(tr->from);
+    t->to = fr__breaker_state_name(tr->to);
+    t->reason = tr->reason;
+    t->seq = run->transition_seq++;
+    pthread_mutex_unlock(&p->mu);
+    fr__obs_breaker_transition(run, breaker, tr); /* observability */
 }
 
 static void note_agent_transition(fr_run *run, const fr_step_cfg *st, int attempt,

@@ -4,16 +4,17 @@
  * results, hung or killed plugins).  When a run is recorded, each attempt keeps its
  * effects in call order; when a trace is replayed, they are served back from it.
  *
- * Secrets: credentials read through host->secret_env and values of options declared
- * secret are remembered here and scrubbed from everything a trace writes.
- * Thread-safety: recording into one call is single-threaded; the secret registry is
- * locked. */
+ * Secrets (core/base/secret.h): credentials read through host->secret_env and values of
+ * options declared secret are remembered and scrubbed from everything a trace writes.
+ * Thread-safety: recording into one call is single-threaded. */
 #ifndef FR_CORE_EFFECTS_H
 #define FR_CORE_EFFECTS_H
 
 #include <json-c/json.h>
 
 #include <fluxroute/plugin.h>
+
+#include "base/secret.h"
 
 /* A new effect object {"kind": kind}. */
 json_object *fr__effect_new(const char *kind);
@@ -30,18 +31,5 @@ fr_status fr__status_from_json(json_object *v);
 /* The JSON recorded for an HTTP request: method, url, headers after the secret ones,
  * the number of secret headers, body.  Caller owns it. */
 json_object *fr__http_request_json(const fr_http_request *req);
-
-/* Remembers a secret value (copied; values shorter than 4 bytes are ignored). */
-void fr__secret_remember(const char *value);
-
-/* Replaces every remembered secret in `text` with "[REDACTED]".  Returns a new string
- * (caller frees) or NULL when nothing needed replacing. */
-char *fr__secret_scrub(const char *text);
-
-/* Scrubs every string (keys and values) of a JSON tree in place. */
-void fr__secret_scrub_json(json_object *o);
-
-/* Forgets all secrets (tests). */
-void fr__secret_reset(void);
 
 #endif

@@ -19,41 +19,8 @@
 #include "host/replay_source.h"
 #include "host/http_client.h"
 #include "base/json_check.h"
-#include "observe/observe.h"
+#include "host/call_observe.h"
 #include "observe/obs_impl.h"
-
-/* ---- clocks ---------------------------------------------------------------------- */
-
-int64_t fr__mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-uint64_t fr__os_random(void)
-{
-    /* splitmix64 over a per-thread state keyed from the OS; the thread's id and the clock
-     * stand in if getrandom fails. */
-    static _Thread_local uint64_t state;
-    static _Thread_local int keyed;
-    if (!keyed) {
-        if (getrandom(&state, sizeof state, 0) != (ssize_t)sizeof state)
-            state = (uint64_t)fr__mono_us() ^ ((uint64_t)(uintptr_t)&state << 16);
-        keyed = 1;
-    }
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-int64_t fr__wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- allocation ------------------------------------------------------------------ */
 
@@ -75,47 +42,6 @@ static int alloc_should_fail(void)
     return 0;
 }
 
-struct fr_arena_block {
-    fr_arena_block *next;
-    size_t used, cap;
-    max_align_t data[];
-};
-
-#define ARENA_MIN_BLOCK 4096
-
-void *fr__arena_alloc(fr_arena *a, size_t size)
-{
-    size_t align = sizeof(max_align_t);
-    size_t need = (size + align - 1) / align * align;
-    if (need < size)
-        return NULL;
-    fr_arena_block *b = a->head;
-    if (!b || b->cap - b->used < need) {
-        size_t cap = need > ARENA_MIN_BLOCK ? need : ARENA_MIN_BLOCK;
-        b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->cap = cap;
-        b->used = 0;
-        b->next = a->head;
-        a->head = b;
-    }
-    void *p = (char *)b->data + b->used;
-    b->used += need;
-    return p;
-}
-
-void fr__arena_free(fr_arena *a)
-{
-    fr_arena_block *b = a->head;
-    while (b) {
-        fr_arena_block *next = b->next;
-        free(b);
-        b = next;
-    }
-    a->head = NULL;
-}
-
 static void *host_alloc(fr_call *call, size_t size)
 {
     if (alloc_should_fail())
@@ -128,104 +54,6 @@ static void *host_alloc(fr_call *call, size_t size)
 static void host_free_mem(void *ptr)
 {
     free(ptr);
-}
-
-/* ---- cancellation and deadlines --------------------------------------------------- */
-
-fr_cancel *fr__cancel_new(void)
-{
-    fr_cancel *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0) {
-        free(c);
-        return NULL;
-    }
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&c->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    if (rc != 0 || pthread_mutex_init(&c->mu, NULL) != 0) {
-        if (rc == 0)
-            pthread_cond_destroy(&c->cv);
-        free(c);
-        return NULL;
-    }
-    c->refs = 1;
-    return c;
-}
-
-void fr__cancel_ref(fr_cancel *c)
-{
-    __atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
-}
-
-void fr__cancel_unref(fr_cancel *c)
-{
-    if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    pthread_cond_destroy(&c->cv);
-    pthread_mutex_destroy(&c->mu);
-    free(c->reason_message);
-    free(c);
-}
-
-int fr__cancel_wait_until(fr_cancel *c, int64_t until)
-{
-    struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
-    pthread_mutex_lock(&c->mu);
-    while (!c->cancelled) {
-        if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
-            break;
-    }
-    int cancelled = c->cancelled;
-    pthread_mutex_unlock(&c->mu);
-    return cancelled;
-}
-
-void fr__cancel_fire(fr_cancel *c)
-{
-    fr__cancel_fire_with(c, FR_E_CANCELLED, NULL);
-}
-
-fr_status fr__cancel_reason(const fr_cancel *c)
-{
-    return c->reason ? c->reason : FR_E_CANCELLED;
-}
-
-void fr__cancel_fire_with(fr_cancel *c, fr_status reason, const char *message)
-{
-    pthread_mutex_lock(&c->mu);
-    if (!c->cancelled) {
-        c->reason = reason;
-        c->reason_message = message ? strdup(message) : NULL;
-    }
-    c->cancelled = 1;
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
-}
-
-/* The earlier of the attempt and run deadlines, and which status passing it means. */
-static int64_t call_deadline(const fr_call *c, fr_status *why)
-{
-    int64_t att = c->attempt_deadline_mono, run = c->cancel->run_deadline_mono;
-    if (run && (!att || run <= att)) {
-        *why = FR_E_DEADLINE_EXCEEDED;
-        return run;
-    }
-    *why = FR_E_TIMEOUT;
-    return att;
-}
-
-fr_status fr__call_check(fr_call *c)
-{
-    if (__atomic_load_n(&c->cancel->cancelled, __ATOMIC_ACQUIRE))
-        return fr__cancel_reason(c->cancel);
-    fr_status why;
-    int64_t dl = call_deadline(c, &why);
-    if (dl && fr__mono_us() >= dl)
-        return why;
-    return FR_OK;
 }
 
 /* Replay: the value of a recorded effect's member, 0 when absent. */
@@ -271,19 +99,12 @@ static fr_status host_check_cancel(fr_call *call)
     return st;
 }
 
-int64_t fr__call_remaining_us(fr_call *call)
-{
-    fr_status why;
-    int64_t dl = call_deadline(call, &why);
-    return dl ? dl - fr__mono_us() : INT64_MAX;
-}
-
 static int64_t host_deadline_us(fr_call *call)
 {
     if (call->replay)
         return taken_int(call, "deadline", "value");
     fr_status why;
-    int64_t dl = call_deadline(call, &why);
+    int64_t dl = fr__call_deadline(call, &why);
     int64_t left = dl ? dl - fr__mono_us() : INT64_MAX;
     record_int(call, "deadline", "value", left);
     return left;
@@ -316,7 +137,7 @@ static fr_status sleep_real(fr_call *call, int64_t us)
         return st;
     int64_t until = fr__mono_us() + us;
     fr_status why;
-    int64_t dl = call_deadline(call, &why);
+    int64_t dl = fr__call_deadline(call, &why);
     int cut = dl && dl < until;
     if (cut)
         until = dl;
@@ -337,18 +158,10 @@ static int64_t host_clock_us(fr_call *call)
     return now;
 }
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static uint64_t host_random_u64(fr_call *call)
 {
     /* Drawn in replay too, so the stream stays in step; checked against the recording. */
-    uint64_t v = splitmix64(&call->rng);
+    uint64_t v = fr__splitmix64(&call->rng);
     char text[24];
     snprintf(text, sizeof text, "%llu", (unsigned long long)v);
     if (call->replay) {
@@ -391,29 +204,6 @@ static void host_log(fr_call *call, fr_log_level level, const char *fmt, ...)
                 call->attempt, call->inst->plugin->name, msg);
     else
         fprintf(stderr, "fluxroute: %s: plugin: %s\n", names[level], msg);
-}
-
-/* Messages set during init() (no call yet), read back by the pipeline builder. */
-static _Thread_local char *init_error;
-
-char *fr__host_take_init_error(void)
-{
-    char *e = init_error;
-    init_error = NULL;
-    return e;
-}
-
-static void host_set_error(fr_call *call, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
-    va_end(ap);
-    char **slot = call ? &call->error : &init_error;
-    free(*slot);
-    *slot = msg;
 }
 
 static void host_set_retry_after(fr_call *call, int64_t delay_us)
@@ -529,7 +319,7 @@ static fr_status replay_http(fr_call *call, const fr_http_request *req, fr_http_
         }
     }
     if (st != FR_OK && json_object_object_get_ex(e, "error", &v) && v)
-        host_set_error(call, "%s", json_object_get_string(v));
+        fr__call_set_error(call, "%s", json_object_get_string(v));
     return st;
 }
 
@@ -630,9 +420,9 @@ static fr_admission provider_admission(fr_call *call, const fr_instance *prov)
     fr_breaker_transition tr;
     int changed = 0;
     fr_admission adm = fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed);
-    if (changed)
-        fr__run_note_transition(call->run, call->step_id, call->attempt,
-                                fr__breaker_name(prov->breaker), &tr);
+    if (changed && call->note_transition)
+        call->note_transition(call->run, call->step_id, call->attempt,
+                              fr__breaker_name(prov->breaker), &tr);
     if (call->effects) {
         json_object *e = fr__effect_new("breaker");
         json_object_object_add(e, "breaker",
@@ -727,12 +517,12 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     int ordinal = call->usage ? ++call->usage->ordinal : 0;
     const fr_instance *prov = call->agent ? call->agent->provider : NULL;
     if (!prov) {
-        host_set_error(call, "agent \"%s\" has no provider: set `provider:` in the manifest",
-                       call->agent ? call->agent->id : "?");
+        fr__call_set_error(call, "agent \"%s\" has no provider: set `provider:` in the manifest",
+                           call->agent ? call->agent->id : "?");
         return FR_E_CONFIG;
     }
     if (!request || !fr__json_valid(request, request_len)) {
-        host_set_error(call, "provider request is not valid JSON");
+        fr__call_set_error(call, "provider request is not valid JSON");
         return FR_E_BAD_REQUEST;
     }
     const fr_plugin *d = prov->plugin->desc;
@@ -742,8 +532,8 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     if (prov->breaker) {
         adm = provider_admission(call, prov);
         if (adm == FR_ADMIT_REJECT) {
-            host_set_error(call, "provider \"%s\": circuit breaker %s is open", prov->id,
-                           fr__breaker_name(prov->breaker));
+            fr__call_set_error(call, "provider \"%s\": circuit breaker %s is open", prov->id,
+                               fr__breaker_name(prov->breaker));
             return FR_E_CIRCUIT_OPEN;
         }
     }
@@ -769,9 +559,9 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     call->rng = sub.rng;
     if (prov->breaker && !call->replay) {
         fr_breaker_transition tr;
-        if (fr__breaker_record(prov->breaker, adm, st, fr__mono_us(), &tr))
-            fr__run_note_transition(call->run, call->step_id, call->attempt,
-                                    fr__breaker_name(prov->breaker), &tr);
+        if (fr__breaker_record(prov->breaker, adm, st, fr__mono_us(), &tr) && call->note_transition)
+            call->note_transition(call->run, call->step_id, call->attempt,
+                                  fr__breaker_name(prov->breaker), &tr);
     }
     if (sub.retry_after_us)
         call->retry_after_us = sub.retry_after_us;
@@ -781,12 +571,12 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     if (st > 0)
         st = FR_E_BAD_RESPONSE;
     if (st != FR_OK) {
-        host_set_error(call, "provider \"%s\": %s", prov->id,
-                       sub.error ? sub.error : fr_strerror(st));
+        fr__call_set_error(call, "provider \"%s\": %s", prov->id,
+                           sub.error ? sub.error : fr_strerror(st));
     } else if (!out || !(full = add_provider_field(call, out, out_len, prov->id, &full_len))) {
         st = FR_E_BAD_RESPONSE;
-        host_set_error(call, "provider \"%s\" returned a response that is not a JSON object",
-                       prov->id);
+        fr__call_set_error(call, "provider \"%s\" returned a response that is not a JSON object",
+                           prov->id);
     }
     free(sub.error);
     fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, full, full_len); /* observability */
@@ -895,7 +685,7 @@ static const fr_host_api host_api = {
     .check_cancel = host_check_cancel,
     .attempt = host_attempt,
     .step_id = host_step_id,
-    .set_error = host_set_error,
+    .set_error = fr__call_set_error,
     .set_retry_after = host_set_retry_after,
     .stream_chunk = host_stream_chunk,
     .secret_env = host_secret_env,
@@ -909,39 +699,6 @@ const fr_host_api *fr__host_api(void)
     return &host_api;
 }
 
-/* ---- calls -------------------------------------------------------------------------- */
-
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return h;
-}
-
-void fr__call_init(fr_call *c, fr_cancel *cancel, const fr_instance *inst, const char *step_id,
-                   int attempt, int64_t attempt_deadline_mono, uint64_t seed, fr_arena *arena)
-{
-    memset(c, 0, sizeof *c);
-    c->cancel = cancel;
-    c->inst = inst;
-    c->agent = inst;
-    c->step_id = step_id;
-    c->attempt = attempt;
-    c->attempt_deadline_mono = attempt_deadline_mono;
-    /* One independent stream per (run seed, step, agent, attempt). */
-    uint64_t s = seed ^ fnv1a(step_id) ^ (fnv1a(inst->id) * 0x9e3779b97f4a7c15ULL) ^
-                 ((uint64_t)attempt * 0xd1b54a32d192ed03ULL);
-    c->rng = splitmix64(&s);
-    c->arena = arena;
-}
-
-void fr__call_done(fr_call *c)
-{
-    free(c->error);
-    c->error = NULL;
-}
-
 fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char **out,
                            size_t *out_len)
 {
@@ -950,14 +707,14 @@ fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char
     size_t res_len = 0;
     fr_status st = d->invoke(c->inst->state, c, input, input_len, &res, &res_len);
     if (st > 0) {
-        host_set_error(c, "plugin \"%s\" returned positive status %d (statuses are <= 0)", d->name,
-                       st);
+        fr__call_set_error(c, "plugin \"%s\" returned positive status %d (statuses are <= 0)",
+                           d->name, st);
         return FR_E_AGENT;
     }
     if (st != FR_OK)
         return st;
     if (!res || res_len > (size_t)INT32_MAX || !fr__json_valid(res, res_len)) {
-        host_set_error(c, "plugin \"%s\" returned output that is not valid JSON", d->name);
+        fr__call_set_error(c, "plugin \"%s\" returned output that is not valid JSON", d->name);
         return FR_E_BAD_RESPONSE;
     }
     char *copy = malloc(res_len + 1);

@@ -1,8 +1,5 @@
-/* The host API given to plugins (fr_host_api) and the per-invocation call context.
- *
- * Every plugin callback receives an fr_call.  It carries the step, attempt, deadline,
- * cancellation state, random stream and arena of one invocation.  The engine creates it
- * on the worker's stack; it is used only by the thread running the callback. */
+/* The host API given to plugins (fr_host_api): the only way plugins reach the outside
+ * world.  The per-invocation call context it works on (fr_call) is in core/host/call.h. */
 #ifndef FR_CORE_HOST_H
 #define FR_CORE_HOST_H
 
@@ -11,92 +8,8 @@
 
 #include <fluxroute/plugin.h>
 
-#include "engine/engine.h"
-
-/* Monotonic and wall clocks in microseconds. */
-int64_t fr__mono_us(void);
-int64_t fr__wall_us(void);
-/* 64 unpredictable-looking bits for identifiers and seeds: a per-thread generator keyed
- * once from the OS (getrandom), so no system call per value.  Not for secrets. */
-uint64_t fr__os_random(void);
-
-/* Per-invocation arena: plugin outputs and host answers live here until the call ends. */
-typedef struct fr_arena_block fr_arena_block;
-typedef struct fr_arena {
-    fr_arena_block *head;
-} fr_arena;
-void *fr__arena_alloc(fr_arena *a, size_t size);
-void fr__arena_free(fr_arena *a);
-
-/* Run-wide cancellation: a flag plus a condition variable that sleeping plugins wait on,
- * so cancel and deadlines wake them at once. */
-typedef struct fr_cancel {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;         /* CLOCK_MONOTONIC */
-    int cancelled;             /* set by fr__cancel_fire */
-    fr_status reason;          /* FR_E_CANCELLED, or e.g. FR_E_LEASE_LOST */
-    char *reason_message;      /* why, for the report (owned) */
-    int64_t run_deadline_mono; /* 0 = none */
-    int refs;                  /* the run, plus each abandoned (hung) call */
-    size_t max_effects;        /* recording: effects the run may record (0 = no bound) */
-    _Atomic size_t n_effects;  /* recorded so far, by all of the run's calls */
-} fr_cancel;
-/* Creates a cancellation context with one reference.  NULL on failure. */
-fr_cancel *fr__cancel_new(void);
-void fr__cancel_ref(fr_cancel *c);
-void fr__cancel_unref(fr_cancel *c);
-void fr__cancel_fire(fr_cancel *c);
-/* Cancels with another status (its class is reported) and a message (copied). */
-void fr__cancel_fire_with(fr_cancel *c, fr_status reason, const char *message);
-/* The status a cancelled context stops calls with. */
-fr_status fr__cancel_reason(const fr_cancel *c);
-/* Waits on the context until `until` (monotonic us) or cancellation.  Returns 1 when
- * cancelled. */
-int fr__cancel_wait_until(fr_cancel *c, int64_t until);
-
-/* The provider calls of one attempt, filled by host->provider_call (see
- * fr_provider_use).  Lives on the stack of the thread running the attempt; nested calls
- * (a provider's own fr_call) point to the same one. */
-typedef struct fr_call_usage {
-    fr_provider_use *calls; /* malloc'd; handed to the attempt result */
-    size_t n, cap;
-    int ordinal; /* provider calls made so far, failed ones included */
-} fr_call_usage;
-
-struct fr_call {
-    fr_cancel *cancel;
-    const fr_instance *inst;  /* the plugin instance being called */
-    const fr_instance *agent; /* the agent on whose behalf (== inst for agents) */
-    const char *step_id;
-    int attempt;
-    int64_t attempt_deadline_mono; /* 0 = none */
-    uint64_t rng;                  /* splitmix64 state */
-    fr_arena *arena;
-    char *error; /* malloc'd message from set_error */
-    int64_t retry_after_us;
-    struct fr_call *parent;                                   /* agent call, for provider calls */
-    void (*on_chunk)(void *ud, const char *text, size_t len); /* stream sink or NULL */
-    void *chunk_ud;
-    struct fr_run *run;              /* for breaker transitions; NULL outside runs */
-    struct json_object *effects;     /* recording: the attempt's effects (array), else NULL */
-    struct fr_replay_cursor *replay; /* replaying: where the recorded effects are served from */
-    int chunks;                      /* streamed chunks passed on to the run's token sink */
-    fr_call_usage *usage;            /* the attempt's provider calls, or NULL: not recorded */
-};
-
-/* Initialises a call.  `seed` is the run seed; the random stream is derived from it, the
- * step id and the attempt. */
-void fr__call_init(fr_call *c, fr_cancel *cancel, const fr_instance *inst, const char *step_id,
-                   int attempt, int64_t attempt_deadline_mono, uint64_t seed, fr_arena *arena);
-/* Frees the call's error message (not the arena). */
-void fr__call_done(fr_call *c);
-
-/* Microseconds left before the call's deadline (INT64_MAX when none), for the host's own
- * use: unlike host->deadline_us this is not an effect and is not recorded. */
-int64_t fr__call_remaining_us(fr_call *c);
-
-/* The status a call must stop with now (cancel, attempt timeout, run deadline), or FR_OK. */
-fr_status fr__call_check(fr_call *c);
+#include "host/call.h"
+#include "host/host_lease.h"
 
 /* The host API table handed to every plugin.  Static; thread-safe. */
 const fr_host_api *fr__host_api(void);
@@ -114,10 +27,6 @@ fr_status fr__http_sized(const fr_host_api *api, fr_call *call, const fr_http_re
 fr_status fr__invoke_agent(fr_call *c, const char *input, size_t input_len, char **out,
                            size_t *out_len);
 
-/* The message a plugin gave with set_error(NULL, ...) during init() on this thread, or
- * NULL.  Caller frees. */
-char *fr__host_take_init_error(void);
-
 /* Replay mode, for the calling thread (set it around building a replay pipeline):
  * secret_env answers a placeholder for unset variables, so providers start without their
  * keys (nothing reaches the network during a replay). */
@@ -125,11 +34,6 @@ void fr__host_set_replay_mode(int on);
 
 /* Plugin log threshold from LOG_LEVEL (error|warn|info|debug; default warn). */
 void fr__log_init_from_env(void);
-
-/* Breakers: provider calls report transitions to the run (implemented in sched.c). */
-struct fr_breaker_transition;
-void fr__run_note_transition(struct fr_run *run, const char *step, int attempt, const char *breaker,
-                             const struct fr_breaker_transition *tr);
 
 /* Test hook: make the Nth host allocation from now fail (0 = never). */
 void fr__alloc_fail_after(long n);

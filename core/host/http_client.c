@@ -9,9 +9,9 @@
 #include <curl/curl.h>
 
 #include "base/bytebuf.h"
-#include "host/host.h"
+#include "host/call.h"
 #include "host/http_client.h"
-#include "observe/observe.h"
+#include "host/call_observe.h"
 
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -152,10 +152,9 @@ static int has_header(const fr_http_request *req, const char *name)
 
 fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_response *resp)
 {
-    const fr_host_api *host = fr__host_api();
     if (!req || !req->url || !req->method || !resp ||
         req->struct_size < offsetof(fr_http_request, timeout_us) + sizeof req->timeout_us) {
-        host->set_error(call, "http: invalid request");
+        fr__call_set_error(call, "http: invalid request");
         return FR_E_INVALID;
     }
     fr_status st = fr__call_check(call);
@@ -233,19 +232,19 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     } else if (rc == CURLE_WRITE_ERROR && sink.stopped != FR_OK) {
         st = sink.stopped;
         if (!call->error)
-            host->set_error(call, "http %s %s: the body callback stopped the transfer (%s)",
-                            req->method, req->url, fr_strerror(st));
+            fr__call_set_error(call, "http %s %s: the body callback stopped the transfer (%s)",
+                               req->method, req->url, fr_strerror(st));
     } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
         st = fr__call_check(call);
         if (st == FR_OK)
             st = FR_E_CANCELLED;
-        host->set_error(call, "http %s %s: %s", req->method, req->url, fr_strerror(st));
+        fr__call_set_error(call, "http %s %s: %s", req->method, req->url, fr_strerror(st));
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         st = fr__call_check(call) != FR_OK ? fr__call_check(call) : FR_E_TIMEOUT;
-        host->set_error(call, "http %s %s: timed out", req->method, req->url);
+        fr__call_set_error(call, "http %s %s: timed out", req->method, req->url);
     } else {
         st = body->oom || hdrs.oom ? FR_E_NOMEM : FR_E_NETWORK;
-        host->set_error(call, "http %s %s: %s", req->method, req->url, curl_easy_strerror(rc));
+        fr__call_set_error(call, "http %s %s: %s", req->method, req->url, curl_easy_strerror(rc));
     }
     /* A streaming caller also learns what arrived before a failure (and it is recorded). */
     if (st == FR_OK || (sink.on_body && st != FR_E_NOMEM)) {

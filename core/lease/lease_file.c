@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host/host.h"
+#include "base/clock.h"
 #include "lease/lease.h"
 
 #define RECORD_SIZE 256

@@ -1,11 +1,12 @@
 /* The memory lease backend: one table for the whole process, so every run of a `serve`
  * or `bench` process (and every plugin) excludes the others.  Entries are never removed:
  * a key's fencing counter must keep growing for the process's whole life. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/host.h"
+#include "base/clock.h"
 #include "lease/lease.h"
 
 typedef struct mem_entry {

@@ -18,7 +18,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "host/host.h"
+#include "base/clock.h"
 #include "lease/lease.h"
 
 #define CONNECT_TIMEOUT_US 500000

@@ -30,7 +30,7 @@
 
 #include "base/bytebuf.h"
 #include "observe/obs_impl.h"
-#include "trace/trace.h"
+#include "base/sha256.h"
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -77,7 +77,10 @@ static pthread_cond_t space_cv = PTHREAD_COND_INITIALIZER;
 static fr_bytebuf out;
 #define WRITE_CHUNK ((size_t)256 << 10)
 
-void fr__audit_init(void)
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* Reads AUDIT_LOG_PATH and AUDIT_FSYNC, and has the log shut down at exit. */
+static void init_from_env(void)
 {
     const char *p = getenv("AUDIT_LOG_PATH");
     while (p && (*p == ' ' || *p == '\t'))
@@ -91,6 +94,12 @@ void fr__audit_init(void)
         mode = FSYNC_OFF;
     else if (f && *f && strcasecmp(f, "line") != 0)
         fprintf(stderr, "fluxroute: AUDIT_FSYNC=\"%s\" is not line, batch or off; using line\n", f);
+    atexit(fr__audit_shutdown);
+}
+
+void fr__audit_init(void)
+{
+    pthread_once(&init_once, init_from_env);
 }
 
 /* ---- the background fsync of AUDIT_FSYNC=batch ---------------------------------------- */
@@ -531,7 +540,7 @@ static size_t write_queued(const fr_bytebuf *batch)
 
 int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size_t errlen)
 {
-    fr__obs_init();
+    fr__audit_init();
     const char *text;
     size_t text_len;
     json_object *o = line_prefix(ev, &text, &text_len);
@@ -588,9 +597,15 @@ done:
     return rc;
 }
 
+int fr__audit_enabled(void)
+{
+    fr__audit_init();
+    return env_path != NULL;
+}
+
 int fr__audit_log(const fr_audit_event *ev)
 {
-    fr__obs_init();
+    fr__audit_init();
     if (!env_path)
         return 0;
     char err[512];
@@ -599,44 +614,4 @@ int fr__audit_log(const fr_audit_event *ev)
         return -1;
     }
     return 0;
-}
-
-static const char *cli_lease_key;
-static uint64_t cli_fencing_token;
-
-void fr__audit_cli_lease(const char *key, uint64_t fencing_token)
-{
-    cli_lease_key = key;
-    cli_fencing_token = fencing_token;
-}
-
-void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
-                   const char *run_id, const char *decision, const char *result, const char *error)
-{
-    static int written;
-    fr__obs_init();
-    if (!env_path || __atomic_exchange_n(&written, 1, __ATOMIC_ACQ_REL))
-        return;
-    fr_role role;
-    const char *role_name =
-        fr__role_from_env(&role) == 0 ? fr__role_name(role) : getenv("REQUEST_ROLE");
-    const char *user = getenv("USER");
-    char sha[65];
-    if (m && m->text)
-        fr__sha256_hex(m->text, m->text_len, sha);
-    fr_audit_event ev = {
-        .actor = user && *user ? user : "cli",
-        .role = role_name,
-        .namespace_ = m ? m->namespace_ : NULL,
-        .action = fr__action_name(action),
-        .manifest = m && m->path ? m->path : manifest_path,
-        .manifest_sha256 = m && m->text ? sha : NULL,
-        .run_id = run_id && *run_id ? run_id : NULL,
-        .decision = decision,
-        .result = result,
-        .error = error,
-        .lease_key = cli_lease_key,
-        .fencing_token = cli_fencing_token,
-    };
-    fr__audit_log(&ev);
 }

@@ -7,12 +7,17 @@
 
 #include <json-c/json.h>
 
+#include <fluxroute/plugin.h> /* FR_LOG_* */
+#include <fluxroute/status.h>
+
 #include "observe/observe.h"
 
-/* ---- configuration (observe.c) -------------------------------------------------------- */
+/* ---- set-up (observe.c) --------------------------------------------------------------- */
 
 /* Reads the environment once (thread-safe) and starts what it enables. */
 void fr__obs_init(void);
+
+/* ---- helpers (obs_util.c): below the sinks and the hooks, they call none of them ----- */
 
 /* 1 when the variable is set to 1, true, yes or on (case-insensitive, trimmed). */
 int fr__obs_env_truthy(const char *name);
@@ -77,6 +82,54 @@ void fr__metric_observe_us(fr_metric_series *s, int64_t us);
 /* Shorthand for rare events: resolve and add. */
 void fr__metric_count(fr_metric_id id, const char *const *labels, uint64_t n);
 
+/* ---- per-run state shared by the hooks (observe.c) ------------------------------------ */
+
+/* Metric series of one agent, resolved once per run. */
+typedef struct fr_obs_agent_cache {
+    fr_metric_series *attempts[FR_CLASS_COUNT_]; /* by class; NONE = succeeded */
+    fr_metric_series *retries;
+    fr_metric_series *steps[2]; /* step duration: succeeded, failed */
+} fr_obs_agent_cache;
+
+/* A run's observability state (the engine keeps it with the run; its calls point to it). */
+struct fr_obs_run {
+    const char *ns;
+    int traced;
+    uint8_t trace_id[16];
+    uint64_t seed;        /* span ids derive from it */
+    uint64_t parent_span; /* from an incoming traceparent, or 0 */
+    size_t n_agents;
+    fr_obs_agent_cache agents[];
+};
+
+/* What provider calls told during the attempt running on this thread (for its log line),
+ * and the provider span in progress (for traceparent). */
+typedef struct fr_obs_thread {
+    uint64_t provider_span;
+    int has_call;
+    fr_obs_usage usage;
+} fr_obs_thread;
+extern _Thread_local fr_obs_thread fr__obs_tl;
+
+/* Span ids, derived from the run's seed (never zero). */
+uint64_t fr__obs_run_span(const struct fr_obs_run *o);
+uint64_t fr__obs_step_span(const struct fr_obs_run *o, const char *step);
+uint64_t fr__obs_attempt_span(const struct fr_obs_run *o, const char *step, const char *agent,
+                              int attempt);
+
+/* "00-<32 hex trace>-<16 hex span>-<2 hex flags>" (lower case, non-zero ids) into trace and
+ * *span: 0, or -1 when tp is NULL or not one. */
+int fr__obs_traceparent_parse(const char *tp, uint8_t trace[16], uint64_t *span);
+/* The traceparent of a span: "00-<trace>-<span>-01" (55 chars + NUL). */
+void fr__obs_traceparent_format(const uint8_t trace[16], uint64_t span, char out[56]);
+/* n bytes as 2n lower-case hex digits (+ NUL). */
+void fr__obs_hex_id(const uint8_t *b, size_t n, char *out);
+
+/* The series in *slot, resolved with fr__metric_series on first use (racing threads
+ * resolve the same pointer: the registry returns one series per label set). */
+fr_metric_series *fr__obs_cached(fr_metric_series **slot, fr_metric_id id,
+                                 const char *const *labels);
+
 /* ---- invocation log (logging.c) ------------------------------------------------------ */
 
 /* 1 when lines at `level` (FR_LOG_*) are written. */
@@ -109,7 +162,11 @@ void fr__span_submit(fr_span *s);
 
 /* ---- audit (audit.c) ------------------------------------------------------------------ */
 
+/* Reads the audit configuration once (thread-safe; the audit functions call it) and
+ * registers fr__audit_shutdown with atexit. */
 void fr__audit_init(void);
+/* Writes and syncs what is queued and stops the audit threads.  Idempotent; a line
+ * appended later is written by its own thread. */
 void fr__audit_shutdown(void);
 
 #endif

@@ -1,14 +1,18 @@
-/* Observability: the hooks the engine calls at a few single points, and the functions
- * `serve` and the CLI use (metrics exposition, audit log, shutdown).
+/* Observability: the sinks, and the functions `serve` and the CLI use (metrics
+ * exposition, audit log, shutdown).  The hooks that translate a run or a call into sink
+ * calls are the engine's (core/engine/run_observe.h) and the host's
+ * (core/host/call_observe.h): this layer knows neither runs nor calls.
  *
  *   invocation log   core/observe/logging.c   one JSON line per attempt (LOG_PATH, LOG_LEVEL)
  *   audit log        core/observe/audit.c     hash-chained JSONL (AUDIT_LOG_PATH, AUDIT_FSYNC)
  *   metrics          core/observe/metrics.c   registry + Prometheus text (METRICS_*)
  *   OpenTelemetry    core/observe/otel.c      spans over OTLP/HTTP JSON (TRACE_ENABLED,
- * TRACE_ENDPOINT) dispatch         core/observe/observe.c   the hooks below fan out to the four
+ *                                             TRACE_ENDPOINT)
+ *   set-up           core/observe/observe.c   configuration, shutdown, per-run state
+ *   helpers          core/observe/obs_util.c  env truthiness, timestamps, scrubbing
  *
  * Configuration is read from the environment once, on first use (a run, an audit line,
- * a render).  Every hook is thread-safe and cheap when its outputs are off: metrics are
+ * a render).  Every function is thread-safe and cheap when its outputs are off: metrics are
  * always counted (atomic adds on series resolved once per agent and run), log lines and
  * spans are built only when enabled.  Strings that come from plugins or providers pass
  * through fr__secret_scrub before they reach a log line, an audit line or a span. */
@@ -18,52 +22,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-
-#include "engine/engine.h"
-#include "manifest/rbac.h"
-
-struct fr_run;
-struct fr_breaker_transition;
-
-/* ---- engine hooks (one call each, at the marked points) ----------------------------- */
-
-/* Start of a run (sched.c fr__pipeline_run, after run id and options are set).  Returns
- * the run's observability state (owned by the run; freed by fr__obs_run_end), or NULL
- * on OOM (every other hook accepts a run whose obs is NULL). */
-struct fr_obs_run *fr__obs_run_begin(struct fr_run *run);
-
-/* End of a run (sched.c fr__pipeline_run, once its status is known): run metric, log
- * line, run span.  Frees run->obs. */
-void fr__obs_run_end(struct fr_run *run);
-
-/* End of an attempt, once its record is complete (step.c fr__step_drive): normal
- * attempts, circuit_open rejections, attempts the watchdog declared hung, replayed
- * abandoned attempts.  `agent` is the agent's manifest index. */
-void fr__obs_attempt_end(struct fr_run *run, int step, int agent);
-
-/* End of a step (sched.c settle; pool lock held: metrics and span only). */
-void fr__obs_step_end(struct fr_run *run, int step);
-
-/* A breaker changed state (sched.c fr__run_note_transition). */
-void fr__obs_breaker_transition(struct fr_run *run, const char *breaker,
-                                const struct fr_breaker_transition *tr);
-
-/* A provider call (host.c host_provider_call): begin returns a token that end takes. */
-typedef struct fr_obs_provider_token {
-    int64_t t0_us;         /* monotonic */
-    uint64_t span_id;      /* 0 when the run is not traced */
-    uint64_t prev_span_id; /* the thread's previous provider span (nesting) */
-} fr_obs_provider_token;
-fr_obs_provider_token fr__obs_provider_begin(fr_call *call);
-/* `response` is the provider's JSON answer (model, usage) or NULL on failure. */
-void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const char *provider_id,
-                          const char *system, fr_status st, const char *response,
-                          size_t response_len);
-
-/* W3C traceparent for an outgoing HTTP request made during `call`, when its run is
- * traced: writes "00-<trace>-<span>-01" (55 chars + NUL) into out and returns 1; 0
- * otherwise.  The parent span is the current provider call, else the attempt. */
-int fr__obs_traceparent(fr_call *call, char out[56]);
 
 /* ---- metrics (for `serve`) ------------------------------------------------------------ */
 
@@ -126,21 +84,11 @@ int fr__audit_log(const fr_audit_event *ev);
 /* The same to an explicit file; err receives the reason on -1. */
 int fr__audit_append(const char *path, const fr_audit_event *ev, char *err, size_t errlen);
 
-/* CLI: one audit line per command invocation (the first call wins, so a denial written
- * by fr__cli_authorize is not followed by a second line).  `m` may be NULL. */
-/* The CLI's lease for the run being audited (key borrowed until the next call). */
-void fr__audit_cli_lease(const char *key, uint64_t fencing_token);
-void fr__audit_cli(fr_action action, const char *manifest_path, const fr_manifest *m,
-                   const char *run_id, const char *decision, const char *result, const char *error);
+/* 1 when AUDIT_LOG_PATH is set (the configuration is read on first use). */
+int fr__audit_enabled(void);
 
 /* Flushes pending spans (bounded wait) and audit fsyncs, stops background threads.
  * Registered with atexit on first use; `serve` may call it earlier.  Idempotent. */
 void fr__obs_shutdown(void);
-
-/* ---- commands ------------------------------------------------------------------------- */
-
-struct cli_command;
-int fr__cmd_audit_verify(const struct cli_command *cmd, int argc, char **argv);
-int fr__cmd_audit_export(const struct cli_command *cmd, int argc, char **argv);
 
 #endif

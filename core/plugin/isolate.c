@@ -22,13 +22,13 @@
 
 #include <json-c/json.h>
 
+#include "base/str.h"
 #include "host/effects.h"
 #include "plugin/isolate.h"
 #include "plugin/isolate_wire.h"
 #include "base/json_check.h"
 #include "plugin/loader.h"
 #include "manifest/options.h"
-#include "engine/pipeline.h"
 #include "base/yaml_tree.h"
 
 extern char **environ;

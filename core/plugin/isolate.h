@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "engine/engine.h"
+#include "host/instance.h"
 #include "host/host.h"
 
 /* Runs one attempt of `call->inst` in a helper.  Same contract as fr__invoke_agent. */

@@ -17,14 +17,7 @@
 
 #include <fluxroute/plugin.h>
 
-typedef struct fr_loaded_plugin {
-    char *name;   /* descriptor name == file name without .so */
-    char *path;   /* path the file was loaded from */
-    char *origin; /* which search entry found it ("--plugin-dir", ...) */
-    const fr_plugin *desc;
-    void *handle;    /* dlopen handle */
-    char sha256[65]; /* hex digest of the file */
-} fr_loaded_plugin;
+#include "host/instance.h" /* fr_loaded_plugin */
 
 /* One entry of `plugins list`: a file found along the path. */
 typedef struct fr_plugin_listing {

@@ -5,7 +5,7 @@
 
 #include <pthread.h>
 
-#include "engine/pipeline.h"
+#include "base/str.h"
 #include "plugin/quarantine.h"
 
 typedef struct quarantined {

@@ -20,7 +20,7 @@
 #include "cli/cli.h"
 #include "controlplane/cp_client.h"
 #include "observe/observe.h"
-#include "trace/trace.h"
+#include "base/sha256.h"
 #include "base/duration.h"
 #include "host/host.h"
 #include "http/http_body.h"

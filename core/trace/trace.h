@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "base/sha256.h" /* fr__sha256_hex, which used to be declared here */
 #include "engine/engine.h"
 
 #define FR_TRACE_FORMAT  "fluxroute-trace"
@@ -27,8 +28,5 @@ json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t err
 
 /* Reads and parses a trace file; messages start with the path. */
 json_object *fr__trace_load(const char *path, char *err, size_t errlen);
-
-/* sha256 of `len` bytes as 64 hex digits into out[65]. */
-void fr__sha256_hex(const void *data, size_t len, char out[65]);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "fr_test.h"
 #include "serve/serve_usage.h"
-#include "trace/trace.h"
+#include "base/sha256.h"
 
 static int is_hex64(const char *k)
 {

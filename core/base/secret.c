@@ -1,0 +1,114 @@
+/* The secret registry (core/base/secret.h). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/secret.h"
+
+static pthread_mutex_t secrets_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **secrets;
+static size_t n_secrets, cap_secrets;
+
+void fr__secret_remember(const char *value)
+{
+    if (!value || strlen(value) < 4)
+        return;
+    pthread_mutex_lock(&secrets_mu);
+    for (size_t i = 0; i < n_secrets; i++)
+        if (strcmp(secrets[i], value) == 0) {
+            pthread_mutex_unlock(&secrets_mu);
+            return;
+        }
+    if (n_secrets == cap_secrets) {
+        size_t cap = cap_secrets ? cap_secrets * 2 : 8;
+        char **s = realloc(secrets, cap * sizeof *s);
+        if (!s) {
+            pthread_mutex_unlock(&secrets_mu);
+            return;
+        }
+        secrets = s;
+        cap_secrets = cap;
+    }
+    char *copy = strdup(value);
+    if (copy)
+        secrets[n_secrets++] = copy;
+    pthread_mutex_unlock(&secrets_mu);
+}
+
+void fr__secret_reset(void)
+{
+    pthread_mutex_lock(&secrets_mu);
+    for (size_t i = 0; i < n_secrets; i++)
+        free(secrets[i]);
+    free(secrets);
+    secrets = NULL;
+    n_secrets = cap_secrets = 0;
+    pthread_mutex_unlock(&secrets_mu);
+}
+
+static const char redacted[] = "[REDACTED]";
+
+char *fr__secret_scrub(const char *text)
+{
+    pthread_mutex_lock(&secrets_mu);
+    char *out = NULL;
+    for (size_t i = 0; i < n_secrets; i++) {
+        const char *src = out ? out : text;
+        if (!strstr(src, secrets[i]))
+            continue;
+        size_t sl = strlen(secrets[i]), n = 0;
+        for (const char *p = src; (p = strstr(p, secrets[i])) != NULL; p += sl)
+            n++;
+        size_t len = strlen(src) - n * sl + n * (sizeof redacted - 1);
+        char *buf = malloc(len + 1), *w = buf;
+        if (!buf)
+            continue;
+        for (const char *p = src, *hit; (hit = strstr(p, secrets[i])) != NULL || *p;) {
+            if (!hit) {
+                size_t rest = strlen(p);
+                memcpy(w, p, rest);
+                w += rest;
+                break;
+            }
+            memcpy(w, p, (size_t)(hit - p));
+            w += hit - p;
+            memcpy(w, redacted, sizeof redacted - 1);
+            w += sizeof redacted - 1;
+            p = hit + sl;
+        }
+        *w = '\0';
+        free(out);
+        out = buf;
+    }
+    pthread_mutex_unlock(&secrets_mu);
+    return out;
+}
+
+void fr__secret_scrub_json(json_object *o)
+{
+    if (!o || n_secrets == 0)
+        return;
+    switch (json_object_get_type(o)) {
+    case json_type_string: {
+        char *s = fr__secret_scrub(json_object_get_string(o));
+        if (s) {
+            json_object_set_string(o, s);
+            free(s);
+        }
+        break;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            fr__secret_scrub_json(json_object_array_get_idx(o, i));
+        break;
+    case json_type_object: {
+        json_object_object_foreach(o, key, val)
+        {
+            (void)key; /* keys are field names chosen by FluxRoute or plugins' JSON */
+            fr__secret_scrub_json(val);
+        }
+        break;
+    }
+    default: break;
+    }
+}

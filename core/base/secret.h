@@ -1,0 +1,22 @@
+/* Secrets: credentials plugins read (host->secret_env) and values of options declared
+ * secret are remembered here, process-wide, and scrubbed from everything FluxRoute
+ * writes: traces, log lines, audit lines, spans.  Thread-safe (one lock). */
+#ifndef FR_CORE_SECRET_H
+#define FR_CORE_SECRET_H
+
+#include <json-c/json.h>
+
+/* Remembers a secret value (copied; values shorter than 4 bytes are ignored). */
+void fr__secret_remember(const char *value);
+
+/* Replaces every remembered secret in `text` with "[REDACTED]".  Returns a new string
+ * (caller frees) or NULL when nothing needed replacing. */
+char *fr__secret_scrub(const char *text);
+
+/* Scrubs every string (keys and values) of a JSON tree in place. */
+void fr__secret_scrub_json(json_object *o);
+
+/* Forgets all secrets (tests). */
+void fr__secret_reset(void);
+
+#endif
