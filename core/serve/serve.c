@@ -116,49 +116,6 @@ static void defer_complete(fr_deferred *d, fr_reply *reply)
     MHD_resume_connection(rq->conn); /* MHD calls on_request again, which sends it */
 }
 
-/* ---- replies -------------------------------------------------------------------------------- */
-
-void fr__reply_json(fr_reply *out, int status, json_object *o)
-{
-    const char *text =
-        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    out->status = status;
-    out->body = text ? strdup(text) : NULL;
-    out->body_len = out->body ? strlen(out->body) : 0;
-    json_object_put(o);
-}
-
-/* The error body with a formatted message; *error gets the inner object. */
-static json_object *error_body_v(const char *code, json_object **error, const char *fmt, va_list ap)
-{
-    char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    return fr__http_error_body(code, msg, error);
-}
-
-void fr__reply_error(fr_reply *out, int status, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    json_object *o = error_body_v(code, NULL, fmt, ap);
-    va_end(ap);
-    free(out->body);
-    fr__reply_json(out, status, o);
-}
-
-void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    json_object *e, *o = error_body_v("limit_exceeded", &e, fmt, ap);
-    va_end(ap);
-    json_object_object_add(e, "limit", json_object_new_string(fr__limit_name(id)));
-    json_object_object_add(e, "max", json_object_new_int64(fr__limit_max(l, id)));
-    free(out->body);
-    fr__reply_json(out, 400, o);
-    out->limit = fr__limit_name(id);
-}
-
 static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, request *rq, fr_reply *rp)
 {
     struct MHD_Response *resp = rp->stream;

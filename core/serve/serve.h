@@ -14,6 +14,7 @@
 
 #include "engine/engine.h"
 #include "manifest/rbac.h"
+#include "http/http.h"
 #include "serve/serve_limits.h"
 
 /* Who is calling. */
@@ -72,22 +73,6 @@ typedef struct fr_runs_config {
     int enable_chaos; /* --enable-chaos: the chaos test plugin may be used */
 } fr_runs_config;
 
-/* An HTTP answer produced by a handler. */
-typedef struct fr_reply {
-    int status;
-    char *body; /* owned; JSON unless content_type says otherwise */
-    size_t body_len;
-    const char *content_type;    /* static; NULL = application/json */
-    int retry_after;             /* seconds, for 429; 0 = none */
-    const char *allow;           /* static; for 405: the methods the resource takes */
-    const char *challenge;       /* static; for 401: the WWW-Authenticate challenge */
-    char location[64];           /* for 202: the Location of what was started, or "" */
-    int64_t plugin_us;           /* time spent inside plugins (for the overhead header) */
-    struct MHD_Response *stream; /* a streaming response (SSE), instead of body */
-    const char *route;           /* route pattern for metrics ("/v1/runs/{id}") */
-    int deferred;                /* the reply comes later through fr_deferred */
-    const char *limit;           /* static; the limit a limit_exceeded reply names */
-} fr_reply;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);
 void fr__runs_free(fr_runs *r);
@@ -174,17 +159,7 @@ int fr__containment_parse(fr_containment *c, const char *max_helpers, const char
 /* Starts a timer that ends the process (status 0) after `us`, whatever it is doing. */
 void fr__exit_after(int64_t us);
 
-/* ---- serve.c helpers used by the handlers ---- */
-
-/* Fills `out` with {"error": {"code": code, "message": ...}} and the status. */
-void fr__reply_error(fr_reply *out, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Fills `out` with 400 {"error": {"code": "limit_exceeded", "limit": NAME, "max": MAX,
- * "message": ...}} for limit `id` (its name and its fr__limit_max value). */
-void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Fills `out` with a JSON body (takes the object). */
-void fr__reply_json(fr_reply *out, int status, json_object *o);
+/* ---- serve.c ---- */
 
 /* Parses a request body as serve's routes do: exactly one JSON object (nested at most 64
  * deep).  Returns it (caller releases with json_object_put), or NULL with `out` filled

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "http/metrics_endpoint.h"
 #include "observe/observe.h"
 #include "serve/serve.h"
 
