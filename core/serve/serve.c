@@ -23,6 +23,7 @@
 #include "trace/trace.h"
 #include "base/duration.h"
 #include "host/host.h"
+#include "http/http.h"
 #include "http/http_body.h"
 #include "plugin/isolate.h"
 #include "base/json_parse.h"
@@ -118,31 +119,9 @@ static void defer_complete(fr_deferred *d, fr_reply *reply)
 
 static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, request *rq, fr_reply *rp)
 {
-    struct MHD_Response *resp = rp->stream;
-    if (!resp)
-        resp = MHD_create_response_from_buffer(rp->body_len, rp->body ? rp->body : (char *)"",
-                                               rp->body ? MHD_RESPMEM_MUST_FREE
-                                                        : MHD_RESPMEM_PERSISTENT);
-    else
-        free(rp->body);
-    rp->body = NULL;
+    struct MHD_Response *resp = fr__http_response(rp);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type",
-                            rp->content_type ? rp->content_type : "application/json");
-    if (rp->stream)
-        MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    if (rp->allow)
-        MHD_add_response_header(resp, "Allow", rp->allow);
-    if (rp->challenge)
-        MHD_add_response_header(resp, "WWW-Authenticate", rp->challenge);
-    if (rp->location[0])
-        MHD_add_response_header(resp, "Location", rp->location);
-    if (rp->retry_after) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", rp->retry_after);
-        MHD_add_response_header(resp, "Retry-After", ra);
-    }
     /* Time spent in FluxRoute itself: the request's time minus plugin and provider time. */
     int64_t overhead = fr__mono_us() - rq->t0 - rp->plugin_us;
     char oh[24];
@@ -160,9 +139,9 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
 static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr_reply *out)
 {
     char cn[256] = "";
-    int have_cert = s->tls && fr__auth_verify_client_cert(c, cn, sizeof cn) == 0;
+    int have_cert = s->tls && fr__http_client_cert(c, cn, sizeof cn) == 0;
     if (s->require_client_cert && !have_cert) {
-        fr__reply_error(out, 401, "client_cert_required",
+        fr__reply_error(out, FR_HE_CLIENT_CERT_REQUIRED,
                         "a client certificate signed by the server's CA is required");
         return -1;
     }
@@ -182,7 +161,7 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
             snprintf(who->namespace_, sizeof who->namespace_, "%s", id.namespace_);
             rc = 0;
         } else if (st != FR_OK && st != FR_E_NOT_FOUND) {
-            fr__reply_error(out, 503, "controlplane_unavailable",
+            fr__reply_error(out, FR_HE_CONTROLPLANE_UNAVAILABLE,
                             "cannot check the key: the control plane is unreachable");
             out->retry_after = 5;
             return -1;
@@ -218,14 +197,14 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
         out->challenge = authz ? "Bearer realm=\"fluxroute\", error=\"invalid_token\""
                                : "Bearer realm=\"fluxroute\"";
         if (authz && newline_digest)
-            fr__reply_error(out, 401, "unauthorized",
+            fr__reply_error(out, FR_HE_UNAUTHORIZED,
                             "unknown API key: the keys file holds the sha256 of this key "
                             "followed by a newline (as `echo KEY | sha256sum` makes it); store "
                             "the digest of the key alone: printf %%s KEY | sha256sum");
         else if (authz)
-            fr__reply_error(out, 401, "unauthorized", "unknown API key");
+            fr__reply_error(out, FR_HE_UNAUTHORIZED, "unknown API key");
         else
-            fr__reply_error(out, 401, "unauthorized",
+            fr__reply_error(out, FR_HE_UNAUTHORIZED,
                             have_cert ? "client certificate \"%s\" is not a known identity"
                                       : "missing credentials: send Authorization: Bearer KEY%s",
                             cn);
@@ -240,19 +219,19 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
 json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out)
 {
     if (len == 0) {
-        fr__reply_error(out, 400, "bad_request", "the request needs a JSON body");
+        fr__reply_error(out, FR_HE_BAD_REQUEST, "the request needs a JSON body");
         return NULL;
     }
     size_t at;
     const char *why;
     json_object *o;
     if (fr__json_parse_whole(data, len, 64, &o, &at, &why) != 0) {
-        fr__reply_error(out, 400, "malformed_json", "malformed JSON at byte %zu: %s", at, why);
+        fr__reply_error(out, FR_HE_MALFORMED_JSON, "malformed JSON at byte %zu: %s", at, why);
         return NULL;
     }
     if (!json_object_is_type(o, json_type_object)) {
         json_object_put(o);
-        fr__reply_error(out, 400, "bad_request", "the body must be a JSON object");
+        fr__reply_error(out, FR_HE_BAD_REQUEST, "the body must be a JSON object");
         return NULL;
     }
     return o;
@@ -282,7 +261,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         return;
     }
     if (rq->body.too_big) {
-        fr__reply_error(out, 413, "payload_too_large", "the request body exceeds %zu bytes",
+        fr__reply_error(out, FR_HE_PAYLOAD_TOO_LARGE, "the request body exceeds %zu bytes",
                         s->max_body);
         return;
     }
@@ -303,7 +282,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         out->route = "/v1/runs";
         if (!get) {
             out->allow = "GET";
-            fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here; use GET",
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
                             method);
             return;
         }
@@ -322,7 +301,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         const char *slash = strchr(rest, '/');
         size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
         if (n == 0 || n >= sizeof id) {
-            fr__reply_error(out, 404, "not_found", "no such resource");
+            fr__reply_error(out, FR_HE_NOT_FOUND, "no such resource");
             return;
         }
         memcpy(id, rest, n);
@@ -330,14 +309,14 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         int trace = slash && strcmp(slash, "/trace") == 0;
         out->route = trace ? "/v1/runs/{id}/trace" : "/v1/runs/{id}";
         if (slash && !trace) {
-            fr__reply_error(out, 404, "not_found", "no such resource");
+            fr__reply_error(out, FR_HE_NOT_FOUND, "no such resource");
         } else if (get) {
             fr__runs_handle_get(s->runs, &who, id, trace, out);
         } else if (strcmp(method, "DELETE") == 0 && !trace) {
             fr__runs_handle_cancel(s->runs, &who, id, out);
         } else {
             out->allow = trace ? "GET" : "GET, DELETE";
-            fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here; use %s",
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s",
                             method, out->allow);
         }
         return;
@@ -346,12 +325,12 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     int replay = is(url, "/v1/replay", "/replay");
     out->route = run ? "/v1/run" : validate ? "/v1/validate" : replay ? "/v1/replay" : "other";
     if (!run && !validate && !replay) {
-        fr__reply_error(out, 404, "not_found", "no route %s %s", method, url);
+        fr__reply_error(out, FR_HE_NOT_FOUND, "no route %s %s", method, url);
         return;
     }
     if (!post) {
         out->allow = "POST";
-        fr__reply_error(out, 405, "method_not_allowed", "use POST for %s", url);
+        fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "use POST for %s", url);
         return;
     }
     json_object *body = fr__serve_parse_body(rq->body.buf.data, rq->body.buf.len, out);
@@ -385,18 +364,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->defer.conn = c;
         rq->defer.suspend = defer_suspend;
         rq->defer.complete = defer_complete;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->max_body)
-            rq->body.too_big = 1;
+        rq->body.too_big = fr__http_body_announced_over(c, s->max_body);
         *con_cls = rq;
         return MHD_YES;
     }
-    if (*upload_size) {
-        if (fr__http_body_append(&rq->body, upload, *upload_size, s->max_body) != 0)
-            return MHD_NO;
-        *upload_size = 0;
-        return MHD_YES;
-    }
+    int more = fr__http_body_collect(&rq->body, upload, upload_size, s->max_body);
+    if (more)
+        return more > 0 ? MHD_YES : MHD_NO;
     if (atomic_load(&rq->ready)) { /* back from a deferred run */
         atomic_store(&rq->ready, 0);
         return send_reply(s, c, rq, &rq->later);
@@ -406,7 +380,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (rp.deferred)
         return MHD_YES; /* suspended; defer_complete resumes it */
     if (!rp.status && !rp.stream)
-        fr__reply_error(&rp, 500, "internal", "no answer");
+        fr__reply_error(&rp, FR_HE_INTERNAL, "no answer");
     return send_reply(s, c, rq, &rp);
 }
 
@@ -436,33 +410,6 @@ static char *slurp(const char *path, const char *what)
     return buf;
 }
 
-static int parse_addr(const char *addr, struct sockaddr_in *sa)
-{
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return -1;
-    char host[256];
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof host)
-        return -1;
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535 || colon[1] == '\0')
-        return -1;
-    sa->sin_port = htons((uint16_t)port);
-    if (hl == 0 || strcmp(host, "0.0.0.0") == 0) {
-        sa->sin_addr.s_addr = htonl(INADDR_ANY);
-        return 0;
-    }
-    if (strcmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
-    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
 static const char serve_usage[] =
     "usage: fluxroute serve [--addr HOST:PORT] --manifest-dir DIR --keys FILE\n"
     "                       [--providers FILE] [--plugin-dir DIR]... [--threads N]\n"
@@ -481,7 +428,7 @@ static const char serve_usage[] =
     "is\n"
     "the first line printed (then `metrics listening on http://HOST:PORT` with --metrics-addr).\n"
     "\n"
-    "  --addr HOST:PORT     (ROUTER_ADDR, default :8080)\n"
+    "  --addr HOST:PORT     also [V6]:PORT or a host name (ROUTER_ADDR, default :8080)\n"
     "  --manifest-dir DIR   named manifests come only from here (ROUTER_MANIFEST_DIR)\n"
     "  --keys FILE          API keys and client identities (ROUTER_KEYS_FILE); SIGHUP re-reads it\n"
     "  --providers FILE     the providers requests may use (ROUTER_PROVIDERS_FILE)\n"
@@ -675,9 +622,10 @@ int fr__serve_main(int argc, char **argv)
                             "fluxroute serve --help)");
         return FR_EXIT_USAGE;
     }
-    struct sockaddr_in sa;
-    if (parse_addr(addr, &sa) != 0) {
-        fr__cli_error(&cmd, "--addr %s: expected HOST:PORT (IPv4)", addr);
+    fr_http_addr sa;
+    const char *bad;
+    if (fr__http_addr_parse(addr, &sa, &bad) != 0) {
+        fr__cli_error(&cmd, "--addr %s: %s", addr, bad);
         return FR_EXIT_USAGE;
     }
 
@@ -735,25 +683,17 @@ int fr__serve_main(int argc, char **argv)
     srv.runs = fr__runs_new(&rc_cfg);
 
     /* TLS from the original's variables; a broken set-up fails now, clearly. */
-    char *cert = NULL, *key = NULL, *ca = NULL;
-    srv.tls = fr__obs_env_truthy("ROUTER_TLS_ENABLED");
-    srv.require_client_cert = srv.tls && fr__obs_env_truthy("ROUTER_TLS_REQUIRE_CLIENT_CERT");
-    if (srv.tls) {
-        cert = slurp(getenv("ROUTER_TLS_CERT_FILE"), "ROUTER_TLS_CERT_FILE");
-        key = slurp(getenv("ROUTER_TLS_KEY_FILE"), "ROUTER_TLS_KEY_FILE");
-        if (getenv("ROUTER_TLS_CA_FILE") && *getenv("ROUTER_TLS_CA_FILE"))
-            ca = slurp(getenv("ROUTER_TLS_CA_FILE"), "ROUTER_TLS_CA_FILE");
-        else if (srv.require_client_cert)
-            fprintf(stderr,
-                    "fluxroute serve: ROUTER_TLS_REQUIRE_CLIENT_CERT needs ROUTER_TLS_CA_FILE\n");
-        if (!cert || !key || (srv.require_client_cert && !ca)) {
-            free(cert), free(key), free(ca);
-            fr__runs_free(srv.runs);
-            fr__manifest_free(prov);
-            fr__auth_free(srv.auth);
-            return FR_EXIT_USAGE;
-        }
+    fr_http_tls tls;
+    if (fr__http_tls_from_env(&tls, "ROUTER", err, sizeof err) != 0) {
+        fr__cli_error(&cmd, "%s", err);
+        fr__runs_free(srv.runs);
+        fr__manifest_free(prov);
+        fr__auth_free(srv.auth);
+        return FR_EXIT_USAGE;
     }
+    tls.priorities = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+    srv.tls = tls.enabled;
+    srv.require_client_cert = tls.require_client_cert;
 
     /* Signals are handled by this thread (sigwait), never by MHD's or the engine's. */
     sigset_t set;
@@ -764,31 +704,17 @@ int fr__serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags =
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-    if (srv.tls)
-        flags |= MHD_USE_TLS;
-    struct MHD_OptionItem tls_opts[] = {
-        {srv.tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
-        {srv.tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
-        {srv.tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
-         (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
-        {srv.tls && ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, ca},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    /* Compact the option list: MHD stops at the first END. */
-    struct MHD_OptionItem used[5];
-    size_t nu = 0;
-    for (size_t i = 0; i < 5; i++)
-        if (tls_opts[i].option != MHD_OPTION_END)
-            used[nu++] = tls_opts[i];
-    used[nu] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    srv.d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR,
-                             (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_ARRAY,
-                             used, MHD_OPTION_END);
-    free(cert), free(key), free(ca);
+    fr_http_server_config hc = {.addr = &sa,
+                                .tls = &tls,
+                                .threads = (unsigned)threads,
+                                .connection_limit = 4096,
+                                .connection_timeout_s = 30,
+                                .suspend_resume = 1,
+                                .handler = on_request,
+                                .handler_cls = &srv,
+                                .completed = on_completed};
+    srv.d = fr__http_start(&hc);
+    fr__http_tls_free(&tls);
     /* Started with the signals blocked, as the main daemon: its thread never takes them. */
     fr_metrics_listener *ml =
         srv.d && metrics_addr
@@ -807,10 +733,9 @@ int fr__serve_main(int argc, char **argv)
         fr__auth_free(srv.auth);
         return FR_EXIT_FAILED;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_BIND_PORT);
-    char host[64];
-    inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
-    printf("listening on %s://%s:%u\n", srv.tls ? "https" : "http", host, di ? di->port : 0);
+    char url[INET6_ADDRSTRLEN + 32];
+    fr__http_url(srv.d, &sa, srv.tls, url, sizeof url);
+    printf("listening on %s\n", url);
     if (ml)
         printf("metrics listening on %s\n", fr__metrics_listener_url(ml));
     fflush(stdout);

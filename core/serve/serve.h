@@ -38,9 +38,6 @@ void fr__auth_free(fr_auth *a);
 int fr__auth_key(const fr_auth *a, const char *key, fr_identity *out);
 /* Finds the identity for a client certificate CN.  Returns 0 when found. */
 int fr__auth_cert(const fr_auth *a, const char *cn, fr_identity *out);
-/* Verifies the connection's TLS client certificate against the configured CA and puts
- * its subject CN in cn.  Returns 0 when a verified certificate is present. */
-int fr__auth_verify_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen);
 /* The server's policy: whether `role` may perform `action` at all (a manifest's rbac
  * lists may narrow it further, never widen it). */
 int fr__auth_allows(fr_role role, fr_action action);

@@ -239,11 +239,11 @@ void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, co
 {
     va_list ap;
     va_start(ap, fmt);
-    json_object *e, *o = fr__http_error_body_v("limit_exceeded", &e, fmt, ap);
+    json_object *e, *o = fr__http_error_body_v(FR_HE_LIMIT_EXCEEDED, &e, fmt, ap);
     va_end(ap);
     json_object_object_add(e, "limit", json_object_new_string(fr__limit_name(id)));
     json_object_object_add(e, "max", json_object_new_int64(fr__limit_max(l, id)));
     free(out->body);
-    fr__reply_json(out, 400, o);
+    fr__reply_json(out, fr__http_error_status(FR_HE_LIMIT_EXCEEDED), o);
     out->limit = fr__limit_name(id);
 }
