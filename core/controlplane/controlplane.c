@@ -25,10 +25,8 @@
  *   POST   /billing/periods/YYYY-MM/close           admin
  *
  * Errors are {"error": {"code", "message"}}. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,7 +44,6 @@
 #include "http/http.h"
 #include "http/http_body.h"
 #include "observe/observe.h"
-#include "base/fileio.h"
 #include "controlplane/billing.h"
 #include "controlplane/controlplane.h"
 #include "controlplane/cp_store.h"
@@ -417,40 +413,49 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the command ----------------------------------------------------------------------- */
 
-static int open_store(const cli_command *cmd, const char *db, fr_cp_store **out)
+/* A start-up error, as the CLI prints them. */
+__attribute__((format(printf, 1, 2))) static void cp_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("fluxroute controlplane: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static fr_status open_store(const char *db, fr_cp_store **out)
 {
     char err[512];
     fr_status st = fr__cp_store_open(db, out, err, sizeof err);
-    if (st != FR_OK) {
-        fr__cli_error(cmd, "%s", err);
-        return st == FR_E_UNSUPPORTED ? FR_EXIT_USAGE : FR_EXIT_FAILED;
-    }
-    return FR_EXIT_OK;
+    if (st != FR_OK)
+        cp_error("%s", err);
+    return st;
 }
 
-static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
+static fr_status serve(fr_cp_store *store, const fr_controlplane_options *o)
 {
     server sv = {.store = store, .started = time(NULL)};
-    const char *env_key = getenv("CONTROLPLANE_API_KEY");
+    const char *addr = o->addr, *env_key = o->admin_key;
     if (env_key && *env_key) {
         char hash[65];
         fr__sha256_hex(env_key, strlen(env_key), hash);
         if (fr__cp_store_key_register_admin(store, hash) != FR_OK) {
-            fr__cli_error(cmd, "cannot register CONTROLPLANE_API_KEY");
-            return FR_EXIT_FAILED;
+            cp_error("cannot register CONTROLPLANE_API_KEY");
+            return FR_E_IO;
         }
     }
     fr_http_addr sa;
     const char *why;
     if (fr__http_addr_parse(addr, &sa, &why) != 0) {
-        fr__cli_error(cmd, "address \"%s\": %s", addr, why);
-        return FR_EXIT_FAILED;
+        cp_error("address \"%s\": %s", addr, why);
+        return FR_E_IO; /* exit 1, as when it cannot be bound */
     }
     fr_http_tls tls;
     char err[512];
     if (fr__http_tls_from_env(&tls, "CONTROLPLANE", err, sizeof err) != 0) {
-        fr__cli_error(cmd, "%s", err);
-        return FR_EXIT_USAGE;
+        cp_error("%s", err);
+        return FR_E_INVALID;
     }
     sv.require_client_cert = tls.require_client_cert;
     /* Signals are taken by sigwait below; worker threads inherit the mask. */
@@ -475,9 +480,9 @@ static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
     struct MHD_Daemon *d = fr__http_start(&hc);
     fr__http_tls_free(&tls);
     if (!d) {
-        fr__cli_error(cmd, "cannot listen on %s%s", addr,
+        cp_error("cannot listen on %s%s", addr,
                       tls.enabled ? " (or the TLS certificate, key or CA is invalid)" : "");
-        return FR_EXIT_FAILED;
+        return FR_E_IO;
     }
     char url[300];
     fr__http_url(d, &sa, tls.enabled, url, sizeof url);
@@ -487,47 +492,35 @@ static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
     sigwait(&set, &sig);
     MHD_stop_daemon(d);
     fprintf(stderr, "fluxroute controlplane: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    return FR_EXIT_OK;
+    return FR_OK;
 }
 
-int fr__cmd_controlplane(const cli_command *cmd, int argc, char **argv)
+fr_status fr__controlplane_main(const fr_controlplane_options *o)
 {
-    const char *db = NULL, *addr = NULL, *pos[1];
-    size_t n_pos;
-    const cli_opt opts[] = {{"--db", 1, &db, NULL, NULL},
-                            {"--addr", 1, &addr, NULL, NULL},
-                            {NULL, 0, NULL, NULL, NULL}};
-    int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
-    if (rc != 0)
-        return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
-    if (!db)
-        db = getenv("CONTROLPLANE_DB");
-    if (!db || !*db)
-        db = "./fluxroute-controlplane.db";
-    if (!addr)
-        addr = getenv("CONTROLPLANE_ADDR");
-    if (!addr || !*addr)
-        addr = ":8081";
-    if (n_pos == 1 && strcmp(pos[0], "create-admin-key") != 0) {
-        fr__cli_error(cmd, "unknown subcommand \"%s\" (see fluxroute controlplane --help)", pos[0]);
-        return FR_EXIT_USAGE;
-    }
     fr_cp_store *store;
-    if ((rc = open_store(cmd, db, &store)) != FR_EXIT_OK)
-        return rc;
-    if (n_pos == 1) {
-        char plain[80];
-        fr_cp_key k;
-        if (fr__cp_store_key_create(store, FR_KEY_ADMIN, NULL, NULL, plain, &k) != FR_OK) {
-            fr__cli_error(cmd, "cannot create the key in %s", db);
-            rc = FR_EXIT_FAILED;
-        } else {
-            printf("%s\n", plain);
-            fprintf(stderr, "admin key %s created in %s; it is shown only this once\n", k.id, db);
-        }
+    fr_status st = open_store(o->db, &store);
+    if (st != FR_OK)
+        return st == FR_E_UNSUPPORTED ? FR_E_INVALID : FR_E_IO;
+    st = serve(store, o);
+    fr__cp_store_close(store);
+    return st;
+}
+
+fr_status fr__controlplane_create_admin_key(const char *db)
+{
+    fr_cp_store *store;
+    fr_status st = open_store(db, &store);
+    if (st != FR_OK)
+        return st == FR_E_UNSUPPORTED ? FR_E_INVALID : FR_E_IO;
+    char plain[80];
+    fr_cp_key k;
+    if (fr__cp_store_key_create(store, FR_KEY_ADMIN, NULL, NULL, plain, &k) != FR_OK) {
+        cp_error("cannot create the key in %s", db);
+        st = FR_E_IO;
     } else {
-        rc = serve(cmd, store, addr);
+        printf("%s\n", plain);
+        fprintf(stderr, "admin key %s created in %s; it is shown only this once\n", k.id, db);
     }
     fr__cp_store_close(store);
-    return rc;
+    return st;
 }

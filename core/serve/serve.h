@@ -172,12 +172,6 @@ json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out);
 void fr__serve_metrics_route(const fr_identity *who, const char *url, const char *method,
                              fr_reply *out);
 
-/* Checks --metrics-addr (NULL: none) and applies --metrics-series-per-namespace (NULL:
- * the default).  Returns 0, or -1 after saying what is wrong (exit 2). */
-struct cli_command;
-int fr__serve_metrics_configure(const struct cli_command *cmd, const char *addr,
-                                const char *series);
-
 /* The --metrics-addr listener: /metrics, /healthz, /readyz without authentication, 404
  * for anything else; plain HTTP on its own thread. */
 typedef struct fr_metrics_listener fr_metrics_listener;
@@ -191,7 +185,30 @@ const char *fr__metrics_listener_url(const fr_metrics_listener *l);
 /* Stops it (waits for its thread) and frees it.  NULL is ignored. */
 void fr__metrics_listener_stop(fr_metrics_listener *l);
 
-/* The `serve` command. */
-int fr__serve_main(int argc, char **argv);
+/* ---- serve.c: the server ---- */
+
+/* What `fluxroute serve` is asked to do (core/cli/cmd_serve.c fills it from argv and the
+ * ROUTER_* variables).  Every pointer is borrowed for the call. */
+typedef struct fr_serve_options {
+    const char *addr;                     /* HOST:PORT, :PORT, [V6]:PORT (fr__http_addr_parse) */
+    const char *keys_file;                /* keys and client identities, or NULL with: */
+    const char *controlplane_url;         /* keys and usage through the control plane, or NULL */
+    const char *controlplane_service_key; /* its service key, or NULL */
+    const char *controlplane_spool;       /* the usage spool file */
+    const char *providers_file;           /* the providers requests may use, or NULL */
+    const char *metrics_addr;             /* the --metrics-addr listener, or NULL */
+    unsigned threads;                     /* request threads */
+    size_t max_body;                      /* request bodies over it get 413 */
+    fr_runs_config runs;                  /* without providers and cp, which serve fills */
+    fr_containment containment;
+} fr_serve_options;
+
+/* Serves until SIGTERM or SIGINT (SIGHUP re-reads the keys file), then shuts down
+ * gracefully.  TLS comes from the ROUTER_TLS_* variables.  The first stdout line is
+ * `listening on URL` (then `metrics listening on URL` with a metrics address).  Returns
+ * FR_OK after a shutdown, FR_E_INVALID when the configuration is unusable (bad address,
+ * keys, providers or TLS files), FR_E_IO when it cannot listen; what is wrong is printed
+ * to stderr.  Call once per process: it blocks the signals it waits for. */
+fr_status fr__serve_main(const fr_serve_options *o);
 
 #endif

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "http/http.h"
 #include "observe/observe.h"
 #include "serve/serve.h"
@@ -61,26 +60,6 @@ void fr__serve_metrics_route(const fr_identity *who, const char *url, const char
 }
 
 /* ---- the --metrics-addr listener ---------------------------------------------------- */
-
-int fr__serve_metrics_configure(const struct cli_command *cmd, const char *addr, const char *series)
-{
-    fr_http_addr sa;
-    const char *why;
-    if (addr && fr__http_addr_parse(addr, &sa, &why) != 0) {
-        fr__cli_error(cmd, "--metrics-addr %s: %s", addr, why);
-        return -1;
-    }
-    if (!series)
-        return 0;
-    char *end = NULL;
-    long long n = strtoll(series, &end, 10);
-    if (!*series || *end || n < 0) {
-        fr__cli_error(cmd, "--metrics-series-per-namespace %s: not a count (0 or more)", series);
-        return -1;
-    }
-    fr__metrics_set_series_cap((size_t)n);
-    return 0;
-}
 
 static void probe_reply(const fr_metrics_listener *l, const char *url, const char *method,
                         fr_reply *out)
