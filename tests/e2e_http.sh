@@ -21,19 +21,21 @@ for bad in "::1:8080" "[::1:8080" "127.0.0.1:99999" "8080"; do
 done
 
 # ---- IPv6 -------------------------------------------------------------------------------------
+# v6_url OUT PID: the http://[::1]:PORT of the first stdout line of a server started with
+# its output in OUT (empty when it did not come up).
+v6_url() {
+  for _ in $(seq 1 600); do # 30 s: a busy machine, a sanitizer build
+    sed -n 's/^listening on \(http:\/\/\[::1\]:[0-9]*\)$/\1/p' "$1" | grep . && return
+    kill -0 "$2" 2>/dev/null || return
+    sleep 0.05
+  done
+}
 # Whether [::1] can be bound here (a container may have IPv6 off).
 if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
-  : >"$TMP/serve.out"
   "$FLUXROUTE" serve --addr "[::1]:0" --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" \
     --max-body 1000 >"$TMP/serve.out" 2>"$TMP/serve.err" &
   SERVE_PID=$!
-  SERVE_URL=""
-  for _ in $(seq 1 600); do
-    SERVE_URL=$(sed -n 's/^listening on \(http:\/\/\[::1\]:[0-9]*\)$/\1/p' "$TMP/serve.out")
-    [ -n "$SERVE_URL" ] && break
-    kill -0 "$SERVE_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  SERVE_URL=$(v6_url "$TMP/serve.out" "$SERVE_PID")
   if [ -n "$SERVE_URL" ]; then
     ok "serve on [::1]: listening on $SERVE_URL"
     req GET /healthz '' -g; expect_code "serve on [::1]: healthz" 200
@@ -53,13 +55,7 @@ if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1",
   ADMIN=$("$FLUXROUTE" controlplane create-admin-key --db "$DB" 2>/dev/null)
   "$FLUXROUTE" controlplane --db "$DB" --addr "[::1]:0" >"$TMP/cp.out" 2>"$TMP/cp.err" &
   CP_PID=$!
-  CP_URL=""
-  for _ in $(seq 1 600); do
-    CP_URL=$(sed -n 's/^listening on \(http:\/\/\[::1\]:[0-9]*\)$/\1/p' "$TMP/cp.out")
-    [ -n "$CP_URL" ] && break
-    kill -0 "$CP_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  CP_URL=$(v6_url "$TMP/cp.out" "$CP_PID")
   if [ -n "$CP_URL" ]; then
     ok "controlplane on [::1]: listening on $CP_URL"
     SERVE_URL=$CP_URL

@@ -413,23 +413,13 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the command ----------------------------------------------------------------------- */
 
-/* A start-up error, as the CLI prints them. */
-__attribute__((format(printf, 1, 2))) static void cp_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("fluxroute controlplane: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 static fr_status open_store(const char *db, fr_cp_store **out)
 {
     char err[512];
     fr_status st = fr__cp_store_open(db, out, err, sizeof err);
     if (st != FR_OK)
-        cp_error("%s", err);
+        fr__http_startup_error("controlplane", "%s", err);
     return st;
 }
 
@@ -441,20 +431,20 @@ static fr_status serve(fr_cp_store *store, const fr_controlplane_options *o)
         char hash[65];
         fr__sha256_hex(env_key, strlen(env_key), hash);
         if (fr__cp_store_key_register_admin(store, hash) != FR_OK) {
-            cp_error("cannot register CONTROLPLANE_API_KEY");
+            fr__http_startup_error("controlplane", "cannot register CONTROLPLANE_API_KEY");
             return FR_E_IO;
         }
     }
     fr_http_addr sa;
     const char *why;
     if (fr__http_addr_parse(addr, &sa, &why) != 0) {
-        cp_error("address \"%s\": %s", addr, why);
+        fr__http_startup_error("controlplane", "address \"%s\": %s", addr, why);
         return FR_E_IO; /* exit 1, as when it cannot be bound */
     }
     fr_http_tls tls;
     char err[512];
     if (fr__http_tls_from_env(&tls, "CONTROLPLANE", err, sizeof err) != 0) {
-        cp_error("%s", err);
+        fr__http_startup_error("controlplane", "%s", err);
         return FR_E_INVALID;
     }
     sv.require_client_cert = tls.require_client_cert;
@@ -480,7 +470,7 @@ static fr_status serve(fr_cp_store *store, const fr_controlplane_options *o)
     struct MHD_Daemon *d = fr__http_start(&hc);
     fr__http_tls_free(&tls);
     if (!d) {
-        cp_error("cannot listen on %s%s", addr,
+        fr__http_startup_error("controlplane", "cannot listen on %s%s", addr,
                       tls.enabled ? " (or the TLS certificate, key or CA is invalid)" : "");
         return FR_E_IO;
     }
@@ -515,7 +505,7 @@ fr_status fr__controlplane_create_admin_key(const char *db)
     char plain[80];
     fr_cp_key k;
     if (fr__cp_store_key_create(store, FR_KEY_ADMIN, NULL, NULL, plain, &k) != FR_OK) {
-        cp_error("cannot create the key in %s", db);
+        fr__http_startup_error("controlplane", "cannot create the key in %s", db);
         st = FR_E_IO;
     } else {
         printf("%s\n", plain);

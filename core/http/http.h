@@ -83,6 +83,10 @@ typedef struct fr_http_server_config {
 struct MHD_Daemon *fr__http_start(const fr_http_server_config *cfg);
 /* "http://HOST:PORT" or "https://..." of a server started on a, with the port it bound. */
 void fr__http_url(struct MHD_Daemon *d, const fr_http_addr *a, int tls, char *buf, size_t size);
+/* Prints a start-up error of the server `name` to stderr as the CLI prints its errors:
+ * "fluxroute NAME: MESSAGE". */
+void fr__http_startup_error(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- replies ---- */
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,16 @@ void fr__http_url(struct MHD_Daemon *d, const fr_http_addr *a, int tls, char *bu
     char hp[INET6_ADDRSTRLEN + 16];
     fr__http_addr_format(a, di ? di->port : fr__http_addr_port(a), hp, sizeof hp);
     snprintf(buf, size, "%s://%s", tls ? "https" : "http", hp);
+}
+
+void fr__http_startup_error(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fluxroute %s: ", name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
 }
 
 /* ---- replies --------------------------------------------------------------------------- */

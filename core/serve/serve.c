@@ -398,16 +398,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* ---- start-up ----------------------------------------------------------------------------------
  */
 
-/* A start-up error, as the CLI prints them. */
-__attribute__((format(printf, 1, 2))) static void serve_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("fluxroute serve: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 static char *slurp(const char *path, const char *what)
 {
@@ -423,14 +413,14 @@ int fr__serve_main(const fr_serve_options *o)
     fr_http_addr sa;
     const char *bad;
     if (fr__http_addr_parse(o->addr, &sa, &bad) != 0) {
-        serve_error("--addr %s: %s", o->addr, bad);
+        fr__http_startup_error("serve", "--addr %s: %s", o->addr, bad);
         return FR_E_INVALID;
     }
 
     fr_server srv = {.keys_file = o->keys_file, .max_body = o->max_body};
     char err[1024];
     if (o->keys_file && !(srv.auth = fr__auth_load(o->keys_file, err, sizeof err))) {
-        serve_error("%s", err);
+        fr__http_startup_error("serve", "%s", err);
         return FR_E_INVALID;
     }
     if (o->controlplane_url) {
@@ -473,7 +463,7 @@ int fr__serve_main(const fr_serve_options *o)
     /* TLS from the original's variables; a broken set-up fails now, clearly. */
     fr_http_tls tls;
     if (fr__http_tls_from_env(&tls, "ROUTER", err, sizeof err) != 0) {
-        serve_error("%s", err);
+        fr__http_startup_error("serve", "%s", err);
         fr__runs_free(srv.runs);
         fr__manifest_free(prov);
         fr__auth_free(srv.auth);
@@ -510,10 +500,10 @@ int fr__serve_main(const fr_serve_options *o)
             : NULL;
     if (!srv.d || (o->metrics_addr && !ml)) {
         if (srv.d) {
-            serve_error("%s", err);
+            fr__http_startup_error("serve", "%s", err);
             MHD_stop_daemon(srv.d);
         } else {
-            serve_error("cannot listen on %s%s", o->addr,
+            fr__http_startup_error("serve", "cannot listen on %s%s", o->addr,
                           srv.tls ? " (or the TLS certificate, key or CA is invalid)" : "");
         }
         fr__runs_free(srv.runs);
