@@ -398,7 +398,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* ---- start-up ----------------------------------------------------------------------------------
  */
 
-
 static char *slurp(const char *path, const char *what)
 {
     char *buf = path ? fr__file_read(path, NULL) : NULL;
