@@ -1,5 +1,6 @@
 /* The HTTP server module (core/http): listening addresses (IPv4, IPv6, host names), the
- * error-code table and the README's table of it, error replies.
+ * error-code table and the README's table of it, error replies, TLS set-up from the
+ * environment, servers started on IPv4 and IPv6.
  *
  * `tests/test_http --error-table` prints the README's table from core/http/http_errors.h. */
 #include <arpa/inet.h>
@@ -194,6 +195,80 @@ static void test_reply_error(void)
     free(r.body);
 }
 
+/* ---- TLS set-up and servers -------------------------------------------------------------- */
+
+static void test_tls_from_env(void)
+{
+    fr_http_tls t;
+    char err[256] = "";
+    unsetenv("FRT_TLS_ENABLED");
+    CU_ASSERT_EQUAL(fr__http_tls_from_env(&t, "FRT", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(t.enabled, 0);
+    setenv("FRT_TLS_ENABLED", "yes", 1);
+    unsetenv("FRT_TLS_CERT_FILE");
+    CU_ASSERT_EQUAL(fr__http_tls_from_env(&t, "FRT", err, sizeof err), -1);
+    ASSERT_STR(err, "FRT_TLS_CERT_FILE (not set): required");
+    setenv("FRT_TLS_CERT_FILE", "/nonexistent/cert.pem", 1);
+    CU_ASSERT_EQUAL(fr__http_tls_from_env(&t, "FRT", err, sizeof err), -1);
+    ASSERT_CONTAINS(err, "FRT_TLS_CERT_FILE /nonexistent/cert.pem: No such file");
+    /* Any readable file will do here: the PEM is checked when a server starts. */
+    char path[4096];
+    const char *src = getenv("FR_SRCDIR");
+    snprintf(path, sizeof path, "%s/README.md", src ? src : ".");
+    setenv("FRT_TLS_CERT_FILE", path, 1);
+    setenv("FRT_TLS_KEY_FILE", path, 1);
+    unsetenv("FRT_TLS_CA_FILE");
+    setenv("FRT_TLS_REQUIRE_CLIENT_CERT", "1", 1);
+    CU_ASSERT_EQUAL(fr__http_tls_from_env(&t, "FRT", err, sizeof err), -1);
+    ASSERT_STR(err, "FRT_TLS_REQUIRE_CLIENT_CERT needs a readable FRT_TLS_CA_FILE");
+    CU_ASSERT_PTR_NULL(t.cert); /* freed on failure */
+    setenv("FRT_TLS_CA_FILE", path, 1);
+    CU_ASSERT_EQUAL_FATAL(fr__http_tls_from_env(&t, "FRT", err, sizeof err), 0);
+    CU_ASSERT(t.enabled && t.require_client_cert && t.cert && t.key && t.ca);
+    fr__http_tls_free(&t);
+    CU_ASSERT_PTR_NULL(t.ca);
+    unsetenv("FRT_TLS_ENABLED");
+}
+
+static enum MHD_Result answer_teapot(void *cls, struct MHD_Connection *c, const char *url,
+                                     const char *method, const char *version, const char *upload,
+                                     size_t *upload_size, void **con_cls)
+{
+    (void)cls, (void)url, (void)method, (void)version, (void)upload, (void)upload_size;
+    (void)con_cls;
+    fr_reply r = {0};
+    fr__reply_error(&r, FR_HE_NOT_FOUND, "nothing here");
+    r.allow = "GET";
+    return fr__http_send(c, &r);
+}
+
+/* Starts a server on `addr` (port 0), checks its URL's form and stops it; returns 0, or
+ * -1 when the address cannot be bound here. */
+static int start_on(const char *addr, const char *url_prefix)
+{
+    fr_http_addr a;
+    const char *why;
+    CU_ASSERT_EQUAL_FATAL(fr__http_addr_parse(addr, &a, &why), 0);
+    fr_http_server_config cfg = {.addr = &a, .threads = 2, .handler = answer_teapot};
+    struct MHD_Daemon *d = fr__http_start(&cfg);
+    if (!d)
+        return -1;
+    char url[128];
+    fr__http_url(d, &a, 0, url, sizeof url);
+    CU_ASSERT_NSTRING_EQUAL(url, url_prefix, strlen(url_prefix));
+    unsigned port = (unsigned)atoi(strrchr(url, ':') + 1);
+    CU_ASSERT(port > 0 && port < 65536);
+    MHD_stop_daemon(d);
+    return 0;
+}
+
+static void test_start(void)
+{
+    CU_ASSERT_EQUAL(start_on("127.0.0.1:0", "http://127.0.0.1:"), 0);
+    if (start_on("[::1]:0", "http://[::1]:") != 0)
+        fprintf(stderr, "\n(no IPv6 loopback here: [::1] skipped)\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--error-table") == 0) {
@@ -212,5 +287,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "error codes: one table, unique codes", test_error_table);
     CU_add_test(s, "error codes: README.md's table is the table", test_readme_table);
     CU_add_test(s, "error replies: code, status and message", test_reply_error);
+    CU_add_test(s, "TLS from PREFIX_TLS_*: what is missing is named", test_tls_from_env);
+    CU_add_test(s, "servers start on IPv4 and IPv6 and say where", test_start);
     return fr_test_run_all();
 }
