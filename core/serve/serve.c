@@ -1,6 +1,7 @@
 /* `fluxroute serve`: the router HTTP API.
  *
- * libmicrohttpd with an epoll thread pool; GnuTLS for TLS 1.2+ and client certificates.
+ * A server of the HTTP module (core/http: an epoll thread pool, TLS 1.2+ and client
+ * certificates through GnuTLS).
  * Every request but health checks is authenticated (API key or verified client
  * certificate), authorised by role, and confined to its tenant's namespace.  /metrics
  * needs the admin or metrics role; --metrics-addr serves it without a key elsewhere. */

@@ -1,7 +1,9 @@
-/* `fluxroute serve`: the router HTTP API (libmicrohttpd, epoll, internal thread pool;
- * TLS and mTLS through GnuTLS).  Internal interfaces between serve.c (daemon, routing,
- * responses), serve_auth.c (identities, keys, mTLS, RBAC), serve_runs.c (manifests,
- * pipelines, runs, traces, retention) and serve_metrics.c (/metrics, --metrics-addr). */
+/* serve: the router HTTP API, on the HTTP module (core/http: addresses, TLS and mTLS,
+ * bodies, replies, error codes).  Internal interfaces between serve.c (the server,
+ * routing, sending replies), serve_auth.c (identities, keys, client certificate CNs,
+ * RBAC), serve_runs.c (manifests, pipelines, runs, traces, retention) and serve_metrics.c
+ * (/metrics, --metrics-addr).  `fluxroute serve` (core/cli/cmd_serve.c) parses the
+ * options and calls fr__serve_main. */
 #ifndef FR_CORE_SERVE_H
 #define FR_CORE_SERVE_H
 
