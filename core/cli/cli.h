@@ -102,6 +102,11 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_debug(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_keys(const cli_command *cmd, int argc, char **argv);
+/* `serve` (cmd_serve.c; its help text is fr__serve_usage) and `controlplane`
+ * (cmd_controlplane.c): options parsed here, the servers in core/serve, core/controlplane. */
+extern const char fr__serve_usage[];
+int fr__cmd_serve(const cli_command *cmd, int argc, char **argv);
+int fr__cmd_controlplane(const cli_command *cmd, int argc, char **argv);
 
 /* Prints `o` as pretty JSON plus a newline to stdout and releases it. */
 void fr__cli_print_json(struct json_object *o);

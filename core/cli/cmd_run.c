@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "base/duration.h"
 #include "host/host.h"
+#include "http/metrics_endpoint.h"
 #include "observe/observe.h"
 #include "trace/trace.h"
 

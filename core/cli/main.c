@@ -8,12 +8,10 @@
 #include <fluxroute/version.h>
 
 #include "cli/cli.h"
-#include "controlplane/controlplane.h"
 #include "host/host.h"
 #include "host/http_client.h"
 #include "lease/lease.h"
 #include "plugin/isolate.h"
-#include "serve/serve.h"
 #include "observe/observe.h"
 
 static int cmd_version(const cli_command *cmd, int argc, char **argv)
@@ -36,12 +34,6 @@ static int cmd_version(const cli_command *cmd, int argc, char **argv)
         printf("fluxroute %s (plugin ABI %d.%d)\n", FR_VERSION_STRING, FR_ABI_MAJOR, FR_ABI_MINOR);
     }
     return FR_EXIT_OK;
-}
-
-static int cmd_serve(const cli_command *cmd, int argc, char **argv)
-{
-    (void)cmd;
-    return fr__serve_main(argc, argv);
 }
 
 static const cli_command commands[] = {
@@ -117,8 +109,7 @@ static const cli_command commands[] = {
      "info: kind, version, ABI, path and the option table.\n"
      "test: the conformance kit (descriptor, options, forbidden direct calls, init/fini,\n"
      "sample calls, cancellation, deadlines, record/replay, allocation failures).\n"},
-    {"serve", cmd_serve, "serve the router HTTP API",
-     "usage: fluxroute serve --manifest-dir DIR --keys FILE [options]  (see serve --help)\n"},
+    {"serve", fr__cmd_serve, "serve the router HTTP API", fr__serve_usage},
     {"scaffold", fr__cmd_scaffold, "create a plugin project to start from",
      "usage: fluxroute scaffold DIR --name NAME [--kind agent|provider] [--sdk DIR] [--force]\n"
      "\n"

@@ -25,10 +25,8 @@
  *   POST   /billing/periods/YYYY-MM/close           admin
  *
  * Errors are {"error": {"code", "message"}}. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,17 +35,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "http/http.h"
 #include "http/http_body.h"
 #include "observe/observe.h"
-#include "base/fileio.h"
 #include "controlplane/billing.h"
 #include "controlplane/controlplane.h"
 #include "controlplane/cp_store.h"
@@ -91,13 +87,13 @@ static enum MHD_Result tenant_create(server *sv, struct MHD_Connection *c, const
     }
     json_object_put(b);
     if (f.err[0])
-        return fr__cp_send_error(c, 400, "invalid", "%s", f.err);
+        return fr__cp_send_error(c, FR_HE_INVALID, "%s", f.err);
     fr_status st =
         fr__cp_store_tenant_create(sv->store, id, name[0] ? name : id, ns, err, sizeof err);
     if (st == FR_E_INVALID)
-        return fr__cp_send_error(c, 409, "conflict", "%s", err);
+        return fr__cp_send_error(c, FR_HE_CONFLICT, "%s", err);
     if (st != FR_OK)
-        return fr__cp_send_error(c, 500, "internal", "cannot create the tenant: %s", err);
+        return fr__cp_send_error(c, FR_HE_INTERNAL, "cannot create the tenant: %s", err);
     return fr__cp_send_json(c, 201, fr__cp_store_tenant_get(sv->store, id));
 }
 
@@ -151,7 +147,7 @@ static enum MHD_Result tenant_key_create(server *sv, struct MHD_Connection *c, c
         }
         json_object_put(b);
         if (f.err[0])
-            return fr__cp_send_error(c, 400, "invalid", "%s", f.err);
+            return fr__cp_send_error(c, FR_HE_INVALID, "%s", f.err);
     }
     char plain[80];
     fr_cp_key k;
@@ -159,7 +155,7 @@ static enum MHD_Result tenant_key_create(server *sv, struct MHD_Connection *c, c
     if (st == FR_E_NOT_FOUND)
         return fr__cp_not_found(c, "tenant", tenant);
     if (st != FR_OK)
-        return fr__cp_send_error(c, 500, "internal", "cannot create the key");
+        return fr__cp_send_error(c, FR_HE_INTERNAL, "cannot create the key");
     return key_created(c, plain, &k);
 }
 
@@ -221,7 +217,7 @@ static enum MHD_Result route_tenants(server *sv, struct MHD_Connection *c, const
             return fr__cp_not_found(c, "key", seg[3]);
         return revoked(c, seg[3]);
     }
-    return fr__cp_send_error(c, 404, "not_found", "no such route");
+    return fr__cp_send_error(c, FR_HE_NOT_FOUND, "no such route");
 }
 
 static int is_hex64(char *s)
@@ -247,12 +243,12 @@ static enum MHD_Result route_keys(server *sv, struct MHD_Connection *c, const ch
         char hex[80];
         snprintf(hex, sizeof hex, "%s", fr__cp_arg(c, "sha256") ? fr__cp_arg(c, "sha256") : "");
         if (!is_hex64(hex))
-            return fr__cp_send_error(c, 400, "invalid", "sha256 must be 64 hex digits");
+            return fr__cp_send_error(c, FR_HE_INVALID, "sha256 must be 64 hex digits");
         fr_cp_key k;
         /* Only an active key of an active tenant authenticates a caller of `serve`. */
         if (fr__cp_store_key_lookup(sv->store, hex, &k) != FR_OK || k.kind != FR_KEY_TENANT ||
             !k.tenant_active)
-            return fr__cp_send_error(c, 404, "not_found", "no active key with that hash");
+            return fr__cp_send_error(c, FR_HE_NOT_FOUND, "no active key with that hash");
         json_object *o = json_object_new_object();
         json_object_object_add(o, "tenant", json_object_new_string(k.tenant));
         json_object_object_add(o, "namespace", json_object_new_string(k.namespace_));
@@ -269,7 +265,7 @@ static enum MHD_Result route_keys(server *sv, struct MHD_Connection *c, const ch
             return fr__cp_not_found(c, "key", seg[1]);
         return revoked(c, seg[1]);
     }
-    return fr__cp_send_error(c, 404, "not_found", "no such route");
+    return fr__cp_send_error(c, FR_HE_NOT_FOUND, "no such route");
 }
 
 /* ---- dispatch -------------------------------------------------------------------------- */
@@ -286,51 +282,36 @@ static int authenticate(server *sv, struct MHD_Connection *c, caller *who, enum 
     while (key && *key == ' ')
         key++;
     if (!key || !*key) {
-        *sent = fr__cp_send_error(c, 401, "unauthorized",
+        *sent = fr__cp_send_error(c, FR_HE_UNAUTHORIZED,
                                   "missing API key (Authorization: Bearer KEY)");
         return -1;
     }
     char hash[65];
     fr__sha256_hex(key, strlen(key), hash);
     if (fr__cp_store_key_lookup(sv->store, hash, &who->key) != FR_OK) {
-        *sent = fr__cp_send_error(c, 401, "unauthorized", "invalid or revoked API key");
+        *sent = fr__cp_send_error(c, FR_HE_UNAUTHORIZED, "invalid or revoked API key");
         return -1;
     }
     if (who->key.kind == FR_KEY_TENANT && !who->key.tenant_active) {
-        *sent = fr__cp_send_error(c, 403, "tenant_suspended", "tenant \"%s\" is suspended",
+        *sent = fr__cp_send_error(c, FR_HE_TENANT_SUSPENDED, "tenant \"%s\" is suspended",
                                   who->key.tenant);
         return -1;
     }
     if (who->key.kind == FR_KEY_TENANT && strcmp(who->key.role, "metrics") == 0) {
         /* A scraper's key: serve's /metrics is all it may read, here nothing. */
-        *sent = fr__cp_send_error(c, 403, "forbidden",
+        *sent = fr__cp_send_error(c, FR_HE_FORBIDDEN,
                                   "a key with the metrics role may only read serve's /metrics");
         return -1;
     }
     return 0;
 }
 
-/* With CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT: the peer's certificate must verify against
- * the configured CA. */
-static int client_cert_ok(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (!ci || !ci->tls_session)
-        return 0;
-    gnutls_session_t s = (gnutls_session_t)ci->tls_session;
-    unsigned int n = 0, status = 0;
-    if (!gnutls_certificate_get_peers(s, &n) || n == 0)
-        return 0;
-    return gnutls_certificate_verify_peers2(s, &status) == 0 && status == 0;
-}
-
 static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char *url,
                                 const char *method, const req *r)
 {
     atomic_fetch_add(&sv->requests, 1);
-    if (sv->require_client_cert && !client_cert_ok(c))
-        return fr__cp_send_error(c, 403, "client_certificate_required",
+    if (sv->require_client_cert && fr__http_client_cert(c, NULL, 0) != 0)
+        return fr__cp_send_error(c, FR_HE_CLIENT_CERTIFICATE_REQUIRED,
                                  "a client certificate signed by the configured CA is required");
     if (strncmp(url, "/v1/", 4) == 0)
         url += 3;
@@ -354,9 +335,9 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
         if (strcmp(seg[0], known[i]) == 0)
             k = i;
     if (k < 0)
-        return fr__cp_send_error(c, 404, "not_found", "no route %s", url);
+        return fr__cp_send_error(c, FR_HE_NOT_FOUND, "no route %s", url);
     if (r->body.too_big)
-        return fr__cp_send_error(c, 413, "body_too_large", "the request body exceeds %d bytes",
+        return fr__cp_send_error(c, FR_HE_PAYLOAD_TOO_LARGE, "the request body exceeds %d bytes",
                                  FR_CP_MAX_BODY);
     caller who;
     enum MHD_Result sent;
@@ -381,7 +362,7 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
         char plain[80];
         fr_cp_key key;
         if (fr__cp_store_key_create(sv->store, FR_KEY_SERVICE, NULL, NULL, plain, &key) != FR_OK)
-            return fr__cp_send_error(c, 500, "internal", "cannot create the key");
+            return fr__cp_send_error(c, FR_HE_INTERNAL, "cannot create the key");
         return key_created(c, plain, &key);
     case 4:
         if (nseg != 1)
@@ -389,7 +370,7 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
         return fr__cp_route_usage(sv, c, method, r, &who);
     case 5: return fr__cp_route_billing(sv, c, method, seg, nseg, r, &who);
     }
-    return fr__cp_send_error(c, 404, "not_found", "no route %s", url);
+    return fr__cp_send_error(c, FR_HE_NOT_FOUND, "no route %s", url);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -404,22 +385,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (!r)
             return MHD_NO;
         *con_cls = r;
-        const char *cl =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > FR_CP_MAX_BODY) {
+        if (fr__http_body_announced_over(c, FR_CP_MAX_BODY)) {
             /* Refuse before reading: MHD closes the connection after this answer. */
             r->body.too_big = 1;
-            return fr__cp_send_error(c, 413, "body_too_large", "the request body exceeds %d bytes",
+            return fr__cp_send_error(c, FR_HE_PAYLOAD_TOO_LARGE, "the request body exceeds %d bytes",
                                      FR_CP_MAX_BODY);
         }
         return MHD_YES;
     }
-    if (*upload_size) {
-        if (fr__http_body_append(&r->body, upload, *upload_size, FR_CP_MAX_BODY) != 0)
-            return MHD_NO;
-        *upload_size = 0;
-        return MHD_YES;
-    }
+    int more = fr__http_body_collect(&r->body, upload, upload_size, FR_CP_MAX_BODY);
+    if (more)
+        return more > 0 ? MHD_YES : MHD_NO;
     return dispatch(sv, c, url, method, r);
 }
 
@@ -437,133 +413,41 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the command ----------------------------------------------------------------------- */
 
-static char *slurp(const char *path)
-{
-    return fr__file_read(path, NULL);
-}
 
-/* Binds ADDR ("host:port", ":port", "[v6]:port").  Returns the socket or -1 (err set);
- * shown receives "host:port" as bound. */
-static int listen_on(const char *addr, char *shown, size_t size, char *err, size_t errlen)
-{
-    char host[256] = "", port[16];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || !colon[1] || strlen(colon + 1) >= sizeof port) {
-        snprintf(err, errlen, "address \"%s\" must be HOST:PORT or :PORT", addr);
-        return -1;
-    }
-    snprintf(port, sizeof port, "%s", colon + 1);
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']')
-        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), addr + 1);
-    else if (hl < sizeof host)
-        snprintf(host, sizeof host, "%.*s", (int)hl, addr);
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *res;
-    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (g != 0) {
-        snprintf(err, errlen, "address \"%s\": %s", addr, gai_strerror(g));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        if (!host[0] && ai->ai_family != AF_INET)
-            continue; /* ":port" binds every IPv4 address, as the original did on Linux */
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0) {
-            snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    char ip[INET6_ADDRSTRLEN] = "";
-    unsigned p = 0;
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-        p = ntohs(s6->sin6_port);
-        snprintf(shown, size, "[%s]:%u", ip, p);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
-        p = ntohs(s4->sin_port);
-        snprintf(shown, size, "%s:%u", ip, p);
-    }
-    return fd;
-}
-
-static int open_store(const cli_command *cmd, const char *db, fr_cp_store **out)
+static fr_status open_store(const char *db, fr_cp_store **out)
 {
     char err[512];
     fr_status st = fr__cp_store_open(db, out, err, sizeof err);
-    if (st != FR_OK) {
-        fr__cli_error(cmd, "%s", err);
-        return st == FR_E_UNSUPPORTED ? FR_EXIT_USAGE : FR_EXIT_FAILED;
-    }
-    return FR_EXIT_OK;
+    if (st != FR_OK)
+        fr__http_startup_error("controlplane", "%s", err);
+    return st;
 }
 
-static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
+static fr_status serve(fr_cp_store *store, const fr_controlplane_options *o)
 {
     server sv = {.store = store, .started = time(NULL)};
-    const char *env_key = getenv("CONTROLPLANE_API_KEY");
+    const char *addr = o->addr, *env_key = o->admin_key;
     if (env_key && *env_key) {
         char hash[65];
         fr__sha256_hex(env_key, strlen(env_key), hash);
         if (fr__cp_store_key_register_admin(store, hash) != FR_OK) {
-            fr__cli_error(cmd, "cannot register CONTROLPLANE_API_KEY");
-            return FR_EXIT_FAILED;
+            fr__http_startup_error("controlplane", "cannot register CONTROLPLANE_API_KEY");
+            return FR_E_IO;
         }
     }
-    int tls = fr__obs_env_truthy("CONTROLPLANE_TLS_ENABLED");
-    char *cert = NULL, *key = NULL, *ca = NULL;
-    if (tls) {
-        const char *cf = getenv("CONTROLPLANE_TLS_CERT_FILE"),
-                   *kf = getenv("CONTROLPLANE_TLS_KEY_FILE");
-        if (!cf || !*cf || !kf || !*kf) {
-            fr__cli_error(cmd, "tls cert_file and key_file are required "
-                               "(CONTROLPLANE_TLS_CERT_FILE, CONTROLPLANE_TLS_KEY_FILE)");
-            return FR_EXIT_USAGE;
-        }
-        cert = slurp(cf);
-        key = slurp(kf);
-        if (!cert || !key) {
-            fr__cli_error(cmd, "cannot read %s or %s", cf, kf);
-            free(cert);
-            free(key);
-            return FR_EXIT_USAGE;
-        }
-        if (fr__obs_env_truthy("CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT")) {
-            const char *caf = getenv("CONTROLPLANE_TLS_CA_FILE");
-            ca = caf && *caf ? slurp(caf) : NULL;
-            if (!ca) {
-                fr__cli_error(cmd, "CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT needs a readable "
-                                   "CONTROLPLANE_TLS_CA_FILE");
-                free(cert);
-                free(key);
-                return FR_EXIT_USAGE;
-            }
-            sv.require_client_cert = 1;
-        }
+    fr_http_addr sa;
+    const char *why;
+    if (fr__http_addr_parse(addr, &sa, &why) != 0) {
+        fr__http_startup_error("controlplane", "address \"%s\": %s", addr, why);
+        return FR_E_IO; /* exit 1, as when it cannot be bound */
     }
-    char shown[300], err[300];
-    int fd = listen_on(addr, shown, sizeof shown, err, sizeof err);
-    if (fd < 0) {
-        fr__cli_error(cmd, "%s", err);
-        free(cert), free(key), free(ca);
-        return FR_EXIT_FAILED;
+    fr_http_tls tls;
+    char err[512];
+    if (fr__http_tls_from_env(&tls, "CONTROLPLANE", err, sizeof err) != 0) {
+        fr__http_startup_error("controlplane", "%s", err);
+        return FR_E_INVALID;
     }
+    sv.require_client_cert = tls.require_client_cert;
     /* Signals are taken by sigwait below; worker threads inherit the mask. */
     sigset_t set;
     sigemptyset(&set);
@@ -575,76 +459,58 @@ static int serve(const cli_command *cmd, fr_cp_store *store, const char *addr)
     unsigned threads = (unsigned)(ncpu > 0 ? ncpu * 2 : 4);
     if (threads < 4)
         threads = 4;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     (tls ? MHD_USE_TLS : 0);
-    struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
-        {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, 1000, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},
-        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
-        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
-        {ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, ca},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, handler, &sv, MHD_OPTION_ARRAY,
-                                            opts, MHD_OPTION_END);
+    fr_http_server_config hc = {.addr = &sa,
+                                .tls = &tls,
+                                .threads = threads,
+                                .connection_limit = 1000,
+                                .connection_timeout_s = 30,
+                                .handler = handler,
+                                .handler_cls = &sv,
+                                .completed = completed};
+    struct MHD_Daemon *d = fr__http_start(&hc);
+    fr__http_tls_free(&tls);
     if (!d) {
-        fr__cli_error(cmd, "cannot start the HTTP server on %s", shown);
-        close(fd);
-        free(cert), free(key), free(ca);
-        return FR_EXIT_FAILED;
+        fr__http_startup_error("controlplane", "cannot listen on %s%s", addr,
+                      tls.enabled ? " (or the TLS certificate, key or CA is invalid)" : "");
+        return FR_E_IO;
     }
-    printf("listening on %s://%s\n", tls ? "https" : "http", shown);
+    char url[300];
+    fr__http_url(d, &sa, tls.enabled, url, sizeof url);
+    printf("listening on %s\n", url);
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
     MHD_stop_daemon(d);
-    close(fd);
-    free(cert), free(key), free(ca);
     fprintf(stderr, "fluxroute controlplane: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    return FR_EXIT_OK;
+    return FR_OK;
 }
 
-int fr__cmd_controlplane(const cli_command *cmd, int argc, char **argv)
+fr_status fr__controlplane_main(const fr_controlplane_options *o)
 {
-    const char *db = NULL, *addr = NULL, *pos[1];
-    size_t n_pos;
-    const cli_opt opts[] = {{"--db", 1, &db, NULL, NULL},
-                            {"--addr", 1, &addr, NULL, NULL},
-                            {NULL, 0, NULL, NULL, NULL}};
-    int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
-    if (rc != 0)
-        return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
-    if (!db)
-        db = getenv("CONTROLPLANE_DB");
-    if (!db || !*db)
-        db = "./fluxroute-controlplane.db";
-    if (!addr)
-        addr = getenv("CONTROLPLANE_ADDR");
-    if (!addr || !*addr)
-        addr = ":8081";
-    if (n_pos == 1 && strcmp(pos[0], "create-admin-key") != 0) {
-        fr__cli_error(cmd, "unknown subcommand \"%s\" (see fluxroute controlplane --help)", pos[0]);
-        return FR_EXIT_USAGE;
-    }
     fr_cp_store *store;
-    if ((rc = open_store(cmd, db, &store)) != FR_EXIT_OK)
-        return rc;
-    if (n_pos == 1) {
-        char plain[80];
-        fr_cp_key k;
-        if (fr__cp_store_key_create(store, FR_KEY_ADMIN, NULL, NULL, plain, &k) != FR_OK) {
-            fr__cli_error(cmd, "cannot create the key in %s", db);
-            rc = FR_EXIT_FAILED;
-        } else {
-            printf("%s\n", plain);
-            fprintf(stderr, "admin key %s created in %s; it is shown only this once\n", k.id, db);
-        }
+    fr_status st = open_store(o->db, &store);
+    if (st != FR_OK)
+        return st == FR_E_UNSUPPORTED ? FR_E_INVALID : FR_E_IO;
+    st = serve(store, o);
+    fr__cp_store_close(store);
+    return st;
+}
+
+fr_status fr__controlplane_create_admin_key(const char *db)
+{
+    fr_cp_store *store;
+    fr_status st = open_store(db, &store);
+    if (st != FR_OK)
+        return st == FR_E_UNSUPPORTED ? FR_E_INVALID : FR_E_IO;
+    char plain[80];
+    fr_cp_key k;
+    if (fr__cp_store_key_create(store, FR_KEY_ADMIN, NULL, NULL, plain, &k) != FR_OK) {
+        fr__http_startup_error("controlplane", "cannot create the key in %s", db);
+        st = FR_E_IO;
     } else {
-        rc = serve(cmd, store, addr);
+        printf("%s\n", plain);
+        fprintf(stderr, "admin key %s created in %s; it is shown only this once\n", k.id, db);
     }
     fr__cp_store_close(store);
-    return rc;
+    return st;
 }

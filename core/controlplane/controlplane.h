@@ -1,16 +1,31 @@
-/* `fluxroute controlplane`: the control-plane HTTP server (tenants, API keys, usage
- * metering, rate cards, invoices, SLA) over the SQLite store in cp_store.c.  Routes and
- * auth rules are listed at the top of controlplane.c and in the README. */
+/* The control plane: an HTTP server (tenants, API keys, usage metering, rate cards,
+ * invoices, SLA) over the SQLite store in cp_store.c.  Routes and auth rules are listed
+ * at the top of controlplane.c and in the README.  `fluxroute controlplane` (core/cli/
+ * cmd_controlplane.c) parses its options and calls these. */
 #ifndef FR_CORE_CONTROLPLANE_H
 #define FR_CORE_CONTROLPLANE_H
 
-#include "cli/cli.h"
+#include <fluxroute/status.h>
 
 /* Largest request body accepted (bigger ones get 413). */
 #define FR_CP_MAX_BODY (1024 * 1024)
 
-/* The command: `fluxroute controlplane [--db PATH] [--addr ADDR]` serves until SIGINT or
- * SIGTERM; `fluxroute controlplane create-admin-key [--db PATH]` prints a new admin key. */
-int fr__cmd_controlplane(const cli_command *cmd, int argc, char **argv);
+/* Every pointer is borrowed for the call. */
+typedef struct fr_controlplane_options {
+    const char *db;        /* the SQLite database, created and migrated on start */
+    const char *addr;      /* HOST:PORT, :PORT, [V6]:PORT (fr__http_addr_parse) */
+    const char *admin_key; /* an admin key to register (stored hashed), or NULL */
+} fr_controlplane_options;
+
+/* Serves until SIGINT or SIGTERM.  TLS comes from the CONTROLPLANE_TLS_* variables.  The
+ * first stdout line is `listening on URL`.  Returns FR_OK after the signal, FR_E_INVALID
+ * when the configuration is unusable (TLS files, a database of a newer version), FR_E_IO
+ * when the database cannot be opened or the address not bound; what is wrong is printed
+ * to stderr.  Call once per process: it blocks the signals it waits for. */
+fr_status fr__controlplane_main(const fr_controlplane_options *o);
+
+/* Creates an admin key in `db` and prints it on stdout (shown only this once).  Returns
+ * FR_OK, FR_E_INVALID (a database of a newer version) or FR_E_IO, saying why on stderr. */
+fr_status fr__controlplane_create_admin_key(const char *db);
 
 #endif

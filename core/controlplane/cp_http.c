@@ -11,28 +11,29 @@
 
 /* ---- responses ------------------------------------------------------------------------- */
 
-/* Sends body; `allow` (or NULL) is the Allow header of a 405. */
-static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, const char *type,
-                                const char *body, size_t len, const char *allow)
+/* Sends body (taken; NULL when memory ran out); `allow` (or NULL) is the Allow header of
+ * a 405.  Every 401 carries the Bearer challenge. */
+static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, const char *type,
+                                  char *body, size_t len, const char *allow)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
+    if (!body)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", type);
-    if (status == 401)
-        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"fluxroute\"");
-    if (allow)
-        MHD_add_response_header(r, "Allow", allow);
-    enum MHD_Result rc = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return rc;
+    fr_reply rp = {.status = (int)status,
+                   .body = body,
+                   .body_len = len,
+                   .content_type = type,
+                   .allow = allow,
+                   .challenge = status == 401 ? "Bearer realm=\"fluxroute\"" : NULL};
+    return fr__http_send(c, &rp);
 }
 
 enum MHD_Result fr__cp_send_buf(struct MHD_Connection *c, unsigned status, const char *type,
                                 const char *body, size_t len)
 {
-    return send_buf(c, status, type, body, len, NULL);
+    char *copy = malloc(len + 1);
+    if (copy)
+        memcpy(copy, body, len);
+    return send_owned(c, status, type, copy, len, NULL);
 }
 
 /* Sends `o` (released) with a trailing newline. */
@@ -42,15 +43,12 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
     size_t len;
     const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
     char *b = malloc(len + 2);
-    enum MHD_Result rc = MHD_NO;
     if (b) {
         memcpy(b, t, len);
         b[len] = '\n';
-        rc = send_buf(c, status, "application/json", b, len + 1, allow);
-        free(b);
     }
     json_object_put(o);
-    return rc;
+    return send_owned(c, status, "application/json", b, len + 1, allow);
 }
 
 enum MHD_Result fr__cp_send_json(struct MHD_Connection *c, unsigned status, json_object *o)
@@ -63,10 +61,11 @@ enum MHD_Result fr__cp_method_not_allowed(struct MHD_Connection *c, const char *
 {
     char msg[256];
     snprintf(msg, sizeof msg, "method %.32s is not allowed here; use %s", method, allow);
-    return send_json(c, 405, fr__http_error_body("method_not_allowed", msg, NULL), allow);
+    return send_json(c, (unsigned)fr__http_error_status(FR_HE_METHOD_NOT_ALLOWED),
+                     fr__http_error_body(FR_HE_METHOD_NOT_ALLOWED, msg, NULL), allow);
 }
 
-enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, unsigned status, const char *code,
+enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, fr_http_error e,
                                   const char *fmt, ...)
 {
     char msg[1024];
@@ -74,17 +73,17 @@ enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, unsigned status, con
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return fr__cp_send_json(c, status, fr__http_error_body(code, msg, NULL));
+    return fr__cp_send_json(c, (unsigned)fr__http_error_status(e), fr__http_error_body(e, msg, NULL));
 }
 
 enum MHD_Result fr__cp_not_found(struct MHD_Connection *c, const char *what, const char *id)
 {
-    return fr__cp_send_error(c, 404, "not_found", "%s \"%s\" not found", what, id);
+    return fr__cp_send_error(c, FR_HE_NOT_FOUND, "%s \"%s\" not found", what, id);
 }
 
 enum MHD_Result fr__cp_forbidden(struct MHD_Connection *c, const caller *who)
 {
-    return fr__cp_send_error(c, 403, "forbidden", "a %s key may not do this",
+    return fr__cp_send_error(c, FR_HE_FORBIDDEN, "a %s key may not do this",
                              fr__key_kind_name(who->key.kind));
 }
 
@@ -115,7 +114,7 @@ json_object *fr__cp_parse_body(struct MHD_Connection *c, const req *r, enum MHD_
     while (len && isspace((unsigned char)r->body.buf.data[len - 1]))
         len--;
     if (!len) {
-        *sent = fr__cp_send_error(c, 400, "bad_json", "the request body is empty; expected JSON");
+        *sent = fr__cp_send_error(c, FR_HE_BAD_JSON, "the request body is empty; expected JSON");
         return NULL;
     }
     json_object *o;
@@ -131,7 +130,7 @@ json_object *fr__cp_parse_body(struct MHD_Connection *c, const req *r, enum MHD_
     int line, col;
     fr__json_line_col(r->body.buf.data, at, &line, &col);
     *sent =
-        fr__cp_send_error(c, 400, "bad_json", "malformed JSON at line %d, column %d (byte %zu): %s",
+        fr__cp_send_error(c, FR_HE_BAD_JSON, "malformed JSON at line %d, column %d (byte %zu): %s",
                           line, col, at, why);
     return NULL;
 }

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "controlplane/cp_store.h"
+#include "http/http.h"
 #include "http/http_body.h"
 
 typedef struct server {
@@ -43,8 +44,9 @@ typedef struct fieldctx {
 enum MHD_Result fr__cp_send_buf(struct MHD_Connection *c, unsigned status, const char *type,
                                 const char *body, size_t len);
 enum MHD_Result fr__cp_send_json(struct MHD_Connection *c, unsigned status, json_object *o);
-enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, unsigned status, const char *code,
-                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The error body of e, with e's status. */
+enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, fr_http_error e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 enum MHD_Result fr__cp_not_found(struct MHD_Connection *c, const char *what, const char *id);
 /* 405 with an Allow header listing `allow` (static, "GET, POST"). */
 enum MHD_Result fr__cp_method_not_allowed(struct MHD_Connection *c, const char *method,

@@ -126,8 +126,8 @@ static enum MHD_Result usage_post(server *sv, struct MHD_Connection *c, const re
     if (f.err[0] || !ev || !sl) {
         free(ev);
         free(sl);
-        return f.err[0] ? fr__cp_send_error(c, 400, "invalid", "%s", f.err)
-                        : fr__cp_send_error(c, 500, "internal", "out of memory");
+        return f.err[0] ? fr__cp_send_error(c, FR_HE_INVALID, "%s", f.err)
+                        : fr__cp_send_error(c, FR_HE_INTERNAL, "out of memory");
     }
     size_t accepted, dups, bad = 0;
     fr_status st =
@@ -137,11 +137,11 @@ static enum MHD_Result usage_post(server *sv, struct MHD_Connection *c, const re
         char msg[200];
         snprintf(msg, sizeof msg, "events[%zu].tenant \"%s\" not found; nothing was stored", bad,
                  ev[bad].tenant);
-        json_object *e, *o = fr__http_error_body("unknown_tenant", msg, &e);
+        json_object *e, *o = fr__http_error_body(FR_HE_UNKNOWN_TENANT, msg, &e);
         json_object_object_add(e, "index", json_object_new_int64((int64_t)bad));
-        rc = fr__cp_send_json(c, 400, o);
+        rc = fr__cp_send_json(c, (unsigned)fr__http_error_status(FR_HE_UNKNOWN_TENANT), o);
     } else if (st != FR_OK) {
-        rc = fr__cp_send_error(c, 503, "storage", "usage not stored (retry with the same keys)");
+        rc = fr__cp_send_error(c, FR_HE_STORAGE, "usage not stored (retry with the same keys)");
     } else {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "accepted", json_object_new_int64((int64_t)accepted));
@@ -266,7 +266,7 @@ static enum MHD_Result rates_post(server *sv, struct MHD_Connection *c, const re
     json_object_put(b);
     if (f.err[0]) {
         free(p);
-        return fr__cp_send_error(c, 400, "invalid", "%s", f.err);
+        return fr__cp_send_error(c, FR_HE_INVALID, "%s", f.err);
     }
     int64_t version = 0;
     char err[256] = "";
@@ -274,9 +274,9 @@ static enum MHD_Result rates_post(server *sv, struct MHD_Connection *c, const re
         fr__cp_store_card_create(sv->store, eff, day, cur, p, n, &version, err, sizeof err);
     free(p);
     if (st == FR_E_INVALID)
-        return fr__cp_send_error(c, 409, "period_closed", "%s", err);
+        return fr__cp_send_error(c, FR_HE_PERIOD_CLOSED, "%s", err);
     if (st != FR_OK)
-        return fr__cp_send_error(c, 500, "internal", "cannot store the rate card: %s", err);
+        return fr__cp_send_error(c, FR_HE_INTERNAL, "cannot store the rate card: %s", err);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "version", json_object_new_int64(version));
     json_object_object_add(o, "effective_from", json_object_new_string(eff));
@@ -290,7 +290,7 @@ static enum MHD_Result invoice_get(server *sv, struct MHD_Connection *c, const c
     if (!tenant && who->key.kind == FR_KEY_TENANT)
         tenant = who->key.tenant;
     if (!tenant)
-        return fr__cp_send_error(c, 400, "invalid", "tenant_id is required");
+        return fr__cp_send_error(c, FR_HE_INVALID, "tenant_id is required");
     if (!fr__cp_may_see(who, tenant))
         return fr__cp_not_found(c, "tenant", tenant);
     json_object *t = fr__cp_store_tenant_get(sv->store, tenant);
@@ -299,26 +299,26 @@ static enum MHD_Result invoice_get(server *sv, struct MHD_Connection *c, const c
     json_object_put(t);
     char period[8];
     if (month_arg(c, "period", "month", period) != 0)
-        return fr__cp_send_error(c, 400, "invalid", "invalid period format, expected YYYY-MM");
+        return fr__cp_send_error(c, FR_HE_INVALID, "invalid period format, expected YYYY-MM");
     fr_invoice inv;
     char err[300];
     fr_status st = fr__cp_store_invoice(sv->store, tenant, period, &inv, err, sizeof err);
     if (st != FR_OK)
-        return fr__cp_send_error(c, 409, st == FR_E_NOT_FOUND ? "unpriced_usage" : "billing_error",
+        return fr__cp_send_error(c, st == FR_E_NOT_FOUND ? FR_HE_UNPRICED_USAGE : FR_HE_BILLING_ERROR,
                                  "%s", err);
     const char *fmt = fr__cp_arg(c, "format");
     enum MHD_Result rc;
     if (fmt && strcasecmp(fmt, "csv") == 0) {
         char *csv = fr__invoice_csv(&inv);
         rc = csv ? fr__cp_send_buf(c, 200, "text/csv; charset=utf-8", csv, strlen(csv))
-                 : fr__cp_send_error(c, 500, "internal", "out of memory");
+                 : fr__cp_send_error(c, FR_HE_INTERNAL, "out of memory");
         free(csv);
     } else {
         char *js = fr__invoice_json(&inv);
         json_object *o = js ? json_tokener_parse(js) : NULL;
         free(js);
         rc = o ? fr__cp_send_json(c, 200, o)
-               : fr__cp_send_error(c, 500, "internal", "out of memory");
+               : fr__cp_send_error(c, FR_HE_INTERNAL, "out of memory");
     }
     fr__invoice_clear(&inv);
     return rc;
@@ -328,7 +328,7 @@ static enum MHD_Result summary_get(server *sv, struct MHD_Connection *c, const c
 {
     char month[8];
     if (month_arg(c, "month", "period", month) != 0)
-        return fr__cp_send_error(c, 400, "invalid", "invalid month format, expected YYYY-MM");
+        return fr__cp_send_error(c, FR_HE_INVALID, "invalid month format, expected YYYY-MM");
     char **ids;
     size_t n;
     fr__cp_store_period_tenants(sv->store, month, &ids, &n);
@@ -384,12 +384,12 @@ static enum MHD_Result period_close(server *sv, struct MHD_Connection *c, const 
 {
     int32_t first, next;
     if (fr__period_parse(period, &first, &next) != 0)
-        return fr__cp_send_error(c, 400, "invalid", "invalid period format, expected YYYY-MM");
+        return fr__cp_send_error(c, FR_HE_INVALID, "invalid period format, expected YYYY-MM");
     if (next > today())
-        return fr__cp_send_error(c, 409, "period_open", "period %s has not ended yet", period);
+        return fr__cp_send_error(c, FR_HE_PERIOD_OPEN, "period %s has not ended yet", period);
     int64_t at;
     if (fr__cp_store_period_close(sv->store, period, &at) != FR_OK)
-        return fr__cp_send_error(c, 500, "internal", "cannot close the period");
+        return fr__cp_send_error(c, FR_HE_INTERNAL, "cannot close the period");
     char ts[21];
     fr__rfc3339_format(at, ts);
     json_object *o = json_object_new_object();
@@ -422,7 +422,7 @@ enum MHD_Result fr__cp_route_billing(server *sv, struct MHD_Connection *c, const
             return fr__cp_method_not_allowed(c, method, "POST");
         return admin ? period_close(sv, c, seg[2]) : fr__cp_forbidden(c, who);
     }
-    return fr__cp_send_error(c, 404, "not_found", "no such route");
+    return fr__cp_send_error(c, FR_HE_NOT_FOUND, "no such route");
 }
 
 /* ---- SLA ------------------------------------------------------------------------------- */
@@ -433,11 +433,11 @@ enum MHD_Result fr__cp_sla_get(server *sv, struct MHD_Connection *c)
     char *end = NULL;
     long window = w ? strtol(w, &end, 10) : 86400;
     if (w && (*end || window <= 0 || window > 90L * 86400))
-        return fr__cp_send_error(c, 400, "invalid", "window must be seconds in [1, 7776000]");
+        return fr__cp_send_error(c, FR_HE_INVALID, "window must be seconds in [1, 7776000]");
     int64_t to = (int64_t)time(NULL) + 1, from = to - window;
     fr_cp_sla_sum s;
     if (fr__cp_store_sla(sv->store, from, to, &s) != FR_OK)
-        return fr__cp_send_error(c, 503, "storage", "cannot read SLA reports");
+        return fr__cp_send_error(c, FR_HE_STORAGE, "cannot read SLA reports");
     json_object *o = json_object_new_object();
     char a[21], b[21];
     fr__rfc3339_format(from, a);

@@ -1,10 +1,11 @@
-/* Internal, shared by the two libmicrohttpd servers (serve.c, controlplane.c):
- * collecting a request body under a size limit (one body per request; not shared between
- * threads), and the error body both answer with. */
+/* Internal, shared by the libmicrohttpd servers (serve, the control plane): collecting
+ * a request body under a size limit (one body per request; not shared between threads). */
 #ifndef FR_CORE_HTTP_BODY_H
 #define FR_CORE_HTTP_BODY_H
 
-#include <json-c/json.h>
+#include <stdlib.h>
+
+#include <microhttpd.h>
 
 #include "base/bytebuf.h"
 
@@ -25,19 +26,27 @@ static inline int fr__http_body_append(fr_http_body *b, const char *data, size_t
     return b->buf.oom ? -1 : 0;
 }
 
-/* The error body of DESIGN.md, {"error": {"code": CODE, "message": MESSAGE}}: a new
- * object owned by the caller.  *error (when error is not NULL) gets the inner object, for
- * members a route adds. */
-static inline json_object *fr__http_error_body(const char *code, const char *message,
-                                               json_object **error)
+/* For MHD's access handler: collects an upload (*upload_size bytes of `upload`) into b
+ * under `max` and marks it consumed.  Returns 1 when there was one (the handler answers
+ * MHD_YES and waits for more), 0 when the body is complete (the handler answers), -1 when
+ * memory runs out (the handler answers MHD_NO). */
+static inline int fr__http_body_collect(fr_http_body *b, const char *upload, size_t *upload_size,
+                                        size_t max)
 {
-    json_object *o = json_object_new_object(), *e = json_object_new_object();
-    json_object_object_add(e, "code", json_object_new_string(code));
-    json_object_object_add(e, "message", json_object_new_string(message));
-    json_object_object_add(o, "error", e);
-    if (error)
-        *error = e;
-    return o;
+    if (!*upload_size)
+        return 0;
+    if (fr__http_body_append(b, upload, *upload_size, max) != 0)
+        return -1;
+    *upload_size = 0;
+    return 1;
+}
+
+/* Whether the request's Content-Length announces more than `max` bytes (the body can be
+ * refused before it is read). */
+static inline int fr__http_body_announced_over(struct MHD_Connection *c, size_t max)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    return cl && strtoull(cl, NULL, 10) > max;
 }
 
 #endif

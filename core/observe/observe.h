@@ -42,17 +42,6 @@ void fr__metrics_set_series_cap(size_t per_namespace);
 /* Plugin counters (host->metric): fluxroute_plugin_<name>_total{plugin}. */
 void fr__metrics_plugin_add(const char *plugin, const char *name, double value);
 
-/* The METRICS_ENABLED endpoint used by `run`: when METRICS_ENABLED is truthy, serves
- * /metrics on METRICS_ADDR (default :2112; TLS/mTLS via METRICS_TLS_*) until
- * fr__metrics_server_stop.  Returns 0 (started or disabled) or -1 after printing why to
- * stderr (bad address, port in use, unreadable certificate). */
-int fr__metrics_server_start_from_env(void);
-void fr__metrics_server_stop(void);
-
-/* A listen address: ":2112", "HOST:PORT" (IPv4, "localhost"), "[V6]:PORT".  Returns 0
- * with *sa and *len filled, -1 when it is none of these. */
-int fr__metrics_parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *len);
-
 /* ---- audit log ---------------------------------------------------------------------- */
 
 typedef struct fr_audit_event {

@@ -1,12 +1,12 @@
 /* `fluxroute serve`: the router HTTP API.
  *
- * libmicrohttpd with an epoll thread pool; GnuTLS for TLS 1.2+ and client certificates.
+ * A server of the HTTP module (core/http: an epoll thread pool, TLS 1.2+ and client
+ * certificates through GnuTLS).
  * Every request but health checks is authenticated (API key or verified client
  * certificate), authorised by role, and confined to its tenant's namespace.  /metrics
  * needs the admin or metrics role; --metrics-addr serves it without a key elsewhere. */
 #include <errno.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,19 +17,18 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
-#include "cli/cli.h"
 #include "controlplane/cp_client.h"
 #include "observe/observe.h"
 #include "base/sha256.h"
 #include "base/duration.h"
 #include "host/host.h"
+#include "http/http.h"
 #include "http/http_body.h"
 #include "plugin/isolate.h"
 #include "base/json_parse.h"
 #include "plugin/quarantine.h"
 #include "serve/serve.h"
 #include "serve/serve_sse.h"
-#include "base/size.h"
 
 struct fr_server {
     struct MHD_Daemon *d;
@@ -116,76 +115,11 @@ static void defer_complete(fr_deferred *d, fr_reply *reply)
     MHD_resume_connection(rq->conn); /* MHD calls on_request again, which sends it */
 }
 
-/* ---- replies -------------------------------------------------------------------------------- */
-
-void fr__reply_json(fr_reply *out, int status, json_object *o)
-{
-    const char *text =
-        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    out->status = status;
-    out->body = text ? strdup(text) : NULL;
-    out->body_len = out->body ? strlen(out->body) : 0;
-    json_object_put(o);
-}
-
-/* The error body with a formatted message; *error gets the inner object. */
-static json_object *error_body_v(const char *code, json_object **error, const char *fmt, va_list ap)
-{
-    char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    return fr__http_error_body(code, msg, error);
-}
-
-void fr__reply_error(fr_reply *out, int status, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    json_object *o = error_body_v(code, NULL, fmt, ap);
-    va_end(ap);
-    free(out->body);
-    fr__reply_json(out, status, o);
-}
-
-void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    json_object *e, *o = error_body_v("limit_exceeded", &e, fmt, ap);
-    va_end(ap);
-    json_object_object_add(e, "limit", json_object_new_string(fr__limit_name(id)));
-    json_object_object_add(e, "max", json_object_new_int64(fr__limit_max(l, id)));
-    free(out->body);
-    fr__reply_json(out, 400, o);
-    out->limit = fr__limit_name(id);
-}
-
 static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, request *rq, fr_reply *rp)
 {
-    struct MHD_Response *resp = rp->stream;
-    if (!resp)
-        resp = MHD_create_response_from_buffer(rp->body_len, rp->body ? rp->body : (char *)"",
-                                               rp->body ? MHD_RESPMEM_MUST_FREE
-                                                        : MHD_RESPMEM_PERSISTENT);
-    else
-        free(rp->body);
-    rp->body = NULL;
+    struct MHD_Response *resp = fr__http_response(rp);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type",
-                            rp->content_type ? rp->content_type : "application/json");
-    if (rp->stream)
-        MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    if (rp->allow)
-        MHD_add_response_header(resp, "Allow", rp->allow);
-    if (rp->challenge)
-        MHD_add_response_header(resp, "WWW-Authenticate", rp->challenge);
-    if (rp->location[0])
-        MHD_add_response_header(resp, "Location", rp->location);
-    if (rp->retry_after) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", rp->retry_after);
-        MHD_add_response_header(resp, "Retry-After", ra);
-    }
     /* Time spent in FluxRoute itself: the request's time minus plugin and provider time. */
     int64_t overhead = fr__mono_us() - rq->t0 - rp->plugin_us;
     char oh[24];
@@ -203,9 +137,9 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
 static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr_reply *out)
 {
     char cn[256] = "";
-    int have_cert = s->tls && fr__auth_verify_client_cert(c, cn, sizeof cn) == 0;
+    int have_cert = s->tls && fr__http_client_cert(c, cn, sizeof cn) == 0;
     if (s->require_client_cert && !have_cert) {
-        fr__reply_error(out, 401, "client_cert_required",
+        fr__reply_error(out, FR_HE_CLIENT_CERT_REQUIRED,
                         "a client certificate signed by the server's CA is required");
         return -1;
     }
@@ -225,7 +159,7 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
             snprintf(who->namespace_, sizeof who->namespace_, "%s", id.namespace_);
             rc = 0;
         } else if (st != FR_OK && st != FR_E_NOT_FOUND) {
-            fr__reply_error(out, 503, "controlplane_unavailable",
+            fr__reply_error(out, FR_HE_CONTROLPLANE_UNAVAILABLE,
                             "cannot check the key: the control plane is unreachable");
             out->retry_after = 5;
             return -1;
@@ -261,14 +195,14 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
         out->challenge = authz ? "Bearer realm=\"fluxroute\", error=\"invalid_token\""
                                : "Bearer realm=\"fluxroute\"";
         if (authz && newline_digest)
-            fr__reply_error(out, 401, "unauthorized",
+            fr__reply_error(out, FR_HE_UNAUTHORIZED,
                             "unknown API key: the keys file holds the sha256 of this key "
                             "followed by a newline (as `echo KEY | sha256sum` makes it); store "
                             "the digest of the key alone: printf %%s KEY | sha256sum");
         else if (authz)
-            fr__reply_error(out, 401, "unauthorized", "unknown API key");
+            fr__reply_error(out, FR_HE_UNAUTHORIZED, "unknown API key");
         else
-            fr__reply_error(out, 401, "unauthorized",
+            fr__reply_error(out, FR_HE_UNAUTHORIZED,
                             have_cert ? "client certificate \"%s\" is not a known identity"
                                       : "missing credentials: send Authorization: Bearer KEY%s",
                             cn);
@@ -283,19 +217,19 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
 json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out)
 {
     if (len == 0) {
-        fr__reply_error(out, 400, "bad_request", "the request needs a JSON body");
+        fr__reply_error(out, FR_HE_BAD_REQUEST, "the request needs a JSON body");
         return NULL;
     }
     size_t at;
     const char *why;
     json_object *o;
     if (fr__json_parse_whole(data, len, 64, &o, &at, &why) != 0) {
-        fr__reply_error(out, 400, "malformed_json", "malformed JSON at byte %zu: %s", at, why);
+        fr__reply_error(out, FR_HE_MALFORMED_JSON, "malformed JSON at byte %zu: %s", at, why);
         return NULL;
     }
     if (!json_object_is_type(o, json_type_object)) {
         json_object_put(o);
-        fr__reply_error(out, 400, "bad_request", "the body must be a JSON object");
+        fr__reply_error(out, FR_HE_BAD_REQUEST, "the body must be a JSON object");
         return NULL;
     }
     return o;
@@ -325,7 +259,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         return;
     }
     if (rq->body.too_big) {
-        fr__reply_error(out, 413, "payload_too_large", "the request body exceeds %zu bytes",
+        fr__reply_error(out, FR_HE_PAYLOAD_TOO_LARGE, "the request body exceeds %zu bytes",
                         s->max_body);
         return;
     }
@@ -346,7 +280,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         out->route = "/v1/runs";
         if (!get) {
             out->allow = "GET";
-            fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here; use GET",
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
                             method);
             return;
         }
@@ -365,7 +299,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         const char *slash = strchr(rest, '/');
         size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
         if (n == 0 || n >= sizeof id) {
-            fr__reply_error(out, 404, "not_found", "no such resource");
+            fr__reply_error(out, FR_HE_NOT_FOUND, "no such resource");
             return;
         }
         memcpy(id, rest, n);
@@ -373,14 +307,14 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         int trace = slash && strcmp(slash, "/trace") == 0;
         out->route = trace ? "/v1/runs/{id}/trace" : "/v1/runs/{id}";
         if (slash && !trace) {
-            fr__reply_error(out, 404, "not_found", "no such resource");
+            fr__reply_error(out, FR_HE_NOT_FOUND, "no such resource");
         } else if (get) {
             fr__runs_handle_get(s->runs, &who, id, trace, out);
         } else if (strcmp(method, "DELETE") == 0 && !trace) {
             fr__runs_handle_cancel(s->runs, &who, id, out);
         } else {
             out->allow = trace ? "GET" : "GET, DELETE";
-            fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here; use %s",
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s",
                             method, out->allow);
         }
         return;
@@ -389,12 +323,12 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     int replay = is(url, "/v1/replay", "/replay");
     out->route = run ? "/v1/run" : validate ? "/v1/validate" : replay ? "/v1/replay" : "other";
     if (!run && !validate && !replay) {
-        fr__reply_error(out, 404, "not_found", "no route %s %s", method, url);
+        fr__reply_error(out, FR_HE_NOT_FOUND, "no route %s %s", method, url);
         return;
     }
     if (!post) {
         out->allow = "POST";
-        fr__reply_error(out, 405, "method_not_allowed", "use POST for %s", url);
+        fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "use POST for %s", url);
         return;
     }
     json_object *body = fr__serve_parse_body(rq->body.buf.data, rq->body.buf.len, out);
@@ -428,18 +362,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->defer.conn = c;
         rq->defer.suspend = defer_suspend;
         rq->defer.complete = defer_complete;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->max_body)
-            rq->body.too_big = 1;
+        rq->body.too_big = fr__http_body_announced_over(c, s->max_body);
         *con_cls = rq;
         return MHD_YES;
     }
-    if (*upload_size) {
-        if (fr__http_body_append(&rq->body, upload, *upload_size, s->max_body) != 0)
-            return MHD_NO;
-        *upload_size = 0;
-        return MHD_YES;
-    }
+    int more = fr__http_body_collect(&rq->body, upload, upload_size, s->max_body);
+    if (more)
+        return more > 0 ? MHD_YES : MHD_NO;
     if (atomic_load(&rq->ready)) { /* back from a deferred run */
         atomic_store(&rq->ready, 0);
         return send_reply(s, c, rq, &rq->later);
@@ -449,7 +378,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (rp.deferred)
         return MHD_YES; /* suspended; defer_complete resumes it */
     if (!rp.status && !rp.stream)
-        fr__reply_error(&rp, 500, "internal", "no answer");
+        fr__reply_error(&rp, FR_HE_INTERNAL, "no answer");
     return send_reply(s, c, rq, &rp);
 }
 
@@ -479,270 +408,35 @@ static char *slurp(const char *path, const char *what)
     return buf;
 }
 
-static int parse_addr(const char *addr, struct sockaddr_in *sa)
+int fr__serve_main(const fr_serve_options *o)
 {
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return -1;
-    char host[256];
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof host)
-        return -1;
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535 || colon[1] == '\0')
-        return -1;
-    sa->sin_port = htons((uint16_t)port);
-    if (hl == 0 || strcmp(host, "0.0.0.0") == 0) {
-        sa->sin_addr.s_addr = htonl(INADDR_ANY);
-        return 0;
-    }
-    if (strcmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
-    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
-static const char serve_usage[] =
-    "usage: fluxroute serve [--addr HOST:PORT] --manifest-dir DIR --keys FILE\n"
-    "                       [--providers FILE] [--plugin-dir DIR]... [--threads N]\n"
-    "                       [--max-runs N] [--max-runs-per-tenant N] [--max-body BYTES]\n"
-    "                       [--retention DURATION] [--retention-count N]\n"
-    "                       [--retention-per-tenant N] [--retention-bytes SIZE]\n"
-    "                       [--metrics-addr HOST:PORT] [--metrics-series-per-namespace N]\n"
-    "                       [--max-steps N] [--max-threads N] [--max-run-timeout D]\n"
-    "                       [--max-run-bytes SIZE] [--max-yaml-nodes N] [--max-yaml-aliases N]\n"
-    "                       [--trust-plugin NAME]... [--enable-chaos] [--max-helpers N]\n"
-    "                       [--helper-memory SIZE] [--max-abandoned N] [--shutdown-grace D]\n"
-    "\n"
-    "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET /v1/runs;\n"
-    "GET/DELETE /v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz; /metrics (admin\n"
-    "or metrics role).  With port 0 an ephemeral port is bound and `listening on http://HOST:PORT` "
-    "is\n"
-    "the first line printed (then `metrics listening on http://HOST:PORT` with --metrics-addr).\n"
-    "\n"
-    "  --addr HOST:PORT     (ROUTER_ADDR, default :8080)\n"
-    "  --manifest-dir DIR   named manifests come only from here (ROUTER_MANIFEST_DIR)\n"
-    "  --keys FILE          API keys and client identities (ROUTER_KEYS_FILE); SIGHUP re-reads it\n"
-    "  --providers FILE     the providers requests may use (ROUTER_PROVIDERS_FILE)\n"
-    "  --threads N          request threads (default: one per CPU core, at least 2).\n"
-    "                       Quick synchronous runs wait on them for at most 50 ms (runs\n"
-    "                       of the built-in echo execute on them); slower ones (waiting\n"
-    "                       on providers) get threads of their own\n"
-    "  --max-runs N         runs in flight before 429 (default 64)\n"
-    "  --max-runs-per-tenant N\n"
-    "                       runs in flight for one tenant before 429 (default: a quarter\n"
-    "                       of --max-runs, at least 1, so no tenant fills the server)\n"
-    "  --max-body BYTES     request body limit (default 1048576); also bounds named\n"
-    "                       manifest files\n"
-    "  --retention D        how long finished runs and traces are kept (default 1h)\n"
-    "  --retention-count N  and how many at most (default 1000); past it, the tenant\n"
-    "                       holding the most finished runs loses its oldest\n"
-    "  --retention-per-tenant N\n"
-    "                       and how many per tenant (default: --retention-count)\n"
-    "  --retention-bytes SIZE\n"
-    "                       and how many bytes their reports and traces hold (default\n"
-    "                       256M; units K, M, G); past it, the tenant holding the most\n"
-    "                       bytes loses its oldest\n"
-    "  --metrics-addr HOST:PORT  a second, plain-HTTP listener WITHOUT authentication for\n"
-    "                       /metrics, /healthz and /readyz (ROUTER_METRICS_ADDR): bind it to\n"
-    "                       a private network only\n"
-    "  --metrics-series-per-namespace N  series a namespace's agent, breaker, provider and\n"
-    "                       model labels may create; past it they read \"other\" (default 256)\n"
-    "  --controlplane URL   look keys up in, and report usage to, the control plane\n"
-    "                       (CONTROLPLANE_URL; CONTROLPLANE_SERVICE_KEY is the service key;\n"
-    "                       CONTROLPLANE_SPOOL the usage spool, default ./fluxroute-usage.spool)\n"
-    "\n"
-    "Limits on what one request may cost.  A manifest over one is refused with 400\n"
-    "limit_exceeded naming it (\"max\": the count, the bytes, or milliseconds), whether\n"
-    "named, inline, validated or inside a replayed trace:\n"
-    "  --max-steps N        steps per manifest (default 1000: ten times the largest example)\n"
-    "  --max-threads N      worker threads per pipeline (default 32).  A larger\n"
-    "                       router.worker_pool_size is clamped, with a note in the report;\n"
-    "                       idle pipelines kept for reuse hold at most 8 N threads together\n"
-    "  --max-run-timeout D  longest router.run_timeout, router.default_timeout and agent\n"
-    "                       timeout (default 10m); also the run deadline of a manifest\n"
-    "                       without run_timeout\n"
-    "  --max-run-bytes SIZE what a run's step outputs hold together while it runs, and\n"
-    "                       the report and trace kept per run (default 16MiB); beyond it\n"
-    "                       the step fails (bad_request), or the trace is dropped, then the\n"
-    "                       report shortened, each with a note\n"
-    "  --max-yaml-nodes N   YAML nodes per document, an alias counting as every node it\n"
-    "                       repeats (default 100000)\n"
-    "  --max-yaml-aliases N YAML aliases per document (default 10000)\n"
-    "\n"
-    "Plugins: agents run in helper processes (isolation: process) unless the server trusts\n"
-    "their plugin: echo, llm, mock, openai, anthropic and gemini, found on the server's own\n"
-    "path (--plugin-dir or the built-in directory), not through a manifest's plugins.dirs.\n"
-    "  --trust-plugin NAME  trust one more plugin (repeatable): its agents may run in this\n"
-    "                       process, and `isolation: none` is honoured for them\n"
-    "  --enable-chaos       allow the chaos test plugin (refused with 400 plugin_disabled\n"
-    "                       otherwise; untrusted unless --trust-plugin chaos)\n"
-    "  --max-helpers N      helper processes alive at once (default 64, as --max-runs);\n"
-    "                       a call that finds none free waits until its deadline (5 s\n"
-    "                       without one), then fails with class overloaded\n"
-    "  --helper-memory SIZE address-space limit of each helper, e.g. 512M, 2G (default 1G;\n"
-    "                       0: none); a helper past it fails alone (class crashed)\n"
-    "  --max-abandoned N    threads left inside hung in-process plugin calls (default 16);\n"
-    "                       a plugin whose hang reaches the cap is refused until restart\n"
-    "                       (503 plugin_quarantined)\n"
-    "  --shutdown-grace D   on SIGTERM/SIGINT, how long runs in flight may finish (default\n"
-    "                       30s); then the process exits anyway (status 0), naming what it\n"
-    "                       abandoned\n"
-    "TLS: ROUTER_TLS_ENABLED, ROUTER_TLS_CERT_FILE, ROUTER_TLS_KEY_FILE, ROUTER_TLS_CA_FILE,\n"
-    "ROUTER_TLS_REQUIRE_CLIENT_CERT.\n";
-
-static const char *env_or(const char *v, const char *name, const char *def)
-{
-    const char *e = getenv(name);
-    return v ? v : e && *e ? e : def;
-}
-
-int fr__serve_main(int argc, char **argv)
-{
-    static const cli_command cmd = {"serve", NULL, "", serve_usage};
-    const char *addr = NULL, *mdir = NULL, *keys = NULL, *providers = NULL, *threads_arg = NULL;
-    const char *max_runs_arg = NULL, *max_body_arg = NULL, *ret_arg = NULL, *ret_count_arg = NULL;
-    const char *cp_url = NULL, *metrics_addr = NULL, *series_arg = NULL;
-    const char *per_tenant_arg = NULL, *ret_tenant_arg = NULL;
-    const char *ret_bytes_arg = NULL;
-    const char *limit_args[FR_LIMIT_COUNT_] = {0};
-    const char *max_helpers_arg = NULL, *helper_mem_arg = NULL, *max_abandoned_arg = NULL;
-    const char *grace_arg = NULL;
-    int enable_chaos = 0;
-    const char *pos[1];
-    size_t n_pos;
-    cli_list dirs = {0}, trusted = {0};
-    const cli_opt opts[] = {
-        {"--addr", 1, &addr, NULL, NULL},
-        {"--manifest-dir", 1, &mdir, NULL, NULL},
-        {"--keys", 1, &keys, NULL, NULL},
-        {"--providers", 1, &providers, NULL, NULL},
-        {"--plugin-dir", 1, NULL, &dirs, NULL},
-        {"--threads", 1, &threads_arg, NULL, NULL},
-        {"--max-runs", 1, &max_runs_arg, NULL, NULL},
-        {"--max-runs-per-tenant", 1, &per_tenant_arg, NULL, NULL},
-        {"--max-body", 1, &max_body_arg, NULL, NULL},
-        {"--retention", 1, &ret_arg, NULL, NULL},
-        {"--retention-count", 1, &ret_count_arg, NULL, NULL},
-        {"--retention-per-tenant", 1, &ret_tenant_arg, NULL, NULL},
-        {"--retention-bytes", 1, &ret_bytes_arg, NULL, NULL},
-        {"--controlplane", 1, &cp_url, NULL, NULL},
-        {"--metrics-addr", 1, &metrics_addr, NULL, NULL},
-        {"--metrics-series-per-namespace", 1, &series_arg, NULL, NULL},
-        {"--max-steps", 1, &limit_args[FR_LIMIT_MAX_STEPS], NULL, NULL},
-        {"--max-threads", 1, &limit_args[FR_LIMIT_MAX_THREADS], NULL, NULL},
-        {"--max-run-timeout", 1, &limit_args[FR_LIMIT_MAX_RUN_TIMEOUT], NULL, NULL},
-        {"--max-run-bytes", 1, &limit_args[FR_LIMIT_MAX_RUN_BYTES], NULL, NULL},
-        {"--max-yaml-nodes", 1, &limit_args[FR_LIMIT_MAX_YAML_NODES], NULL, NULL},
-        {"--max-yaml-aliases", 1, &limit_args[FR_LIMIT_MAX_YAML_ALIASES], NULL, NULL},
-        {"--trust-plugin", 1, NULL, &trusted, NULL},
-        {"--enable-chaos", 0, NULL, NULL, &enable_chaos},
-        {"--max-helpers", 1, &max_helpers_arg, NULL, NULL},
-        {"--helper-memory", 1, &helper_mem_arg, NULL, NULL},
-        {"--max-abandoned", 1, &max_abandoned_arg, NULL, NULL},
-        {"--shutdown-grace", 1, &grace_arg, NULL, NULL},
-        {NULL, 0, NULL, NULL, NULL}};
-    int rc = fr__cli_parse(&cmd, argc, argv, opts, pos, 0, &n_pos);
-    if (rc != 0)
-        return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
-    addr = env_or(addr, "ROUTER_ADDR", ":8080");
-    mdir = env_or(mdir, "ROUTER_MANIFEST_DIR", NULL);
-    keys = env_or(keys, "ROUTER_KEYS_FILE", NULL);
-    providers = env_or(providers, "ROUTER_PROVIDERS_FILE", NULL);
-    /* Runs execute on the request threads: more of them than cores only preempt each
-     * other (the p99 of short runs doubles on 2 cores with 2 threads per core). */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long threads = threads_arg ? strtol(threads_arg, NULL, 10) : cores > 2 ? cores : 2;
-    long max_runs = max_runs_arg ? strtol(max_runs_arg, NULL, 10) : 64;
-    long long max_body = max_body_arg ? strtoll(max_body_arg, NULL, 10) : 1 << 20;
-    long ret_count = ret_count_arg ? strtol(ret_count_arg, NULL, 10) : 1000;
-    /* A quarter (rounded up): one tenant, even three at once, cannot take every slot from
-     * the others. */
-    long per_tenant = per_tenant_arg ? strtol(per_tenant_arg, NULL, 10)
-                      : max_runs > 0 ? (max_runs - 1) / 4 + 1
-                                     : 1;
-    /* Retention is fair without a per-tenant cap (eviction takes from the largest holder);
-     * the cap lets an operator hold any one tenant lower. */
-    long ret_tenant = ret_tenant_arg ? strtol(ret_tenant_arg, NULL, 10) : ret_count;
-    uint64_t ret_bytes = 256ULL << 20;
-    int64_t retention = 3600LL * 1000000;
-    const char *why;
-    if (ret_arg && (fr__duration_parse(ret_arg, &retention, &why) != 0 || retention <= 0)) {
-        fr__cli_error(&cmd, "--retention %s: not a positive duration", ret_arg);
-        return FR_EXIT_USAGE;
-    }
-    if (ret_bytes_arg) {
-        int bad = fr__size_parse(ret_bytes_arg, &ret_bytes, &why) != 0;
-        if (!bad && (ret_bytes == 0 || ret_bytes > SIZE_MAX)) {
-            bad = 1;
-            why = ret_bytes ? "too large" : "must be positive";
-        }
-        if (bad) {
-            fr__cli_error(&cmd, "--retention-bytes %s: %s", ret_bytes_arg, why);
-            return FR_EXIT_USAGE;
-        }
-    }
-    if (threads < 1 || max_runs < 1 || max_body < 1 || ret_count < 1 || per_tenant < 1 ||
-        ret_tenant < 1) {
-        fr__cli_error(&cmd, "--threads, --max-runs, --max-runs-per-tenant, --max-body, "
-                            "--retention-count and --retention-per-tenant must be positive");
-        return FR_EXIT_USAGE;
-    }
-    fr_serve_limits limits;
-    fr__serve_limits_defaults(&limits);
-    limits.value[FR_LIMIT_MAX_BODY] = max_body;
-    for (int i = 0; i < FR_LIMIT_COUNT_; i++) {
-        char why[256];
-        if (limit_args[i] &&
-            fr__serve_limits_set(&limits, (fr_limit_id)i, limit_args[i], why, sizeof why) != 0) {
-            fr__cli_error(&cmd, "%s", why);
-            return FR_EXIT_USAGE;
-        }
-    }
-    fr_containment cont;
-    if (fr__containment_parse(&cont, max_helpers_arg, helper_mem_arg, max_abandoned_arg, grace_arg,
-                              (size_t)max_runs, &why) != 0) {
-        fr__cli_error(&cmd, "%s", why);
-        return FR_EXIT_USAGE;
-    }
-    cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
-    metrics_addr = env_or(metrics_addr, "ROUTER_METRICS_ADDR", NULL);
-    if (fr__serve_metrics_configure(&cmd, metrics_addr, series_arg) != 0)
-        return FR_EXIT_USAGE;
-    if (!mdir || (!keys && !cp_url)) {
-        fr__cli_error(&cmd, "--manifest-dir and --keys (or --controlplane) are required (see "
-                            "fluxroute serve --help)");
-        return FR_EXIT_USAGE;
-    }
-    struct sockaddr_in sa;
-    if (parse_addr(addr, &sa) != 0) {
-        fr__cli_error(&cmd, "--addr %s: expected HOST:PORT (IPv4)", addr);
-        return FR_EXIT_USAGE;
+    fr_http_addr sa;
+    const char *bad;
+    if (fr__http_addr_parse(o->addr, &sa, &bad) != 0) {
+        fr__http_startup_error("serve", "--addr %s: %s", o->addr, bad);
+        return FR_E_INVALID;
     }
 
-    fr_server srv = {.keys_file = keys, .max_body = (size_t)max_body};
+    fr_server srv = {.keys_file = o->keys_file, .max_body = o->max_body};
     char err[1024];
-    if (keys && !(srv.auth = fr__auth_load(keys, err, sizeof err))) {
-        fr__cli_error(&cmd, "%s", err);
-        return FR_EXIT_USAGE;
+    if (o->keys_file && !(srv.auth = fr__auth_load(o->keys_file, err, sizeof err))) {
+        fr__http_startup_error("serve", "%s", err);
+        return FR_E_INVALID;
     }
-    if (cp_url) {
-        srv.cp = fr__cp_client_new(cp_url, getenv("CONTROLPLANE_SERVICE_KEY"),
-                                   env_or(NULL, "CONTROLPLANE_SPOOL", "fluxroute-usage.spool"));
+    if (o->controlplane_url) {
+        srv.cp = fr__cp_client_new(o->controlplane_url, o->controlplane_service_key,
+                                   o->controlplane_spool);
         if (!srv.cp) {
             fr__auth_free(srv.auth);
-            return FR_EXIT_USAGE;
+            return FR_E_INVALID;
         }
     }
     pthread_mutex_init(&srv.sla_mu, NULL);
     srv.sla_start = fr__wall_us() / 1000000;
     pthread_rwlock_init(&srv.auth_lock, NULL);
     fr_manifest *prov = NULL;
-    if (providers) {
+    if (o->providers_file) {
+        const char *providers = o->providers_file;
         char *text = slurp(providers, "--providers");
         fr_diags d;
         fr__diags_init(&d, providers);
@@ -754,49 +448,30 @@ int fr__serve_main(int argc, char **argv)
             fr__diags_free(&d);
             fr__manifest_free(prov);
             fr__auth_free(srv.auth);
-            return FR_EXIT_USAGE;
+            return FR_E_INVALID;
         }
         fr__diags_free(&d);
     }
-    fr_runs_config rc_cfg = {.manifest_dir = mdir,
-                             .plugin_dirs = dirs.items,
-                             .n_plugin_dirs = dirs.n,
-                             .providers = prov,
-                             .retention_us = retention,
-                             .retention_count = (size_t)ret_count,
-                             .retention_per_tenant = (size_t)ret_tenant,
-                             .retention_bytes = (size_t)ret_bytes,
-                             .max_concurrent = (size_t)max_runs,
-                             .max_per_tenant = (size_t)per_tenant,
-                             .cp = srv.cp,
-                             .limits = limits,
-                             .trusted_plugins = trusted.items,
-                             .n_trusted_plugins = trusted.n,
-                             .enable_chaos = enable_chaos};
-    fr__isolation_configure(cont.max_helpers, cont.helper_memory);
-    fr__abandoned_set_cap(cont.max_abandoned);
+    fr_runs_config rc_cfg = o->runs;
+    rc_cfg.providers = prov;
+    rc_cfg.cp = srv.cp;
+    const fr_containment *cont = &o->containment;
+    fr__isolation_configure(cont->max_helpers, cont->helper_memory);
+    fr__abandoned_set_cap(cont->max_abandoned);
     srv.runs = fr__runs_new(&rc_cfg);
 
     /* TLS from the original's variables; a broken set-up fails now, clearly. */
-    char *cert = NULL, *key = NULL, *ca = NULL;
-    srv.tls = fr__obs_env_truthy("ROUTER_TLS_ENABLED");
-    srv.require_client_cert = srv.tls && fr__obs_env_truthy("ROUTER_TLS_REQUIRE_CLIENT_CERT");
-    if (srv.tls) {
-        cert = slurp(getenv("ROUTER_TLS_CERT_FILE"), "ROUTER_TLS_CERT_FILE");
-        key = slurp(getenv("ROUTER_TLS_KEY_FILE"), "ROUTER_TLS_KEY_FILE");
-        if (getenv("ROUTER_TLS_CA_FILE") && *getenv("ROUTER_TLS_CA_FILE"))
-            ca = slurp(getenv("ROUTER_TLS_CA_FILE"), "ROUTER_TLS_CA_FILE");
-        else if (srv.require_client_cert)
-            fprintf(stderr,
-                    "fluxroute serve: ROUTER_TLS_REQUIRE_CLIENT_CERT needs ROUTER_TLS_CA_FILE\n");
-        if (!cert || !key || (srv.require_client_cert && !ca)) {
-            free(cert), free(key), free(ca);
-            fr__runs_free(srv.runs);
-            fr__manifest_free(prov);
-            fr__auth_free(srv.auth);
-            return FR_EXIT_USAGE;
-        }
+    fr_http_tls tls;
+    if (fr__http_tls_from_env(&tls, "ROUTER", err, sizeof err) != 0) {
+        fr__http_startup_error("serve", "%s", err);
+        fr__runs_free(srv.runs);
+        fr__manifest_free(prov);
+        fr__auth_free(srv.auth);
+        return FR_E_INVALID;
     }
+    tls.priorities = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+    srv.tls = tls.enabled;
+    srv.require_client_cert = tls.require_client_cert;
 
     /* Signals are handled by this thread (sigwait), never by MHD's or the engine's. */
     sigset_t set;
@@ -807,53 +482,38 @@ int fr__serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags =
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-    if (srv.tls)
-        flags |= MHD_USE_TLS;
-    struct MHD_OptionItem tls_opts[] = {
-        {srv.tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
-        {srv.tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
-        {srv.tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
-         (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
-        {srv.tls && ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, ca},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    /* Compact the option list: MHD stops at the first END. */
-    struct MHD_OptionItem used[5];
-    size_t nu = 0;
-    for (size_t i = 0; i < 5; i++)
-        if (tls_opts[i].option != MHD_OPTION_END)
-            used[nu++] = tls_opts[i];
-    used[nu] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    srv.d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR,
-                             (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_ARRAY,
-                             used, MHD_OPTION_END);
-    free(cert), free(key), free(ca);
+    fr_http_server_config hc = {.addr = &sa,
+                                .tls = &tls,
+                                .threads = o->threads,
+                                .connection_limit = 4096,
+                                .connection_timeout_s = 30,
+                                .suspend_resume = 1,
+                                .handler = on_request,
+                                .handler_cls = &srv,
+                                .completed = on_completed};
+    srv.d = fr__http_start(&hc);
+    fr__http_tls_free(&tls);
     /* Started with the signals blocked, as the main daemon: its thread never takes them. */
     fr_metrics_listener *ml =
-        srv.d && metrics_addr
-            ? fr__metrics_listener_start(metrics_addr, &srv.ready, err, sizeof err)
+        srv.d && o->metrics_addr
+            ? fr__metrics_listener_start(o->metrics_addr, &srv.ready, err, sizeof err)
             : NULL;
-    if (!srv.d || (metrics_addr && !ml)) {
+    if (!srv.d || (o->metrics_addr && !ml)) {
         if (srv.d) {
-            fr__cli_error(&cmd, "%s", err);
+            fr__http_startup_error("serve", "%s", err);
             MHD_stop_daemon(srv.d);
         } else {
-            fr__cli_error(&cmd, "cannot listen on %s%s", addr,
+            fr__http_startup_error("serve", "cannot listen on %s%s", o->addr,
                           srv.tls ? " (or the TLS certificate, key or CA is invalid)" : "");
         }
         fr__runs_free(srv.runs);
         fr__manifest_free(prov);
         fr__auth_free(srv.auth);
-        return FR_EXIT_FAILED;
+        return FR_E_IO;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_BIND_PORT);
-    char host[64];
-    inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
-    printf("listening on %s://%s:%u\n", srv.tls ? "https" : "http", host, di ? di->port : 0);
+    char url[INET6_ADDRSTRLEN + 32];
+    fr__http_url(srv.d, &sa, srv.tls, url, sizeof url);
+    printf("listening on %s\n", url);
     if (ml)
         printf("metrics listening on %s\n", fr__metrics_listener_url(ml));
     fflush(stdout);
@@ -893,7 +553,7 @@ int fr__serve_main(int argc, char **argv)
     atomic_store(&srv.ready, 0);
     fprintf(stderr, "fluxroute serve: shutting down\n");
     MHD_socket ls = MHD_quiesce_daemon(srv.d);
-    size_t left = fr__runs_drain(srv.runs, cont.shutdown_grace_us);
+    size_t left = fr__runs_drain(srv.runs, cont->shutdown_grace_us);
     size_t held = fr__abandoned_count();
     if (left || held) {
         /* Threads inside a hung plugin can never be joined, and runs still in flight
@@ -903,12 +563,12 @@ int fr__serve_main(int argc, char **argv)
         fprintf(stderr,
                 "fluxroute serve: exiting without %zu run(s) still in flight after the grace "
                 "period (--shutdown-grace %s) and %zu hung plugin thread(s)\n",
-                left, fr__duration_format(cont.shutdown_grace_us, d, sizeof d), held);
+                left, fr__duration_format(cont->shutdown_grace_us, d, sizeof d), held);
         sla_flush(&srv);
         fr__cp_client_free(srv.cp);
         fr__obs_shutdown();
         fflush(NULL);
-        _exit(FR_EXIT_OK);
+        _exit(0);
     }
     fr__exit_after(FR_CLEANUP_GRACE_US);
     /* MHD_stop_daemon must find no suspended connection: end the streams still waiting. */
@@ -925,5 +585,5 @@ int fr__serve_main(int argc, char **argv)
     pthread_mutex_destroy(&srv.sla_mu);
     pthread_rwlock_destroy(&srv.auth_lock);
     fr__auth_free(srv.auth);
-    return FR_EXIT_OK;
+    return FR_OK;
 }

@@ -1,7 +1,9 @@
-/* `fluxroute serve`: the router HTTP API (libmicrohttpd, epoll, internal thread pool;
- * TLS and mTLS through GnuTLS).  Internal interfaces between serve.c (daemon, routing,
- * responses), serve_auth.c (identities, keys, mTLS, RBAC), serve_runs.c (manifests,
- * pipelines, runs, traces, retention) and serve_metrics.c (/metrics, --metrics-addr). */
+/* serve: the router HTTP API, on the HTTP module (core/http: addresses, TLS and mTLS,
+ * bodies, replies, error codes).  Internal interfaces between serve.c (the server,
+ * routing, sending replies), serve_auth.c (identities, keys, client certificate CNs,
+ * RBAC), serve_runs.c (manifests, pipelines, runs, traces, retention) and serve_metrics.c
+ * (/metrics, --metrics-addr).  `fluxroute serve` (core/cli/cmd_serve.c) parses the
+ * options and calls fr__serve_main. */
 #ifndef FR_CORE_SERVE_H
 #define FR_CORE_SERVE_H
 
@@ -14,6 +16,7 @@
 
 #include "engine/engine.h"
 #include "manifest/rbac.h"
+#include "http/http.h"
 #include "serve/serve_limits.h"
 
 /* Who is calling. */
@@ -37,9 +40,6 @@ void fr__auth_free(fr_auth *a);
 int fr__auth_key(const fr_auth *a, const char *key, fr_identity *out);
 /* Finds the identity for a client certificate CN.  Returns 0 when found. */
 int fr__auth_cert(const fr_auth *a, const char *cn, fr_identity *out);
-/* Verifies the connection's TLS client certificate against the configured CA and puts
- * its subject CN in cn.  Returns 0 when a verified certificate is present. */
-int fr__auth_verify_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen);
 /* The server's policy: whether `role` may perform `action` at all (a manifest's rbac
  * lists may narrow it further, never widen it). */
 int fr__auth_allows(fr_role role, fr_action action);
@@ -72,22 +72,6 @@ typedef struct fr_runs_config {
     int enable_chaos; /* --enable-chaos: the chaos test plugin may be used */
 } fr_runs_config;
 
-/* An HTTP answer produced by a handler. */
-typedef struct fr_reply {
-    int status;
-    char *body; /* owned; JSON unless content_type says otherwise */
-    size_t body_len;
-    const char *content_type;    /* static; NULL = application/json */
-    int retry_after;             /* seconds, for 429; 0 = none */
-    const char *allow;           /* static; for 405: the methods the resource takes */
-    const char *challenge;       /* static; for 401: the WWW-Authenticate challenge */
-    char location[64];           /* for 202: the Location of what was started, or "" */
-    int64_t plugin_us;           /* time spent inside plugins (for the overhead header) */
-    struct MHD_Response *stream; /* a streaming response (SSE), instead of body */
-    const char *route;           /* route pattern for metrics ("/v1/runs/{id}") */
-    int deferred;                /* the reply comes later through fr_deferred */
-    const char *limit;           /* static; the limit a limit_exceeded reply names */
-} fr_reply;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);
 void fr__runs_free(fr_runs *r);
@@ -174,17 +158,7 @@ int fr__containment_parse(fr_containment *c, const char *max_helpers, const char
 /* Starts a timer that ends the process (status 0) after `us`, whatever it is doing. */
 void fr__exit_after(int64_t us);
 
-/* ---- serve.c helpers used by the handlers ---- */
-
-/* Fills `out` with {"error": {"code": code, "message": ...}} and the status. */
-void fr__reply_error(fr_reply *out, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Fills `out` with 400 {"error": {"code": "limit_exceeded", "limit": NAME, "max": MAX,
- * "message": ...}} for limit `id` (its name and its fr__limit_max value). */
-void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Fills `out` with a JSON body (takes the object). */
-void fr__reply_json(fr_reply *out, int status, json_object *o);
+/* ---- serve.c ---- */
 
 /* Parses a request body as serve's routes do: exactly one JSON object (nested at most 64
  * deep).  Returns it (caller releases with json_object_put), or NULL with `out` filled
@@ -200,12 +174,6 @@ json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out);
 void fr__serve_metrics_route(const fr_identity *who, const char *url, const char *method,
                              fr_reply *out);
 
-/* Checks --metrics-addr (NULL: none) and applies --metrics-series-per-namespace (NULL:
- * the default).  Returns 0, or -1 after saying what is wrong (exit 2). */
-struct cli_command;
-int fr__serve_metrics_configure(const struct cli_command *cmd, const char *addr,
-                                const char *series);
-
 /* The --metrics-addr listener: /metrics, /healthz, /readyz without authentication, 404
  * for anything else; plain HTTP on its own thread. */
 typedef struct fr_metrics_listener fr_metrics_listener;
@@ -219,7 +187,30 @@ const char *fr__metrics_listener_url(const fr_metrics_listener *l);
 /* Stops it (waits for its thread) and frees it.  NULL is ignored. */
 void fr__metrics_listener_stop(fr_metrics_listener *l);
 
-/* The `serve` command. */
-int fr__serve_main(int argc, char **argv);
+/* ---- serve.c: the server ---- */
+
+/* What `fluxroute serve` is asked to do (core/cli/cmd_serve.c fills it from argv and the
+ * ROUTER_* variables).  Every pointer is borrowed for the call. */
+typedef struct fr_serve_options {
+    const char *addr;                     /* HOST:PORT, :PORT, [V6]:PORT (fr__http_addr_parse) */
+    const char *keys_file;                /* keys and client identities, or NULL with: */
+    const char *controlplane_url;         /* keys and usage through the control plane, or NULL */
+    const char *controlplane_service_key; /* its service key, or NULL */
+    const char *controlplane_spool;       /* the usage spool file */
+    const char *providers_file;           /* the providers requests may use, or NULL */
+    const char *metrics_addr;             /* the --metrics-addr listener, or NULL */
+    unsigned threads;                     /* request threads */
+    size_t max_body;                      /* request bodies over it get 413 */
+    fr_runs_config runs;                  /* without providers and cp, which serve fills */
+    fr_containment containment;
+} fr_serve_options;
+
+/* Serves until SIGTERM or SIGINT (SIGHUP re-reads the keys file), then shuts down
+ * gracefully.  TLS comes from the ROUTER_TLS_* variables.  The first stdout line is
+ * `listening on URL` (then `metrics listening on URL` with a metrics address).  Returns
+ * FR_OK after a shutdown, FR_E_INVALID when the configuration is unusable (bad address,
+ * keys, providers or TLS files), FR_E_IO when it cannot listen; what is wrong is printed
+ * to stderr.  Call once per process: it blocks the signals it waits for. */
+fr_status fr__serve_main(const fr_serve_options *o);
 
 #endif

@@ -8,7 +8,6 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
-#include <gnutls/x509.h>
 
 #include "base/fileio.h"
 #include "serve/serve.h"
@@ -203,33 +202,6 @@ int fr__auth_cert(const fr_auth *a, const char *cn, fr_identity *out)
             return 0;
         }
     return -1;
-}
-
-int fr__auth_verify_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (!ci || !ci->tls_session)
-        return -1;
-    gnutls_session_t tls = (gnutls_session_t)ci->tls_session;
-    unsigned status = 0;
-    unsigned n = 0;
-    const gnutls_datum_t *certs = gnutls_certificate_get_peers(tls, &n);
-    if (!certs || n == 0)
-        return -1;
-    if (gnutls_certificate_verify_peers2(tls, &status) != GNUTLS_E_SUCCESS || status != 0)
-        return -1;
-    gnutls_x509_crt_t crt;
-    if (gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
-        return -1;
-    int rc = -1;
-    size_t size = cnlen;
-    if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
-        gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size) ==
-            GNUTLS_E_SUCCESS)
-        rc = 0;
-    gnutls_x509_crt_deinit(crt);
-    return rc;
 }
 
 int fr__auth_allows(fr_role role, fr_action action)

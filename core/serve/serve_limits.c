@@ -3,6 +3,7 @@
 #include "serve/serve_limits.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "base/json_check.h"
 #include "base/json_parse.h"
 #include "base/size.h"
+#include "http/http.h"
 
 typedef enum limit_kind { LIMIT_COUNT, LIMIT_SIZE, LIMIT_DURATION } limit_kind;
 
@@ -231,4 +233,17 @@ int fr__serve_limits_fit_run(const fr_serve_limits *l, const char *run_id, const
     *report = text ? strdup(text) : NULL;
     json_object_put(o);
     return *report ? 0 : -1;
+}
+
+void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_object *e, *o = fr__http_error_body_v(FR_HE_LIMIT_EXCEEDED, &e, fmt, ap);
+    va_end(ap);
+    json_object_object_add(e, "limit", json_object_new_string(fr__limit_name(id)));
+    json_object_object_add(e, "max", json_object_new_int64(fr__limit_max(l, id)));
+    free(out->body);
+    fr__reply_json(out, fr__http_error_status(FR_HE_LIMIT_EXCEEDED), o);
+    out->limit = fr__limit_name(id);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/http.h"
 #include "manifest/manifest.h"
 
 /* The limits, by their names in limit_exceeded errors. */
@@ -65,4 +66,8 @@ int fr__serve_limits_apply(const fr_serve_limits *l, fr_manifest *m, fr_limit_id
 int fr__serve_limits_fit_run(const fr_serve_limits *l, const char *run_id, const char *status,
                              char **report, char **trace, int *trace_refused);
 
+/* Fills `out` with 400 {"error": {"code": "limit_exceeded", "limit": NAME, "max": MAX,
+ * "message": ...}} for limit `id` (its name and its fr__limit_max value). */
+void fr__reply_limit(fr_reply *out, const fr_serve_limits *l, fr_limit_id id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 #endif

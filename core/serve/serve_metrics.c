@@ -1,13 +1,11 @@
 /* serve's metrics: /metrics on serve's own address (a key with the admin or metrics
  * role), and the separate --metrics-addr listener (no authentication: /metrics, /healthz
  * and /readyz for Prometheus and probes inside a private network; anything else 404). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "http/http.h"
 #include "observe/observe.h"
 #include "serve/serve.h"
 
@@ -28,12 +26,12 @@ static void metrics_reply(const char *method, fr_reply *out)
     out->route = "/metrics";
     if (!is_get(method)) {
         out->allow = "GET, HEAD";
-        fr__reply_error(out, 405, "method_not_allowed", "%s is not allowed here; use GET", method);
+        fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET", method);
         return;
     }
     char *text = fr__metrics_render();
     if (!text) {
-        fr__reply_error(out, 500, "internal", "cannot render the metrics: out of memory");
+        fr__reply_error(out, FR_HE_INTERNAL, "cannot render the metrics: out of memory");
         return;
     }
     out->status = 200;
@@ -47,13 +45,13 @@ void fr__serve_metrics_route(const fr_identity *who, const char *url, const char
 {
     if (strcmp(url, "/metrics") != 0) {
         /* A metrics key reads metrics, nothing else: not even which routes exist. */
-        fr__reply_error(out, 403, "forbidden", "role %s may only read /metrics",
+        fr__reply_error(out, FR_HE_FORBIDDEN, "role %s may only read /metrics",
                         fr__role_name(who->role));
         return;
     }
     if (!fr__auth_may_scrape(who->role)) {
         out->route = "/metrics";
-        fr__reply_error(out, 403, "forbidden",
+        fr__reply_error(out, FR_HE_FORBIDDEN,
                         "role %s may not read /metrics (it needs the admin or metrics role)",
                         fr__role_name(who->role));
         return;
@@ -62,26 +60,6 @@ void fr__serve_metrics_route(const fr_identity *who, const char *url, const char
 }
 
 /* ---- the --metrics-addr listener ---------------------------------------------------- */
-
-int fr__serve_metrics_configure(const struct cli_command *cmd, const char *addr, const char *series)
-{
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    if (addr && fr__metrics_parse_addr(addr, &sa, &salen) != 0) {
-        fr__cli_error(cmd, "--metrics-addr %s: expected HOST:PORT, :PORT or [V6]:PORT", addr);
-        return -1;
-    }
-    if (!series)
-        return 0;
-    char *end = NULL;
-    long long n = strtoll(series, &end, 10);
-    if (!*series || *end || n < 0) {
-        fr__cli_error(cmd, "--metrics-series-per-namespace %s: not a count (0 or more)", series);
-        return -1;
-    }
-    fr__metrics_set_series_cap((size_t)n);
-    return 0;
-}
 
 static void probe_reply(const fr_metrics_listener *l, const char *url, const char *method,
                         fr_reply *out)
@@ -96,7 +74,7 @@ static void probe_reply(const fr_metrics_listener *l, const char *url, const cha
             out, ready ? 200 : 503,
             json_tokener_parse(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}"));
     } else {
-        fr__reply_error(out, 404, "not_found",
+        fr__reply_error(out, FR_HE_NOT_FOUND,
                         "the metrics listener serves /metrics, /healthz and /readyz only");
     }
 }
@@ -119,28 +97,16 @@ static enum MHD_Result on_probe(void *cls, struct MHD_Connection *c, const char 
     probe_reply(cls, url, method, &rp);
     if (!rp.body)
         return MHD_NO;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(rp.body_len, rp.body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(rp.body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type",
-                            rp.content_type ? rp.content_type : "application/json");
-    if (rp.allow)
-        MHD_add_response_header(r, "Allow", rp.allow);
-    enum MHD_Result rc = MHD_queue_response(c, (unsigned)rp.status, r);
-    MHD_destroy_response(r);
-    return rc;
+    return fr__http_send(c, &rp);
 }
 
 fr_metrics_listener *fr__metrics_listener_start(const char *addr, const atomic_int *ready,
                                                 char *err, size_t errlen)
 {
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    if (fr__metrics_parse_addr(addr, &sa, &salen) != 0) {
-        snprintf(err, errlen, "--metrics-addr %s: expected HOST:PORT, :PORT or [V6]:PORT", addr);
+    fr_http_addr sa;
+    const char *why;
+    if (fr__http_addr_parse(addr, &sa, &why) != 0) {
+        snprintf(err, errlen, "--metrics-addr %s: %s", addr, why);
         return NULL;
     }
     fr_metrics_listener *l = calloc(1, sizeof *l);
@@ -149,26 +115,19 @@ fr_metrics_listener *fr__metrics_listener_start(const char *addr, const atomic_i
         return NULL;
     }
     l->ready = ready;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (sa.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
     /* Scrapes and probes are few and small: one thread, few connections, short timeouts. */
-    l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_probe, l, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                            MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
+    fr_http_server_config hc = {.addr = &sa,
+                                .connection_limit = 64,
+                                .connection_timeout_s = 10,
+                                .handler = on_probe,
+                                .handler_cls = l};
+    l->d = fr__http_start(&hc);
     if (!l->d) {
         snprintf(err, errlen, "cannot listen on --metrics-addr %s (address in use?)", addr);
         free(l);
         return NULL;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
-    char host[INET6_ADDRSTRLEN] = "";
-    if (sa.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, host, sizeof host);
-    else
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, host, sizeof host);
-    snprintf(l->url, sizeof l->url, sa.ss_family == AF_INET6 ? "http://[%s]:%u" : "http://%s:%u",
-             host, di ? di->port : 0);
+    fr__http_url(l->d, &sa, 0, l->url, sizeof l->url);
     return l;
 }
 

@@ -54,7 +54,7 @@ int fr__policy_check_manifest(const fr_runs_config *cfg, const fr_manifest *m, f
         return 0;
     for (size_t i = 0; i < m->n_agents; i++)
         if (strcmp(m->agents[i].plugin, "chaos") == 0) {
-            fr__reply_error(out, 400, "plugin_disabled",
+            fr__reply_error(out, FR_HE_PLUGIN_DISABLED,
                             "agent \"%s\": plugin \"chaos\" is a test plugin, disabled on this "
                             "server (start serve with --enable-chaos to allow it)",
                             m->agents[i].id);
@@ -106,7 +106,7 @@ int fr__policy_check_quarantine(const fr_pipeline *p, fr_reply *out)
         const char *why;
         if (m->agents[i].isolation == FR_ISOLATION_NONE && p->agents[i].plugin &&
             fr__plugin_quarantined(p->agents[i].plugin->path, &why)) {
-            fr__reply_error(out, 503, "plugin_quarantined", "agent \"%s\": %s", m->agents[i].id,
+            fr__reply_error(out, FR_HE_PLUGIN_QUARANTINED, "agent \"%s\": %s", m->agents[i].id,
                             why);
             return -1;
         }

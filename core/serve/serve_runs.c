@@ -167,17 +167,17 @@ int fr__runs_admit(fr_runs *r, const fr_identity *who, fr_reply *out)
     if (a == FR_ADMIT_OK)
         return 0;
     if (a == FR_ADMIT_NO_MEMORY) {
-        fr__reply_error(out, 500, "internal", "out of memory");
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         return -1;
     }
     /* Both caps answer 429 too_many_runs; the message says which one was reached. */
     if (a == FR_ADMIT_TENANT_FULL)
-        fr__reply_error(out, 429, "too_many_runs",
+        fr__reply_error(out, FR_HE_TOO_MANY_RUNS,
                         "tenant \"%s\" has %zu runs in flight, its cap (--max-runs-per-tenant); "
                         "retry shortly",
                         who->tenant, r->cfg.max_per_tenant);
     else
-        fr__reply_error(out, 429, "too_many_runs",
+        fr__reply_error(out, FR_HE_TOO_MANY_RUNS,
                         "%zu runs in flight on this server, its cap (--max-runs); retry shortly",
                         r->cfg.max_concurrent);
     out->retry_after = 1;
@@ -200,7 +200,7 @@ static int override_providers(fr_runs *r, fr_manifest *m, fr_reply *out)
         fr_provider_cfg *pc = &m->providers[i];
         int k = sp ? fr__manifest_provider_index(sp, pc->id) : -1;
         if (k < 0) {
-            fr__reply_error(out, 400, "unknown_provider",
+            fr__reply_error(out, FR_HE_UNKNOWN_PROVIDER,
                             "provider \"%s\" is not configured on this server (providers come "
                             "from the server's --providers file)",
                             pc->id);
@@ -209,7 +209,7 @@ static int override_providers(fr_runs *r, fr_manifest *m, fr_reply *out)
         const fr_provider_cfg *s = &sp->providers[k];
         char *plugin = strdup(s->plugin);
         if (!plugin) {
-            fr__reply_error(out, 500, "internal", "out of memory");
+            fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
             return -1;
         }
         free(pc->plugin);
@@ -227,7 +227,7 @@ static void reply_diags(fr_reply *out, fr_diags *d)
 {
     fr__diags_sort(d);
     json_object *o = json_object_new_object(), *e = json_object_new_object();
-    json_object_object_add(e, "code", json_object_new_string("invalid_manifest"));
+    json_object_object_add(e, "code", json_object_new_string(fr__http_error_code(FR_HE_INVALID_MANIFEST)));
     json_object_object_add(e, "message",
                            json_object_new_string(d->n ? d->items[0].message : "invalid manifest"));
     json_object *list = json_object_new_array();
@@ -240,7 +240,7 @@ static void reply_diags(fr_reply *out, fr_diags *d)
     }
     json_object_object_add(e, "errors", list);
     json_object_object_add(o, "error", e);
-    fr__reply_json(out, 400, o);
+    fr__reply_json(out, fr__http_error_status(FR_HE_INVALID_MANIFEST), o);
 }
 
 /* What a request names: a manifest file, or inline YAML. */
@@ -254,14 +254,14 @@ static int manifest_ref_from(json_object *body, manifest_ref *ref, fr_reply *out
     json_object *v;
     memset(ref, 0, sizeof *ref);
     if (json_object_object_get_ex(body, "trace_path", NULL)) {
-        fr__reply_error(out, 400, "trace_path_refused",
+        fr__reply_error(out, FR_HE_TRACE_PATH_REFUSED,
                         "the server reads no paths: upload the trace as \"trace\" or name a run "
                         "with \"run_id\"");
         return -1;
     }
     if (json_object_object_get_ex(body, "manifest_yaml", &v)) {
         if (!json_object_is_type(v, json_type_string)) {
-            fr__reply_error(out, 400, "bad_request", "manifest_yaml must be a string");
+            fr__reply_error(out, FR_HE_BAD_REQUEST, "manifest_yaml must be a string");
             return -1;
         }
         ref->yaml = json_object_get_string(v);
@@ -272,7 +272,7 @@ static int manifest_ref_from(json_object *body, manifest_ref *ref, fr_reply *out
         json_object_object_get_ex(body, "manifest_path", &v)) {
         if (!json_object_is_type(v, json_type_string) ||
             !fr__serve_manifest_name_ok(json_object_get_string(v))) {
-            fr__reply_error(out, 400, "bad_manifest_name",
+            fr__reply_error(out, FR_HE_BAD_MANIFEST_NAME,
                             "a manifest is named by a file name in the server's manifest "
                             "directory ending in .yaml or .yml: no '/', '..' or absolute paths");
             return -1;
@@ -280,7 +280,7 @@ static int manifest_ref_from(json_object *body, manifest_ref *ref, fr_reply *out
         ref->name = json_object_get_string(v);
         return 0;
     }
-    fr__reply_error(out, 400, "bad_request", "give \"manifest\" (a name) or \"manifest_yaml\"");
+    fr__reply_error(out, FR_HE_BAD_REQUEST, "give \"manifest\" (a name) or \"manifest_yaml\"");
     return -1;
 }
 
@@ -330,7 +330,7 @@ static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *te
         return NULL;
     }
     if (inline_manifest && m->n_plugin_dirs > 0) {
-        fr__reply_error(out, 400, "plugin_dirs_refused",
+        fr__reply_error(out, FR_HE_PLUGIN_DIRS_REFUSED,
                         "an inline manifest cannot add plugin directories (plugins.dirs)");
         fr__diags_free(&d);
         fr__manifest_free(m);
@@ -363,7 +363,7 @@ static void audit(const fr_identity *who, fr_action action, const char *manifest
  * namespace we can read.  Byte for byte the same, so it tells nothing. */
 static void manifest_not_found(fr_reply *out, const char *name)
 {
-    fr__reply_error(out, 404, "manifest_not_found", "no manifest \"%s\" on this server", name);
+    fr__reply_error(out, FR_HE_MANIFEST_NOT_FOUND, "no manifest \"%s\" on this server", name);
 }
 
 /* 1 when `ns` (a pool's namespace, NULL for none) is the caller's. */
@@ -537,14 +537,14 @@ static int authorize(const fr_identity *who, const fr_manifest *m, const char *n
         if (name)
             manifest_not_found(out, name);
         else
-            fr__reply_error(out, 403, "namespace_forbidden",
+            fr__reply_error(out, FR_HE_NAMESPACE_FORBIDDEN,
                             "the manifest's namespace \"%s\" is not yours (\"%s\")", m->namespace_,
                             who->namespace_);
         audit(who, action, m->path, m, NULL, "denied", "namespace_forbidden", NULL);
         return -1;
     }
     if (!fr__auth_allows(who->role, action) || !(m->rbac[action] & FR_ROLE_BIT(who->role))) {
-        fr__reply_error(out, 403, "forbidden", "role %s may not %s this manifest",
+        fr__reply_error(out, FR_HE_FORBIDDEN, "role %s may not %s this manifest",
                         fr__role_name(who->role), fr__action_name(action));
         audit(who, action, m->path, m, NULL, "denied", "forbidden", NULL);
         return -1;
@@ -690,7 +690,7 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
               fr__run_status_name(res.status), NULL);
         fr__run_result_free(&res);
     } else {
-        json_object *o = fr__http_error_body("bad_input", "input is not a JSON value", NULL);
+        json_object *o = fr__http_error_body(FR_HE_BAD_INPUT, "input is not a JSON value", NULL);
         report = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     }
@@ -827,7 +827,7 @@ static int only_fields(json_object *body, const char *const *allowed, fr_reply *
         for (size_t n = 0, j = 0; allowed[j]; j++)
             n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
                                   j ? ", " : "", allowed[j]);
-        fr__reply_error(out, 400, "unknown_field",
+        fr__reply_error(out, FR_HE_UNKNOWN_FIELD,
                         "unknown field \"%.64s\" in the request body (this route takes %s)", k,
                         list);
         return -1;
@@ -848,7 +848,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     int async = json_object_object_get_ex(body, "async", &v) && json_object_get_boolean(v);
     run_job *j = calloc(1, sizeof *j);
     if (!j) {
-        fr__reply_error(out, 500, "internal", "out of memory");
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         return;
     }
     j->r = r;
@@ -879,7 +879,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     char id[40];
     run_entry *e = NULL;
     if (fr__secure_uuid(id, sizeof id) != 0) {
-        fr__reply_error(out, 500, "internal", "cannot draw a run id: getrandom: %s",
+        fr__reply_error(out, FR_HE_INTERNAL, "cannot draw a run id: getrandom: %s",
                         strerror(errno));
     } else if ((e = calloc(1, sizeof *e)) != NULL) {
         memcpy(e->id, id, sizeof e->id);
@@ -897,7 +897,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     }
     if (!e) {
         if (!out->status)
-            fr__reply_error(out, 500, "internal", "out of memory");
+            fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         release(r, j->pool, j->p);
         fr__runs_leave(r, who);
         job_free(j);
@@ -1005,13 +1005,13 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
     /* Another tenant's run does not exist, as far as this caller can tell. */
     if (!e || strcmp(e->tenant, who->tenant) != 0) {
         pthread_mutex_unlock(&r->mu);
-        fr__reply_error(out, 404, "run_not_found", "no run %s", run_id);
+        fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
         return;
     }
     if (trace) {
         if (!e->done || !e->trace) {
             pthread_mutex_unlock(&r->mu);
-            fr__reply_error(out, 404, e->done ? "trace_not_recorded" : "run_in_progress",
+            fr__reply_error(out, e->done ? FR_HE_TRACE_NOT_RECORDED : FR_HE_RUN_IN_PROGRESS,
                             !e->done           ? "run %s is still running"
                             : e->trace_refused ? "the trace of run %s was not kept: it passed "
                                                  "this server's max_run_bytes (--max-run-bytes)"
@@ -1040,7 +1040,7 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
 void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out)
 {
     if (!fr__auth_allows(who->role, FR_ACTION_RUN)) {
-        fr__reply_error(out, 403, "forbidden", "role %s may not cancel runs",
+        fr__reply_error(out, FR_HE_FORBIDDEN, "role %s may not cancel runs",
                         fr__role_name(who->role));
         return;
     }
@@ -1048,12 +1048,12 @@ void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_
     run_entry *e = fr__run_store_find(r->runs, run_id);
     if (!e || strcmp(e->tenant, who->tenant) != 0) {
         pthread_mutex_unlock(&r->mu);
-        fr__reply_error(out, 404, "run_not_found", "no run %s", run_id);
+        fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
         return;
     }
     if (e->done) {
         pthread_mutex_unlock(&r->mu);
-        fr__reply_error(out, 409, "run_finished", "run %s has already finished", run_id);
+        fr__reply_error(out, FR_HE_RUN_FINISHED, "run %s has already finished", run_id);
         return;
     }
     fr__pipeline_cancel(e->p);
@@ -1101,7 +1101,7 @@ static void replay_answer(replay_job *j, fr_reply *out)
                       : "identical",
           NULL);
     if (st != FR_OK) {
-        fr__reply_error(out, 400, "invalid_trace", "the recorded input cannot be replayed: %s",
+        fr__reply_error(out, FR_HE_INVALID_TRACE, "the recorded input cannot be replayed: %s",
                         fr_strerror(st));
     } else {
         json_object *o = json_object_new_object();
@@ -1144,7 +1144,7 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
     json_object *trace = NULL;
     int inline_trace = 0;
     if (json_object_object_get_ex(body, "trace_path", NULL)) {
-        fr__reply_error(out, 400, "trace_path_refused",
+        fr__reply_error(out, FR_HE_TRACE_PATH_REFUSED,
                         "the server reads no paths: upload the trace as \"trace\" or name a run "
                         "with \"run_id\"");
         return;
@@ -1161,7 +1161,7 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
         char *text = mine && e->trace ? strdup(e->trace) : NULL;
         pthread_mutex_unlock(&r->mu);
         if (!mine || !text) {
-            fr__reply_error(out, 404, mine ? "trace_not_recorded" : "run_not_found",
+            fr__reply_error(out, mine ? FR_HE_TRACE_NOT_RECORDED : FR_HE_RUN_NOT_FOUND,
                             mine ? "run %s was not traced" : "no run %s",
                             json_object_get_string(v));
             return;
@@ -1169,11 +1169,11 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
         trace = fr__trace_parse(text, strlen(text), err, sizeof err);
         free(text);
     } else {
-        fr__reply_error(out, 400, "bad_request", "give \"trace\" (a trace document) or \"run_id\"");
+        fr__reply_error(out, FR_HE_BAD_REQUEST, "give \"trace\" (a trace document) or \"run_id\"");
         return;
     }
     if (!trace) {
-        fr__reply_error(out, 400, "invalid_trace", "%s", err);
+        fr__reply_error(out, FR_HE_INVALID_TRACE, "%s", err);
         return;
     }
     /* Admission first, as for runs: a full server or a tenant at its share answers 429
@@ -1181,7 +1181,7 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
     replay_job *j = calloc(1, sizeof *j);
     if (!j || fr__runs_admit(r, who, out) != 0) {
         if (!j)
-            fr__reply_error(out, 500, "internal", "out of memory");
+            fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         free(j);
         json_object_put(trace);
         return;
@@ -1290,7 +1290,7 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
     while (q->status && statuses[k] && strcmp(statuses[k], q->status) != 0)
         k++;
     if (limit < 0 || cursor < 0 || (q->status && !statuses[k])) {
-        fr__reply_error(out, 400, "bad_request",
+        fr__reply_error(out, FR_HE_BAD_REQUEST,
                         limit < 0    ? "limit must be a whole number from 1 to 200"
                         : cursor < 0 ? "cursor must be a next_cursor this server returned"
                                      : "status must be running, succeeded, failed or cancelled");
@@ -1303,7 +1303,7 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
     if (pg.oom) {
         pthread_mutex_unlock(&r->mu);
         free(pg.e);
-        fr__reply_error(out, 500, "internal", "out of memory");
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         return;
     }
     if (pg.n) /* qsort's base must not be NULL, even for no elements */

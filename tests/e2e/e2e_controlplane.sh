@@ -308,6 +308,7 @@ expect_code "SLA without a key" 401
 head -c 1100000 /dev/zero | tr '\0' ' ' >"$TMP/big.json"
 req POST /v1/usage "$SVC" "@$TMP/big.json"
 expect_code "body over 1 MiB" 413
+expect_jq "body over 1 MiB: serve's code" '.error.code == "payload_too_large"'
 printf '{"events": [\n  {"idempotency_key": "x",, }]}' >"$TMP/bad.json"
 req POST /v1/usage "$SVC" "@$TMP/bad.json"
 expect_code "malformed JSON" 400
