@@ -130,47 +130,54 @@ passed=$((passed + $(grep -c '^ok - ' "$TMP/static")))
 failed=$((failed + $(grep -c '^not ok - ' "$TMP/static")))
 grep -q '^ok - ' "$TMP/static" || not_ok "the cross-check against the source ran"
 
-# probe DOC BASE_URL AUTH_HEADER PARAMS_JSON PROBE_PATH...: (b) and (c) for one server;
-# prints one line per check, counted below.
+# probe DOC BASE_URL AUTH_HEADER PARAMS_JSON SCENARIO PROBE_PATH...: (b) and (c) for one
+# server, and every answer to a documented operation (those of (b) and the requests of the
+# SCENARIO file, lines "METHOD PATH [BODY]") has a documented status and content type and,
+# with Python's jsonschema, a body the documented schema accepts.  Prints one line per check.
 probe() {
   timeout 300 python3 - "$@" <<'PY'
 import json, re, sys, urllib.error, urllib.request
 
 doc, base, auth, params = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-probes = sys.argv[5:]
+scenario, probes = sys.argv[5], sys.argv[6:]
 spec = json.load(open(doc))
 OPS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
 TRY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 name = doc.rsplit("/", 1)[-1].replace(".json", ".yaml")
+try:
+    import jsonschema
+except ImportError:
+    jsonschema = None
+    print("ok - %s: answers against the schemas # SKIP python3 has no jsonschema" % name)
 
 
-def send(method, path):
-    """(status, error code, message) of METHOD PATH, with a key and a JSON body."""
+def send(method, path, body=b"{}"):
+    """(status, error code, message, content type, body) of METHOD PATH, with a key (and
+    a JSON body for POST, PUT and PATCH)."""
     h = dict([auth.split(": ", 1)])
     data = None
     if method in ("POST", "PUT", "PATCH"):
-        data = b"{}"
+        data = body
         h["Content-Type"] = "application/json"
     rq = urllib.request.Request(base + path, data=data, method=method, headers=h)
     try:
         with urllib.request.urlopen(rq, timeout=20) as r:
-            status, body = r.status, r.read()
+            status, ctype, body = r.status, r.headers.get("Content-Type", ""), r.read()
     except urllib.error.HTTPError as e:
-        status, body = e.code, e.read()
+        status, ctype, body = e.code, e.headers.get("Content-Type", ""), e.read()
     except Exception as e:  # no answer at all
-        return 0, "", str(e)
+        return 0, "", str(e), "", b""
     try:
         err = json.loads(body)["error"]
-        return status, err.get("code", ""), err.get("message", "")
+        return status, err.get("code", ""), err.get("message", ""), ctype, body
     except Exception:
-        return status, "", ""
+        return status, "", "", ctype, body
 
 
 def no_route(st):
     """The server's answer for a path no route takes: 404 not_found "no route ..."."""
-    status, code, msg = st
-    return status == 404 and code == "not_found" and re.match(
-        r"no (route|such route|such resource)\b", msg) is not None
+    return st[0] == 404 and st[1] == "not_found" and re.match(
+        r"no (route|such route|such resource)\b", st[2]) is not None
 
 
 def fill(path):
@@ -178,11 +185,57 @@ def fill(path):
 
 
 def show(st):
-    return "HTTP %s %s %s" % st
+    return "HTTP %s %s %s" % st[:3]
 
 
-def check(good, what, st):
-    print(("ok - " if good else "not ok - ") + what + ("" if good else "\n#   got " + show(st)))
+def check(good, what, why):
+    print(("ok - " if good else "not ok - ") + what + ("" if good else "\n#   " + why))
+
+
+def resolve(node):
+    """The node with every local $ref replaced by its target (siblings kept)."""
+    if isinstance(node, list):
+        return [resolve(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = spec
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        merged = dict(resolve(target))
+        merged.update({k: resolve(v) for k, v in node.items() if k != "$ref"})
+        return merged
+    return {k: resolve(v) for k, v in node.items()}
+
+
+def answer_documented(method, template, url, st):
+    """Checks that the answer's status, content type and body are the document's."""
+    op = resolve(spec["paths"][template][method.lower()])
+    what = "%s: %s %s answers as documented (%s)" % (name, method, url, show(st))
+    resp = op["responses"].get(str(st[0])) or op["responses"].get("default")
+    if resp is None:
+        return check(False, what, "status %s is not among %s" % (st[0], sorted(op["responses"])))
+    content = resp.get("content")
+    if not content or method == "HEAD":
+        return check(True, what, "")
+    ctype = st[3].split(";")[0].strip()
+    if ctype not in content:
+        return check(False, what, "content type %r is not among %s" % (st[3], sorted(content)))
+    if jsonschema is None:
+        return check(True, what, "")
+    try:
+        body = json.loads(st[4]) if ctype == "application/json" else st[4].decode()
+        jsonschema.Draft202012Validator(content[ctype].get("schema", {})).validate(body)
+        check(True, what, "")
+    except Exception as e:
+        check(False, what, "%s\n#   body: %s" % (str(e).split("\n")[0], st[4][:300]))
+
+
+def template_of(path):
+    for t in spec["paths"]:
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(t)), path):
+            return t
+    return None
 
 
 for path, item in spec["paths"].items():
@@ -192,21 +245,35 @@ for path, item in spec["paths"].items():
     for m in documented:
         st = send(m, url)
         check(st[0] not in (0, 405) and not no_route(st),
-              "%s: %s %s is answered (%s)" % (name, m, path, show(st)), st)
+              "%s: %s %s is answered (%s)" % (name, m, path, show(st)), "got " + show(st))
+        answer_documented(m, path, url, st)
     for m in TRY:
         if m in documented:
             continue
         st = send(m, url)
         if any_method:
             check(st[0] not in (0, 404, 405),
-                  "%s: %s %s is answered alike (x-fluxroute-any-method)" % (name, m, path), st)
+                  "%s: %s %s is answered alike (x-fluxroute-any-method)" % (name, m, path),
+                  "got " + show(st))
         else:
             check(st[0] == 405 or no_route(st),
-                  "%s: %s %s (undocumented) is 405 or no route" % (name, m, path), st)
+                  "%s: %s %s (undocumented) is 405 or no route" % (name, m, path),
+                  "got " + show(st))
 for path in probes:
     for m in ("GET", "POST", "DELETE"):
         st = send(m, path)
-        check(no_route(st), "%s: %s %s (no such route) is the no-route 404" % (name, m, path), st)
+        check(no_route(st), "%s: %s %s (no such route) is the no-route 404" % (name, m, path),
+              "got " + show(st))
+for line in open(scenario):
+    if not line.strip() or line.startswith("#"):
+        continue
+    parts = line.rstrip("\n").split(" ", 2)
+    m, url = parts[0], parts[1]
+    t = template_of(url.split("?")[0])
+    if t is None or m.lower() not in spec["paths"][t]:
+        check(False, "%s: the scenario's %s %s is documented" % (name, m, url), "it is not")
+        continue
+    answer_documented(m, t, url, send(m, url, parts[2].encode() if len(parts) > 2 else b""))
 PY
 }
 count() { # counts the lines probe printed into passed/failed, and prints them
@@ -239,7 +306,29 @@ check "serve: the stream ends with the report" grep -q '^event: report' "$TMP/ou
 req GET /metrics "" -H "$KEY"
 check "serve: /metrics is text/plain" grep -qi '^Content-Type: text/plain' "$TMP/headers"
 
-probe "$TMP/serve.json" "$SERVE_URL" "$KEY" "{\"id\": \"${RUN_ID:-x}\"}" \
+req POST /v1/run '{"manifest": "echo.yaml", "trace": true}' -H "$KEY"
+TRACED=$(jq -r .run_id "$TMP/out")
+cat >"$TMP/scenario" <<SCENARIO
+POST /v1/run {"manifest": "echo.yaml", "input": {"x": 1}, "seed": 7}
+POST /v1/run {"manifest": "nope.yaml"}
+POST /v1/run {"manifest": "../echo.yaml"}
+POST /v1/run {"manifest": "echo.yaml", "inputs": 1}
+POST /v1/run {"manifest": "echo.yaml"
+POST /v1/run {"manifest_yaml": "router: {namespace: beta}\\nagents: [{id: e, plugin: echo}]\\npipeline: [{step: s, agent: e}]\\n"}
+POST /run {"manifest": "echo.yaml"}
+POST /v1/validate {"manifest": "echo.yaml"}
+POST /v1/validate {"manifest_yaml": "router: {namespace: acme}\\nagents: 3\\n"}
+POST /v1/replay {"run_id": "$TRACED"}
+POST /v1/replay {"run_id": "no-such-run"}
+POST /v1/replay {"trace_path": "/etc/passwd"}
+POST /v1/replay {"trace": {"format": "fluxroute-trace"}}
+GET /v1/runs?status=succeeded&limit=1
+GET /v1/runs?limit=0
+GET /v1/runs/$TRACED
+GET /v1/runs/$TRACED/trace
+DELETE /v1/runs/$TRACED
+SCENARIO
+probe "$TMP/serve.json" "$SERVE_URL" "$KEY" "{\"id\": \"${RUN_ID:-x}\"}" "$TMP/scenario" \
   /v1/secret /v1/runs/x/y/z /admin /v1 /v1/runs/ /v1/run/x /metrics/x /healthz/x /v2/run \
   >"$TMP/probe" 2>"$TMP/probe.err"
 count serve
@@ -274,8 +363,31 @@ expect_code "controlplane: X-API-Key authenticates" 200
 cp_req GET /v1/tenants
 expect_code "controlplane: no key" 401
 
+EV='"idempotency_key": "e1", "occurred_at": "2024-01-05T12:00:00Z", "kind": "provider_call"'
+SLA='"requests": 10, "errors": 1, "latency_ms_p50": 3, "latency_ms_p99": 9'
+cat >"$TMP/scenario" <<SCENARIO
+POST /v1/tenants {"id": "acme"}
+POST /v1/tenants {"id": "Not Valid"}
+POST /v1/tenants/acme/keys {"role": "viewer"}
+GET /v1/tenants/acme/keys
+GET /v1/tenants?q=ac&page=1&page_size=500
+POST /v1/billing/rates {"effective_from": "2024-01-01", "prices": [{"model": "*", "input_per_mtok": 1000000, "output_per_mtok": 2000000, "per_run": 1000}]}
+GET /v1/billing/rates
+POST /v1/usage {$EV, "tenant": "acme", "model": "m", "input_tokens": 10, "output_tokens": 5}
+POST /v1/usage [{$EV, "tenant": "nobody"}]
+POST /v1/usage {"sla": {$SLA, "window_start": "2024-01-05T00:00:00Z", "window_end": "2024-01-05T00:01:00Z"}}
+POST /usage {"events": [{$EV, "tenant_id": "acme", "invocations": 1}]}
+GET /v1/usage?tenant_id=acme
+GET /v1/billing/invoice?tenant_id=acme&period=2024-01
+GET /v1/billing/invoice?tenant_id=acme&period=2024-01&format=csv
+GET /v1/billing/invoice?tenant_id=acme&period=2024-13
+GET /v1/billing/summary?month=2024-01
+POST /v1/billing/periods/2999-01/close
+GET /v1/keys/lookup?sha256=$(sha nothing)
+GET /v1/sla?window=0
+SCENARIO
 probe "$TMP/controlplane.json" "$CP_URL" "Authorization: Bearer $ADMIN" \
-  '{"id": "acme", "key_id": "no-such-key", "period": "2020-01"}' \
+  '{"id": "acme", "key_id": "no-such-key", "period": "2020-01"}' "$TMP/scenario" \
   /v1/secret /admin /v1 /v1/v1/tenants /v1/tenants/acme/x /v1/tenants/acme/keys/k/x \
   /v1/keys/a/b /v1/billing/x /v1/billing/periods/2020-01 /v1/usage/x /v1/sla/x \
   /v1/service-keys/x /tenants/acme/x >"$TMP/probe" 2>"$TMP/probe.err"
