@@ -9,6 +9,9 @@ PACKAGES="build-essential autoconf automake libtool pkg-config \
   libyaml-dev libjson-c-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev \
   libcunit1-dev libsqlite3-dev valgrind jq curl gnutls-bin libhiredis-dev redis-server \
   prometheus python3 wrk groff-base"
+# The test suite's Node tools (tests/package.json) need npm; Debian's nodejs and npm when
+# the machine has none.
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 
 missing=""
 for p in $PACKAGES; do
@@ -57,6 +60,19 @@ if [ ! -f config.status ] || [ "$(cat .bootstrap/configure.sum 2>/dev/null)" != 
   # Other flags (e.g. sanitizers on or off) need every object rebuilt.
   [ -f .bootstrap/configure.sum ] && make -s clean >/dev/null 2>&1 || true
   echo "$cf_sum" > .bootstrap/configure.sum
+fi
+
+# The test suite's Node tools (tests/package.json: @redocly/cli for tests/e2e_openapi.sh),
+# exactly as tests/package-lock.json pins them, when either file changed.  Quiet: npm's
+# output is shown only when it fails.
+npm_sum=$(sum tests/package.json tests/package-lock.json)
+if [ ! -d tests/node_modules ] || [ "$(cat .bootstrap/npm.sum 2>/dev/null)" != "$npm_sum" ]; then
+  echo "bootstrap: npm ci --prefix tests"
+  if ! npm ci --prefix tests --no-audit --no-fund --loglevel=error >.bootstrap/npm.log 2>&1; then
+    cat .bootstrap/npm.log >&2
+    exit 1
+  fi
+  echo "$npm_sum" > .bootstrap/npm.sum
 fi
 
 make -s -j"$(nproc)"
