@@ -115,6 +115,23 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     fr_diags diags;
     fr__diags_init(&diags, label);
     fr_manifest *m = fr__manifest_parse(label, text, strlen(text), base_dir, &diags);
+    /* The providers the run used (a serve run's are the server's, not the manifest's). */
+    fr_manifest *recorded = fr__trace_providers(trace, err, sizeof err);
+    if (err[0]) {
+        fr__cli_error(cmd, "%s: %s", pos[0], err);
+        fr__manifest_free(m);
+        fr__diags_free(&diags);
+        free(text);
+        free(trace_dir_buf);
+        free(man_dir_buf);
+        json_object_put(trace);
+        return FR_EXIT_USAGE;
+    }
+    if (m && recorded && fr__manifest_use_providers(m, recorded, 0, err, sizeof err) != 0) {
+        fr__cli_error(cmd, "%s", err);
+        fr__manifest_free(m);
+        m = NULL;
+    }
     fr__host_set_replay_mode(1);
     fr_pipeline *p = NULL;
     json_object *notes = json_object_new_array(), *ignored = json_object_new_array();
@@ -138,6 +155,7 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
         fr__diags_sort(&diags);
         fr__diags_print(&diags, stderr);
         fr__diags_free(&diags);
+        fr__manifest_free(recorded);
         free(text);
         free(trace_dir_buf);
         free(man_dir_buf);
@@ -190,6 +208,7 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
                                          : "error",
                   NULL);
     fr__pipeline_free(p);
+    fr__manifest_free(recorded); /* after the pipeline: it borrowed their configs */
     free(text);
     free(trace_dir_buf);
     free(man_dir_buf);
@@ -234,8 +253,13 @@ int fr__cmd_debug(const cli_command *cmd, int argc, char **argv)
         json_object_object_get_ex(b, "plugins", &pb) && !json_object_equal(pa, pb))
         json_object_array_add(notes,
                               json_object_new_string("the two traces ran different plugin builds"));
-    static const char *const skip[] = {"manifest", "manifest_name", "manifest_sha256", "plugins",
-                                       NULL};
+    json_object *qa, *qb;
+    if (json_object_object_get_ex(a, "providers", &qa) &&
+        json_object_object_get_ex(b, "providers", &qb) && !json_object_equal(qa, qb))
+        json_object_array_add(notes,
+                              json_object_new_string("the two traces used different providers"));
+    static const char *const skip[] = {"manifest", "manifest_name", "manifest_sha256",
+                                       "plugins",  "providers",     NULL};
     json_object *found = json_object_new_array();
     size_t n = fr__trace_diff(a, b, skip, 0, all, found);
     if (json) {

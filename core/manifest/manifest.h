@@ -137,6 +137,14 @@ int fr__manifest_note(fr_manifest *m, const char *fmt, ...) __attribute__((forma
 fr_manifest *fr__manifest_parse_providers(const char *path, const char *text, size_t len,
                                           fr_diags *diags);
 
+/* Replaces each of m's providers by the provider of the same id in `from` (its plugin,
+ * config and breaker; the config is borrowed, so `from` must outlive m and its
+ * pipelines).  With require_all, a provider of m that `from` lacks is an error: returns
+ * -1 with its id in err.  Otherwise such a provider is kept as m declares it.  Returns 0,
+ * or -2 when memory runs out.  Not thread-safe for one m. */
+int fr__manifest_use_providers(fr_manifest *m, const fr_manifest *from, int require_all, char *err,
+                               size_t errlen);
+
 /* Reads the file and parses it.  An unreadable file is one diagnostic naming the OS
  * error; returns NULL then. */
 fr_manifest *fr__manifest_load(const char *path, fr_diags *diags);

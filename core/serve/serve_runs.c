@@ -195,31 +195,16 @@ void fr__runs_leave(fr_runs *r, const fr_identity *who)
 /* The server's providers replace the manifest's (same id); others are refused. */
 static int override_providers(fr_runs *r, fr_manifest *m, fr_reply *out)
 {
-    const fr_manifest *sp = r->cfg.providers;
-    for (size_t i = 0; i < m->n_providers; i++) {
-        fr_provider_cfg *pc = &m->providers[i];
-        int k = sp ? fr__manifest_provider_index(sp, pc->id) : -1;
-        if (k < 0) {
-            fr__reply_error(out, FR_HE_UNKNOWN_PROVIDER,
-                            "provider \"%s\" is not configured on this server (providers come "
-                            "from the server's --providers file)",
-                            pc->id);
-            return -1;
-        }
-        const fr_provider_cfg *s = &sp->providers[k];
-        char *plugin = strdup(s->plugin);
-        if (!plugin) {
-            fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
-            return -1;
-        }
-        free(pc->plugin);
-        pc->plugin = plugin;
-        pc->node = s->node;
-        pc->plugin_node = s->plugin_node;
-        pc->config = s->config; /* borrowed from the server's document, which outlives pipelines */
-        pc->breaker = s->breaker;
-    }
-    return 0;
+    char id[256];
+    int rc = fr__manifest_use_providers(m, r->cfg.providers, 1, id, sizeof id);
+    if (rc == -1)
+        fr__reply_error(out, FR_HE_UNKNOWN_PROVIDER,
+                        "provider \"%s\" is not configured on this server (providers come "
+                        "from the server's --providers file)",
+                        id);
+    else if (rc != 0)
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
+    return rc == 0 ? 0 : -1;
 }
 
 /* Diagnostics as a 400 reply with every error and its position. */
@@ -227,7 +212,8 @@ static void reply_diags(fr_reply *out, fr_diags *d)
 {
     fr__diags_sort(d);
     json_object *o = json_object_new_object(), *e = json_object_new_object();
-    json_object_object_add(e, "code", json_object_new_string(fr__http_error_code(FR_HE_INVALID_MANIFEST)));
+    json_object_object_add(e, "code",
+                           json_object_new_string(fr__http_error_code(FR_HE_INVALID_MANIFEST)));
     json_object_object_add(e, "message",
                            json_object_new_string(d->n ? d->items[0].message : "invalid manifest"));
     json_object *list = json_object_new_array();

@@ -92,7 +92,8 @@ fr_status fr__replay_execute_until(fr_pipeline *p, json_object *trace, int64_t s
         /* Effects matched; now the outcome of every step and attempt. */
         json_object *replayed = fr__trace_build(p, &res);
         static const char *const skip[] = {"format", "version", "manifest", "manifest_name",
-                                           "manifest_sha256", "plugins", "breaker_transitions",
+                                           "manifest_sha256", "plugins", "providers",
+                                           "breaker_transitions",
                                            /* the host's policy, not the run's outcome */
                                            "notes", NULL};
         json_object *found = json_object_new_array();

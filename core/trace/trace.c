@@ -84,6 +84,7 @@ json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r)
     json_object_object_add(t, "manifest_name", json_object_new_string(m->path));
     json_object_object_add(t, "manifest_sha256", json_object_new_string(sha));
     json_object_object_add(t, "plugins", plugins_array(p));
+    json_object_object_add(t, "providers", fr__trace_providers_build(m));
     json_object_object_add(t, "seed", json_object_new_uint64(r->seed));
     json_object *input = json_tokener_parse(r->input_json);
     json_object_object_add(t, "input", input);
@@ -243,12 +244,21 @@ json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t err
     }
     if (want(t, "version", json_type_int, &v, err, errlen, ""))
         goto bad;
-    if (json_object_get_int64(v) != FR_TRACE_VERSION) {
+    int64_t version = json_object_get_int64(v);
+    if (version < 1 || version > FR_TRACE_VERSION) {
         snprintf(err, errlen,
-                 "version: trace version %lld is not supported (this fluxroute reads version %d)",
-                 (long long)json_object_get_int64(v), FR_TRACE_VERSION);
+                 "version: trace version %lld is not supported (this fluxroute reads versions "
+                 "1 to %d)",
+                 (long long)version, FR_TRACE_VERSION);
         goto bad;
     }
+    json_object *providers;
+    if (version >= 2 && !json_object_object_get_ex(t, "providers", &providers)) {
+        snprintf(err, errlen, "providers: missing (a version-2 trace records them)");
+        goto bad;
+    }
+    if (version >= 2 && fr__trace_providers_check(providers, err, errlen) != 0)
+        goto bad;
     if (want(t, "manifest", json_type_string, NULL, err, errlen, "") ||
         want(t, "manifest_sha256", json_type_string, NULL, err, errlen, "") ||
         want(t, "seed", json_type_int, NULL, err, errlen, "") ||

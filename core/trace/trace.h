@@ -10,9 +10,11 @@
 
 #include "base/sha256.h" /* fr__sha256_hex, which used to be declared here */
 #include "engine/engine.h"
+#include "manifest/manifest.h"
 
-#define FR_TRACE_FORMAT  "fluxroute-trace"
-#define FR_TRACE_VERSION 1
+#define FR_TRACE_FORMAT "fluxroute-trace"
+/* Version 2 added `providers`; version-1 traces are still read and replayed. */
+#define FR_TRACE_VERSION 2
 
 /* Builds the trace of a recorded run (run with opts.record = 1).  Caller releases it. */
 json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r);
@@ -25,6 +27,20 @@ int fr__trace_write(json_object *trace, const char *path, char *err, size_t errl
  * relies on.  Returns the document (caller releases), or NULL with one message in err
  * naming the offending field ("steps[2].attempts: expected an array"). */
 json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t errlen);
+
+/* The run's provider definitions as recorded in a trace: one object per provider of m
+ * (its YAML mapping as JSON, with the id and the plugin the run used).  Caller owns it. */
+json_object *fr__trace_providers_build(const fr_manifest *m);
+
+/* Checks a trace's `providers` member: an array of objects with string id and plugin.
+ * Returns 0, or -1 with a message naming the field. */
+int fr__trace_providers_check(json_object *providers, char *err, size_t errlen);
+
+/* The providers a trace recorded, parsed as a providers file (checked as serve checks its
+ * own), for fr__manifest_use_providers.  Returns NULL with err "" when the trace has none
+ * (version 1), NULL with a message in err when they do not parse; caller frees with
+ * fr__manifest_free after the pipelines built with them. */
+fr_manifest *fr__trace_providers(json_object *trace, char *err, size_t errlen);
 
 /* Reads and parses a trace file; messages start with the path. */
 json_object *fr__trace_load(const char *path, char *err, size_t errlen);

@@ -23,7 +23,7 @@ expect_rc "hello (llm + mock): replay" 0
 # What the flaky trace holds: retries, Retry-After, a crash, a timeout, a skip.
 J="$TMP/flaky.json"
 cp "$J" "$TMP/out"
-expect_jq "trace header" '.format == "fluxroute-trace" and .version == 1 and (.manifest_sha256 | length == 64) and (.manifest | contains("retried"))'
+expect_jq "trace header" '.format == "fluxroute-trace" and .version == 2 and (.providers | type == "array") and (.manifest_sha256 | length == 64) and (.manifest | contains("retried"))'
 expect_jq "trace plugins" '[.plugins[].name] | contains(["chaos", "ratelimit"]) and all(.[]; true)'
 expect_jq "trace plugin hashes" '[.plugins[].sha256 | length == 64] | all'
 expect_jq "retries recorded" '[.steps[] | select(.step == "retried")][0].attempts | length == 3 and .[1].backoff_us > 0'
