@@ -217,7 +217,7 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
     if (threads < 1 || max_runs < 1 || max_body < 1 || ret_count < 1 || per_tenant < 1 ||
         ret_tenant < 1) {
         fr__cli_error(cmd, "--threads, --max-runs, --max-runs-per-tenant, --max-body, "
-                            "--retention-count and --retention-per-tenant must be positive");
+                           "--retention-count and --retention-per-tenant must be positive");
         return FR_EXIT_USAGE;
     }
     fr_serve_limits limits;
@@ -243,33 +243,33 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
         return FR_EXIT_USAGE;
     if (!mdir || (!keys && !cp_url)) {
         fr__cli_error(cmd, "--manifest-dir and --keys (or --controlplane) are required (see "
-                            "fluxroute serve --help)");
+                           "fluxroute serve --help)");
         return FR_EXIT_USAGE;
     }
-    fr_serve_options o = {
-        .addr = addr,
-        .keys_file = keys,
-        .providers_file = providers,
-        .controlplane_url = cp_url,
-        .controlplane_service_key = getenv("CONTROLPLANE_SERVICE_KEY"),
-        .controlplane_spool = env_or(NULL, "CONTROLPLANE_SPOOL", "fluxroute-usage.spool"),
-        .metrics_addr = metrics_addr,
-        .threads = (unsigned)threads,
-        .max_body = (size_t)max_body,
-        .runs = {.manifest_dir = mdir,
-                 .plugin_dirs = dirs.items,
-                 .n_plugin_dirs = dirs.n,
-                 .retention_us = retention,
-                 .retention_count = (size_t)ret_count,
-                 .retention_per_tenant = (size_t)ret_tenant,
-                 .retention_bytes = (size_t)ret_bytes,
-                 .max_concurrent = (size_t)max_runs,
-                 .max_per_tenant = (size_t)per_tenant,
-                 .limits = limits,
-                 .trusted_plugins = trusted.items,
-                 .n_trusted_plugins = trusted.n,
-                 .enable_chaos = enable_chaos},
-        .containment = cont};
+    fr_serve_options o = {.addr = addr,
+                          .keys_file = keys,
+                          .providers_file = providers,
+                          .controlplane_url = cp_url,
+                          .controlplane_service_key = getenv("CONTROLPLANE_SERVICE_KEY"),
+                          .controlplane_spool =
+                              env_or(NULL, "CONTROLPLANE_SPOOL", "fluxroute-usage.spool"),
+                          .metrics_addr = metrics_addr,
+                          .threads = (unsigned)threads,
+                          .max_body = (size_t)max_body,
+                          .runs = {.manifest_dir = mdir,
+                                   .plugin_dirs = dirs.items,
+                                   .n_plugin_dirs = dirs.n,
+                                   .retention_us = retention,
+                                   .retention_count = (size_t)ret_count,
+                                   .retention_per_tenant = (size_t)ret_tenant,
+                                   .retention_bytes = (size_t)ret_bytes,
+                                   .max_concurrent = (size_t)max_runs,
+                                   .max_per_tenant = (size_t)per_tenant,
+                                   .limits = limits,
+                                   .trusted_plugins = trusted.items,
+                                   .n_trusted_plugins = trusted.n,
+                                   .enable_chaos = enable_chaos},
+                          .containment = cont};
     fr_status st = fr__serve_main(&o);
     return st == FR_OK ? FR_EXIT_OK : st == FR_E_INVALID ? FR_EXIT_USAGE : FR_EXIT_FAILED;
 }

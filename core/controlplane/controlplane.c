@@ -282,8 +282,8 @@ static int authenticate(server *sv, struct MHD_Connection *c, caller *who, enum 
     while (key && *key == ' ')
         key++;
     if (!key || !*key) {
-        *sent = fr__cp_send_error(c, FR_HE_UNAUTHORIZED,
-                                  "missing API key (Authorization: Bearer KEY)");
+        *sent =
+            fr__cp_send_error(c, FR_HE_UNAUTHORIZED, "missing API key (Authorization: Bearer KEY)");
         return -1;
     }
     char hash[65];
@@ -388,8 +388,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (fr__http_body_announced_over(c, FR_CP_MAX_BODY)) {
             /* Refuse before reading: MHD closes the connection after this answer. */
             r->body.too_big = 1;
-            return fr__cp_send_error(c, FR_HE_PAYLOAD_TOO_LARGE, "the request body exceeds %d bytes",
-                                     FR_CP_MAX_BODY);
+            return fr__cp_send_error(c, FR_HE_PAYLOAD_TOO_LARGE,
+                                     "the request body exceeds %d bytes", FR_CP_MAX_BODY);
         }
         return MHD_YES;
     }
@@ -412,7 +412,6 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* ---- the command ----------------------------------------------------------------------- */
-
 
 static fr_status open_store(const char *db, fr_cp_store **out)
 {
@@ -471,7 +470,8 @@ static fr_status serve(fr_cp_store *store, const fr_controlplane_options *o)
     fr__http_tls_free(&tls);
     if (!d) {
         fr__http_startup_error("controlplane", "cannot listen on %s%s", addr,
-                      tls.enabled ? " (or the TLS certificate, key or CA is invalid)" : "");
+                               tls.enabled ? " (or the TLS certificate, key or CA is invalid)"
+                                           : "");
         return FR_E_IO;
     }
     char url[300];

@@ -65,15 +65,15 @@ enum MHD_Result fr__cp_method_not_allowed(struct MHD_Connection *c, const char *
                      fr__http_error_body(FR_HE_METHOD_NOT_ALLOWED, msg, NULL), allow);
 }
 
-enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, fr_http_error e,
-                                  const char *fmt, ...)
+enum MHD_Result fr__cp_send_error(struct MHD_Connection *c, fr_http_error e, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return fr__cp_send_json(c, (unsigned)fr__http_error_status(e), fr__http_error_body(e, msg, NULL));
+    return fr__cp_send_json(c, (unsigned)fr__http_error_status(e),
+                            fr__http_error_body(e, msg, NULL));
 }
 
 enum MHD_Result fr__cp_not_found(struct MHD_Connection *c, const char *what, const char *id)

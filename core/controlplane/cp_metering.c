@@ -304,8 +304,8 @@ static enum MHD_Result invoice_get(server *sv, struct MHD_Connection *c, const c
     char err[300];
     fr_status st = fr__cp_store_invoice(sv->store, tenant, period, &inv, err, sizeof err);
     if (st != FR_OK)
-        return fr__cp_send_error(c, st == FR_E_NOT_FOUND ? FR_HE_UNPRICED_USAGE : FR_HE_BILLING_ERROR,
-                                 "%s", err);
+        return fr__cp_send_error(
+            c, st == FR_E_NOT_FOUND ? FR_HE_UNPRICED_USAGE : FR_HE_BILLING_ERROR, "%s", err);
     const char *fmt = fr__cp_arg(c, "format");
     enum MHD_Result rc;
     if (fmt && strcasecmp(fmt, "csv") == 0) {
@@ -317,8 +317,8 @@ static enum MHD_Result invoice_get(server *sv, struct MHD_Connection *c, const c
         char *js = fr__invoice_json(&inv);
         json_object *o = js ? json_tokener_parse(js) : NULL;
         free(js);
-        rc = o ? fr__cp_send_json(c, 200, o)
-               : fr__cp_send_error(c, FR_HE_INTERNAL, "out of memory");
+        rc =
+            o ? fr__cp_send_json(c, 200, o) : fr__cp_send_error(c, FR_HE_INTERNAL, "out of memory");
     }
     fr__invoice_clear(&inv);
     return rc;

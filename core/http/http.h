@@ -43,9 +43,9 @@ void fr__http_addr_format(const fr_http_addr *a, unsigned port, char *buf, size_
 
 typedef struct fr_http_tls {
     int enabled;
-    int require_client_cert;      /* refuse a request without a client certificate */
-    char *cert, *key, *ca;        /* PEM text, owned (fr__http_tls_free); ca may be NULL */
-    const char *priorities;       /* static GnuTLS priorities, or NULL: the library's */
+    int require_client_cert; /* refuse a request without a client certificate */
+    char *cert, *key, *ca;   /* PEM text, owned (fr__http_tls_free); ca may be NULL */
+    const char *priorities;  /* static GnuTLS priorities, or NULL: the library's */
 } fr_http_tls;
 
 /* The TLS set-up of one server from PREFIX_TLS_ENABLED, PREFIX_TLS_CERT_FILE,

@@ -79,8 +79,7 @@ int fr__http_addr_parse(const char *text, fr_http_addr *out, const char **why)
     }
     /* A host name: its first address (IPv4 or IPv6). */
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res ||
-        res->ai_addrlen > sizeof out->sa) {
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res || res->ai_addrlen > sizeof out->sa) {
         if (res)
             freeaddrinfo(res);
         *why = "the host name does not resolve";
@@ -230,8 +229,8 @@ struct MHD_Daemon *fr__http_start(const fr_http_server_config *cfg)
             o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tls->ca};
     }
     o[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    return MHD_start_daemon(flags, 0, NULL, NULL, cfg->handler, cfg->handler_cls,
-                            MHD_OPTION_ARRAY, o, MHD_OPTION_END);
+    return MHD_start_daemon(flags, 0, NULL, NULL, cfg->handler, cfg->handler_cls, MHD_OPTION_ARRAY,
+                            o, MHD_OPTION_END);
 }
 
 void fr__http_url(struct MHD_Daemon *d, const fr_http_addr *a, int tls, char *buf, size_t size)

@@ -61,8 +61,8 @@ int fr__metrics_server_start_from_env(void)
     }
     tls.priorities = "NORMAL:-VERS-TLS1.1:-VERS-TLS1.0";
     require_client_cert = tls.require_client_cert;
-    fr_http_server_config hc = {.addr = &sa, .tls = &tls, .connection_timeout_s = 10,
-                                .handler = answer};
+    fr_http_server_config hc = {
+        .addr = &sa, .tls = &tls, .connection_timeout_s = 10, .handler = answer};
     daemon_ = fr__http_start(&hc);
     fr__http_tls_free(&tls);
     if (!daemon_) {

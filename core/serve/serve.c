@@ -314,8 +314,8 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
             fr__runs_handle_cancel(s->runs, &who, id, out);
         } else {
             out->allow = trace ? "GET" : "GET, DELETE";
-            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s",
-                            method, out->allow);
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s", method,
+                            out->allow);
         }
         return;
     }
@@ -504,7 +504,8 @@ int fr__serve_main(const fr_serve_options *o)
             MHD_stop_daemon(srv.d);
         } else {
             fr__http_startup_error("serve", "cannot listen on %s%s", o->addr,
-                          srv.tls ? " (or the TLS certificate, key or CA is invalid)" : "");
+                                   srv.tls ? " (or the TLS certificate, key or CA is invalid)"
+                                           : "");
         }
         fr__runs_free(srv.runs);
         fr__manifest_free(prov);

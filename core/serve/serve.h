@@ -72,7 +72,6 @@ typedef struct fr_runs_config {
     int enable_chaos; /* --enable-chaos: the chaos test plugin may be used */
 } fr_runs_config;
 
-
 fr_runs *fr__runs_new(const fr_runs_config *cfg);
 void fr__runs_free(fr_runs *r);
 /* Waits (at most `max_wait_us`) for in-flight runs to finish.  Returns how many remain. */
