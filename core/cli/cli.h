@@ -7,7 +7,7 @@
 
 #include "engine/engine.h"
 
-/* Exit codes shared by every command (DESIGN.md, "CLI"). */
+/* Exit codes shared by every command (README.md, "Commands"; fluxroute(1), EXIT STATUS). */
 enum {
     FR_EXIT_OK = 0,
     FR_EXIT_FAILED = 1, /* run failed, traces diverge */

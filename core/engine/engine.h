@@ -202,7 +202,7 @@ void fr__run_result_free(fr_run_result *r);
 struct json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r,
                                      int with_effects);
 
-/* The run report as JSON (DESIGN.md, "Report and trace").  Caller frees with free(). */
+/* The run report as JSON (docs/reference.md, "The run report").  Caller frees with free(). */
 char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty);
 
 const char *fr__step_state_name(fr_step_state s);

@@ -1,4 +1,4 @@
-/* The run report (DESIGN.md, "Report and trace"): the JSON that `run --json`, the HTTP
+/* The run report (docs/reference.md, "The run report"): the JSON that `run --json`, the HTTP
  * API and traces share.  Steps come in deterministic topological order. */
 #include <pthread.h>
 #include <stdlib.h>

@@ -113,7 +113,7 @@ void fr__reply_error(fr_reply *out, fr_http_error e, const char *fmt, ...)
 /* Fills `out` with a JSON body (takes the object). */
 void fr__reply_json(fr_reply *out, int status, json_object *o);
 
-/* The error body of DESIGN.md, {"error": {"code": CODE, "message": MESSAGE}}: a new
+/* The error body (README.md, "Error codes"), {"error": {"code": CODE, "message": MESSAGE}}: a new
  * object owned by the caller.  *error (when error is not NULL) gets the inner object, for
  * members a route adds. */
 json_object *fr__http_error_body(fr_http_error e, const char *message, json_object **error);

@@ -1,5 +1,5 @@
 /* Coordination leases: mutual exclusion between runs, processes and machines, with
- * fencing tokens, a TTL and automatic renewal (DESIGN.md, "Coordination and scale-out").
+ * fencing tokens, a TTL and automatic renewal (README.md, "Coordination leases").
  *
  * A lease on `key` is held by one holder at a time until it is released or its TTL
  * passes without renewal.  Every successful acquire of a key gets a fencing token that

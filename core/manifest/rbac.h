@@ -1,4 +1,4 @@
-/* Roles and actions (DESIGN.md, "CLI"; original section 9).  Thread-safe. */
+/* Roles and actions (README.md, "Environment": REQUEST_ROLE against router.rbac).  Thread-safe. */
 #ifndef FR_CORE_RBAC_H
 #define FR_CORE_RBAC_H
 

@@ -1,4 +1,4 @@
-/* Plugin loader (see loader.h and DESIGN.md, "Plugin ABI").
+/* Plugin loader (see loader.h and docs/plugin-guide.md).
  *
  * A plugin file goes through three gates, and is refused at the first it fails:
  *   1. before dlopen (nothing of the file has run yet): the name is a valid plugin name;

@@ -2,7 +2,7 @@
  * dlopen, and keeps loaded plugins for the process's life (a plugin is never unloaded
  * while a thread may still run its code).
  *
- * Search order (DESIGN.md, "Plugin ABI"): --plugin-dir (repeatable), FLUXROUTE_PLUGIN_PATH
+ * Search order (docs/plugin-guide.md): --plugin-dir (repeatable), FLUXROUTE_PLUGIN_PATH
  * (colon-separated, absolute entries only), the manifest's plugins.dirs, then the
  * built-in dir.  First match wins.  Refusals are one line: "plugin PATH: REASON"; a
  * refusal of trust reads "plugin PATH: refused: directory /x is writable by group (mode

@@ -1,4 +1,4 @@
-/* Traces: a recorded run as one canonical JSON document (DESIGN.md, "Report and trace"):
+/* Traces: a recorded run as one canonical JSON document (docs/reference.md, "The trace"):
  * format and version, run id and timestamps, the manifest's sha256 and full text, every
  * loaded plugin's name/version/ABI/sha256, the seed and the input, then the run report
  * with every attempt's effects in call order.  Secrets are scrubbed before writing.

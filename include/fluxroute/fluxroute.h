@@ -52,7 +52,7 @@ fr_status fr_engine_open(const char *path, const fr_engine_options *opts, fr_eng
 
 /* Runs the pipeline once with `input_json` (NULL: the manifest's `input:`) and `seed`
  * (the per-step random streams derive from it).  On FR_OK, *report_json receives the
- * run report (DESIGN.md, "Report and trace"); free it with fr_free.  A run whose steps
+ * run report (docs/reference.md, "The run report"); free it with fr_free.  A run whose steps
  * failed still returns FR_OK: see "status" in the report.  Returns FR_E_INVALID when
  * the input is not one JSON value, FR_E_NOMEM on allocation failure.
  * Thread-safety: runs of one engine are serialised (a second caller waits). */

@@ -4,7 +4,7 @@
  * success, a negative code otherwise.  Codes come from one X-macro list, so names, texts
  * and classes cannot drift apart, and they are never renumbered.
  *
- * Each code belongs to exactly one error class (DESIGN.md, "Error classes").  The class
+ * Each code belongs to exactly one error class (docs/reference.md, "Error classes").  The class
  * decides whether the engine retries the attempt and whether the failure counts toward
  * opening a circuit breaker.
  *
@@ -83,7 +83,7 @@ enum fr_status_code {
         FR_OK = 0
 };
 
-/* An error class (DESIGN.md, "Error classes"). */
+/* An error class (docs/reference.md, "Error classes"). */
 typedef enum fr_error_class {
 #define FR_X_(name, retried, brk, text) FR_CLASS_##name,
     FR_CLASS_LIST(FR_X_)
