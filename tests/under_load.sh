@@ -45,7 +45,8 @@ while [ "$r" -le "$rounds" ]; do
     mkdir -p "$out/round-$r"
     for t in $(sed -n 's/^\(FAIL\|ERROR\): //p' "$out/round-$r.log"); do
       echo "  $t"
-      [ -f "$t.log" ] && cp "$t.log" "$out/round-$r/$(basename "$t").log"
+      log=${t%.sh}.log # tests/e2e/e2e_x.sh logs to tests/e2e/e2e_x.log
+      [ -f "$log" ] && cp "$log" "$out/round-$r/$(basename "$log")"
     done
   fi
   r=$((r + 1))
