@@ -2,6 +2,7 @@
  * handle holding the connection cache (and DNS and TLS session caches), so a connection
  * opened by one worker is reused by whichever worker runs the next request. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -216,7 +217,9 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
         req->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)((timeout + 999) / 1000));
+    /* A call without a deadline has INT64_MAX left: no transfer timeout then (0). */
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     timeout >= INT64_MAX - 999 ? 0L : (long)((timeout + 999) / 1000));
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, call);
