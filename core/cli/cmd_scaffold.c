@@ -219,7 +219,8 @@ int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv)
     /* Where the headers, the plugin kit and the fluxroute binary come from, for the
      * Makefile. */
     char cflags[PATH_MAX + 16], kit_libs[PATH_MAX + 64], exe[PATH_MAX] = "fluxroute";
-    const char *plugindir = "$(shell pkg-config --variable=plugindir fluxroute)";
+    const char *plugindir = "";
+    char pc_path[PATH_MAX + 96] = "# PKG_CONFIG: not used (scaffold --sdk)";
     if (sdk) {
         char *abs = realpath(sdk, NULL);
         char header[PATH_MAX];
@@ -246,8 +247,22 @@ int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv)
             snprintf(exe, sizeof exe, "fluxroute");
         plugindir = "";
     } else {
-        snprintf(cflags, sizeof cflags, "$(shell pkg-config --cflags fluxroute-kit)");
-        snprintf(kit_libs, sizeof kit_libs, "$(shell pkg-config --libs fluxroute-kit)");
+        snprintf(cflags, sizeof cflags, "$(shell $(PKG_CONFIG) --cflags fluxroute-kit)");
+        snprintf(kit_libs, sizeof kit_libs, "$(shell $(PKG_CONFIG) --libs fluxroute-kit)");
+        plugindir = "$(shell $(PKG_CONFIG) --variable=plugindir fluxroute)";
+        /* This FluxRoute's own pkg-config directory goes first, so that an install under
+         * any --prefix builds without PKG_CONFIG_PATH set by hand; and the installed
+         * binary is named by its path, so that `make check` needs no PATH either. */
+        snprintf(pc_path, sizeof pc_path,
+                 "PKG_CONFIG = PKG_CONFIG_PATH=%s$${PKG_CONFIG_PATH:+:$$PKG_CONFIG_PATH} "
+                 "pkg-config",
+                 FR_PKGCONFIG_DIR);
+        char self[PATH_MAX], *installed = realpath(FR_BINDIR "/fluxroute", NULL);
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        self[n > 0 ? n : 0] = '\0';
+        if (installed && n > 0 && strcmp(installed, self) == 0)
+            snprintf(exe, sizeof exe, "%s", self);
+        free(installed);
     }
     const subst subs[] = {
         {"@NAME@", name},
@@ -257,6 +272,7 @@ int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv)
         {"@FLUXROUTE_KIT_LIBS@", kit_libs},
         {"@FLUXROUTE@", exe},
         {"@PLUGINDIR@", plugindir},
+        {"@PKG_CONFIG_PATH@", pc_path},
     };
     if (make_dirs(dir) != 0) {
         fr__cli_error(cmd, "cannot create %s: %s", dir, strerror(errno));

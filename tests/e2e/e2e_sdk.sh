@@ -192,4 +192,21 @@ expect_rc "embed example, failing run" 1
 sh_run "$FR_BUILDDIR/tests/embed_example" "$TMP/none.yaml"
 expect_rc "embed example, missing manifest" 2
 
+
+# ---- a scaffold finds the FluxRoute that generated it, whatever its --prefix ------------
+# Without --sdk the Makefile's pkg-config looks first in this build's $(libdir)/pkgconfig
+# (where `make install` puts fluxroute.pc and fluxroute-kit.pc), then in the caller's
+# PKG_CONFIG_PATH.
+pcdir="$(pkg-config --variable=libdir "$FR_BUILDDIR/sdk/fluxroute.pc")/pkgconfig"
+fr scaffold "$TMP/prefixed" --name prefixed
+expect_rc "scaffold without --sdk" 0
+check "the Makefile's pkg-config looks in $pcdir first" \
+  grep -qF "PKG_CONFIG = PKG_CONFIG_PATH=$pcdir\$\${PKG_CONFIG_PATH:+:\$\$PKG_CONFIG_PATH} pkg-config" "$TMP/prefixed/Makefile"
+if [ ! -e "$pcdir/fluxroute.pc" ]; then
+  mkdir -p "$TMP/pc"
+  printf 'plugindir=%s\nName: fluxroute\nDescription: t\nVersion: 0\n' "$TMP/pd" >"$TMP/pc/fluxroute.pc"
+  printf 'print:\n\t@echo "$(PLUGINDIR)"\n' >"$TMP/print.mk"
+  PKG_CONFIG_PATH="$TMP/pc" make -s -C "$TMP/prefixed" -f Makefile -f "$TMP/print.mk" print >"$TMP/out" 2>&1
+  check "then in the caller's PKG_CONFIG_PATH" grep -qx "$TMP/pd" "$TMP/out"
+fi
 finish
