@@ -316,15 +316,8 @@ static fr_admission agent_admission(fr_run *run, fr_step_exec *x, const fr_step_
                                     fr_instance *agent, fr_attempt_result *a)
 {
     static const char *const names[] = {"allow", "probe", "reject"};
-    if (run->replay) {
-        json_object *e = fr__replay_take(&x->cursor, "breaker", NULL, NULL), *v;
-        const char *name =
-            e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
-        for (int i = 0; i < 3; i++)
-            if (strcmp(name, names[i]) == 0)
-                return (fr_admission)i;
-        return FR_ADMIT_REJECT;
-    }
+    if (run->replay)
+        return (fr_admission)fr__replay_admission(&x->cursor);
     fr_breaker_transition tr;
     int changed = 0;
     fr_admission adm = fr__breaker_admit(agent->breaker, fr__mono_us(), &tr, &changed);

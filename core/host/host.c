@@ -408,15 +408,8 @@ static void stream_to_parent(void *ud, const char *text, size_t len)
 static fr_admission provider_admission(fr_call *call, const fr_instance *prov)
 {
     static const char *const names[] = {"allow", "probe", "reject"};
-    if (call->replay) {
-        json_object *e = fr__replay_take(call->replay, "breaker", NULL, NULL), *v;
-        const char *a =
-            e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
-        for (int i = 0; i < 3; i++)
-            if (strcmp(a, names[i]) == 0)
-                return (fr_admission)i;
-        return FR_ADMIT_REJECT;
-    }
+    if (call->replay)
+        return (fr_admission)fr__replay_admission(call->replay);
     fr_breaker_transition tr;
     int changed = 0;
     fr_admission adm = fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed);

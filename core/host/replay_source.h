@@ -12,6 +12,13 @@
  * beyond the recording is a divergence: the first one is kept (with the request the
  * plugin tried to make) and the run is cancelled.
  *
+ * Besides the operations, a replaying run differs from a live one in what the recording
+ * stands for, and only there: it runs on recorded time (no attempt or run deadline of its
+ * own, no backoff sleep: timeouts come back as recorded effects), it reaches no vendor (no
+ * usage is billed), and breakers answer as recorded (fr__replay_admission; no live breaker
+ * is updated).  Those are the engine's only other tests of `run->replay` (step.c,
+ * sched.c).
+ *
  * Thread-safety: attempts of different steps replay concurrently; each cursor is used by
  * the one thread running its attempt; what attempts share (the divergence record, the
  * cancellation context) is locked by the implementation. */
@@ -19,6 +26,7 @@
 #define FR_CORE_REPLAY_SOURCE_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
@@ -104,6 +112,21 @@ static inline json_object *fr__replay_take(fr_replay_cursor *c, const char *kind
                                            json_object *request, const char *compare_key)
 {
     return c->rp->ops->take(c, kind, request, compare_key);
+}
+
+/* The admission of a breaker as recorded (the next effect, of kind "breaker"): 0 allow,
+ * 1 probe, 2 reject, the order of fr_admission (host/breaker.h).  A missing or unknown
+ * admission is a reject (and a divergence, recorded by take). */
+static inline int fr__replay_admission(fr_replay_cursor *c)
+{
+    static const char *const names[] = {"allow", "probe", "reject"};
+    json_object *e = fr__replay_take(c, "breaker", NULL, NULL), *v;
+    const char *name =
+        e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
+    for (int i = 0; i < 2; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return 2;
 }
 
 /* Records a divergence at the cursor (`path` relative to the attempt), unless one is
