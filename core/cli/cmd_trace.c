@@ -114,12 +114,15 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv)
     snprintf(label, sizeof label, "%s", manifest_arg ? manifest_arg : pos[0]);
     fr_diags diags;
     fr__diags_init(&diags, label);
-    fr_manifest *m = fr__manifest_parse(label, text, strlen(text), base_dir, &diags);
-    /* The providers the run used (a serve run's are the server's, not the manifest's). */
+    /* The providers the run used (a serve run's are the server's, not the manifest's, and
+     * its manifest may name them without declaring them). */
     fr_manifest *recorded = fr__trace_providers(trace, err, sizeof err);
+    fr_manifest *m = NULL;
+    if (!err[0])
+        m = fr__manifest_parse_with_providers(label, text, strlen(text), base_dir, NULL, recorded,
+                                              &diags);
     if (err[0]) {
         fr__cli_error(cmd, "%s: %s", pos[0], err);
-        fr__manifest_free(m);
         fr__diags_free(&diags);
         free(text);
         free(trace_dir_buf);

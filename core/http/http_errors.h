@@ -31,6 +31,8 @@
       "the manifest uses a plugin the server disables (chaos without --enable-chaos)")             \
     X(UNKNOWN_PROVIDER, "unknown_provider", 400,                                                   \
       "the manifest names a provider the server's --providers file does not have")                 \
+    X(PROVIDER_CONFLICT, "provider_conflict", 400,                                                 \
+      "the manifest declares a provider the server defines, with another plugin or config")        \
     X(LIMIT_EXCEEDED, "limit_exceeded", 400,                                                       \
       "the manifest passes one of serve's limits; `limit` names it and `max` gives its value")     \
     X(BAD_INPUT, "bad_input", 400, "the run's input is not a JSON value (in an async report)")     \

@@ -96,7 +96,8 @@ typedef struct ctx {
     int oom;
     ref_nodes *agent_refs;
     ref_nodes *step_refs;
-    int providers_only; /* a server's providers file: only `providers:` */
+    int providers_only;          /* a server's providers file: only `providers:` */
+    const fr_manifest *external; /* providers agents may use undeclared (serve's), or NULL */
 } ctx;
 
 static char *xstrdup(ctx *c, const char *s)
@@ -855,6 +856,32 @@ static void parse_steps(ctx *c, const fr_ynode *list, id_index *ids)
 
 /* ---- cross references ---- */
 
+/* The index of the external provider `id` in m, adding it (borrowed from c->external,
+ * marked external) on first use; -1 when there is none. */
+static int use_external(ctx *c, const char *id)
+{
+    fr_manifest *m = c->m;
+    int k = c->external ? fr__manifest_provider_index(c->external, id) : -1;
+    if (k < 0)
+        return -1;
+    for (size_t i = 0; i < m->n_providers; i++)
+        if (m->providers[i].external && strcmp(m->providers[i].id, id) == 0)
+            return (int)i;
+    fr_provider_cfg *grown = realloc(m->providers, (m->n_providers + 1) * sizeof *grown);
+    if (!grown) {
+        c->oom = 1;
+        return -1;
+    }
+    m->providers = grown;
+    const fr_provider_cfg *from = &c->external->providers[k];
+    fr_provider_cfg *pc = &m->providers[m->n_providers];
+    *pc = *from; /* nodes and config borrowed: the server's document outlives m */
+    pc->id = xstrdup(c, from->id);
+    pc->plugin = xstrdup(c, from->plugin);
+    pc->external = 1;
+    return (int)m->n_providers++;
+}
+
 static void resolve_refs(ctx *c, const id_index *providers, const id_index *agents,
                          const id_index *steps)
 {
@@ -865,7 +892,10 @@ static void resolve_refs(ctx *c, const id_index *providers, const id_index *agen
         if (a->provider) {
             a->provider_index = index_get(providers, a->provider);
             if (a->provider_index < 0)
-                err(c, r->ref, "agent \"%s\": unknown provider \"%s\"", a->id, a->provider);
+                a->provider_index = use_external(c, a->provider);
+            if (a->provider_index < 0)
+                err(c, r->ref, "agent \"%s\": unknown provider \"%s\"%s", a->id, a->provider,
+                    c->external ? " (neither the manifest nor the server defines it)" : "");
         }
         for (size_t k = 0; k < a->n_fallback && a->fallback_index; k++) {
             int f = index_get(agents, a->fallback[k]);
@@ -1039,14 +1069,15 @@ static void validate(ctx *c)
 }
 
 static fr_manifest *parse(const char *path, const char *text, size_t len, const char *base_dir,
-                          fr_yaml_limits *limits, fr_diags *diags, int providers_only)
+                          fr_yaml_limits *limits, const fr_manifest *external, fr_diags *diags,
+                          int providers_only)
 {
     fr_manifest *m = calloc(1, sizeof *m);
     if (!m) {
         fr__diag_add(diags, 0, 0, "out of memory");
         return NULL;
     }
-    ctx c = {.m = m, .d = diags, .providers_only = providers_only};
+    ctx c = {.m = m, .d = diags, .providers_only = providers_only, .external = external};
     m->path = xstrdup(&c, path ? path : "manifest");
     m->dir = base_dir ? xstrdup(&c, base_dir) : dir_of(path);
     m->text = malloc(len + 1);
@@ -1089,13 +1120,20 @@ static fr_manifest *parse(const char *path, const char *text, size_t len, const 
 fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
                                 const char *base_dir, fr_diags *diags)
 {
-    return parse(path, text, len, base_dir, NULL, diags, 0);
+    return parse(path, text, len, base_dir, NULL, NULL, diags, 0);
 }
 
 fr_manifest *fr__manifest_parse_ex(const char *path, const char *text, size_t len,
                                    const char *base_dir, fr_yaml_limits *limits, fr_diags *diags)
 {
-    return parse(path, text, len, base_dir, limits, diags, 0);
+    return parse(path, text, len, base_dir, limits, NULL, diags, 0);
+}
+
+fr_manifest *fr__manifest_parse_with_providers(const char *path, const char *text, size_t len,
+                                               const char *base_dir, fr_yaml_limits *limits,
+                                               const fr_manifest *providers, fr_diags *diags)
+{
+    return parse(path, text, len, base_dir, limits, providers, diags, 0);
 }
 
 int fr__manifest_note(fr_manifest *m, const char *fmt, ...)
@@ -1117,7 +1155,7 @@ int fr__manifest_note(fr_manifest *m, const char *fmt, ...)
 fr_manifest *fr__manifest_parse_providers(const char *path, const char *text, size_t len,
                                           fr_diags *diags)
 {
-    return parse(path, text, len, NULL, NULL, diags, 1);
+    return parse(path, text, len, NULL, NULL, NULL, diags, 1);
 }
 
 fr_manifest *fr__manifest_load(const char *path, fr_diags *diags)

@@ -40,6 +40,7 @@ typedef struct fr_breaker_cfg {
 } fr_breaker_cfg;
 
 typedef struct fr_provider_cfg {
+    int external; /* not declared by the manifest: the server's, used by an agent */
     char *id;
     char *plugin;                /* plugin name */
     const fr_ynode *node;        /* the provider's mapping (for positions) */
@@ -128,6 +129,15 @@ fr_manifest *fr__manifest_parse(const char *path, const char *text, size_t len,
  * of yaml_tree.h).  `limits->exceeded` tells whether a limit stopped parsing. */
 fr_manifest *fr__manifest_parse_ex(const char *path, const char *text, size_t len,
                                    const char *base_dir, fr_yaml_limits *limits, fr_diags *diags);
+
+/* As fr__manifest_parse_ex, for a server that defines `providers` (a providers file,
+ * parsed by fr__manifest_parse_providers): an agent may name one of them without the
+ * manifest declaring it; it is then added to the manifest's providers, marked external,
+ * with its configuration borrowed from `providers` (which must outlive the manifest and
+ * its pipelines). */
+fr_manifest *fr__manifest_parse_with_providers(const char *path, const char *text, size_t len,
+                                               const char *base_dir, fr_yaml_limits *limits,
+                                               const fr_manifest *providers, fr_diags *diags);
 
 /* Adds a note (printf-style) to the manifest's report notes.  Returns 0, -1 on OOM. */
 int fr__manifest_note(fr_manifest *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

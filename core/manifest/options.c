@@ -297,3 +297,57 @@ void fr__config_free(fr_config *cfg)
     free(cfg->data);
     memset(cfg, 0, sizeof *cfg);
 }
+
+int fr__options_same(const fr_plugin *desc, const fr_ynode *a, const fr_ynode *b,
+                     const char **differs)
+{
+    fr_config ca = {0}, cb = {0};
+    fr_diags d;
+    fr__diags_init(&d, "compare");
+    int ok_a = fr__options_fill(desc, a, NULL, "a", &ca, &d) == 0;
+    int ok_b = fr__options_fill(desc, b, NULL, "b", &cb, &d) == 0;
+    fr__diags_free(&d);
+    int same = ok_a && ok_b;
+    *differs = NULL;
+    for (size_t i = 0; same && desc->options && FR_OPTION_AT(desc, i)->name; i++) {
+        const fr_option *o = FR_OPTION_AT(desc, i);
+        const char *pa = (const char *)ca.data + o->offset, *pb = (const char *)cb.data + o->offset;
+        if (!ca.data || !cb.data)
+            break;
+        switch (o->type) {
+        case FR_OPT_INT:
+        case FR_OPT_DURATION: {
+            int64_t x, y;
+            memcpy(&x, pa, sizeof x);
+            memcpy(&y, pb, sizeof y);
+            same = x == y;
+            break;
+        }
+        case FR_OPT_BOOL: {
+            int x, y;
+            memcpy(&x, pa, sizeof x);
+            memcpy(&y, pb, sizeof y);
+            same = (x != 0) == (y != 0);
+            break;
+        }
+        case FR_OPT_DOUBLE: {
+            double x, y;
+            memcpy(&x, pa, sizeof x);
+            memcpy(&y, pb, sizeof y);
+            same = x == y;
+            break;
+        }
+        default: {
+            const char *x, *y;
+            memcpy(&x, pa, sizeof x);
+            memcpy(&y, pb, sizeof y);
+            same = (!x && !y) || (x && y && strcmp(x, y) == 0);
+        }
+        }
+        if (!same)
+            *differs = o->name;
+    }
+    fr__config_free(&ca);
+    fr__config_free(&cb);
+    return same;
+}

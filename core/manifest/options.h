@@ -25,6 +25,13 @@ int fr__options_fill(const fr_plugin *desc, const fr_ynode *config, const fr_yno
 
 void fr__config_free(fr_config *cfg);
 
+/* Whether two `config:` mappings (either may be NULL) give the same configuration once
+ * desc's defaults are filled in: option by option, by value (a duration "1s" equals
+ * "1000ms").  Returns 1 when they do, else 0 with *differs naming the first option that
+ * differs (NULL when one of them does not validate, or memory ran out). */
+int fr__options_same(const fr_plugin *desc, const fr_ynode *a, const fr_ynode *b,
+                     const char **differs);
+
 /* Option type name for listings ("string", "int", "bool", "double", "duration", "json"). */
 const char *fr__option_type_name(fr_option_type type);
 

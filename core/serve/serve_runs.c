@@ -20,6 +20,8 @@
 #include "engine/pipeline.h"
 #include "plugin/quarantine.h"
 #include "trace/replay.h"
+#include "manifest/options.h"
+#include "plugin/loader.h"
 #include "serve/run_store.h"
 #include "base/secure_random.h"
 #include "serve/serve.h"
@@ -192,11 +194,61 @@ void fr__runs_leave(fr_runs *r, const fr_identity *who)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* The server's providers replace the manifest's (same id); others are refused. */
+/* Whether the manifest's config of plugin `name` and the server's are the same once the
+ * plugin's defaults are filled in (*differs names the first option that is not).  A
+ * plugin that cannot be loaded is not compared: building the pipeline reports it. */
+static int same_config(const fr_runs *r, const char *name, const fr_ynode *mine,
+                       const fr_ynode *server, const char **differs)
+{
+    *differs = NULL;
+    fr_loader *l = fr__loader_new();
+    const fr_loaded_plugin *lp = NULL;
+    char err[512];
+    for (size_t i = 0; l && i < r->cfg.n_plugin_dirs; i++)
+        fr__loader_add_dir(l, r->cfg.plugin_dirs[i], "--plugin-dir");
+    if (l)
+        fr__loader_add_dir(l, fr__loader_builtin_dir(), "built-in");
+    int same = !l || fr__loader_get(l, name, &lp, err, sizeof err) != 0 ||
+               fr__options_same(lp->desc, mine, server, differs);
+    fr__loader_free(l);
+    return same;
+}
+
+/* A manifest may use the server's providers without declaring them (the parser adds
+ * those it names).  One it declares must be the server's too (else unknown_provider), and
+ * declared alike: the same plugin and, once defaults are filled, the same config (else
+ * provider_conflict), so that a manifest never silently runs against another provider
+ * than it says.  Then the server's definitions replace the manifest's. */
 static int override_providers(fr_runs *r, fr_manifest *m, fr_reply *out)
 {
+    const fr_manifest *sp = r->cfg.providers;
+    for (size_t i = 0; i < m->n_providers; i++) {
+        const fr_provider_cfg *pc = &m->providers[i];
+        int k = sp ? fr__manifest_provider_index(sp, pc->id) : -1;
+        if (pc->external || k < 0)
+            continue;
+        const fr_provider_cfg *s = &sp->providers[k];
+        const char *differs = NULL;
+        if (strcmp(pc->plugin, s->plugin) != 0) {
+            fr__reply_error(out, FR_HE_PROVIDER_CONFLICT,
+                            "provider \"%s\": the server defines it, with plugin \"%s\"; this "
+                            "manifest declares plugin \"%s\".  Leave it out of the manifest to "
+                            "use the server's, or give yours another id",
+                            pc->id, s->plugin, pc->plugin);
+            return -1;
+        }
+        if (!same_config(r, pc->plugin, pc->config, s->config, &differs)) {
+            fr__reply_error(out, FR_HE_PROVIDER_CONFLICT,
+                            "provider \"%s\": the server defines it with another config (%s%s%s "
+                            "once defaults are filled).  Leave it out of the manifest to use "
+                            "the server's, or give yours another id",
+                            pc->id, differs ? "option \"" : "it does not validate",
+                            differs ? differs : "", differs ? "\" differs" : "");
+            return -1;
+        }
+    }
     char id[256];
-    int rc = fr__manifest_use_providers(m, r->cfg.providers, 1, id, sizeof id);
+    int rc = fr__manifest_use_providers(m, sp, 1, id, sizeof id);
     if (rc == -1)
         fr__reply_error(out, FR_HE_UNKNOWN_PROVIDER,
                         "provider \"%s\" is not configured on this server (providers come "
@@ -288,7 +340,8 @@ static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *te
     fr_diags d;
     fr__diags_init(&d, label);
     fr_yaml_limits yl = fr__serve_yaml_limits(lim);
-    fr_manifest *m = fr__manifest_parse_ex(label, text, len, r->cfg.manifest_dir, &yl, &d);
+    fr_manifest *m = fr__manifest_parse_with_providers(label, text, len, r->cfg.manifest_dir, &yl,
+                                                       r->cfg.providers, &d);
     fr_limit_id over;
     char why[512];
     if (yl.exceeded) {

@@ -141,12 +141,12 @@ export CONTROLPLANE_SPOOL=$SPOOL
 printf '%s\n' "$(event lost-key-1 ghost 42)" >"$SPOOL"
 
 mkdir -p "$TMP/m"
-# The server's provider replaces the manifests' own (tenants cannot configure it).
+# The manifests use the server's provider without declaring it (tenants cannot configure it).
 # The mock counts words: "attempt N call K" is 4 input tokens, the reply "ok" 1 output token.
 printf 'providers:\n  - {id: local, plugin: mock, config: {reply: ok}}\n' >"$TMP/providers.yaml"
 LONG=$(printf 's%.0s' $(seq 1 200))
 manifest() { # NAME NAMESPACE AGENTS PIPELINE: writes $TMP/m/NAME.yaml
-  printf 'router: {namespace: %s}\nproviders: [{id: local, plugin: mock}]\nagents:\n%s\npipeline: %s\n' \
+  printf 'router: {namespace: %s}\nagents:\n%s\npipeline: %s\n' \
     "$2" "$3" "$4" >"$TMP/m/$1.yaml"
 }
 manifest forged acme '  - {id: forge, plugin: chaos, config: {output: {provider: local, model: mock-1, usage: {input_tokens: 1000000000000, output_tokens: 1000000000000}}}}

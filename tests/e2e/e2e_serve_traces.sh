@@ -23,14 +23,14 @@ start_fake --openai-key "$FAKE_OPENAI_KEY" --anthropic-key "$FAKE_ANTHROPIC_KEY"
     key=$(echo "FAKE_${v}_KEY" | tr a-z A-Z)
     echo "  - {id: $v, plugin: $v, config: {model: $v-model, base_url: \"$url\", api_key_env: $key}}"
   done
+  echo "  - {id: plain, plugin: mock}"
 } >"$TMP/providers.yaml"
-# Manifests: each declares its provider with a placeholder the server replaces.
+# Manifests: each names the server's provider without declaring it.
 mkdir -p "$TMP/m"
 for v in openai anthropic gemini; do
   for stream in false true; do
     cat >"$TMP/m/$v-$stream.yaml" <<YAML
 router: {namespace: acme, run_timeout: 20s}
-providers: [{id: $v, plugin: mock}]
 agents:
   - {id: ask, plugin: llm, provider: $v, config: {system: "You are a test.", prompt: "{{input.text}}", stream: $stream}}
 pipeline: [{step: ask}]
@@ -66,6 +66,43 @@ for v in openai anthropic gemini; do
     expect_jq "$name: replay report" '.identical == true and .steps == 1 and .effects >= 1'
   done
 done
+# ---- the provider rules: use the server's undeclared; declare it only alike ----------------
+oa_url="http://127.0.0.1:$FAKE_PORT/v1"
+run_inline() { # NAME PROVIDERS-YAML (a manifest with one llm step on provider openai)
+  body=$(jq -cn --arg y "router: {namespace: acme}
+$2
+agents: [{id: ask, plugin: llm, provider: openai, config: {prompt: \"{{input.text}}\"}}]
+pipeline: [{step: ask}]
+" '{manifest_yaml: $y, input: {text: "rules"}}')
+  req POST /v1/run "$body" -H "$OP"
+}
+run_inline "undeclared" ""
+expect_code "a manifest uses the server's provider without declaring it" 200
+expect_jq "undeclared: the server's provider answered" '.steps[0].output.text == "fake-openai heard: rules"'
+run_inline "same plugin, other model" "providers: [{id: openai, plugin: openai, config: {model: other, base_url: \"$oa_url\", api_key_env: FAKE_OPENAI_KEY}}]"
+expect_code "declared with another config" 400
+expect_jq "declared with another config: provider_conflict" '.error.code == "provider_conflict" and (.error.message | test("provider \"openai\": the server defines it with another config [(]option \"model\" differs"))'
+run_inline "other plugin" "providers: [{id: openai, plugin: mock}]"
+expect_code "declared with another plugin" 400
+expect_jq "declared with another plugin: provider_conflict names both" '.error.code == "provider_conflict" and (.error.message | test("the server defines it, with plugin \"openai\"; this manifest declares plugin \"mock\""))'
+# Alike once defaults are filled: the server's "plain" mock has no config; a manifest may
+# declare it with the defaults spelt out (model mock-1, delay 0 written as 0ms).
+body=$(jq -cn '{manifest_yaml: "router: {namespace: acme}\nproviders: [{id: plain, plugin: mock, config: {model: mock-1, delay: 0ms}}]\nagents: [{id: ask, plugin: llm, provider: plain, config: {prompt: hi}}]\npipeline: [{step: ask}]\n"}')
+req POST /v1/run "$body" -H "$OP"
+expect_code "declared alike, defaults spelt out" 200
+body=$(jq -cn '{manifest_yaml: "router: {namespace: acme}\nproviders: [{id: plain, plugin: mock, config: {delay: 1ms}}]\nagents: [{id: ask, plugin: llm, provider: plain, config: {prompt: hi}}]\npipeline: [{step: ask}]\n"}')
+req POST /v1/run "$body" -H "$OP"
+expect_jq "a default changed is a conflict" '.error.code == "provider_conflict" and (.error.message | test("option \"delay\" differs"))'
+run_inline "unknown" "providers: [{id: elsewhere, plugin: mock}]"
+expect_code "declaring a provider the server lacks" 400
+expect_jq "declaring a provider the server lacks: unknown_provider" '.error.code == "unknown_provider"'
+body=$(jq -cn '{manifest_yaml: "router: {namespace: acme}\nagents: [{id: ask, plugin: llm, provider: nowhere}]\npipeline: [{step: ask}]\n"}')
+req POST /v1/validate "$body" -H "$OP"
+expect_jq "a provider nobody defines" '.valid == false and ([.errors[].message] | any(test("unknown provider \"nowhere\" [(]neither the manifest nor the server defines it[)]")))'
+body=$(jq -cn '{manifest_yaml: "router: {namespace: acme}\nagents: [{id: ask, plugin: llm, provider: gemini, config: {prompt: hi}}]\npipeline: [{step: ask}]\n"}')
+req POST /v1/validate "$body" -H "$OP"
+expect_jq "validate: the server's provider undeclared is valid" '.valid == true'
+
 stop_serve
 stop_fakes
 

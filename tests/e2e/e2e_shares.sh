@@ -30,7 +30,6 @@ for ns in alpha beta gamma; do
   for p in slow pause long; do
     cat > "$TMP/m/$p-$ns.yaml" <<YAML
 router: {namespace: $ns}
-providers: [{id: $p, plugin: mock}]
 agents: [{id: ask, plugin: llm, provider: $p, config: {prompt: "Tell me about {{input.topic}}", stream: true}}]
 pipeline: [{step: ask}]
 input: {topic: rivers}
