@@ -15,7 +15,7 @@
  * in one go (one lock, one write for a group of lines: under load this is what keeps auditing off
  * the request path) and, in batch mode, fsyncs at most every 100 ms; at exit the queue is written
  * and synced, and a line appended while or after the log shuts down is written and synced by
- * its own thread (tests/test_audit.c). */
+ * its own thread (tests/observe/test_audit.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
