@@ -309,40 +309,19 @@ int fr__options_same(const fr_plugin *desc, const fr_ynode *a, const fr_ynode *b
     fr__diags_free(&d);
     int same = ok_a && ok_b;
     *differs = NULL;
-    for (size_t i = 0; same && desc->options && FR_OPTION_AT(desc, i)->name; i++) {
+    /* No config struct (config_size 0): no option to differ. */
+    for (size_t i = 0; same && ca.data && cb.data && desc->options && FR_OPTION_AT(desc, i)->name;
+         i++) {
         const fr_option *o = FR_OPTION_AT(desc, i);
         const char *pa = (const char *)ca.data + o->offset, *pb = (const char *)cb.data + o->offset;
-        if (!ca.data || !cb.data)
-            break;
-        switch (o->type) {
-        case FR_OPT_INT:
-        case FR_OPT_DURATION: {
-            int64_t x, y;
-            memcpy(&x, pa, sizeof x);
-            memcpy(&y, pb, sizeof y);
-            same = x == y;
-            break;
-        }
-        case FR_OPT_BOOL: {
-            int x, y;
-            memcpy(&x, pa, sizeof x);
-            memcpy(&y, pb, sizeof y);
-            same = (x != 0) == (y != 0);
-            break;
-        }
-        case FR_OPT_DOUBLE: {
-            double x, y;
-            memcpy(&x, pa, sizeof x);
-            memcpy(&y, pb, sizeof y);
-            same = x == y;
-            break;
-        }
-        default: {
+        if (o->type == FR_OPT_STRING || o->type == FR_OPT_JSON) {
             const char *x, *y;
             memcpy(&x, pa, sizeof x);
             memcpy(&y, pb, sizeof y);
             same = (!x && !y) || (x && y && strcmp(x, y) == 0);
-        }
+        } else {
+            /* int64_t, int (bools are filled as 0 or 1) or double */
+            same = memcmp(pa, pb, field_size(o->type)) == 0;
         }
         if (!same)
             *differs = o->name;
