@@ -252,12 +252,8 @@ json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t err
                  (long long)version, FR_TRACE_VERSION);
         goto bad;
     }
-    json_object *providers;
-    if (version >= 2 && !json_object_object_get_ex(t, "providers", &providers)) {
-        snprintf(err, errlen, "providers: missing (a version-2 trace records them)");
-        goto bad;
-    }
-    if (version >= 2 && fr__trace_providers_check(providers, err, errlen) != 0)
+    json_object *providers = NULL;
+    if (version >= 2 && want(t, "providers", json_type_array, &providers, err, errlen, ""))
         goto bad;
     if (want(t, "manifest", json_type_string, NULL, err, errlen, "") ||
         want(t, "manifest_sha256", json_type_string, NULL, err, errlen, "") ||
@@ -280,6 +276,17 @@ json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t err
         }
         if (want(pl, "name", json_type_string, NULL, err, errlen, where) ||
             want(pl, "sha256", json_type_string, NULL, err, errlen, where))
+            goto bad;
+    }
+    for (size_t i = 0; providers && i < json_object_array_length(providers); i++) {
+        json_object *pr = json_object_array_get_idx(providers, i);
+        snprintf(where, sizeof where, "providers[%zu]", i);
+        if (!json_object_is_type(pr, json_type_object)) {
+            snprintf(err, errlen, "%s: expected an object", where);
+            goto bad;
+        }
+        if (want(pr, "id", json_type_string, NULL, err, errlen, where) ||
+            want(pr, "plugin", json_type_string, NULL, err, errlen, where))
             goto bad;
     }
     for (size_t i = 0; i < json_object_array_length(steps); i++) {

@@ -32,10 +32,6 @@ json_object *fr__trace_parse(const char *text, size_t len, char *err, size_t err
  * (its YAML mapping as JSON, with the id and the plugin the run used).  Caller owns it. */
 json_object *fr__trace_providers_build(const fr_manifest *m);
 
-/* Checks a trace's `providers` member: an array of objects with string id and plugin.
- * Returns 0, or -1 with a message naming the field. */
-int fr__trace_providers_check(json_object *providers, char *err, size_t errlen);
-
 /* The providers a trace recorded, parsed as a providers file (checked as serve checks its
  * own), for fr__manifest_use_providers.  Returns NULL with err "" when the trace has none
  * (version 1), NULL with a message in err when they do not parse; caller frees with

@@ -33,29 +33,6 @@ json_object *fr__trace_providers_build(const fr_manifest *m)
     return arr;
 }
 
-int fr__trace_providers_check(json_object *providers, char *err, size_t errlen)
-{
-    if (!json_object_is_type(providers, json_type_array)) {
-        snprintf(err, errlen, "providers: expected an array");
-        return -1;
-    }
-    for (size_t i = 0; i < json_object_array_length(providers); i++) {
-        json_object *p = json_object_array_get_idx(providers, i), *v;
-        const char *need[] = {"id", "plugin"};
-        if (!json_object_is_type(p, json_type_object)) {
-            snprintf(err, errlen, "providers[%zu]: expected an object", i);
-            return -1;
-        }
-        for (int k = 0; k < 2; k++)
-            if (!json_object_object_get_ex(p, need[k], &v) ||
-                !json_object_is_type(v, json_type_string)) {
-                snprintf(err, errlen, "providers[%zu].%s: expected a string", i, need[k]);
-                return -1;
-            }
-    }
-    return 0;
-}
-
 fr_manifest *fr__trace_providers(json_object *trace, char *err, size_t errlen)
 {
     json_object *providers;
