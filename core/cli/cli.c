@@ -218,19 +218,29 @@ static char *read_input_text(const cli_command *cmd, const char *arg)
     return buf;
 }
 
+int fr__cli_parse_json(const cli_command *cmd, const char *label, const char *text, size_t len,
+                       json_object **out)
+{
+    size_t at;
+    const char *why;
+    if (fr__json_parse_whole(text, len, FR_INPUT_MAX_DEPTH, out, &at, &why) == 0)
+        return 0;
+    int line, col;
+    fr__json_line_col(text, at, &line, &col);
+    fr__cli_error(cmd, "%s: malformed JSON at line %d, column %d: %s", label, line, col, why);
+    return -1;
+}
+
 char *fr__cli_read_input(const cli_command *cmd, const char *arg)
 {
     char *text = read_input_text(cmd, arg);
     if (!text)
         return NULL;
+    char label[1100];
+    snprintf(label, sizeof label, "--input%s%s", arg[0] == '@' ? " " : "",
+             arg[0] == '@' ? arg : "");
     json_object *o;
-    size_t at;
-    const char *why;
-    if (fr__json_parse_whole(text, strlen(text), FR_INPUT_MAX_DEPTH, &o, &at, &why) != 0) {
-        int line, col;
-        fr__json_line_col(text, at, &line, &col);
-        fr__cli_error(cmd, "--input%s%s: malformed JSON at line %d, column %d: %s",
-                      arg[0] == '@' ? " " : "", arg[0] == '@' ? arg : "", line, col, why);
+    if (fr__cli_parse_json(cmd, label, text, strlen(text), &o) != 0) {
         free(text);
         return NULL;
     }

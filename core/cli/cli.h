@@ -66,6 +66,12 @@ int fr__cli_authorize(const cli_command *cmd, const fr_manifest *m, fr_action ac
  * Returns a malloc'd string, or NULL after printing why (for malformed JSON: where). */
 char *fr__cli_read_input(const cli_command *cmd, const char *arg);
 
+/* Parses text[0..len) that a person wrote as one JSON value (strictly, nested at most
+ * FR_INPUT_MAX_DEPTH deep).  Returns 0 with *out (caller releases; NULL for `null`), or -1
+ * after printing "LABEL: malformed JSON at line L, column C: why". */
+int fr__cli_parse_json(const cli_command *cmd, const char *label, const char *text, size_t len,
+                       struct json_object **out);
+
 /* Ctrl-C: blocks SIGINT/SIGTERM in every thread and starts a thread that cancels the
  * pipeline's run when one arrives (a second one exits at once with 130).  Call before
  * building the pipeline so worker threads inherit the mask. */

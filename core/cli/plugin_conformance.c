@@ -9,6 +9,7 @@
  * runs of a deterministic plugin give the same bytes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,7 +25,6 @@
 #include "plugin/elf_symbols.h"
 #include "plugin/plugin_libraries.h"
 #include "base/fileio.h"
-#include "base/json_parse.h"
 #include "host/host.h"
 #include "base/json_check.h"
 #include "manifest/options.h"
@@ -926,17 +926,12 @@ static char *read_sample(const char *path)
         return NULL;
     }
     json_object *v = NULL;
-    size_t at;
-    const char *why;
-    if (fr__json_parse_whole(text, len, FR_INPUT_MAX_DEPTH, &v, &at, &why) != 0) {
-        int line, col;
-        fr__json_line_col(text, at, &line, &col);
-        fr__cli_error(&test_cmd, "--sample %s: malformed JSON at line %d, column %d: %s", path,
-                      line, col, why);
-        free(text);
-        return NULL;
-    }
+    char label[PATH_MAX + 16];
+    snprintf(label, sizeof label, "--sample %s", path);
+    int bad = fr__cli_parse_json(&test_cmd, label, text, len, &v) != 0;
     free(text);
+    if (bad)
+        return NULL;
     if (!v || !json_object_is_type(v, json_type_object)) {
         fr__cli_error(&test_cmd, "--sample %s: expected a JSON object", path);
         json_object_put(v);
