@@ -12,6 +12,7 @@
 #include "http/http.h"
 #include "observe/observe.h"
 #include "serve/serve.h"
+#include "state/state.h"
 
 const char fr__serve_usage[] =
     "usage: fluxroute serve [--addr HOST:PORT] --manifest-dir DIR --keys FILE\n"
@@ -24,6 +25,7 @@ const char fr__serve_usage[] =
     "                       [--max-run-bytes SIZE] [--max-yaml-nodes N] [--max-yaml-aliases N]\n"
     "                       [--trust-plugin NAME]... [--enable-chaos] [--max-helpers N]\n"
     "                       [--helper-memory SIZE] [--max-abandoned N] [--shutdown-grace D]\n"
+    "                       [--state URL]\n"
     "\n"
     "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET /v1/runs;\n"
     "GET/DELETE /v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz; /metrics (admin\n"
@@ -62,6 +64,11 @@ const char fr__serve_usage[] =
     "  --controlplane URL   look keys up in, and report usage to, the control plane\n"
     "                       (CONTROLPLANE_URL; CONTROLPLANE_SERVICE_KEY is the service key;\n"
     "                       CONTROLPLANE_SPOOL the usage spool, default ./fluxroute-usage.spool)\n"
+    "  --state URL          where runs, the async queue and breakers live (ROUTER_STATE_URL):\n"
+    "                       memory (default: this process) or\n"
+    "                       redis://[user:password@]host[:port][/db], shared by replicas\n"
+    "                       and workers (docs/scaling.md); ROUTER_STATE_PREFIX names the\n"
+    "                       key prefix (default fluxroute)\n"
     "\n"
     "Limits on what one request may cost.  A manifest over one is refused with 400\n"
     "limit_exceeded naming it (\"max\": the count, the bytes, or milliseconds), whether\n"
@@ -139,7 +146,7 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
     const char *ret_bytes_arg = NULL;
     const char *limit_args[FR_LIMIT_COUNT_] = {0};
     const char *max_helpers_arg = NULL, *helper_mem_arg = NULL, *max_abandoned_arg = NULL;
-    const char *grace_arg = NULL;
+    const char *grace_arg = NULL, *state_url = NULL;
     int enable_chaos = 0;
     const char *pos[1];
     size_t n_pos;
@@ -173,6 +180,7 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
         {"--helper-memory", 1, &helper_mem_arg, NULL, NULL},
         {"--max-abandoned", 1, &max_abandoned_arg, NULL, NULL},
         {"--shutdown-grace", 1, &grace_arg, NULL, NULL},
+        {"--state", 1, &state_url, NULL, NULL},
         {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 0, &n_pos);
     if (rc != 0)
@@ -246,6 +254,14 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
                            "fluxroute serve --help)");
         return FR_EXIT_USAGE;
     }
+    state_url = env_or(state_url, "ROUTER_STATE_URL", "memory");
+    fr_state *state = NULL;
+    char err[512];
+    if (fr__state_open(state_url, "--state", getenv("ROUTER_STATE_PREFIX"), &state, err,
+                       sizeof err) != FR_OK) {
+        fr__cli_error(cmd, "%s", err);
+        return FR_EXIT_USAGE;
+    }
     fr_serve_options o = {.addr = addr,
                           .keys_file = keys,
                           .providers_file = providers,
@@ -268,8 +284,10 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
                                    .limits = limits,
                                    .trusted_plugins = trusted.items,
                                    .n_trusted_plugins = trusted.n,
-                                   .enable_chaos = enable_chaos},
+                                   .enable_chaos = enable_chaos,
+                                   .state = state},
                           .containment = cont};
     fr_status st = fr__serve_main(&o);
+    fr__state_free(state);
     return st == FR_OK ? FR_EXIT_OK : st == FR_E_INVALID ? FR_EXIT_USAGE : FR_EXIT_FAILED;
 }

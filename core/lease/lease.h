@@ -202,6 +202,10 @@ typedef struct fr_redis_url {
 /* Parses redis://[user:pass@]host[:port][/db].  rediss:// is refused (hiredis 0.14 has no
  * TLS).  Returns FR_OK, or FR_E_CONFIG with a message (never containing the password). */
 fr_status fr__redis_url_parse(const char *url, fr_redis_url *out, char *err, size_t err_size);
+/* The same, with messages naming `what` (the option or variable the URL came from, such as
+ * "--state") instead of COORDINATION_REDIS_URL. */
+fr_status fr__redis_url_parse_as(const char *url, const char *what, fr_redis_url *out, char *err,
+                                 size_t err_size);
 void fr__redis_url_free(fr_redis_url *u);
 
 /* Formats "held by H (fencing token N, expires in D)" for messages. */

@@ -85,19 +85,25 @@ static long parse_num(const char *s, size_t n, long lo, long hi)
 
 fr_status fr__redis_url_parse(const char *url, fr_redis_url *out, char *err, size_t err_size)
 {
+    return fr__redis_url_parse_as(url, "COORDINATION_REDIS_URL", out, err, err_size);
+}
+
+fr_status fr__redis_url_parse_as(const char *url, const char *what, fr_redis_url *out, char *err,
+                                 size_t err_size)
+{
     memset(out, 0, sizeof *out);
     char shown[512];
     redact_raw(url ? url : "", shown, sizeof shown);
-#define BAD(...)                                                               \
-    do {                                                                       \
-        char why_[256];                                                        \
-        snprintf(why_, sizeof why_, __VA_ARGS__);                              \
-        snprintf(err, err_size, "COORDINATION_REDIS_URL %s: %s", shown, why_); \
-        fr__redis_url_free(out);                                               \
-        return FR_E_CONFIG;                                                    \
+#define BAD(...)                                                 \
+    do {                                                         \
+        char why_[256];                                          \
+        snprintf(why_, sizeof why_, __VA_ARGS__);                \
+        snprintf(err, err_size, "%s %s: %s", what, shown, why_); \
+        fr__redis_url_free(out);                                 \
+        return FR_E_CONFIG;                                      \
     } while (0)
     if (!url || !*url) {
-        snprintf(err, err_size, "COORDINATION_REDIS_URL: empty");
+        snprintf(err, err_size, "%s: empty", what);
         return FR_E_CONFIG;
     }
     if (!strncasecmp(url, "rediss://", 9))

@@ -69,7 +69,8 @@ typedef struct fr_runs_config {
     /* The plugin policy (core/serve/serve_policy.c). */
     const char *const *trusted_plugins; /* --trust-plugin, besides the default set */
     size_t n_trusted_plugins;
-    int enable_chaos; /* --enable-chaos: the chaos test plugin may be used */
+    int enable_chaos;       /* --enable-chaos: the chaos test plugin may be used */
+    struct fr_state *state; /* --state: memory or Redis (core/state/state.h; borrowed) */
 } fr_runs_config;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);

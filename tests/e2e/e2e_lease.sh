@@ -5,33 +5,8 @@
 # redis-server this script starts on a random loopback port with a password, and stops.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 
-REDIS_PASS="e2e-pw-$$"
-RPID=""
-RPORT=""
-stop_redis() {
-  if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null; RPID=""; fi
-}
-trap 'stop_redis; rm -rf "$TMP"' EXIT
-trap 'exit 130' INT TERM
-
-rcli() { REDISCLI_AUTH="$REDIS_PASS" redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
-
-# Starts redis-server on a random free port (retrying when the port is taken).
-start_redis() {
-  for _ in 1 2 3 4 5 6 7 8; do
-    RPORT=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 25000 + 30000 ))
-    redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-      --requirepass "$REDIS_PASS" --dir "$TMP" >"$TMP/redis.log" 2>&1 &
-    RPID=$!
-    for _ in $(seq 60); do
-      kill -0 "$RPID" 2>/dev/null || break
-      if [ "$(rcli ping 2>/dev/null)" = PONG ] && kill -0 "$RPID" 2>/dev/null; then return 0; fi
-      sleep 0.05
-    done
-    stop_redis
-  done
-  return 1
-}
+. "${FR_SRCDIR:-.}/tests/redis_lib.sh"
+redis_trap
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -224,7 +199,7 @@ expect_rc "memory: bench under a lease" 0
 expect_jq "memory: bench ran" '.runs == 3 and .failed_runs == 0'
 
 # ---- redis backend ---------------------------------------------------------------------------
-if ! start_redis; then
+if ! start_redis --appendonly no; then
   not_ok "redis-server started (Debian package redis-server)" "$(cat "$TMP/redis.log" 2>/dev/null)"
   finish
   exit
