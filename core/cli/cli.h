@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "engine/engine.h"
+#include "serve/serve.h"
 
 /* Exit codes shared by every command (README.md, "Commands"; fluxroute(1), EXIT STATUS). */
 enum {
@@ -108,6 +109,30 @@ int fr__cmd_replay(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_debug(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_keys(const cli_command *cmd, int argc, char **argv);
+/* The execution options `serve` and `worker` share (cmd_serve.c): --manifest-dir,
+ * --providers, --plugin-dir, --controlplane, --metrics-addr, the limits, retention, trust
+ * and containment flags, --state, --concurrency and --visibility-timeout.  Every string is
+ * a borrowed argv value. */
+#define FR_EXEC_OPTS_MAX 32
+typedef struct fr_exec_args {
+    const char *mdir, *providers, *max_runs, *per_tenant, *max_body, *retention, *ret_count,
+        *ret_tenant, *ret_bytes, *cp_url, *metrics_addr, *series, *limit[FR_LIMIT_COUNT_],
+        *max_helpers, *helper_mem, *max_abandoned, *grace, *state_url, *concurrency, *visibility;
+    int enable_chaos;
+    cli_list dirs, trusted;
+} fr_exec_args;
+/* Writes the options' table entries into opts[0..n) (room for FR_EXEC_OPTS_MAX; the
+ * caller's table goes on after them and ends with a NULL name); returns n. */
+size_t fr__exec_args_table(fr_exec_args *a, cli_opt *opts);
+/* Applies the ROUTER_* / CONTROLPLANE_* variables and checks the values into *o (its state
+ * is opened: the caller frees it with fr__state_free).  FR_EXIT_OK, or FR_EXIT_USAGE after
+ * saying what is wrong. */
+int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_options *o);
+
+/* `worker` (cmd_worker.c; its help text is fr__worker_usage). */
+extern const char fr__worker_usage[];
+int fr__cmd_worker(const cli_command *cmd, int argc, char **argv);
+
 /* `serve` (cmd_serve.c; its help text is fr__serve_usage) and `controlplane`
  * (cmd_controlplane.c): options parsed here, the servers in core/serve, core/controlplane. */
 extern const char fr__serve_usage[];

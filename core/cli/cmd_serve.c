@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "http/http.h"
 #include "observe/observe.h"
+#include "serve/run_queue.h"
 #include "serve/serve.h"
 #include "state/state.h"
 
@@ -137,95 +138,89 @@ static int metrics_configure(const cli_command *cmd, const char *addr, const cha
     return 0;
 }
 
-int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
+size_t fr__exec_args_table(fr_exec_args *a, cli_opt *opts)
 {
-    const char *addr = NULL, *mdir = NULL, *keys = NULL, *providers = NULL, *threads_arg = NULL;
-    const char *max_runs_arg = NULL, *max_body_arg = NULL, *ret_arg = NULL, *ret_count_arg = NULL;
-    const char *cp_url = NULL, *metrics_addr = NULL, *series_arg = NULL;
-    const char *per_tenant_arg = NULL, *ret_tenant_arg = NULL;
-    const char *ret_bytes_arg = NULL;
-    const char *limit_args[FR_LIMIT_COUNT_] = {0};
-    const char *max_helpers_arg = NULL, *helper_mem_arg = NULL, *max_abandoned_arg = NULL;
-    const char *grace_arg = NULL, *state_url = NULL;
-    int enable_chaos = 0;
-    const char *pos[1];
-    size_t n_pos;
-    cli_list dirs = {0}, trusted = {0};
-    const cli_opt opts[] = {
-        {"--addr", 1, &addr, NULL, NULL},
-        {"--manifest-dir", 1, &mdir, NULL, NULL},
-        {"--keys", 1, &keys, NULL, NULL},
-        {"--providers", 1, &providers, NULL, NULL},
-        {"--plugin-dir", 1, NULL, &dirs, NULL},
-        {"--threads", 1, &threads_arg, NULL, NULL},
-        {"--max-runs", 1, &max_runs_arg, NULL, NULL},
-        {"--max-runs-per-tenant", 1, &per_tenant_arg, NULL, NULL},
-        {"--max-body", 1, &max_body_arg, NULL, NULL},
-        {"--retention", 1, &ret_arg, NULL, NULL},
-        {"--retention-count", 1, &ret_count_arg, NULL, NULL},
-        {"--retention-per-tenant", 1, &ret_tenant_arg, NULL, NULL},
-        {"--retention-bytes", 1, &ret_bytes_arg, NULL, NULL},
-        {"--controlplane", 1, &cp_url, NULL, NULL},
-        {"--metrics-addr", 1, &metrics_addr, NULL, NULL},
-        {"--metrics-series-per-namespace", 1, &series_arg, NULL, NULL},
-        {"--max-steps", 1, &limit_args[FR_LIMIT_MAX_STEPS], NULL, NULL},
-        {"--max-threads", 1, &limit_args[FR_LIMIT_MAX_THREADS], NULL, NULL},
-        {"--max-run-timeout", 1, &limit_args[FR_LIMIT_MAX_RUN_TIMEOUT], NULL, NULL},
-        {"--max-run-bytes", 1, &limit_args[FR_LIMIT_MAX_RUN_BYTES], NULL, NULL},
-        {"--max-yaml-nodes", 1, &limit_args[FR_LIMIT_MAX_YAML_NODES], NULL, NULL},
-        {"--max-yaml-aliases", 1, &limit_args[FR_LIMIT_MAX_YAML_ALIASES], NULL, NULL},
-        {"--trust-plugin", 1, NULL, &trusted, NULL},
-        {"--enable-chaos", 0, NULL, NULL, &enable_chaos},
-        {"--max-helpers", 1, &max_helpers_arg, NULL, NULL},
-        {"--helper-memory", 1, &helper_mem_arg, NULL, NULL},
-        {"--max-abandoned", 1, &max_abandoned_arg, NULL, NULL},
-        {"--shutdown-grace", 1, &grace_arg, NULL, NULL},
-        {"--state", 1, &state_url, NULL, NULL},
-        {NULL, 0, NULL, NULL, NULL}};
-    int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 0, &n_pos);
-    if (rc != 0)
-        return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
-    addr = env_or(addr, "ROUTER_ADDR", ":8080");
-    mdir = env_or(mdir, "ROUTER_MANIFEST_DIR", NULL);
-    keys = env_or(keys, "ROUTER_KEYS_FILE", NULL);
-    providers = env_or(providers, "ROUTER_PROVIDERS_FILE", NULL);
-    /* Runs execute on the request threads: more of them than cores only preempt each
-     * other (the p99 of short runs doubles on 2 cores with 2 threads per core). */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long threads = threads_arg ? strtol(threads_arg, NULL, 10) : cores > 2 ? cores : 2;
-    long max_runs = max_runs_arg ? strtol(max_runs_arg, NULL, 10) : 64;
-    long long max_body = max_body_arg ? strtoll(max_body_arg, NULL, 10) : 1 << 20;
-    long ret_count = ret_count_arg ? strtol(ret_count_arg, NULL, 10) : 1000;
+    const cli_opt table[] = {
+        {"--manifest-dir", 1, &a->mdir, NULL, NULL},
+        {"--providers", 1, &a->providers, NULL, NULL},
+        {"--plugin-dir", 1, NULL, &a->dirs, NULL},
+        {"--max-runs", 1, &a->max_runs, NULL, NULL},
+        {"--max-runs-per-tenant", 1, &a->per_tenant, NULL, NULL},
+        {"--max-body", 1, &a->max_body, NULL, NULL},
+        {"--retention", 1, &a->retention, NULL, NULL},
+        {"--retention-count", 1, &a->ret_count, NULL, NULL},
+        {"--retention-per-tenant", 1, &a->ret_tenant, NULL, NULL},
+        {"--retention-bytes", 1, &a->ret_bytes, NULL, NULL},
+        {"--controlplane", 1, &a->cp_url, NULL, NULL},
+        {"--metrics-addr", 1, &a->metrics_addr, NULL, NULL},
+        {"--metrics-series-per-namespace", 1, &a->series, NULL, NULL},
+        {"--max-steps", 1, &a->limit[FR_LIMIT_MAX_STEPS], NULL, NULL},
+        {"--max-threads", 1, &a->limit[FR_LIMIT_MAX_THREADS], NULL, NULL},
+        {"--max-run-timeout", 1, &a->limit[FR_LIMIT_MAX_RUN_TIMEOUT], NULL, NULL},
+        {"--max-run-bytes", 1, &a->limit[FR_LIMIT_MAX_RUN_BYTES], NULL, NULL},
+        {"--max-yaml-nodes", 1, &a->limit[FR_LIMIT_MAX_YAML_NODES], NULL, NULL},
+        {"--max-yaml-aliases", 1, &a->limit[FR_LIMIT_MAX_YAML_ALIASES], NULL, NULL},
+        {"--trust-plugin", 1, NULL, &a->trusted, NULL},
+        {"--enable-chaos", 0, NULL, NULL, &a->enable_chaos},
+        {"--max-helpers", 1, &a->max_helpers, NULL, NULL},
+        {"--helper-memory", 1, &a->helper_mem, NULL, NULL},
+        {"--max-abandoned", 1, &a->max_abandoned, NULL, NULL},
+        {"--shutdown-grace", 1, &a->grace, NULL, NULL},
+        {"--state", 1, &a->state_url, NULL, NULL},
+        {"--concurrency", 1, &a->concurrency, NULL, NULL},
+        {"--visibility-timeout", 1, &a->visibility, NULL, NULL},
+    };
+    size_t n = sizeof table / sizeof table[0];
+    memcpy(opts, table, sizeof table);
+    return n;
+}
+
+int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_options *o)
+{
+    memset(o, 0, sizeof *o);
+    a->mdir = env_or(a->mdir, "ROUTER_MANIFEST_DIR", NULL);
+    a->providers = env_or(a->providers, "ROUTER_PROVIDERS_FILE", NULL);
+    long max_runs = a->max_runs ? strtol(a->max_runs, NULL, 10) : 64;
+    long long max_body = a->max_body ? strtoll(a->max_body, NULL, 10) : 1 << 20;
+    long ret_count = a->ret_count ? strtol(a->ret_count, NULL, 10) : 1000;
     /* A quarter (rounded up): one tenant, even three at once, cannot take every slot from
      * the others. */
-    long per_tenant = per_tenant_arg ? strtol(per_tenant_arg, NULL, 10)
+    long per_tenant = a->per_tenant  ? strtol(a->per_tenant, NULL, 10)
                       : max_runs > 0 ? (max_runs - 1) / 4 + 1
                                      : 1;
     /* Retention is fair without a per-tenant cap (eviction takes from the largest holder);
      * the cap lets an operator hold any one tenant lower. */
-    long ret_tenant = ret_tenant_arg ? strtol(ret_tenant_arg, NULL, 10) : ret_count;
+    long ret_tenant = a->ret_tenant ? strtol(a->ret_tenant, NULL, 10) : ret_count;
+    long concurrency = a->concurrency ? strtol(a->concurrency, NULL, 10) : 1;
     uint64_t ret_bytes = 256ULL << 20;
-    int64_t retention = 3600LL * 1000000;
+    int64_t retention = 3600LL * 1000000, visibility = 30LL * 1000000;
     const char *why;
-    if (ret_arg && (fr__duration_parse(ret_arg, &retention, &why) != 0 || retention <= 0)) {
-        fr__cli_error(cmd, "--retention %s: not a positive duration", ret_arg);
+    if (a->retention &&
+        (fr__duration_parse(a->retention, &retention, &why) != 0 || retention <= 0)) {
+        fr__cli_error(cmd, "--retention %s: not a positive duration", a->retention);
         return FR_EXIT_USAGE;
     }
-    if (ret_bytes_arg) {
-        int bad = fr__size_parse(ret_bytes_arg, &ret_bytes, &why) != 0;
+    if (a->visibility &&
+        (fr__duration_parse(a->visibility, &visibility, &why) != 0 || visibility < 100000)) {
+        fr__cli_error(cmd, "--visibility-timeout %s: not a duration of at least 100ms",
+                      a->visibility);
+        return FR_EXIT_USAGE;
+    }
+    if (a->ret_bytes) {
+        int bad = fr__size_parse(a->ret_bytes, &ret_bytes, &why) != 0;
         if (!bad && (ret_bytes == 0 || ret_bytes > SIZE_MAX)) {
             bad = 1;
             why = ret_bytes ? "too large" : "must be positive";
         }
         if (bad) {
-            fr__cli_error(cmd, "--retention-bytes %s: %s", ret_bytes_arg, why);
+            fr__cli_error(cmd, "--retention-bytes %s: %s", a->ret_bytes, why);
             return FR_EXIT_USAGE;
         }
     }
-    if (threads < 1 || max_runs < 1 || max_body < 1 || ret_count < 1 || per_tenant < 1 ||
-        ret_tenant < 1) {
-        fr__cli_error(cmd, "--threads, --max-runs, --max-runs-per-tenant, --max-body, "
-                           "--retention-count and --retention-per-tenant must be positive");
+    if (max_runs < 1 || max_body < 1 || ret_count < 1 || per_tenant < 1 || ret_tenant < 1 ||
+        concurrency < 1) {
+        fr__cli_error(cmd, "--max-runs, --max-runs-per-tenant, --max-body, --retention-count, "
+                           "--retention-per-tenant and --concurrency must be positive");
         return FR_EXIT_USAGE;
     }
     fr_serve_limits limits;
@@ -233,61 +228,106 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
     limits.value[FR_LIMIT_MAX_BODY] = max_body;
     for (int i = 0; i < FR_LIMIT_COUNT_; i++) {
         char why[256];
-        if (limit_args[i] &&
-            fr__serve_limits_set(&limits, (fr_limit_id)i, limit_args[i], why, sizeof why) != 0) {
+        if (a->limit[i] &&
+            fr__serve_limits_set(&limits, (fr_limit_id)i, a->limit[i], why, sizeof why) != 0) {
             fr__cli_error(cmd, "%s", why);
             return FR_EXIT_USAGE;
         }
     }
-    fr_containment cont;
-    if (fr__containment_parse(&cont, max_helpers_arg, helper_mem_arg, max_abandoned_arg, grace_arg,
-                              (size_t)max_runs, &why) != 0) {
+    if (fr__containment_parse(&o->containment, a->max_helpers, a->helper_mem, a->max_abandoned,
+                              a->grace, (size_t)max_runs, &why) != 0) {
         fr__cli_error(cmd, "%s", why);
         return FR_EXIT_USAGE;
     }
-    cp_url = env_or(cp_url, "CONTROLPLANE_URL", NULL);
-    metrics_addr = env_or(metrics_addr, "ROUTER_METRICS_ADDR", NULL);
-    if (metrics_configure(cmd, metrics_addr, series_arg) != 0)
+    a->cp_url = env_or(a->cp_url, "CONTROLPLANE_URL", NULL);
+    a->metrics_addr = env_or(a->metrics_addr, "ROUTER_METRICS_ADDR", NULL);
+    if (metrics_configure(cmd, a->metrics_addr, a->series) != 0)
         return FR_EXIT_USAGE;
-    if (!mdir || (!keys && !cp_url)) {
-        fr__cli_error(cmd, "--manifest-dir and --keys (or --controlplane) are required (see "
-                           "fluxroute serve --help)");
+    if (!a->mdir) {
+        fr__cli_error(cmd, "--manifest-dir is required (see fluxroute %s --help)", cmd->name);
         return FR_EXIT_USAGE;
     }
-    state_url = env_or(state_url, "ROUTER_STATE_URL", "memory");
-    fr_state *state = NULL;
+    a->state_url = env_or(a->state_url, "ROUTER_STATE_URL", "memory");
     char err[512];
-    if (fr__state_open(state_url, "--state", getenv("ROUTER_STATE_PREFIX"), &state, err,
+    if (fr__state_open(a->state_url, "--state", getenv("ROUTER_STATE_PREFIX"), &o->state, err,
                        sizeof err) != FR_OK) {
         fr__cli_error(cmd, "%s", err);
         return FR_EXIT_USAGE;
     }
+    o->runs = (fr_runs_config){.manifest_dir = a->mdir,
+                               .plugin_dirs = a->dirs.items,
+                               .n_plugin_dirs = a->dirs.n,
+                               .retention_us = retention,
+                               .retention_count = (size_t)ret_count,
+                               .retention_per_tenant = (size_t)ret_tenant,
+                               .retention_bytes = (size_t)ret_bytes,
+                               .max_concurrent = (size_t)max_runs,
+                               .max_per_tenant = (size_t)per_tenant,
+                               .limits = limits,
+                               .trusted_plugins = a->trusted.items,
+                               .n_trusted_plugins = a->trusted.n,
+                               .enable_chaos = a->enable_chaos,
+                               .state = o->state};
+    o->queue = (fr_queue_options){
+        .concurrency =
+            a->concurrency ? (size_t)concurrency : fr__queue_default_concurrency((size_t)max_runs),
+        .visibility_us = visibility};
+    o->max_body = (size_t)max_body;
+    o->providers_file = a->providers;
+    o->controlplane_url = a->cp_url;
+    o->controlplane_service_key = getenv("CONTROLPLANE_SERVICE_KEY");
+    o->controlplane_spool = env_or(NULL, "CONTROLPLANE_SPOOL", "fluxroute-usage.spool");
+    o->metrics_addr = a->metrics_addr;
+    return FR_EXIT_OK;
+}
+
+int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
+{
+    const char *addr = NULL, *keys = NULL, *threads_arg = NULL;
+    fr_exec_args a = {0};
+    const char *pos[1];
+    size_t n_pos;
+    cli_opt opts[FR_EXEC_OPTS_MAX + 4] = {
+        {"--addr", 1, &addr, NULL, NULL},
+        {"--keys", 1, &keys, NULL, NULL},
+        {"--threads", 1, &threads_arg, NULL, NULL},
+    };
+    fr__exec_args_table(&a, opts + 3); /* the table ends with the zeroed entries after it */
+    int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 0, &n_pos);
+    if (rc != 0)
+        return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
+    addr = env_or(addr, "ROUTER_ADDR", ":8080");
+    keys = env_or(keys, "ROUTER_KEYS_FILE", NULL);
+    /* Runs execute on the request threads: more of them than cores only preempt each
+     * other (the p99 of short runs doubles on 2 cores with 2 threads per core). */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long threads = threads_arg ? strtol(threads_arg, NULL, 10) : cores > 2 ? cores : 2;
+    if (threads < 1) {
+        fr__cli_error(cmd, "--threads must be positive");
+        return FR_EXIT_USAGE;
+    }
+    fr_exec_options x;
+    if ((rc = fr__exec_args_resolve(cmd, &a, &x)) != FR_EXIT_OK)
+        return rc;
+    if (!keys && !x.controlplane_url) {
+        fr__cli_error(cmd, "--manifest-dir and --keys (or --controlplane) are required (see "
+                           "fluxroute serve --help)");
+        fr__state_free(x.state);
+        return FR_EXIT_USAGE;
+    }
     fr_serve_options o = {.addr = addr,
                           .keys_file = keys,
-                          .providers_file = providers,
-                          .controlplane_url = cp_url,
-                          .controlplane_service_key = getenv("CONTROLPLANE_SERVICE_KEY"),
-                          .controlplane_spool =
-                              env_or(NULL, "CONTROLPLANE_SPOOL", "fluxroute-usage.spool"),
-                          .metrics_addr = metrics_addr,
+                          .providers_file = x.providers_file,
+                          .controlplane_url = x.controlplane_url,
+                          .controlplane_service_key = x.controlplane_service_key,
+                          .controlplane_spool = x.controlplane_spool,
+                          .metrics_addr = x.metrics_addr,
                           .threads = (unsigned)threads,
-                          .max_body = (size_t)max_body,
-                          .runs = {.manifest_dir = mdir,
-                                   .plugin_dirs = dirs.items,
-                                   .n_plugin_dirs = dirs.n,
-                                   .retention_us = retention,
-                                   .retention_count = (size_t)ret_count,
-                                   .retention_per_tenant = (size_t)ret_tenant,
-                                   .retention_bytes = (size_t)ret_bytes,
-                                   .max_concurrent = (size_t)max_runs,
-                                   .max_per_tenant = (size_t)per_tenant,
-                                   .limits = limits,
-                                   .trusted_plugins = trusted.items,
-                                   .n_trusted_plugins = trusted.n,
-                                   .enable_chaos = enable_chaos,
-                                   .state = state},
-                          .containment = cont};
+                          .max_body = x.max_body,
+                          .runs = x.runs,
+                          .containment = x.containment,
+                          .queue = x.queue};
     fr_status st = fr__serve_main(&o);
-    fr__state_free(state);
+    fr__state_free(x.state);
     return st == FR_OK ? FR_EXIT_OK : st == FR_E_INVALID ? FR_EXIT_USAGE : FR_EXIT_FAILED;
 }

@@ -106,6 +106,21 @@ static const metric_def defs[FR_M_COUNT_] = {
                              "<spool>.rejected for an operator).",
                              COUNTER,
                              {NULL}},
+    [FR_M_QUEUE_DEPTH] = {"fluxroute_queue_depth",
+                          "Runs in the durable queue (--state redis), waiting or executing, "
+                          "as this process last saw it.",
+                          GAUGE,
+                          {NULL}},
+    [FR_M_QUEUE_CLAIMED] = {"fluxroute_queue_claimed_total",
+                            "Queued runs this process claimed from a consumer that held them "
+                            "past the visibility timeout.",
+                            COUNTER,
+                            {NULL}},
+    [FR_M_RUN_EXECUTIONS] = {"fluxroute_run_executions_total",
+                             "Executions of queued runs this process started (a run claimed "
+                             "again counts again).",
+                             COUNTER,
+                             {NULL}},
 };
 
 struct fr_metric_series {

@@ -59,6 +59,9 @@ typedef enum fr_metric_id {
     FR_M_AUDIT_WRITE_ERRORS,
     FR_M_LOG_WRITE_ERRORS,
     FR_M_USAGE_REJECTED,
+    FR_M_QUEUE_DEPTH,
+    FR_M_QUEUE_CLAIMED,
+    FR_M_RUN_EXECUTIONS,
     FR_M_COUNT_
 } fr_metric_id;
 

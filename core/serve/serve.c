@@ -28,6 +28,7 @@
 #include "base/json_parse.h"
 #include "plugin/quarantine.h"
 #include "serve/serve.h"
+#include "serve/run_queue.h"
 #include "serve/serve_sse.h"
 
 struct fr_server {
@@ -458,6 +459,10 @@ int fr__serve_main(const fr_serve_options *o)
     const fr_containment *cont = &o->containment;
     fr__isolation_configure(cont->max_helpers, cont->helper_memory);
     fr__abandoned_set_cap(cont->max_abandoned);
+    /* --state redis: async runs go through the durable queue, which this replica also
+     * consumes (core/serve/run_queue.h). */
+    fr_run_queue *queue = fr__queue_open(rc_cfg.state, o->queue.visibility_us, "serve");
+    rc_cfg.queue = queue;
     srv.runs = fr__runs_new(&rc_cfg);
 
     /* TLS from the original's variables; a broken set-up fails now, clearly. */
@@ -519,6 +524,13 @@ int fr__serve_main(const fr_serve_options *o)
         printf("metrics listening on %s\n", fr__metrics_listener_url(ml));
     fflush(stdout);
     atomic_store(&srv.ready, 1);
+    fr_queue_consumer_config qc = {.runs = srv.runs,
+                                   .state = rc_cfg.state,
+                                   .queue = queue,
+                                   .concurrency = o->queue.concurrency,
+                                   .retention_us = rc_cfg.retention_us,
+                                   .who = "serve"};
+    fr_queue_consumer *consumer = queue ? fr__queue_consumer_start(&qc) : NULL;
 
     for (;;) {
         int sig = 0;
@@ -554,7 +566,10 @@ int fr__serve_main(const fr_serve_options *o)
     atomic_store(&srv.ready, 0);
     fprintf(stderr, "fluxroute serve: shutting down\n");
     MHD_socket ls = MHD_quiesce_daemon(srv.d);
-    size_t left = fr__runs_drain(srv.runs, cont->shutdown_grace_us);
+    int64_t t_stop = fr__mono_us();
+    size_t handed = fr__queue_consumer_stop(consumer, cont->shutdown_grace_us);
+    int64_t grace_left = cont->shutdown_grace_us - (fr__mono_us() - t_stop);
+    size_t left = fr__runs_drain(srv.runs, handed ? 0 : grace_left > 0 ? grace_left : 0);
     size_t held = fr__abandoned_count();
     if (left || held) {
         /* Threads inside a hung plugin can never be joined, and runs still in flight
@@ -579,6 +594,7 @@ int fr__serve_main(const fr_serve_options *o)
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
     fr__runs_free(srv.runs);
+    fr__run_queue_free(queue);
     fr__manifest_free(prov);
     sla_flush(&srv);
     fr__cp_client_free(srv.cp);

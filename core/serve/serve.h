@@ -69,8 +69,10 @@ typedef struct fr_runs_config {
     /* The plugin policy (core/serve/serve_policy.c). */
     const char *const *trusted_plugins; /* --trust-plugin, besides the default set */
     size_t n_trusted_plugins;
-    int enable_chaos;       /* --enable-chaos: the chaos test plugin may be used */
-    struct fr_state *state; /* --state: memory or Redis (core/state/state.h; borrowed) */
+    int enable_chaos;           /* --enable-chaos: the chaos test plugin may be used */
+    struct fr_state *state;     /* --state: memory or Redis (core/state/state.h; borrowed) */
+    struct fr_run_queue *queue; /* --state redis: async runs go to this durable queue
+                                 * (core/serve/run_queue.h; borrowed), or NULL */
 } fr_runs_config;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);
@@ -187,6 +189,27 @@ const char *fr__metrics_listener_url(const fr_metrics_listener *l);
 /* Stops it (waits for its thread) and frees it.  NULL is ignored. */
 void fr__metrics_listener_stop(fr_metrics_listener *l);
 
+/* The durable queue's consumer in this process (--state redis; core/serve/run_queue.h). */
+typedef struct fr_queue_options {
+    size_t concurrency;    /* runs at once (--concurrency) */
+    int64_t visibility_us; /* --visibility-timeout */
+} fr_queue_options;
+
+/* What serve and worker execute runs with (core/cli/cmd_serve.c parses it; every pointer
+ * borrowed). */
+typedef struct fr_exec_options {
+    fr_runs_config runs; /* without providers and cp, which the process fills */
+    fr_containment containment;
+    fr_queue_options queue;
+    struct fr_state *state; /* opened (the caller frees it) */
+    size_t max_body;
+    const char *providers_file;
+    const char *controlplane_url;
+    const char *controlplane_service_key;
+    const char *controlplane_spool;
+    const char *metrics_addr;
+} fr_exec_options;
+
 /* ---- serve.c: the server ---- */
 
 /* What `fluxroute serve` is asked to do (core/cli/cmd_serve.c fills it from argv and the
@@ -203,6 +226,7 @@ typedef struct fr_serve_options {
     size_t max_body;                      /* request bodies over it get 413 */
     fr_runs_config runs;                  /* without providers and cp, which serve fills */
     fr_containment containment;
+    fr_queue_options queue; /* with --state redis */
 } fr_serve_options;
 
 /* Serves until SIGTERM or SIGINT (SIGHUP re-reads the keys file), then shuts down

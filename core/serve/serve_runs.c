@@ -22,6 +22,7 @@
 #include "trace/replay.h"
 #include "manifest/options.h"
 #include "plugin/loader.h"
+#include "serve/run_queue.h"
 #include "serve/run_store.h"
 #include "base/secure_random.h"
 #include "serve/serve.h"
@@ -657,6 +658,7 @@ typedef struct run_job {
     fr_run_options ro;  /* the run's options and result: on the heap, so that a run */
     fr_run_result res;  /* that leaves its request thread can finish elsewhere */
     int64_t t0;
+    const fr_queued_run *queued; /* a run from the durable queue: its finish hook */
 } run_job;
 
 static void quick_detach(void *ud);
@@ -723,11 +725,9 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
             for (size_t k = 0; k < res.steps[i].n_attempts; k++)
                 plugin_us += res.steps[i].attempts[k].duration_us;
         *status = res.status;
-        fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->p, &res);
         const fr_manifest *m = fr__pipeline_manifest(j->p);
         audit(&j->who, FR_ACTION_RUN, m->path, m, res.run_id, "allowed",
               fr__run_status_name(res.status), NULL);
-        fr__run_result_free(&res);
     } else {
         json_object *o = fr__http_error_body(FR_HE_BAD_INPUT, "input is not a JSON value", NULL);
         report = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -738,6 +738,15 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
         fr__serve_limits_fit_run(&j->r->cfg.limits, j->entry->id, fr__run_status_name(*status),
                                  &report, &trace, &trace_refused) != 0)
         free(trace), trace = NULL;
+    /* A queued run stores its outcome first: only the execution holding the run's newest
+     * fencing token reports usage (its keys derive from the run id: never billed twice). */
+    int may_bill =
+        !j->queued || j->queued->finish(j->queued->ud, *status, report, trace, trace_refused) == 0;
+    if (st == FR_OK) {
+        if (may_bill)
+            fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->p, &res);
+        fr__run_result_free(&res);
+    }
     /* The entry takes the report (and may drop it at once); the caller and the stream get a
      * copy, after the run has left: whoever has the report finds its slot free and the
      * run finished. */
@@ -909,6 +918,16 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
     if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
         fr__policy_check_quarantine(j->p, out) != 0) {
+        release(r, j->pool, j->p);
+        fr__runs_leave(r, who);
+        job_free(j);
+        return;
+    }
+    if (async && !sse && r->cfg.queue) {
+        /* --state redis: checked here, executed by whichever consumer takes it
+         * (core/serve/run_queue.c). */
+        fr__queue_submit(&r->cfg, who, ref.name, fr__pipeline_manifest(j->p), j->input, j->seed,
+                         j->has_seed, record, out);
         release(r, j->pool, j->p);
         fr__runs_leave(r, who);
         job_free(j);
@@ -1374,4 +1393,75 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
     pthread_mutex_unlock(&r->mu);
     free(pg.e);
     fr__reply_json(out, 200, o);
+}
+
+/* ---- the durable queue (core/serve/run_queue.c) ----------------------------------------- */
+
+int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
+{
+    const fr_identity *who = q->who;
+    fr_reply busy = {0};
+    if (fr__runs_admit(r, who, &busy) != 0) {
+        free(busy.body);
+        return 1;
+    }
+    manifest_ref ref = {.name = q->yaml ? NULL : q->manifest, .yaml = q->yaml};
+    run_job *j = calloc(1, sizeof *j);
+    run_entry *e = calloc(1, sizeof *e);
+    if (!j || !e) {
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
+        goto refused;
+    }
+    j->r = r;
+    j->who = *who;
+    j->record = q->trace;
+    j->seed = q->seed;
+    j->has_seed = q->has_seed;
+    j->queued = q;
+    if (q->input && !(j->input = strdup(q->input))) {
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
+        goto refused;
+    }
+    j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
+    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
+        fr__policy_check_quarantine(j->p, out) != 0)
+        goto refused;
+    if (ref.name) {
+        /* The run executes the manifest it was accepted for, or none. */
+        const fr_manifest *m = fr__pipeline_manifest(j->p);
+        char now[65];
+        fr__sha256_hex(m->text, m->text_len, now);
+        if (strcmp(now, q->sha256) != 0) {
+            fr__reply_error(out, FR_HE_BAD_REQUEST,
+                            "manifest \"%s\" changed after the run was queued (sha256 %.12s... "
+                            "then, %.12s... now): not run; submit it again",
+                            ref.name, q->sha256, now);
+            goto refused;
+        }
+    }
+    memcpy(e->id, q->run_id, sizeof e->id - 1);
+    snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
+    snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
+    snprintf(e->manifest, sizeof e->manifest, "%s", ref.name ? ref.name : "");
+    e->started_at_us = fr__wall_us();
+    e->p = j->p;
+    pthread_mutex_lock(&r->mu);
+    int added = fr__run_store_add(r->runs, e) == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (!added) {
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
+        goto refused;
+    }
+    j->entry = e;
+    fr_run_status st;
+    execute(j, &st, NULL); /* leaves the runs in flight */
+    job_free(j);
+    return 0;
+
+refused:
+    if (j)
+        release(r, j->pool, j->p), job_free(j);
+    free(e);
+    fr__runs_leave(r, who);
+    return -1;
 }
