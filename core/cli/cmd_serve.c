@@ -191,7 +191,10 @@ int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_optio
     /* Retention is fair without a per-tenant cap (eviction takes from the largest holder);
      * the cap lets an operator hold any one tenant lower. */
     long ret_tenant = a->ret_tenant ? strtol(a->ret_tenant, NULL, 10) : ret_count;
-    long concurrency = a->concurrency ? strtol(a->concurrency, NULL, 10) : 1;
+    char *end = NULL;
+    long concurrency = a->concurrency ? strtol(a->concurrency, &end, 10) : 1;
+    if (end && *end)
+        concurrency = -1;
     uint64_t ret_bytes = 256ULL << 20;
     int64_t retention = 3600LL * 1000000, visibility = 30LL * 1000000;
     const char *why;
@@ -217,10 +220,16 @@ int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_optio
             return FR_EXIT_USAGE;
         }
     }
-    if (max_runs < 1 || max_body < 1 || ret_count < 1 || per_tenant < 1 || ret_tenant < 1 ||
-        concurrency < 1) {
-        fr__cli_error(cmd, "--max-runs, --max-runs-per-tenant, --max-body, --retention-count, "
-                           "--retention-per-tenant and --concurrency must be positive");
+    if (max_runs < 1 || max_body < 1 || ret_count < 1 || per_tenant < 1 || ret_tenant < 1) {
+        fr__cli_error(cmd, "--max-runs, --max-runs-per-tenant, --max-body, --retention-count "
+                           "and --retention-per-tenant must be positive");
+        return FR_EXIT_USAGE;
+    }
+    /* A serve replica may leave the queue to workers (0); a worker must take runs. */
+    int serve = strcmp(cmd->name, "serve") == 0;
+    if (concurrency < (serve ? 0 : 1) || (a->concurrency && !*a->concurrency)) {
+        fr__cli_error(cmd, "--concurrency %s: must be a whole number, %s", a->concurrency,
+                      serve ? "0 or more" : "1 or more");
         return FR_EXIT_USAGE;
     }
     fr_serve_limits limits;

@@ -110,6 +110,8 @@ static const cli_command commands[] = {
      "test: the conformance kit (descriptor, options, forbidden direct calls, init/fini,\n"
      "sample calls, cancellation, deadlines, record/replay, allocation failures).\n"},
     {"serve", fr__cmd_serve, "serve the router HTTP API", fr__serve_usage},
+    {"worker", fr__cmd_worker, "execute queued runs of serve replicas (--state redis)",
+     fr__worker_usage},
     {"scaffold", fr__cmd_scaffold, "create a plugin project to start from",
      "usage: fluxroute scaffold DIR --name NAME [--kind agent|provider] [--sdk DIR] [--force]\n"
      "\n"

@@ -269,6 +269,7 @@ static void execute_entry(fr_queue_consumer *c, fr_queue_entry *e)
                  "lost its consumer (a poison run); it is not run again",
                  FR_QUEUE_MAX_EXECUTIONS);
         log_line(c, "run %s: %s", e->run_id, msg);
+        x.rec.executions = FR_QUEUE_MAX_EXECUTIONS; /* this delivery starts nothing */
         fail_run(&x, "crashed", msg);
     } else {
         x.rec.status = FR_RECORD_RUNNING;

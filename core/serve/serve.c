@@ -409,6 +409,23 @@ static char *slurp(const char *path, const char *what)
     return buf;
 }
 
+fr_manifest *fr__serve_providers_load(const char *path)
+{
+    char *text = slurp(path, "--providers");
+    fr_diags d;
+    fr__diags_init(&d, path);
+    fr_manifest *prov = text ? fr__manifest_parse_providers(path, text, strlen(text), &d) : NULL;
+    free(text);
+    if (!prov || d.n) {
+        fr__diags_sort(&d);
+        fr__diags_print(&d, stderr);
+        fr__manifest_free(prov);
+        prov = NULL;
+    }
+    fr__diags_free(&d);
+    return prov;
+}
+
 int fr__serve_main(const fr_serve_options *o)
 {
     fr_http_addr sa;
@@ -436,22 +453,9 @@ int fr__serve_main(const fr_serve_options *o)
     srv.sla_start = fr__wall_us() / 1000000;
     pthread_rwlock_init(&srv.auth_lock, NULL);
     fr_manifest *prov = NULL;
-    if (o->providers_file) {
-        const char *providers = o->providers_file;
-        char *text = slurp(providers, "--providers");
-        fr_diags d;
-        fr__diags_init(&d, providers);
-        prov = text ? fr__manifest_parse_providers(providers, text, strlen(text), &d) : NULL;
-        free(text);
-        if (!prov || d.n) {
-            fr__diags_sort(&d);
-            fr__diags_print(&d, stderr);
-            fr__diags_free(&d);
-            fr__manifest_free(prov);
-            fr__auth_free(srv.auth);
-            return FR_E_INVALID;
-        }
-        fr__diags_free(&d);
+    if (o->providers_file && !(prov = fr__serve_providers_load(o->providers_file))) {
+        fr__auth_free(srv.auth);
+        return FR_E_INVALID;
     }
     fr_runs_config rc_cfg = o->runs;
     rc_cfg.providers = prov;
@@ -530,7 +534,8 @@ int fr__serve_main(const fr_serve_options *o)
                                    .concurrency = o->queue.concurrency,
                                    .retention_us = rc_cfg.retention_us,
                                    .who = "serve"};
-    fr_queue_consumer *consumer = queue ? fr__queue_consumer_start(&qc) : NULL;
+    fr_queue_consumer *consumer =
+        queue && o->queue.concurrency ? fr__queue_consumer_start(&qc) : NULL;
 
     for (;;) {
         int sig = 0;

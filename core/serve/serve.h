@@ -229,6 +229,21 @@ typedef struct fr_serve_options {
     fr_queue_options queue; /* with --state redis */
 } fr_serve_options;
 
+/* Reads the --providers file `path`: the providers, or NULL after printing why (its
+ * diagnostics, or the file's error) to stderr.  Caller frees with fr__manifest_free. */
+fr_manifest *fr__serve_providers_load(const char *path);
+
+/* ---- worker.c: `fluxroute worker` ---- */
+
+/* Executes queued runs (--state redis) until SIGTERM or SIGINT, with no API listener:
+ * /healthz and /metrics on o->metrics_addr when set.  The first stdout line is
+ * `worker consuming URL` (the password masked), then `metrics listening on URL`.  On
+ * SIGTERM it stops taking runs, lets those it holds finish within the shutdown grace and
+ * hands the rest back.  FR_OK after a shutdown, FR_E_INVALID when the configuration is
+ * unusable (not a Redis state, bad providers), FR_E_IO when the metrics address cannot be
+ * bound; what is wrong is printed to stderr.  Call once per process. */
+fr_status fr__worker_main(const fr_exec_options *o);
+
 /* Serves until SIGTERM or SIGINT (SIGHUP re-reads the keys file), then shuts down
  * gracefully.  TLS comes from the ROUTER_TLS_* variables.  The first stdout line is
  * `listening on URL` (then `metrics listening on URL` with a metrics address).  Returns
