@@ -467,6 +467,7 @@ int fr__serve_main(const fr_serve_options *o)
      * consumes (core/serve/run_queue.h). */
     fr_run_queue *queue = fr__queue_open(rc_cfg.state, o->queue.visibility_us, "serve");
     rc_cfg.queue = queue;
+    rc_cfg.enqueue = fr__queue_submit;
     srv.runs = fr__runs_new(&rc_cfg);
 
     /* TLS from the original's variables; a broken set-up fails now, clearly. */

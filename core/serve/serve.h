@@ -73,6 +73,11 @@ typedef struct fr_runs_config {
     struct fr_state *state;     /* --state: memory or Redis (core/state/state.h; borrowed) */
     struct fr_run_queue *queue; /* --state redis: async runs go to this durable queue
                                  * (core/serve/run_queue.h; borrowed), or NULL */
+    /* With a queue: stores an async run in it and answers (fr__queue_submit, given as a
+     * callback: run_queue.c calls into serve_runs.c, not the other way round). */
+    void (*enqueue)(const struct fr_runs_config *cfg, const fr_identity *who, const char *manifest,
+                    const fr_manifest *m, const char *input, uint64_t seed, int has_seed, int trace,
+                    fr_reply *out);
 } fr_runs_config;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);

@@ -923,11 +923,11 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         job_free(j);
         return;
     }
-    if (async && !sse && r->cfg.queue) {
+    if (async && !sse && r->cfg.queue && r->cfg.enqueue) {
         /* --state redis: checked here, executed by whichever consumer takes it
          * (core/serve/run_queue.c). */
-        fr__queue_submit(&r->cfg, who, ref.name, fr__pipeline_manifest(j->p), j->input, j->seed,
-                         j->has_seed, record, out);
+        r->cfg.enqueue(&r->cfg, who, ref.name, fr__pipeline_manifest(j->p), j->input, j->seed,
+                       j->has_seed, record, out);
         release(r, j->pool, j->p);
         fr__runs_leave(r, who);
         job_free(j);
