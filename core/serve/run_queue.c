@@ -25,6 +25,9 @@
 #define TAKE_BLOCK_MS 500
 /* Between two looks at the queue's depth (the gauge). */
 #define DEPTH_EVERY_US 1000000
+/* A run still going after this long has its record say "running" (one more round trip):
+ * quicker runs go from "queued" to their outcome, in 5 round trips of their consumer. */
+#define RUNNING_AFTER_US 200000
 
 /* ---- submission --------------------------------------------------------------------------- */
 
@@ -122,10 +125,15 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
 
 /* ---- the consumer ------------------------------------------------------------------------- */
 
+typedef struct execution execution;
+
 typedef struct slot {
     fr_queue_consumer *c;
     fr_queue_entry e;
-    int busy;
+    int busy;           /* under c->mu */
+    pthread_mutex_t mu; /* x and since: the reader shows a long run as running */
+    execution *x;       /* while the run executes, before its outcome is written */
+    int64_t since;      /* when it started (monotonic) */
 } slot;
 
 struct fr_queue_consumer {
@@ -141,12 +149,14 @@ struct fr_queue_consumer {
 };
 
 /* What one execution writes: its record, under its fencing token. */
-typedef struct execution {
+struct execution {
     fr_queue_consumer *c;
+    slot *s;
     fr_run_record rec;
     int fenced; /* a newer execution holds the run: this one neither writes nor acks */
     int failed; /* the record could not be stored: not acknowledged (runs again) */
-} execution;
+    int shown;  /* its record says running */
+};
 
 static void log_line(const fr_queue_consumer *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -194,10 +204,44 @@ static char *with_executions(const char *report, unsigned executions)
     return text;
 }
 
+/* The run's outcome is about to be written: the reader may no longer write "running"
+ * (and waits for none it is writing). */
+static void detach(execution *x)
+{
+    pthread_mutex_lock(&x->s->mu);
+    x->s->x = NULL;
+    pthread_mutex_unlock(&x->s->mu);
+}
+
+/* Writes "running" for the runs going for RUNNING_AFTER_US (the reader thread). */
+static void show_running(fr_queue_consumer *c)
+{
+    int64_t now = fr__mono_us();
+    for (size_t i = 0; i < c->cfg.concurrency; i++) {
+        slot *s = &c->slots[i];
+        pthread_mutex_lock(&s->mu);
+        execution *x = s->x;
+        if (x && !x->shown && now - s->since >= RUNNING_AFTER_US) {
+            char err[512];
+            x->shown = 1;
+            fr_run_record rec = x->rec;
+            rec.status = FR_RECORD_RUNNING;
+            fr_status st =
+                fr__run_record_put(c->cfg.state, &rec, c->cfg.retention_us, err, sizeof err);
+            if (st == FR_E_LEASE_LOST)
+                x->fenced = 1;
+            else if (st != FR_OK)
+                log_line(c, "run %s: cannot mark it running (%s)", rec.id, err);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
 static int on_finish(void *ud, fr_run_status status, const char *report, const char *trace,
                      int trace_refused)
 {
     execution *x = ud;
+    detach(x);
     x->rec.status = status == FR_RUN_SUCCEEDED   ? FR_RECORD_SUCCEEDED
                     : status == FR_RUN_CANCELLED ? FR_RECORD_CANCELLED
                                                  : FR_RECORD_FAILED;
@@ -238,8 +282,9 @@ static void reply_message(const fr_reply *out, char *msg, size_t size)
     json_object_put(o);
 }
 
-static void execute_entry(fr_queue_consumer *c, fr_queue_entry *e)
+static void execute_entry(fr_queue_consumer *c, slot *s)
 {
+    fr_queue_entry *e = &s->e;
     char err[512];
     uint64_t token = 0;
     if (fr__run_queue_start(c->cfg.queue, e, c->name, &token, err, sizeof err) != FR_OK) {
@@ -248,7 +293,7 @@ static void execute_entry(fr_queue_consumer *c, fr_queue_entry *e)
         return;
     }
     fr__metric_add(c->executions, 1);
-    execution x = {.c = c};
+    execution x = {.c = c, .s = s};
     fr_identity who = {0};
     snprintf(who.id, sizeof who.id, "%s", e->actor);
     snprintf(who.tenant, sizeof who.tenant, "%s", e->tenant);
@@ -272,8 +317,14 @@ static void execute_entry(fr_queue_consumer *c, fr_queue_entry *e)
         x.rec.executions = FR_QUEUE_MAX_EXECUTIONS; /* this delivery starts nothing */
         fail_run(&x, "crashed", msg);
     } else {
+        /* The record stays "queued" until the run has gone on for RUNNING_AFTER_US
+         * (show_running) or ends: a quick run costs no round trip for it. */
         x.rec.status = FR_RECORD_RUNNING;
-        if (put(&x) == 0) {
+        pthread_mutex_lock(&s->mu);
+        s->x = &x;
+        s->since = fr__mono_us();
+        pthread_mutex_unlock(&s->mu);
+        {
             fr_queued_run q = {.who = &who,
                                .run_id = e->run_id,
                                .manifest = e->yaml ? NULL : e->manifest,
@@ -293,6 +344,7 @@ static void execute_entry(fr_queue_consumer *c, fr_queue_entry *e)
                 struct timespec ts = {0, 50 * 1000 * 1000};
                 nanosleep(&ts, NULL);
             }
+            detach(&x);
             if (rc == 1) {
                 /* Stopping before it could start: another consumer takes it at once. */
                 const fr_queue_entry *one = e;
@@ -321,7 +373,7 @@ static void *exec_main(void *arg)
     pthread_setname_np(pthread_self(), "fr-queued-run");
     slot *s = arg;
     fr_queue_consumer *c = s->c;
-    execute_entry(c, &s->e);
+    execute_entry(c, s);
     pthread_mutex_lock(&c->mu);
     fr__queue_entry_clear(&s->e);
     s->busy = 0;
@@ -359,6 +411,7 @@ static void *reader_main(void *arg)
                 fr__metric_set(c->depth, d);
             next_depth = now + DEPTH_EVERY_US;
         }
+        show_running(c);
         pthread_mutex_lock(&c->mu);
         if (now >= next_touch) {
             /* Runs held longer than a third of the timeout: nobody may claim them. */
@@ -430,8 +483,10 @@ fr_queue_consumer *fr__queue_consumer_start(const fr_queue_consumer_config *cfg)
         free(c);
         return NULL;
     }
-    for (size_t i = 0; i < c->cfg.concurrency; i++)
+    for (size_t i = 0; i < c->cfg.concurrency; i++) {
         c->slots[i].c = c;
+        pthread_mutex_init(&c->slots[i].mu, NULL);
+    }
     snprintf(c->name, sizeof c->name, "%s", cfg->state->node);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
@@ -485,6 +540,8 @@ size_t fr__queue_consumer_stop(fr_queue_consumer *c, int64_t grace_us)
         return n; /* their threads still use c: the process is leaving */
     }
     pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < c->cfg.concurrency; i++)
+        pthread_mutex_destroy(&c->slots[i].mu);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     free(c->slots);
@@ -514,6 +571,14 @@ fr_run_queue *fr__queue_open(fr_state *s, int64_t visibility_us, const char *who
         return NULL;
     fr__queue_warn_durability(s, who);
     return fr__run_queue_new(s, visibility_us);
+}
+
+void fr__queue_log_round_trips(fr_state *s, const char *who)
+{
+    if (s && s->kind == FR_STATE_REDIS)
+        fprintf(stderr, "fluxroute %s: %llu Redis round trips (%llu transport failures)\n", who,
+                (unsigned long long)fr__redis_pool_round_trips(s->redis),
+                (unsigned long long)fr__redis_pool_failures(s->redis));
 }
 
 size_t fr__queue_default_concurrency(size_t max_runs)

@@ -81,6 +81,10 @@ void fr__queue_warn_durability(fr_state *s, const char *who);
 /* The queue of a Redis state (after the durability warning), or NULL for memory (or OOM). */
 fr_run_queue *fr__queue_open(fr_state *s, int64_t visibility_us, const char *who);
 
+/* Logs (stderr) the Redis round trips this process made, at exit: the figure per run of
+ * docs/scaling.md's capacity model comes from it. */
+void fr__queue_log_round_trips(fr_state *s, const char *who);
+
 /* The consumer's default concurrency: `max_runs` shared among the cores (at least 1). */
 size_t fr__queue_default_concurrency(size_t max_runs);
 

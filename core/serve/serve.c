@@ -571,6 +571,7 @@ int fr__serve_main(const fr_serve_options *o)
     /* Graceful shutdown: stop accepting, let runs in flight finish, then stop. */
     atomic_store(&srv.ready, 0);
     fprintf(stderr, "fluxroute serve: shutting down\n");
+    fr__queue_log_round_trips(rc_cfg.state, "serve");
     MHD_socket ls = MHD_quiesce_daemon(srv.d);
     int64_t t_stop = fr__mono_us();
     size_t handed = fr__queue_consumer_stop(consumer, cont->shutdown_grace_us);

@@ -99,6 +99,7 @@ fr_status fr__worker_main(const fr_exec_options *o)
             "(--shutdown-grace)\n",
             fr__duration_format(cont->shutdown_grace_us, d, sizeof d));
     size_t handed = fr__queue_consumer_stop(consumer, cont->shutdown_grace_us);
+    fr__queue_log_round_trips(state, "worker");
     if (handed || fr__abandoned_count()) {
         /* Threads still inside runs cannot be joined: leave without them (their runs were
          * handed back to the queue). */

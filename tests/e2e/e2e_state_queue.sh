@@ -172,6 +172,8 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 check "the worker holds runs" test -n "$held"
+# A run going for more than 200 ms has its record say so (quicker ones skip the write).
+check "a slow run's record says running while it runs" test "$(count "$TMP/slow" running)" -ge 1
 kill -9 "$PID_w1"
 echo "$held" | sed 's/^fluxroute:{t:alpha}:run:\(.*\):lease$/\1/' >"$TMP/held"
 if wait_count 30 "$TMP/slow" succeeded 12; then ok "12 slow runs succeeded, the killed worker's too"; else
