@@ -41,7 +41,7 @@ const char fr__worker_usage[] =
     "                       holds finish within D (default 30s) and hands the rest back to\n"
     "                       the queue, where another consumer takes them at once\n"
     "Warns at start when Redis does not report appendonly yes and appendfsync always:\n"
-    "only then does an accepted run survive a crash of Redis (docs/scaling.md).\n";
+    "only then does an accepted run survive a crash of Redis (README, \"The durable queue\").\n";
 
 int fr__cmd_worker(const cli_command *cmd, int argc, char **argv)
 {

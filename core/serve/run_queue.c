@@ -556,7 +556,7 @@ void fr__queue_warn_durability(fr_state *s, const char *who)
     if (rc > 0)
         fprintf(stderr,
                 "fluxroute %s: warning: %s: acknowledged runs may be lost if Redis crashes "
-                "(docs/scaling.md, \"The durable queue\")\n",
+                "(README, \"The durable queue\")\n",
                 who, msg);
     else if (rc < 0)
         fprintf(stderr,

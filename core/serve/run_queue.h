@@ -7,7 +7,7 @@
  *   with bounded concurrency and executes them through fr_runs (serve_runs.c), each
  *   execution under the run's lease with a fresh fencing token, then acknowledges them.
  *
- * docs/scaling.md ("The durable queue") tells the guarantees. */
+ * README.md ("The durable queue") tells the guarantees. */
 #ifndef FR_CORE_SERVE_RUN_QUEUE_H
 #define FR_CORE_SERVE_RUN_QUEUE_H
 

@@ -1,6 +1,6 @@
 /* The durable run queue (--state redis): asynchronous runs accepted by any serve replica
  * wait in the Redis Stream "<prefix>:queue", read by the consumer group "runs" that every
- * replica and every `fluxroute worker` joins (docs/scaling.md, "The durable queue").
+ * replica and every `fluxroute worker` joins (README.md, "The durable queue").
  *
  * - An entry is stored (XADD) before the submission is answered 202: acknowledged means
  *   durable as far as Redis is (appendonly yes, appendfsync always).

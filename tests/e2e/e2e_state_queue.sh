@@ -54,14 +54,14 @@ for _ in $(seq 1 200); do
   CP_URL=$(sed -n '1s/^listening on //p' "$TMP/cp.out"); [ -n "$CP_URL" ] && break
   sleep 0.05
 done
-cp() { # METHOD PATH [DATA]: the answer on stdout
+cpq() { # METHOD PATH [DATA]: the answer on stdout
   curl -sS --max-time 20 -X "$1" -H "Authorization: Bearer $ADMIN" \
     ${3:+-H "Content-Type: application/json" --data-binary "$3"} "$CP_URL$2"
 }
-cp POST /v1/tenants '{"id": "alpha", "name": "Alpha", "namespace": "alpha"}' >/dev/null
-KEY=$(cp POST /v1/tenants/alpha/keys '{"role": "operator"}' | jq -r .key)
+cpq POST /v1/tenants '{"id": "alpha", "name": "Alpha", "namespace": "alpha"}' >/dev/null
+KEY=$(cpq POST /v1/tenants/alpha/keys '{"role": "operator"}' | jq -r .key)
 export CONTROLPLANE_SERVICE_KEY
-CONTROLPLANE_SERVICE_KEY=$(cp POST /v1/service-keys | jq -r .key)
+CONTROLPLANE_SERVICE_KEY=$(cpq POST /v1/service-keys | jq -r .key)
 check "control plane: tenant key and service key" test -n "$KEY" -a "$KEY" != null
 
 # ---- manifests ---------------------------------------------------------------------------
@@ -151,6 +151,8 @@ check "each run executed once (executions 1 in every record)" \
   test "$(executions "$TMP/ids" | grep -cx 1)" = 200
 check "fluxroute_run_executions_total over the 4 processes: 200" test "$(metric_sum fluxroute_run_executions_total)" = 200
 check "the queue is empty (acknowledged and deleted)" test "$(R xlen fluxroute:queue)" = 0
+check "worker: /healthz on its metrics address" \
+  test "$(curl -s -o /dev/null -w '%{http_code}' "$MURL_w1/healthz")" = 200
 check "fluxroute_queue_depth exposed" sh -c "curl -s '$MURL_w1/metrics' | grep -q '^fluxroute_queue_depth '"
 # TODO(lead, issue 25): once the records branch is merged, read every run through
 # GET /v1/runs/{id} on each of s1, s2, s3 here (the records helper's route); until then the
@@ -192,7 +194,7 @@ check "fluxroute_queue_claimed_total counts the claims" test "$(metric_sum fluxr
 # once each whatever ran twice.
 want=$((200 + 12 * 2)) got=""
 for _ in $(seq 1 100); do
-  got=$(cp GET "/v1/usage?tenant_id=alpha" | jq -r .events)
+  got=$(cpq GET "/v1/usage?tenant_id=alpha" | jq -r .events)
   [ "$got" = "$want" ] && break
   sleep 0.1
 done
@@ -274,6 +276,22 @@ R hget "fluxroute:{t:alpha}:run:$id" report >"$TMP/out"
 expect_jq "poison: failed, class crashed, 3 executions" \
   '.status == "failed" and .error.class == "crashed" and .executions == 3'
 check "poison: acknowledged (the queue is empty)" test "$(R xlen fluxroute:queue)" = 0
+
+# ---- a named manifest edited after the run was queued: refused, saying so -------------------
+cp "$TMP/m/echo.yaml" "$TMP/m/edited.yaml"
+sleep 1.1 # serve checks a manifest file at most once a second
+submit "$URL_sp" edited.yaml
+jq -r .run_id "$TMP/sub.out" >"$TMP/edited"
+printf '# edited\n' >>"$TMP/m/edited.yaml"
+# shellcheck disable=SC2086
+launch pw worker $COMMON || exit 1
+if wait_count 20 "$TMP/edited" failed 1; then ok "edited manifest: the run failed"; else
+  not_ok "edited manifest: the run failed" "status: $(count "$TMP/edited" failed)"; fi
+R hget "fluxroute:{t:alpha}:run:$(cat "$TMP/edited")" report >"$TMP/out"
+expect_jq "edited manifest: the report says it changed" \
+  '.status == "failed" and (.error.message | test("edited.yaml.*changed after the run was queued"))'
+kill -TERM "$PID_pw"
+wait "$PID_pw" 2>/dev/null
 
 # ---- Redis down at submission: 503 state_unavailable, never 202 --------------------------------
 stop_redis
