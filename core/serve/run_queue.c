@@ -383,6 +383,17 @@ static void *exec_main(void *arg)
     return NULL;
 }
 
+/* Waits (c->mu held) at most `ms` for a slot to be freed. */
+static void wait_freed(fr_queue_consumer *c, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+}
+
 /* Entries of the busy slots (c->mu held): their count; ptrs[i] are valid while held. */
 static size_t held_entries(fr_queue_consumer *c, const fr_queue_entry **ptrs)
 {
@@ -422,12 +433,7 @@ static void *reader_main(void *arg)
         }
         size_t room = c->cfg.concurrency - c->busy;
         if (room == 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000)
-                ts.tv_sec++, ts.tv_nsec -= 1000000000;
-            pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+            wait_freed(c, 200);
             pthread_mutex_unlock(&c->mu);
             continue;
         }
@@ -512,12 +518,7 @@ size_t fr__queue_consumer_stop(fr_queue_consumer *c, int64_t grace_us)
     int64_t until = fr__mono_us() + grace_us;
     pthread_mutex_lock(&c->mu);
     while (c->busy > 0 && fr__mono_us() < until) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000)
-            ts.tv_sec++, ts.tv_nsec -= 1000000000;
-        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        wait_freed(c, 50);
     }
     size_t n = c->busy;
     if (n > 0) {

@@ -858,6 +858,29 @@ static int runs_quickly(fr_runs *r, const manifest_pool *pool)
     return quick;
 }
 
+/* A running entry of run `id` in the run store (for GET and cancel), or NULL on OOM. */
+static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
+                            const char *manifest, fr_pipeline *p)
+{
+    run_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    snprintf(e->id, sizeof e->id, "%s", id);
+    snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
+    snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
+    snprintf(e->manifest, sizeof e->manifest, "%s", manifest ? manifest : "");
+    e->started_at_us = fr__wall_us();
+    e->p = p;
+    pthread_mutex_lock(&r->mu);
+    int added = fr__run_store_add(r->runs, e) == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (!added) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
 /* Request bodies are as strict as manifests: an unknown field (a typo such as "inputs")
  * is a 400 naming it, never silently ignored.  `allowed` ends with NULL.  Returns 0, or
  * -1 with the reply filled. */
@@ -939,19 +962,8 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     if (fr__secure_uuid(id, sizeof id) != 0) {
         fr__reply_error(out, FR_HE_INTERNAL, "cannot draw a run id: getrandom: %s",
                         strerror(errno));
-    } else if ((e = calloc(1, sizeof *e)) != NULL) {
-        memcpy(e->id, id, sizeof e->id);
-        snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
-        snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
-        snprintf(e->manifest, sizeof e->manifest, "%s", ref.name ? ref.name : "");
-        e->started_at_us = fr__wall_us();
-        e->p = j->p;
-        pthread_mutex_lock(&r->mu);
-        if (fr__run_store_add(r->runs, e) != 0) {
-            free(e);
-            e = NULL;
-        }
-        pthread_mutex_unlock(&r->mu);
+    } else {
+        e = entry_add(r, id, who, ref.name, j->p);
     }
     if (!e) {
         if (!out->status)
@@ -1407,8 +1419,7 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
     }
     manifest_ref ref = {.name = q->yaml ? NULL : q->manifest, .yaml = q->yaml};
     run_job *j = calloc(1, sizeof *j);
-    run_entry *e = calloc(1, sizeof *e);
-    if (!j || !e) {
+    if (!j) {
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         goto refused;
     }
@@ -1439,20 +1450,10 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
             goto refused;
         }
     }
-    memcpy(e->id, q->run_id, sizeof e->id - 1);
-    snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
-    snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
-    snprintf(e->manifest, sizeof e->manifest, "%s", ref.name ? ref.name : "");
-    e->started_at_us = fr__wall_us();
-    e->p = j->p;
-    pthread_mutex_lock(&r->mu);
-    int added = fr__run_store_add(r->runs, e) == 0;
-    pthread_mutex_unlock(&r->mu);
-    if (!added) {
+    if (!(j->entry = entry_add(r, q->run_id, who, ref.name, j->p))) {
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         goto refused;
     }
-    j->entry = e;
     fr_run_status st;
     execute(j, &st, NULL); /* leaves the runs in flight */
     job_free(j);
@@ -1461,7 +1462,6 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
 refused:
     if (j)
         release(r, j->pool, j->p), job_free(j);
-    free(e);
     fr__runs_leave(r, who);
     return -1;
 }
