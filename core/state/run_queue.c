@@ -361,8 +361,28 @@ fr_status fr__run_queue_done(fr_run_queue *q, const fr_queue_entry *e, char *err
     return pipeline(q, 3, argcs, argvs, "XACK", err, err_size);
 }
 
-/* XCLAIM of entries e[0..n) to `consumer` (JUSTID: no delivery counted), with `extra`
- * arguments before JUSTID, and PEXPIRE of their leases when `renew`. */
+/* Entries still pending with ARGV[2] get their idle time reset (ARGV[3] "-") or set to
+ * ARGV[3] ms; those another consumer claimed meanwhile are left alone (a consumer thought
+ * dead must not take back what was given to another).  KEYS: the stream.  ARGV: group,
+ * consumer, idle, ids...  -> how many were ours. */
+static const char RECLAIM_LUA[] =
+    "local n = 0\n"
+    "for i = 4, #ARGV do\n"
+    "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)\n"
+    "  if p[1] and p[1][2] == ARGV[2] then\n"
+    "    if ARGV[3] == '-' then\n"
+    "      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"
+    "    else\n"
+    "      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')\n"
+    "    end\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* RECLAIM_LUA on entries e[0..n) (idle NULL: reset), and PEXPIRE of their leases when
+ * `renew`, in one round trip (EVAL in a pipeline: the script is short, and a heartbeat
+ * every third of the visibility timeout is rare). */
 static fr_status reclaim(fr_run_queue *q, const char *consumer, const fr_queue_entry *const *e,
                          size_t n, const char *idle, int renew, const char *step, char *err,
                          size_t err_size)
@@ -371,6 +391,7 @@ static fr_status reclaim(fr_run_queue *q, const char *consumer, const fr_queue_e
         return FR_OK;
     size_t cmds = 1 + (renew ? n : 0);
     const char **claim = calloc(n + 8, sizeof *claim);
+    const char **pexpire = calloc(3 * n, sizeof *pexpire);
     const char ***argvs = calloc(cmds, sizeof *argvs);
     int *argcs = calloc(cmds, sizeof *argcs);
     char(*leases)[256] = calloc(n, sizeof *leases);
@@ -378,34 +399,27 @@ static fr_status reclaim(fr_run_queue *q, const char *consumer, const fr_queue_e
     snprintf(ttl, sizeof ttl, "%" PRId64,
              q->visibility_us / 1000 > 0 ? q->visibility_us / 1000 : 1);
     fr_status st;
-    if (!claim || !argvs || !argcs || !leases) {
+    if (!claim || !pexpire || !argvs || !argcs || !leases) {
         snprintf(err, err_size, "out of memory");
         st = FR_E_NOMEM;
         goto out;
     }
     int argc = 0;
-    claim[argc++] = "XCLAIM";
+    claim[argc++] = "EVAL";
+    claim[argc++] = RECLAIM_LUA;
+    claim[argc++] = "1";
     claim[argc++] = q->key;
     claim[argc++] = GROUP;
     claim[argc++] = consumer;
-    claim[argc++] = "0";
+    claim[argc++] = idle ? idle : "-";
     for (size_t i = 0; i < n; i++)
         claim[argc++] = e[i]->stream_id;
-    if (idle) {
-        claim[argc++] = "IDLE";
-        claim[argc++] = idle;
-    }
-    claim[argc++] = "JUSTID";
     argvs[0] = claim;
     argcs[0] = argc;
     for (size_t i = 0; renew && i < n; i++) {
         char fence[256];
         lease_keys(q, e[i], leases[i], fence, sizeof fence);
-        const char **pe = calloc(3, sizeof *pe);
-        if (!pe) {
-            cmds = 1 + i;
-            break;
-        }
+        const char **pe = pexpire + 3 * i;
         pe[0] = "PEXPIRE";
         pe[1] = leases[i];
         pe[2] = ttl;
@@ -413,10 +427,9 @@ static fr_status reclaim(fr_run_queue *q, const char *consumer, const fr_queue_e
         argcs[1 + i] = 3;
     }
     st = pipeline(q, cmds, argcs, (const char *const **)argvs, step, err, err_size);
-    for (size_t i = 1; i < cmds; i++)
-        free(argvs[i]);
 out:
     free(claim);
+    free(pexpire);
     free(argvs);
     free(argcs);
     free(leases);
@@ -426,7 +439,7 @@ out:
 fr_status fr__run_queue_touch(fr_run_queue *q, const char *consumer, const fr_queue_entry *const *e,
                               size_t n, char *err, size_t err_size)
 {
-    return reclaim(q, consumer, e, n, NULL, 1, "XCLAIM (touch)", err, err_size);
+    return reclaim(q, consumer, e, n, NULL, 1, "touch", err, err_size);
 }
 
 fr_status fr__run_queue_hand_back(fr_run_queue *q, const char *consumer,
@@ -435,7 +448,7 @@ fr_status fr__run_queue_hand_back(fr_run_queue *q, const char *consumer,
 {
     char idle[24];
     snprintf(idle, sizeof idle, "%" PRId64, q->visibility_us / 1000 + 1000);
-    return reclaim(q, consumer, e, n, idle, 0, "XCLAIM (hand back)", err, err_size);
+    return reclaim(q, consumer, e, n, idle, 0, "hand back", err, err_size);
 }
 
 long long fr__run_queue_depth(fr_run_queue *q)

@@ -90,7 +90,8 @@ fr_status fr__run_queue_start(fr_run_queue *q, const fr_queue_entry *e, const ch
 fr_status fr__run_queue_done(fr_run_queue *q, const fr_queue_entry *e, char *err, size_t err_size);
 
 /* Keeps entries held by `consumer` from being claimed (resets their idle time, and renews
- * their leases), in one round trip.  FR_OK or FR_E_NETWORK. */
+ * their leases), in one round trip.  Entries another consumer claimed meanwhile (this one
+ * was taken for dead) stay with it.  FR_OK or FR_E_NETWORK. */
 fr_status fr__run_queue_touch(fr_run_queue *q, const char *consumer, const fr_queue_entry *const *e,
                               size_t n, char *err, size_t err_size);
 

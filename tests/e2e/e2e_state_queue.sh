@@ -200,6 +200,40 @@ for _ in $(seq 1 100); do
 done
 check "usage counted once per run and call: $want events (got $got)" test "$got" = "$want"
 
+# ---- a stale executor: a worker paused (SIGSTOP) past the visibility timeout --------------------
+# Its runs are claimed and finished by others; when it wakes and finishes them too, its
+# older fencing token is refused: it neither overwrites their records nor bills them.
+# shellcheck disable=SC2086
+launch w3 worker $COMMON || exit 1
+holds() { # PID: the run ids whose lease that process holds
+  R --scan --pattern 'fluxroute:{t:alpha}:run:*:lease' | while read -r k; do
+    R get "$k" | grep -q ":$1:" && echo "$k"; done |
+    sed 's/^fluxroute:{t:alpha}:run:\(.*\):lease$/\1/'
+}
+: >"$TMP/stale"
+for i in $(seq 1 8); do submit "$URL_s2" slow.yaml; jq -r .run_id "$TMP/sub.out" >>"$TMP/stale"; done
+for _ in $(seq 1 100); do holds "$PID_w3" >"$TMP/paused"; [ -s "$TMP/paused" ] && break; sleep 0.05; done
+kill -STOP "$PID_w3"
+check "the paused worker holds runs" test -s "$TMP/paused"
+if wait_count 30 "$TMP/stale" succeeded 8; then ok "the paused worker's runs finished elsewhere"; else
+  not_ok "the paused worker's runs finished elsewhere" "succeeded: $(count "$TMP/stale" succeeded)"; fi
+kill -CONT "$PID_w3"
+for _ in $(seq 1 100); do grep -q "is stale" "$TMP/w3.err" && break; sleep 0.1; done
+check "the woken worker's outcome is refused (stale fencing token)" grep -q "is stale" "$TMP/w3.err"
+bad=""
+while read -r id; do
+  [ "$(R hget "fluxroute:{t:alpha}:run:$id" executions)" = 2 ] || bad="$bad $id"
+  [ "$(R hget "fluxroute:{t:alpha}:run:$id" status)" = succeeded ] || bad="$bad $id(status)"
+done <"$TMP/paused"
+check "their records are the newer execution's" test -z "$bad"
+want=$((want + 8 * 2))
+for _ in $(seq 1 50); do
+  got=$(cpq GET "/v1/usage?tenant_id=alpha" | jq -r .events)
+  [ "$got" = "$want" ] && break
+  sleep 0.1
+done
+check "usage still once per run and call: $want events (got $got)" test "$got" = "$want"
+
 # ---- SIGTERM: a worker hands back what it cannot finish within its grace ---------------------
 # shellcheck disable=SC2086
 launch w2 worker $COMMON --shutdown-grace 200ms || exit 1
