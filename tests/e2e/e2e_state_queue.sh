@@ -154,6 +154,18 @@ check "the queue is empty (acknowledged and deleted)" test "$(R xlen fluxroute:q
 check "worker: /healthz on its metrics address" \
   test "$(curl -s -o /dev/null -w '%{http_code}' "$MURL_w1/healthz")" = 200
 check "fluxroute_queue_depth exposed" sh -c "curl -s '$MURL_w1/metrics' | grep -q '^fluxroute_queue_depth '"
+# Inline YAML, input, seed and trace travel with the entry.
+code=$(curl -s -o "$TMP/sub.out" -w '%{http_code}' --max-time 20 -X POST -H "Authorization: Bearer $KEY" \
+  --data-binary '{"manifest_yaml": "router: {namespace: alpha}\nagents: [{id: echo, plugin: echo}]\npipeline: [{step: echo}]\n", "input": {"q": 7}, "seed": 42, "trace": true, "async": true}' \
+  "$URL_s2/v1/run")
+jq -r .run_id "$TMP/sub.out" >"$TMP/inline"
+check "inline async run: 202" test "$code" = 202
+wait_count 20 "$TMP/inline" succeeded 1
+R hget "fluxroute:{t:alpha}:run:$(cat "$TMP/inline")" report >"$TMP/out"
+expect_jq "inline async run: input and seed kept, executions 1" \
+  '.status == "succeeded" and .steps[0].output.input.q == 7 and .seed == 42 and .executions == 1'
+R hget "fluxroute:{t:alpha}:run:$(cat "$TMP/inline")" trace >"$TMP/out"
+expect_jq "inline async run: its trace stored" '.format == "fluxroute-trace"'
 # TODO(lead, issue 25): once the records branch is merged, read every run through
 # GET /v1/runs/{id} on each of s1, s2, s3 here (the records helper's route); until then the
 # record is read from Redis itself, as above.
@@ -190,9 +202,9 @@ grep -vxFf "$TMP/held" "$TMP/slow" >"$TMP/others"
 bad=$(executions "$TMP/others" | grep -vcx 1)
 check "runs nobody killed ran once (held past the 1 s visibility timeout, never claimed)" test "$bad" = 0
 check "fluxroute_queue_claimed_total counts the claims" test "$(metric_sum fluxroute_queue_claimed_total)" -ge 1
-# Usage: 200 echo runs (a run event each) + 12 slow runs (a run and a provider call each),
+# Usage: 201 echo runs (a run event each) + 12 slow runs (a run and a provider call each),
 # once each whatever ran twice.
-want=$((200 + 12 * 2)) got=""
+want=$((201 + 12 * 2)) got=""
 for _ in $(seq 1 100); do
   got=$(cpq GET "/v1/usage?tenant_id=alpha" | jq -r .events)
   [ "$got" = "$want" ] && break
