@@ -40,6 +40,9 @@ typedef struct fr_attempt_result {
      * (they reach no vendor) and for an attempt the watchdog abandoned. */
     fr_provider_use *provider_calls;
     size_t n_provider_calls;
+    /* What the host noticed of the attempt's provider calls, for the report's `notes`
+     * (a provider that reported no token usage); owned, NULL when none. */
+    char *note;
 } fr_attempt_result;
 
 typedef struct fr_step_result {

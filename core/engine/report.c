@@ -41,6 +41,11 @@ static json_object *attempt_object(const fr_attempt_result *a, int with_effects)
     json_object_object_add(o, "message", str_or_null(a->message));
     json_object_object_add(o, "backoff_us", json_object_new_int64(a->backoff_us));
     json_object_object_add(o, "duration_us", json_object_new_int64(a->duration_us));
+    if (a->note) {
+        json_object *notes = json_object_new_array();
+        json_object_array_add(notes, json_object_new_string(a->note));
+        json_object_object_add(o, "notes", notes);
+    }
     if (with_effects)
         json_object_object_add(o, "effects",
                                a->effects ? json_object_get(a->effects) : json_object_new_array());
@@ -223,6 +228,11 @@ static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_r
         fr__bytebuf_put_int(b, a->backoff_us);
         put(b, ",\"duration_us\":");
         fr__bytebuf_put_int(b, a->duration_us);
+        if (a->note) {
+            put(b, ",\"notes\":[");
+            put_str(b, a->note);
+            put(b, "]");
+        }
         put(b, "}");
     }
     put(b, "]}");

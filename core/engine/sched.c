@@ -822,6 +822,7 @@ void fr__run_result_free(fr_run_result *r)
             free(s->attempts[j].message);
             json_object_put(s->attempts[j].effects);
             free(s->attempts[j].provider_calls);
+            free(s->attempts[j].note);
         }
         free(s->attempts);
         free(s->output);

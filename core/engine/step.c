@@ -132,9 +132,10 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         call.chunk_ud = &call;
     }
     call.replay = run->replay ? &x->cursor : NULL;
-    /* Billing counts what the host saw the provider report; a replay reaches no vendor. */
+    /* Billing counts what the host saw the provider report (a replay reaches no vendor
+     * and records no calls, only the attempt's note). */
     fr_call_usage usage = {0};
-    call.usage = run->replay ? NULL : &usage;
+    call.usage = &usage;
 
     char *out = NULL;
     size_t out_len = 0;
@@ -176,6 +177,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         /* The watchdog closed this attempt without us: its calls are not billed. */
         free(out);
         free(usage.calls);
+        free(usage.note);
         json_object_put(call.effects);
         fr__host_leases_end_call(&call);
         fr__call_done(&call);
@@ -224,6 +226,8 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     a->streamed = call.chunks;
     a->provider_calls = usage.calls;
     a->n_provider_calls = usage.n;
+    free(a->note);
+    a->note = usage.note;
     if (call.effects) {
         /* After what the engine recorded before the call (its breaker admission). */
         if (!a->effects)
