@@ -26,6 +26,7 @@
 #include "base/secure_random.h"
 #include "serve/serve.h"
 #include "serve/serve_manifests.h"
+#include "serve/serve_records.h"
 #include "serve/serve_sse.h"
 #include "serve/serve_usage.h"
 #include "trace/trace.h"
@@ -73,6 +74,7 @@ struct fr_runs {
     manifest_pool *pools;
     fr_run_store *runs;  /* runs and admission, by tenant */
     size_t idle_threads; /* worker threads of all idle pipelines (under --max-threads x 8) */
+    fr_records *records; /* --state redis: records any replica reads (serve_records.c) */
 };
 
 /* ---- manifest pools (r->mu held for these) ---- */
@@ -125,6 +127,7 @@ fr_runs *fr__runs_new(const fr_runs_config *cfg)
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle_cv, NULL);
+    r->records = fr__records_start(r, cfg);
     return r;
 }
 
@@ -132,6 +135,7 @@ void fr__runs_free(fr_runs *r)
 {
     if (!r)
         return;
+    fr__records_stop(r->records);
     while (r->pools) {
         manifest_pool *mp = r->pools;
         r->pools = mp->next;
@@ -165,7 +169,12 @@ int fr__runs_admit(fr_runs *r, const fr_identity *who, fr_reply *out)
 {
     pthread_mutex_lock(&r->mu);
     fr_admit_result a = fr__run_store_admit(r->runs, who->tenant);
+    size_t local = fr__run_store_tenant_in_flight(r->runs, who->tenant);
     pthread_mutex_unlock(&r->mu);
+    if (a == FR_ADMIT_OK && fr__records_admit(r->records, who, local, out) != 0) {
+        fr__runs_leave(r, who); /* the tenant's share is taken on other replicas */
+        return -1;
+    }
     if (a == FR_ADMIT_OK)
         return 0;
     if (a == FR_ADMIT_NO_MEMORY) {
@@ -738,6 +747,8 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
         fr__serve_limits_fit_run(&j->r->cfg.limits, j->entry->id, fr__run_status_name(*status),
                                  &report, &trace, &trace_refused) != 0)
         free(trace), trace = NULL;
+    fr__records_finished(j->r->records, j->entry, *status, report, trace, trace_refused, 0,
+                         j->ro.executions);
     /* The entry takes the report (and may drop it at once); the caller and the stream get a
      * copy, after the run has left: whoever has the report finds its slot free and the
      * run finished. */
@@ -958,6 +969,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         }
     }
     if (async) {
+        fr__records_started(r->records, e); /* listed, and cancellable, on every replica */
         spawn_or_run(async_main, j);
         if (!sse) {
             /* Not e->id: the run may be over, and its entry evicted, by now. */
@@ -1044,7 +1056,10 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
     /* Another tenant's run does not exist, as far as this caller can tell. */
     if (!e || strcmp(e->tenant, who->tenant) != 0) {
         pthread_mutex_unlock(&r->mu);
-        fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
+        if (r->records) /* another replica's, maybe */
+            fr__records_get(r->records, who, run_id, trace, out);
+        else
+            fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
         return;
     }
     if (trace) {
@@ -1087,7 +1102,10 @@ void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_
     run_entry *e = fr__run_store_find(r->runs, run_id);
     if (!e || strcmp(e->tenant, who->tenant) != 0) {
         pthread_mutex_unlock(&r->mu);
-        fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
+        if (r->records) /* cancelled where it runs */
+            fr__records_cancel(r->records, who, run_id, out);
+        else
+            fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
         return;
     }
     if (e->done) {
@@ -1199,7 +1217,10 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
         int mine = e && strcmp(e->tenant, who->tenant) == 0;
         char *text = mine && e->trace ? strdup(e->trace) : NULL;
         pthread_mutex_unlock(&r->mu);
-        if (!mine || !text) {
+        if (!mine && r->records &&
+            !(text = fr__records_trace(r->records, who, json_object_get_string(v), out)))
+            return;
+        if (!text) {
             fr__reply_error(out, mine ? FR_HE_TRACE_NOT_RECORDED : FR_HE_RUN_NOT_FOUND,
                             mine ? "run %s was not traced" : "no run %s",
                             json_object_get_string(v));
@@ -1335,6 +1356,8 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
                                      : "status must be running, succeeded, failed or cancelled");
         return;
     }
+    if (r->records && fr__records_list(r->records, who, q, limit, cursor, out) == 0)
+        return;
     run_page pg = {.q = q, .before = (uint64_t)cursor};
     pthread_mutex_lock(&r->mu);
     fr__run_store_evict(r->runs, fr__mono_us());
@@ -1374,4 +1397,22 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
     pthread_mutex_unlock(&r->mu);
     free(pg.e);
     fr__reply_json(out, 200, o);
+}
+
+/* ---- for the records' watcher (serve_records.c) ------------------------------------------ */
+
+void fr__runs_each_running(fr_runs *r, void (*fn)(void *ud, fr_run_entry *e), void *ud)
+{
+    pthread_mutex_lock(&r->mu);
+    fr__run_store_each_running(r->runs, fn, ud);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void fr__runs_cancel_local(fr_runs *r, const char *id)
+{
+    pthread_mutex_lock(&r->mu);
+    run_entry *e = fr__run_store_find(r->runs, id);
+    if (e && !e->done && e->p)
+        fr__pipeline_cancel(e->p);
+    pthread_mutex_unlock(&r->mu);
 }
