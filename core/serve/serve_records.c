@@ -33,7 +33,7 @@ typedef struct share {
 } share;
 
 struct fr_records {
-    fr_runs *runs;
+    fr_records_hooks hooks;
     fr_state *state;
     int64_t ttl_us;
     size_t max_per_tenant;
@@ -391,7 +391,7 @@ static void tick(fr_records *rc, snapshot *snap)
 {
     fr_record_share *shares = snap->shares;
     snap->n = snap->skipped = 0;
-    fr__runs_each_running(rc->runs, snap_one, snap);
+    rc->hooks.each_running(rc->hooks.ud, snap_one, snap);
     int64_t now = fr__mono_us();
     size_t n_shares = 0;
     pthread_mutex_lock(&rc->mu);
@@ -417,7 +417,7 @@ static void tick(fr_records *rc, snapshot *snap)
         return;
     for (size_t i = 0; i < snap->n; i++)
         if (snap->runs[i].cancel)
-            fr__runs_cancel_local(rc->runs, snap->runs[i].id);
+            rc->hooks.cancel(rc->hooks.ud, snap->runs[i].id);
     pthread_mutex_lock(&rc->mu);
     for (size_t k = 0; k < n_shares; k++) {
         size_t mine = 0;
@@ -474,7 +474,7 @@ out:
     return NULL;
 }
 
-fr_records *fr__records_start(fr_runs *runs, const fr_runs_config *cfg)
+fr_records *fr__records_start(const fr_records_hooks *hooks, const fr_runs_config *cfg)
 {
     if (!cfg->state || cfg->state->kind != FR_STATE_REDIS)
         return NULL;
@@ -484,7 +484,7 @@ fr_records *fr__records_start(fr_runs *runs, const fr_runs_config *cfg)
                         "only\n");
         return NULL;
     }
-    rc->runs = runs;
+    rc->hooks = *hooks;
     rc->state = cfg->state;
     rc->ttl_us = cfg->retention_us;
     rc->max_per_tenant = cfg->max_per_tenant;

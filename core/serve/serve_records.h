@@ -26,9 +26,18 @@
 
 typedef struct fr_records fr_records;
 
-/* Starts the records of `runs` (and its watcher thread) when cfg->state is Redis; NULL
- * otherwise (memory) or on OOM (then runs are kept locally only, with a message). */
-fr_records *fr__records_start(fr_runs *runs, const fr_runs_config *cfg);
+/* How the watcher reaches the runs it polls for (serve_runs.c gives its own). */
+typedef struct fr_records_hooks {
+    /* Calls fn for each running entry, under the runs' lock. */
+    void (*each_running)(void *ud, void (*fn)(void *fn_ud, fr_run_entry *e), void *fn_ud);
+    /* Cancels run `id` if it still runs here (a cancel asked on another replica). */
+    void (*cancel)(void *ud, const char *id);
+    void *ud;
+} fr_records_hooks;
+
+/* Starts the records (and the watcher thread) when cfg->state is Redis; NULL otherwise
+ * (memory) or on OOM (then runs are kept locally only, with a message). */
+fr_records *fr__records_start(const fr_records_hooks *hooks, const fr_runs_config *cfg);
 /* Stops the watcher and frees.  NULL is ignored. */
 void fr__records_stop(fr_records *rc);
 
@@ -61,12 +70,5 @@ char *fr__records_trace(fr_records *rc, const fr_identity *who, const char *id, 
  * listed once it has finished. */
 int fr__records_list(fr_records *rc, const fr_identity *who, const fr_runs_query *q,
                      long long limit, long long cursor, fr_reply *out);
-
-/* ---- provided by serve_runs.c for the watcher ---- */
-
-/* Calls fn for each running entry of `runs`, under its lock. */
-void fr__runs_each_running(fr_runs *runs, void (*fn)(void *ud, fr_run_entry *e), void *ud);
-/* Cancels run `id` if it still runs here (a cancel asked on another replica). */
-void fr__runs_cancel_local(fr_runs *runs, const char *id);
 
 #endif

@@ -108,6 +108,26 @@ static void drop_idle(fr_runs *r, manifest_pool *mp)
         fr__pipeline_free(p);
 }
 
+/* ---- for the records' watcher (serve_records.c) ------------------------------------------ */
+
+static void each_running(void *ud, void (*fn)(void *fn_ud, fr_run_entry *e), void *fn_ud)
+{
+    fr_runs *r = ud;
+    pthread_mutex_lock(&r->mu);
+    fr__run_store_each_running(r->runs, fn, fn_ud);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void cancel_here(void *ud, const char *id)
+{
+    fr_runs *r = ud;
+    pthread_mutex_lock(&r->mu);
+    run_entry *e = fr__run_store_find(r->runs, id);
+    if (e && !e->done && e->p)
+        fr__pipeline_cancel(e->p);
+    pthread_mutex_unlock(&r->mu);
+}
+
 fr_runs *fr__runs_new(const fr_runs_config *cfg)
 {
     fr_runs *r = calloc(1, sizeof *r);
@@ -127,7 +147,8 @@ fr_runs *fr__runs_new(const fr_runs_config *cfg)
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle_cv, NULL);
-    r->records = fr__records_start(r, cfg);
+    fr_records_hooks hooks = {.each_running = each_running, .cancel = cancel_here, .ud = r};
+    r->records = fr__records_start(&hooks, cfg);
     return r;
 }
 
@@ -1397,22 +1418,4 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
     pthread_mutex_unlock(&r->mu);
     free(pg.e);
     fr__reply_json(out, 200, o);
-}
-
-/* ---- for the records' watcher (serve_records.c) ------------------------------------------ */
-
-void fr__runs_each_running(fr_runs *r, void (*fn)(void *ud, fr_run_entry *e), void *ud)
-{
-    pthread_mutex_lock(&r->mu);
-    fr__run_store_each_running(r->runs, fn, ud);
-    pthread_mutex_unlock(&r->mu);
-}
-
-void fr__runs_cancel_local(fr_runs *r, const char *id)
-{
-    pthread_mutex_lock(&r->mu);
-    run_entry *e = fr__run_store_find(r->runs, id);
-    if (e && !e->done && e->p)
-        fr__pipeline_cancel(e->p);
-    pthread_mutex_unlock(&r->mu);
 }
