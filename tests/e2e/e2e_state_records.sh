@@ -132,15 +132,20 @@ expect_jq "its trace on C: trace_not_recorded naming --max-run-bytes" \
 on A
 req POST /v1/run '{"manifest": "echo.yaml"}' -H "$ACME" # warm: pools, scripts loaded
 before=$(metric A fluxroute_state_round_trips_total)
+evals() { rcli info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p'; }
+evals_before=$(evals)
 t0=$(date +%s%N)
 n=40
 for i in $(seq $n); do req POST /v1/run '{"manifest": "echo.yaml"}' -H "$ACME"; done
 took=$(ms_since "$t0")
 after=$(metric A fluxroute_state_round_trips_total)
+evals_after=$(evals)
 trips=$((after - before))
-# 1 per run, and the watcher's own (at most 5 per second while the tenant is active).
-allowed=$((n + took / 200 + 2))
-echo "# $n sync runs in ${took}ms: $trips round trips to Redis (watcher included)"
+echo "# $n sync runs in ${took}ms: $trips round trips to Redis (the watcher's included), $((evals_after - evals_before)) scripts"
+[ $((evals_after - evals_before)) = $n ] && ok "a sync run writes its record with one script" \
+  || not_ok "a sync run writes its record with one script" "$((evals_after - evals_before)) for $n runs"
+# 1 per run, and the watcher's own: at most 5 per second while the tenant is active.
+allowed=$((n + took / 150 + 3))
 [ "$trips" -ge "$n" ] && [ "$trips" -le "$allowed" ] && ok "a sync run costs 1 round trip ($trips for $n runs in ${took}ms)" \
   || not_ok "a sync run costs 1 round trip" "$trips for $n runs in ${took}ms (allowed $allowed)"
 
