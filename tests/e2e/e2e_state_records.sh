@@ -128,11 +128,24 @@ expect_code "its trace on C" 404
 expect_jq "its trace on C: trace_not_recorded naming --max-run-bytes" \
   '.error.code == "trace_not_recorded" and (.error.message | test("--max-run-bytes"))'
 
+# ---- what Redis holds: TTL, the byte count; fluxroute debug ignores executions -------------
+ttl=$(rcli -n 1 pttl "fluxroute:{t:acme}:run:$FIRST")
+[ "$ttl" -gt 3500000 ] && [ "$ttl" -le 3600000 ] && ok "a finished record expires after --retention (1h)" \
+  || not_ok "a finished record expires after --retention" "pttl $ttl"
+total=$(rcli -n 1 hget "fluxroute:{t:acme}:run_bytes" "#total")
+[ "${total:-0}" -gt 2000 ] && ok "the tenant's bytes are counted ($total)" || not_ok "the tenant's bytes are counted" "$total"
+on B
+req GET "/v1/runs/$FIRST/trace" "" -H "$ACME"
+cp "$TMP/out" "$TMP/t1.json"
+jq '.executions = 3' "$TMP/t1.json" > "$TMP/t3.json"
+fr debug "$TMP/t1.json" "$TMP/t3.json"
+expect_rc "fluxroute debug: a trace executed 3 times is the same run" 0
+
 # ---- round trips of a sync run ---------------------------------------------------------------
 on A
 req POST /v1/run '{"manifest": "echo.yaml"}' -H "$ACME" # warm: pools, scripts loaded
 before=$(metric A fluxroute_state_round_trips_total)
-evals() { rcli info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p'; }
+evals() { rcli -n 1 info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p'; }
 evals_before=$(evals)
 t0=$(date +%s%N)
 n=40
@@ -175,6 +188,24 @@ on B
 req DELETE "/v1/runs/$SLOW" "" -H "$ACME"
 expect_code "DELETE of a finished run on B" 409
 
+# ---- fencing: a write older than the record's newest token is refused ------------------------
+on A
+req POST /v1/run '{"manifest": "slow.yaml", "async": true}' -H "$ACME"
+FENCED=$(jq -r .run_id "$TMP/out")
+rcli -n 1 hset "fluxroute:{t:acme}:run:$FENCED" fence 99 >/dev/null
+req DELETE "/v1/runs/$FENCED" "" -H "$ACME"
+for _ in $(seq 100); do
+  req GET "/v1/runs/$FENCED" "" -H "$ACME"
+  [ "$(jq -r .status "$TMP/out")" = cancelled ] && break
+  sleep 0.02
+done
+on B
+req GET "/v1/runs/$FENCED" "" -H "$ACME"
+expect_jq "fencing: the record of a newer execution (token 99) is not overwritten by A's (0)" '.status == "running"'
+grep -q "run $FENCED: fencing token 0 is older than the record's newest" "$TMP/A.err" \
+  && ok "fencing: A says its write was refused" || not_ok "fencing: A says its write was refused" "$(cat "$TMP/A.err")"
+rcli -n 1 del "fluxroute:{t:acme}:run:$FENCED" >/dev/null
+
 # ---- the tenant's share holds across replicas ------------------------------------------------
 on A
 S=""
@@ -184,7 +215,7 @@ for i in 1 2; do
 done
 # Wait until A's watcher has reported both (every 200 ms).
 for _ in $(seq 100); do
-  [ "$(rcli zcard "fluxroute:{t:acme}:active")" = 2 ] && break
+  [ "$(rcli -n 1 zcard "fluxroute:{t:acme}:active")" = 2 ] && break
   sleep 0.05
 done
 on B
