@@ -256,7 +256,7 @@ void fr__records_cancel(fr_records *rc, const fr_identity *who, const char *id, 
     }
 }
 
-static json_object *rfc3339_or_null(int64_t wall_us)
+json_object *fr__serve_rfc3339_or_null(int64_t wall_us)
 {
     if (wall_us <= 0)
         return NULL;
@@ -296,9 +296,9 @@ int fr__records_list(fr_records *rc, const fr_identity *who, const fr_runs_query
         json_object_object_add(it, "status", json_object_new_string(row->status));
         json_object_object_add(it, "manifest",
                                row->manifest[0] ? json_object_new_string(row->manifest) : NULL);
-        json_object_object_add(it, "started_at", rfc3339_or_null(row->started_at_us));
+        json_object_object_add(it, "started_at", fr__serve_rfc3339_or_null(row->started_at_us));
         json_object_object_add(it, "finished_at",
-                               done ? rfc3339_or_null(row->finished_at_us) : NULL);
+                               done ? fr__serve_rfc3339_or_null(row->finished_at_us) : NULL);
         json_object_array_add(list, it);
     }
     json_object_object_add(o, "runs", list);

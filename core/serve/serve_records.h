@@ -71,4 +71,8 @@ char *fr__records_trace(fr_records *rc, const fr_identity *who, const char *id, 
 int fr__records_list(fr_records *rc, const fr_identity *who, const fr_runs_query *q,
                      long long limit, long long cursor, fr_reply *out);
 
+/* A wall-clock time (us) as RFC 3339 UTC with microseconds, as GET /v1/runs shows it;
+ * null for 0 or less. */
+json_object *fr__serve_rfc3339_or_null(int64_t wall_us);
+
 #endif

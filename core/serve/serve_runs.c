@@ -1339,19 +1339,6 @@ static int newest_first(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static json_object *rfc3339_or_null(int64_t wall_us)
-{
-    if (!wall_us)
-        return NULL;
-    char t[40];
-    time_t secs = (time_t)(wall_us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(t + n, sizeof t - n, ".%06lldZ", (long long)(wall_us % 1000000));
-    return json_object_new_string(t);
-}
-
 /* A whole number in [lo, hi] from a query value; -1 when it is not one. */
 static long long query_int(const char *v, long long lo, long long hi)
 {
@@ -1402,9 +1389,9 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
             json_object_new_string(e->done ? fr__run_status_name(e->status) : "running"));
         json_object_object_add(it, "manifest",
                                e->manifest[0] ? json_object_new_string(e->manifest) : NULL);
-        json_object_object_add(it, "started_at", rfc3339_or_null(e->started_at_us));
+        json_object_object_add(it, "started_at", fr__serve_rfc3339_or_null(e->started_at_us));
         json_object_object_add(it, "finished_at",
-                               e->done ? rfc3339_or_null(e->finished_at_us) : NULL);
+                               e->done ? fr__serve_rfc3339_or_null(e->finished_at_us) : NULL);
         json_object_array_add(list, it);
     }
     json_object_object_add(o, "runs", list);
