@@ -326,30 +326,18 @@ int fr__records_admit(fr_records *rc, const fr_identity *who, size_t local, fr_r
         else if (sh->seen_mono < oldest->seen_mono)
             oldest = sh;
     }
-    int fresh = found != NULL;
     if (!found) {
+        /* The first run of a tenant here in SHARE_KEEP_US: admitted on this replica's own
+         * count, and the watcher reads the cluster's at once (not on this request: a run
+         * costs one round trip, its record's). */
         found = oldest;
         snprintf(found->tenant, sizeof found->tenant, "%s", who->tenant);
         found->remote = 0;
+        pthread_cond_signal(&rc->cv);
     }
     found->seen_mono = now;
     size_t remote = found->remote;
     pthread_mutex_unlock(&rc->mu);
-    if (!fresh) {
-        /* The first run of a tenant here in SHARE_KEEP_US: its count is read now (one
-         * round trip), then kept current by the watcher.  Unreachable: the replica's own
-         * share alone applies. */
-        fr_record_share sh = {.tenant = who->tenant};
-        char err[512];
-        fr_status st =
-            fr__run_records_watch(rc->state, NULL, 0, &sh, 1, ACTIVE_LEASE_US, err, sizeof err);
-        after_op(rc, st, "share", err);
-        remote = st == FR_OK && sh.in_flight > local - 1 ? sh.in_flight - (local - 1) : 0;
-        pthread_mutex_lock(&rc->mu);
-        if (strcmp(found->tenant, who->tenant) == 0)
-            found->remote = remote;
-        pthread_mutex_unlock(&rc->mu);
-    }
     if (local + remote <= rc->max_per_tenant)
         return 0;
     fr__reply_error(out, FR_HE_TOO_MANY_RUNS,
