@@ -64,7 +64,10 @@ static void key_of(fr_state *s, char *out, size_t size, const char *tenant, cons
 
 /* KEYS: record, index, bytes, active, cancel mark.  ARGV: fence, score, ttl_ms, finished, max_runs,
  * max_bytes, record key prefix, id, bytes, then the record's field/value pairs.  Returns
- * -1 when fenced out, else how many records it dropped (budgets, expired). */
+ * -1 when fenced out, else how many records it dropped (budgets, expired).  The oldest 64
+ * entries of the index are looked at only over a budget, or for one put in 16 (by its
+ * submission time): that sweep drops index entries whose record expired (up to 32), so
+ * the index of a busy tenant keeps up with expiry while a put stays cheap. */
 static fr_redis_script PUT = {
     .lua = "local old = redis.call('HGET', KEYS[1], 'fence')\n"
            "if old and tonumber(old) > tonumber(ARGV[1]) then return -1 end\n"
@@ -80,6 +83,9 @@ static fr_redis_script PUT = {
            "local bytes = tonumber(ARGV[9])\n"
            "redis.call('HSET', KEYS[3], id, bytes)\n"
            "local total = redis.call('HINCRBY', KEYS[3], '#total', bytes - oldbytes)\n"
+           "local keep = math.max(ttl, 86400000) * 2\n"
+           "redis.call('PEXPIRE', KEYS[2], keep)\n"
+           "redis.call('PEXPIRE', KEYS[3], keep)\n"
            "if ARGV[4] == '1' then\n"
            "  redis.call('ZREM', KEYS[4], id)\n"
            "  redis.call('DEL', KEYS[5])\n"
@@ -87,10 +93,13 @@ static fr_redis_script PUT = {
            "local maxr, maxb = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
            "local count = redis.call('ZCARD', KEYS[2])\n"
            "local dropped = 0\n"
-           "for _, o in ipairs(redis.call('ZRANGE', KEYS[2], 0, 31)) do\n"
-           "  if dropped >= 16 then break end\n"
+           "local over = (maxr > 0 and count > maxr) or (maxb > 0 and total > maxb)\n"
+           "local sweep = tonumber(string.sub(ARGV[2], -2)) % 16 == 0\n"
+           "if not over and not sweep then return 0 end\n"
+           "for _, o in ipairs(redis.call('ZRANGE', KEYS[2], 0, 63)) do\n"
+           "  over = (maxr > 0 and count > maxr) or (maxb > 0 and total > maxb)\n"
+           "  if dropped >= 32 or not (over or sweep) then break end\n"
            "  local st = redis.call('HGET', ARGV[7] .. o, 'status')\n"
-           "  local over = (maxr > 0 and count > maxr) or (maxb > 0 and total > maxb)\n"
            "  if (not st) or (over and o ~= id and (st == 'succeeded' or st == 'failed' or\n"
            "                                        st == 'cancelled')) then\n"
            "    if st then redis.call('DEL', ARGV[7] .. o) end\n"
@@ -102,9 +111,6 @@ static fr_redis_script PUT = {
            "    dropped = dropped + 1\n"
            "  end\n"
            "end\n"
-           "local keep = math.max(ttl, 86400000) * 2\n"
-           "redis.call('PEXPIRE', KEYS[2], keep)\n"
-           "redis.call('PEXPIRE', KEYS[3], keep)\n"
            "return dropped\n"};
 
 #define PUT_MAX_ARGS 48

@@ -74,8 +74,8 @@ fr_status fr__run_record_get(fr_state *s, const char *tenant, const char *id, in
 
 /* The budgets every put of this process enforces for the record's tenant, in the same
  * round trip (serve's --retention-per-tenant and --retention-bytes, cluster-wide): past
- * either, the tenant's oldest finished records are dropped, at most 16 per put (so a put
- * stays bounded; a tenant over budget shrinks by up to 15 records per run).  Records not
+ * either, the tenant's oldest finished records are dropped, at most 32 per put (so a put
+ * stays bounded; a tenant over budget shrinks by up to 31 records per run).  Records not
  * finished (queued, running) are never dropped.  0 leaves a budget off.  Set once at
  * start, before any put (not synchronised with puts). */
 void fr__run_records_set_budget(size_t max_runs_per_tenant, size_t max_bytes_per_tenant);
