@@ -36,21 +36,25 @@ YAML
 ACME="Authorization: Bearer acme-key-1"
 BETA="Authorization: Bearer beta-key-1"
 printf 'router: {namespace: acme}\nagents: [{id: e, plugin: echo}]\npipeline: [{step: e}]\n' > "$TMP/m/echo.yaml"
+printf 'router: {namespace: beta}\nagents: [{id: e, plugin: echo}]\npipeline: [{step: e}]\n' > "$TMP/m/beta.yaml"
 printf 'router: {namespace: acme}\nagents: [{id: s, plugin: chaos, config: {delay: 30s}}]\npipeline: [{step: s}]\n' > "$TMP/m/slow.yaml"
 
-# replica NAME: starts a serve replica on the shared Redis; sets URL_<NAME>, MURL_<NAME>.
+# replica NAME [ARGS...]: starts a serve replica on the shared Redis; sets URL_<NAME>,
+# MURL_<NAME>.
 replica() {
+  name=$1
+  shift
   "$FLUXROUTE" serve --addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --manifest-dir "$TMP/m" \
     --keys "$TMP/keys.yaml" --enable-chaos --max-runs-per-tenant 2 --max-run-bytes 8KiB \
-    --state "$REDIS_URL" >"$TMP/$1.out" 2>"$TMP/$1.err" &
+    --state "$REDIS_URL" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
   PIDS="$PIDS $!"
   for _ in $(seq 1 400); do
-    u=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$TMP/$1.out")
-    m=$(sed -n 's/^metrics listening on \(http:\/\/[^ ]*\)$/\1/p' "$TMP/$1.out")
-    if [ -n "$u" ] && [ -n "$m" ]; then eval "URL_$1=$u MURL_$1=$m"; return 0; fi
+    u=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$TMP/$name.out")
+    m=$(sed -n 's/^metrics listening on \(http:\/\/[^ ]*\)$/\1/p' "$TMP/$name.out")
+    if [ -n "$u" ] && [ -n "$m" ]; then eval "URL_$name=$u MURL_$name=$m"; return 0; fi
     sleep 0.05
   done
-  echo "replica $1 did not start"; cat "$TMP/$1.err"; exit 1
+  echo "replica $name did not start"; cat "$TMP/$name.err"; exit 1
 }
 replica A; replica B; replica C
 # on NAME: req against replica NAME.
@@ -241,6 +245,25 @@ expect_jq "fencing: the record of a newer execution (token 99) is not overwritte
 grep -q "run $FENCED: fencing token 0 is older than the record's newest" "$TMP/A.err" \
   && ok "fencing: A says its write was refused" || not_ok "fencing: A says its write was refused" "$(cat "$TMP/A.err")"
 rcli -n 1 del "fluxroute:{t:acme}:run:$FENCED" >/dev/null
+
+# ---- the tenant's record budget holds in Redis, whichever replica wrote ---------------------
+replica D --retention-per-tenant 3
+B_IDS=""
+for i in 1 2 3 4 5; do
+  if [ $i -le 2 ]; then on A; else on D; fi
+  req POST /v1/run '{"manifest": "beta.yaml"}' -H "$BETA"
+  B_IDS="$B_IDS $(jq -r .run_id "$TMP/out")"
+done
+set -- $B_IDS
+n=$(rcli -n 1 zcard "fluxroute:{t:beta}:runs")
+[ "$n" = 3 ] && ok "--retention-per-tenant 3 on D: beta keeps 3 records in Redis" || not_ok "beta keeps 3 records" "$n"
+on C
+req GET "/v1/runs/$1" "" -H "$BETA"; c1=$code
+req GET "/v1/runs/$5" "" -H "$BETA"; c5=$code
+[ "$c1$c5" = 404200 ] && ok "... its oldest (written by A) is gone on C, its newest is there" \
+  || not_ok "... its oldest is gone, its newest is there" "$c1 $c5"
+acme=$(rcli -n 1 zcard "fluxroute:{t:acme}:runs")
+[ "$acme" -gt 3 ] && ok "... acme's records are untouched ($acme)" || not_ok "acme's records untouched" "$acme"
 
 # ---- Redis stopped ---------------------------------------------------------------------------
 on A
