@@ -135,6 +135,8 @@ json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r, int 
     json_object_object_add(root, "status", json_object_new_string(fr__run_status_name(r->status)));
     json_object_object_add(root, "namespace", json_object_new_string(m->namespace_));
     json_object_object_add(root, "seed", json_object_new_uint64(r->seed));
+    json_object_object_add(root, "executions",
+                           json_object_new_int64(r->executions ? r->executions : 1));
     json_object *steps = json_object_new_array();
     for (size_t k = 0; k < m->n_steps; k++) {
         int i = m->topo[k];
@@ -250,6 +252,8 @@ static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
     put_str(&b, m->namespace_);
     put(&b, ",\"seed\":");
     fr__bytebuf_put_uint(&b, r->seed);
+    put(&b, ",\"executions\":");
+    fr__bytebuf_put_uint(&b, r->executions ? r->executions : 1);
     put(&b, ",\"steps\":[");
     for (size_t k = 0; k < m->n_steps; k++) {
         if (k)

@@ -73,7 +73,9 @@
       "serve cannot reach the control plane to check a key; Retry-After")                          \
     X(PLUGIN_QUARANTINED, "plugin_quarantined", 503,                                               \
       "a plugin refused until restart after hangs reached --max-abandoned")                        \
-    X(STORAGE, "storage", 503, "usage not stored; retry with the same idempotency keys")
+    X(STORAGE, "storage", 503, "usage not stored; retry with the same idempotency keys")           \
+    X(STATE_UNAVAILABLE, "state_unavailable", 503,                                                 \
+      "serve --state redis cannot reach Redis for what this replica does not hold; Retry-After")
 
 typedef enum fr_http_error {
 #define FR_HTTP_ERROR_ID(id, code, status, meaning) FR_HE_##id,

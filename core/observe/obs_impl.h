@@ -59,6 +59,9 @@ typedef enum fr_metric_id {
     FR_M_AUDIT_WRITE_ERRORS,
     FR_M_LOG_WRITE_ERRORS,
     FR_M_USAGE_REJECTED,
+    FR_M_STATE_ERRORS,
+    FR_M_STATE_REACHABLE,
+    FR_M_STATE_ROUND_TRIPS,
     FR_M_COUNT_
 } fr_metric_id;
 
