@@ -166,7 +166,7 @@ fr_status fr__breaker_redis_record(fr_redis_pool *pool, const char *key, const f
 /* Per breaker: its key and what this process last saw. */
 typedef struct shared_breaker {
     pthread_mutex_t mu;
-    char key[320];
+    char *key;
     int64_t fresh_until; /* monotonic; the cache below holds until then */
     fr_breaker_redis_view seen;
     long long probe_gen; /* of the probe this process holds */
@@ -179,11 +179,15 @@ static fr_state *installed;
 static void *store_attach(void *ud, fr_breaker *b)
 {
     fr_state *s = ud;
+    size_t n =
+        strlen(s->prefix) + strlen(fr__breaker_namespace(b)) + strlen(fr__breaker_name(b)) + 16;
     shared_breaker *sb = calloc(1, sizeof *sb);
-    if (!sb)
+    if (!sb || !(sb->key = malloc(n))) {
+        free(sb);
         return NULL;
+    }
     pthread_mutex_init(&sb->mu, NULL);
-    fr__state_key(s, sb->key, sizeof sb->key, "breaker:{n:%s}:%s", fr__breaker_namespace(b),
+    fr__state_key(s, sb->key, n, "breaker:{n:%s}:%s", fr__breaker_namespace(b),
                   fr__breaker_name(b));
     return sb;
 }
@@ -193,6 +197,7 @@ static void store_detach(void *ud, void *data)
     (void)ud;
     shared_breaker *sb = data;
     pthread_mutex_destroy(&sb->mu);
+    free(sb->key);
     free(sb);
 }
 
