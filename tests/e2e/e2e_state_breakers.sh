@@ -69,6 +69,19 @@ call() {
     --data-binary "$(jq -cn --arg m "$2" --arg t "$3" '{manifest: $m, input: {text: $t}}')" \
     "$u/v1/run"
 }
+# post REPLICA PATH BODY OUT: a POST with the key; the HTTP status in $code.
+post() {
+  eval "u=\$URL_$1"
+  code=$(curl -s -o "$4" -w '%{http_code}' --max-time 20 -H "Authorization: Bearer $KEY" \
+    --data-binary "$3" "$u$2")
+}
+# traced REPLICA TEXT NAME: a traced guarded run through REPLICA; its trace in $TMP/NAME.trace.
+traced() {
+  post "$1" /v1/run "$(jq -cn --arg t "$2" '{manifest: "brk.yaml", input: {text: $t}, trace: true}')" "$TMP/$3.report"
+  eval "u=\$URL_$1"
+  code=$(curl -s -o "$TMP/$3.trace" -w '%{http_code}' --max-time 20 -H "Authorization: Bearer $KEY" \
+    "$u/v1/runs/$(jq -r .run_id "$TMP/$3.report")/trace")
+}
 cls() { jq -r '.steps[0].error.class // "none"' "${1:-$TMP/out}"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 requests() { fake_stats "$FAKE_PORT" | jq .requests; }
@@ -79,6 +92,8 @@ call A brk.yaml "hello a"
 expect_jq "A: a guarded call succeeds" '.status == "succeeded"'
 call B brk.yaml "hello b"
 expect_jq "B: a guarded call succeeds" '.status == "succeeded"'
+traced A "hello traced" healthy
+check "a traced guarded run through A (its trace: HTTP $code)" test "$code" = 200
 e0=$(evalsha_calls)
 n=20
 for i in $(seq 1 $((n / 2))); do call A brk.yaml "hello $i"; call B brk.yaml "hello $i"; done
@@ -168,5 +183,19 @@ r1=$(requests)
 check "Redis stopped: the call did not reach the vendor" test $((r1 - r0)) -eq 0
 call B plain.yaml "still here"
 expect_jq "Redis stopped: a manifest without breakers still runs" '.status == "succeeded"'
+# Replays take the recorded admissions and never ask Redis.
+post B /v1/replay "$(jq -c '{trace: .}' "$TMP/healthy.trace")" "$TMP/out"
+expect_jq "Redis stopped: B replays a run recorded while Redis was up, identical" '.identical == true'
+traced A "no redis, traced" down
+if [ "$code" = 200 ]; then
+  cp "$TMP/down.trace" "$TMP/out"
+  expect_jq "the trace records the admission 'unavailable' and why" \
+    '[.. | objects | select(.kind? == "breaker")][0] | .admission == "unavailable" and (.error | test("breaker state unreachable: redis"))'
+  check "the trace holds no Redis password" sh -c '! grep -q "$1" "$2"' sh "$REDIS_PASS" "$TMP/down.trace"
+  post B /v1/replay "$(jq -c '{trace: .}' "$TMP/down.trace")" "$TMP/out"
+  expect_jq "a run that met an unreachable Redis replays identical" '.identical == true'
+else
+  echo "# the trace of a run made while Redis was down is not readable (HTTP $code): its replay is not checked"
+fi
 
 finish
