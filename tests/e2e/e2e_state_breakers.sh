@@ -33,6 +33,11 @@ agents:
     circuit_breaker: {failure_threshold: 3, reset_timeout: 2s, probe_timeout: 5s}
 pipeline: [{step: ask}]
 YAML
+cat >"$TMP/m/pbrk.yaml" <<YAML
+router: {namespace: acme}
+agents: [{id: viaprov, plugin: llm, provider: guarded, config: {prompt: "{{input.text}}"}, retry: {max_attempts: 1}}]
+pipeline: [{step: viaprov}]
+YAML
 cat >"$TMP/m/plain.yaml" <<YAML
 router: {namespace: acme}
 agents: [{id: hi, plugin: echo}]
@@ -41,6 +46,10 @@ YAML
 cat >"$TMP/providers.yaml" <<YAML
 providers:
   - {id: oa, plugin: openai, config: {model: m, base_url: "http://127.0.0.1:$FAKE_PORT/v1", api_key_env: FAKE_OPENAI_KEY}}
+  - id: guarded
+    plugin: openai
+    config: {model: m, base_url: "http://127.0.0.1:$FAKE_PORT/v1", api_key_env: FAKE_OPENAI_KEY}
+    circuit_breaker: {failure_threshold: 3, reset_timeout: 2s}
 YAML
 KEY=breakers-test-key-0123456789
 printf 'keys:\n  - {id: op, sha256: %s, tenant: acme, namespace: acme, role: operator}\n' \
@@ -92,6 +101,8 @@ call A brk.yaml "hello a"
 expect_jq "A: a guarded call succeeds" '.status == "succeeded"'
 call B brk.yaml "hello b"
 expect_jq "B: a guarded call succeeds" '.status == "succeeded"'
+call B pbrk.yaml "hello provider"
+expect_jq "B: a call through a guarded provider succeeds" '.status == "succeeded"'
 traced A "hello traced" healthy
 check "a traced guarded run through A (its trace: HTTP $code)" test "$code" = 200
 e0=$(evalsha_calls)
@@ -142,7 +153,7 @@ r0=$(requests)
 pids=""
 for i in 1 2 3; do
   for r in A B; do
-    call $r brk.yaml "@slow=800 probe $r$i" "$TMP/probe.$r$i" &
+    call $r brk.yaml "@slow=1500 probe $r$i" "$TMP/probe.$r$i" &
     pids="$pids $!"
   done
 done
@@ -181,6 +192,13 @@ call A brk.yaml "no redis either"
 expect_jq "Redis stopped: not retried (one attempt)" '(.steps[0].attempts | length) == 1'
 r1=$(requests)
 check "Redis stopped: the call did not reach the vendor" test $((r1 - r0)) -eq 0
+for i in $(seq 1 60); do
+  call B pbrk.yaml "no redis $i"
+  [ "$(cls)" = state_unavailable ] && break
+  sleep 0.05
+done
+expect_jq "Redis stopped: a provider with a breaker fails with state_unavailable, saying why" \
+  '.steps[0].error.class == "state_unavailable" and (.steps[0].error.message | test("circuit breaker provider:guarded: breaker state unreachable: redis redis://:[*]{3}@"))'
 call B plain.yaml "still here"
 expect_jq "Redis stopped: a manifest without breakers still runs" '.status == "succeeded"'
 # Replays take the recorded admissions and never ask Redis.
