@@ -12,6 +12,7 @@
 #include "http/http.h"
 #include "observe/observe.h"
 #include "serve/serve.h"
+#include "state/breaker_redis.h"
 #include "state/state.h"
 
 const char fr__serve_usage[] =
@@ -262,6 +263,7 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
         fr__cli_error(cmd, "%s", err);
         return FR_EXIT_USAGE;
     }
+    fr__breaker_redis_install(state); /* breakers shared through Redis (a no-op for memory) */
     fr_serve_options o = {.addr = addr,
                           .keys_file = keys,
                           .providers_file = providers,
@@ -288,6 +290,7 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
                                    .state = state},
                           .containment = cont};
     fr_status st = fr__serve_main(&o);
+    fr__breaker_redis_uninstall();
     fr__state_free(state);
     return st == FR_OK ? FR_EXIT_OK : st == FR_E_INVALID ? FR_EXIT_USAGE : FR_EXIT_FAILED;
 }

@@ -405,25 +405,21 @@ static void stream_to_parent(void *ud, const char *text, size_t len)
         parent->on_chunk(parent->chunk_ud, text, len);
 }
 
-/* The provider breaker's admission: live, or from the recording. */
-static fr_admission provider_admission(fr_call *call, const fr_instance *prov)
+/* The provider breaker's admission: live, or from the recording.  Unavailable fills why. */
+static fr_admission provider_admission(fr_call *call, const fr_instance *prov, char *why,
+                                       size_t why_size)
 {
-    static const char *const names[] = {"allow", "probe", "reject"};
     if (call->replay)
-        return (fr_admission)fr__replay_admission(call->replay);
+        return (fr_admission)fr__replay_admission(call->replay, why, why_size);
     fr_breaker_transition tr;
     int changed = 0;
-    fr_admission adm = fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed);
+    fr_admission adm =
+        fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed, why, why_size);
     if (changed && call->note_transition)
         call->note_transition(call->run, call->step_id, call->attempt,
                               fr__breaker_name(prov->breaker), &tr);
-    if (call->effects) {
-        json_object *e = fr__effect_new("breaker");
-        json_object_object_add(e, "breaker",
-                               json_object_new_string(fr__breaker_name(prov->breaker)));
-        json_object_object_add(e, "admission", json_object_new_string(names[adm]));
-        fr__effect_add(call, e);
-    }
+    if (call->effects)
+        fr__effect_add(call, fr__breaker_effect(fr__breaker_name(prov->breaker), adm, why));
     return adm;
 }
 
@@ -533,11 +529,17 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
 
     fr_admission adm = FR_ADMIT_ALLOW;
     if (prov->breaker) {
-        adm = provider_admission(call, prov);
+        char why[512] = "";
+        adm = provider_admission(call, prov, why, sizeof why);
         if (adm == FR_ADMIT_REJECT) {
             fr__call_set_error(call, "provider \"%s\": circuit breaker %s is open", prov->id,
                                fr__breaker_name(prov->breaker));
             return FR_E_CIRCUIT_OPEN;
+        }
+        if (adm == FR_ADMIT_UNAVAILABLE) {
+            fr__call_set_error(call, "provider \"%s\": circuit breaker %s: %s", prov->id,
+                               fr__breaker_name(prov->breaker), why);
+            return FR_E_STATE_UNAVAILABLE;
         }
     }
 
