@@ -6,6 +6,7 @@
 
 #include "state/breaker_redis.h"
 #include "base/clock.h"
+#include "observe/obs_impl.h"
 
 /* The hash's fields: st (0 closed, 1 open, 2 half_open: the order of fr_breaker_state),
  * fails, opened (Redis time, us), probe (the probe's slot ends, us), gen (the last probe
@@ -231,6 +232,13 @@ static void set_transition(fr_breaker_transition *tr, fr_breaker_state from, fr_
     }
 }
 
+/* fluxroute_state_errors_total{op}: an operation on the shared state that failed. */
+static void count_error(const char *op)
+{
+    const char *labels[] = {op};
+    fr__metric_count(FR_M_STATE_ERRORS, labels, 1);
+}
+
 static fr_admission store_admit(void *ud, void *data, fr_breaker *b, int64_t now,
                                 fr_breaker_transition *tr, int *changed, char *why, size_t why_size)
 {
@@ -257,6 +265,7 @@ static fr_admission store_admit(void *ud, void *data, fr_breaker *b, int64_t now
         snprintf(err, sizeof err, "breaker state unreachable: redis: the shared state is closed");
     pthread_rwlock_unlock(&installed_lock);
     if (st != FR_OK) {
+        count_error("breaker_admit");
         if (why)
             snprintf(why, why_size, "%s", err);
         *changed = 0;
@@ -306,6 +315,8 @@ static int store_record(void *ud, void *data, fr_breaker *b, fr_admission how, f
     else
         sb->fresh_until = 0; /* the next admission asks Redis (and says it is unreachable) */
     pthread_mutex_unlock(&sb->mu);
+    if (st != FR_OK)
+        count_error("breaker_record");
     if (st != FR_OK || !changed)
         return 0;
     set_transition(tr, from, v.state,
