@@ -184,6 +184,7 @@ static void anthropic_finish(pv_result *res, const char *reason)
 static void anthropic_usage(pv_result *res, const frk_json_doc *d, int u)
 {
     int v;
+    res->has_usage |= u >= 0;
     if ((v = frk_json_get(d, u, "input_tokens", FRK_JSON_INT)) >= 0)
         res->in_tokens = frk_json_int64(d, v);
     if ((v = frk_json_get(d, u, "output_tokens", FRK_JSON_INT)) >= 0)

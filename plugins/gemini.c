@@ -209,10 +209,7 @@ static fr_status gemini_chunk(const pv_state *s, fr_call *call, const frk_json_d
     int um = frk_json_get(w, 0, "usageMetadata", FRK_JSON_OBJECT);
     frk_json_copy(w, frk_json_get(w, 0, "modelVersion", FRK_JSON_STRING), res->model,
                   sizeof res->model);
-    if (um >= 0) {
-        res->in_tokens = pv_int(w, um, "promptTokenCount");
-        res->out_tokens = pv_int(w, um, "candidatesTokenCount");
-    }
+    pv_usage(res, w, um, "promptTokenCount", "candidatesTokenCount");
     int c0 = frk_json_first(w, cands);
     if (c0 < 0) {
         int block = frk_json_get(w, frk_json_get(w, 0, "promptFeedback", FRK_JSON_OBJECT),

@@ -210,7 +210,7 @@ static int optional_member(const frk_json_doc *r, const char *key, frk_json_type
 
 /* Turns the provider's response into the step output {text, usage, model, provider,
  * tool_calls, finish_reason}.  tool_calls is [] and finish_reason null when the provider
- * does not say. */
+ * does not say; usage is null when the provider's is (the vendor reported none). */
 static fr_status build_output(const fr_host_api *host, fr_call *call, const char *resp,
                               size_t resp_len, char **output, size_t *output_len)
 {
@@ -224,14 +224,19 @@ static fr_status build_output(const fr_host_api *host, fr_call *call, const char
         usage = frk_json_get(&r, 0, "usage", FRK_JSON_OBJECT);
     int in = frk_json_get(&r, usage, "input_tokens", FRK_JSON_INT);
     int outt = frk_json_get(&r, usage, "output_tokens", FRK_JSON_INT);
+    /* null: the vendor reported no usage (unknown, which 0 would hide); the host has
+     * noted it in the attempt. */
+    int u_tok = frk_json_member(&r, 0, "usage");
+    int unknown = u_tok >= 0 && frk_json_type_of(&r, u_tok) == FRK_JSON_NULL;
     int model, provider, calls, finish;
     fr_status st = FR_OK;
     if (frk_json_type_of(&r, 0) != FRK_JSON_OBJECT)
         st = bad_response(host, call, "not a JSON object");
     else if (text < 0)
         st = bad_response(host, call, "\"text\" is missing or not a string");
-    else if (in < 0 || outt < 0)
-        st = bad_response(host, call, "\"usage\" must hold integer input_tokens and output_tokens");
+    else if (!unknown && (in < 0 || outt < 0))
+        st = bad_response(host, call,
+                          "\"usage\" must be null or hold integer input_tokens and output_tokens");
     else if (optional_member(&r, "model", FRK_JSON_STRING, &model) != 0)
         st = bad_response(host, call, "\"model\" is not a string");
     else if (optional_member(&r, "provider", FRK_JSON_STRING, &provider) != 0)
@@ -249,11 +254,15 @@ static fr_status build_output(const fr_host_api *host, fr_call *call, const char
     frk_buf o = {0};
     frk_buf_lit(&o, "{\"text\":");
     frk_json_put_value(&o, &r, text);
-    frk_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
-    frk_json_put_value(&o, &r, in);
-    frk_buf_lit(&o, ",\"output_tokens\":");
-    frk_json_put_value(&o, &r, outt);
-    frk_buf_lit(&o, "},\"model\":");
+    if (unknown) {
+        frk_buf_lit(&o, ",\"usage\":null,\"model\":");
+    } else {
+        frk_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
+        frk_json_put_value(&o, &r, in);
+        frk_buf_lit(&o, ",\"output_tokens\":");
+        frk_json_put_value(&o, &r, outt);
+        frk_buf_lit(&o, "},\"model\":");
+    }
     frk_json_put_value_or_null(&o, &r, model);
     frk_buf_lit(&o, ",\"provider\":");
     frk_json_put_value_or_null(&o, &r, provider);

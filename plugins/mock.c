@@ -1,6 +1,7 @@
 /* mock: a deterministic, offline chat-completion provider.  The reply depends only on
  * the request and the options, so manifests run without network or credentials and
- * every run replays exactly.  Tokens are counted in whitespace-separated words. */
+ * every run replays exactly.  Tokens are counted in whitespace-separated words (with
+ * usage: false, none are reported: "usage": null). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@ typedef struct mock_config {
     const char *model;
     int64_t delay_us;
     const char *reply;
+    int usage;
 } mock_config;
 
 static const fr_option mock_options[] = {
@@ -28,6 +30,9 @@ static const fr_option mock_options[] = {
      "reply template with {{prompt}} (last user message), {{system}} and {{model}}; "
      "default: \"mock reply to: {{prompt}}\"",
      offsetof(mock_config, reply)},
+    {"usage", FR_OPT_BOOL, "true", 0, 0,
+     "report token usage; false answers \"usage\": null, as servers that report none do",
+     offsetof(mock_config, usage)},
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
@@ -38,6 +43,7 @@ typedef struct mock_state {
     const char *model;
     int64_t delay_us;
     const char *reply;
+    int usage;
 } mock_state;
 
 static fr_status mock_init(const fr_host_api *host, const void *config, void **state)
@@ -61,6 +67,7 @@ static fr_status mock_init(const fr_host_api *host, const void *config, void **s
     s->model = cfg->model && cfg->model[0] ? cfg->model : "mock-1";
     s->delay_us = cfg->delay_us;
     s->reply = cfg->reply;
+    s->usage = cfg->usage;
     *state = s;
     return FR_OK;
 }
@@ -317,7 +324,9 @@ static fr_status build_response(const mock_state *s, fr_call *call, const mock_r
         bad || pu_json_add(usage, "input_tokens", json_object_new_int64((int64_t)r->input_tokens));
     bad = bad || pu_json_add(usage, "output_tokens",
                              json_object_new_int64((int64_t)pu_count_words(reply, reply_len)));
-    if (!bad) {
+    if (!bad && !s->usage) { /* "usage": null, the member kept */
+        bad = json_object_object_add(resp, "usage", NULL) != 0;
+    } else if (!bad) {
         bad = pu_json_add(resp, "usage", usage);
         usage = NULL;
     }

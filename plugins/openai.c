@@ -120,11 +120,8 @@ static void openai_finish(pv_result *res, const char *finish)
 /* The usage object of a chunk or answer, when it has one. */
 static void openai_usage(pv_result *res, const frk_json_doc *d)
 {
-    int u = frk_json_get(d, 0, "usage", FRK_JSON_OBJECT);
-    if (u >= 0) {
-        res->in_tokens = pv_int(d, u, "prompt_tokens");
-        res->out_tokens = pv_int(d, u, "completion_tokens");
-    }
+    pv_usage(res, d, frk_json_get(d, 0, "usage", FRK_JSON_OBJECT), "prompt_tokens",
+             "completion_tokens");
 }
 
 static fr_status openai_parse(const pv_state *s, fr_call *call, const frk_json_doc *w,

@@ -441,11 +441,15 @@ static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_resu
     }
     frk_buf_lit(&o, "],\"finish_reason\":");
     frk_json_put_cstr(&o, r->finish);
-    frk_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
-    frk_json_put_int64(&o, r->in_tokens);
-    frk_buf_lit(&o, ",\"output_tokens\":");
-    frk_json_put_int64(&o, r->out_tokens);
-    frk_buf_lit(&o, "},\"model\":");
+    if (r->has_usage) {
+        frk_buf_lit(&o, ",\"usage\":{\"input_tokens\":");
+        frk_json_put_int64(&o, r->in_tokens);
+        frk_buf_lit(&o, ",\"output_tokens\":");
+        frk_json_put_int64(&o, r->out_tokens);
+        frk_buf_lit(&o, "},\"model\":");
+    } else { /* the vendor said nothing: unknown, which 0 would hide */
+        frk_buf_lit(&o, ",\"usage\":null,\"model\":");
+    }
     frk_json_put_cstr(&o, r->model);
     frk_buf_lit(&o, "}");
     fr_status st =
@@ -825,4 +829,13 @@ fr_status pv_complete_stream(void *state, fr_call *call, const char *request, si
 int64_t pv_int(const frk_json_doc *d, int obj, const char *key)
 {
     return frk_json_int64(d, frk_json_get(d, obj, key, FRK_JSON_INT));
+}
+
+void pv_usage(pv_result *res, const frk_json_doc *d, int u, const char *in, const char *out)
+{
+    if (u < 0)
+        return;
+    res->has_usage = 1;
+    res->in_tokens = pv_int(d, u, in);
+    res->out_tokens = pv_int(d, u, out);
 }

@@ -116,6 +116,7 @@ typedef struct pv_result {
     int oom;
     char finish[32];
     int64_t in_tokens, out_tokens;
+    int has_usage; /* the vendor reported usage; 0: written as "usage": null (unknown, not 0) */
     char model[128];
     /* streaming */
     int done;      /* the stream's terminator arrived */
@@ -255,5 +256,10 @@ fr_status pv_complete_stream(void *state, fr_call *call, const char *request, si
 /* Usage counters: integer member `key` of object token obj, or 0 (missing counts are not
  * an error: some compatible servers omit them). */
 int64_t pv_int(const frk_json_doc *d, int obj, const char *key);
+
+/* Usage object token u of an answer or stream chunk, when there is one (u >= 0): its
+ * counters `in` and `out` (pv_int) into res, and res->has_usage set.  An answer with no
+ * usage object at all leaves has_usage 0: the normalized response says "usage": null. */
+void pv_usage(pv_result *res, const frk_json_doc *d, int u, const char *in, const char *out);
 
 #endif /* FR_PROVIDER_UTIL_H */

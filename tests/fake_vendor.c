@@ -33,6 +33,9 @@
  *   @stream_drop    a stream cut after two words (as @stream_cut) whose connection then
  *                   breaks: the chunked body ends without its last chunk, so the client
  *                   sees a network error mid-body
+ *   @no_usage       an answer (or stream) with no usage at all: no usage / usageMetadata
+ *                   object anywhere, as some OpenAI-compatible servers answer
+ *   @zero_usage     usage reported, with 0 input and 0 output tokens
  * Otherwise the answer is "fake-VENDOR heard: <first six words>" (a tool result as the
  * last message gives "tool result: <content>").  Streams send one chunk per word. */
 #include <errno.h>
@@ -179,6 +182,7 @@ typedef struct script {
     int malformed, truncated, missing, stream_cut, tool, context, policy;
     long stream_gap_ms;
     int stream_drop;
+    int no_usage, zero_usage;
 } script;
 
 static void read_markers(script *s)
@@ -198,6 +202,8 @@ static void read_markers(script *s)
     if ((p = strstr(s->text, "@stream_gap=")))
         s->stream_gap_ms = atol(p + 12);
     s->stream_drop = strstr(s->text, "@stream_drop") != NULL;
+    s->no_usage = strstr(s->text, "@no_usage") != NULL;
+    s->zero_usage = strstr(s->text, "@zero_usage") != NULL;
     if (s->stream_drop)
         s->stream_cut = 1; /* two words, no terminator, then the connection breaks */
     if ((p = strstr(s->text, "@retry_after="))) {
@@ -474,6 +480,10 @@ static json_object *answer(enum vendor v, const char *model, const script *s, co
         snprintf(version, sizeof version, "%s-001", model);
         json_object_object_add(o, "modelVersion", json_object_new_string(version));
     }
+    if (s->no_usage) {
+        json_object_object_del(o, "usage");
+        json_object_object_del(o, "usageMetadata");
+    }
     return o;
 }
 
@@ -625,18 +635,23 @@ static void stream_answer(enum vendor v, const char *model, const script *s, con
                 b, NULL,
                 "{\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}]}",
                 jstr(&hold, model), s->tool ? "tool_calls" : "stop");
-            sse_add(b, NULL,
-                    "{\"model\":%s,\"choices\":[],\"usage\":{\"prompt_tokens\":%d,"
-                    "\"completion_tokens\":%d,\"total_tokens\":%d}}",
-                    jstr(&hold, model), in_tokens, out_tokens, in_tokens + out_tokens);
+            if (!s->no_usage) /* as servers that ignore include_usage */
+                sse_add(b, NULL,
+                        "{\"model\":%s,\"choices\":[],\"usage\":{\"prompt_tokens\":%d,"
+                        "\"completion_tokens\":%d,\"total_tokens\":%d}}",
+                        jstr(&hold, model), in_tokens, out_tokens, in_tokens + out_tokens);
             sse_add(b, NULL, "[DONE]");
         }
     } else if (v == ANTHROPIC) {
+        char usage[96] = "";
+        if (!s->no_usage)
+            snprintf(usage, sizeof usage, ",\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}",
+                     in_tokens);
         sse_add(b, "message_start",
                 "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_fake\",\"type\":"
                 "\"message\",\"role\":\"assistant\",\"model\":%s,\"content\":[],"
-                "\"stop_reason\":null,\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}}}",
-                jstr(&hold, model), in_tokens);
+                "\"stop_reason\":null%s}}",
+                jstr(&hold, model), usage);
         sse_add(b, "ping", "{\"type\":\"ping\"}");
         if (s->tool) {
             sse_add(b, "content_block_start",
@@ -661,34 +676,40 @@ static void stream_answer(enum vendor v, const char *model, const script *s, con
         }
         if (!s->stream_cut) {
             sse_add(b, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}");
+            if (!s->no_usage)
+                snprintf(usage, sizeof usage, ",\"usage\":{\"output_tokens\":%d}", out_tokens);
             sse_add(b, "message_delta",
                     "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
-                    "\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}}",
-                    s->tool ? "tool_use" : "end_turn", out_tokens);
+                    "\"stop_sequence\":null}%s}",
+                    s->tool ? "tool_use" : "end_turn", usage);
             sse_add(b, "message_stop", "{\"type\":\"message_stop\"}");
         }
     } else {
-        char version[160];
+        char version[160], um[128] = "";
         snprintf(version, sizeof version, "%s-001", model);
         if (s->tool) {
+            if (!s->no_usage)
+                snprintf(um, sizeof um,
+                         "\"usageMetadata\":{\"promptTokenCount\":%d,\"candidatesTokenCount\":%d},",
+                         in_tokens, out_tokens);
             sse_add(
                 b, NULL,
                 "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_"
                 "weather\","
                 "\"args\":{\"city\":\"Paris\"}}}],\"role\":\"model\"},\"finishReason\":\"STOP\"}],"
-                "\"usageMetadata\":{\"promptTokenCount\":%d,\"candidatesTokenCount\":%d},"
-                "\"modelVersion\":%s}",
-                in_tokens, out_tokens, jstr(&hold, version));
+                "%s\"modelVersion\":%s}",
+                um, jstr(&hold, version));
         }
         for (int i = 0; i < limit && !s->tool; i++) {
             int last = i == nw - 1 && !s->stream_cut;
-            sse_add(
-                b, NULL,
-                "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":%s}],\"role\":\"model\"}%s}],"
-                "\"usageMetadata\":{\"promptTokenCount\":%d,\"candidatesTokenCount\":%d},"
-                "\"modelVersion\":\"%s\"}",
-                jstr(&hold, words[i]), last ? ",\"finishReason\":\"STOP\"" : "", in_tokens,
-                last ? out_tokens : i + 1, version);
+            if (!s->no_usage)
+                snprintf(um, sizeof um,
+                         "\"usageMetadata\":{\"promptTokenCount\":%d,\"candidatesTokenCount\":%d},",
+                         in_tokens, last ? out_tokens : i + 1);
+            sse_add(b, NULL,
+                    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":%s}],\"role\":"
+                    "\"model\"}%s}],%s\"modelVersion\":\"%s\"}",
+                    jstr(&hold, words[i]), last ? ",\"finishReason\":\"STOP\"" : "", um, version);
         }
     }
     json_object_put(hold);
@@ -835,6 +856,8 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
     char text[700];
     reply_text(v, &s, text, sizeof text);
     int in_tokens = count_words(s.text) + 3, out_tokens = s.tool ? 5 : count_words(text);
+    if (s.zero_usage)
+        in_tokens = out_tokens = 0;
     if (stream) {
         sse body = {0};
         stream_answer(v, model, &s, text, in_tokens, out_tokens, &body);

@@ -13,6 +13,7 @@
 #include "observe/observe.h"
 #include "serve/run_queue.h"
 #include "serve/serve.h"
+#include "state/breaker_redis.h"
 #include "state/state.h"
 
 const char fr__serve_usage[] =
@@ -330,6 +331,7 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
         fr__state_free(x.state);
         return FR_EXIT_USAGE;
     }
+    fr__breaker_redis_install(x.state); /* breakers shared through Redis (a no-op for memory) */
     fr_serve_options o = {.addr = addr,
                           .keys_file = keys,
                           .providers_file = x.providers_file,
@@ -343,6 +345,7 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
                           .containment = x.containment,
                           .queue = x.queue};
     fr_status st = fr__serve_main(&o);
+    fr__breaker_redis_uninstall();
     fr__state_free(x.state);
     return st == FR_OK ? FR_EXIT_OK : st == FR_E_INVALID ? FR_EXIT_USAGE : FR_EXIT_FAILED;
 }

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "serve/serve.h"
+#include "state/breaker_redis.h"
 #include "state/state.h"
 
 const char fr__worker_usage[] =
@@ -56,7 +57,9 @@ int fr__cmd_worker(const cli_command *cmd, int argc, char **argv)
     fr_exec_options x;
     if ((rc = fr__exec_args_resolve(cmd, &a, &x)) != FR_EXIT_OK)
         return rc;
+    fr__breaker_redis_install(x.state); /* breakers shared with the replicas */
     fr_status st = fr__worker_main(&x);
+    fr__breaker_redis_uninstall();
     fr__state_free(x.state);
     return st == FR_OK ? FR_EXIT_OK : st == FR_E_INVALID ? FR_EXIT_USAGE : FR_EXIT_FAILED;
 }

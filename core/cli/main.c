@@ -84,8 +84,8 @@ static const cli_command commands[] = {
      "usage: fluxroute debug EXPECTED ACTUAL [--all] [--json]\n"
      "\n"
      "Compares two traces field by field, ignoring timing fields (run_id, started_at,\n"
-     "finished_at and every *_us field except backoff_us).  Prints the first divergence,\n"
-     "or all of them with --all.\n"
+     "finished_at, executions and every *_us field except backoff_us).  Prints the first\n"
+     "divergence, or all of them with --all.\n"
      "\n"
      "Exit: 0 the same, 1 divergent, 2 unreadable or invalid trace.\n"},
     {"bench", fr__cmd_bench, "run a pipeline repeatedly and report latency",

@@ -585,15 +585,16 @@ static int check_output(kit *k, const char *out, size_t out_len, char *msg, size
              json_object_object_get_ex(r, "text", &text) &&
              json_object_is_type(text, json_type_string) &&
              json_object_object_get_ex(r, "usage", &usage) &&
-             json_object_object_get_ex(usage, "input_tokens", &in_t) &&
-             json_object_is_type(in_t, json_type_int) &&
-             json_object_object_get_ex(usage, "output_tokens", &out_t) &&
-             json_object_is_type(out_t, json_type_int);
+             (!usage || /* null: the vendor reported none */
+              (json_object_object_get_ex(usage, "input_tokens", &in_t) &&
+               json_object_is_type(in_t, json_type_int) &&
+               json_object_object_get_ex(usage, "output_tokens", &out_t) &&
+               json_object_is_type(out_t, json_type_int)));
     json_object_put(r);
     if (!ok) {
         snprintf(msg, len,
                  "response lacks a string \"text\" or integer "
-                 "usage.input_tokens/usage.output_tokens: %.80s",
+                 "usage.input_tokens/usage.output_tokens (or usage null): %.80s",
                  out);
         return -1;
     }

@@ -10,11 +10,12 @@
 #include "base/bytebuf.h"
 #include "base/csv.h"
 
-static const char *const kind_names[FR_BILL_KINDS] = {"input_tokens", "output_tokens", "runs"};
+static const char *const kind_names[FR_BILL_LINE_KINDS] = {"input_tokens", "output_tokens", "runs",
+                                                           "unknown_usage_calls"};
 
 const char *fr__bill_kind_name(int kind)
 {
-    return kind >= 0 && kind < FR_BILL_KINDS ? kind_names[kind] : "?";
+    return kind >= 0 && kind < FR_BILL_LINE_KINDS ? kind_names[kind] : "?";
 }
 
 int64_t fr__currency_minor_micros(const char *code)
@@ -84,6 +85,9 @@ static const fr_price *price_for(const fr_rate_card *c, const char *model)
 static int line_cmp(const void *a, const void *b)
 {
     const fr_invoice_line *x = a, *y = b;
+    int ux = x->kind == FR_BILL_UNKNOWN_USAGE, uy = y->kind == FR_BILL_UNKNOWN_USAGE;
+    if (ux != uy) /* the unpriced lines after the priced ones */
+        return ux - uy;
     if (x->card_version != y->card_version)
         return x->card_version < y->card_version ? -1 : 1;
     int c = strcmp(x->model, y->model);
@@ -130,6 +134,20 @@ fr_status fr__bill_invoice(const fr_rate_card *cards, size_t n_cards, const fr_u
     fr_status st = FR_OK;
     for (size_t u = 0; u < n_usage && st == FR_OK; u++) {
         const fr_usage_agg *a = &usage[u];
+        if (a->unknown_calls) {
+            fr_invoice_line *l = line_get(inv, &cap, 0, a->model, FR_BILL_UNKNOWN_USAGE, 0);
+            if (!l) {
+                st = FR_E_NOMEM;
+                snprintf(err, errlen, "out of memory");
+                break;
+            }
+            if (a->unknown_calls < 0 ||
+                __builtin_add_overflow(l->quantity, a->unknown_calls, &l->quantity)) {
+                snprintf(err, errlen, "quantity overflows for model \"%s\"", a->model);
+                st = FR_E_INVALID;
+                break;
+            }
+        }
         if (!a->qty[0] && !a->qty[1] && !a->qty[2])
             continue;
         char date[11];
@@ -222,7 +240,7 @@ void fr__money_format(int64_t micros, int64_t minor, char *out, size_t size)
 
 static const char *unit_name(int kind)
 {
-    return kind == FR_BILL_RUNS ? "run" : "1M tokens";
+    return kind == FR_BILL_RUNS ? "run" : kind == FR_BILL_UNKNOWN_USAGE ? "call" : "1M tokens";
 }
 
 char *fr__invoice_json(const fr_invoice *inv)
@@ -238,7 +256,9 @@ char *fr__invoice_json(const fr_invoice *inv)
     for (size_t i = 0; i < inv->n_lines; i++) {
         const fr_invoice_line *l = &inv->lines[i];
         json_object *j = json_object_new_object();
-        json_object_object_add(j, "rate_card_version", json_object_new_int64(l->card_version));
+        json_object_object_add(
+            j, "rate_card_version",
+            l->kind == FR_BILL_UNKNOWN_USAGE ? NULL : json_object_new_int64(l->card_version));
         json_object_object_add(j, "model", json_object_new_string(l->model));
         json_object_object_add(j, "kind", json_object_new_string(fr__bill_kind_name(l->kind)));
         json_object_object_add(j, "quantity", json_object_new_int64(l->quantity));
@@ -295,7 +315,10 @@ char *fr__invoice_csv(const fr_invoice *inv)
         sb_field(&b, inv->period, 0);
         sb_plain(&b, status, 0);
         sb_field(&b, inv->currency, 0);
-        sb_int(&b, l->card_version, 0);
+        if (l->kind == FR_BILL_UNKNOWN_USAGE) /* no card prices it */
+            sb_plain(&b, "", 0);
+        else
+            sb_int(&b, l->card_version, 0);
         sb_field(&b, l->model, 0);
         sb_plain(&b, fr__bill_kind_name(l->kind), 0);
         sb_int(&b, l->quantity, 0);

@@ -6,7 +6,9 @@
  * (rate card version, model, kind) with kind input_tokens, output_tokens or runs; its
  * amount is quantity x unit price (exact, in 128-bit arithmetic) rounded half-even to
  * the currency's minor unit (USD: cents = 10,000 micro-units).  The total is the sum of
- * the rounded lines.
+ * the rounded lines.  Provider calls whose provider reported no usage are not priced
+ * (their tokens are unknown): they get a line of their own per model, kind
+ * unknown_usage_calls, no card version, amount 0, so that an operator sees them.
  *
  * Limits: a quantity or price is at most INT64_MAX; the exact product always fits in 128
  * bits.  A line amount or the total beyond INT64_MAX micro-units (~9.2e12 USD) is
@@ -19,9 +21,18 @@
 
 #include <fluxroute/status.h>
 
-enum { FR_BILL_INPUT = 0, FR_BILL_OUTPUT = 1, FR_BILL_RUNS = 2, FR_BILL_KINDS = 3 };
+/* The priced kinds (FR_BILL_KINDS of them, the prices of a card), then the line kind that
+ * is only counted. */
+enum {
+    FR_BILL_INPUT = 0,
+    FR_BILL_OUTPUT = 1,
+    FR_BILL_RUNS = 2,
+    FR_BILL_KINDS = 3,
+    FR_BILL_UNKNOWN_USAGE = 3, /* calls with unknown usage: counted, amount 0 */
+    FR_BILL_LINE_KINDS = 4
+};
 
-/* "input_tokens", "output_tokens", "runs"; static strings. */
+/* "input_tokens", "output_tokens", "runs", "unknown_usage_calls"; static strings. */
 const char *fr__bill_kind_name(int kind);
 
 /* Minor unit of a currency in micro-units (USD, EUR, GBP...: 10000; JPY, KRW: 1000000),
@@ -57,12 +68,13 @@ typedef struct fr_usage_agg {
     int32_t day;
     char model[128];
     int64_t qty[FR_BILL_KINDS];
+    int64_t unknown_calls; /* provider calls whose provider reported no usage */
 } fr_usage_agg;
 
 typedef struct fr_invoice_line {
-    int64_t card_version;
+    int64_t card_version; /* 0 for FR_BILL_UNKNOWN_USAGE (no card prices it) */
     char model[128];
-    int kind;
+    int kind; /* FR_BILL_INPUT .. FR_BILL_UNKNOWN_USAGE */
     int64_t quantity;
     int64_t unit_price; /* micro-units per unit basis (1e6 tokens or 1 run) */
     int64_t amount;     /* micro-units, a multiple of the minor unit */
@@ -83,7 +95,8 @@ typedef struct fr_invoice {
 const fr_rate_card *fr__bill_card_for_day(const fr_rate_card *cards, size_t n, int32_t day);
 
 /* Prices usage: each aggregate by the card in force on its day, the model's prices (or
- * "*").  Zero quantities give no line.  Fills inv->lines, currency and total (tenant,
+ * "*").  Zero quantities give no line.  Unknown-usage calls need no card: one line per
+ * model after the priced ones, amount 0.  Fills inv->lines, currency and total (tenant,
  * period and closed are left to the caller).  Returns FR_OK, or FR_E_NOT_FOUND (usage
  * with no card or no price; FR_E_INVALID for mixed currencies or overflow), with a
  * message in err.  Free with fr__invoice_clear(). */

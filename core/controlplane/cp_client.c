@@ -243,7 +243,9 @@ fr_status fr__cp_report_usage(fr_cp_client *c, const fr_cp_usage_event *ev)
 {
     if (!c || !ev || !ev->tenant || !*ev->tenant || !ev->kind ||
         (strcmp(ev->kind, "run") && strcmp(ev->kind, "provider_call")) || ev->input_tokens < 0 ||
-        ev->output_tokens < 0 || ev->runs < 0)
+        ev->output_tokens < 0 || ev->runs < 0 ||
+        (ev->usage_unknown &&
+         (strcmp(ev->kind, "provider_call") || ev->input_tokens || ev->output_tokens)))
         return FR_E_INVALID;
     char idem[40], ts[21];
     const char *key = ev->idempotency_key;
@@ -270,6 +272,8 @@ fr_status fr__cp_report_usage(fr_cp_client *c, const fr_cp_usage_event *ev)
     json_object_object_add(o, "input_tokens", json_object_new_int64(ev->input_tokens));
     json_object_object_add(o, "output_tokens", json_object_new_int64(ev->output_tokens));
     json_object_object_add(o, "runs", json_object_new_int64(ev->runs));
+    if (ev->usage_unknown)
+        json_object_object_add(o, "usage_unknown", json_object_new_boolean(1));
     return enqueue(c, o, 0);
 }
 

@@ -58,6 +58,9 @@ typedef struct fr_cp_usage_event {
     const char *provider;        /* may be NULL */
     const char *model;           /* may be NULL */
     int64_t input_tokens, output_tokens, runs;
+    /* provider_call only: the provider reported no usage (tokens 0 because unknown); sent
+     * as "usage_unknown": true, and left out when 0 */
+    int usage_unknown;
 } fr_cp_usage_event;
 
 /* Request counters of one window, reported with usage (GET /sla sums them). */

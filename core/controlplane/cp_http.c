@@ -205,6 +205,19 @@ int fr__cp_get_int(fieldctx *f, json_object *o, const char *name, int64_t def, i
     return 0;
 }
 
+int fr__cp_get_bool(fieldctx *f, json_object *o, const char *name, int *out)
+{
+    json_object *v;
+    *out = 0;
+    if (!json_object_object_get_ex(o, name, &v) || !v)
+        return 0;
+    if (!json_object_is_type(v, json_type_boolean))
+        return fr__cp_ferr(f, name, "must be true or false, not %s",
+                           json_type_to_name(json_object_get_type(v)));
+    *out = json_object_get_boolean(v);
+    return 0;
+}
+
 /* A tenant key may only name its own tenant; anything else looks like it does not exist. */
 int fr__cp_may_see(const caller *who, const char *tenant)
 {

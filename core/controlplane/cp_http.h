@@ -66,6 +66,8 @@ int fr__cp_get_str(fieldctx *f, json_object *o, const char *name, int required, 
                    char *out, size_t size);
 int fr__cp_get_int(fieldctx *f, json_object *o, const char *name, int64_t def, int64_t max,
                    int64_t *out);
+/* An optional boolean: absent or null is 0. */
+int fr__cp_get_bool(fieldctx *f, json_object *o, const char *name, int *out);
 int fr__cp_may_see(const caller *who, const char *tenant);
 
 /* The metering routes (cp_metering.c). */

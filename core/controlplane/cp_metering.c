@@ -22,9 +22,19 @@
 
 static int parse_event(fieldctx *f, json_object *o, fr_cp_event *e)
 {
-    static const char *const allowed[] = {
-        "idempotency_key", "tenant",        "tenant_id", "occurred_at", "kind", "provider", "model",
-        "input_tokens",    "output_tokens", "runs",      "invocations", NULL};
+    static const char *const allowed[] = {"idempotency_key",
+                                          "tenant",
+                                          "tenant_id",
+                                          "occurred_at",
+                                          "kind",
+                                          "provider",
+                                          "model",
+                                          "input_tokens",
+                                          "runs",
+                                          "invocations",
+                                          "output_tokens",
+                                          "usage_unknown",
+                                          NULL};
     char ts[64];
     memset(e, 0, sizeof *e);
     if (!json_object_is_type(o, json_type_object))
@@ -42,13 +52,22 @@ static int parse_event(fieldctx *f, json_object *o, fr_cp_event *e)
         fr__cp_get_int(f, o, "input_tokens", 0, MAX_QUANTITY, &e->input_tokens) ||
         fr__cp_get_int(f, o, "output_tokens", 0, MAX_QUANTITY, &e->output_tokens) ||
         fr__cp_get_int(f, o, json_object_object_get_ex(o, "runs", &v) ? "runs" : "invocations", 0,
-                       MAX_QUANTITY, &e->runs))
+                       MAX_QUANTITY, &e->runs) ||
+        fr__cp_get_bool(f, o, "usage_unknown", &e->usage_unknown))
         return -1;
     if (fr__rfc3339_parse(ts, &e->occurred_at) != 0 || e->occurred_at < 0)
         return fr__cp_ferr(f, "occurred_at",
                            "\"%s\" is not an RFC 3339 time (2024-05-01T12:00:00Z)", ts);
     if (strcmp(e->kind, "run") != 0 && strcmp(e->kind, "provider_call") != 0)
         return fr__cp_ferr(f, "kind", "must be run or provider_call");
+    /* A call whose provider reported no usage: counted, never priced, so no tokens. */
+    if (e->usage_unknown && strcmp(e->kind, "provider_call") != 0)
+        return fr__cp_ferr(f, "usage_unknown", "is true, but only a provider_call may be");
+    if (e->usage_unknown && (e->input_tokens || e->output_tokens))
+        return fr__cp_ferr(f, "usage_unknown",
+                           "is true, so input_tokens and output_tokens must be 0 (got %lld and "
+                           "%lld)",
+                           (long long)e->input_tokens, (long long)e->output_tokens);
     return 0;
 }
 
@@ -346,12 +365,14 @@ static enum MHD_Result summary_get(server *sv, struct MHD_Connection *c, const c
         json_object *t = json_object_new_object();
         json_object_object_add(t, "tenant_id", json_object_new_string(ids[i]));
         if (fr__cp_store_invoice(sv->store, ids[i], month, &inv, err, sizeof err) == FR_OK) {
-            int64_t q[FR_BILL_KINDS] = {0};
+            int64_t q[FR_BILL_LINE_KINDS] = {0};
             for (size_t l = 0; l < inv.n_lines; l++)
                 q[inv.lines[l].kind] += inv.lines[l].quantity;
             json_object_object_add(t, "invocations", json_object_new_int64(q[FR_BILL_RUNS]));
             json_object_object_add(t, "input_tokens", json_object_new_int64(q[FR_BILL_INPUT]));
             json_object_object_add(t, "output_tokens", json_object_new_int64(q[FR_BILL_OUTPUT]));
+            json_object_object_add(t, "unknown_usage_calls",
+                                   json_object_new_int64(q[FR_BILL_UNKNOWN_USAGE]));
             json_object_object_add(t, "currency", json_object_new_string(inv.currency));
             json_object_object_add(t, "amount_micros", json_object_new_int64(inv.total));
             grand_runs += q[FR_BILL_RUNS];

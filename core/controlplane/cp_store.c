@@ -67,6 +67,10 @@ static const char *const migrations[] = {
     "DROP TABLE usage_events;"
     "ALTER TABLE usage_events_v2 RENAME TO usage_events;"
     "CREATE INDEX usage_by_period ON usage_events(billed_period, tenant_id);",
+    /* 3: provider calls whose provider reported no usage are counted apart (their tokens
+     * are 0 because unknown).  Rows written before were all reported: 0. */
+    "ALTER TABLE usage_events ADD COLUMN usage_unknown INTEGER NOT NULL DEFAULT 0"
+    " CHECK (usage_unknown IN (0, 1));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == FR_CP_SCHEMA_VERSION, "one migration per schema version");
@@ -175,8 +179,8 @@ fr_status fr__cp_store_open(const char *path, fr_cp_store **out, char *err, size
     } stmts[] = {
         {offsetof(fr_cp_store, ins_usage),
          "INSERT OR IGNORE INTO usage_events(idempotency_key, tenant_id, occurred_at, day,"
-         " billed_period, kind, provider, model, input_tokens, output_tokens, runs, received_at)"
-         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"},
+         " billed_period, kind, provider, model, input_tokens, output_tokens, runs, received_at,"
+         " usage_unknown) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"},
         {offsetof(fr_cp_store, find_tenant), "SELECT 1 FROM tenants WHERE id = ?"},
         {offsetof(fr_cp_store, lookup_key),
          "SELECT k.id, k.kind, IFNULL(k.tenant_id, ''), k.role, IFNULL(t.namespace, ''),"
@@ -580,6 +584,7 @@ fr_status fr__cp_store_usage_insert(fr_cp_store *s, const fr_cp_event *ev, size_
         sqlite3_bind_int64(q, 10, e->output_tokens);
         sqlite3_bind_int64(q, 11, e->runs);
         sqlite3_bind_int64(q, 12, now);
+        sqlite3_bind_int(q, 13, e->usage_unknown ? 1 : 0);
         if (sqlite3_step(q) != SQLITE_DONE)
             st = FR_E_IO;
         else if (sqlite3_changes(s->db))
@@ -612,19 +617,19 @@ fr_status fr__cp_store_usage_insert(fr_cp_store *s, const fr_cp_event *ev, size_
     return st;
 }
 
-#define USAGE_COLS                                                                 \
-    "tenant_id, count(*) AS events, IFNULL(sum(runs), 0) AS invocations,"          \
+/* The totals after tenant_id, for one tenant or per tenant. */
+#define USAGE_SUMS                                                                 \
+    " count(*) AS events, IFNULL(sum(runs), 0) AS invocations,"                    \
     " IFNULL(sum(runs), 0) AS runs, IFNULL(sum(input_tokens), 0) AS input_tokens," \
-    " IFNULL(sum(output_tokens), 0) AS output_tokens"
+    " IFNULL(sum(output_tokens), 0) AS output_tokens,"                             \
+    " IFNULL(sum(usage_unknown), 0) AS unknown_usage_calls"
+#define USAGE_COLS "tenant_id," USAGE_SUMS
 
 json_object *fr__cp_store_usage_tenant(fr_cp_store *s, const char *tenant)
 {
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *q = prep(s,
-                           "SELECT ?1 AS tenant_id, count(*) AS events, IFNULL(sum(runs), 0)"
-                           " AS invocations, IFNULL(sum(runs), 0) AS runs,"
-                           " IFNULL(sum(input_tokens), 0) AS input_tokens,"
-                           " IFNULL(sum(output_tokens), 0) AS output_tokens FROM usage_events"
+                           "SELECT ?1 AS tenant_id," USAGE_SUMS " FROM usage_events"
                            " WHERE tenant_id = ?1",
                            "t", tenant);
     json_object *o = q && sqlite3_step(q) == SQLITE_ROW ? row_json(q) : NULL;
@@ -788,9 +793,9 @@ fr_status fr__cp_store_invoice(fr_cp_store *s, const char *tenant, const char *p
     pthread_mutex_lock(&s->mu);
     load_cards(s, &cards, &n_cards);
     sqlite3_stmt *q = prep(s,
-                           "SELECT day, model, sum(input_tokens), sum(output_tokens), sum(runs)"
-                           " FROM usage_events WHERE billed_period = ? AND tenant_id = ?"
-                           " GROUP BY day, model ORDER BY day, model",
+                           "SELECT day, model, sum(input_tokens), sum(output_tokens), sum(runs),"
+                           " sum(usage_unknown) FROM usage_events WHERE billed_period = ? AND"
+                           " tenant_id = ? GROUP BY day, model ORDER BY day, model",
                            "tt", period, tenant);
     int rc;
     while (q && (rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -808,6 +813,7 @@ fr_status fr__cp_store_invoice(fr_cp_store *s, const char *tenant, const char *p
         snprintf(a->model, sizeof a->model, "%s", col_text(q, 1));
         for (int k = 0; k < FR_BILL_KINDS; k++)
             a->qty[k] = sqlite3_column_int64(q, k + 2);
+        a->unknown_calls = sqlite3_column_int64(q, FR_BILL_KINDS + 2);
     }
     if (!q || (st == FR_OK && rc != SQLITE_DONE)) {
         /* SQLite's sum() reports integer overflow as an error rather than wrapping. */

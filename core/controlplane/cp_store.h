@@ -22,8 +22,9 @@
 #include "controlplane/billing.h"
 
 /* Schema version this build writes (PRAGMA user_version).  2: usage idempotency keys are
- * unique per tenant, (tenant_id, idempotency_key), no longer globally. */
-#define FR_CP_SCHEMA_VERSION 2
+ * unique per tenant, (tenant_id, idempotency_key), no longer globally.  3: usage events
+ * have usage_unknown (0 or 1: a provider call whose provider reported no usage). */
+#define FR_CP_SCHEMA_VERSION 3
 
 typedef struct fr_cp_store fr_cp_store;
 
@@ -87,6 +88,7 @@ typedef struct fr_cp_event {
     char provider[65];
     char model[128];
     int64_t input_tokens, output_tokens, runs;
+    int usage_unknown; /* provider_call only: the provider reported no usage (tokens 0) */
 } fr_cp_event;
 
 typedef struct fr_cp_sla {
@@ -102,8 +104,8 @@ typedef struct fr_cp_sla {
 fr_status fr__cp_store_usage_insert(fr_cp_store *s, const fr_cp_event *ev, size_t n,
                                     const fr_cp_sla *sla, size_t n_sla, const char *reporter,
                                     size_t *accepted, size_t *duplicates, size_t *bad_index);
-/* {tenant_id, events, invocations, runs, input_tokens, output_tokens} for one tenant
- * (all time), or NULL on error. */
+/* {tenant_id, events, invocations, runs, input_tokens, output_tokens,
+ * unknown_usage_calls} for one tenant (all time), or NULL on error. */
 json_object *fr__cp_store_usage_tenant(fr_cp_store *s, const char *tenant);
 /* {page, page_size, total, items: [same objects]} of tenants with usage. */
 json_object *fr__cp_store_usage_list(fr_cp_store *s, const char *q, int page, int page_size,

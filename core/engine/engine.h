@@ -40,6 +40,9 @@ typedef struct fr_attempt_result {
      * (they reach no vendor) and for an attempt the watchdog abandoned. */
     fr_provider_use *provider_calls;
     size_t n_provider_calls;
+    /* What the host noticed of the attempt's provider calls, for the report's `notes`
+     * (a provider that reported no token usage); owned, NULL when none. */
+    char *note;
 } fr_attempt_result;
 
 typedef struct fr_step_result {
@@ -110,6 +113,10 @@ typedef struct fr_run_options {
     void (*on_detach)(void *ud);
     void (*on_done)(void *ud, int status);
     void *detach_ud;
+    /* How many times this run has been started, this execution included (the report's
+     * `executions`); 0 is taken as 1.  A durable queue that executes a run again after
+     * its consumer died passes its delivery count. */
+    unsigned executions;
 } fr_run_options;
 
 /* fr_run_options.run_inline: which thread runs the steps.
@@ -153,6 +160,7 @@ typedef struct fr_run_result {
     char *input_json; /* owned copy of the run input */
     char *lease_key;  /* owned copy, or NULL */
     uint64_t fencing_token;
+    unsigned executions;               /* the report's `executions` (at least 1) */
     fr_transition_record *transitions; /* owned; sorted by step order, attempt, arrival */
     size_t n_transitions, cap_transitions;
 } fr_run_result;
@@ -196,6 +204,9 @@ void fr__pipeline_cancel(fr_pipeline *p);
 void fr__pipeline_cancel_with(fr_pipeline *p, fr_status reason, const char *message);
 
 void fr__run_result_free(fr_run_result *r);
+/* Sets the report's `executions` (0 is taken as 1): for a caller that learns the count
+ * after the run, before building the report.  Not thread-safe for one result. */
+void fr__run_result_set_executions(fr_run_result *r, unsigned executions);
 
 /* The run report as a JSON tree; with_effects adds each attempt's recorded effects (for
  * traces).  Caller releases it (json_object_put). */

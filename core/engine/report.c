@@ -41,6 +41,11 @@ static json_object *attempt_object(const fr_attempt_result *a, int with_effects)
     json_object_object_add(o, "message", str_or_null(a->message));
     json_object_object_add(o, "backoff_us", json_object_new_int64(a->backoff_us));
     json_object_object_add(o, "duration_us", json_object_new_int64(a->duration_us));
+    if (a->note) {
+        json_object *notes = json_object_new_array();
+        json_object_array_add(notes, json_object_new_string(a->note));
+        json_object_object_add(o, "notes", notes);
+    }
     if (with_effects)
         json_object_object_add(o, "effects",
                                a->effects ? json_object_get(a->effects) : json_object_new_array());
@@ -130,6 +135,8 @@ json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r, int 
     json_object_object_add(root, "status", json_object_new_string(fr__run_status_name(r->status)));
     json_object_object_add(root, "namespace", json_object_new_string(m->namespace_));
     json_object_object_add(root, "seed", json_object_new_uint64(r->seed));
+    json_object_object_add(root, "executions",
+                           json_object_new_int64(r->executions ? r->executions : 1));
     json_object *steps = json_object_new_array();
     for (size_t k = 0; k < m->n_steps; k++) {
         int i = m->topo[k];
@@ -223,6 +230,11 @@ static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_r
         fr__bytebuf_put_int(b, a->backoff_us);
         put(b, ",\"duration_us\":");
         fr__bytebuf_put_int(b, a->duration_us);
+        if (a->note) {
+            put(b, ",\"notes\":[");
+            put_str(b, a->note);
+            put(b, "]");
+        }
         put(b, "}");
     }
     put(b, "]}");
@@ -240,6 +252,8 @@ static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
     put_str(&b, m->namespace_);
     put(&b, ",\"seed\":");
     fr__bytebuf_put_uint(&b, r->seed);
+    put(&b, ",\"executions\":");
+    fr__bytebuf_put_uint(&b, r->executions ? r->executions : 1);
     put(&b, ",\"steps\":[");
     for (size_t k = 0; k < m->n_steps; k++) {
         if (k)

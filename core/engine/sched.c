@@ -576,6 +576,7 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
     out->seed = opts->has_seed ? opts->seed : fr__os_random() & ((1ULL << 53) - 1);
     out->lease_key = opts->lease_key ? strdup(opts->lease_key) : NULL;
     out->fencing_token = opts->fencing_token;
+    out->executions = opts->executions ? opts->executions : 1;
     if (opts->run_id)
         snprintf(out->run_id, sizeof out->run_id, "%s", opts->run_id);
     else
@@ -822,6 +823,7 @@ void fr__run_result_free(fr_run_result *r)
             free(s->attempts[j].message);
             json_object_put(s->attempts[j].effects);
             free(s->attempts[j].provider_calls);
+            free(s->attempts[j].note);
         }
         free(s->attempts);
         free(s->output);
@@ -832,4 +834,9 @@ void fr__run_result_free(fr_run_result *r)
     free(r->transitions);
     free(r->lease_key);
     memset(r, 0, sizeof *r);
+}
+
+void fr__run_result_set_executions(fr_run_result *r, unsigned executions)
+{
+    r->executions = executions ? executions : 1;
 }

@@ -132,9 +132,10 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         call.chunk_ud = &call;
     }
     call.replay = run->replay ? &x->cursor : NULL;
-    /* Billing counts what the host saw the provider report; a replay reaches no vendor. */
+    /* Billing counts what the host saw the provider report (a replay reaches no vendor
+     * and records no calls, only the attempt's note). */
     fr_call_usage usage = {0};
-    call.usage = run->replay ? NULL : &usage;
+    call.usage = &usage;
 
     char *out = NULL;
     size_t out_len = 0;
@@ -176,6 +177,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         /* The watchdog closed this attempt without us: its calls are not billed. */
         free(out);
         free(usage.calls);
+        free(usage.note);
         json_object_put(call.effects);
         fr__host_leases_end_call(&call);
         fr__call_done(&call);
@@ -224,6 +226,8 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     a->streamed = call.chunks;
     a->provider_calls = usage.calls;
     a->n_provider_calls = usage.n;
+    free(a->note);
+    a->note = usage.note;
     if (call.effects) {
         /* After what the engine recorded before the call (its breaker admission). */
         if (!a->effects)
@@ -311,24 +315,23 @@ static void note_agent_transition(fr_run *run, const fr_step_cfg *st, int attemp
 }
 
 /* The agent breaker's admission for attempt `a`: live (recorded as an effect), or from
- * the recording. */
+ * the recording.  Unavailable fills why. */
 static fr_admission agent_admission(fr_run *run, fr_step_exec *x, const fr_step_cfg *st,
-                                    fr_instance *agent, fr_attempt_result *a)
+                                    fr_instance *agent, fr_attempt_result *a, char *why,
+                                    size_t why_size)
 {
-    static const char *const names[] = {"allow", "probe", "reject"};
     if (run->replay)
-        return (fr_admission)fr__replay_admission(&x->cursor);
+        return (fr_admission)fr__replay_admission(&x->cursor, why, why_size);
     fr_breaker_transition tr;
     int changed = 0;
-    fr_admission adm = fr__breaker_admit(agent->breaker, fr__mono_us(), &tr, &changed);
+    fr_admission adm =
+        fr__breaker_admit(agent->breaker, fr__mono_us(), &tr, &changed, why, why_size);
     if (changed)
         note_agent_transition(run, st, a->attempt, agent, &tr);
     if (a->effects) {
-        json_object *e = fr__effect_new("breaker");
-        json_object_object_add(e, "breaker",
-                               json_object_new_string(fr__breaker_name(agent->breaker)));
-        json_object_object_add(e, "admission", json_object_new_string(names[adm]));
-        json_object_array_add(a->effects, e);
+        json_object *e = fr__breaker_effect(fr__breaker_name(agent->breaker), adm, why);
+        if (e)
+            json_object_array_add(a->effects, e);
     }
     return adm;
 }
@@ -424,11 +427,17 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
             x->admission = FR_ADMIT_ALLOW;
             int64_t timeout = ac->timeout_us ? ac->timeout_us : m->default_timeout_us;
             if (agent->breaker) {
-                x->admission = agent_admission(run, x, st, agent, a);
+                char why[512] = "";
+                x->admission = agent_admission(run, x, st, agent, a, why, sizeof why);
                 if (x->admission == FR_ADMIT_REJECT) {
                     a->status = FR_E_CIRCUIT_OPEN;
                     a->message = fr__xasprintf("circuit breaker %s is open; failing fast",
                                                fr__breaker_name(agent->breaker));
+                } else if (x->admission == FR_ADMIT_UNAVAILABLE) {
+                    /* Not retried, not counted: the store, not the agent, failed. */
+                    a->status = FR_E_STATE_UNAVAILABLE;
+                    a->message = fr__xasprintf("circuit breaker %s: %s",
+                                               fr__breaker_name(agent->breaker), why);
                 } else if (x->admission == FR_ADMIT_PROBE) {
                     int64_t probe = fr__breaker_cfg(agent->breaker)->probe_timeout_us;
                     if (probe > 0 && (!timeout || probe < timeout))
@@ -437,7 +446,7 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
             }
             /* A recorded attempt that never returned (hung, killed) has its outcome
              * taken from the recording rather than waited for again. */
-            if (x->admission != FR_ADMIT_REJECT &&
+            if (fr__breaker_admitted(x->admission) &&
                 !(run->replay &&
                   fr__replay_attempt_abandoned(&x->cursor, &a->status, &a->message)) &&
                 run_attempt(w, run, x, agent, r->n_attempts - 1, timeout))
@@ -447,7 +456,7 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
 
         fr__obs_attempt_end(run, x->step, ai); /* observability: the attempt is complete */
         fr_attempt_result *a = &r->attempts[r->n_attempts - 1];
-        if (agent->breaker && x->admission != FR_ADMIT_REJECT && !run->replay) {
+        if (agent->breaker && fr__breaker_admitted(x->admission) && !run->replay) {
             fr_breaker_transition tr;
             if (fr__breaker_record(agent->breaker, x->admission, a->status, fr__mono_us(), &tr))
                 note_agent_transition(run, st, a->attempt, agent, &tr);

@@ -1,4 +1,5 @@
-/* Circuit breakers and their process-wide registry. */
+/* Circuit breakers and their process-wide registry; the in-process state, or a store's
+ * (host/breaker.h). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,10 @@ struct fr_breaker {
     fr_breaker *next; /* registry list */
     char *key;        /* namespace \x1f kind:id */
     const char *name; /* points into key: "kind:id" */
+    char *ns;         /* the namespace */
     fr_breaker_cfg cfg;
+    const fr_breaker_store *store; /* NULL: the state below */
+    void *store_data;
     pthread_mutex_t mu;
     fr_breaker_state state;
     int consecutive_failures;
@@ -21,6 +25,14 @@ struct fr_breaker {
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static fr_breaker *registry;
+static const fr_breaker_store *store; /* under registry_mu */
+
+void fr__breaker_store_install(const fr_breaker_store *s)
+{
+    pthread_mutex_lock(&registry_mu);
+    store = s;
+    pthread_mutex_unlock(&registry_mu);
+}
 
 fr_breaker *fr__breaker_get(const char *namespace_, const char *kind, const char *id,
                             const fr_breaker_cfg *cfg)
@@ -36,16 +48,20 @@ fr_breaker *fr__breaker_get(const char *namespace_, const char *kind, const char
         b = b->next;
     if (b) {
         free(key);
-    } else if ((b = calloc(1, sizeof *b)) != NULL) {
+    } else if ((b = calloc(1, sizeof *b)) != NULL && (b->ns = strdup(namespace_)) != NULL) {
         b->key = key;
         b->name = strchr(key, '\x1f') + 1;
         b->cfg = *cfg;
         if (b->cfg.failure_threshold < 1)
             b->cfg.failure_threshold = 1;
         pthread_mutex_init(&b->mu, NULL);
+        if (store && (b->store_data = store->attach(store->ud, b)) != NULL)
+            b->store = store;
         b->next = registry;
         registry = b;
     } else {
+        free(b);
+        b = NULL;
         free(key);
     }
     pthread_mutex_unlock(&registry_mu);
@@ -58,7 +74,10 @@ void fr__breaker_registry_reset(void)
     while (registry) {
         fr_breaker *b = registry;
         registry = b->next;
+        if (b->store)
+            b->store->detach(b->store->ud, b->store_data);
         pthread_mutex_destroy(&b->mu);
+        free(b->ns);
         free(b->key);
         free(b);
     }
@@ -68,6 +87,11 @@ void fr__breaker_registry_reset(void)
 const char *fr__breaker_name(const fr_breaker *b)
 {
     return b->name;
+}
+
+const char *fr__breaker_namespace(const fr_breaker *b)
+{
+    return b->ns;
 }
 
 const fr_breaker_cfg *fr__breaker_cfg(const fr_breaker *b)
@@ -87,6 +111,8 @@ const char *fr__breaker_state_name(fr_breaker_state s)
 
 fr_breaker_state fr__breaker_state(fr_breaker *b)
 {
+    if (b->store)
+        return b->store->state(b->store->ud, b->store_data);
     pthread_mutex_lock(&b->mu);
     fr_breaker_state s = b->state;
     pthread_mutex_unlock(&b->mu);
@@ -104,9 +130,12 @@ static void set_state(fr_breaker *b, fr_breaker_state to, const char *reason,
     b->state = to;
 }
 
-fr_admission fr__breaker_admit(fr_breaker *b, int64_t now, fr_breaker_transition *tr, int *changed)
+fr_admission fr__breaker_admit(fr_breaker *b, int64_t now, fr_breaker_transition *tr, int *changed,
+                               char *why, size_t why_size)
 {
     *changed = 0;
+    if (b->store)
+        return b->store->admit(b->store->ud, b->store_data, b, now, tr, changed, why, why_size);
     pthread_mutex_lock(&b->mu);
     fr_admission a = FR_ADMIT_ALLOW;
     if (b->state == FR_BREAKER_OPEN) {
@@ -130,14 +159,21 @@ fr_admission fr__breaker_admit(fr_breaker *b, int64_t now, fr_breaker_transition
     return a;
 }
 
+int fr__breaker_counts(fr_status outcome)
+{
+    return outcome != FR_OK && fr_status_counts_for_breaker(outcome) && outcome != FR_E_CANCELLED &&
+           outcome != FR_E_DEADLINE_EXCEEDED;
+}
+
 int fr__breaker_record(fr_breaker *b, fr_admission how, fr_status outcome, int64_t now,
                        fr_breaker_transition *tr)
 {
-    if (how == FR_ADMIT_REJECT)
+    if (!fr__breaker_admitted(how))
         return 0;
+    int counts = fr__breaker_counts(outcome);
+    if (b->store)
+        return b->store->record(b->store->ud, b->store_data, b, how, outcome, counts, now, tr);
     int changed = 0;
-    int counts = outcome != FR_OK && fr_status_counts_for_breaker(outcome) &&
-                 outcome != FR_E_CANCELLED && outcome != FR_E_DEADLINE_EXCEEDED;
     pthread_mutex_lock(&b->mu);
     if (how == FR_ADMIT_PROBE) {
         b->probe_in_flight = 0;

@@ -28,9 +28,12 @@ void fr__arena_free(fr_arena *a);
  * fr_provider_use).  Lives on the stack of the thread running the attempt; nested calls
  * (a provider's own fr_call) point to the same one. */
 typedef struct fr_call_usage {
-    fr_provider_use *calls; /* malloc'd; handed to the attempt result */
+    fr_provider_use *calls; /* malloc'd; handed to the attempt result; never in replays */
     size_t n, cap;
     int ordinal; /* provider calls made so far, failed ones included */
+    /* malloc'd; handed to the attempt result: what the report notes of the calls (a
+     * provider that reported no token usage), or NULL.  Also in replays. */
+    char *note;
 } fr_call_usage;
 
 struct fr_call {

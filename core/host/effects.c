@@ -16,6 +16,21 @@ json_object *fr__effect_new(const char *kind)
     return e;
 }
 
+json_object *fr__breaker_effect(const char *breaker, int admission, const char *why)
+{
+    static const char *const names[] = {"allow", "probe", "reject", "unavailable"};
+    json_object *e = fr__effect_new("breaker");
+    if (!e)
+        return NULL;
+    json_object_object_add(e, "breaker", json_object_new_string(breaker));
+    json_object_object_add(
+        e, "admission",
+        json_object_new_string(names[admission >= 0 && admission < 4 ? admission : 2]));
+    if (admission == 3)
+        json_object_object_add(e, "error", json_object_new_string(why ? why : ""));
+    return e;
+}
+
 void fr__effect_add(fr_call *call, json_object *e)
 {
     if (!call || !call->effects || !e) {

@@ -23,6 +23,11 @@ json_object *fr__effect_new(const char *kind);
  * releases it otherwise). */
 void fr__effect_add(fr_call *call, json_object *e);
 
+/* The effect of a breaker admission: {"kind": "breaker", "breaker", "admission": allow |
+ * probe | reject | unavailable, and for unavailable "error": why}.  `admission` is an
+ * fr_admission (host/breaker.h); fr__replay_admission reads it back.  Caller owns it. */
+json_object *fr__breaker_effect(const char *breaker, int admission, const char *why);
+
 /* Status codes by name in traces ("OK", "TIMEOUT"), and back.  Unknown names give
  * FR_E_INVALID. */
 json_object *fr__status_json(fr_status st);

@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "base/str.h"
 #include "host/breaker.h"
 #include "host/effects.h"
 #include "host/host.h"
@@ -404,25 +405,21 @@ static void stream_to_parent(void *ud, const char *text, size_t len)
         parent->on_chunk(parent->chunk_ud, text, len);
 }
 
-/* The provider breaker's admission: live, or from the recording. */
-static fr_admission provider_admission(fr_call *call, const fr_instance *prov)
+/* The provider breaker's admission: live, or from the recording.  Unavailable fills why. */
+static fr_admission provider_admission(fr_call *call, const fr_instance *prov, char *why,
+                                       size_t why_size)
 {
-    static const char *const names[] = {"allow", "probe", "reject"};
     if (call->replay)
-        return (fr_admission)fr__replay_admission(call->replay);
+        return (fr_admission)fr__replay_admission(call->replay, why, why_size);
     fr_breaker_transition tr;
     int changed = 0;
-    fr_admission adm = fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed);
+    fr_admission adm =
+        fr__breaker_admit(prov->breaker, fr__mono_us(), &tr, &changed, why, why_size);
     if (changed && call->note_transition)
         call->note_transition(call->run, call->step_id, call->attempt,
                               fr__breaker_name(prov->breaker), &tr);
-    if (call->effects) {
-        json_object *e = fr__effect_new("breaker");
-        json_object_object_add(e, "breaker",
-                               json_object_new_string(fr__breaker_name(prov->breaker)));
-        json_object_object_add(e, "admission", json_object_new_string(names[adm]));
-        fr__effect_add(call, e);
-    }
+    if (call->effects)
+        fr__effect_add(call, fr__breaker_effect(fr__breaker_name(prov->breaker), adm, why));
     return adm;
 }
 
@@ -480,10 +477,10 @@ static int wants_stream(const char *request)
 }
 
 /* Notes a completed provider call in the attempt's usage: the provider id, and the model
- * and usage of the provider plugin's own response `resp` (scanned, not parsed).  On OOM the
- * call goes unrecorded (and unbilled) rather than failing a call the vendor answered. */
+ * and usage `seen` in the provider plugin's own response.  On OOM the call goes
+ * unrecorded (and unbilled) rather than failing a call the vendor answered. */
 static void note_provider_use(fr_call_usage *u, int ordinal, const fr_instance *prov,
-                              const char *resp, size_t len)
+                              const fr_obs_usage *seen)
 {
     if (u->n == u->cap) {
         size_t cap = u->cap ? u->cap * 2 : 2;
@@ -493,14 +490,23 @@ static void note_provider_use(fr_call_usage *u, int ordinal, const fr_instance *
         u->calls = c;
         u->cap = cap;
     }
-    fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
-    fr__obs_scan_usage(resp, len, &seen);
     fr_provider_use *c = &u->calls[u->n++];
     c->provider = prov->id;
-    memcpy(c->model, seen.model, sizeof c->model);
-    c->input_tokens = seen.input_tokens > 0 ? seen.input_tokens : 0;
-    c->output_tokens = seen.output_tokens > 0 ? seen.output_tokens : 0;
+    memcpy(c->model, seen->model, sizeof c->model);
+    c->input_tokens = seen->input_tokens > 0 ? seen->input_tokens : 0;
+    c->output_tokens = seen->output_tokens > 0 ? seen->output_tokens : 0;
     c->ordinal = ordinal;
+    c->usage_unknown = seen->input_tokens < 0 && seen->output_tokens < 0;
+}
+
+/* A provider answered with its usage null (or none): the attempt's note says so, once
+ * per attempt, so that a report reading no tokens does not pass for 0 tokens. */
+static void note_usage_unknown(fr_call_usage *u, const fr_instance *prov)
+{
+    if (!u->note)
+        u->note = fr__xasprintf("provider \"%s\" reported no token usage: its tokens are "
+                                "unknown (usage null), not 0",
+                                prov->id);
 }
 
 static fr_status host_provider_call(fr_call *call, const char *request, size_t request_len,
@@ -523,11 +529,17 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
 
     fr_admission adm = FR_ADMIT_ALLOW;
     if (prov->breaker) {
-        adm = provider_admission(call, prov);
+        char why[512] = "";
+        adm = provider_admission(call, prov, why, sizeof why);
         if (adm == FR_ADMIT_REJECT) {
             fr__call_set_error(call, "provider \"%s\": circuit breaker %s is open", prov->id,
                                fr__breaker_name(prov->breaker));
             return FR_E_CIRCUIT_OPEN;
+        }
+        if (adm == FR_ADMIT_UNAVAILABLE) {
+            fr__call_set_error(call, "provider \"%s\": circuit breaker %s: %s", prov->id,
+                               fr__breaker_name(prov->breaker), why);
+            return FR_E_STATE_UNAVAILABLE;
         }
     }
 
@@ -573,8 +585,14 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     }
     free(sub.error);
     fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, full, full_len); /* observability */
-    if (st == FR_OK && call->usage && !call->replay)
-        note_provider_use(call->usage, ordinal, prov, out, out_len);
+    if (st == FR_OK && call->usage) {
+        fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
+        fr__obs_scan_usage(out, out_len, &seen);
+        if (seen.input_tokens < 0 && seen.output_tokens < 0)
+            note_usage_unknown(call->usage, prov);
+        if (!call->replay) /* a replay reaches no vendor: nothing to bill */
+            note_provider_use(call->usage, ordinal, prov, &seen);
+    }
 
     /* The provider call as a whole is an effect too: recorded after the nested ones, and
      * checked on replay (request and response). */

@@ -44,7 +44,8 @@ typedef struct fr_provider_use {
     const char *provider;                /* provider id (borrowed from the manifest) */
     char model[128];                     /* the response's "model", "" when absent */
     int64_t input_tokens, output_tokens; /* usage as reported; 0 when absent */
-    int ordinal; /* 1-based among the attempt's provider calls, failed ones included */
+    int ordinal;       /* 1-based among the attempt's provider calls, failed ones included */
+    int usage_unknown; /* the response's usage was null or absent: tokens unknown, not 0 */
 } fr_provider_use;
 
 #endif

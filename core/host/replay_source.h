@@ -26,6 +26,7 @@
 #define FR_CORE_REPLAY_SOURCE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -115,14 +116,21 @@ static inline json_object *fr__replay_take(fr_replay_cursor *c, const char *kind
 }
 
 /* The admission of a breaker as recorded (the next effect, of kind "breaker"): 0 allow,
- * 1 probe, 2 reject, the order of fr_admission (host/breaker.h).  A missing or unknown
- * admission is a reject (and a divergence, recorded by take). */
-static inline int fr__replay_admission(fr_replay_cursor *c)
+ * 1 probe, 2 reject, 3 unavailable, the order of fr_admission (host/breaker.h); for
+ * unavailable, the recorded `error` goes into why.  A missing or unknown admission is a
+ * reject (and a divergence, recorded by take). */
+static inline int fr__replay_admission(fr_replay_cursor *c, char *why, size_t why_size)
 {
-    static const char *const names[] = {"allow", "probe", "reject"};
+    static const char *const names[] = {"allow", "probe", "reject", "unavailable"};
     json_object *e = fr__replay_take(c, "breaker", NULL, NULL), *v;
     const char *name =
         e && json_object_object_get_ex(e, "admission", &v) ? json_object_get_string(v) : "";
+    if (strcmp(name, names[3]) == 0) {
+        const char *msg =
+            json_object_object_get_ex(e, "error", &v) ? json_object_get_string(v) : NULL;
+        snprintf(why, why_size, "%s", msg ? msg : "breaker state unreachable (as recorded)");
+        return 3;
+    }
     for (int i = 0; i < 2; i++)
         if (strcmp(name, names[i]) == 0)
             return i;

@@ -121,6 +121,20 @@ static const metric_def defs[FR_M_COUNT_] = {
                              "again counts again).",
                              COUNTER,
                              {NULL}},
+    [FR_M_STATE_ERRORS] = {"fluxroute_state_errors_total",
+                           "Operations on the shared state (serve --state redis) that failed, "
+                           "by operation.",
+                           COUNTER,
+                           {"op"}},
+    [FR_M_STATE_REACHABLE] = {"fluxroute_state_reachable",
+                              "1 while the shared state (serve --state redis) is reachable, 0 "
+                              "while it is not.",
+                              GAUGE,
+                              {NULL}},
+    [FR_M_STATE_ROUND_TRIPS] = {"fluxroute_state_round_trips_total",
+                                "Round trips to the shared state (serve --state redis).",
+                                COUNTER,
+                                {NULL}},
 };
 
 struct fr_metric_series {

@@ -62,6 +62,9 @@ typedef enum fr_metric_id {
     FR_M_QUEUE_DEPTH,
     FR_M_QUEUE_CLAIMED,
     FR_M_RUN_EXECUTIONS,
+    FR_M_STATE_ERRORS,
+    FR_M_STATE_REACHABLE,
+    FR_M_STATE_ROUND_TRIPS,
     FR_M_COUNT_
 } fr_metric_id;
 

@@ -41,14 +41,14 @@ static void record_from(fr_run_record *rec, const char *id, const fr_identity *w
     snprintf(rec->manifest, sizeof rec->manifest, "%s", manifest ? manifest : "");
 }
 
-/* A report for a run that never ran (refused, a poison run): failed, with the class and
- * message of why.  Caller frees. */
-static char *failed_report(const char *id, const char *ns, unsigned executions, const char *cls,
-                           const char *message)
+/* A report for a run that never ran (refused, a poison run, cancelled while queued):
+ * `status`, with the class and message of why.  Caller frees. */
+static char *ended_report(const char *id, const char *ns, const char *status, unsigned executions,
+                          const char *cls, const char *message)
 {
     json_object *o = json_object_new_object(), *e = json_object_new_object();
     json_object_object_add(o, "run_id", json_object_new_string(id));
-    json_object_object_add(o, "status", json_object_new_string("failed"));
+    json_object_object_add(o, "status", json_object_new_string(status));
     json_object_object_add(o, "namespace", json_object_new_string(ns));
     json_object_object_add(o, "steps", json_object_new_array());
     json_object_object_add(e, "class", json_object_new_string(cls));
@@ -86,6 +86,7 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
     rec.status = FR_RECORD_QUEUED;
     rec.submitted_at_us = fr__wall_us();
     if (fr__run_record_put(cfg->state, &rec, cfg->retention_us, err, sizeof err) != FR_OK) {
+        fr__serve_state_error("record_put");
         state_unavailable(out, err);
         return;
     }
@@ -105,12 +106,13 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
         e.yaml = (char *)m->text; /* NUL-terminated, as parsed */
     }
     if (fr__run_queue_push(cfg->queue, &e, err, sizeof err) != FR_OK) {
+        fr__serve_state_error("queue_add");
         /* Best effort: the record says it was never accepted (Redis is likely down). */
         char msg[600], e2[256];
         snprintf(msg, sizeof msg, "not accepted: the queue could not store it (%s)", err);
         rec.status = FR_RECORD_FAILED;
         rec.finished_at_us = fr__wall_us();
-        rec.report = failed_report(id, who->namespace_, 0, "internal", msg);
+        rec.report = ended_report(id, who->namespace_, "failed", 0, "internal", msg);
         fr__run_record_put(cfg->state, &rec, cfg->retention_us, e2, sizeof e2);
         free(rec.report);
         state_unavailable(out, err);
@@ -183,25 +185,12 @@ static int put(execution *x)
                  "its outcome here is dropped",
                  x->rec.id, x->rec.fence);
     } else if (st != FR_OK) {
+        fr__serve_state_error("record_put");
         x->failed = 1;
         log_line(x->c, "run %s: its record cannot be stored (%s): left in the queue", x->rec.id,
                  err);
     }
     return st == FR_OK ? 0 : -1;
-}
-
-/* The report with `executions` (how many times the run was started).  Caller frees. */
-static char *with_executions(const char *report, unsigned executions)
-{
-    json_object *o = report ? json_tokener_parse(report) : NULL;
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        return report ? strdup(report) : NULL;
-    }
-    json_object_object_add(o, "executions", json_object_new_int64(executions));
-    char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    json_object_put(o);
-    return text;
 }
 
 /* The run's outcome is about to be written: the reader may no longer write "running"
@@ -246,24 +235,24 @@ static int on_finish(void *ud, fr_run_status status, const char *report, const c
                     : status == FR_RUN_CANCELLED ? FR_RECORD_CANCELLED
                                                  : FR_RECORD_FAILED;
     x->rec.finished_at_us = fr__wall_us();
-    x->rec.report = with_executions(report, x->rec.executions);
-    x->rec.report_len = x->rec.report ? strlen(x->rec.report) : 0;
+    x->rec.report = (char *)report;
+    x->rec.report_len = report ? strlen(report) : 0;
     x->rec.trace = (char *)trace;
     x->rec.trace_len = trace ? strlen(trace) : 0;
     x->rec.trace_refused = trace_refused;
     int rc = put(x);
-    free(x->rec.report);
     x->rec.report = NULL;
     x->rec.trace = NULL;
     return rc;
 }
 
-/* Ends a run that did not run: failed with class `cls`. */
-static void fail_run(execution *x, const char *cls, const char *message)
+/* Ends a run that did not run: failed with class `cls` (or cancelled). */
+static void end_run(execution *x, fr_record_status status, const char *cls, const char *message)
 {
-    x->rec.status = FR_RECORD_FAILED;
+    x->rec.status = status;
     x->rec.finished_at_us = fr__wall_us();
-    x->rec.report = failed_report(x->rec.id, x->rec.namespace_, x->rec.executions, cls, message);
+    x->rec.report = ended_report(x->rec.id, x->rec.namespace_, fr__record_status_name(status),
+                                 x->rec.executions, cls, message);
     x->rec.report_len = x->rec.report ? strlen(x->rec.report) : 0;
     put(x);
     free(x->rec.report);
@@ -287,7 +276,10 @@ static void execute_entry(fr_queue_consumer *c, slot *s)
     fr_queue_entry *e = &s->e;
     char err[512];
     uint64_t token = 0;
-    if (fr__run_queue_start(c->cfg.queue, e, c->name, &token, err, sizeof err) != FR_OK) {
+    int cancelled = 0;
+    if (fr__run_queue_start(c->cfg.queue, e, c->name, &token, &cancelled, err, sizeof err) !=
+        FR_OK) {
+        fr__serve_state_error("queue_start");
         /* Left pending: claimed again after the visibility timeout. */
         log_line(c, "run %s: cannot take its lease (%s): left in the queue", e->run_id, err);
         return;
@@ -307,7 +299,10 @@ static void execute_entry(fr_queue_consumer *c, slot *s)
     x.rec.fence = token;
     x.rec.executions = (unsigned)token;
     snprintf(x.rec.node, sizeof x.rec.node, "%s", c->cfg.state->node);
-    if (token > FR_QUEUE_MAX_EXECUTIONS) {
+    if (cancelled) {
+        /* DELETE /v1/runs/{id} while it waited: it never starts. */
+        end_run(&x, FR_RECORD_CANCELLED, "cancelled", "cancelled while queued: not run");
+    } else if (token > FR_QUEUE_MAX_EXECUTIONS) {
         char msg[300];
         snprintf(msg, sizeof msg,
                  "the run was started %u times and never finished: each execution crashed or "
@@ -315,7 +310,7 @@ static void execute_entry(fr_queue_consumer *c, slot *s)
                  FR_QUEUE_MAX_EXECUTIONS);
         log_line(c, "run %s: %s", e->run_id, msg);
         x.rec.executions = FR_QUEUE_MAX_EXECUTIONS; /* this delivery starts nothing */
-        fail_run(&x, "crashed", msg);
+        end_run(&x, FR_RECORD_FAILED, "crashed", msg);
     } else {
         /* The record stays "queued" until the run has gone on for RUNNING_AFTER_US
          * (show_running) or ends: a quick run costs no round trip for it. */
@@ -334,6 +329,7 @@ static void execute_entry(fr_queue_consumer *c, slot *s)
                                .seed = e->seed,
                                .has_seed = e->has_seed,
                                .trace = e->trace,
+                               .executions = (unsigned)token,
                                .finish = on_finish,
                                .ud = &x};
             fr_reply out = {0};
@@ -356,16 +352,18 @@ static void execute_entry(fr_queue_consumer *c, slot *s)
             if (rc < 0) {
                 char msg[600];
                 reply_message(&out, msg, sizeof msg);
-                fail_run(&x, "config", msg);
+                end_run(&x, FR_RECORD_FAILED, "config", msg);
             }
             free(out.body);
         }
     }
-    if (!x.fenced && !x.failed && fr__run_queue_done(c->cfg.queue, e, err, sizeof err) != FR_OK)
+    if (!x.fenced && !x.failed && fr__run_queue_done(c->cfg.queue, e, err, sizeof err) != FR_OK) {
+        fr__serve_state_error("queue_ack");
         log_line(c,
                  "run %s: finished, but not acknowledged (%s): it may run again (its record "
                  "and usage are fenced)",
                  e->run_id, err);
+    }
 }
 
 static void *exec_main(void *arg)
@@ -420,6 +418,8 @@ static void *reader_main(void *arg)
             long long d = fr__run_queue_depth(c->cfg.queue);
             if (d >= 0)
                 fr__metric_set(c->depth, d);
+            else
+                fr__serve_state_error("queue_depth");
             next_depth = now + DEPTH_EVERY_US;
         }
         show_running(c);
@@ -443,6 +443,7 @@ static void *reader_main(void *arg)
                                TAKE_BLOCK_MS, got, &n, &claimed, err, sizeof err) != FR_OK) {
             if (!down)
                 log_line(c, "cannot take runs: %s; retrying", err);
+            fr__serve_state_error("queue_take");
             down = 1;
             struct timespec ts = {0, 200 * 1000 * 1000};
             nanosleep(&ts, NULL);

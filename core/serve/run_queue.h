@@ -30,6 +30,7 @@ typedef struct fr_queued_run {
     uint64_t seed;
     int has_seed;
     int trace;
+    unsigned executions; /* how many times the run was started, this time included */
     /* Called once when the run has ended, before its usage is reported, with its status and
      * report (and trace, or NULL): stores them.  Returns 0 when this execution may report
      * usage (it still holds the run's newest fencing token), else -1. */

@@ -316,6 +316,12 @@ void fr__run_store_retained(fr_run_store *s, const char *tenant, size_t *runs, s
     *bytes = tenant ? (t ? t->bytes : 0) : s->bytes;
 }
 
+void fr__run_store_each_running(fr_run_store *s, void (*fn)(void *ud, fr_run_entry *e), void *ud)
+{
+    for (fr_run_entry *e = s->running.head; e; e = e->next)
+        fn(ud, e);
+}
+
 void fr__run_store_each(fr_run_store *s, const char *tenant,
                         void (*fn)(void *ud, const fr_run_entry *e), void *ud)
 {

@@ -96,6 +96,9 @@ fr_run_entry *fr__run_store_find(fr_run_store *s, const char *id);
  * order (sort by seq).  The entries are valid only during the call. */
 void fr__run_store_each(fr_run_store *s, const char *tenant,
                         void (*fn)(void *ud, const fr_run_entry *e), void *ud);
+/* Calls fn for each running entry of every tenant (the watcher of --state redis polls
+ * their cancellation).  The entries are valid only during the call. */
+void fr__run_store_each_running(fr_run_store *s, void (*fn)(void *ud, fr_run_entry *e), void *ud);
 /* What the finished runs hold: runs and bytes, on the server or (tenant not NULL) for one
  * tenant.  For tests and metrics. */
 void fr__run_store_retained(fr_run_store *s, const char *tenant, size_t *runs, size_t *bytes);

@@ -254,9 +254,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     if (is(url, "/readyz", "/v1/readyz")) {
         out->route = "/readyz";
         int ready = atomic_load(&s->ready);
-        fr__reply_json(
-            out, ready ? 200 : 503,
-            json_tokener_parse(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}"));
+        fr__serve_readyz(ready, out);
         return;
     }
     if (rq->body.too_big) {

@@ -181,6 +181,11 @@ json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out);
 void fr__serve_metrics_route(const fr_identity *who, const char *url, const char *method,
                              fr_reply *out);
 
+/* /readyz (serve's address and --metrics-addr): 200 {"status": "ready", "state"} once
+ * `ready`, else 503 "starting"; "state" is fr__serve_state_health() (200 also while the
+ * shared state is unreachable). */
+void fr__serve_readyz(int ready, fr_reply *out);
+
 /* The --metrics-addr listener: /metrics, /healthz, /readyz without authentication, 404
  * for anything else; plain HTTP on its own thread. */
 typedef struct fr_metrics_listener fr_metrics_listener;
@@ -214,6 +219,16 @@ typedef struct fr_exec_options {
     const char *controlplane_spool;
     const char *metrics_addr;
 } fr_exec_options;
+
+/* ---- serve_records.c: the shared state's health (--state) ---- */
+
+/* Counts a failed operation on the shared state: fluxroute_state_errors_total{op} (`op`
+ * from a fixed set: "record_put", "queue_add", ...), and refreshes the
+ * fluxroute_state_reachable gauge.  Thread-safe; for every user of --state in serve. */
+void fr__serve_state_error(const char *op);
+/* /readyz's "state": "memory", "ok" (Redis reachable at the last attempt) or
+ * "unreachable".  Thread-safe. */
+const char *fr__serve_state_health(void);
 
 /* ---- serve.c: the server ---- */
 

@@ -59,6 +59,16 @@ void fr__serve_metrics_route(const fr_identity *who, const char *url, const char
     metrics_reply(method, out);
 }
 
+void fr__serve_readyz(int ready, fr_reply *out)
+{
+    /* Ready even while the shared state is unreachable: what needs it fails alone (async
+     * submissions, shared breakers), and orchestrators keep the replica for the rest. */
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_string(ready ? "ready" : "starting"));
+    json_object_object_add(o, "state", json_object_new_string(fr__serve_state_health()));
+    fr__reply_json(out, ready ? 200 : 503, o);
+}
+
 /* ---- the --metrics-addr listener ---------------------------------------------------- */
 
 static void probe_reply(const fr_metrics_listener *l, const char *url, const char *method,
@@ -70,9 +80,7 @@ static void probe_reply(const fr_metrics_listener *l, const char *url, const cha
     } else if (strcmp(url, "/healthz") == 0 || strcmp(url, "/v1/healthz") == 0) {
         fr__reply_json(out, 200, json_tokener_parse("{\"status\":\"ok\"}"));
     } else if (strcmp(url, "/readyz") == 0 || strcmp(url, "/v1/readyz") == 0) {
-        fr__reply_json(
-            out, ready ? 200 : 503,
-            json_tokener_parse(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}"));
+        fr__serve_readyz(ready, out);
     } else {
         fr__reply_error(out, FR_HE_NOT_FOUND,
                         "the metrics listener serves /metrics, /healthz and /readyz only");

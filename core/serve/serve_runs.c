@@ -27,6 +27,7 @@
 #include "base/secure_random.h"
 #include "serve/serve.h"
 #include "serve/serve_manifests.h"
+#include "serve/serve_records.h"
 #include "serve/serve_sse.h"
 #include "serve/serve_usage.h"
 #include "trace/trace.h"
@@ -74,6 +75,7 @@ struct fr_runs {
     manifest_pool *pools;
     fr_run_store *runs;  /* runs and admission, by tenant */
     size_t idle_threads; /* worker threads of all idle pipelines (under --max-threads x 8) */
+    fr_records *records; /* --state redis: records any replica reads (serve_records.c) */
 };
 
 /* ---- manifest pools (r->mu held for these) ---- */
@@ -107,6 +109,26 @@ static void drop_idle(fr_runs *r, manifest_pool *mp)
         fr__pipeline_free(p);
 }
 
+/* ---- for the records' watcher (serve_records.c) ------------------------------------------ */
+
+static void each_running(void *ud, void (*fn)(void *fn_ud, fr_run_entry *e), void *fn_ud)
+{
+    fr_runs *r = ud;
+    pthread_mutex_lock(&r->mu);
+    fr__run_store_each_running(r->runs, fn, fn_ud);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void cancel_here(void *ud, const char *id)
+{
+    fr_runs *r = ud;
+    pthread_mutex_lock(&r->mu);
+    run_entry *e = fr__run_store_find(r->runs, id);
+    if (e && !e->done && e->p)
+        fr__pipeline_cancel(e->p);
+    pthread_mutex_unlock(&r->mu);
+}
+
 fr_runs *fr__runs_new(const fr_runs_config *cfg)
 {
     fr_runs *r = calloc(1, sizeof *r);
@@ -126,6 +148,8 @@ fr_runs *fr__runs_new(const fr_runs_config *cfg)
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle_cv, NULL);
+    fr_records_hooks hooks = {.each_running = each_running, .cancel = cancel_here, .ud = r};
+    r->records = fr__records_start(&hooks, cfg);
     return r;
 }
 
@@ -133,6 +157,7 @@ void fr__runs_free(fr_runs *r)
 {
     if (!r)
         return;
+    fr__records_stop(r->records);
     while (r->pools) {
         manifest_pool *mp = r->pools;
         r->pools = mp->next;
@@ -166,7 +191,12 @@ int fr__runs_admit(fr_runs *r, const fr_identity *who, fr_reply *out)
 {
     pthread_mutex_lock(&r->mu);
     fr_admit_result a = fr__run_store_admit(r->runs, who->tenant);
+    size_t local = fr__run_store_tenant_in_flight(r->runs, who->tenant);
     pthread_mutex_unlock(&r->mu);
+    if (a == FR_ADMIT_OK && fr__records_admit(r->records, who, local, out) != 0) {
+        fr__runs_leave(r, who); /* the tenant's share is taken on other replicas */
+        return -1;
+    }
     if (a == FR_ADMIT_OK)
         return 0;
     if (a == FR_ADMIT_NO_MEMORY) {
@@ -686,7 +716,9 @@ static fr_status execute_run(run_job *j)
                          /* What the run's outputs may hold while it runs: its stored
                           * report and trace are bounded by the same limit afterwards. */
                          .max_output_bytes = (size_t)j->r->cfg.limits.value[FR_LIMIT_MAX_RUN_BYTES],
-                         .max_effects = FR_SERVE_MAX_RUN_EFFECTS};
+                         .max_effects = FR_SERVE_MAX_RUN_EFFECTS,
+                         /* A queued run started again after its consumer died. */
+                         .executions = j->queued ? j->queued->executions : 0};
     if (ro.run_inline == FR_RUN_ON_DRIVER && j->defer) {
         ro.detach_after_us = QUICK_HOLD_US;
         ro.on_detach = quick_detach;
@@ -738,10 +770,15 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
         fr__serve_limits_fit_run(&j->r->cfg.limits, j->entry->id, fr__run_status_name(*status),
                                  &report, &trace, &trace_refused) != 0)
         free(trace), trace = NULL;
-    /* A queued run stores its outcome first: only the execution holding the run's newest
-     * fencing token reports usage (its keys derive from the run id: never billed twice). */
-    int may_bill =
-        !j->queued || j->queued->finish(j->queued->ud, *status, report, trace, trace_refused) == 0;
+    /* A queued run stores its outcome itself, under its fencing token
+     * (core/serve/run_queue.c): only the execution holding the run's newest token reports
+     * usage (whose keys derive from the run id: a run is never billed twice). */
+    int may_bill = 1;
+    if (j->queued)
+        may_bill = j->queued->finish(j->queued->ud, *status, report, trace, trace_refused) == 0;
+    else
+        fr__records_finished(j->r->records, j->entry, *status, report, trace, trace_refused, 0,
+                             j->ro.executions);
     if (st == FR_OK) {
         if (may_bill)
             fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->p, &res);
@@ -989,6 +1026,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         }
     }
     if (async) {
+        fr__records_started(r->records, e); /* listed, and cancellable, on every replica */
         spawn_or_run(async_main, j);
         if (!sse) {
             /* Not e->id: the run may be over, and its entry evicted, by now. */
@@ -1075,7 +1113,10 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
     /* Another tenant's run does not exist, as far as this caller can tell. */
     if (!e || strcmp(e->tenant, who->tenant) != 0) {
         pthread_mutex_unlock(&r->mu);
-        fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
+        if (r->records) /* another replica's, maybe */
+            fr__records_get(r->records, who, run_id, trace, out);
+        else
+            fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
         return;
     }
     if (trace) {
@@ -1118,7 +1159,10 @@ void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_
     run_entry *e = fr__run_store_find(r->runs, run_id);
     if (!e || strcmp(e->tenant, who->tenant) != 0) {
         pthread_mutex_unlock(&r->mu);
-        fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
+        if (r->records) /* cancelled where it runs */
+            fr__records_cancel(r->records, who, run_id, out);
+        else
+            fr__reply_error(out, FR_HE_RUN_NOT_FOUND, "no run %s", run_id);
         return;
     }
     if (e->done) {
@@ -1230,7 +1274,10 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
         int mine = e && strcmp(e->tenant, who->tenant) == 0;
         char *text = mine && e->trace ? strdup(e->trace) : NULL;
         pthread_mutex_unlock(&r->mu);
-        if (!mine || !text) {
+        if (!mine && r->records &&
+            !(text = fr__records_trace(r->records, who, json_object_get_string(v), out)))
+            return;
+        if (!text) {
             fr__reply_error(out, mine ? FR_HE_TRACE_NOT_RECORDED : FR_HE_RUN_NOT_FOUND,
                             mine ? "run %s was not traced" : "no run %s",
                             json_object_get_string(v));
@@ -1328,19 +1375,6 @@ static int newest_first(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static json_object *rfc3339_or_null(int64_t wall_us)
-{
-    if (!wall_us)
-        return NULL;
-    char t[40];
-    time_t secs = (time_t)(wall_us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(t + n, sizeof t - n, ".%06lldZ", (long long)(wall_us % 1000000));
-    return json_object_new_string(t);
-}
-
 /* A whole number in [lo, hi] from a query value; -1 when it is not one. */
 static long long query_int(const char *v, long long lo, long long hi)
 {
@@ -1353,7 +1387,8 @@ static long long query_int(const char *v, long long lo, long long hi)
 
 void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_query *q, fr_reply *out)
 {
-    static const char *const statuses[] = {"running", "succeeded", "failed", "cancelled", NULL};
+    static const char *const statuses[] = {"queued", "running",   "succeeded",
+                                           "failed", "cancelled", NULL};
     long long limit = q->limit ? query_int(q->limit, 1, 200) : 50;
     long long cursor = q->cursor ? query_int(q->cursor, 1, INT64_MAX) : 0;
     size_t k = 0;
@@ -1361,11 +1396,14 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
         k++;
     if (limit < 0 || cursor < 0 || (q->status && !statuses[k])) {
         fr__reply_error(out, FR_HE_BAD_REQUEST,
-                        limit < 0    ? "limit must be a whole number from 1 to 200"
-                        : cursor < 0 ? "cursor must be a next_cursor this server returned"
-                                     : "status must be running, succeeded, failed or cancelled");
+                        limit < 0 ? "limit must be a whole number from 1 to 200"
+                        : cursor < 0
+                            ? "cursor must be a next_cursor this server returned"
+                            : "status must be queued, running, succeeded, failed or cancelled");
         return;
     }
+    if (r->records && fr__records_list(r->records, who, q, limit, cursor, out) == 0)
+        return;
     run_page pg = {.q = q, .before = (uint64_t)cursor};
     pthread_mutex_lock(&r->mu);
     fr__run_store_evict(r->runs, fr__mono_us());
@@ -1389,9 +1427,9 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
             json_object_new_string(e->done ? fr__run_status_name(e->status) : "running"));
         json_object_object_add(it, "manifest",
                                e->manifest[0] ? json_object_new_string(e->manifest) : NULL);
-        json_object_object_add(it, "started_at", rfc3339_or_null(e->started_at_us));
+        json_object_object_add(it, "started_at", fr__serve_rfc3339_or_null(e->started_at_us));
         json_object_object_add(it, "finished_at",
-                               e->done ? rfc3339_or_null(e->finished_at_us) : NULL);
+                               e->done ? fr__serve_rfc3339_or_null(e->finished_at_us) : NULL);
         json_object_array_add(list, it);
     }
     json_object_object_add(o, "runs", list);

@@ -67,7 +67,8 @@ void fr__usage_report_run(fr_cp_client *cp, const char *tenant, const fr_pipelin
                                         .provider = c->provider,
                                         .model = c->model,
                                         .input_tokens = c->input_tokens,
-                                        .output_tokens = c->output_tokens};
+                                        .output_tokens = c->output_tokens,
+                                        .usage_unknown = c->usage_unknown};
                 fr__cp_report_usage(cp, &pe);
             }
         }

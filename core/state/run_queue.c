@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "state/run_queue.h"
+#include "state/run_records.h"
 
 #define GROUP                "runs"
 #define DEFAULT_VISIBILITY   (30 * 1000000LL)
@@ -295,28 +296,32 @@ out:
     return st;
 }
 
-/* KEYS: lease, fence counter.  ARGV: holder, ttl ms, counter ttl ms.  -> token */
+/* KEYS: lease, fence counter, cancel mark.  ARGV: holder, ttl ms, counter ttl ms.
+ * -> {token, 1 when a cancel was asked for} */
 static fr_redis_script START = {
     .lua = "local t = redis.call('INCR', KEYS[2])\n"
            "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n"
            "redis.call('SET', KEYS[1], string.format('%d', t) .. ' ' .. ARGV[1], 'PX', ARGV[2])\n"
-           "return t\n"};
+           "return {t, redis.call('EXISTS', KEYS[3])}\n"};
 
 fr_status fr__run_queue_start(fr_run_queue *q, const fr_queue_entry *e, const char *holder,
-                              uint64_t *token, char *err, size_t err_size)
+                              uint64_t *token, int *cancelled, char *err, size_t err_size)
 {
-    char lease[256], fence[256], ttl[24];
+    char lease[256], fence[256], cancel[256], ttl[24];
     lease_keys(q, e, lease, fence, sizeof lease);
+    fr__run_record_cancel_key(q->s, e->tenant, e->run_id, cancel, sizeof cancel);
     snprintf(ttl, sizeof ttl, "%" PRId64,
              q->visibility_us / 1000 > 0 ? q->visibility_us / 1000 : 1);
-    const char *argv[] = {lease, fence, holder, ttl, FENCE_COUNTER_TTL_MS};
-    redisReply *r = fr__redis_eval(q->s->redis, &START, 2, 5, argv, NULL, err, err_size);
+    const char *argv[] = {lease, fence, cancel, holder, ttl, FENCE_COUNTER_TTL_MS};
+    redisReply *r = fr__redis_eval(q->s->redis, &START, 3, 6, argv, NULL, err, err_size);
     if (!r)
         return FR_E_NETWORK;
     fr_status st = FR_OK;
-    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
-        *token = (uint64_t)r->integer;
-    else
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0) {
+        *token = (uint64_t)r->element[0]->integer;
+        *cancelled = r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 1;
+    } else
         st = reply_failed(q, "run lease", r, err, err_size);
     freeReplyObject(r);
     return st;

@@ -78,12 +78,14 @@ fr_status fr__run_queue_take(fr_run_queue *q, const char *consumer, size_t max, 
                              size_t err_size);
 
 /* Starts an execution of `e` by `holder`: takes the run's lease with a fresh fencing token
- * (*token; also the number of times the run was started, this one included).  The lease
+ * (*token; also the number of times the run was started, this one included), and reads
+ * whether a cancel was asked for it meanwhile (*cancelled: DELETE /v1/runs/{id} of a
+ * queued run, fr__run_record_cancel).  The lease
  * is taken over from a holder that did not give it back (its entry was claimed: it is
  * taken for dead, and its writes are fenced off by the newer token).  FR_OK or
  * FR_E_NETWORK. */
 fr_status fr__run_queue_start(fr_run_queue *q, const fr_queue_entry *e, const char *holder,
-                              uint64_t *token, char *err, size_t err_size);
+                              uint64_t *token, int *cancelled, char *err, size_t err_size);
 
 /* The run is over (whatever its outcome): acknowledges and deletes its entry, and gives its
  * lease back, in one round trip.  FR_OK or FR_E_NETWORK. */

@@ -51,6 +51,7 @@ typedef struct fr_run_record {
     char *trace; /* JSON when recorded, or NULL (as report) */
     size_t trace_len;
     int trace_refused; /* recorded, but over the size limit: not stored */
+    int traced;        /* read back: the record holds a trace (also without with_trace) */
 } fr_run_record;
 
 /* Frees the strings of a record read back (report, trace); the record itself is the
@@ -68,5 +69,74 @@ fr_status fr__run_record_put(fr_state *s, const fr_run_record *r, int64_t ttl_us
  * FR_OK; FR_E_NOT_FOUND when there is none for this tenant; FR_E_NETWORK with err set. */
 fr_status fr__run_record_get(fr_state *s, const char *tenant, const char *id, int with_trace,
                              fr_run_record *out, char *err, size_t err_size);
+
+/* ---- extensions (records helper) ---------------------------------------------------- */
+
+/* The budgets every put of this process enforces for the record's tenant, in the same
+ * round trip (serve's --retention-per-tenant and --retention-bytes, cluster-wide): past
+ * either, the tenant's oldest finished records are dropped, at most 32 per put (so a put
+ * stays bounded; a tenant over budget shrinks by up to 31 records per run).  Records not
+ * finished (queued, running) are never dropped.  0 leaves a budget off.  Set once at
+ * start, before any put (not synchronised with puts). */
+void fr__run_records_set_budget(size_t max_runs_per_tenant, size_t max_bytes_per_tenant);
+
+/* The bytes a record counts against its tenant's byte budget: its report, its trace and
+ * a fixed 512 for the rest. */
+size_t fr__run_record_bytes(const fr_run_record *r);
+
+/* One row of a listing (GET /v1/runs). */
+typedef struct fr_record_row {
+    char id[40];
+    char status[16]; /* fr__record_status_name */
+    char manifest[208];
+    int64_t submitted_at_us, started_at_us, finished_at_us;
+} fr_record_row;
+
+/* The records of `tenant`, newest submission first, with status `status` and manifest
+ * `manifest` (NULL: any), submitted before `before_us` (0: from the newest), at most
+ * `limit` rows into out[0..limit).  *n is set to the rows written and *next_us to the
+ * cursor of the next page (0 when there is none).  One round trip; a call examines at
+ * most 5000 records of the index (a filter that matches rarely may return a short page
+ * with a cursor).  FR_OK; FR_E_NETWORK with err set. */
+fr_status fr__run_records_list(fr_state *s, const char *tenant, const char *status,
+                               const char *manifest, int64_t before_us, size_t limit,
+                               fr_record_row *out, size_t *n, int64_t *next_us, char *err,
+                               size_t err_size);
+
+/* Asks for run `id` of `tenant` to be cancelled wherever it executes (one round trip):
+ * FR_OK when the record is queued or running (a cancel mark is kept for its executor,
+ * which polls it: fr__run_records_watch); FR_E_NOT_FOUND when there is no record for
+ * this tenant; FR_E_INVALID when it has finished (*status says how); FR_E_NETWORK with
+ * err set. */
+fr_status fr__run_record_cancel(fr_state *s, const char *tenant, const char *id,
+                                fr_record_status *status, char *err, size_t err_size);
+
+/* The key of run `id`'s cancel mark (set by fr__run_record_cancel) into out: for a script
+ * of another part of the state that reads it in the same round trip (the durable queue
+ * checks it when a run starts). */
+void fr__run_record_cancel_key(fr_state *s, const char *tenant, const char *id, char *out,
+                               size_t size);
+
+/* A run this process executes, for fr__run_records_watch. */
+typedef struct fr_record_running {
+    const char *tenant, *id; /* borrowed */
+    int cancel;              /* out: 1 when a cancel was asked for (fr__run_record_cancel) */
+} fr_record_running;
+
+/* A tenant whose in-flight runs across the cluster this process wants to know. */
+typedef struct fr_record_share {
+    const char *tenant; /* borrowed */
+    size_t in_flight;   /* out: runs of the tenant that some process reported running
+                         * within the last `lease_us` (this one's included) */
+} fr_record_share;
+
+/* The watcher's one round trip (a pipeline): reports `runs` as running here for
+ * `lease_us` (each tenant's set of active runs: a put of a finished record takes its run
+ * out), reads whether a cancel was asked for each, and counts each share's tenant's
+ * active runs.  With nothing to do it sends PING (so reachability stays fresh).  FR_OK;
+ * FR_E_NETWORK with err set. */
+fr_status fr__run_records_watch(fr_state *s, fr_record_running *runs, size_t n_runs,
+                                fr_record_share *shares, size_t n_shares, int64_t lease_us,
+                                char *err, size_t err_size);
 
 #endif

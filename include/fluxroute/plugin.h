@@ -315,8 +315,9 @@ typedef struct fr_plugin {
     /* Providers: completes one normalized chat request.  Request JSON:
      * {model, system, messages:[{role, content}], max_tokens, temperature, stop,
      * response_format, tools}.  Response JSON (arena memory): {text, tool_calls,
-     * finish_reason, usage:{input_tokens, output_tokens}, model}.  Same threading and
-     * ownership rules as invoke. */
+     * finish_reason, usage:{input_tokens, output_tokens}, model}; usage is null when the
+     * vendor reported none (unknown, not 0: the host notes it in the attempt and bills
+     * the call as unknown usage).  Same threading and ownership rules as invoke. */
     fr_status (*complete)(void *state, fr_call *call, const char *request, size_t request_len,
                           char **response, size_t *response_len);
 

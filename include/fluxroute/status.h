@@ -8,6 +8,10 @@
  * decides whether the engine retries the attempt and whether the failure counts toward
  * opening a circuit breaker.
  *
+ * Codes and classes are only ever appended (their order is ABI): FR_E_STATE_UNAVAILABLE
+ * and its class `state_unavailable` (a shared breaker's state in Redis could not be
+ * reached, `serve --state`) are since ABI 1.1.
+ *
  * Thread-safety: every function here is pure and may be called from any thread.
  * Since ABI 1.0. */
 #ifndef FLUXROUTE_STATUS_H
@@ -47,7 +51,8 @@ extern "C" {
     X(NOT_FOUND, -23, INTERNAL, 1, "not found")                              \
     X(UNSUPPORTED, -24, INTERNAL, 1, "not supported")                        \
     X(PERMISSION, -25, INTERNAL, 0, "permission denied")                     \
-    X(AGENT, -26, AGENT, 1, "agent failed")
+    X(AGENT, -26, AGENT, 1, "agent failed")                                  \
+    X(STATE_UNAVAILABLE, -27, STATE_UNAVAILABLE, 0, "shared state unavailable")
 
 /* Error classes: X(name, retried, counts_toward_breaker, text) */
 #define FR_CLASS_LIST(X)                            \
@@ -71,7 +76,8 @@ extern "C" {
     X(DEADLINE_EXCEEDED, 0, 0, "deadline_exceeded") \
     X(LEASE_LOST, 0, 0, "lease_lost")               \
     X(CANCELLED, 0, 0, "cancelled")                 \
-    X(SKIPPED, 0, 0, "skipped")
+    X(SKIPPED, 0, 0, "skipped")                     \
+    X(STATE_UNAVAILABLE, 0, 0, "state_unavailable")
 
 /* A status: FR_OK or one of the negative FR_E_* codes. */
 typedef int fr_status;

@@ -805,6 +805,17 @@ static void test_mock_reply(void)
     ASSERT_CONTAINS(resp, "\"model\":\"tiny\"");
     call_free(c);
     instance_free(in);
+
+    /* usage: false answers as servers that report no usage do: null, not zeros. */
+    const char *kv_nu[] = {"usage", "false", NULL};
+    in = instance_new("mock", kv_nu);
+    ASSERT_STATUS(in->init_status, FR_OK);
+    c = call_new(1);
+    ASSERT_STATUS(complete(in, c, conversation, 0, &resp), FR_OK);
+    ASSERT_STR(resp, "{\"text\":\"mock reply to: say  hi\",\"tool_calls\":[],"
+                     "\"finish_reason\":\"stop\",\"usage\":null,\"model\":\"mock-1\"}");
+    call_free(c);
+    instance_free(in);
 }
 
 static void test_mock_template(void)
@@ -1153,6 +1164,14 @@ static void test_llm_output(void)
     ASSERT_STR(out, "{\"text\":\"t\",\"usage\":{\"input_tokens\":0,\"output_tokens\":1},"
                     "\"model\":null,\"provider\":null,\"tool_calls\":[],\"finish_reason\":null}");
     call_free(c);
+
+    /* A provider that reported no usage: null passes through (unknown, not 0). */
+    ASSERT_STATUS(run_llm(kv3, "{\"input\":{},\"steps\":{}}", PROVIDER_CANNED,
+                          "{\"text\":\"t\",\"usage\":null,\"model\":\"m\"}", &c, &out),
+                  FR_OK);
+    ASSERT_STR(out, "{\"text\":\"t\",\"usage\":null,\"model\":\"m\",\"provider\":null,"
+                    "\"tool_calls\":[],\"finish_reason\":null}");
+    call_free(c);
 }
 
 static void test_llm_deep_input(void)
@@ -1188,6 +1207,8 @@ static void test_llm_provider_failures(void)
         "{\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
         "{\"text\":5,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
         "{\"text\":\"t\"}",
+        "{\"text\":\"t\",\"usage\":0}",
+        "{\"text\":\"t\",\"usage\":{}}",
         "{\"text\":\"t\",\"usage\":{\"input_tokens\":\"1\",\"output_tokens\":1}}",
         "{\"text\":\"t\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1},\"model\":3}",
         "{\"text\":\"t\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}} trailing",

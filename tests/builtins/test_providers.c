@@ -304,12 +304,24 @@ static void test_responses(void)
          "{\"text\":\"\",\"tool_calls\":[{\"id\":\"t1\",\"name\":\"f\",\"arguments\":{\"a\":[1,2]}}"
          ","
          "{\"id\":\"t2\",\"name\":\"g\",\"arguments\":{}}],\"finish_reason\":\"tool_calls\","
-         "\"usage\":"
-         "{\"input_tokens\":0,\"output_tokens\":0},\"model\":\"cfg-model\"}"},
+         "\"usage\":null,\"model\":\"cfg-model\"}"},
         {"openai",
          "{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"content_filter\"}]}",
          "{\"text\":\"\",\"tool_calls\":[],\"finish_reason\":\"content_filter\",\"usage\":"
-         "{\"input_tokens\":0,\"output_tokens\":0},\"model\":\"cfg-model\"}"},
+         "null,\"model\":\"cfg-model\"}"},
+        /* usage reported as 0 stays 0; a usage object missing a count counts it 0 */
+        {"openai",
+         "{\"choices\":[{\"message\":{\"content\":\"z\"}}],\"usage\":{\"prompt_tokens\":0,"
+         "\"completion_tokens\":0}}",
+         "{\"text\":\"z\",\"tool_calls\":[],\"finish_reason\":\"stop\",\"usage\":{\"input_"
+         "tokens\":0,\"output_tokens\":0},\"model\":\"cfg-model\"}"},
+        {"openai", "{\"choices\":[{\"message\":{\"content\":\"z\"}}],\"usage\":{}}",
+         "{\"text\":\"z\",\"tool_calls\":[],\"finish_reason\":\"stop\",\"usage\":{\"input_"
+         "tokens\":0,\"output_tokens\":0},\"model\":\"cfg-model\"}"},
+        /* a usage that is not an object is none at all */
+        {"openai", "{\"choices\":[{\"message\":{\"content\":\"z\"}}],\"usage\":null}",
+         "{\"text\":\"z\",\"tool_calls\":[],\"finish_reason\":\"stop\",\"usage\":null,"
+         "\"model\":\"cfg-model\"}"},
         {"anthropic",
          "{\"model\":\"claude-x\",\"content\":[{\"type\":\"text\",\"text\":\"Let me "
          "\"},{\"type\":\"text\","
@@ -322,9 +334,8 @@ static void test_responses(void)
          "\"model\":\"claude-x\"}"},
         {"anthropic",
          "{\"content\":[{\"type\":\"text\",\"text\":\"cut\"}],\"stop_reason\":\"max_tokens\"}",
-         "{\"text\":\"cut\",\"tool_calls\":[],\"finish_reason\":\"length\",\"usage\":{\"input_"
-         "tokens\":0,"
-         "\"output_tokens\":0},\"model\":\"cfg-model\"}"},
+         "{\"text\":\"cut\",\"tool_calls\":[],\"finish_reason\":\"length\",\"usage\":null,"
+         "\"model\":\"cfg-model\"}"},
         {"gemini",
          "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"},{\"text\":\"lo\"}],\"role\":"
          "\"model\"},"
@@ -341,14 +352,12 @@ static void test_responses(void)
          "{\"text\":\"\",\"tool_calls\":[{\"id\":\"call_1\",\"name\":\"f\",\"arguments\":{\"x\":"
          "true}},"
          "{\"id\":\"call_2\",\"name\":\"g\",\"arguments\":{}}],\"finish_reason\":\"tool_calls\","
-         "\"usage\":"
-         "{\"input_tokens\":0,\"output_tokens\":0},\"model\":\"cfg-model\"}"},
+         "\"usage\":null,\"model\":\"cfg-model\"}"},
         {"gemini",
          "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}]},\"finishReason\":\"SAFETY\"}]"
          "}",
-         "{\"text\":\"\",\"tool_calls\":[],\"finish_reason\":\"content_filter\",\"usage\":{\"input_"
-         "tokens\":0,"
-         "\"output_tokens\":0},\"model\":\"cfg-model\"}"},
+         "{\"text\":\"\",\"tool_calls\":[],\"finish_reason\":\"content_filter\",\"usage\":null,"
+         "\"model\":\"cfg-model\"}"},
     };
     setup_key();
     for (size_t i = 0; i < PU_COUNT(cases); i++) {
@@ -626,8 +635,7 @@ static void test_streams(void)
          FR_OK, "",
          "{\"text\":\"\",\"tool_calls\":[{\"id\":\"t1\",\"name\":\"f\",\"arguments\":{\"a\":1}}],"
          "\"finish_reason\":"
-         "\"tool_calls\",\"usage\":{\"input_tokens\":0,\"output_tokens\":0},\"model\":\"cfg-"
-         "model\"}"},
+         "\"tool_calls\",\"usage\":null,\"model\":\"cfg-model\"}"},
         {"openai",
          "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
          "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n",

@@ -1,5 +1,6 @@
 /* Billing math: half-even rounding per line, rate-card changes mid-month, large
- * quantities without overflow, CSV and JSON invoices that agree, calendar parsing. */
+ * quantities without overflow, CSV and JSON invoices that agree, calls with unknown
+ * usage, calendar parsing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,53 @@ static void test_total_is_sum_of_rounded_lines(void)
     CU_ASSERT_EQUAL_FATAL(fr__bill_invoice(&card, 1, same, 3, &inv, err, sizeof err), FR_OK);
     CU_ASSERT_EQUAL(inv.n_lines, 1);
     CU_ASSERT_EQUAL(inv.total, 20000);
+    fr__invoice_clear(&inv);
+}
+
+static void test_unknown_usage_calls(void)
+{
+    /* Calls whose provider reported no usage need no card and no price: one line per
+     * model, amount 0, after the priced lines, whatever the day. */
+    fr_invoice inv;
+    char err[100];
+    fr_usage_agg only[] = {{.day = 3, .model = "m", .unknown_calls = 2},
+                           {.day = 4, .model = "m", .unknown_calls = 1}};
+    CU_ASSERT_EQUAL_FATAL(fr__bill_invoice(NULL, 0, only, 2, &inv, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL_FATAL(inv.n_lines, 1);
+    CU_ASSERT_EQUAL(inv.lines[0].kind, FR_BILL_UNKNOWN_USAGE);
+    CU_ASSERT_EQUAL(inv.lines[0].quantity, 3);
+    CU_ASSERT_EQUAL(inv.lines[0].amount, 0);
+    CU_ASSERT_EQUAL(inv.total, 0);
+    snprintf(inv.tenant, sizeof inv.tenant, "acme");
+    snprintf(inv.period, sizeof inv.period, "1970-01");
+    char *js = fr__invoice_json(&inv), *csv = fr__invoice_csv(&inv);
+    CU_ASSERT_STRING_EQUAL(js, "{\"tenant_id\":\"acme\",\"period\":\"1970-01\",\"status\":"
+                               "\"open\",\"currency\":\"USD\",\"lines\":[{\"rate_card_version\":"
+                               "null,\"model\":\"m\",\"kind\":\"unknown_usage_calls\",\"quantity\":"
+                               "3,\"unit\":\"call\",\"unit_price_micros\":0,\"amount_micros\":0,"
+                               "\"amount\":\"0.00\"}],\"total_micros\":0,\"total\":\"0.00\"}");
+    CU_ASSERT_PTR_NOT_NULL(strstr(csv,
+                                  "\r\nacme,1970-01,open,USD,,m,unknown_usage_calls,3,call,0,0,"
+                                  "0.00\r\n"));
+    free(js);
+    free(csv);
+    fr__invoice_clear(&inv);
+
+    /* Beside priced usage: last, and the total is the priced lines'. */
+    fr_price p = {.model = "*", .price = {1000000, 0, 0}};
+    fr_rate_card card = {
+        .version = 1, .effective_day = 0, .currency = "USD", .prices = &p, .n_prices = 1};
+    fr_usage_agg mixed[] = {{.day = 3, .model = "z", .qty = {0, 0, 0}, .unknown_calls = 4},
+                            {.day = 3, .model = "a", .qty = {20000, 0, 0}, .unknown_calls = 1}};
+    CU_ASSERT_EQUAL_FATAL(fr__bill_invoice(&card, 1, mixed, 2, &inv, err, sizeof err), FR_OK);
+    CU_ASSERT_EQUAL_FATAL(inv.n_lines, 3);
+    CU_ASSERT_EQUAL(inv.lines[0].kind, FR_BILL_INPUT);
+    CU_ASSERT_STRING_EQUAL(inv.lines[1].model, "a");
+    CU_ASSERT_EQUAL(inv.lines[1].kind, FR_BILL_UNKNOWN_USAGE);
+    CU_ASSERT_EQUAL(inv.lines[1].quantity, 1);
+    CU_ASSERT_STRING_EQUAL(inv.lines[2].model, "z");
+    CU_ASSERT_EQUAL(inv.lines[2].quantity, 4);
+    CU_ASSERT_EQUAL(inv.total, 20000); /* 20000 tokens at 1 USD per million: 2 cents */
     fr__invoice_clear(&inv);
 }
 
@@ -420,6 +468,7 @@ int main(void)
     CU_add_test(s, "rate card change mid-month", test_mid_month_change);
     CU_add_test(s, "total is the sum of rounded lines", test_total_is_sum_of_rounded_lines);
     CU_add_test(s, "CSV and JSON invoices agree", test_csv_json_agree);
+    CU_add_test(s, "calls with unknown usage: a line of amount 0", test_unknown_usage_calls);
     CU_add_test(s, "CSV cells are never spreadsheet formulas", test_csv_formulas_neutralised);
     CU_add_test(s, "calendar and time parsing", test_calendar);
     return fr_test_run_all();

@@ -3,7 +3,9 @@
 # the usage the provider reported (never what a step outputs), in process or isolated,
 # traced or not, failed attempts included, replays never; idempotency keys are 64 hex
 # digits whatever the step id and distinct per call; the control plane keeps keys per
-# tenant (schema 2, migrated from a schema-1 database with data); an event the control
+# tenant (schema 2, migrated from a schema-1 database with data, then schema 3); a call
+# whose provider reported no usage is billed as usage_unknown with 0 tokens and shows on
+# the invoice as its own line of amount 0; an event the control
 # plane refuses is named on stderr, counted in fluxroute_usage_rejected_total and kept
 # in <spool>.rejected, from which the documented command resubmits it.  127.0.0.1 only.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
@@ -104,9 +106,14 @@ PRAGMA user_version = 1;
 SQL
 sql_script "$TMP/schema1.sql"
 start_cp "$DB" || exit 1
-[ "$(sql 'PRAGMA user_version')" = 2 ] && ok "schema-1 database migrated to version 2 at start" ||
-  not_ok "schema-1 database migrated to version 2" "user_version $(sql 'PRAGMA user_version')"
+[ "$(sql 'PRAGMA user_version')" = 3 ] && ok "schema-1 database migrated to version 3 at start" ||
+  not_ok "schema-1 database migrated to version 3" "user_version $(sql 'PRAGMA user_version')"
 usage_is "migrated rows kept" acme 2 10 2
+[ "$(sql 'SELECT count(*), sum(usage_unknown) FROM usage_events')" = "$(printf '2\t0')" ] &&
+  ok "migrated rows: usage known (usage_unknown 0)" ||
+  not_ok "migrated rows: usage_unknown 0" "$(sql 'SELECT idempotency_key, usage_unknown FROM usage_events')"
+cp_req GET /v1/usage?tenant_id=acme
+expect_jq "migrated rows: no calls of unknown usage" '.unknown_usage_calls == 0'
 [ "$(sql "SELECT seq FROM usage_events WHERE idempotency_key = 'shared-key'")" = 7 ] &&
   ok "migrated rows keep their seq" || not_ok "migrated rows keep their seq"
 cp_req POST /v1/service-keys
@@ -124,7 +131,7 @@ usage_is "acme: batch key counted" acme 3 11 2
 usage_is "globex: batch key counted" globex 2 6 0
 stop_cp
 start_cp "$DB" || exit 1
-[ "$(sql 'PRAGMA user_version')" = 2 ] && usage_is "restart on schema 2: nothing migrated twice" acme 3 11 2
+[ "$(sql 'PRAGMA user_version')" = 3 ] && usage_is "restart on schema 3: nothing migrated twice" acme 3 11 2
 
 # ---- serve reporting to it ----------------------------------------------------------------
 for t in acme globex; do
@@ -143,7 +150,8 @@ printf '%s\n' "$(event lost-key-1 ghost 42)" >"$SPOOL"
 mkdir -p "$TMP/m"
 # The manifests use the server's provider without declaring it (tenants cannot configure it).
 # The mock counts words: "attempt N call K" is 4 input tokens, the reply "ok" 1 output token.
-printf 'providers:\n  - {id: local, plugin: mock, config: {reply: ok}}\n' >"$TMP/providers.yaml"
+# `silent` answers as servers that report no usage do ("usage": null).
+printf 'providers:\n  - {id: local, plugin: mock, config: {reply: ok}}\n  - {id: silent, plugin: mock, config: {reply: ok, usage: false}}\n' >"$TMP/providers.yaml"
 LONG=$(printf 's%.0s' $(seq 1 200))
 manifest() { # NAME NAMESPACE AGENTS PIPELINE: writes $TMP/m/NAME.yaml
   printf 'router: {namespace: %s}\nagents:\n%s\npipeline: %s\n' \
@@ -162,6 +170,8 @@ manifest isolated acme '  - {id: two, plugin: twocalls, provider: local, isolati
   - {id: ask, plugin: llm, provider: local, isolation: process, config: {prompt: "a b c d e"}}' \
   '[{step: two, agent: two}, {step: ask}]'
 manifest globex globex '  - {id: two, plugin: twocalls, provider: local}' '[{step: two, agent: two}]'
+manifest silent initech '  - {id: ask, plugin: llm, provider: silent, config: {prompt: "one two three"}}
+  - {id: known, plugin: llm, provider: local, config: {prompt: "one two"}}' '[{step: ask}, {step: known}]'
 # forged.yaml runs the chaos test plugin: servers that gate it need --enable-chaos.
 CHAOS=""
 "$FLUXROUTE" serve --help 2>&1 | grep -q -- --enable-chaos && CHAOS=--enable-chaos
@@ -252,6 +262,30 @@ usage_is "globex billed its own calls" globex 5 14 2
 usage_is "the replay billed nothing" acme 49 131 32
 if [ "$(sql "SELECT count(*) FROM usage_events WHERE input_tokens >= 1000000000000 OR output_tokens >= 1000000000000")" = 0 ]; then
   ok "no forged 10^12 claim anywhere"; else not_ok "no forged claim stored"; fi
+
+# ---- a provider that reports no usage: unknown, not 0 -------------------------------------------
+cp_req POST /v1/tenants '{"id": "initech"}'
+cp_req POST /v1/tenants/initech/keys '{"role": "operator"}'
+KEY_initech=$(jq -r .key "$TMP/out")
+run silent.yaml "$KEY_initech"
+expect_code "a run whose provider reports no usage" 200
+expect_jq "its llm output: usage null" '.steps[0].output | has("usage") and .usage == null'
+expect_jq "its attempt's note" '.steps[0].attempts[0].notes == ["provider \"silent\" reported no token usage: its tokens are unknown (usage null), not 0"]'
+expect_jq "the step beside it reports its usage" '.steps[1].output.usage == {"input_tokens": 2, "output_tokens": 1} and (.steps[1].attempts[0] | has("notes") | not)'
+usage_is "initech: a run and two calls, only the known one's 2 + 1 tokens" initech 3 2 1
+want_rows=$(printf 'provider_call\tsilent\tmock-1\t0\t0\t1\nprovider_call\tlocal\tmock-1\t2\t1\t0\nrun\t\t\t0\t0\t0')
+got_rows=$(sql "SELECT kind, provider, model, input_tokens, output_tokens, usage_unknown FROM usage_events WHERE tenant_id = 'initech' ORDER BY kind, usage_unknown DESC")
+[ "$got_rows" = "$want_rows" ] && ok "the silent call's event: usage_unknown true, tokens 0" ||
+  not_ok "the silent call's event: usage_unknown true, tokens 0" "$got_rows"
+cp_req GET /v1/usage?tenant_id=initech
+expect_jq "usage totals count the call of unknown usage" '.unknown_usage_calls == 1'
+cp_req POST /v1/billing/rates '{"effective_from": "2024-01-01", "prices": [{"model": "*", "input_per_mtok": 1000000, "output_per_mtok": 2000000, "per_run": 10000}]}'
+expect_code "a rate card" 201
+THIS_MONTH=$(date -u +%Y-%m)
+cp_req GET "/v1/billing/invoice?tenant_id=initech&period=$THIS_MONTH"
+expect_code "initech's invoice" 200
+expect_jq "invoice: calls with unknown usage are their own last line, amount 0" '.lines[-1] == {"rate_card_version": null, "model": "mock-1", "kind": "unknown_usage_calls", "quantity": 1, "unit": "call", "unit_price_micros": 0, "amount_micros": 0, "amount": "0.00"} and ([.lines[] | select(.kind == "unknown_usage_calls")] | length) == 1'
+expect_jq "invoice: the known call and the run are priced" '[.lines[:-1][] | [.kind, .quantity]] == [["runs", 1], ["input_tokens", 2], ["output_tokens", 1]] and .total_micros == 10000'
 stop_serve
 if grep -q "ERROR: AddressSanitizer\|runtime error:" "$TMP/serve.err" "$TMP/cp.err"; then
   not_ok "no sanitizer reports" "$(grep -m5 "ERROR\|runtime error" "$TMP/serve.err" "$TMP/cp.err")"; else

@@ -64,6 +64,11 @@ expect_out "llm: the summary counts the warning" "0 failed, 1 warning"
 fr plugins test "$FR_BUILDDIR/plugins/echo.so" --json
 expect_jq "echo: no libraries" '[.checks[] | select(.check == "library calls") | .message] == ["links no libraries beyond the C runtime"]'
 
+# ---- a provider answering "usage": null (the vendor reported none) conforms ---------------
+fr plugins test "$FR_BUILDDIR/plugins/mock.so" --config '{usage: false}' --json
+expect_rc "mock usage: false: conforms" 0
+expect_jq "mock usage: false: the sample call passes" '[.checks[] | select(.check == "sample call") | .result] == ["pass"]'
+
 # ---- plugins list labels a plugin by the directory it was found in ----------------------
 # FluxRoute's plugin directory also holds what users `make install`: never "(built-in)".
 fr plugins list

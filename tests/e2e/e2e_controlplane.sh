@@ -212,6 +212,23 @@ req POST /v1/usage "$SVC" '{"idempotency_key":"u8","tenant":"acme","occurred_at"
 expect_code "bad occurred_at" 400
 req POST /v1/usage "$SVC" '{"idempotency_key":"u9","tenant":"acme","occurred_at":"2024-01-11T00:00:00Z","kind":"run","runz":1}'
 expect_code "misspelt field" 400
+# Calls whose provider reported no usage: usage_unknown, tokens 0, counted apart.
+unknown() { # KEY TENANT TIME KIND IN VALUE
+  printf '{"idempotency_key":"%s","tenant":"%s","occurred_at":"%s","kind":"%s","model":"gpt","input_tokens":%s,"output_tokens":0,"usage_unknown":%s}' "$@"
+}
+for bad in '"yes"' 1 '[]'; do
+  req POST /v1/usage "$SVC" "[$(event u10 acme 2024-02-03T00:00:00Z run "" 0 0 1),$(unknown u11 acme 2024-02-03T00:00:00Z provider_call 0 "$bad")]"
+  expect_code "usage_unknown: $bad" 400
+  expect_jq "usage_unknown: $bad is named" '.error.code == "invalid" and (.error.message | startswith("events[1].usage_unknown must be true or false"))'
+done
+req POST /v1/usage "$SVC" "$(unknown u11 acme 2024-02-03T00:00:00Z provider_call 5 true)"
+expect_jq "usage_unknown with tokens" '.error.message == "usage_unknown is true, so input_tokens and output_tokens must be 0 (got 5 and 0)"'
+req POST /v1/usage "$SVC" "$(unknown u11 acme 2024-02-03T00:00:00Z run 0 true)"
+expect_jq "usage_unknown on a run" '.error.message == "usage_unknown is true, but only a provider_call may be"'
+req POST /v1/usage "$SVC" "[$(unknown u11 acme 2024-02-03T00:00:00Z provider_call 0 true),$(unknown u12 acme 2024-02-04T00:00:00Z provider_call 0 true),$(unknown u13 acme 2024-02-04T00:00:00Z provider_call 0 false)]"
+expect_jq "usage_unknown true and false" '.accepted == 3'
+[ "$(usage_of acme unknown_usage_calls)" = 2 ] && ok "calls with unknown usage counted" ||
+  not_ok "calls with unknown usage counted" "$(cat "$TMP/out")"
 [ "$(usage_of acme runs)" = 10 ] && [ "$(usage_of acme input_tokens)" = 1400000 ] &&
   ok "usage totals: nothing lost, nothing doubled, failed batch not stored" ||
   not_ok "usage totals" "$(cat "$TMP/out")"
@@ -246,6 +263,15 @@ cp "$TMP/out" "$TMP/inv1.csv"
 if [ "$(tail -n +2 "$TMP/inv1.csv" | grep -v ',total,' | cut -d, -f5,6,7,8,11 | tr -d '\r' | sort)" = \
      "$(jq -r '.lines[] | "\(.rate_card_version),\(.model),\(.kind),\(.quantity),\(.amount_micros)"' "$TMP/inv1.json" | sort)" ] &&
    grep -q ',total,.*,3610000,3.61' "$TMP/inv1.csv"; then ok "CSV and JSON invoices agree"; else not_ok "CSV and JSON agree" "$(cat "$TMP/inv1.csv")"; fi
+# Calls with unknown usage: their own line after the priced ones, amount 0, no card.
+req GET "/v1/billing/invoice?tenant_id=acme&period=2024-02" "$ADMIN"
+expect_code "invoice with calls of unknown usage" 200
+expect_jq "calls with unknown usage: a line of amount 0" '.lines == [{"rate_card_version": null, "model": "gpt", "kind": "unknown_usage_calls", "quantity": 2, "unit": "call", "unit_price_micros": 0, "amount_micros": 0, "amount": "0.00"}] and .total_micros == 0'
+req GET "/v1/billing/invoice?tenant_id=acme&period=2024-02&format=csv" "$ADMIN"
+if grep -q '^acme,2024-02,open,USD,,gpt,unknown_usage_calls,2,call,0,0,0.00' "$TMP/out"; then
+  ok "CSV: the line of calls with unknown usage"; else not_ok "CSV unknown usage line" "$(cat "$TMP/out")"; fi
+req GET "/v1/billing/summary?month=2024-02" "$ADMIN"
+expect_jq "summary counts calls with unknown usage" '.totals == [{"tenant_id": "acme", "invocations": 0, "input_tokens": 0, "output_tokens": 0, "unknown_usage_calls": 2, "currency": "USD", "amount_micros": 0}]'
 req GET "/v1/billing/invoice?tenant_id=acme&period=2024-1" "$ADMIN"
 expect_code "bad period" 400
 req GET "/v1/billing/invoice?period=2024-01" "$ADMIN"

@@ -110,6 +110,24 @@ for v in openai anthropic gemini; do
   expect_jq "$v stream" ".steps[0].output.text == \"fake-$v heard: hello from the test suite\""
   expect_jq "$v stream" '.steps[0].output.usage == {"input_tokens": 8, "output_tokens": 7}'
   expect_jq "$v stream" '.steps[0].output.finish_reason == "stop"'
+  expect_jq "$v ok: usage reported, no note" '[.steps[0].attempts[] | has("notes")] == [false]'
+
+  # ---- usage: none reported is null (unknown) with a note; 0 reported stays 0 -------------
+  NOTE='provider \"vendor\" reported no token usage: its tokens are unknown (usage null), not 0'
+  for mm in "$M" "$MS"; do
+    name="$v no usage ($(basename "$mm" .yaml))"
+    ask "$mm" "count me @no_usage" --trace "$TMP/$v-nousage.json"
+    expect_rc "$name" 0
+    expect_jq "$name: text" ".steps[0].output.text == \"fake-$v heard: count me @no_usage\""
+    expect_jq "$name: usage null" '.steps[0].output | has("usage") and .usage == null'
+    expect_jq "$name: the attempt's note" ".steps[0].attempts[0].notes == [\"$NOTE\"]"
+    frl replay "$TMP/$v-nousage.json" --json
+    expect_rc "$name: replay" 0
+    expect_jq "$name: replays identical" '.identical == true'
+    ask "$mm" "count me @zero_usage"
+    expect_jq "$v zero usage ($(basename "$mm" .yaml)): 0 stays 0, no note" \
+      '.steps[0].output.usage == {"input_tokens": 0, "output_tokens": 0} and (.steps[0].attempts[0] | has("notes") | not)'
+  done
   ask "$MS" "hello from the test suite @stream_cut"
   expect_rc "$v stream cut" 1
   expect_jq "$v stream cut" '.steps[0].error.class == "stream_truncated"'

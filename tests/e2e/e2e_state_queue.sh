@@ -166,9 +166,15 @@ expect_jq "inline async run: input and seed kept, executions 1" \
   '.status == "succeeded" and .steps[0].output.input.q == 7 and .seed == 42 and .executions == 1'
 R hget "fluxroute:{t:alpha}:run:$(cat "$TMP/inline")" trace >"$TMP/out"
 expect_jq "inline async run: its trace stored" '.format == "fluxroute-trace"'
-# TODO(lead, issue 25): once the records branch is merged, read every run through
-# GET /v1/runs/{id} on each of s1, s2, s3 here (the records helper's route); until then the
-# record is read from Redis itself, as above.
+# Every run is readable from every replica (GET /v1/runs/{id}: the records), whichever
+# process executed it.  One curl per replica, its 200 requests on one connection.
+for u in "$URL_s1" "$URL_s2" "$URL_s3"; do
+  # shellcheck disable=SC2046
+  n=$(curl -s --max-time 60 -H "Authorization: Bearer $KEY" -w '\n' \
+    $(sed "s|^|$u/v1/runs/|" "$TMP/ids") | jq -r 'select(.report.executions == 1) | .status' |
+    grep -cx succeeded)
+  check "all 200 runs read as succeeded (executions 1) on $u" test "$n" = 200
+done
 
 # ---- a worker killed with -9 while it holds runs --------------------------------------------
 : >"$TMP/slow"
@@ -329,6 +335,12 @@ sleep 1.1 # serve checks a manifest file at most once a second
 submit "$URL_sp" edited.yaml
 jq -r .run_id "$TMP/sub.out" >"$TMP/edited"
 printf '# edited\n' >>"$TMP/m/edited.yaml"
+# A queued run cancelled on a replica before any consumer takes it: never started.
+submit "$URL_sp" slow.yaml
+jq -r .run_id "$TMP/sub.out" >"$TMP/cancelled"
+code=$(curl -s -o "$TMP/out" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $KEY" \
+  "$URL_sp/v1/runs/$(cat "$TMP/cancelled")")
+check "DELETE of a queued run: 202" test "$code" = 202
 # shellcheck disable=SC2086
 launch pw worker $COMMON || exit 1
 if wait_count 20 "$TMP/edited" failed 1; then ok "edited manifest: the run failed"; else
@@ -336,6 +348,10 @@ if wait_count 20 "$TMP/edited" failed 1; then ok "edited manifest: the run faile
 R hget "fluxroute:{t:alpha}:run:$(cat "$TMP/edited")" report >"$TMP/out"
 expect_jq "edited manifest: the report says it changed" \
   '.status == "failed" and (.error.message | test("edited.yaml.*changed after the run was queued"))'
+if wait_count 20 "$TMP/cancelled" cancelled 1; then ok "the cancelled queued run: cancelled"; else
+  not_ok "the cancelled queued run: cancelled" "record: $(R hgetall "fluxroute:{t:alpha}:run:$(cat "$TMP/cancelled")" | head -20)"; fi
+curl -s -H "Authorization: Bearer $KEY" "$URL_sp/v1/runs/$(cat "$TMP/cancelled")" >"$TMP/out"
+expect_jq "GET says cancelled, never started" '.status == "cancelled" and .report.steps == []'
 kill -TERM "$PID_pw"
 wait "$PID_pw" 2>/dev/null
 

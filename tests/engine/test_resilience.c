@@ -83,7 +83,7 @@ static fr_admission admit(fr_breaker *b, int64_t now)
 {
     fr_breaker_transition tr;
     int changed;
-    return fr__breaker_admit(b, now, &tr, &changed);
+    return fr__breaker_admit(b, now, &tr, &changed, NULL, 0);
 }
 
 static void test_breaker_transitions(void)
@@ -107,7 +107,7 @@ static void test_breaker_transitions(void)
     /* Open: fail fast until reset_timeout has passed. */
     CU_ASSERT_EQUAL(admit(b, 500 * MS), FR_ADMIT_REJECT);
     int changed;
-    CU_ASSERT_EQUAL(fr__breaker_admit(b, 1000 * MS + 10, &tr, &changed), FR_ADMIT_PROBE);
+    CU_ASSERT_EQUAL(fr__breaker_admit(b, 1000 * MS + 10, &tr, &changed, NULL, 0), FR_ADMIT_PROBE);
     CU_ASSERT(changed && tr.to == FR_BREAKER_HALF_OPEN);
     CU_ASSERT_EQUAL(admit(b, 1000 * MS + 20), FR_ADMIT_REJECT); /* one probe only */
     /* A failed probe re-opens; the next probe after another reset_timeout succeeds. */
