@@ -20,11 +20,12 @@
 #include "serve/run_queue.h"
 #include "state/run_records.h"
 
-/* Entries taken at once, and how long a take waits for new ones. */
+/* Entries taken at once, and how long a take waits for new ones (the pool's I/O timeout
+ * is 2 s): an idle consumer costs one round trip per wait. */
 #define TAKE_MAX      64
-#define TAKE_BLOCK_MS 500
-/* Between two looks at the queue's depth (the gauge). */
-#define DEPTH_EVERY_US 1000000
+#define TAKE_BLOCK_MS 1500
+/* How often the housekeeping thread looks at the runs held. */
+#define HOUSEKEEPING_US 100000
 /* A run still going after this long has its record say "running" (one more round trip):
  * quicker runs go from "queued" to their outcome, in 5 round trips of their consumer. */
 #define RUNNING_AFTER_US 200000
@@ -146,7 +147,8 @@ struct fr_queue_consumer {
     slot *slots;
     size_t busy;
     atomic_int stop;
-    pthread_t reader;
+    int block_ms; /* XREADGROUP's BLOCK */
+    pthread_t reader, housekeeping;
     fr_metric_series *depth, *claimed, *executions;
 };
 
@@ -180,10 +182,7 @@ static int put(execution *x)
         fr__run_record_put(x->c->cfg.state, &x->rec, x->c->cfg.retention_us, err, sizeof err);
     if (st == FR_E_LEASE_LOST) {
         x->fenced = 1;
-        log_line(x->c,
-                 "run %s: a newer execution holds it (fencing token %" PRIu64 " is stale): "
-                 "its outcome here is dropped",
-                 x->rec.id, x->rec.fence);
+        log_line(x->c, "%s: not acknowledged, usage not reported", err);
     } else if (st != FR_OK) {
         fr__serve_state_error("record_put");
         x->failed = 1;
@@ -402,35 +401,49 @@ static size_t held_entries(fr_queue_consumer *c, const fr_queue_entry **ptrs)
     return n;
 }
 
+/* The consumer's housekeeping, apart from the reader (which waits in XREADGROUP): every
+ * HOUSEKEEPING_US, "running" for runs going for RUNNING_AFTER_US; every third of the
+ * visibility timeout, the heartbeat of the runs held. */
+static void *housekeeping_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "fr-queue-hk");
+    fr_queue_consumer *c = arg;
+    const fr_queue_entry **held = calloc(c->cfg.concurrency, sizeof *held);
+    int64_t vis = fr__run_queue_visibility(c->cfg.queue);
+    int64_t next_touch = fr__mono_us() + vis / 3;
+    char err[512];
+    pthread_mutex_lock(&c->mu);
+    while (held && !atomic_load(&c->stop)) {
+        wait_freed(c, HOUSEKEEPING_US / 1000);
+        pthread_mutex_unlock(&c->mu);
+        show_running(c);
+        int64_t now = fr__mono_us();
+        pthread_mutex_lock(&c->mu);
+        if (now >= next_touch) {
+            /* Runs held longer than a third of the timeout: nobody may claim them. */
+            size_t n = held_entries(c, held);
+            if (n &&
+                fr__run_queue_touch(c->cfg.queue, c->name, held, n, err, sizeof err) != FR_OK) {
+                fr__serve_state_error("queue_touch");
+                log_line(c, "cannot keep %zu held run(s) from being claimed: %s", n, err);
+            }
+            next_touch = now + vis / 3;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(held);
+    return NULL;
+}
+
 static void *reader_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "fr-queue");
     fr_queue_consumer *c = arg;
     fr_queue_entry *got = calloc(TAKE_MAX, sizeof *got);
-    const fr_queue_entry **held = calloc(c->cfg.concurrency, sizeof *held);
-    int64_t vis = fr__run_queue_visibility(c->cfg.queue);
-    int64_t next_touch = fr__mono_us() + vis / 3, next_depth = 0;
     int down = 0;
     char err[512];
-    while (got && held && !atomic_load(&c->stop)) {
-        int64_t now = fr__mono_us();
-        if (now >= next_depth) {
-            long long d = fr__run_queue_depth(c->cfg.queue);
-            if (d >= 0)
-                fr__metric_set(c->depth, d);
-            else
-                fr__serve_state_error("queue_depth");
-            next_depth = now + DEPTH_EVERY_US;
-        }
-        show_running(c);
+    while (got && !atomic_load(&c->stop)) {
         pthread_mutex_lock(&c->mu);
-        if (now >= next_touch) {
-            /* Runs held longer than a third of the timeout: nobody may claim them. */
-            size_t n = held_entries(c, held);
-            if (n && fr__run_queue_touch(c->cfg.queue, c->name, held, n, err, sizeof err) != FR_OK)
-                log_line(c, "cannot keep %zu held run(s) from being claimed: %s", n, err);
-            next_touch = now + vis / 3;
-        }
         size_t room = c->cfg.concurrency - c->busy;
         if (room == 0) {
             wait_freed(c, 200);
@@ -439,8 +452,9 @@ static void *reader_main(void *arg)
         }
         pthread_mutex_unlock(&c->mu);
         size_t n = 0, claimed = 0;
+        long long depth = -1;
         if (fr__run_queue_take(c->cfg.queue, c->name, room < TAKE_MAX ? room : TAKE_MAX,
-                               TAKE_BLOCK_MS, got, &n, &claimed, err, sizeof err) != FR_OK) {
+                               c->block_ms, got, &n, &claimed, &depth, err, sizeof err) != FR_OK) {
             if (!down)
                 log_line(c, "cannot take runs: %s; retrying", err);
             fr__serve_state_error("queue_take");
@@ -452,6 +466,8 @@ static void *reader_main(void *arg)
         if (down)
             log_line(c, "taking runs again");
         down = 0;
+        if (depth >= 0)
+            fr__metric_set(c->depth, depth);
         fr__metric_add(c->claimed, claimed);
         for (size_t i = 0; i < n; i++) {
             pthread_mutex_lock(&c->mu);
@@ -473,7 +489,6 @@ static void *reader_main(void *arg)
         }
     }
     free(got);
-    free(held);
     return NULL;
 }
 
@@ -500,7 +515,14 @@ fr_queue_consumer *fr__queue_consumer_start(const fr_queue_consumer_config *cfg)
     c->depth = fr__metric_series(FR_M_QUEUE_DEPTH, NULL);
     c->claimed = fr__metric_series(FR_M_QUEUE_CLAIMED, NULL);
     c->executions = fr__metric_series(FR_M_RUN_EXECUTIONS, NULL);
-    if (pthread_create(&c->reader, NULL, reader_main, c) != 0) {
+    c->block_ms = TAKE_BLOCK_MS;
+    int started = pthread_create(&c->housekeeping, NULL, housekeeping_main, c) == 0;
+    if (started && pthread_create(&c->reader, NULL, reader_main, c) != 0) {
+        atomic_store(&c->stop, 1);
+        pthread_join(c->housekeeping, NULL);
+        started = 0;
+    }
+    if (!started) {
         pthread_cond_destroy(&c->cv);
         pthread_mutex_destroy(&c->mu);
         free(c->slots);
@@ -516,6 +538,7 @@ size_t fr__queue_consumer_stop(fr_queue_consumer *c, int64_t grace_us)
         return 0;
     atomic_store(&c->stop, 1);
     pthread_join(c->reader, NULL);
+    pthread_join(c->housekeeping, NULL);
     int64_t until = fr__mono_us() + grace_us;
     pthread_mutex_lock(&c->mu);
     while (c->busy > 0 && fr__mono_us() < until) {

@@ -11,7 +11,7 @@
 
 #define GROUP                "runs"
 #define DEFAULT_VISIBILITY   (30 * 1000000LL)
-#define CLAIM_EVERY_MAX_US   1000000
+#define CLAIM_EVERY_MAX_US   2000000
 #define FENCE_COUNTER_TTL_MS "86400000"
 
 struct fr_run_queue {
@@ -218,45 +218,27 @@ static void read_entries(fr_run_queue *q, fr_redis_conn *c, const redisReply *l,
     }
 }
 
-/* Runs argv; after NOGROUP (a new stream, or a Redis that lost it) makes the group and
- * runs it again.  The reply, or NULL with err set. */
-static redisReply *group_command(fr_run_queue *q, fr_redis_conn *c, int argc, const char **argv,
-                                 const char *step, char *err, size_t err_size)
+/* Reads an XREADGROUP reply (nil after BLOCK with nothing new, else [[key, [entries]]]). */
+static const redisReply *new_entries(const redisReply *r)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        redisReply *r = fr__redis_conn_command(c, argc, argv, NULL, err, err_size);
-        if (!r)
-            return NULL;
-        if (r->type != REDIS_REPLY_ERROR)
-            return r;
-        int nogroup = strncmp(r->str, "NOGROUP", 7) == 0;
-        if (!nogroup || attempt == 1) {
-            reply_failed(q, step, r, err, err_size);
-            freeReplyObject(r);
-            return NULL;
-        }
-        freeReplyObject(r);
-        if (ensure_group(q, c, err, err_size) != FR_OK)
-            return NULL;
-    }
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
+        return r->element[0]->element[1];
     return NULL;
 }
 
 fr_status fr__run_queue_take(fr_run_queue *q, const char *consumer, size_t max, int block_ms,
-                             fr_queue_entry *out, size_t *n, size_t *claimed, char *err,
-                             size_t err_size)
+                             fr_queue_entry *out, size_t *n, size_t *claimed, long long *depth,
+                             char *err, size_t err_size)
 {
     *n = *claimed = 0;
+    *depth = -1;
     if (max == 0)
         return FR_OK;
-    fr_redis_conn *c = fr__redis_pool_get(q->s->redis, err, err_size);
-    if (!c)
-        return FR_E_NETWORK;
     char count[24], idle[24], block[24];
     snprintf(count, sizeof count, "%zu", max);
     snprintf(idle, sizeof idle, "%" PRId64, q->visibility_us / 1000);
     snprintf(block, sizeof block, "%d", block_ms);
-    fr_status st = FR_OK;
     int64_t now = fr__mono_us();
     int64_t every =
         q->visibility_us / 2 < CLAIM_EVERY_MAX_US ? q->visibility_us / 2 : CLAIM_EVERY_MAX_US;
@@ -265,34 +247,87 @@ fr_status fr__run_queue_take(fr_run_queue *q, const char *consumer, size_t max, 
     if (claim)
         q->next_claim_mono = now + every;
     pthread_mutex_unlock(&q->mu);
-    if (claim) {
-        const char *argv[] = {"XAUTOCLAIM", q->key, GROUP, consumer, idle, "0-0", "COUNT", count};
-        redisReply *r = group_command(q, c, 8, argv, "XAUTOCLAIM", err, err_size);
-        if (!r) {
+    /* One round trip: what others left past the timeout (when due), the depth, and new
+     * entries (waiting at most block_ms). */
+    const char *autoclaim[] = {"XAUTOCLAIM", q->key, GROUP, consumer, idle, "0-0", "COUNT", count};
+    const char *xlen[] = {"XLEN", q->key};
+    /* With a claim, no BLOCK: claimed entries must start (and be kept from being claimed
+     * again) at once, not after a wait for new ones. */
+    const char *read[] = {"XREADGROUP", "GROUP", GROUP,     consumer, "COUNT", count,
+                          "BLOCK",      block,   "STREAMS", q->key,   ">"};
+    const char *read_now[] = {"XREADGROUP", "GROUP",   GROUP,  consumer, "COUNT",
+                              count,        "STREAMS", q->key, ">"};
+    const char *const *argvs[3];
+    int argcs[3];
+    size_t k = 0;
+    if (claim)
+        argvs[k] = autoclaim, argcs[k++] = 8;
+    argvs[k] = xlen, argcs[k++] = 2;
+    if (claim)
+        argvs[k] = read_now, argcs[k++] = 9;
+    else
+        argvs[k] = read, argcs[k++] = 11;
+    redisReply *rs[3] = {NULL, NULL, NULL};
+    fr_status st = FR_OK;
+    fr_redis_conn *c = fr__redis_pool_get(q->s->redis, err, err_size);
+    if (!c)
+        return FR_E_NETWORK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (fr__redis_conn_pipeline(c, k, argcs, argvs, NULL, rs, err, err_size) != 0) {
             st = FR_E_NETWORK;
             goto out;
         }
-        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
-            read_entries(q, c, r->element[1], out, n, max);
-        *claimed = *n;
-        freeReplyObject(r);
-        if (*n > 0)
+        const redisReply *last = rs[k - 1];
+        if (last->type != REDIS_REPLY_ERROR)
+            break;
+        /* A new stream, or a Redis that lost it: make the group, then once more. */
+        int nogroup = strncmp(last->str, "NOGROUP", 7) == 0;
+        if (!nogroup || attempt == 1 || ensure_group(q, c, err, err_size) != FR_OK) {
+            if (!nogroup || attempt == 1)
+                reply_failed(q, "XREADGROUP", last, err, err_size);
+            st = FR_E_NETWORK;
             goto out;
+        }
+        for (size_t i = 0; i < k; i++)
+            freeReplyObject(rs[i]), rs[i] = NULL;
     }
-    const char *argv[] = {"XREADGROUP", "GROUP", GROUP,     consumer, "COUNT", count,
-                          "BLOCK",      block,   "STREAMS", q->key,   ">"};
-    redisReply *r = group_command(q, c, 11, argv, "XREADGROUP", err, err_size);
-    if (!r) {
-        st = FR_E_NETWORK;
-        goto out;
+    if (rs[k - 2]->type == REDIS_REPLY_INTEGER)
+        *depth = rs[k - 2]->integer;
+    if (claim && rs[0]->type == REDIS_REPLY_ARRAY && rs[0]->elements >= 2)
+        read_entries(q, c, rs[0]->element[1], out, n, max);
+    *claimed = *n;
+    const redisReply *fresh = new_entries(rs[k - 1]);
+    read_entries(q, c, fresh, out, n, max);
+    size_t fresh_n = fresh ? fresh->elements : 0, taken = *n - *claimed;
+    if (fresh_n > taken) {
+        /* Claimed and new entries together are more than there is room for: the new ones
+         * left over go back at once, for whichever consumer looks next. */
+        fr_queue_entry *extra = calloc(fresh_n - taken, sizeof *extra);
+        const fr_queue_entry **ptrs = calloc(fresh_n - taken, sizeof *ptrs);
+        size_t m = 0;
+        for (size_t i = taken; extra && ptrs && i < fresh_n; i++) {
+            const redisReply *it = fresh->element[i];
+            if (it->type == REDIS_REPLY_ARRAY && it->elements >= 1 &&
+                it->element[0]->type == REDIS_REPLY_STRING) {
+                snprintf(extra[m].stream_id, sizeof extra[m].stream_id, "%s", it->element[0]->str);
+                ptrs[m] = &extra[m];
+                m++;
+            }
+        }
+        fr__redis_pool_put(q->s->redis, c);
+        c = NULL;
+        char e2[256];
+        if (m)
+            fr__run_queue_hand_back(q, consumer, ptrs, m, e2, sizeof e2);
+        free(extra);
+        free(ptrs);
     }
-    /* nil after BLOCK with nothing new; else [[key, [entries]]] */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
-        read_entries(q, c, r->element[0]->element[1], out, n, max);
-    freeReplyObject(r);
 out:
-    fr__redis_pool_put(q->s->redis, c);
+    for (size_t i = 0; i < k; i++)
+        if (rs[i])
+            freeReplyObject(rs[i]);
+    if (c)
+        fr__redis_pool_put(q->s->redis, c);
     return st;
 }
 
@@ -454,15 +489,4 @@ fr_status fr__run_queue_hand_back(fr_run_queue *q, const char *consumer,
     char idle[24];
     snprintf(idle, sizeof idle, "%" PRId64, q->visibility_us / 1000 + 1000);
     return reclaim(q, consumer, e, n, idle, 0, "hand back", err, err_size);
-}
-
-long long fr__run_queue_depth(fr_run_queue *q)
-{
-    const char *argv[] = {"XLEN", q->key};
-    char err[256];
-    redisReply *r = fr__redis_command(q->s->redis, 2, argv, NULL, err, sizeof err);
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
-    return n;
 }

@@ -15,7 +15,8 @@
  *   its own (XPENDING would cost one per claimed entry, and counts deliveries to consumers
  *   that died before starting, which never ran anything).
  * - A finished run is acknowledged and deleted (XACK + XDEL) with its lease, in one
- *   round trip; so the stream's length is the queue's depth (waiting and executing).
+ *   round trip; so the stream's length is the queue's depth (waiting and executing), which
+ *   every take reads in the same round trip.
  *
  * Thread-safe: a queue is shared by the threads of a process (the state's pool is). */
 #ifndef FR_CORE_STATE_RUN_QUEUE_H
@@ -67,15 +68,16 @@ int64_t fr__run_queue_visibility(const fr_run_queue *q);
  * with err naming Redis (password masked) and why. */
 fr_status fr__run_queue_push(fr_run_queue *q, fr_queue_entry *e, char *err, size_t err_size);
 
-/* Takes at most `max` entries for consumer `consumer` into out[0..*n): first those another
- * consumer left pending past the visibility timeout (XAUTOCLAIM, at most every half
- * timeout per queue), else new ones (XREADGROUP, waiting at most `block_ms`).  *claimed is
- * how many of them were claimed from another consumer.  FR_OK (possibly *n == 0), or
- * FR_E_NETWORK with err set.  Entries that cannot be read (not FluxRoute's) are
- * acknowledged and dropped, with a line on stderr. */
+/* Takes at most `max` entries for consumer `consumer` into out[0..*n), in one round trip:
+ * those another consumer left pending past the visibility timeout (XAUTOCLAIM, at most
+ * every half timeout, 2 s at most, per queue) and new ones (XREADGROUP, waiting at most
+ * `block_ms` when it claims nothing: keep it under the pool's 2 s I/O timeout); *claimed is how
+ * many were claimed from another consumer, *depth the queue's length (XLEN; -1 when unknown). FR_OK
+ * (possibly *n == 0), or FR_E_NETWORK with err set.  Entries that cannot be read (not
+ * FluxRoute's) are acknowledged and dropped, with a line on stderr. */
 fr_status fr__run_queue_take(fr_run_queue *q, const char *consumer, size_t max, int block_ms,
-                             fr_queue_entry *out, size_t *n, size_t *claimed, char *err,
-                             size_t err_size);
+                             fr_queue_entry *out, size_t *n, size_t *claimed, long long *depth,
+                             char *err, size_t err_size);
 
 /* Starts an execution of `e` by `holder`: takes the run's lease with a fresh fencing token
  * (*token; also the number of times the run was started, this one included), and reads
@@ -103,8 +105,5 @@ fr_status fr__run_queue_touch(fr_run_queue *q, const char *consumer, const fr_qu
 fr_status fr__run_queue_hand_back(fr_run_queue *q, const char *consumer,
                                   const fr_queue_entry *const *e, size_t n, char *err,
                                   size_t err_size);
-
-/* Entries in the queue (waiting or executing): XLEN.  -1 when Redis is unreachable. */
-long long fr__run_queue_depth(fr_run_queue *q);
 
 #endif

@@ -236,8 +236,9 @@ check "the paused worker holds runs" test -s "$TMP/paused"
 if wait_count 30 "$TMP/stale" succeeded 8; then ok "the paused worker's runs finished elsewhere"; else
   not_ok "the paused worker's runs finished elsewhere" "succeeded: $(count "$TMP/stale" succeeded)"; fi
 kill -CONT "$PID_w3"
-for _ in $(seq 1 100); do grep -q "is stale" "$TMP/w3.err" && break; sleep 0.1; done
-check "the woken worker's outcome is refused (stale fencing token)" grep -q "is stale" "$TMP/w3.err"
+stale="fencing token 1 is older than the record's newest"
+for _ in $(seq 1 100); do grep -q "$stale" "$TMP/w3.err" && break; sleep 0.1; done
+check "the woken worker's outcome is refused (stale fencing token)" grep -q "$stale" "$TMP/w3.err"
 bad=""
 while read -r id; do
   [ "$(R hget "fluxroute:{t:alpha}:run:$id" executions)" = 2 ] || bad="$bad $id"
