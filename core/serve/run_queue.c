@@ -578,11 +578,8 @@ void fr__queue_warn_durability(fr_state *s, const char *who)
 {
     char msg[512];
     int rc = fr__redis_pool_durability(s->redis, msg, sizeof msg);
-    if (rc > 0)
-        fprintf(stderr,
-                "fluxroute %s: warning: %s: acknowledged runs may be lost if Redis crashes "
-                "(README, \"The durable queue\")\n",
-                who, msg);
+    if (rc > 0) /* the message says what is set, what to set and what it risks */
+        fprintf(stderr, "fluxroute %s: warning: %s\n", who, msg);
     else if (rc < 0)
         fprintf(stderr,
                 "fluxroute %s: warning: cannot tell whether Redis keeps what it acknowledges "

@@ -129,6 +129,20 @@ wait_count() { # SECONDS IDS STATUS WANT
   while [ "$(count "$2" "$3")" != "$4" ] && [ "$(date +%s)" -lt "$until" ]; do sleep 0.1; done
   [ "$(count "$2" "$3")" = "$4" ]
 }
+holds() { # PID: the run ids whose lease that process holds
+  R --scan --pattern 'fluxroute:{t:alpha}:run:*:lease' | while read -r k; do
+    R get "$k" | grep -q ":$1:" && echo "$k"; done |
+    sed 's/^fluxroute:{t:alpha}:run:\(.*\):lease$/\1/'
+}
+usage_is() { # NAME EVENTS: waits (10 s at most) for the tenant's usage events to be EVENTS
+  local got=""
+  for _ in $(seq 1 100); do
+    got=$(cpq GET "/v1/usage?tenant_id=alpha" | jq -r .events)
+    [ "$got" = "$2" ] && break
+    sleep 0.1
+  done
+  check "$1: $2 events (got $got)" test "$got" = "$2"
+}
 metric_sum() { # NAME: the sum of a metric over every process's /metrics
   for u in "$MURL_s1" "$MURL_s2" "$MURL_s3" "$MURL_w1"; do curl -s "$u/metrics"; done |
     awk -v m="$1" '$1 == m {s += $2} END {print s + 0}'
@@ -184,18 +198,11 @@ for i in $(seq 1 12); do
   jq -r .run_id "$TMP/sub.out" >>"$TMP/slow"
 done
 # The worker's consumer is named after its pid (host:pid:random); its leases say it holds runs.
-held=""
-for _ in $(seq 1 100); do
-  held=$(R --scan --pattern 'fluxroute:{t:alpha}:run:*:lease' | while read -r k; do
-    R get "$k" | grep -q ":$PID_w1:" && echo "$k"; done)
-  [ -n "$held" ] && break
-  sleep 0.05
-done
-check "the worker holds runs" test -n "$held"
+for _ in $(seq 1 100); do holds "$PID_w1" >"$TMP/held"; [ -s "$TMP/held" ] && break; sleep 0.05; done
+check "the worker holds runs" test -s "$TMP/held"
 # A run going for more than 200 ms has its record say so (quicker ones skip the write).
 check "a slow run's record says running while it runs" test "$(count "$TMP/slow" running)" -ge 1
 kill -9 "$PID_w1"
-echo "$held" | sed 's/^fluxroute:{t:alpha}:run:\(.*\):lease$/\1/' >"$TMP/held"
 if wait_count 30 "$TMP/slow" succeeded 12; then ok "12 slow runs succeeded, the killed worker's too"; else
   not_ok "12 slow runs succeeded" "succeeded: $(count "$TMP/slow" succeeded)"; fi
 bad=""
@@ -210,24 +217,14 @@ check "runs nobody killed ran once (held past the 1 s visibility timeout, never 
 check "fluxroute_queue_claimed_total counts the claims" test "$(metric_sum fluxroute_queue_claimed_total)" -ge 1
 # Usage: 201 echo runs (a run event each) + 12 slow runs (a run and a provider call each),
 # once each whatever ran twice.
-want=$((201 + 12 * 2)) got=""
-for _ in $(seq 1 100); do
-  got=$(cpq GET "/v1/usage?tenant_id=alpha" | jq -r .events)
-  [ "$got" = "$want" ] && break
-  sleep 0.1
-done
-check "usage counted once per run and call: $want events (got $got)" test "$got" = "$want"
+want=$((201 + 12 * 2))
+usage_is "usage counted once per run and call" "$want"
 
 # ---- a stale executor: a worker paused (SIGSTOP) past the visibility timeout --------------------
 # Its runs are claimed and finished by others; when it wakes and finishes them too, its
 # older fencing token is refused: it neither overwrites their records nor bills them.
 # shellcheck disable=SC2086
 launch w3 worker $COMMON || exit 1
-holds() { # PID: the run ids whose lease that process holds
-  R --scan --pattern 'fluxroute:{t:alpha}:run:*:lease' | while read -r k; do
-    R get "$k" | grep -q ":$1:" && echo "$k"; done |
-    sed 's/^fluxroute:{t:alpha}:run:\(.*\):lease$/\1/'
-}
 : >"$TMP/stale"
 for i in $(seq 1 8); do submit "$URL_s2" slow.yaml; jq -r .run_id "$TMP/sub.out" >>"$TMP/stale"; done
 for _ in $(seq 1 100); do holds "$PID_w3" >"$TMP/paused"; [ -s "$TMP/paused" ] && break; sleep 0.05; done
@@ -246,12 +243,7 @@ while read -r id; do
 done <"$TMP/paused"
 check "their records are the newer execution's" test -z "$bad"
 want=$((want + 8 * 2))
-for _ in $(seq 1 50); do
-  got=$(cpq GET "/v1/usage?tenant_id=alpha" | jq -r .events)
-  [ "$got" = "$want" ] && break
-  sleep 0.1
-done
-check "usage still once per run and call: $want events (got $got)" test "$got" = "$want"
+usage_is "usage still once per run and call" "$want"
 
 # ---- SIGTERM: a worker hands back what it cannot finish within its grace ---------------------
 # shellcheck disable=SC2086
@@ -369,5 +361,5 @@ restart_redis --appendonly yes --appendfsync everysec
 # (it then stops: its metrics address is taken, by the replica's)
 fr worker --manifest-dir "$TMP/m" --state "$REDIS_URL" --metrics-addr "${MURL_sp#http://}"
 expect_err "appendfsync everysec: the worker warns" "appendfsync"
-expect_err "... and says what it risks" "acknowledged runs may be lost"
+expect_err "... and says what it risks" "may be lost if Redis crashes"
 finish
