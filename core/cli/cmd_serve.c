@@ -28,6 +28,7 @@ const char fr__serve_usage[] =
     "                       [--trust-plugin NAME]... [--enable-chaos] [--max-helpers N]\n"
     "                       [--helper-memory SIZE] [--max-abandoned N] [--shutdown-grace D]\n"
     "                       [--state URL] [--concurrency N] [--visibility-timeout D]\n"
+    "                       [--max-queued N]\n"
     "\n"
     "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET /v1/runs;\n"
     "GET/DELETE /v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz; /metrics (admin\n"
@@ -77,6 +78,9 @@ const char fr__serve_usage[] =
     "  --visibility-timeout D  with --state redis, how long a queued run may stay with a\n"
     "                       consumer that stopped answering before another claims it\n"
     "                       (default 30s)\n"
+    "  --max-queued N       with --state redis, async runs the queue may hold, waiting or\n"
+    "                       executing (default 10000; 0: no cap); past it, 429\n"
+    "                       too_many_runs\n"
     "\n"
     "Limits on what one request may cost.  A manifest over one is refused with 400\n"
     "limit_exceeded naming it (\"max\": the count, the bytes, or milliseconds), whether\n"
@@ -299,16 +303,17 @@ int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_optio
 
 int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
 {
-    const char *addr = NULL, *keys = NULL, *threads_arg = NULL;
+    const char *addr = NULL, *keys = NULL, *threads_arg = NULL, *max_queued_arg = NULL;
     fr_exec_args a = {0};
     const char *pos[1];
     size_t n_pos;
-    cli_opt opts[FR_EXEC_OPTS_MAX + 4] = {
+    cli_opt opts[FR_EXEC_OPTS_MAX + 5] = {
         {"--addr", 1, &addr, NULL, NULL},
         {"--keys", 1, &keys, NULL, NULL},
         {"--threads", 1, &threads_arg, NULL, NULL},
+        {"--max-queued", 1, &max_queued_arg, NULL, NULL},
     };
-    fr__exec_args_table(&a, opts + 3); /* the table ends with the zeroed entries after it */
+    fr__exec_args_table(&a, opts + 4); /* the table ends with the zeroed entries after it */
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 0, &n_pos);
     if (rc != 0)
         return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
@@ -320,6 +325,12 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
     long threads = threads_arg ? strtol(threads_arg, NULL, 10) : cores > 2 ? cores : 2;
     if (threads < 1) {
         fr__cli_error(cmd, "--threads must be positive");
+        return FR_EXIT_USAGE;
+    }
+    char *end = NULL;
+    long long max_queued = max_queued_arg ? strtoll(max_queued_arg, &end, 10) : 10000;
+    if (max_queued < 0 || (end && (*end || end == max_queued_arg))) {
+        fr__cli_error(cmd, "--max-queued %s: not a count (0 or more)", max_queued_arg);
         return FR_EXIT_USAGE;
     }
     fr_exec_options x;
@@ -344,6 +355,7 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
                           .runs = x.runs,
                           .containment = x.containment,
                           .queue = x.queue};
+    o.queue.max_queued = (size_t)max_queued;
     fr_status st = fr__serve_main(&o);
     fr__breaker_redis_uninstall();
     fr__state_free(x.state);

@@ -106,9 +106,11 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
     } else {
         e.yaml = (char *)m->text; /* NUL-terminated, as parsed */
     }
-    if (fr__run_queue_push(cfg->queue, &e, err, sizeof err) != FR_OK) {
-        fr__serve_state_error("queue_add");
-        /* Best effort: the record says it was never accepted (Redis is likely down). */
+    fr_status pushed = fr__run_queue_push(cfg->queue, &e, err, sizeof err);
+    if (pushed != FR_OK) {
+        if (pushed != FR_E_OVERLOADED)
+            fr__serve_state_error("queue_add");
+        /* Best effort: the record says it was never accepted (Redis may be down). */
         char msg[600], e2[256];
         snprintf(msg, sizeof msg, "not accepted: the queue could not store it (%s)", err);
         rec.status = FR_RECORD_FAILED;
@@ -116,7 +118,13 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
         rec.report = ended_report(id, who->namespace_, "failed", 0, "internal", msg);
         fr__run_record_put(cfg->state, &rec, cfg->retention_us, e2, sizeof e2);
         free(rec.report);
-        state_unavailable(out, err);
+        if (pushed == FR_E_OVERLOADED) {
+            fr__reply_error(out, FR_HE_TOO_MANY_RUNS, "the run was not accepted: %s; retry shortly",
+                            err);
+            out->retry_after = 1;
+        } else {
+            state_unavailable(out, err);
+        }
         return;
     }
     json_object *o = json_object_new_object();
@@ -587,12 +595,15 @@ void fr__queue_warn_durability(fr_state *s, const char *who)
                 who, msg);
 }
 
-fr_run_queue *fr__queue_open(fr_state *s, int64_t visibility_us, const char *who)
+fr_run_queue *fr__queue_open(fr_state *s, const fr_queue_options *o, const char *who)
 {
     if (!s || s->kind != FR_STATE_REDIS)
         return NULL;
     fr__queue_warn_durability(s, who);
-    return fr__run_queue_new(s, visibility_us);
+    fr_run_queue *q = fr__run_queue_new(s, o->visibility_us);
+    if (q)
+        fr__run_queue_set_max(q, o->max_queued);
+    return q;
 }
 
 void fr__queue_log_round_trips(fr_state *s, const char *who)

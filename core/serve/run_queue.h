@@ -51,7 +51,8 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out);
 /* POST /v1/run {"async": true} with a queue (cfg->queue): `m` is the manifest the request
  * named (already authorized), `manifest` its name or NULL for inline text.  Fills `out`:
  * 202 {run_id, status: "queued"} with Location once the run's record and its queue entry
- * are stored, or 503 state_unavailable (Retry-After: 1). */
+ * are stored; 429 too_many_runs when the queue is at --max-queued; or 503
+ * state_unavailable (both with Retry-After: 1). */
 void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const char *manifest,
                       const fr_manifest *m, const char *input, uint64_t seed, int has_seed,
                       int trace, fr_reply *out);
@@ -80,7 +81,7 @@ size_t fr__queue_consumer_stop(fr_queue_consumer *c, int64_t grace_us);
 void fr__queue_warn_durability(fr_state *s, const char *who);
 
 /* The queue of a Redis state (after the durability warning), or NULL for memory (or OOM). */
-fr_run_queue *fr__queue_open(fr_state *s, int64_t visibility_us, const char *who);
+fr_run_queue *fr__queue_open(fr_state *s, const fr_queue_options *o, const char *who);
 
 /* Logs (stderr) the Redis round trips this process made, at exit: the figure per run of
  * docs/scaling.md's capacity model comes from it. */

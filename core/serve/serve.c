@@ -463,7 +463,7 @@ int fr__serve_main(const fr_serve_options *o)
     fr__abandoned_set_cap(cont->max_abandoned);
     /* --state redis: async runs go through the durable queue, which this replica also
      * consumes (core/serve/run_queue.h). */
-    fr_run_queue *queue = fr__queue_open(rc_cfg.state, o->queue.visibility_us, "serve");
+    fr_run_queue *queue = fr__queue_open(rc_cfg.state, &o->queue, "serve");
     rc_cfg.queue = queue;
     rc_cfg.enqueue = fr__queue_submit;
     srv.runs = fr__runs_new(&rc_cfg);

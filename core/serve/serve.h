@@ -203,6 +203,7 @@ void fr__metrics_listener_stop(fr_metrics_listener *l);
 typedef struct fr_queue_options {
     size_t concurrency;    /* runs at once (--concurrency) */
     int64_t visibility_us; /* --visibility-timeout */
+    size_t max_queued;     /* --max-queued: entries the queue may hold (0: no cap) */
 } fr_queue_options;
 
 /* What serve and worker execute runs with (core/cli/cmd_serve.c parses it; every pointer

@@ -50,7 +50,7 @@ fr_status fr__worker_main(const fr_exec_options *o)
     fr_runs_config rc = o->runs;
     rc.providers = prov;
     rc.cp = cp;
-    fr_run_queue *queue = fr__queue_open(state, o->queue.visibility_us, "worker");
+    fr_run_queue *queue = fr__queue_open(state, &o->queue, "worker");
     fr_runs *runs = queue ? fr__runs_new(&rc) : NULL;
     atomic_int ready = 0;
     char err[512];

@@ -17,6 +17,7 @@
 struct fr_run_queue {
     fr_state *s;
     int64_t visibility_us;
+    size_t max_depth; /* 0: none */
     char key[128];
     pthread_mutex_t mu;
     int64_t next_claim_mono; /* under mu */
@@ -47,6 +48,11 @@ void fr__run_queue_free(fr_run_queue *q)
         return;
     pthread_mutex_destroy(&q->mu);
     free(q);
+}
+
+void fr__run_queue_set_max(fr_run_queue *q, size_t max_depth)
+{
+    q->max_depth = max_depth;
 }
 
 int64_t fr__run_queue_visibility(const fr_run_queue *q)
@@ -85,16 +91,24 @@ static fr_status ensure_group(fr_run_queue *q, fr_redis_conn *c, char *err, size
     return st;
 }
 
+/* KEYS: the stream.  ARGV: the cap (0: none), then the entry's field/value pairs.  -> its
+ * id, or nil when the queue is at its cap. */
+static fr_redis_script PUSH = {
+    .lua = "local max = tonumber(ARGV[1])\n"
+           "if max > 0 and redis.call('XLEN', KEYS[1]) >= max then return false end\n"
+           "return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))\n"};
+
 fr_status fr__run_queue_push(fr_run_queue *q, fr_queue_entry *e, char *err, size_t err_size)
 {
     char seed[24], at[24];
     snprintf(seed, sizeof seed, "%" PRIu64, e->seed);
     snprintf(at, sizeof at, "%" PRId64, e->submitted_at_us);
+    char max[24];
+    snprintf(max, sizeof max, "%zu", q->max_depth);
     const char *argv[32];
     int argc = 0;
-    argv[argc++] = "XADD";
     argv[argc++] = q->key;
-    argv[argc++] = "*";
+    argv[argc++] = max;
 #define FIELD(name, value)      \
     do {                        \
         argv[argc++] = name;    \
@@ -119,14 +133,18 @@ fr_status fr__run_queue_push(fr_run_queue *q, fr_queue_entry *e, char *err, size
     if (e->input)
         FIELD("input", e->input);
 #undef FIELD
-    redisReply *r = fr__redis_command(q->s->redis, argc, argv, NULL, err, err_size);
+    redisReply *r = fr__redis_eval(q->s->redis, &PUSH, 1, argc, argv, NULL, err, err_size);
     if (!r)
         return FR_E_NETWORK;
     fr_status st = FR_OK;
-    if (r->type == REDIS_REPLY_STRING)
+    if (r->type == REDIS_REPLY_STRING) {
         snprintf(e->stream_id, sizeof e->stream_id, "%s", r->str);
-    else
+    } else if (r->type == REDIS_REPLY_NIL) {
+        snprintf(err, err_size, "the queue holds %zu runs, its cap (--max-queued)", q->max_depth);
+        st = FR_E_OVERLOADED;
+    } else {
         st = reply_failed(q, "XADD", r, err, err_size);
+    }
     freeReplyObject(r);
     return st;
 }

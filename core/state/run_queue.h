@@ -63,9 +63,12 @@ typedef struct fr_run_queue fr_run_queue;
 fr_run_queue *fr__run_queue_new(fr_state *s, int64_t visibility_us);
 void fr__run_queue_free(fr_run_queue *q);
 int64_t fr__run_queue_visibility(const fr_run_queue *q);
+/* At most `max_depth` entries (0: no cap): a push past it is refused.  Set before use. */
+void fr__run_queue_set_max(fr_run_queue *q, size_t max_depth);
 
-/* Stores `e` at the end of the queue (XADD); sets e->stream_id.  FR_OK, or FR_E_NETWORK
- * with err naming Redis (password masked) and why. */
+/* Stores `e` at the end of the queue (XADD, in a script that checks the cap first); sets
+ * e->stream_id.  FR_OK; FR_E_OVERLOADED when the queue is at its cap (err says so); or
+ * FR_E_NETWORK with err naming Redis (password masked) and why. */
 fr_status fr__run_queue_push(fr_run_queue *q, fr_queue_entry *e, char *err, size_t err_size);
 
 /* Takes at most `max` entries for consumer `consumer` into out[0..*n), in one round trip:

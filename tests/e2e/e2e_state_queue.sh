@@ -348,6 +348,20 @@ expect_jq "GET says cancelled, never started" '.status == "cancelled" and .repor
 kill -TERM "$PID_pw"
 wait "$PID_pw" 2>/dev/null
 
+# ---- the queue's cap: past --max-queued, 429 (Redis's memory stays bounded) ------------------
+check "the queue is empty before the cap test" test "$(R xlen fluxroute:queue)" = 0
+# shellcheck disable=SC2086
+launch sq serve --addr 127.0.0.1:0 $COMMON --concurrency 0 --max-queued 2 || exit 1
+submit "$URL_sq" echo.yaml
+c1=$code
+submit "$URL_sq" echo.yaml
+check "two async runs under --max-queued 2: 202" test "$c1 $code" = "202 202"
+submit "$URL_sq" echo.yaml
+cp "$TMP/sub.out" "$TMP/out"
+check "a third async run past --max-queued 2: 429" test "$code" = 429
+expect_jq "... too_many_runs naming --max-queued" \
+  '.error.code == "too_many_runs" and (.error.message | test("--max-queued"))'
+
 # ---- Redis down at submission: 503 state_unavailable, never 202 --------------------------------
 stop_redis
 submit "$URL_sp" echo.yaml
