@@ -969,9 +969,13 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     if (json_object_object_get_ex(body, "input", &v))
         j->input = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 
+    /* --state redis: an async run is checked here and executed by whichever consumer takes
+     * it from the durable queue (core/serve/run_queue.c), which admits it then; the queue's
+     * own cap (--max-queued) bounds what waits. */
+    int queued = async && !sse && r->cfg.queue && r->cfg.enqueue;
     /* Admission first: a full server, or a tenant at its share, answers 429 before any
      * work is done. */
-    if (fr__runs_admit(r, who, out) != 0) {
+    if (!queued && fr__runs_admit(r, who, out) != 0) {
         job_free(j);
         return;
     }
@@ -979,17 +983,15 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
         fr__policy_check_quarantine(j->p, out) != 0) {
         release(r, j->pool, j->p);
-        fr__runs_leave(r, who);
+        if (!queued)
+            fr__runs_leave(r, who);
         job_free(j);
         return;
     }
-    if (async && !sse && r->cfg.queue && r->cfg.enqueue) {
-        /* --state redis: checked here, executed by whichever consumer takes it
-         * (core/serve/run_queue.c). */
+    if (queued) {
         r->cfg.enqueue(&r->cfg, who, ref.name, fr__pipeline_manifest(j->p), j->input, j->seed,
                        j->has_seed, record, out);
         release(r, j->pool, j->p);
-        fr__runs_leave(r, who);
         job_free(j);
         return;
     }
