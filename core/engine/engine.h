@@ -113,6 +113,9 @@ typedef struct fr_run_options {
     void (*on_detach)(void *ud);
     void (*on_done)(void *ud, int status);
     void *detach_ud;
+    /* What the run's provider calls are charged against (core/host/call_quota.h: serve's
+     * tenant and key limits), or NULL.  Borrowed until the run ends. */
+    const struct fr_call_quota *quota;
 } fr_run_options;
 
 /* fr_run_options.run_inline: which thread runs the steps.

@@ -28,6 +28,7 @@
 #include "base/json_parse.h"
 #include "plugin/quarantine.h"
 #include "serve/serve.h"
+#include "serve/serve_quota.h"
 #include "serve/serve_sse.h"
 
 struct fr_server {
@@ -40,6 +41,7 @@ struct fr_server {
     size_t max_body;
     atomic_int ready;
     fr_cp_client *cp; /* keys and usage through the control plane, or NULL */
+    fr_quota *quota;  /* tenant and key limits (serve_quota.h) */
     /* The SLA window reported to the control plane: requests, 5xx, latency buckets. */
     pthread_mutex_t sla_mu;
     int64_t sla_requests, sla_errors, sla_start;
@@ -98,6 +100,7 @@ typedef struct request {
     struct MHD_Connection *conn;
     fr_reply later; /* a deferred reply, once `ready` */
     _Atomic int ready;
+    fr_identity who; /* the caller, once identified (who.tenant[0] set): x-ratelimit-* */
 } request;
 
 /* ---- deferred replies: the connection waits, suspended, for a run on its own thread ---- */
@@ -125,6 +128,7 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
     char oh[24];
     snprintf(oh, sizeof oh, "%lld", (long long)(overhead > 0 ? overhead : 0));
     MHD_add_response_header(resp, "X-FluxRoute-Overhead-Us", oh);
+    fr__quota_headers(s->quota, &rq->who, resp);
     fr__metrics_http_request(rp->route ? rp->route : "other", rp->status);
     sla_note(s, fr__mono_us() - rq->t0, rp->status);
     enum MHD_Result r = MHD_queue_response(c, (unsigned)rp->status, resp);
@@ -270,6 +274,18 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         return;
     if (is(url, "/metrics", NULL) || who.role == FR_ROLE_METRICS) {
         fr__serve_metrics_route(&who, url, method, out);
+        return;
+    }
+    rq->who = who;
+    if (strcmp(url, "/v1/limits") == 0) {
+        out->route = "/v1/limits";
+        if (!get) {
+            out->allow = "GET";
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
+                            method);
+            return;
+        }
+        fr__quota_handle_get(s->quota, &who, out);
         return;
     }
     const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
@@ -423,6 +439,23 @@ int fr__serve_main(const fr_serve_options *o)
         fr__http_startup_error("serve", "%s", err);
         return FR_E_INVALID;
     }
+    char holder[200];
+    if (!o->controlplane_url && fr__auth_budget_holder(srv.auth, holder, sizeof holder)) {
+        /* A budget is money: without the control plane's rate card nothing can be priced. */
+        fr__http_startup_error("serve",
+                               "%s: %s sets monthly_budget_micros, but budgets need prices: "
+                               "start serve with --controlplane (its rate card prices calls)",
+                               o->keys_file, holder);
+        fr__auth_free(srv.auth);
+        return FR_E_INVALID;
+    }
+    srv.quota = fr__quota_new();
+    if (!srv.quota) {
+        fr__http_startup_error("serve", "out of memory");
+        fr__auth_free(srv.auth);
+        return FR_E_INVALID;
+    }
+    fr__quota_load_file(srv.quota, srv.auth);
     if (o->controlplane_url) {
         srv.cp = fr__cp_client_new(o->controlplane_url, o->controlplane_service_key,
                                    o->controlplane_spool);
@@ -455,6 +488,7 @@ int fr__serve_main(const fr_serve_options *o)
     fr_runs_config rc_cfg = o->runs;
     rc_cfg.providers = prov;
     rc_cfg.cp = srv.cp;
+    rc_cfg.quota = srv.quota;
     const fr_containment *cont = &o->containment;
     fr__isolation_configure(cont->max_helpers, cont->helper_memory);
     fr__abandoned_set_cap(cont->max_abandoned);
@@ -536,10 +570,19 @@ int fr__serve_main(const fr_serve_options *o)
             if (!srv.keys_file)
                 continue;
             fr_auth *a = fr__auth_load(srv.keys_file, err, sizeof err);
+            if (a && !srv.cp && fr__auth_budget_holder(a, holder, sizeof holder)) {
+                snprintf(err, sizeof err,
+                         "%s: %s sets monthly_budget_micros, but budgets need prices: start "
+                         "serve with --controlplane",
+                         srv.keys_file, holder);
+                fr__auth_free(a);
+                a = NULL;
+            }
             if (!a) {
                 fprintf(stderr, "fluxroute serve: keeping the old keys: %s\n", err);
                 continue;
             }
+            fr__quota_load_file(srv.quota, a);
             pthread_rwlock_wrlock(&srv.auth_lock);
             fr_auth *old = srv.auth;
             srv.auth = a;
@@ -586,5 +629,6 @@ int fr__serve_main(const fr_serve_options *o)
     pthread_mutex_destroy(&srv.sla_mu);
     pthread_rwlock_destroy(&srv.auth_lock);
     fr__auth_free(srv.auth);
+    fr__quota_free(srv.quota);
     return FR_OK;
 }

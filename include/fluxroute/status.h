@@ -47,7 +47,8 @@ extern "C" {
     X(NOT_FOUND, -23, INTERNAL, 1, "not found")                              \
     X(UNSUPPORTED, -24, INTERNAL, 1, "not supported")                        \
     X(PERMISSION, -25, INTERNAL, 0, "permission denied")                     \
-    X(AGENT, -26, AGENT, 1, "agent failed")
+    X(AGENT, -26, AGENT, 1, "agent failed")                                  \
+    X(BUDGET_EXCEEDED, -28, BUDGET_EXCEEDED, 0, "budget exceeded")
 
 /* Error classes: X(name, retried, counts_toward_breaker, text) */
 #define FR_CLASS_LIST(X)                            \
@@ -71,7 +72,8 @@ extern "C" {
     X(DEADLINE_EXCEEDED, 0, 0, "deadline_exceeded") \
     X(LEASE_LOST, 0, 0, "lease_lost")               \
     X(CANCELLED, 0, 0, "cancelled")                 \
-    X(SKIPPED, 0, 0, "skipped")
+    X(SKIPPED, 0, 0, "skipped")                     \
+    X(BUDGET_EXCEEDED, 0, 0, "budget_exceeded")
 
 /* A status: FR_OK or one of the negative FR_E_* codes. */
 typedef int fr_status;
