@@ -31,6 +31,8 @@ typedef struct scope {
     char owner[72];  /* the tenant (metric labels) */
     fr_limits_doc file, remote;
     int has_file, has_remote;
+    char *remote_text; /* the control plane's document as it sent it (owned), or NULL */
+    int seeded;        /* spend seeded from the control plane (or being seeded) */
     int64_t inflight;
     /* requests: the admission times of the last `cap` runs (a ring, oldest at head) */
     int64_t *ring;
@@ -147,6 +149,7 @@ static void scope_free(scope *s)
 {
     fr__limits_doc_clear(&s->file);
     fr__limits_doc_clear(&s->remote);
+    free(s->remote_text);
     free(s->ring);
     free(s->toks);
     free(s);
@@ -214,6 +217,60 @@ void fr__quota_set_remote(fr_quota *q, int tenant, const char *id, const fr_limi
         fr__limits_doc_clear(&s->remote);
         s->has_remote = d && fr__limits_doc_copy(&s->remote, d) == 0;
     }
+    pthread_mutex_unlock(&q->mu);
+}
+
+int fr__quota_set_remote_text(fr_quota *q, int tenant, const char *id, const char *text)
+{
+    if (!q || !id || !text)
+        return 0;
+    int rc = 0;
+    pthread_mutex_lock(&q->mu);
+    scope *s = get_scope(q, tenant, id, "", tenant ? id : NULL);
+    if (s && (!s->remote_text || strcmp(s->remote_text, text) != 0)) {
+        /* Parsed only when it changed: a cached lookup costs a string compare. */
+        fr_limits_doc d;
+        char err[512];
+        if (!text[0]) {
+            fr__limits_doc_clear(&s->remote);
+            s->has_remote = 0;
+        } else if (fr__limits_doc_parse(text, strlen(text), &d, err, sizeof err) == 0) {
+            fr__limits_doc_clear(&s->remote);
+            s->remote = d;
+            s->has_remote = 1;
+        } else {
+            fprintf(stderr,
+                    "fluxroute serve: %s \"%s\": the control plane's %s; kept the "
+                    "previous limits\n",
+                    tenant ? "tenant" : "key", id, err);
+            rc = -1;
+        }
+        free(s->remote_text);
+        s->remote_text = strdup(text);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+int fr__quota_seed_begin(fr_quota *q, const char *tenant)
+{
+    if (!q || !tenant)
+        return 0;
+    pthread_mutex_lock(&q->mu);
+    scope *s = get_scope(q, 1, tenant, "", tenant);
+    int need = s && !s->seeded && limits_of(s) && fr__limits_doc_has_budget(limits_of(s));
+    if (need)
+        s->seeded = 1;
+    pthread_mutex_unlock(&q->mu);
+    return need;
+}
+
+void fr__quota_seed_failed(fr_quota *q, const char *tenant)
+{
+    pthread_mutex_lock(&q->mu);
+    scope *s = get_scope(q, 1, tenant, "", tenant);
+    if (s)
+        s->seeded = 0;
     pthread_mutex_unlock(&q->mu);
 }
 

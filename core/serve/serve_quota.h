@@ -67,6 +67,17 @@ void fr__quota_load_file(fr_quota *q, const fr_auth *a);
  * 0); NULL: none.  They override the keys file's for that tenant or key. */
 void fr__quota_set_remote(fr_quota *q, int tenant, const char *id, const fr_limits_doc *d);
 
+/* The same from the document's JSON text as the control plane's key lookup sends it ("":
+ * none), parsed only when it differs from the last text for that tenant or key.  Returns
+ * 0, or -1 when it does not parse (the previous limits are kept, a line on stderr). */
+int fr__quota_set_remote_text(fr_quota *q, int tenant, const char *id, const char *text);
+
+/* Spend seeding, once per tenant and process: fr__quota_seed_begin returns 1 when
+ * `tenant` has a budget and has not been seeded (it is then marked: the caller fetches
+ * the spend and calls fr__quota_seed_spend, or fr__quota_seed_failed to try again later). */
+int fr__quota_seed_begin(fr_quota *q, const char *tenant);
+void fr__quota_seed_failed(fr_quota *q, const char *tenant);
+
 /* Adds spend already made this month (micro-units, seeded at start from the control plane)
  * to `tenant`'s budget count. */
 void fr__quota_seed_spend(fr_quota *q, const char *tenant, int64_t micros);
