@@ -484,6 +484,7 @@ int fr__serve_main(const fr_serve_options *o)
         return FR_E_INVALID;
     }
     fr__quota_load_file(srv.quota, srv.auth);
+    fr__quota_set_state(srv.quota, o->runs.state, o->runs.limits.value[FR_LIMIT_MAX_RUN_TIMEOUT]);
     if (o->controlplane_url) {
         srv.cp = fr__cp_client_new(o->controlplane_url, o->controlplane_service_key,
                                    o->controlplane_spool);

@@ -12,7 +12,9 @@
 #include "controlplane/billing.h"
 #include "observe/obs_impl.h"
 #include "observe/observe.h"
+#include "base/secure_random.h"
 #include "serve/serve_quota.h"
+#include "state/limits_redis.h"
 
 #define WINDOW_US (60 * 1000000LL)
 #define N_BUCKETS 256
@@ -45,6 +47,10 @@ typedef struct scope {
     int month;
     int64_t spent, reserved;
     int crossed; /* the highest threshold (80, 100) passed this month */
+    /* --state redis: the entries this process added to the runs in flight (a key's) */
+    char (*members)[40];
+    size_t n_members, cap_members;
+    int64_t snap_requests, snap_oldest_us; /* the requests window as Redis last said */
 } scope;
 
 struct fr_quota {
@@ -54,6 +60,8 @@ struct fr_quota {
     fr_quota_price_fn price;
     void *price_ud;
     uint64_t seq;
+    fr_state *state;  /* --state redis: the counters live there (limits_redis.h), or NULL */
+    int64_t lease_ms; /* how long a run counts in flight at most (a crashed replica's) */
 };
 
 /* A reservation: up to four scopes charged (tenant, key, and each one's model entry). */
@@ -66,6 +74,13 @@ typedef struct ticket {
     } c[4];
     int64_t est_tokens;
     char model[128];
+    /* --state redis: what the reservation counted where */
+    int redis;
+    char tenant[72];
+    fr_rl_scope rs[4];
+    int64_t tpm[4], budget[4];
+    int64_t at_us, micros;
+    char month[8];
 } ticket;
 
 static uint64_t hash(int tenant, const char *id, const char *model)
@@ -150,6 +165,7 @@ static void scope_free(scope *s)
     fr__limits_doc_clear(&s->file);
     fr__limits_doc_clear(&s->remote);
     free(s->remote_text);
+    free(s->members);
     free(s->ring);
     free(s->toks);
     free(s);
@@ -166,6 +182,12 @@ void fr__quota_free(fr_quota *q)
         }
     pthread_mutex_destroy(&q->mu);
     free(q);
+}
+
+void fr__quota_set_state(fr_quota *q, fr_state *st, int64_t lease_us)
+{
+    q->state = st && st->kind == FR_STATE_REDIS ? st : NULL;
+    q->lease_ms = lease_us / 1000 + 60000;
 }
 
 void fr__quota_set_clock(fr_quota *q, int64_t (*now_us)(void))
@@ -289,6 +311,15 @@ void fr__quota_seed_spend(fr_quota *q, const char *tenant, int64_t micros)
 {
     if (!q || !tenant)
         return;
+    if (q->state) {
+        char ts[21], month[8], err[300];
+        fr__rfc3339_format(now_of(q) / 1000000, ts);
+        snprintf(month, sizeof month, "%.7s", ts);
+        if (fr__limits_redis_seed(q->state, tenant, month, micros, err, sizeof err) != 0)
+            fprintf(stderr, "fluxroute serve: cannot seed tenant \"%s\"'s spend in Redis: %s\n",
+                    tenant, err);
+        return;
+    }
     pthread_mutex_lock(&q->mu);
     scope *s = get_scope(q, 1, tenant, "", tenant);
     if (s) {
@@ -446,10 +477,107 @@ static void refuse(fr_reply *out, fr_http_error e, const char *limit, int64_t re
 
 /* ---- admission ---------------------------------------------------------------------------- */
 
+static void refuse_requests(fr_reply *out, const char *label, int64_t rpm, int64_t reset,
+                            int64_t now)
+{
+    char at[21];
+    fmt_time(reset, at);
+    refuse(out, FR_HE_RATE_LIMITED, "requests_per_minute", ceil_s(reset - now),
+           "%s: limit requests_per_minute %lld reached (at most %lld runs in any rolling 60 s); "
+           "the next run is admitted in %lld s, at %s",
+           label, (long long)rpm, (long long)rpm, (long long)ceil_s(reset - now), at);
+}
+
+static void refuse_runs(fr_reply *out, const char *label, int64_t conc, int64_t inflight)
+{
+    refuse(out, FR_HE_TOO_MANY_RUNS, "concurrent_runs", 1,
+           "%s: limit concurrent_runs %lld reached (%lld runs in flight now); it resets when one "
+           "of them ends: retry shortly",
+           label, (long long)conc, (long long)inflight);
+}
+
+/* Admission with the counters in Redis: one round trip (the ADMIT script). */
+static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
+{
+    int64_t rpm[2] = {FR_NO_LIMIT, FR_NO_LIMIT}, conc[2] = {FR_NO_LIMIT, FR_NO_LIMIT};
+    char label[2][160];
+    pthread_mutex_lock(&q->mu);
+    int64_t now = now_of(q);
+    scope *sc[2] = {get_scope(q, 1, who->tenant, "", who->tenant),
+                    get_scope(q, 0, who->id, "", who->tenant)};
+    int limited = 0;
+    for (int i = 0; i < 2 && sc[i]; i++) {
+        const fr_limits_doc *d = limits_of(sc[i]);
+        who_label(sc[i], label[i], sizeof label[i]);
+        if (d) {
+            rpm[i] = d->all.requests_per_minute;
+            conc[i] = d->all.concurrent_runs;
+            limited |= rpm[i] != FR_NO_LIMIT || conc[i] != FR_NO_LIMIT;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (!sc[0] || !sc[1]) {
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
+        return -1;
+    }
+    if (!limited) /* nothing to count: no round trip */
+        return 0;
+    char member[40];
+    if (fr__secure_uuid(member, sizeof member) != 0)
+        snprintf(member, sizeof member, "%lld", (long long)now);
+    fr_rl_scope rs[2] = {{"t", who->tenant, ""}, {"k", who->id, ""}};
+    fr_rl_verdict v;
+    char err[300];
+    if (fr__limits_redis_admit(q->state, who->tenant, rs, rpm, conc, now / 1000, q->lease_ms,
+                               member, &v, err, sizeof err) != 0) {
+        /* Limits that cannot be checked are not enforced blind: refused, retry shortly. */
+        fr__reply_error(out, FR_HE_INTERNAL, "cannot check the limits: %s", err);
+        out->status = 503;
+        out->retry_after = 1;
+        return -1;
+    }
+    int i = v.scope == 1;
+    if (v.refused == 1) {
+        pthread_mutex_lock(&q->mu);
+        count_rejection(sc[i], "requests_per_minute");
+        pthread_mutex_unlock(&q->mu);
+        refuse_requests(out, label[i], rpm[i], v.reset_ms * 1000, now);
+        return -1;
+    }
+    if (v.refused == 2) {
+        pthread_mutex_lock(&q->mu);
+        count_rejection(sc[i], "concurrent_runs");
+        pthread_mutex_unlock(&q->mu);
+        refuse_runs(out, label[i], conc[i], v.used);
+        return -1;
+    }
+    pthread_mutex_lock(&q->mu);
+    scope *k = sc[1];
+    if (k->n_members == k->cap_members) {
+        size_t cap = k->cap_members ? 2 * k->cap_members : 8;
+        char(*m)[40] = realloc(k->members, cap * sizeof *m);
+        if (m) {
+            k->members = m;
+            k->cap_members = cap;
+        }
+    }
+    if (k->n_members < k->cap_members)
+        memcpy(k->members[k->n_members++], member, sizeof member);
+    for (int j = 0; j < 2; j++) {
+        sc[j]->inflight++;
+        sc[j]->snap_requests = v.after[j];
+        sc[j]->snap_oldest_us = v.after_oldest_ms[j] * 1000;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
 int fr__quota_admit(fr_quota *q, const fr_identity *who, fr_reply *out)
 {
     if (!q)
         return 0;
+    if (q->state)
+        return admit_redis(q, who, out);
     pthread_mutex_lock(&q->mu);
     int64_t now = now_of(q);
     scope *sc[2] = {get_scope(q, 1, who->tenant, "", who->tenant),
@@ -477,14 +605,9 @@ int fr__quota_admit(fr_quota *q, const fr_identity *who, fr_reply *out)
             size_t used = rpm ? ring_used(s, now, &oldest) : 0;
             if (rpm == 0 || (int64_t)used >= rpm) {
                 int64_t reset = rpm ? oldest + WINDOW_US : now + WINDOW_US;
-                char at[21];
-                fmt_time(reset, at);
                 count_rejection(s, "requests_per_minute");
                 pthread_mutex_unlock(&q->mu);
-                refuse(out, FR_HE_RATE_LIMITED, "requests_per_minute", ceil_s(reset - now),
-                       "%s: limit requests_per_minute %lld reached (at most %lld runs in any "
-                       "rolling 60 s); the next run is admitted in %lld s, at %s",
-                       label, (long long)rpm, (long long)rpm, (long long)ceil_s(reset - now), at);
+                refuse_requests(out, label, rpm, reset, now);
                 return -1;
             }
         }
@@ -493,10 +616,7 @@ int fr__quota_admit(fr_quota *q, const fr_identity *who, fr_reply *out)
             count_rejection(s, "concurrent_runs");
             int64_t inflight = s->inflight;
             pthread_mutex_unlock(&q->mu);
-            refuse(out, FR_HE_TOO_MANY_RUNS, "concurrent_runs", 1,
-                   "%s: limit concurrent_runs %lld reached (%lld runs in flight now); it resets "
-                   "when one of them ends: retry shortly",
-                   label, (long long)conc, (long long)inflight);
+            refuse_runs(out, label, conc, inflight);
             return -1;
         }
     }
@@ -520,7 +640,21 @@ void fr__quota_leave(fr_quota *q, const fr_identity *who)
     for (int i = 0; i < 2; i++)
         if (sc[i] && sc[i]->inflight > 0)
             sc[i]->inflight--;
+    /* Redis: one of the entries this process added for the key leaves the runs in flight
+     * (which one does not matter: the count is what is checked). */
+    char member[40] = "";
+    if (q->state && sc[1] && sc[1]->n_members)
+        memcpy(member, sc[1]->members[--sc[1]->n_members], sizeof member);
     pthread_mutex_unlock(&q->mu);
+    if (member[0]) {
+        fr_rl_scope rs[2] = {{"t", who->tenant, ""}, {"k", who->id, ""}};
+        char err[300];
+        if (fr__limits_redis_leave(q->state, who->tenant, rs, member, err, sizeof err) != 0)
+            fprintf(stderr,
+                    "fluxroute serve: a run of key \"%s\" stays counted in flight until "
+                    "its entry expires: %s\n",
+                    who->id, err);
+    }
 }
 
 /* ---- provider calls: reserve, settle --------------------------------------------------- */
@@ -621,6 +755,88 @@ static fr_status quota_reserve(void *ud, const char *provider, const char *reque
     }
     if (n == 0) {
         pthread_mutex_unlock(&q->mu);
+        return FR_OK;
+    }
+    if (q->state) {
+        ticket *t = calloc(1, sizeof *t);
+        int any_budget = 0;
+        for (int i = 0; t && i < n; i++) {
+            /* Borrowed from the scopes, which live as long as q. */
+            t->rs[i].kind = c[i].owner->tenant ? "t" : "k";
+            t->rs[i].id = c[i].owner->id;
+            t->rs[i].model = c[i].model ? c[i].s->model : "";
+            t->tpm[i] = c[i].tpm;
+            t->budget[i] = c[i].budget;
+            any_budget |= c[i].budget != FR_NO_LIMIT;
+        }
+        int64_t price = any_budget ? price_of(q, model, (int64_t)request_len, max_tokens) : 0;
+        pthread_mutex_unlock(&q->mu);
+        if (!t) {
+            snprintf(msg, msglen, "cannot reserve: out of memory");
+            return FR_E_NOMEM;
+        }
+        if (price < 0) {
+            free(t);
+            snprintf(msg, msglen,
+                     "limit monthly_budget_micros: model \"%s\" has no price in the rate card, so "
+                     "the call cannot be charged",
+                     model);
+            return FR_E_BUDGET_EXCEEDED;
+        }
+        t->redis = 1;
+        t->n = n;
+        t->est_tokens = est;
+        t->micros = price;
+        t->at_us = now;
+        snprintf(t->model, sizeof t->model, "%s", model);
+        snprintf(t->tenant, sizeof t->tenant, "%s", qr->tenant);
+        char ts[21];
+        fr__rfc3339_format(now / 1000000, ts);
+        snprintf(t->month, sizeof t->month, "%.7s", ts);
+        fr_rl_verdict v;
+        char err[300];
+        if (fr__limits_redis_reserve(q->state, qr->tenant, t->rs, (size_t)n, t->tpm, t->budget,
+                                     now / 1000, t->month, est, price, &v, err, sizeof err) != 0) {
+            free(t);
+            snprintf(msg, msglen, "cannot check the limits: %s", err);
+            return FR_E_UNAVAILABLE;
+        }
+        if (v.refused) {
+            int i = v.scope < n ? v.scope : 0;
+            char label[300];
+            snprintf(label, sizeof label, "%s \"%s\"%s%s%s", c[i].owner->tenant ? "tenant" : "key",
+                     c[i].owner->id, c[i].model ? ", model \"" : "", c[i].s->model,
+                     c[i].model ? "\"" : "");
+            pthread_mutex_lock(&q->mu);
+            count_rejection(c[i].owner,
+                            v.refused == 1 ? "tokens_per_minute" : "monthly_budget_micros");
+            pthread_mutex_unlock(&q->mu);
+            free(t);
+            if (v.refused == 1) {
+                char when[21];
+                fmt_time(v.reset_ms * 1000, when);
+                if (v.reset_ms)
+                    *retry_after_us = v.reset_ms * 1000 - now;
+                snprintf(msg, msglen,
+                         "%s: limit tokens_per_minute %lld reached (%lld tokens used or reserved "
+                         "in the last 60 s, this call reserves %lld)%s%s",
+                         label, (long long)c[i].tpm, (long long)v.used, (long long)est,
+                         v.reset_ms ? "; it resets at " : ": lower max_tokens",
+                         v.reset_ms ? when : "");
+                return FR_E_RATE_LIMITED;
+            }
+            int64_t next = month_start(month_of(now) + 1) * 1000000;
+            char when[21];
+            fmt_time(next, when);
+            *retry_after_us = next - now;
+            snprintf(msg, msglen,
+                     "%s: limit monthly_budget_micros %lld reached (%lld spent and %lld reserved "
+                     "this month, this call reserves %lld); it resets at %s",
+                     label, (long long)c[i].budget, (long long)v.spent, (long long)v.reserved,
+                     (long long)price, when);
+            return FR_E_BUDGET_EXCEEDED;
+        }
+        *ticket_out = t;
         return FR_OK;
     }
     int64_t micros = -2; /* not priced yet */
@@ -743,6 +959,25 @@ static void quota_settle(void *ud, void *tk, int completed, const char *model, i
     ticket *t = tk;
     if (!t)
         return;
+    if (t->redis) {
+        pthread_mutex_lock(&q->mu);
+        const char *priced = model && model[0] ? model : t->model;
+        int64_t micros = !completed ? 0 : usage_unknown ? t->micros : price_of(q, priced, in, out);
+        pthread_mutex_unlock(&q->mu);
+        if (micros < 0)
+            micros = t->micros;
+        int64_t tokens = !completed ? 0 : usage_unknown ? t->est_tokens : in + out;
+        char err[300];
+        if (fr__limits_redis_settle(q->state, t->tenant, t->rs, (size_t)t->n, t->tpm, t->budget,
+                                    t->at_us / 1000, t->month, t->est_tokens, tokens, t->micros,
+                                    micros, err, sizeof err) != 0)
+            fprintf(stderr,
+                    "fluxroute serve: a provider call of tenant \"%s\" stays counted at its "
+                    "reservation (%lld tokens, %lld micro-units): %s\n",
+                    t->tenant, (long long)t->est_tokens, (long long)t->micros, err);
+        free(t);
+        return;
+    }
     crossing xs[4];
     int nx = 0;
     pthread_mutex_lock(&q->mu);
@@ -832,7 +1067,11 @@ static void view_of(fr_quota *q, scope *s, int64_t now, usage_view *v)
     if (!d)
         return;
     v->rpm = d->all.requests_per_minute;
-    if (v->rpm != FR_NO_LIMIT && s->cap == (size_t)v->rpm) {
+    if (v->rpm != FR_NO_LIMIT && q->state) { /* as Redis said at this replica's last admission */
+        int fresh = s->snap_oldest_us && s->snap_oldest_us + WINDOW_US > now;
+        v->rpm_used = fresh ? s->snap_requests : 0;
+        v->rpm_reset = fresh ? s->snap_oldest_us + WINDOW_US : 0;
+    } else if (v->rpm != FR_NO_LIMIT && s->cap == (size_t)v->rpm) {
         int64_t oldest;
         v->rpm_used = (int64_t)ring_used(s, now, &oldest);
         v->rpm_reset = oldest ? oldest + WINDOW_US : 0;
@@ -922,7 +1161,7 @@ static void put_limit(json_object *o, const char *name, int64_t limit, int64_t u
     json_object_object_add(o, name, e);
 }
 
-static json_object *scope_json(fr_quota *q, scope *s, int64_t now)
+static json_object *scope_json(fr_quota *q, scope *s, int64_t now, const fr_rl_usage *ru)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "id", json_object_new_string(s->id));
@@ -936,6 +1175,15 @@ static json_object *scope_json(fr_quota *q, scope *s, int64_t now)
                                                                 : "none"));
     usage_view v;
     view_of(q, s, now, &v);
+    if (ru) { /* --state redis: what every replica counted */
+        v.rpm_used = ru->requests;
+        v.rpm_reset = ru->requests_oldest_ms ? ru->requests_oldest_ms * 1000 + WINDOW_US : 0;
+        v.inflight = ru->runs;
+        v.tpm_used = ru->tokens;
+        v.tpm_reset = ru->tokens_oldest_ms ? ru->tokens_oldest_ms * 1000 + 61000000 : 0;
+        v.spent = ru->spent;
+        v.reserved = ru->reserved;
+    }
     json_object *u = json_object_new_object();
     if (v.rpm != FR_NO_LIMIT)
         put_limit(u, "requests_per_minute", v.rpm, v.rpm_used, v.rpm_reset);
@@ -958,14 +1206,32 @@ void fr__quota_handle_get(fr_quota *q, const fr_identity *who, fr_reply *out)
     out->route = "/v1/limits";
     json_object *o = json_object_new_object();
     if (q) {
-        pthread_mutex_lock(&q->mu);
         int64_t now = now_of(q);
+        fr_rl_usage ru[2];
+        int have = 0;
+        if (q->state) { /* read before taking the lock: the network is slow */
+            char ts[21], month[8], err[300];
+            fr__rfc3339_format(now / 1000000, ts);
+            snprintf(month, sizeof month, "%.7s", ts);
+            fr_rl_scope rs[2] = {{"t", who->tenant, ""}, {"k", who->id, ""}};
+            have = fr__limits_redis_usage(q->state, who->tenant, &rs[0], now / 1000, month, &ru[0],
+                                          err, sizeof err) == 0 &&
+                   fr__limits_redis_usage(q->state, who->tenant, &rs[1], now / 1000, month, &ru[1],
+                                          err, sizeof err) == 0;
+            if (!have) {
+                json_object_put(o);
+                fr__reply_error(out, FR_HE_INTERNAL, "cannot read the limits' counts: %s", err);
+                out->status = 503;
+                return;
+            }
+        }
+        pthread_mutex_lock(&q->mu);
         scope *t = get_scope(q, 1, who->tenant, "", who->tenant);
         scope *k = get_scope(q, 0, who->id, "", who->tenant);
         if (t)
-            json_object_object_add(o, "tenant", scope_json(q, t, now));
+            json_object_object_add(o, "tenant", scope_json(q, t, now, have ? &ru[0] : NULL));
         if (k)
-            json_object_object_add(o, "key", scope_json(q, k, now));
+            json_object_object_add(o, "key", scope_json(q, k, now, have ? &ru[1] : NULL));
         pthread_mutex_unlock(&q->mu);
     }
     fr__reply_json(out, 200, o);

@@ -53,6 +53,12 @@ typedef int (*fr_quota_price_fn)(void *ud, const char *model, int64_t *per_m_inp
 fr_quota *fr__quota_new(void);
 void fr__quota_free(fr_quota *q);
 
+struct fr_state;
+/* Keeps the counters in Redis when `st` is a Redis state (core/state/limits_redis.h);
+ * `lease_us` is the longest a run may take (--max-run-timeout): a run entry of a replica
+ * that died leaves the runs in flight a minute after it.  Call before any request. */
+void fr__quota_set_state(fr_quota *q, struct fr_state *st, int64_t lease_us);
+
 /* The clock (Unix microseconds) the counters read, for tests that move time (month
  * rollover); NULL: the wall clock. */
 void fr__quota_set_clock(fr_quota *q, int64_t (*now_us)(void));
