@@ -1125,7 +1125,7 @@ void fr__quota_headers(fr_quota *q, const fr_identity *who, struct MHD_Response 
             if (rl < 0 || rem < rrem)
                 rl = v.rpm, rrem = rem, rreset = v.rpm_reset;
         }
-        if (v.tpm != FR_NO_LIMIT) {
+        if (v.tpm != FR_NO_LIMIT && !q->state) { /* Redis: not known here without a trip */
             int64_t rem = v.tpm - v.tpm_used > 0 ? v.tpm - v.tpm_used : 0;
             if (tl < 0 || rem < trem)
                 tl = v.tpm, trem = rem, treset = v.tpm_reset;
