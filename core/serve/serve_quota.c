@@ -968,13 +968,32 @@ static void quota_settle(void *ud, void *tk, int completed, const char *model, i
             micros = t->micros;
         int64_t tokens = !completed ? 0 : usage_unknown ? t->est_tokens : in + out;
         char err[300];
+        int64_t spent[4];
+        int crossed[4];
         if (fr__limits_redis_settle(q->state, t->tenant, t->rs, (size_t)t->n, t->tpm, t->budget,
                                     t->at_us / 1000, t->month, t->est_tokens, tokens, t->micros,
-                                    micros, err, sizeof err) != 0)
+                                    micros, spent, crossed, err, sizeof err) != 0) {
             fprintf(stderr,
                     "fluxroute serve: a provider call of tenant \"%s\" stays counted at its "
                     "reservation (%lld tokens, %lld micro-units): %s\n",
                     t->tenant, (long long)t->est_tokens, (long long)t->micros, err);
+            free(t);
+            return;
+        }
+        for (int i = 0; i < t->n; i++) {
+            int whole = !t->rs[i].model[0];
+            if (whole && spent[i] >= 0 && t->rs[i].kind[0] == 't') {
+                const char *labels[] = {t->tenant, NULL};
+                fr__metric_set(fr__metric_series(FR_M_BUDGET_USED, labels), spent[i]);
+            }
+            if (whole && crossed[i]) { /* the first replica to see it reports it, once */
+                crossing x = {.pct = crossed[i], .spent = spent[i], .budget = t->budget[i]};
+                snprintf(x.who, sizeof x.who, "%s \"%s\"",
+                         t->rs[i].kind[0] == 't' ? "tenant" : "key", t->rs[i].id);
+                snprintf(x.tenant, sizeof x.tenant, "%s", t->tenant);
+                report_crossing(&x);
+            }
+        }
         free(t);
         return;
     }

@@ -95,21 +95,32 @@ static fr_redis_script RESERVE = {
 
 /* Replaces a reservation by the usage reported.  ARGV: the bucket's second, the token
  * difference, minus the reserved micros, the micros spent, then per scope "1"/"0" for its
- * tokens and its budget. */
+ * tokens and its budget (-1: none).  Returns per scope the month's spent (-1: no budget)
+ * and the threshold (80, 100) this settlement crossed first in the cluster, or 0. */
 static fr_redis_script SETTLE = {
-    .lua = "local n = #KEYS / 2\n"
-           "for i = 1, n do\n"
-           "  if ARGV[3 + 2 * i] == '1' and redis.call('HEXISTS', KEYS[2 * i - 1], ARGV[1]) == 1 "
-           "then\n"
-           "    redis.call('HINCRBY', KEYS[2 * i - 1], ARGV[1], ARGV[2])\n"
-           "  end\n"
-           "  if ARGV[4 + 2 * i] == '1' then\n"
-           "    redis.call('HINCRBY', KEYS[2 * i], 'reserved', ARGV[3])\n"
-           "    redis.call('HINCRBY', KEYS[2 * i], 'spent', ARGV[4])\n"
-           "    redis.call('PEXPIRE', KEYS[2 * i], 3456000000)\n"
-           "  end\n"
-           "end\n"
-           "return 0\n"};
+    .lua =
+        "local n = #KEYS / 2; local out = {}\n"
+        "for i = 1, n do\n"
+        "  if ARGV[3 + 2 * i] == '1' and redis.call('HEXISTS', KEYS[2 * i - 1], ARGV[1]) == 1 "
+        "then\n"
+        "    redis.call('HINCRBY', KEYS[2 * i - 1], ARGV[1], ARGV[2])\n"
+        "  end\n"
+        "  local b = tonumber(ARGV[4 + 2 * i])\n"
+        "  out[2 * i - 1] = -1; out[2 * i] = 0\n"
+        "  if b >= 0 then\n"
+        "    redis.call('HINCRBY', KEYS[2 * i], 'reserved', ARGV[3])\n"
+        "    local spent = redis.call('HINCRBY', KEYS[2 * i], 'spent', ARGV[4])\n"
+        "    redis.call('PEXPIRE', KEYS[2 * i], 3456000000)\n"
+        "    out[2 * i - 1] = spent\n"
+        "    if b > 0 and spent >= b then\n"
+        "      redis.call('HSETNX', KEYS[2 * i], 'w80', '1')\n"
+        "      if redis.call('HSETNX', KEYS[2 * i], 'w100', '1') == 1 then out[2 * i] = 100 end\n"
+        "    elseif b > 0 and spent * 100 >= b * 80 then\n"
+        "      if redis.call('HSETNX', KEYS[2 * i], 'w80', '1') == 1 then out[2 * i] = 80 end\n"
+        "    end\n"
+        "  end\n"
+        "end\n"
+        "return out\n"};
 
 /* What a scope has used.  KEYS: requests log, runs, tokens, budget; ARGV: now (ms). */
 static fr_redis_script USAGE = {
@@ -262,11 +273,12 @@ int fr__limits_redis_reserve(fr_state *st, const char *tenant, const fr_rl_scope
 int fr__limits_redis_settle(fr_state *st, const char *tenant, const fr_rl_scope *s, size_t n,
                             const int64_t *tpm, const int64_t *budget, int64_t reserved_ms,
                             const char *month, int64_t est_tokens, int64_t tokens,
-                            int64_t est_micros, int64_t micros, char *err, size_t errlen)
+                            int64_t est_micros, int64_t micros, int64_t *spent, int *crossed,
+                            char *err, size_t errlen)
 {
     if (n > 4)
         n = 4;
-    char k[8][KEYLEN], num[4][24];
+    char k[8][KEYLEN], num[4][24], bud[4][24];
     const char *argv[20];
     int a = 0;
     for (size_t i = 0; i < n; i++) {
@@ -283,9 +295,14 @@ int fr__limits_redis_settle(fr_state *st, const char *tenant, const fr_rl_scope 
     }
     for (size_t i = 0; i < n; i++) {
         argv[a++] = tpm[i] >= 0 ? "1" : "0";
-        argv[a++] = budget[i] >= 0 ? "1" : "0";
+        snprintf(bud[i], sizeof bud[i], "%" PRId64, budget[i] >= 0 ? budget[i] : -1);
+        argv[a++] = bud[i];
     }
     redisReply *r = run(st, &SETTLE, (int)(2 * n), a, argv, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        spent[i] = r ? elem(r, 2 * i) : -1;
+        crossed[i] = r ? (int)elem(r, 2 * i + 1) : 0;
+    }
     freeReplyObject(r);
     return r ? 0 : -1;
 }

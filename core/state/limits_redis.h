@@ -65,11 +65,15 @@ int fr__limits_redis_reserve(fr_state *st, const char *tenant, const fr_rl_scope
                              char *err, size_t errlen);
 /* Settles a reservation made at `reserved_ms` in `month`: the bucket of that second gets
  * `tokens` instead of `est_tokens` (where tpm[i] >= 0), the month's reserved loses
- * `est_micros` and spent gains `micros` (where budget[i] >= 0).  0, or -1 with err. */
+ * `est_micros` and spent gains `micros` (where budget[i] >= 0).  spent[i] gets the month's
+ * spent of scope i (-1: no budget) and crossed[i] 80 or 100 when this settlement is the
+ * first in the cluster to pass that share of the budget this month (else 0).  0, or -1
+ * with err. */
 int fr__limits_redis_settle(fr_state *st, const char *tenant, const fr_rl_scope *s, size_t n,
                             const int64_t *tpm, const int64_t *budget, int64_t reserved_ms,
                             const char *month, int64_t est_tokens, int64_t tokens,
-                            int64_t est_micros, int64_t micros, char *err, size_t errlen);
+                            int64_t est_micros, int64_t micros, int64_t *spent, int *crossed,
+                            char *err, size_t errlen);
 
 /* What scope `s` has used at `now_ms`: requests in the window (and the oldest's time),
  * runs in flight, tokens in the window (and the oldest bucket's second, in ms), and the

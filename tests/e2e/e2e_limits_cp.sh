@@ -78,7 +78,9 @@ expect_code "a bad month" 400
 # ---- serve: limits through the lookup ---------------------------------------------------------
 mkdir -p "$TMP/m"
 WORDS=$(printf 'w%.0s ' $(seq 1 60))
-printf 'providers:\n  - {id: local, plugin: mock, config: {reply: "%s", delay: 150ms}}\n' "$WORDS" >"$TMP/providers.yaml"
+BIG=$(printf 'w%.0s ' $(seq 1 450))
+printf 'providers:\n  - {id: local, plugin: mock, config: {reply: "%s", delay: 150ms}}\n  - {id: big, plugin: mock, config: {reply: "%s"}}\n' \
+  "$WORDS" "$BIG" >"$TMP/providers.yaml"
 cat >"$TMP/m/ask.yaml" <<'YAML'
 router: {namespace: acme}
 agents: [{id: ask, plugin: llm, provider: local, config: {prompt: "one two three four", max_tokens: 40}}]
@@ -160,4 +162,86 @@ req GET /v1/limits '' -H "$A"
 expect_jq "after a restart the budget starts from the control plane's spend" \
   ".tenant.usage.monthly_budget_micros.used == $spent"
 stop_serve
+
+# ---- the same budget shared by two replicas through Redis -------------------------------------
+command -v redis-server >/dev/null 2>&1 || { echo "ok - two replicas # SKIP no redis-server"; finish; exit $?; }
+. "$FR_SRCDIR/tests/redis_lib.sh"
+A_PID=""
+stop_a() { if [ -n "$A_PID" ]; then kill "$A_PID" 2>/dev/null; wait "$A_PID" 2>/dev/null; A_PID=""; fi; }
+trap 'stop_serve; stop_a; stop_cp; stop_redis; rm -rf "$TMP"' EXIT
+start_redis || { not_ok "redis-server did not start"; finish; exit 1; }
+cp_req POST /v1/tenants '{"id": "globex"}'
+cp_req POST /v1/tenants/globex/keys '{"role": "operator"}'
+GKEY=$(jq -r .key "$TMP/out")
+cp_req PUT /v1/tenants/globex/limits "{\"monthly_budget_micros\": $BUDGET}"
+sed 's/namespace: acme/namespace: globex/' "$TMP/m/ask.yaml" > "$TMP/m/ask-globex.yaml"
+start_serve --manifest-dir "$TMP/m" --providers "$TMP/providers.yaml" --controlplane "$CP_URL" \
+  --state "$REDIS_URL" || exit 1
+A_URL=$SERVE_URL; A_PID=$SERVE_PID; SERVE_PID=""; mv "$TMP/serve.err" "$TMP/a.err"
+CONTROLPLANE_SPOOL="$TMP/usage-b.spool" start_serve --manifest-dir "$TMP/m" --providers "$TMP/providers.yaml" \
+  --controlplane "$CP_URL" --state "$REDIS_URL" || exit 1
+B_URL=$SERVE_URL
+rm -f "$TMP"/r.*
+i=0
+while [ $i -lt 64 ]; do
+  u=$A_URL; [ $((i % 2)) = 1 ] && u=$B_URL
+  curl -s -o "$TMP/r.$i" --max-time 30 -X POST --data-binary '{"manifest": "ask-globex.yaml"}' \
+    -H "Authorization: Bearer $GKEY" "$u/v1/run" &
+  i=$((i + 1))
+done
+wait_runs
+succeeded=$(cat "$TMP"/r.* | jq -s '[.[] | select(.status == "succeeded")] | length')
+budget_refused=$(cat "$TMP"/r.* | jq -s '[.[] | select(.steps[0].error.class == "budget_exceeded")] | length')
+tokens=$(cat "$TMP"/r.* | jq -s '[.[] | select(.status == "succeeded") | .steps[0].output.usage | .input_tokens + .output_tokens] | add // 0')
+spent=$((tokens * 10000))
+if [ "$succeeded" -ge 1 ] && [ "$succeeded" -le 10 ] && [ $((succeeded + budget_refused)) = 64 ] &&
+  [ "$spent" -le "$BUDGET" ]; then
+  ok "two replicas, one budget in Redis: $succeeded let through, spent $spent <= $BUDGET"
+else not_ok "two replicas share the budget" "succeeded $succeeded, refused $budget_refused, spent $spent"; fi
+req GET /v1/limits '' -H "Authorization: Bearer $GKEY"
+expect_jq "Redis holds what both let through, nothing reserved" \
+  ".tenant.usage.monthly_budget_micros.used == $spent and .tenant.usage.monthly_budget_micros.reserved == 0"
+for _ in $(seq 1 100); do
+  cp_req GET "/v1/tenants/globex/spend?month=$MONTH" "" "$SVC"
+  [ "$(jq -r .spent_micros "$TMP/out")" = "$spent" ] && break
+  sleep 0.1
+done
+expect_jq "the invoice agrees with both replicas: $spent" ".spent_micros == $spent"
+# One warn line per threshold crossed, whichever replica crosses it: a call of 404 tokens
+# (4 in, 400 out), a budget where the second call fits and passes 80%.
+cp_req POST /v1/tenants '{"id": "initech"}'
+cp_req POST /v1/tenants/initech/keys '{"role": "operator"}'
+IKEY=$(jq -r .key "$TMP/out")
+cat >"$TMP/m/big.yaml" <<'YAML'
+router: {namespace: initech}
+agents: [{id: ask, plugin: llm, provider: big, config: {prompt: "one two three four", max_tokens: 400}}]
+pipeline: [{step: ask}]
+YAML
+cp_req PUT /v1/tenants/initech/limits '{"monthly_budget_micros": 0}'
+at() { SERVE_URL=$1; shift; req "$@"; SERVE_URL=$B_URL; }
+at "$A_URL" POST /v1/run '{"manifest": "big.yaml"}' -H "Authorization: Bearer $IKEY"
+est=$(jq -r '.steps[0].error.message' "$TMP/out" | sed -n 's/.*this call reserves \([0-9]*\)).*/\1/p')
+B2=$((4040000 + ${est:-0} + 10000)) # the first call's spend + the second's reservation
+cp_req PUT /v1/tenants/initech/limits "{\"monthly_budget_micros\": $B2}"
+for u in "$A_URL" "$B_URL"; do # each replica's lookup cache (5 s)
+  for _ in $(seq 1 140); do
+    at "$u" GET /v1/limits '' -H "Authorization: Bearer $IKEY"
+    [ "$(jq -r .tenant.limits.monthly_budget_micros "$TMP/out")" = "$B2" ] && break
+    sleep 0.05
+  done
+done
+at "$A_URL" POST /v1/run '{"manifest": "big.yaml"}' -H "Authorization: Bearer $IKEY"
+r1=$(jq -r .status "$TMP/out")
+at "$B_URL" POST /v1/run '{"manifest": "big.yaml"}' -H "Authorization: Bearer $IKEY"
+r2=$(jq -r .status "$TMP/out")
+at "$A_URL" POST /v1/run '{"manifest": "big.yaml"}' -H "Authorization: Bearer $IKEY"
+r3=$(jq -r '.steps[0].error.class' "$TMP/out")
+if [ "$r1 $r2 $r3" = "succeeded succeeded budget_exceeded" ] && [ $((8080000 * 100)) -ge $((B2 * 80)) ]; then
+  ok "initech: 2 calls through two replicas pass 80% of $B2, the third is refused"
+else not_ok "initech's calls" "$r1 $r2 $r3 (estimate '$est', budget $B2)"; fi
+got80=$(cat "$TMP/a.err" "$TMP/serve.err" | grep -c '"event":"budget_threshold".*"tenant":"initech","threshold_pct":80')
+if [ "$got80" = 1 ]; then ok "the 80% crossing is reported once across the replicas"; else
+  not_ok "one crossing report across replicas" "got $got80"; fi
+stop_serve
+stop_a
 finish
