@@ -33,11 +33,14 @@ static const class_row class_rows[] = {
 
 static const status_row *find_status(fr_status status)
 {
-    /* Codes are dense from 0 downwards, in list order. */
-    size_t i = (size_t)(-(long)status);
-    if (status <= 0 && i < sizeof status_rows / sizeof status_rows[0] &&
-        status_rows[i].code == status)
+    /* Codes are dense from 0 downwards, in list order, where a branch has not appended
+     * past a gap (a code another branch reserves): then it is looked for. */
+    size_t i = (size_t)(-(long)status), n = sizeof status_rows / sizeof status_rows[0];
+    if (status <= 0 && i < n && status_rows[i].code == status)
         return &status_rows[i];
+    for (i = 0; status < 0 && i < n; i++)
+        if (status_rows[i].code == status)
+            return &status_rows[i];
     return NULL;
 }
 

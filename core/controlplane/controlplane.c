@@ -178,6 +178,8 @@ static enum MHD_Result route_tenants(server *sv, struct MHD_Connection *c, const
         return fr__cp_method_not_allowed(c, method, "GET, POST");
     }
     const char *id = seg[1];
+    if (nseg == 3 && (strcmp(seg[2], "limits") == 0 || strcmp(seg[2], "spend") == 0))
+        return fr__cp_route_tenant_limits(sv, c, method, id, seg[2], r, who); /* issue 26 */
     if (!fr__cp_may_see(who, id))
         return who->key.kind == FR_KEY_TENANT ? fr__cp_not_found(c, "tenant", id)
                                               : fr__cp_forbidden(c, who);
@@ -233,7 +235,7 @@ static int is_hex64(char *s)
 }
 
 static enum MHD_Result route_keys(server *sv, struct MHD_Connection *c, const char *method,
-                                  char **seg, int nseg, const caller *who)
+                                  char **seg, int nseg, const req *r, const caller *who)
 {
     if (nseg == 2 && strcmp(seg[1], "lookup") == 0) {
         if (strcmp(method, "GET") != 0)
@@ -254,8 +256,11 @@ static enum MHD_Result route_keys(server *sv, struct MHD_Connection *c, const ch
         json_object_object_add(o, "namespace", json_object_new_string(k.namespace_));
         json_object_object_add(o, "role", json_object_new_string(k.role));
         json_object_object_add(o, "key_id", json_object_new_string(k.id));
+        json_object_object_add(o, "limits", fr__cp_lookup_limits(sv, k.tenant, k.id));
         return fr__cp_send_json(c, 200, o);
     }
+    if (nseg == 3 && strcmp(seg[2], "limits") == 0)
+        return fr__cp_route_key_limits(sv, c, method, seg[1], r, who); /* issue 26 */
     if (nseg == 2) {
         if (strcmp(method, "DELETE") != 0)
             return fr__cp_method_not_allowed(c, method, "DELETE");
@@ -351,7 +356,7 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
             return fr__cp_forbidden(c, &who);
         return fr__cp_sla_get(sv, c);
     case 1: return route_tenants(sv, c, method, seg, nseg, r, &who);
-    case 2: return route_keys(sv, c, method, seg, nseg, &who);
+    case 2: return route_keys(sv, c, method, seg, nseg, r, &who);
     case 3:
         if (nseg != 1)
             break;

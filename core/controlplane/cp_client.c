@@ -173,6 +173,15 @@ fr_status fr__cp_lookup_key(fr_cp_client *c, const char *sha256_hex, fr_cp_ident
                  {"role", id.role, sizeof id.role},
                  {"key_id", id.key_id, sizeof id.key_id}};
         st = o ? FR_OK : FR_E_BAD_RESPONSE;
+        json_object *lim, *d;
+        if (o && json_object_object_get_ex(o, "limits", &lim)) { /* issue 26 */
+            if (json_object_object_get_ex(lim, "tenant", &d))
+                snprintf(id.limits_tenant, sizeof id.limits_tenant, "%s",
+                         json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+            if (json_object_object_get_ex(lim, "key", &d))
+                snprintf(id.limits_key, sizeof id.limits_key, "%s",
+                         json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+        }
         for (size_t i = 0; o && i < sizeof f / sizeof f[0]; i++) {
             if (json_object_object_get_ex(o, f[i].k, &v) &&
                 json_object_is_type(v, json_type_string))
@@ -199,6 +208,23 @@ fr_status fr__cp_lookup_key(fr_cp_client *c, const char *sha256_hex, fr_cp_ident
     if (st == FR_OK)
         *out = id;
     return st == FR_E_BAD_RESPONSE ? FR_E_NETWORK : st;
+}
+
+fr_status fr__cp_get_json(fr_cp_client *c, const char *path, json_object **out)
+{
+    *out = NULL;
+    CURL *h = c ? curl_easy_init() : NULL;
+    if (!h)
+        return FR_E_NOMEM;
+    char *body = NULL;
+    long status = http(c, h, "GET", path, NULL, 0, 3000, &body);
+    curl_easy_cleanup(h);
+    if (status == 200)
+        *out = body ? json_tokener_parse(body) : NULL;
+    free(body);
+    if (*out)
+        return FR_OK;
+    return status == 404 ? FR_E_NOT_FOUND : FR_E_NETWORK;
 }
 
 /* ---- queueing ----------------------------------------------------------------------------- */

@@ -40,6 +40,7 @@
 #define FR_CP_FLUSH_WAIT_MS 5000
 
 typedef struct fr_cp_client fr_cp_client;
+struct json_object;
 
 /* Who an API key belongs to (fixed-size fields, no ownership). */
 typedef struct fr_cp_identity {
@@ -47,6 +48,10 @@ typedef struct fr_cp_identity {
     char namespace_[33];
     char role[16]; /* viewer | operator | admin */
     char key_id[40];
+    /* The limit documents of the tenant and the key (compact JSON text, "{}" when none is
+     * set; "" when the control plane sent none), core/manifest/limits_doc.h. */
+    char limits_tenant[2048];
+    char limits_key[2048];
 } fr_cp_identity;
 
 /* One usage event.  Every pointer is borrowed for the call (copied before it returns). */
@@ -82,6 +87,11 @@ fr_cp_client *fr__cp_client_new(const char *url, const char *service_key, const 
  * reached (serve should answer 503, not 401).  Answers are cached for at most
  * FR_CP_LOOKUP_TTL_MS, so a revocation takes effect within 5 s. */
 fr_status fr__cp_lookup_key(fr_cp_client *client, const char *sha256_hex, fr_cp_identity *out);
+
+/* GET `path` (e.g. "/v1/billing/rates") with the service key: FR_OK with the answer's JSON
+ * in *out (caller releases it), FR_E_NOT_FOUND for a 404, FR_E_NETWORK otherwise.  Blocks
+ * at most 3 s; not cached. */
+fr_status fr__cp_get_json(fr_cp_client *client, const char *path, struct json_object **out);
 
 /* Queues one event; never blocks on the network.  FR_OK, FR_E_INVALID (missing tenant or
  * bad kind), FR_E_OVERLOADED (a million events already queued: the spool disk is not

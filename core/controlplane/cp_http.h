@@ -77,4 +77,14 @@ enum MHD_Result fr__cp_route_billing(server *sv, struct MHD_Connection *c, const
                                      char **seg, int nseg, const req *r, const caller *who);
 enum MHD_Result fr__cp_sla_get(server *sv, struct MHD_Connection *c);
 
+/* The limit routes (cp_limits.c): /tenants/ID/limits and /tenants/ID/spend (`sub`),
+ * /keys/KEY_ID/limits; and the "limits" member of a key lookup's answer,
+ * {"tenant": DOC, "key": DOC} ({} where none is set). */
+enum MHD_Result fr__cp_route_tenant_limits(server *sv, struct MHD_Connection *c, const char *method,
+                                           const char *id, const char *sub, const req *r,
+                                           const caller *who);
+enum MHD_Result fr__cp_route_key_limits(server *sv, struct MHD_Connection *c, const char *method,
+                                        const char *key_id, const req *r, const caller *who);
+json_object *fr__cp_lookup_limits(server *sv, const char *tenant, const char *key_id);
+
 #endif

@@ -71,6 +71,11 @@ static const char *const migrations[] = {
      * are 0 because unknown).  Rows written before were all reported: 0. */
     "ALTER TABLE usage_events ADD COLUMN usage_unknown INTEGER NOT NULL DEFAULT 0"
     " CHECK (usage_unknown IN (0, 1));",
+    /* 4: limit documents of tenants and keys (issue 26), as canonical JSON text. */
+    "CREATE TABLE tenant_limits(tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),"
+    " doc TEXT NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE key_limits(key_id TEXT PRIMARY KEY REFERENCES api_keys(id),"
+    " doc TEXT NOT NULL, updated_at INTEGER NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == FR_CP_SCHEMA_VERSION, "one migration per schema version");
@@ -907,6 +912,48 @@ fr_status fr__cp_store_sla(fr_cp_store *s, int64_t from, int64_t to, fr_cp_sla_s
         st = FR_OK;
     }
     sqlite3_finalize(q);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+/* ---- limits (issue 26) ------------------------------------------------------------------- */
+
+static int limits_owner_exists(fr_cp_store *s, int tenant, const char *id)
+{
+    sqlite3_stmt *q = prep(s,
+                           tenant ? "SELECT 1 FROM tenants WHERE id = ?"
+                                  : "SELECT 1 FROM api_keys WHERE id = ? AND kind = 'tenant'",
+                           "t", id);
+    int found = q && sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    return found;
+}
+
+char *fr__cp_store_limits_get(fr_cp_store *s, int tenant, const char *id, int *exists)
+{
+    pthread_mutex_lock(&s->mu);
+    *exists = limits_owner_exists(s, tenant, id);
+    sqlite3_stmt *q = prep(s,
+                           tenant ? "SELECT doc FROM tenant_limits WHERE tenant_id = ?"
+                                  : "SELECT doc FROM key_limits WHERE key_id = ?",
+                           "t", id);
+    char *doc = q && sqlite3_step(q) == SQLITE_ROW ? strdup(col_text(q, 0)) : NULL;
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&s->mu);
+    return doc;
+}
+
+fr_status fr__cp_store_limits_set(fr_cp_store *s, int tenant, const char *id, const char *doc)
+{
+    pthread_mutex_lock(&s->mu);
+    fr_status st = FR_E_NOT_FOUND;
+    if (limits_owner_exists(s, tenant, id))
+        st = run1(prep(s,
+                       tenant ? "INSERT OR REPLACE INTO tenant_limits VALUES (?, ?, ?)"
+                              : "INSERT OR REPLACE INTO key_limits VALUES (?, ?, ?)",
+                       "tti", id, doc, now_s())) == SQLITE_DONE
+                 ? FR_OK
+                 : FR_E_IO;
     pthread_mutex_unlock(&s->mu);
     return st;
 }

@@ -24,7 +24,7 @@
 /* Schema version this build writes (PRAGMA user_version).  2: usage idempotency keys are
  * unique per tenant, (tenant_id, idempotency_key), no longer globally.  3: usage events
  * have usage_unknown (0 or 1: a provider call whose provider reported no usage). */
-#define FR_CP_SCHEMA_VERSION 3
+#define FR_CP_SCHEMA_VERSION 4
 
 typedef struct fr_cp_store fr_cp_store;
 
@@ -130,6 +130,15 @@ fr_status fr__cp_store_period_tenants(fr_cp_store *s, const char *period, char *
  * FR_OK (also when already closed). */
 fr_status fr__cp_store_period_close(fr_cp_store *s, const char *period, int64_t *closed_at);
 int fr__cp_store_period_closed(fr_cp_store *s, const char *period);
+
+/* ---- limits (issue 26) ----------------------------------------------------------------- */
+
+/* The limit document (canonical JSON text, core/manifest/limits_doc.h) set for tenant `id`
+ * (tenant 1) or tenant key `id` (tenant 0), or NULL when none is set (caller frees);
+ * *exists says whether that tenant or key exists. */
+char *fr__cp_store_limits_get(fr_cp_store *s, int tenant, const char *id, int *exists);
+/* Sets it.  FR_OK, FR_E_NOT_FOUND (no such tenant or tenant key), FR_E_IO. */
+fr_status fr__cp_store_limits_set(fr_cp_store *s, int tenant, const char *id, const char *doc);
 
 /* ---- SLA ------------------------------------------------------------------------------- */
 

@@ -117,6 +117,9 @@ typedef struct fr_run_options {
      * `executions`); 0 is taken as 1.  A durable queue that executes a run again after
      * its consumer died passes its delivery count. */
     unsigned executions;
+    /* What the run's provider calls are charged against (core/host/call_quota.h: serve's
+     * tenant and key limits), or NULL.  Borrowed until the run ends. */
+    const struct fr_call_quota *quota;
 } fr_run_options;
 
 /* fr_run_options.run_inline: which thread runs the steps.

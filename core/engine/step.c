@@ -136,6 +136,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
      * and records no calls, only the attempt's note). */
     fr_call_usage usage = {0};
     call.usage = &usage;
+    call.quota = run->opts ? run->opts->quota : NULL;
 
     char *out = NULL;
     size_t out_len = 0;

@@ -62,6 +62,9 @@ struct fr_call {
     struct fr_replay_cursor *replay; /* replaying: where the recorded effects are served from */
     int chunks;                      /* streamed chunks passed on to the run's token sink */
     fr_call_usage *usage;            /* the attempt's provider calls, or NULL: not recorded */
+    /* What provider calls are charged against (core/host/call_quota.h; the run's, set by
+     * the engine), or NULL: no limits. */
+    const struct fr_call_quota *quota;
 };
 
 /* How long after its deadline a call that has not returned is declared hung: an in-process

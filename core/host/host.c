@@ -15,6 +15,7 @@
 #include "base/str.h"
 #include "host/breaker.h"
 #include "host/effects.h"
+#include "host/call_quota.h"
 #include "host/host.h"
 #include "lease/lease.h"
 #include "host/replay_source.h"
@@ -543,6 +544,23 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
         }
     }
 
+    /* The caller's limits: reserve before the vendor is reached (never on replay). */
+    void *ticket = NULL;
+    const fr_call_quota *quota = call->replay ? NULL : call->quota;
+    if (quota) {
+        char msg[512] = "";
+        int64_t retry_us = 0;
+        fr_status qs = quota->reserve(quota->ud, prov->id, request, request_len, &ticket, &retry_us,
+                                      msg, sizeof msg);
+        if (qs != FR_OK) {
+            if (retry_us > 0)
+                call->retry_after_us = retry_us;
+            fr__call_set_error(call, "provider \"%s\": %s", prov->id,
+                               msg[0] ? msg : fr_strerror(qs));
+            return qs;
+        }
+    }
+
     fr_call sub = *call;
     sub.inst = prov;
     sub.error = NULL;
@@ -585,6 +603,15 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     }
     free(sub.error);
     fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, full, full_len); /* observability */
+    if (quota) {
+        fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
+        if (st == FR_OK)
+            fr__obs_scan_usage(out, out_len, &seen);
+        quota->settle(quota->ud, ticket, st == FR_OK, seen.model,
+                      seen.input_tokens > 0 ? seen.input_tokens : 0,
+                      seen.output_tokens > 0 ? seen.output_tokens : 0,
+                      seen.input_tokens < 0 && seen.output_tokens < 0);
+    }
     if (st == FR_OK && call->usage) {
         fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
         fr__obs_scan_usage(out, out_len, &seen);

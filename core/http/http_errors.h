@@ -67,7 +67,13 @@
       "the request body passes the server's limit (serve's --max-body, the control plane's "       \
       "1 MiB)")                                                                                    \
     X(TOO_MANY_RUNS, "too_many_runs", 429,                                                         \
-      "the server's --max-runs or the tenant's --max-runs-per-tenant is reached; Retry-After")     \
+      "the server's --max-runs, the tenant's --max-runs-per-tenant or a concurrent_runs limit is " \
+      "reached; Retry-After")                                                                      \
+    X(RATE_LIMITED, "rate_limited", 429,                                                           \
+      "a requests_per_minute or tokens_per_minute limit of the tenant or key is reached; "         \
+      "Retry-After")                                                                               \
+    X(BUDGET_EXCEEDED, "budget_exceeded", 429,                                                     \
+      "the tenant's or key's monthly budget is spent; Retry-After (the next month)")               \
     X(INTERNAL, "internal", 500, "the server failed (out of memory, storage error)")               \
     X(CONTROLPLANE_UNAVAILABLE, "controlplane_unavailable", 503,                                   \
       "serve cannot reach the control plane to check a key; Retry-After")                          \

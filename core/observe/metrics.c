@@ -135,6 +135,17 @@ static const metric_def defs[FR_M_COUNT_] = {
                                 "Round trips to the shared state (serve --state redis).",
                                 COUNTER,
                                 {NULL}},
+    [FR_M_LIMIT_REJECTIONS] = {"fluxroute_limit_rejections_total",
+                               "Requests and provider calls refused by a tenant or key limit, by "
+                               "tenant and limit (requests_per_minute, concurrent_runs, "
+                               "tokens_per_minute, monthly_budget_micros).",
+                               COUNTER,
+                               {"tenant", "limit"}},
+    [FR_M_BUDGET_USED] = {"fluxroute_budget_used_micros",
+                          "A tenant's spend this calendar month (UTC) as serve counts it, in "
+                          "micro-units of the rate card's currency.",
+                          GAUGE,
+                          {"tenant"}},
 };
 
 struct fr_metric_series {

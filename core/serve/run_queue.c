@@ -341,10 +341,11 @@ static void execute_entry(fr_queue_consumer *c, slot *s)
                                .ud = &x};
             fr_reply out = {0};
             int rc;
-            /* A server at its --max-runs share: wait for room (the entry stays ours). */
+            /* Not admitted now (the server's --max-runs, the tenant's share or limits):
+             * wait for room; the entry stays ours (kept from claims by the heartbeat). */
             while ((rc = fr__runs_execute_queued(c->cfg.runs, &q, &out)) == 1 &&
                    !atomic_load(&c->stop)) {
-                struct timespec ts = {0, 50 * 1000 * 1000};
+                struct timespec ts = {0, 200 * 1000 * 1000};
                 nanosleep(&ts, NULL);
             }
             detach(&x);

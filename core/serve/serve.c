@@ -29,6 +29,8 @@
 #include "plugin/quarantine.h"
 #include "serve/serve.h"
 #include "serve/run_queue.h"
+#include "serve/serve_prices.h"
+#include "serve/serve_quota.h"
 #include "serve/serve_sse.h"
 
 struct fr_server {
@@ -40,7 +42,9 @@ struct fr_server {
     int tls, require_client_cert;
     size_t max_body;
     atomic_int ready;
-    fr_cp_client *cp; /* keys and usage through the control plane, or NULL */
+    fr_cp_client *cp;  /* keys and usage through the control plane, or NULL */
+    fr_quota *quota;   /* tenant and key limits (serve_quota.h) */
+    fr_prices *prices; /* with --controlplane: its rate card, for budgets */
     /* The SLA window reported to the control plane: requests, 5xx, latency buckets. */
     pthread_mutex_t sla_mu;
     int64_t sla_requests, sla_errors, sla_start;
@@ -99,6 +103,7 @@ typedef struct request {
     struct MHD_Connection *conn;
     fr_reply later; /* a deferred reply, once `ready` */
     _Atomic int ready;
+    fr_identity who; /* the caller, once identified (who.tenant[0] set): x-ratelimit-* */
 } request;
 
 /* ---- deferred replies: the connection waits, suspended, for a run on its own thread ---- */
@@ -126,6 +131,7 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
     char oh[24];
     snprintf(oh, sizeof oh, "%lld", (long long)(overhead > 0 ? overhead : 0));
     MHD_add_response_header(resp, "X-FluxRoute-Overhead-Us", oh);
+    fr__quota_headers(s->quota, &rq->who, resp);
     fr__metrics_http_request(rp->route ? rp->route : "other", rp->status);
     sla_note(s, fr__mono_us() - rq->t0, rp->status);
     enum MHD_Result r = MHD_queue_response(c, (unsigned)rp->status, resp);
@@ -158,6 +164,9 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
             snprintf(who->id, sizeof who->id, "%s", id.key_id);
             snprintf(who->tenant, sizeof who->tenant, "%s", id.tenant);
             snprintf(who->namespace_, sizeof who->namespace_, "%s", id.namespace_);
+            /* Its limits come with the lookup (cached at most 5 s): issue 26. */
+            fr__quota_set_remote_text(s->quota, 1, id.tenant, id.limits_tenant);
+            fr__quota_set_remote_text(s->quota, 0, id.key_id, id.limits_key);
             rc = 0;
         } else if (st != FR_OK && st != FR_E_NOT_FOUND) {
             fr__reply_error(out, FR_HE_CONTROLPLANE_UNAVAILABLE,
@@ -210,6 +219,28 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
         return -1;
     }
     return 0;
+}
+
+/* A tenant's budget starts from what the control plane has billed it this month, so that
+ * a restart never resets it: fetched once per tenant (issue 26). */
+static void seed_spend(fr_server *s, const char *tenant)
+{
+    if (!s->cp || !fr__quota_seed_begin(s->quota, tenant))
+        return;
+    char path[200];
+    snprintf(path, sizeof path, "/v1/tenants/%s/spend", tenant);
+    json_object *o = NULL, *v;
+    if (fr__cp_get_json(s->cp, path, &o) == FR_OK &&
+        json_object_object_get_ex(o, "spent_micros", &v) && json_object_is_type(v, json_type_int)) {
+        fr__quota_seed_spend(s->quota, tenant, json_object_get_int64(v));
+    } else {
+        fprintf(stderr,
+                "fluxroute serve: cannot read tenant \"%s\"'s spend from the control "
+                "plane (GET %s); its budget counts from now, retried on its next request\n",
+                tenant, path);
+        fr__quota_seed_failed(s->quota, tenant);
+    }
+    json_object_put(o);
 }
 
 /* ---- routing ----------------------------------------------------------------------------------
@@ -269,6 +300,19 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         return;
     if (is(url, "/metrics", NULL) || who.role == FR_ROLE_METRICS) {
         fr__serve_metrics_route(&who, url, method, out);
+        return;
+    }
+    rq->who = who;
+    seed_spend(s, who.tenant);
+    if (strcmp(url, "/v1/limits") == 0) {
+        out->route = "/v1/limits";
+        if (!get) {
+            out->allow = "GET";
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
+                            method);
+            return;
+        }
+        fr__quota_handle_get(s->quota, &who, out);
         return;
     }
     const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
@@ -439,6 +483,24 @@ int fr__serve_main(const fr_serve_options *o)
         fr__http_startup_error("serve", "%s", err);
         return FR_E_INVALID;
     }
+    char holder[200];
+    if (!o->controlplane_url && fr__auth_budget_holder(srv.auth, holder, sizeof holder)) {
+        /* A budget is money: without the control plane's rate card nothing can be priced. */
+        fr__http_startup_error("serve",
+                               "%s: %s sets monthly_budget_micros, but budgets need prices: "
+                               "start serve with --controlplane (its rate card prices calls)",
+                               o->keys_file, holder);
+        fr__auth_free(srv.auth);
+        return FR_E_INVALID;
+    }
+    srv.quota = fr__quota_new();
+    if (!srv.quota) {
+        fr__http_startup_error("serve", "out of memory");
+        fr__auth_free(srv.auth);
+        return FR_E_INVALID;
+    }
+    fr__quota_load_file(srv.quota, srv.auth);
+    fr__quota_set_state(srv.quota, o->runs.state, o->runs.limits.value[FR_LIMIT_MAX_RUN_TIMEOUT]);
     if (o->controlplane_url) {
         srv.cp = fr__cp_client_new(o->controlplane_url, o->controlplane_service_key,
                                    o->controlplane_spool);
@@ -458,6 +520,12 @@ int fr__serve_main(const fr_serve_options *o)
     fr_runs_config rc_cfg = o->runs;
     rc_cfg.providers = prov;
     rc_cfg.cp = srv.cp;
+    rc_cfg.quota = srv.quota;
+    if (srv.cp) {
+        srv.prices = fr__prices_new(srv.cp);
+        if (srv.prices)
+            fr__quota_set_prices(srv.quota, fr__prices_lookup, srv.prices);
+    }
     const fr_containment *cont = &o->containment;
     fr__isolation_configure(cont->max_helpers, cont->helper_memory);
     fr__abandoned_set_cap(cont->max_abandoned);
@@ -536,26 +604,44 @@ int fr__serve_main(const fr_serve_options *o)
     fr_queue_consumer *consumer =
         queue && o->queue.concurrency ? fr__queue_consumer_start(&qc) : NULL;
 
+    int64_t last_flush = fr__mono_us();
     for (;;) {
         int sig = 0;
-        /* Every SLA window (60 s, SERVE_SLA_WINDOW_S) goes to the control plane. */
+        /* Every SLA window (60 s, SERVE_SLA_WINDOW_S) goes to the control plane; the rate
+         * card is read again every FR_PRICES_REFRESH_S. */
         const char *w = getenv("SERVE_SLA_WINDOW_S");
         long window = w && atol(w) > 0 ? atol(w) : 60;
-        struct timespec ts = {.tv_sec = window, .tv_nsec = 0};
+        long wait = srv.prices && window > FR_PRICES_REFRESH_S ? FR_PRICES_REFRESH_S : window;
+        struct timespec ts = {.tv_sec = wait, .tv_nsec = 0};
         sig = sigtimedwait(&set, NULL, &ts);
         if (sig < 0) {
-            if (errno == EAGAIN)
-                sla_flush(&srv);
+            if (errno == EAGAIN) {
+                if (srv.prices)
+                    fr__prices_refresh(srv.prices);
+                if (fr__mono_us() - last_flush >= (int64_t)window * 1000000 - 100000) {
+                    sla_flush(&srv);
+                    last_flush = fr__mono_us();
+                }
+            }
             continue;
         }
         if (sig == SIGHUP) {
             if (!srv.keys_file)
                 continue;
             fr_auth *a = fr__auth_load(srv.keys_file, err, sizeof err);
+            if (a && !srv.cp && fr__auth_budget_holder(a, holder, sizeof holder)) {
+                snprintf(err, sizeof err,
+                         "%s: %s sets monthly_budget_micros, but budgets need prices: start "
+                         "serve with --controlplane",
+                         srv.keys_file, holder);
+                fr__auth_free(a);
+                a = NULL;
+            }
             if (!a) {
                 fprintf(stderr, "fluxroute serve: keeping the old keys: %s\n", err);
                 continue;
             }
+            fr__quota_load_file(srv.quota, a);
             pthread_rwlock_wrlock(&srv.auth_lock);
             fr_auth *old = srv.auth;
             srv.auth = a;
@@ -607,5 +693,7 @@ int fr__serve_main(const fr_serve_options *o)
     pthread_mutex_destroy(&srv.sla_mu);
     pthread_rwlock_destroy(&srv.auth_lock);
     fr__auth_free(srv.auth);
+    fr__quota_free(srv.quota);
+    fr__prices_free(srv.prices);
     return FR_OK;
 }

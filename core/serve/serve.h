@@ -31,9 +31,22 @@ typedef struct fr_identity {
 
 typedef struct fr_auth fr_auth;
 
-/* Loads the keys file (YAML): keys: [{id, sha256, tenant, namespace, role}],
- * clients: [{cn, tenant, namespace, role}].  Returns NULL with a message in err. */
+/* Loads the keys file (YAML): keys: [{id, sha256, tenant, namespace, role, limits}],
+ * clients: [{cn, tenant, namespace, role, limits}], tenants: [{id, limits}], where each
+ * `limits` is an optional limit document (core/manifest/limits_doc.h).  Unknown fields are
+ * errors.  Returns NULL with a message (path:line:col, the field) in err. */
 fr_auth *fr__auth_load(const char *path, char *err, size_t errlen);
+struct fr_limits_doc;
+/* Calls fn for every tenant (tenant 1, its id) and every key or client (tenant 0, the
+ * identity's id: the key id, "cn=CN") of the file, with its limits (borrowed for the call;
+ * empty when it sets none). */
+void fr__auth_each_limits(const fr_auth *a,
+                          void (*fn)(void *ud, int tenant, const char *id,
+                                     const struct fr_limits_doc *d),
+                          void *ud);
+/* The first entry of the file that sets a monthly budget, named in buf ("tenant \"acme\""),
+ * or NULL when none does. */
+const char *fr__auth_budget_holder(const fr_auth *a, char *buf, size_t n);
 void fr__auth_free(fr_auth *a);
 /* Finds the identity for a bearer key (compared by sha256, in constant time).
  * Returns 0 when found. */
@@ -78,6 +91,7 @@ typedef struct fr_runs_config {
     void (*enqueue)(const struct fr_runs_config *cfg, const fr_identity *who, const char *manifest,
                     const fr_manifest *m, const char *input, uint64_t seed, int has_seed, int trace,
                     fr_reply *out);
+    struct fr_quota *quota; /* tenant and key limits (core/serve/serve_quota.h), or NULL */
 } fr_runs_config;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);

@@ -13,23 +13,83 @@
 #include "serve/serve.h"
 #include "trace/trace.h"
 #include "base/yaml_tree.h"
+#include "manifest/limits_doc.h"
 
 typedef struct key_entry {
     unsigned char sha256[32];
     fr_identity who;
+    fr_limits_doc limits;
 } key_entry;
 
 typedef struct client_entry {
     char cn[128];
     fr_identity who;
+    fr_limits_doc limits;
 } client_entry;
+
+typedef struct tenant_entry {
+    char id[72];
+    fr_limits_doc limits;
+} tenant_entry;
 
 struct fr_auth {
     key_entry *keys;
     size_t n_keys;
     client_entry *clients;
     size_t n_clients;
+    tenant_entry *tenants;
+    size_t n_tenants;
 };
+
+/* The members each kind of entry takes: anything else is an error, as in manifests. */
+static const char *const top_fields[] = {"keys", "clients", "tenants", NULL};
+static const char *const key_fields[] = {"id",   "sha256", "tenant", "namespace",
+                                         "role", "limits", NULL};
+static const char *const client_fields[] = {"cn", "tenant", "namespace", "role", "limits", NULL};
+static const char *const tenant_fields[] = {"id", "limits", NULL};
+
+/* Refuses a member of mapping `map` that is not in `known` (NULL-terminated). */
+static int only_fields(const fr_ynode *map, const char *const *known, const char *what,
+                       const char *path, char *err, size_t errlen)
+{
+    for (size_t i = 0; map && map->kind == FR_Y_MAP && i < map->n; i++) {
+        const fr_ynode *k = map->keys[i];
+        size_t j = 0;
+        while (known[j] && strcmp(known[j], k->value) != 0)
+            j++;
+        if (known[j])
+            continue;
+        char list[160] = "";
+        for (j = 0; known[j]; j++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "",
+                     known[j]);
+        snprintf(err, errlen, "%s:%d:%d: unknown field \"%s\" in %s (expected %s)", path, k->line,
+                 k->col, k->value, what, list);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the `limits:` member of `item` (absent: no limits) into *out. */
+static int read_limits(const fr_ynode *item, const char *label, fr_limits_doc *out,
+                       const char *path, char *err, size_t errlen)
+{
+    fr__limits_doc_init(out);
+    const fr_ynode *l = fr__ymap_get(item, "limits");
+    if (!l)
+        return 0;
+    json_object *o = NULL;
+    if (fr__ynode_to_json_ex(l, &o) != 0) {
+        snprintf(err, errlen, "%s:%d:%d: %s: limits: out of memory", path, l->line, l->col, label);
+        return -1;
+    }
+    char msg[400];
+    int rc = fr__limits_doc_from_json(o, "limits", out, msg, sizeof msg);
+    json_object_put(o);
+    if (rc != 0)
+        snprintf(err, errlen, "%s:%d:%d: %s: %s", path, l->line, l->col, label, msg);
+    return rc;
+}
 
 static int hexval(int c)
 {
@@ -108,15 +168,20 @@ fr_auth *fr__auth_load(const char *path, char *err, size_t errlen)
         goto fail;
     }
     const fr_ynode *keys = fr__ymap_get(doc.root, "keys"),
-                   *clients = fr__ymap_get(doc.root, "clients");
-    if ((keys && keys->kind != FR_Y_SEQ) || (clients && clients->kind != FR_Y_SEQ)) {
-        snprintf(err, errlen, "%s: keys: and clients: must be lists", path);
+                   *clients = fr__ymap_get(doc.root, "clients"),
+                   *tenants = fr__ymap_get(doc.root, "tenants");
+    if (only_fields(doc.root, top_fields, "the keys file", path, err, errlen) != 0)
+        goto fail;
+    if ((keys && keys->kind != FR_Y_SEQ) || (clients && clients->kind != FR_Y_SEQ) ||
+        (tenants && tenants->kind != FR_Y_SEQ)) {
+        snprintf(err, errlen, "%s: keys:, clients: and tenants: must be lists", path);
         goto fail;
     }
-    size_t nk = keys ? keys->n : 0, nc = clients ? clients->n : 0;
+    size_t nk = keys ? keys->n : 0, nc = clients ? clients->n : 0, nt = tenants ? tenants->n : 0;
     a->keys = calloc(nk ? nk : 1, sizeof *a->keys);
     a->clients = calloc(nc ? nc : 1, sizeof *a->clients);
-    if (!a->keys || !a->clients) {
+    a->tenants = calloc(nt ? nt : 1, sizeof *a->tenants);
+    if (!a->keys || !a->clients || !a->tenants) {
         snprintf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
@@ -132,9 +197,13 @@ fr_auth *fr__auth_load(const char *path, char *err, size_t errlen)
             goto fail;
         }
         snprintf(e->who.id, sizeof e->who.id, "%s", id);
-        if (fill_identity(k, &e->who, "key", err, errlen, path) != 0)
+        char label[200];
+        snprintf(label, sizeof label, "key \"%s\"", id);
+        a->n_keys++; /* counted first: its limits are freed with the rest on failure */
+        if (only_fields(k, key_fields, "a key", path, err, errlen) != 0 ||
+            fill_identity(k, &e->who, "key", err, errlen, path) != 0 ||
+            read_limits(k, label, &e->limits, path, err, errlen) != 0)
             goto fail;
-        a->n_keys++;
     }
     for (size_t i = 0; i < nc; i++) {
         const fr_ynode *c = clients->values[i];
@@ -147,9 +216,36 @@ fr_auth *fr__auth_load(const char *path, char *err, size_t errlen)
         snprintf(e->cn, sizeof e->cn, "%s", cn);
         snprintf(e->who.id, sizeof e->who.id, "cn=%s", cn);
         e->who.via_cert = 1;
-        if (fill_identity(c, &e->who, "client", err, errlen, path) != 0)
-            goto fail;
+        char label[200];
+        snprintf(label, sizeof label, "client \"%s\"", cn);
         a->n_clients++;
+        if (only_fields(c, client_fields, "a client", path, err, errlen) != 0 ||
+            fill_identity(c, &e->who, "client", err, errlen, path) != 0 ||
+            read_limits(c, label, &e->limits, path, err, errlen) != 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        const fr_ynode *t = tenants->values[i];
+        const char *id = scalar(t, "id");
+        tenant_entry *e = &a->tenants[a->n_tenants];
+        if (t->kind != FR_Y_MAP || !id || strlen(id) >= sizeof e->id) {
+            snprintf(err, errlen, "%s:%d:%d: a tenant needs an id (at most %zu bytes)", path,
+                     t->line, t->col, sizeof e->id - 1);
+            goto fail;
+        }
+        for (size_t j = 0; j < a->n_tenants; j++)
+            if (strcmp(a->tenants[j].id, id) == 0) {
+                snprintf(err, errlen, "%s:%d:%d: tenant \"%s\" is listed twice", path, t->line,
+                         t->col, id);
+                goto fail;
+            }
+        snprintf(e->id, sizeof e->id, "%s", id);
+        char label[200];
+        snprintf(label, sizeof label, "tenant \"%s\"", id);
+        a->n_tenants++;
+        if (only_fields(t, tenant_fields, "a tenant", path, err, errlen) != 0 ||
+            read_limits(t, label, &e->limits, path, err, errlen) != 0)
+            goto fail;
     }
     fr__ydoc_free(&doc);
     fr__diags_free(&d);
@@ -167,8 +263,15 @@ void fr__auth_free(fr_auth *a)
 {
     if (!a)
         return;
+    for (size_t i = 0; i < a->n_keys; i++)
+        fr__limits_doc_clear(&a->keys[i].limits);
+    for (size_t i = 0; i < a->n_clients; i++)
+        fr__limits_doc_clear(&a->clients[i].limits);
+    for (size_t i = 0; i < a->n_tenants; i++)
+        fr__limits_doc_clear(&a->tenants[i].limits);
     free(a->keys);
     free(a->clients);
+    free(a->tenants);
     free(a);
 }
 
@@ -212,4 +315,36 @@ int fr__auth_allows(fr_role role, fr_action action)
 int fr__auth_may_scrape(fr_role role)
 {
     return role == FR_ROLE_ADMIN || role == FR_ROLE_METRICS;
+}
+
+void fr__auth_each_limits(const fr_auth *a,
+                          void (*fn)(void *ud, int tenant, const char *id, const fr_limits_doc *d),
+                          void *ud)
+{
+    for (size_t i = 0; a && i < a->n_tenants; i++)
+        fn(ud, 1, a->tenants[i].id, &a->tenants[i].limits);
+    for (size_t i = 0; a && i < a->n_keys; i++)
+        fn(ud, 0, a->keys[i].who.id, &a->keys[i].limits);
+    for (size_t i = 0; a && i < a->n_clients; i++)
+        fn(ud, 0, a->clients[i].who.id, &a->clients[i].limits);
+}
+
+const char *fr__auth_budget_holder(const fr_auth *a, char *buf, size_t n)
+{
+    for (size_t i = 0; a && i < a->n_tenants; i++)
+        if (fr__limits_doc_has_budget(&a->tenants[i].limits)) {
+            snprintf(buf, n, "tenant \"%s\"", a->tenants[i].id);
+            return buf;
+        }
+    for (size_t i = 0; a && i < a->n_keys; i++)
+        if (fr__limits_doc_has_budget(&a->keys[i].limits)) {
+            snprintf(buf, n, "key \"%s\"", a->keys[i].who.id);
+            return buf;
+        }
+    for (size_t i = 0; a && i < a->n_clients; i++)
+        if (fr__limits_doc_has_budget(&a->clients[i].limits)) {
+            snprintf(buf, n, "client \"%s\"", a->clients[i].cn);
+            return buf;
+        }
+    return NULL;
 }

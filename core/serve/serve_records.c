@@ -26,10 +26,14 @@
 /* Running runs polled per tick (more are polled on later ticks, in turn). */
 #define MAX_POLLED 2048
 
+/* How long the other replicas' count of a tenant's runs is believed without a refresh. */
+#define REMOTE_STALE_US 1000000
+
 typedef struct share {
     char tenant[72];
-    int64_t seen_mono; /* last admitted here (0: free slot) */
-    size_t remote;     /* runs in flight on other replicas, at the last tick */
+    int64_t seen_mono;   /* last admitted here (0: free slot) */
+    size_t remote;       /* runs in flight on other replicas, at the last tick */
+    int64_t remote_mono; /* when `remote` was read */
 } share;
 
 struct fr_records {
@@ -336,7 +340,9 @@ int fr__records_admit(fr_records *rc, const fr_identity *who, size_t local, fr_r
         pthread_cond_signal(&rc->cv);
     }
     found->seen_mono = now;
-    size_t remote = found->remote;
+    /* A count the watcher could not refresh for a second (Redis unreachable) says nothing
+     * any more: the replica's own count decides, so runs go on without Redis. */
+    size_t remote = now - found->remote_mono <= REMOTE_STALE_US ? found->remote : 0;
     pthread_mutex_unlock(&rc->mu);
     if (local + remote <= rc->max_per_tenant)
         return 0;
@@ -414,8 +420,10 @@ static void tick(fr_records *rc, snapshot *snap)
         /* The slot is still this tenant's unless admission reused it meanwhile (then the
          * count is dropped). */
         share *sh = &rc->shares[snap->share_slot[k]];
-        if (strcmp(sh->tenant, shares[k].tenant) == 0)
+        if (strcmp(sh->tenant, shares[k].tenant) == 0) {
             sh->remote = shares[k].in_flight > mine ? shares[k].in_flight - mine : 0;
+            sh->remote_mono = fr__mono_us();
+        }
     }
     pthread_mutex_unlock(&rc->mu);
 }

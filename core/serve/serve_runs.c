@@ -29,6 +29,7 @@
 #include "serve/serve_manifests.h"
 #include "serve/serve_records.h"
 #include "serve/serve_sse.h"
+#include "serve/serve_quota.h"
 #include "serve/serve_usage.h"
 #include "trace/trace.h"
 
@@ -194,9 +195,22 @@ int fr__runs_admit(fr_runs *r, const fr_identity *who, fr_reply *out)
     size_t local = fr__run_store_tenant_in_flight(r->runs, who->tenant);
     pthread_mutex_unlock(&r->mu);
     if (a == FR_ADMIT_OK && fr__records_admit(r->records, who, local, out) != 0) {
-        fr__runs_leave(r, who); /* the tenant's share is taken on other replicas */
+        /* the tenant's share is taken on other replicas */
+        pthread_mutex_lock(&r->mu);
+        fr__run_store_leave(r->runs, who->tenant);
+        pthread_cond_broadcast(&r->idle_cv);
+        pthread_mutex_unlock(&r->mu);
         return -1;
     }
+    /* -- issue 26: the tenant's and key's limits (core/serve/serve_quota.c) -- */
+    if (a == FR_ADMIT_OK && fr__quota_admit(r->cfg.quota, who, out) != 0) {
+        pthread_mutex_lock(&r->mu);
+        fr__run_store_leave(r->runs, who->tenant);
+        pthread_cond_broadcast(&r->idle_cv);
+        pthread_mutex_unlock(&r->mu);
+        return -1;
+    }
+    /* -- end issue 26 -- */
     if (a == FR_ADMIT_OK)
         return 0;
     if (a == FR_ADMIT_NO_MEMORY) {
@@ -219,6 +233,7 @@ int fr__runs_admit(fr_runs *r, const fr_identity *who, fr_reply *out)
 
 void fr__runs_leave(fr_runs *r, const fr_identity *who)
 {
+    fr__quota_leave(r->cfg.quota, who); /* issue 26 */
     pthread_mutex_lock(&r->mu);
     fr__run_store_leave(r->runs, who->tenant);
     pthread_cond_broadcast(&r->idle_cv);
@@ -689,6 +704,7 @@ typedef struct run_job {
     fr_run_result res;  /* that leaves its request thread can finish elsewhere */
     int64_t t0;
     const fr_queued_run *queued; /* a run from the durable queue: its finish hook */
+    fr_quota_run quota; /* issue 26: its provider calls' limits */
 } run_job;
 
 static void quick_detach(void *ud);
@@ -730,6 +746,10 @@ static fr_status execute_run(run_job *j)
         ro.progress_ud = j->sse;
         ro.on_token = sse_token;
         ro.token_ud = j->sse;
+    }
+    if (j->r->cfg.quota) { /* issue 26 */
+        fr__quota_run_init(&j->quota, j->r->cfg.quota, &j->who);
+        ro.quota = &j->quota.iface;
     }
     j->ro = ro;
     j->t0 = fr__mono_us();
@@ -798,6 +818,7 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
     e->finished_at_us = fr__wall_us();
     fr__run_store_finish(r->runs, e, fr__mono_us());
     fr__run_store_leave(r->runs, j->who.tenant);
+    fr__quota_leave(r->cfg.quota, &j->who); /* issue 26 */
     if (j->pool && st == FR_OK)
         j->pool->run_us = j->pool->run_us < 0 ? took : (j->pool->run_us * 7 + took) / 8;
     pthread_cond_broadcast(&r->idle_cv);

@@ -24,35 +24,36 @@ extern "C" {
 /* X(name, value, class, counts_toward_breaker, text)
  * counts_toward_breaker overrides the class default only for HTTP 408 (a request timeout
  * says nothing about the health of the service). */
-#define FR_STATUS_LIST(X)                                                    \
-    X(OK, 0, NONE, 0, "success")                                             \
-    X(TIMEOUT, -1, TIMEOUT, 1, "attempt timed out")                          \
-    X(REQUEST_TIMEOUT, -2, TIMEOUT, 0, "request timeout (HTTP 408)")         \
-    X(RATE_LIMITED, -3, RATE_LIMITED, 0, "rate limited")                     \
-    X(OVERLOADED, -4, OVERLOADED, 1, "service overloaded")                   \
-    X(UNAVAILABLE, -5, UNAVAILABLE, 1, "service unavailable")                \
-    X(NETWORK, -6, NETWORK, 1, "network failure")                            \
-    X(CRASHED, -7, CRASHED, 1, "plugin crashed")                             \
-    X(STREAM_TRUNCATED, -8, STREAM_TRUNCATED, 1, "stream truncated")         \
-    X(BAD_RESPONSE, -9, BAD_RESPONSE, 1, "malformed response")               \
-    X(BAD_REQUEST, -10, BAD_REQUEST, 0, "bad request")                       \
-    X(AUTH, -11, AUTH, 0, "authentication failed")                           \
-    X(CONTENT_POLICY, -12, CONTENT_POLICY, 0, "refused by content policy")   \
-    X(CONTEXT_WINDOW, -13, CONTEXT_WINDOW, 0, "context window exceeded")     \
-    X(CONFIG, -14, CONFIG, 0, "configuration error")                         \
-    X(CIRCUIT_OPEN, -15, CIRCUIT_OPEN, 0, "circuit breaker open")            \
-    X(DEADLINE_EXCEEDED, -16, DEADLINE_EXCEEDED, 0, "run deadline exceeded") \
-    X(LEASE_LOST, -17, LEASE_LOST, 0, "lease lost")                          \
-    X(CANCELLED, -18, CANCELLED, 0, "cancelled")                             \
-    X(SKIPPED, -19, SKIPPED, 0, "skipped: an ancestor failed")               \
-    X(NOMEM, -20, INTERNAL, 1, "out of memory")                              \
-    X(INVALID, -21, INTERNAL, 1, "invalid argument")                         \
-    X(IO, -22, INTERNAL, 1, "input/output error")                            \
-    X(NOT_FOUND, -23, INTERNAL, 1, "not found")                              \
-    X(UNSUPPORTED, -24, INTERNAL, 1, "not supported")                        \
-    X(PERMISSION, -25, INTERNAL, 0, "permission denied")                     \
-    X(AGENT, -26, AGENT, 1, "agent failed")                                  \
-    X(STATE_UNAVAILABLE, -27, STATE_UNAVAILABLE, 0, "shared state unavailable")
+#define FR_STATUS_LIST(X)                                                       \
+    X(OK, 0, NONE, 0, "success")                                                \
+    X(TIMEOUT, -1, TIMEOUT, 1, "attempt timed out")                             \
+    X(REQUEST_TIMEOUT, -2, TIMEOUT, 0, "request timeout (HTTP 408)")            \
+    X(RATE_LIMITED, -3, RATE_LIMITED, 0, "rate limited")                        \
+    X(OVERLOADED, -4, OVERLOADED, 1, "service overloaded")                      \
+    X(UNAVAILABLE, -5, UNAVAILABLE, 1, "service unavailable")                   \
+    X(NETWORK, -6, NETWORK, 1, "network failure")                               \
+    X(CRASHED, -7, CRASHED, 1, "plugin crashed")                                \
+    X(STREAM_TRUNCATED, -8, STREAM_TRUNCATED, 1, "stream truncated")            \
+    X(BAD_RESPONSE, -9, BAD_RESPONSE, 1, "malformed response")                  \
+    X(BAD_REQUEST, -10, BAD_REQUEST, 0, "bad request")                          \
+    X(AUTH, -11, AUTH, 0, "authentication failed")                              \
+    X(CONTENT_POLICY, -12, CONTENT_POLICY, 0, "refused by content policy")      \
+    X(CONTEXT_WINDOW, -13, CONTEXT_WINDOW, 0, "context window exceeded")        \
+    X(CONFIG, -14, CONFIG, 0, "configuration error")                            \
+    X(CIRCUIT_OPEN, -15, CIRCUIT_OPEN, 0, "circuit breaker open")               \
+    X(DEADLINE_EXCEEDED, -16, DEADLINE_EXCEEDED, 0, "run deadline exceeded")    \
+    X(LEASE_LOST, -17, LEASE_LOST, 0, "lease lost")                             \
+    X(CANCELLED, -18, CANCELLED, 0, "cancelled")                                \
+    X(SKIPPED, -19, SKIPPED, 0, "skipped: an ancestor failed")                  \
+    X(NOMEM, -20, INTERNAL, 1, "out of memory")                                 \
+    X(INVALID, -21, INTERNAL, 1, "invalid argument")                            \
+    X(IO, -22, INTERNAL, 1, "input/output error")                               \
+    X(NOT_FOUND, -23, INTERNAL, 1, "not found")                                 \
+    X(UNSUPPORTED, -24, INTERNAL, 1, "not supported")                           \
+    X(PERMISSION, -25, INTERNAL, 0, "permission denied")                        \
+    X(AGENT, -26, AGENT, 1, "agent failed")                                     \
+    X(STATE_UNAVAILABLE, -27, STATE_UNAVAILABLE, 0, "shared state unavailable") \
+    X(BUDGET_EXCEEDED, -28, BUDGET_EXCEEDED, 0, "budget exceeded")
 
 /* Error classes: X(name, retried, counts_toward_breaker, text) */
 #define FR_CLASS_LIST(X)                            \
@@ -77,7 +78,8 @@ extern "C" {
     X(LEASE_LOST, 0, 0, "lease_lost")               \
     X(CANCELLED, 0, 0, "cancelled")                 \
     X(SKIPPED, 0, 0, "skipped")                     \
-    X(STATE_UNAVAILABLE, 0, 0, "state_unavailable")
+    X(STATE_UNAVAILABLE, 0, 0, "state_unavailable") \
+    X(BUDGET_EXCEEDED, 0, 0, "budget_exceeded")
 
 /* A status: FR_OK or one of the negative FR_E_* codes. */
 typedef int fr_status;

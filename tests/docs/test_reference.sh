@@ -10,14 +10,14 @@ STATUS_H="$FR_SRCDIR/include/fluxroute/status.h"
 # ---- error classes ---------------------------------------------------------------------
 yn() { [ "$1" = 1 ] && echo yes || echo no; }
 sed -n 's/^ *X(\([A-Z_]*\), \([01]\), \([01]\), "\([a-z_]*\)").*/\1 \2 \3 \4/p' "$STATUS_H" >"$TMP/classes"
-check "status.h lists 22 classes" test "$(wc -l <"$TMP/classes")" -eq 22
+check "status.h lists 23 classes" test "$(wc -l <"$TMP/classes")" -eq 23
 while read -r cls retried breaker text; do
   row="| \`$text\` | $(yn "$retried") | $(yn "$breaker") |"
   check "class $text: retried $(yn "$retried"), breaker $(yn "$breaker")" grep -qF "$row" "$DOC"
   echo "$cls $text" >>"$TMP/class_names"
 done <"$TMP/classes"
 sed -n 's/^ *X(\([A-Z_]*\), -*[0-9]*, \([A-Z_]*\), [01], ".*/\1 \2/p' "$STATUS_H" >"$TMP/statuses"
-check "status.h lists 28 statuses" test "$(wc -l <"$TMP/statuses")" -eq 28
+check "status.h lists 29 statuses" test "$(wc -l <"$TMP/statuses")" -eq 29
 while read -r name cls; do
   text=$(awk -v c="$cls" '$1 == c {print $2}' "$TMP/class_names")
   sym="FR_E_$name"

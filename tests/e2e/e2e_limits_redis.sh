@@ -1,0 +1,106 @@
+#!/bin/sh
+# Limits of tenants and keys shared by replicas (issue 26, `--state redis`): two serve
+# replicas on one real redis-server share requests per minute (15 requests spread over both
+# against 10/min admit exactly 10), concurrent runs, and token counts; GET /v1/limits on
+# either shows what both counted.  127.0.0.1 only.
+. "${FR_SRCDIR:-.}/tests/lib.sh"
+. "$FR_SRCDIR/tests/serve_lib.sh"
+. "$FR_SRCDIR/tests/redis_lib.sh"
+command -v redis-server >/dev/null 2>&1 || { echo "1..0 # SKIP no redis-server"; exit 77; }
+A_PID=""
+stop_a() { if [ -n "$A_PID" ]; then kill "$A_PID" 2>/dev/null; wait "$A_PID" 2>/dev/null; A_PID=""; fi; }
+trap 'stop_serve; stop_a; stop_redis; rm -rf "$TMP"' EXIT
+start_redis || { echo "redis-server did not start"; exit 1; }
+mkdir -p "$TMP/m"
+cat > "$TMP/keys.yaml" <<YAML
+tenants:
+  - {id: beta, limits: {concurrent_runs: 2}}
+keys:
+  - {id: a-op, sha256: $(sha a-key), tenant: alpha, namespace: alpha, role: operator, limits: {requests_per_minute: 10}}
+  - {id: b-op, sha256: $(sha b-key), tenant: beta, namespace: beta, role: operator}
+  - {id: c-op, sha256: $(sha c-key), tenant: gamma, namespace: gamma, role: operator, limits: {tokens_per_minute: 100000}}
+YAML
+cat > "$TMP/providers.yaml" <<'YAML'
+providers:
+  - {id: pause, plugin: mock, config: {delay: 1s}}
+  - {id: quick, plugin: mock}
+YAML
+for ns in alpha beta gamma; do
+  printf 'router: {namespace: %s}\nagents: [{id: echo, plugin: echo}]\npipeline: [{step: echo}]\n' \
+    "$ns" > "$TMP/m/echo-$ns.yaml"
+  for p in pause quick; do
+    cat > "$TMP/m/$p-$ns.yaml" <<YAML
+router: {namespace: $ns}
+agents: [{id: ask, plugin: llm, provider: $p, config: {prompt: "Tell me about {{input.topic}}", max_tokens: 200}}]
+pipeline: [{step: ask}]
+input: {topic: rivers}
+YAML
+  done
+done
+SERVE="--manifest-dir $TMP/m --keys $TMP/keys.yaml --providers $TMP/providers.yaml --state $REDIS_URL"
+start_serve $SERVE || exit 1
+A_URL=$SERVE_URL
+A_PID=$SERVE_PID
+SERVE_PID=""
+cp "$TMP/serve.err" "$TMP/serve_a.err"
+start_serve $SERVE || exit 1
+B_URL=$SERVE_URL
+at() { # URL METHOD PATH [BODY [CURL ARGS...]]: req against one replica
+  SERVE_URL=$1
+  shift
+  req "$@"
+  SERVE_URL=$B_URL
+}
+
+# ---- requests per minute, shared: 15 at once over both replicas, 10/min ---------------------
+i=0
+while [ $i -lt 15 ]; do
+  u=$A_URL; [ $((i % 2)) = 1 ] && u=$B_URL
+  curl -s -o /dev/null -w '%{http_code}\n' --max-time 30 -X POST \
+    --data-binary '{"manifest": "echo-alpha.yaml"}' -H "Authorization: Bearer a-key" "$u/v1/run" > "$TMP/c.$i" &
+  i=$((i + 1))
+done
+for _ in $(seq 1 400); do
+  [ "$(cat "$TMP"/c.* 2>/dev/null | grep -c .)" -ge 15 ] && break
+  sleep 0.05
+done
+admitted=$(cat "$TMP"/c.* | grep -cx 200)
+refused=$(cat "$TMP"/c.* | grep -cx 429)
+if [ "$admitted" = 10 ] && [ "$refused" = 5 ]; then
+  ok "two replicas share requests_per_minute 10: 10 admitted, 5 refused"
+else not_ok "two replicas share requests_per_minute" "admitted $admitted, refused $refused"; fi
+at "$A_URL" POST /v1/run '{"manifest": "echo-alpha.yaml"}' -H "Authorization: Bearer a-key"
+expect_jq "replica A refuses the 16th: rate_limited" '.error.code == "rate_limited" and .error.retry_after_s > 0 and .error.retry_after_s <= 60'
+at "$B_URL" GET /v1/limits '' -H "Authorization: Bearer a-key"
+expect_jq "replica B's GET /v1/limits counts both replicas' runs" \
+  '.key.usage.requests_per_minute.used == 10 and .key.usage.requests_per_minute.remaining == 0'
+
+# ---- concurrent runs, shared ------------------------------------------------------------------
+B="Authorization: Bearer b-key"
+at "$A_URL" POST /v1/run '{"manifest": "pause-beta.yaml", "async": true}' -H "$B"
+expect_code "a run in flight on replica A" 202
+at "$B_URL" POST /v1/run '{"manifest": "pause-beta.yaml", "async": true}' -H "$B"
+expect_code "a second on replica B" 202
+at "$A_URL" POST /v1/run '{"manifest": "pause-beta.yaml"}' -H "$B"
+expect_jq "a third on replica A: too_many_runs (concurrent_runs 2 across replicas)" \
+  '.error.code == "too_many_runs" and (.error.message | test("tenant \"beta\": limit concurrent_runs 2 reached \\(2 runs in flight"))'
+for _ in $(seq 1 100); do
+  at "$B_URL" POST /v1/run '{"manifest": "echo-beta.yaml"}' -H "$B"
+  [ "$code" = 200 ] && break
+  sleep 0.05
+done
+expect_code "admitted again once they ended (a leave reaches Redis)" 200
+
+# ---- tokens, shared --------------------------------------------------------------------------
+C="Authorization: Bearer c-key"
+at "$A_URL" POST /v1/run '{"manifest": "quick-gamma.yaml"}' -H "$C"
+expect_jq "a call through replica A" '.status == "succeeded"'
+used=$(jq '.steps[0].output.usage | .input_tokens + .output_tokens' "$TMP/out")
+at "$B_URL" GET /v1/limits '' -H "$C"
+expect_jq "replica B sees the tokens A settled ($used)" ".key.usage.tokens_per_minute.used == $used"
+if [ "$(rcli -n 1 --scan --pattern 'fluxroute:{t:gamma}:tok:k:c-op' | wc -l)" = 1 ]; then
+  ok "the counters are in Redis, in the tenant's hash tag"
+else not_ok "counters in Redis" "$(rcli -n 1 --scan --pattern '*' | head)"; fi
+stop_serve
+stop_a
+finish
