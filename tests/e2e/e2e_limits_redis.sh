@@ -79,8 +79,18 @@ expect_jq "replica B's GET /v1/limits counts both replicas' runs" \
 B="Authorization: Bearer b-key"
 at "$A_URL" POST /v1/run '{"manifest": "pause-beta.yaml", "async": true}' -H "$B"
 expect_code "a run in flight on replica A" 202
+R1=$(jq -r .run_id "$TMP/out")
 at "$B_URL" POST /v1/run '{"manifest": "pause-beta.yaml", "async": true}' -H "$B"
 expect_code "a second on replica B" 202
+R2=$(jq -r .run_id "$TMP/out")
+# Async runs go through the durable queue (e2e_state_queue.sh): wait until a consumer
+# executes both (their records say running).
+for _ in $(seq 1 60); do
+  at "$A_URL" GET "/v1/runs/$R1" '' -H "$B"; s1=$(jq -r .status "$TMP/out")
+  at "$A_URL" GET "/v1/runs/$R2" '' -H "$B"; s2=$(jq -r .status "$TMP/out")
+  [ "$s1 $s2" = "running running" ] && break
+  sleep 0.05
+done
 at "$A_URL" POST /v1/run '{"manifest": "pause-beta.yaml"}' -H "$B"
 expect_jq "a third on replica A: too_many_runs (concurrent_runs 2 across replicas)" \
   '.error.code == "too_many_runs" and (.error.message | test("tenant \"beta\": limit concurrent_runs 2 reached \\(2 runs in flight"))'
