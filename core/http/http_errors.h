@@ -81,7 +81,7 @@
       "a plugin refused until restart after hangs reached --max-abandoned")                        \
     X(STORAGE, "storage", 503, "usage not stored; retry with the same idempotency keys")           \
     X(STATE_UNAVAILABLE, "state_unavailable", 503,                                                 \
-      "serve --state redis cannot reach Redis: an async run is not accepted (never a 202 that "      \
+      "serve --state redis cannot reach Redis: an async run is not accepted (never a 202 that "    \
       "may be lost), or what this replica does not hold is not read; Retry-After")
 
 typedef enum fr_http_error {

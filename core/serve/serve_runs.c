@@ -704,7 +704,7 @@ typedef struct run_job {
     fr_run_result res;  /* that leaves its request thread can finish elsewhere */
     int64_t t0;
     const fr_queued_run *queued; /* a run from the durable queue: its finish hook */
-    fr_quota_run quota; /* issue 26: its provider calls' limits */
+    fr_quota_run quota;          /* issue 26: its provider calls' limits */
 } run_job;
 
 static void quick_detach(void *ud);
