@@ -161,6 +161,24 @@ echo "limit checks, memory: ${ns:-?} ns per admission + leave"
   echo "| redis | 1 round trip (ADMIT script) + 1 when the run ends (LEAVE) | 2 round trips (RESERVE, SETTLE) |"
 } >> "$tmp"
 
+# Scale-out with --state redis (issue 25; docs/scaling.md).
+st=$(BENCH_STATE_SECONDS=${BENCH_STATE_SECONDS:-5} sh "$SRCDIR/tests/bench_state.sh" "$FLUXROUTE" "$SRCDIR" "$BUILDDIR")
+echo "$st"
+{
+  echo
+  echo "Replicas sharing state (\`--state redis\`, issue 25): a redis-server with appendonly yes and"
+  echo "appendfsync always on the same 2 cores as the replicas, wrk and the clients (so more"
+  echo "replicas share the cores, they do not add any).  Targets: a sync run ≤ 1 round trip more"
+  echo "than memory; an async run ≤ 6 round trips end to end; a breaker opened on one replica seen"
+  echo "on every other within 100 ms; a cancel within 1 s.  The capacity model is docs/scaling.md."
+  echo
+  echo "| what | state | runs | figure | Redis |"
+  echo "|---|---|---|---|---|"
+  echo "$st" | grep '^|'
+  echo
+  echo "$st" | sed -n 's/^# breakers: /- shared breakers (tests\/state\/test_breaker_redis): /p'
+} >> "$tmp"
+
 # Keep the hand-written analysis that follows the generated figures.
 if [ -f "$OUT" ] && grep -q '^## Notes' "$OUT"; then
   echo >> "$tmp"

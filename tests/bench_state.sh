@@ -107,12 +107,21 @@ sync_phase() { # NAME STATE: "requests mean_us errors round_trips"
   echo "$1 $2 $3 $((after - before))"
   stop_replicas
 }
+redis_usec() { # Redis's own CPU time in commands so far (INFO commandstats usec)
+  rcli INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_[^:]*:calls=[0-9]*,usec=\([0-9]*\),.*/\1/p' | awk '{s += $1} END {print s + 0}'
+}
 set -- $(sync_phase mem memory)
 mem_n=$1 mem_us=$2
-set -- $(sync_phase red "$URL")
-red_n=$1 red_us=$2 red_err=$3 red_trips=$4
 echo "| sync run, 1 connection | memory | $mem_n runs | ${mem_us} µs mean | — |"
-echo "| sync run, 1 connection | redis | $red_n runs ($red_err non-2xx) | ${red_us} µs mean (+$(echo "$red_us $mem_us" | awk '{printf "%.0f", $1 - $2}') µs) | $(echo "$red_trips $red_n" | awk '{printf "%.2f", $1 / $2}') round trips per run (the replica's background watcher included) |"
+for fsync in always everysec; do
+  rcli CONFIG SET appendfsync "$fsync" >/dev/null
+  rcli CONFIG RESETSTAT >/dev/null
+  set -- $(sync_phase red "$URL")
+  red_n=$1 red_us=$2 red_err=$3 red_trips=$4
+  rusec=$(redis_usec)
+  echo "| sync run, 1 connection | redis, appendfsync $fsync | $red_n runs ($red_err non-2xx) | ${red_us} µs mean (+$(echo "$red_us $mem_us" | awk '{printf "%.0f", $1 - $2}') µs) | $(echo "$red_trips $red_n" | awk '{printf "%.2f", $1 / $2}') round trips per run (the replica's background watcher included); Redis CPU $(echo "$rusec $red_n" | awk '{printf "%.0f", $1 / $2}') µs per run |"
+done
+rcli CONFIG SET appendfsync always >/dev/null
 
 # ---- async: 1, 2, 3 replicas ----------------------------------------------------------------
 for n in 1 2 3; do
@@ -153,7 +162,7 @@ for n in 1 2 3; do
   for u in $urls; do trips1=$((trips1 + $(metric "$u" fluxroute_state_round_trips_total))); done
   ms=$(( (t1 - t0) / 1000000 ))
   # Redis's own CPU time in commands (INFO commandstats usec), per executed run.
-  rusec=$(rcli INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_[^:]*:calls=[0-9]*,usec=\([0-9]*\),.*/\1/p' | awk '{s += $1} END {print s + 0}')
+  rusec=$(redis_usec)
   echo "| async runs, $n replica(s) | redis | $accepted accepted, $done_n executed | $(echo "$done_n $ms" | awk '{printf "%.0f", $1 * 1000 / $2}') runs/s end to end | $(echo "$trips1 $trips0 $done_n" | awk '{printf "%.2f", ($1 - $2) / $3}') round trips per run; Redis CPU $(echo "$rusec $done_n" | awk '{printf "%.0f", $1 / $2}') µs per run |"
   stop_replicas
 done
@@ -185,6 +194,6 @@ done
 stop_replicas
 echo "| cancel sent to replica B, run executing on A | redis | 5 runs | worst ${worst} ms to cancelled (bound 1 s) | — |"
 if [ -x "$BUILDDIR/tests/test_breaker_redis" ]; then
-  FR_SRCDIR=$SRCDIR FR_BUILDDIR=$BUILDDIR sh "$SRCDIR/tests/state/test_breaker_redis.sh" 2>/dev/null |
+  FLUXROUTE=$FLUXROUTE FR_SRCDIR=$SRCDIR FR_BUILDDIR=$BUILDDIR sh "$SRCDIR/tests/state/test_breaker_redis.sh" 2>/dev/null |
     sed -n 's/^# measured: //p' | sed 's/^/# breakers: /'
 fi
