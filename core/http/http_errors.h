@@ -82,7 +82,8 @@
     X(STORAGE, "storage", 503, "usage not stored; retry with the same idempotency keys")           \
     X(STATE_UNAVAILABLE, "state_unavailable", 503,                                                 \
       "serve --state redis cannot reach Redis: an async run is not accepted (never a 202 that "    \
-      "may be lost), or what this replica does not hold is not read; Retry-After")
+      "may be lost), what this replica does not hold is not read, a limit is not checked; "        \
+      "Retry-After")
 
 typedef enum fr_http_error {
 #define FR_HTTP_ERROR_ID(id, code, status, meaning) FR_HE_##id,
