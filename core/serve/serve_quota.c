@@ -50,7 +50,8 @@ typedef struct scope {
     /* --state redis: the entries this process added to the runs in flight (a key's) */
     char (*members)[40];
     size_t n_members, cap_members;
-    int64_t snap_requests, snap_oldest_us; /* the requests window as Redis last said */
+    int64_t snap_requests, snap_oldest_us;  /* the requests window as Redis last said */
+    int64_t snap_tokens, snap_tok_oldest_s; /* the tokens window as Redis last said */
 } scope;
 
 struct fr_quota {
@@ -536,21 +537,20 @@ static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
         return -1;
     }
     int i = v.scope == 1;
-    if (v.refused == 1) {
-        pthread_mutex_lock(&q->mu);
-        count_rejection(sc[i], "requests_per_minute");
-        pthread_mutex_unlock(&q->mu);
-        refuse_requests(out, label[i], rpm[i], v.reset_ms * 1000, now);
-        return -1;
-    }
-    if (v.refused == 2) {
-        pthread_mutex_lock(&q->mu);
-        count_rejection(sc[i], "concurrent_runs");
-        pthread_mutex_unlock(&q->mu);
-        refuse_runs(out, label[i], conc[i], v.used);
-        return -1;
-    }
     pthread_mutex_lock(&q->mu);
+    for (int j = 0; j < 2; j++) { /* what x-ratelimit-*-requests report: no other trip */
+        sc[j]->snap_requests = v.after[j];
+        sc[j]->snap_oldest_us = v.after_oldest_ms[j] * 1000;
+    }
+    if (v.refused) {
+        count_rejection(sc[i], v.refused == 1 ? "requests_per_minute" : "concurrent_runs");
+        pthread_mutex_unlock(&q->mu);
+        if (v.refused == 1)
+            refuse_requests(out, label[i], rpm[i], v.reset_ms * 1000, now);
+        else
+            refuse_runs(out, label[i], conc[i], v.used);
+        return -1;
+    }
     scope *k = sc[1];
     if (k->n_members == k->cap_members) {
         size_t cap = k->cap_members ? 2 * k->cap_members : 8;
@@ -562,11 +562,8 @@ static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
     }
     if (k->n_members < k->cap_members)
         memcpy(k->members[k->n_members++], member, sizeof member);
-    for (int j = 0; j < 2; j++) {
+    for (int j = 0; j < 2; j++)
         sc[j]->inflight++;
-        sc[j]->snap_requests = v.after[j];
-        sc[j]->snap_oldest_us = v.after_oldest_ms[j] * 1000;
-    }
     pthread_mutex_unlock(&q->mu);
     return 0;
 }
@@ -707,6 +704,13 @@ static void scope_caps(const scope *owner, const char *model, int64_t *tpm, int6
     }
 }
 
+/* Keeps what Redis said of a scope's tokens window; q->mu held. */
+static void snap_tokens(scope *s, int64_t tokens, int64_t oldest_s)
+{
+    s->snap_tokens = tokens;
+    s->snap_tok_oldest_s = oldest_s;
+}
+
 static fr_status quota_reserve(void *ud, const char *provider, const char *request,
                                size_t request_len, void **ticket_out, int64_t *retry_after_us,
                                char *msg, size_t msglen)
@@ -800,6 +804,11 @@ static fr_status quota_reserve(void *ud, const char *provider, const char *reque
             snprintf(msg, msglen, "cannot check the limits: %s", err);
             return FR_E_UNAVAILABLE;
         }
+        pthread_mutex_lock(&q->mu);
+        for (int i = 0; i < n; i++)
+            if (!c[i].model && v.tokens[i] >= 0) /* for x-ratelimit-*-tokens */
+                snap_tokens(c[i].s, v.tokens[i], v.tokens_oldest_s[i]);
+        pthread_mutex_unlock(&q->mu);
         if (v.refused) {
             int i = v.scope < n ? v.scope : 0;
             char label[300];
@@ -967,11 +976,10 @@ static void quota_settle(void *ud, void *tk, int completed, const char *model, i
             micros = t->micros;
         int64_t tokens = !completed ? 0 : usage_unknown ? t->est_tokens : in + out;
         char err[300];
-        int64_t spent[4];
-        int crossed[4];
+        fr_rl_settled st;
         if (fr__limits_redis_settle(q->state, t->tenant, t->rs, (size_t)t->n, t->tpm, t->budget,
-                                    t->at_us / 1000, t->month, t->est_tokens, tokens, t->micros,
-                                    micros, spent, crossed, err, sizeof err) != 0) {
+                                    t->at_us / 1000, now_of(q) / 1000, t->month, t->est_tokens,
+                                    tokens, t->micros, micros, &st, err, sizeof err) != 0) {
             fprintf(stderr,
                     "fluxroute serve: a provider call of tenant \"%s\" stays counted at its "
                     "reservation (%lld tokens, %lld micro-units): %s\n",
@@ -979,6 +987,15 @@ static void quota_settle(void *ud, void *tk, int completed, const char *model, i
             free(t);
             return;
         }
+        const int64_t *spent = st.spent;
+        const int *crossed = st.crossed;
+        pthread_mutex_lock(&q->mu);
+        for (int i = 0; i < t->n; i++) {
+            scope *o = get_scope(q, t->rs[i].kind[0] == 't', t->rs[i].id, "", t->tenant);
+            if (o && !t->rs[i].model[0] && st.tokens[i] >= 0)
+                snap_tokens(o, st.tokens[i], st.tokens_oldest_s[i]);
+        }
+        pthread_mutex_unlock(&q->mu);
         for (int i = 0; i < t->n; i++) {
             int whole = !t->rs[i].model[0];
             if (whole && spent[i] >= 0 && t->rs[i].kind[0] == 't') {
@@ -1095,7 +1112,12 @@ static void view_of(fr_quota *q, scope *s, int64_t now, usage_view *v)
         v->rpm_reset = oldest ? oldest + WINDOW_US : 0;
     }
     v->tpm = d->all.tokens_per_minute;
-    if (v->tpm != FR_NO_LIMIT) {
+    if (v->tpm != FR_NO_LIMIT && q->state) { /* as Redis said at this replica's last call */
+        int64_t reset = (s->snap_tok_oldest_s + 61) * 1000000;
+        int fresh = s->snap_tok_oldest_s && reset > now;
+        v->tpm_used = fresh ? s->snap_tokens : 0;
+        v->tpm_reset = fresh ? reset : 0;
+    } else if (v->tpm != FR_NO_LIMIT) {
         tok_prune(s, now);
         v->tpm_used = s->tok_sum;
         v->tpm_reset = s->tok_n ? s->toks[s->tok_head].t + WINDOW_US : 0;
@@ -1143,7 +1165,7 @@ void fr__quota_headers(fr_quota *q, const fr_identity *who, struct MHD_Response 
             if (rl < 0 || rem < rrem)
                 rl = v.rpm, rrem = rem, rreset = v.rpm_reset;
         }
-        if (v.tpm != FR_NO_LIMIT && !q->state) { /* Redis: not known here without a trip */
+        if (v.tpm != FR_NO_LIMIT) {
             int64_t rem = v.tpm - v.tpm_used > 0 ? v.tpm - v.tpm_used : 0;
             if (tl < 0 || rem < trem)
                 tl = v.tpm, trem = rem, treset = v.tpm_reset;

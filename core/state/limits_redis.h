@@ -39,8 +39,12 @@ typedef struct fr_rl_verdict {
     int64_t used;
     int64_t reset_ms;
     int64_t spent, reserved; /* budgets: the refused scope's month so far */
-    /* admission, admitted: each scope's requests in the window now, and the oldest's time */
+    /* admission (admitted or refused): each scope's requests in the window now, and the
+     * oldest's time */
     int64_t after[2], after_oldest_ms[2];
+    /* reservation: each scope's tokens in its 61 newest buckets, with this call's when it
+     * was reserved (-1: not checked), and the oldest such bucket's second (Unix s) */
+    int64_t tokens[4], tokens_oldest_s[4];
 } fr_rl_verdict;
 
 /* Admits a run for scopes s[0..2) (tenant, key) under requests per minute rpm[i] and
@@ -63,17 +67,24 @@ int fr__limits_redis_reserve(fr_state *st, const char *tenant, const fr_rl_scope
                              const int64_t *tpm, const int64_t *budget, int64_t now_ms,
                              const char *month, int64_t tokens, int64_t micros, fr_rl_verdict *v,
                              char *err, size_t errlen);
+/* What a settlement left, per scope: the month's spent (-1: no budget), 80 or 100 when
+ * this settlement is the first in the cluster to pass that share of the budget this month
+ * (else 0), the tokens in the 61 newest buckets at `now_ms` (-1: no tokens limit) and the
+ * oldest such bucket's second (Unix s, 0: none). */
+typedef struct fr_rl_settled {
+    int64_t spent[4];
+    int crossed[4];
+    int64_t tokens[4], tokens_oldest_s[4];
+} fr_rl_settled;
 /* Settles a reservation made at `reserved_ms` in `month`: the bucket of that second gets
  * `tokens` instead of `est_tokens` (where tpm[i] >= 0), the month's reserved loses
- * `est_micros` and spent gains `micros` (where budget[i] >= 0).  spent[i] gets the month's
- * spent of scope i (-1: no budget) and crossed[i] 80 or 100 when this settlement is the
- * first in the cluster to pass that share of the budget this month (else 0).  0, or -1
- * with err. */
+ * `est_micros` and spent gains `micros` (where budget[i] >= 0).  *out is filled (also on
+ * failure: nothing known).  0, or -1 with err. */
 int fr__limits_redis_settle(fr_state *st, const char *tenant, const fr_rl_scope *s, size_t n,
                             const int64_t *tpm, const int64_t *budget, int64_t reserved_ms,
-                            const char *month, int64_t est_tokens, int64_t tokens,
-                            int64_t est_micros, int64_t micros, int64_t *spent, int *crossed,
-                            char *err, size_t errlen);
+                            int64_t now_ms, const char *month, int64_t est_tokens, int64_t tokens,
+                            int64_t est_micros, int64_t micros, fr_rl_settled *out, char *err,
+                            size_t errlen);
 
 /* What scope `s` has used at `now_ms`: requests in the window (and the oldest's time),
  * runs in flight, tokens in the window (and the oldest bucket's second, in ms), and the
