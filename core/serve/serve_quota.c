@@ -476,6 +476,81 @@ static void refuse(fr_reply *out, fr_http_error e, const char *limit, int64_t re
     out->retry_after = (int)(retry_s > 86400 * 31 ? 86400 * 31 : retry_s);
 }
 
+/* A budget threshold passed (80 or 100 percent) to report after the lock. */
+typedef struct crossing {
+    char who[160];
+    char tenant[72];
+    int pct;
+    int64_t spent, budget;
+} crossing;
+
+static void report_crossing(const crossing *x)
+{
+    fprintf(stderr,
+            "{\"level\":\"warn\",\"event\":\"budget_threshold\",\"scope\":\"%s\","
+            "\"tenant\":\"%s\",\"threshold_pct\":%d,\"spent_micros\":%lld,"
+            "\"budget_micros\":%lld}\n",
+            x->who[0] == 't' ? "tenant" : "key", x->tenant, x->pct, (long long)x->spent,
+            (long long)x->budget);
+    char detail[512];
+    snprintf(detail, sizeof detail, "%.159s passed %d%% of monthly_budget_micros %lld (%lld spent)",
+             x->who, x->pct, (long long)x->budget, (long long)x->spent);
+    fr_audit_event ev = {.actor = "fluxroute-serve",
+                         .role = "none",
+                         .tenant = x->tenant,
+                         .action = "budget_threshold",
+                         .decision = "allowed",
+                         .result = x->pct >= 100 ? "budget_spent" : "budget_warning",
+                         .error = detail};
+    fr__audit_log(&ev);
+}
+
+/* Notes that whole scope `s` (tenant or key) spent more, under its monthly budget
+ * `budget`: the metric (a tenant's), and *x filled when it passed 80% or 100% for the
+ * first time this month (returns 1: report it after the lock).  q->mu held. */
+static int note_spend(scope *s, int64_t budget, crossing *x)
+{
+    if (s->tenant && !s->model[0]) {
+        const char *labels[] = {s->id, NULL};
+        fr__metric_set(fr__metric_series(FR_M_BUDGET_USED, labels), s->spent);
+    }
+    if (budget <= 0 || s->model[0])
+        return 0;
+    int pct = s->spent * 100 >= budget * 100 ? 100 : s->spent * 100 >= budget * 80 ? 80 : 0;
+    if (pct <= s->crossed)
+        return 0;
+    s->crossed = pct;
+    who_label(s, x->who, sizeof x->who);
+    snprintf(x->tenant, sizeof x->tenant, "%s", s->owner);
+    x->pct = pct;
+    x->spent = s->spent;
+    x->budget = budget;
+    return 1;
+}
+
+/* The rate card's per_run price (micro-units), charged to budgets when a run is admitted,
+ * as the invoice charges each run: the price of model "" (a run event's), or of "*".  0
+ * when the card has none.  q->mu held. */
+static int64_t run_price(fr_quota *q)
+{
+    int64_t in, out, per_run = 0;
+    if (!q->price || q->price(q->price_ud, "", &in, &out, &per_run) != 0 || per_run < 0)
+        return 0;
+    return per_run;
+}
+
+static void refuse_budget(fr_reply *out, const char *label, int64_t budget, int64_t spent,
+                          int64_t reserved, int64_t per_run, int64_t now)
+{
+    int64_t next = month_start(month_of(now) + 1) * 1000000;
+    char at[21];
+    fmt_time(next, at);
+    refuse(out, FR_HE_BUDGET_EXCEEDED, "monthly_budget_micros", ceil_s(next - now),
+           "%s: limit monthly_budget_micros %lld reached (%lld spent and %lld reserved this "
+           "month, a run costs %lld: the rate card's per_run); it resets at %s",
+           label, (long long)budget, (long long)spent, (long long)reserved, (long long)per_run, at);
+}
+
 /* ---- admission ---------------------------------------------------------------------------- */
 
 static void refuse_requests(fr_reply *out, const char *label, int64_t rpm, int64_t reset,
@@ -501,6 +576,7 @@ static void refuse_runs(fr_reply *out, const char *label, int64_t conc, int64_t 
 static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
 {
     int64_t rpm[2] = {FR_NO_LIMIT, FR_NO_LIMIT}, conc[2] = {FR_NO_LIMIT, FR_NO_LIMIT};
+    int64_t budget[2] = {FR_NO_LIMIT, FR_NO_LIMIT}, per_run = 0;
     char label[2][160];
     pthread_mutex_lock(&q->mu);
     int64_t now = now_of(q);
@@ -513,9 +589,16 @@ static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
         if (d) {
             rpm[i] = d->all.requests_per_minute;
             conc[i] = d->all.concurrent_runs;
+            budget[i] = d->all.monthly_budget_micros;
             limited |= rpm[i] != FR_NO_LIMIT || conc[i] != FR_NO_LIMIT;
         }
     }
+    if (budget[0] != FR_NO_LIMIT || budget[1] != FR_NO_LIMIT)
+        per_run = run_price(q);
+    if (per_run > 0)
+        limited |= budget[0] != FR_NO_LIMIT || budget[1] != FR_NO_LIMIT;
+    else
+        budget[0] = budget[1] = FR_NO_LIMIT; /* nothing to charge */
     pthread_mutex_unlock(&q->mu);
     if (!sc[0] || !sc[1]) {
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
@@ -528,9 +611,11 @@ static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
         snprintf(member, sizeof member, "%lld", (long long)now);
     fr_rl_scope rs[2] = {{"t", who->tenant, ""}, {"k", who->id, ""}};
     fr_rl_verdict v;
-    char err[300];
-    if (fr__limits_redis_admit(q->state, who->tenant, rs, rpm, conc, now / 1000, q->lease_ms,
-                               member, &v, err, sizeof err) != 0) {
+    char err[300], ts[21], month[8];
+    fr__rfc3339_format(now / 1000000, ts);
+    snprintf(month, sizeof month, "%.7s", ts);
+    if (fr__limits_redis_admit(q->state, who->tenant, rs, rpm, conc, budget, month, per_run,
+                               now / 1000, q->lease_ms, member, &v, err, sizeof err) != 0) {
         /* Limits that cannot be checked are not enforced blind: refused, retry shortly. */
         fr__reply_error(out, FR_HE_STATE_UNAVAILABLE, "cannot check the limits: %s", err);
         out->retry_after = 1;
@@ -543,12 +628,16 @@ static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
         sc[j]->snap_oldest_us = v.after_oldest_ms[j] * 1000;
     }
     if (v.refused) {
-        count_rejection(sc[i], v.refused == 1 ? "requests_per_minute" : "concurrent_runs");
+        count_rejection(sc[i], v.refused == 1   ? "requests_per_minute"
+                               : v.refused == 2 ? "concurrent_runs"
+                                                : "monthly_budget_micros");
         pthread_mutex_unlock(&q->mu);
         if (v.refused == 1)
             refuse_requests(out, label[i], rpm[i], v.reset_ms * 1000, now);
-        else
+        else if (v.refused == 2)
             refuse_runs(out, label[i], conc[i], v.used);
+        else
+            refuse_budget(out, label[i], budget[i], v.used, v.reset_ms, per_run, now);
         return -1;
     }
     scope *k = sc[1];
@@ -565,6 +654,18 @@ static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
     for (int j = 0; j < 2; j++)
         sc[j]->inflight++;
     pthread_mutex_unlock(&q->mu);
+    for (int j = 0; j < 2; j++) { /* the run's per_run, charged in Redis */
+        if (j == 0 && v.run_spent[0] >= 0) {
+            const char *labels[] = {who->tenant, NULL};
+            fr__metric_set(fr__metric_series(FR_M_BUDGET_USED, labels), v.run_spent[0]);
+        }
+        if (v.run_spent[j] >= 0 && v.run_crossed[j]) {
+            crossing x = {.pct = v.run_crossed[j], .spent = v.run_spent[j], .budget = budget[j]};
+            snprintf(x.who, sizeof x.who, "%s", label[j]);
+            snprintf(x.tenant, sizeof x.tenant, "%s", who->tenant);
+            report_crossing(&x);
+        }
+    }
     return 0;
 }
 
@@ -583,6 +684,7 @@ int fr__quota_admit(fr_quota *q, const fr_identity *who, fr_reply *out)
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         return -1;
     }
+    int64_t per_run = -1; /* not priced yet */
     for (int i = 0; i < 2; i++) {
         scope *s = sc[i];
         const fr_limits_doc *d = limits_of(s);
@@ -615,14 +717,35 @@ int fr__quota_admit(fr_quota *q, const fr_identity *who, fr_reply *out)
             refuse_runs(out, label, conc, inflight);
             return -1;
         }
+        int64_t budget = d->all.monthly_budget_micros;
+        if (budget != FR_NO_LIMIT) {
+            if (per_run < 0)
+                per_run = run_price(q);
+            roll_month(s, now);
+            if (per_run > 0 && s->spent + s->reserved + per_run > budget) {
+                count_rejection(s, "monthly_budget_micros");
+                int64_t spent = s->spent, reserved = s->reserved;
+                pthread_mutex_unlock(&q->mu);
+                refuse_budget(out, label, budget, spent, reserved, per_run, now);
+                return -1;
+            }
+        }
     }
+    crossing xs[2];
+    int nx = 0;
     for (int i = 0; i < 2; i++) {
         const fr_limits_doc *d = limits_of(sc[i]);
         if (d && d->all.requests_per_minute != FR_NO_LIMIT)
             ring_push(sc[i], now);
         sc[i]->inflight++;
+        if (d && d->all.monthly_budget_micros != FR_NO_LIMIT && per_run > 0) {
+            sc[i]->spent += per_run; /* the run's per_run price, as the invoice has it */
+            nx += note_spend(sc[i], d->all.monthly_budget_micros, &xs[nx]);
+        }
     }
     pthread_mutex_unlock(&q->mu);
+    for (int i = 0; i < nx; i++)
+        report_crossing(&xs[i]);
     return 0;
 }
 
@@ -675,8 +798,8 @@ static int64_t request_facts(const char *req, size_t len, char model[128])
  * the model has no price.  q->mu held. */
 static int64_t price_of(fr_quota *q, const char *model, int64_t in, int64_t out)
 {
-    int64_t pin = 0, pout = 0, a = 0, b = 0;
-    if (!q->price || q->price(q->price_ud, model, &pin, &pout) != 0)
+    int64_t pin = 0, pout = 0, prun = 0, a = 0, b = 0;
+    if (!q->price || q->price(q->price_ud, model, &pin, &pout, &prun) != 0)
         return -1;
     if (fr__bill_amount(in, pin, 1000000, 1, &a) != FR_OK ||
         fr__bill_amount(out, pout, 1000000, 1, &b) != FR_OK)
@@ -930,35 +1053,6 @@ static fr_status quota_reserve(void *ud, const char *provider, const char *reque
     return FR_OK;
 }
 
-/* A budget threshold passed (80 or 100 percent) to report after the lock. */
-typedef struct crossing {
-    char who[160];
-    char tenant[72];
-    int pct;
-    int64_t spent, budget;
-} crossing;
-
-static void report_crossing(const crossing *x)
-{
-    fprintf(stderr,
-            "{\"level\":\"warn\",\"event\":\"budget_threshold\",\"scope\":\"%s\","
-            "\"tenant\":\"%s\",\"threshold_pct\":%d,\"spent_micros\":%lld,"
-            "\"budget_micros\":%lld}\n",
-            x->who[0] == 't' ? "tenant" : "key", x->tenant, x->pct, (long long)x->spent,
-            (long long)x->budget);
-    char detail[512];
-    snprintf(detail, sizeof detail, "%.159s passed %d%% of monthly_budget_micros %lld (%lld spent)",
-             x->who, x->pct, (long long)x->budget, (long long)x->spent);
-    fr_audit_event ev = {.actor = "fluxroute-serve",
-                         .role = "none",
-                         .tenant = x->tenant,
-                         .action = "budget_threshold",
-                         .decision = "allowed",
-                         .result = x->pct >= 100 ? "budget_spent" : "budget_warning",
-                         .error = detail};
-    fr__audit_log(&ev);
-}
-
 static void quota_settle(void *ud, void *tk, int completed, const char *model, int64_t in,
                          int64_t out, int usage_unknown)
 {
@@ -1042,27 +1136,10 @@ static void quota_settle(void *ud, void *tk, int completed, const char *model, i
             s->reserved -= t->c[i].micros;
             roll_month(s, now);
             s->spent += micros;
-            if (s->tenant && !s->model[0]) {
-                const char *labels[] = {s->id, NULL};
-                fr__metric_set(fr__metric_series(FR_M_BUDGET_USED, labels), s->spent);
-            }
             int64_t tpm, budget;
             scope_caps(s->model[0] ? get_scope(q, s->tenant, s->id, "", s->owner) : s,
                        s->model[0] ? s->model : NULL, &tpm, &budget);
-            if (budget > 0 && !s->model[0]) {
-                int pct = s->spent * 100 >= budget * 100  ? 100
-                          : s->spent * 100 >= budget * 80 ? 80
-                                                          : 0;
-                if (pct > s->crossed) {
-                    s->crossed = pct;
-                    crossing *x = &xs[nx++];
-                    who_label(s, x->who, sizeof x->who);
-                    snprintf(x->tenant, sizeof x->tenant, "%s", s->owner);
-                    x->pct = pct;
-                    x->spent = s->spent;
-                    x->budget = budget;
-                }
-            }
+            nx += note_spend(s, budget, &xs[nx]);
         }
     }
     pthread_mutex_unlock(&q->mu);

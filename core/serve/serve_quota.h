@@ -22,6 +22,10 @@
  *   call is reserved, so the spend passes it only by what calls use beyond their estimate
  *   (none, when the vendor honours max_tokens: the documented bound).  A budget is per
  *   calendar month (UTC) and starts again at 0 on the 1st.
+ * - The rate card's per_run price (model "" or "*", as invoices price run events) is
+ *   charged to the tenant's and key's monthly budgets when a run is admitted: a run that
+ *   would pass either is refused 429 budget_exceeded.  (Per-model budgets do not count it:
+ *   a run has no model.)
  *
  * With `memory` state every count lives in this process, under one mutex.
  *
@@ -43,11 +47,12 @@
 
 typedef struct fr_quota fr_quota;
 
-/* Prices of a model, micro-units per million input and output tokens.  Returns 0 with
- * prices filled, or -1 when the model has none (a budgeted call of an unpriced model is
- * refused: it could not be charged). */
+/* Prices of a model, micro-units per million input and output tokens, and per run.
+ * Returns 0 with prices filled, or -1 when the model has none (a budgeted call of an
+ * unpriced model is refused: it could not be charged).  Runs are priced as model "" (a
+ * run event's model): that entry's or the "*" entry's per_run. */
 typedef int (*fr_quota_price_fn)(void *ud, const char *model, int64_t *per_m_input,
-                                 int64_t *per_m_output);
+                                 int64_t *per_m_output, int64_t *per_run);
 
 /* A new set of counters, with none of the limits set.  NULL on OOM. */
 fr_quota *fr__quota_new(void);

@@ -6,48 +6,72 @@
 
 #include "state/limits_redis.h"
 
-/* Requests per minute (a sliding log) and runs in flight (entries that expire), checked
- * for both scopes before either is counted: a refused run counts nowhere. */
+/* Requests per minute (a sliding log), runs in flight (entries that expire) and the run's
+ * per_run price against monthly budgets, checked for both scopes before either is counted:
+ * a refused run counts nowhere. */
 static fr_redis_script ADMIT = {
-    .lua = "local now = tonumber(ARGV[1]); local W = 60000\n"
-           "local lease = tonumber(ARGV[6]); local m = ARGV[7]\n"
-           "local function counts(out)\n"
-           "  for i = 1, 2 do\n"
-           "    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - W)\n"
-           "    local o = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')\n"
-           "    out[4 + 2 * i - 1] = redis.call('ZCARD', KEYS[i])\n"
-           "    out[4 + 2 * i] = 0\n"
-           "    if o[2] then out[4 + 2 * i] = tonumber(o[2]) end\n"
-           "  end\n"
-           "  return out\n"
-           "end\n"
-           "for i = 1, 2 do\n"
-           "  local rpm = tonumber(ARGV[1 + i]); local conc = tonumber(ARGV[3 + i])\n"
-           "  if rpm >= 0 then\n"
-           "    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - W)\n"
-           "    local n = redis.call('ZCARD', KEYS[i])\n"
-           "    if n >= rpm then\n"
-           "      local o = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')\n"
-           "      local reset = now + W\n"
-           "      if o[2] then reset = tonumber(o[2]) + W end\n"
-           "      return counts({1, i - 1, n, reset})\n"
-           "    end\n"
-           "  end\n"
-           "  if conc >= 0 then\n"
-           "    redis.call('ZREMRANGEBYSCORE', KEYS[2 + i], '-inf', now)\n"
-           "    local c = redis.call('ZCARD', KEYS[2 + i])\n"
-           "    if c >= conc then return counts({2, i - 1, c, 0}) end\n"
-           "  end\n"
-           "end\n"
-           "for i = 1, 2 do\n"
-           "  if tonumber(ARGV[1 + i]) >= 0 then\n"
-           "    redis.call('ZADD', KEYS[i], now, m)\n"
-           "    redis.call('PEXPIRE', KEYS[i], W + 1000)\n"
-           "  end\n"
-           "  redis.call('ZADD', KEYS[2 + i], now + lease, m)\n"
-           "  redis.call('PEXPIRE', KEYS[2 + i], lease + 1000)\n"
-           "end\n"
-           "return counts({0, 0, 0, 0})\n"};
+    .lua =
+        "local now = tonumber(ARGV[1]); local W = 60000\n"
+        "local lease = tonumber(ARGV[6]); local m = ARGV[7]; local pr = tonumber(ARGV[10])\n"
+        "local function counts(out)\n"
+        "  for i = 1, 2 do\n"
+        "    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - W)\n"
+        "    local o = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')\n"
+        "    out[4 + 2 * i - 1] = redis.call('ZCARD', KEYS[i])\n"
+        "    out[4 + 2 * i] = 0\n"
+        "    if o[2] then out[4 + 2 * i] = tonumber(o[2]) end\n"
+        "  end\n"
+        "  return out\n"
+        "end\n"
+        "for i = 1, 2 do\n"
+        "  local rpm = tonumber(ARGV[1 + i]); local conc = tonumber(ARGV[3 + i])\n"
+        "  if rpm >= 0 then\n"
+        "    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - W)\n"
+        "    local n = redis.call('ZCARD', KEYS[i])\n"
+        "    if n >= rpm then\n"
+        "      local o = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')\n"
+        "      local reset = now + W\n"
+        "      if o[2] then reset = tonumber(o[2]) + W end\n"
+        "      return counts({1, i - 1, n, reset})\n"
+        "    end\n"
+        "  end\n"
+        "  if conc >= 0 then\n"
+        "    redis.call('ZREMRANGEBYSCORE', KEYS[2 + i], '-inf', now)\n"
+        "    local c = redis.call('ZCARD', KEYS[2 + i])\n"
+        "    if c >= conc then return counts({2, i - 1, c, 0}) end\n"
+        "  end\n"
+        "  local bud = tonumber(ARGV[7 + i])\n"
+        "  if bud >= 0 and pr > 0 then\n"
+        "    local spent = tonumber(redis.call('HGET', KEYS[4 + i], 'spent') or '0')\n"
+        "    local res = tonumber(redis.call('HGET', KEYS[4 + i], 'reserved') or '0')\n"
+        "    if spent + res + pr > bud then return counts({3, i - 1, spent, res}) end\n"
+        "  end\n"
+        "end\n"
+        "for i = 1, 2 do\n"
+        "  if tonumber(ARGV[1 + i]) >= 0 then\n"
+        "    redis.call('ZADD', KEYS[i], now, m)\n"
+        "    redis.call('PEXPIRE', KEYS[i], W + 1000)\n"
+        "  end\n"
+        "  redis.call('ZADD', KEYS[2 + i], now + lease, m)\n"
+        "  redis.call('PEXPIRE', KEYS[2 + i], lease + 1000)\n"
+        "end\n"
+        "local out = counts({0, 0, 0, 0})\n"
+        "for i = 1, 2 do\n"
+        "  local bud = tonumber(ARGV[7 + i]); out[8 + 2 * i - 1] = -1; out[8 + 2 * i] = 0\n"
+        "  if bud >= 0 and pr > 0 then\n"
+        "    local spent = redis.call('HINCRBY', KEYS[4 + i], 'spent', pr)\n"
+        "    redis.call('PEXPIRE', KEYS[4 + i], 3456000000)\n"
+        "    out[8 + 2 * i - 1] = spent\n"
+        "    if bud > 0 and spent >= bud then\n"
+        "      redis.call('HSETNX', KEYS[4 + i], 'w80', '1')\n"
+        "      if redis.call('HSETNX', KEYS[4 + i], 'w100', '1') == 1 then out[8 + 2 * i] = 100 "
+        "end\n"
+        "    elseif bud > 0 and spent * 100 >= bud * 80 then\n"
+        "      if redis.call('HSETNX', KEYS[4 + i], 'w80', '1') == 1 then out[8 + 2 * i] = 80 end\n"
+        "    end\n"
+        "  end\n"
+        "end\n"
+        "return out\n"};
 
 /* A run ended: the entry leaves the runs in flight of both scopes. */
 static fr_redis_script LEAVE = {.lua = "redis.call('ZREM', KEYS[1], ARGV[1])\n"
@@ -209,21 +233,26 @@ static redisReply *run(fr_state *st, fr_redis_script *s, int nkeys, int argc, co
 }
 
 int fr__limits_redis_admit(fr_state *st, const char *tenant, const fr_rl_scope s[2],
-                           const int64_t rpm[2], const int64_t conc[2], int64_t now_ms,
-                           int64_t lease_ms, const char *member, fr_rl_verdict *v, char *err,
-                           size_t errlen)
+                           const int64_t rpm[2], const int64_t conc[2], const int64_t budget[2],
+                           const char *month, int64_t per_run, int64_t now_ms, int64_t lease_ms,
+                           const char *member, fr_rl_verdict *v, char *err, size_t errlen)
 {
-    char k[4][KEYLEN], num[6][24];
+    char k[6][KEYLEN], num[6][24], tail[3][24];
     key_of(st, k[0], tenant, "req", &s[0], NULL);
     key_of(st, k[1], tenant, "req", &s[1], NULL);
     key_of(st, k[2], tenant, "run", &s[0], NULL);
     key_of(st, k[3], tenant, "run", &s[1], NULL);
+    key_of(st, k[4], tenant, "bud", &s[0], month);
+    key_of(st, k[5], tenant, "bud", &s[1], month);
     int64_t nums[6] = {now_ms, rpm[0], rpm[1], conc[0], conc[1], lease_ms};
     for (int i = 0; i < 6; i++)
         snprintf(num[i], sizeof num[i], "%" PRId64, nums[i]);
-    const char *argv[] = {k[0],   k[1],   k[2],   k[3],   num[0], num[1],
-                          num[2], num[3], num[4], num[5], member};
-    redisReply *r = run(st, &ADMIT, 4, 11, argv, err, errlen);
+    int64_t tails[3] = {budget[0], budget[1], per_run};
+    for (int i = 0; i < 3; i++)
+        snprintf(tail[i], sizeof tail[i], "%" PRId64, tails[i]);
+    const char *argv[] = {k[0],   k[1],   k[2],   k[3],   k[4],   k[5],    num[0],  num[1],
+                          num[2], num[3], num[4], num[5], member, tail[0], tail[1], tail[2]};
+    redisReply *r = run(st, &ADMIT, 6, 16, argv, err, errlen);
     if (!r)
         return -1;
     memset(v, 0, sizeof *v);
@@ -234,6 +263,8 @@ int fr__limits_redis_admit(fr_state *st, const char *tenant, const fr_rl_scope s
     for (int i = 0; i < 2; i++) {
         v->after[i] = elem(r, 4 + 2 * (size_t)i);
         v->after_oldest_ms[i] = elem(r, 5 + 2 * (size_t)i);
+        v->run_spent[i] = v->refused ? -1 : elem(r, 8 + 2 * (size_t)i);
+        v->run_crossed[i] = v->refused ? 0 : (int)elem(r, 9 + 2 * (size_t)i);
     }
     freeReplyObject(r);
     return 0;

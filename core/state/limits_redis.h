@@ -45,17 +45,22 @@ typedef struct fr_rl_verdict {
     /* reservation: each scope's tokens in its 61 newest buckets, with this call's when it
      * was reserved (-1: not checked), and the oldest such bucket's second (Unix s) */
     int64_t tokens[4], tokens_oldest_s[4];
+    /* admission, admitted: each scope's month's spent after the run's per_run (-1: not
+     * charged) and the threshold (80, 100) it passed first in the cluster, or 0 */
+    int64_t run_spent[2];
+    int run_crossed[2];
 } fr_rl_verdict;
 
-/* Admits a run for scopes s[0..2) (tenant, key) under requests per minute rpm[i] and
- * concurrent runs conc[i] (-1: none) at `now_ms`; `member` is unique to the run.  0 with
- * *v filled (v->refused 0: admitted, counted in every scope), or -1 with err set when
- * Redis cannot be reached. */
+/* Admits a run for scopes s[0..2) (tenant, key) under requests per minute rpm[i],
+ * concurrent runs conc[i] and monthly budget budget[i] of `month` ("YYYY-MM"; -1: none),
+ * which the run's `per_run` price is charged to (spent) at `now_ms`; `member` is unique to
+ * the run.  0 with *v filled (v->refused 0: admitted, counted in every scope; 1: requests,
+ * 2: runs, 3: budget, with v->used the spent and v->reset_ms the reserved), or -1 with err
+ * set when Redis cannot be reached. */
 int fr__limits_redis_admit(fr_state *st, const char *tenant, const fr_rl_scope s[2],
-                           const int64_t rpm[2], const int64_t conc[2], int64_t now_ms,
-                           int64_t lease_ms, const char *member, fr_rl_verdict *v, char *err,
-                           size_t errlen);
-/* A run of those scopes ended: its entry (`member`) leaves the runs in flight. */
+                           const int64_t rpm[2], const int64_t conc[2], const int64_t budget[2],
+                           const char *month, int64_t per_run, int64_t now_ms, int64_t lease_ms,
+                           const char *member, fr_rl_verdict *v, char *err, size_t errlen);
 int fr__limits_redis_leave(fr_state *st, const char *tenant, const fr_rl_scope s[2],
                            const char *member, char *err, size_t errlen);
 
