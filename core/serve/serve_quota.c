@@ -275,12 +275,12 @@ int fr__quota_set_remote_text(fr_quota *q, int tenant, const char *id, const cha
     return rc;
 }
 
-int fr__quota_seed_begin(fr_quota *q, const char *tenant)
+int fr__quota_seed_begin(fr_quota *q, int tenant, const char *id, const char *owner)
 {
-    if (!q || !tenant)
+    if (!q || !id || !owner)
         return 0;
     pthread_mutex_lock(&q->mu);
-    scope *s = get_scope(q, 1, tenant, "", tenant);
+    scope *s = get_scope(q, tenant, id, "", owner);
     int need = s && !s->seeded && limits_of(s) && fr__limits_doc_has_budget(limits_of(s));
     if (need)
         s->seeded = 1;
@@ -288,10 +288,10 @@ int fr__quota_seed_begin(fr_quota *q, const char *tenant)
     return need;
 }
 
-void fr__quota_seed_failed(fr_quota *q, const char *tenant)
+void fr__quota_seed_failed(fr_quota *q, int tenant, const char *id, const char *owner)
 {
     pthread_mutex_lock(&q->mu);
-    scope *s = get_scope(q, 1, tenant, "", tenant);
+    scope *s = get_scope(q, tenant, id, "", owner);
     if (s)
         s->seeded = 0;
     pthread_mutex_unlock(&q->mu);
@@ -308,21 +308,23 @@ static void roll_month(scope *s, int64_t now)
     }
 }
 
-void fr__quota_seed_spend(fr_quota *q, const char *tenant, int64_t micros)
+void fr__quota_seed_spend(fr_quota *q, int tenant, const char *id, const char *owner,
+                          int64_t micros)
 {
-    if (!q || !tenant)
+    if (!q || !id || !owner)
         return;
     if (q->state) {
         char ts[21], month[8], err[300];
         fr__rfc3339_format(now_of(q) / 1000000, ts);
         snprintf(month, sizeof month, "%.7s", ts);
-        if (fr__limits_redis_seed(q->state, tenant, month, micros, err, sizeof err) != 0)
-            fprintf(stderr, "fluxroute serve: cannot seed tenant \"%s\"'s spend in Redis: %s\n",
-                    tenant, err);
+        fr_rl_scope rs = {tenant ? "t" : "k", id, ""};
+        if (fr__limits_redis_seed(q->state, owner, &rs, month, micros, err, sizeof err) != 0)
+            fprintf(stderr, "fluxroute serve: cannot seed %s \"%s\"'s spend in Redis: %s\n",
+                    tenant ? "tenant" : "key", id, err);
         return;
     }
     pthread_mutex_lock(&q->mu);
-    scope *s = get_scope(q, 1, tenant, "", tenant);
+    scope *s = get_scope(q, tenant, id, "", owner);
     if (s) {
         roll_month(s, now_of(q));
         s->spent += micros;

@@ -83,15 +83,18 @@ void fr__quota_set_remote(fr_quota *q, int tenant, const char *id, const fr_limi
  * 0, or -1 when it does not parse (the previous limits are kept, a line on stderr). */
 int fr__quota_set_remote_text(fr_quota *q, int tenant, const char *id, const char *text);
 
-/* Spend seeding, once per tenant and process: fr__quota_seed_begin returns 1 when
- * `tenant` has a budget and has not been seeded (it is then marked: the caller fetches
- * the spend and calls fr__quota_seed_spend, or fr__quota_seed_failed to try again later). */
-int fr__quota_seed_begin(fr_quota *q, const char *tenant);
-void fr__quota_seed_failed(fr_quota *q, const char *tenant);
+/* Spend seeding, once per tenant (tenant 1: `id` is the tenant) or key (tenant 0: `id` is
+ * the key of tenant `owner`) and process: fr__quota_seed_begin returns 1 when it has a
+ * monthly budget and has not been seeded (it is then marked: the caller fetches the spend
+ * and calls fr__quota_seed_spend, or fr__quota_seed_failed to try again later). */
+int fr__quota_seed_begin(fr_quota *q, int tenant, const char *id, const char *owner);
+void fr__quota_seed_failed(fr_quota *q, int tenant, const char *id, const char *owner);
 
 /* Adds spend already made this month (micro-units, seeded at start from the control plane)
- * to `tenant`'s budget count. */
-void fr__quota_seed_spend(fr_quota *q, const char *tenant, int64_t micros);
+ * to the tenant's or key's budget count (with --state redis: once per month, the larger
+ * figure wins). */
+void fr__quota_seed_spend(fr_quota *q, int tenant, const char *id, const char *owner,
+                          int64_t micros);
 
 /* Admission of one run of `who`: 0 (then fr__quota_leave once when it ends), or -1 with
  * `out` filled: 429 rate_limited (requests_per_minute) or too_many_runs (concurrent_runs),

@@ -773,7 +773,7 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
             for (size_t k = 0; k < res.steps[i].n_attempts; k++)
                 plugin_us += res.steps[i].attempts[k].duration_us;
         *status = res.status;
-        fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->p, &res);
+        fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->who.id, j->p, &res);
         const fr_manifest *m = fr__pipeline_manifest(j->p);
         audit(&j->who, FR_ACTION_RUN, m->path, m, res.run_id, "allowed",
               fr__run_status_name(res.status), NULL);

@@ -393,12 +393,11 @@ int fr__limits_redis_usage(fr_state *st, const char *tenant, const fr_rl_scope *
     return 0;
 }
 
-int fr__limits_redis_seed(fr_state *st, const char *tenant, const char *month, int64_t micros,
-                          char *err, size_t errlen)
+int fr__limits_redis_seed(fr_state *st, const char *tenant, const fr_rl_scope *s, const char *month,
+                          int64_t micros, char *err, size_t errlen)
 {
     char k[KEYLEN], num[24];
-    fr_rl_scope s = {"t", tenant, ""};
-    key_of(st, k, tenant, "bud", &s, month);
+    key_of(st, k, tenant, "bud", s, month);
     snprintf(num, sizeof num, "%" PRId64, micros);
     const char *argv[] = {k, num};
     redisReply *r = run(st, &SEED, 1, 2, argv, err, errlen);

@@ -100,10 +100,10 @@ typedef struct fr_rl_usage {
 int fr__limits_redis_usage(fr_state *st, const char *tenant, const fr_rl_scope *s, int64_t now_ms,
                            const char *month, fr_rl_usage *u, char *err, size_t errlen);
 
-/* Seeds the tenant's spent of `month` with the control plane's figure, once (the first
- * replica to seed it): spent becomes the larger of the two (what replicas already counted
- * this month is in the control plane's figure once reported). */
-int fr__limits_redis_seed(fr_state *st, const char *tenant, const char *month, int64_t micros,
-                          char *err, size_t errlen);
+/* Seeds scope s's (the tenant's or one of its keys') spent of `month` with the control plane's
+ * figure, once (the first replica to seed it): spent becomes the larger of the two (what replicas
+ * already counted this month is in the control plane's figure once reported). */
+int fr__limits_redis_seed(fr_state *st, const char *tenant, const fr_rl_scope *s, const char *month,
+                          int64_t micros, char *err, size_t errlen);
 
 #endif

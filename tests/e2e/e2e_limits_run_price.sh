@@ -2,7 +2,8 @@
 # Budgets count the rate card's per_run price as the invoice does (issue 26): a run is
 # charged when admitted, one that would pass the budget is refused 429 budget_exceeded,
 # GET /v1/limits and the control plane's invoice agree to the micro-unit, a restart seeds
-# the spend; the same with `--state redis` (charged in the admission script).
+# the spend, a key's too (usage events name their key; GET /v1/tenants/ID/spend?key_id=);
+# the same with `--state redis` (charged in the admission script).
 # 127.0.0.1 only.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
@@ -34,15 +35,19 @@ SVC=$(jq -r .key "$TMP/out")
 cp_req POST /v1/billing/rates '{"effective_from": "2024-01-01", "prices": [{"model": "*", "input_per_mtok": 0, "output_per_mtok": 0, "per_run": 10000}]}'
 expect_code "a rate card with per_run" 201
 mkdir -p "$TMP/m"
-for t in acme globex; do
+for t in acme globex initech; do
   cp_req POST /v1/tenants "{\"id\": \"$t\"}"
   cp_req POST "/v1/tenants/$t/keys" '{"role": "operator"}'
   eval "KEY_$t=\$(jq -r .key \"\$TMP/out\")"
+  eval "KEY_ID_$t=\$(jq -r .key_id \"\$TMP/out\")"
   printf 'router: {namespace: %s}\nagents: [{id: echo, plugin: echo}]\npipeline: [{step: echo}]\n' \
     "$t" >"$TMP/m/echo-$t.yaml"
 done
 cp_req PUT /v1/tenants/acme/limits '{"monthly_budget_micros": 35000}'
 cp_req PUT /v1/tenants/globex/limits '{"monthly_budget_micros": 25000}'
+# initech: a budget on its key only, whose spend must survive a restart too.
+cp_req PUT "/v1/keys/$KEY_ID_initech/limits" '{"monthly_budget_micros": 25000}'
+expect_code "a budget on initech's key ($KEY_ID_initech)" 200
 export CONTROLPLANE_SERVICE_KEY=$SVC CONTROLPLANE_SPOOL="$TMP/usage.spool"
 MONTH=$(date -u +%Y-%m)
 
@@ -79,6 +84,27 @@ start_serve --manifest-dir "$TMP/m" --controlplane "$CP_URL" || exit 1
 runs acme 1
 if [ "$codes" = 429 ]; then ok "after a restart the runs' spend is seeded: still refused"; else
   not_ok "seeded after a restart" "$codes"; fi
+# A key's budget: 2 runs, then the key's spend, read back per key, seeds it after a restart.
+runs initech 3
+if [ "$codes" = "200 200 429" ]; then ok "a key's budget of 2.5 runs admits 2 ($codes)"; else
+  not_ok "a key's budget" "$codes: $(cat "$TMP/out")"; fi
+for _ in $(seq 1 100); do
+  cp_req GET "/v1/tenants/initech/spend?month=$MONTH&key_id=$KEY_ID_initech" "" "$SVC"
+  [ "$(jq -r .spent_micros "$TMP/out")" = 20000 ] && break
+  sleep 0.1
+done
+expect_jq "the control plane's spend of that key (usage events name their key)" \
+  ".spent_micros == 20000 and .key_id == \"$KEY_ID_initech\""
+cp_req GET "/v1/tenants/acme/spend?month=$MONTH&key_id=$KEY_ID_initech" "" "$SVC"
+expect_jq "another tenant's share of that key: nothing" '.spent_micros == 0'
+stop_serve
+start_serve --manifest-dir "$TMP/m" --controlplane "$CP_URL" || exit 1
+req GET /v1/limits '' -H "Authorization: Bearer $KEY_initech"
+expect_jq "after a restart the key's budget starts from its spend" \
+  '.key.usage.monthly_budget_micros.used == 20000'
+runs initech 1
+if [ "$codes" = 429 ]; then ok "and the key is still refused"; else
+  not_ok "key seeded after a restart" "$codes"; fi
 stop_serve
 
 # ---- redis ------------------------------------------------------------------------------------
