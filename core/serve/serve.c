@@ -495,6 +495,17 @@ int fr__serve_main(const fr_serve_options *o)
     }
     fr__quota_load_file(srv.quota, srv.auth);
     fr__quota_set_state(srv.quota, o->runs.state, o->runs.limits.value[FR_LIMIT_MAX_RUN_TIMEOUT]);
+    /* A testing hook (docs/reference.md): the operator's environment only, read at start. */
+    const char *clock_file = getenv("FLUXROUTE_TESTING_CLOCK_OFFSET_FILE");
+    if (clock_file && clock_file[0]) {
+        fr__quota_use_offset_clock(clock_file);
+        fr__quota_set_clock(srv.quota, fr__quota_offset_clock);
+        fprintf(stderr,
+                "fluxroute serve: testing hook: the limits' clock is the wall clock plus the "
+                "seconds in %s (FLUXROUTE_TESTING_CLOCK_OFFSET_FILE); never set it in "
+                "production\n",
+                clock_file);
+    }
     if (o->controlplane_url) {
         srv.cp = fr__cp_client_new(o->controlplane_url, o->controlplane_service_key,
                                    o->controlplane_spool);

@@ -67,6 +67,12 @@ void fr__quota_set_state(fr_quota *q, struct fr_state *st, int64_t lease_us);
 /* The clock (Unix microseconds) the counters read, for tests that move time (month
  * rollover); NULL: the wall clock. */
 void fr__quota_set_clock(fr_quota *q, int64_t (*now_us)(void));
+
+/* A testing hook (serve's FLUXROUTE_TESTING_CLOCK_OFFSET_FILE): fr__quota_offset_clock is
+ * the wall clock plus the whole seconds the file `path` holds (0 when it cannot be read),
+ * read at each call.  Set once, before any request (the path is copied). */
+void fr__quota_use_offset_clock(const char *path);
+int64_t fr__quota_offset_clock(void);
 /* The rate card's prices (borrowed until replaced). */
 void fr__quota_set_prices(fr_quota *q, fr_quota_price_fn fn, void *ud);
 

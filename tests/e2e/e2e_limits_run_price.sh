@@ -3,7 +3,9 @@
 # charged when admitted, one that would pass the budget is refused 429 budget_exceeded,
 # GET /v1/limits and the control plane's invoice agree to the micro-unit, a restart seeds
 # the spend, a key's too (usage events name their key; GET /v1/tenants/ID/spend?key_id=);
-# the same with `--state redis` (charged in the admission script).
+# the same with `--state redis` (charged in the admission script); a budget spent this
+# month is admitted again next month (FLUXROUTE_TESTING_CLOCK_OFFSET_FILE moves the
+# limits' clock).
 # 127.0.0.1 only.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
@@ -35,7 +37,7 @@ SVC=$(jq -r .key "$TMP/out")
 cp_req POST /v1/billing/rates '{"effective_from": "2024-01-01", "prices": [{"model": "*", "input_per_mtok": 0, "output_per_mtok": 0, "per_run": 10000}]}'
 expect_code "a rate card with per_run" 201
 mkdir -p "$TMP/m"
-for t in acme globex initech; do
+for t in acme globex initech hooli; do
   cp_req POST /v1/tenants "{\"id\": \"$t\"}"
   cp_req POST "/v1/tenants/$t/keys" '{"role": "operator"}'
   eval "KEY_$t=\$(jq -r .key \"\$TMP/out\")"
@@ -105,6 +107,32 @@ expect_jq "after a restart the key's budget starts from its spend" \
 runs initech 1
 if [ "$codes" = 429 ]; then ok "and the key is still refused"; else
   not_ok "key seeded after a restart" "$codes"; fi
+stop_serve
+
+# ---- month rollover: the limits' clock moved by the testing hook -----------------------------
+cp_req PUT /v1/tenants/hooli/limits '{"monthly_budget_micros": 15000}'
+echo 0 >"$TMP/clock"
+FLUXROUTE_TESTING_CLOCK_OFFSET_FILE="$TMP/clock" start_serve --manifest-dir "$TMP/m" \
+  --controlplane "$CP_URL" || exit 1
+runs hooli 2
+if [ "$codes" = "200 429" ]; then ok "hooli's budget of 1.5 runs admits 1 this month"; else
+  not_ok "hooli this month" "$codes: $(cat "$TMP/out")"; fi
+retry=$(jq .error.retry_after_s "$TMP/out")
+now=$(date -u +%s)
+next=$(date -u -d "$(date -u +%Y-%m-01) +1 month" +%s)
+if [ "$retry" -ge $((next - now - 5)) ] && [ "$retry" -le $((next - now + 5)) ]; then
+  ok "its Retry-After is the month's end ($retry s)"
+else not_ok "Retry-After at the month's end" "$retry, expected about $((next - now))"; fi
+echo $((next - now + 1)) >"$TMP/clock" # the first second of next month
+runs hooli 2
+if [ "$codes" = "200 429" ]; then ok "next month: admitted again, then its budget is spent again"; else
+  not_ok "hooli next month" "$codes: $(cat "$TMP/out")"; fi
+after=$(date -u -d "$(date -u -d "@$next" +%Y-%m-01) +1 month" +%Y-%m-01T00:00:00Z)
+req GET /v1/limits '' -H "Authorization: Bearer $KEY_hooli"
+expect_jq "GET /v1/limits counts next month's run only, resetting the month after" \
+  ".tenant.usage.monthly_budget_micros.used == 10000 and (.tenant.usage.monthly_budget_micros.reset | startswith(\"$after\"))"
+grep -q 'testing hook: the limits. clock' "$TMP/serve.err" && ok "serve says the testing hook is on" ||
+  not_ok "the testing hook's warning" "$(cat "$TMP/serve.err")"
 stop_serve
 
 # ---- redis ------------------------------------------------------------------------------------
