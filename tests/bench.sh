@@ -146,10 +146,16 @@ fi
 
 # ---- limit checks (issue 26): what they add per request ------------------------------------
 # memory: tests/test_quota times admission + leave on one tenant and key with limits; redis:
-# counted in round trips (core/state/limits_redis.h), not timed here.
+# tests/bench_limits_redis.sh counts the scripts Redis ran per run (INFO commandstats) and
+# times sequential runs of a limited key against an unlimited one on one serve.
 [ -x "$BUILDDIR/tests/test_quota" ] || make -s -C "$BUILDDIR" tests/test_quota
 ns=$("$BUILDDIR/tests/test_quota" | sed -n 's/.*limit checks, memory: \([0-9]*\) ns.*/\1/p')
 echo "limit checks, memory: ${ns:-?} ns per admission + leave"
+rl=$(sh "$SRCDIR/tests/bench_limits_redis.sh" "$FLUXROUTE" "$SRCDIR" 2>/dev/null) || rl='{}'
+echo "limit checks, redis: $(echo "$rl" | jq -c .)"
+redis_row=$(echo "$rl" | jq -r 'if .skipped then "| redis | skipped: \(.skipped) | |" elif .runs then
+  "| redis | \(.round_trips_per_run.admission_and_end) round trips (ADMIT, and LEAVE when the run ends); \(.mean_us.added) µs added per run with one provider call (\(.mean_us.limited) vs \(.mean_us.unlimited) µs, sequential, loopback Redis) | \(.round_trips_per_run.per_provider_call) round trips (RESERVE, SETTLE); Redis spends \(.redis_us_per_script) µs per script |"
+  else "| redis | bench_limits_redis.sh failed | |" end')
 {
   echo
   echo "Tenant and key limits (issue 26; targets: memory ≤ 5 µs per request, redis ≤ 1 round trip"
@@ -158,7 +164,7 @@ echo "limit checks, memory: ${ns:-?} ns per admission + leave"
   echo "| state | admission + end of run | per provider call |"
   echo "|---|---|---|"
   echo "| memory | ${ns:-?} ns (sliding log + runs in flight, one lock) | one lock for the reservation, one for the settlement |"
-  echo "| redis | 1 round trip (ADMIT script) + 1 when the run ends (LEAVE) | 2 round trips (RESERVE, SETTLE) |"
+  echo "$redis_row"
 } >> "$tmp"
 
 # Scale-out with --state redis (issue 25; docs/scaling.md).

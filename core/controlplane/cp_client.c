@@ -300,6 +300,8 @@ fr_status fr__cp_report_usage(fr_cp_client *c, const fr_cp_usage_event *ev)
     json_object_object_add(o, "runs", json_object_new_int64(ev->runs));
     if (ev->usage_unknown)
         json_object_object_add(o, "usage_unknown", json_object_new_boolean(1));
+    if (ev->key_id && ev->key_id[0])
+        add_str(o, "key_id", ev->key_id);
     return enqueue(c, o, 0);
 }
 

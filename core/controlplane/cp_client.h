@@ -66,6 +66,7 @@ typedef struct fr_cp_usage_event {
     /* provider_call only: the provider reported no usage (tokens 0 because unknown); sent
      * as "usage_unknown": true, and left out when 0 */
     int usage_unknown;
+    const char *key_id; /* the API key's id (the control plane's), may be NULL */
 } fr_cp_usage_event;
 
 /* Request counters of one window, reported with usage (GET /sla sums them). */

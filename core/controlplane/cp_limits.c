@@ -1,7 +1,8 @@
 /* The control plane's limit routes (issue 26): GET/PUT /v1/tenants/ID/limits,
  * GET/PUT /v1/keys/KEY_ID/limits (limit documents, core/manifest/limits_doc.h, stored in
- * SQLite), and GET /v1/tenants/ID/spend?month= (what the tenant's invoice of that month
- * adds up to so far: serve seeds its budget counts with it at start). */
+ * SQLite), and GET /v1/tenants/ID/spend?month=&key_id= (what the tenant's invoice of that
+ * month adds up to so far, or the share of one of its keys: serve seeds its budget counts
+ * with it at start). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,8 @@ static enum MHD_Result limits_route(server *sv, struct MHD_Connection *c, const 
     return limits_reply(c, 1 == tenant, id, canon);
 }
 
-/* GET /v1/tenants/ID/spend?month=YYYY-MM (default: this month). */
+/* GET /v1/tenants/ID/spend?month=YYYY-MM (default: this month)&key_id=KEY_ID (optional:
+ * the usage made with that key only). */
 static enum MHD_Result spend_route(server *sv, struct MHD_Connection *c, const char *method,
                                    const char *id, const caller *who)
 {
@@ -95,15 +97,20 @@ static enum MHD_Result spend_route(server *sv, struct MHD_Connection *c, const c
         fr__rfc3339_format((int64_t)time(NULL), ts);
         snprintf(month, sizeof month, "%.7s", ts);
     }
+    const char *key_id = fr__cp_arg(c, "key_id"); /* one key's share of it */
+    if (key_id && (!key_id[0] || strlen(key_id) > 64))
+        return fr__cp_send_error(c, FR_HE_INVALID, "key_id: expected 1 to 64 characters");
     fr_invoice inv;
     char err[300];
-    fr_status st = fr__cp_store_invoice(sv->store, id, month, &inv, err, sizeof err);
+    fr_status st = fr__cp_store_invoice(sv->store, id, key_id, month, &inv, err, sizeof err);
     if (st != FR_OK)
         return fr__cp_send_error(
             c, st == FR_E_NOT_FOUND ? FR_HE_UNPRICED_USAGE : FR_HE_BILLING_ERROR, "%s", err);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "tenant_id", json_object_new_string(id));
     json_object_object_add(o, "month", json_object_new_string(month));
+    if (key_id)
+        json_object_object_add(o, "key_id", json_object_new_string(key_id));
     json_object_object_add(o, "spent_micros", json_object_new_int64(inv.total));
     json_object_object_add(o, "currency", json_object_new_string(inv.currency));
     fr__invoice_clear(&inv);

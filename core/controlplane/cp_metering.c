@@ -22,19 +22,10 @@
 
 static int parse_event(fieldctx *f, json_object *o, fr_cp_event *e)
 {
-    static const char *const allowed[] = {"idempotency_key",
-                                          "tenant",
-                                          "tenant_id",
-                                          "occurred_at",
-                                          "kind",
-                                          "provider",
-                                          "model",
-                                          "input_tokens",
-                                          "runs",
-                                          "invocations",
-                                          "output_tokens",
-                                          "usage_unknown",
-                                          NULL};
+    static const char *const allowed[] = {
+        "idempotency_key", "tenant",        "tenant_id",    "occurred_at", "kind",
+        "provider",        "model",         "input_tokens", "runs",        "invocations",
+        "output_tokens",   "usage_unknown", "key_id",       NULL};
     char ts[64];
     memset(e, 0, sizeof *e);
     if (!json_object_is_type(o, json_type_object))
@@ -53,7 +44,8 @@ static int parse_event(fieldctx *f, json_object *o, fr_cp_event *e)
         fr__cp_get_int(f, o, "output_tokens", 0, MAX_QUANTITY, &e->output_tokens) ||
         fr__cp_get_int(f, o, json_object_object_get_ex(o, "runs", &v) ? "runs" : "invocations", 0,
                        MAX_QUANTITY, &e->runs) ||
-        fr__cp_get_bool(f, o, "usage_unknown", &e->usage_unknown))
+        fr__cp_get_bool(f, o, "usage_unknown", &e->usage_unknown) ||
+        fr__cp_get_str(f, o, "key_id", 0, 64, e->key_id, sizeof e->key_id))
         return -1;
     if (fr__rfc3339_parse(ts, &e->occurred_at) != 0 || e->occurred_at < 0)
         return fr__cp_ferr(f, "occurred_at",
@@ -321,7 +313,7 @@ static enum MHD_Result invoice_get(server *sv, struct MHD_Connection *c, const c
         return fr__cp_send_error(c, FR_HE_INVALID, "invalid period format, expected YYYY-MM");
     fr_invoice inv;
     char err[300];
-    fr_status st = fr__cp_store_invoice(sv->store, tenant, period, &inv, err, sizeof err);
+    fr_status st = fr__cp_store_invoice(sv->store, tenant, NULL, period, &inv, err, sizeof err);
     if (st != FR_OK)
         return fr__cp_send_error(
             c, st == FR_E_NOT_FOUND ? FR_HE_UNPRICED_USAGE : FR_HE_BILLING_ERROR, "%s", err);
@@ -364,7 +356,7 @@ static enum MHD_Result summary_get(server *sv, struct MHD_Connection *c, const c
         char err[300];
         json_object *t = json_object_new_object();
         json_object_object_add(t, "tenant_id", json_object_new_string(ids[i]));
-        if (fr__cp_store_invoice(sv->store, ids[i], month, &inv, err, sizeof err) == FR_OK) {
+        if (fr__cp_store_invoice(sv->store, ids[i], NULL, month, &inv, err, sizeof err) == FR_OK) {
             int64_t q[FR_BILL_LINE_KINDS] = {0};
             for (size_t l = 0; l < inv.n_lines; l++)
                 q[inv.lines[l].kind] += inv.lines[l].quantity;

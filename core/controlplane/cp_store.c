@@ -76,6 +76,9 @@ static const char *const migrations[] = {
     " doc TEXT NOT NULL, updated_at INTEGER NOT NULL);"
     "CREATE TABLE key_limits(key_id TEXT PRIMARY KEY REFERENCES api_keys(id),"
     " doc TEXT NOT NULL, updated_at INTEGER NOT NULL);",
+    /* 5: the API key a usage event was made with ('' when unknown: events before, or sent
+     * without one), so a key's monthly spend can be read back (issue 26). */
+    "ALTER TABLE usage_events ADD COLUMN key_id TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == FR_CP_SCHEMA_VERSION, "one migration per schema version");
@@ -185,7 +188,7 @@ fr_status fr__cp_store_open(const char *path, fr_cp_store **out, char *err, size
         {offsetof(fr_cp_store, ins_usage),
          "INSERT OR IGNORE INTO usage_events(idempotency_key, tenant_id, occurred_at, day,"
          " billed_period, kind, provider, model, input_tokens, output_tokens, runs, received_at,"
-         " usage_unknown) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+         " usage_unknown, key_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
         {offsetof(fr_cp_store, find_tenant), "SELECT 1 FROM tenants WHERE id = ?"},
         {offsetof(fr_cp_store, lookup_key),
          "SELECT k.id, k.kind, IFNULL(k.tenant_id, ''), k.role, IFNULL(t.namespace, ''),"
@@ -590,6 +593,7 @@ fr_status fr__cp_store_usage_insert(fr_cp_store *s, const fr_cp_event *ev, size_
         sqlite3_bind_int64(q, 11, e->runs);
         sqlite3_bind_int64(q, 12, now);
         sqlite3_bind_int(q, 13, e->usage_unknown ? 1 : 0);
+        sqlite3_bind_text(q, 14, e->key_id, -1, SQLITE_STATIC);
         if (sqlite3_step(q) != SQLITE_DONE)
             st = FR_E_IO;
         else if (sqlite3_changes(s->db))
@@ -788,8 +792,8 @@ json_object *fr__cp_store_card_list(fr_cp_store *s, int32_t today)
     return r;
 }
 
-fr_status fr__cp_store_invoice(fr_cp_store *s, const char *tenant, const char *period,
-                               fr_invoice *inv, char *err, size_t errlen)
+fr_status fr__cp_store_invoice(fr_cp_store *s, const char *tenant, const char *key_id,
+                               const char *period, fr_invoice *inv, char *err, size_t errlen)
 {
     fr_rate_card *cards;
     size_t n_cards, n = 0, cap = 0;
@@ -799,9 +803,10 @@ fr_status fr__cp_store_invoice(fr_cp_store *s, const char *tenant, const char *p
     load_cards(s, &cards, &n_cards);
     sqlite3_stmt *q = prep(s,
                            "SELECT day, model, sum(input_tokens), sum(output_tokens), sum(runs),"
-                           " sum(usage_unknown) FROM usage_events WHERE billed_period = ? AND"
-                           " tenant_id = ? GROUP BY day, model ORDER BY day, model",
-                           "tt", period, tenant);
+                           " sum(usage_unknown) FROM usage_events WHERE billed_period = ?1 AND"
+                           " tenant_id = ?2 AND (?3 = '' OR key_id = ?3)"
+                           " GROUP BY day, model ORDER BY day, model",
+                           "ttt", period, tenant, key_id ? key_id : "");
     int rc;
     while (q && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         if (n == cap) {

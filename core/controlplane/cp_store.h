@@ -24,7 +24,7 @@
 /* Schema version this build writes (PRAGMA user_version).  2: usage idempotency keys are
  * unique per tenant, (tenant_id, idempotency_key), no longer globally.  3: usage events
  * have usage_unknown (0 or 1: a provider call whose provider reported no usage). */
-#define FR_CP_SCHEMA_VERSION 4
+#define FR_CP_SCHEMA_VERSION 5
 
 typedef struct fr_cp_store fr_cp_store;
 
@@ -89,6 +89,7 @@ typedef struct fr_cp_event {
     char model[128];
     int64_t input_tokens, output_tokens, runs;
     int usage_unknown; /* provider_call only: the provider reported no usage (tokens 0) */
+    char key_id[65];   /* the API key it was made with, "" when unknown */
 } fr_cp_event;
 
 typedef struct fr_cp_sla {
@@ -121,9 +122,10 @@ fr_status fr__cp_store_card_create(fr_cp_store *s, const char *effective_from, i
 /* Every card, oldest first: {"cards": [...]}; also the card in force today. */
 json_object *fr__cp_store_card_list(fr_cp_store *s, int32_t today);
 
-/* Builds the invoice of (tenant, period).  FR_OK, or the billing error (message in err). */
-fr_status fr__cp_store_invoice(fr_cp_store *s, const char *tenant, const char *period,
-                               fr_invoice *inv, char *err, size_t errlen);
+/* Builds the invoice of (tenant, period), of the usage of key `key_id` only unless NULL or
+ * "".  FR_OK, or the billing error (message in err). */
+fr_status fr__cp_store_invoice(fr_cp_store *s, const char *tenant, const char *key_id,
+                               const char *period, fr_invoice *inv, char *err, size_t errlen);
 /* Tenants with usage billed in `period`, sorted (caller frees the array and strings). */
 fr_status fr__cp_store_period_tenants(fr_cp_store *s, const char *period, char ***ids, size_t *n);
 /* Closes a period: later usage that occurred in it is billed in the month it arrives.

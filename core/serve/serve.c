@@ -221,26 +221,38 @@ static int identify(fr_server *s, struct MHD_Connection *c, fr_identity *who, fr
     return 0;
 }
 
-/* A tenant's budget starts from what the control plane has billed it this month, so that
- * a restart never resets it: fetched once per tenant (issue 26). */
-static void seed_spend(fr_server *s, const char *tenant)
+/* A tenant's and a key's budgets start from what the control plane has billed them this
+ * month, so that a restart never resets them: fetched once per tenant and key (issue 26;
+ * tenant 0: the key `id` of tenant `owner`). */
+static void seed_one(fr_server *s, int tenant, const char *id, const char *owner)
 {
-    if (!s->cp || !fr__quota_seed_begin(s->quota, tenant))
+    if (!fr__quota_seed_begin(s->quota, tenant, id, owner))
         return;
-    char path[200];
-    snprintf(path, sizeof path, "/v1/tenants/%s/spend", tenant);
+    char path[400];
+    if (tenant)
+        snprintf(path, sizeof path, "/v1/tenants/%s/spend", id);
+    else
+        snprintf(path, sizeof path, "/v1/tenants/%s/spend?key_id=%s", owner, id);
     json_object *o = NULL, *v;
     if (fr__cp_get_json(s->cp, path, &o) == FR_OK &&
         json_object_object_get_ex(o, "spent_micros", &v) && json_object_is_type(v, json_type_int)) {
-        fr__quota_seed_spend(s->quota, tenant, json_object_get_int64(v));
+        fr__quota_seed_spend(s->quota, tenant, id, owner, json_object_get_int64(v));
     } else {
         fprintf(stderr,
-                "fluxroute serve: cannot read tenant \"%s\"'s spend from the control "
+                "fluxroute serve: cannot read %s \"%s\"'s spend from the control "
                 "plane (GET %s); its budget counts from now, retried on its next request\n",
-                tenant, path);
-        fr__quota_seed_failed(s->quota, tenant);
+                tenant ? "tenant" : "key", id, path);
+        fr__quota_seed_failed(s->quota, tenant, id, owner);
     }
     json_object_put(o);
+}
+
+static void seed_spend(fr_server *s, const fr_identity *who)
+{
+    if (!s->cp)
+        return;
+    seed_one(s, 1, who->tenant, who->tenant);
+    seed_one(s, 0, who->id, who->tenant);
 }
 
 /* ---- routing ----------------------------------------------------------------------------------
@@ -303,7 +315,7 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         return;
     }
     rq->who = who;
-    seed_spend(s, who.tenant);
+    seed_spend(s, &who);
     if (strcmp(url, "/v1/limits") == 0) {
         out->route = "/v1/limits";
         if (!get) {
@@ -501,6 +513,17 @@ int fr__serve_main(const fr_serve_options *o)
     }
     fr__quota_load_file(srv.quota, srv.auth);
     fr__quota_set_state(srv.quota, o->runs.state, o->runs.limits.value[FR_LIMIT_MAX_RUN_TIMEOUT]);
+    /* A testing hook (docs/reference.md): the operator's environment only, read at start. */
+    const char *clock_file = getenv("FLUXROUTE_TESTING_CLOCK_OFFSET_FILE");
+    if (clock_file && clock_file[0]) {
+        fr__quota_use_offset_clock(clock_file);
+        fr__quota_set_clock(srv.quota, fr__quota_offset_clock);
+        fprintf(stderr,
+                "fluxroute serve: testing hook: the limits' clock is the wall clock plus the "
+                "seconds in %s (FLUXROUTE_TESTING_CLOCK_OFFSET_FILE); never set it in "
+                "production\n",
+                clock_file);
+    }
     if (o->controlplane_url) {
         srv.cp = fr__cp_client_new(o->controlplane_url, o->controlplane_service_key,
                                    o->controlplane_spool);

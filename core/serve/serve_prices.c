@@ -10,7 +10,7 @@
 
 typedef struct price {
     char model[128];
-    int64_t in, out;
+    int64_t in, out, per_run;
 } price;
 
 struct fr_prices {
@@ -77,6 +77,8 @@ int fr__prices_refresh(fr_prices *p)
         snprintf(list[k].model, sizeof list[k].model, "%s", json_object_get_string(m));
         list[k].in = in;
         list[k].out = out;
+        int64_t per_run = get_int(e, "per_run");
+        list[k].per_run = per_run > 0 ? per_run : 0;
         k++;
     }
     int64_t version = get_int(cur, "version");
@@ -90,7 +92,8 @@ int fr__prices_refresh(fr_prices *p)
     return 0;
 }
 
-int fr__prices_lookup(void *ud, const char *model, int64_t *per_m_input, int64_t *per_m_output)
+int fr__prices_lookup(void *ud, const char *model, int64_t *per_m_input, int64_t *per_m_output,
+                      int64_t *per_run)
 {
     fr_prices *p = ud;
     int rc = -1;
@@ -107,6 +110,7 @@ int fr__prices_lookup(void *ud, const char *model, int64_t *per_m_input, int64_t
     if (hit) {
         *per_m_input = hit->in;
         *per_m_output = hit->out;
+        *per_run = hit->per_run;
         rc = 0;
     }
     pthread_mutex_unlock(&p->mu);

@@ -21,7 +21,8 @@ void fr__prices_free(fr_prices *p);
 /* Fetches the card in force again.  Returns 0, or -1 (the old prices are kept). */
 int fr__prices_refresh(fr_prices *p);
 /* An fr_quota_price_fn (ud: the fr_prices): the model's prices per million input and
- * output tokens, its own or the card's "*" entry.  0, or -1 when none. */
-int fr__prices_lookup(void *ud, const char *model, int64_t *per_m_input, int64_t *per_m_output);
+ * output tokens and per run, its own or the card's "*" entry.  0, or -1 when none. */
+int fr__prices_lookup(void *ud, const char *model, int64_t *per_m_input, int64_t *per_m_output,
+                      int64_t *per_run);
 
 #endif

@@ -50,7 +50,8 @@ typedef struct scope {
     /* --state redis: the entries this process added to the runs in flight (a key's) */
     char (*members)[40];
     size_t n_members, cap_members;
-    int64_t snap_requests, snap_oldest_us; /* the requests window as Redis last said */
+    int64_t snap_requests, snap_oldest_us;  /* the requests window as Redis last said */
+    int64_t snap_tokens, snap_tok_oldest_s; /* the tokens window as Redis last said */
 } scope;
 
 struct fr_quota {
@@ -195,6 +196,26 @@ void fr__quota_set_clock(fr_quota *q, int64_t (*now_us)(void))
     q->now_us = now_us;
 }
 
+static char offset_path[512];
+
+void fr__quota_use_offset_clock(const char *path)
+{
+    snprintf(offset_path, sizeof offset_path, "%s", path);
+}
+
+int64_t fr__quota_offset_clock(void)
+{
+    int64_t off = 0;
+    FILE *f = offset_path[0] ? fopen(offset_path, "r") : NULL;
+    if (f) {
+        long long v;
+        if (fscanf(f, "%lld", &v) == 1)
+            off = v;
+        fclose(f);
+    }
+    return fr__wall_us() + off * 1000000;
+}
+
 void fr__quota_set_prices(fr_quota *q, fr_quota_price_fn fn, void *ud)
 {
     pthread_mutex_lock(&q->mu);
@@ -274,12 +295,12 @@ int fr__quota_set_remote_text(fr_quota *q, int tenant, const char *id, const cha
     return rc;
 }
 
-int fr__quota_seed_begin(fr_quota *q, const char *tenant)
+int fr__quota_seed_begin(fr_quota *q, int tenant, const char *id, const char *owner)
 {
-    if (!q || !tenant)
+    if (!q || !id || !owner)
         return 0;
     pthread_mutex_lock(&q->mu);
-    scope *s = get_scope(q, 1, tenant, "", tenant);
+    scope *s = get_scope(q, tenant, id, "", owner);
     int need = s && !s->seeded && limits_of(s) && fr__limits_doc_has_budget(limits_of(s));
     if (need)
         s->seeded = 1;
@@ -287,10 +308,10 @@ int fr__quota_seed_begin(fr_quota *q, const char *tenant)
     return need;
 }
 
-void fr__quota_seed_failed(fr_quota *q, const char *tenant)
+void fr__quota_seed_failed(fr_quota *q, int tenant, const char *id, const char *owner)
 {
     pthread_mutex_lock(&q->mu);
-    scope *s = get_scope(q, 1, tenant, "", tenant);
+    scope *s = get_scope(q, tenant, id, "", owner);
     if (s)
         s->seeded = 0;
     pthread_mutex_unlock(&q->mu);
@@ -307,21 +328,23 @@ static void roll_month(scope *s, int64_t now)
     }
 }
 
-void fr__quota_seed_spend(fr_quota *q, const char *tenant, int64_t micros)
+void fr__quota_seed_spend(fr_quota *q, int tenant, const char *id, const char *owner,
+                          int64_t micros)
 {
-    if (!q || !tenant)
+    if (!q || !id || !owner)
         return;
     if (q->state) {
         char ts[21], month[8], err[300];
         fr__rfc3339_format(now_of(q) / 1000000, ts);
         snprintf(month, sizeof month, "%.7s", ts);
-        if (fr__limits_redis_seed(q->state, tenant, month, micros, err, sizeof err) != 0)
-            fprintf(stderr, "fluxroute serve: cannot seed tenant \"%s\"'s spend in Redis: %s\n",
-                    tenant, err);
+        fr_rl_scope rs = {tenant ? "t" : "k", id, ""};
+        if (fr__limits_redis_seed(q->state, owner, &rs, month, micros, err, sizeof err) != 0)
+            fprintf(stderr, "fluxroute serve: cannot seed %s \"%s\"'s spend in Redis: %s\n",
+                    tenant ? "tenant" : "key", id, err);
         return;
     }
     pthread_mutex_lock(&q->mu);
-    scope *s = get_scope(q, 1, tenant, "", tenant);
+    scope *s = get_scope(q, tenant, id, "", owner);
     if (s) {
         roll_month(s, now_of(q));
         s->spent += micros;
@@ -475,6 +498,81 @@ static void refuse(fr_reply *out, fr_http_error e, const char *limit, int64_t re
     out->retry_after = (int)(retry_s > 86400 * 31 ? 86400 * 31 : retry_s);
 }
 
+/* A budget threshold passed (80 or 100 percent) to report after the lock. */
+typedef struct crossing {
+    char who[160];
+    char tenant[72];
+    int pct;
+    int64_t spent, budget;
+} crossing;
+
+static void report_crossing(const crossing *x)
+{
+    fprintf(stderr,
+            "{\"level\":\"warn\",\"event\":\"budget_threshold\",\"scope\":\"%s\","
+            "\"tenant\":\"%s\",\"threshold_pct\":%d,\"spent_micros\":%lld,"
+            "\"budget_micros\":%lld}\n",
+            x->who[0] == 't' ? "tenant" : "key", x->tenant, x->pct, (long long)x->spent,
+            (long long)x->budget);
+    char detail[512];
+    snprintf(detail, sizeof detail, "%.159s passed %d%% of monthly_budget_micros %lld (%lld spent)",
+             x->who, x->pct, (long long)x->budget, (long long)x->spent);
+    fr_audit_event ev = {.actor = "fluxroute-serve",
+                         .role = "none",
+                         .tenant = x->tenant,
+                         .action = "budget_threshold",
+                         .decision = "allowed",
+                         .result = x->pct >= 100 ? "budget_spent" : "budget_warning",
+                         .error = detail};
+    fr__audit_log(&ev);
+}
+
+/* Notes that whole scope `s` (tenant or key) spent more, under its monthly budget
+ * `budget`: the metric (a tenant's), and *x filled when it passed 80% or 100% for the
+ * first time this month (returns 1: report it after the lock).  q->mu held. */
+static int note_spend(scope *s, int64_t budget, crossing *x)
+{
+    if (s->tenant && !s->model[0]) {
+        const char *labels[] = {s->id, NULL};
+        fr__metric_set(fr__metric_series(FR_M_BUDGET_USED, labels), s->spent);
+    }
+    if (budget <= 0 || s->model[0])
+        return 0;
+    int pct = s->spent * 100 >= budget * 100 ? 100 : s->spent * 100 >= budget * 80 ? 80 : 0;
+    if (pct <= s->crossed)
+        return 0;
+    s->crossed = pct;
+    who_label(s, x->who, sizeof x->who);
+    snprintf(x->tenant, sizeof x->tenant, "%s", s->owner);
+    x->pct = pct;
+    x->spent = s->spent;
+    x->budget = budget;
+    return 1;
+}
+
+/* The rate card's per_run price (micro-units), charged to budgets when a run is admitted,
+ * as the invoice charges each run: the price of model "" (a run event's), or of "*".  0
+ * when the card has none.  q->mu held. */
+static int64_t run_price(fr_quota *q)
+{
+    int64_t in, out, per_run = 0;
+    if (!q->price || q->price(q->price_ud, "", &in, &out, &per_run) != 0 || per_run < 0)
+        return 0;
+    return per_run;
+}
+
+static void refuse_budget(fr_reply *out, const char *label, int64_t budget, int64_t spent,
+                          int64_t reserved, int64_t per_run, int64_t now)
+{
+    int64_t next = month_start(month_of(now) + 1) * 1000000;
+    char at[21];
+    fmt_time(next, at);
+    refuse(out, FR_HE_BUDGET_EXCEEDED, "monthly_budget_micros", ceil_s(next - now),
+           "%s: limit monthly_budget_micros %lld reached (%lld spent and %lld reserved this "
+           "month, a run costs %lld: the rate card's per_run); it resets at %s",
+           label, (long long)budget, (long long)spent, (long long)reserved, (long long)per_run, at);
+}
+
 /* ---- admission ---------------------------------------------------------------------------- */
 
 static void refuse_requests(fr_reply *out, const char *label, int64_t rpm, int64_t reset,
@@ -500,6 +598,7 @@ static void refuse_runs(fr_reply *out, const char *label, int64_t conc, int64_t 
 static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
 {
     int64_t rpm[2] = {FR_NO_LIMIT, FR_NO_LIMIT}, conc[2] = {FR_NO_LIMIT, FR_NO_LIMIT};
+    int64_t budget[2] = {FR_NO_LIMIT, FR_NO_LIMIT}, per_run = 0;
     char label[2][160];
     pthread_mutex_lock(&q->mu);
     int64_t now = now_of(q);
@@ -512,9 +611,16 @@ static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
         if (d) {
             rpm[i] = d->all.requests_per_minute;
             conc[i] = d->all.concurrent_runs;
+            budget[i] = d->all.monthly_budget_micros;
             limited |= rpm[i] != FR_NO_LIMIT || conc[i] != FR_NO_LIMIT;
         }
     }
+    if (budget[0] != FR_NO_LIMIT || budget[1] != FR_NO_LIMIT)
+        per_run = run_price(q);
+    if (per_run > 0)
+        limited |= budget[0] != FR_NO_LIMIT || budget[1] != FR_NO_LIMIT;
+    else
+        budget[0] = budget[1] = FR_NO_LIMIT; /* nothing to charge */
     pthread_mutex_unlock(&q->mu);
     if (!sc[0] || !sc[1]) {
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
@@ -527,30 +633,35 @@ static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
         snprintf(member, sizeof member, "%lld", (long long)now);
     fr_rl_scope rs[2] = {{"t", who->tenant, ""}, {"k", who->id, ""}};
     fr_rl_verdict v;
-    char err[300];
-    if (fr__limits_redis_admit(q->state, who->tenant, rs, rpm, conc, now / 1000, q->lease_ms,
-                               member, &v, err, sizeof err) != 0) {
+    char err[300], ts[21], month[8];
+    fr__rfc3339_format(now / 1000000, ts);
+    snprintf(month, sizeof month, "%.7s", ts);
+    if (fr__limits_redis_admit(q->state, who->tenant, rs, rpm, conc, budget, month, per_run,
+                               now / 1000, q->lease_ms, member, &v, err, sizeof err) != 0) {
         /* Limits that cannot be checked are not enforced blind: refused, retry shortly. */
         fr__reply_error(out, FR_HE_STATE_UNAVAILABLE, "cannot check the limits: %s", err);
         out->retry_after = 1;
         return -1;
     }
     int i = v.scope == 1;
-    if (v.refused == 1) {
-        pthread_mutex_lock(&q->mu);
-        count_rejection(sc[i], "requests_per_minute");
-        pthread_mutex_unlock(&q->mu);
-        refuse_requests(out, label[i], rpm[i], v.reset_ms * 1000, now);
-        return -1;
-    }
-    if (v.refused == 2) {
-        pthread_mutex_lock(&q->mu);
-        count_rejection(sc[i], "concurrent_runs");
-        pthread_mutex_unlock(&q->mu);
-        refuse_runs(out, label[i], conc[i], v.used);
-        return -1;
-    }
     pthread_mutex_lock(&q->mu);
+    for (int j = 0; j < 2; j++) { /* what x-ratelimit-*-requests report: no other trip */
+        sc[j]->snap_requests = v.after[j];
+        sc[j]->snap_oldest_us = v.after_oldest_ms[j] * 1000;
+    }
+    if (v.refused) {
+        count_rejection(sc[i], v.refused == 1   ? "requests_per_minute"
+                               : v.refused == 2 ? "concurrent_runs"
+                                                : "monthly_budget_micros");
+        pthread_mutex_unlock(&q->mu);
+        if (v.refused == 1)
+            refuse_requests(out, label[i], rpm[i], v.reset_ms * 1000, now);
+        else if (v.refused == 2)
+            refuse_runs(out, label[i], conc[i], v.used);
+        else
+            refuse_budget(out, label[i], budget[i], v.used, v.reset_ms, per_run, now);
+        return -1;
+    }
     scope *k = sc[1];
     if (k->n_members == k->cap_members) {
         size_t cap = k->cap_members ? 2 * k->cap_members : 8;
@@ -562,12 +673,21 @@ static int admit_redis(fr_quota *q, const fr_identity *who, fr_reply *out)
     }
     if (k->n_members < k->cap_members)
         memcpy(k->members[k->n_members++], member, sizeof member);
-    for (int j = 0; j < 2; j++) {
+    for (int j = 0; j < 2; j++)
         sc[j]->inflight++;
-        sc[j]->snap_requests = v.after[j];
-        sc[j]->snap_oldest_us = v.after_oldest_ms[j] * 1000;
-    }
     pthread_mutex_unlock(&q->mu);
+    for (int j = 0; j < 2; j++) { /* the run's per_run, charged in Redis */
+        if (j == 0 && v.run_spent[0] >= 0) {
+            const char *labels[] = {who->tenant, NULL};
+            fr__metric_set(fr__metric_series(FR_M_BUDGET_USED, labels), v.run_spent[0]);
+        }
+        if (v.run_spent[j] >= 0 && v.run_crossed[j]) {
+            crossing x = {.pct = v.run_crossed[j], .spent = v.run_spent[j], .budget = budget[j]};
+            snprintf(x.who, sizeof x.who, "%s", label[j]);
+            snprintf(x.tenant, sizeof x.tenant, "%s", who->tenant);
+            report_crossing(&x);
+        }
+    }
     return 0;
 }
 
@@ -586,6 +706,7 @@ int fr__quota_admit(fr_quota *q, const fr_identity *who, fr_reply *out)
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         return -1;
     }
+    int64_t per_run = -1; /* not priced yet */
     for (int i = 0; i < 2; i++) {
         scope *s = sc[i];
         const fr_limits_doc *d = limits_of(s);
@@ -618,14 +739,35 @@ int fr__quota_admit(fr_quota *q, const fr_identity *who, fr_reply *out)
             refuse_runs(out, label, conc, inflight);
             return -1;
         }
+        int64_t budget = d->all.monthly_budget_micros;
+        if (budget != FR_NO_LIMIT) {
+            if (per_run < 0)
+                per_run = run_price(q);
+            roll_month(s, now);
+            if (per_run > 0 && s->spent + s->reserved + per_run > budget) {
+                count_rejection(s, "monthly_budget_micros");
+                int64_t spent = s->spent, reserved = s->reserved;
+                pthread_mutex_unlock(&q->mu);
+                refuse_budget(out, label, budget, spent, reserved, per_run, now);
+                return -1;
+            }
+        }
     }
+    crossing xs[2];
+    int nx = 0;
     for (int i = 0; i < 2; i++) {
         const fr_limits_doc *d = limits_of(sc[i]);
         if (d && d->all.requests_per_minute != FR_NO_LIMIT)
             ring_push(sc[i], now);
         sc[i]->inflight++;
+        if (d && d->all.monthly_budget_micros != FR_NO_LIMIT && per_run > 0) {
+            sc[i]->spent += per_run; /* the run's per_run price, as the invoice has it */
+            nx += note_spend(sc[i], d->all.monthly_budget_micros, &xs[nx]);
+        }
     }
     pthread_mutex_unlock(&q->mu);
+    for (int i = 0; i < nx; i++)
+        report_crossing(&xs[i]);
     return 0;
 }
 
@@ -678,8 +820,8 @@ static int64_t request_facts(const char *req, size_t len, char model[128])
  * the model has no price.  q->mu held. */
 static int64_t price_of(fr_quota *q, const char *model, int64_t in, int64_t out)
 {
-    int64_t pin = 0, pout = 0, a = 0, b = 0;
-    if (!q->price || q->price(q->price_ud, model, &pin, &pout) != 0)
+    int64_t pin = 0, pout = 0, prun = 0, a = 0, b = 0;
+    if (!q->price || q->price(q->price_ud, model, &pin, &pout, &prun) != 0)
         return -1;
     if (fr__bill_amount(in, pin, 1000000, 1, &a) != FR_OK ||
         fr__bill_amount(out, pout, 1000000, 1, &b) != FR_OK)
@@ -705,6 +847,13 @@ static void scope_caps(const scope *owner, const char *model, int64_t *tpm, int6
         *tpm = m->set.tokens_per_minute;
         *budget = m->set.monthly_budget_micros;
     }
+}
+
+/* Keeps what Redis said of a scope's tokens window; q->mu held. */
+static void snap_tokens(scope *s, int64_t tokens, int64_t oldest_s)
+{
+    s->snap_tokens = tokens;
+    s->snap_tok_oldest_s = oldest_s;
 }
 
 static fr_status quota_reserve(void *ud, const char *provider, const char *request,
@@ -800,6 +949,11 @@ static fr_status quota_reserve(void *ud, const char *provider, const char *reque
             snprintf(msg, msglen, "cannot check the limits: %s", err);
             return FR_E_UNAVAILABLE;
         }
+        pthread_mutex_lock(&q->mu);
+        for (int i = 0; i < n; i++)
+            if (!c[i].model && v.tokens[i] >= 0) /* for x-ratelimit-*-tokens */
+                snap_tokens(c[i].s, v.tokens[i], v.tokens_oldest_s[i]);
+        pthread_mutex_unlock(&q->mu);
         if (v.refused) {
             int i = v.scope < n ? v.scope : 0;
             char label[300];
@@ -921,35 +1075,6 @@ static fr_status quota_reserve(void *ud, const char *provider, const char *reque
     return FR_OK;
 }
 
-/* A budget threshold passed (80 or 100 percent) to report after the lock. */
-typedef struct crossing {
-    char who[160];
-    char tenant[72];
-    int pct;
-    int64_t spent, budget;
-} crossing;
-
-static void report_crossing(const crossing *x)
-{
-    fprintf(stderr,
-            "{\"level\":\"warn\",\"event\":\"budget_threshold\",\"scope\":\"%s\","
-            "\"tenant\":\"%s\",\"threshold_pct\":%d,\"spent_micros\":%lld,"
-            "\"budget_micros\":%lld}\n",
-            x->who[0] == 't' ? "tenant" : "key", x->tenant, x->pct, (long long)x->spent,
-            (long long)x->budget);
-    char detail[512];
-    snprintf(detail, sizeof detail, "%.159s passed %d%% of monthly_budget_micros %lld (%lld spent)",
-             x->who, x->pct, (long long)x->budget, (long long)x->spent);
-    fr_audit_event ev = {.actor = "fluxroute-serve",
-                         .role = "none",
-                         .tenant = x->tenant,
-                         .action = "budget_threshold",
-                         .decision = "allowed",
-                         .result = x->pct >= 100 ? "budget_spent" : "budget_warning",
-                         .error = detail};
-    fr__audit_log(&ev);
-}
-
 static void quota_settle(void *ud, void *tk, int completed, const char *model, int64_t in,
                          int64_t out, int usage_unknown)
 {
@@ -967,11 +1092,10 @@ static void quota_settle(void *ud, void *tk, int completed, const char *model, i
             micros = t->micros;
         int64_t tokens = !completed ? 0 : usage_unknown ? t->est_tokens : in + out;
         char err[300];
-        int64_t spent[4];
-        int crossed[4];
+        fr_rl_settled st;
         if (fr__limits_redis_settle(q->state, t->tenant, t->rs, (size_t)t->n, t->tpm, t->budget,
-                                    t->at_us / 1000, t->month, t->est_tokens, tokens, t->micros,
-                                    micros, spent, crossed, err, sizeof err) != 0) {
+                                    t->at_us / 1000, now_of(q) / 1000, t->month, t->est_tokens,
+                                    tokens, t->micros, micros, &st, err, sizeof err) != 0) {
             fprintf(stderr,
                     "fluxroute serve: a provider call of tenant \"%s\" stays counted at its "
                     "reservation (%lld tokens, %lld micro-units): %s\n",
@@ -979,6 +1103,15 @@ static void quota_settle(void *ud, void *tk, int completed, const char *model, i
             free(t);
             return;
         }
+        const int64_t *spent = st.spent;
+        const int *crossed = st.crossed;
+        pthread_mutex_lock(&q->mu);
+        for (int i = 0; i < t->n; i++) {
+            scope *o = get_scope(q, t->rs[i].kind[0] == 't', t->rs[i].id, "", t->tenant);
+            if (o && !t->rs[i].model[0] && st.tokens[i] >= 0)
+                snap_tokens(o, st.tokens[i], st.tokens_oldest_s[i]);
+        }
+        pthread_mutex_unlock(&q->mu);
         for (int i = 0; i < t->n; i++) {
             int whole = !t->rs[i].model[0];
             if (whole && spent[i] >= 0 && t->rs[i].kind[0] == 't') {
@@ -1025,27 +1158,10 @@ static void quota_settle(void *ud, void *tk, int completed, const char *model, i
             s->reserved -= t->c[i].micros;
             roll_month(s, now);
             s->spent += micros;
-            if (s->tenant && !s->model[0]) {
-                const char *labels[] = {s->id, NULL};
-                fr__metric_set(fr__metric_series(FR_M_BUDGET_USED, labels), s->spent);
-            }
             int64_t tpm, budget;
             scope_caps(s->model[0] ? get_scope(q, s->tenant, s->id, "", s->owner) : s,
                        s->model[0] ? s->model : NULL, &tpm, &budget);
-            if (budget > 0 && !s->model[0]) {
-                int pct = s->spent * 100 >= budget * 100  ? 100
-                          : s->spent * 100 >= budget * 80 ? 80
-                                                          : 0;
-                if (pct > s->crossed) {
-                    s->crossed = pct;
-                    crossing *x = &xs[nx++];
-                    who_label(s, x->who, sizeof x->who);
-                    snprintf(x->tenant, sizeof x->tenant, "%s", s->owner);
-                    x->pct = pct;
-                    x->spent = s->spent;
-                    x->budget = budget;
-                }
-            }
+            nx += note_spend(s, budget, &xs[nx]);
         }
     }
     pthread_mutex_unlock(&q->mu);
@@ -1095,7 +1211,12 @@ static void view_of(fr_quota *q, scope *s, int64_t now, usage_view *v)
         v->rpm_reset = oldest ? oldest + WINDOW_US : 0;
     }
     v->tpm = d->all.tokens_per_minute;
-    if (v->tpm != FR_NO_LIMIT) {
+    if (v->tpm != FR_NO_LIMIT && q->state) { /* as Redis said at this replica's last call */
+        int64_t reset = (s->snap_tok_oldest_s + 61) * 1000000;
+        int fresh = s->snap_tok_oldest_s && reset > now;
+        v->tpm_used = fresh ? s->snap_tokens : 0;
+        v->tpm_reset = fresh ? reset : 0;
+    } else if (v->tpm != FR_NO_LIMIT) {
         tok_prune(s, now);
         v->tpm_used = s->tok_sum;
         v->tpm_reset = s->tok_n ? s->toks[s->tok_head].t + WINDOW_US : 0;
@@ -1143,7 +1264,7 @@ void fr__quota_headers(fr_quota *q, const fr_identity *who, struct MHD_Response 
             if (rl < 0 || rem < rrem)
                 rl = v.rpm, rrem = rem, rreset = v.rpm_reset;
         }
-        if (v.tpm != FR_NO_LIMIT && !q->state) { /* Redis: not known here without a trip */
+        if (v.tpm != FR_NO_LIMIT) {
             int64_t rem = v.tpm - v.tpm_used > 0 ? v.tpm - v.tpm_used : 0;
             if (tl < 0 || rem < trem)
                 tl = v.tpm, trem = rem, treset = v.tpm_reset;

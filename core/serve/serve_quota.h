@@ -22,6 +22,10 @@
  *   call is reserved, so the spend passes it only by what calls use beyond their estimate
  *   (none, when the vendor honours max_tokens: the documented bound).  A budget is per
  *   calendar month (UTC) and starts again at 0 on the 1st.
+ * - The rate card's per_run price (model "" or "*", as invoices price run events) is
+ *   charged to the tenant's and key's monthly budgets when a run is admitted: a run that
+ *   would pass either is refused 429 budget_exceeded.  (Per-model budgets do not count it:
+ *   a run has no model.)
  *
  * With `memory` state every count lives in this process, under one mutex.
  *
@@ -43,11 +47,12 @@
 
 typedef struct fr_quota fr_quota;
 
-/* Prices of a model, micro-units per million input and output tokens.  Returns 0 with
- * prices filled, or -1 when the model has none (a budgeted call of an unpriced model is
- * refused: it could not be charged). */
+/* Prices of a model, micro-units per million input and output tokens, and per run.
+ * Returns 0 with prices filled, or -1 when the model has none (a budgeted call of an
+ * unpriced model is refused: it could not be charged).  Runs are priced as model "" (a
+ * run event's model): that entry's or the "*" entry's per_run. */
 typedef int (*fr_quota_price_fn)(void *ud, const char *model, int64_t *per_m_input,
-                                 int64_t *per_m_output);
+                                 int64_t *per_m_output, int64_t *per_run);
 
 /* A new set of counters, with none of the limits set.  NULL on OOM. */
 fr_quota *fr__quota_new(void);
@@ -62,6 +67,12 @@ void fr__quota_set_state(fr_quota *q, struct fr_state *st, int64_t lease_us);
 /* The clock (Unix microseconds) the counters read, for tests that move time (month
  * rollover); NULL: the wall clock. */
 void fr__quota_set_clock(fr_quota *q, int64_t (*now_us)(void));
+
+/* A testing hook (serve's FLUXROUTE_TESTING_CLOCK_OFFSET_FILE): fr__quota_offset_clock is
+ * the wall clock plus the whole seconds the file `path` holds (0 when it cannot be read),
+ * read at each call.  Set once, before any request (the path is copied). */
+void fr__quota_use_offset_clock(const char *path);
+int64_t fr__quota_offset_clock(void);
 /* The rate card's prices (borrowed until replaced). */
 void fr__quota_set_prices(fr_quota *q, fr_quota_price_fn fn, void *ud);
 
@@ -78,15 +89,18 @@ void fr__quota_set_remote(fr_quota *q, int tenant, const char *id, const fr_limi
  * 0, or -1 when it does not parse (the previous limits are kept, a line on stderr). */
 int fr__quota_set_remote_text(fr_quota *q, int tenant, const char *id, const char *text);
 
-/* Spend seeding, once per tenant and process: fr__quota_seed_begin returns 1 when
- * `tenant` has a budget and has not been seeded (it is then marked: the caller fetches
- * the spend and calls fr__quota_seed_spend, or fr__quota_seed_failed to try again later). */
-int fr__quota_seed_begin(fr_quota *q, const char *tenant);
-void fr__quota_seed_failed(fr_quota *q, const char *tenant);
+/* Spend seeding, once per tenant (tenant 1: `id` is the tenant) or key (tenant 0: `id` is
+ * the key of tenant `owner`) and process: fr__quota_seed_begin returns 1 when it has a
+ * monthly budget and has not been seeded (it is then marked: the caller fetches the spend
+ * and calls fr__quota_seed_spend, or fr__quota_seed_failed to try again later). */
+int fr__quota_seed_begin(fr_quota *q, int tenant, const char *id, const char *owner);
+void fr__quota_seed_failed(fr_quota *q, int tenant, const char *id, const char *owner);
 
 /* Adds spend already made this month (micro-units, seeded at start from the control plane)
- * to `tenant`'s budget count. */
-void fr__quota_seed_spend(fr_quota *q, const char *tenant, int64_t micros);
+ * to the tenant's or key's budget count (with --state redis: once per month, the larger
+ * figure wins). */
+void fr__quota_seed_spend(fr_quota *q, int tenant, const char *id, const char *owner,
+                          int64_t micros);
 
 /* Admission of one run of `who`: 0 (then fr__quota_leave once when it ends), or -1 with
  * `out` filled: 429 rate_limited (requests_per_minute) or too_many_runs (concurrent_runs),

@@ -801,7 +801,7 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
                              j->ro.executions);
     if (st == FR_OK) {
         if (may_bill)
-            fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->p, &res);
+            fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->who.id, j->p, &res);
         fr__run_result_free(&res);
     }
     /* The entry takes the report (and may drop it at once); the caller and the stream get a

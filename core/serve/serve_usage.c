@@ -44,14 +44,15 @@ void fr__usage_key(const char *tenant, const char *run_id, const char *step, siz
     out[64] = '\0';
 }
 
-void fr__usage_report_run(fr_cp_client *cp, const char *tenant, const fr_pipeline *p,
-                          const fr_run_result *res)
+void fr__usage_report_run(fr_cp_client *cp, const char *tenant, const char *key_id,
+                          const fr_pipeline *p, const fr_run_result *res)
 {
     if (!cp)
         return;
     char key[65];
     fr__usage_key(tenant, res->run_id, NULL, 0, 0, key);
-    fr_cp_usage_event ev = {.idempotency_key = key, .tenant = tenant, .kind = "run", .runs = 1};
+    fr_cp_usage_event ev = {
+        .idempotency_key = key, .tenant = tenant, .kind = "run", .runs = 1, .key_id = key_id};
     fr__cp_report_usage(cp, &ev);
     const fr_manifest *m = fr__pipeline_manifest(p);
     for (size_t i = 0; i < res->n_steps; i++) {
@@ -68,7 +69,8 @@ void fr__usage_report_run(fr_cp_client *cp, const char *tenant, const fr_pipelin
                                         .model = c->model,
                                         .input_tokens = c->input_tokens,
                                         .output_tokens = c->output_tokens,
-                                        .usage_unknown = c->usage_unknown};
+                                        .usage_unknown = c->usage_unknown,
+                                        .key_id = key_id};
                 fr__cp_report_usage(cp, &pe);
             }
         }

@@ -26,8 +26,10 @@ void fr__usage_key(const char *tenant, const char *run_id, const char *step, siz
  * "provider_call" event per provider call the host made that the provider completed, in
  * every attempt, failed attempts included (the vendor charged for a completed call even
  * when the step failed afterwards), with the tokens the provider reported.  Nothing comes
- * from a step's output.  `p` and `res` are borrowed.  A NULL `cp` does nothing. */
-void fr__usage_report_run(fr_cp_client *cp, const char *tenant, const fr_pipeline *p,
-                          const fr_run_result *res);
+ * from a step's output.  Each event names `key_id`, the caller's API key (NULL: none), so
+ * a key's budget can be seeded from the control plane.  `p` and `res` are borrowed.  A NULL
+ * `cp` does nothing. */
+void fr__usage_report_run(fr_cp_client *cp, const char *tenant, const char *key_id,
+                          const fr_pipeline *p, const fr_run_result *res);
 
 #endif

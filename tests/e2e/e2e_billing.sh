@@ -106,8 +106,8 @@ PRAGMA user_version = 1;
 SQL
 sql_script "$TMP/schema1.sql"
 start_cp "$DB" || exit 1
-[ "$(sql 'PRAGMA user_version')" = 4 ] && ok "schema-1 database migrated to version 4 at start" ||
-  not_ok "schema-1 database migrated to version 4" "user_version $(sql 'PRAGMA user_version')"
+[ "$(sql 'PRAGMA user_version')" = 5 ] && ok "schema-1 database migrated to version 5 at start" ||
+  not_ok "schema-1 database migrated to version 5" "user_version $(sql 'PRAGMA user_version')"
 usage_is "migrated rows kept" acme 2 10 2
 [ "$(sql 'SELECT count(*), sum(usage_unknown) FROM usage_events')" = "$(printf '2\t0')" ] &&
   ok "migrated rows: usage known (usage_unknown 0)" ||
@@ -131,7 +131,7 @@ usage_is "acme: batch key counted" acme 3 11 2
 usage_is "globex: batch key counted" globex 2 6 0
 stop_cp
 start_cp "$DB" || exit 1
-[ "$(sql 'PRAGMA user_version')" = 4 ] && usage_is "restart on schema 4: nothing migrated twice" acme 3 11 2
+[ "$(sql 'PRAGMA user_version')" = 5 ] && usage_is "restart on schema 5: nothing migrated twice" acme 3 11 2
 
 # ---- serve reporting to it ----------------------------------------------------------------
 for t in acme globex; do

@@ -71,6 +71,14 @@ if [ "$admitted" = 10 ] && [ "$refused" = 5 ]; then
 else not_ok "two replicas share requests_per_minute" "admitted $admitted, refused $refused"; fi
 at "$A_URL" POST /v1/run '{"manifest": "echo-alpha.yaml"}' -H "Authorization: Bearer a-key"
 expect_jq "replica A refuses the 16th: rate_limited" '.error.code == "rate_limited" and .error.retry_after_s > 0 and .error.retry_after_s <= 60'
+hdr() { sed -n "s/^$1: \([0-9]*\).*/\1/Ip" "$TMP/headers" | tr -d '\r'; }
+if [ "$(hdr x-ratelimit-limit-requests)" = 10 ] && [ "$(hdr x-ratelimit-remaining-requests)" = 0 ]; then
+  ok "replica A's refusal says 0 requests remain (the admission script's count, both replicas')"
+else not_ok "x-ratelimit-*-requests on replica A" "$(cat "$TMP/headers")"; fi
+at "$B_URL" POST /v1/run '{"manifest": "echo-alpha.yaml"}' -H "Authorization: Bearer a-key"
+if [ "$code" = 429 ] && [ "$(hdr x-ratelimit-remaining-requests)" = 0 ]; then
+  ok "replica B's refusal says 0 requests remain too"
+else not_ok "x-ratelimit-*-requests on replica B" "$code $(cat "$TMP/headers")"; fi
 at "$B_URL" GET /v1/limits '' -H "Authorization: Bearer a-key"
 expect_jq "replica B's GET /v1/limits counts both replicas' runs" \
   '.key.usage.requests_per_minute.used == 10 and .key.usage.requests_per_minute.remaining == 0'
@@ -106,6 +114,17 @@ C="Authorization: Bearer c-key"
 at "$A_URL" POST /v1/run '{"manifest": "quick-gamma.yaml"}' -H "$C"
 expect_jq "a call through replica A" '.status == "succeeded"'
 used=$(jq '.steps[0].output.usage | .input_tokens + .output_tokens' "$TMP/out")
+if [ "$(hdr x-ratelimit-limit-tokens)" = 100000 ] &&
+  [ "$(hdr x-ratelimit-remaining-tokens)" = $((100000 - used)) ] &&
+  grep -qi '^x-ratelimit-reset-tokens: [1-9][0-9]*s' "$TMP/headers"; then
+  ok "x-ratelimit-*-tokens with redis: $((100000 - used)) remain after the settled call"
+else not_ok "x-ratelimit-*-tokens on replica A" "used $used; $(cat "$TMP/headers")"; fi
+at "$B_URL" POST /v1/run '{"manifest": "quick-gamma.yaml"}' -H "$C"
+used2=$(jq '.steps[0].output.usage | .input_tokens + .output_tokens' "$TMP/out")
+if [ "$(hdr x-ratelimit-remaining-tokens)" = $((100000 - used - used2)) ]; then
+  ok "replica B's x-ratelimit-remaining-tokens counts replica A's call too"
+else not_ok "x-ratelimit-remaining-tokens on replica B" "$used + $used2; $(cat "$TMP/headers")"; fi
+used=$((used + used2))
 at "$B_URL" GET /v1/limits '' -H "$C"
 expect_jq "replica B sees the tokens A settled ($used)" ".key.usage.tokens_per_minute.used == $used"
 if [ "$(rcli -n 1 --scan --pattern 'fluxroute:{t:gamma}:tok:k:c-op' | wc -l)" = 1 ]; then

@@ -21,10 +21,12 @@ static int64_t clock_fn(void)
 }
 #define S 1000000LL
 
-static int price_fn(void *ud, const char *model, int64_t *in, int64_t *out)
+static int64_t run_cost; /* the card's per_run */
+static int price_fn(void *ud, const char *model, int64_t *in, int64_t *out, int64_t *per_run)
 {
     (void)ud, (void)model;
     *in = *out = 1000000; /* 1 micro-unit per token */
+    *per_run = run_cost;
     return 0;
 }
 
@@ -202,6 +204,38 @@ static void test_budget_month_rollover(void)
     fr__quota_free(q);
 }
 
+/* The rate card's per_run is charged to budgets at admission, as invoices charge each run:
+ * a run whose price would pass the tenant's or the key's budget is refused. */
+static void test_run_price(void)
+{
+    fake_now = ((int64_t)fr__days_from_civil(2026, 3, 10) * 86400) * S;
+    run_cost = 300;
+    fr_quota *q = fresh("{\"monthly_budget_micros\": 1000}", "{\"monthly_budget_micros\": 700}");
+    int ra;
+    char code[32];
+    CU_ASSERT_EQUAL(admit(q, &ra, code, sizeof code), 0);
+    fr__quota_leave(q, &who);
+    CU_ASSERT_EQUAL(admit(q, &ra, code, sizeof code), 0);
+    fr__quota_leave(q, &who);
+    /* The key has spent 600 of 700: a third run (300) passes it. */
+    CU_ASSERT_EQUAL(admit(q, &ra, code, sizeof code), -1);
+    CU_ASSERT_STRING_EQUAL(code, "budget_exceeded");
+    CU_ASSERT(ra > 0);
+    /* The spend shows in GET /v1/limits, and calls' reservations see it. */
+    fr_reply out = {0};
+    fr__quota_handle_get(q, &who, &out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out.body);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.body, "\"used\":600"));
+    free(out.body);
+    fr_quota_run qr;
+    fr__quota_run_init(&qr, q, &who);
+    void *t;
+    int64_t retry;
+    CU_ASSERT_EQUAL(reserve(&qr, &t, &retry), FR_E_BUDGET_EXCEEDED); /* 600 + 144 > 700 */
+    run_cost = 0;
+    fr__quota_free(q);
+}
+
 static void test_cost(void)
 {
     fr_quota *q = fresh("{\"concurrent_runs\": 100}", "{\"requests_per_minute\": 1000000}");
@@ -231,6 +265,7 @@ int main(void)
     CU_add_test(s, "concurrent_runs", test_concurrent_runs);
     CU_add_test(s, "tokens", test_tokens);
     CU_add_test(s, "budget_month_rollover", test_budget_month_rollover);
+    CU_add_test(s, "run_price", test_run_price);
     CU_add_test(s, "cost", test_cost);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
