@@ -123,6 +123,22 @@ for fsync in always everysec; do
 done
 rcli CONFIG SET appendfsync always >/dev/null
 
+# ---- an async submission's latency (the 202): memory vs redis ---------------------------------
+async_submit() { # NAME STATE: "requests mean_us errors"
+  replica "$1" --state "$2"
+  u=$(cat "$TMP/$1.url")
+  wrk -t1 -c1 -d1s -s "$TMP/async.lua" "$u/v1/run" >/dev/null 2>&1 || true
+  wrk -t1 -c1 -d"${SECS}s" -s "$TMP/async.lua" "$u/v1/run" 2>/dev/null | sed -n 's/^RESULT //p'
+  stop_replicas
+}
+set -- $(async_submit asm memory)
+am_n=$1 am_us=$2
+set -- $(async_submit asr "$URL")
+ar_n=$1 ar_us=$2 ar_err=$3
+rcli FLUSHDB >/dev/null
+echo "| async submission (the 202), 1 connection | memory | $am_n runs | ${am_us} µs mean | — |"
+echo "| async submission (the 202), 1 connection | redis, appendfsync always | $ar_n runs ($ar_err non-2xx) | ${ar_us} µs mean (+$(echo "$ar_us $am_us" | awk '{printf "%.0f", $1 - $2}') µs) | 2 round trips (the queued record, the entry) |"
+
 # ---- async: 1, 2, 3 replicas ----------------------------------------------------------------
 for n in 1 2 3; do
   rcli FLUSHDB >/dev/null

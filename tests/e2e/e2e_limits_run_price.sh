@@ -10,27 +10,10 @@
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 . "$FR_SRCDIR/tests/redis_lib.sh"
-CP_PID=""
-stop_cp() {
-  if [ -n "$CP_PID" ]; then kill "$CP_PID" 2>/dev/null; wait "$CP_PID" 2>/dev/null; fi
-  CP_PID=""
-}
+. "$FR_SRCDIR/tests/cp_lib.sh"
 trap 'stop_serve; stop_cp; stop_redis; rm -rf "$TMP"' EXIT
 ADMIN=run-price-admin-key-1
-CONTROLPLANE_API_KEY=$ADMIN "$FLUXROUTE" controlplane --db "$TMP/cp.db" --addr 127.0.0.1:0 \
-  >"$TMP/cp.out" 2>"$TMP/cp.err" &
-CP_PID=$!
-CP_URL=""
-for _ in $(seq 1 200); do
-  CP_URL=$(sed -n '1s/^listening on //p' "$TMP/cp.out"); [ -n "$CP_URL" ] && break
-  sleep 0.05
-done
-[ -n "$CP_URL" ] || { echo "control plane did not start:"; cat "$TMP/cp.err"; exit 1; }
-cp_req() { # METHOD PATH [DATA [KEY]]: sets $code, the answer in $TMP/out
-  rm -f "$TMP/out"
-  code=$(curl -sS --max-time 20 -o "$TMP/out" -w '%{http_code}' -X "$1" \
-    -H "Authorization: Bearer ${4:-$ADMIN}" ${3:+-H "Content-Type: application/json" --data-binary "$3"} "$CP_URL$2")
-}
+start_cp
 cp_req POST /v1/service-keys
 SVC=$(jq -r .key "$TMP/out")
 # Tokens are free, a run costs one cent (10000 micro-units: invoice lines round to cents).
