@@ -18,6 +18,7 @@
 #include "base/sha256.h"
 #include "observe/obs_impl.h"
 #include "serve/run_queue.h"
+#include "serve/serve_quota.h"
 #include "state/run_records.h"
 
 /* Entries taken at once, and how long a take waits for new ones (the pool's I/O timeout
@@ -100,6 +101,10 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
     snprintf(e.traceparent, sizeof e.traceparent, "%s", who->traceparent);
     e.submitted_at_us = rec.submitted_at_us;
     e.input = (char *)input;
+    /* The limits in force here go with the run, so any consumer enforces them (one more
+     * field of the same XADD). */
+    e.limits_tenant = fr__quota_limits_text(cfg->quota, 1, who->tenant);
+    e.limits_key = fr__quota_limits_text(cfg->quota, 0, who->id);
     if (manifest) {
         snprintf(e.manifest, sizeof e.manifest, "%s", manifest);
         fr__sha256_hex(m->text, m->text_len, e.sha256);
@@ -107,6 +112,8 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
         e.yaml = (char *)m->text; /* NUL-terminated, as parsed */
     }
     fr_status pushed = fr__run_queue_push(cfg->queue, &e, err, sizeof err);
+    free(e.limits_tenant);
+    free(e.limits_key);
     if (pushed != FR_OK) {
         if (pushed != FR_E_OVERLOADED)
             fr__serve_state_error("queue_add");
@@ -327,6 +334,9 @@ static void execute_entry(fr_queue_consumer *c, slot *s)
         s->since = fr__mono_us();
         pthread_mutex_unlock(&s->mu);
         {
+            /* The submitter's limits, where this process has none of its own. */
+            fr__quota_set_queued_text(c->cfg.quota, 1, who.tenant, NULL, e->limits_tenant);
+            fr__quota_set_queued_text(c->cfg.quota, 0, who.id, who.tenant, e->limits_key);
             fr_queued_run q = {.who = &who,
                                .run_id = e->run_id,
                                .manifest = e->yaml ? NULL : e->manifest,

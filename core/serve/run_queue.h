@@ -60,12 +60,14 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
 typedef struct fr_queue_consumer fr_queue_consumer;
 
 typedef struct fr_queue_consumer_config {
-    fr_runs *runs;        /* executes the runs (borrowed) */
-    fr_state *state;      /* a Redis state: records (borrowed) */
-    fr_run_queue *queue;  /* the queue on it (borrowed) */
-    size_t concurrency;   /* runs at once (at least 1) */
-    int64_t retention_us; /* finished records expire after it */
-    const char *who;      /* the process in log lines: "serve", "worker" (static) */
+    fr_runs *runs;          /* executes the runs (borrowed) */
+    fr_state *state;        /* a Redis state: records (borrowed) */
+    fr_run_queue *queue;    /* the queue on it (borrowed) */
+    size_t concurrency;     /* runs at once (at least 1) */
+    int64_t retention_us;   /* finished records expire after it */
+    const char *who;        /* the process in log lines: "serve", "worker" (static) */
+    struct fr_quota *quota; /* the runs' limits: a run's entry fills in those it lacks
+                             * (fr__quota_set_queued_text), or NULL */
 } fr_queue_consumer_config;
 
 /* Starts consuming with at most cfg->concurrency runs at once.  NULL on OOM or when no

@@ -623,7 +623,8 @@ int fr__serve_main(const fr_serve_options *o)
                                    .queue = queue,
                                    .concurrency = o->queue.concurrency,
                                    .retention_us = rc_cfg.retention_us,
-                                   .who = "serve"};
+                                   .who = "serve",
+                                   .quota = srv.quota};
     fr_queue_consumer *consumer =
         queue && o->queue.concurrency ? fr__queue_consumer_start(&qc) : NULL;
 

@@ -31,9 +31,10 @@ typedef struct scope {
     char id[128];    /* the tenant or key id */
     char model[128]; /* "" or the model of a per-model sub-scope */
     char owner[72];  /* the tenant (metric labels) */
-    fr_limits_doc file, remote;
-    int has_file, has_remote;
+    fr_limits_doc file, remote, queued;
+    int has_file, has_remote, has_queued;
     char *remote_text; /* the control plane's document as it sent it (owned), or NULL */
+    char *queued_text; /* the last queued run's document (fr__quota_set_queued_text) */
     int seeded;        /* spend seeded from the control plane (or being seeded) */
     int64_t inflight;
     /* requests: the admission times of the last `cap` runs (a ring, oldest at head) */
@@ -118,6 +119,7 @@ static scope *get_scope(fr_quota *q, int tenant, const char *id, const char *mod
     snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : id);
     fr__limits_doc_init(&s->file);
     fr__limits_doc_init(&s->remote);
+    fr__limits_doc_init(&s->queued);
     s->month = -1;
     s->next = q->buckets[b];
     q->buckets[b] = s;
@@ -126,7 +128,7 @@ static scope *get_scope(fr_quota *q, int tenant, const char *id, const char *mod
 
 static const fr_limits_doc *limits_of(const scope *s)
 {
-    return s->has_remote ? &s->remote : s->has_file ? &s->file : NULL;
+    return s->has_remote ? &s->remote : s->has_file ? &s->file : s->has_queued ? &s->queued : NULL;
 }
 
 static int64_t now_of(const fr_quota *q)
@@ -165,7 +167,9 @@ static void scope_free(scope *s)
 {
     fr__limits_doc_clear(&s->file);
     fr__limits_doc_clear(&s->remote);
+    fr__limits_doc_clear(&s->queued);
     free(s->remote_text);
+    free(s->queued_text);
     free(s->members);
     free(s->ring);
     free(s->toks);
@@ -263,6 +267,33 @@ void fr__quota_set_remote(fr_quota *q, int tenant, const char *id, const fr_limi
     pthread_mutex_unlock(&q->mu);
 }
 
+/* Sets the document of one slot (the control plane's or a queued run's) from its JSON text,
+ * parsed only when it differs from the last text; q->mu held. */
+static int set_text(scope *s, fr_limits_doc *doc, int *has, char **last, const char *text,
+                    const char *from)
+{
+    if (*last && strcmp(*last, text) == 0)
+        return 0; /* a cached lookup costs a string compare */
+    int rc = 0;
+    fr_limits_doc d;
+    char err[512];
+    if (!text[0]) {
+        fr__limits_doc_clear(doc);
+        *has = 0;
+    } else if (fr__limits_doc_parse(text, strlen(text), &d, err, sizeof err) == 0) {
+        fr__limits_doc_clear(doc);
+        *doc = d;
+        *has = 1;
+    } else {
+        fprintf(stderr, "fluxroute: %s \"%s\": %s's %s; kept the previous limits\n",
+                s->tenant ? "tenant" : "key", s->id, from, err);
+        rc = -1;
+    }
+    free(*last);
+    *last = strdup(text);
+    return rc;
+}
+
 int fr__quota_set_remote_text(fr_quota *q, int tenant, const char *id, const char *text)
 {
     if (!q || !id || !text)
@@ -270,29 +301,45 @@ int fr__quota_set_remote_text(fr_quota *q, int tenant, const char *id, const cha
     int rc = 0;
     pthread_mutex_lock(&q->mu);
     scope *s = get_scope(q, tenant, id, "", tenant ? id : NULL);
-    if (s && (!s->remote_text || strcmp(s->remote_text, text) != 0)) {
-        /* Parsed only when it changed: a cached lookup costs a string compare. */
-        fr_limits_doc d;
-        char err[512];
-        if (!text[0]) {
-            fr__limits_doc_clear(&s->remote);
-            s->has_remote = 0;
-        } else if (fr__limits_doc_parse(text, strlen(text), &d, err, sizeof err) == 0) {
-            fr__limits_doc_clear(&s->remote);
-            s->remote = d;
-            s->has_remote = 1;
-        } else {
-            fprintf(stderr,
-                    "fluxroute serve: %s \"%s\": the control plane's %s; kept the "
-                    "previous limits\n",
-                    tenant ? "tenant" : "key", id, err);
-            rc = -1;
-        }
-        free(s->remote_text);
-        s->remote_text = strdup(text);
-    }
+    if (s)
+        rc = set_text(s, &s->remote, &s->has_remote, &s->remote_text, text, "the control plane");
     pthread_mutex_unlock(&q->mu);
     return rc;
+}
+
+int fr__quota_set_queued_text(fr_quota *q, int tenant, const char *id, const char *owner,
+                              const char *text)
+{
+    if (!q || !id || !id[0] || !text)
+        return 0;
+    int rc = 0;
+    pthread_mutex_lock(&q->mu);
+    scope *s = get_scope(q, tenant, id, "", tenant ? id : owner);
+    if (s)
+        rc = set_text(s, &s->queued, &s->has_queued, &s->queued_text, text, "the queued run");
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+char *fr__quota_limits_text(fr_quota *q, int tenant, const char *id)
+{
+    if (!q || !id)
+        return NULL;
+    pthread_mutex_lock(&q->mu);
+    scope *s = get_scope(q, tenant, id, "", tenant ? id : NULL);
+    const fr_limits_doc *d = s ? limits_of(s) : NULL;
+    char *text = NULL;
+    if (s && s->has_remote && s->remote_text) {
+        text = strdup(s->remote_text); /* as the control plane sent it */
+    } else if (d) {
+        json_object *o = fr__limits_doc_to_json(d);
+        text = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
+        json_object_put(o);
+    } else if (s) {
+        text = strdup("");
+    }
+    pthread_mutex_unlock(&q->mu);
+    return text;
 }
 
 int fr__quota_seed_begin(fr_quota *q, int tenant, const char *id, const char *owner)
@@ -818,6 +865,12 @@ static int64_t request_facts(const char *req, size_t len, char model[128])
 
 /* The cost of tokens of `model` in micro-units, rounded half-even per direction; -1 when
  * the model has no price.  q->mu held. */
+/* Why a budgeted call cannot be charged when this process has no rate card at all. */
+#define NO_CARD                                                                         \
+    "no rate card prices the call: this process was started without --controlplane (a " \
+    "budget needs the control plane's rate card; start fluxroute worker or serve with " \
+    "--controlplane)"
+
 static int64_t price_of(fr_quota *q, const char *model, int64_t in, int64_t out)
 {
     int64_t pin = 0, pout = 0, prun = 0, a = 0, b = 0;
@@ -918,6 +971,7 @@ static fr_status quota_reserve(void *ud, const char *provider, const char *reque
             any_budget |= c[i].budget != FR_NO_LIMIT;
         }
         int64_t price = any_budget ? price_of(q, model, (int64_t)request_len, max_tokens) : 0;
+        int no_card = !q->price;
         pthread_mutex_unlock(&q->mu);
         if (!t) {
             snprintf(msg, msglen, "cannot reserve: out of memory");
@@ -925,10 +979,13 @@ static fr_status quota_reserve(void *ud, const char *provider, const char *reque
         }
         if (price < 0) {
             free(t);
-            snprintf(msg, msglen,
-                     "limit monthly_budget_micros: model \"%s\" has no price in the rate card, so "
-                     "the call cannot be charged",
-                     model);
+            if (no_card)
+                snprintf(msg, msglen, "limit monthly_budget_micros: %s", NO_CARD);
+            else
+                snprintf(msg, msglen,
+                         "limit monthly_budget_micros: model \"%s\" has no price in the rate "
+                         "card, so the call cannot be charged",
+                         model);
             return FR_E_BUDGET_EXCEEDED;
         }
         t->redis = 1;
@@ -1036,7 +1093,10 @@ static fr_status quota_reserve(void *ud, const char *provider, const char *reque
                 count_rejection(c[i].owner, "monthly_budget_micros");
                 pthread_mutex_unlock(&q->mu);
                 *retry_after_us = next - now;
-                if (micros < 0)
+                if (micros < 0 && !q->price)
+                    snprintf(msg, msglen, "%s: limit monthly_budget_micros %lld: %s", label,
+                             (long long)c[i].budget, NO_CARD);
+                else if (micros < 0)
                     snprintf(msg, msglen,
                              "%s: limit monthly_budget_micros %lld: model \"%s\" has no price in "
                              "the rate card, so the call cannot be charged",
@@ -1309,9 +1369,10 @@ static json_object *scope_json(fr_quota *q, scope *s, int64_t now, const fr_rl_u
     fr__limits_doc_init(&none);
     json_object_object_add(o, "limits", fr__limits_doc_to_json(d ? d : &none));
     json_object_object_add(o, "source",
-                           json_object_new_string(s->has_remote ? "controlplane"
-                                                  : s->has_file ? "keys_file"
-                                                                : "none"));
+                           json_object_new_string(s->has_remote   ? "controlplane"
+                                                  : s->has_file   ? "keys_file"
+                                                  : s->has_queued ? "queued_run"
+                                                                  : "none"));
     usage_view v;
     view_of(q, s, now, &v);
     if (ru) { /* --state redis: what every replica counted */

@@ -89,6 +89,19 @@ void fr__quota_set_remote(fr_quota *q, int tenant, const char *id, const fr_limi
  * 0, or -1 when it does not parse (the previous limits are kept, a line on stderr). */
 int fr__quota_set_remote_text(fr_quota *q, int tenant, const char *id, const char *text);
 
+/* Queued runs (--state redis, core/serve/run_queue.h): fr__quota_limits_text is the JSON
+ * text of the limit document in force for tenant `tenant` (tenant 1) or key `id` (tenant
+ * 0) — the control plane's as it sent it, else the keys file's, else a queued run's; ""
+ * when none — for the queue entry (caller frees; NULL when q is NULL or on OOM).  The
+ * consumer that executes the run gives it back with fr__quota_set_queued_text (`owner`:
+ * the key's tenant), which, unlike fr__quota_set_remote_text, never overrides what this
+ * process knows itself: its keys file's or control plane's document for that tenant or key
+ * wins, and the queued one applies only when it has neither (the last one received).
+ * Returns 0, or -1 when the text does not parse (a line on stderr). */
+char *fr__quota_limits_text(fr_quota *q, int tenant, const char *id);
+int fr__quota_set_queued_text(fr_quota *q, int tenant, const char *id, const char *owner,
+                              const char *text);
+
 /* Spend seeding, once per tenant (tenant 1: `id` is the tenant) or key (tenant 0: `id` is
  * the key of tenant `owner`) and process: fr__quota_seed_begin returns 1 when it has a
  * monthly budget and has not been seeded (it is then marked: the caller fetches the spend

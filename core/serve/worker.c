@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -15,6 +16,8 @@
 #include "plugin/quarantine.h"
 #include "serve/run_queue.h"
 #include "serve/serve.h"
+#include "serve/serve_prices.h"
+#include "serve/serve_quota.h"
 
 fr_status fr__worker_main(const fr_exec_options *o)
 {
@@ -47,11 +50,33 @@ fr_status fr__worker_main(const fr_exec_options *o)
     const fr_containment *cont = &o->containment;
     fr__isolation_configure(cont->max_helpers, cont->helper_memory);
     fr__abandoned_set_cap(cont->max_abandoned);
+    /* The limits of the runs' tenants and keys (issue 26), as serve enforces them: the
+     * documents come with each queue entry, the counters are the replicas' (Redis), and
+     * budgets are priced with the control plane's rate card (without --controlplane, a
+     * budgeted call fails saying so). */
+    fr_quota *quota = fr__quota_new();
+    fr_prices *prices = quota && cp ? fr__prices_new(cp) : NULL;
+    if (quota) {
+        fr__quota_set_state(quota, state, o->runs.limits.value[FR_LIMIT_MAX_RUN_TIMEOUT]);
+        const char *clock_file = getenv("FLUXROUTE_TESTING_CLOCK_OFFSET_FILE");
+        if (clock_file && clock_file[0]) { /* serve's testing hook (docs/reference.md) */
+            fr__quota_use_offset_clock(clock_file);
+            fr__quota_set_clock(quota, fr__quota_offset_clock);
+            fprintf(stderr,
+                    "fluxroute worker: testing hook: the limits' clock is the wall clock plus "
+                    "the seconds in %s (FLUXROUTE_TESTING_CLOCK_OFFSET_FILE); never set it in "
+                    "production\n",
+                    clock_file);
+        }
+        if (prices)
+            fr__quota_set_prices(quota, fr__prices_lookup, prices);
+    }
     fr_runs_config rc = o->runs;
     rc.providers = prov;
     rc.cp = cp;
+    rc.quota = quota;
     fr_run_queue *queue = fr__queue_open(state, &o->queue, "worker");
-    fr_runs *runs = queue ? fr__runs_new(&rc) : NULL;
+    fr_runs *runs = queue && quota ? fr__runs_new(&rc) : NULL;
     atomic_int ready = 0;
     char err[512];
     fr_metrics_listener *ml =
@@ -62,6 +87,8 @@ fr_status fr__worker_main(const fr_exec_options *o)
         fprintf(stderr, "fluxroute worker: %s\n", runs ? err : "out of memory");
         fr__runs_free(runs);
         fr__run_queue_free(queue);
+        fr__prices_free(prices);
+        fr__quota_free(quota);
         fr__cp_client_free(cp);
         fr__manifest_free(prov);
         return runs ? FR_E_IO : FR_E_NOMEM;
@@ -71,13 +98,16 @@ fr_status fr__worker_main(const fr_exec_options *o)
                                    .queue = queue,
                                    .concurrency = o->queue.concurrency,
                                    .retention_us = rc.retention_us,
-                                   .who = "worker"};
+                                   .who = "worker",
+                                   .quota = quota};
     fr_queue_consumer *consumer = fr__queue_consumer_start(&qc);
     if (!consumer) {
         fprintf(stderr, "fluxroute worker: cannot start the consumer (out of memory or threads)\n");
         fr__metrics_listener_stop(ml);
         fr__runs_free(runs);
         fr__run_queue_free(queue);
+        fr__prices_free(prices);
+        fr__quota_free(quota);
         fr__cp_client_free(cp);
         fr__manifest_free(prov);
         return FR_E_NOMEM;
@@ -89,9 +119,15 @@ fr_status fr__worker_main(const fr_exec_options *o)
     fflush(stdout);
     atomic_store(&ready, 1);
 
-    int sig;
-    while (sigwait(&set, &sig) != 0)
-        ;
+    /* The rate card is read again every FR_PRICES_REFRESH_S, as serve does. */
+    for (;;) {
+        struct timespec ts = {.tv_sec = FR_PRICES_REFRESH_S, .tv_nsec = 0};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig > 0)
+            break;
+        if (sig < 0 && errno == EAGAIN && prices)
+            fr__prices_refresh(prices);
+    }
     atomic_store(&ready, 0);
     char d[32];
     fprintf(stderr,
@@ -113,6 +149,8 @@ fr_status fr__worker_main(const fr_exec_options *o)
     fr__metrics_listener_stop(ml);
     fr__runs_free(runs);
     fr__run_queue_free(queue);
+    fr__prices_free(prices);
+    fr__quota_free(quota);
     fr__cp_client_free(cp);
     fr__manifest_free(prov);
     fr__obs_shutdown();

@@ -27,7 +27,9 @@ void fr__queue_entry_clear(fr_queue_entry *e)
 {
     free(e->yaml);
     free(e->input);
-    e->yaml = e->input = NULL;
+    free(e->limits_tenant);
+    free(e->limits_key);
+    e->yaml = e->input = e->limits_tenant = e->limits_key = NULL;
 }
 
 fr_run_queue *fr__run_queue_new(fr_state *s, int64_t visibility_us)
@@ -132,6 +134,10 @@ fr_status fr__run_queue_push(fr_run_queue *q, fr_queue_entry *e, char *err, size
     }
     if (e->input)
         FIELD("input", e->input);
+    if (e->limits_tenant)
+        FIELD("lt", e->limits_tenant);
+    if (e->limits_key)
+        FIELD("lk", e->limits_key);
 #undef FIELD
     redisReply *r = fr__redis_eval(q->s->redis, &PUSH, 1, argc, argv, NULL, err, err_size);
     if (!r)
@@ -187,6 +193,10 @@ static int entry_from(const redisReply *it, fr_queue_entry *e)
             e->yaml = strdup(v), have_manifest = 1;
         else if (!strcmp(k, "input"))
             e->input = strdup(v);
+        else if (!strcmp(k, "lt"))
+            free(e->limits_tenant), e->limits_tenant = strdup(v);
+        else if (!strcmp(k, "lk"))
+            free(e->limits_key), e->limits_key = strdup(v);
         else if (!strcmp(k, "seed"))
             e->seed = strtoull(v, NULL, 10), e->has_seed = 1;
         else if (!strcmp(k, "trace"))

@@ -45,6 +45,11 @@ typedef struct fr_queue_entry {
     char sha256[65];      /* the named manifest's sha256 when submitted */
     char *yaml;           /* inline manifest text, or NULL (owned) */
     char *input;          /* the run's input as JSON text, or NULL (owned) */
+    /* The limit documents (JSON, "": none) in force for the tenant and for the key
+     * (`actor`) on the replica that accepted the run, so that any consumer enforces them
+     * (core/serve/serve_quota.h); NULL: not sent (owned). */
+    char *limits_tenant;
+    char *limits_key;
     uint64_t seed;
     int has_seed;
     int trace;               /* record a trace */

@@ -2,30 +2,42 @@
 # Limits of tenants and keys shared by replicas (issue 26, `--state redis`): two serve
 # replicas on one real redis-server share requests per minute (15 requests spread over both
 # against 10/min admit exactly 10), concurrent runs, and token counts; GET /v1/limits on
-# either shows what both counted.  127.0.0.1 only.
+# either shows what both counted.  Queued runs: a replica that only accepts (--concurrency 0)
+# puts the limits of the tenant and key in the queue entry, and a `fluxroute worker`, then a
+# replica whose keys file never named them, enforce them (tokens_per_minute: rate_limited).
+# 127.0.0.1 only.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 . "$FR_SRCDIR/tests/redis_lib.sh"
 command -v redis-server >/dev/null 2>&1 || { echo "1..0 # SKIP no redis-server"; exit 77; }
 A_PID=""
+W_PID=""
+stop_w() { if [ -n "$W_PID" ]; then kill "$W_PID" 2>/dev/null; wait "$W_PID" 2>/dev/null; W_PID=""; fi; }
 stop_a() { if [ -n "$A_PID" ]; then kill "$A_PID" 2>/dev/null; wait "$A_PID" 2>/dev/null; A_PID=""; fi; }
-trap 'stop_serve; stop_a; stop_redis; rm -rf "$TMP"' EXIT
+trap 'stop_serve; stop_a; stop_w; stop_redis; rm -rf "$TMP"' EXIT
 start_redis || { echo "redis-server did not start"; exit 1; }
 mkdir -p "$TMP/m"
 cat > "$TMP/keys.yaml" <<YAML
 tenants:
   - {id: beta, limits: {concurrent_runs: 2}}
+  - {id: delta, limits: {tokens_per_minute: 50}}
 keys:
   - {id: a-op, sha256: $(sha a-key), tenant: alpha, namespace: alpha, role: operator, limits: {requests_per_minute: 10}}
   - {id: b-op, sha256: $(sha b-key), tenant: beta, namespace: beta, role: operator}
   - {id: c-op, sha256: $(sha c-key), tenant: gamma, namespace: gamma, role: operator, limits: {tokens_per_minute: 100000}}
+  - {id: d-op, sha256: $(sha d-key), tenant: delta, namespace: delta, role: operator}
+  - {id: e-op, sha256: $(sha e-key), tenant: eps, namespace: eps, role: operator, limits: {tokens_per_minute: 60}}
+YAML
+cat > "$TMP/keys-other.yaml" <<YAML
+keys:
+  - {id: b-op, sha256: $(sha b-key), tenant: beta, namespace: beta, role: operator}
 YAML
 cat > "$TMP/providers.yaml" <<'YAML'
 providers:
   - {id: pause, plugin: mock, config: {delay: 1s}}
   - {id: quick, plugin: mock}
 YAML
-for ns in alpha beta gamma; do
+for ns in alpha beta gamma delta eps; do
   printf 'router: {namespace: %s}\nagents: [{id: echo, plugin: echo}]\npipeline: [{step: echo}]\n' \
     "$ns" > "$TMP/m/echo-$ns.yaml"
   for p in pause quick; do
@@ -130,6 +142,55 @@ expect_jq "replica B sees the tokens A settled ($used)" ".key.usage.tokens_per_m
 if [ "$(rcli -n 1 --scan --pattern 'fluxroute:{t:gamma}:tok:k:c-op' | wc -l)" = 1 ]; then
   ok "the counters are in Redis, in the tenant's hash tag"
 else not_ok "counters in Redis" "$(rcli -n 1 --scan --pattern '*' | head)"; fi
+stop_serve
+stop_a
+
+# ---- queued runs: the entry carries the limits, every consumer enforces them ----------------
+# S accepts only (--concurrency 0); the worker, then replica B2 (whose keys file does not
+# name delta, eps or their keys, and which never saw them call), execute.  Each call
+# reserves its bytes + max_tokens 200: more than 50 (tenant delta) or 60 (key e-op).
+start_serve $SERVE --concurrency 0 || exit 1
+S_URL=$SERVE_URL
+A_PID=$SERVE_PID
+SERVE_PID=""
+: >"$TMP/w.out"
+"$FLUXROUTE" worker --manifest-dir "$TMP/m" --providers "$TMP/providers.yaml" --state "$REDIS_URL" \
+  >"$TMP/w.out" 2>"$TMP/w.err" &
+W_PID=$!
+for _ in $(seq 1 600); do
+  grep -q '^worker consuming' "$TMP/w.out" && break
+  kill -0 "$W_PID" 2>/dev/null || break
+  sleep 0.05
+done
+check "the worker started" grep -q '^worker consuming' "$TMP/w.out"
+# queued CONSUMER NS KEY WHOSE LIMIT: an async run on S, polled (20 s) until it ends
+queued() {
+  at "$S_URL" POST /v1/run "{\"manifest\": \"quick-$2.yaml\", \"async\": true}" -H "Authorization: Bearer $3"
+  [ "$code" = 202 ] || { not_ok "$1: $2's run accepted" "HTTP $code $(cat "$TMP/out")"; return; }
+  id=$(jq -r .run_id "$TMP/out")
+  for _ in $(seq 1 400); do
+    at "$S_URL" GET "/v1/runs/$id" '' -H "Authorization: Bearer $3"
+    case $(jq -r .status "$TMP/out") in succeeded | failed | cancelled) break ;; esac
+    sleep 0.05
+  done
+  expect_jq "$1 enforces $4 tokens_per_minute $5 on a queued run: rate_limited" \
+    ".status == \"failed\" and .report.steps[0].error.class == \"rate_limited\" and (.report.steps[0].error.message | test(\"$4.*limit tokens_per_minute $5 \"))"
+}
+queued "the worker" delta d-key 'tenant .delta.' 50
+queued "the worker" eps e-key 'key .e-op.' 60
+at "$S_URL" POST /v1/run '{"manifest": "quick-gamma.yaml", "async": true}' -H "Authorization: Bearer c-key"
+id=$(jq -r .run_id "$TMP/out")
+for _ in $(seq 1 400); do
+  at "$S_URL" GET "/v1/runs/$id" '' -H "Authorization: Bearer c-key"
+  case $(jq -r .status "$TMP/out") in succeeded | failed | cancelled) break ;; esac
+  sleep 0.05
+done
+expect_jq "the worker runs a call within its key's limits" '.status == "succeeded"'
+stop_w
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys-other.yaml" --providers "$TMP/providers.yaml" \
+  --state "$REDIS_URL" --concurrency 1 || exit 1
+queued "replica B2 (never saw the key)" delta d-key 'tenant .delta.' 50
+queued "replica B2 (never saw the key)" eps e-key 'key .e-op.' 60
 stop_serve
 stop_a
 finish

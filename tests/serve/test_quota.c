@@ -256,6 +256,67 @@ static void test_cost(void)
     fr__quota_free(q);
 }
 
+/* Queued runs: the entry's documents (fr__quota_limits_text at submission) applied by a
+ * consumer that has none of its own; its own win; without a rate card a budget says why. */
+static void test_queued(void)
+{
+    fake_now = 1700000000 * S;
+    fr_quota *a = fresh("{\"concurrent_runs\": 1}", "{\"tokens_per_minute\": 200}");
+    char *lt = fr__quota_limits_text(a, 1, "acme"), *lk = fr__quota_limits_text(a, 0, "k1");
+    char *none = fr__quota_limits_text(a, 1, "other");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lt);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lk);
+    CU_ASSERT_STRING_EQUAL(none, "");
+    CU_ASSERT_EQUAL(fr__quota_limits_text(NULL, 1, "acme"), NULL);
+
+    fr_quota *b = fr__quota_new(); /* a worker: no keys file, no lookups */
+    fr__quota_set_clock(b, clock_fn);
+    CU_ASSERT_EQUAL(fr__quota_set_queued_text(b, 1, "acme", NULL, lt), 0);
+    CU_ASSERT_EQUAL(fr__quota_set_queued_text(b, 0, "k1", "acme", lk), 0);
+    CU_ASSERT_EQUAL(fr__quota_set_queued_text(b, 0, "k1", "acme", "{\"bogus\": 1}"), -1);
+    int ra;
+    char code[64];
+    CU_ASSERT_EQUAL(admit(b, &ra, code, sizeof code), 0);
+    CU_ASSERT_EQUAL(admit(b, &ra, code, sizeof code), -1); /* concurrent_runs 1 */
+    CU_ASSERT_STRING_EQUAL(code, "too_many_runs");
+    fr__quota_leave(b, &who);
+    fr_quota_run qr;
+    fr__quota_run_init(&qr, b, &who);
+    void *t1, *t2;
+    int64_t retry;
+    CU_ASSERT_EQUAL(reserve(&qr, &t1, &retry), FR_OK);             /* 144 of 200 */
+    CU_ASSERT_EQUAL(reserve(&qr, &t2, &retry), FR_E_RATE_LIMITED); /* the entry's limit */
+    qr.iface.settle(qr.iface.ud, t1, 0, "", 0, 0, 0);
+
+    /* This process's own document wins over any entry's, whichever came first. */
+    CU_ASSERT_EQUAL(fr__quota_set_remote_text(b, 0, "k1", "{\"tokens_per_minute\": 100000}"), 0);
+    CU_ASSERT_EQUAL(fr__quota_set_queued_text(b, 0, "k1", "acme", lk), 0);
+    CU_ASSERT_EQUAL(reserve(&qr, &t1, &retry), FR_OK);
+    CU_ASSERT_EQUAL(reserve(&qr, &t2, &retry), FR_OK);
+    qr.iface.settle(qr.iface.ud, t1, 0, "", 0, 0, 0);
+    qr.iface.settle(qr.iface.ud, t2, 0, "", 0, 0, 0);
+    char *again = fr__quota_limits_text(b, 0, "k1");
+    CU_ASSERT_PTR_NOT_NULL(strstr(again, "100000"));
+    free(again);
+
+    /* A budget with no rate card (a worker without --controlplane): refused, saying so. */
+    fr_quota *c = fr__quota_new();
+    fr__quota_set_clock(c, clock_fn);
+    fr__quota_set_queued_text(c, 0, "k1", "acme", "{\"monthly_budget_micros\": 1000000}");
+    fr__quota_run_init(&qr, c, &who);
+    char msg[512] = "";
+    CU_ASSERT_EQUAL(
+        qr.iface.reserve(qr.iface.ud, "p", req, strlen(req), &t1, &retry, msg, sizeof msg),
+        FR_E_BUDGET_EXCEEDED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "without --controlplane"));
+    free(lt);
+    free(lk);
+    free(none);
+    fr__quota_free(a);
+    fr__quota_free(b);
+    fr__quota_free(c);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -267,6 +328,7 @@ int main(void)
     CU_add_test(s, "budget_month_rollover", test_budget_month_rollover);
     CU_add_test(s, "run_price", test_run_price);
     CU_add_test(s, "cost", test_cost);
+    CU_add_test(s, "queued", test_queued);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
