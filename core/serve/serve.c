@@ -480,6 +480,25 @@ fr_manifest *fr__serve_providers_load(const char *path)
     return prov;
 }
 
+/* What fr__serve_main made before a start-up failure, freed (any member may be NULL). */
+static void startup_cleanup(fr_server *srv, fr_manifest *prov, fr_run_queue *queue)
+{
+    if (srv->runs)
+        fr__runs_free(srv->runs);
+    if (queue)
+        fr__run_queue_free(queue);
+    if (prov)
+        fr__manifest_free(prov);
+    if (srv->prices)
+        fr__prices_free(srv->prices);
+    if (srv->cp)
+        fr__cp_client_free(srv->cp);
+    if (srv->quota)
+        fr__quota_free(srv->quota);
+    if (srv->auth)
+        fr__auth_free(srv->auth);
+}
+
 int fr__serve_main(const fr_serve_options *o)
 {
     fr_http_addr sa;
@@ -528,7 +547,7 @@ int fr__serve_main(const fr_serve_options *o)
         srv.cp = fr__cp_client_new(o->controlplane_url, o->controlplane_service_key,
                                    o->controlplane_spool);
         if (!srv.cp) {
-            fr__auth_free(srv.auth);
+            startup_cleanup(&srv, NULL, NULL);
             return FR_E_INVALID;
         }
     }
@@ -537,7 +556,7 @@ int fr__serve_main(const fr_serve_options *o)
     pthread_rwlock_init(&srv.auth_lock, NULL);
     fr_manifest *prov = NULL;
     if (o->providers_file && !(prov = fr__serve_providers_load(o->providers_file))) {
-        fr__auth_free(srv.auth);
+        startup_cleanup(&srv, NULL, NULL);
         return FR_E_INVALID;
     }
     fr_runs_config rc_cfg = o->runs;
@@ -563,9 +582,7 @@ int fr__serve_main(const fr_serve_options *o)
     fr_http_tls tls;
     if (fr__http_tls_from_env(&tls, "ROUTER", err, sizeof err) != 0) {
         fr__http_startup_error("serve", "%s", err);
-        fr__runs_free(srv.runs);
-        fr__manifest_free(prov);
-        fr__auth_free(srv.auth);
+        startup_cleanup(&srv, prov, queue);
         return FR_E_INVALID;
     }
     tls.priorities = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
@@ -606,9 +623,7 @@ int fr__serve_main(const fr_serve_options *o)
                                    srv.tls ? " (or the TLS certificate, key or CA is invalid)"
                                            : "");
         }
-        fr__runs_free(srv.runs);
-        fr__manifest_free(prov);
-        fr__auth_free(srv.auth);
+        startup_cleanup(&srv, prov, queue);
         return FR_E_IO;
     }
     char url[INET6_ADDRSTRLEN + 32];
