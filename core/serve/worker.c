@@ -19,6 +19,18 @@
 #include "serve/serve_prices.h"
 #include "serve/serve_quota.h"
 
+/* What fr__worker_main made, freed (any of it may be NULL). */
+static void worker_cleanup(fr_runs *runs, fr_run_queue *queue, fr_prices *prices, fr_quota *quota,
+                           fr_cp_client *cp, fr_manifest *prov)
+{
+    fr__runs_free(runs);
+    fr__run_queue_free(queue);
+    fr__prices_free(prices);
+    fr__quota_free(quota);
+    fr__cp_client_free(cp);
+    fr__manifest_free(prov);
+}
+
 fr_status fr__worker_main(const fr_exec_options *o)
 {
     fr_state *state = o->state;
@@ -85,12 +97,7 @@ fr_status fr__worker_main(const fr_exec_options *o)
             : NULL;
     if (!runs || (o->metrics_addr && !ml)) {
         fprintf(stderr, "fluxroute worker: %s\n", runs ? err : "out of memory");
-        fr__runs_free(runs);
-        fr__run_queue_free(queue);
-        fr__prices_free(prices);
-        fr__quota_free(quota);
-        fr__cp_client_free(cp);
-        fr__manifest_free(prov);
+        worker_cleanup(runs, queue, prices, quota, cp, prov);
         return runs ? FR_E_IO : FR_E_NOMEM;
     }
     fr_queue_consumer_config qc = {.runs = runs,
@@ -104,12 +111,7 @@ fr_status fr__worker_main(const fr_exec_options *o)
     if (!consumer) {
         fprintf(stderr, "fluxroute worker: cannot start the consumer (out of memory or threads)\n");
         fr__metrics_listener_stop(ml);
-        fr__runs_free(runs);
-        fr__run_queue_free(queue);
-        fr__prices_free(prices);
-        fr__quota_free(quota);
-        fr__cp_client_free(cp);
-        fr__manifest_free(prov);
+        worker_cleanup(runs, queue, prices, quota, cp, prov);
         return FR_E_NOMEM;
     }
     printf("worker consuming %s (consumer %s, %zu at once)\n", fr__state_describe(state),
@@ -147,12 +149,7 @@ fr_status fr__worker_main(const fr_exec_options *o)
     fr__exit_after(FR_CLEANUP_GRACE_US);
     fr__runs_drain(runs, FR_CLEANUP_GRACE_US);
     fr__metrics_listener_stop(ml);
-    fr__runs_free(runs);
-    fr__run_queue_free(queue);
-    fr__prices_free(prices);
-    fr__quota_free(quota);
-    fr__cp_client_free(cp);
-    fr__manifest_free(prov);
+    worker_cleanup(runs, queue, prices, quota, cp, prov);
     fr__obs_shutdown();
     return FR_OK;
 }

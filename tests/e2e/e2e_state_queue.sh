@@ -46,14 +46,8 @@ R() { rcli -n 1 "$@"; }
 
 # ---- a control plane: the tenant, its key, the service key ----------------------------------
 ADMIN=queue-admin-key-1
-CONTROLPLANE_API_KEY=$ADMIN "$FLUXROUTE" controlplane --db "$TMP/cp.db" --addr 127.0.0.1:0 \
-  >"$TMP/cp.out" 2>"$TMP/cp.err" &
-CP_PID=$!
-CP_URL=""
-for _ in $(seq 1 200); do
-  CP_URL=$(sed -n '1s/^listening on //p' "$TMP/cp.out"); [ -n "$CP_URL" ] && break
-  sleep 0.05
-done
+. "$FR_SRCDIR/tests/cp_lib.sh"
+start_cp
 cpq() { # METHOD PATH [DATA]: the answer on stdout
   curl -sS --max-time 20 -X "$1" -H "Authorization: Bearer $ADMIN" \
     ${3:+-H "Content-Type: application/json" --data-binary "$3"} "$CP_URL$2"
