@@ -77,24 +77,19 @@ metric() { # URL NAME: the sum of a metric's series
   curl -s -H "$AUTH" "$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d\n", s }'
 }
 
-cat >"$TMP/sync.lua" <<LUA
+wrk_script() { # FILE BODY: a wrk script POSTing BODY that prints "RESULT requests mean_us non2xx"
+  cat >"$1" <<LUA
 wrk.method = "POST"
-wrk.body = '{"manifest": "echo.yaml", "input": {"n": 1}}'
+wrk.body = '$2'
 wrk.headers["Authorization"] = "Bearer $KEY"
 wrk.headers["Content-Type"] = "application/json"
 function done(summary, latency, requests)
-  io.write(string.format("RESULT %d %.1f %d\n", summary.requests, latency.mean, summary.errors.status))
+  io.write(string.format("RESULT %d %.1f %d\\n", summary.requests, latency.mean, summary.errors.status))
 end
 LUA
-cat >"$TMP/async.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '{"manifest": "echo.yaml", "input": {"n": 1}, "async": true}'
-wrk.headers["Authorization"] = "Bearer $KEY"
-wrk.headers["Content-Type"] = "application/json"
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %d %.1f %d\n", summary.requests, latency.mean, summary.errors.status))
-end
-LUA
+}
+wrk_script "$TMP/sync.lua" '{"manifest": "echo.yaml", "input": {"n": 1}}'
+wrk_script "$TMP/async.lua" '{"manifest": "echo.yaml", "input": {"n": 1}, "async": true}'
 
 # ---- sync: memory vs redis ------------------------------------------------------------------
 sync_phase() { # NAME STATE: "requests mean_us errors round_trips"
