@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "observe/obs_impl.h"
+#include "serve/serve_console.h"
 #include "serve/serve_records.h"
 #include "state/run_records.h"
 
@@ -110,6 +111,8 @@ static void record_from(fr_records *rc, const fr_run_entry *e, fr_run_record *r)
     r->submitted_at_us = e->started_at_us;
     r->started_at_us = e->started_at_us;
     r->executions = 1;
+    r->input = e->input; /* borrowed for the write */
+    r->input_len = e->input ? strlen(e->input) : 0;
 }
 
 static void put(fr_records *rc, const fr_run_record *r)
@@ -221,6 +224,7 @@ void fr__records_get(fr_records *rc, const fr_identity *who, const char *id, int
     json_object_object_add(o, "report",
                            finished(r.status) && r.report ? json_tokener_parse(r.report) : NULL);
     json_object_object_add(o, "traced", json_object_new_boolean(r.traced));
+    fr__run_json_add_console(o, r.manifest, r.input); /* issue 28 */
     fr__run_record_clear(&r);
     fr__reply_json(out, 200, o);
 }
