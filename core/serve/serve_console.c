@@ -19,13 +19,6 @@
 /* A listing looks at no more files than this (a manifest directory is not a data store). */
 #define MAX_LISTED 1000
 
-void fr__run_json_add_console(json_object *o, const char *manifest, const char *input)
-{
-    json_object_object_add(o, "manifest",
-                           manifest && *manifest ? json_object_new_string(manifest) : NULL);
-    json_object_object_add(o, "input", input ? json_tokener_parse(input) : NULL);
-}
-
 /* A 400 (or `e`'s status) whose error names the request field at fault: the message
  * starts with it, and the error object has "field". */
 static void field_error(fr_reply *out, fr_http_error e, const char *field, const char *fmt, ...)

@@ -5,7 +5,8 @@
  *                               debug --json` compares two trace files
  *   GET  /v1/usage              the caller's tenant's usage and current invoice, asked of
  *                               the control plane with the caller's own API key
- * and what GET /v1/runs/{id} adds for it (the run's manifest name and input).
+ * (What GET /v1/runs/{id} adds for it, the run's manifest name and input, is
+ * fr__run_json_add_console in serve_records.h.)
  *
  * Every handler fills `out` (fr_reply, core/http/http.h); none keeps a pointer it was given.
  * Thread-safe: they share nothing but what serve_runs.c and the control-plane client lock. */
@@ -17,11 +18,6 @@
 #include "serve/serve.h"
 
 struct fr_cp_client;
-
-/* Adds "manifest" (the named manifest, or null for inline YAML: `manifest` "" or NULL)
- * and "input" (the run's input parsed, or null when `input` is NULL or not JSON) to `o`,
- * a GET /v1/runs/{id} answer.  Strings are borrowed. */
-void fr__run_json_add_console(json_object *o, const char *manifest, const char *input);
 
 /* GET /v1/manifests (`name` NULL) and GET /v1/manifests/{name}.  Only files of the manifest
  * directory whose router.namespace is the caller's are listed or shown: any other name is

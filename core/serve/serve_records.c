@@ -9,7 +9,6 @@
 
 #include "base/clock.h"
 #include "observe/obs_impl.h"
-#include "serve/serve_console.h"
 #include "serve/serve_records.h"
 #include "state/run_records.h"
 
@@ -517,4 +516,11 @@ void fr__records_stop(fr_records *rc)
     pthread_cond_destroy(&rc->cv);
     pthread_mutex_destroy(&rc->mu);
     free(rc);
+}
+
+void fr__run_json_add_console(json_object *o, const char *manifest, const char *input)
+{
+    json_object_object_add(o, "manifest",
+                           manifest && *manifest ? json_object_new_string(manifest) : NULL);
+    json_object_object_add(o, "input", input ? json_tokener_parse(input) : NULL);
 }

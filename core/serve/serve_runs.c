@@ -26,7 +26,6 @@
 #include "serve/run_store.h"
 #include "base/secure_random.h"
 #include "serve/serve.h"
-#include "serve/serve_console.h"
 #include "serve/serve_manifests.h"
 #include "serve/serve_records.h"
 #include "serve/serve_sse.h"
