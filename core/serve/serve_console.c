@@ -193,7 +193,15 @@ static void manifest_list(fr_runs *r, const fr_identity *who, fr_reply *out)
         int valid = 0;
         json_object *errors = NULL;
         fr_reply refused = {0};
-        if (text && validate_named(r, who, names[i], &valid, &errors, &refused) == 0) {
+        int ok = text && validate_named(r, who, names[i], &valid, &errors, &refused) == 0;
+        if (text && !ok && refused.status == 400) {
+            /* Over one of the server's limits: listed, as invalid (the detail says why). */
+            ok = 1;
+            valid = 0;
+            errors = json_object_new_array();
+            json_object_array_add(errors, refused.body ? json_tokener_parse(refused.body) : NULL);
+        }
+        if (ok) {
             json_object *g = graph_of_text(cfg, names[i], text, len), *nodes;
             json_object *e = json_object_new_object();
             json_object_object_add(e, "name", json_object_new_string(names[i]));
