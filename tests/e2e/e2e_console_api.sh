@@ -12,11 +12,14 @@
 #     400 naming the field; another tenant's run is 404; the body is bounded;
 #   - GET /v1/usage: 503 without a control plane; with one, each tenant sees its own usage
 #     and invoice, asked with its own key; a bad period is a 400; the control plane gone,
-#     503 controlplane_unavailable.
+#     503 controlplane_unavailable;
+#   - with --state redis (when redis-server is installed): a run's input is kept in its
+#     shared record, sync and queued runs alike, and another replica answers with it.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 . "$FR_SRCDIR/tests/cp_lib.sh"
-trap 'stop_serve; stop_cp; rm -rf "$TMP"' EXIT
+. "$FR_SRCDIR/tests/redis_lib.sh"
+trap 'stop_serve; stop_cp; stop_redis; rm -rf "$TMP"' EXIT
 
 mkdir -p "$TMP/m"
 cat >"$TMP/m/dag.yaml" <<'YAML'
@@ -246,4 +249,38 @@ req GET /v1/usage '' -H "Authorization: Bearer $KEY_acme"
 expect_code "the control plane gone" 503
 expect_jq "the control plane gone: controlplane_unavailable" '.error.code == "controlplane_unavailable"'
 check "the control plane gone: Retry-After" grep -qi '^Retry-After: [0-9]' "$TMP/headers"
+stop_serve
+
+# ---- the input in the shared records (--state redis) --------------------------------------------
+if ! command -v redis-server >/dev/null; then
+  echo "ok - the input in Redis records # SKIP no redis-server"
+  finish
+  exit
+fi
+start_redis || { not_ok "redis-server starts"; finish; exit; }
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --state "$REDIS_URL" || exit 1
+req POST /v1/run '{"manifest": "dag.yaml", "input": {"sync": [1, 2]}}' -H "$OP"
+expect_code "redis: a sync run" 200
+R_SYNC=$(jq -r .run_id "$TMP/out")
+req POST /v1/run '{"manifest": "dag.yaml", "input": {"queued": "yes"}, "async": true}' -H "$OP"
+expect_code "redis: a queued run" 202
+R_QUEUED=$(jq -r .run_id "$TMP/out")
+req GET "/v1/runs/$R_QUEUED" '' -H "$OP"
+expect_jq "redis: the queued run's input, before it ends" '.input == {"queued": "yes"} and .manifest == "dag.yaml"'
+for _ in $(seq 1 200); do
+  req GET "/v1/runs/$R_QUEUED" '' -H "$OP"
+  [ "$(jq -r .status "$TMP/out")" = succeeded ] && break
+  sleep 0.05
+done
+expect_jq "redis: the queued run finished" '.status == "succeeded"'
+stop_serve
+# Another replica holds neither run in memory: it answers from the records.
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --state "$REDIS_URL" || exit 1
+req GET "/v1/runs/$R_SYNC" '' -H "$VIEWER"
+expect_code "redis: another replica has the sync run" 200
+expect_jq "redis: with its input and manifest" '.input == {"sync": [1, 2]} and .manifest == "dag.yaml" and .report.steps[1].attempts[0].started_us >= 0'
+req GET "/v1/runs/$R_QUEUED" '' -H "$VIEWER"
+expect_jq "redis: the queued run's input kept after it ran" '.input == {"queued": "yes"} and .status == "succeeded"'
+req GET "/v1/runs/$R_SYNC" '' -H "$BETA"
+expect_code "redis: another tenant's run" 404
 finish
