@@ -6,7 +6,7 @@
 #     and column, the graph by dependency level; bad names, methods;
 #   - report additions: attempts' started_us place retries, backoff and fallbacks in order;
 #     the SSE stream says step_started before each step's end; GET /v1/runs/{id} has the
-#     run's manifest and input (the request's, or the manifest's own);
+#     run's manifest, its graph and its input (the request's, or the manifest's own);
 #   - POST /v1/debug: run ids and uploaded traces, identical runs whose started_us differ are
 #     identical, a different input is found, --all lists every divergence; bad input is a
 #     400 naming the field; another tenant's run is 404; the body is bounded;
@@ -69,6 +69,7 @@ expect_jq "dag.yaml: valid" '.valid == true and .errors == [] and .name == "dag.
 expect_jq "dag.yaml: nodes in order with their levels" '[.graph.nodes[] | [.id, .agent, .level]] == [["a", "e", 0], ["b", "flaky", 1], ["c", "broken", 1], ["d", "e", 2]]'
 expect_jq "dag.yaml: depends_on" '[.graph.nodes[].depends_on] == [[], ["a"], ["a"], ["b", "c"]]'
 expect_jq "dag.yaml: edges" '.graph.edges == [{"from": "a", "to": "b"}, {"from": "a", "to": "c"}, {"from": "b", "to": "d"}, {"from": "c", "to": "d"}]'
+cp "$TMP/out" "$TMP/dag_manifest.json"
 req GET /v1/manifests/bad.yaml '' -H "$OP"
 expect_code "bad.yaml" 200
 expect_jq "bad.yaml: the diagnostic at its line and column" '.valid == false and .errors == [{"line": 3, "col": 50, "message": "step \"y\": unknown agent \"zz\""}]'
@@ -108,6 +109,8 @@ expect_jq "a dependent starts after its dependency ended" '(.steps | map({key: .
 req GET "/v1/runs/$R1" '' -H "$VIEWER"
 expect_code "GET the run" 200
 expect_jq "the run's manifest and input" '.manifest == "dag.yaml" and .input == {"q": 1}'
+check "the run's graph is its manifest's" sh -c "[ \"\$(jq -cS .graph '$TMP/out')\" = \"\$(jq -cS .graph '$TMP/dag_manifest.json')\" ]"
+
 expect_jq "its report has started_us" '.report.steps[0].attempts[0].started_us >= 0'
 req POST /v1/run '{"manifest": "dag.yaml", "trace": true, "seed": 7}' -H "$OP"
 R_DEFAULT=$(jq -r .run_id "$TMP/out")
@@ -117,6 +120,7 @@ req POST /v1/run '{"manifest_yaml": "router: {namespace: acme}\nagents: [{id: e,
 R_INLINE=$(jq -r .run_id "$TMP/out")
 req GET "/v1/runs/$R_INLINE" '' -H "$OP"
 expect_jq "an inline manifest has no name; any JSON input is kept" '.manifest == null and .input == [1, "two"]'
+expect_jq "an inline manifest's graph" '.graph == {"nodes": [{"id": "s", "agent": "e", "level": 0, "depends_on": []}], "edges": []}'
 req GET "/v1/runs/$R1" '' -H "$BETA"
 expect_code "another tenant's run (and its input)" 404
 
@@ -279,8 +283,12 @@ start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --sta
 req GET "/v1/runs/$R_SYNC" '' -H "$VIEWER"
 expect_code "redis: another replica has the sync run" 200
 expect_jq "redis: with its input and manifest" '.input == {"sync": [1, 2]} and .manifest == "dag.yaml" and .report.steps[1].attempts[0].started_us >= 0'
+check "redis: with its graph" sh -c "[ \"\$(jq -cS .graph '$TMP/out')\" = \"\$(jq -cS .graph '$TMP/dag_manifest.json')\" ]"
+
 req GET "/v1/runs/$R_QUEUED" '' -H "$VIEWER"
 expect_jq "redis: the queued run's input kept after it ran" '.input == {"queued": "yes"} and .status == "succeeded"'
+check "redis: the queued run's graph kept after its consumer's writes" sh -c "[ \"\$(jq -cS .graph '$TMP/out')\" = \"\$(jq -cS .graph '$TMP/dag_manifest.json')\" ]"
+
 req GET "/v1/runs/$R_SYNC" '' -H "$BETA"
 expect_code "redis: another tenant's run" 404
 finish
