@@ -14,6 +14,7 @@
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 . "$FR_SRCDIR/tests/cp_lib.sh"
+. "$FR_SRCDIR/tests/tls_lib.sh"
 HOLD_PID=""
 trap 'stop_serve; stop_cp; [ -n "$HOLD_PID" ] && kill "$HOLD_PID" 2>/dev/null; rm -rf "$TMP"' EXIT
 ADMIN=deploy-admin-key-1
@@ -222,20 +223,7 @@ stop_cp
 
 # ---- https and mTLS -------------------------------------------------------------------------
 if command -v certtool >/dev/null 2>&1; then
-  (
-    cd "$TMP" || exit 1
-    printf 'cn = "FluxRoute test CA"\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
-    printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n' >srv.tmpl
-    printf 'cn = "probe"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >cli.tmpl
-    certtool --generate-privkey --key-type=ecdsa --outfile ca.key &&
-      certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem &&
-      certtool --generate-privkey --key-type=ecdsa --outfile srv.key &&
-      certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
-        --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem &&
-      certtool --generate-privkey --key-type=ecdsa --outfile cli.key &&
-      certtool --generate-certificate --load-privkey cli.key --load-ca-certificate ca.pem \
-        --load-ca-privkey ca.key --template cli.tmpl --outfile cli.pem
-  ) >"$TMP/certtool.log" 2>&1 || { cat "$TMP/certtool.log"; not_ok "certtool made the test CA"; }
+  make_test_ca "probe" || { cat "$TMP/certtool.log"; not_ok "certtool made the test CA"; }
   export CONTROLPLANE_TLS_ENABLED=true CONTROLPLANE_TLS_CERT_FILE="$TMP/srv.pem" CONTROLPLANE_TLS_KEY_FILE="$TMP/srv.key"
   start_cp
   fr probe "$CP_URL/healthz" --cacert "$TMP/ca.pem"
