@@ -8,8 +8,10 @@ cd "$(dirname "$0")"
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libyaml-dev libjson-c-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev \
   libcunit1-dev libsqlite3-dev valgrind jq curl gnutls-bin libhiredis-dev redis-server \
-  prometheus python3 wrk groff-base \
-  docker-compose python3-yaml systemd"
+  prometheus python3 wrk groff-base"
+PACKAGES="$PACKAGES python3-yaml" # tests/e2e/deploy_topology.py, deploy_metric_names.py
+# tests/deploy/: docker-compose config, systemd-analyze verify
+PACKAGES="$PACKAGES docker-compose systemd"
 # The test suite's Node tools (tests/package.json) need npm; Debian's nodejs and npm when
 # the machine has none.
 command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
@@ -66,6 +68,7 @@ if [ ! -f config.status ] || [ "$(cat .bootstrap/configure.sum 2>/dev/null)" != 
   echo "$cf_sum" > .bootstrap/configure.sum
 fi
 
+PACKAGES="$PACKAGES python3-yaml" # tests/e2e/deploy_topology.py, deploy_metric_names.py
 # The test suite's Node tools (tests/package.json: @redocly/cli for tests/e2e_openapi.sh),
 # exactly as tests/package-lock.json pins them, when either file changed.  Quiet: npm's
 # output is shown only when it fails.
