@@ -6,6 +6,8 @@
   deploy_check.py systemd FLUXROUTE PROVIDERS.yaml UNIT...  (EnvironmentFile=/etc/x/NAME
                    is checked as NAME.example beside the unit)
   deploy_check.py alerts ALERTS.yml ALERTS_TEST.yml
+  deploy_check.py image FLUXROUTE DOCKERFILE CONFIGURE.ac ELF...  (what can be checked
+                   without building: packages, ENV, the HEALTHCHECK's command line)
   deploy_check.py grafana DASHBOARD.json OUT_RULES.yml  (writes the queries as recording
                    rules for `promtool check rules`)
 
@@ -512,6 +514,89 @@ def check_alerts(alerts, tests):
               fires and quiet)
 
 
+# ---- the Dockerfile, without building it ----------------------------------------------------
+
+def dockerfile_stages(path):
+    """[(FROM line, [instructions joined over continuations])]."""
+    stages, cur = [], None
+    with open(path) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            cur = (line, [])
+            stages.append(cur)
+        elif cur:
+            cur[1].append(line)
+    return stages
+
+
+def apt_packages(instructions):
+    pk = set()
+    for i in instructions:
+        for m in re.finditer(r"apt-get install ([^&;]*)", i):
+            pk |= {w for w in m.group(1).split() if not w.startswith("-")}
+    return pk
+
+
+def check_image(fluxroute, dockerfile, configure_ac, elves):
+    stages = dockerfile_stages(dockerfile)
+    check("image: two stages, the runtime on debian:12-slim",
+          len(stages) == 2 and stages[-1][0].split()[1] == "debian:12-slim", repr([s[0] for s in stages]))
+    build_pk, run_pk = apt_packages(stages[0][1]), apt_packages(stages[-1][1])
+    with open(configure_ac) as f:
+        need = set(re.findall(r"FR_NEED\(\[\w+\], \[[^]]+\], \[([^]]+)\]\)", f.read()))
+    check("image: the build stage installs every package configure needs",
+          need and need <= build_pk, "missing: %s" % " ".join(sorted(need - build_pk)))
+    # The runtime stage installs the package of every library the binary and the plugins
+    # need directly (found with dpkg -S on this Debian 12 machine).
+    missing = set()
+    for elf in elves:
+        out = subprocess.run(["readelf", "-d", elf], capture_output=True, text=True).stdout
+        for so in re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]", out):
+            if so.startswith(("libc.so", "ld-linux", "libm.so", "libpthread", "libdl")):
+                continue  # libc6, in every image
+            if so.startswith(("libfluxroute", "libfr")):
+                continue
+            r = subprocess.run(["dpkg", "-S", "*/" + so], capture_output=True, text=True)
+            pkgs = {l.split(":")[0] for l in r.stdout.splitlines() if ":" in l}
+            if not pkgs & run_pk:
+                missing.add("%s (%s)" % (so, ",".join(sorted(pkgs)) or "no package"))
+    check("image: the runtime stage installs the package of every library the binary and "
+          "plugins link", not missing, "missing: %s" % " ".join(sorted(missing)))
+    run = stages[-1][1]
+    user = [i.split()[1] for i in run if i.upper().startswith("USER ")]
+    check("image: USER is a non-root uid", user and user[-1].split(":")[0] not in ("0", "root"),
+          repr(user))
+    vols = " ".join(i for i in run if i.upper().startswith("VOLUME "))
+    check("image: /plugins and /var/lib/fluxroute are volumes",
+          "/plugins" in vols and "/var/lib/fluxroute" in vols, vols)
+    env = {}
+    for i in run:
+        if i.upper().startswith("ENV "):
+            for k, v in re.findall(r"([A-Z][A-Z0-9_]*)=(\S+)", i):
+                env[k] = v
+    acc = {c: accepted(fluxroute, c)[1] for c in COMMANDS}
+    bad = sorted(k for k in env if not any(k in a for a in acc.values()))
+    check("image: every ENV is read by serve, worker or controlplane", not bad, " ".join(bad))
+    hc = [i for i in run if i.upper().startswith("HEALTHCHECK ")]
+    cmd = None
+    if hc:
+        m = re.search(r"CMD (\[.*\])", hc[0])
+        cmd = json.loads(m.group(1)) if m else None
+    check("image: HEALTHCHECK runs fluxroute probe on the :9090 metrics listener",
+          cmd and cmd[:2] == ["fluxroute", "probe"] and any(":9090/" in a for a in cmd), repr(cmd))
+    for k in ("ROUTER_METRICS_ADDR", "CONTROLPLANE_METRICS_ADDR"):
+        check("image: %s=:9090 (what the HEALTHCHECK probes)" % k, env.get(k) == ":9090")
+    ep = [i for i in run if i.upper().startswith("ENTRYPOINT ")]
+    check("image: ENTRYPOINT is fluxroute (the command picks the process)",
+          ep and json.loads(ep[-1].split(None, 1)[1]) == ["fluxroute"])
+    if cmd:
+        print("HEALTHCHECK_CMD=" + shlex.join(cmd[1:]))
+
+
 # ---- the dashboard -------------------------------------------------------------------------
 
 # Issue 29's panels: a title word for each, and a metric its queries must use.
@@ -560,6 +645,8 @@ def main(argv):
         check_compose(*argv[2:])
     elif what == "systemd" and len(argv) >= 5:
         check_systemd(argv[2], argv[3], argv[4:])
+    elif what == "image" and len(argv) >= 5:
+        check_image(argv[2], argv[3], argv[4], argv[5:])
     elif what == "grafana" and len(argv) == 4:
         check_grafana(*argv[2:])
     elif what == "alerts" and len(argv) == 4:
