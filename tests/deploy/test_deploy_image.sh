@@ -21,7 +21,7 @@ mkdir -p "$TMP/m"
 printf 'keys: []\n' >"$TMP/keys.yaml"
 if [ -n "$hc" ] && start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --metrics-addr 127.0.0.1:0; then
   port=${METRICS_URL##*:}
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2046 # the command line splits into its words
   set -- $(echo "$hc" | sed "s/127\.0\.0\.1:9090/127.0.0.1:$port/")
   if "$FLUXROUTE" "$@" >"$TMP/out" 2>"$TMP/err"; then
     ok "the HEALTHCHECK's command passes on a running serve (fluxroute $*)"
