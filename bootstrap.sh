@@ -68,7 +68,6 @@ if [ ! -f config.status ] || [ "$(cat .bootstrap/configure.sum 2>/dev/null)" != 
   echo "$cf_sum" > .bootstrap/configure.sum
 fi
 
-PACKAGES="$PACKAGES python3-yaml" # tests/e2e/deploy_topology.py, deploy_metric_names.py
 # The test suite's Node tools (tests/package.json: @redocly/cli for tests/e2e_openapi.sh),
 # exactly as tests/package-lock.json pins them, when either file changed.  Quiet: npm's
 # output is shown only when it fails.
