@@ -9,9 +9,15 @@ PACKAGES="build-essential autoconf automake libtool pkg-config \
   libyaml-dev libjson-c-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev \
   libcunit1-dev libsqlite3-dev valgrind jq curl gnutls-bin libhiredis-dev redis-server \
   prometheus python3 wrk groff-base"
+PACKAGES="$PACKAGES python3-yaml" # tests/e2e/deploy_topology.py, deploy_metric_names.py
+# tests/deploy/: docker-compose config, systemd-analyze verify
+PACKAGES="$PACKAGES docker-compose systemd"
 # The test suite's Node tools (tests/package.json) need npm; Debian's nodejs and npm when
 # the machine has none.
 command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
+# tests/deploy/test_deploy_k8s.sh renders deploy/k8s with kubectl: Debian's (kustomize
+# v2.0.3 inside) when the machine has none.
+command -v kubectl >/dev/null 2>&1 || PACKAGES="$PACKAGES kubernetes-client"
 
 missing=""
 for p in $PACKAGES; do
@@ -34,7 +40,7 @@ mkdir -p .bootstrap
 sum() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
 # autoreconf when configure.ac or any Makefile fragment changed.
-am_inputs=$(find configure.ac Makefile.am core plugins tests sdk -name "*.am" -o -name configure.ac -o -name Makefile.am | LC_ALL=C sort)
+am_inputs=$(find configure.ac Makefile.am core plugins tests sdk deploy -name "*.am" -o -name configure.ac -o -name Makefile.am | LC_ALL=C sort)
 am_sum=$(sum $am_inputs)
 if [ ! -x configure ] || [ "$(cat .bootstrap/autoreconf.sum 2>/dev/null)" != "$am_sum" ]; then
   echo "bootstrap: autoreconf -fi"

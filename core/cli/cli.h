@@ -129,6 +129,28 @@ size_t fr__exec_args_table(fr_exec_args *a, cli_opt *opts);
  * saying what is wrong. */
 int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_options *o);
 
+/* The environment serve and worker both read, for the end of their --help (tests/docs/
+ * help_env.py checks that every variable the sources read is listed). */
+#define FR_EXEC_ENV_HELP                                                                         \
+    "  ROUTER_MANIFEST_DIR, ROUTER_PROVIDERS_FILE, ROUTER_METRICS_ADDR, ROUTER_STATE_URL,\n"     \
+    "  CONTROLPLANE_URL      as the options above\n"                                             \
+    "  ROUTER_STATE_PREFIX   the Redis key prefix of --state (default fluxroute)\n"              \
+    "  CONTROLPLANE_SERVICE_KEY  the service key for --controlplane\n"                           \
+    "  CONTROLPLANE_SPOOL    the usage spool file (default ./fluxroute-usage.spool)\n"           \
+    "  FLUXROUTE_PLUGIN_PATH plugin directories searched after --plugin-dir (colon-separated)\n" \
+    "  WORKER_POOL_SIZE, DEFAULT_TIMEOUT  defaults of router.worker_pool_size and\n"             \
+    "                        router.default_timeout for manifests without them\n"                \
+    "  CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_RESET_TIMEOUT, CIRCUIT_PROBE_TIMEOUT  breaker\n"       \
+    "                        defaults for agents that set none\n"                                \
+    "  LOG_PATH, LOG_LEVEL   the invocation log (one JSON line per attempt)\n"                   \
+    "  AUDIT_LOG_PATH, AUDIT_FSYNC  the hash-chained audit log\n"                                \
+    "  TRACE_ENABLED, TRACE_ENDPOINT  OpenTelemetry spans over OTLP/HTTP\n"                      \
+    "  COORDINATION_ENABLED, COORDINATION_MODE, COORDINATION_DIR, COORDINATION_REDIS_URL,\n"     \
+    "  COORDINATION_REDIS_PREFIX, COORDINATION_TTL  leases plugins take (host->lease); TMPDIR\n" \
+    "                        is where COORDINATION_DIR defaults\n"                               \
+    "  FLUXROUTE_TESTING_CLOCK_OFFSET_FILE  testing only: moves the limits' clock\n"             \
+    "  Providers' credentials come from the variables their manifests name (api_key_env).\n"
+
 /* `worker` (cmd_worker.c; its help text is fr__worker_usage). */
 extern const char fr__worker_usage[];
 int fr__cmd_worker(const cli_command *cmd, int argc, char **argv);
@@ -138,6 +160,10 @@ int fr__cmd_worker(const cli_command *cmd, int argc, char **argv);
 extern const char fr__serve_usage[];
 int fr__cmd_serve(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_controlplane(const cli_command *cmd, int argc, char **argv);
+
+/* `probe` (cmd_probe.c; its help text is fr__probe_usage). */
+extern const char fr__probe_usage[];
+int fr__cmd_probe(const cli_command *cmd, int argc, char **argv);
 
 /* Prints `o` as pretty JSON plus a newline to stdout and releases it. */
 void fr__cli_print_json(struct json_object *o);

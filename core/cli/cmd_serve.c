@@ -118,8 +118,14 @@ const char fr__serve_usage[] =
     "  --shutdown-grace D   on SIGTERM/SIGINT, how long runs in flight may finish (default\n"
     "                       30s); then the process exits anyway (status 0), naming what it\n"
     "                       abandoned\n"
-    "TLS: ROUTER_TLS_ENABLED, ROUTER_TLS_CERT_FILE, ROUTER_TLS_KEY_FILE, ROUTER_TLS_CA_FILE,\n"
-    "ROUTER_TLS_REQUIRE_CLIENT_CERT.\n";
+    "\n"
+    "Environment:\n"
+    "  ROUTER_ADDR, ROUTER_KEYS_FILE  as --addr and --keys\n"
+    "  ROUTER_TLS_ENABLED, ROUTER_TLS_CERT_FILE, ROUTER_TLS_KEY_FILE, ROUTER_TLS_CA_FILE,\n"
+    "  ROUTER_TLS_REQUIRE_CLIENT_CERT  TLS and mTLS of --addr (probe it with fluxroute probe\n"
+    "                        https://... --cacert FILE)\n"
+    "  SERVE_SLA_WINDOW_S    seconds per SLA window reported to the control plane "
+    "(60)\n" FR_EXEC_ENV_HELP;
 
 static const char *env_or(const char *v, const char *name, const char *def)
 {

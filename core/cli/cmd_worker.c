@@ -46,7 +46,9 @@ const char fr__worker_usage[] =
     "                       holds finish within D (default 30s) and hands the rest back to\n"
     "                       the queue, where another consumer takes them at once\n"
     "Warns at start when Redis does not report appendonly yes and appendfsync always:\n"
-    "only then does an accepted run survive a crash of Redis (README, \"The durable queue\").\n";
+    "only then does an accepted run survive a crash of Redis (README, \"The durable queue\").\n"
+    "\n"
+    "Environment:\n" FR_EXEC_ENV_HELP;
 
 int fr__cmd_worker(const cli_command *cmd, int argc, char **argv)
 {

@@ -129,7 +129,7 @@ static const cli_command commands[] = {
      "Exit: 0 created, 1 I/O error, 2 usage error (bad name or kind, DIR not empty).\n"},
     {"controlplane", fr__cmd_controlplane,
      "serve the control plane (tenants, keys, usage, billing)",
-     "usage: fluxroute controlplane [--db PATH] [--addr ADDR]\n"
+     "usage: fluxroute controlplane [--db PATH] [--addr ADDR] [--metrics-addr ADDR]\n"
      "       fluxroute controlplane create-admin-key [--db PATH]\n"
      "\n"
      "Serves the control-plane API (tenants, API keys, usage metering, rate cards,\n"
@@ -140,12 +140,24 @@ static const cli_command commands[] = {
      "               ./fluxroute-controlplane.db); created and migrated on start\n"
      "  --addr ADDR  HOST:PORT or :PORT to listen on (default $CONTROLPLANE_ADDR or :8081)\n"
      "\n"
-     "Environment: CONTROLPLANE_API_KEY (an admin key, stored hashed),\n"
-     "CONTROLPLANE_TLS_ENABLED, CONTROLPLANE_TLS_CERT_FILE, CONTROLPLANE_TLS_KEY_FILE,\n"
-     "CONTROLPLANE_TLS_CA_FILE, CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT.\n"
+     "  --metrics-addr ADDR  a second, plain-HTTP listener WITHOUT authentication for\n"
+     "               /metrics, /healthz and /readyz (default $CONTROLPLANE_METRICS_ADDR;\n"
+     "               none when unset): bind it to a private network only.  The second\n"
+     "               stdout line is then `metrics listening on URL`.  /metrics on the API\n"
+     "               address needs an admin or service key\n"
+     "\n"
+     "Environment:\n"
+     "  CONTROLPLANE_DB, CONTROLPLANE_ADDR, CONTROLPLANE_METRICS_ADDR  as above\n"
+     "  CONTROLPLANE_API_KEY  an admin key to accept (stored hashed)\n"
+     "  CONTROLPLANE_TLS_ENABLED, CONTROLPLANE_TLS_CERT_FILE, CONTROLPLANE_TLS_KEY_FILE,\n"
+     "  CONTROLPLANE_TLS_CA_FILE, CONTROLPLANE_TLS_REQUIRE_CLIENT_CERT  TLS and mTLS of the\n"
+     "                        API address\n"
+     "  LOG_PATH, LOG_LEVEL   the invocation log (unused by the control plane itself)\n"
      "\n"
      "Exit: 0 stopped by SIGINT/SIGTERM, 1 cannot listen or open the database,\n"
      "2 usage error or a database written by a newer version.\n"},
+    {"probe", fr__cmd_probe, "GET a URL, exit 0 on 2xx (health checks without curl)",
+     fr__probe_usage},
     {"keys", fr__cmd_keys, "make an API key for serve's keys file",
      "usage: fluxroute keys new --tenant T [--namespace N] [--role R] [--id ID]\n"
      "\n"

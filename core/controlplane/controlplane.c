@@ -23,6 +23,11 @@
  *   GET    /billing/invoice?tenant_id&period[&format=csv]     admin; tenant (itself)
  *   GET    /billing/summary?month                   admin; tenant (itself)
  *   POST   /billing/periods/YYYY-MM/close           admin
+ *   GET    /metrics                                 admin, service (Prometheus text)
+ *
+ * `--metrics-addr` adds a listener without authentication for /metrics, /healthz and
+ * /readyz (core/http/metrics_endpoint.c).  Every answer is counted in
+ * fluxroute_cp_requests_total{route,code}, the route a pattern ("/tenants/{id}/keys").
  *
  * Errors are {"error": {"code", "message"}}. */
 #include <ctype.h>
@@ -43,6 +48,8 @@
 
 #include "http/http.h"
 #include "http/http_body.h"
+#include "http/metrics_endpoint.h"
+#include "observe/obs_impl.h"
 #include "observe/observe.h"
 #include "controlplane/billing.h"
 #include "controlplane/controlplane.h"
@@ -311,15 +318,59 @@ static int authenticate(server *sv, struct MHD_Connection *c, caller *who, enum 
     return 0;
 }
 
+/* The route pattern of a request for fluxroute_cp_requests_total: the path without /v1,
+ * each segment that is not one of the API's words replaced by {id} (a bounded set of
+ * values whatever the callers send); "other" for a path no route starts with. */
+static void route_pattern(char *const *seg, int nseg, int known, char *out, size_t size)
+{
+    static const char *const words[] = {"sla",     "tenants", "keys",    "service-keys", "usage",
+                                        "billing", "metrics", "suspend", "unsuspend",    "limits",
+                                        "spend",   "lookup",  "rates",   "invoice",      "summary",
+                                        "periods", "close",   NULL};
+    if (!known) {
+        snprintf(out, size, "other");
+        return;
+    }
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < nseg && len + 1 < size; i++) {
+        const char *w = "{id}";
+        for (size_t k = 0; words[k]; k++)
+            if (strcmp(seg[i], words[k]) == 0)
+                w = words[k];
+        int n = snprintf(out + len, size - len, "/%s", w);
+        len += n > 0 ? (size_t)n : 0;
+    }
+}
+
+static enum MHD_Result metrics_get(struct MHD_Connection *c, const char *method, const caller *who)
+{
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return fr__cp_method_not_allowed(c, method, "GET, HEAD");
+    if (who->key.kind == FR_KEY_TENANT)
+        return fr__cp_forbidden(c, who);
+    char *text = fr__metrics_render();
+    if (!text)
+        return fr__cp_send_error(c, FR_HE_INTERNAL, "cannot render the metrics: out of memory");
+    enum MHD_Result rc =
+        fr__cp_send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    free(text);
+    return rc;
+}
+
+/* Answers the request; `route` (room for 128 bytes) receives its pattern. */
 static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char *url,
-                                const char *method, const req *r)
+                                const char *method, const req *r, char *route)
 {
     atomic_fetch_add(&sv->requests, 1);
+    snprintf(route, 128, "other");
     if (sv->require_client_cert && fr__http_client_cert(c, NULL, 0) != 0)
         return fr__cp_send_error(c, FR_HE_CLIENT_CERTIFICATE_REQUIRED,
                                  "a client certificate signed by the configured CA is required");
     if (strncmp(url, "/v1/", 4) == 0)
         url += 3;
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0)
+        snprintf(route, 128, "%s", url);
     if (strcmp(url, "/healthz") == 0)
         return fr__cp_send_buf(c, 200, "text/plain", "ok\n", 3);
     if (strcmp(url, "/readyz") == 0)
@@ -333,12 +384,13 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
     for (char *save = NULL, *t = strtok_r(path, "/", &save); t && nseg < 8;
          t = strtok_r(NULL, "/", &save))
         seg[nseg++] = t;
-    static const char *const known[] = {"sla",          "tenants", "keys",
-                                        "service-keys", "usage",   "billing"};
+    static const char *const known[] = {"sla",   "tenants", "keys",   "service-keys",
+                                        "usage", "billing", "metrics"};
     int k = -1;
     for (int i = 0; nseg && i < (int)(sizeof known / sizeof known[0]); i++)
         if (strcmp(seg[0], known[i]) == 0)
             k = i;
+    route_pattern(seg, nseg, k >= 0, route, 128);
     if (k < 0)
         return fr__cp_send_error(c, FR_HE_NOT_FOUND, "no route %s", url);
     if (r->body.too_big)
@@ -374,8 +426,21 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, const char
             break;
         return fr__cp_route_usage(sv, c, method, r, &who);
     case 5: return fr__cp_route_billing(sv, c, method, seg, nseg, r, &who);
+    case 6:
+        if (nseg != 1)
+            break;
+        return metrics_get(c, method, &who);
     }
     return fr__cp_send_error(c, FR_HE_NOT_FOUND, "no route %s", url);
+}
+
+/* fluxroute_cp_requests_total{route,code} (code 0: no answer was sent). */
+static void count_request(const char *route, int status)
+{
+    char code[16];
+    snprintf(code, sizeof code, "%d", status);
+    const char *labels[] = {route, code};
+    fr__metric_count(FR_M_CP_REQUESTS, labels, 1);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -401,7 +466,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     int more = fr__http_body_collect(&r->body, upload, upload_size, FR_CP_MAX_BODY);
     if (more)
         return more > 0 ? MHD_YES : MHD_NO;
-    return dispatch(sv, c, url, method, r);
+    char route[128];
+    fr__cp_take_status();
+    enum MHD_Result rc = dispatch(sv, c, url, method, r, route);
+    count_request(route, fr__cp_take_status());
+    return rc;
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -425,6 +494,25 @@ static fr_status open_store(const char *db, fr_cp_store **out)
     if (st != FR_OK)
         fr__http_startup_error("controlplane", "%s", err);
     return st;
+}
+
+/* /readyz of the --metrics-addr listener: the database answers. */
+static void listener_readyz(void *cls, fr_reply *out)
+{
+    server *sv = cls;
+    int ok = fr__cp_store_ping(sv->store);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_string(ok ? "ready" : "not ready"));
+    fr__reply_json(out, ok ? 200 : 503, o);
+}
+
+/* The series dashboards and alerts rate() exist from the start, at 0. */
+static void metrics_prime(void)
+{
+    static const char *const results[] = {"accepted", "duplicate", "rejected", "error"};
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++)
+        fr__metric_count(FR_M_CP_USAGE_EVENTS, &results[i], 0);
+    fr__metric_count(FR_M_CP_SQLITE_BUSY_RETRIES, NULL, 0);
 }
 
 static fr_status serve(fr_cp_store *store, const fr_controlplane_options *o)
@@ -479,12 +567,23 @@ static fr_status serve(fr_cp_store *store, const fr_controlplane_options *o)
                                            : "");
         return FR_E_IO;
     }
+    metrics_prime();
+    fr_probe_listener *ml = NULL;
+    if (o->metrics_addr &&
+        !(ml = fr__probe_listener_start(o->metrics_addr, listener_readyz, &sv, err, sizeof err))) {
+        MHD_stop_daemon(d);
+        fr__http_startup_error("controlplane", "%s", err);
+        return FR_E_IO;
+    }
     char url[300];
     fr__http_url(d, &sa, tls.enabled, url, sizeof url);
     printf("listening on %s\n", url);
+    if (ml)
+        printf("metrics listening on %s\n", fr__probe_listener_url(ml));
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
+    fr__probe_listener_stop(ml);
     MHD_stop_daemon(d);
     fprintf(stderr, "fluxroute controlplane: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     return FR_OK;

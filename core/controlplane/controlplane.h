@@ -15,6 +15,9 @@ typedef struct fr_controlplane_options {
     const char *db;        /* the SQLite database, created and migrated on start */
     const char *addr;      /* HOST:PORT, :PORT, [V6]:PORT (fr__http_addr_parse) */
     const char *admin_key; /* an admin key to register (stored hashed), or NULL */
+    /* HOST:PORT of a listener without authentication for /metrics, /healthz and /readyz
+     * (its second stdout line is `metrics listening on URL`), or NULL for none */
+    const char *metrics_addr;
 } fr_controlplane_options;
 
 /* Serves until SIGINT or SIGTERM.  TLS comes from the CONTROLPLANE_TLS_* variables.  The

@@ -56,7 +56,8 @@ struct fr_cp_client {
     CURL *curl; /* the sender thread's */
     /* sender state */
     int64_t next_retry_ms, backoff_ms;
-    int down; /* the last attempt failed: new batches go to the spool first */
+    int down;            /* the last attempt failed: new batches go to the spool first */
+    size_t spool_events; /* events in the spool file (sender thread; fluxroute_usage_spool_depth) */
     fr_cp_client_stats stats;
     pthread_mutex_t cache_mu;
     cache_entry cache[CACHE_SLOTS];
@@ -280,6 +281,10 @@ static fr_status enqueue(fr_cp_client *c, json_object *o, int is_sla)
     if (++c->n_queued >= BATCH)
         pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    if (!is_sla) {
+        const char *labels[] = {"queued"};
+        fr__metric_count(FR_M_USAGE_SPOOL_EVENTS, labels, 1);
+    }
     return FR_OK;
 }
 
@@ -356,8 +361,11 @@ void fr__cp_client_stats(fr_cp_client *c, fr_cp_client_stats *out)
     pthread_mutex_unlock(&c->mu);
 }
 
-static void count(fr_cp_client *c, uint64_t *field, size_t n)
+/* Adds n to a counter of c->stats and to fluxroute_usage_spool_events_total{state}. */
+static void count(fr_cp_client *c, uint64_t *field, size_t n, const char *state)
 {
+    const char *labels[] = {state};
+    fr__metric_count(FR_M_USAGE_SPOOL_EVENTS, labels, n);
     pthread_mutex_lock(&c->mu);
     *field += n;
     pthread_mutex_unlock(&c->mu);
@@ -471,7 +479,7 @@ static void reject(fr_cp_client *c, const line *l, const char *answer)
                 "%s: %s; cannot keep it in %s (%s), the event: %.*s\n",
                 c->url, key, tenant, why, c->rejected_path, strerror(err), (int)l->len, l->p);
     fr__metric_count(FR_M_USAGE_REJECTED, NULL, 1);
-    count(c, &c->stats.rejected, 1);
+    count(c, &c->stats.rejected, 1, "rejected");
 }
 
 /* Sends lines; an invalid batch is retried one line at a time so one bad event cannot
@@ -532,7 +540,9 @@ static int spool_append(fr_cp_client *c, const line *l, size_t n)
     size_t events = 0;
     for (size_t i = 0; i < n; i++)
         events += !l[i].is_sla;
-    count(c, &c->stats.spooled, events);
+    count(c, &c->stats.spooled, events, "spooled");
+    c->spool_events += events;
+    fr__metric_set(fr__metric_series(FR_M_USAGE_SPOOL_DEPTH, NULL), (int64_t)c->spool_events);
     return 0;
 }
 
@@ -594,7 +604,9 @@ static int replay_spool(fr_cp_client *c, int64_t deadline_ms)
     /* Everything up to `size` is acknowledged; nothing else appends to the spool. */
     if (ftruncate(c->spool_fd, 0) == 0)
         fdatasync(c->spool_fd);
-    count(c, &c->stats.replayed, events);
+    count(c, &c->stats.replayed, events, "replayed");
+    c->spool_events = 0;
+    fr__metric_set(fr__metric_series(FR_M_USAGE_SPOOL_DEPTH, NULL), 0);
     return 0;
 }
 
@@ -636,7 +648,7 @@ static void ship(fr_cp_client *c, item *batch, int64_t deadline_ms)
             note_failure(c);
         spool_append(c, l, n);
     } else if (n) {
-        count(c, &c->stats.sent, events);
+        count(c, &c->stats.sent, events, "sent");
     }
     while (batch) {
         item *next = batch->next;
@@ -708,6 +720,29 @@ static void *sender(void *arg)
     return NULL;
 }
 
+/* The usage-spool series at 0 (dashboards rate() them from the start), and the depth of
+ * what an earlier process left in the spool (complete lines that are events). */
+static void spool_metrics_start(fr_cp_client *c)
+{
+    static const char *const states[] = {"queued", "sent", "spooled", "replayed", "rejected"};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        fr__metric_count(FR_M_USAGE_SPOOL_EVENTS, &states[i], 0);
+    c->spool_events = 0;
+    int fd = dup(c->spool_fd);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while (f && (len = getline(&text, &cap, f)) > 0)
+        c->spool_events += len > 1 && text[len - 1] == '\n' && strncmp(text, "{\"sla\":", 7) != 0;
+    free(text);
+    if (f)
+        fclose(f);
+    fr__metric_set(fr__metric_series(FR_M_USAGE_SPOOL_DEPTH, NULL), (int64_t)c->spool_events);
+}
+
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
 fr_cp_client *fr__cp_client_new(const char *url, const char *service_key, const char *spool_path)
@@ -744,6 +779,7 @@ fr_cp_client *fr__cp_client_new(const char *url, const char *service_key, const 
     c->curl = curl_easy_init();
     if (!c->curl)
         goto fail;
+    spool_metrics_start(c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->cache_mu, NULL);
     pthread_condattr_t ca;

@@ -11,11 +11,21 @@
 
 /* ---- responses ------------------------------------------------------------------------- */
 
+static _Thread_local int last_status;
+
+int fr__cp_take_status(void)
+{
+    int st = last_status;
+    last_status = 0;
+    return st;
+}
+
 /* Sends body (taken; NULL when memory ran out); `allow` (or NULL) is the Allow header of
  * a 405.  Every 401 carries the Bearer challenge. */
 static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, const char *type,
                                   char *body, size_t len, const char *allow)
 {
+    last_status = (int)status;
     if (!body)
         return MHD_NO;
     fr_reply rp = {.status = (int)status,

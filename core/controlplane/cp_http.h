@@ -52,6 +52,10 @@ enum MHD_Result fr__cp_not_found(struct MHD_Connection *c, const char *what, con
 enum MHD_Result fr__cp_method_not_allowed(struct MHD_Connection *c, const char *method,
                                           const char *allow);
 enum MHD_Result fr__cp_forbidden(struct MHD_Connection *c, const caller *who);
+/* The status of the last response the calling thread sent through the functions above (0:
+ * none since the last call), and clears it: for fluxroute_cp_requests_total (a request is
+ * answered on one thread). */
+int fr__cp_take_status(void);
 
 /* Requests: a query argument (NULL when absent or empty), paging, the body as JSON (on
  * failure a 400 naming the position is sent and *sent set), and field checks (-1 with

@@ -14,6 +14,7 @@
 #include "controlplane/billing.h"
 #include "controlplane/cp_store.h"
 #include "controlplane/cp_http.h"
+#include "observe/obs_impl.h"
 
 #define MAX_EVENTS_PER_REQUEST 10000
 #define MAX_QUANTITY           1000000000000LL /* per event: 1e12 tokens or runs */
@@ -88,6 +89,14 @@ static int parse_sla(fieldctx *f, json_object *o, fr_cp_sla *s)
     return 0;
 }
 
+/* fluxroute_cp_usage_events_total{result}. */
+static void count_events(const char *result, size_t n)
+{
+    const char *labels[] = {result};
+    if (n)
+        fr__metric_count(FR_M_CP_USAGE_EVENTS, labels, n);
+}
+
 static enum MHD_Result usage_post(server *sv, struct MHD_Connection *c, const req *r,
                                   const caller *who)
 {
@@ -134,6 +143,8 @@ static enum MHD_Result usage_post(server *sv, struct MHD_Connection *c, const re
             &sl[i]);
     }
     json_object_put(b);
+    if (f.err[0])
+        count_events("rejected", n);
     if (f.err[0] || !ev || !sl) {
         free(ev);
         free(sl);
@@ -144,6 +155,12 @@ static enum MHD_Result usage_post(server *sv, struct MHD_Connection *c, const re
     fr_status st =
         fr__cp_store_usage_insert(sv->store, ev, n, sl, n_sla, who->key.id, &accepted, &dups, &bad);
     enum MHD_Result rc;
+    if (st == FR_OK) {
+        count_events("accepted", accepted);
+        count_events("duplicate", dups);
+    } else {
+        count_events(st == FR_E_NOT_FOUND ? "rejected" : "error", n);
+    }
     if (st == FR_E_NOT_FOUND) {
         char msg[200];
         snprintf(msg, sizeof msg, "events[%zu].tenant \"%s\" not found; nothing was stored", bad,

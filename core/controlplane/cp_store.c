@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "controlplane/cp_store.h"
+#include "observe/obs_impl.h"
 #include "base/sha256.h"
 
 struct fr_cp_store {
@@ -135,6 +136,29 @@ static int load_closed(fr_cp_store *s)
     return 0;
 }
 
+/* SQLite's busy handler: the database is locked by another connection (a second process,
+ * a backup, the sqlite3 shell).  Waits as sqlite3_busy_timeout(10 s) did, 1 ms growing to
+ * 100 ms between tries, counting each wait in fluxroute_cp_sqlite_busy_retries_total;
+ * after 10 s of waiting the statement fails with SQLITE_BUSY. */
+static int busy_wait(void *arg, int tries)
+{
+    (void)arg;
+    static const int delays_ms[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    enum { N = sizeof delays_ms / sizeof delays_ms[0], TOTAL_MS = 10000 };
+    int waited = 0, i;
+    for (i = 0; i < tries && i < N; i++)
+        waited += delays_ms[i];
+    if (tries >= N)
+        waited += (tries - N) * 100;
+    if (waited >= TOTAL_MS)
+        return 0;
+    int delay = tries < N ? delays_ms[tries] : 100;
+    fr__metric_count(FR_M_CP_SQLITE_BUSY_RETRIES, NULL, 1);
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)delay * 1000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 fr_status fr__cp_store_open(const char *path, fr_cp_store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -150,7 +174,7 @@ fr_status fr__cp_store_open(const char *path, fr_cp_store **out, char *err, size
         fr__cp_store_close(s);
         return FR_E_IO;
     }
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_handler(s->db, busy_wait, NULL);
     char msg[512];
     /* WAL + synchronous=FULL: every commit is fsynced before it returns. */
     if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", msg,

@@ -86,3 +86,113 @@ void fr__metrics_server_stop(void)
         MHD_stop_daemon(daemon_);
     daemon_ = NULL;
 }
+
+/* ---- the --metrics-addr listener ---------------------------------------------------- */
+
+struct fr_probe_listener {
+    struct MHD_Daemon *d;
+    fr_probe_readyz readyz;
+    void *cls;
+    char url[96]; /* http://HOST:PORT, the port the kernel chose for port 0 */
+};
+
+void fr__metrics_reply(const char *method, fr_reply *out)
+{
+    out->route = "/metrics";
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        out->allow = "GET, HEAD";
+        fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET", method);
+        return;
+    }
+    char *text = fr__metrics_render();
+    if (!text) {
+        fr__reply_error(out, FR_HE_INTERNAL, "cannot render the metrics: out of memory");
+        return;
+    }
+    out->status = 200;
+    out->body = text;
+    out->body_len = strlen(text);
+    out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static void probe_reply(const fr_probe_listener *l, const char *url, const char *method,
+                        fr_reply *out)
+{
+    if (strncmp(url, "/v1/", 4) == 0)
+        url += 3;
+    if (strcmp(url, "/metrics") == 0)
+        fr__metrics_reply(method, out);
+    else if (strcmp(url, "/healthz") == 0)
+        fr__reply_json(out, 200, json_tokener_parse("{\"status\":\"ok\"}"));
+    else if (strcmp(url, "/readyz") == 0)
+        l->readyz(l->cls, out);
+    else
+        fr__reply_error(out, FR_HE_NOT_FOUND,
+                        "the metrics listener serves /metrics, /healthz and /readyz only");
+}
+
+static enum MHD_Result on_probe(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version, const char *upload,
+                                size_t *upload_size, void **con_cls)
+{
+    (void)version, (void)upload;
+    /* A body is never read: drop it as it comes, answer once it has all arrived. */
+    if (!*con_cls) {
+        *con_cls = (void *)1;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    fr_reply rp = {0};
+    probe_reply(cls, url, method, &rp);
+    if (!rp.body)
+        return MHD_NO;
+    return fr__http_send(c, &rp);
+}
+
+fr_probe_listener *fr__probe_listener_start(const char *addr, fr_probe_readyz readyz, void *cls,
+                                            char *err, size_t errlen)
+{
+    fr_http_addr sa;
+    const char *why;
+    if (fr__http_addr_parse(addr, &sa, &why) != 0) {
+        snprintf(err, errlen, "--metrics-addr %s: %s", addr, why);
+        return NULL;
+    }
+    fr_probe_listener *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "--metrics-addr %s: out of memory", addr);
+        return NULL;
+    }
+    l->readyz = readyz;
+    l->cls = cls;
+    /* Scrapes and probes are few and small: one thread, few connections, short timeouts. */
+    fr_http_server_config hc = {.addr = &sa,
+                                .connection_limit = 64,
+                                .connection_timeout_s = 10,
+                                .handler = on_probe,
+                                .handler_cls = l};
+    l->d = fr__http_start(&hc);
+    if (!l->d) {
+        snprintf(err, errlen, "cannot listen on --metrics-addr %s (address in use?)", addr);
+        free(l);
+        return NULL;
+    }
+    fr__http_url(l->d, &sa, 0, l->url, sizeof l->url);
+    return l;
+}
+
+const char *fr__probe_listener_url(const fr_probe_listener *l)
+{
+    return l ? l->url : "";
+}
+
+void fr__probe_listener_stop(fr_probe_listener *l)
+{
+    if (!l)
+        return;
+    MHD_stop_daemon(l->d);
+    free(l);
+}

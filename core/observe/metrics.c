@@ -146,6 +146,35 @@ static const metric_def defs[FR_M_COUNT_] = {
                           "micro-units of the rate card's currency.",
                           GAUGE,
                           {"tenant"}},
+    [FR_M_USAGE_SPOOL_EVENTS] = {"fluxroute_usage_spool_events_total",
+                                 "Usage events for the control plane, by state: queued (reported "
+                                 "by a run), sent (acknowledged on the first try), spooled "
+                                 "(written to the spool while the control plane could not be "
+                                 "reached), replayed (spooled, acknowledged later), rejected "
+                                 "(refused as invalid, kept in <spool>.rejected).",
+                                 COUNTER,
+                                 {"state"}},
+    [FR_M_USAGE_SPOOL_DEPTH] = {"fluxroute_usage_spool_depth",
+                                "Usage events in the spool file waiting for the control plane.",
+                                GAUGE,
+                                {NULL}},
+    [FR_M_CP_REQUESTS] = {"fluxroute_cp_requests_total",
+                          "Control-plane HTTP requests answered, by route pattern and status "
+                          "code.",
+                          COUNTER,
+                          {"route", "code"}},
+    [FR_M_CP_USAGE_EVENTS] = {"fluxroute_cp_usage_events_total",
+                              "Usage events the control plane received, by result: accepted "
+                              "(stored), duplicate (idempotency key already stored), rejected "
+                              "(invalid or unknown tenant: nothing of the request stored), error "
+                              "(storage failed; the sender retries).",
+                              COUNTER,
+                              {"result"}},
+    [FR_M_CP_SQLITE_BUSY_RETRIES] = {"fluxroute_cp_sqlite_busy_retries_total",
+                                     "Times the control plane found its SQLite database locked "
+                                     "by another connection and waited to retry.",
+                                     COUNTER,
+                                     {NULL}},
 };
 
 struct fr_metric_series {

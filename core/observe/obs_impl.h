@@ -65,8 +65,13 @@ typedef enum fr_metric_id {
     FR_M_STATE_ERRORS,
     FR_M_STATE_REACHABLE,
     FR_M_STATE_ROUND_TRIPS,
-    FR_M_LIMIT_REJECTIONS, /* serve: requests and calls refused by a tenant/key limit */
-    FR_M_BUDGET_USED,      /* serve: a tenant's spend this month (micro-units) */
+    FR_M_LIMIT_REJECTIONS,       /* serve: requests and calls refused by a tenant/key limit */
+    FR_M_BUDGET_USED,            /* serve: a tenant's spend this month (micro-units) */
+    FR_M_USAGE_SPOOL_EVENTS,     /* serve, worker: usage events by state (issue 29) */
+    FR_M_USAGE_SPOOL_DEPTH,      /* serve, worker: events in the usage spool now */
+    FR_M_CP_REQUESTS,            /* controlplane: requests by route and code */
+    FR_M_CP_USAGE_EVENTS,        /* controlplane: usage events received, by result */
+    FR_M_CP_SQLITE_BUSY_RETRIES, /* controlplane: waits on a busy SQLite database */
     FR_M_COUNT_
 } fr_metric_id;
 

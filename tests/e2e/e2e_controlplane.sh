@@ -4,6 +4,7 @@
 # periods bit for bit), summary, SLA, schema versions, body limit, bad JSON, concurrent
 # writers, kill -9 while posting, the cp_client spool, and TLS/mTLS.  127.0.0.1 only.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
+. "$FR_SRCDIR/tests/tls_lib.sh"
 CP_LOAD="$FR_BUILDDIR/tests/cp_load"
 CP_PID=""
 LOOP_PIDS=""
@@ -437,20 +438,7 @@ stop_cp
 
 # ---- TLS and mTLS -----------------------------------------------------------------------------------
 if command -v certtool >/dev/null 2>&1; then
-  (
-    cd "$TMP" || exit 1
-    printf 'cn = "FluxRoute test CA"\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
-    printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n' >srv.tmpl
-    printf 'cn = "serve"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >cli.tmpl
-    certtool --generate-privkey --key-type=ecdsa --outfile ca.key &&
-      certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem &&
-      certtool --generate-privkey --key-type=ecdsa --outfile srv.key &&
-      certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
-        --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem &&
-      certtool --generate-privkey --key-type=ecdsa --outfile cli.key &&
-      certtool --generate-certificate --load-privkey cli.key --load-ca-certificate ca.pem \
-        --load-ca-privkey ca.key --template cli.tmpl --outfile cli.pem
-  ) >"$TMP/certtool.log" 2>&1 || { cat "$TMP/certtool.log"; not_ok "certtool made the test CA"; }
+  make_test_ca "serve" || { cat "$TMP/certtool.log"; not_ok "certtool made the test CA"; }
   export CONTROLPLANE_TLS_ENABLED=true CONTROLPLANE_TLS_CERT_FILE="$TMP/srv.pem" CONTROLPLANE_TLS_KEY_FILE="$TMP/srv.key"
   start_cp "$DB" || exit 1
   case $CP_URL in https://127.0.0.1:*) ok "TLS: listening on https" ;; *) not_ok "TLS listening line" "$CP_URL" ;; esac

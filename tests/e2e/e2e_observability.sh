@@ -3,6 +3,7 @@
 # (audit-verify, audit-export), /metrics during a run (promtool), OTLP spans (a loopback
 # receiver), traceparent propagation, and that no secret reaches any of them.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
+. "$FR_SRCDIR/tests/tls_lib.sh"
 . "$FR_SRCDIR/tests/provider_lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 trap 'stop_serve; stop_fakes; rm -rf "$TMP"' EXIT
@@ -263,20 +264,7 @@ fi
 
 # ---- /metrics over TLS and mTLS (METRICS_TLS_*) --------------------------------------------
 if command -v certtool >/dev/null 2>&1; then
-  (
-    cd "$TMP" || exit 1
-    printf 'cn = "obs CA"\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
-    printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n' >srv.tmpl
-    printf 'cn = "scraper"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >cli.tmpl
-    certtool --generate-privkey --key-type=ecdsa --outfile ca.key &&
-      certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem &&
-      certtool --generate-privkey --key-type=ecdsa --outfile srv.key &&
-      certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
-        --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem &&
-      certtool --generate-privkey --key-type=ecdsa --outfile cli.key &&
-      certtool --generate-certificate --load-privkey cli.key --load-ca-certificate ca.pem \
-        --load-ca-privkey ca.key --template cli.tmpl --outfile cli.pem
-  ) >"$TMP/certtool.log" 2>&1
+  make_test_ca "scraper"
   SLOW="$TMP/slow.yaml"
   printf 'agents: [{id: s, plugin: chaos, config: {delay: 3s}}]\npipeline: [{step: s}]\n' > "$SLOW"
   METRICS_ENABLED=1 METRICS_ADDR=127.0.0.1:0 METRICS_TLS_ENABLED=1 METRICS_TLS_CERT_FILE="$TMP/srv.pem" \
