@@ -474,6 +474,10 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
         if (a->status == FR_E_CANCELLED || a->status == FR_E_DEADLINE_EXCEEDED ||
             a->status == FR_E_LEASE_LOST)
             return 0;
+        /* router.stream_restart: false: what was streamed stays the answer's start, so
+         * neither a retry nor a fallback may follow it. */
+        if (a->streamed && !m->stream_restart)
+            return 0;
         int retry = fr_status_retried(a->status) && x->attempt < ac->retry.max_attempts;
         if (a->streamed && run->opts->on_token &&
             (retry || chain_agent(m, st, x->chain_pos + 1) >= 0)) {
