@@ -356,17 +356,11 @@ static void deliver(void *ud, fr_deferred *d, fr_reply *reply)
 
 /* ---- POST /v1/chat/completions ----------------------------------------------------------- */
 
-static void completions(fr_gateway *g, const fr_identity *who, const char *body, size_t len,
+static void completions(fr_gateway *g, const fr_identity *who, json_object *body,
                         fr_deferred *defer, fr_reply *out)
 {
-    json_object *o = fr__serve_parse_body(body, len, out);
-    if (!o) {
-        fr__gw_error_from_serve(out);
-        return;
-    }
     fr_gw_request rq;
-    json_object *req = fr__gw_translate_request(o, &rq, out);
-    json_object_put(o);
+    json_object *req = fr__gw_translate_request(body, &rq, out);
     if (!req)
         return;
     char *yaml = NULL, *pipeline = NULL;
@@ -422,7 +416,7 @@ static void completions(fr_gateway *g, const fr_identity *who, const char *body,
 }
 
 void fr__gateway_handle(fr_gateway *g, const fr_identity *who, const char *url, const char *method,
-                        const char *body, size_t body_len, fr_deferred *defer, fr_reply *out)
+                        json_object *body, fr_deferred *defer, fr_reply *out)
 {
     int chat = strcmp(url, "/v1/chat/completions") == 0;
     out->route = chat ? "/v1/chat/completions" : "/v1/models";
@@ -439,7 +433,7 @@ void fr__gateway_handle(fr_gateway *g, const fr_identity *who, const char *url, 
         return;
     }
     if (chat)
-        completions(g, who, body, body_len, defer, out);
+        completions(g, who, body, defer, out);
     else
         models(g, who, out);
 }

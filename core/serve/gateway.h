@@ -113,9 +113,10 @@ void fr__gateway_free(fr_gateway *g);
 
 /* 1 when url is one of the gateway's endpoints (its errors then take OpenAI's shape). */
 int fr__gateway_is_url(const char *url);
-/* Serves a gateway endpoint for an identified caller (`body`: the raw request body,
- * borrowed).  Fills `out` (or defers it through `defer`). */
+/* Serves a gateway endpoint for an identified caller (`body`: the parsed JSON body of a
+ * POST /v1/chat/completions, borrowed; NULL otherwise).  Fills `out` (or defers it
+ * through `defer`). */
 void fr__gateway_handle(fr_gateway *g, const fr_identity *who, const char *url, const char *method,
-                        const char *body, size_t body_len, fr_deferred *defer, fr_reply *out);
+                        json_object *body, fr_deferred *defer, fr_reply *out);
 
 #endif

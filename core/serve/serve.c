@@ -304,8 +304,14 @@ static void route_gateway(fr_server *s, struct MHD_Connection *c, const char *ur
         const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
         if (tp && strlen(tp) < sizeof who.traceparent)
             snprintf(who.traceparent, sizeof who.traceparent, "%s", tp);
-        fr__gateway_handle(s->gw, &who, url, method, rq->body.buf.data, rq->body.buf.len,
-                           &rq->defer, out);
+        json_object *body = NULL;
+        if (strcmp(url, "/v1/chat/completions") == 0 && strcmp(method, "POST") == 0 &&
+            !(body = fr__serve_parse_body(rq->body.buf.data, rq->body.buf.len, out))) {
+            fr__gw_error_from_serve(out);
+            return;
+        }
+        fr__gateway_handle(s->gw, &who, url, method, body, &rq->defer, out);
+        json_object_put(body);
         return;
     }
     fr__gw_error_from_serve(out);
