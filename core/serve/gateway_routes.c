@@ -11,11 +11,11 @@
  *
  *   router: {namespace: "NS", stream_restart: false}
  *   agents:
- *     - {id: target_1, plugin: llm, provider: "openai", config: {passthrough: true,
- *        model: "gpt-4o-mini"}, retry: ..., circuit_breaker: ..., timeout: ...,
- *        fallback: [target_2]}
- *     - {id: target_2, ...}
- *   pipeline: [{step: chat, agent: target_1}]
+ *     - {id: "chat.target_1", plugin: llm, provider: "openai", config: {passthrough:
+ *        true, model: "gpt-4o-mini"}, retry: ..., circuit_breaker: ..., timeout: ...,
+ *        fallback: ["chat.target_2"]}
+ *     - {id: "chat.target_2", ...}
+ *   pipeline: [{step: chat, agent: "chat.target_1"}]
  *
  * The route's resilience fields are copied as they are (JSON flow, which YAML reads), so
  * they mean exactly what they mean on an agent; the file is checked by parsing the
@@ -182,13 +182,17 @@ static char *synth_tail(const fr_gw_route *rt, const fr_ynode *route)
         if (!prov || (rt->targets[i].model && !model)) {
             free(t), t = NULL;
         } else {
+            /* Agent ids name the route: breakers are per namespace and agent id, and each
+             * route's targets have breakers of their own.  (Route names hold no quote,
+             * backslash or space.) */
             cat(&t,
-                "  - {id: target_%zu, plugin: llm, provider: %s, config: {passthrough: true%s%s}%s",
-                i + 1, prov, model ? ", model: " : "", model ? model : "", fields);
+                "  - {id: \"%s.target_%zu\", plugin: llm, provider: %s, config: {passthrough: "
+                "true%s%s}%s",
+                rt->name, i + 1, prov, model ? ", model: " : "", model ? model : "", fields);
             if (i == 0 && rt->n_targets > 1) {
                 cat(&t, ", fallback: [");
                 for (size_t k = 1; k < rt->n_targets; k++)
-                    cat(&t, "%starget_%zu", k > 1 ? ", " : "", k + 1);
+                    cat(&t, "%s\"%s.target_%zu\"", k > 1 ? ", " : "", rt->name, k + 1);
                 cat(&t, "]");
             }
             cat(&t, "}\n");
@@ -196,7 +200,7 @@ static char *synth_tail(const fr_gw_route *rt, const fr_ynode *route)
         free(prov);
         free(model);
     }
-    cat(&t, "pipeline:\n  - {step: chat, agent: target_1}\n");
+    cat(&t, "pipeline:\n  - {step: chat, agent: \"%s.target_1\"}\n", rt->name);
     if (!fields)
         free(t), t = NULL;
     free(fields);
@@ -226,8 +230,10 @@ static void synth_check(load_ctx *c, const fr_gw_route *rt, const fr_ynode *at,
         rt->name, text, strlen(text), manifest_dir ? manifest_dir : ".", NULL, providers, &d);
     if (!m || d.n) {
         fr__diags_sort(&d);
-        fail(c, at, "route \"%s\": %s", rt->name,
-             d.n ? d.items[0].message : "the synthesised manifest does not parse");
+        /* "agents[0].retry.max_attempts: ..." is the route's "retry.max_attempts". */
+        const char *msg = d.n ? d.items[0].message : "the synthesised manifest does not parse";
+        const char *dot = strncmp(msg, "agents[", 7) == 0 ? strstr(msg, "].") : NULL;
+        fail(c, at, "route \"%s\": %s", rt->name, dot ? dot + 2 : msg);
     }
     fr__manifest_free(m);
     fr__diags_free(&d);

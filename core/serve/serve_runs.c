@@ -52,6 +52,7 @@ typedef struct manifest_pool {
     int64_t run_us;      /* moving average of its runs' wall time; -1: none yet */
     idle_pipeline *idle;
     size_t n_idle;
+    char *text; /* a gateway pool: the synthesised text its pipelines were built from */
 } manifest_pool;
 
 #define MAX_IDLE_PER_MANIFEST 32
@@ -165,6 +166,7 @@ void fr__runs_free(fr_runs *r)
         drop_idle(r, mp);
         free(mp->name);
         free(mp->namespace_);
+        free(mp->text);
         free(mp);
     }
     fr__run_store_free(r->runs);
@@ -564,13 +566,15 @@ static void release(fr_runs *r, manifest_pool *pool, fr_pipeline *p)
         return;
     if (pool) {
         pthread_mutex_lock(&r->mu);
+        /* A gateway pool whose route changed (SIGHUP) takes no pipeline of the old text. */
+        int stale = pool->text && strcmp(pool->text, fr__pipeline_manifest(p)->text) != 0;
         /* Idle pools must not add up across manifests: their threads have a server-wide
          * budget of 8 pipelines at --max-threads. */
         size_t budget = 8 * (size_t)r->cfg.limits.value[FR_LIMIT_MAX_THREADS];
-        idle_pipeline *ip =
-            pool->n_idle < MAX_IDLE_PER_MANIFEST && r->idle_threads + p->pool_size <= budget
-                ? malloc(sizeof *ip)
-                : NULL;
+        idle_pipeline *ip = !stale && pool->n_idle < MAX_IDLE_PER_MANIFEST &&
+                                    r->idle_threads + p->pool_size <= budget
+                                ? malloc(sizeof *ip)
+                                : NULL;
         if (ip) {
             r->idle_threads += p->pool_size;
             ip->p = p;
@@ -1555,6 +1559,46 @@ static void *gateway_main(void *arg)
     return NULL;
 }
 
+/* A pipeline of the gateway's synthesised `text` for `who`'s namespace: from the pool of
+ * its route and namespace while the text stays the same (the routes file read again may
+ * change it: the pool's idle pipelines are dropped then), else built.  *pool is set when
+ * it must go back to one. */
+static fr_pipeline *acquire_text(fr_runs *r, const fr_identity *who, const char *label,
+                                 const char *text, manifest_pool **pool, fr_reply *out)
+{
+    /* A key no manifest file name can have (a control character). */
+    char key[300];
+    snprintf(key, sizeof key, "\x1fgateway %s %s", label, who->namespace_);
+    pthread_mutex_lock(&r->mu);
+    manifest_pool *mp = find_pool(r, key);
+    if (mp && strcmp(mp->text, text) != 0) {
+        char *fresh = strdup(text);
+        if (fresh) {
+            drop_idle(r, mp);
+            free(mp->text);
+            mp->text = fresh;
+        } else {
+            mp = NULL;
+        }
+    } else if (!mp && (mp = calloc(1, sizeof *mp)) != NULL) {
+        if ((mp->name = strdup(key)) && (mp->text = strdup(text))) {
+            mp->run_us = -1;
+            mp->next = r->pools;
+            r->pools = mp;
+        } else {
+            free(mp->name);
+            free(mp);
+            mp = NULL;
+        }
+    }
+    fr_pipeline *p = mp ? pop_idle(r, mp) : NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (!p)
+        p = build_pipeline(r, label, text, strlen(text), 1, 0, out);
+    *pool = p ? mp : NULL;
+    return p;
+}
+
 int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *g,
                      fr_deferred *defer, char *run_id, size_t run_id_size, fr_reply *out)
 {
@@ -1575,7 +1619,7 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     j->record = 1; /* every gateway request is a replayable run */
     j->gw = *g;
     if (g->yaml)
-        j->p = build_pipeline(r, g->label, g->yaml, strlen(g->yaml), 1, 0, out);
+        j->p = acquire_text(r, who, g->label, g->yaml, &j->pool, out);
     else
         j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
     if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||

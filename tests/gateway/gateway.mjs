@@ -227,8 +227,8 @@ pipeline: [{step: draft}, {step: polish, depends_on: draft}]
     eq('fallback: the broken vendor was tried twice (the route\'s retry)', brokenHits, 2);
     const run = await runOf(response.headers.get('x-fluxroute-run-id'));
     const att = run.report.steps[0].attempts.map((a) => [a.agent, a.class ?? null]);
-    check('fallback: the report shows the attempts', att.length === 3 && att[0][0] === 'target_1' &&
-      att[2][0] === 'target_2', JSON.stringify(run.report.steps[0].attempts));
+    check('fallback: the report shows the attempts', att.length === 3 && att[0][0] === 'fallback.target_1' &&
+      att[2][0] === 'fallback.target_2', JSON.stringify(run.report.steps[0].attempts));
     traces.push(['fallback', response.headers.get('x-fluxroute-run-id')]);
     const stream = await client.chat.completions.create({ model: 'fallback', stream: true,
       messages: [{ role: 'user', content: 'fall back streaming' }] });
@@ -254,7 +254,7 @@ pipeline: [{step: draft}, {step: polish, depends_on: draft}]
     check('mid-stream: the client gets an error after the partial text', err instanceof OpenAI.APIError &&
       text.startsWith('fake-openai heard:'), `${err} / ${text}`);
     const run = await runOf(response.headers.get('x-fluxroute-run-id'));
-    eq('mid-stream: no fallback after the first byte', run.report.steps[0].attempts.map((a) => a.agent), ['target_1']);
+    eq('mid-stream: no fallback after the first byte', run.report.steps[0].attempts.map((a) => a.agent), ['midstream.target_1']);
     const raw = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'midstream', stream: true, messages: [{ role: 'user', content: 'a b @stream_drop' }] }),
