@@ -241,6 +241,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     a->duration_us = fr__mono_us() - t0;
     a->status = rc;
     x->retry_after_us = call.retry_after_us;
+    a->retry_after_us = call.retry_after_us;
     if (rc == FR_OK) {
         free(r->output);
         r->output = out;

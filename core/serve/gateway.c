@@ -239,15 +239,20 @@ static json_object *answer_of(const fr_pipeline *p, const fr_run_result *res, in
     return o;
 }
 
-/* The error of a failed run: the first failed step's status and message. */
-static void run_error(const fr_run_result *res, fr_status *st, const char **msg)
+/* The error of a failed run: the first failed step's status and message, and the wait
+ * its last attempt was asked for (a vendor's Retry-After; 0 when none). */
+static void run_error(const fr_run_result *res, fr_status *st, const char **msg, int64_t *retry_us)
 {
     *st = FR_E_AGENT;
     *msg = "the run failed";
+    *retry_us = 0;
     for (size_t i = 0; i < res->n_steps; i++)
         if (res->steps[i].state == FR_STEP_FAILED) {
-            *st = res->steps[i].status;
-            *msg = res->steps[i].message ? res->steps[i].message : fr_strerror(*st);
+            const fr_step_result *sr = &res->steps[i];
+            *st = sr->status;
+            *msg = sr->message ? sr->message : fr_strerror(*st);
+            if (sr->n_attempts)
+                *retry_us = sr->attempts[sr->n_attempts - 1].retry_after_us;
             return;
         }
 }
@@ -267,8 +272,9 @@ static void on_end(void *ud, const char *run_id, fr_status st, const fr_pipeline
     if (!ans) {
         fr_status fst = st;
         const char *msg = fr_strerror(st), *code = NULL;
+        int64_t retry_us = 0;
         if (st == FR_OK)
-            run_error(res, &fst, &msg);
+            run_error(res, &fst, &msg, &retry_us);
         if (why[0])
             fst = FR_E_CONFIG, msg = why;
         int status = status_of(fst, &code);
@@ -285,8 +291,9 @@ static void on_end(void *ud, const char *run_id, fr_status st, const fr_pipeline
             c->stream_fail = 1;
         } else {
             fr__gw_error(reply, status, NULL, code, "route \"%s\": %s", c->route, msg);
-            if (status == 429)
-                reply->retry_after = 1;
+            /* The vendor's Retry-After when it gave one (whole seconds, at least 1). */
+            if (status == 429 || (status == 503 && retry_us > 0))
+                reply->retry_after = retry_us > 0 ? (int)((retry_us + 999999) / 1000000) : 1;
             snprintf(reply->run_id, sizeof reply->run_id, "%s", c->run_id);
         }
         fr__metrics_gateway_request(c->route, c->sse ? 200 : status);
