@@ -40,6 +40,45 @@ rm -f "$TMP/r.yaml"
 fr serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m" --keys "$TMP/k.yaml" --routes "$TMP/r.yaml"
 expect_rc "routes file: missing" 2
 expect_err "routes file: missing" "--routes $TMP/r.yaml: No such file or directory"
+# ---- usage of gateway requests reaches the control plane, billed per tenant -----------------
+. "$FR_SRCDIR/tests/serve_lib.sh"
+ADMIN=gw-cp-admin-key-1
+. "$FR_SRCDIR/tests/cp_lib.sh"
+trap 'stop_serve; stop_cp; rm -rf "$TMP"' EXIT
+start_cp
+cp_req POST /v1/tenants '{"id": "acme"}'
+cp_req POST /v1/tenants/acme/keys '{"role": "operator"}'
+CKEY=$(jq -r .key "$TMP/out")
+cp_req POST /v1/service-keys
+CONTROLPLANE_SERVICE_KEY=$(jq -r .key "$TMP/out")
+CONTROLPLANE_SPOOL="$TMP/usage.spool"
+export CONTROLPLANE_SERVICE_KEY CONTROLPLANE_SPOOL
+printf 'providers:\n  - {id: local, plugin: mock, config: {reply: ok}}\n' >"$TMP/pm.yaml"
+printf 'routes:\n  - {name: cheap, targets: [{provider: local, model: mock-9}]}\n' >"$TMP/rm.yaml"
+start_serve --manifest-dir "$TMP/m" --providers "$TMP/pm.yaml" --routes "$TMP/rm.yaml" \
+  --controlplane "$CP_URL" || exit 1
+req POST /v1/chat/completions \
+  '{"model": "cheap", "messages": [{"role": "user", "content": "one two three"}]}' \
+  -H "Authorization: Bearer $CKEY"
+expect_code "control plane: a gateway completion with the control plane's key" 200
+expect_jq "control plane: the mock answered" '.choices[0].message.content == "ok"'
+want_in=$(jq -r .usage.prompt_tokens "$TMP/out")
+want_out=$(jq -r .usage.completion_tokens "$TMP/out")
+got=""
+for _ in $(seq 1 100); do # the usage goes out in the background: 10 s at most
+  cp_req GET "/v1/usage?tenant_id=acme"
+  got=$(jq -r '"\(.runs) \(.input_tokens) \(.output_tokens)"' "$TMP/out")
+  [ "$got" = "1 $want_in $want_out" ] && break
+  sleep 0.1
+done
+if [ "$got" = "1 $want_in $want_out" ] && [ "$want_in" -gt 0 ]; then
+  ok "control plane: the request's usage is billed to its tenant (runs, input, output: $got)"
+else
+  not_ok "control plane: the request's usage is billed to its tenant" "got $got, want 1 $want_in $want_out"
+fi
+stop_serve
+stop_cp
+
 # The .mjs resolves `openai` from its own folder upwards: tests/node_modules.
 FAKE_VENDOR="$FR_BUILDDIR/tests/fake_vendor" TMP="$TMP" \
   timeout 170 node "$FR_SRCDIR/tests/gateway/gateway.mjs" </dev/null || failed=$((failed + 1))
