@@ -218,6 +218,34 @@ pipeline: [{step: draft}, {step: polish, depends_on: draft}]
       .map((c) => c.choices[0].finish_reason), ['tool_calls']);
   }
 
+  // ---- the fields of ABI 1.2's normalized request are passed on ----------------------
+  {
+    // Whether the vendor takes them is the provider plugin's to say (an "unsupported
+    // field 'NAME'" 400 names it in param); what the gateway hands on is in the trace.
+    let rid = null, status = 200;
+    try {
+      const { response } = await client.chat.completions.create({
+        model: 'chat', top_p: 0.5, seed: 3, user: 'u-9', tool_choice: { type: 'function', function: { name: 'get_weather' } },
+        tools, response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'object' } } },
+        messages: [{ role: 'developer', content: 'dev rules' }, { role: 'user', content: [{ type: 'text', text: 'look' },
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }],
+      }).withResponse();
+      rid = response.headers.get('x-fluxroute-run-id');
+    } catch (e) {
+      status = e.status;
+      rid = e.headers?.get('x-fluxroute-run-id');
+      check('new fields: a refusal is a 400 from the provider', e.status === 400 && e.error?.type === 'invalid_request_error', e.message);
+    }
+    const t = JSON.parse((await get(`/v1/runs/${rid}/trace`)).text);
+    eq(`new fields: the normalized request in the run's input (HTTP ${status})`, t.input, {
+      system: 'dev rules',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }],
+      tools: [{ name: 'get_weather', description: 'Weather of a city', parameters: tools[0].function.parameters }],
+      tool_choice: { name: 'get_weather' }, top_p: 0.5, seed: 3, user: 'u-9',
+      response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'object' } } }, stream: false,
+    });
+  }
+
   // ---- fallback: the first target answers 500, the second answers ---------------------
   {
     brokenHits = 0;
