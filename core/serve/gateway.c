@@ -159,25 +159,6 @@ static void on_token(void *ud, const char *step, const char *text, size_t len)
     send_frame(c->sse, fr__gw_chunk(c->run_id, c->created, c->route, delta, NULL));
 }
 
-/* The step whose output answers: the pipeline's one sink (no step depends on it), or -1
- * (with *sinks the count) when there is not exactly one. */
-static int sink_step(const fr_manifest *m, size_t *sinks)
-{
-    int found = -1;
-    *sinks = 0;
-    for (size_t i = 0; i < m->n_steps; i++) {
-        int needed = 0;
-        for (size_t k = 0; k < m->n_steps && !needed; k++)
-            for (size_t d = 0; d < m->steps[k].n_deps && !needed; d++)
-                needed = m->steps[k].dep_index[d] == (int)i;
-        if (!needed) {
-            found = (int)i;
-            (*sinks)++;
-        }
-    }
-    return *sinks == 1 ? found : -1;
-}
-
 /* The HTTP status of a failed run's error class (OpenAI's statuses). */
 static int status_of(fr_status st, const char **code)
 {
@@ -202,7 +183,7 @@ static json_object *answer_of(const fr_pipeline *p, const fr_run_result *res, in
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
     size_t sinks;
-    *step = sink_step(m, &sinks);
+    *step = fr__gw_sink_step(m, &sinks);
     if (*step < 0) {
         snprintf(why, whylen,
                  "manifest \"%s\" has %zu sink steps; a pipeline route needs exactly one (its "

@@ -58,6 +58,10 @@ int fr__gw_route_allows(const fr_gw_route *rt, const char *ns);
  * on OOM. */
 char *fr__gw_route_manifest(const fr_gw_route *rt, const char *ns);
 
+/* The step whose output answers a pipeline route: the manifest's one sink step (no step
+ * depends on it), or -1 (with *sinks the number of sinks) when there is not exactly one. */
+int fr__gw_sink_step(const fr_manifest *m, size_t *sinks);
+
 /* ---- gateway_openai.c: the OpenAI shapes ---- */
 
 /* The OpenAI error body {"error": {"message", "type", "param", "code"}} into out, with

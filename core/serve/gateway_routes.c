@@ -240,6 +240,58 @@ static void synth_check(load_ctx *c, const fr_gw_route *rt, const fr_ynode *at,
     free(text);
 }
 
+int fr__gw_sink_step(const fr_manifest *m, size_t *sinks)
+{
+    int found = -1;
+    *sinks = 0;
+    for (size_t i = 0; i < m->n_steps; i++) {
+        int needed = 0;
+        for (size_t k = 0; k < m->n_steps && !needed; k++)
+            for (size_t d = 0; d < m->steps[k].n_deps && !needed; d++)
+                needed = m->steps[k].dep_index[d] == (int)i;
+        if (!needed) {
+            found = (int)i;
+            (*sinks)++;
+        }
+    }
+    return *sinks == 1 ? found : -1;
+}
+
+/* A pipeline route's manifest must be in the manifest directory with one sink step (its
+ * answer).  Checked again when it runs: the file may change. */
+static void pipeline_check(load_ctx *c, const fr_gw_route *rt, const fr_ynode *at,
+                           const fr_manifest *providers, const char *manifest_dir)
+{
+    fr_manifest_file f;
+    if (!manifest_dir || fr__serve_manifest_resolve(manifest_dir, rt->pipeline, &f) != 0) {
+        fail(c, at, "route \"%s\": no manifest \"%s\" in the manifest directory %s", rt->name,
+             rt->pipeline, manifest_dir ? manifest_dir : "(none)");
+        return;
+    }
+    size_t len = 0;
+    char *text = fr__serve_manifest_read(&f, &len);
+    fr__serve_manifest_file_free(&f);
+    fr_diags d;
+    fr__diags_init(&d, rt->pipeline);
+    fr_manifest *m = text ? fr__manifest_parse_with_providers(rt->pipeline, text, len, manifest_dir,
+                                                              NULL, providers, &d)
+                          : NULL;
+    size_t sinks = 0;
+    if (!m || d.n) {
+        fr__diags_sort(&d);
+        fail(c, at, "route \"%s\": manifest \"%s\": %s", rt->name, rt->pipeline,
+             d.n ? d.items[0].message : "cannot be read");
+    } else if (fr__gw_sink_step(m, &sinks) < 0) {
+        fail(c, at,
+             "route \"%s\": manifest \"%s\" has %zu sink steps; a pipeline route needs exactly "
+             "one (its answer)",
+             rt->name, rt->pipeline, sinks);
+    }
+    fr__manifest_free(m);
+    fr__diags_free(&d);
+    free(text);
+}
+
 static void load_route(load_ctx *c, const fr_ynode *n, fr_gw_route *rt,
                        const fr_manifest *providers, const char *manifest_dir)
 {
@@ -300,6 +352,8 @@ static void load_route(load_ctx *c, const fr_ynode *n, fr_gw_route *rt,
                  "route \"%s\": pipeline names a manifest of the manifest directory (a file name "
                  "ending in .yaml or .yml, no '/')",
                  rt->name);
+        else
+            pipeline_check(c, rt, pipeline, providers, manifest_dir);
         return;
     }
     if (targets->kind != FR_Y_SEQ || targets->n == 0) {

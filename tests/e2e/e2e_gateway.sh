@@ -36,7 +36,13 @@ bad_routes "a retry a manifest refuses" 'routes:
   - {name: a, targets: [{provider: openai}], retry: {max_attempts: 0}}' 'route "a": retry.max_attempts: must be between 1'
 bad_routes "a bad timeout" 'routes:
   - {name: a, targets: [{provider: openai}], timeout: soon}' 'route "a": timeout: invalid duration "soon"'
-rm -f "$TMP/r.yaml"
+printf 'router: {namespace: acme}\nagents: [{id: a, plugin: echo}]\npipeline: [{step: a}, {step: b, agent: a}]\n' \
+  >"$TMP/m/two-sinks.yaml"
+bad_routes "a pipeline with two sink steps" 'routes:
+  - {name: p, pipeline: two-sinks.yaml}' 'r.yaml:2:25: route "p": manifest "two-sinks.yaml" has 2 sink steps; a pipeline route needs exactly one'
+bad_routes "a pipeline not in the manifest directory" 'routes:
+  - {name: p, pipeline: absent.yaml}' 'route "p": no manifest "absent.yaml" in the manifest directory'
+rm -f "$TMP/r.yaml" "$TMP/m/two-sinks.yaml"
 fr serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m" --keys "$TMP/k.yaml" --routes "$TMP/r.yaml"
 expect_rc "routes file: missing" 2
 expect_err "routes file: missing" "--routes $TMP/r.yaml: No such file or directory"
