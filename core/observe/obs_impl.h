@@ -72,6 +72,7 @@ typedef enum fr_metric_id {
     FR_M_CP_REQUESTS,            /* controlplane: requests by route and code */
     FR_M_CP_USAGE_EVENTS,        /* controlplane: usage events received, by result */
     FR_M_CP_SQLITE_BUSY_RETRIES, /* controlplane: waits on a busy SQLite database */
+    FR_M_GATEWAY_REQUESTS,       /* serve: OpenAI gateway completions, by model route */
     FR_M_COUNT_
 } fr_metric_id;
 

@@ -1227,6 +1227,41 @@ static void test_llm_provider_failures(void)
     call_free(c);
 }
 
+/* passthrough: the run input is the request, sent on as it is, with the agent's model
+ * first; model also goes into a templated request.  prompt, system and tools cannot come
+ * with passthrough, and the input must then be an object. */
+static void test_llm_passthrough(void)
+{
+    const char *kv[] = {"passthrough", "true", "model", "m-2", NULL};
+    fr_call *c;
+    const char *out;
+    const char *req = "{\"input\":{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                      "\"tool_choice\":\"auto\",\"seed\":7,\"stream\":false},\"steps\":{}}";
+    ASSERT_STATUS(run_llm(kv, req, PROVIDER_MOCK, NULL, &c, &out), FR_OK);
+    ASSERT_STR(c->request, "{\"model\":\"m-2\",\"messages\":[{\"role\":\"user\",\"content\":"
+                           "\"hi\"}],\"tool_choice\":\"auto\",\"seed\":7,\"stream\":false}");
+    call_free(c);
+    const char *kv2[] = {"passthrough", "true", NULL};
+    ASSERT_STATUS(run_llm(kv2, req, PROVIDER_MOCK, NULL, &c, &out), FR_OK);
+    ASSERT_STR(c->request, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                           "\"tool_choice\":\"auto\",\"seed\":7,\"stream\":false}");
+    call_free(c);
+    ASSERT_STATUS(run_llm(kv2, "{\"input\":\"text\",\"steps\":{}}", PROVIDER_MOCK, NULL, &c, &out),
+                  FR_E_INVALID);
+    ASSERT_CONTAINS(c->error, "passthrough needs the run input to be a normalized request");
+    call_free(c);
+    const char *kv3[] = {"prompt", "{{input.text}}", "model", "m-3", NULL};
+    ASSERT_STATUS(run_llm(kv3, step_input, PROVIDER_MOCK, NULL, &c, &out), FR_OK);
+    ASSERT_STR(c->request, "{\"model\":\"m-3\",\"messages\":[{\"role\":\"user\",\"content\":"
+                           "\"hello world\"}],\"stream\":false}");
+    call_free(c);
+    const char *bad[] = {"passthrough", "true", "prompt", "x", NULL};
+    instance *in = instance_new("llm", bad);
+    ASSERT_STATUS(in->init_status, FR_E_CONFIG);
+    ASSERT_CONTAINS(init_error, "prompt, system and tools cannot be set with it");
+    instance_free(in);
+}
+
 static void test_llm_bad_config(void)
 {
     static const struct {
@@ -1363,6 +1398,7 @@ int main(void)
         {"llm deeply nested step input", test_llm_deep_input},
         {"llm provider failures and bad responses", test_llm_provider_failures},
         {"llm bad config fails init", test_llm_bad_config},
+        {"llm passthrough and model", test_llm_passthrough},
         {"llm out of memory", test_llm_oom},
         {"llm concurrent invocations", test_llm_concurrent},
     };
