@@ -1666,7 +1666,7 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
                         strerror(errno));
         goto refused;
     }
-    if (!(j->entry = entry_add(r, id, who, g->label, j->p))) {
+    if (!(j->entry = entry_add(r, id, who, g->label, j->p, j->input))) {
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         goto refused;
     }
