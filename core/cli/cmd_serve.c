@@ -1,5 +1,6 @@
 /* `fluxroute serve`: its options (argv and the ROUTER_* variables) into fr_serve_options,
  * then the server (core/serve/serve.c). */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 const char fr__serve_usage[] =
     "usage: fluxroute serve [--addr HOST:PORT] --manifest-dir DIR --keys FILE\n"
     "                       [--providers FILE] [--plugin-dir DIR]... [--threads N]\n"
-    "                       [--max-runs N] [--max-runs-per-tenant N] [--max-body BYTES]\n"
+    "                       [--max-runs N] [--max-runs-per-tenant N] [--max-body SIZE]\n"
     "                       [--retention DURATION] [--retention-count N]\n"
     "                       [--retention-per-tenant N] [--retention-bytes SIZE]\n"
     "                       [--metrics-addr HOST:PORT] [--metrics-series-per-namespace N]\n"
@@ -51,8 +52,8 @@ const char fr__serve_usage[] =
     "  --max-runs-per-tenant N\n"
     "                       runs in flight for one tenant before 429 (default: a quarter\n"
     "                       of --max-runs, at least 1, so no tenant fills the server)\n"
-    "  --max-body BYTES     request body limit (default 1048576); also bounds named\n"
-    "                       manifest files\n"
+    "  --max-body SIZE      request body limit (bytes, or 64KiB, 1MiB; default 1MiB);\n"
+    "                       also bounds named manifest files\n"
     "  --retention D        how long finished runs and traces are kept (default 1h)\n"
     "  --retention-count N  and how many at most (default 1000); past it, the tenant\n"
     "                       holding the most finished runs loses its oldest\n"
@@ -123,7 +124,7 @@ const char fr__serve_usage[] =
     "                       abandoned\n"
     "\n"
     "Environment:\n"
-    "  ROUTER_ADDR, ROUTER_KEYS_FILE  as --addr and --keys\n"
+    "  ROUTER_ADDR, ROUTER_KEYS_FILE, ROUTER_ROUTES_FILE  as --addr, --keys and --routes\n"
     "  ROUTER_TLS_ENABLED, ROUTER_TLS_CERT_FILE, ROUTER_TLS_KEY_FILE, ROUTER_TLS_CA_FILE,\n"
     "  ROUTER_TLS_REQUIRE_CLIENT_CERT  TLS and mTLS of --addr (probe it with fluxroute probe\n"
     "                        https://... --cacert FILE)\n"
@@ -195,22 +196,54 @@ size_t fr__exec_args_table(fr_exec_args *a, cli_opt *opts)
     return n;
 }
 
+/* Reads the count option `name` from `text` (unset: *out keeps its default).  Trailing
+ * characters are refused, never dropped: "64k" is not 64.  Returns 0, or -1 after the
+ * error naming the option. */
+static int count_arg(const cli_command *cmd, const char *name, const char *text, long *out)
+{
+    if (!text)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || errno || v < 1) {
+        fr__cli_error(cmd, "%s %s: not a positive whole number", name, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_options *o)
 {
     memset(o, 0, sizeof *o);
     a->mdir = env_or(a->mdir, "ROUTER_MANIFEST_DIR", NULL);
     a->providers = env_or(a->providers, "ROUTER_PROVIDERS_FILE", NULL);
-    long max_runs = a->max_runs ? strtol(a->max_runs, NULL, 10) : 64;
-    long long max_body = a->max_body ? strtoll(a->max_body, NULL, 10) : 1 << 20;
-    long ret_count = a->ret_count ? strtol(a->ret_count, NULL, 10) : 1000;
+    long max_runs = 64, ret_count = 1000, per_tenant = 0, ret_tenant = 0;
+    long long max_body = 1 << 20;
+    if (count_arg(cmd, "--max-runs", a->max_runs, &max_runs) != 0 ||
+        count_arg(cmd, "--retention-count", a->ret_count, &ret_count) != 0 ||
+        count_arg(cmd, "--max-runs-per-tenant", a->per_tenant, &per_tenant) != 0 ||
+        count_arg(cmd, "--retention-per-tenant", a->ret_tenant, &ret_tenant) != 0)
+        return FR_EXIT_USAGE;
+    if (a->max_body) { /* a size: "65536", "64KiB", "1MiB" */
+        uint64_t b = 0;
+        const char *bwhy = "must be positive";
+        if (fr__size_parse(a->max_body, &b, &bwhy) != 0 || b == 0 || b > (1ULL << 40)) {
+            fr__cli_error(cmd, "--max-body %s: %s", a->max_body,
+                          b > (1ULL << 40) ? "too large" : bwhy);
+            return FR_EXIT_USAGE;
+        }
+        max_body = (long long)b;
+    }
     /* A quarter (rounded up): one tenant, even three at once, cannot take every slot from
      * the others. */
-    long per_tenant = a->per_tenant  ? strtol(a->per_tenant, NULL, 10)
-                      : max_runs > 0 ? (max_runs - 1) / 4 + 1
-                                     : 1;
+    if (!a->per_tenant)
+        per_tenant = max_runs > 0 ? (max_runs - 1) / 4 + 1 : 1;
     /* Retention is fair without a per-tenant cap (eviction takes from the largest holder);
      * the cap lets an operator hold any one tenant lower. */
-    long ret_tenant = a->ret_tenant ? strtol(a->ret_tenant, NULL, 10) : ret_count;
+    if (!a->ret_tenant)
+        ret_tenant = ret_count;
     char *end = NULL;
     long concurrency = a->concurrency ? strtol(a->concurrency, &end, 10) : 1;
     if (end && *end)

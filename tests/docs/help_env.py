@@ -43,6 +43,7 @@ SERVE_ONLY = {
     "ROUTER_ADDR": "serve's API address (a worker has none)",
     "ROUTER_KEYS_FILE": "serve's keys (a worker authenticates nobody)",
     "SERVE_SLA_WINDOW_S": "serve's SLA reports",
+    "ROUTER_ROUTES_FILE": "serve's OpenAI gateway routes (a worker answers no HTTP requests)",
     **{f"ROUTER_TLS_{s}": "serve's API TLS" for s in TLS_SUFFIXES},
 }
 ENGINE = [  # what running pipelines reads: serve and worker, never the control plane

@@ -35,7 +35,15 @@ threads_of() { ls /proc/"$1"/task | wc -l; }
 steps 5 > "$TMP/m/five.yaml"
 steps 6 > "$TMP/m/six.yaml"
 { steps 1; printf '# %s\n' "$(head -c 70000 /dev/zero | tr '\0' x)"; } > "$TMP/m/huge.yaml"
-start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --max-body 65536 --max-steps 5 \
+# Sizes and counts are read whole: a suffix is understood or refused, never dropped.
+fr serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --max-body 64x
+expect_rc "--max-body 64x" 2
+expect_err "--max-body 64x" "--max-body 64x:"
+fr serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --max-runs 4x
+expect_rc "--max-runs 4x" 2
+expect_err "--max-runs 4x" "--max-runs 4x: not a positive whole number"
+# --max-body 64KiB is 65536 bytes (expect_limit below checks the max it reports).
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --max-body 64KiB --max-steps 5 \
   --max-threads 4 --max-run-timeout 1s --max-run-bytes 8KiB --max-yaml-nodes 300 \
   --max-yaml-aliases 3 || exit 1
 
