@@ -8,7 +8,8 @@ cd "$(dirname "$0")"
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libyaml-dev libjson-c-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev \
   libcunit1-dev libsqlite3-dev valgrind jq curl gnutls-bin libhiredis-dev redis-server \
-  prometheus python3 wrk groff-base"
+  prometheus python3 wrk groff-base \
+  chromium"
 # The test suite's Node tools (tests/package.json) need npm; Debian's nodejs and npm when
 # the machine has none.
 command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
