@@ -58,23 +58,16 @@ static enum MHD_Result send_error(struct MHD_Connection *c, fr_reply *rp, const 
 
 enum MHD_Result fr__console_send(struct MHD_Connection *c, const char *url, const char *method)
 {
-    const char *route = strcmp(url, "/ui/") == 0 ? "/ui/" : "/ui/{asset}";
+    const char *route = strcmp(url, "/ui") == 0 || strcmp(url, "/ui/") == 0 ? "/ui" : "/ui/{asset}";
     fr_reply rp = {0};
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         rp.allow = "GET, HEAD";
         fr__reply_error(&rp, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET", method);
         return send_error(c, &rp, route);
     }
-    if (strcmp(url, "/ui") == 0) {
-        struct MHD_Response *r =
-            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        if (r)
-            MHD_add_response_header(r, "Location", "/ui/");
-        return queue(c, r, 308, "/ui/");
-    }
-    const fr_console_asset *a = fr__console_find(url + 4);
+    const fr_console_asset *a = fr__console_find(strcmp(url, "/ui") == 0 ? "" : url + 4);
     if (!a) {
-        fr__reply_error(&rp, FR_HE_NOT_FOUND, "no such resource: the console has no %s", url);
+        fr__reply_error(&rp, FR_HE_NOT_FOUND, "the console has no asset %s", url);
         return send_error(c, &rp, route);
     }
     const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");

@@ -28,8 +28,8 @@ const fr_console_asset *fr__console_find(const char *name);
 int fr__console_is_url(const char *url);
 
 /* Answers a console request on c: GET or HEAD of an asset (200, or 304 when
- * If-None-Match names its ETag), /ui → 308 to /ui/, 404 for an unknown asset, 405 for other
- * methods; every answer carries the console's security headers (docs/security.md).
+ * If-None-Match names its ETag; /ui and /ui/ are index.html), 404 for an unknown asset, 405
+ * for other methods; every answer carries the console's security headers (docs/security.md).
  * No authentication: the assets hold nothing of any tenant, the page asks for a key. */
 enum MHD_Result fr__console_send(struct MHD_Connection *c, const char *url, const char *method);
 

@@ -3,7 +3,7 @@
 import {api, sse} from './api.js';
 import {h, clear, badge, errorBox, section, jsonView} from './ui.js';
 import {renderDag, setNodeStatus} from './dag.js';
-import {loadGraph} from './run.js';
+import {loadGraph, stepStatuses} from './run.js';
 
 export async function listManifests() {
   let m;
@@ -36,9 +36,10 @@ export async function livePage(ctx) {
     text: 'This key may not start runs (a viewer key): the run button is not shown, and the API refuses runs from it.'}));
   const dagBox = h('div', {class: 'scroll'});
   const status = h('div', {id: 'live-status', 'aria-live': 'polite'});
+  const failures = h('div', {id: 'live-failures'});
   const tokens = h('div', {id: 'live-tokens'});
   ctx.view.append(h('h1', {text: 'Live run'}), msg, section('Start', form),
-    section('Progress', status, dagBox), section('Streamed tokens', tokens));
+    section('Progress', status, dagBox, failures), section('Streamed tokens', tokens));
 
   let manifests = [];
   try {
@@ -54,6 +55,15 @@ export async function livePage(ctx) {
     graph = name ? await loadGraph(name, null, []) : {nodes: [], edges: []};
     svg = renderDag(graph, {statuses: new Map()});
     clear(dagBox).append(svg);
+  }
+  // Without the manifest's graph from the server, the trace's manifest text gives it.
+  async function redrawFromTrace(rep) {
+    try {
+      const t = await api('GET', `/v1/runs/${encodeURIComponent(rep.run_id)}/trace`);
+      graph = await loadGraph(null, t.manifest, rep.steps);
+      svg = renderDag(graph, {statuses: stepStatuses(rep.steps)});
+      clear(dagBox).append(svg);
+    } catch (_) { /* keep the nodes drawn */ }
   }
   select.addEventListener('change', () => drawFor(select.value).catch(() => {}));
   await drawFor(select.value).catch(() => {});
@@ -72,6 +82,7 @@ export async function livePage(ctx) {
     }
     await drawFor(select.value).catch(() => {});
     clear(tokens);
+    clear(failures);
     clear(status).append(h('p', {text: 'Starting…'}));
     const btn = document.getElementById('run-button');
     btn.disabled = true;
@@ -107,7 +118,8 @@ export async function livePage(ctx) {
           for (const st of d.steps || []) mark(st.step, st.status);
           clear(status).append(h('p', {}, 'Run ', h('a', {href: '#/runs/' + encodeURIComponent(d.run_id), class: 'mono', text: d.run_id}),
             ' finished: ', badge(d.status)));
-          if (d.status !== 'succeeded') status.append(jsonView((d.steps || []).filter((x) => x.error).map((x) => ({step: x.step, error: x.error})), 2));
+          if (d.status !== 'succeeded') failures.append(h('h3', {text: 'Errors'}), jsonView((d.steps || []).filter((x) => x.error).map((x) => ({step: x.step, error: x.error})), 2));
+          if (!graph.edges.length && trace.checked) redrawFromTrace(d);
         } else if (name === 'error') {
           status.append(errorBox({message: d && d.error ? d.error.message : String(d)}, 'The server'));
         }
