@@ -28,6 +28,7 @@
 #include "base/json_parse.h"
 #include "plugin/quarantine.h"
 #include "serve/serve.h"
+#include "serve/console.h"
 #include "serve/run_queue.h"
 #include "serve/serve_prices.h"
 #include "serve/serve_quota.h"
@@ -424,6 +425,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int more = fr__http_body_collect(&rq->body, upload, upload_size, s->max_body);
     if (more)
         return more > 0 ? MHD_YES : MHD_NO;
+    /* The web console (console.c): static assets, no key needed to load the page. */
+    if (fr__console_is_url(url))
+        return fr__console_send(c, url, method);
     if (atomic_load(&rq->ready)) { /* back from a deferred run */
         atomic_store(&rq->ready, 0);
         return send_reply(s, c, rq, &rq->later);
