@@ -246,31 +246,18 @@ int fr__cmd_debug(const cli_command *cmd, int argc, char **argv)
         json_object_put(a);
         return FR_EXIT_USAGE;
     }
-    json_object *notes = json_object_new_array();
-    const char *ha = member_str(a, "manifest_sha256"), *hb = member_str(b, "manifest_sha256");
-    if (ha && hb && strcmp(ha, hb) != 0)
-        json_object_array_add(notes,
-                              json_object_new_string("the two traces ran different manifests"));
-    json_object *pa, *pb;
-    if (json_object_object_get_ex(a, "plugins", &pa) &&
-        json_object_object_get_ex(b, "plugins", &pb) && !json_object_equal(pa, pb))
-        json_object_array_add(notes,
-                              json_object_new_string("the two traces ran different plugin builds"));
-    json_object *qa, *qb;
-    if (json_object_object_get_ex(a, "providers", &qa) &&
-        json_object_object_get_ex(b, "providers", &qb) && !json_object_equal(qa, qb))
-        json_object_array_add(notes,
-                              json_object_new_string("the two traces used different providers"));
-    static const char *const skip[] = {"manifest", "manifest_name", "manifest_sha256",
-                                       "plugins",  "providers",     NULL};
-    json_object *found = json_object_new_array();
-    size_t n = fr__trace_diff(a, b, skip, 0, all, found);
+    json_object *o = fr__trace_debug(a, b, all);
+    if (!o) {
+        fr__cli_error(cmd, "out of memory");
+        json_object_put(a);
+        json_object_put(b);
+        return FR_EXIT_USAGE;
+    }
+    json_object *notes = json_object_object_get(o, "notes");
+    json_object *found = json_object_object_get(o, "divergences");
+    size_t n = json_object_array_length(found);
     if (json) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "identical", json_object_new_boolean(n == 0));
-        json_object_object_add(o, "notes", json_object_get(notes));
-        json_object_object_add(o, "divergences", json_object_get(found));
-        fr__cli_print_json(o);
+        fr__cli_print_json(json_object_get(o)); /* it releases what it prints */
     } else {
         for (size_t i = 0; i < json_object_array_length(notes); i++)
             fprintf(stderr, "note: %s\n",
@@ -283,8 +270,7 @@ int fr__cmd_debug(const cli_command *cmd, int argc, char **argv)
             fr__divergence_print(stdout, json_object_array_get_idx(found, i), "expected", "actual");
         }
     }
-    json_object_put(found);
-    json_object_put(notes);
+    json_object_put(o);
     json_object_put(a);
     json_object_put(b);
     return n ? FR_EXIT_FAILED : FR_EXIT_OK;

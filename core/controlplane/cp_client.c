@@ -90,12 +90,13 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp)
 
 /* Performs one request; returns the HTTP status, or 0 when no answer arrived.  The
  * answer body (if wanted) is malloc'd into *body. */
-static long http(fr_cp_client *c, CURL *h, const char *method, const char *path, const char *data,
-                 size_t len, long timeout_ms, char **body)
+/* `auth`: the Authorization header line to send, NULL: the service key's. */
+static long http_as(fr_cp_client *c, CURL *h, const char *method, const char *path,
+                    const char *data, size_t len, long timeout_ms, char **body, const char *auth)
 {
     char url[2048];
     snprintf(url, sizeof url, "%s%s", c->url, path);
-    struct curl_slist *hdr = curl_slist_append(NULL, c->auth_header);
+    struct curl_slist *hdr = curl_slist_append(NULL, auth ? auth : c->auth_header);
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     hdr = curl_slist_append(hdr, "Expect:");
     fr_bytebuf b = {0};
@@ -121,6 +122,28 @@ static long http(fr_cp_client *c, CURL *h, const char *method, const char *path,
         *body = b.data;
     else
         free(b.data);
+    return status;
+}
+
+static long http(fr_cp_client *c, CURL *h, const char *method, const char *path, const char *data,
+                 size_t len, long timeout_ms, char **body)
+{
+    return http_as(c, h, method, path, data, len, timeout_ms, body, NULL);
+}
+
+long fr__cp_get_as(fr_cp_client *c, const char *path, const char *bearer, char **body)
+{
+    *body = NULL;
+    CURL *h = c && bearer ? curl_easy_init() : NULL;
+    char *auth = NULL;
+    if (!h || asprintf(&auth, "Authorization: Bearer %s", bearer) < 0) {
+        if (h)
+            curl_easy_cleanup(h);
+        return 0;
+    }
+    long status = http_as(c, h, "GET", path, NULL, 0, 3000, body, auth);
+    curl_easy_cleanup(h);
+    free(auth);
     return status;
 }
 

@@ -94,6 +94,12 @@ fr_status fr__cp_lookup_key(fr_cp_client *client, const char *sha256_hex, fr_cp_
  * at most 3 s; not cached. */
 fr_status fr__cp_get_json(fr_cp_client *client, const char *path, struct json_object **out);
 
+/* GET `path` with the caller's own API key `bearer` (borrowed) instead of the service key,
+ * so that the control plane scopes the answer to the caller's tenant (serve's GET
+ * /v1/usage).  Returns the HTTP status, 0 when the control plane was not reached, and the
+ * answer's body in *body (NUL-terminated, caller frees; may be NULL).  Blocks at most 3 s;
+ * not cached. */
+long fr__cp_get_as(fr_cp_client *client, const char *path, const char *bearer, char **body);
 /* Queues one event; never blocks on the network.  FR_OK, FR_E_INVALID (missing tenant or
  * bad kind), FR_E_OVERLOADED (a million events already queued: the spool disk is not
  * keeping up) or FR_E_NOMEM. */

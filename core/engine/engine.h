@@ -33,6 +33,7 @@ typedef struct fr_attempt_result {
     fr_status status;
     char *message;      /* owned, NULL on success */
     int64_t backoff_us; /* waited before this attempt */
+    int64_t started_us; /* when it started, from the run's start (after its backoff) */
     int64_t duration_us;
     struct json_object *effects; /* recorded effects (owned), NULL unless recording */
     int streamed;                /* chunks of streamed text it passed on before ending */

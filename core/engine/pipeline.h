@@ -64,6 +64,7 @@ struct fr_run {
     struct fr_driver_job *handover; /* FR_RUN_ON_DRIVER: the caller that waits for it */
     int finalized;                  /* the run's result is complete (p->mu) */
     _Atomic size_t output_bytes;    /* what its succeeded steps' outputs hold together */
+    int64_t started_mono;           /* when the run started (attempts' started_us) */
 };
 
 struct fr_pipeline {

@@ -40,6 +40,7 @@ static json_object *attempt_object(const fr_attempt_result *a, int with_effects)
                                : json_object_new_string(fr_class_name(fr_status_class(a->status))));
     json_object_object_add(o, "message", str_or_null(a->message));
     json_object_object_add(o, "backoff_us", json_object_new_int64(a->backoff_us));
+    json_object_object_add(o, "started_us", json_object_new_int64(a->started_us));
     json_object_object_add(o, "duration_us", json_object_new_int64(a->duration_us));
     if (a->note) {
         json_object *notes = json_object_new_array();
@@ -228,6 +229,8 @@ static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_r
         put_str(b, a->message);
         put(b, ",\"backoff_us\":");
         fr__bytebuf_put_int(b, a->backoff_us);
+        put(b, ",\"started_us\":");
+        fr__bytebuf_put_int(b, a->started_us);
         put(b, ",\"duration_us\":");
         fr__bytebuf_put_int(b, a->duration_us);
         if (a->note) {

@@ -604,6 +604,7 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
     out->started_at_us = fr__wall_us();
     run.obs = fr__obs_run_begin(&run); /* observability: run state, trace id */
     int64_t t0 = fr__mono_us();
+    run.started_mono = t0;
     /* A replay runs on recorded time: no deadlines of its own. */
     if (m->run_timeout_us && !run.replay)
         run.cancel->run_deadline_mono = t0 + m->run_timeout_us;

@@ -422,6 +422,7 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
             a->attempt = x->attempt; /* numbered per agent: fallbacks start at 1 */
             a->agent = ac->id;
             a->backoff_us = backoff;
+            a->started_us = fr__mono_us() - run->started_mono;
             if (run->record)
                 a->effects = json_object_new_array();
 

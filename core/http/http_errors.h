@@ -77,6 +77,9 @@
     X(INTERNAL, "internal", 500, "the server failed (out of memory, storage error)")               \
     X(CONTROLPLANE_UNAVAILABLE, "controlplane_unavailable", 503,                                   \
       "serve cannot reach the control plane to check a key; Retry-After")                          \
+    X(USAGE_UNAVAILABLE, "usage_unavailable", 503,                                                 \
+      "GET /v1/usage on a serve without --controlplane, or for a caller without an API key to "    \
+      "ask it with")                                                                               \
     X(PLUGIN_QUARANTINED, "plugin_quarantined", 503,                                               \
       "a plugin refused until restart after hangs reached --max-abandoned")                        \
     X(STORAGE, "storage", 503, "usage not stored; retry with the same idempotency keys")           \

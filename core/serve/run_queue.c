@@ -34,9 +34,12 @@
 /* ---- submission --------------------------------------------------------------------------- */
 
 static void record_from(fr_run_record *rec, const char *id, const fr_identity *who,
-                        const char *manifest)
+                        const char *manifest, const char *input)
 {
     memset(rec, 0, sizeof *rec);
+    /* The run's input goes with every write of its record (borrowed: issue 28). */
+    rec->input = (char *)input;
+    rec->input_len = input ? strlen(input) : 0;
     snprintf(rec->id, sizeof rec->id, "%s", id);
     snprintf(rec->tenant, sizeof rec->tenant, "%s", who->tenant);
     snprintf(rec->namespace_, sizeof rec->namespace_, "%s", who->namespace_);
@@ -84,7 +87,7 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
     /* The record first: a consumer may take the entry the moment it is stored, and its
      * record (with a fencing token) must not be overwritten by this older one. */
     fr_run_record rec;
-    record_from(&rec, id, who, manifest);
+    record_from(&rec, id, who, manifest, input);
     rec.status = FR_RECORD_QUEUED;
     rec.submitted_at_us = fr__wall_us();
     if (fr__run_record_put(cfg->state, &rec, cfg->retention_us, err, sizeof err) != FR_OK) {
@@ -307,7 +310,7 @@ static void execute_entry(fr_queue_consumer *c, slot *s)
     snprintf(who.traceparent, sizeof who.traceparent, "%s", e->traceparent);
     if (fr__role_parse(e->role, &who.role) != 0)
         who.role = FR_ROLE_VIEWER; /* an unknown role may run nothing */
-    record_from(&x.rec, e->run_id, &who, e->yaml ? NULL : e->manifest);
+    record_from(&x.rec, e->run_id, &who, e->yaml ? NULL : e->manifest, e->input);
     x.rec.submitted_at_us = e->submitted_at_us;
     x.rec.started_at_us = fr__wall_us();
     x.rec.fence = token;

@@ -36,6 +36,7 @@ typedef struct fr_run_entry {
     int64_t finished_mono;
     char *report;                       /* JSON text when done (owned) */
     char *trace;                        /* JSON text when recorded (owned) */
+    char *input;                        /* the run's input, JSON text (owned), or NULL */
     int trace_refused;                  /* recorded, but dropped over --max-run-bytes */
     char manifest[208];                 /* the named manifest, or "" for inline YAML */
     int64_t started_at_us;              /* wall clock, set by the caller */

@@ -29,6 +29,7 @@
 #include "plugin/quarantine.h"
 #include "serve/serve.h"
 #include "serve/console.h"
+#include "serve/serve_console.h"
 #include "serve/run_queue.h"
 #include "serve/serve_prices.h"
 #include "serve/serve_quota.h"
@@ -375,6 +376,48 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         }
         return;
     }
+    /* ---- the web console's routes (issue 28; core/serve/serve_console.h) ---- */
+    const char *man_prefix = "/v1/manifests/";
+    if (strcmp(url, "/v1/manifests") == 0 || strncmp(url, man_prefix, strlen(man_prefix)) == 0) {
+        int one = url[strlen("/v1/manifests")] == '/';
+        out->route = one ? "/v1/manifests/{name}" : "/v1/manifests";
+        if (!get) {
+            out->allow = "GET";
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
+                            method);
+            return;
+        }
+        fr__console_manifests(s->runs, &who, one ? url + strlen(man_prefix) : NULL, out);
+        return;
+    }
+    if (strcmp(url, "/v1/usage") == 0) {
+        out->route = "/v1/usage";
+        if (!get) {
+            out->allow = "GET";
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
+                            method);
+            return;
+        }
+        const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        int bearer = authz && strncasecmp(authz, "Bearer ", 7) == 0;
+        fr__console_usage(s->cp, &who, bearer ? authz + 7 : NULL,
+                          MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "period"), out);
+        return;
+    }
+    if (strcmp(url, "/v1/debug") == 0) {
+        out->route = "/v1/debug";
+        if (!post) {
+            out->allow = "POST";
+            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "use POST for %s", url);
+            return;
+        }
+        json_object *body = fr__serve_parse_body(rq->body.buf.data, rq->body.buf.len, out);
+        if (body)
+            fr__console_debug(s->runs, &who, body, out);
+        json_object_put(body);
+        return;
+    }
+    /* ---- end of the web console's routes ---- */
     int run = is(url, "/v1/run", "/run"), validate = is(url, "/v1/validate", "/validate");
     int replay = is(url, "/v1/replay", "/replay");
     out->route = run ? "/v1/run" : validate ? "/v1/validate" : replay ? "/v1/replay" : "other";

@@ -132,6 +132,12 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
                             fr_deferred *defer, fr_reply *out);
 void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id, int trace,
                          fr_reply *out);
+/* The trace of run `run_id` of who's tenant, on this replica or (--state redis) in the
+ * records: its text (caller frees), or NULL with `out` filled (404 run_not_found,
+ * run_in_progress or trace_not_recorded; 503 state_unavailable).  Thread-safe. */
+char *fr__runs_trace_text(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out);
+/* The configuration the runs were made with (borrowed for their life). */
+const fr_runs_config *fr__runs_config(const fr_runs *r);
 void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out);
 /* GET /v1/runs: the caller's tenant's runs, newest first.  Every member is a query value
  * as sent (borrowed; NULL when absent). */

@@ -644,11 +644,18 @@ static int authorize(const fr_identity *who, const fr_manifest *m, const char *n
 static void sse_progress(void *ud, const fr_pipeline *p, int step, const fr_step_result *r)
 {
     fr_sse *s = ud;
-    if (r->state == FR_STEP_RUNNING || r->state == FR_STEP_PENDING)
+    if (r->state == FR_STEP_PENDING)
         return;
+    const fr_step_cfg *st = &fr__pipeline_manifest(p)->steps[step];
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "step",
-                           json_object_new_string(fr__pipeline_manifest(p)->steps[step].id));
+    json_object_object_add(o, "step", json_object_new_string(st->id));
+    if (r->state == FR_STEP_RUNNING) {
+        /* Issue 28: the console shows a step running before it ends. */
+        json_object_object_add(o, "agent", json_object_new_string(st->agent));
+        fr__sse_event(s, "step_started", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        return;
+    }
     json_object_object_add(o, "status", json_object_new_string(fr__step_state_name(r->state)));
     json_object_object_add(o, "attempts", json_object_new_int64((int64_t)r->n_attempts));
     if (r->state != FR_STEP_SUCCEEDED) {
@@ -918,11 +925,17 @@ static int runs_quickly(fr_runs *r, const manifest_pool *pool)
 
 /* A running entry of run `id` in the run store (for GET and cancel), or NULL on OOM. */
 static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
-                            const char *manifest, fr_pipeline *p)
+                            const char *manifest, fr_pipeline *p, const char *input)
 {
+    /* The run's input is kept with its record (issue 28): the request's, else the
+     * manifest's own. */
+    const fr_manifest *m = fr__pipeline_manifest(p);
+    const char *in = input ? input : m->input_json ? m->input_json : "{}";
     run_entry *e = calloc(1, sizeof *e);
-    if (!e)
+    if (!e || !(e->input = strdup(in))) {
+        free(e);
         return NULL;
+    }
     snprintf(e->id, sizeof e->id, "%s", id);
     snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
     snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
@@ -933,6 +946,7 @@ static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
     int added = fr__run_store_add(r->runs, e) == 0;
     pthread_mutex_unlock(&r->mu);
     if (!added) {
+        free(e->input);
         free(e);
         return NULL;
     }
@@ -1023,7 +1037,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         fr__reply_error(out, FR_HE_INTERNAL, "cannot draw a run id: getrandom: %s",
                         strerror(errno));
     } else {
-        e = entry_add(r, id, who, ref.name, j->p);
+        e = entry_add(r, id, who, ref.name, j->p, j->input);
     }
     if (!e) {
         if (!out->status)
@@ -1167,6 +1181,7 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
     json_object_object_add(o, "report",
                            e->done && e->report ? json_tokener_parse(e->report) : NULL);
     json_object_object_add(o, "traced", json_object_new_boolean(e->trace != NULL));
+    fr__run_json_add_console(o, e->manifest, e->input); /* issue 28 */
     pthread_mutex_unlock(&r->mu);
     fr__reply_json(out, 200, o);
 }
@@ -1270,6 +1285,33 @@ static void *replay_main(void *arg)
     return NULL;
 }
 
+char *fr__runs_trace_text(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out)
+{
+    pthread_mutex_lock(&r->mu);
+    run_entry *e = fr__run_store_find(r->runs, run_id);
+    int mine = e && strcmp(e->tenant, who->tenant) == 0;
+    int running = mine && !e->done;
+    char *text = mine && e->trace ? strdup(e->trace) : NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (!mine && r->records)
+        return fr__records_trace(r->records, who, run_id, out);
+    if (!text)
+        fr__reply_error(out,
+                        !mine     ? FR_HE_RUN_NOT_FOUND
+                        : running ? FR_HE_RUN_IN_PROGRESS
+                                  : FR_HE_TRACE_NOT_RECORDED,
+                        !mine     ? "no run %s"
+                        : running ? "run %s is still running"
+                                  : "run %s was not traced: start it with \"trace\": true",
+                        run_id);
+    return text;
+}
+
+const fr_runs_config *fr__runs_config(const fr_runs *r)
+{
+    return &r->cfg;
+}
+
 void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body,
                             fr_deferred *defer, fr_reply *out)
 {
@@ -1292,20 +1334,9 @@ void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *bod
         inline_trace = 1;
     } else if (json_object_object_get_ex(body, "run_id", &v) &&
                json_object_is_type(v, json_type_string)) {
-        pthread_mutex_lock(&r->mu);
-        run_entry *e = fr__run_store_find(r->runs, json_object_get_string(v));
-        int mine = e && strcmp(e->tenant, who->tenant) == 0;
-        char *text = mine && e->trace ? strdup(e->trace) : NULL;
-        pthread_mutex_unlock(&r->mu);
-        if (!mine && r->records &&
-            !(text = fr__records_trace(r->records, who, json_object_get_string(v), out)))
+        char *text = fr__runs_trace_text(r, who, json_object_get_string(v), out);
+        if (!text)
             return;
-        if (!text) {
-            fr__reply_error(out, mine ? FR_HE_TRACE_NOT_RECORDED : FR_HE_RUN_NOT_FOUND,
-                            mine ? "run %s was not traced" : "no run %s",
-                            json_object_get_string(v));
-            return;
-        }
         trace = fr__trace_parse(text, strlen(text), err, sizeof err);
         free(text);
     } else {
@@ -1511,7 +1542,7 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
             goto refused;
         }
     }
-    if (!(j->entry = entry_add(r, q->run_id, who, ref.name, j->p))) {
+    if (!(j->entry = entry_add(r, q->run_id, who, ref.name, j->p, j->input))) {
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         goto refused;
     }

@@ -37,8 +37,9 @@ void fr__run_record_clear(fr_run_record *r)
 {
     free(r->report);
     free(r->trace);
-    r->report = r->trace = NULL;
-    r->report_len = r->trace_len = 0;
+    free(r->input);
+    r->report = r->trace = r->input = NULL;
+    r->report_len = r->trace_len = r->input_len = 0;
 }
 
 static size_t budget_runs, budget_bytes;
@@ -51,7 +52,8 @@ void fr__run_records_set_budget(size_t max_runs_per_tenant, size_t max_bytes_per
 
 size_t fr__run_record_bytes(const fr_run_record *r)
 {
-    return 512 + (r->report ? r->report_len : 0) + (r->trace ? r->trace_len : 0);
+    return 512 + (r->report ? r->report_len : 0) + (r->trace ? r->trace_len : 0) +
+           (r->input ? r->input_len : 0);
 }
 
 static void key_of(fr_state *s, char *out, size_t size, const char *tenant, const char *what,
@@ -157,6 +159,8 @@ fr_status fr__run_record_put(fr_state *s, const fr_run_record *r, int64_t ttl_us
     FIELD("submitted", sub), FIELD("started", sta), FIELD("finished", fin);
     FIELD("executions", exe), FIELD("fence", fence), FIELD("node", r->node);
     FIELD("trace_refused", refused), FIELD("traced", r->trace ? "1" : "0");
+    if (r->input)
+        ARG("input"), ARGN(r->input, r->input_len);
     if (r->report)
         ARG("report"), ARGN(r->report, r->report_len);
     if (r->trace)
@@ -184,7 +188,7 @@ fr_status fr__run_record_put(fr_state *s, const fr_run_record *r, int64_t ttl_us
 static const char *const get_fields[] = {"id",         "tenant",    "namespace", "manifest",
                                          "status",     "submitted", "started",   "finished",
                                          "executions", "fence",     "node",      "trace_refused",
-                                         "traced",     "report",    "trace"};
+                                         "traced",     "input",     "report",    "trace"};
 #define N_GET_FIELDS (sizeof get_fields / sizeof get_fields[0])
 
 static int64_t to_i64(const redisReply *e)
@@ -252,11 +256,13 @@ fr_status fr__run_record_get(fr_state *s, const char *tenant, const char *id, in
     copy_str(out->node, sizeof out->node, e[10]);
     out->trace_refused = to_i64(e[11]) != 0;
     out->traced = to_i64(e[12]) != 0;
-    out->report = dup_bulk(e[13], &out->report_len);
+    out->input = dup_bulk(e[13], &out->input_len);
+    out->report = dup_bulk(e[14], &out->report_len);
     if (with_trace)
-        out->trace = dup_bulk(e[14], &out->trace_len);
-    int oom = (e[13]->type == REDIS_REPLY_STRING && !out->report) ||
-              (with_trace && e[14]->type == REDIS_REPLY_STRING && !out->trace);
+        out->trace = dup_bulk(e[15], &out->trace_len);
+    int oom = (e[13]->type == REDIS_REPLY_STRING && !out->input) ||
+              (e[14]->type == REDIS_REPLY_STRING && !out->report) ||
+              (with_trace && e[15]->type == REDIS_REPLY_STRING && !out->trace);
     freeReplyObject(rep);
     if (oom) {
         fr__run_record_clear(out);

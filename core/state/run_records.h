@@ -50,15 +50,17 @@ typedef struct fr_run_record {
     size_t report_len;
     char *trace; /* JSON when recorded, or NULL (as report) */
     size_t trace_len;
+    char *input; /* the run's input as JSON text, or NULL (as report; issue 28) */
+    size_t input_len;
     int trace_refused; /* recorded, but over the size limit: not stored */
     int traced;        /* read back: the record holds a trace (also without with_trace) */
 } fr_run_record;
 
-/* Frees the strings of a record read back (report, trace); the record itself is the
- * caller's. */
+/* Frees the strings of a record read back (report, trace, input); the record itself is
+ * the caller's. */
 void fr__run_record_clear(fr_run_record *r);
 
-/* Writes `r` whole (every field; report and trace when not NULL) with expiry `ttl_us`
+/* Writes `r` whole (every field; report, trace and input when not NULL) with expiry `ttl_us`
  * after it finished (a record not finished does not expire), and keeps it in its tenant's
  * list, in one round trip.  FR_OK; FR_E_LEASE_LOST when r->fence is older than the
  * record's newest (the record is unchanged); FR_E_NETWORK with err set when Redis is
@@ -80,8 +82,8 @@ fr_status fr__run_record_get(fr_state *s, const char *tenant, const char *id, in
  * start, before any put (not synchronised with puts). */
 void fr__run_records_set_budget(size_t max_runs_per_tenant, size_t max_bytes_per_tenant);
 
-/* The bytes a record counts against its tenant's byte budget: its report, its trace and
- * a fixed 512 for the rest. */
+/* The bytes a record counts against its tenant's byte budget: its report, its trace, its
+ * input and a fixed 512 for the rest. */
 size_t fr__run_record_bytes(const fr_run_record *r);
 
 /* One row of a listing (GET /v1/runs). */

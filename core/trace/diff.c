@@ -194,3 +194,38 @@ void fr__divergence_print(FILE *out, json_object *div, const char *a_name, const
     if (note)
         fprintf(out, "  (%s)\n", note);
 }
+
+json_object *fr__trace_debug(json_object *a, json_object *b, int all)
+{
+    json_object *notes = json_object_new_array();
+    const char *ha = fr__trace_member_string(a, "manifest_sha256"),
+               *hb = fr__trace_member_string(b, "manifest_sha256");
+    if (ha && hb && strcmp(ha, hb) != 0)
+        json_object_array_add(notes,
+                              json_object_new_string("the two traces ran different manifests"));
+    json_object *pa, *pb;
+    if (json_object_object_get_ex(a, "plugins", &pa) &&
+        json_object_object_get_ex(b, "plugins", &pb) && !json_object_equal(pa, pb))
+        json_object_array_add(notes,
+                              json_object_new_string("the two traces ran different plugin builds"));
+    json_object *qa, *qb;
+    if (json_object_object_get_ex(a, "providers", &qa) &&
+        json_object_object_get_ex(b, "providers", &qb) && !json_object_equal(qa, qb))
+        json_object_array_add(notes,
+                              json_object_new_string("the two traces used different providers"));
+    static const char *const skip[] = {"manifest", "manifest_name", "manifest_sha256",
+                                       "plugins",  "providers",     NULL};
+    json_object *found = json_object_new_array();
+    size_t n = fr__trace_diff(a, b, skip, 0, all, found);
+    json_object *o = json_object_new_object();
+    if (!o || !notes || !found) {
+        json_object_put(o);
+        json_object_put(notes);
+        json_object_put(found);
+        return NULL;
+    }
+    json_object_object_add(o, "identical", json_object_new_boolean(n == 0));
+    json_object_object_add(o, "notes", notes);
+    json_object_object_add(o, "divergences", found);
+    return o;
+}

@@ -16,6 +16,14 @@
 size_t fr__trace_diff(json_object *expected, json_object *actual, const char *const *skip,
                       int ignore_effects, int all, json_object *out);
 
+/* What `fluxroute debug --json` reports for two traces (POST /v1/debug too):
+ * {"identical", "notes", "divergences"}, where notes say whether the traces ran different
+ * manifests, plugin builds or providers, and divergences are fr__trace_diff's (the
+ * manifest, its name and digest, plugins and providers set aside), every one when `all`,
+ * else the first.  `a` and `b` are borrowed.  Returns a new object (json_object_put), or
+ * NULL on OOM. */
+json_object *fr__trace_debug(json_object *a, json_object *b, int all);
+
 /* Prints one divergence in the CLI's format, with values truncated sensibly.
  * `a_name`/`b_name` label the two sides ("recorded"/"replayed", "expected"/"actual"). */
 void fr__divergence_print(FILE *out, json_object *div, const char *a_name, const char *b_name);

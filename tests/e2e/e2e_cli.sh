@@ -84,7 +84,7 @@ expect_jq "run deadline" '.steps[0].error.class == "deadline_exceeded"'
 expect_jq "run deadline" '.steps[0].duration_us < 5000000'
 
 # Determinism: the same seed gives the same report, timing fields aside.
-strip='del(.run_id) | del(.. | .duration_us?)'
+strip='del(.run_id) | del(.. | .duration_us?, .started_us?)'
 fr run "$M/bench/parallel100.yaml" --json --seed 3
 jq -S "$strip" "$TMP/out" > "$TMP/a.json"
 fr run "$M/bench/parallel100.yaml" --json --seed 3

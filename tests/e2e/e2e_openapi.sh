@@ -326,6 +326,15 @@ GET /v1/runs?status=succeeded&limit=1
 GET /v1/runs?limit=0
 GET /v1/runs/$TRACED
 GET /v1/runs/$TRACED/trace
+GET /v1/manifests
+GET /v1/manifests/echo.yaml
+GET /v1/manifests/nope.yaml
+GET /v1/manifests/..%2Fkeys.yaml
+POST /v1/debug {"a": "$TRACED", "b": "$TRACED", "all": true}
+POST /v1/debug {"a": "$TRACED", "b": "no-such-run"}
+POST /v1/debug {"a": 1, "b": {}}
+GET /v1/usage
+GET /v1/usage?period=2026-13
 DELETE /v1/runs/$TRACED
 SCENARIO
 probe "$TMP/serve.json" "$SERVE_URL" "$KEY" "{\"id\": \"${RUN_ID:-x}\"}" "$TMP/scenario" \

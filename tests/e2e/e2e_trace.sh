@@ -37,7 +37,7 @@ fr run "$T/sequential.yaml" --plugin-dir "$P" --trace "$TMP/seq3.json" --seed 11
 fr debug "$TMP/seq2.json" "$TMP/seq3.json"
 expect_rc "same behaviour, same trace" 0
 expect_out "same behaviour, same trace" "traces identical"
-strip='del(.run_id, .started_at, .finished_at) | del(.. | .duration_us?) | del(.. | select(type == "object" and .kind == "clock") | .value)'
+strip='del(.run_id, .started_at, .finished_at) | del(.. | .duration_us?, .started_us?) | del(.. | select(type == "object" and .kind == "clock") | .value)'
 if [ "$(jq -S "$strip" "$TMP/seq2.json")" = "$(jq -S "$strip" "$TMP/seq3.json")" ]; then
   ok "canonical: only timing fields differ"; else not_ok "canonical: only timing fields differ"; fi
 TRACE_OUTPUT="$TMP/env.json" fr run "$T/sequential.yaml"
