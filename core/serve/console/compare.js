@@ -88,7 +88,7 @@ export async function comparePage(ctx) {
     }
     try {
       const [va, vb] = await Promise.all([sideView(a), sideView(b)]);
-      result.append(h('div', {class: 'pair'},
+      result.append(h('p', {class: 'muted legend', text: 'Steps with a differing field are outlined and marked “≠ differs” on both graphs.'}), h('div', {class: 'pair'},
         section('A: ' + va.label, h('div', {class: 'scroll'}, renderDag(va.graph, {id: 'dag-a', statuses: stepStatuses(va.steps), diff: steps, label: 'Steps of A; differing steps are marked “differs”'}))),
         section('B: ' + vb.label, h('div', {class: 'scroll'}, renderDag(vb.graph, {id: 'dag-b', statuses: stepStatuses(vb.steps), diff: steps, label: 'Steps of B; differing steps are marked “differs”'})))));
     } catch (err) {

@@ -153,7 +153,8 @@ export function renderDag(graph, opts = {}) {
     g.append(s('title', {text: `${n.id}${n.agent ? ' (agent ' + n.agent + ')' : ''}: ${st}${diff ? ' — differs' : ''}`}));
     g.append(s('rect', {class: 'box', width: NW, height: NH, rx: 7}));
     g.append(s('text', {class: 'label', x: 10, y: 21, text: clip(n.id, 20)}));
-    g.append(s('text', {class: 'status', x: 10, y: 42, text: `${symbol(st)} ${st}${diff ? '  ≠ differs' : ''}`}));
+    g.append(s('text', {class: 'status', x: 10, y: 42, text: `${symbol(st)} ${st}`}));
+    if (diff) g.append(s('text', {class: 'diff-mark', x: NW - 8, y: 42, 'text-anchor': 'end', text: '≠ differs'}));
     if (opts.onSelect) {
       const pick = () => opts.onSelect(n.id);
       g.addEventListener('click', pick);

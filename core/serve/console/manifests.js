@@ -8,7 +8,7 @@ import {listManifests} from './live.js';
 export async function manifestsPage(ctx) {
   const list = h('ul', {class: 'manifest-list', id: 'manifest-list'});
   const detail = h('div', {id: 'manifest-detail'});
-  ctx.view.append(h('h1', {text: 'Manifests'}), h('div', {class: 'detail'},
+  ctx.view.append(h('h1', {text: 'Manifests'}), h('div', {class: 'manifests-layout'},
     section('Manifests', list), h('div', {class: 'main-col'}, detail)));
   let items;
   try {

@@ -1,5 +1,5 @@
 // DOM helpers.  Everything that comes from a run, a manifest or the server is put into
-// the page with textContent or setAttribute, never as HTML: no innerHTML anywhere.
+// the page with textContent or setAttribute, never parsed as HTML.
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 function fill(el, attrs, kids) {

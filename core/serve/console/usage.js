@@ -29,7 +29,7 @@ export async function usagePage(ctx) {
   } catch (e) {
     box.append(e.status === 503
       ? h('p', {class: 'error', role: 'alert',
-        text: `Usage comes from the control plane, and this server has none or cannot reach it: ${e.message}`})
+        text: `Usage is not available here: ${e.message}`})
       : errorBox(e, 'Cannot read usage'));
     return;
   }
