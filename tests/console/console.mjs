@@ -132,6 +132,12 @@ async function go(page, hash, selector, text) {
     !e.__stale && (!t || e.textContent.includes(t))), {timeout: WAIT}, selector, text || '');
 }
 
+// Waits until the step panel holds every one of TEXTS.
+const panelHas = (page, ...texts) => page.waitForFunction((ts) => {
+  const p = document.querySelector('#step-panel');
+  return p && ts.every((t) => p.textContent.includes(t));
+}, {timeout: WAIT}, texts);
+
 async function login(page, key) {
   await page.goto(BASE + '/ui/', {waitUntil: 'domcontentloaded', timeout: WAIT});
   await page.waitForSelector('#login #api-key', {visible: true, timeout: WAIT});
@@ -251,10 +257,7 @@ async function main() {
       expect('DAG: laid out by dependency level', before('fetch', 'side') && before('fetch', 'check') && before('check', 'after'), JSON.stringify(box));
       // The step panel of the failed step: its error class and message.
       await page.click('svg#dag g.node[data-step="check"]');
-      await page.waitForFunction(() => {
-        const p = document.querySelector('#step-panel');
-        return p && p.textContent.includes('bad_request');
-      }, {timeout: WAIT});
+      await panelHas(page, 'bad_request');
       ok('step panel: the failed step shows its error class');
       await shot(page, 'run-dag');
     });
@@ -296,10 +299,7 @@ async function main() {
       }
       expect('keyboard: Tab reaches the DAG node', tabs < 60, `${tabs} presses`);
       await page.keyboard.press('Enter');
-      await page.waitForFunction(() => {
-        const p = document.querySelector('#step-panel');
-        return p && p.textContent.includes('backup') && p.textContent.includes('unavailable');
-      }, {timeout: WAIT});
+      await panelHas(page, 'backup', 'unavailable');
       ok('keyboard: Enter on a node opens its panel (answered by the fallback, the retried class)');
       // The trace downloads as a file (a Blob URL: nothing leaves the page's origin).
       const dir = path.join(PROFILE, 'downloads');
@@ -351,18 +351,12 @@ async function main() {
     await step('XSS: step outputs shown as text, nothing runs', page, async () => {
       await go(page, `#/runs/${xss.run_id}`, 'svg#dag g.node[data-step="evil"]');
       await page.click('svg#dag g.node[data-step="evil"]');
-      await page.waitForFunction(() => {
-        const p = document.querySelector('#step-panel');
-        return p && p.textContent.includes("<img src=x onerror=alert('xss-output')>");
-      }, {timeout: WAIT});
+      await panelHas(page, "<img src=x onerror=alert('xss-output')>");
       const panel = await page.$eval('#step-panel', (e) => e.textContent);
       expect('XSS: the </script> output is shown as text', panel.includes("</script><script>alert('xss-script')</script>"), panel.slice(0, 600));
       await shot(page, 'run-xss-output');
       await page.click('svg#dag g.node[data-step="mirror"]');
-      await page.waitForFunction(() => {
-        const p = document.querySelector('#step-panel');
-        return p && p.textContent.includes("<img src=x onerror=alert('xss-input')>");
-      }, {timeout: WAIT});
+      await panelHas(page, "<img src=x onerror=alert('xss-input')>");
       ok('XSS: the input echoed by a step is shown as text');
       // The manifest's text (it holds the same strings in a comment) is text too.
       await go(page, '#/manifests/xss.yaml', 'body *', "<img src=x onerror=alert('xss-manifest')>");
