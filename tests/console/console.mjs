@@ -155,8 +155,9 @@ async function main() {
   // The runs the pages are checked against.
   const dag = await run('dag.yaml', {q: 'levels'});
   const retries = await run('retries.yaml', {q: 'retry'});
-  const cmpA = await run('compare.yaml', {n: 1});
-  const cmpB = await run('compare.yaml', {n: 2});
+  // The same seed: the runs differ only by their input, so in step varies.
+  const cmpA = await run('compare.yaml', {n: 1}, {seed: 7});
+  const cmpB = await run('compare.yaml', {n: 2}, {seed: 7});
   const xssInput = {note: "<img src=x onerror=alert('xss-input')>", end: '</script><script>alert("xss-input-script")</script>'};
   const xss = await run('xss.yaml', xssInput);
   expect('API: the setup runs ended as the manifests make them',
@@ -343,7 +344,8 @@ async function main() {
       expect('compare: two DAGs, the differing step (varies) marked in both, the same one not',
         dags.length === 2 && dags.every((d) => d.diff.join() === 'varies' && d.steps.join() === 'same,varies'), JSON.stringify(dags));
       const text = await page.$eval('#compare-result', (e) => e.textContent);
-      expect('compare: the differing field is listed', text.includes('varies'), text.slice(0, 500));
+      expect('compare: the differing fields are listed (the input, step varies\' output)',
+        text.includes('varies') && /input/.test(text), text.slice(0, 500));
       await shot(page, 'compare');
     });
 
@@ -433,6 +435,21 @@ async function main() {
       };
       expect('live run: succeeded nodes are green', colours.every((c) => c && (green(c[0]) || green(c[1]))), JSON.stringify(colours));
       await shot(page, 'live-done');
+    });
+
+    await step('live run: llm tokens stream in, as text', page, async () => {
+      await page.select('#manifest-select', 'chat.yaml');
+      await page.waitForSelector('svg#dag g.node[data-step="ask"]', {timeout: WAIT});
+      await page.$eval('#input-editor', (e) => { e.value = '{"topic": "<img src=x onerror=alert(\'xss-token\')>"}'; });
+      await page.click('#run-button');
+      await page.waitForFunction(() => document.querySelector('main').innerText.includes("mock reply to: Tell me about <img src=x onerror=alert('xss-token')>"), {timeout: WAIT});
+      await page.waitForFunction(() => {
+        const g = document.querySelector('svg#dag g.node[data-step="ask"]');
+        return g && g.dataset.status === 'succeeded';
+      }, {timeout: WAIT});
+      const imgs = await page.$$eval('img[src="x"], [onerror]', (es) => es.length);
+      expect('live run: the streamed reply is shown as text, no element made of it', imgs === 0, `${imgs} elements`);
+      await shot(page, 'live-tokens');
     });
 
     // ---- the other pages: screenshots ---------------------------------------------------

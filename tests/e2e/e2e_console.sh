@@ -23,12 +23,14 @@ fi
 
 mkdir -p "$TMP/m" "$TMP/profile"
 cp "$FR_SRCDIR"/tests/data/console/*.yaml "$TMP/m/"
+rm "$TMP/m/providers.yaml"
 cat > "$TMP/keys.yaml" <<YAML
 keys:
   - {id: acme-op, sha256: $(sha console-op-key), tenant: acme, namespace: acme, role: operator}
   - {id: acme-viewer, sha256: $(sha console-viewer-key), tenant: acme, namespace: acme, role: viewer}
 YAML
-start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos || exit 1
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos \
+  --providers "$FR_SRCDIR/tests/data/console/providers.yaml" || exit 1
 
 SHOTS="$FR_BUILDDIR/tests/console/screenshots"
 rm -rf "$SHOTS"
