@@ -246,7 +246,8 @@ export function renderTimeline(steps, graph, opts = {}) {
   for (const sp of spans) {
     const r = stepIds.indexOf(sp.step), y = top + r * RH + 4;
     const a = sp.a, fallback = a.agent && sp.stepAgent && a.agent !== sp.stepAgent;
-    const breaker = a.class === 'circuit_open';
+    const breaker = a.class === 'circuit_open' ||
+      (a.effects || []).some((e) => e.kind === 'breaker' && e.admission === 'reject');
     const st = a.status === 'succeeded' ? 'succeeded' : 'failed';
     if (sp.back > 0) {
       const x0 = LW + (sp.start - sp.back) * scale;
