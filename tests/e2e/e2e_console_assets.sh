@@ -98,4 +98,35 @@ req GET /v1/runs
 expect_code "the API without a key" 401
 req GET /v1/runs "" -H "Authorization: Bearer op-key-1"
 expect_code "the API with the key" 200
+stop_serve
+
+# ---- mTLS: where client certificates are required, the console needs one too ----------------
+if command -v certtool >/dev/null 2>&1; then
+  mk() { # NAME SIGNER TEMPLATE-LINES: a key and a certificate (self-signed without SIGNER)
+    printf '%b' "$3" >"$TMP/$1.tmpl"
+    certtool --generate-privkey --key-type=ecdsa --outfile "$TMP/$1.key" || return 1
+    if [ -z "$2" ]; then
+      certtool --generate-self-signed --load-privkey "$TMP/$1.key" --template "$TMP/$1.tmpl" --outfile "$TMP/$1.pem"
+    else
+      certtool --generate-certificate --load-privkey "$TMP/$1.key" --load-ca-certificate "$TMP/$2.pem" \
+        --load-ca-privkey "$TMP/$2.key" --template "$TMP/$1.tmpl" --outfile "$TMP/$1.pem"
+    fi
+  }
+  { mk ca "" 'cn = "console CA"\nca\ncert_signing_key\nexpiration_days = 2\n' &&
+    mk srv ca 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nexpiration_days = 2\n' &&
+    mk cli ca 'cn = "acme-client"\ntls_www_client\nsigning_key\nexpiration_days = 2\n'; } >"$TMP/certtool.log" 2>&1 ||
+    not_ok "certtool made the test certificates" "$(tail -5 "$TMP/certtool.log")"
+  ROUTER_TLS_ENABLED=true ROUTER_TLS_CERT_FILE="$TMP/srv.pem" ROUTER_TLS_KEY_FILE="$TMP/srv.key" \
+    ROUTER_TLS_CA_FILE="$TMP/ca.pem" ROUTER_TLS_REQUIRE_CLIENT_CERT=true \
+    start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" || exit 1
+  req GET /ui "" --cacert "$TMP/ca.pem"
+  expect_code "mTLS required: /ui without a client certificate" 401
+  expect_jq "mTLS required: client_cert_required" '.error.code == "client_cert_required"'
+  req GET /ui "" --cacert "$TMP/ca.pem" --cert "$TMP/cli.pem" --key "$TMP/cli.key"
+  expect_code "mTLS required: /ui with the client certificate" 200
+  check "mTLS: the page, with its CSP" grep -qi '^Content-Security-Policy:' "$TMP/headers"
+  stop_serve
+else
+  echo "ok - mTLS and the console # SKIP no certtool (gnutls-bin)"
+fi
 finish

@@ -246,14 +246,15 @@ export function renderTimeline(steps, graph, opts = {}) {
   for (const sp of spans) {
     const r = stepIds.indexOf(sp.step), y = top + r * RH + 4;
     const a = sp.a, fallback = a.agent && sp.stepAgent && a.agent !== sp.stepAgent;
-    const breaker = a.class === 'circuit_open';
+    const breaker = a.class === 'circuit_open' ||
+      (a.effects || []).some((e) => e.kind === 'breaker' && e.admission === 'reject');
     const st = a.status === 'succeeded' ? 'succeeded' : 'failed';
     if (sp.back > 0) {
       const x0 = LW + (sp.start - sp.back) * scale;
       svg.append(s('line', {class: 'backoff', x1: x0, x2: LW + sp.start * scale, y1: y + 11, y2: y + 11},
         s('title', {text: `backoff ${fmtUs(sp.back)} before attempt ${a.attempt}`})));
     }
-    const x = LW + sp.start * scale, w = Math.max(3, sp.dur * scale);
+    const x = LW + sp.start * scale, w = Math.max(5, sp.dur * scale);
     const tokens = attemptTokens(a), calls = providerCalls(a);
     const what = [`${sp.step}: attempt ${a.attempt} of agent ${a.agent}`, st,
       fallback ? 'fallback' : null, breaker ? 'rejected by the circuit breaker' : null,
@@ -270,8 +271,12 @@ export function renderTimeline(steps, graph, opts = {}) {
     }
     svg.append(rect);
     const tag = `${symbol(st)}${a.attempt}${fallback ? ' ' + a.agent : ''}${breaker ? ' breaker' : ''}${tokens !== null ? ' ' + tokens + 't' : ''}`;
-    const last = spans.filter((o) => o.step === sp.step).pop() === sp;
-    if (w >= 24 || last) svg.append(s('text', {class: 'bar-label', x: w >= 24 ? x + 3 : x + w + 3, y: y + 15, 'aria-hidden': 'true', text: tag}));
+    // The label inside a wide bar, else after it when the row has room before the next one.
+    const next = spans.find((o, j) => j > spans.indexOf(sp) && o.step === sp.step);
+    const room = (next ? LW + (next.start - next.back) * scale : W) - (x + w);
+    const need = tag.length * 6.5 + 4;
+    if (w >= need) svg.append(s('text', {class: 'bar-label', x: x + 3, y: y + 15, 'aria-hidden': 'true', text: tag}));
+    else if (room >= need) svg.append(s('text', {class: 'bar-label', x: x + w + 3, y: y + 15, 'aria-hidden': 'true', text: tag}));
   }
   return svg;
 }

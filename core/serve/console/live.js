@@ -22,7 +22,7 @@ export async function listManifests() {
 export async function livePage(ctx) {
   const msg = h('div');
   const select = h('select', {id: 'manifest-select', name: 'manifest'});
-  const editor = h('textarea', {id: 'input-editor', name: 'input', rows: 8, spellcheck: 'false',
+  const editor = h('textarea', {id: 'input-editor', name: 'input', rows: 5, spellcheck: 'false',
     'aria-describedby': 'input-help'});
   editor.value = '{\n  "text": "hello"\n}\n';
   const trace = h('input', {id: 'live-trace', type: 'checkbox', checked: true});

@@ -10,7 +10,7 @@ export async function runsPage(ctx) {
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
   const f = {status: q.get('status') || '', manifest: q.get('manifest') || '', limit: 25};
   const cursors = [null]; // cursors[i]: the cursor of page i
-  let page = 0, timer = null, seen = new Set(), first = true;
+  let page = 0, timer = null, seen = new Set(), first = true, last = null;
 
   const status = h('select', {id: 'filter-status', name: 'status'},
     STATUSES.map((x) => h('option', {value: x, selected: x === f.status, text: x || 'any status'})));
@@ -47,6 +47,13 @@ export async function runsPage(ctx) {
     }
     clear(msg);
     cursors[page + 1] = data.next_cursor;
+    // A refresh that changes nothing leaves the table (and the keyboard focus) alone.
+    const sig = JSON.stringify(data);
+    if (sig === last && data.runs.every((r) => r.finished_at)) return;
+    last = sig;
+    const focused = document.activeElement && document.activeElement.closest &&
+      document.activeElement.closest('tr[data-run-id]');
+    const focusId = focused ? focused.dataset.runId : null;
     clear(body);
     if (!data.runs.length)
       body.append(h('tr', {class: 'empty'}, h('td', {colspan: 5, text: 'No runs match.'})));
@@ -62,6 +69,10 @@ export async function runsPage(ctx) {
           class: 'mono', text: r.run_id}))));
     }
     first = false;
+    if (focusId) {
+      const row = [...body.querySelectorAll('tr[data-run-id]')].find((r) => r.dataset.runId === focusId);
+      if (row) row.querySelector('a').focus();
+    }
     prev.disabled = page === 0;
     next.disabled = !data.next_cursor;
     info.textContent = `page ${page + 1}`;
@@ -84,12 +95,13 @@ export async function runsPage(ctx) {
     page = 0;
     first = true;
     seen = new Set();
+    last = null;
     load().then(schedule);
   });
   status.addEventListener('change', () => form.requestSubmit());
   live.addEventListener('change', schedule);
-  prev.addEventListener('click', () => { page = Math.max(0, page - 1); load().then(schedule); });
-  next.addEventListener('click', () => { if (cursors[page + 1]) { page++; load().then(schedule); } });
+  prev.addEventListener('click', () => { page = Math.max(0, page - 1); last = null; load().then(schedule); });
+  next.addEventListener('click', () => { if (cursors[page + 1]) { page++; last = null; load().then(schedule); } });
   ctx.onStop(() => clearTimeout(timer));
   await load();
   schedule();
