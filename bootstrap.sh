@@ -8,7 +8,8 @@ cd "$(dirname "$0")"
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libyaml-dev libjson-c-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev \
   libcunit1-dev libsqlite3-dev valgrind jq curl gnutls-bin libhiredis-dev redis-server \
-  prometheus python3 wrk groff-base"
+  prometheus python3 wrk groff-base \
+  chromium"
 PACKAGES="$PACKAGES python3-yaml" # tests/e2e/deploy_topology.py, deploy_metric_names.py
 # tests/deploy/: docker-compose config, systemd-analyze verify
 PACKAGES="$PACKAGES docker-compose systemd"

@@ -37,6 +37,7 @@ const char fr__serve_usage[] =
     "or metrics role).  With port 0 an ephemeral port is bound and `listening on http://HOST:PORT` "
     "is\n"
     "the first line printed (then `metrics listening on http://HOST:PORT` with --metrics-addr).\n"
+    "The web console is at /ui (open http://HOST:PORT/ui and paste an API key).\n"
     "\n"
     "  --addr HOST:PORT     also [V6]:PORT or a host name (ROUTER_ADDR, default :8080)\n"
     "  --manifest-dir DIR   named manifests come only from here (ROUTER_MANIFEST_DIR)\n"

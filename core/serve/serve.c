@@ -28,6 +28,7 @@
 #include "base/json_parse.h"
 #include "plugin/quarantine.h"
 #include "serve/serve.h"
+#include "serve/console.h"
 #include "serve/serve_console.h"
 #include "serve/gateway.h"
 #include "serve/run_queue.h"
@@ -497,6 +498,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int more = fr__http_body_collect(&rq->body, upload, upload_size, s->max_body);
     if (more)
         return more > 0 ? MHD_YES : MHD_NO;
+    /* The web console (console.c): static assets, no key needed to load the page; where
+     * client certificates are required, they are required for it too. */
+    if (fr__console_is_url(url)) {
+        char cn[256];
+        if (!s->require_client_cert || (s->tls && fr__http_client_cert(c, cn, sizeof cn) == 0))
+            return fr__console_send(c, url, method);
+        fr_reply rp = {.route = "/ui"};
+        fr__reply_error(&rp, FR_HE_CLIENT_CERT_REQUIRED,
+                        "a client certificate signed by the server's CA is required");
+        return send_reply(s, c, rq, &rp);
+    }
     if (atomic_load(&rq->ready)) { /* back from a deferred run */
         atomic_store(&rq->ready, 0);
         return send_reply(s, c, rq, &rq->later);
