@@ -54,6 +54,20 @@ static int media_type_ok(const pv_image *img)
     return 0;
 }
 
+/* The images the Messages API cannot read: a data: URL of another media type. */
+static fr_status anthropic_image(const pv_state *s, fr_call *call, const pv_image *img, size_t i,
+                                 size_t j)
+{
+    if (!img->is_data || media_type_ok(img))
+        return FR_OK; /* https URLs go as url sources */
+    char field[96];
+    snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
+    return pv_unsupported(s, call, field,
+                          "anthropic takes image/jpeg, image/png, image/gif and image/webp, not "
+                          "%.*s",
+                          (int)(img->mime_len > 64 ? 64 : img->mime_len), img->mime);
+}
+
 /* Refuses what the Messages API cannot take (ABI 1.2 fields): seed, a JSON response
  * format, image detail other than auto, data: URLs not in base64 or of another media
  * type.  FR_OK or FR_E_BAD_REQUEST per the unsupported-field convention. */
@@ -67,43 +81,7 @@ static fr_status anthropic_check(const pv_state *s, fr_call *call, const frk_jso
         return pv_unsupported(s, call, "response_format",
                               "the anthropic Messages API has no JSON response format (%s)",
                               pv_wants_json(req) ? "json_object" : "json_schema");
-    int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY);
-    size_t i = 0;
-    for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m), i++) {
-        int c = frk_json_get(req, m, "content", FRK_JSON_ARRAY);
-        size_t j = 0;
-        for (int p = frk_json_first(req, c); p >= 0; p = frk_json_next(req, c, p), j++) {
-            if (!pv_is(req, frk_json_get(req, p, "type", FRK_JSON_STRING), "image_url"))
-                continue;
-            pv_image img;
-            if (pv_image_read(req, p, &img) != 0) {
-                pv_image_free(&img);
-                return pv_nomem(s, call);
-            }
-            char field[96];
-            fr_status st = FR_OK;
-            if (!img.detail_ok) {
-                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url.detail", i, j);
-                st = pv_unsupported(s, call, field,
-                                    "the anthropic Messages API has no image detail (only auto)");
-            } else if (img.is_data && !img.data) {
-                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
-                st = pv_unsupported(s, call, field,
-                                    "anthropic takes data: URLs in base64 only "
-                                    "(data:MEDIA_TYPE;base64,...)");
-            } else if (img.is_data && !media_type_ok(&img)) {
-                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
-                st = pv_unsupported(s, call, field,
-                                    "anthropic takes image/jpeg, image/png, image/gif and "
-                                    "image/webp, not %.*s",
-                                    (int)(img.mime_len > 64 ? 64 : img.mime_len), img.mime);
-            }
-            pv_image_free(&img);
-            if (st != FR_OK)
-                return st;
-        }
-    }
-    return FR_OK;
+    return pv_each_image(s, call, req, anthropic_image);
 }
 
 /* Writes content parts token c as Messages API blocks: text blocks, and image blocks
@@ -115,26 +93,11 @@ static void content_blocks(frk_buf *o, const frk_json_doc *d, int c)
     for (int p = frk_json_first(d, c); p >= 0; p = frk_json_next(d, c, p)) {
         pv_sep(o);
         if (pv_is(d, frk_json_get(d, p, "type", FRK_JSON_STRING), "text")) {
-            frk_buf_lit(o, "{\"type\":\"text\",\"text\":");
-            pv_put_text(o, d, frk_json_get(d, p, "text", FRK_JSON_STRING));
-            frk_buf_lit(o, "}");
+            pv_put_text_block(o, d, p);
             continue;
         }
-        pv_image img;
-        if (pv_image_read(d, p, &img) != 0) {
-            o->oom = 1;
-        } else if (img.data) {
-            frk_buf_lit(o, "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":");
-            frk_json_put_string(o, img.mime, img.mime_len);
-            frk_buf_lit(o, ",\"data\":");
-            frk_json_put_cstr(o, img.data);
-            frk_buf_lit(o, "}}");
-        } else {
-            frk_buf_lit(o, "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":");
-            frk_json_put_string(o, img.url.data, img.url.len);
-            frk_buf_lit(o, "}}");
-        }
-        pv_image_free(&img);
+        pv_put_image(o, d, p, "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":",
+                     "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":");
     }
     frk_buf_lit(o, "]");
 }

@@ -69,6 +69,19 @@ static int call_name(const frk_json_doc *d, int msgs, int before, int id)
 /* Where Gemini reads files by URI: the Files API (an https URL under its host). */
 #define GEMINI_FILES "https://generativelanguage.googleapis.com/"
 
+/* The images generateContent cannot read: URLs outside the Files API. */
+static fr_status gemini_image(const pv_state *s, fr_call *call, const pv_image *img, size_t i,
+                              size_t j)
+{
+    if (img->is_data || strncasecmp(img->url.data, GEMINI_FILES, strlen(GEMINI_FILES)) == 0)
+        return FR_OK;
+    char field[96];
+    snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
+    return pv_unsupported(s, call, field,
+                          "gemini takes images inline (base64 data: URLs) or as Files API URIs "
+                          "(" GEMINI_FILES "...), not other URLs");
+}
+
 /* Refuses what generateContent cannot take (ABI 1.2 fields): user, image detail other
  * than auto, data: URLs not in base64, https image URLs outside the Files API.  FR_OK or
  * FR_E_BAD_REQUEST per the unsupported-field convention. */
@@ -78,43 +91,7 @@ static fr_status gemini_check(const pv_state *s, fr_call *call, const frk_json_d
     if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL)
         return pv_unsupported(s, call, "user",
                               "the gemini generateContent API has no end-user identifier");
-    int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY);
-    size_t i = 0;
-    for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m), i++) {
-        int c = frk_json_get(req, m, "content", FRK_JSON_ARRAY);
-        size_t j = 0;
-        for (int p = frk_json_first(req, c); p >= 0; p = frk_json_next(req, c, p), j++) {
-            if (!pv_is(req, frk_json_get(req, p, "type", FRK_JSON_STRING), "image_url"))
-                continue;
-            pv_image img;
-            if (pv_image_read(req, p, &img) != 0) {
-                pv_image_free(&img);
-                return pv_nomem(s, call);
-            }
-            char field[96];
-            fr_status st = FR_OK;
-            if (!img.detail_ok) {
-                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url.detail", i, j);
-                st = pv_unsupported(s, call, field,
-                                    "the gemini API has no per-image detail (only auto)");
-            } else if (img.is_data && !img.data) {
-                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
-                st = pv_unsupported(s, call, field,
-                                    "gemini takes data: URLs in base64 only "
-                                    "(data:MIME_TYPE;base64,...)");
-            } else if (!img.is_data &&
-                       strncasecmp(img.url.data, GEMINI_FILES, strlen(GEMINI_FILES)) != 0) {
-                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
-                st = pv_unsupported(s, call, field,
-                                    "gemini takes images inline (base64 data: URLs) or as Files "
-                                    "API URIs (" GEMINI_FILES "...), not other URLs");
-            }
-            pv_image_free(&img);
-            if (st != FR_OK)
-                return st;
-        }
-    }
-    return FR_OK;
+    return pv_each_image(s, call, req, gemini_image);
 }
 
 /* Writes the parts of content token c (a string, or content parts checked by
@@ -130,22 +107,8 @@ static void content_parts(frk_buf *o, const frk_json_doc *d, int c)
             text_part(o, d, frk_json_get(d, p, "text", FRK_JSON_STRING));
             continue;
         }
-        pv_image img;
         pv_sep(o);
-        if (pv_image_read(d, p, &img) != 0) {
-            o->oom = 1;
-        } else if (img.data) {
-            frk_buf_lit(o, "{\"inlineData\":{\"mimeType\":");
-            frk_json_put_string(o, img.mime, img.mime_len);
-            frk_buf_lit(o, ",\"data\":");
-            frk_json_put_cstr(o, img.data);
-            frk_buf_lit(o, "}}");
-        } else {
-            frk_buf_lit(o, "{\"fileData\":{\"fileUri\":");
-            frk_json_put_string(o, img.url.data, img.url.len);
-            frk_buf_lit(o, "}}");
-        }
-        pv_image_free(&img);
+        pv_put_image(o, d, p, "{\"inlineData\":{\"mimeType\":", "{\"fileData\":{\"fileUri\":");
     }
 }
 

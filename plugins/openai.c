@@ -36,9 +36,7 @@ static void openai_parts(frk_buf *o, const frk_json_doc *d, int content)
     for (int p = frk_json_first(d, content); p >= 0; p = frk_json_next(d, content, p)) {
         pv_sep(o);
         if (pv_is(d, frk_json_get(d, p, "type", FRK_JSON_STRING), "text")) {
-            frk_buf_lit(o, "{\"type\":\"text\",\"text\":");
-            pv_put_text(o, d, frk_json_get(d, p, "text", FRK_JSON_STRING));
-            frk_buf_lit(o, "}");
+            pv_put_text_block(o, d, p);
             continue;
         }
         int iu = frk_json_get(d, p, "image_url", FRK_JSON_OBJECT);

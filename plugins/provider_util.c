@@ -295,6 +295,70 @@ fr_status pv_unsupported(const pv_state *s, fr_call *call, const char *field, co
     return FR_E_BAD_REQUEST;
 }
 
+fr_status pv_each_image(const pv_state *s, fr_call *call, const frk_json_doc *req,
+                        pv_image_check check)
+{
+    int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY);
+    size_t i = 0;
+    for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m), i++) {
+        int c = frk_json_get(req, m, "content", FRK_JSON_ARRAY);
+        size_t j = 0;
+        for (int p = frk_json_first(req, c); p >= 0; p = frk_json_next(req, c, p), j++) {
+            if (!pv_is(req, frk_json_get(req, p, "type", FRK_JSON_STRING), "image_url"))
+                continue;
+            pv_image img;
+            char field[96];
+            fr_status st = FR_OK;
+            if (pv_image_read(req, p, &img) != 0) {
+                st = pv_nomem(s, call);
+            } else if (!img.detail_ok) {
+                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url.detail", i, j);
+                st = pv_unsupported(s, call, field, "%s takes no image detail (only auto)",
+                                    s->vendor->name);
+            } else if (img.is_data && !img.data) {
+                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
+                st = pv_unsupported(
+                    s, call, field,
+                    "%s takes data: URLs in base64 only (data:MEDIA_TYPE;base64,...)",
+                    s->vendor->name);
+            } else {
+                st = check(s, call, &img, i, j);
+            }
+            pv_image_free(&img);
+            if (st != FR_OK)
+                return st;
+        }
+    }
+    return FR_OK;
+}
+
+void pv_put_image(frk_buf *o, const frk_json_doc *d, int p, const char *inline_head,
+                  const char *url_head)
+{
+    pv_image img;
+    if (pv_image_read(d, p, &img) != 0) {
+        o->oom = 1;
+    } else if (img.data) {
+        frk_buf_append(o, inline_head, strlen(inline_head));
+        frk_json_put_string(o, img.mime, img.mime_len);
+        frk_buf_lit(o, ",\"data\":");
+        frk_json_put_cstr(o, img.data);
+        frk_buf_lit(o, "}}");
+    } else {
+        frk_buf_append(o, url_head, strlen(url_head));
+        frk_json_put_string(o, img.url.data, img.url.len);
+        frk_buf_lit(o, "}}");
+    }
+    pv_image_free(&img);
+}
+
+void pv_put_text_block(frk_buf *o, const frk_json_doc *d, int p)
+{
+    frk_buf_lit(o, "{\"type\":\"text\",\"text\":");
+    pv_put_text(o, d, frk_json_get(d, p, "text", FRK_JSON_STRING));
+    frk_buf_lit(o, "}");
+}
+
 int pv_tool_choice(const frk_json_doc *req)
 {
     int tc = frk_json_member(req, 0, "tool_choice");

@@ -211,6 +211,28 @@ int pv_image_read(const frk_json_doc *d, int part, pv_image *img);
 
 void pv_image_free(pv_image *img);
 
+/* A vendor's own check of one image part (messages[i].content[j]), read with
+ * pv_image_read: FR_OK, or a failure with the call's error set (pv_unsupported). */
+typedef fr_status (*pv_image_check)(const pv_state *s, fr_call *call, const pv_image *img, size_t i,
+                                    size_t j);
+
+/* For a vendor that reads images itself (no detail, inline data in base64): refuses, per
+ * the unsupported-field convention, an image part whose detail is not auto and a data:
+ * URL not in base64, then asks `check` about the rest; for every image part of the
+ * request, in order, until the first failure.  Returns FR_OK or that failure. */
+fr_status pv_each_image(const pv_state *s, fr_call *call, const frk_json_doc *req,
+                        pv_image_check check);
+
+/* Writes image part token p (checked by pv_each_image) for a vendor that takes inline
+ * base64 data and URLs: a base64 data: URL as inline_head, the media type, ,"data":, the
+ * data and }}; any other URL as url_head, the URL and }} (the vendor's two shapes). */
+void pv_put_image(frk_buf *o, const frk_json_doc *d, int p, const char *inline_head,
+                  const char *url_head);
+
+/* Writes text part token p as {"type":"text","text":...} (OpenAI's part, Anthropic's
+ * block). */
+void pv_put_text_block(frk_buf *o, const frk_json_doc *d, int p);
+
 /* Fails the call with FR_E_BAD_REQUEST and the message "unsupported field 'FIELD': " then
  * the formatted reason, exactly (no vendor prefix: the caller finds the field by the
  * prefix; the reason names the vendor).  The convention of plugin.h for a request field

@@ -27,32 +27,21 @@
 static const char *const base_kv[] = {"model",       "cfg-model", "base_url", "http://h.test/base/",
                                       "api_key_env", "TEST_KEY",  NULL};
 
-/* The request every vendor test builds: system, a tool round trip, options. */
-static const char *full_request =
-    "{\"system\":\"Be brief.\",\"messages\":["
-    "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
-    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"name\":\"get_"
-    "weather\","
-    "\"arguments\":{\"city\":\"Paris\"}}]},"
-    "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"sunny\"},"
-    "{\"role\":\"user\",\"content\":\"Thanks\"}],"
-    "\"max_tokens\":50,\"temperature\":0.5,\"stop\":[\"END\"],"
-    "\"response_format\":{\"type\":\"json_object\"},"
-    "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters\":{\"type\":"
-    "\"object\"}}]}";
-
-/* full_request without response_format: Anthropic has no JSON response format. */
-static const char *full_request_anthropic =
-    "{\"system\":\"Be brief.\",\"messages\":["
-    "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
-    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"name\":\"get_"
-    "weather\","
-    "\"arguments\":{\"city\":\"Paris\"}}]},"
-    "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"sunny\"},"
-    "{\"role\":\"user\",\"content\":\"Thanks\"}],"
-    "\"max_tokens\":50,\"temperature\":0.5,\"stop\":[\"END\"],"
-    "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters\":{\"type\":"
-    "\"object\"}}]}";
+/* The request every vendor test builds: system, a tool round trip, options (response_format
+ * not for anthropic, which has no JSON response format). */
+#define FULL_REQUEST(rf)                                                                         \
+    "{\"system\":\"Be brief.\",\"messages\":["                                                   \
+    "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"                                     \
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"name\":\"get_"    \
+    "weather\","                                                                                 \
+    "\"arguments\":{\"city\":\"Paris\"}}]},"                                                     \
+    "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"sunny\"},"                         \
+    "{\"role\":\"user\",\"content\":\"Thanks\"}],"                                               \
+    "\"max_tokens\":50,\"temperature\":0.5,\"stop\":[\"END\"]," rf                               \
+    "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters\":{\"type\":" \
+    "\"object\"}}]}"
+static const char *full_request = FULL_REQUEST("\"response_format\":{\"type\":\"json_object\"},");
+static const char *full_request_anthropic = FULL_REQUEST("");
 
 static void setup_key(void)
 {
