@@ -3,7 +3,12 @@
  *
  * Templates ({{input.text}}, {{steps.summarize.text}}, {{input.items.0}}) are paths
  * over the step input {"input": ..., "steps": {...}}: strings are inserted as they are,
- * other values as compact JSON, and a missing path fails the attempt (config class). */
+ * other values as compact JSON, and a missing path fails the attempt (config class).
+ *
+ * With `passthrough: true` (the OpenAI gateway's synthesised manifests, core/serve/
+ * gateway.c) there is no template: the run input is the whole normalized request
+ * (messages, tools, tool_choice, ...), sent on as it is, with `model` set when the agent
+ * names one. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,11 +24,14 @@ typedef struct llm_config {
     double temperature;
     int stream;
     const char *tools;
+    int passthrough;
+    const char *model;
 } llm_config;
 
 static const fr_option llm_options[] = {
-    {"prompt", FR_OPT_STRING, NULL, 1, 0,
-     "user message template, e.g. \"Summarize: {{input.text}}\" or {{steps.ID.text}}",
+    {"prompt", FR_OPT_STRING, NULL, 0, 0,
+     "user message template, e.g. \"Summarize: {{input.text}}\" or {{steps.ID.text}} "
+     "(required unless passthrough)",
      offsetof(llm_config, prompt)},
     {"system", FR_OPT_STRING, NULL, 0, 0, "system prompt template (same syntax as prompt)",
      offsetof(llm_config, system)},
@@ -37,6 +45,11 @@ static const fr_option llm_options[] = {
     {"tools", FR_OPT_JSON, NULL, 0, 0,
      "tools the model may call: [{name, description, parameters (JSON schema)}]",
      offsetof(llm_config, tools)},
+    {"passthrough", FR_OPT_BOOL, "false", 0, 0,
+     "the run input is a whole normalized provider request, sent on as it is (no prompt)",
+     offsetof(llm_config, passthrough)},
+    {"model", FR_OPT_STRING, NULL, 0, 0,
+     "the model to ask for, instead of the provider's configured one", offsetof(llm_config, model)},
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
@@ -54,11 +67,16 @@ static fr_status llm_init(const fr_host_api *host, const void *config, void **st
 {
     const llm_config *cfg = config;
     char err[200];
-    if (!cfg->prompt) {
+    if (cfg->passthrough && (cfg->prompt || cfg->system || cfg->tools)) {
+        host->set_error(NULL, "llm: option passthrough takes the whole request from the run "
+                              "input: prompt, system and tools cannot be set with it");
+        return FR_E_CONFIG;
+    }
+    if (!cfg->prompt && !cfg->passthrough) {
         host->set_error(NULL, "llm: option prompt is required");
         return FR_E_CONFIG;
     }
-    if (pu_tmpl_check(cfg->prompt, llm_roots, err, sizeof err) != 0) {
+    if (cfg->prompt && pu_tmpl_check(cfg->prompt, llm_roots, err, sizeof err) != 0) {
         host->set_error(NULL, "llm: option prompt: %s", err);
         return FR_E_CONFIG;
     }
@@ -144,17 +162,55 @@ static fr_status render(const fr_host_api *host, fr_call *call, const char *whic
 /* Writes the normalized chat request into req: {system?, messages: [{role, content}],
  * max_tokens?, temperature?, tools?, stream}.  Returns FR_OK or a failure with the call's
  * error set. */
+/* passthrough: the run input (the step input's "input", an object) as the request, with
+ * "model" first when the agent sets one (the gateway's input has none of its own). */
+static fr_status pass_request(const llm_state *s, fr_call *call, const frk_json_doc *input,
+                              frk_buf *req)
+{
+    int in = frk_json_get(input, 0, "input", FRK_JSON_OBJECT);
+    if (in < 0) {
+        s->host->set_error(call, "llm: passthrough needs the run input to be a normalized "
+                                 "request object");
+        return FR_E_INVALID;
+    }
+    frk_buf body = {0};
+    frk_json_put_value(&body, input, in);
+    if (s->cfg->model && body.len >= 2) {
+        frk_buf_lit(req, "{\"model\":");
+        frk_json_put_cstr(req, s->cfg->model);
+        if (body.len > 2)
+            frk_buf_lit(req, ",");
+        frk_buf_append(req, body.data + 1, body.len - 1);
+    } else {
+        frk_buf_append(req, body.data, body.len);
+    }
+    int oom = body.oom;
+    frk_buf_free(&body);
+    if (oom || req->oom) {
+        s->host->set_error(call, "llm: out of memory building the request");
+        return FR_E_NOMEM;
+    }
+    return FR_OK;
+}
+
 static fr_status build_request(const llm_state *s, fr_call *call, const frk_json_doc *input,
                                frk_buf *req)
 {
     const fr_host_api *host = s->host;
     const llm_config *cfg = s->cfg;
+    if (cfg->passthrough)
+        return pass_request(s, call, input, req);
     /* The prompt first: its error is the one reported when both templates fail. */
     frk_buf prompt = {0}, system = {0};
     fr_status st = render(host, call, "prompt", cfg->prompt, input, &prompt);
     if (st == FR_OK && cfg->system)
         st = render(host, call, "system", cfg->system, input, &system);
     frk_buf_lit(req, "{");
+    if (cfg->model) {
+        frk_buf_lit(req, "\"model\":");
+        frk_json_put_cstr(req, cfg->model);
+        frk_buf_lit(req, ",");
+    }
     if (st == FR_OK && cfg->system) {
         frk_buf_lit(req, "\"system\":");
         frk_buf_append(req, system.data, system.len);

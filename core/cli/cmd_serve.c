@@ -28,9 +28,10 @@ const char fr__serve_usage[] =
     "                       [--trust-plugin NAME]... [--enable-chaos] [--max-helpers N]\n"
     "                       [--helper-memory SIZE] [--max-abandoned N] [--shutdown-grace D]\n"
     "                       [--state URL] [--concurrency N] [--visibility-timeout D]\n"
-    "                       [--max-queued N]\n"
+    "                       [--max-queued N] [--routes FILE]\n"
     "\n"
     "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET /v1/runs;\n"
+    "POST /v1/chat/completions, GET /v1/models (the OpenAI-compatible gateway);\n"
     "GET/DELETE /v1/runs/{id}, GET /v1/runs/{id}/trace; /healthz, /readyz; /metrics (admin\n"
     "or metrics role).  With port 0 an ephemeral port is bound and `listening on http://HOST:PORT` "
     "is\n"
@@ -40,6 +41,8 @@ const char fr__serve_usage[] =
     "  --manifest-dir DIR   named manifests come only from here (ROUTER_MANIFEST_DIR)\n"
     "  --keys FILE          API keys and client identities (ROUTER_KEYS_FILE); SIGHUP re-reads it\n"
     "  --providers FILE     the providers requests may use (ROUTER_PROVIDERS_FILE)\n"
+    "  --routes FILE        the OpenAI gateway's model routes, YAML (ROUTER_ROUTES_FILE);\n"
+    "                       SIGHUP re-reads it\n"
     "  --threads N          request threads (default: one per CPU core, at least 2).\n"
     "                       Quick synchronous runs wait on them for at most 50 ms (runs\n"
     "                       of the built-in echo execute on them); slower ones (waiting\n"
@@ -303,22 +306,25 @@ int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_optio
 
 int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
 {
-    const char *addr = NULL, *keys = NULL, *threads_arg = NULL, *max_queued_arg = NULL;
+    const char *addr = NULL, *keys = NULL, *threads_arg = NULL, *max_queued_arg = NULL,
+               *routes = NULL;
     fr_exec_args a = {0};
     const char *pos[1];
     size_t n_pos;
-    cli_opt opts[FR_EXEC_OPTS_MAX + 5] = {
+    cli_opt opts[FR_EXEC_OPTS_MAX + 6] = {
         {"--addr", 1, &addr, NULL, NULL},
         {"--keys", 1, &keys, NULL, NULL},
         {"--threads", 1, &threads_arg, NULL, NULL},
         {"--max-queued", 1, &max_queued_arg, NULL, NULL},
+        {"--routes", 1, &routes, NULL, NULL},
     };
-    fr__exec_args_table(&a, opts + 4); /* the table ends with the zeroed entries after it */
+    fr__exec_args_table(&a, opts + 5); /* the table ends with the zeroed entries after it */
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 0, &n_pos);
     if (rc != 0)
         return rc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
     addr = env_or(addr, "ROUTER_ADDR", ":8080");
     keys = env_or(keys, "ROUTER_KEYS_FILE", NULL);
+    routes = env_or(routes, "ROUTER_ROUTES_FILE", NULL);
     /* Runs execute on the request threads: more of them than cores only preempt each
      * other (the p99 of short runs doubles on 2 cores with 2 threads per core). */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -346,6 +352,7 @@ int fr__cmd_serve(const cli_command *cmd, int argc, char **argv)
     fr_serve_options o = {.addr = addr,
                           .keys_file = keys,
                           .providers_file = x.providers_file,
+                          .routes_file = routes,
                           .controlplane_url = x.controlplane_url,
                           .controlplane_service_key = x.controlplane_service_key,
                           .controlplane_spool = x.controlplane_spool,

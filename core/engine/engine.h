@@ -36,6 +36,7 @@ typedef struct fr_attempt_result {
     int64_t duration_us;
     struct json_object *effects; /* recorded effects (owned), NULL unless recording */
     int streamed;                /* chunks of streamed text it passed on before ending */
+    int64_t retry_after_us;      /* the wait its failure asked for (a vendor's Retry-After) */
     /* Completed provider calls, in call order (owned; NULL when none).  Empty in replays
      * (they reach no vendor) and for an attempt the watchdog abandoned. */
     fr_provider_use *provider_calls;

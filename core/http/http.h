@@ -105,6 +105,7 @@ typedef struct fr_reply {
     const char *route;           /* route pattern for metrics ("/v1/runs/{id}") */
     int deferred;                /* the reply comes later through fr_deferred */
     const char *limit;           /* static; the limit a limit_exceeded reply names */
+    char run_id[40];             /* the run it answers for (X-FluxRoute-Run-Id), or "" */
 } fr_reply;
 
 /* Fills `out` with {"error": {"code": CODE, "message": ...}} and the code's status. */

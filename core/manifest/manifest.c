@@ -442,9 +442,15 @@ static void env_defaults(ctx *c, int want_pool, int want_timeout)
 
 static void parse_router(ctx *c, const fr_ynode *router)
 {
-    static const char *const keys[] = {
-        "worker_pool_size", "channel_buffer", "default_timeout", "run_timeout",
-        "namespace",        "rbac",           "lease",           NULL};
+    static const char *const keys[] = {"worker_pool_size",
+                                       "channel_buffer",
+                                       "default_timeout",
+                                       "run_timeout",
+                                       "namespace",
+                                       "rbac",
+                                       "lease",
+                                       "stream_restart",
+                                       NULL};
     fr_manifest *m = c->m;
     const fr_ynode *n;
     const fr_ynode *pool = router ? get(router, "worker_pool_size") : NULL;
@@ -463,6 +469,8 @@ static void parse_router(ctx *c, const fr_ynode *router)
         get_duration(c, dto, "router.default_timeout", 1, &m->default_timeout_us);
     if ((n = get(router, "run_timeout")))
         get_duration(c, n, "router.run_timeout", 0, &m->run_timeout_us);
+    if ((n = get(router, "stream_restart")))
+        get_bool(c, n, "router.stream_restart", &m->stream_restart);
     if ((n = get(router, "namespace"))) {
         char *raw;
         if (get_string(c, n, "router.namespace", &raw) == 0) {
@@ -1091,6 +1099,7 @@ static fr_manifest *parse(const char *path, const char *text, size_t len, const 
     m->text[len] = '\0';
     m->text_len = len;
     m->worker_pool_size = DEFAULT_POOL;
+    m->stream_restart = 1;
     m->default_timeout_us = DEFAULT_TIMEOUT_US;
     m->namespace_ = xstrdup(&c, "default");
     m->lease_enabled = 1; /* router.lease.enabled: true unless the manifest says false */

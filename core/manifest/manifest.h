@@ -86,10 +86,14 @@ typedef struct fr_manifest {
     fr_ydoc doc;
 
     /* router */
-    int worker_pool_size;               /* default 10 (WORKER_POOL_SIZE env) */
-    int channel_buffer;                 /* accepted for compatibility, unused */
-    int64_t default_timeout_us;         /* default 30s */
-    int64_t run_timeout_us;             /* 0 = none */
+    int worker_pool_size;       /* default 10 (WORKER_POOL_SIZE env) */
+    int channel_buffer;         /* accepted for compatibility, unused */
+    int64_t default_timeout_us; /* default 30s */
+    int64_t run_timeout_us;     /* 0 = none */
+    /* router.stream_restart (default 1): 0 when a step whose failed attempt had already
+     * streamed text takes no retry and no fallback (it fails: the OpenAI gateway's "no
+     * silent short answers", core/serve/gateway.c). */
+    int stream_restart;
     char *namespace_;                   /* normalised; "default" when absent */
     fr_role_set rbac[FR_ACTION_COUNT_]; /* allowed roles per action */
     char *lease_key;                    /* router.lease.key or NULL */

@@ -146,6 +146,12 @@ static const metric_def defs[FR_M_COUNT_] = {
                           "micro-units of the rate card's currency.",
                           GAUGE,
                           {"tenant"}},
+    [FR_M_GATEWAY_REQUESTS] = {"fluxroute_gateway_requests_total",
+                               "OpenAI gateway chat completions answered, by model route (the "
+                               "routes file's name; \"other\" for unknown models) and HTTP "
+                               "status.",
+                               COUNTER,
+                               {"model_route", "code"}},
 };
 
 struct fr_metric_series {
@@ -353,6 +359,14 @@ void fr__metrics_http_request(const char *route, int code)
     snprintf(c, sizeof c, "%d", code);
     const char *labels[] = {route ? route : "", c};
     fr__metric_count(FR_M_HTTP_REQUESTS, labels, 1);
+}
+
+void fr__metrics_gateway_request(const char *model_route, int code)
+{
+    char c[16];
+    snprintf(c, sizeof c, "%d", code);
+    const char *labels[] = {model_route ? model_route : "other", c};
+    fr__metric_count(FR_M_GATEWAY_REQUESTS, labels, 1);
 }
 
 /* ---- plugin counters ------------------------------------------------------------------ */

@@ -67,6 +67,7 @@ typedef enum fr_metric_id {
     FR_M_STATE_ROUND_TRIPS,
     FR_M_LIMIT_REJECTIONS, /* serve: requests and calls refused by a tenant/key limit */
     FR_M_BUDGET_USED,      /* serve: a tenant's spend this month (micro-units) */
+    FR_M_GATEWAY_REQUESTS, /* serve: OpenAI gateway completions, by model route */
     FR_M_COUNT_
 } fr_metric_id;
 

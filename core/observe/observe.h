@@ -32,6 +32,10 @@ char *fr__metrics_render(void);
 /* Counts one HTTP request served: fluxroute_http_requests_total{route,code}.  `route`
  * should be the route pattern ("/v1/run"), not the raw path, to bound cardinality. */
 void fr__metrics_http_request(const char *route, int code);
+/* Counts one chat completion of serve's OpenAI gateway:
+ * fluxroute_gateway_requests_total{model_route,code}.  `model_route` is a route name of
+ * the server's routes file (bounded by the operator), or "other". */
+void fr__metrics_gateway_request(const char *model_route, int code);
 
 /* Series each namespace may create with label values its manifests choose (agent ids,
  * breaker names, provider ids, models); past it those labels read "other".  Set before

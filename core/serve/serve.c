@@ -28,6 +28,7 @@
 #include "base/json_parse.h"
 #include "plugin/quarantine.h"
 #include "serve/serve.h"
+#include "serve/gateway.h"
 #include "serve/run_queue.h"
 #include "serve/serve_prices.h"
 #include "serve/serve_quota.h"
@@ -45,6 +46,7 @@ struct fr_server {
     fr_cp_client *cp;  /* keys and usage through the control plane, or NULL */
     fr_quota *quota;   /* tenant and key limits (serve_quota.h) */
     fr_prices *prices; /* with --controlplane: its rate card, for budgets */
+    fr_gateway *gw;    /* the OpenAI gateway over --routes (issue 27) */
     /* The SLA window reported to the control plane: requests, 5xx, latency buckets. */
     pthread_mutex_t sla_mu;
     int64_t sla_requests, sla_errors, sla_start;
@@ -131,6 +133,8 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
     char oh[24];
     snprintf(oh, sizeof oh, "%lld", (long long)(overhead > 0 ? overhead : 0));
     MHD_add_response_header(resp, "X-FluxRoute-Overhead-Us", oh);
+    if (rp->run_id[0])
+        MHD_add_response_header(resp, "X-FluxRoute-Run-Id", rp->run_id);
     fr__quota_headers(s->quota, &rq->who, resp);
     fr__metrics_http_request(rp->route ? rp->route : "other", rp->status);
     sla_note(s, fr__mono_us() - rq->t0, rp->status);
@@ -284,6 +288,35 @@ static int is(const char *url, const char *a, const char *b)
     return strcmp(url, a) == 0 || (b && strcmp(url, b) == 0);
 }
 
+/* The OpenAI gateway's endpoints (issue 27): the same keys, tenants and roles as the rest
+ * of serve, and every error in OpenAI's shape. */
+static void route_gateway(fr_server *s, struct MHD_Connection *c, const char *url,
+                          const char *method, request *rq, fr_reply *out)
+{
+    out->route = strcmp(url, "/v1/models") == 0 ? "/v1/models" : "/v1/chat/completions";
+    fr_identity who;
+    if (rq->body.too_big) {
+        fr__reply_error(out, FR_HE_PAYLOAD_TOO_LARGE, "the request body exceeds %zu bytes",
+                        s->max_body);
+    } else if (identify(s, c, &who, out) == 0) {
+        rq->who = who;
+        seed_spend(s, &who);
+        const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
+        if (tp && strlen(tp) < sizeof who.traceparent)
+            snprintf(who.traceparent, sizeof who.traceparent, "%s", tp);
+        json_object *body = NULL;
+        if (strcmp(url, "/v1/chat/completions") == 0 && strcmp(method, "POST") == 0 &&
+            !(body = fr__serve_parse_body(rq->body.buf.data, rq->body.buf.len, out))) {
+            fr__gw_error_from_serve(out);
+            return;
+        }
+        fr__gateway_handle(s->gw, &who, url, method, body, &rq->defer, out);
+        json_object_put(body);
+        return;
+    }
+    fr__gw_error_from_serve(out);
+}
+
 static void route(fr_server *s, struct MHD_Connection *c, const char *url, const char *method,
                   request *rq, fr_reply *out)
 {
@@ -300,6 +333,12 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
         fr__serve_readyz(ready, out);
         return;
     }
+    /* -- issue 27: the OpenAI-compatible gateway (core/serve/gateway.c) -- */
+    if (fr__gateway_is_url(url)) {
+        route_gateway(s, c, url, method, rq, out);
+        return;
+    }
+    /* -- end issue 27 -- */
     if (rq->body.too_big) {
         fr__reply_error(out, FR_HE_PAYLOAD_TOO_LARGE, "the request body exceeds %zu bytes",
                         s->max_body);
@@ -483,6 +522,7 @@ fr_manifest *fr__serve_providers_load(const char *path)
 /* What fr__serve_main made before a start-up failure, freed (any member may be NULL). */
 static void startup_cleanup(fr_server *srv, fr_manifest *prov, fr_run_queue *queue)
 {
+    fr__gateway_free(srv->gw);
     if (srv->runs)
         fr__runs_free(srv->runs);
     if (queue)
@@ -577,6 +617,12 @@ int fr__serve_main(const fr_serve_options *o)
     rc_cfg.queue = queue;
     rc_cfg.enqueue = fr__queue_submit;
     srv.runs = fr__runs_new(&rc_cfg);
+    srv.gw = fr__gateway_new(o->routes_file, srv.runs, prov, rc_cfg.manifest_dir, err, sizeof err);
+    if (!srv.gw) {
+        fr__http_startup_error("serve", "%s", err);
+        startup_cleanup(&srv, prov, queue);
+        return FR_E_INVALID;
+    }
 
     /* TLS from the original's variables; a broken set-up fails now, clearly. */
     fr_http_tls tls;
@@ -665,6 +711,10 @@ int fr__serve_main(const fr_serve_options *o)
             continue;
         }
         if (sig == SIGHUP) {
+            if (fr__gateway_reload(srv.gw, err, sizeof err) != 0)
+                fprintf(stderr, "fluxroute serve: keeping the old routes: %s\n", err);
+            else if (fr__gateway_path(srv.gw))
+                fprintf(stderr, "fluxroute serve: reloaded %s\n", fr__gateway_path(srv.gw));
             if (!srv.keys_file)
                 continue;
             fr_auth *a = fr__auth_load(srv.keys_file, err, sizeof err);
@@ -723,6 +773,7 @@ int fr__serve_main(const fr_serve_options *o)
     fr__metrics_listener_stop(ml);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
+    fr__gateway_free(srv.gw);
     fr__runs_free(srv.runs);
     fr__run_queue_free(queue);
     fr__manifest_free(prov);

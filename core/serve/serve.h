@@ -144,6 +144,36 @@ typedef struct fr_runs_query {
 void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_query *q,
                           fr_reply *out);
 
+/* ---- serve_runs.c: the OpenAI gateway's runs (core/serve/gateway.c) ---- */
+
+/* One gateway request to run.  Every pointer is borrowed for fr__runs_gateway's call,
+ * except `ud`, which the hooks get until `deliver` returns. */
+typedef struct fr_gateway_exec {
+    const char *label;    /* the run's manifest name in listings ("route:NAME") */
+    const char *manifest; /* a pipeline route: a named manifest of the manifest directory */
+    const char *yaml;     /* or a targets route: its synthesised manifest text */
+    const char *input;    /* the run input (JSON text) */
+    /* Streamed text as it arrives (from the thread running the step), or NULL. */
+    void (*on_token)(void *ud, const char *step, const char *text, size_t len);
+    /* Once, on the run's thread, when the run is over and before its record is stored:
+     * st is how the run went (FR_OK: it ran, whatever its outcome, and res is valid for
+     * the call), p its pipeline, plugin_us the time spent in plugins.  Fills `reply`. */
+    void (*on_end)(void *ud, const char *run_id, fr_status st, const fr_pipeline *p,
+                   const fr_run_result *res, int64_t plugin_us, fr_reply *reply);
+    /* Then, once the record and trace are stored: answers (d->complete with the reply, or
+     * the end of a stream already answered).  `reply`'s body is taken over. */
+    void (*deliver)(void *ud, fr_deferred *d, fr_reply *reply);
+    void *ud;
+} fr_gateway_exec;
+
+/* Runs a gateway request as a traced run of its tenant: admission (429 with Retry-After),
+ * the pipeline (a named manifest from its pool, or the synthesised text built), its
+ * namespace and role (404 / 403), then on a thread of its own while the connection
+ * waits through `defer` (suspended here; out->deferred is set).  Returns 0 with the run's
+ * id in run_id, or -1 with `out` filled (serve's error shape) and no hook called. */
+int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *g,
+                     fr_deferred *defer, char *run_id, size_t run_id_size, fr_reply *out);
+
 /* ---- serve_policy.c ---- */
 
 /* Refuses a manifest that names a plugin the server disables (chaos without
@@ -256,6 +286,7 @@ typedef struct fr_serve_options {
     const char *controlplane_service_key; /* its service key, or NULL */
     const char *controlplane_spool;       /* the usage spool file */
     const char *providers_file;           /* the providers requests may use, or NULL */
+    const char *routes_file;              /* the OpenAI gateway's model routes, or NULL */
     const char *metrics_addr;             /* the --metrics-addr listener, or NULL */
     unsigned threads;                     /* request threads */
     size_t max_body;                      /* request bodies over it get 413 */
@@ -279,7 +310,7 @@ fr_manifest *fr__serve_providers_load(const char *path);
  * bound; what is wrong is printed to stderr.  Call once per process. */
 fr_status fr__worker_main(const fr_exec_options *o);
 
-/* Serves until SIGTERM or SIGINT (SIGHUP re-reads the keys file), then shuts down
+/* Serves until SIGTERM or SIGINT (SIGHUP re-reads the keys and routes files), then shuts down
  * gracefully.  TLS comes from the ROUTER_TLS_* variables.  The first stdout line is
  * `listening on URL` (then `metrics listening on URL` with a metrics address).  Returns
  * FR_OK after a shutdown, FR_E_INVALID when the configuration is unusable (bad address,

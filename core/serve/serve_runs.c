@@ -52,6 +52,7 @@ typedef struct manifest_pool {
     int64_t run_us;      /* moving average of its runs' wall time; -1: none yet */
     idle_pipeline *idle;
     size_t n_idle;
+    char *text; /* a gateway pool: the synthesised text its pipelines were built from */
 } manifest_pool;
 
 #define MAX_IDLE_PER_MANIFEST 32
@@ -165,6 +166,7 @@ void fr__runs_free(fr_runs *r)
         drop_idle(r, mp);
         free(mp->name);
         free(mp->namespace_);
+        free(mp->text);
         free(mp);
     }
     fr__run_store_free(r->runs);
@@ -564,13 +566,15 @@ static void release(fr_runs *r, manifest_pool *pool, fr_pipeline *p)
         return;
     if (pool) {
         pthread_mutex_lock(&r->mu);
+        /* A gateway pool whose route changed (SIGHUP) takes no pipeline of the old text. */
+        int stale = pool->text && strcmp(pool->text, fr__pipeline_manifest(p)->text) != 0;
         /* Idle pools must not add up across manifests: their threads have a server-wide
          * budget of 8 pipelines at --max-threads. */
         size_t budget = 8 * (size_t)r->cfg.limits.value[FR_LIMIT_MAX_THREADS];
-        idle_pipeline *ip =
-            pool->n_idle < MAX_IDLE_PER_MANIFEST && r->idle_threads + p->pool_size <= budget
-                ? malloc(sizeof *ip)
-                : NULL;
+        idle_pipeline *ip = !stale && pool->n_idle < MAX_IDLE_PER_MANIFEST &&
+                                    r->idle_threads + p->pool_size <= budget
+                                ? malloc(sizeof *ip)
+                                : NULL;
         if (ip) {
             r->idle_threads += p->pool_size;
             ip->p = p;
@@ -705,6 +709,8 @@ typedef struct run_job {
     int64_t t0;
     const fr_queued_run *queued; /* a run from the durable queue: its finish hook */
     fr_quota_run quota;          /* issue 26: its provider calls' limits */
+    fr_gateway_exec gw;          /* a gateway request's hooks (all NULL otherwise) */
+    fr_reply *gw_reply;          /* ... and the reply its on_end fills */
 } run_job;
 
 static void quick_detach(void *ud);
@@ -746,6 +752,10 @@ static fr_status execute_run(run_job *j)
         ro.progress_ud = j->sse;
         ro.on_token = sse_token;
         ro.token_ud = j->sse;
+    }
+    if (j->gw.on_token) { /* the OpenAI gateway's stream */
+        ro.on_token = j->gw.on_token;
+        ro.token_ud = j->gw.ud;
     }
     if (j->r->cfg.quota) { /* issue 26 */
         fr__quota_run_init(&j->quota, j->r->cfg.quota, &j->who);
@@ -799,6 +809,9 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
     else
         fr__records_finished(j->r->records, j->entry, *status, report, trace, trace_refused, 0,
                              j->ro.executions);
+    if (j->gw.on_end) /* the gateway's answer, from the run's outputs */
+        j->gw.on_end(j->gw.ud, j->entry->id, st, j->p, st == FR_OK ? &res : NULL, plugin_us,
+                     j->gw_reply);
     if (st == FR_OK) {
         if (may_bill)
             fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->who.id, j->p, &res);
@@ -1518,6 +1531,115 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
     fr_run_status st;
     execute(j, &st, NULL); /* leaves the runs in flight */
     job_free(j);
+    return 0;
+
+refused:
+    if (j)
+        release(r, j->pool, j->p), job_free(j);
+    fr__runs_leave(r, who);
+    return -1;
+}
+
+/* ---- the OpenAI gateway (core/serve/gateway.c) ------------------------------------------ */
+
+static void *gateway_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "fr-gateway");
+    run_job *j = arg;
+    fr_run_status st;
+    fr_reply reply = {.route = "/v1/chat/completions"};
+    j->gw_reply = &reply;
+    reply.plugin_us = execute(j, &st, NULL);
+    /* Delivered once the record and the trace are stored: a client that asks for the run
+     * as soon as it has its answer finds it finished. */
+    fr_gateway_exec g = j->gw;
+    fr_deferred *d = j->defer;
+    job_free(j);
+    g.deliver(g.ud, d, &reply);
+    return NULL;
+}
+
+/* A pipeline of the gateway's synthesised `text` for `who`'s namespace: from the pool of
+ * its route and namespace while the text stays the same (the routes file read again may
+ * change it: the pool's idle pipelines are dropped then), else built.  *pool is set when
+ * it must go back to one. */
+static fr_pipeline *acquire_text(fr_runs *r, const fr_identity *who, const char *label,
+                                 const char *text, manifest_pool **pool, fr_reply *out)
+{
+    /* A key no manifest file name can have (a control character). */
+    char key[300];
+    snprintf(key, sizeof key, "\x1fgateway %s %s", label, who->namespace_);
+    pthread_mutex_lock(&r->mu);
+    manifest_pool *mp = find_pool(r, key);
+    if (mp && strcmp(mp->text, text) != 0) {
+        char *fresh = strdup(text);
+        if (fresh) {
+            drop_idle(r, mp);
+            free(mp->text);
+            mp->text = fresh;
+        } else {
+            mp = NULL;
+        }
+    } else if (!mp && (mp = calloc(1, sizeof *mp)) != NULL) {
+        if ((mp->name = strdup(key)) && (mp->text = strdup(text))) {
+            mp->run_us = -1;
+            mp->next = r->pools;
+            r->pools = mp;
+        } else {
+            free(mp->name);
+            free(mp);
+            mp = NULL;
+        }
+    }
+    fr_pipeline *p = mp ? pop_idle(r, mp) : NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (!p)
+        p = build_pipeline(r, label, text, strlen(text), 1, 0, out);
+    *pool = p ? mp : NULL;
+    return p;
+}
+
+int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *g,
+                     fr_deferred *defer, char *run_id, size_t run_id_size, fr_reply *out)
+{
+    if (!defer) {
+        fr__reply_error(out, FR_HE_INTERNAL, "the gateway answers on a connection only");
+        return -1;
+    }
+    if (fr__runs_admit(r, who, out) != 0)
+        return -1;
+    run_job *j = calloc(1, sizeof *j);
+    manifest_ref ref = {.name = g->manifest};
+    if (!j || !(j->input = strdup(g->input))) {
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
+        goto refused;
+    }
+    j->r = r;
+    j->who = *who;
+    j->record = 1; /* every gateway request is a replayable run */
+    j->gw = *g;
+    if (g->yaml)
+        j->p = acquire_text(r, who, g->label, g->yaml, &j->pool, out);
+    else
+        j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
+    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
+        fr__policy_check_quarantine(j->p, out) != 0)
+        goto refused;
+    char id[40];
+    if (fr__secure_uuid(id, sizeof id) != 0) {
+        fr__reply_error(out, FR_HE_INTERNAL, "cannot draw a run id: getrandom: %s",
+                        strerror(errno));
+        goto refused;
+    }
+    if (!(j->entry = entry_add(r, id, who, g->label, j->p))) {
+        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
+        goto refused;
+    }
+    snprintf(run_id, run_id_size, "%s", id);
+    j->defer = defer;
+    defer->suspend(defer);
+    out->deferred = 1;
+    spawn_or_run(gateway_main, j);
     return 0;
 
 refused:

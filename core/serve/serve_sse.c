@@ -128,8 +128,10 @@ void fr__sse_event(fr_sse *s, const char *event, const char *data)
 {
     pthread_mutex_lock(&s->mu);
     fr_bytebuf *b = &s->buf;
-    if (!s->done && fr__bytebuf_reserve(b, strlen(event) + strlen(data) + 32))
-        b->len += (size_t)sprintf(b->data + b->len, "event: %s\ndata: %s\n\n", event, data);
+    size_t need = (event ? strlen(event) : 0) + strlen(data) + 32;
+    if (!s->done && fr__bytebuf_reserve(b, need))
+        b->len += (size_t)(event ? sprintf(b->data + b->len, "event: %s\ndata: %s\n\n", event, data)
+                                 : sprintf(b->data + b->len, "data: %s\n\n", data));
     wake(s);
     pthread_mutex_unlock(&s->mu);
 }

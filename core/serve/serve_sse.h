@@ -17,8 +17,9 @@ typedef struct fr_sse fr_sse;
  * (fr__sse_close) and the response are done with it. */
 fr_sse *fr__sse_open(struct MHD_Connection *conn, struct MHD_Response **resp);
 
-/* Appends `event: EVENT\ndata: DATA\n\n` and wakes the connection.  DATA must hold no
- * newline (JSON text as json-c writes it).  Thread-safe. */
+/* Appends `event: EVENT\ndata: DATA\n\n` (`data: DATA\n\n` when EVENT is NULL, as
+ * OpenAI's streams are) and wakes the connection.  DATA must hold no newline (JSON text
+ * as json-c writes it).  Thread-safe. */
 void fr__sse_event(fr_sse *s, const char *event, const char *data);
 
 /* Ends the stream after what was written and gives up the writer's reference: `s` must

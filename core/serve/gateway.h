@@ -1,0 +1,122 @@
+/* serve's OpenAI-compatible gateway: POST /v1/chat/completions and GET /v1/models over
+ * the model routes of `--routes FILE` (ROUTER_ROUTES_FILE).
+ *
+ * A gateway request is a run: a targets route runs a manifest synthesised from the route
+ * (one llm step whose agent chain is the targets, with the route's retry, circuit_breaker
+ * and timeout), a pipeline route a named manifest of the manifest directory.  Records,
+ * traces (which embed the manifest, so `fluxroute replay` works on the trace alone),
+ * usage, limits and metrics all come from serve's run path (core/serve/serve_runs.c).
+ *
+ * Files: gateway_routes.c (the routes file, synthesised manifests), gateway_openai.c
+ * (OpenAI request -> normalized request, run outputs -> OpenAI objects, error bodies),
+ * gateway.c (the endpoints, streaming). */
+#ifndef FR_CORE_SERVE_GATEWAY_H
+#define FR_CORE_SERVE_GATEWAY_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "serve/serve.h"
+
+/* ---- gateway_routes.c: the routes file ---- */
+
+typedef struct fr_gw_target {
+    char *provider; /* a provider id of --providers */
+    char *model;    /* or NULL: the provider's configured model */
+} fr_gw_target;
+
+typedef struct fr_gw_route {
+    char *name;        /* what clients send as `model` */
+    char **namespaces; /* the namespaces whose keys may use it; n_namespaces 0: every one */
+    size_t n_namespaces;
+    char *pipeline; /* a pipeline route: the manifest's name in the manifest directory */
+    fr_gw_target *targets;
+    size_t n_targets;
+    /* A targets route: its synthesised manifest is head + NAMESPACE + tail. */
+    char *head, *tail;
+} fr_gw_route;
+
+typedef struct fr_gw_routes {
+    fr_gw_route *routes;
+    size_t n;
+} fr_gw_routes;
+
+/* Reads the routes file at `path` (YAML: routes: [{name, targets: [{provider, model}],
+ * retry, circuit_breaker, timeout, namespaces} | {name, pipeline, namespaces}]).  Unknown
+ * fields, duplicate names, providers missing from `providers` (the server's; may be NULL)
+ * and resilience fields that a manifest would refuse are errors.  Returns the routes
+ * (free with fr__gw_routes_free), or NULL with err naming path:line:col and the field. */
+fr_gw_routes *fr__gw_routes_load(const char *path, const fr_manifest *providers,
+                                 const char *manifest_dir, char *err, size_t errlen);
+void fr__gw_routes_free(fr_gw_routes *r);
+/* The route named `name`, or NULL.  Borrowed from r. */
+const fr_gw_route *fr__gw_route_find(const fr_gw_routes *r, const char *name);
+/* 1 when keys of namespace `ns` may use the route. */
+int fr__gw_route_allows(const fr_gw_route *rt, const char *ns);
+/* The synthesised manifest of a targets route for namespace `ns` (caller frees), or NULL
+ * on OOM. */
+char *fr__gw_route_manifest(const fr_gw_route *rt, const char *ns);
+
+/* ---- gateway_openai.c: the OpenAI shapes ---- */
+
+/* The OpenAI error body {"error": {"message", "type", "param", "code"}} into out, with
+ * `status` (the type follows from it).  param may be NULL; code may be NULL. */
+void fr__gw_error(fr_reply *out, int status, const char *param, const char *code, const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
+/* Rewrites a reply of serve's error shape ({"error": {"code", "message"}}) into OpenAI's,
+ * keeping its status and headers.  Other replies are left alone. */
+void fr__gw_error_from_serve(fr_reply *out);
+
+/* What a chat completion request asks besides the normalized request. */
+typedef struct fr_gw_request {
+    char model[200];   /* the route name */
+    int stream;        /* stream: true */
+    int include_usage; /* stream_options.include_usage */
+} fr_gw_request;
+
+/* Translates an OpenAI chat completion request (borrowed) into the normalized provider
+ * request (include/fluxroute/plugin.h; a new object the caller releases), or NULL with
+ * `out` filled: 400 naming the field (`param`) for anything unknown, unsupported or
+ * malformed. */
+json_object *fr__gw_translate_request(json_object *body, fr_gw_request *rq, fr_reply *out);
+
+/* A chat.completion object from a normalized response `resp` (borrowed: the llm step's
+ * output {text, tool_calls, finish_reason, usage, model}).  `model` is the route name,
+ * the response's `model` (as in chunks).  A new object. */
+json_object *fr__gw_completion(const char *run_id, long long created, const char *model,
+                               json_object *resp);
+/* One chat.completion.chunk with `delta` (taken) and finish_reason (NULL: null).  A new
+ * object. */
+json_object *fr__gw_chunk(const char *run_id, long long created, const char *model,
+                          json_object *delta, const char *finish_reason);
+/* The OpenAI tool_calls array of a normalized response's tool_calls (borrowed; with an
+ * index per call when `indexed`, as chunks have them), or NULL when there are none. */
+json_object *fr__gw_tool_calls(json_object *resp, int indexed);
+/* The OpenAI usage object of a normalized usage (borrowed), or NULL when unknown. */
+json_object *fr__gw_usage(json_object *usage);
+/* OpenAI's finish_reason for a normalized one (NULL: "stop"). */
+const char *fr__gw_finish_reason(const char *normalized);
+
+/* ---- gateway.c: the endpoints ---- */
+
+typedef struct fr_gateway fr_gateway;
+
+/* The gateway over routes file `path` (NULL: none; then every model is unknown).  Returns
+ * NULL with err set when the file cannot be read or is invalid. */
+fr_gateway *fr__gateway_new(const char *path, fr_runs *runs, const fr_manifest *providers,
+                            const char *manifest_dir, char *err, size_t errlen);
+/* SIGHUP: reads the file again; on error keeps the routes it has and returns -1 with err. */
+int fr__gateway_reload(fr_gateway *g, char *err, size_t errlen);
+const char *fr__gateway_path(const fr_gateway *g);
+void fr__gateway_free(fr_gateway *g);
+
+/* 1 when url is one of the gateway's endpoints (its errors then take OpenAI's shape). */
+int fr__gateway_is_url(const char *url);
+/* Serves a gateway endpoint for an identified caller (`body`: the parsed JSON body of a
+ * POST /v1/chat/completions, borrowed; NULL otherwise).  Fills `out` (or defers it
+ * through `defer`). */
+void fr__gateway_handle(fr_gateway *g, const fr_identity *who, const char *url, const char *method,
+                        json_object *body, fr_deferred *defer, fr_reply *out);
+
+#endif
