@@ -62,3 +62,19 @@ int fr__provider_field_too_new(const char *request, size_t len, unsigned minor, 
     json_object_put(req);
     return found;
 }
+
+int fr__unsupported_field(const char *message, char *name, size_t size)
+{
+    static const char mark[] = "unsupported field '";
+    if (size)
+        name[0] = '\0';
+    const char *p = message ? strstr(message, mark) : NULL;
+    if (!p || !size)
+        return 0;
+    p += sizeof mark - 1;
+    const char *end = strstr(p, "': ");
+    if (!end || end == p)
+        return 0;
+    snprintf(name, size, "%.*s", (int)(end - p), p);
+    return 1;
+}

@@ -16,4 +16,11 @@
 int fr__provider_field_too_new(const char *request, size_t len, unsigned minor, char *field,
                                size_t size);
 
+/* The request field a provider failure names by the unsupported-field convention of
+ * plugin.h (`complete`): when `message` (a call's error, such as `provider "p":
+ * unsupported field 'seed': the anthropic Messages API has no seed`, or a plugin's own
+ * message) holds "unsupported field 'NAME': ", copies NAME into name (size bytes, cut to
+ * fit) and returns 1; else returns 0 with name "".  For the gateway's `param`. */
+int fr__unsupported_field(const char *message, char *name, size_t size);
+
 #endif /* FR_HOST_PROVIDER_FIELDS_H */
