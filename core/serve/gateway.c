@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "host/provider_fields.h"
 #include "observe/observe.h"
 #include "serve/gateway.h"
 #include "serve/serve_sse.h"
@@ -290,7 +291,11 @@ static void on_end(void *ud, const char *run_id, fr_status st, const fr_pipeline
             json_object_array_add(c->tail, o);
             c->stream_fail = 1;
         } else {
-            fr__gw_error(reply, status, NULL, code, "route \"%s\": %s", c->route, msg);
+            /* A field the provider cannot take (plugin.h's convention) is the param. */
+            char param[128];
+            fr__gw_error(reply, status,
+                         fr__unsupported_field(msg, param, sizeof param) ? param : NULL, code,
+                         "route \"%s\": %s", c->route, msg);
             /* The vendor's Retry-After when it gave one (whole seconds, at least 1). */
             if (status == 429 || (status == 503 && retry_us > 0))
                 reply->retry_after = retry_us > 0 ? (int)((retry_us + 999999) / 1000000) : 1;

@@ -9,6 +9,8 @@
 # answers (text, tool calls, stop reasons, usage) are checked on the way back.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/provider_lib.sh"
+. "$FR_SRCDIR/tests/serve_lib.sh"
+trap 'stop_serve; stop_fakes; rm -rf "$TMP"' EXIT
 
 P="$FR_BUILDDIR/tests/plugins/.libs"
 export FAKE_OPENAI_KEY=sk-fields-1 FAKE_ANTHROPIC_KEY=ak-fields-2 FAKE_GEMINI_KEY=gk-fields-3
@@ -181,5 +183,34 @@ for v in openai anthropic gemini; do
   expect_rc "$v tool result" 0
   expect_jq "$v tool result" '.steps[0].output.text == "tool result: sunny" and .steps[0].output.finish_reason == "stop"'
 done
+
+# ---- through the gateway: a refused field is a 400 whose param names it --------------------
+KEY=fields-key-0123456789
+mkdir -p "$TMP/gm"
+printf 'keys:\n  - {id: k, sha256: %s, tenant: acme, namespace: acme, role: operator}\n' "$(sha "$KEY")" >"$TMP/gk.yaml"
+printf 'providers:\n  - {id: claude, plugin: anthropic, config: %s}\n  - {id: gem, plugin: gemini, config: %s}\n' \
+  "$(vendor_cfg anthropic)" "$(vendor_cfg gemini)" >"$TMP/gp.yaml"
+printf 'routes:\n  - {name: claude, targets: [{provider: claude}]}\n  - {name: gem, targets: [{provider: gem}]}\n' >"$TMP/gr.yaml"
+if start_serve --manifest-dir "$TMP/gm" --keys "$TMP/gk.yaml" --providers "$TMP/gp.yaml" --routes "$TMP/gr.yaml"; then
+  for case in 'claude|seed|"seed":3' 'gem|user|"user":"u-1"' \
+    "gem|messages[0].content[1].image_url|\"x\":0"; do
+    route=${case%%|*}
+    rest=${case#*|}
+    field=${rest%%|*}
+    extra=${rest#*|}
+    content='"hi"'
+    if [ "$extra" = '"x":0' ]; then
+      extra='"max_tokens":5'
+      content='[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"https://x.test/a.png"}}]'
+    fi
+    req POST /v1/chat/completions "{\"model\":\"$route\",$extra,\"messages\":[{\"role\":\"user\",\"content\":$content}]}" \
+      -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json'
+    expect_code "gateway $route refuses $field" 400
+    expect_jq "gateway $route refuses $field" ".error.param == \"$field\" and .error.type == \"invalid_request_error\""
+    expect_jq "gateway $route refuses $field" ".error.message | contains(\"unsupported field '$field': \")"
+  done
+else
+  not_ok "serve with the gateway routes started"
+fi
 
 finish
