@@ -5,12 +5,18 @@
  * system-role messages join into the top-level `system`; max_tokens is always sent
  * (default_max_tokens when the request has none); stop becomes stop_sequences; assistant
  * tool_calls become tool_use blocks; tool results become tool_result blocks in a user
- * turn (consecutive results share one turn); tools carry input_schema.  Anthropic has
- * no JSON mode: response_format is not sent.  Streaming reads message_start,
+ * turn (consecutive results share one turn); tools carry input_schema.  ABI 1.2:
+ * developer messages join `system` too; content parts become text blocks and image blocks
+ * (a base64 source for data: URLs, a url source for https URLs); top_p as is;
+ * tool_choice auto|none|required|{name} as {type: auto|none|any|tool, name}; user as
+ * metadata.user_id.  Refused per the unsupported-field convention: seed and
+ * response_format json_object/json_schema (the API has neither), image detail other than
+ * auto, data: URLs not in base64 or not jpeg/png/gif/webp.  Streaming reads message_start,
  * content_block_start/delta/stop, message_delta and message_stop events. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include <fluxroute/plugin.h>
 
@@ -37,14 +43,81 @@ static const fr_option anthropic_options[] = {
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
+/* The image media types the Messages API takes. */
+static int media_type_ok(const pv_image *img)
+{
+    static const char *const types[] = {"image/jpeg", "image/png", "image/gif", "image/webp"};
+    for (size_t i = 0; i < PU_COUNT(types); i++)
+        if (img->mime_len == strlen(types[i]) &&
+            strncasecmp(img->mime, types[i], img->mime_len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The images the Messages API cannot read: a data: URL of another media type. */
+static fr_status anthropic_image(const pv_state *s, fr_call *call, const pv_image *img, size_t i,
+                                 size_t j)
+{
+    if (!img->is_data || media_type_ok(img))
+        return FR_OK; /* https URLs go as url sources */
+    char field[96];
+    snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
+    return pv_unsupported(s, call, field,
+                          "anthropic takes image/jpeg, image/png, image/gif and image/webp, not "
+                          "%.*s",
+                          (int)(img->mime_len > 64 ? 64 : img->mime_len), img->mime);
+}
+
+/* Refuses what the Messages API cannot take (ABI 1.2 fields): seed, a JSON response
+ * format, image detail other than auto, data: URLs not in base64 or of another media
+ * type.  FR_OK or FR_E_BAD_REQUEST per the unsupported-field convention. */
+static fr_status anthropic_check(const pv_state *s, fr_call *call, const frk_json_doc *req)
+{
+    int v = frk_json_member(req, 0, "seed");
+    if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL)
+        return pv_unsupported(s, call, "seed", "the anthropic Messages API has no seed");
+    int schema;
+    if (pv_wants_json(req) || pv_wants_schema(req, &schema))
+        return pv_unsupported(s, call, "response_format",
+                              "the anthropic Messages API has no JSON response format (%s)",
+                              pv_wants_json(req) ? "json_object" : "json_schema");
+    return pv_each_image(s, call, req, anthropic_image);
+}
+
+/* Writes content parts token c as Messages API blocks: text blocks, and image blocks
+ * with a base64 source (data: URLs) or a url source (https URLs).  Checked by
+ * anthropic_check. */
+static void content_blocks(frk_buf *o, const frk_json_doc *d, int c)
+{
+    frk_buf_lit(o, "[");
+    for (int p = frk_json_first(d, c); p >= 0; p = frk_json_next(d, c, p)) {
+        pv_sep(o);
+        if (pv_is(d, frk_json_get(d, p, "type", FRK_JSON_STRING), "text")) {
+            pv_put_text_block(o, d, p);
+            continue;
+        }
+        pv_put_image(o, d, p, "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":",
+                     "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":");
+    }
+    frk_buf_lit(o, "]");
+}
+
 /* Writes the content of an assistant message with tool calls: optional text, then
  * tool_use blocks whose input is the arguments object. */
 static void tool_use_content(frk_buf *o, const frk_json_doc *d, int m)
 {
-    int text = frk_json_get(d, m, "content", FRK_JSON_STRING),
+    int text = frk_json_member(d, m, "content"),
         tcs = frk_json_get(d, m, "tool_calls", FRK_JSON_ARRAY);
     frk_buf_lit(o, "[");
-    if (text >= 0 && !pv_is(d, text, "")) {
+    if (pv_has_parts(d, text)) {
+        /* the parts' blocks, without their brackets */
+        frk_buf parts = {0};
+        content_blocks(&parts, d, text);
+        if (parts.len > 2)
+            frk_buf_append(o, parts.data + 1, parts.len - 2);
+        o->oom |= parts.oom;
+        frk_buf_free(&parts);
+    } else if (frk_json_type_of(d, text) == FRK_JSON_STRING && text >= 0 && !pv_is(d, text, "")) {
         frk_buf_lit(o, "{\"type\":\"text\",\"text\":");
         pv_put_text(o, d, text);
         frk_buf_lit(o, "}");
@@ -62,29 +135,38 @@ static void tool_use_content(frk_buf *o, const frk_json_doc *d, int m)
     frk_buf_lit(o, "]");
 }
 
-/* Appends the text of string token tok (cut at a NUL) to the system prompt being joined. */
+/* Appends the text of content token tok (a string cut at a NUL, or text parts joined
+ * by a blank line) to the system prompt being joined. */
 static void system_append(frk_buf *system, const frk_json_doc *d, int tok, int sep)
 {
     if (sep && system->len)
         frk_buf_lit(system, "\n\n");
     if (tok >= 0)
-        frk_json_cstr(d, tok, system);
+        pv_content_text(system, d, tok, "\n\n");
+}
+
+/* System and developer messages join the top-level system (Anthropic has neither role). */
+static int system_role(const frk_json_doc *d, int role)
+{
+    return pv_is(d, role, "system") || pv_is(d, role, "developer");
 }
 
 static fr_status anthropic_build(const pv_state *s, fr_call *call, const frk_json_doc *req,
                                  const char *model, int stream, frk_buf *b, char *path,
                                  size_t path_size)
 {
-    (void)call;
     const anthropic_config *cfg = (const anthropic_config *)s->cfg;
+    fr_status st = anthropic_check(s, call, req);
+    if (st != FR_OK)
+        return st;
     int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY);
     /* `system` and every system message join into the top-level system. */
     frk_buf system = {0};
     system_append(&system, req, frk_json_get(req, 0, "system", FRK_JSON_STRING), 0);
     for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m)) {
         int role = frk_json_get(req, m, "role", FRK_JSON_STRING);
-        if (pv_is(req, role, "system"))
-            system_append(&system, req, frk_json_get(req, m, "content", FRK_JSON_STRING), 1);
+        if (system_role(req, role))
+            system_append(&system, req, frk_json_member(req, m, "content"), 1);
     }
     frk_buf_lit(b, "{\"model\":");
     frk_json_put_cstr(b, model);
@@ -98,8 +180,8 @@ static fr_status anthropic_build(const pv_state *s, fr_call *call, const frk_jso
     int tool_turn = 0; /* inside the user turn collecting consecutive tool results */
     for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m)) {
         int role = frk_json_get(req, m, "role", FRK_JSON_STRING);
-        int content = frk_json_get(req, m, "content", FRK_JSON_STRING);
-        if (pv_is(req, role, "system"))
+        int content = frk_json_member(req, m, "content");
+        if (system_role(req, role))
             continue;
         if (pv_is(req, role, "tool")) {
             if (!tool_turn) {
@@ -111,7 +193,11 @@ static fr_status anthropic_build(const pv_state *s, fr_call *call, const frk_jso
             frk_buf_lit(b, "{\"type\":\"tool_result\",\"tool_use_id\":");
             pv_put_text(b, req, frk_json_get(req, m, "tool_call_id", FRK_JSON_STRING));
             frk_buf_lit(b, ",\"content\":");
-            pv_put_text(b, req, content);
+            if (pv_has_parts(req, content))
+                content_blocks(b, req, content); /* text blocks: checked */
+            else
+                pv_put_text(b, req,
+                            frk_json_type_of(req, content) == FRK_JSON_STRING ? content : -1);
             frk_buf_lit(b, "}");
             continue;
         }
@@ -125,8 +211,10 @@ static fr_status anthropic_build(const pv_state *s, fr_call *call, const frk_jso
         if (pv_is(req, role, "assistant") &&
             frk_json_first(req, frk_json_get(req, m, "tool_calls", FRK_JSON_ARRAY)) >= 0)
             tool_use_content(b, req, m);
+        else if (pv_has_parts(req, content))
+            content_blocks(b, req, content);
         else
-            pv_put_text(b, req, content);
+            pv_put_text(b, req, frk_json_type_of(req, content) == FRK_JSON_STRING ? content : -1);
         frk_buf_lit(b, "}");
     }
     if (tool_turn)
@@ -138,6 +226,7 @@ static fr_status anthropic_build(const pv_state *s, fr_call *call, const frk_jso
     else
         frk_json_put_int64(b, cfg->default_max_tokens);
     pv_put_member(b, "temperature", req, 0, "temperature");
+    pv_put_member(b, "top_p", req, 0, "top_p");
     pv_put_stop(b, "stop_sequences", req);
     int tools = frk_json_get(req, 0, "tools", FRK_JSON_ARRAY);
     if (frk_json_first(req, tools) >= 0) {
@@ -156,6 +245,26 @@ static fr_status anthropic_build(const pv_state *s, fr_call *call, const frk_jso
             frk_buf_lit(b, "}");
         }
         frk_buf_lit(b, "]");
+    }
+    /* tool_choice: auto, none, required as any, {"name"} as {type: tool, name} */
+    int tc = pv_tool_choice(req);
+    if (tc >= 0) {
+        frk_buf_lit(b, ",\"tool_choice\":{\"type\":");
+        if (frk_json_type_of(req, tc) == FRK_JSON_OBJECT) {
+            frk_buf_lit(b, "\"tool\",\"name\":");
+            pv_put_text(b, req, frk_json_get(req, tc, "name", FRK_JSON_STRING));
+        } else if (pv_is(req, tc, "required")) {
+            frk_buf_lit(b, "\"any\"");
+        } else {
+            pv_put_text(b, req, tc);
+        }
+        frk_buf_lit(b, "}");
+    }
+    int user = frk_json_get(req, 0, "user", FRK_JSON_STRING);
+    if (user >= 0) {
+        frk_buf_lit(b, ",\"metadata\":{\"user_id\":");
+        pv_put_text(b, req, user);
+        frk_buf_lit(b, "}");
     }
     if (stream)
         frk_buf_lit(b, ",\"stream\":true");

@@ -5,8 +5,14 @@
  * are role "user", assistant turns role "model"; assistant tool_calls become functionCall
  * parts and tool results functionResponse parts (named after the call they answer);
  * max_tokens, temperature, stop and response_format go into generationConfig; tools
- * become one functionDeclarations tool.  usageMetadata gives the usage; a prompt blocked
- * by safety settings (promptFeedback.blockReason, no candidates) fails with class
+ * become one functionDeclarations tool.  ABI 1.2: developer messages join
+ * systemInstruction; content parts become text parts, inlineData (base64 data: URLs) and
+ * fileData (Files API URIs); top_p and seed go into generationConfig (topP, seed);
+ * response_format json_schema sets responseMimeType and responseJsonSchema; tool_choice
+ * becomes toolConfig.functionCallingConfig (auto AUTO, none NONE, required ANY, {name} ANY
+ * with allowedFunctionNames).  Refused per the unsupported-field convention: user (no
+ * such field), image detail other than auto, other image URLs.  usageMetadata gives the usage; a
+ * prompt blocked by safety settings (promptFeedback.blockReason, no candidates) fails with class
  * content_policy.  Gemini returns no tool-call ids: they are "call_N" (N from 1, in
  * order) unless the answer carries its own.  A stream ends with the chunk carrying
  * finishReason. */
@@ -14,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include <fluxroute/plugin.h>
 
@@ -59,11 +66,63 @@ static int call_name(const frk_json_doc *d, int msgs, int before, int id)
     return name;
 }
 
+/* Where Gemini reads files by URI: the Files API (an https URL under its host). */
+#define GEMINI_FILES "https://generativelanguage.googleapis.com/"
+
+/* The images generateContent cannot read: URLs outside the Files API. */
+static fr_status gemini_image(const pv_state *s, fr_call *call, const pv_image *img, size_t i,
+                              size_t j)
+{
+    if (img->is_data || strncasecmp(img->url.data, GEMINI_FILES, strlen(GEMINI_FILES)) == 0)
+        return FR_OK;
+    char field[96];
+    snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
+    return pv_unsupported(s, call, field,
+                          "gemini takes images inline (base64 data: URLs) or as Files API URIs "
+                          "(" GEMINI_FILES "...), not other URLs");
+}
+
+/* Refuses what generateContent cannot take (ABI 1.2 fields): user, image detail other
+ * than auto, data: URLs not in base64, https image URLs outside the Files API.  FR_OK or
+ * FR_E_BAD_REQUEST per the unsupported-field convention. */
+static fr_status gemini_check(const pv_state *s, fr_call *call, const frk_json_doc *req)
+{
+    int v = frk_json_member(req, 0, "user");
+    if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL)
+        return pv_unsupported(s, call, "user",
+                              "the gemini generateContent API has no end-user identifier");
+    return pv_each_image(s, call, req, gemini_image);
+}
+
+/* Writes the parts of content token c (a string, or content parts checked by
+ * gemini_check): text parts, inlineData for data: URLs, fileData for Files API URIs. */
+static void content_parts(frk_buf *o, const frk_json_doc *d, int c)
+{
+    if (!pv_has_parts(d, c)) {
+        text_part(o, d, frk_json_type_of(d, c) == FRK_JSON_STRING ? c : -1);
+        return;
+    }
+    for (int p = frk_json_first(d, c); p >= 0; p = frk_json_next(d, c, p)) {
+        if (pv_is(d, frk_json_get(d, p, "type", FRK_JSON_STRING), "text")) {
+            text_part(o, d, frk_json_get(d, p, "text", FRK_JSON_STRING));
+            continue;
+        }
+        pv_sep(o);
+        pv_put_image(o, d, p, "{\"inlineData\":{\"mimeType\":", "{\"fileData\":{\"fileUri\":");
+    }
+}
+
+/* System and developer messages become systemInstruction (Gemini has neither role). */
+static int system_role(const frk_json_doc *d, int role)
+{
+    return pv_is(d, role, "system") || pv_is(d, role, "developer");
+}
+
 /* Writes the parts of normalized message m. */
 static void message_parts(frk_buf *o, const frk_json_doc *d, int msgs, int m)
 {
     int role = frk_json_get(d, m, "role", FRK_JSON_STRING),
-        content = frk_json_get(d, m, "content", FRK_JSON_STRING);
+        content = frk_json_member(d, m, "content");
     frk_buf_lit(o, "[");
     if (pv_is(d, role, "tool")) {
         /* functionResponse.response must be an object: a JSON object result as is,
@@ -74,8 +133,7 @@ static void message_parts(frk_buf *o, const frk_json_doc *d, int msgs, int m)
         frk_buf_lit(o, ",\"response\":");
         frk_buf text = {0};
         frk_buf_lit(&text, "");
-        if (content >= 0)
-            frk_json_cstr(d, content, &text);
+        pv_content_text(&text, d, content, "\n\n");
         frk_json_doc resp;
         char err[200];
         if (text.oom) {
@@ -94,8 +152,10 @@ static void message_parts(frk_buf *o, const frk_json_doc *d, int msgs, int m)
         return;
     }
     int tcs = frk_json_get(d, m, "tool_calls", FRK_JSON_ARRAY);
-    if ((content >= 0 && !pv_is(d, content, "")) || frk_json_first(d, tcs) < 0)
-        text_part(o, d, content);
+    if (pv_has_parts(d, content) ||
+        (frk_json_type_of(d, content) == FRK_JSON_STRING && !pv_is(d, content, "")) ||
+        frk_json_first(d, tcs) < 0)
+        content_parts(o, d, content);
     for (int tc = frk_json_first(d, tcs); tc >= 0; tc = frk_json_next(d, tcs, tc)) {
         pv_sep(o);
         frk_buf_lit(o, "{\"functionCall\":{\"name\":");
@@ -124,11 +184,14 @@ static fr_status gemini_build(const pv_state *s, fr_call *call, const frk_json_d
         return pv_fail(s, call, FR_E_BAD_REQUEST,
                        "model name \"%.80s\" may hold only letters, digits, '.', '-' and '_'",
                        model);
+    fr_status st = gemini_check(s, call, req);
+    if (st != FR_OK)
+        return st;
     int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY), any_system = 0;
     frk_buf_lit(b, "{\"contents\":[");
     for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m)) {
         int role = frk_json_get(req, m, "role", FRK_JSON_STRING);
-        if (pv_is(req, role, "system")) {
+        if (system_role(req, role)) {
             any_system = 1;
             continue;
         }
@@ -148,8 +211,8 @@ static fr_status gemini_build(const pv_state *s, fr_call *call, const frk_json_d
         if (sys >= 0)
             text_part(b, req, sys);
         for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m))
-            if (pv_is(req, frk_json_get(req, m, "role", FRK_JSON_STRING), "system"))
-                text_part(b, req, frk_json_get(req, m, "content", FRK_JSON_STRING));
+            if (system_role(req, frk_json_get(req, m, "role", FRK_JSON_STRING)))
+                content_parts(b, req, frk_json_member(req, m, "content"));
         frk_buf_lit(b, "]}");
     }
     size_t gc_at = b->len;
@@ -157,16 +220,38 @@ static fr_status gemini_build(const pv_state *s, fr_call *call, const frk_json_d
     size_t gc_empty = b->len;
     pv_put_member(b, "maxOutputTokens", req, 0, "max_tokens");
     pv_put_member(b, "temperature", req, 0, "temperature");
+    pv_put_member(b, "topP", req, 0, "top_p");
+    pv_put_member(b, "seed", req, 0, "seed");
     pv_put_stop(b, "stopSequences", req);
-    if (pv_wants_json(req)) {
+    int schema, wants_schema = pv_wants_schema(req, &schema);
+    if (pv_wants_json(req) || wants_schema) {
         pv_key(b, "responseMimeType");
         frk_buf_lit(b, "\"application/json\"");
     }
+    if (wants_schema) /* JSON Schema as is (responseJsonSchema, not the OpenAPI subset) */
+        pv_put_member(b, "responseJsonSchema", req, schema, "schema");
     if (b->len == gc_empty && !b->oom) /* nothing to configure: no generationConfig */
         b->len = gc_at;
     else
         frk_buf_lit(b, "}");
     pv_put_tools(b, req, ",\"tools\":[{\"functionDeclarations\":[", "{", "}", "]}]");
+    /* tool_choice: auto AUTO, none NONE, required ANY, {"name"} ANY limited to it */
+    int tc = pv_tool_choice(req);
+    if (tc >= 0) {
+        frk_buf_lit(b, ",\"toolConfig\":{\"functionCallingConfig\":{\"mode\":");
+        if (frk_json_type_of(req, tc) == FRK_JSON_OBJECT) {
+            frk_buf_lit(b, "\"ANY\",\"allowedFunctionNames\":[");
+            pv_put_text(b, req, frk_json_get(req, tc, "name", FRK_JSON_STRING));
+            frk_buf_lit(b, "]");
+        } else if (pv_is(req, tc, "required")) {
+            frk_buf_lit(b, "\"ANY\"");
+        } else if (pv_is(req, tc, "none")) {
+            frk_buf_lit(b, "\"NONE\"");
+        } else {
+            frk_buf_lit(b, "\"AUTO\"");
+        }
+        frk_buf_lit(b, "}}");
+    }
     frk_buf_lit(b, "}");
     snprintf(path, path_size, "/v1beta/models/%s:%s", model,
              stream ? "streamGenerateContent?alt=sse" : "generateContent");

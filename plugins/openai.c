@@ -4,6 +4,9 @@
  * the server wants no key.
  *
  * Wire mapping: the normalized request's `system` becomes a leading system message;
+ * developer messages, content parts (text, image_url with data: or https URLs and
+ * detail), top_p, seed, user, response_format (json_object, json_schema) and tool_choice
+ * ({"name"} as {type: function, function: {name}}) go as OpenAI has them (ABI 1.2);
  * assistant tool_calls become {id, type: function, function: {name, arguments: JSON
  * text}}; tool results are role "tool" messages; tools become function tools.
  * Streaming asks for `stream: true` with stream_options.include_usage and reads
@@ -25,7 +28,39 @@ static const fr_option openai_options[] = {
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
-/* Writes normalized message m as an OpenAI message. */
+/* Writes content parts token content (checked: text and image_url parts) as OpenAI's
+ * content array, each part with only the members OpenAI documents. */
+static void openai_parts(frk_buf *o, const frk_json_doc *d, int content)
+{
+    frk_buf_lit(o, "[");
+    for (int p = frk_json_first(d, content); p >= 0; p = frk_json_next(d, content, p)) {
+        pv_sep(o);
+        if (pv_is(d, frk_json_get(d, p, "type", FRK_JSON_STRING), "text")) {
+            pv_put_text_block(o, d, p);
+            continue;
+        }
+        int iu = frk_json_get(d, p, "image_url", FRK_JSON_OBJECT);
+        frk_buf_lit(o, "{\"type\":\"image_url\",\"image_url\":{\"url\":");
+        pv_put_text(o, d, frk_json_get(d, iu, "url", FRK_JSON_STRING));
+        pv_put_member(o, "detail", d, iu, "detail");
+        frk_buf_lit(o, "}}");
+    }
+    frk_buf_lit(o, "]");
+}
+
+/* Writes message content token c: parts as parts, a string as is, else `otherwise`. */
+static void openai_content(frk_buf *o, const frk_json_doc *d, int c, const char *otherwise)
+{
+    if (pv_has_parts(d, c))
+        openai_parts(o, d, c);
+    else if (frk_json_type_of(d, c) == FRK_JSON_STRING && c >= 0)
+        pv_put_text(o, d, c);
+    else
+        frk_buf_append(o, otherwise, strlen(otherwise));
+}
+
+/* Writes normalized message m as an OpenAI message (developer stays developer: OpenAI
+ * has the role). */
 static void openai_message(frk_buf *o, const frk_json_doc *d, int m)
 {
     int role = frk_json_get(d, m, "role", FRK_JSON_STRING),
@@ -35,12 +70,8 @@ static void openai_message(frk_buf *o, const frk_json_doc *d, int m)
     pv_put_text(o, d, role);
     if (pv_is(d, role, "assistant") && frk_json_first(d, tcs) >= 0) {
         /* content may be null next to tool calls */
-        int c = frk_json_get(d, m, "content", FRK_JSON_STRING);
         frk_buf_lit(o, ",\"content\":");
-        if (c >= 0)
-            pv_put_text(o, d, c);
-        else
-            frk_buf_lit(o, "null");
+        openai_content(o, d, frk_json_member(d, m, "content"), "null");
         frk_buf_lit(o, ",\"tool_calls\":[");
         for (int tc = frk_json_first(d, tcs); tc >= 0; tc = frk_json_next(d, tcs, tc)) {
             pv_sep(o);
@@ -68,7 +99,7 @@ static void openai_message(frk_buf *o, const frk_json_doc *d, int m)
         frk_buf_lit(o, "]");
     } else {
         frk_buf_lit(o, ",\"content\":");
-        pv_put_text(o, d, frk_json_get(d, m, "content", FRK_JSON_STRING));
+        openai_content(o, d, frk_json_member(d, m, "content"), "\"\"");
     }
     if (pv_is(d, role, "tool")) {
         frk_buf_lit(o, ",\"tool_call_id\":");
@@ -97,10 +128,31 @@ static fr_status openai_build(const pv_state *s, fr_call *call, const frk_json_d
     frk_buf_lit(b, "]");
     pv_put_member(b, "max_tokens", req, 0, "max_tokens");
     pv_put_member(b, "temperature", req, 0, "temperature");
+    pv_put_member(b, "top_p", req, 0, "top_p");
+    pv_put_member(b, "seed", req, 0, "seed");
     pv_put_stop(b, "stop", req);
-    if (pv_wants_json(req))
+    int schema;
+    if (pv_wants_json(req)) {
         pv_put_member(b, "response_format", req, 0, "response_format");
+    } else if (pv_wants_schema(req, &schema)) {
+        /* the normalized form is OpenAI's: written member by member */
+        frk_buf_lit(b, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{");
+        pv_put_member(b, "name", req, schema, "name");
+        pv_put_member(b, "description", req, schema, "description");
+        pv_put_member(b, "schema", req, schema, "schema");
+        pv_put_member(b, "strict", req, schema, "strict");
+        frk_buf_lit(b, "}}");
+    }
     pv_put_tools(b, req, ",\"tools\":[", "{\"type\":\"function\",\"function\":{", "}}", "]");
+    int tc = pv_tool_choice(req);
+    if (frk_json_type_of(req, tc) == FRK_JSON_OBJECT && tc >= 0) {
+        frk_buf_lit(b, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":");
+        pv_put_text(b, req, frk_json_get(req, tc, "name", FRK_JSON_STRING));
+        frk_buf_lit(b, "}}");
+    } else if (tc >= 0) {
+        pv_put_member(b, "tool_choice", req, 0, "tool_choice");
+    }
+    pv_put_member(b, "user", req, 0, "user");
     if (stream)
         frk_buf_lit(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
     frk_buf_lit(b, "}");

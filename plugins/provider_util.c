@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Substrings (lower case) that mark a refused request as too long for the model, or as
  * refused by a content policy.  Checked in the vendor's code, type and message. */
@@ -207,6 +208,173 @@ int pv_wants_json(const frk_json_doc *req)
 {
     int rf = frk_json_get(req, 0, "response_format", FRK_JSON_OBJECT);
     return pv_is(req, frk_json_get(req, rf, "type", FRK_JSON_STRING), "json_object");
+}
+
+int pv_has_parts(const frk_json_doc *d, int tok)
+{
+    return frk_json_type_of(d, tok) == FRK_JSON_ARRAY && tok >= 0;
+}
+
+void pv_content_text(frk_buf *out, const frk_json_doc *d, int tok, const char *sep)
+{
+    if (frk_json_type_of(d, tok) == FRK_JSON_STRING && tok >= 0) {
+        frk_json_cstr(d, tok, out);
+        return;
+    }
+    int first = 1;
+    for (int p = pv_has_parts(d, tok) ? frk_json_first(d, tok) : -1; p >= 0;
+         p = frk_json_next(d, tok, p)) {
+        int text = frk_json_get(d, p, "text", FRK_JSON_STRING);
+        if (!pv_is(d, frk_json_get(d, p, "type", FRK_JSON_STRING), "text") || text < 0)
+            continue;
+        if (!first)
+            frk_buf_append(out, sep, strlen(sep));
+        first = 0;
+        frk_json_cstr(d, text, out);
+    }
+}
+
+void pv_put_content_text(frk_buf *o, const frk_json_doc *d, int tok, const char *sep)
+{
+    if (frk_json_type_of(d, tok) == FRK_JSON_STRING && tok >= 0) {
+        pv_put_text(o, d, tok); /* byte for byte as before ABI 1.2 */
+        return;
+    }
+    frk_buf text = {0};
+    frk_buf_lit(&text, "");
+    pv_content_text(&text, d, tok, sep);
+    o->oom |= text.oom;
+    frk_json_put_string(o, text.data ? text.data : "", text.len);
+    frk_buf_free(&text);
+}
+
+int pv_image_read(const frk_json_doc *d, int part, pv_image *img)
+{
+    memset(img, 0, sizeof *img);
+    int iu = frk_json_get(d, part, "image_url", FRK_JSON_OBJECT);
+    int detail = frk_json_member(d, iu, "detail");
+    img->detail_ok =
+        detail < 0 || frk_json_type_of(d, detail) == FRK_JSON_NULL || pv_is(d, detail, "auto");
+    frk_buf_lit(&img->url, "");
+    frk_json_cstr(d, frk_json_get(d, iu, "url", FRK_JSON_STRING), &img->url);
+    if (img->url.oom)
+        return -1;
+    char *u = img->url.data;
+    if (strncasecmp(u, "data:", 5) != 0)
+        return 0;
+    img->is_data = 1;
+    char *comma = strchr(u, ',');
+    if (!comma)
+        return 0;
+    /* "data:MIME;param...;base64,": base64 must be the last parameter */
+    const char *b64 = comma - 7;
+    if (b64 < u + 5 || strncasecmp(b64, ";base64", 7) != 0)
+        return 0;
+    size_t mime_len = strcspn(u + 5, ";,");
+    if (mime_len == 0)
+        return 0;
+    img->mime = u + 5;
+    img->mime_len = mime_len;
+    img->data = comma + 1;
+    return 0;
+}
+
+void pv_image_free(pv_image *img)
+{
+    frk_buf_free(&img->url);
+}
+
+fr_status pv_unsupported(const pv_state *s, fr_call *call, const char *field, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    s->host->set_error(call, "unsupported field '%s': %s", field, why);
+    return FR_E_BAD_REQUEST;
+}
+
+fr_status pv_each_image(const pv_state *s, fr_call *call, const frk_json_doc *req,
+                        pv_image_check check)
+{
+    int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY);
+    size_t i = 0;
+    for (int m = frk_json_first(req, msgs); m >= 0; m = frk_json_next(req, msgs, m), i++) {
+        int c = frk_json_get(req, m, "content", FRK_JSON_ARRAY);
+        size_t j = 0;
+        for (int p = frk_json_first(req, c); p >= 0; p = frk_json_next(req, c, p), j++) {
+            if (!pv_is(req, frk_json_get(req, p, "type", FRK_JSON_STRING), "image_url"))
+                continue;
+            pv_image img;
+            char field[96];
+            fr_status st = FR_OK;
+            if (pv_image_read(req, p, &img) != 0) {
+                st = pv_nomem(s, call);
+            } else if (!img.detail_ok) {
+                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url.detail", i, j);
+                st = pv_unsupported(s, call, field, "%s takes no image detail (only auto)",
+                                    s->vendor->name);
+            } else if (img.is_data && !img.data) {
+                snprintf(field, sizeof field, "messages[%zu].content[%zu].image_url", i, j);
+                st = pv_unsupported(
+                    s, call, field,
+                    "%s takes data: URLs in base64 only (data:MEDIA_TYPE;base64,...)",
+                    s->vendor->name);
+            } else {
+                st = check(s, call, &img, i, j);
+            }
+            pv_image_free(&img);
+            if (st != FR_OK)
+                return st;
+        }
+    }
+    return FR_OK;
+}
+
+void pv_put_image(frk_buf *o, const frk_json_doc *d, int p, const char *inline_head,
+                  const char *url_head)
+{
+    pv_image img;
+    if (pv_image_read(d, p, &img) != 0) {
+        o->oom = 1;
+    } else if (img.data) {
+        frk_buf_append(o, inline_head, strlen(inline_head));
+        frk_json_put_string(o, img.mime, img.mime_len);
+        frk_buf_lit(o, ",\"data\":");
+        frk_json_put_cstr(o, img.data);
+        frk_buf_lit(o, "}}");
+    } else {
+        frk_buf_append(o, url_head, strlen(url_head));
+        frk_json_put_string(o, img.url.data, img.url.len);
+        frk_buf_lit(o, "}}");
+    }
+    pv_image_free(&img);
+}
+
+void pv_put_text_block(frk_buf *o, const frk_json_doc *d, int p)
+{
+    frk_buf_lit(o, "{\"type\":\"text\",\"text\":");
+    pv_put_text(o, d, frk_json_get(d, p, "text", FRK_JSON_STRING));
+    frk_buf_lit(o, "}");
+}
+
+int pv_tool_choice(const frk_json_doc *req)
+{
+    int tc = frk_json_member(req, 0, "tool_choice");
+    if (tc < 0 || frk_json_type_of(req, tc) == FRK_JSON_NULL)
+        return -1;
+    int tools = frk_json_get(req, 0, "tools", FRK_JSON_ARRAY);
+    if (frk_json_first(req, tools) < 0 && (pv_is(req, tc, "auto") || pv_is(req, tc, "none")))
+        return -1;
+    return tc;
+}
+
+int pv_wants_schema(const frk_json_doc *req, int *schema)
+{
+    int rf = frk_json_get(req, 0, "response_format", FRK_JSON_OBJECT);
+    *schema = frk_json_get(req, rf, "json_schema", FRK_JSON_OBJECT);
+    return pv_is(req, frk_json_get(req, rf, "type", FRK_JSON_STRING), "json_schema");
 }
 
 fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt, ...)
@@ -462,9 +630,136 @@ static inline fr_status pv_result_json(const pv_state *s, fr_call *call, pv_resu
  * non-empty array of objects with a known role and a string (or null) content; tool
  * calls have string ids and names; tool messages name their call.  Returns FR_OK or
  * FR_E_BAD_REQUEST with the call's error set. */
+/* Checks content parts (ABI 1.2): an array of {"type":"text","text":string} and, in user
+ * messages only, {"type":"image_url","image_url":{"url": data: or https URL, "detail"?:
+ * "auto"|"low"|"high"}}. */
+static inline fr_status pv_check_parts(const pv_state *s, fr_call *call, const frk_json_doc *req,
+                                       int content, size_t i, int user)
+{
+    size_t j = 0;
+    for (int p = frk_json_first(req, content); p >= 0; p = frk_json_next(req, content, p), j++) {
+        int type = frk_json_get(req, p, "type", FRK_JSON_STRING);
+        if (pv_is(req, type, "text")) {
+            if (frk_json_get(req, p, "text", FRK_JSON_STRING) < 0)
+                return pv_fail(s, call, FR_E_BAD_REQUEST,
+                               "messages[%zu].content[%zu].text must be a string", i, j);
+            continue;
+        }
+        if (!pv_is(req, type, "image_url"))
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "messages[%zu].content[%zu] must be an object whose type is text or "
+                           "image_url",
+                           i, j);
+        if (!user)
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "messages[%zu].content[%zu]: image parts are allowed in user messages "
+                           "only",
+                           i, j);
+        int iu = frk_json_get(req, p, "image_url", FRK_JSON_OBJECT);
+        int url = frk_json_get(req, iu, "url", FRK_JSON_STRING);
+        frk_buf u = {0};
+        frk_json_cstr(req, url, &u);
+        int ok = url >= 0 && u.data &&
+                 (strncasecmp(u.data, "data:image/", 11) == 0 ||
+                  strncasecmp(u.data, "https://", 8) == 0);
+        frk_buf_free(&u);
+        if (!ok)
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "messages[%zu].content[%zu].image_url.url must be an image's data: URL "
+                           "(data:image/...) or an https:// URL",
+                           i, j);
+        int detail = frk_json_member(req, iu, "detail");
+        if (detail >= 0 && frk_json_type_of(req, detail) != FRK_JSON_NULL &&
+            !pv_is(req, detail, "auto") && !pv_is(req, detail, "low") &&
+            !pv_is(req, detail, "high"))
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "messages[%zu].content[%zu].image_url.detail must be auto, low or high",
+                           i, j);
+    }
+    return FR_OK;
+}
+
+/* A number token's value; 0 with *ok = 0 for anything else. */
+static inline double pv_number(const frk_json_doc *d, int tok, int *ok)
+{
+    frk_json_type t = frk_json_type_of(d, tok);
+    *ok = tok >= 0 && (t == FRK_JSON_INT || t == FRK_JSON_DOUBLE);
+    if (!*ok)
+        return 0;
+    char num[64];
+    size_t n = d->tok[tok].len < sizeof num - 1 ? d->tok[tok].len : sizeof num - 1;
+    memcpy(num, d->text + d->tok[tok].start, n);
+    num[n] = '\0';
+    return strtod(num, NULL);
+}
+
+/* Checks the top-level fields ABI 1.2 added: top_p, seed, user, tool_choice and the
+ * json_schema response format. */
+static inline fr_status pv_check_fields_1_2(const pv_state *s, fr_call *call,
+                                            const frk_json_doc *req)
+{
+    int v = frk_json_member(req, 0, "top_p"), ok;
+    if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL) {
+        double p = pv_number(req, v, &ok);
+        if (!ok || !(p >= 0 && p <= 1))
+            return pv_fail(s, call, FR_E_BAD_REQUEST, "\"top_p\" must be a number from 0 to 1");
+    }
+    v = frk_json_member(req, 0, "seed");
+    if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL &&
+        frk_json_type_of(req, v) != FRK_JSON_INT)
+        return pv_fail(s, call, FR_E_BAD_REQUEST, "\"seed\" must be an integer");
+    v = frk_json_member(req, 0, "user");
+    if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL &&
+        frk_json_type_of(req, v) != FRK_JSON_STRING)
+        return pv_fail(s, call, FR_E_BAD_REQUEST, "\"user\" must be a string");
+    v = frk_json_member(req, 0, "tool_choice");
+    if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL) {
+        int tools = frk_json_get(req, 0, "tools", FRK_JSON_ARRAY), name = -1;
+        if (frk_json_type_of(req, v) == FRK_JSON_OBJECT)
+            name = frk_json_get(req, v, "name", FRK_JSON_STRING);
+        if (!pv_is(req, v, "auto") && !pv_is(req, v, "none") && !pv_is(req, v, "required") &&
+            name < 0)
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "\"tool_choice\" must be \"auto\", \"none\", \"required\" or "
+                           "{\"name\": \"FUNCTION\"}");
+        if ((name >= 0 || pv_is(req, v, "required")) && frk_json_first(req, tools) < 0)
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "\"tool_choice\" asks for a tool call but the request has no tools");
+        if (name >= 0) {
+            frk_buf want = {0};
+            frk_json_cstr(req, name, &want);
+            int found = 0;
+            for (int t = frk_json_first(req, tools); t >= 0 && !found && want.data;
+                 t = frk_json_next(req, tools, t))
+                found = pv_is(req, frk_json_get(req, t, "name", FRK_JSON_STRING), want.data);
+            fr_status st = found ? FR_OK
+                                 : pv_fail(s, call, FR_E_BAD_REQUEST,
+                                           "\"tool_choice\" names \"%s\", which is not among tools",
+                                           want.data ? want.data : "");
+            frk_buf_free(&want);
+            if (st != FR_OK)
+                return st;
+        }
+    }
+    int rf = frk_json_get(req, 0, "response_format", FRK_JSON_OBJECT);
+    int type = frk_json_get(req, rf, "type", FRK_JSON_STRING);
+    if (pv_is(req, type, "json_schema")) {
+        int js = frk_json_get(req, rf, "json_schema", FRK_JSON_OBJECT);
+        int schema = frk_json_member(req, js, "schema");
+        if (js < 0 || frk_json_get(req, js, "name", FRK_JSON_STRING) < 0)
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "response_format json_schema needs a json_schema object with a string "
+                           "name");
+        if (schema >= 0 && frk_json_type_of(req, schema) != FRK_JSON_OBJECT)
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "response_format.json_schema.schema must be an object");
+    }
+    return FR_OK;
+}
+
 static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const frk_json_doc *req)
 {
-    static const char *const roles[] = {"system", "user", "assistant", "tool"};
+    static const char *const roles[] = {"system", "developer", "user", "assistant", "tool"};
     if (frk_json_type_of(req, 0) != FRK_JSON_OBJECT)
         return pv_fail(s, call, FR_E_BAD_REQUEST, "request is not a JSON object");
     int msgs = frk_json_get(req, 0, "messages", FRK_JSON_ARRAY), v;
@@ -478,11 +773,24 @@ static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const
             known |= pv_is(req, role, roles[r]);
         if (!known)
             return pv_fail(s, call, FR_E_BAD_REQUEST,
-                           "messages[%zu].role must be system, user, assistant or tool", i);
+                           "messages[%zu].role must be system, developer, user, assistant or "
+                           "tool",
+                           i);
         v = frk_json_member(req, m, "content");
         if (v >= 0 && frk_json_type_of(req, v) != FRK_JSON_NULL &&
-            frk_json_type_of(req, v) != FRK_JSON_STRING)
-            return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu].content must be a string", i);
+            frk_json_type_of(req, v) != FRK_JSON_STRING && !pv_has_parts(req, v))
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "messages[%zu].content must be a string, null or an array of content "
+                           "parts",
+                           i);
+        if (pv_has_parts(req, v) && frk_json_first(req, v) < 0)
+            return pv_fail(s, call, FR_E_BAD_REQUEST,
+                           "messages[%zu].content must not be an empty array", i);
+        if (pv_has_parts(req, v)) {
+            fr_status st = pv_check_parts(s, call, req, v, i, pv_is(req, role, "user"));
+            if (st != FR_OK)
+                return st;
+        }
         if (pv_is(req, role, "tool") && frk_json_get(req, m, "tool_call_id", FRK_JSON_STRING) < 0)
             return pv_fail(s, call, FR_E_BAD_REQUEST, "messages[%zu] (tool) needs a tool_call_id",
                            i);
@@ -518,7 +826,7 @@ static inline fr_status pv_check_request(const pv_state *s, fr_call *call, const
             return pv_fail(s, call, FR_E_BAD_REQUEST,
                            "\"stop\" must be a string or an array of strings");
     }
-    return FR_OK;
+    return pv_check_fields_1_2(s, call, req);
 }
 
 fr_status pv_init(const fr_host_api *host, const pv_vendor *vendor, const pv_config *cfg,

@@ -180,6 +180,76 @@ void pv_put_tools(frk_buf *b, const frk_json_doc *req, const char *head, const c
 /* 1 when the request asks for a JSON object answer (response_format.type). */
 int pv_wants_json(const frk_json_doc *req);
 
+/* ---- ABI 1.2 request fields ------------------------------------------------------------ */
+
+/* The text of message content token tok as one string appended to out: a string as is
+ * (cut at a NUL), an array of content parts as its text parts joined with `sep`
+ * (image parts skipped: the vendor's writer places them), nothing for null. */
+void pv_content_text(frk_buf *out, const frk_json_doc *d, int tok, const char *sep);
+
+/* Writes message content token tok as one JSON string (pv_content_text joined with sep). */
+void pv_put_content_text(frk_buf *o, const frk_json_doc *d, int tok, const char *sep);
+
+/* 1 when content token tok is an array of content parts (ABI 1.2). */
+int pv_has_parts(const frk_json_doc *d, int tok);
+
+/* An image part's URL, split.  url is the decoded URL (heap, release with
+ * pv_image_free); for a base64 data: URL ("data:MIME[;param]*;base64,DATA") mime and data
+ * point into it (mime_len bytes of MIME type, data NUL-terminated); both NULL for an
+ * https URL or a data: URL in another encoding. */
+typedef struct pv_image {
+    frk_buf url;
+    const char *mime, *data;
+    size_t mime_len;
+    int is_data;   /* a data: URL (base64 or not) */
+    int detail_ok; /* detail absent, null or "auto" (what vendors without detail do anyway) */
+} pv_image;
+
+/* Reads image part token part ({"type":"image_url","image_url":{"url","detail"}}, checked
+ * by the request check).  Returns 0, or -1 on OOM. */
+int pv_image_read(const frk_json_doc *d, int part, pv_image *img);
+
+void pv_image_free(pv_image *img);
+
+/* A vendor's own check of one image part (messages[i].content[j]), read with
+ * pv_image_read: FR_OK, or a failure with the call's error set (pv_unsupported). */
+typedef fr_status (*pv_image_check)(const pv_state *s, fr_call *call, const pv_image *img, size_t i,
+                                    size_t j);
+
+/* For a vendor that reads images itself (no detail, inline data in base64): refuses, per
+ * the unsupported-field convention, an image part whose detail is not auto and a data:
+ * URL not in base64, then asks `check` about the rest; for every image part of the
+ * request, in order, until the first failure.  Returns FR_OK or that failure. */
+fr_status pv_each_image(const pv_state *s, fr_call *call, const frk_json_doc *req,
+                        pv_image_check check);
+
+/* Writes image part token p (checked by pv_each_image) for a vendor that takes inline
+ * base64 data and URLs: a base64 data: URL as inline_head, the media type, ,"data":, the
+ * data and }}; any other URL as url_head, the URL and }} (the vendor's two shapes). */
+void pv_put_image(frk_buf *o, const frk_json_doc *d, int p, const char *inline_head,
+                  const char *url_head);
+
+/* Writes text part token p as {"type":"text","text":...} (OpenAI's part, Anthropic's
+ * block). */
+void pv_put_text_block(frk_buf *o, const frk_json_doc *d, int p);
+
+/* Fails the call with FR_E_BAD_REQUEST and the message "unsupported field 'FIELD': " then
+ * the formatted reason, exactly (no vendor prefix: the caller finds the field by the
+ * prefix; the reason names the vendor).  The convention of plugin.h for a request field
+ * the vendor cannot take. */
+fr_status pv_unsupported(const pv_state *s, fr_call *call, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The tool_choice of the request (ABI 1.2), when it has one that needs sending: -1 when
+ * absent, null, or "auto"/"none" without tools (the default then, nothing to say).  The
+ * value is checked by the request check: one of the strings "auto", "none", "required",
+ * or an object {"name": string}. */
+int pv_tool_choice(const frk_json_doc *req);
+
+/* 1 when the request asks for a JSON answer shaped by a schema (response_format.type
+ * "json_schema", ABI 1.2); its json_schema object token in *schema. */
+int pv_wants_schema(const frk_json_doc *req, int *schema);
+
 /* ---- Failures ------------------------------------------------------------------------ */
 
 fr_status pv_fail(const pv_state *s, fr_call *call, fr_status st, const char *fmt, ...)

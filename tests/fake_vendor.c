@@ -36,6 +36,21 @@
  *   @no_usage       an answer (or stream) with no usage at all: no usage / usageMetadata
  *                   object anywhere, as some OpenAI-compatible servers answer
  *   @zero_usage     usage reported, with 0 input and 0 output tokens
+ *   @echo           the answer's text is the request body received, as json-c writes it
+ *                   compactly (whole answers; a stream's words are cut at 63 bytes), so
+ *                   tests compare the wire request field by field
+ * Markers are read from the text of the last user message (a string, or its text parts
+ * or blocks).  The shapes checked strictly include the ABI 1.2 fields of each vendor:
+ * openai content parts (text, image_url with url and detail), developer role, top_p,
+ * seed, user, tool_choice (needs tools; a named function must be among them),
+ * response_format text/json_object/json_schema, and no other top-level member;
+ * anthropic image blocks (base64 source of jpeg/png/gif/webp, or https url source),
+ * tool_choice {type: auto|any|none|tool, name iff tool}, metadata {user_id} only, top_p,
+ * and no other top-level member ("Extra inputs are not permitted": seed, say); gemini
+ * parts (text, inlineData, fileData, functionCall, functionResponse), generationConfig
+ * members (topP, seed, responseMimeType, responseJsonSchema...), toolConfig
+ * functionCallingConfig mode AUTO|ANY|NONE with allowedFunctionNames (ANY only, declared
+ * functions), and no other top-level member.
  * Otherwise the answer is "fake-VENDOR heard: <first six words>" (a tool result as the
  * last message gives "tool result: <content>").  Streams send one chunk per word. */
 #include <errno.h>
@@ -172,6 +187,55 @@ static json_object *member(json_object *o, const char *k, json_type t)
                : NULL;
 }
 
+/* 1 when o is an object whose keys are all in the NULL-terminated list allowed; else 0
+ * with the first other key in *bad. */
+static int only_keys(json_object *o, const char *const *allowed, const char **bad)
+{
+    json_object_object_foreach(o, k, v)
+    {
+        (void)v;
+        size_t i = 0;
+        while (allowed[i] && strcmp(allowed[i], k) != 0)
+            i++;
+        if (!allowed[i]) {
+            *bad = k;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int is_number(json_object *v)
+{
+    return v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double));
+}
+
+static int str_is(json_object *o, const char *k, const char *want)
+{
+    const char *v = str_member(o, k);
+    return v && strcmp(v, want) == 0;
+}
+
+/* 1 when array `tools` (OpenAI's, Anthropic's or Gemini's declarations) has a function
+ * named name. */
+static int tool_named(json_object *tools, const char *path1, const char *path2, const char *name)
+{
+    for (size_t i = 0; tools && i < json_object_array_length(tools); i++) {
+        json_object *t = json_object_array_get_idx(tools, i);
+        if (path1)
+            t = member(t, path1, json_type_object);
+        if (path2 && !path1) {
+            json_object *decls = member(t, path2, json_type_array);
+            if (tool_named(decls, NULL, NULL, name))
+                return 1;
+            continue;
+        }
+        if (str_is(t, "name", name))
+            return 1;
+    }
+    return 0;
+}
+
 /* What the test asked for, from the last user message. */
 typedef struct script {
     char text[512]; /* the last user text (or tool result) */
@@ -183,6 +247,7 @@ typedef struct script {
     long stream_gap_ms;
     int stream_drop;
     int no_usage, zero_usage;
+    int echo;
 } script;
 
 static void read_markers(script *s)
@@ -204,6 +269,7 @@ static void read_markers(script *s)
     s->stream_drop = strstr(s->text, "@stream_drop") != NULL;
     s->no_usage = strstr(s->text, "@no_usage") != NULL;
     s->zero_usage = strstr(s->text, "@zero_usage") != NULL;
+    s->echo = strstr(s->text, "@echo") != NULL;
     if (s->stream_drop)
         s->stream_cut = 1; /* two words, no terminator, then the connection breaks */
     if ((p = strstr(s->text, "@retry_after="))) {
@@ -247,9 +313,60 @@ static int count_words(const char *s)
 
 /* Checks the body shape per vendor and finds the last user message.  Returns NULL when
  * fine, else a diagnostic (static or in diag). */
+/* OpenAI's content parts (v an array): text parts anywhere, image_url parts in user
+ * messages only; the text parts' texts joined into s->text. */
+static const char *check_openai_parts(json_object *v, size_t i, int user, script *s, char *diag,
+                                      size_t dsize)
+{
+    static const char *const text_keys[] = {"type", "text", NULL};
+    static const char *const image_keys[] = {"type", "image_url", NULL};
+    static const char *const url_keys[] = {"url", "detail", NULL};
+    const char *bad = NULL;
+    if (json_object_array_length(v) == 0) {
+        snprintf(diag, dsize, "messages[%zu].content must not be empty", i);
+        return diag;
+    }
+    s->text[0] = '\0';
+    for (size_t j = 0; j < json_object_array_length(v); j++) {
+        json_object *p = json_object_array_get_idx(v, j), *iu;
+        if (str_is(p, "type", "text") && str_member(p, "text") && only_keys(p, text_keys, &bad)) {
+            size_t used = strlen(s->text);
+            snprintf(s->text + used, sizeof s->text - used, "%s", str_member(p, "text"));
+            continue;
+        }
+        if (user && str_is(p, "type", "image_url") && only_keys(p, image_keys, &bad) &&
+            (iu = member(p, "image_url", json_type_object)) && only_keys(iu, url_keys, &bad) &&
+            str_member(iu, "url")) {
+            const char *d = str_member(iu, "detail"), *u = str_member(iu, "url");
+            if (d && strcmp(d, "auto") && strcmp(d, "low") && strcmp(d, "high")) {
+                snprintf(diag, dsize, "messages[%zu].content[%zu].image_url.detail: invalid", i, j);
+                return diag;
+            }
+            if (strncmp(u, "data:image/", 11) != 0 && strncmp(u, "https://", 8) != 0) {
+                snprintf(diag, dsize, "messages[%zu].content[%zu].image_url.url: invalid", i, j);
+                return diag;
+            }
+            continue;
+        }
+        snprintf(diag, dsize, "messages[%zu].content[%zu]: invalid content part%s%s", i, j,
+                 bad ? ", unknown member " : "", bad ? bad : "");
+        return diag;
+    }
+    return NULL;
+}
+
 static const char *check_openai(json_object *b, int *stream, script *s, char *diag, size_t dsize)
 {
+    static const char *const top[] = {"model",           "messages", "max_tokens", "temperature",
+                                      "top_p",           "seed",     "stop",       "tools",
+                                      "tool_choice",     "user",     "stream",     "stream_options",
+                                      "response_format", NULL};
     json_object *msgs = member(b, "messages", json_type_array), *v;
+    const char *bad = NULL;
+    if (!only_keys(b, top, &bad)) {
+        snprintf(diag, dsize, "Unrecognized request argument supplied: %s", bad);
+        return diag;
+    }
     if (!str_member(b, "model"))
         return "\"model\" must be a string";
     if (!msgs || json_object_array_length(msgs) == 0)
@@ -257,8 +374,8 @@ static const char *check_openai(json_object *b, int *stream, script *s, char *di
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
         json_object *m = json_object_array_get_idx(msgs, i);
         const char *role = str_member(m, "role");
-        if (!role || (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") &&
-                      strcmp(role, "tool"))) {
+        if (!role || (strcmp(role, "system") && strcmp(role, "developer") && strcmp(role, "user") &&
+                      strcmp(role, "assistant") && strcmp(role, "tool"))) {
             snprintf(diag, dsize, "messages[%zu].role is missing or unknown", i);
             return diag;
         }
@@ -266,9 +383,30 @@ static const char *check_openai(json_object *b, int *stream, script *s, char *di
             snprintf(diag, dsize, "messages[%zu] has no content", i);
             return diag;
         }
+        if (v && !json_object_is_type(v, json_type_string) &&
+            !json_object_is_type(v, json_type_array)) {
+            snprintf(diag, dsize, "messages[%zu].content must be a string, null or an array", i);
+            return diag;
+        }
+        if (!v && strcmp(role, "assistant") != 0) {
+            snprintf(diag, dsize, "messages[%zu].content may be null for assistants only", i);
+            return diag;
+        }
         if (strcmp(role, "tool") == 0 && !str_member(m, "tool_call_id"))
             return "a tool message needs tool_call_id";
-        if (strcmp(role, "user") == 0 || strcmp(role, "tool") == 0) {
+        if (json_object_is_type(v, json_type_array)) {
+            script scratch = {0};
+            int user = strcmp(role, "user") == 0;
+            const char *p = check_openai_parts(v, i, user, user ? s : &scratch, diag, dsize);
+            if (p)
+                return p;
+            if (strcmp(role, "tool") == 0) {
+                snprintf(s->text, sizeof s->text, "%s", scratch.text);
+                s->is_tool_result = 1;
+            } else if (user) {
+                s->is_tool_result = 0;
+            }
+        } else if (strcmp(role, "user") == 0 || strcmp(role, "tool") == 0) {
             const char *c = str_member(m, "content");
             snprintf(s->text, sizeof s->text, "%s", c ? c : "");
             s->is_tool_result = strcmp(role, "tool") == 0;
@@ -276,6 +414,43 @@ static const char *check_openai(json_object *b, int *stream, script *s, char *di
     }
     if (json_object_object_get_ex(b, "max_tokens", &v) && !json_object_is_type(v, json_type_int))
         return "\"max_tokens\" must be an integer";
+    if (json_object_object_get_ex(b, "top_p", &v) &&
+        (!is_number(v) || json_object_get_double(v) < 0 || json_object_get_double(v) > 1))
+        return "\"top_p\" must be a number from 0 to 1";
+    if (json_object_object_get_ex(b, "seed", &v) && !json_object_is_type(v, json_type_int))
+        return "\"seed\" must be an integer";
+    if (json_object_object_get_ex(b, "user", &v) && !json_object_is_type(v, json_type_string))
+        return "\"user\" must be a string";
+    json_object *tools = member(b, "tools", json_type_array);
+    if (json_object_object_get_ex(b, "tool_choice", &v)) {
+        static const char *const tc_keys[] = {"type", "function", NULL};
+        const char *t = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+        json_object *fn = member(v, "function", json_type_object);
+        int named = json_object_is_type(v, json_type_object) && only_keys(v, tc_keys, &bad) &&
+                    str_is(v, "type", "function") && str_member(fn, "name");
+        if (!named && strcmp(t, "none") && strcmp(t, "auto") && strcmp(t, "required"))
+            return "\"tool_choice\" must be none, auto, required or {type: function, function: "
+                   "{name}}";
+        if (!tools || json_object_array_length(tools) == 0)
+            return "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' "
+                   "are specified.";
+        if (named && !tool_named(tools, "function", NULL, str_member(fn, "name")))
+            return "\"tool_choice\" names a function that is not among tools";
+    }
+    json_object *rf = member(b, "response_format", json_type_object);
+    if (json_object_object_get_ex(b, "response_format", &v) && !rf)
+        return "\"response_format\" must be an object";
+    if (rf && !str_is(rf, "type", "text") && !str_is(rf, "type", "json_object") &&
+        !str_is(rf, "type", "json_schema"))
+        return "response_format.type must be text, json_object or json_schema";
+    if (rf && str_is(rf, "type", "json_schema")) {
+        static const char *const js_keys[] = {"name", "description", "schema", "strict", NULL};
+        json_object *js = member(rf, "json_schema", json_type_object);
+        if (!js || !str_member(js, "name") || !only_keys(js, js_keys, &bad) ||
+            (json_object_object_get_ex(js, "schema", &v) &&
+             !json_object_is_type(v, json_type_object)))
+            return "response_format.json_schema needs a name and an object schema";
+    }
     json_object *st = member(b, "stream", json_type_boolean);
     *stream = st && json_object_get_boolean(st);
     if (*stream) {
@@ -287,9 +462,66 @@ static const char *check_openai(json_object *b, int *stream, script *s, char *di
     return NULL;
 }
 
+/* An Anthropic image block: {type: image, source: {type: base64, media_type, data} or
+ * {type: url, url}}.  NULL when fine. */
+static const char *check_anthropic_image(json_object *blk)
+{
+    static const char *const blk_keys[] = {"type", "source", NULL};
+    static const char *const b64_keys[] = {"type", "media_type", "data", NULL};
+    static const char *const url_keys[] = {"type", "url", NULL};
+    static const char *const media[] = {"image/jpeg", "image/png", "image/gif", "image/webp"};
+    json_object *src = member(blk, "source", json_type_object);
+    const char *bad;
+    if (!src || !only_keys(blk, blk_keys, &bad))
+        return "image blocks need a source object (and nothing else)";
+    if (str_is(src, "type", "base64")) {
+        const char *mt = str_member(src, "media_type");
+        int ok = 0;
+        for (size_t i = 0; mt && i < 4; i++)
+            ok |= strcmp(mt, media[i]) == 0;
+        if (!ok || !str_member(src, "data") || !only_keys(src, b64_keys, &bad))
+            return "image source base64 needs media_type image/jpeg, image/png, image/gif or "
+                   "image/webp and data";
+        return NULL;
+    }
+    if (str_is(src, "type", "url") && str_member(src, "url") && only_keys(src, url_keys, &bad) &&
+        strncmp(str_member(src, "url"), "https://", 8) == 0)
+        return NULL;
+    return "image source must be {type: base64, media_type, data} or {type: url, url}";
+}
+
 static const char *check_anthropic(json_object *b, int *stream, script *s, char *diag, size_t dsize)
 {
+    static const char *const top[] = {
+        "model",          "messages", "max_tokens", "system",      "temperature", "top_p", "top_k",
+        "stop_sequences", "stream",   "tools",      "tool_choice", "metadata",    NULL};
     json_object *msgs = member(b, "messages", json_type_array), *v;
+    const char *bad = NULL;
+    if (!only_keys(b, top, &bad)) {
+        snprintf(diag, dsize, "%s: Extra inputs are not permitted", bad);
+        return diag;
+    }
+    if (json_object_object_get_ex(b, "top_p", &v) &&
+        (!is_number(v) || json_object_get_double(v) < 0 || json_object_get_double(v) > 1))
+        return "top_p: Input should be a number from 0 to 1";
+    if (json_object_object_get_ex(b, "metadata", &v)) {
+        static const char *const meta_keys[] = {"user_id", NULL};
+        if (!json_object_is_type(v, json_type_object) || !only_keys(v, meta_keys, &bad) ||
+            !str_member(v, "user_id"))
+            return "metadata: only user_id (a string) is permitted";
+    }
+    json_object *tools = member(b, "tools", json_type_array);
+    if (json_object_object_get_ex(b, "tool_choice", &v)) {
+        static const char *const tc_keys[] = {"type", "name", "disable_parallel_tool_use", NULL};
+        const char *t = str_member(v, "type");
+        if (!json_object_is_type(v, json_type_object) || !only_keys(v, tc_keys, &bad) || !t ||
+            (strcmp(t, "auto") && strcmp(t, "any") && strcmp(t, "none") && strcmp(t, "tool")))
+            return "tool_choice: Input should be {type: auto|any|none|tool}";
+        if ((strcmp(t, "tool") == 0) != (str_member(v, "name") != NULL))
+            return "tool_choice: name is required for type tool and only for it";
+        if (strcmp(t, "tool") == 0 && !tool_named(tools, NULL, NULL, str_member(v, "name")))
+            return "tool_choice: the named tool is not among tools";
+    }
     if (!str_member(b, "model"))
         return "\"model\" must be a string";
     if (!member(b, "max_tokens", json_type_int))
@@ -311,25 +543,48 @@ static const char *check_anthropic(json_object *b, int *stream, script *s, char 
             snprintf(diag, dsize, "messages[%zu].content must be a string or an array", i);
             return diag;
         }
-        if (strcmp(role, "user") != 0)
-            continue;
-        s->is_tool_result = 0;
+        int user = strcmp(role, "user") == 0;
+        if (user)
+            s->is_tool_result = 0;
         if (json_object_is_type(v, json_type_string)) {
-            snprintf(s->text, sizeof s->text, "%s", json_object_get_string(v));
+            if (user)
+                snprintf(s->text, sizeof s->text, "%s", json_object_get_string(v));
             continue;
         }
         for (size_t j = 0; j < json_object_array_length(v); j++) {
-            json_object *blk = json_object_array_get_idx(v, j);
-            const char *t = str_member(blk, "type");
-            if (t && strcmp(t, "tool_result") == 0) {
+            json_object *blk = json_object_array_get_idx(v, j), *rc;
+            const char *t = str_member(blk, "type"), *problem = NULL;
+            if (t && strcmp(t, "tool_result") == 0 && user) {
                 if (!str_member(blk, "tool_use_id"))
                     return "tool_result needs tool_use_id";
-                snprintf(s->text, sizeof s->text, "%s",
-                         str_member(blk, "content") ? str_member(blk, "content") : "");
+                /* content: a string or text blocks */
+                json_object_object_get_ex(blk, "content", &rc);
+                s->text[0] = '\0';
+                if (json_object_is_type(rc, json_type_string))
+                    snprintf(s->text, sizeof s->text, "%s", json_object_get_string(rc));
+                for (size_t k = 0;
+                     json_object_is_type(rc, json_type_array) && k < json_object_array_length(rc);
+                     k++) {
+                    json_object *tb = json_object_array_get_idx(rc, k);
+                    if (!str_is(tb, "type", "text") || !str_member(tb, "text"))
+                        return "tool_result content blocks must be text blocks here";
+                    size_t used = strlen(s->text);
+                    snprintf(s->text + used, sizeof s->text - used, "%s", str_member(tb, "text"));
+                }
                 s->is_tool_result = 1;
             } else if (t && strcmp(t, "text") == 0) {
-                snprintf(s->text, sizeof s->text, "%s",
-                         str_member(blk, "text") ? str_member(blk, "text") : "");
+                if (!str_member(blk, "text"))
+                    return "text blocks need text";
+                if (user)
+                    snprintf(s->text, sizeof s->text, "%s", str_member(blk, "text"));
+            } else if (t && strcmp(t, "image") == 0 && user) {
+                problem = check_anthropic_image(blk);
+            } else if (!(t && strcmp(t, "tool_use") == 0 && !user)) {
+                problem = "unexpected content block type";
+            }
+            if (problem) {
+                snprintf(diag, dsize, "messages[%zu].content[%zu]: %s", i, j, problem);
+                return diag;
             }
         }
     }
@@ -338,9 +593,81 @@ static const char *check_anthropic(json_object *b, int *stream, script *s, char 
     return NULL;
 }
 
+/* Gemini's generationConfig and toolConfig.  NULL when fine. */
+static const char *check_gemini_config(json_object *b, char *diag, size_t dsize)
+{
+    static const char *const gc_keys[] = {"maxOutputTokens",
+                                          "temperature",
+                                          "topP",
+                                          "topK",
+                                          "seed",
+                                          "stopSequences",
+                                          "responseMimeType",
+                                          "responseJsonSchema",
+                                          "responseSchema",
+                                          "candidateCount",
+                                          NULL};
+    json_object *gc, *v, *tc;
+    const char *bad = NULL;
+    if (json_object_object_get_ex(b, "generationConfig", &gc)) {
+        if (!json_object_is_type(gc, json_type_object))
+            return "\"generationConfig\" must be an object";
+        if (!only_keys(gc, gc_keys, &bad)) {
+            snprintf(diag, dsize,
+                     "Invalid JSON payload received. Unknown name \"%s\" at 'generation_config': "
+                     "Cannot find field.",
+                     bad);
+            return diag;
+        }
+        if (json_object_object_get_ex(gc, "topP", &v) && !is_number(v))
+            return "generationConfig.topP must be a number";
+        if (json_object_object_get_ex(gc, "seed", &v) && !json_object_is_type(v, json_type_int))
+            return "generationConfig.seed must be an integer";
+        if (json_object_object_get_ex(gc, "responseJsonSchema", &v) &&
+            (!json_object_is_type(v, json_type_object) ||
+             !str_is(gc, "responseMimeType", "application/json")))
+            return "generationConfig.responseJsonSchema needs an object and responseMimeType "
+                   "application/json";
+    }
+    if (json_object_object_get_ex(b, "toolConfig", &tc)) {
+        static const char *const tc_keys[] = {"functionCallingConfig", NULL};
+        static const char *const fcc_keys[] = {"mode", "allowedFunctionNames", NULL};
+        json_object *fcc = member(tc, "functionCallingConfig", json_type_object), *names;
+        const char *mode = str_member(fcc, "mode");
+        if (!fcc || !only_keys(tc, tc_keys, &bad) || !only_keys(fcc, fcc_keys, &bad) || !mode ||
+            (strcmp(mode, "AUTO") && strcmp(mode, "ANY") && strcmp(mode, "NONE")))
+            return "toolConfig.functionCallingConfig.mode must be AUTO, ANY or NONE";
+        if (json_object_object_get_ex(fcc, "allowedFunctionNames", &names)) {
+            if (strcmp(mode, "ANY") != 0 || !json_object_is_type(names, json_type_array))
+                return "allowedFunctionNames is allowed with mode ANY only, as an array";
+            for (size_t i = 0; i < json_object_array_length(names); i++) {
+                json_object *n = json_object_array_get_idx(names, i);
+                if (!json_object_is_type(n, json_type_string) ||
+                    !tool_named(member(b, "tools", json_type_array), NULL, "functionDeclarations",
+                                json_object_get_string(n)))
+                    return "allowedFunctionNames names a function that is not declared";
+            }
+        }
+        if (!member(b, "tools", json_type_array))
+            return "toolConfig needs tools";
+    }
+    return NULL;
+}
+
 static const char *check_gemini(json_object *b, script *s, char *diag, size_t dsize)
 {
+    static const char *const top[] = {"contents", "systemInstruction", "generationConfig",
+                                      "tools",    "toolConfig",        "safetySettings",
+                                      NULL};
     json_object *contents = member(b, "contents", json_type_array), *si;
+    const char *bad = NULL, *problem;
+    if (!only_keys(b, top, &bad)) {
+        snprintf(diag, dsize,
+                 "Invalid JSON payload received. Unknown name \"%s\": Cannot find field.", bad);
+        return diag;
+    }
+    if ((problem = check_gemini_config(b, diag, dsize)))
+        return problem;
     if (!contents || json_object_array_length(contents) == 0)
         return "\"contents\" must be a non-empty array";
     if (json_object_object_get_ex(b, "systemInstruction", &si)) {
@@ -375,17 +702,24 @@ static const char *check_gemini(json_object *b, script *s, char *diag, size_t ds
                 const char *t = str_member(resp, "content");
                 snprintf(s->text, sizeof s->text, "%s", t ? t : json_object_to_json_string(resp));
                 s->is_tool_result = 1;
+            } else if ((fr = member(p, "inlineData", json_type_object))) {
+                static const char *const keys[] = {"mimeType", "data", NULL};
+                if (!str_member(fr, "mimeType") || !str_member(fr, "data") ||
+                    !only_keys(fr, keys, &bad))
+                    return "inlineData needs mimeType and data (base64)";
+            } else if ((fr = member(p, "fileData", json_type_object))) {
+                static const char *const keys[] = {"mimeType", "fileUri", NULL};
+                if (!str_member(fr, "fileUri") || !only_keys(fr, keys, &bad))
+                    return "fileData needs fileUri";
             } else {
                 snprintf(diag, dsize,
-                         "contents[%zu].parts[%zu] has neither text nor functionResponse", i, j);
+                         "contents[%zu].parts[%zu] has neither text, inlineData, fileData nor "
+                         "functionResponse",
+                         i, j);
                 return diag;
             }
         }
     }
-    json_object *gc;
-    if (json_object_object_get_ex(b, "generationConfig", &gc) &&
-        !json_object_is_type(gc, json_type_object))
-        return "\"generationConfig\" must be an object";
     return NULL;
 }
 
@@ -737,6 +1071,9 @@ static int header_is(struct MHD_Connection *c, const char *name, const char *wan
     return v && strcmp(v, want) == 0;
 }
 
+static enum MHD_Result vendor_answer(struct MHD_Connection *c, enum vendor v, const char *model,
+                                     const script *sc, int stream, const char *echo);
+
 static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, const char *url,
                                       const req_ctx *rc)
 {
@@ -789,6 +1126,8 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
     }
     const char *problem;
     char model[128];
+    /* @echo answers with the body received, as json-c writes it compactly */
+    char *echo = strdup(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
     if (v == GEMINI) {
         /* /v1beta/models/{model}:generateContent or :streamGenerateContent */
         const char *m = url + strlen("/v1beta/models/"), *colon = strchr(m, ':');
@@ -808,9 +1147,21 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
     }
     json_object_put(b);
     (void)err_model;
-    if (problem)
+    if (problem) {
+        free(echo);
         return send_error(c, v, 400, NULL, NULL, "fake_vendor: %s", problem);
+    }
     read_markers(&s);
+    enum MHD_Result r = vendor_answer(c, v, model, &s, stream, echo);
+    free(echo);
+    return r;
+}
+
+/* Answers a request that passed the checks, as its markers ask. */
+static enum MHD_Result vendor_answer(struct MHD_Connection *c, enum vendor v, const char *model,
+                                     const script *sc, int stream, const char *echo)
+{
+    script s = *sc;
 
     long wait = delay_ms + s.slow_ms;
     if (wait > 0) {
@@ -853,8 +1204,9 @@ static enum MHD_Result vendor_request(struct MHD_Connection *c, enum vendor v, c
     if (s.missing)
         return send_json(c, 200, jparse("{\"id\":\"fake-without-the-answer\"}"), NULL);
 
-    char text[700];
-    reply_text(v, &s, text, sizeof text);
+    char reply[700];
+    reply_text(v, &s, reply, sizeof reply);
+    const char *text = s.echo && echo ? echo : reply;
     int in_tokens = count_words(s.text) + 3, out_tokens = s.tool ? 5 : count_words(text);
     if (s.zero_usage)
         in_tokens = out_tokens = 0;

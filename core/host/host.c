@@ -20,6 +20,7 @@
 #include "lease/lease.h"
 #include "host/replay_source.h"
 #include "host/http_client.h"
+#include "host/provider_fields.h"
 #include "base/json_check.h"
 #include "host/call_observe.h"
 #include "observe/obs_impl.h"
@@ -526,6 +527,17 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
         return FR_E_BAD_REQUEST;
     }
     const fr_plugin *d = prov->plugin->desc;
+    /* A field newer than the plugin's ABI would be dropped silently: refuse it instead. */
+    char field[64];
+    if (fr__provider_field_too_new(request, request_len, FR_ABI_VERSION_MINOR(d->abi_version),
+                                   field, sizeof field)) {
+        fr__call_set_error(call,
+                           "provider \"%s\": unsupported field '%s': provider plugin \"%s\" is "
+                           "built against ABI %u.%u, and the field needs ABI 1.2 or later",
+                           prov->id, field, d->name, FR_ABI_VERSION_MAJOR(d->abi_version),
+                           FR_ABI_VERSION_MINOR(d->abi_version));
+        return FR_E_BAD_REQUEST;
+    }
     int stream = FR_PLUGIN_HAS(d, complete_stream) && d->complete_stream && wants_stream(request);
 
     fr_admission adm = FR_ADMIT_ALLOW;

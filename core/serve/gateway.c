@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "host/provider_fields.h"
 #include "observe/observe.h"
 #include "serve/gateway.h"
 #include "serve/serve_sse.h"
@@ -271,18 +272,13 @@ static void on_end(void *ud, const char *run_id, fr_status st, const fr_pipeline
             json_object_array_add(c->tail, o);
             c->stream_fail = 1;
         } else {
-            /* A provider plugin names a field its vendor cannot take "unsupported field
-             * 'NAME': ..." (include/fluxroute/plugin.h): the client's param. */
-            char param[128] = "";
-            const char *u = status == 400 ? strstr(msg, "unsupported field '") : NULL;
-            const char *q = u ? strchr(u + 19, '\'') : NULL;
-            if (q && (size_t)(q - (u + 19)) < sizeof param) {
-                memcpy(param, u + 19, (size_t)(q - (u + 19)));
-                param[q - (u + 19)] = '\0';
+            /* A field the provider cannot take (plugin.h's convention) is the param. */
+            char param[128];
+            int unsupported = status == 400 && fr__unsupported_field(msg, param, sizeof param);
+            if (unsupported)
                 code = "unsupported_parameter";
-            }
-            fr__gw_error(reply, status, param[0] ? param : NULL, code, "route \"%s\": %s", c->route,
-                         msg);
+            fr__gw_error(reply, status, unsupported ? param : NULL, code, "route \"%s\": %s",
+                         c->route, msg);
             /* The vendor's Retry-After when it gave one (whole seconds, at least 1). */
             if (status == 429 || (status == 503 && retry_us > 0))
                 reply->retry_after = retry_us > 0 ? (int)((retry_us + 999999) / 1000000) : 1;

@@ -312,12 +312,55 @@ typedef struct fr_plugin {
     fr_status (*invoke)(void *state, fr_call *call, const char *input, size_t input_len,
                         char **output, size_t *output_len);
 
-    /* Providers: completes one normalized chat request.  Request JSON:
-     * {model, system, messages:[{role, content}], max_tokens, temperature, stop,
-     * response_format, tools}.  Response JSON (arena memory): {text, tool_calls,
-     * finish_reason, usage:{input_tokens, output_tokens}, model}; usage is null when the
-     * vendor reported none (unknown, not 0: the host notes it in the attempt and bills
-     * the call as unknown usage).  Same threading and ownership rules as invoke. */
+    /* Providers: completes one normalized chat request.  Same threading and ownership
+     * rules as invoke.
+     *
+     * Request JSON (every member optional but messages; null means absent):
+     *   model            string: the vendor's model (the provider's `model` option when absent)
+     *   system           string: a system prompt before the messages
+     *   messages         [{role, content, tool_calls?, tool_call_id?}], non-empty:
+     *     role           "system" | "developer" (1.2) | "user" | "assistant" | "tool";
+     *                    developer maps to the system prompt where the vendor has no such role
+     *     content        string | null | (1.2) a non-empty array of content parts:
+     *                      {"type": "text", "text": string}
+     *                      {"type": "image_url", "image_url": {"url": string, "detail"?:
+     *                       "auto" | "low" | "high"}}  (user messages only; url an image's
+     *                       data: URL, "data:image/TYPE;base64,DATA", or an https:// URL)
+     *     tool_calls     (assistant) [{id, name, arguments: object or its JSON text}]
+     *     tool_call_id   (tool) the id of the call this message answers
+     *   max_tokens       positive integer
+     *   temperature      number
+     *   top_p            (1.2) number from 0 to 1
+     *   seed             (1.2) integer
+     *   stop             string | [string]
+     *   response_format  {"type": "text" | "json_object" | "json_schema" (1.2),
+     *                     "json_schema": {name, description?, schema?, strict?} (1.2)}
+     *   tools            [{name, description?, parameters?: JSON schema}]
+     *   tool_choice      (1.2) "auto" | "none" | "required" | {"name": "FUNCTION"} (one of
+     *                    tools; "required" and {name} need tools)
+     *   user             (1.2) string: an identifier of the end user, for abuse tracking
+     *   stream           boolean: the host calls complete_stream when set and available
+     * Response JSON (arena memory): {text, tool_calls: [{id, name, arguments}],
+     * finish_reason: "stop" | "length" | "tool_calls" | "content_filter" | vendor's,
+     * usage: {input_tokens, output_tokens}, model}; usage is null when the vendor
+     * reported none (unknown, not 0: the host notes it in the attempt and bills the call
+     * as unknown usage).
+     *
+     * A request field the vendor cannot take (seed for a vendor without one, an image URL
+     * where the vendor needs inline data...) is never dropped silently: return
+     * FR_E_BAD_REQUEST with a message starting exactly "unsupported field 'NAME': ",
+     * NAME the request field's path ("seed", "user", "response_format",
+     * "messages[1].content[0].image_url"), then the reason naming the vendor.  The host
+     * prefixes it with `provider "ID": ` like every provider error, and the gateway
+     * answers such a failure with a 400 whose `param` is NAME.  A request the normalized
+     * shape itself forbids (a wrong type, an unknown role) is FR_E_BAD_REQUEST with any
+     * other message.
+     *
+     * The fields marked 1.2 are sent only to providers whose descriptor says ABI 1.2 or
+     * later: for an older provider plugin, which would silently drop them, the host
+     * refuses the call with FR_E_BAD_REQUEST and the same "unsupported field 'NAME': "
+     * message (NAME "messages[1].role" for a developer message, "messages[1].content" for
+     * content parts, "response_format" for json_schema). */
     fr_status (*complete)(void *state, fr_call *call, const char *request, size_t request_len,
                           char **response, size_t *response_len);
 

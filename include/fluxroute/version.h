@@ -15,9 +15,12 @@
  *   1.0  the first ABI.
  *   1.1  fr_plugin.option_size (option tables walked by the plugin's row size) and
  *        fr_host_api.http_ex (the response struct's size passed along), so that
- *        fr_option and fr_http_response can grow in later minors. */
+ *        fr_option and fr_http_response can grow in later minors.
+ *   1.2  the normalized provider request's top_p, seed, tool_choice, user, developer
+ *        role, content parts (text, image_url) and response_format json_schema (plugin.h,
+ *        `complete`); the host refuses them for provider plugins of an older minor. */
 #define FR_ABI_MAJOR              1
-#define FR_ABI_MINOR              1
+#define FR_ABI_MINOR              2
 #define FR_ABI_MAKE(major, minor) ((unsigned)(((major) << 16) | (minor)))
 #define FR_ABI_VERSION            FR_ABI_MAKE(FR_ABI_MAJOR, FR_ABI_MINOR)
 #define FR_ABI_VERSION_MAJOR(v)   ((unsigned)(v) >> 16)

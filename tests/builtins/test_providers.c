@@ -27,19 +27,21 @@
 static const char *const base_kv[] = {"model",       "cfg-model", "base_url", "http://h.test/base/",
                                       "api_key_env", "TEST_KEY",  NULL};
 
-/* The request every vendor test builds: system, a tool round trip, options. */
-static const char *full_request =
-    "{\"system\":\"Be brief.\",\"messages\":["
-    "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
-    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"name\":\"get_"
-    "weather\","
-    "\"arguments\":{\"city\":\"Paris\"}}]},"
-    "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"sunny\"},"
-    "{\"role\":\"user\",\"content\":\"Thanks\"}],"
-    "\"max_tokens\":50,\"temperature\":0.5,\"stop\":[\"END\"],"
-    "\"response_format\":{\"type\":\"json_object\"},"
-    "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters\":{\"type\":"
-    "\"object\"}}]}";
+/* The request every vendor test builds: system, a tool round trip, options (response_format
+ * not for anthropic, which has no JSON response format). */
+#define FULL_REQUEST(rf)                                                                         \
+    "{\"system\":\"Be brief.\",\"messages\":["                                                   \
+    "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"                                     \
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"name\":\"get_"    \
+    "weather\","                                                                                 \
+    "\"arguments\":{\"city\":\"Paris\"}}]},"                                                     \
+    "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"sunny\"},"                         \
+    "{\"role\":\"user\",\"content\":\"Thanks\"}],"                                               \
+    "\"max_tokens\":50,\"temperature\":0.5,\"stop\":[\"END\"]," rf                               \
+    "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters\":{\"type\":" \
+    "\"object\"}}]}"
+static const char *full_request = FULL_REQUEST("\"response_format\":{\"type\":\"json_object\"},");
+static const char *full_request_anthropic = FULL_REQUEST("");
 
 static void setup_key(void)
 {
@@ -56,7 +58,10 @@ static fr_call *send_full(provider *p, const char *plugin, const char *answer, c
     ASSERT_STATUS(provider_open(p, plugin, base_kv), FR_OK);
     fr_call *c = call_new(200, answer);
     const char *out;
-    ASSERT_STATUS(run(p, c, full_request, 0, &out), FR_OK);
+    ASSERT_STATUS(run(p, c,
+                      strcmp(plugin, "anthropic") == 0 ? full_request_anthropic : full_request, 0,
+                      &out),
+                  FR_OK);
     ASSERT_STR(c->url, url);
     ASSERT_STR(c->headers[0], key_header);
     CU_ASSERT_EQUAL(c->n_secret, 1);
@@ -222,6 +227,46 @@ static void test_request_validation(void)
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[1]}", "\"stop\""},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}",
          "tools[0] needs a string name"},
+        /* ABI 1.2 fields */
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[]}]}",
+         "messages[0].content must not be an empty array"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"audio\"}]}]}",
+         "messages[0].content[0] must be an object whose type is text or image_url"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}",
+         "messages[0].content[0].text must be a string"},
+        {"{\"messages\":[{\"role\":\"system\",\"content\":[{\"type\":\"image_url\","
+         "\"image_url\":{\"url\":\"https://x.test/a.png\"}}]}]}",
+         "messages[0].content[0]: image parts are allowed in user messages only"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+         "\"image_url\":{\"url\":\"http://x.test/a.png\"}}]}]}",
+         "messages[0].content[0].image_url.url must be an image's data: URL (data:image/...) or "
+         "an https:// URL"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+         "\"image_url\":{\"url\":\"data:text/plain;base64,aGk=\"}}]}]}",
+         "messages[0].content[0].image_url.url must be an image's data: URL"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+         "\"image_url\":{\"url\":\"https://x.test/a.png\",\"detail\":\"max\"}}]}]}",
+         "messages[0].content[0].image_url.detail must be auto, low or high"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":1.5}",
+         "\"top_p\" must be a number from 0 to 1"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":\"0.5\"}", "\"top_p\""},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"seed\":1.5}",
+         "\"seed\" must be an integer"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"user\":5}",
+         "\"user\" must be a string"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"any\"}",
+         "\"tool_choice\" must be"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}",
+         "\"tool_choice\" asks for a tool call but the request has no tools"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"name\":\"f\"}],"
+         "\"tool_choice\":{\"name\":\"g\"}}",
+         "\"tool_choice\" names \"g\", which is not among tools"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":"
+         "\"json_schema\"}}",
+         "response_format json_schema needs a json_schema object with a string name"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":"
+         "\"json_schema\",\"json_schema\":{\"name\":\"n\",\"schema\":[]}}}",
+         "response_format.json_schema.schema must be an object"},
     };
     provider p;
     setup_key();
@@ -277,6 +322,242 @@ static void test_init(void)
     ASSERT_STATUS(provider_open(&p, "gemini", badurl), FR_E_CONFIG);
     ASSERT_CONTAINS(init_error, "base_url must start with http:// or https://");
     provider_close(&p);
+}
+
+/* ---- ABI 1.2 request fields --------------------------------------------------------- */
+
+/* JSON written with single quotes, for legibility: t with every ' turned into ".  The
+ * result lives in one of 4 static buffers, reused in turn. */
+static const char *J(const char *t)
+{
+    static char bufs[4][8192];
+    static int next;
+    char *b = bufs[next++ % 4];
+    size_t i = 0;
+    for (; t[i] && i + 1 < sizeof bufs[0]; i++)
+        b[i] = t[i] == '\'' ? '"' : t[i];
+    b[i] = '\0';
+    return b;
+}
+
+/* Sends request to plugin (whole) and checks the wire body is want exactly. */
+static void wire_is(const char *plugin, const char *request, const char *want)
+{
+    provider p;
+    setup_key();
+    ASSERT_STATUS(provider_open(&p, plugin, base_kv), FR_OK);
+    fr_call *c = call_new(200, "{}");
+    const char *out;
+    run(&p, c, request, 0, &out);
+    if (strcmp(c->body, want) != 0)
+        fprintf(stderr, "\n%s: %s\n", plugin, c->error);
+    ASSERT_STR(c->body, want);
+    call_free(c);
+    provider_close(&p);
+}
+
+#define PNG   "data:image/png;base64,iVBORw0KGgo="
+#define TOOLS "'tools':[{'name':'f','description':'F','parameters':{'type':'object'}}]"
+
+/* Every new field, per vendor, byte for byte. */
+static void test_fields_1_2(void)
+{
+    /* developer (as parts), text and image parts, top_p, tool_choice {name} */
+    const char *common =
+        "'system':'S','messages':[{'role':'developer','content':[{'type':'text','text':'D1'},"
+        "{'type':'text','text':'D2'}]},{'role':'user','content':[{'type':'text','text':'look'},"
+        "{'type':'image_url','image_url':{'url':'" PNG "'}}";
+    char req[2048];
+
+    snprintf(
+        req, sizeof req,
+        "{%s,{'type':'image_url','image_url':{'url':'https://x.test/a.jpg','detail':'high'}}]}],"
+        "'top_p':0.5,'seed':7,'user':'u1'," TOOLS ",'tool_choice':{'name':'f'},"
+        "'response_format':{'type':'json_schema','json_schema':{'name':'n','schema':{'type':"
+        "'object'},'strict':true,'extra':1}}}",
+        common);
+    wire_is("openai", J(req),
+            J("{'model':'cfg-model','messages':[{'role':'system','content':'S'},"
+              "{'role':'developer','content':[{'type':'text','text':'D1'},{'type':'text','text':"
+              "'D2'}]},{'role':'user','content':[{'type':'text','text':'look'},{'type':'image_url',"
+              "'image_url':{'url':'" PNG "'}},{'type':'image_url','image_url':{'url':"
+              "'https://x.test/a.jpg','detail':'high'}}]}],'top_p':0.5,'seed':7,"
+              "'response_format':{'type':'json_schema','json_schema':{'name':'n','schema':{'type':"
+              "'object'},'strict':true}},'tools':[{'type':'function','function':{'name':'f',"
+              "'description':'F','parameters':{'type':'object'}}}],'tool_choice':{'type':"
+              "'function','function':{'name':'f'}},'user':'u1'}"));
+
+    snprintf(
+        req, sizeof req,
+        "{%s,{'type':'image_url','image_url':{'url':'https://x.test/a.jpg','detail':'auto'}}]}],"
+        "'top_p':0.5,'user':'u1'," TOOLS ",'tool_choice':{'name':'f'}}",
+        common);
+    wire_is("anthropic", J(req),
+            J("{'model':'cfg-model','system':'S\\n\\nD1\\n\\nD2','messages':[{'role':'user',"
+              "'content':[{'type':'text','text':'look'},{'type':'image','source':{'type':'base64',"
+              "'media_type':'image/png','data':'iVBORw0KGgo='}},{'type':'image','source':{'type':"
+              "'url','url':'https://x.test/a.jpg'}}]}],'max_tokens':1024,'top_p':0.5,'tools':[{"
+              "'name':'f','description':'F','input_schema':{'type':'object'}}],'tool_choice':{"
+              "'type':'tool','name':'f'},'metadata':{'user_id':'u1'}}"));
+
+    snprintf(
+        req, sizeof req,
+        "{%s,{'type':'image_url','image_url':{'url':'https://generativelanguage.googleapis.com/"
+        "v1beta/files/f1'}}]}],'top_p':0.5,'seed':7," TOOLS ",'tool_choice':{'name':'f'},"
+        "'response_format':{'type':'json_schema','json_schema':{'name':'n','schema':{'type':"
+        "'object'}}}}",
+        common);
+    wire_is("gemini", J(req),
+            J("{'contents':[{'role':'user','parts':[{'text':'look'},{'inlineData':{'mimeType':"
+              "'image/png','data':'iVBORw0KGgo='}},{'fileData':{'fileUri':"
+              "'https://generativelanguage.googleapis.com/v1beta/files/f1'}}]}],"
+              "'systemInstruction':{'parts':[{'text':'S'},{'text':'D1'},{'text':'D2'}]},"
+              "'generationConfig':{'topP':0.5,'seed':7,'responseMimeType':'application/json',"
+              "'responseJsonSchema':{'type':'object'}},'tools':[{'functionDeclarations':[{'name':"
+              "'f','description':'F','parameters':{'type':'object'}}]}],'toolConfig':{"
+              "'functionCallingConfig':{'mode':'ANY','allowedFunctionNames':['f']}}}"));
+
+    /* A tool round trip with content parts in the assistant and tool messages. */
+    const char *round =
+        "{'messages':[{'role':'user','content':'q'},{'role':'assistant','content':[{'type':"
+        "'text','text':'Checking.'}],'tool_calls':[{'id':'c1','name':'f','arguments':{'a':1}}]},"
+        "{'role':'tool','tool_call_id':'c1','content':[{'type':'text','text':'r1'},{'type':'text',"
+        "'text':'r2'}]}]," TOOLS "}";
+    wire_is("openai", J(round),
+            J("{'model':'cfg-model','messages':[{'role':'user','content':'q'},{'role':'assistant',"
+              "'content':[{'type':'text','text':'Checking.'}],'tool_calls':[{'id':'c1','type':"
+              "'function','function':{'name':'f','arguments':'{\\'a\\':1}'}}]},{'role':'tool',"
+              "'content':[{'type':'text','text':'r1'},{'type':'text','text':'r2'}],'tool_call_id':"
+              "'c1'}],'tools':[{'type':'function','function':{'name':'f','description':'F',"
+              "'parameters':{'type':'object'}}}]}"));
+    wire_is("anthropic", J(round),
+            J("{'model':'cfg-model','messages':[{'role':'user','content':'q'},{'role':'assistant',"
+              "'content':[{'type':'text','text':'Checking.'},{'type':'tool_use','id':'c1','name':"
+              "'f','input':{'a':1}}]},{'role':'user','content':[{'type':'tool_result',"
+              "'tool_use_id':'c1','content':[{'type':'text','text':'r1'},{'type':'text','text':"
+              "'r2'}]}]}],'max_tokens':1024,'tools':[{'name':'f','description':'F','input_schema':"
+              "{'type':'object'}}]}"));
+    wire_is("gemini", J(round),
+            J("{'contents':[{'role':'user','parts':[{'text':'q'}]},{'role':'model','parts':[{"
+              "'text':'Checking.'},{'functionCall':{'name':'f','args':{'a':1}}}]},{'role':'user',"
+              "'parts':[{'functionResponse':{'name':'f','response':{'content':'r1\\n\\nr2'}}}]}],"
+              "'tools':[{'functionDeclarations':[{'name':'f','description':'F','parameters':{"
+              "'type':'object'}}]}]}"));
+}
+
+/* tool_choice's values, per vendor; auto and none without tools say nothing. */
+static void test_tool_choice(void)
+{
+    static const struct {
+        const char *choice, *openai, *anthropic, *gemini;
+    } cases[] = {
+        {"'auto'", ",'tool_choice':'auto'", ",'tool_choice':{'type':'auto'}",
+         ",'toolConfig':{'functionCallingConfig':{'mode':'AUTO'}}"},
+        {"'none'", ",'tool_choice':'none'", ",'tool_choice':{'type':'none'}",
+         ",'toolConfig':{'functionCallingConfig':{'mode':'NONE'}}"},
+        {"'required'", ",'tool_choice':'required'", ",'tool_choice':{'type':'any'}",
+         ",'toolConfig':{'functionCallingConfig':{'mode':'ANY'}}"},
+        {"null", "", "", ""},
+    };
+    for (size_t i = 0; i < PU_COUNT(cases); i++) {
+        char req[512], want[1024];
+        snprintf(req, sizeof req,
+                 "{'messages':[{'role':'user','content':'x'}]," TOOLS ",'tool_choice':%s}",
+                 cases[i].choice);
+        snprintf(want, sizeof want,
+                 "{'model':'cfg-model','messages':[{'role':'user','content':'x'}],'tools':[{'type':"
+                 "'function','function':{'name':'f','description':'F','parameters':{'type':"
+                 "'object'}}}]%s}",
+                 cases[i].openai);
+        wire_is("openai", J(req), J(want));
+        snprintf(
+            want, sizeof want,
+            "{'model':'cfg-model','messages':[{'role':'user','content':'x'}],'max_tokens':1024,"
+            "'tools':[{'name':'f','description':'F','input_schema':{'type':'object'}}]%s}",
+            cases[i].anthropic);
+        wire_is("anthropic", J(req), J(want));
+        snprintf(want, sizeof want,
+                 "{'contents':[{'role':'user','parts':[{'text':'x'}]}],'tools':[{"
+                 "'functionDeclarations':[{'name':'f','description':'F','parameters':{'type':"
+                 "'object'}}]}]%s}",
+                 cases[i].gemini);
+        wire_is("gemini", J(req), J(want));
+    }
+    const char *plugins[] = {"openai", "anthropic", "gemini"};
+    for (size_t i = 0; i < 3; i++) {
+        wire_is(plugins[i], J("{'messages':[{'role':'user','content':'x'}],'tool_choice':'auto'}"),
+                i == 0   ? J("{'model':'cfg-model','messages':[{'role':'user','content':'x'}]}")
+                : i == 1 ? J("{'model':'cfg-model','messages':[{'role':'user','content':'x'}],"
+                             "'max_tokens':1024}")
+                         : J("{'contents':[{'role':'user','parts':[{'text':'x'}]}]}"));
+    }
+}
+
+/* Fields a vendor cannot take: FR_E_BAD_REQUEST, a message starting exactly
+ * "unsupported field 'NAME': ", nothing sent. */
+static void test_unsupported(void)
+{
+    static const struct {
+        const char *plugin, *request, *message;
+    } cases[] = {
+        {"anthropic", "{'messages':[{'role':'user','content':'x'}],'seed':1}",
+         "unsupported field 'seed': the anthropic Messages API has no seed"},
+        {"anthropic",
+         "{'messages':[{'role':'user','content':'x'}],'response_format':{'type':"
+         "'json_object'}}",
+         "unsupported field 'response_format': the anthropic Messages API has no JSON response "
+         "format (json_object)"},
+        {"anthropic",
+         "{'messages':[{'role':'user','content':'x'}],'response_format':{'type':"
+         "'json_schema','json_schema':{'name':'n'}}}",
+         "unsupported field 'response_format': "},
+        {"anthropic",
+         "{'messages':[{'role':'user','content':[{'type':'image_url','image_url':{"
+         "'url':'" PNG "','detail':'low'}}]}]}",
+         "unsupported field 'messages[0].content[0].image_url.detail': "},
+        {"anthropic",
+         "{'messages':[{'role':'user','content':'a'},{'role':'user','content':[{"
+         "'type':'text','text':'b'},{'type':'image_url','image_url':{'url':"
+         "'data:image/png,rawbytes'}}]}]}",
+         "unsupported field 'messages[1].content[1].image_url': anthropic takes data: URLs in "
+         "base64 only"},
+        {"anthropic",
+         "{'messages':[{'role':'user','content':[{'type':'image_url','image_url':{"
+         "'url':'data:image/bmp;base64,Qk0='}}]}]}",
+         "unsupported field 'messages[0].content[0].image_url': anthropic takes image/jpeg, "
+         "image/png, image/gif and image/webp, not image/bmp"},
+        {"gemini", "{'messages':[{'role':'user','content':'x'}],'user':'u'}",
+         "unsupported field 'user': the gemini generateContent API has no end-user identifier"},
+        {"gemini",
+         "{'messages':[{'role':'user','content':[{'type':'image_url','image_url':{"
+         "'url':'https://x.test/a.png'}}]}]}",
+         "unsupported field 'messages[0].content[0].image_url': gemini takes images inline"},
+        {"gemini",
+         "{'messages':[{'role':'user','content':[{'type':'image_url','image_url':{"
+         "'url':'data:image/png;charset=x,abc'}}]}]}",
+         "unsupported field 'messages[0].content[0].image_url': gemini takes data: URLs in base64 "
+         "only"},
+        {"gemini",
+         "{'messages':[{'role':'user','content':[{'type':'image_url','image_url':{"
+         "'url':'" PNG "','detail':'high'}}]}]}",
+         "unsupported field 'messages[0].content[0].image_url.detail': "},
+    };
+    setup_key();
+    for (size_t i = 0; i < PU_COUNT(cases); i++) {
+        provider p;
+        ASSERT_STATUS(provider_open(&p, cases[i].plugin, base_kv), FR_OK);
+        for (int stream = 0; stream < 2; stream++) {
+            fr_call *c = call_new(200, "{}");
+            const char *out;
+            ASSERT_STATUS(run(&p, c, J(cases[i].request), stream, &out), FR_E_BAD_REQUEST);
+            if (strncmp(c->error, cases[i].message, strlen(cases[i].message)) != 0)
+                fprintf(stderr, "\nunsupported case %zu: %s\n", i, c->error);
+            CU_ASSERT_EQUAL(strncmp(c->error, cases[i].message, strlen(cases[i].message)), 0);
+            CU_ASSERT_EQUAL(c->url[0], '\0'); /* nothing was sent */
+            call_free(c);
+        }
+        provider_close(&p);
+    }
 }
 
 /* ---- Response parsing ---------------------------------------------------------------- */
@@ -828,6 +1109,9 @@ int main(void)
         {"anthropic request shape", test_anthropic_request},
         {"gemini request shape", test_gemini_request},
         {"request validation", test_request_validation},
+        {"ABI 1.2 fields on the wire", test_fields_1_2},
+        {"tool_choice per vendor", test_tool_choice},
+        {"unsupported fields", test_unsupported},
         {"init: keys, options", test_init},
         {"response parsing", test_responses},
         {"error classes", test_errors},

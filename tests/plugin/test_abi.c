@@ -106,8 +106,9 @@ static void test_layout(void)
     CU_ASSERT_EQUAL(FR_PLUGIN_MIN_SIZE, 96);
     CU_ASSERT_EQUAL(FR_ABI_MAJOR, 1);
     CU_ASSERT_STRING_EQUAL(FR_PLUGIN_SYMBOL, "fluxroute_plugin_v1");
-    /* ABI 1.1: the sizes of the 1.0 rows and response, and the version. */
-    CU_ASSERT_EQUAL(FR_ABI_MINOR, 1);
+    /* ABI 1.1: the sizes of the 1.0 rows and response; ABI 1.2: the version (the
+     * normalized provider request's fields, no struct change). */
+    CU_ASSERT_EQUAL(FR_ABI_MINOR, 2);
     CU_ASSERT_EQUAL(FR_OPTION_SIZE_1_0, 48);
     CU_ASSERT_EQUAL(FR_HTTP_RESPONSE_SIZE_1_0, 40);
     CU_ASSERT(sizeof(fr_option) >= FR_OPTION_SIZE_1_0);

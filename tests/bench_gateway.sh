@@ -1,0 +1,123 @@
+#!/bin/sh
+# The gateway's overhead (issue 27, make bench): the same chat completion sent to
+# tests/fake_vendor directly and through `fluxroute serve`'s POST /v1/chat/completions (a
+# targets route to the openai plugin pointed at the same fake vendor), by
+# tests/bench_gateway_load at concurrency 1 and 64, whole answers (latency) and streamed
+# (time to the first token), p50 and p99.  Everything runs on the same cores: the fake
+# vendor (answering at once), serve and the load generator.  Direct and gateway runs
+# alternate, BENCH_GW_ROUNDS times each, so drifts of the machine fall on both sides; a
+# side's figure is the median over its rounds.  Prints one JSON object.
+#   tests/bench_gateway.sh FLUXROUTE SRCDIR BUILDDIR
+#   env: BENCH_GW_REQUESTS (c=1: requests per round, 2000; c=64: 4x), BENCH_GW_ROUNDS (3)
+set -eu
+FLUXROUTE=$1
+SRCDIR=$2
+BUILDDIR=$3
+LOAD="$BUILDDIR/tests/bench_gateway_load"
+N=${BENCH_GW_REQUESTS:-2000}
+ROUNDS=${BENCH_GW_ROUNDS:-3}
+VKEY=sk-bench-gateway
+KEY=bench-gateway-key-0123456789
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/fr-bench-gw.XXXXXX")
+fpid=""
+spid=""
+cleanup() {
+  [ -n "$spid" ] && kill "$spid" 2>/dev/null
+  [ -n "$fpid" ] && kill "$fpid" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+mkfifo "$TMP/in"
+"$BUILDDIR/tests/fake_vendor" --openai-key "$VKEY" <"$TMP/in" >"$TMP/port" 2>"$TMP/fake.err" &
+fpid=$!
+exec 9>"$TMP/in" # the fake vendor also exits when this script goes away
+port=""
+for _ in $(seq 1 100); do
+  port=$(awk '/^port [0-9]+$/ {print $2; exit}' "$TMP/port")
+  [ -n "$port" ] && break
+  sleep 0.05
+done
+[ -n "$port" ] || { echo "bench_gateway: fake_vendor did not start" >&2; exit 1; }
+
+mkdir -p "$TMP/m"
+printf 'keys:\n  - {id: bench, sha256: %s, tenant: acme, namespace: acme, role: operator}\n' \
+  "$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)" >"$TMP/keys.yaml"
+printf 'providers:\n  - {id: fake, plugin: openai, config: {model: m, base_url: "http://127.0.0.1:%s/v1", api_key_env: BENCH_GW_VENDOR_KEY}}\n' \
+  "$port" >"$TMP/providers.yaml"
+printf 'routes:\n  - name: chat\n    targets: [{provider: fake}]\n' >"$TMP/routes.yaml"
+BENCH_GW_VENDOR_KEY=$VKEY "$FLUXROUTE" serve --addr 127.0.0.1:0 --manifest-dir "$TMP/m" \
+  --keys "$TMP/keys.yaml" --providers "$TMP/providers.yaml" --routes "$TMP/routes.yaml" \
+  --max-runs 256 --max-runs-per-tenant 256 >"$TMP/out" 2>"$TMP/err" &
+spid=$!
+url=""
+for _ in $(seq 1 100); do
+  url=$(sed -n 's/^listening on //p' "$TMP/out")
+  [ -n "$url" ] && break
+  sleep 0.05
+done
+[ -n "$url" ] || { cat "$TMP/err" >&2; exit 1; }
+
+# The same request both ways (the fake vendor answers "fake-openai heard: ..." in 7 words).
+body() { # MODEL STREAM
+  if [ "$2" = 1 ]; then so=',"stream":true,"stream_options":{"include_usage":true}'; else so=''; fi
+  printf '{"model":"%s","messages":[{"role":"user","content":"say something short please"}]%s}' "$1" "$so"
+}
+body m 0 >"$TMP/direct0.json"
+body m 1 >"$TMP/direct1.json"
+body chat 0 >"$TMP/gw0.json"
+body chat 1 >"$TMP/gw1.json"
+# One request each way first: both must answer 200, or the figures mean nothing.
+for side in direct gw; do
+  if [ $side = direct ]; then u="http://127.0.0.1:$port/v1/chat/completions" a="Authorization: Bearer $VKEY"
+  else u="$url/v1/chat/completions" a="Authorization: Bearer $KEY"; fi
+  code=$(curl -sS -o "$TMP/check" -w '%{http_code}' -H 'Content-Type: application/json' -H "$a" \
+    --data-binary @"$TMP/${side}0.json" "$u")
+  [ "$code" = 200 ] || { echo "bench_gateway: $side answered $code: $(head -c 300 "$TMP/check")" >&2; exit 1; }
+done
+
+# measure SIDE CONCURRENCY STREAM REQUESTS: one round's JSON
+measure() {
+  if [ "$1" = direct ]; then
+    "$LOAD" "http://127.0.0.1:$port/v1/chat/completions" "Authorization: Bearer $VKEY" \
+      "$TMP/direct$3.json" "$2" "$4" "$3"
+  else
+    "$LOAD" "$url/v1/chat/completions" "Authorization: Bearer $KEY" "$TMP/gw$3.json" "$2" "$4" "$3"
+  fi
+}
+rows=""
+for stream in 0 1; do
+  for c in 1 64; do
+    n=$N
+    [ "$c" = 64 ] && n=$((N * 4))
+    : >"$TMP/direct.rounds"
+    : >"$TMP/gw.rounds"
+    for _ in $(seq 1 "$ROUNDS"); do
+      measure direct "$c" "$stream" "$n" >>"$TMP/direct.rounds"
+      measure gw "$c" "$stream" "$n" >>"$TMP/gw.rounds"
+    done
+    if ! kill -0 "$spid" 2>/dev/null; then
+      wait "$spid" && rc=0 || rc=$?
+      echo "bench_gateway: serve exited (status $rc) during concurrency $c, stream $stream:" >&2
+      tail -20 "$TMP/err" >&2
+      exit 1
+    fi
+    row=$(jq -s -c --arg c "$c" --arg s "$stream" '
+      def med(f): (map(f) | sort) as $v | $v[($v | length - 1) / 2 | floor];
+      (.[0:length/2]) as $d | (.[length/2:]) as $g |
+      {concurrency: ($c | tonumber), stream: ($s == "1"),
+       direct: {p50_us: ($d | med(.p50_us)), p99_us: ($d | med(.p99_us)), rps: ($d | med(.requests_per_sec)), errors: ($d | map(.errors) | add)},
+       gateway: {p50_us: ($g | med(.p50_us)), p99_us: ($g | med(.p99_us)), rps: ($g | med(.requests_per_sec)), errors: ($g | map(.errors) | add)}}
+      | .added_p50_us = .gateway.p50_us - .direct.p50_us | .added_p99_us = .gateway.p99_us - .direct.p99_us' \
+      "$TMP/direct.rounds" "$TMP/gw.rounds")
+    echo "$row" >&2
+    rows="$rows$row
+"
+  done
+done
+oh=$(curl -sS -D - -o /dev/null -H 'Content-Type: application/json' -H "Authorization: Bearer $KEY" \
+  --data-binary @"$TMP/gw0.json" "$url/v1/chat/completions" | tr -d '\r' |
+  sed -n 's/^[Xx]-[Ff]lux[Rr]oute-[Oo]verhead-[Uu]s: *//p')
+printf '%s' "$rows" | jq -s -c --arg n "$N" --arg r "$ROUNDS" --arg oh "${oh:-}" \
+  '{requests_per_round: ($n | tonumber), rounds: ($r | tonumber), overhead_header_us: $oh, rows: .}'
