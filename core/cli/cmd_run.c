@@ -16,11 +16,12 @@
 #include "host/host.h"
 #include "http/metrics_endpoint.h"
 #include "observe/observe.h"
+#include "trace/journal.h"
 #include "trace/trace.h"
 
 /* ---- text output ---------------------------------------------------------------------- */
 
-static void print_text_report(const fr_pipeline *p, const fr_run_result *r)
+void fr__cli_print_text_report(const fr_pipeline *p, const fr_run_result *r)
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
     size_t width = 4;
@@ -135,7 +136,8 @@ static int streams(const fr_manifest *m)
 
 int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
 {
-    const char *input_arg = NULL, *seed_arg = NULL, *trace_arg = NULL, *lease_wait = NULL;
+    const char *input_arg = NULL, *seed_arg = NULL, *trace_arg = NULL, *lease_wait = NULL,
+               *journal_arg = NULL, *sync_arg = NULL;
     const char *pos[1];
     int json = 0, stream = 0;
     size_t n_pos;
@@ -147,6 +149,8 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
                             {"--seed", 1, &seed_arg, NULL, NULL},
                             {"--trace", 1, &trace_arg, NULL, NULL},
                             {"--lease-wait", 1, &lease_wait, NULL, NULL},
+                            {"--journal", 1, &journal_arg, NULL, NULL},
+                            {"--journal-sync", 1, &sync_arg, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -155,6 +159,12 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         fr__cli_error(cmd, "expected a manifest path (see fluxroute run --help)");
         return FR_EXIT_USAGE;
     }
+    const char *journal_dir = getenv("FLUXROUTE_JOURNAL_DIR");
+    if (journal_dir && !*journal_dir)
+        journal_dir = NULL;
+    int sync = FR_JOURNAL_SYNC_STEP;
+    if (fr__cli_journal_sync(cmd, sync_arg, journal_arg || journal_dir, &sync) != 0)
+        return FR_EXIT_USAGE;
     if (!trace_arg && getenv("TRACE_OUTPUT") && *getenv("TRACE_OUTPUT"))
         trace_arg = getenv("TRACE_OUTPUT");
     fr_run_options ro = {.record = trace_arg != NULL, .run_inline = FR_RUN_ON_DRIVER};
@@ -190,6 +200,19 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         free(input);
         return rc;
     }
+    /* Durable runs: the journal is created (with the run's id and seed) before the run. */
+    fr_journal *journal = NULL;
+    char run_id[40];
+    if (rc == FR_EXIT_OK && (journal_arg || journal_dir)) {
+        rc = fr__cli_journal_start(cmd, p, journal_arg, journal_dir, sync, input, run_id, &ro,
+                                   &journal);
+        if (rc != FR_EXIT_OK) {
+            fr__cli_lease_end(cmd, lease);
+            fr__pipeline_free(p);
+            free(input);
+            return rc;
+        }
+    }
     if (ro.on_token && !streams(fr__pipeline_manifest(p)))
         fprintf(stderr,
                 "fluxroute run: --stream: no agent of %s streams (give an llm agent "
@@ -223,7 +246,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         } else {
             if (ss.any)
                 fputs("\n\n", stdout);
-            print_text_report(p, &res);
+            fr__cli_print_text_report(p, &res);
         }
         rc = res.status == FR_RUN_SUCCEEDED ? FR_EXIT_OK : FR_EXIT_FAILED;
         if (res.status == FR_RUN_CANCELLED || was_interrupted)
@@ -239,6 +262,9 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
             }
             json_object_put(t);
         }
+        if (journal && fr__cli_journal_finish(cmd, journal, &res) != 0 && rc == FR_EXIT_OK)
+            rc = FR_EXIT_FAILED;
+        journal = NULL;
         if (lease_lost && rc == FR_EXIT_OK) /* leases: lost outside the run's steps */
             rc = FR_EXIT_FAILED;
         fr__audit_cli_lease(ro.lease_key, ro.fencing_token);
@@ -246,6 +272,8 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
                       fr__run_status_name(res.status), NULL);
         fr__run_result_free(&res);
     }
+    if (journal) /* the run did not start */
+        fr__cli_journal_finish(cmd, journal, NULL);
     fr__pipeline_free(p);
     free(input);
     return rc;

@@ -26,7 +26,7 @@ static json_object *rfc3339(int64_t wall_us)
 }
 
 /* The plugins the pipeline uses, each once, in manifest order. */
-static json_object *plugins_array(const fr_pipeline *p)
+json_object *fr__trace_plugins(const fr_pipeline *p)
 {
     const fr_manifest *m = p->m;
     json_object *arr = json_object_new_array();
@@ -83,7 +83,7 @@ json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r)
     json_object_object_add(t, "finished_at", rfc3339(r->finished_at_us));
     json_object_object_add(t, "manifest_name", json_object_new_string(m->path));
     json_object_object_add(t, "manifest_sha256", json_object_new_string(sha));
-    json_object_object_add(t, "plugins", plugins_array(p));
+    json_object_object_add(t, "plugins", fr__trace_plugins(p));
     json_object_object_add(t, "providers", fr__trace_providers_build(m));
     json_object_object_add(t, "seed", json_object_new_uint64(r->seed));
     json_object *input = json_tokener_parse(r->input_json);

@@ -17,7 +17,7 @@
  *        fr_host_api.http_ex (the response struct's size passed along), so that
  *        fr_option and fr_http_response can grow in later minors. */
 #define FR_ABI_MAJOR              1
-#define FR_ABI_MINOR              1
+#define FR_ABI_MINOR              2
 #define FR_ABI_MAKE(major, minor) ((unsigned)(((major) << 16) | (minor)))
 #define FR_ABI_VERSION            FR_ABI_MAKE(FR_ABI_MAJOR, FR_ABI_MINOR)
 #define FR_ABI_VERSION_MAJOR(v)   ((unsigned)(v) >> 16)
