@@ -104,7 +104,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv);
 /* `run`'s text report: a line per step, the final outputs, the run line. */
 void fr__cli_print_text_report(const fr_pipeline *p, const fr_run_result *r);
 
-/* Durable runs (cmd_resume.c).  Parses --journal-sync (`arg`, NULL: step) into *out;
+/* Durable runs (cli_journal.c).  Parses --journal-sync (`arg`, NULL: step) into *out;
  * `journaled` says whether a journal was asked for (--journal or FLUXROUTE_JOURNAL_DIR).
  * Returns 0, or -1 after printing why. */
 struct fr_journal;

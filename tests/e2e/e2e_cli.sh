@@ -178,7 +178,7 @@ expect_rc "plugins list" 0
 expect_jq "plugins list" '[.plugins[] | select(.status == "ok") | .name] | contains(["chaos", "echo", "llm", "mock"])'
 fr plugins info chaos --json
 expect_rc "plugins info" 0
-expect_jq "plugins info" '.kind == "agent" and .abi == "1.1"'
+expect_jq "plugins info" '.kind == "agent" and .abi == "1.2"'
 expect_jq "plugins info" '[.options[].name] | contains(["fail_attempts", "error", "delay", "output", "crash", "hang"])'
 fr plugins info mock
 expect_rc "plugins info text" 0

@@ -226,7 +226,7 @@ static void test_load_file_relative(void)
         CU_ASSERT_EQUAL(p->desc->kind, FR_PLUGIN_PROVIDER);
     }
     CU_ASSERT_EQUAL(fr__loader_load_file(l, "bad_abi.so", &p, err, sizeof err), FR_E_CONFIG);
-    CU_ASSERT_STRING_EQUAL(err, "plugin ./bad_abi.so: ABI 2.0 not supported (host ABI 1.1)");
+    CU_ASSERT_STRING_EQUAL(err, "plugin ./bad_abi.so: ABI 2.0 not supported (host ABI 1.2)");
     fr__loader_free(l);
     CU_ASSERT_FATAL(chdir(old_cwd) == 0);
 }
@@ -240,7 +240,7 @@ static void test_descriptor_refusals(void)
              (size_t)FR_PLUGIN_MIN_SIZE);
     static const char *const cases[][3] = {
         /* built plugin, file name, reason */
-        {"bad_abi", "bad_abi", "ABI 2.0 not supported (host ABI 1.1)"},
+        {"bad_abi", "bad_abi", "ABI 2.0 not supported (host ABI 1.2)"},
         {"short_struct", "short_struct", NULL /* too_small */},
         {"no_entry", "no_entry",
          "missing entry symbol fluxroute_plugin_v1 (not a FluxRoute plugin?)"},
@@ -646,7 +646,7 @@ static void test_search_order_and_list(void)
                                              "name (expected [a-z][a-z0-9_]*.so)");
     CU_ASSERT_PTR_NULL(items[0].plugin);
     CU_ASSERT_STRING_EQUAL(items[1].name, "bad_abi");
-    CU_ASSERT_STRING_EQUAL(items[1].refusal, "ABI 2.0 not supported (host ABI 1.1)");
+    CU_ASSERT_STRING_EQUAL(items[1].refusal, "ABI 2.0 not supported (host ABI 1.2)");
     CU_ASSERT_PTR_NULL(items[1].plugin);
     CU_ASSERT_STRING_EQUAL(items[1].origin, "--plugin-dir");
     CU_ASSERT_STRING_EQUAL(items[2].name, "good_agent");
