@@ -103,6 +103,9 @@ int fr__cli_lease_end(const cli_command *cmd, cli_lease *l);
 int fr__cmd_run(const cli_command *cmd, int argc, char **argv);
 /* `run`'s text report: a line per step, the final outputs, the run line. */
 void fr__cli_print_text_report(const fr_pipeline *p, const fr_run_result *r);
+/* Writes the run's trace to `path`.  Returns 0, or -1 after printing why. */
+int fr__cli_write_trace(const cli_command *cmd, const fr_pipeline *p, const fr_run_result *r,
+                        const char *path);
 
 /* Durable runs (cli_journal.c).  Parses --journal-sync (`arg`, NULL: step) into *out;
  * `journaled` says whether a journal was asked for (--journal or FLUXROUTE_JOURNAL_DIR).

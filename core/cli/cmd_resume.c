@@ -7,8 +7,6 @@
 
 #include <json-c/json.h>
 
-#include "base/secret.h"
-#include "base/sha256.h"
 #include "cli/cli.h"
 #include "engine/pipeline.h"
 #include "host/journal_sink.h"
@@ -24,11 +22,8 @@
 static void compare_builds(json_object *header, const fr_pipeline *p, json_object *changes)
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
-    char *scrubbed = fr__secret_scrub(m->text);
-    const char *text = scrubbed ? scrubbed : m->text;
-    char sha[65];
-    fr__sha256_hex(text, strlen(text), sha);
-    free(scrubbed);
+    char sha[65] = "";
+    free(fr__trace_manifest_text(m, sha));
     const char *rec = fr__trace_member_string(header, "manifest_sha256");
     if (rec && strcmp(rec, sha) != 0) {
         char *n = fr__xasprintf("the manifest %s differs from the journal's (sha256 %.12s... "
@@ -180,15 +175,9 @@ int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
             if (res.status == FR_RUN_CANCELLED || was_interrupted)
                 rc = FR_EXIT_INTERRUPTED;
         }
-        if (trace_arg && !div) {
-            json_object *t = fr__trace_build(p, &res);
-            if (!t || fr__trace_write(t, trace_arg, err, sizeof err) != 0) {
-                fr__cli_error(cmd, "%s", t ? err : "out of memory building the trace");
-                if (rc == FR_EXIT_OK)
-                    rc = FR_EXIT_FAILED;
-            }
-            json_object_put(t);
-        }
+        if (trace_arg && !div && fr__cli_write_trace(cmd, p, &res, trace_arg) != 0 &&
+            rc == FR_EXIT_OK)
+            rc = FR_EXIT_FAILED;
         if (fr__cli_journal_finish(cmd, journal, div ? NULL : &res) != 0 && rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;
         if (lease_lost && rc == FR_EXIT_OK)

@@ -67,6 +67,18 @@ void fr__cli_print_text_report(const fr_pipeline *p, const fr_run_result *r)
            fr__duration_format((r->finished_at_us - r->started_at_us), d, sizeof d));
 }
 
+int fr__cli_write_trace(const cli_command *cmd, const fr_pipeline *p, const fr_run_result *r,
+                        const char *path)
+{
+    char err[1024];
+    json_object *t = fr__trace_build(p, r);
+    int rc = t ? fr__trace_write(t, path, err, sizeof err) : -1;
+    if (rc != 0)
+        fr__cli_error(cmd, "%s", t ? err : "out of memory building the trace");
+    json_object_put(t);
+    return rc;
+}
+
 /* Live progress on a terminal: one status line rewritten in place. */
 typedef struct progress_state {
     size_t done, total;
@@ -251,17 +263,9 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         rc = res.status == FR_RUN_SUCCEEDED ? FR_EXIT_OK : FR_EXIT_FAILED;
         if (res.status == FR_RUN_CANCELLED || was_interrupted)
             rc = FR_EXIT_INTERRUPTED;
-        if (trace_arg) {
-            /* Written for failed and interrupted runs too: that is when it is wanted. */
-            char err[1024];
-            json_object *t = fr__trace_build(p, &res);
-            if (!t || fr__trace_write(t, trace_arg, err, sizeof err) != 0) {
-                fr__cli_error(cmd, "%s", t ? err : "out of memory building the trace");
-                if (rc == FR_EXIT_OK)
-                    rc = FR_EXIT_FAILED;
-            }
-            json_object_put(t);
-        }
+        /* Written for failed and interrupted runs too: that is when it is wanted. */
+        if (trace_arg && fr__cli_write_trace(cmd, p, &res, trace_arg) != 0 && rc == FR_EXIT_OK)
+            rc = FR_EXIT_FAILED;
         if (journal && fr__cli_journal_finish(cmd, journal, &res) != 0 && rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;
         journal = NULL;

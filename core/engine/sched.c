@@ -388,8 +388,17 @@ static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
         fr__cancel_ref(run->cancel);
         a->status = FR_E_TIMEOUT;
         a->duration_us = now - (r->started_us > 0 ? r->started_us : now);
-        if (a->effects)
-            json_object_array_add(a->effects, fr__effect_new("hung"));
+        if (a->effects) {
+            json_object *hung = fr__effect_new("hung");
+            json_object_array_add(a->effects, hung);
+            if (run->journal && hung) {
+                json_object *j =
+                    fr__journal_entry("effect", p->m->steps[x->step].id, (long)w->attempt_index);
+                if (j)
+                    json_object_object_add(j, "effect", json_object_get(hung));
+                fr__journal_put(run->journal, run->cancel, j, FR_JOURNAL_EFFECT);
+            }
+        }
         a->message = fr__xasprintf("agent \"%s\" hung: still running %dms after its deadline "
                                    "and ignoring cancellation; abandoned (its worker thread was "
                                    "replaced)",

@@ -172,7 +172,10 @@ fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_
     }
     journal_file *j = file_new(path, fd, sync);
     json_object *h = json_object_new_object();
-    if (!j || !h) {
+    char sha[65];
+    char *text = fr__trace_manifest_text(m, sha);
+    if (!j || !h || !text) {
+        free(text);
         snprintf(err, errlen, "journal %s: out of memory", path);
         json_object_put(h);
         if (j)
@@ -180,11 +183,6 @@ fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_
         close(fd);
         return NULL;
     }
-    /* What a trace's head holds: the manifest as embedded (scrubbed) and its hash. */
-    char *scrubbed = fr__secret_scrub(m->text);
-    const char *text = scrubbed ? scrubbed : m->text;
-    char sha[65];
-    fr__sha256_hex(text, strlen(text), sha);
     json_object_object_add(h, "t", json_object_new_string("header"));
     json_object_object_add(h, "format", json_object_new_string(FR_JOURNAL_FORMAT));
     json_object_object_add(h, "version", json_object_new_int(FR_JOURNAL_VERSION));
@@ -196,7 +194,7 @@ fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_
     json_object_object_add(h, "plugins", fr__trace_plugins(p));
     json_object_object_add(h, "providers", fr__trace_providers_build(m));
     json_object_object_add(h, "manifest", json_object_new_string(text));
-    free(scrubbed);
+    free(text);
     /* The header is durable whatever the setting: a resume starts from it. */
     fr_status st = file_append(&j->base, h, FR_JOURNAL_STEP, err, errlen);
     json_object_put(h);
