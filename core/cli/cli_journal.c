@@ -66,7 +66,7 @@ int fr__cli_journal_start(const cli_command *cmd, fr_pipeline *p, const char *fi
         fr__cli_error(cmd, "%s", err);
         return FR_EXIT_USAGE;
     }
-    if (!file)
+    if (!file && strcmp(cmd->name, "bench") != 0)
         fprintf(stderr, "fluxroute %s: journal %s\n", cmd->name, path);
     ro->journal = j;
     ro->record = 1; /* the journal is made of the recorded effects */

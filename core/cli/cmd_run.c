@@ -359,7 +359,8 @@ static int parse_count(const cli_command *cmd, const char *name, const char *tex
 
 int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
 {
-    const char *runs_arg = NULL, *warmup_arg = NULL, *input_arg = NULL, *lease_wait = NULL, *pos[1];
+    const char *runs_arg = NULL, *warmup_arg = NULL, *input_arg = NULL, *lease_wait = NULL, *pos[1],
+               *journal_dir = NULL, *sync_arg = NULL;
     int json = 0;
     size_t n_pos;
     cli_list dirs = {0};
@@ -369,6 +370,8 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
                             {"--json", 0, NULL, NULL, &json},
                             {"--plugin-dir", 1, NULL, &dirs, NULL},
                             {"--lease-wait", 1, &lease_wait, NULL, NULL},
+                            {"--journal-dir", 1, &journal_dir, NULL, NULL},
+                            {"--journal-sync", 1, &sync_arg, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -377,6 +380,9 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
         fr__cli_error(cmd, "expected a manifest path (see fluxroute bench --help)");
         return FR_EXIT_USAGE;
     }
+    int sync = FR_JOURNAL_SYNC_STEP;
+    if (fr__cli_journal_sync(cmd, sync_arg, journal_dir != NULL, &sync) != 0)
+        return FR_EXIT_USAGE;
     long runs = 1000, warmup = 100;
     if ((runs_arg && parse_count(cmd, "--runs", runs_arg, 1, &runs) != 0) ||
         (warmup_arg && parse_count(cmd, "--warmup", warmup_arg, 0, &warmup) != 0))
@@ -410,8 +416,19 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
         if (i == warmup)
             total0 = fr__mono_us();
         int64_t t0 = fr__mono_us();
+        /* Durable runs' cost: each run journaled to a file of its own (timed with it). */
+        fr_journal *journal = NULL;
+        char run_id[40];
+        fr_run_options jro = ro;
+        if (journal_dir && fr__cli_journal_start(cmd, p, NULL, journal_dir, sync, input, run_id,
+                                                 &jro, &journal) != FR_EXIT_OK) {
+            rc = FR_EXIT_FAILED;
+            break;
+        }
         fr_run_result res;
-        fr_status st = fr__pipeline_run(p, &ro, &res);
+        fr_status st = fr__pipeline_run(p, &jro, &res);
+        int journal_failed =
+            journal && fr__cli_journal_finish(cmd, journal, st == FR_OK ? &res : NULL) != 0;
         int64_t dt = fr__mono_us() - t0;
         if (st != FR_OK) {
             fr__cli_error(cmd, "%s",
@@ -425,6 +442,10 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
             failed += res.status != FR_RUN_SUCCEEDED;
         }
         fr__run_result_free(&res);
+        if (journal_failed) {
+            rc = FR_EXIT_FAILED;
+            break;
+        }
         if (cancelled || fr__cli_lease_lost(lease))
             break;
     }
