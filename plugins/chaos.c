@@ -2,6 +2,7 @@
  * retries, timeouts, breakers and process isolation.  Everything it decides comes from
  * its options and host->attempt(), so a run replays exactly. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@ typedef struct chaos_config {
     int crash;
     int hang;
     int64_t hang_for_us;
+    const char *crash_once;
 } chaos_config;
 
 static const fr_option chaos_options[] = {
@@ -47,6 +49,10 @@ static const fr_option chaos_options[] = {
      "with hang: return (failing) after this long instead of never, still ignoring "
      "cancellation; 0: never return",
      offsetof(chaos_config, hang_for_us)},
+    {"crash_once", FR_OPT_STRING, NULL, 0, 0,
+     "raise SIGSEGV when this file does not exist, creating it first: the process dies "
+     "once, and the run (or its resume) goes on the next time (durable-run tests)",
+     offsetof(chaos_config, crash_once)},
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
@@ -127,6 +133,19 @@ static fr_status chaos_invoke(void *state, fr_call *call, const char *input, siz
             host->set_error(call, "chaos: delay interrupted on attempt %d (%s)", attempt,
                             frk_status_name(st));
             return st;
+        }
+    }
+
+    /* Deliberately outside the host, like the crash itself: the marker file is how the
+     * next process learns that this one died. */
+    if (cfg->crash_once && cfg->crash_once[0]) {
+        int fd = open(cfg->crash_once, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            host->log(call, FR_LOG_WARN, "chaos: crashing once (created %s)", cfg->crash_once);
+            raise(SIGSEGV);
+            host->set_error(call, "chaos: SIGSEGV raised on attempt %d was caught", attempt);
+            return FR_E_CRASHED;
         }
     }
 

@@ -221,6 +221,19 @@ echo "console: $cs"
   echo "|---|---|---|"
   echo "$cs" | jq -r 'if .skipped then "| skipped: \(.skipped) | | |" else
     "| \(.bytes) bytes | \(.load_ms.p50) / \(.load_ms.max) ms | \(.ready_ms.p50) / \(.ready_ms.max) ms |" end'
+# Durable runs: the journal's cost per --journal-sync setting (tests/bench_journal.sh).
+jr=$(sh "$SRCDIR/tests/bench_journal.sh" "$FLUXROUTE" "$SRCDIR" "$BUILDDIR")
+echo "$jr"
+{
+  echo
+  echo "Durable runs (\`run --journal FILE\`, issue 30): each run journaled to a new file, by"
+  echo "--journal-sync setting, against no journal.  sequential10 (echo) shows the journal's own"
+  echo "cost per step; ai_chain10 against fake_vendor answering after 20 ms the share of a real"
+  echo "chain (target: \`step\` at most 2% over no journal)."
+  echo
+  echo "| manifest | --journal-sync | p50 us/run | mean us/run | us/step over none (p50) | p50 over none |"
+  echo "|---|---|---|---|---|---|"
+  echo "$jr" | grep '^|'
 } >> "$tmp"
 
 # Keep the hand-written analysis that follows the generated figures.

@@ -101,6 +101,28 @@ int fr__cli_lease_lost(const cli_lease *l);
 int fr__cli_lease_end(const cli_command *cmd, cli_lease *l);
 
 int fr__cmd_run(const cli_command *cmd, int argc, char **argv);
+/* `run`'s text report: a line per step, the final outputs, the run line. */
+void fr__cli_print_text_report(const fr_pipeline *p, const fr_run_result *r);
+/* Writes the run's trace to `path`.  Returns 0, or -1 after printing why. */
+int fr__cli_write_trace(const cli_command *cmd, const fr_pipeline *p, const fr_run_result *r,
+                        const char *path);
+
+/* Durable runs (cli_journal.c).  Parses --journal-sync (`arg`, NULL: step) into *out;
+ * `journaled` says whether a journal was asked for (--journal or FLUXROUTE_JOURNAL_DIR).
+ * Returns 0, or -1 after printing why. */
+struct fr_journal;
+int fr__cli_journal_sync(const cli_command *cmd, const char *arg, int journaled, int *out);
+/* Creates the run's journal, FILE or DIR/RUN_ID.journal (naming it on stderr), drawing
+ * the run id (into run_id) and the seed unless --seed gave one, and sets ro (run_id, seed,
+ * record, journal).  `input` is --input's text or NULL.  Returns FR_EXIT_OK, or
+ * FR_EXIT_USAGE after printing why. */
+int fr__cli_journal_start(const cli_command *cmd, fr_pipeline *p, const char *file, const char *dir,
+                          int sync, const char *input, char run_id[40], fr_run_options *ro,
+                          struct fr_journal **out);
+/* Appends the run's end (res NULL: it did not run) and closes the journal.  Returns 0, or
+ * -1 after printing why. */
+int fr__cli_journal_finish(const cli_command *cmd, struct fr_journal *j, const fr_run_result *res);
+int fr__cmd_resume(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_validate(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_bench(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_graph(const cli_command *cmd, int argc, char **argv);

@@ -16,11 +16,12 @@
 #include "host/host.h"
 #include "http/metrics_endpoint.h"
 #include "observe/observe.h"
+#include "trace/journal.h"
 #include "trace/trace.h"
 
 /* ---- text output ---------------------------------------------------------------------- */
 
-static void print_text_report(const fr_pipeline *p, const fr_run_result *r)
+void fr__cli_print_text_report(const fr_pipeline *p, const fr_run_result *r)
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
     size_t width = 4;
@@ -64,6 +65,18 @@ static void print_text_report(const fr_pipeline *p, const fr_run_result *r)
     char d[32];
     printf("\nrun %s %s (%zu steps, %s)\n", r->run_id, fr__run_status_name(r->status), m->n_steps,
            fr__duration_format((r->finished_at_us - r->started_at_us), d, sizeof d));
+}
+
+int fr__cli_write_trace(const cli_command *cmd, const fr_pipeline *p, const fr_run_result *r,
+                        const char *path)
+{
+    char err[1024];
+    json_object *t = fr__trace_build(p, r);
+    int rc = t ? fr__trace_write(t, path, err, sizeof err) : -1;
+    if (rc != 0)
+        fr__cli_error(cmd, "%s", t ? err : "out of memory building the trace");
+    json_object_put(t);
+    return rc;
 }
 
 /* Live progress on a terminal: one status line rewritten in place. */
@@ -135,7 +148,8 @@ static int streams(const fr_manifest *m)
 
 int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
 {
-    const char *input_arg = NULL, *seed_arg = NULL, *trace_arg = NULL, *lease_wait = NULL;
+    const char *input_arg = NULL, *seed_arg = NULL, *trace_arg = NULL, *lease_wait = NULL,
+               *journal_arg = NULL, *sync_arg = NULL;
     const char *pos[1];
     int json = 0, stream = 0;
     size_t n_pos;
@@ -147,6 +161,8 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
                             {"--seed", 1, &seed_arg, NULL, NULL},
                             {"--trace", 1, &trace_arg, NULL, NULL},
                             {"--lease-wait", 1, &lease_wait, NULL, NULL},
+                            {"--journal", 1, &journal_arg, NULL, NULL},
+                            {"--journal-sync", 1, &sync_arg, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -155,6 +171,12 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         fr__cli_error(cmd, "expected a manifest path (see fluxroute run --help)");
         return FR_EXIT_USAGE;
     }
+    const char *journal_dir = getenv("FLUXROUTE_JOURNAL_DIR");
+    if (journal_dir && !*journal_dir)
+        journal_dir = NULL;
+    int sync = FR_JOURNAL_SYNC_STEP;
+    if (fr__cli_journal_sync(cmd, sync_arg, journal_arg || journal_dir, &sync) != 0)
+        return FR_EXIT_USAGE;
     if (!trace_arg && getenv("TRACE_OUTPUT") && *getenv("TRACE_OUTPUT"))
         trace_arg = getenv("TRACE_OUTPUT");
     fr_run_options ro = {.record = trace_arg != NULL, .run_inline = FR_RUN_ON_DRIVER};
@@ -190,6 +212,19 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         free(input);
         return rc;
     }
+    /* Durable runs: the journal is created (with the run's id and seed) before the run. */
+    fr_journal *journal = NULL;
+    char run_id[40];
+    if (rc == FR_EXIT_OK && (journal_arg || journal_dir)) {
+        rc = fr__cli_journal_start(cmd, p, journal_arg, journal_dir, sync, input, run_id, &ro,
+                                   &journal);
+        if (rc != FR_EXIT_OK) {
+            fr__cli_lease_end(cmd, lease);
+            fr__pipeline_free(p);
+            free(input);
+            return rc;
+        }
+    }
     if (ro.on_token && !streams(fr__pipeline_manifest(p)))
         fprintf(stderr,
                 "fluxroute run: --stream: no agent of %s streams (give an llm agent "
@@ -223,22 +258,17 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         } else {
             if (ss.any)
                 fputs("\n\n", stdout);
-            print_text_report(p, &res);
+            fr__cli_print_text_report(p, &res);
         }
         rc = res.status == FR_RUN_SUCCEEDED ? FR_EXIT_OK : FR_EXIT_FAILED;
         if (res.status == FR_RUN_CANCELLED || was_interrupted)
             rc = FR_EXIT_INTERRUPTED;
-        if (trace_arg) {
-            /* Written for failed and interrupted runs too: that is when it is wanted. */
-            char err[1024];
-            json_object *t = fr__trace_build(p, &res);
-            if (!t || fr__trace_write(t, trace_arg, err, sizeof err) != 0) {
-                fr__cli_error(cmd, "%s", t ? err : "out of memory building the trace");
-                if (rc == FR_EXIT_OK)
-                    rc = FR_EXIT_FAILED;
-            }
-            json_object_put(t);
-        }
+        /* Written for failed and interrupted runs too: that is when it is wanted. */
+        if (trace_arg && fr__cli_write_trace(cmd, p, &res, trace_arg) != 0 && rc == FR_EXIT_OK)
+            rc = FR_EXIT_FAILED;
+        if (journal && fr__cli_journal_finish(cmd, journal, &res) != 0 && rc == FR_EXIT_OK)
+            rc = FR_EXIT_FAILED;
+        journal = NULL;
         if (lease_lost && rc == FR_EXIT_OK) /* leases: lost outside the run's steps */
             rc = FR_EXIT_FAILED;
         fr__audit_cli_lease(ro.lease_key, ro.fencing_token);
@@ -246,6 +276,8 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
                       fr__run_status_name(res.status), NULL);
         fr__run_result_free(&res);
     }
+    if (journal) /* the run did not start */
+        fr__cli_journal_finish(cmd, journal, NULL);
     fr__pipeline_free(p);
     free(input);
     return rc;
@@ -327,7 +359,8 @@ static int parse_count(const cli_command *cmd, const char *name, const char *tex
 
 int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
 {
-    const char *runs_arg = NULL, *warmup_arg = NULL, *input_arg = NULL, *lease_wait = NULL, *pos[1];
+    const char *runs_arg = NULL, *warmup_arg = NULL, *input_arg = NULL, *lease_wait = NULL, *pos[1],
+               *journal_dir = NULL, *sync_arg = NULL;
     int json = 0;
     size_t n_pos;
     cli_list dirs = {0};
@@ -337,6 +370,8 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
                             {"--json", 0, NULL, NULL, &json},
                             {"--plugin-dir", 1, NULL, &dirs, NULL},
                             {"--lease-wait", 1, &lease_wait, NULL, NULL},
+                            {"--journal-dir", 1, &journal_dir, NULL, NULL},
+                            {"--journal-sync", 1, &sync_arg, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -345,6 +380,9 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
         fr__cli_error(cmd, "expected a manifest path (see fluxroute bench --help)");
         return FR_EXIT_USAGE;
     }
+    int sync = FR_JOURNAL_SYNC_STEP;
+    if (fr__cli_journal_sync(cmd, sync_arg, journal_dir != NULL, &sync) != 0)
+        return FR_EXIT_USAGE;
     long runs = 1000, warmup = 100;
     if ((runs_arg && parse_count(cmd, "--runs", runs_arg, 1, &runs) != 0) ||
         (warmup_arg && parse_count(cmd, "--warmup", warmup_arg, 0, &warmup) != 0))
@@ -378,8 +416,19 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
         if (i == warmup)
             total0 = fr__mono_us();
         int64_t t0 = fr__mono_us();
+        /* Durable runs' cost: each run journaled to a file of its own (timed with it). */
+        fr_journal *journal = NULL;
+        char run_id[40];
+        fr_run_options jro = ro;
+        if (journal_dir && fr__cli_journal_start(cmd, p, NULL, journal_dir, sync, input, run_id,
+                                                 &jro, &journal) != FR_EXIT_OK) {
+            rc = FR_EXIT_FAILED;
+            break;
+        }
         fr_run_result res;
-        fr_status st = fr__pipeline_run(p, &ro, &res);
+        fr_status st = fr__pipeline_run(p, &jro, &res);
+        int journal_failed =
+            journal && fr__cli_journal_finish(cmd, journal, st == FR_OK ? &res : NULL) != 0;
         int64_t dt = fr__mono_us() - t0;
         if (st != FR_OK) {
             fr__cli_error(cmd, "%s",
@@ -393,6 +442,10 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
             failed += res.status != FR_RUN_SUCCEEDED;
         }
         fr__run_result_free(&res);
+        if (journal_failed) {
+            rc = FR_EXIT_FAILED;
+            break;
+        }
         if (cancelled || fr__cli_lease_lost(lease))
             break;
     }

@@ -39,7 +39,8 @@ static int cmd_version(const cli_command *cmd, int argc, char **argv)
 static const cli_command commands[] = {
     {"run", fr__cmd_run, "run a pipeline manifest",
      "usage: fluxroute run MANIFEST [--input JSON|@FILE] [--json] [--stream] [--seed N]\n"
-     "                     [--trace FILE] [--plugin-dir DIR]...\n"
+     "                     [--trace FILE] [--journal FILE] [--journal-sync effect|step|off]\n"
+     "                     [--plugin-dir DIR]...\n"
      "\n"
      "Runs the pipeline once.  Text mode prints one line per step (status, attempts,\n"
      "duration), then the outputs of the final steps; --json prints the run report.\n"
@@ -53,10 +54,40 @@ static const cli_command commands[] = {
      "                      (default: fail at once with exit 4, naming the holder)\n"
      "  --trace FILE        record the run (every effect) to FILE for replay/debug\n"
      "                      (default: $TRACE_OUTPUT when set)\n"
+     "  --journal FILE      journal the run to FILE (a new file) as it goes, so that\n"
+     "                      `fluxroute resume FILE` can finish it if the process dies\n"
+     "                      (default: $FLUXROUTE_JOURNAL_DIR/RUN_ID.journal when set)\n"
+     "  --journal-sync S    when an entry is durable: effect (each one on disk), step\n"
+     "                      (default: each written at once, each step's outcome on disk),\n"
+     "                      off (written at step ends, never synced)\n"
      "  --plugin-dir DIR    search DIR for plugins first (repeatable)\n"
      "\n"
      "Exit: 0 all steps succeeded, 1 a step failed, 2 usage/manifest/input error,\n"
      "3 permission denied (REQUEST_ROLE), 130 interrupted.\n"},
+    {"resume", fr__cmd_resume, "finish a journaled run whose process died",
+     "usage: fluxroute resume JOURNAL [--allow-changed] [--manifest M] [--json]\n"
+     "                        [--trace FILE] [--journal-sync effect|step|off]\n"
+     "                        [--plugin-dir DIR]...\n"
+     "\n"
+     "Continues the run a journal (`run --journal`) recorded, with the same run id, seed\n"
+     "and input.  Steps the journal settled keep their outcome and are not run again;\n"
+     "the recorded effects of a step in flight are served from the journal (no network,\n"
+     "no sleeping), and the run goes live at the first effect the journal lacks.  A call\n"
+     "that had started but whose answer was not journaled is made again.  The journal\n"
+     "goes on being appended to.  The report gains `resumed_from` and per step\n"
+     "`from_journal`; `executions` counts this execution.\n"
+     "\n"
+     "  --manifest M        the manifest to load (default: the path the run used)\n"
+     "  --allow-changed     resume even if the manifest or a plugin differs from the\n"
+     "                      journal's (sha256); otherwise that is a divergence (exit 1)\n"
+     "  --json              print the JSON run report\n"
+     "  --trace FILE        write the whole run's trace (default: $TRACE_OUTPUT)\n"
+     "  --journal-sync S    as for run (default: step)\n"
+     "  --plugin-dir DIR    search DIR for plugins first (repeatable)\n"
+     "\n"
+     "A half-written last entry is dropped; a corrupted entry is refused with its\n"
+     "position.  Exit: as run; 1 also when the build or the replayed prefix diverges\n"
+     "from the journal; 2 unreadable, corrupted or foreign journal.\n"},
     {"validate", fr__cmd_validate, "check a manifest and its plugins",
      "usage: fluxroute validate MANIFEST [--json] [--plugin-dir DIR]...\n"
      "\n"
@@ -90,11 +121,14 @@ static const cli_command commands[] = {
      "Exit: 0 the same, 1 divergent, 2 unreadable or invalid trace.\n"},
     {"bench", fr__cmd_bench, "run a pipeline repeatedly and report latency",
      "usage: fluxroute bench MANIFEST [--runs N] [--warmup N] [--input JSON|@FILE] [--json]\n"
+     "                       [--journal-dir DIR [--journal-sync effect|step|off]]\n"
      "                       [--plugin-dir DIR]...\n"
      "\n"
      "Loads the pipeline once and runs it N times in-process (default 1000, after 100\n"
      "warm-up runs).  Prints mean/p50/p95/p99 per run, runs per second and peak RSS\n"
-     "(JSON keys: runs, mean_us, p50_us, p95_us, p99_us, runs_per_sec, peak_rss_kb).\n"},
+     "(JSON keys: runs, mean_us, p50_us, p95_us, p99_us, runs_per_sec, peak_rss_kb).\n"
+     "With --journal-dir, each run is journaled to a new file in DIR (as run --journal\n"
+     "does, timed with the run): the cost of durable runs.\n"},
     {"graph", fr__cmd_graph, "print the pipeline DAG (dot or mermaid)",
      "usage: fluxroute graph MANIFEST [--format dot|mermaid]\n"
      "\n"

@@ -55,6 +55,7 @@ typedef struct fr_step_result {
     fr_status status; /* FR_OK or the failure */
     char *message;    /* owned failure/skip reason */
     int64_t started_us, duration_us;
+    int from_journal;            /* resumed run: the outcome came from the journal, not run again */
     fr_attempt_result *attempts; /* owned */
     size_t n_attempts, cap_attempts;
 } fr_step_result;
@@ -122,6 +123,12 @@ typedef struct fr_run_options {
     /* What the run's provider calls are charged against (core/host/call_quota.h: serve's
      * tenant and key limits), or NULL.  Borrowed until the run ends. */
     const struct fr_call_quota *quota;
+    /* Durable runs: where the run appends its attempts, effects, step outcomes and breaker
+     * transitions as they happen (core/host/journal_sink.h), or NULL.  Borrowed until the
+     * run ends.  With a `replay` whose `resume` is set, the run continues a journaled one:
+     * settled steps keep their recorded outcome, the rest runs live after its recorded
+     * effects are served. */
+    struct fr_journal *journal;
 } fr_run_options;
 
 /* fr_run_options.run_inline: which thread runs the steps.
@@ -168,6 +175,11 @@ typedef struct fr_run_result {
     unsigned executions;               /* the report's `executions` (at least 1) */
     fr_transition_record *transitions; /* owned; sorted by step order, attempt, arrival */
     size_t n_transitions, cap_transitions;
+    /* A resumed run (`fluxroute resume`): 1, and where it went live (owned JSON {step,
+     * attempt, effect}, NULL when the journal held the whole run).  The report then has
+     * `resumed_from` and each step `from_journal`. */
+    int resumed;
+    struct json_object *resumed_from;
 } fr_run_result;
 
 /* Options for building a pipeline. */

@@ -59,6 +59,7 @@ struct fr_run {
     int transition_seq;
     int record;                     /* keep effects */
     fr_replay *replay;              /* or serve them from a trace */
+    struct fr_journal *journal;     /* appended as the run goes (opts->journal), or NULL */
     struct fr_obs_run *obs;         /* observability state (core/observe/obs_impl.h) or NULL */
     int watched;                    /* registered with the inline watchdog */
     struct fr_driver_job *handover; /* FR_RUN_ON_DRIVER: the caller that waits for it */
@@ -121,6 +122,12 @@ void fr__step_exec_free(fr_step_exec *x);
  * watchdog (returns 1; the worker must then clean up and exit without touching the
  * run).  Called without p->mu. */
 int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x);
+
+/* Resumed runs (step_restore.c): fills `r` (pending, empty) with the outcome of a step as
+ * recorded in `rec` (a report step object with its attempts' effects; borrowed, the
+ * effects are shared), marked from_journal.  Returns 0, or -1 when the recording is
+ * incomplete or names an agent `m` does not have. */
+int fr__step_restore(const fr_manifest *m, json_object *rec, fr_step_result *r);
 
 /* Appends an attempt record to a step result.  NULL on OOM. */
 fr_attempt_result *fr__step_add_attempt(fr_step_result *r);

@@ -54,7 +54,7 @@ static json_object *attempt_object(const fr_attempt_result *a, int with_effects)
 }
 
 static json_object *step_object(const fr_manifest *m, int i, const fr_step_result *r,
-                                int with_effects)
+                                int with_effects, int resumed)
 {
     const fr_step_cfg *st = &m->steps[i];
     json_object *o = json_object_new_object();
@@ -69,6 +69,8 @@ static json_object *step_object(const fr_manifest *m, int i, const fr_step_resul
     json_object_object_add(
         o, "error", r->state == FR_STEP_SUCCEEDED ? NULL : error_object(r->status, r->message));
     json_object_object_add(o, "duration_us", json_object_new_int64(r->duration_us));
+    if (resumed)
+        json_object_object_add(o, "from_journal", json_object_new_boolean(r->from_journal));
     json_object *atts = json_object_new_array();
     for (size_t j = 0; j < r->n_attempts; j++)
         json_object_array_add(atts, attempt_object(&r->attempts[j], with_effects));
@@ -141,9 +143,12 @@ json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r, int 
     json_object *steps = json_object_new_array();
     for (size_t k = 0; k < m->n_steps; k++) {
         int i = m->topo[k];
-        json_object_array_add(steps, step_object(m, i, &r->steps[i], with_effects));
+        json_object_array_add(steps, step_object(m, i, &r->steps[i], with_effects, r->resumed));
     }
     json_object_object_add(root, "steps", steps);
+    if (r->resumed)
+        json_object_object_add(root, "resumed_from",
+                               r->resumed_from ? json_object_get(r->resumed_from) : NULL);
     if (r->lease_key) {
         json_object *lease = json_object_new_object();
         json_object_object_add(lease, "key", json_object_new_string(r->lease_key));
@@ -192,7 +197,8 @@ static void put_error(fr_bytebuf *b, fr_status st, const char *message)
     put(b, "}");
 }
 
-static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_result *r)
+static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_result *r,
+                     int resumed)
 {
     put(b, "{\"step\":");
     put_str(b, m->steps[i].id);
@@ -214,6 +220,8 @@ static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_r
         put_error(b, r->status, r->message);
     put(b, ",\"duration_us\":");
     fr__bytebuf_put_int(b, r->duration_us);
+    if (resumed)
+        put(b, r->from_journal ? ",\"from_journal\":true" : ",\"from_journal\":false");
     put(b, ",\"attempts\":[");
     for (size_t j = 0; j < r->n_attempts; j++) {
         const fr_attempt_result *a = &r->attempts[j];
@@ -261,9 +269,15 @@ static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
     for (size_t k = 0; k < m->n_steps; k++) {
         if (k)
             put(&b, ",");
-        put_step(&b, m, m->topo[k], &r->steps[m->topo[k]]);
+        put_step(&b, m, m->topo[k], &r->steps[m->topo[k]], r->resumed);
     }
     put(&b, "]");
+    if (r->resumed) {
+        put(&b, ",\"resumed_from\":");
+        put(&b, r->resumed_from
+                    ? json_object_to_json_string_ext(r->resumed_from, JSON_C_TO_STRING_PLAIN)
+                    : "null");
+    }
     if (r->lease_key) {
         put(&b, ",\"lease\":{\"key\":");
         put_str(&b, r->lease_key);

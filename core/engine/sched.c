@@ -19,6 +19,7 @@
 
 #include "base/duration.h"
 #include "host/effects.h"
+#include "host/journal_sink.h"
 #include "base/json_parse.h"
 #include "engine/run_observe.h"
 #include "engine/pipeline.h"
@@ -58,7 +59,8 @@ static void settle(fr_run *run, int s)
 {
     fr_pipeline *p = run->p;
     fr_step_result *r = &run->res->steps[s];
-    r->duration_us = fr__mono_us() - r->started_us;
+    if (!r->from_journal)
+        r->duration_us = fr__mono_us() - r->started_us;
     fr__obs_step_end(run, s); /* observability: the step is settled */
     run->remaining--;
     if (r->state == FR_STEP_SUCCEEDED) {
@@ -110,6 +112,36 @@ static int add_worker(fr_pipeline *p)
     return 0;
 }
 
+/* A settled step's outcome, the boundary `--journal-sync step` makes durable. */
+static void journal_step(fr_run *run, int s)
+{
+    if (!run->journal)
+        return;
+    const fr_step_cfg *st = &run->p->m->steps[s];
+    const fr_step_result *r = &run->res->steps[s];
+    json_object *j = fr__journal_entry("step", st->id, -1);
+    if (j) {
+        json_object_object_add(j, "status", json_object_new_string(fr__step_state_name(r->state)));
+        json_object_object_add(j, "answered_by",
+                               r->answered_by ? json_object_new_string(r->answered_by) : NULL);
+        json_object_object_add(
+            j, "output",
+            r->state == FR_STEP_SUCCEEDED && r->output ? json_tokener_parse(r->output) : NULL);
+        if (r->state != FR_STEP_SUCCEEDED) {
+            json_object *e = json_object_new_object();
+            json_object_object_add(
+                e, "class", json_object_new_string(fr_class_name(fr_status_class(r->status))));
+            json_object_object_add(
+                e, "message",
+                json_object_new_string(r->message ? r->message : fr_strerror(r->status)));
+            json_object_object_add(j, "error", e);
+        }
+        json_object_object_add(j, "duration_us",
+                               json_object_new_int64(fr__mono_us() - r->started_us));
+    }
+    fr__journal_put(run->journal, run->cancel, j, FR_JOURNAL_STEP);
+}
+
 /* Runs one job on worker `w` (a pool thread or the run's own thread).  Called and
  * returns with p->mu held.  Returns 1 when `w` was abandoned while hung (the run has moved
  * on without it; it must not touch the run again). */
@@ -127,6 +159,22 @@ static int run_job(fr_worker *w, fr_run *run, fr_job job)
     pthread_mutex_unlock(&p->mu);
 
     fr_step_exec *x = job.resume;
+    json_object *settled =
+        x ? NULL : fr__replay_settled_step(run->replay, p->m->steps[job.step].id);
+    if (settled) {
+        /* Resumed: the journal has the step's outcome; it is not run again. */
+        if (fr__step_restore(p->m, settled, r) != 0) {
+            r->state = FR_STEP_FAILED;
+            r->status = FR_E_INVALID;
+            free(r->message);
+            r->message = fr__xasprintf("the journal's record of step \"%s\" is incomplete",
+                                       p->m->steps[job.step].id);
+        }
+        report_progress(run, job.step);
+        pthread_mutex_lock(&p->mu);
+        settle(run, job.step);
+        return 0;
+    }
     if (!x) {
         report_progress(run, job.step);
         x = fr__step_exec_new(run, job.step);
@@ -141,6 +189,7 @@ static int run_job(fr_worker *w, fr_run *run, fr_job job)
         return 1;
     }
     fr__step_exec_free(x);
+    journal_step(run, job.step);
     report_progress(run, job.step);
     pthread_mutex_lock(&p->mu);
     settle(run, job.step);
@@ -339,8 +388,17 @@ static void watch_for_hangs(fr_pipeline *p, fr_run *run, int64_t now)
         fr__cancel_ref(run->cancel);
         a->status = FR_E_TIMEOUT;
         a->duration_us = now - (r->started_us > 0 ? r->started_us : now);
-        if (a->effects)
-            json_object_array_add(a->effects, fr__effect_new("hung"));
+        if (a->effects) {
+            json_object *hung = fr__effect_new("hung");
+            json_object_array_add(a->effects, hung);
+            if (run->journal && hung) {
+                json_object *j =
+                    fr__journal_entry("effect", p->m->steps[x->step].id, (long)w->attempt_index);
+                if (j)
+                    json_object_object_add(j, "effect", json_object_get(hung));
+                fr__journal_put(run->journal, run->cancel, j, FR_JOURNAL_EFFECT);
+            }
+        }
         a->message = fr__xasprintf("agent \"%s\" hung: still running %dms after its deadline "
                                    "and ignoring cancellation; abandoned (its worker thread was "
                                    "replaced)",
@@ -596,6 +654,8 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
     run.record = opts->record;
     run.cancel->max_effects = opts->max_effects;
     run.replay = opts->replay;
+    run.journal = opts->journal;
+    out->resumed = run.replay && run.replay->resume;
     if (run.replay)
         fr__replay_set_cancel(run.replay, run.cancel);
     run.input = out->input_json;
@@ -605,8 +665,8 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
     run.obs = fr__obs_run_begin(&run); /* observability: run state, trace id */
     int64_t t0 = fr__mono_us();
     run.started_mono = t0;
-    /* A replay runs on recorded time: no deadlines of its own. */
-    if (m->run_timeout_us && !run.replay)
+    /* A replay runs on recorded time: no deadlines of its own (a resumed run has). */
+    if (m->run_timeout_us && (!run.replay || run.replay->resume))
         run.cancel->run_deadline_mono = t0 + m->run_timeout_us;
 
     /* Inline: this thread runs ready steps itself (no hand-off); the workers take the
@@ -834,6 +894,7 @@ void fr__run_result_free(fr_run_result *r)
     free(r->input_json);
     free(r->transitions);
     free(r->lease_key);
+    json_object_put(r->resumed_from);
     memset(r, 0, sizeof *r);
 }
 

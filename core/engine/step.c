@@ -8,6 +8,7 @@
 
 #include "base/duration.h"
 #include "host/effects.h"
+#include "host/journal_sink.h"
 #include "plugin/isolate.h"
 #include "base/json_check.h"
 #include "lease/lease.h"
@@ -108,6 +109,50 @@ static void forward_token(void *ud, const char *text, size_t len)
     o->on_token(o->token_ud, call->step_id, text, len);
 }
 
+/* ---- the journal ------------------------------------------------------------------------ */
+
+/* An effect the engine records itself (a breaker admission, a late result). */
+static void journal_effect(fr_run *run, const char *step, size_t index, json_object *e)
+{
+    if (!run->journal || !e)
+        return;
+    json_object *j = fr__journal_entry("effect", step, (long)index);
+    if (j)
+        json_object_object_add(j, "effect", json_object_get(e));
+    fr__journal_put(run->journal, run->cancel, j, FR_JOURNAL_EFFECT);
+}
+
+static void journal_attempt_begin(fr_run *run, const char *step, size_t index,
+                                  const fr_attempt_result *a)
+{
+    if (!run->journal)
+        return;
+    json_object *j = fr__journal_entry("attempt", step, (long)index);
+    if (j) {
+        json_object_object_add(j, "attempt", json_object_new_int(a->attempt));
+        json_object_object_add(j, "agent", json_object_new_string(a->agent));
+        json_object_object_add(j, "backoff_us", json_object_new_int64(a->backoff_us));
+    }
+    fr__journal_put(run->journal, run->cancel, j, FR_JOURNAL_EFFECT);
+}
+
+static void journal_attempt_end(fr_run *run, const char *step, size_t index,
+                                const fr_attempt_result *a)
+{
+    if (!run->journal)
+        return;
+    json_object *j = fr__journal_entry("attempt_end", step, (long)index);
+    if (j) {
+        json_object_object_add(j, "status", fr__status_json(a->status));
+        json_object_object_add(j, "message",
+                               a->message ? json_object_new_string(a->message) : NULL);
+        json_object_object_add(j, "duration_us", json_object_new_int64(a->duration_us));
+        json_object_object_add(j, "streamed", json_object_new_int(a->streamed));
+        json_object_object_add(j, "note", a->note ? json_object_new_string(a->note) : NULL);
+    }
+    fr__journal_put(run->journal, run->cancel, j, FR_JOURNAL_EFFECT);
+}
+
 /* Runs one attempt of `agent` (an in-process call; hang-watched).  Fills attempt record
  * r->attempts[ai].  Returns 1 when the watchdog abandoned this worker meanwhile. */
 static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *agent, size_t ai,
@@ -118,7 +163,8 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
     fr_step_result *r = &run->res->steps[x->step];
     int64_t t0 = fr__mono_us();
     /* A replay runs on recorded time: timeouts come back as recorded effects. */
-    int64_t deadline = timeout && !run->replay ? t0 + timeout : 0;
+    int64_t deadline =
+        timeout && !(run->replay && fr__replay_whole_attempt(&x->cursor)) ? t0 + timeout : 0;
     fr_arena arena = {0};
     fr_call call;
     fr__call_init(&call, run->cancel, agent, st->id, r->attempts[ai].attempt, deadline, run->seed,
@@ -132,6 +178,9 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
         call.chunk_ud = &call;
     }
     call.replay = run->replay ? &x->cursor : NULL;
+    call.journal = run->journal;
+    call.attempt_index = ai;
+    call.run_id = run->res->run_id;
     /* Billing counts what the host saw the provider report (a replay reaches no vendor
      * and records no calls, only the attempt's note). */
     fr_call_usage usage = {0};
@@ -189,9 +238,12 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
 
     /* A plugin that returns after its deadline has still missed it. */
     fr_status late = FR_OK;
-    if (call.replay) {
+    if (call.replay &&
+        (fr__replay_whole_attempt(call.replay) || call.replay->pos < call.replay->n_recorded)) {
         late = fr__replay_attempt_end(call.replay, rc);
     } else {
+        if (call.replay) /* a resumed attempt that made no effect live still went live */
+            (void)fr__replay_serving(call.replay);
         late = fr__call_check(&call);
         if (late == FR_E_CANCELLED || rc != FR_OK)
             late = FR_OK;
@@ -199,6 +251,7 @@ static int run_attempt(fr_worker *w, fr_run *run, fr_step_exec *x, fr_instance *
             json_object *e = fr__effect_new("late");
             json_object_object_add(e, "status", fr__status_json(late));
             json_object_array_add(call.effects, e);
+            journal_effect(run, st->id, ai, e);
         }
     }
     if (late != FR_OK) {
@@ -307,6 +360,18 @@ void fr__run_note_transition(fr_run *run, const char *step, int attempt, const c
     t->reason = tr->reason;
     t->seq = run->transition_seq++;
     pthread_mutex_unlock(&p->mu);
+    if (run->journal) {
+        json_object *j = fr__journal_entry("transition", step, -1);
+        if (j) {
+            json_object_object_add(j, "attempt", json_object_new_int(attempt));
+            json_object_object_add(j, "breaker", json_object_new_string(breaker));
+            json_object_object_add(j, "from",
+                                   json_object_new_string(fr__breaker_state_name(tr->from)));
+            json_object_object_add(j, "to", json_object_new_string(fr__breaker_state_name(tr->to)));
+            json_object_object_add(j, "reason", json_object_new_string(tr->reason));
+        }
+        fr__journal_put(run->journal, run->cancel, j, FR_JOURNAL_EFFECT);
+    }
     fr__obs_breaker_transition(run, breaker, tr); /* observability */
 }
 
@@ -322,7 +387,7 @@ static fr_admission agent_admission(fr_run *run, fr_step_exec *x, const fr_step_
                                     fr_instance *agent, fr_attempt_result *a, char *why,
                                     size_t why_size)
 {
-    if (run->replay)
+    if (run->replay && fr__replay_serving(&x->cursor))
         return (fr_admission)fr__replay_admission(&x->cursor, why, why_size);
     fr_breaker_transition tr;
     int changed = 0;
@@ -332,8 +397,10 @@ static fr_admission agent_admission(fr_run *run, fr_step_exec *x, const fr_step_
         note_agent_transition(run, st, a->attempt, agent, &tr);
     if (a->effects) {
         json_object *e = fr__breaker_effect(fr__breaker_name(agent->breaker), adm, why);
-        if (e)
+        if (e) {
             json_object_array_add(a->effects, e);
+            journal_effect(run, st->id, (size_t)(a - run->res->steps[x->step].attempts), e);
+        }
     }
     return adm;
 }
@@ -392,7 +459,7 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
                                             fr__duration_format(m->run_timeout_us, d2, sizeof d2)));
                     return 0;
                 }
-                if (backoff > 0 && !run->replay &&
+                if (backoff > 0 && !(run->replay && fr__replay_whole_attempt(&x->cursor)) &&
                     fr__cancel_wait_until(run->cancel, now + backoff)) {
                     fr_status why = fr__cancel_reason(run->cancel);
                     fail_step(r, why,
@@ -426,6 +493,15 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
             a->started_us = fr__mono_us() - run->started_mono;
             if (run->record)
                 a->effects = json_object_new_array();
+            if (a->effects && run->replay && run->replay->resume && x->cursor.effects) {
+                /* Resumed: the trace keeps what the journal recorded of the attempt, then
+                 * what it does live. */
+                for (size_t i = 0; i < x->cursor.n_recorded; i++)
+                    json_object_array_add(a->effects, json_object_get(json_object_array_get_idx(
+                                                          x->cursor.effects, i)));
+            }
+            if (!(run->replay && x->cursor.effects)) /* a recorded attempt is journaled */
+                journal_attempt_begin(run, st->id, r->n_attempts - 1, a);
 
             x->admission = FR_ADMIT_ALLOW;
             int64_t timeout = ac->timeout_us ? ac->timeout_us : m->default_timeout_us;
@@ -459,7 +535,10 @@ int fr__step_drive(fr_worker *w, fr_run *run, fr_step_exec *x)
 
         fr__obs_attempt_end(run, x->step, ai); /* observability: the attempt is complete */
         fr_attempt_result *a = &r->attempts[r->n_attempts - 1];
-        if (agent->breaker && fr__breaker_admitted(x->admission) && !run->replay) {
+        if (!(run->replay && fr__replay_whole_attempt(&x->cursor)))
+            journal_attempt_end(run, st->id, r->n_attempts - 1, a);
+        if (agent->breaker && fr__breaker_admitted(x->admission) &&
+            !(run->replay && fr__replay_whole_attempt(&x->cursor))) {
             fr_breaker_transition tr;
             if (fr__breaker_record(agent->breaker, x->admission, a->status, fr__mono_us(), &tr))
                 note_agent_transition(run, st, a->attempt, agent, &tr);

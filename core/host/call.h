@@ -65,6 +65,14 @@ struct fr_call {
     /* What provider calls are charged against (core/host/call_quota.h; the run's, set by
      * the engine), or NULL: no limits. */
     const struct fr_call_quota *quota;
+    /* Durable runs: the run's journal (host/journal_sink.h), or NULL; the attempt's index
+     * in its step's attempts (what journal entries name); the run id (borrowed), which
+     * host->idempotency_key derives keys from; and the keys handed out so far in the
+     * attempt (shared by its nested provider calls through `parent`). */
+    struct fr_journal *journal;
+    size_t attempt_index;
+    const char *run_id;
+    int idempotency_keys;
 };
 
 /* How long after its deadline a call that has not returned is declared hung: an in-process

@@ -7,6 +7,7 @@
 
 #include "host/effects.h"
 #include "host/host.h"
+#include "host/journal_sink.h"
 
 json_object *fr__effect_new(const char *kind)
 {
@@ -56,6 +57,13 @@ void fr__effect_add(fr_call *call, json_object *e)
         return;
     }
     json_object_array_add(call->effects, e);
+    if (call->journal) {
+        /* As it happens: a resume serves it back instead of making it again. */
+        json_object *j = fr__journal_entry("effect", call->step_id, (long)call->attempt_index);
+        if (j)
+            json_object_object_add(j, "effect", json_object_get(e));
+        fr__journal_put(call->journal, call->cancel, j, FR_JOURNAL_EFFECT);
+    }
 }
 
 json_object *fr__status_json(fr_status st)

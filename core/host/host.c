@@ -12,12 +12,14 @@
 
 #include <json-c/json.h>
 
+#include "base/sha256.h"
 #include "base/str.h"
 #include "host/breaker.h"
 #include "host/effects.h"
 #include "host/call_quota.h"
 #include "host/host.h"
 #include "lease/lease.h"
+#include "host/journal_sink.h"
 #include "host/replay_source.h"
 #include "host/http_client.h"
 #include "host/provider_fields.h"
@@ -95,7 +97,7 @@ static void record_status(fr_call *call, const char *kind, fr_status st)
 
 static fr_status host_check_cancel(fr_call *call)
 {
-    if (call->replay)
+    if (fr__replay_serving(call->replay))
         return taken_status(call, "check", NULL, NULL);
     fr_status st = fr__call_check(call);
     record_status(call, "check", st);
@@ -104,7 +106,7 @@ static fr_status host_check_cancel(fr_call *call)
 
 static int64_t host_deadline_us(fr_call *call)
 {
-    if (call->replay)
+    if (fr__replay_serving(call->replay))
         return taken_int(call, "deadline", "value");
     fr_status why;
     int64_t dl = fr__call_deadline(call, &why);
@@ -117,7 +119,7 @@ static fr_status sleep_real(fr_call *call, int64_t us);
 
 static fr_status host_sleep_us(fr_call *call, int64_t us)
 {
-    if (call->replay) {
+    if (fr__replay_serving(call->replay)) {
         json_object *req = json_object_new_int64(us);
         fr_status st = taken_status(call, "sleep", req, "us");
         json_object_put(req);
@@ -153,7 +155,7 @@ static fr_status sleep_real(fr_call *call, int64_t us)
 
 static int64_t host_clock_us(fr_call *call)
 {
-    if (call && call->replay)
+    if (call && fr__replay_serving(call->replay))
         return taken_int(call, "clock", "value");
     int64_t now = fr__wall_us();
     if (call)
@@ -167,7 +169,7 @@ static uint64_t host_random_u64(fr_call *call)
     uint64_t v = fr__splitmix64(&call->rng);
     char text[24];
     snprintf(text, sizeof text, "%llu", (unsigned long long)v);
-    if (call->replay) {
+    if (fr__replay_serving(call->replay)) {
         json_object *want = json_object_new_string(text);
         fr__replay_take(call->replay, "random", want, "value");
         json_object_put(want);
@@ -227,7 +229,7 @@ static const char *host_step_id(fr_call *call)
 static fr_status host_stream_chunk(fr_call *call, const char *text, size_t len)
 {
     fr_status st;
-    if (call->replay) {
+    if (fr__replay_serving(call->replay)) {
         json_object *want = json_object_new_int64((int64_t)len);
         st = taken_status(call, "chunk", want, "len");
         json_object_put(want);
@@ -330,7 +332,7 @@ static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_re
 {
     if (!req || !resp)
         return FR_E_INVALID;
-    if (call->replay)
+    if (fr__replay_serving(call->replay))
         return replay_http(call, req, resp);
     /* Effects made while the body streams in (the plugin's chunks) are recorded after the
      * http effect, where a replay makes them again: it takes the http effect first and
@@ -338,10 +340,14 @@ static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_re
     int stream = wants_body(req);
     *resp = (fr_http_response){0};
     json_object *effects = call->effects, *during = NULL;
-    if (effects && stream && (during = json_object_new_array()))
+    fr_journal *journal = call->journal;
+    if (effects && stream && (during = json_object_new_array())) {
         call->effects = during;
+        call->journal = NULL; /* journaled below, in the recorded order */
+    }
     fr_status st = fr__http_perform(call, req, resp);
     call->effects = effects;
+    call->journal = journal;
     if (effects) {
         json_object *e = fr__effect_new("http");
         json_object_object_add(e, "request", fr__http_request_json(req));
@@ -411,7 +417,7 @@ static void stream_to_parent(void *ud, const char *text, size_t len)
 static fr_admission provider_admission(fr_call *call, const fr_instance *prov, char *why,
                                        size_t why_size)
 {
-    if (call->replay)
+    if (fr__replay_serving(call->replay))
         return (fr_admission)fr__replay_admission(call->replay, why, why_size);
     fr_breaker_transition tr;
     int changed = 0;
@@ -558,7 +564,7 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
 
     /* The caller's limits: reserve before the vendor is reached (never on replay). */
     void *ticket = NULL;
-    const fr_call_quota *quota = call->replay ? NULL : call->quota;
+    const fr_call_quota *quota = fr__replay_serving(call->replay) ? NULL : call->quota;
     if (quota) {
         char msg[512] = "";
         int64_t retry_us = 0;
@@ -580,7 +586,7 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     sub.parent = call;
     sub.on_chunk = stream_to_parent;
     sub.chunk_ud = call;
-    if (adm == FR_ADMIT_PROBE && !call->replay) {
+    if (adm == FR_ADMIT_PROBE && !fr__replay_serving(call->replay)) {
         int64_t probe_end = fr__mono_us() + fr__breaker_cfg(prov->breaker)->probe_timeout_us;
         if (!sub.attempt_deadline_mono || probe_end < sub.attempt_deadline_mono)
             sub.attempt_deadline_mono = probe_end;
@@ -592,7 +598,7 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
                        ? d->complete_stream(prov->state, &sub, request, request_len, &out, &out_len)
                        : d->complete(prov->state, &sub, request, request_len, &out, &out_len);
     call->rng = sub.rng;
-    if (prov->breaker && !call->replay) {
+    if (prov->breaker && !fr__replay_serving(call->replay)) {
         fr_breaker_transition tr;
         if (fr__breaker_record(prov->breaker, adm, st, fr__mono_us(), &tr) && call->note_transition)
             call->note_transition(call->run, call->step_id, call->attempt,
@@ -629,16 +635,16 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
         fr__obs_scan_usage(out, out_len, &seen);
         if (seen.input_tokens < 0 && seen.output_tokens < 0)
             note_usage_unknown(call->usage, prov);
-        if (!call->replay) /* a replay reaches no vendor: nothing to bill */
+        if (!fr__replay_serving(call->replay)) /* a replay reaches no vendor: nothing to bill */
             note_provider_use(call->usage, ordinal, prov, &seen);
     }
 
     /* The provider call as a whole is an effect too: recorded after the nested ones, and
      * checked on replay (request and response). */
-    if (call->effects || call->replay) {
+    if (call->effects || fr__replay_serving(call->replay)) {
         json_object *req = json_tokener_parse(request);
         json_object *obj = full ? json_tokener_parse(full) : NULL;
-        if (call->replay) {
+        if (fr__replay_serving(call->replay)) {
             json_object *rec = fr__replay_take(call->replay, "provider", req, "request"),
                         *rv = NULL;
             if (rec && json_object_object_get_ex(rec, "response", &rv) && obj &&
@@ -673,7 +679,7 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
 static fr_status host_lease_acquire(fr_call *call, const char *key, int64_t ttl_us, int64_t wait_us,
                                     uint64_t *fencing_token)
 {
-    if (call && call->replay) {
+    if (call && fr__replay_serving(call->replay)) {
         json_object *want = json_object_new_string(key ? key : "");
         json_object *e = fr__replay_take(call->replay, "lease", want, "key"), *v;
         json_object_put(want);
@@ -701,7 +707,7 @@ static fr_status host_lease_acquire(fr_call *call, const char *key, int64_t ttl_
 
 static fr_status host_lease_release(fr_call *call, const char *key)
 {
-    if (call && call->replay) {
+    if (call && fr__replay_serving(call->replay)) {
         json_object *want = json_object_new_string(key ? key : "");
         fr_status st = taken_status(call, "lease_release", want, "key");
         json_object_put(want);
@@ -715,6 +721,33 @@ static fr_status host_lease_release(fr_call *call, const char *key)
         fr__effect_add(call, e);
     }
     return st;
+}
+
+/* ---- idempotency keys (ABI 1.2) ---------------------------------------------------------- */
+
+/* sha256(run id, step, attempt, ordinal), 32 hex digits in the call's arena: the same for
+ * the same call of the same run whichever execution makes it, so a vendor that honours
+ * idempotency keys answers a call made again after a resume without doing it twice. */
+static const char *host_idempotency_key(fr_call *call)
+{
+    if (!call)
+        return NULL;
+    fr_call *root = call;
+    while (root->parent)
+        root = root->parent;
+    int ordinal = ++root->idempotency_keys;
+    char text[512], hex[65];
+    int n = snprintf(text, sizeof text, "%s\n%s\n%d\n%d", call->run_id ? call->run_id : "",
+                     call->step_id ? call->step_id : "", call->attempt, ordinal);
+    if (n < 0)
+        return NULL;
+    fr__sha256_hex(text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1, hex);
+    char *key = fr__arena_alloc(call->arena, 33);
+    if (!key)
+        return NULL;
+    memcpy(key, hex, 32);
+    key[32] = '\0';
+    return key;
 }
 
 /* ---- the table ---------------------------------------------------------------------- */
@@ -742,6 +775,7 @@ static const fr_host_api host_api = {
     .lease_acquire = host_lease_acquire,
     .lease_release = host_lease_release,
     .http_ex = host_http_ex,
+    .idempotency_key = host_idempotency_key,
 };
 
 const fr_host_api *fr__host_api(void)

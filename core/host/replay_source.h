@@ -48,12 +48,23 @@ typedef struct fr_replay_ops {
                          const char *compare_key);
     void (*diverge)(fr_replay_cursor *c, const char *path, json_object *recorded,
                     json_object *replayed, const char *note);
+    /* Resume: notes that the attempt at `c` goes live here (the first time a run does is
+     * its `resumed_from`). */
+    void (*going_live)(fr_replay_cursor *c);
+    /* Resume: the recorded outcome of step `step` when the recording settled it (its
+     * report object with attempts and effects, borrowed for the run), else NULL. */
+    json_object *(*settled_step)(fr_replay *rp, const char *step);
 } fr_replay_ops;
 
 /* A replay as the host and the engine see it: its operations.  The implementation
  * embeds it as its first member. */
 struct fr_replay {
     const fr_replay_ops *ops;
+    /* 1: a resume (`fluxroute resume`): the recording is a journal's prefix.  An attempt
+     * the recording has not finished goes live after its recorded effects, an attempt it
+     * does not have runs live, and steps it settled are not run again
+     * (fr__replay_settled_step). */
+    int resume;
 };
 
 /* The recorded effects of one attempt, and how far the replay has consumed them.  Set by
@@ -67,6 +78,11 @@ struct fr_replay_cursor {
     size_t attempt_index; /* index in the step's attempts[] */
     json_object *effects; /* borrowed; NULL when the recording has no such attempt */
     size_t pos;
+    size_t n_recorded; /* effects in `effects` */
+    /* Resume only: 1 when the attempt goes live once its recorded effects are served (the
+     * recording stops inside it, or before it); went_live once it has. */
+    int live_after;
+    int went_live;
 };
 
 /* The cancellation context to fire on the first divergence (set when the run starts,
@@ -135,6 +151,37 @@ static inline int fr__replay_admission(fr_replay_cursor *c, char *why, size_t wh
         if (strcmp(name, names[i]) == 0)
             return i;
     return 2;
+}
+
+/* Whether the next effect of the attempt at `c` (NULL: a live run) is served from the
+ * recording (1) or made live (0).  A replay serves them all; a resume serves an attempt's
+ * recorded effects and then goes live when the recording stops inside the attempt or
+ * before it. */
+static inline int fr__replay_serving(fr_replay_cursor *c)
+{
+    if (!c)
+        return 0;
+    if (!c->live_after || c->pos < c->n_recorded)
+        return 1;
+    if (!c->went_live) {
+        c->went_live = 1;
+        c->rp->ops->going_live(c);
+    }
+    return 0;
+}
+
+/* Whether the attempt at `c` is replayed through and through (a replay, or an attempt a
+ * resume's recording finished): then it runs on recorded time (no deadline, no backoff
+ * sleep) and updates no live breaker. */
+static inline int fr__replay_whole_attempt(const fr_replay_cursor *c)
+{
+    return c && !c->live_after;
+}
+
+/* Resume: the recorded outcome of a step the recording settled, or NULL (see the op). */
+static inline json_object *fr__replay_settled_step(fr_replay *rp, const char *step)
+{
+    return rp && rp->resume ? rp->ops->settled_step(rp, step) : NULL;
 }
 
 /* Records a divergence at the cursor (`path` relative to the attempt), unless one is

@@ -312,8 +312,10 @@ static fr_status h_http_ex(fr_call *call, const fr_http_request *req, fr_http_re
     return fr__http_sized(&helper_api, call, req, resp, resp_size);
 }
 
+/* Up to http_ex (ABI 1.1): an isolated agent has no idempotency_key yet (FR_HOST_HAS says
+ * so), as its calls run in a helper without the run's identity. */
 static const fr_host_api helper_api = {
-    .struct_size = sizeof(fr_host_api),
+    .struct_size = offsetof(fr_host_api, idempotency_key),
     .abi_version = FR_ABI_VERSION,
     .log = h_log,
     .alloc = h_alloc,

@@ -1,6 +1,7 @@
 /* Comparing traces field by field, timing fields aside, and printing a divergence.
  * `executions` (how many times a queued run was started) is set aside with them: a run
- * executed again after its consumer died is the same run. */
+ * executed again after its consumer died is the same run; so are a resumed run's marks
+ * (`resumed_from`, each step's `from_journal`). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@ static int timing_key(const char *key)
 {
     size_t n = strlen(key);
     if (strcmp(key, "run_id") == 0 || strcmp(key, "started_at") == 0 ||
-        strcmp(key, "finished_at") == 0 || strcmp(key, "executions") == 0)
+        strcmp(key, "finished_at") == 0 || strcmp(key, "executions") == 0 ||
+        strcmp(key, "resumed_from") == 0 || strcmp(key, "from_journal") == 0)
         return 1;
     return n > 3 && strcmp(key + n - 3, "_us") == 0 && strcmp(key, "backoff_us") != 0;
 }

@@ -74,6 +74,8 @@ fr_status fr__replay_execute_until(fr_pipeline *p, json_object *trace, int64_t s
         .input_json = json_object_to_json_string_ext(input, JSON_C_TO_STRING_PLAIN),
         .seed = json_object_get_uint64(seed),
         .has_seed = 1,
+        /* The recorded run id: what host->idempotency_key derives keys from. */
+        .run_id = fr__trace_member_string(trace, "run_id"),
         .replay = rp,
         .stop_at_mono = stop_at_mono,
         .stop_why = stop_why,

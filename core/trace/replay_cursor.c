@@ -17,7 +17,8 @@ typedef struct trace_replay {
     json_object *steps; /* trace.steps (borrowed) */
     fr_cancel *cancel;
     pthread_mutex_t mu;
-    json_object *divergence; /* owned, first one */
+    json_object *divergence;   /* owned, first one */
+    json_object *resumed_from; /* owned: resume, where the run went live first */
 } trace_replay;
 
 static const fr_replay_ops trace_replay_ops;
@@ -49,6 +50,7 @@ void fr__replay_free(fr_replay *base)
         return;
     trace_replay *rp = (trace_replay *)base;
     json_object_put(rp->divergence);
+    json_object_put(rp->resumed_from);
     pthread_mutex_destroy(&rp->mu);
     free(rp);
 }
@@ -86,16 +88,21 @@ void fr__replay_cursor_init(fr_replay_cursor *c, fr_replay *rp, const char *step
     c->attempt = attempt;
     c->agent = agent;
     c->attempt_index = index;
-    json_object *a = recorded_attempt(rp, step, index);
+    json_object *a = recorded_attempt(rp, step, index), *v;
     if (a)
         json_object_object_get_ex(a, "effects", &c->effects);
+    c->n_recorded = c->effects && json_object_is_type(c->effects, json_type_array)
+                        ? json_object_array_length(c->effects)
+                        : 0;
+    /* A resume goes live after what the journal has of an attempt it did not see end. */
+    c->live_after =
+        rp->resume &&
+        (!a || (json_object_object_get_ex(a, "in_flight", &v) && json_object_get_boolean(v)));
 }
 
 static size_t n_effects(const fr_replay_cursor *c)
 {
-    return c->effects && json_object_is_type(c->effects, json_type_array)
-               ? json_object_array_length(c->effects)
-               : 0;
+    return c->n_recorded;
 }
 
 static void diverge(fr_replay_cursor *c, const char *path, json_object *recorded,
@@ -243,8 +250,8 @@ static int attempt_begin(fr_replay *rp, fr_replay_cursor *c, const char *step, s
     json_object *rs = recorded_step(rp, step), *atts = NULL, *err = NULL;
     size_t recorded =
         rs && json_object_object_get_ex(rs, "attempts", &atts) ? json_object_array_length(atts) : 0;
-    if (index < recorded)
-        return 0;
+    if (index < recorded || rp->resume)
+        return 0; /* a resume runs the attempts the journal does not have live */
     json_object_object_get_ex(rs, "error", &err);
     const char *cls = fr__trace_member_string(err, "class");
     const char *msg = fr__trace_member_string(err, "message");
@@ -265,6 +272,40 @@ static int attempt_begin(fr_replay *rp, fr_replay_cursor *c, const char *step, s
     return 1;
 }
 
+static void going_live(fr_replay_cursor *c)
+{
+    trace_replay *rp = (trace_replay *)c->rp;
+    pthread_mutex_lock(&rp->mu);
+    if (!rp->resumed_from) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "step", json_object_new_string(c->step));
+        json_object_object_add(o, "attempt", json_object_new_int(c->attempt));
+        json_object_object_add(o, "effect", json_object_new_int64((int64_t)c->pos));
+        rp->resumed_from = o;
+    }
+    pthread_mutex_unlock(&rp->mu);
+}
+
+static json_object *settled_step(fr_replay *base, const char *step)
+{
+    json_object *s = recorded_step(base, step);
+    const char *st = fr__trace_member_string(s, "status");
+    return st && (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0) ? s : NULL;
+}
+
+fr_replay *fr__replay_new_resume(json_object *journal_trace)
+{
+    fr_replay *rp = fr__replay_new(journal_trace, NULL);
+    if (rp)
+        rp->resume = 1;
+    return rp;
+}
+
+json_object *fr__replay_resumed_from(fr_replay *base)
+{
+    return ((trace_replay *)base)->resumed_from;
+}
+
 json_object *fr__replay_divergence(fr_replay *base)
 {
     return ((trace_replay *)base)->divergence;
@@ -277,4 +318,6 @@ static const fr_replay_ops trace_replay_ops = {
     .attempt_end = attempt_end,
     .take = take,
     .diverge = diverge,
+    .going_live = going_live,
+    .settled_step = settled_step,
 };

@@ -21,6 +21,14 @@
 fr_replay *fr__replay_new(json_object *trace, struct fr_cancel *cancel_on_divergence);
 void fr__replay_free(fr_replay *rp);
 
+/* A resume over the trace a journal rebuilds (trace/journal.h; borrowed): settled steps
+ * keep their outcome, an attempt marked "in_flight" and attempts it lacks go live after
+ * their recorded effects.  Freed with fr__replay_free. */
+fr_replay *fr__replay_new_resume(json_object *journal_trace);
+
+/* Where a resume went live first, {step, attempt, effect} (borrowed), or NULL. */
+json_object *fr__replay_resumed_from(fr_replay *rp);
+
 /* Positions `c` on recorded attempt `index` of `step` (borrowed, as `agent` is), without
  * the checks of fr__replay_attempt_begin. */
 void fr__replay_cursor_init(fr_replay_cursor *c, fr_replay *rp, const char *step, size_t index,

@@ -26,7 +26,7 @@ static json_object *rfc3339(int64_t wall_us)
 }
 
 /* The plugins the pipeline uses, each once, in manifest order. */
-static json_object *plugins_array(const fr_pipeline *p)
+json_object *fr__trace_plugins(const fr_pipeline *p)
 {
     const fr_manifest *m = p->m;
     json_object *arr = json_object_new_array();
@@ -58,6 +58,16 @@ static json_object *plugins_array(const fr_pipeline *p)
     return arr;
 }
 
+char *fr__trace_manifest_text(const fr_manifest *m, char sha[65])
+{
+    char *text = fr__secret_scrub(m->text);
+    if (!text)
+        text = strdup(m->text);
+    if (text)
+        fr__sha256_hex(text, strlen(text), sha);
+    return text;
+}
+
 json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r)
 {
     const fr_manifest *m = p->m;
@@ -68,11 +78,13 @@ json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r)
         json_object_put(t);
         return NULL;
     }
-    /* The manifest as embedded (secrets scrubbed), and the hash of exactly that text. */
-    char *scrubbed = fr__secret_scrub(m->text);
-    const char *text = scrubbed ? scrubbed : m->text;
     char sha[65];
-    fr__sha256_hex(text, strlen(text), sha);
+    char *text = fr__trace_manifest_text(m, sha);
+    if (!text) {
+        json_object_put(report);
+        json_object_put(t);
+        return NULL;
+    }
 
     json_object_object_add(t, "format", json_object_new_string(FR_TRACE_FORMAT));
     json_object_object_add(t, "version", json_object_new_int(FR_TRACE_VERSION));
@@ -83,7 +95,7 @@ json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r)
     json_object_object_add(t, "finished_at", rfc3339(r->finished_at_us));
     json_object_object_add(t, "manifest_name", json_object_new_string(m->path));
     json_object_object_add(t, "manifest_sha256", json_object_new_string(sha));
-    json_object_object_add(t, "plugins", plugins_array(p));
+    json_object_object_add(t, "plugins", fr__trace_plugins(p));
     json_object_object_add(t, "providers", fr__trace_providers_build(m));
     json_object_object_add(t, "seed", json_object_new_uint64(r->seed));
     json_object *input = json_tokener_parse(r->input_json);
@@ -95,7 +107,7 @@ json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r)
             json_object_object_add(t, key, json_object_get(val));
     }
     json_object_object_add(t, "manifest", json_object_new_string(text));
-    free(scrubbed);
+    free(text);
     json_object_put(report);
     fr__secret_scrub_json(t);
     return t;

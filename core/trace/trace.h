@@ -38,6 +38,14 @@ json_object *fr__trace_providers_build(const fr_manifest *m);
  * fr__manifest_free after the pipelines built with them. */
 fr_manifest *fr__trace_providers(json_object *trace, char *err, size_t errlen);
 
+/* The plugins a pipeline uses, each once in manifest order, as a trace records them
+ * ({name, version, abi, sha256}).  Caller owns it. */
+json_object *fr__trace_plugins(const fr_pipeline *p);
+
+/* The manifest's text as traces and journals embed it (secrets scrubbed; malloc'd, NULL
+ * on OOM) and in sha the sha256 of exactly that text (`manifest_sha256`). */
+char *fr__trace_manifest_text(const fr_manifest *m, char sha[65]);
+
 /* Reads and parses a trace file; messages start with the path. */
 json_object *fr__trace_load(const char *path, char *err, size_t errlen);
 

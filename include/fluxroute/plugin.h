@@ -276,6 +276,17 @@ typedef struct fr_host_api {
      * nothing is written. */
     fr_status (*http_ex)(fr_call *call, const fr_http_request *req, fr_http_response *resp,
                          size_t resp_size);
+
+    /* Since ABI 1.2 (check FR_HOST_HAS(host, idempotency_key) first).  A stable
+     * idempotency key for the next outgoing call of this attempt, to pass to vendors and
+     * services that accept one (e.g. an Idempotency-Key header): 32 hex digits derived from
+     * the run id, the step, the attempt and the ordinal of the key within the attempt (its
+     * provider calls included), so the same call of the same run gets the same key in
+     * every execution of the run, a resumed one included (`fluxroute resume`, where a call
+     * whose answer was not journaled is made again).  Ask once per logical call and reuse
+     * the key when retrying that call inside the attempt.  Borrowed from the call's arena:
+     * valid until the callback returns.  NULL on OOM or with call == NULL. */
+    const char *(*idempotency_key)(fr_call *call);
 } fr_host_api;
 
 #define FR_HOST_HAS(api, field) \

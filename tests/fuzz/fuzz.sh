@@ -3,6 +3,7 @@
 # FUZZ_SECONDS, starting from tests/fuzz/<target>_corpus; new inputs are merged into that
 # corpus (check them in) and a crash is left beside it as crash-*.  Targets:
 #   trace     the trace parser (fuzz_trace.c)
+#   journal   the journal reader (fuzz_journal.c)
 #   manifest  the manifest and providers-file parsers (fuzz_manifest.c)
 #   provider  the openai, anthropic and gemini plugins' answer side (fuzz_provider.c),
 #             with the plugins rebuilt instrumented under tests/fuzz/plugins
@@ -44,7 +45,7 @@ for t in $FUZZ_TARGETS; do
   bin=tests/fuzz/fuzz_$t
   plugins_under=""
   case $t in
-    trace | manifest)
+    trace | journal | manifest)
       # shellcheck disable=SC2086
       $FUZZ_CC $SAN -fsanitize=fuzzer $FUZZ_CPPFLAGS -I. $FUZZ_DEP_CF $CORE_SOURCES \
         "$SRCDIR/tests/fuzz/fuzz_$t.c" -o "$bin" $FUZZ_DEP_LIBS ;;
@@ -58,7 +59,7 @@ for t in $FUZZ_TARGETS; do
       # shellcheck disable=SC2086
       $FUZZ_CC $SAN -fsanitize=fuzzer $FUZZ_CPPFLAGS -I. $FUZZ_DEP_CF $CORE_SOURCES \
         "$SRCDIR/tests/fuzz/fuzz_serve.c" -o "$bin" $FUZZ_DEP_LIBS ;;
-    *) echo "fuzz: unknown target $t (trace, manifest, provider, serve)" >&2; exit 2 ;;
+    *) echo "fuzz: unknown target $t (trace, journal, manifest, provider, serve)" >&2; exit 2 ;;
   esac
   corpus=$SRCDIR/tests/fuzz/${t}_corpus
   rm -rf tests/fuzz/new

@@ -1,7 +1,8 @@
 /* Replays every input of a fuzz corpus (FR_CORPUS, a directory under tests/fuzz) through
  * its fuzz target with the normal build, so `make check` (and its sanitizer run) catches
  * regressions without clang.  Linked once per target: test_trace_corpus with
- * fuzz_trace.c, test_manifest_corpus with fuzz_manifest.c, test_provider_corpus with
+ * fuzz_trace.c, test_journal_corpus with fuzz_journal.c, test_manifest_corpus with
+ * fuzz_manifest.c, test_provider_corpus with
  * fuzz_provider.c, test_serve_corpus with fuzz_serve.c. */
 #include <dirent.h>
 #include <stdio.h>

@@ -107,8 +107,12 @@ static void test_layout(void)
     CU_ASSERT_EQUAL(FR_ABI_MAJOR, 1);
     CU_ASSERT_STRING_EQUAL(FR_PLUGIN_SYMBOL, "fluxroute_plugin_v1");
     /* ABI 1.1: the sizes of the 1.0 rows and response; ABI 1.2: the version (the
-     * normalized provider request's fields, no struct change). */
+     * normalized provider request's fields) and idempotency_key appended after http_ex,
+     * nothing moved. */
     CU_ASSERT_EQUAL(FR_ABI_MINOR, 2);
+    CU_ASSERT_EQUAL(offsetof(fr_host_api, idempotency_key),
+                    offsetof(fr_host_api, http_ex) + sizeof(void (*)(void)));
+    CU_ASSERT_EQUAL(sizeof(fr_host_api), offsetof(fr_host_api, idempotency_key) + sizeof(void *));
     CU_ASSERT_EQUAL(FR_OPTION_SIZE_1_0, 48);
     CU_ASSERT_EQUAL(FR_HTTP_RESPONSE_SIZE_1_0, 40);
     CU_ASSERT(sizeof(fr_option) >= FR_OPTION_SIZE_1_0);

@@ -1,8 +1,14 @@
 /* Test agent for billing: makes `calls` provider calls through the host in every attempt
  * (each prompt names the attempt and the call), fails attempts 1..fail_attempts after
  * making them, and outputs a forged usage claim ({"usage": {"input_tokens": claim, ...}},
- * 10^12 by default) that billing must ignore: only what the host saw the provider report counts. */
+ * 10^12 by default) that billing must ignore: only what the host saw the provider report counts.
+ * For durable runs: with `idempotency` each prompt also carries host->idempotency_key, and
+ * with `crash_once: FILE` the process raises SIGSEGV after call `crash_after` when FILE does
+ * not exist (creating it first). */
+#include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +18,9 @@ typedef struct twocalls_config {
     int64_t calls;
     int64_t fail_attempts;
     int64_t claim;
+    int idempotency;
+    const char *crash_once;
+    int64_t crash_after;
 } twocalls_config;
 
 static const fr_host_api *host;
@@ -23,6 +32,13 @@ static const fr_option twocalls_options[] = {
      offsetof(twocalls_config, fail_attempts)},
     {"claim", FR_OPT_INT, "1000000000000", 0, 0, "tokens its output claims it used",
      offsetof(twocalls_config, claim)},
+    {"idempotency", FR_OPT_BOOL, "false", 0, 0, "each prompt carries the call's idempotency key",
+     offsetof(twocalls_config, idempotency)},
+    {"crash_once", FR_OPT_STRING, NULL, 0, 0,
+     "crash (SIGSEGV) after call crash_after when this file does not exist, creating it",
+     offsetof(twocalls_config, crash_once)},
+    {"crash_after", FR_OPT_INT, "1", 0, 0, "the call after which crash_once crashes",
+     offsetof(twocalls_config, crash_after)},
     {NULL, 0, NULL, 0, 0, NULL, 0},
 };
 
@@ -40,15 +56,25 @@ static fr_status twocalls_invoke(void *state, fr_call *call, const char *input, 
     const twocalls_config *cfg = state;
     int attempt = host->attempt(call);
     for (int64_t i = 0; i < cfg->calls; i++) {
-        char req[160];
+        char req[200];
+        const char *key = cfg->idempotency && FR_HOST_HAS(host, idempotency_key)
+                              ? host->idempotency_key(call)
+                              : NULL;
         snprintf(req, sizeof req,
-                 "{\"messages\":[{\"role\":\"user\",\"content\":\"attempt %d call %lld\"}]}",
-                 attempt, (long long)i + 1);
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"attempt %d call %lld%s%s\"}]}",
+                 attempt, (long long)i + 1, key ? " key " : "", key ? key : "");
         char *resp = NULL;
         size_t resp_len = 0;
         fr_status st = host->provider_call(call, req, strlen(req), &resp, &resp_len);
         if (st != FR_OK)
             return st;
+        if (cfg->crash_once && i + 1 == cfg->crash_after) {
+            int fd = open(cfg->crash_once, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd >= 0) {
+                close(fd);
+                raise(SIGSEGV);
+            }
+        }
     }
     if (attempt <= cfg->fail_attempts) {
         host->set_error(call, "twocalls: attempt %d fails on purpose", attempt);

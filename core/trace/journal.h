@@ -1,0 +1,85 @@
+/* The run journal (docs/reference.md, "Durable runs"): a run's trace written as the run
+ * goes, so that a run whose process dies can be resumed (`fluxroute resume`).
+ *
+ * A journal file is one entry per line, each `CHECKSUM JSON\n` where CHECKSUM is the first
+ * 16 hex digits of the sha256 of JSON: a header {t: "header", format, version, run_id,
+ * seed, input, manifest_name, manifest_sha256, manifest, plugins, providers}, then as they
+ * happen: "attempt" (a step's attempt starts), "effect" (one effect of an attempt),
+ * "attempt_end", "step" (a step's outcome), "transition" (a breaker changed state),
+ * "resume" (an execution resumed it) and "end" (the run finished).  Secrets are scrubbed
+ * from every entry as from traces.  The reader rebuilds the trace from them.
+ *
+ * Thread-safety: appends are serialised by the journal; reading has no shared state. */
+#ifndef FR_CORE_JOURNAL_H
+#define FR_CORE_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "engine/engine.h"
+#include "host/journal_sink.h"
+
+#define FR_JOURNAL_FORMAT  "fluxroute-journal"
+#define FR_JOURNAL_VERSION 1
+
+/* When an entry is durable (--journal-sync).
+ * STEP (the default): every entry is written to the file as it happens (a process that
+ *   dies keeps all of them); a step's outcome is also flushed to the disk (fdatasync): a
+ *   completed step survives the machine going down too.
+ * EFFECT: every entry is written and flushed to the disk before the run goes on.
+ * OFF: entries are kept in memory and written at each step's outcome and at the end,
+ *   never flushed to the disk: a process that dies loses its steps in flight. */
+typedef enum fr_journal_sync {
+    FR_JOURNAL_SYNC_STEP = 0,
+    FR_JOURNAL_SYNC_EFFECT,
+    FR_JOURNAL_SYNC_OFF
+} fr_journal_sync;
+
+/* "effect", "step" or "off".  Returns 0, or -1 for another name. */
+int fr__journal_sync_parse(const char *name, fr_journal_sync *out);
+
+/* Creates the journal file `path` (replacing none: an existing file is an error) and
+ * writes its header for the run `run_id` of pipeline `p` with `seed` and `input_json`
+ * (compact JSON).  Returns the journal (fr__journal_close), or NULL with a message in err
+ * naming the path. */
+fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_pipeline *p,
+                               const char *run_id, uint64_t seed, const char *input_json, char *err,
+                               size_t errlen);
+
+/* Opens an existing journal to append to it after its first `valid_len` bytes (what
+ * fr__journal_read accepted: a half-written last entry is cut off). */
+fr_journal *fr__journal_reopen(const char *path, size_t valid_len, fr_journal_sync sync, char *err,
+                               size_t errlen);
+
+/* Writes what is pending, flushes it to the disk and closes.  Returns 0, or -1 with a
+ * message in err when this or an earlier append failed. */
+int fr__journal_close(fr_journal *j, char *err, size_t errlen);
+
+/* A journal as read back. */
+typedef struct fr_journal_doc {
+    json_object *header; /* the header entry (owned) */
+    /* The trace the entries rebuild (owned; trace format, docs/reference.md): steps in the
+     * order they started, each with status "running" until its outcome was journaled; an
+     * attempt whose end was not journaled has "in_flight": true. */
+    json_object *trace;
+    size_t n_entries;    /* complete entries */
+    size_t valid_len;    /* bytes up to the end of the last complete entry */
+    int truncated;       /* a half-written entry followed (cut off by fr__journal_reopen) */
+    unsigned executions; /* executions so far: 1 + the resumes journaled */
+    int ended;           /* the run finished */
+} fr_journal_doc;
+
+/* Parses journal text.  A half-written last entry (no newline) is left out (truncated);
+ * any complete entry that fails its checksum, is not JSON or does not fit is refused:
+ * returns -1 with err "entry N (byte B): why" (N from 1).  Returns 0 with *out filled
+ * (fr__journal_doc_free). */
+int fr__journal_parse(const char *text, size_t len, fr_journal_doc *out, char *err, size_t errlen);
+
+/* Reads and parses a journal file; messages start with the path. */
+int fr__journal_read(const char *path, fr_journal_doc *out, char *err, size_t errlen);
+
+void fr__journal_doc_free(fr_journal_doc *d);
+
+#endif
