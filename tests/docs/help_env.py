@@ -28,6 +28,7 @@ RUN_ONLY = {
     "METRICS_TLS_CA_FILE": "fluxroute run's metrics endpoint",
     "METRICS_TLS_REQUIRE_CLIENT_CERT": "fluxroute run's metrics endpoint",
     "TRACE_OUTPUT": "fluxroute run --trace's default",
+    "FLUXROUTE_JOURNAL_DIR": "fluxroute run --journal's default (serve and worker journal no runs yet)",
     "REQUEST_ROLE": "the CLI's role (run, validate); servers take roles from keys",
     "USER": "the actor of the CLI's audit lines",
     "FLUXROUTE_HELPER": "set by the host for its own helper processes, not by an operator",

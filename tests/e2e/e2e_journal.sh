@@ -20,7 +20,7 @@ make_manifest() {
     >"$TMP/$1.yaml"
 }
 # The report with what a resume changes set aside: run id, executions, resume marks, timing.
-STRIP='del(.run_id, .executions, .resumed_from) | walk(if type == "object" then del(.duration_us, .from_journal) else . end)'
+STRIP='del(.run_id, .executions, .resumed_from) | walk(if type == "object" then del(.duration_us, .started_us, .from_journal) else . end)'
 
 # ---- an uninterrupted run: the reference ------------------------------------------------
 make_manifest chain "$TMP/crashed"
