@@ -53,12 +53,12 @@ expect_err "--sample missing file" "missing.json: No such file or directory"
 
 # ---- the libraries a plugin links ------------------------------------------------------
 # llm links json-c, whose library imports time() and getrandom(): warnings naming it.
-fr plugins test "$FR_BUILDDIR/plugins/llm.so" --json
+fr plugins test "$FR_BUILDDIR/plugins/llm.so" --json --config '{prompt: "say hi"}'
 expect_rc "llm: library warnings are not failures" 0
 expect_jq "llm: library calls warn" '[.checks[] | select(.check == "library calls") | .result] == ["warn"]'
 expect_jq "llm: the warning names json-c and its imports" '[.checks[] | select(.check == "library calls") | .message] | .[0] | test("libjson-c[.]so[.][0-9]+: .*getrandom[(][)]")'
 expect_jq "llm: the plugin's own direct calls pass" '[.checks[] | select(.check == "direct calls") | .result] == ["pass"]'
-fr plugins test "$FR_BUILDDIR/plugins/llm.so"
+fr plugins test "$FR_BUILDDIR/plugins/llm.so" --config '{prompt: "say hi"}'
 expect_out "llm: the summary counts the warning" "0 failed, 1 warning"
 # echo links nothing beyond the C runtime.
 fr plugins test "$FR_BUILDDIR/plugins/echo.so" --json

@@ -123,10 +123,17 @@ fr scaffold "$TMP/empty_dir" --name fine --sdk "$FR_SRCDIR"
 expect_rc "scaffold into an existing empty dir" 0
 
 # ---- the conformance kit on other plugins -------------------------------------------------
-for p in echo chaos mock llm; do
+for p in echo chaos mock; do
   fr plugins test "$FR_BUILDDIR/plugins/$p.so"
   expect_rc "plugins test built-in $p" 0
 done
+# llm needs a prompt unless passthrough (the gateway's): neither is a default, so its
+# init() refuses the defaults, naming the option, and --config gives one.
+fr plugins test "$FR_BUILDDIR/plugins/llm.so"
+expect_rc "plugins test built-in llm without a prompt" 1
+expect_out "plugins test built-in llm without a prompt" "option prompt is required"
+fr plugins test "$FR_BUILDDIR/plugins/llm.so" --config '{passthrough: true}'
+expect_rc "plugins test built-in llm, passthrough" 0
 fr plugins test "$FR_BUILDDIR/tests/abi/.libs/frozen_v1_agent.so"
 expect_rc "plugins test frozen v1 agent" 0
 # ABI 1.1: option rows larger than fr_option (option_size) are listed and tested.

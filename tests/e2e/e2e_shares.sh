@@ -291,9 +291,10 @@ expect_jq "--retention-per-tenant 3: the newest report" '.report.steps[0].output
 expect_eq "--retention-per-tenant 3: beta's run is kept" "$(kept "$B" "$b1")" 1
 stop_serve
 
-# By bytes: 1 MiB holds beta's traced run of a 50 KB input and one of alpha's of 200 KB
-# (about 0.6 MB each), not two: what goes is alpha's (the largest holder), never beta's.
-start_serve $SERVE --retention-bytes 1M --max-body 4194304 || exit 1
+# By bytes: 1.5 MiB holds beta's traced run of a 50 KB input and one of alpha's of 200 KB
+# (report, trace and the kept input: about 0.2 and 0.8 MB), not two of alpha's: what goes
+# is alpha's (the largest holder), never beta's.
+start_serve $SERVE --retention-bytes 1536K --max-body 4194304 || exit 1
 head -c 50000 /dev/zero | tr '\0' 'y' | jq -Rc '{manifest: "echo-beta.yaml", input: {blob: .}, trace: true}' > "$TMP/mid.json"
 run_id "$B" "" --data-binary @"$TMP/mid.json"; b1=$rid
 a_ids=""
@@ -302,11 +303,11 @@ for i in 1 2 3 4; do
   a_ids="$a_ids $rid"
 done
 set -- $a_ids
-expect_eq "--retention-bytes 1M: beta's traced run is kept" "$(kept "$B" "$b1")" 1
+expect_eq "--retention-bytes 1536K: beta's traced run is kept" "$(kept "$B" "$b1")" 1
 req GET "/v1/runs/$b1/trace" '' -H "$B"
-expect_code "--retention-bytes 1M: beta's trace" 200
-expect_eq "--retention-bytes 1M: alpha's oldest three are gone" "$(kept "$A" "$1" "$2" "$3")" 0
+expect_code "--retention-bytes 1536K: beta's trace" 200
+expect_eq "--retention-bytes 1536K: alpha's oldest three are gone" "$(kept "$A" "$1" "$2" "$3")" 0
 req GET "/v1/runs/$4" '' -H "$A"
-expect_code "--retention-bytes 1M: alpha's newest is kept" 200
+expect_code "--retention-bytes 1536K: alpha's newest is kept" 200
 stop_serve
 finish
