@@ -29,17 +29,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-mkfifo "$TMP/in"
-"$BUILDDIR/tests/fake_vendor" --openai-key "$VKEY" <"$TMP/in" >"$TMP/port" 2>"$TMP/fake.err" &
-fpid=$!
-exec 9>"$TMP/in" # the fake vendor also exits when this script goes away
-port=""
-for _ in $(seq 1 100); do
-  port=$(awk '/^port [0-9]+$/ {print $2; exit}' "$TMP/port")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "bench_gateway: fake_vendor did not start" >&2; exit 1; }
+. "$SRCDIR/tests/bench_lib.sh"
+bench_start_fake_vendor bench_gateway --openai-key "$VKEY"
+fpid=$fake_pid
 
 mkdir -p "$TMP/m"
 printf 'keys:\n  - {id: bench, sha256: %s, tenant: acme, namespace: acme, role: operator}\n' \

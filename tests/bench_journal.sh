@@ -20,17 +20,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-mkfifo "$TMP/in"
-"$BUILDDIR/tests/fake_vendor" --openai-key "$KEY" --delay-ms 20 <"$TMP/in" >"$TMP/port" &
-pid=$!
-exec 9>"$TMP/in"
-port=""
-for _ in $(seq 1 100); do
-  port=$(awk '/^port [0-9]+$/ {print $2; exit}' "$TMP/port")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "bench_journal: fake_vendor did not start" >&2; exit 1; }
+. "$SRCDIR/tests/bench_lib.sh"
+bench_start_fake_vendor bench_journal --openai-key "$KEY" --delay-ms 20
+pid=$fake_pid
 sed "s|127.0.0.1:18080|127.0.0.1:$port|" "$SRCDIR/manifests/bench/ai_chain10.yaml" >"$TMP/ai_chain10.yaml"
 export FAKE_OPENAI_KEY=$KEY
 
