@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "manifest/manifest_graph.h"
 #include "base/clock.h"
 #include "base/secure_random.h"
 #include "base/sha256.h"
@@ -90,7 +91,14 @@ void fr__queue_submit(const fr_runs_config *cfg, const fr_identity *who, const c
     record_from(&rec, id, who, manifest, input);
     rec.status = FR_RECORD_QUEUED;
     rec.submitted_at_us = fr__wall_us();
-    if (fr__run_record_put(cfg->state, &rec, cfg->retention_us, err, sizeof err) != FR_OK) {
+    /* The manifest's graph, written once here: the consumer's writes keep it. */
+    rec.graph = fr__manifest_graph_text(m);
+    rec.graph_len = rec.graph ? strlen(rec.graph) : 0;
+    fr_status put_st = fr__run_record_put(cfg->state, &rec, cfg->retention_us, err, sizeof err);
+    free(rec.graph);
+    rec.graph = NULL;
+    rec.graph_len = 0;
+    if (put_st != FR_OK) {
         fr__serve_state_error("record_put");
         state_unavailable(out, err);
         return;

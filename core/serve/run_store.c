@@ -72,6 +72,7 @@ static void entry_free(fr_run_entry *e)
     free(e->report);
     free(e->trace);
     free(e->input);
+    free(e->graph);
     free(e);
 }
 
@@ -290,7 +291,7 @@ void fr__run_store_finish(fr_run_store *s, fr_run_entry *e, int64_t now)
     e->done = 1;
     e->p = NULL;
     e->finished_mono = now;
-    e->bytes = held(e) + held(e->report) + held(e->trace) + held(e->input);
+    e->bytes = held(e) + held(e->report) + held(e->trace) + held(e->input) + held(e->graph);
     LIST_PUSH(&s->finished, e, prev, next);
     LIST_PUSH(&t->finished, e, tprev, tnext);
     s->bytes += e->bytes;

@@ -34,12 +34,13 @@ typedef struct fr_run_entry {
     int done;
     fr_run_status status;
     int64_t finished_mono;
-    char *report;                       /* JSON text when done (owned) */
-    char *trace;                        /* JSON text when recorded (owned) */
-    char *input;                        /* the run's input, JSON text (owned), or NULL */
-    int trace_refused;                  /* recorded, but dropped over --max-run-bytes */
-    char manifest[208];                 /* the named manifest, or "" for inline YAML */
-    int64_t started_at_us;              /* wall clock, set by the caller */
+    char *report;          /* JSON text when done (owned) */
+    char *trace;           /* JSON text when recorded (owned) */
+    char *input;           /* the run's input, JSON text (owned), or NULL */
+    char *graph;           /* its manifest's graph (manifest_graph.h), JSON text (owned), or NULL */
+    int trace_refused;     /* recorded, but dropped over --max-run-bytes */
+    char manifest[208];    /* the named manifest, or "" for inline YAML */
+    int64_t started_at_us; /* wall clock, set by the caller */
     int64_t finished_at_us;             /* wall clock, when done */
     uint64_t seq;                       /* order of addition (set by the store; from 1) */
     struct fr_pipeline *p;              /* while running: for cancellation */

@@ -281,6 +281,16 @@ json_object *fr__serve_parse_body(const char *data, size_t len, fr_reply *out)
     return o;
 }
 
+/* A route that takes only `allow`: 1 (and a 405 with Allow in `out`) unless `taken`. */
+static int refused_method(int taken, const char *allow, const char *method, fr_reply *out)
+{
+    if (taken)
+        return 0;
+    out->allow = allow;
+    fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s", method, allow);
+    return 1;
+}
+
 static int is(const char *url, const char *a, const char *b)
 {
     return strcmp(url, a) == 0 || (b && strcmp(url, b) == 0);
@@ -320,12 +330,8 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     seed_spend(s, &who);
     if (strcmp(url, "/v1/limits") == 0) {
         out->route = "/v1/limits";
-        if (!get) {
-            out->allow = "GET";
-            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
-                            method);
+        if (refused_method(get, "GET", method, out))
             return;
-        }
         fr__quota_handle_get(s->quota, &who, out);
         return;
     }
@@ -335,12 +341,8 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
 
     if (strcmp(url, "/v1/runs") == 0) {
         out->route = "/v1/runs";
-        if (!get) {
-            out->allow = "GET";
-            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
-                            method);
+        if (refused_method(get, "GET", method, out))
             return;
-        }
         fr_runs_query q = {
             .status = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status"),
             .manifest = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "manifest"),
@@ -381,23 +383,15 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     if (strcmp(url, "/v1/manifests") == 0 || strncmp(url, man_prefix, strlen(man_prefix)) == 0) {
         int one = url[strlen("/v1/manifests")] == '/';
         out->route = one ? "/v1/manifests/{name}" : "/v1/manifests";
-        if (!get) {
-            out->allow = "GET";
-            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
-                            method);
+        if (refused_method(get, "GET", method, out))
             return;
-        }
         fr__console_manifests(s->runs, &who, one ? url + strlen(man_prefix) : NULL, out);
         return;
     }
     if (strcmp(url, "/v1/usage") == 0) {
         out->route = "/v1/usage";
-        if (!get) {
-            out->allow = "GET";
-            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "%s is not allowed here; use GET",
-                            method);
+        if (refused_method(get, "GET", method, out))
             return;
-        }
         const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         int bearer = authz && strncasecmp(authz, "Bearer ", 7) == 0;
         fr__console_usage(s->cp, &who, bearer ? authz + 7 : NULL,
@@ -406,11 +400,8 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
     }
     if (strcmp(url, "/v1/debug") == 0) {
         out->route = "/v1/debug";
-        if (!post) {
-            out->allow = "POST";
-            fr__reply_error(out, FR_HE_METHOD_NOT_ALLOWED, "use POST for %s", url);
+        if (refused_method(post, "POST", method, out))
             return;
-        }
         json_object *body = fr__serve_parse_body(rq->body.buf.data, rq->body.buf.len, out);
         if (body)
             fr__console_debug(s->runs, &who, body, out);

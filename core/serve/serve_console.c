@@ -10,6 +10,7 @@
 #include "base/diag.h"
 #include "controlplane/cp_client.h"
 #include "manifest/manifest.h"
+#include "manifest/manifest_graph.h"
 #include "serve/serve_console.h"
 #include "serve/serve_limits.h"
 #include "serve/serve_manifests.h"
@@ -35,39 +36,6 @@ static void field_error(fr_reply *out, fr_http_error e, const char *field, const
 }
 
 /* ---- manifests ------------------------------------------------------------------------ */
-
-/* {nodes, edges} of a parsed manifest, laid out by dependency level. */
-static json_object *graph_of(const fr_manifest *m)
-{
-    json_object *g = json_object_new_object(), *nodes = json_object_new_array(),
-                *edges = json_object_new_array();
-    int *level = m && m->n_steps ? calloc(m->n_steps, sizeof *level) : NULL;
-    for (size_t k = 0; level && m->topo && k < m->n_steps; k++) {
-        int i = m->topo[k];
-        const fr_step_cfg *s = &m->steps[i];
-        json_object *deps = json_object_new_array();
-        for (size_t d = 0; d < s->n_deps; d++) {
-            int j = s->dep_index[d];
-            if (level[j] + 1 > level[i])
-                level[i] = level[j] + 1;
-            json_object_array_add(deps, json_object_new_string(s->depends_on[d]));
-            json_object *e = json_object_new_object();
-            json_object_object_add(e, "from", json_object_new_string(s->depends_on[d]));
-            json_object_object_add(e, "to", json_object_new_string(s->id));
-            json_object_array_add(edges, e);
-        }
-        json_object *n = json_object_new_object();
-        json_object_object_add(n, "id", json_object_new_string(s->id));
-        json_object_object_add(n, "agent", json_object_new_string(s->agent));
-        json_object_object_add(n, "level", json_object_new_int(level[i]));
-        json_object_object_add(n, "depends_on", deps);
-        json_object_array_add(nodes, n);
-    }
-    free(level);
-    json_object_object_add(g, "nodes", nodes);
-    json_object_object_add(g, "edges", edges);
-    return g;
-}
 
 /* The text of named manifest `name` when it is the caller's namespace's (caller frees), or
  * NULL: whatever the reason, the caller answers "not found". */
@@ -124,7 +92,7 @@ static json_object *graph_of_text(const fr_runs_config *cfg, const char *name, c
     fr_yaml_limits yl = fr__serve_yaml_limits(&cfg->limits);
     fr_manifest *m = fr__manifest_parse_with_providers(name, text, len, cfg->manifest_dir, &yl,
                                                        cfg->providers, &d);
-    json_object *g = graph_of(m && d.n == 0 ? m : NULL);
+    json_object *g = fr__manifest_graph(m && d.n == 0 ? m : NULL);
     fr__manifest_free(m);
     fr__diags_free(&d);
     return g;

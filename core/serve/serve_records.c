@@ -112,6 +112,8 @@ static void record_from(fr_records *rc, const fr_run_entry *e, fr_run_record *r)
     r->executions = 1;
     r->input = e->input; /* borrowed for the write */
     r->input_len = e->input ? strlen(e->input) : 0;
+    r->graph = e->graph;
+    r->graph_len = e->graph ? strlen(e->graph) : 0;
 }
 
 static void put(fr_records *rc, const fr_run_record *r)
@@ -223,7 +225,7 @@ void fr__records_get(fr_records *rc, const fr_identity *who, const char *id, int
     json_object_object_add(o, "report",
                            finished(r.status) && r.report ? json_tokener_parse(r.report) : NULL);
     json_object_object_add(o, "traced", json_object_new_boolean(r.traced));
-    fr__run_json_add_console(o, r.manifest, r.input); /* issue 28 */
+    fr__run_json_add_console(o, r.manifest, r.input, r.graph); /* issue 28 */
     fr__run_record_clear(&r);
     fr__reply_json(out, 200, o);
 }
@@ -518,9 +520,11 @@ void fr__records_stop(fr_records *rc)
     free(rc);
 }
 
-void fr__run_json_add_console(json_object *o, const char *manifest, const char *input)
+void fr__run_json_add_console(json_object *o, const char *manifest, const char *input,
+                              const char *graph)
 {
     json_object_object_add(o, "manifest",
                            manifest && *manifest ? json_object_new_string(manifest) : NULL);
     json_object_object_add(o, "input", input ? json_tokener_parse(input) : NULL);
+    json_object_object_add(o, "graph", graph ? json_tokener_parse(graph) : NULL);
 }

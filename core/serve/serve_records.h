@@ -71,10 +71,13 @@ char *fr__records_trace(fr_records *rc, const fr_identity *who, const char *id, 
 int fr__records_list(fr_records *rc, const fr_identity *who, const fr_runs_query *q,
                      long long limit, long long cursor, fr_reply *out);
 
-/* Adds "manifest" (the named manifest, or null for inline YAML: `manifest` "" or NULL)
- * and "input" (the run's input parsed, or null when `input` is NULL or not JSON) to `o`,
- * a GET /v1/runs/{id} answer, for the web console (issue 28).  Strings are borrowed. */
-void fr__run_json_add_console(json_object *o, const char *manifest, const char *input);
+/* Adds "manifest" (the named manifest, or null for inline YAML: `manifest` "" or NULL),
+ * "input" (the run's input parsed, or null when `input` is NULL or not JSON) and "graph"
+ * (the graph of the manifest the run executes, core/manifest/manifest_graph.h, or null)
+ * to `o`, a GET /v1/runs/{id} answer, for the web console (issue 28).  Strings are
+ * borrowed. */
+void fr__run_json_add_console(json_object *o, const char *manifest, const char *input,
+                              const char *graph);
 
 /* A wall-clock time (us) as RFC 3339 UTC with microseconds, as GET /v1/runs shows it;
  * null for 0 or less. */

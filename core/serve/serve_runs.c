@@ -20,6 +20,7 @@
 #include "engine/pipeline.h"
 #include "plugin/quarantine.h"
 #include "trace/replay.h"
+#include "manifest/manifest_graph.h"
 #include "manifest/options.h"
 #include "plugin/loader.h"
 #include "serve/run_queue.h"
@@ -932,7 +933,9 @@ static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
     const fr_manifest *m = fr__pipeline_manifest(p);
     const char *in = input ? input : m->input_json ? m->input_json : "{}";
     run_entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->input = strdup(in))) {
+    if (!e || !(e->input = strdup(in)) || !(e->graph = fr__manifest_graph_text(m))) {
+        if (e)
+            free(e->input);
         free(e);
         return NULL;
     }
@@ -947,6 +950,7 @@ static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
     pthread_mutex_unlock(&r->mu);
     if (!added) {
         free(e->input);
+        free(e->graph);
         free(e);
         return NULL;
     }
@@ -1181,7 +1185,7 @@ void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id,
     json_object_object_add(o, "report",
                            e->done && e->report ? json_tokener_parse(e->report) : NULL);
     json_object_object_add(o, "traced", json_object_new_boolean(e->trace != NULL));
-    fr__run_json_add_console(o, e->manifest, e->input); /* issue 28 */
+    fr__run_json_add_console(o, e->manifest, e->input, e->graph); /* issue 28 */
     pthread_mutex_unlock(&r->mu);
     fr__reply_json(out, 200, o);
 }

@@ -38,8 +38,9 @@ void fr__run_record_clear(fr_run_record *r)
     free(r->report);
     free(r->trace);
     free(r->input);
-    r->report = r->trace = r->input = NULL;
-    r->report_len = r->trace_len = r->input_len = 0;
+    free(r->graph);
+    r->report = r->trace = r->input = r->graph = NULL;
+    r->report_len = r->trace_len = r->input_len = r->graph_len = 0;
 }
 
 static size_t budget_runs, budget_bytes;
@@ -53,7 +54,7 @@ void fr__run_records_set_budget(size_t max_runs_per_tenant, size_t max_bytes_per
 size_t fr__run_record_bytes(const fr_run_record *r)
 {
     return 512 + (r->report ? r->report_len : 0) + (r->trace ? r->trace_len : 0) +
-           (r->input ? r->input_len : 0);
+           (r->input ? r->input_len : 0) + (r->graph ? r->graph_len : 0);
 }
 
 static void key_of(fr_state *s, char *out, size_t size, const char *tenant, const char *what,
@@ -66,7 +67,8 @@ static void key_of(fr_state *s, char *out, size_t size, const char *tenant, cons
 
 /* KEYS: record, index, bytes, active, cancel mark.  ARGV: fence, score, ttl_ms, finished, max_runs,
  * max_bytes, record key prefix, id, bytes, then the record's field/value pairs.  Returns
- * -1 when fenced out, else how many records it dropped (budgets, expired).  The oldest 64
+ * -1 when fenced out, else how many records it dropped (budgets, expired).  A write without
+ * a `graph` field keeps the record's (issue 28).  The oldest 64
  * entries of the index are looked at only over a budget, or for one put in 16 (by its
  * submission time): that sweep drops index entries whose record expired (up to 32), so
  * the index of a busy tenant keeps up with expiry while a put stays cheap. */
@@ -75,10 +77,14 @@ static fr_redis_script PUT = {
            "if old and tonumber(old) > tonumber(ARGV[1]) then return -1 end\n"
            "local id = ARGV[8]\n"
            "local oldbytes = tonumber(redis.call('HGET', KEYS[3], id) or '0')\n"
+           "local graph = redis.call('HGET', KEYS[1], 'graph')\n"
            "redis.call('DEL', KEYS[1])\n"
            "local f = {}\n"
            "for i = 10, #ARGV do f[#f + 1] = ARGV[i] end\n"
            "redis.call('HMSET', KEYS[1], unpack(f))\n"
+           "if graph and redis.call('HEXISTS', KEYS[1], 'graph') == 0 then\n"
+           "  redis.call('HSET', KEYS[1], 'graph', graph)\n"
+           "end\n"
            "local ttl = tonumber(ARGV[3])\n"
            "if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end\n"
            "redis.call('ZADD', KEYS[2], ARGV[2], id)\n"
@@ -115,7 +121,7 @@ static fr_redis_script PUT = {
            "end\n"
            "return dropped\n"};
 
-#define PUT_MAX_ARGS 48
+#define PUT_MAX_ARGS 56
 
 fr_status fr__run_record_put(fr_state *s, const fr_run_record *r, int64_t ttl_us, char *err,
                              size_t err_size)
@@ -161,6 +167,8 @@ fr_status fr__run_record_put(fr_state *s, const fr_run_record *r, int64_t ttl_us
     FIELD("trace_refused", refused), FIELD("traced", r->trace ? "1" : "0");
     if (r->input)
         ARG("input"), ARGN(r->input, r->input_len);
+    if (r->graph)
+        ARG("graph"), ARGN(r->graph, r->graph_len);
     if (r->report)
         ARG("report"), ARGN(r->report, r->report_len);
     if (r->trace)
@@ -185,10 +193,10 @@ fr_status fr__run_record_put(fr_state *s, const fr_run_record *r, int64_t ttl_us
 
 /* ---- get ---------------------------------------------------------------------------- */
 
-static const char *const get_fields[] = {"id",         "tenant",    "namespace", "manifest",
-                                         "status",     "submitted", "started",   "finished",
-                                         "executions", "fence",     "node",      "trace_refused",
-                                         "traced",     "input",     "report",    "trace"};
+static const char *const get_fields[] = {
+    "id",      "tenant",   "namespace",  "manifest", "status", "submitted",
+    "started", "finished", "executions", "fence",    "node",   "trace_refused",
+    "traced",  "input",    "graph",      "report",   "trace"};
 #define N_GET_FIELDS (sizeof get_fields / sizeof get_fields[0])
 
 static int64_t to_i64(const redisReply *e)
@@ -257,12 +265,14 @@ fr_status fr__run_record_get(fr_state *s, const char *tenant, const char *id, in
     out->trace_refused = to_i64(e[11]) != 0;
     out->traced = to_i64(e[12]) != 0;
     out->input = dup_bulk(e[13], &out->input_len);
-    out->report = dup_bulk(e[14], &out->report_len);
+    out->graph = dup_bulk(e[14], &out->graph_len);
+    out->report = dup_bulk(e[15], &out->report_len);
     if (with_trace)
-        out->trace = dup_bulk(e[15], &out->trace_len);
+        out->trace = dup_bulk(e[16], &out->trace_len);
     int oom = (e[13]->type == REDIS_REPLY_STRING && !out->input) ||
-              (e[14]->type == REDIS_REPLY_STRING && !out->report) ||
-              (with_trace && e[15]->type == REDIS_REPLY_STRING && !out->trace);
+              (e[14]->type == REDIS_REPLY_STRING && !out->graph) ||
+              (e[15]->type == REDIS_REPLY_STRING && !out->report) ||
+              (with_trace && e[16]->type == REDIS_REPLY_STRING && !out->trace);
     freeReplyObject(rep);
     if (oom) {
         fr__run_record_clear(out);

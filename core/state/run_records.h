@@ -52,6 +52,10 @@ typedef struct fr_run_record {
     size_t trace_len;
     char *input; /* the run's input as JSON text, or NULL (as report; issue 28) */
     size_t input_len;
+    /* Its manifest's graph as JSON text, or NULL (as report; issue 28).  A write without
+     * one keeps the record's (a queued run's consumer knows none: the submitter wrote it). */
+    char *graph;
+    size_t graph_len;
     int trace_refused; /* recorded, but over the size limit: not stored */
     int traced;        /* read back: the record holds a trace (also without with_trace) */
 } fr_run_record;

@@ -6,17 +6,20 @@
 #     and column, the graph by dependency level; bad names, methods;
 #   - report additions: attempts' started_us place retries, backoff and fallbacks in order;
 #     the SSE stream says step_started before each step's end; GET /v1/runs/{id} has the
-#     run's manifest and input (the request's, or the manifest's own);
+#     run's manifest, its graph and its input (the request's, or the manifest's own);
 #   - POST /v1/debug: run ids and uploaded traces, identical runs whose started_us differ are
 #     identical, a different input is found, --all lists every divergence; bad input is a
 #     400 naming the field; another tenant's run is 404; the body is bounded;
 #   - GET /v1/usage: 503 without a control plane; with one, each tenant sees its own usage
 #     and invoice, asked with its own key; a bad period is a 400; the control plane gone,
-#     503 controlplane_unavailable.
+#     503 controlplane_unavailable;
+#   - with --state redis (when redis-server is installed): a run's input is kept in its
+#     shared record, sync and queued runs alike, and another replica answers with it.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 . "$FR_SRCDIR/tests/cp_lib.sh"
-trap 'stop_serve; stop_cp; rm -rf "$TMP"' EXIT
+. "$FR_SRCDIR/tests/redis_lib.sh"
+trap 'stop_serve; stop_cp; stop_redis; rm -rf "$TMP"' EXIT
 
 mkdir -p "$TMP/m"
 cat >"$TMP/m/dag.yaml" <<'YAML'
@@ -66,6 +69,7 @@ expect_jq "dag.yaml: valid" '.valid == true and .errors == [] and .name == "dag.
 expect_jq "dag.yaml: nodes in order with their levels" '[.graph.nodes[] | [.id, .agent, .level]] == [["a", "e", 0], ["b", "flaky", 1], ["c", "broken", 1], ["d", "e", 2]]'
 expect_jq "dag.yaml: depends_on" '[.graph.nodes[].depends_on] == [[], ["a"], ["a"], ["b", "c"]]'
 expect_jq "dag.yaml: edges" '.graph.edges == [{"from": "a", "to": "b"}, {"from": "a", "to": "c"}, {"from": "b", "to": "d"}, {"from": "c", "to": "d"}]'
+cp "$TMP/out" "$TMP/dag_manifest.json"
 req GET /v1/manifests/bad.yaml '' -H "$OP"
 expect_code "bad.yaml" 200
 expect_jq "bad.yaml: the diagnostic at its line and column" '.valid == false and .errors == [{"line": 3, "col": 50, "message": "step \"y\": unknown agent \"zz\""}]'
@@ -105,6 +109,8 @@ expect_jq "a dependent starts after its dependency ended" '(.steps | map({key: .
 req GET "/v1/runs/$R1" '' -H "$VIEWER"
 expect_code "GET the run" 200
 expect_jq "the run's manifest and input" '.manifest == "dag.yaml" and .input == {"q": 1}'
+check "the run's graph is its manifest's" sh -c "[ \"\$(jq -cS .graph '$TMP/out')\" = \"\$(jq -cS .graph '$TMP/dag_manifest.json')\" ]"
+
 expect_jq "its report has started_us" '.report.steps[0].attempts[0].started_us >= 0'
 req POST /v1/run '{"manifest": "dag.yaml", "trace": true, "seed": 7}' -H "$OP"
 R_DEFAULT=$(jq -r .run_id "$TMP/out")
@@ -114,6 +120,7 @@ req POST /v1/run '{"manifest_yaml": "router: {namespace: acme}\nagents: [{id: e,
 R_INLINE=$(jq -r .run_id "$TMP/out")
 req GET "/v1/runs/$R_INLINE" '' -H "$OP"
 expect_jq "an inline manifest has no name; any JSON input is kept" '.manifest == null and .input == [1, "two"]'
+expect_jq "an inline manifest's graph" '.graph == {"nodes": [{"id": "s", "agent": "e", "level": 0, "depends_on": []}], "edges": []}'
 req GET "/v1/runs/$R1" '' -H "$BETA"
 expect_code "another tenant's run (and its input)" 404
 
@@ -246,4 +253,42 @@ req GET /v1/usage '' -H "Authorization: Bearer $KEY_acme"
 expect_code "the control plane gone" 503
 expect_jq "the control plane gone: controlplane_unavailable" '.error.code == "controlplane_unavailable"'
 check "the control plane gone: Retry-After" grep -qi '^Retry-After: [0-9]' "$TMP/headers"
+stop_serve
+
+# ---- the input in the shared records (--state redis) --------------------------------------------
+if ! command -v redis-server >/dev/null; then
+  echo "ok - the input in Redis records # SKIP no redis-server"
+  finish
+  exit
+fi
+start_redis || { not_ok "redis-server starts"; finish; exit; }
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --state "$REDIS_URL" || exit 1
+req POST /v1/run '{"manifest": "dag.yaml", "input": {"sync": [1, 2]}}' -H "$OP"
+expect_code "redis: a sync run" 200
+R_SYNC=$(jq -r .run_id "$TMP/out")
+req POST /v1/run '{"manifest": "dag.yaml", "input": {"queued": "yes"}, "async": true}' -H "$OP"
+expect_code "redis: a queued run" 202
+R_QUEUED=$(jq -r .run_id "$TMP/out")
+req GET "/v1/runs/$R_QUEUED" '' -H "$OP"
+expect_jq "redis: the queued run's input, before it ends" '.input == {"queued": "yes"} and .manifest == "dag.yaml"'
+for _ in $(seq 1 200); do
+  req GET "/v1/runs/$R_QUEUED" '' -H "$OP"
+  [ "$(jq -r .status "$TMP/out")" = succeeded ] && break
+  sleep 0.05
+done
+expect_jq "redis: the queued run finished" '.status == "succeeded"'
+stop_serve
+# Another replica holds neither run in memory: it answers from the records.
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --state "$REDIS_URL" || exit 1
+req GET "/v1/runs/$R_SYNC" '' -H "$VIEWER"
+expect_code "redis: another replica has the sync run" 200
+expect_jq "redis: with its input and manifest" '.input == {"sync": [1, 2]} and .manifest == "dag.yaml" and .report.steps[1].attempts[0].started_us >= 0'
+check "redis: with its graph" sh -c "[ \"\$(jq -cS .graph '$TMP/out')\" = \"\$(jq -cS .graph '$TMP/dag_manifest.json')\" ]"
+
+req GET "/v1/runs/$R_QUEUED" '' -H "$VIEWER"
+expect_jq "redis: the queued run's input kept after it ran" '.input == {"queued": "yes"} and .status == "succeeded"'
+check "redis: the queued run's graph kept after its consumer's writes" sh -c "[ \"\$(jq -cS .graph '$TMP/out')\" = \"\$(jq -cS .graph '$TMP/dag_manifest.json')\" ]"
+
+req GET "/v1/runs/$R_SYNC" '' -H "$BETA"
+expect_code "redis: another tenant's run" 404
 finish
