@@ -63,7 +63,9 @@ export async function runPage(ctx) {
     }
     const rep = trace || data.report || {};
     const steps = rep.steps || [];
-    if (!graph || !done)
+    if (data.graph && data.graph.nodes && data.graph.nodes.length) // the graph the run executed
+      graph = withSteps(normalizeGraph(data.graph), steps);
+    else if (!graph || !done)
       graph = await loadGraph(data.manifest || (trace && trace.manifest_name), trace && trace.manifest, steps);
     else withSteps(graph, steps);
     draw(data, rep, steps);
