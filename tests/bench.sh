@@ -217,10 +217,12 @@ echo "console: $cs"
   echo "drawn with its rows (tests/bench_console.sh, $(echo "$cs" | jq -r '.samples // 0') loads after 2 warm-up ones;"
   echo "load average $(cut -d' ' -f1 /proc/loadavg) when it ended):"
   echo
-  echo "| assets | load event p50 / max | runs page drawn p50 / max |"
-  echo "|---|---|---|"
-  echo "$cs" | jq -r 'if .skipped then "| skipped: \(.skipped) | | |" else
-    "| \(.bytes) bytes | \(.load_ms.p50) / \(.load_ms.max) ms | \(.ready_ms.p50) / \(.ready_ms.max) ms |" end'
+  echo "| assets | load event p50 / max | runs page drawn p50 / max | /healthz load (yardstick) p50 / max |"
+  echo "|---|---|---|---|"
+  echo "$cs" | jq -r 'if .skipped then "| skipped: \(.skipped) | | | |" else
+    "| \(.bytes) bytes | \(.load_ms.p50) / \(.load_ms.max) ms | \(.ready_ms.p50) / \(.ready_ms.max) ms | \(.healthz_load_ms.p50) / \(.healthz_load_ms.max) ms |" end'
+} >> "$tmp"
+
 # Durable runs: the journal's cost per --journal-sync setting (tests/bench_journal.sh).
 jr=$(sh "$SRCDIR/tests/bench_journal.sh" "$FLUXROUTE" "$SRCDIR" "$BUILDDIR")
 echo "$jr"

@@ -3,7 +3,8 @@
 // the key already in sessionStorage (as after logging in once), and times from the
 // navigation's start to (a) the load event (every asset fetched and run) and (b) the runs
 // page drawn with its rows (the app's `fluxroute-ready` mark: the role probe and GET
-// /v1/runs answered).  Prints one JSON object.
+// /v1/runs answered); and, as a yardstick, the load of /healthz in the same context.
+// Prints one JSON object.
 // usage: node bench_console.mjs URL KEY [SAMPLES]
 import puppeteer from 'puppeteer-core';
 
@@ -12,7 +13,7 @@ const browser = await puppeteer.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--no-first-run'],
 });
-const load = [], ready = [];
+const load = [], ready = [], base = [];
 try {
   for (let i = 0; i < +n + 2; i++) {
     const ctx = await browser.createBrowserContext();
@@ -30,6 +31,10 @@ try {
       load.push(t.load);
       ready.push(t.ready);
     }
+    // The same for /healthz (15 bytes of JSON, no script): what this machine's chromium
+    // takes for any page, to read the figures against.
+    await page.goto(url + '/healthz', {waitUntil: 'load'});
+    if (i >= 2) base.push(await page.evaluate(() => performance.getEntriesByType('navigation')[0].loadEventEnd));
     await ctx.close();
   }
 } finally {
@@ -40,4 +45,5 @@ const q = (a, p) => {
   return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 10) / 10;
 };
 console.log(JSON.stringify({samples: load.length,
-  load_ms: {p50: q(load, 0.5), max: q(load, 1)}, ready_ms: {p50: q(ready, 0.5), max: q(ready, 1)}}));
+  load_ms: {p50: q(load, 0.5), max: q(load, 1)}, ready_ms: {p50: q(ready, 0.5), max: q(ready, 1)},
+  healthz_load_ms: {p50: q(base, 0.5), max: q(base, 1)}}));

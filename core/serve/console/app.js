@@ -48,11 +48,13 @@ async function route() {
   if (state.stop) state.stop();
   state.stop = null;
   const view = clear($('view'));
-  // The role probe and the page's module load in parallel.
+  // The role probe and the page's module load in parallel; only the pages with a run or
+  // cancel button wait for the probe's answer.
   if (state.mayRun === null) state.mayRun = mayRun();
+  const needs = r.page === 'live' || r.page === 'run';
   try {
-    const [page, may] = await Promise.all([pages[r.page](), state.mayRun]);
-    state.mayRun = may;
+    const [page, may] = await Promise.all([pages[r.page](), needs ? state.mayRun : null]);
+    if (needs) state.mayRun = may;
     const ctx = {view, arg: r.arg, mayRun: may, onStop: (f) => { state.stop = f; }};
     await page(ctx);
   } catch (e) {

@@ -3,7 +3,7 @@
 // steps highlighted on both DAGs.
 import {api} from './api.js';
 import {h, clear, badge, errorBox, section, jsonView} from './ui.js';
-import {renderDag} from './dag.js';
+import {renderDag, normalizeGraph, withSteps} from './dag.js';
 import {loadGraph, stepStatuses} from './run.js';
 
 function side(letter) {
@@ -31,10 +31,11 @@ async function value(sd) {
 // The run's (or the uploaded trace's) steps and graph.
 async function sideView(v) {
   let t = typeof v === 'object' ? v : null;
-  let manifest = null;
+  let manifest = null, runGraph = null;
   if (!t) {
     const st = await api('GET', '/v1/runs/' + encodeURIComponent(v));
     manifest = st.manifest;
+    runGraph = st.graph && st.graph.nodes && st.graph.nodes.length ? st.graph : null;
     try {
       t = await api('GET', `/v1/runs/${encodeURIComponent(v)}/trace`);
     } catch (e) {
@@ -42,7 +43,8 @@ async function sideView(v) {
     }
   }
   const steps = t.steps || [];
-  const graph = await loadGraph(manifest || t.manifest_name, t.manifest, steps);
+  const graph = runGraph ? withSteps(normalizeGraph(runGraph), steps)
+    : await loadGraph(manifest || t.manifest_name, t.manifest, steps);
   return {steps, graph, label: typeof v === 'string' ? v : (t.run_id || 'uploaded trace')};
 }
 

@@ -63,7 +63,9 @@ export async function runPage(ctx) {
     }
     const rep = trace || data.report || {};
     const steps = rep.steps || [];
-    if (!graph || !done)
+    if (data.graph && data.graph.nodes && data.graph.nodes.length) // the graph the run executed
+      graph = withSteps(normalizeGraph(data.graph), steps);
+    else if (!graph || !done)
       graph = await loadGraph(data.manifest || (trace && trace.manifest_name), trace && trace.manifest, steps);
     else withSteps(graph, steps);
     draw(data, rep, steps);
@@ -75,9 +77,19 @@ export async function runPage(ctx) {
       h('div', {class: 'actions'}, actions(st)));
     if (rep.notes && rep.notes.length) head.append(h('ul', {class: 'notes'}, rep.notes.map((n) => h('li', {text: n}))));
     const pick = (step) => { selected = step; showStep(step, steps, rep); };
+    // A redraw while the run goes on keeps the keyboard focus on the same node or bar.
+    const a = document.activeElement;
+    const kept = a && a.closest && a.closest('svg') && a.dataset && a.dataset.step
+      ? {sel: a.matches('g.node') ? 'svg#dag g.node' : 'svg#timeline rect.attempt', step: a.dataset.step, attempt: a.dataset.attempt, agent: a.dataset.agent}
+      : null;
     clear(dagBox).append(renderDag(graph, {statuses: stepStatuses(steps), onSelect: pick}));
     clear(tlBox).append(steps.length ? renderTimeline(steps, graph, {onSelect: pick})
       : h('p', {class: 'muted', text: 'No attempts yet.'}));
+    if (kept) {
+      const el = [...document.querySelectorAll(kept.sel)].find((x) => x.dataset.step === kept.step &&
+        x.dataset.attempt === kept.attempt && x.dataset.agent === kept.agent);
+      if (el) el.focus();
+    }
     if (!selected) {
       const failed = steps.find((x) => x.status === 'failed');
       if (failed) selected = failed.step;
