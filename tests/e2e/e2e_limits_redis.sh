@@ -34,7 +34,7 @@ keys:
 YAML
 cat > "$TMP/providers.yaml" <<'YAML'
 providers:
-  - {id: pause, plugin: mock, config: {delay: 1s}}
+  - {id: pause, plugin: mock, config: {delay: 3s}}
   - {id: quick, plugin: mock}
 YAML
 for ns in alpha beta gamma delta eps; do
@@ -105,7 +105,9 @@ expect_code "a second on replica B" 202
 R2=$(jq -r .run_id "$TMP/out")
 # Async runs go through the durable queue (e2e_state_queue.sh): wait until a consumer
 # executes both (their records say running).
-for _ in $(seq 1 60); do
+# The runs pause 3 s, so both are still in flight when the third asks, even on a busy
+# machine where the queue takes a while to hand them out.
+for _ in $(seq 1 200); do
   at "$A_URL" GET "/v1/runs/$R1" '' -H "$B"; s1=$(jq -r .status "$TMP/out")
   at "$A_URL" GET "/v1/runs/$R2" '' -H "$B"; s2=$(jq -r .status "$TMP/out")
   [ "$s1 $s2" = "running running" ] && break
@@ -114,7 +116,7 @@ done
 at "$A_URL" POST /v1/run '{"manifest": "pause-beta.yaml"}' -H "$B"
 expect_jq "a third on replica A: too_many_runs (concurrent_runs 2 across replicas)" \
   '.error.code == "too_many_runs" and (.error.message | test("tenant \"beta\": limit concurrent_runs 2 reached \\(2 runs in flight"))'
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   at "$B_URL" POST /v1/run '{"manifest": "echo-beta.yaml"}' -H "$B"
   [ "$code" = 200 ] && break
   sleep 0.05
