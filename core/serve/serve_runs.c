@@ -1516,6 +1516,16 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
     fr__reply_json(out, 200, o);
 }
 
+/* Undoes an admitted run that cannot start (queued or gateway): its pipeline back to the
+ * pool, the job freed (j may be NULL), the tenant's slot left.  Returns -1. */
+static int job_refuse(fr_runs *r, run_job *j, const fr_identity *who)
+{
+    if (j)
+        release(r, j->pool, j->p), job_free(j);
+    fr__runs_leave(r, who);
+    return -1;
+}
+
 /* ---- the durable queue (core/serve/run_queue.c) ----------------------------------------- */
 
 int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
@@ -1569,10 +1579,7 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
     return 0;
 
 refused:
-    if (j)
-        release(r, j->pool, j->p), job_free(j);
-    fr__runs_leave(r, who);
-    return -1;
+    return job_refuse(r, j, who);
 }
 
 /* ---- the OpenAI gateway (core/serve/gateway.c) ------------------------------------------ */
@@ -1678,8 +1685,5 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     return 0;
 
 refused:
-    if (j)
-        release(r, j->pool, j->p), job_free(j);
-    fr__runs_leave(r, who);
-    return -1;
+    return job_refuse(r, j, who);
 }
