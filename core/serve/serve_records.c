@@ -366,6 +366,13 @@ typedef struct snapshot {
     char (*ids)[40];
     char (*tenants)[72];
     size_t n, cap, skipped;
+    /* The runs reported at the previous round trip, and those of them that are gone
+     * (finished) since: fr__run_records_watch takes them out of the active sets again. */
+    char (*prev_ids)[40];
+    char (*prev_tenants)[72];
+    size_t prev_n;
+    fr_record_running *gone;
+    const char **sorted; /* this tick's ids, sorted, to look the previous ones up */
     fr_record_share *shares;
     char (*share_tenants)[72]; /* copies: admission may reuse a slot meanwhile */
     size_t *share_slot;
@@ -384,6 +391,38 @@ static void snap_one(void *ud, fr_run_entry *e)
     s->runs[s->n].tenant = s->tenants[s->n];
     s->runs[s->n].cancel = 0;
     s->n++;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Fills snap->gone with the runs of the previous round trip that this snapshot lacks, and
+ * makes this snapshot the previous one.  A partial snapshot (more runs than MAX_POLLED)
+ * says nothing of the runs it skipped: none is taken for gone then. */
+static size_t runs_gone(snapshot *snap)
+{
+    size_t n_gone = 0;
+    if (snap->skipped == 0) {
+        for (size_t i = 0; i < snap->n; i++)
+            snap->sorted[i] = snap->ids[i];
+        qsort(snap->sorted, snap->n, sizeof *snap->sorted, cmp_id);
+        for (size_t i = 0; i < snap->prev_n; i++) {
+            const char *id = snap->prev_ids[i];
+            if (bsearch(&id, snap->sorted, snap->n, sizeof *snap->sorted, cmp_id))
+                continue;
+            snap->gone[n_gone++] = (fr_record_running){.id = id, .tenant = snap->prev_tenants[i]};
+        }
+    }
+    return n_gone;
+}
+
+static void remember_runs(snapshot *snap)
+{
+    memcpy(snap->prev_ids, snap->ids, snap->n * sizeof *snap->ids);
+    memcpy(snap->prev_tenants, snap->tenants, snap->n * sizeof *snap->tenants);
+    snap->prev_n = snap->n;
 }
 
 static void tick(fr_records *rc, snapshot *snap)
@@ -406,11 +445,15 @@ static void tick(fr_records *rc, snapshot *snap)
         }
     }
     pthread_mutex_unlock(&rc->mu);
-    if (snap->n == 0 && n_shares == 0 && now - atomic_load(&rc->last_op_mono) < PING_PERIOD_US)
+    size_t n_gone = runs_gone(snap);
+    if (snap->n == 0 && n_gone == 0 && n_shares == 0 &&
+        now - atomic_load(&rc->last_op_mono) < PING_PERIOD_US)
         return;
     char err[512];
-    fr_status st = fr__run_records_watch(rc->state, snap->runs, snap->n, shares, n_shares,
-                                         ACTIVE_LEASE_US, err, sizeof err);
+    fr_status st = fr__run_records_watch(rc->state, snap->gone, n_gone, snap->runs, snap->n,
+                                         shares, n_shares, ACTIVE_LEASE_US, err, sizeof err);
+    /* Reported or not, these are the runs whose report may have landed. */
+    remember_runs(snap);
     after_op(rc, st, "watch", err);
     if (st != FR_OK)
         return;
@@ -444,8 +487,12 @@ static void *watch_main(void *arg)
     snap.shares = calloc(MAX_SHARES, sizeof *snap.shares);
     snap.share_tenants = calloc(MAX_SHARES, sizeof *snap.share_tenants);
     snap.share_slot = calloc(MAX_SHARES, sizeof *snap.share_slot);
+    snap.prev_ids = calloc(MAX_POLLED, sizeof *snap.prev_ids);
+    snap.prev_tenants = calloc(MAX_POLLED, sizeof *snap.prev_tenants);
+    snap.gone = calloc(MAX_POLLED, sizeof *snap.gone);
+    snap.sorted = calloc(MAX_POLLED, sizeof *snap.sorted);
     if (!snap.runs || !snap.ids || !snap.tenants || !snap.shares || !snap.share_tenants ||
-        !snap.share_slot) {
+        !snap.share_slot || !snap.prev_ids || !snap.prev_tenants || !snap.gone || !snap.sorted) {
         fprintf(stderr, "fluxroute serve: --state: out of memory: cancels asked on other "
                         "replicas do not reach this one\n");
         goto out;
@@ -472,6 +519,10 @@ out:
     free(snap.shares);
     free(snap.share_tenants);
     free(snap.share_slot);
+    free(snap.prev_ids);
+    free(snap.prev_tenants);
+    free(snap.gone);
+    free(snap.sorted);
     return NULL;
 }
 

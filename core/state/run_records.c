@@ -409,15 +409,15 @@ fr_status fr__run_record_cancel(fr_state *s, const char *tenant, const char *id,
 
 /* ---- the watcher's round trip ------------------------------------------------------- */
 
-fr_status fr__run_records_watch(fr_state *s, fr_record_running *runs, size_t n_runs,
-                                fr_record_share *shares, size_t n_shares, int64_t lease_us,
-                                char *err, size_t err_size)
+fr_status fr__run_records_watch(fr_state *s, const fr_record_running *gone, size_t n_gone,
+                                fr_record_running *runs, size_t n_runs, fr_record_share *shares,
+                                size_t n_shares, int64_t lease_us, char *err, size_t err_size)
 {
     if (!s || s->kind != FR_STATE_REDIS) {
         snprintf(err, err_size, "run records need --state redis");
         return FR_E_INVALID;
     }
-    size_t n_cmds = n_runs * 2 + n_shares * 3;
+    size_t n_cmds = n_gone + n_runs * 2 + n_shares * 3;
     if (n_cmds == 0) {
         const char *ping[] = {"PING"};
         redisReply *rep = fr__redis_command(s->redis, 1, ping, NULL, err, err_size);
@@ -442,6 +442,12 @@ fr_status fr__run_records_watch(fr_state *s, fr_record_running *runs, size_t n_r
     }
     int64_t now_ms = fr__wall_us() / 1000, expiry_ms = now_ms + lease_us / 1000;
     size_t k = 0;
+    for (size_t i = 0; i < n_gone; i++) {
+        cmd *c = &cmds[k];
+        key_of(s, c->key, sizeof c->key, gone[i].tenant, "active", NULL);
+        c->argv[0] = "ZREM", c->argv[1] = c->key, c->argv[2] = gone[i].id;
+        argcs[k++] = 3;
+    }
     for (size_t i = 0; i < n_runs; i++) {
         cmd *c = &cmds[k];
         key_of(s, c->key, sizeof c->key, runs[i].tenant, "cancel:", runs[i].id);
@@ -480,7 +486,7 @@ fr_status fr__run_records_watch(fr_state *s, fr_record_running *runs, size_t n_r
         fr__redis_pool_put(s->redis, conn);
     }
     if (rc == FR_OK) {
-        k = 0;
+        k = n_gone;
         for (size_t i = 0; i < n_runs; i++, k += 2)
             runs[i].cancel =
                 replies[k] && replies[k]->type == REDIS_REPLY_INTEGER && replies[k]->integer > 0;

@@ -136,13 +136,17 @@ typedef struct fr_record_share {
                          * within the last `lease_us` (this one's included) */
 } fr_record_share;
 
-/* The watcher's one round trip (a pipeline): reports `runs` as running here for
- * `lease_us` (each tenant's set of active runs: a put of a finished record takes its run
- * out), reads whether a cancel was asked for each, and counts each share's tenant's
- * active runs.  With nothing to do it sends PING (so reachability stays fresh).  FR_OK;
+/* The watcher's one round trip (a pipeline): first takes `gone` (runs this process
+ * reported running at its previous round trip and has finished since) out of their
+ * tenants' active sets, then reports `runs` as running here for `lease_us` (each tenant's
+ * set of active runs: a put of a finished record takes its run out), reads whether a
+ * cancel was asked for each, and counts each share's tenant's active runs.  `gone`
+ * matters because a run may finish while this round trip is in flight: its put's removal
+ * can land before the report that it runs, which would leave it counted until its lease
+ * expired.  With nothing to do it sends PING (so reachability stays fresh).  FR_OK;
  * FR_E_NETWORK with err set. */
-fr_status fr__run_records_watch(fr_state *s, fr_record_running *runs, size_t n_runs,
-                                fr_record_share *shares, size_t n_shares, int64_t lease_us,
-                                char *err, size_t err_size);
+fr_status fr__run_records_watch(fr_state *s, const fr_record_running *gone, size_t n_gone,
+                                fr_record_running *runs, size_t n_runs, fr_record_share *shares,
+                                size_t n_shares, int64_t lease_us, char *err, size_t err_size);
 
 #endif

@@ -161,6 +161,15 @@ trips=$((after - before))
 echo "# $n sync runs in ${took}ms: $trips round trips to Redis (the watcher's included), $((evals_after - evals_before)) scripts"
 [ $((evals_after - evals_before)) = $n ] && ok "a sync run writes its record with one script" \
   || not_ok "a sync run writes its record with one script" "$((evals_after - evals_before)) for $n runs"
+# No run stays counted as active once it has finished: a run that ends while the watcher's
+# round trip is in flight is taken out again at the next one (200 ms), not left until its
+# 2 s lease expires (it would count against --max-runs-per-tenant meanwhile).
+t1=$(date +%s%N)
+while active=$(rcli -n 1 zcard "fluxroute:{t:acme}:active") && [ "$active" != 0 ] && [ "$(ms_since "$t1")" -lt 1500 ]; do
+  sleep 0.05
+done
+[ "$active" = 0 ] && ok "finished runs leave the tenant's active set within $(ms_since "$t1")ms" \
+  || not_ok "finished runs leave the tenant's active set" "$active still active after $(ms_since "$t1")ms"
 # 1 per run, and the watcher's own: at most 5 per second while the tenant is active.
 allowed=$((n + took / 150 + 3))
 [ "$trips" -ge "$n" ] && [ "$trips" -le "$allowed" ] && ok "a sync run costs 1 round trip ($trips for $n runs in ${took}ms)" \
