@@ -133,14 +133,16 @@ int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_keys(const cli_command *cmd, int argc, char **argv);
 /* The execution options `serve` and `worker` share (cmd_serve.c): --manifest-dir,
  * --providers, --plugin-dir, --controlplane, --metrics-addr, the limits, retention, trust
- * and containment flags, --state, --concurrency and --visibility-timeout.  Every string is
+ * and containment flags, --state, --concurrency, --visibility-timeout, --journal and
+ * --journal-sync.  Every string is
  * a borrowed argv value. */
 #define FR_EXEC_OPTS_MAX 32
 typedef struct fr_exec_args {
     const char *mdir, *providers, *max_runs, *per_tenant, *max_body, *retention, *ret_count,
         *ret_tenant, *ret_bytes, *cp_url, *metrics_addr, *series, *limit[FR_LIMIT_COUNT_],
-        *max_helpers, *helper_mem, *max_abandoned, *grace, *state_url, *concurrency, *visibility;
-    int enable_chaos;
+        *max_helpers, *helper_mem, *max_abandoned, *grace, *state_url, *concurrency, *visibility,
+        *journal_sync;
+    int enable_chaos, journal;
     cli_list dirs, trusted;
 } fr_exec_args;
 /* Writes the options' table entries into opts[0..n) (room for FR_EXEC_OPTS_MAX; the

@@ -21,8 +21,9 @@ int fr__cli_journal_sync(const cli_command *cmd, const char *arg, int journaled,
         return -1;
     }
     if (arg && !journaled) {
-        fr__cli_error(cmd, "--journal-sync needs a journal: --journal FILE or "
-                           "FLUXROUTE_JOURNAL_DIR");
+        int exec = strcmp(cmd->name, "serve") == 0 || strcmp(cmd->name, "worker") == 0;
+        fr__cli_error(cmd, "--journal-sync needs a journal: %s",
+                      exec ? "--journal" : "--journal FILE or FLUXROUTE_JOURNAL_DIR");
         return -1;
     }
     *out = (int)sync;
@@ -78,13 +79,8 @@ int fr__cli_journal_finish(const cli_command *cmd, fr_journal *j, const fr_run_r
 {
     if (!j)
         return 0;
-    if (res) {
-        json_object *e = fr__journal_entry("end", NULL, -1);
-        if (e)
-            json_object_object_add(e, "status",
-                                   json_object_new_string(fr__run_status_name(res->status)));
-        fr__journal_put(j, NULL, e, FR_JOURNAL_STEP);
-    }
+    if (res)
+        fr__journal_mark_end(j, res);
     char err[1024];
     if (fr__journal_close(j, err, sizeof err) != 0) {
         fr__cli_error(cmd, "%s", err);
