@@ -17,8 +17,7 @@
 
 /* A resume of the journal `rj->doc`: checked against `p`, then its replay.  0, or -1 with
  * out filled. */
-static int resume_from(fr_run_journal *rj, const char *run_id, const fr_pipeline *p,
-                       fr_reply *out)
+static int resume_from(fr_run_journal *rj, const char *run_id, const fr_pipeline *p, fr_reply *out)
 {
     const char *jid = fr__trace_member_string(rj->doc.header, "run_id");
     if (!jid || strcmp(jid, run_id) != 0) {
@@ -52,12 +51,10 @@ int fr__run_journal_open(const fr_runs_config *cfg, const fr_identity *who, cons
     int found = 0;
     /* Only a run started before can have a journal: a first execution costs no read. */
     if (token > 1) {
-        fr_status st =
-            fr__journal_redis_read(cfg->state, who->tenant, run_id, &rj->doc, &found, err,
-                                   sizeof err);
+        fr_status st = fr__journal_redis_read(cfg->state, who->tenant, run_id, &rj->doc, &found,
+                                              err, sizeof err);
         if (st == FR_E_NETWORK) {
-            fr__reply_error(out, FR_HE_STATE_UNAVAILABLE, "cannot read the run's journal: %s",
-                            err);
+            fr__reply_error(out, FR_HE_STATE_UNAVAILABLE, "cannot read the run's journal: %s", err);
             return -1;
         }
         if (st != FR_OK) {
@@ -69,8 +66,8 @@ int fr__run_journal_open(const fr_runs_config *cfg, const fr_identity *who, cons
         fr__journal_doc_free(&rj->doc);
         return -1;
     }
-    rj->journal = fr__journal_redis_open(cfg->state, who->tenant, run_id, token,
-                                         cfg->retention_us, (fr_journal_sync)cfg->journal_sync);
+    rj->journal = fr__journal_redis_open(cfg->state, who->tenant, run_id, token, cfg->retention_us,
+                                         (fr_journal_sync)cfg->journal_sync);
     if (rj->journal && found) {
         rj->resume = 1;
         fr__journal_mark_resume(rj->journal, (unsigned)token);
@@ -84,9 +81,9 @@ int fr__run_journal_open(const fr_runs_config *cfg, const fr_identity *who, cons
         json_object *h = fr__journal_header_new(p, run_id, rj->seed, compact ? compact : "null");
         json_object_put(in);
         char why[512] = "";
-        fr_status st = h ? rj->journal->ops->append(rj->journal, h, FR_JOURNAL_STEP, why,
-                                                    sizeof why)
-                         : FR_E_NOMEM;
+        fr_status st =
+            h ? rj->journal->ops->append(rj->journal, h, FR_JOURNAL_STEP, why, sizeof why)
+              : FR_E_NOMEM;
         json_object_put(h);
         if (st != FR_OK) {
             fr__reply_error(out, FR_HE_STATE_UNAVAILABLE, "cannot start the run's journal: %s",
@@ -126,8 +123,10 @@ void fr__run_journal_end(fr_run_journal *rj, fr_run_result *res)
     if (res)
         fr__journal_mark_end(rj->journal, res);
     char err[1024];
-    if (fr__journal_redis_close(rj->journal, err, sizeof err) != 0)
+    fr_status st = fr__journal_redis_close(rj->journal, err, sizeof err);
+    if (st != FR_OK)
         fprintf(stderr, "fluxroute: %s\n", err);
+    rj->fenced = st == FR_E_LEASE_LOST;
     rj->journal = NULL;
 }
 

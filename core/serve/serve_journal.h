@@ -15,11 +15,12 @@
 #include "trace/journal.h"
 
 typedef struct fr_run_journal {
-    fr_journal *journal;   /* NULL: the run is not journaled */
-    int resume;            /* the journal of an earlier execution was found */
-    struct fr_replay *rp;  /* a resume: its replay (set by fr__run_journal_apply) */
-    fr_journal_doc doc;    /* a resume: the journal read back */
-    uint64_t seed;         /* a new journal: the seed its header names */
+    fr_journal *journal;  /* NULL: the run is not journaled */
+    int resume;           /* the journal of an earlier execution was found */
+    struct fr_replay *rp; /* a resume: its replay (set by fr__run_journal_apply) */
+    fr_journal_doc doc;   /* a resume: the journal read back */
+    uint64_t seed;        /* a new journal: the seed its header names */
+    int fenced;           /* an append was refused: another execution holds the run */
 } fr_run_journal;
 
 /* Opens the journal of the queued run `run_id` of `who` executed with fencing token
@@ -39,7 +40,9 @@ void fr__run_journal_apply(fr_run_journal *rj, fr_run_options *ro);
 
 /* The run is over: its `resumed_from` into res (a resume), its "end" entry (res NULL: the
  * run did not run), then the journal is closed.  A failed close is logged on stderr
- * naming the run (a fenced one says lease_lost). */
+ * naming the run; a refused append (another execution took the run over: lease_lost)
+ * sets rj->fenced, and the execution must then write nothing more of the run (its
+ * record, acknowledgement and usage are the newer execution's). */
 void fr__run_journal_end(fr_run_journal *rj, fr_run_result *res);
 
 /* Frees what rj holds (after fr__run_journal_end, or instead of it for a run refused

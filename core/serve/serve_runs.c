@@ -816,7 +816,9 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
      * (core/serve/run_queue.c): only the execution holding the run's newest token reports
      * usage (whose keys derive from the run id: a run is never billed twice). */
     int may_bill = 1;
-    if (j->queued)
+    if (j->queued && j->journal.fenced) /* its journal says another execution holds it */
+        j->queued->fenced(j->queued->ud), may_bill = 0;
+    else if (j->queued)
         may_bill = j->queued->finish(j->queued->ud, *status, report, trace, trace_refused) == 0;
     else
         fr__records_finished(j->r->records, j->entry, *status, report, trace, trace_refused, 0,

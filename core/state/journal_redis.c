@@ -74,8 +74,7 @@ static fr_status flush(journal_redis *j)
     for (size_t i = 0; i < j->n_pending; i++)
         argv[4 + i] = j->pending[i], lens[4 + i] = j->pending_len[i];
     char err[512];
-    redisReply *r =
-        fr__redis_eval(j->s->redis, &APPEND, 2, (int)argc, argv, lens, err, sizeof err);
+    redisReply *r = fr__redis_eval(j->s->redis, &APPEND, 2, (int)argc, argv, lens, err, sizeof err);
     if (!r) {
         snprintf(j->error, sizeof j->error, "journal %s: %s", j->key, err);
         st = FR_E_NETWORK;
@@ -161,10 +160,10 @@ fr_journal *fr__journal_redis_open(fr_state *s, const char *tenant, const char *
     return &j->base;
 }
 
-int fr__journal_redis_close(fr_journal *base, char *err, size_t errlen)
+fr_status fr__journal_redis_close(fr_journal *base, char *err, size_t errlen)
 {
     if (!base)
-        return 0;
+        return FR_OK;
     journal_redis *j = (journal_redis *)base;
     pthread_mutex_lock(&j->mu);
     fr_status st = flush(j);
@@ -177,7 +176,7 @@ int fr__journal_redis_close(fr_journal *base, char *err, size_t errlen)
     free(j->pending_len);
     pthread_mutex_destroy(&j->mu);
     free(j);
-    return st == FR_OK ? 0 : -1;
+    return st;
 }
 
 fr_status fr__journal_redis_read(fr_state *s, const char *tenant, const char *run_id,
@@ -205,9 +204,8 @@ fr_status fr__journal_redis_read(fr_state *s, const char *tenant, const char *ru
             if (it->type != REDIS_REPLY_ARRAY || it->elements != 2 ||
                 (f = it->element[1])->type != REDIS_REPLY_ARRAY || f->elements != 4 ||
                 f->element[3]->type != REDIS_REPLY_STRING) {
-                snprintf(err, errlen,
-                         "journal %s: stream entry %zu is not a journal entry {k, e}", key,
-                         i + 1);
+                snprintf(err, errlen, "journal %s: stream entry %zu is not a journal entry {k, e}",
+                         key, i + 1);
                 st = FR_E_INVALID;
                 break;
             }

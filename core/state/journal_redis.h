@@ -38,8 +38,8 @@ fr_status fr__journal_redis_read(fr_state *s, const char *tenant, const char *ru
 fr_journal *fr__journal_redis_open(fr_state *s, const char *tenant, const char *run_id,
                                    uint64_t token, int64_t ttl_us, fr_journal_sync sync);
 
-/* Writes what is buffered and frees the journal.  0, or -1 with err set when this or an
- * earlier append failed (FR_E_LEASE_LOST ones included). */
-int fr__journal_redis_close(fr_journal *j, char *err, size_t errlen);
+/* Writes what is buffered and frees the journal.  FR_OK, or the first failure of this or an
+ * earlier append with err set: FR_E_LEASE_LOST when another execution took the run over. */
+fr_status fr__journal_redis_close(fr_journal *j, char *err, size_t errlen);
 
 #endif

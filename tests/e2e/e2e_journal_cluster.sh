@@ -176,8 +176,10 @@ if R xrange "$(J "$B")" - + | grep -q '"t":"resume"'; then ok "(b) another worke
   not_ok "(b) another worker took the run over (its resume journaled)"; fi
 kill -CONT "$PID_w3"
 until=$(($(date +%s) + 20))
-while ! grep -q lease_lost "$TMP/w3.err" && [ "$(date +%s)" -lt "$until" ]; do sleep 0.05; done
-check "(b) the zombie's late append is refused: it stops with lease_lost" grep -q "journal append refused.*lease_lost" "$TMP/w3.err"
+while ! grep -q "stopped (lease_lost)" "$TMP/w3.err" && [ "$(date +%s)" -lt "$until" ]; do sleep 0.05; done
+check "(b) the zombie's late append is refused" grep -q "journal append refused: its fencing token 1 is older than the run's newest (2)" "$TMP/w3.err"
+check "(b) the zombie stops with lease_lost, writing no record, acknowledgement or usage" \
+  grep -q "run $B: stopped (lease_lost)" "$TMP/w3.err"
 if wait_status "$B" succeeded 30; then ok "(b) the run finished on the other worker"; else
   not_ok "(b) the run finished on the other worker" "status $(status_of "$B")"; fi
 entries "$B" >"$TMP/b.entries"
