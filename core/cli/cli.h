@@ -112,16 +112,19 @@ int fr__cli_write_trace(const cli_command *cmd, const fr_pipeline *p, const fr_r
  * Returns 0, or -1 after printing why. */
 struct fr_journal;
 int fr__cli_journal_sync(const cli_command *cmd, const char *arg, int journaled, int *out);
-/* Creates the run's journal, FILE or DIR/RUN_ID.journal (naming it on stderr), drawing
- * the run id (into run_id) and the seed unless --seed gave one, and sets ro (run_id, seed,
- * record, journal).  `input` is --input's text or NULL.  Returns FR_EXIT_OK, or
- * FR_EXIT_USAGE after printing why. */
+/* Creates the run's journal, FILE or DIR/RUN_ID.journal (naming it on stderr), or with
+ * `redis` (bench --journal-redis) the Redis stream of run RUN_ID of tenant "bench"
+ * (core/state/journal_redis.h), drawing the run id (into run_id) and the seed unless
+ * --seed gave one, and sets ro (run_id, seed, record, journal).  `input` is --input's text
+ * or NULL.  Returns FR_EXIT_OK, or FR_EXIT_USAGE after printing why. */
+struct fr_state;
 int fr__cli_journal_start(const cli_command *cmd, fr_pipeline *p, const char *file, const char *dir,
-                          int sync, const char *input, char run_id[40], fr_run_options *ro,
-                          struct fr_journal **out);
-/* Appends the run's end (res NULL: it did not run) and closes the journal.  Returns 0, or
- * -1 after printing why. */
-int fr__cli_journal_finish(const cli_command *cmd, struct fr_journal *j, const fr_run_result *res);
+                          struct fr_state *redis, int sync, const char *input, char run_id[40],
+                          fr_run_options *ro, struct fr_journal **out);
+/* Appends the run's end (res NULL: it did not run) and closes the journal (`redis`: one
+ * fr__cli_journal_start opened in Redis).  Returns 0, or -1 after printing why. */
+int fr__cli_journal_finish(const cli_command *cmd, struct fr_journal *j, int redis,
+                           const fr_run_result *res);
 int fr__cmd_resume(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_validate(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_bench(const cli_command *cmd, int argc, char **argv);

@@ -97,7 +97,7 @@ int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
         rc = fr__cli_lease_begin(cmd, p, NULL, &ro, &lease);
     }
     if (rc != FR_EXIT_OK) {
-        fr__cli_journal_finish(cmd, journal, NULL);
+        fr__cli_journal_finish(cmd, journal, 0, NULL);
         fr__replay_free(rp);
         fr__pipeline_free(p);
         fr__journal_doc_free(&doc);
@@ -115,7 +115,7 @@ int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
     if (st != FR_OK) {
         fr__cli_error(cmd, "%s: %s", pos[0], fr_strerror(st));
         rc = FR_EXIT_FAILED;
-        fr__cli_journal_finish(cmd, journal, NULL);
+        fr__cli_journal_finish(cmd, journal, 0, NULL);
     } else {
         fr__journal_resumed_from(rp, &res);
         if (div) {
@@ -139,7 +139,7 @@ int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
         if (trace_arg && !div && fr__cli_write_trace(cmd, p, &res, trace_arg) != 0 &&
             rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;
-        if (fr__cli_journal_finish(cmd, journal, div ? NULL : &res) != 0 && rc == FR_EXIT_OK)
+        if (fr__cli_journal_finish(cmd, journal, 0, div ? NULL : &res) != 0 && rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;
         if (lease_lost && rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;
