@@ -120,6 +120,11 @@ void fr__run_journal_end(fr_run_journal *rj, fr_run_result *res)
         return;
     if (res && rj->rp)
         fr__journal_resumed_from(rj->rp, res);
+    json_object *div = rj->rp ? fr__replay_divergence(rj->rp) : NULL;
+    if (div) /* the journaled prefix did not replay: the run was stopped (cancelled) there */
+        fprintf(stderr, "fluxroute: run %s diverges from its journal: %s\n",
+                res ? res->run_id : "?",
+                json_object_to_json_string_ext(div, JSON_C_TO_STRING_PLAIN));
     if (res)
         fr__journal_mark_end(rj->journal, res);
     char err[1024];
