@@ -151,6 +151,10 @@ expect_jq "(a) report: the first three steps came from the journal" \
   '[.steps[:3][] | .from_journal] == [true, true, true] and (.steps[5].from_journal == false)'
 check "(a) the journal: one resume, by execution 2, and the run's end" \
   sh -c "jq -se '([.[] | select(.t == \"resume\")] | length == 1 and .[0].execution == 2) and (.[-1].t == \"end\")' '$TMP/a.entries' >/dev/null"
+R hget "fluxroute:{t:alpha}:run:$A" trace >"$TMP/a.trace"
+fr replay "$TMP/a.trace"
+expect_rc "(a) the resumed run's stored trace replays" 0
+expect_out "(a) the resumed run's stored trace replays" "replay identical: 6 steps"
 check "(a) the journal expires with the records' retention" test "$(R pttl "$(J "$A")")" -gt 0
 # Usage: the run, and each of its 6 calls once (keys derive from run, step, attempt, call).
 got=""
