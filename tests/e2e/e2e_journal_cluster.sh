@@ -1,10 +1,10 @@
 #!/bin/sh
 # Durable runs in the cluster (issue 30): `fluxroute worker --journal` journals queued runs
 # to Redis.  (a) A worker killed with -9 mid-run: another resumes the run from its journal
-# (same run id, completed calls not made again, executions 2, resumed_from), and usage is
-# counted once per call.  (b) A zombie worker frozen with SIGSTOP past its lease, then
-# continued: its late appends are refused, it stops with lease_lost, and the journal holds
-# nothing of it after the takeover.  (c) Bad input: --journal with --state memory, a
+# (same run id, completed calls not made again, executions 2, resumed_from, its trace
+# replaying identically), and usage is counted once per call.  (b) A zombie worker frozen
+# with SIGSTOP past its lease, then continued: its late appends are refused, it stops with
+# lease_lost, and the journal holds nothing of it after the takeover.  (c) Bad input: --journal with --state memory, a
 # journal of another manifest (a divergence), a corrupted journal.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
