@@ -4,8 +4,9 @@
 # (same run id, completed calls not made again, executions 2, resumed_from, its trace
 # replaying identically), and usage is counted once per call.  (b) A zombie worker frozen
 # with SIGSTOP past its lease, then continued: its late appends are refused, it stops with
-# lease_lost, and the journal holds nothing of it after the takeover.  (c) Bad input: --journal with --state memory, a
-# journal of another manifest (a divergence), a corrupted journal.
+# lease_lost, and the journal holds nothing of it after the takeover.  (c) Bad input:
+# --journal with --state memory, a journal of another manifest (a divergence), a corrupted
+# journal.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 . "$FR_SRCDIR/tests/redis_lib.sh"
