@@ -228,13 +228,13 @@ jr=$(sh "$SRCDIR/tests/bench_journal.sh" "$FLUXROUTE" "$SRCDIR" "$BUILDDIR")
 echo "$jr"
 {
   echo
-  echo "Durable runs (\`run --journal FILE\`, issue 30): each run journaled to a new file, by"
+  echo "Durable runs (\`run --journal FILE\`, \`worker --journal\`, issue 30): each run journaled to a new file or Redis stream, by"
   echo "--journal-sync setting, against no journal.  sequential10 (echo) shows the journal's own"
   echo "cost per step; ai_chain10 against fake_vendor answering after 20 ms the share of a real"
   echo "chain (target: \`step\` at most 2% over no journal)."
   echo
-  echo "| manifest | --journal-sync | p50 us/run | mean us/run | us/step over none (p50) | p50 over none |"
-  echo "|---|---|---|---|---|---|"
+  echo "| manifest | backend | --journal-sync | p50 us/run | mean us/run | us/step over none (p50) | p50 over none |"
+  echo "|---|---|---|---|---|---|---|"
   echo "$jr" | grep '^|'
 } >> "$tmp"
 

@@ -112,16 +112,19 @@ int fr__cli_write_trace(const cli_command *cmd, const fr_pipeline *p, const fr_r
  * Returns 0, or -1 after printing why. */
 struct fr_journal;
 int fr__cli_journal_sync(const cli_command *cmd, const char *arg, int journaled, int *out);
-/* Creates the run's journal, FILE or DIR/RUN_ID.journal (naming it on stderr), drawing
- * the run id (into run_id) and the seed unless --seed gave one, and sets ro (run_id, seed,
- * record, journal).  `input` is --input's text or NULL.  Returns FR_EXIT_OK, or
- * FR_EXIT_USAGE after printing why. */
+/* Creates the run's journal, FILE or DIR/RUN_ID.journal (naming it on stderr), or with
+ * `redis` (bench --journal-redis) the Redis stream of run RUN_ID of tenant "bench"
+ * (core/state/journal_redis.h), drawing the run id (into run_id) and the seed unless
+ * --seed gave one, and sets ro (run_id, seed, record, journal).  `input` is --input's text
+ * or NULL.  Returns FR_EXIT_OK, or FR_EXIT_USAGE after printing why. */
+struct fr_state;
 int fr__cli_journal_start(const cli_command *cmd, fr_pipeline *p, const char *file, const char *dir,
-                          int sync, const char *input, char run_id[40], fr_run_options *ro,
-                          struct fr_journal **out);
-/* Appends the run's end (res NULL: it did not run) and closes the journal.  Returns 0, or
- * -1 after printing why. */
-int fr__cli_journal_finish(const cli_command *cmd, struct fr_journal *j, const fr_run_result *res);
+                          struct fr_state *redis, int sync, const char *input, char run_id[40],
+                          fr_run_options *ro, struct fr_journal **out);
+/* Appends the run's end (res NULL: it did not run) and closes the journal (`redis`: one
+ * fr__cli_journal_start opened in Redis).  Returns 0, or -1 after printing why. */
+int fr__cli_journal_finish(const cli_command *cmd, struct fr_journal *j, int redis,
+                           const fr_run_result *res);
 int fr__cmd_resume(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_validate(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_bench(const cli_command *cmd, int argc, char **argv);
@@ -133,14 +136,16 @@ int fr__cmd_scaffold(const cli_command *cmd, int argc, char **argv);
 int fr__cmd_keys(const cli_command *cmd, int argc, char **argv);
 /* The execution options `serve` and `worker` share (cmd_serve.c): --manifest-dir,
  * --providers, --plugin-dir, --controlplane, --metrics-addr, the limits, retention, trust
- * and containment flags, --state, --concurrency and --visibility-timeout.  Every string is
+ * and containment flags, --state, --concurrency, --visibility-timeout, --journal and
+ * --journal-sync.  Every string is
  * a borrowed argv value. */
 #define FR_EXEC_OPTS_MAX 32
 typedef struct fr_exec_args {
     const char *mdir, *providers, *max_runs, *per_tenant, *max_body, *retention, *ret_count,
         *ret_tenant, *ret_bytes, *cp_url, *metrics_addr, *series, *limit[FR_LIMIT_COUNT_],
-        *max_helpers, *helper_mem, *max_abandoned, *grace, *state_url, *concurrency, *visibility;
-    int enable_chaos;
+        *max_helpers, *helper_mem, *max_abandoned, *grace, *state_url, *concurrency, *visibility,
+        *journal_sync;
+    int enable_chaos, journal;
     cli_list dirs, trusted;
 } fr_exec_args;
 /* Writes the options' table entries into opts[0..n) (room for FR_EXEC_OPTS_MAX; the

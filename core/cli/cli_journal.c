@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "engine/pipeline.h"
 #include "host/journal_sink.h"
+#include "state/journal_redis.h"
 #include "trace/journal.h"
 
 int fr__cli_journal_sync(const cli_command *cmd, const char *arg, int journaled, int *out)
@@ -21,8 +22,9 @@ int fr__cli_journal_sync(const cli_command *cmd, const char *arg, int journaled,
         return -1;
     }
     if (arg && !journaled) {
-        fr__cli_error(cmd, "--journal-sync needs a journal: --journal FILE or "
-                           "FLUXROUTE_JOURNAL_DIR");
+        int exec = strcmp(cmd->name, "serve") == 0 || strcmp(cmd->name, "worker") == 0;
+        fr__cli_error(cmd, "--journal-sync needs a journal: %s",
+                      exec ? "--journal" : "--journal FILE or FLUXROUTE_JOURNAL_DIR");
         return -1;
     }
     *out = (int)sync;
@@ -41,8 +43,8 @@ static void new_run_id(char out[40])
 }
 
 int fr__cli_journal_start(const cli_command *cmd, fr_pipeline *p, const char *file, const char *dir,
-                          int sync, const char *input, char run_id[40], fr_run_options *ro,
-                          fr_journal **out)
+                          struct fr_state *redis, int sync, const char *input, char run_id[40],
+                          fr_run_options *ro, fr_journal **out)
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
     new_run_id(run_id);
@@ -59,14 +61,30 @@ int fr__cli_journal_start(const cli_command *cmd, fr_pipeline *p, const char *fi
         snprintf(path, sizeof path, "%s", file);
     else
         snprintf(path, sizeof path, "%s/%s.journal", dir, run_id);
-    fr_journal *j = fr__journal_create(path, (fr_journal_sync)sync, p, run_id, ro->seed,
-                                       compact ? compact : "null", err, sizeof err);
+    fr_journal *j = NULL;
+    if (redis) {
+        /* `bench --journal-redis`: the stream a queued run of tenant "bench" would have. */
+        j = fr__journal_redis_open(redis, "bench", run_id, 1, 3600LL * 1000000,
+                                   (fr_journal_sync)sync);
+        json_object *h =
+            j ? fr__journal_header_new(p, run_id, ro->seed, compact ? compact : "null") : NULL;
+        snprintf(err, sizeof err, "out of memory");
+        if (!h || j->ops->append(j, h, FR_JOURNAL_STEP, err, sizeof err) != FR_OK) {
+            char e2[256];
+            fr__journal_redis_close(j, e2, sizeof e2);
+            j = NULL;
+        }
+        json_object_put(h);
+    } else {
+        j = fr__journal_create(path, (fr_journal_sync)sync, p, run_id, ro->seed,
+                               compact ? compact : "null", err, sizeof err);
+    }
     json_object_put(in);
     if (!j) {
         fr__cli_error(cmd, "%s", err);
         return FR_EXIT_USAGE;
     }
-    if (!file && strcmp(cmd->name, "bench") != 0)
+    if (!file && !redis && strcmp(cmd->name, "bench") != 0)
         fprintf(stderr, "fluxroute %s: journal %s\n", cmd->name, path);
     ro->journal = j;
     ro->record = 1; /* the journal is made of the recorded effects */
@@ -74,19 +92,16 @@ int fr__cli_journal_start(const cli_command *cmd, fr_pipeline *p, const char *fi
     return FR_EXIT_OK;
 }
 
-int fr__cli_journal_finish(const cli_command *cmd, fr_journal *j, const fr_run_result *res)
+int fr__cli_journal_finish(const cli_command *cmd, fr_journal *j, int redis,
+                           const fr_run_result *res)
 {
     if (!j)
         return 0;
-    if (res) {
-        json_object *e = fr__journal_entry("end", NULL, -1);
-        if (e)
-            json_object_object_add(e, "status",
-                                   json_object_new_string(fr__run_status_name(res->status)));
-        fr__journal_put(j, NULL, e, FR_JOURNAL_STEP);
-    }
+    if (res)
+        fr__journal_mark_end(j, res);
     char err[1024];
-    if (fr__journal_close(j, err, sizeof err) != 0) {
+    if (redis ? fr__journal_redis_close(j, err, sizeof err) != FR_OK
+              : fr__journal_close(j, err, sizeof err) != 0) {
         fr__cli_error(cmd, "%s", err);
         return -1;
     }

@@ -17,29 +17,6 @@
 #include "trace/replay_cursor.h"
 #include "trace/trace.h"
 
-/* What differs between the journal's manifest and plugins and the ones loaded now, as
- * lines in `changes`. */
-static void compare_builds(json_object *header, const fr_pipeline *p, json_object *changes)
-{
-    const fr_manifest *m = fr__pipeline_manifest(p);
-    char sha[65] = "";
-    free(fr__trace_manifest_text(m, sha));
-    const char *rec = fr__trace_member_string(header, "manifest_sha256");
-    if (rec && strcmp(rec, sha) != 0) {
-        char *n = fr__xasprintf("the manifest %s differs from the journal's (sha256 %.12s... "
-                                "journaled, %.12s... now)",
-                                m->path, rec, sha);
-        json_object_array_add(changes, json_object_new_string(n ? n : "manifest differs"));
-        free(n);
-    }
-    /* Plugins: the notes replay gives (changed builds, plugins no longer used). */
-    json_object *trace = json_object_new_object(), *v;
-    if (json_object_object_get_ex(header, "plugins", &v))
-        json_object_object_add(trace, "plugins", json_object_get(v));
-    fr__replay_notes(trace, m->text, p, changes);
-    json_object_put(trace);
-}
-
 int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
 {
     const char *manifest_arg = NULL, *trace_arg = NULL, *sync_arg = NULL, *pos[1];
@@ -90,7 +67,7 @@ int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
         return rc;
     }
     json_object *changes = json_object_new_array();
-    compare_builds(doc.header, p, changes);
+    fr__journal_compare_builds(doc.header, p, changes);
     size_t n_changes = json_object_array_length(changes);
     for (size_t i = 0; i < n_changes; i++)
         fprintf(stderr, "fluxroute resume: %s: %s\n", allow_changed ? "note" : "divergence",
@@ -107,21 +84,9 @@ int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
     }
 
     cli_lease *lease = NULL;
-    json_object *input = NULL, *seed = NULL;
-    json_object_object_get_ex(doc.header, "input", &input);
-    json_object_object_get_ex(doc.header, "seed", &seed);
-    fr_replay *rp = fr__replay_new_resume(doc.trace);
     unsigned executions = doc.executions + 1;
-    fr_run_options ro = {
-        .input_json = json_object_to_json_string_ext(input, JSON_C_TO_STRING_PLAIN),
-        .seed = json_object_get_uint64(seed),
-        .has_seed = 1,
-        .run_id = fr__trace_member_string(doc.header, "run_id"),
-        .record = 1,
-        .replay = rp,
-        .executions = executions,
-        .run_inline = FR_RUN_ON_DRIVER,
-    };
+    fr_run_options ro = {.run_inline = FR_RUN_ON_DRIVER};
+    fr_replay *rp = fr__journal_resume_options(&doc, executions, &ro);
     fr_journal *journal =
         rp ? fr__journal_reopen(pos[0], doc.valid_len, (fr_journal_sync)sync, err, sizeof err)
            : NULL;
@@ -132,17 +97,14 @@ int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
         rc = fr__cli_lease_begin(cmd, p, NULL, &ro, &lease);
     }
     if (rc != FR_EXIT_OK) {
-        fr__cli_journal_finish(cmd, journal, NULL);
+        fr__cli_journal_finish(cmd, journal, 0, NULL);
         fr__replay_free(rp);
         fr__pipeline_free(p);
         fr__journal_doc_free(&doc);
         return rc;
     }
     ro.journal = journal;
-    json_object *mark = fr__journal_entry("resume", NULL, -1);
-    if (mark)
-        json_object_object_add(mark, "execution", json_object_new_int64(executions));
-    fr__journal_put(journal, NULL, mark, FR_JOURNAL_STEP);
+    fr__journal_mark_resume(journal, executions);
 
     fr__cli_signals_start(p);
     fr_run_result res;
@@ -153,10 +115,9 @@ int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
     if (st != FR_OK) {
         fr__cli_error(cmd, "%s: %s", pos[0], fr_strerror(st));
         rc = FR_EXIT_FAILED;
-        fr__cli_journal_finish(cmd, journal, NULL);
+        fr__cli_journal_finish(cmd, journal, 0, NULL);
     } else {
-        json_object *from = fr__replay_resumed_from(rp);
-        res.resumed_from = from ? json_object_get(from) : NULL;
+        fr__journal_resumed_from(rp, &res);
         if (div) {
             /* The recorded prefix did not replay: nothing after it can be trusted. */
             fprintf(stderr, "fluxroute resume: %s diverges from its journal:\n", pos[0]);
@@ -178,7 +139,7 @@ int fr__cmd_resume(const cli_command *cmd, int argc, char **argv)
         if (trace_arg && !div && fr__cli_write_trace(cmd, p, &res, trace_arg) != 0 &&
             rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;
-        if (fr__cli_journal_finish(cmd, journal, div ? NULL : &res) != 0 && rc == FR_EXIT_OK)
+        if (fr__cli_journal_finish(cmd, journal, 0, div ? NULL : &res) != 0 && rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;
         if (lease_lost && rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;

@@ -16,6 +16,7 @@
 #include "host/host.h"
 #include "http/metrics_endpoint.h"
 #include "observe/observe.h"
+#include "state/state.h"
 #include "trace/journal.h"
 #include "trace/trace.h"
 
@@ -216,7 +217,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
     fr_journal *journal = NULL;
     char run_id[40];
     if (rc == FR_EXIT_OK && (journal_arg || journal_dir)) {
-        rc = fr__cli_journal_start(cmd, p, journal_arg, journal_dir, sync, input, run_id, &ro,
+        rc = fr__cli_journal_start(cmd, p, journal_arg, journal_dir, NULL, sync, input, run_id, &ro,
                                    &journal);
         if (rc != FR_EXIT_OK) {
             fr__cli_lease_end(cmd, lease);
@@ -266,7 +267,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         /* Written for failed and interrupted runs too: that is when it is wanted. */
         if (trace_arg && fr__cli_write_trace(cmd, p, &res, trace_arg) != 0 && rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;
-        if (journal && fr__cli_journal_finish(cmd, journal, &res) != 0 && rc == FR_EXIT_OK)
+        if (journal && fr__cli_journal_finish(cmd, journal, 0, &res) != 0 && rc == FR_EXIT_OK)
             rc = FR_EXIT_FAILED;
         journal = NULL;
         if (lease_lost && rc == FR_EXIT_OK) /* leases: lost outside the run's steps */
@@ -277,7 +278,7 @@ int fr__cmd_run(const cli_command *cmd, int argc, char **argv)
         fr__run_result_free(&res);
     }
     if (journal) /* the run did not start */
-        fr__cli_journal_finish(cmd, journal, NULL);
+        fr__cli_journal_finish(cmd, journal, 0, NULL);
     fr__pipeline_free(p);
     free(input);
     return rc;
@@ -360,7 +361,7 @@ static int parse_count(const cli_command *cmd, const char *name, const char *tex
 int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
 {
     const char *runs_arg = NULL, *warmup_arg = NULL, *input_arg = NULL, *lease_wait = NULL, *pos[1],
-               *journal_dir = NULL, *sync_arg = NULL;
+               *journal_dir = NULL, *sync_arg = NULL, *journal_redis = NULL;
     int json = 0;
     size_t n_pos;
     cli_list dirs = {0};
@@ -372,6 +373,7 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
                             {"--lease-wait", 1, &lease_wait, NULL, NULL},
                             {"--journal-dir", 1, &journal_dir, NULL, NULL},
                             {"--journal-sync", 1, &sync_arg, NULL, NULL},
+                            {"--journal-redis", 1, &journal_redis, NULL, NULL},
                             {NULL, 0, NULL, NULL, NULL}};
     int rc = fr__cli_parse(cmd, argc, argv, opts, pos, 1, &n_pos);
     if (rc != 0)
@@ -381,8 +383,23 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
         return FR_EXIT_USAGE;
     }
     int sync = FR_JOURNAL_SYNC_STEP;
-    if (fr__cli_journal_sync(cmd, sync_arg, journal_dir != NULL, &sync) != 0)
+    if (fr__cli_journal_sync(cmd, sync_arg, journal_dir || journal_redis, &sync) != 0)
         return FR_EXIT_USAGE;
+    if (journal_dir && journal_redis) {
+        fr__cli_error(cmd, "--journal-dir and --journal-redis: choose one");
+        return FR_EXIT_USAGE;
+    }
+    fr_state *redis = NULL; /* --journal-redis: each run journaled to Redis */
+    if (journal_redis) {
+        char err[512];
+        if (fr__state_open(journal_redis, "--journal-redis", getenv("ROUTER_STATE_PREFIX"), &redis,
+                           err, sizeof err) != FR_OK ||
+            redis->kind != FR_STATE_REDIS) {
+            fr__cli_error(cmd, "%s", redis ? "--journal-redis: expected redis://..." : err);
+            fr__state_free(redis);
+            return FR_EXIT_USAGE;
+        }
+    }
     long runs = 1000, warmup = 100;
     if ((runs_arg && parse_count(cmd, "--runs", runs_arg, 1, &runs) != 0) ||
         (warmup_arg && parse_count(cmd, "--warmup", warmup_arg, 0, &warmup) != 0))
@@ -407,6 +424,7 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
         free(samples);
         free(input);
         fr__pipeline_free(p);
+        fr__state_free(redis);
         return rc != FR_EXIT_OK ? rc : FR_EXIT_FAILED;
     }
     fr__cli_signals_start(p);
@@ -420,15 +438,16 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
         fr_journal *journal = NULL;
         char run_id[40];
         fr_run_options jro = ro;
-        if (journal_dir && fr__cli_journal_start(cmd, p, NULL, journal_dir, sync, input, run_id,
-                                                 &jro, &journal) != FR_EXIT_OK) {
+        if ((journal_dir || redis) &&
+            fr__cli_journal_start(cmd, p, NULL, journal_dir, redis, sync, input, run_id, &jro,
+                                  &journal) != FR_EXIT_OK) {
             rc = FR_EXIT_FAILED;
             break;
         }
         fr_run_result res;
         fr_status st = fr__pipeline_run(p, &jro, &res);
-        int journal_failed =
-            journal && fr__cli_journal_finish(cmd, journal, st == FR_OK ? &res : NULL) != 0;
+        int journal_failed = journal && fr__cli_journal_finish(cmd, journal, redis != NULL,
+                                                               st == FR_OK ? &res : NULL) != 0;
         int64_t dt = fr__mono_us() - t0;
         if (st != FR_OK) {
             fr__cli_error(cmd, "%s",
@@ -481,5 +500,6 @@ int fr__cmd_bench(const cli_command *cmd, int argc, char **argv)
     free(samples);
     free(input);
     fr__pipeline_free(p);
+    fr__state_free(redis);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "serve/serve.h"
 #include "state/breaker_redis.h"
 #include "state/state.h"
+#include "trace/journal.h"
 
 const char fr__serve_usage[] =
     "usage: fluxroute serve [--addr HOST:PORT] --manifest-dir DIR --keys FILE\n"
@@ -29,7 +30,7 @@ const char fr__serve_usage[] =
     "                       [--trust-plugin NAME]... [--enable-chaos] [--max-helpers N]\n"
     "                       [--helper-memory SIZE] [--max-abandoned N] [--shutdown-grace D]\n"
     "                       [--state URL] [--concurrency N] [--visibility-timeout D]\n"
-    "                       [--max-queued N] [--routes FILE]\n"
+    "                       [--max-queued N] [--journal [--journal-sync MODE]] [--routes FILE]\n"
     "\n"
     "Serves the router API: POST /v1/run, /v1/validate, /v1/replay; GET /v1/runs;\n"
     "POST /v1/chat/completions, GET /v1/models (the OpenAI-compatible gateway);\n"
@@ -83,6 +84,12 @@ const char fr__serve_usage[] =
     "  --visibility-timeout D  with --state redis, how long a queued run may stay with a\n"
     "                       consumer that stopped answering before another claims it\n"
     "                       (default 30s)\n"
+    "  --journal            with --state redis, queued runs journal to Redis as they go,\n"
+    "                       and a run claimed from a consumer that died resumes from its\n"
+    "                       journal instead of starting over (docs/reference.md, \"Durable\n"
+    "                       runs\"); with --state memory nothing is durable: refused\n"
+    "  --journal-sync MODE  with --journal: effect (each entry awaited), step (default:\n"
+    "                       entries written at each step outcome) or off (as step)\n"
     "  --max-queued N       with --state redis, async runs the queue may hold, waiting or\n"
     "                       executing (default 10000; 0: no cap); past it, 429\n"
     "                       too_many_runs\n"
@@ -191,6 +198,8 @@ size_t fr__exec_args_table(fr_exec_args *a, cli_opt *opts)
         {"--state", 1, &a->state_url, NULL, NULL},
         {"--concurrency", 1, &a->concurrency, NULL, NULL},
         {"--visibility-timeout", 1, &a->visibility, NULL, NULL},
+        {"--journal", 0, NULL, NULL, &a->journal},
+        {"--journal-sync", 1, &a->journal_sync, NULL, NULL},
     };
     size_t n = sizeof table / sizeof table[0];
     memcpy(opts, table, sizeof table);
@@ -317,6 +326,19 @@ int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_optio
         fr__cli_error(cmd, "%s", err);
         return FR_EXIT_USAGE;
     }
+    /* --journal: queued runs journal to the Redis state (docs/reference.md "Durable runs");
+     * with the memory state nothing is durable, and a journal there would only pretend. */
+    int sync = FR_JOURNAL_SYNC_STEP;
+    if (fr__cli_journal_sync(cmd, a->journal_sync, a->journal, &sync) != 0) {
+        fr__state_free(o->state);
+        return FR_EXIT_USAGE;
+    }
+    if (a->journal && o->state->kind != FR_STATE_REDIS) {
+        fr__cli_error(cmd, "--journal needs --state redis://...: with --state memory a run "
+                           "lives in this process only, and nothing of it is durable");
+        fr__state_free(o->state);
+        return FR_EXIT_USAGE;
+    }
     o->runs = (fr_runs_config){.manifest_dir = a->mdir,
                                .plugin_dirs = a->dirs.items,
                                .n_plugin_dirs = a->dirs.n,
@@ -330,7 +352,9 @@ int fr__exec_args_resolve(const cli_command *cmd, fr_exec_args *a, fr_exec_optio
                                .trusted_plugins = a->trusted.items,
                                .n_trusted_plugins = a->trusted.n,
                                .enable_chaos = a->enable_chaos,
-                               .state = o->state};
+                               .state = o->state,
+                               .journal = a->journal,
+                               .journal_sync = sync};
     o->queue = (fr_queue_options){
         .concurrency =
             a->concurrency ? (size_t)concurrency : fr__queue_default_concurrency((size_t)max_runs),

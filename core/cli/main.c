@@ -121,14 +121,16 @@ static const cli_command commands[] = {
      "Exit: 0 the same, 1 divergent, 2 unreadable or invalid trace.\n"},
     {"bench", fr__cmd_bench, "run a pipeline repeatedly and report latency",
      "usage: fluxroute bench MANIFEST [--runs N] [--warmup N] [--input JSON|@FILE] [--json]\n"
-     "                       [--journal-dir DIR [--journal-sync effect|step|off]]\n"
-     "                       [--plugin-dir DIR]...\n"
+     "                       [--journal-dir DIR | --journal-redis URL\n"
+     "                        [--journal-sync effect|step|off]] [--plugin-dir DIR]...\n"
      "\n"
      "Loads the pipeline once and runs it N times in-process (default 1000, after 100\n"
      "warm-up runs).  Prints mean/p50/p95/p99 per run, runs per second and peak RSS\n"
      "(JSON keys: runs, mean_us, p50_us, p95_us, p99_us, runs_per_sec, peak_rss_kb).\n"
      "With --journal-dir, each run is journaled to a new file in DIR (as run --journal\n"
-     "does, timed with the run): the cost of durable runs.\n"},
+     "does, timed with the run): the cost of durable runs.  With --journal-redis\n"
+     "redis://..., each run is journaled to the Redis stream a queued run of `worker\n"
+     "--journal` would have (tenant \"bench\", kept 1h).\n"},
     {"graph", fr__cmd_graph, "print the pipeline DAG (dot or mermaid)",
      "usage: fluxroute graph MANIFEST [--format dot|mermaid]\n"
      "\n"

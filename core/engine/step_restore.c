@@ -9,6 +9,7 @@
 
 #include "base/str.h"
 #include "engine/pipeline.h"
+#include "observe/obs_impl.h"
 
 static const char *member(json_object *o, const char *key)
 {
@@ -42,6 +43,46 @@ static fr_status class_status(json_object *err, const char *cls)
     return cls && fr_class_from_name(cls, &ec) == FR_OK ? fr_class_status(ec) : FR_E_AGENT;
 }
 
+/* The provider calls a recorded attempt completed, as the host noted them when it made
+ * them (core/host/host.c): so that a resumed run reports the usage of the calls its dead
+ * execution made (usage is reported when a run ends), each once, under the keys it would
+ * have had.  The ordinal is the call's position among the attempt's recorded provider
+ * calls.  Strings are borrowed from `effects`, which the attempt holds.  0, or -1 on OOM. */
+static int restore_provider_calls(json_object *effects, fr_attempt_result *a)
+{
+    size_t n = json_object_array_length(effects), cap = 0;
+    int ordinal = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(effects, i), *resp;
+        const char *kind = member(e, "kind"), *st = member(e, "status");
+        if (!kind || strcmp(kind, "provider") != 0)
+            continue;
+        ordinal++;
+        if (!st || strcmp(st, fr_status_name(FR_OK)) != 0 || !member(e, "provider") ||
+            !json_object_object_get_ex(e, "response", &resp))
+            continue;
+        if (a->n_provider_calls == cap) {
+            cap = cap ? cap * 2 : 2;
+            fr_provider_use *c = realloc(a->provider_calls, cap * sizeof *c);
+            if (!c)
+                return -1;
+            a->provider_calls = c;
+        }
+        const char *text = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
+        fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
+        if (text)
+            fr__obs_scan_usage(text, strlen(text), &seen);
+        fr_provider_use *c = &a->provider_calls[a->n_provider_calls++];
+        c->provider = member(e, "provider");
+        memcpy(c->model, seen.model, sizeof c->model);
+        c->input_tokens = seen.input_tokens > 0 ? seen.input_tokens : 0;
+        c->output_tokens = seen.output_tokens > 0 ? seen.output_tokens : 0;
+        c->ordinal = ordinal;
+        c->usage_unknown = seen.input_tokens < 0 && seen.output_tokens < 0;
+    }
+    return 0;
+}
+
 int fr__step_restore(const fr_manifest *m, json_object *rec, fr_step_result *r)
 {
     const char *status = member(rec, "status");
@@ -72,8 +113,11 @@ int fr__step_restore(const fr_manifest *m, json_object *rec, fr_step_result *r)
             json_object_is_type(notes, json_type_array) && json_object_array_length(notes) > 0)
             a->note = strdup(json_object_get_string(json_object_array_get_idx(notes, 0)));
         if (json_object_object_get_ex(ra, "effects", &eff) &&
-            json_object_is_type(eff, json_type_array))
+            json_object_is_type(eff, json_type_array)) {
             a->effects = json_object_get(eff);
+            if (restore_provider_calls(eff, a) != 0)
+                return -1;
+        }
     }
     r->duration_us = member_int(rec, "duration_us");
     r->answered_by = agent_id(m, member(rec, "answered_by"));

@@ -635,7 +635,10 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
         fr__obs_scan_usage(out, out_len, &seen);
         if (seen.input_tokens < 0 && seen.output_tokens < 0)
             note_usage_unknown(call->usage, prov);
-        if (!fr__replay_serving(call->replay)) /* a replay reaches no vendor: nothing to bill */
+        /* A replay reaches no vendor: nothing to bill.  A resume serves the calls its dead
+         * execution made, which nobody billed (usage is reported when a run ends): they
+         * are billed now, once, under the keys they had. */
+        if (!fr__replay_serving(call->replay) || call->replay->rp->resume)
             note_provider_use(call->usage, ordinal, prov, &seen);
     }
 

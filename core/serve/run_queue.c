@@ -271,6 +271,18 @@ static int on_finish(void *ud, fr_run_status status, const char *report, const c
     return rc;
 }
 
+/* The run's journal refused an append: a newer execution holds the run (lease_lost). */
+static void on_fenced(void *ud)
+{
+    execution *x = ud;
+    detach(x);
+    x->fenced = 1;
+    log_line(x->c,
+             "run %s: stopped (lease_lost): another execution took it over; its record, "
+             "acknowledgement and usage are left to that one",
+             x->rec.id);
+}
+
 /* Ends a run that did not run: failed with class `cls` (or cancelled). */
 static void end_run(execution *x, fr_record_status status, const char *cls, const char *message)
 {
@@ -359,6 +371,7 @@ static void execute_entry(fr_queue_consumer *c, slot *s)
                                .trace = e->trace,
                                .executions = (unsigned)token,
                                .finish = on_finish,
+                               .fenced = on_fenced,
                                .ud = &x};
             fr_reply out = {0};
             int rc;

@@ -36,6 +36,9 @@ typedef struct fr_queued_run {
      * usage (it still holds the run's newest fencing token), else -1. */
     int (*finish)(void *ud, fr_run_status status, const char *report, const char *trace,
                   int trace_refused);
+    /* Called instead of finish when the run's journal refused an append (another
+     * execution took the run over, --journal): this one writes nothing more of it. */
+    void (*fenced)(void *ud);
     void *ud;
 } fr_queued_run;
 

@@ -92,6 +92,11 @@ typedef struct fr_runs_config {
                     const fr_manifest *m, const char *input, uint64_t seed, int has_seed, int trace,
                     fr_reply *out);
     struct fr_quota *quota; /* tenant and key limits (core/serve/serve_quota.h), or NULL */
+    /* --journal (with a Redis state): queued runs journal to Redis and a run claimed from
+     * a consumer that died resumes from its journal (core/serve/serve_journal.h);
+     * journal_sync is an fr_journal_sync (--journal-sync). */
+    int journal;
+    int journal_sync;
 } fr_runs_config;
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);

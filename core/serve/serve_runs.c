@@ -31,6 +31,7 @@
 #include "serve/serve_records.h"
 #include "serve/serve_sse.h"
 #include "serve/serve_quota.h"
+#include "serve/serve_journal.h"
 #include "serve/serve_usage.h"
 #include "trace/trace.h"
 
@@ -719,6 +720,7 @@ typedef struct run_job {
     fr_quota_run quota;          /* issue 26: its provider calls' limits */
     fr_gateway_exec gw;          /* a gateway request's hooks (all NULL otherwise) */
     fr_reply *gw_reply;          /* ... and the reply its on_end fills */
+    fr_run_journal journal;      /* a queued run's journal (--journal), or none */
 } run_job;
 
 static void quick_detach(void *ud);
@@ -769,6 +771,7 @@ static fr_status execute_run(run_job *j)
         fr__quota_run_init(&j->quota, j->r->cfg.quota, &j->who);
         ro.quota = &j->quota.iface;
     }
+    fr__run_journal_apply(&j->journal, &ro); /* a queued run's journal, or its resume */
     j->ro = ro;
     j->t0 = fr__mono_us();
     return fr__pipeline_run(j->p, &j->ro, &j->res);
@@ -778,6 +781,7 @@ static fr_status execute_run(run_job *j)
  * of the report in *report_out when given.  Returns the plugin time. */
 static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char **report_out)
 {
+    fr__run_journal_end(&j->journal, st == FR_OK ? &j->res : NULL);
     fr_run_result res = j->res;
     int64_t took = fr__mono_us() - j->t0;
     char *report = NULL, *trace = NULL;
@@ -812,7 +816,9 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
      * (core/serve/run_queue.c): only the execution holding the run's newest token reports
      * usage (whose keys derive from the run id: a run is never billed twice). */
     int may_bill = 1;
-    if (j->queued)
+    if (j->queued && j->journal.fenced) /* its journal says another execution holds it */
+        j->queued->fenced(j->queued->ud), may_bill = 0;
+    else if (j->queued)
         may_bill = j->queued->finish(j->queued->ud, *status, report, trace, trace_refused) == 0;
     else
         fr__records_finished(j->r->records, j->entry, *status, report, trace, trace_refused, 0,
@@ -864,6 +870,7 @@ static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
 
 static void job_free(run_job *j)
 {
+    fr__run_journal_free(&j->journal);
     if (j->sse)
         fr__sse_close(j->sse);
     free(j->input);
@@ -1569,6 +1576,10 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
             goto refused;
         }
     }
+    /* --journal: the run journals to Redis, or resumes from an earlier execution's. */
+    if (fr__run_journal_open(&r->cfg, who, q->run_id, q->executions, j->p, j->input, q->seed,
+                             q->has_seed, &j->journal, out) != 0)
+        goto refused;
     if (!(j->entry = entry_add(r, q->run_id, who, ref.name, j->p, j->input))) {
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         goto refused;

@@ -164,18 +164,14 @@ fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_
                                const char *run_id, uint64_t seed, const char *input_json, char *err,
                                size_t errlen)
 {
-    const fr_manifest *m = p->m;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_APPEND, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create journal %s: %s", path, strerror(errno));
         return NULL;
     }
     journal_file *j = file_new(path, fd, sync);
-    json_object *h = json_object_new_object();
-    char sha[65];
-    char *text = fr__trace_manifest_text(m, sha);
-    if (!j || !h || !text) {
-        free(text);
+    json_object *h = fr__journal_header_new(p, run_id, seed, input_json);
+    if (!j || !h) {
         snprintf(err, errlen, "journal %s: out of memory", path);
         json_object_put(h);
         if (j)
@@ -183,18 +179,6 @@ fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_
         close(fd);
         return NULL;
     }
-    json_object_object_add(h, "t", json_object_new_string("header"));
-    json_object_object_add(h, "format", json_object_new_string(FR_JOURNAL_FORMAT));
-    json_object_object_add(h, "version", json_object_new_int(FR_JOURNAL_VERSION));
-    json_object_object_add(h, "run_id", json_object_new_string(run_id));
-    json_object_object_add(h, "seed", json_object_new_uint64(seed));
-    json_object_object_add(h, "input", json_tokener_parse(input_json));
-    json_object_object_add(h, "manifest_name", json_object_new_string(m->path));
-    json_object_object_add(h, "manifest_sha256", json_object_new_string(sha));
-    json_object_object_add(h, "plugins", fr__trace_plugins(p));
-    json_object_object_add(h, "providers", fr__trace_providers_build(m));
-    json_object_object_add(h, "manifest", json_object_new_string(text));
-    free(text);
     /* The header is durable whatever the setting: a resume starts from it. */
     fr_status st = file_append(&j->base, h, FR_JOURNAL_STEP, err, errlen);
     json_object_put(h);
@@ -507,4 +491,9 @@ void fr__journal_doc_free(fr_journal_doc *d)
     json_object_put(d->header);
     json_object_put(d->trace);
     memset(d, 0, sizeof *d);
+}
+
+char *fr__journal_line(json_object *entry, size_t *len)
+{
+    return entry_line(entry, len);
 }

@@ -82,4 +82,38 @@ int fr__journal_read(const char *path, fr_journal_doc *out, char *err, size_t er
 
 void fr__journal_doc_free(fr_journal_doc *d);
 
+/* ---- shared by the backends (the file here, Redis in core/state/journal_redis.h) and the
+ * resumers (`fluxroute resume`, a queue consumer): core/trace/journal_resume.c ---- */
+
+/* The header entry of a new journal for the run `run_id` of `p` with `seed` and
+ * `input_json` (compact JSON).  Caller frees with json_object_put; NULL on OOM. */
+json_object *fr__journal_header_new(const struct fr_pipeline *p, const char *run_id, uint64_t seed,
+                                    const char *input_json);
+
+/* One entry as every backend stores it: "CHECKSUM JSON\n" (secrets scrubbed), the text
+ * fr__journal_parse reads back.  Caller frees; *len is its length.  NULL on OOM. */
+char *fr__journal_line(json_object *entry, size_t *len);
+
+/* What differs between the manifest and plugins a journal's `header` names and those of
+ * `p` (loaded now): one line each added to `changes` (a JSON array).  A resume with any
+ * is a divergence, unless the caller allows changed builds. */
+void fr__journal_compare_builds(json_object *header, const struct fr_pipeline *p,
+                                json_object *changes);
+
+/* Fills `ro` to continue the run `doc` records as execution `executions`: its input, seed
+ * and run id (borrowed from doc->header), recording on, and a resume replay over
+ * doc->trace, which it returns (the caller frees it with fr__replay_free after the run;
+ * NULL on OOM). */
+struct fr_replay *fr__journal_resume_options(const fr_journal_doc *doc, unsigned executions,
+                                             fr_run_options *ro);
+
+/* Appends the "resume" entry of execution `executions` (a boundary: durable as a step). */
+void fr__journal_mark_resume(fr_journal *j, unsigned executions);
+
+/* After a run resumed with `rp`: its `resumed_from` into res (a reference). */
+void fr__journal_resumed_from(struct fr_replay *rp, fr_run_result *res);
+
+/* Appends the "end" entry of the finished run `res` (a boundary). */
+void fr__journal_mark_end(fr_journal *j, const fr_run_result *res);
+
 #endif
