@@ -101,16 +101,11 @@ export async function sse(path, body, onEvent, signal) {
   }
 }
 
-// Whether the key may start runs, without starting one: cancelling a run that does not
-// exist is refused with 403 for a role that may not run (viewer) and is a 404 for one that
-// may.  The server still checks every real run (and each manifest's own rbac).
-export async function mayRun() {
-  try {
-    await api('DELETE', '/v1/runs/console-role-probe', undefined, {quiet401: true});
-    return true;
-  } catch (e) {
-    return e.status !== 403 && e.status !== 401;
-  }
+// GET /v1/whoami: the key's {key_id, tenant, namespace, role, via, may: {run, validate,
+// replay, admin}} (may: the server's policy for the role; a manifest's rbac can narrow it,
+// and the server still checks every real run).
+export function whoami() {
+  return api('GET', '/v1/whoami', undefined, {quiet401: true});
 }
 
 // Saves a JSON value as a file download (a Blob URL, revoked after).

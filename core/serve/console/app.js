@@ -1,19 +1,32 @@
 // The console's entry: the key, the navigation and the hash routes
-// (#/runs, #/runs/ID, #/live, #/compare, #/manifests, #/usage).
-import {api, getKey, setKey, clearKey, whenUnauthorized, mayRun} from './api.js';
+// (#/runs, #/runs/ID, #/live, #/compare, #/manifests, #/usage).  Served bundled with the
+// other modules into one inline script (core/serve/console_embed.sh), so every import
+// here is static: the first load fetches no script.
+import {api, getKey, setKey, clearKey, whenUnauthorized, whoami} from './api.js';
 import {clear, errorBox} from './ui.js';
+import {runsPage} from './runs.js';
+import {runPage} from './run.js';
+import {livePage} from './live.js';
+import {comparePage} from './compare.js';
+import {manifestsPage} from './manifests.js';
+import {usagePage} from './usage.js';
 
 const $ = (id) => document.getElementById(id);
-const state = {mayRun: null, stop: null};
+// who: whether the key may start runs (a promise), asked once per key, or null.
+const state = {who: null, stop: null};
 
 const pages = {
-  runs: () => import('./runs.js').then((m) => m.runsPage),
-  run: () => import('./run.js').then((m) => m.runPage),
-  live: () => import('./live.js').then((m) => m.livePage),
-  compare: () => import('./compare.js').then((m) => m.comparePage),
-  manifests: () => import('./manifests.js').then((m) => m.manifestsPage),
-  usage: () => import('./usage.js').then((m) => m.usagePage),
+  runs: runsPage, run: runPage, live: livePage, compare: comparePage,
+  manifests: manifestsPage, usage: usagePage,
 };
+
+// GET /v1/whoami, once per key: whether it may start runs (false when the server does not
+// answer: no run button unless it says so; asked again on the next page then).
+function mayRun() {
+  if (!state.who)
+    state.who = whoami().then((w) => !!(w && w.may && w.may.run), () => { state.who = null; return false; });
+  return state.who;
+}
 
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
@@ -48,15 +61,15 @@ async function route() {
   if (state.stop) state.stop();
   state.stop = null;
   const view = clear($('view'));
-  // The role probe and the page's module load in parallel; only the pages with a run or
-  // cancel button wait for the probe's answer.
-  if (state.mayRun === null) state.mayRun = mayRun();
+  // Only the pages with a run or cancel button wait for GET /v1/whoami; the others start
+  // their own request first (the runs list on a first load) and the identity comes beside.
   const needs = r.page === 'live' || r.page === 'run';
   try {
-    const [page, may] = await Promise.all([pages[r.page](), needs ? state.mayRun : null]);
-    if (needs) state.mayRun = may;
+    const may = needs ? await mayRun() : null;
     const ctx = {view, arg: r.arg, mayRun: may, onStop: (f) => { state.stop = f; }};
-    await page(ctx);
+    const drawn = pages[r.page](ctx);
+    mayRun();
+    await drawn;
   } catch (e) {
     if (e && e.status === 401) return;
     view.append(errorBox(e, 'This page failed'));
@@ -78,8 +91,8 @@ async function login(ev) {
   err.textContent = '';
   setKey(k);
   try {
+    state.who = null;
     await api('GET', '/v1/runs?limit=1', undefined, {quiet401: true});
-    state.mayRun = null;
     if (!location.hash || location.hash === '#' || location.hash === '#/') location.hash = '#/runs';
     else route();
     $('main').focus();
@@ -103,7 +116,7 @@ whenUnauthorized((e) => {
 $('login').addEventListener('submit', login);
 $('logout').addEventListener('click', () => {
   clearKey();
-  state.mayRun = null;
+  state.who = null;
   showLogin('Signed out.');
 });
 window.addEventListener('hashchange', route);
