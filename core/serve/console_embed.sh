@@ -8,9 +8,11 @@
 # stays plain ES modules and CSS, and this script writes index.html with
 #   - every stylesheet it links (<link rel="stylesheet" href="/ui/X.css">) inlined as one
 #     <style>;
-#   - its one module script (<script type="module" src="/ui/ENTRY.js">) replaced by an
-#     inline <script type="module"> holding every .js file, bundled: each module becomes
-#     `const m_NAME = (() => { ...; return {exports}; })();`, in dependency order, its
+#   - its one module script (<script type="module" src="/ui/ENTRY.js">, in <head>) replaced
+#     by one inline classic script holding every .js file, bundled in a strict-mode block:
+#     each module becomes `const m_NAME = (() => { ...; return {exports}; })();`, in
+#     dependency order (so ENTRY, last, runs before the body is parsed: it can ask for the
+#     first page's data at once, and waits for DOMContentLoaded to draw), its
 #     `import {a, b as c} from './x.js';` lines becoming `const {a, b: c} = m_x;` and its
 #     `export ` keywords dropped.  Any other import or export form (dynamic import(),
 #     export default, export let, re-exports) fails the build, naming file and line;
@@ -112,6 +114,9 @@ while [ -n "$left" ]; do
   left=$next
 done
 
+{
+echo "'use strict';"
+echo "{"
 for m in $order; do
   echo "// ---- $m.js"
   echo "const m_$m = (() => {"
@@ -145,6 +150,7 @@ for m in $order; do
     print line
     next
   }
+  /^[ \t]*\/\// { print; next } # a comment may say "import"
   /(^|[^A-Za-z0-9_$.])(import|export)[ ({]/ { fail("import or export where the bundler cannot rewrite it") }
   { print }
   END {
@@ -156,7 +162,9 @@ for m in $order; do
     print "return {" s "};"
   }' "$src/$m.js"
   echo "})();"
-done >"$work/bundle.js"
+done
+echo "}"
+} >"$work/bundle.js"
 
 # Nothing in the bundle or the styles may end their element early or open a comment.
 if grep -in '</script\|<!--\|<script' "$work/bundle.js" >&2; then
@@ -205,7 +213,7 @@ while IFS= read -r line; do
     printf '</style>\n'
     ;;
   @SCRIPT@)
-    printf '<script type="module">'
+    printf '<script>'
     cat "$work/bundle.js"
     printf '</script>\n'
     ;;

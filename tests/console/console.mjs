@@ -384,8 +384,8 @@ async function main() {
         const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(s.textContent));
         return {src: s.src, type: s.type, hash: btoa(String.fromCharCode(...new Uint8Array(d)))};
       });
-      expect('CSP: the page\'s script is inline, a module, and pinned by its sha256',
-        !mine.src && mine.type === 'module' && csp.includes(`script-src 'sha256-${mine.hash}'`), JSON.stringify(mine), csp);
+      expect('CSP: the page\'s script is inline and pinned by its sha256',
+        !mine.src && csp.includes(`script-src 'sha256-${mine.hash}'`), JSON.stringify(mine), csp);
       // Another inline script, added to the DOM, is refused (and so would be one made of data).
       const ran = await page.evaluate(() => {
         const s = document.createElement('script');
@@ -406,6 +406,13 @@ async function main() {
         await p.waitForSelector(`#runs-table tr[data-run-id="${dag.run_id}"]`, {timeout: WAIT});
         const got = await p.evaluate(() => performance.getEntriesByType('resource').map((r) =>
           `${r.initiatorType} ${new URL(r.name).pathname}`));
+        // The runs are asked for once, from the page's <head>: before the document was parsed.
+        const runs = await p.evaluate(() => ({
+          asked: performance.getEntriesByType('resource').filter((r) => new URL(r.name).pathname === '/v1/runs')
+            .map((r) => Math.round(r.startTime)),
+          parsed: Math.round(performance.getEntriesByType('navigation')[0].domInteractive)}));
+        expect('first load: GET /v1/runs asked once, before the document was parsed',
+          runs.asked.length === 1 && runs.asked[0] <= runs.parsed, JSON.stringify(runs));
         const assets = got.filter((r) => /\.(m?js|css)$/.test(r) || /^(script|link|css) /.test(r));
         expect('first load: no .js or .css asset fetched (the modules and styles are in the page)',
           assets.length === 0 && got.every((r) => /^(fetch|img|other) /.test(r)), got.join('\n'));

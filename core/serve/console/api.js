@@ -43,8 +43,25 @@ async function failure(r) {
     e.message || text.slice(0, 300) || r.statusText);
 }
 
+// GETs asked for before the page that reads them exists (the first page's data, asked
+// while the document is still parsed), each taken by the first api('GET', path).
+const early = new Map();
+export function prefetch(path) {
+  const p = api('GET', path, undefined, {quiet401: true});
+  p.catch(() => {}); // its reader sees the error; none left unhandled if it never comes
+  early.set(path, p);
+}
+
 // api('GET', '/v1/runs') → the parsed JSON body; throws ApiError for a non-2xx answer.
 export async function api(method, path, body, opts = {}) {
+  if (method === 'GET' && early.has(path) && !opts.raw && !opts.signal) {
+    const p = early.get(path);
+    early.delete(path);
+    return p.catch((e) => {
+      if (e.status === 401 && !opts.quiet401) onUnauthorized(e);
+      throw e;
+    });
+  }
   const init = {method, headers: headers(body === undefined ? {} : {'Content-Type': 'application/json'}),
     cache: 'no-store', credentials: 'omit', signal: opts.signal};
   if (body !== undefined) init.body = JSON.stringify(body);

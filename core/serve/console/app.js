@@ -1,10 +1,12 @@
 // The console's entry: the key, the navigation and the hash routes
 // (#/runs, #/runs/ID, #/live, #/compare, #/manifests, #/usage).  Served bundled with the
-// other modules into one inline script (core/serve/console_embed.sh), so every import
-// here is static: the first load fetches no script.
-import {api, getKey, setKey, clearKey, whenUnauthorized, whoami} from './api.js';
+// other modules into one inline script in the page's <head> (core/serve/console_embed.sh),
+// so every import here is static (the first load fetches no script), and this runs
+// before the body is parsed: the runs list is asked for at once, the page drawn once the
+// document is there.
+import {api, getKey, setKey, clearKey, whenUnauthorized, whoami, prefetch} from './api.js';
 import {clear, errorBox} from './ui.js';
-import {runsPage} from './runs.js';
+import {runsPage, runsFilter, runsPath} from './runs.js';
 import {runPage} from './run.js';
 import {livePage} from './live.js';
 import {comparePage} from './compare.js';
@@ -113,11 +115,19 @@ whenUnauthorized((e) => {
   showLogin(`Your key was refused (${e.message}); sign in again.`);
 });
 
-$('login').addEventListener('submit', login);
-$('logout').addEventListener('click', () => {
-  clearKey();
-  state.who = null;
-  showLogin('Signed out.');
-});
-window.addEventListener('hashchange', route);
-route();
+function start() {
+  $('login').addEventListener('submit', login);
+  $('logout').addEventListener('click', () => {
+    clearKey();
+    state.who = null;
+    showLogin('Signed out.');
+  });
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+// The runs list's first page (the page a first load shows) is asked for before the rest of
+// the document is parsed; runsPage's first api() call takes that answer.
+if (getKey() && parseHash().page === 'runs') prefetch(runsPath(runsFilter(), null));
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+else start();
