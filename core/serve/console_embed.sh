@@ -91,85 +91,95 @@ for name in "$@"; do
     ;;
   esac
 done
-deps() { sed -n "s/^import {[^}]*} from '\.\/\([^']*\)\.js';\$/\1/p" "$src/$1.js" | sort -u; }
-order=""
-left=$modules
-while [ -n "$left" ]; do
-  next=""
-  progress=0
-  for m in $left; do
-    ready=1
-    for d in $(deps "$m"); do
-      case " $modules " in *" $d "*) ;; *) die "$m.js imports ./$d.js, which is not a console asset" ;; esac
-      case " $order " in *" $d "*) ;; *) ready=0 ;; esac
-    done
-    if [ "$ready" = 1 ]; then
-      order="$order $m"
-      progress=1
-    else
-      next="$next $m"
-    fi
+deps() { sed -n "s/^import {[^}]*} from '\.\/\([^']*\)\.js';\$/\1/p" "$src/$1.js"; }
+
+# Each module rewritten on its own first (what cannot be bundled fails here, naming file
+# and line), into $work/m_NAME.js.
+for m in $modules; do
+  for d in $(deps "$m"); do
+    case " $modules " in *" $d "*) ;; *) die "$m.js imports ./$d.js, which is not a console asset" ;; esac
   done
-  [ "$progress" = 1 ] || die "the modules import each other in a cycle:$next"
-  left=$next
+  {
+    echo "// ---- $m.js"
+    echo "const m_$m = (() => {"
+    awk -v file="$m.js" '
+    function fail(why) {
+      printf "console_embed.sh: %s:%d: %s\n", file, NR, why > "/dev/stderr"
+      bad = 1
+      exit 1
+    }
+    /^import / {
+      if ($0 !~ /^import \{[^}]*\} from '\''\.\/[a-z0-9_]+\.js'\'';$/)
+        fail("an import the bundler does not take (only: import {a, b as c} from '\''./x.js'\'';)")
+      names = $0
+      sub(/^import \{ */, "", names)
+      sub(/ *\} from .*$/, "", names)
+      gsub(/ as /, ": ", names)
+      from = $0
+      sub(/^.* from '\''\.\//, "", from)
+      sub(/\.js'\'';$/, "", from)
+      print "const {" names "} = m_" from ";"
+      next
+    }
+    /^export / {
+      if ($0 !~ /^export (async function|function|class|const) [A-Za-z_$][A-Za-z0-9_$]*/)
+        fail("an export the bundler does not take (only: export [async] function, class, const)")
+      line = substr($0, 8)
+      name = line
+      sub(/^(async function|function|class|const) /, "", name)
+      sub(/[^A-Za-z0-9_$].*$/, "", name)
+      exported[++n] = name
+      print line
+      next
+    }
+    /^[ \t]*\/\// { print; next } # a comment may say "import"
+    /(^|[^A-Za-z0-9_$.])(import|export)[ ({]/ { fail("import or export where the bundler cannot rewrite it") }
+    { print }
+    END {
+      if (bad)
+        exit 1
+      s = ""
+      for (i = 1; i <= n; i++)
+        s = s (i > 1 ? ", " : "") exported[i]
+      print "return {" s "};"
+    }' "$src/$m.js"
+    echo "})();"
+  } >"$work/m_$m.js"
+  # Nothing in the bundle may end its element early or open a comment.
+  if grep -in '</script\|<!--\|<script' "$work/m_$m.js" >&2; then
+    die "$m.js holds </script, <script or <!-- (would break out of the inline script)"
+  fi
 done
 
-{
-echo "'use strict';"
-echo "{"
-for m in $order; do
-  echo "// ---- $m.js"
-  echo "const m_$m = (() => {"
-  awk -v file="$m.js" '
-  function fail(why) {
-    printf "console_embed.sh: %s:%d: %s\n", file, NR, why > "/dev/stderr"
-    bad = 1
-    exit 1
-  }
-  /^import / {
-    if ($0 !~ /^import \{[^}]*\} from '\''\.\/[a-z0-9_]+\.js'\'';$/)
-      fail("an import the bundler does not take (only: import {a, b as c} from '\''./x.js'\'';)")
-    names = $0
-    sub(/^import \{ */, "", names)
-    sub(/ *\} from .*$/, "", names)
-    gsub(/ as /, ": ", names)
-    from = $0
-    sub(/^.* from '\''\.\//, "", from)
-    sub(/\.js'\'';$/, "", from)
-    print "const {" names "} = m_" from ";"
-    next
-  }
-  /^export / {
-    if ($0 !~ /^export (async function|function|class|const) [A-Za-z_$][A-Za-z0-9_$]*/)
-      fail("an export the bundler does not take (only: export [async] function, class, const)")
-    line = substr($0, 8)
-    name = line
-    sub(/^(async function|function|class|const) /, "", name)
-    sub(/[^A-Za-z0-9_$].*$/, "", name)
-    exported[++n] = name
-    print line
-    next
-  }
-  /^[ \t]*\/\// { print; next } # a comment may say "import"
-  /(^|[^A-Za-z0-9_$.])(import|export)[ ({]/ { fail("import or export where the bundler cannot rewrite it") }
-  { print }
-  END {
-    if (bad)
-      exit 1
-    s = ""
-    for (i = 1; i <= n; i++)
-      s = s (i > 1 ? ", " : "") exported[i]
-    print "return {" s "};"
-  }' "$src/$m.js"
-  echo "})();"
+# The order an ES module graph is evaluated in: depth first from the entry (the module
+# index.html names), each module after the ones it imports, in the order it imports them.
+# So app.js's first imports run first: what the first page needs is asked for early.
+entry=$(sed -n 's|^<script type="module" src="/ui/\([a-z0-9_]*\)\.js"></script>$|\1|p' "$src/index.html" 2>/dev/null) ||
+  die "index.html: no such file in $src"
+[ "$(echo "$entry" | grep -c .)" = 1 ] ||
+  die "index.html: it needs exactly one <script type=\"module\" src=\"/ui/NAME.js\"></script> line"
+order=""
+visiting=""
+visit() { # MODULE: appends it to $order after its imports
+  case " $order " in *" $1 "*) return 0 ;; esac
+  case " $visiting " in *" $1 "*) die "the modules import each other in a cycle:$visiting $1" ;; esac
+  visiting="$visiting $1"
+  for d in $(deps "$1"); do visit "$d"; done
+  visiting=${visiting% "$1"}
+  order="$order $1"
+}
+case " $modules " in *" $entry "*) ;; *) die "index.html: /ui/$entry.js is not a console asset" ;; esac
+visit "$entry"
+for m in $modules; do
+  case " $order " in *" $m "*) ;; *) die "$m.js: $entry.js does not import it, directly or not (dead code?)" ;; esac
 done
-echo "}"
+{
+  echo "'use strict';"
+  echo "{"
+  for m in $order; do cat "$work/m_$m.js"; done
+  echo "}"
 } >"$work/bundle.js"
 
-# Nothing in the bundle or the styles may end their element early or open a comment.
-if grep -in '</script\|<!--\|<script' "$work/bundle.js" >&2; then
-  die "the bundled script holds </script, <script or <!-- (would break out of the inline script)"
-fi
 
 # ---- index.html ---------------------------------------------------------------------------
 [ -f "$src/index.html" ] || die "index.html: no such file in $src"
@@ -186,9 +196,6 @@ scripts=0
       ;;
     '<script type="module" src="/ui/'*'.js"></script>')
       scripts=$((scripts + 1))
-      entry=${line#*src=\"/ui/}
-      entry=${entry%.js\"></script>}
-      case " $order" in *" $entry") ;; *) die "index.html: /ui/$entry.js is not the module the others lead to (the last of:$order)" ;; esac
       printf '%s\n' '@SCRIPT@'
       ;;
     *'<script'* | *'<style'* | *'<link rel="modulepreload"'* | *'<link rel="stylesheet"'*)

@@ -53,9 +53,10 @@ sh "$FR_SRCDIR/core/serve/console_embed.sh" "$TMP/c.c" "$TMP" x.exe 2>"$TMP/err"
 check "console_embed.sh refuses an extension it has no type for" [ "$rc" != 0 ]
 check "... and names the file" grep -q 'x.exe: no content type' "$TMP/err"
 # What the bundler cannot rewrite fails the build, naming the file and line.
-bad_bundle() { # NAME FILE-TEXT EXPECTED-ERROR: a console whose x.js holds FILE-TEXT
+bad_bundle() { # NAME FILE-TEXT EXPECTED-ERROR: a console whose x.js (imported by app.js) holds FILE-TEXT
   rm -rf "$TMP/bad" && mkdir "$TMP/bad" && cp "$C"/* "$TMP/bad/"
   printf '%s\n' "$2" >"$TMP/bad/x.js"
+  { echo "import {x} from './x.js';" && cat "$C/app.js"; } >"$TMP/bad/app.js"
   # shellcheck disable=SC2086
   rc=0 && sh "$FR_SRCDIR/core/serve/console_embed.sh" "$TMP/bad.c" "$TMP/bad" $names x.js 2>"$TMP/err" || rc=$?
   check "console_embed.sh refuses $1" sh -c "[ $rc != 0 ] && grep -q '$3' '$TMP/err'"
@@ -65,8 +66,14 @@ bad_bundle "export default" "export default 1;" 'x.js:1: an export the bundler'
 bad_bundle "an import from elsewhere" "import {h} from '/ui/ui.js';" 'x.js:1: an import the bundler'
 bad_bundle "an import of a file that is not an asset" "import {h} from './nope.js';" 'x.js imports ./nope.js, which is not a console asset'
 bad_bundle "a script that would end its element" "const t = '</script>';" 'would break out'
-bad_bundle "modules that import each other" "import {x} from './x.js';
-export const x = 1;" 'in a cycle: x'
+bad_bundle "modules that import each other" "import {h} from './app.js';
+export const x = 1;" 'in a cycle: app x app'
+rm -f "$TMP/bad/x.js"
+printf 'export const y = 1;\n' >"$TMP/bad/y.js"
+cp "$C/app.js" "$TMP/bad/app.js"
+# shellcheck disable=SC2086
+rc=0 && sh "$FR_SRCDIR/core/serve/console_embed.sh" "$TMP/bad.c" "$TMP/bad" $names y.js 2>"$TMP/err" || rc=$?
+check "console_embed.sh refuses a module nothing imports" sh -c "[ $rc != 0 ] && grep -q 'y.js: app.js does not import it' '$TMP/err'"
 
 # ---- served -------------------------------------------------------------------------------
 hdr() { grep -i "^$1:" "$TMP/headers" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
@@ -118,6 +125,11 @@ all_bundled() {
   done
 }
 check "every module of the console is in the page" all_bundled
+# The modules run in the order an ES module graph runs them: boot.js (app.js's first
+# import) right after what it imports, so its request leaves before the other pages load.
+order=$(sed -n 's|^// ---- \(.*\)\.js$|\1|p' "$TMP/page.html" | tr '\n' ' ')
+check "the modules in ES evaluation order, boot.js 4th, app.js last ($order)" \
+  sh -c "echo '$order' | grep -q '^api ui runs boot .* app \$'"
 # The CSP's hashes are those of the page's script and style (computed here by python3,
 # not by the generator's awk): anything else inline is refused by the browser.
 hashes=$(python3 - "$TMP/page.html" <<'PY'
