@@ -56,15 +56,13 @@ async function route() {
   if (state.stop) state.stop();
   state.stop = null;
   const view = clear($('view'));
-  // Only the pages with a run or cancel button wait for GET /v1/whoami; the others start
-  // their own request first (the runs list on a first load) and the identity comes beside.
+  // Only the pages with a run or cancel button wait for GET /v1/whoami; on the others it
+  // is asked for once the page is drawn.
   const needs = r.page === 'live' || r.page === 'run';
   try {
     const may = needs ? await mayRun() : null;
     const ctx = {view, arg: r.arg, mayRun: may, onStop: (f) => { state.stop = f; }};
-    const drawn = pages[r.page](ctx);
-    mayRun();
-    await drawn;
+    await pages[r.page](ctx);
   } catch (e) {
     if (e && e.status === 401) return;
     view.append(errorBox(e, 'This page failed'));
@@ -73,6 +71,7 @@ async function route() {
   // The first page drawn with its data: what `make bench` times (tests/bench_console.mjs).
   if (!performance.getEntriesByName('fluxroute-ready').length) {
     performance.mark('fluxroute-ready');
+    mayRun(); // asked now, off the first page's path, ready for the pages that need it
     // The tab's icon only now: an SVG icon is a whole SVG document for the browser to make,
     // and the first page is drawn sooner without it.
     document.head.append(h('link', {rel: 'icon', href: '/ui/icon.svg', type: 'image/svg+xml'}));
