@@ -38,5 +38,6 @@ start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" >&2 || exit 1
 url=$SERVE_URL
 curl -sf -o /dev/null -H "Authorization: Bearer $KEY" -d '{"manifest": "echo.yaml"}' "$url/v1/run"
 bytes=$(curl -sf "$url/ui" | wc -c)
+# shellcheck disable=SC2086 # no before server: no argument
 out=$(cd "$SRCDIR/tests" && CHROMIUM="$CHROMIUM" timeout 600 node bench_console.mjs "$url" "$KEY" "$N" $before_url)
 echo "$out" | jq -c --argjson b "$bytes" '. + {page_bytes: $b}'

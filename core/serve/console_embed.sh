@@ -239,7 +239,7 @@ path_of() { if [ "$1" = index.html ]; then echo "$work/index.html"; else echo "$
   echo
   i=0
   for name in index.html $others; do
-    echo "static const unsigned char a$i[] = {"
+    echo "static const unsigned char a${i}[] = {"
     od -An -v -tu1 "$(path_of "$name")" | sed -e 's/^ *//' -e 's/  */,/g' -e 's/$/,/' -e '/^,$/d'
     echo "0};"
     i=$((i + 1))

@@ -429,8 +429,9 @@ void fr__console_whoami(const fr_identity *who, fr_reply *out)
     json_object_object_add(o, "via",
                            json_object_new_string(who->via_cert ? "client_certificate" : "key"));
     for (size_t i = 0; i < sizeof may_actions / sizeof may_actions[0]; i++)
-        json_object_object_add(may, may_actions[i].name,
-                               json_object_new_boolean(fr__auth_allows(who->role, may_actions[i].action)));
+        json_object_object_add(
+            may, may_actions[i].name,
+            json_object_new_boolean(fr__auth_allows(who->role, may_actions[i].action)));
     json_object_object_add(o, "may", may);
     fr__reply_json(out, 200, o);
 }
