@@ -4,7 +4,12 @@
 // once), and times from the navigation's start to (a) the load event (every asset
 // fetched and run) and (b) the runs page drawn with its rows (the app's `fluxroute-ready`
 // mark: GET /v1/runs answered and drawn); and, as a yardstick, the load of /healthz in
-// the same context (what any page costs this browser here).  With a second server
+// the same context after the page (what any page costs this browser here once the context
+// has its renderer), and as the first page of another new context (what the first page of
+// a new context costs this browser); and /ui/icon.svg as the first page of a new context:
+// the console's headers (Cross-Origin-Opener-Policy among them: a new renderer process)
+// around 320 bytes, the floor under the page's figures.
+// With a second server
 // (BEFORE_URL, another build), each round loads both, alternating which goes first, so a
 // busy machine weighs on both alike.  Prints one JSON object.
 // usage: node bench_console.mjs URL KEY [SAMPLES [BEFORE_URL]]
@@ -21,7 +26,7 @@ const browser = await puppeteer.launch({
     ...(process.env.BENCH_CONSOLE_OMNIBOX ? [] : ['--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup'])],
 });
 const servers = [{name: 'after', url}].concat(beforeUrl ? [{name: 'before', url: beforeUrl}] : []);
-const got = Object.fromEntries(servers.map((s) => [s.name, {load: [], ready: [], base: []}]));
+const got = Object.fromEntries(servers.map((s) => [s.name, {load: [], ready: [], base: [], cold: [], icon: []}]));
 
 async function sample(base, into) {
   const ctx = await browser.createBrowserContext();
@@ -47,6 +52,19 @@ async function sample(base, into) {
   } finally {
     await ctx.close();
   }
+  // /healthz and the icon, each as the first page of a new context.
+  for (const [path, list] of [['/healthz', 'cold'], ['/ui/icon.svg', 'icon']]) {
+    const cold = await browser.createBrowserContext();
+    try {
+      const page = await cold.newPage();
+      await page.setCacheEnabled(false);
+      await page.goto(base + path, {waitUntil: 'load'});
+      const h = await page.evaluate(() => performance.getEntriesByType('navigation')[0].loadEventEnd);
+      if (into) into[list].push(h);
+    } finally {
+      await cold.close();
+    }
+  }
 }
 
 try {
@@ -63,6 +81,7 @@ const q = (a, p) => {
   return Math.round(s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] * 10) / 10;
 };
 const stats = (a) => ({p50: q(a, 0.5), p90: q(a, 0.9), p99: q(a, 0.99)});
-const out = (g) => ({load_ms: stats(g.load), ready_ms: stats(g.ready), healthz_load_ms: stats(g.base)});
+const out = (g) => ({load_ms: stats(g.load), ready_ms: stats(g.ready), healthz_load_ms: stats(g.base),
+  healthz_first_load_ms: stats(g.cold), icon_first_load_ms: stats(g.icon)});
 console.log(JSON.stringify({samples: got.after.load.length, ...out(got.after),
   ...(beforeUrl ? {before: out(got.before)} : {})}));
