@@ -1,17 +1,12 @@
 /* The web console's assets at /ui/ (core/serve/console.h): compiled in, never read from
- * disk, sent with a strict Content-Security-Policy (no inline script or style, nothing
- * from another origin, no framing), nosniff, no referrer, and revalidated by ETag. */
+ * disk, sent with a strict Content-Security-Policy (no inline script or style but the
+ * page's own, pinned by hash; nothing from another origin; no framing), nosniff, no
+ * referrer, and revalidated by ETag. */
 #include <string.h>
 
 #include "http/http.h"
 #include "observe/observe.h"
 #include "serve/console.h"
-
-/* Everything from the page's own origin only; no inline script or style, no eval, no
- * plugins, no framing, forms post nowhere. */
-static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
-                          "img-src 'self'; connect-src 'self'; base-uri 'none'; "
-                          "form-action 'none'; frame-ancestors 'none'";
 
 const fr_console_asset *fr__console_find(const char *name)
 {
@@ -30,7 +25,7 @@ int fr__console_is_url(const char *url)
 
 static void security_headers(struct MHD_Response *r)
 {
-    MHD_add_response_header(r, "Content-Security-Policy", csp);
+    MHD_add_response_header(r, "Content-Security-Policy", fr__console_csp);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
@@ -79,8 +74,8 @@ enum MHD_Result fr__console_send(struct MHD_Connection *c, const char *url, cons
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", a->content_type);
     MHD_add_response_header(r, "ETag", a->etag);
-    /* Revalidated on each load (a 304 costs one round trip): an upgraded server's assets
-     * are never mixed with a cached older module. */
+    /* Revalidated on each load (a 304 costs one round trip): the page holds its script,
+     * and the CSP its hash, so an upgraded server's page is never a stale copy. */
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     return queue(c, r, fresh ? 304 : 200, route);
 }

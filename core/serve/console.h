@@ -1,5 +1,6 @@
 /* The web console: its assets, compiled into the binary (core/serve/console_embed.sh
- * writes them from core/serve/console/), served by `fluxroute serve` at /ui/. */
+ * writes them from core/serve/console/: index.html with the styles and the bundled
+ * modules inline, and icon.svg), served by `fluxroute serve` at /ui/. */
 #ifndef FR_SERVE_CONSOLE_H
 #define FR_SERVE_CONSOLE_H
 
@@ -17,9 +18,13 @@ typedef struct fr_console_asset {
     size_t size;
 } fr_console_asset;
 
-/* The generated table (console_assets.c), in the order serve.am lists the files. */
+/* The generated table (console_assets.c): index.html first, then the other files that
+ * are neither .js nor .css, in the order serve.am lists them. */
 extern const fr_console_asset fr__console_assets[];
 extern const size_t fr__console_n_assets;
+/* The generated Content-Security-Policy: nothing but the page's own origin, no framing,
+ * and inline only the one script and the one style of index.html, named by their sha256. */
+extern const char fr__console_csp[];
 
 /* The asset served at /ui/NAME ("" is index.html), or NULL.  Thread-safe. */
 const fr_console_asset *fr__console_find(const char *name);

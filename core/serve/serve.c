@@ -437,6 +437,12 @@ static void route(fr_server *s, struct MHD_Connection *c, const char *url, const
                           MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "period"), out);
         return;
     }
+    if (strcmp(url, "/v1/whoami") == 0) {
+        out->route = "/v1/whoami";
+        if (!refused_method(get, "GET", method, out))
+            fr__console_whoami(&who, out);
+        return;
+    }
     if (strcmp(url, "/v1/debug") == 0) {
         out->route = "/v1/debug";
         if (refused_method(post, "POST", method, out))

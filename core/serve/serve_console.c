@@ -405,3 +405,33 @@ void fr__console_usage(struct fr_cp_client *cp, const fr_identity *who, const ch
     json_object_put(invoice_err);
     fr__reply_json(out, 200, o);
 }
+
+/* ---- whoami --------------------------------------------------------------------------- */
+
+/* The actions GET /v1/whoami reports, by the names of its `may` object. */
+static const struct {
+    const char *name;
+    fr_action action;
+} may_actions[] = {
+    {"run", FR_ACTION_RUN},
+    {"validate", FR_ACTION_VALIDATE},
+    {"replay", FR_ACTION_REPLAY},
+    {"admin", FR_ACTION_ADMIN},
+};
+
+void fr__console_whoami(const fr_identity *who, fr_reply *out)
+{
+    json_object *o = json_object_new_object(), *may = json_object_new_object();
+    json_object_object_add(o, "key_id", json_object_new_string(who->id));
+    json_object_object_add(o, "tenant", json_object_new_string(who->tenant));
+    json_object_object_add(o, "namespace", json_object_new_string(who->namespace_));
+    json_object_object_add(o, "role", json_object_new_string(fr__role_name(who->role)));
+    json_object_object_add(o, "via",
+                           json_object_new_string(who->via_cert ? "client_certificate" : "key"));
+    for (size_t i = 0; i < sizeof may_actions / sizeof may_actions[0]; i++)
+        json_object_object_add(
+            may, may_actions[i].name,
+            json_object_new_boolean(fr__auth_allows(who->role, may_actions[i].action)));
+    json_object_object_add(o, "may", may);
+    fr__reply_json(out, 200, o);
+}

@@ -5,6 +5,7 @@
  *                               debug --json` compares two trace files
  *   GET  /v1/usage              the caller's tenant's usage and current invoice, asked of
  *                               the control plane with the caller's own API key
+ *   GET  /v1/whoami             the caller's identity and what its role may do
  * (What GET /v1/runs/{id} adds for it, the run's manifest name and input, is
  * fr__run_json_add_console in serve_records.h.)
  *
@@ -41,5 +42,11 @@ void fr__console_debug(fr_runs *r, const fr_identity *who, json_object *body, fr
  * controlplane_unavailable when it cannot be reached; 400 for a malformed period. */
 void fr__console_usage(struct fr_cp_client *cp, const fr_identity *who, const char *bearer,
                        const char *period, fr_reply *out);
+
+/* GET /v1/whoami: {key_id, tenant, namespace, role, via: "key" | "client_certificate",
+ * may: {run, validate, replay, admin}} for the caller, read-only; `may` is the server's
+ * policy for the role (fr__auth_allows; a manifest's rbac lists can narrow it).  Every
+ * tenant role may ask; a metrics key is refused before this (it may only scrape). */
+void fr__console_whoami(const fr_identity *who, fr_reply *out);
 
 #endif

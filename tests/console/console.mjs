@@ -370,12 +370,57 @@ async function main() {
       const dom = await page.evaluate(() => ({
         imgX: document.querySelectorAll('img[src="x"]').length,
         onerror: document.querySelectorAll('[onerror]').length,
-        scripts: [...document.scripts].filter((s) => /alert|xss/.test(s.textContent)).length,
-        inline: [...document.scripts].filter((s) => !s.src).length,
+        scripts: document.scripts.length,
       }));
-      expect('XSS: the DOM has no <img src=x>, no onerror attribute, no injected script',
-        dom.imgX === 0 && dom.onerror === 0 && dom.scripts === 0 && dom.inline === 0, JSON.stringify(dom));
+      expect('XSS: the DOM has no <img src=x>, no onerror attribute, no script but the page\'s one',
+        dom.imgX === 0 && dom.onerror === 0 && dom.scripts === 1, JSON.stringify(dom));
       expect('XSS: no dialog opened', dialogs.length === 0, dialogs.join('\n'));
+    });
+    await step('CSP: only the page\'s own script runs', page, async () => {
+      // The one script is the server's: its sha256 is the one the CSP names.
+      const csp = (await fetch(BASE + '/ui/')).headers.get('content-security-policy') || '';
+      const mine = await page.evaluate(async () => {
+        const s = document.scripts[0];
+        const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(s.textContent));
+        return {src: s.src, type: s.type, hash: btoa(String.fromCharCode(...new Uint8Array(d)))};
+      });
+      expect('CSP: the page\'s script is inline and pinned by its sha256',
+        !mine.src && csp.includes(`script-src 'sha256-${mine.hash}'`), JSON.stringify(mine), csp);
+      // Another inline script, added to the DOM, is refused (and so would be one made of data).
+      const ran = await page.evaluate(() => {
+        const s = document.createElement('script');
+        s.textContent = 'window.__injected = true;';
+        document.body.append(s);
+        s.remove();
+        return window.__injected === true;
+      });
+      expect('CSP: an inline script added to the page does not run', !ran);
+    });
+    await step('first load: one document, no script or stylesheet fetched', null, async () => {
+      const ctx = await browser.createBrowserContext();
+      try {
+        const p = await ctx.newPage();
+        watch(p, 'first-load');
+        await p.evaluateOnNewDocument((k) => sessionStorage.setItem('fluxroute.key', k), OP_KEY);
+        await p.goto(BASE + '/ui/#/runs', {waitUntil: 'load', timeout: WAIT});
+        await p.waitForSelector(`#runs-table tr[data-run-id="${dag.run_id}"]`, {timeout: WAIT});
+        const got = await p.evaluate(() => performance.getEntriesByType('resource').map((r) =>
+          `${r.initiatorType} ${new URL(r.name).pathname}`));
+        // The runs are asked for once, from the page's <head>: before the document was parsed.
+        const runs = await p.evaluate(() => ({
+          asked: performance.getEntriesByType('resource').filter((r) => new URL(r.name).pathname === '/v1/runs')
+            .map((r) => Math.round(r.startTime)),
+          parsed: Math.round(performance.getEntriesByType('navigation')[0].domInteractive)}));
+        expect('first load: GET /v1/runs asked once, before the document was parsed',
+          runs.asked.length === 1 && runs.asked[0] <= runs.parsed, JSON.stringify(runs));
+        const assets = got.filter((r) => /\.(m?js|css)$/.test(r) || /^(script|link|css) /.test(r));
+        expect('first load: no .js or .css asset fetched (the modules and styles are in the page)',
+          assets.length === 0 && got.every((r) => /^(fetch|img|other) /.test(r)), got.join('\n'));
+        expect('first load: the runs list asked GET /v1/runs, and no role probe (DELETE) was sent',
+          got.some((r) => r.startsWith('fetch /v1/runs')) && !got.some((r) => /console-role-probe/.test(r)), got.join('\n'));
+      } finally {
+        await ctx.close();
+      }
     });
 
     // ---- live run -----------------------------------------------------------------------

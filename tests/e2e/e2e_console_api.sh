@@ -10,6 +10,9 @@
 #   - POST /v1/debug: run ids and uploaded traces, identical runs whose started_us differ are
 #     identical, a different input is found, --all lists every divergence; bad input is a
 #     400 naming the field; another tenant's run is 404; the body is bounded;
+#   - GET /v1/whoami: each key's own tenant, namespace, role and id, and what its role may
+#     do (a viewer may not run, an operator may, an admin may administer); no key 401, a
+#     metrics key 403, another method 405;
 #   - GET /v1/usage: 503 without a control plane; with one, each tenant sees its own usage
 #     and invoice, asked with its own key; a bad period is a 400; the control plane gone,
 #     503 controlplane_unavailable;
@@ -45,11 +48,39 @@ keys:
   - {id: acme-op, sha256: $(sha acme-op-key), tenant: acme, namespace: acme, role: operator}
   - {id: acme-viewer, sha256: $(sha acme-viewer-key), tenant: acme, namespace: acme, role: viewer}
   - {id: beta-op, sha256: $(sha beta-op-key), tenant: beta, namespace: beta, role: operator}
+  - {id: acme-admin, sha256: $(sha acme-admin-key), tenant: acme, namespace: acme, role: admin}
+  - {id: scrape, sha256: $(sha scrape-key), tenant: ops, namespace: ops, role: metrics}
 YAML
 OP="Authorization: Bearer acme-op-key"
 VIEWER="Authorization: Bearer acme-viewer-key"
 BETA="Authorization: Bearer beta-op-key"
 start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" --enable-chaos --max-body 65536 || exit 1
+
+# ---- whoami -----------------------------------------------------------------------------------
+req GET /v1/whoami '' -H "$OP"
+expect_code "whoami (operator)" 200
+expect_jq "whoami: the operator key's identity, and it may run" \
+  '. == {"key_id": "acme-op", "tenant": "acme", "namespace": "acme", "role": "operator", "via": "key", "may": {"run": true, "validate": true, "replay": true, "admin": false}}'
+req GET /v1/whoami '' -H "$VIEWER"
+expect_code "whoami (viewer)" 200
+expect_jq "whoami: a viewer may not run (the console shows it no run button)" \
+  '.key_id == "acme-viewer" and .role == "viewer" and .may.run == false and .may.admin == false'
+req POST /v1/run '{"manifest": "dag.yaml"}' -H "$VIEWER"
+expect_code "... and the API refuses its run, as whoami says" 403
+req GET /v1/whoami '' -H "$BETA"
+expect_jq "whoami: another tenant's key sees its own tenant only" \
+  '.key_id == "beta-op" and .tenant == "beta" and .namespace == "beta" and .may.run == true'
+req GET /v1/whoami '' -H "Authorization: Bearer acme-admin-key"
+expect_jq "whoami: an admin may administer" '.role == "admin" and .may.admin == true and .may.run == true'
+req GET /v1/whoami ''
+expect_code "whoami without a key" 401
+req GET /v1/whoami '' -H "Authorization: Bearer not-a-key"
+expect_code "whoami with an unknown key" 401
+req GET /v1/whoami '' -H "Authorization: Bearer scrape-key"
+expect_code "whoami with a metrics key (it may only scrape)" 403
+req DELETE /v1/whoami '' -H "$OP"
+expect_code "whoami: DELETE" 405
+check "whoami: 405 says Allow: GET" grep -qi '^Allow: GET' "$TMP/headers"
 
 # ---- manifests ------------------------------------------------------------------------------
 req GET /v1/manifests '' -H "$VIEWER"

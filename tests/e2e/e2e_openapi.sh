@@ -335,6 +335,7 @@ POST /v1/debug {"a": "$TRACED", "b": "no-such-run"}
 POST /v1/debug {"a": 1, "b": {}}
 GET /v1/usage
 GET /v1/usage?period=2026-13
+GET /v1/whoami
 DELETE /v1/runs/$TRACED
 SCENARIO
 probe "$TMP/serve.json" "$SERVE_URL" "$KEY" "{\"id\": \"${RUN_ID:-x}\"}" "$TMP/scenario" \

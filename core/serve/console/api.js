@@ -43,8 +43,25 @@ async function failure(r) {
     e.message || text.slice(0, 300) || r.statusText);
 }
 
+// GETs asked for before the page that reads them exists (the first page's data, asked
+// while the document is still parsed), each taken by the first api('GET', path).
+const early = new Map();
+export function prefetch(path) {
+  const p = api('GET', path, undefined, {quiet401: true});
+  p.catch(() => {}); // its reader sees the error; none left unhandled if it never comes
+  early.set(path, p);
+}
+
 // api('GET', '/v1/runs') → the parsed JSON body; throws ApiError for a non-2xx answer.
 export async function api(method, path, body, opts = {}) {
+  if (method === 'GET' && early.has(path) && !opts.raw && !opts.signal) {
+    const p = early.get(path);
+    early.delete(path);
+    return p.catch((e) => {
+      if (e.status === 401 && !opts.quiet401) onUnauthorized(e);
+      throw e;
+    });
+  }
   const init = {method, headers: headers(body === undefined ? {} : {'Content-Type': 'application/json'}),
     cache: 'no-store', credentials: 'omit', signal: opts.signal};
   if (body !== undefined) init.body = JSON.stringify(body);
@@ -101,16 +118,11 @@ export async function sse(path, body, onEvent, signal) {
   }
 }
 
-// Whether the key may start runs, without starting one: cancelling a run that does not
-// exist is refused with 403 for a role that may not run (viewer) and is a 404 for one that
-// may.  The server still checks every real run (and each manifest's own rbac).
-export async function mayRun() {
-  try {
-    await api('DELETE', '/v1/runs/console-role-probe', undefined, {quiet401: true});
-    return true;
-  } catch (e) {
-    return e.status !== 403 && e.status !== 401;
-  }
+// GET /v1/whoami: the key's {key_id, tenant, namespace, role, via, may: {run, validate,
+// replay, admin}} (may: the server's policy for the role; a manifest's rbac can narrow it,
+// and the server still checks every real run).
+export function whoami() {
+  return api('GET', '/v1/whoami', undefined, {quiet401: true});
 }
 
 // Saves a JSON value as a file download (a Blob URL, revoked after).

@@ -1,26 +1,34 @@
 // The console's entry: the key, the navigation and the hash routes
-// (#/runs, #/runs/ID, #/live, #/compare, #/manifests, #/usage).
-import {api, getKey, setKey, clearKey, whenUnauthorized, mayRun} from './api.js';
-import {clear, errorBox} from './ui.js';
+// (#/runs, #/runs/ID, #/live, #/compare, #/manifests, #/usage).  Served bundled with the
+// other modules into one inline script in the page's <head> (core/serve/console_embed.sh),
+// so every import here is static (the first load fetches no script), and this runs
+// before the body is parsed: boot.js (imported first, so evaluated first) has asked for
+// the runs list already; the page is drawn once the document is there.
+import {parseHash} from './boot.js';
+import {api, getKey, setKey, clearKey, whenUnauthorized, whoami} from './api.js';
+import {h, clear, errorBox} from './ui.js';
+import {runsPage} from './runs.js';
+import {runPage} from './run.js';
+import {livePage} from './live.js';
+import {comparePage} from './compare.js';
+import {manifestsPage} from './manifests.js';
+import {usagePage} from './usage.js';
 
 const $ = (id) => document.getElementById(id);
-const state = {mayRun: null, stop: null};
+// who: whether the key may start runs (a promise), asked once per key, or null.
+const state = {who: null, stop: null};
 
 const pages = {
-  runs: () => import('./runs.js').then((m) => m.runsPage),
-  run: () => import('./run.js').then((m) => m.runPage),
-  live: () => import('./live.js').then((m) => m.livePage),
-  compare: () => import('./compare.js').then((m) => m.comparePage),
-  manifests: () => import('./manifests.js').then((m) => m.manifestsPage),
-  usage: () => import('./usage.js').then((m) => m.usagePage),
+  runs: runsPage, run: runPage, live: livePage, compare: comparePage,
+  manifests: manifestsPage, usage: usagePage,
 };
 
-function parseHash() {
-  const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
-  if (parts[0] === 'runs' && parts[1]) return {page: 'run', nav: 'runs', arg: parts[1]};
-  if (parts[0] === 'manifests' && parts[1]) return {page: 'manifests', nav: 'manifests', arg: parts[1]};
-  if (pages[parts[0]]) return {page: parts[0], nav: parts[0], arg: null};
-  return {page: 'runs', nav: 'runs', arg: null};
+// GET /v1/whoami, once per key: whether it may start runs (false when the server does not
+// answer: no run button unless it says so; asked again on the next page then).
+function mayRun() {
+  if (!state.who)
+    state.who = whoami().then((w) => !!(w && w.may && w.may.run), () => { state.who = null; return false; });
+  return state.who;
 }
 
 function showLogin(message) {
@@ -48,22 +56,26 @@ async function route() {
   if (state.stop) state.stop();
   state.stop = null;
   const view = clear($('view'));
-  // The role probe and the page's module load in parallel; only the pages with a run or
-  // cancel button wait for the probe's answer.
-  if (state.mayRun === null) state.mayRun = mayRun();
+  // Only the pages with a run or cancel button wait for GET /v1/whoami; on the others it
+  // is asked for once the page is drawn.
   const needs = r.page === 'live' || r.page === 'run';
   try {
-    const [page, may] = await Promise.all([pages[r.page](), needs ? state.mayRun : null]);
-    if (needs) state.mayRun = may;
+    const may = needs ? await mayRun() : null;
     const ctx = {view, arg: r.arg, mayRun: may, onStop: (f) => { state.stop = f; }};
-    await page(ctx);
+    await pages[r.page](ctx);
   } catch (e) {
     if (e && e.status === 401) return;
     view.append(errorBox(e, 'This page failed'));
   }
   document.title = `FluxRoute — ${r.nav}`;
   // The first page drawn with its data: what `make bench` times (tests/bench_console.mjs).
-  if (!performance.getEntriesByName('fluxroute-ready').length) performance.mark('fluxroute-ready');
+  if (!performance.getEntriesByName('fluxroute-ready').length) {
+    performance.mark('fluxroute-ready');
+    mayRun(); // asked now, off the first page's path, ready for the pages that need it
+    // The tab's icon only now: an SVG icon is a whole SVG document for the browser to make,
+    // and the first page is drawn sooner without it.
+    document.head.append(h('link', {rel: 'icon', href: '/ui/icon.svg', type: 'image/svg+xml'}));
+  }
 }
 
 async function login(ev) {
@@ -78,8 +90,8 @@ async function login(ev) {
   err.textContent = '';
   setKey(k);
   try {
+    state.who = null;
     await api('GET', '/v1/runs?limit=1', undefined, {quiet401: true});
-    state.mayRun = null;
     if (!location.hash || location.hash === '#' || location.hash === '#/') location.hash = '#/runs';
     else route();
     $('main').focus();
@@ -100,11 +112,16 @@ whenUnauthorized((e) => {
   showLogin(`Your key was refused (${e.message}); sign in again.`);
 });
 
-$('login').addEventListener('submit', login);
-$('logout').addEventListener('click', () => {
-  clearKey();
-  state.mayRun = null;
-  showLogin('Signed out.');
-});
-window.addEventListener('hashchange', route);
-route();
+function start() {
+  $('login').addEventListener('submit', login);
+  $('logout').addEventListener('click', () => {
+    clearKey();
+    state.who = null;
+    showLogin('Signed out.');
+  });
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+else start();

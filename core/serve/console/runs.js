@@ -6,9 +6,23 @@ import {h, clear, badge, fmtTime, duration, errorBox} from './ui.js';
 const STATUSES = ['', 'queued', 'running', 'succeeded', 'failed', 'cancelled'];
 const REFRESH_MS = 3000;
 
-export async function runsPage(ctx) {
+// The filters of the hash (#/runs?status=&manifest=) and the page size.
+export function runsFilter() {
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
-  const f = {status: q.get('status') || '', manifest: q.get('manifest') || '', limit: 25};
+  return {status: q.get('status') || '', manifest: q.get('manifest') || '', limit: 25};
+}
+
+// GET /v1/runs's path for filter f from cursor (null: the first page).
+export function runsPath(f, cursor) {
+  const p = new URLSearchParams({limit: String(f.limit)});
+  if (f.status) p.set('status', f.status);
+  if (f.manifest) p.set('manifest', f.manifest);
+  if (cursor) p.set('cursor', cursor);
+  return '/v1/runs?' + p;
+}
+
+export async function runsPage(ctx) {
+  const f = runsFilter();
   const cursors = [null]; // cursors[i]: the cursor of page i
   let page = 0, timer = null, seen = new Set(), first = true, last = null;
 
@@ -34,13 +48,9 @@ export async function runsPage(ctx) {
     h('div', {class: 'pager'}, prev, info, next));
 
   async function load() {
-    const p = new URLSearchParams({limit: String(f.limit)});
-    if (f.status) p.set('status', f.status);
-    if (f.manifest) p.set('manifest', f.manifest);
-    if (cursors[page]) p.set('cursor', cursors[page]);
     let data;
     try {
-      data = await api('GET', '/v1/runs?' + p);
+      data = await api('GET', runsPath(f, cursors[page]));
     } catch (e) {
       clear(msg).append(errorBox(e, 'Cannot list runs'));
       return;
