@@ -70,7 +70,10 @@ agents: [{id: ask, plugin: llm, provider: local, config: {prompt: "one two three
 pipeline: [{step: ask}]
 YAML
 export CONTROLPLANE_SERVICE_KEY=$SVC CONTROLPLANE_SPOOL="$TMP/usage.spool"
-start_serve --manifest-dir "$TMP/m" --providers "$TMP/providers.yaml" --controlplane "$CP_URL" || exit 1
+# 64 concurrent runs of one tenant below: the budget must refuse them, not the tenant's
+# share of --max-runs (a quarter by default), which a loaded machine can reach.
+CAPS="--max-runs 128 --max-runs-per-tenant 64"
+start_serve --manifest-dir "$TMP/m" --providers "$TMP/providers.yaml" --controlplane "$CP_URL" $CAPS || exit 1
 A="Authorization: Bearer $KEY"
 req GET /v1/limits '' -H "$A"
 expect_jq "serve shows the control plane's limits" \
@@ -111,7 +114,8 @@ done
 wait_runs() {
   for _ in $(seq 1 600); do
     n=0
-    for f in "$TMP"/r.*; do jq -e .status "$f" >/dev/null 2>&1 && n=$((n + 1)); done
+    # A report, or an error body (a refusal is counted, and fails the checks below).
+    for f in "$TMP"/r.*; do jq -e '.status // .error' "$f" >/dev/null 2>&1 && n=$((n + 1)); done
     [ "$n" -ge 64 ] && return
     sleep 0.05
   done
@@ -159,10 +163,10 @@ GKEY=$(jq -r .key "$TMP/out")
 cp_req PUT /v1/tenants/globex/limits "{\"monthly_budget_micros\": $BUDGET}"
 sed 's/namespace: acme/namespace: globex/' "$TMP/m/ask.yaml" > "$TMP/m/ask-globex.yaml"
 start_serve --manifest-dir "$TMP/m" --providers "$TMP/providers.yaml" --controlplane "$CP_URL" \
-  --state "$REDIS_URL" || exit 1
+  --state "$REDIS_URL" $CAPS || exit 1
 A_URL=$SERVE_URL; A_PID=$SERVE_PID; SERVE_PID=""; mv "$TMP/serve.err" "$TMP/a.err"
 CONTROLPLANE_SPOOL="$TMP/usage-b.spool" start_serve --manifest-dir "$TMP/m" --providers "$TMP/providers.yaml" \
-  --controlplane "$CP_URL" --state "$REDIS_URL" || exit 1
+  --controlplane "$CP_URL" --state "$REDIS_URL" $CAPS || exit 1
 B_URL=$SERVE_URL
 rm -f "$TMP"/r.*
 i=0
