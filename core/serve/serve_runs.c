@@ -719,7 +719,9 @@ typedef struct run_job {
     fr_sse *sse;        /* the writer's reference, or NULL */
     int sync;           /* a synchronous request on the request thread */
     fr_deferred *defer; /* a synchronous request answered from the run's own thread */
-    int detached;       /* a quick run that left its request thread (QUICK_HOLD_US) */
+    int *detached;      /* the request thread's flag: set when a quick run left it (set on
+                         * that thread; read there, after the run, through the caller's own
+                         * variable: by then j may be gone) */
     fr_status status;   /* ... and how its fr__pipeline_run ended */
     fr_run_options ro;  /* the run's options and result: on the heap, so that a run */
     fr_run_result res;  /* that leaves its request thread can finish elsewhere */
@@ -735,7 +737,7 @@ static void quick_detach(void *ud);
 static void quick_done(void *ud, int status);
 
 /* Runs the job (or, for a quick run that leaves its request thread, starts it: then
- * j->detached is set and quick_done finishes it). */
+ * *j->detached is set and quick_done finishes it). */
 static fr_status execute_run(run_job *j)
 {
     fr_run_options ro = {.input_json = j->input,
@@ -760,7 +762,9 @@ static fr_status execute_run(run_job *j)
                          /* A queued run started again after its consumer died. */
                          .executions = j->queued ? j->queued->executions : 0};
     if (ro.run_inline == FR_RUN_ON_DRIVER && j->defer) {
-        ro.detach_after_us = QUICK_HOLD_US;
+        /* A gateway request's connection is suspended already: its thread leaves as soon
+         * as the run is handed over (after the driver's short yield). */
+        ro.detach_after_us = j->gw.deliver ? 1 : QUICK_HOLD_US;
         ro.on_detach = quick_detach;
         ro.on_done = quick_done;
         ro.detach_ud = j;
@@ -924,19 +928,17 @@ static void *deferred_main(void *arg)
 static void quick_detach(void *ud)
 {
     run_job *j = ud;
-    j->detached = 1;
-    j->defer->suspend(j->defer);
+    *j->detached = 1;
+    if (!j->gw.deliver) /* a gateway request's is suspended from the start */
+        j->defer->suspend(j->defer);
 }
 
-static void gateway_deliver(run_job *j, fr_status rs);
+static void gateway_deliver(run_job *j, fr_status rs, int on_driver);
 
 static void *quick_reply_main(void *arg)
 {
     run_job *j = arg;
-    if (j->gw.deliver)
-        gateway_deliver(j, j->status);
-    else
-        deferred_reply(j, j->status);
+    deferred_reply(j, j->status);
     return NULL;
 }
 
@@ -945,6 +947,10 @@ static void *quick_reply_main(void *arg)
 static void quick_done(void *ud, int status)
 {
     run_job *j = ud;
+    if (j->gw.deliver) { /* it gives its pipeline back on the record writer */
+        gateway_deliver(j, status, 1);
+        return;
+    }
     j->status = status;
     spawn_or_run(quick_reply_main, j);
 }
@@ -1127,10 +1133,12 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         return;
     }
     fr_run_status st;
+    int detached = 0;
     j->sync = 1;
     j->defer = defer;
+    j->detached = &detached;
     fr_status rs = execute_run(j);
-    if (j->detached) {
+    if (detached) {
         out->deferred = 1; /* quick_done answers */
         return;
     }
@@ -1656,23 +1664,28 @@ static void gateway_record(void *arg)
     job_free(j);
 }
 
-/* After gateway_answer: the record goes to the writer, off the request's path; when the
- * writer's queue is full, it is written here, before the answer goes out.  j is gone
- * after this. */
-static void gateway_record_later(run_job *j)
+static void *gateway_record_main(void *arg)
 {
-    if (fr__writer_push(j->r->writer, gateway_record, j) != 0)
-        gateway_record(j);
+    gateway_record(arg);
+    return NULL;
 }
 
-/* Answers a gateway run that returned `rs` through its deliver hook. */
-static void gateway_deliver(run_job *j, fr_status rs)
+/* Answers a gateway run that returned `rs` through its deliver hook, and leaves its record
+ * to the writer (off the request's path).  When the writer's queue is full, the record is
+ * written before the answer: here, or on a thread of its own when this is the pipeline's
+ * driver (which must not free its own pipeline: release may).  j is gone after this. */
+static void gateway_deliver(run_job *j, fr_status rs, int on_driver)
 {
     fr_reply reply = {0};
     gateway_answer(j, rs, &reply);
     fr_gateway_exec g = j->gw;
     fr_deferred *d = j->defer;
-    gateway_record_later(j);
+    if (fr__writer_push(j->r->writer, gateway_record, j) != 0) {
+        if (on_driver)
+            spawn_or_run(gateway_record_main, j);
+        else
+            gateway_record(j);
+    }
     g.deliver(g.ud, d, &reply);
 }
 
@@ -1680,20 +1693,8 @@ static void *gateway_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "fr-gateway");
     run_job *j = arg;
-    gateway_deliver(j, execute_run(j));
+    gateway_deliver(j, execute_run(j), 0);
     return NULL;
-}
-
-/* A quick gateway run answers on the request thread: its deliver hook completes this
- * deferred, which hands the reply to the request's own. */
-typedef struct answer_here {
-    fr_deferred d;
-    fr_reply *out;
-} answer_here;
-
-static void answer_here_complete(fr_deferred *d, fr_reply *reply)
-{
-    *((answer_here *)d)->out = *reply;
 }
 
 /* A pipeline of the gateway's synthesised `text` for `who`'s namespace: from the pool of
@@ -1774,26 +1775,22 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     }
     snprintf(run_id, run_id_size, "%s", id);
     j->defer = defer;
-    if (!g->stream && runs_quickly(r, j->pool)) {
-        /* As POST /v1/run: a route whose runs have been quick runs on its pipeline's
-         * driver while this thread waits, at most QUICK_HOLD_US (then it is answered
-         * from the thread that completes it, as below).  A stream is not: its first
-         * token must go out when it comes. */
-        j->sync = 1;
-        fr_status rs = execute_run(j);
-        if (j->detached) {
-            out->deferred = 1; /* quick_done answers */
-            return 0;
-        }
-        answer_here here = {.d = {.conn = defer->conn, .complete = answer_here_complete},
-                            .out = out};
-        j->defer = &here.d;
-        gateway_deliver(j, rs);
-        return 0;
-    }
     defer->suspend(defer);
     out->deferred = 1;
-    spawn_or_run(gateway_main, j);
+    if (!runs_quickly(r, j->pool)) {
+        spawn_or_run(gateway_main, j);
+        return 0;
+    }
+    /* A route whose runs have been quick (as POST /v1/run) runs on its pipeline's driver,
+     * a thread that waits for it: no thread to start.  This thread leaves once the run
+     * is handed over, and the driver answers (quick_done); a run already over by then is
+     * answered here. */
+    int detached = 0;
+    j->sync = 1;
+    j->detached = &detached;
+    fr_status rs = execute_run(j);
+    if (!detached)
+        gateway_deliver(j, rs, 0);
     return 0;
 
 refused:
