@@ -96,7 +96,8 @@ typedef struct fr_runs_config {
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);
 void fr__runs_free(fr_runs *r);
-/* Waits (at most `max_wait_us`) for in-flight runs to finish.  Returns how many remain. */
+/* Waits (at most `max_wait_us`) for in-flight runs to finish, then for the records of
+ * answered runs the record writer still holds.  Returns how many runs remain. */
 size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us);
 
 /* Admission of one unit of work that executes a pipeline (a run, a replay) for
@@ -159,7 +160,6 @@ typedef struct fr_gateway_exec {
     const char *manifest; /* a pipeline route: a named manifest of the manifest directory */
     const char *yaml;     /* or a targets route: its synthesised manifest text */
     const char *input;    /* the run input (JSON text) */
-    int stream;           /* the answer is a stream (SSE): the run gets a thread of its own */
     /* Streamed text as it arrives (from the thread running the step), or NULL. */
     void (*on_token)(void *ud, const char *step, const char *text, size_t len);
     /* Once, on the run's thread, when the run is over and before its record is written:
@@ -175,12 +175,12 @@ typedef struct fr_gateway_exec {
 
 /* Runs a gateway request as a traced run of its tenant: admission (429 with Retry-After),
  * the pipeline (a named manifest from its pool, or the synthesised text built), its
- * namespace and role (404 / 403), then:
- * - a whole answer of a route whose runs have been quick (as POST /v1/run: under 10 ms on
- *   average) on the pipeline's driver while this thread waits, at most 50 ms: `out` is
- *   filled through `deliver` before this returns;
- * - else (and a run still going after 50 ms) on a thread of its own while the connection
- *   waits through `defer` (suspended here; out->deferred is set).
+ * namespace and role (404 / 403), then
+ * the connection waits through `defer` (suspended here; out->deferred is set) while the
+ * run goes: for a route whose runs have been quick (as POST /v1/run: under 10 ms on
+ * average), on the pipeline's driver (a thread that waits for runs: none is started), else
+ * on a thread of its own.  `deliver` answers from the thread that ends the run (here, for
+ * a run over before the hand-off).
  * The run leaves its tenant's slot once answered; its report, trace and record are written
  * after the answer by serve's record writer (serve_writer.h; before the answer when the
  * writer's queue is full), and a GET of the run waits for them.  Returns 0 with the run's

@@ -197,6 +197,9 @@ size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us)
     }
     size_t left = fr__run_store_in_flight(r->runs);
     pthread_mutex_unlock(&r->mu);
+    /* Answered runs whose records still wait for the writer are not in flight: written
+     * here, so that even a server that leaves without the runs left keeps them. */
+    fr__writer_flush(r->writer);
     return left;
 }
 
