@@ -394,6 +394,7 @@ static void completions(fr_gateway *g, const fr_identity *who, json_object *body
                               .manifest = pipeline,
                               .yaml = yaml,
                               .input = input,
+                              .stream = rq.stream,
                               .on_token = rq.stream && !pipeline ? on_token : NULL,
                               .on_end = on_end,
                               .deliver = deliver,

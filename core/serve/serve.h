@@ -160,6 +160,7 @@ typedef struct fr_gateway_exec {
     const char *manifest; /* a pipeline route: a named manifest of the manifest directory */
     const char *yaml;     /* or a targets route: its synthesised manifest text */
     const char *input;    /* the run input (JSON text) */
+    int stream;           /* the answer is a stream (SSE): it opens from the run's thread */
     /* Streamed text as it arrives (from the thread running the step), or NULL. */
     void (*on_token)(void *ud, const char *step, const char *text, size_t len);
     /* Once, on the run's thread, when the run is over and before its record is written:
@@ -175,12 +176,13 @@ typedef struct fr_gateway_exec {
 
 /* Runs a gateway request as a traced run of its tenant: admission (429 with Retry-After),
  * the pipeline (a named manifest from its pool, or the synthesised text built), its
- * namespace and role (404 / 403), then
- * the connection waits through `defer` (suspended here; out->deferred is set) while the
+ * namespace and role (404 / 403), then the connection waits through `defer` (suspended here; out->deferred is set) while the
  * run goes: for a route whose runs have been quick (as POST /v1/run: under 10 ms on
  * average), on the pipeline's driver (a thread that waits for runs: none is started), else
  * on a thread of its own.  `deliver` answers from the thread that ends the run (here, for
- * a run over before the hand-off).
+ * a run over before the hand-off).  Except when it is the server's only run in flight and
+ * not a stream: then this thread waits for the quick run (at most 50 ms) and `out` is
+ * filled through `deliver` before this returns (out->deferred unset).
  * The run leaves its tenant's slot once answered; its report, trace and record are written
  * after the answer by serve's record writer (serve_writer.h; before the answer when the
  * writer's queue is full), and a GET of the run waits for them.  Returns 0 with the run's

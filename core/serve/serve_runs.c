@@ -732,6 +732,9 @@ typedef struct run_job {
     const fr_queued_run *queued; /* a run from the durable queue: its finish hook */
     fr_quota_run quota;          /* issue 26: its provider calls' limits */
     fr_gateway_exec gw;          /* a gateway request's hooks (all NULL otherwise) */
+    int64_t hold_us;             /* how long a quick run holds its request thread (0:
+                                  * QUICK_HOLD_US) */
+    int suspended;               /* its connection is suspended already */
     int64_t ended;               /* a gateway run: when it ended (monotonic) */
     int left;                    /* ... and it gave its slot back then (gateway_answer) */
 } run_job;
@@ -765,9 +768,7 @@ static fr_status execute_run(run_job *j)
                          /* A queued run started again after its consumer died. */
                          .executions = j->queued ? j->queued->executions : 0};
     if (ro.run_inline == FR_RUN_ON_DRIVER && j->defer) {
-        /* A gateway request's connection is suspended already: its thread leaves as soon
-         * as the run is handed over (after the driver's short yield). */
-        ro.detach_after_us = j->gw.deliver ? 1 : QUICK_HOLD_US;
+        ro.detach_after_us = j->hold_us ? j->hold_us : QUICK_HOLD_US;
         ro.on_detach = quick_detach;
         ro.on_done = quick_done;
         ro.detach_ud = j;
@@ -932,7 +933,7 @@ static void quick_detach(void *ud)
 {
     run_job *j = ud;
     *j->detached = 1;
-    if (!j->gw.deliver) /* a gateway request's is suspended from the start */
+    if (!j->suspended)
         j->defer->suspend(j->defer);
 }
 
@@ -1700,6 +1701,18 @@ static void *gateway_main(void *arg)
     return NULL;
 }
 
+/* A gateway run answered on its request thread: the deliver hook's reply becomes the
+ * request's own (`out`). */
+typedef struct answer_here {
+    fr_deferred d;
+    fr_reply *out;
+} answer_here;
+
+static void answer_here_complete(fr_deferred *d, fr_reply *reply)
+{
+    *((answer_here *)d)->out = *reply;
+}
+
 /* A pipeline of the gateway's synthesised `text` for `who`'s namespace: from the pool of
  * its route and namespace while the text stays the same (the routes file read again may
  * change it: the pool's idle pipelines are dropped then), else built.  *pool is set when
@@ -1778,22 +1791,40 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     }
     snprintf(run_id, run_id_size, "%s", id);
     j->defer = defer;
-    defer->suspend(defer);
-    out->deferred = 1;
     if (!runs_quickly(r, j->pool)) {
+        defer->suspend(defer);
+        out->deferred = 1;
         spawn_or_run(gateway_main, j);
         return 0;
     }
     /* A route whose runs have been quick (as POST /v1/run) runs on its pipeline's driver,
-     * a thread that waits for it: no thread to start.  This thread leaves once the run
-     * is handed over, and the driver answers (quick_done); a run already over by then is
-     * answered here. */
+     * a thread that waits for runs: none is started.  When it is the only run in flight
+     * and not a stream (whose first token goes out from the run's thread), this thread
+     * waits for it (at most QUICK_HOLD_US) and answers on the spot: no
+     * suspension and resumption of the connection.  Under concurrency, this thread must
+     * not wait (the request threads are few): the connection is suspended and the thread
+     * leaves once the run is handed over; the driver answers (quick_done). */
+    pthread_mutex_lock(&r->mu);
+    int alone = !g->stream && fr__run_store_in_flight(r->runs) <= 1;
+    pthread_mutex_unlock(&r->mu);
+    if (!alone) {
+        defer->suspend(defer);
+        out->deferred = 1;
+        j->suspended = 1;
+        j->hold_us = 1;
+    }
     int detached = 0;
     j->sync = 1;
     j->detached = &detached;
     fr_status rs = execute_run(j);
-    if (!detached)
-        gateway_deliver(j, rs, 0);
+    if (detached) {
+        out->deferred = 1; /* quick_done answers */
+        return 0;
+    }
+    answer_here here = {.d = {.conn = defer->conn, .complete = answer_here_complete}, .out = out};
+    if (alone)
+        j->defer = &here.d;
+    gateway_deliver(j, rs, 0);
     return 0;
 
 refused:
