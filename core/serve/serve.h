@@ -176,17 +176,18 @@ typedef struct fr_gateway_exec {
 
 /* Runs a gateway request as a traced run of its tenant: admission (429 with Retry-After),
  * the pipeline (a named manifest from its pool, or the synthesised text built), its
- * namespace and role (404 / 403), then the connection waits through `defer` (suspended here; out->deferred is set) while the
- * run goes: for a route whose runs have been quick (as POST /v1/run: under 10 ms on
- * average), on the pipeline's driver (a thread that waits for runs: none is started), else
- * on a thread of its own.  `deliver` answers from the thread that ends the run (here, for
- * a run over before the hand-off).  Except when it is the server's only run in flight and
- * not a stream: then this thread waits for the quick run (at most 50 ms) and `out` is
- * filled through `deliver` before this returns (out->deferred unset).
- * The run leaves its tenant's slot once answered; its report, trace and record are written
- * after the answer by serve's record writer (serve_writer.h; before the answer when the
- * writer's queue is full), and a GET of the run waits for them.  Returns 0 with the run's
- * id in run_id, or -1 with `out` filled (serve's error shape) and no hook called. */
+ * namespace and role (404 / 403).  Then the connection waits through `defer` (suspended
+ * here; out->deferred is set) while the run goes: for a route whose runs have been quick
+ * (as POST /v1/run: under 10 ms on average) on the pipeline's driver, a thread that waits
+ * for runs (none is started); else on a thread of its own.  `deliver` answers from the
+ * thread that ends the run (here, for a run over before the hand-off).  Except when it is
+ * the server's only run in flight and not a stream: then this thread waits for the quick
+ * run (at most 50 ms), and `out` is filled through `deliver` before this returns
+ * (out->deferred unset).  The run leaves its tenant's slot once answered; its report,
+ * trace and record are written after the answer by serve's record writer (serve_writer.h;
+ * before the answer when the writer's queue is full), and a GET of the run waits for them.
+ * Returns 0 with the run's id in run_id, or -1 with `out` filled (serve's error shape) and
+ * no hook called. */
 int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *g,
                      fr_deferred *defer, char *run_id, size_t run_id_size, fr_reply *out);
 
