@@ -1193,8 +1193,8 @@ void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *b
     fr__reply_json(out, 200, o);
 }
 
-/* Run `id`'s entry (r->mu held), or NULL; the run answered but whose record is still
- * being written (gateway_record_later) is waited for, at most RECORD_WAIT_US. */
+/* Run `id`'s entry (r->mu held), or NULL; a run answered but whose record is still being
+ * written (gateway_deliver) is waited for, at most RECORD_WAIT_US. */
 static run_entry *find_recorded(fr_runs *r, const char *id)
 {
     run_entry *e = fr__run_store_find(r->runs, id);
@@ -1800,10 +1800,10 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     /* A route whose runs have been quick (as POST /v1/run) runs on its pipeline's driver,
      * a thread that waits for runs: none is started.  When it is the only run in flight
      * and not a stream (whose first token goes out from the run's thread), this thread
-     * waits for it (at most QUICK_HOLD_US) and answers on the spot: no
-     * suspension and resumption of the connection.  Under concurrency, this thread must
-     * not wait (the request threads are few): the connection is suspended and the thread
-     * leaves once the run is handed over; the driver answers (quick_done). */
+     * waits for it (at most QUICK_HOLD_US) and answers on the spot: no suspension and
+     * resumption of the connection.  Under concurrency, this thread must not wait (the
+     * request threads are few): the connection is suspended and the thread leaves once
+     * the run is handed over; the driver answers (quick_done). */
     pthread_mutex_lock(&r->mu);
     int alone = !g->stream && fr__run_store_in_flight(r->runs) <= 1;
     pthread_mutex_unlock(&r->mu);
