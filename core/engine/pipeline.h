@@ -104,6 +104,11 @@ struct fr_pipeline {
     /* Moving average of the driver's runs' wall time, in us (driver_mu).  While runs are
      * short the caller and the driver yield for a moment before sleeping (core/engine/sched.c). */
     int64_t driver_run_us;
+
+    /* A memo the journal (core/trace/journal.c) keeps of what all its runs' journal
+     * headers share, opaque here; guarded by mu, freed with the pipeline. */
+    void *journal_header;
+    void (*journal_header_free)(void *);
 };
 
 int fr__pool_start(fr_pipeline *p);

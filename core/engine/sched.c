@@ -126,7 +126,9 @@ static void journal_step(fr_run *run, int s)
                                r->answered_by ? json_object_new_string(r->answered_by) : NULL);
         json_object_object_add(
             j, "output",
-            r->state == FR_STEP_SUCCEEDED && r->output ? json_tokener_parse(r->output) : NULL);
+            r->state == FR_STEP_SUCCEEDED && r->output
+                ? fr__journal_raw_json(r->output, r->output_len)
+                : NULL);
         if (r->state != FR_STEP_SUCCEEDED) {
             json_object *e = json_object_new_object();
             json_object_object_add(

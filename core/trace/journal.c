@@ -44,6 +44,17 @@ typedef struct journal_file {
     fr_bytebuf pending; /* OFF: entries not yet written */
     char *path;
     char error[512]; /* the first failure; appends after it fail too */
+    /* STEP: group commit.  Entries are written as they come; a step boundary asks the
+     * syncer thread for an fdatasync of what was written so far, and the run goes on
+     * while the disk works.  `close` waits for the last one.  Counted in entries. */
+    pthread_cond_t cv;    /* the syncer waits for work, close for the syncer */
+    pthread_t syncer;
+    int syncer_up;
+    int closing;
+    int sync_dir;         /* a new file: its directory is synced once too */
+    uint64_t written;     /* entries written to the file */
+    uint64_t wanted;      /* entries a boundary asked to be on the disk */
+    uint64_t synced;      /* entries on the disk */
 } journal_file;
 
 static int write_all(int fd, const char *data, size_t len)
@@ -70,25 +81,98 @@ static int flush_pending(journal_file *j)
     return rc;
 }
 
+/* Records the first failure (mu held); `err` may be NULL. */
 static fr_status fail(journal_file *j, const char *what, char *err, size_t errlen)
 {
     if (!j->error[0])
         snprintf(j->error, sizeof j->error, "journal %s: %s: %s", j->path, what,
                  strerror(errno ? errno : EIO));
-    snprintf(err, errlen, "%s", j->error);
+    if (err)
+        snprintf(err, errlen, "%s", j->error);
     return FR_E_UNAVAILABLE;
+}
+
+/* fsync of the directory holding `path`: a new file's name survives a machine crash. */
+static int sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/* Makes what was written durable (mu not held).  Returns 0, or -1 with errno. */
+static int sync_now(journal_file *j, int dir)
+{
+    if (fdatasync(j->fd) != 0)
+        return -1;
+    return dir ? sync_parent_dir(j->path) : 0;
+}
+
+/* The group-commit thread of a STEP journal: one fdatasync covers every entry written
+ * before it started, however many boundaries asked meanwhile. */
+static void *syncer_main(void *arg)
+{
+    journal_file *j = arg;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        while (!j->closing && j->wanted <= j->synced)
+            pthread_cond_wait(&j->cv, &j->mu);
+        if (j->wanted <= j->synced)
+            break; /* closing, nothing asked */
+        uint64_t upto = j->written;
+        int dir = j->sync_dir;
+        j->sync_dir = 0;
+        pthread_mutex_unlock(&j->mu);
+        int rc = sync_now(j, dir);
+        pthread_mutex_lock(&j->mu);
+        if (rc != 0)
+            fail(j, dir ? "fsync of its directory" : "fdatasync", NULL, 0);
+        j->synced = upto;
+        pthread_cond_broadcast(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* Asks the syncer for what is written so far (mu held).  Returns 0, or -1 when the
+ * thread cannot start (then the caller syncs itself). */
+static int ask_sync(journal_file *j)
+{
+    j->wanted = j->written;
+    if (!j->syncer_up) {
+        if (pthread_create(&j->syncer, NULL, syncer_main, j) != 0)
+            return -1;
+        j->syncer_up = 1;
+    }
+    pthread_cond_signal(&j->cv);
+    return 0;
 }
 
 /* One line: the checksum, a space, the entry's JSON (secrets scrubbed), a newline. */
 static char *entry_line(json_object *entry, size_t *len)
 {
-    const char *json = json_object_to_json_string_ext(entry, JSON_C_TO_STRING_PLAIN |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t n = 0;
+    const char *json = json_object_to_json_string_length(
+        entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     char *scrubbed = json ? fr__secret_scrub(json) : NULL;
     const char *text = scrubbed ? scrubbed : json;
     if (!text)
         return NULL;
-    size_t n = strlen(text);
+    if (scrubbed)
+        n = strlen(scrubbed);
     char *line = malloc(n + 19);
     if (line) {
         char hex[65];
@@ -104,6 +188,37 @@ static char *entry_line(json_object *entry, size_t *len)
     return line;
 }
 
+/* Appends a built line (mu held). */
+static fr_status put_line(journal_file *j, const char *line, size_t len, int boundary, char *err,
+                          size_t errlen)
+{
+    if (j->error[0]) {
+        snprintf(err, errlen, "%s", j->error);
+        return FR_E_UNAVAILABLE;
+    }
+    if (j->sync == FR_JOURNAL_SYNC_OFF) {
+        fr__bytebuf_append(&j->pending, line, len);
+        if (j->pending.oom)
+            return fail(j, "out of memory", err, errlen);
+        if (boundary == FR_JOURNAL_STEP && flush_pending(j) != 0)
+            return fail(j, "write", err, errlen);
+        return FR_OK;
+    }
+    if (write_all(j->fd, line, len) != 0)
+        return fail(j, "write", err, errlen);
+    j->written++;
+    if (j->sync == FR_JOURNAL_SYNC_STEP && boundary == FR_JOURNAL_STEP && ask_sync(j) == 0)
+        return FR_OK;
+    if (j->sync == FR_JOURNAL_SYNC_EFFECT || boundary == FR_JOURNAL_STEP) {
+        int dir = j->sync_dir;
+        j->sync_dir = 0;
+        if (sync_now(j, dir) != 0)
+            return fail(j, dir ? "fsync of its directory" : "fdatasync", err, errlen);
+        j->synced = j->written;
+    }
+    return FR_OK;
+}
+
 static fr_status file_append(fr_journal *base, json_object *entry, int boundary, char *err,
                              size_t errlen)
 {
@@ -114,23 +229,8 @@ static fr_status file_append(fr_journal *base, json_object *entry, int boundary,
         snprintf(err, errlen, "journal %s: out of memory", j->path);
         return FR_E_NOMEM;
     }
-    fr_status st = FR_OK;
     pthread_mutex_lock(&j->mu);
-    if (j->error[0]) {
-        snprintf(err, errlen, "%s", j->error);
-        st = FR_E_UNAVAILABLE;
-    } else if (j->sync == FR_JOURNAL_SYNC_OFF) {
-        fr__bytebuf_append(&j->pending, line, len);
-        if (j->pending.oom)
-            st = fail(j, "out of memory", err, errlen);
-        else if (boundary == FR_JOURNAL_STEP && flush_pending(j) != 0)
-            st = fail(j, "write", err, errlen);
-    } else if (write_all(j->fd, line, len) != 0) {
-        st = fail(j, "write", err, errlen);
-    } else if ((j->sync == FR_JOURNAL_SYNC_EFFECT || boundary == FR_JOURNAL_STEP) &&
-               fdatasync(j->fd) != 0) {
-        st = fail(j, "fdatasync", err, errlen);
-    }
+    fr_status st = put_line(j, line, len, boundary, err, errlen);
     pthread_mutex_unlock(&j->mu);
     free(line);
     return st;
@@ -149,61 +249,192 @@ static journal_file *file_new(const char *path, int fd, fr_journal_sync sync)
     j->fd = fd;
     j->sync = sync;
     pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
     return j;
+}
+
+/* Waits for the syncer to have made everything written durable, and stops it. */
+static void syncer_stop(journal_file *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->syncer_up) {
+        j->wanted = j->written;
+        pthread_cond_signal(&j->cv);
+        while (j->synced < j->wanted)
+            pthread_cond_wait(&j->cv, &j->mu);
+        j->closing = 1;
+        pthread_cond_signal(&j->cv);
+    }
+    int up = j->syncer_up;
+    j->syncer_up = 0;
+    pthread_mutex_unlock(&j->mu);
+    if (up)
+        pthread_join(j->syncer, NULL);
 }
 
 static void file_free(journal_file *j)
 {
+    syncer_stop(j);
+    pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);
     free(j->pending.data);
     free(j->path);
     free(j);
 }
 
-fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_pipeline *p,
-                               const char *run_id, uint64_t seed, const char *input_json, char *err,
-                               size_t errlen)
+/* ---- the header ---------------------------------------------------------------------- */
+
+/* What every header of a pipeline's runs has in common, serialised once: the members from
+ * manifest_name to manifest (the scrubbed manifest text, its sha256, the plugins' and
+ * providers' identities).  Kept in the pipeline (fr_pipeline.journal_header), rebuilt
+ * when more secrets are known than when it was built. */
+typedef struct header_cache {
+    size_t secrets; /* fr__secret_generation() it was scrubbed under */
+    char *json;     /* `"manifest_name":...,"manifest":"..."` */
+    size_t len;
+} header_cache;
+
+static void header_cache_free(void *c)
+{
+    if (c)
+        free(((header_cache *)c)->json);
+    free(c);
+}
+
+static header_cache *header_cache_build(const fr_pipeline *p)
 {
     const fr_manifest *m = p->m;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_APPEND, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot create journal %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    journal_file *j = file_new(path, fd, sync);
-    json_object *h = json_object_new_object();
+    header_cache *c = calloc(1, sizeof *c);
     char sha[65];
+    size_t secrets = fr__secret_generation();
     char *text = fr__trace_manifest_text(m, sha);
-    if (!j || !h || !text) {
+    json_object *h = json_object_new_object();
+    if (!c || !text || !h) {
+        free(c);
         free(text);
-        snprintf(err, errlen, "journal %s: out of memory", path);
         json_object_put(h);
-        if (j)
-            file_free(j);
-        close(fd);
         return NULL;
     }
-    json_object_object_add(h, "t", json_object_new_string("header"));
-    json_object_object_add(h, "format", json_object_new_string(FR_JOURNAL_FORMAT));
-    json_object_object_add(h, "version", json_object_new_int(FR_JOURNAL_VERSION));
-    json_object_object_add(h, "run_id", json_object_new_string(run_id));
-    json_object_object_add(h, "seed", json_object_new_uint64(seed));
-    json_object_object_add(h, "input", json_tokener_parse(input_json));
     json_object_object_add(h, "manifest_name", json_object_new_string(m->path));
     json_object_object_add(h, "manifest_sha256", json_object_new_string(sha));
     json_object_object_add(h, "plugins", fr__trace_plugins(p));
     json_object_object_add(h, "providers", fr__trace_providers_build(m));
     json_object_object_add(h, "manifest", json_object_new_string(text));
     free(text);
-    /* The header is durable whatever the setting: a resume starts from it. */
-    fr_status st = file_append(&j->base, h, FR_JOURNAL_STEP, err, errlen);
+    size_t n = 0;
+    const char *json = json_object_to_json_string_length(
+        h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    /* Without the braces: spliced into each header after the run's own members. */
+    if (json && n >= 2 && (c->json = malloc(n - 1)) != NULL) {
+        memcpy(c->json, json + 1, n - 2);
+        c->json[n - 2] = '\0';
+        c->len = n - 2;
+        c->secrets = secrets;
+    }
     json_object_put(h);
-    if (st == FR_OK && sync == FR_JOURNAL_SYNC_OFF && flush_pending(j) != 0)
-        st = fail(j, "write", err, errlen);
+    if (!c->json) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The header entry's JSON for a run (caller frees), or NULL when out of memory. */
+static char *header_json(fr_pipeline *p, const char *run_id, uint64_t seed,
+                         const char *input_json)
+{
+    pthread_mutex_lock(&p->mu);
+    header_cache *c = p->journal_header;
+    if (c && c->secrets != fr__secret_generation())
+        c = NULL;
+    pthread_mutex_unlock(&p->mu);
+    if (!c) {
+        header_cache *fresh = header_cache_build(p);
+        if (!fresh)
+            return NULL;
+        pthread_mutex_lock(&p->mu);
+        header_cache_free(p->journal_header);
+        p->journal_header = fresh;
+        p->journal_header_free = header_cache_free;
+        c = fresh;
+        pthread_mutex_unlock(&p->mu);
+    }
+    /* The run's members; the input is parsed back so that the header holds it as JSON
+     * whatever its spacing. */
+    json_object *h = json_object_new_object(), *in = json_tokener_parse(input_json);
+    json_object_object_add(h, "t", json_object_new_string("header"));
+    json_object_object_add(h, "format", json_object_new_string(FR_JOURNAL_FORMAT));
+    json_object_object_add(h, "version", json_object_new_int(FR_JOURNAL_VERSION));
+    json_object_object_add(h, "run_id", json_object_new_string(run_id));
+    json_object_object_add(h, "seed", json_object_new_uint64(seed));
+    json_object_object_add(h, "input", in);
+    size_t n = 0;
+    const char *json = json_object_to_json_string_length(
+        h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    fr_bytebuf b = {0};
+    pthread_mutex_lock(&p->mu); /* the cache may be replaced meanwhile: copy it held */
+    c = p->journal_header;
+    if (json && c) {
+        fr__bytebuf_append(&b, json, n - 1); /* without its closing brace */
+        fr__bytebuf_append(&b, ",", 1);
+        fr__bytebuf_append(&b, c->json, c->len);
+        fr__bytebuf_append(&b, "}", 1);
+    } else {
+        b.oom = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    json_object_put(h);
+    if (b.oom) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_pipeline *p,
+                               const char *run_id, uint64_t seed, const char *input_json, char *err,
+                               size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_APPEND, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create journal %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    journal_file *j = file_new(path, fd, sync);
+    /* The header cache is a memo the pipeline carries, not part of what it is. */
+    char *json = j ? header_json((fr_pipeline *)p, run_id, seed, input_json) : NULL;
+    char *scrubbed = json ? fr__secret_scrub(json) : NULL;
+    const char *text = scrubbed ? scrubbed : json;
+    size_t n = text ? strlen(text) : 0;
+    char *line = text ? malloc(n + 18) : NULL;
+    fr_status st = FR_E_NOMEM;
+    if (line) {
+        char hex[65];
+        fr__sha256_hex(text, n, hex);
+        memcpy(line, hex, 16);
+        line[16] = ' ';
+        memcpy(line + 17, text, n);
+        line[17 + n] = '\n';
+        /* The header is a boundary whatever the setting: `step` has it (and the new
+         * file's name) on the disk with the first step's outcome at the latest, `effect`
+         * before the run starts, `off` never. */
+        pthread_mutex_lock(&j->mu);
+        j->sync_dir = sync != FR_JOURNAL_SYNC_OFF;
+        st = put_line(j, line, n + 18, FR_JOURNAL_STEP, err, errlen);
+        pthread_mutex_unlock(&j->mu);
+    } else {
+        snprintf(err, errlen, "journal %s: out of memory", path);
+    }
+    free(line);
+    free(scrubbed);
+    free(json);
     if (st != FR_OK) {
+        if (j)
+            file_free(j);
+        else
+            snprintf(err, errlen, "journal %s: out of memory", path);
         close(fd);
         unlink(path);
-        file_free(j);
         return NULL;
     }
     return &j->base;
@@ -234,16 +465,22 @@ int fr__journal_close(fr_journal *base, char *err, size_t errlen)
         return 0;
     journal_file *j = (journal_file *)base;
     int rc = 0;
+    syncer_stop(j); /* `step`: what the syncer had not flushed yet is flushed below */
+    pthread_mutex_lock(&j->mu);
     if (flush_pending(j) != 0)
-        fail(j, "write", err, errlen);
-    if (j->sync != FR_JOURNAL_SYNC_OFF && fdatasync(j->fd) != 0)
-        fail(j, "fdatasync", err, errlen);
+        fail(j, "write", NULL, 0);
+    if (j->sync != FR_JOURNAL_SYNC_OFF && j->synced < j->written) {
+        int dir = j->sync_dir;
+        if (sync_now(j, dir) != 0)
+            fail(j, dir ? "fsync of its directory" : "fdatasync", NULL, 0);
+    }
     if (close(j->fd) != 0)
-        fail(j, "close", err, errlen);
+        fail(j, "close", NULL, 0);
     if (j->error[0]) {
         snprintf(err, errlen, "%s", j->error);
         rc = -1;
     }
+    pthread_mutex_unlock(&j->mu);
     file_free(j);
     return rc;
 }
