@@ -108,6 +108,22 @@ for n in 1 2 3; do
 done
 fr replay "$TMP/three.json" --plugin-dir "$P"
 expect_rc "the mid-attempt resumed trace replays" 0
+# An `isolation: process` agent gets the key an in-process one would (its helper asks the
+# host, which derives it from the call it proxies).
+sed -e 's|plugin: twocalls|plugin: twocalls\n    isolation: process|' \
+  -e 's|, crash_once: "[^"]*", crash_after: 2||' "$TMP/three.yaml" >"$TMP/three_iso.yaml"
+fake_reset "$PORT"
+fr run "$TMP/three_iso.yaml" --plugin-dir "$P" --json --trace "$TMP/iso.json"
+expect_rc "isolated agent with idempotency keys" 0
+RID=$(jq -r .run_id "$TMP/iso.json")
+jq -r '.steps[0].attempts[0].effects[] | select(.kind == "provider") | .request.messages[0].content' \
+  "$TMP/iso.json" >"$TMP/iso_prompts"
+for n in 1 2 3; do
+  want=$(printf '%s\ncalls\n1\n%s' "$RID" "$n" | sha256sum | cut -c1-32)
+  grep -qx "attempt 1 call $n key $want" "$TMP/iso_prompts" &&
+    ok "isolation: process: idempotency key of call $n as in-process" ||
+    not_ok "isolation: process: idempotency key of call $n" "want $want" "$(cat "$TMP/iso_prompts")"
+done
 
 # ---- broken and foreign journals ---------------------------------------------------------
 # Half-written last entry: resumed from the entry before it.
