@@ -143,4 +143,9 @@ fr_attempt_result *fr__step_add_attempt(fr_step_result *r);
 void fr__run_note_transition(fr_run *run, const char *step, int attempt, const char *breaker,
                              const fr_breaker_transition *tr);
 
+/* A resumed run: puts the transitions its earlier executions journaled (`journaled`, an
+ * array as fr__replay_transitions gives; NULL: none) first in its result, in their order,
+ * without journaling or reporting them again.  Called before the run's steps start. */
+void fr__run_restore_transitions(fr_run *run, json_object *journaled);
+
 #endif

@@ -658,6 +658,7 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
     run.replay = opts->replay;
     run.journal = opts->journal;
     out->resumed = run.replay && run.replay->resume;
+    fr__run_restore_transitions(&run, fr__replay_transitions(run.replay));
     if (run.replay)
         fr__replay_set_cancel(run.replay, run.cancel);
     run.input = out->input_json;
@@ -894,6 +895,8 @@ void fr__run_result_free(fr_run_result *r)
     }
     free(r->steps);
     free(r->input_json);
+    for (size_t i = 0; i < r->n_transitions; i++)
+        free(r->transitions[i].journaled);
     free(r->transitions);
     free(r->lease_key);
     json_object_put(r->resumed_from);

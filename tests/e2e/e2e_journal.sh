@@ -125,6 +125,27 @@ for n in 1 2 3; do
     not_ok "isolation: process: idempotency key of call $n" "want $want" "$(cat "$TMP/iso_prompts")"
 done
 
+# ---- breaker transitions of the earlier execution are in the resumed report ------------------
+make_manifest breaker "$TMP/crashed_b"
+fr run "$TMP/breaker.yaml" --json --journal "$TMP/jb"
+[ "$rc" -gt 128 ] && ok "breaker run dies after its breaker opened (exit $rc)" ||
+  not_ok "breaker run dies after its breaker opened" "exit $rc"
+fr run "$TMP/breaker.yaml" --json
+expect_rc "breaker run, uninterrupted" 0
+jq -c .breaker_transitions "$TMP/out" >"$TMP/bt_ref"
+fr resume "$TMP/jb" --json --trace "$TMP/bt.json"
+expect_rc "breaker run resumed" 0
+expect_jq "resumed report: the journaled transition, from the first execution" \
+  '.breaker_transitions == [{"breaker": "agent:flaky", "from": "closed", "to": "open", "step": "first", "attempt": 1, "reason": "failure_threshold consecutive failures"}]'
+[ "$(jq -c .breaker_transitions "$TMP/out")" = "$(cat "$TMP/bt_ref")" ] &&
+  ok "resumed report: transitions as the uninterrupted run's" ||
+  not_ok "resumed report: transitions as the uninterrupted run's" "$(cat "$TMP/bt_ref")"
+jq -e '.breaker_transitions | length == 1' "$TMP/bt.json" >/dev/null &&
+  ok "resumed trace: the journaled transition" || not_ok "resumed trace: the journaled transition"
+[ "$(grep -c '"t":"transition"' "$TMP/jb")" = 1 ] &&
+  ok "a journaled transition is not journaled again by the resume" ||
+  not_ok "a journaled transition is not journaled again" "$(grep -c '"t":"transition"' "$TMP/jb")"
+
 # ---- broken and foreign journals ---------------------------------------------------------
 # Half-written last entry: resumed from the entry before it.
 size=$(wc -c <"$TMP/j1.killed")
