@@ -253,13 +253,12 @@ static journal_file *file_new(const char *path, int fd, fr_journal_sync sync)
     return j;
 }
 
-/* Waits for the syncer to have made everything written durable, and stops it. */
+/* Waits for the syncer to have made every step boundary asked so far durable, and stops
+ * it. */
 static void syncer_stop(journal_file *j)
 {
     pthread_mutex_lock(&j->mu);
     if (j->syncer_up) {
-        j->wanted = j->written;
-        pthread_cond_signal(&j->cv);
         while (j->synced < j->wanted)
             pthread_cond_wait(&j->cv, &j->mu);
         j->closing = 1;
@@ -465,11 +464,14 @@ int fr__journal_close(fr_journal *base, char *err, size_t errlen)
         return 0;
     journal_file *j = (journal_file *)base;
     int rc = 0;
-    syncer_stop(j); /* `step`: what the syncer had not flushed yet is flushed below */
+    /* `step`: the run's end waits for its step boundaries' flushes; entries after the
+     * last one (the run's end mark, a failed attempt's effects) are written, not flushed:
+     * losing them resumes to the same end without redoing a step. */
+    syncer_stop(j);
     pthread_mutex_lock(&j->mu);
     if (flush_pending(j) != 0)
         fail(j, "write", NULL, 0);
-    if (j->sync != FR_JOURNAL_SYNC_OFF && j->synced < j->written) {
+    if (j->sync == FR_JOURNAL_SYNC_EFFECT && j->synced < j->written) {
         int dir = j->sync_dir;
         if (sync_now(j, dir) != 0)
             fail(j, dir ? "fsync of its directory" : "fdatasync", NULL, 0);
