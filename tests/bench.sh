@@ -252,11 +252,11 @@ echo "resume: $(echo "$rs" | jq -c .)"
   echo "|---|---|"
   echo "$rs" | jq -r 'if .resume_ms then
     "| the run of 100 steps, uninterrupted (journaled) | \(.full_run_100_ms) ms |",
-    "| \`fluxroute resume\` of its journal cut after step 90 (\(.journal_bytes) bytes) | **\(.resume_ms) ms** |",
-    "| \`fluxroute replay\` of a recorded run of the 90 steps | \(.replay_prefix_90_ms) ms |",
-    "| a fresh run of the 10 live steps, journaled (\`run --journal\`, sync step) | \(.fresh_run_10_ms) ms |",
+    "| `fluxroute resume` of its journal cut after step 90 (\(.journal_bytes) bytes) | **\(.resume_ms) ms** |",
+    "| `fluxroute replay` of a recorded run of the 90 steps | \(.replay_prefix_90_ms) ms |",
+    "| a fresh run of the 10 live steps, journaled (`run --journal`, sync step) | \(.fresh_run_10_ms) ms |",
     "| the same, not journaled | \(.fresh_run_10_unjournaled_ms) ms |",
-    "| process start-up (\`fluxroute version\`) | \(.process_start_ms) ms |",
+    "| process start-up (`fluxroute version`) | \(.process_start_ms) ms |",
     "| replay of the prefix + the live part - one start-up (the expected resume) | \(.expected_ms) ms |",
     "| resume over the expected | \(.over_expected_ms) ms |"
     else "| bench_resume.sh failed | |" end'
