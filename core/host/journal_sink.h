@@ -74,6 +74,10 @@ static inline json_object *fr__journal_entry(const char *type, const char *step,
     return e;
 }
 
+/* The userdata of a value fr__journal_raw_json made, so that a backend writing entries
+ * itself knows it (defined in host/effects.c). */
+extern const char fr__journal_raw_marker;
+
 /* A json-c serializer writing a string object's text as it is (JSON, not a string). */
 static inline int fr__journal_raw_serialize(json_object *o, struct printbuf *pb, int level,
                                             int flags)
@@ -103,7 +107,8 @@ static inline json_object *fr__journal_raw_json(const char *text, size_t len)
         o = json_object_new_string_len(text, (int)len);
     }
     if (o)
-        json_object_set_serializer(o, fr__journal_raw_serialize, NULL, NULL);
+        json_object_set_serializer(o, fr__journal_raw_serialize, (void *)&fr__journal_raw_marker,
+                                   NULL);
     return o;
 }
 

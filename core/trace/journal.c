@@ -161,31 +161,162 @@ static int ask_sync(journal_file *j)
     return 0;
 }
 
-/* One line: the checksum, a space, the entry's JSON (secrets scrubbed), a newline. */
+/* ---- entry text ----------------------------------------------------------------------- */
+
+/* An entry's JSON is written here rather than by json-c, which allocates a print buffer
+ * per entry and formats every integer through snprintf: entries are what a journaled run
+ * pays for per effect.  Same text as json-c's plain form, without escaping '/'. */
+
+static void put_json_string(fr_bytebuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!fr__bytebuf_reserve(b, n + 2))
+        return;
+    b->data[b->len++] = '"';
+    size_t run = 0; /* bytes copied as they are, pending */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            run++;
+            continue;
+        }
+        fr__bytebuf_append(b, s + i - run, run);
+        run = 0;
+        char esc[6] = {'\\', 0};
+        size_t k = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        }
+        fr__bytebuf_append(b, esc, k);
+    }
+    fr__bytebuf_append(b, s + n - run, run);
+    fr__bytebuf_append(b, "\"", 1);
+}
+
+static void put_json_int(fr_bytebuf *b, json_object *o)
+{
+    char digits[24], *p = digits + sizeof digits;
+    int64_t v = json_object_get_int64(o);
+    /* json-c holds an integer past INT64_MAX unsigned (a seed of 64 bits). */
+    uint64_t u = v == INT64_MAX ? json_object_get_uint64(o) : v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    fr__bytebuf_append(b, p, (size_t)(digits + sizeof digits - p));
+}
+
+static void put_json(fr_bytebuf *b, json_object *o, int depth)
+{
+    const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+    switch (o ? json_object_get_type(o) : json_type_null) {
+    case json_type_null:
+        fr__bytebuf_append(b, "null", 4);
+        return;
+    case json_type_boolean:
+        if (json_object_get_boolean(o))
+            fr__bytebuf_append(b, "true", 4);
+        else
+            fr__bytebuf_append(b, "false", 5);
+        return;
+    case json_type_int:
+        put_json_int(b, o);
+        return;
+    case json_type_string:
+        if (json_object_get_userdata(o) == &fr__journal_raw_marker) /* JSON text as it is */
+            fr__bytebuf_append(b, json_object_get_string(o),
+                               (size_t)json_object_get_string_len(o));
+        else
+            put_json_string(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        return;
+    case json_type_array:
+        if (depth < JOURNAL_MAX_DEPTH) {
+            size_t n = json_object_array_length(o);
+            fr__bytebuf_append(b, "[", 1);
+            for (size_t i = 0; i < n; i++) {
+                if (i)
+                    fr__bytebuf_append(b, ",", 1);
+                put_json(b, json_object_array_get_idx(o, i), depth + 1);
+            }
+            fr__bytebuf_append(b, "]", 1);
+            return;
+        }
+        break;
+    case json_type_object:
+        if (depth < JOURNAL_MAX_DEPTH) {
+            int first = 1;
+            fr__bytebuf_append(b, "{", 1);
+            json_object_object_foreach(o, key, val)
+            {
+                if (!first)
+                    fr__bytebuf_append(b, ",", 1);
+                first = 0;
+                put_json_string(b, key, strlen(key));
+                fr__bytebuf_append(b, ":", 1);
+                put_json(b, val, depth + 1);
+            }
+            fr__bytebuf_append(b, "}", 1);
+            return;
+        }
+        break;
+    default: /* doubles: json-c's formatting */
+        break;
+    }
+    size_t n = 0;
+    const char *text = json_object_to_json_string_length(o, flags, &n);
+    if (text)
+        fr__bytebuf_append(b, text, n);
+    else
+        b->oom = 1;
+}
+
+/* Fills in the line in `b` (17 bytes reserved, then the JSON; secrets scrubbed here):
+ * checksum, space, JSON, newline.  Returns the line (b's data) or NULL when out of
+ * memory. */
+static char *finish_line(fr_bytebuf *b, size_t *len)
+{
+    char *scrubbed = b->oom ? NULL : fr__secret_scrub(b->data + 17);
+    if (scrubbed) {
+        b->len = 17;
+        fr__bytebuf_append(b, scrubbed, strlen(scrubbed));
+        free(scrubbed);
+    }
+    fr__bytebuf_append(b, "\n", 1);
+    if (b->oom) {
+        free(b->data);
+        return NULL;
+    }
+    char hex[65];
+    fr__sha256_hex(b->data + 17, b->len - 18, hex);
+    memcpy(b->data, hex, 16);
+    b->data[16] = ' ';
+    *len = b->len;
+    return b->data;
+}
+
+/* One line: the checksum, a space, the entry's JSON (secrets scrubbed), a newline.
+ * Caller frees. */
 static char *entry_line(json_object *entry, size_t *len)
 {
-    size_t n = 0;
-    const char *json = json_object_to_json_string_length(
-        entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    char *scrubbed = json ? fr__secret_scrub(json) : NULL;
-    const char *text = scrubbed ? scrubbed : json;
-    if (!text)
-        return NULL;
-    if (scrubbed)
-        n = strlen(scrubbed);
-    char *line = malloc(n + 19);
-    if (line) {
-        char hex[65];
-        fr__sha256_hex(text, n, hex);
-        memcpy(line, hex, 16);
-        line[16] = ' ';
-        memcpy(line + 17, text, n);
-        line[17 + n] = '\n';
-        line[18 + n] = '\0';
-        *len = n + 18;
+    fr_bytebuf b = {0};
+    if (fr__bytebuf_reserve(&b, 512)) {
+        b.len = 17;
+        put_json(&b, entry, 0);
     }
-    free(scrubbed);
-    return line;
+    return finish_line(&b, len);
 }
 
 /* Appends a built line (mu held). */
@@ -338,9 +469,9 @@ static header_cache *header_cache_build(const fr_pipeline *p)
     return c;
 }
 
-/* The header entry's JSON for a run (caller frees), or NULL when out of memory. */
-static char *header_json(fr_pipeline *p, const char *run_id, uint64_t seed,
-                         const char *input_json)
+/* Appends the header entry's JSON for a run to `b` (b->oom when out of memory). */
+static void header_json(fr_pipeline *p, const char *run_id, uint64_t seed, const char *input_json,
+                        fr_bytebuf *b)
 {
     pthread_mutex_lock(&p->mu);
     header_cache *c = p->journal_header;
@@ -349,45 +480,36 @@ static char *header_json(fr_pipeline *p, const char *run_id, uint64_t seed,
     pthread_mutex_unlock(&p->mu);
     if (!c) {
         header_cache *fresh = header_cache_build(p);
-        if (!fresh)
-            return NULL;
+        if (!fresh) {
+            b->oom = 1;
+            return;
+        }
         pthread_mutex_lock(&p->mu);
         header_cache_free(p->journal_header);
         p->journal_header = fresh;
         p->journal_header_free = header_cache_free;
-        c = fresh;
         pthread_mutex_unlock(&p->mu);
     }
     /* The run's members; the input is parsed back so that the header holds it as JSON
      * whatever its spacing. */
-    json_object *h = json_object_new_object(), *in = json_tokener_parse(input_json);
+    json_object *h = json_object_new_object();
     json_object_object_add(h, "t", json_object_new_string("header"));
     json_object_object_add(h, "format", json_object_new_string(FR_JOURNAL_FORMAT));
     json_object_object_add(h, "version", json_object_new_int(FR_JOURNAL_VERSION));
     json_object_object_add(h, "run_id", json_object_new_string(run_id));
     json_object_object_add(h, "seed", json_object_new_uint64(seed));
-    json_object_object_add(h, "input", in);
-    size_t n = 0;
-    const char *json = json_object_to_json_string_length(
-        h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    fr_bytebuf b = {0};
+    json_object_object_add(h, "input", json_tokener_parse(input_json));
+    put_json(b, h, 0);
+    json_object_put(h);
+    if (b->oom || b->len < 2)
+        return;
+    b->len--; /* without its closing brace: the pipeline's members follow */
     pthread_mutex_lock(&p->mu); /* the cache may be replaced meanwhile: copy it held */
     c = p->journal_header;
-    if (json && c) {
-        fr__bytebuf_append(&b, json, n - 1); /* without its closing brace */
-        fr__bytebuf_append(&b, ",", 1);
-        fr__bytebuf_append(&b, c->json, c->len);
-        fr__bytebuf_append(&b, "}", 1);
-    } else {
-        b.oom = 1;
-    }
+    fr__bytebuf_append(b, ",", 1);
+    fr__bytebuf_append(b, c->json, c->len);
+    fr__bytebuf_append(b, "}", 1);
     pthread_mutex_unlock(&p->mu);
-    json_object_put(h);
-    if (b.oom) {
-        free(b.data);
-        return NULL;
-    }
-    return b.data;
 }
 
 fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_pipeline *p,
@@ -401,32 +523,27 @@ fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_
     }
     journal_file *j = file_new(path, fd, sync);
     /* The header cache is a memo the pipeline carries, not part of what it is. */
-    char *json = j ? header_json((fr_pipeline *)p, run_id, seed, input_json) : NULL;
-    char *scrubbed = json ? fr__secret_scrub(json) : NULL;
-    const char *text = scrubbed ? scrubbed : json;
-    size_t n = text ? strlen(text) : 0;
-    char *line = text ? malloc(n + 18) : NULL;
+    fr_bytebuf b = {0};
+    size_t n = 0;
+    char *line = NULL;
+    if (j && fr__bytebuf_reserve(&b, 4096)) {
+        b.len = 17;
+        header_json((fr_pipeline *)p, run_id, seed, input_json, &b);
+        line = finish_line(&b, &n);
+    }
     fr_status st = FR_E_NOMEM;
     if (line) {
-        char hex[65];
-        fr__sha256_hex(text, n, hex);
-        memcpy(line, hex, 16);
-        line[16] = ' ';
-        memcpy(line + 17, text, n);
-        line[17 + n] = '\n';
         /* The header is a boundary whatever the setting: `step` has it (and the new
          * file's name) on the disk with the first step's outcome at the latest, `effect`
          * before the run starts, `off` never. */
         pthread_mutex_lock(&j->mu);
         j->sync_dir = sync != FR_JOURNAL_SYNC_OFF;
-        st = put_line(j, line, n + 18, FR_JOURNAL_STEP, err, errlen);
+        st = put_line(j, line, n, FR_JOURNAL_STEP, err, errlen);
         pthread_mutex_unlock(&j->mu);
     } else {
         snprintf(err, errlen, "journal %s: out of memory", path);
     }
     free(line);
-    free(scrubbed);
-    free(json);
     if (st != FR_OK) {
         if (j)
             file_free(j);
