@@ -329,9 +329,14 @@ int fr__json_member(const char *s, size_t len, const char *key, const char **val
 
 char *fr__json_put_string(char *p, const char *s)
 {
+    return fr__json_put_string_len(p, s, strlen(s));
+}
+
+char *fr__json_put_string_len(char *p, const char *s, size_t n)
+{
     static const char hex[] = "0123456789abcdef";
     *p++ = '"';
-    for (; *s; s++) {
+    for (const char *end = s + n; s < end; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             *p++ = '\\';

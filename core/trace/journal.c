@@ -10,6 +10,7 @@
 
 #include "base/bytebuf.h"
 #include "base/fileio.h"
+#include "base/json_check.h"
 #include "base/json_parse.h"
 #include "base/secret.h"
 #include "base/sha256.h"
@@ -169,39 +170,10 @@ static int ask_sync(journal_file *j)
 
 static void put_json_string(fr_bytebuf *b, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (!fr__bytebuf_reserve(b, n + 2))
-        return;
-    b->data[b->len++] = '"';
-    size_t run = 0; /* bytes copied as they are, pending */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            run++;
-            continue;
-        }
-        fr__bytebuf_append(b, s + i - run, run);
-        run = 0;
-        char esc[6] = {'\\', 0};
-        size_t k = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            k = 6;
-        }
-        fr__bytebuf_append(b, esc, k);
+    if (fr__bytebuf_reserve(b, 6 * n + 2)) {
+        b->len = (size_t)(fr__json_put_string_len(b->data + b->len, s, n) - b->data);
+        b->data[b->len] = '\0';
     }
-    fr__bytebuf_append(b, s + n - run, run);
-    fr__bytebuf_append(b, "\"", 1);
 }
 
 static void put_json_int(fr_bytebuf *b, json_object *o)
