@@ -124,11 +124,10 @@ static void journal_step(fr_run *run, int s)
         json_object_object_add(j, "status", json_object_new_string(fr__step_state_name(r->state)));
         json_object_object_add(j, "answered_by",
                                r->answered_by ? json_object_new_string(r->answered_by) : NULL);
-        json_object_object_add(
-            j, "output",
-            r->state == FR_STEP_SUCCEEDED && r->output
-                ? fr__journal_raw_json(r->output, r->output_len)
-                : NULL);
+        json_object_object_add(j, "output",
+                               r->state == FR_STEP_SUCCEEDED && r->output
+                                   ? fr__journal_raw_json(r->output, r->output_len)
+                                   : NULL);
         if (r->state != FR_STEP_SUCCEEDED) {
             json_object *e = json_object_new_object();
             json_object_object_add(

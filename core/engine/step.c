@@ -414,9 +414,8 @@ void fr__run_restore_transitions(fr_run *run, json_object *journaled)
             w += len[k] + 1;
         }
         r->journaled = text;
-        const char *step = json_object_object_get_ex(o, "step", &v) && v
-                               ? json_object_get_string(v)
-                               : NULL;
+        const char *step =
+            json_object_object_get_ex(o, "step", &v) && v ? json_object_get_string(v) : NULL;
         r->step = step ? fr__manifest_step_index(run->p->m, step) : -1;
         r->attempt = json_object_object_get_ex(o, "attempt", &v) ? json_object_get_int(v) : 0;
         r->seq = run->transition_seq++; /* before the live ones */

@@ -83,9 +83,8 @@ static inline int fr__journal_raw_serialize(json_object *o, struct printbuf *pb,
                                             int flags)
 {
     (void)level, (void)flags;
-    return printbuf_memappend(pb, json_object_get_string(o), json_object_get_string_len(o)) < 0
-               ? -1
-               : 0;
+    return printbuf_memappend(pb, json_object_get_string(o), json_object_get_string_len(o)) < 0 ? -1
+                                                                                                : 0;
 }
 
 /* JSON text `text` of `len` bytes as an entry's value, serialised as it is instead of

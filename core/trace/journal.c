@@ -48,14 +48,14 @@ typedef struct journal_file {
     /* STEP: group commit.  Entries are written as they come; a step boundary asks the
      * syncer thread for an fdatasync of what was written so far, and the run goes on
      * while the disk works.  `close` waits for the last one.  Counted in entries. */
-    pthread_cond_t cv;    /* the syncer waits for work, close for the syncer */
+    pthread_cond_t cv; /* the syncer waits for work, close for the syncer */
     pthread_t syncer;
     int syncer_up;
     int closing;
-    int sync_dir;         /* a new file: its directory is synced once too */
-    uint64_t written;     /* entries written to the file */
-    uint64_t wanted;      /* entries a boundary asked to be on the disk */
-    uint64_t synced;      /* entries on the disk */
+    int sync_dir;     /* a new file: its directory is synced once too */
+    uint64_t written; /* entries written to the file */
+    uint64_t wanted;  /* entries a boundary asked to be on the disk */
+    uint64_t synced;  /* entries on the disk */
 } journal_file;
 
 static int write_all(int fd, const char *data, size_t len)
@@ -195,22 +195,17 @@ static void put_json(fr_bytebuf *b, json_object *o, int depth)
 {
     const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
     switch (o ? json_object_get_type(o) : json_type_null) {
-    case json_type_null:
-        fr__bytebuf_append(b, "null", 4);
-        return;
+    case json_type_null: fr__bytebuf_append(b, "null", 4); return;
     case json_type_boolean:
         if (json_object_get_boolean(o))
             fr__bytebuf_append(b, "true", 4);
         else
             fr__bytebuf_append(b, "false", 5);
         return;
-    case json_type_int:
-        put_json_int(b, o);
-        return;
+    case json_type_int: put_json_int(b, o); return;
     case json_type_string:
         if (json_object_get_userdata(o) == &fr__journal_raw_marker) /* JSON text as it is */
-            fr__bytebuf_append(b, json_object_get_string(o),
-                               (size_t)json_object_get_string_len(o));
+            fr__bytebuf_append(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
         else
             put_json_string(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
         return;
@@ -244,8 +239,7 @@ static void put_json(fr_bytebuf *b, json_object *o, int depth)
             return;
         }
         break;
-    default: /* doubles: json-c's formatting */
-        break;
+    default: /* doubles: json-c's formatting */ break;
     }
     size_t n = 0;
     const char *text = json_object_to_json_string_length(o, flags, &n);
@@ -475,7 +469,7 @@ static void header_json(fr_pipeline *p, const char *run_id, uint64_t seed, const
     json_object_put(h);
     if (b->oom || b->len < 2)
         return;
-    b->len--; /* without its closing brace: the pipeline's members follow */
+    b->len--;                   /* without its closing brace: the pipeline's members follow */
     pthread_mutex_lock(&p->mu); /* the cache may be replaced meanwhile: copy it held */
     c = p->journal_header;
     fr__bytebuf_append(b, ",", 1);
