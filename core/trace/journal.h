@@ -23,6 +23,8 @@
 
 #define FR_JOURNAL_FORMAT  "fluxroute-journal"
 #define FR_JOURNAL_VERSION 1
+/* Entries hold whole provider requests and responses: nested deeper than run inputs. */
+#define FR_JOURNAL_MAX_DEPTH 256
 
 /* When an entry is durable (--journal-sync).
  * STEP (the default): every entry is written to the file as it happens (a process that
