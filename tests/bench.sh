@@ -243,6 +243,30 @@ echo "$jr"
   echo "$jr" | grep '^|'
 } >> "$tmp"
 
+# Resume latency (tests/bench_resume.sh): 100 chained llm steps, 90 of them journaled.
+rs=$(sh "$SRCDIR/tests/bench_resume.sh" "$FLUXROUTE" "$SRCDIR" "$BUILDDIR") || rs='{}'
+echo "resume: $(echo "$rs" | jq -c .)"
+{
+  echo
+  echo "Resume latency (issue 30; target: the resumed run's time is its live part's, the recorded"
+  echo "prefix replaying at replay speed): a run of 100 chained llm steps against fake_vendor"
+  echo "answering after 20 ms, its journal cut after the 90th step's outcome, finished by"
+  echo "\`fluxroute resume\` (whole processes, median of $(echo "$rs" | jq -r '.rounds // "?"') rounds; tests/bench_resume.sh):"
+  echo
+  echo "| what | time |"
+  echo "|---|---|"
+  echo "$rs" | jq -r 'if .resume_ms then
+    "| the run of 100 steps, uninterrupted (journaled) | \(.full_run_100_ms) ms |",
+    "| `fluxroute resume` of its journal cut after step 90 (\(.journal_bytes) bytes) | **\(.resume_ms) ms** |",
+    "| `fluxroute replay` of a recorded run of the 90 steps | \(.replay_prefix_90_ms) ms |",
+    "| a fresh run of the 10 live steps, journaled (`run --journal`, sync step) | \(.fresh_run_10_ms) ms |",
+    "| the same, not journaled | \(.fresh_run_10_unjournaled_ms) ms |",
+    "| process start-up (`fluxroute version`) | \(.process_start_ms) ms |",
+    "| replay of the prefix + the live part - one start-up (the expected resume) | \(.expected_ms) ms |",
+    "| resume over the expected | \(.over_expected_ms) ms |"
+    else "| bench_resume.sh failed | |" end'
+} >> "$tmp"
+
 # Keep the hand-written analysis that follows the generated figures.
 if [ -f "$OUT" ] && grep -q '^## Notes' "$OUT"; then
   echo >> "$tmp"

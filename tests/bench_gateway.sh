@@ -3,7 +3,9 @@
 # tests/fake_vendor directly and through `fluxroute serve`'s POST /v1/chat/completions (a
 # targets route to the openai plugin pointed at the same fake vendor), by
 # tests/bench_gateway_load at concurrency 1 and 64, whole answers (latency) and streamed
-# (time to the first token), p50 and p99.  Everything runs on the same cores: the fake
+# (time to the first token), p50 and p99; and the floor, GET /healthz of the same serve (one
+# HTTP hop through libmicrohttpd and no work: what any gateway in front of the vendor adds
+# at least).  Everything runs on the same cores: the fake
 # vendor (answering at once), serve and the load generator.  Direct and gateway runs
 # alternate, BENCH_GW_ROUNDS times each, so drifts of the machine fall on both sides; a
 # side's figure is the median over its rounds.  Prints one JSON object.
@@ -108,8 +110,27 @@ for stream in 0 1; do
 "
   done
 done
+# The floor: serve's GET /healthz at the same concurrencies, ROUNDS times, the median.
+floor=""
+for c in 1 64; do
+  n=$N
+  [ "$c" = 64 ] && n=$((N * 4))
+  : >"$TMP/floor.rounds"
+  for _ in $(seq 1 "$ROUNDS"); do
+    "$LOAD" "$url/healthz" "Authorization: Bearer $KEY" - "$c" "$n" 0 >>"$TMP/floor.rounds"
+  done
+  row=$(jq -s -c --arg c "$c" '
+    def med(f): (map(f) | sort) as $v | $v[($v | length - 1) / 2 | floor];
+    {concurrency: ($c | tonumber), p50_us: med(.p50_us), p99_us: med(.p99_us), rps: med(.requests_per_sec), errors: (map(.errors) | add)}' \
+    "$TMP/floor.rounds")
+  echo "floor (GET /healthz): $row" >&2
+  floor="$floor$row
+"
+done
 oh=$(curl -sS -D - -o /dev/null -H 'Content-Type: application/json' -H "Authorization: Bearer $KEY" \
   --data-binary @"$TMP/gw0.json" "$url/v1/chat/completions" | tr -d '\r' |
   sed -n 's/^[Xx]-[Ff]lux[Rr]oute-[Oo]verhead-[Uu]s: *//p')
+printf '%s' "$floor" | jq -s -c . >"$TMP/floor.json"
 printf '%s' "$rows" | jq -s -c --arg n "$N" --arg r "$ROUNDS" --arg oh "${oh:-}" \
-  '{requests_per_round: ($n | tonumber), rounds: ($r | tonumber), overhead_header_us: $oh, rows: .}'
+  --slurpfile floor "$TMP/floor.json" \
+  '{requests_per_round: ($n | tonumber), rounds: ($r | tonumber), overhead_header_us: $oh, rows: ., healthz_floor: $floor[0]}'

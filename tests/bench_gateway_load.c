@@ -5,7 +5,8 @@
  * with STREAM=1 the time to the first token (the first received bytes holding a non-empty
  * `"content":"` delta of a chat.completion.chunk).  Prints one JSON object: {n, errors,
  * mean_us, p50_us, p90_us, p99_us, requests_per_sec}.  Any non-200 answer counts as an
- * error (and its latency is not counted).
+ * error (and its latency is not counted).  BODY_FILE "-" sends GETs instead (the floor:
+ * serve's GET /healthz, one HTTP hop and no work).
  *
  *   bench_gateway_load URL AUTH_HEADER BODY_FILE CONCURRENCY REQUESTS STREAM [WARMUP] */
 #include <pthread.h>
@@ -74,7 +75,10 @@ static void *run(void *arg)
     hd = curl_slist_append(hd, "Expect:");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    else
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
@@ -114,15 +118,19 @@ int main(int argc, char **argv)
     }
     url = argv[1];
     auth = argv[2];
-    FILE *f = fopen(argv[3], "rb");
-    if (!f) {
-        fprintf(stderr, "bench_gateway_load: cannot read %s\n", argv[3]);
-        return 1;
+    if (strcmp(argv[3], "-") != 0) {
+        FILE *f = fopen(argv[3], "rb");
+        if (!f) {
+            fprintf(stderr, "bench_gateway_load: cannot read %s\n", argv[3]);
+            return 1;
+        }
+        body = calloc(1, 1 << 16);
+        size_t got = body ? fread(body, 1, (1 << 16) - 1, f) : 0;
+        fclose(f);
+        if (!body)
+            return 1;
+        body[got] = '\0';
     }
-    body = calloc(1, 1 << 16);
-    size_t got = fread(body, 1, (1 << 16) - 1, f);
-    fclose(f);
-    body[got] = '\0';
     int conc = atoi(argv[4]);
     long total = atol(argv[5]);
     stream = atoi(argv[6]);

@@ -329,21 +329,35 @@ int fr__json_member(const char *s, size_t len, const char *key, const char **val
 
 char *fr__json_put_string(char *p, const char *s)
 {
+    return fr__json_put_string_len(p, s, strlen(s));
+}
+
+char *fr__json_put_string_len(char *p, const char *s, size_t n)
+{
     static const char hex[] = "0123456789abcdef";
+    const char *end = s + n;
     *p++ = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (s < end) {
+        /* Copy the run of bytes that need no escape at once (journals and traces hold
+         * whole provider bodies). */
+        const char *r = s;
+        while (r < end && (unsigned char)*r >= 0x20 && *r != '"' && *r != '\\')
+            r++;
+        memcpy(p, s, (size_t)(r - s));
+        p += r - s;
+        if (r == end)
+            break;
+        unsigned char c = (unsigned char)*r;
         if (c == '"' || c == '\\') {
             *p++ = '\\';
             *p++ = (char)c;
-        } else if (c < 0x20) {
+        } else {
             memcpy(p, "\\u00", 4);
             p[4] = hex[c >> 4];
             p[5] = hex[c & 15];
             p += 6;
-        } else {
-            *p++ = (char)c;
         }
+        s = r + 1;
     }
     *p++ = '"';
     return p;

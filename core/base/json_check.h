@@ -22,6 +22,9 @@ size_t fr__json_check(const char *s, size_t len);
  * 6 * strlen(s) + 2 bytes.  Not NUL-terminated. */
 char *fr__json_put_string(char *dst, const char *s);
 
+/* The same for the `n` bytes at `s` (NUL bytes included, as \u0000); room for 6 * n + 2. */
+char *fr__json_put_string_len(char *dst, const char *s, size_t n);
+
 /* Finds member `key` of the JSON object s[0..len) without building a tree: returns 1 and
  * sets *value / *value_len to the member's raw value text (the last one when the key is
  * repeated), 0 when the object has no such member, -1 when s is not one JSON object or a

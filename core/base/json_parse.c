@@ -5,7 +5,52 @@
 
 #include <json-c/json.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* One tokener per thread, kept between parses (making one costs more than parsing a
+ * small request): json-c's tokener is reset before each use. */
+typedef struct cached_tokener {
+    json_tokener *tok;
+    int depth;
+} cached_tokener;
+
+static pthread_key_t tok_key;
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+
+static void cached_free(void *p)
+{
+    cached_tokener *c = p;
+    if (c->tok)
+        json_tokener_free(c->tok);
+    free(c);
+}
+
+static void tok_key_init(void)
+{
+    pthread_key_create(&tok_key, cached_free);
+}
+
+/* This thread's tokener for `max_depth` (reset), or NULL on OOM.  Borrowed. */
+static json_tokener *thread_tokener(int max_depth)
+{
+    pthread_once(&tok_once, tok_key_init);
+    cached_tokener *c = pthread_getspecific(tok_key);
+    if (c && c->tok && c->depth == max_depth) {
+        json_tokener_reset(c->tok);
+        return c->tok;
+    }
+    if (!c && (!(c = calloc(1, sizeof *c)) || pthread_setspecific(tok_key, c) != 0)) {
+        free(c);
+        return NULL;
+    }
+    if (c->tok) /* json-c's free takes no NULL */
+        json_tokener_free(c->tok);
+    c->tok = json_tokener_new_ex(max_depth);
+    c->depth = c->tok ? max_depth : -1; /* out of memory: tried again next time */
+    return c->tok;
+}
 
 int fr__json_parse_whole(const char *s, size_t len, int max_depth, struct json_object **out,
                          size_t *err_at, const char **why)
@@ -15,7 +60,7 @@ int fr__json_parse_whole(const char *s, size_t len, int max_depth, struct json_o
     *why = "the JSON text is too large";
     if (len > INT_MAX)
         return -1;
-    json_tokener *tok = json_tokener_new_ex(max_depth);
+    json_tokener *tok = thread_tokener(max_depth);
     if (!tok) {
         *why = "out of memory";
         return -1;
@@ -29,7 +74,6 @@ int fr__json_parse_whole(const char *s, size_t len, int max_depth, struct json_o
         o = json_tokener_parse_ex(tok, "", 1);
         e = json_tokener_get_error(tok);
     }
-    json_tokener_free(tok);
     while (end < len && strchr(" \t\r\n", s[end]))
         end++;
     int json_c_ok = e == json_tokener_success && end == len;

@@ -8,6 +8,7 @@
 static pthread_mutex_t secrets_mu = PTHREAD_MUTEX_INITIALIZER;
 static char **secrets;
 static size_t n_secrets, cap_secrets;
+static size_t generation; /* bumped by every change (secrets_mu) */
 
 void fr__secret_remember(const char *value)
 {
@@ -30,8 +31,10 @@ void fr__secret_remember(const char *value)
         cap_secrets = cap;
     }
     char *copy = strdup(value);
-    if (copy)
+    if (copy) {
         secrets[n_secrets++] = copy;
+        generation++;
+    }
     pthread_mutex_unlock(&secrets_mu);
 }
 
@@ -43,7 +46,16 @@ void fr__secret_reset(void)
     free(secrets);
     secrets = NULL;
     n_secrets = cap_secrets = 0;
+    generation++;
     pthread_mutex_unlock(&secrets_mu);
+}
+
+size_t fr__secret_generation(void)
+{
+    pthread_mutex_lock(&secrets_mu);
+    size_t n = generation;
+    pthread_mutex_unlock(&secrets_mu);
+    return n;
 }
 
 static const char redacted[] = "[REDACTED]";

@@ -9,6 +9,10 @@
 /* Remembers a secret value (copied; values shorter than 4 bytes are ignored). */
 void fr__secret_remember(const char *value);
 
+/* A number that changes whenever the secrets remembered do: a text scrubbed under the same
+ * generation needs no scrubbing again. */
+size_t fr__secret_generation(void);
+
 /* Replaces every remembered secret in `text` with "[REDACTED]".  Returns a new string
  * (caller frees) or NULL when nothing needed replacing. */
 char *fr__secret_scrub(const char *text);

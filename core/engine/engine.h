@@ -160,6 +160,9 @@ typedef struct fr_transition_record {
     const char *breaker;            /* "agent:x" / "provider:y"; static for the process */
     const char *from, *to, *reason; /* static strings */
     int seq;                        /* arrival order, to break ties */
+    /* A transition an earlier execution journaled (resume): breaker, from, to and reason
+     * point into this one allocation, owned; NULL for the run's own. */
+    char *journaled;
 } fr_transition_record;
 
 typedef struct fr_run_result {

@@ -104,6 +104,11 @@ struct fr_pipeline {
     /* Moving average of the driver's runs' wall time, in us (driver_mu).  While runs are
      * short the caller and the driver yield for a moment before sleeping (core/engine/sched.c). */
     int64_t driver_run_us;
+
+    /* A memo the journal (core/trace/journal.c) keeps of what all its runs' journal
+     * headers share, opaque here; guarded by mu, freed with the pipeline. */
+    void *journal_header;
+    void (*journal_header_free)(void *);
 };
 
 int fr__pool_start(fr_pipeline *p);
@@ -137,5 +142,10 @@ fr_attempt_result *fr__step_add_attempt(fr_step_result *r);
  * fr_call.note_transition. */
 void fr__run_note_transition(fr_run *run, const char *step, int attempt, const char *breaker,
                              const fr_breaker_transition *tr);
+
+/* A resumed run: puts the transitions its earlier executions journaled (`journaled`, an
+ * array as fr__replay_transitions gives; NULL: none) first in its result, in their order,
+ * without journaling or reporting them again.  Called before the run's steps start. */
+void fr__run_restore_transitions(fr_run *run, json_object *journaled);
 
 #endif

@@ -124,9 +124,10 @@ static void journal_step(fr_run *run, int s)
         json_object_object_add(j, "status", json_object_new_string(fr__step_state_name(r->state)));
         json_object_object_add(j, "answered_by",
                                r->answered_by ? json_object_new_string(r->answered_by) : NULL);
-        json_object_object_add(
-            j, "output",
-            r->state == FR_STEP_SUCCEEDED && r->output ? json_tokener_parse(r->output) : NULL);
+        json_object_object_add(j, "output",
+                               r->state == FR_STEP_SUCCEEDED && r->output
+                                   ? fr__journal_raw_json(r->output, r->output_len)
+                                   : NULL);
         if (r->state != FR_STEP_SUCCEEDED) {
             json_object *e = json_object_new_object();
             json_object_object_add(
@@ -656,6 +657,7 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
     run.replay = opts->replay;
     run.journal = opts->journal;
     out->resumed = run.replay && run.replay->resume;
+    fr__run_restore_transitions(&run, fr__replay_transitions(run.replay));
     if (run.replay)
         fr__replay_set_cancel(run.replay, run.cancel);
     run.input = out->input_json;
@@ -892,6 +894,8 @@ void fr__run_result_free(fr_run_result *r)
     }
     free(r->steps);
     free(r->input_json);
+    for (size_t i = 0; i < r->n_transitions; i++)
+        free(r->transitions[i].journaled);
     free(r->transitions);
     free(r->lease_key);
     json_object_put(r->resumed_from);

@@ -359,6 +359,7 @@ void fr__run_note_transition(fr_run *run, const char *step, int attempt, const c
     t->to = fr__breaker_state_name(tr->to);
     t->reason = tr->reason;
     t->seq = run->transition_seq++;
+    t->journaled = NULL;
     pthread_mutex_unlock(&p->mu);
     if (run->journal) {
         json_object *j = fr__journal_entry("transition", step, -1);
@@ -373,6 +374,52 @@ void fr__run_note_transition(fr_run *run, const char *step, int attempt, const c
         fr__journal_put(run->journal, run->cancel, j, FR_JOURNAL_EFFECT);
     }
     fr__obs_breaker_transition(run, breaker, tr); /* observability */
+}
+
+/* A string member of a journaled transition ("" when absent). */
+static const char *transition_member(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : "";
+}
+
+void fr__run_restore_transitions(fr_run *run, json_object *journaled)
+{
+    size_t n = journaled ? json_object_array_length(journaled) : 0;
+    fr_run_result *res = run->res;
+    if (n == 0)
+        return;
+    fr_transition_record *t = realloc(res->transitions, (res->n_transitions + n) * sizeof *t);
+    if (!t)
+        return;
+    res->transitions = t;
+    res->cap_transitions = res->n_transitions + n;
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(journaled, i), *v;
+        const char *f[4] = {transition_member(o, "breaker"), transition_member(o, "from"),
+                            transition_member(o, "to"), transition_member(o, "reason")};
+        size_t len[4], total = 0;
+        for (int k = 0; k < 4; k++)
+            total += (len[k] = strlen(f[k])) + 1;
+        char *text = malloc(total), *w = text;
+        if (!text)
+            return;
+        fr_transition_record *r = &res->transitions[res->n_transitions++];
+        const char **dst[4] = {&r->breaker, &r->from, &r->to, &r->reason};
+        for (int k = 0; k < 4; k++) {
+            memcpy(w, f[k], len[k] + 1);
+            *dst[k] = w;
+            w += len[k] + 1;
+        }
+        r->journaled = text;
+        const char *step =
+            json_object_object_get_ex(o, "step", &v) && v ? json_object_get_string(v) : NULL;
+        r->step = step ? fr__manifest_step_index(run->p->m, step) : -1;
+        r->attempt = json_object_object_get_ex(o, "attempt", &v) ? json_object_get_int(v) : 0;
+        r->seq = run->transition_seq++; /* before the live ones */
+    }
 }
 
 static void note_agent_transition(fr_run *run, const fr_step_cfg *st, int attempt,

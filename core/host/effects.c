@@ -9,6 +9,8 @@
 #include "host/host.h"
 #include "host/journal_sink.h"
 
+const char fr__journal_raw_marker = 'R';
+
 json_object *fr__effect_new(const char *kind)
 {
     json_object *e = json_object_new_object();

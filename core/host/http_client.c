@@ -61,6 +61,9 @@ static int progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off
     return fr__call_check(ud) != FR_OK; /* non-zero aborts the transfer */
 }
 
+/* Connections the shared cache keeps open (idle and in use, all hosts together). */
+#define FR_HTTP_MAX_CONNECTIONS 1024L
+
 static pthread_key_t handle_key;
 static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
 
@@ -211,6 +214,10 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    /* The shared cache counts connections in use too: with libcurl's default (5), the
+     * 6th concurrent request to a vendor closed the oldest idle connection at its end, and
+     * under load every request opened a new one.  Keep what concurrent runs use. */
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, FR_HTTP_MAX_CONNECTIONS);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     if (req->struct_size >= offsetof(fr_http_request, ca_file) + sizeof req->ca_file &&

@@ -14,8 +14,11 @@
 #define FR_CORE_JOURNAL_SINK_H
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 
 #include <fluxroute/status.h>
 
@@ -69,6 +72,43 @@ static inline json_object *fr__journal_entry(const char *type, const char *step,
     if (index >= 0)
         json_object_object_add(e, "index", json_object_new_int64(index));
     return e;
+}
+
+/* The userdata of a value fr__journal_raw_json made, so that a backend writing entries
+ * itself knows it (defined in host/effects.c). */
+extern const char fr__journal_raw_marker;
+
+/* A json-c serializer writing a string object's text as it is (JSON, not a string). */
+static inline int fr__journal_raw_serialize(json_object *o, struct printbuf *pb, int level,
+                                            int flags)
+{
+    (void)level, (void)flags;
+    return printbuf_memappend(pb, json_object_get_string(o), json_object_get_string_len(o)) < 0 ? -1
+                                                                                                : 0;
+}
+
+/* JSON text `text` of `len` bytes as an entry's value, serialised as it is instead of
+ * parsed and written again (a step's output: the host checked that it is valid JSON).
+ * Newlines, which valid JSON holds only as whitespace, become spaces: an entry is one
+ * line.  NULL when out of memory. */
+static inline json_object *fr__journal_raw_json(const char *text, size_t len)
+{
+    json_object *o;
+    if (memchr(text, '\n', len)) {
+        char *copy = malloc(len ? len : 1);
+        if (!copy)
+            return NULL;
+        for (size_t i = 0; i < len; i++)
+            copy[i] = text[i] == '\n' ? ' ' : text[i];
+        o = json_object_new_string_len(copy, (int)len);
+        free(copy);
+    } else {
+        o = json_object_new_string_len(text, (int)len);
+    }
+    if (o)
+        json_object_set_serializer(o, fr__journal_raw_serialize, (void *)&fr__journal_raw_marker,
+                                   NULL);
+    return o;
 }
 
 #endif

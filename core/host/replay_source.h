@@ -54,6 +54,9 @@ typedef struct fr_replay_ops {
     /* Resume: the recorded outcome of step `step` when the recording settled it (its
      * report object with attempts and effects, borrowed for the run), else NULL. */
     json_object *(*settled_step)(fr_replay *rp, const char *step);
+    /* Resume: the breaker transitions the earlier executions journaled, in their order (an
+     * array of {step, attempt, breaker, from, to, reason}, borrowed for the run), or NULL. */
+    json_object *(*transitions)(fr_replay *rp);
 } fr_replay_ops;
 
 /* A replay as the host and the engine see it: its operations.  The implementation
@@ -182,6 +185,12 @@ static inline int fr__replay_whole_attempt(const fr_replay_cursor *c)
 static inline json_object *fr__replay_settled_step(fr_replay *rp, const char *step)
 {
     return rp && rp->resume ? rp->ops->settled_step(rp, step) : NULL;
+}
+
+/* Resume: the journaled breaker transitions (see the op), or NULL. */
+static inline json_object *fr__replay_transitions(fr_replay *rp)
+{
+    return rp && rp->resume && rp->ops->transitions ? rp->ops->transitions(rp) : NULL;
 }
 
 /* Records a divergence at the cursor (`path` relative to the attempt), unless one is

@@ -442,6 +442,9 @@ static json_object *serve_host_call(fr_call *call, json_object *req)
                                 fr__wire_int(req, "wait_us", 0), &token);
         json_object_object_add(rep, "status", json_object_new_int(st));
         json_object_object_add(rep, "fencing_token", json_object_new_uint64(token));
+    } else if (strcmp(fn, "idempotency_key") == 0) {
+        const char *k = host->idempotency_key(call);
+        json_object_object_add(rep, "value", k ? json_object_new_string(k) : NULL);
     } else if (strcmp(fn, "lease_release") == 0) {
         json_object_object_add(
             rep, "status",

@@ -312,10 +312,20 @@ static fr_status h_http_ex(fr_call *call, const fr_http_request *req, fr_http_re
     return fr__http_sized(&helper_api, call, req, resp, resp_size);
 }
 
-/* Up to http_ex (ABI 1.1): an isolated agent has no idempotency_key yet (FR_HOST_HAS says
- * so), as its calls run in a helper without the run's identity. */
+/* The parent derives the key from the call it proxies (run, step, attempt and the ordinal
+ * it counts), so an isolated agent gets the key an in-process one would. */
+static const char *h_idempotency_key(fr_call *call)
+{
+    (void)call;
+    json_object *rep = ask(host_req("idempotency_key"));
+    const char *v = fr__wire_str(rep, "value");
+    char *key = v ? helper_dup(v, strlen(v)) : NULL;
+    json_object_put(rep);
+    return key;
+}
+
 static const fr_host_api helper_api = {
-    .struct_size = offsetof(fr_host_api, idempotency_key),
+    .struct_size = sizeof(fr_host_api),
     .abi_version = FR_ABI_VERSION,
     .log = h_log,
     .alloc = h_alloc,
@@ -337,6 +347,7 @@ static const fr_host_api helper_api = {
     .lease_acquire = h_lease_acquire,
     .lease_release = h_lease_release,
     .http_ex = h_http_ex,
+    .idempotency_key = h_idempotency_key,
 };
 
 static int reply_error(fr_status st, const char *message)

@@ -1,6 +1,7 @@
 /* The gateway's endpoints (gateway.h): POST /v1/chat/completions and GET /v1/models.
  *
- * A completion is a run (fr__runs_gateway) answered from the run's own thread.  A
+ * A completion is a run (fr__runs_gateway), answered through `deliver`: on the request
+ * thread for a quick whole answer, else from the run's own thread.  A
  * streamed one holds its answer back until the first token: until then nothing has gone
  * to the client, so a failing target may still fall back to the next one, and a run that
  * fails without a token is answered with an HTTP error.  From the first token on the
@@ -116,7 +117,7 @@ typedef struct completion {
     fr_deferred *defer;
     fr_sse *sse;       /* once the first token went out */
     int streamed;      /* tokens went out (a targets route's text) */
-    json_object *tail; /* a stream's last frames, written once the record is stored */
+    json_object *tail; /* a stream's last frames, written at the run's end */
     int stream_fail;   /* the stream ends with an error frame */
 } completion;
 
@@ -393,6 +394,7 @@ static void completions(fr_gateway *g, const fr_identity *who, json_object *body
                               .manifest = pipeline,
                               .yaml = yaml,
                               .input = input,
+                              .stream = rq.stream,
                               .on_token = rq.stream && !pipeline ? on_token : NULL,
                               .on_end = on_end,
                               .deliver = deliver,

@@ -32,6 +32,7 @@ typedef struct fr_run_entry {
     char tenant[72];
     char namespace_[40];
     int done;
+    int writing; /* answered; its record is being written (a gateway run: serve_writer.h) */
     fr_run_status status;
     int64_t finished_mono;
     char *report;          /* JSON text when done (owned) */

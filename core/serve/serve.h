@@ -101,7 +101,8 @@ typedef struct fr_runs_config {
 
 fr_runs *fr__runs_new(const fr_runs_config *cfg);
 void fr__runs_free(fr_runs *r);
-/* Waits (at most `max_wait_us`) for in-flight runs to finish.  Returns how many remain. */
+/* Waits (at most `max_wait_us`) for in-flight runs to finish, then for the records of
+ * answered runs the record writer still holds.  Returns how many runs remain. */
 size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us);
 
 /* Admission of one unit of work that executes a pipeline (a run, a replay) for
@@ -164,24 +165,34 @@ typedef struct fr_gateway_exec {
     const char *manifest; /* a pipeline route: a named manifest of the manifest directory */
     const char *yaml;     /* or a targets route: its synthesised manifest text */
     const char *input;    /* the run input (JSON text) */
+    int stream;           /* the answer is a stream (SSE): it opens from the run's thread */
     /* Streamed text as it arrives (from the thread running the step), or NULL. */
     void (*on_token)(void *ud, const char *step, const char *text, size_t len);
-    /* Once, on the run's thread, when the run is over and before its record is stored:
+    /* Once, on the run's thread, when the run is over and before its record is written:
      * st is how the run went (FR_OK: it ran, whatever its outcome, and res is valid for
      * the call), p its pipeline, plugin_us the time spent in plugins.  Fills `reply`. */
     void (*on_end)(void *ud, const char *run_id, fr_status st, const fr_pipeline *p,
                    const fr_run_result *res, int64_t plugin_us, fr_reply *reply);
-    /* Then, once the record and trace are stored: answers (d->complete with the reply, or
-     * the end of a stream already answered).  `reply`'s body is taken over. */
+    /* Then: answers (d->complete with the reply, or the end of a stream already
+     * answered).  `reply`'s body is taken over. */
     void (*deliver)(void *ud, fr_deferred *d, fr_reply *reply);
     void *ud;
 } fr_gateway_exec;
 
 /* Runs a gateway request as a traced run of its tenant: admission (429 with Retry-After),
  * the pipeline (a named manifest from its pool, or the synthesised text built), its
- * namespace and role (404 / 403), then on a thread of its own while the connection
- * waits through `defer` (suspended here; out->deferred is set).  Returns 0 with the run's
- * id in run_id, or -1 with `out` filled (serve's error shape) and no hook called. */
+ * namespace and role (404 / 403).  Then the connection waits through `defer` (suspended
+ * here; out->deferred is set) while the run goes: for a route whose runs have been quick
+ * (as POST /v1/run: under 10 ms on average) on the pipeline's driver, a thread that waits
+ * for runs (none is started); else on a thread of its own.  `deliver` answers from the
+ * thread that ends the run (here, for a run over before the hand-off).  Except when it is
+ * the server's only run in flight and not a stream: then this thread waits for the quick
+ * run (at most 50 ms), and `out` is filled through `deliver` before this returns
+ * (out->deferred unset).  The run leaves its tenant's slot once answered; its report,
+ * trace and record are written after the answer by serve's record writer (serve_writer.h;
+ * before the answer when the writer's queue is full), and a GET of the run waits for them.
+ * Returns 0 with the run's id in run_id, or -1 with `out` filled (serve's error shape) and
+ * no hook called. */
 int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *g,
                      fr_deferred *defer, char *run_id, size_t run_id_size, fr_reply *out);
 

@@ -847,13 +847,33 @@ void fr__quota_leave(fr_quota *q, const fr_identity *who)
 
 /* ---- provider calls: reserve, settle --------------------------------------------------- */
 
+/* Reads "model" and "max_tokens" of a request without building its tree (once per
+ * provider call): returns 1 when both are absent or plain (a string without escapes;
+ * digits), with model[] and *max_tokens set for those present, else 0. */
+static int plain_facts(const char *req, size_t len, char model[128], int64_t *max_tokens)
+{
+    const char *m, *t;
+    size_t mn = 0, tn = 0;
+    int fm = fr__json_member(req, len, "model", &m, &mn);
+    int ft = fm >= 0 ? fr__json_member(req, len, "max_tokens", &t, &tn) : -1;
+    if (fm < 0 || ft < 0 || (fm && (mn < 2 || m[0] != '"' || memchr(m, '\\', mn))) ||
+        (ft && (tn < 1 || tn > 18 || strspn(t, "0123456789") < tn)))
+        return 0;
+    if (fm)
+        snprintf(model, 128, "%.*s", (int)(mn - 2), m + 1);
+    if (ft)
+        *max_tokens = strtoll(t, NULL, 10);
+    return 1;
+}
+
 /* The request's "model" (into model[128], "" when none) and max_tokens. */
 static int64_t request_facts(const char *req, size_t len, char model[128])
 {
     model[0] = '\0';
     int64_t max_tokens = FR_QUOTA_DEFAULT_MAX_TOKENS;
+    if (plain_facts(req, len, model, &max_tokens))
+        return max_tokens;
     json_object *o = json_tokener_parse(req), *v;
-    (void)len;
     if (o && json_object_object_get_ex(o, "model", &v) && json_object_is_type(v, json_type_string))
         snprintf(model, 128, "%s", json_object_get_string(v));
     if (o && json_object_object_get_ex(o, "max_tokens", &v) &&

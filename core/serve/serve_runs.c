@@ -33,6 +33,7 @@
 #include "serve/serve_quota.h"
 #include "serve/serve_journal.h"
 #include "serve/serve_usage.h"
+#include "serve/serve_writer.h"
 #include "trace/trace.h"
 
 /* ---- pipelines -------------------------------------------------------------------------- */
@@ -69,6 +70,10 @@ typedef struct manifest_pool {
  * suspended and the reply comes from the thread that completes the run.  So no plugin,
  * hung or slow, holds a request thread longer. */
 #define QUICK_HOLD_US 50000
+/* How long a GET of a run waits for the record of a run already answered (a gateway run's,
+ * written by r->writer after the answer): a client that has its answer finds the run
+ * finished. */
+#define RECORD_WAIT_US 5000000
 
 typedef fr_run_entry run_entry;
 
@@ -80,6 +85,7 @@ struct fr_runs {
     fr_run_store *runs;  /* runs and admission, by tenant */
     size_t idle_threads; /* worker threads of all idle pipelines (under --max-threads x 8) */
     fr_records *records; /* --state redis: records any replica reads (serve_records.c) */
+    fr_writer *writer;   /* gateway runs' records, after their answer (serve_writer.h) */
 };
 
 /* ---- manifest pools (r->mu held for these) ---- */
@@ -154,6 +160,8 @@ fr_runs *fr__runs_new(const fr_runs_config *cfg)
     pthread_cond_init(&r->idle_cv, NULL);
     fr_records_hooks hooks = {.each_running = each_running, .cancel = cancel_here, .ud = r};
     r->records = fr__records_start(&hooks, cfg);
+    /* Without a writer thread, the records are written before the answers. */
+    r->writer = fr__writer_new(FR_SERVE_WRITER_BOUND);
     return r;
 }
 
@@ -161,6 +169,7 @@ void fr__runs_free(fr_runs *r)
 {
     if (!r)
         return;
+    fr__writer_free(r->writer); /* the records still waiting are written first */
     fr__records_stop(r->records);
     while (r->pools) {
         manifest_pool *mp = r->pools;
@@ -189,6 +198,9 @@ size_t fr__runs_drain(fr_runs *r, int64_t max_wait_us)
     }
     size_t left = fr__run_store_in_flight(r->runs);
     pthread_mutex_unlock(&r->mu);
+    /* Answered runs whose records still wait for the writer are not in flight: written
+     * here, so that even a server that leaves without the runs left keeps them. */
+    fr__writer_flush(r->writer);
     return left;
 }
 
@@ -711,7 +723,9 @@ typedef struct run_job {
     fr_sse *sse;        /* the writer's reference, or NULL */
     int sync;           /* a synchronous request on the request thread */
     fr_deferred *defer; /* a synchronous request answered from the run's own thread */
-    int detached;       /* a quick run that left its request thread (QUICK_HOLD_US) */
+    int *detached;      /* the request thread's flag: set when a quick run left it (set on
+                         * that thread; read there, after the run, through the caller's own
+                         * variable: by then j may be gone) */
     fr_status status;   /* ... and how its fr__pipeline_run ended */
     fr_run_options ro;  /* the run's options and result: on the heap, so that a run */
     fr_run_result res;  /* that leaves its request thread can finish elsewhere */
@@ -719,15 +733,19 @@ typedef struct run_job {
     const fr_queued_run *queued; /* a run from the durable queue: its finish hook */
     fr_quota_run quota;          /* issue 26: its provider calls' limits */
     fr_gateway_exec gw;          /* a gateway request's hooks (all NULL otherwise) */
-    fr_reply *gw_reply;          /* ... and the reply its on_end fills */
     fr_run_journal journal;      /* a queued run's journal (--journal), or none */
+    int64_t hold_us;             /* how long a quick run holds its request thread (0:
+                                  * QUICK_HOLD_US) */
+    int suspended;               /* its connection is suspended already */
+    int64_t ended;               /* a gateway run: when it ended (monotonic) */
+    int left;                    /* ... and it gave its slot back then (gateway_answer) */
 } run_job;
 
 static void quick_detach(void *ud);
 static void quick_done(void *ud, int status);
 
 /* Runs the job (or, for a quick run that leaves its request thread, starts it: then
- * j->detached is set and quick_done finishes it). */
+ * *j->detached is set and quick_done finishes it). */
 static fr_status execute_run(run_job *j)
 {
     fr_run_options ro = {.input_json = j->input,
@@ -752,7 +770,7 @@ static fr_status execute_run(run_job *j)
                          /* A queued run started again after its consumer died. */
                          .executions = j->queued ? j->queued->executions : 0};
     if (ro.run_inline == FR_RUN_ON_DRIVER && j->defer) {
-        ro.detach_after_us = QUICK_HOLD_US;
+        ro.detach_after_us = j->hold_us ? j->hold_us : QUICK_HOLD_US;
         ro.on_detach = quick_detach;
         ro.on_done = quick_done;
         ro.detach_ud = j;
@@ -777,13 +795,23 @@ static fr_status execute_run(run_job *j)
     return fr__pipeline_run(j->p, &j->ro, &j->res);
 }
 
+/* The time a run spent in plugins: its attempts' durations. */
+static int64_t plugin_time(const fr_run_result *res)
+{
+    int64_t us = 0;
+    for (size_t i = 0; i < res->n_steps; i++)
+        for (size_t k = 0; k < res->steps[i].n_attempts; k++)
+            us += res->steps[i].attempts[k].duration_us;
+    return us;
+}
+
 /* Completes a run that returned `st`: stores report (and trace) in its entry, and a copy
  * of the report in *report_out when given.  Returns the plugin time. */
 static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char **report_out)
 {
     fr__run_journal_end(&j->journal, st == FR_OK ? &j->res : NULL);
     fr_run_result res = j->res;
-    int64_t took = fr__mono_us() - j->t0;
+    int64_t took = (j->ended ? j->ended : fr__mono_us()) - j->t0;
     char *report = NULL, *trace = NULL;
     int64_t plugin_us = 0;
     *status = FR_RUN_FAILED;
@@ -795,9 +823,7 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
             trace = text ? strdup(text) : NULL;
             json_object_put(t);
         }
-        for (size_t i = 0; i < res.n_steps; i++)
-            for (size_t k = 0; k < res.steps[i].n_attempts; k++)
-                plugin_us += res.steps[i].attempts[k].duration_us;
+        plugin_us = plugin_time(&res);
         *status = res.status;
         const fr_manifest *m = fr__pipeline_manifest(j->p);
         audit(&j->who, FR_ACTION_RUN, m->path, m, res.run_id, "allowed",
@@ -823,9 +849,6 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
     else
         fr__records_finished(j->r->records, j->entry, *status, report, trace, trace_refused, 0,
                              j->ro.executions);
-    if (j->gw.on_end) /* the gateway's answer, from the run's outputs */
-        j->gw.on_end(j->gw.ud, j->entry->id, st, j->p, st == FR_OK ? &res : NULL, plugin_us,
-                     j->gw_reply);
     if (st == FR_OK) {
         if (may_bill)
             fr__usage_report_run(j->r->cfg.cp, j->who.tenant, j->who.id, j->p, &res);
@@ -842,10 +865,13 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
     e->trace = trace;
     e->trace_refused = trace_refused;
     e->status = *status;
+    e->writing = 0;
     e->finished_at_us = fr__wall_us();
     fr__run_store_finish(r->runs, e, fr__mono_us());
-    fr__run_store_leave(r->runs, j->who.tenant);
-    fr__quota_leave(r->cfg.quota, &j->who); /* issue 26 */
+    if (!j->left) {
+        fr__run_store_leave(r->runs, j->who.tenant);
+        fr__quota_leave(r->cfg.quota, &j->who); /* issue 26 */
+    }
     if (j->pool && st == FR_OK)
         j->pool->run_us = j->pool->run_us < 0 ? took : (j->pool->run_us * 7 + took) / 8;
     pthread_cond_broadcast(&r->idle_cv);
@@ -913,9 +939,12 @@ static void *deferred_main(void *arg)
 static void quick_detach(void *ud)
 {
     run_job *j = ud;
-    j->detached = 1;
-    j->defer->suspend(j->defer);
+    *j->detached = 1;
+    if (!j->suspended)
+        j->defer->suspend(j->defer);
 }
+
+static void gateway_deliver(run_job *j, fr_status rs, int on_driver);
 
 static void *quick_reply_main(void *arg)
 {
@@ -929,6 +958,10 @@ static void *quick_reply_main(void *arg)
 static void quick_done(void *ud, int status)
 {
     run_job *j = ud;
+    if (j->gw.deliver) { /* it gives its pipeline back on the record writer */
+        gateway_deliver(j, status, 1);
+        return;
+    }
     j->status = status;
     spawn_or_run(quick_reply_main, j);
 }
@@ -1111,10 +1144,12 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         return;
     }
     fr_run_status st;
+    int detached = 0;
     j->sync = 1;
     j->defer = defer;
+    j->detached = &detached;
     fr_status rs = execute_run(j);
-    if (j->detached) {
+    if (detached) {
         out->deferred = 1; /* quick_done answers */
         return;
     }
@@ -1165,12 +1200,30 @@ void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *b
     fr__reply_json(out, 200, o);
 }
 
+/* Run `id`'s entry (r->mu held), or NULL; a run answered but whose record is still being
+ * written (gateway_deliver) is waited for, at most RECORD_WAIT_US. */
+static run_entry *find_recorded(fr_runs *r, const char *id)
+{
+    run_entry *e = fr__run_store_find(r->runs, id);
+    for (int64_t until = fr__mono_us() + RECORD_WAIT_US;
+         e && e->writing && !e->done && fr__mono_us() < until;
+         e = fr__run_store_find(r->runs, id)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10 * 1000 * 1000; /* idle_cv's clock; re-checked every 10 ms */
+        if (ts.tv_nsec >= 1000000000)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&r->idle_cv, &r->mu, &ts);
+    }
+    return e;
+}
+
 void fr__runs_handle_get(fr_runs *r, const fr_identity *who, const char *run_id, int trace,
                          fr_reply *out)
 {
     pthread_mutex_lock(&r->mu);
     fr__run_store_evict(r->runs, fr__mono_us());
-    run_entry *e = fr__run_store_find(r->runs, run_id);
+    run_entry *e = find_recorded(r, run_id);
     /* Another tenant's run does not exist, as far as this caller can tell. */
     if (!e || strcmp(e->tenant, who->tenant) != 0) {
         pthread_mutex_unlock(&r->mu);
@@ -1312,7 +1365,7 @@ static void *replay_main(void *arg)
 char *fr__runs_trace_text(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out)
 {
     pthread_mutex_lock(&r->mu);
-    run_entry *e = fr__run_store_find(r->runs, run_id);
+    run_entry *e = find_recorded(r, run_id);
     int mine = e && strcmp(e->tenant, who->tenant) == 0;
     int running = mine && !e->done;
     char *text = mine && e->trace ? strdup(e->trace) : NULL;
@@ -1595,21 +1648,80 @@ refused:
 
 /* ---- the OpenAI gateway (core/serve/gateway.c) ------------------------------------------ */
 
+/* A gateway run's answer (on_end, from the run's outputs), before its record is written:
+ * the entry says so, and a GET of the run waits for the record (find_recorded).  The run
+ * gives its slot back now: the client's next request is not refused for a record still
+ * being written (the writer's queue has its own bound). */
+static void gateway_answer(run_job *j, fr_status st, fr_reply *reply)
+{
+    fr_runs *r = j->r;
+    j->ended = fr__mono_us();
+    j->status = st;
+    pthread_mutex_lock(&r->mu);
+    j->entry->writing = 1;
+    fr__run_store_leave(r->runs, j->who.tenant);
+    fr__quota_leave(r->cfg.quota, &j->who); /* issue 26 */
+    j->left = 1;
+    pthread_cond_broadcast(&r->idle_cv);
+    pthread_mutex_unlock(&r->mu);
+    reply->route = "/v1/chat/completions";
+    j->gw.on_end(j->gw.ud, j->entry->id, st, j->p, st == FR_OK ? &j->res : NULL,
+                 st == FR_OK ? plugin_time(&j->res) : 0, reply);
+}
+
+/* The writer's task: a gateway run's report, trace and record, its usage, and the end of
+ * the run (its slot and pipeline given back). */
+static void gateway_record(void *arg)
+{
+    run_job *j = arg;
+    fr_run_status st;
+    execute_end(j, j->status, &st, NULL);
+    job_free(j);
+}
+
+static void *gateway_record_main(void *arg)
+{
+    gateway_record(arg);
+    return NULL;
+}
+
+/* Answers a gateway run that returned `rs` through its deliver hook, and leaves its record
+ * to the writer (off the request's path).  When the writer's queue is full, the record is
+ * written before the answer: here, or on a thread of its own when this is the pipeline's
+ * driver (which must not free its own pipeline: release may).  j is gone after this. */
+static void gateway_deliver(run_job *j, fr_status rs, int on_driver)
+{
+    fr_reply reply = {0};
+    gateway_answer(j, rs, &reply);
+    fr_gateway_exec g = j->gw;
+    fr_deferred *d = j->defer;
+    if (fr__writer_push(j->r->writer, gateway_record, j) != 0) {
+        if (on_driver)
+            spawn_or_run(gateway_record_main, j);
+        else
+            gateway_record(j);
+    }
+    g.deliver(g.ud, d, &reply);
+}
+
 static void *gateway_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "fr-gateway");
     run_job *j = arg;
-    fr_run_status st;
-    fr_reply reply = {.route = "/v1/chat/completions"};
-    j->gw_reply = &reply;
-    reply.plugin_us = execute(j, &st, NULL);
-    /* Delivered once the record and the trace are stored: a client that asks for the run
-     * as soon as it has its answer finds it finished. */
-    fr_gateway_exec g = j->gw;
-    fr_deferred *d = j->defer;
-    job_free(j);
-    g.deliver(g.ud, d, &reply);
+    gateway_deliver(j, execute_run(j), 0);
     return NULL;
+}
+
+/* A gateway run answered on its request thread: the deliver hook's reply becomes the
+ * request's own (`out`). */
+typedef struct answer_here {
+    fr_deferred d;
+    fr_reply *out;
+} answer_here;
+
+static void answer_here_complete(fr_deferred *d, fr_reply *reply)
+{
+    *((answer_here *)d)->out = *reply;
 }
 
 /* A pipeline of the gateway's synthesised `text` for `who`'s namespace: from the pool of
@@ -1690,9 +1802,40 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     }
     snprintf(run_id, run_id_size, "%s", id);
     j->defer = defer;
-    defer->suspend(defer);
-    out->deferred = 1;
-    spawn_or_run(gateway_main, j);
+    if (!runs_quickly(r, j->pool)) {
+        defer->suspend(defer);
+        out->deferred = 1;
+        spawn_or_run(gateway_main, j);
+        return 0;
+    }
+    /* A route whose runs have been quick (as POST /v1/run) runs on its pipeline's driver,
+     * a thread that waits for runs: none is started.  When it is the only run in flight
+     * and not a stream (whose first token goes out from the run's thread), this thread
+     * waits for it (at most QUICK_HOLD_US) and answers on the spot: no suspension and
+     * resumption of the connection.  Under concurrency, this thread must not wait (the
+     * request threads are few): the connection is suspended and the thread leaves once
+     * the run is handed over; the driver answers (quick_done). */
+    pthread_mutex_lock(&r->mu);
+    int alone = !g->stream && fr__run_store_in_flight(r->runs) <= 1;
+    pthread_mutex_unlock(&r->mu);
+    if (!alone) {
+        defer->suspend(defer);
+        out->deferred = 1;
+        j->suspended = 1;
+        j->hold_us = 1;
+    }
+    int detached = 0;
+    j->sync = 1;
+    j->detached = &detached;
+    fr_status rs = execute_run(j);
+    if (detached) {
+        out->deferred = 1; /* quick_done answers */
+        return 0;
+    }
+    answer_here here = {.d = {.conn = defer->conn, .complete = answer_here_complete}, .out = out};
+    if (alone)
+        j->defer = &here.d;
+    gateway_deliver(j, rs, 0);
     return 0;
 
 refused:

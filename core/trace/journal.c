@@ -1,5 +1,5 @@
-/* The run journal: writing it as a run goes, and reading it back into a trace
- * (core/trace/journal.h). */
+/* The run journal: writing it as a run goes (core/trace/journal.h; journal_read.c reads it
+ * back into a trace). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -9,19 +9,14 @@
 #include <unistd.h>
 
 #include "base/bytebuf.h"
-#include "base/fileio.h"
-#include "base/json_parse.h"
+#include "base/json_check.h"
 #include "base/secret.h"
 #include "base/sha256.h"
 #include "base/str.h"
 #include "engine/pipeline.h"
 #include "host/effects.h"
-#include "trace/diff.h"
 #include "trace/journal.h"
 #include "trace/trace.h"
-
-/* Entries hold whole provider requests and responses: nested deeper than run inputs. */
-#define JOURNAL_MAX_DEPTH 256
 
 int fr__journal_sync_parse(const char *name, fr_journal_sync *out)
 {
@@ -44,6 +39,17 @@ typedef struct journal_file {
     fr_bytebuf pending; /* OFF: entries not yet written */
     char *path;
     char error[512]; /* the first failure; appends after it fail too */
+    /* STEP: group commit.  Entries are written as they come; a step boundary asks the
+     * syncer thread for an fdatasync of what was written so far, and the run goes on
+     * while the disk works.  `close` waits for the last one.  Counted in entries. */
+    pthread_cond_t cv; /* the syncer waits for work, close for the syncer */
+    pthread_t syncer;
+    int syncer_up;
+    int closing;
+    int sync_dir;     /* a new file: its directory is synced once too */
+    uint64_t written; /* entries written to the file */
+    uint64_t wanted;  /* entries a boundary asked to be on the disk */
+    uint64_t synced;  /* entries on the disk */
 } journal_file;
 
 static int write_all(int fd, const char *data, size_t len)
@@ -70,38 +76,238 @@ static int flush_pending(journal_file *j)
     return rc;
 }
 
+/* Records the first failure (mu held); `err` may be NULL. */
 static fr_status fail(journal_file *j, const char *what, char *err, size_t errlen)
 {
     if (!j->error[0])
         snprintf(j->error, sizeof j->error, "journal %s: %s: %s", j->path, what,
                  strerror(errno ? errno : EIO));
-    snprintf(err, errlen, "%s", j->error);
+    if (err)
+        snprintf(err, errlen, "%s", j->error);
     return FR_E_UNAVAILABLE;
 }
 
-/* One line: the checksum, a space, the entry's JSON (secrets scrubbed), a newline. */
+/* fsync of the directory holding `path`: a new file's name survives a machine crash. */
+static int sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/* Makes what was written durable (mu not held).  Returns 0, or -1 with errno. */
+static int sync_now(journal_file *j, int dir)
+{
+    if (fdatasync(j->fd) != 0)
+        return -1;
+    return dir ? sync_parent_dir(j->path) : 0;
+}
+
+/* The group-commit thread of a STEP journal: one fdatasync covers every entry written
+ * before it started, however many boundaries asked meanwhile. */
+static void *syncer_main(void *arg)
+{
+    journal_file *j = arg;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        while (!j->closing && j->wanted <= j->synced)
+            pthread_cond_wait(&j->cv, &j->mu);
+        if (j->wanted <= j->synced)
+            break; /* closing, nothing asked */
+        uint64_t upto = j->written;
+        int dir = j->sync_dir;
+        j->sync_dir = 0;
+        pthread_mutex_unlock(&j->mu);
+        int rc = sync_now(j, dir);
+        pthread_mutex_lock(&j->mu);
+        if (rc != 0)
+            fail(j, dir ? "fsync of its directory" : "fdatasync", NULL, 0);
+        j->synced = upto;
+        pthread_cond_broadcast(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* Asks the syncer for what is written so far (mu held).  Returns 0, or -1 when the
+ * thread cannot start (then the caller syncs itself). */
+static int ask_sync(journal_file *j)
+{
+    j->wanted = j->written;
+    if (!j->syncer_up) {
+        if (pthread_create(&j->syncer, NULL, syncer_main, j) != 0)
+            return -1;
+        j->syncer_up = 1;
+    }
+    pthread_cond_signal(&j->cv);
+    return 0;
+}
+
+/* ---- entry text ----------------------------------------------------------------------- */
+
+/* An entry's JSON is written here rather than by json-c, which allocates a print buffer
+ * per entry and formats every integer through snprintf: entries are what a journaled run
+ * pays for per effect.  Same text as json-c's plain form, without escaping '/'. */
+
+static void put_json_string(fr_bytebuf *b, const char *s, size_t n)
+{
+    if (fr__bytebuf_reserve(b, 6 * n + 2)) {
+        b->len = (size_t)(fr__json_put_string_len(b->data + b->len, s, n) - b->data);
+        b->data[b->len] = '\0';
+    }
+}
+
+static void put_json_int(fr_bytebuf *b, json_object *o)
+{
+    char digits[24], *p = digits + sizeof digits;
+    int64_t v = json_object_get_int64(o);
+    /* json-c holds an integer past INT64_MAX unsigned (a seed of 64 bits). */
+    uint64_t u = v == INT64_MAX ? json_object_get_uint64(o) : v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    fr__bytebuf_append(b, p, (size_t)(digits + sizeof digits - p));
+}
+
+static void put_json(fr_bytebuf *b, json_object *o, int depth)
+{
+    const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+    switch (o ? json_object_get_type(o) : json_type_null) {
+    case json_type_null: fr__bytebuf_append(b, "null", 4); return;
+    case json_type_boolean:
+        if (json_object_get_boolean(o))
+            fr__bytebuf_append(b, "true", 4);
+        else
+            fr__bytebuf_append(b, "false", 5);
+        return;
+    case json_type_int: put_json_int(b, o); return;
+    case json_type_string:
+        if (json_object_get_userdata(o) == &fr__journal_raw_marker) /* JSON text as it is */
+            fr__bytebuf_append(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        else
+            put_json_string(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        return;
+    case json_type_array:
+        if (depth < FR_JOURNAL_MAX_DEPTH) {
+            size_t n = json_object_array_length(o);
+            fr__bytebuf_append(b, "[", 1);
+            for (size_t i = 0; i < n; i++) {
+                if (i)
+                    fr__bytebuf_append(b, ",", 1);
+                put_json(b, json_object_array_get_idx(o, i), depth + 1);
+            }
+            fr__bytebuf_append(b, "]", 1);
+            return;
+        }
+        break;
+    case json_type_object:
+        if (depth < FR_JOURNAL_MAX_DEPTH) {
+            int first = 1;
+            fr__bytebuf_append(b, "{", 1);
+            json_object_object_foreach(o, key, val)
+            {
+                if (!first)
+                    fr__bytebuf_append(b, ",", 1);
+                first = 0;
+                put_json_string(b, key, strlen(key));
+                fr__bytebuf_append(b, ":", 1);
+                put_json(b, val, depth + 1);
+            }
+            fr__bytebuf_append(b, "}", 1);
+            return;
+        }
+        break;
+    default: /* doubles: json-c's formatting */ break;
+    }
+    size_t n = 0;
+    const char *text = json_object_to_json_string_length(o, flags, &n);
+    if (text)
+        fr__bytebuf_append(b, text, n);
+    else
+        b->oom = 1;
+}
+
+/* Fills in the line in `b` (17 bytes reserved, then the JSON; secrets scrubbed here):
+ * checksum, space, JSON, newline.  Returns the line (b's data) or NULL when out of
+ * memory. */
+static char *finish_line(fr_bytebuf *b, size_t *len)
+{
+    char *scrubbed = b->oom ? NULL : fr__secret_scrub(b->data + 17);
+    if (scrubbed) {
+        b->len = 17;
+        fr__bytebuf_append(b, scrubbed, strlen(scrubbed));
+        free(scrubbed);
+    }
+    fr__bytebuf_append(b, "\n", 1);
+    if (b->oom) {
+        free(b->data);
+        return NULL;
+    }
+    char hex[65];
+    fr__sha256_hex(b->data + 17, b->len - 18, hex);
+    memcpy(b->data, hex, 16);
+    b->data[16] = ' ';
+    *len = b->len;
+    return b->data;
+}
+
+/* One line: the checksum, a space, the entry's JSON (secrets scrubbed), a newline.
+ * Caller frees. */
 static char *entry_line(json_object *entry, size_t *len)
 {
-    const char *json = json_object_to_json_string_ext(entry, JSON_C_TO_STRING_PLAIN |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
-    char *scrubbed = json ? fr__secret_scrub(json) : NULL;
-    const char *text = scrubbed ? scrubbed : json;
-    if (!text)
-        return NULL;
-    size_t n = strlen(text);
-    char *line = malloc(n + 19);
-    if (line) {
-        char hex[65];
-        fr__sha256_hex(text, n, hex);
-        memcpy(line, hex, 16);
-        line[16] = ' ';
-        memcpy(line + 17, text, n);
-        line[17 + n] = '\n';
-        line[18 + n] = '\0';
-        *len = n + 18;
+    fr_bytebuf b = {0};
+    if (fr__bytebuf_reserve(&b, 512)) {
+        b.len = 17;
+        put_json(&b, entry, 0);
     }
-    free(scrubbed);
-    return line;
+    return finish_line(&b, len);
+}
+
+/* Appends a built line (mu held). */
+static fr_status put_line(journal_file *j, const char *line, size_t len, int boundary, char *err,
+                          size_t errlen)
+{
+    if (j->error[0]) {
+        snprintf(err, errlen, "%s", j->error);
+        return FR_E_UNAVAILABLE;
+    }
+    if (j->sync == FR_JOURNAL_SYNC_OFF) {
+        fr__bytebuf_append(&j->pending, line, len);
+        if (j->pending.oom)
+            return fail(j, "out of memory", err, errlen);
+        if (boundary == FR_JOURNAL_STEP && flush_pending(j) != 0)
+            return fail(j, "write", err, errlen);
+        return FR_OK;
+    }
+    if (write_all(j->fd, line, len) != 0)
+        return fail(j, "write", err, errlen);
+    j->written++;
+    if (j->sync == FR_JOURNAL_SYNC_STEP && boundary == FR_JOURNAL_STEP && ask_sync(j) == 0)
+        return FR_OK;
+    if (j->sync == FR_JOURNAL_SYNC_EFFECT || boundary == FR_JOURNAL_STEP) {
+        int dir = j->sync_dir;
+        j->sync_dir = 0;
+        if (sync_now(j, dir) != 0)
+            return fail(j, dir ? "fsync of its directory" : "fdatasync", err, errlen);
+        j->synced = j->written;
+    }
+    return FR_OK;
 }
 
 static fr_status file_append(fr_journal *base, json_object *entry, int boundary, char *err,
@@ -114,23 +320,8 @@ static fr_status file_append(fr_journal *base, json_object *entry, int boundary,
         snprintf(err, errlen, "journal %s: out of memory", j->path);
         return FR_E_NOMEM;
     }
-    fr_status st = FR_OK;
     pthread_mutex_lock(&j->mu);
-    if (j->error[0]) {
-        snprintf(err, errlen, "%s", j->error);
-        st = FR_E_UNAVAILABLE;
-    } else if (j->sync == FR_JOURNAL_SYNC_OFF) {
-        fr__bytebuf_append(&j->pending, line, len);
-        if (j->pending.oom)
-            st = fail(j, "out of memory", err, errlen);
-        else if (boundary == FR_JOURNAL_STEP && flush_pending(j) != 0)
-            st = fail(j, "write", err, errlen);
-    } else if (write_all(j->fd, line, len) != 0) {
-        st = fail(j, "write", err, errlen);
-    } else if ((j->sync == FR_JOURNAL_SYNC_EFFECT || boundary == FR_JOURNAL_STEP) &&
-               fdatasync(j->fd) != 0) {
-        st = fail(j, "fdatasync", err, errlen);
-    }
+    fr_status st = put_line(j, line, len, boundary, err, errlen);
     pthread_mutex_unlock(&j->mu);
     free(line);
     return st;
@@ -149,15 +340,136 @@ static journal_file *file_new(const char *path, int fd, fr_journal_sync sync)
     j->fd = fd;
     j->sync = sync;
     pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
     return j;
+}
+
+/* Waits for the syncer to have made every step boundary asked so far durable, and stops
+ * it. */
+static void syncer_stop(journal_file *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->syncer_up) {
+        while (j->synced < j->wanted)
+            pthread_cond_wait(&j->cv, &j->mu);
+        j->closing = 1;
+        pthread_cond_signal(&j->cv);
+    }
+    int up = j->syncer_up;
+    j->syncer_up = 0;
+    pthread_mutex_unlock(&j->mu);
+    if (up)
+        pthread_join(j->syncer, NULL);
 }
 
 static void file_free(journal_file *j)
 {
+    syncer_stop(j);
+    pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);
     free(j->pending.data);
     free(j->path);
     free(j);
+}
+
+/* ---- the header ---------------------------------------------------------------------- */
+
+/* What every header of a pipeline's runs has in common, serialised once: the members from
+ * manifest_name to manifest (the scrubbed manifest text, its sha256, the plugins' and
+ * providers' identities).  Kept in the pipeline (fr_pipeline.journal_header), rebuilt
+ * when more secrets are known than when it was built. */
+typedef struct header_cache {
+    size_t secrets; /* fr__secret_generation() it was scrubbed under */
+    char *json;     /* `"manifest_name":...,"manifest":"..."` */
+    size_t len;
+} header_cache;
+
+static void header_cache_free(void *c)
+{
+    if (c)
+        free(((header_cache *)c)->json);
+    free(c);
+}
+
+static header_cache *header_cache_build(const fr_pipeline *p)
+{
+    const fr_manifest *m = p->m;
+    header_cache *c = calloc(1, sizeof *c);
+    char sha[65];
+    size_t secrets = fr__secret_generation();
+    char *text = fr__trace_manifest_text(m, sha);
+    json_object *h = json_object_new_object();
+    if (!c || !text || !h) {
+        free(c);
+        free(text);
+        json_object_put(h);
+        return NULL;
+    }
+    json_object_object_add(h, "manifest_name", json_object_new_string(m->path));
+    json_object_object_add(h, "manifest_sha256", json_object_new_string(sha));
+    json_object_object_add(h, "plugins", fr__trace_plugins(p));
+    json_object_object_add(h, "providers", fr__trace_providers_build(m));
+    json_object_object_add(h, "manifest", json_object_new_string(text));
+    free(text);
+    size_t n = 0;
+    const char *json = json_object_to_json_string_length(
+        h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    /* Without the braces: spliced into each header after the run's own members. */
+    if (json && n >= 2 && (c->json = malloc(n - 1)) != NULL) {
+        memcpy(c->json, json + 1, n - 2);
+        c->json[n - 2] = '\0';
+        c->len = n - 2;
+        c->secrets = secrets;
+    }
+    json_object_put(h);
+    if (!c->json) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Appends the header entry's JSON for a run to `b` (b->oom when out of memory). */
+static void header_json(fr_pipeline *p, const char *run_id, uint64_t seed, const char *input_json,
+                        fr_bytebuf *b)
+{
+    pthread_mutex_lock(&p->mu);
+    header_cache *c = p->journal_header;
+    if (c && c->secrets != fr__secret_generation())
+        c = NULL;
+    pthread_mutex_unlock(&p->mu);
+    if (!c) {
+        header_cache *fresh = header_cache_build(p);
+        if (!fresh) {
+            b->oom = 1;
+            return;
+        }
+        pthread_mutex_lock(&p->mu);
+        header_cache_free(p->journal_header);
+        p->journal_header = fresh;
+        p->journal_header_free = header_cache_free;
+        pthread_mutex_unlock(&p->mu);
+    }
+    /* The run's members; the input is parsed back so that the header holds it as JSON
+     * whatever its spacing. */
+    json_object *h = json_object_new_object();
+    json_object_object_add(h, "t", json_object_new_string("header"));
+    json_object_object_add(h, "format", json_object_new_string(FR_JOURNAL_FORMAT));
+    json_object_object_add(h, "version", json_object_new_int(FR_JOURNAL_VERSION));
+    json_object_object_add(h, "run_id", json_object_new_string(run_id));
+    json_object_object_add(h, "seed", json_object_new_uint64(seed));
+    json_object_object_add(h, "input", json_tokener_parse(input_json));
+    put_json(b, h, 0);
+    json_object_put(h);
+    if (b->oom || b->len < 2)
+        return;
+    b->len--;                   /* without its closing brace: the pipeline's members follow */
+    pthread_mutex_lock(&p->mu); /* the cache may be replaced meanwhile: copy it held */
+    c = p->journal_header;
+    fr__bytebuf_append(b, ",", 1);
+    fr__bytebuf_append(b, c->json, c->len);
+    fr__bytebuf_append(b, "}", 1);
+    pthread_mutex_unlock(&p->mu);
 }
 
 fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_pipeline *p,
@@ -170,24 +482,35 @@ fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_
         return NULL;
     }
     journal_file *j = file_new(path, fd, sync);
-    json_object *h = fr__journal_header_new(p, run_id, seed, input_json);
-    if (!j || !h) {
+    /* The header cache is a memo the pipeline carries, not part of what it is. */
+    fr_bytebuf b = {0};
+    size_t n = 0;
+    char *line = NULL;
+    if (j && fr__bytebuf_reserve(&b, 4096)) {
+        b.len = 17;
+        header_json((fr_pipeline *)p, run_id, seed, input_json, &b);
+        line = finish_line(&b, &n);
+    }
+    fr_status st = FR_E_NOMEM;
+    if (line) {
+        /* The header is a boundary whatever the setting: `step` has it (and the new
+         * file's name) on the disk with the first step's outcome at the latest, `effect`
+         * before the run starts, `off` never. */
+        pthread_mutex_lock(&j->mu);
+        j->sync_dir = sync != FR_JOURNAL_SYNC_OFF;
+        st = put_line(j, line, n, FR_JOURNAL_STEP, err, errlen);
+        pthread_mutex_unlock(&j->mu);
+    } else {
         snprintf(err, errlen, "journal %s: out of memory", path);
-        json_object_put(h);
+    }
+    free(line);
+    if (st != FR_OK) {
         if (j)
             file_free(j);
-        close(fd);
-        return NULL;
-    }
-    /* The header is durable whatever the setting: a resume starts from it. */
-    fr_status st = file_append(&j->base, h, FR_JOURNAL_STEP, err, errlen);
-    json_object_put(h);
-    if (st == FR_OK && sync == FR_JOURNAL_SYNC_OFF && flush_pending(j) != 0)
-        st = fail(j, "write", err, errlen);
-    if (st != FR_OK) {
+        else
+            snprintf(err, errlen, "journal %s: out of memory", path);
         close(fd);
         unlink(path);
-        file_free(j);
         return NULL;
     }
     return &j->base;
@@ -218,279 +541,27 @@ int fr__journal_close(fr_journal *base, char *err, size_t errlen)
         return 0;
     journal_file *j = (journal_file *)base;
     int rc = 0;
+    /* `step`: the run's end waits for its step boundaries' flushes; entries after the
+     * last one (the run's end mark, a failed attempt's effects) are written, not flushed:
+     * losing them resumes to the same end without redoing a step. */
+    syncer_stop(j);
+    pthread_mutex_lock(&j->mu);
     if (flush_pending(j) != 0)
-        fail(j, "write", err, errlen);
-    if (j->sync != FR_JOURNAL_SYNC_OFF && fdatasync(j->fd) != 0)
-        fail(j, "fdatasync", err, errlen);
+        fail(j, "write", NULL, 0);
+    if (j->sync == FR_JOURNAL_SYNC_EFFECT && j->synced < j->written) {
+        int dir = j->sync_dir;
+        if (sync_now(j, dir) != 0)
+            fail(j, dir ? "fsync of its directory" : "fdatasync", NULL, 0);
+    }
     if (close(j->fd) != 0)
-        fail(j, "close", err, errlen);
+        fail(j, "close", NULL, 0);
     if (j->error[0]) {
         snprintf(err, errlen, "%s", j->error);
         rc = -1;
     }
+    pthread_mutex_unlock(&j->mu);
     file_free(j);
     return rc;
-}
-
-/* ---- reading ------------------------------------------------------------------------- */
-
-static int is_hex16(const char *s)
-{
-    for (int i = 0; i < 16; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
-static const char *str_member(json_object *o, const char *key)
-{
-    return fr__trace_member_string(o, key);
-}
-
-/* The step object of `id` in trace.steps, added (status "running") when new. */
-static json_object *step_of(json_object *steps, const char *id)
-{
-    for (size_t i = 0; i < json_object_array_length(steps); i++) {
-        json_object *s = json_object_array_get_idx(steps, i);
-        const char *sid = str_member(s, "step");
-        if (sid && strcmp(sid, id) == 0)
-            return s;
-    }
-    json_object *s = json_object_new_object();
-    json_object_object_add(s, "step", json_object_new_string(id));
-    json_object_object_add(s, "status", json_object_new_string("running"));
-    json_object_object_add(s, "attempts", json_object_new_array());
-    json_object_array_add(steps, s);
-    return s;
-}
-
-/* Applies one entry (not the header) to the rebuilt trace.  Returns NULL, or why not. */
-static const char *apply(fr_journal_doc *d, json_object *e)
-{
-    const char *t = str_member(e, "t"), *step = str_member(e, "step");
-    json_object *steps, *v;
-    json_object_object_get_ex(d->trace, "steps", &steps);
-    if (!t)
-        return "no entry type \"t\"";
-    if (strcmp(t, "resume") == 0) {
-        d->executions++;
-        return NULL;
-    }
-    if (strcmp(t, "end") == 0) {
-        d->ended = 1;
-        return NULL;
-    }
-    if (strcmp(t, "transition") == 0) {
-        json_object *tr;
-        if (!json_object_object_get_ex(d->trace, "breaker_transitions", &tr)) {
-            tr = json_object_new_array();
-            json_object_object_add(d->trace, "breaker_transitions", tr);
-        }
-        json_object *c = NULL;
-        json_object_deep_copy(e, &c, NULL);
-        if (c)
-            json_object_object_del(c, "t");
-        json_object_array_add(tr, c);
-        return NULL;
-    }
-    if (!step)
-        return "no step id";
-    if (strcmp(t, "step") == 0) {
-        json_object *s = step_of(steps, step);
-        json_object_object_foreach(e, key, val)
-        {
-            if (strcmp(key, "t") != 0 && strcmp(key, "step") != 0)
-                json_object_object_add(s, key, val ? json_object_get(val) : NULL);
-        }
-        const char *st = str_member(s, "status");
-        if (!st || (strcmp(st, "succeeded") != 0 && strcmp(st, "failed") != 0))
-            return "a step outcome must be succeeded or failed";
-        return NULL;
-    }
-    if (!json_object_object_get_ex(e, "index", &v) || !json_object_is_type(v, json_type_int) ||
-        json_object_get_int64(v) < 0)
-        return "no attempt index";
-    size_t index = (size_t)json_object_get_int64(v);
-    json_object *s = step_of(steps, step), *atts;
-    json_object_object_get_ex(s, "attempts", &atts);
-    size_t n = json_object_array_length(atts);
-    if (strcmp(t, "attempt") == 0) {
-        if (index < n)
-            return NULL; /* journaled again by a resume */
-        if (index > n)
-            return "attempt index skips attempts";
-        const char *agent = str_member(e, "agent");
-        json_object *at;
-        if (!agent || !json_object_object_get_ex(e, "attempt", &at))
-            return "an attempt needs its agent and number";
-        json_object *a = json_object_new_object();
-        json_object_object_add(a, "attempt", json_object_get(at));
-        json_object_object_add(a, "agent", json_object_new_string(agent));
-        json_object_object_add(a, "status", json_object_new_string("running"));
-        json_object_object_add(a, "backoff_us",
-                               json_object_object_get_ex(e, "backoff_us", &v)
-                                   ? json_object_get(v)
-                                   : json_object_new_int(0));
-        json_object_object_add(a, "duration_us", json_object_new_int(0));
-        json_object_object_add(a, "effects", json_object_new_array());
-        json_object_object_add(a, "in_flight", json_object_new_boolean(1));
-        json_object_array_add(atts, a);
-        return NULL;
-    }
-    if (index >= n)
-        return "names an attempt that was not started";
-    json_object *a = json_object_array_get_idx(atts, index), *eff;
-    if (strcmp(t, "effect") == 0) {
-        json_object *x;
-        if (!json_object_object_get_ex(e, "effect", &x) || !str_member(x, "kind"))
-            return "an effect needs its kind";
-        json_object_object_get_ex(a, "effects", &eff);
-        json_object_array_add(eff, json_object_get(x));
-        return NULL;
-    }
-    if (strcmp(t, "attempt_end") == 0) {
-        json_object *sv;
-        if (!json_object_object_get_ex(e, "status", &sv))
-            return "an attempt end needs its status";
-        fr_status st = fr__status_from_json(sv);
-        if (st == FR_E_INVALID && strcmp(json_object_get_string(sv), "INVALID") != 0)
-            return "unknown status";
-        json_object_object_add(a, "status",
-                               json_object_new_string(st == FR_OK ? "succeeded" : "failed"));
-        json_object_object_add(
-            a, "class",
-            st == FR_OK ? NULL : json_object_new_string(fr_class_name(fr_status_class(st))));
-        const char *msg = str_member(e, "message"), *note = str_member(e, "note");
-        json_object_object_add(a, "message", msg ? json_object_new_string(msg) : NULL);
-        json_object_object_add(a, "duration_us",
-                               json_object_object_get_ex(e, "duration_us", &v)
-                                   ? json_object_get(v)
-                                   : json_object_new_int(0));
-        if (note) {
-            json_object *notes = json_object_new_array();
-            json_object_array_add(notes, json_object_new_string(note));
-            json_object_object_add(a, "notes", notes);
-        }
-        json_object_object_del(a, "in_flight");
-        return NULL;
-    }
-    return "unknown entry type";
-}
-
-/* The header's checks: format, version and the fields a resume needs. */
-static const char *check_header(json_object *h)
-{
-    const char *t = str_member(h, "t"), *f = str_member(h, "format");
-    json_object *v;
-    if (!t || strcmp(t, "header") != 0 || !f || strcmp(f, FR_JOURNAL_FORMAT) != 0)
-        return "not a FluxRoute journal (the first entry is not its header)";
-    if (!json_object_object_get_ex(h, "version", &v) ||
-        json_object_get_int(v) != FR_JOURNAL_VERSION)
-        return "unsupported journal version";
-    static const char *const need[] = {"run_id", "manifest_name", "manifest_sha256", "manifest",
-                                       NULL};
-    for (int i = 0; need[i]; i++)
-        if (!str_member(h, need[i]))
-            return "the header lacks run_id, manifest_name, manifest_sha256 or manifest";
-    if (!json_object_object_get_ex(h, "seed", &v) || !json_object_is_type(v, json_type_int))
-        return "the header lacks its seed";
-    if (!json_object_object_get_ex(h, "plugins", &v) || !json_object_is_type(v, json_type_array))
-        return "the header lacks its plugins";
-    return NULL;
-}
-
-static json_object *trace_from_header(json_object *h)
-{
-    json_object *t = json_object_new_object(), *v;
-    json_object_object_add(t, "format", json_object_new_string(FR_TRACE_FORMAT));
-    json_object_object_add(t, "version", json_object_new_int(FR_TRACE_VERSION));
-    static const char *const copy[] = {"run_id",    "manifest_name", "manifest_sha256", "plugins",
-                                       "providers", "seed",          "input",           NULL};
-    for (int i = 0; copy[i]; i++)
-        if (json_object_object_get_ex(h, copy[i], &v))
-            json_object_object_add(t, copy[i], v ? json_object_get(v) : NULL);
-    json_object_object_add(t, "steps", json_object_new_array());
-    json_object_object_get_ex(h, "manifest", &v);
-    json_object_object_add(t, "manifest", json_object_get(v));
-    return t;
-}
-
-int fr__journal_parse(const char *text, size_t len, fr_journal_doc *out, char *err, size_t errlen)
-{
-    memset(out, 0, sizeof *out);
-    out->executions = 1;
-    size_t pos = 0;
-    while (pos < len) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        if (!nl) {
-            out->truncated = 1; /* the last entry was being written */
-            break;
-        }
-        size_t line_len = (size_t)(nl - (text + pos)), n = out->n_entries + 1;
-        const char *line = text + pos, *why = NULL;
-        char hex[65];
-        json_object *e = NULL;
-        size_t at;
-        if (line_len < 18 || !is_hex16(line) || line[16] != ' ')
-            why = "not a journal entry (checksum, space, JSON)";
-        else if (fr__sha256_hex(line + 17, line_len - 17, hex), memcmp(hex, line, 16) != 0)
-            why = "checksum mismatch: the entry was altered or corrupted";
-        else if (fr__json_parse_whole(line + 17, line_len - 17, JOURNAL_MAX_DEPTH, &e, &at, &why) !=
-                     0 ||
-                 !json_object_is_type(e, json_type_object))
-            why = why ? why : "not a JSON object";
-        else if (n == 1)
-            why = check_header(e);
-        else
-            why = apply(out, e);
-        if (why) {
-            snprintf(err, errlen, "entry %zu (byte %zu) is corrupted: %s", n, pos, why);
-            json_object_put(e);
-            fr__journal_doc_free(out);
-            return -1;
-        }
-        if (n == 1) {
-            out->header = e;
-            out->trace = trace_from_header(e);
-        } else {
-            json_object_put(e);
-        }
-        out->n_entries = n;
-        pos += line_len + 1;
-        out->valid_len = pos;
-    }
-    if (!out->header) {
-        snprintf(err, errlen, "%s",
-                 len ? "entry 1 (byte 0) is incomplete: no journal header"
-                     : "empty: no journal header");
-        fr__journal_doc_free(out);
-        return -1;
-    }
-    return 0;
-}
-
-int fr__journal_read(const char *path, fr_journal_doc *out, char *err, size_t errlen)
-{
-    size_t len = 0;
-    char *text = fr__file_read(path, &len);
-    if (!text) {
-        snprintf(err, errlen, "cannot read journal %s: %s", path, strerror(errno));
-        memset(out, 0, sizeof *out);
-        return -1;
-    }
-    char why[800];
-    int rc = fr__journal_parse(text, len, out, why, sizeof why);
-    if (rc != 0)
-        snprintf(err, errlen, "journal %s: %s", path, why);
-    free(text);
-    return rc;
-}
-
-void fr__journal_doc_free(fr_journal_doc *d)
-{
-    json_object_put(d->header);
-    json_object_put(d->trace);
-    memset(d, 0, sizeof *d);
 }
 
 char *fr__journal_line(json_object *entry, size_t *len)

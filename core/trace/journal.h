@@ -23,11 +23,16 @@
 
 #define FR_JOURNAL_FORMAT  "fluxroute-journal"
 #define FR_JOURNAL_VERSION 1
+/* Entries hold whole provider requests and responses: nested deeper than run inputs. */
+#define FR_JOURNAL_MAX_DEPTH 256
 
 /* When an entry is durable (--journal-sync).
  * STEP (the default): every entry is written to the file as it happens (a process that
- *   dies keeps all of them); a step's outcome is also flushed to the disk (fdatasync): a
- *   completed step survives the machine going down too.
+ *   dies keeps all of them).  A step's outcome also asks for a flush to the disk
+ *   (fdatasync, with the directory's fsync for a new file), made by a syncer thread while
+ *   the run goes on (group commit: one flush covers every boundary that came while the
+ *   one before ran); the run's end (fr__journal_close) waits for them.  So a machine that
+ *   goes down can lose the outcomes of the steps settled during the last flush.
  * EFFECT: every entry is written and flushed to the disk before the run goes on.
  * OFF: entries are kept in memory and written at each step's outcome and at the end,
  *   never flushed to the disk: a process that dies loses its steps in flight. */
@@ -53,7 +58,9 @@ fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_
 fr_journal *fr__journal_reopen(const char *path, size_t valid_len, fr_journal_sync sync, char *err,
                                size_t errlen);
 
-/* Writes what is pending, flushes it to the disk and closes.  Returns 0, or -1 with a
+/* Writes what is pending and closes: with EFFECT everything is on the disk, with STEP every
+ * step boundary is (it waits for the syncer; entries after the last one, such as the
+ * run's end, are written but not flushed), with OFF nothing is flushed.  Returns 0, or -1 with a
  * message in err when this or an earlier append failed. */
 int fr__journal_close(fr_journal *j, char *err, size_t errlen);
 
@@ -113,7 +120,8 @@ void fr__journal_mark_resume(fr_journal *j, unsigned executions);
 /* After a run resumed with `rp`: its `resumed_from` into res (a reference). */
 void fr__journal_resumed_from(struct fr_replay *rp, fr_run_result *res);
 
-/* Appends the "end" entry of the finished run `res` (a boundary). */
+/* Appends the "end" entry of the finished run `res` (not a boundary: written, not flushed;
+ * the backend's close makes it durable as its setting says). */
 void fr__journal_mark_end(fr_journal *j, const fr_run_result *res);
 
 #endif

@@ -100,5 +100,7 @@ void fr__journal_mark_end(fr_journal *j, const fr_run_result *res)
     if (e)
         json_object_object_add(e, "status",
                                json_object_new_string(fr__run_status_name(res->status)));
-    fr__journal_put(j, NULL, e, FR_JOURNAL_STEP);
+    /* No step boundary: a journal that lost its end (the machine went down) resumes to the
+     * same end without running a step. */
+    fr__journal_put(j, NULL, e, FR_JOURNAL_EFFECT);
 }

@@ -293,6 +293,15 @@ static json_object *settled_step(fr_replay *base, const char *step)
     return st && (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0) ? s : NULL;
 }
 
+static json_object *transitions(fr_replay *base)
+{
+    json_object *t;
+    return json_object_object_get_ex(((trace_replay *)base)->trace, "breaker_transitions", &t) &&
+                   json_object_is_type(t, json_type_array)
+               ? t
+               : NULL;
+}
+
 fr_replay *fr__replay_new_resume(json_object *journal_trace)
 {
     fr_replay *rp = fr__replay_new(journal_trace, NULL);
@@ -320,4 +329,5 @@ static const fr_replay_ops trace_replay_ops = {
     .diverge = diverge,
     .going_live = going_live,
     .settled_step = settled_step,
+    .transitions = transitions,
 };

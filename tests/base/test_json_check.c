@@ -165,6 +165,39 @@ static void test_member(void)
     CU_ASSERT_STRING_EQUAL(v, "\"yes\"");
 }
 
+/* Writing strings: escapes where JSON needs them, runs copied as they are, NUL bytes kept
+ * (the length-taking form), and what it writes parses back to the same bytes. */
+static void test_put_string(void)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *out;
+    } cases[] = {
+        {"", 0, "\"\""},
+        {"plain text / é", 15, "\"plain text / é\""},
+        {"a\"b\\c", 5, "\"a\\\"b\\\\c\""},
+        {"tab\tnl\n", 7, "\"tab\\u0009nl\\u000a\""},
+        {"\"", 1, "\"\\\"\""},
+        {"x\0y", 3, "\"x\\u0000y\""},
+        {"end\x1f", 4, "\"end\\u001f\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[128];
+        char *end = fr__json_put_string_len(buf, cases[i].in, cases[i].len);
+        *end = '\0';
+        CU_ASSERT_STRING_EQUAL(buf, cases[i].out);
+        json_object *o = json_tokener_parse(buf);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        CU_ASSERT_EQUAL((size_t)json_object_get_string_len(o), cases[i].len);
+        CU_ASSERT_EQUAL(memcmp(json_object_get_string(o), cases[i].in, cases[i].len), 0);
+        json_object_put(o);
+    }
+    char buf[32];
+    *fr__json_put_string(buf, "a\"b") = '\0';
+    CU_ASSERT_STRING_EQUAL(buf, "\"a\\\"b\"");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -176,6 +209,7 @@ int main(void)
     CU_add_test(s, "where a text goes wrong", test_where);
     CU_add_test(s, "whole-text parsing with a located error", test_parse_whole);
     CU_add_test(s, "top-level member lookup", test_member);
+    CU_add_test(s, "writing strings", test_put_string);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();

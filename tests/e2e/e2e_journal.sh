@@ -108,6 +108,43 @@ for n in 1 2 3; do
 done
 fr replay "$TMP/three.json" --plugin-dir "$P"
 expect_rc "the mid-attempt resumed trace replays" 0
+# An `isolation: process` agent gets the key an in-process one would (its helper asks the
+# host, which derives it from the call it proxies).
+sed -e 's|plugin: twocalls|plugin: twocalls\n    isolation: process|' \
+  -e 's|, crash_once: "[^"]*", crash_after: 2||' "$TMP/three.yaml" >"$TMP/three_iso.yaml"
+fake_reset "$PORT"
+fr run "$TMP/three_iso.yaml" --plugin-dir "$P" --json --trace "$TMP/iso.json"
+expect_rc "isolated agent with idempotency keys" 0
+RID=$(jq -r .run_id "$TMP/iso.json")
+jq -r '.steps[0].attempts[0].effects[] | select(.kind == "provider") | .request.messages[0].content' \
+  "$TMP/iso.json" >"$TMP/iso_prompts"
+for n in 1 2 3; do
+  want=$(printf '%s\ncalls\n1\n%s' "$RID" "$n" | sha256sum | cut -c1-32)
+  grep -qx "attempt 1 call $n key $want" "$TMP/iso_prompts" &&
+    ok "isolation: process: idempotency key of call $n as in-process" ||
+    not_ok "isolation: process: idempotency key of call $n" "want $want" "$(cat "$TMP/iso_prompts")"
+done
+
+# ---- breaker transitions of the earlier execution are in the resumed report ------------------
+make_manifest breaker "$TMP/crashed_b"
+fr run "$TMP/breaker.yaml" --json --journal "$TMP/jb"
+[ "$rc" -gt 128 ] && ok "breaker run dies after its breaker opened (exit $rc)" ||
+  not_ok "breaker run dies after its breaker opened" "exit $rc"
+fr run "$TMP/breaker.yaml" --json
+expect_rc "breaker run, uninterrupted" 0
+jq -c .breaker_transitions "$TMP/out" >"$TMP/bt_ref"
+fr resume "$TMP/jb" --json --trace "$TMP/bt.json"
+expect_rc "breaker run resumed" 0
+expect_jq "resumed report: the journaled transition, from the first execution" \
+  '.breaker_transitions == [{"breaker": "agent:flaky", "from": "closed", "to": "open", "step": "first", "attempt": 1, "reason": "failure_threshold consecutive failures"}]'
+[ "$(jq -c .breaker_transitions "$TMP/out")" = "$(cat "$TMP/bt_ref")" ] &&
+  ok "resumed report: transitions as the uninterrupted run's" ||
+  not_ok "resumed report: transitions as the uninterrupted run's" "$(cat "$TMP/bt_ref")"
+jq -e '.breaker_transitions | length == 1' "$TMP/bt.json" >/dev/null &&
+  ok "resumed trace: the journaled transition" || not_ok "resumed trace: the journaled transition"
+[ "$(grep -c '"t":"transition"' "$TMP/jb")" = 1 ] &&
+  ok "a journaled transition is not journaled again by the resume" ||
+  not_ok "a journaled transition is not journaled again" "$(grep -c '"t":"transition"' "$TMP/jb")"
 
 # ---- broken and foreign journals ---------------------------------------------------------
 # Half-written last entry: resumed from the entry before it.
