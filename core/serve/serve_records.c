@@ -450,8 +450,8 @@ static void tick(fr_records *rc, snapshot *snap)
         now - atomic_load(&rc->last_op_mono) < PING_PERIOD_US)
         return;
     char err[512];
-    fr_status st = fr__run_records_watch(rc->state, snap->gone, n_gone, snap->runs, snap->n,
-                                         shares, n_shares, ACTIVE_LEASE_US, err, sizeof err);
+    fr_status st = fr__run_records_watch(rc->state, snap->gone, n_gone, snap->runs, snap->n, shares,
+                                         n_shares, ACTIVE_LEASE_US, err, sizeof err);
     /* Reported or not, these are the runs whose report may have landed. */
     remember_runs(snap);
     after_op(rc, st, "watch", err);
