@@ -41,7 +41,10 @@ input: {topic: rivers}
 YAML
   done
 done
-SERVE="--manifest-dir $TMP/m --keys $TMP/keys.yaml --providers $TMP/providers.yaml"
+# 200 concurrent requests of one tenant below: the limits under test must refuse them, not
+# the tenant's share of --max-runs (a quarter by default, 429 with Retry-After: 1), which a
+# loaded machine reaches while the burst is admitted.
+SERVE="--manifest-dir $TMP/m --keys $TMP/keys.yaml --providers $TMP/providers.yaml --max-runs 256 --max-runs-per-tenant 256"
 
 # ---- bad keys files: refused at start (exit 2), the field named -------------------------
 bad_keys() { # NAME TEXT WANT
