@@ -393,24 +393,14 @@ static void header_cache_free(void *c)
 
 static header_cache *header_cache_build(const fr_pipeline *p)
 {
-    const fr_manifest *m = p->m;
     header_cache *c = calloc(1, sizeof *c);
-    char sha[65];
     size_t secrets = fr__secret_generation();
-    char *text = fr__trace_manifest_text(m, sha);
     json_object *h = json_object_new_object();
-    if (!c || !text || !h) {
+    if (!c || !h || fr__journal_header_add_build(h, p) != 0) {
         free(c);
-        free(text);
         json_object_put(h);
         return NULL;
     }
-    json_object_object_add(h, "manifest_name", json_object_new_string(m->path));
-    json_object_object_add(h, "manifest_sha256", json_object_new_string(sha));
-    json_object_object_add(h, "plugins", fr__trace_plugins(p));
-    json_object_object_add(h, "providers", fr__trace_providers_build(m));
-    json_object_object_add(h, "manifest", json_object_new_string(text));
-    free(text);
     size_t n = 0;
     const char *json = json_object_to_json_string_length(
         h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
@@ -452,13 +442,11 @@ static void header_json(fr_pipeline *p, const char *run_id, uint64_t seed, const
     }
     /* The run's members; the input is parsed back so that the header holds it as JSON
      * whatever its spacing. */
-    json_object *h = json_object_new_object();
-    json_object_object_add(h, "t", json_object_new_string("header"));
-    json_object_object_add(h, "format", json_object_new_string(FR_JOURNAL_FORMAT));
-    json_object_object_add(h, "version", json_object_new_int(FR_JOURNAL_VERSION));
-    json_object_object_add(h, "run_id", json_object_new_string(run_id));
-    json_object_object_add(h, "seed", json_object_new_uint64(seed));
-    json_object_object_add(h, "input", json_tokener_parse(input_json));
+    json_object *h = fr__journal_header_run(run_id, seed, input_json);
+    if (!h) {
+        b->oom = 1;
+        return;
+    }
     put_json(b, h, 0);
     json_object_put(h);
     if (b->oom || b->len < 2)

@@ -15,30 +15,44 @@
 #include "trace/replay_cursor.h"
 #include "trace/trace.h"
 
-json_object *fr__journal_header_new(const fr_pipeline *p, const char *run_id, uint64_t seed,
-                                    const char *input_json)
+json_object *fr__journal_header_run(const char *run_id, uint64_t seed, const char *input_json)
 {
-    const fr_manifest *m = p->m;
     json_object *h = json_object_new_object();
-    char sha[65];
-    char *text = fr__trace_manifest_text(m, sha);
-    if (!h || !text) {
-        free(text);
-        json_object_put(h);
+    if (!h)
         return NULL;
-    }
     json_object_object_add(h, "t", json_object_new_string("header"));
     json_object_object_add(h, "format", json_object_new_string(FR_JOURNAL_FORMAT));
     json_object_object_add(h, "version", json_object_new_int(FR_JOURNAL_VERSION));
     json_object_object_add(h, "run_id", json_object_new_string(run_id));
     json_object_object_add(h, "seed", json_object_new_uint64(seed));
     json_object_object_add(h, "input", json_tokener_parse(input_json));
+    return h;
+}
+
+int fr__journal_header_add_build(json_object *h, const fr_pipeline *p)
+{
+    const fr_manifest *m = p->m;
+    char sha[65];
+    char *text = fr__trace_manifest_text(m, sha);
+    if (!text)
+        return -1;
     json_object_object_add(h, "manifest_name", json_object_new_string(m->path));
     json_object_object_add(h, "manifest_sha256", json_object_new_string(sha));
     json_object_object_add(h, "plugins", fr__trace_plugins(p));
     json_object_object_add(h, "providers", fr__trace_providers_build(m));
     json_object_object_add(h, "manifest", json_object_new_string(text));
     free(text);
+    return 0;
+}
+
+json_object *fr__journal_header_new(const fr_pipeline *p, const char *run_id, uint64_t seed,
+                                    const char *input_json)
+{
+    json_object *h = fr__journal_header_run(run_id, seed, input_json);
+    if (h && fr__journal_header_add_build(h, p) != 0) {
+        json_object_put(h);
+        return NULL;
+    }
     return h;
 }
 
