@@ -163,6 +163,17 @@ echo "gateway: $gw"
   echo "$gw" | jq -r 'if .rows then .rows[] |
     "| \(.concurrency) | \(if .stream then "streamed (first token)" else "whole" end) | \(.direct.p50_us) / \(.direct.p99_us) µs | \(.gateway.p50_us) / \(.gateway.p99_us) µs | \(.added_p50_us) / \(.added_p99_us) µs | \(.gateway.rps) |"
     else "| - | bench_gateway.sh failed | | | | |" end'
+  echo
+  echo "The floors on the same machine: serve's own GET /healthz (one HTTP hop, no work), and a"
+  echo "no-op reverse proxy (nginx, one worker, keep-alive upstream, when installed) in front of"
+  echo "the same vendor, whole answers:"
+  echo
+  echo "| concurrency | GET /healthz p50 / p99 | nginx adds p50 / p99 |"
+  echo "|---|---|---|"
+  echo "$gw" | jq -r 'if .healthz_floor then .healthz_floor[] as $f |
+    (.proxy_anchor.rows // [] | map(select(.concurrency == $f.concurrency)) | .[0]) as $a |
+    "| \($f.concurrency) | \($f.p50_us) / \($f.p99_us) µs | \(if $a then "\($a.added_p50_us) / \($a.added_p99_us) µs" else "skipped" end) |"
+    else "| - | bench_gateway.sh failed | |" end'
 } >> "$tmp"
 
 # ---- limit checks (issue 26): what they add per request ------------------------------------

@@ -5,7 +5,8 @@
 # tests/bench_gateway_load at concurrency 1 and 64, whole answers (latency) and streamed
 # (time to the first token), p50 and p99; and the floor, GET /healthz of the same serve (one
 # HTTP hop through libmicrohttpd and no work: what any gateway in front of the vendor adds
-# at least).  Everything runs on the same cores: the fake
+# at least); and, when nginx is installed, what a no-op reverse proxy adds (the anchor).
+# Everything runs on the same cores: the fake
 # vendor (answering at once), serve and the load generator.  Direct and gateway runs
 # alternate, BENCH_GW_ROUNDS times each, so drifts of the machine fall on both sides; a
 # side's figure is the median over its rounds.  Prints one JSON object.
@@ -23,7 +24,9 @@ KEY=bench-gateway-key-0123456789
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/fr-bench-gw.XXXXXX")
 fpid=""
 spid=""
+npid=""
 cleanup() {
+  [ -n "$npid" ] && kill "$npid" 2>/dev/null || true
   [ -n "$spid" ] && kill "$spid" 2>/dev/null
   [ -n "$fpid" ] && kill "$fpid" 2>/dev/null
   wait 2>/dev/null
@@ -127,10 +130,83 @@ for c in 1 64; do
   floor="$floor$row
 "
 done
+# The anchor: what a no-op reverse proxy adds on this machine.  nginx (when installed; it is
+# no dependency of the project: `apt-get install nginx-light`) with one worker, proxying to
+# the same fake vendor over keep-alive upstream connections, measured like the gateway,
+# rounds alternating with direct ones.  Any gateway's request crosses the same extra hop.
+anchor='{"skipped":"nginx is not installed"}'
+NGINX=$(command -v nginx 2>/dev/null || true)
+[ -z "$NGINX" ] && [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx
+if [ -n "$NGINX" ]; then
+  nport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$TMP/nginx"
+  cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  upstream vendor { server 127.0.0.1:$port; keepalive 128; }
+  server {
+    listen 127.0.0.1:$nport;
+    location / {
+      proxy_pass http://vendor;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+  "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx/start.err" &
+  npid=$!
+  up=""
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$nport/" && up=1 && break
+    sleep 0.05
+  done
+  if [ -n "$up" ]; then
+    arows=""
+    for c in 1 64; do
+      n=$N
+      [ "$c" = 64 ] && n=$((N * 4))
+      : >"$TMP/direct.rounds"
+      : >"$TMP/nginx.rounds"
+      for _ in $(seq 1 "$ROUNDS"); do
+        measure direct "$c" 0 "$n" >>"$TMP/direct.rounds"
+        "$LOAD" "http://127.0.0.1:$nport/v1/chat/completions" "Authorization: Bearer $VKEY" \
+          "$TMP/direct0.json" "$c" "$n" 0 >>"$TMP/nginx.rounds"
+      done
+      row=$(jq -s -c --arg c "$c" '
+        def med(f): (map(f) | sort) as $v | $v[($v | length - 1) / 2 | floor];
+        (.[0:length/2]) as $d | (.[length/2:]) as $g |
+        {concurrency: ($c | tonumber),
+         direct: {p50_us: ($d | med(.p50_us)), p99_us: ($d | med(.p99_us)), rps: ($d | med(.requests_per_sec)), errors: ($d | map(.errors) | add)},
+         nginx: {p50_us: ($g | med(.p50_us)), p99_us: ($g | med(.p99_us)), rps: ($g | med(.requests_per_sec)), errors: ($g | map(.errors) | add)}}
+        | .added_p50_us = .nginx.p50_us - .direct.p50_us | .added_p99_us = .nginx.p99_us - .direct.p99_us' \
+        "$TMP/direct.rounds" "$TMP/nginx.rounds")
+      echo "anchor (nginx proxy_pass): $row" >&2
+      arows="$arows$row
+"
+    done
+    anchor=$(printf '%s' "$arows" | jq -s -c '{rows: .}')
+  else
+    anchor=$(jq -n -c --arg e "$(head -c 300 "$TMP/nginx/start.err")" '{skipped: ("nginx did not start: " + $e)}')
+  fi
+  kill "$npid" 2>/dev/null || true
+  wait "$npid" 2>/dev/null || true
+  npid=""
+fi
+printf '%s' "$anchor" >"$TMP/anchor.json"
+
 oh=$(curl -sS -D - -o /dev/null -H 'Content-Type: application/json' -H "Authorization: Bearer $KEY" \
   --data-binary @"$TMP/gw0.json" "$url/v1/chat/completions" | tr -d '\r' |
   sed -n 's/^[Xx]-[Ff]lux[Rr]oute-[Oo]verhead-[Uu]s: *//p')
 printf '%s' "$floor" | jq -s -c . >"$TMP/floor.json"
 printf '%s' "$rows" | jq -s -c --arg n "$N" --arg r "$ROUNDS" --arg oh "${oh:-}" \
-  --slurpfile floor "$TMP/floor.json" \
-  '{requests_per_round: ($n | tonumber), rounds: ($r | tonumber), overhead_header_us: $oh, rows: ., healthz_floor: $floor[0]}'
+  --slurpfile floor "$TMP/floor.json" --slurpfile anchor "$TMP/anchor.json" \
+  '{requests_per_round: ($n | tonumber), rounds: ($r | tonumber), overhead_header_us: $oh, rows: ., healthz_floor: $floor[0], proxy_anchor: $anchor[0]}'
