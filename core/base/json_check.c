@@ -348,9 +348,17 @@ char *fr__json_put_string_len(char *p, const char *s, size_t n)
         if (r == end)
             break;
         unsigned char c = (unsigned char)*r;
-        if (c == '"' || c == '\\') {
+        /* json-c's short forms, so that text written here is the bytes json-c writes. */
+        char esc = c == '"' || c == '\\' ? (char)c
+                   : c == '\n'           ? 'n'
+                   : c == '\t'           ? 't'
+                   : c == '\r'           ? 'r'
+                   : c == '\b'           ? 'b'
+                   : c == '\f'           ? 'f'
+                                         : 0;
+        if (esc) {
             *p++ = '\\';
-            *p++ = (char)c;
+            *p++ = esc;
         } else {
             memcpy(p, "\\u00", 4);
             p[4] = hex[c >> 4];
@@ -361,4 +369,80 @@ char *fr__json_put_string_len(char *p, const char *s, size_t n)
     }
     *p++ = '"';
     return p;
+}
+
+static unsigned hex4(const char *s)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+static char *put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xc0 | cp >> 6);
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xe0 | cp >> 12);
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else {
+        *o++ = (char)(0xf0 | cp >> 18);
+        *o++ = (char)(0x80 | (cp >> 12 & 0x3f));
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    }
+    return o;
+}
+
+size_t fr__json_get_string(const char *s, size_t n, char *out)
+{
+    const char *end = s + n;
+    char *o = out;
+    while (s < end) {
+        const char *bs = memchr(s, '\\', (size_t)(end - s));
+        if (!bs) {
+            memcpy(o, s, (size_t)(end - s));
+            o += end - s;
+            break;
+        }
+        memcpy(o, s, (size_t)(bs - s));
+        o += bs - s;
+        if (bs + 1 >= end)
+            break; /* not valid JSON: a string cannot end with its escape */
+        char c = bs[1];
+        s = bs + 2;
+        switch (c) {
+        case 'n': *o++ = '\n'; break;
+        case 't': *o++ = '\t'; break;
+        case 'r': *o++ = '\r'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'u': {
+            if (end - s < 4)
+                return (size_t)(o - out);
+            unsigned cp = hex4(s);
+            s += 4;
+            if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' && s[1] == 'u') {
+                unsigned lo = hex4(s + 2);
+                if (lo >= 0xdc00 && lo < 0xe000) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    s += 6;
+                }
+            }
+            if (cp >= 0xd800 && cp < 0xe000)
+                cp = 0xfffd; /* a lone surrogate */
+            o = put_utf8(o, cp);
+            break;
+        }
+        default: *o++ = c; break; /* \" \\ \/ */
+        }
+    }
+    return (size_t)(o - out);
 }

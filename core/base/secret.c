@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json_check.h"
 #include "base/secret.h"
 
 static pthread_mutex_t secrets_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -123,4 +124,72 @@ void fr__secret_scrub_json(json_object *o)
     }
     default: break;
     }
+}
+
+/* A secret that JSON writes with an escape never shows as it is in a string without
+ * escapes. */
+static int needs_escape(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\')
+            return 1;
+    return 0;
+}
+
+/* Whether the character at q is escaped (an odd run of backslashes before it, from lo). */
+static int escaped(const char *lo, const char *q)
+{
+    size_t n = 0;
+    while (q > lo && q[-1] == '\\')
+        q--, n++;
+    return n & 1;
+}
+
+/* Whether a secret is in the decoded strings of `json` that hold escapes (secrets_mu). */
+static int in_escaped_strings(const char *json, size_t len)
+{
+    const char *p = json, *end = json + len, *bs;
+    char *buf = NULL;
+    size_t cap = 0;
+    int found = 0;
+    while (!found && (bs = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        /* In valid JSON a backslash is inside a string: its opening quote is the nearest
+         * unescaped one before it, its closing quote the next unescaped one. */
+        const char *open = bs;
+        while (open > p && !(open[-1] == '"' && !escaped(p, open - 1)))
+            open--;
+        const char *close = bs;
+        while (close < end && *close != '"')
+            close += *close == '\\' ? 2 : 1;
+        if (close > end)
+            close = end;
+        size_t n = (size_t)(close - open);
+        if (n > cap) {
+            char *grown = realloc(buf, n);
+            if (!grown) {
+                found = 1; /* cannot tell: say it may */
+                break;
+            }
+            buf = grown;
+            cap = n;
+        }
+        size_t dn = fr__json_get_string(open, n, buf);
+        for (size_t i = 0; i < n_secrets && !found; i++)
+            found = memmem(buf, dn, secrets[i], strlen(secrets[i])) != NULL;
+        p = close < end ? close + 1 : end;
+    }
+    free(buf);
+    return found;
+}
+
+int fr__secret_in_json(const char *json, size_t len)
+{
+    pthread_mutex_lock(&secrets_mu);
+    int found = 0;
+    for (size_t i = 0; i < n_secrets && !found; i++)
+        found = !needs_escape(secrets[i]) && memmem(json, len, secrets[i], strlen(secrets[i]));
+    if (!found && n_secrets)
+        found = in_escaped_strings(json, len);
+    pthread_mutex_unlock(&secrets_mu);
+    return found;
 }

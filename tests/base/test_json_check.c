@@ -177,7 +177,8 @@ static void test_put_string(void)
         {"", 0, "\"\""},
         {"plain text / é", 15, "\"plain text / é\""},
         {"a\"b\\c", 5, "\"a\\\"b\\\\c\""},
-        {"tab\tnl\n", 7, "\"tab\\u0009nl\\u000a\""},
+        {"tab\tnl\n", 7, "\"tab\\tnl\\n\""},
+        {"\r\b\f\x7f", 4, "\"\\r\\b\\f\x7f\""},
         {"\"", 1, "\"\\\"\""},
         {"x\0y", 3, "\"x\\u0000y\""},
         {"end\x1f", 4, "\"end\\u001f\""},
@@ -191,7 +192,31 @@ static void test_put_string(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(o);
         CU_ASSERT_EQUAL((size_t)json_object_get_string_len(o), cases[i].len);
         CU_ASSERT_EQUAL(memcmp(json_object_get_string(o), cases[i].in, cases[i].len), 0);
+        /* The bytes json-c writes (without escaping '/'). */
+        CU_ASSERT_STRING_EQUAL(buf,
+                               json_object_to_json_string_ext(
+                                   o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        /* And read back by the decoder. */
+        char dec[128];
+        size_t n = fr__json_get_string(buf + 1, strlen(buf) - 2, dec);
+        CU_ASSERT(n == cases[i].len && memcmp(dec, cases[i].in, n) == 0);
         json_object_put(o);
+    }
+    /* Escapes json-c does not write: \/, \u of any code point, surrogate pairs, a lone
+     * surrogate (U+FFFD). */
+    static const struct {
+        const char *in, *out;
+    } dec[] = {
+        {"a\\/b", "a/b"},
+        {"\\u0041\\u00e9\\u20ac", "A\xc3\xa9\xe2\x82\xac"},
+        {"\\ud83d\\ude00!", "\xf0\x9f\x98\x80!"},
+        {"\\ud83dx", "\xef\xbf\xbdx"},
+        {"\\\"\\\\", "\"\\"},
+    };
+    for (size_t i = 0; i < sizeof dec / sizeof dec[0]; i++) {
+        char out[64];
+        size_t n = fr__json_get_string(dec[i].in, strlen(dec[i].in), out);
+        CU_ASSERT(n == strlen(dec[i].out) && memcmp(out, dec[i].out, n) == 0);
     }
     char buf[32];
     *fr__json_put_string(buf, "a\"b") = '\0';
