@@ -145,8 +145,19 @@ static int escaped(const char *lo, const char *q)
     return n & 1;
 }
 
-/* Whether a secret is in the decoded strings of `json` that hold escapes (secrets_mu). */
-static int in_escaped_strings(const char *json, size_t len)
+/* Whether secret i is in the n bytes at s (NUL-terminated at n when `terminated`: strstr,
+ * much faster than memmem). */
+static int has_secret(const char *s, size_t n, int terminated, size_t i)
+{
+    return terminated ? strstr(s, secrets[i]) != NULL
+                      : memmem(s, n, secrets[i], strlen(secrets[i])) != NULL;
+}
+
+/* Whether a secret is in the decoded strings of `json` that hold escapes (secrets_mu).
+ * `plain`: no secret holds a character JSON must escape; then a string whose escapes are
+ * all short ones (\" \\ \n \t \r \b \f) cannot hide one (an occurrence would lie between
+ * escapes, as it is in the text) and is not decoded. */
+static int in_escaped_strings(const char *json, size_t len, int plain)
 {
     const char *p = json, *end = json + len, *bs;
     char *buf = NULL;
@@ -159,23 +170,31 @@ static int in_escaped_strings(const char *json, size_t len)
         while (open > p && !(open[-1] == '"' && !escaped(p, open - 1)))
             open--;
         const char *close = bs;
-        while (close < end && *close != '"')
+        int hides = !plain;
+        while (close < end && *close != '"') {
+            if (*close == '\\' && close + 1 < end && (close[1] == 'u' || close[1] == '/'))
+                hides = 1;
             close += *close == '\\' ? 2 : 1;
+        }
         if (close > end)
             close = end;
         size_t n = (size_t)(close - open);
-        if (n > cap) {
-            char *grown = realloc(buf, n);
+        if (hides && n + 1 > cap) {
+            char *grown = realloc(buf, n + 1);
             if (!grown) {
                 found = 1; /* cannot tell: say it may */
                 break;
             }
             buf = grown;
-            cap = n;
+            cap = n + 1;
         }
-        size_t dn = fr__json_get_string(open, n, buf);
-        for (size_t i = 0; i < n_secrets && !found; i++)
-            found = memmem(buf, dn, secrets[i], strlen(secrets[i])) != NULL;
+        if (hides) {
+            size_t dn = fr__json_get_string(open, n, buf);
+            buf[dn] = '\0';
+            int terminated = memchr(buf, '\0', dn) == NULL;
+            for (size_t i = 0; i < n_secrets && !found; i++)
+                found = has_secret(buf, dn, terminated, i);
+        }
         p = close < end ? close + 1 : end;
     }
     free(buf);
@@ -185,11 +204,16 @@ static int in_escaped_strings(const char *json, size_t len)
 int fr__secret_in_json(const char *json, size_t len)
 {
     pthread_mutex_lock(&secrets_mu);
-    int found = 0;
-    for (size_t i = 0; i < n_secrets && !found; i++)
-        found = !needs_escape(secrets[i]) && memmem(json, len, secrets[i], strlen(secrets[i]));
+    int found = 0, plain = 1;
+    int terminated = json[len] == '\0' && memchr(json, '\0', len) == NULL;
+    for (size_t i = 0; i < n_secrets && !found; i++) {
+        if (needs_escape(secrets[i]))
+            plain = 0;
+        else
+            found = has_secret(json, len, terminated, i);
+    }
     if (!found && n_secrets)
-        found = in_escaped_strings(json, len);
+        found = in_escaped_strings(json, len, plain);
     pthread_mutex_unlock(&secrets_mu);
     return found;
 }

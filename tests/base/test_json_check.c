@@ -218,6 +218,29 @@ static void test_put_string(void)
         size_t n = fr__json_get_string(dec[i].in, strlen(dec[i].in), out);
         CU_ASSERT(n == strlen(dec[i].out) && memcmp(out, dec[i].out, n) == 0);
     }
+    /* Long runs (copied eight bytes at a time) with one byte to escape at every place,
+     * and bytes at or past 0x80 around it: the bytes json-c writes. */
+    static const char specials[] = {'"',        '\\', '\n', '\x01', '\x1f', '\x7f', (char)0x80,
+                                    (char)0xff, ' ',  '!',  '#',    '[',    ']',    '/'};
+    for (size_t len = 1; len <= 40; len++)
+        for (size_t at = 0; at < len; at++)
+            for (size_t k = 0; k < sizeof specials; k++) {
+                char in[48], out[6 * 48 + 2];
+                for (size_t i = 0; i < len; i++)
+                    in[i] = (char)(i % 3 ? 'a' + i % 26 : 0xc3 ^ (i & 1));
+                in[at] = specials[k];
+                char *e = fr__json_put_string_len(out, in, len);
+                *e = '\0';
+                json_object *o = json_object_new_string_len(in, (int)len);
+                const char *want = json_object_to_json_string_ext(
+                    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                if (strcmp(out, want) != 0) {
+                    fprintf(stderr, "\nlen %zu at %zu byte %02x: %s, json-c %s\n", len, at,
+                            (unsigned char)specials[k], out, want);
+                    CU_FAIL("escaped differently from json-c");
+                }
+                json_object_put(o);
+            }
     char buf[32];
     *fr__json_put_string(buf, "a\"b") = '\0';
     CU_ASSERT_STRING_EQUAL(buf, "\"a\\\"b\"");

@@ -495,6 +495,16 @@ static void test_secret_in_json(void)
     static const char plain[] = "{\"a\":\"nothing here \\n \\u00e9\",\"b\":[1,2]}";
     CU_ASSERT_EQUAL(fr__secret_in_json(plain, strlen(plain)), 0);
     fr__secret_remember("abc/def");
+    /* Only secrets JSON writes as they are: strings with short escapes are not decoded. */
+    static const char *const plain_hit[] = {
+        "{\"a\":\"line\\nabc/def\\t\"}",
+        "{\"a\":\"\\u0061bc/def\"}",
+        "{\"a\":\"x\\\"\",\"b\":\"abc\\/def\"}",
+    };
+    for (size_t i = 0; i < sizeof plain_hit / sizeof *plain_hit; i++)
+        CU_ASSERT_EQUAL(fr__secret_in_json(plain_hit[i], strlen(plain_hit[i])), 1);
+    static const char plain_miss[] = "{\"a\":\"abc\\ndef \\\"abc/de\\\"\",\"abc\":1}";
+    CU_ASSERT_EQUAL(fr__secret_in_json(plain_miss, strlen(plain_miss)), 0);
     fr__secret_remember("x\"y\\z");
     CU_ASSERT_EQUAL(fr__secret_in_json(plain, strlen(plain)), 0);
     static const char *const hit[] = {
