@@ -341,45 +341,52 @@ static inline int any_to_escape(uint64_t v)
     return (((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high ? 1 : 0;
 }
 
+/* How a byte is written in a JSON string: 0 as it is, 'u' as \u00XX, else '\\' and that
+ * character (json-c's short forms, so that text written here is the bytes json-c
+ * writes). */
+static const char escape_as[256] =
+    {
+        ['\0'] = 'u', 'u',          'u',          'u',           'u',          'u',
+        'u',          'u',          ['\b'] = 'b', ['\t'] = 't',  ['\n'] = 'n', ['\v'] = 'u',
+        ['\f'] = 'f', ['\r'] = 'r', 'u',          'u',           'u',          'u',
+        'u',          'u',          'u',          'u',           'u',          'u',
+        'u',          'u',          'u',          'u',           'u',          'u',
+        'u',          'u',          ['"'] = '"',  ['\\'] = '\\',
+};
+
 char *fr__json_put_string_len(char *p, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const char *end = s + n;
     *p++ = '"';
     while (s < end) {
-        /* Copy the run of bytes that need no escape at once (journals and traces hold
-         * whole provider bodies), eight bytes at a time while none needs one. */
-        const char *r = s;
-        for (uint64_t v; end - r >= 8; r += 8) {
-            memcpy(&v, r, 8);
-            if (any_to_escape(v))
-                break;
+        /* Eight bytes at a time while none needs an escape (journals and traces hold whole
+         * provider bodies), else byte by byte up to the next such block. */
+        uint64_t v;
+        if (end - s >= 8) {
+            memcpy(&v, s, 8);
+            if (!any_to_escape(v)) {
+                memcpy(p, &v, 8);
+                p += 8, s += 8;
+                continue;
+            }
         }
-        while (r < end && (unsigned char)*r >= 0x20 && *r != '"' && *r != '\\')
-            r++;
-        memcpy(p, s, (size_t)(r - s));
-        p += r - s;
-        if (r == end)
-            break;
-        unsigned char c = (unsigned char)*r;
-        /* json-c's short forms, so that text written here is the bytes json-c writes. */
-        char esc = c == '"' || c == '\\' ? (char)c
-                   : c == '\n'           ? 'n'
-                   : c == '\t'           ? 't'
-                   : c == '\r'           ? 'r'
-                   : c == '\b'           ? 'b'
-                   : c == '\f'           ? 'f'
-                                         : 0;
-        if (esc) {
-            *p++ = '\\';
-            *p++ = esc;
-        } else {
-            memcpy(p, "\\u00", 4);
-            p[4] = hex[c >> 4];
-            p[5] = hex[c & 15];
-            p += 6;
+        const char *stop = end - s > 8 ? s + 8 : end;
+        for (; s < stop; s++) {
+            unsigned char c = (unsigned char)*s;
+            char esc = escape_as[c];
+            if (!esc) {
+                *p++ = (char)c;
+            } else if (esc != 'u') {
+                *p++ = '\\';
+                *p++ = esc;
+            } else {
+                memcpy(p, "\\u00", 4);
+                p[4] = hex[c >> 4];
+                p[5] = hex[c & 15];
+                p += 6;
+            }
         }
-        s = r + 1;
     }
     *p++ = '"';
     return p;

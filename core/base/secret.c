@@ -212,7 +212,12 @@ int fr__secret_in_json(const char *json, size_t len)
         else
             found = has_secret(json, len, terminated, i);
     }
-    if (!found && n_secrets)
+    /* Without a \u or \/ in the text (a pair of bytes that every such escape holds), plain
+     * secrets cannot hide behind escapes. */
+    int hiding =
+        !plain || (terminated ? strstr(json, "\\u") || strstr(json, "\\/")
+                              : memmem(json, len, "\\u", 2) || memmem(json, len, "\\/", 2));
+    if (!found && n_secrets && hiding)
         found = in_escaped_strings(json, len, plain);
     pthread_mutex_unlock(&secrets_mu);
     return found;

@@ -241,6 +241,18 @@ static void test_put_string(void)
                 }
                 json_object_put(o);
             }
+    for (int c = 0; c < 256; c++) { /* every byte: alone, and in an eight-byte block */
+        char in[12] = "xabcdefghij", out[6 * 12 + 2];
+        in[1] = (char)c;
+        for (size_t len = 2; len <= 11; len += 9) {
+            *fr__json_put_string_len(out, in + (len == 2), len - (len == 2)) = '\0';
+            json_object *o = json_object_new_string_len(in + (len == 2), (int)(len - (len == 2)));
+            CU_ASSERT_STRING_EQUAL(out,
+                                   json_object_to_json_string_ext(
+                                       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+            json_object_put(o);
+        }
+    }
     char buf[32];
     *fr__json_put_string(buf, "a\"b") = '\0';
     CU_ASSERT_STRING_EQUAL(buf, "\"a\\\"b\"");
