@@ -332,33 +332,138 @@ char *fr__json_put_string(char *p, const char *s)
     return fr__json_put_string_len(p, s, strlen(s));
 }
 
+/* Whether one of the 8 bytes in v needs an escape: below 0x20, '"' or '\\' (exact: the
+ * classic "has a byte less than" and "has a zero byte" tests). */
+static inline int any_to_escape(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    return (((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high ? 1 : 0;
+}
+
+/* How a byte is written in a JSON string: 0 as it is, 'u' as \u00XX, else '\\' and that
+ * character (json-c's short forms, so that text written here is the bytes json-c
+ * writes). */
+static const char escape_as[256] =
+    {
+        ['\0'] = 'u', 'u',          'u',          'u',           'u',          'u',
+        'u',          'u',          ['\b'] = 'b', ['\t'] = 't',  ['\n'] = 'n', ['\v'] = 'u',
+        ['\f'] = 'f', ['\r'] = 'r', 'u',          'u',           'u',          'u',
+        'u',          'u',          'u',          'u',           'u',          'u',
+        'u',          'u',          'u',          'u',           'u',          'u',
+        'u',          'u',          ['"'] = '"',  ['\\'] = '\\',
+};
+
 char *fr__json_put_string_len(char *p, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const char *end = s + n;
     *p++ = '"';
     while (s < end) {
-        /* Copy the run of bytes that need no escape at once (journals and traces hold
-         * whole provider bodies). */
-        const char *r = s;
-        while (r < end && (unsigned char)*r >= 0x20 && *r != '"' && *r != '\\')
-            r++;
-        memcpy(p, s, (size_t)(r - s));
-        p += r - s;
-        if (r == end)
-            break;
-        unsigned char c = (unsigned char)*r;
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = (char)c;
-        } else {
-            memcpy(p, "\\u00", 4);
-            p[4] = hex[c >> 4];
-            p[5] = hex[c & 15];
-            p += 6;
+        /* Eight bytes at a time while none needs an escape (journals and traces hold whole
+         * provider bodies), else byte by byte up to the next such block. */
+        uint64_t v;
+        if (end - s >= 8) {
+            memcpy(&v, s, 8);
+            if (!any_to_escape(v)) {
+                memcpy(p, &v, 8);
+                p += 8, s += 8;
+                continue;
+            }
         }
-        s = r + 1;
+        const char *stop = end - s > 8 ? s + 8 : end;
+        for (; s < stop; s++) {
+            unsigned char c = (unsigned char)*s;
+            char esc = escape_as[c];
+            if (!esc) {
+                *p++ = (char)c;
+            } else if (esc != 'u') {
+                *p++ = '\\';
+                *p++ = esc;
+            } else {
+                memcpy(p, "\\u00", 4);
+                p[4] = hex[c >> 4];
+                p[5] = hex[c & 15];
+                p += 6;
+            }
+        }
     }
     *p++ = '"';
     return p;
+}
+
+static unsigned hex4(const char *s)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+static char *put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xc0 | cp >> 6);
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xe0 | cp >> 12);
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else {
+        *o++ = (char)(0xf0 | cp >> 18);
+        *o++ = (char)(0x80 | (cp >> 12 & 0x3f));
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    }
+    return o;
+}
+
+size_t fr__json_get_string(const char *s, size_t n, char *out)
+{
+    const char *end = s + n;
+    char *o = out;
+    while (s < end) {
+        const char *bs = memchr(s, '\\', (size_t)(end - s));
+        if (!bs) {
+            memcpy(o, s, (size_t)(end - s));
+            o += end - s;
+            break;
+        }
+        memcpy(o, s, (size_t)(bs - s));
+        o += bs - s;
+        if (bs + 1 >= end)
+            break; /* not valid JSON: a string cannot end with its escape */
+        char c = bs[1];
+        s = bs + 2;
+        switch (c) {
+        case 'n': *o++ = '\n'; break;
+        case 't': *o++ = '\t'; break;
+        case 'r': *o++ = '\r'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'u': {
+            if (end - s < 4)
+                return (size_t)(o - out);
+            unsigned cp = hex4(s);
+            s += 4;
+            if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' && s[1] == 'u') {
+                unsigned lo = hex4(s + 2);
+                if (lo >= 0xdc00 && lo < 0xe000) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    s += 6;
+                }
+            }
+            if (cp >= 0xd800 && cp < 0xe000)
+                cp = 0xfffd; /* a lone surrogate */
+            o = put_utf8(o, cp);
+            break;
+        }
+        default: *o++ = c; break; /* \" \\ \/ */
+        }
+    }
+    return (size_t)(o - out);
 }

@@ -17,13 +17,20 @@ int fr__json_valid(const char *s, size_t len);
 #define FR_JSON_VALID ((size_t)-1)
 size_t fr__json_check(const char *s, size_t len);
 
-/* Writes `s` as a quoted JSON string at `dst` ('"' and '\\' escaped, control characters
+/* Writes `s` as a quoted JSON string at `dst` as json-c writes it without escaping '/'
+ * ('"' and '\\' escaped, \n \t \r \b \f in their short forms, other control characters
  * as \u00XX, everything else as it is) and returns the end.  `dst` must have room for
  * 6 * strlen(s) + 2 bytes.  Not NUL-terminated. */
 char *fr__json_put_string(char *dst, const char *s);
 
 /* The same for the `n` bytes at `s` (NUL bytes included, as \u0000); room for 6 * n + 2. */
 char *fr__json_put_string_len(char *dst, const char *s, size_t n);
+
+/* Decodes the body of a JSON string (the n bytes between its quotes, valid JSON) into
+ * `out`, which has room for n bytes (a decoded string is never longer), and returns the
+ * decoded length.  \uXXXX becomes UTF-8; a lone surrogate becomes U+FFFD.  Not
+ * NUL-terminated. */
+size_t fr__json_get_string(const char *s, size_t n, char *out);
 
 /* Finds member `key` of the JSON object s[0..len) without building a tree: returns 1 and
  * sets *value / *value_len to the member's raw value text (the last one when the key is

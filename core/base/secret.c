@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json_check.h"
 #include "base/secret.h"
 
 static pthread_mutex_t secrets_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -123,4 +124,101 @@ void fr__secret_scrub_json(json_object *o)
     }
     default: break;
     }
+}
+
+/* A secret that JSON writes with an escape never shows as it is in a string without
+ * escapes. */
+static int needs_escape(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\')
+            return 1;
+    return 0;
+}
+
+/* Whether the character at q is escaped (an odd run of backslashes before it, from lo). */
+static int escaped(const char *lo, const char *q)
+{
+    size_t n = 0;
+    while (q > lo && q[-1] == '\\')
+        q--, n++;
+    return n & 1;
+}
+
+/* Whether secret i is in the n bytes at s (NUL-terminated at n when `terminated`: strstr,
+ * much faster than memmem). */
+static int has_secret(const char *s, size_t n, int terminated, size_t i)
+{
+    return terminated ? strstr(s, secrets[i]) != NULL
+                      : memmem(s, n, secrets[i], strlen(secrets[i])) != NULL;
+}
+
+/* Whether a secret is in the decoded strings of `json` that hold escapes (secrets_mu).
+ * `plain`: no secret holds a character JSON must escape; then a string whose escapes are
+ * all short ones (\" \\ \n \t \r \b \f) cannot hide one (an occurrence would lie between
+ * escapes, as it is in the text) and is not decoded. */
+static int in_escaped_strings(const char *json, size_t len, int plain)
+{
+    const char *p = json, *end = json + len, *bs;
+    char *buf = NULL;
+    size_t cap = 0;
+    int found = 0;
+    while (!found && (bs = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        /* In valid JSON a backslash is inside a string: its opening quote is the nearest
+         * unescaped one before it, its closing quote the next unescaped one. */
+        const char *open = bs;
+        while (open > p && !(open[-1] == '"' && !escaped(p, open - 1)))
+            open--;
+        const char *close = bs;
+        int hides = !plain;
+        while (close < end && *close != '"') {
+            if (*close == '\\' && close + 1 < end && (close[1] == 'u' || close[1] == '/'))
+                hides = 1;
+            close += *close == '\\' ? 2 : 1;
+        }
+        if (close > end)
+            close = end;
+        size_t n = (size_t)(close - open);
+        if (hides && n + 1 > cap) {
+            char *grown = realloc(buf, n + 1);
+            if (!grown) {
+                found = 1; /* cannot tell: say it may */
+                break;
+            }
+            buf = grown;
+            cap = n + 1;
+        }
+        if (hides) {
+            size_t dn = fr__json_get_string(open, n, buf);
+            buf[dn] = '\0';
+            int terminated = memchr(buf, '\0', dn) == NULL;
+            for (size_t i = 0; i < n_secrets && !found; i++)
+                found = has_secret(buf, dn, terminated, i);
+        }
+        p = close < end ? close + 1 : end;
+    }
+    free(buf);
+    return found;
+}
+
+int fr__secret_in_json(const char *json, size_t len)
+{
+    pthread_mutex_lock(&secrets_mu);
+    int found = 0, plain = 1;
+    int terminated = json[len] == '\0' && memchr(json, '\0', len) == NULL;
+    for (size_t i = 0; i < n_secrets && !found; i++) {
+        if (needs_escape(secrets[i]))
+            plain = 0;
+        else
+            found = has_secret(json, len, terminated, i);
+    }
+    /* Without a \u or \/ in the text (a pair of bytes that every such escape holds), plain
+     * secrets cannot hide behind escapes. */
+    int hiding =
+        !plain || (terminated ? strstr(json, "\\u") || strstr(json, "\\/")
+                              : memmem(json, len, "\\u", 2) || memmem(json, len, "\\/", 2));
+    if (!found && n_secrets && hiding)
+        found = in_escaped_strings(json, len, plain);
+    pthread_mutex_unlock(&secrets_mu);
+    return found;
 }

@@ -13,6 +13,7 @@
 
 #include <fluxroute/plugin.h>
 
+#include "base/bytebuf.h"
 #include "base/diag.h"
 #include "host/instance.h"
 #include "plugin/loader.h"
@@ -228,13 +229,38 @@ void fr__run_result_free(fr_run_result *r);
  * after the run, before building the report.  Not thread-safe for one result. */
 void fr__run_result_set_executions(fr_run_result *r, unsigned executions);
 
-/* The run report as a JSON tree; with_effects adds each attempt's recorded effects (for
- * traces).  Caller releases it (json_object_put). */
+/* The run report as a JSON tree (its text parsed); with_effects adds each attempt's
+ * recorded effects (for traces).  Caller releases it (json_object_put); NULL on OOM. */
 struct json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r,
                                      int with_effects);
 
 /* The run report as JSON (docs/reference.md, "The run report").  Caller frees with free(). */
 char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty);
+
+/* The report written as text (core/engine/report.c): its members, without the braces,
+ * appended to `b` (b->oom when out of memory).  Flags: */
+enum {
+    FR_REPORT_EFFECTS = 1,  /* each attempt's recorded effects (traces) */
+    FR_REPORT_IN_TRACE = 2, /* without run_id and seed, which a trace writes before */
+    /* Every string scrubbed of secrets as fr__secret_scrub_json scrubs a tree (effects and
+     * resumed_from in place); outputs are parsed to be scrubbed.  Slow: for the rare
+     * document that holds a secret (core/trace/trace.c). */
+    FR_REPORT_SCRUB = 4
+};
+void fr__report_write(fr_bytebuf *b, const fr_pipeline *p, const fr_run_result *r, int flags);
+
+/* Appends JSON text of len bytes (an output or an input, valid JSON) as it is, or with
+ * `scrub` parsed, scrubbed (fr__secret_scrub_json) and written again; text that does not
+ * parse is written as null, as a tree held it. */
+void fr__report_put_json_text(fr_bytebuf *b, const char *text, size_t len, int scrub);
+
+/* How deep a report or a trace parsed back may nest: an output's own depth and the
+ * report's around it. */
+#define FR_REPORT_MAX_DEPTH 600
+
+/* Parses report or trace text (or an output) of len bytes into a tree; NULL when it does
+ * not parse.  Caller releases it. */
+struct json_object *fr__report_parse_len(const char *text, size_t len);
 
 const char *fr__step_state_name(fr_step_state s);
 const char *fr__run_status_name(fr_run_status s);

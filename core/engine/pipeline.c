@@ -200,8 +200,8 @@ void fr__pipeline_free(fr_pipeline *p)
     free(p->n_children);
     free(p->agents);
     free(p->providers);
-    if (p->journal_header_free)
-        p->journal_header_free(p->journal_header);
+    if (p->trace_memo_free)
+        p->trace_memo_free(p->trace_memo);
     fr__loader_free(p->loader);
     fr__manifest_free(p->m);
     free(p);

@@ -105,10 +105,10 @@ struct fr_pipeline {
      * short the caller and the driver yield for a moment before sleeping (core/engine/sched.c). */
     int64_t driver_run_us;
 
-    /* A memo the journal (core/trace/journal.c) keeps of what all its runs' journal
-     * headers share, opaque here; guarded by mu, freed with the pipeline. */
-    void *journal_header;
-    void (*journal_header_free)(void *);
+    /* A memo the trace layer (core/trace/trace.c) keeps of what all its runs' traces and
+     * journal headers share, opaque here; guarded by mu, freed with the pipeline. */
+    void *trace_memo;
+    void (*trace_memo_free)(void *);
 };
 
 int fr__pool_start(fr_pipeline *p);

@@ -1,81 +1,148 @@
 /* The run report (docs/reference.md, "The run report"): the JSON that `run --json`, the HTTP
- * API and traces share.  Steps come in deterministic topological order. */
+ * API and traces share.  Steps come in deterministic topological order.
+ *
+ * The report is written as text (core/base/json_write.h), once, for every use: step
+ * outputs are already-validated JSON and go in as they are, without a parse and a
+ * re-serialisation each, and no json-c tree is built (serve writes one per request, and a
+ * trace holding it).  Callers that want a tree parse that text. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
 #include "base/bytebuf.h"
-#include "engine/engine.h"
 #include "base/json_check.h"
+#include "base/json_write.h"
+#include "base/secret.h"
+#include "engine/engine.h"
 #include "engine/pipeline.h"
+#include "host/journal_sink.h"
 
-static json_object *str_or_null(const char *s)
+static void put(fr_bytebuf *b, const char *s)
 {
-    return s ? json_object_new_string(s) : NULL;
+    fr__bytebuf_append(b, s, strlen(s));
 }
 
-static json_object *error_object(fr_status st, const char *message)
+/* A string; scrubbed of secrets when `scrub` (as fr__secret_scrub_json scrubs a tree). */
+static void put_str(fr_bytebuf *b, const char *s, int scrub)
 {
-    if (st == FR_OK)
+    fr__json_write_cstr_scrub(b, s, scrub);
+}
+
+/* A json-c value (effects, resumed_from); with `scrub`, scrubbed in place first, as the
+ * trace's tree was. */
+static void put_tree(fr_bytebuf *b, json_object *o, int scrub)
+{
+    if (scrub)
+        fr__secret_scrub_json(o);
+    fr__json_write_value(b, o, &fr__journal_raw_marker);
+}
+
+json_object *fr__report_parse_len(const char *text, size_t len)
+{
+    if (!text || len > INT32_MAX)
         return NULL;
-    json_object *e = json_object_new_object();
-    json_object_object_add(e, "class", json_object_new_string(fr_class_name(fr_status_class(st))));
-    json_object_object_add(e, "message",
-                           json_object_new_string(message ? message : fr_strerror(st)));
-    return e;
-}
-
-static json_object *attempt_object(const fr_attempt_result *a, int with_effects)
-{
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "attempt", json_object_new_int(a->attempt));
-    json_object_object_add(o, "agent", json_object_new_string(a->agent));
-    json_object_object_add(o, "status",
-                           json_object_new_string(a->status == FR_OK ? "succeeded" : "failed"));
-    json_object_object_add(o, "class",
-                           a->status == FR_OK
-                               ? NULL
-                               : json_object_new_string(fr_class_name(fr_status_class(a->status))));
-    json_object_object_add(o, "message", str_or_null(a->message));
-    json_object_object_add(o, "backoff_us", json_object_new_int64(a->backoff_us));
-    json_object_object_add(o, "started_us", json_object_new_int64(a->started_us));
-    json_object_object_add(o, "duration_us", json_object_new_int64(a->duration_us));
-    if (a->note) {
-        json_object *notes = json_object_new_array();
-        json_object_array_add(notes, json_object_new_string(a->note));
-        json_object_object_add(o, "notes", notes);
+    json_tokener *tok = json_tokener_new_ex(FR_REPORT_MAX_DEPTH);
+    json_object *o = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+    if (tok && json_tokener_get_error(tok) == json_tokener_continue)
+        o = json_tokener_parse_ex(tok, "", 1); /* a number at the end: the end ends it */
+    if (tok && json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(o);
+        o = NULL;
     }
-    if (with_effects)
-        json_object_object_add(o, "effects",
-                               a->effects ? json_object_get(a->effects) : json_object_new_array());
+    json_tokener_free(tok);
     return o;
 }
 
-static json_object *step_object(const fr_manifest *m, int i, const fr_step_result *r,
-                                int with_effects, int resumed)
+void fr__report_put_json_text(fr_bytebuf *b, const char *text, size_t len, int scrub)
 {
-    const fr_step_cfg *st = &m->steps[i];
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "step", json_object_new_string(st->id));
-    json_object_object_add(o, "agent", json_object_new_string(st->agent));
-    json_object_object_add(o, "status", json_object_new_string(fr__step_state_name(r->state)));
-    json_object_object_add(o, "answered_by", str_or_null(r->answered_by));
-    json_object *out = NULL;
+    if (!scrub) { /* validated when it was made (a step's output, the run's input) */
+        fr__bytebuf_append(b, text, len);
+        return;
+    }
+    json_object *o = fr__report_parse_len(text, len);
+    put_tree(b, o, 1);
+    json_object_put(o);
+}
+
+static void put_error(fr_bytebuf *b, fr_status st, const char *message, int scrub)
+{
+    put(b, "{\"class\":");
+    put_str(b, fr_class_name(fr_status_class(st)), scrub);
+    put(b, ",\"message\":");
+    put_str(b, message ? message : fr_strerror(st), scrub);
+    put(b, "}");
+}
+
+static void put_attempt(fr_bytebuf *b, const fr_attempt_result *a, int flags)
+{
+    int scrub = flags & FR_REPORT_SCRUB;
+    put(b, "{\"attempt\":");
+    fr__bytebuf_put_int(b, a->attempt);
+    put(b, ",\"agent\":");
+    put_str(b, a->agent, scrub);
+    put(b, ",\"status\":");
+    put_str(b, a->status == FR_OK ? "succeeded" : "failed", scrub);
+    put(b, ",\"class\":");
+    put_str(b, a->status == FR_OK ? NULL : fr_class_name(fr_status_class(a->status)), scrub);
+    put(b, ",\"message\":");
+    put_str(b, a->message, scrub);
+    put(b, ",\"backoff_us\":");
+    fr__bytebuf_put_int(b, a->backoff_us);
+    put(b, ",\"started_us\":");
+    fr__bytebuf_put_int(b, a->started_us);
+    put(b, ",\"duration_us\":");
+    fr__bytebuf_put_int(b, a->duration_us);
+    if (a->note) {
+        put(b, ",\"notes\":[");
+        put_str(b, a->note, scrub);
+        put(b, "]");
+    }
+    if (flags & FR_REPORT_EFFECTS) {
+        put(b, ",\"effects\":");
+        if (a->effects)
+            put_tree(b, a->effects, scrub);
+        else
+            put(b, "[]");
+    }
+    put(b, "}");
+}
+
+static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_result *r,
+                     int resumed, int flags)
+{
+    int scrub = flags & FR_REPORT_SCRUB;
+    put(b, "{\"step\":");
+    put_str(b, m->steps[i].id, scrub);
+    put(b, ",\"agent\":");
+    put_str(b, m->steps[i].agent, scrub);
+    put(b, ",\"status\":");
+    put_str(b, fr__step_state_name(r->state), scrub);
+    put(b, ",\"answered_by\":");
+    put_str(b, r->answered_by, scrub);
+    put(b, ",\"output\":");
     if (r->state == FR_STEP_SUCCEEDED && r->output)
-        out = json_tokener_parse(r->output);
-    json_object_object_add(o, "output", out);
-    json_object_object_add(
-        o, "error", r->state == FR_STEP_SUCCEEDED ? NULL : error_object(r->status, r->message));
-    json_object_object_add(o, "duration_us", json_object_new_int64(r->duration_us));
+        fr__report_put_json_text(b, r->output, r->output_len, scrub);
+    else
+        put(b, "null");
+    put(b, ",\"error\":");
+    if (r->state == FR_STEP_SUCCEEDED || r->status == FR_OK)
+        put(b, "null");
+    else
+        put_error(b, r->status, r->message, scrub);
+    put(b, ",\"duration_us\":");
+    fr__bytebuf_put_int(b, r->duration_us);
     if (resumed)
-        json_object_object_add(o, "from_journal", json_object_new_boolean(r->from_journal));
-    json_object *atts = json_object_new_array();
-    for (size_t j = 0; j < r->n_attempts; j++)
-        json_object_array_add(atts, attempt_object(&r->attempts[j], with_effects));
-    json_object_object_add(o, "attempts", atts);
-    return o;
+        put(b, r->from_journal ? ",\"from_journal\":true" : ",\"from_journal\":false");
+    put(b, ",\"attempts\":[");
+    for (size_t j = 0; j < r->n_attempts; j++) {
+        if (j)
+            put(b, ",");
+        put_attempt(b, &r->attempts[j], flags);
+    }
+    put(b, "]}");
 }
 
 /* Breaker transitions in a deterministic order: by the step's report position, then
@@ -93,15 +160,15 @@ static int cmp_transition(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-static json_object *transitions_array(const fr_manifest *m, const fr_run_result *r)
+static void put_transitions(fr_bytebuf *b, const fr_manifest *m, const fr_run_result *r, int scrub)
 {
-    json_object *arr = json_object_new_array();
     int *pos = calloc(m->n_steps ? m->n_steps : 1, sizeof *pos);
     fr_transition_record *t = malloc(r->n_transitions * sizeof *t);
     if (!pos || !t) {
         free(pos);
         free(t);
-        return arr;
+        b->oom = 1;
+        return;
     }
     for (size_t k = 0; k < m->n_steps; k++)
         pos[m->topo[k]] = (int)k;
@@ -112,191 +179,82 @@ static json_object *transitions_array(const fr_manifest *m, const fr_run_result 
     sort_pos = pos;
     qsort(t, r->n_transitions, sizeof *t, cmp_transition);
     pthread_mutex_unlock(&sort_mu);
+    put(b, "[");
     for (size_t i = 0; i < r->n_transitions; i++) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "breaker", json_object_new_string(t[i].breaker));
-        json_object_object_add(o, "from", json_object_new_string(t[i].from));
-        json_object_object_add(o, "to", json_object_new_string(t[i].to));
-        json_object_object_add(
-            o, "step", t[i].step >= 0 ? json_object_new_string(m->steps[t[i].step].id) : NULL);
-        json_object_object_add(o, "attempt", json_object_new_int(t[i].attempt));
-        json_object_object_add(o, "reason", json_object_new_string(t[i].reason));
-        json_object_array_add(arr, o);
-    }
-    free(pos);
-    free(t);
-    return arr;
-}
-
-json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r, int with_effects)
-{
-    const fr_manifest *m = fr__pipeline_manifest(p);
-    json_object *root = json_object_new_object();
-    if (!root)
-        return NULL;
-    json_object_object_add(root, "run_id", json_object_new_string(r->run_id));
-    json_object_object_add(root, "status", json_object_new_string(fr__run_status_name(r->status)));
-    json_object_object_add(root, "namespace", json_object_new_string(m->namespace_));
-    json_object_object_add(root, "seed", json_object_new_uint64(r->seed));
-    json_object_object_add(root, "executions",
-                           json_object_new_int64(r->executions ? r->executions : 1));
-    json_object *steps = json_object_new_array();
-    for (size_t k = 0; k < m->n_steps; k++) {
-        int i = m->topo[k];
-        json_object_array_add(steps, step_object(m, i, &r->steps[i], with_effects, r->resumed));
-    }
-    json_object_object_add(root, "steps", steps);
-    if (r->resumed)
-        json_object_object_add(root, "resumed_from",
-                               r->resumed_from ? json_object_get(r->resumed_from) : NULL);
-    if (r->lease_key) {
-        json_object *lease = json_object_new_object();
-        json_object_object_add(lease, "key", json_object_new_string(r->lease_key));
-        json_object_object_add(lease, "fencing_token", json_object_new_uint64(r->fencing_token));
-        json_object_object_add(root, "lease", lease);
-    }
-    if (r->n_transitions)
-        json_object_object_add(root, "breaker_transitions", transitions_array(m, r));
-    if (m->n_notes) {
-        json_object *notes = json_object_new_array();
-        for (size_t i = 0; i < m->n_notes; i++)
-            json_object_array_add(notes, json_object_new_string(m->notes[i]));
-        json_object_object_add(root, "notes", notes);
-    }
-    return root;
-}
-
-/* ---- the compact report, written directly --------------------------------------------- */
-
-/* The compact report is written as text: step outputs are already-validated JSON and go
- * in as they are, without a parse and a re-serialisation each (most of a report's cost
- * when outputs are large: serve returns one per request). */
-static void put(fr_bytebuf *b, const char *s)
-{
-    fr__bytebuf_append(b, s, strlen(s));
-}
-
-static void put_str(fr_bytebuf *b, const char *s)
-{
-    if (!s) {
-        fr__bytebuf_append(b, "null", 4);
-        return;
-    }
-    if (fr__bytebuf_reserve(b, 6 * strlen(s) + 2)) {
-        b->len = (size_t)(fr__json_put_string(b->data + b->len, s) - b->data);
-        b->data[b->len] = '\0';
-    }
-}
-
-static void put_error(fr_bytebuf *b, fr_status st, const char *message)
-{
-    put(b, "{\"class\":");
-    put_str(b, fr_class_name(fr_status_class(st)));
-    put(b, ",\"message\":");
-    put_str(b, message ? message : fr_strerror(st));
-    put(b, "}");
-}
-
-static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_result *r,
-                     int resumed)
-{
-    put(b, "{\"step\":");
-    put_str(b, m->steps[i].id);
-    put(b, ",\"agent\":");
-    put_str(b, m->steps[i].agent);
-    put(b, ",\"status\":");
-    put_str(b, fr__step_state_name(r->state));
-    put(b, ",\"answered_by\":");
-    put_str(b, r->answered_by);
-    put(b, ",\"output\":");
-    if (r->state == FR_STEP_SUCCEEDED && r->output)
-        fr__bytebuf_append(b, r->output, r->output_len); /* validated when the step settled */
-    else
-        put(b, "null");
-    put(b, ",\"error\":");
-    if (r->state == FR_STEP_SUCCEEDED || r->status == FR_OK)
-        put(b, "null");
-    else
-        put_error(b, r->status, r->message);
-    put(b, ",\"duration_us\":");
-    fr__bytebuf_put_int(b, r->duration_us);
-    if (resumed)
-        put(b, r->from_journal ? ",\"from_journal\":true" : ",\"from_journal\":false");
-    put(b, ",\"attempts\":[");
-    for (size_t j = 0; j < r->n_attempts; j++) {
-        const fr_attempt_result *a = &r->attempts[j];
-        put(b, j ? ",{\"attempt\":" : "{\"attempt\":");
-        fr__bytebuf_put_int(b, a->attempt);
-        put(b, ",\"agent\":");
-        put_str(b, a->agent);
-        put(b, a->status == FR_OK ? ",\"status\":\"succeeded\",\"class\":null"
-                                  : ",\"status\":\"failed\",\"class\":");
-        if (a->status != FR_OK)
-            put_str(b, fr_class_name(fr_status_class(a->status)));
-        put(b, ",\"message\":");
-        put_str(b, a->message);
-        put(b, ",\"backoff_us\":");
-        fr__bytebuf_put_int(b, a->backoff_us);
-        put(b, ",\"started_us\":");
-        fr__bytebuf_put_int(b, a->started_us);
-        put(b, ",\"duration_us\":");
-        fr__bytebuf_put_int(b, a->duration_us);
-        if (a->note) {
-            put(b, ",\"notes\":[");
-            put_str(b, a->note);
-            put(b, "]");
-        }
+        put(b, i ? ",{\"breaker\":" : "{\"breaker\":");
+        put_str(b, t[i].breaker, scrub);
+        put(b, ",\"from\":");
+        put_str(b, t[i].from, scrub);
+        put(b, ",\"to\":");
+        put_str(b, t[i].to, scrub);
+        put(b, ",\"step\":");
+        put_str(b, t[i].step >= 0 ? m->steps[t[i].step].id : NULL, scrub);
+        put(b, ",\"attempt\":");
+        fr__bytebuf_put_int(b, t[i].attempt);
+        put(b, ",\"reason\":");
+        put_str(b, t[i].reason, scrub);
         put(b, "}");
     }
-    put(b, "]}");
+    put(b, "]");
+    free(pos);
+    free(t);
 }
 
-static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
+void fr__report_write(fr_bytebuf *b, const fr_pipeline *p, const fr_run_result *r, int flags)
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
-    fr_bytebuf b = {0};
-    put(&b, "{\"run_id\":");
-    put_str(&b, r->run_id);
-    put(&b, ",\"status\":");
-    put_str(&b, fr__run_status_name(r->status));
-    put(&b, ",\"namespace\":");
-    put_str(&b, m->namespace_);
-    put(&b, ",\"seed\":");
-    fr__bytebuf_put_uint(&b, r->seed);
-    put(&b, ",\"executions\":");
-    fr__bytebuf_put_uint(&b, r->executions ? r->executions : 1);
-    put(&b, ",\"steps\":[");
+    int scrub = flags & FR_REPORT_SCRUB;
+    if (!(flags & FR_REPORT_IN_TRACE)) {
+        put(b, "\"run_id\":");
+        put_str(b, r->run_id, scrub);
+        put(b, ",");
+    }
+    put(b, "\"status\":");
+    put_str(b, fr__run_status_name(r->status), scrub);
+    put(b, ",\"namespace\":");
+    put_str(b, m->namespace_, scrub);
+    if (!(flags & FR_REPORT_IN_TRACE)) {
+        put(b, ",\"seed\":");
+        fr__bytebuf_put_uint(b, r->seed);
+    }
+    put(b, ",\"executions\":");
+    fr__bytebuf_put_uint(b, r->executions ? r->executions : 1);
+    put(b, ",\"steps\":[");
     for (size_t k = 0; k < m->n_steps; k++) {
         if (k)
-            put(&b, ",");
-        put_step(&b, m, m->topo[k], &r->steps[m->topo[k]], r->resumed);
+            put(b, ",");
+        put_step(b, m, m->topo[k], &r->steps[m->topo[k]], r->resumed, flags);
     }
-    put(&b, "]");
+    put(b, "]");
     if (r->resumed) {
-        put(&b, ",\"resumed_from\":");
-        put(&b, r->resumed_from
-                    ? json_object_to_json_string_ext(r->resumed_from, JSON_C_TO_STRING_PLAIN)
-                    : "null");
+        put(b, ",\"resumed_from\":");
+        put_tree(b, r->resumed_from, scrub);
     }
     if (r->lease_key) {
-        put(&b, ",\"lease\":{\"key\":");
-        put_str(&b, r->lease_key);
-        put(&b, ",\"fencing_token\":");
-        fr__bytebuf_put_uint(&b, r->fencing_token);
-        put(&b, "}");
+        put(b, ",\"lease\":{\"key\":");
+        put_str(b, r->lease_key, scrub);
+        put(b, ",\"fencing_token\":");
+        fr__bytebuf_put_uint(b, r->fencing_token);
+        put(b, "}");
     }
     if (r->n_transitions) {
-        json_object *t = transitions_array(m, r);
-        put(&b, ",\"breaker_transitions\":");
-        put(&b, json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN |
-                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(t);
+        put(b, ",\"breaker_transitions\":");
+        put_transitions(b, m, r, scrub);
     }
     for (size_t i = 0; i < m->n_notes; i++) {
-        put(&b, i ? "," : ",\"notes\":[");
-        put_str(&b, m->notes[i]);
+        put(b, i ? "," : ",\"notes\":[");
+        put_str(b, m->notes[i], scrub);
     }
-    put(&b, m->n_notes ? "]}" : "}");
+    if (m->n_notes)
+        put(b, "]");
+}
+
+static char *report_text(const fr_pipeline *p, const fr_run_result *r, int flags)
+{
+    fr_bytebuf b = {0};
+    put(&b, "{");
+    fr__report_write(&b, p, r, flags);
+    put(&b, "}");
     if (b.oom) {
         free(b.data);
         return NULL;
@@ -304,10 +262,18 @@ static char *report_compact(const fr_pipeline *p, const fr_run_result *r)
     return b.data;
 }
 
+json_object *fr__report_build(const fr_pipeline *p, const fr_run_result *r, int with_effects)
+{
+    char *text = report_text(p, r, with_effects ? FR_REPORT_EFFECTS : 0);
+    json_object *o = text ? fr__report_parse_len(text, strlen(text)) : NULL;
+    free(text);
+    return o;
+}
+
 char *fr__report_json(const fr_pipeline *p, const fr_run_result *r, int pretty)
 {
     if (!pretty)
-        return report_compact(p, r);
+        return report_text(p, r, 0);
     json_object *root = fr__report_build(p, r, 0);
     if (!root)
         return NULL;

@@ -817,12 +817,8 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
     *status = FR_RUN_FAILED;
     if (st == FR_OK) {
         report = fr__report_json(j->p, &res, 0);
-        if (j->record) {
-            json_object *t = fr__trace_build(j->p, &res);
-            const char *text = t ? json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN) : NULL;
-            trace = text ? strdup(text) : NULL;
-            json_object_put(t);
-        }
+        if (j->record)
+            trace = fr__trace_json(j->p, &res);
         plugin_us = plugin_time(&res);
         *status = res.status;
         const fr_manifest *m = fr__pipeline_manifest(j->p);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "base/bytebuf.h"
-#include "base/json_check.h"
+#include "base/json_write.h"
 #include "base/secret.h"
 #include "base/sha256.h"
 #include "base/str.h"
@@ -158,90 +158,9 @@ static int ask_sync(journal_file *j)
 
 /* ---- entry text ----------------------------------------------------------------------- */
 
-/* An entry's JSON is written here rather than by json-c, which allocates a print buffer
- * per entry and formats every integer through snprintf: entries are what a journaled run
- * pays for per effect.  Same text as json-c's plain form, without escaping '/'. */
-
-static void put_json_string(fr_bytebuf *b, const char *s, size_t n)
-{
-    if (fr__bytebuf_reserve(b, 6 * n + 2)) {
-        b->len = (size_t)(fr__json_put_string_len(b->data + b->len, s, n) - b->data);
-        b->data[b->len] = '\0';
-    }
-}
-
-static void put_json_int(fr_bytebuf *b, json_object *o)
-{
-    char digits[24], *p = digits + sizeof digits;
-    int64_t v = json_object_get_int64(o);
-    /* json-c holds an integer past INT64_MAX unsigned (a seed of 64 bits). */
-    uint64_t u = v == INT64_MAX ? json_object_get_uint64(o) : v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    fr__bytebuf_append(b, p, (size_t)(digits + sizeof digits - p));
-}
-
-static void put_json(fr_bytebuf *b, json_object *o, int depth)
-{
-    const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
-    switch (o ? json_object_get_type(o) : json_type_null) {
-    case json_type_null: fr__bytebuf_append(b, "null", 4); return;
-    case json_type_boolean:
-        if (json_object_get_boolean(o))
-            fr__bytebuf_append(b, "true", 4);
-        else
-            fr__bytebuf_append(b, "false", 5);
-        return;
-    case json_type_int: put_json_int(b, o); return;
-    case json_type_string:
-        if (json_object_get_userdata(o) == &fr__journal_raw_marker) /* JSON text as it is */
-            fr__bytebuf_append(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
-        else
-            put_json_string(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
-        return;
-    case json_type_array:
-        if (depth < FR_JOURNAL_MAX_DEPTH) {
-            size_t n = json_object_array_length(o);
-            fr__bytebuf_append(b, "[", 1);
-            for (size_t i = 0; i < n; i++) {
-                if (i)
-                    fr__bytebuf_append(b, ",", 1);
-                put_json(b, json_object_array_get_idx(o, i), depth + 1);
-            }
-            fr__bytebuf_append(b, "]", 1);
-            return;
-        }
-        break;
-    case json_type_object:
-        if (depth < FR_JOURNAL_MAX_DEPTH) {
-            int first = 1;
-            fr__bytebuf_append(b, "{", 1);
-            json_object_object_foreach(o, key, val)
-            {
-                if (!first)
-                    fr__bytebuf_append(b, ",", 1);
-                first = 0;
-                put_json_string(b, key, strlen(key));
-                fr__bytebuf_append(b, ":", 1);
-                put_json(b, val, depth + 1);
-            }
-            fr__bytebuf_append(b, "}", 1);
-            return;
-        }
-        break;
-    default: /* doubles: json-c's formatting */ break;
-    }
-    size_t n = 0;
-    const char *text = json_object_to_json_string_length(o, flags, &n);
-    if (text)
-        fr__bytebuf_append(b, text, n);
-    else
-        b->oom = 1;
-}
+/* An entry's JSON is written by core/base/json_write.c rather than by json-c, which
+ * allocates a print buffer per entry and formats every integer through snprintf: entries
+ * are what a journaled run pays for per effect. */
 
 /* Fills in the line in `b` (17 bytes reserved, then the JSON; secrets scrubbed here):
  * checksum, space, JSON, newline.  Returns the line (b's data) or NULL when out of
@@ -274,7 +193,7 @@ static char *entry_line(json_object *entry, size_t *len)
     fr_bytebuf b = {0};
     if (fr__bytebuf_reserve(&b, 512)) {
         b.len = 17;
-        put_json(&b, entry, 0);
+        fr__json_write_value(&b, entry, &fr__journal_raw_marker);
     }
     return finish_line(&b, len);
 }
@@ -374,90 +293,28 @@ static void file_free(journal_file *j)
 
 /* ---- the header ---------------------------------------------------------------------- */
 
-/* What every header of a pipeline's runs has in common, serialised once: the members from
- * manifest_name to manifest (the scrubbed manifest text, its sha256, the plugins' and
- * providers' identities).  Kept in the pipeline (fr_pipeline.journal_header), rebuilt
- * when more secrets are known than when it was built. */
-typedef struct header_cache {
-    size_t secrets; /* fr__secret_generation() it was scrubbed under */
-    char *json;     /* `"manifest_name":...,"manifest":"..."` */
-    size_t len;
-} header_cache;
-
-static void header_cache_free(void *c)
+/* Appends the header entry's JSON for a run to `b` (b->oom when out of memory): the run's
+ * members, then what every header of the pipeline's runs shares (the trace's memo of the
+ * scrubbed manifest text, its sha256, the plugins' and providers' identities). */
+static void header_json(const fr_pipeline *p, const char *run_id, uint64_t seed,
+                        const char *input_json, fr_bytebuf *b)
 {
-    if (c)
-        free(((header_cache *)c)->json);
-    free(c);
-}
-
-static header_cache *header_cache_build(const fr_pipeline *p)
-{
-    header_cache *c = calloc(1, sizeof *c);
-    size_t secrets = fr__secret_generation();
-    json_object *h = json_object_new_object();
-    if (!c || !h || fr__journal_header_add_build(h, p) != 0) {
-        free(c);
-        json_object_put(h);
-        return NULL;
-    }
-    size_t n = 0;
-    const char *json = json_object_to_json_string_length(
-        h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    /* Without the braces: spliced into each header after the run's own members. */
-    if (json && n >= 2 && (c->json = malloc(n - 1)) != NULL) {
-        memcpy(c->json, json + 1, n - 2);
-        c->json[n - 2] = '\0';
-        c->len = n - 2;
-        c->secrets = secrets;
-    }
-    json_object_put(h);
-    if (!c->json) {
-        free(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* Appends the header entry's JSON for a run to `b` (b->oom when out of memory). */
-static void header_json(fr_pipeline *p, const char *run_id, uint64_t seed, const char *input_json,
-                        fr_bytebuf *b)
-{
-    pthread_mutex_lock(&p->mu);
-    header_cache *c = p->journal_header;
-    if (c && c->secrets != fr__secret_generation())
-        c = NULL;
-    pthread_mutex_unlock(&p->mu);
-    if (!c) {
-        header_cache *fresh = header_cache_build(p);
-        if (!fresh) {
-            b->oom = 1;
-            return;
-        }
-        pthread_mutex_lock(&p->mu);
-        header_cache_free(p->journal_header);
-        p->journal_header = fresh;
-        p->journal_header_free = header_cache_free;
-        pthread_mutex_unlock(&p->mu);
-    }
-    /* The run's members; the input is parsed back so that the header holds it as JSON
-     * whatever its spacing. */
+    /* The input is parsed back so that the header holds it as JSON whatever its spacing. */
     json_object *h = fr__journal_header_run(run_id, seed, input_json);
     if (!h) {
         b->oom = 1;
         return;
     }
-    put_json(b, h, 0);
+    fr__json_write_value(b, h, &fr__journal_raw_marker);
     json_object_put(h);
     if (b->oom || b->len < 2)
         return;
-    b->len--;                   /* without its closing brace: the pipeline's members follow */
-    pthread_mutex_lock(&p->mu); /* the cache may be replaced meanwhile: copy it held */
-    c = p->journal_header;
+    b->len--; /* without its closing brace: the pipeline's members follow */
     fr__bytebuf_append(b, ",", 1);
-    fr__bytebuf_append(b, c->json, c->len);
+    fr__trace_put_build(b, p, 0);
+    fr__bytebuf_append(b, ",", 1);
+    fr__trace_put_build(b, p, 1);
     fr__bytebuf_append(b, "}", 1);
-    pthread_mutex_unlock(&p->mu);
 }
 
 fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_pipeline *p,
@@ -476,7 +333,7 @@ fr_journal *fr__journal_create(const char *path, fr_journal_sync sync, const fr_
     char *line = NULL;
     if (j && fr__bytebuf_reserve(&b, 4096)) {
         b.len = 17;
-        header_json((fr_pipeline *)p, run_id, seed, input_json, &b);
+        header_json(p, run_id, seed, input_json, &b);
         line = finish_line(&b, &n);
     }
     fr_status st = FR_E_NOMEM;

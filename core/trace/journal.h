@@ -97,10 +97,11 @@ void fr__journal_doc_free(fr_journal_doc *d);
 json_object *fr__journal_header_new(const struct fr_pipeline *p, const char *run_id, uint64_t seed,
                                     const char *input_json);
 
-/* The header's two halves, which fr__journal_header_new joins (the file journal caches the
- * second per pipeline): the run's members {t, format, version, run_id, seed, input} (a new
- * object, NULL on OOM), and the build's {manifest_name, manifest_sha256, plugins,
- * providers, manifest} added to `h` (0, or -1 on OOM). */
+/* The header's two halves, which fr__journal_header_new joins: the run's members {t, format,
+ * version, run_id, seed, input} (a new object, NULL on OOM), and the build's
+ * {manifest_name, manifest_sha256, plugins, providers, manifest} added to `h` (0, or -1 on
+ * OOM), from the pipeline's memo (fr__trace_put_build) that the file journal writes
+ * directly. */
 json_object *fr__journal_header_run(const char *run_id, uint64_t seed, const char *input_json);
 int fr__journal_header_add_build(json_object *h, const struct fr_pipeline *p);
 

@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "base/bytebuf.h"
 #include "base/str.h"
 #include "engine/pipeline.h"
 #include "trace/journal.h"
@@ -31,17 +32,22 @@ json_object *fr__journal_header_run(const char *run_id, uint64_t seed, const cha
 
 int fr__journal_header_add_build(json_object *h, const fr_pipeline *p)
 {
-    const fr_manifest *m = p->m;
-    char sha[65];
-    char *text = fr__trace_manifest_text(m, sha);
-    if (!text)
+    /* From the pipeline's memo, as the file journal writes them. */
+    fr_bytebuf b = {0};
+    fr__bytebuf_append(&b, "{", 1);
+    fr__trace_put_build(&b, p, 0);
+    fr__bytebuf_append(&b, ",", 1);
+    fr__trace_put_build(&b, p, 1);
+    fr__bytebuf_append(&b, "}", 1);
+    json_object *build = b.oom ? NULL : fr__report_parse_len(b.data, b.len);
+    free(b.data);
+    if (!build)
         return -1;
-    json_object_object_add(h, "manifest_name", json_object_new_string(m->path));
-    json_object_object_add(h, "manifest_sha256", json_object_new_string(sha));
-    json_object_object_add(h, "plugins", fr__trace_plugins(p));
-    json_object_object_add(h, "providers", fr__trace_providers_build(m));
-    json_object_object_add(h, "manifest", json_object_new_string(text));
-    free(text);
+    json_object_object_foreach(build, key, val)
+    {
+        json_object_object_add(h, key, json_object_get(val));
+    }
+    json_object_put(build);
     return 0;
 }
 

@@ -1,5 +1,7 @@
 /* Trace documents: building, writing, parsing and checking. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,21 +10,47 @@
 
 #include <gnutls/crypto.h>
 
+#include "base/bytebuf.h"
+#include "base/json_write.h"
+#include "base/secret.h"
 #include "host/effects.h"
 #include "base/fileio.h"
 #include "base/json_check.h"
 #include "engine/pipeline.h"
 #include "trace/trace.h"
 
-static json_object *rfc3339(int64_t wall_us)
+/* An RFC 3339 UTC time with microseconds, as strftime's "%Y-%m-%dT%H:%M:%S" and ".%06dZ"
+ * write it, without gmtime's and strftime's cost for the years 1970 to 9999. */
+static void put_rfc3339(fr_bytebuf *b, int64_t wall_us, int scrub)
 {
-    time_t t = (time_t)(wall_us / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
     char buf[40];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%06dZ", (int)(wall_us % 1000000));
-    return json_object_new_string(buf);
+    if (wall_us >= 0 && wall_us < INT64_C(253402300800000000)) {
+        int64_t secs = wall_us / 1000000, z = secs / 86400 + 719468, sod = secs % 86400;
+        /* Days to a civil date (proleptic Gregorian; z >= 0 here). */
+        int64_t era = z / 146097, doe = z - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+        int64_t d = doy - (153 * mp + 2) / 5 + 1, mon = mp < 10 ? mp + 3 : mp - 9;
+        int64_t y = yoe + era * 400 + (mon <= 2);
+        int64_t f[7] = {y, mon, d, sod / 3600, sod / 60 % 60, sod % 60, wall_us % 1000000};
+        static const int width[7] = {4, 2, 2, 2, 2, 2, 6};
+        static const char after[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
+        char *w = buf;
+        for (int i = 0; i < 7; i++) {
+            for (int k = width[i] - 1; k >= 0; k--, f[i] /= 10)
+                w[k] = (char)('0' + f[i] % 10);
+            w += width[i];
+            *w++ = after[i];
+        }
+        *w = '\0';
+    } else {
+        time_t t = (time_t)(wall_us / 1000000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, sizeof buf - n, ".%06dZ", (int)(wall_us % 1000000));
+    }
+    fr__json_write_cstr_scrub(b, buf, scrub);
 }
 
 /* The plugins the pipeline uses, each once, in manifest order. */
@@ -68,48 +96,148 @@ char *fr__trace_manifest_text(const fr_manifest *m, char sha[65])
     return text;
 }
 
-json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r)
+/* ---- the memo of a pipeline's build -------------------------------------------------- */
+
+/* What every trace (and journal header) of a pipeline's runs has in common, written once:
+ * `"manifest_name":...,"manifest_sha256":...,"plugins":[...],"providers":[...]` then
+ * `"manifest":"..."`, each string scrubbed of secrets as a trace's tree was (the manifest
+ * text twice: fr__trace_manifest_text, then with the tree).  Kept in the pipeline
+ * (fr_pipeline.trace_memo, under its mu), rebuilt when the secrets remembered change. */
+typedef struct trace_memo {
+    size_t secrets; /* fr__secret_generation() it was scrubbed under */
+    char *text;
+    size_t split, len; /* the manifest member starts at text + split + 1 (after a comma) */
+} trace_memo;
+
+static void memo_free(void *c)
+{
+    if (c)
+        free(((trace_memo *)c)->text);
+    free(c);
+}
+
+static trace_memo *memo_build(const fr_pipeline *p, size_t secrets)
 {
     const fr_manifest *m = p->m;
-    json_object *report = fr__report_build(p, r, 1);
-    json_object *t = json_object_new_object();
-    if (!report || !t) {
-        json_object_put(report);
-        json_object_put(t);
-        return NULL;
-    }
     char sha[65];
     char *text = fr__trace_manifest_text(m, sha);
-    if (!text) {
-        json_object_put(report);
-        json_object_put(t);
+    json_object *plugins = fr__trace_plugins(p), *providers = fr__trace_providers_build(m);
+    fr__secret_scrub_json(plugins);
+    fr__secret_scrub_json(providers);
+    fr_bytebuf b = {0};
+    fr__bytebuf_append(&b, "\"manifest_name\":", 16);
+    fr__json_write_cstr_scrub(&b, m->path, 1);
+    fr__bytebuf_append(&b, ",\"manifest_sha256\":", 19);
+    fr__json_write_cstr_scrub(&b, sha, 1);
+    fr__bytebuf_append(&b, ",\"plugins\":", 11);
+    fr__json_write_value(&b, plugins, NULL);
+    fr__bytebuf_append(&b, ",\"providers\":", 13);
+    fr__json_write_value(&b, providers, NULL);
+    size_t split = b.len;
+    fr__bytebuf_append(&b, ",\"manifest\":", 12);
+    fr__json_write_cstr_scrub(&b, text, 1);
+    json_object_put(plugins);
+    json_object_put(providers);
+    trace_memo *c = calloc(1, sizeof *c);
+    if (!text || !plugins || !providers || b.oom || !c) {
+        free(text);
+        free(b.data);
+        free(c);
         return NULL;
     }
-
-    json_object_object_add(t, "format", json_object_new_string(FR_TRACE_FORMAT));
-    json_object_object_add(t, "version", json_object_new_int(FR_TRACE_VERSION));
-    json_object *v;
-    json_object_object_get_ex(report, "run_id", &v);
-    json_object_object_add(t, "run_id", json_object_get(v));
-    json_object_object_add(t, "started_at", rfc3339(r->started_at_us));
-    json_object_object_add(t, "finished_at", rfc3339(r->finished_at_us));
-    json_object_object_add(t, "manifest_name", json_object_new_string(m->path));
-    json_object_object_add(t, "manifest_sha256", json_object_new_string(sha));
-    json_object_object_add(t, "plugins", fr__trace_plugins(p));
-    json_object_object_add(t, "providers", fr__trace_providers_build(m));
-    json_object_object_add(t, "seed", json_object_new_uint64(r->seed));
-    json_object *input = json_tokener_parse(r->input_json);
-    json_object_object_add(t, "input", input);
-    /* Then the report's fields, in the report's order. */
-    json_object_object_foreach(report, key, val)
-    {
-        if (strcmp(key, "run_id") != 0 && strcmp(key, "seed") != 0)
-            json_object_object_add(t, key, json_object_get(val));
-    }
-    json_object_object_add(t, "manifest", json_object_new_string(text));
     free(text);
-    json_object_put(report);
-    fr__secret_scrub_json(t);
+    c->secrets = secrets;
+    c->text = b.data;
+    c->split = split;
+    c->len = b.len;
+    return c;
+}
+
+void fr__trace_put_build(fr_bytebuf *b, const fr_pipeline *cp, int part)
+{
+    fr_pipeline *p = (fr_pipeline *)cp; /* only its memo and mu change */
+    size_t secrets = fr__secret_generation();
+    pthread_mutex_lock(&p->mu);
+    trace_memo *c = p->trace_memo;
+    int fresh = c && c->secrets == secrets;
+    pthread_mutex_unlock(&p->mu);
+    if (!fresh) {
+        trace_memo *built = memo_build(p, secrets);
+        if (!built) {
+            b->oom = 1;
+            return;
+        }
+        pthread_mutex_lock(&p->mu);
+        memo_free(p->trace_memo);
+        p->trace_memo = built;
+        p->trace_memo_free = memo_free;
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_mutex_lock(&p->mu); /* the memo may be replaced meanwhile: copied held */
+    c = p->trace_memo;
+    if (part == 0)
+        fr__bytebuf_append(b, c->text, c->split);
+    else
+        fr__bytebuf_append(b, c->text + c->split + 1, c->len - c->split - 1);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- the trace, written as text ------------------------------------------------------- */
+
+/* The trace's members in the order traces have always had them: the report's own after
+ * seed and input, the manifest last. */
+static void trace_write(fr_bytebuf *b, const fr_pipeline *p, const fr_run_result *r, int scrub)
+{
+    fr__bytebuf_append(b, "{\"format\":", 10);
+    fr__json_write_cstr_scrub(b, FR_TRACE_FORMAT, scrub);
+    fr__bytebuf_append(b, ",\"version\":", 11);
+    fr__bytebuf_put_int(b, FR_TRACE_VERSION);
+    fr__bytebuf_append(b, ",\"run_id\":", 10);
+    fr__json_write_cstr_scrub(b, r->run_id, scrub);
+    fr__bytebuf_append(b, ",\"started_at\":", 14);
+    put_rfc3339(b, r->started_at_us, scrub);
+    fr__bytebuf_append(b, ",\"finished_at\":", 15);
+    put_rfc3339(b, r->finished_at_us, scrub);
+    fr__bytebuf_append(b, ",", 1);
+    fr__trace_put_build(b, p, 0);
+    fr__bytebuf_append(b, ",\"seed\":", 8);
+    fr__bytebuf_put_uint(b, r->seed);
+    fr__bytebuf_append(b, ",\"input\":", 9);
+    if (r->input_json)
+        fr__report_put_json_text(b, r->input_json, strlen(r->input_json), scrub);
+    else
+        fr__bytebuf_append(b, "null", 4);
+    fr__bytebuf_append(b, ",", 1);
+    fr__report_write(b, p, r,
+                     FR_REPORT_EFFECTS | FR_REPORT_IN_TRACE | (scrub ? FR_REPORT_SCRUB : 0));
+    fr__bytebuf_append(b, ",", 1);
+    fr__trace_put_build(b, p, 1);
+    fr__bytebuf_append(b, "}", 1);
+}
+
+char *fr__trace_json(const fr_pipeline *p, const fr_run_result *r)
+{
+    fr_bytebuf b = {0};
+    trace_write(&b, p, r, 0);
+    /* Strings are scrubbed of secrets as a tree's would be.  Written plainly first: when no
+     * string of the text holds a secret (nearly always), scrubbing would change nothing.
+     * Else the trace is written again with every string scrubbed. */
+    if (!b.oom && fr__secret_in_json(b.data, b.len)) {
+        b.len = 0;
+        trace_write(&b, p, r, 1);
+    }
+    if (b.oom) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r)
+{
+    char *text = fr__trace_json(p, r);
+    json_object *t = text ? fr__report_parse_len(text, strlen(text)) : NULL;
+    free(text);
     return t;
 }
 

@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "base/bytebuf.h"
 #include "base/sha256.h" /* fr__sha256_hex, which used to be declared here */
 #include "engine/engine.h"
 #include "manifest/manifest.h"
@@ -16,8 +17,19 @@
 /* Version 2 added `providers`; version-1 traces are still read and replayed. */
 #define FR_TRACE_VERSION 2
 
-/* Builds the trace of a recorded run (run with opts.record = 1).  Caller releases it. */
+/* The trace of a recorded run (run with opts.record = 1) as compact JSON text, written
+ * directly (no json-c tree but for effects' own).  Caller frees; NULL on OOM.  Runs of one
+ * pipeline may call it from several threads (its memo is locked). */
+char *fr__trace_json(const fr_pipeline *p, const fr_run_result *r);
+
+/* The same trace as a tree (its text parsed).  Caller releases it. */
 json_object *fr__trace_build(const fr_pipeline *p, const fr_run_result *r);
+
+/* Appends the members every trace of p's runs shares, from a memo kept in the pipeline
+ * (built on first use and again when the secrets remembered change; secrets scrubbed):
+ * part 0 `"manifest_name":...,"manifest_sha256":...,"plugins":[...],"providers":[...]`,
+ * part 1 `"manifest":"..."`.  b->oom when out of memory.  Thread-safe (p->mu). */
+void fr__trace_put_build(fr_bytebuf *b, const fr_pipeline *p, int part);
 
 /* Writes a trace to `path` atomically (temporary file, then rename).  Returns 0, or -1
  * with a message in err. */

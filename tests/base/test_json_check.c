@@ -177,7 +177,8 @@ static void test_put_string(void)
         {"", 0, "\"\""},
         {"plain text / é", 15, "\"plain text / é\""},
         {"a\"b\\c", 5, "\"a\\\"b\\\\c\""},
-        {"tab\tnl\n", 7, "\"tab\\u0009nl\\u000a\""},
+        {"tab\tnl\n", 7, "\"tab\\tnl\\n\""},
+        {"\r\b\f\x7f", 4, "\"\\r\\b\\f\x7f\""},
         {"\"", 1, "\"\\\"\""},
         {"x\0y", 3, "\"x\\u0000y\""},
         {"end\x1f", 4, "\"end\\u001f\""},
@@ -191,7 +192,66 @@ static void test_put_string(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(o);
         CU_ASSERT_EQUAL((size_t)json_object_get_string_len(o), cases[i].len);
         CU_ASSERT_EQUAL(memcmp(json_object_get_string(o), cases[i].in, cases[i].len), 0);
+        /* The bytes json-c writes (without escaping '/'). */
+        CU_ASSERT_STRING_EQUAL(buf,
+                               json_object_to_json_string_ext(
+                                   o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        /* And read back by the decoder. */
+        char dec[128];
+        size_t n = fr__json_get_string(buf + 1, strlen(buf) - 2, dec);
+        CU_ASSERT(n == cases[i].len && memcmp(dec, cases[i].in, n) == 0);
         json_object_put(o);
+    }
+    /* Escapes json-c does not write: \/, \u of any code point, surrogate pairs, a lone
+     * surrogate (U+FFFD). */
+    static const struct {
+        const char *in, *out;
+    } dec[] = {
+        {"a\\/b", "a/b"},
+        {"\\u0041\\u00e9\\u20ac", "A\xc3\xa9\xe2\x82\xac"},
+        {"\\ud83d\\ude00!", "\xf0\x9f\x98\x80!"},
+        {"\\ud83dx", "\xef\xbf\xbdx"},
+        {"\\\"\\\\", "\"\\"},
+    };
+    for (size_t i = 0; i < sizeof dec / sizeof dec[0]; i++) {
+        char out[64];
+        size_t n = fr__json_get_string(dec[i].in, strlen(dec[i].in), out);
+        CU_ASSERT(n == strlen(dec[i].out) && memcmp(out, dec[i].out, n) == 0);
+    }
+    /* Long runs (copied eight bytes at a time) with one byte to escape at every place,
+     * and bytes at or past 0x80 around it: the bytes json-c writes. */
+    static const char specials[] = {'"',        '\\', '\n', '\x01', '\x1f', '\x7f', (char)0x80,
+                                    (char)0xff, ' ',  '!',  '#',    '[',    ']',    '/'};
+    for (size_t len = 1; len <= 40; len++)
+        for (size_t at = 0; at < len; at++)
+            for (size_t k = 0; k < sizeof specials; k++) {
+                char in[48], out[6 * 48 + 2];
+                for (size_t i = 0; i < len; i++)
+                    in[i] = (char)(i % 3 ? 'a' + i % 26 : 0xc3 ^ (i & 1));
+                in[at] = specials[k];
+                char *e = fr__json_put_string_len(out, in, len);
+                *e = '\0';
+                json_object *o = json_object_new_string_len(in, (int)len);
+                const char *want = json_object_to_json_string_ext(
+                    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                if (strcmp(out, want) != 0) {
+                    fprintf(stderr, "\nlen %zu at %zu byte %02x: %s, json-c %s\n", len, at,
+                            (unsigned char)specials[k], out, want);
+                    CU_FAIL("escaped differently from json-c");
+                }
+                json_object_put(o);
+            }
+    for (int c = 0; c < 256; c++) { /* every byte: alone, and in an eight-byte block */
+        char in[12] = "xabcdefghij", out[6 * 12 + 2];
+        in[1] = (char)c;
+        for (size_t len = 2; len <= 11; len += 9) {
+            *fr__json_put_string_len(out, in + (len == 2), len - (len == 2)) = '\0';
+            json_object *o = json_object_new_string_len(in + (len == 2), (int)(len - (len == 2)));
+            CU_ASSERT_STRING_EQUAL(out,
+                                   json_object_to_json_string_ext(
+                                       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+            json_object_put(o);
+        }
     }
     char buf[32];
     *fr__json_put_string(buf, "a\"b") = '\0';
