@@ -280,26 +280,30 @@ static int skip_value(cursor *c, int depth)
     }
 }
 
-int fr__json_member(const char *s, size_t len, const char *key, const char **value,
-                    size_t *value_len)
+int fr__json_members(const char *s, size_t len, const char *const *keys, size_t n,
+                     const char **values, size_t *value_lens)
 {
     cursor c = {(const unsigned char *)s, (const unsigned char *)s + len};
-    size_t klen = strlen(key);
     int found = 0;
+    for (size_t i = 0; i < n; i++)
+        values[i] = NULL, value_lens[i] = 0;
     skip_ws(&c);
     if (c.p >= c.end || *c.p++ != '{')
         return -1;
     skip_ws(&c);
-    if (c.p < c.end && *c.p == '}')
-        return 0;
+    if (c.p < c.end && *c.p == '}') {
+        c.p++;
+        skip_ws(&c);
+        return c.p == c.end ? 0 : -1;
+    }
     for (;;) {
         skip_ws(&c);
         const unsigned char *k = c.p + 1;
         if (c.p >= c.end || *c.p != '"' || !string(&c))
             return -1;
-        size_t n = (size_t)(c.p - 1 - k);
-        if (memchr(k, '\\', n))
-            return -1; /* an escaped key could spell `key`: the caller must really parse */
+        size_t kn = (size_t)(c.p - 1 - k);
+        if (memchr(k, '\\', kn))
+            return -1; /* an escaped key could spell one of `keys`: the caller must parse */
         skip_ws(&c);
         if (c.p >= c.end || *c.p++ != ':')
             return -1;
@@ -307,12 +311,14 @@ int fr__json_member(const char *s, size_t len, const char *key, const char **val
         const unsigned char *v = c.p;
         if (!skip_value(&c, 1))
             return -1;
-        if (n == klen && memcmp(k, key, n) == 0) {
-            /* The last duplicate wins, as in json-c: keep looking. */
-            *value = (const char *)v;
-            *value_len = (size_t)(c.p - v);
-            found = 1;
-        }
+        for (size_t i = 0; i < n; i++)
+            if (strncmp((const char *)k, keys[i], kn) == 0 && keys[i][kn] == '\0') {
+                /* The last duplicate wins, as in json-c: keep looking. */
+                found += !values[i];
+                values[i] = (const char *)v;
+                value_lens[i] = (size_t)(c.p - v);
+                break;
+            }
         skip_ws(&c);
         if (c.p >= c.end)
             return -1;
@@ -327,14 +333,49 @@ int fr__json_member(const char *s, size_t len, const char *key, const char **val
     }
 }
 
+int fr__json_member(const char *s, size_t len, const char *key, const char **value,
+                    size_t *value_len)
+{
+    const char *v;
+    size_t vn;
+    int rc = fr__json_members(s, len, &key, 1, &v, &vn);
+    if (rc > 0)
+        *value = v, *value_len = vn;
+    return rc;
+}
+
 char *fr__json_put_string(char *p, const char *s)
 {
     return fr__json_put_string_len(p, s, strlen(s));
 }
 
-char *fr__json_put_string_len(char *p, const char *s, size_t n)
+/* One byte that needs an escape ('"', '\\' or a control character): \u00xx for control
+ * characters, or json-c's short forms of \b \f \n \r \t when `short_forms`.  Other bytes
+ * are written as they are. */
+static char *put_escaped(char *p, unsigned char c, int short_forms)
 {
     static const char hex[] = "0123456789abcdef";
+    static const char shorts[32] = {
+        ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+    if (c == '"' || c == '\\') {
+        *p++ = '\\';
+        *p++ = (char)c;
+    } else if (c >= 0x20) {
+        *p++ = (char)c;
+    } else if (short_forms && shorts[c]) {
+        *p++ = '\\';
+        *p++ = shorts[c];
+    } else {
+        memcpy(p, "\\u00", 4);
+        p[4] = hex[c >> 4];
+        p[5] = hex[c & 15];
+        p += 6;
+    }
+    return p;
+}
+
+static char *put_string_as(char *p, const char *s, size_t n, int short_forms)
+{
     const char *end = s + n;
     *p++ = '"';
     while (s < end) {
@@ -347,17 +388,72 @@ char *fr__json_put_string_len(char *p, const char *s, size_t n)
         p += r - s;
         if (r == end)
             break;
-        unsigned char c = (unsigned char)*r;
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = (char)c;
-        } else {
-            memcpy(p, "\\u00", 4);
-            p[4] = hex[c >> 4];
-            p[5] = hex[c & 15];
-            p += 6;
-        }
+        p = put_escaped(p, (unsigned char)*r, short_forms);
         s = r + 1;
+    }
+    *p++ = '"';
+    return p;
+}
+
+char *fr__json_put_string_len(char *p, const char *s, size_t n)
+{
+    return put_string_as(p, s, n, 0);
+}
+
+/* json-c's escapes (json_object_to_json_string_ext with JSON_C_TO_STRING_NOSLASHESCAPE):
+ * the short forms for \b \f \n \r \t, \u00xx (lower-case hex) for other control
+ * characters, '"' and '\\' escaped, everything else as it is. */
+char *fr__json_put_jsonc_string(char *p, const char *s, size_t n)
+{
+    return put_string_as(p, s, n, 1);
+}
+
+static int hex_value(unsigned char ch)
+{
+    return ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
+}
+
+char *fr__json_recode_string(char *p, const char *tok, size_t n)
+{
+    cursor c = {(const unsigned char *)tok, (const unsigned char *)tok + n};
+    if (n < 2 || *tok != '"' || !string(&c) || c.p != c.end)
+        return NULL; /* not exactly one string token */
+    const unsigned char *s = (const unsigned char *)tok + 1,
+                        *end = (const unsigned char *)tok + n - 1;
+    *p++ = '"';
+    while (s < end) {
+        const unsigned char *r = s;
+        while (r < end && *r != '\\')
+            r++;
+        memcpy(p, s, (size_t)(r - s)); /* string() let no raw '"' or control byte through */
+        p += r - s;
+        if (r == end)
+            break;
+        unsigned char e = r[1];
+        s = r + 2;
+        if (e != 'u') {
+            static const unsigned char plain_of[128] = {
+                ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+                ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
+            p = put_escaped(p, plain_of[e & 127], 1);
+            continue;
+        }
+        unsigned cp = 0;
+        for (int i = 0; i < 4; i++)
+            cp = cp << 4 | (unsigned)hex_value(s[i]);
+        s += 4;
+        if (cp >= 0xd800 && cp <= 0xdfff)
+            return NULL; /* surrogates: json-c's own reading decides (pairs, lone ones) */
+        if (cp < 0x80) {
+            p = put_escaped(p, (unsigned char)cp, 1);
+        } else if (cp < 0x800) {
+            *p++ = (char)(0xc0 | cp >> 6);
+            *p++ = (char)(0x80 | (cp & 0x3f));
+        } else {
+            *p++ = (char)(0xe0 | cp >> 12);
+            *p++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+            *p++ = (char)(0x80 | (cp & 0x3f));
+        }
     }
     *p++ = '"';
     return p;

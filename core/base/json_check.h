@@ -25,11 +25,30 @@ char *fr__json_put_string(char *dst, const char *s);
 /* The same for the `n` bytes at `s` (NUL bytes included, as \u0000); room for 6 * n + 2. */
 char *fr__json_put_string_len(char *dst, const char *s, size_t n);
 
+/* Writes the `n` bytes at `s` as a quoted JSON string exactly as json-c writes it
+ * (json_object_to_json_string_ext with JSON_C_TO_STRING_NOSLASHESCAPE): '"' and '\\'
+ * escaped, \b \f \n \r \t in their short forms, other control characters as \u00xx,
+ * everything else as it is.  Returns the end; room for 6 * n + 2.  Not NUL-terminated. */
+char *fr__json_put_jsonc_string(char *dst, const char *s, size_t n);
+
+/* Writes the JSON string token tok[0..n) (quotes included) as json-c would write the
+ * string it reads from it (fr__json_put_jsonc_string of the decoded bytes), without
+ * decoding it into a buffer first.  Returns the end (room for n bytes: never longer), or
+ * NULL when tok is not exactly one valid string token or escapes a UTF-16 surrogate
+ * (whose reading json-c decides: parse it for real). */
+char *fr__json_recode_string(char *dst, const char *tok, size_t n);
+
 /* Finds member `key` of the JSON object s[0..len) without building a tree: returns 1 and
  * sets *value / *value_len to the member's raw value text (the last one when the key is
  * repeated), 0 when the object has no such member, -1 when s is not one JSON object or a
  * member name uses escapes (then parse it for real). */
 int fr__json_member(const char *s, size_t len, const char *key, const char **value,
                     size_t *value_len);
+
+/* The same for the `n` members `keys` in one pass: values[i] / value_lens[i] is member
+ * keys[i]'s raw value text, or NULL / 0 when absent.  Returns how many of `keys` are
+ * there, or -1 as fr__json_member does. */
+int fr__json_members(const char *s, size_t len, const char *const *keys, size_t n,
+                     const char **values, size_t *value_lens);
 
 #endif

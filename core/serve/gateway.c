@@ -108,6 +108,8 @@ static void models(fr_gateway *g, const fr_identity *who, fr_reply *out)
 
 /* ---- one completion ---------------------------------------------------------------------- */
 
+#define MAX_TAIL 4 /* a stream's last frames: text, tool calls, finish, usage */
+
 typedef struct completion {
     char route[200];
     char run_id[40];
@@ -115,17 +117,43 @@ typedef struct completion {
     int stream, include_usage;
     int64_t t0; /* the run's start (monotonic), for a stream's plugin time */
     fr_deferred *defer;
-    fr_sse *sse;       /* once the first token went out */
-    int streamed;      /* tokens went out (a targets route's text) */
-    json_object *tail; /* a stream's last frames, written at the run's end */
-    int stream_fail;   /* the stream ends with an error frame */
+    fr_sse *sse;          /* once the first token went out */
+    int streamed;         /* tokens went out (a targets route's text) */
+    char *tail[MAX_TAIL]; /* a stream's last frames (owned), written at the run's end */
+    size_t n_tail;
+    int stream_fail; /* the stream ends with an error frame */
 } completion;
 
-static void send_frame(fr_sse *s, json_object *o)
+/* One chunk to the stream.  Nothing goes out when memory runs out: the client sees the
+ * stream end without [DONE]. */
+static void send_chunk(completion *c, const fr_gw_delta *d)
 {
-    fr__sse_event(
-        s, NULL,
-        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    fr_bytebuf b = {0};
+    if (fr__gw_chunk_put(&b, c->run_id, c->created, c->route, d, NULL) == 0)
+        fr__sse_event(c->sse, NULL, b.data);
+    free(b.data);
+}
+
+/* A last frame: a chunk, written now and sent at the end. */
+static void tail_chunk(completion *c, const fr_gw_delta *d, const char *finish_reason)
+{
+    fr_bytebuf b = {0};
+    if (c->n_tail < MAX_TAIL &&
+        fr__gw_chunk_put(&b, c->run_id, c->created, c->route, d, finish_reason) == 0) {
+        c->tail[c->n_tail++] = b.data;
+        return;
+    }
+    free(b.data);
+}
+
+/* ... or an object (released). */
+static void tail_object(completion *c, json_object *o)
+{
+    const char *text =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *copy = text && c->n_tail < MAX_TAIL ? strdup(text) : NULL;
+    if (copy)
+        c->tail[c->n_tail++] = copy;
     json_object_put(o);
 }
 
@@ -140,11 +168,7 @@ static int open_stream(completion *c)
     reply.content_type = "text/event-stream";
     reply.plugin_us = fr__mono_us() - c->t0; /* waiting on the vendor, mostly */
     snprintf(reply.run_id, sizeof reply.run_id, "%s", c->run_id);
-    json_object *delta = json_object_new_object();
-    json_object_object_add(delta, "role", json_object_new_string("assistant"));
-    json_object_object_add(delta, "content", json_object_new_string(""));
-    json_object_object_add(delta, "refusal", NULL);
-    send_frame(c->sse, fr__gw_chunk(c->run_id, c->created, c->route, delta, NULL));
+    send_chunk(c, &(fr_gw_delta){.kind = FR_GW_DELTA_ROLE});
     c->defer->complete(c->defer, &reply);
     return 0;
 }
@@ -155,10 +179,8 @@ static void on_token(void *ud, const char *step, const char *text, size_t len)
     completion *c = ud;
     if (!len || (!c->sse && open_stream(c) != 0))
         return;
-    json_object *delta = json_object_new_object();
-    json_object_object_add(delta, "content", json_object_new_string_len(text, (int)len));
     c->streamed = 1;
-    send_frame(c->sse, fr__gw_chunk(c->run_id, c->created, c->route, delta, NULL));
+    send_chunk(c, &(fr_gw_delta){.kind = FR_GW_DELTA_BYTES, .bytes = text, .len = len});
 }
 
 /* The HTTP status of a failed run's error class (OpenAI's statuses). */
@@ -178,24 +200,43 @@ static int status_of(fr_status st, const char **code)
     }
 }
 
-/* The normalized response of a finished run: the sink step's output, with the usage of
- * every provider call of the run for a pipeline (a targets route's is its answer's). */
-static json_object *answer_of(const fr_pipeline *p, const fr_run_result *res, int *step, char *why,
-                              size_t whylen)
+/* The step whose output answers a finished run: its manifest's one sink step (NULL with
+ * `why` set when there is not exactly one; NULL when it has no output). */
+static const fr_step_result *answer_step(const fr_pipeline *p, const fr_run_result *res, char *why,
+                                         size_t whylen)
 {
     const fr_manifest *m = fr__pipeline_manifest(p);
     size_t sinks;
-    *step = fr__gw_sink_step(m, &sinks);
-    if (*step < 0) {
+    int step = fr__gw_sink_step(m, &sinks);
+    if (step < 0) {
         snprintf(why, whylen,
                  "manifest \"%s\" has %zu sink steps; a pipeline route needs exactly one (its "
                  "answer)",
                  m->path, sinks);
         return NULL;
     }
-    const fr_step_result *sr = &res->steps[*step];
-    if (sr->state != FR_STEP_SUCCEEDED || !sr->output)
-        return NULL;
+    const fr_step_result *sr = &res->steps[step];
+    return sr->state == FR_STEP_SUCCEEDED && sr->output ? sr : NULL;
+}
+
+/* A pipeline's usage: the tokens of every provider call of the run (a targets route's is
+ * its answer's own). */
+static void run_tokens(const fr_run_result *res, int64_t *in, int64_t *outt)
+{
+    *in = *outt = 0;
+    for (size_t i = 0; i < res->n_steps; i++)
+        for (size_t a = 0; a < res->steps[i].n_attempts; a++)
+            for (size_t k = 0; k < res->steps[i].attempts[a].n_provider_calls; k++) {
+                *in += res->steps[i].attempts[a].provider_calls[k].input_tokens;
+                *outt += res->steps[i].attempts[a].provider_calls[k].output_tokens;
+            }
+}
+
+/* The normalized response of step result `sr` as a tree, for what fr__gw_answer_scan
+ * leaves to it: an output that is no object is the text. */
+static json_object *answer_tree(const fr_manifest *m, const fr_run_result *res,
+                                const fr_step_result *sr)
+{
     json_object *o = json_tokener_parse(sr->output);
     if (!json_object_is_type(o, json_type_object)) {
         json_object *w = json_object_new_object();
@@ -206,14 +247,9 @@ static json_object *answer_of(const fr_pipeline *p, const fr_run_result *res, in
         json_object_put(o);
         o = w;
     }
-    if (m->n_steps > 1) { /* a pipeline: every call's tokens */
-        int64_t in = 0, outt = 0;
-        for (size_t i = 0; i < res->n_steps; i++)
-            for (size_t a = 0; a < res->steps[i].n_attempts; a++)
-                for (size_t k = 0; k < res->steps[i].attempts[a].n_provider_calls; k++) {
-                    in += res->steps[i].attempts[a].provider_calls[k].input_tokens;
-                    outt += res->steps[i].attempts[a].provider_calls[k].output_tokens;
-                }
+    if (m->n_steps > 1) {
+        int64_t in, outt;
+        run_tokens(res, &in, &outt);
         json_object *u = json_object_new_object();
         json_object_object_add(u, "input_tokens", json_object_new_int64(in));
         json_object_object_add(u, "output_tokens", json_object_new_int64(outt));
@@ -240,6 +276,84 @@ static void run_error(const fr_run_result *res, fr_status *st, const char **msg,
         }
 }
 
+/* A run without an answer: an HTTP error, or an error frame when bytes went out. */
+static void failed(completion *c, fr_status st, const fr_run_result *res, const char *why,
+                   fr_reply *reply)
+{
+    fr_status fst = st;
+    const char *msg = fr_strerror(st), *code = NULL;
+    int64_t retry_us = 0;
+    if (st == FR_OK)
+        run_error(res, &fst, &msg, &retry_us);
+    if (why[0])
+        fst = FR_E_CONFIG, msg = why;
+    int status = status_of(fst, &code);
+    if (c->sse) {
+        /* Bytes went out: no clean end, and no other answer after them. */
+        json_object *o = json_object_new_object(), *e = json_object_new_object();
+        json_object_object_add(e, "message", json_object_new_string(msg));
+        json_object_object_add(e, "type", json_object_new_string("server_error"));
+        json_object_object_add(e, "param", NULL);
+        json_object_object_add(e, "code", json_object_new_string(code));
+        json_object_object_add(o, "error", e);
+        tail_object(c, o);
+        c->stream_fail = 1;
+    } else {
+        /* A field the provider cannot take (plugin.h's convention) is the param. */
+        char param[128];
+        int unsupported = status == 400 && fr__unsupported_field(msg, param, sizeof param);
+        if (unsupported)
+            code = "unsupported_parameter";
+        fr__gw_error(reply, status, unsupported ? param : NULL, code, "route \"%s\": %s", c->route,
+                     msg);
+        /* The vendor's Retry-After when it gave one (whole seconds, at least 1). */
+        if (status == 429 || (status == 503 && retry_us > 0))
+            reply->retry_after = retry_us > 0 ? (int)((retry_us + 999999) / 1000000) : 1;
+        snprintf(reply->run_id, sizeof reply->run_id, "%s", c->run_id);
+    }
+    fr__metrics_gateway_request(c->route, c->sse ? 200 : status);
+}
+
+/* A stream's end from the answer's tree: what did not stream (a pipeline's answer, tool
+ * calls), the finish reason and the usage. */
+static void stream_end_tree(completion *c, json_object *ans)
+{
+    json_object *text = NULL, *fin = NULL, *tcs = fr__gw_tool_calls(ans, 1);
+    if (!c->streamed && json_object_object_get_ex(ans, "text", &text) &&
+        json_object_is_type(text, json_type_string) && json_object_get_string_len(text)) {
+        json_object *delta = json_object_new_object();
+        json_object_object_add(delta, "content", json_object_get(text));
+        tail_object(c, fr__gw_chunk(c->run_id, c->created, c->route, delta, NULL));
+    }
+    if (tcs) {
+        json_object *delta = json_object_new_object();
+        json_object_object_add(delta, "tool_calls", tcs);
+        tail_object(c, fr__gw_chunk(c->run_id, c->created, c->route, delta, NULL));
+    }
+    json_object_object_get_ex(ans, "finish_reason", &fin);
+    const char *finish = tcs ? "tool_calls"
+                             : fr__gw_finish_reason(json_object_is_type(fin, json_type_string)
+                                                        ? json_object_get_string(fin)
+                                                        : NULL);
+    tail_object(c, fr__gw_chunk(c->run_id, c->created, c->route, json_object_new_object(), finish));
+    if (c->include_usage) {
+        json_object *last = fr__gw_chunk(c->run_id, c->created, c->route, NULL, NULL), *u;
+        json_object_object_add(
+            last, "usage", json_object_object_get_ex(ans, "usage", &u) ? fr__gw_usage(u) : NULL);
+        tail_object(c, last);
+    }
+}
+
+/* ... and from the answer read without a tree (the same frames). */
+static void stream_end(completion *c, const fr_gw_answer *a)
+{
+    if (!c->streamed && a->text && a->text_len > 2) /* a non-empty string */
+        tail_chunk(c, &(fr_gw_delta){.kind = FR_GW_DELTA_TEXT, .answer = a}, NULL);
+    tail_chunk(c, &(fr_gw_delta){.kind = FR_GW_DELTA_EMPTY}, a->finish);
+    if (c->include_usage)
+        tail_chunk(c, &(fr_gw_delta){.kind = FR_GW_DELTA_NONE, .answer = a}, NULL);
+}
+
 static void on_end(void *ud, const char *run_id, fr_status st, const fr_pipeline *p,
                    const fr_run_result *res, int64_t plugin_us, fr_reply *reply)
 {
@@ -247,84 +361,50 @@ static void on_end(void *ud, const char *run_id, fr_status st, const fr_pipeline
     completion *c = ud;
     reply->plugin_us = plugin_us;
     snprintf(reply->run_id, sizeof reply->run_id, "%s", c->run_id);
-    int step = -1;
     char why[300] = "";
-    json_object *ans = st == FR_OK && res->status == FR_RUN_SUCCEEDED
-                           ? answer_of(p, res, &step, why, sizeof why)
-                           : NULL;
-    if (!ans) {
-        fr_status fst = st;
-        const char *msg = fr_strerror(st), *code = NULL;
-        int64_t retry_us = 0;
-        if (st == FR_OK)
-            run_error(res, &fst, &msg, &retry_us);
-        if (why[0])
-            fst = FR_E_CONFIG, msg = why;
-        int status = status_of(fst, &code);
-        if (c->sse) {
-            /* Bytes went out: no clean end, and no other answer after them. */
-            json_object *o = json_object_new_object(), *e = json_object_new_object();
-            json_object_object_add(e, "message", json_object_new_string(msg));
-            json_object_object_add(e, "type", json_object_new_string("server_error"));
-            json_object_object_add(e, "param", NULL);
-            json_object_object_add(e, "code", json_object_new_string(code));
-            json_object_object_add(o, "error", e);
-            c->tail = json_object_new_array();
-            json_object_array_add(c->tail, o);
-            c->stream_fail = 1;
-        } else {
-            /* A field the provider cannot take (plugin.h's convention) is the param. */
-            char param[128];
-            int unsupported = status == 400 && fr__unsupported_field(msg, param, sizeof param);
-            if (unsupported)
-                code = "unsupported_parameter";
-            fr__gw_error(reply, status, unsupported ? param : NULL, code, "route \"%s\": %s",
-                         c->route, msg);
-            /* The vendor's Retry-After when it gave one (whole seconds, at least 1). */
-            if (status == 429 || (status == 503 && retry_us > 0))
-                reply->retry_after = retry_us > 0 ? (int)((retry_us + 999999) / 1000000) : 1;
-            snprintf(reply->run_id, sizeof reply->run_id, "%s", c->run_id);
-        }
-        fr__metrics_gateway_request(c->route, c->sse ? 200 : status);
+    const fr_step_result *sr = st == FR_OK && res->status == FR_RUN_SUCCEEDED
+                                   ? answer_step(p, res, why, sizeof why)
+                                   : NULL;
+    if (!sr) {
+        failed(c, st, res, why, reply);
         return;
     }
     fr__metrics_gateway_request(c->route, 200);
+    /* The answer from the output's text when it can be read so (the common case: no
+     * tree is built), else from its tree. */
+    const fr_manifest *m = fr__pipeline_manifest(p);
+    fr_gw_answer a;
+    json_object *ans = NULL;
+    if (fr__gw_answer_scan(sr->output, strlen(sr->output), &a) != 0)
+        ans = answer_tree(m, res, sr);
+    else if (m->n_steps > 1) { /* a pipeline: every call's tokens */
+        run_tokens(res, &a.input_tokens, &a.output_tokens);
+        a.has_usage = 1;
+        a.total_tokens = a.input_tokens + a.output_tokens;
+    }
     if (!c->stream) {
-        fr__reply_json(reply, 200, fr__gw_completion(c->run_id, c->created, c->route, ans));
-        json_object_put(ans);
+        if (ans) {
+            fr__reply_json(reply, 200, fr__gw_completion(c->run_id, c->created, c->route, ans));
+            json_object_put(ans);
+            return;
+        }
+        fr_bytebuf b = {0};
+        if (fr__gw_completion_put(&b, c->run_id, c->created, c->route, &a) != 0) {
+            free(b.data);
+            fr__gw_error(reply, 500, NULL, "internal", "out of memory");
+            return;
+        }
+        reply->status = 200;
+        reply->body = b.data;
+        reply->body_len = b.len;
         return;
     }
-    /* A stream: what did not stream (a pipeline's answer, tool calls), the finish
-     * reason and the usage; [DONE] follows in deliver. */
-    if (!c->sse && open_stream(c) != 0) {
-        json_object_put(ans);
-        return;
-    }
-    c->tail = json_object_new_array();
-    json_object *text = NULL, *fin = NULL, *tcs = fr__gw_tool_calls(ans, 1);
-    if (!c->streamed && json_object_object_get_ex(ans, "text", &text) &&
-        json_object_is_type(text, json_type_string) && json_object_get_string_len(text)) {
-        json_object *delta = json_object_new_object();
-        json_object_object_add(delta, "content", json_object_get(text));
-        json_object_array_add(c->tail, fr__gw_chunk(c->run_id, c->created, c->route, delta, NULL));
-    }
-    if (tcs) {
-        json_object *delta = json_object_new_object();
-        json_object_object_add(delta, "tool_calls", tcs);
-        json_object_array_add(c->tail, fr__gw_chunk(c->run_id, c->created, c->route, delta, NULL));
-    }
-    json_object_object_get_ex(ans, "finish_reason", &fin);
-    const char *finish = tcs ? "tool_calls"
-                             : fr__gw_finish_reason(json_object_is_type(fin, json_type_string)
-                                                        ? json_object_get_string(fin)
-                                                        : NULL);
-    json_object_array_add(
-        c->tail, fr__gw_chunk(c->run_id, c->created, c->route, json_object_new_object(), finish));
-    if (c->include_usage) {
-        json_object *last = fr__gw_chunk(c->run_id, c->created, c->route, NULL, NULL), *u;
-        json_object_object_add(
-            last, "usage", json_object_object_get_ex(ans, "usage", &u) ? fr__gw_usage(u) : NULL);
-        json_object_array_add(c->tail, last);
+    /* A stream: its last frames; [DONE] follows in deliver. */
+    if (c->sse || open_stream(c) == 0) {
+        if (ans)
+            stream_end_tree(c, ans);
+        else
+            stream_end(c, &a);
     }
     json_object_put(ans);
 }
@@ -334,19 +414,16 @@ static void deliver(void *ud, fr_deferred *d, fr_reply *reply)
     completion *c = ud;
     if (!c->sse) {
         d->complete(d, reply);
-        free(c);
-        return;
+    } else {
+        free(reply->body); /* the stream answered already */
+        for (size_t i = 0; i < c->n_tail; i++)
+            fr__sse_event(c->sse, NULL, c->tail[i]);
+        if (!c->stream_fail)
+            fr__sse_event(c->sse, NULL, "[DONE]");
+        fr__sse_close(c->sse);
     }
-    free(reply->body); /* the stream answered already */
-    for (size_t i = 0; c->tail && i < json_object_array_length(c->tail); i++)
-        fr__sse_event(c->sse, NULL,
-                      json_object_to_json_string_ext(json_object_array_get_idx(c->tail, i),
-                                                     JSON_C_TO_STRING_PLAIN |
-                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
-    if (!c->stream_fail)
-        fr__sse_event(c->sse, NULL, "[DONE]");
-    fr__sse_close(c->sse);
-    json_object_put(c->tail);
+    for (size_t i = 0; i < c->n_tail; i++)
+        free(c->tail[i]);
     free(c);
 }
 

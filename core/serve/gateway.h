@@ -14,9 +14,11 @@
 #define FR_CORE_SERVE_GATEWAY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
+#include "base/bytebuf.h"
 #include "serve/serve.h"
 
 /* ---- gateway_routes.c: the routes file ---- */
@@ -101,6 +103,51 @@ json_object *fr__gw_tool_calls(json_object *resp, int indexed);
 json_object *fr__gw_usage(json_object *usage);
 /* OpenAI's finish_reason for a normalized one (NULL: "stop"). */
 const char *fr__gw_finish_reason(const char *normalized);
+
+/* ---- gateway_answer.c: the same objects written as text, without trees ---- */
+
+/* What the answer takes from a normalized response (an llm step's output text), read
+ * without a tree.  Pointers borrow the output. */
+typedef struct fr_gw_answer {
+    const char *text; /* `text`'s string token (quotes and escapes as in the output), or NULL
+                       * when it is no string (the answer's content is null) */
+    size_t text_len;
+    const char *finish; /* OpenAI's finish_reason (static) */
+    int has_usage;      /* usage.input_tokens and usage.output_tokens are integers */
+    int64_t input_tokens, output_tokens, total_tokens;
+} fr_gw_answer;
+
+/* Reads output[0..len).  Returns 0, or -1 when the tree way must answer: the output is
+ * not one JSON object, has tool calls, escaped member names or a finish_reason with
+ * escapes, or token counts past int64. */
+int fr__gw_answer_scan(const char *output, size_t len, fr_gw_answer *a);
+
+/* Appends the chat.completion of `a` (what fr__gw_completion's object is written as) to
+ * b.  Returns 0, or -1 on OOM (b->oom). */
+int fr__gw_completion_put(fr_bytebuf *b, const char *run_id, long long created, const char *model,
+                          const fr_gw_answer *a);
+
+/* A chunk's delta. */
+typedef enum fr_gw_delta_kind {
+    FR_GW_DELTA_NONE,  /* no choice: the last chunk, with `answer`'s usage (NULL: null) */
+    FR_GW_DELTA_ROLE,  /* {"role": "assistant", "content": "", "refusal": null} */
+    FR_GW_DELTA_BYTES, /* {"content": the `len` bytes at `bytes`} */
+    FR_GW_DELTA_TEXT,  /* {"content": `answer`'s text} */
+    FR_GW_DELTA_JSON,  /* the `len` bytes at `bytes`: a delta object's JSON text */
+    FR_GW_DELTA_EMPTY  /* {} */
+} fr_gw_delta_kind;
+
+typedef struct fr_gw_delta {
+    fr_gw_delta_kind kind;
+    const char *bytes; /* borrowed */
+    size_t len;
+    const fr_gw_answer *answer; /* borrowed */
+} fr_gw_delta;
+
+/* Appends one chat.completion.chunk (what fr__gw_chunk's object is written as) with delta
+ * `d` and `finish_reason` (NULL: null) to b.  Returns 0, or -1 on OOM (b->oom). */
+int fr__gw_chunk_put(fr_bytebuf *b, const char *run_id, long long created, const char *model,
+                     const fr_gw_delta *d, const char *finish_reason);
 
 /* ---- gateway.c: the endpoints ---- */
 

@@ -985,8 +985,12 @@ static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
      * manifest's own. */
     const fr_manifest *m = fr__pipeline_manifest(p);
     const char *in = input ? input : m->input_json ? m->input_json : "{}";
+    /* The graph is the pipeline's manifest's, the same for all its runs: made once per
+     * pipeline.  The run holds p alone, so filling the memo is not a race (as audit's
+     * digest). */
+    const char *graph = fr__manifest_graph_memo((fr_manifest *)m);
     run_entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->input = strdup(in)) || !(e->graph = fr__manifest_graph_text(m))) {
+    if (!e || !graph || !(e->input = strdup(in)) || !(e->graph = strdup(graph))) {
         if (e)
             free(e->input);
         free(e);

@@ -2,6 +2,7 @@
  * where a text goes wrong; the whole-text parser for request bodies and --input (json_parse.h)
  * is as strict, and locates problems. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <CUnit/Basic.h>
@@ -198,6 +199,99 @@ static void test_put_string(void)
     CU_ASSERT_STRING_EQUAL(buf, "\"a\\\"b\"");
 }
 
+/* Several members in one pass: each the last of its name, absent ones NULL, the count of
+ * those present, and -1 where fr__json_member says -1. */
+static void test_members(void)
+{
+    static const char *const keys[] = {"text", "usage", "none"};
+    const char *v[3];
+    size_t n[3];
+    const char *s = "{\"text\": \"a\", \"usage\": {\"x\": 1}, \"text\": \"b\", \"other\": [1]}";
+    CU_ASSERT_EQUAL(fr__json_members(s, strlen(s), keys, 3, v, n), 2);
+    CU_ASSERT_EQUAL(n[0], 3);
+    CU_ASSERT_EQUAL(strncmp(v[0], "\"b\"", 3), 0);
+    CU_ASSERT_EQUAL(n[1], 8);
+    CU_ASSERT_EQUAL(strncmp(v[1], "{\"x\": 1}", 8), 0);
+    CU_ASSERT_PTR_NULL(v[2]);
+    CU_ASSERT_EQUAL(n[2], 0);
+    CU_ASSERT_EQUAL(fr__json_members("{}", 2, keys, 3, v, n), 0);
+    CU_ASSERT_EQUAL(fr__json_members("{} x", 4, keys, 3, v, n), -1);
+    CU_ASSERT_EQUAL(fr__json_members("{\"tex\": 1, \"texts\": 2}", 22, keys, 3, v, n), 0);
+    CU_ASSERT_EQUAL(fr__json_members("{\"t\\u0065xt\": 1}", 16, keys, 3, v, n), -1);
+    CU_ASSERT_EQUAL(fr__json_members("[]", 2, keys, 3, v, n), -1);
+}
+
+/* What json-c writes for the string of these bytes (JSON_C_TO_STRING_NOSLASHESCAPE). */
+static char *jsonc_string(const char *s, size_t n)
+{
+    json_object *o = json_object_new_string_len(s, (int)n);
+    char *t = strdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return t;
+}
+
+/* json-c's own escapes, for every byte value and a mixed text. */
+static void test_put_jsonc_string(void)
+{
+    for (int c = 0; c < 256; c++) {
+        char in[3] = {'a', (char)c, 'b'}, out[32];
+        *fr__json_put_jsonc_string(out, in, 3) = '\0';
+        char *want = jsonc_string(in, 3);
+        CU_ASSERT_STRING_EQUAL(out, want);
+        free(want);
+    }
+    const char *mixed = "line\nnext\t\"q\" \\ / é \x01\x1f\x7f end";
+    char out[256];
+    *fr__json_put_jsonc_string(out, mixed, strlen(mixed)) = '\0';
+    char *want = jsonc_string(mixed, strlen(mixed));
+    CU_ASSERT_STRING_EQUAL(out, want);
+    free(want);
+}
+
+/* A string token written as json-c writes what it reads from it: every \u00XX escape,
+ * the short escapes, multi-byte escapes and raw UTF-8; surrogates and bad tokens refused. */
+static void test_recode_string(void)
+{
+    char tok[64], out[64];
+    for (int c = 0; c < 256; c++) {
+        int n = snprintf(tok, sizeof tok, "\"x\\u%04xy\"", c);
+        char *end = fr__json_recode_string(out, tok, (size_t)n);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+        CU_ASSERT(end - out <= n);
+        *end = '\0';
+        json_object *o = json_tokener_parse(tok);
+        char *want = jsonc_string(json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        CU_ASSERT_STRING_EQUAL(out, want);
+        free(want);
+        json_object_put(o);
+    }
+    static const char *const toks[] = {
+        "\"\"",
+        "\"plain\"",
+        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+        "\"\\u20AC \\u07ff \\uffff\"",
+        "\"raw é € 😀\"",
+        "\"a/b\"",
+    };
+    for (size_t i = 0; i < sizeof toks / sizeof toks[0]; i++) {
+        char *end = fr__json_recode_string(out, toks[i], strlen(toks[i]));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+        *end = '\0';
+        json_object *o = json_tokener_parse(toks[i]);
+        char *want = jsonc_string(json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        CU_ASSERT_STRING_EQUAL(out, want);
+        free(want);
+        json_object_put(o);
+    }
+    static const char *const refused[] = {
+        "\"\\ud83d\\ude00\"", "\"\\udc00\"", "\"open", "plain", "\"a\" ", "\"\\x\"",
+        "\"\x01\"",           "\"\xff\"",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        CU_ASSERT_PTR_NULL(fr__json_recode_string(out, refused[i], strlen(refused[i])));
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -210,6 +304,9 @@ int main(void)
     CU_add_test(s, "whole-text parsing with a located error", test_parse_whole);
     CU_add_test(s, "top-level member lookup", test_member);
     CU_add_test(s, "writing strings", test_put_string);
+    CU_add_test(s, "several members in one pass", test_members);
+    CU_add_test(s, "writing strings as json-c does", test_put_jsonc_string);
+    CU_add_test(s, "string tokens written as json-c does", test_recode_string);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
