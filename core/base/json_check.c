@@ -280,8 +280,9 @@ static int skip_value(cursor *c, int depth)
     }
 }
 
-int fr__json_members(const char *s, size_t len, const char *const *keys, size_t n,
-                     const char **values, size_t *value_lens)
+/* fr__json_members; with `only`, a member not among `keys` is -1. */
+static int members(const char *s, size_t len, const char *const *keys, size_t n,
+                   const char **values, size_t *value_lens, int only)
 {
     cursor c = {(const unsigned char *)s, (const unsigned char *)s + len};
     int found = 0;
@@ -311,14 +312,16 @@ int fr__json_members(const char *s, size_t len, const char *const *keys, size_t 
         const unsigned char *v = c.p;
         if (!skip_value(&c, 1))
             return -1;
-        for (size_t i = 0; i < n; i++)
-            if (strncmp((const char *)k, keys[i], kn) == 0 && keys[i][kn] == '\0') {
-                /* The last duplicate wins, as in json-c: keep looking. */
-                found += !values[i];
-                values[i] = (const char *)v;
-                value_lens[i] = (size_t)(c.p - v);
-                break;
-            }
+        size_t i = 0;
+        while (i < n && !(strncmp((const char *)k, keys[i], kn) == 0 && keys[i][kn] == '\0'))
+            i++;
+        if (i < n) { /* the last duplicate wins, as in json-c: keep looking */
+            found += !values[i];
+            values[i] = (const char *)v;
+            value_lens[i] = (size_t)(c.p - v);
+        } else if (only) {
+            return -1;
+        }
         skip_ws(&c);
         if (c.p >= c.end)
             return -1;
@@ -331,6 +334,54 @@ int fr__json_members(const char *s, size_t len, const char *const *keys, size_t 
         skip_ws(&c);
         return c.p == c.end ? found : -1;
     }
+}
+
+int fr__json_members(const char *s, size_t len, const char *const *keys, size_t n,
+                     const char **values, size_t *value_lens)
+{
+    return members(s, len, keys, n, values, value_lens, 0);
+}
+
+int fr__json_members_only(const char *s, size_t len, const char *const *keys, size_t n,
+                          const char **values, size_t *value_lens)
+{
+    return members(s, len, keys, n, values, value_lens, 1);
+}
+
+int fr__json_array_next(const char *s, size_t len, size_t *at, const char **value,
+                        size_t *value_len)
+{
+    cursor c = {(const unsigned char *)s + (*at < len ? *at : len), (const unsigned char *)s + len};
+    if (*at == SIZE_MAX)
+        return 0;
+    if (*at == 0) {
+        skip_ws(&c);
+        if (c.p >= c.end || *c.p++ != '[')
+            return -1;
+        skip_ws(&c);
+        if (c.p < c.end && *c.p == ']') {
+            c.p++;
+            skip_ws(&c);
+            *at = SIZE_MAX;
+            return c.p == c.end ? 0 : -1;
+        }
+    }
+    skip_ws(&c);
+    const unsigned char *v = c.p;
+    if (!skip_value(&c, 1))
+        return -1;
+    *value = (const char *)v;
+    *value_len = (size_t)(c.p - v);
+    skip_ws(&c);
+    if (c.p < c.end && *c.p == ',') {
+        *at = (size_t)(c.p + 1 - (const unsigned char *)s);
+        return 1;
+    }
+    if (c.p >= c.end || *c.p++ != ']')
+        return -1;
+    skip_ws(&c);
+    *at = SIZE_MAX;
+    return c.p == c.end ? 1 : -1;
 }
 
 int fr__json_member(const char *s, size_t len, const char *key, const char **value,
@@ -457,4 +508,25 @@ char *fr__json_recode_string(char *p, const char *tok, size_t n)
     }
     *p++ = '"';
     return p;
+}
+
+int fr__json_int_token(const char *v, size_t n, int64_t *out)
+{
+    size_t i = n && v[0] == '-';
+    if (i == n || v[i] < '0' || v[i] > '9')
+        return 0;
+    uint64_t u = 0;
+    int past = 0;
+    for (; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return 0; /* a fraction or an exponent: json-c reads a double */
+        if (u > (UINT64_MAX - 9) / 10)
+            past = 1;
+        else
+            u = u * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (past || u > (uint64_t)INT64_MAX)
+        return -1;
+    *out = v[0] == '-' ? -(int64_t)u : (int64_t)u;
+    return 1;
 }

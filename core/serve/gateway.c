@@ -430,15 +430,17 @@ static void deliver(void *ud, fr_deferred *d, fr_reply *reply)
 /* ---- POST /v1/chat/completions ----------------------------------------------------------- */
 
 static void completions(fr_gateway *g, const fr_identity *who, json_object *body,
-                        fr_deferred *defer, fr_reply *out)
+                        const fr_gw_text *pre, fr_deferred *defer, fr_reply *out)
 {
-    fr_gw_request rq;
-    json_object *req = fr__gw_translate_request(body, &rq, out);
-    if (!req)
+    /* The request translated from its text (the common ones), else from its tree. */
+    fr_gw_request tree_rq;
+    const fr_gw_request *rq = pre ? &pre->rq : &tree_rq;
+    json_object *req = pre ? NULL : fr__gw_translate_request(body, &tree_rq, out);
+    if (!pre && !req)
         return;
     char *yaml = NULL, *pipeline = NULL;
     pthread_rwlock_rdlock(&g->lock);
-    const fr_gw_route *rt = fr__gw_route_find(g->routes, rq.model);
+    const fr_gw_route *rt = fr__gw_route_find(g->routes, rq->model);
     int known = rt && fr__gw_route_allows(rt, who->namespace_);
     if (known && rt->pipeline)
         pipeline = strdup(rt->pipeline);
@@ -447,22 +449,23 @@ static void completions(fr_gateway *g, const fr_identity *who, json_object *body
     pthread_rwlock_unlock(&g->lock);
     completion *c = known ? calloc(1, sizeof *c) : NULL;
     char label[220];
-    snprintf(label, sizeof label, "route:%s", rq.model);
-    const char *input = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
-                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
+    snprintf(label, sizeof label, "route:%s", rq->model);
+    const char *input = pre ? pre->input
+                            : json_object_to_json_string_ext(
+                                  req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (!known) {
         /* The same answer for a route that does not exist and one of other namespaces. */
         fr__gw_error(out, 404, "model", "model_not_found",
                      "The model '%s' does not exist or you do not have access to it (GET "
                      "/v1/models lists yours)",
-                     rq.model);
+                     rq->model);
         fr__metrics_gateway_request("other", 404);
     } else if (!c || (!yaml && !pipeline) || !input) {
         fr__gw_error(out, 500, NULL, "internal", "out of memory");
     } else {
-        snprintf(c->route, sizeof c->route, "%s", rq.model);
-        c->stream = rq.stream;
-        c->include_usage = rq.include_usage;
+        snprintf(c->route, sizeof c->route, "%s", rq->model);
+        c->stream = rq->stream;
+        c->include_usage = rq->include_usage;
         c->created = (long long)(fr__wall_us() / 1000000);
         c->t0 = fr__mono_us();
         c->defer = defer;
@@ -471,8 +474,8 @@ static void completions(fr_gateway *g, const fr_identity *who, json_object *body
                               .manifest = pipeline,
                               .yaml = yaml,
                               .input = input,
-                              .stream = rq.stream,
-                              .on_token = rq.stream && !pipeline ? on_token : NULL,
+                              .stream = rq->stream,
+                              .on_token = rq->stream && !pipeline ? on_token : NULL,
                               .on_end = on_end,
                               .deliver = deliver,
                               .ud = c};
@@ -480,7 +483,7 @@ static void completions(fr_gateway *g, const fr_identity *who, json_object *body
             c = NULL; /* the run's now */
         else {
             fr__gw_error_from_serve(out);
-            fr__metrics_gateway_request(rq.model, out->status);
+            fr__metrics_gateway_request(rq->model, out->status);
         }
     }
     free(c);
@@ -490,7 +493,7 @@ static void completions(fr_gateway *g, const fr_identity *who, json_object *body
 }
 
 void fr__gateway_handle(fr_gateway *g, const fr_identity *who, const char *url, const char *method,
-                        json_object *body, fr_deferred *defer, fr_reply *out)
+                        json_object *body, const fr_gw_text *pre, fr_deferred *defer, fr_reply *out)
 {
     int chat = strcmp(url, "/v1/chat/completions") == 0;
     out->route = chat ? "/v1/chat/completions" : "/v1/models";
@@ -507,7 +510,7 @@ void fr__gateway_handle(fr_gateway *g, const fr_identity *who, const char *url, 
         return;
     }
     if (chat)
-        completions(g, who, body, defer, out);
+        completions(g, who, body, pre, defer, out);
     else
         models(g, who, out);
 }

@@ -104,6 +104,23 @@ json_object *fr__gw_usage(json_object *usage);
 /* OpenAI's finish_reason for a normalized one (NULL: "stop"). */
 const char *fr__gw_finish_reason(const char *normalized);
 
+/* ---- gateway_request.c: the common requests translated from their text ---- */
+
+/* The normalized request of the chat completion body body[0..len), written as the tree
+ * fr__gw_translate_request builds is written (the run's input), without parsing the body:
+ * for requests of model, messages (system, developer, user and assistant roles with
+ * string content), stream, stream_options, max_tokens or max_completion_tokens,
+ * temperature, top_p and user, all valid.  Returns 0 with *rq and *input (the caller
+ * frees input->data), or -1 (nothing to free) when the tree way must translate the body
+ * or refuse it: other fields, other messages, an invalid body or value. */
+int fr__gw_translate_text(const char *body, size_t len, fr_gw_request *rq, fr_bytebuf *input);
+
+/* A request fr__gw_translate_text translated. */
+typedef struct fr_gw_text {
+    fr_gw_request rq;
+    const char *input; /* the normalized request, JSON text (borrowed) */
+} fr_gw_text;
+
 /* ---- gateway_answer.c: the same objects written as text, without trees ---- */
 
 /* What the answer takes from a normalized response (an llm step's output text), read
@@ -165,9 +182,10 @@ void fr__gateway_free(fr_gateway *g);
 /* 1 when url is one of the gateway's endpoints (its errors then take OpenAI's shape). */
 int fr__gateway_is_url(const char *url);
 /* Serves a gateway endpoint for an identified caller (`body`: the parsed JSON body of a
- * POST /v1/chat/completions, borrowed; NULL otherwise).  Fills `out` (or defers it
- * through `defer`). */
+ * POST /v1/chat/completions, borrowed; NULL otherwise, or when `pre` is its translation
+ * from its text, borrowed).  Fills `out` (or defers it through `defer`). */
 void fr__gateway_handle(fr_gateway *g, const fr_identity *who, const char *url, const char *method,
-                        json_object *body, fr_deferred *defer, fr_reply *out);
+                        json_object *body, const fr_gw_text *pre, fr_deferred *defer,
+                        fr_reply *out);
 
 #endif

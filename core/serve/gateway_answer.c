@@ -29,28 +29,6 @@ static int is_empty_array(const char *v, size_t n)
     return 1;
 }
 
-/* A JSON number that json-c reads as an int64 (digits, no fraction or exponent): 1 with
- * *out; 0 when it is another value (json-c: not an int); -1 past int64 (json-c's clamping
- * is left to json-c). */
-static int int_of(const char *v, size_t n, int64_t *out)
-{
-    size_t i = v[0] == '-';
-    if (i == n || v[i] < '0' || v[i] > '9')
-        return 0;
-    uint64_t u = 0;
-    for (; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return 0; /* a fraction or an exponent: a double */
-        if (u > (UINT64_MAX - 9) / 10)
-            return -1;
-        u = u * 10 + (uint64_t)(v[i] - '0');
-    }
-    if (u > (uint64_t)INT64_MAX)
-        return -1;
-    *out = v[0] == '-' ? -(int64_t)u : (int64_t)u;
-    return 1;
-}
-
 int fr__gw_answer_scan(const char *output, size_t len, fr_gw_answer *a)
 {
     static const char *const keys[] = {"text", "tool_calls", "finish_reason", "usage"};
@@ -82,8 +60,8 @@ int fr__gw_answer_scan(const char *output, size_t len, fr_gw_answer *a)
         if (fr__json_members(v[3], vn[3], ukeys, 2, u, un) < 0)
             return -1;
         if (u[0] && u[1]) {
-            rin = int_of(u[0], un[0], &a->input_tokens);
-            rout = int_of(u[1], un[1], &a->output_tokens);
+            rin = fr__json_int_token(u[0], un[0], &a->input_tokens);
+            rout = fr__json_int_token(u[1], un[1], &a->output_tokens);
         }
         if (rin < 0 || rout < 0)
             return -1;

@@ -1,6 +1,7 @@
 /* The hot-path JSON syntax check agrees with RFC 8259 on valid and invalid texts and says
  * where a text goes wrong; the whole-text parser for request bodies and --input (json_parse.h)
  * is as strict, and locates problems. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,11 @@ static void test_members(void)
     CU_ASSERT_EQUAL(fr__json_members("{\"tex\": 1, \"texts\": 2}", 22, keys, 3, v, n), 0);
     CU_ASSERT_EQUAL(fr__json_members("{\"t\\u0065xt\": 1}", 16, keys, 3, v, n), -1);
     CU_ASSERT_EQUAL(fr__json_members("[]", 2, keys, 3, v, n), -1);
+    /* _only: another member is -1 */
+    CU_ASSERT_EQUAL(fr__json_members_only(s, strlen(s), keys, 3, v, n), -1);
+    const char *t = "{\"usage\": 1, \"text\": 2}";
+    CU_ASSERT_EQUAL(fr__json_members_only(t, strlen(t), keys, 3, v, n), 2);
+    CU_ASSERT_EQUAL(fr__json_members_only("{}", 2, keys, 3, v, n), 0);
 }
 
 /* What json-c writes for the string of these bytes (JSON_C_TO_STRING_NOSLASHESCAPE). */
@@ -292,6 +298,65 @@ static void test_recode_string(void)
         CU_ASSERT_PTR_NULL(fr__json_recode_string(out, refused[i], strlen(refused[i])));
 }
 
+/* Integers as json-c reads them: within int64, past it, or no integer at all. */
+static void test_int_token(void)
+{
+    static const struct {
+        const char *v;
+        int rc;
+        int64_t want;
+    } cases[] = {
+        {"0", 1, 0},
+        {"-0", 1, 0},
+        {"42", 1, 42},
+        {"-17", 1, -17},
+        {"9223372036854775807", 1, INT64_MAX},
+        {"-9223372036854775807", 1, -INT64_MAX},
+        {"9223372036854775808", -1, 0},
+        {"123456789012345678901234567890", -1, 0},
+        {"1.0", 0, 0},
+        {"1e3", 0, 0},
+        {"2E1", 0, 0},
+        {"\"7\"", 0, 0},
+        {"true", 0, 0},
+        {"-", 0, 0},
+        {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t got = 0;
+        CU_ASSERT_EQUAL(fr__json_int_token(cases[i].v, strlen(cases[i].v), &got), cases[i].rc);
+        if (cases[i].rc == 1)
+            CU_ASSERT_EQUAL(got, cases[i].want);
+    }
+}
+
+/* Array elements one by one, and what is not one array. */
+static void test_array_next(void)
+{
+    const char *s = " [ 1 , {\"a\": [2]} ,\"x\" ] ";
+    const char *want[] = {"1", "{\"a\": [2]}", "\"x\""};
+    size_t at = 0, n, k = 0;
+    const char *v;
+    int rc;
+    while ((rc = fr__json_array_next(s, strlen(s), &at, &v, &n)) == 1) {
+        CU_ASSERT_FATAL(k < 3);
+        CU_ASSERT_EQUAL(n, strlen(want[k]));
+        CU_ASSERT_EQUAL(strncmp(v, want[k], n), 0);
+        k++;
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(k, 3);
+    at = 0;
+    CU_ASSERT_EQUAL(fr__json_array_next("[]", 2, &at, &v, &n), 0);
+    static const char *const bad[] = {"{}", "[1,]", "[1 2]", "[1] x", "[1", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        at = 0;
+        while ((rc = fr__json_array_next(bad[i], strlen(bad[i]), &at, &v, &n)) == 1)
+            ;
+        CU_ASSERT_EQUAL(rc, -1);
+    }
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -307,6 +372,8 @@ int main(void)
     CU_add_test(s, "several members in one pass", test_members);
     CU_add_test(s, "writing strings as json-c does", test_put_jsonc_string);
     CU_add_test(s, "string tokens written as json-c does", test_recode_string);
+    CU_add_test(s, "integers as json-c reads them", test_int_token);
+    CU_add_test(s, "array elements one by one", test_array_next);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
