@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/str.h"
 #include "host/provider_fields.h"
 #include "observe/observe.h"
 #include "serve/gateway.h"
@@ -167,7 +168,7 @@ static int open_stream(completion *c)
     reply.status = 200;
     reply.content_type = "text/event-stream";
     reply.plugin_us = fr__mono_us() - c->t0; /* waiting on the vendor, mostly */
-    snprintf(reply.run_id, sizeof reply.run_id, "%s", c->run_id);
+    fr__str_copy(reply.run_id, sizeof reply.run_id, c->run_id);
     send_chunk(c, &(fr_gw_delta){.kind = FR_GW_DELTA_ROLE});
     c->defer->complete(c->defer, &reply);
     return 0;
@@ -309,7 +310,7 @@ static void failed(completion *c, fr_status st, const fr_run_result *res, const 
         /* The vendor's Retry-After when it gave one (whole seconds, at least 1). */
         if (status == 429 || (status == 503 && retry_us > 0))
             reply->retry_after = retry_us > 0 ? (int)((retry_us + 999999) / 1000000) : 1;
-        snprintf(reply->run_id, sizeof reply->run_id, "%s", c->run_id);
+        fr__str_copy(reply->run_id, sizeof reply->run_id, c->run_id);
     }
     fr__metrics_gateway_request(c->route, c->sse ? 200 : status);
 }
@@ -360,7 +361,7 @@ static void on_end(void *ud, const char *run_id, fr_status st, const fr_pipeline
     (void)run_id;
     completion *c = ud;
     reply->plugin_us = plugin_us;
-    snprintf(reply->run_id, sizeof reply->run_id, "%s", c->run_id);
+    fr__str_copy(reply->run_id, sizeof reply->run_id, c->run_id);
     char why[300] = "";
     const fr_step_result *sr = st == FR_OK && res->status == FR_RUN_SUCCEEDED
                                    ? answer_step(p, res, why, sizeof why)
@@ -449,7 +450,9 @@ static void completions(fr_gateway *g, const fr_identity *who, json_object *body
     pthread_rwlock_unlock(&g->lock);
     completion *c = known ? calloc(1, sizeof *c) : NULL;
     char label[220];
-    snprintf(label, sizeof label, "route:%s", rq->model);
+    size_t label_len = 0;
+    fr__str_append(label, sizeof label, &label_len, "route:");
+    fr__str_append(label, sizeof label, &label_len, rq->model);
     const char *input = pre ? pre->input
                             : json_object_to_json_string_ext(
                                   req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -463,7 +466,7 @@ static void completions(fr_gateway *g, const fr_identity *who, json_object *body
     } else if (!c || (!yaml && !pipeline) || !input) {
         fr__gw_error(out, 500, NULL, "internal", "out of memory");
     } else {
-        snprintf(c->route, sizeof c->route, "%s", rq->model);
+        fr__str_copy(c->route, sizeof c->route, rq->model);
         c->stream = rq->stream;
         c->include_usage = rq->include_usage;
         c->created = (long long)(fr__wall_us() / 1000000);

@@ -20,6 +20,7 @@
 #include "engine/pipeline.h"
 #include "plugin/quarantine.h"
 #include "trace/replay.h"
+#include "base/str.h"
 #include "manifest/manifest_graph.h"
 #include "manifest/options.h"
 #include "plugin/loader.h"
@@ -996,10 +997,10 @@ static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
         free(e);
         return NULL;
     }
-    snprintf(e->id, sizeof e->id, "%s", id);
-    snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
-    snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
-    snprintf(e->manifest, sizeof e->manifest, "%s", manifest ? manifest : "");
+    fr__str_copy(e->id, sizeof e->id, id);
+    fr__str_copy(e->tenant, sizeof e->tenant, who->tenant);
+    fr__str_copy(e->namespace_, sizeof e->namespace_, who->namespace_);
+    fr__str_copy(e->manifest, sizeof e->manifest, manifest ? manifest : "");
     e->started_at_us = fr__wall_us();
     e->p = p;
     pthread_mutex_lock(&r->mu);
@@ -1737,7 +1738,11 @@ static fr_pipeline *acquire_text(fr_runs *r, const fr_identity *who, const char 
 {
     /* A key no manifest file name can have (a control character). */
     char key[300];
-    snprintf(key, sizeof key, "\x1fgateway %s %s", label, who->namespace_);
+    size_t klen = 0;
+    fr__str_append(key, sizeof key, &klen, "\x1fgateway ");
+    fr__str_append(key, sizeof key, &klen, label);
+    fr__str_append(key, sizeof key, &klen, " ");
+    fr__str_append(key, sizeof key, &klen, who->namespace_);
     pthread_mutex_lock(&r->mu);
     manifest_pool *mp = find_pool(r, key);
     if (mp && strcmp(mp->text, text) != 0) {
@@ -1804,7 +1809,7 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         goto refused;
     }
-    snprintf(run_id, run_id_size, "%s", id);
+    fr__str_copy(run_id, run_id_size, id);
     j->defer = defer;
     if (!runs_quickly(r, j->pool)) {
         defer->suspend(defer);
