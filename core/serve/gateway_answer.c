@@ -125,10 +125,21 @@ static void put_usage(fr_bytebuf *b, const fr_gw_answer *a)
 static void put_envelope(fr_bytebuf *b, const char *run_id, const char *object, long long created,
                          const char *model)
 {
-    char id[80];
-    size_t n = (size_t)snprintf(id, sizeof id, "chatcmpl-%s", run_id);
+    /* "chatcmpl-" and the run id, escaped, without a printf: the id is written escaped
+     * where its text goes, then the quote and "chatcmpl-" in front of it (over the quote
+     * the escape wrote). */
+    static const char prefix[] = "chatcmpl-";
+    size_t plen = sizeof prefix - 1, n = strlen(run_id);
     put(b, "{\"id\":");
-    put_string(b, id, n < sizeof id ? n : sizeof id - 1);
+    if (n > (SIZE_MAX - plen - 2) / 6 || !fr__bytebuf_reserve(b, plen + 6 * n + 2)) {
+        b->oom = 1;
+        return;
+    }
+    char *at = b->data + b->len, *end = fr__json_put_jsonc_string(at + plen, run_id, n);
+    at[0] = '"';
+    memcpy(at + 1, prefix, plen);
+    b->len = (size_t)(end - b->data);
+    b->data[b->len] = '\0';
     put(b, ",\"object\":\"");
     put(b, object);
     put(b, "\",\"created\":");

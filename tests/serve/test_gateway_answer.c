@@ -13,7 +13,7 @@
 
 #define FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
-static const char *const run_id = "0f8e2d1c-aaaa-4bbb-8ccc-123456789abc";
+static const char *const run_ids[] = {"0f8e2d1c-aaaa-4bbb-8ccc-123456789abc", "odd \"id\"\n/"};
 static const char *const models[] = {"chat", "a \"quoted\"/route\\name\n\x01\x7f é"};
 
 /* Outputs read without a tree. */
@@ -69,15 +69,16 @@ static void check_same(const char *what, const char *out, const char *fast, cons
 
 static void test_completion(void)
 {
-    for (size_t m = 0; m < 2; m++)
+    for (size_t m = 0; m < 4; m++)
         for (size_t i = 0; i < sizeof readable / sizeof readable[0]; i++) {
+            const char *run_id = run_ids[m / 2];
             fr_gw_answer a;
             CU_ASSERT_EQUAL_FATAL(fr__gw_answer_scan(readable[i], strlen(readable[i]), &a), 0);
             fr_bytebuf b = {0};
-            CU_ASSERT_EQUAL(fr__gw_completion_put(&b, run_id, 1796674837, models[m], &a), 0);
+            CU_ASSERT_EQUAL(fr__gw_completion_put(&b, run_id, 1796674837, models[m % 2], &a), 0);
             json_object *resp = json_tokener_parse(readable[i]);
             CU_ASSERT_PTR_NOT_NULL_FATAL(resp);
-            char *tree = tree_text(fr__gw_completion(run_id, 1796674837, models[m], resp));
+            char *tree = tree_text(fr__gw_completion(run_id, 1796674837, models[m % 2], resp));
             check_same("completion", readable[i], b.data, tree);
             json_object_put(resp);
             free(tree);
@@ -89,8 +90,8 @@ static void test_chunks(void)
 {
     const char *tokens[] = {"", "plain", "a\"b\\c/d\n\t\x01\x1f é", "x\0y"};
     size_t token_len[] = {0, 5, 15, 3};
-    for (size_t m = 0; m < 2; m++) {
-        const char *model = models[m];
+    for (size_t m = 0; m < 4; m++) {
+        const char *model = models[m % 2], *run_id = run_ids[m / 2];
         /* The role chunk and the finish chunks. */
         json_object *delta = json_object_new_object();
         json_object_object_add(delta, "role", json_object_new_string("assistant"));
