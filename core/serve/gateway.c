@@ -120,17 +120,27 @@ typedef struct completion {
     fr_deferred *defer;
     fr_sse *sse;          /* once the first token went out */
     int streamed;         /* tokens went out (a targets route's text) */
+    fr_gw_envelope env;   /* a stream's chunks' opening (owned), made at its first chunk */
     char *tail[MAX_TAIL]; /* a stream's last frames (owned), written at the run's end */
     size_t n_tail;
     int stream_fail; /* the stream ends with an error frame */
 } completion;
+
+/* One chunk of the completion into b: 0, or -1 on OOM. */
+static int chunk(completion *c, fr_bytebuf *b, const fr_gw_delta *d, const char *finish_reason)
+{
+    if (!c->env.text &&
+        fr__gw_chunk_envelope(&c->env, c->run_id, c->created, c->route) != 0) /* once */
+        return -1;
+    return fr__gw_chunk_put(b, &c->env, d, finish_reason);
+}
 
 /* One chunk to the stream.  Nothing goes out when memory runs out: the client sees the
  * stream end without [DONE]. */
 static void send_chunk(completion *c, const fr_gw_delta *d)
 {
     fr_bytebuf b = {0};
-    if (fr__gw_chunk_put(&b, c->run_id, c->created, c->route, d, NULL) == 0)
+    if (chunk(c, &b, d, NULL) == 0)
         fr__sse_event(c->sse, NULL, b.data);
     free(b.data);
 }
@@ -139,8 +149,7 @@ static void send_chunk(completion *c, const fr_gw_delta *d)
 static void tail_chunk(completion *c, const fr_gw_delta *d, const char *finish_reason)
 {
     fr_bytebuf b = {0};
-    if (c->n_tail < MAX_TAIL &&
-        fr__gw_chunk_put(&b, c->run_id, c->created, c->route, d, finish_reason) == 0) {
+    if (c->n_tail < MAX_TAIL && chunk(c, &b, d, finish_reason) == 0) {
         c->tail[c->n_tail++] = b.data;
         return;
     }
@@ -425,6 +434,7 @@ static void deliver(void *ud, fr_deferred *d, fr_reply *reply)
     }
     for (size_t i = 0; i < c->n_tail; i++)
         free(c->tail[i]);
+    free(c->env.text);
     free(c);
 }
 

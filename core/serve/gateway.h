@@ -161,10 +161,21 @@ typedef struct fr_gw_delta {
     const fr_gw_answer *answer; /* borrowed */
 } fr_gw_delta;
 
-/* Appends one chat.completion.chunk (what fr__gw_chunk's object is written as) with delta
- * `d` and `finish_reason` (NULL: null) to b.  Returns 0, or -1 on OOM (b->oom). */
-int fr__gw_chunk_put(fr_bytebuf *b, const char *run_id, long long created, const char *model,
-                     const fr_gw_delta *d, const char *finish_reason);
+/* What every chunk of one completion opens with ({"id", "object", "created", "model",
+ * "system_fingerprint" and a comma), written once per completion (e->text: the caller
+ * frees it).  Returns 0, or -1 on OOM. */
+typedef struct fr_gw_envelope {
+    char *text;
+    size_t len;
+} fr_gw_envelope;
+int fr__gw_chunk_envelope(fr_gw_envelope *e, const char *run_id, long long created,
+                          const char *model);
+
+/* Appends one chat.completion.chunk (what fr__gw_chunk's object is written as) of the
+ * completion of envelope `e`, with delta `d` and `finish_reason` (NULL: null), to b.
+ * Returns 0, or -1 on OOM (b->oom). */
+int fr__gw_chunk_put(fr_bytebuf *b, const fr_gw_envelope *e, const fr_gw_delta *d,
+                     const char *finish_reason);
 
 /* ---- gateway.c: the endpoints ---- */
 

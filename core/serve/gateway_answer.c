@@ -166,10 +166,24 @@ int fr__gw_completion_put(fr_bytebuf *b, const char *run_id, long long created, 
     return b->oom ? -1 : 0;
 }
 
-int fr__gw_chunk_put(fr_bytebuf *b, const char *run_id, long long created, const char *model,
-                     const fr_gw_delta *d, const char *finish_reason)
+int fr__gw_chunk_envelope(fr_gw_envelope *e, const char *run_id, long long created,
+                          const char *model)
 {
-    put_envelope(b, run_id, "chat.completion.chunk", created, model);
+    fr_bytebuf b = {0};
+    put_envelope(&b, run_id, "chat.completion.chunk", created, model);
+    if (b.oom) {
+        free(b.data);
+        return -1;
+    }
+    e->text = b.data;
+    e->len = b.len;
+    return 0;
+}
+
+int fr__gw_chunk_put(fr_bytebuf *b, const fr_gw_envelope *e, const fr_gw_delta *d,
+                     const char *finish_reason)
+{
+    fr__bytebuf_append(b, e->text, e->len);
     if (d->kind == FR_GW_DELTA_NONE) { /* the last chunk: usage only */
         put(b, "\"choices\":[],\"usage\":");
         put_usage(b, d->answer);

@@ -92,6 +92,8 @@ static void test_chunks(void)
     size_t token_len[] = {0, 5, 15, 3};
     for (size_t m = 0; m < 4; m++) {
         const char *model = models[m % 2], *run_id = run_ids[m / 2];
+        fr_gw_envelope env;
+        CU_ASSERT_EQUAL_FATAL(fr__gw_chunk_envelope(&env, run_id, 5, model), 0);
         /* The role chunk and the finish chunks. */
         json_object *delta = json_object_new_object();
         json_object_object_add(delta, "role", json_object_new_string("assistant"));
@@ -99,15 +101,14 @@ static void test_chunks(void)
         json_object_object_add(delta, "refusal", NULL);
         char *tree = tree_text(fr__gw_chunk(run_id, 5, model, delta, NULL));
         fr_bytebuf b = {0};
-        fr__gw_chunk_put(&b, run_id, 5, model, &(fr_gw_delta){.kind = FR_GW_DELTA_ROLE}, NULL);
+        fr__gw_chunk_put(&b, &env, &(fr_gw_delta){.kind = FR_GW_DELTA_ROLE}, NULL);
         check_same("role chunk", model, b.data, tree);
         free(tree), free(b.data);
         const char *fins[] = {"stop", "length", "tool_calls"};
         for (size_t f = 0; f < 3; f++) {
             tree = tree_text(fr__gw_chunk(run_id, 5, model, json_object_new_object(), fins[f]));
             b = (fr_bytebuf){0};
-            fr__gw_chunk_put(&b, run_id, 5, model, &(fr_gw_delta){.kind = FR_GW_DELTA_EMPTY},
-                             fins[f]);
+            fr__gw_chunk_put(&b, &env, &(fr_gw_delta){.kind = FR_GW_DELTA_EMPTY}, fins[f]);
             check_same("finish chunk", fins[f], b.data, tree);
             free(tree), free(b.data);
         }
@@ -119,7 +120,7 @@ static void test_chunks(void)
             tree = tree_text(fr__gw_chunk(run_id, 5, model, delta, NULL));
             b = (fr_bytebuf){0};
             fr__gw_chunk_put(
-                &b, run_id, 5, model,
+                &b, &env,
                 &(fr_gw_delta){.kind = FR_GW_DELTA_BYTES, .bytes = tokens[t], .len = token_len[t]},
                 NULL);
             check_same("token chunk", tokens[t], b.data, tree);
@@ -137,8 +138,8 @@ static void test_chunks(void)
                 json_object_object_add(delta, "content", json_object_get(text));
                 tree = tree_text(fr__gw_chunk(run_id, 5, model, delta, NULL));
                 b = (fr_bytebuf){0};
-                fr__gw_chunk_put(&b, run_id, 5, model,
-                                 &(fr_gw_delta){.kind = FR_GW_DELTA_TEXT, .answer = &a}, NULL);
+                fr__gw_chunk_put(&b, &env, &(fr_gw_delta){.kind = FR_GW_DELTA_TEXT, .answer = &a},
+                                 NULL);
                 check_same("text chunk", readable[i], b.data, tree);
                 free(tree), free(b.data);
                 /* a non-empty string, as on_end decides it */
@@ -152,12 +153,13 @@ static void test_chunks(void)
                                                                                 : NULL);
             tree = tree_text(last);
             b = (fr_bytebuf){0};
-            fr__gw_chunk_put(&b, run_id, 5, model,
-                             &(fr_gw_delta){.kind = FR_GW_DELTA_NONE, .answer = &a}, NULL);
+            fr__gw_chunk_put(&b, &env, &(fr_gw_delta){.kind = FR_GW_DELTA_NONE, .answer = &a},
+                             NULL);
             check_same("usage chunk", readable[i], b.data, tree);
             free(tree), free(b.data);
             json_object_put(resp);
         }
+        free(env.text);
     }
 }
 
