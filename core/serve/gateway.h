@@ -8,8 +8,10 @@
  * usage, limits and metrics all come from serve's run path (core/serve/serve_runs.c).
  *
  * Files: gateway_routes.c (the routes file, synthesised manifests), gateway_openai.c
- * (OpenAI request -> normalized request, run outputs -> OpenAI objects, error bodies),
- * gateway.c (the endpoints, streaming). */
+ * (OpenAI request -> normalized request, run outputs -> OpenAI objects, error bodies, as
+ * json-c trees), gateway_request.c and gateway_answer.c (the same for the common requests
+ * and answers, written as text from text without trees: the hot path), gateway.c (the
+ * endpoints, streaming). */
 #ifndef FR_CORE_SERVE_GATEWAY_H
 #define FR_CORE_SERVE_GATEWAY_H
 
