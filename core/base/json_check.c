@@ -280,26 +280,31 @@ static int skip_value(cursor *c, int depth)
     }
 }
 
-int fr__json_member(const char *s, size_t len, const char *key, const char **value,
-                    size_t *value_len)
+/* fr__json_members; with `only`, a member not among `keys` is -1. */
+static int members(const char *s, size_t len, const char *const *keys, size_t n,
+                   const char **values, size_t *value_lens, int only)
 {
     cursor c = {(const unsigned char *)s, (const unsigned char *)s + len};
-    size_t klen = strlen(key);
     int found = 0;
+    for (size_t i = 0; i < n; i++)
+        values[i] = NULL, value_lens[i] = 0;
     skip_ws(&c);
     if (c.p >= c.end || *c.p++ != '{')
         return -1;
     skip_ws(&c);
-    if (c.p < c.end && *c.p == '}')
-        return 0;
+    if (c.p < c.end && *c.p == '}') {
+        c.p++;
+        skip_ws(&c);
+        return c.p == c.end ? 0 : -1;
+    }
     for (;;) {
         skip_ws(&c);
         const unsigned char *k = c.p + 1;
         if (c.p >= c.end || *c.p != '"' || !string(&c))
             return -1;
-        size_t n = (size_t)(c.p - 1 - k);
-        if (memchr(k, '\\', n))
-            return -1; /* an escaped key could spell `key`: the caller must really parse */
+        size_t kn = (size_t)(c.p - 1 - k);
+        if (memchr(k, '\\', kn))
+            return -1; /* an escaped key could spell one of `keys`: the caller must parse */
         skip_ws(&c);
         if (c.p >= c.end || *c.p++ != ':')
             return -1;
@@ -307,11 +312,17 @@ int fr__json_member(const char *s, size_t len, const char *key, const char **val
         const unsigned char *v = c.p;
         if (!skip_value(&c, 1))
             return -1;
-        if (n == klen && memcmp(k, key, n) == 0) {
-            /* The last duplicate wins, as in json-c: keep looking. */
-            *value = (const char *)v;
-            *value_len = (size_t)(c.p - v);
-            found = 1;
+        size_t i = 0;
+        /* The first byte first: most names differ there (a hot path: answers, requests). */
+        while (i < n && !((kn == 0 || keys[i][0] == (char)k[0]) &&
+                          strncmp((const char *)k, keys[i], kn) == 0 && keys[i][kn] == '\0'))
+            i++;
+        if (i < n) { /* the last duplicate wins, as in json-c: keep looking */
+            found += !values[i];
+            values[i] = (const char *)v;
+            value_lens[i] = (size_t)(c.p - v);
+        } else if (only) {
+            return -1;
         }
         skip_ws(&c);
         if (c.p >= c.end)
@@ -325,6 +336,65 @@ int fr__json_member(const char *s, size_t len, const char *key, const char **val
         skip_ws(&c);
         return c.p == c.end ? found : -1;
     }
+}
+
+int fr__json_members(const char *s, size_t len, const char *const *keys, size_t n,
+                     const char **values, size_t *value_lens)
+{
+    return members(s, len, keys, n, values, value_lens, 0);
+}
+
+int fr__json_members_only(const char *s, size_t len, const char *const *keys, size_t n,
+                          const char **values, size_t *value_lens)
+{
+    return members(s, len, keys, n, values, value_lens, 1);
+}
+
+int fr__json_array_next(const char *s, size_t len, size_t *at, const char **value,
+                        size_t *value_len)
+{
+    cursor c = {(const unsigned char *)s + (*at < len ? *at : len), (const unsigned char *)s + len};
+    if (*at == SIZE_MAX)
+        return 0;
+    if (*at == 0) {
+        skip_ws(&c);
+        if (c.p >= c.end || *c.p++ != '[')
+            return -1;
+        skip_ws(&c);
+        if (c.p < c.end && *c.p == ']') {
+            c.p++;
+            skip_ws(&c);
+            *at = SIZE_MAX;
+            return c.p == c.end ? 0 : -1;
+        }
+    }
+    skip_ws(&c);
+    const unsigned char *v = c.p;
+    if (!skip_value(&c, 1))
+        return -1;
+    *value = (const char *)v;
+    *value_len = (size_t)(c.p - v);
+    skip_ws(&c);
+    if (c.p < c.end && *c.p == ',') {
+        *at = (size_t)(c.p + 1 - (const unsigned char *)s);
+        return 1;
+    }
+    if (c.p >= c.end || *c.p++ != ']')
+        return -1;
+    skip_ws(&c);
+    *at = SIZE_MAX;
+    return c.p == c.end ? 1 : -1;
+}
+
+int fr__json_member(const char *s, size_t len, const char *key, const char **value,
+                    size_t *value_len)
+{
+    const char *v;
+    size_t vn;
+    int rc = fr__json_members(s, len, &key, 1, &v, &vn);
+    if (rc > 0)
+        *value = v, *value_len = vn;
+    return rc;
 }
 
 char *fr__json_put_string(char *p, const char *s)
@@ -354,9 +424,27 @@ static const char escape_as[256] =
         'u',          'u',          ['"'] = '"',  ['\\'] = '\\',
 };
 
-char *fr__json_put_string_len(char *p, const char *s, size_t n)
+/* One byte as a JSON string holds it (escape_as). */
+static char *put_escaped(char *p, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
+    char esc = escape_as[c];
+    if (!esc) {
+        *p++ = (char)c;
+    } else if (esc != 'u') {
+        *p++ = '\\';
+        *p++ = esc;
+    } else {
+        memcpy(p, "\\u00", 4);
+        p[4] = hex[c >> 4];
+        p[5] = hex[c & 15];
+        p += 6;
+    }
+    return p;
+}
+
+char *fr__json_put_string_len(char *p, const char *s, size_t n)
+{
     const char *end = s + n;
     *p++ = '"';
     while (s < end) {
@@ -372,21 +460,8 @@ char *fr__json_put_string_len(char *p, const char *s, size_t n)
             }
         }
         const char *stop = end - s > 8 ? s + 8 : end;
-        for (; s < stop; s++) {
-            unsigned char c = (unsigned char)*s;
-            char esc = escape_as[c];
-            if (!esc) {
-                *p++ = (char)c;
-            } else if (esc != 'u') {
-                *p++ = '\\';
-                *p++ = esc;
-            } else {
-                memcpy(p, "\\u00", 4);
-                p[4] = hex[c >> 4];
-                p[5] = hex[c & 15];
-                p += 6;
-            }
-        }
+        for (; s < stop; s++)
+            p = put_escaped(p, (unsigned char)*s);
     }
     *p++ = '"';
     return p;
@@ -466,4 +541,62 @@ size_t fr__json_get_string(const char *s, size_t n, char *out)
         }
     }
     return (size_t)(o - out);
+}
+
+char *fr__json_recode_string(char *p, const char *tok, size_t n)
+{
+    cursor c = {(const unsigned char *)tok, (const unsigned char *)tok + n};
+    if (n < 2 || *tok != '"' || !string(&c) || c.p != c.end)
+        return NULL; /* not exactly one string token */
+    const char *s = tok + 1, *end = tok + n - 1;
+    *p++ = '"';
+    while (s < end) {
+        const char *r = memchr(s, '\\', (size_t)(end - s));
+        if (!r)
+            r = end;
+        memcpy(p, s, (size_t)(r - s)); /* string() let no raw '"' or control byte through */
+        p += r - s;
+        if (r == end)
+            break;
+        unsigned char e = (unsigned char)r[1];
+        s = r + 2;
+        if (e != 'u') {
+            static const unsigned char plain_of[128] = {
+                ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+                ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
+            p = put_escaped(p, plain_of[e & 127]);
+            continue;
+        }
+        unsigned cp = hex4(s);
+        s += 4;
+        if (cp >= 0xd800 && cp <= 0xdfff)
+            return NULL; /* surrogates: json-c's own reading decides (pairs, lone ones) */
+        if (cp < 0x80)
+            p = put_escaped(p, (unsigned char)cp);
+        else
+            p = put_utf8(p, cp);
+    }
+    *p++ = '"';
+    return p;
+}
+
+int fr__json_int_token(const char *v, size_t n, int64_t *out)
+{
+    size_t i = n && v[0] == '-';
+    if (i == n || v[i] < '0' || v[i] > '9')
+        return 0;
+    uint64_t u = 0;
+    int past = 0;
+    for (; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return 0; /* a fraction or an exponent: json-c reads a double */
+        if (u > (UINT64_MAX - 9) / 10)
+            past = 1;
+        else
+            u = u * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (past || u > (uint64_t)INT64_MAX)
+        return -1;
+    *out = v[0] == '-' ? -(int64_t)u : (int64_t)u;
+    return 1;
 }

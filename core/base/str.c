@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/str.h"
 
@@ -20,4 +21,23 @@ char *fr__xasprintf(const char *fmt, ...)
     char *s = fr__xvasprintf(fmt, ap);
     va_end(ap);
     return s;
+}
+
+size_t fr__str_copy(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (size) {
+        size_t k = n < size ? n : size - 1;
+        memcpy(dst, src, k);
+        dst[k] = '\0';
+    }
+    return n;
+}
+
+void fr__str_append(char *dst, size_t size, size_t *len, const char *src)
+{
+    if (*len < size) {
+        fr__str_copy(dst + *len, size - *len, src);
+        *len += strlen(dst + *len);
+    }
 }

@@ -1214,6 +1214,7 @@ void fr__manifest_free(fr_manifest *m)
     free(m->path);
     free(m->dir);
     free(m->text);
+    free(m->graph_text);
     fr__ydoc_free(&m->doc);
     free(m->namespace_);
     free(m->lease_key);

@@ -83,6 +83,7 @@ typedef struct fr_manifest {
     char *text; /* full text */
     size_t text_len;
     char text_sha256[65]; /* hex sha256 of text; "" until a user (serve's audit) fills it */
+    char *graph_text;     /* fr__manifest_graph_memo's text (owned), or NULL until then */
     fr_ydoc doc;
 
     /* router */

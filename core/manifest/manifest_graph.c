@@ -44,3 +44,10 @@ char *fr__manifest_graph_text(const fr_manifest *m)
     json_object_put(g);
     return copy;
 }
+
+const char *fr__manifest_graph_memo(fr_manifest *m)
+{
+    if (!m->graph_text)
+        m->graph_text = fr__manifest_graph_text(m);
+    return m->graph_text;
+}

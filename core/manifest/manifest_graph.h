@@ -1,5 +1,5 @@
 /* A manifest's steps as a graph for drawing (serve's web console, issue 28).
- * Pure; thread-safe. */
+ * Pure and thread-safe, but for the memo (fr__manifest_graph_memo). */
 #ifndef FR_CORE_MANIFEST_GRAPH_H
 #define FR_CORE_MANIFEST_GRAPH_H
 
@@ -15,5 +15,10 @@ json_object *fr__manifest_graph(const fr_manifest *m);
 
 /* The same as compact JSON text (caller frees), or NULL on OOM. */
 char *fr__manifest_graph_text(const fr_manifest *m);
+
+/* The same text, made on the first call and kept with `m` (freed with it): a manifest's
+ * graph never changes, and serve stores it with every run.  Borrowed; NULL on OOM.  Not
+ * thread-safe for one `m`: its caller holds `m` alone (serve: the run's pipeline). */
+const char *fr__manifest_graph_memo(fr_manifest *m);
 
 #endif

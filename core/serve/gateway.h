@@ -8,15 +8,19 @@
  * usage, limits and metrics all come from serve's run path (core/serve/serve_runs.c).
  *
  * Files: gateway_routes.c (the routes file, synthesised manifests), gateway_openai.c
- * (OpenAI request -> normalized request, run outputs -> OpenAI objects, error bodies),
- * gateway.c (the endpoints, streaming). */
+ * (OpenAI request -> normalized request, run outputs -> OpenAI objects, error bodies, as
+ * json-c trees), gateway_request.c and gateway_answer.c (the same for the common requests
+ * and answers, written as text from text without trees: the hot path), gateway.c (the
+ * endpoints, streaming). */
 #ifndef FR_CORE_SERVE_GATEWAY_H
 #define FR_CORE_SERVE_GATEWAY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
+#include "base/bytebuf.h"
 #include "serve/serve.h"
 
 /* ---- gateway_routes.c: the routes file ---- */
@@ -102,6 +106,79 @@ json_object *fr__gw_usage(json_object *usage);
 /* OpenAI's finish_reason for a normalized one (NULL: "stop"). */
 const char *fr__gw_finish_reason(const char *normalized);
 
+/* ---- gateway_request.c: the common requests translated from their text ---- */
+
+/* The normalized request of the chat completion body body[0..len), written as the tree
+ * fr__gw_translate_request builds is written (the run's input), without parsing the body:
+ * for requests of model, messages (system, developer, user and assistant roles with
+ * string content), stream, stream_options, max_tokens or max_completion_tokens,
+ * temperature, top_p and user, all valid.  Returns 0 with *rq and *input (the caller
+ * frees input->data), or -1 (nothing to free) when the tree way must translate the body
+ * or refuse it: other fields, other messages, an invalid body or value. */
+int fr__gw_translate_text(const char *body, size_t len, fr_gw_request *rq, fr_bytebuf *input);
+
+/* A request fr__gw_translate_text translated. */
+typedef struct fr_gw_text {
+    fr_gw_request rq;
+    const char *input; /* the normalized request, JSON text (borrowed) */
+} fr_gw_text;
+
+/* ---- gateway_answer.c: the same objects written as text, without trees ---- */
+
+/* What the answer takes from a normalized response (an llm step's output text), read
+ * without a tree.  Pointers borrow the output. */
+typedef struct fr_gw_answer {
+    const char *text; /* `text`'s string token (quotes and escapes as in the output), or NULL
+                       * when it is no string (the answer's content is null) */
+    size_t text_len;
+    const char *finish; /* OpenAI's finish_reason (static) */
+    int has_usage;      /* usage.input_tokens and usage.output_tokens are integers */
+    int64_t input_tokens, output_tokens, total_tokens;
+} fr_gw_answer;
+
+/* Reads output[0..len).  Returns 0, or -1 when the tree way must answer: the output is
+ * not one JSON object, has tool calls, escaped member names or a finish_reason with
+ * escapes, or token counts past int64. */
+int fr__gw_answer_scan(const char *output, size_t len, fr_gw_answer *a);
+
+/* Appends the chat.completion of `a` (what fr__gw_completion's object is written as) to
+ * b.  Returns 0, or -1 on OOM (b->oom). */
+int fr__gw_completion_put(fr_bytebuf *b, const char *run_id, long long created, const char *model,
+                          const fr_gw_answer *a);
+
+/* A chunk's delta. */
+typedef enum fr_gw_delta_kind {
+    FR_GW_DELTA_NONE,  /* no choice: the last chunk, with `answer`'s usage (NULL: null) */
+    FR_GW_DELTA_ROLE,  /* {"role": "assistant", "content": "", "refusal": null} */
+    FR_GW_DELTA_BYTES, /* {"content": the `len` bytes at `bytes`} */
+    FR_GW_DELTA_TEXT,  /* {"content": `answer`'s text} */
+    FR_GW_DELTA_JSON,  /* the `len` bytes at `bytes`: a delta object's JSON text */
+    FR_GW_DELTA_EMPTY  /* {} */
+} fr_gw_delta_kind;
+
+typedef struct fr_gw_delta {
+    fr_gw_delta_kind kind;
+    const char *bytes; /* borrowed */
+    size_t len;
+    const fr_gw_answer *answer; /* borrowed */
+} fr_gw_delta;
+
+/* What every chunk of one completion opens with ({"id", "object", "created", "model",
+ * "system_fingerprint" and a comma), written once per completion (e->text: the caller
+ * frees it).  Returns 0, or -1 on OOM. */
+typedef struct fr_gw_envelope {
+    char *text;
+    size_t len;
+} fr_gw_envelope;
+int fr__gw_chunk_envelope(fr_gw_envelope *e, const char *run_id, long long created,
+                          const char *model);
+
+/* Appends one chat.completion.chunk (what fr__gw_chunk's object is written as) of the
+ * completion of envelope `e`, with delta `d` and `finish_reason` (NULL: null), to b.
+ * Returns 0, or -1 on OOM (b->oom). */
+int fr__gw_chunk_put(fr_bytebuf *b, const fr_gw_envelope *e, const fr_gw_delta *d,
+                     const char *finish_reason);
+
 /* ---- gateway.c: the endpoints ---- */
 
 typedef struct fr_gateway fr_gateway;
@@ -118,9 +195,10 @@ void fr__gateway_free(fr_gateway *g);
 /* 1 when url is one of the gateway's endpoints (its errors then take OpenAI's shape). */
 int fr__gateway_is_url(const char *url);
 /* Serves a gateway endpoint for an identified caller (`body`: the parsed JSON body of a
- * POST /v1/chat/completions, borrowed; NULL otherwise).  Fills `out` (or defers it
- * through `defer`). */
+ * POST /v1/chat/completions, borrowed; NULL otherwise, or when `pre` is its translation
+ * from its text, borrowed).  Fills `out` (or defers it through `defer`). */
 void fr__gateway_handle(fr_gateway *g, const fr_identity *who, const char *url, const char *method,
-                        json_object *body, fr_deferred *defer, fr_reply *out);
+                        json_object *body, const fr_gw_text *pre, fr_deferred *defer,
+                        fr_reply *out);
 
 #endif

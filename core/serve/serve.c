@@ -316,14 +316,23 @@ static void route_gateway(fr_server *s, struct MHD_Connection *c, const char *ur
         const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
         if (tp && strlen(tp) < sizeof who.traceparent)
             snprintf(who.traceparent, sizeof who.traceparent, "%s", tp);
+        /* A completion's body: the common requests are translated from their text (no
+         * tree); the others are parsed, and a body that is no JSON object refused. */
         json_object *body = NULL;
-        if (strcmp(url, "/v1/chat/completions") == 0 && strcmp(method, "POST") == 0 &&
-            !(body = fr__serve_parse_body(rq->body.buf.data, rq->body.buf.len, out))) {
+        fr_gw_text pre = {0};
+        fr_bytebuf input = {0};
+        int chat = strcmp(url, "/v1/chat/completions") == 0 && strcmp(method, "POST") == 0;
+        if (chat &&
+            fr__gw_translate_text(rq->body.buf.data, rq->body.buf.len, &pre.rq, &input) == 0)
+            pre.input = input.data;
+        else if (chat && !(body = fr__serve_parse_body(rq->body.buf.data, rq->body.buf.len, out))) {
             fr__gw_error_from_serve(out);
             return;
         }
-        fr__gateway_handle(s->gw, &who, url, method, body, &rq->defer, out);
+        fr__gateway_handle(s->gw, &who, url, method, body, pre.input ? &pre : NULL, &rq->defer,
+                           out);
         json_object_put(body);
+        free(input.data);
         return;
     }
     fr__gw_error_from_serve(out);

@@ -20,6 +20,7 @@
 #include "engine/pipeline.h"
 #include "plugin/quarantine.h"
 #include "trace/replay.h"
+#include "base/str.h"
 #include "manifest/manifest_graph.h"
 #include "manifest/options.h"
 #include "plugin/loader.h"
@@ -981,17 +982,21 @@ static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
      * manifest's own. */
     const fr_manifest *m = fr__pipeline_manifest(p);
     const char *in = input ? input : m->input_json ? m->input_json : "{}";
+    /* The graph is the pipeline's manifest's, the same for all its runs: made once per
+     * pipeline.  The run holds p alone, so filling the memo is not a race (as audit's
+     * digest). */
+    const char *graph = fr__manifest_graph_memo((fr_manifest *)m);
     run_entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->input = strdup(in)) || !(e->graph = fr__manifest_graph_text(m))) {
+    if (!e || !graph || !(e->input = strdup(in)) || !(e->graph = strdup(graph))) {
         if (e)
             free(e->input);
         free(e);
         return NULL;
     }
-    snprintf(e->id, sizeof e->id, "%s", id);
-    snprintf(e->tenant, sizeof e->tenant, "%s", who->tenant);
-    snprintf(e->namespace_, sizeof e->namespace_, "%s", who->namespace_);
-    snprintf(e->manifest, sizeof e->manifest, "%s", manifest ? manifest : "");
+    fr__str_copy(e->id, sizeof e->id, id);
+    fr__str_copy(e->tenant, sizeof e->tenant, who->tenant);
+    fr__str_copy(e->namespace_, sizeof e->namespace_, who->namespace_);
+    fr__str_copy(e->manifest, sizeof e->manifest, manifest ? manifest : "");
     e->started_at_us = fr__wall_us();
     e->p = p;
     pthread_mutex_lock(&r->mu);
@@ -1729,7 +1734,11 @@ static fr_pipeline *acquire_text(fr_runs *r, const fr_identity *who, const char 
 {
     /* A key no manifest file name can have (a control character). */
     char key[300];
-    snprintf(key, sizeof key, "\x1fgateway %s %s", label, who->namespace_);
+    size_t klen = 0;
+    fr__str_append(key, sizeof key, &klen, "\x1fgateway ");
+    fr__str_append(key, sizeof key, &klen, label);
+    fr__str_append(key, sizeof key, &klen, " ");
+    fr__str_append(key, sizeof key, &klen, who->namespace_);
     pthread_mutex_lock(&r->mu);
     manifest_pool *mp = find_pool(r, key);
     if (mp && strcmp(mp->text, text) != 0) {
@@ -1796,7 +1805,7 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         goto refused;
     }
-    snprintf(run_id, run_id_size, "%s", id);
+    fr__str_copy(run_id, run_id_size, id);
     j->defer = defer;
     if (!runs_quickly(r, j->pool)) {
         defer->suspend(defer);

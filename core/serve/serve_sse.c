@@ -128,10 +128,19 @@ void fr__sse_event(fr_sse *s, const char *event, const char *data)
 {
     pthread_mutex_lock(&s->mu);
     fr_bytebuf *b = &s->buf;
-    size_t need = (event ? strlen(event) : 0) + strlen(data) + 32;
-    if (!s->done && fr__bytebuf_reserve(b, need))
-        b->len += (size_t)(event ? sprintf(b->data + b->len, "event: %s\ndata: %s\n\n", event, data)
-                                 : sprintf(b->data + b->len, "data: %s\n\n", data));
+    size_t el = event ? strlen(event) : 0, dl = strlen(data);
+    /* "event: E\n" when there is one, "data: D\n\n" (appends, not sprintf: a streamed
+     * token is one event). */
+    if (!s->done && fr__bytebuf_reserve(b, el + dl + 32)) {
+        if (event) {
+            fr__bytebuf_append(b, "event: ", 7);
+            fr__bytebuf_append(b, event, el);
+            fr__bytebuf_append(b, "\n", 1);
+        }
+        fr__bytebuf_append(b, "data: ", 6);
+        fr__bytebuf_append(b, data, dl);
+        fr__bytebuf_append(b, "\n\n", 2);
+    }
     wake(s);
     pthread_mutex_unlock(&s->mu);
 }

@@ -1,7 +1,9 @@
 /* The hot-path JSON syntax check agrees with RFC 8259 on valid and invalid texts and says
  * where a text goes wrong; the whole-text parser for request bodies and --input (json_parse.h)
  * is as strict, and locates problems. */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <CUnit/Basic.h>
@@ -258,6 +260,163 @@ static void test_put_string(void)
     CU_ASSERT_STRING_EQUAL(buf, "\"a\\\"b\"");
 }
 
+/* Several members in one pass: each the last of its name, absent ones NULL, the count of
+ * those present, and -1 where fr__json_member says -1. */
+static void test_members(void)
+{
+    static const char *const keys[] = {"text", "usage", "none"};
+    const char *v[3];
+    size_t n[3];
+    const char *s = "{\"text\": \"a\", \"usage\": {\"x\": 1}, \"text\": \"b\", \"other\": [1]}";
+    CU_ASSERT_EQUAL(fr__json_members(s, strlen(s), keys, 3, v, n), 2);
+    CU_ASSERT_EQUAL(n[0], 3);
+    CU_ASSERT_EQUAL(strncmp(v[0], "\"b\"", 3), 0);
+    CU_ASSERT_EQUAL(n[1], 8);
+    CU_ASSERT_EQUAL(strncmp(v[1], "{\"x\": 1}", 8), 0);
+    CU_ASSERT_PTR_NULL(v[2]);
+    CU_ASSERT_EQUAL(n[2], 0);
+    CU_ASSERT_EQUAL(fr__json_members("{}", 2, keys, 3, v, n), 0);
+    CU_ASSERT_EQUAL(fr__json_members("{} x", 4, keys, 3, v, n), -1);
+    CU_ASSERT_EQUAL(fr__json_members("{\"tex\": 1, \"texts\": 2}", 22, keys, 3, v, n), 0);
+    CU_ASSERT_EQUAL(fr__json_members("{\"t\\u0065xt\": 1}", 16, keys, 3, v, n), -1);
+    CU_ASSERT_EQUAL(fr__json_members("[]", 2, keys, 3, v, n), -1);
+    /* _only: another member is -1 */
+    CU_ASSERT_EQUAL(fr__json_members_only(s, strlen(s), keys, 3, v, n), -1);
+    const char *t = "{\"usage\": 1, \"text\": 2}";
+    CU_ASSERT_EQUAL(fr__json_members_only(t, strlen(t), keys, 3, v, n), 2);
+    CU_ASSERT_EQUAL(fr__json_members_only("{}", 2, keys, 3, v, n), 0);
+}
+
+/* What json-c writes for the string of these bytes (JSON_C_TO_STRING_NOSLASHESCAPE). */
+static char *jsonc_string(const char *s, size_t n)
+{
+    json_object *o = json_object_new_string_len(s, (int)n);
+    char *t = strdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return t;
+}
+
+/* json-c's own escapes, for every byte value and a mixed text. */
+static void test_put_string_as_jsonc(void)
+{
+    for (int c = 0; c < 256; c++) {
+        char in[3] = {'a', (char)c, 'b'}, out[32];
+        *fr__json_put_string_len(out, in, 3) = '\0';
+        char *want = jsonc_string(in, 3);
+        CU_ASSERT_STRING_EQUAL(out, want);
+        free(want);
+    }
+    const char *mixed = "line\nnext\t\"q\" \\ / é \x01\x1f\x7f end";
+    char out[256];
+    *fr__json_put_string_len(out, mixed, strlen(mixed)) = '\0';
+    char *want = jsonc_string(mixed, strlen(mixed));
+    CU_ASSERT_STRING_EQUAL(out, want);
+    free(want);
+}
+
+/* A string token written as json-c writes what it reads from it: every \u00XX escape,
+ * the short escapes, multi-byte escapes and raw UTF-8; surrogates and bad tokens refused. */
+static void test_recode_string(void)
+{
+    char tok[64], out[64];
+    for (int c = 0; c < 256; c++) {
+        int n = snprintf(tok, sizeof tok, "\"x\\u%04xy\"", c);
+        char *end = fr__json_recode_string(out, tok, (size_t)n);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+        CU_ASSERT(end - out <= n);
+        *end = '\0';
+        json_object *o = json_tokener_parse(tok);
+        char *want = jsonc_string(json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        CU_ASSERT_STRING_EQUAL(out, want);
+        free(want);
+        json_object_put(o);
+    }
+    static const char *const toks[] = {
+        "\"\"",
+        "\"plain\"",
+        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+        "\"\\u20AC \\u07ff \\uffff\"",
+        "\"raw é € 😀\"",
+        "\"a/b\"",
+    };
+    for (size_t i = 0; i < sizeof toks / sizeof toks[0]; i++) {
+        char *end = fr__json_recode_string(out, toks[i], strlen(toks[i]));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+        *end = '\0';
+        json_object *o = json_tokener_parse(toks[i]);
+        char *want = jsonc_string(json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        CU_ASSERT_STRING_EQUAL(out, want);
+        free(want);
+        json_object_put(o);
+    }
+    static const char *const refused[] = {
+        "\"\\ud83d\\ude00\"", "\"\\udc00\"", "\"open", "plain", "\"a\" ", "\"\\x\"",
+        "\"\x01\"",           "\"\xff\"",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        CU_ASSERT_PTR_NULL(fr__json_recode_string(out, refused[i], strlen(refused[i])));
+}
+
+/* Integers as json-c reads them: within int64, past it, or no integer at all. */
+static void test_int_token(void)
+{
+    static const struct {
+        const char *v;
+        int rc;
+        int64_t want;
+    } cases[] = {
+        {"0", 1, 0},
+        {"-0", 1, 0},
+        {"42", 1, 42},
+        {"-17", 1, -17},
+        {"9223372036854775807", 1, INT64_MAX},
+        {"-9223372036854775807", 1, -INT64_MAX},
+        {"9223372036854775808", -1, 0},
+        {"123456789012345678901234567890", -1, 0},
+        {"1.0", 0, 0},
+        {"1e3", 0, 0},
+        {"2E1", 0, 0},
+        {"\"7\"", 0, 0},
+        {"true", 0, 0},
+        {"-", 0, 0},
+        {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t got = 0;
+        CU_ASSERT_EQUAL(fr__json_int_token(cases[i].v, strlen(cases[i].v), &got), cases[i].rc);
+        if (cases[i].rc == 1)
+            CU_ASSERT_EQUAL(got, cases[i].want);
+    }
+}
+
+/* Array elements one by one, and what is not one array. */
+static void test_array_next(void)
+{
+    const char *s = " [ 1 , {\"a\": [2]} ,\"x\" ] ";
+    const char *want[] = {"1", "{\"a\": [2]}", "\"x\""};
+    size_t at = 0, n, k = 0;
+    const char *v;
+    int rc;
+    while ((rc = fr__json_array_next(s, strlen(s), &at, &v, &n)) == 1) {
+        CU_ASSERT_FATAL(k < 3);
+        CU_ASSERT_EQUAL(n, strlen(want[k]));
+        CU_ASSERT_EQUAL(strncmp(v, want[k], n), 0);
+        k++;
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(k, 3);
+    at = 0;
+    CU_ASSERT_EQUAL(fr__json_array_next("[]", 2, &at, &v, &n), 0);
+    static const char *const bad[] = {"{}", "[1,]", "[1 2]", "[1] x", "[1", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        at = 0;
+        while ((rc = fr__json_array_next(bad[i], strlen(bad[i]), &at, &v, &n)) == 1)
+            ;
+        CU_ASSERT_EQUAL(rc, -1);
+    }
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -270,6 +429,11 @@ int main(void)
     CU_add_test(s, "whole-text parsing with a located error", test_parse_whole);
     CU_add_test(s, "top-level member lookup", test_member);
     CU_add_test(s, "writing strings", test_put_string);
+    CU_add_test(s, "several members in one pass", test_members);
+    CU_add_test(s, "writing strings as json-c does", test_put_string_as_jsonc);
+    CU_add_test(s, "string tokens written as json-c does", test_recode_string);
+    CU_add_test(s, "integers as json-c reads them", test_int_token);
+    CU_add_test(s, "array elements one by one", test_array_next);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();

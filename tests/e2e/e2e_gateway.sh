@@ -3,7 +3,8 @@
 # tests/gateway/gateway.mjs starts tests/fake_vendor, a vendor that always fails and
 # serve with a routes file, and covers plain and streamed completions, tool calls over two
 # turns on the three vendors, fallback, a mid-stream failure, 401/403/404/400/429, the
-# models list, a pipeline route, SIGHUP and the offline replay of gateway traces.
+# models list, a pipeline route, SIGHUP and the offline replay of gateway traces; the graph
+# stored with a gateway run follows its pipeline's manifest.
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 NODE_MODULES="$FR_SRCDIR/tests/node_modules"
 if ! command -v node >/dev/null 2>&1 || [ ! -d "$NODE_MODULES/openai" ]; then
@@ -84,6 +85,48 @@ else
 fi
 stop_serve
 stop_cp
+
+# ---- a run's graph is its pipeline's, made once per pipeline: it follows the routes file
+# (SIGHUP) and the manifest file when they change -------------------------------------------
+GKEY=gw-graph-key-0123456789
+printf 'keys:\n  - {id: g, sha256: %s, tenant: t, namespace: default, role: operator}\n' \
+  "$(sha "$GKEY")" >"$TMP/kg.yaml"
+printf 'agents: [{id: a, plugin: echo}]\npipeline: [{step: a}]\n' >"$TMP/m/one.yaml"
+printf 'agents: [{id: a, plugin: echo}]\npipeline: [{step: a}, {step: b, agent: a, depends_on: [a]}]\n' \
+  >"$TMP/m/two.yaml"
+printf 'routes:\n  - {name: p, pipeline: one.yaml}\n' >"$TMP/rg.yaml"
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/kg.yaml" --routes "$TMP/rg.yaml" || exit 1
+# graph_steps: one completion of route p, then the step ids of its run's graph, in order.
+graph_steps() {
+  req POST /v1/chat/completions '{"model": "p", "messages": [{"role": "user", "content": "hi"}]}' \
+    -H "Authorization: Bearer $GKEY"
+  [ "$code" = 200 ] || { echo "completion: HTTP $code"; return; }
+  local id
+  id=$(sed -n 's/^X-FluxRoute-Run-Id: *\([0-9a-f-]*\).*/\1/ip' "$TMP/headers")
+  req GET "/v1/runs/$id" "" -H "Authorization: Bearer $GKEY"
+  jq -r '[.graph.nodes[].id] | join(",")' "$TMP/out"
+}
+# expect_graph NAME WANT: the graph of a new run is WANT within 10 s (a manifest file is
+# looked at again after at most 1 s).
+expect_graph() {
+  local got=""
+  for _ in $(seq 1 100); do
+    got=$(graph_steps)
+    [ "$got" = "$2" ] && break
+    sleep 0.1
+  done
+  if [ "$got" = "$2" ]; then ok "graph: $1 ($got)"; else not_ok "graph: $1" "got $got, want $2"; fi
+}
+expect_graph "a pipeline route's run" "a"
+expect_graph "the next run of the same pipeline" "a"
+printf 'routes:\n  - {name: p, pipeline: two.yaml}\n' >"$TMP/rg.yaml"
+kill -HUP "$SERVE_PID"
+expect_graph "the route's manifest changed in the routes file (SIGHUP)" "a,b"
+printf 'agents: [{id: a, plugin: echo}]\npipeline: [{step: a}, {step: b, agent: a, depends_on: [a]}, {step: c, agent: a, depends_on: [b]}]\n' \
+  >"$TMP/m/two.yaml"
+expect_graph "the manifest file changed" "a,b,c"
+stop_serve
+rm -f "$TMP/m/one.yaml" "$TMP/m/two.yaml"
 
 # The .mjs resolves `openai` from its own folder upwards: tests/node_modules.
 FAKE_VENDOR="$FR_BUILDDIR/tests/fake_vendor" TMP="$TMP" \

@@ -10,6 +10,7 @@
 #include "base/diag.h"
 #include "base/duration.h"
 #include "manifest/manifest.h"
+#include "manifest/manifest_graph.h"
 #include "manifest/rbac.h"
 #include "base/yaml_tree.h"
 
@@ -597,6 +598,27 @@ static void test_manifest_garbage(void)
     fr__diags_free(&d);
 }
 
+/* The graph memo: the same text as fr__manifest_graph_text, made once per manifest and
+ * kept with it (freed with it: valgrind runs see no leak). */
+static void test_graph_memo(void)
+{
+    const char *y = "agents: [{id: a, plugin: echo}]\n"
+                    "pipeline: [{step: a}, {step: b, agent: a, depends_on: [a]}]\n";
+    fr_diags d;
+    fr__diags_init(&d, "memo");
+    fr_manifest *m = fr__manifest_parse("memo", y, strlen(y), NULL, &d);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    char *want = fr__manifest_graph_text(m);
+    const char *got = fr__manifest_graph_memo(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "\"depends_on\":[\"a\"]"));
+    CU_ASSERT_PTR_EQUAL(fr__manifest_graph_memo(m), got); /* made once */
+    free(want);
+    fr__manifest_free(m);
+    fr__diags_free(&d);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -619,6 +641,7 @@ int main(void)
     CU_add_test(s, "manifest_bad", test_manifest_bad);
     CU_add_test(s, "manifest_print", test_manifest_print);
     CU_add_test(s, "manifest_garbage", test_manifest_garbage);
+    CU_add_test(s, "graph_memo", test_graph_memo);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
