@@ -93,6 +93,20 @@ int fr__json_parse_whole(const char *s, size_t len, int max_depth, struct json_o
     return -1;
 }
 
+struct json_object *fr__json_tree(const char *s)
+{
+    json_tokener *tok = thread_tokener(JSON_TOKENER_DEFAULT_DEPTH);
+    if (!tok)
+        return json_tokener_parse(s);
+    json_tokener_set_flags(tok, 0);
+    json_object *o = json_tokener_parse_ex(tok, s, -1); /* as json_tokener_parse does */
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(o);
+        o = NULL;
+    }
+    return o;
+}
+
 void fr__json_line_col(const char *s, size_t at, int *line, int *col)
 {
     *line = 1;

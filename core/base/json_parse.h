@@ -20,6 +20,12 @@ struct json_object;
 int fr__json_parse_whole(const char *s, size_t len, int max_depth, struct json_object **out,
                          size_t *err_at, const char **why);
 
+/* json_tokener_parse(s) with this thread's tokener instead of a new one: the same tree
+ * (json-c's defaults: nesting at most 32 deep, not strict), or NULL for the text `null`
+ * and for what json-c cannot parse.  `s` is NUL-terminated.  Release the tree with
+ * json_object_put. */
+struct json_object *fr__json_tree(const char *s);
+
 /* The 1-based line and column of byte offset `at` in s (columns count bytes). */
 void fr__json_line_col(const char *s, size_t at, int *line, int *col);
 

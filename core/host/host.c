@@ -24,6 +24,7 @@
 #include "host/http_client.h"
 #include "host/provider_fields.h"
 #include "base/json_check.h"
+#include "base/json_parse.h"
 #include "host/call_observe.h"
 #include "observe/obs_impl.h"
 
@@ -620,19 +621,18 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
                            prov->id);
     }
     free(sub.error);
-    fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, full, full_len); /* observability */
-    if (quota) {
-        fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
-        if (st == FR_OK)
-            fr__obs_scan_usage(out, out_len, &seen);
+    /* The answer's model and usage, read once for observability, the quota and billing
+     * (`full` is `out` with a "provider" member: the same model and usage). */
+    fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
+    if (st == FR_OK)
+        fr__obs_scan_usage(out, out_len, &seen);
+    fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, &seen); /* observability */
+    if (quota)
         quota->settle(quota->ud, ticket, st == FR_OK, seen.model,
                       seen.input_tokens > 0 ? seen.input_tokens : 0,
                       seen.output_tokens > 0 ? seen.output_tokens : 0,
                       seen.input_tokens < 0 && seen.output_tokens < 0);
-    }
     if (st == FR_OK && call->usage) {
-        fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
-        fr__obs_scan_usage(out, out_len, &seen);
         if (seen.input_tokens < 0 && seen.output_tokens < 0)
             note_usage_unknown(call->usage, prov);
         /* A replay reaches no vendor: nothing to bill.  A resume serves the calls its dead
@@ -645,8 +645,8 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     /* The provider call as a whole is an effect too: recorded after the nested ones, and
      * checked on replay (request and response). */
     if (call->effects || fr__replay_serving(call->replay)) {
-        json_object *req = json_tokener_parse(request);
-        json_object *obj = full ? json_tokener_parse(full) : NULL;
+        json_object *req = fr__json_tree(request);
+        json_object *obj = full ? fr__json_tree(full) : NULL;
         if (fr__replay_serving(call->replay)) {
             json_object *rec = fr__replay_take(call->replay, "provider", req, "request"),
                         *rv = NULL;
