@@ -1,6 +1,5 @@
 /* The per-invocation call context: its arena, deadlines, error message and identity
  * (core/host/call.h). */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,36 +19,6 @@ struct fr_arena_block {
 
 #define ARENA_MIN_BLOCK 4096
 
-/* One free block of ARENA_MIN_BLOCK per thread, kept for the next arena: without it every
- * call's first allocation was a malloc of 4 KB and its end a free.  Freed at thread exit. */
-static pthread_key_t spare_key;
-static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
-
-static void spare_key_init(void)
-{
-    pthread_key_create(&spare_key, free);
-}
-
-/* Takes this thread's spare block, or NULL. */
-static fr_arena_block *spare_take(void)
-{
-    pthread_once(&spare_once, spare_key_init);
-    fr_arena_block *b = pthread_getspecific(spare_key);
-    if (b)
-        pthread_setspecific(spare_key, NULL);
-    return b;
-}
-
-/* Keeps b as this thread's spare when it is a small block and the thread has none; else
- * frees it. */
-static void spare_put(fr_arena_block *b)
-{
-    pthread_once(&spare_once, spare_key_init);
-    if (b->cap != ARENA_MIN_BLOCK || pthread_getspecific(spare_key) ||
-        pthread_setspecific(spare_key, b) != 0)
-        free(b);
-}
-
 void *fr__arena_alloc(fr_arena *a, size_t size)
 {
     size_t align = sizeof(max_align_t);
@@ -59,9 +28,7 @@ void *fr__arena_alloc(fr_arena *a, size_t size)
     fr_arena_block *b = a->head;
     if (!b || b->cap - b->used < need) {
         size_t cap = need > ARENA_MIN_BLOCK ? need : ARENA_MIN_BLOCK;
-        b = cap == ARENA_MIN_BLOCK ? spare_take() : NULL;
-        if (!b)
-            b = malloc(sizeof *b + cap);
+        b = malloc(sizeof *b + cap);
         if (!b)
             return NULL;
         b->cap = cap;
@@ -79,7 +46,7 @@ void fr__arena_free(fr_arena *a)
     fr_arena_block *b = a->head;
     while (b) {
         fr_arena_block *next = b->next;
-        spare_put(b);
+        free(b);
         b = next;
     }
     a->head = NULL;
