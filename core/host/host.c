@@ -456,7 +456,10 @@ static char *add_provider_field(fr_call *call, const char *resp, size_t len, con
         return NULL;
     memcpy(w, resp + b, e - b - 1);
     w += e - b - 1;
-    w += sprintf(w, "%s\"provider\":", empty ? "" : ",");
+    if (!empty)
+        *w++ = ',';
+    memcpy(w, "\"provider\":", 11);
+    w += 11;
     w = fr__json_put_string(w, id);
     *w++ = '}';
     *w = '\0';
