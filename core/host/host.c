@@ -351,22 +351,21 @@ static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_re
     call->journal = journal;
     if (effects) {
         json_object *e = fr__effect_new("http");
-        json_object_object_add(e, "request", fr__http_request_json(req));
-        json_object_object_add(e, "status", fr__status_json(st));
+        fr__effect_put(e, "request", fr__http_request_json(req));
+        fr__effect_put(e, "status", fr__status_json(st));
         if (st == FR_OK || (stream && resp->body)) {
             json_object *r = json_object_new_object();
-            json_object_object_add(r, "status", json_object_new_int(resp->status));
-            json_object_object_add(r, "headers",
-                                   json_object_new_string_len(resp->headers ? resp->headers : "",
-                                                              (int)resp->headers_len));
-            json_object_object_add(
+            fr__effect_put(r, "status", json_object_new_int(resp->status));
+            fr__effect_put(r, "headers",
+                           json_object_new_string_len(resp->headers ? resp->headers : "",
+                                                      (int)resp->headers_len));
+            fr__effect_put(
                 r, "body",
                 json_object_new_string_len(resp->body ? resp->body : "", (int)resp->body_len));
-            json_object_object_add(e, "response", r);
+            fr__effect_put(e, "response", r);
         }
         if (st != FR_OK)
-            json_object_object_add(e, "error",
-                                   call->error ? json_object_new_string(call->error) : NULL);
+            fr__effect_put(e, "error", call->error ? json_object_new_string(call->error) : NULL);
         fr__effect_add(call, e);
         size_t n = during ? json_object_array_length(during) : 0;
         for (size_t i = 0; i < n; i++)
@@ -661,15 +660,13 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
             json_object_put(obj);
         } else {
             json_object *e = fr__effect_new("provider");
-            json_object_object_add(e, "provider", json_object_new_string(prov->id));
-            json_object_object_add(e, "request", req);
-            json_object_object_add(e, "status", fr__status_json(st));
-            json_object_object_add(e, "response", obj);
-            json_object_object_add(e, "error",
-                                   st != FR_OK && call->error ? json_object_new_string(call->error)
-                                                              : NULL);
-            json_object_object_add(e, "retry_after_us",
-                                   json_object_new_int64(call->retry_after_us));
+            fr__effect_put(e, "provider", json_object_new_string(prov->id));
+            fr__effect_put(e, "request", req);
+            fr__effect_put(e, "status", fr__status_json(st));
+            fr__effect_put(e, "response", obj);
+            fr__effect_put(e, "error",
+                           st != FR_OK && call->error ? json_object_new_string(call->error) : NULL);
+            fr__effect_put(e, "retry_after_us", json_object_new_int64(call->retry_after_us));
             fr__effect_add(call, e);
         }
     }
