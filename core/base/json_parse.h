@@ -1,6 +1,8 @@
 /* Parsing a whole JSON text that a person wrote (a request body, `run --input`), with the
  * place of the first problem, so that the error can say where it is.  Cold paths; the hot
- * path checks plugin outputs with json_check.h instead.  Thread-safe. */
+ * path checks plugin outputs with json_check.h instead.  Also fr__json_tree, json-c's tree
+ * of a text already checked, for the hot path (a provider call's recorded effect).
+ * Thread-safe. */
 #ifndef FR_CORE_JSON_PARSE_H
 #define FR_CORE_JSON_PARSE_H
 
@@ -19,6 +21,13 @@ struct json_object;
  * value", or json-c's words). */
 int fr__json_parse_whole(const char *s, size_t len, int max_depth, struct json_object **out,
                          size_t *err_at, const char **why);
+
+/* The tree json_tokener_parse(s) gives (json-c's defaults: nesting at most 32 deep, not
+ * strict), or NULL for the text `null` and for what json-c cannot parse, built at less
+ * cost: objects and arrays of strings, integers and literals are built directly in one
+ * pass; anything else is parsed by this thread's json-c tokener (kept between parses).
+ * `s` is NUL-terminated.  Release the tree with json_object_put.  Thread-safe. */
+struct json_object *fr__json_tree(const char *s);
 
 /* The 1-based line and column of byte offset `at` in s (columns count bytes). */
 void fr__json_line_col(const char *s, size_t at, int *line, int *col);

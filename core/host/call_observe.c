@@ -33,8 +33,7 @@ static void copy_n(char *dst, size_t size, const char *src, size_t n)
 }
 
 void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const char *provider_id,
-                          const char *system, fr_status st, const char *response,
-                          size_t response_len)
+                          const char *system, fr_status st, const fr_obs_usage *usage)
 {
     if (tok->span_id)
         fr__obs_tl.provider_span = tok->prev_span_id;
@@ -42,8 +41,8 @@ void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const
         return; /* a replay calls no provider: nothing to count */
     int64_t latency = fr__mono_us() - tok->t0_us;
     fr_obs_usage u = {.input_tokens = -1, .output_tokens = -1};
-    if (st == FR_OK && response)
-        fr__obs_scan_usage(response, response_len, &u);
+    if (st == FR_OK && usage)
+        u = *usage;
     const char *model = u.model[0] ? u.model : "unknown";
     fr_error_class cls = st == FR_OK ? FR_CLASS_NONE : fr_status_class(st);
     /* The provider metrics have no namespace label; their model and provider labels

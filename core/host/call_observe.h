@@ -16,10 +16,11 @@ typedef struct fr_obs_provider_token {
     uint64_t prev_span_id; /* the thread's previous provider span (nesting) */
 } fr_obs_provider_token;
 fr_obs_provider_token fr__obs_provider_begin(fr_call *call);
-/* `response` is the provider's JSON answer (model, usage) or NULL on failure. */
+/* `usage` is what fr__obs_scan_usage read in the provider's answer (the caller scans it
+ * once for all its consumers), or NULL on failure.  Borrowed for the call. */
+struct fr_obs_usage;
 void fr__obs_provider_end(fr_call *call, const fr_obs_provider_token *tok, const char *provider_id,
-                          const char *system, fr_status st, const char *response,
-                          size_t response_len);
+                          const char *system, fr_status st, const struct fr_obs_usage *usage);
 
 /* W3C traceparent for an outgoing HTTP request made during `call`, when its run is
  * traced: writes "00-<trace>-<span>-01" (55 chars + NUL) into out and returns 1; 0

@@ -15,8 +15,16 @@ json_object *fr__effect_new(const char *kind)
 {
     json_object *e = json_object_new_object();
     if (e)
-        json_object_object_add(e, "kind", json_object_new_string(kind));
+        fr__effect_put(e, "kind", json_object_new_string(kind));
     return e;
+}
+
+void fr__effect_put(json_object *o, const char *key, json_object *value)
+{
+    if (!o ||
+        json_object_object_add_ex(
+            o, key, value, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY) != 0)
+        json_object_put(value); /* out of memory: not leaked */
 }
 
 json_object *fr__breaker_effect(const char *breaker, int admission, const char *why)
@@ -90,8 +98,8 @@ fr_status fr__status_from_json(json_object *v)
 json_object *fr__http_request_json(const fr_http_request *req)
 {
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "method", json_object_new_string(req->method ? req->method : ""));
-    json_object_object_add(o, "url", json_object_new_string(req->url ? req->url : ""));
+    fr__effect_put(o, "method", json_object_new_string(req->method ? req->method : ""));
+    fr__effect_put(o, "url", json_object_new_string(req->url ? req->url : ""));
     size_t secret = req->struct_size >= offsetof(fr_http_request, n_secret_headers) +
                                             sizeof req->n_secret_headers
                         ? req->n_secret_headers
@@ -101,10 +109,10 @@ json_object *fr__http_request_json(const fr_http_request *req)
     json_object *hs = json_object_new_array();
     for (size_t i = secret; i < req->n_headers; i++)
         json_object_array_add(hs, json_object_new_string(req->headers[i]));
-    json_object_object_add(o, "headers", hs);
-    json_object_object_add(o, "secret_headers", json_object_new_int64((int64_t)secret));
-    json_object_object_add(o, "body",
-                           req->body ? json_object_new_string_len(req->body, (int)req->body_len)
-                                     : json_object_new_string(""));
+    fr__effect_put(o, "headers", hs);
+    fr__effect_put(o, "secret_headers", json_object_new_int64((int64_t)secret));
+    fr__effect_put(o, "body",
+                   req->body ? json_object_new_string_len(req->body, (int)req->body_len)
+                             : json_object_new_string(""));
     return o;
 }

@@ -19,6 +19,11 @@
 /* A new effect object {"kind": kind}. */
 json_object *fr__effect_new(const char *kind);
 
+/* Adds member `key` to an object that does not have it yet (an effect being built):
+ * json_object_object_add without the look-up for an existing key and without copying
+ * `key`, which must be a string literal.  Takes ownership of `value`. */
+void fr__effect_put(json_object *o, const char *key, json_object *value);
+
 /* Appends `e` to the call's effect list when the run is recorded (takes ownership;
  * releases it otherwise). */
 void fr__effect_add(fr_call *call, json_object *e);

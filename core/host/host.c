@@ -24,6 +24,7 @@
 #include "host/http_client.h"
 #include "host/provider_fields.h"
 #include "base/json_check.h"
+#include "base/json_parse.h"
 #include "host/call_observe.h"
 #include "observe/obs_impl.h"
 
@@ -350,22 +351,21 @@ static fr_status host_http(fr_call *call, const fr_http_request *req, fr_http_re
     call->journal = journal;
     if (effects) {
         json_object *e = fr__effect_new("http");
-        json_object_object_add(e, "request", fr__http_request_json(req));
-        json_object_object_add(e, "status", fr__status_json(st));
+        fr__effect_put(e, "request", fr__http_request_json(req));
+        fr__effect_put(e, "status", fr__status_json(st));
         if (st == FR_OK || (stream && resp->body)) {
             json_object *r = json_object_new_object();
-            json_object_object_add(r, "status", json_object_new_int(resp->status));
-            json_object_object_add(r, "headers",
-                                   json_object_new_string_len(resp->headers ? resp->headers : "",
-                                                              (int)resp->headers_len));
-            json_object_object_add(
+            fr__effect_put(r, "status", json_object_new_int(resp->status));
+            fr__effect_put(r, "headers",
+                           json_object_new_string_len(resp->headers ? resp->headers : "",
+                                                      (int)resp->headers_len));
+            fr__effect_put(
                 r, "body",
                 json_object_new_string_len(resp->body ? resp->body : "", (int)resp->body_len));
-            json_object_object_add(e, "response", r);
+            fr__effect_put(e, "response", r);
         }
         if (st != FR_OK)
-            json_object_object_add(e, "error",
-                                   call->error ? json_object_new_string(call->error) : NULL);
+            fr__effect_put(e, "error", call->error ? json_object_new_string(call->error) : NULL);
         fr__effect_add(call, e);
         size_t n = during ? json_object_array_length(during) : 0;
         for (size_t i = 0; i < n; i++)
@@ -455,7 +455,10 @@ static char *add_provider_field(fr_call *call, const char *resp, size_t len, con
         return NULL;
     memcpy(w, resp + b, e - b - 1);
     w += e - b - 1;
-    w += sprintf(w, "%s\"provider\":", empty ? "" : ",");
+    if (!empty)
+        *w++ = ',';
+    memcpy(w, "\"provider\":", 11);
+    w += 11;
     w = fr__json_put_string(w, id);
     *w++ = '}';
     *w = '\0';
@@ -620,19 +623,18 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
                            prov->id);
     }
     free(sub.error);
-    fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, full, full_len); /* observability */
-    if (quota) {
-        fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
-        if (st == FR_OK)
-            fr__obs_scan_usage(out, out_len, &seen);
+    /* The answer's model and usage, read once for observability, the quota and billing
+     * (`full` is `out` with a "provider" member: the same model and usage). */
+    fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
+    if (st == FR_OK)
+        fr__obs_scan_usage(out, out_len, &seen);
+    fr__obs_provider_end(call, &obs_tok, prov->id, d->name, st, &seen); /* observability */
+    if (quota)
         quota->settle(quota->ud, ticket, st == FR_OK, seen.model,
                       seen.input_tokens > 0 ? seen.input_tokens : 0,
                       seen.output_tokens > 0 ? seen.output_tokens : 0,
                       seen.input_tokens < 0 && seen.output_tokens < 0);
-    }
     if (st == FR_OK && call->usage) {
-        fr_obs_usage seen = {.input_tokens = -1, .output_tokens = -1};
-        fr__obs_scan_usage(out, out_len, &seen);
         if (seen.input_tokens < 0 && seen.output_tokens < 0)
             note_usage_unknown(call->usage, prov);
         /* A replay reaches no vendor: nothing to bill.  A resume serves the calls its dead
@@ -645,8 +647,8 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
     /* The provider call as a whole is an effect too: recorded after the nested ones, and
      * checked on replay (request and response). */
     if (call->effects || fr__replay_serving(call->replay)) {
-        json_object *req = json_tokener_parse(request);
-        json_object *obj = full ? json_tokener_parse(full) : NULL;
+        json_object *req = fr__json_tree(request);
+        json_object *obj = full ? fr__json_tree(full) : NULL;
         if (fr__replay_serving(call->replay)) {
             json_object *rec = fr__replay_take(call->replay, "provider", req, "request"),
                         *rv = NULL;
@@ -658,15 +660,13 @@ static fr_status host_provider_call(fr_call *call, const char *request, size_t r
             json_object_put(obj);
         } else {
             json_object *e = fr__effect_new("provider");
-            json_object_object_add(e, "provider", json_object_new_string(prov->id));
-            json_object_object_add(e, "request", req);
-            json_object_object_add(e, "status", fr__status_json(st));
-            json_object_object_add(e, "response", obj);
-            json_object_object_add(e, "error",
-                                   st != FR_OK && call->error ? json_object_new_string(call->error)
-                                                              : NULL);
-            json_object_object_add(e, "retry_after_us",
-                                   json_object_new_int64(call->retry_after_us));
+            fr__effect_put(e, "provider", json_object_new_string(prov->id));
+            fr__effect_put(e, "request", req);
+            fr__effect_put(e, "status", fr__status_json(st));
+            fr__effect_put(e, "response", obj);
+            fr__effect_put(e, "error",
+                           st != FR_OK && call->error ? json_object_new_string(call->error) : NULL);
+            fr__effect_put(e, "retry_after_us", json_object_new_int64(call->retry_after_us));
             fr__effect_add(call, e);
         }
     }

@@ -86,9 +86,18 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
         pthread_mutex_unlock(&share_mu[data]);
 }
 
-static void handle_destroy(void *h)
+/* A thread's easy handle, and whether it carries an option the per-request set-up does not
+ * put back (a CA file): then the next request starts from curl_easy_reset. */
+typedef struct thread_http {
+    CURL *h;
+    int custom;
+} thread_http;
+
+static void handle_destroy(void *p)
 {
-    curl_easy_cleanup(h);
+    thread_http *t = p;
+    curl_easy_cleanup(t->h);
+    free(t);
 }
 
 static void handle_key_init(void)
@@ -115,21 +124,48 @@ void fr__http_global_init(void)
     pthread_once(&handle_once, handle_key_init);
 }
 
-static CURL *thread_handle(void)
+/* The options every request has: set when the handle is new or was reset. */
+static void set_fixed_options(CURL *h)
+{
+    if (share)
+        curl_easy_setopt(h, CURLOPT_SHARE, share);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    /* The shared cache counts connections in use too: with libcurl's default (5), the
+     * 6th concurrent request to a vendor closed the oldest idle connection at its end, and
+     * under load every request opened a new one.  Keep what concurrent runs use. */
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, FR_HTTP_MAX_CONNECTIONS);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+}
+
+/* This thread's easy handle, with the fixed options set: kept between requests (its
+ * connections are the share's), reset only after a request left an option behind that
+ * fr__http_perform does not set on every request.  Borrowed; NULL on OOM. */
+static thread_http *thread_handle(int custom)
 {
     pthread_once(&handle_once, handle_key_init);
-    CURL *h = pthread_getspecific(handle_key);
-    if (!h) {
-        h = curl_easy_init();
-        if (h) {
-            if (share)
-                curl_easy_setopt(h, CURLOPT_SHARE, share);
-            pthread_setspecific(handle_key, h);
+    thread_http *t = pthread_getspecific(handle_key);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t)))
+            return NULL;
+        if (!(t->h = curl_easy_init()) || pthread_setspecific(handle_key, t) != 0) {
+            if (t->h)
+                curl_easy_cleanup(t->h);
+            free(t);
+            return NULL;
         }
-    } else {
-        curl_easy_reset(h); /* keeps live connections and the share */
+        set_fixed_options(t->h);
+    } else if (t->custom) {
+        curl_easy_reset(t->h); /* keeps live connections and the share */
+        set_fixed_options(t->h);
     }
-    return h;
+    t->custom = custom;
+    return t;
 }
 
 static char *to_arena(fr_call *call, const fr_bytebuf *b)
@@ -164,9 +200,13 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     fr_status st = fr__call_check(call);
     if (st != FR_OK)
         return st;
-    CURL *h = thread_handle();
-    if (!h)
+    const char *ca_file =
+        req->struct_size >= offsetof(fr_http_request, ca_file) + sizeof req->ca_file ? req->ca_file
+                                                                                     : NULL;
+    thread_http *th = thread_handle(ca_file != NULL);
+    if (!th)
         return FR_E_NOMEM;
+    CURL *h = th->h;
 
     int64_t timeout = fr__call_remaining_us(call);
     if (req->timeout_us > 0 && req->timeout_us < timeout)
@@ -200,40 +240,36 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
         free(call->error);
         call->error = NULL;
     }
+    /* Every option a request varies is set on every request, from what a new handle has:
+     * the handle keeps options between requests (it is not reset: that and setting the
+     * fixed options again cost more than the rest of the set-up). */
     curl_easy_setopt(h, CURLOPT_URL, req->url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-    if (strcmp(req->method, "GET") == 0)
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     if (req->body_len || strcmp(req->method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    } else {
+        /* No body: forget the last one (a new handle has none and sends a GET). */
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     }
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    /* The shared cache counts connections in use too: with libcurl's default (5), the
-     * 6th concurrent request to a vendor closed the oldest idle connection at its end, and
-     * under load every request opened a new one.  Keep what concurrent runs use. */
-    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, FR_HTTP_MAX_CONNECTIONS);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (req->struct_size >= offsetof(fr_http_request, ca_file) + sizeof req->ca_file &&
-        req->ca_file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca_file); /* the next request resets the handle */
     /* A call without a deadline has INT64_MAX left: no transfer timeout then (0). */
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
                      timeout >= INT64_MAX - 999 ? 0L : (long)((timeout + 999) / 1000));
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, call);
 
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(headers);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL); /* they point into this frame */
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
     fr_bytebuf *body = &sink.buf;
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);

@@ -417,6 +417,102 @@ static void test_array_next(void)
     }
 }
 
+/* fr__json_tree gives json_tokener_parse's tree: the same value and the same text when
+ * written again, for the shapes it builds itself and for those it leaves to json-c. */
+static void test_tree(void)
+{
+    static char deep[8][200];
+    static const int depths[] = {1, 23, 24, 25, 31, 32, 33, 40};
+    for (size_t d = 0; d < 8; d++) {
+        int n = depths[d], o = 0;
+        for (int i = 0; i < n; i++)
+            deep[d][o++] = i % 2 ? '[' : '{', o += i % 2 ? 0 : sprintf(deep[d] + o, "\"k\":");
+        o += sprintf(deep[d] + o, "1");
+        for (int i = n - 1; i >= 0; i--)
+            deep[d][o++] = i % 2 ? ']' : '}';
+        deep[d][o] = '\0';
+    }
+    char long_string[700], long_key[600];
+    snprintf(long_string, sizeof long_string, "{\"s\":\"%0300d\\n%0300d\"}", 7, 8);
+    snprintf(long_key, sizeof long_key, "{\"%0200d\\t%0150d\":[1,\"%0130d\"]}", 1, 2, 3);
+    const char *texts[] = {
+        "{}",
+        "[]",
+        " \n{ \"a\" : [ 1 , 2 ] }\r\n\t ",
+        "{\"a\":1}",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":{\"b\":[1,2,{\"c\":null}]},\"d\":true,\"a\":false}",
+        "[true,false,null,[],{}]",
+        "{\"s\":\"plain\",\"e\":\"\"}",
+        "{\"s\":\"q\\\"b\\\\s\\/n\\nr\\rt\\tb\\bf\\f\"}",
+        "{\"u\":\"\\u00e9\\u4e2d\\u0041\\u007f\\u0080\\u07ff\\u0800\\uffff\"}",
+        "{\"z\":\"\\u0000x\"}",
+        "{\"k\\u0000\":1}",
+        "{\"sur\":\"\\ud83d\\ude00\"}",
+        "{\"lone\":\"\\ud800\"}",
+        "{\"low\":\"\\udc00x\"}",
+        "{\"raw\":\"\xc3\xa9\xe4\xb8\xad\"}",
+        "{\"k\\u00e9\":\"v\"}",
+        "[\"\\u0041\\u00\"]",
+        "[0,-1,7,123456789012345678,-123456789012345678,1234567890123456789,"
+        "9223372036854775807,9223372036854775808,18446744073709551616,-9223372036854775808,"
+        "-9223372036854775809]",
+        "[-0]",
+        "[0.5]",
+        "[1e3]",
+        "[1E-2]",
+        "[-0.0]",
+        "[1.0]",
+        "[01]",
+        "[2.50]",
+        long_string,
+        long_key,
+        deep[0],
+        deep[1],
+        deep[2],
+        deep[3],
+        deep[4],
+        deep[5],
+        deep[6],
+        deep[7],
+        "5",
+        "\"x\"",
+        "null",
+        "true",
+        "{} x",
+        "{}{}",
+        "{\"a\":}",
+        "{\"a\" 1}",
+        "[1,]",
+        "{\"a\":1,}",
+        "{'a':1}",
+        "[1 2]",
+        "{\"a\":tru}",
+        "{\"a\":nul}",
+        "\"unterminated",
+        "{\"a\":\"\x01\"}",
+        "{\"a\":\"x\\q\"}",
+        "[1",
+        "{\"a\"",
+        "",
+        "[Infinity]",
+        "{\"a\":[1,{\"b\":\"c\"}],\"n\":-42}"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        json_object *want = json_tokener_parse(texts[i]);
+        json_object *got = fr__json_tree(texts[i]);
+        const char *ws = want ? json_object_to_json_string_ext(want, JSON_C_TO_STRING_PLAIN) : "";
+        const char *gs = got ? json_object_to_json_string_ext(got, JSON_C_TO_STRING_PLAIN) : "";
+        int same =
+            (want == NULL) == (got == NULL) && json_object_equal(want, got) && strcmp(ws, gs) == 0;
+        if (!same)
+            fprintf(stderr, "text %zu %.60s: json-c %s, fr__json_tree %s\n", i, texts[i],
+                    want ? ws : "NULL", got ? gs : "NULL");
+        CU_ASSERT(same);
+        json_object_put(want);
+        json_object_put(got);
+    }
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -434,6 +530,7 @@ int main(void)
     CU_add_test(s, "string tokens written as json-c does", test_recode_string);
     CU_add_test(s, "integers as json-c reads them", test_int_token);
     CU_add_test(s, "array elements one by one", test_array_next);
+    CU_add_test(s, "trees as json-c's tokener makes them", test_tree);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
