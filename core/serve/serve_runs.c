@@ -1206,6 +1206,8 @@ void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *b
 static run_entry *find_recorded(fr_runs *r, const char *id)
 {
     run_entry *e = fr__run_store_find(r->runs, id);
+    if (e && e->writing && !e->done)
+        fr__writer_kick(r->writer); /* it may be lingering with the record queued */
     for (int64_t until = fr__mono_us() + RECORD_WAIT_US;
          e && e->writing && !e->done && fr__mono_us() < until;
          e = fr__run_store_find(r->runs, id)) {

@@ -334,8 +334,13 @@ pipeline: [{step: draft}, {step: polish, depends_on: draft}]
   }
   {
     // 429 from a limit (--max-runs-per-tenant 1): the client's own retry waits Retry-After.
+    // Earlier runs are answered before their records are written (serve's record writer):
+    // until then the list shows them running, so it must be empty before the slow run
+    // starts, or the check below could see one of them instead.
+    const running = async () => JSON.parse((await get('/v1/runs?status=running')).text).runs.length;
+    check('429: no earlier run is still being recorded', await until(async () => (await running()) === 0));
     const slow = client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'slow @slow=1500' }] });
-    const busy = await until(async () => JSON.parse((await get('/v1/runs?status=running')).text).runs.length === 1);
+    const busy = await until(async () => (await running()) === 1);
     check('429: the tenant has a run in flight', busy);
     const retrying = new OpenAI({ apiKey: KEY, baseURL: `${url}/v1`, maxRetries: 3 });
     const t0 = Date.now();
