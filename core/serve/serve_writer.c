@@ -147,9 +147,8 @@ void fr__writer_flush(fr_writer *w)
 {
     if (!w)
         return;
+    fr__writer_kick(w); /* tasks queued while it lingers start now */
     pthread_mutex_lock(&w->mu);
-    if (w->n)
-        pthread_cond_signal(&w->work_cv);
     while (w->n || w->busy)
         pthread_cond_wait(&w->idle_cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
