@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/json_check.h"
+#include "base/str.h"
 #include "controlplane/billing.h"
 #include "observe/obs_impl.h"
 #include "observe/observe.h"
@@ -1254,8 +1255,8 @@ void fr__quota_run_init(fr_quota_run *qr, fr_quota *q, const fr_identity *who)
 {
     memset(qr, 0, sizeof *qr);
     qr->q = q;
-    snprintf(qr->tenant, sizeof qr->tenant, "%s", who->tenant);
-    snprintf(qr->key, sizeof qr->key, "%s", who->id);
+    fr__str_copy(qr->tenant, sizeof qr->tenant, who->tenant);
+    fr__str_copy(qr->key, sizeof qr->key, who->id);
     qr->iface.reserve = quota_reserve;
     qr->iface.settle = quota_settle;
     qr->iface.ud = qr;
