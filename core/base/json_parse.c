@@ -347,6 +347,13 @@ static json_object *tree_direct(const char *s, int *ok)
     return o;
 }
 
+struct json_object *fr__json_tree_direct(const char *s)
+{
+    int ok;
+    json_object *o = tree_direct(s, &ok);
+    return ok ? o : NULL;
+}
+
 struct json_object *fr__json_tree(const char *s)
 {
     int ok;

@@ -29,6 +29,11 @@ int fr__json_parse_whole(const char *s, size_t len, int max_depth, struct json_o
  * `s` is NUL-terminated.  Release the tree with json_object_put.  Thread-safe. */
 struct json_object *fr__json_tree(const char *s);
 
+/* The tree of s when fr__json_tree builds it directly (one object or array of those shapes,
+ * nested less than FR_INPUT_MAX_DEPTH deep), else NULL: never the tokener.  For text that
+ * the caller has checked already (json_check.h).  `s` is NUL-terminated. */
+struct json_object *fr__json_tree_direct(const char *s);
+
 /* The 1-based line and column of byte offset `at` in s (columns count bytes). */
 void fr__json_line_col(const char *s, size_t at, int *line, int *col);
 

@@ -145,6 +145,17 @@ static int escaped(const char *lo, const char *q)
     return n & 1;
 }
 
+/* Whether the n bytes at s hold a backslash followed by u or / (one pass over the text for
+ * both pairs). */
+static int has_long_escape(const char *s, size_t n)
+{
+    const char *end = s + n;
+    for (const char *p = s; p < end && (p = memchr(p, '\\', (size_t)(end - p))) != NULL; p++)
+        if (p + 1 < end && (p[1] == 'u' || p[1] == '/'))
+            return 1;
+    return 0;
+}
+
 /* Whether secret i is in the n bytes at s (NUL-terminated at n when `terminated`: strstr,
  * much faster than memmem). */
 static int has_secret(const char *s, size_t n, int terminated, size_t i)
@@ -214,9 +225,7 @@ int fr__secret_in_json(const char *json, size_t len)
     }
     /* Without a \u or \/ in the text (a pair of bytes that every such escape holds), plain
      * secrets cannot hide behind escapes. */
-    int hiding =
-        !plain || (terminated ? strstr(json, "\\u") || strstr(json, "\\/")
-                              : memmem(json, len, "\\u", 2) || memmem(json, len, "\\/", 2));
+    int hiding = !plain || has_long_escape(json, len);
     if (!found && n_secrets && hiding)
         found = in_escaped_strings(json, len, plain);
     pthread_mutex_unlock(&secrets_mu);

@@ -41,3 +41,19 @@ void fr__str_append(char *dst, size_t size, size_t *len, const char *src)
         *len += strlen(dst + *len);
     }
 }
+
+size_t fr__str_int(char *dst, long long v)
+{
+    char tmp[FR_STR_INT_SIZE];
+    size_t n = 0, k = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        dst[k++] = '-';
+    while (n)
+        dst[k++] = tmp[--n];
+    dst[k] = '\0';
+    return k;
+}

@@ -18,4 +18,9 @@ size_t fr__str_copy(char *dst, size_t size, const char *src);
  * bytes) and moves *len to its end (at most size - 1). */
 void fr__str_append(char *dst, size_t size, size_t *len, const char *src);
 
+/* Writes v in decimal into dst[FR_STR_INT_SIZE] as snprintf(dst, size, "%lld", v) does,
+ * NUL-terminated, without printf's cost; returns its length. */
+#define FR_STR_INT_SIZE 21
+size_t fr__str_int(char *dst, long long v);
+
 #endif

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/str.h"
 #include "observe/obs_impl.h"
 
 /* Latency buckets in microseconds (rendered in seconds). */
@@ -384,16 +385,16 @@ void fr__metric_count(fr_metric_id id, const char *const *labels, uint64_t n)
 
 void fr__metrics_http_request(const char *route, int code)
 {
-    char c[16];
-    snprintf(c, sizeof c, "%d", code);
+    char c[FR_STR_INT_SIZE];
+    fr__str_int(c, code);
     const char *labels[] = {route ? route : "", c};
     fr__metric_count(FR_M_HTTP_REQUESTS, labels, 1);
 }
 
 void fr__metrics_gateway_request(const char *model_route, int code)
 {
-    char c[16];
-    snprintf(c, sizeof c, "%d", code);
+    char c[FR_STR_INT_SIZE];
+    fr__str_int(c, code);
     const char *labels[] = {model_route ? model_route : "other", c};
     fr__metric_count(FR_M_GATEWAY_REQUESTS, labels, 1);
 }

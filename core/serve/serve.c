@@ -20,6 +20,7 @@
 #include "controlplane/cp_client.h"
 #include "observe/observe.h"
 #include "base/sha256.h"
+#include "base/str.h"
 #include "base/duration.h"
 #include "host/host.h"
 #include "http/http.h"
@@ -132,8 +133,8 @@ static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, reques
         return MHD_NO;
     /* Time spent in FluxRoute itself: the request's time minus plugin and provider time. */
     int64_t overhead = fr__mono_us() - rq->t0 - rp->plugin_us;
-    char oh[24];
-    snprintf(oh, sizeof oh, "%lld", (long long)(overhead > 0 ? overhead : 0));
+    char oh[FR_STR_INT_SIZE];
+    fr__str_int(oh, overhead > 0 ? overhead : 0);
     MHD_add_response_header(resp, "X-FluxRoute-Overhead-Us", oh);
     if (rp->run_id[0])
         MHD_add_response_header(resp, "X-FluxRoute-Run-Id", rp->run_id);

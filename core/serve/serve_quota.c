@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/json_check.h"
+#include "base/str.h"
 #include "controlplane/billing.h"
 #include "observe/obs_impl.h"
 #include "observe/observe.h"
@@ -937,13 +938,22 @@ static fr_status quota_reserve(void *ud, const char *provider, const char *reque
     fr_quota *q = qr->q;
     (void)provider;
     *ticket_out = NULL;
+    /* Neither the tenant nor the key has limits (the common case): nothing to reserve, and
+     * the request is not read for its model and max_tokens. */
+    pthread_mutex_lock(&q->mu);
+    scope *owners[2] = {get_scope(q, 1, qr->tenant, "", qr->tenant),
+                        get_scope(q, 0, qr->key, "", qr->tenant)};
+    int limited = (owners[0] && limits_of(owners[0])) || (owners[1] && limits_of(owners[1]));
+    pthread_mutex_unlock(&q->mu);
+    if (!limited)
+        return FR_OK;
     char model[128];
     int64_t max_tokens = request_facts(request, request_len, model);
     int64_t est = (int64_t)request_len + max_tokens;
     pthread_mutex_lock(&q->mu);
     int64_t now = now_of(q);
-    scope *owners[2] = {get_scope(q, 1, qr->tenant, "", qr->tenant),
-                        get_scope(q, 0, qr->key, "", qr->tenant)};
+    owners[0] = get_scope(q, 1, qr->tenant, "", qr->tenant);
+    owners[1] = get_scope(q, 0, qr->key, "", qr->tenant);
     /* The scopes charged and their caps: each owner, and its model entry. */
     struct {
         scope *s, *owner;
@@ -1254,8 +1264,8 @@ void fr__quota_run_init(fr_quota_run *qr, fr_quota *q, const fr_identity *who)
 {
     memset(qr, 0, sizeof *qr);
     qr->q = q;
-    snprintf(qr->tenant, sizeof qr->tenant, "%s", who->tenant);
-    snprintf(qr->key, sizeof qr->key, "%s", who->id);
+    fr__str_copy(qr->tenant, sizeof qr->tenant, who->tenant);
+    fr__str_copy(qr->key, sizeof qr->key, who->id);
     qr->iface.reserve = quota_reserve;
     qr->iface.settle = quota_settle;
     qr->iface.ud = qr;

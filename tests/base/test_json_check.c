@@ -508,9 +508,34 @@ static void test_tree(void)
             fprintf(stderr, "text %zu %.60s: json-c %s, fr__json_tree %s\n", i, texts[i],
                     want ? ws : "NULL", got ? gs : "NULL");
         CU_ASSERT(same);
+        /* The direct builder alone (a run's input): for a strictly valid text it builds,
+         * the strict whole parse gives the same text. */
+        json_object *direct = fr__json_tree_direct(texts[i]), *strict = NULL;
+        size_t len = strlen(texts[i]), at;
+        const char *why;
+        if (direct) {
+            CU_ASSERT(json_object_equal(direct, got));
+            if (fr__json_check(texts[i], len) == FR_JSON_VALID) {
+                CU_ASSERT_EQUAL(
+                    fr__json_parse_whole(texts[i], len, FR_INPUT_MAX_DEPTH, &strict, &at, &why), 0);
+                CU_ASSERT_STRING_EQUAL(
+                    json_object_to_json_string_ext(direct, JSON_C_TO_STRING_PLAIN),
+                    json_object_to_json_string_ext(strict, JSON_C_TO_STRING_PLAIN));
+            }
+        }
+        json_object_put(direct);
+        json_object_put(strict);
         json_object_put(want);
         json_object_put(got);
     }
+    /* What it does not build is NULL, never the tokener's tree. */
+    static const char *const left[] = {"[0.5]", "[-0]", "5", "null", "[1,]", "{} x"};
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++)
+        CU_ASSERT_PTR_NULL(fr__json_tree_direct(left[i]));
+    CU_ASSERT_PTR_NULL(fr__json_tree_direct(deep[3]));  /* 25 deep */
+    json_object *built = fr__json_tree_direct(deep[1]); /* 23 deep */
+    CU_ASSERT_PTR_NOT_NULL(built);
+    json_object_put(built);
 }
 
 int main(void)

@@ -1,5 +1,6 @@
 /* String helpers (core/base/str.c): the copies that stand in for snprintf "%s" cut and
- * terminate as snprintf does. */
+ * terminate as snprintf does; the decimal writer writes what "%lld" does. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,19 @@ static void test_append(void)
     CU_ASSERT_EQUAL(len, 9);
 }
 
+static void test_int(void)
+{
+    static const long long vals[] = {
+        0, 1, -1, 9, 10, -10, 200, 503, 99999, 100000, 1234567890123LL, LLONG_MAX, LLONG_MIN};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        char got[FR_STR_INT_SIZE], want[32];
+        size_t n = fr__str_int(got, vals[i]);
+        int wn = snprintf(want, sizeof want, "%lld", vals[i]);
+        CU_ASSERT_EQUAL(n, (size_t)wn);
+        CU_ASSERT_STRING_EQUAL(got, want);
+    }
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -49,5 +63,6 @@ int main(void)
     CU_pSuite s = CU_add_suite("str", NULL, NULL);
     CU_add_test(s, "fr__str_copy: snprintf's %s", test_copy);
     CU_add_test(s, "fr__str_append: cut at the end", test_append);
+    CU_add_test(s, "fr__str_int: printf's %lld", test_int);
     return fr_test_run_all();
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The HTTP module end to end: serve and the control plane listening on an IPv6 address
 # ([::1], skipped when the machine has no IPv6 loopback), malformed addresses refused at
-# start-up with the reason, and the one vocabulary of error codes (payload_too_large).
+# start-up with the reason, the one vocabulary of error codes (payload_too_large), and the
+# size of request headers that serve answers (28 KB) and refuses (40 KB: 431).
 . "${FR_SRCDIR:-.}/tests/lib.sh"
 . "$FR_SRCDIR/tests/serve_lib.sh"
 S="$FR_SRCDIR/tests/data/serve"
@@ -19,6 +20,22 @@ for bad in "::1:8080" "[::1:8080" "127.0.0.1:99999" "8080"; do
   expect_rc "serve --addr $bad" 2
   expect_err "serve --addr $bad" "--addr $bad: "
 done
+
+# ---- request headers ---------------------------------------------------------------------------
+# A connection's memory in libmicrohttpd (its default, 32 KB) holds the request's headers:
+# 28 KB of them are answered; 40 KB are refused with 431 (libmicrohttpd's own page).
+start_serve --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml"
+h28=$(head -c 28672 /dev/zero | tr '\0' 'a')
+req POST /v1/run '{"manifest": "echo.yaml", "input": {"text": "big headers"}}' -H "$OP" \
+  -H "X-Big: $h28"
+expect_code "serve: 28 KB of request headers answered" 200
+expect_jq "serve: 28 KB of request headers answered" '.status == "succeeded"'
+h40=$(head -c 40960 /dev/zero | tr '\0' 'a')
+req GET /healthz '' -H "X-Big: $h40"
+expect_code "serve: 40 KB of request headers refused" 431
+req GET /healthz ''
+expect_code "serve: healthz after the refusal" 200
+stop_serve
 
 # ---- IPv6 -------------------------------------------------------------------------------------
 # v6_url OUT PID: the http://[::1]:PORT of the first stdout line of a server started with

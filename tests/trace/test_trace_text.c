@@ -518,6 +518,12 @@ static void test_secret_in_json(void)
         CU_ASSERT_EQUAL(fr__secret_in_json(hit[i], strlen(hit[i])), 1);
     static const char miss[] = "{\"k\":\"\\\\\",\"b\":\"x\\\"y z\",\"c\":\"abc\\/de\"}";
     CU_ASSERT_EQUAL(fr__secret_in_json(miss, strlen(miss)), 0);
+    /* The length bounds the search: a backslash at its last byte, "u" just past it. */
+    fr__secret_reset();
+    fr__secret_remember("abc/def");
+    static const char cut[] = "[\"abc/de\\u0066\"]";
+    CU_ASSERT_EQUAL(fr__secret_in_json(cut, strlen(cut)), 1);
+    CU_ASSERT_EQUAL(fr__secret_in_json(cut, (size_t)(strchr(cut, 'u') - cut)), 0);
     fr__secret_reset();
 }
 
