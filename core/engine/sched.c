@@ -724,6 +724,11 @@ static fr_status run_pipeline(fr_pipeline *p, const fr_run_options *opts, fr_run
 
 /* ---- the driver (FR_RUN_ON_DRIVER) ------------------------------------------------------ */
 
+/* A caller due to leave (detach_after_us) within this long leaves at once: a timed sleep
+ * that short costs more (a futex call, a wake-up, the driver's mutex fought over) than it
+ * can save. */
+#define MIN_SLEEP_US 20
+
 /* How long the caller and the driver yield before sleeping at a hand-off (driver_mu held):
  * 50 us while the driver's runs average under 200 us, else not at all. */
 static int64_t handoff_yield_us(const fr_pipeline *p)
@@ -766,14 +771,20 @@ static void *driver_main(void *arg)
         pthread_mutex_lock(&p->driver_mu);
         job->status = st;
         job->done = 1;
-        pthread_cond_broadcast(&p->driver_cv);
         if (job->detached) {
-            /* Its caller left: answer it from here. */
+            /* Its caller left: answer it from here (no waiter but, perhaps, a hand-over). */
+            pthread_cond_broadcast(&p->driver_cv);
             pthread_mutex_unlock(&p->driver_mu);
             job->opts->on_done(job->opts->detach_ud, st);
             free(job);
-            pthread_mutex_lock(&p->driver_mu);
+        } else {
+            /* The waiting caller is woken after the mutex is free, so that it does not wake
+             * only to wait for it.  job may be gone once driver_mu is released; p is not (it
+             * is freed only after this thread is joined). */
+            pthread_mutex_unlock(&p->driver_mu);
+            pthread_cond_broadcast(&p->driver_cv);
         }
+        pthread_mutex_lock(&p->driver_mu);
     }
     pthread_mutex_unlock(&p->driver_mu);
     return NULL;
@@ -820,10 +831,20 @@ static fr_status run_on_driver(fr_pipeline *p, const fr_run_options *opts, fr_ru
     }
     p->driver_job = job;
     pthread_cond_signal(&p->driver_cv);
+    int64_t start = fr__mono_us();
+    if (opts->detach_after_us > 0 && opts->detach_after_us < MIN_SLEEP_US) {
+        /* The caller leaves at once (a hold shorter than a sleep and a wake-up would take):
+         * no timed wait, and no contention with the driver for driver_mu.  Under driver_mu,
+         * so the driver cannot complete the run before the caller has prepared for
+         * on_done. */
+        opts->on_detach(opts->detach_ud);
+        job->detached = 1;
+        pthread_mutex_unlock(&p->driver_mu);
+        return FR_OK;
+    }
     /* A short run is often done within 50 us: yield until then before sleeping, which
      * spares the wake-up of a thread that may be on the other CPU.  Not for longer runs:
      * the yielding thread would hold a CPU the run and its servers need. */
-    int64_t start = fr__mono_us();
     for (int64_t until = start + handoff_yield_us(p);
          !job->done && !job->held && fr__mono_us() < until;) {
         pthread_mutex_unlock(&p->driver_mu);
@@ -836,7 +857,7 @@ static fr_status run_on_driver(fr_pipeline *p, const fr_run_options *opts, fr_ru
             pthread_cond_wait(&p->driver_cv, &p->driver_mu);
             continue;
         }
-        if (fr__mono_us() >= leave_at) {
+        if (fr__mono_us() + MIN_SLEEP_US > leave_at) {
             /* Under driver_mu, so neither the driver nor a hand-over can complete the run
              * before the caller has prepared for on_done. */
             opts->on_detach(opts->detach_ud);

@@ -1,8 +1,10 @@
 /* Scheduler tests: dependency-driven execution on the worker pool, data flow, skipping
  * after failures, no level barriers, and determinism under random thread timing. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <CUnit/Basic.h>
 
@@ -193,6 +195,84 @@ static void test_invalid_input(void)
     fr__pipeline_free(p);
 }
 
+/* A run handed to the pipeline's driver (FR_RUN_ON_DRIVER). */
+static pthread_mutex_t detach_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t detach_cv = PTHREAD_COND_INITIALIZER;
+static int detached_on, done_calls, done_status;
+static pthread_t caller;
+
+static void on_detach(void *ud)
+{
+    (void)ud;
+    detached_on = pthread_equal(pthread_self(), caller) ? 1 : -1; /* the caller's thread */
+}
+
+static void on_done(void *ud, int status)
+{
+    (void)ud;
+    pthread_mutex_lock(&detach_mu);
+    done_calls++;
+    done_status = status;
+    pthread_cond_broadcast(&detach_cv);
+    pthread_mutex_unlock(&detach_mu);
+}
+
+static void test_driver_detach(void)
+{
+    fr_pipeline *p = build("agents: [{id: e, plugin: echo}]\n"
+                           "pipeline:\n"
+                           "  - {step: a, agent: e}\n"
+                           "  - {step: b, agent: e, depends_on: a}\n"
+                           "input: {k: 1}\n");
+    CU_ASSERT_FATAL(p != NULL);
+    caller = pthread_self();
+    /* A wait under 20 us is none: the caller leaves once the run is handed over (the
+     * driver cannot complete it before on_detach), and on_done comes once, from the
+     * driver, with the run complete in `r`. */
+    for (int k = 0; k < 20; k++) {
+        detached_on = done_calls = 0;
+        done_status = -1;
+        fr_run_result r;
+        fr_run_options ro = {.has_seed = 1,
+                             .seed = 1,
+                             .run_inline = FR_RUN_ON_DRIVER,
+                             .detach_after_us = 1,
+                             .on_detach = on_detach,
+                             .on_done = on_done};
+        CU_ASSERT_EQUAL_FATAL(fr__pipeline_run(p, &ro, &r), FR_OK);
+        CU_ASSERT_EQUAL(detached_on, 1);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        pthread_mutex_lock(&detach_mu);
+        while (!done_calls && pthread_cond_timedwait(&detach_cv, &detach_mu, &until) == 0)
+            ;
+        CU_ASSERT_EQUAL(done_calls, 1);
+        CU_ASSERT_EQUAL(done_status, FR_OK);
+        pthread_mutex_unlock(&detach_mu);
+        if (done_calls == 1) {
+            CU_ASSERT_EQUAL(r.status, FR_RUN_SUCCEEDED);
+            CU_ASSERT_PTR_NOT_NULL(step(p, &r, "b")->output);
+            fr__run_result_free(&r);
+        }
+    }
+    /* A long enough wait: the caller has the run back itself, nothing detached. */
+    detached_on = done_calls = 0;
+    fr_run_result r;
+    fr_run_options ro = {.has_seed = 1,
+                         .seed = 1,
+                         .run_inline = FR_RUN_ON_DRIVER,
+                         .detach_after_us = 10 * 1000 * 1000,
+                         .on_detach = on_detach,
+                         .on_done = on_done};
+    CU_ASSERT_EQUAL_FATAL(fr__pipeline_run(p, &ro, &r), FR_OK);
+    CU_ASSERT_EQUAL(detached_on, 0);
+    CU_ASSERT_EQUAL(done_calls, 0);
+    CU_ASSERT_EQUAL(r.status, FR_RUN_SUCCEEDED);
+    fr__run_result_free(&r);
+    fr__pipeline_free(p);
+}
+
 static void test_status_table(void)
 {
     CU_ASSERT_EQUAL(fr_status_class(FR_E_RATE_LIMITED), FR_CLASS_RATE_LIMITED);
@@ -231,5 +311,6 @@ int main(void)
     CU_add_test(s, "determinism under jitter", test_determinism_under_jitter);
     CU_add_test(s, "invalid input", test_invalid_input);
     CU_add_test(s, "status table", test_status_table);
+    CU_add_test(s, "a run left to the pipeline's driver", test_driver_detach);
     return fr_test_run_all();
 }
