@@ -96,10 +96,10 @@ typedef struct fr_run_options {
      * going by then is left to the driver: on_detach(detach_ud) is called on the caller's
      * thread (before anything can complete), fr__pipeline_run returns FR_OK at once, and
      * on_done(detach_ud, status) is called later, from another thread, when the run is
-     * complete.  These options and `out` must then stay valid until on_done.  A wait
-     * shorter than a sleep would take (under 20 us) is none: the caller leaves as soon as
-     * the run is handed over, and a caller close to its time leaves rather than sleep
-     * for the rest. */
+     * complete.  These options and `out` must then stay valid until on_done.  A caller
+     * within 20 us of its time leaves rather than sleep for the rest (a sleep that short
+     * costs more than it can save); before that, a caller of runs that have been short
+     * yields its CPU for up to 50 us, which may let the driver complete the run. */
     int64_t detach_after_us;
     /* The caller's own deadline (monotonic us, 0: none), e.g. serve's bound on a replay,
      * which keeps no deadlines of its own: a run still going then is cancelled with

@@ -832,16 +832,6 @@ static fr_status run_on_driver(fr_pipeline *p, const fr_run_options *opts, fr_ru
     p->driver_job = job;
     pthread_cond_signal(&p->driver_cv);
     int64_t start = fr__mono_us();
-    if (opts->detach_after_us > 0 && opts->detach_after_us < MIN_SLEEP_US) {
-        /* The caller leaves at once (a hold shorter than a sleep and a wake-up would take):
-         * no timed wait, and no contention with the driver for driver_mu.  Under driver_mu,
-         * so the driver cannot complete the run before the caller has prepared for
-         * on_done. */
-        opts->on_detach(opts->detach_ud);
-        job->detached = 1;
-        pthread_mutex_unlock(&p->driver_mu);
-        return FR_OK;
-    }
     /* A short run is often done within 50 us: yield until then before sleeping, which
      * spares the wake-up of a thread that may be on the other CPU.  Not for longer runs:
      * the yielding thread would hold a CPU the run and its servers need. */
