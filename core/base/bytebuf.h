@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/str.h"
+
 typedef struct fr_bytebuf {
     char *data; /* NUL-terminated once anything was appended; owned */
     size_t len, cap;
@@ -45,23 +47,24 @@ static inline void fr__bytebuf_append(fr_bytebuf *b, const char *s, size_t n)
     b->data[b->len] = '\0';
 }
 
+/* Appends the C string s. */
+static inline void fr__bytebuf_puts(fr_bytebuf *b, const char *s)
+{
+    fr__bytebuf_append(b, s, strlen(s));
+}
+
 /* Appends v in decimal (what printf's %llu writes, without printf's cost). */
 static inline void fr__bytebuf_put_uint(fr_bytebuf *b, uint64_t v)
 {
-    char d[20];
-    size_t n = 0;
-    do
-        d[sizeof d - ++n] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    fr__bytebuf_append(b, d + sizeof d - n, n);
+    char d[FR_STR_INT_SIZE];
+    fr__bytebuf_append(b, d, fr__str_uint(d, v));
 }
 
 /* Appends v in decimal (%lld). */
 static inline void fr__bytebuf_put_int(fr_bytebuf *b, int64_t v)
 {
-    if (v < 0)
-        fr__bytebuf_append(b, "-", 1);
-    fr__bytebuf_put_uint(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    char d[FR_STR_INT_SIZE];
+    fr__bytebuf_append(b, d, fr__str_int(d, v));
 }
 
 #endif

@@ -42,18 +42,23 @@ void fr__str_append(char *dst, size_t size, size_t *len, const char *src)
     }
 }
 
-size_t fr__str_int(char *dst, long long v)
+size_t fr__str_uint(char *dst, unsigned long long v)
 {
     char tmp[FR_STR_INT_SIZE];
     size_t n = 0, k = 0;
-    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
     do
-        tmp[n++] = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (v < 0)
-        dst[k++] = '-';
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
     while (n)
         dst[k++] = tmp[--n];
     dst[k] = '\0';
     return k;
+}
+
+size_t fr__str_int(char *dst, long long v)
+{
+    if (v >= 0)
+        return fr__str_uint(dst, (unsigned long long)v);
+    dst[0] = '-';
+    return 1 + fr__str_uint(dst + 1, 0ull - (unsigned long long)v);
 }

@@ -22,5 +22,7 @@ void fr__str_append(char *dst, size_t size, size_t *len, const char *src);
  * NUL-terminated, without printf's cost; returns its length. */
 #define FR_STR_INT_SIZE 21
 size_t fr__str_int(char *dst, long long v);
+/* The same for an unsigned value (%llu). */
+size_t fr__str_uint(char *dst, unsigned long long v);
 
 #endif

@@ -20,11 +20,6 @@
 #include "engine/pipeline.h"
 #include "host/journal_sink.h"
 
-static void put(fr_bytebuf *b, const char *s)
-{
-    fr__bytebuf_append(b, s, strlen(s));
-}
-
 /* A string; scrubbed of secrets when `scrub` (as fr__secret_scrub_json scrubs a tree). */
 static void put_str(fr_bytebuf *b, const char *s, int scrub)
 {
@@ -69,80 +64,80 @@ void fr__report_put_json_text(fr_bytebuf *b, const char *text, size_t len, int s
 
 static void put_error(fr_bytebuf *b, fr_status st, const char *message, int scrub)
 {
-    put(b, "{\"class\":");
+    fr__bytebuf_puts(b, "{\"class\":");
     put_str(b, fr_class_name(fr_status_class(st)), scrub);
-    put(b, ",\"message\":");
+    fr__bytebuf_puts(b, ",\"message\":");
     put_str(b, message ? message : fr_strerror(st), scrub);
-    put(b, "}");
+    fr__bytebuf_puts(b, "}");
 }
 
 static void put_attempt(fr_bytebuf *b, const fr_attempt_result *a, int flags)
 {
     int scrub = flags & FR_REPORT_SCRUB;
-    put(b, "{\"attempt\":");
+    fr__bytebuf_puts(b, "{\"attempt\":");
     fr__bytebuf_put_int(b, a->attempt);
-    put(b, ",\"agent\":");
+    fr__bytebuf_puts(b, ",\"agent\":");
     put_str(b, a->agent, scrub);
-    put(b, ",\"status\":");
+    fr__bytebuf_puts(b, ",\"status\":");
     put_str(b, a->status == FR_OK ? "succeeded" : "failed", scrub);
-    put(b, ",\"class\":");
+    fr__bytebuf_puts(b, ",\"class\":");
     put_str(b, a->status == FR_OK ? NULL : fr_class_name(fr_status_class(a->status)), scrub);
-    put(b, ",\"message\":");
+    fr__bytebuf_puts(b, ",\"message\":");
     put_str(b, a->message, scrub);
-    put(b, ",\"backoff_us\":");
+    fr__bytebuf_puts(b, ",\"backoff_us\":");
     fr__bytebuf_put_int(b, a->backoff_us);
-    put(b, ",\"started_us\":");
+    fr__bytebuf_puts(b, ",\"started_us\":");
     fr__bytebuf_put_int(b, a->started_us);
-    put(b, ",\"duration_us\":");
+    fr__bytebuf_puts(b, ",\"duration_us\":");
     fr__bytebuf_put_int(b, a->duration_us);
     if (a->note) {
-        put(b, ",\"notes\":[");
+        fr__bytebuf_puts(b, ",\"notes\":[");
         put_str(b, a->note, scrub);
-        put(b, "]");
+        fr__bytebuf_puts(b, "]");
     }
     if (flags & FR_REPORT_EFFECTS) {
-        put(b, ",\"effects\":");
+        fr__bytebuf_puts(b, ",\"effects\":");
         if (a->effects)
             put_tree(b, a->effects, scrub);
         else
-            put(b, "[]");
+            fr__bytebuf_puts(b, "[]");
     }
-    put(b, "}");
+    fr__bytebuf_puts(b, "}");
 }
 
 static void put_step(fr_bytebuf *b, const fr_manifest *m, int i, const fr_step_result *r,
                      int resumed, int flags)
 {
     int scrub = flags & FR_REPORT_SCRUB;
-    put(b, "{\"step\":");
+    fr__bytebuf_puts(b, "{\"step\":");
     put_str(b, m->steps[i].id, scrub);
-    put(b, ",\"agent\":");
+    fr__bytebuf_puts(b, ",\"agent\":");
     put_str(b, m->steps[i].agent, scrub);
-    put(b, ",\"status\":");
+    fr__bytebuf_puts(b, ",\"status\":");
     put_str(b, fr__step_state_name(r->state), scrub);
-    put(b, ",\"answered_by\":");
+    fr__bytebuf_puts(b, ",\"answered_by\":");
     put_str(b, r->answered_by, scrub);
-    put(b, ",\"output\":");
+    fr__bytebuf_puts(b, ",\"output\":");
     if (r->state == FR_STEP_SUCCEEDED && r->output)
         fr__report_put_json_text(b, r->output, r->output_len, scrub);
     else
-        put(b, "null");
-    put(b, ",\"error\":");
+        fr__bytebuf_puts(b, "null");
+    fr__bytebuf_puts(b, ",\"error\":");
     if (r->state == FR_STEP_SUCCEEDED || r->status == FR_OK)
-        put(b, "null");
+        fr__bytebuf_puts(b, "null");
     else
         put_error(b, r->status, r->message, scrub);
-    put(b, ",\"duration_us\":");
+    fr__bytebuf_puts(b, ",\"duration_us\":");
     fr__bytebuf_put_int(b, r->duration_us);
     if (resumed)
-        put(b, r->from_journal ? ",\"from_journal\":true" : ",\"from_journal\":false");
-    put(b, ",\"attempts\":[");
+        fr__bytebuf_puts(b, r->from_journal ? ",\"from_journal\":true" : ",\"from_journal\":false");
+    fr__bytebuf_puts(b, ",\"attempts\":[");
     for (size_t j = 0; j < r->n_attempts; j++) {
         if (j)
-            put(b, ",");
+            fr__bytebuf_puts(b, ",");
         put_attempt(b, &r->attempts[j], flags);
     }
-    put(b, "]}");
+    fr__bytebuf_puts(b, "]}");
 }
 
 /* Breaker transitions in a deterministic order: by the step's report position, then
@@ -179,23 +174,23 @@ static void put_transitions(fr_bytebuf *b, const fr_manifest *m, const fr_run_re
     sort_pos = pos;
     qsort(t, r->n_transitions, sizeof *t, cmp_transition);
     pthread_mutex_unlock(&sort_mu);
-    put(b, "[");
+    fr__bytebuf_puts(b, "[");
     for (size_t i = 0; i < r->n_transitions; i++) {
-        put(b, i ? ",{\"breaker\":" : "{\"breaker\":");
+        fr__bytebuf_puts(b, i ? ",{\"breaker\":" : "{\"breaker\":");
         put_str(b, t[i].breaker, scrub);
-        put(b, ",\"from\":");
+        fr__bytebuf_puts(b, ",\"from\":");
         put_str(b, t[i].from, scrub);
-        put(b, ",\"to\":");
+        fr__bytebuf_puts(b, ",\"to\":");
         put_str(b, t[i].to, scrub);
-        put(b, ",\"step\":");
+        fr__bytebuf_puts(b, ",\"step\":");
         put_str(b, t[i].step >= 0 ? m->steps[t[i].step].id : NULL, scrub);
-        put(b, ",\"attempt\":");
+        fr__bytebuf_puts(b, ",\"attempt\":");
         fr__bytebuf_put_int(b, t[i].attempt);
-        put(b, ",\"reason\":");
+        fr__bytebuf_puts(b, ",\"reason\":");
         put_str(b, t[i].reason, scrub);
-        put(b, "}");
+        fr__bytebuf_puts(b, "}");
     }
-    put(b, "]");
+    fr__bytebuf_puts(b, "]");
     free(pos);
     free(t);
 }
@@ -205,56 +200,56 @@ void fr__report_write(fr_bytebuf *b, const fr_pipeline *p, const fr_run_result *
     const fr_manifest *m = fr__pipeline_manifest(p);
     int scrub = flags & FR_REPORT_SCRUB;
     if (!(flags & FR_REPORT_IN_TRACE)) {
-        put(b, "\"run_id\":");
+        fr__bytebuf_puts(b, "\"run_id\":");
         put_str(b, r->run_id, scrub);
-        put(b, ",");
+        fr__bytebuf_puts(b, ",");
     }
-    put(b, "\"status\":");
+    fr__bytebuf_puts(b, "\"status\":");
     put_str(b, fr__run_status_name(r->status), scrub);
-    put(b, ",\"namespace\":");
+    fr__bytebuf_puts(b, ",\"namespace\":");
     put_str(b, m->namespace_, scrub);
     if (!(flags & FR_REPORT_IN_TRACE)) {
-        put(b, ",\"seed\":");
+        fr__bytebuf_puts(b, ",\"seed\":");
         fr__bytebuf_put_uint(b, r->seed);
     }
-    put(b, ",\"executions\":");
+    fr__bytebuf_puts(b, ",\"executions\":");
     fr__bytebuf_put_uint(b, r->executions ? r->executions : 1);
-    put(b, ",\"steps\":[");
+    fr__bytebuf_puts(b, ",\"steps\":[");
     for (size_t k = 0; k < m->n_steps; k++) {
         if (k)
-            put(b, ",");
+            fr__bytebuf_puts(b, ",");
         put_step(b, m, m->topo[k], &r->steps[m->topo[k]], r->resumed, flags);
     }
-    put(b, "]");
+    fr__bytebuf_puts(b, "]");
     if (r->resumed) {
-        put(b, ",\"resumed_from\":");
+        fr__bytebuf_puts(b, ",\"resumed_from\":");
         put_tree(b, r->resumed_from, scrub);
     }
     if (r->lease_key) {
-        put(b, ",\"lease\":{\"key\":");
+        fr__bytebuf_puts(b, ",\"lease\":{\"key\":");
         put_str(b, r->lease_key, scrub);
-        put(b, ",\"fencing_token\":");
+        fr__bytebuf_puts(b, ",\"fencing_token\":");
         fr__bytebuf_put_uint(b, r->fencing_token);
-        put(b, "}");
+        fr__bytebuf_puts(b, "}");
     }
     if (r->n_transitions) {
-        put(b, ",\"breaker_transitions\":");
+        fr__bytebuf_puts(b, ",\"breaker_transitions\":");
         put_transitions(b, m, r, scrub);
     }
     for (size_t i = 0; i < m->n_notes; i++) {
-        put(b, i ? "," : ",\"notes\":[");
+        fr__bytebuf_puts(b, i ? "," : ",\"notes\":[");
         put_str(b, m->notes[i], scrub);
     }
     if (m->n_notes)
-        put(b, "]");
+        fr__bytebuf_puts(b, "]");
 }
 
 static char *report_text(const fr_pipeline *p, const fr_run_result *r, int flags)
 {
     fr_bytebuf b = {0};
-    put(&b, "{");
+    fr__bytebuf_puts(&b, "{");
     fr__report_write(&b, p, r, flags);
-    put(&b, "}");
+    fr__bytebuf_puts(&b, "}");
     if (b.oom) {
         free(b.data);
         return NULL;

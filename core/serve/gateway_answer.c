@@ -75,11 +75,6 @@ int fr__gw_answer_scan(const char *output, size_t len, fr_gw_answer *a)
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-static void put(fr_bytebuf *b, const char *s)
-{
-    fr__bytebuf_append(b, s, strlen(s));
-}
-
 /* `s` as a JSON string, as json-c writes it. */
 static void put_string(fr_bytebuf *b, const char *s, size_t n)
 {
@@ -108,16 +103,16 @@ static void put_text(fr_bytebuf *b, const fr_gw_answer *a)
 static void put_usage(fr_bytebuf *b, const fr_gw_answer *a)
 {
     if (!a || !a->has_usage) {
-        put(b, "null");
+        fr__bytebuf_puts(b, "null");
         return;
     }
-    put(b, "{\"prompt_tokens\":");
+    fr__bytebuf_puts(b, "{\"prompt_tokens\":");
     fr__bytebuf_put_int(b, a->input_tokens);
-    put(b, ",\"completion_tokens\":");
+    fr__bytebuf_puts(b, ",\"completion_tokens\":");
     fr__bytebuf_put_int(b, a->output_tokens);
-    put(b, ",\"total_tokens\":");
+    fr__bytebuf_puts(b, ",\"total_tokens\":");
     fr__bytebuf_put_int(b, a->total_tokens);
-    put(b, "}");
+    fr__bytebuf_puts(b, "}");
 }
 
 /* gateway_openai.c's envelope, open: {"id", "object", "created", "model",
@@ -130,7 +125,7 @@ static void put_envelope(fr_bytebuf *b, const char *run_id, const char *object, 
      * the escape wrote). */
     static const char prefix[] = "chatcmpl-";
     size_t plen = sizeof prefix - 1, n = strlen(run_id);
-    put(b, "{\"id\":");
+    fr__bytebuf_puts(b, "{\"id\":");
     if (n > (SIZE_MAX - plen - 2) / 6 || !fr__bytebuf_reserve(b, plen + 6 * n + 2)) {
         b->oom = 1;
         return;
@@ -140,29 +135,30 @@ static void put_envelope(fr_bytebuf *b, const char *run_id, const char *object, 
     memcpy(at + 1, prefix, plen);
     b->len = (size_t)(end - b->data);
     b->data[b->len] = '\0';
-    put(b, ",\"object\":\"");
-    put(b, object);
-    put(b, "\",\"created\":");
+    fr__bytebuf_puts(b, ",\"object\":\"");
+    fr__bytebuf_puts(b, object);
+    fr__bytebuf_puts(b, "\",\"created\":");
     fr__bytebuf_put_int(b, created);
-    put(b, ",\"model\":");
+    fr__bytebuf_puts(b, ",\"model\":");
     put_string(b, model, strlen(model));
-    put(b, ",\"system_fingerprint\":null,");
+    fr__bytebuf_puts(b, ",\"system_fingerprint\":null,");
 }
 
 int fr__gw_completion_put(fr_bytebuf *b, const char *run_id, long long created, const char *model,
                           const fr_gw_answer *a)
 {
     put_envelope(b, run_id, "chat.completion", created, model);
-    put(b, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    fr__bytebuf_puts(b,
+                     "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
     if (a->text)
         put_text(b, a);
     else
-        put(b, "null");
-    put(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":");
+        fr__bytebuf_puts(b, "null");
+    fr__bytebuf_puts(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":");
     put_string(b, a->finish, strlen(a->finish));
-    put(b, "}],\"usage\":");
+    fr__bytebuf_puts(b, "}],\"usage\":");
     put_usage(b, a);
-    put(b, "}");
+    fr__bytebuf_puts(b, "}");
     return b->oom ? -1 : 0;
 }
 
@@ -185,35 +181,35 @@ int fr__gw_chunk_put(fr_bytebuf *b, const fr_gw_envelope *e, const fr_gw_delta *
 {
     fr__bytebuf_append(b, e->text, e->len);
     if (d->kind == FR_GW_DELTA_NONE) { /* the last chunk: usage only */
-        put(b, "\"choices\":[],\"usage\":");
+        fr__bytebuf_puts(b, "\"choices\":[],\"usage\":");
         put_usage(b, d->answer);
-        put(b, "}");
+        fr__bytebuf_puts(b, "}");
         return b->oom ? -1 : 0;
     }
-    put(b, "\"choices\":[{\"index\":0,\"delta\":");
+    fr__bytebuf_puts(b, "\"choices\":[{\"index\":0,\"delta\":");
     switch (d->kind) {
     case FR_GW_DELTA_ROLE:
-        put(b, "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}");
+        fr__bytebuf_puts(b, "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}");
         break;
     case FR_GW_DELTA_BYTES:
-        put(b, "{\"content\":");
+        fr__bytebuf_puts(b, "{\"content\":");
         put_string(b, d->bytes, d->len);
-        put(b, "}");
+        fr__bytebuf_puts(b, "}");
         break;
     case FR_GW_DELTA_TEXT:
-        put(b, "{\"content\":");
+        fr__bytebuf_puts(b, "{\"content\":");
         put_text(b, d->answer);
-        put(b, "}");
+        fr__bytebuf_puts(b, "}");
         break;
     case FR_GW_DELTA_JSON: fr__bytebuf_append(b, d->bytes, d->len); break;
-    default: put(b, "{}"); break;
+    default: fr__bytebuf_puts(b, "{}"); break;
     }
-    put(b, ",\"logprobs\":null,\"finish_reason\":");
+    fr__bytebuf_puts(b, ",\"logprobs\":null,\"finish_reason\":");
     if (finish_reason) {
         put_string(b, finish_reason, strlen(finish_reason));
     } else {
-        put(b, "null");
+        fr__bytebuf_puts(b, "null");
     }
-    put(b, "}]}");
+    fr__bytebuf_puts(b, "}]}");
     return b->oom ? -1 : 0;
 }

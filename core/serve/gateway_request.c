@@ -19,11 +19,6 @@ static int is_word(const char *v, size_t n, const char *w)
     return n == strlen(w) && memcmp(v, w, n) == 0;
 }
 
-static void put(fr_bytebuf *b, const char *s)
-{
-    fr__bytebuf_append(b, s, strlen(s));
-}
-
 /* A string token as json-c writes the string it holds; `inner`: without its quotes.
  * -1 when json-c's own reading must decide (surrogate escapes). */
 static int put_token(fr_bytebuf *b, const char *tok, size_t n, int inner)
@@ -85,16 +80,16 @@ static int message(const char *m, size_t n, int *leading, fr_bytebuf *msgs, fr_b
         if (memmem(v[1], vn[1], "\\u0000", 6))
             return -1;
         if ((*n_sys)++) /* even after an empty one */
-            put(sys, "\\n\\n");
+            fr__bytebuf_puts(sys, "\\n\\n");
         return put_token(sys, v[1], vn[1], 1);
     }
     *leading = 0;
-    put(msgs, msgs->len ? ",{\"role\":" : "{\"role\":");
+    fr__bytebuf_puts(msgs, msgs->len ? ",{\"role\":" : "{\"role\":");
     fr__bytebuf_append(msgs, v[0], vn[0]); /* a plain word, checked above */
-    put(msgs, ",\"content\":");
+    fr__bytebuf_puts(msgs, ",\"content\":");
     if (put_token(msgs, v[1], vn[1], 0) != 0)
         return -1;
-    put(msgs, "}");
+    fr__bytebuf_puts(msgs, "}");
     return 0;
 }
 
@@ -153,15 +148,15 @@ static int translate(const char *const *v, const size_t *vn, fr_gw_request *rq, 
             return -1;
     if (rc != 0 || !msgs->len) /* not an array, or empty, or only system messages */
         return -1;
-    put(out, "{");
+    fr__bytebuf_puts(out, "{");
     if (n_sys) {
-        put(out, "\"system\":\"");
+        fr__bytebuf_puts(out, "\"system\":\"");
         fr__bytebuf_append(out, sys->data, sys->len);
-        put(out, "\",");
+        fr__bytebuf_puts(out, "\",");
     }
-    put(out, "\"messages\":[");
+    fr__bytebuf_puts(out, "\"messages\":[");
     fr__bytebuf_append(out, msgs->data, msgs->len);
-    put(out, "]");
+    fr__bytebuf_puts(out, "]");
     /* max_tokens: max_completion_tokens when both are given (the same value) */
     int mtc = !is_null(v[MAX_COMPLETION_TOKENS], vn[MAX_COMPLETION_TOKENS]),
         mt = !is_null(v[MAX_TOKENS], vn[MAX_TOKENS]);
@@ -172,7 +167,7 @@ static int translate(const char *const *v, const size_t *vn, fr_gw_request *rq, 
         int64_t i;
         if (fr__json_int_token(v[k], vn[k], &i) != 1 || i <= 0)
             return -1;
-        put(out, ",\"max_tokens\":");
+        fr__bytebuf_puts(out, ",\"max_tokens\":");
         fr__bytebuf_put_int(out, i);
     }
     static const struct {
@@ -184,18 +179,18 @@ static int translate(const char *const *v, const size_t *vn, fr_gw_request *rq, 
         int k = nums[i].k;
         if (is_null(v[k], vn[k]))
             continue;
-        put(out, nums[i].name);
+        fr__bytebuf_puts(out, nums[i].name);
         if (put_number(out, v[k], vn[k], nums[i].lo, nums[i].hi) != 0)
             return -1;
     }
     if (!is_null(v[USER], vn[USER])) {
         if (v[USER][0] != '"')
             return -1;
-        put(out, ",\"user\":");
+        fr__bytebuf_puts(out, ",\"user\":");
         if (put_token(out, v[USER], vn[USER], 0) != 0)
             return -1;
     }
-    put(out, rq->stream ? ",\"stream\":true}" : ",\"stream\":false}");
+    fr__bytebuf_puts(out, rq->stream ? ",\"stream\":true}" : ",\"stream\":false}");
     return out->oom || msgs->oom || sys->oom ? -1 : 0;
 }
 
