@@ -81,6 +81,11 @@ typedef struct fr_http_server_config {
 /* Starts a server (its threads take no signal the caller has blocked).  NULL when the
  * address cannot be bound or the TLS files are invalid.  Stop with MHD_stop_daemon. */
 struct MHD_Daemon *fr__http_start(const fr_http_server_config *cfg);
+/* Whether the calling thread is a request thread of a server with other request threads,
+ * and serves exactly one connection (the caller's own: a handler may then hold this thread
+ * without stalling any other connection, since the other threads accept new ones).  0 on
+ * any thread that is not a request thread. */
+int fr__http_thread_alone(void);
 /* "http://HOST:PORT" or "https://..." of a server started on a, with the port it bound. */
 void fr__http_url(struct MHD_Daemon *d, const fr_http_addr *a, int tls, char *buf, size_t size);
 /* Prints a start-up error of the server `name` to stderr as the CLI prints its errors:

@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,28 @@ int fr__http_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen)
 
 /* ---- the server ------------------------------------------------------------------------ */
 
+/* The connections the calling request thread serves (libmicrohttpd binds each connection to
+ * the thread that accepted it), and the request threads of its server. */
+static _Thread_local unsigned thread_connections;
+static _Thread_local unsigned thread_pool;
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)c;
+    (void)socket_context;
+    thread_pool = (unsigned)(uintptr_t)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        thread_connections++;
+    else if (thread_connections > 0)
+        thread_connections--;
+}
+
+int fr__http_thread_alone(void)
+{
+    return thread_pool > 1 && thread_connections == 1;
+}
+
 struct MHD_Daemon *fr__http_start(const fr_http_server_config *cfg)
 {
     const fr_http_tls *tls = cfg->tls && cfg->tls->enabled ? cfg->tls : NULL;
@@ -206,9 +229,11 @@ struct MHD_Daemon *fr__http_start(const fr_http_server_config *cfg)
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
-    struct MHD_OptionItem o[12];
+    struct MHD_OptionItem o[13];
     size_t n = 0;
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)&cfg->addr->sa};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
+                                     (void *)(uintptr_t)cfg->threads};
     if (cfg->threads > 1)
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
     if (cfg->connection_timeout_s)

@@ -210,6 +210,11 @@ int fr__policy_agent(void *ud, fr_pipeline *p, fr_agent_cfg *a, const fr_loaded_
  * Others run on the pipeline's driver, which a hung plugin may hold but the request
  * thread leaves after QUICK_HOLD_US. */
 int fr__policy_runs_inline(const fr_pipeline *p);
+/* 1 when a gateway run of `p` may hold a request thread that serves its connection only
+ * (fr__runs_gateway): every agent is the built-in llm, in process, and every provider a
+ * built-in plugin, so the run waits only on vendors, within its deadlines (a plugin of
+ * the operator's, even trusted, may hang). */
+int fr__policy_waits_on_vendors_only(const fr_pipeline *p);
 /* Refuses a pipeline with an in-process agent whose plugin is quarantined (503
  * plugin_quarantined, naming the plugin and why).  Returns -1 when refused, else 0. */
 int fr__policy_check_quarantine(const fr_pipeline *p, fr_reply *out);

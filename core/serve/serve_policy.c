@@ -99,6 +99,27 @@ int fr__policy_runs_inline(const fr_pipeline *p)
     return 1;
 }
 
+static int built_in(const fr_loaded_plugin *pl, const char *name)
+{
+    return pl && pl->origin && strcmp(pl->origin, "built-in") == 0 &&
+           (!name || strcmp(pl->name, name) == 0);
+}
+
+int fr__policy_waits_on_vendors_only(const fr_pipeline *p)
+{
+    const fr_manifest *m = p->m;
+    for (size_t i = 0; i < m->n_agents; i++) {
+        const fr_instance *a = &p->agents[i];
+        if (m->agents[i].isolation != FR_ISOLATION_NONE || !built_in(a->plugin, "llm") ||
+            (a->provider && !built_in(a->provider->plugin, NULL)))
+            return 0;
+    }
+    for (size_t i = 0; i < m->n_providers; i++)
+        if (!built_in(p->providers[i].plugin, NULL))
+            return 0;
+    return 1;
+}
+
 int fr__policy_check_quarantine(const fr_pipeline *p, fr_reply *out)
 {
     const fr_manifest *m = p->m;

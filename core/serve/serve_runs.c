@@ -87,6 +87,7 @@ struct fr_runs {
     size_t idle_threads; /* worker threads of all idle pipelines (under --max-threads x 8) */
     fr_records *records; /* --state redis: records any replica reads (serve_records.c) */
     fr_writer *writer;   /* gateway runs' records, after their answer (serve_writer.h) */
+    atomic_int held;     /* a request thread runs a gateway run itself (fr__runs_gateway) */
 };
 
 /* ---- manifest pools (r->mu held for these) ---- */
@@ -740,6 +741,7 @@ typedef struct run_job {
     int suspended;               /* its connection is suspended already */
     int64_t ended;               /* a gateway run: when it ended (monotonic) */
     int left;                    /* ... and it gave its slot back then (gateway_answer) */
+    int on_caller;               /* a gateway run on its request thread (fr__runs_gateway) */
 } run_job;
 
 static void quick_detach(void *ud);
@@ -761,7 +763,8 @@ static fr_status execute_run(run_job *j)
                           * Plugins that cannot block run on the request thread itself
                           * (no hand-off).  An async or streamed run's own thread hands
                           * steps to workers. */
-                         .run_inline = !j->sync                       ? FR_RUN_ON_WORKERS
+                         .run_inline = j->on_caller                   ? FR_RUN_ON_CALLER
+                                       : !j->sync                     ? FR_RUN_ON_WORKERS
                                        : fr__policy_runs_inline(j->p) ? FR_RUN_ON_CALLER
                                                                       : FR_RUN_ON_DRIVER,
                          /* What the run's outputs may hold while it runs: its stored
@@ -1825,6 +1828,26 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     pthread_mutex_lock(&r->mu);
     int alone = !g->stream && fr__run_store_in_flight(r->runs) <= 1;
     pthread_mutex_unlock(&r->mu);
+    /* Alone, on a request thread that serves this connection only (the server's other
+     * request threads accept new ones), the run goes on this very thread: no hand-off to
+     * the driver and back, two wake-ups, often on the other CPU.  Holding the thread
+     * stalls no other connection; only one request thread is ever held so (r->held), so
+     * the others serve everyone else, whatever this run's vendor takes (at most its
+     * deadlines).  Only a targets route's run (built-in llm and provider plugins, which
+     * wait on vendors only, within deadlines): a pipeline route's plugins may hang. */
+    int expected = 0;
+    if (alone && g->yaml && fr__policy_waits_on_vendors_only(j->p) && fr__http_thread_alone() &&
+        atomic_compare_exchange_strong(&r->held, &expected, 1)) {
+        j->on_caller = 1;
+        j->sync = 1;
+        answer_here here = {.d = {.conn = defer->conn, .complete = answer_here_complete},
+                            .out = out};
+        j->defer = &here.d;
+        fr_status rs = execute_run(j);
+        atomic_store(&r->held, 0);
+        gateway_deliver(j, rs, 0);
+        return 0;
+    }
     if (!alone) {
         defer->suspend(defer);
         out->deferred = 1;
