@@ -1,9 +1,10 @@
 /* serve: the router HTTP API, on the HTTP module (core/http: addresses, TLS and mTLS,
  * bodies, replies, error codes).  Internal interfaces between serve.c (the server,
  * routing, sending replies), serve_auth.c (identities, keys, client certificate CNs,
- * RBAC), serve_runs.c (manifests, pipelines, runs, traces, retention) and serve_metrics.c
- * (/metrics, --metrics-addr).  `fluxroute serve` (core/cli/cmd_serve.c) parses the
- * options and calls fr__serve_main. */
+ * RBAC), serve_runs.c (runs, traces, retention; with serve_pipelines.c for manifests and
+ * pipelines, serve_replay.c for replays and serve_gateway_run.c for the gateway's runs)
+ * and serve_metrics.c (/metrics, --metrics-addr).  `fluxroute serve` (core/cli/cmd_serve.c)
+ * parses the options and calls fr__serve_main. */
 #ifndef FR_CORE_SERVE_H
 #define FR_CORE_SERVE_H
 
@@ -156,7 +157,7 @@ typedef struct fr_runs_query {
 void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_query *q,
                           fr_reply *out);
 
-/* ---- serve_runs.c: the OpenAI gateway's runs (core/serve/gateway.c) ---- */
+/* ---- serve_gateway_run.c: the OpenAI gateway's runs (core/serve/gateway.c) ---- */
 
 /* One gateway request to run.  Every pointer is borrowed for fr__runs_gateway's call,
  * except `ud`, which the hooks get until `deliver` returns. */

@@ -9,7 +9,8 @@
  * other agent runs with `isolation: process`, whatever its manifest says (`isolation:
  * none` is raised, with a note in each report), and its plugin code is initialised only
  * in its helpers.  The same policy applies to named manifests, inline manifests and the
- * manifests of replayed traces: build_pipeline (core/serve/serve_runs.c) is their common point.
+ * manifests of replayed traces: fr__runs_build_pipeline (core/serve/serve_pipelines.c) is
+ * their common point.
  *
  * Thread-safety: the configuration is read-only once serve runs; the functions here are
  * called from request and run threads concurrently. */

@@ -1,125 +1,21 @@
-/* serve: manifests (named ones only from the manifest directory, inline ones without
- * plugin directories), the server's providers replacing the manifest's, pipelines pooled
- * per named manifest, runs (synchronous, asynchronous, streamed as Server-Sent Events),
- * traces, replays, and bounded retention. */
+/* serve: runs and the run endpoints.  The run registry (fr_runs: admission, the run store
+ * and its retention, draining), runs (synchronous on the request thread or their own,
+ * asynchronous, streamed as Server-Sent Events), POST /v1/run and /v1/validate, GET and
+ * DELETE of a run and its trace, listing, and the durable queue's runs.  Pipelines come
+ * from serve_pipelines.c; replays are serve_replay.c's, the OpenAI gateway's runs
+ * serve_gateway_run.c's (internal header: serve_runs_impl.h). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "base/fileio.h"
-#include "controlplane/cp_client.h"
-#include "base/duration.h"
-#include "host/effects.h"
-#include "observe/observe.h"
-#include "host/host.h"
-#include "http/http_body.h"
-#include "engine/pipeline.h"
-#include "plugin/quarantine.h"
-#include "trace/replay.h"
+#include "base/secure_random.h"
 #include "base/str.h"
 #include "manifest/manifest_graph.h"
-#include "manifest/options.h"
-#include "plugin/loader.h"
-#include "serve/run_queue.h"
-#include "serve/run_store.h"
-#include "base/secure_random.h"
-#include "serve/serve.h"
-#include "serve/serve_manifests.h"
-#include "serve/serve_records.h"
-#include "serve/serve_sse.h"
-#include "serve/serve_quota.h"
-#include "serve/serve_journal.h"
+#include "serve/serve_runs_impl.h"
 #include "serve/serve_usage.h"
-#include "serve/serve_writer.h"
 #include "trace/trace.h"
-
-/* ---- pipelines -------------------------------------------------------------------------- */
-
-typedef struct idle_pipeline {
-    struct idle_pipeline *next;
-    fr_pipeline *p;
-} idle_pipeline;
-
-/* Built pipelines of one named manifest (a given file version), ready for reuse, and
- * the namespace that version declares (the server's own reading, never the caller's). */
-typedef struct manifest_pool {
-    struct manifest_pool *next;
-    char *name;
-    struct stat version; /* device, inode, size, mtime of the file the pool was built from */
-    int ns_read;         /* namespace_ is this version's */
-    char *namespace_;    /* NULL when ns_read and the file declares none we can read */
-    int64_t checked_us;  /* when the file was last stat'ed (monotonic) */
-    int64_t run_us;      /* moving average of its runs' wall time; -1: none yet */
-    idle_pipeline *idle;
-    size_t n_idle;
-    char *text; /* a gateway pool: the synthesised text its pipelines were built from */
-} manifest_pool;
-
-#define MAX_IDLE_PER_MANIFEST 32
-#define MANIFEST_RECHECK_US   1000000
-/* Synchronous runs of a manifest whose runs take longer than this on average (they wait
- * on providers) get a thread of their own; faster ones run on the request thread. */
-#define SLOW_RUN_US 10000
-/* What a traced run may record (effects of every attempt together): each is a small JSON
- * object, so this bounds a trace's record in memory while the run goes. */
-#define FR_SERVE_MAX_RUN_EFFECTS 100000
-/* A quick run still going after this long leaves its request thread: the connection is
- * suspended and the reply comes from the thread that completes the run.  So no plugin,
- * hung or slow, holds a request thread longer. */
-#define QUICK_HOLD_US 50000
-/* How long a GET of a run waits for the record of a run already answered (a gateway run's,
- * written by r->writer after the answer): a client that has its answer finds the run
- * finished. */
-#define RECORD_WAIT_US 5000000
-
-typedef fr_run_entry run_entry;
-
-struct fr_runs {
-    fr_runs_config cfg;
-    pthread_mutex_t mu;
-    pthread_cond_t idle_cv; /* in_flight dropped */
-    manifest_pool *pools;
-    fr_run_store *runs;  /* runs and admission, by tenant */
-    size_t idle_threads; /* worker threads of all idle pipelines (under --max-threads x 8) */
-    fr_records *records; /* --state redis: records any replica reads (serve_records.c) */
-    fr_writer *writer;   /* gateway runs' records, after their answer (serve_writer.h) */
-    atomic_int held;     /* a request thread runs a gateway run itself (fr__runs_gateway) */
-};
-
-/* ---- manifest pools (r->mu held for these) ---- */
-
-static manifest_pool *find_pool(fr_runs *r, const char *name)
-{
-    manifest_pool *mp = r->pools;
-    while (mp && strcmp(mp->name, name) != 0)
-        mp = mp->next;
-    return mp;
-}
-
-/* An idle pipeline of the pool, or NULL. */
-static fr_pipeline *pop_idle(fr_runs *r, manifest_pool *mp)
-{
-    idle_pipeline *ip = mp ? mp->idle : NULL;
-    if (!ip)
-        return NULL;
-    mp->idle = ip->next;
-    mp->n_idle--;
-    fr_pipeline *p = ip->p;
-    free(ip);
-    r->idle_threads -= p->pool_size;
-    return p;
-}
-
-static void drop_idle(fr_runs *r, manifest_pool *mp)
-{
-    fr_pipeline *p;
-    while ((p = pop_idle(r, mp)) != NULL)
-        fr__pipeline_free(p);
-}
 
 /* ---- for the records' watcher (serve_records.c) ------------------------------------------ */
 
@@ -173,15 +69,7 @@ void fr__runs_free(fr_runs *r)
         return;
     fr__writer_free(r->writer); /* the records still waiting are written first */
     fr__records_stop(r->records);
-    while (r->pools) {
-        manifest_pool *mp = r->pools;
-        r->pools = mp->next;
-        drop_idle(r, mp);
-        free(mp->name);
-        free(mp->namespace_);
-        free(mp->text);
-        free(mp);
-    }
+    fr__runs_pools_free(r);
     fr__run_store_free(r->runs);
     pthread_cond_destroy(&r->idle_cv);
     pthread_mutex_destroy(&r->mu);
@@ -258,405 +146,6 @@ void fr__runs_leave(fr_runs *r, const fr_identity *who)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* Whether the manifest's config of plugin `name` and the server's are the same once the
- * plugin's defaults are filled in (*differs names the first option that is not).  A
- * plugin that cannot be loaded is not compared: building the pipeline reports it. */
-static int same_config(const fr_runs *r, const char *name, const fr_ynode *mine,
-                       const fr_ynode *server, const char **differs)
-{
-    *differs = NULL;
-    fr_loader *l = fr__loader_new();
-    const fr_loaded_plugin *lp = NULL;
-    char err[512];
-    for (size_t i = 0; l && i < r->cfg.n_plugin_dirs; i++)
-        fr__loader_add_dir(l, r->cfg.plugin_dirs[i], "--plugin-dir");
-    if (l)
-        fr__loader_add_dir(l, fr__loader_builtin_dir(), "built-in");
-    int same = !l || fr__loader_get(l, name, &lp, err, sizeof err) != 0 ||
-               fr__options_same(lp->desc, mine, server, differs);
-    fr__loader_free(l);
-    return same;
-}
-
-/* A manifest may use the server's providers without declaring them (the parser adds
- * those it names).  One it declares must be the server's too (else unknown_provider), and
- * declared alike: the same plugin and, once defaults are filled, the same config (else
- * provider_conflict), so that a manifest never silently runs against another provider
- * than it says.  Then the server's definitions replace the manifest's. */
-static int override_providers(fr_runs *r, fr_manifest *m, fr_reply *out)
-{
-    const fr_manifest *sp = r->cfg.providers;
-    for (size_t i = 0; i < m->n_providers; i++) {
-        const fr_provider_cfg *pc = &m->providers[i];
-        int k = sp ? fr__manifest_provider_index(sp, pc->id) : -1;
-        if (pc->external || k < 0)
-            continue;
-        const fr_provider_cfg *s = &sp->providers[k];
-        const char *differs = NULL;
-        if (strcmp(pc->plugin, s->plugin) != 0) {
-            fr__reply_error(out, FR_HE_PROVIDER_CONFLICT,
-                            "provider \"%s\": the server defines it, with plugin \"%s\"; this "
-                            "manifest declares plugin \"%s\".  Leave it out of the manifest to "
-                            "use the server's, or give yours another id",
-                            pc->id, s->plugin, pc->plugin);
-            return -1;
-        }
-        if (!same_config(r, pc->plugin, pc->config, s->config, &differs)) {
-            fr__reply_error(out, FR_HE_PROVIDER_CONFLICT,
-                            "provider \"%s\": the server defines it with another config (%s%s%s "
-                            "once defaults are filled).  Leave it out of the manifest to use "
-                            "the server's, or give yours another id",
-                            pc->id, differs ? "option \"" : "it does not validate",
-                            differs ? differs : "", differs ? "\" differs" : "");
-            return -1;
-        }
-    }
-    char id[256];
-    int rc = fr__manifest_use_providers(m, sp, 1, id, sizeof id);
-    if (rc == -1)
-        fr__reply_error(out, FR_HE_UNKNOWN_PROVIDER,
-                        "provider \"%s\" is not configured on this server (providers come "
-                        "from the server's --providers file)",
-                        id);
-    else if (rc != 0)
-        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
-    return rc == 0 ? 0 : -1;
-}
-
-/* Diagnostics as a 400 reply with every error and its position. */
-static void reply_diags(fr_reply *out, fr_diags *d)
-{
-    fr__diags_sort(d);
-    json_object *o = json_object_new_object(), *e = json_object_new_object();
-    json_object_object_add(e, "code",
-                           json_object_new_string(fr__http_error_code(FR_HE_INVALID_MANIFEST)));
-    json_object_object_add(e, "message",
-                           json_object_new_string(d->n ? d->items[0].message : "invalid manifest"));
-    json_object *list = json_object_new_array();
-    for (size_t i = 0; i < d->n; i++) {
-        json_object *it = json_object_new_object();
-        json_object_object_add(it, "line", json_object_new_int(d->items[i].line));
-        json_object_object_add(it, "col", json_object_new_int(d->items[i].col));
-        json_object_object_add(it, "message", json_object_new_string(d->items[i].message));
-        json_object_array_add(list, it);
-    }
-    json_object_object_add(e, "errors", list);
-    json_object_object_add(o, "error", e);
-    fr__reply_json(out, fr__http_error_status(FR_HE_INVALID_MANIFEST), o);
-}
-
-/* What a request names: a manifest file, or inline YAML. */
-typedef struct manifest_ref {
-    const char *name; /* in the manifest directory */
-    const char *yaml; /* inline */
-} manifest_ref;
-
-static int manifest_ref_from(json_object *body, manifest_ref *ref, fr_reply *out)
-{
-    json_object *v;
-    memset(ref, 0, sizeof *ref);
-    if (json_object_object_get_ex(body, "trace_path", NULL)) {
-        fr__reply_error(out, FR_HE_TRACE_PATH_REFUSED,
-                        "the server reads no paths: upload the trace as \"trace\" or name a run "
-                        "with \"run_id\"");
-        return -1;
-    }
-    if (json_object_object_get_ex(body, "manifest_yaml", &v)) {
-        if (!json_object_is_type(v, json_type_string)) {
-            fr__reply_error(out, FR_HE_BAD_REQUEST, "manifest_yaml must be a string");
-            return -1;
-        }
-        ref->yaml = json_object_get_string(v);
-        return 0;
-    }
-    /* `manifest_path` (the original's field) is taken as a name, with the same checks. */
-    if (json_object_object_get_ex(body, "manifest", &v) ||
-        json_object_object_get_ex(body, "manifest_path", &v)) {
-        if (!json_object_is_type(v, json_type_string) ||
-            !fr__serve_manifest_name_ok(json_object_get_string(v))) {
-            fr__reply_error(out, FR_HE_BAD_MANIFEST_NAME,
-                            "a manifest is named by a file name in the server's manifest "
-                            "directory ending in .yaml or .yml: no '/', '..' or absolute paths");
-            return -1;
-        }
-        ref->name = json_object_get_string(v);
-        return 0;
-    }
-    fr__reply_error(out, FR_HE_BAD_REQUEST, "give \"manifest\" (a name) or \"manifest_yaml\"");
-    return -1;
-}
-
-/* Parses and builds a pipeline (no pool).  For inline manifests plugin directories are
- * refused.  The server's limits (core/serve/serve_limits.h) apply to every manifest alike.
- * Returns NULL with the reply filled. */
-static fr_pipeline *build_pipeline(fr_runs *r, const char *label, const char *text, size_t len,
-                                   int inline_manifest, int replay, fr_reply *out)
-{
-    const fr_serve_limits *lim = &r->cfg.limits;
-    if ((int64_t)len > lim->value[FR_LIMIT_MAX_BODY]) {
-        /* Request bodies never get here (413): a file in the manifest directory. */
-        fr__reply_limit(
-            out, lim, FR_LIMIT_MAX_BODY,
-            "manifest \"%s\" has %zu bytes; this server reads at most %lld (--max-body)", label,
-            len, (long long)lim->value[FR_LIMIT_MAX_BODY]);
-        return NULL;
-    }
-    fr_diags d;
-    fr__diags_init(&d, label);
-    fr_yaml_limits yl = fr__serve_yaml_limits(lim);
-    fr_manifest *m = fr__manifest_parse_with_providers(label, text, len, r->cfg.manifest_dir, &yl,
-                                                       r->cfg.providers, &d);
-    fr_limit_id over;
-    char why[512];
-    if (yl.exceeded) {
-        fr__diags_sort(&d);
-        fr__reply_limit(out, lim, (fr_limit_id)fr__limit_by_name(yl.exceeded), "%s:%d:%d: %s",
-                        label, d.n ? d.items[0].line : 0, d.n ? d.items[0].col : 0,
-                        d.n ? d.items[0].message : yl.exceeded);
-    } else if (m && fr__serve_limits_apply(lim, m, &over, why, sizeof why) != 0) {
-        fr__reply_limit(out, lim, over, "%s: %s", label, why);
-    }
-    if (out->limit) {
-        fr__diags_free(&d);
-        fr__manifest_free(m);
-        return NULL;
-    }
-    if (!m || d.n > 0) {
-        reply_diags(out, &d);
-        fr__diags_free(&d);
-        fr__manifest_free(m);
-        return NULL;
-    }
-    if (fr__policy_check_manifest(&r->cfg, m, out) != 0) {
-        fr__diags_free(&d);
-        fr__manifest_free(m);
-        return NULL;
-    }
-    if (inline_manifest && m->n_plugin_dirs > 0) {
-        fr__reply_error(out, FR_HE_PLUGIN_DIRS_REFUSED,
-                        "an inline manifest cannot add plugin directories (plugins.dirs)");
-        fr__diags_free(&d);
-        fr__manifest_free(m);
-        return NULL;
-    }
-    if (override_providers(r, m, out) != 0) {
-        fr__diags_free(&d);
-        fr__manifest_free(m);
-        return NULL;
-    }
-    fr_build_options bo = {.plugin_dirs = r->cfg.plugin_dirs,
-                           .n_plugin_dirs = r->cfg.n_plugin_dirs,
-                           .agent_policy = fr__policy_agent,
-                           .policy_ud = &r->cfg};
-    fr__host_set_replay_mode(replay);
-    fr_pipeline *p = fr__pipeline_build(m, &bo, &d);
-    fr__host_set_replay_mode(0);
-    if (!p)
-        reply_diags(out, &d);
-    fr__diags_free(&d);
-    return p;
-}
-
-static void audit(const fr_identity *who, fr_action action, const char *manifest,
-                  const fr_manifest *m, const char *run_id, const char *decision,
-                  const char *result, const char *error);
-
-/* The one answer for a named manifest the caller may not see, whatever the reason:
- * missing, outside the directory, not a manifest, another namespace's, or of no
- * namespace we can read.  Byte for byte the same, so it tells nothing. */
-static void manifest_not_found(fr_reply *out, const char *name)
-{
-    fr__reply_error(out, FR_HE_MANIFEST_NOT_FOUND, "no manifest \"%s\" on this server", name);
-}
-
-/* 1 when `ns` (a pool's namespace, NULL for none) is the caller's. */
-static int ns_is(const char *ns, const fr_identity *who)
-{
-    return ns && strcmp(ns, who->namespace_) == 0;
-}
-
-/* The namespace of `text`, the named manifest `mp` at version `st`, recorded in the pool
- * (if it still holds that version).  A file of no readable namespace is logged once per
- * version for the operator: callers only ever see 404 for it.  Returns 1 when it is the
- * caller's namespace. */
-static int learn_namespace(fr_runs *r, manifest_pool *mp, const struct stat *st, const char *name,
-                           const char *text, size_t len, const fr_identity *who)
-{
-    char ns[40];
-    int known = fr__serve_manifest_namespace(text, len, ns, sizeof ns) == 0;
-    int log = 0;
-    pthread_mutex_lock(&r->mu);
-    if (mp && fr__serve_manifest_same_version(&mp->version, st) && !mp->ns_read) {
-        free(mp->namespace_);
-        mp->namespace_ = known ? strdup(ns) : NULL;
-        mp->ns_read = 1;
-        log = !known;
-    }
-    pthread_mutex_unlock(&r->mu);
-    if (log)
-        fprintf(stderr,
-                "fluxroute serve: manifest \"%s\": its router.namespace cannot be read (not "
-                "YAML, or not a valid namespace); every caller gets 404 until it is fixed (check "
-                "it with fluxroute validate)\n",
-                name);
-    return known && strcmp(ns, who->namespace_) == 0;
-}
-
-/* A pipeline for the request: from the named manifest's pool, or built for inline YAML.
- * *pool is set when it must go back to a pool.  A named manifest is checked against the
- * caller's namespace before anything of it (diagnostics included) can reach the reply. */
-static fr_pipeline *acquire(fr_runs *r, const fr_identity *who, fr_action action,
-                            const manifest_ref *ref, manifest_pool **pool, fr_reply *out)
-{
-    *pool = NULL;
-    if (ref->yaml)
-        return build_pipeline(r, "manifest_yaml", ref->yaml, strlen(ref->yaml), 1, 0, out);
-    /* A file checked less than a second ago is taken as unchanged: edits are picked up
-     * within a second, and a busy server does not stat the manifest per request. */
-    int64_t now = fr__mono_us();
-    pthread_mutex_lock(&r->mu);
-    manifest_pool *known = find_pool(r, ref->name);
-    int recent = known && now - known->checked_us < MANIFEST_RECHECK_US && known->ns_read;
-    int mine = recent && ns_is(known->namespace_, who);
-    fr_pipeline *fresh = mine ? pop_idle(r, known) : NULL;
-    pthread_mutex_unlock(&r->mu);
-    if (fresh) {
-        *pool = known;
-        return fresh;
-    }
-    if (recent && !mine)
-        goto not_found;
-    fr_manifest_file f;
-    if (fr__serve_manifest_resolve(r->cfg.manifest_dir, ref->name, &f) != 0)
-        goto not_found;
-    pthread_mutex_lock(&r->mu);
-    manifest_pool *mp = find_pool(r, ref->name);
-    if (mp && !fr__serve_manifest_same_version(&mp->version, &f.st)) {
-        /* The file changed: forget the old builds and what it declared. */
-        drop_idle(r, mp);
-        mp->version = f.st;
-        mp->ns_read = 0;
-    }
-    if (!mp && (mp = calloc(1, sizeof *mp)) != NULL) {
-        mp->name = strdup(ref->name);
-        mp->run_us = -1;
-        mp->version = f.st;
-        mp->next = r->pools;
-        r->pools = mp;
-    }
-    if (mp)
-        mp->checked_us = now;
-    int cached = mp && mp->ns_read, cached_mine = cached && ns_is(mp->namespace_, who);
-    fr_pipeline *p = cached_mine ? pop_idle(r, mp) : NULL;
-    pthread_mutex_unlock(&r->mu);
-    if (cached && !cached_mine) {
-        fr__serve_manifest_file_free(&f);
-        goto not_found;
-    }
-    if (!p) {
-        /* The namespace is read from the very text that is built, so diagnostics of a
-         * file that changed in between cannot slip through. */
-        size_t len = 0;
-        char *text = fr__serve_manifest_read(&f, &len);
-        if (!text || !learn_namespace(r, mp, &f.st, ref->name, text, len, who)) {
-            free(text);
-            fr__serve_manifest_file_free(&f);
-            goto not_found;
-        }
-        p = build_pipeline(r, ref->name, text, len, 0, 0, out);
-        free(text);
-    }
-    fr__serve_manifest_file_free(&f);
-    *pool = p ? mp : NULL;
-    return p;
-
-not_found:
-    audit(who, action, ref->name, NULL, NULL, "denied", "manifest_not_found", NULL);
-    manifest_not_found(out, ref->name);
-    return NULL;
-}
-
-static void release(fr_runs *r, manifest_pool *pool, fr_pipeline *p)
-{
-    if (!p)
-        return;
-    if (pool) {
-        pthread_mutex_lock(&r->mu);
-        /* A gateway pool whose route changed (SIGHUP) takes no pipeline of the old text. */
-        int stale = pool->text && strcmp(pool->text, fr__pipeline_manifest(p)->text) != 0;
-        /* Idle pools must not add up across manifests: their threads have a server-wide
-         * budget of 8 pipelines at --max-threads. */
-        size_t budget = 8 * (size_t)r->cfg.limits.value[FR_LIMIT_MAX_THREADS];
-        idle_pipeline *ip = !stale && pool->n_idle < MAX_IDLE_PER_MANIFEST &&
-                                    r->idle_threads + p->pool_size <= budget
-                                ? malloc(sizeof *ip)
-                                : NULL;
-        if (ip) {
-            r->idle_threads += p->pool_size;
-            ip->p = p;
-            ip->next = pool->idle;
-            pool->idle = ip;
-            pool->n_idle++;
-            p = NULL;
-        }
-        pthread_mutex_unlock(&r->mu);
-    }
-    fr__pipeline_free(p);
-}
-
-/* One audit line for a request (nothing when AUDIT_LOG_PATH is unset). */
-static void audit(const fr_identity *who, fr_action action, const char *manifest,
-                  const fr_manifest *m, const char *run_id, const char *decision,
-                  const char *result, const char *error)
-{
-    if (!getenv("AUDIT_LOG_PATH"))
-        return;
-    /* A pipeline serves one request at a time, so filling its manifest's digest on first
-     * use is not a race. */
-    fr_manifest *mm = (fr_manifest *)m;
-    if (mm && !mm->text_sha256[0])
-        fr__sha256_hex(mm->text, mm->text_len, mm->text_sha256);
-    fr_audit_event ev = {.actor = who->id,
-                         .role = fr__role_name(who->role),
-                         .tenant = who->tenant,
-                         .namespace_ = m ? m->namespace_ : who->namespace_,
-                         .action = fr__action_name(action),
-                         .manifest = manifest,
-                         .manifest_sha256 = m ? m->text_sha256 : NULL,
-                         .run_id = run_id,
-                         .decision = decision,
-                         .result = result,
-                         .error = error};
-    fr__audit_log(&ev);
-}
-
-/* Namespace, then RBAC: the server's policy, narrowed by the manifest's lists.  `name`:
- * the named manifest, whose namespace acquire() already checked; should the pipeline
- * be of another namespace all the same (the file changed in between), it is not found,
- * as acquire() would say.  For inline text (the caller's own) a mismatch is 403.
- * Denials are audited. */
-static int authorize(const fr_identity *who, const fr_manifest *m, const char *name,
-                     fr_action action, fr_reply *out)
-{
-    if (strcmp(m->namespace_, who->namespace_) != 0) {
-        if (name)
-            manifest_not_found(out, name);
-        else
-            fr__reply_error(out, FR_HE_NAMESPACE_FORBIDDEN,
-                            "the manifest's namespace \"%s\" is not yours (\"%s\")", m->namespace_,
-                            who->namespace_);
-        audit(who, action, m->path, m, NULL, "denied", "namespace_forbidden", NULL);
-        return -1;
-    }
-    if (!fr__auth_allows(who->role, action) || !(m->rbac[action] & FR_ROLE_BIT(who->role))) {
-        fr__reply_error(out, FR_HE_FORBIDDEN, "role %s may not %s this manifest",
-                        fr__role_name(who->role), fr__action_name(action));
-        audit(who, action, m->path, m, NULL, "denied", "forbidden", NULL);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- the run registry ------------------------------------------------------------------- */
 
 /* ---- Server-Sent Events (serve_sse.c): a run's steps and tokens ---- */
@@ -698,7 +187,7 @@ static void sse_token(void *ud, const char *step, const char *text, size_t len)
 }
 
 /* Runs fn(arg) on a detached thread of its own, or here when no thread can start. */
-static void spawn_or_run(void *(*fn)(void *), void *arg)
+void fr__runs_spawn_or_run(void *(*fn)(void *), void *arg)
 {
     pthread_t t;
     pthread_attr_t attr;
@@ -712,44 +201,12 @@ static void spawn_or_run(void *(*fn)(void *), void *arg)
 
 /* ---- running ---------------------------------------------------------------------------- */
 
-typedef struct run_job {
-    fr_runs *r;
-    fr_identity who; /* copied: async runs outlive the request */
-    fr_pipeline *p;
-    manifest_pool *pool;
-    run_entry *entry;
-    char *input; /* owned, NULL: the manifest's input */
-    int record;
-    uint64_t seed;
-    int has_seed;
-    fr_sse *sse;        /* the writer's reference, or NULL */
-    int sync;           /* a synchronous request on the request thread */
-    fr_deferred *defer; /* a synchronous request answered from the run's own thread */
-    int *detached;      /* the request thread's flag: set when a quick run left it (set on
-                         * that thread; read there, after the run, through the caller's own
-                         * variable: by then j may be gone) */
-    fr_status status;   /* ... and how its fr__pipeline_run ended */
-    fr_run_options ro;  /* the run's options and result: on the heap, so that a run */
-    fr_run_result res;  /* that leaves its request thread can finish elsewhere */
-    int64_t t0;
-    const fr_queued_run *queued; /* a run from the durable queue: its finish hook */
-    fr_quota_run quota;          /* issue 26: its provider calls' limits */
-    fr_gateway_exec gw;          /* a gateway request's hooks (all NULL otherwise) */
-    fr_run_journal journal;      /* a queued run's journal (--journal), or none */
-    int64_t hold_us;             /* how long a quick run holds its request thread (0:
-                                  * QUICK_HOLD_US) */
-    int suspended;               /* its connection is suspended already */
-    int64_t ended;               /* a gateway run: when it ended (monotonic) */
-    int left;                    /* ... and it gave its slot back then (gateway_answer) */
-    int on_caller;               /* a gateway run on its request thread (fr__runs_gateway) */
-} run_job;
-
 static void quick_detach(void *ud);
 static void quick_done(void *ud, int status);
 
 /* Runs the job (or, for a quick run that leaves its request thread, starts it: then
  * *j->detached is set and quick_done finishes it). */
-static fr_status execute_run(run_job *j)
+fr_status fr__runs_execute_run(run_job *j)
 {
     fr_run_options ro = {.input_json = j->input,
                          .seed = j->seed,
@@ -800,7 +257,7 @@ static fr_status execute_run(run_job *j)
 }
 
 /* The time a run spent in plugins: its attempts' durations. */
-static int64_t plugin_time(const fr_run_result *res)
+int64_t fr__runs_plugin_time(const fr_run_result *res)
 {
     int64_t us = 0;
     for (size_t i = 0; i < res->n_steps; i++)
@@ -811,7 +268,7 @@ static int64_t plugin_time(const fr_run_result *res)
 
 /* Completes a run that returned `st`: stores report (and trace) in its entry, and a copy
  * of the report in *report_out when given.  Returns the plugin time. */
-static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char **report_out)
+int64_t fr__runs_execute_end(run_job *j, fr_status st, fr_run_status *status, char **report_out)
 {
     fr__run_journal_end(&j->journal, st == FR_OK ? &j->res : NULL);
     fr_run_result res = j->res;
@@ -823,11 +280,11 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
         report = fr__report_json(j->p, &res, 0);
         if (j->record)
             trace = fr__trace_json(j->p, &res);
-        plugin_us = plugin_time(&res);
+        plugin_us = fr__runs_plugin_time(&res);
         *status = res.status;
         const fr_manifest *m = fr__pipeline_manifest(j->p);
-        audit(&j->who, FR_ACTION_RUN, m->path, m, res.run_id, "allowed",
-              fr__run_status_name(res.status), NULL);
+        fr__runs_audit(&j->who, FR_ACTION_RUN, m->path, m, res.run_id, "allowed",
+                       fr__run_status_name(res.status), NULL);
     } else {
         json_object *o = fr__http_error_body(FR_HE_BAD_INPUT, "input is not a JSON value", NULL);
         report = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -876,7 +333,7 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
         j->pool->run_us = j->pool->run_us < 0 ? took : (j->pool->run_us * 7 + took) / 8;
     pthread_cond_broadcast(&r->idle_cv);
     pthread_mutex_unlock(&r->mu);
-    release(r, j->pool, j->p);
+    fr__runs_release(r, j->pool, j->p);
     if (j->sse) {
         fr__sse_event(j->sse, "report", copy ? copy : "{}");
         fr__sse_close(j->sse);
@@ -891,10 +348,10 @@ static int64_t execute_end(run_job *j, fr_status st, fr_run_status *status, char
 
 static int64_t execute(run_job *j, fr_run_status *status, char **report_out)
 {
-    return execute_end(j, execute_run(j), status, report_out);
+    return fr__runs_execute_end(j, fr__runs_execute_run(j), status, report_out);
 }
 
-static void job_free(run_job *j)
+void fr__runs_job_free(run_job *j)
 {
     fr__run_journal_free(&j->journal);
     if (j->sse)
@@ -909,7 +366,7 @@ static void *async_main(void *arg)
     run_job *j = arg;
     fr_run_status st;
     execute(j, &st, NULL);
-    job_free(j);
+    fr__runs_job_free(j);
     return NULL;
 }
 
@@ -918,11 +375,11 @@ static void deferred_reply(run_job *j, fr_status rs)
 {
     fr_run_status st;
     fr_reply reply = {.route = "/v1/run"};
-    reply.plugin_us = execute_end(j, rs, &st, &reply.body);
+    reply.plugin_us = fr__runs_execute_end(j, rs, &st, &reply.body);
     reply.status = reply.body ? 200 : 500;
     reply.body_len = reply.body ? strlen(reply.body) : 0;
     fr_deferred *d = j->defer;
-    job_free(j);
+    fr__runs_job_free(j);
     d->complete(d, &reply);
 }
 
@@ -931,7 +388,7 @@ static void *deferred_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "fr-run");
     run_job *j = arg;
-    deferred_reply(j, execute_run(j));
+    deferred_reply(j, fr__runs_execute_run(j));
     return NULL;
 }
 
@@ -943,8 +400,6 @@ static void quick_detach(void *ud)
     if (!j->suspended)
         j->defer->suspend(j->defer);
 }
-
-static void gateway_deliver(run_job *j, fr_status rs, int on_driver);
 
 static void *quick_reply_main(void *arg)
 {
@@ -958,16 +413,16 @@ static void *quick_reply_main(void *arg)
 static void quick_done(void *ud, int status)
 {
     run_job *j = ud;
-    if (j->gw.deliver) { /* it gives its pipeline back on the record writer */
-        gateway_deliver(j, status, 1);
+    if (j->deliver) { /* a gateway run: it gives its pipeline back on the record writer */
+        j->deliver(j, status, 1);
         return;
     }
     j->status = status;
-    spawn_or_run(quick_reply_main, j);
+    fr__runs_spawn_or_run(quick_reply_main, j);
 }
 
 /* Has this manifest's pipeline been quick enough to run on the request thread? */
-static int runs_quickly(fr_runs *r, const manifest_pool *pool)
+int fr__runs_quickly(fr_runs *r, const manifest_pool *pool)
 {
     if (!pool)
         return 0; /* inline YAML: built per request, never measured */
@@ -978,8 +433,8 @@ static int runs_quickly(fr_runs *r, const manifest_pool *pool)
 }
 
 /* A running entry of run `id` in the run store (for GET and cancel), or NULL on OOM. */
-static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
-                            const char *manifest, fr_pipeline *p, const char *input)
+run_entry *fr__runs_entry_add(fr_runs *r, const char *id, const fr_identity *who,
+                              const char *manifest, fr_pipeline *p, const char *input)
 {
     /* The run's input is kept with its record (issue 28): the request's, else the
      * manifest's own. */
@@ -1017,7 +472,7 @@ static run_entry *entry_add(fr_runs *r, const char *id, const fr_identity *who,
 /* Request bodies are as strict as manifests: an unknown field (a typo such as "inputs")
  * is a 400 naming it, never silently ignored.  `allowed` ends with NULL.  Returns 0, or
  * -1 with the reply filled. */
-static int only_fields(json_object *body, const char *const *allowed, fr_reply *out)
+int fr__runs_only_fields(json_object *body, const char *const *allowed, fr_reply *out)
 {
     json_object_object_foreach(body, k, v)
     {
@@ -1045,7 +500,8 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     static const char *const fields[] = {"manifest", "manifest_path", "manifest_yaml", "input",
                                          "trace",    "async",         "seed",          NULL};
     manifest_ref ref;
-    if (only_fields(body, fields, out) != 0 || manifest_ref_from(body, &ref, out) != 0)
+    if (fr__runs_only_fields(body, fields, out) != 0 ||
+        fr__runs_manifest_ref_from(body, &ref, out) != 0)
         return;
     json_object *v;
     int record = json_object_object_get_ex(body, "trace", &v) && json_object_get_boolean(v);
@@ -1072,23 +528,24 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     /* Admission first: a full server, or a tenant at its share, answers 429 before any
      * work is done. */
     if (!queued && fr__runs_admit(r, who, out) != 0) {
-        job_free(j);
+        fr__runs_job_free(j);
         return;
     }
-    j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
-    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
+    j->p = fr__runs_acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
+    if (!j->p ||
+        fr__runs_authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
         fr__policy_check_quarantine(j->p, out) != 0) {
-        release(r, j->pool, j->p);
+        fr__runs_release(r, j->pool, j->p);
         if (!queued)
             fr__runs_leave(r, who);
-        job_free(j);
+        fr__runs_job_free(j);
         return;
     }
     if (queued) {
         r->cfg.enqueue(&r->cfg, who, ref.name, fr__pipeline_manifest(j->p), j->input, j->seed,
                        j->has_seed, record, out);
-        release(r, j->pool, j->p);
-        job_free(j);
+        fr__runs_release(r, j->pool, j->p);
+        fr__runs_job_free(j);
         return;
     }
     /* The id is the only key to a run's report and trace: unguessable, from getrandom. */
@@ -1098,14 +555,14 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         fr__reply_error(out, FR_HE_INTERNAL, "cannot draw a run id: getrandom: %s",
                         strerror(errno));
     } else {
-        e = entry_add(r, id, who, ref.name, j->p, j->input);
+        e = fr__runs_entry_add(r, id, who, ref.name, j->p, j->input);
     }
     if (!e) {
         if (!out->status)
             fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
-        release(r, j->pool, j->p);
+        fr__runs_release(r, j->pool, j->p);
         fr__runs_leave(r, who);
-        job_free(j);
+        fr__runs_job_free(j);
         return;
     }
     j->entry = e;
@@ -1125,7 +582,7 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     }
     if (async) {
         fr__records_started(r->records, e); /* listed, and cancellable, on every replica */
-        spawn_or_run(async_main, j);
+        fr__runs_spawn_or_run(async_main, j);
         if (!sse) {
             /* Not e->id: the run may be over, and its entry evicted, by now. */
             json_object *o = json_object_new_object();
@@ -1139,12 +596,12 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
         }
         return;
     }
-    if (defer && !runs_quickly(r, j->pool)) {
+    if (defer && !fr__runs_quickly(r, j->pool)) {
         /* A run that waits (on providers, mostly) must not hold a request thread. */
         j->defer = defer;
         defer->suspend(defer);
         out->deferred = 1;
-        spawn_or_run(deferred_main, j);
+        fr__runs_spawn_or_run(deferred_main, j);
         return;
     }
     fr_run_status st;
@@ -1152,35 +609,37 @@ void fr__runs_handle_run(fr_runs *r, const fr_identity *who, json_object *body, 
     j->sync = 1;
     j->defer = defer;
     j->detached = &detached;
-    fr_status rs = execute_run(j);
+    fr_status rs = fr__runs_execute_run(j);
     if (detached) {
         out->deferred = 1; /* quick_done answers */
         return;
     }
     /* The report is the body (200 also when the run failed: see "status"). */
-    out->plugin_us = execute_end(j, rs, &st, &out->body);
+    out->plugin_us = fr__runs_execute_end(j, rs, &st, &out->body);
     out->status = out->body ? 200 : 500;
     out->body_len = out->body ? strlen(out->body) : 0;
-    job_free(j);
+    fr__runs_job_free(j);
 }
 
 void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *body, fr_reply *out)
 {
     static const char *const fields[] = {"manifest", "manifest_path", "manifest_yaml", NULL};
     manifest_ref ref;
-    if (only_fields(body, fields, out) != 0 || manifest_ref_from(body, &ref, out) != 0)
+    if (fr__runs_only_fields(body, fields, out) != 0 ||
+        fr__runs_manifest_ref_from(body, &ref, out) != 0)
         return;
     manifest_pool *pool;
     fr_reply tmp = {0};
-    fr_pipeline *p = acquire(r, who, FR_ACTION_VALIDATE, &ref, &pool, &tmp);
+    fr_pipeline *p = fr__runs_acquire(r, who, FR_ACTION_VALIDATE, &ref, &pool, &tmp);
     /* A limit refuses the request (it says nothing of the manifest's validity). */
     if (!p && (tmp.status != 400 || tmp.limit)) {
         *out = tmp;
         return;
     }
-    if (p && authorize(who, fr__pipeline_manifest(p), ref.name, FR_ACTION_VALIDATE, out) != 0) {
+    if (p &&
+        fr__runs_authorize(who, fr__pipeline_manifest(p), ref.name, FR_ACTION_VALIDATE, out) != 0) {
         free(tmp.body);
-        release(r, pool, p);
+        fr__runs_release(r, pool, p);
         return;
     }
     json_object *o = json_object_new_object();
@@ -1198,9 +657,10 @@ void fr__runs_handle_validate(fr_runs *r, const fr_identity *who, json_object *b
     }
     json_object_object_add(o, "errors", errors);
     free(tmp.body);
-    audit(who, FR_ACTION_VALIDATE, ref.name ? ref.name : "manifest_yaml",
-          p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", p ? "valid" : "invalid", NULL);
-    release(r, pool, p);
+    fr__runs_audit(who, FR_ACTION_VALIDATE, ref.name ? ref.name : "manifest_yaml",
+                   p ? fr__pipeline_manifest(p) : NULL, NULL, "allowed", p ? "valid" : "invalid",
+                   NULL);
+    fr__runs_release(r, pool, p);
     fr__reply_json(out, 200, o);
 }
 
@@ -1299,75 +759,6 @@ void fr__runs_handle_cancel(fr_runs *r, const fr_identity *who, const char *run_
     fr__reply_json(out, 202, o);
 }
 
-/* ---- replays ---------------------------------------------------------------------------- */
-
-/* Replays of traces without a run_timeout are stopped after this long. */
-#define REPLAY_DEADLINE_US (60 * 1000000LL)
-
-typedef struct replay_job {
-    fr_runs *r;
-    fr_identity who;
-    json_object *trace; /* owned */
-    fr_pipeline *p;     /* owned */
-    int64_t stop_at;    /* the request's deadline (monotonic us) */
-    char stop_why[160];
-    fr_deferred *defer; /* answered from the replay's own thread */
-} replay_job;
-
-/* Replays j's trace and fills `out`; frees j and leaves the runs in flight. */
-static void replay_answer(replay_job *j, fr_reply *out)
-{
-    fr_pipeline *p = j->p;
-    const char *text = json_object_get_string(json_object_object_get(j->trace, "manifest"));
-    json_object *notes = json_object_new_array(), *div = NULL;
-    fr__replay_notes(j->trace, text, p, notes);
-    const fr_manifest *pm = fr__pipeline_manifest(p);
-    for (size_t i = 0; i < pm->n_notes; i++)
-        json_object_array_add(notes, json_object_new_string(pm->notes[i]));
-    size_t n_steps = 0;
-    fr_status st = fr__replay_execute_until(p, j->trace, j->stop_at, j->stop_why,
-                                            (size_t)j->r->cfg.limits.value[FR_LIMIT_MAX_RUN_BYTES],
-                                            &div, &n_steps);
-    if (fr__mono_us() >= j->stop_at)
-        json_object_array_add(notes, json_object_new_string(j->stop_why));
-    audit(&j->who, FR_ACTION_REPLAY, "trace", fr__pipeline_manifest(p), NULL, "allowed",
-          st != FR_OK ? "error"
-          : div       ? "diverged"
-                      : "identical",
-          NULL);
-    if (st != FR_OK) {
-        fr__reply_error(out, FR_HE_INVALID_TRACE, "the recorded input cannot be replayed: %s",
-                        fr_strerror(st));
-    } else {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "identical", json_object_new_boolean(div == NULL));
-        json_object_object_add(o, "steps", json_object_new_int64((int64_t)n_steps));
-        json_object_object_add(o, "notes", notes);
-        notes = NULL;
-        json_object_object_add(o, "divergence", div);
-        div = NULL;
-        fr__reply_json(out, 200, o);
-    }
-    out->route = "/v1/replay";
-    json_object_put(div);
-    json_object_put(notes);
-    fr__pipeline_free(p);
-    json_object_put(j->trace);
-    fr__runs_leave(j->r, &j->who);
-    free(j);
-}
-
-static void *replay_main(void *arg)
-{
-    pthread_setname_np(pthread_self(), "fr-replay");
-    replay_job *j = arg;
-    fr_deferred *d = j->defer;
-    fr_reply reply = {0};
-    replay_answer(j, &reply);
-    d->complete(d, &reply);
-    return NULL;
-}
-
 char *fr__runs_trace_text(fr_runs *r, const fr_identity *who, const char *run_id, fr_reply *out)
 {
     pthread_mutex_lock(&r->mu);
@@ -1393,87 +784,6 @@ char *fr__runs_trace_text(fr_runs *r, const fr_identity *who, const char *run_id
 const fr_runs_config *fr__runs_config(const fr_runs *r)
 {
     return &r->cfg;
-}
-
-void fr__runs_handle_replay(fr_runs *r, const fr_identity *who, json_object *body,
-                            fr_deferred *defer, fr_reply *out)
-{
-    static const char *const fields[] = {"trace", "run_id", "trace_path", NULL};
-    if (only_fields(body, fields, out) != 0)
-        return;
-    json_object *v;
-    char err[512];
-    json_object *trace = NULL;
-    int inline_trace = 0;
-    if (json_object_object_get_ex(body, "trace_path", NULL)) {
-        fr__reply_error(out, FR_HE_TRACE_PATH_REFUSED,
-                        "the server reads no paths: upload the trace as \"trace\" or name a run "
-                        "with \"run_id\"");
-        return;
-    }
-    if (json_object_object_get_ex(body, "trace", &v)) {
-        const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-        trace = fr__trace_parse(text, strlen(text), err, sizeof err);
-        inline_trace = 1;
-    } else if (json_object_object_get_ex(body, "run_id", &v) &&
-               json_object_is_type(v, json_type_string)) {
-        char *text = fr__runs_trace_text(r, who, json_object_get_string(v), out);
-        if (!text)
-            return;
-        trace = fr__trace_parse(text, strlen(text), err, sizeof err);
-        free(text);
-    } else {
-        fr__reply_error(out, FR_HE_BAD_REQUEST, "give \"trace\" (a trace document) or \"run_id\"");
-        return;
-    }
-    if (!trace) {
-        fr__reply_error(out, FR_HE_INVALID_TRACE, "%s", err);
-        return;
-    }
-    /* Admission first, as for runs: a full server or a tenant at its share answers 429
-     * before the pipeline is built. */
-    replay_job *j = calloc(1, sizeof *j);
-    if (!j || fr__runs_admit(r, who, out) != 0) {
-        if (!j)
-            fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
-        free(j);
-        json_object_put(trace);
-        return;
-    }
-    const char *text = json_object_get_string(json_object_object_get(trace, "manifest"));
-    fr_pipeline *p = build_pipeline(r, "trace manifest", text, strlen(text), inline_trace, 1, out);
-    if (!p || authorize(who, fr__pipeline_manifest(p), NULL, FR_ACTION_REPLAY, out) != 0 ||
-        fr__policy_check_quarantine(p, out) != 0) {
-        fr__pipeline_free(p);
-        json_object_put(trace);
-        fr__runs_leave(r, who);
-        free(j);
-        return;
-    }
-    j->r = r;
-    j->who = *who;
-    j->trace = trace;
-    j->p = p;
-    /* A replay keeps no deadlines of its own (it runs on recorded time): the request's
-     * deadline is its manifest's run_timeout, or REPLAY_DEADLINE_US. */
-    const fr_manifest *m = fr__pipeline_manifest(p);
-    char d[32];
-    int64_t bound = m->run_timeout_us ? m->run_timeout_us : REPLAY_DEADLINE_US;
-    j->stop_at = fr__mono_us() + bound;
-    snprintf(j->stop_why, sizeof j->stop_why, "the replay reached its deadline (%s %s)",
-             m->run_timeout_us ? "router.run_timeout"
-                               : "serve's bound on replays without a "
-                                 "run_timeout,",
-             fr__duration_format(bound, d, sizeof d));
-    if (!defer) {
-        replay_answer(j, out);
-        return;
-    }
-    /* On a thread of its own while the connection waits: a replayed plugin may hang. */
-    j->defer = defer;
-    defer->suspend(defer);
-    out->deferred = 1;
-    spawn_or_run(replay_main, j);
 }
 
 /* ---- listing ---------------------------------------------------------------------------- */
@@ -1584,10 +894,10 @@ void fr__runs_handle_list(fr_runs *r, const fr_identity *who, const fr_runs_quer
 
 /* Undoes an admitted run that cannot start (queued or gateway): its pipeline back to the
  * pool, the job freed (j may be NULL), the tenant's slot left.  Returns -1. */
-static int job_refuse(fr_runs *r, run_job *j, const fr_identity *who)
+int fr__runs_job_refuse(fr_runs *r, run_job *j, const fr_identity *who)
 {
     if (j)
-        release(r, j->pool, j->p), job_free(j);
+        fr__runs_release(r, j->pool, j->p), fr__runs_job_free(j);
     fr__runs_leave(r, who);
     return -1;
 }
@@ -1618,8 +928,9 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         goto refused;
     }
-    j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
-    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
+    j->p = fr__runs_acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
+    if (!j->p ||
+        fr__runs_authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
         fr__policy_check_quarantine(j->p, out) != 0)
         goto refused;
     if (ref.name) {
@@ -1639,235 +950,15 @@ int fr__runs_execute_queued(fr_runs *r, const fr_queued_run *q, fr_reply *out)
     if (fr__run_journal_open(&r->cfg, who, q->run_id, q->executions, j->p, j->input, q->seed,
                              q->has_seed, &j->journal, out) != 0)
         goto refused;
-    if (!(j->entry = entry_add(r, q->run_id, who, ref.name, j->p, j->input))) {
+    if (!(j->entry = fr__runs_entry_add(r, q->run_id, who, ref.name, j->p, j->input))) {
         fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
         goto refused;
     }
     fr_run_status st;
     execute(j, &st, NULL); /* leaves the runs in flight */
-    job_free(j);
+    fr__runs_job_free(j);
     return 0;
 
 refused:
-    return job_refuse(r, j, who);
-}
-
-/* ---- the OpenAI gateway (core/serve/gateway.c) ------------------------------------------ */
-
-/* A gateway run's answer (on_end, from the run's outputs), before its record is written:
- * the entry says so, and a GET of the run waits for the record (find_recorded).  The run
- * gives its slot back now: the client's next request is not refused for a record still
- * being written (the writer's queue has its own bound). */
-static void gateway_answer(run_job *j, fr_status st, fr_reply *reply)
-{
-    fr_runs *r = j->r;
-    j->ended = fr__mono_us();
-    j->status = st;
-    pthread_mutex_lock(&r->mu);
-    j->entry->writing = 1;
-    fr__run_store_leave(r->runs, j->who.tenant);
-    fr__quota_leave(r->cfg.quota, &j->who); /* issue 26 */
-    j->left = 1;
-    pthread_cond_broadcast(&r->idle_cv);
-    pthread_mutex_unlock(&r->mu);
-    reply->route = "/v1/chat/completions";
-    j->gw.on_end(j->gw.ud, j->entry->id, st, j->p, st == FR_OK ? &j->res : NULL,
-                 st == FR_OK ? plugin_time(&j->res) : 0, reply);
-}
-
-/* The writer's task: a gateway run's report, trace and record, its usage, and the end of
- * the run (its slot and pipeline given back). */
-static void gateway_record(void *arg)
-{
-    run_job *j = arg;
-    fr_run_status st;
-    execute_end(j, j->status, &st, NULL);
-    job_free(j);
-}
-
-static void *gateway_record_main(void *arg)
-{
-    gateway_record(arg);
-    return NULL;
-}
-
-/* Answers a gateway run that returned `rs` through its deliver hook, and leaves its record
- * to the writer (off the request's path).  When the writer's queue is full, the record is
- * written before the answer: here, or on a thread of its own when this is the pipeline's
- * driver (which must not free its own pipeline: release may).  j is gone after this. */
-static void gateway_deliver(run_job *j, fr_status rs, int on_driver)
-{
-    fr_reply reply = {0};
-    gateway_answer(j, rs, &reply);
-    fr_gateway_exec g = j->gw;
-    fr_deferred *d = j->defer;
-    if (fr__writer_push(j->r->writer, gateway_record, j) != 0) {
-        if (on_driver)
-            spawn_or_run(gateway_record_main, j);
-        else
-            gateway_record(j);
-    }
-    g.deliver(g.ud, d, &reply);
-}
-
-static void *gateway_main(void *arg)
-{
-    pthread_setname_np(pthread_self(), "fr-gateway");
-    run_job *j = arg;
-    gateway_deliver(j, execute_run(j), 0);
-    return NULL;
-}
-
-/* A gateway run answered on its request thread: the deliver hook's reply becomes the
- * request's own (`out`). */
-typedef struct answer_here {
-    fr_deferred d;
-    fr_reply *out;
-} answer_here;
-
-static void answer_here_complete(fr_deferred *d, fr_reply *reply)
-{
-    *((answer_here *)d)->out = *reply;
-}
-
-/* A pipeline of the gateway's synthesised `text` for `who`'s namespace: from the pool of
- * its route and namespace while the text stays the same (the routes file read again may
- * change it: the pool's idle pipelines are dropped then), else built.  *pool is set when
- * it must go back to one. */
-static fr_pipeline *acquire_text(fr_runs *r, const fr_identity *who, const char *label,
-                                 const char *text, manifest_pool **pool, fr_reply *out)
-{
-    /* A key no manifest file name can have (a control character). */
-    char key[300];
-    size_t klen = 0;
-    fr__str_append(key, sizeof key, &klen, "\x1fgateway ");
-    fr__str_append(key, sizeof key, &klen, label);
-    fr__str_append(key, sizeof key, &klen, " ");
-    fr__str_append(key, sizeof key, &klen, who->namespace_);
-    pthread_mutex_lock(&r->mu);
-    manifest_pool *mp = find_pool(r, key);
-    if (mp && strcmp(mp->text, text) != 0) {
-        char *fresh = strdup(text);
-        if (fresh) {
-            drop_idle(r, mp);
-            free(mp->text);
-            mp->text = fresh;
-        } else {
-            mp = NULL;
-        }
-    } else if (!mp && (mp = calloc(1, sizeof *mp)) != NULL) {
-        if ((mp->name = strdup(key)) && (mp->text = strdup(text))) {
-            mp->run_us = -1;
-            mp->next = r->pools;
-            r->pools = mp;
-        } else {
-            free(mp->name);
-            free(mp);
-            mp = NULL;
-        }
-    }
-    fr_pipeline *p = mp ? pop_idle(r, mp) : NULL;
-    pthread_mutex_unlock(&r->mu);
-    if (!p)
-        p = build_pipeline(r, label, text, strlen(text), 1, 0, out);
-    *pool = p ? mp : NULL;
-    return p;
-}
-
-int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *g,
-                     fr_deferred *defer, char *run_id, size_t run_id_size, fr_reply *out)
-{
-    if (!defer) {
-        fr__reply_error(out, FR_HE_INTERNAL, "the gateway answers on a connection only");
-        return -1;
-    }
-    if (fr__runs_admit(r, who, out) != 0)
-        return -1;
-    run_job *j = calloc(1, sizeof *j);
-    manifest_ref ref = {.name = g->manifest};
-    if (!j || !(j->input = strdup(g->input))) {
-        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
-        goto refused;
-    }
-    j->r = r;
-    j->who = *who;
-    j->record = 1; /* every gateway request is a replayable run */
-    j->gw = *g;
-    if (g->yaml)
-        j->p = acquire_text(r, who, g->label, g->yaml, &j->pool, out);
-    else
-        j->p = acquire(r, who, FR_ACTION_RUN, &ref, &j->pool, out);
-    if (!j->p || authorize(who, fr__pipeline_manifest(j->p), ref.name, FR_ACTION_RUN, out) != 0 ||
-        fr__policy_check_quarantine(j->p, out) != 0)
-        goto refused;
-    char id[40];
-    if (fr__secure_uuid(id, sizeof id) != 0) {
-        fr__reply_error(out, FR_HE_INTERNAL, "cannot draw a run id: getrandom: %s",
-                        strerror(errno));
-        goto refused;
-    }
-    if (!(j->entry = entry_add(r, id, who, g->label, j->p, j->input))) {
-        fr__reply_error(out, FR_HE_INTERNAL, "out of memory");
-        goto refused;
-    }
-    fr__str_copy(run_id, run_id_size, id);
-    j->defer = defer;
-    if (!runs_quickly(r, j->pool)) {
-        defer->suspend(defer);
-        out->deferred = 1;
-        spawn_or_run(gateway_main, j);
-        return 0;
-    }
-    /* A route whose runs have been quick (as POST /v1/run) runs on its pipeline's driver,
-     * a thread that waits for runs: none is started.  When it is the only run in flight
-     * and not a stream (whose first token goes out from the run's thread), this thread
-     * waits for it (at most QUICK_HOLD_US) and answers on the spot: no suspension and
-     * resumption of the connection.  Under concurrency, this thread must not wait (the
-     * request threads are few): the connection is suspended and the thread leaves once
-     * the run is handed over; the driver answers (quick_done). */
-    pthread_mutex_lock(&r->mu);
-    int alone = !g->stream && fr__run_store_in_flight(r->runs) <= 1;
-    pthread_mutex_unlock(&r->mu);
-    /* Alone, on a request thread that serves this connection only (the server's other
-     * request threads accept new ones), the run goes on this very thread: no hand-off to
-     * the driver and back, two wake-ups, often on the other CPU.  Holding the thread
-     * stalls no other connection; only one request thread is ever held so (r->held), so
-     * the others serve everyone else, whatever this run's vendor takes (at most its
-     * deadlines).  Only a targets route's run (built-in llm and provider plugins, which
-     * wait on vendors only, within deadlines): a pipeline route's plugins may hang. */
-    int expected = 0;
-    if (alone && g->yaml && fr__policy_waits_on_vendors_only(j->p) && fr__http_thread_alone() &&
-        atomic_compare_exchange_strong(&r->held, &expected, 1)) {
-        j->on_caller = 1;
-        j->sync = 1;
-        answer_here here = {.d = {.conn = defer->conn, .complete = answer_here_complete},
-                            .out = out};
-        j->defer = &here.d;
-        fr_status rs = execute_run(j);
-        atomic_store(&r->held, 0);
-        gateway_deliver(j, rs, 0);
-        return 0;
-    }
-    if (!alone) {
-        defer->suspend(defer);
-        out->deferred = 1;
-        j->suspended = 1;
-        j->hold_us = 1;
-    }
-    int detached = 0;
-    j->sync = 1;
-    j->detached = &detached;
-    fr_status rs = execute_run(j);
-    if (detached) {
-        out->deferred = 1; /* quick_done answers */
-        return 0;
-    }
-    answer_here here = {.d = {.conn = defer->conn, .complete = answer_here_complete}, .out = out};
-    if (alone)
-        j->defer = &here.d;
-    gateway_deliver(j, rs, 0);
-    return 0;
-
-refused:
-    return job_refuse(r, j, who);
+    return fr__runs_job_refuse(r, j, who);
 }

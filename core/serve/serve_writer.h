@@ -1,5 +1,5 @@
 /* serve's record writer: one thread that does, in order, work queued after a request was
- * answered (a gateway run's report, trace and record: core/serve/serve_runs.c), so that
+ * answered (a gateway run's report, trace and record: core/serve/serve_gateway_run.c), so that
  * this work is not on the request's path.  While tasks keep coming it is not woken per
  * task: it looks for new ones every millisecond (serve_writer.c), so a task starts at most
  * about 1 ms after it was queued unless someone kicks the writer.
