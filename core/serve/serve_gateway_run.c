@@ -129,29 +129,19 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     }
     fr__str_copy(run_id, run_id_size, id);
     j->defer = defer;
-    if (!fr__runs_quickly(r, j->pool)) {
-        defer->suspend(defer);
-        out->deferred = 1;
-        fr__runs_spawn_or_run(gateway_main, j);
-        return 0;
-    }
-    /* A route whose runs have been quick (as POST /v1/run) runs on its pipeline's driver,
-     * a thread that waits for runs: none is started.  When it is the only run in flight
-     * and not a stream (whose first token goes out from the run's thread), this thread
-     * waits for it (at most QUICK_HOLD_US) and answers on the spot: no suspension and
-     * resumption of the connection.  Under concurrency, this thread must not wait (the
-     * request threads are few): the connection is suspended and the thread leaves once
-     * the run is handed over; the driver answers (quick_done). */
+    /* The server's only run in flight, not a stream (whose first token goes out from the
+     * run's thread), on a request thread that serves this connection only (the server's
+     * other request threads accept new ones): the run goes on this very thread, with no
+     * hand-off to a driver and back (two wake-ups, often on the other CPU) and no thread
+     * started.  Holding the thread stalls no other connection; only one request thread is
+     * ever held so (r->held), so the others serve everyone else, whatever this run's
+     * vendor takes (at most its deadlines; shutdown waits for it as for any run in
+     * flight, at most --shutdown-grace).  Only a targets route's run (built-in llm and
+     * provider plugins, which wait on vendors only, within deadlines): a pipeline
+     * route's plugins may hang. */
     pthread_mutex_lock(&r->mu);
     int alone = !g->stream && fr__run_store_in_flight(r->runs) <= 1;
     pthread_mutex_unlock(&r->mu);
-    /* Alone, on a request thread that serves this connection only (the server's other
-     * request threads accept new ones), the run goes on this very thread: no hand-off to
-     * the driver and back, two wake-ups, often on the other CPU.  Holding the thread
-     * stalls no other connection; only one request thread is ever held so (r->held), so
-     * the others serve everyone else, whatever this run's vendor takes (at most its
-     * deadlines).  Only a targets route's run (built-in llm and provider plugins, which
-     * wait on vendors only, within deadlines): a pipeline route's plugins may hang. */
     int expected = 0;
     if (alone && g->yaml && fr__policy_waits_on_vendors_only(j->p) && fr__http_thread_alone() &&
         atomic_compare_exchange_strong(&r->held, &expected, 1)) {
@@ -165,6 +155,18 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
         gateway_deliver(j, rs, 0);
         return 0;
     }
+    if (!fr__runs_quickly(r, j->pool)) {
+        defer->suspend(defer);
+        out->deferred = 1;
+        fr__runs_spawn_or_run(gateway_main, j);
+        return 0;
+    }
+    /* A route whose runs have been quick (as POST /v1/run) runs on its pipeline's driver,
+     * a thread that waits for runs: none is started.  When it is the only run in flight
+     * and not a stream, this thread waits for it (at most QUICK_HOLD_US) and answers on
+     * the spot: no suspension and resumption of the connection.  Under concurrency, this
+     * thread must not wait (the request threads are few): the connection is suspended and
+     * the thread leaves once the run is handed over; the driver answers (quick_done). */
     if (!alone) {
         defer->suspend(defer);
         out->deferred = 1;

@@ -34,6 +34,34 @@ threads() { # NAME: how many threads of that name serve has (fr-driver: pipeline
 
 start_serve --threads 2 --manifest-dir "$TMP/m" --keys "$TMP/keys.yaml" \
   --providers "$TMP/providers.yaml" --routes "$TMP/routes.yaml" || exit 1
+# A wait for the server to list one run running (the slow request in flight).
+wait_running() {
+  running=""
+  for _ in $(seq 1 200); do
+    req GET /v1/runs "" -H "Authorization: Bearer $KEY"
+    running=$(jq -r '[.runs[]? | select(.status == "running")] | length' "$TMP/out" 2>/dev/null)
+    [ "$running" = 1 ] && return 0
+    sleep 0.02
+  done
+  return 1
+}
+# The server's very first request, which waits 1 s on the vendor: a route with no runs
+# measured yet (or a slow one) is held as well, rather than given a thread of its own.
+curl -s -o "$TMP/first.out" -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $KEY" \
+  -H 'Content-Type: application/json' --data-binary "$(ask "first @slow=1000")" \
+  "$SERVE_URL/v1/chat/completions" >"$TMP/first.code" &
+first=$!
+if wait_running; then
+  n="$(threads fr-driver) $(threads fr-gateway)"
+  if [ "$n" = "0 0" ]; then ok "the first request, slow, is held by its request thread"
+  else not_ok "the first request, slow, is held by its request thread" "driver and gateway threads: $n"; fi
+else
+  not_ok "the first request is in flight" "$(cat "$TMP/out")"
+fi
+wait "$first"
+if [ "$(cat "$TMP/first.code")" = 200 ]; then ok "the first request is answered"
+else not_ok "the first request is answered" "$(cat "$TMP/first.code") $(head -c 300 "$TMP/first.out")"; fi
+
 # One client, one keep-alive connection, requests one after another: each is alone.
 seq_requests() { # N: N completions over one connection; their statuses, one per line
   set --
@@ -63,13 +91,7 @@ curl -s -o "$TMP/slow.out" -w '%{http_code}' --max-time 30 -H "Authorization: Be
   "$SERVE_URL/v1/chat/completions" >"$TMP/slow.code" &
 slow=$!
 # It is in flight once serve lists it running.
-running=""
-for _ in $(seq 1 200); do
-  req GET /v1/runs "" -H "Authorization: Bearer $KEY"
-  running=$(jq -r '[.runs[]? | select(.status == "running")] | length' "$TMP/out" 2>/dev/null)
-  [ "$running" = 1 ] && break
-  sleep 0.02
-done
+wait_running
 if [ "$running" = 1 ]; then ok "the slow request is in flight"; else not_ok "the slow request is in flight" "$(cat "$TMP/out")"; fi
 n="$(threads fr-driver) $(threads fr-gateway)"
 if [ "$n" = "0 0" ]; then ok "the slow request is held by its request thread (no driver, no thread of its own)"
