@@ -1,7 +1,8 @@
 /* libFuzzer target for serve's request handling (`make fuzz FUZZ_TARGETS=serve`): what a
  * tenant sends is untrusted, so every request must get an answer (2xx or a located 4xx);
  * never a crash, a leak or a hang.  An input is one request to the real handlers of
- * core/serve/serve_runs.c on one fr_runs, as serve's routing (core/serve/serve.c) makes it:
+ * core/serve/serve_runs.c and serve_replay.c on one fr_runs, as serve's routing
+ * (core/serve/serve.c) makes it:
  *
  *   byte 0, bits 0-2  the route: 0, 6 POST /v1/run; 1, 7 POST /v1/validate; 2 POST
  *                     /v1/replay; 3 GET /v1/runs/{id}; 4 GET /v1/runs/{id}/trace;
