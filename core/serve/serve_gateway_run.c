@@ -143,25 +143,16 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     int alone = !g->stream && fr__run_store_in_flight(r->runs) <= 1;
     pthread_mutex_unlock(&r->mu);
     int expected = 0;
-    if (alone && g->yaml && fr__policy_waits_on_vendors_only(j->p) && fr__http_thread_alone() &&
-        atomic_compare_exchange_strong(&r->held, &expected, 1)) {
-        j->on_caller = 1;
-        j->sync = 1;
-        answer_here here = {.d = {.conn = defer->conn, .complete = answer_here_complete},
-                            .out = out};
-        j->defer = &here.d;
-        fr_status rs = fr__runs_execute_run(j);
-        atomic_store(&r->held, 0);
-        gateway_deliver(j, rs, 0);
-        return 0;
-    }
-    if (!fr__runs_quickly(r, j->pool)) {
+    int held = alone && g->yaml && fr__policy_waits_on_vendors_only(j->p) &&
+               fr__http_thread_alone() && atomic_compare_exchange_strong(&r->held, &expected, 1);
+    if (!held && !fr__runs_quickly(r, j->pool)) {
         defer->suspend(defer);
         out->deferred = 1;
         fr__runs_spawn_or_run(gateway_main, j);
         return 0;
     }
-    /* A route whose runs have been quick (as POST /v1/run) runs on its pipeline's driver,
+    /* A held run goes on here (j->on_caller).  Else a route whose runs have been quick (as
+     * POST /v1/run) runs on its pipeline's driver,
      * a thread that waits for runs: none is started.  When it is the only run in flight
      * and not a stream, this thread waits for it (at most QUICK_HOLD_US) and answers on
      * the spot: no suspension and resumption of the connection.  Under concurrency, this
@@ -174,9 +165,12 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
         j->hold_us = 1;
     }
     int detached = 0;
+    j->on_caller = held;
     j->sync = 1;
     j->detached = &detached;
     fr_status rs = fr__runs_execute_run(j);
+    if (held)
+        atomic_store(&r->held, 0);
     if (detached) {
         out->deferred = 1; /* quick_done answers */
         return 0;

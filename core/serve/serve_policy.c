@@ -109,12 +109,10 @@ static int built_in(const fr_loaded_plugin *pl, const char *name)
 int fr__policy_waits_on_vendors_only(const fr_pipeline *p)
 {
     const fr_manifest *m = p->m;
-    for (size_t i = 0; i < m->n_agents; i++) {
-        const fr_instance *a = &p->agents[i];
-        if (m->agents[i].isolation != FR_ISOLATION_NONE || !built_in(a->plugin, "llm") ||
-            (a->provider && !built_in(a->provider->plugin, NULL)))
+    for (size_t i = 0; i < m->n_agents; i++)
+        if (m->agents[i].isolation != FR_ISOLATION_NONE || !built_in(p->agents[i].plugin, "llm"))
             return 0;
-    }
+    /* The agents' providers are among the pipeline's. */
     for (size_t i = 0; i < m->n_providers; i++)
         if (!built_in(p->providers[i].plugin, NULL))
             return 0;
