@@ -164,16 +164,20 @@ echo "gateway: $gw"
     "| \(.concurrency) | \(if .stream then "streamed (first token)" else "whole" end) | \(.direct.p50_us) / \(.direct.p99_us) µs | \(.gateway.p50_us) / \(.gateway.p99_us) µs | \(.added_p50_us) / \(.added_p99_us) µs | \(.gateway.rps) |"
     else "| - | bench_gateway.sh failed | | | | |" end'
   echo
-  echo "The floors on the same machine: serve's own GET /healthz (one HTTP hop, no work), and a"
-  echo "no-op reverse proxy (nginx, one worker, keep-alive upstream, when installed) in front of"
-  echo "the same vendor, whole answers:"
+  echo "The floors on the same machine: serve's own GET /healthz (one HTTP hop, no work); the"
+  echo "smallest event-driven pass-through made of serve's libraries (tests/bench_proxy_floor: an"
+  echo "epoll loop per thread driving libmicrohttpd and libcurl's multi interface, 2 threads, no"
+  echo "work per request); and a no-op reverse proxy (nginx, one worker, keep-alive upstream, when"
+  echo "installed), both in front of the same vendor, whole answers:"
   echo
-  echo "| concurrency | GET /healthz p50 / p99 | nginx adds p50 / p99 |"
-  echo "|---|---|---|"
-  echo "$gw" | jq -r 'if .healthz_floor then .healthz_floor[] as $f |
+  echo "| concurrency | GET /healthz p50 / p99 | event-driven floor adds p50 / p99 | nginx adds p50 / p99 |"
+  echo "|---|---|---|---|"
+  echo "$gw" | jq -r 'def added($a): if $a then "\($a.added_p50_us) / \($a.added_p99_us) µs" else "skipped" end;
+    if .healthz_floor then .healthz_floor[] as $f |
+    (.event_floor.rows // [] | map(select(.concurrency == $f.concurrency)) | .[0]) as $e |
     (.proxy_anchor.rows // [] | map(select(.concurrency == $f.concurrency)) | .[0]) as $a |
-    "| \($f.concurrency) | \($f.p50_us) / \($f.p99_us) µs | \(if $a then "\($a.added_p50_us) / \($a.added_p99_us) µs" else "skipped" end) |"
-    else "| - | bench_gateway.sh failed | |" end'
+    "| \($f.concurrency) | \($f.p50_us) / \($f.p99_us) µs | \(added($e)) | \(added($a)) |"
+    else "| - | bench_gateway.sh failed | | |" end'
 } >> "$tmp"
 
 # ---- limit checks (issue 26): what they add per request ------------------------------------

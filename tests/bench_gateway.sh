@@ -5,7 +5,9 @@
 # tests/bench_gateway_load at concurrency 1 and 64, whole answers (latency) and streamed
 # (time to the first token), p50 and p99; and the floor, GET /healthz of the same serve (one
 # HTTP hop through libmicrohttpd and no work: what any gateway in front of the vendor adds
-# at least); and, when nginx is installed, what a no-op reverse proxy adds (the anchor).
+# at least); what the smallest event-driven pass-through made of serve's libraries adds
+# (tests/bench_proxy_floor); and, when nginx is installed, what a no-op reverse proxy adds
+# (the anchor).
 # Everything runs on the same cores: the fake
 # vendor (answering at once), serve and the load generator.  Direct and gateway runs
 # alternate, BENCH_GW_ROUNDS times each, so drifts of the machine fall on both sides; a
@@ -25,8 +27,10 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/fr-bench-gw.XXXXXX")
 fpid=""
 spid=""
 npid=""
+xpid=""
 cleanup() {
   [ -n "$npid" ] && kill "$npid" 2>/dev/null || true
+  [ -n "$xpid" ] && kill "$xpid" 2>/dev/null || true
   [ -n "$spid" ] && kill "$spid" 2>/dev/null
   [ -n "$fpid" ] && kill "$fpid" 2>/dev/null
   wait 2>/dev/null
@@ -134,6 +138,53 @@ done
 # no dependency of the project: `apt-get install nginx-light`) with one worker, proxying to
 # the same fake vendor over keep-alive upstream connections, measured like the gateway,
 # rounds alternating with direct ones.  Any gateway's request crosses the same extra hop.
+# anchor_rows NAME URL: direct and NAME (a pass-through at URL to the same vendor) at
+# concurrency 1 and 64, whole answers, rounds alternating; prints {rows: [...]}.
+anchor_rows() {
+  arows=""
+  for c in 1 64; do
+    n=$N
+    [ "$c" = 64 ] && n=$((N * 4))
+    : >"$TMP/direct.rounds"
+    : >"$TMP/anchor.rounds"
+    for _ in $(seq 1 "$ROUNDS"); do
+      measure direct "$c" 0 "$n" >>"$TMP/direct.rounds"
+      "$LOAD" "$2" "Authorization: Bearer $VKEY" "$TMP/direct0.json" "$c" "$n" 0 >>"$TMP/anchor.rounds"
+    done
+    row=$(jq -s -c --arg c "$c" '
+      def med(f): (map(f) | sort) as $v | $v[($v | length - 1) / 2 | floor];
+      (.[0:length/2]) as $d | (.[length/2:]) as $g |
+      {concurrency: ($c | tonumber),
+       direct: {p50_us: ($d | med(.p50_us)), p99_us: ($d | med(.p99_us)), rps: ($d | med(.requests_per_sec)), errors: ($d | map(.errors) | add)},
+       proxy: {p50_us: ($g | med(.p50_us)), p99_us: ($g | med(.p99_us)), rps: ($g | med(.requests_per_sec)), errors: ($g | map(.errors) | add)}}
+      | .added_p50_us = .proxy.p50_us - .direct.p50_us | .added_p99_us = .proxy.p99_us - .direct.p99_us' \
+      "$TMP/direct.rounds" "$TMP/anchor.rounds")
+    echo "anchor ($1): $row" >&2
+    arows="$arows$row
+"
+  done
+  printf '%s' "$arows" | jq -s -c '{rows: .}'
+}
+
+# The event-driven floor (tests/bench_proxy_floor, built with the benchmarks): the smallest
+# pass-through made of serve's own libraries, one epoll loop per thread driving a
+# libmicrohttpd daemon and a libcurl multi handle (2 threads, as serve's request threads
+# on 2 cores), no work per request.  What it adds is the floor of serve's design made
+# event-driven on this machine.
+"$BUILDDIR/tests/bench_proxy_floor" "http://127.0.0.1:$port/v1/chat/completions" 2 \
+  >"$TMP/floor_proxy.out" 2>"$TMP/floor_proxy.err" &
+xpid=$!
+xport=$(bench_port_of "$TMP/floor_proxy.out")
+if [ -n "$xport" ]; then
+  event_floor=$(anchor_rows "event-driven floor" "http://127.0.0.1:$xport/v1/chat/completions")
+else
+  event_floor=$(jq -n -c --arg e "$(head -c 300 "$TMP/floor_proxy.err")" '{skipped: ("bench_proxy_floor did not start: " + $e)}')
+fi
+kill "$xpid" 2>/dev/null || true
+wait "$xpid" 2>/dev/null || true
+xpid=""
+printf '%s' "$event_floor" >"$TMP/event_floor.json"
+
 anchor='{"skipped":"nginx is not installed"}'
 NGINX=$(command -v nginx 2>/dev/null || true)
 [ -z "$NGINX" ] && [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx
@@ -170,30 +221,7 @@ EOF
     sleep 0.05
   done
   if [ -n "$up" ]; then
-    arows=""
-    for c in 1 64; do
-      n=$N
-      [ "$c" = 64 ] && n=$((N * 4))
-      : >"$TMP/direct.rounds"
-      : >"$TMP/nginx.rounds"
-      for _ in $(seq 1 "$ROUNDS"); do
-        measure direct "$c" 0 "$n" >>"$TMP/direct.rounds"
-        "$LOAD" "http://127.0.0.1:$nport/v1/chat/completions" "Authorization: Bearer $VKEY" \
-          "$TMP/direct0.json" "$c" "$n" 0 >>"$TMP/nginx.rounds"
-      done
-      row=$(jq -s -c --arg c "$c" '
-        def med(f): (map(f) | sort) as $v | $v[($v | length - 1) / 2 | floor];
-        (.[0:length/2]) as $d | (.[length/2:]) as $g |
-        {concurrency: ($c | tonumber),
-         direct: {p50_us: ($d | med(.p50_us)), p99_us: ($d | med(.p99_us)), rps: ($d | med(.requests_per_sec)), errors: ($d | map(.errors) | add)},
-         nginx: {p50_us: ($g | med(.p50_us)), p99_us: ($g | med(.p99_us)), rps: ($g | med(.requests_per_sec)), errors: ($g | map(.errors) | add)}}
-        | .added_p50_us = .nginx.p50_us - .direct.p50_us | .added_p99_us = .nginx.p99_us - .direct.p99_us' \
-        "$TMP/direct.rounds" "$TMP/nginx.rounds")
-      echo "anchor (nginx proxy_pass): $row" >&2
-      arows="$arows$row
-"
-    done
-    anchor=$(printf '%s' "$arows" | jq -s -c '{rows: .}')
+    anchor=$(anchor_rows nginx "http://127.0.0.1:$nport/v1/chat/completions")
   else
     anchor=$(jq -n -c --arg e "$(head -c 300 "$TMP/nginx/start.err")" '{skipped: ("nginx did not start: " + $e)}')
   fi
@@ -209,4 +237,5 @@ oh=$(curl -sS -D - -o /dev/null -H 'Content-Type: application/json' -H "Authoriz
 printf '%s' "$floor" | jq -s -c . >"$TMP/floor.json"
 printf '%s' "$rows" | jq -s -c --arg n "$N" --arg r "$ROUNDS" --arg oh "${oh:-}" \
   --slurpfile floor "$TMP/floor.json" --slurpfile anchor "$TMP/anchor.json" \
-  '{requests_per_round: ($n | tonumber), rounds: ($r | tonumber), overhead_header_us: $oh, rows: ., healthz_floor: $floor[0], proxy_anchor: $anchor[0]}'
+  --slurpfile event "$TMP/event_floor.json" \
+  '{requests_per_round: ($n | tonumber), rounds: ($r | tonumber), overhead_header_us: $oh, rows: ., healthz_floor: $floor[0], proxy_anchor: $anchor[0], event_floor: $event[0]}'

@@ -12,11 +12,16 @@ bench_start_fake_vendor() {
   "$BUILDDIR/tests/fake_vendor" "$@" <"$TMP/in" >"$TMP/port" 2>"$TMP/fake.err" &
   fake_pid=$!
   exec 9>"$TMP/in"
-  port=""
+  port=$(bench_port_of "$TMP/port")
+  [ -n "$port" ] || { echo "$bench_name: fake_vendor did not start: $(cat "$TMP/fake.err")" >&2; exit 1; }
+}
+
+# bench_port_of FILE: the N of the first "port N" line a starting server writes to FILE,
+# waiting up to 5 s for it; prints nothing when none came.
+bench_port_of() {
   for _ in $(seq 1 100); do
-    port=$(awk '/^port [0-9]+$/ {print $2; exit}' "$TMP/port")
-    [ -n "$port" ] && break
+    p=$(awk '/^port [0-9]+$/ {print $2; exit}' "$1")
+    [ -n "$p" ] && { echo "$p"; return; }
     sleep 0.05
   done
-  [ -n "$port" ] || { echo "$bench_name: fake_vendor did not start: $(cat "$TMP/fake.err")" >&2; exit 1; }
 }
