@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/async.h"
+#include "base/clock.h"
 #include "base/coro.h"
 
 #if !defined(__x86_64__) && !defined(FR_CORO_UCONTEXT)
@@ -47,8 +49,8 @@ struct fr_coro {
     void *sp, *caller_sp; /* saved stack pointers */
 #endif
 #ifdef FR_CORO_ASAN
-    void *fake_stack;           /* ASan's fake stack of co while it is switched away */
-    const void *caller_bottom;  /* the resuming thread's stack, for switching back */
+    void *fake_stack;          /* ASan's fake stack of co while it is switched away */
+    const void *caller_bottom; /* the resuming thread's stack, for switching back */
     size_t caller_size;
 #endif
 };
@@ -265,6 +267,35 @@ void fr__coro_yield(void)
 fr_coro *fr__coro_current(void)
 {
     return current;
+}
+
+void fr__coro_continue(fr_coro *co)
+{
+    if (fr__coro_resume(co))
+        fr__coro_free(co);
+}
+
+static void wake(void *co)
+{
+    fr__coro_continue(co);
+}
+
+int fr__coro_sleep_until(int64_t until, const int *cancelled)
+{
+    const fr_async *loop = current ? fr__async_current() : NULL;
+    if (!loop)
+        return -1;
+    for (int64_t now = fr__mono_us();
+         now < until && !(cancelled && __atomic_load_n(cancelled, __ATOMIC_ACQUIRE));
+         now = fr__mono_us()) {
+        int64_t at = cancelled && until - now > FR_CORO_SLEEP_SLICE_US
+                         ? now + FR_CORO_SLEEP_SLICE_US
+                         : until;
+        if (loop->timer(loop->ctx, at, wake, current) != 0)
+            return -1;
+        fr__coro_yield();
+    }
+    return 0;
 }
 
 void fr__coro_free(fr_coro *co)

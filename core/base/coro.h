@@ -12,6 +12,7 @@
 #define FR_CORE_CORO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Address space per coroutine stack, the guard page apart (the default pthread stack). */
 #define FR_CORO_STACK (8u << 20)
@@ -24,6 +25,15 @@ fr_coro *fr__coro_new(void (*fn)(void *arg), void *arg);
 /* Runs co until it yields or fn returns: 1 when fn has returned (co is finished), 0 when
  * it yielded.  From the thread that created co, outside any coroutine. */
 int fr__coro_resume(fr_coro *co);
+/* What a loop's callback does to take a waiting coroutine up again: resumes co, and frees
+ * it when it has finished (its function cleans up after itself). */
+void fr__coro_continue(fr_coro *co);
+/* Sleeps the running coroutine until fr__mono_us() >= until, or cancellation when cancelled
+ * is not NULL (looked at every FR_CORO_SLEEP_SLICE_US): the thread's loop (base/async.h)
+ * wakes it.  0 when it slept; -1 when the calling thread runs no loop or no coroutine, or
+ * the loop cannot take the timer: then the caller waits (what is left) its own way. */
+#define FR_CORO_SLEEP_SLICE_US 10000
+int fr__coro_sleep_until(int64_t until, const int *cancelled);
 /* From inside a coroutine: stops it here and returns from the fr__coro_resume that ran it.
  * It goes on from here when resumed. */
 void fr__coro_yield(void);

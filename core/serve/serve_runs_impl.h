@@ -77,7 +77,6 @@ struct fr_runs {
     size_t idle_threads; /* worker threads of all idle pipelines (under --max-threads x 8) */
     fr_records *records; /* --state redis: records any replica reads (serve_records.c) */
     fr_writer *writer;   /* gateway runs' records, after their answer (serve_writer.h) */
-    atomic_int held;     /* a request thread runs a gateway run itself (fr__runs_gateway) */
 };
 
 typedef struct run_job {

@@ -190,8 +190,7 @@ int main(void)
 #endif
     CU_add_test(s, "yield and resume keep the coroutine's locals", test_yield_resume);
     CU_add_test(s, "200 coroutines interleaved on one thread", test_interleaved);
-    CU_add_test(s, "1 MB of frames on the coroutine's stack, yielding deep down",
-                test_deep_stack);
+    CU_add_test(s, "1 MB of frames on the coroutine's stack, yielding deep down", test_deep_stack);
     CU_add_test(s, "an overflow faults on the guard page", test_guard_page);
     CU_add_test(s, "stacks are reused", test_stack_reuse);
     return fr_test_run_all();
