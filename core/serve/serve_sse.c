@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/bytebuf.h"
+#include "http/http_loop.h"
 #include "serve/serve_sse.h"
 
 struct fr_sse {
@@ -53,7 +54,7 @@ static void wake(fr_sse *s)
 {
     if (s->suspended) {
         s->suspended = 0;
-        MHD_resume_connection(s->conn);
+        fr__http_resume(s->conn);
     }
 }
 
