@@ -318,16 +318,13 @@ static void wake(loop *l)
         perror("fluxroute: http loop: eventfd");
 }
 
-/* A connection starts or ends on the loop's thread: counted for fr__http_thread_alone, and
- * the connection knows its loop (fr__http_resume wakes it). */
+/* A connection starts on the loop's thread: it knows its loop (fr__http_resume wakes it). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
     (void)c;
-    loop *l = cls;
-    fr__http_note_connection(l->server->n, code);
     if (code == MHD_CONNECTION_NOTIFY_STARTED)
-        *socket_context = l;
+        *socket_context = cls;
 }
 
 void fr__http_resume(struct MHD_Connection *c)

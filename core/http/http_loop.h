@@ -8,7 +8,7 @@
  * pool does: a connection is served by the loop that accepted it.
  *
  * Handlers see what they see on fr__http_start's threads: the same options, suspending,
- * resuming from any thread (through fr__http_resume), fr__http_thread_alone().  Internal. */
+ * resuming from any thread (through fr__http_resume).  Internal. */
 #ifndef FR_CORE_HTTP_LOOP_H
 #define FR_CORE_HTTP_LOOP_H
 

@@ -197,33 +197,6 @@ int fr__http_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen)
 
 /* ---- the server ------------------------------------------------------------------------ */
 
-/* The connections the calling request thread serves (libmicrohttpd binds each connection to
- * the thread that accepted it), and the request threads of its server. */
-static _Thread_local unsigned thread_connections;
-static _Thread_local unsigned thread_pool;
-
-void fr__http_note_connection(unsigned pool, enum MHD_ConnectionNotificationCode code)
-{
-    thread_pool = pool;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED)
-        thread_connections++;
-    else if (thread_connections > 0)
-        thread_connections--;
-}
-
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
-{
-    (void)c;
-    (void)socket_context;
-    fr__http_note_connection((unsigned)(uintptr_t)cls, code);
-}
-
-int fr__http_thread_alone(void)
-{
-    return thread_pool > 1 && thread_connections == 1;
-}
-
 unsigned fr__http_daemon_options(const fr_http_server_config *cfg, unsigned connection_limit,
                                  MHD_NotifyConnectionCallback notify, void *notify_cls,
                                  struct MHD_OptionItem *o, size_t *n)
@@ -236,7 +209,9 @@ unsigned fr__http_daemon_options(const fr_http_server_config *cfg, unsigned conn
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
-    o[(*n)++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify, notify_cls};
+    if (notify)
+        o[(*n)++] =
+            (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify, notify_cls};
     if (cfg->connection_timeout_s)
         o[(*n)++] =
             (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL};
@@ -265,8 +240,7 @@ struct MHD_Daemon *fr__http_start(const fr_http_server_config *cfg)
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)&cfg->addr->sa};
     if (cfg->threads > 1)
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
-    unsigned flags = fr__http_daemon_options(cfg, cfg->connection_limit, on_connection,
-                                             (void *)(uintptr_t)cfg->threads, o, &n);
+    unsigned flags = fr__http_daemon_options(cfg, cfg->connection_limit, NULL, NULL, o, &n);
     return MHD_start_daemon(flags | MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, cfg->handler,
                             cfg->handler_cls, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
 }

@@ -274,6 +274,58 @@ static int sha256_fd(int fd, char out[65])
     return 0;
 }
 
+/* Digests already read, by file identity.  Every pipeline build loads its plugins again
+ * (dlopen then only counts a reference) and would read each whole file again for its
+ * digest: under serve's load that was a fifth of its CPU.  A file changed in place gets
+ * a new ctime (set by the kernel only), so it is read again. */
+#define KEPT_DIGESTS 64
+typedef struct kept_digest {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+    char sha256[65];
+} kept_digest;
+static pthread_mutex_t digests_mu = PTHREAD_MUTEX_INITIALIZER;
+static kept_digest digests[KEPT_DIGESTS];
+static size_t n_digests, next_digest;
+
+static int same_file(const kept_digest *k, const struct stat *st)
+{
+    return k->dev == st->st_dev && k->ino == st->st_ino && k->size == st->st_size &&
+           k->mtime.tv_sec == st->st_mtim.tv_sec && k->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+           k->ctime.tv_sec == st->st_ctim.tv_sec && k->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* Hex SHA-256 of the open file `fd`, whose fstat is *st, into out[65]: kept from an earlier
+ * read of the same file, else read (and kept). */
+static int file_digest(int fd, const struct stat *st, char out[65])
+{
+    pthread_mutex_lock(&digests_mu);
+    for (size_t i = 0; i < n_digests; i++)
+        if (same_file(&digests[i], st)) {
+            memcpy(out, digests[i].sha256, 65);
+            pthread_mutex_unlock(&digests_mu);
+            return 0;
+        }
+    pthread_mutex_unlock(&digests_mu);
+    if (sha256_fd(fd, out) != 0)
+        return -1;
+    kept_digest k = {.dev = st->st_dev,
+                     .ino = st->st_ino,
+                     .size = st->st_size,
+                     .mtime = st->st_mtim,
+                     .ctime = st->st_ctim};
+    memcpy(k.sha256, out, 65);
+    pthread_mutex_lock(&digests_mu);
+    digests[next_digest] = k;
+    next_digest = (next_digest + 1) % KEPT_DIGESTS;
+    if (n_digests < KEPT_DIGESTS)
+        n_digests++;
+    pthread_mutex_unlock(&digests_mu);
+    return 0;
+}
+
 /* ---- ELF sanity ------------------------------------------------------------------- */
 
 #if __ELF_NATIVE_CLASS == 64
@@ -487,10 +539,11 @@ static fr_loader_entry *find_searched(const fr_loader *l, const char *name)
 }
 
 /* Gate 1: checks the file before dlopen.  On success returns an open descriptor of the
- * very file that was checked (for the digest) and its canonical path in *real (caller
- * frees; dlopen must load that path, not `path`, whose links might be swapped), else -1
- * with reason and *status. */
-static int precheck(const char *path, char *reason, size_t len, int *status, char **real)
+ * very file that was checked (for the digest), its fstat in *fst, and its canonical path
+ * in *real (caller frees; dlopen must load that path, not `path`, whose links might be
+ * swapped), else -1 with reason and *status. */
+static int precheck(const char *path, char *reason, size_t len, int *status, char **real,
+                    struct stat *fst_out)
 {
     struct stat st;
     *status = FR_E_CONFIG;
@@ -527,6 +580,7 @@ static int precheck(const char *path, char *reason, size_t len, int *status, cha
     }
     if (!elf_intact(fd, fst.st_size, reason, len))
         goto fail;
+    *fst_out = fst;
     return fd;
 fail:
     free(*real);
@@ -542,7 +596,8 @@ static int load_path(const char *path, const char *name, const char *origin, fr_
 {
     int status;
     char *real;
-    int fd = precheck(path, reason, len, &status, &real);
+    struct stat st;
+    int fd = precheck(path, reason, len, &status, &real, &st);
     if (fd < 0)
         return status;
 
@@ -593,7 +648,7 @@ static int load_path(const char *path, const char *name, const char *origin, fr_
         close(fd);
         return FR_E_NOMEM;
     }
-    if (sha256_fd(fd, e->plugin.sha256) != 0) {
+    if (file_digest(fd, &st, e->plugin.sha256) != 0) {
         entry_free(e);
         set_err(reason, len, "cannot read file for its digest: %s", strerror(errno));
         dlclose(handle);

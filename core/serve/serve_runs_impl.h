@@ -10,7 +10,6 @@
 #ifndef FR_SERVE_RUNS_IMPL_H
 #define FR_SERVE_RUNS_IMPL_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>

@@ -181,6 +181,41 @@ static void test_good_agent(void)
     fr__loader_free(l);
 }
 
+/* Digests are kept by file identity: a second loader of the same file gets the same one
+ * (not read again), and a file changed in place is read again, whatever its mtime. */
+static void test_digest_kept_and_renewed(void)
+{
+    char file[PATH_MAX], want[65], first[65];
+    fr_loader *a = loader_with("digest", "good_agent", file);
+    snprintf(first, sizeof first, "%s", get_ok(a, "good_agent")->sha256);
+    fr_loader *b = loader_for(tp("digest"));
+    CU_ASSERT_STRING_EQUAL(get_ok(b, "good_agent")->sha256, first);
+    fr__loader_free(b);
+    /* Change the last byte in place (the top byte of the last section header's sh_entsize,
+     * which loading ignores): same size; then put the old mtime back.  Only the ctime the
+     * kernel sets tells the change. */
+    struct stat before, after;
+    CU_ASSERT_FATAL(stat(file, &before) == 0);
+    FILE *f = fopen(file, "r+b");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(fseek(f, -1, SEEK_END) == 0);
+    int last = fgetc(f);
+    CU_ASSERT(fseek(f, -1, SEEK_END) == 0);
+    fputc(last ^ 1, f);
+    fclose(f);
+    struct timespec times[2] = {before.st_atim, before.st_mtim};
+    CU_ASSERT(utimensat(AT_FDCWD, file, times, 0) == 0);
+    CU_ASSERT_FATAL(stat(file, &after) == 0);
+    CU_ASSERT_EQUAL(after.st_size, before.st_size);
+    CU_ASSERT_EQUAL(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    fr_loader *c = loader_for(tp("digest"));
+    sha256sum_of(file, want);
+    CU_ASSERT_STRING_EQUAL(get_ok(c, "good_agent")->sha256, want);
+    CU_ASSERT_STRING_NOT_EQUAL(want, first);
+    fr__loader_free(c);
+    fr__loader_free(a);
+}
+
 static void test_good_provider_newer_minor(void)
 {
     char file[PATH_MAX];
@@ -700,6 +735,8 @@ static const struct {
     CU_TestFunc fn;
 } tests[] = {
     {"good agent: loads, digest equals sha256sum", test_good_agent},
+    {"digest: kept for the same file, read again after a change in place",
+     test_digest_kept_and_renewed},
     {"good provider with a newer minor ABI", test_good_provider_newer_minor},
     {"second get returns the cached plugin", test_cache},
     {"load_file with a bare file name", test_load_file_relative},
