@@ -5,7 +5,6 @@
 #include <time.h>
 
 #include "base/cancel.h"
-#include "base/coro.h"
 
 fr_cancel *fr__cancel_new(void)
 {
@@ -47,9 +46,6 @@ void fr__cancel_unref(fr_cancel *c)
 
 int fr__cancel_wait_until(fr_cancel *c, int64_t until)
 {
-    /* A coroutine sleeps on its thread's loop, which goes on serving the others. */
-    if (fr__coro_current() && fr__coro_sleep_until(until, &c->cancelled) == 0)
-        return __atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE);
     struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
     pthread_mutex_lock(&c->mu);
     while (!c->cancelled) {
@@ -78,7 +74,7 @@ void fr__cancel_fire_with(fr_cancel *c, fr_status reason, const char *message)
         c->reason = reason;
         c->reason_message = message ? strdup(message) : NULL;
     }
-    __atomic_store_n(&c->cancelled, 1, __ATOMIC_RELEASE);
+    c->cancelled = 1;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
 }

@@ -32,8 +32,7 @@ void fr__cancel_fire_with(fr_cancel *c, fr_status reason, const char *message);
 /* The status a cancelled context stops calls with. */
 fr_status fr__cancel_reason(const fr_cancel *c);
 /* Waits on the context until `until` (monotonic us) or cancellation.  Returns 1 when
- * cancelled.  In a coroutine on a loop's thread (base/coro.h) it sleeps on the loop, and
- * sees cancellation within FR_CORO_SLEEP_SLICE_US. */
+ * cancelled. */
 int fr__cancel_wait_until(fr_cancel *c, int64_t until);
 
 #endif

@@ -153,10 +153,6 @@ typedef struct fr_run_options {
  *   fast as FR_RUN_ON_CALLER on the ai_chain10 benchmark. */
 enum { FR_RUN_ON_WORKERS = 0, FR_RUN_ON_CALLER = 1, FR_RUN_ON_DRIVER = 2 };
 
-/* 1 when a run of p with FR_RUN_ON_CALLER would run its steps on the calling thread now:
- * none of its plugins has hung before (such a plugin's steps go to the workers, and the
- * caller waits for them).  Any thread. */
-int fr__pipeline_runs_on_caller(const fr_pipeline *p);
 /* How many threads that called fr__pipeline_run with run_inline are held inside a plugin
  * call the watchdog abandoned (their runs have finished without them). */
 size_t fr__pipeline_callers_held(void);

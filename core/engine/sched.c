@@ -281,11 +281,6 @@ static int may_run_inline(const fr_pipeline *p)
     return ok;
 }
 
-int fr__pipeline_runs_on_caller(const fr_pipeline *p)
-{
-    return may_run_inline(p);
-}
-
 /* A run handed to the driver (FR_RUN_ON_DRIVER), on its caller's stack. */
 typedef struct fr_driver_job {
     const fr_run_options *opts;

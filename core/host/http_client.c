@@ -1,11 +1,6 @@
 /* Host HTTP client: libcurl easy handles, one per thread, all attached to one share
  * handle holding the connection cache (and DNS and TLS session caches), so a connection
- * opened by one worker is reused by whichever worker runs the next request.
- *
- * A request made by a coroutine on a loop's thread (base/async.h, base/coro.h) does not
- * block that thread: its transfer goes to the loop and the coroutine yields until it
- * ends.  The coroutines of one thread have a handle each while they wait (taken from a
- * few the thread keeps), since their transfers overlap. */
+ * opened by one worker is reused by whichever worker runs the next request. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,13 +9,10 @@
 
 #include <curl/curl.h>
 
-#include "base/async.h"
 #include "base/bytebuf.h"
-#include "base/coro.h"
 #include "host/call.h"
 #include "host/http_client.h"
 #include "host/call_observe.h"
-#include "observe/obs_impl.h"
 
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -176,92 +168,6 @@ static thread_http *thread_handle(int custom)
     return t;
 }
 
-/* Handles the coroutines of one thread use while their transfers overlap: each takes one
- * for its request and gives it back after (a few are kept, set up, for the next ones). */
-#define KEPT_CORO_HANDLES 64
-typedef struct coro_handles {
-    thread_http *kept[KEPT_CORO_HANDLES];
-    size_t n;
-} coro_handles;
-
-static pthread_key_t coro_handles_key;
-static pthread_once_t coro_handles_once = PTHREAD_ONCE_INIT;
-
-static void coro_handles_destroy(void *p)
-{
-    coro_handles *c = p;
-    for (size_t i = 0; i < c->n; i++)
-        handle_destroy(c->kept[i]);
-    free(c);
-}
-
-static void coro_handles_key_init(void)
-{
-    pthread_key_create(&coro_handles_key, coro_handles_destroy);
-}
-
-/* A handle for a coroutine's request, with the fixed options set.  NULL on OOM. */
-static thread_http *coro_handle_take(int custom)
-{
-    pthread_once(&handle_once, handle_key_init);
-    pthread_once(&coro_handles_once, coro_handles_key_init);
-    coro_handles *c = pthread_getspecific(coro_handles_key);
-    thread_http *t = c && c->n ? c->kept[--c->n] : NULL;
-    if (!t) {
-        if (!(t = calloc(1, sizeof *t)) || !(t->h = curl_easy_init())) {
-            free(t);
-            return NULL;
-        }
-        set_fixed_options(t->h);
-    } else if (t->custom) {
-        curl_easy_reset(t->h);
-        set_fixed_options(t->h);
-    }
-    t->custom = custom;
-    return t;
-}
-
-static void coro_handle_give_back(thread_http *t)
-{
-    coro_handles *c = pthread_getspecific(coro_handles_key);
-    if (!c && (c = calloc(1, sizeof *c)) != NULL && pthread_setspecific(coro_handles_key, c) != 0) {
-        free(c);
-        c = NULL;
-    }
-    if (c && c->n < KEPT_CORO_HANDLES)
-        c->kept[c->n++] = t;
-    else
-        handle_destroy(t);
-}
-
-/* A coroutine waiting for its transfer; the loop's done callback takes it up again. */
-typedef struct transfer_wait {
-    fr_coro *co;
-    int rc; /* CURLcode */
-} transfer_wait;
-
-static void transfer_done(void *ud, int rc)
-{
-    transfer_wait *w = ud;
-    w->rc = rc;
-    fr__coro_continue(w->co);
-}
-
-/* Runs the transfer of h on the thread's loop, the coroutine yielding meanwhile.  The
- * thread's observability state (what this attempt's calls told) is the coroutine's own
- * across the wait: the loop's other coroutines start from none. */
-static CURLcode transfer_on_loop(const fr_async *loop, CURL *h)
-{
-    transfer_wait w = {.co = fr__coro_current(), .rc = CURLE_OK};
-    if (loop->transfer(loop->ctx, h, transfer_done, &w) != 0)
-        return curl_easy_perform(h); /* the loop cannot take it: wait here */
-    fr_obs_thread mine = fr__obs_tl;
-    fr__obs_tl = (fr_obs_thread){0};
-    fr__coro_yield();
-    fr__obs_tl = mine;
-    return (CURLcode)w.rc;
-}
-
 static char *to_arena(fr_call *call, const fr_bytebuf *b)
 {
     char *p = fr__arena_alloc(call->arena, b->len + 1);
@@ -297,11 +203,7 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     const char *ca_file =
         req->struct_size >= offsetof(fr_http_request, ca_file) + sizeof req->ca_file ? req->ca_file
                                                                                      : NULL;
-    /* A streaming request's body goes to on_body from the transfer's callbacks: those run
-     * on the loop outside the coroutine, so such a request waits on its own thread. */
-    int streams = FR_HTTP_REQUEST_HAS(req, on_body_ud) && req->on_body;
-    const fr_async *loop = fr__coro_current() && !streams ? fr__async_current() : NULL;
-    thread_http *th = loop ? coro_handle_take(ca_file != NULL) : thread_handle(ca_file != NULL);
+    thread_http *th = thread_handle(ca_file != NULL);
     if (!th)
         return FR_E_NOMEM;
     CURL *h = th->h;
@@ -309,19 +211,14 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     int64_t timeout = fr__call_remaining_us(call);
     if (req->timeout_us > 0 && req->timeout_us < timeout)
         timeout = req->timeout_us;
-    if (timeout <= 0) {
-        if (loop)
-            coro_handle_give_back(th);
+    if (timeout <= 0)
         return fr__call_check(call) != FR_OK ? fr__call_check(call) : FR_E_TIMEOUT;
-    }
 
     struct curl_slist *headers = NULL;
     for (size_t i = 0; i < req->n_headers; i++) {
         struct curl_slist *n = curl_slist_append(headers, req->headers[i]);
         if (!n) {
             curl_slist_free_all(headers);
-            if (loop)
-                coro_handle_give_back(th);
             return FR_E_NOMEM;
         }
         headers = n;
@@ -367,7 +264,7 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
                      timeout >= INT64_MAX - 999 ? 0L : (long)((timeout + 999) / 1000));
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, call);
 
-    CURLcode rc = loop ? transfer_on_loop(loop, h) : curl_easy_perform(h);
+    CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(headers);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL); /* they point into this frame */
@@ -376,8 +273,6 @@ fr_status fr__http_perform(fr_call *call, const fr_http_request *req, fr_http_re
     fr_bytebuf *body = &sink.buf;
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    if (loop)
-        coro_handle_give_back(th);
     if (rc == CURLE_OK) {
         st = FR_OK;
     } else if (rc == CURLE_WRITE_ERROR && sink.stopped != FR_OK) {

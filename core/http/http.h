@@ -1,6 +1,6 @@
 /* The HTTP server module shared by serve, the control plane and the metrics endpoints
- * (libmicrohttpd, an epoll thread pool or event loops (http/http_loop.h), TLS and mTLS
- * through GnuTLS).  It holds what the servers have in common:
+ * (libmicrohttpd, an epoll thread pool, TLS and mTLS through GnuTLS).  It holds what the
+ * servers have in common:
  *   - listening addresses: IPv4, IPv6 ("[::1]:8080") and host names, parsed in one place;
  *   - TLS: the PEM files named by PREFIX_TLS_* variables, and the client certificate
  *     verified in one place;
@@ -81,19 +81,11 @@ typedef struct fr_http_server_config {
 /* Starts a server (its threads take no signal the caller has blocked).  NULL when the
  * address cannot be bound or the TLS files are invalid.  Stop with MHD_stop_daemon. */
 struct MHD_Daemon *fr__http_start(const fr_http_server_config *cfg);
-/* The room fr__http_daemon_options needs in its array: its own options, the END item and
- * two of the caller's. */
-#define FR_HTTP_OPTIONS_MAX 13
-/* What every daemon of cfg's servers has, for fr__http_start and the loops (http_loop.h):
- * appends to o (from o[*n], *n advanced) the options of cfg (its TLS, connection timeout,
- * completion callback), connection_limit (0: libmicrohttpd's default) and notify (with
- * notify_cls; NULL: none) as the connection notification, then an END item that *n does not count;
- * returns the flags of cfg (error log, suspend/resume, IPv6, TLS) without the threading
- * mode.  o has room for FR_HTTP_OPTIONS_MAX items; the pointers in it are cfg's (cfg->tls
- * borrowed until the daemon starts).  Thread-safe. */
-unsigned fr__http_daemon_options(const fr_http_server_config *cfg, unsigned connection_limit,
-                                 MHD_NotifyConnectionCallback notify, void *notify_cls,
-                                 struct MHD_OptionItem *o, size_t *n);
+/* Whether the calling thread is a request thread of a server with other request threads,
+ * and serves exactly one connection (the caller's own: a handler may then hold this thread
+ * without stalling any other connection, since the other threads accept new ones).  0 on
+ * any thread that is not a request thread. */
+int fr__http_thread_alone(void);
 /* "http://HOST:PORT" or "https://..." of a server started on a, with the port it bound. */
 void fr__http_url(struct MHD_Daemon *d, const fr_http_addr *a, int tls, char *buf, size_t size);
 /* Prints a start-up error of the server `name` to stderr as the CLI prints its errors:

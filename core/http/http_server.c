@@ -197,52 +197,65 @@ int fr__http_client_cert(struct MHD_Connection *c, char *cn, size_t cnlen)
 
 /* ---- the server ------------------------------------------------------------------------ */
 
-unsigned fr__http_daemon_options(const fr_http_server_config *cfg, unsigned connection_limit,
-                                 MHD_NotifyConnectionCallback notify, void *notify_cls,
-                                 struct MHD_OptionItem *o, size_t *n)
+/* The connections the calling request thread serves (libmicrohttpd binds each connection to
+ * the thread that accepted it), and the request threads of its server. */
+static _Thread_local unsigned thread_connections;
+static _Thread_local unsigned thread_pool;
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)c;
+    (void)socket_context;
+    thread_pool = (unsigned)(uintptr_t)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        thread_connections++;
+    else if (thread_connections > 0)
+        thread_connections--;
+}
+
+int fr__http_thread_alone(void)
+{
+    return thread_pool > 1 && thread_connections == 1;
+}
+
+struct MHD_Daemon *fr__http_start(const fr_http_server_config *cfg)
 {
     const fr_http_tls *tls = cfg->tls && cfg->tls->enabled ? cfg->tls : NULL;
-    unsigned flags = MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (cfg->suspend_resume)
         flags |= MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (cfg->addr->sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
-    if (notify)
-        o[(*n)++] =
-            (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify, notify_cls};
-    if (cfg->connection_timeout_s)
-        o[(*n)++] =
-            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL};
-    if (connection_limit)
-        o[(*n)++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, connection_limit, NULL};
-    if (cfg->completed)
-        o[(*n)++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)cfg->completed,
-                                            cfg->completed_cls};
-    if (tls) {
-        o[(*n)++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert};
-        o[(*n)++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key};
-        if (tls->priorities)
-            o[(*n)++] =
-                (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls->priorities};
-        if (tls->ca)
-            o[(*n)++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tls->ca};
-    }
-    o[*n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    return flags;
-}
-
-struct MHD_Daemon *fr__http_start(const fr_http_server_config *cfg)
-{
-    struct MHD_OptionItem o[FR_HTTP_OPTIONS_MAX];
+    struct MHD_OptionItem o[13];
     size_t n = 0;
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)&cfg->addr->sa};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
+                                     (void *)(uintptr_t)cfg->threads};
     if (cfg->threads > 1)
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
-    unsigned flags = fr__http_daemon_options(cfg, cfg->connection_limit, NULL, NULL, o, &n);
-    return MHD_start_daemon(flags | MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, cfg->handler,
-                            cfg->handler_cls, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
+    if (cfg->connection_timeout_s)
+        o[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL};
+    if (cfg->connection_limit)
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, NULL};
+    if (cfg->completed)
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)cfg->completed,
+                                         cfg->completed_cls};
+    if (tls) {
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert};
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key};
+        if (tls->priorities)
+            o[n++] =
+                (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls->priorities};
+        if (tls->ca)
+            o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tls->ca};
+    }
+    o[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return MHD_start_daemon(flags, 0, NULL, NULL, cfg->handler, cfg->handler_cls, MHD_OPTION_ARRAY,
+                            o, MHD_OPTION_END);
 }
 
 void fr__http_url(struct MHD_Daemon *d, const fr_http_addr *a, int tls, char *buf, size_t size)

@@ -1,7 +1,7 @@
 /* `fluxroute serve`: the router HTTP API.
  *
- * A loop server of the HTTP module (core/http/http_loop.h: request threads that are event
- * loops, TLS 1.2+ and client certificates through GnuTLS).
+ * A server of the HTTP module (core/http: an epoll thread pool, TLS 1.2+ and client
+ * certificates through GnuTLS).
  * Every request but health checks is authenticated (API key or verified client
  * certificate), authorised by role, and confined to its tenant's namespace.  /metrics
  * needs the admin or metrics role; --metrics-addr serves it without a key elsewhere. */
@@ -25,7 +25,6 @@
 #include "host/host.h"
 #include "http/http.h"
 #include "http/http_body.h"
-#include "http/http_loop.h"
 #include "plugin/isolate.h"
 #include "base/json_parse.h"
 #include "plugin/quarantine.h"
@@ -39,7 +38,7 @@
 #include "serve/serve_sse.h"
 
 struct fr_server {
-    fr_http_loops *loops;
+    struct MHD_Daemon *d;
     fr_runs *runs;
     fr_auth *auth;
     pthread_rwlock_t auth_lock;
@@ -124,7 +123,7 @@ static void defer_complete(fr_deferred *d, fr_reply *reply)
     request *rq = (request *)d;
     rq->later = *reply;
     atomic_store(&rq->ready, 1);
-    fr__http_resume(rq->conn); /* MHD calls on_request again, which sends it */
+    MHD_resume_connection(rq->conn); /* MHD calls on_request again, which sends it */
 }
 
 static enum MHD_Result send_reply(fr_server *s, struct MHD_Connection *c, request *rq, fr_reply *rp)
@@ -716,17 +715,17 @@ int fr__serve_main(const fr_serve_options *o)
                                 .handler = on_request,
                                 .handler_cls = &srv,
                                 .completed = on_completed};
-    srv.loops = fr__http_loops_start(&hc);
+    srv.d = fr__http_start(&hc);
     fr__http_tls_free(&tls);
-    /* Started with the signals blocked, as the main server: its thread never takes them. */
+    /* Started with the signals blocked, as the main daemon: its thread never takes them. */
     fr_metrics_listener *ml =
-        srv.loops && o->metrics_addr
+        srv.d && o->metrics_addr
             ? fr__metrics_listener_start(o->metrics_addr, &srv.ready, err, sizeof err)
             : NULL;
-    if (!srv.loops || (o->metrics_addr && !ml)) {
-        if (srv.loops) {
+    if (!srv.d || (o->metrics_addr && !ml)) {
+        if (srv.d) {
             fr__http_startup_error("serve", "%s", err);
-            fr__http_loops_stop(srv.loops);
+            MHD_stop_daemon(srv.d);
         } else {
             fr__http_startup_error("serve", "cannot listen on %s%s", o->addr,
                                    srv.tls ? " (or the TLS certificate, key or CA is invalid)"
@@ -736,7 +735,7 @@ int fr__serve_main(const fr_serve_options *o)
         return FR_E_IO;
     }
     char url[INET6_ADDRSTRLEN + 32];
-    fr__http_loops_url(srv.loops, &sa, srv.tls, url, sizeof url);
+    fr__http_url(srv.d, &sa, srv.tls, url, sizeof url);
     printf("listening on %s\n", url);
     if (ml)
         printf("metrics listening on %s\n", fr__metrics_listener_url(ml));
@@ -808,7 +807,7 @@ int fr__serve_main(const fr_serve_options *o)
     atomic_store(&srv.ready, 0);
     fprintf(stderr, "fluxroute serve: shutting down\n");
     fr__queue_log_round_trips(rc_cfg.state, "serve");
-    fr__http_loops_quiesce(srv.loops);
+    MHD_socket ls = MHD_quiesce_daemon(srv.d);
     int64_t t_stop = fr__mono_us();
     size_t handed = fr__queue_consumer_stop(consumer, cont->shutdown_grace_us);
     int64_t grace_left = cont->shutdown_grace_us - (fr__mono_us() - t_stop);
@@ -830,10 +829,12 @@ int fr__serve_main(const fr_serve_options *o)
         _exit(0);
     }
     fr__exit_after(FR_CLEANUP_GRACE_US);
-    /* The daemons must find no suspended connection at stop: end the streams still waiting. */
+    /* MHD_stop_daemon must find no suspended connection: end the streams still waiting. */
     fr__sse_shutdown();
-    fr__http_loops_stop(srv.loops);
+    MHD_stop_daemon(srv.d);
     fr__metrics_listener_stop(ml);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
     fr__gateway_free(srv.gw);
     fr__runs_free(srv.runs);
     fr__run_queue_free(queue);

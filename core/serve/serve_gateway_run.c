@@ -1,15 +1,12 @@
 /* serve: the OpenAI gateway's runs (fr__runs_gateway, for core/serve/gateway.c): a
  * gateway request as a traced run of its tenant, answered through the gateway's hooks on
- * the request thread (as a coroutine of its loop), the pipeline's driver or a thread of
- * its own, its record written after the answer by the record writer.  (internal header:
- * serve_runs_impl.h) */
+ * the request thread, the pipeline's driver or a thread of its own, its record written
+ * after the answer by the record writer.  (internal header: serve_runs_impl.h) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/async.h"
-#include "base/coro.h"
 #include "base/secure_random.h"
 #include "base/str.h"
 #include "serve/serve_runs_impl.h"
@@ -92,56 +89,6 @@ static void answer_here_complete(fr_deferred *d, fr_reply *reply)
     *((answer_here *)d)->out = *reply;
 }
 
-/* A gateway run going on as a coroutine of its request thread's loop. */
-typedef struct loop_run {
-    run_job *j;
-    fr_reply *here; /* the request's own reply: valid until the run first waits */
-    int waited;     /* it did: the connection is suspended, the answer goes through it */
-} loop_run;
-
-static void loop_run_main(void *arg)
-{
-    loop_run *lr = arg;
-    run_job *j = lr->j;
-    int detached = 0; /* never set: no driver takes a run on its caller */
-    j->detached = &detached;
-    fr_status rs = fr__runs_execute_run(j);
-    answer_here here = {.d = {.conn = j->defer->conn, .complete = answer_here_complete},
-                        .out = lr->here};
-    if (!lr->waited)
-        j->defer = &here.d;
-    gateway_deliver(j, rs, 0);
-    free(lr);
-}
-
-/* Runs j as a coroutine on this thread's loop (base/async.h): where the run waits for its
- * vendor or a back-off, the loop takes the wait and goes on serving its other connections
- * and runs, and takes the run up again when the wait is over; no thread is handed the run
- * and none waits for it.  A run that never waits is answered in `out`; else the
- * connection is suspended and the run answers through `defer` when it ends.  0, or -1
- * when no coroutine could be made (nothing done: the caller runs j another way). */
-static int gateway_on_loop(run_job *j, fr_deferred *defer, fr_reply *out)
-{
-    loop_run *lr = calloc(1, sizeof *lr);
-    fr_coro *co = lr ? fr__coro_new(loop_run_main, lr) : NULL;
-    if (!co) {
-        free(lr);
-        return -1;
-    }
-    lr->j = j;
-    lr->here = out;
-    j->on_caller = 1;
-    j->sync = 1;
-    if (fr__coro_resume(co)) {
-        fr__coro_free(co);
-        return 0;
-    }
-    lr->waited = 1;
-    defer->suspend(defer);
-    out->deferred = 1;
-    return 0;
-}
-
 int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *g,
                      fr_deferred *defer, char *run_id, size_t run_id_size, fr_reply *out)
 {
@@ -182,23 +129,30 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
     }
     fr__str_copy(run_id, run_id_size, id);
     j->defer = defer;
-    /* On a loop's thread (serve's request threads are), a run that is not a stream (whose
-     * chunks go out from the run's thread) of a targets route (built-in llm and provider
-     * plugins, which wait on vendors only, within deadlines, and whose steps run on the
-     * caller) goes on this thread as a coroutine.  A pipeline route's plugins may block. */
-    if (!g->stream && g->yaml && fr__async_current() && fr__policy_waits_on_vendors_only(j->p) &&
-        fr__pipeline_runs_on_caller(j->p) && gateway_on_loop(j, defer, out) == 0)
-        return 0;
+    /* The server's only run in flight, not a stream (whose first token goes out from the
+     * run's thread), on a request thread that serves this connection only (the server's
+     * other request threads accept new ones): the run goes on this very thread, with no
+     * hand-off to a driver and back (two wake-ups, often on the other CPU) and no thread
+     * started.  Holding the thread stalls no other connection; only one request thread is
+     * ever held so (r->held), so the others serve everyone else, whatever this run's
+     * vendor takes (at most its deadlines; shutdown waits for it as for any run in
+     * flight, at most --shutdown-grace).  Only a targets route's run (built-in llm and
+     * provider plugins, which wait on vendors only, within deadlines): a pipeline
+     * route's plugins may hang. */
     pthread_mutex_lock(&r->mu);
     int alone = !g->stream && fr__run_store_in_flight(r->runs) <= 1;
     pthread_mutex_unlock(&r->mu);
-    if (!fr__runs_quickly(r, j->pool)) {
+    int expected = 0;
+    int held = alone && g->yaml && fr__policy_waits_on_vendors_only(j->p) &&
+               fr__http_thread_alone() && atomic_compare_exchange_strong(&r->held, &expected, 1);
+    if (!held && !fr__runs_quickly(r, j->pool)) {
         defer->suspend(defer);
         out->deferred = 1;
         fr__runs_spawn_or_run(gateway_main, j);
         return 0;
     }
-    /* A route whose runs have been quick (as POST /v1/run) runs on its pipeline's driver,
+    /* A held run goes on here (j->on_caller).  Else a route whose runs have been quick (as
+     * POST /v1/run) runs on its pipeline's driver,
      * a thread that waits for runs: none is started.  When it is the only run in flight
      * and not a stream, this thread waits for it (at most QUICK_HOLD_US) and answers on
      * the spot: no suspension and resumption of the connection.  Under concurrency, this
@@ -211,9 +165,12 @@ int fr__runs_gateway(fr_runs *r, const fr_identity *who, const fr_gateway_exec *
         j->hold_us = 1;
     }
     int detached = 0;
+    j->on_caller = held;
     j->sync = 1;
     j->detached = &detached;
     fr_status rs = fr__runs_execute_run(j);
+    if (held)
+        atomic_store(&r->held, 0);
     if (detached) {
         out->deferred = 1; /* quick_done answers */
         return 0;

@@ -10,6 +10,7 @@
 #ifndef FR_SERVE_RUNS_IMPL_H
 #define FR_SERVE_RUNS_IMPL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -76,6 +77,7 @@ struct fr_runs {
     size_t idle_threads; /* worker threads of all idle pipelines (under --max-threads x 8) */
     fr_records *records; /* --state redis: records any replica reads (serve_records.c) */
     fr_writer *writer;   /* gateway runs' records, after their answer (serve_writer.h) */
+    atomic_int held;     /* a request thread runs a gateway run itself (fr__runs_gateway) */
 };
 
 typedef struct run_job {

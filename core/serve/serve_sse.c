@@ -18,7 +18,6 @@
 #include <time.h>
 
 #include "base/bytebuf.h"
-#include "http/http_loop.h"
 #include "serve/serve_sse.h"
 
 struct fr_sse {
@@ -54,7 +53,7 @@ static void wake(fr_sse *s)
 {
     if (s->suspended) {
         s->suspended = 0;
-        fr__http_resume(s->conn);
+        MHD_resume_connection(s->conn);
     }
 }
 

@@ -11,7 +11,7 @@
 typedef struct fr_sse fr_sse;
 
 /* A stream that answers on `conn` (borrowed: libmicrohttpd's connection of the request,
- * of a server that lets handlers suspend connections: resumed through fr__http_resume).  *resp
+ * which must have been started with MHD_ALLOW_SUSPEND_RESUME and MHD_USE_ITC).  *resp
  * gets the response to queue for it (the caller queues and destroys it as any other).
  * Returns NULL on OOM or without a connection.  The stream is freed once both the writer
  * (fr__sse_close) and the response are done with it. */
