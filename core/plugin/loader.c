@@ -539,7 +539,7 @@ static fr_loader_entry *find_searched(const fr_loader *l, const char *name)
 }
 
 /* Gate 1: checks the file before dlopen.  On success returns an open descriptor of the
- * very file that was checked (for the digest), its fstat in *fst, and its canonical path
+ * very file that was checked (for the digest), its fstat in *fst_out, and its canonical path
  * in *real (caller frees; dlopen must load that path, not `path`, whose links might be
  * swapped), else -1 with reason and *status. */
 static int precheck(const char *path, char *reason, size_t len, int *status, char **real,
